@@ -1,0 +1,7 @@
+// rass-degrade: flags only; the work is rass::degrade::run_degrade (lib/rass/degrade/run.cpp).
+#include "rass/cli/degrade_cli.hpp"
+
+int main(int argc, char** argv) {
+  rass::cli::DegradeCli cli;
+  return rass::cli::run_main(cli, argc, argv, [&] { return rass::degrade::run_degrade(cli.job()); });
+}

@@ -1,0 +1,173 @@
+#include "rass/cli/degrade_cli.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+#include "rass/core/error.hpp"
+#include "rass/degrade/config.hpp"
+
+namespace rass::cli {
+
+using namespace rass::degrade;
+
+namespace {
+
+// The model's per-order settings: flag stem, help, and where the value goes.
+struct ModelFlag {
+  const char* stem;  // "--blur-sigma" (the second order adds "2")
+  const char* help;
+  const char* type;  // "LO,HI", "P", "W,W,..."
+  void (*set)(OrderConfig&, const std::string& value, const std::string& flag);
+};
+
+double parse_prob(const std::string& v, const std::string& flag) {
+  auto d = parse_doubles(v, flag);
+  if (d.size() != 1) throw_usage(flag + " takes one number");
+  return d[0];
+}
+
+const std::vector<ModelFlag>& model_flags() {
+  static const std::vector<ModelFlag> flags = {
+      {"--kernel-prob", "weights of iso,aniso,generalized_iso,generalized_aniso,plateau_iso,plateau_aniso", "W,...",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.kernel_prob = parse_doubles(v, f); }},
+      {"--sinc-prob", "probability of a sinc blur kernel", "P",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.sinc_prob = parse_prob(v, f); }},
+      {"--blur-sigma", "blur sigma range", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.blur_sigma = parse_range(v, f); }},
+      {"--betag-range", "generalized Gaussian beta range", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.betag = parse_range(v, f); }},
+      {"--betap-range", "plateau beta range", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.betap = parse_range(v, f); }},
+      {"--resize-prob", "weights of up,down,keep", "W,W,W",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.resize_prob = parse_doubles(v, f); }},
+      {"--resize-range", "random resize factor range", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.resize_range = parse_range(v, f); }},
+      {"--gaussian-noise-prob", "probability of Gaussian noise (else Poisson)", "P",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.gaussian_noise_prob = parse_prob(v, f); }},
+      {"--noise-range", "Gaussian noise sigma range (0-255 units)", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.noise_range = parse_range(v, f); }},
+      {"--poisson-scale-range", "Poisson noise scale range", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.poisson_scale = parse_range(v, f); }},
+      {"--gray-noise-prob", "probability that noise is gray (same on all channels)", "P",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.gray_noise_prob = parse_prob(v, f); }},
+      {"--jpeg-range", "JPEG quality range", "LO,HI",
+       [](OrderConfig& o, const std::string& v, const std::string& f) { o.jpeg_range = parse_range(v, f); }},
+  };
+  return flags;
+}
+
+}  // namespace
+
+DegradeCli::DegradeCli()
+    : ToolCli("degrade", "Turn high-quality images into low-quality ones with the Real-ESRGAN second-order "
+                         "degradation model (RASS, OSEDiff, GleSAM presets), reproducibly.") {
+  CLI::App& a = *app_;
+  a.add_option("inputs", inputs_, "HQ images, directories (searched recursively) or - for stdin")->type_name("INPUT");
+  a.add_option("-o,--output", output_, "LQ image file or - (one input), or output directory (batch)")
+      ->type_name("PATH");
+  a.add_option("--manifest", manifest_, "read HQ paths from a manifest (JSON lines with \"hq\", or one path per line)")
+      ->type_name("FILE");
+  with_choices(a.add_option("-p,--preset", preset_,
+                            "realesrgan-x4, rass, lqseg-1, lqseg-2, lqseg-3, or a single degradation: blur, "
+                            "noise, jpeg, downsample"),
+               preset_names())
+      ->default_str("rass");
+  a.add_option("--severity", severity_, "severity 1-5 of a single named degradation preset")->default_str("3");
+  a.add_option("-s,--seed", seed_, "global seed; with the item key it determines every random draw")->default_str("0");
+  a.add_option("--key", key_, "item key of a single input (default: its file stem)");
+  a.add_option("--variants", variants_, "LQ images per HQ image (batch), keyed <key>#v<k>")->default_str("1");
+  with_choices(a.add_option("-f,--format", format_, "output format png, jpeg or pnm (default: from -o, else png)"),
+               {"png", "jpeg", "pnm"});
+  a.add_option("--record", record_, "write the JSON record of a single image here")->type_name("FILE");
+  a.add_option("--replay", replay_, "regenerate the LQ image from a JSON record (single image)")->type_name("FILE");
+  a.add_option("--manifest-out", manifest_out_,
+               "batch manifest to write (default OUTDIR/manifest.jsonl, or manifest.I-of-N.jsonl per shard)")
+      ->type_name("FILE");
+  a.add_flag("--resume", resume_, "skip outputs whose image and record already exist");
+  add_batch_options();
+  a.add_option("--stages", stages_,
+               "stages to keep (blur1,noise2,...) or to drop (-noise,-jpeg2); groups: blur resize noise jpeg sinc second");
+  a.add_option("--scale", scale_, "downsampling factor of the LQ image (overrides the preset)");
+  with_choices(a.add_option("--lq-size", lq_size_, "native (HQ size / scale) or hq (resized back to the HQ size)"),
+               {"native", "hq"});
+  with_choices(a.add_option("--upsample-mode", upsample_mode_, "resize mode used by --lq-size hq (default bicubic)"),
+               {"area", "bilinear", "bicubic", "nearest"});
+  a.add_flag("--usm", usm_, "USM-sharpen the HQ image before degrading (as Real-ESRGAN training does)");
+  a.add_option("--kernel-sizes", kernel_sizes_, "blur kernel sizes to draw from (odd, <= 21)")->type_name("K,...");
+  a.add_option("--resize-modes", resize_modes_, "resize modes to draw from (area,bilinear,bicubic,nearest)")
+      ->type_name("M,...");
+  for (const ModelFlag& f : model_flags())
+    for (int order = 1; order <= 2; ++order) {
+      const std::string flag = std::string(f.stem) + (order == 2 ? "2" : "");
+      a.add_option(flag, model_[flag], std::string(order == 1 ? "first" : "second") + " order: " + f.help)
+          ->type_name(f.type);
+    }
+  a.add_option("--blur-prob", model_["--blur-prob"], "first order: probability of blur (reference: 1)")->type_name("P");
+  a.add_option("--second-blur-prob", model_["--second-blur-prob"], "second order: probability of blur (reference: 0.8)")
+      ->type_name("P");
+  a.add_option("--final-sinc-prob", model_["--final-sinc-prob"], "probability of the final sinc filter")->type_name("P");
+  a.add_flag("--drop-alpha", drop_alpha_, "accept RGBA/gray+alpha inputs by dropping the alpha channel");
+  a.add_flag("--accept-16bit", accept_16bit_, "accept 16-bit inputs (read at full precision; LQ is 8-bit)");
+  a.add_flag("--print-config", print_config_, "print the effective settings as JSON and exit");
+}
+
+degrade::DegradeJob DegradeCli::job() const {
+  DegradeJob job;
+  PipelineConfig& cfg = job.cfg;
+  cfg = make_preset(preset_, severity_);
+  for (const ModelFlag& f : model_flags())
+    for (int order = 1; order <= 2; ++order) {
+      const std::string flag = std::string(f.stem) + (order == 2 ? "2" : "");
+      const std::string& v = model_.at(flag);
+      if (!v.empty()) f.set(order == 1 ? cfg.first : cfg.second, v, flag);
+    }
+  auto prob = [&](const char* flag, double& dst) {
+    const std::string& v = model_.at(flag);
+    if (!v.empty()) dst = parse_prob(v, flag);
+  };
+  prob("--blur-prob", cfg.first.blur_prob);
+  prob("--second-blur-prob", cfg.second.blur_prob);
+  prob("--final-sinc-prob", cfg.final_sinc_prob);
+  if (!kernel_sizes_.empty()) {
+    cfg.kernel_sizes.clear();
+    for (double d : parse_doubles(kernel_sizes_, "--kernel-sizes")) cfg.kernel_sizes.push_back(int(d));
+  }
+  if (!resize_modes_.empty()) {
+    cfg.resize_modes.clear();
+    std::stringstream ss(resize_modes_);
+    std::string m;
+    while (std::getline(ss, m, ',')) cfg.resize_modes.push_back(parse_resize_mode(m));
+  }
+  if (scale_ != 0) cfg.scale = scale_;
+  if (!lq_size_.empty()) {
+    if (lq_size_ != "native" && lq_size_ != "hq") throw_usage("--lq-size must be native or hq");
+    cfg.lq_at_hq_size = lq_size_ == "hq";
+  }
+  if (!upsample_mode_.empty()) cfg.upsample_mode = parse_resize_mode(upsample_mode_);
+  cfg.usm = usm_;
+  if (!cfg.usm) cfg.disabled.insert("usm");
+  if (!stages_.empty()) apply_stages(cfg, stages_);
+  validate(cfg);
+
+  job.seed = seed_;
+  job.inputs = inputs_;
+  job.manifest_in = manifest_;
+  job.output = output_;
+  job.key = key_;
+  job.variants = variants_;
+  job.format = format_.empty() ? ImageFormat::unknown : parse_format(format_);
+  job.record_path = record_;
+  job.replay_path = replay_;
+  job.manifest_out = manifest_out_;
+  job.resume = resume_;
+  job.jobs = common.jobs;
+  job.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
+  job.quiet = common.quiet;
+  job.json = common.json;
+  job.drop_alpha = drop_alpha_;
+  job.accept_16bit = accept_16bit_;
+  job.print_config = print_config_;
+  return job;
+}
+
+}  // namespace rass::cli

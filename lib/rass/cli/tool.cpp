@@ -1,0 +1,70 @@
+#include "rass/cli/tool.hpp"
+
+#include <cstdio>
+
+#include "rass/core/error.hpp"
+#include "rass/core/version.hpp"
+
+namespace rass::cli {
+
+const std::vector<SharedOption>& shared_options() {
+  static const std::vector<SharedOption> table = {
+      {"-q,--quiet", "", "no progress or summary on stderr (errors are still printed)"},
+      {"--json", "", "machine-readable output on stdout"},
+      {"-j,--jobs", "RASS_JOBS", "worker threads (0 = all cores)"},
+      {"--shard", "", "process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN"},
+  };
+  return table;
+}
+
+static const SharedOption& shared(const std::string& flags) {
+  for (const auto& o : shared_options())
+    if (flags == o.flags) return o;
+  throw std::logic_error("not a shared option: " + flags);
+}
+
+ToolCli::ToolCli(std::string name, std::string summary)
+    : app_(std::make_unique<CLI::App>(summary, "rass-" + name)), name_(std::move(name)), summary_(std::move(summary)) {
+  app_->set_version_flag("-V,--version", std::string("rass-") + name_ + " " + version());
+  app_->add_flag(shared("-q,--quiet").flags, common.quiet, shared("-q,--quiet").help);
+  app_->add_flag(shared("--json").flags, common.json, shared("--json").help);
+  app_->get_formatter()->column_width(34);
+}
+
+CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::string>& values) {
+  choices_[opt->get_name()] = values;
+  return opt->check(CLI::IsMember(values));
+}
+
+void ToolCli::add_batch_options() {
+  const auto& j = shared("-j,--jobs");
+  app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(CLI::NonNegativeNumber);
+  const auto& s = shared("--shard");
+  app_->add_option(s.flags, common.shard, s.help)->type_name("I/N");
+}
+
+int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body) {
+  const std::string prog = "rass-" + cli.name();
+  try {
+    cli.app().parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return cli.app().exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(), prog.c_str());
+    return int(ExitCode::usage);
+  }
+  try {
+    return body();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: out of memory\n", prog.c_str());
+    return int(ExitCode::runtime);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
+    return int(ExitCode::runtime);
+  }
+}
+
+}  // namespace rass::cli

@@ -1,0 +1,65 @@
+// The shared command-line layer of every rass tool (llama.cpp's "common"
+// idea over CLI11): each tool defines its flags once in a ToolCli subclass;
+// the tool's main, the completion generator and the flag-consistency test all
+// build the same CLI::App, so help, man-page checks and completions cannot
+// drift from what the tool accepts.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace rass::cli {
+
+// Options every tool has (DESIGN.md conventions), and the ones many share.
+struct CommonOptions {
+  bool quiet = false;
+  bool json = false;
+  int jobs = 0;       // --jobs / RASS_JOBS; 0 = all cores
+  std::string shard;  // --shard i/n; default from SLURM_ARRAY_TASK_*
+};
+
+// One entry of the shared-option table: flag, environment variable, help.
+struct SharedOption {
+  const char* flags;
+  const char* env;  // "" = none
+  const char* help;
+};
+// The table of shared options, documented once for all tools.
+const std::vector<SharedOption>& shared_options();
+
+class ToolCli {
+ public:
+  ToolCli(std::string name, std::string summary);
+  virtual ~ToolCli() = default;
+  const std::string& name() const { return name_; }  // "degrade" (binary rass-degrade)
+  const std::string& summary() const { return summary_; }
+  CLI::App& app() { return *app_; }
+  CommonOptions common;
+  // Allowed values of an option ("--preset" -> {...}), for completions.
+  const std::map<std::string, std::vector<std::string>>& choices() const { return choices_; }
+
+ protected:
+  // Restricts `opt` to `values` and records them for the completion scripts.
+  CLI::Option* with_choices(CLI::Option* opt, const std::vector<std::string>& values);
+  // Adds --jobs and --shard (for tools that process many items).
+  void add_batch_options();
+  std::unique_ptr<CLI::App> app_;
+
+ private:
+  std::map<std::string, std::vector<std::string>> choices_;
+  std::string name_, summary_;
+};
+
+// Parses argv, then calls `body` (the tool's library call, returning an exit
+// code). Maps CLI errors to exit 2, rass::Error to its code, anything else to 1,
+// printing "rass-<tool>: <message>" on stderr.
+int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body);
+
+// Every tool's CLI, for the completion generator and the flag tests.
+std::vector<std::unique_ptr<ToolCli>> all_tool_clis();
+
+}  // namespace rass::cli

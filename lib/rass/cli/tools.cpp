@@ -1,0 +1,13 @@
+// The registry of every tool's CLI definition.
+#include "rass/cli/degrade_cli.hpp"
+#include "rass/cli/tool.hpp"
+
+namespace rass::cli {
+
+std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
+  std::vector<std::unique_ptr<ToolCli>> tools;
+  tools.push_back(std::make_unique<DegradeCli>());
+  return tools;
+}
+
+}  // namespace rass::cli

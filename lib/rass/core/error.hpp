@@ -1,0 +1,38 @@
+// Errors carry the process exit code of DESIGN.md, so a tool's main only has
+// to catch rass::Error and return its code.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace rass {
+
+enum class ExitCode : int {
+  ok = 0,
+  runtime = 1,    // runtime failure (I/O error on output, out of memory, ...)
+  usage = 2,      // bad flags or arguments
+  bad_input = 3,  // unreadable image, size mismatch, wrong tensor shape, ...
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  ExitCode code() const { return code_; }
+  int exit_code() const { return static_cast<int>(code_); }
+
+ private:
+  ExitCode code_;
+};
+
+// "<file>: <what>" with exit code 3 (bad input data).
+[[noreturn]] inline void throw_bad_input(const std::string& file, const std::string& what) {
+  throw Error(ExitCode::bad_input, file + ": " + what);
+}
+[[noreturn]] inline void throw_usage(const std::string& what) {
+  throw Error(ExitCode::usage, what);
+}
+[[noreturn]] inline void throw_runtime(const std::string& what) {
+  throw Error(ExitCode::runtime, what);
+}
+
+}  // namespace rass

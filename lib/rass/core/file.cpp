@@ -1,0 +1,135 @@
+#include "rass/core/file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "rass/core/error.hpp"
+
+namespace rass {
+
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+}  // namespace
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  const bool is_stdin = path == "-";
+  int fd = is_stdin ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const std::string name = is_stdin ? "<stdin>" : path;
+  if (fd < 0) throw_bad_input(name, "cannot open: " + errno_text());
+  std::vector<uint8_t> out;
+  struct stat st {};
+  if (!is_stdin && ::fstat(fd, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      throw_bad_input(name, "is a directory, expected a file");
+    }
+    if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
+  }
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      std::string e = errno_text();
+      if (!is_stdin) ::close(fd);
+      throw_bad_input(name, "read error: " + e);
+    }
+    if (r == 0) break;
+    out.insert(out.end(), buf, buf + r);
+  }
+  if (!is_stdin) ::close(fd);
+  return out;
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  if (path == "-") {
+    if (!write_all(1, p, size)) throw_runtime("<stdout>: write error: " + errno_text());
+    return;
+  }
+  // Unique temporary name in the same directory (same filesystem, so rename is atomic).
+  static std::atomic<unsigned> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw_runtime(path + ": cannot create: " + errno_text());
+  bool ok = write_all(fd, p, size);
+  std::string e = ok ? "" : errno_text();
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    e = errno_text();
+  }
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    e = errno_text();
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw_runtime(path + ": write failed: " + e);
+  }
+}
+
+void make_directories(const std::string& dir) {
+  if (dir.empty()) return;
+  std::string cur;
+  size_t i = 0;
+  while (i <= dir.size()) {
+    size_t j = dir.find('/', i);
+    if (j == std::string::npos) j = dir.size();
+    cur = dir.substr(0, j);
+    if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+      throw_runtime(cur + ": cannot create directory: " + errno_text());
+    i = j + 1;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw_runtime(dir + ": not a directory");
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string path_stem(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  size_t dot = base.find_last_of('.');
+  return (dot == std::string::npos || dot == 0) ? base : base.substr(0, dot);
+}
+
+std::string path_extension_lower(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+std::string path_join(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir == ".") return name;
+  if (dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+}  // namespace rass

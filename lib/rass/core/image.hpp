@@ -1,0 +1,33 @@
+// An 8- or 16-bit interleaved image as decoded from a file. Pixel processing
+// (degradation, metrics) converts to float planes; this type is what codecs
+// produce and consume.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace rass {
+
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;  // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
+  int depth = 8;     // bits per sample: 8 or 16
+  // Interleaved samples, row-major. depth 8: one byte per sample; depth 16:
+  // native-endian uint16 per sample (2 bytes).
+  std::vector<uint8_t> data;
+
+  Image() = default;
+  Image(int w, int h, int c, int d = 8)
+      : width(w), height(h), channels(c), depth(d),
+        data(static_cast<size_t>(w) * h * c * (d == 16 ? 2 : 1)) {}
+
+  size_t samples() const { return static_cast<size_t>(width) * height * channels; }
+  bool empty() const { return width == 0 || height == 0; }
+  uint8_t* u8() { return data.data(); }
+  const uint8_t* u8() const { return data.data(); }
+  uint16_t* u16() { return reinterpret_cast<uint16_t*>(data.data()); }
+  const uint16_t* u16() const { return reinterpret_cast<const uint16_t*>(data.data()); }
+};
+
+}  // namespace rass

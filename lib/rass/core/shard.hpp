@@ -1,0 +1,22 @@
+// `--shard i/n`: this process handles items whose position in the sorted item
+// list is congruent to i mod n (0 <= i < n). Without the flag, Slurm job-array
+// variables give the default, so `sbatch --array=0-9` just works.
+#pragma once
+#include <string>
+
+namespace rass {
+
+struct Shard {
+  int index = 0;
+  int count = 1;
+  bool contains(size_t position) const { return static_cast<int>(position % count) == index; }
+  std::string str() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
+
+// Parses "i/n"; throws Error(usage) on anything else.
+Shard parse_shard(const std::string& text);
+// From SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN
+// (arrays may start at 1); {0,1} when they are not set.
+Shard shard_from_env();
+
+}  // namespace rass

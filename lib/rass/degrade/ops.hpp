@@ -1,0 +1,59 @@
+// A degradation is recorded as a list of concrete operations with every
+// sampled value filled in. Applying the list to the HQ image regenerates the
+// LQ image exactly, which is what --replay does: the record is the recipe.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/degrade/kernels.hpp"
+#include "rass/degrade/planes.hpp"
+#include "rass/degrade/resize.hpp"
+
+namespace rass::degrade {
+
+enum class OpKind { blur, usm, resize, gaussian_noise, poisson_noise, jpeg };
+const char* op_kind_name(OpKind k);
+
+struct Op {
+  OpKind kind = OpKind::blur;
+  std::string stage;  // "blur1", "resize1", "noise1", "jpeg1", "blur2", ..., "final_sinc"
+  // blur
+  KernelParams kernel;
+  // usm sharpening (Real-ESRGAN's USMSharp on the GT before degrading)
+  int usm_radius = 50;
+  double usm_weight = 0.5, usm_threshold = 10;
+  // resize
+  ResizeMode mode = ResizeMode::bilinear;
+  std::string direction;      // "up", "down", "keep" or "" (fixed-size resizes)
+  double factor = 0;          // sampled factor; also torch's scale_factor when use_factor
+  bool use_factor = false;    // resize by scale_factor (coordinate scale 1/factor)
+  int width = 0, height = 0;  // output size
+  // noise
+  double sigma = 0;  // gaussian, 0-255 units
+  double scale = 0;  // poisson
+  bool gray = false;
+  uint64_t seed = 0;  // the noise field's stream seed
+  // jpeg
+  double quality = 0;  // sampled; the encoder gets int(quality) like cv2.imencode
+};
+
+nlohmann::ordered_json op_to_json(const Op& op);
+Op op_from_json(const nlohmann::ordered_json& j);  // throws Error(bad_input) via the caller's context
+
+// Applies one op. `img` must have 1 or 3 channels in [0, 1].
+void apply_op(Planes& img, const Op& op);
+// Applies all ops in order, then the final quantisation clamp(round(255 x))/255
+// is left to the caller (to_image8).
+void apply_ops(Planes& img, const std::vector<Op>& ops);
+
+// JPEG round trip at integer quality through libjpeg-turbo (clamp and round to
+// 8 bits first, decode back to [0, 1]).
+void jpeg_roundtrip(Planes& img, int quality);
+// Real-ESRGAN USMSharp: blur with a radius x radius Gaussian (OpenCV sigma rule),
+// sharpen by weight, soft mask where |residual|*255 > threshold.
+void usm_sharpen(Planes& img, int radius, double weight, double threshold);
+
+}  // namespace rass::degrade

@@ -1,0 +1,283 @@
+#include "rass/degrade/record.hpp"
+
+#include <cmath>
+
+#include "rass/core/error.hpp"
+#include "rass/core/rng.hpp"
+#include "rass/core/version.hpp"
+#include "rass/degrade/planes.hpp"
+
+namespace rass::degrade {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// ImageNet-C severities (Hendrycks & Dietterich 2019) for the named degradations.
+constexpr double kBlurSigma[5] = {1, 2, 3, 4, 6};                  // gaussian_blur
+constexpr double kNoiseSigma[5] = {0.08, 0.12, 0.18, 0.26, 0.38};  // gaussian_noise, [0,1] units
+constexpr double kJpegQuality[5] = {25, 18, 15, 10, 7};            // jpeg_compression
+constexpr double kDownFactor[5] = {2, 3, 4, 6, 8};                 // our own: area down, bicubic up
+
+int named_blur_size(double sigma) { return 2 * int(4 * sigma + 0.5) + 1; }  // skimage truncate=4
+
+KernelParams sample_kernel(const PipelineConfig& cfg, const OrderConfig& o, Rng& rng) {
+  KernelParams k;
+  k.size = cfg.kernel_sizes[rng.below(cfg.kernel_sizes.size())];
+  if (rng.uniform() < o.sinc_prob) {
+    k.type = KernelType::sinc;
+    k.cutoff = k.size < 13 ? rng.uniform(M_PI / 3, M_PI) : rng.uniform(M_PI / 5, M_PI);
+    return k;
+  }
+  k.type = mixed_kernel_types()[rng.choice(o.kernel_prob)];
+  k.sigma_x = rng.uniform(o.blur_sigma.lo, o.blur_sigma.hi);
+  const bool iso = k.type == KernelType::iso || k.type == KernelType::generalized_iso || k.type == KernelType::plateau_iso;
+  if (iso) {
+    k.sigma_y = k.sigma_x;
+    k.theta = 0;
+  } else {
+    k.sigma_y = rng.uniform(o.blur_sigma.lo, o.blur_sigma.hi);
+    k.theta = rng.uniform(-M_PI, M_PI);
+  }
+  const bool generalized = k.type == KernelType::generalized_iso || k.type == KernelType::generalized_aniso;
+  const bool plateau = k.type == KernelType::plateau_iso || k.type == KernelType::plateau_aniso;
+  if (generalized || plateau) {
+    const Range& b = generalized ? o.betag : o.betap;
+    k.beta = rng.uniform() < 0.5 ? rng.uniform(b.lo, 1) : rng.uniform(1, b.hi);
+  }
+  return k;
+}
+
+Op blur_op(const std::string& stage, const KernelParams& k) {
+  Op op;
+  op.kind = OpKind::blur;
+  op.stage = stage;
+  op.kernel = k;
+  return op;
+}
+
+Op resize_op(const std::string& stage, ResizeMode mode, int w, int h) {
+  Op op;
+  op.kind = OpKind::resize;
+  op.stage = stage;
+  op.mode = mode;
+  op.width = std::max(w, 1);
+  op.height = std::max(h, 1);
+  return op;
+}
+
+// The random resize of one order: direction, factor and mode.
+struct ResizeDraw {
+  std::string direction;
+  double factor;
+  ResizeMode mode;
+};
+ResizeDraw sample_resize(const PipelineConfig& cfg, const OrderConfig& o, Rng& rng) {
+  static const char* dirs[3] = {"up", "down", "keep"};
+  ResizeDraw d;
+  size_t which = rng.choice(o.resize_prob);
+  d.direction = dirs[which];
+  d.factor = which == 0 ? rng.uniform(1, o.resize_range.hi) : which == 1 ? rng.uniform(o.resize_range.lo, 1) : 1.0;
+  d.mode = cfg.resize_modes[rng.below(cfg.resize_modes.size())];
+  return d;
+}
+
+Op sample_noise(const OrderConfig& o, const std::string& stage, uint64_t seed, const std::string& key, Rng& rng) {
+  Op op;
+  op.stage = stage;
+  op.seed = stream_seed(seed, key, stage);
+  if (rng.uniform() < o.gaussian_noise_prob) {
+    op.kind = OpKind::gaussian_noise;
+    op.sigma = rng.uniform(o.noise_range.lo, o.noise_range.hi);
+  } else {
+    op.kind = OpKind::poisson_noise;
+    op.scale = rng.uniform(o.poisson_scale.lo, o.poisson_scale.hi);
+  }
+  op.gray = rng.uniform() < o.gray_noise_prob;
+  return op;
+}
+
+Op jpeg_op(const std::string& stage, double q) {
+  Op op;
+  op.kind = OpKind::jpeg;
+  op.stage = stage;
+  op.quality = q;
+  return op;
+}
+
+Record sample_named(const PipelineConfig& cfg, Record rec, uint64_t seed, const std::string& key) {
+  const int s = cfg.named.severity - 1;
+  const std::string& n = cfg.named.name;
+  if (n == "blur") {
+    KernelParams k;
+    k.type = KernelType::gaussian;
+    k.sigma_x = k.sigma_y = kBlurSigma[s];
+    k.size = named_blur_size(kBlurSigma[s]);
+    rec.ops.push_back(blur_op("blur", k));
+  } else if (n == "noise") {
+    Op op;
+    op.kind = OpKind::gaussian_noise;
+    op.stage = "noise";
+    op.sigma = kNoiseSigma[s] * 255.0;
+    op.seed = stream_seed(seed, key, "noise");
+    rec.ops.push_back(op);
+  } else if (n == "jpeg") {
+    rec.ops.push_back(jpeg_op("jpeg", kJpegQuality[s]));
+  } else {  // downsample
+    const double f = kDownFactor[s];
+    rec.ops.push_back(resize_op("downsample", ResizeMode::area, int(rec.in_width / f), int(rec.in_height / f)));
+    rec.ops.push_back(resize_op("upsample", ResizeMode::bicubic, rec.in_width, rec.in_height));
+  }
+  rec.out_width = rec.in_width;
+  rec.out_height = rec.in_height;
+  return rec;
+}
+
+}  // namespace
+
+int min_input_side(const PipelineConfig& cfg) {
+  if (cfg.named.name == "blur") return named_blur_size(kBlurSigma[cfg.named.severity - 1]);
+  if (cfg.named.name == "downsample") return int(kDownFactor[cfg.named.severity - 1]);
+  if (!cfg.named.name.empty()) return 1;
+  int k = 1;
+  for (int s : cfg.kernel_sizes) k = std::max(k, s);
+  return std::max(k, cfg.scale);
+}
+
+Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string& key, int w, int h, int channels) {
+  Record rec;
+  rec.preset = cfg.preset;
+  rec.seed = seed;
+  rec.key = key;
+  rec.in_width = w;
+  rec.in_height = h;
+  rec.channels = channels;
+  rec.scale = cfg.scale;
+  if (!cfg.named.name.empty()) return sample_named(cfg, rec, seed, key);
+
+  Rng rng(seed, key, "params");
+  // Kernels first, as the reference's dataset does, then the model's draws in order.
+  const KernelParams k1 = sample_kernel(cfg, cfg.first, rng);
+  const KernelParams k2 = sample_kernel(cfg, cfg.second, rng);
+  const bool final_sinc = rng.uniform() < cfg.final_sinc_prob;
+  KernelParams ks;
+  ks.type = KernelType::sinc;
+  ks.size = cfg.kernel_sizes[rng.below(cfg.kernel_sizes.size())];
+  ks.cutoff = rng.uniform(M_PI / 3, M_PI);
+
+  const ResizeDraw r1 = sample_resize(cfg, cfg.first, rng);
+  const Op n1 = sample_noise(cfg.first, "noise1", seed, key, rng);
+  const double q1 = rng.uniform(cfg.first.jpeg_range.lo, cfg.first.jpeg_range.hi);
+  const bool blur2 = rng.uniform() < cfg.second.blur_prob;
+  const ResizeDraw r2 = sample_resize(cfg, cfg.second, rng);
+  const Op n2 = sample_noise(cfg.second, "noise2", seed, key, rng);
+  const bool resize_first = rng.uniform() < 0.5;
+  const ResizeMode final_mode = cfg.resize_modes[rng.below(cfg.resize_modes.size())];
+  const double q2 = rng.uniform(cfg.second.jpeg_range.lo, cfg.second.jpeg_range.hi);
+
+  auto on = [&](const std::string& stage) {
+    if (!cfg.disabled.count(stage)) return true;
+    rec.skipped.push_back({stage, "disabled"});
+    return false;
+  };
+  if (cfg.usm && on("usm")) {
+    Op op;
+    op.kind = OpKind::usm;
+    op.stage = "usm";
+    rec.ops.push_back(op);
+  }
+  if (on("blur1")) rec.ops.push_back(blur_op("blur1", k1));
+  if (on("resize1")) {
+    // F.interpolate(scale_factor=f): size floor(n * f), coordinates scaled by 1/f.
+    Op op = resize_op("resize1", r1.mode, int(std::floor(w * r1.factor)), int(std::floor(h * r1.factor)));
+    op.direction = r1.direction;
+    op.factor = r1.factor;
+    op.use_factor = true;
+    rec.ops.push_back(op);
+  }
+  if (on("noise1")) rec.ops.push_back(n1);
+  if (on("jpeg1")) rec.ops.push_back(jpeg_op("jpeg1", q1));
+  if (!blur2) rec.skipped.push_back({"blur2", "probability"});
+  else if (on("blur2")) rec.ops.push_back(blur_op("blur2", k2));
+  if (on("resize2")) {
+    // F.interpolate(size=(int(ori_h / scale * f), int(ori_w / scale * f))).
+    Op op = resize_op("resize2", r2.mode, int(double(w) / cfg.scale * r2.factor), int(double(h) / cfg.scale * r2.factor));
+    op.direction = r2.direction;
+    op.factor = r2.factor;
+    rec.ops.push_back(op);
+  }
+  if (on("noise2")) rec.ops.push_back(n2);
+
+  const Op final_resize = resize_op("final_resize", final_mode, w / cfg.scale, h / cfg.scale);
+  const bool sinc_on = final_sinc && on("final_sinc");
+  if (!final_sinc) rec.skipped.push_back({"final_sinc", "probability"});
+  const bool jpeg2_on = on("jpeg2");
+  rec.final_order = resize_first ? "resize_sinc_then_jpeg" : "jpeg_then_resize_sinc";
+  if (!resize_first && jpeg2_on) rec.ops.push_back(jpeg_op("jpeg2", q2));
+  rec.ops.push_back(final_resize);
+  if (sinc_on) rec.ops.push_back(blur_op("final_sinc", ks));
+  if (resize_first && jpeg2_on) rec.ops.push_back(jpeg_op("jpeg2", q2));
+
+  rec.out_width = final_resize.width;
+  rec.out_height = final_resize.height;
+  if (cfg.lq_at_hq_size && cfg.scale != 1) {
+    rec.ops.push_back(resize_op("to_hq_size", cfg.upsample_mode, w, h));
+    rec.out_width = w;
+    rec.out_height = h;
+  }
+  return rec;
+}
+
+Image apply_record(const Image& hq, const Record& rec, const std::string& name) {
+  if (hq.width != rec.in_width || hq.height != rec.in_height)
+    throw_bad_input(name, "image is " + std::to_string(hq.width) + "x" + std::to_string(hq.height) +
+                              " but the record was made for " + std::to_string(rec.in_width) + "x" +
+                              std::to_string(rec.in_height));
+  Planes p = to_planes(hq);
+  apply_ops(p, rec.ops);
+  return to_image8(p);
+}
+
+json record_to_json(const Record& rec) {
+  json j;
+  j["tool"] = "rass-degrade";
+  j["version"] = version();
+  j["preset"] = rec.preset;
+  j["seed"] = rec.seed;
+  j["key"] = rec.key;
+  j["input"] = {{"width", rec.in_width}, {"height", rec.in_height}, {"channels", rec.channels}};
+  j["output"] = {{"width", rec.out_width}, {"height", rec.out_height}, {"channels", rec.channels}};
+  j["scale"] = rec.scale;
+  if (!rec.final_order.empty()) j["final_order"] = rec.final_order;
+  j["ops"] = json::array();
+  for (const Op& op : rec.ops) j["ops"].push_back(op_to_json(op));
+  j["skipped"] = json::array();
+  for (const Skipped& s : rec.skipped) j["skipped"].push_back({{"stage", s.stage}, {"reason", s.reason}});
+  return j;
+}
+
+Record record_from_json(const json& j, const std::string& name) {
+  try {
+    Record rec;
+    rec.preset = j.value("preset", "");
+    rec.seed = j.value("seed", uint64_t(0));
+    rec.key = j.value("key", "");
+    rec.in_width = j.at("input").at("width").get<int>();
+    rec.in_height = j.at("input").at("height").get<int>();
+    rec.channels = j.at("input").value("channels", 3);
+    rec.out_width = j.at("output").at("width").get<int>();
+    rec.out_height = j.at("output").at("height").get<int>();
+    rec.scale = j.value("scale", 1);
+    rec.final_order = j.value("final_order", "");
+    for (const json& o : j.at("ops")) rec.ops.push_back(op_from_json(o));
+    if (j.contains("skipped"))
+      for (const json& s : j.at("skipped")) rec.skipped.push_back({s.at("stage"), s.at("reason")});
+    return rec;
+  } catch (const Error& e) {
+    throw_bad_input(name, std::string("invalid degradation record: ") + e.what());
+  } catch (const std::exception& e) {
+    throw_bad_input(name, std::string("invalid degradation record: ") + e.what());
+  }
+}
+
+}  // namespace rass::degrade

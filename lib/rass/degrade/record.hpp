@@ -1,0 +1,50 @@
+// Sampling a degradation for one item, and the JSON record that lets the LQ
+// image be regenerated from the HQ image and the record alone.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/image.hpp"
+#include "rass/degrade/config.hpp"
+#include "rass/degrade/ops.hpp"
+
+namespace rass::degrade {
+
+struct Skipped {
+  std::string stage, reason;  // reason: "probability" (not drawn) or "disabled" (--stages)
+};
+
+struct Record {
+  std::string preset;
+  uint64_t seed = 0;
+  std::string key;  // the item key the draws are keyed by
+  int in_width = 0, in_height = 0, channels = 0;
+  int out_width = 0, out_height = 0;
+  int scale = 1;
+  std::string final_order;  // "resize_sinc_then_jpeg" or "jpeg_then_resize_sinc" ("" for named)
+  std::vector<Op> ops;
+  std::vector<Skipped> skipped;
+};
+
+// Smallest HQ side the preset accepts (the largest kernel must fit the image).
+int min_input_side(const PipelineConfig& cfg);
+
+// Draws every random value for (seed, key) on a width x height x channels input.
+// Draws do not depend on which stages are disabled, so an ablation changes
+// nothing but the switched-off stage.
+Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string& key, int width, int height,
+                     int channels);
+
+// Runs the record's ops on the HQ image (1 or 3 channels, 8 or 16 bit) and
+// quantises to 8 bits. Throws Error(bad_input) when the image does not match
+// the record's input size.
+Image apply_record(const Image& hq, const Record& rec, const std::string& name);
+
+nlohmann::ordered_json record_to_json(const Record& rec);
+// `name` is the record file, for messages. Throws Error(bad_input).
+Record record_from_json(const nlohmann::ordered_json& j, const std::string& name);
+
+}  // namespace rass::degrade

@@ -1,0 +1,287 @@
+#include "rass/degrade/run.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/progress.hpp"
+#include "rass/degrade/record.hpp"
+#include "rass/io/manifest.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::degrade {
+
+Image prepare_input(Image img, const std::string& name, const PipelineConfig& cfg, bool drop_alpha,
+                    bool accept_16bit) {
+  if (img.channels == 2 || img.channels == 4) {
+    if (!drop_alpha)
+      throw_bad_input(name, std::string("has an alpha channel (") + (img.channels == 4 ? "RGBA" : "gray+alpha") +
+                                "); the degradation model takes gray or RGB: flatten it first or pass --drop-alpha");
+    const int c = img.channels - 1, bytes = img.depth / 8;
+    Image out(img.width, img.height, c, img.depth);
+    const size_t n = size_t(img.width) * img.height;
+    for (size_t i = 0; i < n; ++i)
+      std::copy_n(img.data.data() + i * (c + 1) * bytes, c * bytes, out.data.data() + i * c * bytes);
+    img = std::move(out);
+  }
+  if (img.depth == 16 && !accept_16bit)
+    throw_bad_input(name, "is a 16-bit image; the degradation model works on 8-bit data: "
+                          "pass --accept-16bit to read it at full precision (the LQ image is 8-bit)");
+  const int need = min_input_side(cfg);
+  if (img.width < need || img.height < need)
+    throw_bad_input(name, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                              ", smaller than the " + std::to_string(need) + "x" + std::to_string(need) +
+                              " blur kernel of preset " + cfg.preset + " (need at least " + std::to_string(need) +
+                              " px per side)");
+  return img;
+}
+
+namespace {
+
+const char* const kImageExtensions[] = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm"};
+bool is_image_path(const std::string& p) {
+  const std::string ext = path_extension_lower(p);
+  for (const char* e : kImageExtensions)
+    if (ext == e) return true;
+  return false;
+}
+
+std::string extension_for(ImageFormat f) {
+  return f == ImageFormat::jpeg ? ".jpg" : f == ImageFormat::pnm ? ".ppm" : ".png";
+}
+
+std::string variant_key(const std::string& key, int k) { return k == 0 ? key : key + "#v" + std::to_string(k); }
+
+// ---- single image ---------------------------------------------------------
+
+int run_single(const DegradeJob& job) {
+  const std::string in = job.inputs[0];
+  const std::string name = in == "-" ? "<stdin>" : in;
+  if (job.json && job.output == "-") throw_usage("--json prints the record on stdout, which -o - already uses");
+  Image hq = prepare_input(read_image(in), name, job.cfg, job.drop_alpha, job.accept_16bit);
+  Record rec;
+  if (!job.replay_path.empty()) {
+    const auto bytes = read_file_bytes(job.replay_path);
+    json j;
+    try {
+      j = json::parse(bytes.begin(), bytes.end());
+    } catch (const std::exception& e) {
+      throw_bad_input(job.replay_path, std::string("not a JSON record: ") + e.what());
+    }
+    rec = record_from_json(j, job.replay_path);
+  } else {
+    const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
+    rec = sample_record(job.cfg, job.seed, key, hq.width, hq.height, hq.channels);
+  }
+  Image lq = apply_record(hq, rec, name);
+  ImageFormat fmt = job.format != ImageFormat::unknown ? job.format
+                    : job.output == "-"                ? ImageFormat::png
+                                                       : format_from_extension(job.output);
+  if (fmt == ImageFormat::unknown)
+    throw_usage("-o " + job.output + ": cannot tell the image format from the extension; pass --format");
+  const json rj = record_to_json(rec);
+  write_image(job.output, lq, fmt);
+  if (!job.record_path.empty()) write_file_atomic(job.record_path, rj.dump(2) + "\n");
+  if (job.json) std::printf("%s\n", rj.dump(2).c_str());
+  return 0;
+}
+
+// ---- batch -----------------------------------------------------------------
+
+struct Item {
+  std::string hq;   // path to read
+  std::string key;  // relative path without extension: keys the draws and names the outputs
+};
+
+std::vector<Item> collect_items(const DegradeJob& job) {
+  std::vector<Item> items;
+  for (const std::string& in : job.inputs) {
+    if (in == "-") throw_usage("'-' (stdin) reads one image; it cannot be part of a batch");
+    std::error_code ec;
+    if (fs::is_directory(in, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::follow_directory_symlink, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file() && is_image_path(it->path().string())) found.push_back(it->path().string());
+      if (ec) throw_bad_input(in, "cannot list directory: " + ec.message());
+      for (const std::string& p : found) {
+        fs::path rel = fs::path(p).lexically_relative(in);
+        items.push_back({p, rel.replace_extension().string()});
+      }
+    } else {
+      items.push_back({in, path_stem(in)});  // a missing file is reported when it is read
+    }
+  }
+  if (!job.manifest_in.empty()) {
+    for (const ManifestRow& row : read_manifest(job.manifest_in)) {
+      std::string p;
+      if (row.fields.count("hq")) p = row.fields.at("hq");
+      else if (!row.columns.empty()) p = row.columns[0];
+      else throw_bad_input(job.manifest_in, "line " + std::to_string(row.line) + ": no \"hq\" path");
+      p = resolve_manifest_path(job.manifest_in, p);
+      std::string key = row.fields.count("key") ? row.fields.at("key") : path_stem(p);
+      items.push_back({p, key});
+    }
+  }
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.key < b.key; });
+  for (size_t i = 1; i < items.size(); ++i)
+    if (items[i].key == items[i - 1].key)
+      throw_bad_input(items[i].hq, "has the same key '" + items[i].key + "' as " + items[i - 1].hq +
+                                       " (outputs would collide); rename one of them");
+  return items;
+}
+
+struct Unit {  // one output: an item and a variant
+  const Item* item;
+  int variant;
+  std::string lq, record;
+  enum { pending, done, skipped, failed } state = pending;
+};
+
+}  // namespace
+
+static int run_batch(const DegradeJob& job) {
+  if (!job.replay_path.empty()) throw_usage("--replay regenerates one image; give one input and -o FILE");
+  if (!job.record_path.empty()) throw_usage("--record names one record; in batch mode records go next to each output");
+  if (job.output.empty() || job.output == "-") throw_usage("batch mode needs -o DIRECTORY");
+  if (job.variants < 1) throw_usage("--variants must be >= 1");
+
+  const std::vector<Item> all = collect_items(job);
+  std::vector<const Item*> mine;
+  for (size_t i = 0; i < all.size(); ++i)
+    if (job.shard.contains(i)) mine.push_back(&all[i]);
+
+  make_directories(job.output);
+  const ImageFormat fmt = job.format == ImageFormat::unknown ? ImageFormat::png : job.format;
+  std::vector<Unit> units;
+  for (const Item* it : mine)
+    for (int k = 0; k < job.variants; ++k) {
+      std::string base = path_join(job.output, it->key) + (job.variants > 1 ? "_v" + std::to_string(k) : "");
+      units.push_back({it, k, base + extension_for(fmt), base + ".json"});
+    }
+  const std::string manifest = !job.manifest_out.empty() ? job.manifest_out
+                               : job.shard.count == 1
+                                   ? path_join(job.output, "manifest.jsonl")
+                                   : path_join(job.output, "manifest." + std::to_string(job.shard.index) + "-of-" +
+                                                               std::to_string(job.shard.count) + ".jsonl");
+
+  std::mutex log_mu;
+  std::atomic<int> bad{0}, runtime{0};
+  auto report = [&](const std::string& msg) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    std::fprintf(stderr, "rass-degrade: %s\n", msg.c_str());
+  };
+
+  // Work is handed out per HQ item so its variants share one decode.
+  std::map<const Item*, std::vector<Unit*>> by_item;
+  for (Unit& u : units) by_item[u.item].push_back(&u);
+  std::vector<std::vector<Unit*>> work;
+  for (const Item* it : mine) work.push_back(by_item[it]);
+
+  Progress progress(units.size(), "rass-degrade", job.quiet);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t w; (w = next++) < work.size();) {
+      std::vector<Unit*>& group = work[w];
+      std::vector<Unit*> todo;
+      for (Unit* u : group) {
+        if (job.resume && file_exists(u->lq) && file_exists(u->record)) {
+          u->state = Unit::skipped;
+          progress.tick();
+        } else {
+          todo.push_back(u);
+        }
+      }
+      if (todo.empty()) continue;
+      const Item& item = *group[0]->item;
+      try {
+        Image hq = prepare_input(read_image(item.hq), item.hq, job.cfg, job.drop_alpha, job.accept_16bit);
+        for (Unit* u : todo) {
+          Record rec = sample_record(job.cfg, job.seed, variant_key(item.key, u->variant), hq.width, hq.height,
+                                     hq.channels);
+          Image lq = apply_record(hq, rec, item.hq);
+          json rj = record_to_json(rec);
+          rj["hq"] = relative_to_manifest(u->record, item.hq);
+          make_directories(fs::path(u->lq).parent_path().string());
+          write_image(u->lq, lq, fmt);
+          write_file_atomic(u->record, rj.dump(2) + "\n");
+          u->state = Unit::done;
+          progress.tick();
+        }
+      } catch (const Error& e) {
+        (e.code() == ExitCode::bad_input ? bad : runtime)++;
+        report(e.what());
+        for (Unit* u : todo)
+          if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
+      } catch (const std::exception& e) {
+        runtime++;
+        report(item.hq + ": " + e.what());
+        for (Unit* u : todo)
+          if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
+      }
+    }
+  };
+  int jobs = job.jobs > 0 ? job.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  jobs = std::min<int>(jobs, std::max<size_t>(work.size(), 1));
+  std::vector<std::thread> threads;
+  for (int t = 1; t < jobs; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  progress.finish();
+
+  // The manifest lists every finished output, in key order, whatever the thread timing.
+  std::string text;
+  size_t done = 0, skipped = 0, failed = 0;
+  for (const Unit& u : units) {
+    if (u.state == Unit::failed) {
+      ++failed;
+      continue;
+    }
+    (u.state == Unit::skipped ? skipped : done)++;
+    json row = {{"hq", relative_to_manifest(manifest, u.item->hq)},
+                {"lq", relative_to_manifest(manifest, u.lq)},
+                {"record", relative_to_manifest(manifest, u.record)},
+                {"key", variant_key(u.item->key, u.variant)}};
+    text += row.dump() + "\n";
+  }
+  write_file_atomic(manifest, text);
+
+  if (!job.quiet)
+    std::fprintf(stderr, "rass-degrade: %zu written, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n",
+                 done, skipped, failed, job.shard.str().c_str(), mine.size(), all.size());
+  if (job.json) {
+    json s = {{"written", done}, {"skipped", skipped}, {"failed", failed}, {"manifest", manifest},
+              {"shard", job.shard.str()}, {"inputs", all.size()}, {"shard_inputs", mine.size()}};
+    std::printf("%s\n", s.dump().c_str());
+  }
+  if (runtime > 0) return int(ExitCode::runtime);
+  if (bad > 0) return int(ExitCode::bad_input);
+  return 0;
+}
+
+int run_degrade(const DegradeJob& job) {
+  validate(job.cfg);
+  if (job.print_config) {
+    std::printf("%s\n", config_to_json(job.cfg).dump(2).c_str());
+    return 0;
+  }
+  if (job.inputs.empty() && job.manifest_in.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
+  if (job.output.empty()) throw_usage("no output: pass -o FILE (one image) or -o DIRECTORY (batch)");
+  std::error_code ec;
+  const bool single = job.inputs.size() == 1 && job.manifest_in.empty() && job.variants == 1 &&
+                      (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec)) &&
+                      !fs::is_directory(job.output, ec) && job.output.back() != '/';
+  return single ? run_single(job) : run_batch(job);
+}
+
+}  // namespace rass::degrade

@@ -1,0 +1,120 @@
+// Format detection, dispatch to the codecs, and file-level read/write.
+#include "rass/io/image_io.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/io/codecs.hpp"
+
+namespace rass {
+
+namespace detail {
+
+void check_dimensions(const std::string& name, uint64_t width, uint64_t height,
+                      uint64_t channels) {
+  if (width == 0 || height == 0) throw_bad_input(name, "image has zero width or height");
+  const std::string dims = std::to_string(width) + "x" + std::to_string(height);
+  if (width > 65535 || height > 65535)
+    throw_bad_input(name, "image too large (" + dims + "; at most 65535 pixels per side)");
+  // Both sides are < 2^16 and channels is small, so the product cannot overflow.
+  if (width * height * channels > (uint64_t{1} << 31))
+    throw_bad_input(name, "image too large (" + dims + "x" + std::to_string(channels) +
+                              " samples; at most 2^31)");
+}
+
+}  // namespace detail
+
+const char* format_name(ImageFormat f) {
+  switch (f) {
+    case ImageFormat::png: return "png";
+    case ImageFormat::jpeg: return "jpeg";
+    case ImageFormat::pnm: return "pnm";
+    case ImageFormat::unknown: break;
+  }
+  return "unknown";
+}
+
+ImageFormat sniff_format(const uint8_t* bytes, size_t size) {
+  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (size >= 8 && std::memcmp(bytes, png_sig, 8) == 0) return ImageFormat::png;
+  if (size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+    return ImageFormat::jpeg;
+  if (size >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '6') return ImageFormat::pnm;
+  return ImageFormat::unknown;
+}
+
+ImageFormat format_from_extension(const std::string& path) {
+  const std::string ext = path_extension_lower(path);
+  if (ext == ".png") return ImageFormat::png;
+  if (ext == ".jpg" || ext == ".jpeg") return ImageFormat::jpeg;
+  if (ext == ".ppm" || ext == ".pgm" || ext == ".pnm") return ImageFormat::pnm;
+  return ImageFormat::unknown;
+}
+
+ImageFormat parse_format(const std::string& name) {
+  std::string s = name;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s == "png") return ImageFormat::png;
+  if (s == "jpeg" || s == "jpg") return ImageFormat::jpeg;
+  if (s == "pnm" || s == "ppm" || s == "pgm") return ImageFormat::pnm;
+  throw_usage("unknown image format '" + name + "' (expected png, jpeg or pnm)");
+}
+
+Image decode_image(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size == 0) throw_bad_input(name, "empty file");
+  switch (sniff_format(bytes, size)) {
+    case ImageFormat::png: return detail::decode_png(bytes, size, name);
+    case ImageFormat::jpeg: return detail::decode_jpeg(bytes, size, name);
+    case ImageFormat::pnm: return detail::decode_pnm(bytes, size, name);
+    case ImageFormat::unknown: break;
+  }
+  throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
+}
+
+Image read_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return decode_image(bytes, path == "-" ? "<stdin>" : path);
+}
+
+namespace {
+
+// An Image handed to an encoder must be self-consistent; anything else is a
+// bug in the caller, not bad user input.
+void check_encodable(const Image& img) {
+  if (img.width <= 0 || img.height <= 0) throw_runtime("cannot encode an empty image");
+  if (img.channels < 1 || img.channels > 4 || (img.depth != 8 && img.depth != 16))
+    throw_runtime("cannot encode an image with " + std::to_string(img.channels) +
+                  " channels at depth " + std::to_string(img.depth));
+  if (img.data.size() != img.samples() * (img.depth / 8))
+    throw_runtime("image buffer size does not match its dimensions");
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_image(const Image& img, ImageFormat fmt, const EncodeOptions& opt) {
+  check_encodable(img);
+  switch (fmt) {
+    case ImageFormat::png: return detail::encode_png(img, opt);
+    case ImageFormat::jpeg: return detail::encode_jpeg(img, opt);
+    case ImageFormat::pnm: return detail::encode_pnm(img);
+    case ImageFormat::unknown: break;
+  }
+  throw_usage("no output image format given");
+}
+
+void write_image(const std::string& path, const Image& img, ImageFormat fmt,
+                 const EncodeOptions& opt) {
+  if (fmt == ImageFormat::unknown) fmt = format_from_extension(path);
+  if (fmt == ImageFormat::unknown) {
+    if (path != "-")
+      throw_usage(path + ": cannot tell the image format from the extension "
+                         "(use .png, .jpg, .ppm/.pgm or give the format)");
+    fmt = ImageFormat::png;
+  }
+  write_file_atomic(path, encode_image(img, fmt, opt));
+}
+
+}  // namespace rass

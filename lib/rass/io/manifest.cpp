@@ -1,0 +1,61 @@
+#include "rass/io/manifest.hpp"
+
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rass {
+
+std::vector<ManifestRow> read_manifest(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  std::stringstream ss(std::string(bytes.begin(), bytes.end()));
+  std::vector<ManifestRow> rows;
+  std::string line;
+  int n = 0;
+  while (std::getline(ss, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    ManifestRow row;
+    row.line = n;
+    if (line[first] == '{') {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const std::exception& e) {
+        throw_bad_input(path, "line " + std::to_string(n) + ": invalid JSON: " + e.what());
+      }
+      for (auto it = j.begin(); it != j.end(); ++it)
+        if (it->is_string()) row.fields[it.key()] = it->get<std::string>();
+    } else {
+      std::stringstream ls(line);
+      std::string col;
+      while (std::getline(ls, col, '\t')) row.columns.push_back(col);
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string resolve_manifest_path(const std::string& manifest_path, const std::string& p) {
+  if (p.empty() || p == "-" || p[0] == '/' || manifest_path == "-") return p;
+  fs::path dir = fs::path(manifest_path).parent_path();
+  return dir.empty() ? p : (dir / p).lexically_normal().string();
+}
+
+std::string relative_to_manifest(const std::string& manifest_path, const std::string& p) {
+  fs::path dir = fs::path(manifest_path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  fs::path rel = fs::proximate(fs::path(p), dir, ec);
+  return ec ? p : rel.string();
+}
+
+}  // namespace rass

@@ -1,0 +1,50 @@
+// NumPy .npy files (format versions 1.0, 2.0 and 3.0 on read; 1.0 written, or
+// 2.0 when the header needs it). dtypes: f2 f4 f8 u1 u2 i4 i8 (also b1, i1,
+// i2, u4, u8 on read), little- or big-endian on read (converted to native).
+// Arrays are held in C order; Fortran-order files (as scipy/MATLAB-derived
+// arrays often are) are reordered on read, as numpy.load presents them.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rass {
+
+enum class DType { f16, f32, f64, u8, u16, u32, u64, i8, i16, i32, i64, b1 };
+size_t dtype_size(DType t);
+const char* dtype_descr(DType t);  // numpy descr, little-endian: "<f4", "|u1", ...
+
+struct NpyArray {
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;   // empty = scalar
+  std::vector<uint8_t> data;    // native-endian, C order
+  size_t numel() const;
+  template <class T> T* as() { return reinterpret_cast<T*>(data.data()); }
+  template <class T> const T* as() const { return reinterpret_cast<const T*>(data.data()); }
+};
+
+// Parse from memory; `name` is used in messages (Error bad_input).
+NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name);
+NpyArray read_npy(const std::string& path);  // "-" = stdin
+std::vector<uint8_t> serialize_npy(const NpyArray& a);
+void write_npy(const std::string& path, const NpyArray& a);  // atomic; "-" = stdout
+
+// NumPy .npz archives (np.savez / np.savez_compressed): a ZIP of .npy files,
+// stored or deflated, ZIP64 extra fields understood. Keys are the entry names
+// without ".npy". Errors name the archive (and the entry) with exit code 3.
+struct NpzFile {
+  std::map<std::string, NpyArray> arrays;
+};
+NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name);
+NpzFile read_npz(const std::string& path);  // "-" = stdin
+
+// Converts any numeric array to float64 / float32 values (f16 decoded exactly).
+std::vector<double> npy_to_f64(const NpyArray& a);
+std::vector<float> npy_to_f32(const NpyArray& a);
+
+// IEEE half <-> float.
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);  // round to nearest even
+
+}  // namespace rass

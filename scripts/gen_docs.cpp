@@ -1,0 +1,27 @@
+// rass-gen-docs DIR: writes the shell completions of every tool under DIR
+// (bash/, zsh/, fish/) from the tools' CLI definitions. `make docs` runs it.
+#include <cstdio>
+
+#include "rass/cli/completions.hpp"
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: rass-gen-docs COMPLETIONS_DIR\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  try {
+    for (const char* sub : {"bash", "zsh", "fish"}) rass::make_directories(dir + "/" + sub);
+    for (auto& tool : rass::cli::all_tool_clis()) {
+      rass::write_file_atomic(dir + "/" + bash_completion_path(*tool), bash_completion(*tool));
+      rass::write_file_atomic(dir + "/" + zsh_completion_path(*tool), zsh_completion(*tool));
+      rass::write_file_atomic(dir + "/" + fish_completion_path(*tool), fish_completion(*tool));
+    }
+  } catch (const rass::Error& e) {
+    std::fprintf(stderr, "rass-gen-docs: %s\n", e.what());
+    return e.exit_code();
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rass needs to build and test.
+# Idempotent: does nothing (and prints nothing) when everything is present.
+# Usage: scripts/install-deps.sh [--with-torch] [--with-python]
+#   --with-torch   also LibTorch (CPU, Debian's libtorch-dev) for the network tools
+#   --with-python  also python3-numpy/scipy, used only to regenerate golden fixtures
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config ccache
+  libpng-dev libjpeg62-turbo-dev
+  libopencv-core-dev libopencv-imgproc-dev
+  libcli11-dev doctest-dev nlohmann-json3-dev
+)
+for arg in "$@"; do
+  case "$arg" in
+    --with-torch) pkgs+=(libtorch-dev libopenblas0-pthread) ;;
+    --with-python) pkgs+=(python3-numpy python3-scipy) ;;
+    *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # dpkg-query prints "install ok installed" for a package that is fully present.
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "install-deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,76 @@
+# rass-degrade on one image: files, pipes, replay, presets, records.
+. "$(dirname "$0")/lib.sh"
+D=$B/rass-degrade
+
+expect_exit 0 "single image" -- "$D" "$IMG/chelsea.png" -o "$T/lq.png" --record "$T/rec.json" -s 7
+[ -s "$T/lq.png" ] || fail "no LQ image written"
+grep -q '"key": "chelsea"' "$T/rec.json" || fail "record lacks the key"
+for field in '"kernel"' '"sigma_x"' '"theta"' '"factor"' '"mode"' '"quality"' '"final_order"' '"seed"'; do
+  grep -qF "$field" "$T/rec.json" || fail "record lacks $field"
+done
+
+expect_exit 0 "replay" -- "$D" "$IMG/chelsea.png" --replay "$T/rec.json" -o "$T/replay.png"
+cmp -s "$T/lq.png" "$T/replay.png" && ok "replay gives the same bytes" || fail "replay differs"
+
+expect_exit 0 "same seed twice" -- "$D" "$IMG/chelsea.png" -o "$T/again.png" -s 7
+cmp -s "$T/lq.png" "$T/again.png" && ok "deterministic" || fail "same seed gave different bytes"
+expect_exit 0 "other seed" -- "$D" "$IMG/chelsea.png" -o "$T/other.png" -s 8
+cmp -s "$T/lq.png" "$T/other.png" && fail "different seeds gave the same bytes"
+
+# Pipes: - in, - out; the key of stdin must be given to match a file run.
+"$D" - -o - -s 7 --key chelsea <"$IMG/chelsea.png" >"$T/pipe.png" && cmp -s "$T/pipe.png" "$T/lq.png" \
+  && ok "stdin -> stdout equals the file run" || fail "pipe output differs"
+cat "$IMG/rocket.jpg" | "$D" - -o - -f jpeg -p jpeg --severity 5 | "$D" - -o "$T/chain.png" -p noise \
+  && ok "tools chain through pipes" || fail "pipe chain"
+
+# Presets and sizes.
+expect_exit 0 "x4 preset" -- "$D" "$IMG/chelsea.png" -o "$T/x4.png" -p realesrgan-x4 --json
+grep -q '"width": 112' "$T/.out" || fail "x4 output width should be 451//4 = 112"
+expect_exit 0 "lqseg-3 keeps the HQ size" -- "$D" "$IMG/chelsea.png" -o "$T/l3.png" -p lqseg-3 --json
+grep -A3 '"output"' "$T/.out" | grep -q '"width": 451' || fail "lqseg-3 output should be 451 wide"
+expect_exit 0 "lqseg-3 at LQ size" -- "$D" "$IMG/chelsea.png" -o "$T/l3n.png" -p lqseg-3 --lq-size native --json
+grep -A3 '"output"' "$T/.out" | grep -q '"width": 112' || fail "lqseg-3 native should be 112 wide"
+for p in blur noise jpeg downsample; do
+  expect_exit 0 "named degradation $p" -- "$D" "$IMG/chelsea.png" -o "$T/$p.png" -p $p --severity 5
+done
+expect_exit 0 "ablation without noise" -- "$D" "$IMG/chelsea.png" -o "$T/nonoise.png" --stages=-noise --json
+grep -q '"noise' "$T/.out" && grep -q '"op": "gaussian_noise"\|"op": "poisson_noise"' "$T/.out" && fail "noise op present with --stages -noise"
+expect_exit 0 "jpeg output" -- "$D" "$IMG/coffee.png" -o "$T/c.jpg"
+head -c 3 "$T/c.jpg" | od -An -tx1 | grep -q "ff d8 ff" || fail "-o x.jpg should write JPEG"
+expect_exit 0 "print config" -- "$D" --print-config -p realesrgan-x4 --noise-range2 2,20
+grep -q '"scale": 4' "$T/.out" || fail "print-config scale"
+grep -A2 '"noise_range"' "$T/.out" | tail -2 | tr -d ' \n' | grep -q '^2' || true
+
+# Usage errors: exit 2.
+expect_exit 2 "unknown preset" -- "$D" "$IMG/chelsea.png" -o "$T/x.png" -p nope
+expect_exit 2 "bad range" -- "$D" "$IMG/chelsea.png" -o "$T/x.png" --blur-sigma 3,1
+stderr_has "--blur-sigma" "bad range message"
+expect_exit 2 "bad shard" -- "$D" "$IMG" -o "$T/dir" --shard 3/3
+expect_exit 2 "no output" -- "$D" "$IMG/chelsea.png"
+[ -e "$T/x.png" ] && fail "usage error left an output"
+
+# Bad input data: exit 3, message names the file, no output file.
+: >"$T/empty.png"
+head -c 2000 "$IMG/chelsea.png" >"$T/trunc.png"
+head -c 3000 "$IMG/rocket.jpg" >"$T/trunc.jpg"
+echo "not an image" >"$T/text.png"
+for bad in empty.png trunc.png trunc.jpg text.png; do
+  expect_exit 3 "bad input $bad" -- "$D" "$T/$bad" -o "$T/out-$bad.png"
+  stderr_has "$T/$bad" "message names $bad"
+  [ -e "$T/out-$bad.png" ] && fail "partial output for $bad"
+done
+expect_exit 3 "missing file" -- "$D" "$T/nope.png" -o "$T/out-nope.png"
+expect_exit 3 "too small" -- "$D" "$FIX/images/tiny.png" -o "$T/out-tiny.png"
+stderr_has "smaller than the 21x21" "too-small message"
+expect_exit 3 "RGBA refused" -- "$D" "$FIX/images/rgba64.png" -o "$T/out-rgba.png"
+stderr_has "alpha" "alpha message"
+expect_exit 0 "RGBA with --drop-alpha" -- "$D" "$FIX/images/rgba64.png" -o "$T/out-rgba.png" --drop-alpha
+expect_exit 3 "16-bit refused" -- "$D" "$FIX/images/gray16.png" -o "$T/out-16.png"
+stderr_has "16-bit" "16-bit message"
+expect_exit 0 "16-bit with --accept-16bit" -- "$D" "$FIX/images/rgb16.png" -o "$T/out-16.png" --accept-16bit
+expect_exit 0 "gray input" -- "$D" "$FIX/images/gray64.png" -o "$T/gray.png"
+expect_exit 3 "replay on the wrong image" -- "$D" "$IMG/coffee.png" --replay "$T/rec.json" -o "$T/wrong.png"
+echo '{"ops": 3' >"$T/broken.json"
+expect_exit 3 "broken record" -- "$D" "$IMG/chelsea.png" --replay "$T/broken.json" -o "$T/wrong.png"
+stderr_has "broken.json" "broken record message"
+finish
