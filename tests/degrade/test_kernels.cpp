@@ -107,3 +107,17 @@ TEST_CASE("bad kernel sizes are refused") {
   CHECK_THROWS(make_kernel(p));
   CHECK_THROWS(parse_kernel_type("box"));
 }
+
+TEST_CASE("isotropic kernels are the outer product of their separable factor") {
+  KernelParams p;
+  p.type = KernelType::iso;
+  p.size = 15;
+  p.sigma_x = p.sigma_y = 2.2;
+  std::vector<double> g;
+  REQUIRE(separable_factor(p, g));
+  Kernel k = make_kernel(p);
+  for (int y = 0; y < 15; ++y)
+    for (int x = 0; x < 15; ++x) CHECK(k.k[y * 15 + x] == doctest::Approx(g[y] * g[x]).epsilon(1e-13));
+  p.type = KernelType::aniso;
+  CHECK(!separable_factor(p, g));
+}

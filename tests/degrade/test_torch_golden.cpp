@@ -9,6 +9,7 @@
 
 #include "rass/degrade/filter.hpp"
 #include "rass/degrade/resize.hpp"
+#include "rass/degrade/ops.hpp"
 
 using namespace rass::degrade;
 
@@ -40,4 +41,18 @@ TEST_CASE("resize and filter2d match PyTorch to float precision") {
     ++checked;
   }
   CHECK(checked == 30);
+}
+
+TEST_CASE("the separable path for isotropic blur equals the 2-D filter") {
+  Planes in(40, 30, 3);
+  for (size_t i = 0; i < in.data.size(); ++i) in.data[i] = float((i * 7919) % 1000) / 1000.f;
+  Op op;
+  op.kind = OpKind::blur;
+  op.kernel.type = KernelType::iso;
+  op.kernel.size = 21;
+  op.kernel.sigma_x = op.kernel.sigma_y = 2.7;
+  Planes sep = in;
+  apply_op(sep, op);
+  Planes full = filter2d(in, make_kernel(op.kernel));
+  for (size_t i = 0; i < in.data.size(); ++i) CHECK(sep.data[i] == doctest::Approx(full.data[i]).epsilon(1e-5));
 }

@@ -22,7 +22,7 @@ std::vector<Flag> flags_of(ToolCli& tool) {
     for (const auto& s : opt->get_snames()) f.spellings.push_back("-" + s);
     for (const auto& l : opt->get_lnames()) f.spellings.push_back("--" + l);
     f.help = opt->get_description();
-    f.takes_value = opt->get_type_size() != 0;
+    f.takes_value = opt->get_expected_max() > 0;  // flags expect no value
     const std::string type = opt->get_type_name();
     f.is_path = type == "PATH" || type == "FILE" || type == "DIR";
     auto c = tool.choices().find(opt->get_name());

@@ -78,6 +78,8 @@ DegradeCli::DegradeCli()
   a.add_option("--variants", variants_, "LQ images per HQ image (batch), keyed <key>#v<k>")->default_str("1");
   with_choices(a.add_option("-f,--format", format_, "output format png, jpeg or pnm (default: from -o, else png)"),
                {"png", "jpeg", "pnm"});
+  a.add_option("--png-level", png_level_, "zlib level of PNG outputs, 0-9")->default_str("1")->check(CLI::Range(0, 9));
+  a.add_option("--out-quality", out_quality_, "quality of JPEG outputs, 1-100")->default_str("95")->check(CLI::Range(1, 100));
   a.add_option("--record", record_, "write the JSON record of a single image here")->type_name("FILE");
   a.add_option("--replay", replay_, "regenerate the LQ image from a JSON record (single image)")->type_name("FILE");
   a.add_option("--manifest-out", manifest_out_,
@@ -156,6 +158,8 @@ degrade::DegradeJob DegradeCli::job() const {
   job.key = key_;
   job.variants = variants_;
   job.format = format_.empty() ? ImageFormat::unknown : parse_format(format_);
+  job.encode.png_compression = png_level_;
+  job.encode.jpeg_quality = out_quality_;
   job.record_path = record_;
   job.replay_path = replay_;
   job.manifest_out = manifest_out_;

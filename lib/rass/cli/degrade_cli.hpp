@@ -20,6 +20,7 @@ class DegradeCli : public ToolCli {
   std::vector<std::string> inputs_;
   std::string output_, manifest_, preset_ = "rass", key_, format_, record_, replay_, manifest_out_, stages_;
   std::string lq_size_, upsample_mode_, kernel_sizes_, resize_modes_;
+  int png_level_ = 1, out_quality_ = 95;
   int severity_ = 3, variants_ = 1, scale_ = 0;
   uint64_t seed_ = 0;
   bool resume_ = false, usm_ = false, drop_alpha_ = false, accept_16bit_ = false, print_config_ = false;

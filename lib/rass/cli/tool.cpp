@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/version.hpp"
 
@@ -45,6 +46,7 @@ void ToolCli::add_batch_options() {
 
 int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body) {
   const std::string prog = "rass-" + cli.name();
+  tune_allocator();
   try {
     cli.app().parse(argc, argv);
   } catch (const CLI::Success& e) {

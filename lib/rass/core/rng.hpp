@@ -29,6 +29,10 @@ class Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   // Standard normal (Box-Muller; the second value of each pair is kept).
   double normal();
+  // Standard normal by the ziggurat method (Marsaglia & Tsang 2000, 128 layers),
+  // ~4x faster than normal(); used for noise fields. Layer index and value come
+  // from separate bits of one 64-bit draw (Doornik 2005's fix of the original).
+  float normal_fast();
   // Index drawn with probability proportional to weights (which need not sum to 1).
   size_t choice(const std::vector<double>& weights);
   // Uniform integer in [0, n).

@@ -45,6 +45,19 @@ void sigma_matrix(double sx, double sy, double theta, double& a, double& b, doub
   c = si * si * dx + co * co * dy;
 }
 
+bool separable_factor(const KernelParams& p, std::vector<double>& g) {
+  if (p.type != KernelType::iso && p.type != KernelType::gaussian) return false;
+  if (p.sigma_x != p.sigma_y || p.size < 1 || p.size % 2 == 0 || !(p.sigma_x > 0)) return false;
+  // exp(-(x^2 + y^2) / (2 s^2)) = exp(-x^2 / (2 s^2)) exp(-y^2 / (2 s^2)); normalising
+  // each factor normalises the product.
+  const int r = p.size / 2;
+  g.assign(p.size, 0.0);
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += g[i + r] = std::exp(-0.5 * i * i / (p.sigma_x * p.sigma_x));
+  for (double& v : g) v /= sum;
+  return true;
+}
+
 Kernel make_kernel(const KernelParams& p) {
   if (p.size < 1 || p.size % 2 == 0) throw_usage("kernel size must be odd and positive, got " + std::to_string(p.size));
   Kernel out;

@@ -38,6 +38,11 @@ struct Kernel {
 // The kernel of `p.size` x `p.size` (not zero-padded: padding to 21 does not
 // change reflect-padded filtering, so the pipeline filters with the true size).
 Kernel make_kernel(const KernelParams& p);
+// For kernels that are an outer product g g^T (isotropic Gaussian, including
+// "gaussian"), fills the normalised 1-D factor g and returns true: filtering
+// with two 1-D passes costs 2k instead of k^2 per pixel, same result up to float
+// rounding.
+bool separable_factor(const KernelParams& p, std::vector<double>& g);
 // The 2x2 covariance [[a, b], [b, c]] of sigma_matrix2.
 void sigma_matrix(double sx, double sy, double theta, double& a, double& b, double& c);
 

@@ -1,5 +1,7 @@
 #include "rass/degrade/noise.hpp"
 
+#include "rass/degrade/planes.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -69,10 +71,7 @@ inline int sample_poisson(const PoissonCdf& p, Rng& rng) {
   return k;
 }
 
-inline int quantise(float v) {
-  float q = std::nearbyint(v * 255.0f);
-  return int(q < 0 ? 0 : q > 255 ? 255 : q);
-}
+inline int quantise(float v) { return int(round_to_byte(v)); }
 
 int vals_for(const std::vector<uint8_t>& levels) {
   bool seen[256] = {};
@@ -102,7 +101,7 @@ void add_gaussian_noise(Planes& img, double sigma, bool gray, Rng& rng) {
   const size_t n = img.plane_size();
   if (gray) {
     std::vector<float> field(n);
-    for (auto& v : field) v = float(rng.normal()) * s;
+    for (auto& v : field) v = rng.normal_fast() * s;
     for (int c = 0; c < img.channels; ++c) {
       float* p = img.plane(c);
       for (size_t i = 0; i < n; ++i) p[i] = clamp01(p[i] + field[i]);
@@ -110,7 +109,9 @@ void add_gaussian_noise(Planes& img, double sigma, bool gray, Rng& rng) {
   } else {
     for (int c = 0; c < img.channels; ++c) {
       float* p = img.plane(c);
-      for (size_t i = 0; i < n; ++i) p[i] = clamp01(p[i] + float(rng.normal()) * s);
+      std::vector<float> field(n);
+      for (auto& v : field) v = rng.normal_fast() * s;
+      for (size_t i = 0; i < n; ++i) p[i] = clamp01(p[i] + field[i]);
     }
   }
 }

@@ -170,9 +170,11 @@ void usm_sharpen(Planes& img, int radius, double weight, double threshold) {
 
 void apply_op(Planes& img, const Op& op) {
   switch (op.kind) {
-    case OpKind::blur:
-      img = filter2d(img, make_kernel(op.kernel));
+    case OpKind::blur: {
+      std::vector<double> g;
+      img = separable_factor(op.kernel, g) ? filter_separable(img, g, g) : filter2d(img, make_kernel(op.kernel));
       break;
+    }
     case OpKind::usm:
       usm_sharpen(img, op.usm_radius, op.usm_weight, op.usm_threshold);
       break;

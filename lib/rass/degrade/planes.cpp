@@ -35,10 +35,7 @@ Image to_image8(const Planes& p) {
   uint8_t* d = img.u8();
   for (int k = 0; k < c; ++k) {
     const float* s = p.plane(k);
-    for (size_t i = 0; i < n; ++i) {
-      float v = std::nearbyint(s[i] * 255.0f);  // default rounding mode: half to even
-      d[i * c + k] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
+    for (size_t i = 0; i < n; ++i) d[i * c + k] = static_cast<uint8_t>(round_to_byte(s[i]));
   }
   return img;
 }

@@ -90,7 +90,7 @@ int run_single(const DegradeJob& job) {
   if (fmt == ImageFormat::unknown)
     throw_usage("-o " + job.output + ": cannot tell the image format from the extension; pass --format");
   const json rj = record_to_json(rec);
-  write_image(job.output, lq, fmt);
+  write_image(job.output, lq, fmt, job.encode);
   if (!job.record_path.empty()) write_file_atomic(job.record_path, rj.dump(2) + "\n");
   if (job.json) std::printf("%s\n", rj.dump(2).c_str());
   return 0;
@@ -213,7 +213,7 @@ static int run_batch(const DegradeJob& job) {
           json rj = record_to_json(rec);
           rj["hq"] = relative_to_manifest(u->record, item.hq);
           make_directories(fs::path(u->lq).parent_path().string());
-          write_image(u->lq, lq, fmt);
+          write_image(u->lq, lq, fmt, job.encode);
           write_file_atomic(u->record, rj.dump(2) + "\n");
           u->state = Unit::done;
           progress.tick();

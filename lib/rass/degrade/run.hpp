@@ -21,6 +21,7 @@ struct DegradeJob {
   std::string key;                  // single mode: overrides the item key (default: file stem)
   int variants = 1;                 // LQ images per HQ image, keys "<key>#v<k>" for k > 0
   ImageFormat format = ImageFormat::unknown;
+  EncodeOptions encode{95, true, 1};  // output JPEG quality; PNG zlib level 1 (fast, as OpenCV's imwrite)
   std::string record_path;   // single mode: write the record here
   std::string replay_path;   // single mode: regenerate from this record
   std::string manifest_out;  // batch: default <output>/manifest.jsonl (per shard when sharded)

@@ -1,0 +1,105 @@
+// One source of truth for flags: every tool's CLI definition is checked against
+// its man page and its completions, and for duplicate or undocumented options.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "rass/cli/completions.hpp"
+#include "rass/cli/tool.hpp"
+
+using namespace rass::cli;
+
+static std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// roff writes '-' as '\-'; undo that so flags can be searched for.
+static std::string unroff(std::string s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '-') continue;
+    out += s[i];
+  }
+  return out;
+}
+
+static bool has_word(const std::string& text, const std::string& flag) {
+  for (size_t p = text.find(flag); p != std::string::npos; p = text.find(flag, p + 1)) {
+    const char after = p + flag.size() < text.size() ? text[p + flag.size()] : ' ';
+    const char before = p > 0 ? text[p - 1] : ' ';
+    const bool bold = p >= 3 && text.compare(p - 3, 3, "\\fB") == 0;  // roff \fB--flag\fR
+    if (bold && !(std::isalnum((unsigned char)after) || after == '-')) return true;
+    if (!(std::isalnum((unsigned char)after) || after == '-') && !(std::isalnum((unsigned char)before) || before == '-'))
+      return true;
+  }
+  return false;
+}
+
+TEST_CASE("every tool has documented, unique options") {
+  auto tools = all_tool_clis();
+  REQUIRE(!tools.empty());
+  for (auto& tool : tools) {
+    std::set<std::string> seen;
+    for (const CLI::Option* opt : tool->app().get_options()) {
+      INFO("rass-", tool->name(), " ", opt->get_name());
+      CHECK(!opt->get_description().empty());
+      for (const auto& s : opt->get_snames()) CHECK(seen.insert("-" + s).second);
+      for (const auto& l : opt->get_lnames()) CHECK(seen.insert("--" + l).second);
+    }
+    // Shared options carry the shared help text, so they read the same in every tool.
+    for (const SharedOption& shared : shared_options()) {
+      std::string flags = shared.flags;
+      std::string name = flags.substr(flags.find("--"));
+      const CLI::Option* opt = nullptr;
+      for (const CLI::Option* o : tool->app().get_options())
+        if (o->check_name(name)) opt = o;
+      if (opt) CHECK(opt->get_description() == shared.help);
+    }
+  }
+}
+
+TEST_CASE("every flag appears in the tool's man page and completions, and completions are current") {
+  const std::string root = RASS_SOURCE_DIR;
+  for (auto& tool : all_tool_clis()) {
+    const std::string man = unroff(slurp(root + "/man/rass-" + tool->name() + ".1"));
+    REQUIRE_MESSAGE(!man.empty(), "missing man/rass-", tool->name(), ".1");
+    const std::string bash = slurp(root + "/completions/" + bash_completion_path(*tool));
+    const std::string zsh = slurp(root + "/completions/" + zsh_completion_path(*tool));
+    const std::string fish = slurp(root + "/completions/" + fish_completion_path(*tool));
+    for (const std::string& flag : tool_flags(*tool)) {
+      INFO("rass-", tool->name(), " ", flag);
+      CHECK(has_word(man, flag));
+      CHECK(has_word(bash, flag));
+      CHECK(has_word(zsh, flag));
+      const std::string fish_form = flag.size() == 2 ? "-s " + flag.substr(1) : "-l " + flag.substr(2);
+      CHECK(has_word(fish, fish_form));
+    }
+    INFO("completions of rass-", tool->name(), " are stale: run `make docs`");
+    CHECK(bash == bash_completion(*tool));
+    CHECK(zsh == zsh_completion(*tool));
+    CHECK(fish == fish_completion(*tool));
+  }
+}
+
+TEST_CASE("the man page documents no flag the tool lacks") {
+  const std::string root = RASS_SOURCE_DIR;
+  for (auto& tool : all_tool_clis()) {
+    const std::string man = unroff(slurp(root + "/man/rass-" + tool->name() + ".1"));
+    std::set<std::string> known;
+    for (const auto& f : tool_flags(*tool)) known.insert(f);
+    // Flags are written in bold: \fB--flag\fR.
+    for (size_t p = man.find("\\fB--"); p != std::string::npos; p = man.find("\\fB--", p + 1)) {
+      size_t end = man.find("\\f", p + 3);
+      std::string flag = man.substr(p + 3, end - p - 3);
+      if (flag.find(' ') != std::string::npos) flag = flag.substr(0, flag.find(' '));
+      INFO("man page of rass-", tool->name(), " mentions ", flag);
+      CHECK(known.count(flag) == 1);
+    }
+  }
+}
