@@ -30,6 +30,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/bench-degrade.sh $(BUILD)
+	@scripts/bench-eval-iqa.sh $(BUILD)
 
 # Regenerates completions/ from the CLI definitions.
 docs: build

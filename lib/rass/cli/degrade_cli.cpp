@@ -86,7 +86,8 @@ DegradeCli::DegradeCli()
                "batch manifest to write (default OUTDIR/manifest.jsonl, or manifest.I-of-N.jsonl per shard)")
       ->type_name("FILE");
   a.add_flag("--resume", resume_, "skip outputs whose image and record already exist");
-  add_batch_options();
+  add_jobs_option();
+  add_shard_option();
   a.add_option("--stages", stages_,
                "stages to keep (blur1,noise2,...) or to drop (-noise,-jpeg2); groups: blur resize noise jpeg sinc second");
   a.add_option("--scale", scale_, "downsampling factor of the LQ image (overrides the preset)");

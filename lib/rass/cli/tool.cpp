@@ -37,9 +37,12 @@ CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::stri
   return opt->check(CLI::IsMember(values));
 }
 
-void ToolCli::add_batch_options() {
+void ToolCli::add_jobs_option() {
   const auto& j = shared("-j,--jobs");
   app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(CLI::NonNegativeNumber);
+}
+
+void ToolCli::add_shard_option() {
   const auto& s = shared("--shard");
   app_->add_option(s.flags, common.shard, s.help)->type_name("I/N");
 }

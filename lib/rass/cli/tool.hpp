@@ -45,8 +45,9 @@ class ToolCli {
  protected:
   // Restricts `opt` to `values` and records them for the completion scripts.
   CLI::Option* with_choices(CLI::Option* opt, const std::vector<std::string>& values);
-  // Adds --jobs and --shard (for tools that process many items).
-  void add_batch_options();
+  // --jobs (tools that process many items) and --shard (tools whose items are independent).
+  void add_jobs_option();
+  void add_shard_option();
   std::unique_ptr<CLI::App> app_;
 
  private:

@@ -1,5 +1,6 @@
 // The registry of every tool's CLI definition.
 #include "rass/cli/degrade_cli.hpp"
+#include "rass/cli/eval_iqa_cli.hpp"
 #include "rass/cli/tool.hpp"
 
 namespace rass::cli {
@@ -7,6 +8,7 @@ namespace rass::cli {
 std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   std::vector<std::unique_ptr<ToolCli>> tools;
   tools.push_back(std::make_unique<DegradeCli>());
+  tools.push_back(std::make_unique<EvalIqaCli>());
   return tools;
 }
 

@@ -1,0 +1,20 @@
+// Flags of rass-eval-iqa.
+#pragma once
+#include "rass/cli/tool.hpp"
+#include "rass/metrics/iqa_run.hpp"
+
+namespace rass::cli {
+
+class EvalIqaCli : public ToolCli {
+ public:
+  EvalIqaCli();
+  metrics::IqaJob job() const;
+
+ private:
+  std::vector<std::string> inputs_;
+  std::string metrics_ = "psnr,ssim", manifest_, niqe_params_, csv_;
+  int crop_border_ = 0;
+  bool y_channel_ = false, no_table_ = false;
+};
+
+}  // namespace rass::cli

@@ -1,0 +1,32 @@
+// Luma definitions of the two metric conventions, reproduced in the
+// arithmetic precision of the reference code so that rounding ties agree.
+#pragma once
+#include <vector>
+
+#include "rass/core/image.hpp"
+
+namespace rass::metrics {
+
+// Float planes of an 8-bit image in [0, 255] (gray or RGB; alpha dropped).
+struct Channels {
+  int width = 0, height = 0, count = 0;
+  std::vector<double> data;  // count planes, row-major
+  const double* plane(int c) const { return data.data() + size_t(c) * width * height; }
+  double* plane(int c) { return data.data() + size_t(c) * width * height; }
+};
+
+// R, G, B (or one gray plane) as doubles in [0, 255].
+Channels to_channels(const Image& img);
+// BasicSR to_y_channel: BT.601 limited range, Y = 16 + 65.481 r + 128.553 g + 24.966 b
+// with r, g, b in [0, 1], computed as BasicSR does (float32 input, float64 dot,
+// float32 result) and returned in [0, 255] units; `round` rounds half to even
+// (np.round, used by NIQE). A gray image is returned as is.
+Channels y_basicsr(const Image& img, bool round);
+// pyiqa's Y of YIQ: 0.299 R + 0.587 G + 0.114 B on [0, 1] in float32, times
+// `range`; rounded when range >= 255 (pyiqa's to_y_channel). Gray images are
+// replicated to RGB first, as pyiqa loads them, so Y equals the gray value.
+Channels y_pyiqa(const Image& img, double range);
+// Removes `border` pixels on each side.
+Channels crop(Channels c, int border);
+
+}  // namespace rass::metrics

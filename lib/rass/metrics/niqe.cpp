@@ -1,0 +1,337 @@
+#include "rass/metrics/niqe.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/io/npy.hpp"
+
+namespace rass::metrics {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// r(gamma) = Gamma(2/g)^2 / (Gamma(1/g) Gamma(3/g)) on the reference's grid
+// 0.2, 0.201, ..., 10.0 (9801 values). It increases with gamma, so the argmin
+// of (r - x)^2 is found by bisection plus a look at the neighbours.
+struct GammaGrid {
+  std::vector<double> gam, r;
+  GammaGrid() {
+    for (int i = 0; i < 9801; ++i) {
+      const double g = 0.2 + 0.001 * i;
+      gam.push_back(g);
+      const double rg = 1.0 / g;
+      r.push_back(std::pow(std::tgamma(2 * rg), 2) / (std::tgamma(rg) * std::tgamma(3 * rg)));
+    }
+  }
+  size_t argmin(double x) const {
+    size_t hi = std::lower_bound(r.begin(), r.end(), x) - r.begin();
+    size_t best = std::min(hi, r.size() - 1);
+    double bd = (r[best] - x) * (r[best] - x);
+    if (hi > 0) {
+      const double d = (r[hi - 1] - x) * (r[hi - 1] - x);
+      if (d <= bd) best = hi - 1, bd = d;  // ties go to the first index, as np.argmin
+    }
+    return best;
+  }
+};
+const GammaGrid& gamma_grid() {
+  static const GammaGrid g;
+  return g;
+}
+
+// 18 features of one normalised block (rows x cols, row-major).
+void block_features(const std::vector<double>& blk, int rows, int cols, double* feat) {
+  double alpha, bl, br;
+  estimate_aggd(blk, alpha, bl, br);
+  feat[0] = alpha;
+  feat[1] = (bl + br) / 2;
+  // np.roll(block, shift, axis=(0, 1)): shifted[i][j] = block[i - s0][j - s1] cyclically.
+  const int shifts[4][2] = {{0, 1}, {1, 0}, {1, 1}, {1, -1}};
+  std::vector<double> prod(blk.size());
+  for (int s = 0; s < 4; ++s) {
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) {
+        const int si = ((i - shifts[s][0]) % rows + rows) % rows, sj = ((j - shifts[s][1]) % cols + cols) % cols;
+        prod[size_t(i) * cols + j] = blk[size_t(i) * cols + j] * blk[size_t(si) * cols + sj];
+      }
+    estimate_aggd(prod, alpha, bl, br);
+    const double mean = (br - bl) * (std::tgamma(2 / alpha) / std::tgamma(1 / alpha));
+    feat[2 + 4 * s] = alpha;
+    feat[3 + 4 * s] = mean;
+    feat[4 + 4 * s] = bl;
+    feat[5 + 4 * s] = br;
+  }
+}
+
+// Mean-subtracted contrast-normalised image: (I - mu) / (sigma + 1), mu and
+// sigma from the 7x7 window with replicate borders (scipy 'nearest').
+cv::Mat mscn(const cv::Mat& img, const cv::Mat& window) {
+  cv::Mat mu, sq;
+  cv::filter2D(img, mu, CV_64F, window, cv::Point(-1, -1), 0, cv::BORDER_REPLICATE);
+  cv::filter2D(img.mul(img), sq, CV_64F, window, cv::Point(-1, -1), 0, cv::BORDER_REPLICATE);
+  // BasicSR runs this on a float32 image: scipy filters in double and stores
+  // float32, and the rest is float32 arithmetic. Doing the same keeps the
+  // result within a few 1e-5 of BasicSR instead of a few 1e-4.
+  cv::Mat out(img.size(), CV_64F);
+  for (int r = 0; r < img.rows; ++r)
+    for (int c = 0; c < img.cols; ++c) {
+      const float m = float(mu.at<double>(r, c));
+      const float sigma = std::sqrt(std::fabs(float(sq.at<double>(r, c)) - m * m));
+      out.at<double>(r, c) = double((float(img.at<double>(r, c)) - m) / (sigma + 1.f));
+    }
+  return out;
+}
+
+// Symmetric eigen-decomposition by cyclic Jacobi rotations (n = 36 here).
+void jacobi_eigen(std::vector<double> a, int n, std::vector<double>& values, std::vector<double>& vectors) {
+  vectors.assign(size_t(n) * n, 0);
+  for (int i = 0; i < n; ++i) vectors[size_t(i) * n + i] = 1;
+  for (int sweep = 0; sweep < 100; ++sweep) {
+    double off = 0;
+    for (int p = 0; p < n; ++p)
+      for (int q = p + 1; q < n; ++q) off += a[size_t(p) * n + q] * a[size_t(p) * n + q];
+    if (off < 1e-30) break;
+    for (int p = 0; p < n; ++p)
+      for (int q = p + 1; q < n; ++q) {
+        const double apq = a[size_t(p) * n + q];
+        if (std::fabs(apq) < 1e-300) continue;
+        const double theta = (a[size_t(q) * n + q] - a[size_t(p) * n + p]) / (2 * apq);
+        const double t = (theta >= 0 ? 1 : -1) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
+        const double c = 1 / std::sqrt(t * t + 1), s = t * c;
+        for (int k = 0; k < n; ++k) {  // columns p, q
+          const double akp = a[size_t(k) * n + p], akq = a[size_t(k) * n + q];
+          a[size_t(k) * n + p] = c * akp - s * akq;
+          a[size_t(k) * n + q] = s * akp + c * akq;
+        }
+        for (int k = 0; k < n; ++k) {  // rows p, q
+          const double apk = a[size_t(p) * n + k], aqk = a[size_t(q) * n + k];
+          a[size_t(p) * n + k] = c * apk - s * aqk;
+          a[size_t(q) * n + k] = s * apk + c * aqk;
+        }
+        for (int k = 0; k < n; ++k) {
+          const double vkp = vectors[size_t(k) * n + p], vkq = vectors[size_t(k) * n + q];
+          vectors[size_t(k) * n + p] = c * vkp - s * vkq;
+          vectors[size_t(k) * n + q] = s * vkp + c * vkq;
+        }
+      }
+  }
+  values.resize(n);
+  for (int i = 0; i < n; ++i) values[i] = a[size_t(i) * n + i];
+}
+
+// Moore-Penrose pseudo-inverse of a symmetric matrix, cut-off as numpy's pinv
+// (rcond 1e-15 times the largest singular value).
+std::vector<double> pinv_symmetric(const std::vector<double>& m, int n) {
+  std::vector<double> vals, vecs;
+  jacobi_eigen(m, n, vals, vecs);
+  double big = 0;
+  for (double v : vals) big = std::max(big, std::fabs(v));
+  std::vector<double> out(size_t(n) * n, 0);
+  for (int k = 0; k < n; ++k) {
+    if (std::fabs(vals[k]) <= 1e-15 * big) continue;
+    const double inv = 1 / vals[k];
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) out[size_t(i) * n + j] += vecs[size_t(i) * n + k] * inv * vecs[size_t(j) * n + k];
+  }
+  return out;
+}
+
+}  // namespace
+
+void estimate_aggd(const std::vector<double>& v, double& alpha, double& beta_l, double& beta_r) {
+  double sl = 0, sr = 0, sabs = 0, s2 = 0;
+  size_t nl = 0, nr = 0;
+  for (double x : v) {
+    if (x < 0) sl += x * x, ++nl;
+    if (x > 0) sr += x * x, ++nr;
+    sabs += std::fabs(x);
+    s2 += x * x;
+  }
+  const double n = double(v.size());
+  // Empty sides give NaN, as numpy's mean of an empty array; NaN propagates to
+  // the block's features and the block is left out of the covariance.
+  const double left = nl ? std::sqrt(sl / nl) : kNaN, right = nr ? std::sqrt(sr / nr) : kNaN;
+  const double gammahat = left / right;
+  const double rhat = (sabs / n) * (sabs / n) / (s2 / n);
+  const double rhatnorm = rhat * (std::pow(gammahat, 3) + 1) * (gammahat + 1) / std::pow(gammahat * gammahat + 1, 2);
+  if (std::isnan(rhatnorm)) {
+    alpha = beta_l = beta_r = kNaN;
+    return;
+  }
+  const GammaGrid& g = gamma_grid();
+  alpha = g.gam[g.argmin(rhatnorm)];
+  const double k = std::sqrt(std::tgamma(1 / alpha) / std::tgamma(3 / alpha));
+  beta_l = left * k;
+  beta_r = right * k;
+}
+
+Channels matlab_imresize(const Channels& in, double scale) {
+  auto weights = [&](int in_len, int out_len, std::vector<int>& idx, std::vector<double>& w, int& taps) {
+    const bool aa = scale < 1;
+    const double width = aa ? 4.0 / scale : 4.0;
+    taps = int(std::ceil(width)) + 2;
+    idx.assign(size_t(out_len) * taps, 0);
+    w.assign(size_t(out_len) * taps, 0);
+    auto cubic = [](double x) {
+      const double ax = std::fabs(x), ax2 = ax * ax, ax3 = ax2 * ax;
+      if (ax <= 1) return 1.5 * ax3 - 2.5 * ax2 + 1;
+      if (ax <= 2) return -0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2;
+      return 0.0;
+    };
+    for (int o = 0; o < out_len; ++o) {
+      const double u = (o + 1) / scale + 0.5 * (1 - 1 / scale);  // 1-based, MATLAB
+      const double left = std::floor(u - width / 2);
+      double sum = 0;
+      for (int t = 0; t < taps; ++t) {
+        const double index = left + t;
+        const double d = u - index;
+        const double wt = aa ? scale * cubic(d * scale) : cubic(d);
+        int j = int(index) - 1;  // 0-based; symmetric padding reflects with the edge repeated
+        while (j < 0 || j >= in_len) j = j < 0 ? -j - 1 : 2 * in_len - 1 - j;
+        idx[size_t(o) * taps + t] = j;
+        w[size_t(o) * taps + t] = wt;
+        sum += wt;
+      }
+      for (int t = 0; t < taps; ++t) w[size_t(o) * taps + t] /= sum;
+    }
+  };
+  const int oh = int(std::ceil(in.height * scale)), ow = int(std::ceil(in.width * scale));
+  std::vector<int> ih, iw;
+  std::vector<double> wh, ww;
+  int th, tw;
+  weights(in.height, oh, ih, wh, th);
+  weights(in.width, ow, iw, ww, tw);
+  Channels out;
+  out.width = ow;
+  out.height = oh;
+  out.count = in.count;
+  out.data.assign(size_t(ow) * oh * in.count, 0);
+  std::vector<double> tmp(size_t(oh) * in.width);
+  for (int c = 0; c < in.count; ++c) {
+    const double* s = in.plane(c);
+    // Height first, then width, as BasicSR's imresize.
+    for (int o = 0; o < oh; ++o)
+      for (int x = 0; x < in.width; ++x) {
+        double acc = 0;
+        for (int t = 0; t < th; ++t) acc += wh[size_t(o) * th + t] * s[size_t(ih[size_t(o) * th + t]) * in.width + x];
+        tmp[size_t(o) * in.width + x] = acc;
+      }
+    double* d = out.plane(c);
+    for (int y = 0; y < oh; ++y)
+      for (int o = 0; o < ow; ++o) {
+        double acc = 0;
+        for (int t = 0; t < tw; ++t) acc += ww[size_t(o) * tw + t] * tmp[size_t(y) * in.width + iw[size_t(o) * tw + t]];
+        d[size_t(y) * ow + o] = acc;
+      }
+  }
+  return out;
+}
+
+NiqeParams load_niqe_params(const std::string& path) {
+  NpzFile z = read_npz(path);
+  auto get = [&](const char* key, size_t n) {
+    auto it = z.arrays.find(key);
+    if (it == z.arrays.end()) throw_bad_input(path, std::string("no array '") + key + "' (not a NIQE parameter file)");
+    std::vector<double> v = npy_to_f64(it->second);
+    if (v.size() != n)
+      throw_bad_input(path, std::string(key) + " has " + std::to_string(v.size()) + " values, expected " + std::to_string(n));
+    return v;
+  };
+  NiqeParams p;
+  p.mu = get("mu_pris_param", 36);
+  p.cov = get("cov_pris_param", 36 * 36);
+  p.window = get("gaussian_window", 49);
+  return p;
+}
+
+NiqeResult niqe_plane(const Channels& y, const NiqeParams& params) {
+  const int bh = kNiqeBlock, bw = kNiqeBlock;
+  const int nbh = y.height / bh, nbw = y.width / bw;
+  if (nbh < 1 || nbw < 1)
+    throw Error(ExitCode::bad_input, "image is " + std::to_string(y.width) + "x" + std::to_string(y.height) +
+                                         ", smaller than one 96x96 NIQE block");
+  Channels img;
+  img.width = nbw * bw;
+  img.height = nbh * bh;
+  img.count = 1;
+  img.data.resize(size_t(img.width) * img.height);
+  for (int r = 0; r < img.height; ++r)
+    std::copy_n(y.plane(0) + size_t(r) * y.width, img.width, img.data.data() + size_t(r) * img.width);
+
+  cv::Mat window(7, 7, CV_64F);
+  for (int i = 0; i < 49; ++i) window.at<double>(i / 7, i % 7) = params.window[i];
+  const int nblocks = nbh * nbw;
+  std::vector<double> feats(size_t(nblocks) * 36);
+  for (int scale = 1; scale <= 2; ++scale) {
+    cv::Mat m(img.height, img.width, CV_64F, img.data.data());
+    const cv::Mat norm = mscn(m, window);
+    const int sh = bh / scale, sw = bw / scale;
+    int b = 0;
+    std::vector<double> blk(size_t(sh) * sw);
+    for (int iw = 0; iw < nbw; ++iw)
+      for (int ih = 0; ih < nbh; ++ih, ++b) {
+        for (int r = 0; r < sh; ++r)
+          for (int c = 0; c < sw; ++c) blk[size_t(r) * sw + c] = norm.at<double>(ih * sh + r, iw * sw + c);
+        block_features(blk, sh, sw, &feats[size_t(b) * 36 + (scale - 1) * 18]);
+      }
+    if (scale == 1) {
+      // BasicSR resizes img / 255 and scales back: the same up to rounding.
+      for (double& v : img.data) v /= 255.0;
+      img = matlab_imresize(img, 0.5);
+      for (double& v : img.data) v *= 255.0;
+    }
+  }
+  // nanmean per feature; covariance over the blocks without any NaN.
+  std::vector<double> mu(36, 0);
+  for (int f = 0; f < 36; ++f) {
+    double s = 0;
+    int n = 0;
+    for (int b = 0; b < nblocks; ++b)
+      if (!std::isnan(feats[size_t(b) * 36 + f])) s += feats[size_t(b) * 36 + f], ++n;
+    mu[f] = n ? s / n : kNaN;
+  }
+  std::vector<int> good;
+  for (int b = 0; b < nblocks; ++b)
+    if (std::none_of(&feats[size_t(b) * 36], &feats[size_t(b) * 36] + 36, [](double v) { return std::isnan(v); }))
+      good.push_back(b);
+  NiqeResult res;
+  if (good.size() < 2) {
+    res.value = kNaN;
+    res.reason = good.empty() ? "no block has finite features (flat or nearly flat image)"
+                              : "only one block has finite features; a covariance needs two";
+    return res;
+  }
+  std::vector<double> gmean(36, 0);
+  for (int b : good)
+    for (int f = 0; f < 36; ++f) gmean[f] += feats[size_t(b) * 36 + f] / double(good.size());
+  std::vector<double> cov(36 * 36, 0);
+  for (int b : good)
+    for (int i = 0; i < 36; ++i)
+      for (int j = 0; j < 36; ++j)
+        cov[i * 36 + j] += (feats[size_t(b) * 36 + i] - gmean[i]) * (feats[size_t(b) * 36 + j] - gmean[j]);
+  for (double& v : cov) v /= double(good.size() - 1);
+  for (int i = 0; i < 36 * 36; ++i) cov[i] = (params.cov[i] + cov[i]) / 2;
+  const std::vector<double> inv = pinv_symmetric(cov, 36);
+  double q = 0;
+  for (int i = 0; i < 36; ++i)
+    for (int j = 0; j < 36; ++j) q += (params.mu[i] - mu[i]) * inv[i * 36 + j] * (params.mu[j] - mu[j]);
+  if (std::isnan(q)) {
+    res.value = kNaN;
+    res.reason = "some feature is NaN in every block (flat regions)";
+    return res;
+  }
+  res.value = std::sqrt(q);
+  return res;
+}
+
+NiqeResult niqe(const Image& img, const NiqeParams& params, int crop_border) {
+  return niqe_plane(crop(y_basicsr(img, true), crop_border), params);
+}
+
+}  // namespace rass::metrics

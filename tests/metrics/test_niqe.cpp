@@ -1,0 +1,86 @@
+// NIQE pieces against values derived by hand, and the whole metric against
+// BasicSR's own code (fixture from make_niqe_golden.py) when the pristine
+// parameters are available (they are not part of this repository).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/rng.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/metrics/niqe.hpp"
+
+using namespace rass;
+using namespace rass::metrics;
+
+static std::string params_path() {
+  const char* env = std::getenv("RASS_NIQE_PARAMS");
+  return env ? env : std::string(RASS_SOURCE_DIR) + "/../shared/data/niqe_pris_params.npz";
+}
+
+TEST_CASE("AGGD fit of Gaussian samples: alpha 2, beta = sigma sqrt(2)") {
+  // A GGD with shape 2 is N(0, s^2) with scale beta = s * sqrt(Gamma(1/2)/Gamma(3/2)) = s * sqrt(2).
+  Rng rng(11);
+  std::vector<double> v(200000);
+  for (double& x : v) x = 1.7 * rng.normal();
+  double alpha, bl, br;
+  estimate_aggd(v, alpha, bl, br);
+  CHECK(alpha == doctest::Approx(2.0).epsilon(0.03));
+  CHECK(bl == doctest::Approx(1.7 * std::sqrt(2.0)).epsilon(0.02));
+  CHECK(br == doctest::Approx(1.7 * std::sqrt(2.0)).epsilon(0.02));
+  // All-positive data: the left side is empty, so the fit is NaN (numpy's mean of nothing).
+  std::vector<double> pos(100, 1.0);
+  estimate_aggd(pos, alpha, bl, br);
+  CHECK(std::isnan(alpha));
+}
+
+TEST_CASE("MATLAB bicubic x0.5 with antialiasing: constant stays, a ramp averages pixel pairs") {
+  Channels c;
+  c.width = 40;
+  c.height = 30;
+  c.count = 1;
+  c.data.assign(1200, 7.25);
+  Channels h = matlab_imresize(c, 0.5);
+  CHECK(h.width == 20);
+  CHECK(h.height == 15);
+  for (double v : h.data) CHECK(v == doctest::Approx(7.25).epsilon(1e-12));
+  for (int y = 0; y < 30; ++y)
+    for (int x = 0; x < 40; ++x) c.data[y * 40 + x] = 3.0 * x;
+  h = matlab_imresize(c, 0.5);
+  // Output o samples input position 2o + 0.5 (0-based); weights are symmetric there,
+  // so a linear ramp gives the mean of pixels 2o and 2o+1 away from the borders.
+  for (int o = 4; o < 16; ++o) CHECK(h.data[5 * 20 + o] == doctest::Approx(3.0 * (2 * o + 0.5)).epsilon(1e-9));
+  CHECK(matlab_imresize(c, 0.5).width == int(std::ceil(40 * 0.5)));
+}
+
+TEST_CASE("NIQE matches BasicSR within 1e-3 (needs the pristine parameters)") {
+  if (!file_exists(params_path())) {
+    MESSAGE("skipped: no NIQE parameters at ", params_path(), " (set RASS_NIQE_PARAMS)");
+    return;
+  }
+  NiqeParams p = load_niqe_params(params_path());
+  std::ifstream f(std::string(RASS_FIXTURES) + "/metrics/niqe_basicsr.json");
+  REQUIRE(f.good());
+  for (const auto& e : nlohmann::json::parse(f)) {
+    Image img = read_image(std::string(RASS_SOURCE_DIR) + "/examples/images/" + e["image"].get<std::string>());
+    NiqeResult r = niqe(img, p);
+    INFO(e["image"].get<std::string>(), " ours ", r.value, " BasicSR ", e["niqe"].get<double>());
+    CHECK(std::fabs(r.value - e["niqe"].get<double>()) < 1e-3);
+  }
+  // Flat image: NaN with a reason, no crash. Too small: bad input.
+  Image grey(200, 200, 3);
+  std::fill(grey.data.begin(), grey.data.end(), 128);
+  NiqeResult r = niqe(grey, p);
+  CHECK(std::isnan(r.value));
+  CHECK(!r.reason.empty());
+  CHECK_THROWS_AS(niqe(Image(95, 300, 3), p), Error);
+}
+
+TEST_CASE("a parameter file without the NIQE arrays is refused") {
+  CHECK_THROWS_AS(load_niqe_params(std::string(RASS_FIXTURES) + "/metrics/pair_a.png"), Error);
+}
