@@ -1,0 +1,204 @@
+#include "rass/io/safetensors.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace rass {
+
+namespace {
+struct DTypeInfo {
+  StDType t;
+  const char* name;
+  size_t size;
+};
+constexpr DTypeInfo kDTypes[] = {
+    {StDType::BOOL, "BOOL", 1}, {StDType::U8, "U8", 1},     {StDType::I8, "I8", 1},
+    {StDType::U16, "U16", 2},   {StDType::I16, "I16", 2},   {StDType::F16, "F16", 2},
+    {StDType::BF16, "BF16", 2}, {StDType::U32, "U32", 4},   {StDType::I32, "I32", 4},
+    {StDType::F32, "F32", 4},   {StDType::F64, "F64", 8},   {StDType::U64, "U64", 8},
+    {StDType::I64, "I64", 8},   {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
+};
+constexpr uint64_t kMaxHeader = 100'000'000;  // the reference library's limit
+}  // namespace
+
+const char* st_dtype_name(StDType t) {
+  for (const auto& d : kDTypes)
+    if (d.t == t) return d.name;
+  return "?";
+}
+size_t st_dtype_size(StDType t) {
+  for (const auto& d : kDTypes)
+    if (d.t == t) return d.size;
+  return 0;
+}
+bool parse_st_dtype(const std::string& s, StDType& out) {
+  for (const auto& d : kDTypes)
+    if (s == d.name) return out = d.t, true;
+  return false;
+}
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std::string& name) {
+  auto bad = [&](const std::string& what) { throw_bad_input(name, what); };
+  if (size < 8) bad("too short for a safetensors file (" + std::to_string(size) + " bytes)");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  if (n > kMaxHeader) bad("header length " + std::to_string(n) + " is larger than the 100 MB limit");
+  if (n > size - 8) bad("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes): truncated?");
+  if (n < 2 || bytes[8] != '{') bad("header does not start with a JSON object");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(bytes + 8, bytes + 8 + n);
+  } catch (const std::exception& e) {
+    bad(std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) bad("header is not a JSON object");
+  SafeTensorsHeader h;
+  h.data_start = 8 + size_t(n);
+  const size_t data_size = size - h.data_start;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string key = it.key();
+    const nlohmann::json& v = it.value();
+    if (key == "__metadata__") {
+      if (!v.is_object()) bad("__metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string()) bad("__metadata__['" + m.key() + "'] is not a string");
+        h.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string where = "tensor '" + key + "': ";
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+      bad(where + "needs dtype, shape and data_offsets");
+    TensorView t;
+    t.name = key;
+    if (!v["dtype"].is_string() || !parse_st_dtype(v["dtype"].get<std::string>(), t.dtype))
+      bad(where + "unknown dtype " + v["dtype"].dump());
+    if (!v["shape"].is_array()) bad(where + "shape is not a list");
+    uint64_t numel = 1;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_unsigned()) bad(where + "shape entries must be non-negative integers");
+      const uint64_t dim = d.get<uint64_t>();
+      if (dim != 0 && numel > UINT64_MAX / dim) bad(where + "shape overflows");
+      numel *= dim;
+      t.shape.push_back(int64_t(dim));
+    }
+    const auto& off = v["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      bad(where + "data_offsets must be [begin, end]");
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    if (begin > end) bad(where + "data_offsets begin > end");
+    if (end > data_size)
+      bad(where + "data ends at " + std::to_string(end) + " but the file has " + std::to_string(data_size) +
+          " data bytes: truncated?");
+    const size_t es = st_dtype_size(t.dtype);
+    if (numel > UINT64_MAX / es || end - begin != numel * es)
+      bad(where + "shape and dtype need " + std::to_string(numel * es) + " bytes but data_offsets span " +
+          std::to_string(end - begin));
+    t.offset = size_t(begin);
+    t.nbytes = size_t(end - begin);
+    t.data = bytes + h.data_start + begin;
+    h.tensors.push_back(std::move(t));
+  }
+  // The tensors must tile the data area with no gap and no overlap.
+  std::sort(h.tensors.begin(), h.tensors.end(), [](const TensorView& a, const TensorView& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.nbytes < b.nbytes;
+  });
+  size_t pos = 0;
+  for (const TensorView& t : h.tensors) {
+    if (t.offset != pos)
+      bad("tensor '" + t.name + "' starts at " + std::to_string(t.offset) + ", expected " + std::to_string(pos) +
+          (t.offset < pos ? " (overlaps the previous tensor)" : " (gap before it)"));
+    pos += t.nbytes;
+  }
+  if (pos != data_size)
+    bad("tensors cover " + std::to_string(pos) + " of the " + std::to_string(data_size) + " data bytes (trailing data)");
+  return h;
+}
+
+std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw_bad_input(path, "not a regular file");
+  }
+  std::shared_ptr<SafeTensorsFile> f(new SafeTensorsFile());
+  f->path_ = path;
+  f->size_ = size_t(st.st_size);
+  if (f->size_ > 0) {
+    f->map_ = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (f->map_ == MAP_FAILED) {
+      f->map_ = nullptr;
+      ::close(fd);
+      throw_bad_input(path, std::string("cannot map: ") + std::strerror(errno));
+    }
+  }
+  ::close(fd);
+  f->header_ = parse_safetensors(static_cast<const uint8_t*>(f->map_), f->size_, path);
+  for (size_t i = 0; i < f->header_.tensors.size(); ++i) f->index_[f->header_.tensors[i].name] = i;
+  return f;
+}
+
+SafeTensorsFile::~SafeTensorsFile() {
+  if (map_) ::munmap(map_, size_);
+}
+
+const TensorView* SafeTensorsFile::find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &header_.tensors[it->second];
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<const TensorToWrite*> order;
+  for (const auto& t : tensors) order.push_back(&t);
+  std::sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) {
+    const size_t sa = st_dtype_size(a->dtype), sb = st_dtype_size(b->dtype);
+    return sa != sb ? sa > sb : a->name < b->name;
+  });
+  nlohmann::ordered_json h;
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  size_t pos = 0;
+  for (const TensorToWrite* t : order) {
+    int64_t numel = 1;
+    for (int64_t d : t->shape) numel *= d;
+    if (size_t(numel) * st_dtype_size(t->dtype) != t->nbytes)
+      throw_usage(path + ": tensor '" + t->name + "' has " + std::to_string(t->nbytes) + " bytes, its shape needs " +
+                  std::to_string(size_t(numel) * st_dtype_size(t->dtype)));
+    if (h.contains(t->name)) throw_usage(path + ": tensor name '" + t->name + "' given twice");
+    h[t->name] = {{"dtype", st_dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + t->nbytes}}};
+    pos += t->nbytes;
+  }
+  std::string header = h.dump();
+  while (header.size() % 8) header += ' ';
+  std::vector<uint8_t> out(8 + header.size() + pos);
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out[i] = uint8_t(n >> (8 * i));
+  std::memcpy(out.data() + 8, header.data(), header.size());
+  size_t at = 8 + header.size();
+  for (const TensorToWrite* t : order) {
+    if (t->nbytes) std::memcpy(out.data() + at, t->data, t->nbytes);
+    at += t->nbytes;
+  }
+  write_file_atomic(path, out);
+}
+
+}  // namespace rass
