@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 all: build
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh --with-torch
 
 $(BUILD)/CMakeCache.txt:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
@@ -31,6 +31,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/bench-degrade.sh $(BUILD)
 	@scripts/bench-eval-iqa.sh $(BUILD)
+	@scripts/bench-eval-miou.sh $(BUILD)
 
 # Regenerates completions/ from the CLI definitions.
 docs: build

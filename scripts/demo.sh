@@ -24,6 +24,14 @@ done
 echo "== replay: regenerate one LQ image from its record"
 "$D" "$root/examples/images/coffee.png" --replay "$out/rass/coffee_v0.json" -o "$out/coffee-replayed.png"
 cmp "$out/rass/coffee_v0.png" "$out/coffee-replayed.png" && echo "replayed image is byte-identical"
+echo "== how degraded is it? PSNR/SSIM of each LQ image against its HQ image"
+"$build/rass-eval-iqa" --manifest "$out/rass/manifest.jsonl" -m psnr,ssim,psnr@basicsr,ssim@basicsr -q
+params=${RASS_NIQE_PARAMS:-$root/../shared/data/niqe_pris_params.npz}
+if [ -f "$params" ]; then
+  echo "== NIQE of the HQ and of the LQ images (lower is better)"
+  "$build/rass-eval-iqa" -m niqe --niqe-params "$params" "$root/examples/images" -q
+  "$build/rass-eval-iqa" -m niqe --niqe-params "$params" "$out/rass" -q
+fi
 echo
 echo "manifest: $out/rass/manifest.jsonl"
 head -n 2 "$out/rass/manifest.jsonl"

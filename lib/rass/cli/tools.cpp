@@ -1,6 +1,7 @@
 // The registry of every tool's CLI definition.
 #include "rass/cli/degrade_cli.hpp"
 #include "rass/cli/eval_iqa_cli.hpp"
+#include "rass/cli/eval_miou_cli.hpp"
 #include "rass/cli/tool.hpp"
 
 namespace rass::cli {
@@ -9,6 +10,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   std::vector<std::unique_ptr<ToolCli>> tools;
   tools.push_back(std::make_unique<DegradeCli>());
   tools.push_back(std::make_unique<EvalIqaCli>());
+  tools.push_back(std::make_unique<EvalMiouCli>());
   return tools;
 }
 

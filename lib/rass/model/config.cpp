@@ -1,0 +1,103 @@
+#include "rass/model/config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace rass::model {
+
+static nlohmann::json read_json(const std::string& path) {
+  const auto bytes = read_file_bytes(path);
+  try {
+    return nlohmann::json::parse(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    throw_bad_input(path, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+nn::VaeConfig read_vae_config(const std::string& path) {
+  const nlohmann::json j = read_json(path);
+  nn::VaeConfig c;
+  try {
+    c.in_channels = j.value("in_channels", c.in_channels);
+    c.out_channels = j.value("out_channels", c.out_channels);
+    c.latent_channels = j.value("latent_channels", c.latent_channels);
+    if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<int64_t>>();
+    c.layers_per_block = j.value("layers_per_block", c.layers_per_block);
+    c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
+    c.scaling_factor = j.value("scaling_factor", c.scaling_factor);
+    c.mid_block_add_attention = j.value("mid_block_add_attention", true);
+    for (const char* key : {"down_block_types", "up_block_types"})
+      if (j.contains(key))
+        for (const auto& t : j[key]) {
+          const std::string s = t.get<std::string>();
+          if (s != "DownEncoderBlock2D" && s != "UpDecoderBlock2D")
+            throw_bad_input(path, std::string(key) + " has '" + s + "'; only DownEncoderBlock2D/UpDecoderBlock2D are supported");
+        }
+    if (j.value("act_fn", std::string("silu")) != "silu") throw_bad_input(path, "act_fn must be silu");
+    if (j.value("norm_type", std::string("group")) != "group") throw_bad_input(path, "norm_type must be group");
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input(path, std::string("bad field: ") + e.what());
+  }
+  if (c.block_out_channels.empty()) throw_bad_input(path, "block_out_channels is empty");
+  return c;
+}
+
+// An int or a per-block list.
+static std::vector<int64_t> per_block(const nlohmann::json& v, size_t n, const std::string& path, const char* key) {
+  if (v.is_number_integer()) return std::vector<int64_t>(n, v.get<int64_t>());
+  auto list = v.get<std::vector<int64_t>>();
+  if (list.size() != n) throw_bad_input(path, std::string(key) + " needs " + std::to_string(n) + " values");
+  return list;
+}
+
+nn::UNetConfig read_unet_config(const std::string& path) {
+  const nlohmann::json j = read_json(path);
+  nn::UNetConfig c;
+  try {
+    c.in_channels = j.value("in_channels", c.in_channels);
+    c.out_channels = j.value("out_channels", c.out_channels);
+    if (j.contains("down_block_types")) c.down_block_types = j["down_block_types"].get<std::vector<std::string>>();
+    if (j.contains("up_block_types")) c.up_block_types = j["up_block_types"].get<std::vector<std::string>>();
+    if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<int64_t>>();
+    const size_t n = c.block_out_channels.size();
+    c.layers_per_block = j.value("layers_per_block", c.layers_per_block);
+    c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
+    c.norm_eps = j.value("norm_eps", c.norm_eps);
+    c.cross_attention_dim = j.value("cross_attention_dim", c.cross_attention_dim);
+    // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (legacy naming).
+    const nlohmann::json heads = j.contains("num_attention_heads") && !j["num_attention_heads"].is_null()
+                                     ? j["num_attention_heads"]
+                                     : j.value("attention_head_dim", nlohmann::json(8));
+    c.num_attention_heads = per_block(heads, n, path, "attention_head_dim");
+    c.transformer_layers_per_block = per_block(j.value("transformer_layers_per_block", nlohmann::json(1)), n, path,
+                                               "transformer_layers_per_block");
+    c.use_linear_projection = j.value("use_linear_projection", false);
+    c.upcast_attention = j.value("upcast_attention", false);
+    c.flip_sin_to_cos = j.value("flip_sin_to_cos", true);
+    c.freq_shift = j.value("freq_shift", 0.0);
+    c.mid_block_scale_factor = j.value("mid_block_scale_factor", 1.0);
+    c.downsample_padding = j.value("downsample_padding", int64_t(1));
+    auto unsupported = [&](const char* key, const nlohmann::json& expect) {
+      if (j.contains(key) && !j[key].is_null() && j[key] != expect)
+        throw_bad_input(path, std::string(key) + " = " + j[key].dump() + " is not supported (expected " + expect.dump() + ")");
+    };
+    unsupported("mid_block_type", "UNetMidBlock2DCrossAttn");
+    unsupported("act_fn", "silu");
+    unsupported("resnet_time_scale_shift", "default");
+    unsupported("only_cross_attention", false);
+    unsupported("dual_cross_attention", false);
+    unsupported("center_input_sample", false);
+    for (const char* key : {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim"})
+      if (j.contains(key) && !j[key].is_null()) throw_bad_input(path, std::string(key) + " is not supported");
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input(path, std::string("bad field: ") + e.what());
+  }
+  for (size_t i = 0; i < c.num_attention_heads.size(); ++i)
+    if (c.num_attention_heads[i] < 1 || c.block_out_channels[i] % c.num_attention_heads[i] != 0)
+      throw_bad_input(path, "block_out_channels[" + std::to_string(i) + "] is not divisible by its head count");
+  return c;
+}
+
+}  // namespace rass::model

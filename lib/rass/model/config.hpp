@@ -1,0 +1,18 @@
+// diffusers config.json files (one per component folder) -> model configs.
+#pragma once
+#include <string>
+
+#include "rass/nn/unet.hpp"
+#include "rass/nn/vae.hpp"
+
+namespace rass::model {
+
+// Reads a diffusers AutoencoderKL config.json. Throws Error(bad_input) naming
+// the file for a missing or malformed field, or unsupported block types.
+nn::VaeConfig read_vae_config(const std::string& path);
+// Reads a diffusers UNet2DConditionModel config.json (SD 2.x family: the block
+// types nn::UNetConfig supports; attention_head_dim as heads when
+// num_attention_heads is null, ints broadcast to every block).
+nn::UNetConfig read_unet_config(const std::string& path);
+
+}  // namespace rass::model

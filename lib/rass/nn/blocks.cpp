@@ -1,0 +1,99 @@
+#include "rass/nn/blocks.hpp"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/padding.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/modules/dropout.h>
+
+namespace F = torch::nn::functional;
+
+namespace rass::nn {
+
+ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double eps,
+                                     double scale)
+    : output_scale_factor(scale) {
+  norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, in).eps(eps)));
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
+  if (temb_channels > 0) time_emb_proj = register_module("time_emb_proj", torch::nn::Linear(temb_channels, out));
+  norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, out).eps(eps)));
+  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1)));
+  if (in != out) conv_shortcut = register_module("conv_shortcut", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
+}
+
+torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
+  torch::Tensor h = conv1(F::silu(norm1(x)));
+  if (time_emb_proj && temb.defined()) h = h + time_emb_proj(F::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  h = conv2(F::silu(norm2(h)));
+  torch::Tensor skip = conv_shortcut ? conv_shortcut(x) : x;
+  torch::Tensor out = skip + h;
+  return output_scale_factor == 1.0 ? out : out / output_scale_factor;
+}
+
+Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out, int64_t pad) : padding(pad) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out, 3).stride(2).padding(pad)));
+}
+
+torch::Tensor Downsample2DImpl::forward(const torch::Tensor& x) {
+  if (padding == 0) return conv(F::pad(x, F::PadFuncOptions({0, 1, 0, 1}).mode(torch::kConstant).value(0)));
+  return conv(x);
+}
+
+Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out, 3).padding(1)));
+}
+
+torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
+  // The reference upsamples bfloat16 in float32 (nearest is not implemented for it on some backends).
+  torch::Tensor in = x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat) : x;
+  auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
+  torch::Tensor up = size ? F::interpolate(in, opts.size(*size)) : F::interpolate(in, opts.scale_factor(std::vector<double>{2.0, 2.0}));
+  return conv(up.to(x.scalar_type()));
+}
+
+AttentionImpl::AttentionImpl(int64_t query_dim, int64_t cross_dim, int64_t h, int64_t d, bool bias, int64_t groups,
+                             double eps, bool residual, bool upcast, bool out_bias)
+    : heads(h), dim_head(d), residual_connection(residual), upcast_softmax(upcast) {
+  const int64_t inner = h * d;
+  const int64_t kv_dim = cross_dim > 0 ? cross_dim : query_dim;
+  if (groups > 0)
+    group_norm = register_module("group_norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, query_dim).eps(eps)));
+  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(query_dim, inner).bias(bias)));
+  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, inner).bias(bias)));
+  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, inner).bias(bias)));
+  to_out = register_module("to_out", torch::nn::ModuleList());
+  to_out->push_back(torch::nn::Linear(torch::nn::LinearOptions(inner, query_dim).bias(out_bias)));
+  to_out->push_back(torch::nn::Dropout(0.0));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Tensor& encoder_hidden) {
+  torch::Tensor hidden = input;
+  const bool spatial = input.dim() == 4;
+  int64_t b = input.size(0), c = 0, hh = 0, ww = 0;
+  if (spatial) {
+    c = input.size(1), hh = input.size(2), ww = input.size(3);
+    hidden = input.view({b, c, hh * ww}).transpose(1, 2);
+  }
+  if (group_norm) hidden = group_norm(hidden.transpose(1, 2)).transpose(1, 2);
+  const torch::Tensor ctx = encoder_hidden.defined() ? encoder_hidden : hidden;
+  auto split = [&](const torch::Tensor& t) {  // [b, n, h*d] -> [b*h, n, d]
+    return t.view({b, -1, heads, dim_head}).permute({0, 2, 1, 3}).reshape({b * heads, -1, dim_head});
+  };
+  torch::Tensor q = split(to_q(hidden)), k = split(to_k(ctx)), v = split(to_v(ctx));
+  const double scale = 1.0 / std::sqrt(double(dim_head));
+  // As the reference's get_attention_scores: q k^T * scale in the working dtype
+  // (float32 with upcast_attention), softmax in float32 with upcast_softmax.
+  const auto dtype = q.scalar_type();
+  torch::Tensor scores = upcast_attention ? torch::bmm(q.to(torch::kFloat), k.to(torch::kFloat).transpose(1, 2)) * scale
+                                          : torch::bmm(q, k.transpose(1, 2)) * scale;
+  if (upcast_softmax) scores = scores.to(torch::kFloat);
+  torch::Tensor probs = scores.softmax(-1).to(dtype);
+  if (capture) captured = probs.detach();
+  torch::Tensor out = torch::bmm(probs, v);
+  out = out.view({b, heads, -1, dim_head}).permute({0, 2, 1, 3}).reshape({b, -1, heads * dim_head});
+  out = to_out[0]->as<torch::nn::Linear>()->forward(out);
+  if (spatial) out = out.transpose(-1, -2).reshape({b, c, hh, ww});
+  if (residual_connection) out = out + input;
+  return out;
+}
+
+}  // namespace rass::nn

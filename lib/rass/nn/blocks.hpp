@@ -1,0 +1,65 @@
+// Building blocks shared by the VAE and the UNet, with the diffusers module
+// and parameter names (diffusers v0.25 models/resnet.py, attention_processor.py),
+// so a diffusers state dict loads with no renaming table.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+namespace rass::nn {
+
+// ResnetBlock2D (time_embedding_norm "default"): norm1, conv1, [time_emb_proj],
+// norm2, conv2, [conv_shortcut 1x1 when channels change]; SiLU; (x + h) / scale.
+struct ResnetBlock2DImpl : torch::nn::Module {
+  ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double eps,
+                    double output_scale_factor = 1.0);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb = {});
+  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
+  torch::nn::Linear time_emb_proj{nullptr};
+  double output_scale_factor;
+};
+TORCH_MODULE(ResnetBlock2D);
+
+// Downsample2D with a 3x3 stride-2 conv named "conv"; padding 0 means the
+// reference's asymmetric (0, 1, 0, 1) zero pad first (the VAE encoder).
+struct Downsample2DImpl : torch::nn::Module {
+  Downsample2DImpl(int64_t channels, int64_t out, int64_t padding);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv{nullptr};
+  int64_t padding;
+};
+TORCH_MODULE(Downsample2D);
+
+// Upsample2D: nearest x2, then a 3x3 conv named "conv" (or to an explicit size).
+struct Upsample2DImpl : torch::nn::Module {
+  Upsample2DImpl(int64_t channels, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size = c10::nullopt);
+  torch::nn::Conv2d conv{nullptr};
+};
+TORCH_MODULE(Upsample2D);
+
+// Attention (diffusers Attention with the default processor): optional
+// group_norm over channels for 4-D input, to_q/to_k/to_v, to_out.0, optional
+// residual connection and output rescale. Softmax in float32 when
+// upcast_softmax (the VAE sets it). `capture`, when set, receives the
+// attention probabilities [batch*heads, queries, keys] of the last call.
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(int64_t query_dim, int64_t cross_attention_dim, int64_t heads, int64_t dim_head, bool bias,
+                int64_t norm_groups, double norm_eps, bool residual_connection, bool upcast_softmax,
+                bool out_bias = true);
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& encoder_hidden = {});
+  torch::nn::GroupNorm group_norm{nullptr};
+  torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
+  torch::nn::ModuleList to_out;
+  int64_t heads, dim_head;
+  bool residual_connection, upcast_softmax;
+  bool upcast_attention = false;  // q k^T in float32 (SD 2.1-768's config)
+  bool capture = false;
+  torch::Tensor captured;  // attention probabilities when capture is on
+};
+TORCH_MODULE(Attention);
+
+}  // namespace rass::nn

@@ -1,0 +1,73 @@
+// AutoencoderKL (diffusers v0.25 models/autoencoders/autoencoder_kl.py, vae.py)
+// with the reference's module names: encoder.{conv_in, down_blocks.i.resnets.j,
+// down_blocks.i.downsamplers.0, mid_block.{resnets,attentions}, conv_norm_out,
+// conv_out}, quant_conv, post_quant_conv, decoder.{conv_in, mid_block,
+// up_blocks.i.{resnets, upsamplers.0}, conv_norm_out, conv_out}.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "rass/nn/blocks.hpp"
+
+namespace rass::nn {
+
+struct VaeConfig {
+  int64_t in_channels = 3, out_channels = 3, latent_channels = 4;
+  std::vector<int64_t> block_out_channels{128, 256, 512, 512};
+  int64_t layers_per_block = 2;
+  int64_t norm_num_groups = 32;
+  double scaling_factor = 0.18215;
+  bool mid_block_add_attention = true;
+};
+
+// UNetMidBlock2D as used by the VAE: resnet, then (attention, resnet) pairs.
+struct VaeMidBlockImpl : torch::nn::Module {
+  VaeMidBlockImpl(int64_t channels, int64_t groups, bool attention);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::ModuleList resnets, attentions;
+};
+TORCH_MODULE(VaeMidBlock);
+
+struct VaeEncoderImpl : torch::nn::Module {
+  explicit VaeEncoderImpl(const VaeConfig& c);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  torch::nn::ModuleList down_blocks;
+  VaeMidBlock mid_block{nullptr};
+  torch::nn::GroupNorm conv_norm_out{nullptr};
+};
+TORCH_MODULE(VaeEncoder);
+
+struct VaeDecoderImpl : torch::nn::Module {
+  explicit VaeDecoderImpl(const VaeConfig& c);
+  torch::Tensor forward(torch::Tensor z);
+  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  torch::nn::ModuleList up_blocks;
+  VaeMidBlock mid_block{nullptr};
+  torch::nn::GroupNorm conv_norm_out{nullptr};
+};
+TORCH_MODULE(VaeDecoder);
+
+struct LatentDistribution {
+  torch::Tensor mean, logvar, std;  // logvar clamped to [-30, 20]
+  torch::Tensor sample(torch::Generator gen = {}) const;
+  const torch::Tensor& mode() const { return mean; }
+};
+
+struct AutoencoderKLImpl : torch::nn::Module {
+  explicit AutoencoderKLImpl(const VaeConfig& c);
+  LatentDistribution encode(const torch::Tensor& x);
+  torch::Tensor decode(const torch::Tensor& z);
+  VaeConfig config;
+  VaeEncoder encoder{nullptr};
+  VaeDecoder decoder{nullptr};
+  torch::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
+};
+TORCH_MODULE(AutoencoderKL);
+
+}  // namespace rass::nn

@@ -1,0 +1,75 @@
+"""Makes the diffusers source tree importable without its hub dependencies.
+
+The reference fixtures are built by running the public diffusers source (a
+checkout at tag v0.25.1 whose src/ is given in DIFFUSERS_SRC; kept outside
+this repository) on Debian's python3-torch. diffusers imports huggingface_hub
+and safetensors at module level only for downloading and loading, which the
+fixture scripts never do (modules are built from configs with random
+weights), so both are replaced here by permissive stand-ins.
+"""
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import types
+
+
+class _Any:
+    """Any attribute, call or decorator: returns something harmless."""
+
+    def __init__(self, name="stub"):
+        self._name = name
+
+    def __call__(self, *args, **kwargs):
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]  # used as a decorator
+        return _Any(self._name + "()")
+
+    def __getattr__(self, item):
+        if item.startswith("__"):
+            raise AttributeError(item)
+        return _Any(self._name + "." + item)
+
+    def __mro_entries__(self, bases):
+        return (Exception,)  # used as a base class (errors)
+
+    def __iter__(self):
+        return iter(())
+
+    def __str__(self):
+        return ""
+
+
+class _StubModule(types.ModuleType):
+    def __getattr__(self, item):
+        if item.startswith("__"):
+            raise AttributeError(item)
+        if item.isupper():
+            return "" if "REGEX" not in item else r"^[0-9a-f]{40}$"
+        return _Any(self.__name__ + "." + item)
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    ROOTS = ("huggingface_hub", "safetensors")
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] in self.ROOTS:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        m = _StubModule(spec.name)
+        m.__path__ = []
+        m.__version__ = "0.20.0"
+        return m
+
+    def exec_module(self, module):
+        pass
+
+
+def setup():
+    sys.meta_path.insert(0, _Finder())
+    src = os.environ.get("DIFFUSERS_SRC")
+    if not src:
+        sys.exit("set DIFFUSERS_SRC to the src/ directory of a diffusers v0.25.1 checkout")
+    sys.path.insert(0, src)

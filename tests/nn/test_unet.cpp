@@ -1,0 +1,47 @@
+// UNet2DConditionModel against the reference (diffusers v0.25.1) on tiny
+// random configs (fixtures from tests/nn/make_unet_fixture.py).
+#include <doctest/doctest.h>
+
+#include <torch/torch.h>
+
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
+#include "rass/nn/unet.hpp"
+
+using namespace rass;
+
+static const std::string kDir = std::string(RASS_FIXTURES) + "/nn";
+
+TEST_CASE("UNet forward equals diffusers to 1e-4 (fp32): linear and conv projections, odd sizes, batch 2") {
+  torch::NoGradGuard no_grad;
+  for (const char* name : {"unet_tiny", "unet_tiny_conv"}) {
+    INFO(std::string(name));
+    nn::UNetConfig cfg = model::read_unet_config(kDir + "/" + name + "/config.json");
+    nn::UNet2DCondition unet(cfg);
+    auto weights = SafeTensorsFile::open(kDir + "/" + name + "/diffusion_pytorch_model.safetensors");
+    model::LoadReport rep = model::load_state_dict(*unet, *weights);
+    CHECK(rep.loaded == weights->tensors().size());
+    unet->eval();
+    auto io = SafeTensorsFile::open(kDir + "/" + name + "_io.safetensors");
+    auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
+    unet->keep_up_block_outputs = true;
+    torch::Tensor out = unet->forward(get("sample"), get("timesteps"), get("context"));
+    torch::Tensor want = get("out");
+    REQUIRE(out.sizes() == want.sizes());
+    const double err = (out - want).abs().max().item<double>();
+    MESSAGE(std::string(name), " max abs error ", err);
+    CHECK(err < 1e-4);
+    CHECK(unet->up_block_outputs.size() == cfg.block_out_channels.size());
+  }
+}
+
+TEST_CASE("timestep embedding: flip_sin_to_cos puts cos first; t = 0 gives cos 1, sin 0") {
+  torch::Tensor e = nn::timestep_embedding(torch::tensor({0.0f}), 8, true, 0);
+  CHECK(e.sizes() == torch::IntArrayRef({1, 8}));
+  for (int i = 0; i < 4; ++i) CHECK(e[0][i].item<float>() == doctest::Approx(1.0));
+  for (int i = 4; i < 8; ++i) CHECK(e[0][i].item<float>() == doctest::Approx(0.0));
+  // Frequency k is exp(-ln(10000) k / half): at t = 1 the second cos is cos(10000^(-1/4)).
+  torch::Tensor f = nn::timestep_embedding(torch::tensor({1.0f}), 8, true, 0);
+  CHECK(f[0][1].item<float>() == doctest::Approx(std::cos(std::pow(10000.0, -0.25))).epsilon(1e-6));
+}

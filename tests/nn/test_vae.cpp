@@ -1,0 +1,66 @@
+// AutoencoderKL against the reference (diffusers v0.25.1) on a tiny random
+// config: fixture from tests/nn/make_vae_fixture.py.
+#include <doctest/doctest.h>
+
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
+#include "rass/nn/vae.hpp"
+
+using namespace rass;
+
+static const std::string kDir = std::string(RASS_FIXTURES) + "/nn";
+
+static torch::Tensor get(const SafeTensorsFile& f, const char* name) {
+  const TensorView* v = f.find(name);
+  REQUIRE_MESSAGE(v, "fixture lacks ", name);
+  return model::to_tensor(*v, f.path());
+}
+
+static double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  return (a - b).abs().max().item<double>();
+}
+
+TEST_CASE("VAE encode and decode equal diffusers to 1e-4 (fp32)") {
+  torch::NoGradGuard no_grad;
+  nn::VaeConfig cfg = model::read_vae_config(kDir + "/vae_tiny/config.json");
+  CHECK((cfg.block_out_channels == std::vector<int64_t>{8, 16, 16}));
+  nn::AutoencoderKL vae(cfg);
+  auto weights = SafeTensorsFile::open(kDir + "/vae_tiny/diffusion_pytorch_model.safetensors");
+  model::LoadReport rep = model::load_state_dict(*vae, *weights);
+  CHECK(rep.complete());
+  CHECK(rep.loaded == weights->tensors().size());
+  vae->eval();
+  auto io = SafeTensorsFile::open(kDir + "/vae_tiny_io.safetensors");
+  nn::LatentDistribution d = vae->encode(get(*io, "x"));
+  CHECK(max_abs(d.mean, get(*io, "mean")) < 1e-4);
+  CHECK(max_abs(d.logvar, get(*io, "logvar")) < 1e-4);
+  torch::Tensor dec = vae->decode(get(*io, "z"));
+  CHECK(max_abs(dec, get(*io, "decoded")) < 1e-4);
+  MESSAGE("decode max abs error ", max_abs(dec, get(*io, "decoded")));
+}
+
+TEST_CASE("loading refuses a missing or mis-shaped tensor, naming it") {
+  nn::VaeConfig cfg = model::read_vae_config(kDir + "/vae_tiny/config.json");
+  auto weights = SafeTensorsFile::open(kDir + "/vae_tiny/diffusion_pytorch_model.safetensors");
+  cfg.latent_channels = 8;  // every quant conv and conv_in/out changes shape
+  nn::AutoencoderKL wrong(cfg);
+  try {
+    model::load_state_dict(*wrong, *weights);
+    FAIL("expected a refusal");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 3);
+    CHECK(std::string(e.what()).find("quant_conv.weight") != std::string::npos);
+  }
+  cfg.latent_channels = 4;
+  cfg.mid_block_add_attention = false;  // the file's attention weights become unexpected
+  nn::AutoencoderKL no_attn(cfg);
+  model::LoadReport r = model::load_state_dict(*no_attn, *weights, false);
+  CHECK(!r.unexpected.empty());
+  CHECK(r.unexpected[0].find("attentions") != std::string::npos);
+  CHECK_THROWS_AS(model::load_state_dict(*no_attn, *weights, true), Error);
+}
