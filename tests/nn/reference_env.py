@@ -67,9 +67,27 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def setup():
+_FAKE_VERSIONS = {"huggingface-hub": "0.20.3", "huggingface_hub": "0.20.3", "safetensors": "0.4.2",
+                  "tokenizers": "0.15.2", "accelerate": "0.0.0"}
+
+
+def _patch_metadata():
+    """transformers checks installed versions of its dependencies at import."""
+    import importlib.metadata as md
+
+    real = md.version
+
+    def version(name):
+        return _FAKE_VERSIONS.get(name) or real(name)
+
+    md.version = version
+
+
+def setup(env="DIFFUSERS_SRC"):
+    """Puts the reference source named by `env` (diffusers' or transformers' src/) on sys.path."""
     sys.meta_path.insert(0, _Finder())
-    src = os.environ.get("DIFFUSERS_SRC")
+    _patch_metadata()
+    src = os.environ.get(env)
     if not src:
-        sys.exit("set DIFFUSERS_SRC to the src/ directory of a diffusers v0.25.1 checkout")
+        sys.exit(f"set {env} to the src/ directory of the reference checkout (see the script's docstring)")
     sys.path.insert(0, src)

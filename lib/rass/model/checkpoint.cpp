@@ -57,7 +57,8 @@ torch::Tensor to_tensor(const TensorView& v, const std::string& file) {
   return torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(st)).clone();
 }
 
-LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& file, bool strict, const std::string& prefix) {
+LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& file, bool strict, const std::string& prefix,
+                           const std::set<std::string>& ignorable) {
   std::map<std::string, torch::Tensor> targets;
   for (const auto& p : module.named_parameters(true)) targets[p.key()] = p.value();
   for (const auto& b : module.named_buffers(true)) targets[b.key()] = b.value();
@@ -66,6 +67,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
   for (const TensorView& t : file.tensors()) {
     if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string key = t.name.substr(prefix.size());
+    if (ignorable.count(key)) continue;
     if (!targets.count(key)) r.unexpected.push_back(t.name);
     else source[key] = &t;
   }

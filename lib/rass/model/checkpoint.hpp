@@ -3,6 +3,7 @@
 // renaming table. Missing, unexpected and mis-shaped tensors are reported by
 // name; a partial load is refused unless asked for.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,10 @@ struct LoadReport {
 // parameter or buffer of `module`, converting dtype (F32/F16/BF16/F64) to the
 // module's. With `strict`, any missing, unexpected or mis-shaped tensor throws
 // Error(bad_input) naming the file and the tensors, before anything is copied.
+// Keys in `ignorable` (e.g. the position_ids buffer older CLIP checkpoints
+// carry) are skipped without being reported.
 LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& file, bool strict = true,
-                           const std::string& prefix = "");
+                           const std::string& prefix = "", const std::set<std::string>& ignorable = {});
 
 // A torch tensor copied from a safetensors view (any supported dtype).
 torch::Tensor to_tensor(const TensorView& view, const std::string& file);

@@ -100,4 +100,25 @@ nn::UNetConfig read_unet_config(const std::string& path) {
   return c;
 }
 
+nn::ClipTextConfig read_clip_text_config(const std::string& path) {
+  const nlohmann::json j = read_json(path);
+  nn::ClipTextConfig c;
+  try {
+    c.vocab_size = j.value("vocab_size", c.vocab_size);
+    c.hidden_size = j.value("hidden_size", c.hidden_size);
+    c.intermediate_size = j.value("intermediate_size", c.intermediate_size);
+    c.num_hidden_layers = j.value("num_hidden_layers", c.num_hidden_layers);
+    c.num_attention_heads = j.value("num_attention_heads", c.num_attention_heads);
+    c.max_position_embeddings = j.value("max_position_embeddings", c.max_position_embeddings);
+    c.hidden_act = j.value("hidden_act", c.hidden_act);
+    c.layer_norm_eps = j.value("layer_norm_eps", c.layer_norm_eps);
+    c.eos_token_id = j.value("eos_token_id", c.eos_token_id);
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input(path, std::string("bad field: ") + e.what());
+  }
+  if (c.hidden_act != "gelu" && c.hidden_act != "quick_gelu")
+    throw_bad_input(path, "hidden_act '" + c.hidden_act + "' is not supported (gelu, quick_gelu)");
+  return c;
+}
+
 }  // namespace rass::model

@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
 
@@ -14,5 +15,7 @@ nn::VaeConfig read_vae_config(const std::string& path);
 // types nn::UNetConfig supports; attention_head_dim as heads when
 // num_attention_heads is null, ints broadcast to every block).
 nn::UNetConfig read_unet_config(const std::string& path);
+// Reads a transformers CLIPTextModel config.json (text_encoder/config.json).
+nn::ClipTextConfig read_clip_text_config(const std::string& path);
 
 }  // namespace rass::model
