@@ -1,8 +1,7 @@
 // CLIPTextModel against the reference (transformers modeling_clip.py) on tiny
 // random configs (fixtures from tests/nn/make_clip_fixture.py).
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
-#include <torch/torch.h>
 
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"

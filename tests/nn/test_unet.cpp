@@ -1,8 +1,7 @@
 // UNet2DConditionModel against the reference (diffusers v0.25.1) on tiny
 // random configs (fixtures from tests/nn/make_unet_fixture.py).
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
-#include <torch/torch.h>
 
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"

@@ -1,8 +1,7 @@
 // AutoencoderKL against the reference (diffusers v0.25.1) on a tiny random
 // config: fixture from tests/nn/make_vae_fixture.py.
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
-#include <torch/torch.h>
 
 #include "rass/core/error.hpp"
 #include "rass/io/safetensors.hpp"

@@ -13,11 +13,11 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_chann
                                      double scale)
     : output_scale_factor(scale) {
   norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, in).eps(eps)));
-  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
-  if (temb_channels > 0) time_emb_proj = register_module("time_emb_proj", torch::nn::Linear(temb_channels, out));
+  conv1 = register_module("conv1", LoraConv2d(in, out, 3, 1, 1));
+  if (temb_channels > 0) time_emb_proj = register_module("time_emb_proj", LoraLinear(temb_channels, out));
   norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, out).eps(eps)));
-  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1)));
-  if (in != out) conv_shortcut = register_module("conv_shortcut", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
+  conv2 = register_module("conv2", LoraConv2d(out, out, 3, 1, 1));
+  if (in != out) conv_shortcut = register_module("conv_shortcut", LoraConv2d(in, out, 1, 1, 0));
 }
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
@@ -30,7 +30,7 @@ torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Te
 }
 
 Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out, int64_t pad) : padding(pad) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out, 3).stride(2).padding(pad)));
+  conv = register_module("conv", LoraConv2d(channels, out, 3, 2, pad));
 }
 
 torch::Tensor Downsample2DImpl::forward(const torch::Tensor& x) {
@@ -39,7 +39,7 @@ torch::Tensor Downsample2DImpl::forward(const torch::Tensor& x) {
 }
 
 Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out, 3).padding(1)));
+  conv = register_module("conv", LoraConv2d(channels, out, 3, 1, 1));
 }
 
 torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
@@ -57,11 +57,11 @@ AttentionImpl::AttentionImpl(int64_t query_dim, int64_t cross_dim, int64_t h, in
   const int64_t kv_dim = cross_dim > 0 ? cross_dim : query_dim;
   if (groups > 0)
     group_norm = register_module("group_norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, query_dim).eps(eps)));
-  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(query_dim, inner).bias(bias)));
-  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, inner).bias(bias)));
-  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, inner).bias(bias)));
+  to_q = register_module("to_q", LoraLinear(query_dim, inner, bias));
+  to_k = register_module("to_k", LoraLinear(kv_dim, inner, bias));
+  to_v = register_module("to_v", LoraLinear(kv_dim, inner, bias));
   to_out = register_module("to_out", torch::nn::ModuleList());
-  to_out->push_back(torch::nn::Linear(torch::nn::LinearOptions(inner, query_dim).bias(out_bias)));
+  to_out->push_back(LoraLinear(inner, query_dim, out_bias));
   to_out->push_back(torch::nn::Dropout(0.0));
 }
 
@@ -90,7 +90,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
   if (capture) captured = probs.detach();
   torch::Tensor out = torch::bmm(probs, v);
   out = out.view({b, heads, -1, dim_head}).permute({0, 2, 1, 3}).reshape({b, -1, heads * dim_head});
-  out = to_out[0]->as<torch::nn::Linear>()->forward(out);
+  out = to_out[0]->as<LoraLinear>()->forward(out);
   if (spatial) out = out.transpose(-1, -2).reshape({b, c, hh, ww});
   if (residual_connection) out = out + input;
   return out;

@@ -4,9 +4,9 @@
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
+
+#include "rass/nn/lora.hpp"
 
 namespace rass::nn {
 
@@ -17,8 +17,8 @@ struct ResnetBlock2DImpl : torch::nn::Module {
                     double output_scale_factor = 1.0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb = {});
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
-  torch::nn::Linear time_emb_proj{nullptr};
+  LoraConv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
+  LoraLinear time_emb_proj{nullptr};
   double output_scale_factor;
 };
 TORCH_MODULE(ResnetBlock2D);
@@ -28,7 +28,7 @@ TORCH_MODULE(ResnetBlock2D);
 struct Downsample2DImpl : torch::nn::Module {
   Downsample2DImpl(int64_t channels, int64_t out, int64_t padding);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Conv2d conv{nullptr};
+  LoraConv2d conv{nullptr};
   int64_t padding;
 };
 TORCH_MODULE(Downsample2D);
@@ -37,7 +37,7 @@ TORCH_MODULE(Downsample2D);
 struct Upsample2DImpl : torch::nn::Module {
   Upsample2DImpl(int64_t channels, int64_t out);
   torch::Tensor forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size = c10::nullopt);
-  torch::nn::Conv2d conv{nullptr};
+  LoraConv2d conv{nullptr};
 };
 TORCH_MODULE(Upsample2D);
 
@@ -52,7 +52,7 @@ struct AttentionImpl : torch::nn::Module {
                 bool out_bias = true);
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& encoder_hidden = {});
   torch::nn::GroupNorm group_norm{nullptr};
-  torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
+  LoraLinear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out;
   int64_t heads, dim_head;
   bool residual_connection, upcast_softmax;

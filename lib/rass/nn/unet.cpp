@@ -14,8 +14,8 @@ namespace {
 
 // GEGLU: proj to 2*inner, value * gelu(gate).
 struct GEGLUImpl : torch::nn::Module {
-  torch::nn::Linear proj{nullptr};
-  GEGLUImpl(int64_t in, int64_t inner) { proj = register_module("proj", torch::nn::Linear(in, 2 * inner)); }
+  LoraLinear proj{nullptr};
+  GEGLUImpl(int64_t in, int64_t inner) { proj = register_module("proj", LoraLinear(in, 2 * inner)); }
   torch::Tensor forward(const torch::Tensor& x) {
     auto parts = proj(x).chunk(2, -1);
     return parts[0] * F::gelu(parts[1]);
@@ -30,10 +30,10 @@ struct FeedForwardImpl : torch::nn::Module {
     net = register_module("net", torch::nn::ModuleList());
     net->push_back(GEGLU(dim, 4 * dim));
     net->push_back(torch::nn::Dropout(0.0));
-    net->push_back(torch::nn::Linear(4 * dim, dim));
+    net->push_back(LoraLinear(4 * dim, dim));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    return net[2]->as<torch::nn::Linear>()->forward(net[0]->as<GEGLU>()->forward(x));
+    return net[2]->as<LoraLinear>()->forward(net[0]->as<GEGLU>()->forward(x));
   }
 };
 TORCH_MODULE(FeedForward);
@@ -82,13 +82,13 @@ Transformer2DImpl::Transformer2DImpl(int64_t ch, int64_t heads, int64_t layers, 
                                      bool linear, bool upcast)
     : linear_projection(linear) {
   norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, ch).eps(1e-6)));
-  if (linear) proj_in_linear = register_module("proj_in", torch::nn::Linear(ch, ch));
-  else proj_in_conv = register_module("proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, ch, 1)));
+  if (linear) proj_in_linear = register_module("proj_in", LoraLinear(ch, ch));
+  else proj_in_conv = register_module("proj_in", LoraConv2d(ch, ch, 1, 1, 0));
   transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < layers; ++i)
     transformer_blocks->push_back(BasicTransformerBlock(ch, heads, ch / heads, cross_dim, upcast));
-  if (linear) proj_out_linear = register_module("proj_out", torch::nn::Linear(ch, ch));
-  else proj_out_conv = register_module("proj_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, ch, 1)));
+  if (linear) proj_out_linear = register_module("proj_out", LoraLinear(ch, ch));
+  else proj_out_conv = register_module("proj_out", LoraConv2d(ch, ch, 1, 1, 0));
 }
 
 torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
@@ -142,10 +142,10 @@ UNet2DConditionImpl::UNet2DConditionImpl(const UNetConfig& c) : config(c) {
       c.transformer_layers_per_block.size() != n)
     throw Error(ExitCode::bad_input, "UNet config: block lists differ in length");
   const int64_t temb = ch[0] * 4;
-  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, ch[0], 3).padding(1)));
+  conv_in = register_module("conv_in", LoraConv2d(c.in_channels, ch[0], 3, 1, 1));
   time_embedding = register_module("time_embedding", std::make_shared<torch::nn::Module>());
-  time_linear_1 = time_embedding->register_module("linear_1", torch::nn::Linear(ch[0], temb));
-  time_linear_2 = time_embedding->register_module("linear_2", torch::nn::Linear(temb, temb));
+  time_linear_1 = time_embedding->register_module("linear_1", LoraLinear(ch[0], temb));
+  time_linear_2 = time_embedding->register_module("linear_2", LoraLinear(temb, temb));
 
   down_blocks = register_module("down_blocks", torch::nn::ModuleList());
   int64_t out = ch[0];
@@ -212,7 +212,7 @@ UNet2DConditionImpl::UNet2DConditionImpl(const UNetConfig& c) : config(c) {
   }
   conv_norm_out = register_module("conv_norm_out",
                                   torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
-  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch[0], c.out_channels, 3).padding(1)));
+  conv_out = register_module("conv_out", LoraConv2d(ch[0], c.out_channels, 3, 1, 1));
 }
 
 torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const torch::Tensor& timesteps,

@@ -9,8 +9,6 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
 #include "rass/nn/blocks.hpp"
@@ -46,8 +44,8 @@ struct Transformer2DImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);
   torch::nn::GroupNorm norm{nullptr};
   // Registered as proj_in / proj_out: Linear with use_linear_projection, else 1x1 Conv2d.
-  torch::nn::Linear proj_in_linear{nullptr}, proj_out_linear{nullptr};
-  torch::nn::Conv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};
+  LoraLinear proj_in_linear{nullptr}, proj_out_linear{nullptr};
+  LoraConv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};
   torch::nn::ModuleList transformer_blocks;
   bool linear_projection;
 };
@@ -73,11 +71,11 @@ struct UNet2DConditionImpl : torch::nn::Module {
   bool keep_up_block_outputs = false;
 
   UNetConfig config;
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks, up_blocks;
   torch::nn::GroupNorm conv_norm_out{nullptr};
   std::shared_ptr<torch::nn::Module> time_embedding;  // linear_1, linear_2
-  torch::nn::Linear time_linear_1{nullptr}, time_linear_2{nullptr};
+  LoraLinear time_linear_1{nullptr}, time_linear_2{nullptr};
   std::shared_ptr<torch::nn::Module> mid_block;  // resnets, attentions
   torch::nn::ModuleList mid_resnets{nullptr}, mid_attentions{nullptr};
 };

@@ -53,7 +53,7 @@ torch::Tensor VaeMidBlockImpl::forward(torch::Tensor x) {
 
 VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& c) {
   const auto& ch = c.block_out_channels;
-  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, ch[0], 3).padding(1)));
+  conv_in = register_module("conv_in", LoraConv2d(c.in_channels, ch[0], 3, 1, 1));
   down_blocks = register_module("down_blocks", torch::nn::ModuleList());
   int64_t out = ch[0];
   for (size_t i = 0; i < ch.size(); ++i) {
@@ -65,7 +65,7 @@ VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& c) {
   conv_norm_out = register_module("conv_norm_out",
                                   torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch.back()).eps(kEps)));
   // double_z: mean and log-variance.
-  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch.back(), 2 * c.latent_channels, 3).padding(1)));
+  conv_out = register_module("conv_out", LoraConv2d(ch.back(), 2 * c.latent_channels, 3, 1, 1));
 }
 
 torch::Tensor VaeEncoderImpl::forward(torch::Tensor x) {
@@ -77,7 +77,7 @@ torch::Tensor VaeEncoderImpl::forward(torch::Tensor x) {
 
 VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
   const auto& ch = c.block_out_channels;
-  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.latent_channels, ch.back(), 3).padding(1)));
+  conv_in = register_module("conv_in", LoraConv2d(c.latent_channels, ch.back(), 3, 1, 1));
   mid_block = register_module("mid_block", VaeMidBlock(ch.back(), c.norm_num_groups, c.mid_block_add_attention));
   up_blocks = register_module("up_blocks", torch::nn::ModuleList());
   int64_t out = ch.back();
@@ -88,7 +88,7 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
   }
   conv_norm_out = register_module("conv_norm_out",
                                   torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(kEps)));
-  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch[0], c.out_channels, 3).padding(1)));
+  conv_out = register_module("conv_out", LoraConv2d(ch[0], c.out_channels, 3, 1, 1));
 }
 
 torch::Tensor VaeDecoderImpl::forward(torch::Tensor z) {
@@ -106,8 +106,8 @@ torch::Tensor LatentDistribution::sample(torch::Generator gen) const {
 AutoencoderKLImpl::AutoencoderKLImpl(const VaeConfig& c) : config(c) {
   encoder = register_module("encoder", VaeEncoder(c));
   decoder = register_module("decoder", VaeDecoder(c));
-  quant_conv = register_module("quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2 * c.latent_channels, 2 * c.latent_channels, 1)));
-  post_quant_conv = register_module("post_quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.latent_channels, c.latent_channels, 1)));
+  quant_conv = register_module("quant_conv", LoraConv2d(2 * c.latent_channels, 2 * c.latent_channels, 1, 1, 0));
+  post_quant_conv = register_module("post_quant_conv", LoraConv2d(c.latent_channels, c.latent_channels, 1, 1, 0));
 }
 
 LatentDistribution AutoencoderKLImpl::encode(const torch::Tensor& x) {

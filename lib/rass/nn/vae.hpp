@@ -9,7 +9,6 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 
 #include "rass/nn/blocks.hpp"
@@ -36,7 +35,7 @@ TORCH_MODULE(VaeMidBlock);
 struct VaeEncoderImpl : torch::nn::Module {
   explicit VaeEncoderImpl(const VaeConfig& c);
   torch::Tensor forward(torch::Tensor x);
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks;
   VaeMidBlock mid_block{nullptr};
   torch::nn::GroupNorm conv_norm_out{nullptr};
@@ -46,7 +45,7 @@ TORCH_MODULE(VaeEncoder);
 struct VaeDecoderImpl : torch::nn::Module {
   explicit VaeDecoderImpl(const VaeConfig& c);
   torch::Tensor forward(torch::Tensor z);
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList up_blocks;
   VaeMidBlock mid_block{nullptr};
   torch::nn::GroupNorm conv_norm_out{nullptr};
@@ -66,7 +65,7 @@ struct AutoencoderKLImpl : torch::nn::Module {
   VaeConfig config;
   VaeEncoder encoder{nullptr};
   VaeDecoder decoder{nullptr};
-  torch::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
+  LoraConv2d quant_conv{nullptr}, post_quant_conv{nullptr};
 };
 TORCH_MODULE(AutoencoderKL);
 

@@ -1,0 +1,97 @@
+#include "rass/model/lora_io.hpp"
+
+#include <regex>
+
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/nn/lora.hpp"
+
+namespace rass::model {
+
+LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, const LoraLoadOptions& opt) {
+  std::map<std::string, nn::LoraLayer*> layers;
+  for (auto& [path, layer] : nn::lora_layers(root)) layers[path] = layer;
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : root.named_parameters(true)) params[p.key()] = p.value();
+
+  // (layer path, adapter) -> {A, B}
+  struct Pair {
+    const TensorView* a = nullptr;
+    const TensorView* b = nullptr;
+  };
+  std::map<std::pair<std::string, std::string>, Pair> pairs;
+  static const std::regex peft(R"(^(.*)\.lora_([AB])(?:\.([^.]+))?\.weight$)");
+  static const std::regex legacy(R"(^(.*)\.lora\.(down|up)\.weight$)");
+  LoraLoadReport rep;
+  for (const TensorView& t : file.tensors()) {
+    if (t.name.compare(0, opt.prefix.size(), opt.prefix) != 0) {
+      rep.unmatched.push_back(t.name);
+      continue;
+    }
+    const std::string key = t.name.substr(opt.prefix.size());
+    std::smatch m;
+    if (std::regex_match(key, m, peft)) {
+      const std::string adapter = m[3].matched ? m[3].str() : opt.adapter;
+      (m[2] == "A" ? pairs[{m[1], adapter}].a : pairs[{m[1], adapter}].b) = &t;
+    } else if (std::regex_match(key, m, legacy)) {
+      (m[2] == "down" ? pairs[{m[1], opt.adapter}].a : pairs[{m[1], opt.adapter}].b) = &t;
+    } else if (opt.apply_full_weights && params.count(key)) {
+      torch::Tensor& dst = params[key];
+      if (c10::IntArrayRef(t.shape) != dst.sizes())
+        throw_bad_input(file.path(), "tensor '" + t.name + "' does not fit the model's " + key);
+      torch::NoGradGuard ng;
+      dst.copy_(to_tensor(t, file.path()).to(dst.scalar_type()));
+      rep.full_weights.push_back(key);
+    } else {
+      rep.unmatched.push_back(t.name);
+    }
+  }
+  double file_alpha = 0;
+  auto meta = file.metadata().find("lora_alpha");
+  if (meta != file.metadata().end()) file_alpha = std::stod(meta->second);
+  for (const auto& [where, pr] : pairs) {
+    const auto& [path, adapter] = where;
+    auto it = layers.find(path);
+    if (it == layers.end()) throw_bad_input(file.path(), "LoRA for '" + path + "': no such LoRA-capable layer in the model");
+    if (!pr.a || !pr.b) throw_bad_input(file.path(), "LoRA for '" + path + "' has only one of lora_A / lora_B");
+    nn::LoraLayer* layer = it->second;
+    const int64_t r = pr.a->shape.empty() ? 0 : pr.a->shape[0];
+    if (c10::IntArrayRef(pr.a->shape) != c10::IntArrayRef(layer->a_shape(r)) ||
+        c10::IntArrayRef(pr.b->shape) != c10::IntArrayRef(layer->b_shape(r)))
+      throw_bad_input(file.path(), "LoRA for '" + path + "': lora_A/lora_B shapes do not fit the layer");
+    const double alpha = opt.alpha > 0 ? opt.alpha : file_alpha > 0 ? file_alpha : double(r);
+    layer->add_adapter(adapter, r, alpha);
+    nn::LoraAdapter& a = layer->adapters[adapter];
+    torch::NoGradGuard ng;
+    a.A.copy_(to_tensor(*pr.a, file.path()).to(a.A.scalar_type()));
+    a.B.copy_(to_tensor(*pr.b, file.path()).to(a.B.scalar_type()));
+    a.user_scale = opt.scale;
+    rep.adapters[adapter]++;
+  }
+  return rep;
+}
+
+void save_lora(torch::nn::Module& root, const std::string& name, const std::string& path, const std::string& prefix) {
+  std::vector<torch::Tensor> keep;  // contiguous float32 copies alive until written
+  std::vector<TensorToWrite> out;
+  double alpha = 0;
+  int64_t rank = 0;
+  for (auto& [p, layer] : nn::lora_layers(root)) {
+    auto it = layer->adapters.find(name);
+    if (it == layer->adapters.end()) continue;
+    alpha = it->second.alpha;
+    rank = it->second.rank;
+    for (int ab = 0; ab < 2; ++ab) {
+      keep.push_back((ab == 0 ? it->second.A : it->second.B).detach().to(torch::kFloat).contiguous());
+      const torch::Tensor& t = keep.back();
+      out.push_back({prefix + p + (ab == 0 ? ".lora_A.weight" : ".lora_B.weight"), StDType::F32,
+                     std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(), size_t(t.numel()) * 4});
+    }
+  }
+  if (out.empty()) throw Error(ExitCode::usage, "no layer has a LoRA adapter named '" + name + "'");
+  write_safetensors(path, out, {{"format", "pt"}, {"lora_alpha", std::to_string(alpha)}, {"rank", std::to_string(rank)}});
+}
+
+}  // namespace rass::model
