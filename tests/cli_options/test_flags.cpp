@@ -45,12 +45,19 @@ TEST_CASE("every tool has documented, unique options") {
   auto tools = all_tool_clis();
   REQUIRE(!tools.empty());
   for (auto& tool : tools) {
-    std::set<std::string> seen;
-    for (const CLI::Option* opt : tool->app().get_options()) {
-      INFO("rass-", tool->name(), " ", opt->get_name());
-      CHECK(!opt->get_description().empty());
-      for (const auto& s : opt->get_snames()) CHECK(seen.insert("-" + s).second);
-      for (const auto& l : opt->get_lnames()) CHECK(seen.insert("--" + l).second);
+    std::vector<CLI::App*> apps{&tool->app()};
+    for (CLI::App* sub : tool->app().get_subcommands({})) apps.push_back(sub);
+    for (CLI::App* app : apps) {
+      std::set<std::string> seen;  // unique within the tool, or within one subcommand plus the tool's own
+      for (const CLI::Option* opt : tool->app().get_options())
+        if (app != &tool->app()) seen.insert(opt->get_name());
+      for (const CLI::Option* opt : app->get_options()) {
+        if (app != &tool->app() && opt == app->get_help_ptr()) continue;  // each subcommand has its own --help
+        INFO("rass-", tool->name(), " ", app->get_name(), " ", opt->get_name());
+        CHECK(!opt->get_description().empty());
+        for (const auto& s : opt->get_snames()) CHECK(seen.insert("-" + s).second);
+        for (const auto& l : opt->get_lnames()) CHECK(seen.insert("--" + l).second);
+      }
     }
     // Shared options carry the shared help text, so they read the same in every tool.
     for (const SharedOption& shared : shared_options()) {

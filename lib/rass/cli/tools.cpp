@@ -1,6 +1,7 @@
 // The registry of every tool's CLI definition.
 #include "rass/cli/degrade_cli.hpp"
 #include "rass/cli/eval_iqa_cli.hpp"
+#include "rass/cli/model_cli.hpp"
 #include "rass/cli/eval_miou_cli.hpp"
 #include "rass/cli/tool.hpp"
 
@@ -11,6 +12,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<DegradeCli>());
   tools.push_back(std::make_unique<EvalIqaCli>());
   tools.push_back(std::make_unique<EvalMiouCli>());
+  tools.push_back(std::make_unique<ModelCli>());
   return tools;
 }
 
