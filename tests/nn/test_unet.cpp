@@ -44,3 +44,26 @@ TEST_CASE("timestep embedding: flip_sin_to_cos puts cos first; t = 0 gives cos 1
   torch::Tensor f = nn::timestep_embedding(torch::tensor({1.0f}), 8, true, 0);
   CHECK(f[0][1].item<float>() == doctest::Approx(std::cos(std::pow(10000.0, -0.25))).epsilon(1e-6));
 }
+
+TEST_CASE("cross-attention probabilities can be captured per layer (SCL needs them)") {
+  torch::NoGradGuard no_grad;
+  nn::UNetConfig cfg = model::read_unet_config(kDir + "/unet_tiny/config.json");
+  nn::UNet2DCondition unet(cfg);
+  model::load_state_dict(*unet, *SafeTensorsFile::open(kDir + "/unet_tiny/diffusion_pytorch_model.safetensors"));
+  unet->eval();
+  std::vector<nn::AttentionImpl*> cross;
+  for (const auto& m : unet->named_modules("", false))
+    if (m.key().size() > 6 && m.key().compare(m.key().size() - 6, 6, ".attn2") == 0)
+      cross.push_back(m.value()->as<nn::AttentionImpl>());
+  REQUIRE(cross.size() == 4);  // 1 down + 1 mid + 2 up transformer blocks in unet_tiny
+  for (auto* a : cross) a->capture = true;
+  auto io = SafeTensorsFile::open(kDir + "/unet_tiny_io.safetensors");
+  auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
+  torch::Tensor out = unet->forward(get("sample"), get("timesteps"), get("context"));
+  CHECK((out - get("out")).abs().max().item<double>() < 1e-4);  // capture does not change the result
+  for (auto* a : cross) {
+    REQUIRE(a->captured.defined());
+    CHECK(a->captured.size(2) == 5);  // keys = context tokens
+    CHECK((a->captured.sum(-1) - 1).abs().max().item<double>() < 1e-5);
+  }
+}

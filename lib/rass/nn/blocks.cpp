@@ -4,6 +4,7 @@
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/dropout.h>
+#include <torch/version.h>
 
 namespace F = torch::nn::functional;
 
@@ -79,21 +80,32 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
     return t.view({b, -1, heads, dim_head}).permute({0, 2, 1, 3}).reshape({b * heads, -1, dim_head});
   };
   torch::Tensor q = split(to_q(hidden)), k = split(to_k(ctx)), v = split(to_v(ctx));
+  torch::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused kernel (flash / memory-efficient on CUDA), as
+  // diffusers' AttnProcessor2_0. Capturing probabilities needs the math path.
+  if (!capture) {
+    auto heads4 = [&](const torch::Tensor& t) { return t.view({b, heads, -1, dim_head}); };
+    out = at::scaled_dot_product_attention(heads4(q), heads4(k), heads4(v)).reshape({b * heads, -1, dim_head});
+  }
+#endif
+  if (!out.defined()) out = attention_math(q, k, v);
+  out = out.view({b, heads, -1, dim_head}).permute({0, 2, 1, 3}).reshape({b, -1, heads * dim_head});
+  out = to_out[0]->as<LoraLinear>()->forward(out);
+  if (spatial) out = out.transpose(-1, -2).reshape({b, c, hh, ww});
+  if (residual_connection) out = out + input;
+  return out;
+}
+
+torch::Tensor AttentionImpl::attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const double scale = 1.0 / std::sqrt(double(dim_head));
-  // As the reference's get_attention_scores: q k^T * scale in the working dtype
-  // (float32 with upcast_attention), softmax in float32 with upcast_softmax.
   const auto dtype = q.scalar_type();
   torch::Tensor scores = upcast_attention ? torch::bmm(q.to(torch::kFloat), k.to(torch::kFloat).transpose(1, 2)) * scale
                                           : torch::bmm(q, k.transpose(1, 2)) * scale;
   if (upcast_softmax) scores = scores.to(torch::kFloat);
   torch::Tensor probs = scores.softmax(-1).to(dtype);
   if (capture) captured = probs.detach();
-  torch::Tensor out = torch::bmm(probs, v);
-  out = out.view({b, heads, -1, dim_head}).permute({0, 2, 1, 3}).reshape({b, -1, heads * dim_head});
-  out = to_out[0]->as<LoraLinear>()->forward(out);
-  if (spatial) out = out.transpose(-1, -2).reshape({b, c, hh, ww});
-  if (residual_connection) out = out + input;
-  return out;
+  return torch::bmm(probs, v);
 }
 
 }  // namespace rass::nn

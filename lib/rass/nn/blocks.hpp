@@ -59,6 +59,10 @@ struct AttentionImpl : torch::nn::Module {
   bool upcast_attention = false;  // q k^T in float32 (SD 2.1-768's config)
   bool capture = false;
   torch::Tensor captured;  // attention probabilities when capture is on
+
+ private:
+  // softmax(q k^T / sqrt(d)) v on [b*heads, n, d], the reference's processor.
+  torch::Tensor attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 };
 TORCH_MODULE(Attention);
 
