@@ -41,4 +41,11 @@ head -c 128 /dev/zero >>"$T/z.npy"
 expect_exit 3 "mis-shaped checkpoint" -- "$M" run "$T/broken" -c vae-decode --sample "$T/z.npy" -o "$T/x.npy"
 stderr_has "quant_conv.weight" "mis-shaped tensor named"
 expect_exit 1 "cuda unavailable" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z.npy" --device cuda -o "$T/x.npy"
+# Tokenizer: the folder's tokenizer/ gives 77 ids; a text encoder with a smaller vocabulary refuses them.
+cp -r "$FIX/text/tiny-clip" "$T/sd/tokenizer"
+expect_exit 0 "tokenize" -- "$M" run "$T/sd" -c tokenize --prompt "a photo of a cat, green grass" -o "$T/ids.npy"
+head -c 128 "$T/ids.npy" | grep -q "'shape': (1, 77)" || fail "tokenize should write [1, 77] ids"
+head -c 128 "$T/ids.npy" | grep -q "<i8" || fail "tokenize should write int64"
+expect_exit 3 "tokenizer and text encoder mismatch" -- "$M" run "$T/sd" -c text-encoder --prompt "a photo of a cat" -o "$T/emb.npy"
+stderr_has "more than 16" "mismatch message"
 finish

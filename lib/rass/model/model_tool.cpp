@@ -19,6 +19,7 @@
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
+#include "rass/text/clip_tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -187,6 +188,14 @@ void apply_loras(torch::nn::Module& m, const std::vector<std::string>& loras, bo
   }
 }
 
+// The prompt as 77 padded token ids [1, 77] with the folder's tokenizer/.
+torch::Tensor prompt_ids(const cli::ModelArgs& a) {
+  const text::ClipTokenizer tok = text::ClipTokenizer::load(a.path + "/tokenizer");
+  std::vector<int> ids = tok.encode_padded(a.prompt, 77);
+  std::vector<int64_t> wide(ids.begin(), ids.end());
+  return torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())});
+}
+
 int run(const cli::ModelArgs& a, bool quiet) {
   torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   const torch::Device device(a.device);
@@ -231,18 +240,18 @@ int run(const cli::ModelArgs& a, bool quiet) {
     } else {
       out = vae->decode(x.to(device, dtype));
     }
+  } else if (a.component == "tokenize") {
+    need(a.prompt, "--prompt");
+    out = prompt_ids(a);
   } else if (a.component == "text-encoder") {
-    if (a.input_ids.empty())
-      throw_usage("--component text-encoder needs --input-ids (tokenize a prompt first with --component tokenize)");
+    if (a.input_ids.empty() && a.prompt.empty()) throw_usage("--component text-encoder needs --input-ids or --prompt");
     nn::ClipTextModel clip(read_clip_text_config(a.path + "/text_encoder/config.json"));
     load_component(*clip, a.path + "/text_encoder", {"text_model.embeddings.position_ids"});
     clip->eval();
     clip->to(device, dtype);
-    torch::Tensor ids = npy_tensor(a.input_ids);
+    torch::Tensor ids = a.input_ids.empty() ? prompt_ids(a) : npy_tensor(a.input_ids);
     if (ids.scalar_type() != torch::kLong || ids.dim() != 2) throw_bad_input(a.input_ids, "expected int64 token ids [B, L]");
     out = clip->forward(ids.to(device)).last_hidden_state;
-  } else {
-    throw_usage("--component tokenize is not available yet: the CLIP tokenizer is still being ported");
   }
   write_tensor(a.output, out);
   return 0;

@@ -85,6 +85,9 @@ ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& ids, bool all_hid
     throw Error(ExitCode::bad_input, "CLIP text input has " + std::to_string(n) + " tokens, more than " +
                                          std::to_string(config.max_position_embeddings));
   if (clip_skip < 0 || clip_skip >= config.num_hidden_layers) throw Error(ExitCode::usage, "clip_skip out of range");
+  if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= config.vocab_size))
+    throw Error(ExitCode::bad_input, "token id " + std::to_string(ids.max().item<int64_t>()) + " is outside the text encoder's vocabulary of " +
+                                         std::to_string(config.vocab_size) + " (tokenizer and text encoder do not match)");
   torch::Tensor pos = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
   torch::Tensor h = token_embedding(ids) + position_embedding(pos).unsqueeze(0);
   // Causal mask: the dtype's lowest value above the diagonal, as the reference.
