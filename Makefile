@@ -32,6 +32,7 @@ bench: deps
 	@scripts/bench-degrade.sh $(BUILD)
 	@scripts/bench-eval-iqa.sh $(BUILD)
 	@scripts/bench-eval-miou.sh $(BUILD)
+	@if [ -x $(BUILD)/rass-bench-nn ]; then scripts/bench-nn.sh $(BUILD); fi
 
 # Regenerates completions/ from the CLI definitions.
 docs: build

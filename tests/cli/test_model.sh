@@ -41,6 +41,8 @@ head -c 128 /dev/zero >>"$T/z.npy"
 expect_exit 3 "mis-shaped checkpoint" -- "$M" run "$T/broken" -c vae-decode --sample "$T/z.npy" -o "$T/x.npy"
 stderr_has "quant_conv.weight" "mis-shaped tensor named"
 expect_exit 1 "cuda unavailable" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z.npy" --device cuda -o "$T/x.npy"
+expect_exit 2 "fp16 on CPU" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z.npy" --dtype fp16 -o "$T/x.npy"
+stderr_has "bf16" "fp16 on CPU suggests bf16"
 # Tokenizer: the folder's tokenizer/ gives 77 ids; a text encoder with a smaller vocabulary refuses them.
 cp -r "$FIX/text/tiny-clip" "$T/sd/tokenizer"
 expect_exit 0 "tokenize" -- "$M" run "$T/sd" -c tokenize --prompt "a photo of a cat, green grass" -o "$T/ids.npy"

@@ -1,6 +1,7 @@
 #include "rass/model/model_tool.hpp"
 
 #include <cstdio>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -202,6 +203,8 @@ int run(const cli::ModelArgs& a, bool quiet) {
   if (device.is_cuda() && !torch::cuda::is_available())
     throw_runtime("--device " + a.device + ": CUDA is not available in this LibTorch build or on this machine");
   const torch::ScalarType dtype = parse_dtype(a.dtype);
+  if (dtype == torch::kHalf && !device.is_cuda())
+    throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
   c10::InferenceMode guard;
   auto need = [&](const std::string& v, const char* flag) {
     if (v.empty()) throw_usage(std::string("--component ") + a.component + " needs " + flag);
@@ -229,16 +232,25 @@ int run(const cli::ModelArgs& a, bool quiet) {
     vae->to(device, dtype);
     torch::Tensor x = npy_tensor(a.sample);
     if (x.dim() != 4) throw_bad_input(a.sample, "expected a [B, C, H, W] tensor");
-    if (a.component == "vae-encode") {
-      nn::LatentDistribution d = vae->encode(x.to(device, dtype));
-      if (a.sample_latent) {
-        torch::Generator gen = at::detail::createCPUGenerator(a.seed);
-        out = d.mean.to(torch::kFloat).cpu() + d.std.to(torch::kFloat).cpu() * at::randn(d.mean.sizes(), gen);
-      } else {
-        out = d.mean;
+    // SD VAEs can overflow in fp16 (NaN/black images): the reference's force_upcast.
+    // Run as asked, and redo in fp32 when the result is not finite.
+    auto finite_or_fp32 = [&](const std::function<torch::Tensor(torch::ScalarType)>& f) {
+      torch::Tensor r = f(dtype);
+      if (dtype != torch::kFloat && !torch::isfinite(r).all().item<bool>()) {
+        if (!quiet) std::fprintf(stderr, "rass-model: the VAE overflowed in %s; running it in fp32\n", a.dtype.c_str());
+        vae->to(device, torch::kFloat);
+        r = f(torch::kFloat);
       }
+      return r;
+    };
+    if (a.component == "vae-encode" && !a.sample_latent) {
+      out = finite_or_fp32([&](torch::ScalarType t) { return vae->encode(x.to(device, t)).mean; });
+    } else if (a.component == "vae-decode") {
+      out = finite_or_fp32([&](torch::ScalarType t) { return vae->decode(x.to(device, t)); });
     } else {
-      out = vae->decode(x.to(device, dtype));
+      nn::LatentDistribution d = vae->encode(x.to(device, dtype));
+      torch::Generator gen = at::detail::createCPUGenerator(a.seed);
+      out = d.mean.to(torch::kFloat).cpu() + d.std.to(torch::kFloat).cpu() * at::randn(d.mean.sizes(), gen);
     }
   } else if (a.component == "tokenize") {
     need(a.prompt, "--prompt");
@@ -325,9 +337,14 @@ int convert(const cli::ModelArgs& a, bool quiet) {
 }  // namespace
 
 int run_model_tool(const cli::ModelArgs& args, bool json_out, bool quiet) {
-  if (args.command == "info") return info(args, json_out);
-  if (args.command == "run") return run(args, quiet);
-  return convert(args, quiet);
+  try {
+    if (args.command == "info") return info(args, json_out);
+    if (args.command == "run") return run(args, quiet);
+    return convert(args, quiet);
+  } catch (const c10::Error& e) {
+    // LibTorch errors carry a C++ backtrace; the user needs the first line.
+    throw_runtime(e.what_without_backtrace());
+  }
 }
 
 }  // namespace rass::model
