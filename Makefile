@@ -29,6 +29,8 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory build
+	@cmake --build $(BUILD) -j $(JOBS) --target rass-bench-degrade rass-bench-eval-iqa rass-bench-eval-miou
+	@cmake --build $(BUILD) -j $(JOBS) --target rass-bench-nn 2>/dev/null || true
 	@scripts/bench-degrade.sh $(BUILD)
 	@scripts/bench-eval-iqa.sh $(BUILD)
 	@scripts/bench-eval-miou.sh $(BUILD)

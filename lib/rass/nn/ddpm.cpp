@@ -1,0 +1,58 @@
+#include "rass/nn/ddpm.hpp"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace rass::nn {
+
+// torch.linspace in float32: the first half steps up from start, the second
+// half steps down from end (ATen's linspace kernel), so both ends are exact.
+static std::vector<float> linspace_f32(float start, float end, int steps) {
+  std::vector<float> v(static_cast<size_t>(steps));
+  if (steps == 1) return {start};
+  const float step = (end - start) / float(steps - 1);
+  const int half = steps / 2;
+  for (int i = 0; i < steps; ++i) v[size_t(i)] = i < half ? start + step * float(i) : end - step * float(steps - 1 - i);
+  return v;
+}
+
+DdpmSchedule make_ddpm_schedule(double beta_start, double beta_end, int steps, const std::string& kind) {
+  DdpmSchedule s;
+  if (kind == "scaled_linear") {
+    s.betas = linspace_f32(float(std::sqrt(beta_start)), float(std::sqrt(beta_end)), steps);
+    for (float& b : s.betas) b = b * b;
+  } else if (kind == "linear") {
+    s.betas = linspace_f32(float(beta_start), float(beta_end), steps);
+  } else {
+    throw Error(ExitCode::bad_input, "beta_schedule '" + kind + "' is not supported (scaled_linear, linear)");
+  }
+  // torch.cumprod on CPU accumulates float32 in double (acc_type), storing float32.
+  double prod = 1.0;
+  for (float b : s.betas) {
+    prod *= double(1.f - b);
+    s.alphas_cumprod.push_back(float(prod));
+  }
+  return s;
+}
+
+DdpmSchedule read_ddpm_schedule(const std::string& path) {
+  const auto bytes = read_file_bytes(path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(bytes.begin(), bytes.end());
+    DdpmSchedule s = make_ddpm_schedule(j.value("beta_start", 0.00085), j.value("beta_end", 0.012),
+                                        j.value("num_train_timesteps", 1000), j.value("beta_schedule", std::string("scaled_linear")));
+    s.prediction_type = j.value("prediction_type", std::string("epsilon"));
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input(path, std::string("bad scheduler config: ") + e.what());
+  } catch (const Error& e) {
+    throw_bad_input(path, e.what());
+  }
+}
+
+}  // namespace rass::nn
