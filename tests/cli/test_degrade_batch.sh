@@ -38,6 +38,16 @@ rm "$T/j1/coffee.json"
 expect_exit 0 "resume redoes an output without record" -- "$D" "$T/in" -o "$T/j1" -s 3 --resume --json
 grep -q '"written":1' "$T/.out" || fail "resume should redo 1"
 
+# Resume with another seed redoes everything (the records name the old seed).
+cp -r "$T/j1" "$T/j1b"
+expect_exit 0 "resume with another seed" -- "$D" "$T/in" -o "$T/j1b" -s 4 --resume --json
+grep -q '"written":4' "$T/.out" || fail "resume must redo outputs made with another seed: $(cat "$T/.out")"
+# An output directory inside the input directory is not read back as input.
+mkdir -p "$T/nest"; cp "$IMG/chelsea.png" "$T/nest/"
+expect_exit 0 "output inside input" -- "$D" "$T/nest" -o "$T/nest/lq" -s 3 -q
+expect_exit 0 "again" -- "$D" "$T/nest" -o "$T/nest/lq" -s 3 --json
+grep -q '"inputs":1' "$T/.out" || fail "the output directory was scanned as input: $(cat "$T/.out")"
+
 # Variants: different LQ images per HQ, each reproducible by its key.
 expect_exit 0 "variants" -- "$D" "$IMG/chelsea.png" -o "$T/var" --variants 3 -s 3 -q
 [ -s "$T/var/chelsea_v0.png" ] && [ -s "$T/var/chelsea_v2.png" ] || fail "variant outputs missing"

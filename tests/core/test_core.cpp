@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 
 #include "rass/core/error.hpp"
@@ -81,6 +82,11 @@ TEST_CASE("atomic writes leave no temporary file and report errors with the path
   std::string p = dir + "/out.bin";
   write_file_atomic(p, std::string("hello"));
   CHECK(read_file_bytes(p).size() == 5);
+  write_file_atomic(p, std::string("replaced"));  // over an existing file
+  CHECK(read_file_bytes(p).size() == 8);
+  int entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) entries += e.path().filename() == "out.bin" ? 1 : 100;
+  CHECK(entries == 1);  // no temporary left behind
   try {
     write_file_atomic(dir + "/missing/out.bin", std::string("x"));
     FAIL("expected an error");

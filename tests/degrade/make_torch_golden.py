@@ -21,7 +21,7 @@ x = torch.from_numpy(img)
 
 cases = []
 for mode in ("area", "bilinear", "bicubic", "nearest"):
-    for factor in (0.37, 0.81, 1.0, 1.43):
+    for factor in (0.37, 0.81, 1.0, 1.03, 1.06, 1.43):
         kwargs = {} if mode in ("area", "nearest") else {"align_corners": False}
         y = F.interpolate(x, scale_factor=factor, mode=mode, **kwargs)
         cases.append({"op": "resize", "mode": mode, "factor": factor, "use_factor": True,

@@ -82,6 +82,18 @@ TEST_CASE("Poisson noise with a scale: variance scales with scale^2, results sta
     CHECK(v >= 0.f);
     CHECK(v <= 1.f);
   }
+  // Variance of the added noise is scale^2 q / vals (vals = 256) away from the clamps.
+  double var = 0, expect = 0;
+  for (size_t i = 0; i < img.plane_size(); ++i) {
+    const int level = int(i % 256);
+    if (level < 64 || level > 191) continue;
+    // Gray noise: the field comes from the quantised luma q of the pixel.
+    const double d = img.plane(0)[i] - orig.plane(0)[i];
+    var += d * d;
+    const double q = 0.2989 * orig.plane(0)[i] + 0.587 * orig.plane(1)[i] + 0.114 * orig.plane(2)[i];
+    expect += 0.25 * q / 256.0;
+  }
+  CHECK(var / expect == doctest::Approx(1.0).epsilon(0.05));
   // Gray: one field on all channels, except where a clamp cut one channel.
   size_t same = 0;
   for (size_t i = 0; i < img.plane_size(); ++i)

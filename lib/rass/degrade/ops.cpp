@@ -90,7 +90,31 @@ json op_to_json(const Op& op) {
   return j;
 }
 
+static Op parse_op(const json& j);
+
+static void check_range(double v, double lo, double hi, const char* what) {
+  if (!(v >= lo && v <= hi))
+    throw Error(ExitCode::bad_input, std::string(what) + " " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " +
+                                         std::to_string(hi) + "]");
+}
+
 Op op_from_json(const json& j) {
+  Op op = parse_op(j);
+  // A record is input data: refuse values the pipeline would choke on or that would allocate without bound.
+  if (op.kind == OpKind::blur) {
+    check_range(op.kernel.size, 1, 201, "kernel size");
+    if (op.kernel.size % 2 == 0) throw Error(ExitCode::bad_input, "kernel size must be odd");
+  }
+  if (op.kind == OpKind::resize) {
+    check_range(op.width, 1, 65535, "resize width");
+    check_range(op.height, 1, 65535, "resize height");
+  }
+  if (op.kind == OpKind::jpeg) check_range(op.quality, 1, 100.999, "JPEG quality");
+  if (op.kind == OpKind::usm) check_range(op.usm_radius, 1, 201, "USM radius");
+  return op;
+}
+
+static Op parse_op(const json& j) {
   Op op;
   op.stage = j.value("stage", "");
   op.kind = parse_op_kind(j.at("op").get<std::string>());

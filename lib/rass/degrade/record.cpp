@@ -229,6 +229,9 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
 }
 
 Image apply_record(const Image& hq, const Record& rec, const std::string& name) {
+  if (hq.channels != rec.channels)
+    throw_bad_input(name, "image has " + std::to_string(hq.channels) + " channel(s) but the record was made for " +
+                              std::to_string(rec.channels));
   if (hq.width != rec.in_width || hq.height != rec.in_height)
     throw_bad_input(name, "image is " + std::to_string(hq.width) + "x" + std::to_string(hq.height) +
                               " but the record was made for " + std::to_string(rec.in_width) + "x" +

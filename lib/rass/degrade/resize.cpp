@@ -53,6 +53,13 @@ Taps make_taps(int in, int out, ResizeMode mode, double scale_factor) {
     }
     case ResizeMode::bilinear: {
       t.per_output = 2;
+      if (in == out) {  // ATen copies an axis of unchanged size, whatever the scale factor
+        for (int i = 0; i < out; ++i) {
+          t.index.insert(t.index.end(), {i, i});
+          t.weight.insert(t.weight.end(), {1.f, 0.f});
+        }
+        break;
+      }
       for (int i = 0; i < out; ++i) {
         float src = s * (i + 0.5f) - 0.5f;
         if (src < 0) src = 0;

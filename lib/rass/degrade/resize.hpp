@@ -1,6 +1,7 @@
 // Resizing with the exact index and weight rules of torch.nn.functional.interpolate
 // (align_corners=False, antialias=False), which the reference pipeline uses:
-//   bilinear: src = (dst + 0.5) * s - 0.5, clamped at 0; neighbours x0, min(x0+1, n-1)
+//   bilinear: src = (dst + 0.5) * s - 0.5, clamped at 0; neighbours x0, min(x0+1, n-1);
+//             an axis whose size does not change is copied (ATen does so, scale factor or not)
 //   bicubic:  same src without the clamp; Keys cubic with A = -0.75; indices clamped
 //   area:     adaptive average pooling, bin [floor(i*n/m), ceil((i+1)*n/m))
 //   nearest:  src = floor(dst * s)

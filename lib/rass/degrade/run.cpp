@@ -105,6 +105,9 @@ struct Item {
 
 std::vector<Item> collect_items(const DegradeJob& job) {
   std::vector<Item> items;
+  // Outputs written inside an input directory must not become inputs on a re-run.
+  std::error_code oec;
+  const fs::path out_dir = fs::weakly_canonical(job.output, oec);
   for (const std::string& in : job.inputs) {
     if (in == "-") throw_usage("'-' (stdin) reads one image; it cannot be part of a batch");
     std::error_code ec;
@@ -112,7 +115,13 @@ std::vector<Item> collect_items(const DegradeJob& job) {
       std::vector<std::string> found;
       for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::follow_directory_symlink, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      {
+        if (it->is_directory() && !oec && fs::weakly_canonical(it->path(), ec) == out_dir) {
+          it.disable_recursion_pending();
+          continue;
+        }
         if (it->is_regular_file() && is_image_path(it->path().string())) found.push_back(it->path().string());
+      }
       if (ec) throw_bad_input(in, "cannot list directory: " + ec.message());
       for (const std::string& p : found) {
         fs::path rel = fs::path(p).lexically_relative(in);
@@ -139,6 +148,21 @@ std::vector<Item> collect_items(const DegradeJob& job) {
       throw_bad_input(items[i].hq, "has the same key '" + items[i].key + "' as " + items[i - 1].hq +
                                        " (outputs would collide); rename one of them");
   return items;
+}
+
+// --resume: an output counts as done when the image is non-empty and its record
+// names the same seed, key and preset (a run with other settings redoes it).
+bool finished(const std::string& lq, const std::string& record, uint64_t seed, const std::string& key,
+              const std::string& preset) {
+  std::error_code ec;
+  if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
+  try {
+    const auto bytes = read_file_bytes(record);
+    const json j = json::parse(bytes.begin(), bytes.end());
+    return j.value("seed", uint64_t(0)) == seed && j.value("key", "") == key && j.value("preset", "") == preset;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 struct Unit {  // one output: an item and a variant
@@ -195,7 +219,7 @@ static int run_batch(const DegradeJob& job) {
       std::vector<Unit*>& group = work[w];
       std::vector<Unit*> todo;
       for (Unit* u : group) {
-        if (job.resume && file_exists(u->lq) && file_exists(u->record)) {
+        if (job.resume && finished(u->lq, u->record, job.seed, variant_key(u->item->key, u->variant), job.cfg.preset)) {
           u->state = Unit::skipped;
           progress.tick();
         } else {

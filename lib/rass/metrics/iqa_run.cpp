@@ -201,6 +201,9 @@ int run_eval_iqa(const IqaJob& job) {
         const std::string what = e.what();
         r.error = what.rfind(it.pred, 0) == 0 || (!it.gt.empty() && what.rfind(it.gt, 0) == 0) ? what : current + ": " + what;
         report(r.error);
+      } catch (const std::exception& e) {  // e.g. bad_alloc or an OpenCV exception: must not escape the thread
+        r.error = current + ": " + e.what();
+        report(r.error);
       }
       progress.tick();
     }

@@ -160,12 +160,11 @@ void estimate_aggd(const std::vector<double>& v, double& alpha, double& beta_l, 
   const double gammahat = left / right;
   const double rhat = (sabs / n) * (sabs / n) / (s2 / n);
   const double rhatnorm = rhat * (std::pow(gammahat, 3) + 1) * (gammahat + 1) / std::pow(gammahat * gammahat + 1, 2);
-  if (std::isnan(rhatnorm)) {
-    alpha = beta_l = beta_r = kNaN;
-    return;
-  }
   const GammaGrid& g = gamma_grid();
-  alpha = g.gam[g.argmin(rhatnorm)];
+  // With an empty side rhatnorm is NaN; the reference's np.argmin over an all-NaN
+  // array returns 0 (MATLAB's min likewise), so alpha is the first grid value and
+  // only the betas are NaN.
+  alpha = std::isnan(rhatnorm) ? g.gam[0] : g.gam[g.argmin(rhatnorm)];
   const double k = std::sqrt(std::tgamma(1 / alpha) / std::tgamma(3 / alpha));
   beta_l = left * k;
   beta_r = right * k;
