@@ -68,7 +68,7 @@ TEST_CASE("UNet with LoRA: merged equals unmerged, disable restores the base, sa
   // OSEDiff's targets (REFERENCE.md 3).
   const std::vector<std::string> targets = {"to_q", "to_k", "to_v", "to_out.0", "conv", "conv1", "conv2", "conv_in",
                                             "conv_shortcut", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv_out"};
-  const size_t n = nn::add_lora(*unet, "scr", 4, 4.0, targets, true);
+  const size_t n = nn::add_lora(*unet, "scr", 4, 8.0, targets, true);  // alpha != rank: the file must carry it
   CHECK(n > 20);
   for (auto& [path, layer] : nn::lora_layers(*unet))
     if (layer->adapters.count("scr")) randomise(*layer, "scr");
@@ -79,6 +79,12 @@ TEST_CASE("UNet with LoRA: merged equals unmerged, disable restores the base, sa
   nn::unmerge_lora(*unet, "scr");
   CHECK(max_abs(unet->forward(x, t, ctx), with) < 1e-4);
   nn::set_lora_enabled(*unet, "scr", false);
+  CHECK(max_abs(unet->forward(x, t, ctx), base) < 1e-4);
+  nn::merge_lora(*unet, "scr");  // a disabled adapter is not merged
+  CHECK(max_abs(unet->forward(x, t, ctx), base) < 1e-4);
+  nn::set_lora_enabled(*unet, "scr", true);
+  nn::merge_lora(*unet, "scr");
+  nn::set_lora_enabled(*unet, "scr", false);  // disabling a merged adapter unmerges it
   CHECK(max_abs(unet->forward(x, t, ctx), base) < 1e-4);
   nn::set_lora_enabled(*unet, "scr", true);
 
@@ -105,6 +111,7 @@ TEST_CASE("UNet with LoRA: merged equals unmerged, disable restores the base, sa
   model::LoraLoadReport rep = model::load_lora(*fresh, *lora_file, opt);
   CHECK(rep.adapters.at("scr") == n);
   CHECK(rep.unmatched.empty());
+  CHECK(!rep.alpha_guessed);
   CHECK(max_abs(fresh->forward(x, t, ctx), with) < 1e-5);
   std::system(("rm -rf " + dir).c_str());
 }
@@ -126,4 +133,13 @@ TEST_CASE("a LoRA file that does not fit is refused, naming the layer") {
     CHECK(std::string(e.what()).find("down_blocks.0.attentions.0.nope") != std::string::npos);
   }
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("adapters follow the module to another dtype") {
+  torch::NoGradGuard ng;
+  nn::LoraLinear lin(4, 3);
+  lin->add_adapter("a", 2, 2.0);
+  lin->to(torch::kBFloat16);
+  CHECK((lin->adapters.at("a").A.scalar_type() == torch::kBFloat16));
+  CHECK((lin->forward(torch::randn({1, 4}).to(torch::kBFloat16)).scalar_type() == torch::kBFloat16));
 }

@@ -3,6 +3,9 @@
 #include "torch_doctest.hpp"
 
 
+#include <cstdlib>
+#include <cstring>
+
 #include "rass/core/error.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -76,4 +79,36 @@ TEST_CASE("bf16 on CPU runs and stays close to fp32") {
   // bf16 keeps 8 bits of mantissa: errors of a few 1e-2 on values of order 1.
   CHECK(max_abs(dec, want) < 0.15);
   CHECK(max_abs(dec, want) > 0);  // it really ran in bf16
+}
+
+TEST_CASE("VAE files with diffusers' deprecated attention names (query/key/value/proj_attn, 1x1 conv shapes) load") {
+  torch::NoGradGuard no_grad;
+  auto weights = SafeTensorsFile::open(kDir + "/vae_tiny/diffusion_pytorch_model.safetensors");
+  // Rewrite the fixture the way the SD 2.x hub VAE stores its mid-block attention.
+  std::vector<TensorToWrite> out;
+  std::vector<int64_t> conv_shape;
+  for (const TensorView& t : weights->tensors()) {
+    std::string name = t.name;
+    std::vector<int64_t> shape = t.shape;
+    for (auto [from, to] : {std::pair<const char*, const char*>{".to_q.", ".query."}, {".to_k.", ".key."},
+                            {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}}) {
+      const size_t p = name.find(from);
+      if (p != std::string::npos) {
+        name = name.substr(0, p) + to + name.substr(p + std::strlen(from));
+        if (shape.size() == 2) shape = {shape[0], shape[1], 1, 1};
+      }
+    }
+    out.push_back({name, t.dtype, shape, t.data, t.nbytes});
+  }
+  char tmpl[] = "/tmp/rass-vae-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  write_safetensors(dir + "/old.safetensors", out);
+  nn::AutoencoderKL vae(model::read_vae_config(kDir + "/vae_tiny/config.json"));
+  auto old = SafeTensorsFile::open(dir + "/old.safetensors");
+  REQUIRE(old->find("encoder.mid_block.attentions.0.query.weight"));
+  CHECK(model::load_state_dict(*vae, *old).complete());
+  vae->eval();
+  auto io = SafeTensorsFile::open(kDir + "/vae_tiny_io.safetensors");
+  CHECK(max_abs(vae->decode(get(*io, "z")), get(*io, "decoded")) < 1e-4);
+  std::system(("rm -rf " + dir).c_str());
 }

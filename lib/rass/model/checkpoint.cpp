@@ -1,5 +1,6 @@
 #include "rass/model/checkpoint.hpp"
 
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -31,6 +32,28 @@ torch::ScalarType scalar_type(StDType t) {
     case StDType::BOOL: return torch::kBool;
     default: return torch::ScalarType::Undefined;
   }
+}
+// diffusers' deprecated attention block names (the SD 2.x VAE files on the hub
+// still use them; diffusers renames them on load, and so do we):
+// query/key/value/proj_attn -> to_q/to_k/to_v/to_out.0.
+std::string modern_key(const std::string& key) {
+  static const std::pair<const char*, const char*> renames[] = {
+      {".query.", ".to_q."}, {".key.", ".to_k."}, {".value.", ".to_v."}, {".proj_attn.", ".to_out.0."}};
+  if (key.find(".attentions.") == std::string::npos) return key;
+  for (const auto& [from, to] : renames) {
+    const size_t p = key.rfind(from);
+    if (p != std::string::npos && key.find('.', p + std::strlen(from)) == std::string::npos)
+      return key.substr(0, p) + to + key.substr(p + std::strlen(from));
+  }
+  return key;
+}
+
+// A file tensor fits a parameter of the same shape, or a [C, C] linear weight
+// stored as a [C, C, 1, 1] 1x1 convolution (older attention blocks).
+bool fits(c10::IntArrayRef file, c10::IntArrayRef target) {
+  if (file == target) return true;
+  return file.size() == 4 && target.size() == 2 && file[2] == 1 && file[3] == 1 && file[0] == target[0] &&
+         file[1] == target[1];
 }
 }  // namespace
 
@@ -68,14 +91,15 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
     if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string key = t.name.substr(prefix.size());
     if (ignorable.count(key)) continue;
-    if (!targets.count(key)) r.unexpected.push_back(t.name);
-    else source[key] = &t;
+    const std::string k = targets.count(key) ? key : modern_key(key);
+    if (!targets.count(k)) r.unexpected.push_back(t.name);
+    else source[k] = &t;
   }
   for (const auto& [key, tensor] : targets) {
     auto it = source.find(key);
     if (it == source.end()) {
       r.missing.push_back(prefix + key);
-    } else if (c10::IntArrayRef(it->second->shape) != tensor.sizes()) {
+    } else if (!fits(it->second->shape, tensor.sizes())) {
       r.mismatched.push_back(prefix + key + ": file " + shape_str(it->second->shape) + " vs module " + shape_str(tensor.sizes()));
     }
   }
@@ -83,8 +107,8 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
   torch::NoGradGuard no_grad;
   for (const auto& [key, view] : source) {
     torch::Tensor& dst = targets.at(key);
-    if (c10::IntArrayRef(view->shape) != dst.sizes()) continue;
-    dst.copy_(to_tensor(*view, file.path()).to(dst.scalar_type()));
+    if (!fits(view->shape, dst.sizes())) continue;
+    dst.copy_(to_tensor(*view, file.path()).to(dst.scalar_type()).view(dst.sizes()));
     ++r.loaded;
   }
   return r;

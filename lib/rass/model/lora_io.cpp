@@ -30,7 +30,11 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
       rep.unmatched.push_back(t.name);
       continue;
     }
-    const std::string key = t.name.substr(opt.prefix.size());
+    std::string key = t.name.substr(opt.prefix.size());
+    // PEFT stores a wrapped layer's own weights as <module>.base_layer.weight
+    // (OSEDiff/SCR train conv_in fully this way).
+    const size_t bl = key.find(".base_layer.");
+    if (bl != std::string::npos) key.erase(bl, std::string(".base_layer").size());
     std::smatch m;
     if (std::regex_match(key, m, peft)) {
       const std::string adapter = m[3].matched ? m[3].str() : opt.adapter;
@@ -62,6 +66,7 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
         c10::IntArrayRef(pr.b->shape) != c10::IntArrayRef(layer->b_shape(r)))
       throw_bad_input(file.path(), "LoRA for '" + path + "': lora_A/lora_B shapes do not fit the layer");
     const double alpha = opt.alpha > 0 ? opt.alpha : file_alpha > 0 ? file_alpha : double(r);
+    if (opt.alpha <= 0 && file_alpha <= 0) rep.alpha_guessed = true;
     layer->add_adapter(adapter, r, alpha);
     nn::LoraAdapter& a = layer->adapters[adapter];
     torch::NoGradGuard ng;
@@ -84,7 +89,7 @@ void save_lora(torch::nn::Module& root, const std::string& name, const std::stri
     alpha = it->second.alpha;
     rank = it->second.rank;
     for (int ab = 0; ab < 2; ++ab) {
-      keep.push_back((ab == 0 ? it->second.A : it->second.B).detach().to(torch::kFloat).contiguous());
+      keep.push_back((ab == 0 ? it->second.A : it->second.B).detach().to(torch::kCPU, torch::kFloat).contiguous());
       const torch::Tensor& t = keep.back();
       out.push_back({prefix + p + (ab == 0 ? ".lora_A.weight" : ".lora_B.weight"), StDType::F32,
                      std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(), size_t(t.numel()) * 4});

@@ -25,6 +25,7 @@ struct LoraLoadReport {
   std::map<std::string, size_t> adapters;    // adapter -> layers it was added to
   std::vector<std::string> full_weights;     // base parameters replaced
   std::vector<std::string> unmatched;        // keys that fit nothing
+  bool alpha_guessed = false;                // no alpha given or stored: alpha = rank was assumed
 };
 
 // Adds the file's adapters to `root`. Throws Error(bad_input) naming the file

@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <functional>
 #include <filesystem>
+#include <algorithm>
+#include <iterator>
 #include <map>
+#include <set>
 #include <regex>
 #include <thread>
 
@@ -156,11 +159,59 @@ torch::ScalarType parse_dtype(const std::string& s) {
   return torch::kFloat;
 }
 
+// The weight files of a component folder: the canonical file, or the shards an
+// index names; a folder with only variants (e.g. .fp16.safetensors) must say which.
+std::vector<std::string> component_files(const std::string& dir) {
+  for (const char* name : {"diffusion_pytorch_model.safetensors", "model.safetensors"})
+    if (file_exists(dir + "/" + name)) return {dir + "/" + name};
+  for (const char* index : {"diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json"}) {
+    const std::string ip = dir + "/" + index;
+    if (!file_exists(ip)) continue;
+    const auto bytes = read_file_bytes(ip);
+    std::set<std::string> shards;
+    try {
+      for (auto& [k, v] : json::parse(bytes.begin(), bytes.end()).at("weight_map").items()) shards.insert(v.get<std::string>());
+    } catch (const std::exception& e) {
+      throw_bad_input(ip, std::string("not a safetensors index: ") + e.what());
+    }
+    std::vector<std::string> out;
+    for (const auto& s : shards) out.push_back(dir + "/" + s);
+    return out;
+  }
+  const auto all = weight_files(dir);
+  if (all.size() == 1) return all;
+  if (all.empty()) throw_bad_input(dir, "no .safetensors weights in this folder");
+  std::string names;
+  for (const auto& f : all) names += " " + fs::path(f).filename().string();
+  throw_bad_input(dir, "several weight files and no canonical one (" + names.substr(1) + "); convert the one you want to " +
+                           "diffusion_pytorch_model.safetensors");
+}
+
 void load_component(torch::nn::Module& m, const std::string& dir, const std::set<std::string>& ignorable = {}) {
-  const auto files = weight_files(dir);
-  if (files.empty()) throw_bad_input(dir, "no .safetensors weights in this folder");
-  auto f = SafeTensorsFile::open(files[0]);
-  load_state_dict(m, *f, true, "", ignorable);
+  const auto files = component_files(dir);
+  if (files.size() == 1) {
+    load_state_dict(m, *SafeTensorsFile::open(files[0]), true, "", ignorable);
+    return;
+  }
+  // Shards: each holds part of the model; a tensor is missing only if no shard has it.
+  std::set<std::string> missing;
+  bool first = true;
+  LoadReport all;
+  for (const auto& path : files) {
+    LoadReport r = load_state_dict(m, *SafeTensorsFile::open(path), false, "", ignorable);
+    std::set<std::string> ms(r.missing.begin(), r.missing.end());
+    if (first) missing = ms;
+    else {
+      std::set<std::string> both;
+      std::set_intersection(missing.begin(), missing.end(), ms.begin(), ms.end(), std::inserter(both, both.end()));
+      missing = both;
+    }
+    first = false;
+    all.unexpected.insert(all.unexpected.end(), r.unexpected.begin(), r.unexpected.end());
+    all.mismatched.insert(all.mismatched.end(), r.mismatched.begin(), r.mismatched.end());
+  }
+  all.missing.assign(missing.begin(), missing.end());
+  if (!all.complete()) throw_bad_input(dir, "the shards do not fit the model:" + all.summary());
 }
 
 void apply_loras(torch::nn::Module& m, const std::vector<std::string>& loras, bool quiet) {
@@ -184,6 +235,10 @@ void apply_loras(torch::nn::Module& m, const std::vector<std::string>& loras, bo
         break;
       }
     LoraLoadReport r = load_lora(m, *f, opt);
+    if (!r.unmatched.empty())
+      throw_bad_input(path, std::to_string(r.unmatched.size()) + " tensor(s) fit no LoRA layer or parameter, e.g. '" + r.unmatched[0] + "'");
+    if (r.alpha_guessed && !quiet)
+      std::fprintf(stderr, "rass-model: %s has no lora_alpha metadata; assuming alpha = rank (PEFT's default is 8: check the training config)\n", path.c_str());
     if (!quiet)
       for (auto& [name, n] : r.adapters) std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", path.c_str(), name.c_str(), n, scale);
   }

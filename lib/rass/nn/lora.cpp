@@ -29,7 +29,7 @@ void LoraLayer::add_adapter(const std::string& name, int64_t r, double alpha, bo
 
 void LoraLayer::merge(const std::string& name) {
   auto it = adapters.find(name);
-  if (it == adapters.end() || it->second.merged) return;
+  if (it == adapters.end() || it->second.merged || !it->second.enabled) return;
   torch::NoGradGuard no_grad;
   base_weight().add_(delta(it->second).to(base_weight().scalar_type()) * it->second.scale());
   it->second.merged = true;
@@ -41,6 +41,16 @@ void LoraLayer::unmerge(const std::string& name) {
   torch::NoGradGuard no_grad;
   base_weight().sub_(delta(it->second).to(base_weight().scalar_type()) * it->second.scale());
   it->second.merged = false;
+}
+
+void LoraLayer::move_adapters(c10::optional<torch::Device> device, c10::optional<torch::Dtype> dtype) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, a] : adapters) {
+    const auto d = device ? *device : a.A.device();
+    const auto t = dtype ? *dtype : a.A.scalar_type();
+    a.A = a.A.to(d, t);
+    a.B = a.B.to(d, t);
+  }
 }
 
 torch::Tensor LoraLayer::lora_out(const torch::Tensor& x, torch::Tensor y) {
@@ -61,6 +71,19 @@ LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, bool with_bias) {
   }
 }
 
+void LoraLinearImpl::to(torch::Device d, torch::Dtype t, bool nb) {
+  torch::nn::Module::to(d, t, nb);
+  move_adapters(d, t);
+}
+void LoraLinearImpl::to(torch::Dtype t, bool nb) {
+  torch::nn::Module::to(t, nb);
+  move_adapters(c10::nullopt, t);
+}
+void LoraLinearImpl::to(torch::Device d, bool nb) {
+  torch::nn::Module::to(d, nb);
+  move_adapters(d, c10::nullopt);
+}
+
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = F::linear(x, weight, bias);
   return adapters.empty() ? y : lora_out(x, y);
@@ -79,6 +102,19 @@ LoraConv2dImpl::LoraConv2dImpl(int64_t in, int64_t out, int64_t k, int64_t s, in
     const double bound = 1.0 / std::sqrt(double(in * k * k));
     torch::nn::init::uniform_(bias, -bound, bound);
   }
+}
+
+void LoraConv2dImpl::to(torch::Device d, torch::Dtype t, bool nb) {
+  torch::nn::Module::to(d, t, nb);
+  move_adapters(d, t);
+}
+void LoraConv2dImpl::to(torch::Dtype t, bool nb) {
+  torch::nn::Module::to(t, nb);
+  move_adapters(c10::nullopt, t);
+}
+void LoraConv2dImpl::to(torch::Device d, bool nb) {
+  torch::nn::Module::to(d, nb);
+  move_adapters(d, c10::nullopt);
 }
 
 torch::Tensor LoraConv2dImpl::forward(const torch::Tensor& x) {
@@ -125,7 +161,9 @@ size_t add_lora(torch::nn::Module& root, const std::string& name, int64_t rank, 
 void set_lora_enabled(torch::nn::Module& root, const std::string& name, bool enabled) {
   for (auto& [path, layer] : lora_layers(root)) {
     auto it = layer->adapters.find(name);
-    if (it != layer->adapters.end()) it->second.enabled = enabled;
+    if (it == layer->adapters.end()) continue;
+    if (!enabled && it->second.merged) layer->unmerge(name);  // a merged adapter is switched off by unmerging it
+    it->second.enabled = enabled;
   }
 }
 

@@ -46,6 +46,8 @@ struct LoraLayer {
   void merge(const std::string& name);
   void unmerge(const std::string& name);
   torch::Tensor lora_out(const torch::Tensor& x, torch::Tensor y);
+  // Adapters are not registered tensors, so Module::to would leave them behind.
+  void move_adapters(c10::optional<torch::Device> device, c10::optional<torch::Dtype> dtype);
 
  protected:
   virtual torch::Tensor apply_a(const LoraAdapter& a, const torch::Tensor& x) const = 0;
@@ -55,6 +57,9 @@ struct LoraLayer {
 struct LoraLinearImpl : torch::nn::Module, LoraLayer {
   LoraLinearImpl(int64_t in, int64_t out, bool bias = true);
   torch::Tensor forward(const torch::Tensor& x);
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
   torch::Tensor weight, bias;
   int64_t in_features() const override { return weight.size(1); }
   int64_t out_features() const override { return weight.size(0); }
@@ -72,6 +77,9 @@ TORCH_MODULE(LoraLinear);
 struct LoraConv2dImpl : torch::nn::Module, LoraLayer {
   LoraConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, bool bias = true);
   torch::Tensor forward(const torch::Tensor& x);
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
   torch::Tensor weight, bias;
   int64_t stride, padding;
   int64_t in_features() const override { return weight.size(1); }
