@@ -83,7 +83,7 @@ DegradeCli::DegradeCli()
   a.add_option("--record", record_, "write the JSON record of a single image here")->type_name("FILE");
   a.add_option("--replay", replay_, "regenerate the LQ image from a JSON record (single image)")->type_name("FILE");
   a.add_option("--manifest-out", manifest_out_,
-               "batch manifest to write (default OUTDIR/manifest.jsonl, or manifest.I-of-N.jsonl per shard)")
+               "batch manifest to write (default OUTDIR/manifest.jsonl); sharded runs insert .I-of-N before the extension")
       ->type_name("FILE");
   a.add_flag("--resume", resume_, "skip outputs whose image and record already exist");
   add_jobs_option();

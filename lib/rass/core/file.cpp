@@ -73,6 +73,8 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw_runtime(path + ": cannot create: " + errno_text());
   bool ok = write_all(fd, p, size);
+  // fsync before rename: after a node crash the final name holds all the data or nothing.
+  if (ok && ::fsync(fd) != 0) ok = false;
   std::string e = ok ? "" : errno_text();
   if (::close(fd) != 0 && ok) {
     ok = false;

@@ -193,7 +193,14 @@ static int run_batch(const DegradeJob& job) {
       std::string base = path_join(job.output, it->key) + (job.variants > 1 ? "_v" + std::to_string(k) : "");
       units.push_back({it, k, base + extension_for(fmt), base + ".json"});
     }
-  const std::string manifest = !job.manifest_out.empty() ? job.manifest_out
+  // Each shard writes its own manifest, also when a name is given (shards must not overwrite each other).
+  std::string given = job.manifest_out;
+  if (!given.empty() && job.shard.count > 1) {
+    const std::string ext = path_extension_lower(given);
+    given = given.substr(0, given.size() - ext.size()) + "." + std::to_string(job.shard.index) + "-of-" +
+            std::to_string(job.shard.count) + ext;
+  }
+  const std::string manifest = !given.empty() ? given
                                : job.shard.count == 1
                                    ? path_join(job.output, "manifest.jsonl")
                                    : path_join(job.output, "manifest." + std::to_string(job.shard.index) + "-of-" +
