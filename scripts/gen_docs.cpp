@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   try {
     for (const char* sub : {"bash", "zsh", "fish"}) rass::make_directories(dir + "/" + sub);
+    rass::write_file_atomic(dir + "/bash/rass", rass::cli::dispatcher_bash_completion());
+    rass::write_file_atomic(dir + "/zsh/_rass", rass::cli::dispatcher_zsh_completion());
+    rass::write_file_atomic(dir + "/fish/rass.fish", rass::cli::dispatcher_fish_completion());
     for (auto& tool : rass::cli::all_tool_clis()) {
       rass::write_file_atomic(dir + "/" + bash_completion_path(*tool), bash_completion(*tool));
       rass::write_file_atomic(dir + "/" + zsh_completion_path(*tool), zsh_completion(*tool));

@@ -94,6 +94,14 @@ TEST_CASE("every flag appears in the tool's man page and completions, and comple
   }
 }
 
+TEST_CASE("the dispatcher's completions list every tool and are current") {
+  const std::string root = std::string(RASS_SOURCE_DIR) + "/completions/";
+  CHECK(slurp(root + "bash/rass") == dispatcher_bash_completion());
+  CHECK(slurp(root + "zsh/_rass") == dispatcher_zsh_completion());
+  CHECK(slurp(root + "fish/rass.fish") == dispatcher_fish_completion());
+  for (auto& tool : all_tool_clis()) CHECK(has_word(slurp(root + "bash/rass"), tool->name()));
+}
+
 TEST_CASE("the man page documents no flag the tool lacks") {
   const std::string root = RASS_SOURCE_DIR;
   for (auto& tool : all_tool_clis()) {

@@ -16,6 +16,11 @@ std::string bash_completion_path(const ToolCli& tool);
 std::string zsh_completion_path(const ToolCli& tool);
 std::string fish_completion_path(const ToolCli& tool);
 
+// Completions of the `rass` dispatcher: its first word is a tool name.
+std::string dispatcher_bash_completion();
+std::string dispatcher_zsh_completion();
+std::string dispatcher_fish_completion();
+
 // Every flag spelling (short and long) a tool accepts, e.g. {"-o", "--output", ...}.
 std::vector<std::string> tool_flags(ToolCli& tool);
 
