@@ -30,4 +30,16 @@ struct Image {
   const uint16_t* u16() const { return reinterpret_cast<const uint16_t*>(data.data()); }
 };
 
+// The same image without its alpha channel (gray+alpha -> gray, RGBA -> RGB);
+// images without alpha are returned unchanged.
+inline Image drop_alpha(Image img) {
+  if (img.channels != 2 && img.channels != 4) return img;
+  const int c = img.channels - 1, bytes = img.depth / 8;
+  Image out(img.width, img.height, c, img.depth);
+  const size_t n = size_t(img.width) * img.height;
+  for (size_t i = 0; i < n; ++i)
+    std::memcpy(out.data.data() + i * c * bytes, img.data.data() + i * (c + 1) * bytes, size_t(c) * bytes);
+  return out;
+}
+
 }  // namespace rass

@@ -6,14 +6,16 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/progress.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/core/parallel.hpp"
 #include "rass/degrade/record.hpp"
+#include "rass/io/image_files.hpp"
 #include "rass/io/manifest.hpp"
 
 namespace fs = std::filesystem;
@@ -27,12 +29,7 @@ Image prepare_input(Image img, const std::string& name, const PipelineConfig& cf
     if (!drop_alpha)
       throw_bad_input(name, std::string("has an alpha channel (") + (img.channels == 4 ? "RGBA" : "gray+alpha") +
                                 "); the degradation model takes gray or RGB: flatten it first or pass --drop-alpha");
-    const int c = img.channels - 1, bytes = img.depth / 8;
-    Image out(img.width, img.height, c, img.depth);
-    const size_t n = size_t(img.width) * img.height;
-    for (size_t i = 0; i < n; ++i)
-      std::copy_n(img.data.data() + i * (c + 1) * bytes, c * bytes, out.data.data() + i * c * bytes);
-    img = std::move(out);
+    img = rass::drop_alpha(std::move(img));
   }
   if (img.depth == 16 && !accept_16bit)
     throw_bad_input(name, "is a 16-bit image; the degradation model works on 8-bit data: "
@@ -47,14 +44,6 @@ Image prepare_input(Image img, const std::string& name, const PipelineConfig& cf
 }
 
 namespace {
-
-const char* const kImageExtensions[] = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm"};
-bool is_image_path(const std::string& p) {
-  const std::string ext = path_extension_lower(p);
-  for (const char* e : kImageExtensions)
-    if (ext == e) return true;
-  return false;
-}
 
 std::string extension_for(ImageFormat f) {
   return f == ImageFormat::jpeg ? ".jpg" : f == ImageFormat::pnm ? ".ppm" : ".png";
@@ -71,14 +60,7 @@ int run_single(const DegradeJob& job) {
   Image hq = prepare_input(read_image(in), name, job.cfg, job.drop_alpha, job.accept_16bit);
   Record rec;
   if (!job.replay_path.empty()) {
-    const auto bytes = read_file_bytes(job.replay_path);
-    json j;
-    try {
-      j = json::parse(bytes.begin(), bytes.end());
-    } catch (const std::exception& e) {
-      throw_bad_input(job.replay_path, std::string("not a JSON record: ") + e.what());
-    }
-    rec = record_from_json(j, job.replay_path);
+    rec = record_from_json(read_json_file(job.replay_path), job.replay_path);
   } else {
     const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
     rec = sample_record(job.cfg, job.seed, key, hq.width, hq.height, hq.channels);
@@ -105,24 +87,12 @@ struct Item {
 
 std::vector<Item> collect_items(const DegradeJob& job) {
   std::vector<Item> items;
-  // Outputs written inside an input directory must not become inputs on a re-run.
-  std::error_code oec;
-  const fs::path out_dir = fs::weakly_canonical(job.output, oec);
   for (const std::string& in : job.inputs) {
     if (in == "-") throw_usage("'-' (stdin) reads one image; it cannot be part of a batch");
     std::error_code ec;
     if (fs::is_directory(in, ec)) {
-      std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::follow_directory_symlink, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-      {
-        if (it->is_directory() && !oec && fs::weakly_canonical(it->path(), ec) == out_dir) {
-          it.disable_recursion_pending();
-          continue;
-        }
-        if (it->is_regular_file() && is_image_path(it->path().string())) found.push_back(it->path().string());
-      }
-      if (ec) throw_bad_input(in, "cannot list directory: " + ec.message());
+      // Outputs written inside an input directory must not become inputs on a re-run.
+      const std::vector<std::string> found = list_files(in, has_image_extension, job.output);
       for (const std::string& p : found) {
         fs::path rel = fs::path(p).lexically_relative(in);
         items.push_back({p, rel.replace_extension().string()});
@@ -157,8 +127,7 @@ bool finished(const std::string& lq, const std::string& record, uint64_t seed, c
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
   try {
-    const auto bytes = read_file_bytes(record);
-    const json j = json::parse(bytes.begin(), bytes.end());
+    const json j = read_json_file(record);
     return j.value("seed", uint64_t(0)) == seed && j.value("key", "") == key && j.value("preset", "") == preset;
   } catch (const std::exception&) {
     return false;
@@ -220,9 +189,7 @@ static int run_batch(const DegradeJob& job) {
   for (const Item* it : mine) work.push_back(by_item[it]);
 
   Progress progress(units.size(), "rass-degrade", job.quiet);
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t w; (w = next++) < work.size();) {
+  parallel_for(work.size(), worker_count(job.jobs, work.size()), [&](size_t w, int) {
       std::vector<Unit*>& group = work[w];
       std::vector<Unit*> todo;
       for (Unit* u : group) {
@@ -233,7 +200,7 @@ static int run_batch(const DegradeJob& job) {
           todo.push_back(u);
         }
       }
-      if (todo.empty()) continue;
+      if (todo.empty()) return;
       const Item& item = *group[0]->item;
       try {
         Image hq = prepare_input(read_image(item.hq), item.hq, job.cfg, job.drop_alpha, job.accept_16bit);
@@ -260,14 +227,7 @@ static int run_batch(const DegradeJob& job) {
         for (Unit* u : todo)
           if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
       }
-    }
-  };
-  int jobs = job.jobs > 0 ? job.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
-  jobs = std::min<int>(jobs, std::max<size_t>(work.size(), 1));
-  std::vector<std::thread> threads;
-  for (int t = 1; t < jobs; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
+  });
   progress.finish();
 
   // The manifest lists every finished output, in key order, whatever the thread timing.

@@ -1,20 +1,20 @@
 #include "rass/metrics/iqa_run.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/parallel.hpp"
 #include "rass/core/progress.hpp"
+#include "rass/io/image_files.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/manifest.hpp"
 #include "rass/metrics/niqe.hpp"
@@ -45,21 +45,11 @@ struct Result {
   std::string error;
 };
 
-bool is_image(const fs::path& p) {
-  const std::string e = path_extension_lower(p.string());
-  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".ppm" || e == ".pgm" || e == ".pnm";
-}
-
 // Images under a directory keyed by relative path without extension.
 std::map<std::string, std::string> list_dir(const std::string& dir) {
   std::map<std::string, std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file() && is_image(it->path())) {
-      fs::path rel = it->path().lexically_relative(dir);
-      out[rel.replace_extension().string()] = it->path().string();
-    }
-  if (ec) throw_bad_input(dir, "cannot list directory: " + ec.message());
+  for (const std::string& p : list_files(dir, has_image_extension))
+    out[fs::path(p).lexically_relative(dir).replace_extension().string()] = p;
   return out;
 }
 
@@ -80,14 +70,7 @@ Image load(const std::string& path) {
   Image img = read_image(path);
   if (img.depth != 8)
     throw_bad_input(path, "is a 16-bit image; the PSNR/SSIM/NIQE conventions are defined on 8-bit data: convert it first");
-  if (img.channels == 2 || img.channels == 4) {  // alpha dropped, as PIL's convert('RGB') in pyiqa
-    const int c = img.channels - 1;
-    Image out(img.width, img.height, c);
-    for (size_t i = 0; i < size_t(img.width) * img.height; ++i)
-      std::copy_n(img.u8() + i * img.channels, c, out.u8() + i * c);
-    img = std::move(out);
-  }
-  return img;
+  return drop_alpha(std::move(img));  // as PIL's convert('RGB') in pyiqa
 }
 
 }  // namespace
@@ -166,9 +149,7 @@ int run_eval_iqa(const IqaJob& job) {
   for (const auto& u : unpaired) report(u);
 
   Progress progress(items.size(), "rass-eval-iqa", job.quiet);
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < items.size();) {
+  parallel_for(items.size(), worker_count(job.jobs, items.size()), [&](size_t i, int) {
       const Item& it = items[i];
       Result& r = results[i];
       std::string current = it.pred;
@@ -201,19 +182,12 @@ int run_eval_iqa(const IqaJob& job) {
         const std::string what = e.what();
         r.error = what.rfind(it.pred, 0) == 0 || (!it.gt.empty() && what.rfind(it.gt, 0) == 0) ? what : current + ": " + what;
         report(r.error);
-      } catch (const std::exception& e) {  // e.g. bad_alloc or an OpenCV exception: must not escape the thread
+      } catch (const std::exception& e) {  // e.g. bad_alloc or an OpenCV exception: a bad image, not a dead run
         r.error = current + ": " + e.what();
         report(r.error);
       }
       progress.tick();
-    }
-  };
-  int jobs = job.jobs > 0 ? job.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
-  jobs = std::max(1, std::min<int>(jobs, int(items.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < jobs; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  });
   progress.finish();
 
   // Means: NaN values (NIQE of flat images) are left out and counted; inf stays inf.

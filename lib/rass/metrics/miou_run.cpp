@@ -11,12 +11,13 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/parallel.hpp"
 #include "rass/core/progress.hpp"
 #include "rass/core/version.hpp"
+#include "rass/io/image_files.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/manifest.hpp"
 #include "rass/io/npy.hpp"
@@ -49,19 +50,14 @@ std::string key_of(const std::string& path, const std::string& suffix) {
 // key -> path of every label map under `dir` (recursively).
 std::map<std::string, std::string> list_label_maps(const std::string& dir, const std::string& suffix) {
   std::map<std::string, std::string> found;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    const std::string p = it->path().string();
-    if (!is_label_map_name(it->path().filename().string(), suffix)) continue;
+  const auto keep = [&](const std::string& p) { return is_label_map_name(fs::path(p).filename().string(), suffix); };
+  for (const std::string& p : list_files(dir, keep)) {
     const std::string key = key_of(p, suffix);
     auto [pos, fresh] = found.emplace(key, p);
     if (!fresh)
       throw_bad_input(p, "has the same key '" + key + "' as " + pos->second +
                              " (pairs are matched by file stem): rename one of them or use --pred-suffix/--gt-suffix");
   }
-  if (ec) throw_bad_input(dir, "cannot list directory: " + ec.message());
   return found;
 }
 
@@ -259,16 +255,17 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
   std::atomic<size_t> evaluated{0}, failed{0}, gt_oor_images{0}, pred_oor_images{0};
   Progress progress(pairs.size(), kProg, job.quiet);
 
-  int jobs = job.jobs > 0 ? job.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
-  jobs = int(std::min<size_t>(size_t(jobs), std::max<size_t>(pairs.size(), 1)));
+  const int jobs = worker_count(job.jobs, pairs.size());
+  // Per-worker state: one confusion matrix, counter and per-image counts each.
   std::vector<Confusion> totals(size_t(jobs), Confusion{c});
-  std::atomic<size_t> next{0};
+  std::vector<PairCounter> counters(static_cast<size_t>(jobs), PairCounter{luts});
+  std::vector<ClassCounts> images(static_cast<size_t>(jobs));
 
-  auto worker = [&](int w) {
-    PairCounter counter(luts);
-    ClassCounts image;
+  parallel_for(pairs.size(), jobs, [&](size_t i, int w) {
+    PairCounter& counter = counters[size_t(w)];
+    ClassCounts& image = images[size_t(w)];
     Confusion& total = totals[size_t(w)];
-    for (size_t i; (i = next++) < pairs.size();) {
+    {
       const MiouPair& pair = pairs[i];
       json line = {{"key", pair.key}, {"pred", pair.pred}, {"gt", pair.gt}};
       try {
@@ -350,30 +347,8 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
       if (lines.enabled()) lines.put(i, line.dump() + "\n");
       progress.tick();
     }
-  };
-  std::vector<std::thread> threads;
-  std::exception_ptr thread_error;
-  std::mutex error_mu;
-  for (int t = 1; t < jobs; ++t)
-    threads.emplace_back([&, t] {
-      try {
-        worker(t);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (!thread_error) thread_error = std::current_exception();
-        next = pairs.size();  // stop the others
-      }
-    });
-  try {
-    worker(0);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(error_mu);
-    if (!thread_error) thread_error = std::current_exception();
-    next = pairs.size();
-  }
-  for (auto& t : threads) t.join();
+  });
   progress.finish();
-  if (thread_error) std::rethrow_exception(thread_error);
   lines.finish();
 
   r.confusion = Confusion(c);

@@ -3,18 +3,12 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
-#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 
 namespace rass::model {
 
-static nlohmann::json read_json(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
-  try {
-    return nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const std::exception& e) {
-    throw_bad_input(path, std::string("invalid JSON: ") + e.what());
-  }
-}
+// The ordered reader is shared; plain json is what the parsers below index.
+static nlohmann::json read_json(const std::string& path) { return nlohmann::json(read_json_file(path)); }
 
 nn::VaeConfig read_vae_config(const std::string& path) {
   const nlohmann::json j = read_json(path);

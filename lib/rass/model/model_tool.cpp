@@ -15,6 +15,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -78,14 +79,11 @@ int info(const cli::ModelArgs& a, bool as_json) {
       json c;
       const std::string cfg = dir + "/config.json";
       if (file_exists(cfg)) {
-        const auto bytes = read_file_bytes(cfg);
-        try {
-          json j = json::parse(bytes.begin(), bytes.end());
-          c["class"] = j.value("_class_name", j.contains("architectures") ? j["architectures"][0].get<std::string>() : "");
-          c["config"] = j;
-        } catch (const std::exception& e) {
-          throw_bad_input(cfg, std::string("invalid JSON: ") + e.what());
-        }
+        const json j = read_json_file(cfg);
+        c["class"] = j.value("_class_name", j.contains("architectures") && j["architectures"].is_array()
+                                                 ? j["architectures"][0].get<std::string>()
+                                                 : std::string());
+        c["config"] = j;
       }
       for (const auto& w : weight_files(dir)) c["weights"].push_back(summarize_file(w));
       if (std::string(comp) == "tokenizer")
@@ -167,10 +165,10 @@ std::vector<std::string> component_files(const std::string& dir) {
   for (const char* index : {"diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json"}) {
     const std::string ip = dir + "/" + index;
     if (!file_exists(ip)) continue;
-    const auto bytes = read_file_bytes(ip);
+    const json map = read_json_file(ip);
     std::set<std::string> shards;
     try {
-      for (auto& [k, v] : json::parse(bytes.begin(), bytes.end()).at("weight_map").items()) shards.insert(v.get<std::string>());
+      for (auto& [k, v] : map.at("weight_map").items()) shards.insert(v.get<std::string>());
     } catch (const std::exception& e) {
       throw_bad_input(ip, std::string("not a safetensors index: ") + e.what());
     }

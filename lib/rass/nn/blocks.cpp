@@ -44,7 +44,7 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out) {
 }
 
 torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
-  // The reference upsamples bfloat16 in float32 (nearest is not implemented for it on some backends).
+  // The reference upsamples bfloat16 in float32 (some backends lack a bfloat16 nearest kernel).
   torch::Tensor in = x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat) : x;
   auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
   torch::Tensor up = size ? F::interpolate(in, opts.size(*size)) : F::interpolate(in, opts.scale_factor(std::vector<double>{2.0, 2.0}));

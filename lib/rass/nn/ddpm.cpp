@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
-#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 
 namespace rass::nn {
 
@@ -40,10 +40,8 @@ DdpmSchedule make_ddpm_schedule(double beta_start, double beta_end, int steps, c
 }
 
 DdpmSchedule read_ddpm_schedule(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
-  nlohmann::json j;
+  const nlohmann::ordered_json j = read_json_file(path);
   try {
-    j = nlohmann::json::parse(bytes.begin(), bytes.end());
     DdpmSchedule s = make_ddpm_schedule(j.value("beta_start", 0.00085), j.value("beta_end", 0.012),
                                         j.value("num_train_timesteps", 1000), j.value("beta_schedule", std::string("scaled_linear")));
     s.prediction_type = j.value("prediction_type", std::string("epsilon"));

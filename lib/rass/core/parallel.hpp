@@ -1,0 +1,17 @@
+// The worker pool every batch tool uses: items are handed out in index order
+// to `workers` threads (the calling thread is one of them). Each call gets the
+// item index and the worker number (for per-worker state such as a confusion
+// matrix). An exception escaping `body` stops the hand-out and is rethrown in
+// the caller once every worker has joined, so none can reach std::terminate.
+#pragma once
+#include <cstddef>
+#include <functional>
+
+namespace rass {
+
+// `requested` threads (0 = all cores), at least 1 and at most `items`.
+int worker_count(int requested, size_t items);
+
+void parallel_for(size_t items, int workers, const std::function<void(size_t index, int worker)>& body);
+
+}  // namespace rass
