@@ -191,20 +191,20 @@ static int run_batch(const DegradeJob& job) {
   Progress progress(units.size(), "rass-degrade", job.quiet);
   parallel_for(work.size(), worker_count(job.jobs, work.size()), [&](size_t w, int) {
       std::vector<Unit*>& group = work[w];
-      std::vector<Unit*> todo;
+      std::vector<Unit*> to_make;
       for (Unit* u : group) {
         if (job.resume && finished(u->lq, u->record, job.seed, variant_key(u->item->key, u->variant), job.cfg.preset)) {
           u->state = Unit::skipped;
           progress.tick();
         } else {
-          todo.push_back(u);
+          to_make.push_back(u);
         }
       }
-      if (todo.empty()) return;
+      if (to_make.empty()) return;
       const Item& item = *group[0]->item;
       try {
         Image hq = prepare_input(read_image(item.hq), item.hq, job.cfg, job.drop_alpha, job.accept_16bit);
-        for (Unit* u : todo) {
+        for (Unit* u : to_make) {
           Record rec = sample_record(job.cfg, job.seed, variant_key(item.key, u->variant), hq.width, hq.height,
                                      hq.channels);
           Image lq = apply_record(hq, rec, item.hq);
@@ -219,12 +219,12 @@ static int run_batch(const DegradeJob& job) {
       } catch (const Error& e) {
         (e.code() == ExitCode::bad_input ? bad : runtime)++;
         report(e.what());
-        for (Unit* u : todo)
+        for (Unit* u : to_make)
           if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
       } catch (const std::exception& e) {
         runtime++;
         report(item.hq + ": " + e.what());
-        for (Unit* u : todo)
+        for (Unit* u : to_make)
           if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
       }
   });
