@@ -5,6 +5,7 @@ complete -c rass-eval-iqa -s q -l quiet -d 'no progress or summary on stderr (er
 complete -c rass-eval-iqa -l json -d 'machine-readable output on stdout'
 complete -c rass-eval-iqa -s m -l metrics -x -d 'comma-separated: psnr, psnry, ssim, ssimc (pyiqa), psnr@basicsr, ssim@basicsr, niqe'
 complete -c rass-eval-iqa -l manifest -r -F -d 'pairs from a manifest: JSON lines with pred/gt (or lq/hq, as rass-degrade writes) or TSV'
+complete -c rass-eval-iqa -l match-stem -d 'pair directories by file name alone (trees with different layouts)'
 complete -c rass-eval-iqa -l crop-border -x -d 'pixels removed on each side before measuring'
 complete -c rass-eval-iqa -l y-channel -d 'BasicSR metrics on the limited-range Y channel (BT.601), as SR papers report'
 complete -c rass-eval-iqa -l niqe-params -r -F -d 'NIQE pristine model (.npz with mu_pris_param, cov_pris_param, gaussian_window)'

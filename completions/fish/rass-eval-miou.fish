@@ -11,6 +11,7 @@ complete -c rass-eval-miou -l label-map -r -F -d 'remap ground-truth values (lin
 complete -c rass-eval-miou -l pred-label-map -r -F -d 'remap predicted values (same format as --label-map)'
 complete -c rass-eval-miou -l classes -r -F -d 'class names: ade20k, cityscapes, voc, or a file with one name per line'
 complete -c rass-eval-miou -l convention -x -a 'mmseg detectron2' -d 'mmseg (nanmean over classes with a non-empty union) or detectron2 (mean over classes present in the ground truth)'
+complete -c rass-eval-miou -l match-stem -d 'directory mode: pair by file name alone, not by relative path (trees with different layouts)'
 complete -c rass-eval-miou -l pred-suffix -x -d 'directory mode: take prediction files whose name ends so, and strip it for the key'
 complete -c rass-eval-miou -l gt-suffix -x -d 'directory mode: take ground-truth files whose name ends so (e.g. _gtFine_labelTrainIds.png)'
 complete -c rass-eval-miou -l csv -r -F -d 'write the per-class table as CSV, full precision (- for stdout)'

@@ -42,11 +42,25 @@ grep -q '"written":1' "$T/.out" || fail "resume should redo 1"
 cp -r "$T/j1" "$T/j1b"
 expect_exit 0 "resume with another seed" -- "$D" "$T/in" -o "$T/j1b" -s 4 --resume --json
 grep -q '"written":4' "$T/.out" || fail "resume must redo outputs made with another seed: $(cat "$T/.out")"
-# An output directory inside the input directory is not read back as input.
+# No output may replace an input: an output directory equal to or inside an
+# input directory, or an output file that is an input, is refused before any work.
 mkdir -p "$T/nest"; cp "$IMG/chelsea.png" "$T/nest/"
-expect_exit 0 "output inside input" -- "$D" "$T/nest" -o "$T/nest/lq" -s 3 -q
-expect_exit 0 "again" -- "$D" "$T/nest" -o "$T/nest/lq" -s 3 --json
-grep -q '"inputs":1' "$T/.out" || fail "the output directory was scanned as input: $(cat "$T/.out")"
+cp "$T/nest/chelsea.png" "$T/nest.orig"
+expect_exit 2 "output directory = input directory" -- "$D" "$T/nest" -o "$T/nest" -s 3 -q
+stderr_has "is the input directory" "refusal names the overlap"
+expect_exit 2 "output directory inside the input" -- "$D" "$T/nest" -o "$T/nest/lq" -s 3 -q
+expect_exit 2 "output directory via a link to the input" -- bash -c "ln -s '$T/nest' '$T/nestlink' && '$D' '$T/nest' -o '$T/nestlink' -s 3 -q"
+expect_exit 2 "a listed file would be replaced" -- "$D" "$T/nest/chelsea.png" -o "$T/nest/" -s 3 -q
+cmp -s "$T/nest/chelsea.png" "$T/nest.orig" || fail "an input was overwritten"
+[ -e "$T/nest/lq" ] || [ -e "$T/nest/manifest.jsonl" ] && fail "a refused run left outputs"
+expect_exit 2 "single file onto itself" -- "$D" "$T/nest/chelsea.png" -o "$T/nest/chelsea.png" -s 3
+expect_exit 2 "record onto the input" -- "$D" "$T/nest/chelsea.png" -o "$T/x.png" --record "$T/nest/chelsea.png" -s 3
+cmp -s "$T/nest/chelsea.png" "$T/nest.orig" || fail "an input was overwritten (single)"
+
+# A directory link loop lists each file once.
+mkdir -p "$T/loop/a"; cp "$IMG/chelsea.png" "$T/loop/a/"; ln -s .. "$T/loop/a/up"; ln -s "$T/loop" "$T/loop/self"
+expect_exit 0 "symlink loop" -- "$D" "$T/loop" -o "$T/loopout" -s 3 --json
+grep -q '"inputs":1' "$T/.out" || fail "a link loop multiplied the inputs: $(cat "$T/.out")"
 
 # Variants: different LQ images per HQ, each reproducible by its key.
 expect_exit 0 "variants" -- "$D" "$IMG/chelsea.png" -o "$T/var" --variants 3 -s 3 -q
@@ -56,9 +70,13 @@ cmp -s "$T/var/chelsea_v0.png" "$T/var/chelsea_v1.png" && fail "variants 0 and 1
   && ok "variant regenerated from its key" || fail "variant key"
 
 # A manifest as input, with paths relative to the manifest.
-printf '{"hq": "in/chelsea.png"}\nin/coffee.png\n' >"$T/list.jsonl"
-expect_exit 0 "manifest input" -- "$D" --manifest "$T/list.jsonl" -o "$T/man" -s 3 -q
+# Keys: the "key" field, else the path as written without extension.
+printf '{"hq": "in/chelsea.png", "key": "chelsea"}\nin/coffee.png\n{"hq": 5}\n{"hq": "in/cut\n' >"$T/list.jsonl"
+expect_exit 3 "manifest input with two bad lines" -- "$D" --manifest "$T/list.jsonl" -o "$T/man" -s 3 -q
+stderr_has "list.jsonl: line 3" "a non-string field is named with its line"
+stderr_has "list.jsonl: line 4" "a line that is not JSON is named"
 cmp -s "$T/man/chelsea.png" "$T/j1/chelsea.png" || fail "manifest input output differs"
+[ -s "$T/man/in/coffee.png" ] || fail "manifest row keyed by its relative path"
 
 # Bad files in a batch: reported, counted, exit 3, good outputs kept.
 cp -r "$T/in" "$T/bad"
@@ -74,8 +92,35 @@ for f in chelsea coffee sub/rocket sub/gray64; do cmp -s "$T/j1/$f.png" "$T/bado
 [ "$(wc -l <"$T/badout/manifest.jsonl")" -eq 4 ] || fail "manifest should list the 4 good items"
 ls "$T/badout" | grep -q 'zero\|cut\|alpha\|tmp' && fail "partial outputs for bad files"
 
-# Colliding keys are refused before any work.
+# Colliding keys: the later file is a bad item, named; the rest is made; exit 3.
 cp "$IMG/chelsea.png" "$T/in/coffee.jpg" 2>/dev/null
 expect_exit 3 "colliding keys" -- "$D" "$T/in" -o "$T/collide" -q
-stderr_has "same key" "collision message"
+stderr_has "$T/in/coffee.png: has the same key 'coffee' as $T/in/coffee.jpg" "collision message names both files"
+[ -s "$T/collide/chelsea.png" ] && [ -s "$T/collide/sub/rocket.png" ] || fail "a duplicate key stopped the other items"
+[ "$(wc -l <"$T/collide/manifest.jsonl")" -eq 4 ] || fail "manifest should list the 4 good items"
+rm "$T/in/coffee.jpg"
+
+# Empty input is an error, not a silent success.
+mkdir -p "$T/empty"
+expect_exit 3 "empty input directory" -- "$D" "$T/empty" -o "$T/emptyout" -q
+stderr_has "no inputs found" "empty input message"
+
+# --resume redoes an output that was truncated (it no longer decodes).
+expect_exit 0 "resume base" -- "$D" "$T/in" -o "$T/res" -s 3 -q
+head -c 2000 "$T/res/chelsea.png" >"$T/cut" && mv "$T/cut" "$T/res/chelsea.png"
+expect_exit 0 "resume after truncation" -- "$D" "$T/in" -o "$T/res" -s 3 --resume --json
+grep -q '"written":1' "$T/.out" || fail "resume must redo the truncated output: $(cat "$T/.out")"
+cmp -s "$T/res/chelsea.png" "$T/j1/chelsea.png" || fail "the redone output differs"
+
+# A record that cannot be written takes its image with it (both or neither).
+mkdir -p "$T/rec/chelsea.json"  # a directory where the record goes: rename fails
+expect_exit 1 "record write failure" -- "$D" "$T/in" -o "$T/rec" -s 3 -q
+[ -e "$T/rec/chelsea.png" ] && fail "an image without its record was left behind"
+[ -s "$T/rec/coffee.png" ] && [ -s "$T/rec/coffee.json" ] || fail "the other outputs were not made"
+
+# Reports that cannot be written are failures (exit 1), never a silent 0.
+if [ -w /dev/full ]; then
+  expect_exit 1 "--json to a full disk" -- bash -c "'$D' '$T/in' -o '$T/full' -s 3 -q --json >/dev/full"
+  expect_exit 1 "--print-config to a full disk" -- bash -c "'$D' --print-config >/dev/full"
+fi
 finish

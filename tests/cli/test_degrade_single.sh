@@ -75,4 +75,12 @@ expect_exit 3 "replay on the wrong image" -- "$D" "$IMG/coffee.png" --replay "$T
 echo '{"ops": 3' >"$T/broken.json"
 expect_exit 3 "broken record" -- "$D" "$IMG/chelsea.png" --replay "$T/broken.json" -o "$T/wrong.png"
 stderr_has "broken.json" "broken record message"
+# --format that contradicts the output's extension is refused.
+expect_exit 2 "jpeg bytes under a .png name" -- "$D" "$IMG/chelsea.png" -o "$T/fmt.png" --format jpeg -s 1
+stderr_has "extension" "format/extension message"
+[ -e "$T/fmt.png" ] && fail "an output was written despite the refusal"
+expect_exit 0 "matching --format" -- "$D" "$IMG/chelsea.png" -o "$T/fmt.jpg" --format jpeg -s 1
+# A record that cannot be written takes the image with it.
+expect_exit 1 "single record write failure" -- "$D" "$IMG/chelsea.png" -o "$T/r.png" --record "$T/nodir/r.json" -s 1
+[ -e "$T/r.png" ] && fail "the image was left without its record"
 finish

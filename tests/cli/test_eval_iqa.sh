@@ -9,7 +9,8 @@ grep -q '"psnr": 26.426799' "$T/.out" || fail "psnr differs from the oracle: $(g
 grep -q '"psnr@basicsr": 26.426818' "$T/.out" || fail "psnr@basicsr differs from the oracle"
 
 expect_exit 0 "identical images" -- "$E" -m psnr@basicsr,ssim@basicsr "$M/pair_a.png" "$M/pair_a.png" --json
-grep -q '"psnr@basicsr": "inf"' "$T/.out" || fail "PSNR of identical images should be inf"
+grep -q '"psnr@basicsr": null' "$T/.out" || fail "PSNR of identical images should be null (inf)"
+grep -q '"psnr@basicsr": "inf: identical images' "$T/.out" || fail "the reason for the null PSNR"
 grep -q '"ssim@basicsr": 1' "$T/.out" || fail "SSIM of identical images should be 1"
 
 # Directories matched by stem, a missing partner reported, exit 3, the rest measured.

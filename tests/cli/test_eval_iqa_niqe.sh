@@ -17,7 +17,8 @@ done
 printf 'P5\n200 200\n255\n' >"$T/flat.pgm"
 head -c 40000 /dev/zero | tr '\0' '\200' >>"$T/flat.pgm"
 expect_exit 0 "flat image" -- "$E" -m niqe --niqe-params "$P" "$T/flat.pgm" "$IMG/chelsea.png" --json
-grep -q '"niqe": "nan"' "$T/.out" || fail "flat image should give nan"
+grep -q '"niqe": null' "$T/.out" || fail "flat image should give NaN, written as null"
+grep -q '"niqe": "NaN: ' "$T/.out" || fail "the reason for the null NIQE"
 grep -q 'flat' "$T/.out" || fail "flat image should carry a reason"
 grep -A2 '"mean"' "$T/.out" | grep -q '2.6255' || fail "the mean should leave the NaN out"
 # Smaller than a block: bad input, named.

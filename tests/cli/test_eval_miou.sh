@@ -13,11 +13,15 @@ stdout_has() {
 
 # Two directories matched by stem (gt/sub/b.png is 16-bit, in a subdirectory).
 # mmseg: IoU 33.33 75 50 -> mIoU 52.78; aAcc 5/7 = 71.43.
-expect_exit 0 "directories, mmseg table" -- "$E" "$M/pred" "$M/gt" -n 3
+# Keys are relative paths: pred/b.png and gt/sub/b.png do not pair without --match-stem.
+expect_exit 3 "directories keyed by relative path" -- "$E" "$M/pred" "$M/gt" -n 3
+stderr_has "no ground truth with key 'b'" "unpaired by relative path"
+stderr_has "--match-stem" "the hint names --match-stem"
+expect_exit 0 "directories, mmseg table" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3
 stdout_has "52.78" "mIoU"
 stdout_has "71.43" "aAcc"
 stdout_has "mFscore" "summary header"
-expect_exit 0 "detectron2 JSON" -- "$E" "$M/pred" "$M/gt" -n 3 --convention detectron2 --json -q
+expect_exit 0 "detectron2 JSON" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --convention detectron2 --json -q
 stdout_has '"fwIoU": 55.95238095238' "fwIoU = 47/84"
 stdout_has '"mIoU": 52.7777777777' "mIoU full precision"
 stdout_has '"convention": "detectron2"' "convention recorded"
@@ -38,15 +42,15 @@ stdout_has '"evaluated": 1' "one pair"
 # Class names and a label map: swapping GT 1 and 2 of the a/b pair.
 printf 'zero\none\ntwo\n' >"$T/names.txt"
 printf '1 2\n2 1\n' >"$T/swap.txt"
-expect_exit 0 "class names from a file" -- "$E" "$M/pred" "$M/gt" --classes "$T/names.txt" -q
+expect_exit 0 "class names from a file" -- "$E" --match-stem "$M/pred" "$M/gt" --classes "$T/names.txt" -q
 stdout_has "two " "names in the table"
-expect_exit 2 "names and --num-classes disagree" -- "$E" "$M/pred" "$M/gt" --classes cityscapes -n 3
+expect_exit 2 "names and --num-classes disagree" -- "$E" --match-stem "$M/pred" "$M/gt" --classes cityscapes -n 3
 stderr_has "19 names" "mismatch message"
-expect_exit 0 "label map" -- "$E" "$M/pred" "$M/gt" -n 3 --label-map "$T/swap.txt" --csv - -q
+expect_exit 0 "label map" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-map "$T/swap.txt" --csv - -q
 # gt after the swap: a = 0 0 2 2, b = 1 1 255 2; pred: a = 0 1 1 1, b = 2 0 2 1.
 # class 1: I = 0, L = 2, P = 4 -> IoU 0; class 0: I = 1, L = 2, P = 2 -> 1/3.
-grep -q '^1,"1",0.0,0.0,' "$T/.out" || fail "class 1 after the swap: $(cat "$T/.out")"
-grep -q '^0,"0",33.33333333333333,' "$T/.out" || fail "class 0 after the swap: $(cat "$T/.out")"
+grep -q '^1,1,0.0,0.0,' "$T/.out" || fail "class 1 after the swap: $(cat "$T/.out")"
+grep -q '^0,0,33.33333333333333,' "$T/.out" || fail "class 0 after the swap: $(cat "$T/.out")"
 
 # A manifest (TSV, paths relative to it) and every output file.
 mkdir -p "$T/m"
@@ -56,7 +60,7 @@ expect_exit 0 "manifest" -- "$E" -n 3 --manifest "$T/m/list.tsv" --per-image "$T
   --csv "$T/c.csv" --json -q
 stdout_has '"mIoU": 52.7777777777' "manifest result"
 [ "$(wc -l <"$T/per.jsonl")" -eq 2 ] || fail "per-image: 2 lines expected"
-head -n 1 "$T/per.jsonl" | grep -q '"key":"a"' || fail "per-image order"
+head -n 1 "$T/per.jsonl" | grep -q '"key":"pred/a"' || fail "per-image order, key = first path without extension"
 tail -n 1 "$T/per.jsonl" | grep -q '"key":"bee"' || fail "per-image key from the manifest"
 [ "$(head -c 6 "$T/cm.npy" | tail -c 5)" = "NUMPY" ] || fail "confusion matrix is not .npy"
 grep -q "'descr': '<i8'" "$T/cm.npy" && grep -q "'shape': (3, 3)" "$T/cm.npy" || fail "confusion dtype/shape"
@@ -73,7 +77,7 @@ head -c 20 "$M/gt/a.png" >"$T/bad/gt/cut.png"
 cp "$M/pred/a.png" "$T/bad/pred/cut.png"
 cp "$IMG/chelsea.png" "$T/bad/pred/rgb.png"
 cp "$M/gt/a.png" "$T/bad/gt/rgb.png"
-expect_exit 3 "bad pairs" -- "$E" "$T/bad/pred" "$T/bad/gt" -n 3 --json -j 2
+expect_exit 3 "bad pairs" -- "$E" --match-stem "$T/bad/pred" "$T/bad/gt" -n 3 --json -j 2
 stderr_has "$T/bad/gt/lonely.png: no prediction" "missing partner named"
 stderr_has "$T/bad/pred/size.pgm: is 2x1 but its ground truth" "size mismatch named"
 stderr_has "$T/bad/gt/cut.png" "truncated file named"
@@ -82,17 +86,17 @@ stdout_has '"failed": 4' "4 bad pairs counted"
 stdout_has '"mIoU": 52.7777777777' "good pairs still evaluated"
 
 # Same output whatever --jobs.
-"$E" "$M/pred" "$M/gt" -n 3 --json -q -j 1 >"$T/j1.json"
-"$E" "$M/pred" "$M/gt" -n 3 --json -q -j 2 >"$T/j2.json"
+"$E" --match-stem "$M/pred" "$M/gt" -n 3 --json -q -j 1 >"$T/j1.json"
+"$E" --match-stem "$M/pred" "$M/gt" -n 3 --json -q -j 2 >"$T/j2.json"
 cmp -s "$T/j1.json" "$T/j2.json" && ok "--jobs 1 = --jobs 2" || fail "output depends on --jobs"
 
 # Usage errors.
-expect_exit 2 "no class count" -- "$E" "$M/pred" "$M/gt"
-expect_exit 2 "unknown convention" -- "$E" "$M/pred" "$M/gt" -n 3 --convention cocostuff
-expect_exit 2 "two outputs on stdout" -- "$E" "$M/pred" "$M/gt" -n 3 --json --per-image -
+expect_exit 2 "no class count" -- "$E" --match-stem "$M/pred" "$M/gt"
+expect_exit 2 "unknown convention" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --convention cocostuff
+expect_exit 2 "two outputs on stdout" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --json --per-image -
 expect_exit 2 "a directory and a file" -- "$E" "$M/pred" "$M/gt/a.png" -n 3
-expect_exit 2 "too many classes" -- "$E" "$M/pred" "$M/gt" -n 5000
-expect_exit 3 "missing label-map file" -- "$E" "$M/pred" "$M/gt" -n 3 --label-map "$T/nope.txt"
+expect_exit 2 "too many classes" -- "$E" --match-stem "$M/pred" "$M/gt" -n 5000
+expect_exit 3 "missing label-map file" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-map "$T/nope.txt"
 stderr_has "$T/nope.txt" "label-map file named"
 
 # The dispatcher finds the tool.

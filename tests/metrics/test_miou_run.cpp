@@ -93,18 +93,30 @@ void write_case_a(const TempDir& t, const std::string& pred_dir, const std::stri
 
 }  // namespace
 
-TEST_CASE("two directories: pairs by stem, 8- and 16-bit PNG, the hand-made numbers") {
+TEST_CASE("two directories: pairs by key, 8- and 16-bit PNG, the hand-made numbers") {
   TempDir t;
   write_case_a(t, "pred", "gt");
   MiouJob job;
   job.inputs = {t / "pred", t / "gt"};
   job.num_classes = 3;
   job.quiet = true;
+  {
+    // Keys are relative paths: gt/sub/b.png ("sub/b") has no partner in pred/b.png ("b").
+    const auto by_path = collect_pairs(job);
+    REQUIRE(by_path.size() == 3);
+    CHECK(by_path[0].key == "a");
+    CHECK(by_path[0].error.empty());
+    CHECK(by_path[1].key == "b");
+    CHECK(by_path[1].error.find("no ground truth with key 'b'") != std::string::npos);
+    CHECK(by_path[2].key == "sub/b");
+    CHECK(by_path[2].error.find("--match-stem") != std::string::npos);
+  }
+  job.match_stem = true;  // pair by file name: the layouts may differ
   const auto pairs = collect_pairs(job);
   REQUIRE(pairs.size() == 2);
   CHECK(pairs[0].key == "a");
   CHECK(pairs[1].key == "b");
-  CHECK(pairs[1].gt == t / "gt/sub/b.png");
+  CHECK(pairs[1].paths[1] == t / "gt/sub/b.png");
   const MiouResult r = evaluate_pairs(job, pairs, luts_for(3), {"x", "y", "z"});
   CHECK(r.evaluated == 2);
   CHECK(r.failed == 0);
@@ -121,7 +133,7 @@ TEST_CASE("two directories: pairs by stem, 8- and 16-bit PNG, the hand-made numb
   CHECK(j["pixels"]["ignored"] == 1);
   const std::string csv = result_csv(r);
   CHECK(csv.find("class,name,IoU,Acc,Dice,Fscore,Precision,Recall,intersect,union,pred_pixels,gt_pixels\n") == 0);
-  CHECK(csv.find("\n1,\"y\",75.0,100.0,") != std::string::npos);
+  CHECK(csv.find("\n1,y,75.0,100.0,") != std::string::npos);
 }
 
 TEST_CASE("bad pairs are reported and counted; the rest is evaluated") {
@@ -144,6 +156,7 @@ TEST_CASE("bad pairs are reported and counted; the rest is evaluated") {
   job.inputs = {t / "pred", t / "gt"};
   job.num_classes = 3;
   job.quiet = true;
+  job.match_stem = true;
   job.per_image = t / "per_image.jsonl";
   const auto pairs = collect_pairs(job);
   CHECK(pairs.size() == 7);
@@ -218,7 +231,7 @@ TEST_CASE("manifests (JSON lines and TSV, paths relative to the manifest) and su
   const auto pairs = collect_pairs(job);
   REQUIRE(pairs.size() == 3);
   CHECK(pairs[0].key == "first");
-  CHECK(pairs[1].gt == t / "data/gt/sub/b.png");
+  CHECK(pairs[1].paths[1] == t / "data/gt/sub/b.png");
   CHECK(pairs[2].error.find("line 3") != std::string::npos);
   const MiouResult r = evaluate_pairs(job, pairs, luts_for(3), {});
   CHECK(r.evaluated == 2);
@@ -232,6 +245,7 @@ TEST_CASE("manifests (JSON lines and TSV, paths relative to the manifest) and su
   MiouJob cs;
   cs.inputs = {t / "cs/pred", t / "cs/gt"};
   cs.gt_suffix = "_gtFine_labelTrainIds.png";
+  cs.match_stem = true;  // GT in city folders, predictions flat
   cs.pred_suffix = "_leftImg8bit.png";
   const auto cs_pairs = collect_pairs(cs);
   REQUIRE(cs_pairs.size() == 1);
@@ -244,6 +258,7 @@ TEST_CASE("run_eval_miou: exit codes, outputs, usage errors") {
   write_case_a(t, "pred", "gt");
   MiouJob job;
   job.inputs = {t / "pred", t / "gt"};
+  job.match_stem = true;
   job.num_classes = 3;
   job.quiet = true;
   job.confusion = t / "cm.npy";
@@ -258,7 +273,7 @@ TEST_CASE("run_eval_miou: exit codes, outputs, usage errors") {
   // (gt, pred) cells of the hand-made pair: (0,0) (0,1) (1,1)x3 (2,2) (2,0).
   const std::vector<int64_t> want = {1, 1, 0, 0, 3, 0, 1, 0, 1};
   CHECK(std::vector<int64_t>(cm.as<int64_t>(), cm.as<int64_t>() + 9) == want);
-  CHECK(slurp(job.csv).find("\n2,\"2\",50.0,50.0,") != std::string::npos);
+  CHECK(slurp(job.csv).find("\n2,2,50.0,50.0,") != std::string::npos);
 
   // An out-of-range value is evaluated as the convention says, and exits 3.
   write_labels(t / "pred/c.png", 2, 1, {0, 7});

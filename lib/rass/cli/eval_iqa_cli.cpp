@@ -10,13 +10,14 @@ EvalIqaCli::EvalIqaCli()
     : ToolCli("eval-iqa", "Image quality metrics with the conventions papers use: PSNR and SSIM (pyiqa and BasicSR), "
                           "NIQE (MATLAB/BasicSR).") {
   CLI::App& a = *app_;
-  a.add_option("inputs", inputs_, "PRED GT (directories matched by file stem, or two files); images or directories for NIQE")
+  a.add_option("inputs", inputs_, "PRED GT (directories matched by item key: relative path without extension; or two files); images or directories for NIQE")
       ->type_name("INPUT");
   a.add_option("-m,--metrics", metrics_,
                "comma-separated: psnr, psnry, ssim, ssimc (pyiqa), psnr@basicsr, ssim@basicsr, niqe")
       ->default_str("psnr,ssim");
   a.add_option("--manifest", manifest_, "pairs from a manifest: JSON lines with pred/gt (or lq/hq, as rass-degrade writes) or TSV")
       ->type_name("FILE");
+  a.add_flag("--match-stem", match_stem_, "pair directories by file name alone (trees with different layouts)");
   a.add_option("--crop-border", crop_border_, "pixels removed on each side before measuring")->default_str("0");
   a.add_flag("--y-channel", y_channel_, "BasicSR metrics on the limited-range Y channel (BT.601), as SR papers report");
   a.add_option("--niqe-params", niqe_params_, "NIQE pristine model (.npz with mu_pris_param, cov_pris_param, gaussian_window)")
@@ -35,6 +36,7 @@ metrics::IqaJob EvalIqaCli::job() const {
     if (!m.empty()) j.metrics.push_back(m);
   j.inputs = inputs_;
   j.manifest = manifest_;
+  j.match_stem = match_stem_;
   if (crop_border_ < 0) throw_usage("--crop-border must be >= 0");
   j.crop_border = crop_border_;
   j.y_channel = y_channel_;

@@ -14,7 +14,7 @@ class EvalIqaCli : public ToolCli {
   std::vector<std::string> inputs_;
   std::string metrics_ = "psnr,ssim", manifest_, niqe_params_, csv_;
   int crop_border_ = 0;
-  bool y_channel_ = false, no_table_ = false;
+  bool y_channel_ = false, no_table_ = false, match_stem_ = false;
 };
 
 }  // namespace rass::cli

@@ -32,6 +32,8 @@ EvalMiouCli::EvalMiouCli()
                             "present in the ground truth)"),
                {"mmseg", "detectron2"})
       ->default_str("mmseg");
+  a.add_flag("--match-stem", match_stem_,
+             "directory mode: pair by file name alone, not by relative path (trees with different layouts)");
   a.add_option("--pred-suffix", pred_suffix_,
                "directory mode: take prediction files whose name ends so, and strip it for the key")
       ->type_name("SUFFIX");
@@ -51,6 +53,7 @@ metrics::MiouJob EvalMiouCli::job() const {
   j.inputs = inputs_;
   j.manifest = manifest_;
   j.pred_suffix = pred_suffix_;
+  j.match_stem = match_stem_;
   j.gt_suffix = gt_suffix_;
   j.num_classes = num_classes_;
   j.ignore_index = ignore_index_;

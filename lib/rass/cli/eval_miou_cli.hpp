@@ -16,6 +16,7 @@ class EvalMiouCli : public ToolCli {
 
  private:
   std::vector<std::string> inputs_;
+  bool match_stem_ = false;
   std::string manifest_, pred_suffix_, gt_suffix_, label_map_, pred_label_map_, classes_, convention_ = "mmseg";
   std::string csv_, confusion_, per_image_;
   int num_classes_ = 0;

@@ -1,21 +1,20 @@
 #include "rass/degrade/run.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
+#include "rass/batch/inputs.hpp"
+#include "rass/batch/output_guard.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
-#include "rass/core/progress.hpp"
 #include "rass/core/json_file.hpp"
-#include "rass/core/parallel.hpp"
 #include "rass/degrade/record.hpp"
-#include "rass/io/image_files.hpp"
 #include "rass/io/manifest.hpp"
 
 namespace fs = std::filesystem;
@@ -45,18 +44,46 @@ Image prepare_input(Image img, const std::string& name, const PipelineConfig& cf
 
 namespace {
 
+constexpr char kProg[] = "rass-degrade";
+
 std::string extension_for(ImageFormat f) {
   return f == ImageFormat::jpeg ? ".jpg" : f == ImageFormat::pnm ? ".ppm" : ".png";
 }
 
 std::string variant_key(const std::string& key, int k) { return k == 0 ? key : key + "#v" + std::to_string(k); }
 
+// The format to write: --format, else the extension of -o (PNG for stdout).
+// A --format that contradicts the extension is refused: JPEG bytes under a
+// .png name fool every reader that trusts extensions.
+ImageFormat output_format(const DegradeJob& job) {
+  const ImageFormat by_name = job.output == "-" ? ImageFormat::unknown : format_from_extension(job.output);
+  if (job.format == ImageFormat::unknown) {
+    if (job.output == "-") return ImageFormat::png;
+    if (by_name == ImageFormat::unknown)
+      throw_usage("-o " + job.output + ": cannot tell the image format from the extension; pass --format");
+    return by_name;
+  }
+  if (by_name != ImageFormat::unknown && by_name != job.format)
+    throw_usage("-o " + job.output + ": the extension names another format than --format " +
+                format_name(job.format) + "; use a matching extension (" + extension_for(job.format) + ")");
+  return job.format;
+}
+
 // ---- single image ---------------------------------------------------------
 
 int run_single(const DegradeJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
-  if (job.json && job.output == "-") throw_usage("--json prints the record on stdout, which -o - already uses");
+  batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--record -", job.record_path == "-"}});
+  const ImageFormat fmt = output_format(job);
+  batch::OutputGuard guard;
+  guard.add_input(in);
+  guard.add_input(job.replay_path);
+  guard.check_output_file(job.output, "-o");
+  guard.check_output_file(job.record_path, "--record");
+  if (!job.record_path.empty() && job.record_path != "-" && job.record_path == job.output)
+    throw_usage("--record and -o name the same file");
+
   Image hq = prepare_input(read_image(in), name, job.cfg, job.drop_alpha, job.accept_16bit);
   Record rec;
   if (!job.replay_path.empty()) {
@@ -66,80 +93,81 @@ int run_single(const DegradeJob& job) {
     rec = sample_record(job.cfg, job.seed, key, hq.width, hq.height, hq.channels);
   }
   Image lq = apply_record(hq, rec, name);
-  ImageFormat fmt = job.format != ImageFormat::unknown ? job.format
-                    : job.output == "-"                ? ImageFormat::png
-                                                       : format_from_extension(job.output);
-  if (fmt == ImageFormat::unknown)
-    throw_usage("-o " + job.output + ": cannot tell the image format from the extension; pass --format");
   const json rj = record_to_json(rec);
   write_image(job.output, lq, fmt, job.encode);
-  if (!job.record_path.empty()) write_file_atomic(job.record_path, rj.dump(2) + "\n");
-  if (job.json) std::printf("%s\n", rj.dump(2).c_str());
+  if (!job.record_path.empty()) {
+    try {
+      batch::write_report(job.record_path, rj.dump(2) + "\n");
+    } catch (const Error&) {
+      if (job.output != "-") std::remove(job.output.c_str());  // both or neither
+      throw;
+    }
+  }
+  if (job.json) batch::write_report("-", rj.dump(2) + "\n");
   return 0;
 }
 
 // ---- batch -----------------------------------------------------------------
 
-struct Item {
-  std::string hq;   // path to read
-  std::string key;  // relative path without extension: keys the draws and names the outputs
-};
-
-std::vector<Item> collect_items(const DegradeJob& job) {
-  std::vector<Item> items;
-  for (const std::string& in : job.inputs) {
-    if (in == "-") throw_usage("'-' (stdin) reads one image; it cannot be part of a batch");
-    std::error_code ec;
-    if (fs::is_directory(in, ec)) {
-      // Outputs written inside an input directory must not become inputs on a re-run.
-      const std::vector<std::string> found = list_files(in, has_image_extension, job.output);
-      for (const std::string& p : found) {
-        fs::path rel = fs::path(p).lexically_relative(in);
-        items.push_back({p, rel.replace_extension().string()});
-      }
-    } else {
-      items.push_back({in, path_stem(in)});  // a missing file is reported when it is read
-    }
-  }
-  if (!job.manifest_in.empty()) {
-    for (const ManifestRow& row : read_manifest(job.manifest_in)) {
-      std::string p;
-      if (row.fields.count("hq")) p = row.fields.at("hq");
-      else if (!row.columns.empty()) p = row.columns[0];
-      else throw_bad_input(job.manifest_in, "line " + std::to_string(row.line) + ": no \"hq\" path");
-      p = resolve_manifest_path(job.manifest_in, p);
-      std::string key = row.fields.count("key") ? row.fields.at("key") : path_stem(p);
-      items.push_back({p, key});
-    }
-  }
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.key < b.key; });
-  for (size_t i = 1; i < items.size(); ++i)
-    if (items[i].key == items[i - 1].key)
-      throw_bad_input(items[i].hq, "has the same key '" + items[i].key + "' as " + items[i - 1].hq +
-                                       " (outputs would collide); rename one of them");
-  return items;
-}
-
-// --resume: an output counts as done when the image is non-empty and its record
-// names the same seed, key and preset (a run with other settings redoes it).
+// --resume: an output counts as done when its record names the same seed, key
+// and preset (a run with other settings redoes it) and the image decodes to
+// the size the record declares (a truncated or foreign file is redone).
 bool finished(const std::string& lq, const std::string& record, uint64_t seed, const std::string& key,
               const std::string& preset) {
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
   try {
     const json j = read_json_file(record);
-    return j.value("seed", uint64_t(0)) == seed && j.value("key", "") == key && j.value("preset", "") == preset;
+    if (j.value("seed", uint64_t(0)) != seed || j.value("key", "") != key || j.value("preset", "") != preset)
+      return false;
+    const json& out = j.at("output");
+    const Image img = read_image(lq);
+    return img.width == out.at("width").get<int>() && img.height == out.at("height").get<int>() &&
+           img.channels == out.at("channels").get<int>();
   } catch (const std::exception&) {
     return false;
   }
 }
 
 struct Unit {  // one output: an item and a variant
-  const Item* item;
+  size_t item;
   int variant;
   std::string lq, record;
   enum { pending, done, skipped, failed } state = pending;
 };
+
+std::string manifest_path(const DegradeJob& job) {
+  const std::string shard_tag = "." + std::to_string(job.shard.index) + "-of-" + std::to_string(job.shard.count);
+  // Each shard writes its own manifest, also when a name is given (shards must not overwrite each other).
+  if (!job.manifest_out.empty()) {
+    if (job.shard.count == 1) return job.manifest_out;
+    const std::string ext = path_extension_lower(job.manifest_out);
+    return job.manifest_out.substr(0, job.manifest_out.size() - ext.size()) + shard_tag + ext;
+  }
+  return path_join(job.output, job.shard.count == 1 ? "manifest.jsonl" : "manifest" + shard_tag + ".jsonl");
+}
+
+// Degrades one HQ item into its pending variants; writes image and record
+// together (a record that cannot be written takes its image with it).
+void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vector<Unit*>& to_make, ImageFormat fmt) {
+  const std::string& path = item.paths[0];
+  Image hq = prepare_input(read_image(path), path, job.cfg, job.drop_alpha, job.accept_16bit);
+  for (Unit* u : to_make) {
+    Record rec = sample_record(job.cfg, job.seed, variant_key(item.key, u->variant), hq.width, hq.height, hq.channels);
+    Image lq = apply_record(hq, rec, path);
+    json rj = record_to_json(rec);
+    rj["hq"] = relative_to_manifest(u->record, path);
+    make_directories(fs::path(u->lq).parent_path().string());
+    write_image(u->lq, lq, fmt, job.encode);
+    try {
+      write_file_atomic(u->record, rj.dump(2) + "\n");
+    } catch (const Error&) {
+      std::remove(u->lq.c_str());
+      throw;
+    }
+    u->state = Unit::done;
+  }
+}
 
 }  // namespace
 
@@ -148,122 +176,96 @@ static int run_batch(const DegradeJob& job) {
   if (!job.record_path.empty()) throw_usage("--record names one record; in batch mode records go next to each output");
   if (job.output.empty() || job.output == "-") throw_usage("batch mode needs -o DIRECTORY");
   if (job.variants < 1) throw_usage("--variants must be >= 1");
+  const std::string manifest = manifest_path(job);
+  batch::claim_stdout({{"--json", job.json}, {"--manifest-out -", job.manifest_out == "-"}});
 
-  const std::vector<Item> all = collect_items(job);
-  std::vector<const Item*> mine;
+  batch::InputSpec spec;
+  spec.roles = {{"hq", {"hq"}, true, ""}};
+  spec.inputs = job.inputs;
+  spec.manifest = job.manifest_in;
+  spec.skip_dirs = {job.output};  // outputs inside an input tree are never read back as inputs
+  spec.allow_stdin = false;
+  std::vector<batch::Item> all = batch::collect_items(spec);
+  // Key order fixes which shard takes which item, whatever the listing order.
+  std::stable_sort(all.begin(), all.end(), [](const batch::Item& a, const batch::Item& b) { return a.key < b.key; });
+  std::vector<batch::Item> mine;
   for (size_t i = 0; i < all.size(); ++i)
-    if (job.shard.contains(i)) mine.push_back(&all[i]);
+    if (job.shard.contains(i)) mine.push_back(all[i]);
 
-  make_directories(job.output);
   const ImageFormat fmt = job.format == ImageFormat::unknown ? ImageFormat::png : job.format;
   std::vector<Unit> units;
-  for (const Item* it : mine)
+  std::vector<std::vector<size_t>> units_of(mine.size());  // variants share one decode
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (!mine[i].error.empty()) continue;
     for (int k = 0; k < job.variants; ++k) {
-      std::string base = path_join(job.output, it->key) + (job.variants > 1 ? "_v" + std::to_string(k) : "");
-      units.push_back({it, k, base + extension_for(fmt), base + ".json"});
+      std::string base = path_join(job.output, mine[i].key) + (job.variants > 1 ? "_v" + std::to_string(k) : "");
+      units_of[i].push_back(units.size());
+      units.push_back({i, k, base + extension_for(fmt), base + ".json"});
     }
-  // Each shard writes its own manifest, also when a name is given (shards must not overwrite each other).
-  std::string given = job.manifest_out;
-  if (!given.empty() && job.shard.count > 1) {
-    const std::string ext = path_extension_lower(given);
-    given = given.substr(0, given.size() - ext.size()) + "." + std::to_string(job.shard.index) + "-of-" +
-            std::to_string(job.shard.count) + ext;
   }
-  const std::string manifest = !given.empty() ? given
-                               : job.shard.count == 1
-                                   ? path_join(job.output, "manifest.jsonl")
-                                   : path_join(job.output, "manifest." + std::to_string(job.shard.index) + "-of-" +
-                                                               std::to_string(job.shard.count) + ".jsonl");
 
-  std::mutex log_mu;
-  std::atomic<int> bad{0}, runtime{0};
-  auto report = [&](const std::string& msg) {
-    std::lock_guard<std::mutex> lock(log_mu);
-    std::fprintf(stderr, "rass-degrade: %s\n", msg.c_str());
-  };
+  // Nothing is written until every output is known not to be an input.
+  batch::OutputGuard guard;
+  for (const std::string& in : job.inputs) guard.add_input(in);
+  guard.add_input(job.manifest_in);
+  for (const batch::Item& it : all) guard.add_input(it.paths[0]);
+  guard.check_output_dir(job.output, "-o");
+  guard.check_output_file(manifest, "the manifest");
+  for (const Unit& u : units) {
+    guard.check_output_file(u.lq, "output");
+    guard.check_output_file(u.record, "record");
+  }
+  make_directories(job.output);
 
-  // Work is handed out per HQ item so its variants share one decode.
-  std::map<const Item*, std::vector<Unit*>> by_item;
-  for (Unit& u : units) by_item[u.item].push_back(&u);
-  std::vector<std::vector<Unit*>> work;
-  for (const Item* it : mine) work.push_back(by_item[it]);
-
-  Progress progress(units.size(), "rass-degrade", job.quiet);
-  parallel_for(work.size(), worker_count(job.jobs, work.size()), [&](size_t w, int) {
-      std::vector<Unit*>& group = work[w];
-      std::vector<Unit*> to_make;
-      for (Unit* u : group) {
-        if (job.resume && finished(u->lq, u->record, job.seed, variant_key(u->item->key, u->variant), job.cfg.preset)) {
-          u->state = Unit::skipped;
-          progress.tick();
-        } else {
-          to_make.push_back(u);
-        }
-      }
-      if (to_make.empty()) return;
-      const Item& item = *group[0]->item;
-      try {
-        Image hq = prepare_input(read_image(item.hq), item.hq, job.cfg, job.drop_alpha, job.accept_16bit);
-        for (Unit* u : to_make) {
-          Record rec = sample_record(job.cfg, job.seed, variant_key(item.key, u->variant), hq.width, hq.height,
-                                     hq.channels);
-          Image lq = apply_record(hq, rec, item.hq);
-          json rj = record_to_json(rec);
-          rj["hq"] = relative_to_manifest(u->record, item.hq);
-          make_directories(fs::path(u->lq).parent_path().string());
-          write_image(u->lq, lq, fmt, job.encode);
-          write_file_atomic(u->record, rj.dump(2) + "\n");
-          u->state = Unit::done;
-          progress.tick();
-        }
-      } catch (const Error& e) {
-        (e.code() == ExitCode::bad_input ? bad : runtime)++;
-        report(e.what());
-        for (Unit* u : to_make)
-          if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
-      } catch (const std::exception& e) {
-        runtime++;
-        report(item.hq + ": " + e.what());
-        for (Unit* u : to_make)
-          if (u->state == Unit::pending) u->state = Unit::failed, progress.tick();
-      }
+  batch::Reporter reporter(kProg);
+  size_t skipped = 0;
+  const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
+    std::vector<Unit*> to_make;
+    for (size_t u : units_of[i]) {
+      Unit& unit = units[u];
+      if (job.resume &&
+          finished(unit.lq, unit.record, job.seed, variant_key(mine[i].key, unit.variant), job.cfg.preset))
+        unit.state = Unit::skipped;
+      else
+        to_make.push_back(&unit);
+    }
+    make_outputs(job, mine[i], to_make, fmt);
+  }, [&](size_t i, batch::Outcome o, const std::string&) {
+    if (o != batch::Outcome::ok)
+      for (size_t u : units_of[i])
+        if (units[u].state == Unit::pending) units[u].state = Unit::failed;
   });
-  progress.finish();
 
   // The manifest lists every finished output, in key order, whatever the thread timing.
   std::string text;
-  size_t done = 0, skipped = 0, failed = 0;
+  size_t done = 0;
   for (const Unit& u : units) {
-    if (u.state == Unit::failed) {
-      ++failed;
-      continue;
-    }
+    if (u.state == Unit::failed || u.state == Unit::pending) continue;
     (u.state == Unit::skipped ? skipped : done)++;
-    json row = {{"hq", relative_to_manifest(manifest, u.item->hq)},
+    json row = {{"hq", relative_to_manifest(manifest, mine[u.item].paths[0])},
                 {"lq", relative_to_manifest(manifest, u.lq)},
                 {"record", relative_to_manifest(manifest, u.record)},
-                {"key", variant_key(u.item->key, u.variant)}};
+                {"key", variant_key(mine[u.item].key, u.variant)}};
     text += row.dump() + "\n";
   }
-  write_file_atomic(manifest, text);
+  batch::write_report(manifest, text);
+  const size_t bad_items = tally.bad + tally.failed;
 
   if (!job.quiet)
-    std::fprintf(stderr, "rass-degrade: %zu written, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n",
-                 done, skipped, failed, job.shard.str().c_str(), mine.size(), all.size());
+    std::fprintf(stderr, "%s: %zu written, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
+                 done, skipped, bad_items, job.shard.str().c_str(), mine.size(), all.size());
   if (job.json) {
-    json s = {{"written", done}, {"skipped", skipped}, {"failed", failed}, {"manifest", manifest},
-              {"shard", job.shard.str()}, {"inputs", all.size()}, {"shard_inputs", mine.size()}};
-    std::printf("%s\n", s.dump().c_str());
+    json s = {{"written", done}, {"skipped", skipped}, {"failed", bad_items},
+              {"manifest", manifest}, {"shard", job.shard.str()}, {"inputs", all.size()}, {"shard_inputs", mine.size()}};
+    batch::write_report("-", s.dump() + "\n");
   }
-  if (runtime > 0) return int(ExitCode::runtime);
-  if (bad > 0) return int(ExitCode::bad_input);
-  return 0;
+  return tally.exit_code();
 }
 
 int run_degrade(const DegradeJob& job) {
   validate(job.cfg);
   if (job.print_config) {
-    std::printf("%s\n", config_to_json(job.cfg).dump(2).c_str());
+    batch::write_report("-", config_to_json(job.cfg).dump(2) + "\n");
     return 0;
   }
   if (job.inputs.empty() && job.manifest_in.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");

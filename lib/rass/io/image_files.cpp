@@ -1,6 +1,11 @@
 #include "rass/io/image_files.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <set>
+#include <utility>
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
@@ -16,21 +21,62 @@ bool has_image_extension(const std::string& path) {
   return false;
 }
 
-std::vector<std::string> list_files(const std::string& dir, const std::function<bool(const std::string&)>& keep,
-                                    const std::string& skip_dir) {
-  std::vector<std::string> found;
-  std::error_code ec, sec;
-  const fs::path skip = skip_dir.empty() ? fs::path() : fs::weakly_canonical(skip_dir, sec);
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+namespace {
+
+using DirId = std::pair<dev_t, ino_t>;
+
+bool dir_id(const std::string& path, DirId* id) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  *id = {st.st_dev, st.st_ino};
+  return true;
+}
+
+// Depth-first walk. Directory links are followed (datasets are often trees of
+// links), but a directory already entered, by any path, is not entered again:
+// a link loop or two links to one folder list each file once.
+void walk(const std::string& dir, const std::function<bool(const std::string&)>& keep, const std::set<DirId>& skip,
+          std::set<DirId>& seen, std::vector<std::string>& found, bool top) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) {
+    if (top) throw_bad_input(dir, "cannot list directory: " + ec.message());
+    throw_bad_input(dir, "cannot list directory (inside an input): " + ec.message());
+  }
+  std::vector<std::string> subdirs;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string p = it->path().string();
     std::error_code ie;
-    if (!skip.empty() && it->is_directory(ie) && fs::weakly_canonical(it->path(), ie) == skip) {
-      it.disable_recursion_pending();
-      continue;
+    if (it->is_directory(ie)) {  // follows links
+      subdirs.push_back(p);
+    } else if (it->is_regular_file(ie) && keep(p)) {
+      found.push_back(p);
     }
-    if (it->is_regular_file(ie) && keep(it->path().string())) found.push_back(it->path().string());
   }
   if (ec) throw_bad_input(dir, "cannot list directory: " + ec.message());
+  std::sort(subdirs.begin(), subdirs.end());
+  for (const std::string& s : subdirs) {
+    DirId id;
+    if (!dir_id(s, &id) || skip.count(id) || !seen.insert(id).second) continue;
+    walk(s, keep, skip, seen, found, false);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> list_files(const std::string& dir, const std::function<bool(const std::string&)>& keep,
+                                    const std::vector<std::string>& skip_dirs) {
+  std::set<DirId> skip, seen;
+  for (const std::string& s : skip_dirs) {
+    DirId id;
+    if (!s.empty() && dir_id(s, &id)) skip.insert(id);
+  }
+  DirId root;
+  if (!dir_id(dir, &root)) throw_bad_input(dir, "cannot list directory: not a readable directory");
+  seen.insert(root);
+  std::vector<std::string> found;
+  walk(dir, keep, skip, seen, found, true);
+  std::sort(found.begin(), found.end());
   return found;
 }
 

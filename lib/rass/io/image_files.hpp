@@ -11,11 +11,12 @@ namespace rass {
 // sniffed from the bytes when reading; this only selects files in a directory.
 bool has_image_extension(const std::string& path);
 
-// Regular files under `dir` (recursively, following directory symlinks) whose
-// path `keep` accepts, in directory order; the subtree at `skip_dir` (e.g. an
-// output directory inside the input) is not entered. Throws Error(bad_input)
-// naming `dir` when it cannot be listed.
+// Regular files under `dir` (recursively) whose path `keep` accepts, sorted
+// by path. Directory symlinks are followed, but no directory is entered twice
+// (a link loop lists each file once); the subtrees at `skip_dirs` (e.g. an
+// output directory) are not entered. Throws Error(bad_input) naming the
+// directory that cannot be listed.
 std::vector<std::string> list_files(const std::string& dir, const std::function<bool(const std::string&)>& keep,
-                                    const std::string& skip_dir = "");
+                                    const std::vector<std::string>& skip_dirs = {});
 
 }  // namespace rass

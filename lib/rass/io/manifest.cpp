@@ -26,14 +26,19 @@ std::vector<ManifestRow> read_manifest(const std::string& path) {
     ManifestRow row;
     row.line = n;
     if (line[first] == '{') {
+      const std::string where = (path == "-" ? std::string("<stdin>") : path) + ": line " + std::to_string(n) + ": ";
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line);
       } catch (const std::exception& e) {
-        throw_bad_input(path, "line " + std::to_string(n) + ": invalid JSON: " + e.what());
+        row.error = where + "invalid JSON: " + e.what();
       }
-      for (auto it = j.begin(); it != j.end(); ++it)
-        if (it->is_string()) row.fields[it.key()] = it->get<std::string>();
+      if (row.error.empty() && !j.is_object()) row.error = where + "expected a JSON object";
+      if (row.error.empty())
+        for (auto it = j.begin(); it != j.end(); ++it) {
+          if (it->is_string()) row.fields[it.key()] = it->get<std::string>();
+          else row.other_fields.push_back(it.key());
+        }
     } else {
       std::stringstream ls(line);
       std::string col;

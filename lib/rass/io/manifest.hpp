@@ -11,11 +11,14 @@ namespace rass {
 
 struct ManifestRow {
   int line = 0;
-  std::map<std::string, std::string> fields;  // JSON lines (string values only)
+  std::map<std::string, std::string> fields;  // JSON lines: the string values
+  std::vector<std::string> other_fields;      // JSON lines: fields whose value is not a string
   std::vector<std::string> columns;           // TSV / plain lines
+  std::string error;                          // a malformed line: "<file>: line N: ..." (the row is a bad item)
 };
 
-// Throws Error(bad_input) naming the file and line on malformed JSON.
+// Throws Error(bad_input) naming the file when it cannot be read; a malformed
+// line is returned as a row with `error` set, so one bad line never ends a run.
 std::vector<ManifestRow> read_manifest(const std::string& path);
 // Resolves `p` from a manifest at `manifest_path` (absolute and "-" stay as they are).
 std::string resolve_manifest_path(const std::string& manifest_path, const std::string& p);

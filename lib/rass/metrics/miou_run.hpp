@@ -1,5 +1,5 @@
 // rass-eval-miou as a library call: pairs of label maps (two directories
-// matched by file stem, a manifest, or one pair) are decoded, counted into one
+// matched by item key, a manifest, or one pair) are decoded, counted into one
 // confusion matrix per worker thread and dropped, so memory stays flat
 // whatever the number of images; the matrices are merged at the end and the
 // metrics of the chosen convention (confusion.hpp) are reported as a table,
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "rass/batch/inputs.hpp"
 #include "rass/metrics/confusion.hpp"
 
 namespace rass::metrics {
@@ -17,6 +18,7 @@ struct MiouJob {
   std::vector<std::string> inputs;     // PRED GT: two directories or two files ("-" = stdin for one of them)
   std::string manifest;                // JSON lines with "pred" and "gt" (optional "key"), or TSV pred<TAB>gt
   std::string pred_suffix, gt_suffix;  // directory mode: file-name ends that are taken and stripped for the key
+  bool match_stem = false;             // directory mode: pair by file name alone (trees with different layouts)
   int num_classes = 0;                 // 0: the number of class names
   int64_t ignore_index = 255;
   bool reduce_zero_label = false;
@@ -31,15 +33,15 @@ struct MiouJob {
   std::string per_image;  // JSON lines, one per pair in input order ("-" = stdout)
 };
 
-// One item to evaluate; `error` set when the pair is bad before it is read
-// (a missing partner).
-struct MiouPair {
-  std::string pred, gt, key, error;
-};
+// One pair to evaluate: paths[0] the prediction, paths[1] the ground truth;
+// `error` set when the pair is bad before it is read (a missing partner, a
+// duplicate key, a bad manifest line).
+using MiouPair = batch::Item;
 
-// The pairs a job names, in order (directories: sorted by key). Missing
-// partners become pairs with an error; duplicate keys and unreadable
-// directories throw Error(bad_input); bad combinations of inputs Error(usage).
+// The pairs a job names, in order (directories: sorted by key), through the
+// batch layer's key rule (relative path without extension or --*-suffix; file
+// name alone with match_stem). Unreadable directories and empty inputs throw
+// Error(bad_input); bad combinations of inputs Error(usage).
 std::vector<MiouPair> collect_pairs(const MiouJob& job);
 
 struct MiouResult {
@@ -47,7 +49,8 @@ struct MiouResult {
   ClassCounts counts;
   Metrics metrics;
   std::vector<std::string> names;
-  size_t pairs = 0, evaluated = 0, failed = 0;
+  size_t pairs = 0, evaluated = 0, failed = 0;  // failed: bad pairs and runtime failures
+  size_t runtime_failures = 0;
   size_t gt_oor_images = 0, pred_oor_images = 0;
   std::string gt_oor_first, pred_oor_first;  // "<file>: value V at (x, y)" of the first such pair in input order
 };
@@ -57,7 +60,8 @@ struct MiouResult {
 MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs, const LabelLuts& luts,
                           std::vector<std::string> names);
 
-// Reports (for run_eval_miou and the tests).
+// Reports (miou_report.cpp; for run_eval_miou and the tests). NaN values are
+// JSON null with a reason (batch/report.hpp).
 nlohmann::ordered_json result_json(const MiouJob& job, const MiouResult& r);
 std::string result_table(const MiouJob& job, const MiouResult& r);
 std::string result_csv(const MiouResult& r);

@@ -1,0 +1,220 @@
+#include "rass/batch/inputs.hpp"
+
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/io/image_files.hpp"
+#include "rass/io/manifest.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rass::batch {
+
+std::string Item::name() const {
+  for (const std::string& p : paths)
+    if (!p.empty()) return p == "-" ? "<stdin>" : p;
+  return key;
+}
+
+std::string key_of_relative(const std::string& rel, const std::string& suffix) {
+  if (!suffix.empty() && rel.size() > suffix.size() && rel.compare(rel.size() - suffix.size(), suffix.size(), suffix) == 0)
+    return rel.substr(0, rel.size() - suffix.size());
+  fs::path p(rel);
+  return p.replace_extension().string();
+}
+
+namespace {
+
+bool is_dir(const std::string& p) {
+  std::error_code ec;
+  return p != "-" && fs::is_directory(p, ec);
+}
+
+std::string file_name(const std::string& p) { return fs::path(p).filename().string(); }
+
+// A role's files under `dir`, as (key, path) in path order.
+std::vector<std::pair<std::string, std::string>> list_tree(const InputSpec& spec, const std::string& dir,
+                                                           const Role& role) {
+  std::function<bool(const std::string&)> keep;
+  if (!role.suffix.empty()) {
+    const std::string suf = role.suffix;
+    keep = [suf](const std::string& p) {
+      const std::string n = file_name(p);
+      return n.size() > suf.size() && n.compare(n.size() - suf.size(), suf.size(), suf) == 0;
+    };
+  } else {
+    keep = spec.keep ? spec.keep : std::function<bool(const std::string&)>(has_image_extension);
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& p : list_files(dir, keep, spec.skip_dirs)) {
+    const std::string rel = spec.match_stem ? file_name(p) : fs::path(p).lexically_relative(dir).string();
+    out.emplace_back(key_of_relative(rel, role.suffix), p);
+  }
+  return out;
+}
+
+// The key of a manifest row without a "key" field (see inputs.hpp).
+std::string manifest_key(const std::string& written) {
+  if (written == "-") return "stdin";
+  const fs::path p = fs::path(written).lexically_normal();
+  if (written.empty() || p.is_absolute() || p.empty() || *p.begin() == "..") return path_stem(written);
+  return key_of_relative(p.string());
+}
+
+std::vector<Item> from_manifest(const InputSpec& spec) {
+  std::vector<Item> items;
+  const std::string& m = spec.manifest;
+  const std::string mname = m == "-" ? "<stdin>" : m;
+  for (const ManifestRow& row : read_manifest(m)) {
+    Item it;
+    it.paths.assign(spec.roles.size(), "");
+    const std::string where = mname + ": line " + std::to_string(row.line);
+    if (!row.error.empty()) {
+      it.key = "line" + std::to_string(row.line);
+      it.error = row.error;
+      items.push_back(std::move(it));
+      continue;
+    }
+    std::vector<std::string> written(spec.roles.size());
+    for (size_t r = 0; r < spec.roles.size(); ++r) {
+      const Role& role = spec.roles[r];
+      if (!row.columns.empty()) {
+        if (r < row.columns.size()) written[r] = row.columns[r];
+      } else {
+        for (const std::string& f : role.fields) {
+          if (row.fields.count(f)) {
+            written[r] = row.fields.at(f);
+            break;
+          }
+          for (const std::string& o : row.other_fields)
+            if (o == f && it.error.empty()) it.error = where + ": field \"" + f + "\" is not a string";
+          if (!it.error.empty()) break;
+        }
+      }
+      if (written[r].empty() && role.required && it.error.empty()) {
+        std::string names;
+        for (const std::string& f : role.fields) names += (names.empty() ? "\"" : " or \"") + f + "\"";
+        it.error = where + ": no " + role.name + " path (a JSON field " + names + ", or tab-separated column " +
+                   std::to_string(r + 1) + ")";
+      }
+      if (!written[r].empty()) it.paths[r] = resolve_manifest_path(m, written[r]);
+    }
+    if (row.fields.count("key") && !row.fields.at("key").empty()) it.key = row.fields.at("key");
+    else it.key = written[0].empty() ? "line" + std::to_string(row.line) : manifest_key(written[0]);
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+std::vector<Item> from_single_role(const InputSpec& spec) {
+  std::vector<Item> items;
+  for (const std::string& in : spec.inputs) {
+    if (in == "-" && !spec.allow_stdin)
+      throw_usage("'-' (stdin) reads one image; it cannot be part of a batch");
+    if (is_dir(in)) {
+      for (auto& [key, p] : list_tree(spec, in, spec.roles[0])) items.push_back({key, {p}, ""});
+    } else {
+      items.push_back({in == "-" ? "stdin" : path_stem(in), {in}, ""});  // a missing file is reported when read
+    }
+  }
+  return items;
+}
+
+std::vector<Item> from_two_trees(const InputSpec& spec) {
+  const std::string& a = spec.inputs[0];
+  const std::string& b = spec.inputs[1];
+  const Role& ra = spec.roles[0];
+  const Role& rb = spec.roles[1];
+  if (a == "-" && b == "-") throw_usage("only one of " + ra.name + " and " + rb.name + " can be '-' (stdin)");
+  const bool da = is_dir(a), db = is_dir(b);
+  if (da != db)
+    throw_usage((da ? a : b) + " is a directory but " + (da ? b : a) + " is not: give two directories or two files");
+  if (!da) {
+    const std::string key = a != "-" ? path_stem(a) : b != "-" ? path_stem(b) : "stdin";
+    return {{key, {a, b}, ""}};
+  }
+  // Keys of each tree (a duplicate within one tree is a bad item of its own).
+  std::vector<Item> items;
+  auto index = [&](const std::string& dir, const Role& role, size_t slot, std::map<std::string, std::string>& by_key) {
+    for (auto& [key, p] : list_tree(spec, dir, role)) {
+      auto [pos, fresh] = by_key.emplace(key, p);
+      if (!fresh) {
+        Item bad{key, {"", ""}, ""};
+        bad.paths[slot] = p;
+        bad.error = p + ": has the same key '" + key + "' as " + pos->second + " (" +
+                    (spec.match_stem ? "file name" : "relative path without extension") + "): rename one of them";
+        items.push_back(std::move(bad));
+      }
+    }
+  };
+  std::map<std::string, std::string> ka, kb;
+  index(a, ra, 0, ka);
+  index(b, rb, 1, kb);
+  const std::string hint = spec.match_stem ? "" : " (keys are relative paths; --match-stem pairs by file name)";
+  auto ia = ka.begin();
+  auto ib = kb.begin();
+  while (ia != ka.end() || ib != kb.end()) {
+    if (ib == kb.end() || (ia != ka.end() && ia->first < ib->first)) {
+      items.push_back({ia->first, {ia->second, ""},
+                       ia->second + ": no " + rb.name + " with key '" + ia->first + "' in " + b + hint});
+      ++ia;
+    } else if (ia == ka.end() || ib->first < ia->first) {
+      items.push_back({ib->first, {"", ib->second},
+                       ib->second + ": no " + ra.name + " with key '" + ib->first + "' in " + a + hint});
+      ++ib;
+    } else {
+      items.push_back({ia->first, {ia->second, ib->second}, ""});
+      ++ia, ++ib;
+    }
+  }
+  return items;
+}
+
+std::string describe_sources(const InputSpec& spec) {
+  std::string s;
+  for (const std::string& in : spec.inputs) s += (s.empty() ? "" : ", ") + in;
+  if (!spec.manifest.empty()) s += (s.empty() ? "" : ", ") + std::string("manifest ") + spec.manifest;
+  return s;
+}
+
+}  // namespace
+
+std::vector<Item> collect_items(const InputSpec& spec) {
+  if (spec.roles.empty() || spec.roles.size() > 2) throw_runtime("collect_items: one or two roles");
+  std::vector<Item> items;
+  if (spec.roles.size() == 2) {
+    if (!spec.manifest.empty() && !spec.inputs.empty())
+      throw_usage("give " + spec.roles[0].name + " " + spec.roles[1].name + " or --manifest, not both");
+    if (spec.manifest.empty() && spec.inputs.size() != 2)
+      throw_usage("give " + spec.roles[0].name + " " + spec.roles[1].name +
+                  " (two directories matched by key, or two files), or --manifest FILE");
+    items = spec.manifest.empty() ? from_two_trees(spec) : from_manifest(spec);
+  } else {
+    if (spec.inputs.empty() && spec.manifest.empty()) throw_usage("no input: give files, directories, '-' or --manifest");
+    items = from_single_role(spec);
+    if (!spec.manifest.empty()) {
+      std::vector<Item> more = from_manifest(spec);
+      items.insert(items.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    }
+  }
+  if (items.empty())
+    throw_bad_input(describe_sources(spec), "no inputs found" + std::string(spec.roles[0].suffix.empty()
+                                                                              ? " (image files: .png .jpg .jpeg .ppm .pgm .pnm)"
+                                                                              : " (files ending in " + spec.roles[0].suffix + ")"));
+  // One key, one item: later duplicates are bad items naming the first.
+  std::unordered_map<std::string, size_t> first;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Item& it = items[i];
+    if (!it.error.empty()) continue;
+    auto [pos, fresh] = first.emplace(it.key, i);
+    if (!fresh)
+      it.error = it.name() + ": has the same key '" + it.key + "' as " + items[pos->second].name() +
+                 " (outputs and pairs are named by key): rename one of them";
+  }
+  return items;
+}
+
+}  // namespace rass::batch

@@ -1,0 +1,60 @@
+// The inputs of every batch tool: files, directories, manifests and `-`, turned
+// into items with one key rule, optionally paired across two roles (PRED/GT,
+// LQ/HQ). A bad source line or a duplicate key becomes a bad item that carries
+// its message; it never ends the run (the runner counts it, run.hpp).
+//
+// The item key (what names outputs, seeds the keyed RNG and pairs two trees):
+//   - a file under a directory input D: its path relative to D without the
+//     extension ("sub/a.png" -> "sub/a"), or without the role's --suffix;
+//   - a file named on the command line: its stem ("x/a.png" -> "a"); `-`: "stdin";
+//   - a manifest row: its "key" field; otherwise the row's first path as written,
+//     without extension, when it is relative and stays below the manifest's
+//     directory ("./sub/a.png" -> "sub/a"), else its stem.
+//   - with match_stem (`--match-stem`), files under directories are keyed by
+//     their file name alone, so trees with different layouts pair up.
+// Two items with one key: the first in input order is kept, each later one is
+// a bad item naming both files.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace rass::batch {
+
+// One role of an item ("pred", "gt", "hq"): the manifest fields tried in order
+// for its path (JSON lines), or its column (TSV: role i is column i).
+struct Role {
+  std::string name;
+  std::vector<std::string> fields;
+  bool required = true;   // a manifest row without it is a bad item
+  std::string suffix;     // directory listings: file-name end taken and stripped for the key ("" = image extension)
+};
+
+struct InputSpec {
+  std::vector<Role> roles;            // one (single items) or two (pairs)
+  std::vector<std::string> inputs;    // one role: files, directories, "-"; two roles: A B (two directories or two files)
+  std::string manifest;               // JSON lines or TSV ("-" = stdin)
+  std::function<bool(const std::string&)> keep;  // which files of a directory are inputs (default: image extensions)
+  std::vector<std::string> skip_dirs;  // not entered when listing (e.g. an output directory)
+  bool match_stem = false;
+  bool allow_stdin = true;            // may "-" be an input (a one-image source)?
+};
+
+struct Item {
+  std::string key;
+  std::vector<std::string> paths;  // one per role ("" where absent)
+  std::string error;               // set: a bad item, with a message naming the file or manifest line
+  std::string name() const;        // the first non-empty path (for messages), or the key
+};
+
+// Lists and pairs the inputs. Directory listings are sorted by path; items
+// keep the order in which their sources were given (manifest rows in file order).
+// Throws Error(usage) for bad combinations (two roles without exactly A B or a
+// manifest, a directory paired with a file), Error(bad_input) when a directory
+// or manifest cannot be read or nothing at all was found (empty input is an error).
+std::vector<Item> collect_items(const InputSpec& spec);
+
+// The key of a relative path: without the extension, or without `suffix` when given.
+std::string key_of_relative(const std::string& rel, const std::string& suffix = "");
+
+}  // namespace rass::batch

@@ -1,0 +1,58 @@
+// The per-item error policy of every batch tool, in one place:
+//   - an item that is bad before it is read (a missing partner, a duplicate
+//     key, a malformed manifest line) is reported and counted as bad input;
+//   - Error(bad_input) (or usage) thrown while processing an item: bad input;
+//   - any other exception (Error(runtime), bad_alloc, an OpenCV or LibTorch
+//     exception): a runtime failure of that item;
+// each is named on stderr ("rass-<tool>: <file>: <what>") and the rest of the
+// batch goes on, so no finished output is lost. The exit code at the end:
+// 1 if any item failed at runtime, else 3 if any was bad, else 0.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rass/batch/inputs.hpp"
+
+namespace rass::batch {
+
+struct Tally {
+  size_t ok = 0, bad = 0, failed = 0;
+  size_t total() const { return ok + bad + failed; }
+  int exit_code() const;
+};
+
+// Thread-safe "prog: message" lines on stderr.
+class Reporter {
+ public:
+  explicit Reporter(std::string prog) : prog_(std::move(prog)) {}
+  void say(const std::string& message);
+  const std::string& prog() const { return prog_; }
+
+ private:
+  std::string prog_;
+  std::mutex mu_;
+};
+
+struct RunOptions {
+  int jobs = 0;  // 0 = all cores
+  bool quiet = false;  // no progress line
+};
+
+// How an item ended, for the tool's own bookkeeping (per-item rows).
+enum class Outcome { ok, bad, failed };
+
+// Runs body(index, worker) for each item on worker threads (items with
+// `error` set are not run). `on_end(index, outcome, message)`, if given, is
+// called once per item, from the worker, after it ended (message empty when ok).
+Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter& reporter,
+                const std::function<void(size_t index, int worker)>& body,
+                const std::function<void(size_t index, Outcome outcome, const std::string& message)>& on_end = {},
+                int workers = 0);
+
+// Prefixes `what` with `name` unless it already names a file the item has.
+std::string name_error(const Item& item, const std::string& what);
+
+}  // namespace rass::batch

@@ -1,0 +1,156 @@
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
+#include "rass/core/error.hpp"
+#include "rass/core/parallel.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/metrics/miou_run.hpp"
+#include "rass/metrics/miou_report.hpp"
+
+using json = nlohmann::ordered_json;
+
+// Evaluation of rass-eval-miou: each worker decodes a pair, counts it into its
+// own confusion matrix and drops it; the matrices are merged at the end.
+namespace rass::metrics {
+
+namespace {
+
+constexpr char kProg[] = "rass-eval-miou";
+
+void check_label_map(const Image& img, const std::string& name) {
+  if (img.channels == 1) return;
+  const char* what = img.channels == 2 ? "gray+alpha" : img.channels == 3 ? "RGB" : "RGBA";
+  throw_bad_input(name, "has " + std::to_string(img.channels) + " channels (" + what +
+                            "); a label map is a single-channel image of class indices (8- or 16-bit gray PNG, "
+                            "or a palette PNG whose indices are the classes)");
+}
+
+// TODO(merge): replaced by io's read_label_image (palette indices) when it lands.
+Image read_label_image(const std::string& path) { return read_image(path); }
+
+}  // namespace
+
+MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs, const LabelLuts& luts,
+                          std::vector<std::string> names) {
+  const int c = luts.num_classes();
+  MiouResult r;
+  r.names = std::move(names);
+  r.pairs = pairs.size();
+  batch::OrderedLines lines(job.per_image);
+
+  std::mutex mu;  // stderr and the out-of-range bookkeeping
+  size_t gt_first_index = SIZE_MAX, pred_first_index = SIZE_MAX;
+  std::atomic<size_t> gt_oor_images{0}, pred_oor_images{0};
+  batch::Reporter reporter(kProg);
+
+  const int jobs = worker_count(job.jobs, pairs.size());
+  // Per-worker state: one confusion matrix, counter and per-image counts each.
+  std::vector<Confusion> totals(size_t(jobs), Confusion{c});
+  std::vector<PairCounter> counters(static_cast<size_t>(jobs), PairCounter{luts});
+  std::vector<ClassCounts> images(static_cast<size_t>(jobs));
+
+  std::vector<json> lines_of(pairs.size());  // per-image rows, until the item ends
+  const batch::Tally tally = batch::run_items(pairs, {job.jobs, job.quiet}, reporter, [&](size_t i, int w) {
+    PairCounter& counter = counters[size_t(w)];
+    ClassCounts& image = images[size_t(w)];
+    Confusion& total = totals[size_t(w)];
+    {
+      const MiouPair& pair = pairs[i];
+      const std::string& pred_path = pair.paths[0];
+      const std::string& gt_path = pair.paths[1];
+      json& line = lines_of[i];
+        const Image gt = read_label_image(gt_path);
+        const std::string gt_name = gt_path == "-" ? "<stdin>" : gt_path;
+        check_label_map(gt, gt_name);
+        const Image pred = read_label_image(pred_path);
+        const std::string pred_name = pred_path == "-" ? "<stdin>" : pred_path;
+        check_label_map(pred, pred_name);
+        if (pred.width != gt.width || pred.height != gt.height)
+          throw_bad_input(pred_name, "is " + std::to_string(pred.width) + "x" + std::to_string(pred.height) +
+                                         " but its ground truth " + gt_name + " is " + std::to_string(gt.width) + "x" +
+                                         std::to_string(gt.height));
+        counter.count(pred, gt);
+        counter.flush(total, &image);
+        if (image.gt_out_of_range > 0) {
+          ++gt_oor_images;
+          bool first;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            first = i < gt_first_index;
+          }
+          if (first) {
+            const FirstOutOfRange f = first_gt_out_of_range(gt, luts);
+            std::lock_guard<std::mutex> lock(mu);
+            if (i < gt_first_index) {
+              gt_first_index = i;
+              r.gt_oor_first =
+                  gt_name + ": value " + std::to_string(f.raw) +
+                  (luts.mapped_gt(f.raw) != f.raw ? " (" + std::to_string(luts.mapped_gt(f.raw)) + " after the maps)"
+                                                  : "") +
+                  " at (" + std::to_string(f.x) + ", " + std::to_string(f.y) + ")";
+            }
+          }
+        }
+        if (image.pred_out_of_range > 0) {
+          ++pred_oor_images;
+          bool first;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            first = i < pred_first_index;
+          }
+          if (first) {
+            const FirstOutOfRange f = first_pred_out_of_range(pred, gt, luts);
+            std::lock_guard<std::mutex> lock(mu);
+            if (i < pred_first_index) {
+              pred_first_index = i;
+              r.pred_oor_first =
+                  pred_name + ": value " + std::to_string(f.raw) +
+                  (luts.mapped_pred(f.raw) != f.raw ? " (" + std::to_string(luts.mapped_pred(f.raw)) + " after the map)"
+                                                    : "") +
+                  " at (" + std::to_string(f.x) + ", " + std::to_string(f.y) + ")";
+            }
+          }
+        }
+        if (lines.enabled()) {
+          const Metrics m = compute_metrics(image, job.convention);
+          line["width"] = gt.width;
+          line["height"] = gt.height;
+          line["pixels"] = image.pixels;
+          line["ignored"] = image.ignored;
+          line["out_of_range_gt"] = image.gt_out_of_range;
+          line["out_of_range_pred"] = image.pred_out_of_range;
+          int present = 0;
+          for (int k = 0; k < c; ++k) present += image.gt[k] > 0;
+          line["gt_classes"] = present;
+          for (const auto& [key, v] : m.summary) batch::put_number(line, key, v * 100, summary_reason(key));
+        }
+    }
+  }, [&](size_t i, batch::Outcome o, const std::string& message) {
+    if (!lines.enabled()) return;
+    const MiouPair& pair = pairs[i];
+    json row = {{"key", pair.key}, {"pred", pair.paths[0]}, {"gt", pair.paths[1]}};
+    if (o != batch::Outcome::ok) row["error"] = message;
+    else row.update(lines_of[i]);
+    lines_of[i] = json();
+    lines.put(i, row.dump() + "\n");
+  }, jobs);
+  lines.finish();
+
+  r.confusion = Confusion(c);
+  for (const Confusion& t : totals) r.confusion.add(t);
+  r.counts = class_counts(r.confusion);
+  r.metrics = compute_metrics(r.counts, job.convention);
+  r.evaluated = tally.ok;
+  r.failed = tally.bad + tally.failed;
+  r.runtime_failures = tally.failed;
+  r.gt_oor_images = gt_oor_images;
+  r.pred_oor_images = pred_oor_images;
+  return r;
+}
+
+}  // namespace rass::metrics
