@@ -47,4 +47,31 @@ expect_exit 2 "unknown metric" -- "$E" -m lpips "$M/pair_a.png" "$M/pair_b.png"
 expect_exit 2 "niqe without params" -- env -u RASS_NIQE_PARAMS "$E" -m niqe "$IMG/chelsea.png"
 stderr_has "--niqe-params" "niqe params message"
 expect_exit 2 "one input for FR" -- "$E" -m psnr "$IMG/chelsea.png"
+
+# Two files with one key (a.png and a.jpg) no longer overwrite each other:
+# the later one is a bad item naming both; the rest is measured; exit 3.
+mkdir -p "$T/dup/p" "$T/dup/g"
+cp "$M/pair_a.png" "$T/dup/p/a.png"; cp "$M/pair_a.png" "$T/dup/g/a.png"
+cp "$M/pair_b.png" "$T/dup/p/b.png"; cp "$M/pair_a.png" "$T/dup/g/b.png"
+"$B/rass-degrade" "$M/pair_a.png" -o "$T/dup/p/a.jpg" -p jpeg -s 1 2>/dev/null
+expect_exit 3 "duplicate keys" -- "$E" "$T/dup/p" "$T/dup/g" -m psnr --json
+stderr_has "$T/dup/p/a.png: has the same key 'a' as $T/dup/p/a.jpg" "duplicate named with both files"
+grep -q '"count": 2' "$T/.out" || fail "both keys still measured once: $(cat "$T/.out")"
+
+# Empty input is bad input, not a mean of NaN with exit 0.
+mkdir -p "$T/none/p" "$T/none/g"
+expect_exit 3 "empty directories" -- "$E" "$T/none/p" "$T/none/g" -m psnr
+stderr_has "no inputs found" "empty input message"
+
+# A report that cannot be written is a failure (exit 1), whatever goes to stdout.
+if [ -w /dev/full ]; then
+  expect_exit 1 "--json to a full disk" -- bash -c "'$E' '$M/pair_a.png' '$M/pair_b.png' -m psnr --json >/dev/full"
+  expect_exit 1 "table to a full disk" -- bash -c "'$E' '$M/pair_a.png' '$M/pair_b.png' -m psnr >/dev/full"
+  expect_exit 1 "--csv - to a full disk" -- bash -c "'$E' '$M/pair_a.png' '$M/pair_b.png' -m psnr --csv - >/dev/full"
+fi
+# The CSV report may not replace an input.
+cp "$M/pair_a.png" "$T/keep.png"
+expect_exit 2 "--csv onto an input" -- "$E" "$T/keep.png" "$M/pair_b.png" -m psnr --csv "$T/keep.png"
+cmp -s "$T/keep.png" "$M/pair_a.png" || fail "an input was overwritten by --csv"
+expect_exit 2 "two reports on stdout" -- "$E" "$M/pair_a.png" "$M/pair_b.png" -m psnr --json --csv -
 finish

@@ -101,4 +101,13 @@ stderr_has "$T/nope.txt" "label-map file named"
 
 # The dispatcher finds the tool.
 expect_exit 0 "rass eval-miou" -- "$B/rass" eval-miou --version
+
+# Reports that cannot be written are failures (exit 1); no report replaces an input.
+if [ -w /dev/full ]; then
+  expect_exit 1 "--json to a full disk" -- bash -c "'$E' --match-stem '$M/pred' '$M/gt' -n 3 --json -q >/dev/full"
+  expect_exit 1 "--per-image - to a full disk" -- bash -c "'$E' --match-stem '$M/pred' '$M/gt' -n 3 -q --per-image - >/dev/full"
+fi
+cp -r "$M/pred" "$M/gt" "$T/g2/" 2>/dev/null || { mkdir -p "$T/g2"; cp -r "$M/pred" "$M/gt" "$T/g2/"; }
+expect_exit 2 "--csv onto a label map" -- "$E" --match-stem "$T/g2/pred" "$T/g2/gt" -n 3 --csv "$T/g2/gt/a.png"
+cmp -s "$T/g2/gt/a.png" "$M/gt/a.png" || fail "a label map was overwritten"
 finish

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 
 #include "rass/batch/ordered_lines.hpp"
@@ -33,6 +34,37 @@ void check_label_map(const Image& img, const std::string& name) {
 // TODO(merge): replaced by io's read_label_image (palette indices) when it lands.
 Image read_label_image(const std::string& path) { return read_image(path); }
 
+// The first of some event in input order, whatever order the workers finish in.
+class FirstInOrder {
+ public:
+  // `describe` (which may rescan an image) runs only when `index` can still be the first.
+  void offer(size_t index, const std::function<std::string()>& describe) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (index >= index_) return;
+    }
+    std::string text = describe();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index < index_) index_ = index, text_ = std::move(text);
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+
+ private:
+  std::mutex mu_;
+  size_t index_ = SIZE_MAX;
+  std::string text_;
+};
+
+// "<file>: value V (M after the maps) at (x, y)"
+std::string describe_value(const std::string& name, const FirstOutOfRange& f, int64_t mapped, const char* after) {
+  return name + ": value " + std::to_string(f.raw) +
+         (mapped != f.raw ? " (" + std::to_string(mapped) + " " + after + ")" : "") + " at (" + std::to_string(f.x) +
+         ", " + std::to_string(f.y) + ")";
+}
+
 }  // namespace
 
 MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs, const LabelLuts& luts,
@@ -43,8 +75,7 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
   r.pairs = pairs.size();
   batch::OrderedLines lines(job.per_image);
 
-  std::mutex mu;  // stderr and the out-of-range bookkeeping
-  size_t gt_first_index = SIZE_MAX, pred_first_index = SIZE_MAX;
+  FirstInOrder gt_first, pred_first;
   std::atomic<size_t> gt_oor_images{0}, pred_oor_images{0};
   batch::Reporter reporter(kProg);
 
@@ -78,43 +109,17 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
         counter.flush(total, &image);
         if (image.gt_out_of_range > 0) {
           ++gt_oor_images;
-          bool first;
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            first = i < gt_first_index;
-          }
-          if (first) {
+          gt_first.offer(i, [&] {
             const FirstOutOfRange f = first_gt_out_of_range(gt, luts);
-            std::lock_guard<std::mutex> lock(mu);
-            if (i < gt_first_index) {
-              gt_first_index = i;
-              r.gt_oor_first =
-                  gt_name + ": value " + std::to_string(f.raw) +
-                  (luts.mapped_gt(f.raw) != f.raw ? " (" + std::to_string(luts.mapped_gt(f.raw)) + " after the maps)"
-                                                  : "") +
-                  " at (" + std::to_string(f.x) + ", " + std::to_string(f.y) + ")";
-            }
-          }
+            return describe_value(gt_name, f, luts.mapped_gt(f.raw), "after the maps");
+          });
         }
         if (image.pred_out_of_range > 0) {
           ++pred_oor_images;
-          bool first;
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            first = i < pred_first_index;
-          }
-          if (first) {
+          pred_first.offer(i, [&] {
             const FirstOutOfRange f = first_pred_out_of_range(pred, gt, luts);
-            std::lock_guard<std::mutex> lock(mu);
-            if (i < pred_first_index) {
-              pred_first_index = i;
-              r.pred_oor_first =
-                  pred_name + ": value " + std::to_string(f.raw) +
-                  (luts.mapped_pred(f.raw) != f.raw ? " (" + std::to_string(luts.mapped_pred(f.raw)) + " after the map)"
-                                                    : "") +
-                  " at (" + std::to_string(f.x) + ", " + std::to_string(f.y) + ")";
-            }
-          }
+            return describe_value(pred_name, f, luts.mapped_pred(f.raw), "after the map");
+          });
         }
         if (lines.enabled()) {
           const Metrics m = compute_metrics(image, job.convention);
@@ -145,6 +150,8 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
   for (const Confusion& t : totals) r.confusion.add(t);
   r.counts = class_counts(r.confusion);
   r.metrics = compute_metrics(r.counts, job.convention);
+  r.gt_oor_first = gt_first.text();
+  r.pred_oor_first = pred_first.text();
   r.evaluated = tally.ok;
   r.failed = tally.bad + tally.failed;
   r.runtime_failures = tally.failed;

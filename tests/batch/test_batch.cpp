@@ -1,0 +1,295 @@
+// The batch layer: key rule, listing (link loops), pairing, manifests with bad
+// lines, duplicates, the per-item error policy, ordered lines, report writers
+// and the output guard. Expected values are worked by hand from the rules in
+// lib/rass/batch/*.hpp.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <stdexcept>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/output_guard.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
+#include "rass/core/error.hpp"
+
+namespace fs = std::filesystem;
+using namespace rass;
+using namespace rass::batch;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/rass-test-batch.XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+};
+
+void touch(const std::string& p, const std::string& text = "x") {
+  fs::create_directories(fs::path(p).parent_path());
+  std::ofstream(p) << text;
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+InputSpec one_role(std::vector<std::string> inputs) {
+  InputSpec s;
+  s.roles = {{"hq", {"hq"}, true, ""}};
+  s.inputs = std::move(inputs);
+  return s;
+}
+
+InputSpec two_roles() {
+  InputSpec s;
+  s.roles = {{"prediction", {"pred", "lq"}, true, ""}, {"ground truth", {"gt", "hq"}, true, ""}};
+  return s;
+}
+
+ExitCode code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ExitCode::ok;
+}
+
+}  // namespace
+
+TEST_CASE("key rule: relative path without extension, or without the suffix") {
+  CHECK(key_of_relative("a.png") == "a");
+  CHECK(key_of_relative("sub/b.tar.png") == "sub/b.tar");
+  CHECK(key_of_relative("sub/noext") == "sub/noext");
+  CHECK(key_of_relative("city/x_gtFine_labelTrainIds.png", "_gtFine_labelTrainIds.png") == "city/x");
+}
+
+TEST_CASE("listing: sorted, image files only, link loops and two links to one folder list a file once") {
+  TempDir t;
+  touch(t / "in/b.png");
+  touch(t / "in/a.jpg");
+  touch(t / "in/notes.txt");
+  touch(t / "in/sub/c.PNG");
+  fs::create_directory_symlink("..", t / "in/sub/up");        // loop
+  fs::create_directory_symlink(t / "in/sub", t / "in/again");  // second path to sub
+  auto items = collect_items(one_role({t / "in"}));
+  REQUIRE(items.size() == 3);
+  CHECK(items[0].key == "a");
+  CHECK(items[1].key == "again/c");  // "again" sorts before "sub": the first path reached wins
+  CHECK(items[2].key == "b");
+  for (const Item& it : items) CHECK(it.error.empty());
+}
+
+TEST_CASE("listing skips output directories and reports empty input as bad input") {
+  TempDir t;
+  touch(t / "in/a.png");
+  touch(t / "in/out/a.png");
+  InputSpec s = one_role({t / "in"});
+  s.skip_dirs = {t / "in/out"};
+  CHECK(collect_items(s).size() == 1);
+  fs::create_directories(t / "empty");
+  CHECK(code_of([&] { collect_items(one_role({t / "empty"})); }) == ExitCode::bad_input);
+}
+
+TEST_CASE("duplicate keys: the first is kept, each later one is a bad item naming both") {
+  TempDir t;
+  touch(t / "in/a.jpg");
+  touch(t / "in/a.png");
+  touch(t / "in/b.png");
+  auto items = collect_items(one_role({t / "in", t / "in/b.png"}));
+  REQUIRE(items.size() == 4);
+  CHECK(items[0].error.empty());
+  CHECK(items[1].error == t / "in/a.png" + ": has the same key 'a' as " + t / "in/a.jpg" +
+                              " (outputs and pairs are named by key): rename one of them");
+  CHECK(items[2].error.empty());
+  CHECK(items[3].error.find("same key 'b'") != std::string::npos);
+}
+
+TEST_CASE("pairing two trees by key; --match-stem by file name; unpaired items are bad") {
+  TempDir t;
+  touch(t / "p/x.png");
+  touch(t / "p/sub/y.png");
+  touch(t / "p/only.png");
+  touch(t / "g/x.png");
+  touch(t / "g/other/y.png");
+  InputSpec s = two_roles();
+  s.inputs = {t / "p", t / "g"};
+  auto items = collect_items(s);
+  // keys in order: only, other/y, sub/y, x
+  REQUIRE(items.size() == 4);
+  CHECK(items[0].key == "only");
+  CHECK(items[0].error.find("no ground truth with key 'only'") != std::string::npos);
+  CHECK(items[1].key == "other/y");
+  CHECK(items[1].error.find("no prediction with key 'other/y'") != std::string::npos);
+  CHECK(items[2].key == "sub/y");
+  CHECK(items[3].key == "x");
+  CHECK(items[3].paths == std::vector<std::string>{t / "p/x.png", t / "g/x.png"});
+  s.match_stem = true;
+  items = collect_items(s);
+  REQUIRE(items.size() == 3);
+  CHECK(items[2].key == "y");
+  CHECK(items[2].error.empty());
+  CHECK(items[2].paths[1] == t / "g/other/y.png");
+  // A directory with a file, and two stdins, are usage errors.
+  s.inputs = {t / "p", t / "g/x.png"};
+  CHECK(code_of([&] { collect_items(s); }) == ExitCode::usage);
+  s.inputs = {"-", "-"};
+  CHECK(code_of([&] { collect_items(s); }) == ExitCode::usage);
+}
+
+TEST_CASE("manifests: field lookup, TSV columns, keys, and bad lines as bad items") {
+  TempDir t;
+  touch(t / "m/list.jsonl",
+        "{\"lq\": \"lq/a.png\", \"hq\": \"hq/a.png\", \"key\": \"k1\"}\n"  // 1: aliases lq/hq, key field
+        "pred/sub/b.png\tgt/b.png\n"                                        // 2: TSV; key from the first path
+        "# a comment\n"
+        "\n"
+        "{\"pred\": \"/abs/c.png\", \"gt\": \"g.png\"}\n"  // 5: absolute path: key = stem
+        "{\"pred\": \"p.png\"}\n"                          // 6: no gt
+        "{\"pred\": 3, \"gt\": \"g.png\"}\n"               // 7: pred not a string
+        "{\"pred\": \"p.png\", \n"                         // 8: not JSON
+        "[1, 2]\n"                                         // 9: TSV line "[1, 2]" (one column): no gt
+        "{\"pred\": \"../up.png\", \"gt\": \"g.png\"}\n");  // 10: escapes the folder: key = stem
+  InputSpec s = two_roles();
+  s.manifest = t / "m/list.jsonl";
+  const auto items = collect_items(s);
+  REQUIRE(items.size() == 8);
+  CHECK(items[0].key == "k1");
+  CHECK(items[0].paths == std::vector<std::string>{t / "m/lq/a.png", t / "m/hq/a.png"});
+  CHECK(items[1].key == "pred/sub/b");
+  CHECK(items[1].paths[1] == t / "m/gt/b.png");
+  CHECK(items[2].key == "c");
+  CHECK(items[2].paths[0] == "/abs/c.png");
+  CHECK(items[3].error == s.manifest + ": line 6: no ground truth path (a JSON field \"gt\" or \"hq\", or tab-separated column 2)");
+  CHECK(items[4].error == s.manifest + ": line 7: field \"pred\" is not a string");
+  CHECK(items[5].error.find(s.manifest + ": line 8: invalid JSON") == 0);
+  CHECK(items[6].error.find(": line 9: no ground truth path") != std::string::npos);
+  CHECK(items[7].key == "up");
+  CHECK(items[7].error.empty());
+}
+
+TEST_CASE("run_items: every failure kind is counted, named and does not stop the others") {
+  std::vector<Item> items;
+  for (const char* k : {"ok1", "bad", "runtime", "alloc", "std", "preset", "ok2"})
+    items.push_back({k, {std::string("/data/") + k + ".png"}, ""});
+  items[5].error = "/data/preset.png: no partner";
+  std::vector<std::string> messages(items.size());
+  std::vector<Outcome> outcomes(items.size(), Outcome::ok);
+  Reporter rep("rass-test");
+  const Tally tally = run_items(
+      items, {2, true}, rep,
+      [&](size_t i, int) {
+        const std::string k = items[i].key;
+        if (k == "bad") throw_bad_input("/data/bad.png", "not an image");
+        if (k == "runtime") throw_runtime("disk on fire");
+        if (k == "alloc") throw std::bad_alloc();
+        if (k == "std") throw std::out_of_range("vector::at");
+        if (k == "preset") FAIL("an item with an error must not run");
+      },
+      [&](size_t i, Outcome o, const std::string& m) {
+        outcomes[i] = o;
+        messages[i] = m;
+      });
+  CHECK(tally.ok == 2);
+  CHECK(tally.bad == 2);
+  CHECK(tally.failed == 3);
+  CHECK(tally.exit_code() == 1);
+  CHECK(outcomes[1] == Outcome::bad);
+  CHECK(messages[1] == "/data/bad.png: not an image");  // already named: not prefixed twice
+  CHECK(messages[2] == "/data/runtime.png: disk on fire");
+  CHECK(messages[3] == "/data/alloc.png: out of memory");
+  CHECK(messages[4] == "/data/std.png: vector::at");
+  CHECK(messages[5] == "/data/preset.png: no partner");
+  CHECK(outcomes[6] == Outcome::ok);
+  CHECK(Tally{3, 1, 0}.exit_code() == 3);
+  CHECK(Tally{3, 0, 0}.exit_code() == 0);
+}
+
+TEST_CASE("ordered lines: input order whatever the arrival order; atomic; write errors detected") {
+  TempDir t;
+  {
+    OrderedLines lines(t / "x.jsonl");
+    lines.put(2, "c\n");
+    lines.put(0, "a\n");
+    CHECK(!fs::exists(t / "x.jsonl"));  // nothing under the final name before finish()
+    lines.put(1, "b\n");
+    lines.finish();
+  }
+  CHECK(slurp(t / "x.jsonl") == "a\nb\nc\n");
+  {
+    OrderedLines lines(t / "killed.jsonl");
+    lines.put(0, "a\n");
+  }  // no finish(): nothing is left behind
+  for (const auto& e : fs::directory_iterator(t.path)) CHECK(e.path().filename() == "x.jsonl");
+  if (::access("/dev/full", W_OK) == 0) {
+    // stdout on a full device: finish() must fail, not report success.
+    std::fflush(stdout);
+    const int saved = ::dup(1);
+    const int full = ::open("/dev/full", O_WRONLY);
+    ::dup2(full, 1);
+    ::close(full);
+    OrderedLines lines("-");
+    for (int i = 0; i < 2000; ++i) lines.put(size_t(i), std::string(100, 'x') + "\n");
+    CHECK(code_of([&] { lines.finish(); }) == ExitCode::runtime);
+    std::clearerr(stdout);
+    ::dup2(saved, 1);
+    ::close(saved);
+  }
+}
+
+TEST_CASE("reports: null with a reason for non-finite numbers; CSV quoting; one stdout user") {
+  nlohmann::ordered_json o;
+  put_number(o, "psnr", 31.5, "unused");
+  put_number(o, "niqe", std::nan(""), "flat image");
+  put_number(o, "p2", HUGE_VAL, "identical images");
+  CHECK(o.dump() == R"({"psnr":31.5,"niqe":null,"reasons":{"niqe":"NaN: flat image","p2":"inf: identical images"},"p2":null})");
+  CHECK(format_number(0.1) == "0.1");
+  CHECK(format_number(-HUGE_VAL) == "-inf");
+  CHECK(format_fixed(2.0 / 3, 4) == "0.6667");
+  CHECK(csv_field("plain") == "plain");
+  CHECK(csv_field("a,b") == "\"a,b\"");
+  CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(csv_field("two\nlines") == "\"two\nlines\"");
+  CHECK(csv_field(" edge") == "\" edge\"");
+  CHECK(csv_row({"a", "b,c"}) == "a,\"b,c\"\n");
+  CHECK(code_of([] { claim_stdout({{"--json", true}, {"--csv -", false}}); }) == ExitCode::ok);
+  CHECK(code_of([] { claim_stdout({{"--json", true}, {"--csv -", true}}); }) == ExitCode::usage);
+}
+
+TEST_CASE("output guard: an output that is an input, or a directory equal to or inside an input, is refused") {
+  TempDir t;
+  touch(t / "in/a.png");
+  touch(t / "other.png");
+  fs::create_symlink(t / "in/a.png", t / "link.png");
+  fs::create_hard_link(t / "in/a.png", t / "hard.png");
+  OutputGuard g;
+  g.add_input(t / "in");
+  g.add_input(t / "in/a.png");
+  g.add_input("-");
+  g.add_input(t / "missing.png");
+  CHECK(code_of([&] { g.check_output_file(t / "in/a.png", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_file(t / "link.png", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_file(t / "hard.png", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_file(t / "in/../in/./a.png", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_file(t / "other.png", "-o"); }) == ExitCode::ok);
+  CHECK(code_of([&] { g.check_output_file(t / "new.png", "-o"); }) == ExitCode::ok);
+  CHECK(code_of([&] { g.check_output_file("-", "-o"); }) == ExitCode::ok);
+  CHECK(code_of([&] { g.check_output_dir(t / "in", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_dir(t / "in/", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_dir(t / "in/lq/deeper", "-o"); }) == ExitCode::usage);
+  CHECK(code_of([&] { g.check_output_dir(t / "in-lq", "-o"); }) == ExitCode::ok);  // a prefix, not a parent
+  CHECK(code_of([&] { g.check_output_dir(t.path, "-o"); }) == ExitCode::ok);       // a parent of the input
+}
