@@ -1,4 +1,4 @@
-// rass-degrade: flags only; the work is rass::degrade::run_degrade (lib/rass/degrade/run.cpp).
+// rass-degrade: flags only; the work is rass::degrade::run_degrade (lib/rass/degrade/degrade_tool.cpp).
 #include "rass/cli/degrade_cli.hpp"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-// rass-eval-iqa: flags only; the work is rass::metrics::run_eval_iqa (lib/rass/metrics/iqa_run.cpp).
+// rass-eval-iqa: flags only; the work is rass::metrics::run_eval_iqa (lib/rass/metrics/eval_iqa_tool.cpp).
 #include "rass/cli/eval_iqa_cli.hpp"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-// rass-eval-miou: flags only; the work is rass::metrics::run_eval_miou (lib/rass/metrics/miou_run.cpp).
+// rass-eval-miou: flags only; the work is rass::metrics::run_eval_miou (lib/rass/metrics/eval_miou_tool.cpp).
 #include "rass/cli/eval_miou_cli.hpp"
 
 int main(int argc, char** argv) {

@@ -7,7 +7,7 @@
 #include "rass/core/error.hpp"
 #include "rass/degrade/ops.hpp"
 #include "rass/degrade/record.hpp"
-#include "rass/degrade/run.hpp"
+#include "rass/degrade/degrade_tool.hpp"
 #include "rass/io/image_io.hpp"
 
 using namespace rass;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "rass/cli/tool.hpp"
-#include "rass/degrade/run.hpp"
+#include "rass/degrade/degrade_tool.hpp"
 
 namespace rass::cli {
 

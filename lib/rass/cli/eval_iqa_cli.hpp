@@ -1,7 +1,7 @@
 // Flags of rass-eval-iqa.
 #pragma once
 #include "rass/cli/tool.hpp"
-#include "rass/metrics/iqa_run.hpp"
+#include "rass/metrics/eval_iqa_tool.hpp"
 
 namespace rass::cli {
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "rass/cli/tool.hpp"
-#include "rass/metrics/miou_run.hpp"
+#include "rass/metrics/eval_miou_tool.hpp"
 
 namespace rass::cli {
 

@@ -8,7 +8,7 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/metrics/iqa_metrics.hpp"
-#include "rass/metrics/iqa_run.hpp"
+#include "rass/metrics/eval_iqa_tool.hpp"
 
 namespace rass::metrics {
 

@@ -10,7 +10,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
-#include "rass/metrics/miou_run.hpp"
+#include "rass/metrics/eval_miou_tool.hpp"
 #include "rass/metrics/miou_report.hpp"
 
 using json = nlohmann::ordered_json;

@@ -6,7 +6,7 @@
 
 #include "rass/batch/report.hpp"
 #include "rass/core/version.hpp"
-#include "rass/metrics/miou_run.hpp"
+#include "rass/metrics/eval_miou_tool.hpp"
 
 using json = nlohmann::ordered_json;
 

@@ -1,4 +1,4 @@
-// The reports of rass-eval-miou (declared in miou_run.hpp with the job and
+// The reports of rass-eval-miou (declared in eval_miou_tool.hpp with the job and
 // result types); shared pieces for the per-image lines.
 #pragma once
 #include <string>

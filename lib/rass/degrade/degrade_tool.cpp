@@ -1,4 +1,4 @@
-#include "rass/degrade/run.hpp"
+#include "rass/degrade/degrade_tool.hpp"
 
 #include <algorithm>
 #include <cstdio>

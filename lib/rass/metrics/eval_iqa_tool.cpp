@@ -1,4 +1,4 @@
-#include "rass/metrics/iqa_run.hpp"
+#include "rass/metrics/eval_iqa_tool.hpp"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "rass/metrics/miou_run.hpp"
+#include "rass/metrics/eval_miou_tool.hpp"
 
 #include <cstdio>
 

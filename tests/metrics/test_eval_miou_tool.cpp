@@ -16,7 +16,7 @@
 #include "rass/core/rng.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
-#include "rass/metrics/miou_run.hpp"
+#include "rass/metrics/eval_miou_tool.hpp"
 
 using namespace rass;
 using namespace rass::metrics;
