@@ -154,22 +154,22 @@ TEST_CASE("manifests: field lookup, TSV columns, keys, and bad lines as bad item
   TempDir t;
   touch(t / "m/list.jsonl",
         "{\"lq\": \"lq/a.png\", \"hq\": \"hq/a.png\", \"key\": \"k1\"}\n"  // 1: aliases lq/hq, key field
-        "pred/sub/b.png\tgt/b.png\n"                                        // 2: TSV; key from the first path
+        "pred/sub/b.png\tgt/b.png\n"                                        // 2: TSV; key: the first path's stem
         "# a comment\n"
         "\n"
-        "{\"pred\": \"/abs/c.png\", \"gt\": \"g.png\"}\n"  // 5: absolute path: key = stem
+        "{\"pred\": \"/abs/c.png\", \"gt\": \"g.png\"}\n"  // 5: absolute path
         "{\"pred\": \"p.png\"}\n"                          // 6: no gt
         "{\"pred\": 3, \"gt\": \"g.png\"}\n"               // 7: pred not a string
         "{\"pred\": \"p.png\", \n"                         // 8: not JSON
         "[1, 2]\n"                                         // 9: TSV line "[1, 2]" (one column): no gt
-        "{\"pred\": \"../up.png\", \"gt\": \"g.png\"}\n");  // 10: escapes the folder: key = stem
+        "{\"pred\": \"../up.png\", \"gt\": \"g.png\"}\n");  // 10: outside the folder
   InputSpec s = two_roles();
   s.manifest = t / "m/list.jsonl";
   const auto items = collect_items(s);
   REQUIRE(items.size() == 8);
   CHECK(items[0].key == "k1");
   CHECK(items[0].paths == std::vector<std::string>{t / "m/lq/a.png", t / "m/hq/a.png"});
-  CHECK(items[1].key == "pred/sub/b");
+  CHECK(items[1].key == "b");
   CHECK(items[1].paths[1] == t / "m/gt/b.png");
   CHECK(items[2].key == "c");
   CHECK(items[2].paths[0] == "/abs/c.png");

@@ -60,7 +60,7 @@ expect_exit 0 "manifest" -- "$E" -n 3 --manifest "$T/m/list.tsv" --per-image "$T
   --csv "$T/c.csv" --json -q
 stdout_has '"mIoU": 52.7777777777' "manifest result"
 [ "$(wc -l <"$T/per.jsonl")" -eq 2 ] || fail "per-image: 2 lines expected"
-head -n 1 "$T/per.jsonl" | grep -q '"key":"pred/a"' || fail "per-image order, key = first path without extension"
+head -n 1 "$T/per.jsonl" | grep -q '"key":"a"' || fail "per-image order"
 tail -n 1 "$T/per.jsonl" | grep -q '"key":"bee"' || fail "per-image key from the manifest"
 [ "$(head -c 6 "$T/cm.npy" | tail -c 5)" = "NUMPY" ] || fail "confusion matrix is not .npy"
 grep -q "'descr': '<i8'" "$T/cm.npy" && grep -q "'shape': (3, 3)" "$T/cm.npy" || fail "confusion dtype/shape"

@@ -56,13 +56,9 @@ std::vector<std::pair<std::string, std::string>> list_tree(const InputSpec& spec
   return out;
 }
 
-// The key of a manifest row without a "key" field (see inputs.hpp).
-std::string manifest_key(const std::string& written) {
-  if (written == "-") return "stdin";
-  const fs::path p = fs::path(written).lexically_normal();
-  if (written.empty() || p.is_absolute() || p.empty() || *p.begin() == "..") return path_stem(written);
-  return key_of_relative(p.string());
-}
+// The key of a manifest row without a "key" field: a row names a file on its
+// own, as the command line does, so its stem (inputs.hpp).
+std::string manifest_key(const std::string& written) { return written == "-" ? "stdin" : path_stem(written); }
 
 std::vector<Item> from_manifest(const InputSpec& spec) {
   std::vector<Item> items;

@@ -6,10 +6,11 @@
 // The item key (what names outputs, seeds the keyed RNG and pairs two trees):
 //   - a file under a directory input D: its path relative to D without the
 //     extension ("sub/a.png" -> "sub/a"), or without the role's --suffix;
-//   - a file named on the command line: its stem ("x/a.png" -> "a"); `-`: "stdin";
-//   - a manifest row: its "key" field; otherwise the row's first path as written,
-//     without extension, when it is relative and stays below the manifest's
-//     directory ("./sub/a.png" -> "sub/a"), else its stem.
+//   - a file named on its own (on the command line, or by a manifest row
+//     without a "key" field: the row's first path): its stem ("x/a.png" -> "a");
+//     `-`: "stdin"; a manifest row's "key" field when it has one.
+// That is one rule: the path relative to the directory the file was found
+// in, without extension; a file named on its own was found in its own folder.
 //   - with match_stem (`--match-stem`), files under directories are keyed by
 //     their file name alone, so trees with different layouts pair up.
 // Two items with one key: the first in input order is kept, each later one is
