@@ -5,6 +5,7 @@
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/version.hpp"
+#include "rass/io/image_io.hpp"
 
 namespace rass::cli {
 
@@ -14,6 +15,9 @@ const std::vector<SharedOption>& shared_options() {
       {"--json", "", "machine-readable output on stdout"},
       {"-j,--jobs", "RASS_JOBS", "worker threads (0 = all cores)"},
       {"--shard", "", "process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN"},
+      {"--max-pixels", "RASS_MAX_PIXELS",
+       "refuse images larger than N pixels (width x height, checked before decoding; "
+       "default 2^28 = 268435456; 0 = no limit)"},
   };
   return table;
 }
@@ -29,6 +33,20 @@ ToolCli::ToolCli(std::string name, std::string summary)
   app_->set_version_flag("-V,--version", std::string("rass-") + name_ + " " + version());
   app_->add_flag(shared("-q,--quiet").flags, common.quiet, shared("-q,--quiet").help);
   app_->add_flag(shared("--json").flags, common.json, shared("--json").help);
+  const auto& mp = shared("--max-pixels");
+  app_->add_option_function<uint64_t>(
+          mp.flags, [](const uint64_t& n) { set_max_pixels(n); }, mp.help)
+      ->envname(mp.env)
+      ->type_name("N")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            // Digits only: CLI11 would wrap "-5" around to 2^64 - 5.
+            const bool digits = !v.empty() && v.size() <= 19 &&
+                                v.find_first_not_of("0123456789") == std::string::npos;
+            return digits ? std::string()
+                          : "expected a pixel count, a non-negative integer (0 = no limit), got '" + v + "'";
+          },
+          ""));
   app_->get_formatter()->column_width(34);
 }
 
