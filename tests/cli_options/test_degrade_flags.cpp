@@ -2,6 +2,10 @@
 // usage errors (exit 2) with a message.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -78,4 +82,34 @@ TEST_CASE("pipeline settings are bounded so every record they make can be replay
   check_usage({"--noise-range2", "1,5000"}, "--noise-range2: need 0 <= lo <= hi <= 1000");
   check_usage({"--betag-range", "0.5,inf"}, "'inf' is not a (finite) number");
   check_usage({"--sinc-prob", "nan"}, "'nan' is not a (finite) number");
+}
+
+// Runs `rass-degrade <args>` through run_main with stdout on `path`.
+static int run_with_stdout(const char* path, std::vector<std::string> args) {
+  std::fflush(stdout);
+  const int saved = ::dup(1);
+  const int fd = ::open(path, O_WRONLY);
+  REQUIRE(saved >= 0);
+  REQUIRE(fd >= 0);
+  ::dup2(fd, 1);
+  DegradeCli cli;
+  args.insert(args.begin(), "rass-degrade");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  const int rc = run_main(cli, int(argv.size()), argv.data(), [&] { return degrade::run_degrade(cli.job()); });
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(fd);
+  return rc;
+}
+
+TEST_CASE("a report that cannot be written to stdout exits 1") {
+  CHECK(run_with_stdout("/dev/null", {"--print-config"}) == 0);
+  CHECK(run_with_stdout("/dev/full", {"--print-config"}) == 1);
+  CHECK(run_with_stdout("/dev/full", {"--help"}) == 1);
+  const std::string chelsea = std::string(RASS_SOURCE_DIR) + "/examples/images/chelsea.png";
+  const std::string out = "/tmp/rass-test-stdout-" + std::to_string(::getpid()) + ".png";
+  CHECK(run_with_stdout("/dev/full", {chelsea, "-o", out, "--json"}) == 1);
+  std::remove(out.c_str());
 }

@@ -1,6 +1,9 @@
 #include "rass/cli/tool.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
 
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
@@ -71,23 +74,38 @@ int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& bo
   try {
     cli.app().parse(argc, argv);
   } catch (const CLI::Success& e) {
-    return cli.app().exit(e);  // --help, --version
+    return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(), prog.c_str());
     return int(ExitCode::usage);
   }
+  int rc = int(ExitCode::runtime);
   try {
-    return body();
+    rc = body();
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
-    return e.exit_code();
+    rc = e.exit_code();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: out of memory\n", prog.c_str());
-    return int(ExitCode::runtime);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
-    return int(ExitCode::runtime);
   }
+  return check_stdout(prog, rc);
+}
+
+int check_stdout(const std::string& prog, int rc) {
+  // Reports printed on stdout (--json, --print-config, tables) sit in stdio's
+  // buffer; a full disk or closed descriptor shows only when it is flushed.
+  errno = 0;
+  std::cout.flush();  // CLI11's --help goes through std::cout (synced with stdio)
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || std::cout.fail();
+  if (!failed) return rc;
+  const int err = errno;
+  std::fprintf(stderr, "%s: cannot write to stdout: %s\n", prog.c_str(),
+               err ? std::strerror(err) : "write error");
+  std::clearerr(stdout);
+  std::cout.clear();
+  return int(ExitCode::runtime);
 }
 
 }  // namespace rass::cli
