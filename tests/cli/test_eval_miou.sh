@@ -110,4 +110,11 @@ fi
 cp -r "$M/pred" "$M/gt" "$T/g2/" 2>/dev/null || { mkdir -p "$T/g2"; cp -r "$M/pred" "$M/gt" "$T/g2/"; }
 expect_exit 2 "--csv onto a label map" -- "$E" --match-stem "$T/g2/pred" "$T/g2/gt" -n 3 --csv "$T/g2/gt/a.png"
 cmp -s "$T/g2/gt/a.png" "$M/gt/a.png" || fail "a label map was overwritten"
+
+# Palette PNG label maps (VOC): the palette indices are the classes, as mmseg reads them.
+# label_voc.png: 11x7, classes 0..20 on 45 pixels, a 255 border on 32 (PIL: mode P).
+expect_exit 0 "palette label maps" -- "$E" --classes voc "$FIX/label_voc.png" "$FIX/label_voc.png" --json -q
+stdout_has '"mIoU": 100.0' "palette map against itself"
+stdout_has '"evaluated": 45' "palette indices, not colours, are counted"
+stdout_has '"ignored": 32' "index 255 is the ignore index"
 finish

@@ -2,6 +2,7 @@
 // its man page and its completions, and for duplicate or undocumented options.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "rass/cli/completions.hpp"
 #include "rass/cli/tool.hpp"
+#include "rass/io/image_io.hpp"
 
 using namespace rass::cli;
 
@@ -117,4 +119,45 @@ TEST_CASE("the man page documents no flag the tool lacks") {
       CHECK(known.count(flag) == 1);
     }
   }
+}
+
+namespace {
+// Parses `args` with a fresh CLI of `tool` (argv[0] added).
+// Tools with subcommands (rass-model) get their first one and an operand.
+void parse(ToolCli& tool, std::vector<std::string> args) {
+  args.insert(args.begin(), "rass-" + tool.name());
+  const auto subs = tool.app().get_subcommands({});
+  if (!subs.empty()) {
+    args.push_back(subs[0]->get_name());
+    args.push_back("x");
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  tool.app().parse(int(argv.size()), argv.data());
+}
+}  // namespace
+
+TEST_CASE("--max-pixels and RASS_MAX_PIXELS set the process-wide pixel limit in every tool") {
+  ::unsetenv("RASS_MAX_PIXELS");
+  for (auto& tool : all_tool_clis()) {
+    INFO("rass-", tool->name());
+    rass::set_max_pixels(rass::kDefaultMaxPixels);
+    parse(*tool, {"--max-pixels", "1234"});
+    CHECK(rass::max_pixels() == 1234);
+  }
+  for (auto& tool : all_tool_clis()) {
+    INFO("rass-", tool->name());
+    ::setenv("RASS_MAX_PIXELS", "4321", 1);
+    parse(*tool, {});
+    CHECK(rass::max_pixels() == 4321);
+    parse(*tool, {"--max-pixels", "0"});  // the flag wins over the environment
+    CHECK(rass::max_pixels() == 0);
+    ::unsetenv("RASS_MAX_PIXELS");
+  }
+  for (const char* bad : {"-5", "1e3", "abc", "", "99999999999999999999"}) {
+    INFO("--max-pixels '", bad, "'");
+    auto tools = all_tool_clis();
+    CHECK_THROWS_AS(parse(*tools[0], {"--max-pixels", bad}), CLI::ParseError);
+  }
+  rass::set_max_pixels(rass::kDefaultMaxPixels);
 }

@@ -419,7 +419,122 @@ TEST_CASE("absurd PNG headers are refused before allocating") {
   check_bad_input(forge(70000, 4), "wide.png", "too large");
   check_bad_input(forge(0, 4), "zero.png", "corrupt PNG data");  // libpng refuses it itself
   check_bad_input(forge(60000, 60000), "huge.png", "too large");
+  // 4e8 pixels: over the default pixel limit of 2^28, refused from the header.
+  check_bad_input(forge(20000, 20000), "claims.png", "20000x20000 = 400000000 pixels; the pixel limit is 268435456");
+  check_bad_input(forge(20000, 20000), "claims.png", "--max-pixels");
+  // Without a limit the same header is still refused, by the compressed-data check.
+  set_max_pixels(0);
   check_bad_input(forge(20000, 20000), "claims.png", "truncated PNG data");
+  set_max_pixels(kDefaultMaxPixels);
+}
+
+namespace {
+// Restores the default pixel limit when a test case ends, pass or fail.
+struct PixelLimit {
+  explicit PixelLimit(uint64_t n) { set_max_pixels(n); }
+  ~PixelLimit() { set_max_pixels(kDefaultMaxPixels); }
+};
+}  // namespace
+
+TEST_CASE("the pixel limit is checked from PNG, JPEG and PNM headers") {
+  CHECK(kDefaultMaxPixels == 268435456u);
+  CHECK(max_pixels() == kDefaultMaxPixels);  // RASS_MAX_PIXELS is not set under ctest
+
+  // JPEG: a real 16x16 baseline file whose SOF0 is rewritten to claim 20000x20000.
+  std::vector<uint8_t> jpeg = encode_image(smooth_rgb(16, 16), ImageFormat::jpeg);
+  size_t sof = 0;
+  for (size_t i = 2; i + 9 < jpeg.size() && !sof; ++i)
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0) sof = i;
+  REQUIRE(sof > 0);
+  jpeg[sof + 5] = 20000 >> 8, jpeg[sof + 6] = 20000 & 0xFF;  // height
+  jpeg[sof + 7] = 20000 >> 8, jpeg[sof + 8] = 20000 & 0xFF;  // width
+  check_bad_input(jpeg, "claims.jpg", "image too large (20000x20000 = 400000000 pixels; the pixel limit is 268435456");
+  check_bad_input(bytes_of("P5\n20000 20000\n255\n"), "claims.pgm",
+                  "20000x20000 = 400000000 pixels; the pixel limit is 268435456: raise it with --max-pixels N "
+                  "or RASS_MAX_PIXELS=N");
+  check_bad_input(bytes_of("P4 16385 16385\n"), "claims.pbm", "16385x16385 = 268468225 pixels");
+
+  // A lower limit refuses real, complete images of every format above it...
+  const Image img = pattern(16, 16, 3, 8);
+  const std::vector<std::vector<uint8_t>> files = {encode_image(img, ImageFormat::png),
+                                                   encode_image(img, ImageFormat::jpeg),
+                                                   encode_image(img, ImageFormat::pnm)};
+  {
+    PixelLimit limit(255);
+    CHECK(max_pixels() == 255);
+    for (const auto& f : files) check_bad_input(f, "16.img", "16x16 = 256 pixels; the pixel limit is 255");
+    check_bad_input(encode_image(pattern(16, 16, 1, 8), ImageFormat::png), "gray.png", "pixel limit is 255");
+  }
+  {
+    PixelLimit limit(256);  // ...and accepts them at the limit
+    for (const auto& f : files) CHECK(decode_image(f, "16.img").width == 16);
+  }
+  {
+    PixelLimit limit(0);  // 0 = no limit
+    for (const auto& f : files) CHECK(decode_image(f, "16.img").width == 16);
+    check_pixel_limit("any", 60000, 60000);
+  }
+  PixelLimit limit(100);
+  check_error([] { check_pixel_limit("rec.json", 11, 10); }, ExitCode::bad_input, "rec.json",
+              "11x10 = 110 pixels; the pixel limit is 100");
+  check_error([] { check_pixel_limit("rec.json", uint64_t{1} << 40, 1); }, ExitCode::bad_input, "rec.json",
+              "1099511627776x1; the pixel limit is 100");
+  check_pixel_limit("rec.json", 10, 10);
+}
+
+TEST_CASE("label maps: palette PNGs decode to their indices, gray images as they are") {
+  // VOC-style: 8-bit palette with VOC's colour map, class indices and 255 borders
+  // (formula in make_image_fixtures.py).
+  const Image voc = read_label_image(fixture("label_voc.png"));
+  REQUIRE(voc.width == 11);
+  REQUIRE(voc.height == 7);
+  REQUIRE(voc.channels == 1);
+  REQUIRE(voc.depth == 8);
+  for (int y = 0; y < 7; ++y)
+    for (int x = 0; x < 11; ++x) {
+      const int expected = (x == 0 || y == 0 || x == 10 || y == 6) ? 255 : (x + 5 * y) % 21;
+      CHECK(voc.data[size_t(y) * 11 + x] == expected);
+    }
+  // read_image still gives the colours: index (1 + 5) % 21 = 6 at (1, 1), VOC's
+  // "bus", (0, 128, 128) in the VOC colour map.
+  const Image colours = read_image(fixture("label_voc.png"));
+  REQUIRE(colours.channels == 3);
+  const uint8_t* px = &colours.data[(1 * 11 + 1) * 3];
+  CHECK(px[0] == 0);
+  CHECK(px[1] == 128);
+  CHECK(px[2] == 128);
+
+  // 4-bit indices unpack to one byte each; tRNS does not add a channel.
+  const Image p4 = read_label_image(fixture("palette4.png"));
+  REQUIRE(p4.channels == 1);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 7; ++x) CHECK(p4.data[size_t(y) * 7 + x] == (x * y) % 5);
+  const Image trns = read_label_image(fixture("palette_trns.png"));
+  REQUIRE(trns.channels == 1);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 6; ++x) CHECK(trns.data[size_t(y) * 6 + x] == (x + y) % 5);
+
+  // Gray label maps (8/16-bit PNG, PGM, low bit depths) read as read_image reads them.
+  TempDir dir;
+  Image gray16 = pattern(5, 4, 1, 16);
+  write_image(dir.file("l16.png"), gray16);
+  CHECK(read_label_image(dir.file("l16.png")).data == gray16.data);
+  CHECK(read_label_image(dir.file("l16.png")).depth == 16);
+  write_image(dir.file("l8.pgm"), pattern(5, 4, 1, 8));
+  CHECK(read_label_image(dir.file("l8.pgm")).data == pattern(5, 4, 1, 8).data);
+  CHECK(read_label_image(fixture("gray2.png")).data == read_image(fixture("gray2.png")).data);
+  // Any palette PNG gives indices; a colour image keeps its channels (the caller
+  // refuses it); bad input stays bad input.
+  CHECK(read_label_image(fixture("palette_color.png")).channels == 1);
+  write_image(dir.file("rgb.png"), pattern(5, 4, 3, 8));
+  CHECK(read_label_image(dir.file("rgb.png")).channels == 3);
+  check_error([&] { read_label_image(dir.file("missing.png")); }, ExitCode::bad_input, "missing.png", "cannot open");
+  const std::vector<uint8_t> voc_bytes = read_file_bytes(fixture("label_voc.png"));
+  check_error([&] { decode_label_image(voc_bytes.data(), voc_bytes.size() - 20, "cut.png"); },
+              ExitCode::bad_input, "cut.png", "truncated PNG data");
+  PixelLimit limit(50);
+  check_error([&] { read_label_image(fixture("label_voc.png")); }, ExitCode::bad_input, "label_voc.png",
+              "11x7 = 77 pixels; the pixel limit is 50");
 }
 
 TEST_CASE("every truncation of a valid file is refused cleanly") {

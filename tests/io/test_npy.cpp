@@ -2,6 +2,8 @@
 // from tests/fixtures/make_npy_fixtures.py), header parsing, refusals, and
 // IEEE half conversion.
 #include <doctest/doctest.h>
+
+#include "test_support.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -350,12 +352,9 @@ TEST_CASE("npz: damaged archives are refused") {
   }
 }
 
+// Its own CTest entry (unit.io.npz_niqe_params); skipped (exit 77) without the file.
 TEST_CASE("npz: NIQE pristine parameters") {
-  const std::string path = "/work/shared/data/niqe_pris_params.npz";
-  if (!file_exists(path)) {
-    MESSAGE("skipped: " << path << " is not present on this machine");
-    return;
-  }
+  const std::string path = rass::test::require_niqe_params();
   const NpzFile npz = read_npz(path);
   REQUIRE(npz.arrays.count("mu_pris_param"));
   REQUIRE(npz.arrays.count("cov_pris_param"));

@@ -14,14 +14,11 @@
 #include "rass/core/rng.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/metrics/niqe.hpp"
+#include "test_support.hpp"
 
 using namespace rass;
 using namespace rass::metrics;
 
-static std::string params_path() {
-  const char* env = std::getenv("RASS_NIQE_PARAMS");
-  return env ? env : std::string(RASS_SOURCE_DIR) + "/../shared/data/niqe_pris_params.npz";
-}
 
 TEST_CASE("AGGD fit of Gaussian samples: alpha 2, beta = sigma sqrt(2)") {
   // A GGD with shape 2 is N(0, s^2) with scale beta = s * sqrt(Gamma(1/2)/Gamma(3/2)) = s * sqrt(2).
@@ -60,19 +57,17 @@ TEST_CASE("MATLAB bicubic x0.5 with antialiasing: constant stays, a ramp average
   CHECK(matlab_imresize(c, 0.5).width == int(std::ceil(40 * 0.5)));
 }
 
-TEST_CASE("NIQE matches BasicSR within 1e-3 (needs the pristine parameters)") {
-  if (!file_exists(params_path())) {
-    MESSAGE("skipped: no NIQE parameters at ", params_path(), " (set RASS_NIQE_PARAMS)");
-    return;
-  }
-  NiqeParams p = load_niqe_params(params_path());
+// Its own CTest entry (unit.metrics.niqe_basicsr); skipped (exit 77) without the parameters.
+TEST_CASE("NIQE matches BasicSR on the example images (needs the pristine parameters)") {
+  NiqeParams p = load_niqe_params(rass::test::require_niqe_params());
   std::ifstream f(std::string(RASS_FIXTURES) + "/metrics/niqe_basicsr.json");
   REQUIRE(f.good());
   for (const auto& e : nlohmann::json::parse(f)) {
     Image img = read_image(std::string(RASS_SOURCE_DIR) + "/examples/images/" + e["image"].get<std::string>());
     NiqeResult r = niqe(img, p);
     INFO(e["image"].get<std::string>(), " ours ", r.value, " BasicSR ", e["niqe"].get<double>());
-    CHECK(std::fabs(r.value - e["niqe"].get<double>()) < 1e-3);
+    // README: "within a few 1e-6". Measured 2026-12: chelsea 2.36e-6, coffee 1.63e-6; test at ~3x the larger.
+    CHECK(std::fabs(r.value - e["niqe"].get<double>()) < 7e-6);
   }
   // Flat image: NaN with a reason, no crash. Too small: bad input.
   Image grey(200, 200, 3);

@@ -5,7 +5,8 @@
 // Stable Diffusion 2.1 `tokenizer/` folder, also known ids of the real vocabulary.
 #include <doctest/doctest.h>
 
-#include <chrono>
+#include "test_support.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -362,15 +363,11 @@ TEST_CASE("a vocabulary of CLIP's size (49408 tokens, 48894 merges) loads quickl
   for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = static_cast<int>(i);
   write_file(d / "vocab.json", vocab.dump());
   write_file(d / "merges.txt", merges);
-  const auto t0 = std::chrono::steady_clock::now();
   const ClipTokenizer t = ClipTokenizer::load(d.string());
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE("loading 49408 tokens + 48894 merges: " << s << " s");
   CHECK(t.vocab_size() == 49408);
   CHECK(t.bos() == 49406);
   CHECK(t.pad() == 49407);
   CHECK(t.encode_padded("a photo of a cat").size() == 77);
-  CHECK(s < 5.0);
   fs::remove_all(d);
 }
 
@@ -432,27 +429,11 @@ TEST_CASE("threads share one tokenizer and its cache") {
   for (int m : mismatches) CHECK(m == 0);
 }
 
-TEST_CASE("speed: a typical tag prompt encodes in well under a millisecond") {
-  const ClipTokenizer& t = tok("sd2");
-  const std::string prompt =
-      "a photo of cat, dog, green grass, blue sky, person, tree, car, road, building, sidewalk, mountain, "
-      "chest of drawers, pool table, traffic light, high quality, sharp details";
-  const int n = 20000;
-  const auto t0 = std::chrono::steady_clock::now();
-  size_t sum = 0;
-  for (int i = 0; i < n; ++i) sum += static_cast<size_t>(t.encode_padded(prompt)[5]);
-  const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n;
-  MESSAGE("encode_padded: " << us << " us per prompt (cached words)");
-  CHECK(sum > 0);
-  CHECK(us < 500.0);
-}
-
+// Its own CTest entry (unit.text.sd21_tokenizer); skipped (exit 77) unless
+// RASS_SD21_TOKENIZER names a Stable Diffusion 2.1 tokenizer/ folder (vocab.json
+// + merges.txt; nothing in ../shared provides one).
 TEST_CASE("real Stable Diffusion 2.1 tokenizer (RASS_SD21_TOKENIZER)") {
-  const char* dir = std::getenv("RASS_SD21_TOKENIZER");
-  if (!dir || !*dir) {
-    MESSAGE("skipped: set RASS_SD21_TOKENIZER to a Stable Diffusion 2.1 tokenizer/ folder to check real ids");
-    return;
-  }
+  const std::string dir = rass::test::require_data("RASS_SD21_TOKENIZER", "", "a Stable Diffusion 2.1 tokenizer/ folder");
   const ClipTokenizer t = ClipTokenizer::load(dir);
   CHECK(t.vocab_size() == 49408);
   CHECK(t.bos() == 49406);

@@ -1,6 +1,8 @@
 #include "rass/cli/degrade_cli.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "rass/core/error.hpp"
@@ -19,6 +21,16 @@ struct ModelFlag {
   const char* type;  // "LO,HI", "P", "W,W,..."
   void (*set)(OrderConfig&, const std::string& value, const std::string& flag);
 };
+
+// A decimal integer 0..2^64-1; anything else (signs, fractions, overflow) is a usage error.
+uint64_t parse_seed(const std::string& v) {
+  const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+  errno = 0;
+  const unsigned long long n = digits ? std::strtoull(v.c_str(), nullptr, 10) : 0;
+  if (!digits || errno == ERANGE)
+    throw_usage("--seed '" + v + "': expected an integer 0..18446744073709551615 (2^64-1)");
+  return n;
+}
 
 double parse_prob(const std::string& v, const std::string& flag) {
   auto d = parse_doubles(v, flag);
@@ -72,8 +84,10 @@ DegradeCli::DegradeCli()
                             "noise, jpeg, downsample"),
                preset_names())
       ->default_str("rass");
-  a.add_option("--severity", severity_, "severity 1-5 of a single named degradation preset")->default_str("3");
-  a.add_option("-s,--seed", seed_, "global seed; with the item key it determines every random draw")->default_str("0");
+  a.add_option("--severity", severity_, "severity 1-5 of a single named degradation preset (blur, noise, jpeg, downsample only)")->default_str("3");
+  a.add_option("-s,--seed", seed_, "global seed, 0..2^64-1; with the item key it determines every random draw")
+      ->type_name("UINT")
+      ->default_str("0");
   a.add_option("--key", key_, "item key of a single input (default: its file stem)");
   a.add_option("--variants", variants_, "LQ images per HQ image (batch), keyed <key>#v<k>")->default_str("1");
   with_choices(a.add_option("-f,--format", format_, "output format png, jpeg or pnm (default: from -o, else png)"),
@@ -90,7 +104,7 @@ DegradeCli::DegradeCli()
   add_shard_option();
   a.add_option("--stages", stages_,
                "stages to keep (blur1,noise2,...) or to drop (-noise,-jpeg2); groups: blur resize noise jpeg sinc second");
-  a.add_option("--scale", scale_, "downsampling factor of the LQ image (overrides the preset)");
+  a.add_option("--scale", scale_, "downsampling factor of the LQ image, >= 1 (overrides the preset; not for single degradations)");
   with_choices(a.add_option("--lq-size", lq_size_, "native (HQ size / scale) or hq (resized back to the HQ size)"),
                {"native", "hq"});
   with_choices(a.add_option("--upsample-mode", upsample_mode_, "resize mode used by --lq-size hq (default bicubic)"),
@@ -118,6 +132,22 @@ degrade::DegradeJob DegradeCli::job() const {
   DegradeJob job;
   PipelineConfig& cfg = job.cfg;
   cfg = make_preset(preset_, severity_);
+  // Flags a preset has no use for are refused, not silently ignored.
+  const bool named = !cfg.named.name.empty();
+  if (!named && app_->count("--severity") > 0)
+    throw_usage("--severity applies only to the single-degradation presets blur, noise, jpeg, downsample (not " +
+                preset_ + ")");
+  if (app_->count("--scale") > 0 && scale_ < 1)
+    throw_usage("--scale must be a positive integer (got " + std::to_string(scale_) + ")");
+  if (named) {
+    std::vector<std::string> pipeline_flags = {"--scale", "--lq-size", "--upsample-mode", "--usm", "--kernel-sizes",
+                                               "--resize-modes", "--stages"};
+    for (const auto& kv : model_) pipeline_flags.push_back(kv.first);
+    for (const std::string& f : pipeline_flags)
+      if (app_->count(f) > 0)
+        throw_usage(f + " does not apply to the single-degradation preset " + preset_ +
+                    " (it sets the Real-ESRGAN pipeline of presets rass, realesrgan-x4, lqseg-*)");
+  }
   for (const ModelFlag& f : model_flags())
     for (int order = 1; order <= 2; ++order) {
       const std::string flag = std::string(f.stem) + (order == 2 ? "2" : "");
@@ -141,7 +171,7 @@ degrade::DegradeJob DegradeCli::job() const {
     std::string m;
     while (std::getline(ss, m, ',')) cfg.resize_modes.push_back(parse_resize_mode(m));
   }
-  if (scale_ != 0) cfg.scale = scale_;
+  if (app_->count("--scale") > 0) cfg.scale = scale_;
   if (!lq_size_.empty()) {
     if (lq_size_ != "native" && lq_size_ != "hq") throw_usage("--lq-size must be native or hq");
     cfg.lq_at_hq_size = lq_size_ == "hq";
@@ -152,7 +182,7 @@ degrade::DegradeJob DegradeCli::job() const {
   if (!stages_.empty()) apply_stages(cfg, stages_);
   validate(cfg);
 
-  job.seed = seed_;
+  job.seed = parse_seed(seed_);
   job.inputs = inputs_;
   job.manifest_in = manifest_;
   job.output = output_;

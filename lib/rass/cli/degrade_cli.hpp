@@ -22,7 +22,7 @@ class DegradeCli : public ToolCli {
   std::string lq_size_, upsample_mode_, kernel_sizes_, resize_modes_;
   int png_level_ = 1, out_quality_ = 95;
   int severity_ = 3, variants_ = 1, scale_ = 0;
-  uint64_t seed_ = 0;
+  std::string seed_ = "0";  // parsed strictly in job(): CLI11 would wrap -1 and saturate 2^64
   bool resume_ = false, usm_ = false, drop_alpha_ = false, accept_16bit_ = false, print_config_ = false;
   std::map<std::string, std::string> model_;  // pipeline flag name -> value given
 };

@@ -1,10 +1,14 @@
 #include "rass/cli/tool.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
 
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/version.hpp"
+#include "rass/io/image_io.hpp"
 
 namespace rass::cli {
 
@@ -14,6 +18,9 @@ const std::vector<SharedOption>& shared_options() {
       {"--json", "", "machine-readable output on stdout"},
       {"-j,--jobs", "RASS_JOBS", "worker threads (0 = all cores)"},
       {"--shard", "", "process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN"},
+      {"--max-pixels", "RASS_MAX_PIXELS",
+       "refuse images larger than N pixels (width x height, checked before decoding; "
+       "default 2^28 = 268435456; 0 = no limit)"},
   };
   return table;
 }
@@ -29,6 +36,20 @@ ToolCli::ToolCli(std::string name, std::string summary)
   app_->set_version_flag("-V,--version", std::string("rass-") + name_ + " " + version());
   app_->add_flag(shared("-q,--quiet").flags, common.quiet, shared("-q,--quiet").help);
   app_->add_flag(shared("--json").flags, common.json, shared("--json").help);
+  const auto& mp = shared("--max-pixels");
+  app_->add_option_function<uint64_t>(
+          mp.flags, [](const uint64_t& n) { set_max_pixels(n); }, mp.help)
+      ->envname(mp.env)
+      ->type_name("N")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            // Digits only: CLI11 would wrap "-5" around to 2^64 - 5.
+            const bool digits = !v.empty() && v.size() <= 19 &&
+                                v.find_first_not_of("0123456789") == std::string::npos;
+            return digits ? std::string()
+                          : "expected a pixel count, a non-negative integer (0 = no limit), got '" + v + "'";
+          },
+          ""));
   app_->get_formatter()->column_width(34);
 }
 
@@ -53,23 +74,38 @@ int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& bo
   try {
     cli.app().parse(argc, argv);
   } catch (const CLI::Success& e) {
-    return cli.app().exit(e);  // --help, --version
+    return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(), prog.c_str());
     return int(ExitCode::usage);
   }
+  int rc = int(ExitCode::runtime);
   try {
-    return body();
+    rc = body();
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
-    return e.exit_code();
+    rc = e.exit_code();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: out of memory\n", prog.c_str());
-    return int(ExitCode::runtime);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
-    return int(ExitCode::runtime);
   }
+  return check_stdout(prog, rc);
+}
+
+int check_stdout(const std::string& prog, int rc) {
+  // Reports printed on stdout (--json, --print-config, tables) sit in stdio's
+  // buffer; a full disk or closed descriptor shows only when it is flushed.
+  errno = 0;
+  std::cout.flush();  // CLI11's --help goes through std::cout (synced with stdio)
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || std::cout.fail();
+  if (!failed) return rc;
+  const int err = errno;
+  std::fprintf(stderr, "%s: cannot write to stdout: %s\n", prog.c_str(),
+               err ? std::strerror(err) : "write error");
+  std::clearerr(stdout);
+  std::cout.clear();
+  return int(ExitCode::runtime);
 }
 
 }  // namespace rass::cli

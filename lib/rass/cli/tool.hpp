@@ -58,7 +58,12 @@ class ToolCli {
 // Parses argv, then calls `body` (the tool's library call, returning an exit
 // code). Maps CLI errors to exit 2, rass::Error to its code, anything else to 1,
 // printing "rass-<tool>: <message>" on stderr.
+// Then flushes stdout: if anything printed there could not be written (a full
+// disk, /dev/full, a closed descriptor) it says so on stderr and returns 1.
 int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body);
+// The stdout check of run_main: returns `rc`, or 1 after a message when
+// flushing stdout fails or its error flag is set.
+int check_stdout(const std::string& prog, int rc);
 
 // Every tool's CLI, for the completion generator and the flag tests.
 std::vector<std::unique_ptr<ToolCli>> all_tool_clis();

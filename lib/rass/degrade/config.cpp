@@ -1,10 +1,12 @@
 #include "rass/degrade/config.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <sstream>
 
 #include "rass/core/error.hpp"
+#include "rass/degrade/ops.hpp"
 
 namespace rass::degrade {
 
@@ -15,8 +17,8 @@ std::vector<double> parse_doubles(const std::string& text, const std::string& fl
   while (std::getline(ss, item, ',')) {
     char* end = nullptr;
     double v = std::strtod(item.c_str(), &end);
-    if (item.empty() || !end || *end != '\0')
-      throw_usage(flag + " '" + text + "': '" + item + "' is not a number");
+    if (item.empty() || !end || *end != '\0' || !std::isfinite(v))
+      throw_usage(flag + " '" + text + "': '" + item + "' is not a (finite) number");
     out.push_back(v);
   }
   if (out.empty()) throw_usage(flag + ": empty list");
@@ -125,8 +127,9 @@ static void check_weights(const std::vector<double>& w, size_t n, const std::str
   }
   if (!(s > 0)) throw_usage(name + " weights sum to zero");
 }
-static void check_positive(const Range& r, const std::string& name) {
+static void check_positive(const Range& r, const std::string& name, double max) {
   if (!(r.lo > 0) || r.lo > r.hi) throw_usage(name + " must satisfy 0 < lo <= hi");
+  if (!(r.hi <= max)) throw_usage(name + ": hi must be at most " + std::to_string(max) + " (got " + std::to_string(r.hi) + ")");
 }
 
 void validate(const PipelineConfig& cfg) {
@@ -135,16 +138,18 @@ void validate(const PipelineConfig& cfg) {
     const std::string sfx = o == 0 ? "" : "2";
     check_weights(c.kernel_prob, 6, "--kernel-prob" + sfx);
     check_prob(c.sinc_prob, "--sinc-prob" + sfx);
-    check_positive(c.blur_sigma, "--blur-sigma" + sfx);
-    check_positive(c.betag, "--betag-range" + sfx);
-    check_positive(c.betap, "--betap-range" + sfx);
+    check_positive(c.blur_sigma, "--blur-sigma" + sfx, kMaxRecordSigma);
+    check_positive(c.betag, "--betag-range" + sfx, kMaxRecordBeta);
+    check_positive(c.betap, "--betap-range" + sfx, kMaxRecordBeta);
     check_prob(c.blur_prob, o == 0 ? "--blur-prob" : "--second-blur-prob");
     check_weights(c.resize_prob, 3, "--resize-prob" + sfx);
-    check_positive(c.resize_range, "--resize-range" + sfx);
+    check_positive(c.resize_range, "--resize-range" + sfx, kMaxRecordResizeFactor);
     if (c.resize_range.lo > 1 || c.resize_range.hi < 1) throw_usage("--resize-range" + sfx + " must contain 1");
     check_prob(c.gaussian_noise_prob, "--gaussian-noise-prob" + sfx);
-    if (c.noise_range.lo < 0 || c.noise_range.lo > c.noise_range.hi) throw_usage("--noise-range" + sfx + ": need 0 <= lo <= hi");
-    if (c.poisson_scale.lo < 0 || c.poisson_scale.lo > c.poisson_scale.hi) throw_usage("--poisson-scale-range" + sfx + ": need 0 <= lo <= hi");
+    if (!(c.noise_range.lo >= 0 && c.noise_range.lo <= c.noise_range.hi && c.noise_range.hi <= kMaxRecordNoiseSigma))
+      throw_usage("--noise-range" + sfx + ": need 0 <= lo <= hi <= 1000");
+    if (!(c.poisson_scale.lo >= 0 && c.poisson_scale.lo <= c.poisson_scale.hi && c.poisson_scale.hi <= kMaxRecordPoissonScale))
+      throw_usage("--poisson-scale-range" + sfx + ": need 0 <= lo <= hi <= 1000");
     check_prob(c.gray_noise_prob, "--gray-noise-prob" + sfx);
     if (c.jpeg_range.lo < 1 || c.jpeg_range.hi > 100) throw_usage("--jpeg-range" + sfx + " must lie in [1, 100]");
   }

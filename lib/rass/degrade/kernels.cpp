@@ -59,14 +59,14 @@ bool separable_factor(const KernelParams& p, std::vector<double>& g) {
 }
 
 Kernel make_kernel(const KernelParams& p) {
-  if (p.size < 1 || p.size % 2 == 0) throw_usage("kernel size must be odd and positive, got " + std::to_string(p.size));
+  if (p.size < 1 || p.size % 2 == 0) throw_runtime("make_kernel: kernel size must be odd and positive, got " + std::to_string(p.size));
   Kernel out;
   out.size = p.size;
   out.k.assign(size_t(p.size) * p.size, 0.0);
   const int r = p.size / 2;
 
   if (p.type == KernelType::sinc) {
-    if (!(p.cutoff > 0)) throw_usage("sinc cutoff must be positive");
+    if (!(p.cutoff > 0)) throw_runtime("make_kernel: sinc cutoff must be positive");
     for (int y = -r; y <= r; ++y)
       for (int x = -r; x <= r; ++x) {
         const double d = std::hypot(double(x), double(y));
@@ -77,7 +77,7 @@ Kernel make_kernel(const KernelParams& p) {
     double a, b, c;
     sigma_matrix(p.sigma_x, p.sigma_y, p.theta, a, b, c);
     const double det = a * c - b * b;
-    if (!(det > 0)) throw_usage("kernel sigmas must be positive");
+    if (!(det > 0)) throw_runtime("make_kernel: kernel sigmas must be positive");
     const double ia = c / det, ib = -b / det, ic = a / det;  // inverse covariance
     for (int y = -r; y <= r; ++y)
       for (int x = -r; x <= r; ++x) {

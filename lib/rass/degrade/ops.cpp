@@ -90,77 +90,161 @@ json op_to_json(const Op& op) {
   return j;
 }
 
-static Op parse_op(const json& j);
+namespace {
 
-static void check_range(double v, double lo, double hi, const char* what) {
-  if (!(v >= lo && v <= hi))
-    throw Error(ExitCode::bad_input, std::string(what) + " " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " +
-                                         std::to_string(hi) + "]");
+// Strict readers of record fields: the right JSON type, finite, in range; a
+// failure is bad input naming the field ("ops[3] (resize2) width: ...").
+[[noreturn]] void bad_field(const std::string& where, const std::string& what) {
+  throw Error(ExitCode::bad_input, where + ": " + what);
 }
 
-Op op_from_json(const json& j) {
-  Op op = parse_op(j);
-  // A record is input data: refuse values the pipeline would choke on or that would allocate without bound.
-  if (op.kind == OpKind::blur) {
-    check_range(op.kernel.size, 1, 201, "kernel size");
-    if (op.kernel.size % 2 == 0) throw Error(ExitCode::bad_input, "kernel size must be odd");
-  }
-  if (op.kind == OpKind::resize) {
-    check_range(op.width, 1, 65535, "resize width");
-    check_range(op.height, 1, 65535, "resize height");
-  }
-  if (op.kind == OpKind::jpeg) check_range(op.quality, 1, 100.999, "JPEG quality");
-  if (op.kind == OpKind::usm) check_range(op.usm_radius, 1, 201, "USM radius");
-  return op;
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
 }
 
-static Op parse_op(const json& j) {
+const json& field(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) bad_field(where, std::string("missing field '") + key + "'");
+  return j.at(key);
+}
+
+double number_in(const json& j, const char* key, const std::string& where, double lo, double hi,
+                 bool lo_open = false, bool hi_open = false) {
+  const json& v = field(j, key, where);
+  const std::string f = where + " " + key;
+  if (!v.is_number()) bad_field(f, "expected a number, got " + v.dump());
+  const double d = v.get<double>();
+  const bool ok = std::isfinite(d) && (lo_open ? d > lo : d >= lo) && (hi_open ? d < hi : d <= hi);
+  if (!ok)
+    bad_field(f, fmt(d) + " is outside " + (lo_open ? "(" : "[") + fmt(lo) + ", " + fmt(hi) + (hi_open ? ")" : "]"));
+  return d;
+}
+
+int64_t integer_in(const json& j, const char* key, const std::string& where, int64_t lo, int64_t hi) {
+  const json& v = field(j, key, where);
+  const std::string f = where + " " + key;
+  if (!v.is_number_integer()) bad_field(f, "expected an integer, got " + v.dump());
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : (v.get<int64_t>() < lo || v.get<int64_t>() > hi))
+    bad_field(f, v.dump() + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v.get<int64_t>();
+}
+
+bool boolean(const json& j, const char* key, const std::string& where) {
+  const json& v = field(j, key, where);
+  if (!v.is_boolean()) bad_field(where + " " + key, "expected true or false, got " + v.dump());
+  return v.get<bool>();
+}
+
+std::string text(const json& j, const char* key, const std::string& where) {
+  const json& v = field(j, key, where);
+  if (!v.is_string()) bad_field(where + " " + key, "expected a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
+// Noise seeds are "0x" + 1..16 hex digits (op_to_json writes 16).
+uint64_t hex_seed(const json& j, const std::string& where) {
+  const std::string s = text(j, "seed", where);
+  const bool ok = s.size() > 2 && s.size() <= 18 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') &&
+                  s.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
+  if (!ok) bad_field(where + " seed", "'" + s + "' is not a 64-bit hex number (0x...)");
+  return std::stoull(s.substr(2), nullptr, 16);
+}
+
+bool is_iso(KernelType t) {
+  return t == KernelType::iso || t == KernelType::generalized_iso || t == KernelType::plateau_iso ||
+         t == KernelType::gaussian;
+}
+bool has_beta(KernelType t) {
+  return t == KernelType::generalized_iso || t == KernelType::generalized_aniso || t == KernelType::plateau_iso ||
+         t == KernelType::plateau_aniso;
+}
+
+KernelParams parse_kernel(const json& kj, const std::string& where) {
+  KernelParams k;
+  const std::string type = text(kj, "type", where);
+  try {
+    k.type = parse_kernel_type(type);
+  } catch (const Error&) {
+    bad_field(where + " type", "unknown kernel type '" + type + "'");
+  }
+  k.size = int(integer_in(kj, "size", where, 1, kMaxRecordKernelSize));
+  if (k.size % 2 == 0) bad_field(where + " size", "kernel size " + std::to_string(k.size) + " is even (must be odd)");
+  if (k.type == KernelType::sinc) {
+    k.cutoff = number_in(kj, "cutoff", where, 0, M_PI, /*lo_open=*/true);  // omega_c
+    return k;
+  }
+  k.sigma_x = number_in(kj, "sigma_x", where, 0, kMaxRecordSigma, true);
+  k.sigma_y = number_in(kj, "sigma_y", where, 0, kMaxRecordSigma, true);
+  k.theta = number_in(kj, "theta", where, -M_PI, M_PI);
+  if (is_iso(k.type) && (k.sigma_y != k.sigma_x || k.theta != 0))
+    bad_field(where, std::string("an isotropic kernel (") + type + ") needs sigma_y == sigma_x and theta == 0");
+  if (has_beta(k.type)) k.beta = number_in(kj, "beta", where, 0, kMaxRecordBeta, true);
+  return k;
+}
+
+Op parse_op(const json& j, const std::string& where_in) {
+  if (!j.is_object()) bad_field(where_in, "expected an object, got " + j.dump());
   Op op;
-  op.stage = j.value("stage", "");
-  op.kind = parse_op_kind(j.at("op").get<std::string>());
+  if (j.contains("stage")) op.stage = text(j, "stage", where_in);
+  const std::string where = op.stage.empty() ? where_in : where_in + " (" + op.stage + ")";
+  const std::string kind = text(j, "op", where);
+  try {
+    op.kind = parse_op_kind(kind);
+  } catch (const Error&) {
+    bad_field(where + " op", "unknown op '" + kind + "'");
+  }
   switch (op.kind) {
-    case OpKind::blur: {
-      const json& kj = j.at("kernel");
-      op.kernel.type = parse_kernel_type(kj.at("type").get<std::string>());
-      op.kernel.size = kj.at("size").get<int>();
-      if (op.kernel.type == KernelType::sinc) {
-        op.kernel.cutoff = kj.at("cutoff").get<double>();
-      } else {
-        op.kernel.sigma_x = kj.at("sigma_x").get<double>();
-        op.kernel.sigma_y = kj.at("sigma_y").get<double>();
-        op.kernel.theta = kj.at("theta").get<double>();
-        op.kernel.beta = kj.value("beta", 1.0);
+    case OpKind::blur:
+      op.kernel = parse_kernel(field(j, "kernel", where), where + " kernel");
+      break;
+    case OpKind::usm:
+      op.usm_radius = int(integer_in(j, "radius", where, 1, kMaxRecordKernelSize));
+      op.usm_weight = number_in(j, "weight", where, 0, 10);
+      op.usm_threshold = number_in(j, "threshold", where, 0, 255);
+      break;
+    case OpKind::resize: {
+      const std::string mode = text(j, "mode", where);
+      try {
+        op.mode = parse_resize_mode(mode);
+      } catch (const Error&) {
+        bad_field(where + " mode", "unknown resize mode '" + mode + "'");
       }
+      if (j.contains("direction")) op.direction = text(j, "direction", where);
+      if (!op.direction.empty() && op.direction != "up" && op.direction != "down" && op.direction != "keep")
+        bad_field(where + " direction", "'" + op.direction + "' is not up, down or keep");
+      if (j.contains("factor")) op.factor = number_in(j, "factor", where, 0, kMaxRecordResizeFactor, true);
+      if (j.contains("use_factor")) op.use_factor = boolean(j, "use_factor", where);
+      if (op.use_factor && op.factor == 0) bad_field(where, "use_factor needs a factor");
+      const bool consistent = op.direction.empty() || op.factor == 0 || (op.direction == "up" && op.factor >= 1) ||
+                              (op.direction == "down" && op.factor <= 1) || (op.direction == "keep" && op.factor == 1);
+      if (!consistent) bad_field(where + " factor", fmt(op.factor) + " does not go " + op.direction);
+      op.width = int(integer_in(j, "width", where, 1, 65535));
+      op.height = int(integer_in(j, "height", where, 1, 65535));
       break;
     }
-    case OpKind::usm:
-      op.usm_radius = j.at("radius").get<int>();
-      op.usm_weight = j.at("weight").get<double>();
-      op.usm_threshold = j.at("threshold").get<double>();
-      break;
-    case OpKind::resize:
-      op.mode = parse_resize_mode(j.at("mode").get<std::string>());
-      op.direction = j.value("direction", "");
-      op.factor = j.value("factor", 0.0);
-      op.use_factor = j.value("use_factor", false);
-      op.width = j.at("width").get<int>();
-      op.height = j.at("height").get<int>();
-      break;
     case OpKind::gaussian_noise:
     case OpKind::poisson_noise:
       if (op.kind == OpKind::gaussian_noise)
-        op.sigma = j.at("sigma").get<double>();
+        op.sigma = number_in(j, "sigma", where, 0, kMaxRecordNoiseSigma);
       else
-        op.scale = j.at("scale").get<double>();
-      op.gray = j.at("gray").get<bool>();
-      op.seed = std::stoull(j.at("seed").get<std::string>(), nullptr, 16);
+        op.scale = number_in(j, "scale", where, 0, kMaxRecordPoissonScale);
+      op.gray = boolean(j, "gray", where);
+      op.seed = hex_seed(j, where);
       break;
     case OpKind::jpeg:
-      op.quality = j.at("quality").get<double>();
+      // The encoder gets int(quality), which must be 1..100.
+      op.quality = number_in(j, "quality", where, 1, 101, false, /*hi_open=*/true);
+      if (j.contains("quality_int") && integer_in(j, "quality_int", where, 1, 100) != int64_t(op.quality))
+        bad_field(where + " quality_int", "is not int(quality) = " + std::to_string(int(op.quality)));
       break;
   }
   return op;
 }
+
+}  // namespace
+
+Op op_from_json(const json& j, const std::string& where) { return parse_op(j, where); }
 
 void jpeg_roundtrip(Planes& img, int quality) {
   Image q = to_image8(img);

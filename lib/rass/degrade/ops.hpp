@@ -40,8 +40,22 @@ struct Op {
   double quality = 0;  // sampled; the encoder gets int(quality) like cv2.imencode
 };
 
+// Bounds of the values a record may hold (PipelineConfig's settings are kept
+// within them, so every record rass-degrade writes can be replayed).
+constexpr int kMaxRecordKernelSize = 201;        // blur kernel side, USM radius
+constexpr double kMaxRecordSigma = 100;          // blur sigma_x, sigma_y (pixels)
+constexpr double kMaxRecordBeta = 100;           // generalized / plateau beta
+constexpr double kMaxRecordResizeFactor = 100;   // random resize factor
+constexpr double kMaxRecordNoiseSigma = 1000;    // Gaussian noise sigma, 0-255 units
+constexpr double kMaxRecordPoissonScale = 1000;  // Poisson noise scale
+
 nlohmann::ordered_json op_to_json(const Op& op);
-Op op_from_json(const nlohmann::ordered_json& j);  // throws Error(bad_input) via the caller's context
+// Checks every field (type, finite, range: odd kernel sizes 1..201, sigmas in
+// (0, 100], theta in [-pi, pi], sinc cutoff in (0, pi], betas in (0, 100],
+// resize sizes 1..65535 and factors in (0, 100] consistent with the direction,
+// noise sigma 0..1000 and scale 0..1000, hex seeds, JPEG quality in [1, 101)).
+// Throws Error(bad_input) "<where> <field>: <what>"; the caller adds the file.
+Op op_from_json(const nlohmann::ordered_json& j, const std::string& where = "op");
 
 // Applies one op. `img` must have 1 or 3 channels in [0, 1].
 void apply_op(Planes& img, const Op& op);

@@ -1,11 +1,13 @@
 #include "rass/degrade/record.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
 #include "rass/degrade/planes.hpp"
+#include "rass/io/image_io.hpp"
 
 namespace rass::degrade {
 
@@ -236,6 +238,7 @@ Image apply_record(const Image& hq, const Record& rec, const std::string& name) 
     throw_bad_input(name, "image is " + std::to_string(hq.width) + "x" + std::to_string(hq.height) +
                               " but the record was made for " + std::to_string(rec.in_width) + "x" +
                               std::to_string(rec.in_height));
+  check_record_sizes(rec, name);  // before any pixel buffer is allocated
   Planes p = to_planes(hq);
   apply_ops(p, rec.ops);
   return to_image8(p);
@@ -245,6 +248,7 @@ json record_to_json(const Record& rec) {
   json j;
   j["tool"] = "rass-degrade";
   j["version"] = version();
+  j["record_version"] = kRecordVersion;
   j["preset"] = rec.preset;
   j["seed"] = rec.seed;
   j["key"] = rec.key;
@@ -259,28 +263,131 @@ json record_to_json(const Record& rec) {
   return j;
 }
 
-Record record_from_json(const json& j, const std::string& name) {
-  try {
-    Record rec;
-    rec.preset = j.value("preset", "");
-    rec.seed = j.value("seed", uint64_t(0));
-    rec.key = j.value("key", "");
-    rec.in_width = j.at("input").at("width").get<int>();
-    rec.in_height = j.at("input").at("height").get<int>();
-    rec.channels = j.at("input").value("channels", 3);
-    rec.out_width = j.at("output").at("width").get<int>();
-    rec.out_height = j.at("output").at("height").get<int>();
-    rec.scale = j.value("scale", 1);
-    rec.final_order = j.value("final_order", "");
-    for (const json& o : j.at("ops")) rec.ops.push_back(op_from_json(o));
-    if (j.contains("skipped"))
-      for (const json& s : j.at("skipped")) rec.skipped.push_back({s.at("stage"), s.at("reason")});
-    return rec;
-  } catch (const Error& e) {
-    throw_bad_input(name, std::string("invalid degradation record: ") + e.what());
-  } catch (const std::exception& e) {
-    throw_bad_input(name, std::string("invalid degradation record: ") + e.what());
+namespace {
+
+[[noreturn]] void bad_record(const std::string& name, const std::string& what) {
+  throw_bad_input(name, "invalid degradation record: " + what);
+}
+
+int record_int(const json& j, const char* key, const std::string& where, const std::string& name, int64_t lo,
+               int64_t hi) {
+  if (!j.contains(key)) bad_record(name, where + key + ": missing");
+  const json& v = j.at(key);
+  if (!v.is_number_integer()) bad_record(name, where + key + ": expected an integer, got " + v.dump());
+  const bool out = v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi)
+                                          : v.get<int64_t>() < lo || v.get<int64_t>() > hi;
+  if (out) bad_record(name, where + key + ": " + v.dump() + " is outside [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "]");
+  return int(v.get<int64_t>());
+}
+
+std::string record_text(const json& j, const char* key, const std::string& name) {
+  if (!j.contains(key)) return "";
+  if (!j.at(key).is_string()) bad_record(name, std::string(key) + ": expected a string, got " + j.at(key).dump());
+  return j.at(key).get<std::string>();
+}
+
+// width x height against the pixel limit, naming the record field.
+void check_declared_size(const std::string& name, const std::string& field, int64_t w, int64_t h) {
+  const uint64_t limit = max_pixels();
+  const uint64_t pixels = uint64_t(w) * uint64_t(h);
+  if (limit != 0 && pixels > limit)
+    throw_bad_input(name, field + " is " + std::to_string(w) + "x" + std::to_string(h) + " = " +
+                              std::to_string(pixels) + " pixels, over the pixel limit of " + std::to_string(limit) +
+                              " (raise it with --max-pixels N or RASS_MAX_PIXELS=N, 0 = no limit)");
+}
+
+}  // namespace
+
+void check_record_sizes(const Record& rec, const std::string& name) {
+  check_declared_size(name, "input", rec.in_width, rec.in_height);
+  int64_t w = rec.in_width, h = rec.in_height;
+  for (size_t i = 0; i < rec.ops.size(); ++i) {
+    const Op& op = rec.ops[i];
+    if (op.kind != OpKind::resize) continue;
+    const std::string field = "ops[" + std::to_string(i) + "] (" + op.stage + ") size";
+    if (op.use_factor) {
+      // F.interpolate(scale_factor=f) makes floor(n * f) (at least 1, as sample_record writes).
+      const int64_t ew = std::max<int64_t>(1, int64_t(std::floor(double(w) * op.factor)));
+      const int64_t eh = std::max<int64_t>(1, int64_t(std::floor(double(h) * op.factor)));
+      if (ew != op.width || eh != op.height)
+        bad_record(name, field + ": " + std::to_string(op.width) + "x" + std::to_string(op.height) + " but factor " +
+                             std::to_string(op.factor) + " of " + std::to_string(w) + "x" + std::to_string(h) +
+                             " gives " + std::to_string(ew) + "x" + std::to_string(eh));
+    }
+    check_declared_size(name, field, op.width, op.height);
+    w = op.width;
+    h = op.height;
   }
+  if (w != rec.out_width || h != rec.out_height)
+    bad_record(name, "output: declares " + std::to_string(rec.out_width) + "x" + std::to_string(rec.out_height) +
+                         " but its ops produce " + std::to_string(w) + "x" + std::to_string(h));
+}
+
+Record record_from_json(const json& j, const std::string& name) {
+  if (!j.is_object()) bad_record(name, "expected a JSON object");
+  Record rec;
+  // record_version: absent in records before version 1 (read the same way).
+  if (j.contains("record_version")) {
+    const json& v = j.at("record_version");
+    if (!v.is_number_integer() || v.get<int64_t>() < 0)
+      bad_record(name, "record_version: expected a non-negative integer, got " + v.dump());
+    if (v.get<int64_t>() > kRecordVersion)
+      bad_record(name, "record_version " + v.dump() + " is newer than this rass-degrade reads (" +
+                           std::to_string(kRecordVersion) + "); use a newer rass");
+  }
+  const std::string tool = record_text(j, "tool", name);
+  if (!tool.empty() && tool != "rass-degrade") bad_record(name, "tool: '" + tool + "' (not rass-degrade)");
+  rec.preset = record_text(j, "preset", name);
+  if (j.contains("seed")) {
+    const json& v = j.at("seed");
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+      bad_record(name, "seed: expected an integer 0..2^64-1, got " + v.dump());
+    rec.seed = v.get<uint64_t>();
+  }
+  rec.key = record_text(j, "key", name);
+  for (const char* part : {"input", "output"})
+    if (!j.contains(part) || !j.at(part).is_object()) bad_record(name, std::string(part) + ": missing or not an object");
+  const json& in = j.at("input");
+  const json& out = j.at("output");
+  rec.in_width = record_int(in, "width", "input.", name, 1, 65535);
+  rec.in_height = record_int(in, "height", "input.", name, 1, 65535);
+  rec.channels = in.contains("channels") ? record_int(in, "channels", "input.", name, 1, 3) : 3;
+  if (rec.channels == 2) bad_record(name, "input.channels: 2 (expected 1 or 3)");
+  rec.out_width = record_int(out, "width", "output.", name, 1, 65535);
+  rec.out_height = record_int(out, "height", "output.", name, 1, 65535);
+  if (out.contains("channels") && record_int(out, "channels", "output.", name, 1, 3) != rec.channels)
+    bad_record(name, "output.channels: differs from input.channels");
+  rec.scale = j.contains("scale") ? record_int(j, "scale", "", name, 1, 65535) : 1;
+  rec.final_order = record_text(j, "final_order", name);
+  if (!rec.final_order.empty() && rec.final_order != "resize_sinc_then_jpeg" &&
+      rec.final_order != "jpeg_then_resize_sinc")
+    bad_record(name, "final_order: '" + rec.final_order + "' (expected resize_sinc_then_jpeg or jpeg_then_resize_sinc)");
+  if (!j.contains("ops") || !j.at("ops").is_array()) bad_record(name, "ops: missing or not an array");
+  const json& ops = j.at("ops");
+  for (size_t i = 0; i < ops.size(); ++i) {
+    try {
+      rec.ops.push_back(op_from_json(ops[i], "ops[" + std::to_string(i) + "]"));
+    } catch (const Error& e) {
+      bad_record(name, e.what());
+    } catch (const std::exception& e) {  // nlohmann type errors the strict readers missed
+      bad_record(name, "ops[" + std::to_string(i) + "]: " + e.what());
+    }
+  }
+  if (j.contains("skipped")) {
+    const json& sk = j.at("skipped");
+    if (!sk.is_array()) bad_record(name, "skipped: not an array");
+    for (size_t i = 0; i < sk.size(); ++i) {
+      const std::string where = "skipped[" + std::to_string(i) + "]";
+      if (!sk[i].is_object()) bad_record(name, where + ": expected an object");
+      const std::string stage = record_text(sk[i], "stage", name), reason = record_text(sk[i], "reason", name);
+      if (reason != "probability" && reason != "disabled")
+        bad_record(name, where + " reason: '" + reason + "' (expected probability or disabled)");
+      rec.skipped.push_back({stage, reason});
+    }
+  }
+  check_record_sizes(rec, name);
+  return rec;
 }
 
 }  // namespace rass::degrade

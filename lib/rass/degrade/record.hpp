@@ -43,8 +43,22 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
 // the record's input size.
 Image apply_record(const Image& hq, const Record& rec, const std::string& name);
 
+// The record format version written as "record_version". Records are stable
+// across versions: the same (preset settings, seed, key, input) gives the same
+// record and pixels; this number is bumped only when they must change. Records
+// without the field (written before it existed) read as version 0, the same format.
+constexpr int kRecordVersion = 1;
+
 nlohmann::ordered_json record_to_json(const Record& rec);
-// `name` is the record file, for messages. Throws Error(bad_input).
+// `name` is the record file, for messages. Checks every field against its
+// valid range (op_from_json), the sizes against the pixel limit and the
+// declared output size against what the ops produce, before any work.
+// Throws Error(bad_input) "<name>: invalid degradation record: <field>: <what>"
+// (or the pixel-limit message naming the field).
 Record record_from_json(const nlohmann::ordered_json& j, const std::string& name);
+// The size checks alone: every resize size (and a scale_factor resize's
+// floor(n * factor)) walked from the input size, each against the pixel
+// limit, and the final size against out_width x out_height. Throws Error(bad_input).
+void check_record_sizes(const Record& rec, const std::string& name);
 
 }  // namespace rass::degrade

@@ -11,8 +11,9 @@
 
 namespace rass::detail {
 
-// Refuses zero or absurd sizes before any pixel buffer is allocated: at most
-// 65535 per side and 2^31 samples. Throws Error(bad_input) naming the file.
+// Refuses zero or absurd sizes before any pixel buffer is allocated: the pixel
+// limit (check_pixel_limit), at most 65535 per side and 2^31 samples. Throws
+// Error(bad_input) naming the file.
 void check_dimensions(const std::string& name, uint64_t width, uint64_t height,
                       uint64_t channels);
 
@@ -20,7 +21,10 @@ constexpr bool host_is_little_endian() {
   return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 }
 
-Image decode_png(const uint8_t* bytes, size_t size, const std::string& name);
+// palette_indices: a palette image decodes to its indices (one 8-bit channel)
+// instead of its colours.
+Image decode_png(const uint8_t* bytes, size_t size, const std::string& name,
+                 bool palette_indices = false);
 Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name);
 Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name);
 

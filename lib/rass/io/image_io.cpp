@@ -2,7 +2,10 @@
 #include "rass/io/image_io.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "rass/core/error.hpp"
@@ -11,11 +14,61 @@
 
 namespace rass {
 
+namespace {
+
+// UINT64_MAX: not set yet (the environment or the default decides on first use).
+constexpr uint64_t kUnset = UINT64_MAX;
+std::atomic<uint64_t> g_max_pixels{kUnset};
+
+uint64_t limit_from_environment() {
+  const char* env = std::getenv("RASS_MAX_PIXELS");
+  if (!env || !*env) return kDefaultMaxPixels;
+  const std::string text = env;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(env, &end, 10);
+  if (!std::isdigit(static_cast<unsigned char>(text[0])) || *end != '\0' || errno == ERANGE ||
+      v >= kUnset)
+    throw_usage("RASS_MAX_PIXELS='" + text + "' is not a pixel count (a non-negative integer; 0 = no limit)");
+  return v;
+}
+
+}  // namespace
+
+void set_max_pixels(uint64_t pixels) {
+  g_max_pixels.store(pixels == kUnset ? kUnset - 1 : pixels, std::memory_order_relaxed);
+}
+
+uint64_t max_pixels() {
+  uint64_t v = g_max_pixels.load(std::memory_order_relaxed);
+  if (v != kUnset) return v;
+  v = limit_from_environment();
+  uint64_t expected = kUnset;
+  // A concurrent set_max_pixels wins over the environment.
+  if (!g_max_pixels.compare_exchange_strong(expected, v, std::memory_order_relaxed)) return expected;
+  return v;
+}
+
+void check_pixel_limit(const std::string& name, uint64_t width, uint64_t height) {
+  const uint64_t limit = max_pixels();
+  if (limit == 0) return;
+  // Sides above 2^32 would overflow the product; such a size exceeds any limit anyway.
+  const bool over = width > UINT32_MAX || height > UINT32_MAX || width * height > limit;
+  if (over)
+    throw_bad_input(name, "image too large (" + std::to_string(width) + "x" + std::to_string(height) +
+                              (width > UINT32_MAX || height > UINT32_MAX
+                                   ? std::string()
+                                   : " = " + std::to_string(width * height) + " pixels") +
+                              "; the pixel limit is " + std::to_string(limit) +
+                              ": raise it with --max-pixels N or RASS_MAX_PIXELS=N, 0 = no limit)");
+}
+
 namespace detail {
 
 void check_dimensions(const std::string& name, uint64_t width, uint64_t height,
                       uint64_t channels) {
   if (width == 0 || height == 0) throw_bad_input(name, "image has zero width or height");
+  check_pixel_limit(name, width, height);
   const std::string dims = std::to_string(width) + "x" + std::to_string(height);
   if (width > 65535 || height > 65535)
     throw_bad_input(name, "image too large (" + dims + "; at most 65535 pixels per side)");
@@ -77,6 +130,17 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name) {
 Image read_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
   return decode_image(bytes, path == "-" ? "<stdin>" : path);
+}
+
+Image decode_label_image(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size > 0 && sniff_format(bytes, size) == ImageFormat::png)
+    return detail::decode_png(bytes, size, name, /*palette_indices=*/true);
+  return decode_image(bytes, size, name);
+}
+
+Image read_label_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return decode_label_image(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
 }
 
 namespace {

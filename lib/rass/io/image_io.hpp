@@ -32,6 +32,32 @@ inline Image decode_image(const std::vector<uint8_t>& bytes, const std::string& 
 // read_file_bytes + decode_image; "-" reads stdin.
 Image read_image(const std::string& path);
 
+// Reads a label map (class indices): a single-channel image (8/16-bit gray
+// PNG, PGM, gray JPEG) decodes as read_image does; a palette PNG (VOC's
+// SegmentationClass format) decodes to its palette indices as one 8-bit
+// channel, as PIL's mode 'P' / mmseg's loader give them, whatever the palette
+// colours and any tRNS. Other images decode as read_image does (colour images
+// keep their channels; the caller refuses them). "-" reads stdin.
+Image read_label_image(const std::string& path);
+Image decode_label_image(const uint8_t* bytes, size_t size, const std::string& name);
+
+// Pixel limit: every decoder checks width x height from the header against it
+// before allocating, and refuses larger images with Error(bad_input) naming the
+// file, its declared size and how to raise the limit. Process-wide (tools set
+// it from --max-pixels). Without set_max_pixels, the limit is the environment
+// variable RASS_MAX_PIXELS when set (a non-negative integer), else
+// kDefaultMaxPixels. 0 = no limit (the codecs' own bounds, 65535 pixels per
+// side and 2^31 samples, still hold).
+constexpr uint64_t kDefaultMaxPixels = uint64_t{1} << 28;
+void set_max_pixels(uint64_t pixels);
+// Throws Error(usage) if RASS_MAX_PIXELS is set but not a non-negative integer.
+uint64_t max_pixels();
+// Throws Error(bad_input) "<name>: image too large (WxH = N pixels; the pixel
+// limit is L: raise it with --max-pixels N or RASS_MAX_PIXELS)" when
+// width*height exceeds max_pixels(). For sizes an image declares (headers,
+// degradation records) before anything is allocated.
+void check_pixel_limit(const std::string& name, uint64_t width, uint64_t height);
+
 struct EncodeOptions {
   int jpeg_quality = 95;         // 1..100
   bool jpeg_subsample_420 = true;  // libjpeg's default 4:2:0 chroma subsampling (as cv2.imencode)

@@ -89,12 +89,14 @@ struct Layout {
   int source_bits_per_pixel = 0;  // as stored in the file, before expansion
 };
 
-void read_header(png_structp png, png_infop info, Layout* out) {
+void read_header(png_structp png, png_infop info, bool palette_indices, Layout* out) {
   png_read_info(png, info);
   const int color = png_get_color_type(png, info);
   const int depth = png_get_bit_depth(png, info);
   out->source_bits_per_pixel = depth * png_get_channels(png, info);
-  if (color == PNG_COLOR_TYPE_PALETTE) {
+  if (color == PNG_COLOR_TYPE_PALETTE && palette_indices) {
+    if (depth < 8) png_set_packing(png);  // 1/2/4-bit indices, one byte each
+  } else if (color == PNG_COLOR_TYPE_PALETTE) {
     png_set_palette_to_rgb(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
   } else if (depth < 8) {
@@ -161,7 +163,7 @@ std::vector<png_bytep> row_pointers(uint8_t* data, int height, size_t stride) {
 
 }  // namespace
 
-Image decode_png(const uint8_t* bytes, size_t size, const std::string& name) {
+Image decode_png(const uint8_t* bytes, size_t size, const std::string& name, bool palette_indices) {
   PngErrorSink sink;
   ReadHandle h;
   h.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
@@ -171,7 +173,7 @@ Image decode_png(const uint8_t* bytes, size_t size, const std::string& name) {
   png_set_read_fn(h.png, &reader, read_from_memory);
 
   Layout layout;
-  if (!png_guarded(h.png, [&] { read_header(h.png, h.info, &layout); }))
+  if (!png_guarded(h.png, [&] { read_header(h.png, h.info, palette_indices, &layout); }))
     throw_decode_failure(name, sink);
   check_dimensions(name, layout.width, layout.height, static_cast<uint64_t>(layout.channels));
   check_enough_data(name, bytes, size, layout);

@@ -31,9 +31,6 @@ void check_label_map(const Image& img, const std::string& name) {
                             "or a palette PNG whose indices are the classes)");
 }
 
-// TODO(merge): replaced by io's read_label_image (palette indices) when it lands.
-Image read_label_image(const std::string& path) { return read_image(path); }
-
 // The first of some event in input order, whatever order the workers finish in.
 class FirstInOrder {
  public:
