@@ -5,6 +5,9 @@
 // rass_data_test) and calls require_data_file(): when the data is missing the
 // whole binary exits 77, which CTest reports as skipped, never as passed.
 #pragma once
+#include <stdlib.h>
+
+#include <filesystem>
 #include <string>
 
 namespace rass::test {
@@ -22,5 +25,23 @@ std::string require_data(const char* env, const std::string& fallback, const std
 // NIQE's pristine model (BasicSR's niqe_pris_params.npz): RASS_NIQE_PARAMS, else
 // <source>/../shared/data/niqe_pris_params.npz (RASS_NIQE_PARAMS_DEFAULT from CMake).
 std::string require_niqe_params();
+
+// A scratch directory under /tmp, removed with everything in it at scope exit.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/rass-test.XXXXXX";
+    const char* made = ::mkdtemp(tmpl);
+    if (!made) skip("cannot create a temporary directory under /tmp");
+    path = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+};
 
 }  // namespace rass::test

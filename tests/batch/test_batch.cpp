@@ -18,23 +18,15 @@
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
+#include "../test_support.hpp"
 #include "rass/core/error.hpp"
 
 namespace fs = std::filesystem;
+using rass::test::TempDir;
 using namespace rass;
 using namespace rass::batch;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rass-test-batch.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
 
 void touch(const std::string& p, const std::string& text = "x") {
   fs::create_directories(fs::path(p).parent_path());

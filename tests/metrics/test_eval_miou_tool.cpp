@@ -11,28 +11,21 @@
 #include <fstream>
 #include <sstream>
 
+#include "../test_support.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
+#include "label_maps.hpp"
 #include "rass/metrics/eval_miou_tool.hpp"
 
 using namespace rass;
 using namespace rass::metrics;
 namespace fs = std::filesystem;
+using rass::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rass-test-miou.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
 
 // Silences stdout (the reports) for the duration of a scope.
 struct QuietStdout {
@@ -52,13 +45,7 @@ struct QuietStdout {
 };
 
 void write_labels(const std::string& path, int w, int h, const std::vector<int>& v, int depth = 8) {
-  Image img(w, h, 1, depth);
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (depth == 8)
-      img.u8()[i] = uint8_t(v[i]);
-    else
-      img.u16()[i] = uint16_t(v[i]);
-  }
+  const Image img = rass::test::label_map(w, h, v, depth);
   fs::create_directories(fs::path(path).parent_path());
   write_image(path, img, ImageFormat::png);
 }

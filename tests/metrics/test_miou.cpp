@@ -14,22 +14,14 @@
 #include "rass/core/rng.hpp"
 #include "rass/metrics/class_names.hpp"
 #include "rass/metrics/confusion.hpp"
+#include "label_maps.hpp"
 
 using namespace rass;
 using namespace rass::metrics;
+using rass::test::label_map;
 
 namespace {
 
-Image label_map(int w, int h, const std::vector<int>& v, int depth = 8) {
-  Image img(w, h, 1, depth);
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (depth == 8)
-      img.u8()[i] = uint8_t(v[i]);
-    else
-      img.u16()[i] = uint16_t(v[i]);
-  }
-  return img;
-}
 
 LabelLuts luts_for(int c, bool rzl = false, std::map<int, int> map = {}, int64_t ignore = 255) {
   LabelOptions o;
