@@ -6,64 +6,112 @@
 
 namespace rass::metrics {
 
+namespace {
+
+// Per-sample terms of the two luma sums, so that a row costs three lookups and
+// the sums keep the reference's order and precision (the products are exact
+// table entries; the additions are done per pixel in the original order).
+struct LumaTables {
+  double bs_r[256], bs_g[256], bs_b[256];  // BasicSR: double(float(v) / 255.f) * coefficient
+  float iq_r[256], iq_g[256], iq_b[256];   // pyiqa: coefficient * (float(v) / 255.f), float32
+  LumaTables() {
+    for (int v = 0; v < 256; ++v) {
+      const float u = float(v) / 255.f;
+      bs_r[v] = double(u) * 65.481;
+      bs_g[v] = double(u) * 128.553;
+      bs_b[v] = double(u) * 24.966;
+      iq_r[v] = 0.299f * u;
+      iq_g[v] = 0.587f * u;
+      iq_b[v] = 0.114f * u;
+    }
+  }
+};
+const LumaTables& luma_tables() {
+  static const LumaTables t;
+  return t;
+}
+
+}  // namespace
+
+void row_channel(const uint8_t* src, int channels, int k, int n, double* out) {
+  for (int i = 0; i < n; ++i) out[i] = src[size_t(i) * channels + k];
+}
+
+void row_y_basicsr(const uint8_t* src, int channels, int n, bool round, double* out) {
+  if (channels < 3) return row_channel(src, channels, 0, n, out);
+  const LumaTables& t = luma_tables();
+  for (int i = 0; i < n; ++i) {
+    const uint8_t* p = src + size_t(i) * channels;
+    // As BasicSR: b * 24.966 + g * 128.553 + r * 65.481 + 16, left to right, in float64.
+    const double v = t.bs_b[p[2]] + t.bs_g[p[1]] + t.bs_r[p[0]] + 16.0;
+    const float y = float(v / 255.0) * 255.f;
+    out[i] = round ? std::nearbyint(double(y)) : double(y);
+  }
+}
+
+void row_y_pyiqa(const uint8_t* src, int channels, int n, double range, double* out) {
+  const LumaTables& t = luma_tables();
+  const int g = channels >= 3 ? 1 : 0, b = channels >= 3 ? 2 : 0;
+  const float fr = float(range);
+  const bool round = range >= 255;
+  for (int i = 0; i < n; ++i) {
+    const uint8_t* p = src + size_t(i) * channels;
+    const float v = t.iq_r[p[0]] + t.iq_g[p[g]] + t.iq_b[p[b]];
+    const float y = v * fr;
+    out[i] = round ? std::nearbyint(double(y)) : double(y);
+  }
+}
+
 Channels to_channels(const Image& img) {
   if (img.depth != 8) throw_runtime("metrics take 8-bit images");
-  const int colour = img.channels >= 3 ? 3 : 1;
   Channels c;
   c.width = img.width;
   c.height = img.height;
-  c.count = colour;
-  const size_t n = size_t(img.width) * img.height;
-  c.data.resize(n * colour);
-  const uint8_t* s = img.u8();
-  for (int k = 0; k < colour; ++k) {
-    double* d = c.plane(k);
-    for (size_t i = 0; i < n; ++i) d[i] = s[i * img.channels + k];
-  }
+  c.count = colour_count(img);
+  c.data.resize(size_t(img.width) * img.height * c.count);
+  const size_t stride = size_t(img.width) * img.channels;
+  for (int k = 0; k < c.count; ++k)
+    for (int r = 0; r < img.height; ++r)
+      row_channel(img.u8() + r * stride, img.channels, k, img.width, c.plane(k) + size_t(r) * img.width);
   return c;
 }
 
 Channels y_basicsr(const Image& img, bool round) {
-  Channels rgb = to_channels(img);
-  if (rgb.count == 1) return rgb;
+  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
+  if (colour_count(img) == 1) return to_channels(img);
   Channels y;
-  y.width = rgb.width;
-  y.height = rgb.height;
+  y.width = img.width;
+  y.height = img.height;
   y.count = 1;
-  const size_t n = size_t(rgb.width) * rgb.height;
-  y.data.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const float r = float(rgb.plane(0)[i]) / 255.f, g = float(rgb.plane(1)[i]) / 255.f, b = float(rgb.plane(2)[i]) / 255.f;
-    const double v = double(b) * 24.966 + double(g) * 128.553 + double(r) * 65.481 + 16.0;
-    const float out = float(v / 255.0) * 255.f;
-    y.data[i] = round ? std::nearbyint(double(out)) : double(out);
-  }
+  y.data.resize(size_t(img.width) * img.height);
+  const size_t stride = size_t(img.width) * img.channels;
+  for (int r = 0; r < img.height; ++r)
+    row_y_basicsr(img.u8() + r * stride, img.channels, img.width, round, y.plane(0) + size_t(r) * img.width);
   return y;
 }
 
 Channels y_pyiqa(const Image& img, double range) {
-  Channels rgb = to_channels(img);
+  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
   Channels y;
-  y.width = rgb.width;
-  y.height = rgb.height;
+  y.width = img.width;
+  y.height = img.height;
   y.count = 1;
-  const size_t n = size_t(rgb.width) * rgb.height;
-  y.data.resize(n);
-  const int g = rgb.count == 3 ? 1 : 0, b = rgb.count == 3 ? 2 : 0;
-  for (size_t i = 0; i < n; ++i) {
-    const float v = 0.299f * (float(rgb.plane(0)[i]) / 255.f) + 0.587f * (float(rgb.plane(g)[i]) / 255.f) +
-                    0.114f * (float(rgb.plane(b)[i]) / 255.f);
-    const float out = v * float(range);
-    y.data[i] = range >= 255 ? std::nearbyint(double(out)) : double(out);
-  }
+  y.data.resize(size_t(img.width) * img.height);
+  const size_t stride = size_t(img.width) * img.channels;
+  for (int r = 0; r < img.height; ++r)
+    row_y_pyiqa(img.u8() + r * stride, img.channels, img.width, range, y.plane(0) + size_t(r) * img.width);
   return y;
+}
+
+void check_crop(int width, int height, int border) {
+  if (border > 0 && (2 * border >= width || 2 * border >= height))
+    throw Error(ExitCode::bad_input, "crop border " + std::to_string(border) + " leaves nothing of a " +
+                                         std::to_string(width) + "x" + std::to_string(height) + " image");
 }
 
 Channels crop(Channels c, int border) {
   if (border <= 0) return c;
-  if (2 * border >= c.width || 2 * border >= c.height)
-    throw Error(ExitCode::bad_input, "crop border " + std::to_string(border) + " leaves nothing of a " +
-                                         std::to_string(c.width) + "x" + std::to_string(c.height) + " image");
+  check_crop(c.width, c.height, border);
   Channels o;
   o.width = c.width - 2 * border;
   o.height = c.height - 2 * border;

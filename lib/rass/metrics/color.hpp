@@ -1,6 +1,9 @@
 // Luma definitions of the two metric conventions, reproduced in the
 // arithmetic precision of the reference code so that rounding ties agree.
+// Two forms: whole planes (Channels) and single rows (row_*), which the
+// metrics use to stream over an image without full-size float copies.
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "rass/core/image.hpp"
@@ -15,6 +18,9 @@ struct Channels {
   double* plane(int c) { return data.data() + size_t(c) * width * height; }
 };
 
+// Colour planes of an image: 3 for RGB(A), 1 for gray (+alpha).
+inline int colour_count(const Image& img) { return img.channels >= 3 ? 3 : 1; }
+
 // R, G, B (or one gray plane) as doubles in [0, 255].
 Channels to_channels(const Image& img);
 // BasicSR to_y_channel: BT.601 limited range, Y = 16 + 65.481 r + 128.553 g + 24.966 b
@@ -28,5 +34,16 @@ Channels y_basicsr(const Image& img, bool round);
 Channels y_pyiqa(const Image& img, double range);
 // Removes `border` pixels on each side.
 Channels crop(Channels c, int border);
+// Throws Error(bad_input) as crop() does when `border` leaves nothing of a w x h image.
+void check_crop(int width, int height, int border);
+
+// Row forms, bit-identical to the plane forms above. `src` points at the first
+// pixel of `n` interleaved pixels of `channels` 8-bit samples (1..4; alpha ignored).
+// Sample k (0..2; a gray image has only k = 0) as double.
+void row_channel(const uint8_t* src, int channels, int k, int n, double* out);
+// y_basicsr of a row (gray: the value as is).
+void row_y_basicsr(const uint8_t* src, int channels, int n, bool round, double* out);
+// y_pyiqa of a row (gray replicated to RGB first).
+void row_y_pyiqa(const uint8_t* src, int channels, int n, double range, double* out);
 
 }  // namespace rass::metrics

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include <opencv2/core.hpp>
@@ -70,22 +71,76 @@ void block_features(const std::vector<double>& blk, int rows, int cols, double* 
 }
 
 // Mean-subtracted contrast-normalised image: (I - mu) / (sigma + 1), mu and
-// sigma from the 7x7 window with replicate borders (scipy 'nearest').
-cv::Mat mscn(const cv::Mat& img, const cv::Mat& window) {
+// sigma from the 7x7 window with replicate borders (scipy 'nearest'). `img` is
+// a band of rows of the image; its first and last rows are taken as the image's
+// edges (BORDER_ISOLATED), so only rows at least 3 away from a band edge that is
+// not an image edge are exact. Rows [r0, r1) of the band are written to `out`.
+void mscn(const cv::Mat& img, const cv::Mat& window, int r0, int r1, cv::Mat& out) {
   cv::Mat mu, sq;
-  cv::filter2D(img, mu, CV_64F, window, cv::Point(-1, -1), 0, cv::BORDER_REPLICATE);
-  cv::filter2D(img.mul(img), sq, CV_64F, window, cv::Point(-1, -1), 0, cv::BORDER_REPLICATE);
+  const int border = cv::BORDER_REPLICATE | cv::BORDER_ISOLATED;
+  cv::filter2D(img, mu, CV_64F, window, cv::Point(-1, -1), 0, border);
+  cv::filter2D(img.mul(img), sq, CV_64F, window, cv::Point(-1, -1), 0, border);
   // BasicSR runs this on a float32 image: scipy filters in double and stores
   // float32, and the rest is float32 arithmetic. Doing the same keeps the
   // result within a few 1e-5 of BasicSR instead of a few 1e-4.
-  cv::Mat out(img.size(), CV_64F);
-  for (int r = 0; r < img.rows; ++r)
+  out.create(r1 - r0, img.cols, CV_64F);
+  for (int r = r0; r < r1; ++r) {
+    const double *m_row = mu.ptr<double>(r), *sq_row = sq.ptr<double>(r), *in = img.ptr<double>(r);
+    double* o = out.ptr<double>(r - r0);
     for (int c = 0; c < img.cols; ++c) {
-      const float m = float(mu.at<double>(r, c));
-      const float sigma = std::sqrt(std::fabs(float(sq.at<double>(r, c)) - m * m));
-      out.at<double>(r, c) = double((float(img.at<double>(r, c)) - m) / (sigma + 1.f));
+      const float m = float(m_row[c]);
+      const float sigma = std::sqrt(std::fabs(float(sq_row[c]) - m * m));
+      o[c] = double((float(in[c]) - m) / (sigma + 1.f));
     }
-  return out;
+  }
+}
+
+// Tap indices and weights of MATLAB's imresize along one axis (bicubic,
+// antialiased when shrinking; symmetric padding), normalised per output.
+void resize_weights(int in_len, int out_len, double scale, std::vector<int>& idx, std::vector<double>& w, int& taps) {
+  const bool aa = scale < 1;
+  const double width = aa ? 4.0 / scale : 4.0;
+  taps = int(std::ceil(width)) + 2;
+  idx.assign(size_t(out_len) * taps, 0);
+  w.assign(size_t(out_len) * taps, 0);
+  auto cubic = [](double x) {
+    const double ax = std::fabs(x), ax2 = ax * ax, ax3 = ax2 * ax;
+    if (ax <= 1) return 1.5 * ax3 - 2.5 * ax2 + 1;
+    if (ax <= 2) return -0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2;
+    return 0.0;
+  };
+  for (int o = 0; o < out_len; ++o) {
+    const double u = (o + 1) / scale + 0.5 * (1 - 1 / scale);  // 1-based, MATLAB
+    const double left = std::floor(u - width / 2);
+    double sum = 0;
+    for (int t = 0; t < taps; ++t) {
+      const double index = left + t;
+      const double d = u - index;
+      const double wt = aa ? scale * cubic(d * scale) : cubic(d);
+      int j = int(index) - 1;  // 0-based; symmetric padding reflects with the edge repeated
+      while (j < 0 || j >= in_len) j = j < 0 ? -j - 1 : 2 * in_len - 1 - j;
+      idx[size_t(o) * taps + t] = j;
+      w[size_t(o) * taps + t] = wt;
+      sum += wt;
+    }
+    for (int t = 0; t < taps; ++t) w[size_t(o) * taps + t] /= sum;
+  }
+}
+
+// One resized row: height pass (taps of rows `rows[t]`, already divided by 255),
+// then width pass; `tmp` holds the height pass (in_width values).
+void resize_row(const double* const* rows, const double* wh, int th, const std::vector<int>& iw,
+                const std::vector<double>& ww, int tw, int in_width, int out_width, double* tmp, double* out) {
+  for (int x = 0; x < in_width; ++x) tmp[x] = 0;
+  for (int t = 0; t < th; ++t) {
+    const double f = wh[t], *s = rows[t];
+    for (int x = 0; x < in_width; ++x) tmp[x] += f * s[x];
+  }
+  for (int o = 0; o < out_width; ++o) {
+    double acc = 0;
+    for (int t = 0; t < tw; ++t) acc += ww[size_t(o) * tw + t] * tmp[iw[size_t(o) * tw + t]];
+    out[o] = acc;
+  }
 }
 
 // Symmetric eigen-decomposition by cyclic Jacobi rotations (n = 36 here).
@@ -171,63 +226,26 @@ void estimate_aggd(const std::vector<double>& v, double& alpha, double& beta_l, 
 }
 
 Channels matlab_imresize(const Channels& in, double scale) {
-  auto weights = [&](int in_len, int out_len, std::vector<int>& idx, std::vector<double>& w, int& taps) {
-    const bool aa = scale < 1;
-    const double width = aa ? 4.0 / scale : 4.0;
-    taps = int(std::ceil(width)) + 2;
-    idx.assign(size_t(out_len) * taps, 0);
-    w.assign(size_t(out_len) * taps, 0);
-    auto cubic = [](double x) {
-      const double ax = std::fabs(x), ax2 = ax * ax, ax3 = ax2 * ax;
-      if (ax <= 1) return 1.5 * ax3 - 2.5 * ax2 + 1;
-      if (ax <= 2) return -0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2;
-      return 0.0;
-    };
-    for (int o = 0; o < out_len; ++o) {
-      const double u = (o + 1) / scale + 0.5 * (1 - 1 / scale);  // 1-based, MATLAB
-      const double left = std::floor(u - width / 2);
-      double sum = 0;
-      for (int t = 0; t < taps; ++t) {
-        const double index = left + t;
-        const double d = u - index;
-        const double wt = aa ? scale * cubic(d * scale) : cubic(d);
-        int j = int(index) - 1;  // 0-based; symmetric padding reflects with the edge repeated
-        while (j < 0 || j >= in_len) j = j < 0 ? -j - 1 : 2 * in_len - 1 - j;
-        idx[size_t(o) * taps + t] = j;
-        w[size_t(o) * taps + t] = wt;
-        sum += wt;
-      }
-      for (int t = 0; t < taps; ++t) w[size_t(o) * taps + t] /= sum;
-    }
-  };
   const int oh = int(std::ceil(in.height * scale)), ow = int(std::ceil(in.width * scale));
   std::vector<int> ih, iw;
   std::vector<double> wh, ww;
   int th, tw;
-  weights(in.height, oh, ih, wh, th);
-  weights(in.width, ow, iw, ww, tw);
+  resize_weights(in.height, oh, scale, ih, wh, th);
+  resize_weights(in.width, ow, scale, iw, ww, tw);
   Channels out;
   out.width = ow;
   out.height = oh;
   out.count = in.count;
   out.data.assign(size_t(ow) * oh * in.count, 0);
-  std::vector<double> tmp(size_t(oh) * in.width);
+  std::vector<double> tmp(in.width);
+  std::vector<const double*> rows(th);
   for (int c = 0; c < in.count; ++c) {
     const double* s = in.plane(c);
     // Height first, then width, as BasicSR's imresize.
-    for (int o = 0; o < oh; ++o)
-      for (int x = 0; x < in.width; ++x) {
-        double acc = 0;
-        for (int t = 0; t < th; ++t) acc += wh[size_t(o) * th + t] * s[size_t(ih[size_t(o) * th + t]) * in.width + x];
-        tmp[size_t(o) * in.width + x] = acc;
-      }
-    double* d = out.plane(c);
-    for (int y = 0; y < oh; ++y)
-      for (int o = 0; o < ow; ++o) {
-        double acc = 0;
-        for (int t = 0; t < tw; ++t) acc += ww[size_t(o) * tw + t] * tmp[size_t(y) * in.width + iw[size_t(o) * tw + t]];
-        d[size_t(y) * ow + o] = acc;
-      }
+    for (int o = 0; o < oh; ++o) {
+      for (int t = 0; t < th; ++t) rows[t] = s + size_t(ih[size_t(o) * th + t]) * in.width;
+      resize_row(rows.data(), &wh[size_t(o) * th], th, iw, ww, tw, in.width, ow, tmp.data(), out.plane(c) + size_t(o) * ow);
+    }
   }
   return out;
 }
@@ -249,43 +267,13 @@ NiqeParams load_niqe_params(const std::string& path) {
   return p;
 }
 
-NiqeResult niqe_plane(const Channels& y, const NiqeParams& params) {
-  const int bh = kNiqeBlock, bw = kNiqeBlock;
-  const int nbh = y.height / bh, nbw = y.width / bw;
-  if (nbh < 1 || nbw < 1)
-    throw Error(ExitCode::bad_input, "image is " + std::to_string(y.width) + "x" + std::to_string(y.height) +
-                                         ", smaller than one 96x96 NIQE block");
-  Channels img;
-  img.width = nbw * bw;
-  img.height = nbh * bh;
-  img.count = 1;
-  img.data.resize(size_t(img.width) * img.height);
-  for (int r = 0; r < img.height; ++r)
-    std::copy_n(y.plane(0) + size_t(r) * y.width, img.width, img.data.data() + size_t(r) * img.width);
+namespace {
 
-  cv::Mat window(7, 7, CV_64F);
-  for (int i = 0; i < 49; ++i) window.at<double>(i / 7, i % 7) = params.window[i];
-  const int nblocks = nbh * nbw;
-  std::vector<double> feats(size_t(nblocks) * 36);
-  for (int scale = 1; scale <= 2; ++scale) {
-    cv::Mat m(img.height, img.width, CV_64F, img.data.data());
-    const cv::Mat norm = mscn(m, window);
-    const int sh = bh / scale, sw = bw / scale;
-    int b = 0;
-    std::vector<double> blk(size_t(sh) * sw);
-    for (int iw = 0; iw < nbw; ++iw)
-      for (int ih = 0; ih < nbh; ++ih, ++b) {
-        for (int r = 0; r < sh; ++r)
-          for (int c = 0; c < sw; ++c) blk[size_t(r) * sw + c] = norm.at<double>(ih * sh + r, iw * sw + c);
-        block_features(blk, sh, sw, &feats[size_t(b) * 36 + (scale - 1) * 18]);
-      }
-    if (scale == 1) {
-      // BasicSR resizes img / 255 and scales back: the same up to rounding.
-      for (double& v : img.data) v /= 255.0;
-      img = matlab_imresize(img, 0.5);
-      for (double& v : img.data) v *= 255.0;
-    }
-  }
+// Row r of the Y plane cut to whole blocks (width W = blocks * 96), 0 <= r < H.
+using YRowFill = std::function<void(int row, double* out)>;
+
+// NIQE from the per-block features (blocks in the reference's order: column-major).
+NiqeResult niqe_from_features(const std::vector<double>& feats, int nblocks, const NiqeParams& params) {
   // nanmean per feature; covariance over the blocks without any NaN.
   std::vector<double> mu(36, 0);
   for (int f = 0; f < 36; ++f) {
@@ -329,8 +317,101 @@ NiqeResult niqe_plane(const Channels& y, const NiqeParams& params) {
   return res;
 }
 
+// The features of one row of blocks (sh x sw each) of an MSCN band: `norm` holds
+// the block row's sh rows; features go to block b = iw * nbh + ih, offset `off`.
+void block_row_features(const cv::Mat& norm, int sh, int sw, int nbw, int nbh, int ih, int off, std::vector<double>& blk,
+                        std::vector<double>& feats) {
+  blk.resize(size_t(sh) * sw);
+  for (int iw = 0; iw < nbw; ++iw) {
+    for (int r = 0; r < sh; ++r) std::copy_n(norm.ptr<double>(r) + size_t(iw) * sw, sw, blk.data() + size_t(r) * sw);
+    block_features(blk, sh, sw, &feats[(size_t(iw) * nbh + ih) * 36 + off]);
+  }
+}
+
+// NIQE streamed one row of blocks at a time: for block row i the Y rows it needs
+// (the block rows plus 3 for the 7x7 window at scale 1; the bicubic taps of
+// the half-size rows 48i - 3 .. 48i + 51 at scale 2) are converted into a band,
+// so memory is a band of about 130 rows whatever the image height. The
+// arithmetic is the whole-image one: every value used is computed from the same
+// neighbours in the same order.
+NiqeResult niqe_rows(int nbw, int nbh, const YRowFill& fill, const NiqeParams& params) {
+  const int W = nbw * kNiqeBlock, H = nbh * kNiqeBlock;
+  const int W2 = int(std::ceil(W * 0.5)), H2 = int(std::ceil(H * 0.5));  // = 48 per block
+  const int s2 = kNiqeBlock / 2;
+  cv::Mat window(7, 7, CV_64F);
+  for (int i = 0; i < 49; ++i) window.at<double>(i / 7, i % 7) = params.window[i];
+  std::vector<int> ih, iw;
+  std::vector<double> wh, ww;
+  int th, tw;
+  resize_weights(H, H2, 0.5, ih, wh, th);
+  resize_weights(W, W2, 0.5, iw, ww, tw);
+
+  const int nblocks = nbh * nbw;
+  std::vector<double> feats(size_t(nblocks) * 36);
+  std::vector<double> blk, tmp(W);
+  std::vector<const double*> taps(th);
+  cv::Mat band, scaled, half, norm;
+  for (int bi = 0; bi < nbh; ++bi) {
+    const int a0 = std::max(0, bi * kNiqeBlock - 3), a1 = std::min(H, (bi + 1) * kNiqeBlock + 3);
+    const int b0 = std::max(0, bi * s2 - 3), b1 = std::min(H2, (bi + 1) * s2 + 3);
+    int lo = a0, hi = a1;
+    for (int o = b0; o < b1; ++o)
+      for (int t = 0; t < th; ++t) lo = std::min(lo, ih[size_t(o) * th + t]), hi = std::max(hi, ih[size_t(o) * th + t] + 1);
+    band.create(hi - lo, W, CV_64F);
+    for (int r = lo; r < hi; ++r) fill(r, band.ptr<double>(r - lo));
+    // Scale 1.
+    mscn(band.rowRange(a0 - lo, a1 - lo), window, bi * kNiqeBlock - a0, (bi + 1) * kNiqeBlock - a0, norm);
+    block_row_features(norm, kNiqeBlock, kNiqeBlock, nbw, nbh, bi, 0, blk, feats);
+    // Scale 2: BasicSR resizes img / 255 and scales back.
+    scaled.create(hi - lo, W, CV_64F);
+    for (int r = 0; r < hi - lo; ++r) {
+      const double* s = band.ptr<double>(r);
+      double* d = scaled.ptr<double>(r);
+      for (int x = 0; x < W; ++x) d[x] = s[x] / 255.0;
+    }
+    half.create(b1 - b0, W2, CV_64F);
+    for (int o = b0; o < b1; ++o) {
+      for (int t = 0; t < th; ++t) taps[t] = scaled.ptr<double>(ih[size_t(o) * th + t] - lo);
+      double* d = half.ptr<double>(o - b0);
+      resize_row(taps.data(), &wh[size_t(o) * th], th, iw, ww, tw, W, W2, tmp.data(), d);
+      for (int x = 0; x < W2; ++x) d[x] *= 255.0;
+    }
+    mscn(half, window, bi * s2 - b0, (bi + 1) * s2 - b0, norm);
+    block_row_features(norm, s2, s2, nbw, nbh, bi, 18, blk, feats);
+  }
+  return niqe_from_features(feats, nblocks, params);
+}
+
+void check_niqe_size(int w, int h) {
+  if (w / kNiqeBlock < 1 || h / kNiqeBlock < 1)
+    throw Error(ExitCode::bad_input, "image is " + std::to_string(w) + "x" + std::to_string(h) +
+                                         ", smaller than one 96x96 NIQE block");
+}
+
+}  // namespace
+
+NiqeResult niqe_plane(const Channels& y, const NiqeParams& params) {
+  check_niqe_size(y.width, y.height);
+  const int nbw = y.width / kNiqeBlock, nbh = y.height / kNiqeBlock;
+  return niqe_rows(
+      nbw, nbh, [&](int r, double* out) { std::copy_n(y.plane(0) + size_t(r) * y.width, nbw * kNiqeBlock, out); },
+      params);
+}
+
 NiqeResult niqe(const Image& img, const NiqeParams& params, int crop_border) {
-  return niqe_plane(crop(y_basicsr(img, true), crop_border), params);
+  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
+  check_crop(img.width, img.height, crop_border);
+  const int cb = std::max(crop_border, 0), w = img.width - 2 * cb, h = img.height - 2 * cb;
+  check_niqe_size(w, h);
+  const int nbw = w / kNiqeBlock, nbh = h / kNiqeBlock;
+  // The rounded limited-range Y of the cropped image, one row at a time.
+  return niqe_rows(
+      nbw, nbh,
+      [&](int r, double* out) {
+        const uint8_t* src = img.u8() + (size_t(r + cb) * img.width + cb) * img.channels;
+        row_y_basicsr(src, img.channels, nbw * kNiqeBlock, true, out);
+      },
+      params);
 }
 
 }  // namespace rass::metrics

@@ -5,6 +5,11 @@
 // features per scale, second scale by MATLAB bicubic x0.5 with antialiasing,
 // multivariate-Gaussian distance to the pristine model with the pseudo-inverse
 // of the averaged covariance.
+//
+// Memory: the image is processed one row of blocks at a time (the Y rows of
+// the block row plus the halos of the 7x7 window and of the bicubic taps),
+// about 130 rows of float64 per band, never a full-size plane; the values are
+// the whole-image ones (same neighbours, same arithmetic order).
 #pragma once
 #include <string>
 #include <vector>

@@ -1,6 +1,14 @@
 // Full-reference PSNR and SSIM in the two conventions papers use
 // (REFERENCE.md 5). All take 8-bit images of equal size and channel count.
+//
+// Memory: nothing full-size is allocated. PSNR streams over the 8-bit rows;
+// SSIM converts one row at a time and keeps the horizontally filtered rows of
+// the 11-row Gaussian window in a ring (about 64 doubles per image column),
+// so a pair costs its two decoded images plus O(width). The arithmetic is the
+// reference's, in the same order, so results equal the whole-plane form.
 #pragma once
+#include <functional>
+
 #include "rass/core/image.hpp"
 #include "rass/metrics/color.hpp"
 
@@ -22,5 +30,9 @@ double ssim_pyiqa(const Image& a, const Image& b, bool y_channel, int crop_borde
 
 // The SSIM map mean of one pair of planes (window 11x11 sigma 1.5, valid region).
 double ssim_plane(const double* x, const double* y, int width, int height, bool relu_cs);
+// The same, streamed: fill(r, x, y) writes row r (0 <= r < height, increasing)
+// of both planes, `width` values each. Holds O(width) memory.
+using SsimRowFill = std::function<void(int row, double* x, double* y)>;
+double ssim_rows(int width, int height, const SsimRowFill& fill, bool relu_cs);
 
 }  // namespace rass::metrics
