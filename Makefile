@@ -33,6 +33,7 @@ bench: deps
 	@cmake --build $(BUILD) -j $(JOBS) --target rass-bench-nn 2>/dev/null || true
 	@scripts/bench-degrade.sh $(BUILD)
 	@scripts/bench-eval-iqa.sh $(BUILD)
+	@scripts/bench-eval-iqa-memory.sh $(BUILD)
 	@scripts/bench-eval-miou.sh $(BUILD)
 	@if [ -x $(BUILD)/rass-bench-nn ]; then scripts/bench-nn.sh $(BUILD); fi
 
