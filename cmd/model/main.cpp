@@ -4,6 +4,5 @@
 
 int main(int argc, char** argv) {
   rass::cli::ModelCli cli;
-  return rass::cli::run_main(cli, argc, argv,
-                             [&] { return rass::model::run_model_tool(cli.args(), cli.common.json, cli.common.quiet); });
+  return rass::cli::run_main(cli, argc, argv, [&] { return rass::model::run_model_tool(cli.job()); });
 }

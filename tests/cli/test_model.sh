@@ -52,4 +52,62 @@ head -c 128 "$T/ids.npy" | grep -q "'shape': (1, 77)" || fail "tokenize should w
 head -c 128 "$T/ids.npy" | grep -q "<i8" || fail "tokenize should write int64"
 expect_exit 3 "tokenizer and text encoder mismatch" -- "$M" run "$T/sd" -c text-encoder --prompt "a photo of a cat" -o "$T/emb.npy"
 stderr_has "more than 16" "mismatch message"
+
+# Tool flags after the command, as the man page writes them.
+expect_exit 0 "info FOLDER --json" -- "$M" info "$T/sd" --json
+grep -q '"components"' "$T/.out" || fail "info FOLDER --json should print JSON"
+expect_exit 0 "run ... --quiet after the command" -- "$M" run "$T/sd" -c tokenize --prompt "" -o "$T/ids0.npy" --quiet
+# The unconditional prompt: BOS 1700, EOS 1701, then the "!" padding (id 0), as transformers (tokenizer_golden.json).
+od -v -An -tu8 -j128 "$T/ids0.npy" | tr -s ' \n' ' ' | grep -q '^ *1700 1701 0 0 0 ' || fail "empty prompt ids"
+expect_exit 0 "tokenize the empty prompt to stdout" -- "$M" run "$T/sd" -c tokenize --prompt "" -o - -q
+
+npy_f4() {  # npy_f4 FILE SHAPE-TUPLE COUNT: a float32 .npy of zeros
+  printf '\x93NUMPY\x01\x00v\x00{"descr": "<f4", "fortran_order": False, "shape": %s, }' "$2" >"$1"
+  while [ $(( $(stat -c %s "$1") % 64 )) -ne 63 ]; do printf ' ' >>"$1"; done
+  printf '\n' >>"$1"
+  head -c $(( $3 * 4 )) /dev/zero >>"$1"
+}
+npy_f4 "$T/z4.npy" "(1, 4, 2, 2)" 16
+# LoRA specs: a scale that is not a number is a usage error; a folder or a non-LoRA file is bad input.
+expect_exit 2 "lora scale not a number" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z4.npy" --lora "$T/l.safetensors:abc" -o "$T/x.npy"
+stderr_has "abc" "bad scale named"
+expect_exit 2 "lora scale 1.2.3" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z4.npy" --lora "$T/l.safetensors:1.2.3" -o "$T/x.npy"
+expect_exit 3 "lora is a folder" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z4.npy" --lora "$T/sd/unet" -o "$T/x.npy"
+stderr_has "$T/sd/unet" "folder named"
+printf '\x02\x00\x00\x00\x00\x00\x00\x00{}' >"$T/empty.safetensors"
+expect_exit 3 "lora with no tensors" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z4.npy" --lora "$T/empty.safetensors" -o "$T/x.npy"
+stderr_has "no tensors" "empty LoRA message"
+
+# Inputs that do not fit the UNet's config: named, exit 3, no LibTorch message.
+npy_f4 "$T/s1.npy" "(1, 4, 8, 8)" 256
+npy_f4 "$T/c2.npy" "(2, 5, 12)" 120
+expect_exit 3 "sample B=1, context B=2" -- "$M" run "$T/sd" -c unet --sample "$T/s1.npy" --context "$T/c2.npy" -o "$T/x.npy"
+stderr_has "$T/c2.npy" "context named"
+grep -q "Exception raised\|c10::" "$T/.err" && fail "raw LibTorch message"
+npy_f4 "$T/c16.npy" "(1, 5, 16)" 80
+expect_exit 3 "context width" -- "$M" run "$T/sd" -c unet --sample "$T/s1.npy" --context "$T/c16.npy" -o "$T/x.npy"
+stderr_has "[B, L, 12]" "cross_attention_dim expected"
+[ -e "$T/x.npy" ] && fail "no output after a failure"
+
+# A truncated checkpoint at run time, and a directory where a file belongs.
+npy_f4 "$T/c1.npy" "(1, 5, 12)" 60
+expect_exit 3 "run on a truncated UNet" -- "$M" run "$T/broken" -c unet --sample "$T/s1.npy" --context "$T/c1.npy" -o "$T/x.npy"
+stderr_has "diffusion_pytorch_model.safetensors" "truncated file named"
+expect_exit 3 "info on a non-diffusers folder" -- "$M" info "$T"
+expect_exit 3 "convert a folder without --merge" -- "$M" convert "$T/sd" -o "$T/y.safetensors"
+expect_exit 3 "sample is a folder" -- "$M" run "$T/sd" -c vae-decode --sample "$T/sd" -o "$T/x.npy"
+
+# Output errors: a full device on stdout is a runtime error (exit 1) with a message.
+expect_exit 1 "stdout on /dev/full" -- sh -c "\"$M\" run \"$T/sd\" -c tokenize --prompt cat -o - >/dev/full"
+stderr_has "write" "write error named"
+
+# convert: fp16 overflow refused unless allowed; --allow-overflow alone is a usage error.
+expect_exit 2 "--allow-overflow without fp16" -- "$M" convert "$T/sd/vae/diffusion_pytorch_model.safetensors" -o "$T/v.safetensors" --allow-overflow
+# merge: the canonical file, not the fp16 variant next to it.
+cp "$T/vae16.safetensors" "$T/sd/vae/diffusion_pytorch_model.fp16.safetensors"
+expect_exit 0 "merge with a variant present" -- "$M" convert "$T/sd" --merge -o "$T/m.safetensors"
+expect_exit 0 "info merged" -- "$M" info "$T/m.safetensors" --json
+grep -q '"F16"' "$T/.out" && fail "merge took the fp16 variant as well"
+expect_exit 3 "merge a variant some components lack" -- "$M" convert "$T/sd" --merge --variant fp16 -o "$T/m16.safetensors"
+stderr_has "variant 'fp16'" "missing variant named"
 finish

@@ -3,12 +3,15 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/io/safetensors.hpp"
+
+#include <unistd.h>
 
 using namespace rass;
 
@@ -60,10 +63,10 @@ TEST_CASE("write then read back through the memory map") {
   std::vector<uint16_t> half = {0x3c00, 0xc000};
   std::vector<int64_t> ids = {1, -2, 3};
   write_safetensors(dir + "/m.safetensors",
-                    {{"layer.weight", StDType::F32, {2, 3}, w.data(), 24},
-                     {"layer.bias", StDType::F16, {2}, half.data(), 4},
-                     {"ids", StDType::I64, {3}, ids.data(), 24},
-                     {"empty", StDType::F32, {0, 4}, nullptr, 0}},
+                    {{"layer.weight", DType::f32, {2, 3}, w.data(), 24},
+                     {"layer.bias", DType::f16, {2}, half.data(), 4},
+                     {"ids", DType::i64, {3}, ids.data(), 24},
+                     {"empty", DType::f32, {0, 4}, nullptr, 0}},
                     {{"format", "pt"}});
   auto bytes = read_file_bytes(dir + "/m.safetensors");
   uint64_t n = 0;
@@ -76,7 +79,7 @@ TEST_CASE("write then read back through the memory map") {
   CHECK(t->shape == std::vector<int64_t>{2, 3});
   CHECK(std::memcmp(t->data, w.data(), 24) == 0);
   CHECK(f->find("ids")->offset % 8 == 0);  // 8-byte dtypes first
-  CHECK(f->find("layer.bias")->dtype == StDType::F16);
+  CHECK(f->find("layer.bias")->dtype == DType::f16);
   CHECK(f->find("empty")->numel() == 0);
   CHECK(f->metadata().at("format") == "pt");
   CHECK(f->find("nope") == nullptr);
@@ -87,7 +90,7 @@ TEST_CASE("every truncation of a valid file is refused cleanly") {
   std::vector<float> w(16, 1.0f);
   char tmpl[] = "/tmp/rass-st-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  write_safetensors(dir + "/m.safetensors", {{"w", StDType::F32, {4, 4}, w.data(), 64}});
+  write_safetensors(dir + "/m.safetensors", {{"w", DType::f32, {4, 4}, w.data(), 64}});
   auto full = read_file_bytes(dir + "/m.safetensors");
   std::system(("rm -rf " + dir).c_str());
   for (size_t len = 0; len < full.size(); ++len) {
@@ -115,4 +118,17 @@ TEST_CASE("corrupt headers are refused with the tensor named") {
   std::vector<uint8_t> huge = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, '{', '}'};
   CHECK(!error_of(huge).empty());
   CHECK_THROWS_AS(SafeTensorsFile::open("/nonexistent.safetensors"), Error);
+}
+
+TEST_CASE("a file with no tensors is written as {} and reads back empty") {
+  char tmpl[] = "/tmp/rass-st-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  write_safetensors(dir + "/e.safetensors", {});
+  auto f = SafeTensorsFile::open(dir + "/e.safetensors");
+  CHECK(f->tensors().empty());
+  write_safetensors(dir + "/m.safetensors", {}, {{"k", "v"}});
+  CHECK(SafeTensorsFile::open(dir + "/m.safetensors")->metadata().at("k") == "v");
+  std::remove((dir + "/e.safetensors").c_str());
+  std::remove((dir + "/m.safetensors").c_str());
+  ::rmdir(dir.c_str());
 }

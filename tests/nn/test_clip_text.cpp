@@ -1,6 +1,7 @@
 // CLIPTextModel against the reference (transformers modeling_clip.py) on tiny
 // random configs (fixtures from tests/nn/make_clip_fixture.py).
 #include "torch_doctest.hpp"
+#include "tolerances.hpp"
 
 
 #include "rass/io/safetensors.hpp"
@@ -12,7 +13,7 @@ using namespace rass;
 
 static const std::string kDir = std::string(RASS_FIXTURES) + "/nn";
 
-TEST_CASE("CLIP text encoder equals transformers to 1e-4 (fp32): gelu/legacy eos and quick_gelu, clip_skip") {
+TEST_CASE("CLIP text encoder equals transformers to 3e-6 (fp32): gelu/legacy eos and quick_gelu, clip_skip") {
   torch::NoGradGuard no_grad;
   for (std::string name : {"clip_tiny_gelu", "clip_tiny_quick"}) {
     INFO(name);
@@ -28,9 +29,12 @@ TEST_CASE("CLIP text encoder equals transformers to 1e-4 (fp32): gelu/legacy eos
       REQUIRE(a.sizes() == b.sizes());
       return (a - b).abs().max().item<double>();
     };
-    CHECK(err(o.last_hidden_state, get("last_hidden_state")) < 1e-4);
-    CHECK(err(o.pooled, get("pooled")) < 1e-4);
-    CHECK(err(clip->forward(get("input_ids"), false, 1).last_hidden_state, get("clip_skip1")) < 1e-4);
+    const double e_last = err(o.last_hidden_state, get("last_hidden_state")), e_pooled = err(o.pooled, get("pooled"));
+    const double e_skip = err(clip->forward(get("input_ids"), false, 1).last_hidden_state, get("clip_skip1"));
+    MESSAGE(name, " max abs error: last ", e_last, ", pooled ", e_pooled, ", clip_skip1 ", e_skip);
+    CHECK(e_last < TOL_CLIP);
+    CHECK(e_pooled < TOL_CLIP);
+    CHECK(e_skip < TOL_CLIP);
     CHECK(clip->forward(get("input_ids"), true).hidden_states.size() == size_t(cfg.num_hidden_layers + 1));
   }
 }

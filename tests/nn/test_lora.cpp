@@ -1,8 +1,11 @@
 // LoRA: the PEFT formula worked out directly, merge/unmerge equal to the
 // unmerged forward, enable/disable, several adapters, and a save/load round trip.
 #include "torch_doctest.hpp"
+#include "tolerances.hpp"
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
 
 
 #include "rass/core/error.hpp"
@@ -123,8 +126,8 @@ TEST_CASE("a LoRA file that does not fit is refused, naming the layer") {
   const std::string dir = mkdtemp(tmpl);
   std::vector<float> a(4 * 16, 0.f), b(16 * 4, 0.f);
   write_safetensors(dir + "/bad.safetensors",
-                    {{"down_blocks.0.attentions.0.nope.lora_A.weight", StDType::F32, {4, 16}, a.data(), a.size() * 4},
-                     {"down_blocks.0.attentions.0.nope.lora_B.weight", StDType::F32, {16, 4}, b.data(), b.size() * 4}});
+                    {{"down_blocks.0.attentions.0.nope.lora_A.weight", DType::f32, {4, 16}, a.data(), a.size() * 4},
+                     {"down_blocks.0.attentions.0.nope.lora_B.weight", DType::f32, {16, 4}, b.data(), b.size() * 4}});
   auto f = SafeTensorsFile::open(dir + "/bad.safetensors");
   try {
     model::load_lora(*unet, *f);
@@ -142,4 +145,112 @@ TEST_CASE("adapters follow the module to another dtype") {
   lin->to(torch::kBFloat16);
   CHECK((lin->adapters.at("a").A.scalar_type() == torch::kBFloat16));
   CHECK((lin->forward(torch::randn({1, 4}).to(torch::kBFloat16)).scalar_type() == torch::kBFloat16));
+}
+
+namespace {
+// The Error load_lora throws for a file with these tensors and metadata.
+std::string lora_error(const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& meta = {}) {
+  nn::UNet2DCondition unet(model::read_unet_config(kDir + "/unet_tiny/config.json"));
+  char tmpl[] = "/tmp/rass-lora-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/l.safetensors";
+  write_safetensors(path, tensors, meta);
+  std::string what;
+  try {
+    model::load_lora(*unet, *SafeTensorsFile::open(path));
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    what = e.what();
+    CHECK(what.find(path) != std::string::npos);
+  }
+  std::system(("rm -rf " + dir).c_str());
+  return what;
+}
+}  // namespace
+
+TEST_CASE("LoRA files with no tensors, a bad alpha or rank 0 are refused, naming the file") {
+  const std::string layer = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";  // Linear 16 -> 16
+  std::vector<float> a(4 * 16, 0.1f), b(16 * 4, 0.1f);
+  const std::vector<TensorToWrite> pair = {{layer + ".lora_A.weight", DType::f32, {4, 16}, a.data(), a.size() * 4},
+                                           {layer + ".lora_B.weight", DType::f32, {16, 4}, b.data(), b.size() * 4}};
+  CHECK(lora_error({}).find("no tensors") != std::string::npos);
+  CHECK(lora_error(pair, {{"lora_alpha", "abc"}}).find("lora_alpha") != std::string::npos);
+  CHECK(lora_error(pair, {{"lora_alpha", "nan"}}).find("lora_alpha") != std::string::npos);
+  CHECK(lora_error(pair, {{"lora_alpha", "-4"}}).find("lora_alpha") != std::string::npos);
+  CHECK(lora_error(pair, {{"lora_alpha", "8"}}).empty());  // a good file loads
+  float nan = std::nanf(""), eight = 8.f;
+  auto with_alpha = pair;
+  with_alpha.push_back({layer + ".alpha", DType::f32, {}, &nan, 4});
+  CHECK(lora_error(with_alpha).find(layer + ".alpha") != std::string::npos);
+  with_alpha.back().data = &eight;
+  CHECK(lora_error(with_alpha).empty());
+  const std::vector<TensorToWrite> rank0 = {{layer + ".lora_A.weight", DType::f32, {0, 16}, nullptr, 0},
+                                            {layer + ".lora_B.weight", DType::f32, {16, 0}, nullptr, 0}};
+  CHECK(lora_error(rank0).find("rank 0") != std::string::npos);
+}
+
+TEST_CASE("a per-layer alpha tensor sets that layer's scale") {
+  torch::NoGradGuard ng;
+  nn::UNet2DCondition unet(model::read_unet_config(kDir + "/unet_tiny/config.json"));
+  const std::string layer = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
+  std::vector<float> a(2 * 16, 0.1f), b(16 * 2, 0.1f);
+  float alpha = 6.f;
+  char tmpl[] = "/tmp/rass-lora-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  write_safetensors(dir + "/l.safetensors", {{layer + ".lora_A.weight", DType::f32, {2, 16}, a.data(), a.size() * 4},
+                                             {layer + ".lora_B.weight", DType::f32, {16, 2}, b.data(), b.size() * 4},
+                                             {layer + ".alpha", DType::f32, {}, &alpha, 4}});
+  model::LoraLoadReport r = model::load_lora(*unet, *SafeTensorsFile::open(dir + "/l.safetensors"));
+  CHECK(!r.alpha_guessed);
+  for (auto& [p, l] : nn::lora_layers(*unet))
+    if (p == layer) CHECK(l->adapters.at("default").scale() == doctest::Approx(3.0));
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// tests/nn/make_lora_fixture.py: LoRA files written by peft (save_pretrained
+// of a LoRA-wrapped diffusers UNet) and by diffusers 0.25.1 (attention
+// processors, AttnProcsLayers as save_attn_procs writes them), and the
+// reference UNet outputs with each applied.
+TEST_CASE("LoRA files written by peft and by diffusers reproduce the reference outputs") {
+  torch::NoGradGuard ng;
+  const nn::UNetConfig cfg = model::read_unet_config(kDir + "/unet_tiny/config.json");
+  auto weights = SafeTensorsFile::open(kDir + "/unet_tiny/diffusion_pytorch_model.safetensors");
+  auto io = SafeTensorsFile::open(kDir + "/unet_tiny_io.safetensors");
+  auto ref = SafeTensorsFile::open(kDir + "/lora_ref_io.safetensors");
+  auto get = [&](const SafeTensorsFile& f, const char* k) { return model::to_tensor(*f.find(k), f.path()); };
+  const torch::Tensor x = get(*io, "sample"), t = get(*io, "timesteps"), ctx = get(*io, "context");
+  const torch::Tensor base = get(*io, "out");
+
+  SUBCASE("peft save_pretrained: base_model.model. keys, alpha in adapter_config.json") {
+    nn::UNet2DCondition unet(cfg);
+    model::load_state_dict(*unet, *weights);
+    unet->eval();
+    const std::string dir = kDir + "/lora_peft";
+    model::LoraLoadOptions opt;
+    opt.prefix = "base_model.model.";
+    opt.alpha = model::peft_config_alpha(dir + "/adapter_config.json");
+    CHECK(opt.alpha == 6.0);
+    model::LoraLoadReport r = model::load_lora(*unet, *SafeTensorsFile::open(dir + "/adapter_model.safetensors"), opt);
+    CHECK(r.unmatched.empty());
+    CHECK(r.adapters.at("default") > 10);
+    const torch::Tensor want = get(*ref, "peft_out");
+    CHECK(max_abs(want, base) > 1e-2);  // the adapter matters
+    const double err = max_abs(unet->forward(x, t, ctx), want);
+    MESSAGE("peft LoRA max abs error " << err);
+    CHECK(err < TOL_LORA_PEFT);
+  }
+  SUBCASE("diffusers attention processors: processor.to_q_lora.down.weight keys") {
+    nn::UNet2DCondition unet(cfg);
+    model::load_state_dict(*unet, *weights);
+    unet->eval();
+    model::LoraLoadReport r = model::load_lora(*unet, *SafeTensorsFile::open(kDir + "/lora_attn_procs.safetensors"));
+    CHECK(r.unmatched.empty());
+    CHECK(r.alpha_guessed);  // the format has no alpha: diffusers scales by 1, i.e. alpha = rank
+    CHECK(r.adapters.at("default") == 32);  // 8 Attention modules x (to_q, to_k, to_v, to_out.0)
+    const torch::Tensor want = get(*ref, "attn_procs_out");
+    CHECK(max_abs(want, base) > 1e-2);
+    const double err = max_abs(unet->forward(x, t, ctx), want);
+    MESSAGE("attn-procs LoRA max abs error " << err);
+    CHECK(err < TOL_LORA_PROCS);
+  }
 }

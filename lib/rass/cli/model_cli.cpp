@@ -1,8 +1,34 @@
 #include "rass/cli/model_cli.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sys/stat.h>
+
 #include "rass/core/error.hpp"
 
 namespace rass::cli {
+
+model::LoraSpec parse_lora_spec(const std::string& spec) {
+  if (spec.empty()) throw_usage("--lora: empty value (expected FILE[:SCALE])");
+  model::LoraSpec out{spec, 1.0};
+  const size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) return out;
+  const std::string file = spec.substr(0, colon), num = spec.substr(colon + 1);
+  struct stat st;
+  const bool names_file = ::stat(file.c_str(), &st) == 0 ||
+                          (file.size() >= 12 && file.compare(file.size() - 12, 12, ".safetensors") == 0);
+  if (!names_file) return out;  // a ':' inside the file name
+  errno = 0;
+  char* end = nullptr;
+  const double v = num.empty() ? 0 : std::strtod(num.c_str(), &end);
+  if (num.empty() || end != num.c_str() + num.size() || errno == ERANGE || !std::isfinite(v))
+    throw_usage("--lora " + spec + ": the scale '" + num + "' is not a number (expected FILE[:SCALE], e.g. " + file +
+                ":0.8)");
+  out.path = file;
+  out.scale = v;
+  return out;
+}
 
 ModelCli::ModelCli()
     : ToolCli("model", "Look inside Stable Diffusion checkpoints (diffusers folders, safetensors), run one component on "
@@ -22,12 +48,13 @@ ModelCli::ModelCli()
   run_->add_option("--timestep", a_.timestep, "UNet timestep")->default_str("999");
   run_->add_option("--context", a_.context, "UNet cross-attention context .npy [B,L,D]")->type_name("FILE");
   run_->add_option("--input-ids", a_.input_ids, "token ids .npy [B,L] for the text encoder")->type_name("FILE");
-  run_->add_option("--prompt", a_.prompt, "prompt text for tokenize / text-encoder");
+  prompt_ = run_->add_option("--prompt", a_.prompt, "prompt text for tokenize / text-encoder (\"\" = the unconditional prompt)");
   run_->add_option("-o,--output", a_.output, "output .npy (- for stdout)")->type_name("FILE")->required();
-  run_->add_option("--lora", a_.loras, "LoRA safetensors to apply, FILE[:SCALE] (repeatable)")->type_name("FILE");
+  run_->add_option("--lora", loras_, "LoRA safetensors to apply, FILE[:SCALE] (repeatable)")->type_name("FILE");
+  run_->add_option("--variant", a_.variant, "weight file variant, e.g. fp16 for diffusion_pytorch_model.fp16.safetensors");
   run_->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
   with_choices(run_->add_option("--dtype", a_.dtype, "fp32, fp16 or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
-  run_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0");
+  run_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(CLI::NonNegativeNumber);
   run_->add_option("--seed", a_.seed, "seed of vae-encode --sample-latent")->default_str("0");
   run_->add_flag("--sample-latent", a_.sample_latent, "vae-encode: draw latent_dist.sample() (OSEDiff/RASS) instead of the mean");
 
@@ -36,17 +63,31 @@ ModelCli::ModelCli()
   convert_->add_option("-o,--output", a_.output, "output file or folder")->type_name("PATH")->required();
   with_choices(convert_->add_option("--to-dtype", a_.to_dtype, "convert floating tensors to fp32, fp16 or bf16"),
                {"fp32", "fp16", "bf16"});
+  convert_->add_flag("--allow-overflow", a_.allow_overflow,
+                     "--to-dtype fp16: write values beyond the fp16 range (|x| > 65504) as inf instead of refusing");
   convert_->add_flag("--drop-ema", a_.drop_ema, "drop EMA copies of the weights (keys with an 'ema' component)");
   convert_->add_flag("--merge", a_.merge, "merge a diffusers folder into one file with unet./vae./text_encoder. prefixes");
   convert_->add_flag("--split", a_.split, "split a merged file back into a diffusers folder (weights only)");
+  convert_->add_option("--variant", a_.variant, "--merge: weight file variant to take, e.g. fp16");
+  // --json / --quiet after the subcommand (rass-model info FOLDER --json).
+  for (CLI::App* sub : {info_, run_, convert_}) sub->fallthrough();
 }
 
-ModelArgs ModelCli::args() const {
-  ModelArgs a = a_;
-  if (info_->parsed()) a.command = "info";
-  else if (run_->parsed()) a.command = "run";
-  else a.command = "convert";
+model::ModelJob ModelCli::job() const {
+  model::ModelJob a = a_;
+  if (info_->parsed()) a.command = model::ModelJob::Command::info;
+  else if (run_->parsed()) a.command = model::ModelJob::Command::run;
+  else a.command = model::ModelJob::Command::convert;
+  a.has_prompt = prompt_->count() > 0;
+  for (const std::string& s : loras_) a.loras.push_back(parse_lora_spec(s));
+  a.json = common.json;
+  a.quiet = common.quiet;
   if (a.merge && a.split) throw_usage("--merge and --split exclude each other");
+  if (a.allow_overflow && a.to_dtype != "fp16") throw_usage("--allow-overflow goes with --to-dtype fp16");
+  if (!a.variant.empty() && a.command == model::ModelJob::Command::convert && !a.merge)
+    throw_usage("convert --variant goes with --merge (a single file is converted as given)");
+  if (!a.variant.empty() && (a.variant.find('/') != std::string::npos || a.variant.find('.') != std::string::npos))
+    throw_usage("--variant " + a.variant + ": a variant is a name such as fp16 (no '/' or '.')");
   return a;
 }
 

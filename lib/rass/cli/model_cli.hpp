@@ -1,4 +1,5 @@
-// Flags of rass-model (info / run / convert). The work is in
+// Flags of rass-model (info / run / convert), parsed into the model layer's
+// job (model::ModelJob, lib/rass/model/model_tool.hpp). The work is in
 // lib/rass/model/model_tool.cpp (LibTorch); this file is torch-free so that
 // the completion generator and the flag tests see the CLI without LibTorch.
 #pragma once
@@ -6,34 +7,27 @@
 #include <vector>
 
 #include "rass/cli/tool.hpp"
+#include "rass/model/model_tool.hpp"
 
 namespace rass::cli {
 
-struct ModelArgs {
-  std::string command;  // info, run, convert
-  std::string path;     // diffusers folder or .safetensors file
-  // run
-  std::string component;  // unet, vae-encode, vae-decode, text-encoder, tokenize
-  std::string sample, context, input_ids, prompt, output;
-  double timestep = 999;
-  std::vector<std::string> loras;  // FILE[:SCALE]
-  std::string device = "cpu", dtype = "fp32";
-  int threads = 0;
-  uint64_t seed = 0;
-  bool sample_latent = false;  // vae-encode: latent_dist.sample() instead of the mean
-  // convert
-  std::string to_dtype;
-  bool drop_ema = false, merge = false, split = false;
-};
+// Parses --lora "FILE[:SCALE]". The text after the last ':' is the scale when
+// what precedes it is an existing file or ends in .safetensors; it must then
+// be a finite number, else Error(usage). Otherwise the whole text is the file.
+model::LoraSpec parse_lora_spec(const std::string& spec);
 
 class ModelCli : public ToolCli {
  public:
   ModelCli();
-  ModelArgs args() const;
+  // The parsed job (after a successful parse); Error(usage) for flag values
+  // that do not go together or do not parse.
+  model::ModelJob job() const;
 
  private:
-  ModelArgs a_;
+  model::ModelJob a_;
+  std::vector<std::string> loras_;
   CLI::App *info_ = nullptr, *run_ = nullptr, *convert_ = nullptr;
+  CLI::Option* prompt_ = nullptr;
 };
 
 }  // namespace rass::cli

@@ -33,7 +33,7 @@ constexpr DTypeInfo kDTypes[] = {
 const DTypeInfo& dtype_info(DType t) {
   for (const DTypeInfo& d : kDTypes)
     if (d.type == t) return d;
-  throw_runtime("invalid DType value");
+  throw_runtime(std::string("dtype ") + dtype_name(t) + " has no .npy (numpy) equivalent");
 }
 
 void byteswap_items(uint8_t* data, size_t bytes, size_t item_size) {
@@ -472,6 +472,16 @@ std::vector<Out> convert(const NpyArray& a) {
     case DType::b1:
       for (size_t i = 0; i < out.size(); ++i) out[i] = a.data[i] ? Out(1) : Out(0);
       break;
+    case DType::bf16:
+      for (size_t i = 0; i < out.size(); ++i) {
+        const uint32_t bits = uint32_t(a.as<uint16_t>()[i]) << 16;
+        float f;
+        std::memcpy(&f, &bits, 4);
+        out[i] = static_cast<Out>(f);
+      }
+      break;
+    case DType::f8_e4m3:
+    case DType::f8_e5m2: throw_runtime(std::string("no conversion from ") + dtype_name(a.dtype));
   }
   return out;
 }
@@ -498,7 +508,6 @@ uint32_t shift_round_even(uint32_t v, int shift) {
 
 }  // namespace
 
-size_t dtype_size(DType t) { return dtype_info(t).size; }
 const char* dtype_descr(DType t) { return dtype_info(t).descr; }
 
 size_t NpyArray::numel() const {

@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "rass/io/dtype.hpp"
+
 namespace rass {
 
-enum class DType { f16, f32, f64, u8, u16, u32, u64, i8, i16, i32, i64, b1 };
-size_t dtype_size(DType t);
+// DType (shared with safetensors) is in io/dtype.hpp; bf16 and fp8 have no
+// numpy descr (dtype_descr throws for them).
 const char* dtype_descr(DType t);  // numpy descr, little-endian: "<f4", "|u1", ...
 
 struct NpyArray {

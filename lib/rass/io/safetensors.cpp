@@ -17,36 +17,8 @@
 namespace rass {
 
 namespace {
-struct DTypeInfo {
-  StDType t;
-  const char* name;
-  size_t size;
-};
-constexpr DTypeInfo kDTypes[] = {
-    {StDType::BOOL, "BOOL", 1}, {StDType::U8, "U8", 1},     {StDType::I8, "I8", 1},
-    {StDType::U16, "U16", 2},   {StDType::I16, "I16", 2},   {StDType::F16, "F16", 2},
-    {StDType::BF16, "BF16", 2}, {StDType::U32, "U32", 4},   {StDType::I32, "I32", 4},
-    {StDType::F32, "F32", 4},   {StDType::F64, "F64", 8},   {StDType::U64, "U64", 8},
-    {StDType::I64, "I64", 8},   {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
-};
 constexpr uint64_t kMaxHeader = 100'000'000;  // the reference library's limit
 }  // namespace
-
-const char* st_dtype_name(StDType t) {
-  for (const auto& d : kDTypes)
-    if (d.t == t) return d.name;
-  return "?";
-}
-size_t st_dtype_size(StDType t) {
-  for (const auto& d : kDTypes)
-    if (d.t == t) return d.size;
-  return 0;
-}
-bool parse_st_dtype(const std::string& s, StDType& out) {
-  for (const auto& d : kDTypes)
-    if (s == d.name) return out = d.t, true;
-  return false;
-}
 
 int64_t TensorView::numel() const {
   int64_t n = 1;
@@ -88,7 +60,7 @@ SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
       bad(where + "needs dtype, shape and data_offsets");
     TensorView t;
     t.name = key;
-    if (!v["dtype"].is_string() || !parse_st_dtype(v["dtype"].get<std::string>(), t.dtype))
+    if (!v["dtype"].is_string() || !dtype_from_name(v["dtype"].get<std::string>(), t.dtype))
       bad(where + "unknown dtype " + v["dtype"].dump());
     if (!v["shape"].is_array()) bad(where + "shape is not a list");
     uint64_t numel = 1;
@@ -107,7 +79,7 @@ SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
     if (end > data_size)
       bad(where + "data ends at " + std::to_string(end) + " but the file has " + std::to_string(data_size) +
           " data bytes: truncated?");
-    const size_t es = st_dtype_size(t.dtype);
+    const size_t es = dtype_size(t.dtype);
     if (numel > UINT64_MAX / es || end - begin != numel * es)
       bad(where + "shape and dtype need " + std::to_string(numel * es) + " bytes but data_offsets span " +
           std::to_string(end - begin));
@@ -171,20 +143,20 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::vector<const TensorToWrite*> order;
   for (const auto& t : tensors) order.push_back(&t);
   std::sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) {
-    const size_t sa = st_dtype_size(a->dtype), sb = st_dtype_size(b->dtype);
+    const size_t sa = dtype_size(a->dtype), sb = dtype_size(b->dtype);
     return sa != sb ? sa > sb : a->name < b->name;
   });
-  nlohmann::ordered_json h;
+  nlohmann::ordered_json h = nlohmann::ordered_json::object();  // "{}" when there are no tensors, as the reference writes
   if (!metadata.empty()) h["__metadata__"] = metadata;
   size_t pos = 0;
   for (const TensorToWrite* t : order) {
     int64_t numel = 1;
     for (int64_t d : t->shape) numel *= d;
-    if (size_t(numel) * st_dtype_size(t->dtype) != t->nbytes)
+    if (size_t(numel) * dtype_size(t->dtype) != t->nbytes)
       throw_usage(path + ": tensor '" + t->name + "' has " + std::to_string(t->nbytes) + " bytes, its shape needs " +
-                  std::to_string(size_t(numel) * st_dtype_size(t->dtype)));
+                  std::to_string(size_t(numel) * dtype_size(t->dtype)));
     if (h.contains(t->name)) throw_usage(path + ": tensor name '" + t->name + "' given twice");
-    h[t->name] = {{"dtype", st_dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + t->nbytes}}};
+    h[t->name] = {{"dtype", dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + t->nbytes}}};
     pos += t->nbytes;
   }
   std::string header = h.dump();

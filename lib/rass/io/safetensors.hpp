@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "rass/io/dtype.hpp"
+
 namespace rass {
 
-enum class StDType { BOOL, U8, I8, U16, I16, F16, BF16, U32, I32, F32, F64, U64, I64, F8_E4M3, F8_E5M2 };
-const char* st_dtype_name(StDType t);
-size_t st_dtype_size(StDType t);
-bool parse_st_dtype(const std::string& s, StDType& out);
+// Element types: rass::DType (io/dtype.hpp), shared with .npy; dtype_name()
+// gives the safetensors spelling.
 
 struct TensorView {
   std::string name;
-  StDType dtype = StDType::F32;
+  DType dtype = DType::f32;
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;  // little-endian, C order, inside the mapping
   size_t nbytes = 0;
@@ -60,7 +60,7 @@ class SafeTensorsFile {
 
 struct TensorToWrite {
   std::string name;
-  StDType dtype = StDType::F32;
+  DType dtype = DType::f32;
   std::vector<int64_t> shape;
   const void* data = nullptr;  // numel * dtype size bytes, little-endian
   size_t nbytes = 0;

@@ -1,12 +1,18 @@
 #include "rass/model/checkpoint.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <iterator>
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 
 namespace rass::model {
 
@@ -18,21 +24,41 @@ std::string shape_str(c10::IntArrayRef s) {
   return o.str() + "]";
 }
 
-torch::ScalarType scalar_type(StDType t) {
+}  // namespace
+
+torch::ScalarType torch_dtype(DType t) {
   switch (t) {
-    case StDType::F32: return torch::kFloat;
-    case StDType::F16: return torch::kHalf;
-    case StDType::BF16: return torch::kBFloat16;
-    case StDType::F64: return torch::kDouble;
-    case StDType::I64: return torch::kLong;
-    case StDType::I32: return torch::kInt;
-    case StDType::I16: return torch::kShort;
-    case StDType::I8: return torch::kChar;
-    case StDType::U8: return torch::kByte;
-    case StDType::BOOL: return torch::kBool;
+    case DType::f32: return torch::kFloat;
+    case DType::f16: return torch::kHalf;
+    case DType::bf16: return torch::kBFloat16;
+    case DType::f64: return torch::kDouble;
+    case DType::i64: return torch::kLong;
+    case DType::i32: return torch::kInt;
+    case DType::i16: return torch::kShort;
+    case DType::i8: return torch::kChar;
+    case DType::u8: return torch::kByte;
+    case DType::b1: return torch::kBool;
     default: return torch::ScalarType::Undefined;
   }
 }
+
+DType file_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat: return DType::f32;
+    case torch::kHalf: return DType::f16;
+    case torch::kBFloat16: return DType::bf16;
+    case torch::kDouble: return DType::f64;
+    case torch::kLong: return DType::i64;
+    case torch::kInt: return DType::i32;
+    case torch::kShort: return DType::i16;
+    case torch::kChar: return DType::i8;
+    case torch::kByte: return DType::u8;
+    case torch::kBool: return DType::b1;
+    default: throw_runtime(std::string("torch dtype ") + c10::toString(t) + " has no file dtype");
+  }
+}
+
+namespace {
 // diffusers' deprecated attention block names (the SD 2.x VAE files on the hub
 // still use them; diffusers renames them on load, and so do we):
 // query/key/value/proj_attn -> to_q/to_k/to_v/to_out.0.
@@ -73,9 +99,9 @@ std::string LoadReport::summary(size_t max_names) const {
 }
 
 torch::Tensor to_tensor(const TensorView& v, const std::string& file) {
-  const torch::ScalarType st = scalar_type(v.dtype);
+  const torch::ScalarType st = torch_dtype(v.dtype);
   if (st == torch::ScalarType::Undefined)
-    throw_bad_input(file, "tensor '" + v.name + "' has dtype " + st_dtype_name(v.dtype) + ", which LibTorch 1.13 cannot hold");
+    throw_bad_input(file, "tensor '" + v.name + "' has dtype " + dtype_name(v.dtype) + ", which LibTorch 1.13 cannot hold");
   // from_blob does not copy: clone so the tensor outlives the mapping.
   return torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(st)).clone();
 }
@@ -112,6 +138,87 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
     ++r.loaded;
   }
   return r;
+}
+
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<std::string> index_shards(const std::string& dir, const std::string& index_path) {
+  const nlohmann::ordered_json index = read_json_file(index_path);
+  std::set<std::string> shards;
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    throw_bad_input(index_path, "not a safetensors index: no \"weight_map\" object");
+  for (const auto& [key, v] : index["weight_map"].items()) {
+    if (!v.is_string()) throw_bad_input(index_path, "weight_map[\"" + key + "\"] is not a file name");
+    const std::string name = v.get<std::string>();
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      throw_bad_input(index_path, "weight_map[\"" + key + "\"] = \"" + name + "\" is not a file name in this folder");
+    shards.insert(name);
+  }
+  if (shards.empty()) throw_bad_input(index_path, "weight_map names no shards");
+  std::vector<std::string> out;
+  for (const auto& s : shards) {
+    const std::string p = dir + "/" + s;
+    if (!file_exists(p)) throw_bad_input(index_path, "names shard " + s + ", which is not in " + dir);
+    out.push_back(p);
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> component_weight_files(const std::string& dir, const std::string& variant) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw_bad_input(dir, "not a folder (expected a diffusers component folder)");
+  const std::string v = variant.empty() ? "" : "." + variant;
+  for (const char* base : {"diffusion_pytorch_model", "model"}) {
+    const std::string single = dir + "/" + base + v + ".safetensors";
+    if (file_exists(single)) return {single};
+    // diffusers names a variant's index <base>.safetensors.index.<variant>.json.
+    const std::string index = dir + "/" + base + ".safetensors.index" + v + ".json";
+    if (file_exists(index)) return index_shards(dir, index);
+  }
+  std::vector<std::string> all;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".safetensors") all.push_back(e.path().filename().string());
+  std::sort(all.begin(), all.end());
+  if (!variant.empty())
+    throw_bad_input(dir, "no weights of variant '" + variant + "' (diffusion_pytorch_model" + v +
+                             ".safetensors, model" + v + ".safetensors or their .index" + v + ".json)");
+  if (all.size() == 1) return {dir + "/" + all[0]};
+  if (all.empty()) throw_bad_input(dir, "no .safetensors weights in this folder");
+  std::string names;
+  for (const auto& f : all) names += " " + f;
+  throw_bad_input(dir, "several weight files and no canonical one (" + names.substr(1) +
+                           "); choose one with --variant or rename it to diffusion_pytorch_model.safetensors");
+}
+
+void load_component(torch::nn::Module& m, const std::string& dir, const std::string& variant,
+                    const std::set<std::string>& ignorable) {
+  const auto files = component_weight_files(dir, variant);
+  if (files.size() == 1) {
+    load_state_dict(m, *SafeTensorsFile::open(files[0]), true, "", ignorable);
+    return;
+  }
+  // Shards: each holds part of the model; a tensor is missing only if no shard has it.
+  std::set<std::string> missing;
+  bool first = true;
+  LoadReport all;
+  for (const auto& path : files) {
+    LoadReport r = load_state_dict(m, *SafeTensorsFile::open(path), false, "", ignorable);
+    std::set<std::string> ms(r.missing.begin(), r.missing.end());
+    if (first) {
+      missing = ms;
+    } else {
+      std::set<std::string> both;
+      std::set_intersection(missing.begin(), missing.end(), ms.begin(), ms.end(), std::inserter(both, both.end()));
+      missing = both;
+    }
+    first = false;
+    all.unexpected.insert(all.unexpected.end(), r.unexpected.begin(), r.unexpected.end());
+    all.mismatched.insert(all.mismatched.end(), r.mismatched.begin(), r.mismatched.end());
+  }
+  all.missing.assign(missing.begin(), missing.end());
+  if (!all.complete()) throw_bad_input(dir, "the shards do not fit the model:" + all.summary());
 }
 
 }  // namespace rass::model

@@ -34,4 +34,29 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
 // A torch tensor copied from a safetensors view (any supported dtype).
 torch::Tensor to_tensor(const TensorView& view, const std::string& file);
 
+// rass::DType (the file element types of .npy and safetensors) <-> torch.
+// torch_dtype gives Undefined for types LibTorch 1.13 cannot hold (unsigned
+// wider than 8 bits, fp8); file_dtype throws Error(runtime) for torch types
+// files do not have (complex, quantized).
+torch::ScalarType torch_dtype(DType t);
+DType file_dtype(torch::ScalarType t);
+
+// The weight files of a diffusers component folder (unet/, vae/,
+// text_encoder/), chosen as diffusers does: with an empty `variant`,
+// diffusion_pytorch_model.safetensors or model.safetensors, else the shards
+// named by diffusion_pytorch_model.safetensors.index.json (or
+// model.safetensors.index.json); with a variant such as "fp16", the files
+// with it (diffusion_pytorch_model.fp16.safetensors, or the shards of
+// diffusion_pytorch_model.safetensors.index.fp16.json). A folder holding only
+// one .safetensors file uses it. Anything else (several candidates, none, a
+// malformed index, a shard missing or outside the folder) throws
+// Error(bad_input) naming the folder or file.
+std::vector<std::string> component_weight_files(const std::string& dir, const std::string& variant = "");
+
+// Loads a component folder's weights (one file or all the shards) into
+// `module`, strictly: every parameter and buffer must come from some file
+// (shards may hold any part of the model), nothing unexpected or mis-shaped.
+void load_component(torch::nn::Module& module, const std::string& dir, const std::string& variant = "",
+                    const std::set<std::string>& ignorable = {});
+
 }  // namespace rass::model

@@ -1,14 +1,41 @@
 #include "rass/model/lora_io.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <regex>
+
+#include <nlohmann/json.hpp>
 
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/nn/lora.hpp"
 
 namespace rass::model {
+
+namespace {
+// A finite positive alpha, or Error(bad_input) naming the file and where it came from.
+double checked_alpha(double v, const std::string& file, const std::string& where) {
+  if (!std::isfinite(v) || v <= 0)
+    throw_bad_input(file, where + " = " + std::to_string(v) + " is not a finite positive number");
+  return v;
+}
+}  // namespace
+
+double peft_config_alpha(const std::string& path) {
+  const nlohmann::ordered_json j = read_json_file(path);
+  if (!j.is_object() || !j.contains("lora_alpha") || !j["lora_alpha"].is_number())
+    throw_bad_input(path, "no numeric lora_alpha (not a PEFT LoRA adapter_config.json)");
+  for (const char* key : {"rank_pattern", "alpha_pattern"})
+    if (j.contains(key) && !j[key].is_null() && !j[key].empty())
+      throw_bad_input(path, std::string(key) + " (per-layer ranks or alphas) is not supported");
+  for (const char* key : {"use_rslora", "use_dora"})
+    if (j.value(key, false)) throw_bad_input(path, std::string(key) + " is not supported");
+  return checked_alpha(j["lora_alpha"].get<double>(), path, "lora_alpha");
+}
 
 LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, const LoraLoadOptions& opt) {
   std::map<std::string, nn::LoraLayer*> layers;
@@ -24,6 +51,10 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
   std::map<std::pair<std::string, std::string>, Pair> pairs;
   static const std::regex peft(R"(^(.*)\.lora_([AB])(?:\.([^.]+))?\.weight$)");
   static const std::regex legacy(R"(^(.*)\.lora\.(down|up)\.weight$)");
+  static const std::regex processor(R"(^(.*)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$)");
+  static const std::regex alpha_key(R"(^(.*)\.alpha$)");
+  if (file.tensors().empty()) throw_bad_input(file.path(), "holds no tensors (not a LoRA file)");
+  std::map<std::string, const TensorView*> alphas;  // layer path -> alpha tensor
   LoraLoadReport rep;
   for (const TensorView& t : file.tensors()) {
     if (t.name.compare(0, opt.prefix.size(), opt.prefix) != 0) {
@@ -41,6 +72,11 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
       (m[2] == "A" ? pairs[{m[1], adapter}].a : pairs[{m[1], adapter}].b) = &t;
     } else if (std::regex_match(key, m, legacy)) {
       (m[2] == "down" ? pairs[{m[1], opt.adapter}].a : pairs[{m[1], opt.adapter}].b) = &t;
+    } else if (std::regex_match(key, m, processor)) {
+      const std::string layer = m[1].str() + "." + (m[2] == "to_out" ? std::string("to_out.0") : m[2].str());
+      (m[3] == "down" ? pairs[{layer, opt.adapter}].a : pairs[{layer, opt.adapter}].b) = &t;
+    } else if (std::regex_match(key, m, alpha_key) && layers.count(m[1])) {
+      alphas[m[1]] = &t;
     } else if (opt.apply_full_weights && params.count(key)) {
       torch::Tensor& dst = params[key];
       if (c10::IntArrayRef(t.shape) != dst.sizes())
@@ -54,7 +90,21 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
   }
   double file_alpha = 0;
   auto meta = file.metadata().find("lora_alpha");
-  if (meta != file.metadata().end()) file_alpha = std::stod(meta->second);
+  if (meta != file.metadata().end()) {
+    const std::string& text = meta->second;
+    errno = 0;
+    char* end = nullptr;
+    const double v = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE)
+      throw_bad_input(file.path(), "metadata lora_alpha = '" + text + "' is not a number");
+    file_alpha = checked_alpha(v, file.path(), "metadata lora_alpha");
+  }
+  for (const auto& [path, view] : alphas) {
+    if (view->numel() != 1 || (!dtype_is_float(view->dtype) && view->dtype != DType::i64 && view->dtype != DType::i32))
+      throw_bad_input(file.path(), "tensor '" + view->name + "' should hold one number (the layer's alpha)");
+    if (pairs.lower_bound({path, ""}) == pairs.end() || pairs.lower_bound({path, ""})->first.first != path)
+      throw_bad_input(file.path(), "tensor '" + view->name + "' is an alpha for a layer without lora_A/lora_B");
+  }
   for (const auto& [where, pr] : pairs) {
     const auto& [path, adapter] = where;
     auto it = layers.find(path);
@@ -62,11 +112,16 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
     if (!pr.a || !pr.b) throw_bad_input(file.path(), "LoRA for '" + path + "' has only one of lora_A / lora_B");
     nn::LoraLayer* layer = it->second;
     const int64_t r = pr.a->shape.empty() ? 0 : pr.a->shape[0];
+    if (r == 0) throw_bad_input(file.path(), "LoRA for '" + path + "' has rank 0 (lora_A " + pr.a->name + " is empty)");
     if (c10::IntArrayRef(pr.a->shape) != c10::IntArrayRef(layer->a_shape(r)) ||
         c10::IntArrayRef(pr.b->shape) != c10::IntArrayRef(layer->b_shape(r)))
       throw_bad_input(file.path(), "LoRA for '" + path + "': lora_A/lora_B shapes do not fit the layer");
-    const double alpha = opt.alpha > 0 ? opt.alpha : file_alpha > 0 ? file_alpha : double(r);
-    if (opt.alpha <= 0 && file_alpha <= 0) rep.alpha_guessed = true;
+    double layer_alpha = 0;
+    if (auto al = alphas.find(path); al != alphas.end())
+      layer_alpha = checked_alpha(to_tensor(*al->second, file.path()).to(torch::kDouble).item<double>(), file.path(),
+                                  "tensor '" + al->second->name + "'");
+    const double alpha = opt.alpha > 0 ? opt.alpha : layer_alpha > 0 ? layer_alpha : file_alpha > 0 ? file_alpha : double(r);
+    if (opt.alpha <= 0 && layer_alpha <= 0 && file_alpha <= 0) rep.alpha_guessed = true;
     layer->add_adapter(adapter, r, alpha);
     nn::LoraAdapter& a = layer->adapters[adapter];
     torch::NoGradGuard ng;
@@ -91,7 +146,7 @@ void save_lora(torch::nn::Module& root, const std::string& name, const std::stri
     for (int ab = 0; ab < 2; ++ab) {
       keep.push_back((ab == 0 ? it->second.A : it->second.B).detach().to(torch::kCPU, torch::kFloat).contiguous());
       const torch::Tensor& t = keep.back();
-      out.push_back({prefix + p + (ab == 0 ? ".lora_A.weight" : ".lora_B.weight"), StDType::F32,
+      out.push_back({prefix + p + (ab == 0 ? ".lora_A.weight" : ".lora_B.weight"), DType::f32,
                      std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(), size_t(t.numel()) * 4});
     }
   }

@@ -29,9 +29,20 @@ struct LoraLoadReport {
 };
 
 // Adds the file's adapters to `root`. Throws Error(bad_input) naming the file
-// and tensor when a key names a layer that does not exist, when A and B
-// disagree, or when their shapes do not fit the layer.
+// and tensor when the file holds no tensors, a key names a layer that does
+// not exist, A and B disagree, their shapes do not fit the layer, the rank is
+// 0, or an alpha (lora_alpha metadata, or a per-layer "<module>.alpha"
+// tensor as kohya and diffusers' network_alphas write) is not a finite
+// positive number. Also reads diffusers' attention-processor names
+// ("<attn>.processor.to_q_lora.down.weight", LoRAAttnProcessor,
+// save_attn_procs; to_out_lora is to_out.0).
 LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, const LoraLoadOptions& options = {});
+
+// lora_alpha from PEFT's adapter_config.json (what save_pretrained writes
+// beside adapter_model.safetensors). Throws Error(bad_input) naming the file
+// for a missing or non-positive lora_alpha, and for what this loader does not
+// implement (rank_pattern / alpha_pattern, use_rslora, use_dora).
+double peft_config_alpha(const std::string& adapter_config_json);
 
 // Writes the adapter `name` of every layer in PEFT names (module.lora_A.weight,
 // module.lora_B.weight), with lora_alpha and rank in the metadata.

@@ -1,6 +1,8 @@
 #include "rass/model/model_tool.hpp"
 
+#include <cmath>
 #include <cstdio>
+#include <sstream>
 #include <functional>
 #include <filesystem>
 #include <algorithm>
@@ -52,7 +54,7 @@ json summarize_file(const std::string& path) {
   static const std::regex peft(R"(\.lora_[AB](?:\.([^.]+))?\.weight$)");
   for (const TensorView& t : f->tensors()) {
     params += t.numel();
-    by_dtype[st_dtype_name(t.dtype)] += t.numel();
+    by_dtype[dtype_name(t.dtype)] += t.numel();
     std::smatch m;
     if (std::regex_search(t.name, m, peft)) {
       ++lora;
@@ -68,7 +70,7 @@ json summarize_file(const std::string& path) {
   return j;
 }
 
-int info(const cli::ModelArgs& a, bool as_json) {
+int info(const ModelJob& a, bool as_json) {
   json out;
   std::error_code ec;
   if (fs::is_directory(a.path, ec)) {
@@ -126,27 +128,36 @@ int info(const cli::ModelArgs& a, bool as_json) {
   return 0;
 }
 
-torch::Tensor npy_tensor(const std::string& path) {
+std::string shape_str(c10::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  return o.str() + "]";
+}
+
+// A floating-point input (.npy of any numeric dtype, as float32).
+torch::Tensor npy_float(const std::string& path) {
   NpyArray a = read_npy(path);
   std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
-  if (a.dtype == DType::i64 || a.dtype == DType::i32) {
-    torch::Tensor t = torch::from_blob(a.data.data(), shape, a.dtype == DType::i64 ? torch::kLong : torch::kInt).clone();
-    return t.to(torch::kLong);
-  }
   std::vector<float> v = npy_to_f32(a);
   return torch::from_blob(v.data(), shape, torch::kFloat).clone();
 }
 
+// Token ids: an integer .npy (int64 or int32, as numpy and transformers write them).
+torch::Tensor npy_ids(const std::string& path) {
+  NpyArray a = read_npy(path);
+  if (a.dtype != DType::i64 && a.dtype != DType::i32)
+    throw_bad_input(path, std::string("token ids must be int64 or int32, not ") + dtype_name(a.dtype));
+  std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
+  return torch::from_blob(a.data.data(), shape, torch_dtype(a.dtype)).clone().to(torch::kLong);
+}
+
 void write_tensor(const std::string& path, torch::Tensor t) {
   t = t.detach().to(torch::kCPU).contiguous();
+  if (t.scalar_type() != torch::kLong) t = t.to(torch::kFloat);
   NpyArray a;
   a.shape.assign(t.sizes().begin(), t.sizes().end());
-  if (t.scalar_type() == torch::kLong) {
-    a.dtype = DType::i64;
-  } else {
-    t = t.to(torch::kFloat);
-    a.dtype = DType::f32;
-  }
+  a.dtype = file_dtype(t.scalar_type());
   a.data.assign(static_cast<const uint8_t*>(t.data_ptr()), static_cast<const uint8_t*>(t.data_ptr()) + t.nbytes());
   write_npy(path, a);
 }
@@ -157,107 +168,91 @@ torch::ScalarType parse_dtype(const std::string& s) {
   return torch::kFloat;
 }
 
-// The weight files of a component folder: the canonical file, or the shards an
-// index names; a folder with only variants (e.g. .fp16.safetensors) must say which.
-std::vector<std::string> component_files(const std::string& dir) {
-  for (const char* name : {"diffusion_pytorch_model.safetensors", "model.safetensors"})
-    if (file_exists(dir + "/" + name)) return {dir + "/" + name};
-  for (const char* index : {"diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json"}) {
-    const std::string ip = dir + "/" + index;
-    if (!file_exists(ip)) continue;
-    const json map = read_json_file(ip);
-    std::set<std::string> shards;
-    try {
-      for (auto& [k, v] : map.at("weight_map").items()) shards.insert(v.get<std::string>());
-    } catch (const std::exception& e) {
-      throw_bad_input(ip, std::string("not a safetensors index: ") + e.what());
-    }
-    std::vector<std::string> out;
-    for (const auto& s : shards) out.push_back(dir + "/" + s);
-    return out;
-  }
-  const auto all = weight_files(dir);
-  if (all.size() == 1) return all;
-  if (all.empty()) throw_bad_input(dir, "no .safetensors weights in this folder");
-  std::string names;
-  for (const auto& f : all) names += " " + fs::path(f).filename().string();
-  throw_bad_input(dir, "several weight files and no canonical one (" + names.substr(1) + "); convert the one you want to " +
-                           "diffusion_pytorch_model.safetensors");
-}
-
-void load_component(torch::nn::Module& m, const std::string& dir, const std::set<std::string>& ignorable = {}) {
-  const auto files = component_files(dir);
-  if (files.size() == 1) {
-    load_state_dict(m, *SafeTensorsFile::open(files[0]), true, "", ignorable);
-    return;
-  }
-  // Shards: each holds part of the model; a tensor is missing only if no shard has it.
-  std::set<std::string> missing;
-  bool first = true;
-  LoadReport all;
-  for (const auto& path : files) {
-    LoadReport r = load_state_dict(m, *SafeTensorsFile::open(path), false, "", ignorable);
-    std::set<std::string> ms(r.missing.begin(), r.missing.end());
-    if (first) missing = ms;
-    else {
-      std::set<std::string> both;
-      std::set_intersection(missing.begin(), missing.end(), ms.begin(), ms.end(), std::inserter(both, both.end()));
-      missing = both;
-    }
-    first = false;
-    all.unexpected.insert(all.unexpected.end(), r.unexpected.begin(), r.unexpected.end());
-    all.mismatched.insert(all.mismatched.end(), r.mismatched.begin(), r.mismatched.end());
-  }
-  all.missing.assign(missing.begin(), missing.end());
-  if (!all.complete()) throw_bad_input(dir, "the shards do not fit the model:" + all.summary());
-}
-
-void apply_loras(torch::nn::Module& m, const std::vector<std::string>& loras, bool quiet) {
+// LoRA files: PEFT's save_pretrained writes adapter_model.safetensors with
+// the alpha in adapter_config.json beside it and keys under
+// "base_model.model."; diffusers pipeline files put UNet keys under "unet.".
+void apply_loras(torch::nn::Module& m, const std::vector<LoraSpec>& loras, bool quiet) {
   int k = 0;
-  for (const std::string& spec : loras) {
-    std::string path = spec;
-    double scale = 1.0;
-    const size_t colon = spec.rfind(':');
-    if (colon != std::string::npos && colon + 1 < spec.size() && spec.find_first_not_of("0123456789.-", colon + 1) == std::string::npos) {
-      path = spec.substr(0, colon);
-      scale = std::stod(spec.substr(colon + 1));
-    }
+  for (const LoraSpec& spec : loras) {
+    const std::string& path = spec.path;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw_bad_input(path, "is a folder; --lora takes a .safetensors file");
     auto f = SafeTensorsFile::open(path);
     LoraLoadOptions opt;
-    opt.scale = scale;
+    opt.scale = spec.scale;
     opt.adapter = "lora" + std::to_string(k++);
-    // diffusers pipeline LoRA files prefix UNet keys with "unet.".
-    for (const TensorView& t : f->tensors())
-      if (t.name.rfind("unet.", 0) == 0) {
-        opt.prefix = "unet.";
+    for (const char* prefix : {"unet.", "base_model.model.unet.", "base_model.model."}) {
+      const std::string p = prefix;
+      bool all = !f->tensors().empty();
+      for (const TensorView& t : f->tensors())
+        if (t.name.compare(0, p.size(), p) != 0) all = false;
+      if (all) {
+        opt.prefix = p;
         break;
       }
+    }
+    const std::string config = (fs::path(path).parent_path() / "adapter_config.json").string();
+    if (fs::path(path).filename() == "adapter_model.safetensors" && file_exists(config))
+      opt.alpha = peft_config_alpha(config);
     LoraLoadReport r = load_lora(m, *f, opt);
     if (!r.unmatched.empty())
       throw_bad_input(path, std::to_string(r.unmatched.size()) + " tensor(s) fit no LoRA layer or parameter, e.g. '" + r.unmatched[0] + "'");
     if (r.alpha_guessed && !quiet)
       std::fprintf(stderr, "rass-model: %s has no lora_alpha metadata; assuming alpha = rank (PEFT's default is 8: check the training config)\n", path.c_str());
     if (!quiet)
-      for (auto& [name, n] : r.adapters) std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", path.c_str(), name.c_str(), n, scale);
+      for (auto& [name, n] : r.adapters)
+        std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", path.c_str(), name.c_str(), n, spec.scale);
   }
 }
 
 // The prompt as 77 padded token ids [1, 77] with the folder's tokenizer/.
-torch::Tensor prompt_ids(const cli::ModelArgs& a) {
+// An empty prompt is the unconditional one: BOS, EOS, padding.
+torch::Tensor prompt_ids(const ModelJob& a) {
   const text::ClipTokenizer tok = text::ClipTokenizer::load(a.path + "/tokenizer");
   std::vector<int> ids = tok.encode_padded(a.prompt, 77);
   std::vector<int64_t> wide(ids.begin(), ids.end());
   return torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())});
 }
 
-int run(const cli::ModelArgs& a, bool quiet) {
+// Input checks against the component's config, before anything runs: the
+// message names the file, the shape it has and the one expected.
+void expect_shape(const std::string& file, const torch::Tensor& t, const std::vector<int64_t>& want,
+                  const std::string& layout) {
+  // want: -1 = any positive size
+  bool ok = t.dim() == int64_t(want.size());
+  for (size_t i = 0; ok && i < want.size(); ++i)
+    ok = t.size(int64_t(i)) > 0 && (want[i] < 0 || t.size(int64_t(i)) == want[i]);
+  if (ok) return;
+  std::string w = "[";
+  for (size_t i = 0; i < want.size(); ++i) w += (i ? ", " : "") + (want[i] < 0 ? std::string(1, layout[i]) : std::to_string(want[i]));
+  throw_bad_input(file, "shape " + shape_str(t.sizes()) + " does not fit: expected " + w + "] (" + layout +
+                            ", every size at least 1)");
+}
+
+void same_batch(const std::string& f1, const torch::Tensor& a, const std::string& f2, const torch::Tensor& b) {
+  if (a.size(0) != b.size(0))
+    throw_bad_input(f2, "batch size " + std::to_string(b.size(0)) + " differs from the " + std::to_string(a.size(0)) +
+                            " of " + f1 + " (context and sample must have the same B)");
+}
+
+int run(const ModelJob& a, bool quiet) {
   torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
-  const torch::Device device(a.device);
+  std::unique_ptr<torch::Device> dev;
+  try {
+    dev = std::make_unique<torch::Device>(a.device);
+  } catch (const c10::Error&) {
+    throw_usage("--device " + a.device + ": expected cpu, cuda or cuda:N");
+  }
+  const torch::Device device = *dev;
+  if (!device.is_cpu() && !device.is_cuda()) throw_usage("--device " + a.device + ": expected cpu, cuda or cuda:N");
   if (device.is_cuda() && !torch::cuda::is_available())
     throw_runtime("--device " + a.device + ": CUDA is not available in this LibTorch build or on this machine");
+  if (device.is_cuda() && device.has_index() && device.index() >= int(torch::cuda::device_count()))
+    throw_usage("--device " + a.device + ": this machine has " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
   const torch::ScalarType dtype = parse_dtype(a.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
+  if (!std::isfinite(a.timestep)) throw_usage("--timestep must be a finite number");
   c10::InferenceMode guard;
   auto need = [&](const std::string& v, const char* flag) {
     if (v.empty()) throw_usage(std::string("--component ") + a.component + " needs " + flag);
@@ -266,25 +261,38 @@ int run(const cli::ModelArgs& a, bool quiet) {
   if (a.component == "unet") {
     need(a.sample, "--sample");
     need(a.context, "--context");
-    nn::UNet2DCondition unet(read_unet_config(a.path + "/unet/config.json"));
-    load_component(*unet, a.path + "/unet");
+    const nn::UNetConfig cfg = read_unet_config(a.path + "/unet/config.json");
+    // Inputs first: a wrong shape is found before the weights are read.
+    torch::Tensor x = npy_float(a.sample), ctx = npy_float(a.context);
+    expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
+    expect_shape(a.context, ctx, {-1, -1, cfg.cross_attention_dim}, "BLD");
+    same_batch(a.sample, x, a.context, ctx);
+    nn::UNet2DCondition unet(cfg);
+    load_component(*unet, a.path + "/unet", a.variant);
     apply_loras(*unet, a.loras, quiet);
     unet->eval();
     unet->to(device, dtype);
-    torch::Tensor x = npy_tensor(a.sample), ctx = npy_tensor(a.context);
-    if (x.dim() != 4) throw_bad_input(a.sample, "expected a [B, C, H, W] latent");
-    if (ctx.dim() != 3) throw_bad_input(a.context, "expected a [B, L, D] context");
     out = unet->forward(x.to(device, dtype), torch::full({x.size(0)}, a.timestep, torch::TensorOptions().device(device)),
                         ctx.to(device, dtype));
   } else if (a.component == "vae-encode" || a.component == "vae-decode") {
     need(a.sample, "--sample");
-    nn::AutoencoderKL vae(read_vae_config(a.path + "/vae/config.json"));
-    load_component(*vae, a.path + "/vae");
+    const nn::VaeConfig cfg = read_vae_config(a.path + "/vae/config.json");
+    torch::Tensor x = npy_float(a.sample);
+    if (a.component == "vae-encode") {
+      expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
+      // Each downsampler (pad to the right, 3x3 stride 2) needs at least 2 pixels.
+      const int64_t min_size = int64_t(1) << (cfg.block_out_channels.size() - 1);
+      if (x.size(2) < min_size || x.size(3) < min_size)
+        throw_bad_input(a.sample, "image " + shape_str(x.sizes()) + " is smaller than the VAE encoder's " +
+                                      std::to_string(min_size) + "x" + std::to_string(min_size) + " minimum");
+    } else {
+      expect_shape(a.sample, x, {-1, cfg.latent_channels, -1, -1}, "BChw");
+    }
+    nn::AutoencoderKL vae(cfg);
+    load_component(*vae, a.path + "/vae", a.variant);
     apply_loras(*vae, a.loras, quiet);
     vae->eval();
     vae->to(device, dtype);
-    torch::Tensor x = npy_tensor(a.sample);
-    if (x.dim() != 4) throw_bad_input(a.sample, "expected a [B, C, H, W] tensor");
     // SD VAEs can overflow in fp16 (NaN/black images): the reference's force_upcast.
     // Run as asked, and redo in fp32 when the result is not finite.
     auto finite_or_fp32 = [&](const std::function<torch::Tensor(torch::ScalarType)>& f) {
@@ -306,17 +314,34 @@ int run(const cli::ModelArgs& a, bool quiet) {
       out = d.mean.to(torch::kFloat).cpu() + d.std.to(torch::kFloat).cpu() * at::randn(d.mean.sizes(), gen);
     }
   } else if (a.component == "tokenize") {
-    need(a.prompt, "--prompt");
+    if (!a.has_prompt) throw_usage("--component tokenize needs --prompt (\"\" for the unconditional prompt)");
     out = prompt_ids(a);
   } else if (a.component == "text-encoder") {
-    if (a.input_ids.empty() && a.prompt.empty()) throw_usage("--component text-encoder needs --input-ids or --prompt");
-    nn::ClipTextModel clip(read_clip_text_config(a.path + "/text_encoder/config.json"));
-    load_component(*clip, a.path + "/text_encoder", {"text_model.embeddings.position_ids"});
+    if (a.input_ids.empty() && !a.has_prompt) throw_usage("--component text-encoder needs --input-ids or --prompt");
+    if (!a.input_ids.empty() && a.has_prompt) throw_usage("--input-ids and --prompt exclude each other");
+    const nn::ClipTextConfig cfg = read_clip_text_config(a.path + "/text_encoder/config.json");
+    torch::Tensor ids;
+    const std::string from = a.input_ids.empty() ? a.path + "/tokenizer" : a.input_ids;
+    if (a.input_ids.empty()) {
+      ids = prompt_ids(a);
+    } else {
+      ids = npy_ids(a.input_ids);
+      expect_shape(a.input_ids, ids, {-1, -1}, "BL");
+    }
+    if (ids.size(1) > cfg.max_position_embeddings)
+      throw_bad_input(from, std::to_string(ids.size(1)) + " tokens per prompt: more than " +
+                                std::to_string(cfg.max_position_embeddings) + ", the text encoder's max_position_embeddings");
+    const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    if (lo < 0 || hi >= cfg.vocab_size)
+      throw_bad_input(from, "token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the text encoder's vocabulary of " +
+                                std::to_string(cfg.vocab_size) + " (tokenizer and text encoder do not match)");
+    nn::ClipTextModel clip(cfg);
+    load_component(*clip, a.path + "/text_encoder", a.variant, {"text_model.embeddings.position_ids"});
     clip->eval();
     clip->to(device, dtype);
-    torch::Tensor ids = a.input_ids.empty() ? prompt_ids(a) : npy_tensor(a.input_ids);
-    if (ids.scalar_type() != torch::kLong || ids.dim() != 2) throw_bad_input(a.input_ids, "expected int64 token ids [B, L]");
     out = clip->forward(ids.to(device)).last_hidden_state;
+  } else {
+    throw_usage("unknown --component '" + a.component + "'");
   }
   write_tensor(a.output, out);
   return 0;
@@ -329,59 +354,95 @@ bool is_ema(const std::string& key) {
   return std::regex_search(key, ema);
 }
 
-// Rewrites one file: optional dtype change of floating tensors, optional EMA drop, key prefix.
-void rewrite(const SafeTensorsFile& in, const std::string& out_path, const std::string& to_dtype, bool drop_ema,
-             const std::string& add_prefix, const std::string& strip_prefix,
-             std::vector<torch::Tensor>& keep, std::vector<TensorToWrite>& out) {
+// Values a conversion to fp16 turns from finite into inf.
+struct Overflow {
+  int64_t values = 0;
+  std::vector<std::string> tensors;
+};
+
+// Rewrites one file's tensors: optional dtype change of floating tensors,
+// optional EMA drop, key prefix.
+void rewrite(const SafeTensorsFile& in, const std::string& to_dtype, bool drop_ema, const std::string& add_prefix,
+             const std::string& strip_prefix, std::vector<torch::Tensor>& keep, std::vector<TensorToWrite>& out,
+             Overflow& overflow) {
   for (const TensorView& t : in.tensors()) {
     if (drop_ema && is_ema(t.name)) continue;
     if (!strip_prefix.empty() && t.name.rfind(strip_prefix, 0) != 0) continue;
     const std::string name = add_prefix + t.name.substr(strip_prefix.size());
-    const bool floating = t.dtype == StDType::F32 || t.dtype == StDType::F16 || t.dtype == StDType::BF16 || t.dtype == StDType::F64;
-    if (!to_dtype.empty() && floating) {
-      torch::Tensor x = to_tensor(t, in.path()).to(parse_dtype(to_dtype)).contiguous();
+    const DType target = to_dtype == "fp16" ? DType::f16 : to_dtype == "bf16" ? DType::bf16 : DType::f32;
+    if (!to_dtype.empty() && dtype_is_float(t.dtype) && t.dtype != target) {
+      const torch::Tensor src = to_tensor(t, in.path());
+      torch::Tensor x = src.to(torch_dtype(target)).contiguous();
+      if (target != DType::f32) {
+        const int64_t n = (torch::isfinite(src) & ~torch::isfinite(x.to(torch::kFloat))).sum().item<int64_t>();
+        if (n > 0) {
+          overflow.values += n;
+          overflow.tensors.push_back(name);
+        }
+      }
       keep.push_back(x);
-      const StDType st = to_dtype == "fp16" ? StDType::F16 : to_dtype == "bf16" ? StDType::BF16 : StDType::F32;
-      out.push_back({name, st, t.shape, x.data_ptr(), size_t(x.nbytes())});
+      out.push_back({name, target, t.shape, x.data_ptr(), size_t(x.nbytes())});
     } else {
       out.push_back({name, t.dtype, t.shape, t.data, t.nbytes});
     }
   }
-  (void)out_path;
 }
 
-int convert(const cli::ModelArgs& a, bool quiet) {
+void check_overflow(const Overflow& o, const ModelJob& a) {
+  if (o.values == 0) return;
+  std::string names;
+  for (size_t i = 0; i < o.tensors.size() && i < 5; ++i) names += (i ? ", " : "") + o.tensors[i];
+  if (o.tensors.size() > 5) names += ", ...";
+  const std::string what = std::to_string(o.values) + " value(s) in " + std::to_string(o.tensors.size()) +
+                           " tensor(s) lie beyond the " + a.to_dtype + " range (|x| > 65504) and would become inf (" +
+                           names + ")";
+  if (!a.allow_overflow) throw_bad_input(a.path, what + "; convert to bf16 instead, or pass --allow-overflow");
+  if (!a.quiet) std::fprintf(stderr, "rass-model: warning: %s: %s; written as inf (--allow-overflow)\n", a.path.c_str(), what.c_str());
+}
+
+int convert(const ModelJob& a, bool quiet) {
   std::error_code ec;
   std::vector<torch::Tensor> keep;
+  Overflow overflow;
   if (a.merge) {
-    if (!fs::is_directory(a.path, ec)) throw_usage("--merge takes a diffusers folder");
+    if (!fs::is_directory(a.path, ec)) throw_usage("--merge takes a diffusers folder; " + a.path + " is not a folder");
     std::vector<std::shared_ptr<SafeTensorsFile>> files;
     std::vector<TensorToWrite> out;
     for (const char* comp : {"unet", "vae", "text_encoder"}) {
       const std::string dir = a.path + "/" + comp;
       if (!fs::is_directory(dir, ec)) continue;
-      for (const auto& w : weight_files(dir)) {
+      // The files `run` would load: the canonical file, or the index's shards.
+      for (const auto& w : component_weight_files(dir, a.variant)) {
         files.push_back(SafeTensorsFile::open(w));
-        rewrite(*files.back(), a.output, a.to_dtype, a.drop_ema, std::string(comp) + ".", "", keep, out);
+        rewrite(*files.back(), a.to_dtype, a.drop_ema, std::string(comp) + ".", "", keep, out, overflow);
       }
     }
     if (out.empty()) throw_bad_input(a.path, "no weights found under unet/, vae/ or text_encoder/");
+    check_overflow(overflow, a);
     write_safetensors(a.output, out, {{"format", "pt"}, {"rass", "merged diffusers folder"}});
   } else if (a.split) {
+    if (fs::is_directory(a.path, ec)) throw_bad_input(a.path, "is a folder; --split takes a merged .safetensors file");
     auto f = SafeTensorsFile::open(a.path);
+    std::vector<std::pair<std::string, std::vector<TensorToWrite>>> parts;
     for (const char* comp : {"unet", "vae", "text_encoder"}) {
       std::vector<TensorToWrite> out;
-      rewrite(*f, "", a.to_dtype, a.drop_ema, "", std::string(comp) + ".", keep, out);
-      if (out.empty()) continue;
+      rewrite(*f, a.to_dtype, a.drop_ema, "", std::string(comp) + ".", keep, out, overflow);
+      if (!out.empty()) parts.emplace_back(comp, std::move(out));
+    }
+    if (parts.empty()) throw_bad_input(a.path, "no tensors under unet., vae. or text_encoder. (not a merged file)");
+    check_overflow(overflow, a);
+    for (auto& [comp, out] : parts) {
       make_directories(a.output + "/" + comp);
-      const std::string name = std::string(comp) == "text_encoder" ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+      const std::string name = comp == "text_encoder" ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
       write_safetensors(a.output + "/" + comp + "/" + name, out, {{"format", "pt"}});
-      if (!quiet) std::fprintf(stderr, "rass-model: wrote %s/%s/%s (configs are not part of a merged file; copy them)\n", a.output.c_str(), comp, name.c_str());
+      if (!quiet) std::fprintf(stderr, "rass-model: wrote %s/%s/%s (configs are not part of a merged file; copy them)\n", a.output.c_str(), comp.c_str(), name.c_str());
     }
   } else {
+    if (fs::is_directory(a.path, ec)) throw_bad_input(a.path, "is a folder; convert takes a .safetensors file (or --merge)");
     auto f = SafeTensorsFile::open(a.path);
     std::vector<TensorToWrite> out;
-    rewrite(*f, a.output, a.to_dtype, a.drop_ema, "", "", keep, out);
+    rewrite(*f, a.to_dtype, a.drop_ema, "", "", keep, out, overflow);
+    check_overflow(overflow, a);
     write_safetensors(a.output, out, f->metadata());
   }
   return 0;
@@ -389,11 +450,14 @@ int convert(const cli::ModelArgs& a, bool quiet) {
 
 }  // namespace
 
-int run_model_tool(const cli::ModelArgs& args, bool json_out, bool quiet) {
+int run_model_tool(const ModelJob& job) {
   try {
-    if (args.command == "info") return info(args, json_out);
-    if (args.command == "run") return run(args, quiet);
-    return convert(args, quiet);
+    switch (job.command) {
+      case ModelJob::Command::info: return info(job, job.json);
+      case ModelJob::Command::run: return run(job, job.quiet);
+      case ModelJob::Command::convert: return convert(job, job.quiet);
+    }
+    throw_usage("unknown command");
   } catch (const c10::Error& e) {
     // LibTorch errors carry a C++ backtrace; the user needs the first line.
     throw_runtime(e.what_without_backtrace());

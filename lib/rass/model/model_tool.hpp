@@ -1,10 +1,43 @@
-// rass-model as a library call (info, run, convert); see cli/model_cli.hpp.
+// rass-model as a library call (info, run, convert). The CLI
+// (cli/model_cli.cpp) parses flags into a ModelJob; this layer knows nothing
+// of the command line.
 #pragma once
-#include "rass/cli/model_cli.hpp"
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace rass::model {
 
-// Returns the exit code; errors throw rass::Error.
-int run_model_tool(const cli::ModelArgs& args, bool json, bool quiet);
+// A LoRA file to apply and its strength (--lora FILE[:SCALE]).
+struct LoraSpec {
+  std::string path;
+  double scale = 1.0;
+};
+
+struct ModelJob {
+  enum class Command { info, run, convert };
+  Command command = Command::info;
+  std::string path;  // diffusers folder or .safetensors file
+  // run
+  std::string component;  // unet, vae-encode, vae-decode, text-encoder, tokenize
+  std::string sample, context, input_ids, output;
+  std::string prompt;
+  bool has_prompt = false;  // --prompt was given (an empty prompt is the unconditional one)
+  double timestep = 999;
+  std::vector<LoraSpec> loras;
+  std::string device = "cpu", dtype = "fp32";  // dtype: fp32, fp16, bf16
+  int threads = 0;                              // 0 = all cores
+  uint64_t seed = 0;
+  bool sample_latent = false;  // vae-encode: latent_dist.sample() instead of the mean
+  std::string variant;         // weight file variant ("fp16": diffusion_pytorch_model.fp16.safetensors)
+  // convert
+  std::string to_dtype;        // "", fp32, fp16, bf16
+  bool allow_overflow = false; // --to-dtype fp16: write values beyond the fp16 range as inf
+  bool drop_ema = false, merge = false, split = false;
+  bool json = false, quiet = false;
+};
+
+// Returns the exit code; errors throw rass::Error with the code of DESIGN.md.
+int run_model_tool(const ModelJob& job);
 
 }  // namespace rass::model

@@ -1,0 +1,16 @@
+// fp32 parity tolerances of the nn tests: each 2.5-3x the max abs error
+// measured against the reference outputs on Debian's LibTorch 1.13 (CPU), so
+// a real regression fails while kernel rounding passes. Measured:
+//   UNet (unet_tiny, unet_tiny_conv; rass-model run unet)   2.4e-6, 7.5e-7
+//   VAE encode mean / logvar                                 1.1e-6, 8.2e-7
+//   VAE decode (also rass-model run vae-decode)              2.1e-6
+//   CLIP text last / pooled / clip_skip 1 (gelu, quick_gelu) 9.7e-7 at most
+//   UNet + peft LoRA file, + diffusers attn-procs LoRA file  2.4e-6, 1.5e-6
+#pragma once
+
+constexpr double TOL_UNET = 6e-6;
+constexpr double TOL_VAE_ENC = 3e-6;
+constexpr double TOL_VAE_DEC = 5e-6;
+constexpr double TOL_CLIP = 3e-6;
+constexpr double TOL_LORA_PEFT = 6e-6;
+constexpr double TOL_LORA_PROCS = 4e-6;
