@@ -1,4 +1,7 @@
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -170,4 +173,28 @@ TEST_CASE("atomic writes leave no temporary file and report errors with the path
   CHECK(path_stem("a/b/c.tar.png") == "c.tar");
   CHECK(path_extension_lower("x/Y.PNG") == ".png");
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("an output that is a FIFO or a device is written in place, never renamed over") {
+  char tmpl[] = "/tmp/rass-test-fifo.XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string fifo = dir + "/pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Open the reading end first (non-blocking), so the writer's open does not wait.
+  const int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  REQUIRE(rd >= 0);
+  write_file_atomic(fifo, std::string("hello"));
+  char buf[16] = {};
+  const ssize_t n = ::read(rd, buf, sizeof buf);
+  ::close(rd);
+  CHECK(n == 5);
+  CHECK(std::string(buf, n > 0 ? size_t(n) : 0) == "hello");
+  struct stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));  // not replaced by a regular file
+  CHECK(is_special_file(fifo));
+  CHECK(is_special_file("/dev/null"));
+  CHECK(!is_special_file(dir));
+  CHECK(!is_special_file(dir + "/missing"));
+  std::filesystem::remove_all(dir);
 }

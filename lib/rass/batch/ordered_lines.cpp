@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 
 namespace rass::batch {
 
@@ -14,6 +15,11 @@ OrderedLines::OrderedLines(const std::string& path) : path_(path) {
   if (path.empty()) return;
   if (path == "-") {
     f_ = stdout;
+    return;
+  }
+  if (is_special_file(path)) {  // /dev/null, a FIFO: written in place, never renamed over
+    f_ = std::fopen(path.c_str(), "wb");
+    if (!f_) throw_runtime(path + ": cannot open: " + std::strerror(errno));
     return;
   }
   static std::atomic<unsigned> counter{0};
@@ -25,7 +31,7 @@ OrderedLines::OrderedLines(const std::string& path) : path_(path) {
 OrderedLines::~OrderedLines() {
   if (f_ && f_ != stdout) {
     std::fclose(f_);
-    std::remove(tmp_.c_str());
+    if (!tmp_.empty()) std::remove(tmp_.c_str());
   }
 }
 
@@ -49,8 +55,12 @@ void OrderedLines::finish() {
     return;
   }
   if (errno_ == 0 && std::fflush(f) != 0) errno_ = errno;
-  if (errno_ == 0 && ::fsync(fileno(f)) != 0) errno_ = errno;
+  if (errno_ == 0 && !tmp_.empty() && ::fsync(fileno(f)) != 0) errno_ = errno;
   if (std::fclose(f) != 0 && errno_ == 0) errno_ = errno;
+  if (tmp_.empty()) {  // written in place (a device or a FIFO)
+    if (errno_ != 0) throw_runtime(path_ + ": write failed: " + std::strerror(errno_));
+    return;
+  }
   if (errno_ == 0 && std::rename(tmp_.c_str(), path_.c_str()) != 0) errno_ = errno;
   if (errno_ != 0) {
     std::remove(tmp_.c_str());

@@ -67,6 +67,17 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     if (!write_all(1, p, size)) throw_runtime("<stdout>: write error: " + errno_text());
     return;
   }
+  if (is_special_file(path)) {
+    // A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
+    // renaming a file over it would replace the device node itself.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) throw_runtime(path + ": cannot open: " + errno_text());
+    bool ok = write_all(fd, p, size);
+    std::string e = ok ? "" : errno_text();
+    if (::close(fd) != 0 && ok) ok = false, e = errno_text();
+    if (!ok) throw_runtime(path + ": write failed: " + e);
+    return;
+  }
   // Unique temporary name in the same directory (same filesystem, so rename is atomic).
   static std::atomic<unsigned> counter{0};
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
@@ -105,6 +116,11 @@ void make_directories(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw_runtime(dir + ": not a directory");
+}
+
+bool is_special_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
 bool file_exists(const std::string& path) {

@@ -25,6 +25,9 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 // mkdir -p. Throws Error(runtime) on failure.
 void make_directories(const std::string& dir);
 bool file_exists(const std::string& path);
+// An existing path that is neither a regular file nor a directory (a device
+// such as /dev/null, a FIFO): outputs there are written in place, not renamed over.
+bool is_special_file(const std::string& path);
 
 // Path helpers: "a/b/c.png" -> stem "c", extension ".png" (lower-cased), dirname "a/b".
 std::string path_stem(const std::string& path);
