@@ -76,31 +76,30 @@ Channels to_channels(const Image& img) {
   return c;
 }
 
-Channels y_basicsr(const Image& img, bool round) {
-  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
-  if (colour_count(img) == 1) return to_channels(img);
+namespace {
+// A one-plane image of the rows `convert` writes from each row of `img`.
+template <class RowFn>
+Channels y_plane(const Image& img, RowFn convert) {
   Channels y;
   y.width = img.width;
   y.height = img.height;
   y.count = 1;
   y.data.resize(size_t(img.width) * img.height);
   const size_t stride = size_t(img.width) * img.channels;
-  for (int r = 0; r < img.height; ++r)
-    row_y_basicsr(img.u8() + r * stride, img.channels, img.width, round, y.plane(0) + size_t(r) * img.width);
+  for (int r = 0; r < img.height; ++r) convert(img.u8() + r * stride, y.plane(0) + size_t(r) * img.width);
   return y;
+}
+}  // namespace
+
+Channels y_basicsr(const Image& img, bool round) {
+  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
+  if (colour_count(img) == 1) return to_channels(img);
+  return y_plane(img, [&](const uint8_t* in, double* out) { row_y_basicsr(in, img.channels, img.width, round, out); });
 }
 
 Channels y_pyiqa(const Image& img, double range) {
   if (img.depth != 8) throw_runtime("metrics take 8-bit images");
-  Channels y;
-  y.width = img.width;
-  y.height = img.height;
-  y.count = 1;
-  y.data.resize(size_t(img.width) * img.height);
-  const size_t stride = size_t(img.width) * img.channels;
-  for (int r = 0; r < img.height; ++r)
-    row_y_pyiqa(img.u8() + r * stride, img.channels, img.width, range, y.plane(0) + size_t(r) * img.width);
-  return y;
+  return y_plane(img, [&](const uint8_t* in, double* out) { row_y_pyiqa(in, img.channels, img.width, range, out); });
 }
 
 void check_crop(int width, int height, int border) {
