@@ -123,4 +123,35 @@ if [ -w /dev/full ]; then
   expect_exit 1 "--json to a full disk" -- bash -c "'$D' '$T/in' -o '$T/full' -s 3 -q --json >/dev/full"
   expect_exit 1 "--print-config to a full disk" -- bash -c "'$D' --print-config >/dev/full"
 fi
+
+# Found by hostile use (each failed before its fix):
+# a manifest key may not leave the output directory (it replaced the HQ input).
+mkdir -p "$T/esc"; cp "$IMG/chelsea.png" "$T/esc/a.png"; cp "$T/esc/a.png" "$T/esc.orig"
+printf '{"hq":"a.png","key":"../a"}\n{"hq":"a.png","key":"/tmp/abs"}\n{"hq":"a.png","key":7}\n' >"$T/esc/m.jsonl"
+expect_exit 3 "keys escaping the output directory" -- "$D" --manifest "$T/esc/m.jsonl" -o "$T/esc/out" -s 3 -q
+stderr_has "contains '..'" "a '..' key named"
+stderr_has "is an absolute path" "an absolute key named"
+stderr_has 'field "key" is not a string' "a non-string key named"
+cmp -s "$T/esc/a.png" "$T/esc.orig" || fail "an escaping key overwrote the input"
+# A file name that is not UTF-8 is a bad item, and no image is left without its record.
+mkdir -p "$T/u8"; cp "$IMG/chelsea.png" "$T/u8/ok.png"; cp "$IMG/chelsea.png" "$T/u8/$(printf 'bad\xff').png"
+expect_exit 3 "non-UTF-8 file name" -- "$D" "$T/u8" -o "$T/u8out" -s 3 -q
+stderr_has "not valid UTF-8" "non-UTF-8 name message"
+[ "$(ls "$T/u8out" | grep -c png)" -eq 1 ] && [ -s "$T/u8out/ok.json" ] || fail "bad-name outputs: $(ls "$T/u8out")"
+# A dangling link in an input directory is named, not skipped.
+mkdir -p "$T/dl"; cp "$IMG/chelsea.png" "$T/dl/"; ln -s nothere.png "$T/dl/gone.png"
+expect_exit 3 "dangling link" -- "$D" "$T/dl" -o "$T/dlout" -s 3 -q
+stderr_has "$T/dl/gone.png" "dangling link named"
+# A byte-order mark at the start of a manifest is not part of its first line.
+cp "$IMG/chelsea.png" "$T/bomimg.png"; printf '\xef\xbb\xbf{"hq":"bomimg.png"}\n' >"$T/bom.jsonl"
+expect_exit 0 "manifest with a BOM" -- "$D" --manifest "$T/bom.jsonl" -o "$T/bomout" -s 3 -q
+# --manifest-out may not replace an output, nor be a directory: refused before any work.
+expect_exit 2 "--manifest-out onto a record" -- "$D" "$IMG/chelsea.png" "$IMG/coffee.png" -o "$T/mo" --manifest-out "$T/mo/chelsea.json" -s 3 -q
+expect_exit 2 "--manifest-out a directory" -- "$D" "$IMG/chelsea.png" -o "$T/mo2" --manifest-out "$T/mo" -s 3 -q
+[ -e "$T/mo/chelsea.png" ] && fail "outputs written before the refusal"
+# --key is single-image only; --resume redoes outputs made with other settings.
+expect_exit 2 "--key in batch mode" -- "$D" "$IMG/chelsea.png" --key foo -o "$T/kb/" -s 3
+expect_exit 0 "resume with other settings" -- "$D" "$T/in" -o "$T/j1" -s 3 --resume --stages=-noise --json
+grep -q '"skipped":0' "$T/.out" || fail "resume kept outputs made with other settings: $(cat "$T/.out")"
 finish
+

@@ -83,4 +83,18 @@ expect_exit 0 "matching --format" -- "$D" "$IMG/chelsea.png" -o "$T/fmt.jpg" --f
 # A record that cannot be written takes the image with it.
 expect_exit 1 "single record write failure" -- "$D" "$IMG/chelsea.png" -o "$T/r.png" --record "$T/nodir/r.json" -s 1
 [ -e "$T/r.png" ] && fail "the image was left without its record"
+# --replay takes every setting from its record: flags that would change them are refused.
+"$D" "$IMG/chelsea.png" -o "$T/rp.png" --record "$T/rp.json" -s 1
+expect_exit 2 "--replay with --seed" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.json" -o "$T/rp2.png" -s 5
+stderr_has "would be ignored" "replay conflict message"
+expect_exit 2 "--replay with --stages" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.json" -o "$T/rp2.png" --stages=-noise
+expect_exit 0 "--replay with output flags" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.json" -o "$T/rp2.png" --png-level 6
+# A FIFO or a device as the output is written in place, not replaced by a file.
+mkfifo "$T/fifo"
+( cat "$T/fifo" >"$T/fifo.out" ) &
+expect_exit 0 "output to a FIFO" -- "$D" "$IMG/chelsea.png" -o "$T/fifo" --format png -s 1
+wait
+[ -p "$T/fifo" ] || fail "the FIFO was replaced by a file"
+cmp -s "$T/fifo.out" "$T/out.png" 2>/dev/null || [ -s "$T/fifo.out" ] || fail "nothing came through the FIFO"
 finish
+

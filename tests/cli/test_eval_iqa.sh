@@ -74,4 +74,13 @@ cp "$M/pair_a.png" "$T/keep.png"
 expect_exit 2 "--csv onto an input" -- "$E" "$T/keep.png" "$M/pair_b.png" -m psnr --csv "$T/keep.png"
 cmp -s "$T/keep.png" "$M/pair_a.png" || fail "an input was overwritten by --csv"
 expect_exit 2 "two reports on stdout" -- "$E" "$M/pair_a.png" "$M/pair_b.png" -m psnr --json --csv -
+# --csv may not replace the manifest or the NIQE parameters; a metric named twice is refused.
+printf '{"pred":"%s","gt":"%s"}\n' "$M/pair_a.png" "$M/pair_b.png" >"$T/m.jsonl"; cp "$T/m.jsonl" "$T/m.orig"
+expect_exit 2 "--csv onto the manifest" -- "$E" --manifest "$T/m.jsonl" -m psnr --csv "$T/m.jsonl"
+cmp -s "$T/m.jsonl" "$T/m.orig" || fail "the manifest was overwritten"
+expect_exit 2 "a metric named twice" -- "$E" -m psnr,psnr "$M/pair_a.png" "$M/pair_b.png"
+# Reports to a pipe through process substitution (a FIFO-like /dev/fd path).
+expect_exit 0 "--csv to a process substitution" -- bash -c "'$E' -m psnr '$M/pair_a.png' '$M/pair_b.png' --no-table --csv >(cat >'$T/ps.csv')"
+sleep 0.2; grep -q '^mean,' "$T/ps.csv" || fail "the CSV did not come through the pipe"
 finish
+

@@ -117,4 +117,12 @@ expect_exit 0 "palette label maps" -- "$E" --classes voc "$FIX/label_voc.png" "$
 stdout_has '"mIoU": 100.0' "palette map against itself"
 stdout_has '"evaluated": 45' "palette indices, not colours, are counted"
 stdout_has '"ignored": 32' "index 255 is the ignore index"
+# An out-of-range --ignore-index is refused, not clamped.
+expect_exit 2 "--ignore-index overflow" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --ignore-index 99999999999999999999
+expect_exit 3 "--ignore-index -1 (255 is then out of range)" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --ignore-index -1 -q --json
+# A file named only by the suffix has no key: a bad item, named (it was dropped silently).
+mkdir -p "$T/sfx/p" "$T/sfx/g"; cp "$M/gt/a.png" "$T/sfx/g/x_gt.png"; cp "$M/pred/a.png" "$T/sfx/p/x.png"; cp "$M/gt/a.png" "$T/sfx/g/_gt.png"
+expect_exit 3 "suffix-only file name" -- "$E" -n 3 --gt-suffix _gt.png "$T/sfx/p" "$T/sfx/g" -q
+stderr_has "$T/sfx/g/_gt.png" "suffix-only name is named"
 finish
+

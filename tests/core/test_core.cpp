@@ -141,9 +141,28 @@ TEST_CASE("Slurm array variables give the default shard") {
   CHECK(s.count == 4);
   unsetenv("SLURM_ARRAY_TASK_MIN");
   CHECK_THROWS_AS(shard_from_env(), Error);  // id 4 of 4 without a min of 1
-  unsetenv("SLURM_ARRAY_TASK_ID");
+  // --array=0-15:4: ids 0 4 8 12, COUNT 4; id 8 is the third task.
+  setenv("SLURM_ARRAY_TASK_ID", "8", 1);
+  setenv("SLURM_ARRAY_TASK_STEP", "4", 1);
+  s = shard_from_env();
+  CHECK(s.index == 2);
+  CHECK(s.count == 4);
+  setenv("SLURM_ARRAY_TASK_ID", "6", 1);
+  CHECK_THROWS_AS(shard_from_env(), Error);  // not an id of the array
+  unsetenv("SLURM_ARRAY_TASK_STEP");
+  // One of ID and COUNT alone would make every task do everything.
   unsetenv("SLURM_ARRAY_TASK_COUNT");
+  CHECK_THROWS_AS(shard_from_env(), Error);
+  unsetenv("SLURM_ARRAY_TASK_ID");
   CHECK(shard_from_env().count == 1);
+}
+
+TEST_CASE("--shard: digits only, no 32-bit truncation") {
+  CHECK(parse_shard("3/7").index == 3);
+  CHECK(parse_shard("0/2147483647").count == 2147483647);
+  for (const char* bad : {"", " 0/2", "0/2 ", "+0/2", "-1/2", "2/2", "0/0", "0/4294967296", "4294967296/4294967297",
+                          "0/99999999999", "1", "a/b", "0/2/3"})
+    CHECK_THROWS_AS(parse_shard(bad), Error);
 }
 
 TEST_CASE("atomic writes leave no temporary file and report errors with the path") {

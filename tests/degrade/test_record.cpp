@@ -88,6 +88,9 @@ TEST_CASE("record-level fields are checked") {
   check_refused(with(P("/output/channels"), 1), {"output.channels"});
   check_refused(with(P("/output/width"), 452), {"output: declares 452x300 but its ops produce 451x300"});
   check_refused(with(P("/scale"), 0), {"scale"});
+  // Parsed from text, 0 is an unsigned JSON number: the lower bound must hold for it too.
+  check_refused(with(P("/scale"), json::parse("0")), {"scale: 0 is outside [1, 65535]"});
+  check_refused(with(P("/input/width"), json::parse("0")), {"input.width: 0 is outside [1, 65535]"});
   check_refused(with(P("/final_order"), "sideways"), {"final_order"});
   check_refused(with(P("/ops"), json::object()), {"ops: missing or not an array"});
   check_refused(with(P("/skipped/0"), json{{"stage", "x"}, {"reason", "whim"}}), {"skipped[0] reason"});
@@ -109,7 +112,8 @@ TEST_CASE("every numeric field of every op is checked against its range") {
       {"blur1", "/kernel/size", 20, "(blur1) kernel size: kernel size 20 is even"},
       {"blur1", "/kernel/size", 203, "kernel size: 203 is outside [1, 201]"},
       {"blur1", "/kernel/size", -1, "kernel size"},
-      {"blur1", "/kernel/sigma_x", 0, "(blur1) kernel sigma_x: 0 is outside (0, 100]"},
+      {"blur1", "/kernel/sigma_x", 0, "(blur1) kernel sigma_x: 0 is outside [0.001, 100]"},
+      {"blur1", "/kernel/sigma_x", 1e-300, "(blur1) kernel sigma_x: 1e-300 is outside [0.001, 100]"},
       {"blur1", "/kernel/sigma_y", 1e9, "kernel sigma_y"},
       {"blur1", "/kernel/sigma_x", "wide", "kernel sigma_x: expected a number"},
       {"blur1", "/kernel/beta", 0, "kernel beta: 0 is outside (0, 100]"},

@@ -20,7 +20,7 @@ std::string Item::name() const {
 }
 
 std::string key_of_relative(const std::string& rel, const std::string& suffix) {
-  if (!suffix.empty() && rel.size() > suffix.size() && rel.compare(rel.size() - suffix.size(), suffix.size(), suffix) == 0)
+  if (!suffix.empty() && rel.size() >= suffix.size() && rel.compare(rel.size() - suffix.size(), suffix.size(), suffix) == 0)
     return rel.substr(0, rel.size() - suffix.size());
   fs::path p(rel);
   return p.replace_extension().string();
@@ -43,7 +43,7 @@ std::vector<std::pair<std::string, std::string>> list_tree(const InputSpec& spec
     const std::string suf = role.suffix;
     keep = [suf](const std::string& p) {
       const std::string n = file_name(p);
-      return n.size() > suf.size() && n.compare(n.size() - suf.size(), suf.size(), suf) == 0;
+      return n.size() >= suf.size() && n.compare(n.size() - suf.size(), suf.size(), suf) == 0;
     };
   } else {
     keep = spec.keep ? spec.keep : std::function<bool(const std::string&)>(has_image_extension);
@@ -98,7 +98,9 @@ std::vector<Item> from_manifest(const InputSpec& spec) {
       }
       if (!written[r].empty()) it.paths[r] = resolve_manifest_path(m, written[r]);
     }
-    if (row.fields.count("key") && !row.fields.at("key").empty()) it.key = row.fields.at("key");
+    for (const std::string& o : row.other_fields)
+      if (o == "key" && it.error.empty()) it.error = where + ": field \"key\" is not a string";
+    if (row.fields.count("key")) it.key = row.fields.at("key");
     else it.key = written[0].empty() ? "line" + std::to_string(row.line) : manifest_key(written[0]);
     items.push_back(std::move(it));
   }
@@ -178,6 +180,39 @@ std::string describe_sources(const InputSpec& spec) {
 
 }  // namespace
 
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    unsigned cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] >> 6) != 0x2) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and values beyond U+10FFFF are invalid.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string key_problem(const std::string& key) {
+  if (key.empty()) return "is empty";
+  if (key[0] == '/') return "is an absolute path: keys name files inside the output directory";
+  if (key.back() == '/') return "ends with '/' (is the file name only the suffix?)";
+  for (const auto& part : fs::path(key))
+    if (part == "..") return "contains '..': keys name files inside the output directory";
+  if (key.find('\0') != std::string::npos || key.find('\n') != std::string::npos)
+    return "contains a NUL or newline character";
+  if (!valid_utf8(key)) return "is not valid UTF-8";
+  return "";
+}
+
 std::vector<Item> collect_items(const InputSpec& spec) {
   if (spec.roles.empty() || spec.roles.size() > 2) throw_runtime("collect_items: one or two roles");
   std::vector<Item> items;
@@ -200,6 +235,16 @@ std::vector<Item> collect_items(const InputSpec& spec) {
     throw_bad_input(describe_sources(spec), "no inputs found" + std::string(spec.roles[0].suffix.empty()
                                                                               ? " (image files: .png .jpg .jpeg .ppm .pgm .pnm)"
                                                                               : " (files ending in " + spec.roles[0].suffix + ")"));
+  // A key names output files under the output directory: it must stay there,
+  // and names must go into JSON records and manifests (valid UTF-8).
+  for (Item& it : items) {
+    if (!it.error.empty()) continue;
+    const std::string why = key_problem(it.key);
+    if (!why.empty()) it.error = it.name() + ": key '" + it.key + "' " + why;
+    for (const std::string& p : it.paths)
+      if (it.error.empty() && !valid_utf8(p))
+        it.error = p + ": the file name is not valid UTF-8, so records, manifests and reports cannot name it: rename it";
+  }
   // One key, one item: later duplicates are bad items naming the first.
   std::unordered_map<std::string, size_t> first;
   for (size_t i = 0; i < items.size(); ++i) {

@@ -55,6 +55,11 @@ struct Item {
 // or manifest cannot be read or nothing at all was found (empty input is an error).
 std::vector<Item> collect_items(const InputSpec& spec);
 
+// Why `key` cannot name outputs ("" when it can): empty, absolute, with a
+// '..' component, a NUL or newline, or not UTF-8. Such items are bad items.
+std::string key_problem(const std::string& key);
+bool valid_utf8(const std::string& s);
+
 // The key of a relative path: without the extension, or without `suffix` when given.
 std::string key_of_relative(const std::string& rel, const std::string& suffix = "");
 

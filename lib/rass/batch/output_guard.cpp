@@ -37,9 +37,16 @@ void OutputGuard::add_input(const std::string& path) {
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what) const {
   if (path.empty() || path == "-") return;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && files_.count({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino}))
-    throw_usage(what + " " + path + " is one of the inputs: refusing to write over an input");
+  // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
+  std::error_code ec;
+  const std::string normal = fs::absolute(path, ec).lexically_normal().string();
+  for (const std::string& p : {path, normal}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0 && files_.count({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino}))
+      throw_usage(what + " " + path + " is one of the inputs: refusing to write over an input");
+  }
+  for (const std::string& in : dirs_)
+    if (normal == in) throw_usage(what + " " + path + " is an input directory");
 }
 
 void OutputGuard::check_output_dir(const std::string& dir, const std::string& what) const {

@@ -132,6 +132,21 @@ degrade::DegradeJob DegradeCli::job() const {
   DegradeJob job;
   PipelineConfig& cfg = job.cfg;
   cfg = make_preset(preset_, severity_);
+  // --replay takes every draw and setting from the record: a flag that would
+  // change them is refused, not silently ignored.
+  if (!replay_.empty()) {
+    const std::vector<std::string> allowed = {"inputs", "-o", "--record", "--replay", "-f", "--png-level",
+                                              "--out-quality", "--drop-alpha", "--accept-16bit", "--json",
+                                              "--quiet", "--max-pixels", "--jobs"};
+    for (const CLI::Option* opt : app_->get_options()) {
+      if (opt->count() == 0 || opt->get_name().empty()) continue;
+      bool ok = false;
+      for (const std::string& name : allowed) ok = ok || opt->check_name(name);
+      if (!ok)
+        throw_usage("--replay takes the seed, key, preset and every setting from the record; " + opt->get_name() +
+                    " would be ignored: drop it, or degrade without --replay");
+    }
+  }
   // Flags a preset has no use for are refused, not silently ignored.
   const bool named = !cfg.named.name.empty();
   if (!named && app_->count("--severity") > 0)

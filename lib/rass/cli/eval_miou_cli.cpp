@@ -1,5 +1,6 @@
 #include "rass/cli/eval_miou_cli.hpp"
 
+#include "rass/core/error.hpp"
 #include "rass/metrics/confusion.hpp"
 
 namespace rass::cli {
@@ -17,7 +18,7 @@ EvalMiouCli::EvalMiouCli()
   a.add_option("-n,--num-classes", num_classes_,
                "number of classes C, labels 0..C-1 (default: the number of --classes names)")
       ->check(CLI::Range(1, metrics::kMaxClasses));
-  a.add_option("--ignore-index", ignore_index_, "ground-truth value that is not evaluated")->default_str("255");
+  a.add_option("--ignore-index", ignore_index_text_, "ground-truth value that is not evaluated")->default_str("255");
   a.add_flag("--reduce-zero-label", reduce_zero_label_,
              "ground truth 0 -> 255 and v -> v-1 (ADE20K raw annotations), as mmseg; predictions are unchanged");
   a.add_option("--label-map", label_map_,
@@ -56,7 +57,15 @@ metrics::MiouJob EvalMiouCli::job() const {
   j.match_stem = match_stem_;
   j.gt_suffix = gt_suffix_;
   j.num_classes = num_classes_;
-  j.ignore_index = ignore_index_;
+  {
+    // Parsed here: CLI11 clamps an out-of-range integer to INT64_MAX silently.
+    const std::string& t = ignore_index_text_;
+    size_t digits = t.size() > 0 && t[0] == '-' ? 1 : 0;
+    bool ok = t.size() > digits && t.size() - digits <= 18;
+    for (size_t k = digits; ok && k < t.size(); ++k) ok = t[k] >= '0' && t[k] <= '9';
+    if (!ok) throw_usage("--ignore-index '" + t + "': expected an integer with at most 18 digits");
+    j.ignore_index = std::stoll(t);
+  }
   j.reduce_zero_label = reduce_zero_label_;
   j.label_map = label_map_;
   j.pred_label_map = pred_label_map_;

@@ -20,7 +20,7 @@ class EvalMiouCli : public ToolCli {
   std::string manifest_, pred_suffix_, gt_suffix_, label_map_, pred_label_map_, classes_, convention_ = "mmseg";
   std::string csv_, confusion_, per_image_;
   int num_classes_ = 0;
-  int64_t ignore_index_ = 255;
+  std::string ignore_index_text_ = "255";
   bool reduce_zero_label_ = false;
 };
 

@@ -15,8 +15,9 @@ struct Shard {
 
 // Parses "i/n"; throws Error(usage) on anything else.
 Shard parse_shard(const std::string& text);
-// From SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN
-// (arrays may start at 1); {0,1} when they are not set.
+// From SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN
+// (arrays may start at 1) and SLURM_ARRAY_TASK_STEP (--array=0-15:4); {0,1}
+// when none is set; Error(usage) when only one of ID and COUNT is.
 Shard shard_from_env();
 
 }  // namespace rass

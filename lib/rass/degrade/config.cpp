@@ -1,5 +1,7 @@
 #include "rass/degrade/config.hpp"
 
+#include <cstdio>
+
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -127,8 +129,13 @@ static void check_weights(const std::vector<double>& w, size_t n, const std::str
   }
   if (!(s > 0)) throw_usage(name + " weights sum to zero");
 }
-static void check_positive(const Range& r, const std::string& name, double max) {
+static void check_positive(const Range& r, const std::string& name, double max, double min = 0) {
   if (!(r.lo > 0) || r.lo > r.hi) throw_usage(name + " must satisfy 0 < lo <= hi");
+  if (!(r.lo >= min)) {
+    char b[96];
+    std::snprintf(b, sizeof b, ": lo must be at least %g (got %g)", min, r.lo);
+    throw_usage(name + b);
+  }
   if (!(r.hi <= max)) throw_usage(name + ": hi must be at most " + std::to_string(max) + " (got " + std::to_string(r.hi) + ")");
 }
 
@@ -138,7 +145,7 @@ void validate(const PipelineConfig& cfg) {
     const std::string sfx = o == 0 ? "" : "2";
     check_weights(c.kernel_prob, 6, "--kernel-prob" + sfx);
     check_prob(c.sinc_prob, "--sinc-prob" + sfx);
-    check_positive(c.blur_sigma, "--blur-sigma" + sfx, kMaxRecordSigma);
+    check_positive(c.blur_sigma, "--blur-sigma" + sfx, kMaxRecordSigma, kMinRecordSigma);
     check_positive(c.betag, "--betag-range" + sfx, kMaxRecordBeta);
     check_positive(c.betap, "--betap-range" + sfx, kMaxRecordBeta);
     check_prob(c.blur_prob, o == 0 ? "--blur-prob" : "--second-blur-prob");

@@ -69,6 +69,15 @@ ImageFormat output_format(const DegradeJob& job) {
   return job.format;
 }
 
+// The record as text; a name that JSON cannot hold is bad input, found before anything is written.
+std::string record_text(const json& record, const std::string& name) {
+  try {
+    return record.dump(2) + "\n";
+  } catch (const json::exception& e) {
+    throw_bad_input(name, std::string("cannot be named in a JSON record: ") + e.what());
+  }
+}
+
 // ---- single image ---------------------------------------------------------
 
 int run_single(const DegradeJob& job) {
@@ -90,40 +99,44 @@ int run_single(const DegradeJob& job) {
     rec = record_from_json(read_json_file(job.replay_path), job.replay_path);
   } else {
     const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
+    if (!batch::valid_utf8(key))
+      throw_bad_input(name, "the file name is not valid UTF-8, so the record cannot hold its key: pass --key");
     rec = sample_record(job.cfg, job.seed, key, hq.width, hq.height, hq.channels);
   }
   Image lq = apply_record(hq, rec, name);
-  const json rj = record_to_json(rec);
+  const std::string text = record_text(record_to_json(rec), name);  // before any write: both or neither
   write_image(job.output, lq, fmt, job.encode);
   if (!job.record_path.empty()) {
     try {
-      batch::write_report(job.record_path, rj.dump(2) + "\n");
+      batch::write_report(job.record_path, text);
     } catch (const Error&) {
-      if (job.output != "-") std::remove(job.output.c_str());  // both or neither
+      if (job.output != "-" && !is_special_file(job.output)) std::remove(job.output.c_str());  // both or neither
       throw;
     }
   }
-  if (job.json) batch::write_report("-", rj.dump(2) + "\n");
+  if (job.json) batch::write_report("-", text);
   return 0;
 }
 
 // ---- batch -----------------------------------------------------------------
 
-// --resume: an output counts as done when its record names the same seed, key
-// and preset (a run with other settings redoes it) and the image decodes to
-// the size the record declares (a truncated or foreign file is redone).
-bool finished(const std::string& lq, const std::string& record, uint64_t seed, const std::string& key,
-              const std::string& preset) {
+// --resume: an output counts as done when its record is the record this run
+// would draw (same seed, key, preset and every setting: a run with --scale 2 or
+// --stages=-noise redoes it) and the image decodes to the size it declares (a
+// truncated or foreign file is redone).
+bool finished(const DegradeJob& job, const std::string& lq, const std::string& record, const std::string& key) {
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
   try {
-    const json j = read_json_file(record);
-    if (j.value("seed", uint64_t(0)) != seed || j.value("key", "") != key || j.value("preset", "") != preset)
-      return false;
-    const json& out = j.at("output");
+    const Record stored = record_from_json(read_json_file(record), record);
+    if (stored.seed != job.seed || stored.key != key) return false;
+    json have = record_to_json(stored);
+    json want = record_to_json(sample_record(job.cfg, job.seed, key, stored.in_width, stored.in_height, stored.channels));
+    have.erase("version");  // the tool version that wrote it: records are stable across versions
+    want.erase("version");
+    if (have != want) return false;
     const Image img = read_image(lq);
-    return img.width == out.at("width").get<int>() && img.height == out.at("height").get<int>() &&
-           img.channels == out.at("channels").get<int>();
+    return img.width == stored.out_width && img.height == stored.out_height && img.channels == stored.channels;
   } catch (const std::exception&) {
     return false;
   }
@@ -157,10 +170,11 @@ void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vec
     Image lq = apply_record(hq, rec, path);
     json rj = record_to_json(rec);
     rj["hq"] = relative_to_manifest(u->record, path);
+    const std::string text = record_text(rj, path);  // before any write: both or neither
     make_directories(fs::path(u->lq).parent_path().string());
     write_image(u->lq, lq, fmt, job.encode);
     try {
-      write_file_atomic(u->record, rj.dump(2) + "\n");
+      write_file_atomic(u->record, text);
     } catch (const Error&) {
       std::remove(u->lq.c_str());
       throw;
@@ -176,7 +190,9 @@ static int run_batch(const DegradeJob& job) {
   if (!job.record_path.empty()) throw_usage("--record names one record; in batch mode records go next to each output");
   if (job.output.empty() || job.output == "-") throw_usage("batch mode needs -o DIRECTORY");
   if (job.variants < 1) throw_usage("--variants must be >= 1");
+  if (!job.key.empty()) throw_usage("--key names the one image of single mode; in batch mode keys come from the inputs");
   const std::string manifest = manifest_path(job);
+  if (fs::is_directory(manifest)) throw_usage("--manifest-out " + manifest + " is a directory");
   batch::claim_stdout({{"--json", job.json}, {"--manifest-out -", job.manifest_out == "-"}});
 
   batch::InputSpec spec;
@@ -211,9 +227,13 @@ static int run_batch(const DegradeJob& job) {
   for (const batch::Item& it : all) guard.add_input(it.paths[0]);
   guard.check_output_dir(job.output, "-o");
   guard.check_output_file(manifest, "the manifest");
+  const std::string manifest_abs = fs::absolute(manifest).lexically_normal().string();
   for (const Unit& u : units) {
     guard.check_output_file(u.lq, "output");
     guard.check_output_file(u.record, "record");
+    for (const std::string& out : {u.lq, u.record})
+      if (fs::absolute(out).lexically_normal().string() == manifest_abs)
+        throw_usage("the manifest " + manifest + " would be written over the output " + out + ": choose another --manifest-out");
   }
   make_directories(job.output);
 
@@ -224,7 +244,7 @@ static int run_batch(const DegradeJob& job) {
     for (size_t u : units_of[i]) {
       Unit& unit = units[u];
       if (job.resume &&
-          finished(unit.lq, unit.record, job.seed, variant_key(mine[i].key, unit.variant), job.cfg.preset))
+          finished(job, unit.lq, unit.record, variant_key(mine[i].key, unit.variant)))
         unit.state = Unit::skipped;
       else
         to_make.push_back(&unit);

@@ -174,8 +174,8 @@ KernelParams parse_kernel(const json& kj, const std::string& where) {
     k.cutoff = number_in(kj, "cutoff", where, 0, M_PI, /*lo_open=*/true);  // omega_c
     return k;
   }
-  k.sigma_x = number_in(kj, "sigma_x", where, 0, kMaxRecordSigma, true);
-  k.sigma_y = number_in(kj, "sigma_y", where, 0, kMaxRecordSigma, true);
+  k.sigma_x = number_in(kj, "sigma_x", where, kMinRecordSigma, kMaxRecordSigma);
+  k.sigma_y = number_in(kj, "sigma_y", where, kMinRecordSigma, kMaxRecordSigma);
   k.theta = number_in(kj, "theta", where, -M_PI, M_PI);
   if (is_iso(k.type) && (k.sigma_y != k.sigma_x || k.theta != 0))
     bad_field(where, std::string("an isotropic kernel (") + type + ") needs sigma_y == sigma_x and theta == 0");

@@ -44,6 +44,7 @@ struct Op {
 // within them, so every record rass-degrade writes can be replayed).
 constexpr int kMaxRecordKernelSize = 201;        // blur kernel side, USM radius
 constexpr double kMaxRecordSigma = 100;          // blur sigma_x, sigma_y (pixels)
+constexpr double kMinRecordSigma = 1e-3;         // smaller sigmas underflow the kernel (1/sigma^2 overflows)
 constexpr double kMaxRecordBeta = 100;           // generalized / plateau beta
 constexpr double kMaxRecordResizeFactor = 100;   // random resize factor
 constexpr double kMaxRecordNoiseSigma = 1000;    // Gaussian noise sigma, 0-255 units

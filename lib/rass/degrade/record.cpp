@@ -274,8 +274,10 @@ int record_int(const json& j, const char* key, const std::string& where, const s
   if (!j.contains(key)) bad_record(name, where + key + ": missing");
   const json& v = j.at(key);
   if (!v.is_number_integer()) bad_record(name, where + key + ": expected an integer, got " + v.dump());
-  const bool out = v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi)
-                                          : v.get<int64_t>() < lo || v.get<int64_t>() > hi;
+  // JSON reads non-negative integers as unsigned: compare them to both bounds too.
+  const bool out = v.is_number_unsigned()
+                       ? v.get<uint64_t>() > uint64_t(hi) || (lo > 0 && v.get<uint64_t>() < uint64_t(lo))
+                       : v.get<int64_t>() < lo || v.get<int64_t>() > hi;
   if (out) bad_record(name, where + key + ": " + v.dump() + " is outside [" + std::to_string(lo) + ", " +
                                 std::to_string(hi) + "]");
   return int(v.get<int64_t>());

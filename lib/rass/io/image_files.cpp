@@ -51,6 +51,8 @@ void walk(const std::string& dir, const std::function<bool(const std::string&)>&
       subdirs.push_back(p);
     } else if (it->is_regular_file(ie) && keep(p)) {
       found.push_back(p);
+    } else if (it->is_symlink(ie) && !it->exists(ie) && keep(p)) {
+      found.push_back(p);  // a dangling link: listed, so reading it reports the file instead of skipping it silently
     }
   }
   if (ec) throw_bad_input(dir, "cannot list directory: " + ec.message());

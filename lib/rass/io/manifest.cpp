@@ -20,6 +20,7 @@ std::vector<ManifestRow> read_manifest(const std::string& path) {
   int n = 0;
   while (std::getline(ss, line)) {
     ++n;
+    if (n == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;

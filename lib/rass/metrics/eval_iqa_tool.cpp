@@ -31,6 +31,8 @@ std::vector<const IqaMetric*> resolve_metrics(const std::vector<std::string>& na
   for (const std::string& n : names) {
     const IqaMetric* m = find_iqa_metric(n);
     if (!m) throw_usage("unknown metric '" + n + "' (known: " + iqa_metric_list() + ")");
+    for (const IqaMetric* seen : out)
+      if (seen == m) throw_usage("metric '" + n + "' is named twice in --metrics");
     out.push_back(m);
   }
   return out;
@@ -70,6 +72,8 @@ int run_eval_iqa(const IqaJob& job) {
   const std::vector<batch::Item> items = batch::collect_items(input_spec(job, fr));
   batch::OutputGuard guard;
   for (const std::string& in : job.inputs) guard.add_input(in);
+  guard.add_input(job.manifest);
+  guard.add_input(job.niqe_params);
   for (const batch::Item& it : items)
     for (const std::string& p : it.paths) guard.add_input(p);
   guard.check_output_file(job.csv, "--csv");
