@@ -11,6 +11,15 @@
 #include "rass/core/error.hpp"
 #include "rass/io/npy.hpp"
 
+// The float32 arithmetic below reproduces the reference's rounding step by
+// step: no contraction of a * b + c into a fused multiply-add (GCC contracts
+// by default when the target has FMA, e.g. -march=native).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace rass::metrics {
 
 namespace {
@@ -76,13 +85,22 @@ void block_features(const std::vector<double>& blk, int rows, int cols, double* 
 // edges (BORDER_ISOLATED), so only rows at least 3 away from a band edge that is
 // not an image edge are exact. Rows [r0, r1) of the band are written to `out`.
 void mscn(const cv::Mat& img, const cv::Mat& window, int r0, int r1, cv::Mat& out) {
-  cv::Mat mu, sq;
+  cv::Mat mu, sq(img.rows, img.cols, CV_64F);
   const int border = cv::BORDER_REPLICATE | cv::BORDER_ISOLATED;
   cv::filter2D(img, mu, CV_64F, window, cv::Point(-1, -1), 0, border);
-  cv::filter2D(img.mul(img), sq, CV_64F, window, cv::Point(-1, -1), 0, border);
-  // BasicSR runs this on a float32 image: scipy filters in double and stores
-  // float32, and the rest is float32 arithmetic. Doing the same keeps the
-  // result within a few 1e-5 of BasicSR instead of a few 1e-4.
+  // BasicSR runs this on a float32 image (its values are float32 here too):
+  // np.square rounds to float32, scipy filters in double and stores float32,
+  // and the rest is float32 arithmetic. Doing the same matters on degraded
+  // images, where flat areas turn rounding noise into MSCN values.
+  for (int r = 0; r < img.rows; ++r) {
+    const double* in = img.ptr<double>(r);
+    double* o = sq.ptr<double>(r);
+    for (int c = 0; c < img.cols; ++c) {
+      const float v = float(in[c]);
+      o[c] = double(v * v);
+    }
+  }
+  cv::filter2D(sq, sq, CV_64F, window, cv::Point(-1, -1), 0, border);
   out.create(r1 - r0, img.cols, CV_64F);
   for (int r = r0; r < r1; ++r) {
     const double *m_row = mu.ptr<double>(r), *sq_row = sq.ptr<double>(r), *in = img.ptr<double>(r);
@@ -140,6 +158,48 @@ void resize_row(const double* const* rows, const double* wh, int th, const std::
     double acc = 0;
     for (int t = 0; t < tw; ++t) acc += ww[size_t(o) * tw + t] * tmp[iw[size_t(o) * tw + t]];
     out[o] = acc;
+  }
+}
+
+// The x0.5 resize as BasicSR runs it (basicsr/utils/matlab_functions.py
+// imresize): in float32 (img / 255 is a float32 array, torch's weights and
+// arithmetic are float32) through torch.mv, that is BLAS sgemv. With OpenBLAS's
+// x86-64 AVX2/AVX-512 kernels (Haswell, SkylakeX, Cooperlake) the height pass
+// (sgemv 'N') is one fused multiply-add chain over the 8 taps in order, and the
+// width pass (sgemv 'T') rounds each product and sums them as
+// ((p0 + p4) + (p1 + p5)) + ((p2 + p6) + (p3 + p7)); then * 255 in float32.
+// Reproduced bit for bit: on blurred or JPEG images the flat areas make the
+// MSCN values there pure rounding noise of this resize, and NIQE moves by up
+// to 1e-3 with the order of the sums (measured; also between OpenBLAS kernels).
+void drop_zero_taps(const std::vector<int>& idx, const std::vector<double>& w, int taps, std::vector<int>* idx8,
+                    std::vector<float>& w8) {
+  const size_t n = w.size() / size_t(taps);
+  if (taps != 10) throw_runtime("NIQE: the x0.5 resize should have 10 taps");
+  w8.resize(n * 8);
+  if (idx8) idx8->resize(n * 8);
+  for (size_t o = 0; o < n; ++o) {
+    if (w[o * taps] != 0 || w[o * taps + 9] != 0) throw_runtime("NIQE: unexpected non-zero end tap in the x0.5 resize");
+    for (int t = 0; t < 8; ++t) {
+      w8[o * 8 + t] = float(w[o * taps + 1 + t]);  // exact: the x0.5 weights are k/256
+      if (idx8) (*idx8)[o * 8 + t] = idx[o * taps + 1 + t];
+    }
+  }
+}
+
+void half_row_f32(const float* const* rows, const float* wh, const std::vector<int>& iw, const std::vector<float>& ww,
+                  int in_width, int out_width, float* tmp, double* out) {
+  for (int x = 0; x < in_width; ++x) {
+    float acc = 0.f;
+    for (int t = 0; t < 8; ++t) acc = std::fma(wh[t], rows[t][x], acc);
+    tmp[x] = acc;
+  }
+  for (int o = 0; o < out_width; ++o) {
+    const float* w = &ww[size_t(o) * 8];
+    const int* j = &iw[size_t(o) * 8];
+    float p[8];
+    for (int t = 0; t < 8; ++t) p[t] = w[t] * tmp[j[t]];
+    const float v = ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
+    out[o] = double(v * 255.f);
   }
 }
 
@@ -348,9 +408,17 @@ NiqeResult niqe_rows(int nbw, int nbh, const YRowFill& fill, const NiqeParams& p
 
   const int nblocks = nbh * nbw;
   std::vector<double> feats(size_t(nblocks) * 36);
-  std::vector<double> blk, tmp(W);
-  std::vector<const double*> taps(th);
-  cv::Mat band, scaled, half, norm;
+  // BasicSR drops the tap columns that are zero (the first and last of the 10
+  // at x0.5), leaving 8 taps; the float32 kernel below depends on that order.
+  std::vector<int> iw8;
+  std::vector<float> wh8, ww8;
+  drop_zero_taps(ih, wh, th, nullptr, wh8);
+  drop_zero_taps(iw, ww, tw, &iw8, ww8);
+  std::vector<double> blk;
+  std::vector<float> tmp(W);
+  std::vector<const float*> taps(8);
+  cv::Mat band, half, norm;
+  cv::Mat scaled(0, W, CV_32F);
   for (int bi = 0; bi < nbh; ++bi) {
     const int a0 = std::max(0, bi * kNiqeBlock - 3), a1 = std::min(H, (bi + 1) * kNiqeBlock + 3);
     const int b0 = std::max(0, bi * s2 - 3), b1 = std::min(H2, (bi + 1) * s2 + 3);
@@ -358,23 +426,21 @@ NiqeResult niqe_rows(int nbw, int nbh, const YRowFill& fill, const NiqeParams& p
     for (int o = b0; o < b1; ++o)
       for (int t = 0; t < th; ++t) lo = std::min(lo, ih[size_t(o) * th + t]), hi = std::max(hi, ih[size_t(o) * th + t] + 1);
     band.create(hi - lo, W, CV_64F);
+    scaled.create(hi - lo, W, CV_32F);
     for (int r = lo; r < hi; ++r) fill(r, band.ptr<double>(r - lo));
     // Scale 1.
     mscn(band.rowRange(a0 - lo, a1 - lo), window, bi * kNiqeBlock - a0, (bi + 1) * kNiqeBlock - a0, norm);
     block_row_features(norm, kNiqeBlock, kNiqeBlock, nbw, nbh, bi, 0, blk, feats);
-    // Scale 2: BasicSR resizes img / 255 and scales back.
-    scaled.create(hi - lo, W, CV_64F);
+    // Scale 2: BasicSR resizes img / 255 and scales back, all in float32.
     for (int r = 0; r < hi - lo; ++r) {
       const double* s = band.ptr<double>(r);
-      double* d = scaled.ptr<double>(r);
-      for (int x = 0; x < W; ++x) d[x] = s[x] / 255.0;
+      float* d = scaled.ptr<float>(r);
+      for (int x = 0; x < W; ++x) d[x] = float(s[x]) / 255.f;
     }
     half.create(b1 - b0, W2, CV_64F);
     for (int o = b0; o < b1; ++o) {
-      for (int t = 0; t < th; ++t) taps[t] = scaled.ptr<double>(ih[size_t(o) * th + t] - lo);
-      double* d = half.ptr<double>(o - b0);
-      resize_row(taps.data(), &wh[size_t(o) * th], th, iw, ww, tw, W, W2, tmp.data(), d);
-      for (int x = 0; x < W2; ++x) d[x] *= 255.0;
+      for (int t = 0; t < 8; ++t) taps[t] = scaled.ptr<float>(ih[size_t(o) * th + 1 + t] - lo);
+      half_row_f32(taps.data(), &wh8[size_t(o) * 8], iw8, ww8, W, W2, tmp.data(), half.ptr<double>(o - b0));
     }
     mscn(half, window, bi * s2 - b0, (bi + 1) * s2 - b0, norm);
     block_row_features(norm, s2, s2, nbw, nbh, bi, 18, blk, feats);
