@@ -5,7 +5,10 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <map>
+
+#include <nlohmann/json.hpp>
 
 
 #include "rass/core/error.hpp"
@@ -138,13 +141,217 @@ TEST_CASE("a LoRA file that does not fit is refused, naming the layer") {
   std::system(("rm -rf " + dir).c_str());
 }
 
-TEST_CASE("adapters follow the module to another dtype") {
+TEST_CASE("adapters are registered parameters: Module::to moves them, parameters() lists them") {
   torch::NoGradGuard ng;
   nn::LoraLinear lin(4, 3);
+  CHECK(lin->parameters().size() == 2);
   lin->add_adapter("a", 2, 2.0);
-  lin->to(torch::kBFloat16);
+  CHECK(lin->parameters().size() == 4);
+  lin->to(torch::kBFloat16);  // plain Module::to: no LoRA override
   CHECK((lin->adapters.at("a").A.scalar_type() == torch::kBFloat16));
+  CHECK((lin->adapters.at("a").B.scalar_type() == torch::kBFloat16));
+  for (const auto& p : lin->parameters()) CHECK((p.scalar_type() == torch::kBFloat16));
   CHECK((lin->forward(torch::randn({1, 4}).to(torch::kBFloat16)).scalar_type() == torch::kBFloat16));
+}
+
+namespace {
+std::vector<std::string> keys(torch::nn::Module& m) {
+  std::vector<std::string> out;
+  for (const auto& p : m.named_parameters()) out.push_back(p.key());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("LoRA parameters carry PEFT's names: lora_A.<adapter>.weight, lora_B.<adapter>.weight") {
+  nn::LoraConv2d conv(3, 5, 3, 1, 1);
+  conv->add_adapter("scr", 2, 4.0);
+  conv->add_adapter("seg", 3, 3.0);
+  CHECK(keys(*conv) == std::vector<std::string>{"weight", "bias", "lora_A.scr.weight", "lora_A.seg.weight",
+                                                "lora_B.scr.weight", "lora_B.seg.weight"});
+  auto params = conv->named_parameters();
+  CHECK(params["lora_A.seg.weight"].sizes() == torch::IntArrayRef({3, 3, 3, 3}));  // PEFT: Conv2d(in, r, k)
+  CHECK(params["lora_B.seg.weight"].sizes() == torch::IntArrayRef({5, 3, 1, 1}));  // PEFT: Conv2d(r, out, 1)
+  CHECK(params["lora_B.seg.weight"].is_same(conv->adapters.at("seg").B));
+  CHECK(params["lora_A.seg.weight"].requires_grad());
+  std::string adapter;
+  CHECK(nn::is_lora_parameter("down_blocks.0.resnets.0.conv1.lora_B.scr.weight", &adapter));
+  CHECK(adapter == "scr");
+  CHECK(nn::is_lora_parameter("lora_A.x.weight", &adapter));
+  CHECK(adapter == "x");
+  CHECK(!nn::is_lora_parameter("down_blocks.0.resnets.0.conv1.weight"));
+  CHECK(!nn::is_lora_parameter("a.lora_A.weight"));  // save_pretrained's form names no adapter
+  // A merged adapter keeps its parameters (as PEFT); deleting removes them.
+  conv->merge("scr");
+  CHECK(keys(*conv).size() == 6);
+  conv->delete_adapter("scr");
+  CHECK(keys(*conv) == std::vector<std::string>{"weight", "bias", "lora_A.seg.weight", "lora_B.seg.weight"});
+  conv->add_adapter("seg", 1, 1.0);  // same name again: replaced, rank 1
+  CHECK(conv->named_parameters()["lora_A.seg.weight"].size(0) == 1);
+  conv->delete_adapter("seg");
+  CHECK(keys(*conv) == std::vector<std::string>{"weight", "bias"});
+  CHECK(conv->named_modules("", false).is_empty());  // the plain module again
+}
+
+TEST_CASE("deleting a merged adapter unmerges it first") {
+  torch::NoGradGuard ng;
+  torch::manual_seed(8);
+  nn::LoraLinear lin(6, 4);
+  const torch::Tensor w0 = lin->weight.clone();
+  lin->add_adapter("a", 2, 2.0);
+  randomise(*lin, "a");
+  lin->merge("a");
+  CHECK(max_abs(lin->weight, w0) > 1e-3);
+  lin->delete_adapter("a");
+  CHECK(max_abs(lin->weight, w0) < 1e-6);
+  CHECK(lin->adapters.empty());
+}
+
+// The names peft itself gives: its save_pretrained file (lora_peft/, peft
+// 0.7.1) holds "base_model.model.<module>.lora_A.weight" for the adapter
+// "default", whose in-model parameter is "<module>.lora_A.default.weight".
+TEST_CASE("LoRA parameter names equal peft's, loaded from its file and added with its target_modules") {
+  const nn::UNetConfig cfg = model::read_unet_config(kDir + "/unet_tiny/config.json");
+  auto peft_file = SafeTensorsFile::open(kDir + "/lora_peft/adapter_model.safetensors");
+  const std::string prefix = "base_model.model.";
+  std::map<std::string, std::vector<int64_t>> want;  // in-model name -> shape
+  for (const TensorView& t : peft_file->tensors()) {
+    REQUIRE(t.name.compare(0, prefix.size(), prefix) == 0);
+    std::string k = t.name.substr(prefix.size());
+    const size_t ab = k.rfind(".weight");
+    REQUIRE(ab != std::string::npos);
+    k.insert(ab, ".default");  // <module>.lora_A.default.weight
+    want[k] = t.shape;
+  }
+  REQUIRE(want.size() == 128);
+  auto lora_params = [](torch::nn::Module& m) {
+    std::map<std::string, std::vector<int64_t>> out;
+    for (const auto& p : m.named_parameters())
+      if (nn::is_lora_parameter(p.key())) out[p.key()] = p.value().sizes().vec();
+    return out;
+  };
+  SUBCASE("loaded from peft's file") {
+    nn::UNet2DCondition unet(cfg);
+    model::LoraLoadOptions opt;
+    opt.prefix = prefix;
+    model::load_lora(*unet, *peft_file, opt);
+    CHECK(lora_params(*unet) == want);
+  }
+  SUBCASE("added with adapter_config.json's target_modules and r") {
+    nlohmann::json conf = nlohmann::json::parse(std::ifstream(kDir + "/lora_peft/adapter_config.json"));
+    const auto targets = conf["target_modules"].get<std::vector<std::string>>();
+    nn::UNet2DCondition unet(cfg);
+    nn::add_lora(*unet, "default", conf["r"].get<int64_t>(), conf["lora_alpha"].get<double>(), targets);
+    CHECK(lora_params(*unet) == want);
+  }
+}
+
+namespace {
+// The UNet with two adapters whose B are random (B starts at zero).
+nn::UNet2DCondition unet_with_adapters(const nn::UNetConfig& cfg, const SafeTensorsFile& weights) {
+  nn::UNet2DCondition unet(cfg);
+  model::load_state_dict(*unet, weights);
+  unet->eval();
+  nn::add_lora(*unet, "scr", 4, 8.0, {"to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2", "conv_in"});
+  nn::add_lora(*unet, "seg", 2, 2.0, {"to_q", "proj_in"});
+  torch::NoGradGuard ng;
+  for (auto& p : unet->named_parameters())
+    if (p.key().find(".lora_B.") != std::string::npos) p.value().normal_(0, 0.1);
+  return unet;
+}
+}  // namespace
+
+TEST_CASE("a state-dict save holds the adapters: safetensors over named_parameters and torch::save round trips") {
+  torch::NoGradGuard ng;
+  torch::manual_seed(6);
+  const nn::UNetConfig cfg = model::read_unet_config(kDir + "/unet_tiny/config.json");
+  auto weights = SafeTensorsFile::open(kDir + "/unet_tiny/diffusion_pytorch_model.safetensors");
+  nn::UNet2DCondition unet = unet_with_adapters(cfg, *weights);
+  auto io = SafeTensorsFile::open(kDir + "/unet_tiny_io.safetensors");
+  auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
+  const torch::Tensor x = get("sample"), t = get("timesteps"), ctx = get("context");
+  const torch::Tensor with = unet->forward(x, t, ctx);
+  CHECK(max_abs(with, get("out")) > 1e-3);  // the adapters matter
+
+  char tmpl[] = "/tmp/rass-lora-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  // The project's safetensors writer over the plain state dict: no LoRA special case.
+  std::vector<TensorToWrite> out;
+  std::vector<torch::Tensor> keep;
+  size_t lora = 0;
+  for (const auto& p : unet->named_parameters()) {
+    keep.push_back(p.value().contiguous());
+    out.push_back({p.key(), DType::f32, p.value().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().nbytes())});
+    lora += nn::is_lora_parameter(p.key());
+  }
+  size_t pairs = 0;  // (layer, adapter)
+  for (auto& [path, layer] : nn::lora_layers(*unet)) pairs += layer->adapters.size();
+  CHECK(lora == 2 * pairs);
+  CHECK(pairs > 20);
+  write_safetensors(dir + "/state.safetensors", out);
+  {
+    torch::manual_seed(99);  // other random adapters, replaced by the load
+    nn::UNet2DCondition fresh = unet_with_adapters(cfg, *weights);
+    CHECK(max_abs(fresh->forward(x, t, ctx), with) > 1e-3);
+    model::LoadReport r = model::load_state_dict(*fresh, *SafeTensorsFile::open(dir + "/state.safetensors"));  // strict
+    CHECK(r.complete());
+    CHECK(torch::equal(fresh->forward(x, t, ctx), with));
+  }
+  {
+    // Without the adapters, the same file has unexpected tensors: named exactly.
+    nn::UNet2DCondition plain(cfg);
+    model::LoadReport r = model::load_state_dict(*plain, *SafeTensorsFile::open(dir + "/state.safetensors"), false);
+    CHECK(r.unexpected.size() == lora);
+    CHECK(r.missing.empty());
+  }
+  {
+    torch::save(unet, dir + "/state.pt");
+    torch::manual_seed(98);
+    nn::UNet2DCondition fresh = unet_with_adapters(cfg, *weights);
+    torch::load(fresh, dir + "/state.pt");
+    CHECK(torch::equal(fresh->forward(x, t, ctx), with));
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("training: mark_only_lora_as_trainable freezes the base and lists the adapters' parameters") {
+  torch::manual_seed(7);
+  const nn::UNetConfig cfg = model::read_unet_config(kDir + "/unet_tiny/config.json");
+  auto weights = SafeTensorsFile::open(kDir + "/unet_tiny/diffusion_pytorch_model.safetensors");
+  nn::UNet2DCondition unet = unet_with_adapters(cfg, *weights);
+  size_t all = 0, scr = 0, seg = 0;
+  for (const auto& p : unet->named_parameters()) {
+    std::string adapter;
+    ++all;
+    if (nn::is_lora_parameter(p.key(), &adapter)) (adapter == "scr" ? scr : seg)++;
+  }
+  CHECK(nn::trainable_parameters(*unet).size() == all);  // nothing frozen yet
+  auto trainable = nn::mark_only_lora_as_trainable(*unet);
+  CHECK(trainable.size() == scr + seg);
+  for (const auto& p : trainable) CHECK(nn::is_lora_parameter(p.key()));
+  trainable = nn::mark_only_lora_as_trainable(*unet, {"seg"});  // train Seg LoRA, SCR fixed
+  CHECK(trainable.size() == seg);
+  for (const auto& p : trainable) CHECK(p.key().find(".seg.") != std::string::npos);
+  CHECK(nn::trainable_parameters(*unet).size() == seg);
+  CHECK(!unet->conv_in->weight.requires_grad());
+  CHECK(!unet->conv_in->adapters.at("scr").A.requires_grad());
+
+  // One optimizer step moves only the trainable adapters.
+  auto io = SafeTensorsFile::open(kDir + "/unet_tiny_io.safetensors");
+  auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& p : unet->named_parameters()) before[p.key()] = p.value().detach().clone();
+  torch::optim::SGD opt(trainable.values(), torch::optim::SGDOptions(0.1));
+  unet->forward(get("sample"), get("timesteps"), get("context")).pow(2).mean().backward();
+  opt.step();
+  size_t changed = 0;
+  for (const auto& p : unet->named_parameters()) {
+    const bool moved = !torch::equal(p.value().detach(), before[p.key()]);
+    if (moved) {
+      ++changed;
+      CHECK(p.key().find(".seg.") != std::string::npos);
+    }
+  }
+  CHECK(changed > 0);
 }
 
 namespace {

@@ -392,3 +392,43 @@ TEST_CASE("convert --to-dtype fp16 refuses values beyond the fp16 range unless -
   CHECK(std::isinf(b[1].item<float>()));
   CHECK(b[3].item<float>() == 65504.f);
 }
+
+TEST_CASE("vae-encode --sample-latent --seed: mean + std * N(0, 1) drawn from the seed's CPU generator") {
+  char tmpl[] = "/tmp/rass-model-XXXXXX";
+  const std::string root = mkdtemp(tmpl);
+  fs::create_directories(root + "/sd");
+  fs::copy(kDir + "/vae_tiny", root + "/sd/vae");
+  const std::string vio = kDir + "/vae_tiny_io.safetensors";
+  auto io = SafeTensorsFile::open(vio);
+  auto get = [&](const char* k) { return model::to_tensor(*io->find(k), vio); };
+  save_npy(get("x"), root + "/x.npy");
+  model::ModelJob a;
+  a.command = model::ModelJob::Command::run;
+  a.quiet = true;
+  a.path = root + "/sd";
+  a.threads = 1;
+  a.component = "vae-encode";
+  a.sample = root + "/x.npy";
+  a.sample_latent = true;
+  a.seed = 1234;
+  a.output = root + "/z1.npy";
+  REQUIRE(model::run_model_tool(a) == 0);
+  a.output = root + "/z2.npy";
+  REQUIRE(model::run_model_tool(a) == 0);
+  a.seed = 1235;
+  a.output = root + "/z3.npy";
+  REQUIRE(model::run_model_tool(a) == 0);
+  const torch::Tensor z1 = load_npy(root + "/z1.npy"), z2 = load_npy(root + "/z2.npy"), z3 = load_npy(root + "/z3.npy");
+  CHECK(torch::equal(z1, z2));  // the seed decides
+  CHECK(!torch::equal(z1, z3));
+  // The reference posterior (diffusers) and the draw of a CPU generator seeded
+  // alike: torch.manual_seed(1234); torch.randn(shape).
+  torch::manual_seed(1234);
+  const torch::Tensor eps = torch::randn(get("mean").sizes());
+  const torch::Tensor noise = (0.5 * get("logvar").clamp(-30.0, 20.0)).exp() * eps;
+  const double err = (z1 - (get("mean") + noise)).abs().max().item<double>();
+  MESSAGE("vae-encode sample max abs error ", err);
+  // An error d in logvar moves std * eps by 0.5 * std * eps * d.
+  CHECK(err < TOL_VAE_ENC * (1 + 0.5 * noise.abs().max().item<double>()));
+  std::system(("rm -rf " + root).c_str());
+}

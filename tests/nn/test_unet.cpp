@@ -3,10 +3,13 @@
 #include "torch_doctest.hpp"
 #include "tolerances.hpp"
 
+#include <cmath>
+
 
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/nn/lora.hpp"
 #include "rass/nn/unet.hpp"
 
 using namespace rass;
@@ -25,14 +28,23 @@ TEST_CASE("UNet forward equals diffusers to 6e-6 (fp32): linear and conv project
     unet->eval();
     auto io = SafeTensorsFile::open(kDir + "/" + name + "_io.safetensors");
     auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
-    unet->keep_up_block_outputs = true;
-    torch::Tensor out = unet->forward(get("sample"), get("timesteps"), get("context"));
+    nn::UNetCaptures cap;
+    cap.up_blocks = true;
+    torch::Tensor out = unet->forward(get("sample"), get("timesteps"), get("context"), &cap);
     torch::Tensor want = get("out");
     REQUIRE(out.sizes() == want.sizes());
     const double err = (out - want).abs().max().item<double>();
     MESSAGE(std::string(name), " max abs error ", err);
     CHECK(err < TOL_UNET);
-    CHECK(unet->up_block_outputs.size() == cfg.block_out_channels.size());
+    REQUIRE(cap.up_block_outputs.size() == cfg.block_out_channels.size());
+    CHECK(cap.attention.empty());  // not asked for
+    // up_blocks[i] ends at block_out_channels[n-1-i] channels; the last one is
+    // what conv_norm_out / conv_out turn into the output.
+    for (size_t i = 0; i < cap.up_block_outputs.size(); ++i)
+      CHECK(cap.up_block_outputs[i].size(1) == cfg.block_out_channels[cfg.block_out_channels.size() - 1 - i]);
+    const torch::Tensor& last = cap.up_block_outputs.back();
+    CHECK(last.sizes().slice(2) == out.sizes().slice(2));
+    CHECK(torch::equal(unet->conv_out(torch::silu(unet->conv_norm_out(last))), out));
   }
 }
 
@@ -52,19 +64,89 @@ TEST_CASE("cross-attention probabilities can be captured per layer (SCL needs th
   nn::UNet2DCondition unet(cfg);
   model::load_state_dict(*unet, *SafeTensorsFile::open(kDir + "/unet_tiny/diffusion_pytorch_model.safetensors"));
   unet->eval();
-  std::vector<nn::AttentionImpl*> cross;
-  for (const auto& m : unet->named_modules("", false))
-    if (m.key().size() > 6 && m.key().compare(m.key().size() - 6, 6, ".attn2") == 0)
-      cross.push_back(m.value()->as<nn::AttentionImpl>());
+  std::vector<std::string> cross, self;
+  for (const auto& m : unet->named_modules("", false)) {
+    const std::string& k = m.key();
+    if (k.size() > 6 && k.compare(k.size() - 6, 6, ".attn2") == 0) cross.push_back(k);
+    if (k.size() > 6 && k.compare(k.size() - 6, 6, ".attn1") == 0) self.push_back(k);
+  }
   REQUIRE(cross.size() == 4);  // 1 down + 1 mid + 2 up transformer blocks in unet_tiny
-  for (auto* a : cross) a->capture = true;
   auto io = SafeTensorsFile::open(kDir + "/unet_tiny_io.safetensors");
   auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
-  torch::Tensor out = unet->forward(get("sample"), get("timesteps"), get("context"));
+  nn::UNetCaptures cap;
+  cap.cross_attention = true;
+  torch::Tensor out = unet->forward(get("sample"), get("timesteps"), get("context"), &cap);
   CHECK((out - get("out")).abs().max().item<double>() < TOL_UNET);  // capture does not change the result
-  for (auto* a : cross) {
-    REQUIRE(a->captured.defined());
-    CHECK(a->captured.size(2) == 5);  // keys = context tokens
-    CHECK((a->captured.sum(-1) - 1).abs().max().item<double>() < 1e-5);
+  REQUIRE(cap.attention.size() == cross.size());
+  for (size_t i = 0; i < cross.size(); ++i) {
+    // named_modules lists down, mid, up blocks in the order forward runs them.
+    CHECK(cap.attention[i].path == cross[i]);
+    const torch::Tensor& p = cap.attention[i].probs;
+    REQUIRE(p.defined());
+    CHECK(p.dim() == 3);
+    CHECK(p.size(2) == 5);  // keys = context tokens
+    CHECK((p.sum(-1) - 1).abs().max().item<double>() < 1e-5);
   }
+  CHECK(cap.up_block_outputs.empty());
+  // Self-attention too, and a reused UNetCaptures starts empty.
+  cap.self_attention = true;
+  unet->forward(get("sample"), get("timesteps"), get("context"), &cap);
+  REQUIRE(cap.attention.size() == cross.size() + self.size());
+  for (size_t i = 0; i < cross.size(); ++i) {
+    CHECK(cap.attention[2 * i].path == self[i]);
+    CHECK(cap.attention[2 * i + 1].path == cross[i]);
+    const torch::Tensor& p = cap.attention[2 * i].probs;  // keys = queries = h*w
+    CHECK(p.size(1) == p.size(2));
+  }
+}
+
+TEST_CASE("Attention's captured probabilities are softmax(q k^T / sqrt(d)) of its own projections") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  const int64_t heads = 2, dh = 4, b = 2, n = 6, l = 3, ctx_dim = 5;
+  nn::Attention attn(heads * dh, ctx_dim, heads, dh, false, 0, 0, false, false);
+  const torch::Tensor x = torch::randn({b, n, heads * dh}), ctx = torch::randn({b, l, ctx_dim});
+  torch::Tensor probs;
+  const torch::Tensor out = attn->forward(x, ctx, &probs);
+  CHECK(torch::equal(attn->forward(x, ctx), out));  // capturing does not change the output (same math path on 1.13)
+  // Worked out from the weights, per head: q = x Wq^T, k = c Wk^T, split into heads.
+  const torch::Tensor q = x.matmul(attn->to_q->weight.t()).view({b, n, heads, dh});
+  const torch::Tensor k = ctx.matmul(attn->to_k->weight.t()).view({b, l, heads, dh});
+  REQUIRE(probs.sizes() == torch::IntArrayRef({b * heads, n, l}));
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t h = 0; h < heads; ++h) {
+      const torch::Tensor s = q.select(0, bi).select(1, h).matmul(k.select(0, bi).select(1, h).t()) / std::sqrt(double(dh));
+      CHECK((probs[bi * heads + h] - s.softmax(-1)).abs().max().item<double>() < 1e-6);
+    }
+}
+
+TEST_CASE("captured attention probabilities stay in the graph: a loss on them trains the LoRA adapters") {
+  nn::UNetConfig cfg = model::read_unet_config(kDir + "/unet_tiny/config.json");
+  nn::UNet2DCondition unet(cfg);
+  model::load_state_dict(*unet, *SafeTensorsFile::open(kDir + "/unet_tiny/diffusion_pytorch_model.safetensors"));
+  nn::add_lora(*unet, "scr", 2, 2.0, {"to_k"});
+  nn::mark_only_lora_as_trainable(*unet);
+  auto io = SafeTensorsFile::open(kDir + "/unet_tiny_io.safetensors");
+  auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
+  nn::UNetCaptures cap;
+  cap.cross_attention = true;
+  unet->forward(get("sample"), get("timesteps"), get("context"), &cap);
+  REQUIRE(!cap.attention.empty());
+  torch::Tensor loss = torch::zeros({});
+  for (const auto& c : cap.attention) loss = loss + c.probs.pow(2).sum();
+  REQUIRE(loss.requires_grad());
+  loss.backward();
+  // lora_B starts at zero, so its gradient (B's, through A x) is the one that is nonzero.
+  int with_grad = 0;
+  for (const auto& p : unet->named_parameters()) {
+    std::string adapter;
+    if (!nn::is_lora_parameter(p.key(), &adapter)) {
+      CHECK(!p.value().grad().defined());  // frozen base
+      continue;
+    }
+    if (p.key().find("attn2.to_k.lora_B.scr.weight") != std::string::npos && p.value().grad().defined() &&
+        p.value().grad().abs().sum().item<double>() > 0)
+      ++with_grad;
+  }
+  CHECK(with_grad == 4);
 }

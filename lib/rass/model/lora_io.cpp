@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <regex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -134,24 +135,48 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
 }
 
 void save_lora(torch::nn::Module& root, const std::string& name, const std::string& path, const std::string& prefix) {
+  // The adapter's parameters as the module names them ("<module>.lora_A.<name>.weight"),
+  // written under PEFT's save_pretrained names ("<module>.lora_A.weight").
   std::vector<torch::Tensor> keep;  // contiguous float32 copies alive until written
   std::vector<TensorToWrite> out;
-  double alpha = 0;
-  int64_t rank = 0;
+  const std::string tag = "." + name;
+  for (const auto& p : root.named_parameters(true)) {
+    std::string adapter;
+    if (!nn::is_lora_parameter(p.key(), &adapter) || adapter != name) continue;
+    std::string key = p.key();
+    key.erase(key.size() - std::string(".weight").size() - tag.size(), tag.size());
+    keep.push_back(p.value().detach().to(torch::kCPU, torch::kFloat).contiguous());
+    const torch::Tensor& t = keep.back();
+    out.push_back({prefix + key, DType::f32, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),
+                   size_t(t.numel()) * 4});
+  }
+  if (out.empty()) throw Error(ExitCode::usage, "no layer has a LoRA adapter named '" + name + "'");
+  // alpha and rank: PEFT's config holds one of each; layers that differ
+  // (e.g. loaded from a file with per-layer alphas) also get a "<module>.alpha"
+  // tensor, which load_lora reads.
+  std::vector<std::pair<std::string, double>> alphas;
+  std::set<double> distinct_alpha;
+  std::set<int64_t> distinct_rank;
   for (auto& [p, layer] : nn::lora_layers(root)) {
     auto it = layer->adapters.find(name);
     if (it == layer->adapters.end()) continue;
-    alpha = it->second.alpha;
-    rank = it->second.rank;
-    for (int ab = 0; ab < 2; ++ab) {
-      keep.push_back((ab == 0 ? it->second.A : it->second.B).detach().to(torch::kCPU, torch::kFloat).contiguous());
-      const torch::Tensor& t = keep.back();
-      out.push_back({prefix + p + (ab == 0 ? ".lora_A.weight" : ".lora_B.weight"), DType::f32,
-                     std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(), size_t(t.numel()) * 4});
+    alphas.emplace_back(p, it->second.alpha);
+    distinct_alpha.insert(it->second.alpha);
+    distinct_rank.insert(it->second.rank);
+  }
+  if (alphas.empty()) throw Error(ExitCode::usage, "save_lora: the adapters must sit in LoRA layers below the module given");
+  const double alpha = alphas.front().second;
+  std::vector<float> alpha_values;
+  if (distinct_alpha.size() > 1) {
+    alpha_values.reserve(alphas.size());  // no reallocation: `out` points into it
+    for (const auto& [p, a] : alphas) {
+      alpha_values.push_back(float(a));
+      out.push_back({prefix + p + ".alpha", DType::f32, {}, &alpha_values.back(), 4});
     }
   }
-  if (out.empty()) throw Error(ExitCode::usage, "no layer has a LoRA adapter named '" + name + "'");
-  write_safetensors(path, out, {{"format", "pt"}, {"lora_alpha", std::to_string(alpha)}, {"rank", std::to_string(rank)}});
+  std::map<std::string, std::string> meta = {{"format", "pt"}, {"lora_alpha", std::to_string(alpha)}};
+  if (distinct_rank.size() == 1) meta["rank"] = std::to_string(*distinct_rank.begin());
+  write_safetensors(path, out, meta);
 }
 
 }  // namespace rass::model

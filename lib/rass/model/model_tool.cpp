@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
@@ -310,7 +311,8 @@ int run(const ModelJob& a, bool quiet) {
       out = finite_or_fp32([&](torch::ScalarType t) { return vae->decode(x.to(device, t)); });
     } else {
       nn::LatentDistribution d = vae->encode(x.to(device, dtype));
-      torch::Generator gen = at::detail::createCPUGenerator(a.seed);
+      // The public form of the CPU generator (ATen/core/Generator.h, in 1.13 and 2.x alike).
+      torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(a.seed);
       out = d.mean.to(torch::kFloat).cpu() + d.std.to(torch::kFloat).cpu() * at::randn(d.mean.sizes(), gen);
     }
   } else if (a.component == "tokenize") {

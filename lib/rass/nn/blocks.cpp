@@ -66,7 +66,8 @@ AttentionImpl::AttentionImpl(int64_t query_dim, int64_t cross_dim, int64_t h, in
   to_out->push_back(torch::nn::Dropout(0.0));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Tensor& encoder_hidden) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Tensor& encoder_hidden,
+                                     torch::Tensor* probs) {
   torch::Tensor hidden = input;
   const bool spatial = input.dim() == 4;
   int64_t b = input.size(0), c = 0, hh = 0, ww = 0;
@@ -84,12 +85,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
 #if TORCH_VERSION_MAJOR >= 2
   // LibTorch 2.x: the fused kernel (flash / memory-efficient on CUDA), as
   // diffusers' AttnProcessor2_0. Capturing probabilities needs the math path.
-  if (!capture) {
+  if (!probs) {
     auto heads4 = [&](const torch::Tensor& t) { return t.view({b, heads, -1, dim_head}); };
     out = at::scaled_dot_product_attention(heads4(q), heads4(k), heads4(v)).reshape({b * heads, -1, dim_head});
   }
 #endif
-  if (!out.defined()) out = attention_math(q, k, v);
+  if (!out.defined()) out = attention_math(q, k, v, probs);
   out = out.view({b, heads, -1, dim_head}).permute({0, 2, 1, 3}).reshape({b, -1, heads * dim_head});
   out = to_out[0]->as<LoraLinear>()->forward(out);
   if (spatial) out = out.transpose(-1, -2).reshape({b, c, hh, ww});
@@ -97,14 +98,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
   return out;
 }
 
-torch::Tensor AttentionImpl::attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+torch::Tensor AttentionImpl::attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                            torch::Tensor* probs_out) const {
   const double scale = 1.0 / std::sqrt(double(dim_head));
   const auto dtype = q.scalar_type();
   torch::Tensor scores = upcast_attention ? torch::bmm(q.to(torch::kFloat), k.to(torch::kFloat).transpose(1, 2)) * scale
                                           : torch::bmm(q, k.transpose(1, 2)) * scale;
   if (upcast_softmax) scores = scores.to(torch::kFloat);
   torch::Tensor probs = scores.softmax(-1).to(dtype);
-  if (capture) captured = probs.detach();
+  if (probs_out) *probs_out = probs;
   return torch::bmm(probs, v);
 }
 

@@ -2,6 +2,8 @@
 // and parameter names (diffusers v0.25 models/resnet.py, attention_processor.py),
 // so a diffusers state dict loads with no renaming table.
 #pragma once
+#include <string>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/normalization.h>
@@ -44,25 +46,31 @@ TORCH_MODULE(Upsample2D);
 // Attention (diffusers Attention with the default processor): optional
 // group_norm over channels for 4-D input, to_q/to_k/to_v, to_out.0, optional
 // residual connection and output rescale. Softmax in float32 when
-// upcast_softmax (the VAE sets it). `capture`, when set, receives the
-// attention probabilities [batch*heads, queries, keys] of the last call.
+// upcast_softmax (the VAE sets it). With `probs`, the call also returns the
+// attention probabilities [batch*heads, queries, keys] there (part of the
+// autograd graph, so a loss on them, such as SCL, trains the layers; the
+// reference's math path is used then). The module keeps no per-call state.
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(int64_t query_dim, int64_t cross_attention_dim, int64_t heads, int64_t dim_head, bool bias,
                 int64_t norm_groups, double norm_eps, bool residual_connection, bool upcast_softmax,
                 bool out_bias = true);
-  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& encoder_hidden = {});
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& encoder_hidden = {},
+                        torch::Tensor* probs = nullptr);
   torch::nn::GroupNorm group_norm{nullptr};
   LoraLinear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out;
   int64_t heads, dim_head;
   bool residual_connection, upcast_softmax;
   bool upcast_attention = false;  // q k^T in float32 (SD 2.1-768's config)
-  bool capture = false;
-  torch::Tensor captured;  // attention probabilities when capture is on
+  // The module's path in the UNet that owns it (set by the UNet's
+  // constructor; names captured probabilities), e.g.
+  // "down_blocks.0.attentions.0.transformer_blocks.0.attn2".
+  std::string path;
 
  private:
   // softmax(q k^T / sqrt(d)) v on [b*heads, n, d], the reference's processor.
-  torch::Tensor attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+  torch::Tensor attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               torch::Tensor* probs) const;
 };
 TORCH_MODULE(Attention);
 

@@ -1,5 +1,6 @@
 #include "rass/nn/lora.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/nn/functional/conv.h>
@@ -15,16 +16,46 @@ namespace rass::nn {
 
 void LoraLayer::add_adapter(const std::string& name, int64_t r, double alpha, bool gaussian) {
   if (r < 1) throw Error(ExitCode::usage, "LoRA rank must be >= 1");
-  torch::NoGradGuard no_grad;
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw Error(ExitCode::usage, "LoRA adapter name '" + name + "' must be non-empty and without '.'");
+  if (adapters.count(name)) delete_adapter(name);
   LoraAdapter a;
   a.rank = r;
   a.alpha = alpha;
   const auto opts = base_weight().options().requires_grad(false);
-  a.A = torch::empty(a_shape(r), opts);
-  if (gaussian) torch::nn::init::normal_(a.A, 0.0, 1.0 / double(r));
-  else torch::nn::init::kaiming_uniform_(a.A, std::sqrt(5.0));
-  a.B = torch::zeros(b_shape(r), opts);
+  torch::Tensor A = torch::empty(a_shape(r), opts), B = torch::zeros(b_shape(r), opts);
+  {
+    torch::NoGradGuard no_grad;
+    if (gaussian) torch::nn::init::normal_(A, 0.0, 1.0 / double(r));
+    else torch::nn::init::kaiming_uniform_(A, std::sqrt(5.0));
+  }
+  torch::nn::Module& self = as_module();
+  if (!lora_A_) {
+    lora_A_ = self.register_module("lora_A", std::make_shared<torch::nn::Module>());
+    lora_B_ = self.register_module("lora_B", std::make_shared<torch::nn::Module>());
+  }
+  // PEFT's lora_A[name] / lora_B[name] are bias-free Linear or Conv2d layers: one "weight" each.
+  auto holder_a = std::make_shared<torch::nn::Module>(), holder_b = std::make_shared<torch::nn::Module>();
+  a.A = holder_a->register_parameter("weight", A);
+  a.B = holder_b->register_parameter("weight", B);
+  lora_A_->register_module(name, holder_a);
+  lora_B_->register_module(name, holder_b);
   adapters[name] = a;
+}
+
+void LoraLayer::delete_adapter(const std::string& name) {
+  auto it = adapters.find(name);
+  if (it == adapters.end()) return;
+  if (it->second.merged) unmerge(name);
+  lora_A_->unregister_module(name);
+  lora_B_->unregister_module(name);
+  adapters.erase(it);
+  if (adapters.empty()) {  // the layer's module tree is the plain one again
+    as_module().unregister_module("lora_A");
+    as_module().unregister_module("lora_B");
+    lora_A_.reset();
+    lora_B_.reset();
+  }
 }
 
 void LoraLayer::merge(const std::string& name) {
@@ -43,18 +74,8 @@ void LoraLayer::unmerge(const std::string& name) {
   it->second.merged = false;
 }
 
-void LoraLayer::move_adapters(c10::optional<torch::Device> device, c10::optional<torch::Dtype> dtype) {
-  torch::NoGradGuard no_grad;
-  for (auto& [name, a] : adapters) {
-    const auto d = device ? *device : a.A.device();
-    const auto t = dtype ? *dtype : a.A.scalar_type();
-    a.A = a.A.to(d, t);
-    a.B = a.B.to(d, t);
-  }
-}
-
-torch::Tensor LoraLayer::lora_out(const torch::Tensor& x, torch::Tensor y) {
-  for (auto& [name, a] : adapters) {
+torch::Tensor LoraLayer::lora_out(const torch::Tensor& x, torch::Tensor y) const {
+  for (const auto& [name, a] : adapters) {
     if (!a.enabled || a.merged) continue;
     y = y + apply_b(a, apply_a(a, x.to(a.A.scalar_type()))).to(y.scalar_type()) * a.scale();
   }
@@ -69,19 +90,6 @@ LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, bool with_bias) {
     const double bound = 1.0 / std::sqrt(double(in));
     torch::nn::init::uniform_(bias, -bound, bound);
   }
-}
-
-void LoraLinearImpl::to(torch::Device d, torch::Dtype t, bool nb) {
-  torch::nn::Module::to(d, t, nb);
-  move_adapters(d, t);
-}
-void LoraLinearImpl::to(torch::Dtype t, bool nb) {
-  torch::nn::Module::to(t, nb);
-  move_adapters(c10::nullopt, t);
-}
-void LoraLinearImpl::to(torch::Device d, bool nb) {
-  torch::nn::Module::to(d, nb);
-  move_adapters(d, c10::nullopt);
 }
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
@@ -102,19 +110,6 @@ LoraConv2dImpl::LoraConv2dImpl(int64_t in, int64_t out, int64_t k, int64_t s, in
     const double bound = 1.0 / std::sqrt(double(in * k * k));
     torch::nn::init::uniform_(bias, -bound, bound);
   }
-}
-
-void LoraConv2dImpl::to(torch::Device d, torch::Dtype t, bool nb) {
-  torch::nn::Module::to(d, t, nb);
-  move_adapters(d, t);
-}
-void LoraConv2dImpl::to(torch::Dtype t, bool nb) {
-  torch::nn::Module::to(t, nb);
-  move_adapters(c10::nullopt, t);
-}
-void LoraConv2dImpl::to(torch::Device d, bool nb) {
-  torch::nn::Module::to(d, nb);
-  move_adapters(d, c10::nullopt);
 }
 
 torch::Tensor LoraConv2dImpl::forward(const torch::Tensor& x) {
@@ -158,6 +153,10 @@ size_t add_lora(torch::nn::Module& root, const std::string& name, int64_t rank, 
   return n;
 }
 
+void delete_lora(torch::nn::Module& root, const std::string& name) {
+  for (auto& [path, layer] : lora_layers(root)) layer->delete_adapter(name);
+}
+
 void set_lora_enabled(torch::nn::Module& root, const std::string& name, bool enabled) {
   for (auto& [path, layer] : lora_layers(root)) {
     auto it = layer->adapters.find(name);
@@ -182,6 +181,39 @@ void merge_lora(torch::nn::Module& root, const std::string& name) {
 
 void unmerge_lora(torch::nn::Module& root, const std::string& name) {
   for (auto& [path, layer] : lora_layers(root)) layer->unmerge(name);
+}
+
+bool is_lora_parameter(const std::string& name, std::string* adapter) {
+  // [<path>.]lora_{A,B}.<adapter>.weight
+  static const std::string suffix = ".weight";
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+  const std::string head = name.substr(0, name.size() - suffix.size());  // [<path>.]lora_A.<adapter>
+  const size_t dot = head.rfind('.');
+  if (dot == std::string::npos || dot + 1 == head.size()) return false;
+  const std::string container = head.substr(0, dot);
+  const size_t start = container.rfind('.') == std::string::npos ? 0 : container.rfind('.') + 1;
+  const std::string last = container.substr(start);
+  if (last != "lora_A" && last != "lora_B") return false;
+  if (adapter) *adapter = head.substr(dot + 1);
+  return true;
+}
+
+torch::OrderedDict<std::string, torch::Tensor> mark_only_lora_as_trainable(torch::nn::Module& root,
+                                                                            const std::vector<std::string>& adapters) {
+  for (auto& p : root.named_parameters(true)) {
+    std::string adapter;
+    bool train = is_lora_parameter(p.key(), &adapter);
+    if (train && !adapters.empty()) train = std::find(adapters.begin(), adapters.end(), adapter) != adapters.end();
+    p.value().set_requires_grad(train);
+  }
+  return trainable_parameters(root);
+}
+
+torch::OrderedDict<std::string, torch::Tensor> trainable_parameters(torch::nn::Module& root) {
+  torch::OrderedDict<std::string, torch::Tensor> out;
+  for (auto& p : root.named_parameters(true))
+    if (p.value().requires_grad()) out.insert(p.key(), p.value());
+  return out;
 }
 
 }  // namespace rass::nn

@@ -1,25 +1,38 @@
 // Linear and Conv2d layers that carry PEFT-style LoRA adapters.
 //
 // The base parameters keep torch's names ("weight", "bias"), so a checkpoint
-// without LoRA loads unchanged; adapters are not registered submodules, so
-// they never appear as missing tensors. Each adapter is PEFT's lora_A
-// (in -> r; for Conv2d the layer's kernel, stride and padding) and lora_B
-// (r -> out; 1x1 for Conv2d), scaled by alpha / r * user scale:
+// without LoRA loads unchanged. Each adapter is PEFT's lora_A (in -> r; for
+// Conv2d the layer's kernel, stride and padding) and lora_B (r -> out; 1x1
+// for Conv2d), scaled by alpha / r * user scale:
 //   y = base(x) + scale * B(A(x)),
 // several named adapters per layer, each enabled or disabled, merged into the
 // base weight (W += scale * B A) and unmerged again.
+//
+// The adapters are registered parameters under PEFT's names: adapter `name`
+// of the layer at path P is "P.lora_A.<name>.weight" and "P.lora_B.<name>.weight"
+// (PEFT's own model has the same names, its base weight as
+// "P.base_layer.weight"; save_pretrained drops the adapter name:
+// "P.lora_A.weight"). So parameters(), named_parameters(), state-dict saving
+// (torch::save, a safetensors writer over named_parameters()), loading and
+// Module::to see them with no special case. A merged adapter keeps its
+// parameters (as PEFT does). New adapter parameters require grad; the base
+// parameters are left as they are until mark_only_lora_as_trainable.
 #pragma once
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/nn/module.h>
+#include <torch/ordered_dict.h>
 #include <torch/types.h>
 
 namespace rass::nn {
 
 struct LoraAdapter {
-  torch::Tensor A, B;  // lora_A.weight, lora_B.weight
+  // The registered parameters lora_A.<name>.weight and lora_B.<name>.weight
+  // (handles to the same tensors: Module::to and in-place loads keep them).
+  torch::Tensor A, B;
   int64_t rank = 0;
   double alpha = 0;
   double user_scale = 1.0;
@@ -28,7 +41,9 @@ struct LoraAdapter {
   double scale() const { return alpha / double(rank) * user_scale; }
 };
 
-// Common part of LoraLinear and LoraConv2d.
+// Common part of LoraLinear and LoraConv2d. The adapter settings (scale,
+// enabled, merged) are model configuration, changed between calls, never by
+// forward: forward only reads them, so concurrent forwards are safe.
 struct LoraLayer {
   virtual ~LoraLayer() = default;
   std::map<std::string, LoraAdapter> adapters;
@@ -40,26 +55,32 @@ struct LoraLayer {
   // B A as a tensor of the base weight's shape.
   virtual torch::Tensor delta(const LoraAdapter& a) const = 0;
   virtual torch::Tensor& base_weight() = 0;
-  // Adds adapter `name` (rank r, alpha): A Kaiming-uniform and B zero (PEFT's
-  // default), or both Gaussian (PEFT's "gaussian": A ~ N(0, 1/r), B zero).
+  // Adds adapter `name` (rank r, alpha) as registered parameters: A
+  // Kaiming-uniform and B zero (PEFT's default), or with `gaussian` A ~ N(0, 1/r)
+  // and B zero (PEFT's "gaussian"). An adapter of the same name is replaced.
   void add_adapter(const std::string& name, int64_t r, double alpha, bool gaussian = false);
+  // Removes adapter `name` and its parameters (unmerging it first if merged).
+  void delete_adapter(const std::string& name);
   void merge(const std::string& name);
   void unmerge(const std::string& name);
-  torch::Tensor lora_out(const torch::Tensor& x, torch::Tensor y);
-  // Adapters are not registered tensors, so Module::to would leave them behind.
-  void move_adapters(c10::optional<torch::Device> device, c10::optional<torch::Dtype> dtype);
+  // y + the unmerged, enabled adapters' outputs on x.
+  torch::Tensor lora_out(const torch::Tensor& x, torch::Tensor y) const;
 
  protected:
+  // The torch::nn::Module side of the layer (where the adapters are registered).
+  virtual torch::nn::Module& as_module() = 0;
   virtual torch::Tensor apply_a(const LoraAdapter& a, const torch::Tensor& x) const = 0;
   virtual torch::Tensor apply_b(const LoraAdapter& a, const torch::Tensor& h) const = 0;
+
+ private:
+  // The "lora_A" / "lora_B" containers (registered while the layer has an
+  // adapter), each holding one submodule per adapter with a "weight" parameter.
+  std::shared_ptr<torch::nn::Module> lora_A_, lora_B_;
 };
 
 struct LoraLinearImpl : torch::nn::Module, LoraLayer {
   LoraLinearImpl(int64_t in, int64_t out, bool bias = true);
   torch::Tensor forward(const torch::Tensor& x);
-  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
-  void to(torch::Dtype dtype, bool non_blocking = false) override;
-  void to(torch::Device device, bool non_blocking = false) override;
   torch::Tensor weight, bias;
   int64_t in_features() const override { return weight.size(1); }
   int64_t out_features() const override { return weight.size(0); }
@@ -69,6 +90,7 @@ struct LoraLinearImpl : torch::nn::Module, LoraLayer {
   torch::Tensor& base_weight() override { return weight; }
 
  protected:
+  torch::nn::Module& as_module() override { return *this; }
   torch::Tensor apply_a(const LoraAdapter& a, const torch::Tensor& x) const override;
   torch::Tensor apply_b(const LoraAdapter& a, const torch::Tensor& h) const override;
 };
@@ -77,9 +99,6 @@ TORCH_MODULE(LoraLinear);
 struct LoraConv2dImpl : torch::nn::Module, LoraLayer {
   LoraConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, bool bias = true);
   torch::Tensor forward(const torch::Tensor& x);
-  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
-  void to(torch::Dtype dtype, bool non_blocking = false) override;
-  void to(torch::Device device, bool non_blocking = false) override;
   torch::Tensor weight, bias;
   int64_t stride, padding;
   int64_t in_features() const override { return weight.size(1); }
@@ -90,6 +109,7 @@ struct LoraConv2dImpl : torch::nn::Module, LoraLayer {
   torch::Tensor& base_weight() override { return weight; }
 
  protected:
+  torch::nn::Module& as_module() override { return *this; }
   torch::Tensor apply_a(const LoraAdapter& a, const torch::Tensor& x) const override;
   torch::Tensor apply_b(const LoraAdapter& a, const torch::Tensor& h) const override;
 };
@@ -101,9 +121,24 @@ std::vector<std::pair<std::string, LoraLayer*>> lora_layers(torch::nn::Module& r
 // (PEFT's target_modules matching: "to_q" matches "...attn1.to_q"). Returns the count.
 size_t add_lora(torch::nn::Module& root, const std::string& name, int64_t rank, double alpha,
                 const std::vector<std::string>& targets, bool gaussian = false);
+// Removes adapter `name` from every layer (PEFT's delete_adapter).
+void delete_lora(torch::nn::Module& root, const std::string& name);
 void set_lora_enabled(torch::nn::Module& root, const std::string& name, bool enabled);
 void set_lora_scale(torch::nn::Module& root, const std::string& name, double scale);
 void merge_lora(torch::nn::Module& root, const std::string& name);
 void unmerge_lora(torch::nn::Module& root, const std::string& name);
+
+// Whether a parameter name (as named_parameters() gives it) is a LoRA
+// adapter's: "<path>.lora_A.<adapter>.weight" or lora_B; `adapter` receives
+// the adapter's name.
+bool is_lora_parameter(const std::string& name, std::string* adapter = nullptr);
+// For training (PEFT's mark_only_lora_as_trainable): freezes every parameter
+// of `root` (requires_grad false) except the LoRA parameters of `adapters`
+// (of every adapter when empty), which require grad. Returns
+// trainable_parameters(root).
+torch::OrderedDict<std::string, torch::Tensor> mark_only_lora_as_trainable(torch::nn::Module& root,
+                                                                            const std::vector<std::string>& adapters = {});
+// The parameters that require grad, by name (what an optimizer is given).
+torch::OrderedDict<std::string, torch::Tensor> trainable_parameters(torch::nn::Module& root);
 
 }  // namespace rass::nn

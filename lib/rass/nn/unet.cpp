@@ -53,9 +53,13 @@ struct BasicTransformerBlockImpl : torch::nn::Module {
     ff = register_module("ff", FeedForward(dim));
     attn1->upcast_attention = attn2->upcast_attention = upcast;
   }
-  torch::Tensor forward(torch::Tensor h, const torch::Tensor& context) {
-    h = attn1(norm1(h)) + h;
-    h = attn2(norm2(h), context) + h;
+  torch::Tensor forward(torch::Tensor h, const torch::Tensor& context, UNetCaptures* cap) {
+    torch::Tensor p1, p2;
+    const bool self = cap && cap->self_attention, cross = cap && cap->cross_attention;
+    h = attn1(norm1(h), torch::Tensor(), self ? &p1 : nullptr) + h;
+    if (self) cap->attention.push_back({attn1->path, p1});
+    h = attn2(norm2(h), context, cross ? &p2 : nullptr) + h;
+    if (cross) cap->attention.push_back({attn2->path, p2});
     return ff(norm3(h)) + h;
   }
 };
@@ -91,7 +95,7 @@ Transformer2DImpl::Transformer2DImpl(int64_t ch, int64_t heads, int64_t layers, 
   else proj_out_conv = register_module("proj_out", LoraConv2d(ch, ch, 1, 1, 0));
 }
 
-torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
+torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Tensor& context, UNetCaptures* cap) {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   torch::Tensor t = norm(x);
   if (linear_projection) {
@@ -100,7 +104,7 @@ torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Te
     t = proj_in_conv(t);
     t = t.permute({0, 2, 3, 1}).reshape({b, h * w, c});
   }
-  for (auto& blk : *transformer_blocks) t = blk->as<BasicTransformerBlock>()->forward(t, context);
+  for (auto& blk : *transformer_blocks) t = blk->as<BasicTransformerBlock>()->forward(t, context, cap);
   if (linear_projection) {
     t = proj_out_linear(t).reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous();
   } else {
@@ -110,10 +114,10 @@ torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Te
 }
 
 torch::Tensor UNetBlockImpl::forward_down(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
-                                          std::vector<torch::Tensor>& skips) {
+                                          std::vector<torch::Tensor>& skips, UNetCaptures* cap) {
   for (size_t i = 0; i < resnets->size(); ++i) {
     h = resnets[i]->as<ResnetBlock2D>()->forward(h, temb);
-    if (attentions) h = attentions[i]->as<Transformer2D>()->forward(h, context);
+    if (attentions) h = attentions[i]->as<Transformer2D>()->forward(h, context, cap);
     skips.push_back(h);
   }
   if (samplers) {
@@ -124,12 +128,13 @@ torch::Tensor UNetBlockImpl::forward_down(torch::Tensor h, const torch::Tensor& 
 }
 
 torch::Tensor UNetBlockImpl::forward_up(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
-                                        std::vector<torch::Tensor>& skips, c10::optional<std::vector<int64_t>> size) {
+                                        std::vector<torch::Tensor>& skips, c10::optional<std::vector<int64_t>> size,
+                                        UNetCaptures* cap) {
   for (size_t i = 0; i < resnets->size(); ++i) {
     h = torch::cat({h, skips.back()}, 1);
     skips.pop_back();
     h = resnets[i]->as<ResnetBlock2D>()->forward(h, temb);
-    if (attentions) h = attentions[i]->as<Transformer2D>()->forward(h, context);
+    if (attentions) h = attentions[i]->as<Transformer2D>()->forward(h, context, cap);
   }
   if (samplers) h = samplers[0]->as<Upsample2D>()->forward(h, size);
   return h;
@@ -213,10 +218,16 @@ UNet2DConditionImpl::UNet2DConditionImpl(const UNetConfig& c) : config(c) {
   conv_norm_out = register_module("conv_norm_out",
                                   torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
   conv_out = register_module("conv_out", LoraConv2d(ch[0], c.out_channels, 3, 1, 1));
+  for (const auto& m : named_modules("", false))
+    if (auto* a = dynamic_cast<AttentionImpl*>(m.value().get())) a->path = m.key();
 }
 
 torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const torch::Tensor& timesteps,
-                                           const torch::Tensor& context) {
+                                           const torch::Tensor& context, UNetCaptures* cap) {
+  if (cap) {
+    cap->attention.clear();
+    cap->up_block_outputs.clear();
+  }
   const auto& ch = config.block_out_channels;
   torch::Tensor t = timesteps.dim() == 0 ? timesteps.expand({sample.size(0)}) : timesteps;
   if (t.size(0) == 1 && sample.size(0) > 1) t = t.expand({sample.size(0)});
@@ -229,11 +240,10 @@ torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const to
 
   torch::Tensor h = conv_in(sample);
   std::vector<torch::Tensor> skips{h};
-  for (auto& b : *down_blocks) h = b->as<UNetBlock>()->forward_down(h, temb, context, skips);
+  for (auto& b : *down_blocks) h = b->as<UNetBlock>()->forward_down(h, temb, context, skips, cap);
   h = mid_resnets[0]->as<ResnetBlock2D>()->forward(h, temb);
-  h = mid_attentions[0]->as<Transformer2D>()->forward(h, context);
+  h = mid_attentions[0]->as<Transformer2D>()->forward(h, context, cap);
   h = mid_resnets[1]->as<ResnetBlock2D>()->forward(h, temb);
-  up_block_outputs.clear();
   for (size_t i = 0; i < up_blocks->size(); ++i) {
     auto blk = up_blocks[i]->as<UNetBlock>();
     c10::optional<std::vector<int64_t>> size;
@@ -242,8 +252,8 @@ torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const to
       const torch::Tensor& next_skip = skips[skips.size() - used - 1];
       size = std::vector<int64_t>{next_skip.size(2), next_skip.size(3)};
     }
-    h = blk->forward_up(h, temb, context, skips, size);
-    if (keep_up_block_outputs) up_block_outputs.push_back(h);
+    h = blk->forward_up(h, temb, context, skips, size, cap);
+    if (cap && cap->up_blocks) cap->up_block_outputs.push_back(h);
   }
   return conv_out(F::silu(conv_norm_out(h)));
 }

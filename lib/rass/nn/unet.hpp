@@ -37,11 +37,29 @@ struct UNetConfig {
   int64_t downsample_padding = 1;
 };
 
+// What one UNet forward call records, owned by the caller: the modules keep
+// no per-call state, so one loaded model serves several threads at once (each
+// with its own UNetCaptures, or none).
+struct CapturedAttention {
+  std::string path;     // the Attention module, e.g. "up_blocks.1.attentions.0.transformer_blocks.0.attn2"
+  torch::Tensor probs;  // softmax(q k^T / sqrt(d)): [batch*heads, queries (h*w), keys]
+};
+struct UNetCaptures {
+  // What to record (set before the call).
+  bool cross_attention = false;  // attn2 probabilities, keys = context tokens (the SCL loss)
+  bool self_attention = false;   // attn1 probabilities
+  bool up_blocks = false;        // the output of every up block (RASS taps them as features)
+  // Filled by forward (cleared first), in call order. Tensors stay in the
+  // autograd graph when grad mode is on.
+  std::vector<CapturedAttention> attention;
+  std::vector<torch::Tensor> up_block_outputs;  // up_blocks[0..n-1]
+};
+
 // Transformer2DModel with continuous input.
 struct Transformer2DImpl : torch::nn::Module {
   Transformer2DImpl(int64_t channels, int64_t heads, int64_t layers, int64_t cross_dim, int64_t groups,
                     bool linear_projection, bool upcast_attention);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context, UNetCaptures* captures = nullptr);
   torch::nn::GroupNorm norm{nullptr};
   // Registered as proj_in / proj_out: Linear with use_linear_projection, else 1x1 Conv2d.
   LoraLinear proj_in_linear{nullptr}, proj_out_linear{nullptr};
@@ -56,19 +74,19 @@ struct UNetBlockImpl : torch::nn::Module {
   torch::nn::ModuleList resnets, attentions{nullptr}, samplers{nullptr};
   bool up = false;
   torch::Tensor forward_down(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
-                             std::vector<torch::Tensor>& skips);
+                             std::vector<torch::Tensor>& skips, UNetCaptures* captures = nullptr);
   torch::Tensor forward_up(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
-                           std::vector<torch::Tensor>& skips, c10::optional<std::vector<int64_t>> upsample_size);
+                           std::vector<torch::Tensor>& skips, c10::optional<std::vector<int64_t>> upsample_size,
+                           UNetCaptures* captures = nullptr);
 };
 TORCH_MODULE(UNetBlock);
 
 struct UNet2DConditionImpl : torch::nn::Module {
   explicit UNet2DConditionImpl(const UNetConfig& c);
   // sample [B, C, H, W], timesteps [B] (or one value), context [B, L, cross_attention_dim].
-  torch::Tensor forward(const torch::Tensor& sample, const torch::Tensor& timesteps, const torch::Tensor& context);
-  // Outputs of up_blocks[0..n-1] of the last forward (RASS taps them as features).
-  std::vector<torch::Tensor> up_block_outputs;
-  bool keep_up_block_outputs = false;
+  // With `captures`, also records what it asks for there (see UNetCaptures).
+  torch::Tensor forward(const torch::Tensor& sample, const torch::Tensor& timesteps, const torch::Tensor& context,
+                        UNetCaptures* captures = nullptr);
 
   UNetConfig config;
   LoraConv2d conv_in{nullptr}, conv_out{nullptr};
