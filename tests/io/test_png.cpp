@@ -175,13 +175,12 @@ TEST_CASE("PNG fast path: damaged files give libpng's pixels or libpng's error")
 }
 
 TEST_CASE("PNG fast path: a file with valid CRCs but a bad filter byte is libpng's error") {
-  // Rebuild the zlib stream with filter type 5 on the second row: CRCs and
-  // adler32 are right, so only the unfilter can notice.
+  // Level 0 with filter 'none' stores the rows as they are, so row 1's filter
+  // byte can be set to 5 in place; adler32 and the chunk CRC are then
+  // recomputed here, so only the unfilter can notice. The fast path must leave
+  // the file to libpng, and libpng must refuse it.
   const Image img = noisy(4, 3, 1, 8, 4);
   std::vector<uint8_t> png = detail::encode_png_with_filter(img, 0, 0);
-  // Level 0, filter none: the zlib stream is stored, so the filter bytes lie in
-  // the IDAT data as they are; patch one, fix adler32 and the CRC through a re-encode
-  // check: the fast path must not take it and libpng must refuse it.
   size_t pos = 8;
   while (std::memcmp(&png[pos + 4], "IDAT", 4) != 0)
     pos += 12 + ((size_t(png[pos]) << 24) | (size_t(png[pos + 1]) << 16) | (size_t(png[pos + 2]) << 8) | png[pos + 3]);
