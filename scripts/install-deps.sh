@@ -3,19 +3,19 @@
 # Idempotent: does nothing (and prints nothing) when everything is present.
 # Usage: scripts/install-deps.sh [--with-torch] [--with-python]
 #   --with-torch   also LibTorch (CPU, Debian's libtorch-dev) for the network tools
-#   --with-python  also python3-numpy/scipy, used only to regenerate golden fixtures
+#   --with-python  also python3-numpy/scipy/pil: golden fixtures, and the PIL check of PNG outputs
 set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config ccache
-  libpng-dev libjpeg62-turbo-dev
+  libpng-dev libdeflate-dev libjpeg62-turbo-dev
   libopencv-core-dev libopencv-imgproc-dev
   libcli11-dev doctest-dev nlohmann-json3-dev
 )
 for arg in "$@"; do
   case "$arg" in
     --with-torch) pkgs+=(libtorch-dev libopenblas0-pthread) ;;
-    --with-python) pkgs+=(python3-numpy python3-scipy) ;;
+    --with-python) pkgs+=(python3-numpy python3-scipy python3-pil) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

@@ -12,7 +12,7 @@ complete -c rass-degrade -s s -l seed -x -d 'global seed, 0..2^64-1; with the it
 complete -c rass-degrade -l key -x -d 'item key of a single input (default: its file stem)'
 complete -c rass-degrade -l variants -x -d 'LQ images per HQ image (batch), keyed <key>#v<k>'
 complete -c rass-degrade -s f -l format -x -a 'png jpeg pnm' -d 'output format png, jpeg or pnm (default: from -o, else png)'
-complete -c rass-degrade -l png-level -x -d 'zlib level of PNG outputs, 0-9'
+complete -c rass-degrade -l png-level -x -d 'deflate level of PNG outputs, 0-9: 0 stored, 1 fastest, 9 smallest'
 complete -c rass-degrade -l out-quality -x -d 'quality of JPEG outputs, 1-100'
 complete -c rass-degrade -l record -r -F -d 'write the JSON record of a single image here'
 complete -c rass-degrade -l replay -r -F -d 'regenerate the LQ image from a JSON record (single image)'

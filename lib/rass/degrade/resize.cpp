@@ -107,6 +107,19 @@ Taps make_taps(int in, int out, ResizeMode mode, double scale_factor) {
   return t;
 }
 
+// d[x] = sum over the taps of x, in tap order from 0 (TAPS 0: tx.per_output).
+template <int TAPS>
+void horizontal_pass(const float* s, const Taps& tx, int out_w, float* d) {
+  const int taps = TAPS > 0 ? TAPS : tx.per_output;
+  const int* idx = tx.index.data();
+  const float* w = tx.weight.data();
+  for (int x = 0; x < out_w; ++x, idx += taps, w += taps) {
+    float acc = 0;
+    for (int j = 0; j < taps; ++j) acc += w[j] * s[idx[j]];
+    d[x] = acc;
+  }
+}
+
 }  // namespace
 
 Planes resize(const Planes& in, int out_w, int out_h, ResizeMode mode, double scale_factor) {
@@ -121,12 +134,10 @@ Planes resize(const Planes& in, int out_w, int out_h, ResizeMode mode, double sc
     for (int y = 0; y < in.height; ++y) {
       const float* s = src + size_t(y) * in.width;
       float* d = rows.data() + size_t(y) * out_w;
-      for (int x = 0; x < out_w; ++x) {
-        const int* idx = &tx.index[size_t(x) * tx.per_output];
-        const float* w = &tx.weight[size_t(x) * tx.per_output];
-        float acc = 0;
-        for (int j = 0; j < tx.per_output; ++j) acc += w[j] * s[idx[j]];
-        d[x] = acc;
+      switch (tx.per_output) {  // bilinear and bicubic with the tap count known: unrolled, same sums
+        case 2: horizontal_pass<2>(s, tx, out_w, d); break;
+        case 4: horizontal_pass<4>(s, tx, out_w, d); break;
+        default: horizontal_pass<0>(s, tx, out_w, d); break;
       }
     }
     float* dst = out.plane(c);

@@ -22,13 +22,30 @@ constexpr bool host_is_little_endian() {
 }
 
 // palette_indices: a palette image decodes to its indices (one 8-bit channel)
-// instead of its colours.
+// instead of its colours. decode_png takes the fast path (png_deflate.cpp:
+// libdeflate, for intact non-interlaced 8/16-bit gray/RGB(A) files) and hands
+// every other file to decode_png_libpng, so both give the same pixels and,
+// for a bad file, the same error.
 Image decode_png(const uint8_t* bytes, size_t size, const std::string& name,
                  bool palette_indices = false);
+Image decode_png_libpng(const uint8_t* bytes, size_t size, const std::string& name,
+                        bool palette_indices = false);
+// The fast path alone: true and *out filled when it took the file, false when
+// it left it to libpng. Throws only for the checks both paths share (pixel
+// limit, IDAT data far too short for the declared size).
+bool decode_png_fast(const uint8_t* bytes, size_t size, const std::string& name, Image* out);
+// Throws Error(bad_input) "<name>: truncated PNG data" when idat_bytes of
+// deflate data cannot hold pixel_bytes (deflate stops near 1032:1).
+void check_enough_png_data(const std::string& name, uint64_t idat_bytes, uint64_t pixel_bytes);
 Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name);
 Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name);
 
+// libdeflate at opt.png_compression (0 = stored); filter 'up' at level 1,
+// libpng's adaptive choice (least sum of absolute differences) above.
 std::vector<uint8_t> encode_png(const Image& img, const EncodeOptions& opt);
+// The same with one filter type (0 none, 1 sub, 2 up, 3 average, 4 Paeth) on
+// every row, or -1 for encode_png's choice: for the tests of the unfilters.
+std::vector<uint8_t> encode_png_with_filter(const Image& img, int level, int filter);
 std::vector<uint8_t> encode_jpeg(const Image& img, const EncodeOptions& opt);
 std::vector<uint8_t> encode_pnm(const Image& img);
 

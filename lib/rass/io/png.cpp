@@ -1,4 +1,6 @@
-// PNG through libpng's classic API, reading from and writing to memory.
+// PNG decoding through libpng's classic API, reading from memory: the
+// reference decoder, and the one every file the fast path in png_deflate.cpp
+// does not take goes through (interlaced, palette, < 8-bit, any damage).
 //
 // libpng reports errors by calling an error function that must not return; we
 // longjmp back to a setjmp placed in png_guarded(). The frames a longjmp skips
@@ -48,19 +50,6 @@ void read_from_memory(png_structp png, png_bytep out, size_t n) {
   r->pos += n;
 }
 
-void write_to_memory(png_structp png, png_bytep data, size_t n) {
-  auto* out = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(png));
-  bool ok = true;
-  try {
-    out->insert(out->end(), data, data + n);
-  } catch (const std::bad_alloc&) {
-    ok = false;  // longjmp only once the catch block is left
-  }
-  if (!ok) png_error(png, "out of memory");
-}
-
-void flush_nothing(png_structp) {}
-
 // Runs `step` with libpng's longjmp target set; false if libpng failed.
 template <class Step>
 bool png_guarded(png_structp png, Step&& step) {
@@ -73,12 +62,6 @@ struct ReadHandle {
   png_structp png = nullptr;
   png_infop info = nullptr;
   ~ReadHandle() { png_destroy_read_struct(&png, &info, nullptr); }
-};
-
-struct WriteHandle {
-  png_structp png = nullptr;
-  png_infop info = nullptr;
-  ~WriteHandle() { png_destroy_write_struct(&png, &info); }
 };
 
 // What the header says, after the transforms we ask for.
@@ -131,28 +114,16 @@ uint64_t idat_bytes(const uint8_t* bytes, size_t size) {
   return total;
 }
 
-// Deflate cannot compress better than about 1032:1, so compressed data much
-// smaller than the pixels it claims is truncated (or a corrupt header); this
-// refuses it before a large pixel buffer is allocated.
 void check_enough_data(const std::string& name, const uint8_t* bytes, size_t size,
                        const Layout& layout) {
   const uint64_t pixel_bytes = uint64_t{layout.width} * layout.height *
                                static_cast<uint64_t>(layout.source_bits_per_pixel) / 8;
-  if (idat_bytes(bytes, size) * 1032 + 4096 < pixel_bytes) throw_bad_input(name, kTruncated);
+  check_enough_png_data(name, idat_bytes(bytes, size), pixel_bytes);
 }
 
 [[noreturn]] void throw_decode_failure(const std::string& name, const PngErrorSink& sink) {
   if (std::strcmp(sink.message, kTruncated) == 0) throw_bad_input(name, kTruncated);
   throw_bad_input(name, std::string("corrupt PNG data (") + sink.message + ")");
-}
-
-int color_type_for(int channels) {
-  switch (channels) {
-    case 1: return PNG_COLOR_TYPE_GRAY;
-    case 2: return PNG_COLOR_TYPE_GRAY_ALPHA;
-    case 3: return PNG_COLOR_TYPE_RGB;
-    default: return PNG_COLOR_TYPE_RGB_ALPHA;
-  }
 }
 
 std::vector<png_bytep> row_pointers(uint8_t* data, int height, size_t stride) {
@@ -163,7 +134,14 @@ std::vector<png_bytep> row_pointers(uint8_t* data, int height, size_t stride) {
 
 }  // namespace
 
-Image decode_png(const uint8_t* bytes, size_t size, const std::string& name, bool palette_indices) {
+// Deflate cannot compress better than about 1032:1, so compressed data much
+// smaller than the pixels it claims is truncated (or a corrupt header); this
+// refuses it before a large pixel buffer is allocated.
+void check_enough_png_data(const std::string& name, uint64_t idat_bytes, uint64_t pixel_bytes) {
+  if (idat_bytes * 1032 + 4096 < pixel_bytes) throw_bad_input(name, kTruncated);
+}
+
+Image decode_png_libpng(const uint8_t* bytes, size_t size, const std::string& name, bool palette_indices) {
   PngErrorSink sink;
   ReadHandle h;
   h.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
@@ -191,36 +169,6 @@ Image decode_png(const uint8_t* bytes, size_t size, const std::string& name, boo
       }))
     throw_decode_failure(name, sink);
   return img;
-}
-
-std::vector<uint8_t> encode_png(const Image& img, const EncodeOptions& opt) {
-  if (opt.png_compression < 0 || opt.png_compression > 9)
-    throw_usage("PNG compression level must be 0..9 (got " +
-                std::to_string(opt.png_compression) + ")");
-  PngErrorSink sink;
-  WriteHandle h;
-  h.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
-  if (h.png) h.info = png_create_info_struct(h.png);
-  if (!h.info) throw_runtime("out of memory creating a PNG encoder");
-
-  std::vector<uint8_t> out;
-  const size_t stride = static_cast<size_t>(img.width) * img.channels * (img.depth / 8);
-  // libpng copies each row before transforming it, so the const data is never written.
-  std::vector<png_bytep> rows =
-      row_pointers(const_cast<uint8_t*>(img.data.data()), img.height, stride);
-  png_set_write_fn(h.png, &out, write_to_memory, flush_nothing);
-  const bool ok = png_guarded(h.png, [&] {
-    png_set_IHDR(h.png, h.info, static_cast<uint32_t>(img.width),
-                 static_cast<uint32_t>(img.height), img.depth, color_type_for(img.channels),
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_set_compression_level(h.png, opt.png_compression);
-    png_write_info(h.png, h.info);
-    if (img.depth == 16 && host_is_little_endian()) png_set_swap(h.png);
-    png_write_image(h.png, rows.data());
-    png_write_end(h.png, nullptr);
-  });
-  if (!ok) throw_runtime(std::string("PNG encoding failed: ") + sink.message);
-  return out;
 }
 
 }  // namespace rass::detail
