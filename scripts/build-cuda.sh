@@ -28,7 +28,7 @@ if [ ! -f "$build/CMakeCache.txt" ] || ! grep -qxF "Torch_DIR:PATH=$torch_dir" "
   # TORCH_CUDA_ARCH_LIST: the GPUs the project runs on (only .cu sources use it).
   # shellcheck disable=SC2086
   $nice_cmd cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$torch_dir" \
-    -DRASS_REQUIRE_TORCH=ON -DRASS_REQUIRE_TORCH_CUDA=ON -DTORCH_CUDA_ARCH_LIST="$TORCH_CUDA_ARCH_LIST" \
+    -DRASS_REQUIRE_TORCH=ON -DRASS_REQUIRE_TORCH_CUDA=ON -DRASS_TORCH_VERSION="$TORCH_VERSION" -DTORCH_CUDA_ARCH_LIST="$TORCH_CUDA_ARCH_LIST" \
     ${CMAKE_FLAGS:-} >"$log" 2>&1 ||
     { cat "$log" >&2; echo "build-cuda.sh: configure failed (log: $log)" >&2; exit 1; }
   grep -E '^-- rass: LibTorch' "$log" >&2 || true
