@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rass needs to build and test.
 # Idempotent: does nothing (and prints nothing) when everything is present.
-# Usage: scripts/install-deps.sh [--with-torch] [--with-python]
+# Usage: scripts/install-deps.sh [--with-torch] [--with-cuda] [--with-python]
 #   --with-torch   also LibTorch (CPU, Debian's libtorch-dev) for the network tools
+#   --with-cuda    also what scripts/fetch-libtorch.sh needs (curl, unzip) for the
+#                  CUDA build; the CUDA toolkit itself is not a Debian package here
 #   --with-python  also python3-numpy/scipy/pil: golden fixtures, and the PIL check of PNG outputs
 set -euo pipefail
 
@@ -15,6 +17,7 @@ pkgs=(
 for arg in "$@"; do
   case "$arg" in
     --with-torch) pkgs+=(libtorch-dev libopenblas0-pthread) ;;
+    --with-cuda) pkgs+=(curl unzip ca-certificates) ;;
     --with-python) pkgs+=(python3-numpy python3-scipy python3-pil) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
