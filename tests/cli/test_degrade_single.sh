@@ -91,7 +91,7 @@ expect_exit 2 "--replay with --stages" -- "$D" "$IMG/chelsea.png" --replay "$T/r
 expect_exit 0 "--replay with output flags" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.json" -o "$T/rp2.png" --png-level 6
 # A FIFO or a device as the output is written in place, not replaced by a file.
 mkfifo "$T/fifo"
-( cat "$T/fifo" >"$T/fifo.out" ) &
+( timeout 30 cat "$T/fifo" >"$T/fifo.out" ) &
 expect_exit 0 "output to a FIFO" -- "$D" "$IMG/chelsea.png" -o "$T/fifo" --format png -s 1
 wait
 [ -p "$T/fifo" ] || fail "the FIFO was replaced by a file"
