@@ -12,6 +12,8 @@
 #include "rass/nn/lora.hpp"
 #include "rass/nn/unet.hpp"
 
+#include <torch/version.h>
+
 using namespace rass;
 
 static const std::string kDir = std::string(RASS_FIXTURES) + "/nn";
@@ -108,7 +110,14 @@ TEST_CASE("Attention's captured probabilities are softmax(q k^T / sqrt(d)) of it
   const torch::Tensor x = torch::randn({b, n, heads * dh}), ctx = torch::randn({b, l, ctx_dim});
   torch::Tensor probs;
   const torch::Tensor out = attn->forward(x, ctx, &probs);
-  CHECK(torch::equal(attn->forward(x, ctx), out));  // capturing does not change the output (same math path on 1.13)
+  // Capturing does not change the output: the same math path on 1.13 (bitwise);
+  // on 2.x the uncaptured call takes the fused kernel, equal to rounding.
+  const double diff = (attn->forward(x, ctx) - out).abs().max().item<double>();
+#if TORCH_VERSION_MAJOR < 2
+  CHECK(diff == 0);
+#else
+  CHECK(diff < 1e-6);
+#endif
   // Worked out from the weights, per head: q = x Wq^T, k = c Wk^T, split into heads.
   const torch::Tensor q = x.matmul(attn->to_q->weight.t()).view({b, n, heads, dh});
   const torch::Tensor k = ctx.matmul(attn->to_k->weight.t()).view({b, l, heads, dh});
