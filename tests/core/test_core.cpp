@@ -12,7 +12,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/rng.hpp"
-#include "rass/core/sha256.hpp"
+#include "sha256.hpp"
 #include "rass/core/shard.hpp"
 
 using namespace rass;

@@ -9,7 +9,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
-#include "rass/core/sha256.hpp"
+#include "sha256.hpp"
 #include "rass/degrade/ops.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"

@@ -62,65 +62,23 @@ void row_y_pyiqa(const uint8_t* src, int channels, int n, double range, double* 
   }
 }
 
-Channels to_channels(const Image& img) {
+Channels y_basicsr(const Image& img, bool round) {
   if (img.depth != 8) throw_runtime("metrics take 8-bit images");
-  Channels c;
-  c.width = img.width;
-  c.height = img.height;
-  c.count = colour_count(img);
-  c.data.resize(size_t(img.width) * img.height * c.count);
-  const size_t stride = size_t(img.width) * img.channels;
-  for (int k = 0; k < c.count; ++k)
-    for (int r = 0; r < img.height; ++r)
-      row_channel(img.u8() + r * stride, img.channels, k, img.width, c.plane(k) + size_t(r) * img.width);
-  return c;
-}
-
-namespace {
-// A one-plane image of the rows `convert` writes from each row of `img`.
-template <class RowFn>
-Channels y_plane(const Image& img, RowFn convert) {
   Channels y;
   y.width = img.width;
   y.height = img.height;
   y.count = 1;
   y.data.resize(size_t(img.width) * img.height);
   const size_t stride = size_t(img.width) * img.channels;
-  for (int r = 0; r < img.height; ++r) convert(img.u8() + r * stride, y.plane(0) + size_t(r) * img.width);
+  for (int r = 0; r < img.height; ++r)
+    row_y_basicsr(img.u8() + r * stride, img.channels, img.width, round, y.plane(0) + size_t(r) * img.width);
   return y;
-}
-}  // namespace
-
-Channels y_basicsr(const Image& img, bool round) {
-  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
-  if (colour_count(img) == 1) return to_channels(img);
-  return y_plane(img, [&](const uint8_t* in, double* out) { row_y_basicsr(in, img.channels, img.width, round, out); });
-}
-
-Channels y_pyiqa(const Image& img, double range) {
-  if (img.depth != 8) throw_runtime("metrics take 8-bit images");
-  return y_plane(img, [&](const uint8_t* in, double* out) { row_y_pyiqa(in, img.channels, img.width, range, out); });
 }
 
 void check_crop(int width, int height, int border) {
   if (border > 0 && (2 * border >= width || 2 * border >= height))
     throw Error(ExitCode::bad_input, "crop border " + std::to_string(border) + " leaves nothing of a " +
                                          std::to_string(width) + "x" + std::to_string(height) + " image");
-}
-
-Channels crop(Channels c, int border) {
-  if (border <= 0) return c;
-  check_crop(c.width, c.height, border);
-  Channels o;
-  o.width = c.width - 2 * border;
-  o.height = c.height - 2 * border;
-  o.count = c.count;
-  o.data.resize(size_t(o.width) * o.height * o.count);
-  for (int k = 0; k < c.count; ++k)
-    for (int y = 0; y < o.height; ++y)
-      for (int x = 0; x < o.width; ++x)
-        o.plane(k)[size_t(y) * o.width + x] = c.plane(k)[size_t(y + border) * c.width + x + border];
-  return o;
 }
 
 }  // namespace rass::metrics

@@ -1,4 +1,4 @@
-#include "rass/core/sha256.hpp"
+#include "sha256.hpp"
 
 #include <cstring>
 

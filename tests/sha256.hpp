@@ -1,5 +1,5 @@
 // SHA-256 (FIPS 180-4), implemented from the standard: for pinning the exact
-// bytes of outputs in tests and for verifying finished outputs.
+// bytes of outputs in tests (golden records, known-answer vectors).
 #pragma once
 #include <cstddef>
 #include <cstdint>
