@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -22,8 +21,7 @@ OrderedLines::OrderedLines(const std::string& path) : path_(path) {
     if (!f_) throw_runtime(path + ": cannot open: " + std::strerror(errno));
     return;
   }
-  static std::atomic<unsigned> counter{0};
-  tmp_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  tmp_ = temporary_path(path);
   f_ = std::fopen(tmp_.c_str(), "wbx");  // x: O_EXCL, never an existing file
   if (!f_) throw_runtime(path + ": cannot create: " + std::strerror(errno));
 }

@@ -20,7 +20,6 @@ namespace rass::batch {
 
 struct Tally {
   size_t ok = 0, bad = 0, failed = 0;
-  size_t total() const { return ok + bad + failed; }
   int exit_code() const;
 };
 

@@ -61,6 +61,11 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return out;
 }
 
+std::string temporary_path(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
   const auto* p = static_cast<const uint8_t*>(data);
   if (path == "-") {
@@ -79,8 +84,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     return;
   }
   // Unique temporary name in the same directory (same filesystem, so rename is atomic).
-  static std::atomic<unsigned> counter{0};
-  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp = temporary_path(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw_runtime(path + ": cannot create: " + errno_text());
   bool ok = write_all(fd, p, size);

@@ -22,6 +22,10 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
   write_file_atomic(path, text.data(), text.size());
 }
 
+// A temporary name next to `path` (same filesystem, so rename(2) is atomic),
+// unique within the process and across processes.
+std::string temporary_path(const std::string& path);
+
 // mkdir -p. Throws Error(runtime) on failure.
 void make_directories(const std::string& dir);
 bool file_exists(const std::string& path);

@@ -146,7 +146,7 @@ struct Unit {  // one output: an item and a variant
   size_t item;
   int variant;
   std::string lq, record;
-  enum { pending, done, skipped, failed } state = pending;
+  enum { pending, done, skipped } state = pending;  // still pending after the run: its item failed
 };
 
 std::string manifest_path(const DegradeJob& job) {
@@ -250,17 +250,13 @@ static int run_batch(const DegradeJob& job) {
         to_make.push_back(&unit);
     }
     make_outputs(job, mine[i], to_make, fmt);
-  }, [&](size_t i, batch::Outcome o, const std::string&) {
-    if (o != batch::Outcome::ok)
-      for (size_t u : units_of[i])
-        if (units[u].state == Unit::pending) units[u].state = Unit::failed;
   });
 
   // The manifest lists every finished output, in key order, whatever the thread timing.
   std::string text;
   size_t done = 0;
   for (const Unit& u : units) {
-    if (u.state == Unit::failed || u.state == Unit::pending) continue;
+    if (u.state == Unit::pending) continue;
     (u.state == Unit::skipped ? skipped : done)++;
     json row = {{"hq", relative_to_manifest(manifest, mine[u.item].paths[0])},
                 {"lq", relative_to_manifest(manifest, u.lq)},

@@ -65,6 +65,8 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
 nlohmann::ordered_json result_json(const MiouJob& job, const MiouResult& r);
 std::string result_table(const MiouJob& job, const MiouResult& r);
 std::string result_csv(const MiouResult& r);
+// Why a summary value (mIoU, aAcc, ...) is NaN, for the JSON "reasons" (also of per-image lines).
+std::string summary_reason(const std::string& key);
 
 // Returns the exit code: 0; 3 when a pair was bad or a label value out of
 // range (everything else is still evaluated and reported). Usage errors throw

@@ -11,7 +11,6 @@
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/metrics/eval_miou_tool.hpp"
-#include "rass/metrics/miou_report.hpp"
 
 using json = nlohmann::ordered_json;
 

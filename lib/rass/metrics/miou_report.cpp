@@ -1,5 +1,4 @@
-#include "rass/metrics/miou_report.hpp"
-
+// The reports of rass-eval-miou (declared in eval_miou_tool.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
