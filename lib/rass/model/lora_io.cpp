@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <regex>
 #include <set>
 
@@ -11,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/nn/lora.hpp"
@@ -25,6 +27,23 @@ double checked_alpha(double v, const std::string& file, const std::string& where
   return v;
 }
 }  // namespace
+
+void detect_lora_layout(const SafeTensorsFile& file, LoraLoadOptions& options) {
+  if (options.prefix.empty())
+    for (const std::string p : {"unet.", "base_model.model.unet.", "base_model.model."}) {
+      bool all = !file.tensors().empty();
+      for (const TensorView& t : file.tensors())
+        if (t.name.compare(0, p.size(), p) != 0) all = false;
+      if (all) {
+        options.prefix = p;
+        break;
+      }
+    }
+  namespace fs = std::filesystem;
+  const std::string config = (fs::path(file.path()).parent_path() / "adapter_config.json").string();
+  if (options.alpha == 0 && fs::path(file.path()).filename() == "adapter_model.safetensors" && file_exists(config))
+    options.alpha = peft_config_alpha(config);
+}
 
 double peft_config_alpha(const std::string& path) {
   const nlohmann::ordered_json j = read_json_file(path);

@@ -44,6 +44,13 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
 // implement (rank_pattern / alpha_pattern, use_rslora, use_dora).
 double peft_config_alpha(const std::string& adapter_config_json);
 
+// Fills in what the file's own layout says, where `options` leaves it open:
+// the key prefix shared by every tensor ("unet.", "base_model.model.unet.",
+// "base_model.model." as diffusers pipelines and PEFT's save_pretrained write
+// them) when `prefix` is empty, and lora_alpha from the adapter_config.json
+// beside a PEFT adapter_model.safetensors when `alpha` is 0.
+void detect_lora_layout(const SafeTensorsFile& file, LoraLoadOptions& options);
+
 // Writes the adapter `name` of every layer in PEFT names (module.lora_A.weight,
 // module.lora_B.weight), with lora_alpha and rank in the metadata.
 void save_lora(torch::nn::Module& root, const std::string& name, const std::string& path, const std::string& prefix = "");

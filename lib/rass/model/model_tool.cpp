@@ -182,19 +182,7 @@ void apply_loras(torch::nn::Module& m, const std::vector<LoraSpec>& loras, bool 
     LoraLoadOptions opt;
     opt.scale = spec.scale;
     opt.adapter = "lora" + std::to_string(k++);
-    for (const char* prefix : {"unet.", "base_model.model.unet.", "base_model.model."}) {
-      const std::string p = prefix;
-      bool all = !f->tensors().empty();
-      for (const TensorView& t : f->tensors())
-        if (t.name.compare(0, p.size(), p) != 0) all = false;
-      if (all) {
-        opt.prefix = p;
-        break;
-      }
-    }
-    const std::string config = (fs::path(path).parent_path() / "adapter_config.json").string();
-    if (fs::path(path).filename() == "adapter_model.safetensors" && file_exists(config))
-      opt.alpha = peft_config_alpha(config);
+    detect_lora_layout(*f, opt);
     LoraLoadReport r = load_lora(m, *f, opt);
     if (!r.unmatched.empty())
       throw_bad_input(path, std::to_string(r.unmatched.size()) + " tensor(s) fit no LoRA layer or parameter, e.g. '" + r.unmatched[0] + "'");
