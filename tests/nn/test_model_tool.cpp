@@ -152,6 +152,17 @@ torch::Tensor io_tensor(const std::string& file, const char* key) {
 }
 
 // The Error a job throws (its code and message), or a failed check.
+// `convert --merge` of the folder `sd` into `output`, quietly.
+model::ModelJob merge_job(const std::string& sd, const std::string& output) {
+  model::ModelJob c;
+  c.command = model::ModelJob::Command::convert;
+  c.quiet = true;
+  c.path = sd;
+  c.merge = true;
+  c.output = output;
+  return c;
+}
+
 Error error_of(const model::ModelJob& job) {
   try {
     model::run_model_tool(job);
@@ -204,12 +215,7 @@ TEST_CASE("component weights: canonical file, index shards or an explicit varian
   model::run_model_tool(c);
   CHECK(model::component_weight_files(unet) == std::vector<std::string>{canon});
   CHECK(model::component_weight_files(unet, "fp16") == std::vector<std::string>{c.output});
-  c = {};
-  c.command = model::ModelJob::Command::convert;
-  c.quiet = true;
-  c.path = s.sd;
-  c.merge = true;
-  c.output = s.root + "/merged.safetensors";
+  c = merge_job(s.sd, s.root + "/merged.safetensors");
   model::run_model_tool(c);
   const size_t n_unet = SafeTensorsFile::open(canon)->tensors().size();
   const size_t n_vae = SafeTensorsFile::open(s.sd + "/vae/diffusion_pytorch_model.safetensors")->tensors().size();
@@ -237,12 +243,7 @@ TEST_CASE("component weights: canonical file, index shards or an explicit varian
   CHECK((m->forward(x, t, ctx) - want).abs().max().item<double>() < TOL_UNET);
   fs::remove_all(unet);
   fs::rename(s.root + "/sharded", unet);
-  c = {};
-  c.command = model::ModelJob::Command::convert;
-  c.quiet = true;
-  c.path = s.sd;
-  c.merge = true;
-  c.output = s.root + "/merged2.safetensors";
+  c = merge_job(s.sd, s.root + "/merged2.safetensors");
   model::run_model_tool(c);
   CHECK(SafeTensorsFile::open(c.output)->tensors().size() == n_unet + n_vae + n_clip);
 
