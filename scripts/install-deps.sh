@@ -13,6 +13,7 @@ pkgs=(
   libpng-dev libdeflate-dev libjpeg62-turbo-dev
   libopencv-core-dev libopencv-imgproc-dev
   libcli11-dev doctest-dev nlohmann-json3-dev
+  libhdf5-dev hdf5-tools wordnet-base  # caption-map: HDF5 mask packs (h5dump checks them), WordNet similarity
 )
 for arg in "$@"; do
   case "$arg" in
