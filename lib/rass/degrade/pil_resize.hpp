@@ -11,10 +11,12 @@ namespace rass {
 
 enum class PilFilter { nearest, box, bilinear, hamming, bicubic, lanczos };
 
-// Image.resize((out_w, out_h), filter) of an 8-bit image with any channel
-// count (each channel independently, as PIL does for L, RGB and RGBA without
-// premultiplying). Throws Error(bad_input) for 16-bit images and
-// Error(usage) for a zero or negative size.
+// Image.resize((out_w, out_h), filter) of an 8-bit image with 1 to 4
+// channels (L, LA, RGB, RGBA). As Image.resize does, LA and RGBA are
+// resampled premultiplied by alpha (except with nearest), and images taller
+// than 100 times their width are resampled vertically first (Pillow >= 12.2).
+// Throws Error(bad_input) for 16-bit images and Error(usage) for a zero or
+// negative size.
 Image pil_resize(const Image& in, int out_w, int out_h, PilFilter filter);
 
 }  // namespace rass
