@@ -18,3 +18,13 @@ constexpr double TOL_VAE_DEC = 5e-6;
 constexpr double TOL_CLIP = 3e-6;
 constexpr double TOL_LORA_PEFT = 6e-6;
 constexpr double TOL_LORA_PROCS = 4e-6;
+// rass-restore (tests/nn/test_restore.cpp) against make_restore_fixture.py.
+// Measured on LibTorch 1.13 CPU (the test prints them): x0 at t 999 1.0e-4,
+// i.e. 6.9e-6 in eps units (the ddpm formula divides by sqrt(a_999) =
+// 0.068), at t 1 2.2e-7 (ddpm) and 4.3e-6 (residual); sample mode 2.3e-5
+// (1.6e-6 in eps units); decoded images 3.6e-6 at most; 8-bit outputs
+// 0.006% of values one level off (truncation), never more than one level.
+// Latents are compared in eps units: |x0 - ref| * sqrt(a_t) (1 for residual).
+constexpr double TOL_RESTORE_EPS = 2e-5;
+constexpr double TOL_RESTORE_DECODED = 1e-5;
+constexpr double TOL_RESTORE_OFF_BY_ONE = 0.01;  // share of 8-bit values one level off

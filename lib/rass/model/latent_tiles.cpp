@@ -1,0 +1,58 @@
+#include "rass/model/latent_tiles.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+
+namespace rass::model {
+
+std::vector<int64_t> tile_offsets(int64_t len, int64_t tile, int64_t overlap) {
+  // while cur < len: cur = max(n*T - O*n, 0) + T; n += 1
+  int64_t n = 0, cur = 0;
+  while (cur < len) {
+    cur = std::max(n * tile - overlap * n, int64_t(0)) + tile;
+    ++n;
+  }
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < n; ++i) out.push_back(i == n - 1 ? len - tile : std::max(i * tile - overlap * i, int64_t(0)));
+  return out;
+}
+
+torch::Tensor gaussian_tile_weights(int64_t tile) {
+  const double var = 0.01, norm = std::sqrt(2 * M_PI * var), t2 = double(tile) * double(tile);
+  std::vector<double> xs(static_cast<size_t>(tile)), ys(static_cast<size_t>(tile));
+  const double mx = (double(tile) - 1) / 2, my = double(tile) / 2;
+  for (int64_t i = 0; i < tile; ++i) {
+    xs[size_t(i)] = std::exp(-(i - mx) * (i - mx) / t2 / (2 * var)) / norm;
+    ys[size_t(i)] = std::exp(-(i - my) * (i - my) / t2 / (2 * var)) / norm;
+  }
+  torch::Tensor x = torch::tensor(xs, torch::kDouble), y = torch::tensor(ys, torch::kDouble);
+  return torch::outer(y, x);
+}
+
+torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t overlap,
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+  if (tile < 1 || overlap < 0 || overlap >= tile)
+    throw_usage("latent tiles: need tile >= 1 and 0 <= overlap < tile (got " + std::to_string(tile) + ", " +
+                std::to_string(overlap) + ")");
+  const int64_t h = z.size(2), w = z.size(3);
+  if (h * w <= tile * tile) return fn(z);
+  const int64_t t = std::min({tile, h, w});
+  // The reference adds float32 predictions times float64 weights into float32 sums.
+  const torch::Tensor weights = gaussian_tile_weights(t).to(z.device(), torch::kFloat);
+  torch::Tensor sum = torch::zeros(z.sizes(), z.options().dtype(torch::kFloat));
+  torch::Tensor count = torch::zeros({h, w}, z.options().dtype(torch::kFloat));
+  using torch::indexing::Slice;
+  for (int64_t y : tile_offsets(h, t, overlap))
+    for (int64_t x : tile_offsets(w, t, overlap)) {
+      const torch::Tensor pred = fn(z.index({Slice(), Slice(), Slice(y, y + t), Slice(x, x + t)}));
+      sum.index({Slice(), Slice(), Slice(y, y + t), Slice(x, x + t)}) += pred.to(torch::kFloat) * weights;
+      count.index({Slice(y, y + t), Slice(x, x + t)}) += weights;
+    }
+  return (sum / count).to(z.scalar_type());
+}
+
+}  // namespace rass::model

@@ -1,0 +1,28 @@
+// Latent tiling of the one-step UNet pass, as OSEDiff_test.forward does it:
+// tiles of size T = min(tile, h, w) (square), stride T - overlap, the last
+// tile of each axis aligned to the edge; each tile's prediction weighted by a
+// Gaussian window and the weighted sum divided by the summed weights. Only
+// when h*w > tile^2 (else one pass over the whole latent).
+#pragma once
+#include <functional>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace rass::model {
+
+// Tile origins along an axis of length `len` (OSEDiff's grid loop).
+std::vector<int64_t> tile_offsets(int64_t len, int64_t tile, int64_t overlap);
+
+// OSEDiff's _gaussian_weights(T, T): exp(-(i-m)^2 / T^2 / (2*0.01)) / sqrt(2*pi*0.01)
+// per axis, with m = (T-1)/2 along x but m = T/2 along y (the reference's
+// asymmetry, kept), outer product [T(y), T(x)], float64.
+torch::Tensor gaussian_tile_weights(int64_t tile);
+
+// Runs `fn` (a [1, C, T, T] latent tile -> prediction of the same shape) over
+// the tiles of `z` [1, C, h, w] and blends the predictions; `fn(z)` once when
+// h*w <= tile^2. tile >= 1, 0 <= overlap < tile (Error(usage) otherwise).
+torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t overlap,
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& fn);
+
+}  // namespace rass::model

@@ -1,0 +1,98 @@
+#include "rass/model/prompt.hpp"
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace rass::model {
+
+namespace {
+
+std::string strip(const std::string& s) {
+  const char* ws = " \t\r\n\f\v";
+  const size_t a = s.find_first_not_of(ws);
+  if (a == std::string::npos) return "";
+  return s.substr(a, s.find_last_not_of(ws) - a + 1);
+}
+
+}  // namespace
+
+std::vector<std::string> split_tags(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : line + ",") {
+    if (c == ',' || c == '|') {
+      std::string t = strip(cur);
+      if (!t.empty()) out.push_back(t);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+std::string build_prompt(PromptStyle style, const std::vector<std::string>& tags, const std::string& user_prompt) {
+  std::string joined;
+  for (size_t i = 0; i < tags.size(); ++i) joined += (i ? ", " : "") + tags[i];
+  if (style == PromptStyle::osediff) return joined + ", " + user_prompt + ",";
+  std::string text = joined;
+  if (!user_prompt.empty()) text += (text.empty() ? "" : ", ") + user_prompt;
+  std::string out;
+  for (char c : text)
+    if (c != ',') out += c;
+  return out;
+}
+
+TagLines read_tag_lines(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::string name = path == "-" ? "<stdin>" : path;
+  TagLines t;
+  t.path = name;
+  std::vector<std::string> lines;
+  std::string cur;
+  for (uint8_t b : bytes) {
+    if (b == '\n') {
+      lines.push_back(cur);
+      cur.clear();
+    } else if (b != '\r') {
+      cur += char(b);
+    }
+  }
+  if (!cur.empty()) lines.push_back(cur);
+  size_t with_tab = 0, non_empty = 0;
+  for (const auto& l : lines) {
+    if (strip(l).empty()) continue;
+    ++non_empty;
+    if (l.find('\t') != std::string::npos) ++with_tab;
+  }
+  if (with_tab > 0 && with_tab != non_empty)
+    throw_bad_input(name, "mixes KEY<TAB>tags lines with plain tag lines; use one form");
+  t.keyed = with_tab > 0;
+  if (!t.keyed) {
+    t.lines = lines;
+    return t;
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (strip(lines[i]).empty()) continue;
+    const size_t tab = lines[i].find('\t');
+    const std::string key = strip(lines[i].substr(0, tab));
+    if (key.empty()) throw_bad_input(name, "line " + std::to_string(i + 1) + ": empty key before the TAB");
+    if (!t.by_key.emplace(key, lines[i].substr(tab + 1)).second)
+      throw_bad_input(name, "line " + std::to_string(i + 1) + ": key '" + key + "' given twice");
+  }
+  return t;
+}
+
+std::string TagLines::for_item(size_t index, const std::string& key) const {
+  if (keyed) {
+    auto it = by_key.find(key);
+    if (it == by_key.end()) throw_bad_input(path, "no tags for item '" + key + "' (no line KEY<TAB>tags with that key)");
+    return it->second;
+  }
+  if (index >= lines.size())
+    throw_bad_input(path, "has " + std::to_string(lines.size()) + " line(s); item " + std::to_string(index + 1) + " ('" +
+                              key + "') has no tag line (one line per input, in input order)");
+  return lines[index];
+}
+
+}  // namespace rass::model

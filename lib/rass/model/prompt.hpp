@@ -1,0 +1,39 @@
+// The text prompt of rass-restore, torch-free: tag lists as RAM/DAPE print
+// them, joined with a user prompt as OSEDiff or RASS do (REFERENCE.md 3, 4).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rass::model {
+
+enum class PromptStyle { osediff, rass };
+
+// A tag line split into tags: separators ',' (RAM/DAPE in OSEDiff print
+// "a, b, c") and '|' (upstream RAM prints "a | b | c"); tags are stripped of
+// surrounding whitespace, empty ones dropped.
+std::vector<std::string> split_tags(const std::string& line);
+
+// osediff: f"{tags}, {prompt}," with tags joined by ", " (OSEDiff's test
+// script; an empty user prompt gives "a, b, ,"). With no tags at all the
+// reference would start with ", ": kept as the reference does.
+// rass: the tags joined by ", " and, when given, ", " + prompt, then every
+// comma removed ("a, b, c" -> "a b c", RASS stage 2).
+std::string build_prompt(PromptStyle style, const std::vector<std::string>& tags, const std::string& user_prompt);
+
+// The tag lines of --tags FILE|- : either every non-empty line is
+// "KEY<TAB>tags" (matched to items by key), or no line has a TAB and line i
+// (blank lines included) belongs to item i in input order. Mixing the two
+// forms, or a key given twice, throws Error(bad_input) naming the file.
+struct TagLines {
+  std::string path;
+  bool keyed = false;
+  std::vector<std::string> lines;             // positional form
+  std::map<std::string, std::string> by_key;  // keyed form
+  // The tags of item `index` / `key`. Throws Error(bad_input) naming the file
+  // when the file has no line for it.
+  std::string for_item(size_t index, const std::string& key) const;
+};
+TagLines read_tag_lines(const std::string& path);
+
+}  // namespace rass::model

@@ -1,0 +1,305 @@
+#include "rass/model/restore.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/core/rng.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
+#include "rass/model/latent_tiles.hpp"
+#include "rass/model/lora_io.hpp"
+#include "rass/nn/lora.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::model {
+
+RecordedForm read_recorded_form(const std::string& model_dir) {
+  RecordedForm r;
+  const std::string path = model_dir + "/rass.json";
+  if (!file_exists(path)) return r;
+  r.path = path;
+  const json j = read_json_file(path);
+  if (!j.is_object()) throw_bad_input(path, "is not a JSON object");
+  auto text = [&](const char* field, std::initializer_list<const char*> allowed) -> std::optional<std::string> {
+    if (!j.contains(field) || j[field].is_null()) return std::nullopt;
+    if (!j[field].is_string()) throw_bad_input(path, std::string("field ") + field + " must be a string");
+    const std::string v = j[field].get<std::string>();
+    for (const char* a : allowed)
+      if (v == a) return v;
+    std::string list;
+    for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    throw_bad_input(path, std::string("field ") + field + " = '" + v + "' (expected " + list + ")");
+  };
+  r.method = text("method", {"osediff", "scr"});
+  r.formula = text("formula", {"ddpm", "residual"});
+  r.prompt_style = text("prompt_style", {"osediff", "rass"});
+  if (j.contains("timestep") && !j["timestep"].is_null()) {
+    if (!j["timestep"].is_number_integer()) throw_bad_input(path, "field timestep must be an integer");
+    r.timestep = j["timestep"].get<int>();
+  }
+  return r;
+}
+
+namespace {
+
+torch::ScalarType parse_dtype(const std::string& s) {
+  if (s == "fp32") return torch::kFloat;
+  if (s == "fp16") return torch::kHalf;
+  if (s == "bf16") return torch::kBFloat16;
+  throw_usage("--dtype " + s + ": expected fp32, fp16 or bf16");
+}
+
+torch::Device parse_device(const std::string& s) {
+  std::unique_ptr<torch::Device> d;
+  try {
+    d = std::make_unique<torch::Device>(s);
+  } catch (const c10::Error&) {
+    throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  }
+  if (!d->is_cpu() && !d->is_cuda()) throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  if (d->is_cuda() && !torch::cuda::is_available())
+    throw_runtime("--device " + s + ": CUDA is not available in this LibTorch build or on this machine");
+  if (d->is_cuda() && d->has_index() && d->index() >= int(torch::cuda::device_count()))
+    throw_usage("--device " + s + ": this machine has " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+  return *d;
+}
+
+// Adds each file's adapters to the UNet; merges them unless asked not to.
+void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
+  std::map<std::string, std::string> owner;  // adapter -> file
+  int k = 0;
+  for (const LoraSpec& spec : opt.loras) {
+    std::error_code ec;
+    if (fs::is_directory(spec.path, ec)) throw_bad_input(spec.path, "is a folder; --lora takes a .safetensors file");
+    auto f = SafeTensorsFile::open(spec.path);
+    LoraLoadOptions lo;
+    lo.scale = spec.scale;
+    lo.adapter = "lora" + std::to_string(k++);
+    detect_lora_layout(*f, lo);
+    // Adapter names are per model: a second file with the same names would
+    // replace the first file's adapters (and unmerge them).
+    for (const TensorView& t : f->tensors()) {
+      std::string adapter;
+      if (!nn::is_lora_parameter(t.name, &adapter)) continue;
+      auto it = owner.find(adapter);
+      if (it != owner.end() && it->second != spec.path)
+        throw_usage("--lora " + spec.path + ": adapter '" + adapter + "' is also in " + it->second +
+                    "; merge one of them first (rass-merge-lora) or rename its adapters");
+    }
+    const LoraLoadReport r = load_lora(*unet, *f, lo);
+    if (!r.unmatched.empty())
+      throw_bad_input(spec.path, std::to_string(r.unmatched.size()) + " tensor(s) fit no UNet layer or parameter, e.g. '" +
+                                     r.unmatched[0] + "' (is this a UNet LoRA of this model?)");
+    if (r.adapters.empty() && r.full_weights.empty())
+      throw_bad_input(spec.path, "holds no LoRA adapter and no UNet weight");
+    if (r.alpha_guessed && !opt.quiet)
+      std::fprintf(stderr, "%s: %s has no lora_alpha metadata; assuming alpha = rank (OSEDiff/SCR checkpoints need "
+                           "alpha 8, PEFT's default: convert them with scripts/convert_osediff.py)\n",
+                   opt.prog.c_str(), spec.path.c_str());
+    for (const auto& [name, n] : r.adapters) {
+      owner[name] = spec.path;
+      if (!opt.quiet)
+        std::fprintf(stderr, "%s: %s: adapter %s on %zu layers (scale %g)%s\n", opt.prog.c_str(), spec.path.c_str(),
+                     name.c_str(), n, spec.scale, opt.merge ? ", merged" : "");
+      if (opt.merge) nn::merge_lora(*unet, name);
+    }
+  }
+}
+
+}  // namespace
+
+RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir) {
+  device = parse_device(opt.device);
+  dtype = parse_dtype(opt.dtype);
+  if (dtype == torch::kHalf && !device.is_cuda())
+    throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
+  vae_dtype = dtype == torch::kHalf ? torch::kFloat : dtype;
+  std::error_code ec;
+  if (!fs::is_directory(opt.dir, ec)) throw_bad_input(opt.dir, "is not a folder (--model takes a diffusers SD 2.x folder)");
+  recorded = read_recorded_form(opt.dir);
+
+  // Scheduler first: a config this pipeline cannot follow is found before
+  // the weights are read.
+  const std::string sched = opt.dir + "/scheduler/scheduler_config.json";
+  if (!file_exists(sched)) throw_bad_input(sched, "missing (the model folder needs scheduler/scheduler_config.json)");
+  schedule = nn::read_ddpm_schedule(sched);
+  const json sj = read_json_file(sched);
+  if (schedule.prediction_type != "epsilon")
+    throw_bad_input(sched, "prediction_type '" + schedule.prediction_type +
+                               "': the one-step formulas take an epsilon-predicting UNet (SD 2.1-base)");
+  if (sj.value("thresholding", false)) throw_bad_input(sched, "thresholding true is not supported (SD 2.x has none)");
+  // DDPMScheduler's own default is true; SD 2.1-base's config says false.
+  clip_sample = sj.contains("clip_sample") ? sj["clip_sample"].get<bool>() : true;
+  clip_sample_range = sj.value("clip_sample_range", 1.0);
+  if (clip_sample && !opt.quiet)
+    std::fprintf(stderr, "%s: %s: clip_sample is %s: the ddpm formula clamps x0 to [-%g, %g] as diffusers does "
+                         "(SD 2.1-base says false)\n",
+                 opt.prog.c_str(), sched.c_str(), sj.contains("clip_sample") ? "true" : "not set (DDPMScheduler's default true)",
+                 clip_sample_range, clip_sample_range);
+
+  const nn::UNetConfig ucfg = read_unet_config(opt.dir + "/unet/config.json");
+  const nn::VaeConfig vcfg = read_vae_config(opt.dir + "/vae/config.json");
+  const nn::ClipTextConfig ccfg = read_clip_text_config(opt.dir + "/text_encoder/config.json");
+  if (ucfg.cross_attention_dim != ccfg.hidden_size)
+    throw_bad_input(opt.dir + "/unet/config.json", "cross_attention_dim " + std::to_string(ucfg.cross_attention_dim) +
+                                                       " differs from the text encoder's hidden_size " +
+                                                       std::to_string(ccfg.hidden_size));
+  tokenizer = std::make_shared<text::ClipTokenizer>(text::ClipTokenizer::load(opt.dir + "/tokenizer"));
+  max_tokens = std::min<int64_t>(77, ccfg.max_position_embeddings);
+  vae_factor = int64_t(1) << (vcfg.block_out_channels.size() - 1);
+
+  unet = nn::UNet2DCondition(ucfg);
+  load_component(*unet, opt.dir + "/unet");
+  vae = nn::AutoencoderKL(vcfg);
+  load_component(*vae, opt.dir + "/vae");
+  text_encoder = nn::ClipTextModel(ccfg);
+  load_component(*text_encoder, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+  apply_loras(unet, opt);
+  unet->eval();
+  vae->eval();
+  text_encoder->eval();
+  unet->to(device, dtype);
+  vae->to(device, vae_dtype);
+  text_encoder->to(device, torch::kFloat);  // RASS runs the text encoder in fp32
+}
+
+torch::Tensor image_to_tensor(const Image& rgb) {
+  torch::Tensor t = torch::from_blob(const_cast<uint8_t*>(rgb.u8()), {rgb.height, rgb.width, 3}, torch::kUInt8);
+  return t.permute({2, 0, 1}).to(torch::kFloat).div(255).unsqueeze(0).contiguous();
+}
+
+Image tensor_to_image(const torch::Tensor& x01) {
+  // ToPILImage: pic.mul(255).byte() — truncation toward zero.
+  const torch::Tensor b = x01.squeeze(0).mul(255).to(torch::kUInt8).permute({1, 2, 0}).contiguous().cpu();
+  Image img(int(b.size(1)), int(b.size(0)), 3);
+  std::memcpy(img.u8(), b.data_ptr<uint8_t>(), img.data.size());
+  return img;
+}
+
+torch::Tensor aggregate_cross_attention(const std::vector<nn::CapturedAttention>& maps, int64_t latent_h,
+                                        int64_t latent_w) {
+  std::vector<std::pair<int64_t, int64_t>> levels;
+  for (int64_t h = latent_h, w = latent_w;; h = (h + 1) / 2, w = (w + 1) / 2) {
+    levels.emplace_back(h, w);
+    if (h == 1 && w == 1) break;
+  }
+  torch::Tensor sum;
+  int64_t n = 0;
+  for (const nn::CapturedAttention& m : maps) {
+    torch::Tensor p = m.probs.to(torch::kCPU, torch::kFloat);  // [heads, q, tokens] (batch 1)
+    const int64_t q = p.size(1);
+    int64_t hh = 0, ww = 0;
+    for (auto [h, w] : levels)
+      if (h * w == q) {
+        hh = h;
+        ww = w;
+        break;
+      }
+    if (hh == 0) throw_runtime("cross-attention map " + m.path + " has " + std::to_string(q) + " queries: no UNet level has that size");
+    torch::Tensor a = p.mean(0).transpose(0, 1).reshape({1, p.size(2), hh, ww});
+    if (hh != latent_h || ww != latent_w)
+      a = torch::nn::functional::interpolate(a, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<int64_t>{latent_h, latent_w})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false));
+    sum = sum.defined() ? sum + a : a;
+    ++n;
+  }
+  if (n == 0) throw_runtime("the UNet has no cross-attention layers to capture");
+  return (sum / double(n)).squeeze(0);
+}
+
+RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string& prompt, const RestoreParams& p,
+                      const std::string& name) {
+  c10::InferenceMode guard;
+  RestoreResult r;
+  r.in_width = lq.width;
+  r.in_height = lq.height;
+  const int64_t steps = int64_t(m.schedule.alphas_cumprod.size());
+  if (p.timestep < 0 || p.timestep >= steps)
+    throw_usage("--timestep " + std::to_string(p.timestep) + ": expected 0.." + std::to_string(steps - 1));
+  const PreparedInput in = prepare_input(to_rgb8(lq, name), p.upscale, p.size_policy, p.process_size, name);
+  r.proc_width = in.image.width;
+  r.proc_height = in.image.height;
+
+  // Prompt: BOS, tokens cut to max_tokens - 2, EOS, padding (the tokenizer's truncation).
+  r.prompt_tokens = m.tokenizer->encode(prompt).size();
+  r.truncated = int64_t(r.prompt_tokens) > m.max_tokens - 2;
+  r.ids = m.tokenizer->encode_padded(prompt, int(m.max_tokens));
+  std::vector<int64_t> wide(r.ids.begin(), r.ids.end());
+  const torch::Tensor ids = torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}).to(m.device);
+  const torch::Tensor context = m.text_encoder.ptr()->forward(ids).last_hidden_state.to(m.dtype);
+
+  const torch::Tensor x = (image_to_tensor(in.image) * 2 - 1).to(m.device, m.vae_dtype);
+  const nn::LatentDistribution dist = m.vae.ptr()->encode(x);
+  const double sf = m.vae->config.scaling_factor;
+  torch::Tensor z;
+  if (p.vae_mode) {
+    z = dist.mean.to(torch::kFloat) * sf;
+  } else {
+    torch::Tensor noise = p.noise;
+    if (noise.defined()) {
+      if (noise.dim() != 3 || noise.sizes() != dist.mean.sizes().slice(1))
+        throw_usage("injected noise has the wrong shape for this latent");
+      noise = noise.unsqueeze(0);
+    } else {
+      // A generator of its own per item: results do not depend on order, jobs or shard.
+      torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(p.seed, p.key, "vae-sample"));
+      noise = at::randn(dist.mean.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));
+    }
+    z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * noise.to(m.device, torch::kFloat)) * sf;
+  }
+
+  nn::UNetCaptures captures;
+  captures.cross_attention = p.attention;
+  const torch::Tensor t = torch::full({1}, double(p.timestep), torch::TensorOptions().device(m.device));
+  auto unet_pass = [&](const torch::Tensor& zt) {
+    return m.unet.ptr()->forward(zt.to(m.dtype), t, context, p.attention ? &captures : nullptr).to(torch::kFloat);
+  };
+  const torch::Tensor eps = p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass) : unet_pass(z);
+  torch::Tensor x0;
+  if (p.formula == Formula::ddpm) {
+    // float32 as the scheduler: alpha_prod_t ** 0.5, (1 - alpha_prod_t) ** 0.5
+    const torch::Tensor a = torch::tensor(m.schedule.alpha_bar(p.timestep), torch::kFloat).to(m.device);
+    x0 = (z - (1 - a).pow(0.5) * eps) / a.pow(0.5);
+    if (m.clip_sample) x0 = x0.clamp(-m.clip_sample_range, m.clip_sample_range);
+  } else {
+    x0 = z - eps;
+  }
+  if (!torch::isfinite(x0).all().item<bool>())
+    throw_runtime(name + ": the UNet gave a non-finite latent in " + std::string(c10::toString(m.dtype)) +
+                  " (overflow): rerun with --dtype fp32 (or bf16)");
+  r.latent = x0.squeeze(0).to(torch::kCPU).contiguous();
+  if (p.attention) r.attention = aggregate_cross_attention(captures.attention, z.size(2), z.size(3));
+
+  torch::Tensor decoded = m.vae.ptr()->decode((x0 / sf).to(m.vae_dtype)).to(torch::kFloat).clamp(-1, 1);
+  if (!torch::isfinite(decoded).all().item<bool>())
+    throw_runtime(name + ": the VAE decoder gave non-finite pixels in " + std::string(c10::toString(m.vae_dtype)) +
+                  ": rerun with --dtype fp32");
+  decoded = decoded.to(torch::kCPU) * 0.5 + 0.5;
+  using torch::indexing::Slice;
+  decoded = decoded.index({Slice(), Slice(), Slice(0, in.out_height), Slice(0, in.out_width)});
+  // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
+  r.decoded = decoded.squeeze(0);
+  Image out = tensor_to_image(decoded);
+  if (p.color != ColorFix::none)
+    out = tensor_to_image(color_fix(p.color, image_to_tensor(out), image_to_tensor(in.reference)));
+  r.image = std::move(out);
+  return r;
+}
+
+}  // namespace rass::model

@@ -1,0 +1,144 @@
+// One-step restoration (OSEDiff; SCR, seed 000 section 3.2) as a library:
+//   LQ (8-bit) -> sizes (restore_size.hpp) -> [-1, 1] -> VAE encode ->
+//   latent_dist.sample() with a generator keyed by (seed, item key), or the
+//   mean (vae_mode) -> x scaling_factor = z -> eps = UNet(z, t, prompt
+//   embedding), optionally tiled (latent_tiles.hpp) -> x0 by
+//     ddpm:     (z - sqrt(1 - a_t) eps) / sqrt(a_t)  (DDPMScheduler.step with
+//               one inference step; alphas in float32 from the scheduler config;
+//               clamped to +-clip_sample_range when the config's clip_sample is
+//               true, as diffusers does)
+//     residual: z - eps  (seed 000's equation)
+//   -> VAE decode(x0 / scaling_factor).clamp(-1, 1) -> x*0.5+0.5 -> 8-bit as
+//   torchvision's ToPILImage does (x*255 truncated: .byte()) -> colour fix on
+//   that 8-bit image / 255 against the prepared input (color_fix.hpp) ->
+//   8-bit again by truncation.
+//
+// A loaded RestoreModel is read-only after construction: restore() keeps all
+// state per call, so one model serves several threads at once.
+//
+// The model folder's own form: an optional `rass.json` at the folder root,
+// written by the tools that train or assemble models (rass-merge-lora
+// init-seg, training), e.g.
+//   {"method": "scr", "timestep": 1, "formula": "residual", "prompt_style": "rass"}
+// Fields (all optional):
+//   method        "osediff" | "scr"        the preset it was trained for
+//   timestep      integer in [0, num_train_timesteps)   the UNet timestep
+//   formula       "ddpm" | "residual"      how x0 follows from eps
+//   prompt_style  "osediff" | "rass"       how tags and prompt are joined
+// Its values are the defaults of rass-restore; explicit flags win (with a
+// note on stderr). Unknown fields are ignored; a field of the wrong type or
+// value is bad input naming the file.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "rass/core/image.hpp"
+#include "rass/model/color_fix.hpp"
+#include "rass/model/model_tool.hpp"
+#include "rass/model/prompt.hpp"
+#include "rass/model/restore_size.hpp"
+#include "rass/nn/clip_text.hpp"
+#include "rass/nn/ddpm.hpp"
+#include "rass/nn/unet.hpp"
+#include "rass/nn/vae.hpp"
+#include "rass/text/clip_tokenizer.hpp"
+
+namespace rass::model {
+
+enum class Formula { ddpm, residual };
+
+// rass.json (see above); unset fields are nullopt.
+struct RecordedForm {
+  std::string path;  // "" when the folder has no rass.json
+  std::optional<std::string> method, formula, prompt_style;
+  std::optional<int> timestep;
+};
+RecordedForm read_recorded_form(const std::string& model_dir);
+
+struct RestoreModelOptions {
+  std::string dir;                // diffusers SD 2.x folder
+  std::vector<LoraSpec> loras;    // applied to the UNet in order
+  bool merge = true;              // merge the adapters into the weights at load
+  std::string device = "cpu";     // cpu, cuda, cuda:N
+  std::string dtype = "fp32";     // fp32, fp16 (CUDA only), bf16
+  bool quiet = false;
+  std::string prog = "rass-restore";  // prefix of stderr notes
+};
+
+class RestoreModel {
+ public:
+  // Loads every component (strict, name-checked), the LoRA files, and
+  // checks the scheduler config. Errors: Error(bad_input) naming the file
+  // (missing or malformed files, LoRA tensors that fit no layer, a
+  // scheduler this pipeline cannot follow), Error(usage) for --device/--dtype.
+  explicit RestoreModel(const RestoreModelOptions& opt);
+
+  nn::UNet2DCondition unet{nullptr};
+  nn::AutoencoderKL vae{nullptr};
+  nn::ClipTextModel text_encoder{nullptr};
+  std::shared_ptr<text::ClipTokenizer> tokenizer;
+  nn::DdpmSchedule schedule;
+  bool clip_sample = false;
+  double clip_sample_range = 1.0;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat;      // UNet
+  torch::ScalarType vae_dtype = torch::kFloat;  // fp32 when dtype is fp16 (SD's VAE overflows in fp16)
+  int64_t vae_factor = 8;                       // image pixels per latent pixel
+  int64_t max_tokens = 77;
+  RecordedForm recorded;
+  std::string dir;
+};
+
+struct RestoreParams {
+  int timestep = 999;
+  Formula formula = Formula::ddpm;
+  ColorFix color = ColorFix::adain;
+  int upscale = 1;
+  SizePolicy size_policy = SizePolicy::osediff;
+  int process_size = 512;
+  bool vae_mode = false;     // the latent mean instead of a sample
+  uint64_t seed = 0;
+  std::string key;           // item key: with seed, keys the sample's generator
+  bool tile = false;         // latent tiling
+  int64_t tile_size = 96, tile_overlap = 32;  // latent pixels
+  bool attention = false;    // also return the aggregated cross-attention maps
+  // Test hook: the N(0, 1) draw of latent_dist.sample(), [4, h, w]; when
+  // defined it replaces the keyed generator's draw.
+  torch::Tensor noise;
+};
+
+struct RestoreResult {
+  Image image;               // 8-bit RGB, out_width x out_height
+  torch::Tensor latent;      // x0 [4, h, w] float32 (CPU)
+  torch::Tensor decoded;     // the VAE output * 0.5 + 0.5, cropped, before 8-bit [3, H, W] float32 (CPU)
+  torch::Tensor attention;   // [tokens, h, w] float32 (CPU), when asked
+  std::vector<int> ids;      // the prompt's token ids (max_tokens, padded)
+  size_t prompt_tokens = 0;  // BPE tokens of the prompt, before truncation
+  bool truncated = false;    // the prompt was longer than max_tokens - 2
+  int in_width = 0, in_height = 0, proc_width = 0, proc_height = 0;
+};
+
+// Restores one 8-bit image (gray, RGB, with or without alpha). `name` is used
+// in messages. Throws Error(bad_input) for images that are too small or not
+// 8-bit, Error(runtime) when the networks give a non-finite result.
+RestoreResult restore(const RestoreModel& model, const Image& lq, const std::string& prompt, const RestoreParams& p,
+                      const std::string& name);
+
+// Cross-attention maps of one UNet call aggregated as seed 000's Figure 8:
+// each captured attn2 probability [heads, h_l*w_l, tokens] is averaged over
+// heads, resized (bilinear) to the largest map's h x w, and the layers are
+// averaged: [tokens, h, w]. `latent_h`, `latent_w` give the level sizes
+// (each level halves, rounding up).
+torch::Tensor aggregate_cross_attention(const std::vector<nn::CapturedAttention>& maps, int64_t latent_h,
+                                        int64_t latent_w);
+
+// Float [1, 3, H, W] in [0, 1] of an 8-bit RGB image (ToTensor) and back by
+// truncation (ToPILImage's mul(255).byte()).
+torch::Tensor image_to_tensor(const Image& rgb);
+Image tensor_to_image(const torch::Tensor& x01);
+
+}  // namespace rass::model

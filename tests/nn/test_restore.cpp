@@ -1,0 +1,242 @@
+// rass-restore's pipeline against the reference (tests/nn/make_restore_fixture.py:
+// diffusers modules + peft + OSEDiff's formulas, colour fix and PIL resizing
+// on a tiny SD 2.x folder), and the properties the fixture cannot give:
+// tiling, the keyed sample generator, merged vs unmerged LoRA, pad policy.
+#include "torch_doctest.hpp"
+#include "tolerances.hpp"
+
+#include <cmath>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/latent_tiles.hpp"
+#include "rass/model/prompt.hpp"
+#include "rass/model/restore.hpp"
+
+using namespace rass;
+using namespace rass::model;
+
+static const std::string kNn = std::string(RASS_FIXTURES) + "/nn";
+
+static double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>();
+}
+
+static torch::Tensor image_tensor(const Image& img) {  // HxWx3 uint8
+  return torch::from_blob(const_cast<uint8_t*>(img.u8()), {img.height, img.width, img.channels}, torch::kUInt8).clone();
+}
+
+static const RestoreModel& tiny_model(bool merge) {
+  static std::map<bool, std::unique_ptr<RestoreModel>> models;
+  auto& m = models[merge];
+  if (!m) {
+    RestoreModelOptions o;
+    o.dir = kNn + "/sd_tiny";
+    o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1.0}};
+    o.merge = merge;
+    o.quiet = true;
+    m = std::make_unique<RestoreModel>(o);
+  }
+  return *m;
+}
+
+static RestoreParams params_of(const nlohmann::json& c) {
+  RestoreParams p;
+  p.upscale = c["upscale"];
+  p.process_size = c["process_size"];
+  p.timestep = c["timestep"];
+  p.formula = c["formula"] == "ddpm" ? Formula::ddpm : Formula::residual;
+  const std::string cf = c["color_fix"];
+  p.color = cf == "adain" ? ColorFix::adain : cf == "wavelet" ? ColorFix::wavelet : ColorFix::none;
+  p.vae_mode = c["vae_mode"];
+  return p;
+}
+
+TEST_CASE("restore equals the OSEDiff reference: both formulas, t 999 and 1, adain/wavelet/none, upscale, sample noise") {
+  auto ref = SafeTensorsFile::open(kNn + "/restore_ref.safetensors");
+  auto get = [&](const std::string& n) {
+    const TensorView* v = ref->find(n);
+    REQUIRE(v != nullptr);
+    return to_tensor(*v, ref->path());
+  };
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  const auto cases = nlohmann::json::parse(ref->metadata().at("cases"));
+  REQUIRE(cases.size() == 4);
+  for (const auto& c : cases) {
+    const std::string n = c["name"];
+    CAPTURE(n);
+    RestoreParams p = params_of(c);
+    if (!p.vae_mode) p.noise = get(n + ".noise");
+    const RestoreResult r = restore(tiny_model(true), lq, c["prompt"].get<std::string>(), p, "restore_lq.png");
+    // PIL resizing: byte for byte.
+    const PreparedInput in = prepare_input(to_rgb8(lq, "lq"), p.upscale, p.size_policy, p.process_size, "lq");
+    CHECK(torch::equal(image_tensor(in.image), get(n + ".input")));
+    CHECK(torch::equal(torch::tensor(std::vector<int64_t>(r.ids.begin(), r.ids.end())), get(n + ".ids").to(torch::kLong)));
+    const double e_lat = max_abs(r.latent, get(n + ".latent")), e_dec = max_abs(r.decoded, get(n + ".decoded"));
+    const torch::Tensor out = image_tensor(r.image).to(torch::kInt), want = get(n + ".out").to(torch::kInt);
+    REQUIRE(out.sizes() == want.sizes());
+    const double e_out = (out - want).abs().max().item<double>();
+    const double off = (out != want).to(torch::kDouble).mean().item<double>();
+    MESSAGE(n << ": latent " << e_lat << ", decoded " << e_dec << ", 8-bit max " << e_out << " (" << off * 100 << "% of values off)");
+    const double unit = p.formula == Formula::ddpm ? std::sqrt(tiny_model(true).schedule.alpha_bar(p.timestep)) : 1.0;
+    CHECK(e_lat * unit <= TOL_RESTORE_EPS);
+    CHECK(e_dec <= TOL_RESTORE_DECODED);
+    // Truncation to 8 bits turns a 1e-6 difference at a step into 1 level.
+    CHECK(e_out <= 1);
+    CHECK(off <= TOL_RESTORE_OFF_BY_ONE);
+  }
+}
+
+TEST_CASE("restore: merged LoRA equals the unmerged adapters") {
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  RestoreParams p;
+  p.process_size = 16;
+  p.vae_mode = true;
+  p.color = ColorFix::none;
+  const RestoreResult a = restore(tiny_model(true), lq, "dog", p, "lq");
+  const RestoreResult b = restore(tiny_model(false), lq, "dog", p, "lq");
+  CHECK(max_abs(a.latent, b.latent) * std::sqrt(tiny_model(true).schedule.alpha_bar(999)) <= TOL_RESTORE_EPS);
+}
+
+TEST_CASE("restore: the latent sample is keyed by (seed, key), not by call order") {
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  RestoreParams p;
+  p.process_size = 16;
+  p.seed = 7;
+  p.key = "a";
+  const RestoreResult a1 = restore(tiny_model(true), lq, "", p, "lq");
+  p.key = "b";
+  const RestoreResult b = restore(tiny_model(true), lq, "", p, "lq");
+  p.key = "a";
+  const RestoreResult a2 = restore(tiny_model(true), lq, "", p, "lq");
+  CHECK(torch::equal(a1.latent, a2.latent));
+  CHECK(!torch::equal(a1.latent, b.latent));
+  p.vae_mode = true;
+  const RestoreResult m = restore(tiny_model(true), lq, "", p, "lq");
+  CHECK(!torch::equal(a1.latent, m.latent));
+}
+
+TEST_CASE("latent tiles: OSEDiff's grid and Gaussian weights, worked by hand") {
+  // len 11, tile 6, overlap 2: cur 6 -> 10 -> 14, three tiles at 0, 4 and 11-6 = 5.
+  CHECK(tile_offsets(11, 6, 2) == std::vector<int64_t>{0, 4, 5});
+  CHECK(tile_offsets(6, 6, 2) == std::vector<int64_t>{0});
+  CHECK(tile_offsets(96 + 64 + 1, 96, 32) == std::vector<int64_t>{0, 64, 65});
+  const torch::Tensor w = gaussian_tile_weights(4);
+  // x: midpoint 1.5; y: midpoint 2 (the reference's asymmetry).
+  auto g = [](double d) { return std::exp(-d * d / 16.0 / 0.02) / std::sqrt(2 * M_PI * 0.01); };
+  CHECK(w[0][0].item<double>() == doctest::Approx(g(2) * g(1.5)).epsilon(1e-12));
+  CHECK(w[3][1].item<double>() == doctest::Approx(g(1) * g(0.5)).epsilon(1e-12));
+  CHECK(w[2][1].item<double>() == doctest::Approx(g(0) * g(0.5)).epsilon(1e-12));
+}
+
+TEST_CASE("latent tiling: the blend is a partition of unity and a local operator differs only near inner tile edges") {
+  torch::manual_seed(2);
+  const torch::Tensor z = torch::randn({1, 4, 13, 19});
+  // Pointwise: every pixel is covered and the weights normalise exactly.
+  auto square = [](const torch::Tensor& t) { return t * t; };
+  CHECK(max_abs(tiled_latent_apply(z, 8, 4, square), square(z)) < 1e-5);
+  // A 3x3 box blur with zero padding: tiles see a zero border where the whole
+  // latent has neighbours, so only pixels next to an inner tile edge may differ.
+  auto blur = [](const torch::Tensor& t) {
+    return torch::nn::functional::avg_pool2d(t, torch::nn::functional::AvgPool2dFuncOptions(3).stride(1).padding(1));
+  };
+  const torch::Tensor err = (tiled_latent_apply(z, 8, 4, blur) - blur(z)).abs().amax({0, 1});
+  torch::Tensor near_edge = torch::zeros({13, 19}, torch::kBool);
+  for (int64_t y : tile_offsets(13, 8, 4))
+    for (int64_t e : {y, y + 7}) near_edge.index_put_({e}, true);
+  for (int64_t x : tile_offsets(19, 8, 4))
+    for (int64_t e : {x, x + 7}) near_edge.index_put_({torch::indexing::Slice(), e}, true);
+  CHECK(err.masked_select(~near_edge).max().item<double>() < 1e-5);
+  CHECK(err.masked_select(near_edge).max().item<double>() > 1e-3);  // the check above can fail
+}
+
+TEST_CASE("latent tiling of the UNet: the error at tile borders is no larger than elsewhere (no seams)") {
+  // With random weights the UNet's GroupNorm statistics are per tile, so a
+  // tile's prediction is not close to the whole latent's (that closeness is a
+  // property of trained models); what tiling itself must not add is seams:
+  // the tiled-vs-whole error along tile borders is no larger than inside.
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  RestoreParams p;
+  p.upscale = 4;
+  p.process_size = 16;
+  p.size_policy = SizePolicy::pad;  // 148x104 -> 152x104: latent 13 x 19
+  p.vae_mode = true;
+  p.color = ColorFix::none;
+  const RestoreModel& m = tiny_model(true);
+  const RestoreResult whole = restore(m, lq, "dog", p, "lq");
+  p.tile = true;
+  p.tile_size = 8;
+  p.tile_overlap = 4;
+  const RestoreResult tiled = restore(m, lq, "dog", p, "lq");
+  const torch::Tensor err = (whole.latent - tiled.latent).abs().mean(0);  // [h, w]
+  const int64_t h = err.size(0), w = err.size(1);
+  torch::Tensor border = torch::zeros({h, w}, torch::kBool);
+  for (int64_t y : tile_offsets(h, 8, 4))
+    for (int64_t e : {y, y + 7}) border.index_put_({e}, true);
+  for (int64_t x : tile_offsets(w, 8, 4))
+    for (int64_t e : {x, x + 7}) border.index_put_({torch::indexing::Slice(), e}, true);
+  const double at_border = err.masked_select(border).mean().item<double>();
+  const double inside = err.masked_select(~border).mean().item<double>();
+  MESSAGE("tiled vs whole, mean |diff|: border " << at_border << ", elsewhere " << inside << " (mean |x0| "
+                                                   << whole.latent.abs().mean().item<double>() << ")");
+  CHECK(at_border <= 1.25 * inside);
+  CHECK(tiled.image.width == whole.image.width);
+}
+
+TEST_CASE("restore: pad policy crops back to exactly the upscaled size") {
+  const Image lq = read_image(kNn + "/restore_lq.png");  // 37 x 26
+  RestoreParams p;
+  p.size_policy = SizePolicy::pad;
+  p.upscale = 2;
+  p.vae_mode = true;
+  const RestoreResult r = restore(tiny_model(true), lq, "", p, "lq");
+  CHECK(r.image.width == 74);
+  CHECK(r.image.height == 52);
+  CHECK(r.proc_width == 80);
+  CHECK(r.proc_height == 56);
+  CHECK(r.latent.size(1) == 7);
+  CHECK(r.latent.size(2) == 10);
+}
+
+TEST_CASE("restore: cross-attention maps per token, [77, h, w], each token's map a mean of probabilities") {
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  RestoreParams p;
+  p.process_size = 16;
+  p.vae_mode = true;
+  p.attention = true;
+  const RestoreResult r = restore(tiny_model(true), lq, "dog, grass", p, "lq");
+  REQUIRE(r.attention.defined());
+  CHECK(r.attention.sizes() == torch::IntArrayRef({77, 3, 4}));
+  // Softmax over tokens, averaged (bilinear resizing keeps sums): each pixel's maps sum to 1.
+  CHECK(max_abs(r.attention.sum(0), torch::ones({3, 4})) < 1e-5);
+}
+
+TEST_CASE("prompt: OSEDiff and RASS joining, tag lines") {
+  CHECK(build_prompt(PromptStyle::osediff, {"dog", "grass"}, "") == "dog, grass, ,");
+  CHECK(build_prompt(PromptStyle::osediff, {"dog"}, "a photo") == "dog, a photo,");
+  CHECK(build_prompt(PromptStyle::rass, {"dog", "grass", "sky"}, "") == "dog grass sky");
+  CHECK(build_prompt(PromptStyle::rass, {"dog"}, "a, b") == "dog a b");
+  CHECK(split_tags(" a | b,c ,, ") == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("restore: bad model folders and images are bad input naming the file") {
+  RestoreModelOptions o;
+  o.dir = kNn + "/unet_tiny";  // no scheduler
+  o.quiet = true;
+  try {
+    RestoreModel m(o);
+    FAIL("loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    CHECK(std::string(e.what()).find("scheduler_config.json") != std::string::npos);
+  }
+  Image tiny(5, 5, 3);
+  RestoreParams p;
+  p.process_size = 0;
+  CHECK_THROWS_AS(prepare_input(tiny, 1, SizePolicy::osediff, 0, "t"), Error);
+}
