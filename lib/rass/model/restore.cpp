@@ -245,7 +245,7 @@ RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string&
   const torch::Tensor context = m.text_encoder.ptr()->forward(ids).last_hidden_state.to(m.dtype);
 
   const torch::Tensor x = (image_to_tensor(in.image) * 2 - 1).to(m.device, m.vae_dtype);
-  const nn::LatentDistribution dist = m.vae.ptr()->encode(x);
+  const nn::LatentDistribution dist = p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
   const double sf = m.vae->config.scaling_factor;
   torch::Tensor z;
   if (p.vae_mode) {
@@ -286,7 +286,9 @@ RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string&
   r.latent = x0.squeeze(0).to(torch::kCPU).contiguous();
   if (p.attention) r.attention = aggregate_cross_attention(captures.attention, z.size(2), z.size(3));
 
-  torch::Tensor decoded = m.vae.ptr()->decode((x0 / sf).to(m.vae_dtype)).to(torch::kFloat).clamp(-1, 1);
+  const torch::Tensor zd = (x0 / sf).to(m.vae_dtype);
+  torch::Tensor decoded =
+      (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
   if (!torch::isfinite(decoded).all().item<bool>())
     throw_runtime(name + ": the VAE decoder gave non-finite pixels in " + std::string(c10::toString(m.vae_dtype)) +
                   ": rerun with --dtype fp32");

@@ -41,6 +41,7 @@
 #include "rass/model/model_tool.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
+#include "rass/model/tiled_vae.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/ddpm.hpp"
 #include "rass/nn/unet.hpp"
@@ -103,8 +104,10 @@ struct RestoreParams {
   bool vae_mode = false;     // the latent mean instead of a sample
   uint64_t seed = 0;
   std::string key;           // item key: with seed, keys the sample's generator
-  bool tile = false;         // latent tiling
+  bool tile = false;         // latent tiling (UNet)
   int64_t tile_size = 96, tile_overlap = 32;  // latent pixels
+  bool vae_tile = false;     // tiled VAE encode/decode with global GroupNorm statistics
+  VaeTiling vae_tiling;
   bool attention = false;    // also return the aggregated cross-attention maps
   // Test hook: the N(0, 1) draw of latent_dist.sample(), [4, h, w]; when
   // defined it replaces the keyed generator's draw.

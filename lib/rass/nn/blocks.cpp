@@ -10,6 +10,17 @@ namespace F = torch::nn::functional;
 
 namespace rass::nn {
 
+namespace {
+thread_local GroupNormHook* t_group_norm_hook = nullptr;
+}
+
+GroupNormHookScope::GroupNormHookScope(GroupNormHook* hook) : previous(t_group_norm_hook) { t_group_norm_hook = hook; }
+GroupNormHookScope::~GroupNormHookScope() { t_group_norm_hook = previous; }
+
+torch::Tensor group_norm(torch::nn::GroupNorm& gn, const torch::Tensor& x) {
+  return t_group_norm_hook ? t_group_norm_hook->apply(*gn, x) : gn(x);
+}
+
 ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double eps,
                                      double scale)
     : output_scale_factor(scale) {
@@ -22,9 +33,9 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_chann
 }
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  torch::Tensor h = conv1(F::silu(norm1(x)));
+  torch::Tensor h = conv1(F::silu(group_norm(norm1, x)));
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj(F::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(F::silu(norm2(h)));
+  h = conv2(F::silu(group_norm(norm2, h)));
   torch::Tensor skip = conv_shortcut ? conv_shortcut(x) : x;
   torch::Tensor out = skip + h;
   return output_scale_factor == 1.0 ? out : out / output_scale_factor;
@@ -75,7 +86,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
     c = input.size(1), hh = input.size(2), ww = input.size(3);
     hidden = input.view({b, c, hh * ww}).transpose(1, 2);
   }
-  if (group_norm) hidden = group_norm(hidden.transpose(1, 2)).transpose(1, 2);
+  if (group_norm) {
+    // With a hook (tiled VAE) the norm sees the spatial layout; the same elements either way.
+    if (spatial && t_group_norm_hook)
+      hidden = t_group_norm_hook->apply(*group_norm, input).view({b, c, hh * ww}).transpose(1, 2);
+    else
+      hidden = group_norm(hidden.transpose(1, 2)).transpose(1, 2);
+  }
   const torch::Tensor ctx = encoder_hidden.defined() ? encoder_hidden : hidden;
   auto split = [&](const torch::Tensor& t) {  // [b, n, h*d] -> [b*h, n, d]
     return t.view({b, -1, heads, dim_head}).permute({0, 2, 1, 3}).reshape({b * heads, -1, dim_head});

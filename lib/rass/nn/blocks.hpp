@@ -12,6 +12,28 @@
 
 namespace rass::nn {
 
+// Tiled VAE support (model/tiled_vae.hpp): a per-thread replacement of the
+// GroupNorm calls of these blocks and of the VAE (ResnetBlock2D norm1/norm2,
+// the Attention group_norm, the VAE's conv_norm_out), so statistics can be
+// gathered over all tiles of an image. Without a hook (the default) GroupNorm
+// runs as usual; the hook pointer is thread-local, so other threads sharing
+// the modules are unaffected.
+struct GroupNormHook {
+  virtual ~GroupNormHook() = default;
+  // x is [B, C, H, W]; returns GroupNorm(x) with the module's affine parameters.
+  virtual torch::Tensor apply(const torch::nn::GroupNormImpl& gn, const torch::Tensor& x) = 0;
+};
+// Installs `hook` for the calling thread for the scope's lifetime.
+struct GroupNormHookScope {
+  explicit GroupNormHookScope(GroupNormHook* hook);
+  ~GroupNormHookScope();
+  GroupNormHookScope(const GroupNormHookScope&) = delete;
+  GroupNormHookScope& operator=(const GroupNormHookScope&) = delete;
+  GroupNormHook* previous;
+};
+// gn(x), or the calling thread's hook when one is installed (x: [B, C, H, W]).
+torch::Tensor group_norm(torch::nn::GroupNorm& gn, const torch::Tensor& x);
+
 // ResnetBlock2D (time_embedding_norm "default"): norm1, conv1, [time_emb_proj],
 // norm2, conv2, [conv_shortcut 1x1 when channels change]; SiLU; (x + h) / scale.
 struct ResnetBlock2DImpl : torch::nn::Module {

@@ -72,7 +72,7 @@ torch::Tensor VaeEncoderImpl::forward(torch::Tensor x) {
   x = conv_in(x);
   for (auto& b : *down_blocks) x = b->as<SamplerBlock>()->forward(x);
   x = mid_block(x);
-  return conv_out(F::silu(conv_norm_out(x)));
+  return conv_out(F::silu(group_norm(conv_norm_out, x)));
 }
 
 VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
@@ -95,7 +95,7 @@ torch::Tensor VaeDecoderImpl::forward(torch::Tensor z) {
   z = conv_in(z);
   z = mid_block(z);
   for (auto& b : *up_blocks) z = b->as<SamplerBlock>()->forward(z);
-  return conv_out(F::silu(conv_norm_out(z)));
+  return conv_out(F::silu(group_norm(conv_norm_out, z)));
 }
 
 torch::Tensor LatentDistribution::sample(torch::Generator gen) const {

@@ -1,0 +1,347 @@
+#include "rass/model/restore_tool.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/output_guard.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/npy.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/restore.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::model {
+
+namespace {
+
+constexpr char kProg[] = "rass-restore";
+
+// The resolved form and everything per-run (prompt text, tag lines).
+struct Plan {
+  RestoreParams params;  // without key/noise
+  std::string method;
+  PromptStyle style = PromptStyle::osediff;
+  std::string user_prompt;
+  std::optional<TagLines> tags;
+};
+
+void note(const RestoreJob& job, const std::string& text) {
+  if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
+}
+
+Plan make_plan(const RestoreJob& job, const RecordedForm& rec) {
+  Plan pl;
+  RestoreParams& p = pl.params;
+  const std::string from = rec.path.empty() ? "" : rec.path;
+  auto overrides = [&](const char* flag, const std::string& given, const std::optional<std::string>& recorded) {
+    if (recorded && *recorded != given)
+      note(job, std::string(flag) + " " + given + " overrides the model's recorded " + *recorded + " (" + from + ")");
+  };
+  pl.method = job.method ? *job.method : rec.method ? *rec.method : "osediff";
+  if (job.method) overrides("--method", *job.method, rec.method);
+  // Timestep: the flag, else the method's preset when --method was given, else the record, else the preset.
+  const int preset_t = pl.method == "osediff" ? 999 : 1;
+  if (job.timestep) {
+    p.timestep = *job.timestep;
+    if (rec.timestep) overrides("--timestep", std::to_string(*job.timestep), std::to_string(*rec.timestep));
+  } else {
+    p.timestep = job.method || !rec.timestep ? preset_t : *rec.timestep;
+  }
+  // Formula: the flag; osediff is ddpm; scr takes the record's, ddpm when none.
+  std::string formula;
+  if (job.formula) {
+    formula = *job.formula;
+    overrides("--formula", formula, rec.formula);
+  } else if (job.method && *job.method == "osediff") {
+    formula = "ddpm";
+  } else {
+    formula = rec.formula ? *rec.formula : "ddpm";
+  }
+  p.formula = formula == "residual" ? Formula::residual : Formula::ddpm;
+  const std::string style = job.prompt_style ? *job.prompt_style : rec.prompt_style ? *rec.prompt_style : "osediff";
+  if (job.prompt_style) overrides("--prompt-style", style, rec.prompt_style);
+  pl.style = style == "rass" ? PromptStyle::rass : PromptStyle::osediff;
+  p.color = job.color_fix == "wavelet" ? ColorFix::wavelet : job.color_fix == "none" ? ColorFix::none : ColorFix::adain;
+  p.upscale = job.upscale;
+  p.size_policy = job.size_policy == "pad" ? SizePolicy::pad : SizePolicy::osediff;
+  p.process_size = job.process_size;
+  p.vae_mode = job.vae_mode;
+  p.seed = job.seed;
+  p.tile = job.tile;
+  p.tile_size = job.tile_size;
+  p.tile_overlap = job.tile_overlap;
+  p.vae_tile = job.tile;
+  p.vae_tiling.encoder_tile = job.vae_encoder_tile;
+  p.vae_tiling.decoder_tile = job.vae_decoder_tile;
+  p.attention = !job.attn_out.empty();
+
+  if (!job.prompt_file.empty()) {
+    const std::vector<uint8_t> b = read_file_bytes(job.prompt_file);
+    pl.user_prompt.assign(b.begin(), b.end());
+    while (!pl.user_prompt.empty() && (pl.user_prompt.back() == '\n' || pl.user_prompt.back() == '\r'))
+      pl.user_prompt.pop_back();
+  } else {
+    pl.user_prompt = job.prompt;
+  }
+  if (!job.tags.empty()) pl.tags = read_tag_lines(job.tags);
+  return pl;
+}
+
+// Without --tags the prompt is the user's text as given; with tags, joined by the style.
+std::string item_prompt(const Plan& pl, size_t index, const std::string& key) {
+  if (!pl.tags) return pl.user_prompt;
+  return build_prompt(pl.style, split_tags(pl.tags->for_item(index, key)), pl.user_prompt);
+}
+
+void write_tensor_npy(const std::string& path, const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  NpyArray a;
+  a.dtype = DType::f32;
+  a.shape.assign(c.sizes().begin(), c.sizes().end());
+  const auto* p = static_cast<const uint8_t*>(c.data_ptr());
+  a.data.assign(p, p + c.nbytes());
+  write_npy(path, a);
+}
+
+json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const RestoreResult& r, const std::string& key,
+            const std::string& input, const std::string& output, const std::string& prompt) {
+  json j = {{"tool", kProg},
+            {"key", key},
+            {"input", input},
+            {"output", output},
+            {"model", job.model},
+            {"method", pl.method},
+            {"timestep", pl.params.timestep},
+            {"formula", pl.params.formula == Formula::ddpm ? "ddpm" : "residual"},
+            {"prompt", prompt},
+            {"prompt_tokens", r.prompt_tokens},
+            {"truncated", r.truncated},
+            {"latent_sample", job.vae_mode ? "mean" : "sample"},
+            {"seed", job.seed},
+            {"color_fix", job.color_fix},
+            {"upscale", job.upscale},
+            {"size_policy", job.size_policy},
+            {"input_size", {r.in_width, r.in_height}},
+            {"processed_size", {r.proc_width, r.proc_height}},
+            {"output_size", {r.image.width, r.image.height}},
+            {"tile", job.tile ? json{{"size", job.tile_size}, {"overlap", job.tile_overlap},
+                                     {"vae_encoder", job.vae_encoder_tile}, {"vae_decoder", job.vae_decoder_tile}}
+                              : json(nullptr)},
+            {"dtype", job.dtype}};
+  if (pl.params.attention) {
+    // The --attn-out maps are the 77 token positions in order; their strings:
+    json tokens = json::array();
+    for (int id : r.ids) tokens.push_back(m.tokenizer->decode({id}));
+    j["tokens"] = tokens;
+  }
+  return j;
+}
+
+void warn_truncated(const RestoreJob& job, const RestoreModel& m, const RestoreResult& r, const std::string& name) {
+  if (r.truncated)
+    note(job, "warning: " + name + ": the prompt has " + std::to_string(r.prompt_tokens) + " tokens; the text encoder takes " +
+                  std::to_string(m.max_tokens - 2) + " (+ start and end): the rest is cut off, as the tokenizer's truncation does");
+}
+
+// Writes the outputs of one item: image last, so an existing image means the
+// item is complete (what --resume checks); a failure removes what was written.
+void write_outputs(const RestoreResult& r, const std::string& image, const std::string& latent, const std::string& attn) {
+  std::vector<std::string> written;
+  try {
+    if (!latent.empty()) {
+      write_tensor_npy(latent, r.latent);
+      if (latent != "-") written.push_back(latent);
+    }
+    if (!attn.empty()) {
+      write_tensor_npy(attn, r.attention);
+      if (attn != "-") written.push_back(attn);
+    }
+    const ImageFormat fmt = image == "-" ? ImageFormat::png : format_from_extension(image);
+    write_image(image, r.image, fmt == ImageFormat::unknown ? ImageFormat::png : fmt);
+  } catch (...) {
+    for (const auto& f : written) std::remove(f.c_str());
+    throw;
+  }
+}
+
+RestoreModelOptions model_options(const RestoreJob& job) {
+  RestoreModelOptions o;
+  o.dir = job.model;
+  o.loras = job.loras;
+  o.merge = !job.no_merge;
+  o.device = job.device;
+  o.dtype = job.dtype;
+  o.quiet = job.quiet;
+  o.prog = kProg;
+  return o;
+}
+
+void set_threads(const RestoreJob& job, int jobs) {
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+}
+
+int run_single(const RestoreJob& job) {
+  const std::string in = job.inputs[0];
+  const std::string name = in == "-" ? "<stdin>" : in;
+  if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--latent-out -", job.latent_out == "-"},
+                       {"--attn-out -", job.attn_out == "-"}});
+  if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
+    throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
+  batch::OutputGuard guard;
+  guard.add_input(in);
+  guard.add_input(job.tags);
+  guard.add_input(job.prompt_file);
+  guard.check_output_file(job.output, "-o");
+  guard.check_output_file(job.latent_out, "--latent-out");
+  guard.check_output_file(job.attn_out, "--attn-out");
+  const std::string key = in == "-" ? "stdin" : path_stem(in);
+
+  const Image lq = read_image(in);  // bad images fail before the model is loaded
+  to_rgb8(lq, name);
+  const RestoreModel m(model_options(job));
+  const Plan pl = make_plan(job, m.recorded);
+  const std::string prompt = item_prompt(pl, 0, key);
+  set_threads(job, 1);
+  RestoreParams p = pl.params;
+  p.key = key;
+  const RestoreResult r = restore(m, lq, prompt, p, name);
+  warn_truncated(job, m, r, name);
+  write_outputs(r, job.output, job.latent_out, job.attn_out);
+  if (job.json) batch::write_report("-", record(job, pl, m, r, key, in, job.output, prompt).dump() + "\n");
+  return 0;
+}
+
+// --resume: an item is done when its image decodes (written last) and the
+// other outputs asked for exist.
+bool finished(const std::string& image, const std::string& latent, const std::string& attn) {
+  std::error_code ec;
+  for (const std::string& f : {latent, attn})
+    if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
+  try {
+    return fs::exists(image, ec) && !read_image(image).empty();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int run_batch(const RestoreJob& job) {
+  if (job.output_dir.empty()) throw_usage("batch mode (several inputs, a directory or --manifest) needs -O DIR");
+  if (!job.output.empty()) throw_usage("-o names the one output of a single image; in batch mode use -O DIR");
+  for (const auto& [flag, v] : {std::pair<const char*, std::string>{"--latent-out", job.latent_out}, {"--attn-out", job.attn_out}})
+    if (v == "-") throw_usage(std::string(flag) + " - is for one image; in batch mode it names a directory");
+  batch::InputSpec spec;
+  spec.roles = {{"lq", {"lq", "image", "path"}, true, ""}};
+  spec.inputs = job.inputs;
+  spec.manifest = job.manifest;
+  spec.skip_dirs = {job.output_dir};
+  spec.allow_stdin = false;
+  std::vector<batch::Item> all = batch::collect_items(spec);
+  // --tags lines go with items in input order; remember it before sorting by key.
+  std::vector<size_t> input_index(all.size());
+  for (size_t i = 0; i < all.size(); ++i) input_index[i] = i;
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[a].key < all[b].key; });
+  std::vector<batch::Item> mine;
+  std::vector<size_t> mine_input;
+  for (size_t i = 0; i < order.size(); ++i)
+    if (job.shard.contains(i)) {
+      mine.push_back(all[order[i]]);
+      mine_input.push_back(order[i]);
+    }
+
+  batch::OutputGuard guard;
+  for (const std::string& in : job.inputs) guard.add_input(in);
+  guard.add_input(job.manifest);
+  guard.add_input(job.tags);
+  guard.add_input(job.prompt_file);
+  for (const batch::Item& it : all) guard.add_input(it.paths[0]);
+  guard.check_output_dir(job.output_dir, "-O");
+  if (!job.latent_out.empty()) guard.check_output_dir(job.latent_out, "--latent-out");
+  if (!job.attn_out.empty()) guard.check_output_dir(job.attn_out, "--attn-out");
+  auto out_of = [&](const std::string& dir, const std::string& key, const char* ext) {
+    return dir.empty() ? std::string() : path_join(dir, key) + ext;
+  };
+
+  const RestoreModel m(model_options(job));
+  const Plan pl = make_plan(job, m.recorded);
+  const int workers = std::max(1, job.jobs);
+  set_threads(job, workers);
+  batch::OrderedLines lines(job.json ? "-" : "");
+  batch::Reporter reporter(kProg);
+  size_t skipped = 0;
+  std::mutex mu;
+  const batch::Tally tally = batch::run_items(
+      mine, {workers, job.quiet}, reporter,
+      [&](size_t i, int) {
+        const batch::Item& it = mine[i];
+        const std::string image = out_of(job.output_dir, it.key, ".png");
+        const std::string latent = out_of(job.latent_out, it.key, ".npy"), attn = out_of(job.attn_out, it.key, ".npy");
+        if (job.resume && finished(image, latent, attn)) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++skipped;
+          if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", image}, {"skipped", true}}).dump() + "\n");
+          return;
+        }
+        const std::string prompt = item_prompt(pl, mine_input[i], it.key);
+        const Image lq = read_image(it.paths[0]);
+        RestoreParams p = pl.params;
+        p.key = it.key;
+        const RestoreResult r = restore(m, lq, prompt, p, it.paths[0]);
+        warn_truncated(job, m, r, it.paths[0]);
+        for (const std::string& f : {image, latent, attn})
+          if (!f.empty()) make_directories(fs::path(f).parent_path().string());
+        write_outputs(r, image, latent, attn);
+        if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], image, prompt).dump() + "\n");
+      },
+      [&](size_t i, batch::Outcome o, const std::string& msg) {
+        if (o != batch::Outcome::ok && lines.enabled())
+          lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
+      },
+      workers);
+  lines.finish();
+  if (!job.quiet)
+    std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
+                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  return tally.exit_code();
+}
+
+}  // namespace
+
+int run_restore_tool(const RestoreJob& job) {
+  if (job.inputs.empty() && job.manifest.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
+  if (!job.prompt.empty() && !job.prompt_file.empty()) throw_usage("--prompt and --prompt-file exclude each other");
+  if (job.tile && !job.attn_out.empty())
+    throw_usage("--attn-out records one UNet pass over the whole latent; it does not go with --tile");
+  if (job.upscale != 1 && job.upscale != 2 && job.upscale != 4) throw_usage("--upscale must be 1, 2 or 4");
+  if (job.process_size < 0) throw_usage("--process-size must be >= 0 (0: no small-image rule)");
+  if (job.tile_size < 1 || job.tile_overlap < 0 || job.tile_overlap >= job.tile_size)
+    throw_usage("--tile-size must be >= 1 and 0 <= --tile-overlap < --tile-size");
+  if (job.vae_encoder_tile < 64 || job.vae_encoder_tile % 8 || job.vae_decoder_tile < 8)
+    throw_usage("--vae-tile ENC,DEC: the encoder tile must be a multiple of 8 of at least 64 px, the decoder tile at least 8 latent px");
+  std::error_code ec;
+  const bool single = job.output_dir.empty() && job.manifest.empty() && job.inputs.size() == 1 &&
+                      (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec));
+  try {
+    return single ? run_single(job) : run_batch(job);
+  } catch (const c10::Error& e) {
+    throw_runtime(e.what_without_backtrace());  // LibTorch errors carry a backtrace; the user needs the first line
+  }
+}
+
+}  // namespace rass::model

@@ -1,0 +1,42 @@
+// Tiled VAE encode/decode for large images, with GroupNorm statistics
+// gathered over all tiles (exact global statistics over the tiles' core
+// regions, where OSEDiff's vaehook.py uses a pixel-weighted mean of per-tile
+// means and variances).
+//
+// The image (or latent) is split into core tiles (a multiple of 8 pixels for
+// the encoder, so every level's grid matches the whole image's); each tile is
+// run with `pad` extra pixels of context on every side where the image has
+// them. Every tile runs on its own thread, one thread computing at a time:
+// at each GroupNorm a tile adds the sums of its core region to the layer's
+// global sums and waits until all tiles have; all then normalise with the
+// global mean and variance. So peak memory is one layer's activations of the
+// whole image plus one tile's temporaries (the mid-block self-attention, the
+// dominant term untiled — [(H/8)(W/8)]^2 floats — is per tile).
+// Self-attention and convolutions see only their tile plus pad: near tile
+// borders the result differs slightly from the untiled one.
+#pragma once
+#include <torch/types.h>
+
+#include "rass/nn/vae.hpp"
+
+namespace rass::model {
+
+struct VaeTiling {
+  int64_t encoder_tile = 1024, encoder_pad = 32;  // image pixels
+  int64_t decoder_tile = 224, decoder_pad = 11;   // latent pixels
+};
+
+// The encoder output (before quant_conv) of x [1, 3, H, W]; tiled only when
+// max(H, W) > tile + 2 * pad (else the plain forward), or always with `force`.
+torch::Tensor tiled_encoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, int64_t tile, int64_t pad,
+                                    bool force = false);
+// The decoder output of z [1, 4, h, w] (after post_quant_conv); tiled only
+// when max(h, w) > tile + 2 * pad, or always with `force`.
+torch::Tensor tiled_decoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, int64_t tile, int64_t pad,
+                                    bool force = false);
+
+// vae.encode / vae.decode with the tiled forwards.
+nn::LatentDistribution tiled_encode(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, const VaeTiling& t);
+torch::Tensor tiled_decode(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, const VaeTiling& t);
+
+}  // namespace rass::model

@@ -1,0 +1,89 @@
+# rass-restore on the committed tiny SD folder (tests/fixtures/nn/sd_tiny,
+# random weights, diffusers layout; made by tests/nn/make_restore_fixture.py):
+# one image, stdin/stdout, batch with --resume, latent/attention outputs,
+# bad inputs with their exit codes and no partial output, and the pipeline
+# rass-degrade | rass-restore | rass-eval-iqa. Numerical equality with the
+# reference is tests/nn/test_restore.cpp.
+. "$(dirname "$0")/lib.sh"
+R=$B/rass-restore
+[ -x "$R" ] || { echo "skipped: rass-restore not built (no LibTorch)"; exit 77; }
+N=$FIX/nn
+SD=$N/sd_tiny
+LORA=$N/sd_tiny_lora.safetensors
+LQ=$N/restore_lq.png  # 37x26
+
+# npy_shape FILE: the shape tuple of a .npy header, e.g. "(4, 3, 4)".
+npy_shape() { head -c 200 "$1" | tr -d '\0' | grep -ao "'shape': ([0-9, ]*)" | sed "s/'shape': //"; }
+
+expect_exit 0 "one image" -- "$R" -m "$SD" --lora "$LORA" --process-size 16 "$LQ" -o "$T/out.png" --json
+grep -q '"timestep":999' "$T/.out" || fail "osediff default: timestep 999 in the record"
+grep -q '"output_size":\[32,24\]' "$T/.out" || fail "LANCZOS to a multiple of 8: 32x24"
+[ -s "$T/out.png" ] || fail "no output image"
+stderr_has "adapter default_encoder" "the LoRA adapters are named on stderr"
+
+expect_exit 0 "stdin to stdout" -- bash -c "'$R' -m '$SD' --lora '$LORA' --process-size 16 --vae-mode -q - -o - <'$LQ' >'$T/pipe.png'"
+expect_exit 0 "same with files" -- "$R" -m "$SD" --lora "$LORA" --process-size 16 --vae-mode -q "$LQ" -o "$T/file.png"
+cmp -s "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different images"
+
+expect_exit 0 "scr, residual, latent and attention out" -- "$R" -m "$SD" --method scr --formula residual --size-policy pad \
+  --tags <(printf 'dog, grass\n') --prompt-style rass "$LQ" -o "$T/scr.png" --latent-out "$T/lat.npy" --attn-out "$T/attn.npy" --json
+grep -q '"prompt":"dog grass"' "$T/.out" || fail "rass prompt style removes commas"
+grep -q '"timestep":1' "$T/.out" || fail "scr preset: timestep 1"
+grep -q '"output_size":\[37,26\]' "$T/.out" || fail "pad policy crops back to 37x26"
+[ "$(npy_shape "$T/lat.npy")" = "(4, 4, 5)" ] || fail "latent shape $(npy_shape "$T/lat.npy"), expected (4, 4, 5)"
+[ "$(npy_shape "$T/attn.npy")" = "(77, 4, 5)" ] || fail "attention shape $(npy_shape "$T/attn.npy"), expected (77, 4, 5)"
+grep -q '"tokens":\["<|startoftext|>"' "$T/.out" || fail "the record lists the 77 token strings"
+
+# The model's recorded form is the default; a flag that overrides it is named.
+cp -r "$SD" "$T/sdr"
+printf '{"method": "scr", "formula": "residual"}\n' >"$T/sdr/rass.json"
+expect_exit 0 "rass.json form" -- "$R" -m "$T/sdr" --process-size 16 "$LQ" -o "$T/r.png" --json
+grep -q '"formula":"residual"' "$T/.out" || fail "rass.json formula is the default"
+expect_exit 0 "flag over rass.json" -- "$R" -m "$T/sdr" --process-size 16 --formula ddpm "$LQ" -o "$T/r.png"
+stderr_has "overrides the model's recorded residual" "override note"
+
+# Batch: a directory, tags by key, --resume, -j 2.
+mkdir -p "$T/in/sub"
+cp "$LQ" "$T/in/a.png"
+cp "$LQ" "$T/in/sub/b.png"
+printf 'a\tdog\nsub/b\tgrass, sky\n' >"$T/tags.tsv"
+expect_exit 0 "batch" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out" --tags "$T/tags.tsv" -j 2 --latent-out "$T/lat" --json
+[ -s "$T/out/a.png" ] && [ -s "$T/out/sub/b.png" ] && [ -s "$T/lat/sub/b.npy" ] || fail "batch outputs missing"
+grep -q '"prompt":"grass, sky, ,"' "$T/.out" || fail "keyed tags: osediff prompt of sub/b"
+cmp -s "$T/out/a.png" "$T/out/sub/b.png" && fail "items keyed differently should draw different latents"
+expect_exit 0 "batch --resume" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
+stderr_has "0 restored, 2 already done" "resume skips finished items"
+expect_exit 0 "seeded single equals its batch item" -- "$R" -m "$SD" --process-size 16 --tags <(printf 'dog\n') "$T/in/a.png" -o "$T/a1.png"
+cmp -s "$T/a1.png" "$T/out/a.png" || fail "same (seed, key): same image in single and batch mode"
+
+# Bad inputs.
+mkdir -p "$T/noclip" && cp -r "$SD"/* "$T/noclip/" && rm "$T/noclip/text_encoder/model.safetensors"
+expect_exit 3 "missing weights" -- "$R" -m "$T/noclip" "$LQ" -o "$T/x.png"
+stderr_has "text_encoder" "the missing component is named"
+
+expect_exit 3 "LoRA that fits nothing" -- "$R" -m "$SD" --lora "$N/vae_tiny/diffusion_pytorch_model.safetensors" "$LQ" -o "$T/x.png"
+stderr_has "fit no UNet layer" "the LoRA file is refused with its reason"
+long=$(printf 'dog, %.0s' $(seq 1 60))
+expect_exit 0 "prompt past 77 tokens" -- "$R" -m "$SD" --process-size 16 --prompt "$long" "$LQ" -o "$T/long.png"
+stderr_has "tokens; the text encoder takes 75" "truncation warning"
+printf 'not an image' >"$T/bad.png"
+expect_exit 3 "corrupt image" -- "$R" -m "$SD" "$T/bad.png" -o "$T/x.png"
+{ printf 'P6\n5 4\n255\n'; head -c 60 /dev/zero; } >"$T/small.ppm"
+expect_exit 3 "image too small" -- "$R" -m "$SD" --process-size 0 "$T/small.ppm" -o "$T/x.png"
+stderr_has "too small" "too small named"
+[ -e "$T/x.png" ] && fail "no output after failures"
+expect_exit 2 "output over input" -- "$R" -m "$SD" "$T/in/a.png" -o "$T/in/a.png"
+expect_exit 2 "fp16 on CPU" -- "$R" -m "$SD" --dtype fp16 "$LQ" -o "$T/x.png"
+expect_exit 2 "attn with tile" -- "$R" -m "$SD" --tile --attn-out "$T/a.npy" "$LQ" -o "$T/x.png"
+cp "$T/bad.png" "$T/in/c.png"
+expect_exit 3 "a bad item in a batch" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out2"
+[ -s "$T/out2/a.png" ] && [ ! -e "$T/out2/c.png" ] || fail "good items kept, no output for the bad one"
+
+# Pipeline: degrade | restore | eval-iqa (PSNR against the HQ image).
+HQ=$IMG/coffee.png
+if [ -x "$B/rass-degrade" ] && [ -x "$B/rass-eval-iqa" ]; then
+  expect_exit 0 "degrade | restore | eval-iqa" -- bash -c "set -o pipefail; '$B/rass-degrade' -p rass -s 1 '$HQ' -o - | \
+    '$R' -m '$SD' --lora '$LORA' --size-policy pad -q - -o - | '$B/rass-eval-iqa' -m psnr - '$HQ' --json"
+  grep -q '"psnr"' "$T/.out" || fail "pipeline: eval-iqa reports PSNR"
+fi
+finish
