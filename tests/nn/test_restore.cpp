@@ -17,6 +17,7 @@
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore.hpp"
+#include "rass/model/tiled_vae.hpp"
 
 using namespace rass;
 using namespace rass::model;
