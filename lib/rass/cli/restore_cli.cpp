@@ -21,7 +21,11 @@ RestoreCli::RestoreCli()
   a.add_option("-m,--model", j_.model, "diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
       ->type_name("DIR")
       ->required();
-  a.add_option("--lora", loras_, "UNet LoRA safetensors, FILE[:SCALE] (repeatable; PEFT or diffusers names)")->type_name("FILE");
+  // One value per --lora, so `--lora F image.png` leaves the image to the inputs.
+  a.add_option("--lora", loras_, "UNet LoRA safetensors, FILE[:SCALE] (repeatable; PEFT or diffusers names)")
+      ->type_name("FILE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   a.add_flag("--no-merge", j_.no_merge, "keep LoRA adapters unmerged (slower; for checking a merge)");
   method_opt_ = with_choices(a.add_option("--method", method_, "osediff (t 999, ddpm) or scr (t 1, the model's formula, else ddpm); default: the model's rass.json, else osediff"),
                              {"osediff", "scr"});
