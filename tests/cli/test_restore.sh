@@ -34,6 +34,13 @@ grep -q '"output_size":\[37,26\]' "$T/.out" || fail "pad policy crops back to 37
 [ "$(npy_shape "$T/attn.npy")" = "(77, 4, 5)" ] || fail "attention shape $(npy_shape "$T/attn.npy"), expected (77, 4, 5)"
 grep -q '"tokens":\["<|startoftext|>"' "$T/.out" || fail "the record lists the 77 token strings"
 
+expect_exit 0 "bf16 on CPU" -- "$R" -m "$SD" --lora "$LORA" --process-size 16 --dtype bf16 --vae-mode "$LQ" -o "$T/bf16.png"
+[ -s "$T/bf16.png" ] || fail "bf16 output"
+expect_exit 0 "latent tiling + tiled VAE" -- "$R" -m "$SD" --upscale 4 --size-policy pad --tile --tile-size 8 --tile-overlap 4 \
+  --vae-tile 64,8 --vae-mode "$LQ" -o "$T/tiled.png" --json
+grep -q '"output_size":\[148,104\]' "$T/.out" || fail "tiled output size"
+expect_exit 2 "bad --vae-tile" -- "$R" -m "$SD" --tile --vae-tile 1000 "$LQ" -o "$T/x.png"
+
 # The model's recorded form is the default; a flag that overrides it is named.
 cp -r "$SD" "$T/sdr"
 printf '{"method": "scr", "formula": "residual"}\n' >"$T/sdr/rass.json"

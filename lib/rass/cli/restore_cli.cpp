@@ -19,13 +19,11 @@ RestoreCli::RestoreCli()
   a.add_option("--manifest", j_.manifest, "read LQ paths from a manifest (JSON lines with \"lq\", \"image\" or \"path\"; or one path per line)")
       ->type_name("FILE");
   a.add_option("-m,--model", j_.model, "diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
-      ->type_name("DIR")
-      ->required();
+      ->type_name("DIR");  // checked in job(): the flag tests parse every tool without operands
   // One value per --lora, so `--lora F image.png` leaves the image to the inputs.
   a.add_option("--lora", loras_, "UNet LoRA safetensors, FILE[:SCALE] (repeatable; PEFT or diffusers names)")
       ->type_name("FILE")
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->allow_extra_args(false);
   a.add_flag("--no-merge", j_.no_merge, "keep LoRA adapters unmerged (slower; for checking a merge)");
   method_opt_ = with_choices(a.add_option("--method", method_, "osediff (t 999, ddpm) or scr (t 1, the model's formula, else ddpm); default: the model's rass.json, else osediff"),
                              {"osediff", "scr"});
@@ -74,6 +72,7 @@ RestoreCli::RestoreCli()
 
 model::RestoreJob RestoreCli::job() const {
   model::RestoreJob j = j_;
+  if (j.model.empty()) throw_usage("--model DIR is required (a diffusers SD 2.x folder)");
   for (const std::string& s : loras_) j.loras.push_back(parse_lora_spec(s));
   if (method_opt_->count()) j.method = method_;
   if (timestep_opt_->count()) j.timestep = timestep_;
