@@ -49,6 +49,13 @@ grep -q '"formula":"residual"' "$T/.out" || fail "rass.json formula is the defau
 expect_exit 0 "flag over rass.json" -- "$R" -m "$T/sdr" --process-size 16 --formula ddpm "$LQ" -o "$T/r.png"
 stderr_has "overrides the model's recorded residual" "override note"
 
+# clip_sample true (DDPMScheduler's default when the key is absent): honoured, with a note.
+cp -r "$SD" "$T/sdc"
+sed 's/"clip_sample": false/"clip_sample": true/' "$SD/scheduler/scheduler_config.json" >"$T/sdc/scheduler/scheduler_config.json"
+expect_exit 0 "clip_sample true" -- "$R" -m "$T/sdc" --process-size 16 "$LQ" -o "$T/c.png"
+stderr_has "clamps x0 to [-1, 1]" "clip_sample note"
+expect_exit 2 "two readers of stdin" -- "$R" -m "$SD" --tags - - -o "$T/x.png"
+
 # Batch: a directory, tags by key, --resume, -j 2.
 mkdir -p "$T/in/sub"
 cp "$LQ" "$T/in/a.png"

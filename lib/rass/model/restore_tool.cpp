@@ -326,6 +326,15 @@ int run_batch(const RestoreJob& job) {
 int run_restore_tool(const RestoreJob& job) {
   if (job.inputs.empty() && job.manifest.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
   if (!job.prompt.empty() && !job.prompt_file.empty()) throw_usage("--prompt and --prompt-file exclude each other");
+  {
+    std::vector<std::string> stdin_users;
+    for (const std::string& in : job.inputs)
+      if (in == "-") stdin_users.push_back("the input -");
+    if (job.tags == "-") stdin_users.push_back("--tags -");
+    if (job.prompt_file == "-") stdin_users.push_back("--prompt-file -");
+    if (job.manifest == "-") stdin_users.push_back("--manifest -");
+    if (stdin_users.size() > 1) throw_usage("only one of " + stdin_users[0] + " and " + stdin_users[1] + " can read stdin");
+  }
   if (job.tile && !job.attn_out.empty())
     throw_usage("--attn-out records one UNet pass over the whole latent; it does not go with --tile");
   if (job.upscale != 1 && job.upscale != 2 && job.upscale != 4) throw_usage("--upscale must be 1, 2 or 4");
