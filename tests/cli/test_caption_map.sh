@@ -104,11 +104,25 @@ if [ -f "$WN/data.noun" ]; then
   expect_exit 0 "wordnet backend" -- "$C" --classes "$T/c2.txt" "$T/wall.pgm" --tags - --json <<<"couch, xyzzy"
   stdout_has '"tag":"couch","class_index":1,"class":"sofa","score":1.0,"kept":true' "wordnet couch -> sofa"
   stdout_has '"tag":"xyzzy","class_index":-1,"score":null,"reasons":{"score":' "no score for xyzzy"
-  expect_exit 3 "missing WordNet folder" -- "$C" --classes "$T/c2.txt" "$T/wall.pgm" --wordnet "$T/nowhere"
+  expect_exit 3 "missing WordNet folder" -- "$C" --classes "$T/c2.txt" "$T/wall.pgm" --wordnet "$T/nowhere" --tags - <<<"couch"
   stderr_has "data.noun" "names the file"
 else
   echo "skip: no WordNet data in $WN (wordnet-base)"
 fi
-expect_exit 2 "sbert without the network layer or model" -- "$C" --similarity sbert "$T/lm.pgm"
+expect_exit 2 "sbert without a model" -- "$C" --similarity sbert "$T/lm.pgm"
 stderr_has "--text-model" "asks for the model"
+# Sentence-BERT on the tiny random fixture (tests/nn/make_bert_fixture.py; parity in tests/nn/test_bert.cpp):
+# built with LibTorch it runs; without, it says what is missing.
+SB=(--classes "$T/classes.txt" --similarity sbert --text-model "$FIX/nn/sbert_tiny" "$T/lm.pgm" --tags - --json)
+if "$C" "${SB[@]}" <<<"pond" >/dev/null 2>&1; then
+  expect_exit 0 "sbert backend" -- "$C" "${SB[@]}" --threshold -1 <<<"pond, lake"
+  stdout_has '"tag":"lake","class_index":3,"class":"lake","score":' "lake -> lake (cosine 1)"
+  stdout_has '"tag":"pond","class_index":' "pond is scored"
+  expect_exit 3 "sbert folder without weights" -- "$C" --classes "$T/classes.txt" --similarity sbert --text-model "$T" \
+    "$T/lm.pgm" --tags - <<<"pond"
+  stderr_has "model.safetensors: missing" "names the file"
+else
+  expect_exit 2 "sbert needs LibTorch" -- "$C" "${SB[@]}" <<<"pond"
+  stderr_has "LibTorch" "says why"
+fi
 finish

@@ -46,15 +46,16 @@ CaptionMapCli::CaptionMapCli()
   a.add_option("--tokenizer", j_.tokenizer, "CLIP tokenizer folder (vocab.json, merges.txt) or a Stable Diffusion folder; needed for HDF5 output")
       ->envname("RASS_TOKENIZER")
       ->type_name("DIR");
-  a.add_option("-o,--output", j_.output, "single label map: write the HDF5 pack here")->type_name("FILE.h5");
+  a.add_option("-o,--output", j_.output, "single label map: write the HDF5 pack here; build-table: the table (- = stdout)")
+      ->type_name("FILE");
   a.add_option("-O,--output-dir", j_.output_dir, "batch: write DIR/<key>.h5 per label map")->type_name("DIR");
   a.add_flag("--resume", j_.resume, "batch: keep packs an earlier run finished (prompts are still printed)");
   add_jobs_option();
   add_shard_option();
 
   build_table_ = a.add_subcommand("build-table", "write a similarity table (TSV tag, class, score) for a tag vocabulary with --similarity");
+  // The table goes to the tool's -o (- = stdout): one --output flag for the tool.
   build_table_->add_option("vocabulary", j_.vocabulary, "tags, one per line (- = stdin)")->type_name("FILE")->required();
-  build_table_->add_option("-o,--output", j_.table_out, "the table (- = stdout)")->type_name("FILE")->required();
   build_table_->add_flag("--all-classes", j_.all_classes, "every class with a score, not only each tag's best");
   build_table_->fallthrough();
 }
@@ -68,6 +69,10 @@ text::CaptionMapJob CaptionMapCli::job() const {
     throw_usage("--threshold '" + threshold_ + "' is not a number");
   j.threshold = t;
   j.build_table = build_table_->parsed();
+  if (j.build_table) {
+    j.table_out = j.output;
+    j.output.clear();
+  }
   j.jobs = common.jobs;
   j.quiet = common.quiet;
   j.json = common.json;

@@ -35,7 +35,8 @@ constexpr char kProg[] = "rass-caption-map";
 // Everything an item needs, loaded once before the items run.
 struct Setup {
   std::vector<std::string> classes;
-  std::unique_ptr<TagSimilarity> sim;
+  std::unique_ptr<TagSimilarity> sim;  // null without tags
+  std::string sim_name;
   std::unique_ptr<ClipTokenizer> tokenizer;
   PromptStyle style = PromptStyle::osediff;
 };
@@ -72,8 +73,15 @@ Setup make_setup(const CaptionMapJob& job, bool need_tokenizer) {
   if (job.prompt_style != "osediff" && job.prompt_style != "rass")
     throw_usage("--prompt-style must be osediff or rass");
   s.style = job.prompt_style == "rass" ? PromptStyle::rass : PromptStyle::osediff;
+  if (job.similarity != "wordnet" && job.similarity != "sbert" && job.similarity != "table")
+    throw_usage("unknown --similarity '" + job.similarity + "' (wordnet, sbert, or --table FILE)");
+  if (job.similarity == "sbert" && job.table.empty() && job.text_model.empty())
+    throw_usage("--similarity sbert needs --text-model DIR (a sentence-transformers folder)");
   s.classes = metrics::load_class_names(job.classes);
-  s.sim = make_similarity(job, s.classes);
+  // Without tags nothing is matched: WordNet (1 s to load) and sbert are not
+  // loaded then; a table still is, so a bad one is reported.
+  if (!job.tags.empty() || job.build_table || !job.table.empty()) s.sim = make_similarity(job, s.classes);
+  s.sim_name = !job.table.empty() ? "table" : job.similarity;
   if (need_tokenizer && job.tokenizer.empty())
     throw_usage("HDF5 output needs the CLIP tokenizer for the token positions: --tokenizer DIR "
                 "(vocab.json and merges.txt, e.g. a Stable Diffusion folder's tokenizer/)");
@@ -186,10 +194,11 @@ std::string process(const CaptionMapJob& job, const Setup& s, const std::string&
                     const std::vector<std::string>& tags, const std::string& out, bool keyed) {
   const LabelMap map = read_label_map(path, s.classes.size(), job.reduce_zero_label);
   std::vector<TagMatch> matches;
+  if (!tags.empty() && !s.sim) throw_runtime("caption-map: tags without a similarity backend");
   for (const std::string& t : tags) matches.push_back(match_tag(*s.sim, t, job.threshold));
   const CaptionMap cm = build_caption_map(map, s.classes, matches, s.style, s.tokenizer.get());
   if (!out.empty()) {
-    const PackInfo info{key, path, job.prompt_style, s.sim->name(), job.threshold};
+    const PackInfo info{key, path, job.prompt_style, s.sim_name, job.threshold};
     write_file_atomic(out, caption_pack_bytes(cm, map, s.classes, info));
   }
   if (job.json) return item_json(key, cm, s.classes).dump() + "\n";
@@ -317,6 +326,7 @@ int run_build_table(const CaptionMapJob& job) {
   guard.check_output_file(job.table_out, "-o");
   CaptionMapJob j = job;
   j.tokenizer.clear();
+  j.build_table = true;
   const Setup s = make_setup(j, false);
   const std::string name = job.vocabulary == "-" ? "<stdin>" : job.vocabulary;
   const std::vector<uint8_t> bytes = read_file_bytes(job.vocabulary);

@@ -6,6 +6,7 @@
 #include <deque>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <unordered_set>
 
 #include "rass/core/error.hpp"
@@ -55,6 +56,32 @@ std::vector<std::pair<int, int>> ancestor_distances(const WordNet& wn, int s) {
   return out;
 }
 
+// The space-separated fields of a database line, up to a gloss (" | ").
+std::vector<std::string_view> fields(const std::string& line) {
+  std::vector<std::string_view> out;
+  const std::string_view v(line);
+  size_t i = 0;
+  while (i < v.size()) {
+    while (i < v.size() && v[i] == ' ') ++i;
+    if (i >= v.size() || v[i] == '|') break;
+    size_t j = i;
+    while (j < v.size() && v[j] != ' ') ++j;
+    out.push_back(v.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool parse_long(std::string_view s, int base, long* out) {
+  if (s.empty() || s.size() > 20) return false;
+  char buf[24];
+  s.copy(buf, s.size());
+  buf[s.size()] = 0;
+  char* end = nullptr;
+  *out = std::strtol(buf, &end, base);
+  return end == buf + s.size();
+}
+
 int distance_to(const std::vector<std::pair<int, int>>& a, const std::vector<std::pair<int, int>>& b) {
   int best = -1;
   for (const auto& [x, dx] : a)
@@ -95,26 +122,23 @@ WordNet WordNet::load(const std::string& dir) {
   std::vector<std::string> first_lemma;
   for_each_line(data_path, [&](const std::string& line, size_t n) {
     // offset lex_filenum ss_type w_cnt(hex) {word lex_id} p_cnt {symbol offset pos src/tgt} ... | gloss
-    std::istringstream ss(line.substr(0, line.find(" | ")));
-    long offset;
-    std::string lexfile, type, wcnt_hex;
-    if (!(ss >> offset >> lexfile >> type >> wcnt_hex)) malformed(data_path, n, "header fields");
-    char* end = nullptr;
-    const long wcnt = std::strtol(wcnt_hex.c_str(), &end, 16);
-    if (*end || wcnt < 1) malformed(data_path, n, "word count '" + wcnt_hex + "'");
-    std::string word, lexid;
-    for (long i = 0; i < wcnt; ++i) {
-      if (!(ss >> word >> lexid)) malformed(data_path, n, "words");
-      if (i == 0) first_lemma.push_back(lower_ascii(word));
-    }
-    int pcnt;
-    if (!(ss >> pcnt) || pcnt < 0) malformed(data_path, n, "pointer count");
+    const std::vector<std::string_view> f = fields(line);
+    size_t i = 4;
+    long wcnt = 0;
+    if (f.size() < 5 || !parse_long(f[3], 16, &wcnt) || wcnt < 1) malformed(data_path, n, "header fields");
+    long offset = 0;
+    if (!parse_long(f[0], 10, &offset)) malformed(data_path, n, "offset");
+    if (f.size() < i + 2 * size_t(wcnt) + 1) malformed(data_path, n, "words");
+    first_lemma.push_back(lower_ascii(std::string(f[i])));
+    i += 2 * size_t(wcnt);
+    long pcnt = 0;
+    if (!parse_long(f[i++], 10, &pcnt) || pcnt < 0 || f.size() < i + 4 * size_t(pcnt))
+      malformed(data_path, n, "pointers");
     std::vector<long> hyp;
-    for (int i = 0; i < pcnt; ++i) {
-      std::string sym, pos, st;
-      long target;
-      if (!(ss >> sym >> target >> pos >> st)) malformed(data_path, n, "pointers");
-      if ((sym == "@" || sym == "@i") && pos == "n") hyp.push_back(target);
+    for (long p = 0; p < pcnt; ++p, i += 4) {
+      long target = 0;
+      if (!parse_long(f[i + 1], 10, &target)) malformed(data_path, n, "pointer offset");
+      if ((f[i] == "@" || f[i] == "@i") && f[i + 2] == "n") hyp.push_back(target);
     }
     if (!by_offset.emplace(offset, static_cast<int>(hyper_offsets.size())).second)
       malformed(data_path, n, "offset " + std::to_string(offset) + " twice");
@@ -132,17 +156,17 @@ WordNet WordNet::load(const std::string& dir) {
 
   for_each_line(index_path, [&](const std::string& line, size_t n) {
     // lemma pos synset_cnt p_cnt {symbol} sense_cnt tagsense_cnt {offset}
-    std::istringstream ss(line);
-    std::string lemma, pos, sym;
-    int nsyn, nptr, nsense, ntag;
-    if (!(ss >> lemma >> pos >> nsyn >> nptr) || nsyn < 1 || nptr < 0) malformed(index_path, n, "header fields");
-    for (int i = 0; i < nptr; ++i)
-      if (!(ss >> sym)) malformed(index_path, n, "pointer symbols");
-    if (!(ss >> nsense >> ntag) || nsense != nsyn) malformed(index_path, n, "sense counts");
-    std::vector<int>& ids = wn.index_[lemma];
-    for (int i = 0; i < nsyn; ++i) {
-      long off;
-      if (!(ss >> off)) malformed(index_path, n, "synset offsets");
+    const std::vector<std::string_view> f = fields(line);
+    long nsyn = 0, nptr = 0, nsense = 0;
+    if (f.size() < 4 || !parse_long(f[2], 10, &nsyn) || !parse_long(f[3], 10, &nptr) || nsyn < 1 || nptr < 0)
+      malformed(index_path, n, "header fields");
+    const size_t at = 4 + size_t(nptr);
+    if (f.size() != at + 2 + size_t(nsyn) || !parse_long(f[at], 10, &nsense) || nsense != nsyn)
+      malformed(index_path, n, "sense counts");
+    std::vector<int>& ids = wn.index_[std::string(f[0])];
+    for (long k = 0; k < nsyn; ++k) {
+      long off = 0;
+      if (!parse_long(f[at + 2 + k], 10, &off)) malformed(index_path, n, "synset offsets");
       auto it = by_offset.find(off);
       if (it == by_offset.end()) malformed(index_path, n, "offset " + std::to_string(off) + " is not in data.noun");
       ids.push_back(it->second);
