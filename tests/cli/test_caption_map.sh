@@ -85,6 +85,12 @@ stdout_is "$(printf 'sub/b\tbuilding, wall, sky, spire')" "the second key only"
 expect_exit 0 "own output as --tags" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/prompts.tsv"
 cmp -s "$T/.out" "$T/prompts.tsv" || fail "a fixed point"
 expect_exit 2 "-o in batch mode" -- "$C" "${COMMON[@]}" "$T/maps" -o "$T/x.h5"
+expect_exit 2 "-O inside the input directory" -- "$C" "${COMMON[@]}" "$T/maps" --tokenizer "$TOK" -O "$T/maps/packs"
+[ -e "$T/maps/packs" ] && fail "nothing made inside the input"
+expect_exit 0 "single map, keyed tags, --key" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tags "$T/keyed.tsv" --key sub/b
+stdout_is "building, wall, sky, spire" "the line of key sub/b"
+expect_exit 3 "single map, keyed tags without its key" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tags "$T/keyed.tsv"
+stderr_has "no line for key 'lm'" "names the key"
 
 # build-table and the WordNet backend (skipped without wordnet-base).
 WN=${RASS_WORDNET_DIR:-/usr/share/wordnet}

@@ -148,11 +148,16 @@ CaptionMap build_caption_map(const LabelMap& map, const std::vector<std::string>
 std::vector<uint8_t> term_masks(const CaptionMap& cm, const LabelMap& map) {
   const size_t plane = size_t(map.width) * map.height;
   std::vector<uint8_t> out(cm.terms.size() * plane, 0);
+  // One pass over the pixels: each class lists the terms whose mask it is.
+  std::vector<std::vector<size_t>> terms_of(map.pixels.size());
   for (size_t t = 0; t < cm.terms.size(); ++t) {
     const int c = cm.terms[t].class_index;
-    if (c < 0 || !cm.terms[t].pixels) continue;
-    uint8_t* dst = out.data() + t * plane;
-    for (size_t i = 0; i < plane; ++i) dst[i] = map.labels[i] == c;
+    if (c >= 0 && cm.terms[t].pixels) terms_of[c].push_back(t * plane);
+  }
+  for (size_t i = 0; i < plane; ++i) {
+    const int32_t c = map.labels[i];
+    if (c >= 0)
+      for (size_t base : terms_of[c]) out[base + i] = 1;
   }
   return out;
 }
