@@ -1,4 +1,5 @@
 // The registry of every tool's CLI definition.
+#include "rass/cli/caption_map_cli.hpp"
 #include "rass/cli/degrade_cli.hpp"
 #include "rass/cli/eval_iqa_cli.hpp"
 #include "rass/cli/model_cli.hpp"
@@ -15,6 +16,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<EvalMiouCli>());
   tools.push_back(std::make_unique<ModelCli>());
   tools.push_back(std::make_unique<RestoreCli>());
+  tools.push_back(std::make_unique<CaptionMapCli>());
   return tools;
 }
 

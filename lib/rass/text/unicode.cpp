@@ -172,15 +172,15 @@ int combining_class(char32_t c) {
   return static_cast<int>(run_class(tables::kCccRuns, tables::kCccRuns_size, 8, c));
 }
 
-void nfc_inplace(std::u32string& s, std::vector<int>* origin) {
-  // Fast path: ASCII is always NFC.
-  if (std::all_of(s.begin(), s.end(), [](char32_t c) { return c < 0x80; })) return;
-  std::u32string d;
-  std::vector<int> dorigin;
+namespace {
+
+// Canonical decomposition and ordering (NFD), with origins and combining classes.
+void canonical_decompose(const std::u32string& s, const std::vector<int>* origin, std::u32string& d,
+                         std::vector<int>& dorigin, std::vector<int>& ccc) {
   d.reserve(s.size() + 8);
   for (size_t i = 0; i < s.size(); ++i) decompose(s[i], origin ? (*origin)[i] : 0, d, origin ? &dorigin : nullptr);
   // Canonical ordering: stable sort of every run of non-starters by combining class.
-  std::vector<int> ccc(d.size());
+  ccc.resize(d.size());
   for (size_t i = 0; i < d.size(); ++i) ccc[i] = combining_class(d[i]);
   for (size_t i = 0; i < d.size();) {
     if (ccc[i] == 0) {
@@ -208,6 +208,24 @@ void nfc_inplace(std::u32string& s, std::vector<int>* origin) {
     }
     i = j;
   }
+}
+
+}  // namespace
+
+std::u32string nfd(std::u32string_view s) {
+  if (std::all_of(s.begin(), s.end(), [](char32_t c) { return c < 0x80; })) return std::u32string(s);
+  std::u32string d;
+  std::vector<int> dorigin, ccc;
+  canonical_decompose(std::u32string(s), nullptr, d, dorigin, ccc);
+  return d;
+}
+
+void nfc_inplace(std::u32string& s, std::vector<int>* origin) {
+  // Fast path: ASCII is always NFC.
+  if (std::all_of(s.begin(), s.end(), [](char32_t c) { return c < 0x80; })) return;
+  std::u32string d;
+  std::vector<int> dorigin, ccc;
+  canonical_decompose(s, origin, d, dorigin, ccc);
   // Canonical composition.
   std::u32string out;
   std::vector<int> oorigin;

@@ -25,6 +25,9 @@ void utf8_append(std::string& out, char32_t c);
 std::u32string nfc(std::u32string_view s);
 void nfc_inplace(std::u32string& s, std::vector<int>* origin);
 
+// unicodedata.normalize("NFD", s).
+std::u32string nfd(std::u32string_view s);
+
 // str.lower(), including U+0130 -> "i\u0307" and the Final_Sigma rule for U+03A3.
 std::u32string to_lower(std::u32string_view s);
 void to_lower_inplace(std::u32string& s, std::vector<int>* origin);
