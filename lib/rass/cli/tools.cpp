@@ -3,6 +3,7 @@
 #include "rass/cli/eval_iqa_cli.hpp"
 #include "rass/cli/model_cli.hpp"
 #include "rass/cli/eval_miou_cli.hpp"
+#include "rass/cli/merge_lora_cli.hpp"
 #include "rass/cli/tool.hpp"
 
 namespace rass::cli {
@@ -13,6 +14,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<EvalIqaCli>());
   tools.push_back(std::make_unique<EvalMiouCli>());
   tools.push_back(std::make_unique<ModelCli>());
+  tools.push_back(std::make_unique<MergeLoraCli>());
   return tools;
 }
 
