@@ -29,6 +29,11 @@ MergeLoraCli::MergeLoraCli()
                  {"fp32", "fp16", "bf16"});
   };
 
+  // list first: the read-only command (and the one shared CLI tests parse with an operand).
+  list_ = app.add_subcommand("list", "adapters, ranks, alphas, targets and parameter counts of a LoRA file");
+  list_->add_option("lora", a_.lora_file, "LoRA .safetensors file")->required()->type_name("FILE");
+  base_options(list_, "--model", "also match the targets against this model's layers");
+
   merge_ = app.add_subcommand("merge", "merge LoRA files (with scales) into base weights");
   base_options(merge_, "--model", "base: diffusers folder, component folder or .safetensors file")->required();
   merge_->add_option("--lora", loras_, "LoRA safetensors to merge, FILE[:SCALE] (repeatable, applied in order)")
@@ -39,10 +44,6 @@ MergeLoraCli::MergeLoraCli()
       ->type_name("DIR");
   dtype_option(merge_);
   device_options(merge_);
-
-  list_ = app.add_subcommand("list", "adapters, ranks, alphas, targets and parameter counts of a LoRA file");
-  list_->add_option("lora", a_.lora_file, "LoRA .safetensors file")->required()->type_name("FILE");
-  base_options(list_, "--model", "also match the targets against this model's layers");
 
   extract_ = app.add_subcommand("extract", "the difference of two checkpoints as a rank-r LoRA (truncated SVD)");
   base_options(extract_, "--base", "base checkpoint: diffusers folder, component folder or .safetensors file")->required();
