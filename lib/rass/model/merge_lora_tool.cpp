@@ -132,9 +132,9 @@ int merge(const MergeLoraJob& a) {
   guard_outputs(a, inputs, {{a.model, a.component, a.config}});
   set_threads(a);
   const torch::Device device = parse_device(a);
-  LoadedComponent c = load_component_module({a.model, a.component, a.config});
-  if (!a.output_dir.empty() && c.files.model_dir.empty())
+  if (!a.output_dir.empty() && find_component({a.model, a.component, a.config}).model_dir.empty())
     throw_usage("-O writes a whole model folder: --model must be a diffusers folder (with -o, any base works)");
+  LoadedComponent c = load_component_module({a.model, a.component, a.config});
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "merge"}, {"base", c.files.weights}, {"component", c.files.kind}};
@@ -325,7 +325,11 @@ int extract(const MergeLoraJob& a) {
   for (const auto& [name, v] : base_views) {
     if (handled.count(name)) continue;
     const TensorView* tv = tuned.at(name).first;
-    if (tv->nbytes == v->nbytes && tv->dtype == v->dtype && std::equal(v->data, v->data + v->nbytes, tv->data)) continue;
+    const bool same_bytes = tv->nbytes == v->nbytes && tv->dtype == v->dtype && std::equal(v->data, v->data + v->nbytes, tv->data);
+    // Files of different dtypes: equal values are no difference.
+    if (same_bytes || (tv->dtype != v->dtype && torch::equal(to_tensor(*tv, tuned.at(name).second).to(torch::kDouble),
+                                                             to_tensor(*v, base.files.weights.front()).to(torch::kDouble))))
+      continue;
     full.push_back({{"name", name}, {"reason", why_not_lora(name, lora_weights.count(name) > 0)}});
     if (a.full_weights) out.push_back({name, tv->dtype, tv->shape, tv->data, tv->nbytes});
   }
