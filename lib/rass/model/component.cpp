@@ -131,10 +131,11 @@ void write_component_weights(const LoadedComponent& c, const std::string& path, 
         throw_bad_input(f->path(), "tensor '" + t.name + "' is " + dtype_name(dt) + ", which this tool cannot write back");
       torch::Tensor x = it->second.detach().to(torch::kCPU).to(st).contiguous();
       // Only what the conversion broke: a value already inf in the input stays so.
-      if (dtype_is_float(dt) && !torch::isfinite(x.to(torch::kFloat)).all().item<bool>() &&
+      // fp16 is the one output dtype narrower in range than the float32 weights.
+      if (dt == DType::f16 && !torch::isfinite(x.to(torch::kFloat)).all().item<bool>() &&
           torch::isfinite(it->second).all().item<bool>())
         throw_bad_input(f->path(), "tensor '" + t.name + "' has values that are not finite in " + dtype_name(dt) +
-                                       " (beyond its range); write another --dtype");
+                                       " (beyond its range); write bf16 or fp32 with --dtype");
       keep.push_back(x);
       out.push_back({t.name, dt, t.shape, x.data_ptr(), size_t(x.nbytes())});
     }

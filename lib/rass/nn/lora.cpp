@@ -192,7 +192,10 @@ size_t merge_and_unload_lora(torch::nn::Module& root) {
       names.push_back(name);
       if (!a.enabled || a.merged) continue;
       torch::Tensor& w = layer->base_weight();
-      w.copy_((w.to(torch::kFloat) + layer->delta(a).to(torch::kFloat) * a.scale()).to(w.scalar_type()));
+      if (w.scalar_type() == torch::kFloat || w.scalar_type() == torch::kDouble)
+        w.add_(layer->delta(a).to(w.scalar_type()), a.scale());  // in place: no copy of the weight
+      else
+        w.copy_((w.to(torch::kFloat) + layer->delta(a).to(torch::kFloat) * a.scale()).to(w.scalar_type()));
       ++n;
     }
     for (const auto& name : names) {
