@@ -381,6 +381,8 @@ int init_seg(const MergeLoraJob& a) {
   c.module->to(device);
   json rep = {{"command", "init-seg"}};
   rep["scr"] = merge_lora_files(*c.module, a);
+  // The Seg LoRA is drawn on the CPU, so a seed gives the same file whatever --device.
+  c.module->to(torch::kCPU);
   // The fresh Seg LoRA: RASS's unet_lora (OSEDiff's targets without
   // conv_out), gaussian A, zero B, drawn in a fixed order from the seed.
   const LoraTargetGroups g = osediff_targets(*c.module, false);
@@ -399,7 +401,6 @@ int init_seg(const MergeLoraJob& a) {
     adapters[name] = *paths;
     names.push_back(name);
   }
-  c.module->to(torch::kCPU);
   FolderWriter w(a.output_dir);
   w.link_tree(c.files.model_dir, "", {"unet", "rass.json", "seg_lora.safetensors"});
   w.copy_component_extras(c.files.dir, "unet");
