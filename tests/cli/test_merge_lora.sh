@@ -89,6 +89,10 @@ expect_exit 2 "-O needs a model folder" -- "$M" merge --model "$T/lone.safetenso
 expect_exit 3 "failure after the first LoRA" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --lora "$T/bad.safetensors" -O "$T/ras2"
 [ -e "$T/ras2" ] && fail "no partial init-seg folder"
 no_leftovers "failed init-seg"
+if ! command -v nvidia-smi >/dev/null; then
+  expect_exit 1 "cuda unavailable" -- "$M" merge --model "$T/sd" --lora "$PEFT" --device cuda -o "$T/o4.safetensors"
+  [ -e "$T/o4.safetensors" ] && fail "no output when the device is missing"
+fi
 expect_exit 2 "no subcommand" -- "$M"
 expect_exit 2 "bad --lora scale" -- "$M" merge --model "$T/sd" --lora "$PEFT:abc" -o "$T/o3.safetensors"
 finish
