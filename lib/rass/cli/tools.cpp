@@ -5,6 +5,7 @@
 #include "rass/cli/model_cli.hpp"
 #include "rass/cli/eval_miou_cli.hpp"
 #include "rass/cli/restore_cli.hpp"
+#include "rass/cli/merge_lora_cli.hpp"
 #include "rass/cli/tool.hpp"
 
 namespace rass::cli {
@@ -17,6 +18,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<ModelCli>());
   tools.push_back(std::make_unique<RestoreCli>());
   tools.push_back(std::make_unique<CaptionMapCli>());
+  tools.push_back(std::make_unique<MergeLoraCli>());
   return tools;
 }
 

@@ -183,6 +183,29 @@ void unmerge_lora(torch::nn::Module& root, const std::string& name) {
   for (auto& [path, layer] : lora_layers(root)) layer->unmerge(name);
 }
 
+size_t merge_and_unload_lora(torch::nn::Module& root) {
+  size_t n = 0;
+  torch::NoGradGuard no_grad;
+  for (auto& [path, layer] : lora_layers(root)) {
+    std::vector<std::string> names;
+    for (auto& [name, a] : layer->adapters) {
+      names.push_back(name);
+      if (!a.enabled || a.merged) continue;
+      torch::Tensor& w = layer->base_weight();
+      if (w.scalar_type() == torch::kFloat || w.scalar_type() == torch::kDouble)
+        w.add_(layer->delta(a).to(w.scalar_type()), a.scale());  // in place: no copy of the weight
+      else
+        w.copy_((w.to(torch::kFloat) + layer->delta(a).to(torch::kFloat) * a.scale()).to(w.scalar_type()));
+      ++n;
+    }
+    for (const auto& name : names) {
+      layer->adapters.at(name).merged = false;  // folded in for good: deleting must not subtract it
+      layer->delete_adapter(name);
+    }
+  }
+  return n;
+}
+
 bool is_lora_parameter(const std::string& name, std::string* adapter) {
   // [<path>.]lora_{A,B}.<adapter>.weight
   static const std::string suffix = ".weight";

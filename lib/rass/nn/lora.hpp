@@ -127,6 +127,11 @@ void set_lora_enabled(torch::nn::Module& root, const std::string& name, bool ena
 void set_lora_scale(torch::nn::Module& root, const std::string& name, double scale);
 void merge_lora(torch::nn::Module& root, const std::string& name);
 void unmerge_lora(torch::nn::Module& root, const std::string& name);
+// PEFT's merge_and_unload: folds every enabled, unmerged adapter of every
+// layer into its base weight (W += scale * B A, computed in float32 whatever
+// the weight's dtype) and removes all adapters, leaving the plain model.
+// Returns the number of (layer, adapter) pairs merged.
+size_t merge_and_unload_lora(torch::nn::Module& root);
 
 // Whether a parameter name (as named_parameters() gives it) is a LoRA
 // adapter's: "<path>.lora_A.<adapter>.weight" or lora_B; `adapter` receives
