@@ -6,6 +6,8 @@
 //   VAE decode (also rass-model run vae-decode)              2.1e-6
 //   CLIP text last / pooled / clip_skip 1 (gelu, quick_gelu) 9.7e-7 at most
 //   UNet + peft LoRA file, + diffusers attn-procs LoRA file  2.4e-6, 1.5e-6
+//   UNet + converted OSEDiff .pkl (3 adapters at scale 2 and a
+//   retrained conv_in: outputs up to 4), unmerged / merged   5.0e-6, 6.3e-6
 #pragma once
 
 constexpr double TOL_UNET = 6e-6;
@@ -31,3 +33,4 @@ constexpr double TOL_RESTORE_OFF_BY_ONE = 0.01;  // share of 8-bit values one le
 // Sentence-BERT (tests/nn/test_bert.cpp): measured 8.9e-8 (normalized embeddings)
 // and 4.8e-7 (padded batch hidden states, transformers 4.36.2 / torch 2.1.2).
 constexpr double TOL_BERT = 1.5e-6;
+constexpr double TOL_LORA_OSEDIFF = 1.6e-5;

@@ -24,6 +24,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
 #include "rass/model/lora_io.hpp"
+#include "rass/model/model_init.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -79,8 +80,9 @@ int info(const ModelJob& a, bool as_json) {
     for (const char* comp : kComponents) {
       const std::string dir = a.path + "/" + comp;
       if (!fs::is_directory(dir, ec)) continue;
-      json c;
-      const std::string cfg = dir + "/config.json";
+      json c = json::object();
+      // The scheduler's config has its own name in diffusers folders.
+      const std::string cfg = dir + (std::string(comp) == "scheduler" ? "/scheduler_config.json" : "/config.json");
       if (file_exists(cfg)) {
         const json j = read_json_file(cfg);
         c["class"] = j.value("_class_name", j.contains("architectures") && j["architectures"].is_array()
@@ -446,6 +448,12 @@ int run_model_tool(const ModelJob& job) {
       case ModelJob::Command::info: return info(job, job.json);
       case ModelJob::Command::run: return run(job, job.quiet);
       case ModelJob::Command::convert: return convert(job, job.quiet);
+      case ModelJob::Command::init: {
+        InitJob init = job.init;
+        init.quiet = job.quiet;
+        init_model_folder(init);
+        return 0;
+      }
     }
     throw_usage("unknown command");
   } catch (const c10::Error& e) {

@@ -1,10 +1,12 @@
-// rass-model as a library call (info, run, convert). The CLI
+// rass-model as a library call (info, run, convert, init). The CLI
 // (cli/model_cli.cpp) parses flags into a ModelJob; this layer knows nothing
 // of the command line.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "rass/model/model_init.hpp"
 
 namespace rass::model {
 
@@ -15,7 +17,7 @@ struct LoraSpec {
 };
 
 struct ModelJob {
-  enum class Command { info, run, convert };
+  enum class Command { info, run, convert, init };
   Command command = Command::info;
   std::string path;  // diffusers folder or .safetensors file
   // run
@@ -34,6 +36,8 @@ struct ModelJob {
   std::string to_dtype;        // "", fp32, fp16, bf16
   bool allow_overflow = false; // --to-dtype fp16: write values beyond the fp16 range as inf
   bool drop_ema = false, merge = false, split = false;
+  // init
+  InitJob init;
   bool json = false, quiet = false;
 };
 

@@ -1,0 +1,395 @@
+#include "rass/model/model_init.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
+#include "rass/nn/clip_text.hpp"
+#include "rass/nn/unet.hpp"
+#include "rass/nn/vae.hpp"
+#include "rass/text/clip_tokenizer.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::model {
+
+namespace {
+
+// The versions whose file formats the folder follows (and that loaded it in
+// the check the README reports).
+constexpr const char* kDiffusersVersion = "0.25.1";
+constexpr const char* kTransformersVersion = "4.36.2";
+
+json unet_preset(const std::string& preset) {
+  if (preset == "sd21-base")  // stabilityai/stable-diffusion-2-1-base unet/config.json
+    return {{"_class_name", "UNet2DConditionModel"},
+            {"_diffusers_version", kDiffusersVersion},
+            {"act_fn", "silu"},
+            {"attention_head_dim", {5, 10, 20, 20}},
+            {"block_out_channels", {320, 640, 1280, 1280}},
+            {"center_input_sample", false},
+            {"cross_attention_dim", 1024},
+            {"down_block_types", {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
+            {"downsample_padding", 1},
+            {"dual_cross_attention", false},
+            {"flip_sin_to_cos", true},
+            {"freq_shift", 0},
+            {"in_channels", 4},
+            {"layers_per_block", 2},
+            {"mid_block_scale_factor", 1},
+            {"norm_eps", 1e-05},
+            {"norm_num_groups", 32},
+            {"num_class_embeds", nullptr},
+            {"only_cross_attention", false},
+            {"out_channels", 4},
+            {"sample_size", 64},
+            {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
+            {"use_linear_projection", true}};
+  // tiny: the SD 2.x block structure (cross-attention down, plain down, plain
+  // up, cross-attention up, linear projections) at a size that runs in
+  // milliseconds; cross_attention_dim = the tiny text encoder's width.
+  return {{"_class_name", "UNet2DConditionModel"},
+          {"_diffusers_version", kDiffusersVersion},
+          {"act_fn", "silu"},
+          {"attention_head_dim", {2, 4}},
+          {"block_out_channels", {32, 64}},
+          {"cross_attention_dim", 32},
+          {"down_block_types", {"CrossAttnDownBlock2D", "DownBlock2D"}},
+          {"in_channels", 4},
+          {"layers_per_block", 1},
+          {"norm_num_groups", 8},
+          {"out_channels", 4},
+          {"sample_size", 8},
+          {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D"}},
+          {"use_linear_projection", true}};
+}
+
+json vae_preset(const std::string& preset) {
+  const bool sd = preset == "sd21-base";
+  // Four blocks in both presets, so the latent is 1/8 of the image as in SD.
+  const json channels = sd ? json{128, 256, 512, 512} : json{8, 16, 16, 16};
+  return {{"_class_name", "AutoencoderKL"},
+          {"_diffusers_version", kDiffusersVersion},
+          {"act_fn", "silu"},
+          {"block_out_channels", channels},
+          {"down_block_types", {"DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"}},
+          {"in_channels", 3},
+          {"latent_channels", 4},
+          {"layers_per_block", sd ? 2 : 1},
+          {"norm_num_groups", sd ? 32 : 4},
+          {"out_channels", 3},
+          {"sample_size", sd ? 512 : 64},
+          {"scaling_factor", 0.18215},
+          {"up_block_types", {"UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"}}};
+}
+
+// transformers CLIPTextConfig. vocab_size and the special ids follow the
+// tokenizer written beside it.
+json text_encoder_preset(const std::string& preset, int64_t vocab_size, int bos, int eos, int pad) {
+  const bool sd = preset == "sd21-base";
+  return {{"architectures", {"CLIPTextModel"}},
+          {"attention_dropout", 0.0},
+          {"bos_token_id", bos},
+          {"dropout", 0.0},
+          {"eos_token_id", eos},
+          {"hidden_act", "gelu"},
+          {"hidden_size", sd ? 1024 : 32},
+          {"initializer_factor", 1.0},
+          {"initializer_range", 0.02},
+          {"intermediate_size", sd ? 4096 : 64},
+          {"layer_norm_eps", 1e-05},
+          {"max_position_embeddings", 77},
+          {"model_type", "clip_text_model"},
+          {"num_attention_heads", sd ? 16 : 4},
+          {"num_hidden_layers", sd ? 23 : 2},
+          {"pad_token_id", pad},
+          {"projection_dim", sd ? 512 : 32},
+          {"torch_dtype", "float32"},
+          {"transformers_version", kTransformersVersion},
+          {"vocab_size", vocab_size}};
+}
+
+// SD 2.1-base's noise schedule in DDPMScheduler form (what OSEDiff loads
+// from scheduler/), clip_sample false: DDPMScheduler's own default (true)
+// would clamp the one-step x0 to [-1, 1].
+json scheduler_config() {
+  return {{"_class_name", "DDPMScheduler"},
+          {"_diffusers_version", kDiffusersVersion},
+          {"beta_end", 0.012},
+          {"beta_schedule", "scaled_linear"},
+          {"beta_start", 0.00085},
+          {"clip_sample", false},
+          {"clip_sample_range", 1.0},
+          {"dynamic_thresholding_ratio", 0.995},
+          {"num_train_timesteps", 1000},
+          {"prediction_type", "epsilon"},
+          {"sample_max_value", 1.0},
+          {"steps_offset", 1},
+          {"thresholding", false},
+          {"timestep_spacing", "leading"},
+          {"trained_betas", nullptr},
+          {"variance_type", "fixed_small"}};
+}
+
+json model_index() {
+  return {{"_class_name", "StableDiffusionPipeline"},
+          {"_diffusers_version", kDiffusersVersion},
+          {"feature_extractor", {nullptr, nullptr}},
+          {"requires_safety_checker", false},
+          {"safety_checker", {nullptr, nullptr}},
+          {"scheduler", {"diffusers", "DDPMScheduler"}},
+          {"text_encoder", {"transformers", "CLIPTextModel"}},
+          {"tokenizer", {"transformers", "CLIPTokenizer"}},
+          {"unet", {"diffusers", "UNet2DConditionModel"}},
+          {"vae", {"diffusers", "AutoencoderKL"}}};
+}
+
+void write_json(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+
+std::string utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += char(cp);
+  } else if (cp < 0x800) {
+    s += char(0xC0 | (cp >> 6));
+    s += char(0x80 | (cp & 0x3F));
+  } else {
+    s += char(0xE0 | (cp >> 12));
+    s += char(0x80 | ((cp >> 6) & 0x3F));
+    s += char(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+json added_token(const char* content, bool with_type) {
+  json t;
+  if (with_type) t["__type"] = "AddedToken";
+  t["content"] = content;
+  t["lstrip"] = false;
+  t["normalized"] = true;
+  t["rstrip"] = false;
+  t["single_word"] = false;
+  return t;
+}
+
+// A CLIP byte-level BPE tokenizer with no merges: CLIP's vocabulary layout
+// (the 256 byte symbols of bytes_to_unicode in its order, the same with
+// "</w>", then <|startoftext|> 512 and <|endoftext|> 513) and SD 2.x's
+// tokenizer files, so CLIPTokenizer and this project's tokenizer load it.
+// Without merges every character is a token: real text still tokenizes, just
+// into more tokens than with SD's 49k-entry vocabulary, which cannot be
+// downloaded here (pass --tokenizer to copy it in).
+void write_byte_level_tokenizer(const std::string& dir) {
+  std::vector<uint32_t> bs;
+  for (uint32_t b = '!'; b <= '~'; ++b) bs.push_back(b);
+  for (uint32_t b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
+  for (uint32_t b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+  std::vector<uint32_t> symbols = bs;
+  uint32_t n = 0;
+  for (uint32_t b = 0; b < 256; ++b)
+    if (std::find(bs.begin(), bs.end(), b) == bs.end()) symbols.push_back(256 + n++);
+  json vocab = json::object();
+  int id = 0;
+  for (uint32_t s : symbols) vocab[utf8(s)] = id++;
+  for (uint32_t s : symbols) vocab[utf8(s) + "</w>"] = id++;
+  vocab["<|startoftext|>"] = id++;
+  vocab["<|endoftext|>"] = id++;
+  write_file_atomic(dir + "/vocab.json", vocab.dump(-1, ' ', false) + "\n");
+  write_file_atomic(dir + "/merges.txt", std::string("#version: 0.2\n"));
+  json special = {{"bos_token", added_token("<|startoftext|>", false)},
+                  {"eos_token", added_token("<|endoftext|>", false)},
+                  {"pad_token", "!"},
+                  {"unk_token", added_token("<|endoftext|>", false)}};
+  write_json(dir + "/special_tokens_map.json", special);
+  json config = {{"add_prefix_space", false},
+                 {"bos_token", added_token("<|startoftext|>", true)},
+                 {"do_lower_case", true},
+                 {"eos_token", added_token("<|endoftext|>", true)},
+                 {"errors", "replace"},
+                 {"model_max_length", 77},
+                 {"name_or_path", "rass-byte-level"},
+                 {"pad_token", "!"},
+                 {"special_tokens_map_file", "./special_tokens_map.json"},
+                 {"tokenizer_class", "CLIPTokenizer"},
+                 {"unk_token", added_token("<|endoftext|>", true)}};
+  write_json(dir + "/tokenizer_config.json", config);
+}
+
+void copy_tokenizer(const std::string& from, const std::string& dir) {
+  for (const char* f : {"vocab.json", "merges.txt"})
+    if (!file_exists(from + "/" + f)) throw_bad_input(from, std::string("--tokenizer: no ") + f + " in this folder");
+  for (const char* f : {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"})
+    if (file_exists(from + "/" + f)) write_file_atomic(dir + "/" + f, read_file_bytes(from + "/" + f));
+}
+
+// Highest token id + 1 of a vocab.json (the text encoder's minimum vocab_size).
+int64_t vocab_extent(const std::string& vocab_path) {
+  const json v = read_json_file(vocab_path);
+  int64_t hi = -1;
+  for (const auto& [k, id] : v.items())
+    if (id.is_number_integer()) hi = std::max<int64_t>(hi, id.get<int64_t>());
+  return hi + 1;
+}
+
+// Every floating parameter of `m` (already initialised), in `dtype`, written
+// under the module's own names: they are the diffusers/transformers keys.
+void save_module(torch::nn::Module& m, torch::ScalarType dtype, const std::string& path) {
+  m.to(dtype);
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorToWrite> out;
+  for (const auto& p : m.named_parameters(true)) {
+    torch::Tensor t = p.value().detach().contiguous();
+    keep.push_back(t);
+    out.push_back({p.key(), file_dtype(t.scalar_type()), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+                   t.data_ptr(), size_t(t.nbytes())});
+  }
+  write_safetensors(path, out, {{"format", "pt"}});
+}
+
+// transformers' CLIPPreTrainedModel._init_weights for the text tower.
+void init_clip(nn::ClipTextModelImpl& clip, const nn::ClipTextConfig& c, double factor) {
+  torch::NoGradGuard no_grad;
+  const double d = double(c.hidden_size), layers = double(c.num_hidden_layers);
+  const double in_proj_std = std::pow(d, -0.5) * std::pow(2 * layers, -0.5) * factor;
+  const double out_proj_std = std::pow(d, -0.5) * factor;
+  const double fc_std = std::pow(2 * d, -0.5) * factor;
+  for (auto& p : clip.named_parameters(true)) {
+    const std::string& k = p.key();
+    torch::Tensor t = p.value();
+    auto ends = [&](const std::string& s) { return k.size() >= s.size() && k.compare(k.size() - s.size(), s.size(), s) == 0; };
+    if (ends("token_embedding.weight") || ends("position_embedding.weight")) t.normal_(0.0, 0.02 * factor);
+    else if (ends("q_proj.weight") || ends("k_proj.weight") || ends("v_proj.weight")) t.normal_(0.0, in_proj_std);
+    else if (ends("out_proj.weight")) t.normal_(0.0, out_proj_std);
+    else if (ends("fc1.weight")) t.normal_(0.0, fc_std);
+    else if (ends("fc2.weight")) t.normal_(0.0, in_proj_std);
+    else if (ends(".bias")) t.zero_();  // Linear and LayerNorm biases
+    else if (k.find("layer_norm") != std::string::npos && ends(".weight")) t.fill_(1.0);
+  }
+}
+
+torch::ScalarType dtype_of(const std::string& s) {
+  if (s == "fp16") return torch::kHalf;
+  if (s == "bf16") return torch::kBFloat16;
+  if (s == "fp32") return torch::kFloat;
+  throw_usage("--dtype " + s + ": expected fp32, fp16 or bf16");
+}
+
+void build(const InitJob& a, const std::string& dir) {
+  const torch::ScalarType dtype = dtype_of(a.dtype);
+  auto note = [&](const std::string& s) {
+    if (!a.quiet) std::fprintf(stderr, "rass-model: %s\n", s.c_str());
+  };
+
+  // Tokenizer first: the text encoder's vocabulary and special ids follow it.
+  make_directories(dir + "/tokenizer");
+  if (a.tokenizer.empty()) write_byte_level_tokenizer(dir + "/tokenizer");
+  else copy_tokenizer(a.tokenizer, dir + "/tokenizer");
+  const text::ClipTokenizer tok = text::ClipTokenizer::load(dir + "/tokenizer");
+  const int64_t vocab = vocab_extent(dir + "/tokenizer/vocab.json");
+
+  // Configs: the preset's, or the files given (validated by this project's
+  // readers, copied verbatim so diffusers/transformers read what the user wrote).
+  make_directories(dir + "/unet");
+  make_directories(dir + "/vae");
+  make_directories(dir + "/text_encoder");
+  make_directories(dir + "/scheduler");
+  auto place = [&](const std::string& given, const json& preset, const std::string& to) {
+    if (given.empty()) write_json(to, preset);
+    else write_file_atomic(to, read_file_bytes(given));
+  };
+  place(a.unet_config, unet_preset(a.preset), dir + "/unet/config.json");
+  place(a.vae_config, vae_preset(a.preset), dir + "/vae/config.json");
+  const int64_t te_vocab = a.preset == "sd21-base" ? std::max<int64_t>(49408, vocab) : vocab;
+  place(a.text_encoder_config, text_encoder_preset(a.preset, te_vocab, tok.bos(), tok.eos(), tok.pad()),
+        dir + "/text_encoder/config.json");
+  write_json(dir + "/scheduler/scheduler_config.json", scheduler_config());
+  write_json(dir + "/model_index.json", model_index());
+
+  const std::string te_cfg_src = a.text_encoder_config.empty() ? dir + "/text_encoder/config.json" : a.text_encoder_config;
+  const nn::UNetConfig ucfg = read_unet_config(a.unet_config.empty() ? dir + "/unet/config.json" : a.unet_config);
+  const nn::VaeConfig vcfg = read_vae_config(a.vae_config.empty() ? dir + "/vae/config.json" : a.vae_config);
+  const nn::ClipTextConfig ccfg = read_clip_text_config(te_cfg_src);
+  if (ccfg.vocab_size < vocab)
+    throw_bad_input(te_cfg_src, "vocab_size " + std::to_string(ccfg.vocab_size) + " is smaller than the tokenizer's " +
+                                    std::to_string(vocab) + " tokens");
+  if (ccfg.max_position_embeddings < 77)
+    throw_bad_input(te_cfg_src, "max_position_embeddings " + std::to_string(ccfg.max_position_embeddings) +
+                                    " is under the 77 tokens of a Stable Diffusion prompt");
+  if (ucfg.cross_attention_dim != ccfg.hidden_size)
+    throw_bad_input(a.unet_config.empty() ? te_cfg_src : a.unet_config,
+                    "the UNet's cross_attention_dim " + std::to_string(ucfg.cross_attention_dim) +
+                        " differs from the text encoder's hidden_size " + std::to_string(ccfg.hidden_size));
+  if (ucfg.in_channels != vcfg.latent_channels || ucfg.out_channels != vcfg.latent_channels)
+    throw_bad_input(a.unet_config.empty() ? a.vae_config : a.unet_config,
+                    "the UNet's in/out channels do not match the VAE's latent_channels " +
+                        std::to_string(vcfg.latent_channels));
+
+  // One component at a time, so the peak memory is the largest one (the
+  // SD 2.1-base UNet: 3.5 GB in fp32).
+  {
+    torch::manual_seed(a.seed);
+    nn::UNet2DCondition unet(ucfg);
+    save_module(*unet, dtype, dir + "/unet/diffusion_pytorch_model.safetensors");
+    note("unet: " + std::to_string(ucfg.block_out_channels.size()) + " blocks, written");
+  }
+  {
+    torch::manual_seed(a.seed + 1);
+    nn::AutoencoderKL vae(vcfg);
+    save_module(*vae, dtype, dir + "/vae/diffusion_pytorch_model.safetensors");
+    note("vae written");
+  }
+  {
+    torch::manual_seed(a.seed + 2);
+    nn::ClipTextModel clip(ccfg);
+    const json te = read_json_file(te_cfg_src);
+    init_clip(*clip, ccfg, te.value("initializer_factor", 1.0));
+    save_module(*clip, dtype, dir + "/text_encoder/model.safetensors");
+    note("text_encoder written");
+  }
+}
+
+}  // namespace
+
+void init_model_folder(const InitJob& a) {
+  if (a.preset != "tiny" && a.preset != "sd21-base") throw_usage("--preset " + a.preset + ": expected tiny or sd21-base");
+  dtype_of(a.dtype);
+  if (a.output.empty()) throw_usage("init needs the folder to create");
+  std::error_code ec;
+  if (fs::exists(a.output, ec)) {
+    if (!fs::is_directory(a.output, ec)) throw_usage(a.output + " exists and is not a folder");
+    if (!fs::is_empty(a.output, ec)) throw_usage(a.output + " exists and is not empty; init writes a new folder only");
+  }
+  std::string target = a.output;
+  while (target.size() > 1 && target.back() == '/') target.pop_back();
+  const std::string parent = fs::path(target).parent_path().string();
+  if (!parent.empty()) make_directories(parent);
+  // Built under a temporary name in the same parent, then renamed: a failed
+  // or interrupted init leaves no half-written model behind.
+  const std::string tmp = temporary_path(target);
+  try {
+    make_directories(tmp);
+    build(a, tmp);
+    if (::rename(tmp.c_str(), target.c_str()) != 0)
+      throw_runtime(a.output + ": cannot rename the finished folder into place: " + std::strerror(errno));
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace rass::model
