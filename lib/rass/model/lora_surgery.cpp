@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <torch/torch.h>
+#include <torch/linalg.h>  // torch::linalg::svd (LibTorch 2.x: not in torch/torch.h)
 
 #include "rass/core/error.hpp"
 #include "rass/io/safetensors.hpp"
