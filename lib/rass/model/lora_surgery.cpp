@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include <torch/torch.h>
-#include <torch/linalg.h>  // torch::linalg::svd (LibTorch 2.x: not in torch/torch.h)
 
 #include "rass/core/error.hpp"
 #include "rass/io/safetensors.hpp"
@@ -43,7 +42,7 @@ LowRankFactors low_rank_factors(const torch::Tensor& delta, int64_t rank) {
   const torch::Tensor m = delta.reshape({out, -1}).to(torch::kDouble);
   const int64_t in = m.size(1);
   LowRankFactors f;
-  auto [U, S, Vh] = torch::linalg::svd(m, false, c10::nullopt);
+  auto [U, S, Vh] = at::linalg_svd(m, /*full_matrices=*/false)  // ATen: torch::linalg is gone from LibTorch 2.11;
   const int64_t k = std::min<int64_t>(rank, S.size(0));
   f.effective_rank = k;
   const double total = S.pow(2).sum().item<double>();
