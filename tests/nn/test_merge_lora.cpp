@@ -164,7 +164,7 @@ TEST_CASE("merge: the merged UNet reproduces peft's and diffusers' outputs with 
 
 namespace {
 // Orthonormal columns [n, k] (QR of a random matrix).
-torch::Tensor orthonormal(int64_t n, int64_t k) { return std::get<0>(torch::linalg::qr(torch::randn({n, k}, torch::kDouble))); }
+torch::Tensor orthonormal(int64_t n, int64_t k) { return std::get<0>(at::linalg_qr(torch::randn({n, k}, torch::kDouble))); }
 }  // namespace
 
 TEST_CASE("low_rank_factors: a known rank-3 difference is recovered; energy kept = hand ratio of singular values") {

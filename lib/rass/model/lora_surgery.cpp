@@ -42,7 +42,8 @@ LowRankFactors low_rank_factors(const torch::Tensor& delta, int64_t rank) {
   const torch::Tensor m = delta.reshape({out, -1}).to(torch::kDouble);
   const int64_t in = m.size(1);
   LowRankFactors f;
-  auto [U, S, Vh] = at::linalg_svd(m, /*full_matrices=*/false)  // ATen: torch::linalg is gone from LibTorch 2.11;
+  // at::linalg_svd: LibTorch 2.11 no longer has the torch::linalg C++ namespace.
+  auto [U, S, Vh] = at::linalg_svd(m, /*full_matrices=*/false);
   const int64_t k = std::min<int64_t>(rank, S.size(0));
   f.effective_rank = k;
   const double total = S.pow(2).sum().item<double>();
