@@ -5,7 +5,12 @@
 #include "torch_doctest.hpp"
 #include "tolerances.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -14,10 +19,12 @@
 #include "rass/io/image_io.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/tiled_vae.hpp"
+#include "rass/nn/ddpm.hpp"
 
 using namespace rass;
 using namespace rass::model;
@@ -273,4 +280,111 @@ TEST_CASE("tiled VAE: global GroupNorm statistics; with full context every tile 
                                                                     << ", 4 " << d4);
   CHECK(e24 < e8);
   CHECK(d4 < d1);
+}
+
+// A copy of the tiny SD folder with one JSON file changed; removed at scope end.
+namespace {
+namespace fs = std::filesystem;
+struct EditedModel {
+  fs::path dir = fs::temp_directory_path() / ("rass-restore-bad-" + std::to_string(::getpid()));
+  EditedModel(const std::string& file, const std::function<void(nlohmann::json&)>& edit) {
+    fs::remove_all(dir);
+    fs::copy(kNn + "/sd_tiny", dir, fs::copy_options::recursive);
+    if (file.empty()) return;
+    nlohmann::json j;
+    if (fs::exists(dir / file)) std::ifstream(dir / file) >> j;
+    edit(j);
+    std::ofstream(dir / file) << j.dump();
+  }
+  ~EditedModel() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string path(const std::string& f) const { return (dir / f).string(); }
+};
+
+// The message of the Error(bad_input) that loading `dir` throws.
+std::string load_error(const std::string& dir) {
+  RestoreModelOptions o;
+  o.dir = dir;
+  o.quiet = true;
+  try {
+    RestoreModel m(o);
+  } catch (const Error& e) {
+    CHECK_MESSAGE(e.code() == ExitCode::bad_input, e.what());
+    return e.what();
+  }
+  FAIL("the model loaded");
+  return "";
+}
+}  // namespace
+
+TEST_CASE("restore: model data the pipeline cannot use is bad input naming its file (not a raw LibTorch error)") {
+  struct Case {
+    const char* file;
+    const char* key;
+    nlohmann::json value;
+  };
+  const Case cases[] = {
+      {"scheduler/scheduler_config.json", "num_train_timesteps", 0},
+      {"scheduler/scheduler_config.json", "num_train_timesteps", -5},
+      {"scheduler/scheduler_config.json", "num_train_timesteps", "1000"},
+      {"scheduler/scheduler_config.json", "num_train_timesteps", 1.5},
+      {"scheduler/scheduler_config.json", "beta_end", 1.5},
+      {"rass.json", "timestep", 5000},
+      {"rass.json", "timestep", -1},
+      {"unet/config.json", "norm_num_groups", 3},
+      {"unet/config.json", "norm_num_groups", 0},
+      {"unet/config.json", "block_out_channels", nlohmann::json::array()},
+      {"unet/config.json", "down_block_types", nlohmann::json::array()},
+      {"unet/config.json", "layers_per_block", 0},
+      {"unet/config.json", "cross_attention_dim", -1},
+      {"vae/config.json", "norm_num_groups", 3},
+      {"vae/config.json", "block_out_channels", nlohmann::json::array()},
+      {"vae/config.json", "latent_channels", 0},
+      {"vae/config.json", "scaling_factor", 0},
+      {"text_encoder/config.json", "num_attention_heads", 5},
+      {"text_encoder/config.json", "hidden_size", 0},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.file);
+    CAPTURE(c.key);
+    const EditedModel m(c.file, [&](nlohmann::json& j) { j[c.key] = c.value; });
+    const std::string msg = load_error(m.dir.string());
+    CHECK_MESSAGE(msg.find(m.path(c.file)) != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find(c.key) != std::string::npos, msg);
+  }
+}
+
+TEST_CASE("restore: a missing num_train_timesteps is DDPMScheduler's default 1000") {
+  const EditedModel m("scheduler/scheduler_config.json", [](nlohmann::json& j) { j.erase("num_train_timesteps"); });
+  CHECK(nn::read_ddpm_schedule(m.path("scheduler/scheduler_config.json")).alphas_cumprod.size() == 1000);
+}
+
+TEST_CASE("restore: a tokenizer without the CLIP special tokens is bad input naming vocab.json at load") {
+  const EditedModel m("tokenizer/vocab.json", [](nlohmann::json& j) { j.erase("<|endoftext|>"); });
+  const std::string msg = load_error(m.dir.string());
+  CHECK_MESSAGE(msg.find(m.path("tokenizer/vocab.json")) != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("<|endoftext|>") != std::string::npos, msg);
+}
+
+TEST_CASE("restore: a non-finite float32 result names the LoRA scale, not --dtype fp32") {
+  RestoreModelOptions o;
+  o.dir = kNn + "/sd_tiny";
+  o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1e39}};
+  o.quiet = true;
+  const RestoreModel m(o);
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  RestoreParams p;
+  p.process_size = 16;
+  try {
+    restore(m, lq, "", p, "lq");
+    FAIL("restored");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(e.code() == ExitCode::runtime);
+    CHECK_MESSAGE(msg.find("non-finite") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("scale 1e+39") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("--dtype") == std::string::npos, msg);
+  }
 }

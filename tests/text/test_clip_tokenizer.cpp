@@ -408,6 +408,38 @@ TEST_CASE("missing or corrupt files are bad input naming the file") {
   fs::remove_all(d);
 }
 
+TEST_CASE("a vocabulary without the special tokens is bad input naming vocab.json at load") {
+  const fs::path d = fs::temp_directory_path() / ("rass-tok-nospecial-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  fs::copy_file(kDir + "/tiny-clip/merges.txt", d / "merges.txt", fs::copy_options::overwrite_existing);
+  const nlohmann::json full = load_json("tiny-clip/vocab.json");
+  auto expect_refused = [&](const std::string& drop, const std::string& config, const std::string& named) {
+    CAPTURE(drop);
+    nlohmann::json v = full;
+    v.erase(drop);
+    write_file(d / "vocab.json", v.dump());
+    fs::remove(d / "tokenizer_config.json");
+    if (!config.empty()) write_file(d / "tokenizer_config.json", config);
+    const rass::Error e = catch_error([&] { ClipTokenizer::load(d.string()); });
+    CHECK(e.code() == rass::ExitCode::bad_input);
+    CHECK_MESSAGE(std::string(e.what()).find((d / "vocab.json").string()) != std::string::npos, e.what());
+    CHECK_MESSAGE(std::string(e.what()).find(named) != std::string::npos, e.what());
+  };
+  expect_refused("<|startoftext|>", "", "bos_token");
+  expect_refused("<|endoftext|>", "", "eos_token");  // also unk and pad by default
+  expect_refused("!", "{\"pad_token\": \"!\"}", "pad_token");
+  expect_refused("!", "{\"unk_token\": \"!\"}", "unk_token");
+  // bos given an id by added_tokens_decoder (as transformers saves it) is fine; unk must be in vocab.json.
+  nlohmann::json v = full;
+  const int bos_id = v["<|startoftext|>"];
+  v.erase("<|startoftext|>");
+  write_file(d / "vocab.json", v.dump());
+  write_file(d / "tokenizer_config.json",
+             "{\"added_tokens_decoder\": {\"" + std::to_string(bos_id) + "\": {\"content\": \"<|startoftext|>\"}}}");
+  CHECK(ClipTokenizer::load(d.string()).bos() == bos_id);
+  fs::remove_all(d);
+}
+
 TEST_CASE("threads share one tokenizer and its cache") {
   const ClipTokenizer& t = tok("sd2");
   std::vector<std::string> prompts;

@@ -1,5 +1,7 @@
 #include "rass/model/config.hpp"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
@@ -9,6 +11,21 @@ namespace rass::model {
 
 // The ordered reader is shared; plain json is what the parsers below index.
 static nlohmann::json read_json(const std::string& path) { return nlohmann::json(read_json_file(path)); }
+
+// Values the modules cannot be built from are the file's fault (exit 3 naming
+// it), not a raw LibTorch error at construction.
+static void require_positive(const std::string& path, const std::string& key, int64_t v) {
+  if (v < 1) throw_bad_input(path, key + " = " + std::to_string(v) + " (must be at least 1)");
+}
+static void require_groups(const std::string& path, int64_t groups, const std::vector<int64_t>& channels) {
+  require_positive(path, "norm_num_groups", groups);
+  for (size_t i = 0; i < channels.size(); ++i) {
+    require_positive(path, "block_out_channels[" + std::to_string(i) + "]", channels[i]);
+    if (channels[i] % groups != 0)
+      throw_bad_input(path, "norm_num_groups " + std::to_string(groups) + " does not divide block_out_channels[" +
+                                std::to_string(i) + "] = " + std::to_string(channels[i]) + " (GroupNorm needs it to)");
+  }
+}
 
 nn::VaeConfig read_vae_config(const std::string& path) {
   const nlohmann::json j = read_json(path);
@@ -23,18 +40,30 @@ nn::VaeConfig read_vae_config(const std::string& path) {
     c.scaling_factor = j.value("scaling_factor", c.scaling_factor);
     c.mid_block_add_attention = j.value("mid_block_add_attention", true);
     for (const char* key : {"down_block_types", "up_block_types"})
-      if (j.contains(key))
-        for (const auto& t : j[key]) {
-          const std::string s = t.get<std::string>();
+      if (j.contains(key)) {
+        const auto types = j[key].get<std::vector<std::string>>();
+        for (const std::string& s : types)
           if (s != "DownEncoderBlock2D" && s != "UpDecoderBlock2D")
             throw_bad_input(path, std::string(key) + " has '" + s + "'; only DownEncoderBlock2D/UpDecoderBlock2D are supported");
-        }
+        // diffusers builds one block per type, with block_out_channels[i] channels.
+        if (types.size() != c.block_out_channels.size())
+          throw_bad_input(path, std::string(key) + " has " + std::to_string(types.size()) +
+                                    " entries but block_out_channels " + std::to_string(c.block_out_channels.size()));
+      }
     if (j.value("act_fn", std::string("silu")) != "silu") throw_bad_input(path, "act_fn must be silu");
     if (j.value("norm_type", std::string("group")) != "group") throw_bad_input(path, "norm_type must be group");
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(path, std::string("bad field: ") + e.what());
   }
   if (c.block_out_channels.empty()) throw_bad_input(path, "block_out_channels is empty");
+  require_positive(path, "in_channels", c.in_channels);
+  require_positive(path, "out_channels", c.out_channels);
+  require_positive(path, "latent_channels", c.latent_channels);
+  require_positive(path, "layers_per_block", c.layers_per_block);
+  require_groups(path, c.norm_num_groups, c.block_out_channels);
+  if (c.block_out_channels.size() > 8) throw_bad_input(path, "block_out_channels has more than 8 levels");
+  if (!(c.scaling_factor > 0) || !std::isfinite(c.scaling_factor))
+    throw_bad_input(path, "scaling_factor must be a positive number (the latents are divided by it)");
   return c;
 }
 
@@ -56,6 +85,7 @@ nn::UNetConfig read_unet_config(const std::string& path) {
     if (j.contains("up_block_types")) c.up_block_types = j["up_block_types"].get<std::vector<std::string>>();
     if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<int64_t>>();
     const size_t n = c.block_out_channels.size();
+    if (n == 0) throw_bad_input(path, "block_out_channels is empty");
     c.layers_per_block = j.value("layers_per_block", c.layers_per_block);
     c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
     c.norm_eps = j.value("norm_eps", c.norm_eps);
@@ -88,9 +118,32 @@ nn::UNetConfig read_unet_config(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(path, std::string("bad field: ") + e.what());
   }
+  const size_t n = c.block_out_channels.size();
+  if (n == 0) throw_bad_input(path, "block_out_channels is empty");
+  for (const auto& [key, list] : {std::pair<const char*, size_t>{"down_block_types", c.down_block_types.size()},
+                                  {"up_block_types", c.up_block_types.size()}})
+    if (list != n)
+      throw_bad_input(path, std::string(key) + " has " + std::to_string(list) + " entries but block_out_channels " +
+                                std::to_string(n));
+  for (const std::string& t : c.down_block_types)
+    if (t != "CrossAttnDownBlock2D" && t != "DownBlock2D")
+      throw_bad_input(path, "down_block_types has '" + t + "' (CrossAttnDownBlock2D, DownBlock2D are supported)");
+  for (const std::string& t : c.up_block_types)
+    if (t != "CrossAttnUpBlock2D" && t != "UpBlock2D")
+      throw_bad_input(path, "up_block_types has '" + t + "' (CrossAttnUpBlock2D, UpBlock2D are supported)");
+  require_positive(path, "in_channels", c.in_channels);
+  require_positive(path, "out_channels", c.out_channels);
+  require_positive(path, "layers_per_block", c.layers_per_block);
+  require_positive(path, "cross_attention_dim", c.cross_attention_dim);
+  require_groups(path, c.norm_num_groups, c.block_out_channels);
+  for (size_t i = 0; i < n; ++i)
+    require_positive(path, "transformer_layers_per_block[" + std::to_string(i) + "]", c.transformer_layers_per_block[i]);
+  if (c.block_out_channels[0] % 2 != 0)
+    throw_bad_input(path, "block_out_channels[0] must be even (the sinusoidal timestep embedding has that width; odd widths are not supported)");
   for (size_t i = 0; i < c.num_attention_heads.size(); ++i)
     if (c.num_attention_heads[i] < 1 || c.block_out_channels[i] % c.num_attention_heads[i] != 0)
       throw_bad_input(path, "block_out_channels[" + std::to_string(i) + "] is not divisible by its head count");
+  if (!(c.norm_eps >= 0)) throw_bad_input(path, "norm_eps must not be negative");
   return c;
 }
 
@@ -112,6 +165,16 @@ nn::ClipTextConfig read_clip_text_config(const std::string& path) {
   }
   if (c.hidden_act != "gelu" && c.hidden_act != "quick_gelu")
     throw_bad_input(path, "hidden_act '" + c.hidden_act + "' is not supported (gelu, quick_gelu)");
+  require_positive(path, "vocab_size", c.vocab_size);
+  require_positive(path, "hidden_size", c.hidden_size);
+  require_positive(path, "intermediate_size", c.intermediate_size);
+  require_positive(path, "num_hidden_layers", c.num_hidden_layers);
+  require_positive(path, "num_attention_heads", c.num_attention_heads);
+  require_positive(path, "max_position_embeddings", c.max_position_embeddings);
+  if (c.hidden_size % c.num_attention_heads != 0)
+    throw_bad_input(path, "hidden_size " + std::to_string(c.hidden_size) + " is not divisible by num_attention_heads " +
+                              std::to_string(c.num_attention_heads));
+  if (!(c.layer_norm_eps >= 0)) throw_bad_input(path, "layer_norm_eps must not be negative");
   return c;
 }
 

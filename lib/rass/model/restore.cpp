@@ -122,7 +122,7 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
 
 }  // namespace
 
-RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir) {
+RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras(opt.loras) {
   device = parse_device(opt.device);
   dtype = parse_dtype(opt.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())
@@ -138,6 +138,11 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir) {
   if (!file_exists(sched)) throw_bad_input(sched, "missing (the model folder needs scheduler/scheduler_config.json)");
   schedule = nn::read_ddpm_schedule(sched);
   const json sj = read_json_file(sched);
+  const int64_t steps = int64_t(schedule.alphas_cumprod.size());
+  if (recorded.timestep && (*recorded.timestep < 0 || *recorded.timestep >= steps))
+    throw_bad_input(recorded.path, "field timestep = " + std::to_string(*recorded.timestep) + " is outside 0.." +
+                                       std::to_string(steps - 1) + " (num_train_timesteps " + std::to_string(steps) +
+                                       " in " + sched + ")");
   if (schedule.prediction_type != "epsilon")
     throw_bad_input(sched, "prediction_type '" + schedule.prediction_type +
                                "': the one-step formulas take an epsilon-predicting UNet (SD 2.1-base)");
@@ -223,6 +228,24 @@ torch::Tensor aggregate_cross_attention(const std::vector<nn::CapturedAttention>
   return (sum / double(n)).squeeze(0);
 }
 
+namespace {
+
+// Advice for a non-finite result of a float32 run: no wider dtype exists, so
+// the weights or the LoRA scales overflow (or hold NaN).
+std::string weights_advice(const RestoreModel& m) {
+  if (m.loras.empty()) return "the run is already float32; check the model's weights for NaN or huge values";
+  std::string list;
+  for (const LoraSpec& l : m.loras) {
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%g", l.scale);
+    list += (list.empty() ? "" : ", ") + l.path + " (scale " + scale + ")";
+  }
+  return "the run is already float32; check the LoRA scale and weights of " + list +
+         " (a large scale or a NaN/huge LoRA weight overflows), then the model's weights";
+}
+
+}  // namespace
+
 RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string& prompt, const RestoreParams& p,
                       const std::string& name) {
   c10::InferenceMode guard;
@@ -281,8 +304,8 @@ RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string&
     x0 = z - eps;
   }
   if (!torch::isfinite(x0).all().item<bool>())
-    throw_runtime(name + ": the UNet gave a non-finite latent in " + std::string(c10::toString(m.dtype)) +
-                  " (overflow): rerun with --dtype fp32 (or bf16)");
+    throw_runtime(name + ": the UNet gave a non-finite latent (NaN or infinity) in " + std::string(c10::toString(m.dtype)) +
+                  (m.dtype == torch::kFloat ? ": " + weights_advice(m) : " (overflow): rerun with --dtype fp32"));
   r.latent = x0.squeeze(0).to(torch::kCPU).contiguous();
   if (p.attention) r.attention = aggregate_cross_attention(captures.attention, z.size(2), z.size(3));
 
@@ -290,8 +313,9 @@ RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string&
   torch::Tensor decoded =
       (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
   if (!torch::isfinite(decoded).all().item<bool>())
-    throw_runtime(name + ": the VAE decoder gave non-finite pixels in " + std::string(c10::toString(m.vae_dtype)) +
-                  ": rerun with --dtype fp32");
+    throw_runtime(name + ": the VAE decoder gave non-finite pixels (NaN or infinity) in " +
+                  std::string(c10::toString(m.vae_dtype)) + " from a finite latent" +
+                  (m.vae_dtype == torch::kFloat ? ": " + weights_advice(m) : ": rerun with --dtype fp32"));
   decoded = decoded.to(torch::kCPU) * 0.5 + 0.5;
   using torch::indexing::Slice;
   decoded = decoded.index({Slice(), Slice(), Slice(0, in.out_height), Slice(0, in.out_width)});

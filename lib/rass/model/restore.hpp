@@ -23,6 +23,7 @@
 // Fields (all optional):
 //   method        "osediff" | "scr"        the preset it was trained for
 //   timestep      integer in [0, num_train_timesteps)   the UNet timestep
+//                 (out of that range: bad input naming rass.json)
 //   formula       "ddpm" | "residual"      how x0 follows from eps
 //   prompt_style  "osediff" | "rass"       how tags and prompt are joined
 // Its values are the defaults of rass-restore; explicit flags win (with a
@@ -92,6 +93,7 @@ class RestoreModel {
   int64_t max_tokens = 77;
   RecordedForm recorded;
   std::string dir;
+  std::vector<LoraSpec> loras;  // as given (for messages)
 };
 
 struct RestoreParams {

@@ -10,7 +10,6 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/ordered_lines.hpp"
-#include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
@@ -19,6 +18,7 @@
 #include "rass/io/npy.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/restore.hpp"
+#include "rass/model/restore_files.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -42,7 +42,8 @@ void note(const RestoreJob& job, const std::string& text) {
   if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
 }
 
-Plan make_plan(const RestoreJob& job, const RecordedForm& rec) {
+Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
+  const RecordedForm& rec = m.recorded;
   Plan pl;
   RestoreParams& p = pl.params;
   const std::string from = rec.path.empty() ? "" : rec.path;
@@ -59,6 +60,17 @@ Plan make_plan(const RestoreJob& job, const RecordedForm& rec) {
     if (rec.timestep) overrides("--timestep", std::to_string(*job.timestep), std::to_string(*rec.timestep));
   } else {
     p.timestep = job.method || !rec.timestep ? preset_t : *rec.timestep;
+  }
+  // Who chose an out-of-range timestep decides the exit code: the flag is a
+  // usage error; the preset not fitting the scheduler is the model's data
+  // (rass.json's own value is checked when the model loads).
+  const int steps = int(m.schedule.alphas_cumprod.size());
+  if (p.timestep < 0 || p.timestep >= steps) {
+    const std::string range = "0.." + std::to_string(steps - 1);
+    if (job.timestep) throw_usage("--timestep " + std::to_string(p.timestep) + ": expected " + range);
+    throw_bad_input(m.dir + "/scheduler/scheduler_config.json",
+                    "num_train_timesteps " + std::to_string(steps) + ": the " + pl.method + " preset's timestep " +
+                        std::to_string(p.timestep) + " is outside " + range + "; pass --timestep");
   }
   // Formula: the flag; osediff is ddpm; scr takes the record's, ddpm when none.
   std::string formula;
@@ -202,19 +214,17 @@ int run_single(const RestoreJob& job) {
                        {"--attn-out -", job.attn_out == "-"}});
   if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
     throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
-  batch::OutputGuard guard;
-  guard.add_input(in);
-  guard.add_input(job.tags);
-  guard.add_input(job.prompt_file);
-  guard.check_output_file(job.output, "-o");
-  guard.check_output_file(job.latent_out, "--latent-out");
-  guard.check_output_file(job.attn_out, "--attn-out");
+  RestoreFiles files(job);
+  files.add_input(in);
+  files.check_output_file(job.output, "-o");
+  files.check_output_file(job.latent_out, "--latent-out");
+  files.check_output_file(job.attn_out, "--attn-out");
   const std::string key = in == "-" ? "stdin" : path_stem(in);
 
   const Image lq = read_image(in);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
   const RestoreModel m(model_options(job));
-  const Plan pl = make_plan(job, m.recorded);
+  const Plan pl = make_plan(job, m);
   const std::string prompt = item_prompt(pl, 0, key);
   set_threads(job, 1);
   RestoreParams p = pl.params;
@@ -265,21 +275,25 @@ int run_batch(const RestoreJob& job) {
       mine_input.push_back(order[i]);
     }
 
-  batch::OutputGuard guard;
-  for (const std::string& in : job.inputs) guard.add_input(in);
-  guard.add_input(job.manifest);
-  guard.add_input(job.tags);
-  guard.add_input(job.prompt_file);
-  for (const batch::Item& it : all) guard.add_input(it.paths[0]);
-  guard.check_output_dir(job.output_dir, "-O");
-  if (!job.latent_out.empty()) guard.check_output_dir(job.latent_out, "--latent-out");
-  if (!job.attn_out.empty()) guard.check_output_dir(job.attn_out, "--attn-out");
+  RestoreFiles files(job);
+  for (const std::string& in : job.inputs) files.add_input(in);
+  for (const batch::Item& it : all) files.add_input(it.paths[0]);
+  files.check_output_dir(job.output_dir, "-O");
+  files.check_output_dir(job.latent_out, "--latent-out");
+  files.check_output_dir(job.attn_out, "--attn-out");
   auto out_of = [&](const std::string& dir, const std::string& key, const char* ext) {
     return dir.empty() ? std::string() : path_join(dir, key) + ext;
   };
+  // Every item's files, before any work: an input image in the -O folder
+  // (`in/a.png -O in`) or two items' outputs that coincide are refused.
+  for (const batch::Item& it : mine) {
+    files.check_output_file(out_of(job.output_dir, it.key, ".png"), "-O");
+    files.check_output_file(out_of(job.latent_out, it.key, ".npy"), "--latent-out");
+    files.check_output_file(out_of(job.attn_out, it.key, ".npy"), "--attn-out");
+  }
 
   const RestoreModel m(model_options(job));
-  const Plan pl = make_plan(job, m.recorded);
+  const Plan pl = make_plan(job, m);
   const int workers = std::max(1, job.jobs);
   set_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
@@ -335,6 +349,7 @@ int run_restore_tool(const RestoreJob& job) {
     if (job.manifest == "-") stdin_users.push_back("--manifest -");
     if (stdin_users.size() > 1) throw_usage("only one of " + stdin_users[0] + " and " + stdin_users[1] + " can read stdin");
   }
+  if (job.timestep && *job.timestep < 0) throw_usage("--timestep must be >= 0");
   if (job.tile && !job.attn_out.empty())
     throw_usage("--attn-out records one UNet pass over the whole latent; it does not go with --tile");
   if (job.upscale != 1 && job.upscale != 2 && job.upscale != 4) throw_usage("--upscale must be 1, 2 or 4");

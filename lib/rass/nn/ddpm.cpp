@@ -22,6 +22,12 @@ static std::vector<float> linspace_f32(float start, float end, int steps) {
 
 DdpmSchedule make_ddpm_schedule(double beta_start, double beta_end, int steps, const std::string& kind) {
   DdpmSchedule s;
+  // The schedule must give 0 < alpha_bar <= 1 at every step (the formulas take its square roots).
+  if (steps < 1 || steps > kMaxTrainTimesteps)
+    throw Error(ExitCode::bad_input, "num_train_timesteps " + std::to_string(steps) + " is outside 1.." +
+                                         std::to_string(kMaxTrainTimesteps));
+  for (const auto& [key, b] : {std::pair<const char*, double>{"beta_start", beta_start}, {"beta_end", beta_end}})
+    if (!(b >= 0 && b < 1)) throw Error(ExitCode::bad_input, std::string(key) + " " + std::to_string(b) + " is outside [0, 1)");
   if (kind == "scaled_linear") {
     s.betas = linspace_f32(float(std::sqrt(beta_start)), float(std::sqrt(beta_end)), steps);
     for (float& b : s.betas) b = b * b;
@@ -42,8 +48,20 @@ DdpmSchedule make_ddpm_schedule(double beta_start, double beta_end, int steps, c
 DdpmSchedule read_ddpm_schedule(const std::string& path) {
   const nlohmann::ordered_json j = read_json_file(path);
   try {
+    // A missing key takes DDPMScheduler's default (1000); a present one must be an integer.
+    // (Errors here are wrapped with the path below.)
+    if (j.contains("num_train_timesteps") && !j["num_train_timesteps"].is_number_integer())
+      throw Error(ExitCode::bad_input, "num_train_timesteps " + j["num_train_timesteps"].dump() + " is not an integer");
+    const int64_t steps = j.value("num_train_timesteps", int64_t(1000));
+    if (steps < 1 || steps > kMaxTrainTimesteps)
+      throw Error(ExitCode::bad_input, "num_train_timesteps " + std::to_string(steps) + " is outside 1.." +
+                                           std::to_string(kMaxTrainTimesteps));
+    for (const char* key : {"beta_start", "beta_end"})
+      if (j.contains(key) && !j[key].is_number())
+        throw Error(ExitCode::bad_input, std::string(key) + " " + j[key].dump() + " is not a number");
     DdpmSchedule s = make_ddpm_schedule(j.value("beta_start", 0.00085), j.value("beta_end", 0.012),
-                                        j.value("num_train_timesteps", 1000), j.value("beta_schedule", std::string("scaled_linear")));
+                                        int(steps),
+                                        j.value("beta_schedule", std::string("scaled_linear")));
     s.prediction_type = j.value("prediction_type", std::string("epsilon"));
     return s;
   } catch (const nlohmann::json::exception& e) {

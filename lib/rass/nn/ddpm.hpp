@@ -14,7 +14,10 @@ struct DdpmSchedule {
   float alpha_bar(int t) const { return alphas_cumprod.at(size_t(t)); }
 };
 
-// beta_schedule "scaled_linear" or "linear".
+// Larger schedules are refused as corrupt (SD uses 1000; this bounds the tables).
+constexpr int kMaxTrainTimesteps = 1000000;
+// beta_schedule "scaled_linear" or "linear"; steps in 1..kMaxTrainTimesteps and
+// betas in [0, 1), else Error(bad_input).
 DdpmSchedule make_ddpm_schedule(double beta_start = 0.00085, double beta_end = 0.012, int steps = 1000,
                                 const std::string& beta_schedule = "scaled_linear");
 // From a diffusers scheduler/scheduler_config.json. Throws Error(bad_input).

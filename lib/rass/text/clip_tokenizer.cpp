@@ -788,6 +788,20 @@ ClipTokenizer ClipTokenizer::load(const std::string& tokenizer_dir_or_vocab, con
       }
     register_token(t);
   }
+  // The special tokens must have ids the text encoder knows: bos, eos and pad
+  // from vocab.json or added_tokens_decoder; unk from vocab.json, which is what
+  // an out-of-vocabulary symbol becomes. transformers would give a missing one
+  // an id past the vocabulary, which the text encoder's embedding lacks.
+  for (const auto& [role, t] : {std::pair<const char*, const AddedToken*>{"bos_token", &bos}, {"eos_token", &eos},
+                                {"pad_token", &pad}, {"unk_token", &unk}}) {
+    const bool in_vocab = m.encoder.count(t->content8) > 0;
+    const bool added_id = std::any_of(decoder_tokens.begin(), decoder_tokens.end(),
+                                      [&](const AddedToken& d) { return d.content8 == t->content8; });
+    if (!in_vocab && (t == &unk || !added_id))
+      throw_bad_input(vocab_path, std::string("lacks the ") + role + " \"" + t->content8 +
+                                      "\" that a CLIP tokenizer needs" + (t == &unk ? "" : " (nor does added_tokens_decoder have it)") +
+                                      " (is this the model's tokenizer folder?)");
+  }
   std::vector<AddedToken*> specials{&bos, &eos, &unk, &pad};
   for (auto& t : additional) specials.push_back(&t);
   int next_free = static_cast<int>(m.encoder.size());

@@ -1,0 +1,88 @@
+#include "rass/model/restore_files.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "rass/core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rass::model {
+
+namespace {
+
+// The absolute, lexically normal path with every existing component resolved
+// ("out/../a.png" is a.png even before out/ exists: the tool creates out/).
+std::string normalised(const std::string& p) {
+  std::error_code ec;
+  const fs::path abs = fs::absolute(p, ec).lexically_normal();
+  const fs::path c = fs::weakly_canonical(abs, ec);
+  return ec ? abs.string() : c.lexically_normal().string();
+}
+
+bool within(const std::string& inner, const std::string& outer) {
+  if (inner == outer) return true;
+  const std::string o = outer.back() == '/' ? outer : outer + "/";
+  return inner.compare(0, o.size(), o) == 0;
+}
+
+// Same file: device and inode when it exists, else the normalised path.
+std::string identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    return "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  return "path:" + normalised(path);
+}
+
+}  // namespace
+
+RestoreFiles::RestoreFiles(const RestoreJob& job) {
+  std::error_code ec;
+  if (!job.model.empty() && fs::is_directory(job.model, ec)) {
+    model_ = normalised(job.model);
+    guard_.add_input(job.model);
+    // Its files by inode too: a cache snapshot's files are links to blobs outside it.
+    // A diffusers folder holds a few dozen files; the walk stops at a generous bound.
+    size_t n = 0;
+    for (auto it = fs::recursive_directory_iterator(job.model, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
+      if (it->is_regular_file(ec)) guard_.add_input(it->path().string());
+  }
+  for (const LoraSpec& l : job.loras) {
+    guard_.add_input(l.path);
+    // lora_io reads the alpha from the PEFT config beside an adapter_model.safetensors.
+    if (fs::path(l.path).filename() == "adapter_model.safetensors")
+      guard_.add_input((fs::path(l.path).parent_path() / "adapter_config.json").string());
+  }
+  guard_.add_input(job.tags);
+  guard_.add_input(job.prompt_file);
+  guard_.add_input(job.manifest);
+}
+
+void RestoreFiles::refuse_in_model(const std::string& path, const std::string& what) const {
+  if (!model_.empty() && within(normalised(path), model_))
+    throw_usage(what + " " + path + " is inside the model folder " + model_ +
+                ": refusing to write into an input; choose a path outside it");
+}
+
+void RestoreFiles::check_output_file(const std::string& path, const std::string& what) {
+  if (path.empty() || path == "-") return;
+  guard_.check_output_file(path, what);
+  refuse_in_model(path, what);
+  const auto [it, fresh] = written_.emplace(identity(path), what + " " + path);
+  if (!fresh)
+    throw_usage(what + " " + path + " and " + it->second + " name the same file: one would overwrite the other");
+}
+
+void RestoreFiles::check_output_dir(const std::string& dir, const std::string& what) {
+  if (dir.empty() || dir == "-") return;
+  guard_.check_output_dir(dir, what);
+  refuse_in_model(dir, what);
+  const auto [it, fresh] = out_dirs_.emplace(normalised(dir), what + " " + dir);
+  if (!fresh)
+    throw_usage(what + " " + dir + " and " + it->second +
+                " name the same folder: give each kind of output a folder of its own");
+}
+
+}  // namespace rass::model
