@@ -142,10 +142,17 @@ grep -q "energy kept" "$T/stdout.safetensors" && fail "the report is mixed into 
 expect_exit 0 "the stdout stream is a clean LoRA file" -- "$M" list "$T/stdout.safetensors"
 grep -q "rank 4, alpha 4.0" "$T/.out" || fail "list of the streamed LoRA: $(cat "$T/.out")"
 
-# extract --rank above a layer's full rank min(out, in*k*k) (unet_tiny's layers are at most 128 wide).
-expect_exit 2 "extract --rank above a layer's full rank" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank 100000 -o "$T/big.safetensors"
-stderr_has "full rank" "the layer and its full rank named"
+# extract --rank above a layer's full rank min(out, in*k*k), by hand from
+# unet_tiny's config: conv_out is [4, 16, 3, 3] (full rank min(4, 144) = 4, the
+# smallest); attn2.to_k maps cross_attention_dim 12 to 16 or 32 (full rank 12).
+expect_exit 2 "extract --rank 100000" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank 100000 -o "$T/big.safetensors"
+stderr_has "above the full rank of layer" "the layer and its full rank named"
 [ -e "$T/big.safetensors" ] && fail "no output for a refused rank"
+expect_exit 2 "extract --rank 5: above conv_out's 4" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank 5 -o "$T/big.safetensors"
+stderr_has "layer conv_out (4 = min(out 4, in*k*k 144))" "conv_out's full rank"
+expect_exit 0 "extract --targets to_k --rank 12" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --targets attn2.to_k --rank 12 -o "$T/k12.safetensors" -q
+expect_exit 2 "extract --targets to_k --rank 13" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --targets attn2.to_k --rank 13 -o "$T/k13.safetensors"
+stderr_has "(12 = min(out 16, in*k*k 12))" "to_k's full rank"
 
 # init-seg --timestep: an integer in [0, num_train_timesteps) of the scheduler
 # (1000 here), written as an integer.

@@ -88,7 +88,7 @@ void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& files,
         for (const auto& e : fs::directory_iterator(d.empty() ? fs::path(".") : d, ec))
           if (e.path().filename().string().find(".index.json") != std::string::npos) g.add_input(e.path().string());
       }
-    } catch (const Error&) {
+    } catch (const std::exception&) {
       // A broken base is reported, naming what is wrong, when it is loaded.
     }
   }
