@@ -131,4 +131,32 @@ else
   expect_exit 2 "sbert needs LibTorch" -- "$C" "${SB[@]}" <<<"pond"
   stderr_has "LibTorch" "says why"
 fi
+# Everything read is an input: no output over or inside the tokenizer, the
+# WordNet folder (a copy here: never the system one) or the tag/class files.
+cp -r "$TOK" "$T/tk"
+voc_before=$(md5sum <"$T/tk/vocab.json")
+expect_exit 2 "-o over the tokenizer's vocab.json" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tokenizer "$T/tk" -o "$T/tk/vocab.json"
+[ "$(md5sum <"$T/tk/vocab.json")" = "$voc_before" ] || fail "the tokenizer was changed"
+expect_exit 2 "-o inside the tokenizer folder" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tokenizer "$T/tk" -o "$T/tk/x.h5"
+stderr_has "inside the input folder" "the folder named"
+[ -e "$T/tk/x.h5" ] && fail "nothing written into the tokenizer folder"
+expect_exit 2 "-o over --tags" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tokenizer "$T/tk" --tags "$T/tags.txt" -o "$T/tags.txt"
+mkdir -p "$T/wn" && printf 'not a real database\n' > "$T/wn/data.noun"
+printf 'couch\n' > "$T/voc1.txt"
+expect_exit 2 "build-table -o over the WordNet data (--wordnet)" -- "$C" build-table "$T/voc1.txt" -o "$T/wn/data.noun" --classes "$T/classes.txt" --wordnet "$T/wn"
+RASS_WORDNET_DIR=$T/wn expect_exit 2 "build-table -o over the WordNet data (RASS_WORDNET_DIR)" -- "$C" build-table "$T/voc1.txt" -o "$T/wn/data.noun" --classes "$T/classes.txt"
+expect_exit 2 "build-table -o over --classes" -- "$C" build-table "$T/voc1.txt" -o "$T/classes.txt" --classes "$T/classes.txt" --wordnet "$T/wn"
+[ "$(cat "$T/wn/data.noun")" = "not a real database" ] || fail "the WordNet copy was changed"
+expect_exit 2 "batch -O inside the tokenizer folder" -- "$C" "${COMMON[@]}" "$T/maps" --tokenizer "$T/tk" -O "$T/tk/packs"
+[ -e "$T/tk/packs" ] && fail "no folder inside the tokenizer"
+
+# A failed batch run leaves no -O folder it made (every item fails here).
+printf '%s\n' "$T/missing1.png" "$T/missing2.png" > "$T/bad.list"
+expect_exit 3 "manifest of missing maps" -- "$C" "${COMMON[@]}" --manifest "$T/bad.list" --tokenizer "$TOK" -O "$T/failed_out"
+[ -e "$T/failed_out" ] && fail "an empty -O folder left after a failed run"
+mkdir -p "$T/kept_out"
+expect_exit 3 "manifest of missing maps, -O existing" -- "$C" "${COMMON[@]}" --manifest "$T/bad.list" --tokenizer "$TOK" -O "$T/kept_out"
+[ -d "$T/kept_out" ] || fail "a folder the user made is kept"
+expect_exit 2 "--jobs -1" -- "$C" "${COMMON[@]}" "$T/maps" -j -1
+stderr_has "--jobs: expected a non-negative integer, got '-1'" "readable --jobs message"
 finish

@@ -95,4 +95,108 @@ if ! command -v nvidia-smi >/dev/null; then
 fi
 expect_exit 2 "no subcommand" -- "$M"
 expect_exit 2 "bad --lora scale" -- "$M" merge --model "$T/sd" --lora "$PEFT:abc" -o "$T/o3.safetensors"
+# Every file read is an input: an output over or inside any of them is refused (exit 2), nothing written.
+mkdir -p "$T/lp" && cp "$N/lora_peft/adapter_model.safetensors" "$N/lora_peft/adapter_config.json" "$T/lp/"
+cfg_before=$(md5sum <"$T/lp/adapter_config.json")
+expect_exit 2 "-o over the LoRA's adapter_config.json" -- "$M" merge --model "$T/sd" --lora "$T/lp/adapter_model.safetensors" -o "$T/lp/adapter_config.json"
+[ "$(md5sum <"$T/lp/adapter_config.json")" = "$cfg_before" ] || fail "adapter_config.json was changed"
+expect_exit 2 "-o over the LoRA file" -- "$M" merge --model "$T/sd" --lora "$T/lp/adapter_model.safetensors" -o "$T/lp/adapter_model.safetensors"
+vae_before=$(md5sum <"$T/sd/vae/diffusion_pytorch_model.safetensors")
+expect_exit 2 "-o over another component of the base" -- "$M" merge --model "$T/sd" --lora "$PEFT" -o "$T/sd/vae/diffusion_pytorch_model.safetensors"
+stderr_has "inside the input folder" "output inside the model folder named"
+[ "$(md5sum <"$T/sd/vae/diffusion_pytorch_model.safetensors")" = "$vae_before" ] || fail "the base's VAE was changed"
+expect_exit 2 "-o a new file inside the base folder" -- "$M" merge --model "$T/sd" --lora "$PEFT" -o "$T/sd/merged.safetensors"
+[ -e "$T/sd/merged.safetensors" ] && fail "nothing written into the base folder"
+expect_exit 2 "-o inside the base given as a component folder" -- "$M" merge --model "$T/sd/unet" --lora "$PEFT" -o "$T/sd/unet/x.safetensors"
+expect_exit 2 "extract -o inside --tuned" -- "$M" extract --base "$T/sd" --tuned "$T/merged" -o "$T/merged/unet/x.safetensors"
+expect_exit 2 "extract -o inside --base" -- "$M" extract --base "$T/sd" --tuned "$T/merged" -o "$T/sd/x.safetensors"
+if [ -e "$T/merged/unet/x.safetensors" ] || [ -e "$T/sd/x.safetensors" ] || [ -e "$T/sd/unet/x.safetensors" ]; then
+  fail "wrote into an input folder"
+fi
+# A sharded lone base: the index beside the shards is read, so it is an input.
+mkdir -p "$T/sh"
+python3 - "$N/unet_tiny/diffusion_pytorch_model.safetensors" "$T/sh" <<'PY' || fail "could not build the sharded base"
+import json, struct, sys, shutil
+shutil.copy(sys.argv[1], sys.argv[2] + "/diffusion_pytorch_model-00001-of-00001.safetensors")
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+names = [k for k in json.loads(raw[8:8 + n]) if k != "__metadata__"]
+json.dump({"metadata": {}, "weight_map": {k: "diffusion_pytorch_model-00001-of-00001.safetensors" for k in names}},
+          open(sys.argv[2] + "/diffusion_pytorch_model.safetensors.index.json", "w"))
+PY
+cp "$N/unet_tiny/config.json" "$T/sh/"
+idx_before=$(md5sum <"$T/sh/diffusion_pytorch_model.safetensors.index.json")
+expect_exit 2 "-o over a sharded base's index" -- "$M" merge --model "$T/sh" --lora "$PEFT" -o "$T/sh/diffusion_pytorch_model.safetensors.index.json"
+[ "$(md5sum <"$T/sh/diffusion_pytorch_model.safetensors.index.json")" = "$idx_before" ] || fail "the index was changed"
+expect_exit 2 "-o over a lone base's config" -- "$M" merge --model "$T/lone.safetensors" --config "$T/sh/config.json" --lora "$PEFT" -o "$T/sh/config.json"
+expect_exit 0 "-o beside (not inside) the inputs" -- "$M" merge --model "$T/lone.safetensors" --config "$N/unet_tiny/config.json" --lora "$T/lp/adapter_model.safetensors" -o "$T/beside.safetensors"
+
+# Only one thing can go to stdout; with -o - the human report goes to stderr.
+expect_exit 2 "merge -o - --json" -- "$M" merge --model "$T/sd" --lora "$PEFT" -o - --json
+stderr_has "stdout" "the stdout conflict named"
+expect_exit 2 "extract -o - --json" -- "$M" extract --base "$T/sd" --tuned "$T/merged" -o - --json
+expect_exit 0 "extract -o -" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank 4 -o -
+cp "$T/.out" "$T/stdout.safetensors"
+stderr_has "extracted 64 layer(s) at rank 4" "the table goes to stderr"
+grep -q "energy kept" "$T/stdout.safetensors" && fail "the report is mixed into the safetensors stream"
+expect_exit 0 "the stdout stream is a clean LoRA file" -- "$M" list "$T/stdout.safetensors"
+grep -q "rank 4, alpha 4.0" "$T/.out" || fail "list of the streamed LoRA: $(cat "$T/.out")"
+
+# extract --rank above a layer's full rank min(out, in*k*k), by hand from
+# unet_tiny's config: conv_out is [4, 16, 3, 3] (full rank min(4, 144) = 4, the
+# smallest); attn2.to_k maps cross_attention_dim 12 to 16 or 32 (full rank 12).
+expect_exit 2 "extract --rank 100000" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank 100000 -o "$T/big.safetensors"
+stderr_has "above the full rank of layer" "the layer and its full rank named"
+[ -e "$T/big.safetensors" ] && fail "no output for a refused rank"
+expect_exit 2 "extract --rank 5: above conv_out's 4" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank 5 -o "$T/big.safetensors"
+stderr_has "layer conv_out (4 = min(out 4, in*k*k 144))" "conv_out's full rank"
+expect_exit 0 "extract --targets to_k --rank 12" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --targets attn2.to_k --rank 12 -o "$T/k12.safetensors" -q
+expect_exit 2 "extract --targets to_k --rank 13" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --targets attn2.to_k --rank 13 -o "$T/k13.safetensors"
+stderr_has "(12 = min(out 16, in*k*k 12))" "to_k's full rank"
+
+# init-seg --timestep: an integer in [0, num_train_timesteps) of the scheduler
+# (1000 here), written as an integer.
+mkdir -p "$T/sd/scheduler" && printf '{"num_train_timesteps": 1000}\n' >"$T/sd/scheduler/scheduler_config.json"
+expect_exit 2 "init-seg --timestep 5000" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 5000 -O "$T/is3"
+stderr_has "0..999" "the valid range named"
+expect_exit 2 "init-seg --timestep -1" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep -1 -O "$T/is3"
+expect_exit 2 "init-seg --timestep 1.5" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 1.5 -O "$T/is3"
+[ -e "$T/is3" ] && fail "no folder for a bad timestep"
+expect_exit 0 "init-seg --timestep 999" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 999 -O "$T/is4"
+grep -q '"timestep": 999,' "$T/is4/rass.json" || fail "timestep written as an integer: $(grep timestep "$T/is4/rass.json")"
+printf '{"num_train_timesteps": 0}\n' >"$T/sd/scheduler/scheduler_config.json"
+expect_exit 3 "init-seg with a bad scheduler config" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 1 -O "$T/is5"
+stderr_has "scheduler_config.json" "the scheduler config named"
+rm -r "$T/sd/scheduler"
+
+# Non-finite LoRA values are refused, naming the file and the tensor.
+python3 - "$PEFT" "$T/nan.safetensors" <<'PY' || fail "could not write the NaN LoRA"
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n])
+name = sorted(k for k in hdr if k.endswith("lora_B.weight"))[0]
+off = 8 + n + hdr[name]["data_offsets"][0]
+raw[off:off + 4] = struct.pack("<f", float("nan"))
+open(sys.argv[2], "wb").write(raw)
+print(name, file=open(sys.argv[2] + ".name", "w"))
+PY
+expect_exit 3 "NaN in lora_B" -- "$M" merge --model "$T/sd" --lora "$T/nan.safetensors" -o "$T/nan_out.safetensors"
+stderr_has "nan.safetensors" "the file named"
+stderr_has "$(cat "$T/nan.safetensors.name")" "the tensor named"
+stderr_has "non-finite" "what is wrong said"
+[ -e "$T/nan_out.safetensors" ] && fail "no output from a NaN LoRA"
+
+# Readable messages for bad integers; unknown component and absurd factors are usage errors.
+expect_exit 2 "--threads -1" -- "$M" merge --model "$T/sd" --lora "$PEFT" -o "$T/o5.safetensors" --threads -1
+stderr_has "--threads: expected a non-negative integer, got '-1'" "readable --threads message"
+grep -q "1797693" "$T/.err" && fail "CLI11's raw range message"
+expect_exit 2 "--rank abc" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --rank abc -o "$T/o5.safetensors"
+stderr_has "--rank: expected a positive integer, got 'abc'" "readable --rank message"
+expect_exit 2 "expand-channels -1" -- "$M" expand-channels -1 --model "$T/sd/unet" -O "$T/x5"
+stderr_has "expected a positive integer" "readable factor message"
+expect_exit 2 "merge --component foo" -- "$M" merge --model "$T/sd" --component foo --lora "$PEFT" -o "$T/o5.safetensors"
+expect_exit 2 "expand-channels 100000000" -- "$M" expand-channels 100000000 --model "$T/sd/unet" -O "$T/x6"
+stderr_has "channels" "the bound explained"
+[ -e "$T/x6" ] && fail "no folder for an absurd factor"
 finish

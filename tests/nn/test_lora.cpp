@@ -396,6 +396,27 @@ TEST_CASE("LoRA files with no tensors, a bad alpha or rank 0 are refused, naming
   CHECK(lora_error(rank0).find("rank 0") != std::string::npos);
 }
 
+TEST_CASE("non-finite LoRA factors and full weights are refused, naming the file and the tensor") {
+  const std::string layer = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";  // Linear 16 -> 16
+  std::vector<float> a(4 * 16, 0.1f), b(16 * 4, 0.1f);
+  const std::vector<TensorToWrite> pair = {{layer + ".lora_A.weight", DType::f32, {4, 16}, a.data(), a.size() * 4},
+                                           {layer + ".lora_B.weight", DType::f32, {16, 4}, b.data(), b.size() * 4}};
+  CHECK(lora_error(pair).empty());
+  b[5] = std::nanf("");
+  CHECK(lora_error(pair).find("'" + layer + ".lora_B.weight' holds non-finite values") != std::string::npos);
+  b[5] = 0.1f;
+  a[63] = -INFINITY;
+  CHECK(lora_error(pair).find("'" + layer + ".lora_A.weight' holds non-finite values") != std::string::npos);
+  a[63] = 0.1f;
+  // A full weight (conv_in of unet_tiny: [16, 4, 3, 3]) is checked the same way.
+  std::vector<float> conv(16 * 4 * 3 * 3, 0.5f);
+  auto with_full = pair;
+  with_full.push_back({"conv_in.weight", DType::f32, {16, 4, 3, 3}, conv.data(), conv.size() * 4});
+  CHECK(lora_error(with_full).empty());
+  conv[100] = INFINITY;
+  CHECK(lora_error(with_full).find("'conv_in.weight' holds non-finite values") != std::string::npos);
+}
+
 TEST_CASE("a per-layer alpha tensor sets that layer's scale") {
   torch::NoGradGuard ng;
   nn::UNet2DCondition unet(model::read_unet_config(kDir + "/unet_tiny/config.json"));

@@ -133,6 +133,43 @@ TEST_CASE("caption map: token positions in the 77-token prompt, both styles") {
   }
 }
 
+TEST_CASE("caption map: a tag ending in punctuation, the osediff prompt re-split, counts consistent") {
+  rass::test::TempDir tmp;
+  const auto sim = hand_table(tmp.path);
+  const ClipTokenizer tok = tiny_tokenizer();
+  LabelMap none;  // no classes present: the prompt is the tags alone
+  none.width = 1;
+  none.height = 1;
+  none.labels = {-1};
+  none.pixels = {0, 0, 0, 0};
+  std::vector<TagMatch> tags;
+  for (const std::string& t : parse_tag_list("church) | lake,blue | ,,, ; !!! | pond"))
+    tags.push_back(match_tag(*sim, t, 0.5));
+  const CaptionMap cm = build_caption_map(none, kClasses, tags, PromptStyle::osediff, &tok);
+  CHECK(cm.prompt == "church), lake blue, pond");
+  // Read back as --tags, the prompt gives the same tags.
+  REQUIRE(cm.terms.size() == 3);
+  CHECK(parse_tag_list(cm.prompt) == std::vector<std::string>{cm.terms[0].text, cm.terms[1].text, cm.terms[2].text});
+  // By hand: CLIP's pre-tokenizer makes ")," one word (a run of punctuation),
+  // which straddles the separator and so belongs to no tag: "church)" has the
+  // tokens of "church" alone in this prompt; "lake blue" and "pond" have all
+  // theirs; term k starts after term k-1's tokens and those of "),", or ",".
+  const int church = static_cast<int>(tok.encode("church").size()), lake_blue = static_cast<int>(tok.encode("lake blue").size()),
+            pond = static_cast<int>(tok.encode("pond").size());
+  CHECK(cm.terms[0].tokens == church);
+  CHECK(cm.terms[1].tokens == lake_blue);
+  CHECK(cm.terms[2].tokens == pond);
+  std::vector<int> want0, want1, want2;
+  for (int k = 0; k < church; ++k) want0.push_back(1 + k);
+  const int paren_comma = static_cast<int>(tok.encode("),").size()), comma = static_cast<int>(tok.encode(",").size());
+  for (int k = 0; k < lake_blue; ++k) want1.push_back(1 + church + paren_comma + k);
+  for (int k = 0; k < pond; ++k) want2.push_back(1 + church + paren_comma + lake_blue + comma + k);
+  CHECK(cm.terms[0].positions == want0);
+  CHECK(cm.terms[1].positions == want1);
+  CHECK(cm.terms[2].positions == want2);
+  for (const Term& t : cm.terms) CHECK_FALSE(t.truncated());
+}
+
 TEST_CASE("caption map: truncation at 77 tokens flags the cut terms") {
   rass::test::TempDir tmp;
   const auto sim = hand_table(tmp.path);
@@ -230,7 +267,11 @@ TEST_CASE("caption map: a label map without classes and tags") {
 TEST_CASE("tag lists as RAM, DAPE and this tool print them") {
   CHECK(parse_tag_list("Image Tags:  lake | blanket | woman  ") == std::vector<std::string>{"lake", "blanket", "woman"});
   CHECK(parse_tag_list("a, b c ,, d,") == std::vector<std::string>{"a", "b c", "d"});
-  CHECK(parse_tag_list("a, b | c") == std::vector<std::string>{"a, b", "c"});  // '|' wins: RAM's separator
+  CHECK(parse_tag_list("a, b | c") == std::vector<std::string>{"a b", "c"});  // '|' wins: RAM's separator; commas -> spaces
+  // Commas inside a RAM tag become spaces (whitespace collapsed); a tag of punctuation only is dropped.
+  CHECK(parse_tag_list(",,, ; !!! | lake,blue | a ,\t, b | !x") == std::vector<std::string>{"lake blue", "a b", "!x"});
+  CHECK(clean_tag(" ; !!! ").empty());
+  CHECK(clean_tag("caf\xc3\xa9") == "caf\xc3\xa9");  // non-ASCII counts as a letter
   CHECK(parse_tag_list("   ").empty());
 }
 

@@ -59,4 +59,13 @@ void OutputGuard::check_output_dir(const std::string& dir, const std::string& wh
   check_output_file(dir, what);
 }
 
+void OutputGuard::check_output_file_outside_dirs(const std::string& path, const std::string& what) const {
+  if (path.empty() || path == "-") return;
+  check_output_file(path, what);
+  const std::string out = canonical(path);
+  for (const std::string& in : dirs_)
+    if (within(out, in))
+      throw_usage(what + " " + path + " is inside the input folder " + in + ": refusing to write into an input");
+}
+
 }  // namespace rass::batch

@@ -16,6 +16,10 @@ class OutputGuard {
   void add_input(const std::string& path);  // a file or a directory ("-" and missing paths are ignored)
   void check_output_file(const std::string& path, const std::string& what) const;  // what: "-o", "--csv", ...
   void check_output_dir(const std::string& dir, const std::string& what) const;
+  // check_output_file, and also refuses a file anywhere inside an input
+  // directory (tools whose inputs are whole folders: a model folder, a
+  // tokenizer folder, a dictionary folder).
+  void check_output_file_outside_dirs(const std::string& path, const std::string& what) const;
 
  private:
   std::set<std::pair<unsigned long long, unsigned long long>> files_;

@@ -14,7 +14,8 @@ MergeLoraCli::MergeLoraCli()
   app.require_subcommand(1);
   auto base_options = [&](CLI::App* sub, const char* flag, const char* help) {
     CLI::Option* base = sub->add_option(flag, a_.model, help)->type_name("PATH");
-    sub->add_option("--component", a_.component, "component folder of a model folder: unet, vae or text_encoder")
+    with_choices(sub->add_option("--component", a_.component, "component folder of a model folder: unet, vae or text_encoder"),
+                 {"unet", "vae", "text_encoder"})
         ->default_str("unet");
     sub->add_option("--config", a_.config, "config.json of a lone .safetensors base (default: the one beside it)")
         ->type_name("FILE");
@@ -22,7 +23,7 @@ MergeLoraCli::MergeLoraCli()
   };
   auto device_options = [&](CLI::App* sub) {
     sub->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
-    sub->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(CLI::NonNegativeNumber);
+    sub->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer());
   };
   auto dtype_option = [&](CLI::App* sub) {
     with_choices(sub->add_option("--dtype", a_.dtype, "floating dtype written: fp32, fp16 or bf16 (default: the base's)"),
@@ -48,7 +49,7 @@ MergeLoraCli::MergeLoraCli()
   extract_ = app.add_subcommand("extract", "the difference of two checkpoints as a rank-r LoRA (truncated SVD)");
   base_options(extract_, "--base", "base checkpoint: diffusers folder, component folder or .safetensors file")->required();
   extract_->add_option("--tuned", a_.tuned, "fine-tuned checkpoint of the same architecture")->type_name("PATH")->required();
-  extract_->add_option("--rank", a_.rank, "LoRA rank r (alpha = r, so scale 1)")->default_str("4")->check(CLI::PositiveNumber);
+  extract_->add_option("--rank", a_.rank, "LoRA rank r (alpha = r, so scale 1; at most the full rank of every layer)")->default_str("4")->check(positive_integer());
   extract_->add_option("--targets", a_.targets, "only layers matching these module names (PEFT matching; repeatable or comma-separated)")
       ->delimiter(',')
       ->type_name("NAME");
@@ -59,9 +60,9 @@ MergeLoraCli::MergeLoraCli()
   init_seg_ = app.add_subcommand("init-seg", "RASS stage-2 start: SCR merged into the UNet plus a fresh Seg LoRA");
   init_seg_->add_option("--model", a_.model, "base diffusers folder (SD 2.1-base layout)")->type_name("DIR")->required();
   init_seg_->add_option("--lora", loras_, "the SCR LoRA, FILE[:SCALE] (repeatable)")->type_name("FILE")->required();
-  init_seg_->add_option("--rank", a_.rank, "Seg LoRA rank")->default_str("4")->check(CLI::PositiveNumber);
-  init_seg_->add_option("--alpha", a_.alpha, "Seg LoRA alpha (RASS leaves PEFT's default, 8)")->default_str("8")->check(CLI::PositiveNumber);
-  init_seg_->add_option("--seed", a_.seed, "seed of the gaussian init of lora_A")->default_str("0")->check(CLI::NonNegativeNumber);
+  init_seg_->add_option("--rank", a_.rank, "Seg LoRA rank")->default_str("4")->check(positive_integer());
+  init_seg_->add_option("--alpha", a_.alpha, "Seg LoRA alpha (RASS leaves PEFT's default, 8)")->default_str("8")->check(positive_number());
+  init_seg_->add_option("--seed", a_.seed, "seed of the gaussian init of lora_A")->default_str("0")->check(non_negative_integer(999999999999999999LL));
   timestep_ = init_seg_->add_option("--timestep", a_.timestep, "SCR timestep, recorded in rass.json");
   with_choices(init_seg_->add_option("--formula", a_.formula, "SCR one-step formula recorded in rass.json: ddpm or residual"),
                {"ddpm", "residual"});
@@ -72,7 +73,7 @@ MergeLoraCli::MergeLoraCli()
   device_options(init_seg_);
 
   expand_ = app.add_subcommand("expand-channels", "GleSAM channel replication of conv_in / conv_out by N");
-  expand_->add_option("factor", a_.factor, "replication factor N (GleSAM: 64)")->required()->check(CLI::PositiveNumber);
+  expand_->add_option("factor", a_.factor, "replication factor N (GleSAM: 64)")->required()->check(positive_integer());
   base_options(expand_, "--model", "UNet: diffusers folder, component folder or .safetensors file")->required();
   expand_->add_option("-O,--output-dir", a_.output_dir, "the new folder (a model folder for a model folder, else a UNet folder)")
       ->type_name("DIR")

@@ -1,6 +1,8 @@
 #include "rass/cli/tool.hpp"
 
 #include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -53,6 +55,35 @@ ToolCli::ToolCli(std::string name, std::string summary)
   app_->get_formatter()->column_width(34);
 }
 
+namespace {
+CLI::Validator integer_at_least(long long least, long long max, const char* what) {
+  return CLI::Validator(
+      [least, max, what](std::string& v) -> std::string {
+        const std::string bad = std::string("expected ") + what + ", got '" + v + "'";
+        if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) return bad;
+        const long long n = std::stoll(v);
+        if (n < least) return bad;
+        if (n > max) return bad + " (at most " + std::to_string(max) + ")";
+        return {};
+      },
+      "");
+}
+}  // namespace
+
+CLI::Validator non_negative_integer(long long max) { return integer_at_least(0, max, "a non-negative integer"); }
+CLI::Validator positive_integer(long long max) { return integer_at_least(1, max, "a positive integer"); }
+
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        char* end = nullptr;
+        const double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
+        const bool ok = !v.empty() && end == v.c_str() + v.size() && std::isfinite(x) && x > 0;
+        return ok ? std::string() : "expected a positive number, got '" + v + "'";
+      },
+      "");
+}
+
 CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::string>& values) {
   choices_[opt->get_name()] = values;
   return opt->check(CLI::IsMember(values));
@@ -60,7 +91,7 @@ CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::stri
 
 void ToolCli::add_jobs_option() {
   const auto& j = shared("-j,--jobs");
-  app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(CLI::NonNegativeNumber);
+  app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(non_negative_integer());
 }
 
 void ToolCli::add_shard_option() {

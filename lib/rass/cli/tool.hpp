@@ -55,6 +55,14 @@ class ToolCli {
   std::string name_, summary_;
 };
 
+// Validators with readable messages ("--jobs: expected a non-negative
+// integer, got '-1'") in place of CLI11's NonNegativeNumber / PositiveNumber,
+// whose message prints the whole double range. Integers: decimal digits only
+// (CLI11 would wrap "-5" around for unsigned types), at most `max`.
+CLI::Validator non_negative_integer(long long max = 2147483647);
+CLI::Validator positive_integer(long long max = 2147483647);
+CLI::Validator positive_number();  // a finite number > 0
+
 // Parses argv, then calls `body` (the tool's library call, returning an exit
 // code). Maps CLI errors to exit 2, rass::Error to its code, anything else to 1,
 // printing "rass-<tool>: <message>" on stderr.

@@ -26,6 +26,16 @@ double checked_alpha(double v, const std::string& file, const std::string& where
     throw_bad_input(file, where + " = " + std::to_string(v) + " is not a finite positive number");
   return v;
 }
+
+// The tensor's values, refused (Error(bad_input) naming the file and tensor)
+// when any is NaN or infinite: merged into weights they would poison every
+// output without a visible error.
+torch::Tensor finite_tensor(const TensorView& t, const std::string& file) {
+  torch::Tensor x = to_tensor(t, file);
+  if (x.is_floating_point() && !torch::isfinite(x).all().item<bool>())
+    throw_bad_input(file, "tensor '" + t.name + "' holds non-finite values (NaN or infinity)");
+  return x;
+}
 }  // namespace
 
 void detect_lora_layout(const SafeTensorsFile& file, LoraLoadOptions& options) {
@@ -102,7 +112,7 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
       if (c10::IntArrayRef(t.shape) != dst.sizes())
         throw_bad_input(file.path(), "tensor '" + t.name + "' does not fit the model's " + key);
       torch::NoGradGuard ng;
-      dst.copy_(to_tensor(t, file.path()).to(dst.scalar_type()));
+      dst.copy_(finite_tensor(t, file.path()).to(dst.scalar_type()));
       rep.full_weights.push_back(key);
     } else {
       rep.unmatched.push_back(t.name);
@@ -145,8 +155,8 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
     layer->add_adapter(adapter, r, alpha);
     nn::LoraAdapter& a = layer->adapters[adapter];
     torch::NoGradGuard ng;
-    a.A.copy_(to_tensor(*pr.a, file.path()).to(a.A.scalar_type()));
-    a.B.copy_(to_tensor(*pr.b, file.path()).to(a.B.scalar_type()));
+    a.A.copy_(finite_tensor(*pr.a, file.path()).to(a.A.scalar_type()));
+    a.B.copy_(finite_tensor(*pr.b, file.path()).to(a.B.scalar_type()));
     a.user_scale = opt.scale;
     rep.adapters[adapter]++;
   }

@@ -1,6 +1,7 @@
 #include "rass/model/merge_lora_tool.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -11,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/output_guard.hpp"
+#include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -55,23 +57,43 @@ void say(const MergeLoraJob& a, const std::string& text) {
 
 void print_json(const json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
-// Output checks before any work: never over an input (exit 2).
-// `bases` are component sources whose weight files and config count as inputs.
-void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& inputs,
+// Output checks before any work: never over or into an input (exit 2).
+// `files` are plain input files (LoRA files; their adapter_config.json, which
+// the alpha may be read from, counts too). `bases` are component sources: a
+// folder counts whole (with the model folder around a component folder); a
+// lone file brings its config and, for a sharded base, the index and shards.
+void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& files,
                    const std::vector<ComponentSource>& bases = {}) {
   batch::OutputGuard g;
-  for (const auto& p : inputs)
-    if (!p.empty()) g.add_input(p);
-  for (const auto& b : bases) {
-    std::error_code ec;
-    if (b.path.empty() || !fs::exists(b.path, ec)) continue;  // reported when it is loaded
-    const ComponentFiles f = find_component(b);
-    for (const auto& w : f.weights) g.add_input(w);
-    g.add_input(f.config_path);
-  }
-  if (!a.output.empty()) g.check_output_file(a.output, "-o");
-  if (!a.output_dir.empty()) g.check_output_dir(a.output_dir, "-O");
   std::error_code ec;
+  for (const auto& p : files) {
+    if (p.empty()) continue;
+    g.add_input(p);
+    if (fs::is_regular_file(p, ec)) g.add_input(path_join(fs::path(p).parent_path().string(), "adapter_config.json"));
+  }
+  for (const auto& b : bases) {
+    if (b.path.empty() || !fs::exists(b.path, ec)) continue;  // reported when it is loaded
+    g.add_input(b.path);
+    g.add_input(b.config);
+    try {
+      const ComponentFiles f = find_component(b);
+      for (const auto& w : f.weights) g.add_input(w);
+      g.add_input(f.config_path);
+      g.add_input(f.dir);
+      g.add_input(f.model_dir);
+      for (const auto& w : f.weights) g.add_input(w + ".index.json");
+      if (!f.weights.empty()) {
+        // A sharded base: its index names the shards.
+        const fs::path d = fs::path(f.weights.front()).parent_path();
+        for (const auto& e : fs::directory_iterator(d.empty() ? fs::path(".") : d, ec))
+          if (e.path().filename().string().find(".index.json") != std::string::npos) g.add_input(e.path().string());
+      }
+    } catch (const std::exception&) {
+      // A broken base is reported, naming what is wrong, when it is loaded.
+    }
+  }
+  if (!a.output.empty()) g.check_output_file_outside_dirs(a.output, "-o");
+  if (!a.output_dir.empty()) g.check_output_dir(a.output_dir, "-O");
   if (!a.output_dir.empty() && fs::exists(a.output_dir, ec))
     throw_usage("-O " + a.output_dir + " exists; the output folder must be new (remove it or choose another)");
 }
@@ -126,10 +148,8 @@ std::string weights_in(const std::string& dir, const std::string& component, con
 int merge(const MergeLoraJob& a) {
   if (a.loras.empty()) throw_usage("merge needs at least one --lora FILE[:SCALE]");
   if (a.output.empty() && a.output_dir.empty()) throw_usage("merge needs -o FILE and/or -O DIR");
-  std::vector<std::string> inputs = lora_paths(a);
-  inputs.push_back(a.model);
-  inputs.push_back(a.config);
-  guard_outputs(a, inputs, {{a.model, a.component, a.config}});
+  batch::claim_stdout({{"-o -", a.output == "-"}, {"--json", a.json}});
+  guard_outputs(a, lora_paths(a), {{a.model, a.component, a.config}});
   set_threads(a);
   const torch::Device device = parse_device(a);
   if (!a.output_dir.empty() && find_component({a.model, a.component, a.config}).model_dir.empty())
@@ -251,10 +271,11 @@ int extract(const MergeLoraJob& a) {
   if (a.tuned.empty()) throw_usage("extract needs --tuned (and --base)");
   if (a.output.empty()) throw_usage("extract needs -o FILE");
   if (a.rank < 1) throw_usage("--rank must be at least 1");
+  batch::claim_stdout({{"-o -", a.output == "-"}, {"--json", a.json}});
   std::error_code ec;
   std::vector<ComponentSource> bases = {{a.model, a.component, a.config}};
   if (fs::is_directory(a.tuned, ec)) bases.push_back({a.tuned, a.component, ""});
-  guard_outputs(a, {a.model, a.tuned, a.config}, bases);
+  guard_outputs(a, {a.tuned}, bases);
   set_threads(a);
   const torch::Device device = parse_device(a);
   LoadedComponent base = load_component_module({a.model, a.component, a.config});
@@ -293,6 +314,19 @@ int extract(const MergeLoraJob& a) {
     bool take = a.targets.empty();
     for (const auto& t : a.targets) take = take || target_matches(p, t);
     if (take) layers.emplace_back(p, l);
+  }
+
+  // One rank for the whole file (its "rank"/"lora_alpha" metadata, PEFT's r
+  // and lora_alpha): a rank above a layer's full rank min(out, in*k*k) would
+  // only add zero rows, so it is refused, naming the smallest such layer.
+  for (auto& [path, layer] : layers) {
+    const torch::Tensor& wt = layer->base_weight();
+    const int64_t out_dim = wt.size(0), in_dim = wt.numel() / std::max<int64_t>(1, wt.size(0));
+    const int64_t most = std::min(out_dim, in_dim);
+    if (a.rank > most)
+      throw_usage("--rank " + std::to_string(a.rank) + " is above the full rank of layer " + path + " (" +
+                  std::to_string(most) + " = min(out " + std::to_string(out_dim) + ", in*k*k " + std::to_string(in_dim) +
+                  ")); choose --rank " + std::to_string(most) + " or less, or narrow --targets");
   }
 
   torch::NoGradGuard ng;
@@ -350,16 +384,38 @@ int extract(const MergeLoraJob& a) {
   if (a.json) {
     print_json(rep);
   } else if (!a.quiet) {
+    // With -o - the safetensors bytes own stdout: the table goes to stderr.
+    FILE* to = a.output == "-" ? stderr : stdout;
     for (const auto& l : per_layer)
-      std::printf("%-72s rank %3lld  energy %.6f\n", l["layer"].get<std::string>().c_str(),
+      std::fprintf(to, "%-72s rank %3lld  energy %.6f\n", l["layer"].get<std::string>().c_str(),
                   (long long)l["rank"].get<int64_t>(), l["energy_kept"].get<double>());
-    std::printf("extracted %zu layer(s) at rank %lld, energy kept %.6f; %zu unchanged layer(s) skipped\n", per_layer.size(),
+    std::fprintf(to, "extracted %zu layer(s) at rank %lld, energy kept %.6f; %zu unchanged layer(s) skipped\n", per_layer.size(),
                 (long long)a.rank, energy, zero);
     for (const auto& f : full)
-      std::printf("differs, not LoRA-able: %s (%s)%s\n", f["name"].get<std::string>().c_str(), f["reason"].get<std::string>().c_str(),
+      std::fprintf(to, "differs, not LoRA-able: %s (%s)%s\n", f["name"].get<std::string>().c_str(), f["reason"].get<std::string>().c_str(),
                   a.full_weights ? ", written as a full weight" : "");
   }
   return 0;
+}
+
+// rass-restore takes rass.json's timestep as an integer in
+// [0, num_train_timesteps) of the folder's scheduler (diffusers' default 1000
+// when the folder has no scheduler config).
+void check_timestep(const MergeLoraJob& a) {
+  int64_t steps = 1000;
+  const std::string sched = path_join(path_join(a.model, "scheduler"), "scheduler_config.json");
+  std::error_code ec;
+  if (fs::exists(sched, ec)) {
+    const json j = read_json_file(sched);
+    if (j.contains("num_train_timesteps")) {
+      const json& n = j["num_train_timesteps"];
+      if (!n.is_number_integer() || n.get<int64_t>() < 1) throw_bad_input(sched, "num_train_timesteps must be a positive integer");
+      steps = n.get<int64_t>();
+    }
+  }
+  if (a.timestep != std::floor(a.timestep) || a.timestep < 0 || a.timestep >= double(steps))
+    throw_usage("--timestep " + json(a.timestep).dump() + ": expected an integer in 0.." + std::to_string(steps - 1) +
+                " (num_train_timesteps " + std::to_string(steps) + " of " + (fs::exists(sched, ec) ? sched : "the diffusers default") + ")");
 }
 
 int init_seg(const MergeLoraJob& a) {
@@ -367,9 +423,7 @@ int init_seg(const MergeLoraJob& a) {
   if (a.output_dir.empty()) throw_usage("init-seg needs -O DIR");
   if (a.rank < 1) throw_usage("--rank must be at least 1");
   if (!(a.alpha > 0)) throw_usage("--alpha must be a positive number");
-  std::vector<std::string> inputs = lora_paths(a);
-  inputs.push_back(a.model);
-  guard_outputs(a, inputs);
+  guard_outputs(a, lora_paths(a), {{a.model, "unet", ""}});
   set_threads(a);
   const torch::Device device = parse_device(a);
   std::error_code ec;
@@ -377,6 +431,7 @@ int init_seg(const MergeLoraJob& a) {
   LoadedComponent c = load_component_module({a.model, "unet", ""});
   if (c.files.model_dir.empty() || c.files.kind != "unet")
     throw_bad_input(a.model, "is not a diffusers model folder with a UNet in unet/");
+  if (a.has_timestep) check_timestep(a);
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "init-seg"}};
@@ -418,7 +473,7 @@ int init_seg(const MergeLoraJob& a) {
   json sources = {{"base", a.model}, {"scr_lora", json::array()}};
   for (const auto& l : a.loras) sources["scr_lora"].push_back({{"file", l.path}, {"scale", l.scale}});
   json meta = {{"method", "scr"}, {"stage", "ras-init"}};
-  if (a.has_timestep) meta["timestep"] = a.timestep;
+  if (a.has_timestep) meta["timestep"] = int64_t(a.timestep);  // checked integral above
   if (!a.formula.empty()) meta["formula"] = a.formula;
   if (!a.prompt_style.empty()) meta["prompt_style"] = a.prompt_style;
   meta["seg_lora"] = {{"file", "seg_lora.safetensors"}, {"rank", a.rank},     {"alpha", a.alpha},
@@ -442,7 +497,7 @@ int init_seg(const MergeLoraJob& a) {
 int expand_channels(const MergeLoraJob& a) {
   if (a.factor < 1) throw_usage("expand-channels needs a factor N >= 1");
   if (a.output_dir.empty()) throw_usage("expand-channels needs -O DIR");
-  guard_outputs(a, {a.model, a.config}, {{a.model, a.component, a.config}});
+  guard_outputs(a, {}, {{a.model, a.component, a.config}});
   const ComponentFiles f = find_component({a.model, a.component, a.config});
   if (f.kind != "unet") throw_bad_input(f.config_path, "expand-channels works on a UNet (UNet2DConditionModel config)");
   json cfg = read_json_file(f.config_path);
@@ -452,6 +507,13 @@ int expand_channels(const MergeLoraJob& a) {
     return cfg[key].get<int64_t>();
   };
   const int64_t in = channels("in_channels"), out_ch = channels("out_channels");
+  // A sanity bound before any allocation: GleSAM's 64 gives 256 channels; the
+  // bound leaves room for far wider UNets but not for an absurd N that would
+  // only end in an allocator failure.
+  constexpr int64_t kMaxChannels = 65536;
+  if (a.factor > kMaxChannels / std::max(in, out_ch))
+    throw_usage("expand-channels " + std::to_string(a.factor) + ": would give " + std::to_string(std::max(in, out_ch)) + " x " +
+                std::to_string(a.factor) + " channels, above the limit of " + std::to_string(kMaxChannels));
   std::vector<std::shared_ptr<SafeTensorsFile>> opened;
   std::vector<torch::Tensor> keep;
   std::vector<TensorToWrite> out;

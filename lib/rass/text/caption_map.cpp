@@ -1,6 +1,7 @@
 #include "rass/text/caption_map.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -33,6 +34,22 @@ TagMatch match_tag(const TagSimilarity& sim, const std::string& tag, double thre
   return m;
 }
 
+std::string clean_tag(const std::string& raw) {
+  std::string out;
+  bool names_something = false;
+  for (char ch : raw) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == ',' || std::isspace(c)) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+      continue;
+    }
+    names_something = names_something || std::isalnum(c) || c >= 0x80;
+    out += ch;
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return names_something ? out : std::string();
+}
+
 std::vector<std::string> parse_tag_list(const std::string& line) {
   std::string s = trim(line);
   static const std::string kLabel = "Image Tags:";
@@ -43,7 +60,7 @@ std::vector<std::string> parse_tag_list(const std::string& line) {
   while (start <= s.size()) {
     size_t end = s.find(sep, start);
     if (end == std::string::npos) end = s.size();
-    const std::string t = trim(s.substr(start, end - start));
+    const std::string t = clean_tag(s.substr(start, end - start));
     if (!t.empty()) out.push_back(t);
     start = end + 1;
   }
@@ -125,10 +142,18 @@ CaptionMap build_caption_map(const LabelMap& map, const std::vector<std::string>
   const int room = max_length - 2;  // bos and eos
   if (style == PromptStyle::osediff) {
     const TagPrompt tp = tokenizer->tag_positions(cm.prompt, max_length);
-    if (tp.tags.size() != cm.terms.size())
+    // The same split without truncation: a term's token count is what it has
+    // in this prompt (punctuation ending a tag merges with the ", " after it
+    // into a token of no tag), so "truncated" means only what max_length cut.
+    const int whole = static_cast<int>(tokenizer->encode(cm.prompt).size()) + 2;
+    const TagPrompt full = tokenizer->tag_positions(cm.prompt, std::max(whole, max_length));
+    if (tp.tags.size() != cm.terms.size() || full.tags.size() != cm.terms.size())
       throw_runtime("caption-map: the tokenizer splits the prompt into " + std::to_string(tp.tags.size()) +
                     " tags, not " + std::to_string(cm.terms.size()) + ": " + cm.prompt);
-    for (size_t i = 0; i < cm.terms.size(); ++i) cm.terms[i].positions = tp.tags[i].positions;
+    for (size_t i = 0; i < cm.terms.size(); ++i) {
+      cm.terms[i].positions = tp.tags[i].positions;
+      cm.terms[i].tokens = static_cast<int>(full.tags[i].positions.size());
+    }
   } else {
     // Without commas the terms' tokens follow each other: BPE never merges across a space.
     std::vector<int> ids;

@@ -35,10 +35,17 @@ struct TagMatch {
 };
 TagMatch match_tag(const TagSimilarity& sim, const std::string& tag, double threshold);
 
+// One tag as it goes into a prompt: each comma becomes a space, every run of
+// whitespace one space, both ends trimmed, so the osediff prompt ("a, b, c")
+// splits back into the same tags. A tag without any letter or digit (ASCII
+// alphanumerics; any non-ASCII character counts as one) names nothing: ""
+// is returned and the tag is dropped.
+std::string clean_tag(const std::string& raw);
+
 // One line of tags as RAM, DAPE or caption-map print them: "a | b | c" (RAM's
 // " | " separator: used when the line has a '|') or "a, b, c"; a leading
-// "Image Tags:" label (RAM's inference script) is dropped; tags are trimmed;
-// empty ones dropped.
+// "Image Tags:" label (RAM's inference script) is dropped; each tag is cleaned
+// (clean_tag: a RAM tag holding commas keeps them as spaces); empty ones dropped.
 std::vector<std::string> parse_tag_list(const std::string& line);
 
 // A label map as class indices (-1 = ignore), with pixel counts per class.
@@ -63,7 +70,8 @@ struct Term {
   double score = 1.0;        // label-map classes 1; tags their similarity (NaN: none)
   uint64_t pixels = 0;       // mask area (0: no mask)
   std::vector<int> positions;  // token positions in the padded prompt (1 = after bos)
-  int tokens = 0;            // tokens of the term before truncation
+  int tokens = 0;            // the term's tokens in the untruncated prompt (osediff: a tag's closing
+                             // punctuation merged with the ", " after it belongs to no tag)
   bool truncated() const { return static_cast<int>(positions.size()) < tokens; }
 };
 

@@ -60,6 +60,23 @@ std::unique_ptr<TagSimilarity> make_similarity(const CaptionMapJob& job, const s
   throw_usage("unknown --similarity '" + job.similarity + "' (wordnet, sbert, or --table FILE)");
 }
 
+// Everything read besides the label maps counts as an input for the output
+// guard: the tag, table and class files, and whole folders (tokenizer, text
+// model, WordNet database), so no output lands over or inside them.
+void add_setup_inputs(batch::OutputGuard& guard, const CaptionMapJob& job) {
+  for (const std::string& p : {job.tags, job.table, job.classes, job.tokenizer, job.text_model}) guard.add_input(p);
+  guard.add_input(job.wordnet_dir.empty() ? WordNet::default_dir() : job.wordnet_dir);
+}
+
+// Removes an output folder this run created when it holds no file (a run
+// whose every item failed), so a failure leaves nothing behind.
+void remove_if_empty(const std::string& dir) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (!it->is_directory(ec)) return;
+  if (!ec) fs::remove_all(dir, ec);
+}
+
 // A CLIP tokenizer folder, or a Stable Diffusion folder holding tokenizer/.
 std::string tokenizer_dir(const std::string& dir) {
   if (!file_exists(path_join(dir, "vocab.json")) && file_exists(path_join(path_join(dir, "tokenizer"), "vocab.json")))
@@ -231,8 +248,9 @@ int run_single(const CaptionMapJob& job) {
   const std::string in = job.inputs[0];
   if (in == "-" && job.tags == "-") throw_usage("the label map and --tags cannot both be stdin");
   batch::OutputGuard guard;
-  for (const std::string& p : {in, job.tags, job.table, job.classes}) guard.add_input(p);
-  guard.check_output_file(job.output, "-o");
+  guard.add_input(in);
+  add_setup_inputs(guard, job);
+  guard.check_output_file_outside_dirs(job.output, "-o");
   const Setup s = make_setup(job, !job.output.empty());
   const TagSource tags = read_tags(job.tags, false);
   const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
@@ -276,16 +294,20 @@ int run_batch(const CaptionMapJob& job) {
 
   batch::OutputGuard guard;
   for (const std::string& p : job.inputs) guard.add_input(p);
-  for (const std::string& p : {job.manifest, job.tags, job.table, job.classes}) guard.add_input(p);
+  guard.add_input(job.manifest);
+  add_setup_inputs(guard, job);
   for (const batch::Item& it : all) guard.add_input(it.paths[0]);
   std::vector<std::string> outs(mine.size());
+  bool created = false;
   if (!job.output_dir.empty()) {
     guard.check_output_dir(job.output_dir, "-O");
     for (size_t i = 0; i < mine.size(); ++i)
       if (mine[i].error.empty()) {
         outs[i] = path_join(job.output_dir, mine[i].key) + ".h5";
-        guard.check_output_file(outs[i], "output");
+        guard.check_output_file_outside_dirs(outs[i], "output");
       }
+    std::error_code ec;
+    created = !fs::exists(job.output_dir, ec);
     make_directories(job.output_dir);
   }
 
@@ -306,6 +328,7 @@ int run_batch(const CaptionMapJob& job) {
         if (o != batch::Outcome::ok) lines.put(i, "");
       });
   lines.finish();
+  if (created && tally.exit_code() != 0) remove_if_empty(job.output_dir);
   return tally.exit_code();
 }
 
@@ -322,8 +345,9 @@ int run_build_table(const CaptionMapJob& job) {
   if (job.table_out.empty()) throw_usage("build-table needs -o FILE.tsv (- for stdout)");
   if (!job.table.empty()) throw_usage("build-table computes a table: choose --similarity wordnet or sbert, not --table");
   batch::OutputGuard guard;
-  for (const std::string& p : {job.vocabulary, job.classes}) guard.add_input(p);
-  guard.check_output_file(job.table_out, "-o");
+  guard.add_input(job.vocabulary);
+  add_setup_inputs(guard, job);
+  guard.check_output_file_outside_dirs(job.table_out, "-o");
   CaptionMapJob j = job;
   j.tokenizer.clear();
   j.build_table = true;
