@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -206,6 +207,29 @@ void save_lora(torch::nn::Module& root, const std::string& name, const std::stri
   std::map<std::string, std::string> meta = {{"format", "pt"}, {"lora_alpha", std::to_string(alpha)}};
   if (distinct_rank.size() == 1) meta["rank"] = std::to_string(*distinct_rank.begin());
   write_safetensors(path, out, meta);
+}
+
+LoraLoadReport load_lora_file(torch::nn::Module& root, const std::string& path, double scale, int index,
+                              const std::string& what, const std::string& prog,
+                              const std::function<void(const SafeTensorsFile&)>& before_load) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw_bad_input(path, "is a folder; --lora takes a .safetensors file");
+  auto f = SafeTensorsFile::open(path);
+  LoraLoadOptions opt;
+  opt.scale = scale;
+  opt.adapter = "lora" + std::to_string(index);
+  detect_lora_layout(*f, opt);
+  if (before_load) before_load(*f);
+  LoraLoadReport r = load_lora(root, *f, opt);
+  if (!r.unmatched.empty())
+    throw_bad_input(path, std::to_string(r.unmatched.size()) + " tensor(s) fit no " + what + " layer or parameter, e.g. '" +
+                              r.unmatched[0] + "' (is this a LoRA of this " + what + "?)");
+  if (r.adapters.empty() && r.full_weights.empty()) throw_bad_input(path, "holds no LoRA adapter and no " + what + " weight");
+  if (r.alpha_guessed && !prog.empty())
+    std::fprintf(stderr, "%s: %s has no lora_alpha (metadata, adapter_config.json or per-layer alpha); assuming alpha = "
+                         "rank (PEFT's default is 8, as OSEDiff/SCR checkpoints need: convert those with "
+                         "scripts/convert_osediff.py)\n", prog.c_str(), path.c_str());
+  return r;
 }
 
 }  // namespace rass::model

@@ -3,6 +3,7 @@
 // under a prefix such as "unet."), and the older diffusers names
 // ("<module>.lora.down.weight" / ".lora.up.weight").
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -50,6 +51,18 @@ double peft_config_alpha(const std::string& adapter_config_json);
 // them) when `prefix` is empty, and lora_alpha from the adapter_config.json
 // beside a PEFT adapter_model.safetensors when `alpha` is 0.
 void detect_lora_layout(const SafeTensorsFile& file, LoraLoadOptions& options);
+
+// One `--lora FILE[:SCALE]` applied to `root` the way every tool applies it:
+// a folder is refused; the file's layout is detected (detect_lora_layout);
+// keys without an adapter name get "lora<index>"; tensors that fit nothing,
+// or a file with no adapter and no full weight, are refused naming the file
+// (Error(bad_input)); `what` names the model in that message ("UNet"). With
+// `prog` non-empty, an alpha that had to be guessed is warned about on
+// stderr. `before_load` sees the opened file first (rass-restore checks there
+// that two files do not share adapter names).
+LoraLoadReport load_lora_file(torch::nn::Module& root, const std::string& path, double scale, int index,
+                              const std::string& what, const std::string& prog,
+                              const std::function<void(const SafeTensorsFile&)>& before_load = {});
 
 // Writes the adapter `name` of every layer in PEFT names (module.lora_A.weight,
 // module.lora_B.weight), with lora_alpha and rank in the metadata.

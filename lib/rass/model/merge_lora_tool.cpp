@@ -113,21 +113,7 @@ json merge_lora_files(torch::nn::Module& m, const MergeLoraJob& a) {
   json files = json::array();
   int k = 0;
   for (const LoraSpec& spec : a.loras) {
-    std::error_code ec;
-    if (fs::is_directory(spec.path, ec)) throw_bad_input(spec.path, "is a folder; --lora takes a .safetensors file");
-    auto f = SafeTensorsFile::open(spec.path);
-    LoraLoadOptions opt;
-    opt.scale = spec.scale;
-    opt.adapter = "lora" + std::to_string(k++);
-    detect_lora_layout(*f, opt);
-    LoraLoadReport r = load_lora(m, *f, opt);
-    if (!r.unmatched.empty())
-      throw_bad_input(spec.path, std::to_string(r.unmatched.size()) + " tensor(s) fit no LoRA layer or parameter of the model, e.g. '" +
-                                     r.unmatched[0] + "'");
-    if (r.adapters.empty() && r.full_weights.empty()) throw_bad_input(spec.path, "holds no LoRA adapter for this model");
-    if (r.alpha_guessed && !a.quiet)
-      std::fprintf(stderr, "%s: %s has no lora_alpha (metadata, adapter_config.json or per-layer alpha); assuming alpha = rank "
-                           "(PEFT's default is 8: check the training config)\n", kTool, spec.path.c_str());
+    LoraLoadReport r = load_lora_file(m, spec.path, spec.scale, k++, "model", a.quiet ? "" : kTool);
     const size_t merged = nn::merge_and_unload_lora(m);
     json ads = json::object();
     for (const auto& [name, n] : r.adapters) ads[name] = n;

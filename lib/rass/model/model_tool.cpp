@@ -177,22 +177,10 @@ torch::ScalarType parse_dtype(const std::string& s) {
 void apply_loras(torch::nn::Module& m, const std::vector<LoraSpec>& loras, bool quiet) {
   int k = 0;
   for (const LoraSpec& spec : loras) {
-    const std::string& path = spec.path;
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) throw_bad_input(path, "is a folder; --lora takes a .safetensors file");
-    auto f = SafeTensorsFile::open(path);
-    LoraLoadOptions opt;
-    opt.scale = spec.scale;
-    opt.adapter = "lora" + std::to_string(k++);
-    detect_lora_layout(*f, opt);
-    LoraLoadReport r = load_lora(m, *f, opt);
-    if (!r.unmatched.empty())
-      throw_bad_input(path, std::to_string(r.unmatched.size()) + " tensor(s) fit no LoRA layer or parameter, e.g. '" + r.unmatched[0] + "'");
-    if (r.alpha_guessed && !quiet)
-      std::fprintf(stderr, "rass-model: %s has no lora_alpha metadata; assuming alpha = rank (PEFT's default is 8: check the training config)\n", path.c_str());
+    const LoraLoadReport r = load_lora_file(m, spec.path, spec.scale, k++, "model", quiet ? "" : "rass-model");
     if (!quiet)
       for (auto& [name, n] : r.adapters)
-        std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", path.c_str(), name.c_str(), n, spec.scale);
+        std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", spec.path.c_str(), name.c_str(), n, spec.scale);
   }
 }
 

@@ -83,33 +83,20 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
   std::map<std::string, std::string> owner;  // adapter -> file
   int k = 0;
   for (const LoraSpec& spec : opt.loras) {
-    std::error_code ec;
-    if (fs::is_directory(spec.path, ec)) throw_bad_input(spec.path, "is a folder; --lora takes a .safetensors file");
-    auto f = SafeTensorsFile::open(spec.path);
-    LoraLoadOptions lo;
-    lo.scale = spec.scale;
-    lo.adapter = "lora" + std::to_string(k++);
-    detect_lora_layout(*f, lo);
     // Adapter names are per model: a second file with the same names would
     // replace the first file's adapters (and unmerge them).
-    for (const TensorView& t : f->tensors()) {
-      std::string adapter;
-      if (!nn::is_lora_parameter(t.name, &adapter)) continue;
-      auto it = owner.find(adapter);
-      if (it != owner.end() && it->second != spec.path)
-        throw_usage("--lora " + spec.path + ": adapter '" + adapter + "' is also in " + it->second +
-                    "; merge one of them first (rass-merge-lora) or rename its adapters");
-    }
-    const LoraLoadReport r = load_lora(*unet, *f, lo);
-    if (!r.unmatched.empty())
-      throw_bad_input(spec.path, std::to_string(r.unmatched.size()) + " tensor(s) fit no UNet layer or parameter, e.g. '" +
-                                     r.unmatched[0] + "' (is this a UNet LoRA of this model?)");
-    if (r.adapters.empty() && r.full_weights.empty())
-      throw_bad_input(spec.path, "holds no LoRA adapter and no UNet weight");
-    if (r.alpha_guessed && !opt.quiet)
-      std::fprintf(stderr, "%s: %s has no lora_alpha metadata; assuming alpha = rank (OSEDiff/SCR checkpoints need "
-                           "alpha 8, PEFT's default: convert them with scripts/convert_osediff.py)\n",
-                   opt.prog.c_str(), spec.path.c_str());
+    auto no_shared_names = [&](const SafeTensorsFile& f) {
+      for (const TensorView& t : f.tensors()) {
+        std::string adapter;
+        if (!nn::is_lora_parameter(t.name, &adapter)) continue;
+        auto it = owner.find(adapter);
+        if (it != owner.end() && it->second != spec.path)
+          throw_usage("--lora " + spec.path + ": adapter '" + adapter + "' is also in " + it->second +
+                      "; merge one of them first (rass-merge-lora) or rename its adapters");
+      }
+    };
+    const LoraLoadReport r =
+        load_lora_file(*unet, spec.path, spec.scale, k++, "UNet", opt.quiet ? "" : opt.prog, no_shared_names);
     for (const auto& [name, n] : r.adapters) {
       owner[name] = spec.path;
       if (!opt.quiet)
