@@ -24,6 +24,7 @@
 #include "rass/model/lora_surgery.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/nn/lora.hpp"
+#include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -48,7 +49,7 @@ torch::Device parse_device(const MergeLoraJob& a) {
 }
 
 void set_threads(const MergeLoraJob& a) {
-  torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  nn::set_cpu_threads(a.threads);
 }
 
 void say(const MergeLoraJob& a, const std::string& text) {

@@ -29,6 +29,7 @@
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
 #include "rass/text/clip_tokenizer.hpp"
+#include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -215,7 +216,7 @@ void same_batch(const std::string& f1, const torch::Tensor& a, const std::string
 }
 
 int run(const ModelJob& a, bool quiet) {
-  torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  nn::set_cpu_threads(a.threads);
   std::unique_ptr<torch::Device> dev;
   try {
     dev = std::make_unique<torch::Device>(a.device);

@@ -19,6 +19,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_files.hpp"
+#include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -203,7 +204,7 @@ RestoreModelOptions model_options(const RestoreJob& job) {
 
 void set_threads(const RestoreJob& job, int jobs) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
 }
 
 int run_single(const RestoreJob& job) {

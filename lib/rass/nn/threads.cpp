@@ -1,0 +1,20 @@
+#include "rass/nn/threads.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <ATen/Parallel.h>
+
+namespace rass::nn {
+
+void set_cpu_threads(int threads) {
+  at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  // Looked up at run time: the symbol exists only when OpenBLAS is the BLAS
+  // loaded (the reference BLAS or MKL have none, and need nothing here).
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+}
+
+}  // namespace rass::nn
