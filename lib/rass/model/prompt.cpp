@@ -2,26 +2,16 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/strings.hpp"
 
 namespace rass::model {
-
-namespace {
-
-std::string strip(const std::string& s) {
-  const char* ws = " \t\r\n\f\v";
-  const size_t a = s.find_first_not_of(ws);
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(ws) - a + 1);
-}
-
-}  // namespace
 
 std::vector<std::string> split_tags(const std::string& line) {
   std::vector<std::string> out;
   std::string cur;
   for (char c : line + ",") {
     if (c == ',' || c == '|') {
-      std::string t = strip(cur);
+      std::string t = trim(cur);
       if (!t.empty()) out.push_back(t);
       cur.clear();
     } else {
@@ -61,7 +51,7 @@ TagLines read_tag_lines(const std::string& path) {
   if (!cur.empty()) lines.push_back(cur);
   size_t with_tab = 0, non_empty = 0;
   for (const auto& l : lines) {
-    if (strip(l).empty()) continue;
+    if (trim(l).empty()) continue;
     ++non_empty;
     if (l.find('\t') != std::string::npos) ++with_tab;
   }
@@ -73,9 +63,9 @@ TagLines read_tag_lines(const std::string& path) {
     return t;
   }
   for (size_t i = 0; i < lines.size(); ++i) {
-    if (strip(lines[i]).empty()) continue;
+    if (trim(lines[i]).empty()) continue;
     const size_t tab = lines[i].find('\t');
-    const std::string key = strip(lines[i].substr(0, tab));
+    const std::string key = trim(lines[i].substr(0, tab));
     if (key.empty()) throw_bad_input(name, "line " + std::to_string(i + 1) + ": empty key before the TAB");
     if (!t.by_key.emplace(key, lines[i].substr(tab + 1)).second)
       throw_bad_input(name, "line " + std::to_string(i + 1) + ": key '" + key + "' given twice");

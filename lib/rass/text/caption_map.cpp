@@ -7,21 +7,11 @@
 #include <numeric>
 
 #include "rass/core/error.hpp"
+#include "rass/core/strings.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/text/wordnet.hpp"
 
 namespace rass::text {
-
-namespace {
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n\f\v";
-  const size_t a = s.find_first_not_of(ws);
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(ws) - a + 1);
-}
-
-}  // namespace
 
 TagMatch match_tag(const TagSimilarity& sim, const std::string& tag, double threshold) {
   TagMatch m;

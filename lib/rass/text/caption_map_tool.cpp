@@ -17,6 +17,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/strings.hpp"
 #include "rass/io/hdf5_file.hpp"
 #include "rass/metrics/class_names.hpp"
 #include "rass/text/caption_map.hpp"
@@ -105,13 +106,6 @@ Setup make_setup(const CaptionMapJob& job, bool need_tokenizer) {
   if (!job.tokenizer.empty())
     s.tokenizer = std::make_unique<ClipTokenizer>(ClipTokenizer::load(tokenizer_dir(job.tokenizer)));
   return s;
-}
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n\f\v";
-  const size_t a = s.find_first_not_of(ws);
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(ws) - a + 1);
 }
 
 // The tags file (see caption_map_tool.hpp): keyed lines, or one unkeyed list.

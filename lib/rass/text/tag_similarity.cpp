@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "rass/core/error.hpp"
+#include "rass/core/strings.hpp"
 #include "rass/text/wordnet.hpp"
 
 namespace rass::text {
@@ -16,13 +17,6 @@ namespace rass::text {
 namespace {
 
 constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n\f\v";
-  const size_t a = s.find_first_not_of(ws);
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(ws) - a + 1);
-}
 
 class WordNetSimilarity : public TagSimilarity {
  public:
