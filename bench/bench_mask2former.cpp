@@ -14,7 +14,9 @@
 
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/nn/mask2former_decoder.hpp"
 #include "rass/nn/mask_former_head.hpp"
+#include "rass/nn/msdeform_pixel_decoder.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -41,11 +43,19 @@ int main(int argc, char** argv) {
     if (r > 0) times.push_back(s);  // the first is warm-up
   }
   std::sort(times.begin(), times.end());
+  // One more run split into its two halves, to see where the time goes.
+  const auto t0 = std::chrono::steady_clock::now();
+  const rass::nn::PixelDecoderOutput px = head->pixel_decoder->forward_features(feats);
+  const auto t1 = std::chrono::steady_clock::now();
+  head->predictor->forward(px.multi_scale_features, px.mask_features);
+  const auto t2 = std::chrono::steady_clock::now();
   const double err = std::max((out.pred_logits - get("pred_logits")).abs().max().item<double>(),
                               (out.pred_masks - get("pred_masks")).abs().max().item<double>());
   const double rel = (out.pred_masks - get("pred_masks")).abs().max().item<double>() /
                      get("pred_masks").abs().max().item<double>();
   std::printf("rass   %.3f s per forward (median of %d, %d threads); max abs diff to torch %.3g (%.2g of max |mask|)\n",
               times[times.size() / 2], runs, threads, err, rel);
+  std::printf("rass   pixel decoder %.3f s, transformer decoder %.3f s\n",
+              std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
   return 0;
 }

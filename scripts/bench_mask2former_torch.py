@@ -40,6 +40,11 @@ def main():
             out = head(feats)
             if r:
                 times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        mask_features, _, ms = head.pixel_decoder.forward_features(feats)
+        t1 = time.perf_counter()
+        head.predictor(ms, mask_features)
+        t2 = time.perf_counter()
     st_write.save(os.path.join(out_dir, "m2f_weights.safetensors"),
                   {k: v.numpy().astype(np.float32) for k, v in head.state_dict().items()})
     io = {"feat." + k: v.numpy() for k, v in feats.items()}
@@ -48,6 +53,7 @@ def main():
     st_write.save(os.path.join(out_dir, "m2f_io.safetensors"), io)
     print(f"torch  {statistics.median(times):.3f} s per forward (median of {runs}, {threads} threads; "
           f"torch {torch.__version__}, Mask2Former's modules)")
+    print(f"torch  pixel decoder {t1 - t0:.3f} s, transformer decoder {t2 - t1:.3f} s")
 
 
 if __name__ == "__main__":
