@@ -226,6 +226,33 @@ TEST_CASE("Mask2Former head config: defaults, round trip, errors naming the key"
   fails(nlohmann::json::array(), "JSON object");
 }
 
+TEST_CASE("Mask2Former head: a fresh head has the official initial sampling offsets and finite outputs") {
+  torch::NoGradGuard no_grad;
+  nn::MaskFormerHead head(nn::read_mask_former_head_config(read_json(kDir + "/mask2former_tiny.json")));
+  head->eval();
+  const auto params = head->named_parameters();
+  // _reset_parameters: head h starts its points on the ray at angle 2*pi*h/H,
+  // scaled so the larger coordinate is 1, point p at distance p + 1; zero weights.
+  const torch::Tensor* b = params.find("pixel_decoder.transformer.encoder.layers.1.self_attn.sampling_offsets.bias");
+  REQUIRE(b);
+  const torch::Tensor ring = b->view({4, 3, 4, 2});  // enc_nheads 4, 3 levels, 4 points, (x, y)
+  CHECK(ring[0][2][0][0].item<float>() == doctest::Approx(1.0));
+  CHECK(ring[0][2][0][1].item<float>() == doctest::Approx(0.0));
+  CHECK(ring[1][0][2][1].item<float>() == doctest::Approx(3.0));  // 90 degrees: (0, 1) * 3
+  CHECK(std::abs(ring[1][0][2][0].item<float>()) < 1e-6);
+  CHECK(ring[2][1][3][0].item<float>() == doctest::Approx(-4.0));  // 180 degrees: (-1, 0) * 4
+  CHECK(params.find("pixel_decoder.transformer.encoder.layers.1.self_attn.sampling_offsets.weight")->abs().max().item<float>() == 0);
+  CHECK(params.find("pixel_decoder.transformer.encoder.layers.1.self_attn.attention_weights.bias")->abs().max().item<float>() == 0);
+  std::vector<torch::Tensor> f;
+  const int in[] = {24, 40, 56, 72};
+  for (int i = 0; i < 4; ++i) f.push_back(torch::randn({1, in[i], 32 >> i, 24 >> i}));
+  const nn::MaskFormerOutput o = head(f);
+  CHECK(o.pred_logits.sizes() == torch::IntArrayRef{1, 7, 6});
+  CHECK(o.pred_masks.sizes() == torch::IntArrayRef{1, 7, 32, 24});
+  CHECK(torch::isfinite(o.pred_masks).all().item<bool>());
+  CHECK(torch::isfinite(o.pred_logits).all().item<bool>());
+}
+
 TEST_CASE("Mask2Former head refuses features of the wrong number or channels") {
   nn::MaskFormerHead head(nn::read_mask_former_head_config(read_json(kDir + "/mask2former_tiny.json")));
   auto f = [](int64_t c, int64_t s) { return torch::zeros({1, c, 32 / s, 24 / s}); };

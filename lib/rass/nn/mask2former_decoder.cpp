@@ -136,8 +136,13 @@ DecoderPrediction MultiScaleMaskedTransformerDecoderImpl::forward_prediction_hea
   return p;
 }
 
-MaskFormerOutput MultiScaleMaskedTransformerDecoderImpl::forward(const std::vector<torch::Tensor>& x,
-                                                                 const torch::Tensor& mask_features) {
+MaskFormerOutput MultiScaleMaskedTransformerDecoderImpl::forward(const std::vector<torch::Tensor>& levels,
+                                                                 const torch::Tensor& mask_features_in) {
+  // Inputs take this module's dtype (the pixel decoder may run in fp32).
+  const auto dtype = query_feat->weight.scalar_type();
+  std::vector<torch::Tensor> x;
+  for (const auto& l : levels) x.push_back(l.to(dtype));
+  const torch::Tensor mask_features = mask_features_in.to(dtype);
   if (static_cast<int64_t>(x.size()) != kLevels)
     throw Error(ExitCode::bad_input, "Mask2Former decoder: needs " + std::to_string(kLevels) + " feature levels, got " +
                                          std::to_string(x.size()));

@@ -60,6 +60,10 @@ class MaskFormerHeadImpl : public torch::nn::Module {
  public:
   explicit MaskFormerHeadImpl(const MaskFormerHeadConfig& config);
   // features: res2..res5 (one per in_channels entry), [B, C_i, H/s_i, W/s_i].
+  // Each half casts its inputs to its own parameters' dtype, so the pixel
+  // decoder can stay fp32 (as the reference runs it under AMP) while the
+  // predictor runs in half precision; outputs have the predictor's dtype.
+  // Wrong counts or channels throw rass::Error(bad_input).
   MaskFormerOutput forward(const std::vector<torch::Tensor>& features);
 
   const MaskFormerHeadConfig& config() const { return config_; }

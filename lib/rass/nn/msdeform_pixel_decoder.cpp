@@ -105,7 +105,13 @@ MSDeformAttnPixelDecoderImpl::MSDeformAttnPixelDecoderImpl(const MaskFormerHeadC
   }
 }
 
-PixelDecoderOutput MSDeformAttnPixelDecoderImpl::forward_features(const std::vector<torch::Tensor>& features) {
+PixelDecoderOutput MSDeformAttnPixelDecoderImpl::forward_features(const std::vector<torch::Tensor>& inputs) {
+  // The reference runs the pixel decoder in fp32 even under AMP (autocast off,
+  // features .float()): inputs take this module's dtype, so a caller can keep
+  // it in fp32 while the rest runs in half precision.
+  const auto dtype = transformer->level_embed.scalar_type();
+  std::vector<torch::Tensor> features;
+  for (const auto& f : inputs) features.push_back(f.to(dtype));
   const int64_t n = static_cast<int64_t>(features.size());
   std::vector<torch::Tensor> srcs, pos;
   int64_t idx = 0;
