@@ -1,5 +1,7 @@
 #include "rass/nn/mask_former_head.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 

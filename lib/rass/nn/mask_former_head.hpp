@@ -11,6 +11,7 @@
 // so a converted checkpoint loads with the name-checked loader and no
 // renaming table.
 #pragma once
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,7 +79,9 @@ TORCH_MODULE(MaskFormerHead);
 // Mask2Former's semantic_inference (maskformer_model.py), batched: softmax over
 // the classes with the no-object class dropped, times the sigmoid masks,
 // summed over the queries. pred_logits [B, Q, K+1], pred_masks [B, Q, H, W]
-// -> [B, K, H, W] (argmax over dim 1 gives the labels).
+// -> [B, K, H, W] (argmax over dim 1 gives the labels). The reference first
+// upsamples pred_masks bilinearly (align_corners false) to the padded input
+// size, then calls this per image; that resize is the caller's.
 torch::Tensor semantic_inference(const torch::Tensor& pred_logits, const torch::Tensor& pred_masks);
 
 }  // namespace rass::nn
