@@ -137,4 +137,24 @@ TEST_CASE("eval-iqa deep metrics: no network layer, then batching with a registe
   job.csv = t / "single.csv";
   CHECK(run_eval_iqa(job) == 3);
   CHECK(slurp(t / "single.csv") == csv);
+
+  // --crop-border applies to the deep metrics too: the double sees the
+  // images without 3 pixels on each side.
+  job.crop_border = 3;
+  job.csv = t / "crop.csv";
+  CHECK(run_eval_iqa(job) == 0);  // k2 is now 27 pixels wide: accepted
+  const std::string cropped = slurp(job.csv);
+  const Image p0 = pattern(40, 30, 0), g0 = pattern(40, 30, 100);
+  Image pc(34, 24, 3), gc(34, 24, 3);
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 34 * 3; ++x) {
+      pc.data[size_t(y) * 102 + size_t(x)] = p0.data[size_t(y + 3) * 120 + 9 + size_t(x)];
+      gc.data[size_t(y) * 102 + size_t(x)] = g0.data[size_t(y + 3) * 120 + 9 + size_t(x)];
+    }
+  const size_t at = cropped.find("\nk0,");
+  REQUIRE(at != std::string::npos);
+  const std::string row = cropped.substr(at + 1, cropped.find('\n', at + 1) - at - 1);
+  CHECK(std::atof(row.substr(row.rfind(',') + 1).c_str()) ==
+        doctest::Approx(MeanDiffScorer::mean_diff(pc, gc)).epsilon(1e-9));
+  CHECK(MeanDiffScorer::mean_diff(pc, gc) != doctest::Approx(want[0]).epsilon(1e-6));
 }

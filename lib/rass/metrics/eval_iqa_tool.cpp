@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
+#include "rass/metrics/color.hpp"
 #include "rass/metrics/deep_iqa.hpp"
 #include "rass/metrics/iqa_metrics.hpp"
 #include "rass/metrics/iqa_report.hpp"
@@ -64,6 +66,18 @@ std::vector<Metric> resolve_metrics(const std::vector<std::string>& names) {
       if (seen.name() == m.name()) throw_usage("metric '" + n + "' is named twice in --metrics");
     out.push_back(m);
   }
+  return out;
+}
+
+// `img` without `border` pixels on each side (the deep metrics' --crop-border;
+// the classical ones crop internally).
+Image crop_border(const Image& img, int border) {
+  check_crop(img.width, img.height, border);
+  Image out(img.width - 2 * border, img.height - 2 * border, img.channels, img.depth);
+  const size_t px = size_t(img.channels) * (img.depth / 8), row = size_t(out.width) * px;
+  for (int y = 0; y < out.height; ++y)
+    std::memcpy(out.data.data() + size_t(y) * row,
+                img.data.data() + (size_t(y + border) * size_t(img.width) + size_t(border)) * px, row);
   return out;
 }
 
@@ -153,6 +167,10 @@ int run_eval_iqa(const IqaJob& job) {
                                                std::to_string(gt[k].width) + "x" + std::to_string(gt[k].height));
             for (size_t m = 0; m < metrics.size(); ++m)
               if (metrics[m].classical) values[k][m] = metrics[m].classical->compute(pred[k], gt[k], settings);
+            if (!deep.empty() && job.crop_border > 0) {
+              pred[k] = crop_border(pred[k], job.crop_border);
+              if (fr) gt[k] = crop_border(gt[k], job.crop_border);
+            }
           } catch (...) {
             errors[k] = std::current_exception();
             pred[k] = gt[k] = Image();
