@@ -45,3 +45,10 @@ constexpr double TOL_M2F_PIXEL = 7e-6;
 constexpr double TOL_M2F_DECODER = 1.7e-5;
 constexpr double TOL_M2F_HEAD = 3e-5;
 constexpr double TOL_M2F_SEMSEG = 5e-7;
+// Deep IQA metrics against the official packages (tests/nn/test_iqa_lpips.cpp,
+// test_iqa_dists.cpp), measured on LibTorch 1.13 CPU against torch 2.1.2:
+// scores LPIPS alex 2.3e-10, vgg 1.5e-8, DISTS 1.2e-7 (dists@official 6.0e-8);
+// input gradients LPIPS 1.9e-9 / 2.2e-9, DISTS 9.1e-8. Scores keep the issue's
+// bound (1e-5 in fp32); gradients 3x the largest measured.
+constexpr double TOL_IQA_SCORE = 1e-5;
+constexpr double TOL_IQA_GRAD = 3e-7;
