@@ -35,6 +35,8 @@ Writes:
                                patchsum_<i>, patchdot_<i> [L] (each token's sum and
                                dot with probe [3072], a layout check); batch_scores [2]
                                (img_0 and a second image of its size, one forward)
+  ../iqa/musiq_<i>.png         img_0, img_2, img_6 and img_batch (as b) for
+                               tests/cli/test_eval_iqa_musiq.sh; their scores are printed
 """
 import copy
 import importlib.util
@@ -44,6 +46,7 @@ import tempfile
 
 import numpy as np
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 src = os.environ.get("PYIQA_SRC")
@@ -134,5 +137,11 @@ with torch.no_grad():
     tensors["batch_scores"] = one64(xb.double()).reshape(-1)
 save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "musiq_io.safetensors"),
           {"pyiqa": "0.1.16", "torch": torch.__version__, "sizes": str(sizes)})
+os.makedirs(os.path.join(out, "..", "iqa"), exist_ok=True)
+for k in ("0", "2", "6", "batch"):
+    Image.fromarray(tensors[f"img_{k}"].numpy()).save(os.path.join(out, "..", "iqa", f"musiq_{k}.png"))
+    if k != "batch":
+        print(f"musiq_{k}.png musiq {float(tensors[f'score_{k}']):.9g} musiq-ava {float(tensors[f'ava_{k}']):.9g}")
+print("musiq_batch.png musiq", f"{float(tensors['batch_scores'][1]):.9g}")
 print("scores", [round(float(tensors[f"score_{i}"]), 4) for i in range(len(sizes))])
 print("ava", [round(float(tensors[f"ava_{i}"]), 4) for i in range(len(sizes))])

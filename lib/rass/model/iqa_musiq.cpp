@@ -1,5 +1,6 @@
 #include "rass/model/iqa_musiq.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -9,8 +10,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/metrics/deep_iqa.hpp"
 #include "rass/model/checkpoint.hpp"
-#include "rass/nn/threads.hpp"
-#include <sys/stat.h>
+#include "rass/model/iqa_common.hpp"
 
 namespace rass::model {
 
@@ -18,38 +18,6 @@ namespace {
 
 constexpr int64_t kPatch = 32, kGrid = 10;
 const char* const kConverter = "scripts/convert_iqa_musiq.py";
-
-// TEMPORARY until iqa-lpips's model/iqa_common.hpp is merged (same contract).
-torch::Device iqa_device(const metrics::DeepIqaOptions& options) {
-  torch::Device d(torch::kCPU);
-  try {
-    d = torch::Device(options.device);
-  } catch (const c10::Error&) {
-    throw_usage("--device " + options.device + ": expected cpu, cuda or cuda:N");
-  }
-  if (d.is_cuda() && !torch::cuda::is_available())
-    throw_runtime("--device " + options.device + ": CUDA is not available in this LibTorch build or on this machine");
-  nn::set_cpu_threads(options.threads);
-  return d;
-}
-std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::string& file,
-                             const std::string& converter) {
-  const std::string path = options.weights_dir + "/" + file;
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    throw_bad_input(path, "missing; make it from the official weights with " + converter + " (see the README)");
-  return path;
-}
-torch::Tensor images_to_tensor(const std::vector<const Image*>& images) {
-  const int w = images[0]->width, h = images[0]->height;
-  torch::Tensor out = torch::empty({int64_t(images.size()), 3, h, w}, torch::kFloat);
-  for (size_t n = 0; n < images.size(); ++n) {
-    const Image& im = *images[n];
-    const torch::Tensor u8 = torch::from_blob(const_cast<uint8_t*>(im.u8()), {h, w, im.channels}, torch::kUInt8);
-    out[int64_t(n)].copy_(u8.permute({2, 0, 1}).expand({3, h, w}).to(torch::kFloat).div(255));
-  }
-  return out;
-}
 
 // Row-major patches of one scale, zero-padded "SAME" (half before): [B, n, 3, 32, 32].
 torch::Tensor cut_patches(const torch::Tensor& x, int64_t& rows, int64_t& cols) {
