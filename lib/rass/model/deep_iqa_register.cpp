@@ -2,12 +2,14 @@
 
 #include "rass/model/iqa_dists.hpp"
 #include "rass/model/iqa_lpips.hpp"
+#include "rass/model/iqa_musiq.hpp"
 
 namespace rass::model {
 
 void register_deep_iqa_metrics() {
   register_lpips_metric();
   register_dists_metric();
+  register_musiq_metric();
 }
 
 }  // namespace rass::model
