@@ -35,11 +35,6 @@ void touch(const std::string& p, const std::string& text = "x") {
   std::ofstream(p) << text;
 }
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 InputSpec one_role(std::vector<std::string> inputs) {
   InputSpec s;
   s.roles = {{"hq", {"hq"}, true, ""}};
