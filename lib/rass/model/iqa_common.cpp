@@ -1,0 +1,58 @@
+#include "rass/model/iqa_common.hpp"
+
+#include <sys/stat.h>
+
+#include <torch/cuda.h>
+
+#include "rass/core/error.hpp"
+#include "rass/nn/threads.hpp"
+
+namespace rass::model {
+
+torch::Device iqa_device(const metrics::DeepIqaOptions& options) {
+  const std::string& s = options.device;
+  std::unique_ptr<torch::Device> d;
+  try {
+    d = std::make_unique<torch::Device>(s);
+  } catch (const c10::Error&) {
+    throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  }
+  if (!d->is_cpu() && !d->is_cuda()) throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  if (d->is_cuda() && !torch::cuda::is_available())
+    throw_runtime("--device " + s + ": CUDA is not available in this LibTorch build or on this machine");
+  if (d->is_cuda() && d->has_index() && d->index() >= int(torch::cuda::device_count()))
+    throw_usage("--device " + s + ": this machine has " + std::to_string(torch::cuda::device_count()) +
+                " CUDA device(s)");
+  nn::set_cpu_threads(options.threads);
+  return *d;
+}
+
+std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::string& file,
+                             const std::string& converter) {
+  const std::string& dir = options.weights_dir;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw_bad_input(dir, "is not a folder (--weights or RASS_IQA_WEIGHTS: the folder of the metrics' weight files)");
+  const std::string path = dir.back() == '/' ? dir + file : dir + "/" + file;
+  if (::stat(path.c_str(), &st) != 0)
+    throw_bad_input(path, "missing; make it from the official weights with " + converter + " (see the README)");
+  return path;
+}
+
+torch::Tensor images_to_tensor(const std::vector<const Image*>& images) {
+  if (images.empty()) throw_runtime("images_to_tensor: no images");
+  const int w = images[0]->width, h = images[0]->height;
+  torch::Tensor out = torch::empty({int64_t(images.size()), 3, h, w}, torch::kFloat);
+  for (size_t n = 0; n < images.size(); ++n) {
+    const Image& im = *images[n];
+    if (im.width != w || im.height != h) throw_runtime("images_to_tensor: images of different sizes in one batch");
+    if (im.depth != 8 || (im.channels != 1 && im.channels != 3))
+      throw_runtime("images_to_tensor: expected 8-bit gray or RGB images");
+    const torch::Tensor u8 = torch::from_blob(const_cast<uint8_t*>(im.u8()), {h, w, im.channels}, torch::kUInt8);
+    // value / 255 in float, as torchvision's to_tensor (pyiqa's loader) divides.
+    out[int64_t(n)].copy_(u8.permute({2, 0, 1}).expand({3, h, w}).to(torch::kFloat).div(255));
+  }
+  return out;
+}
+
+}  // namespace rass::model

@@ -1,0 +1,30 @@
+// What every deep image-quality metric adapter (model/iqa_*.cpp) does the
+// same way: the device and threads from rass-eval-iqa's options, the weight
+// file's path with the message that names it when it is absent, and decoded
+// 8-bit images as one float batch.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "rass/core/image.hpp"
+#include "rass/metrics/deep_iqa.hpp"
+
+namespace rass::model {
+
+// Parses options.device ("cpu", "cuda", "cuda:N"; usage error otherwise,
+// runtime error when CUDA is absent) and sets the CPU threads (nn::set_cpu_threads).
+torch::Device iqa_device(const metrics::DeepIqaOptions& options);
+
+// options.weights_dir/file. Throws Error(bad_input) naming the folder when it
+// is not one, or the file and `converter` (how to make it) when it is absent.
+std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::string& file,
+                             const std::string& converter);
+
+// Same-size 8-bit images (1 or 3 channels; gray is replicated as PIL's
+// convert('RGB')) as a [N,3,H,W] float tensor in [0,1] (value / 255, as
+// torchvision's to_tensor), on the CPU.
+torch::Tensor images_to_tensor(const std::vector<const Image*>& images);
+
+}  // namespace rass::model
