@@ -207,12 +207,15 @@ def main(argv=None):
         if tensors["text_model.embeddings.token_embedding.weight"].shape[0] != len(vocab):
             raise BadInput(f"{a.checkpoint}: token embedding has {tensors['text_model.embeddings.token_embedding.weight'].shape[0]}"
                            f" rows, the BPE vocabulary {len(vocab)}")
-        os.makedirs(a.output_dir, exist_ok=True)
         tok_dir = os.path.join(a.output_dir, a.name + "_tokenizer")
+        out = os.path.join(a.output_dir, a.name + ".safetensors")
+        outputs = [os.path.join(tok_dir, "vocab.json"), os.path.join(tok_dir, "merges.txt"), out]
+        if not a.force and any(os.path.exists(p) for p in outputs):
+            raise FileExistsError(f"{next(p for p in outputs if os.path.exists(p))} exists (use --force to replace it)")
+        os.makedirs(a.output_dir, exist_ok=True)
         os.makedirs(tok_dir, exist_ok=True)
         write_atomic(os.path.join(tok_dir, "vocab.json"), json.dumps(vocab, ensure_ascii=False).encode("utf-8"), a.force)
         write_atomic(os.path.join(tok_dir, "merges.txt"), ("\n".join(merges) + "\n").encode("utf-8"), a.force)
-        out = os.path.join(a.output_dir, a.name + ".safetensors")
         write_atomic(out, safetensors_bytes(tensors, meta), a.force)
         print(f"wrote {out} ({len(tensors)} tensors) and {tok_dir}/", file=sys.stderr)
     except (BadInput, FileExistsError) as e:
