@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 
@@ -210,78 +212,41 @@ TEST_CASE("run_items: every failure kind is counted, named and does not stop the
   CHECK(Tally{3, 0, 0}.exit_code() == 0);
 }
 
-TEST_CASE("ordered lines: input order whatever the arrival order; atomic; write errors detected") {
-  TempDir t;
-  {
-    OrderedLines lines(t / "x.jsonl");
-    lines.put(2, "c\n");
-    lines.put(0, "a\n");
-    CHECK(!fs::exists(t / "x.jsonl"));  // nothing under the final name before finish()
-    lines.put(1, "b\n");
-    lines.finish();
-  }
-  CHECK(slurp(t / "x.jsonl") == "a\nb\nc\n");
-  {
-    OrderedLines lines(t / "killed.jsonl");
-    lines.put(0, "a\n");
-  }  // no finish(): nothing is left behind
-  for (const auto& e : fs::directory_iterator(t.path)) CHECK(e.path().filename() == "x.jsonl");
-  if (::access("/dev/full", W_OK) == 0) {
-    // stdout on a full device: finish() must fail, not report success.
-    std::fflush(stdout);
-    const int saved = ::dup(1);
-    const int full = ::open("/dev/full", O_WRONLY);
-    ::dup2(full, 1);
-    ::close(full);
-    OrderedLines lines("-");
-    for (int i = 0; i < 2000; ++i) lines.put(size_t(i), std::string(100, 'x') + "\n");
-    CHECK(code_of([&] { lines.finish(); }) == ExitCode::runtime);
-    std::clearerr(stdout);
-    ::dup2(saved, 1);
-    ::close(saved);
-  }
-}
-
-TEST_CASE("reports: null with a reason for non-finite numbers; CSV quoting; one stdout user") {
-  nlohmann::ordered_json o;
-  put_number(o, "psnr", 31.5, "unused");
-  put_number(o, "niqe", std::nan(""), "flat image");
-  put_number(o, "p2", HUGE_VAL, "identical images");
-  CHECK(o.dump() == R"({"psnr":31.5,"niqe":null,"reasons":{"niqe":"NaN: flat image","p2":"inf: identical images"},"p2":null})");
-  CHECK(format_number(0.1) == "0.1");
-  CHECK(format_number(-HUGE_VAL) == "-inf");
-  CHECK(format_fixed(2.0 / 3, 4) == "0.6667");
-  CHECK(csv_field("plain") == "plain");
-  CHECK(csv_field("a,b") == "\"a,b\"");
-  CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
-  CHECK(csv_field("two\nlines") == "\"two\nlines\"");
-  CHECK(csv_field(" edge") == "\" edge\"");
-  CHECK(csv_row({"a", "b,c"}) == "a,\"b,c\"\n");
-  CHECK(code_of([] { claim_stdout({{"--json", true}, {"--csv -", false}}); }) == ExitCode::ok);
-  CHECK(code_of([] { claim_stdout({{"--json", true}, {"--csv -", true}}); }) == ExitCode::usage);
-}
-
-TEST_CASE("output guard: an output that is an input, or a directory equal to or inside an input, is refused") {
-  TempDir t;
-  touch(t / "in/a.png");
-  touch(t / "other.png");
-  fs::create_symlink(t / "in/a.png", t / "link.png");
-  fs::create_hard_link(t / "in/a.png", t / "hard.png");
-  OutputGuard g;
-  g.add_input(t / "in");
-  g.add_input(t / "in/a.png");
-  g.add_input("-");
-  g.add_input(t / "missing.png");
-  CHECK(code_of([&] { g.check_output_file(t / "in/a.png", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_file(t / "link.png", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_file(t / "hard.png", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_file(t / "in/../in/./a.png", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_file(t / "other.png", "-o"); }) == ExitCode::ok);
-  CHECK(code_of([&] { g.check_output_file(t / "new.png", "-o"); }) == ExitCode::ok);
-  CHECK(code_of([&] { g.check_output_file("-", "-o"); }) == ExitCode::ok);
-  CHECK(code_of([&] { g.check_output_dir(t / "in", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_dir(t / "in/", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_dir(t / "in/lq/deeper", "-o"); }) == ExitCode::usage);
-  CHECK(code_of([&] { g.check_output_dir(t / "in-lq", "-o"); }) == ExitCode::ok);  // a prefix, not a parent
-  CHECK(code_of([&] { g.check_output_dir(t.path, "-o"); }) == ExitCode::ok);       // a parent of the input
+TEST_CASE("run_item_groups: groups of consecutive items, per-item errors, a throwing group fails only its items") {
+  std::vector<Item> items;
+  for (const char* k : {"a", "b", "bad", "preset", "c", "g1", "g2"})
+    items.push_back({k, {std::string("/data/") + k + ".png"}, ""});
+  items[3].error = "/data/preset.png: no partner";
+  std::vector<std::vector<size_t>> groups;
+  std::mutex mu;
+  std::vector<Outcome> outcomes(items.size(), Outcome::ok);
+  std::vector<std::string> messages(items.size());
+  Reporter rep("rass-test");
+  const Tally tally = run_item_groups(
+      items, 3, {2, true}, rep,
+      [&](const std::vector<size_t>& idx, int, std::vector<std::exception_ptr>& errors) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          groups.push_back(idx);
+        }
+        for (size_t k = 0; k < idx.size(); ++k)
+          if (items[idx[k]].key == "bad") errors[k] = std::make_exception_ptr(Error(ExitCode::bad_input, "too small"));
+        for (size_t i : idx)
+          if (items[i].key == "g1") throw_runtime("device lost");
+      },
+      [&](size_t i, Outcome o, const std::string& m) {
+        outcomes[i] = o;
+        messages[i] = m;
+      });
+  std::sort(groups.begin(), groups.end());
+  // Groups of 3 by position; the item with an error is not handed to the body.
+  CHECK(groups == std::vector<std::vector<size_t>>{{0, 1, 2}, {4, 5}, {6}});
+  CHECK(tally.ok == 3);
+  CHECK(tally.bad == 2);
+  CHECK(tally.failed == 2);
+  CHECK(messages[2] == "/data/bad.png: too small");  // the item's name prefixed
+  CHECK(outcomes[3] == Outcome::bad);
+  CHECK(outcomes[4] == Outcome::failed);  // its group threw
+  CHECK(messages[5] == "/data/g1.png: device lost");
+  CHECK(outcomes[6] == Outcome::ok);
 }

@@ -34,3 +34,10 @@ constexpr double TOL_RESTORE_OFF_BY_ONE = 0.01;  // share of 8-bit values one le
 // and 4.8e-7 (padded batch hidden states, transformers 4.36.2 / torch 2.1.2).
 constexpr double TOL_BERT = 1.5e-6;
 constexpr double TOL_LORA_OSEDIFF = 1.6e-5;
+// Deep IQA metrics against the official packages (tests/nn/test_iqa_lpips.cpp,
+// test_iqa_dists.cpp), measured on LibTorch 1.13 CPU against torch 2.1.2:
+// scores LPIPS alex 2.3e-10, vgg 1.5e-8, DISTS 1.2e-7 (dists@official 6.0e-8);
+// input gradients LPIPS 1.9e-9 / 2.2e-9, DISTS 9.1e-8. Scores keep the issue's
+// bound (1e-5 in fp32); gradients 3x the largest measured.
+constexpr double TOL_IQA_SCORE = 1e-5;
+constexpr double TOL_IQA_GRAD = 3e-7;

@@ -1,5 +1,6 @@
 #include "rass/batch/run.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <exception>
@@ -30,9 +31,46 @@ std::string name_error(const Item& item, const std::string& what) {
   return item.name() + ": " + what;
 }
 
+namespace {
+
+// The outcome and message of an item that threw `e` (the error policy above).
+Outcome classify(const Item& item, const std::exception_ptr& e, std::string& msg) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& err) {
+    msg = name_error(item, err.what());
+    return err.code() == ExitCode::runtime ? Outcome::failed : Outcome::bad;
+  } catch (const std::bad_alloc&) {
+    msg = item.name() + ": out of memory";
+  } catch (const std::exception& err) {
+    msg = name_error(item, err.what());
+  } catch (...) {
+    msg = item.name() + ": unknown error";
+  }
+  return Outcome::failed;
+}
+
+}  // namespace
+
 Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter& reporter,
                 const std::function<void(size_t, int)>& body,
                 const std::function<void(size_t, Outcome, const std::string&)>& on_end, int workers) {
+  return run_item_groups(
+      items, 1, opt, reporter,
+      [&](const std::vector<size_t>& idx, int w, std::vector<std::exception_ptr>& errors) {
+        try {
+          body(idx[0], w);
+        } catch (...) {
+          errors[0] = std::current_exception();
+        }
+      },
+      on_end, workers);
+}
+
+Tally run_item_groups(const std::vector<Item>& items, size_t group, const RunOptions& opt, Reporter& reporter,
+                      const std::function<void(const std::vector<size_t>&, int, std::vector<std::exception_ptr>&)>& body,
+                      const std::function<void(size_t, Outcome, const std::string&)>& on_end, int workers) {
+  if (group == 0) group = 1;
   std::atomic<size_t> ok{0}, bad{0}, failed{0};
   Progress progress(items.size(), reporter.prog(), opt.quiet);
   auto end = [&](size_t i, Outcome o, const std::string& msg) {
@@ -41,22 +79,30 @@ Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter&
     if (on_end) on_end(i, o, msg);
     progress.tick();
   };
-  if (workers <= 0) workers = worker_count(opt.jobs, items.size());
-  parallel_for(items.size(), workers, [&](size_t i, int w) {
-    const Item& item = items[i];
-    if (!item.error.empty()) return end(i, Outcome::bad, item.error);
+  const size_t groups = (items.size() + group - 1) / group;
+  if (workers <= 0) workers = worker_count(opt.jobs, groups);
+  parallel_for(groups, workers, [&](size_t g, int w) {
+    std::vector<size_t> idx;
+    for (size_t i = g * group; i < std::min(items.size(), (g + 1) * group); ++i) {
+      if (!items[i].error.empty()) end(i, Outcome::bad, items[i].error);
+      else idx.push_back(i);
+    }
+    if (idx.empty()) return;
+    std::vector<std::exception_ptr> errors(idx.size());
     // Nothing escapes: an escaping exception would stop the other workers.
     try {
-      body(i, w);
-      end(i, Outcome::ok, "");
-    } catch (const Error& e) {
-      end(i, e.code() == ExitCode::runtime ? Outcome::failed : Outcome::bad, name_error(item, e.what()));
-    } catch (const std::bad_alloc&) {
-      end(i, Outcome::failed, item.name() + ": out of memory");
-    } catch (const std::exception& e) {
-      end(i, Outcome::failed, name_error(item, e.what()));
+      body(idx, w, errors);
     } catch (...) {
-      end(i, Outcome::failed, item.name() + ": unknown error");
+      for (std::exception_ptr& e : errors) e = std::current_exception();
+    }
+    for (size_t k = 0; k < idx.size(); ++k) {
+      if (!errors[k]) {
+        end(idx[k], Outcome::ok, "");
+        continue;
+      }
+      std::string msg;
+      const Outcome o = classify(items[idx[k]], errors[k], msg);
+      end(idx[k], o, msg);
     }
   });
   progress.finish();

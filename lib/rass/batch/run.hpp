@@ -9,6 +9,7 @@
 // 1 if any item failed at runtime, else 3 if any was bad, else 0.
 #pragma once
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -50,6 +51,19 @@ Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter&
                 const std::function<void(size_t index, int worker)>& body,
                 const std::function<void(size_t index, Outcome outcome, const std::string& message)>& on_end = {},
                 int workers = 0);
+
+// Like run_items, but each call of `body` gets up to `group` consecutive items
+// (the ones without `error`), so a tool can batch them (network metrics run
+// same-size images as one tensor). The body sets errors[k] to the exception
+// that ended indices[k] (left null: the item succeeded); an exception escaping
+// the body fails every item of the group. Each item then ends as in run_items:
+// the same classification, messages, on_end call and progress tick. group 1
+// is run_items.
+Tally run_item_groups(const std::vector<Item>& items, size_t group, const RunOptions& opt, Reporter& reporter,
+                      const std::function<void(const std::vector<size_t>& indices, int worker,
+                                               std::vector<std::exception_ptr>& errors)>& body,
+                      const std::function<void(size_t index, Outcome outcome, const std::string& message)>& on_end = {},
+                      int workers = 0);
 
 // Prefixes `what` with `name` unless it already names a file the item has.
 std::string name_error(const Item& item, const std::string& what);

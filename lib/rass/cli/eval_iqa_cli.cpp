@@ -8,12 +8,13 @@ namespace rass::cli {
 
 EvalIqaCli::EvalIqaCli()
     : ToolCli("eval-iqa", "Image quality metrics with the conventions papers use: PSNR and SSIM (pyiqa and BasicSR), "
-                          "NIQE (MATLAB/BasicSR).") {
+                          "NIQE (MATLAB/BasicSR); LPIPS, DISTS, MUSIQ, MANIQA, CLIPIQA with user-supplied weights.") {
   CLI::App& a = *app_;
   a.add_option("inputs", inputs_, "PRED GT (directories matched by item key: relative path without extension; or two files); images or directories for NIQE")
       ->type_name("INPUT");
   a.add_option("-m,--metrics", metrics_,
-               "comma-separated: psnr, psnry, ssim, ssimc (pyiqa), psnr@basicsr, ssim@basicsr, niqe")
+               "comma-separated: psnr, psnry, ssim, ssimc (pyiqa), psnr@basicsr, ssim@basicsr, niqe; with the network "
+               "layer also lpips, lpips-vgg, dists, musiq, maniqa, clipiqa (--weights)")
       ->default_str("psnr,ssim");
   a.add_option("--manifest", manifest_, "pairs from a manifest: JSON lines with pred/gt (or lq/hq, as rass-degrade writes) or TSV")
       ->type_name("FILE");
@@ -23,6 +24,19 @@ EvalIqaCli::EvalIqaCli()
   a.add_option("--niqe-params", niqe_params_, "NIQE pristine model (.npz with mu_pris_param, cov_pris_param, gaussian_window)")
       ->envname("RASS_NIQE_PARAMS")
       ->type_name("FILE");
+  a.add_option("--weights", weights_,
+               "folder of the deep metrics' weight files (lpips_alex.safetensors, ...; written by scripts/convert_iqa_*.py)")
+      ->envname("RASS_IQA_WEIGHTS")
+      ->type_name("DIR");
+  a.add_option("--device", device_, "deep metrics: cpu or cuda[:N]")->default_str("cpu");
+  a.add_option("--threads", threads_, "deep metrics: intra-op threads (0 = cores / jobs)")
+      ->default_str("0")
+      ->check(non_negative_integer());
+  a.add_option("--batch", batch_, "deep metrics: images per network call (same-size images among N consecutive items)")
+      ->default_str("1")
+      ->check(positive_integer(4096));
+  a.add_option("--seed", seed_, "deep metrics: seed of keyed random crops (MANIQA), drawn per (seed, item key)")
+      ->default_str("0");
   a.add_option("--csv", csv_, "write per-image values and the mean as CSV (- for stdout)")->type_name("FILE");
   a.add_flag("--no-table", no_table_, "do not print the table on stdout");
   add_jobs_option();
@@ -41,6 +55,11 @@ metrics::IqaJob EvalIqaCli::job() const {
   j.crop_border = crop_border_;
   j.y_channel = y_channel_;
   j.niqe_params = niqe_params_;
+  j.weights_dir = weights_;
+  j.device = device_;
+  j.threads = threads_;
+  j.batch = batch_;
+  j.seed = seed_;
   j.jobs = common.jobs;
   j.quiet = common.quiet;
   j.json = common.json;

@@ -1,13 +1,19 @@
 #include "rass/metrics/eval_iqa_tool.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <exception>
+#include <memory>
+#include <thread>
 
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
+#include "rass/metrics/deep_iqa.hpp"
 #include "rass/metrics/iqa_metrics.hpp"
 #include "rass/metrics/iqa_report.hpp"
 
@@ -25,17 +31,44 @@ Image load(const std::string& path) {
   return drop_alpha(std::move(img));  // as PIL's convert('RGB') in pyiqa
 }
 
-std::vector<const IqaMetric*> resolve_metrics(const std::vector<std::string>& names) {
+// One requested metric: a classical one (iqa_metrics.hpp) or a deep one
+// (deep_iqa.hpp's registry, empty in a build without LibTorch).
+struct Metric {
+  const IqaMetric* classical = nullptr;
+  const DeepIqaMetric* deep = nullptr;
+  std::string name() const { return classical ? classical->name : deep->name; }
+  bool full_reference() const { return classical ? classical->full_reference : deep->full_reference; }
+};
+
+std::string known_metrics() {
+  std::string s = iqa_metric_list();
+  for (const DeepIqaMetric& d : deep_iqa_metrics()) s += ", " + d.name;
+  return s;
+}
+
+std::vector<Metric> resolve_metrics(const std::vector<std::string>& names) {
   if (names.empty()) throw_usage("--metrics is empty");
-  std::vector<const IqaMetric*> out;
+  std::vector<Metric> out;
   for (const std::string& n : names) {
-    const IqaMetric* m = find_iqa_metric(n);
-    if (!m) throw_usage("unknown metric '" + n + "' (known: " + iqa_metric_list() + ")");
-    for (const IqaMetric* seen : out)
-      if (seen == m) throw_usage("metric '" + n + "' is named twice in --metrics");
+    Metric m;
+    m.classical = find_iqa_metric(n);
+    if (!m.classical) m.deep = find_deep_iqa_metric(n);
+    if (!m.classical && !m.deep) {
+      std::string msg = "unknown metric '" + n + "' (known: " + known_metrics() + ")";
+      if (deep_iqa_metrics().empty())
+        msg += "; the deep metrics (lpips, dists, musiq, maniqa, clipiqa) need the network layer, which this build "
+               "does not have (built without LibTorch)";
+      throw_usage(msg);
+    }
+    for (const Metric& seen : out)
+      if (seen.name() == m.name()) throw_usage("metric '" + n + "' is named twice in --metrics");
     out.push_back(m);
   }
   return out;
+}
+
+std::string weights_path(const std::string& dir, const std::string& file) {
+  return dir.empty() || dir.back() == '/' ? dir + file : dir + "/" + file;
 }
 
 batch::InputSpec input_spec(const IqaJob& job, bool fr) {
@@ -53,13 +86,23 @@ batch::InputSpec input_spec(const IqaJob& job, bool fr) {
 }  // namespace
 
 int run_eval_iqa(const IqaJob& job) {
-  const std::vector<const IqaMetric*> metrics = resolve_metrics(job.metrics);
-  bool fr = false, want_niqe = false;
-  for (const IqaMetric* m : metrics) fr = fr || m->full_reference, want_niqe = want_niqe || !m->full_reference;
+  const std::vector<Metric> metrics = resolve_metrics(job.metrics);
+  bool fr = false, want_niqe = false, fr_deep = false;
+  std::vector<size_t> deep;  // indices of the deep metrics in `metrics`
+  for (size_t m = 0; m < metrics.size(); ++m) {
+    fr = fr || metrics[m].full_reference();
+    want_niqe = want_niqe || (metrics[m].classical && !metrics[m].full_reference());
+    if (metrics[m].deep) deep.push_back(m), fr_deep = fr_deep || metrics[m].full_reference();
+  }
   if (fr && job.manifest.empty() && job.inputs.size() != 2)
     throw_usage("full-reference metrics need PRED and GT (two directories or two files), or --manifest");
   batch::claim_stdout({{"--json", job.json}, {"--csv -", job.csv == "-"}});
   if (job.jobs < 0) throw_usage("--jobs must be >= 0");
+  if (job.batch < 1) throw_usage("--batch must be >= 1");
+  if (job.threads < 0) throw_usage("--threads must be >= 0");
+  if (!deep.empty() && job.weights_dir.empty())
+    throw_usage(metrics[deep[0]].name() + " needs its weights: --weights DIR (or RASS_IQA_WEIGHTS), a folder holding " +
+                metrics[deep[0]].deep->weights_file + "; see the README for the converters");
   IqaSettings settings{job.crop_border, job.y_channel, nullptr};
   NiqeParams params;
   if (want_niqe) {
@@ -74,27 +117,100 @@ int run_eval_iqa(const IqaJob& job) {
   for (const std::string& in : job.inputs) guard.add_input(in);
   guard.add_input(job.manifest);
   guard.add_input(job.niqe_params);
+  for (size_t m : deep) guard.add_input(weights_path(job.weights_dir, metrics[m].deep->weights_file));
   for (const batch::Item& it : items)
     for (const std::string& p : it.paths) guard.add_input(p);
   guard.check_output_file(job.csv, "--csv");
 
+  // Networks are loaded once; every worker calls the same const scorers.
+  const size_t group = deep.empty() ? 1 : size_t(job.batch);
+  const int workers = worker_count(job.jobs, (items.size() + group - 1) / group);
+  DeepIqaOptions dopt;
+  dopt.weights_dir = job.weights_dir;
+  dopt.device = job.device;
+  dopt.threads = job.threads > 0 ? job.threads : std::max(1, int(std::thread::hardware_concurrency()) / workers);
+  dopt.seed = job.seed;
+  std::vector<std::unique_ptr<DeepIqaScorer>> scorers(metrics.size());
+  for (size_t m : deep) scorers[m] = metrics[m].deep->load(dopt);
+
   std::vector<IqaImageResult> results(items.size());
   batch::Reporter reporter(kProg);
-  const batch::Tally tally = batch::run_items(
-      items, {job.jobs, job.quiet}, reporter,
-      [&](size_t i, int) {
-        const batch::Item& it = items[i];
-        const Image pred = load(it.paths[0]);
-        const Image gt = fr ? load(it.paths[1]) : Image();
-        std::vector<IqaValue> values;
-        for (const IqaMetric* m : metrics) values.push_back(m->compute(pred, gt, settings));
-        results[i].values = std::move(values);
+  const batch::Tally tally = batch::run_item_groups(
+      items, group, {job.jobs, job.quiet}, reporter,
+      [&](const std::vector<size_t>& idx, int, std::vector<std::exception_ptr>& errors) {
+        const size_t n = idx.size();
+        std::vector<Image> pred(n), gt(n);
+        std::vector<std::vector<IqaValue>> values(n, std::vector<IqaValue>(metrics.size()));
+        // Decoding and the classical metrics, item by item.
+        for (size_t k = 0; k < n; ++k) {
+          const batch::Item& it = items[idx[k]];
+          try {
+            pred[k] = load(it.paths[0]);
+            if (fr) gt[k] = load(it.paths[1]);
+            if (fr_deep && (pred[k].width != gt[k].width || pred[k].height != gt[k].height))
+              throw_bad_input(it.paths[0], "is " + std::to_string(pred[k].width) + "x" + std::to_string(pred[k].height) +
+                                               " but its ground truth " + it.paths[1] + " is " +
+                                               std::to_string(gt[k].width) + "x" + std::to_string(gt[k].height));
+            for (size_t m = 0; m < metrics.size(); ++m)
+              if (metrics[m].classical) values[k][m] = metrics[m].classical->compute(pred[k], gt[k], settings);
+          } catch (...) {
+            errors[k] = std::current_exception();
+            pred[k] = gt[k] = Image();
+          }
+        }
+        // The deep metrics, one network call per metric and image size. When
+        // a batch fails its items are retried one by one, so the error is
+        // charged to the image that caused it and the others keep their values.
+        std::vector<bool> grouped(n, false);
+        for (size_t k = 0; k < n && !deep.empty(); ++k) {
+          if (errors[k] || grouped[k]) continue;
+          std::vector<size_t> same;
+          for (size_t k2 = k; k2 < n; ++k2)
+            if (!errors[k2] && !grouped[k2] && pred[k2].width == pred[k].width && pred[k2].height == pred[k].height)
+              same.push_back(k2), grouped[k2] = true;
+          for (size_t m : deep) {
+            auto score = [&](const std::vector<size_t>& ks) {
+              std::vector<const Image*> p, g;
+              std::vector<std::string> keys;
+              for (size_t q : ks) {
+                p.push_back(&pred[q]);
+                if (metrics[m].full_reference()) g.push_back(&gt[q]);
+                keys.push_back(items[idx[q]].key);
+              }
+              const std::vector<IqaValue> v = scorers[m]->score(p, g, keys);
+              if (v.size() != ks.size()) throw_runtime(metrics[m].name() + ": the network returned a wrong count");
+              for (size_t j = 0; j < ks.size(); ++j) values[ks[j]][m] = v[j];
+            };
+            std::vector<size_t> live;
+            for (size_t q : same)
+              if (!errors[q]) live.push_back(q);
+            if (live.empty()) break;
+            try {
+              score(live);
+            } catch (...) {
+              if (live.size() == 1) errors[live[0]] = std::current_exception();
+              else
+                for (size_t q : live) {
+                  try {
+                    score({q});
+                  } catch (...) {
+                    errors[q] = std::current_exception();
+                  }
+                }
+            }
+          }
+        }
+        for (size_t k = 0; k < n; ++k)
+          if (!errors[k]) results[idx[k]].values = std::move(values[k]);
       },
       [&](size_t i, batch::Outcome o, const std::string& msg) {
         if (o != batch::Outcome::ok) results[i].error = msg;
       });
 
-  const IqaSummary s = summarize(metrics, results);
+  std::vector<IqaColumn> columns;
+  for (const Metric& m : metrics)
+    columns.push_back({m.name(), m.classical ? std::string(m.classical->convention) : m.deep->convention});
+  const IqaSummary s = summarize(columns, results);
   if (!job.csv.empty()) batch::write_report(job.csv, iqa_csv(s, items, results));
   if (job.json) batch::write_report("-", iqa_json(job, s, items, results, fr).dump(2) + "\n");
   else if (job.csv != "-" && !job.no_table) batch::write_report("-", iqa_table(s, items, results));
@@ -102,7 +218,7 @@ int run_eval_iqa(const IqaJob& job) {
     for (size_t m = 0; m < metrics.size(); ++m)
       if (s.nan_count[m])
         std::fprintf(stderr, "%s: %s is NaN for %zu image(s), left out of the mean (see the --json reasons)\n", kProg,
-                     metrics[m]->name, s.nan_count[m]);
+                     columns[m].name.c_str(), s.nan_count[m]);
     if (s.failed) std::fprintf(stderr, "%s: %zu of %zu input(s) failed\n", kProg, s.failed, items.size());
   }
   return tally.exit_code();

@@ -4,19 +4,28 @@
 // over worker threads (each image is decoded, measured and dropped). Inputs
 // and the per-item error policy are the batch layer's (lib/rass/batch).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace rass::metrics {
 
 struct IqaJob {
-  std::vector<std::string> metrics;  // names from iqa_metrics.hpp
+  std::vector<std::string> metrics;  // names from iqa_metrics.hpp or deep_iqa.hpp's registry
   std::vector<std::string> inputs;   // FR: PRED GT (dirs or files); NR: files/dirs/"-"
   std::string manifest;              // rows with pred/gt (or lq/hq) fields, or TSV columns pred<TAB>gt
   bool match_stem = false;           // pair directories by file name instead of relative path
   int crop_border = 0;               // all metrics
   bool y_channel = false;            // BasicSR metrics: limited-range Y
   std::string niqe_params;           // .npz with the pristine model
+  // Deep (network) metrics: their weight files' folder, device, intra-op
+  // threads (0 = cores / workers), images per network call (same-size images
+  // among `batch` consecutive items), seed of keyed randomness.
+  std::string weights_dir;
+  std::string device = "cpu";
+  int threads = 0;
+  int batch = 1;
+  uint64_t seed = 0;
   int jobs = 0;
   bool quiet = false;
   bool json = false;

@@ -10,7 +10,7 @@ using json = nlohmann::ordered_json;
 
 namespace rass::metrics {
 
-IqaSummary summarize(const std::vector<const IqaMetric*>& metrics, const std::vector<IqaImageResult>& results) {
+IqaSummary summarize(const std::vector<IqaColumn>& metrics, const std::vector<IqaImageResult>& results) {
   IqaSummary s;
   s.metrics = metrics;
   const size_t nm = metrics.size();
@@ -39,7 +39,7 @@ json iqa_json(const IqaJob& job, const IqaSummary& s, const std::vector<batch::I
   out["tool"] = "rass-eval-iqa";
   out["metrics"] = job.metrics;
   json conv = json::object();
-  for (const IqaMetric* m : s.metrics) conv[m->name] = m->convention;
+  for (const IqaColumn& m : s.metrics) conv[m.name] = m.convention;
   out["conventions"] = conv;
   out["crop_border"] = job.crop_border;
   out["y_channel"] = job.y_channel;
@@ -53,13 +53,13 @@ json iqa_json(const IqaJob& job, const IqaSummary& s, const std::vector<batch::I
       row["error"] = results[i].error;
     } else {
       for (size_t m = 0; m < s.metrics.size(); ++m)
-        batch::put_number(row, s.metrics[m]->name, results[i].values[m].value, results[i].values[m].reason);
+        batch::put_number(row, s.metrics[m].name, results[i].values[m].value, results[i].values[m].reason);
     }
     out["images"].push_back(row);
   }
   json mj = json::object();
   for (size_t m = 0; m < s.metrics.size(); ++m)
-    batch::put_number(mj, s.metrics[m]->name, s.mean[m],
+    batch::put_number(mj, s.metrics[m].name, s.mean[m],
                       std::isnan(s.mean[m]) ? "no image has a value" : "an image has an infinite value");
   out["mean"] = mj;
   out["count"] = s.measured;
@@ -70,7 +70,7 @@ json iqa_json(const IqaJob& job, const IqaSummary& s, const std::vector<batch::I
 std::string iqa_csv(const IqaSummary& s, const std::vector<batch::Item>& items,
                     const std::vector<IqaImageResult>& results) {
   std::vector<std::string> head = {"name"};
-  for (const IqaMetric* m : s.metrics) head.push_back(m->name);
+  for (const IqaColumn& m : s.metrics) head.push_back(m.name);
   std::string out = batch::csv_row(head);
   for (size_t i = 0; i < items.size(); ++i) {
     if (!results[i].error.empty()) continue;
@@ -99,7 +99,7 @@ std::string iqa_table(const IqaSummary& s, const std::vector<batch::Item>& items
     out += "\n";
   };
   std::vector<std::string> head;
-  for (const IqaMetric* m : s.metrics) head.push_back(m->name);
+  for (const IqaColumn& m : s.metrics) head.push_back(m.name);
   line("name", head);
   for (size_t i = 0; i < items.size(); ++i) {
     if (!results[i].error.empty()) continue;

@@ -17,8 +17,15 @@ struct IqaImageResult {
   std::string error;             // set: the item failed (its message)
 };
 
+// A column of the reports: a classical metric (iqa_metrics.hpp) or a deep one
+// (deep_iqa.hpp), as the reports see both.
+struct IqaColumn {
+  std::string name;
+  std::string convention;
+};
+
 struct IqaSummary {
-  std::vector<const IqaMetric*> metrics;
+  std::vector<IqaColumn> metrics;
   std::vector<double> mean;        // NaN values left out; NaN when no value is left
   std::vector<size_t> nan_count;   // images whose value is NaN, per metric
   size_t measured = 0, failed = 0;
@@ -26,7 +33,7 @@ struct IqaSummary {
 
 // Means over the measured images: NaN values (NIQE of flat images) are left
 // out and counted; an infinite value makes the mean infinite.
-IqaSummary summarize(const std::vector<const IqaMetric*>& metrics, const std::vector<IqaImageResult>& results);
+IqaSummary summarize(const std::vector<IqaColumn>& metrics, const std::vector<IqaImageResult>& results);
 
 nlohmann::ordered_json iqa_json(const IqaJob& job, const IqaSummary& s, const std::vector<batch::Item>& items,
                                 const std::vector<IqaImageResult>& results, bool full_reference);

@@ -55,4 +55,20 @@ torch::Tensor images_to_tensor(const std::vector<const Image*>& images) {
   return out;
 }
 
+std::vector<int64_t> stored_trunk_widths(const SafeTensorsFile& file, const std::string& path,
+                                         const std::string& prefix,
+                                         const std::vector<std::vector<nn::TrunkLayer>>& layout) {
+  std::vector<int64_t> widths;
+  for (size_t k = 0; k < layout.size(); ++k)
+    for (const nn::TrunkLayer& l : layout[k]) {
+      if (l.kind != nn::TrunkLayer::conv) continue;
+      const std::string key = prefix + std::to_string(k + 1) + "." + std::to_string(l.index) + ".weight";
+      const TensorView* v = file.find(key);
+      if (!v || v->shape.size() != 4)
+        throw_bad_input(path, "has no 4-d tensor '" + key + "' (not a converted weight file of this metric?)");
+      widths.push_back(v->shape[0]);
+    }
+  return widths;
+}
+
 }  // namespace rass::model

@@ -9,7 +9,9 @@
 #include <torch/types.h>
 
 #include "rass/core/image.hpp"
+#include "rass/io/safetensors.hpp"
 #include "rass/metrics/deep_iqa.hpp"
+#include "rass/nn/iqa_trunks.hpp"
 
 namespace rass::model {
 
@@ -26,5 +28,13 @@ std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::
 // convert('RGB')) as a [N,3,H,W] float tensor in [0,1] (value / 255, as
 // torchvision's to_tensor), on the CPU.
 torch::Tensor images_to_tensor(const std::vector<const Image*>& images);
+
+// The conv widths of a trunk stored in `file` (at `path`): the output channels
+// of "<prefix><slice>.<index>.weight" for each conv of `layout`, in order, so
+// a narrow test trunk loads like the full one. Throws Error(bad_input) naming
+// the first conv the file lacks.
+std::vector<int64_t> stored_trunk_widths(const SafeTensorsFile& file, const std::string& path,
+                                         const std::string& prefix,
+                                         const std::vector<std::vector<nn::TrunkLayer>>& layout);
 
 }  // namespace rass::model

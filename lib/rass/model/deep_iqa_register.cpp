@@ -1,0 +1,13 @@
+#include "rass/model/deep_iqa_register.hpp"
+
+#include "rass/model/iqa_dists.hpp"
+#include "rass/model/iqa_lpips.hpp"
+
+namespace rass::model {
+
+void register_deep_iqa_metrics() {
+  register_lpips_metric();
+  register_dists_metric();
+}
+
+}  // namespace rass::model
