@@ -20,6 +20,7 @@ Written:
       BPE on the prompts makes exactly the same tokens with the real ids; the
       script checks that with transformers' CLIPTokenizer on both the full
       and the cut files against clip.tokenize.
+  img_*.png                         the golden images, for the CLI test
   golden.safetensors                images (uint8 values as F32, [N,H,W,3]) of
       three sizes, pyiqa's `clipiqa` scores, the paper-pair scores with the
       positional embedding interpolated (pyiqa's pos_embedding=True path),
@@ -43,6 +44,7 @@ import sys
 import tempfile
 
 import numpy as np
+from PIL import Image
 import safetensors.torch
 import torch
 
@@ -154,6 +156,8 @@ for tag, (n, h, w) in {"a": (2, 64, 64), "b": (2, 75, 83), "c": (1, 160, 224)}.i
             assert torch.allclose(ref.encode_text(ids_paper), pm.encode_text(ids_paper), atol=1e-6)
     print(tag, (n, h, w), "clipiqa", s_pyiqa.tolist(), "paper", s_paper.tolist())
     golden[f"img_{tag}"] = img.permute(0, 2, 3, 1).contiguous().numpy()
+    for i in range(n):  # the same images as PNG for the CLI test (tests/cli/test_eval_iqa_clipiqa_maniqa.sh)
+        Image.fromarray(golden[f"img_{tag}"][i].astype(np.uint8)).save(os.path.join(out, f"img_{tag}{i}.png"))
     golden[f"clipiqa_{tag}"] = s_pyiqa.numpy()
     golden[f"paper_{tag}"] = s_paper.numpy()
     golden[f"feat_nopos_{tag}"] = f_nopos.numpy()

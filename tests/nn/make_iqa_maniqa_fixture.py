@@ -28,6 +28,7 @@ import sys
 import tempfile
 
 import numpy as np
+from PIL import Image
 import safetensors.torch
 import torch
 import timm
@@ -99,6 +100,8 @@ for tag, (n, h, w) in {"a": (2, 80, 96), "b": (1, 50, 70), "c": (1, 64, 100)}.it
         s = metric(x)[:, 0]
     print(tag, (n, h, w), "pyiqa maniqa", s.tolist())
     golden[f"img_{tag}"] = img.permute(0, 2, 3, 1).contiguous().numpy()
+    for i in range(n):  # the same images as PNG for the CLI test (tests/cli/test_eval_iqa_clipiqa_maniqa.sh)
+        Image.fromarray(golden[f"img_{tag}"][i].astype(np.uint8)).save(os.path.join(out, f"img_{tag}{i}.png"))
     golden[f"pyiqa_{tag}"] = s.numpy()
 
 # The official network on given crops of image a[0] (maniqa@official's step).
