@@ -7,7 +7,8 @@
 # the same images (full-size parity).
 #   scripts/bench-iqa-clipiqa-maniqa.sh [BUILD_DIR]   (BENCH_N images, default 4;
 #   BENCH_N_MANIQA, default 2: 20 ViT-B/8 crops per image; PYTHON with torch,
-#   clip-anytorch, timm, pyiqa; MANIQA_SRC = a checkout of IIGROUP/MANIQA)
+#   clip-anytorch, timm, pyiqa; MANIQA_SRC = a checkout of IIGROUP/MANIQA;
+#   BENCH_METRICS, default "clipiqa clipiqa@paper maniqa")
 # Kept apart from scripts/bench-iqa.sh (LPIPS/DISTS) so the two merge freely.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
@@ -31,6 +32,8 @@ work, n, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 torch.manual_seed(0)
 os.makedirs(f"{work}/w"); os.makedirs(f"{work}/img")
 rn50 = cm.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12)
+# As released: OpenAI's RN50.pt holds fp16 weights (build_model rounds them so).
+rn50 = cm.build_model(rn50.state_dict()).float()
 torch.save(rn50.state_dict(), f"{work}/RN50_sd.pt")
 subprocess.run([sys.executable, f"{root}/scripts/convert_iqa_clipiqa.py", f"{work}/RN50_sd.pt", "--output-dir",
                 f"{work}/w"], check=True, capture_output=True)
@@ -64,7 +67,7 @@ PY
 mkdir -p "$work/img_m"
 for f in $(ls "$work/img" | head -n "$nm"); do cp "$work/img/$f" "$work/img_m/"; done
 
-for metric in clipiqa clipiqa@paper maniqa; do
+for metric in ${BENCH_METRICS:-clipiqa clipiqa@paper maniqa}; do
   dir=$work/img; count=$n
   [ "$metric" = maniqa ] && dir=$work/img_m && count=$nm
   start=$(date +%s.%N)

@@ -4,7 +4,8 @@ CLIPIQA metrics read from the weights folder (--weights DIR):
 
     python3 scripts/convert_iqa_clipiqa.py RN50.pt --output-dir DIR [--bpe bpe_simple_vocab_16e6.txt.gz]
 
-Input: RN50.pt as OpenAI releases it (the TorchScript archive that
+Input: RN50.pt as OpenAI releases it (fp16 weights, widened to float32
+exactly; the TorchScript archive that
 clip.load("RN50") downloads, sha256 prefix b3bd6de7 in its URL) or a plain
 state dict of the same model saved with torch.save (e.g. clip.load(...,
 jit=False)[0].state_dict()). pyiqa's `clipiqa` uses exactly this file.
