@@ -6,7 +6,7 @@ CLIPIQA metrics read from the weights folder (--weights DIR):
 
 Input: RN50.pt as OpenAI releases it (fp16 weights, widened to float32
 exactly; the TorchScript archive that
-clip.load("RN50") downloads, sha256 prefix b3bd6de7 in its URL) or a plain
+clip.load("RN50") downloads, sha256 afeb0e10f9e5a86d... in its URL) or a plain
 state dict of the same model saved with torch.save (e.g. clip.load(...,
 jit=False)[0].state_dict()). pyiqa's `clipiqa` uses exactly this file.
 The weights carry OpenAI's MIT licence.
