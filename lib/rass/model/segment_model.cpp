@@ -187,8 +187,8 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   const std::string weights = opt.dir + "/seg_head.safetensors";
   if (!file_exists(weights)) throw_bad_input(weights, "missing (the projection and head weights)");
   {
-    const SafeTensorsFile f(weights);
-    load_state_dict(*heads, f);
+    const auto f = SafeTensorsFile::open(weights);
+    load_state_dict(*heads, *f);
   }
   unet->eval();
   vae->eval();
@@ -224,11 +224,11 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
   std::vector<torch::Tensor> taps;
   for (size_t i : vae_taps) taps.push_back(down.at(i).to(dtype));
   for (const torch::Tensor& u : cap.up_block_outputs) taps.push_back(u);
-  return heads->projection->forward(taps, x.size(2), x.size(3));
+  return heads.ptr()->projection.ptr()->forward(taps, x.size(2), x.size(3));
 }
 
 nn::MaskFormerOutput SegmentModel::head(const std::vector<torch::Tensor>& features) const {
-  return heads->sem_seg_head->forward(features);
+  return heads.ptr()->sem_seg_head.ptr()->forward(features);
 }
 
 }  // namespace rass::model
