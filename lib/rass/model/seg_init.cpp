@@ -29,8 +29,9 @@ std::string sd_preset_of(const std::string& preset) {
 json seg_unet_preset(const std::string& preset, const json& sd_unet) {
   if (preset == "sd21-base-seg") return sd_unet;
   json u = sd_unet;  // tiny: four levels so the four up-block taps exist
-  u["attention_head_dim"] = {2, 2, 4, 4};
-  u["block_out_channels"] = {32, 32, 64, 64};
+  u["attention_head_dim"] = {2, 2, 2, 2};
+  u["block_out_channels"] = {16, 16, 32, 32};
+  u["norm_num_groups"] = 8;
   u["down_block_types"] = {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"};
   u["up_block_types"] = {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"};
   return u;
@@ -123,11 +124,9 @@ void write_seg_parts(const std::string& dir, const std::string& preset, uint64_t
     h.dec_layers = 4;
     h.mask_dim = 32;
     h.conv_dim = 32;
-    h.norm_groups = 8;
     h.enc_layers = 1;
     h.enc_dim_feedforward = 64;
     h.enc_nheads = 4;
-    h.enc_n_points = 2;
     h.in_channels = {128, 128, 128, 128};
   }
   json seg = {{"architecture", "rass"},

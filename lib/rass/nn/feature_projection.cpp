@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <torch/nn/functional.h>
+#include <torch/nn/init.h>
 
 namespace F = torch::nn::functional;
 
