@@ -103,13 +103,13 @@ TEST_CASE("segment: the whole tiny RAS model equals the reference (slide and who
 
 TEST_CASE("segment: sliding window equals one pass where one window covers the image") {
   SegmentModel& m = tiny();
-  Image img(64, 56, 3);  // padded 64x56 -> the window is 56: two tiles; 56x56 -> one
+  Image img(96, 64, 3);  // the window is 64: two overlapping tiles; 64x64 -> one
   for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = uint8_t((i * 37) % 251);
   const torch::Tensor context = [&] {
     c10::InferenceMode g;
     return m.encode_prompt("a b");
   }();
-  Image sq(56, 56, 3);
+  Image sq(64, 64, 3);
   for (size_t i = 0; i < sq.data.size(); ++i) sq.data[i] = img.data[i];
   SegmentParams p;
   p.resize = false;
@@ -145,7 +145,10 @@ TEST_CASE("segment: banded bilinear rows equal one whole-map interpolate") {
       std::vector<torch::Tensor> parts;
       for (int64_t y = 0; y < ht; y += band) parts.push_back(bilinear_rows(rows, hs, ws, ht, wt, y, std::min(ht, y + band)));
       const double e = max_abs(torch::cat(parts, 1), whole);
-      CHECK_MESSAGE(e <= 1e-6, hs << "x" << ws << " -> " << ht << "x" << wt << " band " << band << ": " << e);
+      // ATen's kernel associates the four products in its own order: measured
+      // 0 when upsampling (the masks), 5.8e-6 on N(0,1) values when
+      // downsampling (the resize back to a smaller original).
+      CHECK_MESSAGE(e <= 1.5e-5, hs << "x" << ws << " -> " << ht << "x" << wt << " band " << band << ": " << e);
     }
   }
 }
@@ -163,18 +166,28 @@ TEST_CASE("segment: shortest-edge resize as detectron2 (worked by hand)") {
 
 TEST_CASE("segment: tiles as the released slide_forward places them") {
   SegmentFolderConfig c;
+  c.projection.feature_dims = {256, 512, 1280, 1280, 640, 320};
+  c.projection.feature_strides = {4, 8, 32, 16, 8, 8};
   SegmentParams p;
   p.resize = false;
   // 1000x512 padded: window 512, tiles at x 0 and 488 (edge-aligned).
   SegmentGeometry g = segment_geometry(1000, 512, c, p);
   REQUIRE(g.tiles.size() == 2);
   CHECK(g.tiles[1] == std::pair<int, int>{0, 488});
-  // 1030x515 -> padded 1032x520: window 520, x at 0, 520 (1040 > 1032 -> 512).
+  // 1030x515 -> padded 1032x520: the short side 520 is not a multiple of 32,
+  // so the window is 512 (the released code would fail on mismatched feature
+  // shapes): rows at 0 and 8, columns at 0, 512 and 520.
   g = segment_geometry(1030, 515, c, p);
   CHECK(g.pad_w == 1032);
   CHECK(g.pad_h == 520);
-  REQUIRE(g.tiles.size() == 2);
+  CHECK(g.crop_w == 512);
+  REQUIRE(g.tiles.size() == 6);
   CHECK(g.tiles[1] == std::pair<int, int>{0, 512});
+  CHECK(g.tiles[2] == std::pair<int, int>{0, 520});
+  CHECK(g.tiles[5] == std::pair<int, int>{8, 520});
+  // An explicit --window that cannot tile is a usage error.
+  p.window = 520;
+  CHECK_THROWS_AS(segment_geometry(1030, 515, c, p), Error);
 }
 
 TEST_CASE("segment: a latent of the wrong shape or with NaN is bad input naming the file") {

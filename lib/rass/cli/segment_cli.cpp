@@ -32,7 +32,7 @@ SegmentCli::SegmentCli()
       ->type_name("FILE");
   a.add_flag("--whole", j_.whole, "one pass over the whole (padded) image instead of sliding windows");
   a.add_flag("--no-resize", j_.no_resize, "keep the native resolution (no shortest-edge resize); sliding windows bound the backbone's memory");
-  a.add_option("--window", j_.window, "sliding-window side in pixels, a multiple of 8 (0: the padded image's short side, as released)")
+  a.add_option("--window", j_.window, "sliding-window side in pixels, a multiple of the coarsest feature stride (32) when the image needs several (0: the padded image's short side, as released)")
       ->default_str("0");
   a.add_flag("--vae-mode", j_.vae_mode, "use the latent mean instead of a sample (deterministic)");
   a.add_option("-s,--seed", seed_, "seed of the latent sample, 0..2^64-1; with the item key it fixes the draw")
@@ -68,7 +68,7 @@ model::SegmentJob SegmentCli::job() const {
   const unsigned long long n = digits ? std::strtoull(seed_.c_str(), nullptr, 10) : 0;
   if (!digits || errno == ERANGE) throw_usage("--seed '" + seed_ + "': expected an integer 0..18446744073709551615");
   j.seed = n;
-  if (j.window % 8) throw_usage("--window " + std::to_string(j.window) + ": expected a multiple of 8");
+  if (j.window % 8) throw_usage("--window " + std::to_string(j.window) + ": expected a multiple of 8 (32 when it tiles the image)");
   j.jobs = common.jobs > 0 ? common.jobs : 1;
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;

@@ -49,7 +49,19 @@ SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfi
     g.tiles.push_back({0, 0});
     return g;
   }
-  const int side = p.window > 0 ? p.window : std::min(g.pad_w, g.pad_h);
+  int side = p.window > 0 ? p.window : std::min(g.pad_w, g.pad_h);
+  // Several windows need a side that is a multiple of the coarsest feature
+  // stride, so that every crop's feature maps tile the whole maps exactly
+  // (offsets floor-divided by the stride). The released inference always has
+  // one at 512; where its short side is not (native resolution, extreme
+  // aspect ratios) the released code fails on mismatched shapes, so the
+  // default side is rounded down to a multiple of the stride there.
+  const int coarse = c.coarsest_stride();
+  if (std::max(g.pad_w, g.pad_h) > side && side % coarse) {
+    if (p.window > 0) throw_usage("--window " + std::to_string(p.window) + ": a multiple of " + std::to_string(coarse) +
+                                  " (the coarsest feature stride) when the image needs several windows");
+    side = std::max(coarse, side / coarse * coarse);
+  }
   g.crop_h = std::min(side, g.pad_h);
   g.crop_w = std::min(side, g.pad_w);
   // FeatureProjection.slide_forward: stride = crop, last tile moved back to the edge.

@@ -125,6 +125,12 @@ SegmentFolderConfig read_segment_config(const std::string& dir) {
   return c;
 }
 
+int SegmentFolderConfig::coarsest_stride() const {
+  int64_t s = 1;
+  for (const auto& lv : nn::projection_levels(projection)) s = std::max(s, lv.stride);
+  return int(s);
+}
+
 SegHeadsImpl::SegHeadsImpl(const nn::FeatureProjectionConfig& p, const nn::MaskFormerHeadConfig& h) {
   projection = nn::FeatureProjection(p);
   // The projection's own ModuleList is registered here under its released

@@ -54,6 +54,8 @@ struct SegmentFolderConfig {
   int timestep = 1;
   std::string prompt_style = "rass";
   int min_size_test = 512, max_size_test = 2048, size_divisibility = 8;
+  // The largest stride of the projection's output levels (32 as released).
+  int coarsest_stride() const;
 };
 // Throws Error(bad_input) naming the file for a missing file, another
 // architecture, or malformed fields.
