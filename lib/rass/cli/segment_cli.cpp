@@ -31,8 +31,8 @@ SegmentCli::SegmentCli()
   a.add_option("--classes", j_.classes, "class names for the legend and checks: a file (one per line) or a built-in set (ade20k, cityscapes, voc); the count must equal the head's")
       ->type_name("FILE");
   a.add_flag("--whole", j_.whole, "one pass over the whole (padded) image instead of sliding windows");
-  a.add_flag("--no-resize", j_.no_resize, "keep the native resolution (no shortest-edge resize); sliding windows bound the backbone's memory");
-  a.add_option("--window", j_.window, "sliding-window side in pixels, a multiple of the coarsest feature stride (32) when the image needs several (0: the padded image's short side, as released)")
+  a.add_flag("--no-resize", j_.no_resize, "keep the native resolution (no shortest-edge resize); windows of at most 512 px bound the backbone's memory");
+  a.add_option("--window", j_.window, "sliding-window side in pixels, a multiple of the coarsest feature stride (32) when the image needs several (0: the padded image's short side, as released; with --no-resize at most 512)")
       ->default_str("0");
   a.add_flag("--vae-mode", j_.vae_mode, "use the latent mean instead of a sample (deterministic)");
   a.add_option("-s,--seed", seed_, "seed of the latent sample, 0..2^64-1; with the item key it fixes the draw")

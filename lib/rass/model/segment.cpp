@@ -49,7 +49,13 @@ SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfi
     g.tiles.push_back({0, 0});
     return g;
   }
-  int side = p.window > 0 ? p.window : std::min(g.pad_w, g.pad_h);
+  // As released, the window is the padded short side (512 after the resize).
+  // At native resolution (--no-resize) it is at most min_size_test (512):
+  // the UNet's self-attention grows with the square of the window's area
+  // (a 1024 window already takes GBs), so the window is what bounds memory.
+  int side = std::min(g.pad_w, g.pad_h);
+  if (!p.resize) side = std::min(side, c.min_size_test);
+  if (p.window > 0) side = p.window;
   // Several windows need a side that is a multiple of the coarsest feature
   // stride, so that every crop's feature maps tile the whole maps exactly
   // (offsets floor-divided by the stride). The released inference always has

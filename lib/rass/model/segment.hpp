@@ -6,8 +6,8 @@
 //      ResizeShortestEdge); --no-resize skips it;
 //   2. pad bottom/right with 0 to a multiple of size_divisibility (8) -> -1
 //      after x/255*2-1;
-//   3. sliding window: square crops of the padded image's short side (or
-//      --window N), stride = window, the last tile edge-aligned; the
+//   3. sliding window: square crops of the padded image's short side (at
+//      most min_size_test with --no-resize, or --window N), stride = window, the last tile edge-aligned; the
 //      backbone + projection run per crop and the features are averaged
 //      where crops overlap (offsets in feature space floor-divided by the
 //      stride) -- the features, not the logits, as the released code does;
@@ -35,7 +35,7 @@ namespace rass::model {
 struct SegmentParams {
   bool whole = false;
   bool resize = true;
-  int window = 0;          // 0: the padded image's short side (as released)
+  int window = 0;          // 0: the padded image's short side (as released; <= min_size_test without resize)
   bool vae_mode = false;   // the latent mean instead of a sample
   uint64_t seed = 0;
   std::string key;         // with seed, keys the sample's generator
