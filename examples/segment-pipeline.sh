@@ -23,7 +23,7 @@ mkdir -p "$out/hq"
 cp "$@" "$out/hq/"
 
 # LQ at the HQ size (RASS: scale 1), one JSON record per image of every sampled parameter.
-"$bin/rass-degrade" -p rass -s 1 "$out/hq" -O "$out/lq" -q
+"$bin/rass-degrade" -p rass -s 1 "$out/hq" -o "$out/lq" -q
 # Labels (class index PNGs), colour maps and overlays with a legend, for both sets.
 for set in hq lq; do
   "$bin/rass-segment" -m "$model" -q "$out/$set" -O "$out/seg_$set" --color "$out/color_$set" --overlay "$out/overlay_$set"

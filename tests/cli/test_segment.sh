@@ -92,15 +92,15 @@ cmp -s "$T/outb/a.png" "$T/file.png" || fail "batch item differs from the single
 [ "$(grep -c '"tool":"rass-segment"' "$T/.out")" = 2 ] || fail "two records"
 expect_exit 0 "resume" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outb" --color "$T/colb" --resume --json -q
 [ "$(grep -c '"skipped":true' "$T/.out")" = 2 ] || fail "--resume skips finished items"
-expect_exit 0 "shard 2/2" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outs" --shard 2/2 -q
-[ -s "$T/outs/b.png" ] && [ ! -e "$T/outs/a.png" ] || fail "shard 2/2 segments the second key only"
+expect_exit 0 "shard 1/2" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outs" --shard 1/2 -q
+[ -s "$T/outs/b.png" ] && [ ! -e "$T/outs/a.png" ] || fail "shard 1/2 (0-based) segments the second key only"
 
 # The pipeline on the shipped examples: degrade, segment HQ (the reference
 # labels) and LQ, score LQ against HQ with rass-eval-miou (ADE20K names, the
 # mmseg convention: predictions are class indices 0..149).
 if [ -x "$B/rass-degrade" ] && [ -x "$B/rass-eval-miou" ]; then
   mkdir -p "$T/hq" && cp "$IMG/chelsea.png" "$IMG/coffee.png" "$T/hq/"
-  expect_exit 0 "degrade" -- "$B/rass-degrade" -p rass -s 1 "$T/hq" -O "$T/lq" -q
+  expect_exit 0 "degrade" -- "$B/rass-degrade" -p rass -s 1 "$T/hq" -o "$T/lq" -q
   expect_exit 0 "segment HQ" -- "$S" -m "$M" -q "$T/hq" -O "$T/seg_hq"
   expect_exit 0 "segment LQ" -- "$S" -m "$M" -q "$T/lq" -O "$T/seg_lq"
   expect_exit 0 "eval-miou LQ vs HQ" -- "$B/rass-eval-miou" --classes ade20k "$T/seg_lq" "$T/seg_hq" --json -q

@@ -145,6 +145,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   if (dtype == torch::kHalf && !device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
   vae_dtype = dtype == torch::kHalf ? torch::kFloat : dtype;
+  head_dtype = dtype == torch::kBFloat16 && device.is_cpu() ? torch::kFloat : dtype;
   std::error_code ec;
   if (!fs::is_directory(opt.dir, ec)) throw_bad_input(opt.dir, "is not a folder (--model takes a segmentation model folder)");
   config = read_segment_config(opt.dir);
@@ -203,7 +204,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   unet->to(device, dtype);
   vae->to(device, vae_dtype);
   text_encoder->to(device, torch::kFloat);
-  heads->to(device, dtype);
+  heads->to(device, head_dtype);
 }
 
 torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector<int>* ids_out, size_t* tokens) const {
@@ -228,8 +229,8 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
   const torch::Tensor t = torch::full({1}, double(config.timestep), torch::TensorOptions().device(device));
   unet.ptr()->forward(z.to(dtype), t, context.to(dtype), &cap);
   std::vector<torch::Tensor> taps;
-  for (size_t i : vae_taps) taps.push_back(down.at(i).to(dtype));
-  for (const torch::Tensor& u : cap.up_block_outputs) taps.push_back(u);
+  for (size_t i : vae_taps) taps.push_back(down.at(i).to(head_dtype));
+  for (const torch::Tensor& u : cap.up_block_outputs) taps.push_back(u.to(head_dtype));
   return heads.ptr()->projection.ptr()->forward(taps, x.size(2), x.size(3));
 }
 

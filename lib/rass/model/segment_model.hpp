@@ -103,7 +103,10 @@ class SegmentModel {
   std::shared_ptr<text::ClipTokenizer> tokenizer;
   SegHeads heads{nullptr};
   torch::Device device{torch::kCPU};
-  torch::ScalarType dtype = torch::kFloat;      // UNet, projection and head
+  torch::ScalarType dtype = torch::kFloat;      // UNet
+  // Projection and head: dtype, but fp32 for bf16 on the CPU (LibTorch's CPU
+  // grid_sample, which the deformable attention uses, has no bf16 kernel).
+  torch::ScalarType head_dtype = torch::kFloat;
   torch::ScalarType vae_dtype = torch::kFloat;  // fp32 when dtype is fp16
   int64_t vae_factor = 8;
   int64_t max_tokens = 77;
