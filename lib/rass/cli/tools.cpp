@@ -6,6 +6,7 @@
 #include "rass/cli/eval_miou_cli.hpp"
 #include "rass/cli/restore_cli.hpp"
 #include "rass/cli/merge_lora_cli.hpp"
+#include "rass/cli/segment_cli.hpp"
 #include "rass/cli/tool.hpp"
 
 namespace rass::cli {
@@ -19,6 +20,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<RestoreCli>());
   tools.push_back(std::make_unique<CaptionMapCli>());
   tools.push_back(std::make_unique<MergeLoraCli>());
+  tools.push_back(std::make_unique<SegmentCli>());
   return tools;
 }
 

@@ -18,6 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/seg_init.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -312,10 +313,12 @@ void build(const InitJob& a, const std::string& dir) {
     if (given.empty()) write_json(to, preset);
     else write_file_atomic(to, read_file_bytes(given));
   };
-  place(a.unet_config, unet_preset(a.preset), dir + "/unet/config.json");
-  place(a.vae_config, vae_preset(a.preset), dir + "/vae/config.json");
-  const int64_t te_vocab = a.preset == "sd21-base" ? std::max<int64_t>(49408, vocab) : vocab;
-  place(a.text_encoder_config, text_encoder_preset(a.preset, te_vocab, tok.bos(), tok.eos(), tok.pad()),
+  const std::string sd = sd_preset_of(a.preset);  // segmentation presets: the SD preset under them
+  place(a.unet_config, is_seg_preset(a.preset) ? seg_unet_preset(a.preset, unet_preset(sd)) : unet_preset(sd),
+        dir + "/unet/config.json");
+  place(a.vae_config, vae_preset(sd), dir + "/vae/config.json");
+  const int64_t te_vocab = sd == "sd21-base" ? std::max<int64_t>(49408, vocab) : vocab;
+  place(a.text_encoder_config, text_encoder_preset(sd, te_vocab, tok.bos(), tok.eos(), tok.pad()),
         dir + "/text_encoder/config.json");
   write_json(dir + "/scheduler/scheduler_config.json", scheduler_config());
   write_json(dir + "/model_index.json", model_index());
@@ -361,12 +364,17 @@ void build(const InitJob& a, const std::string& dir) {
     save_module(*clip, dtype, dir + "/text_encoder/model.safetensors");
     note("text_encoder written");
   }
+  if (is_seg_preset(a.preset)) {
+    write_seg_parts(dir, a.preset, a.seed, a.dtype);
+    note("segmentation parts written (unet with a random SCR merged, unet_plain, seg_lora, seg_head, segment.json)");
+  }
 }
 
 }  // namespace
 
 void init_model_folder(const InitJob& a) {
-  if (a.preset != "tiny" && a.preset != "sd21-base") throw_usage("--preset " + a.preset + ": expected tiny or sd21-base");
+  if (a.preset != "tiny" && a.preset != "sd21-base" && !is_seg_preset(a.preset))
+    throw_usage("--preset " + a.preset + ": expected tiny, sd21-base, tiny-seg or sd21-base-seg");
   dtype_of(a.dtype);
   if (a.output.empty()) throw_usage("init needs the folder to create");
   std::error_code ec;

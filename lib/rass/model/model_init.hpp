@@ -1,4 +1,6 @@
-// rass-model init: a diffusers-layout Stable Diffusion folder with random
+// rass-model init: a diffusers-layout Stable Diffusion folder (presets tiny,
+// sd21-base; tiny-seg and sd21-base-seg add the RAS segmentation parts,
+// seg_init.hpp) with random
 // weights (unet/, vae/, text_encoder/, tokenizer/, scheduler/,
 // model_index.json), for tests, benchmarks and as the start of training
 // without downloadable weights.

@@ -18,6 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/lora.hpp"
@@ -55,28 +56,6 @@ RecordedForm read_recorded_form(const std::string& model_dir) {
 }
 
 namespace {
-
-torch::ScalarType parse_dtype(const std::string& s) {
-  if (s == "fp32") return torch::kFloat;
-  if (s == "fp16") return torch::kHalf;
-  if (s == "bf16") return torch::kBFloat16;
-  throw_usage("--dtype " + s + ": expected fp32, fp16 or bf16");
-}
-
-torch::Device parse_device(const std::string& s) {
-  std::unique_ptr<torch::Device> d;
-  try {
-    d = std::make_unique<torch::Device>(s);
-  } catch (const c10::Error&) {
-    throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
-  }
-  if (!d->is_cpu() && !d->is_cuda()) throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
-  if (d->is_cuda() && !torch::cuda::is_available())
-    throw_runtime("--device " + s + ": CUDA is not available in this LibTorch build or on this machine");
-  if (d->is_cuda() && d->has_index() && d->index() >= int(torch::cuda::device_count()))
-    throw_usage("--device " + s + ": this machine has " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
-  return *d;
-}
 
 // Adds each file's adapters to the UNet; merges them unless asked not to.
 void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {

@@ -68,9 +68,13 @@ VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& c) {
   conv_out = register_module("conv_out", LoraConv2d(ch.back(), 2 * c.latent_channels, 3, 1, 1));
 }
 
-torch::Tensor VaeEncoderImpl::forward(torch::Tensor x) {
+torch::Tensor VaeEncoderImpl::forward(torch::Tensor x, std::vector<torch::Tensor>* down_outputs) {
   x = conv_in(x);
-  for (auto& b : *down_blocks) x = b->as<SamplerBlock>()->forward(x);
+  if (down_outputs) down_outputs->clear();
+  for (auto& b : *down_blocks) {
+    x = b->as<SamplerBlock>()->forward(x);
+    if (down_outputs) down_outputs->push_back(x);
+  }
   x = mid_block(x);
   return conv_out(F::silu(group_norm(conv_norm_out, x)));
 }
@@ -110,8 +114,8 @@ AutoencoderKLImpl::AutoencoderKLImpl(const VaeConfig& c) : config(c) {
   post_quant_conv = register_module("post_quant_conv", LoraConv2d(c.latent_channels, c.latent_channels, 1, 1, 0));
 }
 
-LatentDistribution AutoencoderKLImpl::encode(const torch::Tensor& x) {
-  torch::Tensor moments = quant_conv(encoder(x));
+LatentDistribution AutoencoderKLImpl::encode(const torch::Tensor& x, std::vector<torch::Tensor>* down_outputs) {
+  torch::Tensor moments = quant_conv(encoder->forward(x, down_outputs));
   auto parts = moments.chunk(2, 1);
   LatentDistribution d;
   d.mean = parts[0];

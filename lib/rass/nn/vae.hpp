@@ -34,7 +34,9 @@ TORCH_MODULE(VaeMidBlock);
 
 struct VaeEncoderImpl : torch::nn::Module {
   explicit VaeEncoderImpl(const VaeConfig& c);
-  torch::Tensor forward(torch::Tensor x);
+  // With `down_outputs`, also records every down block's output (after its
+  // downsampler), in order: RASS taps down_blocks[1] and [3] as features.
+  torch::Tensor forward(torch::Tensor x, std::vector<torch::Tensor>* down_outputs = nullptr);
   LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks;
   VaeMidBlock mid_block{nullptr};
@@ -60,7 +62,8 @@ struct LatentDistribution {
 
 struct AutoencoderKLImpl : torch::nn::Module {
   explicit AutoencoderKLImpl(const VaeConfig& c);
-  LatentDistribution encode(const torch::Tensor& x);
+  // `down_outputs`: see VaeEncoderImpl::forward.
+  LatentDistribution encode(const torch::Tensor& x, std::vector<torch::Tensor>* down_outputs = nullptr);
   torch::Tensor decode(const torch::Tensor& z);
   VaeConfig config;
   VaeEncoder encoder{nullptr};

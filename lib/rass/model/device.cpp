@@ -1,0 +1,33 @@
+#include "rass/model/device.hpp"
+
+#include <memory>
+
+#include <torch/cuda.h>
+
+#include "rass/core/error.hpp"
+
+namespace rass::model {
+
+c10::ScalarType parse_dtype(const std::string& s) {
+  if (s == "fp32") return c10::kFloat;
+  if (s == "fp16") return c10::kHalf;
+  if (s == "bf16") return c10::kBFloat16;
+  throw_usage("--dtype " + s + ": expected fp32, fp16 or bf16");
+}
+
+c10::Device parse_device(const std::string& s) {
+  std::unique_ptr<c10::Device> d;
+  try {
+    d = std::make_unique<c10::Device>(s);
+  } catch (const c10::Error&) {
+    throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  }
+  if (!d->is_cpu() && !d->is_cuda()) throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  if (d->is_cuda() && !torch::cuda::is_available())
+    throw_runtime("--device " + s + ": CUDA is not available in this LibTorch build or on this machine");
+  if (d->is_cuda() && d->has_index() && d->index() >= int(torch::cuda::device_count()))
+    throw_usage("--device " + s + ": this machine has " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+  return *d;
+}
+
+}  // namespace rass::model

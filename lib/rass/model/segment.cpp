@@ -1,0 +1,238 @@
+#include "rass/model/segment.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/rng.hpp"
+#include "rass/degrade/pil_resize.hpp"
+#include "rass/model/restore.hpp"
+#include "rass/model/restore_size.hpp"
+
+namespace F = torch::nn::functional;
+using torch::indexing::Slice;
+
+namespace rass::model {
+
+std::pair<int, int> shortest_edge_size(int w, int h, int short_edge, int max_size) {
+  // detectron2 ResizeShortestEdge.get_output_shape, in Python floats (double).
+  const double scale = double(short_edge) / std::min(h, w);
+  double nh, nw;
+  if (h < w) {
+    nh = short_edge;
+    nw = scale * w;
+  } else {
+    nh = scale * h;
+    nw = short_edge;
+  }
+  if (std::max(nh, nw) > max_size) {
+    const double s = double(max_size) / std::max(nh, nw);
+    nh *= s;
+    nw *= s;
+  }
+  return {int(nw + 0.5), int(nh + 0.5)};
+}
+
+SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfig& c, const SegmentParams& p) {
+  SegmentGeometry g;
+  if (p.resize) std::tie(g.proc_w, g.proc_h) = shortest_edge_size(width, height, c.min_size_test, c.max_size_test);
+  else g.proc_w = width, g.proc_h = height;
+  const int d = c.size_divisibility;
+  g.pad_w = (g.proc_w + d - 1) / d * d;
+  g.pad_h = (g.proc_h + d - 1) / d * d;
+  if (p.whole) {
+    g.crop_w = g.pad_w;
+    g.crop_h = g.pad_h;
+    g.tiles.push_back({0, 0});
+    return g;
+  }
+  // As released, the window is the padded short side (512 after the resize).
+  // At native resolution (--no-resize) it is at most min_size_test (512):
+  // the UNet's self-attention grows with the square of the window's area
+  // (a 1024 window already takes GBs), so the window is what bounds memory.
+  int side = std::min(g.pad_w, g.pad_h);
+  if (!p.resize) side = std::min(side, c.min_size_test);
+  if (p.window > 0) side = p.window;
+  // Several windows need a side that is a multiple of the coarsest feature
+  // stride, so that every crop's feature maps tile the whole maps exactly
+  // (offsets floor-divided by the stride). The released inference always has
+  // one at 512; where its short side is not (native resolution, extreme
+  // aspect ratios) the released code fails on mismatched shapes, so the
+  // default side is rounded down to a multiple of the stride there.
+  const int coarse = c.coarsest_stride();
+  if (std::max(g.pad_w, g.pad_h) > side && side % coarse) {
+    if (p.window > 0) throw_usage("--window " + std::to_string(p.window) + ": a multiple of " + std::to_string(coarse) +
+                                  " (the coarsest feature stride) when the image needs several windows");
+    side = std::max(coarse, side / coarse * coarse);
+  }
+  g.crop_h = std::min(side, g.pad_h);
+  g.crop_w = std::min(side, g.pad_w);
+  // FeatureProjection.slide_forward: stride = crop, last tile moved back to the edge.
+  const int hg = std::max(g.pad_h - g.crop_h + g.crop_h - 1, 0) / g.crop_h + 1;
+  const int wg = std::max(g.pad_w - g.crop_w + g.crop_w - 1, 0) / g.crop_w + 1;
+  for (int i = 0; i < hg; ++i)
+    for (int j = 0; j < wg; ++j) {
+      const int y2 = std::min(i * g.crop_h + g.crop_h, g.pad_h), x2 = std::min(j * g.crop_w + g.crop_w, g.pad_w);
+      g.tiles.push_back({std::max(y2 - g.crop_h, 0), std::max(x2 - g.crop_w, 0)});
+    }
+  return g;
+}
+
+torch::Tensor bilinear_rows(const std::function<torch::Tensor(int64_t, int64_t)>& rows, int64_t hs, int64_t ws,
+                            int64_t ht, int64_t wt, int64_t y0, int64_t y1) {
+  // ATen's upsample_bilinear2d (CPU, align_corners false, no scale given):
+  // scale = in / out in float; src = scale * (dst + 0.5) - 0.5, clamped at 0;
+  // h0 = floor(src), h1 = h0 + (h0 < in - 1); l1 = src - h0, l0 = 1 - l1;
+  // out = l0 * (the row h0 resized along w) + l1 * (row h1 resized along w).
+  const float scale = float(hs) / float(ht);
+  auto src_of = [&](int64_t y) {
+    float s = scale * (float(y) + 0.5f) - 0.5f;
+    return s < 0 ? 0.f : s;
+  };
+  const int64_t a = int64_t(src_of(y0));
+  const int64_t last = int64_t(src_of(y1 - 1));
+  const int64_t b = std::min(last + 1, hs - 1) + 1;
+  torch::Tensor src = rows(a, b).to(torch::kFloat).unsqueeze(0);  // [1, C, b - a, ws]
+  // Along w only: a height-preserving interpolate has scale 1, so its rows are copied exactly.
+  if (ws != wt)
+    src = F::interpolate(src, F::InterpolateFuncOptions()
+                                  .size(std::vector<int64_t>{src.size(2), wt})
+                                  .mode(torch::kBilinear)
+                                  .align_corners(false));
+  src = src.squeeze(0);  // [C, b - a, wt]
+  if (hs == ht) return src.index({Slice(), Slice(y0 - a, y1 - a)}).contiguous();
+  std::vector<int64_t> i0, i1;
+  std::vector<float> l0, l1;
+  for (int64_t y = y0; y < y1; ++y) {
+    const float s = src_of(y);
+    const int64_t h0 = int64_t(s);
+    const int64_t h1 = h0 + (h0 < hs - 1 ? 1 : 0);
+    const float lam = s - float(h0);
+    i0.push_back(h0 - a);
+    i1.push_back(h1 - a);
+    l1.push_back(lam);
+    l0.push_back(1.f - lam);
+  }
+  const int64_t n = y1 - y0;
+  auto opts = torch::TensorOptions().device(src.device());
+  const torch::Tensor r0 = src.index_select(1, torch::tensor(i0, torch::kLong).to(src.device()));
+  const torch::Tensor r1 = src.index_select(1, torch::tensor(i1, torch::kLong).to(src.device()));
+  const torch::Tensor w0 = torch::tensor(l0, torch::kFloat).to(opts.device()).view({1, n, 1});
+  const torch::Tensor w1 = torch::tensor(l1, torch::kFloat).to(opts.device()).view({1, n, 1});
+  return w0 * r0 + w1 * r1;
+}
+
+SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tensor& context, const SegmentParams& p,
+                      const std::string& name) {
+  c10::InferenceMode guard;
+  SegmentResult r;
+  r.in_width = rgb.width;
+  r.in_height = rgb.height;
+  const SegmentGeometry g = segment_geometry(rgb.width, rgb.height, m.config, p);
+  r.proc_width = g.proc_w;
+  r.proc_height = g.proc_h;
+  r.pad_width = g.pad_w;
+  r.pad_height = g.pad_h;
+  r.window_h = g.crop_h;
+  r.window_w = g.crop_w;
+  r.tiles = int(g.tiles.size());
+  if (g.crop_w % m.vae_factor || g.crop_h % m.vae_factor)
+    throw_usage("--window " + std::to_string(p.window) + ": crops must be multiples of " + std::to_string(m.vae_factor) +
+                " (the VAE's factor)");
+
+  const Image proc = (g.proc_w == rgb.width && g.proc_h == rgb.height) ? rgb : pil_resize(rgb, g.proc_w, g.proc_h, PilFilter::bilinear);
+  // x/255*2-1 after a zero pad (detectron2's ImageList pads the 0..255 tensor with 0).
+  torch::Tensor x = image_to_tensor(proc) * 2 - 1;
+  x = F::pad(x, F::PadFuncOptions({0, g.pad_w - g.proc_w, 0, g.pad_h - g.proc_h}).value(-1.0));
+
+  const int64_t lh = g.pad_h / m.vae_factor, lw = g.pad_w / m.vae_factor;
+  const int64_t zc = m.vae->config.latent_channels;
+  if (p.latent.defined() && (p.latent.dim() != 3 || p.latent.size(0) != zc || p.latent.size(1) != lh || p.latent.size(2) != lw)) {
+    std::string shape;
+    for (int64_t s : p.latent.sizes()) shape += (shape.empty() ? "" : ", ") + std::to_string(s);
+    throw_bad_input(p.latent_name, "latent of shape [" + shape + "]; " + name + " is processed at " + std::to_string(g.pad_w) + "x" +
+                                       std::to_string(g.pad_h) + " (padded), which needs [" + std::to_string(zc) + ", " +
+                                       std::to_string(lh) + ", " + std::to_string(lw) + "]" +
+                                       (p.resize ? " (with --no-resize the image is not resized first)" : ""));
+  }
+  if (p.latent.defined() && !torch::isfinite(p.latent).all().item<bool>())
+    throw_bad_input(p.latent_name, "the latent holds NaN or infinite values");
+
+  std::vector<torch::Tensor> acc;
+  torch::Tensor count;  // per level [1, 1, h, w]: the same for every channel
+  const auto levels = m.heads->projection->levels;
+  std::vector<torch::Tensor> counts(levels.size());
+  torch::Generator gen;
+  if (!p.vae_mode) gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(p.seed, p.key, "vae-sample"));
+  for (const auto& [y1, x1] : g.tiles) {
+    const torch::Tensor crop = x.index({Slice(), Slice(), Slice(y1, y1 + g.crop_h), Slice(x1, x1 + g.crop_w)});
+    torch::Tensor latent, noise;
+    const int64_t f = m.vae_factor;
+    if (p.latent.defined())
+      latent = p.latent.index({Slice(), Slice(y1 / f, (y1 + g.crop_h) / f), Slice(x1 / f, (x1 + g.crop_w) / f)}).unsqueeze(0);
+    else if (!p.vae_mode)
+      noise = at::randn({1, zc, g.crop_h / f, g.crop_w / f}, gen, torch::TensorOptions().dtype(torch::kFloat));
+    const std::vector<torch::Tensor> feats = m.crop_features(crop, context, noise, latent);
+    for (size_t k = 0; k < levels.size(); ++k) {
+      const int64_t s = levels[k].stride;
+      const torch::Tensor& fk = feats[k];
+      if (acc.size() <= k) {
+        acc.push_back(torch::zeros({1, fk.size(1), g.pad_h / s, g.pad_w / s}, fk.options()));
+        counts[k] = torch::zeros({1, 1, g.pad_h / s, g.pad_w / s}, fk.options());
+      }
+      // Offsets floor-divided by the stride, as released. Where a crop's
+      // feature map would run past the whole map (crops that are not
+      // multiples of the stride; the released code fails there), it is cut.
+      const int64_t ky = y1 / s, kx = x1 / s;
+      const int64_t nh = std::min(fk.size(2), acc[k].size(2) - ky), nw = std::min(fk.size(3), acc[k].size(3) - kx);
+      acc[k].index({Slice(), Slice(), Slice(ky, ky + nh), Slice(kx, kx + nw)})
+          .add_(fk.index({Slice(), Slice(), Slice(0, nh), Slice(0, nw)}));
+      counts[k].index({Slice(), Slice(), Slice(ky, ky + nh), Slice(kx, kx + nw)}).add_(1);
+    }
+  }
+  for (size_t k = 0; k < acc.size(); ++k) {
+    if ((counts[k] == 0).any().item<bool>())
+      throw_runtime(name + ": the sliding window left part of " + levels[k].name + " uncovered");
+    if (g.tiles.size() > 1) acc[k].div_(counts[k]);
+  }
+  const nn::MaskFormerOutput out = m.head(acc);
+  acc.clear();
+  const torch::Tensor logits = out.pred_logits.to(torch::kFloat);   // [1, Q, K+1]
+  const torch::Tensor masks = out.pred_masks.to(torch::kFloat)[0];  // [Q, h4, w4]
+  if (!torch::isfinite(logits).all().item<bool>() || !torch::isfinite(masks).all().item<bool>())
+    throw_runtime(name + ": the model gave non-finite predictions (NaN or infinity) in " + std::string(c10::toString(m.dtype)) +
+                  (m.dtype == torch::kFloat ? ": check the model's weights" : ": rerun with --dtype fp32"));
+  const int64_t K = logits.size(2) - 1, Q = masks.size(0);
+
+  // Scores rows [a, b) of the padded-size map, cropped to the resized width.
+  auto padded_scores = [&](int64_t a, int64_t b) {
+    const torch::Tensor up = bilinear_rows([&](int64_t i, int64_t j) { return masks.index({Slice(), Slice(i, j)}); },
+                                           masks.size(1), masks.size(2), g.pad_h, g.pad_w, a, b);
+    const torch::Tensor s = nn::semantic_inference(logits, up.unsqueeze(0))[0];
+    return s.index({Slice(), Slice(), Slice(0, g.proc_w)});
+  };
+  const bool same = g.proc_w == rgb.width && g.proc_h == rgb.height;
+  const int64_t H = rgb.height, W = rgb.width;
+  r.labels = torch::empty({H, W}, torch::kInt);
+  if (p.keep_probs) r.probs = torch::empty({H, W}, torch::kFloat);
+  if (p.keep_scores) r.scores = torch::empty({K, H, W}, torch::kFloat);
+  const int64_t widest = std::max<int64_t>({Q, K, 1}) * std::max<int64_t>(g.pad_w, W);
+  const int64_t band = std::max<int64_t>(8, p.band_elements / widest);
+  for (int64_t y0 = 0; y0 < H; y0 += band) {
+    const int64_t y1 = std::min(H, y0 + band);
+    // sem_seg_postprocess: crop to the resized size, bilinear to the original.
+    const torch::Tensor s = same ? padded_scores(y0, y1)
+                                 : bilinear_rows(padded_scores, g.proc_h, g.proc_w, H, W, y0, y1);
+    const torch::Tensor sc = s.to(torch::kCPU);
+    const auto mx = sc.max(0);
+    r.labels.index_put_({Slice(y0, y1)}, std::get<1>(mx).to(torch::kInt));
+    if (p.keep_probs) r.probs.index_put_({Slice(y0, y1)}, std::get<0>(mx) / sc.sum(0));
+    if (p.keep_scores) r.scores.index_put_({Slice(), Slice(y0, y1)}, sc);
+  }
+  return r;
+}
+
+}  // namespace rass::model

@@ -1,0 +1,391 @@
+#include "rass/model/segment_tool.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/output_guard.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/npy.hpp"
+#include "rass/metrics/class_names.hpp"
+#include "rass/metrics/palette.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/prompt.hpp"
+#include "rass/model/restore_size.hpp"
+#include "rass/model/segment.hpp"
+#include "rass/model/segment_model.hpp"
+#include "rass/nn/threads.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::model {
+
+namespace {
+
+constexpr char kProg[] = "rass-segment";
+
+struct Plan {
+  SegmentParams params;
+  PromptStyle style = PromptStyle::rass;
+  std::string user_prompt;
+  std::optional<TagLines> tags;
+  std::vector<std::string> names;  // class names ("" list when none known)
+};
+
+void note(const SegmentJob& job, const std::string& text) {
+  if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
+}
+
+Plan make_plan(const SegmentJob& job, const SegmentModel& m) {
+  Plan pl;
+  SegmentParams& p = pl.params;
+  p.whole = job.whole;
+  p.resize = !job.no_resize;
+  p.window = job.window;
+  p.vae_mode = job.vae_mode;
+  p.seed = job.seed;
+  const std::string style = job.prompt_style ? *job.prompt_style : m.config.prompt_style;
+  pl.style = style == "osediff" ? PromptStyle::osediff : PromptStyle::rass;
+  if (!job.prompt_file.empty()) {
+    const std::vector<uint8_t> b = read_file_bytes(job.prompt_file);
+    pl.user_prompt.assign(b.begin(), b.end());
+    while (!pl.user_prompt.empty() && (pl.user_prompt.back() == '\n' || pl.user_prompt.back() == '\r'))
+      pl.user_prompt.pop_back();
+  } else {
+    pl.user_prompt = job.prompt;
+  }
+  if (!job.tags.empty()) pl.tags = read_tag_lines(job.tags);
+  pl.names = m.config.classes;
+  if (!job.classes.empty()) {
+    pl.names = metrics::load_class_names(job.classes);
+    if (int(pl.names.size()) != m.config.head.num_classes)
+      throw_bad_input(job.classes, std::to_string(pl.names.size()) + " class names; the model's head predicts " +
+                                       std::to_string(m.config.head.num_classes) + " classes (" + m.config.path + ")");
+  }
+  return pl;
+}
+
+std::string item_prompt(const Plan& pl, size_t index, const std::string& key) {
+  if (!pl.tags) return pl.user_prompt;
+  return build_prompt(pl.style, split_tags(pl.tags->for_item(index, key)), pl.user_prompt);
+}
+
+void write_tensor_npy(const std::string& path, const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  NpyArray a;
+  a.dtype = DType::f32;
+  a.shape.assign(c.sizes().begin(), c.sizes().end());
+  const auto* b = static_cast<const uint8_t*>(c.data_ptr());
+  a.data.assign(b, b + c.nbytes());
+  write_npy(path, a);
+}
+
+torch::Tensor read_latent(const std::string& path) {
+  const NpyArray a = read_npy(path);
+  if (a.shape.size() != 3) {
+    std::string s;
+    for (auto d : a.shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
+    throw_bad_input(path, "latent of shape [" + s + "]: expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
+  }
+  const std::vector<float> v = npy_to_f32(a);
+  std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
+  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat).clone();
+}
+
+// Class indices as an 8-bit (<= 256 classes) or 16-bit single-channel image.
+Image label_image(const torch::Tensor& labels, int classes) {
+  const int h = int(labels.size(0)), w = int(labels.size(1));
+  Image img(w, h, 1, classes <= 256 ? 8 : 16);
+  const int32_t* l = labels.data_ptr<int32_t>();
+  const size_t n = size_t(w) * h;
+  if (img.depth == 8)
+    for (size_t i = 0; i < n; ++i) img.u8()[i] = uint8_t(l[i]);
+  else
+    for (size_t i = 0; i < n; ++i) img.u16()[i] = uint16_t(l[i]);
+  return img;
+}
+
+struct Outputs {
+  std::string labels, color, overlay, logits, probs;
+};
+
+// Everything but the label map first, the label map last: an existing label
+// map means the item is complete (what --resume checks); a failure removes
+// what was written.
+void write_outputs(const SegmentResult& r, const Image& rgb, const Plan& pl, int classes, const Outputs& o) {
+  std::vector<std::string> written;
+  auto done = [&](const std::string& f) {
+    if (f != "-") written.push_back(f);
+  };
+  try {
+    const Image labels = label_image(r.labels, classes);
+    const auto palette = metrics::class_palette(size_t(classes));
+    if (!o.logits.empty()) write_tensor_npy(o.logits, r.scores), done(o.logits);
+    if (!o.probs.empty()) write_tensor_npy(o.probs, r.probs), done(o.probs);
+    if (!o.color.empty()) write_image(o.color, metrics::colorize(labels, palette), ImageFormat::png), done(o.color);
+    if (!o.overlay.empty()) write_image(o.overlay, metrics::overlay(rgb, labels, palette, pl.names), ImageFormat::png), done(o.overlay);
+    write_image(o.labels, labels, ImageFormat::png);
+  } catch (...) {
+    for (const auto& f : written) std::remove(f.c_str());
+    throw;
+  }
+}
+
+json record(const SegmentJob& job, const SegmentModel& m, const SegmentResult& r, const std::string& key,
+            const std::string& input, const std::string& output, const std::string& prompt, size_t tokens) {
+  std::vector<int32_t> present;
+  {
+    const torch::Tensor u = std::get<0>(at::_unique(r.labels.flatten(), true));
+    for (int64_t i = 0; i < u.numel(); ++i) present.push_back(u[i].item<int32_t>());
+  }
+  return {{"tool", kProg},
+          {"key", key},
+          {"input", input},
+          {"output", output},
+          {"model", job.model},
+          {"backbone", job.backbone},
+          {"timestep", m.config.timestep},
+          {"prompt", prompt},
+          {"prompt_tokens", tokens},
+          {"truncated", int64_t(tokens) > m.max_tokens - 2},
+          {"latent", !job.latent_in.empty() ? "given" : job.vae_mode ? "mean" : "sample"},
+          {"seed", job.seed},
+          {"input_size", {r.in_width, r.in_height}},
+          {"processed_size", {r.proc_width, r.proc_height}},
+          {"padded_size", {r.pad_width, r.pad_height}},
+          {"mode", job.whole ? "whole" : "slide"},
+          {"window", {r.window_w, r.window_h}},
+          {"tiles", r.tiles},
+          {"classes", m.config.head.num_classes},
+          {"present", present},
+          {"dtype", job.dtype}};
+}
+
+SegmentModelOptions model_options(const SegmentJob& job) {
+  SegmentModelOptions o;
+  o.dir = job.model;
+  o.backbone = job.backbone;
+  o.device = job.device;
+  o.dtype = job.dtype;
+  o.quiet = job.quiet;
+  o.prog = kProg;
+  return o;
+}
+
+void set_threads(const SegmentJob& job, int jobs) {
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+}
+
+// Inputs and outputs of a run (batch::OutputGuard: no output over an input
+// or over another output; nothing inside the model folder).
+struct Files {
+  explicit Files(const SegmentJob& job) {
+    for (const std::string& f : {job.model, job.tags, job.prompt_file, job.manifest, job.classes, job.latent_in})
+      if (!f.empty() && f != "-") guard.add_input(f);
+    std::error_code ec;
+    model = fs::weakly_canonical(job.model, ec).string();
+  }
+  void file(const std::string& path, const std::string& what) {
+    if (path.empty() || path == "-") return;
+    guard.check_output_file(path, what);
+    std::error_code ec;
+    const std::string c = fs::weakly_canonical(path, ec).string();
+    if (!model.empty() && c.rfind(model + "/", 0) == 0) throw_usage(what + " " + path + " lies inside the model folder");
+    auto [it, fresh] = seen.emplace(c, what + " " + path);
+    if (!fresh) throw_usage(what + " " + path + " is the same file as " + it->second);
+  }
+  void dir(const std::string& d, const std::string& what) {
+    if (!d.empty()) guard.check_output_dir(d, what);
+  }
+  batch::OutputGuard guard;
+  std::string model;
+  std::map<std::string, std::string> seen;
+};
+
+int run_single(const SegmentJob& job) {
+  const std::string in = job.inputs[0];
+  const std::string name = in == "-" ? "<stdin>" : in;
+  if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--color -", job.color == "-"},
+                       {"--overlay -", job.overlay == "-"}, {"--logits-out -", job.logits_out == "-"},
+                       {"--probs-out -", job.probs_out == "-"}});
+  if (job.latent_in == "-" && in == "-") throw_usage("only one of the input - and --latent-in - can read stdin");
+  Files files(job);
+  files.guard.add_input(in);
+  files.file(job.output, "-o");
+  files.file(job.color, "--color");
+  files.file(job.overlay, "--overlay");
+  files.file(job.logits_out, "--logits-out");
+  files.file(job.probs_out, "--probs-out");
+  const std::string key = in == "-" ? "stdin" : path_stem(in);
+  const Image rgb = to_rgb8(read_image(in), name);  // bad images fail before the model is loaded
+  torch::Tensor latent;
+  if (!job.latent_in.empty()) latent = read_latent(job.latent_in);
+  const SegmentModel m(model_options(job));
+  const Plan pl = make_plan(job, m);
+  set_threads(job, 1);
+  const std::string prompt = item_prompt(pl, 0, key);
+  size_t tokens = 0;
+  const torch::Tensor context = m.encode_prompt(prompt, nullptr, &tokens);
+  SegmentParams p = pl.params;
+  p.key = key;
+  p.latent = latent;
+  p.latent_name = job.latent_in;
+  p.keep_scores = !job.logits_out.empty();
+  p.keep_probs = !job.probs_out.empty();
+  const SegmentResult r = segment(m, rgb, context, p, name);
+  write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
+  if (job.json) batch::write_report("-", record(job, m, r, key, in, job.output, prompt, tokens).dump() + "\n");
+  return 0;
+}
+
+bool finished(const Outputs& o) {
+  std::error_code ec;
+  for (const std::string& f : {o.color, o.overlay, o.logits, o.probs})
+    if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
+  try {
+    return fs::exists(o.labels, ec) && !read_image(o.labels).empty();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int run_batch(const SegmentJob& job) {
+  if (job.output_dir.empty()) throw_usage("batch mode (several inputs, a directory or --manifest) needs -O DIR");
+  if (!job.output.empty()) throw_usage("-o names the one output of a single image; in batch mode use -O DIR");
+  for (const auto& [flag, v] : std::vector<std::pair<const char*, std::string>>{
+           {"--color", job.color}, {"--overlay", job.overlay}, {"--logits-out", job.logits_out},
+           {"--probs-out", job.probs_out}, {"--latent-in", job.latent_in}})
+    if (v == "-") throw_usage(std::string(flag) + " - is for one image; in batch mode it names a directory");
+  batch::InputSpec spec;
+  spec.roles = {{"lq", {"lq", "image", "path"}, true, ""}};
+  spec.inputs = job.inputs;
+  spec.manifest = job.manifest;
+  spec.skip_dirs = {job.output_dir};
+  spec.allow_stdin = false;
+  std::vector<batch::Item> all = batch::collect_items(spec);
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[a].key < all[b].key; });
+  std::vector<batch::Item> mine;
+  std::vector<size_t> mine_input;
+  for (size_t i = 0; i < order.size(); ++i)
+    if (job.shard.contains(i)) {
+      mine.push_back(all[order[i]]);
+      mine_input.push_back(order[i]);
+    }
+  Files files(job);
+  for (const std::string& in : job.inputs) files.guard.add_input(in);
+  for (const batch::Item& it : all)
+    if (!it.paths.empty() && !it.paths[0].empty()) files.guard.add_input(it.paths[0]);
+  for (const auto& [d, what] : std::vector<std::pair<std::string, std::string>>{
+           {job.output_dir, "-O"}, {job.color, "--color"}, {job.overlay, "--overlay"},
+           {job.logits_out, "--logits-out"}, {job.probs_out, "--probs-out"}})
+    files.dir(d, what);
+  auto out_of = [&](const std::string& dir, const std::string& key, const char* ext) {
+    return dir.empty() ? std::string() : path_join(dir, key) + ext;
+  };
+  auto outputs_of = [&](const std::string& key) {
+    return Outputs{out_of(job.output_dir, key, ".png"), out_of(job.color, key, ".png"), out_of(job.overlay, key, ".png"),
+                   out_of(job.logits_out, key, ".npy"), out_of(job.probs_out, key, ".npy")};
+  };
+  for (const batch::Item& it : mine) {
+    const Outputs o = outputs_of(it.key);
+    files.file(o.labels, "-O");
+    files.file(o.color, "--color");
+    files.file(o.overlay, "--overlay");
+    files.file(o.logits, "--logits-out");
+    files.file(o.probs, "--probs-out");
+  }
+
+  const SegmentModel m(model_options(job));
+  const Plan pl = make_plan(job, m);
+  const int workers = std::max(1, job.jobs);
+  set_threads(job, workers);
+  batch::OrderedLines lines(job.json ? "-" : "");
+  batch::Reporter reporter(kProg);
+  size_t skipped = 0;
+  std::mutex mu;
+  const batch::Tally tally = batch::run_items(
+      mine, {workers, job.quiet}, reporter,
+      [&](size_t i, int) {
+        const batch::Item& it = mine[i];
+        const Outputs o = outputs_of(it.key);
+        if (job.resume && finished(o)) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++skipped;
+          if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", o.labels}, {"skipped", true}}).dump() + "\n");
+          return;
+        }
+        const std::string prompt = item_prompt(pl, mine_input[i], it.key);
+        const Image rgb = to_rgb8(read_image(it.paths[0]), it.paths[0]);
+        SegmentParams p = pl.params;
+        p.key = it.key;
+        if (!job.latent_in.empty()) {
+          p.latent_name = path_join(job.latent_in, it.key) + ".npy";
+          p.latent = read_latent(p.latent_name);
+        }
+        p.keep_scores = !o.logits.empty();
+        p.keep_probs = !o.probs.empty();
+        size_t tokens = 0;
+        const torch::Tensor context = m.encode_prompt(prompt, nullptr, &tokens);
+        const SegmentResult r = segment(m, rgb, context, p, it.paths[0]);
+        for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
+          if (!f.empty()) make_directories(fs::path(f).parent_path().string());
+        write_outputs(r, rgb, pl, m.config.head.num_classes, o);
+        if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, prompt, tokens).dump() + "\n");
+      },
+      [&](size_t i, batch::Outcome oc, const std::string& msg) {
+        if (oc != batch::Outcome::ok && lines.enabled())
+          lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
+      },
+      workers);
+  lines.finish();
+  if (!job.quiet)
+    std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
+                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  return tally.exit_code();
+}
+
+}  // namespace
+
+int run_segment_tool(const SegmentJob& job) {
+  if (job.inputs.empty() && job.manifest.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
+  if (!job.prompt.empty() && !job.prompt_file.empty()) throw_usage("--prompt and --prompt-file exclude each other");
+  if (job.backbone != "ras" && job.backbone != "plain") throw_usage("--backbone " + job.backbone + ": expected ras or plain");
+  if (job.window < 0) throw_usage("--window must be >= 0 (0: the padded image's short side)");
+  if (job.whole && job.window > 0) throw_usage("--whole runs one pass over the image; it does not go with --window");
+  {
+    std::vector<std::string> stdin_users;
+    for (const std::string& in : job.inputs)
+      if (in == "-") stdin_users.push_back("the input -");
+    for (const auto& [flag, v] : std::vector<std::pair<const char*, std::string>>{
+             {"--tags -", job.tags}, {"--prompt-file -", job.prompt_file}, {"--manifest -", job.manifest},
+             {"--latent-in -", job.latent_in}, {"--classes -", job.classes}})
+      if (v == "-") stdin_users.push_back(flag);
+    if (stdin_users.size() > 1) throw_usage("only one of " + stdin_users[0] + " and " + stdin_users[1] + " can read stdin");
+  }
+  std::error_code ec;
+  const bool single = job.output_dir.empty() && job.manifest.empty() && job.inputs.size() == 1 &&
+                      (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec));
+  try {
+    return single ? run_single(job) : run_batch(job);
+  } catch (const c10::Error& e) {
+    throw_runtime(e.what_without_backtrace());
+  }
+}
+
+}  // namespace rass::model
