@@ -44,10 +44,6 @@ struct Plan {
   std::vector<std::string> names;  // class names ("" list when none known)
 };
 
-void note(const SegmentJob& job, const std::string& text) {
-  if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
-}
-
 Plan make_plan(const SegmentJob& job, const SegmentModel& m) {
   Plan pl;
   SegmentParams& p = pl.params;
