@@ -90,10 +90,17 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, trust=False):
+    # A .pth is a pickle: a full unpickling runs whatever code the file names.
+    # weights_only admits tensors and plain containers, all a detectron2
+    # checkpoint holds; anything else needs --trust-checkpoint.
     try:
-        ck = torch.load(path, map_location="cpu")
+        ck = torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as e:  # unpickling errors of every kind: not a torch checkpoint
+        if not trust and "Weights only load failed" in str(e):
+            detail = str(e).split("Unpickler error:")[-1].strip().splitlines()[0]
+            raise BadInput(f"{path}: holds pickled Python objects besides tensors ({detail}); loading it runs "
+                           "code from the file: pass --trust-checkpoint only if you trust its source")
         raise BadInput(f"{path}: not a torch checkpoint ({type(e).__name__}: {e})")
     if not isinstance(ck, dict) or not isinstance(ck.get("model"), dict):
         raise BadInput(f"{path}: not a detectron2 checkpoint (a dict with a \"model\" state dict)")
@@ -201,7 +208,7 @@ def head_config(head, overrides, path):
 
 def convert(args):
     path = args.checkpoint
-    model = load_checkpoint(path)
+    model = load_checkpoint(path, args.trust_checkpoint)
     for comp in ("unet", "vae", "text_encoder", "tokenizer"):
         if not os.path.isdir(os.path.join(args.sd, comp)):
             raise BadInput(f"{args.sd}: no {comp}/ (--sd takes the Stable Diffusion 2.1-base folder RASS was built on)")
@@ -296,6 +303,8 @@ def main():
     ap.add_argument("--head-config", default="{}",
                     help="JSON object of head fields that the weights do not show (nheads, enc_nheads, enc_n_points, ...)")
     ap.add_argument("--lora-alpha", type=float, default=PEFT_DEFAULT_ALPHA, help="the Seg LoRA's alpha (default 8, PEFT's default)")
+    ap.add_argument("--trust-checkpoint", action="store_true",
+                    help="unpickle the checkpoint in full (runs code from the file; needed only for objects besides tensors)")
     ap.add_argument("--no-plain", action="store_true", help="do not link the SD UNet as unet_plain/ (--backbone plain)")
     args = ap.parse_args()
     try:

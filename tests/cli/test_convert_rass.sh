@@ -89,6 +89,23 @@ stderr_has "backbone.res2.0" "and what the keys look like"
 expect_exit 3 "not a detectron2 checkpoint" -- "$py" "$C" "$T/rass.pth.list" --sd "$T/sd" -o "$T/l"
 printf 'garbage' >"$T/bad.pth"
 expect_exit 3 "not a torch file" -- "$py" "$C" "$T/bad.pth" --sd "$T/sd" -o "$T/g"
+# A .pth is a pickle: one naming os.system must not run it (weights_only),
+# and is refused with exit 3; --trust-checkpoint is the opt-in.
+cat >"$T/evil.py" <<'PY'
+import os, sys
+import torch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[3],))
+ck = torch.load(sys.argv[1], weights_only=True)
+ck["extra"] = Evil()
+torch.save(ck, sys.argv[2])
+PY
+expect_exit 0 "build a checkpoint with a code-running pickle" -- "$py" "$T/evil.py" "$T/rass.pth" "$T/evil.pth" "$T/ran"
+expect_exit 3 "a pickle that would run code" -- "$py" "$C" "$T/evil.pth" --sd "$T/sd" -o "$T/e"
+stderr_has "--trust-checkpoint" "names the opt-in"
+[ ! -e "$T/ran" ] || fail "converting evil.pth ran its code"
+[ ! -e "$T/e" ] || fail "e left behind"
 rm -rf "$T/sd/tokenizer"
 expect_exit 3 "an SD folder without its tokenizer" -- "$py" "$C" "$T/rass.pth" --sd "$T/sd" -o "$T/t"
 stderr_has "tokenizer" "names the tokenizer"

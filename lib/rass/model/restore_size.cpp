@@ -39,8 +39,8 @@ void check_size(int w, int h, const std::string& name, const std::string& why) {
 
 Image to_rgb8(Image img, const std::string& name) {
   if (img.depth != 8)
-    throw_bad_input(name, "is a " + std::to_string(img.depth) + "-bit image; rass-restore takes 8-bit images (as "
-                          "OSEDiff's PIL loading): convert it to 8-bit first");
+    throw_bad_input(name, "is a " + std::to_string(img.depth) + "-bit image; the model takes 8-bit images (as "
+                          "the reference's PIL loading): convert it to 8-bit first");
   img = drop_alpha(std::move(img));
   if (img.channels == 3) return img;
   Image out(img.width, img.height, 3);

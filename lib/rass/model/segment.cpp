@@ -36,13 +36,29 @@ std::pair<int, int> shortest_edge_size(int w, int h, int short_edge, int max_siz
   return {int(nw + 0.5), int(nh + 0.5)};
 }
 
-SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfig& c, const SegmentParams& p) {
+SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfig& c, const SegmentParams& p,
+                                 const std::string& name) {
   SegmentGeometry g;
   if (p.resize) std::tie(g.proc_w, g.proc_h) = shortest_edge_size(width, height, c.min_size_test, c.max_size_test);
   else g.proc_w = width, g.proc_h = height;
+  // An extreme aspect ratio (60000x3): the long side capped at max_size_test
+  // leaves the short side under half a pixel, which rounds to 0.
+  if (g.proc_w < 1 || g.proc_h < 1)
+    throw_bad_input(name, "image " + std::to_string(width) + "x" + std::to_string(height) + ": the shortest-edge resize (" +
+                              std::to_string(c.min_size_test) + ", long side at most " + std::to_string(c.max_size_test) +
+                              ") leaves it " + std::to_string(g.proc_w) + "x" + std::to_string(g.proc_h) +
+                              " pixels; crop it or use --no-resize");
   const int d = c.size_divisibility;
   g.pad_w = (g.proc_w + d - 1) / d * d;
   g.pad_h = (g.proc_h + d - 1) / d * d;
+  // A padded side under the coarsest feature stride would give empty feature
+  // maps (the released code fails there: a 3x2000 image, a small image with
+  // --no-resize); padding it up to that stride (with -1, cropped off
+  // afterwards like the rest of the padding) segments it instead. Sizes the
+  // released code handles are not changed.
+  const int coarse = c.coarsest_stride();
+  g.pad_w = std::max(g.pad_w, (coarse + d - 1) / d * d);
+  g.pad_h = std::max(g.pad_h, (coarse + d - 1) / d * d);
   if (p.whole) {
     g.crop_w = g.pad_w;
     g.crop_h = g.pad_h;
@@ -62,7 +78,6 @@ SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfi
   // one at 512; where its short side is not (native resolution, extreme
   // aspect ratios) the released code fails on mismatched shapes, so the
   // default side is rounded down to a multiple of the stride there.
-  const int coarse = c.coarsest_stride();
   if (std::max(g.pad_w, g.pad_h) > side && side % coarse) {
     if (p.window > 0) throw_usage("--window " + std::to_string(p.window) + ": a multiple of " + std::to_string(coarse) +
                                   " (the coarsest feature stride) when the image needs several windows");
@@ -131,7 +146,7 @@ SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tens
   SegmentResult r;
   r.in_width = rgb.width;
   r.in_height = rgb.height;
-  const SegmentGeometry g = segment_geometry(rgb.width, rgb.height, m.config, p);
+  const SegmentGeometry g = segment_geometry(rgb.width, rgb.height, m.config, p, name);
   r.proc_width = g.proc_w;
   r.proc_height = g.proc_h;
   r.pad_width = g.pad_w;

@@ -59,7 +59,10 @@ struct SegmentGeometry {
   int proc_w = 0, proc_h = 0, pad_w = 0, pad_h = 0, crop_w = 0, crop_h = 0;
   std::vector<std::pair<int, int>> tiles;  // (y1, x1)
 };
-SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfig& c, const SegmentParams& p);
+// `name` names the image in errors (an image the resize leaves 0 pixels wide
+// or high is bad input, exit 3).
+SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfig& c, const SegmentParams& p,
+                                 const std::string& name = "image");
 // detectron2 ResizeShortestEdge.get_output_shape.
 std::pair<int, int> shortest_edge_size(int w, int h, int short_edge, int max_size);
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -44,7 +45,8 @@ struct Plan {
   std::vector<std::string> names;  // class names ("" list when none known)
 };
 
-Plan make_plan(const SegmentJob& job, const SegmentModel& m) {
+// `tags`: the --tags file when the caller has read it already (it may be stdin).
+Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLines> tags = std::nullopt) {
   Plan pl;
   SegmentParams& p = pl.params;
   p.whole = job.whole;
@@ -62,7 +64,8 @@ Plan make_plan(const SegmentJob& job, const SegmentModel& m) {
   } else {
     pl.user_prompt = job.prompt;
   }
-  if (!job.tags.empty()) pl.tags = read_tag_lines(job.tags);
+  if (tags) pl.tags = std::move(tags);
+  else if (!job.tags.empty()) pl.tags = read_tag_lines(job.tags);
   pl.names = m.config.classes;
   if (!job.classes.empty()) {
     pl.names = metrics::load_class_names(job.classes);
@@ -307,42 +310,59 @@ int run_batch(const SegmentJob& job) {
     files.file(o.probs, "--probs-out");
   }
 
+  // A tag file with no line for some item is refused before any work: found
+  // per item, it would leave a partial output folder behind.
+  std::optional<TagLines> tags;
+  if (!job.tags.empty()) {
+    tags = read_tag_lines(job.tags);
+    for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
+  }
+
   const SegmentModel m(model_options(job));
-  const Plan pl = make_plan(job, m);
+  const Plan pl = make_plan(job, m, std::move(tags));
   const int workers = std::max(1, job.jobs);
   set_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
   std::mutex mu;
+  auto segment_item = [&](size_t i) {
+    const batch::Item& it = mine[i];
+    const Outputs o = outputs_of(it.key);
+    if (job.resume && finished(o)) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++skipped;
+      if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", o.labels}, {"skipped", true}}).dump() + "\n");
+      return;
+    }
+    const std::string prompt = item_prompt(pl, mine_input[i], it.key);
+    const Image rgb = to_rgb8(read_image(it.paths[0]), it.paths[0]);
+    SegmentParams p = pl.params;
+    p.key = it.key;
+    if (!job.latent_in.empty()) {
+      p.latent_name = path_join(job.latent_in, it.key) + ".npy";
+      p.latent = read_latent(p.latent_name);
+    }
+    p.keep_scores = !o.logits.empty();
+    p.keep_probs = !o.probs.empty();
+    size_t tokens = 0;
+    const torch::Tensor context = m.encode_prompt(prompt, nullptr, &tokens);
+    const SegmentResult r = segment(m, rgb, context, p, it.paths[0]);
+    for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
+      if (!f.empty()) make_directories(fs::path(f).parent_path().string());
+    write_outputs(r, rgb, pl, m.config.head.num_classes, o);
+    if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, prompt, tokens).dump() + "\n");
+  };
   const batch::Tally tally = batch::run_items(
       mine, {workers, job.quiet}, reporter,
       [&](size_t i, int) {
-        const batch::Item& it = mine[i];
-        const Outputs o = outputs_of(it.key);
-        if (job.resume && finished(o)) {
-          std::lock_guard<std::mutex> lock(mu);
-          ++skipped;
-          if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", o.labels}, {"skipped", true}}).dump() + "\n");
-          return;
+        // LibTorch's messages carry a C++ backtrace; one item's failure is
+        // named with the message alone (as run_segment_tool does for a run).
+        try {
+          segment_item(i);
+        } catch (const c10::Error& e) {
+          throw_runtime(e.what_without_backtrace());
         }
-        const std::string prompt = item_prompt(pl, mine_input[i], it.key);
-        const Image rgb = to_rgb8(read_image(it.paths[0]), it.paths[0]);
-        SegmentParams p = pl.params;
-        p.key = it.key;
-        if (!job.latent_in.empty()) {
-          p.latent_name = path_join(job.latent_in, it.key) + ".npy";
-          p.latent = read_latent(p.latent_name);
-        }
-        p.keep_scores = !o.logits.empty();
-        p.keep_probs = !o.probs.empty();
-        size_t tokens = 0;
-        const torch::Tensor context = m.encode_prompt(prompt, nullptr, &tokens);
-        const SegmentResult r = segment(m, rgb, context, p, it.paths[0]);
-        for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
-          if (!f.empty()) make_directories(fs::path(f).parent_path().string());
-        write_outputs(r, rgb, pl, m.config.head.num_classes, o);
-        if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, prompt, tokens).dump() + "\n");
       },
       [&](size_t i, batch::Outcome oc, const std::string& msg) {
         if (oc != batch::Outcome::ok && lines.enabled())
