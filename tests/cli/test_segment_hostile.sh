@@ -52,4 +52,10 @@ stderr_has "keyed.txt" "the message names the tag file"
 expect_exit 0 "--tags enough for this shard" -- "$S" -m "$M" --no-resize --vae-mode -q "$T/in" -O "$T/out" --tags "$T/tags.txt" --shard 0/3
 [ -s "$T/out/a.png" ] || fail "shard 0/3 writes a.png"
 
+
+# --threads is bounded (100000 asked LibTorch for that many threads and hung).
+expect_exit 2 "--threads 100000" -- "$S" -m "$M" "$FIX/nn/ras_lq.png" -o "$T/t.png" --threads 100000
+stderr_has "threads" "the message names the flag"
+[ ! -e "$T/t.png" ] || fail "output written"
+
 finish

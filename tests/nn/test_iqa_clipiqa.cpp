@@ -5,6 +5,8 @@
 // through rass-eval-iqa's registry.
 #include "torch_doctest.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 

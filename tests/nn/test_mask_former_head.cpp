@@ -211,6 +211,8 @@ TEST_CASE("Mask2Former head config: defaults, round trip, errors naming the key"
   fails({{"num_queries", 0}}, "num_queries");
   fails({{"pre_norm", 1}}, "pre_norm");
   fails({{"nheads", 7}}, "nheads");
+  fails({{"dec_layers", 1000000}}, "dec_layers");  // built before the weights are checked
+  fails({{"enc_layers", 5000}}, "enc_layers");
   fails({{"enc_nheads", 3}}, "enc_nheads");
   fails({{"norm_groups", 24}}, "norm_groups");
   fails({{"in_channels", {512, 512, 512}}}, "in_channels");

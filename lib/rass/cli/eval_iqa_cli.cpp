@@ -31,7 +31,7 @@ EvalIqaCli::EvalIqaCli()
   a.add_option("--device", device_, "deep metrics: cpu or cuda[:N]")->default_str("cpu");
   a.add_option("--threads", threads_, "deep metrics: intra-op threads (0 = cores / jobs)")
       ->default_str("0")
-      ->check(non_negative_integer());
+      ->check(non_negative_integer(kMaxThreads));
   a.add_option("--batch", batch_, "deep metrics: images per network call (same-size images among N consecutive items)")
       ->default_str("1")
       ->check(positive_integer(4096));

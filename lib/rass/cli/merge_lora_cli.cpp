@@ -23,7 +23,7 @@ MergeLoraCli::MergeLoraCli()
   };
   auto device_options = [&](CLI::App* sub) {
     sub->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
-    sub->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer());
+    sub->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));
   };
   auto dtype_option = [&](CLI::App* sub) {
     with_choices(sub->add_option("--dtype", a_.dtype, "floating dtype written: fp32, fp16 or bf16 (default: the base's)"),

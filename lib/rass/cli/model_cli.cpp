@@ -54,7 +54,7 @@ ModelCli::ModelCli()
   run_->add_option("--variant", a_.variant, "weight file variant, e.g. fp16 for diffusion_pytorch_model.fp16.safetensors");
   run_->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
   with_choices(run_->add_option("--dtype", a_.dtype, "fp32, fp16 or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
-  run_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer());
+  run_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));
   run_->add_option("--seed", a_.seed, "seed of vae-encode --sample-latent")->default_str("0");
   run_->add_flag("--sample-latent", a_.sample_latent, "vae-encode: draw latent_dist.sample() (OSEDiff/RASS) instead of the mean");
 

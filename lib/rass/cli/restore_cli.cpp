@@ -60,7 +60,7 @@ RestoreCli::RestoreCli()
       ->default_str("fp32");
   a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
       ->default_str("0")
-      ->check(non_negative_integer());
+      ->check(non_negative_integer(kMaxThreads));
   a.add_option("--latent-out", j_.latent_out, "write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)")
       ->type_name("PATH");
   a.add_option("--attn-out", j_.attn_out, "write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)")

@@ -53,7 +53,7 @@ SegmentCli::SegmentCli()
       ->default_str("fp32");
   a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
       ->default_str("0")
-      ->check(non_negative_integer());
+      ->check(non_negative_integer(kMaxThreads));
   a.add_flag("--resume", j_.resume, "batch: skip items whose outputs already exist");
   add_jobs_option();
   add_shard_option();

@@ -60,6 +60,9 @@ class ToolCli {
 // whose message prints the whole double range. Integers: decimal digits only
 // (CLI11 would wrap "-5" around for unsigned types), at most `max`.
 CLI::Validator non_negative_integer(long long max = 2147483647);
+// Upper bound of every --threads flag: LibTorch/OpenMP would start that many
+// threads (--threads 100000 hung the machine instead of failing).
+constexpr long long kMaxThreads = 1024;
 CLI::Validator positive_integer(long long max = 2147483647);
 CLI::Validator positive_number();  // a finite number > 0
 

@@ -19,12 +19,16 @@ struct Reader {
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const { throw_bad_input(source, key + " " + what); }
 
-  void integer(const char* key, int& v, int min) const {
+  // Counts of layers, heads and points build modules before any weight is
+  // checked: a config asking for a million layers must fail at once, not
+  // after minutes of allocation.
+  void integer(const char* key, int& v, int min, int64_t max = 1'000'000) const {
     if (!j.contains(key)) return;
     const auto& x = j.at(key);
     if (!x.is_number_integer()) fail(key, "must be an integer, not " + x.dump());
     const auto n = x.get<int64_t>();
-    if (n < min || n > 1'000'000) fail(key, "= " + x.dump() + " (must be " + std::to_string(min) + " to 1000000)");
+    if (n < min || n > max)
+      fail(key, "= " + x.dump() + " (must be " + std::to_string(min) + " to " + std::to_string(max) + ")");
     v = static_cast<int>(n);
   }
   void boolean(const char* key, bool& v) const {
@@ -69,18 +73,18 @@ MaskFormerHeadConfig read_mask_former_head_config(const nlohmann::json& j, const
   r.integer("num_classes", c.num_classes, 1);
   r.integer("num_queries", c.num_queries, 1);
   r.integer("hidden_dim", c.hidden_dim, 2);
-  r.integer("nheads", c.nheads, 1);
+  r.integer("nheads", c.nheads, 1, 1024);
   r.integer("dim_feedforward", c.dim_feedforward, 1);
-  r.integer("dec_layers", c.dec_layers, 1);
+  r.integer("dec_layers", c.dec_layers, 1, 100);
   r.boolean("pre_norm", c.pre_norm);
   r.boolean("enforce_input_project", c.enforce_input_project);
   r.integer("mask_dim", c.mask_dim, 1);
   r.integer("conv_dim", c.conv_dim, 2);
   r.integer("norm_groups", c.norm_groups, 1);
   r.integer("common_stride", c.common_stride, 1);
-  r.integer("enc_layers", c.enc_layers, 1);
+  r.integer("enc_layers", c.enc_layers, 1, 100);
   r.integer("enc_dim_feedforward", c.enc_dim_feedforward, 1);
-  r.integer("enc_nheads", c.enc_nheads, 1);
+  r.integer("enc_nheads", c.enc_nheads, 1, 1024);
   r.integer("enc_n_points", c.enc_n_points, 1);
   r.list("in_channels", c.in_channels);
   r.list("in_strides", c.in_strides);
