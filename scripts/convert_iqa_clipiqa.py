@@ -58,6 +58,9 @@ class BadInput(Exception):
 
 
 def load_state_dict(path):
+    # torch.jit.load names a missing file with a ValueError, not as bad input.
+    if not os.path.isfile(path):
+        raise BadInput(f"{path}: no such file")
     try:
         return torch.jit.load(path, map_location="cpu").state_dict()
     except RuntimeError:
@@ -219,9 +222,12 @@ def main(argv=None):
         write_atomic(os.path.join(tok_dir, "merges.txt"), ("\n".join(merges) + "\n").encode("utf-8"), a.force)
         write_atomic(out, safetensors_bytes(tensors, meta), a.force)
         print(f"wrote {out} ({len(tensors)} tensors) and {tok_dir}/", file=sys.stderr)
-    except (BadInput, FileExistsError) as e:
+    except BadInput as e:
         print(f"convert_iqa_clipiqa: {e}", file=sys.stderr)
         return 3
+    except FileExistsError as e:  # a usage error, as the other converters: exit 2
+        print(f"convert_iqa_clipiqa: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

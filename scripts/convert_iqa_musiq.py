@@ -21,6 +21,9 @@ version has it) and numpy. Output rass-eval-iqa expects in its --weights
 folder: musiq_koniq.safetensors (-m musiq), musiq_ava.safetensors
 (musiq-ava), musiq_spaq.safetensors (musiq-spaq), musiq_paq2piq.safetensors
 (musiq-paq2piq).
+
+Exit 3 for an unusable input file, 2 when the output exists (--force
+replaces it) or is the input itself.
 """
 import argparse
 import json
@@ -31,6 +34,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from iqa_weights import BadInput, run  # noqa: E402
+
 REQUIRED = ["conv_root.weight", "gn_root.weight", "block1.conv1.weight", "block1.conv_proj.weight",
             "embedding.weight", "transformer_encoder.cls", "transformer_encoder.posembed_input.position_emb",
             "transformer_encoder.scaleembed_input.scale_emb", "transformer_encoder.encoder_norm.weight"]
@@ -39,15 +45,20 @@ REQUIRED = ["conv_root.weight", "gn_root.weight", "block1.conv1.weight", "block1
 def load_state_dict(path):
     import torch
 
+    if not os.path.isfile(path):
+        raise BadInput(f"{path}: no such file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except TypeError:  # torch < 1.13 has no weights_only
-        obj = torch.load(path, map_location="cpu")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except TypeError:  # torch < 1.13 has no weights_only
+            obj = torch.load(path, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - any unreadable file is bad input
+        raise BadInput(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})")
     for key in ("params", "state_dict", "model"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
     if not isinstance(obj, dict):
-        sys.exit(f"{path}: not a state dict")
+        raise BadInput(f"{path}: not a state dict")
     out = {}
     for k, v in obj.items():
         if not hasattr(v, "detach"):
@@ -59,12 +70,12 @@ def load_state_dict(path):
 def check(sd, path):
     missing = [k for k in REQUIRED if k not in sd]
     if missing:
-        sys.exit(f"{path}: not a MUSIQ state dict (missing {', '.join(missing)})")
+        raise BadInput(f"{path}: not a MUSIQ state dict (missing {', '.join(missing)})")
     if "head.weight" not in sd and "head.0.weight" not in sd:
-        sys.exit(f"{path}: no head.weight or head.0.weight")
+        raise BadInput(f"{path}: no head.weight or head.0.weight")
     layers = {int(m.group(1)) for k in sd for m in [re.match(r"transformer_encoder\.transformer\.encoderblock_(\d+)\.", k)] if m}
     if not layers or sorted(layers) != list(range(len(layers))):
-        sys.exit(f"{path}: encoder blocks are not numbered 0..N-1")
+        raise BadInput(f"{path}: encoder blocks are not numbered 0..N-1")
     return len(layers)
 
 
@@ -79,18 +90,29 @@ def save_safetensors(path, tensors, metadata):
         pos += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    os.replace(tmp, path)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
-def convert(src, dst, num_heads=6):
+def convert(src, dst, num_heads=6, force=True):
+    # Checked before reading: --force must never turn the input into the output.
+    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
+        raise FileExistsError(f"{dst} is the input; refusing to write over it")
+    if os.path.exists(dst) and not force:
+        raise FileExistsError(f"{dst} exists (use --force to replace it)")
     sd = load_state_dict(src)
     layers = check(sd, src)
     hidden = sd["embedding.weight"].shape[0]
     if hidden % num_heads:
-        sys.exit(f"{src}: hidden size {hidden} is not a multiple of --num-heads {num_heads}")
+        raise BadInput(f"{src}: hidden size {hidden} is not a multiple of --num-heads {num_heads}")
     save_safetensors(dst, sd, {"format": "pt", "model": "musiq", "num_heads": str(num_heads),
                                "source": os.path.basename(src)})
     head = sd.get("head.weight", sd.get("head.0.weight"))
@@ -102,10 +124,17 @@ def main():
     ap.add_argument("input", help="pyiqa's musiq_*_ckpt-*.pth (a PyTorch state dict)")
     ap.add_argument("output", help="the .safetensors to write (e.g. musiq_koniq.safetensors)")
     ap.add_argument("--num-heads", type=int, default=6, help="attention heads (6 in the released models)")
+    ap.add_argument("--force", action="store_true", help="replace an existing output")
     a = ap.parse_args()
-    info = convert(a.input, a.output, a.num_heads)
-    print(f"{a.output}: {info['tensors']} tensors, {info['layers']} layers, hidden {info['hidden']}, "
-          f"{info['outputs']} output(s)")
+    if a.num_heads < 1:
+        ap.error("--num-heads must be a positive integer")
+
+    def go():
+        info = convert(a.input, a.output, a.num_heads, a.force)
+        print(f"{a.output}: {info['tensors']} tensors, {info['layers']} layers, hidden {info['hidden']}, "
+              f"{info['outputs']} output(s)")
+
+    run("convert_iqa_musiq", go)
 
 
 if __name__ == "__main__":

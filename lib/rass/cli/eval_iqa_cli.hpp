@@ -14,7 +14,7 @@ class EvalIqaCli : public ToolCli {
   std::vector<std::string> inputs_;
   std::string metrics_ = "psnr,ssim", manifest_, niqe_params_, csv_, weights_, device_ = "cpu";
   int crop_border_ = 0, threads_ = 0, batch_ = 1;
-  uint64_t seed_ = 0;
+  std::string seed_ = "0";  // parsed in job(): CLI11 saturates out-of-range and wraps negative values
   bool y_channel_ = false, no_table_ = false, match_stem_ = false;
 };
 

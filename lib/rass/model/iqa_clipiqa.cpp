@@ -107,7 +107,7 @@ ClipIqa::ClipIqa(const std::string& weights, const std::string& tokenizer_dir, c
                  torch::Device device)
     : impl_(std::make_shared<Impl>()) {
   if (prompts.pairs.empty() || prompts.pairs.size() % 2) throw_runtime("CLIPIQA: prompts must come in pairs");
-  const auto file = SafeTensorsFile::open(weights);
+  const auto file = open_iqa_weights(weights);
   const SafeTensorsFile& f = *file;
 
   nn::ClipResNetConfig vc;
@@ -124,6 +124,17 @@ ClipIqa::ClipIqa(const std::string& weights, const std::string& tokenizer_dir, c
   tc.intermediate_size = dim(f, "text_model.encoder.layers.0.mlp.fc1.weight", 2, 0);
   tc.num_hidden_layers = count_blocks(f, "text_model.encoder.layers.");
   tc.num_attention_heads = meta_int(f, "text_heads", tc.hidden_size / 64);
+  // The defaults (OpenAI's build_model) are 0 for a text width under 64; a
+  // head count of 0 or one that does not divide the width would divide by
+  // zero or fail deep in the network without naming the file.
+  if (vc.heads < 1 || vc.width * 32 % vc.heads != 0)
+    throw_bad_input(weights, "metadata vision_heads = " + std::to_string(vc.heads) +
+                                 " does not divide the attention pool width " + std::to_string(vc.width * 32) +
+                                 " (write it with " + kConverter + ")");
+  if (tc.num_attention_heads < 1 || tc.hidden_size % tc.num_attention_heads != 0)
+    throw_bad_input(weights, "metadata text_heads = " + std::to_string(tc.num_attention_heads) +
+                                 " does not divide the text width " + std::to_string(tc.hidden_size) +
+                                 " (write it with " + kConverter + " --text-heads N)");
   auto act = f.metadata().find("text_act");
   tc.hidden_act = act == f.metadata().end() ? "quick_gelu" : act->second;
   const int64_t embed = dim(f, "text_projection.weight", 2, 0);
@@ -137,6 +148,7 @@ ClipIqa::ClipIqa(const std::string& weights, const std::string& tokenizer_dir, c
   Impl& m = *impl_;
   m.net = ClipIqaNet(vc, tc, embed);
   load_state_dict(*m.net, f, true);
+  check_finite_weights(*m.net, f);
   m.net->eval();
   m.net->to(device);
   m.positional = prompts.positional;

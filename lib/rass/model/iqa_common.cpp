@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <torch/cuda.h>
+#include <torch/torch.h>
 
 #include "rass/core/error.hpp"
 #include "rass/nn/threads.hpp"
@@ -25,6 +26,25 @@ torch::Device iqa_device(const metrics::DeepIqaOptions& options) {
                 " CUDA device(s)");
   nn::set_cpu_threads(options.threads);
   return *d;
+}
+
+std::shared_ptr<SafeTensorsFile> open_iqa_weights(const std::string& path) {
+  auto file = SafeTensorsFile::open(path);
+  for (const TensorView& t : file->tensors())
+    if (!dtype_is_float(t.dtype))
+      throw_bad_input(path, "tensor '" + t.name + "' is " + dtype_name(t.dtype) +
+                                "; a metric's weights are floats (F32, F16, BF16 or F64)");
+  return file;
+}
+
+void check_finite_weights(const torch::nn::Module& module, const SafeTensorsFile& file) {
+  torch::NoGradGuard no_grad;
+  auto check = [&](const std::string& name, const torch::Tensor& t) {
+    if (file.find(name) && t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw_bad_input(file.path(), "tensor '" + name + "' holds NaN or infinity: a damaged weight file");
+  };
+  for (const auto& p : module.named_parameters()) check(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) check(b.key(), b.value());
 }
 
 std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::string& file,

@@ -3,9 +3,11 @@
 // file's path with the message that names it when it is absent, and decoded
 // 8-bit images as one float batch.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "rass/core/image.hpp"
@@ -23,6 +25,17 @@ torch::Device iqa_device(const metrics::DeepIqaOptions& options);
 // is not one, or the file and `converter` (how to make it) when it is absent.
 std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::string& file,
                              const std::string& converter);
+
+// Opens a metric's weight file (SafeTensorsFile::open) and refuses what the
+// name-checked loader would silently cast: a tensor that is not a float
+// (an integer tensor loads as garbage scores). Throws Error(bad_input)
+// naming the file and the tensor.
+std::shared_ptr<SafeTensorsFile> open_iqa_weights(const std::string& path);
+
+// After load_state_dict: every parameter or buffer of `module` that came from
+// `file` is finite. A NaN or infinity in the weights would make every score
+// NaN with exit 0; this names the file and the tensor instead (bad_input).
+void check_finite_weights(const torch::nn::Module& module, const SafeTensorsFile& file);
 
 // Same-size 8-bit images (1 or 3 channels; gray is replicated as PIL's
 // convert('RGB')) as a [N,3,H,W] float tensor in [0,1] (value / 255, as

@@ -12,9 +12,10 @@
 namespace rass::model {
 
 nn::Dists load_dists(const std::string& path, torch::Device device) {
-  const auto file = SafeTensorsFile::open(path);
+  const auto file = open_iqa_weights(path);
   nn::Dists net(stored_trunk_widths(*file, path, "stage", nn::vgg16_slices(nn::vgg16_widths(), true)));
   load_state_dict(*net, *file);
+  check_finite_weights(*net, *file);
   net->to(device);
   return net;
 }

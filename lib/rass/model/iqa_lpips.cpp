@@ -9,7 +9,7 @@
 namespace rass::model {
 
 nn::Lpips load_lpips(const std::string& path, torch::Device device, const nn::LpipsTrunk* expect) {
-  const auto file = SafeTensorsFile::open(path);
+  const auto file = open_iqa_weights(path);
   // VGG16's first slice has two convs (0 and 2); AlexNet's one.
   const nn::LpipsTrunk trunk = file->find("net.slice1.2.weight") ? nn::LpipsTrunk::vgg : nn::LpipsTrunk::alex;
   const auto name = [](nn::LpipsTrunk t) { return t == nn::LpipsTrunk::alex ? "AlexNet" : "VGG16"; };
@@ -19,6 +19,7 @@ nn::Lpips load_lpips(const std::string& path, torch::Device device, const nn::Lp
                                                     : nn::vgg16_slices(nn::vgg16_widths(), false);
   nn::Lpips net(trunk, stored_trunk_widths(*file, path, "net.slice", layout));
   load_state_dict(*net, *file);
+  check_finite_weights(*net, *file);
   net->to(device);
   return net;
 }

@@ -66,7 +66,7 @@ torch::Tensor scores_weighted(const nn::ManiqaPatches& p) { return p.score * p.w
 }  // namespace
 
 nn::Maniqa load_maniqa(const std::string& weights, torch::Device device) {
-  const auto file = SafeTensorsFile::open(weights);
+  const auto file = open_iqa_weights(weights);
   const SafeTensorsFile& f = *file;
   nn::ManiqaConfig c;
   c.vit_dim = need(f, "vit.cls_token", 3).shape[2];
@@ -97,6 +97,7 @@ nn::Maniqa load_maniqa(const std::string& weights, torch::Device device) {
   c.scale = meta_number(f, "scale");
   nn::Maniqa net(c);
   load_state_dict(*net, f, true);
+  check_finite_weights(*net, f);
   net->eval();
   net->to(device);
   return net;
@@ -113,6 +114,9 @@ torch::Tensor maniqa_score_pyiqa(nn::ManiqaImpl& net, const torch::Tensor& image
     const double factor = double(s + 1) / double(std::min(h, w));
     x = F::interpolate(x, F::InterpolateFuncOptions()
                               .scale_factor(std::vector<double>{factor, factor})
+                              // false is the default; saying so keeps LibTorch's
+                              // "default behavior changed in 1.6.0" warning off stderr.
+                              .recompute_scale_factor(false)
                               .mode(torch::kBilinear)
                               .align_corners(false));
     h = x.size(2), w = x.size(3);

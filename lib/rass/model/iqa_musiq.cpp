@@ -83,7 +83,7 @@ MusiqTokens musiq_tokens(const torch::Tensor& images, const std::string& what,
 }
 
 nn::MusiqNet load_musiq(const std::string& path, const torch::Device& device) {
-  auto file = SafeTensorsFile::open(path);
+  auto file = open_iqa_weights(path);
   auto shape = [&](const std::string& name) -> const std::vector<int64_t>& {
     const TensorView* t = file->find(name);
     if (!t)
@@ -114,17 +114,18 @@ nn::MusiqNet load_musiq(const std::string& path, const torch::Device& device) {
   c.num_heads = 6;
   const auto& meta = file->metadata();
   if (auto it = meta.find("num_heads"); it != meta.end()) {
-    try {
-      c.num_heads = std::stoll(it->second);
-    } catch (const std::exception&) {
-      c.num_heads = 0;
-    }
+    // The whole value must be digits: stoll alone reads "2x" as 2.
+    const std::string& v = it->second;
+    c.num_heads = !v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos
+                      ? std::stoll(v)
+                      : 0;
   }
   if (c.num_heads < 1 || c.hidden_size % c.num_heads != 0)
     throw_bad_input(path, "metadata num_heads must be a positive divisor of the hidden size " +
                               std::to_string(c.hidden_size));
   nn::MusiqNet net(c);
   load_state_dict(*net, *file);
+  check_finite_weights(*net, *file);
   net->to(device);
   net->eval();
   return net;
