@@ -290,11 +290,12 @@ struct EditedModel {
   EditedModel(const std::string& file, const std::function<void(nlohmann::json&)>& edit) {
     fs::remove_all(dir);
     fs::copy(kNn + "/sd_tiny", dir, fs::copy_options::recursive);
-    if (file.empty()) return;
-    nlohmann::json j;
-    if (fs::exists(dir / file)) std::ifstream(dir / file) >> j;
-    edit(j);
-    std::ofstream(dir / file) << j.dump();
+    if (!file.empty()) {  // an empty name: the plain copy
+      nlohmann::json j;
+      if (fs::exists(dir / file)) std::ifstream(dir / file) >> j;
+      edit(j);
+      std::ofstream(dir / file) << j.dump();
+    }
   }
   ~EditedModel() {
     std::error_code ec;

@@ -1,5 +1,7 @@
 #include "rass/batch/inputs.hpp"
 
+#include <algorithm>
+
 #include <filesystem>
 #include <map>
 #include <unordered_map>
@@ -256,6 +258,19 @@ std::vector<Item> collect_items(const InputSpec& spec) {
                  " (outputs and pairs are named by key): rename one of them";
   }
   return items;
+}
+
+ShardItems shard_items(const std::vector<Item>& all, const Shard& shard) {
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[a].key < all[b].key; });
+  ShardItems out;
+  for (size_t i = 0; i < order.size(); ++i)
+    if (shard.contains(i)) {
+      out.items.push_back(all[order[i]]);
+      out.input_index.push_back(order[i]);
+    }
+  return out;
 }
 
 }  // namespace rass::batch

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "rass/core/shard.hpp"
+
 namespace rass::batch {
 
 // One role of an item ("pred", "gt", "hq"): the manifest fields tried in order
@@ -59,6 +61,16 @@ std::vector<Item> collect_items(const InputSpec& spec);
 // '..' component, a NUL or newline, or not UTF-8. Such items are bad items.
 std::string key_problem(const std::string& key);
 bool valid_utf8(const std::string& s);
+
+// One shard of `all`: items are ordered by key (so every run of a sharded job
+// splits the same way, whatever the input order) and position i of that
+// order belongs to `shard` when shard.contains(i). `input_index` keeps each
+// item's position in `all`, the input order that per-item --tags lines follow.
+struct ShardItems {
+  std::vector<Item> items;
+  std::vector<size_t> input_index;
+};
+ShardItems shard_items(const std::vector<Item>& all, const Shard& shard);
 
 // The key of a relative path: without the extension, or without `suffix` when given.
 std::string key_of_relative(const std::string& rel, const std::string& suffix = "");

@@ -262,19 +262,8 @@ int run_batch(const RestoreJob& job) {
   spec.skip_dirs = {job.output_dir};
   spec.allow_stdin = false;
   std::vector<batch::Item> all = batch::collect_items(spec);
-  // --tags lines go with items in input order; remember it before sorting by key.
-  std::vector<size_t> input_index(all.size());
-  for (size_t i = 0; i < all.size(); ++i) input_index[i] = i;
-  std::vector<size_t> order(all.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[a].key < all[b].key; });
-  std::vector<batch::Item> mine;
-  std::vector<size_t> mine_input;
-  for (size_t i = 0; i < order.size(); ++i)
-    if (job.shard.contains(i)) {
-      mine.push_back(all[order[i]]);
-      mine_input.push_back(order[i]);
-    }
+  // --tags lines go with items in input order: mine_input keeps it.
+  auto [mine, mine_input] = batch::shard_items(all, job.shard);
 
   RestoreFiles files(job);
   for (const std::string& in : job.inputs) files.add_input(in);

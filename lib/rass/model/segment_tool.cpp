@@ -276,16 +276,7 @@ int run_batch(const SegmentJob& job) {
   spec.skip_dirs = {job.output_dir};
   spec.allow_stdin = false;
   std::vector<batch::Item> all = batch::collect_items(spec);
-  std::vector<size_t> order(all.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[a].key < all[b].key; });
-  std::vector<batch::Item> mine;
-  std::vector<size_t> mine_input;
-  for (size_t i = 0; i < order.size(); ++i)
-    if (job.shard.contains(i)) {
-      mine.push_back(all[order[i]]);
-      mine_input.push_back(order[i]);
-    }
+  auto [mine, mine_input] = batch::shard_items(all, job.shard);
   Files files(job);
   for (const std::string& in : job.inputs) files.guard.add_input(in);
   for (const batch::Item& it : all)
