@@ -22,16 +22,6 @@ struct ModelFlag {
   void (*set)(OrderConfig&, const std::string& value, const std::string& flag);
 };
 
-// A decimal integer 0..2^64-1; anything else (signs, fractions, overflow) is a usage error.
-uint64_t parse_seed(const std::string& v) {
-  const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
-  errno = 0;
-  const unsigned long long n = digits ? std::strtoull(v.c_str(), nullptr, 10) : 0;
-  if (!digits || errno == ERANGE)
-    throw_usage("--seed '" + v + "': expected an integer 0..18446744073709551615 (2^64-1)");
-  return n;
-}
-
 double parse_prob(const std::string& v, const std::string& flag) {
   auto d = parse_doubles(v, flag);
   if (d.size() != 1) throw_usage(flag + " takes one number");

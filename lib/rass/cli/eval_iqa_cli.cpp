@@ -61,11 +61,7 @@ metrics::IqaJob EvalIqaCli::job() const {
   j.device = device_;
   j.threads = threads_;
   j.batch = batch_;
-  const bool digits = !seed_.empty() && seed_.find_first_not_of("0123456789") == std::string::npos;
-  errno = 0;
-  const unsigned long long seed = digits ? std::strtoull(seed_.c_str(), nullptr, 10) : 0;
-  if (!digits || errno == ERANGE) throw_usage("--seed '" + seed_ + "': expected an integer 0..18446744073709551615");
-  j.seed = seed;
+  j.seed = parse_seed(seed_);
   j.jobs = common.jobs;
   j.quiet = common.quiet;
   j.json = common.json;

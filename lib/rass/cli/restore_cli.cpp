@@ -78,11 +78,7 @@ model::RestoreJob RestoreCli::job() const {
   if (timestep_opt_->count()) j.timestep = timestep_;
   if (formula_opt_->count()) j.formula = formula_;
   if (style_opt_->count()) j.prompt_style = prompt_style_;
-  const bool digits = !seed_.empty() && seed_.find_first_not_of("0123456789") == std::string::npos;
-  errno = 0;
-  const unsigned long long n = digits ? std::strtoull(seed_.c_str(), nullptr, 10) : 0;
-  if (!digits || errno == ERANGE) throw_usage("--seed '" + seed_ + "': expected an integer 0..18446744073709551615");
-  j.seed = n;
+  j.seed = parse_seed(seed_);
   if (!vae_tile_.empty()) {
     const size_t comma = vae_tile_.find(',');
     try {

@@ -63,11 +63,7 @@ model::SegmentJob SegmentCli::job() const {
   model::SegmentJob j = j_;
   if (j.model.empty()) throw_usage("--model DIR is required (a segmentation model folder)");
   if (style_opt_->count()) j.prompt_style = prompt_style_;
-  const bool digits = !seed_.empty() && seed_.find_first_not_of("0123456789") == std::string::npos;
-  errno = 0;
-  const unsigned long long n = digits ? std::strtoull(seed_.c_str(), nullptr, 10) : 0;
-  if (!digits || errno == ERANGE) throw_usage("--seed '" + seed_ + "': expected an integer 0..18446744073709551615");
-  j.seed = n;
+  j.seed = parse_seed(seed_);
   if (j.window % 8) throw_usage("--window " + std::to_string(j.window) + ": expected a multiple of 8 (32 when it tiles the image)");
   j.jobs = common.jobs > 0 ? common.jobs : 1;
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);

@@ -70,6 +70,15 @@ CLI::Validator integer_at_least(long long least, long long max, const char* what
 }
 }  // namespace
 
+uint64_t parse_seed(const std::string& v) {
+  const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+  errno = 0;
+  const unsigned long long n = digits ? std::strtoull(v.c_str(), nullptr, 10) : 0;
+  if (!digits || errno == ERANGE)
+    throw_usage("--seed '" + v + "': expected an integer 0..18446744073709551615 (2^64-1)");
+  return n;
+}
+
 CLI::Validator non_negative_integer(long long max) { return integer_at_least(0, max, "a non-negative integer"); }
 CLI::Validator positive_integer(long long max) { return integer_at_least(1, max, "a positive integer"); }
 

@@ -4,6 +4,7 @@
 // build the same CLI::App, so help, man-page checks and completions cannot
 // drift from what the tool accepts.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,6 +61,9 @@ class ToolCli {
 // whose message prints the whole double range. Integers: decimal digits only
 // (CLI11 would wrap "-5" around for unsigned types), at most `max`.
 CLI::Validator non_negative_integer(long long max = 2147483647);
+// A --seed value: a decimal integer 0..2^64-1; anything else (signs,
+// fractions, overflow) is a usage error. One parser for every tool's --seed.
+uint64_t parse_seed(const std::string& v);
 // Upper bound of every --threads flag: LibTorch/OpenMP would start that many
 // threads (--threads 100000 hung the machine instead of failing).
 constexpr long long kMaxThreads = 1024;
