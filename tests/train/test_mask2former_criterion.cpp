@@ -363,6 +363,7 @@ TEST_CASE("mask2former_loss: no targets at all, deep supervision off, bad inputs
   CHECK(r1.terms.size() == 3);
   CHECK(r1.matches.size() == 1);
 
+  CHECK_THROWS_AS(mask2former_loss(o, {empty, empty}, c, 1, 0, {0, 1}, 0.0), std::invalid_argument);
   CHECK_THROWS_WITH_AS(mask2former_loss(o, {empty}, c, 1, 0, {0}, 1.0),
                        doctest::Contains("2 images but 1 targets"), Error);
   SegTarget wrong = target_from_label_map(torch::zeros({8, 8}, torch::kLong), 3);

@@ -263,6 +263,7 @@ CriterionResult mask2former_loss(const nn::MaskFormerOutput& out, const std::vec
                                  const CriterionConfig& c, uint64_t seed, int64_t step,
                                  const std::vector<int64_t>& sample_keys, double num_masks) {
   check_inputs(out, targets, sample_keys);
+  if (!(num_masks > 0)) throw std::invalid_argument("mask2former_loss: num_masks must be > 0 (clamp it at 1)");
   const RandHook none;
   return run(out, targets, c, Draws(seed, step, sample_keys, none), {num_masks, 0});
 }
