@@ -375,7 +375,7 @@ TEST_CASE("mask2former_loss: no targets at all, deep supervision off, bad inputs
   nan.pred_logits.detach().fill_(NAN);
   const SegTarget one = target_from_label_map(torch::zeros({8, 8}, torch::kLong), 3);
   CHECK_THROWS_WITH_AS(mask2former_loss(nan, {one, empty}, c, 1, 0, {0, 1}, 1.0),
-                       doctest::Contains("mask2former matcher (layer 0, image 0): cost[0][0] is nan"), Error);
+                       doctest::Contains("mask2former matcher (layer 0, image 0, sample 0): cost[0][0] is nan"), Error);
 }
 
 TEST_CASE("bench: mask2former_loss forward+backward at the real size" * doctest::skip()) {

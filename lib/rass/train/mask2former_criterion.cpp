@@ -28,6 +28,7 @@ class Draws {
   Draws(uint64_t seed, int64_t step, const std::vector<int64_t>& keys, const RandHook& hook)
       : seed_(seed), step_(step), keys_(keys), hook_(hook) {}
 
+  int64_t key(size_t b) const { return keys_[b]; }
   // The matcher's points of image b: [1, points, 2].
   torch::Tensor match(size_t b, int64_t layer, int64_t points) const {
     return hook_ ? from_hook({1, points, 2}) : keyed(keys_[b], layer, "match", 1, points);
@@ -184,7 +185,7 @@ CriterionResult run(const nn::MaskFormerOutput& out, const std::vector<SegTarget
       const torch::Tensor coords = draws.match(b, p.layer, c.num_points).to(dev);
       m[b] = match_image(logits[int64_t(b)].detach(), masks[int64_t(b)].detach(), tg[b], c, coords,
                          "mask2former matcher (layer " + std::to_string(p.layer) + ", image " +
-                             std::to_string(b) + ")");
+                             std::to_string(b) + ", sample " + std::to_string(draws.key(b)) + ")");
     }
 
     const torch::Tensor ce = class_loss(logits, m, tg, c.no_object_weight, norm.ce_divisor);
