@@ -277,7 +277,6 @@ StepLoss RasStage::compute_loss(const StepContext& ctx) {
   std::vector<torch::Tensor> ctxs, noises;
   std::vector<SegTarget> targets;
   std::vector<int64_t> keys;
-  double masks = 0;
   const int64_t S = s_.data.crop_size, f = model_->vae_factor;
   for (int64_t b = 0; b < B; ++b) {
     const RasSample& s = samples[size_t(b)];
@@ -290,15 +289,19 @@ StepLoss RasStage::compute_loss(const StepContext& ctx) {
     const torch::Tensor lab =
         torch::from_blob(const_cast<int32_t*>(s.label.v.data()), {S, S}, torch::kInt).to(torch::kLong).to(model_->device);
     targets.push_back(target_from_label_map(lab, model_->config.head.num_classes, s_.data.ignore));
-    masks += double(targets.back().labels.size(0));
     keys.push_back(g);
   }
   const torch::Tensor x = to_tensor_rgb(lq).to(model_->device);
   const nn::MaskFormerOutput out = forward(x, torch::cat(ctxs), torch::cat(noises));
-  // Mask2Former: num_masks summed over processes, divided by the world size,
-  // at least 1; the loop's gradient average then gives one process's result.
-  const double num_masks = std::max(1.0, ctx.allreduce_sum(masks) / double(ctx.world));
-  CriterionResult r = mask2former_loss(out, targets, s_.criterion, env_.seed, ctx.step, keys, num_masks);
+  // The criterion normalises with targets and class weights summed over the
+  // processes (Mask2Former's num_masks / world), so N processes equal one.
+  CriterionContext cc;
+  cc.seed = env_.seed;
+  cc.step = ctx.step;
+  cc.sample_keys = keys;
+  cc.world = ctx.world;
+  cc.allreduce_sum = ctx.allreduce_sum;
+  CriterionResult r = mask2former_loss(out, targets, s_.criterion, cc);
   StepLoss l;
   l.loss = r.loss;
   for (const auto& [name, t] : r.terms) l.terms.emplace_back(name, t.item<double>());
