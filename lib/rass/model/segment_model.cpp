@@ -184,7 +184,10 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   const std::string lora = opt.dir + "/seg_lora.safetensors";
   if (file_exists(lora)) {
     const LoraLoadReport r = load_lora_file(*unet, lora, 1.0, 0, "UNet", opt.quiet ? "" : opt.prog);
-    for (const auto& [name, n] : r.adapters) nn::merge_lora(*unet, name);
+    for (const auto& [name, n] : r.adapters) {
+      seg_lora_adapters.push_back(name);
+      if (opt.merge_seg_lora) nn::merge_lora(*unet, name);
+    }
   }
   vae = nn::AutoencoderKL(vcfg);
   load_component(*vae, opt.dir + "/vae");

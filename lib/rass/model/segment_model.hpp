@@ -67,6 +67,9 @@ struct SegmentModelOptions {
   std::string device = "cpu", dtype = "fp32";
   bool quiet = false;
   std::string prog = "rass-segment";
+  // false: the Seg LoRA stays unmerged (rass-train ras trains it); its
+  // adapters are listed in SegmentModel::seg_lora_adapters either way.
+  bool merge_seg_lora = true;
 };
 
 // The projection and the head under one root, so their weights load from one
@@ -111,7 +114,8 @@ class SegmentModel {
   int64_t vae_factor = 8;
   int64_t max_tokens = 77;
   std::string dir;
-  std::vector<size_t> vae_taps{1, 3};  // VAE down_blocks tapped (RASS: [1] and [3])
+  std::vector<size_t> vae_taps{1, 3};
+  std::vector<std::string> seg_lora_adapters;  // the adapters seg_lora.safetensors added  // VAE down_blocks tapped (RASS: [1] and [3])
 };
 
 }  // namespace rass::model
