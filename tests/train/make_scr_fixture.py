@@ -23,15 +23,17 @@ itself computes (an attention processor that records attn2's
 get_attention_scores output), by the formula of lib/rass/train/scl_loss.hpp
 written independently below. The lambdas are larger than the paper's (1e-3,
 5e-5) so that the SCL part of the gradient is not lost under the MSE part's
-rounding. LPIPS is not part of this fixture (w_lpips 0; the LPIPS network
-has its own parity test against the official package).
+rounding. LPIPS-VGG is the official `lpips` package (0.1.4) with the tiny
+narrow-VGG weights of tests/fixtures/iqa/lpips_vgg.safetensors (rebuilt with
+tests/nn/make_iqa_lpips_fixture.py's narrow()), on [-1, 1] images as OSEDiff
+calls it, weight 2.
 
 Writes <out>/scr_grad.safetensors:
   init.<name>   initial trainable tensors under this project's names
                 (conv_in.weight / conv_in.bias for PEFT's conv_in.base_layer.*)
   lq, hq [2, 3, 64, 64], noise [2, 4, h, w], ids [2, 77] (int64), masks.<b>.<t> [64, 64]
   grad.<name>   d loss / d tensor after one backward
-  loss, mse, region, pixel (scalars)
+  loss, mse, lpips, region, pixel (scalars)
 metadata: the settings (json) and the token positions of each target.
 """
 import json
@@ -51,6 +53,9 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nn"))
 import st_write  # noqa: E402
+import lpips  # noqa: E402
+import make_iqa_lpips_fixture  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 
 assert diffusers.__version__ == "0.25.1" and peft.__version__ == "0.7.1", (diffusers.__version__, peft.__version__)
 torch.manual_seed(0)
@@ -59,7 +64,7 @@ out = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 sd = os.path.join(here, "..", "fixtures", "nn", "sd_tiny")
 
-SETTINGS = {"timestep": 1, "formula": "residual", "w_mse": 1.0, "w_lpips": 0.0, "lambda_region": 0.5,
+SETTINGS = {"timestep": 1, "formula": "residual", "w_mse": 1.0, "w_lpips": 2.0, "lambda_region": 0.5,
             "lambda_pixel": 0.05}
 # Target token positions per sample (terms of several tokens use all of them).
 POSITIONS = [[[1], [2, 3]], [[1]]]
@@ -163,6 +168,13 @@ eps = unet(z, t, encoder_hidden_states=ctx).sample
 x0 = z - eps
 x_hat = vae.decode(x0 / sf).sample.clamp(-1, 1)
 mse = F.mse_loss(x_hat, hq)
+net_lpips = make_iqa_lpips_fixture.narrow(lpips.LPIPS(net="vgg", pretrained=False, pnet_rand=True, verbose=False),
+                                          "vgg", torch.Generator().manual_seed(0))
+missing = net_lpips.load_state_dict(load_file(os.path.join(here, "..", "fixtures", "iqa", "lpips_vgg.safetensors")),
+                                    strict=False).missing_keys
+assert all(k.startswith("lins.") for k in missing), missing  # lins.k is lin<k> (one module, two names)
+net_lpips.requires_grad_(False)
+lp = net_lpips(x_hat, hq).mean()
 
 # SCL from diffusers' own probabilities (the formula of scl_loss.hpp).
 lat_h, lat_w = z.shape[2], z.shape[3]
@@ -196,10 +208,10 @@ for path, probs in store:
                 count[b] += 1
 region = sum(reg_sum[b] / count[b] for b in range(2)) / 2
 pixel = sum(pix_sum[b] / count[b] for b in range(2)) / 2
-loss = SETTINGS["w_mse"] * mse + SETTINGS["lambda_region"] * region + SETTINGS["lambda_pixel"] * pixel
+loss = SETTINGS["w_mse"] * mse + SETTINGS["w_lpips"] * lp + SETTINGS["lambda_region"] * region + SETTINGS["lambda_pixel"] * pixel
 loss.backward()
 print("attn2 layers", sorted({p for p, _ in store}), "loss", loss.item(), "mse", mse.item(), "region", region.item(),
-      "pixel", pixel.item())
+      "pixel", pixel.item(), "lpips", lp.item())
 
 init_trainable = {}
 # The initial values: parameters are unchanged by backward.
@@ -208,7 +220,7 @@ for n, p in trainable.items():
     tensors["init." + n] = p.detach().numpy().astype(np.float32)
     tensors["grad." + n] = p.grad.detach().numpy().astype(np.float32)
 tensors.update({"lq": lq.numpy(), "hq": hq.numpy(), "noise": noise.numpy(), "ids": ids.numpy().astype(np.int64),
-                "loss": np.array(loss.item(), np.float32), "mse": np.array(mse.item(), np.float32),
+                "loss": np.array(loss.item(), np.float32), "mse": np.array(mse.item(), np.float32), "lpips": np.array(lp.item(), np.float32),
                 "region": np.array(region.item(), np.float32), "pixel": np.array(pixel.item(), np.float32)})
 for b in range(2):
     for ti in range(len(POSITIONS[b])):

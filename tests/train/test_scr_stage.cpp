@@ -96,6 +96,7 @@ TEST_CASE("scr: the gradients of one step equal diffusers + peft's") {
   make_dataset(tmp.path, 1, 64);
   json s = settings(tmp.path, 64);
   for (const char* k : {"timestep", "formula", "w_mse", "w_lpips", "lambda_region", "lambda_pixel"}) s[k] = meta_settings[k];
+  s["lpips_weights"] = std::string(RASS_FIXTURES) + "/iqa/lpips_vgg.safetensors";
   train::ScrStage stage(s, quiet_env());
   // The reference's initial values, under the same names.
   size_t n = 0;
@@ -129,6 +130,8 @@ TEST_CASE("scr: the gradients of one step equal diffusers + peft's") {
   }
   const train::ScrLoss l = stage.forward_loss(samples, noise);
   CHECK(l.mse.item<double>() == doctest::Approx(T("mse").item<double>()).epsilon(1e-5));
+  REQUIRE(l.lpips.defined());
+  CHECK(l.lpips.item<double>() == doctest::Approx(T("lpips").item<double>()).epsilon(1e-5));
   CHECK(l.region.item<double>() == doctest::Approx(T("region").item<double>()).epsilon(1e-5));
   CHECK(l.pixel.item<double>() == doctest::Approx(T("pixel").item<double>()).epsilon(1e-5));
   CHECK(l.loss.item<double>() == doctest::Approx(T("loss").item<double>()).epsilon(1e-5));
