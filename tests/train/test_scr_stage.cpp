@@ -5,7 +5,12 @@
 // exported LoRA loads as rass-restore loads it.
 #include "nn/torch_doctest.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cmath>
+#include <torch/optim/adamw.h>
+#include <torch/nn/utils/clip_grad.h>
 #include <filesystem>
 #include <fstream>
 
@@ -184,7 +189,10 @@ TEST_CASE("scr: a few steps of run_training lower the loss on a fixed batch") {
   c.lr = 2e-3;
   c.weight_decay = 1e-2;
   c.clip_grad_norm = 1.0;
+  const auto t0 = std::chrono::steady_clock::now();
   const train::TrainSummary sum = train::run_training(stage, c);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("run_training: " << secs / 6 << " s/step (crop 64, batch 2, data and degradation included)");
   CHECK(sum.steps_done == 6);
   const double after = eval();
   MESSAGE("loss on the fixed batch: " << before << " -> " << after);
@@ -212,6 +220,9 @@ TEST_CASE("scr: a few steps of run_training lower the loss on a fixed batch") {
   for (auto& [name, t] : stage.trainable()) CHECK_MESSAGE(torch::equal(loaded.at(name), t.detach()), name);
   stage.export_model(out);  // replacing an earlier export
   CHECK(std::filesystem::exists(out + "/scr.unet.safetensors"));
+  // RASS_TEST_KEEP_SCR_EXPORT=DIR keeps a copy, to try it with rass-restore / rass-merge-lora by hand.
+  if (const char* keep = std::getenv("RASS_TEST_KEEP_SCR_EXPORT"); keep && *keep)
+    std::filesystem::copy(out, keep, std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
 }
 
 TEST_CASE("scr: bad settings stop before training, naming what is wrong") {
@@ -256,4 +267,32 @@ TEST_CASE("scr: bad settings stop before training, naming what is wrong") {
   off["scl"] = false;
   train::ScrStage ok(off, quiet_env());  // --no-scl trains on them
   CHECK(ok.data().size() == 2);
+}
+
+// The C++ side of the SCR benchmark line (scripts/bench_train_scr_torch.py is
+// the PyTorch side): one step on fixed samples (crop 64, batch 2, SCL on, no
+// LPIPS), forward + backward + clipping + AdamW, median of 5 after a warm-up.
+TEST_CASE("scr: step time on sd_tiny (benchmark line)") {
+  test::TempDir tmp;
+  make_dataset(tmp.path, 2, 64);
+  train::ScrStage stage(settings(tmp.path, 64), quiet_env());
+  train::StepContext ctx;
+  ctx.global_batch = ctx.local_batch = 2;
+  const std::vector<train::ScrSample> fixed = stage.make_samples(ctx);
+  std::vector<torch::Tensor> params;
+  for (auto& [n, t] : stage.trainable()) params.push_back(t);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(5e-5).weight_decay(1e-2));
+  std::vector<double> times;
+  for (int i = 0; i < 6; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    opt.zero_grad();
+    stage.forward_loss(fixed).loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    opt.step();
+    if (i > 0) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  MESSAGE("scr step (forward + backward + AdamW), crop 64, batch 2, " << torch::get_num_threads()
+                                                                       << " threads: " << times[2] << " s/step");
+  CHECK(times[2] > 0);
 }
