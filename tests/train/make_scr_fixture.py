@@ -34,7 +34,9 @@ Writes <out>/scr_grad.safetensors:
   lq, hq [2, 3, 64, 64], noise [2, 4, h, w], ids [2, 77] (int64), masks.<b>.<t> [64, 64]
   grad.<name>   d loss / d tensor after one backward
   loss, mse, lpips, region, pixel (scalars)
-metadata: the settings (json) and the token positions of each target.
+  ddpm.grad.<name>, ddpm.loss, ...  the same step in OSEDiff's form (t = 999,
+                x0 by DDPMScheduler.step with one inference step)
+metadata: the settings of both runs (json) and the token positions of each target.
 """
 import json
 import os
@@ -46,7 +48,7 @@ import torch.nn.functional as F
 
 import diffusers
 import peft
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor
 from peft import LoraConfig
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -73,6 +75,8 @@ unet = UNet2DConditionModel.from_pretrained(os.path.join(sd, "unet"))
 vae = AutoencoderKL.from_pretrained(os.path.join(sd, "vae"))
 text = CLIPTextModel.from_pretrained(os.path.join(sd, "text_encoder"))
 tok = CLIPTokenizer.from_pretrained(os.path.join(sd, "tokenizer"))
+sched = DDPMScheduler.from_pretrained(os.path.join(sd, "scheduler"))
+assert not sched.config.clip_sample
 vae.requires_grad_(False)
 text.requires_grad_(False)
 unet.requires_grad_(False)
@@ -163,69 +167,88 @@ with torch.no_grad():
     noise = torch.randn(dist.mean.shape, generator=g)
     z = (dist.mean + dist.std * noise) * sf
     ctx = text(ids)[0]
-t = torch.full((2,), SETTINGS["timestep"])
-eps = unet(z, t, encoder_hidden_states=ctx).sample
-x0 = z - eps
-x_hat = vae.decode(x0 / sf).sample.clamp(-1, 1)
-mse = F.mse_loss(x_hat, hq)
 net_lpips = make_iqa_lpips_fixture.narrow(lpips.LPIPS(net="vgg", pretrained=False, pnet_rand=True, verbose=False),
                                           "vgg", torch.Generator().manual_seed(0))
 missing = net_lpips.load_state_dict(load_file(os.path.join(here, "..", "fixtures", "iqa", "lpips_vgg.safetensors")),
                                     strict=False).missing_keys
 assert all(k.startswith("lins.") for k in missing), missing  # lins.k is lin<k> (one module, two names)
 net_lpips.requires_grad_(False)
-lp = net_lpips(x_hat, hq).mean()
 
-# SCL from diffusers' own probabilities (the formula of scl_loss.hpp).
-lat_h, lat_w = z.shape[2], z.shape[3]
-levels = []
-h, w = lat_h, lat_w
-while True:
-    levels.append((h, w))
-    if h == 1 and w == 1:
-        break
-    h, w = (h + 1) // 2, (w + 1) // 2
-reg_sum = [0.0, 0.0]
-pix_sum = [0.0, 0.0]
-count = [0, 0]
-for path, probs in store:
-    B = 2
-    heads = probs.shape[0] // B
-    q = probs.shape[1]
-    hh, ww = next((a, b) for a, b in levels if a * b == q)
-    mean = probs.view(B, heads, q, -1).mean(1)
-    for b in range(B):
-        for ti, pos in enumerate(POSITIONS[b]):
-            m = masks[b][ti]
-            M = (F.interpolate(m[None, None], size=(hh, ww), mode="area") >= 0.5).float().view(-1)
-            for p in pos:
-                a = mean[b, :, p]
-                A = (a - a.min()) / (a.max() - a.min() + 1e-8)
-                reg = 1 - (A * M).sum() / (A.sum() + 1e-8)
-                pix = F.binary_cross_entropy(A.clamp(1e-4, 1 - 1e-4), M)
-                reg_sum[b] = reg_sum[b] + reg
-                pix_sum[b] = pix_sum[b] + pix
-                count[b] += 1
-region = sum(reg_sum[b] / count[b] for b in range(2)) / 2
-pixel = sum(pix_sum[b] / count[b] for b in range(2)) / 2
-loss = SETTINGS["w_mse"] * mse + SETTINGS["w_lpips"] * lp + SETTINGS["lambda_region"] * region + SETTINGS["lambda_pixel"] * pixel
-loss.backward()
-print("attn2 layers", sorted({p for p, _ in store}), "loss", loss.item(), "mse", mse.item(), "region", region.item(),
-      "pixel", pixel.item(), "lpips", lp.item())
 
+def one_step(SETTINGS):
+    """One step with these settings: the loss terms and the gradients (grads cleared first)."""
+    store.clear()
+    for p in trainable.values():
+        p.grad = None
+    t = torch.full((2,), SETTINGS["timestep"])
+    eps = unet(z, t, encoder_hidden_states=ctx).sample
+    if SETTINGS["formula"] == "ddpm":  # DDPMScheduler.step with one inference step (clip_sample false here)
+        a = sched.alphas_cumprod[SETTINGS["timestep"]]
+        x0 = (z - (1 - a) ** 0.5 * eps) / a ** 0.5
+    else:
+        x0 = z - eps
+    x_hat = vae.decode(x0 / sf).sample.clamp(-1, 1)
+    mse = F.mse_loss(x_hat, hq)
+    lp = net_lpips(x_hat, hq).mean()
+
+    # SCL from diffusers' own probabilities (the formula of scl_loss.hpp).
+    lat_h, lat_w = z.shape[2], z.shape[3]
+    levels = []
+    h, w = lat_h, lat_w
+    while True:
+        levels.append((h, w))
+        if h == 1 and w == 1:
+            break
+        h, w = (h + 1) // 2, (w + 1) // 2
+    reg_sum = [0.0, 0.0]
+    pix_sum = [0.0, 0.0]
+    count = [0, 0]
+    for path, probs in store:
+        B = 2
+        heads = probs.shape[0] // B
+        q = probs.shape[1]
+        hh, ww = next((a, b) for a, b in levels if a * b == q)
+        mean = probs.view(B, heads, q, -1).mean(1)
+        for b in range(B):
+            for ti, pos in enumerate(POSITIONS[b]):
+                m = masks[b][ti]
+                M = (F.interpolate(m[None, None], size=(hh, ww), mode="area") >= 0.5).float().view(-1)
+                for p in pos:
+                    a = mean[b, :, p]
+                    A = (a - a.min()) / (a.max() - a.min() + 1e-8)
+                    reg = 1 - (A * M).sum() / (A.sum() + 1e-8)
+                    pix = F.binary_cross_entropy(A.clamp(1e-4, 1 - 1e-4), M)
+                    reg_sum[b] = reg_sum[b] + reg
+                    pix_sum[b] = pix_sum[b] + pix
+                    count[b] += 1
+    region = sum(reg_sum[b] / count[b] for b in range(2)) / 2
+    pixel = sum(pix_sum[b] / count[b] for b in range(2)) / 2
+    loss = SETTINGS["w_mse"] * mse + SETTINGS["w_lpips"] * lp + SETTINGS["lambda_region"] * region + SETTINGS["lambda_pixel"] * pixel
+    loss.backward()
+    print("attn2 layers", sorted({p for p, _ in store}), "loss", loss.item(), "mse", mse.item(), "region", region.item(),
+          "pixel", pixel.item(), "lpips", lp.item())
+    return {"loss": loss, "mse": mse, "lpips": lp, "region": region, "pixel": pixel,
+            "grads": {n: p.grad.detach().clone() for n, p in trainable.items()}}
+
+
+RUNS = {"": SETTINGS, "ddpm.": dict(SETTINGS, timestep=999, formula="ddpm")}
+results = {prefix: one_step(st) for prefix, st in RUNS.items()}
 init_trainable = {}
 # The initial values: parameters are unchanged by backward.
 tensors = {}
 for n, p in trainable.items():
     tensors["init." + n] = p.detach().numpy().astype(np.float32)
-    tensors["grad." + n] = p.grad.detach().numpy().astype(np.float32)
-tensors.update({"lq": lq.numpy(), "hq": hq.numpy(), "noise": noise.numpy(), "ids": ids.numpy().astype(np.int64),
-                "loss": np.array(loss.item(), np.float32), "mse": np.array(mse.item(), np.float32), "lpips": np.array(lp.item(), np.float32),
-                "region": np.array(region.item(), np.float32), "pixel": np.array(pixel.item(), np.float32)})
+for prefix, r in results.items():
+    for n, gr in r["grads"].items():
+        tensors[prefix + "grad." + n] = gr.numpy().astype(np.float32)
+    for k in ("loss", "mse", "lpips", "region", "pixel"):
+        tensors[prefix + k] = np.array(r[k].item(), np.float32)
+tensors.update({"lq": lq.numpy(), "hq": hq.numpy(), "noise": noise.numpy(), "ids": ids.numpy().astype(np.int64)})
 for b in range(2):
     for ti in range(len(POSITIONS[b])):
         tensors[f"masks.{b}.{ti}"] = masks[b][ti].numpy()
 os.makedirs(out, exist_ok=True)
 st_write.save(os.path.join(out, "scr_grad.safetensors"), tensors,
-              {"settings": json.dumps(SETTINGS), "positions": json.dumps(POSITIONS)})
+              {"settings": json.dumps(SETTINGS), "settings_ddpm": json.dumps(RUNS["ddpm."]),
+               "positions": json.dumps(POSITIONS)})
 print("wrote", os.path.join(out, "scr_grad.safetensors"), len(tensors), "tensors")
