@@ -7,7 +7,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <iterator>
+
+#include <unistd.h>
 #include <cmath>
 #include <torch/optim/adamw.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -300,4 +304,86 @@ TEST_CASE("scr: step time on sd_tiny (benchmark line)") {
   MESSAGE("scr step (forward + backward + AdamW), crop 64, batch 2, " << torch::get_num_threads()
                                                                        << " threads: " << times[2] << " s/step");
   CHECK(times[2] > 0);
+}
+
+// stage.hpp's contract: two processes with one sample each (sample_offset 0
+// and 1) average to the gradient of one process with both samples; the SCL
+// terms are per-sample means, so this holds whatever each sample's map count.
+TEST_CASE("scr: the gradient of a batch is the mean of its halves' gradients") {
+  test::TempDir tmp;
+  make_dataset(tmp.path, 3, 72);
+  json s = settings(tmp.path, 64);
+  s["lambda_region"] = 0.5;  // SCL visible in the gradient
+  s["lambda_pixel"] = 0.05;
+  train::ScrStage stage(s, quiet_env());
+  {
+    torch::NoGradGuard ng;  // non-zero B, so every LoRA tensor has a gradient
+    for (auto& [name, t] : stage.trainable())
+      if (name.find("lora_B") != std::string::npos) t.normal_(0, 0.05);
+  }
+  auto grads = [&](int64_t local, int64_t offset) {
+    for (auto& [n, t] : stage.trainable()) t.mutable_grad() = torch::Tensor();
+    train::StepContext c;
+    c.step = 4;
+    c.global_batch = 2;
+    c.local_batch = local;
+    c.sample_offset = offset;
+    stage.compute_loss(c).loss.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& [n, t] : stage.trainable()) g.push_back(t.grad().clone());
+    return g;
+  };
+  const auto both = grads(2, 0), first = grads(1, 0), second = grads(1, 1);
+  double worst = 0;
+  for (size_t i = 0; i < both.size(); ++i) {
+    const torch::Tensor mean = (first[i] + second[i]) / 2;
+    const double scale = both[i].abs().max().item<double>();
+    const double err = (mean - both[i]).abs().max().item<double>();
+    worst = std::max(worst, err / (scale + 1e-12));
+    CHECK(err <= 5e-4 * scale + 1e-9);  // float32 sums in another order (measured 3.1e-5)
+  }
+  MESSAGE("two halves vs one batch: worst relative difference " << worst);
+}
+
+TEST_CASE("scr: without LPIPS weights the run says so at the start") {
+  test::TempDir tmp;
+  make_dataset(tmp.path, 1, 64);
+  const std::string log = tmp.path + "/stderr.txt";
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  FILE* f = std::fopen(log.c_str(), "w");
+  ::dup2(::fileno(f), 2);
+  train::StageEnv env = quiet_env();
+  env.quiet = false;
+  {
+    train::ScrStage stage(settings(tmp.path, 64), env);
+  }
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(f);
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text.find("rass-train: scr: no lpips_weights: the restoration loss is MSE only (w_lpips 0 unused)") ==
+        std::string::npos);  // settings() sets w_lpips 0: nothing to say
+  CHECK(text.find("LoRA rank 4 alpha 8 on 73 layers (encoder 19, decoder 38, others 16), conv_in trained") !=
+        std::string::npos);
+  std::ofstream(log, std::ios::trunc).close();
+  f = std::fopen(log.c_str(), "w");
+  const int saved2 = ::dup(2);
+  ::dup2(::fileno(f), 2);
+  {
+    json s = settings(tmp.path, 64);
+    s.erase("w_lpips");  // the default 2 without weights
+    train::ScrStage stage(s, env);
+  }
+  std::fflush(stderr);
+  ::dup2(saved2, 2);
+  ::close(saved2);
+  std::fclose(f);
+  std::ifstream in2(log);
+  const std::string text2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
+  CHECK_MESSAGE(text2.find("rass-train: scr: no lpips_weights: the restoration loss is MSE only (w_lpips 2 unused)") !=
+                    std::string::npos,
+                text2);
 }
