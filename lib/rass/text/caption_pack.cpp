@@ -74,4 +74,64 @@ std::vector<uint8_t> caption_pack_bytes(const CaptionMap& cm, const LabelMap& ma
   return w.finish();
 }
 
+CaptionPack read_caption_pack(const std::string& path) {
+  io::Hdf5Reader r(path);
+  CaptionPack p;
+  p.path = path;
+  auto need = [&](const std::string& name) {
+    if (!r.has(name)) throw_bad_input(path, "caption pack has no dataset '" + name + "'");
+  };
+  // Attributes first: a file from another tool is named as such, not as a missing dataset.
+  std::string format;
+  try {
+    format = r.attribute_string("format");
+  } catch (const Error&) {
+    throw_bad_input(path, "not a rass-caption-map pack (no 'format' attribute)");
+  }
+  if (format != "rass-caption-map") throw_bad_input(path, "format '" + format + "' is not 'rass-caption-map'");
+  const int64_t version = r.attribute_int("format_version");
+  if (version != 1)
+    throw_bad_input(path, "caption pack format_version " + std::to_string(version) + " (this build reads version 1)");
+  p.key = r.attribute_string("key");
+  p.prompt = r.attribute_string("prompt");
+  p.prompt_style = r.attribute_string("prompt_style");
+  p.height = r.attribute_int("height");
+  p.width = r.attribute_int("width");
+  p.max_length = r.attribute_int("max_length");
+  if (p.height < 1 || p.width < 1 || p.height > (1 << 16) || p.width > (1 << 16))
+    throw_bad_input(path, "caption pack size " + std::to_string(p.width) + "x" + std::to_string(p.height) +
+                              " is not a valid image size");
+  if (p.max_length < 2 || p.max_length > 4096)
+    throw_bad_input(path, "caption pack max_length " + std::to_string(p.max_length) + " is out of range");
+  for (const char* d : {"terms", "has_mask", "masks", "token_ids", "token_mask"}) need(d);
+  p.terms = r.read_strings("terms");
+  const uint64_t T = p.terms.size(), H = uint64_t(p.height), W = uint64_t(p.width), L = uint64_t(p.max_length);
+  auto shape = [&](const std::string& name, const std::vector<uint64_t>& want) {
+    const std::vector<uint64_t> got = r.dims(name);
+    if (got == want) return;
+    auto text = [](const std::vector<uint64_t>& v) {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+      return s + "]";
+    };
+    throw_bad_input(path, "caption pack dataset '" + name + "' has shape " + text(got) + ", expected " + text(want) +
+                              " (terms x height x width x max_length from the header)");
+  };
+  shape("has_mask", {T});
+  shape("masks", {T, H, W});
+  shape("token_ids", {L});
+  shape("token_mask", {T, L});
+  p.has_mask = r.read_u8("has_mask");
+  p.masks = r.read_u8("masks");
+  p.token_ids = r.read_i32("token_ids");
+  p.token_mask = r.read_u8("token_mask");
+  for (uint8_t v : p.masks)
+    if (v > 1) throw_bad_input(path, "caption pack masks hold a value other than 0 and 1");
+  for (uint8_t v : p.token_mask)
+    if (v > 1) throw_bad_input(path, "caption pack token_mask holds a value other than 0 and 1");
+  for (int32_t id : p.token_ids)
+    if (id < 0) throw_bad_input(path, "caption pack token_ids hold a negative id");
+  return p;
+}
+
 }  // namespace rass::text

@@ -55,4 +55,23 @@ struct PackInfo {
 std::vector<uint8_t> caption_pack_bytes(const CaptionMap& cm, const LabelMap& map,
                                         const std::vector<std::string>& classes, const PackInfo& info);
 
+// What rass-train scr needs of a pack, read back.
+struct CaptionPack {
+  std::string path;  // as given (for messages)
+  std::string key, prompt, prompt_style;
+  int64_t height = 0, width = 0, max_length = 77;
+  std::vector<std::string> terms;     // [T]
+  std::vector<uint8_t> has_mask;      // [T]
+  std::vector<uint8_t> masks;         // [T, height, width] row-major, 0/1
+  std::vector<int32_t> token_ids;     // [max_length]
+  std::vector<uint8_t> token_mask;    // [T, max_length], 0/1
+  size_t term_count() const { return terms.size(); }
+};
+
+// Reads and checks a pack: format "rass-caption-map", format_version 1, and
+// every dataset SCL uses with the shape the header promises (T terms, H x W,
+// L tokens; 0/1 masks; token ids >= 0). Throws Error(bad_input) naming the
+// file and what is wrong (an attribute or dataset missing, a wrong shape).
+CaptionPack read_caption_pack(const std::string& path);
+
 }  // namespace rass::text
