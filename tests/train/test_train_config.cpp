@@ -46,7 +46,7 @@ TEST_CASE("config: defaults <- stage loop defaults <- file <- --set <- flags") {
   const StageInfo info = selftest_stage_info();
   const json d = default_config(info);
   CHECK(d["stage"] == "selftest");
-  X
+  CHECK(d["loop"]["lr"] == 0.05);  // the stage's loop default over the loop's 1e-4
   CHECK(d["loop"]["beta2"] == 0.999);      // the loop's own
   CHECK(d["selftest"]["inputs"] == 16);
   ConfigSources src;
