@@ -1,7 +1,7 @@
 // Data-parallel processes: the environment torchrun and srun set, Slurm node
 // lists, and a real 2-process Gloo run of rass-train (two processes of the
 // built tool on 127.0.0.1) against 1 process with the combined batch.
-#include <doctest/doctest.h>
+#include "nn/torch_doctest.hpp"  // first: drops c10's glog-style CHECK
 
 #include <netinet/in.h>
 #include <sys/socket.h>

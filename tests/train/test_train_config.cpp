@@ -1,7 +1,7 @@
 // rass-train's configuration layer: defaults, file, --set and flags merged in
 // that order; unknown keys and wrong types refused naming file and key; the
 // CLI's stage list agrees with the library's.
-#include <doctest/doctest.h>
+#include "nn/torch_doctest.hpp"  // first: drops c10's glog-style CHECK
 
 #include <fstream>
 

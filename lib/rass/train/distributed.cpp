@@ -25,6 +25,12 @@ namespace rass::train {
 
 namespace {
 
+// c10::Error's what() carries a C++ backtrace; users need the message.
+std::string message_of(const std::exception& e) {
+  if (auto c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
 int parse_int_var(const std::string& name, const std::string& v, long lo, long hi) {
   char* end = nullptr;
   errno = 0;
@@ -146,7 +152,7 @@ std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, const torch::
     d->impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
   } catch (const std::exception& e) {
     throw_runtime("rendezvous at " + where + " (rank " + std::to_string(env.rank) + " of " +
-                  std::to_string(env.world) + ") failed: " + e.what());
+                  std::to_string(env.world) + ") failed: " + message_of(e));
   }
   if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
@@ -170,7 +176,8 @@ std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, const torch::
       auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(d->impl_->store, env.rank, env.world, opts);
       d->impl_->allreduce = allreduce_of(pg);
     } catch (const std::exception& e) {
-      throw_runtime("Gloo process group over " + where + " failed: " + e.what());
+      throw_runtime("Gloo process group over " + where + " failed: " + message_of(e) +
+                    " (are all " + std::to_string(env.world) + " processes started, with the same MASTER_ADDR/MASTER_PORT?)");
     }
 #else
     throw_runtime("multi-process training on the CPU needs Gloo, and this build has none "
@@ -191,6 +198,14 @@ std::vector<double> Distributed::allreduce_sum(const std::vector<double>& xs) {
 double Distributed::allreduce_sum(double x) { return allreduce_sum(std::vector<double>{x})[0]; }
 
 void Distributed::barrier() { allreduce_sum(0.0); }
+
+void Distributed::agree(const std::exception_ptr& error) {
+  const double failed = allreduce_sum(error ? 1.0 : 0.0);
+  if (error) std::rethrow_exception(error);
+  if (failed > 0)
+    throw_runtime("rank " + std::to_string(env_.rank) + ": another process stopped before the first step (its "
+                  "message is on its stderr)");
+}
 
 void Distributed::allreduce_mean_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) {
   if (env_.world == 1) return;

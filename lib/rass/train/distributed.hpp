@@ -10,6 +10,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -68,6 +69,11 @@ class Distributed {
   // every process throw Error(usage) naming `what` and the ranks that differ.
   void check_same(const std::string& what, const std::string& value);
   void barrier();
+  // Call with what this process caught before the first step (nullptr when
+  // nothing failed): if any process failed, every process throws -- its own
+  // error, or Error(runtime) saying that another process stopped -- so no
+  // process waits for one that has left.
+  void agree(const std::exception_ptr& error);
 
  private:
   struct Impl;

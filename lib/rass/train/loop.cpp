@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -77,7 +78,9 @@ double peak_memory_mb(const torch::Device& dev) {
   return double(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
-void check_config(const LoopConfig& c, int world) {
+}  // namespace
+
+void check_loop_config(const LoopConfig& c, int world) {
   if (c.steps <= 0) throw_usage("loop.steps must be positive, got " + std::to_string(c.steps));
   if (c.batch <= 0) throw_usage("loop.batch must be positive, got " + std::to_string(c.batch));
   if (c.batch % world != 0)
@@ -93,6 +96,8 @@ void check_config(const LoopConfig& c, int world) {
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
   if (c.clip_grad_norm < 0) throw_usage("loop.clip_grad_norm must not be negative (0: no clipping)");
 }
+
+namespace {
 
 std::string fmt_double(double v) {
   std::ostringstream o;
@@ -119,22 +124,13 @@ void truncate_log(const std::string& path, int64_t step) {
 
 }  // namespace
 
-TrainSummary run_training(Stage& stage, const LoopConfig& c) { return run_training(stage, c, nullptr); }
+namespace {
 
-TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) {
-  const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
-  check_config(c, world);
-  const bool writer = rank == 0 && !c.out_dir.empty();
-  const std::string ckdir = c.out_dir.empty() ? "" : path_join(c.out_dir, "checkpoints");
-  auto note = [&](const std::string& m) {
-    if (rank == 0 && !c.quiet) std::fprintf(stderr, "rass-train: %s\n", m.c_str());
-  };
-
-  // Parameters, in group order (the order of the gradient buckets: the same
-  // in every process).
+// The stage's trainable tensors, in group order (the order of the gradient
+// buckets: the same in every process), with zeroed AdamW state.
+std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
   std::vector<Param> params;
   std::set<std::string> names;
-  torch::Device device(torch::kCPU);
   for (auto& g : stage.param_groups()) {
     for (auto& [name, t] : g.params) {
       if (!t.defined() || !t.requires_grad())
@@ -147,97 +143,139 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       q.exp_avg_sq = torch::zeros_like(t);
       q.lr_mult = g.lr_mult;
       q.weight_decay = g.weight_decay < 0 ? c.weight_decay : g.weight_decay;
-      device = t.device();
       params.push_back(std::move(q));
     }
   }
   if (params.empty()) throw_usage(stage.name() + ": nothing to train (no parameter groups)");
+  return params;
+}
 
-  // Resume.
+// Loads a checkpoint's weights, AdamW state and generator state into
+// `params` in place, after checking it belongs to this configuration.
+// Returns its step.
+int64_t load_state(std::vector<Param>& params, const std::string& from, const LoopConfig& c, int world,
+                   const std::function<void(const std::string&)>& note) {
+  TrainCheckpoint ck = read_train_checkpoint(from);
+  auto diffs = config_differences(ck.config, c.config, resume_free_keys());
+  if (!diffs.empty()) {
+    std::string keys;
+    for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
+    if (diffs.size() > 12) keys += ", ...";
+    throw_bad_input(from, "checkpoint of another configuration: " + keys +
+                              " differ (only loop.steps and the output settings may change on --resume)");
+  }
+  if (ck.step > c.steps)
+    throw_usage(from + ": the checkpoint is at step " + std::to_string(ck.step) + ", beyond loop.steps " +
+                std::to_string(c.steps));
+  torch::NoGradGuard ng;
+  auto get = [&](const std::string& key, const torch::Tensor& like) {
+    auto it = ck.tensors.find(key);
+    if (it == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor '" + key + "'");
+    if (it->second.sizes() != like.sizes() || it->second.scalar_type() != like.scalar_type())
+      throw_bad_input(from, "tensor '" + key + "' has another shape or dtype than the model's");
+    return it->second;
+  };
+  // Everything is checked before anything is copied.
+  for (auto& q : params) {
+    get(q.name, q.p);
+    get("adamw.exp_avg." + q.name, q.exp_avg);
+    get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq);
+    if (!ck.tensors.count("adamw.step." + q.name)) throw_bad_input(from, "checkpoint lacks tensor 'adamw.step." + q.name + "'");
+  }
+  for (auto& q : params) {
+    q.p.copy_(get(q.name, q.p));
+    q.exp_avg.copy_(get("adamw.exp_avg." + q.name, q.exp_avg));
+    q.exp_avg_sq.copy_(get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq));
+    q.step = ck.tensors.at("adamw.step." + q.name).to(torch::kLong).item<int64_t>();
+  }
+  if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(r->second);
+  }
+  if (ck.world != world)
+    note("the checkpoint was written by " + std::to_string(ck.world) + " process(es), this run has " +
+         std::to_string(world) + ": equal to fp32 rounding, not bit for bit");
+  note("resuming from " + from + " at step " + std::to_string(ck.step));
+  return ck.step;
+}
+
+void save_state(const std::string& path, const std::vector<Param>& params, int64_t steps_done, const LoopConfig& c,
+                int world, const std::string& stage) {
+  TrainCheckpoint ck;
+  ck.step = steps_done;
+  ck.seed = c.seed;
+  ck.world = world;
+  ck.stage = stage;
+  ck.config = c.config;
+  for (auto& q : params) {
+    ck.tensors[q.name] = q.p;
+    ck.tensors["adamw.exp_avg." + q.name] = q.exp_avg;
+    ck.tensors["adamw.exp_avg_sq." + q.name] = q.exp_avg_sq;
+    ck.tensors["adamw.step." + q.name] = torch::tensor(q.step, torch::kLong);
+  }
+  {
+    // The CPU generator too, for stages that draw from it (the contract asks
+    // for keyed generators; this keeps --resume exact for those that do not).
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    ck.tensors["rng.cpu"] = gen.get_state();
+  }
+  write_train_checkpoint(path, ck);
+}
+
+}  // namespace
+
+TrainSummary run_training(Stage& stage, const LoopConfig& c) { return run_training(stage, c, nullptr); }
+
+TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) {
+  const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
+  // Every process must hold the same configuration: checked first, so the
+  // checks below fail alike everywhere.
+  if (dist) dist->check_same("configuration", c.config.dump());
+  const bool writer = rank == 0 && !c.out_dir.empty();
+  const std::string ckdir = c.out_dir.empty() ? "" : path_join(c.out_dir, "checkpoints");
+  auto note = [&](const std::string& m) {
+    if (rank == 0 && !c.quiet) std::fprintf(stderr, "rass-train: %s\n", m.c_str());
+  };
+  std::vector<Param> params;
   int64_t start = 0;
   TrainSummary s;
-  std::string from = c.resume_from;
-  if (from.empty() && c.resume) {
-    auto all = list_checkpoints(ckdir);
-    if (!all.empty()) from = all.back().second;
-    else note("--resume: no checkpoint in " + ckdir + " yet; starting at step 0");
-  }
-  if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
-    throw_usage(c.out_dir + " already holds checkpoints of a run: --resume to continue it, or another --out-dir");
-  if (!from.empty()) {
-    TrainCheckpoint ck = read_train_checkpoint(from);
-    auto diffs = config_differences(ck.config, c.config, resume_free_keys());
-    if (!diffs.empty()) {
-      std::string keys;
-      for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
-      if (diffs.size() > 12) keys += ", ...";
-      throw_bad_input(from, "checkpoint of another configuration: " + keys +
-                                " differ (only loop.steps and the output settings may change on --resume)");
-    }
-    if (ck.step > c.steps)
-      throw_usage(from + ": the checkpoint is at step " + std::to_string(ck.step) + ", beyond loop.steps " +
-                  std::to_string(c.steps));
-    torch::NoGradGuard ng;
-    auto get = [&](const std::string& key, const torch::Tensor& like) {
-      auto it = ck.tensors.find(key);
-      if (it == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor '" + key + "'");
-      if (it->second.sizes() != like.sizes() || it->second.scalar_type() != like.scalar_type())
-        throw_bad_input(from, "tensor '" + key + "' has another shape or dtype than the model's");
-      return it->second;
-    };
-    for (auto& q : params) {
-      q.p.copy_(get(q.name, q.p));
-      q.exp_avg.copy_(get("adamw.exp_avg." + q.name, q.exp_avg));
-      q.exp_avg_sq.copy_(get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq));
-      auto st = ck.tensors.find("adamw.step." + q.name);
-      if (st == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor 'adamw.step." + q.name + "'");
-      q.step = st->second.to(torch::kLong).item<int64_t>();
-    }
-    if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(r->second);
-    }
-    if (ck.world != world)
-      note("the checkpoint was written by " + std::to_string(ck.world) + " process(es), this run has " +
-           std::to_string(world) + ": equal to fp32 rounding, not bit for bit");
-    start = ck.step;
-    s.last_checkpoint = from;
-    note("resuming from " + from + " at step " + std::to_string(start));
-  }
-  s.start_step = start;
-  if (dist) dist->check_same("configuration", c.config.dump());
-
   std::string log_path;
-  if (writer) {
-    make_directories(ckdir);
-    log_path = path_join(c.out_dir, "log.jsonl");
-    if (start > 0) truncate_log(log_path, start);
-    else write_file_atomic(log_path, std::string());
+  // What fails before step 0 in one process stops all of them (agree below).
+  std::exception_ptr early;
+  try {
+    check_loop_config(c, world);
+    params = collect_params(stage, c);
+    std::string from = c.resume_from;
+    if (from.empty() && c.resume) {
+      auto all = list_checkpoints(ckdir);
+      if (!all.empty()) from = all.back().second;
+      else note("--resume: no checkpoint in " + ckdir + " yet; starting at step 0");
+    }
+    if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
+      throw_usage(c.out_dir + " already holds checkpoints of a run: --resume to continue it, or another --out-dir");
+    if (!from.empty()) {
+      start = load_state(params, from, c, world, note);
+      s.last_checkpoint = from;
+    }
+    if (writer) {
+      make_directories(ckdir);
+      log_path = path_join(c.out_dir, "log.jsonl");
+      if (start > 0) truncate_log(log_path, start);
+      else write_file_atomic(log_path, std::string());
+    }
+  } catch (...) {
+    early = std::current_exception();
   }
+  if (dist) dist->agree(early);
+  else if (early) std::rethrow_exception(early);
+  s.start_step = start;
+  const torch::Device device = params.front().p.device();
   auto write_checkpoint = [&](int64_t steps_done) {
     if (!writer) return;
-    TrainCheckpoint ck;
-    ck.step = steps_done;
-    ck.seed = c.seed;
-    ck.world = world;
-    ck.stage = stage.name();
-    ck.config = c.config;
-    for (auto& q : params) {
-      ck.tensors[q.name] = q.p;
-      ck.tensors["adamw.exp_avg." + q.name] = q.exp_avg;
-      ck.tensors["adamw.exp_avg_sq." + q.name] = q.exp_avg_sq;
-      ck.tensors["adamw.step." + q.name] = torch::tensor(q.step, torch::kLong);
-    }
-    {
-      // The CPU generator too, for stages that draw from it (the contract asks
-      // for keyed generators; this keeps --resume exact for those that do not).
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      ck.tensors["rng.cpu"] = gen.get_state();
-    }
     s.last_checkpoint = checkpoint_path(ckdir, steps_done);
-    write_train_checkpoint(s.last_checkpoint, ck);
+    save_state(s.last_checkpoint, params, steps_done, c, world, stage.name());
     prune_checkpoints(ckdir, c.keep_checkpoints);
   };
 

@@ -70,6 +70,10 @@ double learning_rate(const LoopConfig& c, int64_t step);
 TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist);
 TrainSummary run_training(Stage& stage, const LoopConfig& c);
 
+// Error(usage) naming the setting for values run_training refuses (checked
+// before the processes meet, so a bad setting does not wait for a rendezvous).
+void check_loop_config(const LoopConfig& c, int world);
+
 // The configuration keys (dotted) a resumed run may change: `steps` and the
 // ones that do not change the weights (outputs, logging, resume itself).
 const std::set<std::string>& resume_free_keys();

@@ -59,6 +59,7 @@ int run_train_tool(const TrainJob& job) {
   const LoopConfig c = loop_config_from(config);
   const nlohmann::ordered_json& loop = config.at("loop");
   const DistEnv de = dist_env_from_environment();
+  check_loop_config(c, de.world);
 
   StageEnv env;
   std::string dev = loop.at("device").get<std::string>();
