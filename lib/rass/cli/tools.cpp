@@ -8,6 +8,7 @@
 #include "rass/cli/merge_lora_cli.hpp"
 #include "rass/cli/segment_cli.hpp"
 #include "rass/cli/tool.hpp"
+#include "rass/cli/train_cli.hpp"
 
 namespace rass::cli {
 
@@ -21,6 +22,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<CaptionMapCli>());
   tools.push_back(std::make_unique<MergeLoraCli>());
   tools.push_back(std::make_unique<SegmentCli>());
+  tools.push_back(std::make_unique<TrainCli>());
   return tools;
 }
 

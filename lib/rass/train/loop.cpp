@@ -1,49 +1,407 @@
 #include "rass/train/loop.hpp"
 
-#include <cmath>
+#include <sys/resource.h>
 
-#include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#ifdef RASS_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/progress.hpp"
+#include "rass/train/distributed.hpp"
+#include "rass/train/train_checkpoint.hpp"
 
 namespace rass::train {
 
 double learning_rate(const LoopConfig& c, int64_t step) {
-  if (c.schedule == "poly") return c.lr * std::pow(1.0 - double(step) / double(c.steps), c.poly_power);
-  return c.lr;
+  double lr = c.lr;
+  if (c.schedule == "poly") lr *= std::pow(1.0 - double(step) / double(c.steps), c.poly_power);
+  if (c.warmup_steps > 0 && step < c.warmup_steps) {
+    const double a = double(step) / double(c.warmup_steps);
+    lr *= c.warmup_factor * (1 - a) + a;
+  }
+  return lr;
 }
 
-TrainSummary run_training(Stage& stage, const LoopConfig& c) {
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  std::vector<double> mults;
-  std::vector<torch::Tensor> all;
-  for (auto& g : stage.param_groups()) {
-    std::vector<torch::Tensor> ps;
-    for (auto& [name, t] : g.params) ps.push_back(t), all.push_back(t);
-    auto opt = std::make_unique<torch::optim::AdamWOptions>(c.lr * g.lr_mult);
-    opt->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(g.weight_decay < 0 ? c.weight_decay : g.weight_decay);
-    groups.emplace_back(ps, std::move(opt));
-    mults.push_back(g.lr_mult);
+const std::set<std::string>& resume_free_keys() {
+  static const std::set<std::string> k = {
+      "loop.steps",       "loop.resume",          "loop.resume_from", "loop.stop_after", "loop.out_dir",
+      "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
+      "loop.quiet",       "loop.device",           "loop.threads"};
+  return k;
+}
+
+namespace {
+
+// One trainable tensor with its AdamW state (torch.optim.AdamW's, kept here
+// so checkpoints hold exactly what the update uses, in any LibTorch version).
+struct Param {
+  std::string name;
+  torch::Tensor p, exp_avg, exp_avg_sq;
+  int64_t step = 0;
+  double lr_mult = 1, weight_decay = 0;
+};
+
+// torch.optim.AdamW's single-tensor update (maximize=False, amsgrad=False).
+void adamw_update(Param& q, const torch::Tensor& grad, double lr, const LoopConfig& c) {
+  q.step += 1;
+  q.p.mul_(1 - lr * q.weight_decay);
+  q.exp_avg.mul_(c.beta1).add_(grad, 1 - c.beta1);
+  q.exp_avg_sq.mul_(c.beta2).addcmul_(grad, grad, 1 - c.beta2);
+  const double bc1 = 1 - std::pow(c.beta1, double(q.step));
+  const double bc2 = 1 - std::pow(c.beta2, double(q.step));
+  const torch::Tensor denom = (q.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(c.eps);
+  q.p.addcdiv_(q.exp_avg, denom, -lr / bc1);
+}
+
+double peak_memory_mb(const torch::Device& dev) {
+#ifdef RASS_TORCH_CUDA
+  if (dev.is_cuda())  // allocated_bytes[0]: the aggregate over pool types
+    return double(c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index() < 0 ? 0 : dev.index()).allocated_bytes[0].peak) /
+           (1 << 20);
+#else
+  (void)dev;
+#endif
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
+}
+
+}  // namespace
+
+void check_loop_config(const LoopConfig& c, int world) {
+  if (c.steps <= 0) throw_usage("loop.steps must be positive, got " + std::to_string(c.steps));
+  if (c.batch <= 0) throw_usage("loop.batch must be positive, got " + std::to_string(c.batch));
+  if (c.batch % world != 0)
+    throw_usage("loop.batch " + std::to_string(c.batch) + " is the global batch and must be divisible by the " +
+                std::to_string(world) + " processes");
+  if (c.schedule != "constant" && c.schedule != "poly")
+    throw_usage("loop.schedule must be constant or poly, got '" + c.schedule + "'");
+  if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
+  if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw_usage("loop.beta1 and loop.beta2 must be in [0, 1)");
+  if (!(c.eps > 0)) throw_usage("loop.eps must be positive");
+  if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0)
+    throw_usage("loop.warmup_steps, checkpoint_every, log_every and stop_after must not be negative");
+  if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
+  if (c.clip_grad_norm < 0) throw_usage("loop.clip_grad_norm must not be negative (0: no clipping)");
+}
+
+namespace {
+
+std::string fmt_double(double v) {
+  std::ostringstream o;
+  o.precision(9);
+  o << v;
+  return o.str();
+}
+
+// Keeps the log lines of steps before `step` (a resumed run logs the rest
+// again; a killed run may have left a torn last line).
+void truncate_log(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() < step) kept += line + "\n";
+    } catch (const std::exception&) {
+    }
   }
-  torch::optim::AdamW optim(groups, torch::optim::AdamWOptions(c.lr));
+  write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+namespace {
+
+// The stage's trainable tensors, in group order (the order of the gradient
+// buckets: the same in every process), with zeroed AdamW state.
+std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
+  std::vector<Param> params;
+  std::set<std::string> names;
+  for (auto& g : stage.param_groups()) {
+    for (auto& [name, t] : g.params) {
+      if (!t.defined() || !t.requires_grad())
+        throw_usage(stage.name() + ": trainable tensor '" + name + "' is undefined or does not require grad");
+      if (!names.insert(name).second) throw_usage(stage.name() + ": two trainable tensors are named '" + name + "'");
+      Param q;
+      q.name = name;
+      q.p = t;
+      q.exp_avg = torch::zeros_like(t);
+      q.exp_avg_sq = torch::zeros_like(t);
+      q.lr_mult = g.lr_mult;
+      q.weight_decay = g.weight_decay < 0 ? c.weight_decay : g.weight_decay;
+      params.push_back(std::move(q));
+    }
+  }
+  if (params.empty()) throw_usage(stage.name() + ": nothing to train (no parameter groups)");
+  return params;
+}
+
+// Loads a checkpoint's weights, AdamW state and generator state into
+// `params` in place, after checking it belongs to this configuration.
+// Returns its step.
+int64_t load_state(std::vector<Param>& params, const std::string& from, const LoopConfig& c, int world,
+                   const std::function<void(const std::string&)>& note) {
+  TrainCheckpoint ck = read_train_checkpoint(from);
+  auto diffs = config_differences(ck.config, c.config, resume_free_keys());
+  if (!diffs.empty()) {
+    std::string keys;
+    for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
+    if (diffs.size() > 12) keys += ", ...";
+    throw_bad_input(from, "checkpoint of another configuration: " + keys +
+                              " differ (only loop.steps and the output settings may change on --resume)");
+  }
+  if (ck.step > c.steps)
+    throw_usage(from + ": the checkpoint is at step " + std::to_string(ck.step) + ", beyond loop.steps " +
+                std::to_string(c.steps));
+  torch::NoGradGuard ng;
+  auto get = [&](const std::string& key, const torch::Tensor& like) {
+    auto it = ck.tensors.find(key);
+    if (it == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor '" + key + "'");
+    if (it->second.sizes() != like.sizes() || it->second.scalar_type() != like.scalar_type())
+      throw_bad_input(from, "tensor '" + key + "' has another shape or dtype than the model's");
+    return it->second;
+  };
+  // Everything is checked before anything is copied.
+  for (auto& q : params) {
+    get(q.name, q.p);
+    get("adamw.exp_avg." + q.name, q.exp_avg);
+    get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq);
+    if (!ck.tensors.count("adamw.step." + q.name)) throw_bad_input(from, "checkpoint lacks tensor 'adamw.step." + q.name + "'");
+  }
+  for (auto& q : params) {
+    q.p.copy_(get(q.name, q.p));
+    q.exp_avg.copy_(get("adamw.exp_avg." + q.name, q.exp_avg));
+    q.exp_avg_sq.copy_(get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq));
+    q.step = ck.tensors.at("adamw.step." + q.name).to(torch::kLong).item<int64_t>();
+  }
+  if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(r->second);
+  }
+  if (ck.world != world)
+    note("the checkpoint was written by " + std::to_string(ck.world) + " process(es), this run has " +
+         std::to_string(world) + ": equal to fp32 rounding, not bit for bit");
+  note("resuming from " + from + " at step " + std::to_string(ck.step));
+  return ck.step;
+}
+
+void save_state(const std::string& path, const std::vector<Param>& params, int64_t steps_done, const LoopConfig& c,
+                int world, const std::string& stage) {
+  TrainCheckpoint ck;
+  ck.step = steps_done;
+  ck.seed = c.seed;
+  ck.world = world;
+  ck.stage = stage;
+  ck.config = c.config;
+  for (auto& q : params) {
+    ck.tensors[q.name] = q.p;
+    ck.tensors["adamw.exp_avg." + q.name] = q.exp_avg;
+    ck.tensors["adamw.exp_avg_sq." + q.name] = q.exp_avg_sq;
+    ck.tensors["adamw.step." + q.name] = torch::tensor(q.step, torch::kLong);
+  }
+  {
+    // The CPU generator too, for stages that draw from it (the contract asks
+    // for keyed generators; this keeps --resume exact for those that do not).
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    ck.tensors["rng.cpu"] = gen.get_state();
+  }
+  write_train_checkpoint(path, ck);
+}
+
+}  // namespace
+
+TrainSummary run_training(Stage& stage, const LoopConfig& c) { return run_training(stage, c, nullptr); }
+
+TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) {
+  const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
+  // Every process must hold the same configuration: checked first, so the
+  // checks below fail alike everywhere.
+  if (dist) dist->check_same("configuration", c.config.dump());
+  const bool writer = rank == 0 && !c.out_dir.empty();
+  const std::string ckdir = c.out_dir.empty() ? "" : path_join(c.out_dir, "checkpoints");
+  auto note = [&](const std::string& m) {
+    if (rank == 0 && !c.quiet) std::fprintf(stderr, "rass-train: %s\n", m.c_str());
+  };
+  std::vector<Param> params;
+  int64_t start = 0;
   TrainSummary s;
-  for (int64_t step = 0; step < c.steps; ++step) {
-    for (size_t i = 0; i < optim.param_groups().size(); ++i)
-      static_cast<torch::optim::AdamWOptions&>(optim.param_groups()[i].options()).lr(learning_rate(c, step) * mults[i]);
+  std::string log_path;
+  // What fails before step 0 in one process stops all of them (agree below).
+  std::exception_ptr early;
+  try {
+    check_loop_config(c, world);
+    params = collect_params(stage, c);
+    std::string from = c.resume_from;
+    if (from.empty() && c.resume) {
+      auto all = list_checkpoints(ckdir);
+      if (!all.empty()) from = all.back().second;
+      else note("--resume: no checkpoint in " + ckdir + " yet; starting at step 0");
+    }
+    if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
+      throw_usage(c.out_dir + " already holds checkpoints of a run: --resume to continue it, or another --out-dir");
+    if (!from.empty()) {
+      start = load_state(params, from, c, world, note);
+      s.last_checkpoint = from;
+    }
+    if (writer) {
+      make_directories(ckdir);
+      log_path = path_join(c.out_dir, "log.jsonl");
+      if (start > 0) truncate_log(log_path, start);
+      else write_file_atomic(log_path, std::string());
+    }
+  } catch (...) {
+    early = std::current_exception();
+  }
+  if (dist) dist->agree(early);
+  else if (early) std::rethrow_exception(early);
+  s.start_step = start;
+  const torch::Device device = params.front().p.device();
+  auto write_checkpoint = [&](int64_t steps_done) {
+    if (!writer) return;
+    s.last_checkpoint = checkpoint_path(ckdir, steps_done);
+    save_state(s.last_checkpoint, params, steps_done, c, world, stage.name());
+    prune_checkpoints(ckdir, c.keep_checkpoints);
+  };
+
+  const bool amp = c.amp && device.is_cuda();
+  if (c.amp && !device.is_cuda()) note("loop.amp is for CUDA; on the CPU the run is in full precision");
+  Progress progress(size_t(c.steps - start), "train", c.quiet || !c.progress || rank != 0);
+  const int64_t local = c.batch / world;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto t_last = t_start;
+  int64_t images_since = 0, images_total = 0;
+  int64_t step = start;
+  for (; step < c.steps; ++step) {
+    if (c.stop_after > 0 && step - start >= c.stop_after) break;
     StepContext ctx;
     ctx.step = step;
-    ctx.global_batch = ctx.local_batch = c.batch;
-    optim.zero_grad();
-    StepLoss l = stage.compute_loss(ctx);
-    if (!l.loss.defined() || !std::isfinite(l.loss.item<double>()))
-      throw_runtime(stage.name() + ": non-finite loss at step " + std::to_string(step));
+    ctx.global_batch = c.batch;
+    ctx.local_batch = local;
+    ctx.sample_offset = int64_t(rank) * local;
+    ctx.rank = rank;
+    ctx.world = world;
+    if (dist) ctx.allreduce_sum = [dist](double x) { return dist->allreduce_sum(x); };
+    for (auto& q : params) q.p.mutable_grad() = torch::Tensor();
+
+    StepLoss l;
+    {
+      // Autocast on CUDA only (LibTorch 1.13 has no CPU autocast dtype control).
+#if TORCH_VERSION_MAJOR >= 2
+      if (amp) {
+        at::autocast::set_autocast_enabled(at::kCUDA, true);
+        at::autocast::set_autocast_dtype(at::kCUDA, torch::kBFloat16);
+      }
+#else
+      if (amp) {
+        at::autocast::set_enabled(true);
+        at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
+      }
+#endif
+      l = stage.compute_loss(ctx);
+      if (amp) {
+#if TORCH_VERSION_MAJOR >= 2
+        at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+        at::autocast::set_enabled(false);
+#endif
+        at::autocast::clear_cache();
+      }
+    }
+    if (!l.loss.defined() || l.loss.numel() != 1 || !l.loss.requires_grad())
+      throw_runtime(stage.name() + ": the stage's loss at step " + std::to_string(step) +
+                    " is not a scalar with a gradient");
     l.loss.backward();
-    if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(all, c.clip_grad_norm);
-    optim.step();
-    s.losses.push_back(l.loss.item<double>());
+
+    // Every process all-reduces the same tensors in the same order: a
+    // parameter without a gradient this step gets zeros.
+    std::vector<torch::Tensor> grads;
+    for (auto& q : params) {
+      if (!q.p.grad().defined()) q.p.mutable_grad() = torch::zeros_like(q.p);
+      grads.push_back(q.p.grad());
+    }
+    if (dist) dist->allreduce_mean_(grads, c.bucket_mb << 20);
+
+    // The log numbers: loss and terms averaged over processes, images summed.
+    std::vector<double> nums{l.loss.item<double>(), double(l.images)};
+    for (auto& t : l.terms) nums.push_back(t.second);
+    if (dist) nums = dist->allreduce_sum(nums);
+    const double loss = nums[0] / world;
+
+    // torch.nn.utils.clip_grad_norm_: the 2-norm of the per-tensor 2-norms,
+    // and every gradient times min(1, max / (norm + 1e-6)).
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> norms;
+    for (auto& g : grads) norms.push_back(g.norm(2).to(torch::kFloat));
+    const double grad_norm = torch::stack(norms).norm(2).item<double>();
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      std::string terms;
+      for (size_t i = 0; i < l.terms.size(); ++i) terms += " " + l.terms[i].first + "=" + fmt_double(nums[2 + i] / world);
+      throw_runtime(stage.name() + ": non-finite " + (std::isfinite(loss) ? "gradient (norm " + fmt_double(grad_norm) + ")"
+                                                                         : "loss") +
+                    " at step " + std::to_string(step) + " (loss=" + fmt_double(loss) + terms + "); stopped" +
+                    (s.last_checkpoint.empty() ? " with no checkpoint written"
+                                               : ", the last checkpoint is " + s.last_checkpoint) +
+                    " (a lower loop.lr or loop.clip_grad_norm may help)");
+    }
+    if (c.clip_grad_norm > 0) {
+      const double coef = std::min(1.0, c.clip_grad_norm / (grad_norm + 1e-6));
+      for (auto& g : grads) g.mul_(coef);
+    }
+    const double lr = learning_rate(c, step);
+    for (size_t i = 0; i < params.size(); ++i) adamw_update(params[i], grads[i], lr * params[i].lr_mult, c);
+
+    s.losses.push_back(loss);
     s.steps_done = step + 1;
+    images_since += int64_t(nums[1]);
+    images_total += int64_t(nums[1]);
+    const bool last = step + 1 == c.steps || (c.stop_after > 0 && step + 1 - start >= c.stop_after);
+    if (writer && c.log_every > 0 && ((step + 1) % c.log_every == 0 || last)) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - t_last).count();
+      nlohmann::ordered_json j;
+      j["step"] = step;
+      j["loss"] = loss;
+      for (size_t i = 0; i < l.terms.size(); ++i) j[l.terms[i].first] = nums[2 + i] / world;
+      j["lr"] = lr;
+      j["grad_norm"] = grad_norm;
+      j["images_per_s"] = dt > 0 ? double(images_since) / dt : 0.0;
+      j["time"] = std::chrono::duration<double>(now - t_start).count();
+      j["peak_memory_mb"] = peak_memory_mb(device);
+      std::FILE* f = std::fopen(log_path.c_str(), "a");
+      if (!f) throw_runtime(log_path + ": cannot append to the log");
+      const std::string line = j.dump() + "\n";
+      const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
+      if (std::fclose(f) != 0 || !ok) throw_runtime(log_path + ": cannot write the log");
+      t_last = now;
+      images_since = 0;
+    }
+    if ((c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0) || last) write_checkpoint(step + 1);
+    progress.tick();
   }
+  progress.finish();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  s.images_per_second = s.seconds > 0 ? double(images_total) / s.seconds : 0;
+  if (step == c.steps && rank == 0 && !c.out_dir.empty()) {
+    s.export_dir = c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir;
+    stage.export_model(s.export_dir);
+  }
+  if (dist) dist->barrier();  // no process leaves while another still needs it
   return s;
 }
 

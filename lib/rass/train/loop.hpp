@@ -3,6 +3,7 @@
 // and the step loop.
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,8 @@ struct LoopConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::string schedule = "constant";  // constant | poly
   double poly_power = 0.9;
-  int64_t warmup_steps = 0;      // linear warmup from 0 (0: none)
+  int64_t warmup_steps = 0;      // linear warmup (0: none) ...
+  double warmup_factor = 0.001;  // ... from this fraction of lr (detectron2's WARMUP_FACTOR)
   double clip_grad_norm = 0;     // > 0: clip the L2 norm of all trainable gradients
   bool amp = false;              // CUDA: autocast to StageEnv::dtype (bf16/fp16)
   uint64_t seed = 0;
@@ -31,6 +33,8 @@ struct LoopConfig {
   int64_t log_every = 1;
   bool resume = false;             // continue from out_dir's latest checkpoint
   std::string resume_from;         // or from this checkpoint file
+  int64_t stop_after = 0;          // > 0: run at most this many steps in this call, then
+                                   // checkpoint and return (a job's time slice; --resume goes on)
   int64_t bucket_mb = 25;          // gradient all-reduce bucket size
   bool progress = true;            // a progress bar when stderr is a terminal
   bool quiet = false;
@@ -42,13 +46,36 @@ struct LoopConfig {
 struct TrainSummary {
   int64_t steps_done = 0;
   std::vector<double> losses;  // the loss of every step run here
+  int64_t start_step = 0;      // where this call began (> 0 after --resume)
+  std::string last_checkpoint; // the newest checkpoint written or resumed from ("" if none)
+  std::string export_dir;      // where the final model went ("" when the run stopped early)
+  double seconds = 0;          // wall time of the steps run here
+  double images_per_second = 0;
 };
 
+class Distributed;
+
 // Learning rate of step `step` (0-based): lr for constant; lr * (1 -
-// step / steps)^power for poly (detectron2's WarmupPolyLR without warmup).
+// step / steps)^power for poly (detectron2's WarmupPolyLR), times the linear
+// warmup factor f0 * (1 - a) + a, a = step / warmup_steps, while step < warmup_steps.
 double learning_rate(const LoopConfig& c, int64_t step);
 
-// Runs steps [0, c.steps) of `stage` in this process.
+// Runs steps [0, c.steps) of `stage` in this process (or continues a run
+// from its checkpoint: c.resume / c.resume_from). With `dist` (world > 1)
+// every process runs c.batch / world samples of each step and the gradients
+// are averaged; only rank 0 writes. Errors: Error(usage) for settings that do
+// not go together, Error(bad_input) for a checkpoint of another run, naming
+// the differing keys, Error(runtime) for a non-finite loss or gradient
+// (nothing written for that step; the last checkpoint stays).
+TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist);
 TrainSummary run_training(Stage& stage, const LoopConfig& c);
+
+// Error(usage) naming the setting for values run_training refuses (checked
+// before the processes meet, so a bad setting does not wait for a rendezvous).
+void check_loop_config(const LoopConfig& c, int world);
+
+// The configuration keys (dotted) a resumed run may change: `steps` and the
+// ones that do not change the weights (outputs, logging, resume itself).
+const std::set<std::string>& resume_free_keys();
 
 }  // namespace rass::train

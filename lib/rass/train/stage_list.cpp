@@ -1,0 +1,18 @@
+#include "rass/train/stage_list.hpp"
+
+#include "rass/train/selftest_stage.hpp"
+
+namespace rass::train {
+
+const std::vector<StageInfo>& all_stages() {
+  static const std::vector<StageInfo> stages = {selftest_stage_info()};
+  return stages;
+}
+
+const StageInfo* find_stage(const std::string& name) {
+  for (const auto& s : all_stages())
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+}  // namespace rass::train

@@ -1,0 +1,107 @@
+#include "rass/train/train_tool.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/model/device.hpp"
+#include "rass/train/distributed.hpp"
+#include "rass/train/loop.hpp"
+#include "rass/train/stage_list.hpp"
+#include "rass/train/train_config.hpp"
+
+namespace rass::train {
+
+namespace {
+
+// Intra-op threads: the setting, or the cores shared among the processes of
+// this node (torchrun's LOCAL_WORLD_SIZE, Slurm's SLURM_NTASKS_PER_NODE).
+int threads_for(int setting) {
+  if (setting > 0) return setting;
+  int local = 1;
+  for (const char* v : {"LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"}) {
+    const char* s = std::getenv(v);
+    if (s && std::atoi(s) > 0) {
+      local = std::atoi(s);
+      break;
+    }
+  }
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / local);
+}
+
+}  // namespace
+
+int run_train_tool(const TrainJob& job) {
+  if (job.command == "plot") {
+#ifdef RASS_HAVE_PLOT
+    plot_training_log(job.plot);
+    return 0;
+#else
+    throw_runtime("plot: this build has no plotting (lib/rass/train/plot.cpp with cairo was not built)");
+#endif
+  }
+  const StageInfo* info = find_stage(job.command);
+  if (!info) throw_usage("no training stage named '" + job.command + "'");
+  ConfigSources src;
+  src.file = job.config_file;
+  src.sets = job.sets;
+  src.flags = job.flags;
+  const nlohmann::ordered_json config = merge_config(*info, src);
+  if (job.print_config) {
+    std::cout << config.dump(2) << "\n";
+    return 0;
+  }
+  const LoopConfig c = loop_config_from(config);
+  const nlohmann::ordered_json& loop = config.at("loop");
+  const DistEnv de = dist_env_from_environment();
+  check_loop_config(c, de.world);
+
+  StageEnv env;
+  std::string dev = loop.at("device").get<std::string>();
+  if (dev == "cuda" && de.world > 1) dev = "cuda:" + std::to_string(de.local_rank);  // one GPU per local process
+  env.device = model::parse_device(dev);
+  env.dtype = model::parse_dtype(loop.at("dtype").get<std::string>());
+  env.threads = threads_for(loop.at("threads").get<int>());
+  env.rank = de.rank;
+  env.world = de.world;
+  env.quiet = c.quiet || de.rank != 0;
+  env.seed = c.seed;
+  if (env.threads > 1024) throw_usage("loop.threads must be at most 1024");
+  torch::set_num_threads(env.threads);
+
+  auto dist = Distributed::init(de, env.device);
+  if (de.rank == 0 && !c.quiet && de.world > 1)
+    std::fprintf(stderr, "rass-train: %d processes (%s), rendezvous at %s:%d\n", de.world, de.source.c_str(),
+                 de.master_addr.c_str(), de.master_port);
+  auto stage = info->make(config.at(info->name), env);
+  const TrainSummary s = run_training(*stage, c, dist.get());
+
+  if (de.rank != 0) return 0;
+  if (job.json) {
+    nlohmann::ordered_json o;
+    o["stage"] = info->name;
+    o["steps_done"] = s.steps_done;
+    o["start_step"] = s.start_step;
+    o["steps"] = c.steps;
+    o["final_loss"] = s.losses.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s.losses.back());
+    o["seconds"] = s.seconds;
+    o["images_per_second"] = s.images_per_second;
+    o["processes"] = de.world;
+    o["last_checkpoint"] = s.last_checkpoint;
+    o["export_dir"] = s.export_dir;
+    std::cout << o.dump() << "\n";
+  } else if (!c.quiet) {
+    std::fprintf(stderr, "rass-train: %s: steps %lld..%lld of %lld in %.1f s (%.1f images/s), loss %.6g%s%s\n",
+                 info->name.c_str(), (long long)s.start_step, (long long)s.steps_done, (long long)c.steps, s.seconds,
+                 s.images_per_second, s.losses.empty() ? 0.0 : s.losses.back(),
+                 s.export_dir.empty() ? "" : ", model in ", s.export_dir.c_str());
+  }
+  return 0;
+}
+
+}  // namespace rass::train

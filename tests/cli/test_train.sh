@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# rass-train end to end with its selftest stage: --print-config, config files
+# and --set refused naming file and key, a short run's outputs, a used output
+# directory, --resume of another configuration, a run killed with SIGKILL
+# resumed to the uninterrupted run's weights byte for byte, processes started
+# with different configurations, plot.
+source "$(dirname "$0")/lib.sh"
+R=$B/rass-train
+[ -x "$R" ] || { echo "rass-train not built (no LibTorch)"; exit 77; }
+
+expect_exit 0 "--help lists the stages and plot" -- "$R" --help
+grep -q selftest "$T/.out" || fail "--help lacks selftest"
+grep -q plot "$T/.out" || fail "--help lacks plot"
+
+# --print-config: every default, and it reads back unchanged.
+expect_exit 0 "--print-config" -- "$R" selftest --print-config
+cp "$T/.out" "$T/run.json"
+for key in '"stage": "selftest"' '"lr": 0.05' '"beta2": 0.999' '"schedule": "constant"' '"inputs": 16' '"bucket_mb": 25'; do
+  grep -qF "$key" "$T/run.json" || fail "--print-config lacks $key"
+done
+expect_exit 0 "--config of a printed config" -- "$R" selftest --config "$T/run.json" --print-config
+cmp -s "$T/.out" "$T/run.json" || fail "--config of --print-config's output changed it"
+expect_exit 0 "flags over --set over --config" -- "$R" selftest --config "$T/run.json" --set loop.lr=0.5 --set loop.steps=3 --steps 7 --print-config
+grep -qF '"lr": 0.5' "$T/.out" || fail "--set loop.lr did not apply"
+grep -qF '"steps": 7' "$T/.out" || fail "--steps did not win over --set"
+
+# Bad configuration: exit 3 naming the file and key (a file), exit 2 (a flag).
+echo '{"loop": {"lr": 0.1,' > "$T/broken.json"
+expect_exit 3 "a config file that is not JSON" -- "$R" selftest --config "$T/broken.json"
+stderr_has "broken.json" "not JSON names the file"
+echo '{"loop": {"learning_rate": 0.1}}' > "$T/unknown.json"
+expect_exit 3 "an unknown key in the file" -- "$R" selftest --config "$T/unknown.json"
+stderr_has "unknown.json" "unknown key names the file"
+stderr_has "loop.learning_rate" "unknown key names the key"
+echo '{"selftest": {"inputs": "many"}}' > "$T/type.json"
+expect_exit 3 "a wrong type in the file" -- "$R" selftest --config "$T/type.json"
+stderr_has "selftest.inputs" "wrong type names the key"
+expect_exit 3 "a missing config file" -- "$R" selftest --config "$T/none.json"
+expect_exit 2 "--set of an unknown key" -- "$R" selftest --set loop.nope=1
+stderr_has "loop.nope" "--set names the key"
+expect_exit 2 "--set without =" -- "$R" selftest --set loop.lr
+expect_exit 2 "a batch the processes cannot split" -- env RANK=0 WORLD_SIZE=3 "$R" selftest --batch 8 -o "$T/x" -q
+expect_exit 2 "--resume with --resume-from" -- "$R" selftest --resume --resume-from x.safetensors
+
+# A short run.
+expect_exit 0 "a short run" -- "$R" selftest -o "$T/run" --steps 20 --checkpoint-every 5 --json -q
+grep -qF '"steps_done":20' "$T/.out" || fail "--json summary: $(cat "$T/.out")"
+[ "$(wc -l < "$T/run/log.jsonl")" -eq 20 ] || fail "log.jsonl has $(wc -l < "$T/run/log.jsonl") lines, expected 20"
+for k in '"step":19' '"loss"' '"mse"' '"lr"' '"grad_norm"' '"images_per_s"' '"time"' '"peak_memory_mb"'; do
+  tail -1 "$T/run/log.jsonl" | grep -qF "$k" || fail "log line lacks $k"
+done
+ls "$T/run/checkpoints" | grep -qx step_20.safetensors || fail "no step_20 checkpoint"
+[ "$(ls "$T/run/checkpoints" | wc -l)" -eq 2 ] || fail "keep_checkpoints 2: $(ls "$T/run/checkpoints")"
+[ -s "$T/run/final/selftest.safetensors" ] || fail "no exported model"
+expect_exit 2 "a used output directory without --resume" -- "$R" selftest -o "$T/run" --steps 20 -q
+stderr_has "--resume" "the message points at --resume"
+expect_exit 3 "--resume with another learning rate" -- "$R" selftest -o "$T/run" --steps 30 --lr 0.02 --resume -q
+stderr_has "loop.lr" "the differing key is named"
+expect_exit 0 "--resume with more steps" -- "$R" selftest -o "$T/run" --steps 30 --resume --json -q
+grep -qF '"start_step":20' "$T/.out" || fail "resume did not start at 20: $(cat "$T/.out")"
+
+# SIGKILL between checkpoints, then --resume: the uninterrupted run's weights, byte for byte.
+big=(--set selftest.inputs=512 --set selftest.outputs=256 --batch 32 --checkpoint-every 5 --threads 1 -q)
+"$R" selftest -o "$T/killed" --steps 5000 "${big[@]}" 2>"$T/killed.err" &
+pid=$!
+for _ in $(seq 1 600); do
+  [ -e "$T/killed/checkpoints/step_15.safetensors" ] && break
+  sleep 0.05
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+last=$(ls "$T/killed/checkpoints" | sed -n 's/^step_\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
+if [ -z "$last" ] || [ "$last" -ge 5000 ]; then
+  fail "the run to kill left no checkpoint or finished (last: '$last'; $(head -c 300 "$T/killed.err"))"
+else
+  ok "killed with SIGKILL after step $last's checkpoint"
+  expect_exit 0 "resume of the killed run" -- "$R" selftest -o "$T/killed" --steps 200 --resume "${big[@]}"
+  expect_exit 0 "the uninterrupted run" -- "$R" selftest -o "$T/whole" --steps 200 "${big[@]}"
+  cmp -s "$T/killed/final/selftest.safetensors" "$T/whole/final/selftest.safetensors" &&
+    ok "resumed weights equal the uninterrupted run's byte for byte" ||
+    fail "resumed weights differ from the uninterrupted run's"
+  n=$(grep -c . "$T/killed/log.jsonl")
+  [ "$n" -eq 200 ] || fail "the resumed log has $n lines, expected 200 (one per step)"
+fi
+
+# Processes started with different configurations stop before step 0.
+port=$((20000 + RANDOM % 20000))
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$R" selftest -o "$T/mix" --threads 1 -q 2>"$T/r0.err" &
+p0=$!
+RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$R" selftest -o "$T/mix" --threads 1 --lr 0.5 -q 2>"$T/r1.err"
+c1=$?
+wait $p0
+c0=$?
+if grep -q "needs Gloo" "$T/r0.err"; then
+  echo "this build has no Gloo: the 2-process check is skipped"
+else
+  [ "$c0" -eq 2 ] && [ "$c1" -eq 2 ] && ok "different configurations: both processes exit 2" ||
+    fail "different configurations: exits $c0 and $c1; $(head -c 300 "$T/r0.err")"
+  grep -q "differs from rank 0" "$T/r1.err" || fail "rank 1's message: $(head -c 300 "$T/r1.err")"
+fi
+
+# plot (lib/rass/train/plot.cpp, where this build has it).
+"$R" plot "$T/run/log.jsonl" -o "$T/curves.png" 2>"$T/plot.err"
+rc=$?
+if grep -q "no plotting" "$T/plot.err"; then
+  echo "this build has no plot: skipped"
+elif [ $rc -eq 0 ] && head -c 8 "$T/curves.png" | od -An -c | grep -q 'P   N   G'; then
+  ok "plot writes a PNG"
+else
+  fail "plot: exit $rc, $(head -c 300 "$T/plot.err")"
+fi
+expect_exit 2 "plot without -o" -- "$R" plot "$T/run/log.jsonl"
+finish

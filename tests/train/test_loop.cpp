@@ -1,0 +1,266 @@
+// The shared training loop (lib/rass/train/loop.cpp): learning-rate schedule
+// by hand, AdamW and clipping against LibTorch's own torch::optim::AdamW and
+// clip_grad_norm_, checkpoints, --resume byte for byte, a killed run, another
+// configuration refused, a non-finite loss.
+#include "nn/torch_doctest.hpp"  // first: drops c10's glog-style CHECK
+
+#include <cmath>
+#include <fstream>
+
+#include <torch/torch.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/train/loop.hpp"
+#include "rass/train/train_checkpoint.hpp"
+#include "train/train_test_util.hpp"
+
+using namespace rass;
+using namespace rass::train;
+
+TEST_CASE("learning rate: constant, poly and linear warmup, by hand") {
+  LoopConfig c;
+  c.lr = 0.1;
+  c.steps = 10;
+  CHECK(learning_rate(c, 7) == doctest::Approx(0.1));
+  c.schedule = "poly";
+  c.poly_power = 0.9;
+  // 0.5^0.9 = exp(0.9 ln 0.5) = exp(-0.6238325) = 0.5358867
+  CHECK(learning_rate(c, 5) == doctest::Approx(0.05358867).epsilon(1e-6));
+  CHECK(learning_rate(c, 0) == doctest::Approx(0.1));
+  c.schedule = "constant";
+  c.warmup_steps = 4;
+  c.warmup_factor = 0.001;
+  // step 1: a = 1/4, factor 0.001 * 0.75 + 0.25 = 0.25075
+  CHECK(learning_rate(c, 1) == doctest::Approx(0.025075).epsilon(1e-9));
+  CHECK(learning_rate(c, 0) == doctest::Approx(0.0001).epsilon(1e-9));
+  CHECK(learning_rate(c, 4) == doctest::Approx(0.1));
+}
+
+TEST_CASE("AdamW with per-group weight decay and gradient clipping equals LibTorch's AdamW and clip_grad_norm_") {
+  LoopConfig c;
+  c.steps = 6;
+  c.batch = 4;
+  c.lr = 0.05;
+  c.weight_decay = 0.1;  // the bias group sets 0
+  c.clip_grad_norm = 0.5;  // clips: the first gradients' norm is a few units
+  c.seed = 3;
+  auto stage = test::selftest(3);
+  auto summary = run_training(*stage, c);
+
+  auto ref = test::selftest(3);
+  auto groups = ref->param_groups();
+  torch::Tensor w = groups[0].params[0].second, b = groups[1].params[0].second;
+  std::vector<torch::optim::OptimizerParamGroup> og;
+  og.emplace_back(std::vector<torch::Tensor>{w}, std::make_unique<torch::optim::AdamWOptions>(
+                                                     torch::optim::AdamWOptions(c.lr).weight_decay(0.1)));
+  og.emplace_back(std::vector<torch::Tensor>{b}, std::make_unique<torch::optim::AdamWOptions>(
+                                                     torch::optim::AdamWOptions(c.lr).weight_decay(0.0)));
+  torch::optim::AdamW opt(og, torch::optim::AdamWOptions(c.lr));
+  std::vector<double> ref_losses;
+  for (int64_t step = 0; step < c.steps; ++step) {
+    opt.zero_grad();
+    StepContext ctx;
+    ctx.step = step;
+    ctx.global_batch = ctx.local_batch = c.batch;
+    auto l = ref->compute_loss(ctx);
+    l.loss.backward();
+    torch::nn::utils::clip_grad_norm_(std::vector<torch::Tensor>{w, b}, c.clip_grad_norm);
+    opt.step();
+    ref_losses.push_back(l.loss.item<double>());
+  }
+  auto mine = stage->param_groups();
+  const double dw = (mine[0].params[0].second - w).abs().max().item<double>();
+  const double db = (mine[1].params[0].second - b).abs().max().item<double>();
+  INFO("max |dW| = ", dw, ", |db| = ", db);
+  CHECK(dw <= 1e-7);
+  CHECK(db <= 1e-7);
+  REQUIRE(summary.losses.size() == ref_losses.size());
+  for (size_t i = 0; i < ref_losses.size(); ++i) CHECK(summary.losses[i] == doctest::Approx(ref_losses[i]).epsilon(1e-6));
+  CHECK(summary.losses.back() < summary.losses.front());  // it learns
+}
+
+namespace {
+LoopConfig resume_config(const std::string& out) {
+  LoopConfig c;
+  c.steps = 7;
+  c.batch = 4;
+  c.lr = 0.05;
+  c.schedule = "poly";
+  c.warmup_steps = 2;
+  c.clip_grad_norm = 1.0;
+  c.seed = 11;
+  c.checkpoint_every = 2;
+  c.keep_checkpoints = 10;
+  c.out_dir = out;
+  c.quiet = true;
+  c.config = {{"stage", "selftest"}, {"loop", {{"lr", 0.05}, {"steps", 7}}}, {"selftest", {{"inputs", 16}}}};
+  return c;
+}
+}  // namespace
+
+TEST_CASE("resume after N steps (also after a killed run) gives the uninterrupted run's checkpoint, byte for byte") {
+  const std::string a = test::scratch_dir("a"), b = test::scratch_dir("b");
+  LoopConfig ca = resume_config(a);
+  auto sa = test::selftest(11);
+  auto full = run_training(*sa, ca);
+  CHECK(full.steps_done == 7);
+  CHECK(file_exists(a + "/checkpoints/step_7.safetensors"));
+  CHECK(file_exists(a + "/final/selftest.safetensors"));
+
+  LoopConfig cb = resume_config(b);
+  cb.stop_after = 3;  // the first run ends after step 3 with a checkpoint
+  auto sb = test::selftest(11);
+  auto first = run_training(*sb, cb);
+  CHECK(first.steps_done == 3);
+  CHECK(first.export_dir.empty());
+  CHECK(file_exists(b + "/checkpoints/step_3.safetensors"));
+  // What a kill -9 leaves: a log line of a step after the checkpoint, a torn
+  // line, a temporary file of an interrupted checkpoint write.
+  {
+    std::ofstream log(b + "/log.jsonl", std::ios::app);
+    log << "{\"step\": 3, \"loss\": 1}\n{\"step\": 4, \"lo";
+    std::ofstream tmp(b + "/checkpoints/.step_4.safetensors.tmp.123");
+    tmp << "partial";
+  }
+  cb.stop_after = 0;
+  cb.resume = true;
+  auto sb2 = test::selftest(11);  // a new process: weights from the initialisation again
+  auto second = run_training(*sb2, cb);
+  CHECK(second.start_step == 3);
+  CHECK(second.steps_done == 7);
+  for (size_t i = 0; i < second.losses.size(); ++i) CHECK(second.losses[i] == full.losses[3 + i]);
+  const auto ka = test::file_bytes(a + "/checkpoints/step_7.safetensors");
+  const auto kb = test::file_bytes(b + "/checkpoints/step_7.safetensors");
+  CHECK(!ka.empty());
+  CHECK(ka == kb);
+  CHECK(test::file_bytes(a + "/final/selftest.safetensors") == test::file_bytes(b + "/final/selftest.safetensors"));
+  // The log holds every step once.
+  std::ifstream log(b + "/log.jsonl");
+  std::string line;
+  int64_t expect = 0;
+  while (std::getline(log, line)) {
+    auto j = nlohmann::json::parse(line);
+    CHECK(j["step"].get<int64_t>() == expect++);
+    for (const char* k : {"loss", "mse", "lr", "grad_norm", "images_per_s", "time", "peak_memory_mb"}) CHECK(j.contains(k));
+  }
+  CHECK(expect == 7);
+  // The checkpoint holds the weights, the AdamW state and the metadata.
+  auto ck = read_train_checkpoint(b + "/checkpoints/step_7.safetensors");
+  CHECK(ck.step == 7);
+  CHECK(ck.seed == 11);
+  CHECK(ck.stage == "selftest");
+  CHECK(ck.config == ca.config);
+  for (const char* k : {"weight", "bias", "adamw.exp_avg.weight", "adamw.exp_avg_sq.bias", "adamw.step.weight", "rng.cpu"})
+    CHECK(ck.tensors.count(k) == 1);
+  CHECK(ck.tensors["adamw.step.weight"].item<int64_t>() == 7);
+}
+
+TEST_CASE("a longer run resumes a shorter one's checkpoint (constant schedule: steps may change)") {
+  const std::string a = test::scratch_dir("a"), b = test::scratch_dir("b");
+  LoopConfig c = resume_config(a);
+  c.schedule = "constant";
+  c.warmup_steps = 0;
+  auto s1 = test::selftest(11);
+  run_training(*s1, c);
+  LoopConfig cb = c;
+  cb.out_dir = b;
+  cb.steps = 4;
+  auto s2 = test::selftest(11);
+  run_training(*s2, cb);
+  cb.steps = 7;
+  cb.resume = true;
+  auto s3 = test::selftest(11);
+  run_training(*s3, cb);
+  CHECK(test::file_bytes(a + "/final/selftest.safetensors") == test::file_bytes(b + "/final/selftest.safetensors"));
+}
+
+TEST_CASE("resume refuses a checkpoint of another configuration, naming the keys; a used out_dir needs --resume") {
+  const std::string a = test::scratch_dir("a");
+  LoopConfig c = resume_config(a);
+  c.steps = 2;
+  auto s = test::selftest(11);
+  run_training(*s, c);
+  LoopConfig other = c;
+  other.steps = 5;
+  other.resume = true;
+  other.config["loop"]["lr"] = 0.01;
+  other.config["selftest"]["inputs"] = 8;
+  other.config["loop"]["steps"] = 5;
+  try {
+    auto s2 = test::selftest(11);
+    run_training(*s2, other);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    const std::string m = e.what();
+    CHECK(m.find(": loop.lr, selftest.inputs differ") != std::string::npos);  // steps may change
+    CHECK(m.find("step_2.safetensors") != std::string::npos);
+  }
+  LoopConfig again = c;
+  try {
+    auto s3 = test::selftest(11);
+    run_training(*s3, again);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(std::string(e.what()).find("--resume") != std::string::npos);
+  }
+  LoopConfig odd = c;
+  odd.batch = 3;
+  auto s4 = test::selftest(11);
+  CHECK_THROWS_AS(run_training(*s4, odd, nullptr), Error);
+}
+
+namespace {
+// The selftest stage whose loss turns NaN from step `bad` on.
+class NanStage : public Stage {
+ public:
+  NanStage(std::unique_ptr<Stage> s, int64_t bad) : s_(std::move(s)), bad_(bad) {}
+  std::string name() const override { return "nan"; }
+  std::vector<ParamGroup> param_groups() override { return s_->param_groups(); }
+  StepLoss compute_loss(const StepContext& ctx) override {
+    auto l = s_->compute_loss(ctx);
+    if (ctx.step >= bad_) l.loss = l.loss * std::nan("");
+    return l;
+  }
+  void export_model(const std::string& dir) override { s_->export_model(dir); }
+
+ private:
+  std::unique_ptr<Stage> s_;
+  int64_t bad_;
+};
+}  // namespace
+
+TEST_CASE("a non-finite loss stops the run with a message naming the step and the last checkpoint, which stays") {
+  const std::string a = test::scratch_dir("a");
+  LoopConfig c = resume_config(a);
+  NanStage s(test::selftest(11), 3);
+  try {
+    run_training(s, c);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::runtime);
+    const std::string m = e.what();
+    CHECK(m.find("non-finite loss at step 3") != std::string::npos);
+    CHECK(m.find("step_2.safetensors") != std::string::npos);
+  }
+  CHECK(file_exists(a + "/checkpoints/step_2.safetensors"));
+  CHECK(!file_exists(a + "/checkpoints/step_4.safetensors"));
+  CHECK(!file_exists(a + "/final/selftest.safetensors"));
+}
+
+TEST_CASE("keep_checkpoints keeps the newest; list_checkpoints ignores other names") {
+  const std::string a = test::scratch_dir("a");
+  LoopConfig c = resume_config(a);
+  c.checkpoint_every = 1;
+  c.keep_checkpoints = 2;
+  auto s = test::selftest(11);
+  run_training(*s, c);
+  auto l = list_checkpoints(a + "/checkpoints");
+  REQUIRE(l.size() == 2);
+  CHECK(l[0].first == 6);
+  CHECK(l[1].first == 7);
+}
