@@ -240,7 +240,7 @@ void room(Ctx& x) {
                     }});
     const int chairs = x.below(3);
     for (int i = 0; i < chairs; ++i) {
-      const double cy = y + x.u(-0.05, 0.1) * H, ch = size_at(cy, eye, H, H * 0.7);
+      const double cy = y + x.u(-0.05, 0.1) * H, ch = size_at(cy, eye, H, H * 0.45);
       const double ccx = cx + (i == 0 ? -1 : 1) * tw * x.u(0.5, 0.8);
       objs.push_back({cy, [&x, ccx, cy, ch] { draw_chair(x, ccx, cy, ch); }});
     }
@@ -304,7 +304,11 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
   std::vector<Cls> vis;
   for (Cls c : all_classes())
     if (count[class_label(c)] > 0) vis.push_back(c);
-  std::stable_sort(vis.begin(), vis.end(), [&](Cls a, Cls b) { return count[class_label(a)] > count[class_label(b)]; });
+  // Largest area first, ties by label value: the order rass-caption-map lists a label map's classes in.
+  std::sort(vis.begin(), vis.end(), [&](Cls a, Cls b) {
+    const uint64_t na = count[class_label(a)], nb = count[class_label(b)];
+    return na != nb ? na > nb : class_label(a) < class_label(b);
+  });
   s.tags = vis;
   for (Cls c : vis) s.pixels.push_back(count[class_label(c)]);
   s.caption = caption_of(s);
