@@ -54,6 +54,7 @@ TEST_CASE("plot axes: nice limits, ticks and the value-to-pixel map (hand values
   CHECK(l.hi == doctest::Approx(100));
   CHECK(l.ticks.size() == 4);
   CHECK(axis_to_pixel(nice_axis(1, 100, true), 10, 0, 200) == doctest::Approx(100));
+  CHECK(nice_axis(1, 100, true).ticks == std::vector<double>{1, 2, 5, 10, 20, 50, 100});
   CHECK_THROWS_AS(nice_axis(0, 1, true), Error);
   const Box b = panel_box(1, 2, 400, 600);  // the second of two 300-pixel panels
   CHECK(b.left == 80);

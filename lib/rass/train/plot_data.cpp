@@ -91,7 +91,10 @@ Axis nice_axis(double min, double max, bool log) {
     if (hi <= lo) hi = lo + 1;
     a.lo = std::pow(10.0, lo);
     a.hi = std::pow(10.0, hi);
-    for (double e = lo; e <= hi + 1e-9; ++e) a.ticks.push_back(std::pow(10.0, e));
+    // Decades; over one or two decades also 2x and 5x, so the axis is readable.
+    for (double e = lo; e <= hi + 1e-9; ++e)
+      for (double m : {1.0, 2.0, 5.0})
+        if ((m == 1 || hi - lo <= 2) && m * std::pow(10.0, e) <= a.hi * (1 + 1e-9)) a.ticks.push_back(m * std::pow(10.0, e));
     return a;
   }
   if (max - min <= std::abs(min) * 1e-12 || max == min) {

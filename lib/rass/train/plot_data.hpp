@@ -48,7 +48,8 @@ struct Axis {
 };
 // Limits rounded outwards to a multiple of a 1-2-5 tick step (about 5 ticks);
 // min == max is widened by 10% of |min| (1 when 0) on each side first. On a
-// log axis (min > 0 required) limits are powers of ten and ticks decades.
+// log axis (min > 0 required) limits are powers of ten and ticks decades
+// (with 2x and 5x when the axis spans at most two decades).
 Axis nice_axis(double min, double max, bool log);
 // The pixel of value v on an axis drawn from pixel p0 (at lo) to p1 (at hi).
 double axis_to_pixel(const Axis& a, double v, double p0, double p1);
