@@ -182,6 +182,25 @@ void Canvas::light(double gain, double gradient, double angle, double gamma) {
     }
 }
 
+void Canvas::tint(const Rgb& f) {
+  for (size_t i = 0; i < rgb_.size(); i += 3) {
+    rgb_[i] *= f.r;
+    rgb_[i + 1] *= f.g;
+    rgb_[i + 2] *= f.b;
+  }
+}
+
+void Canvas::haze(double horizon, double spread, double strength, const Rgb& colour) {
+  const float col[3] = {colour.r, colour.g, colour.b};
+  for (int y = 0; y < h_; ++y) {
+    const float k = float(strength * std::exp(-std::abs(y + 0.5 - horizon) / std::max(1.0, spread)));
+    for (int x = 0; x < w_; ++x) {
+      float* p = &rgb_[(size_t(y) * w_ + x) * 3];
+      for (int c = 0; c < 3; ++c) p[c] += (col[c] - p[c]) * k;
+    }
+  }
+}
+
 Image Canvas::image(double grain, uint64_t seed) const {
   Image img(w_, h_, 3);
   Rng rng(seed);

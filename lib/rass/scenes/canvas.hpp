@@ -69,6 +69,11 @@ class Canvas {
   // Whole-image light: gain * (1 + gradient * (projection of the pixel on
   // direction `angle`, -1..1)), then gamma.
   void light(double gain, double gradient, double angle, double gamma);
+  // White balance: each channel multiplied by its factor (warm or cool light).
+  void tint(const Rgb& factors);
+  // Haze: the image pulled towards `colour`, by `strength` at row `horizon`
+  // and less away from it (falling off over `spread` rows): aerial perspective.
+  void haze(double horizon, double spread, double strength, const Rgb& colour);
   // The label at pixel (x, y); 255 where nothing was drawn.
   uint8_t label_at(int x, int y) const { return labels_[size_t(y) * w_ + x]; }
   // The 8-bit RGB image (rounded, clamped, with `grain` of keyed sensor noise)

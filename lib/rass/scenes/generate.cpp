@@ -51,7 +51,7 @@ double size_at(double y, double horizon, double bottom, double near) {
 // so near objects (large) and far ones (small) both occur.
 double ground_row(Ctx& x, double horizon) { return horizon + (x.h - horizon) * std::pow(x.u(0.03, 1.0), 1.4); }
 
-void street(Ctx& x) {
+double street(Ctx& x) {
   const double W = x.w, H = x.h, horizon = H * x.u(0.3, 0.55);
   draw_sky(x, horizon + 1, x.chance(0.7));
   if (x.chance(0.3)) draw_mountains(x, horizon);
@@ -116,9 +116,10 @@ void street(Ctx& x) {
     if (r > l) objs.push_back({y, [&x, l, r, y, fh] { draw_fence(x, l, r, y, fh); }});
   }
   draw_in_depth_order(objs);
+  return horizon;
 }
 
-void landscape(Ctx& x) {
+double landscape(Ctx& x) {
   const double W = x.w, H = x.h, horizon = H * x.u(0.3, 0.6);
   draw_sky(x, horizon + 1, x.chance(0.8));
   if (x.chance(0.8)) draw_mountains(x, horizon);
@@ -177,6 +178,7 @@ void landscape(Ctx& x) {
     objs.push_back({y, [&x, cx, y, ph] { draw_pole(x, cx, y, ph); }});
   }
   draw_in_depth_order(objs);
+  return horizon;
 }
 
 void room(Ctx& x) {
@@ -290,13 +292,21 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
   Scene s;
   s.kind = opt.kind;
   if (s.kind == Kind::mixed) s.kind = Kind(1 + rng.below(3));
+  double horizon = -1;
   switch (s.kind) {
-    case Kind::street: street(x); break;
-    case Kind::landscape: landscape(x); break;
+    case Kind::street: horizon = street(x); break;
+    case Kind::landscape: horizon = landscape(x); break;
     default: room(x); break;
   }
-  // Global light: exposure, a gradient across the frame, a tone curve.
-  canvas.light(x.u(0.7, 1.15), x.u(0, 0.35), x.u(0, 2 * M_PI), x.u(0.8, 1.25));
+  // Outdoors, sometimes haze or mist along the horizon.
+  if (horizon >= 0 && x.chance(0.4))
+    canvas.haze(horizon, opt.height * x.u(0.05, 0.3), x.u(0.15, 0.6), x.vary({0.8f, 0.82f, 0.85f}, 0.05, 0.1));
+  // Global light: white balance, exposure, a gradient across the frame, a tone curve.
+  if (x.chance(0.5)) {
+    const double warm = x.u(-0.12, 0.12);
+    canvas.tint({float(1 + warm), 1.0f, float(1 - warm)});
+  }
+  canvas.light(x.u(0.6, 1.15), x.u(0, 0.35), x.u(0, 2 * M_PI), x.u(0.8, 1.25));
   s.image = canvas.image(0.012, stream_seed(seed, key, "grain"));
   s.labels = canvas.labels();
   std::vector<uint64_t> count(256, 0);
