@@ -63,11 +63,13 @@ double street(Ctx& x) {
   }
   // Ground: pavement everywhere, grass verges, the road converging to a vanishing point.
   const Rgb pave = x.vary({0.62f, 0.6f, 0.57f}, 0.05);
-  x.canvas.fill(rect(0, horizon, W, H), Cls::sidewalk, x.paint(Pattern::tiles, pave, scale(pave, 0.75), H * 0.04));
   const double vx = W * x.u(0.25, 0.75), far = W * 0.01, near = W * x.u(0.3, 0.6);
+  x.canvas.fill(rect(0, horizon, W, H), Cls::sidewalk,
+                x.ground(x.paint(Pattern::tiles, pave, scale(pave, 0.75), H * 0.08), horizon, vx));
   auto road_edge = [&](double y, double side) { return vx + side * (far + (near - far) * (y - horizon) / (H - horizon)); };
   if (x.chance(0.5)) {
     const Rgb g = x.vary({0.3f, 0.55f, 0.2f}, 0.06);
+    // Grass blades stay upright in the image (a ground mapping would fan them out from the vanishing point).
     const Paint gp = x.paint(Pattern::blades, scale(g, 0.7), scale(g, 1.25), H * 0.02);
     const double k = x.u(1.3, 1.8);  // verge beyond the pavement
     x.canvas.fill(polygon({{vx - far * k * 3, horizon}, {-W * 2, H + k * near}, {-W * 2, horizon}}), Cls::grass, gp);
@@ -76,7 +78,7 @@ double street(Ctx& x) {
   const Rgb asph = x.vary({0.3f, 0.3f, 0.32f}, 0.03, 0.2);
   x.canvas.fill(polygon({{road_edge(horizon, -1), horizon}, {road_edge(horizon, 1), horizon}, {road_edge(H, 1), H},
                          {road_edge(H, -1), H}}),
-                Cls::road, x.paint(Pattern::noise, asph, scale(asph, 1.3), H * 0.03));
+                Cls::road, x.ground(x.paint(Pattern::noise, asph, scale(asph, 1.3), H * 0.04), horizon, vx));
   // Dashed centre line (road): dashes shrink with depth.
   const Paint mark = x.paint(Pattern::flat, {0.92f, 0.9f, 0.8f}, {}, 1, 0, 0.05);
   for (double t = 0.05; t < 1; t += 0.16) {
@@ -124,7 +126,7 @@ double landscape(Ctx& x) {
   draw_sky(x, horizon + 1, x.chance(0.8));
   if (x.chance(0.8)) draw_mountains(x, horizon);
   const Rgb g = x.vary(x.chance(0.25) ? Rgb{0.6f, 0.58f, 0.3f} : Rgb{0.3f, 0.55f, 0.2f}, 0.06);
-  Paint gp = x.paint(Pattern::blades, scale(g, 0.7), scale(g, 1.2), H * 0.02);
+  const Paint gp = x.paint(Pattern::blades, scale(g, 0.7), scale(g, 1.2), H * 0.02);  // upright blades
   x.canvas.fill(rect(0, horizon, W, H), Cls::grass, gp);
   if (x.chance(0.6)) {
     // A lake: a band from the horizon, its shore a wobbly line.
@@ -136,14 +138,15 @@ double landscape(Ctx& x) {
       pts.push_back({x0 + (x1 - x0) * t, horizon + depth * (0.5 + 0.7 * fbm1(t * 3, s, 3)) * std::sin(M_PI * (0.1 + 0.8 * t))});
     }
     const Rgb wc = x.vary({0.25f, 0.42f, 0.6f}, 0.06, 0.2);
-    x.canvas.fill(polygon(pts), Cls::water, x.paint(Pattern::waves, wc, {0.75f, 0.85f, 0.95f}, H * 0.025));
+    x.canvas.fill(polygon(pts), Cls::water,
+                  x.ground(x.paint(Pattern::waves, wc, {0.75f, 0.85f, 0.95f}, H * 0.05), horizon, W / 2));
   }
   if (x.chance(0.35)) {
     // A dirt path (labelled road) winding towards the horizon.
     const double vx = W * x.u(0.2, 0.8), nx = W * x.u(0.2, 0.8), nw = W * x.u(0.08, 0.25);
     const Rgb dirt = x.vary({0.55f, 0.45f, 0.32f}, 0.05);
     x.canvas.fill(polygon({{vx - 1, horizon + 1}, {vx + 1, horizon + 1}, {nx + nw, H}, {nx - nw, H}}), Cls::road,
-                  x.paint(Pattern::noise, dirt, scale(dirt, 0.8), H * 0.02));
+                  x.ground(x.paint(Pattern::noise, dirt, scale(dirt, 0.8), H * 0.04), horizon, nx));
   }
   std::vector<Placed> objs;
   if (x.chance(0.35)) {  // a house in the distance
@@ -195,8 +198,10 @@ void room(Ctx& x) {
   x.canvas.fill(polygon({{0, 0}, {W, 0}, {bx1, by0}, {bx0, by0}}), Cls::ceiling,
                 x.paint(Pattern::noise, cc, scale(cc, 0.9), H * 0.1, 0, 0.03));
   const Rgb fc = x.vary(x.chance(0.5) ? Rgb{0.6f, 0.42f, 0.25f} : Rgb{0.7f, 0.7f, 0.68f}, 0.08, 0.15);
-  const Paint floor = x.chance(0.5) ? x.paint(Pattern::planks, fc, scale(fc, 0.7), H * 0.035, x.u(-0.2, 0.2))
-                                    : x.paint(Pattern::tiles, fc, scale(fc, 0.6), H * 0.08, x.u(-0.3, 0.3));
+  const double eye = by1 - (by1 - by0) * 0.6;  // the horizon of the floor's perspective, above the back wall's foot
+  const Paint floor = x.ground(x.chance(0.5) ? x.paint(Pattern::planks, fc, scale(fc, 0.7), H * 0.06, x.u(-0.2, 0.2))
+                                             : x.paint(Pattern::tiles, fc, scale(fc, 0.6), H * 0.12, x.u(-0.3, 0.3)),
+                               eye, (bx0 + bx1) / 2);
   x.canvas.fill(polygon({{bx0, by1}, {bx1, by1}, {W, H}, {0, H}}), Cls::floor, floor);
   // Things on the back wall.
   const double bw = bx1 - bx0, bh = by1 - by0;
@@ -233,7 +238,6 @@ void room(Ctx& x) {
     x.canvas.fill(rug, Cls::rug, x.paint(Pattern::stripes, rc, scale(rc, 0.6), rw * 0.05, 0.0));
   }
   std::vector<Placed> objs;
-  const double eye = by1 - bh * 0.6;  // the horizon of the floor's perspective, above the back wall's foot
   if (x.chance(0.7)) {
     const double y = x.u(by1 + 2, H * 0.95), tw = size_at(y, eye, H, W * 0.55), cx = x.u(0.25, 0.75) * W;
     objs.push_back({y, [&x, cx, y, tw] {

@@ -3,6 +3,7 @@
 // rocks, poles, flowers, stairs and room furniture. Every draw comes from the
 // scene's keyed Rng; sizes are in pixels (the caller scales them by depth).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "rass/core/rng.hpp"
@@ -23,6 +24,13 @@ struct Ctx {
   // `base` with each channel moved by up to +-amount and the whole by +-bright.
   Rgb vary(Rgb base, double amount, double bright = 0.1);
   Paint paint(Pattern p, Rgb a, Rgb b, double size, double angle = 0, double grain = 0.08);
+  // The same on the ground plane below row `horizon` (Paint::ground_*), centred on column cx.
+  Paint ground(Paint p, double horizon, double cx) {
+    p.ground_h = horizon;
+    p.ground_k = std::max(1.0, h - horizon);
+    p.ground_cx = cx;
+    return p;
+  }
 
  private:
   uint64_t paints_ = 0;

@@ -48,8 +48,15 @@ double fbm1(double x, uint64_t seed, int octaves) { return fbm(x, 0.5, seed, oct
 
 Rgb Paint::at(double x, double y) const {
   // Pattern coordinates: rotated by `angle`, in units of `size`.
+  double gx = x, gy = y, fade = 1;
+  if (ground_k > 0 && pattern != Pattern::vgradient) {
+    const double d = std::max(y - ground_h, 0.25);
+    gx = ground_cx + (x - ground_cx) * ground_k / d;
+    gy = ground_k * ground_k / d;
+    fade = std::clamp(4 * d / ground_k, 0.0, 1.0);
+  }
   const double ca = std::cos(angle), sa = std::sin(angle);
-  const double u = (x * ca + y * sa) / size, v = (-x * sa + y * ca) / size;
+  const double u = (gx * ca + gy * sa) / size, v = (-gx * sa + gy * ca) / size;
   double t = 0;  // 0: colour a, 1: colour b
   switch (pattern) {
     case Pattern::flat:
@@ -104,7 +111,7 @@ Rgb Paint::at(double x, double y) const {
       t = std::clamp((y - y0) / std::max(1e-6, y1 - y0), 0.0, 1.0);
       break;
   }
-  Rgb c = mix(a, b, t);
+  Rgb c = mix(a, b, fade * t + (1 - fade) * 0.3);
   if (grain > 0) {
     const double g = 1 + grain * (2 * value_noise(x * 0.9, y * 0.9, seed ^ 0x5bd1e995) - 1);
     c = scale(c, g);

@@ -31,6 +31,13 @@ struct Paint {
   double grain = 0.08;  // strength of the fine noise on top of every pattern
   double y0 = 0, y1 = 1;  // vgradient: rows where a turns into b
   uint64_t seed = 0;
+  // Ground perspective (ground_k > 0): the pattern lies on a ground plane
+  // whose horizon is row ground_h, seen from above: a point at row y maps to
+  // depth ground_k^2 / (y - ground_h) and lateral position (x - ground_cx) *
+  // ground_k / (y - ground_h), so pattern features are 1:1 at y = ground_h +
+  // ground_k and shrink towards the horizon, where the pattern fades to its
+  // mean colour instead of aliasing.
+  double ground_h = 0, ground_k = 0, ground_cx = 0;
   Rgb at(double x, double y) const;
 };
 
