@@ -17,8 +17,8 @@ pkgs=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --with-torch) pkgs+=(libtorch-dev libopenblas0-pthread libgloo-dev) ;;
-    --with-cuda) pkgs+=(curl unzip ca-certificates) ;;
+    --with-torch) pkgs+=(libtorch-dev libopenblas0-pthread libgloo-dev libcairo2-dev) ;;  # gloo: rass-train processes; cairo: rass-train plot
+    --with-cuda) pkgs+=(curl unzip ca-certificates libcairo2-dev) ;;  # the CUDA build has the training layer too
     --with-python) pkgs+=(python3-numpy python3-scipy python3-pil) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac

@@ -1,0 +1,169 @@
+#include "rass/scenes/scenes_tool.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/manifest.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::scenes {
+
+namespace {
+
+constexpr char kProg[] = "rass-scenes";
+
+struct Paths {
+  std::string image, label, tags, caption;
+};
+
+Paths paths_of(const std::string& dir, const std::string& key) {
+  return {path_join(path_join(dir, "images"), key + ".png"), path_join(path_join(dir, "labels"), key + ".png"),
+          path_join(path_join(dir, "tags"), key + ".txt"), path_join(path_join(dir, "captions"), key + ".txt")};
+}
+
+// "<dir>/<stem>.<ext>", or "<dir>/<stem>.I-of-N.<ext>" for a sharded run, so
+// shards never overwrite each other's listings.
+std::string listing_path(const ScenesJob& job, const std::string& stem, const std::string& ext) {
+  const std::string tag = job.shard.count == 1 ? "" : "." + std::to_string(job.shard.index) + "-of-" + std::to_string(job.shard.count);
+  return path_join(job.output, stem + tag + ext);
+}
+
+// The first line of a small text file, without its newline.
+std::string first_line(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  std::string s(bytes.begin(), bytes.end());
+  const size_t nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+// --resume: a scene is done when its caption (written last) exists and its
+// image and label map decode at the asked size with the right channels.
+bool finished(const ScenesJob& job, const Paths& p) {
+  std::error_code ec;
+  if (!fs::exists(p.caption, ec) || !fs::exists(p.tags, ec)) return false;
+  try {
+    const Image img = read_image(p.image), lab = read_label_image(p.label);
+    return img.width == job.scene.width && img.height == job.scene.height && img.channels == 3 &&
+           lab.width == job.scene.width && lab.height == job.scene.height && lab.channels == 1 && lab.depth == 8;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+struct Row {
+  enum { pending, done, skipped } state = pending;
+  std::string tags, caption;
+};
+
+}  // namespace
+
+std::string scene_key(int64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "scene_%06lld", static_cast<long long>(i));
+  return buf;
+}
+
+int run_scenes(const ScenesJob& job) {
+  if (job.list_classes) {
+    std::string text;
+    for (Cls c : all_classes()) text += class_name(c) + "\t" + std::to_string(class_label(c)) + "\n";
+    batch::write_report("-", text);
+    return 0;
+  }
+  if (job.output.empty()) throw_usage("no output: pass -o DIRECTORY");
+  if (job.output == "-") throw_usage("-o names a directory (images, labels, tags, captions, manifest); '-' cannot hold them");
+  if (job.count < 1) throw_usage("-n must be at least 1");
+  if (job.start < 0 || job.start + job.count > 1000000000000LL) throw_usage("--start must be in 0..10^12 - n");
+  // Validates the size before anything is written.
+  if (job.scene.width < kMinSide || job.scene.width > kMaxSide || job.scene.height < kMinSide || job.scene.height > kMaxSide)
+    throw_usage("scene size " + std::to_string(job.scene.width) + "x" + std::to_string(job.scene.height) +
+                " is outside " + std::to_string(kMinSide) + ".." + std::to_string(kMaxSide) + " per side");
+  std::error_code ec;
+  if (fs::exists(job.output, ec) && !fs::is_directory(job.output, ec))
+    throw_usage("-o " + job.output + " exists and is not a directory");
+  const std::string manifest = listing_path(job, "manifest", ".jsonl"), tags_tsv = listing_path(job, "tags", ".tsv");
+
+  std::vector<batch::Item> all;
+  for (int64_t i = 0; i < job.count; ++i) {
+    const std::string key = scene_key(job.start + i);
+    all.push_back({key, {key}, ""});
+  }
+  std::vector<batch::Item> mine;
+  for (size_t i = 0; i < all.size(); ++i)
+    if (job.shard.contains(i)) mine.push_back(all[i]);
+  for (const char* sub : {"images", "labels", "tags", "captions"}) make_directories(path_join(job.output, sub));
+
+  std::vector<Row> rows(mine.size());
+  const EncodeOptions enc{95, true, job.png_level};
+  batch::Reporter reporter(kProg);
+  const auto t0 = std::chrono::steady_clock::now();
+  const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
+    const Paths p = paths_of(job.output, mine[i].key);
+    Row& row = rows[i];
+    if (job.resume && finished(job, p)) {
+      row.tags = first_line(p.tags);
+      row.caption = first_line(p.caption);
+      row.state = Row::skipped;
+      return;
+    }
+    const Scene s = generate_scene(job.seed, mine[i].key, job.scene);
+    row.tags = tags_line(s);
+    row.caption = s.caption;
+    // The caption goes last: --resume takes its presence as "the rest is complete".
+    write_image(p.image, s.image, ImageFormat::png, enc);
+    write_image(p.label, s.labels, ImageFormat::png, enc);
+    write_file_atomic(p.tags, row.tags + "\n");
+    write_file_atomic(p.caption, row.caption + "\n");
+    row.state = Row::done;
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Listings in key order, whatever the thread timing.
+  std::string mtext, ttext;
+  size_t done = 0, skipped = 0;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const Row& r = rows[i];
+    if (r.state == Row::pending) continue;
+    (r.state == Row::done ? done : skipped)++;
+    const Paths p = paths_of(job.output, mine[i].key);
+    const json row = {{"image", relative_to_manifest(manifest, p.image)},
+                      {"label", relative_to_manifest(manifest, p.label)},
+                      {"tags", relative_to_manifest(manifest, p.tags)},
+                      {"caption", r.caption},
+                      {"key", mine[i].key},
+                      {"seed", job.seed},
+                      {"width", job.scene.width},
+                      {"height", job.scene.height}};
+    mtext += row.dump() + "\n";
+    ttext += mine[i].key + "\t" + r.tags + "\n";
+  }
+  batch::write_report(manifest, mtext);
+  batch::write_report(tags_tsv, ttext);
+  const size_t failed = tally.bad + tally.failed;
+  if (!job.quiet)
+    std::fprintf(stderr, "%s: %zu written, %zu already done, %zu failed (shard %s, %zu of %zu scenes, %.1f scenes/s)\n",
+                 kProg, done, skipped, failed, job.shard.str().c_str(), mine.size(), all.size(),
+                 seconds > 0 ? double(done) / seconds : 0.0);
+  if (job.json) {
+    json s = {{"written", done}, {"skipped", skipped}, {"failed", failed}, {"manifest", manifest},
+              {"tags", tags_tsv}, {"shard", job.shard.str()}, {"scenes", all.size()}, {"shard_scenes", mine.size()},
+              {"seed", job.seed}, {"width", job.scene.width}, {"height", job.scene.height},
+              {"kind", kind_name(job.scene.kind)}};
+    batch::put_number(s, "seconds", seconds, "");
+    batch::write_report("-", s.dump() + "\n");
+  }
+  return tally.exit_code();
+}
+
+}  // namespace rass::scenes

@@ -1,0 +1,126 @@
+#include "rass/train/plot_data.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace rass::train {
+
+TrainingLog read_training_log(const std::string& path) {
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = read_file_bytes(path);
+  } catch (const Error& e) {
+    throw_bad_input(path, std::string("cannot read the training log: ") + e.what());
+  }
+  TrainingLog log;
+  log.path = path;
+  const std::string text(bytes.begin(), bytes.end());
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(line_no);
+    nlohmann::ordered_json j;  // keeps the log's key order: panels in the order terms appear
+    try {
+      j = nlohmann::ordered_json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw_bad_input(where, std::string("not JSON (") + e.what() + "); a training log has one JSON object per line");
+    }
+    if (!j.is_object()) throw_bad_input(where, "expected a JSON object per line");
+    const auto st = j.find("step");
+    if (st == j.end() || !st->is_number()) throw_bad_input(where, "no numeric \"step\"");
+    const double step = st->get<double>();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() == "step") continue;
+      if (!it->is_number() && !it->is_null()) continue;
+      if (!log.series.count(it.key())) log.terms.push_back(it.key());
+      Series& s = log.series[it.key()];
+      if (it->is_null()) continue;
+      const double v = it->get<double>();
+      if (!std::isfinite(v) || !std::isfinite(step)) throw_bad_input(where, "\"" + it.key() + "\" is not a finite number");
+      s.x.push_back(step);
+      s.y.push_back(v);
+    }
+    ++log.records;
+  }
+  if (log.records == 0) throw_bad_input(path, "no log lines (expected JSON objects with \"step\" and loss terms)");
+  return log;
+}
+
+std::vector<double> moving_average(const std::vector<double>& y, int64_t window) {
+  if (window <= 1) return y;
+  std::vector<double> out(y.size());
+  double sum = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    sum += y[i];
+    if (i >= size_t(window)) sum -= y[i - size_t(window)];
+    out[i] = sum / double(std::min<size_t>(i + 1, size_t(window)));
+  }
+  return out;
+}
+
+namespace {
+
+// The 1-2-5 step nearest above span / target.
+double nice_step(double span, int target) {
+  const double raw = span / target;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= m * mag * (1 + 1e-9)) return m * mag;
+  return 10 * mag;
+}
+
+}  // namespace
+
+Axis nice_axis(double min, double max, bool log) {
+  Axis a;
+  a.log = log;
+  if (log) {
+    if (!(min > 0)) throw_runtime("a log axis needs positive values");
+    double lo = std::floor(std::log10(min) + 1e-9), hi = std::ceil(std::log10(max) - 1e-9);
+    if (hi <= lo) hi = lo + 1;
+    a.lo = std::pow(10.0, lo);
+    a.hi = std::pow(10.0, hi);
+    // Decades; over one or two decades also 2x and 5x, so the axis is readable.
+    for (double e = lo; e <= hi + 1e-9; ++e)
+      for (double m : {1.0, 2.0, 5.0})
+        if ((m == 1 || hi - lo <= 2) && m * std::pow(10.0, e) <= a.hi * (1 + 1e-9)) a.ticks.push_back(m * std::pow(10.0, e));
+    return a;
+  }
+  if (max - min <= std::abs(min) * 1e-12 || max == min) {
+    const double pad = min != 0 ? std::abs(min) * 0.1 : 1;
+    min -= pad;
+    max += pad;
+  }
+  const double step = nice_step(max - min, 5);
+  a.lo = std::floor(min / step + 1e-9) * step;
+  a.hi = std::ceil(max / step - 1e-9) * step;
+  for (int64_t k = int64_t(std::llround(a.lo / step)); k * step <= a.hi + step * 1e-9; ++k) {
+    const double t = double(k) * step;
+    a.ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  }
+  return a;
+}
+
+double axis_to_pixel(const Axis& a, double v, double p0, double p1) {
+  const double t = a.log ? (std::log10(v) - std::log10(a.lo)) / (std::log10(a.hi) - std::log10(a.lo))
+                         : (v - a.lo) / (a.hi - a.lo);
+  return p0 + t * (p1 - p0);
+}
+
+Box panel_box(int panel, int panels, int width, int height) {
+  const double ph = double(height) / panels;
+  return {kPlotLeft, panel * ph + kPlotTop, width - kPlotRight, (panel + 1) * ph - kPlotBottom};
+}
+
+}  // namespace rass::train

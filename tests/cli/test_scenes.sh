@@ -1,0 +1,93 @@
+# rass-scenes end to end: determinism across --jobs and shards, resume, the
+# output formats, and round trips through the tools that read them
+# (rass-eval-miou of the labels against themselves, rass-caption-map reading
+# the label maps and the tags). Expected values are properties, not checksums
+# of the tool's own output.
+. "$(dirname "$0")/lib.sh"
+S=$B/rass-scenes
+
+expect_exit 0 "5 scenes, 1 job" -- "$S" -n 5 --size 80 -s 3 -j 1 -o "$T/j1" -q
+expect_exit 0 "5 scenes, 2 jobs" -- "$S" -n 5 --size 80 -s 3 -j 2 -o "$T/j2" -q
+for i in 0 1 2 3 4; do
+  k=scene_00000$i
+  for f in images/$k.png labels/$k.png tags/$k.txt captions/$k.txt; do
+    [ -s "$T/j1/$f" ] || fail "missing $f"
+    cmp -s "$T/j1/$f" "$T/j2/$f" || fail "$f differs between --jobs 1 and 2"
+  done
+done
+[ "$(wc -l <"$T/j1/manifest.jsonl")" -eq 5 ] || fail "manifest should list 5 scenes"
+[ "$(wc -l <"$T/j1/tags.tsv")" -eq 5 ] || fail "tags.tsv should list 5 scenes"
+cmp -s "$T/j1/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "manifests differ between --jobs 1 and 2"
+grep -q '"image":"images/scene_000002.png","label":"labels/scene_000002.png","tags":"tags/scene_000002.txt"' \
+  "$T/j1/manifest.jsonl" || fail "manifest paths relative to the manifest"
+grep -q '"key":"scene_000004","seed":3,"width":80,"height":80' "$T/j1/manifest.jsonl" || fail "manifest key/seed/size"
+
+# A different seed gives different scenes.
+expect_exit 0 "seed 4" -- "$S" -n 1 --size 80 -s 4 -o "$T/s4" -q
+cmp -s "$T/j1/images/scene_000000.png" "$T/s4/images/scene_000000.png" && fail "seed 4 drew the same scene as seed 3"
+
+# Shards: the union equals the unsharded run; Slurm variables pick the shard.
+for i in 0 1; do expect_exit 0 "shard $i/2" -- "$S" -n 5 --size 80 -s 3 --shard $i/2 -o "$T/sh" -q; done
+for f in "$T"/j1/images/*.png "$T"/j1/labels/*.png; do
+  cmp -s "$f" "$T/sh/${f#$T/j1/}" || fail "${f#$T/j1/} differs when sharded"
+done
+[ "$(cat "$T"/sh/manifest.*-of-2.jsonl | wc -l)" -eq 5 ] || fail "shard manifests should list 5 scenes in all"
+SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 SLURM_ARRAY_TASK_MIN=0 "$S" -n 5 --size 80 -s 3 -o "$T/slurm" -q
+[ "$(wc -l <"$T/slurm/manifest.1-of-2.jsonl" 2>/dev/null)" = 2 ] && ok "Slurm shard" || fail "Slurm variables not used"
+
+# PNG headers: RGB 8-bit images, gray 8-bit labels, at --width x --height.
+expect_exit 0 "non-square" -- "$S" -n 1 --width 96 --height 64 -o "$T/ns" -q
+ihdr() { od -An -tu1 -j16 -N10 "$1" | tr -s ' ' | sed 's/^ //'; }
+[ "$(ihdr "$T/ns/images/scene_000000.png")" = "0 0 0 96 0 0 0 64 8 2" ] || fail "image IHDR: $(ihdr "$T/ns/images/scene_000000.png")"
+[ "$(ihdr "$T/ns/labels/scene_000000.png")" = "0 0 0 96 0 0 0 64 8 0" ] || fail "label IHDR: $(ihdr "$T/ns/labels/scene_000000.png")"
+
+# Resume: complete scenes are skipped; one without its caption (written last) or
+# with a truncated image is redone, to the same bytes.
+expect_exit 0 "resume, all done" -- "$S" -n 5 --size 80 -s 3 -o "$T/j1" --resume --json -q
+grep -q '"written":0,"skipped":5' "$T/.out" || fail "resume should skip 5: $(cat "$T/.out")"
+cp "$T/j1/images/scene_000001.png" "$T/img1.png"
+rm "$T/j1/captions/scene_000003.txt"
+head -c 100 "$T/img1.png" > "$T/j1/images/scene_000001.png"
+expect_exit 0 "resume, two to redo" -- "$S" -n 5 --size 80 -s 3 -o "$T/j1" --resume --json -q
+grep -q '"written":2,"skipped":3' "$T/.out" || fail "resume should redo 2: $(cat "$T/.out")"
+cmp -s "$T/img1.png" "$T/j1/images/scene_000001.png" || fail "redone image differs"
+cmp -s "$T/j1/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "manifest after resume differs"
+[ -z "$(find "$T/j1" -name '*.tmp*')" ] || fail "temporary files left behind"
+
+# Round trips. Labels against themselves: mIoU 100 over the ADE20K classes.
+expect_exit 0 "eval-miou labels vs labels" -- "$B/rass-eval-miou" "$T/j1/labels" "$T/j1/labels" --classes ade20k --json -q
+grep -q '"mIoU": 100.0,' "$T/.out" || fail "mIoU of labels against themselves: $(head -c 300 "$T/.out")"
+# caption-map lists a label map's classes as the tags file does, and accepts the tags.
+for i in 0 1 2 3 4; do
+  k=scene_00000$i
+  expect_exit 0 "caption-map $k" -- "$B/rass-caption-map" "$T/j1/labels/$k.png"
+  cmp -s "$T/.out" "$T/j1/tags/$k.txt" || fail "caption-map classes of $k '$(cat "$T/.out")' != tags '$(cat "$T/j1/tags/$k.txt")'"
+done
+if [ -d /usr/share/wordnet ] || [ -n "${RASS_WORDNET_DIR:-}" ]; then
+  expect_exit 0 "caption-map with the tags file" -- "$B/rass-caption-map" "$T/j1/labels/scene_000002.png" --tags "$T/j1/tags/scene_000002.txt"
+  cmp -s "$T/.out" "$T/j1/tags/scene_000002.txt" || fail "each tag should map onto its own class: $(cat "$T/.out")"
+  expect_exit 0 "caption-map batch with tags.tsv" -- "$B/rass-caption-map" "$T/j1/labels" --tags "$T/j1/tags.tsv"
+  [ "$(wc -l <"$T/.out")" -eq 5 ] || fail "caption-map batch should print 5 lines"
+else
+  echo "skip: WordNet (wordnet-base) not installed: caption-map --tags not checked"
+fi
+
+# Classes: ADE20K names with their label values.
+expect_exit 0 "list classes" -- "$S" --list-classes
+grep -qx "$(printf 'stairs\t53')" "$T/.out" && grep -qx "$(printf 'windowpane\t8')" "$T/.out" || fail "class list: $(cat "$T/.out")"
+[ "$(wc -l <"$T/.out")" -ge 12 ] || fail "at least a dozen classes"
+
+# Usage errors.
+expect_exit 2 "no -n" -- "$S" -o "$T/x"
+expect_exit 2 "size 63" -- "$S" -n 1 --size 63 -o "$T/x"
+expect_exit 2 "width 513" -- "$S" -n 1 --width 513 -o "$T/x"
+expect_exit 2 "-o -" -- "$S" -n 1 -o -
+stderr_has "directory" "says why"
+touch "$T/file"
+expect_exit 2 "-o a file" -- "$S" -n 1 -o "$T/file"
+expect_exit 2 "bad kind" -- "$S" -n 1 -k forest -o "$T/x"
+expect_exit 2 "bad shard" -- "$S" -n 1 --shard 2/2 -o "$T/x"
+# Runtime failure: an output path that cannot be created.
+mkdir -p "$T/blocked" && touch "$T/blocked/images"
+expect_exit 1 "images/ is a file" -- "$S" -n 1 -o "$T/blocked" -q
+finish

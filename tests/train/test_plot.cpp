@@ -1,0 +1,194 @@
+// rass-train plot: axis mapping and log reading against hand values, and a
+// drawn PNG whose curve pixels sit where the documented layout puts them.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/train/plot.hpp"
+#include "rass/train/plot_data.hpp"
+#include "test_support.hpp"
+
+using namespace rass;
+using namespace rass::train;
+
+namespace {
+
+std::string constant_log(double v) {
+  std::string s;
+  for (int step = 0; step <= 100; step += 10)
+    s += "{\"step\":" + std::to_string(step) + ",\"loss\":" + std::to_string(v) + ",\"lr\":0.0001,\"note\":\"x\"}\n";
+  return s;
+}
+
+struct Px {
+  int r, g, b;
+  bool operator==(const Px& o) const { return r == o.r && g == o.g && b == o.b; }
+};
+Px at(const Image& img, int x, int y) {
+  const uint8_t* p = img.u8() + (size_t(y) * img.width + x) * img.channels;
+  return {p[0], p[1], p[2]};
+}
+const Px kBlue{31, 119, 180}, kOrange{255, 127, 14}, kWhite{255, 255, 255};
+
+}  // namespace
+
+TEST_CASE("plot axes: nice limits, ticks and the value-to-pixel map (hand values)") {
+  // 0.5 alone: widened by 10% to [0.45, 0.55]; step 0.1/5 = 0.02; limits rounded out to 0.44, 0.56.
+  const Axis a = nice_axis(0.5, 0.5, false);
+  CHECK(a.lo == doctest::Approx(0.44));
+  CHECK(a.hi == doctest::Approx(0.56));
+  REQUIRE(a.ticks.size() == 7);
+  CHECK(a.ticks[3] == doctest::Approx(0.5));
+  // 0.5 sits halfway between 0.44 and 0.56: halfway from pixel 254 (lo) to 34 (hi).
+  CHECK(axis_to_pixel(a, 0.5, 254, 34) == doctest::Approx(144));
+  const Axis s = nice_axis(0, 100, false);  // span 100 / 5 = 20
+  CHECK(s.lo == 0);
+  CHECK(s.hi == 100);
+  CHECK(s.ticks == std::vector<double>{0, 20, 40, 60, 80, 100});
+  CHECK(axis_to_pixel(s, 25, 80, 376) == doctest::Approx(80 + 0.25 * 296));
+  const Axis l = nice_axis(0.3, 47, true);  // decades around the data
+  CHECK(l.lo == doctest::Approx(0.1));
+  CHECK(l.hi == doctest::Approx(100));
+  CHECK(l.ticks.size() == 4);
+  CHECK(axis_to_pixel(nice_axis(1, 100, true), 10, 0, 200) == doctest::Approx(100));
+  CHECK(nice_axis(1, 100, true).ticks == std::vector<double>{1, 2, 5, 10, 20, 50, 100});
+  CHECK_THROWS_AS(nice_axis(0, 1, true), Error);
+  const Box b = panel_box(1, 2, 400, 600);  // the second of two 300-pixel panels
+  CHECK(b.left == 80);
+  CHECK(b.right == 376);
+  CHECK(b.top == 334);
+  CHECK(b.bottom == 554);
+}
+
+TEST_CASE("plot data: moving average and log reading") {
+  CHECK(moving_average({1, 2, 3, 4, 5}, 2) == std::vector<double>{1, 1.5, 2.5, 3.5, 4.5});
+  CHECK(moving_average({1, 2, 3}, 0) == std::vector<double>{1, 2, 3});
+  test::TempDir dir;
+  write_file_atomic(dir / "log.jsonl",
+                    "{\"step\":1,\"loss\":2.5,\"l_region\":0.5,\"tag\":\"a\"}\n\n{\"step\":2,\"loss\":null,\"lr\":1e-4}\r\n");
+  const TrainingLog log = read_training_log(dir / "log.jsonl");
+  CHECK(log.records == 2);
+  CHECK(log.terms == std::vector<std::string>{"loss", "l_region", "lr"});
+  CHECK(log.series.at("loss").y == std::vector<double>{2.5});  // null is a gap
+  CHECK(log.series.at("lr").x == std::vector<double>{2});
+  write_file_atomic(dir / "bad.jsonl", "{\"step\":1,\"loss\":1}\n{\"step\":2,\"loss\":\n");
+  try {
+    read_training_log(dir / "bad.jsonl");
+    FAIL("a malformed line must be refused");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    CHECK(std::string(e.what()).find(dir / "bad.jsonl:2: not JSON") == 0);
+  }
+  write_file_atomic(dir / "nostep.jsonl", "{\"loss\":1}\n");
+  CHECK_THROWS_WITH_AS(read_training_log(dir / "nostep.jsonl"), doctest::Contains("nostep.jsonl:1: no numeric \"step\""),
+                       Error);
+  write_file_atomic(dir / "empty.jsonl", "\n");
+  CHECK_THROWS_AS(read_training_log(dir / "empty.jsonl"), Error);
+  CHECK_THROWS_AS(read_training_log(dir / "missing.jsonl"), Error);
+}
+
+TEST_CASE("plot: a constant loss is a horizontal line at the documented row") {
+  test::TempDir dir;
+  write_file_atomic(dir / "a.jsonl", constant_log(0.5));
+  PlotJob job;
+  job.logs = {dir / "a.jsonl"};
+  job.output = dir / "curves.png";
+  job.terms = {"loss"};
+  job.width = 400;
+  job.height = 300;
+  job.quiet = true;
+  plot_training_log(job);
+  const Image img = read_image(job.output);
+  REQUIRE(img.width == 400);
+  REQUIRE(img.height == 300);
+  REQUIRE(img.channels == 3);
+  // One panel: plot area x 80..376, y 34..254; y axis 0.44..0.56 (see above), so
+  // 0.5 is row 144; the 2-pixel line covers rows 143 and 144 exactly.
+  for (int x : {100, 170, 230, 300}) {
+    CAPTURE(x);
+    CHECK(at(img, x, 143) == kBlue);
+    CHECK(at(img, x, 144) == kBlue);
+    CHECK(at(img, x, 120) == kWhite);
+    CHECK(at(img, x, 170) == kWhite);
+  }
+  CHECK(!(at(img, 40, 144) == kBlue));  // left of the plot area: tick labels, no curve
+}
+
+TEST_CASE("plot: log y, smoothing, overlaid logs, every term, SVG and PDF") {
+  test::TempDir dir;
+  write_file_atomic(dir / "up.jsonl", "{\"step\":0,\"loss\":1}\n{\"step\":50,\"loss\":10}\n{\"step\":100,\"loss\":100}\n");
+  PlotJob job;
+  job.logs = {dir / "up.jsonl"};
+  job.output = dir / "log.png";
+  job.width = 400;
+  job.height = 300;
+  job.log_y = true;
+  job.quiet = true;
+  plot_training_log(job);
+  // Decades 1..100: 10 is half-way up (row 144) at step 50 (x 80 + 148 = 228).
+  // The line is slanted there, so its pixels are blends: the blue-dominated
+  // pixels of column 228 centre on row 144 (pixel centres are at row + 0.5).
+  const Image lg = read_image(job.output);
+  double rows = 0, n = 0;
+  for (int y = 34; y < 254; ++y) {
+    const Px p = at(lg, 228, y);
+    if (p.b - p.r > 40) rows += y + 0.5, ++n;
+  }
+  REQUIRE(n > 0);
+  CHECK(rows / n == doctest::Approx(144).epsilon(0.01));
+
+  write_file_atomic(dir / "a.jsonl", constant_log(0.5));
+  write_file_atomic(dir / "b.jsonl", constant_log(0.3));
+  job = PlotJob{};
+  job.logs = {dir / "a.jsonl", dir / "b.jsonl"};
+  job.output = dir / "two.png";
+  job.smooth = 3;
+  job.quiet = true;
+  plot_training_log(job);
+  const Image two = read_image(job.output);
+  CHECK(two.width == 1200);
+  CHECK(two.height == 600);  // every numeric term: loss and lr, 300 pixels each
+  size_t blue = 0, orange = 0;
+  for (int y = 0; y < two.height; ++y)
+    for (int x = 0; x < two.width; ++x) {
+      blue += at(two, x, y) == kBlue;
+      orange += at(two, x, y) == kOrange;
+    }
+  CHECK(blue > 500);
+  CHECK(orange > 500);
+
+  job.output = dir / "two.svg";
+  plot_training_log(job);
+  const std::vector<uint8_t> svg = read_file_bytes(job.output);
+  CHECK(std::string(svg.begin(), svg.begin() + 5) == "<?xml");
+  job.output = dir / "two.pdf";
+  plot_training_log(job);
+  const std::vector<uint8_t> pdf = read_file_bytes(job.output);
+  CHECK(std::string(pdf.begin(), pdf.begin() + 4) == "%PDF");
+}
+
+TEST_CASE("plot: bad requests") {
+  test::TempDir dir;
+  write_file_atomic(dir / "a.jsonl", constant_log(0.5));
+  PlotJob job;
+  job.logs = {dir / "a.jsonl"};
+  job.quiet = true;
+  job.output = dir / "x.gif";
+  CHECK_THROWS_WITH_AS(plot_training_log(job), doctest::Contains(".png, .svg or .pdf"), Error);
+  job.output = dir / "x.png";
+  job.terms = {"l_pixel"};
+  try {
+    plot_training_log(job);
+    FAIL("an absent term must be refused");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    CHECK(std::string(e.what()).find("a.jsonl: no term \"l_pixel\" (the log has: loss, lr)") != std::string::npos);
+  }
+  CHECK(!file_exists(dir / "x.png"));  // nothing written
+  job.terms = {};
+  job.output = dir / "a.jsonl";
+  CHECK_THROWS_AS(plot_training_log(job), Error);  // never over its input
+}
