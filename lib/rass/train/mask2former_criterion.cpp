@@ -202,6 +202,7 @@ CriterionResult run(const nn::MaskFormerOutput& out, const std::vector<SegTarget
     int draw = 0;
     const char* purposes[2] = {"oversample", "random"};
     const UniformPoints uniform = [&](int64_t n, int64_t points) {
+      if (n != int64_t(bidx.size())) throw std::logic_error("mask2former_loss: point draw for the wrong mask count");
       return draws.batch(rows, p.layer, purposes[std::min(draw++, 1)], points);
     };
     torch::Tensor loss_mask, loss_dice;
