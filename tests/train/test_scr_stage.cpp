@@ -227,8 +227,9 @@ TEST_CASE("scr: a few steps of run_training lower the loss on a fixed batch") {
   std::map<std::string, torch::Tensor> loaded;
   for (const auto& p : fresh->named_parameters()) loaded[p.key()] = p.value();
   for (auto& [name, t] : stage.trainable()) CHECK_MESSAGE(torch::equal(loaded.at(name), t.detach()), name);
-  stage.export_model(out);  // replacing an earlier export
+  stage.export_model(out + "/");  // replacing an earlier export (a trailing '/' names the same folder)
   CHECK(std::filesystem::exists(out + "/scr.unet.safetensors"));
+  CHECK(std::distance(std::filesystem::directory_iterator(tmp.path), std::filesystem::directory_iterator()) == 3);  // hq, packs, export: no temporaries left
   // RASS_TEST_KEEP_SCR_EXPORT=DIR keeps a copy, to try it with rass-restore / rass-merge-lora by hand.
   if (const char* keep = std::getenv("RASS_TEST_KEEP_SCR_EXPORT"); keep && *keep)
     std::filesystem::copy(out, keep, std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
