@@ -114,3 +114,25 @@ TEST_CASE("scr data: crops and flips keep masks on their pixels; draws are keyed
   c.crop = 80;
   CHECK_THROWS_WITH_AS(train::ScrData(c, tok, 77), doctest::Contains("smaller than crop_size 80"), Error);
 }
+
+TEST_CASE("scr data: without SCL an image may go without a pack and uses the prompt setting") {
+  test::TempDir tmp;
+  write_item(tmp.path, "a", 0);
+  write_item(tmp.path, "b", 3);
+  std::filesystem::remove(tmp.path + "/packs/b.h5");
+  train::ScrDataConfig c;
+  c.hq_dir = tmp.path + "/hq";
+  c.pack_dir = tmp.path + "/packs";
+  c.crop = 32;
+  const text::ClipTokenizer tok = text::ClipTokenizer::load(kTok);
+  CHECK_THROWS_WITH_AS(train::ScrData(c, tok, 77), doctest::Contains("b.png"), Error);  // SCL needs every pack
+  c.scl = false;
+  c.prompt = "sky";
+  train::ScrData data(c, tok, 77);
+  REQUIRE(data.size() == 2);
+  CHECK(data.items()[1].pack.empty());
+  const train::ScrSample s = data.sample(1, 0, 0);
+  CHECK(std::vector<int>(s.ids.begin(), s.ids.end()) == tok.encode_padded("sky", 77));
+  CHECK(s.targets.empty());
+  CHECK(data.sample(0, 0, 0).targets.empty());  // no SCL: no targets even with a pack
+}

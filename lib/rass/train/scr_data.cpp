@@ -67,8 +67,13 @@ ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer,
     spec.inputs = {cfg.hq_dir};
     if (!cfg.pack_dir.empty()) {
       if (!fs::is_directory(cfg.pack_dir, ec)) throw_bad_input(cfg.pack_dir, "pack_dir is not a folder");
-      spec.roles.push_back({"pack", {"pack"}, true, ".h5"});
-      spec.inputs.push_back(cfg.pack_dir);
+      // With SCL images and packs pair strictly (a missing or orphan pack is
+      // an error); without, an image may go without one (it then uses
+      // `prompt`): its pack is looked up below.
+      if (cfg.scl) {
+        spec.roles.push_back({"pack", {"pack"}, true, ".h5"});
+        spec.inputs.push_back(cfg.pack_dir);
+      }
     } else if (cfg.scl) {
       throw_usage("SCL needs caption-map packs: set pack_dir (or a manifest with \"pack\"), or turn scl off");
     }
@@ -79,7 +84,13 @@ ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer,
     ScrItem s;
     s.key = it.key;
     s.hq = it.paths[0];
-    if (it.paths.size() > 1) s.pack = it.paths[1];
+    if (it.paths.size() > 1) {
+      s.pack = it.paths[1];
+    } else if (!cfg.pack_dir.empty()) {
+      const std::string p = (fs::path(cfg.pack_dir) / (it.key + ".h5")).string();
+      std::error_code ec;
+      if (fs::is_regular_file(p, ec)) s.pack = p;
+    }
     if (!s.pack.empty()) {
       const text::CaptionPack p = text::read_caption_pack(s.pack);
       if (int64_t(p.token_ids.size()) != max_tokens)

@@ -388,7 +388,9 @@ void ScrStage::export_model(const std::string& dir) {
   Impl& m = *impl_;
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) throw_usage("export folder " + dir + " is a file");
-  const fs::path target = fs::path(dir).lexically_normal();
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "out/" names the folder "out"
+  if (target.empty()) throw_usage("export folder '" + dir + "' names no folder");
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   fs::create_directories(parent, ec);
   const std::string tmp = (parent / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
