@@ -63,24 +63,27 @@ grep -qF '"start_step":20' "$T/.out" || fail "resume did not start at 20: $(cat 
 big=(--set selftest.inputs=512 --set selftest.outputs=256 --batch 32 --checkpoint-every 5 --threads 1 -q)
 "$R" selftest -o "$T/killed" --steps 5000 "${big[@]}" 2>"$T/killed.err" &
 pid=$!
+newest() { ls "$T/killed/checkpoints" 2>/dev/null | sed -n 's/^step_\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1; }
 for _ in $(seq 1 600); do
-  [ -e "$T/killed/checkpoints/step_15.safetensors" ] && break
+  last=$(newest)
+  [ -n "$last" ] && [ "$last" -ge 15 ] && break
   sleep 0.05
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-last=$(ls "$T/killed/checkpoints" | sed -n 's/^step_\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
+last=$(newest)
 if [ -z "$last" ] || [ "$last" -ge 5000 ]; then
   fail "the run to kill left no checkpoint or finished (last: '$last'; $(head -c 300 "$T/killed.err"))"
 else
   ok "killed with SIGKILL after step $last's checkpoint"
-  expect_exit 0 "resume of the killed run" -- "$R" selftest -o "$T/killed" --steps 200 --resume "${big[@]}"
-  expect_exit 0 "the uninterrupted run" -- "$R" selftest -o "$T/whole" --steps 200 "${big[@]}"
+  steps=$((last + 60))  # both runs end at the same step, some way past the kill
+  expect_exit 0 "resume of the killed run" -- "$R" selftest -o "$T/killed" --steps $steps --resume "${big[@]}"
+  expect_exit 0 "the uninterrupted run" -- "$R" selftest -o "$T/whole" --steps $steps "${big[@]}"
   cmp -s "$T/killed/final/selftest.safetensors" "$T/whole/final/selftest.safetensors" &&
     ok "resumed weights equal the uninterrupted run's byte for byte" ||
     fail "resumed weights differ from the uninterrupted run's"
   n=$(grep -c . "$T/killed/log.jsonl")
-  [ "$n" -eq 200 ] || fail "the resumed log has $n lines, expected 200 (one per step)"
+  [ "$n" -eq $steps ] || fail "the resumed log has $n lines, expected $steps (one per step)"
 fi
 
 # Processes started with different configurations stop before step 0.
@@ -98,6 +101,14 @@ else
     fail "different configurations: exits $c0 and $c1; $(head -c 300 "$T/r0.err")"
   grep -q "differs from rank 0" "$T/r1.err" || fail "rank 1's message: $(head -c 300 "$T/r1.err")"
 fi
+
+# A process whose peers never come: a clear error after loop.timeout_s, not a hang.
+port=$((20000 + RANDOM % 20000))
+start=$(date +%s)
+expect_exit 1 "a process alone at the rendezvous" -- env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+  "$R" selftest -o "$T/alone" --set loop.timeout_s=2 -q
+[ $(( $(date +%s) - start )) -le 30 ] || fail "the lone process waited $(( $(date +%s) - start )) s"
+grep -qi "failed" "$T/.err" && ! grep -q "frame #" "$T/.err" || fail "lone process message: $(head -c 300 "$T/.err")"
 
 # plot (lib/rass/train/plot.cpp, where this build has it).
 "$R" plot "$T/run/log.jsonl" -o "$T/curves.png" 2>"$T/plot.err"

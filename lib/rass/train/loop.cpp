@@ -38,7 +38,7 @@ const std::set<std::string>& resume_free_keys() {
   static const std::set<std::string> k = {
       "loop.steps",       "loop.resume",          "loop.resume_from", "loop.stop_after", "loop.out_dir",
       "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
-      "loop.quiet",       "loop.device",           "loop.threads"};
+      "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s"};
   return k;
 }
 

@@ -36,6 +36,7 @@ json loop_defaults() {
   j["resume_from"] = d.resume_from;
   j["stop_after"] = d.stop_after;
   j["bucket_mb"] = d.bucket_mb;
+  j["timeout_s"] = 600;  // rendezvous and collective timeout of multi-process runs
   j["progress"] = d.progress;
   j["quiet"] = d.quiet;
   return j;

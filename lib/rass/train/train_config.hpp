@@ -18,7 +18,8 @@ namespace rass::train {
 
 // Every LoopConfig setting (but `config`) with its default, plus where the
 // stage runs: "device" (cpu, cuda, cuda:N), "dtype" (fp32, fp16, bf16),
-// "threads" (intra-op threads per process, 0: all cores / processes on the node).
+// "threads" (intra-op threads per process, 0: all cores / processes on the node),
+// "timeout_s" (how long processes wait for each other: rendezvous, collectives).
 nlohmann::ordered_json loop_defaults();
 
 struct ConfigSources {

@@ -74,7 +74,9 @@ int run_train_tool(const TrainJob& job) {
   if (env.threads > 1024) throw_usage("loop.threads must be at most 1024");
   torch::set_num_threads(env.threads);
 
-  auto dist = Distributed::init(de, env.device);
+  const int64_t timeout_s = loop.at("timeout_s").get<int64_t>();
+  if (timeout_s <= 0) throw_usage("loop.timeout_s must be positive");
+  auto dist = Distributed::init(de, env.device, std::chrono::seconds(timeout_s));
   if (de.rank == 0 && !c.quiet && de.world > 1)
     std::fprintf(stderr, "rass-train: %d processes (%s), rendezvous at %s:%d\n", de.world, de.source.c_str(),
                  de.master_addr.c_str(), de.master_port);
