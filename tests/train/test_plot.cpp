@@ -189,6 +189,10 @@ TEST_CASE("plot: bad requests") {
   }
   CHECK(!file_exists(dir / "x.png"));  // nothing written
   job.terms = {};
-  job.output = dir / "a.jsonl";
-  CHECK_THROWS_AS(plot_training_log(job), Error);  // never over its input
+  // Never over its input, however the path is spelled (a log oddly named .png).
+  write_file_atomic(dir / "log.png", constant_log(0.5));
+  job.logs = {dir / "log.png"};
+  job.output = dir.path + "/./log.png";
+  CHECK_THROWS_AS(plot_training_log(job), Error);
+  CHECK(read_file_bytes(dir / "log.png").size() == constant_log(0.5).size());
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 
+#include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
@@ -207,8 +208,9 @@ void plot_training_log(const PlotJob& job) {
   if (job.height != 0 && (job.height < 100 || job.height > 20000)) throw_usage("--height must be 0 or in 100..20000");
   if (job.smooth < 0) throw_usage("--smooth must be >= 0");
   const Format fmt = output_format(job.output);
-  for (const std::string& l : job.logs)
-    if (l == job.output) throw_usage("-o " + job.output + " is one of the logs");
+  batch::OutputGuard guard;  // never over a log, however its path is spelled
+  for (const std::string& l : job.logs) guard.add_input(l);
+  guard.check_output_file(job.output, "-o");
 
   std::vector<TrainingLog> logs;
   for (const std::string& p : job.logs) logs.push_back(read_training_log(p));
