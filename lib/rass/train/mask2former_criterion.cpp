@@ -28,6 +28,7 @@ class Draws {
   Draws(uint64_t seed, int64_t step, const std::vector<int64_t>& keys, const RandHook& hook)
       : seed_(seed), step_(step), keys_(keys), hook_(hook) {}
 
+  int64_t key(size_t b) const { return keys_[b]; }
   // The matcher's points of image b: [1, points, 2].
   torch::Tensor match(size_t b, int64_t layer, int64_t points) const {
     return hook_ ? from_hook({1, points, 2}) : keyed(keys_[b], layer, "match", 1, points);
@@ -65,6 +66,40 @@ class Draws {
   const std::vector<int64_t>& keys_;
   const RandHook& hook_;
 };
+
+// The target masks' values at the points of their matched predictions:
+// point_sample(target_masks[tgt_idx], coords) of the reference, [N, P]. Each
+// value depends only on (mask, point), so rather than gathering N copies of
+// the large target masks for every prediction, an image whose targets are all
+// matched (whenever Q >= K) samples its masks in place with the coordinates
+// reordered by target, and the rows are put back in query order.
+torch::Tensor target_point_labels(const std::vector<torch::Tensor>& padded, const std::vector<Matching>& m,
+                                  const torch::Tensor& coords) {
+  torch::NoGradGuard no_grad;
+  const torch::Device dev = coords.device();
+  std::vector<torch::Tensor> parts;
+  int64_t row = 0;
+  for (size_t b = 0; b < m.size(); ++b) {
+    const auto n = int64_t(m[b].size());
+    if (n == 0) continue;
+    const torch::Tensor cb = coords.slice(0, row, row + n);
+    row += n;
+    std::vector<int64_t> tidx, by_target(size_t(padded[b].size(0)), -1);
+    for (int64_t k = 0; k < n; ++k) {
+      tidx.push_back(m[b][size_t(k)].second);
+      by_target[size_t(m[b][size_t(k)].second)] = k;
+    }
+    const torch::Tensor ti = torch::tensor(tidx, torch::kLong).to(dev);
+    if (n == padded[b].size(0)) {
+      const torch::Tensor perm = torch::tensor(by_target, torch::kLong).to(dev);
+      const torch::Tensor by_tgt = point_sample(padded[b].unsqueeze(1), cb.index_select(0, perm)).squeeze(1);
+      parts.push_back(by_tgt.index_select(0, ti));
+    } else {
+      parts.push_back(point_sample(padded[b].index_select(0, ti).unsqueeze(1), cb).squeeze(1));
+    }
+  }
+  return torch::cat(parts, 0);
+}
 
 struct Normalisers {
   double num_masks;   // mask and dice divisor
@@ -150,27 +185,24 @@ CriterionResult run(const nn::MaskFormerOutput& out, const std::vector<SegTarget
       const torch::Tensor coords = draws.match(b, p.layer, c.num_points).to(dev);
       m[b] = match_image(logits[int64_t(b)].detach(), masks[int64_t(b)].detach(), tg[b], c, coords,
                          "mask2former matcher (layer " + std::to_string(p.layer) + ", image " +
-                             std::to_string(b) + ")");
+                             std::to_string(b) + ", sample " + std::to_string(draws.key(b)) + ")");
     }
 
     const torch::Tensor ce = class_loss(logits, m, tg, c.no_object_weight, norm.ce_divisor);
 
     // The matched pairs of the whole batch, image by image in query order.
     std::vector<int64_t> bidx, qidx, rows(nb, 0);
-    std::vector<torch::Tensor> tmasks;
     for (size_t b = 0; b < nb; ++b) {
-      std::vector<int64_t> tidx;
       for (auto [q, t] : m[b]) {
         bidx.push_back(int64_t(b));
         qidx.push_back(q);
-        tidx.push_back(t);
       }
       rows[b] = int64_t(m[b].size());
-      if (!tidx.empty()) tmasks.push_back(padded[b].index_select(0, torch::tensor(tidx, torch::kLong).to(dev)));
     }
     int draw = 0;
     const char* purposes[2] = {"oversample", "random"};
     const UniformPoints uniform = [&](int64_t n, int64_t points) {
+      if (n != int64_t(bidx.size())) throw std::logic_error("mask2former_loss: point draw for the wrong mask count");
       return draws.batch(rows, p.layer, purposes[std::min(draw++, 1)], points);
     };
     torch::Tensor loss_mask, loss_dice;
@@ -185,14 +217,9 @@ CriterionResult run(const nn::MaskFormerOutput& out, const std::vector<SegTarget
       const torch::Tensor src =
           masks.index({torch::tensor(bidx, torch::kLong).to(dev), torch::tensor(qidx, torch::kLong).to(dev)})
               .unsqueeze(1);                                    // [N, 1, h, w]
-      const torch::Tensor tgt = torch::cat(tmasks, 0).unsqueeze(1);  // [N, 1, H, W]
       const torch::Tensor coords = uncertain_point_coords_with_randomness(
           src, c.num_points, c.oversample_ratio, c.importance_sample_ratio, uniform);
-      torch::Tensor labels;
-      {
-        torch::NoGradGuard no_grad;
-        labels = point_sample(tgt, coords).squeeze(1);
-      }
+      const torch::Tensor labels = target_point_labels(padded, m, coords);
       const torch::Tensor point_logits = point_sample(src, coords).squeeze(1);
       loss_mask = sigmoid_ce_loss(point_logits, labels, norm.num_masks);
       loss_dice = dice_loss(point_logits, labels, norm.num_masks);
@@ -238,6 +265,7 @@ CriterionResult mask2former_loss(const nn::MaskFormerOutput& out, const std::vec
                                  const CriterionConfig& c, uint64_t seed, int64_t step,
                                  const std::vector<int64_t>& sample_keys, double num_masks) {
   check_inputs(out, targets, sample_keys);
+  if (!(num_masks > 0)) throw std::invalid_argument("mask2former_loss: num_masks must be > 0 (clamp it at 1)");
   const RandHook none;
   return run(out, targets, c, Draws(seed, step, sample_keys, none), {num_masks, 0});
 }
