@@ -2,6 +2,7 @@
 // crops, pads and flips; determinism of samples; label checks.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <set>
 
 #include "rass/core/error.hpp"
@@ -207,4 +208,35 @@ TEST_CASE("colour augmentation: brightness and contrast on uint8 as the referenc
   h.hue_shift = 17;
   o = degrade::apply_color_aug(gray, h);
   CHECK(std::vector<int>(o.u8(), o.u8() + 3) == std::vector<int>{77, 77, 77});  // no saturation: hue moves nothing
+}
+
+TEST_CASE("ras data: a JSON-lines manifest with image and label fields; a pair without its label names the file") {
+  test::TempDir t;
+  std::filesystem::create_directories(t.path + "/images");
+  std::filesystem::create_directories(t.path + "/labels");
+  write_pair(t.path, "a", 8, 8);
+  write_pair(t.path, "b", 8, 8);
+  {
+    std::ofstream m(t.path + "/train.jsonl");
+    m << "{\"image\": \"" << t.path << "/images/b.png\", \"label\": \"" << t.path << "/labels/b.png\"}\n";
+    m << "{\"image\": \"" << t.path << "/images/a.png\", \"label\": \"" << t.path << "/labels/a.png\"}\n";
+  }
+  RasDataConfig c = plain_config(t.path);
+  c.images = c.labels = "";
+  c.manifest = t.path + "/train.jsonl";
+  c.crop_size = 8;
+  RasData d(c, 0);
+  REQUIRE(d.size() == 2);
+  CHECK(d.key(0) == "b");  // manifest order
+  d.check_labels();
+  // Directories: an image without a label is a bad pair, named.
+  std::filesystem::remove(t.path + "/labels/a.png");
+  try {
+    RasData bad(plain_config(t.path), 0);
+    FAIL("a missing label was accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("a.png") != std::string::npos);
+  }
 }
