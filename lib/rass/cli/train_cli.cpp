@@ -6,6 +6,8 @@ namespace rass::cli {
 
 const std::vector<std::pair<std::string, std::string>>& train_stage_names() {
   static const std::vector<std::pair<std::string, std::string>> names = {
+      {"scr", "stage 1: SCR LoRA for one-step restoration with the semantic-constrained loss"},
+      {"ras", "RASS stage 2: Seg LoRA + conv_in + projection + Mask2Former head on LQ crops (Mask2Former criterion)"},
       {"selftest",
        "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or "
        "weights"},

@@ -1,11 +1,13 @@
 #include "rass/train/stage_list.hpp"
 
+#include "rass/train/ras_stage.hpp"
+#include "rass/train/scr_stage.hpp"
 #include "rass/train/selftest_stage.hpp"
 
 namespace rass::train {
 
 const std::vector<StageInfo>& all_stages() {
-  static const std::vector<StageInfo> stages = {selftest_stage_info()};
+  static const std::vector<StageInfo> stages = {scr_stage_info(), ras_stage_info(), selftest_stage_info()};
   return stages;
 }
 
