@@ -80,6 +80,10 @@ int run_train_tool(const TrainJob& job) {
   if (de.rank == 0 && !c.quiet && de.world > 1)
     std::fprintf(stderr, "rass-train: %d processes (%s), rendezvous at %s:%d\n", de.world, de.source.c_str(),
                  de.master_addr.c_str(), de.master_port);
+  // Whatever a stage draws from torch's global generator while it is built
+  // (an initialisation without a keyed generator) follows the run's seed, so
+  // two fresh runs of one config start from the same weights.
+  torch::manual_seed(c.seed);
   auto stage = info->make(config.at(info->name), env);
   const TrainSummary s = run_training(*stage, c, dist.get());
 
