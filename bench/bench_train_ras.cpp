@@ -6,7 +6,7 @@
 //   fixed: forward + backward + AdamW on a fixed random batch with the loss
 //          mean(logits * A) + mean(masks * M) over every prediction, the step
 //          scripts/bench_train_ras_torch.py times in PyTorch eager.
-// Median of `steps` after one warm-up. Not a test: scripts/bench-train-ras.sh
+// Median of `steps` after one warm-up. Not a test: scripts/bench-train.sh
 // runs both sides.
 #include <unistd.h>
 

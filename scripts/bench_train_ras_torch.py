@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch eager side of scripts/bench-train-ras.sh: seconds per RAS training
+"""PyTorch eager side of scripts/bench-train.sh: seconds per RAS training
 step (forward + backward + AdamW) of the released code (Ka1Guan/RASS's
 backbone with its Seg LoRA, FeatureProjection, Mask2Former's head, through
 tests/nn/rass_reference.py) on a segmentation model folder, with the fixed

@@ -13,8 +13,6 @@
 
 #include <unistd.h>
 #include <cmath>
-#include <torch/optim/adamw.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <filesystem>
 #include <fstream>
 
@@ -277,34 +275,6 @@ TEST_CASE("scr: bad settings stop before training, naming what is wrong") {
   off["scl"] = false;
   train::ScrStage ok(off, quiet_env());  // --no-scl trains on them
   CHECK(ok.data().size() == 2);
-}
-
-// The C++ side of the SCR benchmark line (scripts/bench_train_scr_torch.py is
-// the PyTorch side): one step on fixed samples (crop 64, batch 2, SCL on, no
-// LPIPS), forward + backward + clipping + AdamW, median of 5 after a warm-up.
-TEST_CASE("scr: step time on sd_tiny (benchmark line)") {
-  test::TempDir tmp;
-  make_dataset(tmp.path, 2, 64);
-  train::ScrStage stage(settings(tmp.path, 64), quiet_env());
-  train::StepContext ctx;
-  ctx.global_batch = ctx.local_batch = 2;
-  const std::vector<train::ScrSample> fixed = stage.make_samples(ctx);
-  std::vector<torch::Tensor> params;
-  for (auto& [n, t] : stage.trainable()) params.push_back(t);
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(5e-5).weight_decay(1e-2));
-  std::vector<double> times;
-  for (int i = 0; i < 6; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    opt.zero_grad();
-    stage.forward_loss(fixed).loss.backward();
-    torch::nn::utils::clip_grad_norm_(params, 1.0);
-    opt.step();
-    if (i > 0) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(times.begin(), times.end());
-  MESSAGE("scr step (forward + backward + AdamW), crop 64, batch 2, " << torch::get_num_threads()
-                                                                       << " threads: " << times[2] << " s/step");
-  CHECK(times[2] > 0);
 }
 
 // stage.hpp's contract: two processes with one sample each (sample_offset 0
