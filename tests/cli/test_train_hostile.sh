@@ -34,6 +34,16 @@ last=$(ls "$T/two/checkpoints" 2>/dev/null | sed -n 's/^step_\([0-9]*\)\.safeten
 expect_exit 0 "--resume after the holder was killed (the kernel dropped its lock)" -- \
   "$R" selftest -o "$T/two" --steps $(( ${last:-0} + 7 )) --resume "${big[@]}"
 
+# A configuration that never ends (/dev/zero) or is far too large: refused,
+# not read until the memory is gone.
+expect_exit 3 "--config /dev/zero" -- timeout 30 "$R" selftest --config /dev/zero --print-config
+stderr_has "/dev/zero" "the endless file is named"
+head -c $((17 << 20)) /dev/zero | tr '\0' ' ' > "$T/huge.json"
+echo '{}' >> "$T/huge.json"
+expect_exit 3 "a 17 MB configuration" -- "$R" selftest --config "$T/huge.json" --print-config
+stderr_has "huge.json" "the huge file is named"
+rm -f "$T/huge.json"
+
 # log_every 0 logs the last step only (man page), not nothing.
 expect_exit 0 "loop.log_every=0" -- "$R" selftest -o "$T/log0" --steps 4 --set loop.log_every=0 --threads 1 -q
 [ "$(wc -l < "$T/log0/log.jsonl")" -eq 1 ] || fail "log_every 0: $(wc -l < "$T/log0/log.jsonl") log lines, expected 1"
