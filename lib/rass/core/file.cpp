@@ -31,7 +31,7 @@ bool write_all(int fd, const uint8_t* p, size_t n) {
 }
 }  // namespace
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) {
   const bool is_stdin = path == "-";
   int fd = is_stdin ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   const std::string name = is_stdin ? "<stdin>" : path;
@@ -56,6 +56,10 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
     }
     if (r == 0) break;
     out.insert(out.end(), buf, buf + r);
+    if (max_bytes > 0 && out.size() > max_bytes) {
+      if (!is_stdin) ::close(fd);
+      throw_bad_input(name, "larger than " + std::to_string(max_bytes) + " bytes: not the file expected here");
+    }
   }
   if (!is_stdin) ::close(fd);
   return out;

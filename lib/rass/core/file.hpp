@@ -9,8 +9,10 @@
 namespace rass {
 
 // Reads a whole file ("-" = stdin). Throws Error(bad_input) naming the path if
-// it cannot be opened or read.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
+// it cannot be opened or read, or (max_bytes > 0) when it holds more than
+// max_bytes: a device such as /dev/zero or an endless pipe then ends in an
+// error instead of filling the memory.
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes = 0);
 
 // Writes bytes atomically ("-" = stdout). Creates no partial file on failure.
 // Throws Error(runtime) naming the path.

@@ -5,8 +5,8 @@
 
 namespace rass {
 
-nlohmann::ordered_json read_json_file(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
+nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes) {
+  const auto bytes = read_file_bytes(path, max_bytes);
   try {
     return nlohmann::ordered_json::parse(bytes.begin(), bytes.end());
   } catch (const std::exception& e) {

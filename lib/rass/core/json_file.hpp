@@ -7,6 +7,7 @@
 
 namespace rass {
 
-nlohmann::ordered_json read_json_file(const std::string& path);
+// max_bytes > 0: refused past that size (see read_file_bytes).
+nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0);
 
 }  // namespace rass

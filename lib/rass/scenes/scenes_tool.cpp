@@ -22,6 +22,7 @@ namespace rass::scenes {
 namespace {
 
 constexpr char kProg[] = "rass-scenes";
+constexpr int64_t kMaxRunScenes = 1000000;  // per run (per shard)
 
 struct Paths {
   std::string image, label, tags, caption;
@@ -94,14 +95,22 @@ int run_scenes(const ScenesJob& job) {
     throw_usage("-o " + job.output + " exists and is not a directory");
   const std::string manifest = listing_path(job, "manifest", ".jsonl"), tags_tsv = listing_path(job, "tags", ".tsv");
 
-  std::vector<batch::Item> all;
-  for (int64_t i = 0; i < job.count; ++i) {
-    const std::string key = scene_key(job.start + i);
-    all.push_back({key, {key}, ""});
-  }
+  // This run's scenes (its shard's), refused before anything is allocated or
+  // written when they would not fit in memory: every scene keeps a key, a row
+  // and its listing lines until the end (about 0.5 KB each).
+  const int64_t shard_scenes =
+      job.count / job.shard.count + (int64_t(job.shard.index) < job.count % job.shard.count ? 1 : 0);
+  if (shard_scenes > kMaxRunScenes)
+    throw_usage("-n " + std::to_string(job.count) + " gives this run " + std::to_string(shard_scenes) +
+                " scenes; one run makes at most " + std::to_string(kMaxRunScenes) +
+                " (split the set with --shard I/N or --start K)");
   std::vector<batch::Item> mine;
-  for (size_t i = 0; i < all.size(); ++i)
-    if (job.shard.contains(i)) mine.push_back(all[i]);
+  mine.reserve(size_t(shard_scenes));
+  for (int64_t i = 0; i < job.count; ++i)
+    if (job.shard.contains(size_t(i))) {
+      const std::string key = scene_key(job.start + i);
+      mine.push_back({key, {key}, ""});
+    }
   for (const char* sub : {"images", "labels", "tags", "captions"}) make_directories(path_join(job.output, sub));
 
   std::vector<Row> rows(mine.size());
@@ -153,11 +162,11 @@ int run_scenes(const ScenesJob& job) {
   const size_t failed = tally.bad + tally.failed;
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu written, %zu already done, %zu failed (shard %s, %zu of %zu scenes, %.1f scenes/s)\n",
-                 kProg, done, skipped, failed, job.shard.str().c_str(), mine.size(), all.size(),
+                 kProg, done, skipped, failed, job.shard.str().c_str(), mine.size(), size_t(job.count),
                  seconds > 0 ? double(done) / seconds : 0.0);
   if (job.json) {
     json s = {{"written", done}, {"skipped", skipped}, {"failed", failed}, {"manifest", manifest},
-              {"tags", tags_tsv}, {"shard", job.shard.str()}, {"scenes", all.size()}, {"shard_scenes", mine.size()},
+              {"tags", tags_tsv}, {"shard", job.shard.str()}, {"scenes", job.count}, {"shard_scenes", mine.size()},
               {"seed", job.seed}, {"width", job.scene.width}, {"height", job.scene.height},
               {"kind", kind_name(job.scene.kind)}};
     batch::put_number(s, "seconds", seconds, "");

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include <ATen/autocast_mode.h>
@@ -20,6 +21,7 @@
 #include "rass/core/file.hpp"
 #include "rass/core/progress.hpp"
 #include "rass/train/distributed.hpp"
+#include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
 
 namespace rass::train {
@@ -244,8 +246,12 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   std::string log_path;
   // What fails before step 0 in one process stops all of them (agree below).
   std::exception_ptr early;
+  // Held to the end of the run: a second run on this directory is refused
+  // before it reads or writes anything there.
+  std::unique_ptr<RunDirLock> lock;
   try {
     check_loop_config(c, world);
+    if (writer) lock = std::make_unique<RunDirLock>(c.out_dir);
     params = collect_params(stage, c);
     std::string from = c.resume_from;
     if (from.empty() && c.resume) {
@@ -371,7 +377,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     images_since += int64_t(nums[1]);
     images_total += int64_t(nums[1]);
     const bool last = step + 1 == c.steps || (c.stop_after > 0 && step + 1 - start >= c.stop_after);
-    if (writer && c.log_every > 0 && ((step + 1) % c.log_every == 0 || last)) {
+    if (writer && ((c.log_every > 0 && (step + 1) % c.log_every == 0) || last)) {  // log_every 0: the last step only
       const auto now = std::chrono::steady_clock::now();
       const double dt = std::chrono::duration<double>(now - t_last).count();
       nlohmann::ordered_json j;

@@ -147,7 +147,8 @@ void set_config_value(json& config, const std::string& key, const std::string& v
 json merge_config(const StageInfo& stage, const ConfigSources& src) {
   json c = default_config(stage);
   if (!src.file.empty()) {
-    json f = read_json_file(src.file);
+    // A configuration is a few KB; the cap stops --config /dev/zero or an endless pipe.
+    json f = read_json_file(src.file, size_t(16) << 20);
     if (!f.is_object()) throw_bad_input(src.file, "a configuration file holds one JSON object");
     if (f.contains("stage")) {
       if (!f["stage"].is_string() || f["stage"].get<std::string>() != stage.name)

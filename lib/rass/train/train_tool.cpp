@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "rass/model/device.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/loop.hpp"
+#include "rass/train/run_dir.hpp"
 #include "rass/train/stage_list.hpp"
 #include "rass/train/train_config.hpp"
 
@@ -60,6 +62,21 @@ int run_train_tool(const TrainJob& job) {
   const nlohmann::ordered_json& loop = config.at("loop");
   const DistEnv de = dist_env_from_environment();
   check_loop_config(c, de.world);
+  // The tool always writes a run (an empty out_dir would train and keep nothing).
+  if (c.out_dir.empty()) throw_usage("loop.out_dir is empty: give the run's output directory with -o DIR");
+  {
+    // Checked before any process joins or trains: outputs never go into the
+    // folders the stage reads, and an export folder that cannot be one is
+    // refused now, not after the last step.
+    const std::vector<std::string> inputs = input_directories(config.at(info->name), info->name);
+    check_output_outside_inputs("loop.out_dir", c.out_dir, inputs);
+    check_output_outside_inputs("loop.export_dir", c.export_dir, inputs);
+    std::error_code ec;
+    if (!c.export_dir.empty() && std::filesystem::exists(c.export_dir, ec) && !std::filesystem::is_directory(c.export_dir, ec))
+      throw_usage("loop.export_dir " + c.export_dir + " exists and is not a directory");
+    if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
+      throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
+  }
 
   StageEnv env;
   std::string dev = loop.at("device").get<std::string>();

@@ -1,0 +1,89 @@
+#include "rass/train/run_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rass::train {
+
+RunDirLock::RunDirLock(const std::string& dir) {
+  make_directories(dir);
+  const std::string path = path_join(dir, ".rass-train.lock");
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw_runtime(path + ": cannot open the run's lock file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, size_t(n)) : std::string();
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK)
+      throw_usage(dir + ": another rass-train run" + (holder.empty() ? "" : " (process " + holder + ")") +
+                  " is using this output directory; wait for it to end or choose another --out-dir");
+    throw_runtime(path + ": cannot lock the run's lock file: " + std::strerror(err));
+  }
+  // The holder's process id, for the message a second run prints.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    // Only the message needs it; the lock itself holds.
+  }
+}
+
+RunDirLock::~RunDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage) {
+  std::vector<std::string> out;
+  if (!stage_section.is_object()) return out;
+  for (auto it = stage_section.begin(); it != stage_section.end(); ++it) {
+    if (!it.value().is_string()) continue;
+    const std::string p = it.value().get<std::string>();
+    std::error_code ec;
+    if (!p.empty() && fs::is_directory(p, ec)) out.push_back(stage + "." + it.key() + "=" + p);
+  }
+  return out;
+}
+
+namespace {
+// The absolute, normalised path, symlinks resolved as far as they exist.
+fs::path resolved(const std::string& p) {
+  std::error_code ec;
+  fs::path r = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  if (ec) r = fs::absolute(p, ec).lexically_normal();
+  return r;
+}
+bool inside_or_equal(const fs::path& a, const fs::path& base) {
+  auto ai = a.begin();
+  for (auto bi = base.begin(); bi != base.end(); ++bi, ++ai) {
+    if (bi->empty()) continue;  // a trailing separator
+    if (ai == a.end() || *ai != *bi) return false;
+  }
+  return true;
+}
+}  // namespace
+
+void check_output_outside_inputs(const std::string& what, const std::string& dir, const std::vector<std::string>& inputs) {
+  if (dir.empty()) return;
+  const fs::path out = resolved(dir);
+  for (const std::string& in : inputs) {
+    const size_t eq = in.find('=');
+    const std::string key = in.substr(0, eq), path = in.substr(eq + 1);
+    if (inside_or_equal(out, resolved(path)))
+      throw_usage(what + " " + dir + " is " + (resolved(path) == out ? "" : "inside ") + "the input folder " + path +
+                  " (" + key + "): a run never writes into the folders it reads; choose another");
+  }
+}
+
+}  // namespace rass::train

@@ -1,0 +1,35 @@
+// Guards a training run's output folders: one run at a time per output
+// directory, and no output inside a folder the stage reads. Torch-free.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rass::train {
+
+// Holds an exclusive lock on DIR/.rass-train.lock (flock, released when the
+// process ends, even by SIGKILL) so that two runs never interleave their
+// log.jsonl and checkpoints. Creates DIR. A second run on the same directory
+// is refused (exit 2) naming the directory and the holder's process id.
+class RunDirLock {
+ public:
+  explicit RunDirLock(const std::string& dir);
+  ~RunDirLock();
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The directories a stage's settings name (its string settings that are
+// existing directories: model folders, image and label folders, packs).
+std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage);
+
+// Refuses (exit 2) an output folder `dir` (given as `what`, e.g.
+// "loop.out_dir") that is one of `inputs` or lies inside one: a run must not
+// write into the folders it reads. Each input is "key=path".
+void check_output_outside_inputs(const std::string& what, const std::string& dir, const std::vector<std::string>& inputs);
+
+}  // namespace rass::train

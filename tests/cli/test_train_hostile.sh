@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# rass-train used as a hostile user would: two runs on one output directory,
+# a run killed while it holds the directory, log_every 0, an empty -o, outputs
+# inside the folders a stage reads, an export folder that is a file.
+source "$(dirname "$0")/lib.sh"
+R=$B/rass-train
+[ -x "$R" ] || { echo "rass-train not built (no LibTorch)"; exit 77; }
+
+# Two runs at once on one -o: the second is refused before it writes
+# anything; the first's log has each step once. SIGKILL releases the lock, so
+# --resume then continues.
+big=(--set selftest.inputs=256 --set selftest.outputs=128 --batch 32 --checkpoint-every 5 --threads 1 -q)
+"$R" selftest -o "$T/two" --steps 100000 "${big[@]}" 2>"$T/first.err" &
+pid=$!
+trap 'kill -9 $pid 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 1 600); do
+  [ -s "$T/two/log.jsonl" ] && break
+  sleep 0.05
+done
+if [ ! -s "$T/two/log.jsonl" ]; then
+  fail "the first run wrote no log line ($(head -c 300 "$T/first.err"))"
+else
+  expect_exit 2 "a second run on a directory in use" -- timeout 60 "$R" selftest -o "$T/two" --steps 100000 "${big[@]}"
+  stderr_has "$T/two" "the refusal names the directory"
+  stderr_has "another rass-train run" "the refusal says why"
+  stderr_has "process $pid" "the refusal names the holder"
+  expect_exit 2 "a second run with --resume on a directory in use" -- timeout 60 "$R" selftest -o "$T/two" --steps 100000 --resume "${big[@]}"
+fi
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+dups=$(sed -n 's/^{"step":\([0-9]*\),.*/\1/p' "$T/two/log.jsonl" | sort | uniq -d | head -3)
+[ -z "$dups" ] || fail "log.jsonl has steps logged twice: $dups"
+last=$(ls "$T/two/checkpoints" 2>/dev/null | sed -n 's/^step_\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
+expect_exit 0 "--resume after the holder was killed (the kernel dropped its lock)" -- \
+  "$R" selftest -o "$T/two" --steps $(( ${last:-0} + 7 )) --resume "${big[@]}"
+
+# A configuration that never ends (/dev/zero) or is far too large: refused,
+# not read until the memory is gone.
+expect_exit 3 "--config /dev/zero" -- timeout 30 "$R" selftest --config /dev/zero --print-config
+stderr_has "/dev/zero" "the endless file is named"
+head -c $((17 << 20)) /dev/zero | tr '\0' ' ' > "$T/huge.json"
+echo '{}' >> "$T/huge.json"
+expect_exit 3 "a 17 MB configuration" -- "$R" selftest --config "$T/huge.json" --print-config
+stderr_has "huge.json" "the huge file is named"
+rm -f "$T/huge.json"
+
+# log_every 0 logs the last step only (man page), not nothing.
+expect_exit 0 "loop.log_every=0" -- "$R" selftest -o "$T/log0" --steps 4 --set loop.log_every=0 --threads 1 -q
+[ "$(wc -l < "$T/log0/log.jsonl")" -eq 1 ] || fail "log_every 0: $(wc -l < "$T/log0/log.jsonl") log lines, expected 1"
+grep -q '^{"step":3,' "$T/log0/log.jsonl" || fail "log_every 0: the line is not step 3: $(head -c 200 "$T/log0/log.jsonl")"
+
+# An empty -o would train and keep nothing.
+expect_exit 2 "an empty -o" -- "$R" selftest -o "" --steps 2 -q
+stderr_has "out_dir" "the empty -o is named"
+
+# An export folder that is a file: refused before the first step, not after the last.
+touch "$T/afile"
+expect_exit 2 "loop.export_dir over a file" -- "$R" selftest -o "$T/exp" --set loop.export_dir="$T/afile" --steps 2 -q
+stderr_has "$T/afile" "the export folder is named"
+[ ! -e "$T/exp/checkpoints" ] || fail "a refused export folder still trained (checkpoints written)"
+expect_exit 2 "-o over a file" -- "$R" selftest -o "$T/afile" --steps 2 -q
+[ -f "$T/afile" ] && [ ! -s "$T/afile" ] || fail "-o over a file changed the file"
+
+# Outputs inside a folder the stage reads (needs the ras stage; it is refused
+# before the model or the data are read, so any folders do).
+if "$R" --help | grep -qw ras; then
+  mkdir -p "$T/data/images" "$T/data/labels" "$T/model"
+  echo keep > "$T/model/marker"
+  ras=(ras --set ras.model="$T/model" --set ras.images="$T/data/images" --set ras.labels="$T/data/labels" --steps 2 -q)
+  expect_exit 2 "-o the image folder" -- "$R" "${ras[@]}" -o "$T/data/images"
+  stderr_has "ras.images" "the input setting is named"
+  expect_exit 2 "-o inside the model folder" -- "$R" "${ras[@]}" -o "$T/model/run"
+  stderr_has "ras.model" "the model setting is named"
+  ln -s "$T/data/labels" "$T/labels-link"
+  expect_exit 2 "-o a symlink to the label folder" -- "$R" "${ras[@]}" -o "$T/labels-link"
+  expect_exit 2 "loop.export_dir inside the model folder" -- "$R" "${ras[@]}" -o "$T/rasout" --set loop.export_dir="$T/model/final"
+  [ "$(ls -A "$T/model")" = marker ] || fail "the model folder was written into: $(ls -A "$T/model")"
+  [ -z "$(ls -A "$T/data/images")" ] || fail "the image folder was written into: $(ls -A "$T/data/images")"
+else
+  ok "this build has no ras stage: output-inside-input checks skipped"
+fi
+
+finish
