@@ -202,14 +202,18 @@ TEST_CASE("pretrain: one step's loss and gradients equal diffusers'") {
   }
   auto compare = [&](const std::vector<std::pair<std::string, torch::Tensor>>& params, const std::string& prefix) {
     size_t n = 0;
-    double worst = 0;
+    double worst = 0, largest = 0;
+    for (const auto& [name, p] : params) largest = std::max(largest, T(prefix + name).abs().max().item<double>());
     for (const auto& [name, p] : params) {
       CAPTURE(name);
       REQUIRE(p.grad().defined());
       const torch::Tensor ref = T(prefix + name);
       const double scale = ref.abs().max().item<double>(), err = (p.grad() - ref).abs().max().item<double>();
-      CHECK_MESSAGE(err <= 1e-3 * scale + 1e-6, name << ": max |diff| " << err << ", max |ref| " << scale);
-      if (scale > 0) worst = std::max(worst, err / scale);
+      // Relative to the tensor, with a floor relative to the largest gradient:
+      // the attention key biases' true gradient is zero (softmax ignores a
+      // shift shared by all keys), so both sides hold only rounding there.
+      CHECK_MESSAGE(err <= 1e-3 * scale + 1e-6 * largest, name << ": max |diff| " << err << ", max |ref| " << scale);
+      if (scale > 1e-3 * largest) worst = std::max(worst, err / scale);
       ++n;
     }
     MESSAGE(prefix << ": " << n << " tensors, worst relative difference " << worst);
