@@ -11,6 +11,8 @@ const std::vector<std::pair<std::string, std::string>>& train_stage_names() {
       {"selftest",
        "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or "
        "weights"},
+      {"vae", "pretraining: the VAE (AutoencoderKL) of a diffusers folder on clean images (reconstruction + KL, optional LPIPS)"},
+      {"unet", "pretraining: the UNet of a diffusers folder as an epsilon DDPM on clean images with captions or tags"},
   };
   return names;
 }
