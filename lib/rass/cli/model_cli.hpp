@@ -1,4 +1,4 @@
-// Flags of rass-model (info / run / convert / init), parsed into the model layer's
+// Flags of rass-model (info / run / convert / init / sample), parsed into the model layer's
 // job (model::ModelJob, lib/rass/model/model_tool.hpp). The work is in
 // lib/rass/model/model_tool.cpp (LibTorch); this file is torch-free so that
 // the completion generator and the flag tests see the CLI without LibTorch.
@@ -26,8 +26,9 @@ class ModelCli : public ToolCli {
  private:
   model::ModelJob a_;
   std::vector<std::string> loras_;
-  CLI::App *info_ = nullptr, *run_ = nullptr, *convert_ = nullptr, *init_ = nullptr;
+  CLI::App *info_ = nullptr, *run_ = nullptr, *convert_ = nullptr, *init_ = nullptr, *sample_ = nullptr;
   CLI::Option* prompt_ = nullptr;
+  int64_t size_ = 0;
 };
 
 }  // namespace rass::cli

@@ -25,6 +25,7 @@
 #include "rass/model/config.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/model/model_init.hpp"
+#include "rass/model/sample_tool.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -437,6 +438,7 @@ int run_model_tool(const ModelJob& job) {
       case ModelJob::Command::info: return info(job, job.json);
       case ModelJob::Command::run: return run(job, job.quiet);
       case ModelJob::Command::convert: return convert(job, job.quiet);
+      case ModelJob::Command::sample: return run_sample_command(job);
       case ModelJob::Command::init: {
         InitJob init = job.init;
         init.quiet = job.quiet;

@@ -1,4 +1,4 @@
-// rass-model as a library call (info, run, convert, init). The CLI
+// rass-model as a library call (info, run, convert, init, sample). The CLI
 // (cli/model_cli.cpp) parses flags into a ModelJob; this layer knows nothing
 // of the command line.
 #pragma once
@@ -17,7 +17,7 @@ struct LoraSpec {
 };
 
 struct ModelJob {
-  enum class Command { info, run, convert, init };
+  enum class Command { info, run, convert, init, sample };
   Command command = Command::info;
   std::string path;  // diffusers folder or .safetensors file
   // run
@@ -38,6 +38,13 @@ struct ModelJob {
   bool drop_ema = false, merge = false, split = false;
   // init
   InitJob init;
+  // sample (also: path, prompt, output, seed, device, dtype, threads)
+  std::string negative_prompt, out_dir;
+  int64_t steps = 20;
+  double guidance = 7.5, eta = 0.0;
+  int n = 1;
+  int64_t width = 0, height = 0;  // 0 = the UNet config's sample_size x the VAE factor
+  int grid = 0;                   // columns of a grid image; 0 = none
   bool json = false, quiet = false;
 };
 
