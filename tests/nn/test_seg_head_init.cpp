@@ -123,9 +123,10 @@ TEST_CASE("write_seg_head: the released projection and head initialised as Mask2
         ++distinguished;
       }
       if (e["abs_over_std"].get<double>() > 0.84 && n >= 100) {
-        // A uniform's bound: never passed, nearly reached.
+        // A uniform's bound: the fixture's largest of 3n draws and ours of n
+        // are both within a few bound/n of it (P(gap > 10 b/n) ~ e^-10).
         const double hi = x.abs().max().item<double>(), bound = e["max_abs"].get<double>();
-        CHECK(hi <= bound * (1 + 1e-3));
+        CHECK(hi <= bound * (1 + 10 / (3 * n)) + 1e-6);
         CHECK(hi >= bound * (1 - 10 / n) - 1e-6);
       }
       ++random;
