@@ -47,13 +47,20 @@ expect_exit 3 "extract from identical weights" -- "$M" extract --base "$T/sd" --
 stderr_has "no difference" "identical checkpoints"
 
 # init-seg and expand-channels.
-expect_exit 0 "init-seg" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --rank 2 --seed 3 --timestep 1 --formula ddpm -O "$T/ras"
+expect_exit 0 "init-seg" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --rank 2 --seed 3 --timestep 1 --formula ddpm --head none -O "$T/ras"
 grep -q '"method": "scr"' "$T/ras/rass.json" || fail "rass.json method"
 grep -q '"trainable"' "$T/ras/rass.json" || fail "rass.json trainable"
 expect_exit 0 "list the Seg LoRA" -- "$M" list "$T/ras/seg_lora.safetensors"
 grep -q "adapter default_encoder_s2: 19 layers, rank 2, alpha 8.0" "$T/.out" || fail "Seg LoRA encoder adapter: $(cat "$T/.out")"
 grep -q "adapter default_decoder_s2: 37 layers" "$T/.out" || fail "Seg LoRA decoder adapter"
 grep -q "adapter default_others_s2: 16 layers" "$T/.out" || fail "Seg LoRA others adapter"
+[ -d "$T/ras/unet_plain" ] && [ -f "$T/ras/unet_plain/config.json" ] || fail "init-seg links the base UNet as unet_plain/"
+[ -e "$T/ras/segment.json" ] && fail "--head none writes no segment.json"
+# With a head (the default): these fixtures (2-level UNet, 3-block VAE) give
+# RAS no taps to build res2..res5 from; refused naming the file, nothing written.
+expect_exit 3 "init-seg with a head on an untappable model" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" -O "$T/ras_head"
+stderr_has "vae/config.json" "the VAE without 4 blocks is named"
+[ -e "$T/ras_head" ] && fail "no partial init-seg folder"
 expect_exit 0 "expand-channels" -- "$M" expand-channels 64 --model "$T/sd/unet" -O "$T/x64"
 grep -q '"in_channels": 256' "$T/x64/config.json" || fail "in_channels 4 x 64"
 
@@ -86,7 +93,7 @@ expect_exit 2 "existing output folder" -- "$M" init-seg --model "$T/sd" --lora "
 expect_exit 2 "-O needs a model folder" -- "$M" merge --model "$T/lone.safetensors" --config "$N/unet_tiny/config.json" --lora "$PEFT" -O "$T/o2"
 [ -e "$T/o2" ] && fail "no folder after a refusal"
 # A failure mid-way (the second LoRA is bad) leaves no folder and no temporary one.
-expect_exit 3 "failure after the first LoRA" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --lora "$T/bad.safetensors" -O "$T/ras2"
+expect_exit 3 "failure after the first LoRA" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --lora "$T/bad.safetensors" --head none -O "$T/ras2"
 [ -e "$T/ras2" ] && fail "no partial init-seg folder"
 no_leftovers "failed init-seg"
 if ! command -v nvidia-smi >/dev/null; then
@@ -157,15 +164,15 @@ stderr_has "(12 = min(out 16, in*k*k 12))" "to_k's full rank"
 # init-seg --timestep: an integer in [0, num_train_timesteps) of the scheduler
 # (1000 here), written as an integer.
 mkdir -p "$T/sd/scheduler" && printf '{"num_train_timesteps": 1000}\n' >"$T/sd/scheduler/scheduler_config.json"
-expect_exit 2 "init-seg --timestep 5000" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 5000 -O "$T/is3"
+expect_exit 2 "init-seg --timestep 5000" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 5000 --head none -O "$T/is3"
 stderr_has "0..999" "the valid range named"
-expect_exit 2 "init-seg --timestep -1" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep -1 -O "$T/is3"
-expect_exit 2 "init-seg --timestep 1.5" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 1.5 -O "$T/is3"
+expect_exit 2 "init-seg --timestep -1" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep -1 --head none -O "$T/is3"
+expect_exit 2 "init-seg --timestep 1.5" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 1.5 --head none -O "$T/is3"
 [ -e "$T/is3" ] && fail "no folder for a bad timestep"
-expect_exit 0 "init-seg --timestep 999" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 999 -O "$T/is4"
+expect_exit 0 "init-seg --timestep 999" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 999 --head none -O "$T/is4"
 grep -q '"timestep": 999,' "$T/is4/rass.json" || fail "timestep written as an integer: $(grep timestep "$T/is4/rass.json")"
 printf '{"num_train_timesteps": 0}\n' >"$T/sd/scheduler/scheduler_config.json"
-expect_exit 3 "init-seg with a bad scheduler config" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 1 -O "$T/is5"
+expect_exit 3 "init-seg with a bad scheduler config" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --timestep 1 --head none -O "$T/is5"
 stderr_has "scheduler_config.json" "the scheduler config named"
 rm -r "$T/sd/scheduler"
 

@@ -306,6 +306,7 @@ TEST_CASE("init-seg: SCR merged, a zero-B Seg LoRA that leaves the output unchan
   j.has_timestep = true;
   j.timestep = 1;
   j.formula = "residual";
+  j.head = "none";  // make_model's 2-level UNet gives RAS no res4/res5 (tests/cli/test_train_chain.sh covers the head)
   j.output_dir = t.path + "/ras";
   CHECK(model::run_merge_lora_tool(j) == 0);
   const std::string out = j.output_dir;

@@ -57,17 +57,25 @@ MergeLoraCli::MergeLoraCli()
   extract_->add_option("-o,--output", a_.output, "LoRA .safetensors to write (PEFT names)")->type_name("FILE")->required();
   device_options(extract_);
 
-  init_seg_ = app.add_subcommand("init-seg", "RASS stage-2 start: SCR merged into the UNet plus a fresh Seg LoRA");
+  init_seg_ = app.add_subcommand("init-seg", "RASS stage-2 start: SCR merged into the UNet, a fresh Seg LoRA, projection and head "
+                                             "(a segmentation folder rass-train ras and rass-segment load)");
   init_seg_->add_option("--model", a_.model, "base diffusers folder (SD 2.1-base layout)")->type_name("DIR")->required();
   init_seg_->add_option("--lora", loras_, "the SCR LoRA, FILE[:SCALE] (repeatable)")->type_name("FILE")->required();
   init_seg_->add_option("--rank", a_.rank, "Seg LoRA rank")->default_str("4")->check(positive_integer());
   init_seg_->add_option("--alpha", a_.alpha, "Seg LoRA alpha (RASS leaves PEFT's default, 8)")->default_str("8")->check(positive_number());
-  init_seg_->add_option("--seed", a_.seed, "seed of the gaussian init of lora_A")->default_str("0")->check(non_negative_integer(999999999999999999LL));
+  init_seg_->add_option("--seed", a_.seed, "seed of the gaussian init of lora_A (the projection and head draw from seed + 1)")->default_str("0")->check(non_negative_integer(999999999999999999LL));
   timestep_ = init_seg_->add_option("--timestep", a_.timestep, "SCR timestep, recorded in rass.json");
   with_choices(init_seg_->add_option("--formula", a_.formula, "SCR one-step formula recorded in rass.json: ddpm or residual"),
                {"ddpm", "residual"});
   with_choices(init_seg_->add_option("--prompt-style", a_.prompt_style, "prompt style recorded in rass.json: osediff or rass"),
                {"osediff", "rass"});
+  init_seg_->add_option("--head", a_.head, "Mask2Former head: released (RASS's), tiny (rass-model init's tiny-seg head), none (no "
+                                           "segment.json nor seg_head: the LoRA surgery only) or a head-config JSON file")
+      ->type_name("FILE")
+      ->default_str("released");
+  init_seg_->add_option("--classes", a_.classes, "classes of the head: ade20k, cityscapes, voc or a file with one name per line")
+      ->type_name("FILE")
+      ->default_str("ade20k");
   init_seg_->add_option("-O,--output-dir", a_.output_dir, "the new model folder")->type_name("DIR")->required();
   dtype_option(init_seg_);
   device_options(init_seg_);

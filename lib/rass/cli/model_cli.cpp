@@ -72,8 +72,8 @@ ModelCli::ModelCli()
 
   init_ = app.add_subcommand("init", "write a diffusers-layout Stable Diffusion folder with random weights");
   init_->add_option("folder", a_.init.output, "folder to create (absent or empty)")->required();
-  with_choices(init_->add_option("--preset", a_.init.preset, "tiny (milliseconds per run) or sd21-base (SD 2.1-base sizes); tiny-seg, sd21-base-seg: a RAS segmentation folder (rass-segment)"),
-               {"tiny", "sd21-base", "tiny-seg", "sd21-base-seg"})
+  with_choices(init_->add_option("--preset", a_.init.preset, "tiny (milliseconds per run), tiny4 (tiny with a 4-level UNet, where RAS training can start) or sd21-base (SD 2.1-base sizes); tiny-seg, sd21-base-seg: a RAS segmentation folder (rass-segment)"),
+               {"tiny", "tiny4", "sd21-base", "tiny-seg", "sd21-base-seg"})
       ->default_str("tiny");
   init_->add_option("--seed", a_.init.seed, "random seed of the weights")->default_str("0");
   with_choices(init_->add_option("--dtype", a_.init.dtype, "dtype of the written weights: fp32, fp16 or bf16"),

@@ -22,7 +22,11 @@
 #include "rass/model/lora_inventory.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/model/lora_surgery.hpp"
+#include "rass/model/config.hpp"
 #include "rass/model/model_folder.hpp"
+#include "rass/model/seg_init.hpp"
+#include "rass/model/segment_model.hpp"
+#include "rass/metrics/class_names.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/nn/threads.hpp"
 
@@ -405,20 +409,78 @@ void check_timestep(const MergeLoraJob& a) {
                 " (num_train_timesteps " + std::to_string(steps) + " of " + (fs::exists(sched, ec) ? sched : "the diffusers default") + ")");
 }
 
+// The new folder's head and classes, resolved before any weight is loaded.
+struct SegHeadChoice {
+  nn::MaskFormerHeadConfig head;
+  json classes;  // a built-in set's name, or the list of names of a file
+  json feature_projection;
+};
+
+SegHeadChoice choose_seg_head(const MergeLoraJob& a, const std::string& unet_config) {
+  SegHeadChoice c;
+  // --classes: a built-in set or a file (unreadable, empty or with an empty
+  // name inside: Error(bad_input) naming the file).
+  size_t n = 0;
+  if (const auto* builtin = metrics::builtin_class_names(a.classes)) {
+    c.classes = a.classes;
+    n = builtin->size();
+  } else {
+    const std::vector<std::string> names = metrics::load_class_names(a.classes);
+    c.classes = names;
+    n = names.size();
+  }
+  if (a.head == "released") {
+    c.head = nn::MaskFormerHeadConfig{};
+  } else if (a.head == "tiny") {
+    c.head = tiny_head_config();
+  } else {
+    std::error_code ec;
+    if (!fs::is_regular_file(a.head, ec))
+      throw_usage("--head " + a.head + ": expected released, tiny, none or a head-config JSON file");
+    const json j = read_json_file(a.head);
+    if (!j.is_object()) throw_bad_input(a.head, "is not a JSON object (a Mask2Former head config, the \"head\" of segment.json)");
+    if (j.contains("num_classes") && (!j["num_classes"].is_number_integer() || j["num_classes"].get<int64_t>() != int64_t(n)))
+      throw_bad_input(a.head, "num_classes " + j["num_classes"].dump() + " differs from the " + std::to_string(n) + " classes of --classes " +
+                                  a.classes + " (leave num_classes out: --classes sets it)");
+    c.head = nn::read_mask_former_head_config(nlohmann::json::parse(j.dump()), a.head);
+  }
+  c.head.num_classes = int(n);
+  const std::string head_src = a.head == "released" || a.head == "tiny" ? "--head " + a.head : a.head;
+  if (c.head.in_channels.empty()) throw_bad_input(head_src, "in_channels is empty");
+  const int64_t dim = c.head.in_channels.front();
+  for (int ch : c.head.in_channels)
+    if (ch != dim || dim % 128)
+      throw_bad_input(head_src, "in_channels must be one width for every level, a multiple of 128 (the projection's "
+                                "output; its quarter is normalised by GroupNorm(32))");
+  const nn::UNetConfig ucfg = read_unet_config(unet_config);
+  const std::string vae_config = path_join(path_join(a.model, "vae"), "config.json");
+  const nn::VaeConfig vcfg = read_vae_config(vae_config);
+  c.feature_projection =
+      ras_projection_json(vcfg.block_out_channels, ucfg.block_out_channels, dim, c.head.in_strides, vae_config, unet_config);
+  return c;
+}
+
 int init_seg(const MergeLoraJob& a) {
   if (a.loras.empty()) throw_usage("init-seg needs the SCR LoRA: --lora FILE[:SCALE]");
   if (a.output_dir.empty()) throw_usage("init-seg needs -O DIR");
   if (a.rank < 1) throw_usage("--rank must be at least 1");
   if (!(a.alpha > 0)) throw_usage("--alpha must be a positive number");
-  guard_outputs(a, lora_paths(a), {{a.model, "unet", ""}});
+  std::vector<std::string> inputs = lora_paths(a);
+  const bool with_head = a.head != "none";
+  if (with_head && !metrics::builtin_class_names(a.classes)) inputs.push_back(a.classes);
+  if (with_head && a.head != "released" && a.head != "tiny") inputs.push_back(a.head);
+  guard_outputs(a, inputs, {{a.model, "unet", ""}, {a.model, "vae", ""}});
   set_threads(a);
   const torch::Device device = parse_device(a);
   std::error_code ec;
   if (!fs::is_directory(a.model, ec)) throw_usage("init-seg takes a diffusers model folder as --model (unet/, vae/, ...)");
-  LoadedComponent c = load_component_module({a.model, "unet", ""});
-  if (c.files.model_dir.empty() || c.files.kind != "unet")
-    throw_bad_input(a.model, "is not a diffusers model folder with a UNet in unet/");
+  const ComponentFiles uf = find_component({a.model, "unet", ""});
+  if (uf.model_dir.empty() || uf.kind != "unet") throw_bad_input(a.model, "is not a diffusers model folder with a UNet in unet/");
   if (a.has_timestep) check_timestep(a);
+  // Head, classes and the taps' shapes first: a wrong --classes file or a
+  // UNet RAS cannot tap stops before gigabytes are read.
+  const SegHeadChoice seg = with_head ? choose_seg_head(a, uf.config_path) : SegHeadChoice{};
+  LoadedComponent c = load_component_module({a.model, "unet", ""});
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "init-seg"}};
@@ -444,8 +506,11 @@ int init_seg(const MergeLoraJob& a) {
     names.push_back(name);
   }
   FolderWriter w(a.output_dir);
-  w.link_tree(c.files.model_dir, "", {"unet", "rass.json", "seg_lora.safetensors"});
+  w.link_tree(c.files.model_dir, "",
+              {"unet", "unet_plain", "rass.json", "seg_lora.safetensors", "segment.json", "seg_head.safetensors"});
   w.copy_component_extras(c.files.dir, "unet");
+  // unet_plain/: the base UNet without SCR (--backbone plain), linked.
+  w.link_tree(c.files.dir, "unet_plain");
   write_component_weights(c, weights_in(w.tmp(), "unet", "unet"), a.dtype,
                           {{"format", "pt"}, {"rass", "SCR LoRA merged by rass-merge-lora init-seg"}});
   json counts = {{"encoder", g.encoder.size()}, {"decoder", g.decoder.size()}, {"others", g.others.size()}};
@@ -471,12 +536,36 @@ int init_seg(const MergeLoraJob& a) {
   meta["tool"] = std::string(kTool) + " init-seg";
   meta["version"] = rass::version();
   write_file_atomic(path_join(w.tmp(), "rass.json"), meta.dump(2) + "\n");
+  // segment.json and the projection + head as the released training starts
+  // them, from seed + 1 (the Seg LoRA drew from seed).
+  if (with_head) {
+    const int seg_timestep = a.has_timestep ? int(a.timestep) : 1;  // RASS runs the UNet at t = 1
+    const std::string seg_style = a.prompt_style.empty() ? "rass" : a.prompt_style;
+    write_file_atomic(path_join(w.tmp(), "segment.json"),
+                      segment_json(seg.feature_projection, seg.head, seg.classes, seg_timestep, seg_style,
+                                   std::string(kTool) + " init-seg --seed " + std::to_string(a.seed) +
+                                       " (initialised as RASS's training starts)")
+                              .dump(2) +
+                          "\n");
+    const SegmentFolderConfig scfg = read_segment_config(w.tmp());
+    write_seg_head(path_join(w.tmp(), "seg_head.safetensors"), scfg, a.seed + 1, torch::kFloat,
+                   {{"format", "pt"}, {"rass", "rass-merge-lora init-seg: initialised as the released training starts"},
+                    {"seed", std::to_string(a.seed + 1)}});
+  }
   w.commit();
   rep["output_dir"] = a.output_dir;
   rep["seg_lora"] = {{"rank", a.rank}, {"alpha", a.alpha}, {"seed", a.seed}, {"counts", counts}};
+  if (with_head)
+    rep["head"] = {{"head", a.head}, {"classes", a.classes}, {"num_classes", seg.head.num_classes},
+                 {"num_queries", seg.head.num_queries}, {"hidden_dim", seg.head.hidden_dim},
+                 {"projection_dim", seg.feature_projection["projection_dim"]}};
   say(a, "wrote " + a.output_dir + ": SCR merged into unet/, Seg LoRA rank " + std::to_string(a.rank) + " on " +
              std::to_string(g.size()) + " layers (encoder " + std::to_string(g.encoder.size()) + ", decoder " +
-             std::to_string(g.decoder.size()) + ", others " + std::to_string(g.others.size()) + "), conv_in trainable");
+             std::to_string(g.decoder.size()) + ", others " + std::to_string(g.others.size()) + "), conv_in trainable; " +
+             (with_head ? (a.head == "released" || a.head == "tiny" ? a.head : std::string("given")) + " head for " +
+                              std::to_string(seg.head.num_classes) + " classes (" + a.classes + ")"
+                        : std::string("no head (--head none)")) +
+             ", unet_plain/ linked");
   if (a.json) print_json(rep);
   return 0;
 }

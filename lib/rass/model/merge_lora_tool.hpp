@@ -32,6 +32,9 @@ struct MergeLoraJob {
   bool has_timestep = false;
   double timestep = 1;
   std::string formula, prompt_style;  // recorded in rass.json when given
+  // The segmentation head of the new folder: released, tiny or a head-config
+  // JSON file; the classes: ade20k, cityscapes, voc or a file of names.
+  std::string head = "released", classes = "ade20k";
   // expand-channels
   int64_t factor = 0;
   std::string device = "cpu";

@@ -314,7 +314,10 @@ void build(const InitJob& a, const std::string& dir) {
     else write_file_atomic(to, read_file_bytes(given));
   };
   const std::string sd = sd_preset_of(a.preset);  // segmentation presets: the SD preset under them
-  place(a.unet_config, is_seg_preset(a.preset) ? seg_unet_preset(a.preset, unet_preset(sd)) : unet_preset(sd),
+  // tiny4: the tiny SD folder with tiny-seg's 4-level UNet, where the SCR ->
+  // init-seg -> RAS chain starts (RAS taps four up blocks).
+  const bool four_levels = is_seg_preset(a.preset) || a.preset == "tiny4";
+  place(a.unet_config, four_levels ? seg_unet_preset(a.preset, unet_preset(sd)) : unet_preset(sd),
         dir + "/unet/config.json");
   place(a.vae_config, vae_preset(sd), dir + "/vae/config.json");
   const int64_t te_vocab = sd == "sd21-base" ? std::max<int64_t>(49408, vocab) : vocab;
@@ -373,8 +376,8 @@ void build(const InitJob& a, const std::string& dir) {
 }  // namespace
 
 void init_model_folder(const InitJob& a) {
-  if (a.preset != "tiny" && a.preset != "sd21-base" && !is_seg_preset(a.preset))
-    throw_usage("--preset " + a.preset + ": expected tiny, sd21-base, tiny-seg or sd21-base-seg");
+  if (a.preset != "tiny" && a.preset != "tiny4" && a.preset != "sd21-base" && !is_seg_preset(a.preset))
+    throw_usage("--preset " + a.preset + ": expected tiny, tiny4, sd21-base, tiny-seg or sd21-base-seg");
   dtype_of(a.dtype);
   if (a.output.empty()) throw_usage("init needs the folder to create");
   std::error_code ec;

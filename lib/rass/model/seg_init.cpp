@@ -23,18 +23,83 @@ namespace rass::model {
 
 bool is_seg_preset(const std::string& preset) { return preset == "tiny-seg" || preset == "sd21-base-seg"; }
 std::string sd_preset_of(const std::string& preset) {
-  return preset == "tiny-seg" ? "tiny" : preset == "sd21-base-seg" ? "sd21-base" : preset;
+  return preset == "tiny-seg" || preset == "tiny4" ? "tiny" : preset == "sd21-base-seg" ? "sd21-base" : preset;
 }
 
 json seg_unet_preset(const std::string& preset, const json& sd_unet) {
-  if (preset == "sd21-base-seg") return sd_unet;
-  json u = sd_unet;  // tiny: four levels so the four up-block taps exist
+  if (preset == "sd21-base-seg" || preset == "sd21-base") return sd_unet;
+  json u = sd_unet;  // tiny-seg, tiny4: four levels so the four up-block taps exist
   u["attention_head_dim"] = {2, 2, 2, 2};
   u["block_out_channels"] = {16, 16, 32, 32};
   u["norm_num_groups"] = 8;
   u["down_block_types"] = {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"};
   u["up_block_types"] = {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"};
   return u;
+}
+
+json ras_projection_json(const std::vector<int64_t>& vae_channels, const std::vector<int64_t>& unet_channels,
+                         int64_t projection_dim, const std::vector<int>& in_strides, const std::string& vae_source,
+                         const std::string& unet_source) {
+  if (vae_channels.size() < 4) throw_bad_input(vae_source, "the VAE encoder needs 4 down blocks (RAS taps down_blocks[1] and [3])");
+  if (unet_channels.empty()) throw_bad_input(unet_source, "the UNet has no blocks");
+  const int64_t factor = int64_t(1) << (vae_channels.size() - 1);
+  json fp = {{"feature_dims", {vae_channels[1], vae_channels[3]}}, {"feature_strides", {factor / 2, factor}},
+             {"projection_dim", projection_dim}, {"out_features", {"res2", "res3", "res4", "res5"}}};
+  const size_t n = unet_channels.size();
+  for (size_t i = 0; i < n; ++i) {
+    fp["feature_dims"].push_back(unet_channels[n - 1 - i]);  // up block i mirrors down block n-1-i
+    fp["feature_strides"].push_back(i + 1 < n ? factor << (n - 2 - i) : factor);
+  }
+  // The strides the taps give (clamped to 4..32 and grouped as the projection does).
+  nn::FeatureProjectionConfig pc;
+  pc.feature_dims = fp["feature_dims"].get<std::vector<int64_t>>();
+  pc.feature_strides = fp["feature_strides"].get<std::vector<int64_t>>();
+  pc.projection_dim = projection_dim;
+  pc.out_features = {"res2", "res3", "res4", "res5"};
+  std::vector<int> got;
+  for (const auto& lv : nn::projection_levels(pc)) got.push_back(int(lv.stride));
+  if (got != in_strides) {
+    auto str = [](const std::vector<int>& v) {
+      std::string s;
+      for (int x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
+      return s;
+    };
+    std::vector<int> up(pc.feature_strides.begin() + 2, pc.feature_strides.end());
+    throw_bad_input(unet_source, "a UNet of " + std::to_string(n) + " levels gives features at strides " + str(up) +
+                                     " (with the VAE's " + str({int(factor / 2), int(factor)}) + ": levels at " + str(got) +
+                                     "), but the head takes strides " + str(in_strides) +
+                                     "; RAS needs a 4-level UNet as SD's (rass-model init --preset tiny4 writes a tiny one; "
+                                     "rass-merge-lora init-seg --head none writes the folder without a head)");
+  }
+  return fp;
+}
+
+nn::MaskFormerHeadConfig tiny_head_config() {
+  nn::MaskFormerHeadConfig h;
+  h.num_queries = 8;
+  h.hidden_dim = 32;
+  h.nheads = 4;
+  h.dim_feedforward = 64;
+  h.dec_layers = 4;
+  h.mask_dim = 32;
+  h.conv_dim = 32;
+  h.enc_layers = 1;
+  h.enc_dim_feedforward = 64;
+  h.enc_nheads = 4;
+  h.in_channels = {128, 128, 128, 128};
+  return h;
+}
+
+json segment_json(const json& fp, const nn::MaskFormerHeadConfig& head, const json& classes, int timestep,
+                  const std::string& prompt_style, const std::string& source) {
+  return {{"architecture", "rass"},
+          {"feature_projection", fp},
+          {"head", json::parse(nn::to_json(head).dump())},
+          {"classes", classes},
+          {"timestep", timestep},
+          {"prompt_style", prompt_style},
+          {"input", {{"min_size_test", 512}, {"max_size_test", 2048}, {"size_divisibility", 8}}},
+          {"source", source}};
 }
 
 namespace {
@@ -66,6 +131,14 @@ void randomise_b(torch::nn::Module& unet, const std::string& adapter, double std
 }
 
 }  // namespace
+
+void write_seg_head(const std::string& path, const SegmentFolderConfig& cfg, uint64_t seed, torch::ScalarType dtype,
+                    const std::map<std::string, std::string>& metadata) {
+  torch::NoGradGuard ng;
+  torch::manual_seed(seed);
+  SegHeads heads(cfg.projection, cfg.head);
+  save_params(*heads, dtype, path, metadata);
+}
 
 void write_seg_parts(const std::string& dir, const std::string& preset, uint64_t seed, const std::string& dtype_name) {
   const torch::ScalarType dtype =
@@ -110,38 +183,14 @@ void write_seg_parts(const std::string& dir, const std::string& preset, uint64_t
 
   // segment.json: the projection from the taps' channels, the head preset.
   const nn::VaeConfig vcfg = read_vae_config(dir + "/vae/config.json");
-  json fp = {{"feature_dims", json::array()}, {"feature_strides", {4, 8, 32, 16, 8, 8}},
-             {"projection_dim", tiny ? 128 : 512}, {"out_features", {"res2", "res3", "res4", "res5"}}};
-  fp["feature_dims"].push_back(vcfg.block_out_channels[1]);
-  fp["feature_dims"].push_back(vcfg.block_out_channels[3]);
-  for (auto it = ucfg.block_out_channels.rbegin(); it != ucfg.block_out_channels.rend(); ++it) fp["feature_dims"].push_back(*it);
-  nn::MaskFormerHeadConfig h;  // the released head
-  if (tiny) {
-    h.num_queries = 8;
-    h.hidden_dim = 32;
-    h.nheads = 4;
-    h.dim_feedforward = 64;
-    h.dec_layers = 4;
-    h.mask_dim = 32;
-    h.conv_dim = 32;
-    h.enc_layers = 1;
-    h.enc_dim_feedforward = 64;
-    h.enc_nheads = 4;
-    h.in_channels = {128, 128, 128, 128};
-  }
-  json seg = {{"architecture", "rass"},
-              {"feature_projection", fp},
-              {"head", json::parse(nn::to_json(h).dump())},
-              {"classes", "ade20k"},
-              {"timestep", 1},
-              {"prompt_style", "rass"},
-              {"input", {{"min_size_test", 512}, {"max_size_test", 2048}, {"size_divisibility", 8}}},
-              {"source", "rass-model init --preset " + preset + " --seed " + std::to_string(seed) + " (random weights)"}};
-  write_json(dir + "/segment.json", seg);
+  nn::MaskFormerHeadConfig h = tiny ? tiny_head_config() : nn::MaskFormerHeadConfig{};  // else the released head
+  const json fp = ras_projection_json(vcfg.block_out_channels, ucfg.block_out_channels, h.in_channels.front(),
+                                      h.in_strides, dir + "/vae/config.json", dir + "/unet/config.json");
+  write_json(dir + "/segment.json",
+             segment_json(fp, h, "ade20k", 1, "rass",
+                          "rass-model init --preset " + preset + " --seed " + std::to_string(seed) + " (random weights)"));
   const SegmentFolderConfig cfg = read_segment_config(dir);
-  torch::manual_seed(seed + 12);
-  SegHeads heads(cfg.projection, cfg.head);
-  save_params(*heads, dtype, dir + "/seg_head.safetensors", {{"format", "pt"}});
+  write_seg_head(dir + "/seg_head.safetensors", cfg, seed + 12, dtype, {{"format", "pt"}});
   write_json(dir + "/rass.json", {{"method", "scr"}, {"timestep", 1}, {"prompt_style", "rass"},
                                   {"tool", "rass-model init --preset " + preset}, {"version", rass::version()}});
 }
