@@ -21,6 +21,7 @@
 #include "rass/model/device.hpp"
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/lora_io.hpp"
+#include "rass/nn/attention_maps.hpp"
 #include "rass/nn/lora.hpp"
 
 namespace fs = std::filesystem;
@@ -163,23 +164,12 @@ Image tensor_to_image(const torch::Tensor& x01) {
 
 torch::Tensor aggregate_cross_attention(const std::vector<nn::CapturedAttention>& maps, int64_t latent_h,
                                         int64_t latent_w) {
-  std::vector<std::pair<int64_t, int64_t>> levels;
-  for (int64_t h = latent_h, w = latent_w;; h = (h + 1) / 2, w = (w + 1) / 2) {
-    levels.emplace_back(h, w);
-    if (h == 1 && w == 1) break;
-  }
   torch::Tensor sum;
   int64_t n = 0;
   for (const nn::CapturedAttention& m : maps) {
     torch::Tensor p = m.probs.to(torch::kCPU, torch::kFloat);  // [heads, q, tokens] (batch 1)
     const int64_t q = p.size(1);
-    int64_t hh = 0, ww = 0;
-    for (auto [h, w] : levels)
-      if (h * w == q) {
-        hh = h;
-        ww = w;
-        break;
-      }
+    const auto [hh, ww] = nn::attention_map_size(latent_h, latent_w, q);
     if (hh == 0) throw_runtime("cross-attention map " + m.path + " has " + std::to_string(q) + " queries: no UNet level has that size");
     torch::Tensor a = p.mean(0).transpose(0, 1).reshape({1, p.size(2), hh, ww});
     if (hh != latent_h || ww != latent_w)

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/attention_maps.hpp"
 
 namespace rass::train {
 
@@ -54,11 +55,6 @@ SclResult scl_loss(const std::vector<nn::CapturedAttention>& captured, const std
                    int64_t latent_h, int64_t latent_w, const std::vector<std::string>& layers) {
   const int64_t batch = int64_t(targets.size());
   const std::set<std::string> wanted(layers.begin(), layers.end());
-  std::vector<std::pair<int64_t, int64_t>> levels;
-  for (int64_t h = latent_h, w = latent_w;; h = (h + 1) / 2, w = (w + 1) / 2) {
-    levels.emplace_back(h, w);
-    if (h == 1 && w == 1) break;
-  }
   // Per sample: the sums of its maps' terms and their count.
   std::vector<torch::Tensor> region_sum(batch), pixel_sum(batch);
   std::vector<int64_t> count(batch, 0);
@@ -71,13 +67,7 @@ SclResult scl_loss(const std::vector<nn::CapturedAttention>& captured, const std
     if (p.dim() != 3 || batch == 0 || p.size(0) % batch != 0)
       throw_runtime("SCL: attention " + cap.path + " does not have batch*heads rows for batch " + std::to_string(batch));
     const int64_t heads = p.size(0) / batch, q = p.size(1), keys = p.size(2);
-    int64_t hh = 0, ww = 0;
-    for (auto [h, w] : levels)
-      if (h * w == q) {
-        hh = h;
-        ww = w;
-        break;
-      }
+    const auto [hh, ww] = nn::attention_map_size(latent_h, latent_w, q);
     if (hh == 0) throw_runtime("SCL: attention " + cap.path + " has " + std::to_string(q) + " queries: no UNet level has that size");
     const torch::Tensor mean = p.view({batch, heads, q, keys}).to(torch::kFloat).mean(1);  // [batch, q, keys]
     for (int64_t b = 0; b < batch; ++b)
