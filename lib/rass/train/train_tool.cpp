@@ -40,12 +40,8 @@ int threads_for(int setting) {
 
 int run_train_tool(const TrainJob& job) {
   if (job.command == "plot") {
-#ifdef RASS_HAVE_PLOT
     plot_training_log(job.plot);
     return 0;
-#else
-    throw_runtime("plot: this build has no plotting (lib/rass/train/plot.cpp with cairo was not built)");
-#endif
   }
   const StageInfo* info = find_stage(job.command);
   if (!info) throw_usage("no training stage named '" + job.command + "'");
