@@ -18,6 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/train/distributed.hpp"
+#include "test_support.hpp"
 #include "train/train_test_util.hpp"
 
 using namespace rass;
@@ -129,13 +130,14 @@ torch::Tensor load(const std::string& path, const std::string& name) {
 }  // namespace
 
 TEST_CASE("2 processes over Gloo (batch 4 each) equal 1 process with the combined batch of 8") {
+  test::TempDir tmp;
   if (!have_gloo()) {
     MESSAGE("this build has no Gloo (gloo headers missing at build time)");
     std::exit(77);
   }
   const std::string bin = rass_train_binary();
   REQUIRE_MESSAGE(file_exists(bin), bin, " is not built");
-  const std::string one = test::scratch_dir("one"), two = test::scratch_dir("two");
+  const std::string one = (tmp / "one"), two = (tmp / "two");
   const std::vector<std::string> common = {bin, "selftest", "--steps", "5", "--batch", "8", "--seed", "4", "--threads", "1",
                                            "--set", "loop.clip_grad_norm=0.7", "-q",
                                            // W (600 x 512 floats, 1.2 MB) is a bucket of its own, the bias another

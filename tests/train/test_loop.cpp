@@ -15,6 +15,7 @@
 #include "rass/core/file.hpp"
 #include "rass/train/loop.hpp"
 #include "rass/train/train_checkpoint.hpp"
+#include "test_support.hpp"
 #include "train/train_test_util.hpp"
 
 using namespace rass;
@@ -102,7 +103,8 @@ LoopConfig resume_config(const std::string& out) {
 }  // namespace
 
 TEST_CASE("resume after N steps (also after a killed run) gives the uninterrupted run's checkpoint, byte for byte") {
-  const std::string a = test::scratch_dir("a"), b = test::scratch_dir("b");
+  test::TempDir tmp;
+  const std::string a = (tmp / "a"), b = (tmp / "b");
   LoopConfig ca = resume_config(a);
   auto sa = test::selftest(11);
   auto full = run_training(*sa, ca);
@@ -159,7 +161,8 @@ TEST_CASE("resume after N steps (also after a killed run) gives the uninterrupte
 }
 
 TEST_CASE("a longer run resumes a shorter one's checkpoint (constant schedule: steps may change)") {
-  const std::string a = test::scratch_dir("a"), b = test::scratch_dir("b");
+  test::TempDir tmp;
+  const std::string a = (tmp / "a"), b = (tmp / "b");
   LoopConfig c = resume_config(a);
   c.schedule = "constant";
   c.warmup_steps = 0;
@@ -178,7 +181,8 @@ TEST_CASE("a longer run resumes a shorter one's checkpoint (constant schedule: s
 }
 
 TEST_CASE("resume refuses a checkpoint of another configuration, naming the keys; a used out_dir needs --resume") {
-  const std::string a = test::scratch_dir("a");
+  test::TempDir tmp;
+  const std::string a = (tmp / "a");
   LoopConfig c = resume_config(a);
   c.steps = 2;
   auto s = test::selftest(11);
@@ -235,7 +239,8 @@ class NanStage : public Stage {
 }  // namespace
 
 TEST_CASE("a non-finite loss stops the run with a message naming the step and the last checkpoint, which stays") {
-  const std::string a = test::scratch_dir("a");
+  test::TempDir tmp;
+  const std::string a = (tmp / "a");
   LoopConfig c = resume_config(a);
   NanStage s(test::selftest(11), 3);
   try {
@@ -253,7 +258,8 @@ TEST_CASE("a non-finite loss stops the run with a message naming the step and th
 }
 
 TEST_CASE("keep_checkpoints keeps the newest; list_checkpoints ignores other names") {
-  const std::string a = test::scratch_dir("a");
+  test::TempDir tmp;
+  const std::string a = (tmp / "a");
   LoopConfig c = resume_config(a);
   c.checkpoint_every = 1;
   c.keep_checkpoints = 2;

@@ -9,13 +9,15 @@
 #include "rass/io/image_io.hpp"
 #include "rass/train/loop.hpp"
 #include "rass/train/ras_stage.hpp"
+#include "test_support.hpp"
 #include "train/train_test_util.hpp"
 
 using namespace rass;
 using namespace rass::train;
 
 TEST_CASE("ras: resume after 2 of 5 steps equals the uninterrupted run byte for byte") {
-  const std::string d = test::scratch_dir("data");
+  test::TempDir tmp;
+  const std::string d = (tmp / "data");
   std::filesystem::create_directories(d + "/images");
   std::filesystem::create_directories(d + "/labels");
   for (int i = 0; i < 3; ++i) {
@@ -51,7 +53,7 @@ TEST_CASE("ras: resume after 2 of 5 steps equals the uninterrupted run byte for 
     c.config = {{"stage", "ras"}, {"ras", s}};
     return c;
   };
-  const std::string a = test::scratch_dir("a"), b = test::scratch_dir("b");
+  const std::string a = (tmp / "a"), b = (tmp / "b");
   torch::manual_seed(0);  // each make() as in a fresh process (module init draws from the global generator)
   auto sa = info.make(s, env);
   auto full = run_training(*sa, cfg(a));
@@ -71,7 +73,7 @@ TEST_CASE("ras: resume after 2 of 5 steps equals the uninterrupted run byte for 
   CHECK(file_exists(a + "/final/seg_lora.safetensors"));
   // A second uninterrupted run is the same too (nothing depends on the process's history).
   {
-    const std::string a2 = test::scratch_dir("a2");
+    const std::string a2 = (tmp / "a2");
     torch::manual_seed(0);
     auto sa2 = info.make(s, env);
     run_training(*sa2, cfg(a2));

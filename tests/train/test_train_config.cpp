@@ -9,6 +9,7 @@
 #include "rass/core/error.hpp"
 #include "rass/train/stage_list.hpp"
 #include "rass/train/train_config.hpp"
+#include "test_support.hpp"
 #include "train/train_test_util.hpp"
 
 using namespace rass;
@@ -17,7 +18,9 @@ using json = nlohmann::ordered_json;
 
 namespace {
 std::string write(const std::string& text) {
-  const std::string p = test::scratch_dir("config.json");
+  static test::TempDir dir;  // removed at exit
+  static int n = 0;
+  const std::string p = dir / ("config" + std::to_string(n++) + ".json");
   std::ofstream(p) << text;
   return p;
 }
@@ -87,7 +90,8 @@ TEST_CASE("config: unknown keys, wrong types and another stage are refused, nami
   CHECK(m.find("unknown key 'scr'") != std::string::npos);
   s.file = write("{not json");
   CHECK(code_of([&] { merge_config(info, s); }) == ExitCode::bad_input);
-  s.file = test::scratch_dir("missing.json");
+  test::TempDir empty;
+  s.file = empty / "missing.json";
   CHECK(code_of([&] { merge_config(info, s); }) == ExitCode::bad_input);
   ConfigSources f;
   f.sets = {"lr=0.1"};

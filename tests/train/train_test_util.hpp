@@ -1,5 +1,5 @@
-// Helpers of the training-loop tests: scratch directories, file bytes, the
-// selftest stage with chosen settings.
+// Helpers of the training-loop tests: file bytes, the selftest stage with
+// chosen settings (scratch directories: test::TempDir, test_support.hpp).
 #pragma once
 #include <cstdlib>
 #include <fstream>
@@ -13,12 +13,6 @@
 #include "rass/train/selftest_stage.hpp"
 
 namespace rass::test {
-
-inline std::string scratch_dir(const std::string& name) {
-  char tmpl[] = "/tmp/rass-train-test.XXXXXX";
-  const char* d = ::mkdtemp(tmpl);
-  return std::string(d ? d : "/tmp") + "/" + name;
-}
 
 inline std::vector<char> file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
