@@ -7,7 +7,7 @@ JOBS  ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-cuda configure build cuda test test-cuda demo bench install clean docs
+.PHONY: all deps deps-cuda configure build cuda test test-cuda demo bench bench-mini mini-model install clean docs
 
 all: build
 
@@ -43,6 +43,17 @@ test-cuda: deps-cuda
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh $(BUILD)
+
+# The embedded default model (models/mini) from nothing: scenes, pretraining,
+# SCR, RAS (scripts/mini-model.sh; resumable, seeds fixed).
+mini-model: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/mini-model.sh $(BUILD)
+
+# Seed 000's ablation in the mini world (hours on two cores; resumable).
+bench-mini: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/bench-mini-rass.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory build

@@ -14,6 +14,7 @@ pkgs=(
   libopencv-core-dev libopencv-imgproc-dev
   libcli11-dev doctest-dev nlohmann-json3-dev
   libhdf5-dev hdf5-tools wordnet-base  # caption-map: HDF5 mask packs (h5dump checks them), WordNet similarity
+  jq  # make demo and the mini benchmark read the tools' --json summaries
 )
 for arg in "$@"; do
   case "$arg" in

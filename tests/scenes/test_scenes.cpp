@@ -153,6 +153,29 @@ TEST_CASE("scenes: deterministic by seed and key") {
   CHECK(generate_scene(3, "scene_000008", opt).image.data != a.image.data);
 }
 
+TEST_CASE("scenes: scene_words lists every word of tags and captions") {
+  const std::vector<std::string> words = scene_words();
+  const std::set<std::string> listed(words.begin(), words.end());
+  CHECK(listed.size() == words.size());
+  SceneOptions opt;
+  opt.width = opt.height = 64;
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    const Scene s = generate_scene(11, "scene_" + std::to_string(i), opt);
+    std::string word;
+    for (char c : s.caption + " " + tags_line(s) + " ") {
+      if (c >= 'a' && c <= 'z') {
+        word += c;
+      } else if (!word.empty()) {
+        seen.insert(word);
+        CHECK_MESSAGE(listed.count(word) == 1, word << " (caption: " << s.caption << ")");
+        word.clear();
+      }
+    }
+  }
+  for (const char* w : {"photo", "street", "meadow", "room", "lake"}) CHECK(seen.count(w) == 1);
+}
+
 TEST_CASE("scenes: every class is reachable") {
   std::set<Cls> seen;
   SceneOptions opt;

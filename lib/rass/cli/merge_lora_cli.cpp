@@ -60,7 +60,8 @@ MergeLoraCli::MergeLoraCli()
   init_seg_ = app.add_subcommand("init-seg", "RASS stage-2 start: SCR merged into the UNet, a fresh Seg LoRA, projection and head "
                                              "(a segmentation folder rass-train ras and rass-segment load)");
   init_seg_->add_option("--model", a_.model, "base diffusers folder (SD 2.1-base layout)")->type_name("DIR")->required();
-  init_seg_->add_option("--lora", loras_, "the SCR LoRA, FILE[:SCALE] (repeatable)")->type_name("FILE")->required();
+  auto* scr = init_seg_->add_option("--lora", loras_, "the SCR LoRA, FILE[:SCALE] (repeatable)")->type_name("FILE");
+  init_seg_->add_flag("--no-scr", a_.no_scr, "no SCR LoRA: unet/ is the plain backbone (FT-none and DT of seed 000's ablation)")->excludes(scr);
   init_seg_->add_option("--rank", a_.rank, "Seg LoRA rank")->default_str("4")->check(positive_integer());
   init_seg_->add_option("--alpha", a_.alpha, "Seg LoRA alpha (RASS leaves PEFT's default, 8)")->default_str("8")->check(positive_number());
   init_seg_->add_option("--seed", a_.seed, "seed of the gaussian init of lora_A (the projection and head draw from seed + 1)")->default_str("0")->check(non_negative_integer(999999999999999999LL));

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "rass/cli/model_cli.hpp"
+#include "rass/core/default_model.hpp"
 #include "rass/core/error.hpp"
 
 namespace rass::cli {
@@ -18,7 +19,7 @@ RestoreCli::RestoreCli()
   a.add_option("-O,--output-dir", j_.output_dir, "output directory (batch): DIR/<key>.png")->type_name("DIR");
   a.add_option("--manifest", j_.manifest, "read LQ paths from a manifest (JSON lines with \"lq\", \"image\" or \"path\"; or one path per line)")
       ->type_name("FILE");
-  a.add_option("-m,--model", j_.model, "diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+  a.add_option("-m,--model", j_.model, "diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/); default: the embedded mini model's restore/")
       ->type_name("DIR");  // checked in job(): the flag tests parse every tool without operands
   // One value per --lora, so `--lora F image.png` leaves the image to the inputs.
   a.add_option("--lora", loras_, "UNet LoRA safetensors, FILE[:SCALE] (repeatable; PEFT or diffusers names)")
@@ -72,7 +73,6 @@ RestoreCli::RestoreCli()
 
 model::RestoreJob RestoreCli::job() const {
   model::RestoreJob j = j_;
-  if (j.model.empty()) throw_usage("--model DIR is required (a diffusers SD 2.x folder)");
   for (const std::string& s : loras_) j.loras.push_back(parse_lora_spec(s));
   if (method_opt_->count()) j.method = method_;
   if (timestep_opt_->count()) j.timestep = timestep_;
@@ -95,6 +95,8 @@ model::RestoreJob RestoreCli::job() const {
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;
   j.quiet = common.quiet;
+  // No --model: the embedded mini model's restoration folder (SCR merged).
+  if (j.model.empty()) j.model = default_model_part("restore", "restore", j.quiet);
   return j;
 }
 

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "rass/core/default_model.hpp"
 #include "rass/core/error.hpp"
 
 namespace rass::cli {
@@ -17,7 +18,7 @@ SegmentCli::SegmentCli()
   a.add_option("-O,--output-dir", j_.output_dir, "output directory (batch): DIR/<key>.png")->type_name("DIR");
   a.add_option("--manifest", j_.manifest, "read image paths from a manifest (JSON lines with \"lq\", \"image\" or \"path\"; or one path per line)")
       ->type_name("FILE");
-  a.add_option("-m,--model", j_.model, "segmentation model folder (segment.json, unet/, vae/, text_encoder/, tokenizer/, seg_head.safetensors)")
+  a.add_option("-m,--model", j_.model, "segmentation model folder (segment.json, unet/, vae/, text_encoder/, tokenizer/, seg_head.safetensors); default: the embedded mini model's segment/")
       ->type_name("DIR");
   with_choices(a.add_option("--backbone", j_.backbone, "ras (the UNet with SCR merged) or plain (the SD UNet without SCR: unet_plain/)"),
                {"ras", "plain"})
@@ -61,7 +62,6 @@ SegmentCli::SegmentCli()
 
 model::SegmentJob SegmentCli::job() const {
   model::SegmentJob j = j_;
-  if (j.model.empty()) throw_usage("--model DIR is required (a segmentation model folder)");
   if (style_opt_->count()) j.prompt_style = prompt_style_;
   j.seed = parse_seed(seed_);
   if (j.window % 8) throw_usage("--window " + std::to_string(j.window) + ": expected a multiple of 8 (32 when it tiles the image)");
@@ -69,6 +69,8 @@ model::SegmentJob SegmentCli::job() const {
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;
   j.quiet = common.quiet;
+  // No --model: the embedded mini model's segmentation folder.
+  if (j.model.empty()) j.model = default_model_part("segment", "segment", j.quiet);
   return j;
 }
 

@@ -461,7 +461,8 @@ SegHeadChoice choose_seg_head(const MergeLoraJob& a, const std::string& unet_con
 }
 
 int init_seg(const MergeLoraJob& a) {
-  if (a.loras.empty()) throw_usage("init-seg needs the SCR LoRA: --lora FILE[:SCALE]");
+  if (a.loras.empty() && !a.no_scr) throw_usage("init-seg needs the SCR LoRA: --lora FILE[:SCALE] (or --no-scr: the plain backbone)");
+  if (!a.loras.empty() && a.no_scr) throw_usage("init-seg: --no-scr and --lora exclude each other");
   if (a.output_dir.empty()) throw_usage("init-seg needs -O DIR");
   if (a.rank < 1) throw_usage("--rank must be at least 1");
   if (!(a.alpha > 0)) throw_usage("--alpha must be a positive number");
@@ -524,7 +525,7 @@ int init_seg(const MergeLoraJob& a) {
                        {"trainable_full", "conv_in"}});
   json sources = {{"base", a.model}, {"scr_lora", json::array()}};
   for (const auto& l : a.loras) sources["scr_lora"].push_back({{"file", l.path}, {"scale", l.scale}});
-  json meta = {{"method", "scr"}, {"stage", "ras-init"}};
+  json meta = {{"method", "scr"}, {"stage", "ras-init"}, {"scr", !a.no_scr}};
   if (a.has_timestep) meta["timestep"] = int64_t(a.timestep);  // checked integral above
   if (!a.formula.empty()) meta["formula"] = a.formula;
   if (!a.prompt_style.empty()) meta["prompt_style"] = a.prompt_style;

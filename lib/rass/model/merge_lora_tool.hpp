@@ -18,6 +18,7 @@ struct MergeLoraJob {
   // or a .safetensors file (+ config, else the config.json beside it).
   std::string model, component = "unet", config;
   std::vector<LoraSpec> loras;      // merge, init-seg (the SCR LoRA)
+  bool no_scr = false;              // init-seg without an SCR LoRA (FT-none / DT of seed 000's ablation)
   std::string lora_file;            // list
   std::string output, output_dir;   // -o FILE, -O DIR
   std::string dtype;                // "" = each tensor's input dtype; fp32, fp16, bf16

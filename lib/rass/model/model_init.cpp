@@ -22,6 +22,8 @@
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
+#include "rass/scenes/generate.hpp"
+#include "rass/text/bpe_vocab.hpp"
 #include "rass/text/clip_tokenizer.hpp"
 
 namespace fs = std::filesystem;
@@ -61,6 +63,24 @@ json unet_preset(const std::string& preset) {
             {"sample_size", 64},
             {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
             {"use_linear_projection", true}};
+  // mini: the mini world's backbone (make mini-model pretrains it on
+  // rass-scenes): SD's four levels and block types (RAS taps four up blocks),
+  // 16x16 latents of 128x128 scenes, heads of 16 channels.
+  if (preset == "mini")
+    return {{"_class_name", "UNet2DConditionModel"},
+            {"_diffusers_version", kDiffusersVersion},
+            {"act_fn", "silu"},
+            {"attention_head_dim", {2, 4, 4, 4}},
+            {"block_out_channels", {32, 64, 64, 64}},
+            {"cross_attention_dim", 64},
+            {"down_block_types", {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
+            {"in_channels", 4},
+            {"layers_per_block", 1},
+            {"norm_num_groups", 8},
+            {"out_channels", 4},
+            {"sample_size", 16},
+            {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
+            {"use_linear_projection", true}};
   // tiny: the SD 2.x block structure (cross-attention down, plain down, plain
   // up, cross-attention up, linear projections) at a size that runs in
   // milliseconds; cross_attention_dim = the tiny text encoder's width.
@@ -81,9 +101,9 @@ json unet_preset(const std::string& preset) {
 }
 
 json vae_preset(const std::string& preset) {
-  const bool sd = preset == "sd21-base";
-  // Four blocks in both presets, so the latent is 1/8 of the image as in SD.
-  const json channels = sd ? json{128, 256, 512, 512} : json{8, 16, 16, 16};
+  const bool sd = preset == "sd21-base", mini = preset == "mini";
+  // Four blocks in every preset, so the latent is 1/8 of the image as in SD.
+  const json channels = sd ? json{128, 256, 512, 512} : mini ? json{16, 32, 64, 64} : json{8, 16, 16, 16};
   return {{"_class_name", "AutoencoderKL"},
           {"_diffusers_version", kDiffusersVersion},
           {"act_fn", "silu"},
@@ -92,9 +112,9 @@ json vae_preset(const std::string& preset) {
           {"in_channels", 3},
           {"latent_channels", 4},
           {"layers_per_block", sd ? 2 : 1},
-          {"norm_num_groups", sd ? 32 : 4},
+          {"norm_num_groups", sd ? 32 : mini ? 8 : 4},
           {"out_channels", 3},
-          {"sample_size", sd ? 512 : 64},
+          {"sample_size", sd ? 512 : mini ? 128 : 64},
           {"scaling_factor", 0.18215},
           {"up_block_types", {"UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"}}};
 }
@@ -103,23 +123,24 @@ json vae_preset(const std::string& preset) {
 // tokenizer written beside it.
 json text_encoder_preset(const std::string& preset, int64_t vocab_size, int bos, int eos, int pad) {
   const bool sd = preset == "sd21-base";
+  const int64_t width = sd ? 1024 : preset == "mini" ? 64 : 32;
   return {{"architectures", {"CLIPTextModel"}},
           {"attention_dropout", 0.0},
           {"bos_token_id", bos},
           {"dropout", 0.0},
           {"eos_token_id", eos},
           {"hidden_act", "gelu"},
-          {"hidden_size", sd ? 1024 : 32},
+          {"hidden_size", width},
           {"initializer_factor", 1.0},
           {"initializer_range", 0.02},
-          {"intermediate_size", sd ? 4096 : 64},
+          {"intermediate_size", sd ? 4096 : width * 2},
           {"layer_norm_eps", 1e-05},
           {"max_position_embeddings", 77},
           {"model_type", "clip_text_model"},
           {"num_attention_heads", sd ? 16 : 4},
           {"num_hidden_layers", sd ? 23 : 2},
           {"pad_token_id", pad},
-          {"projection_dim", sd ? 512 : 32},
+          {"projection_dim", sd ? 512 : width},
           {"torch_dtype", "float32"},
           {"transformers_version", kTransformersVersion},
           {"vocab_size", vocab_size}};
@@ -162,73 +183,14 @@ json model_index() {
 
 void write_json(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += char(cp);
-  } else if (cp < 0x800) {
-    s += char(0xC0 | (cp >> 6));
-    s += char(0x80 | (cp & 0x3F));
-  } else {
-    s += char(0xE0 | (cp >> 12));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-json added_token(const char* content, bool with_type) {
-  json t;
-  if (with_type) t["__type"] = "AddedToken";
-  t["content"] = content;
-  t["lstrip"] = false;
-  t["normalized"] = true;
-  t["rstrip"] = false;
-  t["single_word"] = false;
-  return t;
-}
-
-// A CLIP byte-level BPE tokenizer with no merges: CLIP's vocabulary layout
-// (the 256 byte symbols of bytes_to_unicode in its order, the same with
-// "</w>", then <|startoftext|> 512 and <|endoftext|> 513) and SD 2.x's
-// tokenizer files, so CLIPTokenizer and this project's tokenizer load it.
-// Without merges every character is a token: real text still tokenizes, just
-// into more tokens than with SD's 49k-entry vocabulary, which cannot be
-// downloaded here (pass --tokenizer to copy it in).
-void write_byte_level_tokenizer(const std::string& dir) {
-  std::vector<uint32_t> bs;
-  for (uint32_t b = '!'; b <= '~'; ++b) bs.push_back(b);
-  for (uint32_t b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
-  for (uint32_t b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
-  std::vector<uint32_t> symbols = bs;
-  uint32_t n = 0;
-  for (uint32_t b = 0; b < 256; ++b)
-    if (std::find(bs.begin(), bs.end(), b) == bs.end()) symbols.push_back(256 + n++);
-  json vocab = json::object();
-  int id = 0;
-  for (uint32_t s : symbols) vocab[utf8(s)] = id++;
-  for (uint32_t s : symbols) vocab[utf8(s) + "</w>"] = id++;
-  vocab["<|startoftext|>"] = id++;
-  vocab["<|endoftext|>"] = id++;
-  write_file_atomic(dir + "/vocab.json", vocab.dump(-1, ' ', false) + "\n");
-  write_file_atomic(dir + "/merges.txt", std::string("#version: 0.2\n"));
-  json special = {{"bos_token", added_token("<|startoftext|>", false)},
-                  {"eos_token", added_token("<|endoftext|>", false)},
-                  {"pad_token", "!"},
-                  {"unk_token", added_token("<|endoftext|>", false)}};
-  write_json(dir + "/special_tokens_map.json", special);
-  json config = {{"add_prefix_space", false},
-                 {"bos_token", added_token("<|startoftext|>", true)},
-                 {"do_lower_case", true},
-                 {"eos_token", added_token("<|endoftext|>", true)},
-                 {"errors", "replace"},
-                 {"model_max_length", 77},
-                 {"name_or_path", "rass-byte-level"},
-                 {"pad_token", "!"},
-                 {"special_tokens_map_file", "./special_tokens_map.json"},
-                 {"tokenizer_class", "CLIPTokenizer"},
-                 {"unk_token", added_token("<|endoftext|>", true)}};
-  write_json(dir + "/tokenizer_config.json", config);
+// The tokenizer of the tiny presets: CLIP's byte-level layout with no merges
+// (every character a token; real text still tokenizes, into more tokens than
+// with SD's 49k-entry vocabulary, which cannot be downloaded here: pass
+// --tokenizer to copy it in). The mini preset's: merges learned so that every
+// word of rass-scenes' tags and captions is one token.
+void write_preset_tokenizer(const std::string& preset, const std::string& dir) {
+  if (preset == "mini") text::write_clip_tokenizer(text::learn_word_bpe(scenes::scene_words()), dir, "rass-mini-words");
+  else text::write_clip_tokenizer(text::learn_word_bpe({}), dir, "rass-byte-level");
 }
 
 void copy_tokenizer(const std::string& from, const std::string& dir) {
@@ -298,7 +260,7 @@ void build(const InitJob& a, const std::string& dir) {
 
   // Tokenizer first: the text encoder's vocabulary and special ids follow it.
   make_directories(dir + "/tokenizer");
-  if (a.tokenizer.empty()) write_byte_level_tokenizer(dir + "/tokenizer");
+  if (a.tokenizer.empty()) write_preset_tokenizer(sd_preset_of(a.preset), dir + "/tokenizer");
   else copy_tokenizer(a.tokenizer, dir + "/tokenizer");
   const text::ClipTokenizer tok = text::ClipTokenizer::load(dir + "/tokenizer");
   const int64_t vocab = vocab_extent(dir + "/tokenizer/vocab.json");
@@ -376,8 +338,8 @@ void build(const InitJob& a, const std::string& dir) {
 }  // namespace
 
 void init_model_folder(const InitJob& a) {
-  if (a.preset != "tiny" && a.preset != "tiny4" && a.preset != "sd21-base" && !is_seg_preset(a.preset))
-    throw_usage("--preset " + a.preset + ": expected tiny, tiny4, sd21-base, tiny-seg or sd21-base-seg");
+  if (a.preset != "tiny" && a.preset != "tiny4" && a.preset != "mini" && a.preset != "sd21-base" && !is_seg_preset(a.preset))
+    throw_usage("--preset " + a.preset + ": expected tiny, tiny4, mini, sd21-base, tiny-seg or sd21-base-seg");
   dtype_of(a.dtype);
   if (a.output.empty()) throw_usage("init needs the folder to create");
   std::error_code ec;

@@ -285,6 +285,17 @@ std::string caption_of(const Scene& s) {
 
 }  // namespace
 
+std::vector<std::string> scene_words() {
+  // caption_of's fixed words; keep in step with it (tests/scenes checks that
+  // every word of many generated captions is listed).
+  std::vector<std::string> w = {"a", "photo", "of", "city", "street", "lake", "landscape", "mountain", "meadow",
+                                "room", "scene", "with", "and"};
+  for (Cls c : all_classes()) w.push_back(class_name(c));
+  std::sort(w.begin(), w.end());
+  w.erase(std::unique(w.begin(), w.end()), w.end());
+  return w;
+}
+
 Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& opt) {
   if (opt.width < kMinSide || opt.width > kMaxSide || opt.height < kMinSide || opt.height > kMaxSide)
     throw_usage("scene size " + std::to_string(opt.width) + "x" + std::to_string(opt.height) + " is outside " +

@@ -40,4 +40,9 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
 // "sky, building, road": the tag line rass-caption-map --tags reads.
 std::string tags_line(const Scene& s);
 
+// Every word a tag line or caption can contain (class names and the caption's
+// own words), sorted: the mini world's tokenizer makes each one token
+// (rass-model init --preset mini).
+std::vector<std::string> scene_words();
+
 }  // namespace rass::scenes

@@ -370,6 +370,11 @@ void RasStage::export_model(const std::string& dir) {
   save(heads, (tmp / "seg_head.safetensors").string(), {{"format", "pt"}, {"rass", "trained by rass-train ras"}});
   ojson seg = read_json_file(m.config.path);
   seg["source"] = std::string("rass-train ras ") + rass::version() + " from " + s_.model;
+  // The test scale follows the training crop as in the released config
+  // (crop 512: shortest edge 512, long side at most 2048), so a model trained
+  // on 128 crops segments at 128 rather than at 4x its training scale.
+  seg["input"]["min_size_test"] = s_.data.crop_size;
+  seg["input"]["max_size_test"] = 4 * s_.data.crop_size;
   write_file_atomic((tmp / "segment.json").string(), seg.dump(2) + "\n");
   // Swap in: a reader sees the old folder or the new one, never a partial one.
   if (fs::exists(target)) {
