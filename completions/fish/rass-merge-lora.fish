@@ -19,6 +19,7 @@ complete -c rass-merge-lora -l tuned -r -F -d 'fine-tuned checkpoint of the same
 complete -c rass-merge-lora -l rank -x -d 'LoRA rank r (alpha = r, so scale 1; at most the full rank of every layer)'
 complete -c rass-merge-lora -l targets -x -d 'only layers matching these module names (PEFT matching; repeatable or comma-separated)'
 complete -c rass-merge-lora -l full-weights -d 'also write differing non-LoRA tensors (norms, biases, embeddings) as full weights'
+complete -c rass-merge-lora -l no-scr -d 'no SCR LoRA: unet/ is the plain backbone (FT-none and DT of seed 000'\''s ablation)'
 complete -c rass-merge-lora -l alpha -x -d 'Seg LoRA alpha (RASS leaves PEFT'\''s default, 8)'
 complete -c rass-merge-lora -l seed -x -d 'seed of the gaussian init of lora_A (the projection and head draw from seed + 1)'
 complete -c rass-merge-lora -l timestep -x -d 'SCR timestep, recorded in rass.json'

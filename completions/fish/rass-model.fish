@@ -24,7 +24,7 @@ complete -c rass-model -l allow-overflow -d '--to-dtype fp16: write values beyon
 complete -c rass-model -l drop-ema -d 'drop EMA copies of the weights (keys with an '\''ema'\'' component)'
 complete -c rass-model -l merge -d 'merge a diffusers folder into one file with unet./vae./text_encoder. prefixes'
 complete -c rass-model -l split -d 'split a merged file back into a diffusers folder (weights only)'
-complete -c rass-model -l preset -x -a 'tiny tiny4 sd21-base tiny-seg sd21-base-seg' -d 'tiny (milliseconds per run), tiny4 (tiny with a 4-level UNet, where RAS training can start) or sd21-base (SD 2.1-base sizes); tiny-seg, sd21-base-seg: a RAS segmentation folder (rass-segment)'
+complete -c rass-model -l preset -x -a 'tiny tiny4 mini sd21-base tiny-seg sd21-base-seg' -d 'tiny (milliseconds per run), tiny4 (tiny with a 4-level UNet, where RAS training can start), mini (the mini world'\''s backbone: make mini-model; a tokenizer with every rass-scenes word as one token) or sd21-base (SD 2.1-base sizes); tiny-seg, sd21-base-seg: a RAS segmentation folder (rass-segment)'
 complete -c rass-model -l unet-config -r -F -d 'UNet2DConditionModel config.json to use instead of the preset'\''s'
 complete -c rass-model -l vae-config -r -F -d 'AutoencoderKL config.json to use instead of the preset'\''s'
 complete -c rass-model -l text-encoder-config -r -F -d 'CLIPTextModel config.json to use instead of the preset'\''s'

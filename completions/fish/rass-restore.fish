@@ -7,7 +7,7 @@ complete -c rass-restore -l max-pixels -x -d 'refuse images larger than N pixels
 complete -c rass-restore -s o -l output -r -F -d 'restored image file or - for stdout (one input)'
 complete -c rass-restore -s O -l output-dir -r -F -d 'output directory (batch): DIR/<key>.png'
 complete -c rass-restore -l manifest -r -F -d 'read LQ paths from a manifest (JSON lines with "lq", "image" or "path"; or one path per line)'
-complete -c rass-restore -s m -l model -r -F -d 'diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)'
+complete -c rass-restore -s m -l model -r -F -d 'diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/); default: the embedded mini model'\''s restore/'
 complete -c rass-restore -l lora -r -F -d 'UNet LoRA safetensors, FILE[:SCALE] (repeatable; PEFT or diffusers names)'
 complete -c rass-restore -l no-merge -d 'keep LoRA adapters unmerged (slower; for checking a merge)'
 complete -c rass-restore -l method -x -a 'osediff scr' -d 'osediff (t 999, ddpm) or scr (t 1, the model'\''s formula, else ddpm); default: the model'\''s rass.json, else osediff'

@@ -7,7 +7,7 @@ complete -c rass-segment -l max-pixels -x -d 'refuse images larger than N pixels
 complete -c rass-segment -s o -l output -r -F -d 'label map PNG (class index 0..C-1; 16-bit beyond 256 classes) or - (one input)'
 complete -c rass-segment -s O -l output-dir -r -F -d 'output directory (batch): DIR/<key>.png'
 complete -c rass-segment -l manifest -r -F -d 'read image paths from a manifest (JSON lines with "lq", "image" or "path"; or one path per line)'
-complete -c rass-segment -s m -l model -r -F -d 'segmentation model folder (segment.json, unet/, vae/, text_encoder/, tokenizer/, seg_head.safetensors)'
+complete -c rass-segment -s m -l model -r -F -d 'segmentation model folder (segment.json, unet/, vae/, text_encoder/, tokenizer/, seg_head.safetensors); default: the embedded mini model'\''s segment/'
 complete -c rass-segment -l backbone -x -a 'ras plain' -d 'ras (the UNet with SCR merged) or plain (the SD UNet without SCR: unet_plain/)'
 complete -c rass-segment -l prompt -x -d 'user prompt (appended to the tags by --prompt-style)'
 complete -c rass-segment -l prompt-file -r -F -d 'read the user prompt from a file'
