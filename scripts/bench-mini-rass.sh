@@ -8,13 +8,16 @@
 #   FT-OSEDiff+  RAS from an SCR trained without SCL
 #   RASS         RAS from SCR with SCL
 # the restoration side (PSNR, SSIM, NIQE; LPIPS with RASS_LPIPS_WEIGHTS) of
-# SCR with and without SCL, and GleSAM's LQ-Seg levels 1-3 (presets
+# SCR with and without SCL (on 192x192 scenes: NIQE needs 2x2 blocks), and GleSAM's LQ-Seg levels 1-3 (presets
 # lqseg-1/2/3) for RASS vs DT. Every trained part is trained once per seed
 # (SEEDS, default "1 2 3") from the one pretrained mini backbone of
 # `make mini-model` (its work folder; made first if missing); the table gives
 # the mean and the spread (sample standard deviation) over the seeds.
 #
 #   scripts/bench-mini-rass.sh [BUILD_DIR]   -> bench/results/mini-rass.txt
+#
+# Prompts at test: the scenes' own tag lines stand in for RAM's tags of the
+# LQ image (the mini world has no tagger); every row gets the same ones.
 #
 # Environment: MINI_WORK (./mini-work), BENCH_WORK (./mini-bench), SEEDS,
 # SCR_STEPS (300), RAS_STEPS (600), N_VAL (100), THREADS (2),
@@ -57,31 +60,52 @@ done_or "$val/scenes/manifest.jsonl" "$bin/rass-scenes" -n "$n_val" --size 128 -
 for p in rass lqseg-1 lqseg-2 lqseg-3; do
   done_or "$val/$p/.done" bash -c '"$1/rass-degrade" "$2/scenes/images" -o "$2/$3" -p "$3" -s 7 -q && touch "$2/$3/.done"' _ "$bin" "$val" "$p"
 done
+# The restoration side on 192x192 scenes: NIQE needs at least 2x2 blocks of 96 px.
+valr=$work/val-restore
+done_or "$valr/scenes/manifest.jsonl" "$bin/rass-scenes" -n "$n_val" --size 192 -s 4343 -o "$valr/scenes" -q
+done_or "$valr/rass/.done" bash -c '"$1/rass-degrade" "$2/scenes/images" -o "$2/rass" -p rass -s 7 -q && touch "$2/rass/.done"' _ "$bin" "$valr"
 
-miou() { "$bin/rass-eval-miou" --classes ade20k "$1" "$val/scenes/labels" --json -q | jq -r '.miou * 100'; }
+miou() { "$bin/rass-eval-miou" --classes ade20k "$1" "$val/scenes/labels" --json -q | jq -r '.summary.mIoU'; }
 segment() {  # segment MODEL INPUT_DIR OUT_DIR -> prints mIoU
-  done_or "$3/.done" bash -c '"$1/rass-segment" -m "$2" "$3" -O "$4" --threads "$5" -q && touch "$4/.done"' _ "$bin" "$1" "$2" "$3" "$threads"
+  done_or "$3/.done" bash -c '"$1/rass-segment" -m "$2" "$3" -O "$4" --tags "$6" --threads "$5" -q && touch "$4/.done"' \
+    _ "$bin" "$1" "$2" "$3" "$threads" "$val/scenes/tags.tsv"
   miou "$3"
 }
 results=$work/results.tsv  # seed, row, metric, value
 : > "$results.new"
 put() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$results.new"; }
 
+# The LQ input's own scores (the same for every seed).
+lq_json=$("$bin/rass-eval-iqa" "$valr/rass" "$valr/scenes/images" -m psnr,ssim --json -q --no-table)
+lq_niqe=$([ -f "$niqe" ] && "$bin/rass-eval-iqa" -m niqe --niqe-params "$niqe" "$valr/rass" --json -q --no-table | jq -r '.mean.niqe' || true)
+hq_niqe=$([ -f "$niqe" ] && "$bin/rass-eval-iqa" -m niqe --niqe-params "$niqe" "$valr/scenes/images" --json -q --no-table | jq -r '.mean.niqe' || true)
+
 for s in $seeds; do
   d=$work/seed-$s
   echo "== seed $s" >&2
+  put "$s" "LQ input (rass preset)" PSNR "$(jq -r '.mean.psnr' <<<"$lq_json")"
+  put "$s" "LQ input (rass preset)" SSIM "$(jq -r '.mean.ssim' <<<"$lq_json")"
+  [ -n "$lq_niqe" ] && put "$s" "LQ input (rass preset)" NIQE "$lq_niqe"
+  [ -n "$hq_niqe" ] && put "$s" "HQ (clean scenes)" NIQE "$hq_niqe"
   for scl in true false; do
     train scr "$d/scr-scl-$scl" "$scr_steps" 4 2e-4 "$s" \
       --set scr.sd="$base" --set scr.hq_dir="$mini/scenes/images" --set scr.pack_dir="$mini/packs" \
       --set scr.crop_size=128 --set scr.scl="$scl"
     lora=$d/scr-scl-$scl/final/scr.unet.safetensors
-    r=$d/restored-scl-$scl
-    done_or "$r/.done" bash -c '"$1/rass-restore" -m "$2" --lora "$3" --timestep 1 --formula residual "$4/rass" -O "$5" --threads "$6" -q && touch "$5/.done"' \
-      _ "$bin" "$base" "$lora" "$val" "$r" "$threads"
+    restore() {  # restore VAL_DIR OUT_DIR
+      # The form SCR was trained in (its rass.json: timestep, formula, prompt style).
+      local form=${lora%/*}/rass.json
+      done_or "$2/.done" bash -c '"$1/rass-restore" -m "$2" --lora "$3" --timestep "$(jq -r .timestep "$7")" --formula "$(jq -r .formula "$7")" \
+        --prompt-style "$(jq -r .prompt_style "$7")" --process-size 128 --tags "$4/scenes/tags.tsv" "$4/rass" -O "$5" --threads "$6" -q && touch "$5/.done"' \
+        _ "$bin" "$base" "$lora" "$1" "$2" "$threads" "$form"
+    }
+    restore "$val" "$d/restored-scl-$scl"       # R2S's input (128 px)
+    r=$d/restored192-scl-$scl
+    restore "$valr" "$r"
     row=$([ "$scl" = true ] && echo "SCR (SCL)" || echo "SCR w/o SCL (OSEDiff+)")
     m=psnr,ssim
     [ -n "$lpips" ] && m=$m,lpips
-    json=$("$bin/rass-eval-iqa" "$r" "$val/scenes/images" -m "$m" ${lpips:+--weights lpips=$lpips} --json -q --no-table)
+    json=$("$bin/rass-eval-iqa" "$r" "$valr/scenes/images" -m "$m" ${lpips:+--weights lpips=$lpips} --json -q --no-table)
     put "$s" "$row" PSNR "$(jq -r '.mean.psnr' <<<"$json")"
     put "$s" "$row" SSIM "$(jq -r '.mean.ssim' <<<"$json")"
     [ -n "$lpips" ] && put "$s" "$row" LPIPS "$(jq -r '.mean.lpips' <<<"$json")"

@@ -55,14 +55,17 @@ w=$out/mini
 "$build/rass-scenes" -n "$n" --size 128 -s 2026 -o "$w/scenes" -q
 "$D" "$w/scenes/images" -o "$w/lq" -p rass -s 7 -q
 echo "== restore the LQ scenes (SCR, one step)"
-"$build/rass-restore" "$w/lq" -O "$w/restored" --threads "$threads" -q
+# Prompts: the scenes' own tag lines stand in for RAM's tags of the LQ image
+# (the mini world has no tagger); every row gets the same ones.
+"$build/rass-restore" "$w/lq" -O "$w/restored" --tags "$w/scenes/tags.tsv" --threads "$threads" -q
 echo "== segment HQ, LQ and restored scenes (RAS), with overlays"
 for set in scenes/images lq restored; do
   name=${set%%/*}; [ "$name" = scenes ] && name=hq
-  "$build/rass-segment" "$w/$set" -O "$w/seg-$name" --overlay "$w/overlay-$name" --threads "$threads" -q
+  "$build/rass-segment" "$w/$set" -O "$w/seg-$name" --overlay "$w/overlay-$name" --tags "$w/scenes/tags.tsv" \
+    --threads "$threads" -q
 done
 iqa() { "$build/rass-eval-iqa" "$1" "$w/scenes/images" -m psnr,ssim --json -q --no-table | jq -r '[.mean.psnr, .mean.ssim] | map(. * 1000 | round / 1000) | @tsv'; }
-miou() { "$build/rass-eval-miou" --classes ade20k "$1" "$w/scenes/labels" --json -q | jq -r '.miou * 10000 | round / 100'; }
+miou() { "$build/rass-eval-miou" --classes ade20k "$1" "$w/scenes/labels" --json -q | jq -r '.summary.mIoU * 100 | round / 100'; }
 echo
 printf '%-28s %8s %8s %8s\n' "mini world, $n scenes" PSNR SSIM mIoU
 printf '%-28s %8s %8s %8s\n' "HQ (clean)" - - "$(miou "$w/seg-hq")"

@@ -77,9 +77,11 @@ stage restore-folder "$work/restore" bash -c '
 stage init-seg "$work/seg-init" \
   "$bin/rass-merge-lora" init-seg --model "$base" --lora "$scr" --timestep 1 --formula residual \
   --head "$root/scripts/mini/head.json" --classes ade20k --seed "$seed" -q -O "$work/seg-init"
-stage ras "$work/ras/final" train ras "$work/ras" "$ras_steps" 4 1e-4 \
+# RAS at 10x the released lr (1e-4 for 160k steps) with a 50-step warmup: at
+# 1e-4 the head from scratch reached 7% mIoU on clean scenes in 600 steps.
+stage ras "$work/ras/final" train ras "$work/ras" "$ras_steps" 4 1e-3 \
   --set ras.model="$work/seg-init" --set ras.images="$work/scenes/images" --set ras.labels="$work/scenes/labels" \
-  --set ras.crop_size=128 --set ras.num_points=2048
+  --set ras.crop_size=128 --set ras.num_points=2048 --set loop.warmup_steps=50
 
 # 9. The model folder: links resolved (files, not links into the work folder),
 #    written beside the destination and renamed into place.
@@ -94,7 +96,7 @@ python_free_json() {  # recipe.json without python: what made the folder
   printf '{\n'
   printf '  "made_by": "make mini-model (scripts/mini-model.sh)",\n'
   printf '  "rass_version": "%s",\n' "$("$bin/rass-train" --version 2>/dev/null | head -1 | sed 's/"/\\"/g')"
-  printf '  "git_commit": "%s",\n' "$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
+  printf '  "git_commit": "%s",\n' "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
   printf '  "seed": %s, "threads": %s,\n' "$seed" "$threads"
   printf '  "scenes": {"count": %s, "size": 128, "seed": %s},\n' "$n_train" "$seed"
   printf '  "steps": {"vae": %s, "unet": %s, "scr": %s, "ras": %s},\n' "$vae_steps" "$unet_steps" "$scr_steps" "$ras_steps"

@@ -20,7 +20,7 @@ complete -c rass-restore -l prompt-style -x -a 'osediff rass' -d 'osediff: "TAGS
 complete -c rass-restore -l color-fix -x -a 'adain wavelet none' -d 'colour correction against the input: adain, wavelet or none'
 complete -c rass-restore -l upscale -x -a '1 2 4' -d 'upscale factor 1, 2 or 4 (PIL bicubic first)'
 complete -c rass-restore -l size-policy -x -a 'osediff pad' -d 'osediff (small-image rule, LANCZOS down to a multiple of 8) or pad (replicate-pad to a multiple of 8, crop back)'
-complete -c rass-restore -l process-size -x -d 'osediff size policy: images with a side under SIZE/upscale are first scaled up'
+complete -c rass-restore -l process-size -x -d 'osediff size policy: images with a side under SIZE/upscale are first scaled up (default: the model'\''s rass.json, else 512)'
 complete -c rass-restore -l tile -d 'tile large images: the UNet over latent tiles (Gaussian blending), the VAE over tiles with global GroupNorm statistics'
 complete -c rass-restore -l vae-tile -x -d 'with --tile: VAE encoder tile (image px) and decoder tile (latent px)'
 complete -c rass-restore -l tile-size -x -d 'latent tile size (latent pixels)'

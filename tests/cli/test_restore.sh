@@ -48,6 +48,17 @@ expect_exit 0 "rass.json form" -- "$R" -m "$T/sdr" --process-size 16 "$LQ" -o "$
 grep -q '"formula":"residual"' "$T/.out" || fail "rass.json formula is the default"
 expect_exit 0 "flag over rass.json" -- "$R" -m "$T/sdr" --process-size 16 --formula ddpm "$LQ" -o "$T/r.png"
 stderr_has "overrides the model's recorded residual" "override note"
+# rass.json's process_size (rass-train scr records its crop) replaces the 512 default.
+expect_exit 0 "process size by flag" -- "$R" -m "$SD" --process-size 16 "$LQ" -o "$T/r16.png" --json
+want=$(grep -o '"processed_size":\[[0-9]*,[0-9]*\]' "$T/.out")
+printf '{"method": "scr", "formula": "residual", "process_size": 16}\n' >"$T/sdr/rass.json"
+expect_exit 0 "process size from rass.json" -- "$R" -m "$T/sdr" "$LQ" -o "$T/r.png" --json
+[ -n "$want" ] && grep -qF "$want" "$T/.out" || fail "rass.json process_size 16 processes at the --process-size 16 size ($want)"
+expect_exit 0 "flag over rass.json process_size" -- "$R" -m "$T/sdr" --process-size 0 "$LQ" -o "$T/r.png"
+stderr_has "overrides the model's recorded 16" "process size override note"
+printf '{"process_size": -3}\n' >"$T/sdr/rass.json"
+expect_exit 3 "bad rass.json process_size" -- "$R" -m "$T/sdr" "$LQ" -o "$T/r.png"
+stderr_has "process_size" "the field is named"
 
 # clip_sample true (DDPMScheduler's default when the key is absent): honoured, with a note.
 cp -r "$SD" "$T/sdc"

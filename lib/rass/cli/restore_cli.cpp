@@ -44,7 +44,7 @@ RestoreCli::RestoreCli()
   with_choices(a.add_option("--size-policy", j_.size_policy, "osediff (small-image rule, LANCZOS down to a multiple of 8) or pad (replicate-pad to a multiple of 8, crop back)"),
                {"osediff", "pad"})
       ->default_str("osediff");
-  a.add_option("--process-size", j_.process_size, "osediff size policy: images with a side under SIZE/upscale are first scaled up")
+  process_size_opt_ = a.add_option("--process-size", j_.process_size, "osediff size policy: images with a side under SIZE/upscale are first scaled up (default: the model's rass.json, else 512)")
       ->default_str("512");
   a.add_flag("--tile", j_.tile, "tile large images: the UNet over latent tiles (Gaussian blending), the VAE over tiles with global GroupNorm statistics");
   a.add_option("--vae-tile", vae_tile_, "with --tile: VAE encoder tile (image px) and decoder tile (latent px)")
@@ -76,6 +76,7 @@ model::RestoreJob RestoreCli::job() const {
   for (const std::string& s : loras_) j.loras.push_back(parse_lora_spec(s));
   if (method_opt_->count()) j.method = method_;
   if (timestep_opt_->count()) j.timestep = timestep_;
+  j.process_size_given = process_size_opt_->count() > 0;
   if (formula_opt_->count()) j.formula = formula_;
   if (style_opt_->count()) j.prompt_style = prompt_style_;
   j.seed = parse_seed(seed_);

@@ -53,6 +53,11 @@ RecordedForm read_recorded_form(const std::string& model_dir) {
     if (!j["timestep"].is_number_integer()) throw_bad_input(path, "field timestep must be an integer");
     r.timestep = j["timestep"].get<int>();
   }
+  if (j.contains("process_size") && !j["process_size"].is_null()) {
+    if (!j["process_size"].is_number_integer() || j["process_size"].get<int64_t>() < 0 || j["process_size"].get<int64_t>() > 1 << 20)
+      throw_bad_input(path, "field process_size must be an integer in 0..1048576");
+    r.process_size = j["process_size"].get<int>();
+  }
   return r;
 }
 

@@ -58,6 +58,7 @@ struct RecordedForm {
   std::string path;  // "" when the folder has no rass.json
   std::optional<std::string> method, formula, prompt_style;
   std::optional<int> timestep;
+  std::optional<int> process_size;  // the training crop (rass-train scr): the small-image rule's size
 };
 RecordedForm read_recorded_form(const std::string& model_dir);
 

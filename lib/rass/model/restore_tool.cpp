@@ -90,7 +90,9 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
   p.color = job.color_fix == "wavelet" ? ColorFix::wavelet : job.color_fix == "none" ? ColorFix::none : ColorFix::adain;
   p.upscale = job.upscale;
   p.size_policy = job.size_policy == "pad" ? SizePolicy::pad : SizePolicy::osediff;
-  p.process_size = job.process_size;
+  p.process_size = job.process_size_given || !rec.process_size ? job.process_size : *rec.process_size;
+  if (job.process_size_given && rec.process_size)
+    overrides("--process-size", std::to_string(job.process_size), std::to_string(*rec.process_size));
   p.vae_mode = job.vae_mode;
   p.seed = job.seed;
   p.tile = job.tile;

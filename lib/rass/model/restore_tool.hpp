@@ -26,6 +26,7 @@ struct RestoreJob {
   int upscale = 1;
   std::string size_policy = "osediff";      // osediff | pad
   int process_size = 512;
+  bool process_size_given = false;  // else rass.json's process_size, when it has one
   bool tile = false;
   int tile_size = 96, tile_overlap = 32;    // latent pixels
   int vae_encoder_tile = 1024, vae_decoder_tile = 224;  // with --tile: VAE tiles (image px, latent px)

@@ -124,6 +124,7 @@ struct ScrStage::Impl {
   int timestep = 1;
   model::Formula formula = model::Formula::residual;
   std::string formula_name, prompt_style;
+  int64_t crop = 512;  // recorded as rass-restore's process_size
   double w_mse = 1, w_lpips = 2, lambda_region = 1e-3, lambda_pixel = 5e-5;
   bool scl = true, vae_sample = true;
   std::map<std::vector<int64_t>, torch::Tensor> context_cache;  // prompt ids -> embedding (frozen encoder)
@@ -194,6 +195,7 @@ ScrStage::ScrStage(const json& settings, const StageEnv& env) : impl_(std::make_
   dc.pack_dir = s.str("pack_dir");
   dc.manifest = s.str("manifest");
   dc.crop = s.integer("crop_size");
+  m.crop = dc.crop;
   if (dc.crop % m.sd->vae_factor != 0)
     throw_usage("scr setting crop_size " + std::to_string(dc.crop) + " must be a multiple of the VAE's factor " +
                 std::to_string(m.sd->vae_factor));
@@ -421,7 +423,9 @@ void ScrStage::export_model(const std::string& dir) {
     write_safetensors(tmp + "/scr.unet.safetensors", out, meta);
     json form = {{"method", "scr"}, {"timestep", m.timestep}, {"formula", m.formula_name},
                  {"prompt_style", m.prompt_style}, {"lora", "scr.unet.safetensors"},
-                 {"lora_rank", m.rank}, {"lora_alpha", m.alpha}, {"scl", m.scl}};
+                 {"lora_rank", m.rank}, {"lora_alpha", m.alpha}, {"scl", m.scl},
+                 // The scale it was trained at (OSEDiff: 512 crops, process size 512).
+                 {"process_size", m.crop}};
     const std::string text = form.dump(2) + "\n";
     write_file_atomic(tmp + "/rass.json", std::vector<uint8_t>(text.begin(), text.end()));
     // Replace an older export only once the new one is complete.
