@@ -71,6 +71,7 @@ stage scr "$work/scr/final" train scr "$work/scr" "$scr_steps" 4 2e-4 \
   --set scr.crop_size=128 --set scr.scl="$scl"
 scr=$work/scr/final/scr.unet.safetensors
 stage restore-folder "$work/restore" bash -c '
+  rm -rf "$4.tmp"  # a run killed here left it
   "$1/rass-merge-lora" merge --model "$2" --lora "$3" -O "$4.tmp" -q
   cp "$5" "$4.tmp/rass.json"
   mv "$4.tmp" "$4"' _ "$bin" "$base" "$scr" "$work/restore" "$work/scr/final/rass.json"
