@@ -122,8 +122,10 @@ for s in $seeds; do
       --head "$root/scripts/mini/head.json" --classes ade20k --seed "$s" -q -O "$d/init-$v"
   done
   ras() {  # ras NAME INIT PRESET
-    train ras "$d/ras-$1" "$ras_steps" 4 1e-4 "$s" --set ras.model="$d/init-$2" --set ras.images="$mini/scenes/images" \
-      --set ras.labels="$mini/scenes/labels" --set ras.crop_size=128 --set ras.num_points=2048 --set ras.preset="$3"
+    # The mini recipe's RAS solver (scripts/mini-model.sh): lr 1e-3, 50 warmup steps.
+    train ras "$d/ras-$1" "$ras_steps" 4 1e-3 "$s" --set ras.model="$d/init-$2" --set ras.images="$mini/scenes/images" \
+      --set ras.labels="$mini/scenes/labels" --set ras.crop_size=128 --set ras.num_points=2048 --set ras.preset="$3" \
+      --set loop.warmup_steps=50
   }
   ras dt plain none
   ras ftnone plain rass
