@@ -8,25 +8,11 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/text/unicode.hpp"
 
 namespace rass::text {
 
 namespace {
-
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += char(cp);
-  } else if (cp < 0x800) {
-    s += char(0xC0 | (cp >> 6));
-    s += char(0x80 | (cp & 0x3F));
-  } else {
-    s += char(0xE0 | (cp >> 12));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
 
 using json = nlohmann::ordered_json;
 
@@ -70,17 +56,12 @@ void write_clip_tokenizer(const BpeVocab& v, const std::string& dir, const std::
 }
 
 std::vector<std::string> clip_byte_symbols() {
-  // bytes_to_unicode: printable bytes map to themselves, the rest to 256 + n
-  // in byte order; vocab order lists the printable ones first.
-  std::vector<uint32_t> bs;
-  for (uint32_t b = '!'; b <= '~'; ++b) bs.push_back(b);
-  for (uint32_t b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
-  for (uint32_t b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+  // CLIP's vocabulary lists the printable bytes first, then the remapped
+  // ones: ascending code points of bytes_to_unicode's values.
+  std::vector<char32_t> cps = clip_bytes_to_unicode();
+  std::sort(cps.begin(), cps.end());
   std::vector<std::string> out;
-  for (uint32_t b : bs) out.push_back(utf8(b));
-  uint32_t n = 0;
-  for (uint32_t b = 0; b < 256; ++b)
-    if (std::find(bs.begin(), bs.end(), b) == bs.end()) out.push_back(utf8(256 + n++));
+  for (char32_t c : cps) utf8_append(out.emplace_back(), c);
   return out;
 }
 

@@ -61,18 +61,6 @@ std::vector<std::u32string> py_split(const std::u32string& s) {
   return out;
 }
 
-// bytes_to_unicode(): printable bytes map to themselves, the others to U+0100 on.
-std::vector<char32_t> bytes_to_unicode() {
-  std::vector<char32_t> table(256, 0);
-  std::vector<bool> printable(256, false);
-  for (int b = '!'; b <= '~'; ++b) printable[b] = true;
-  for (int b = 0xA1; b <= 0xAC; ++b) printable[b] = true;
-  for (int b = 0xAE; b <= 0xFF; ++b) printable[b] = true;
-  int n = 0;
-  for (int b = 0; b < 256; ++b) table[b] = printable[b] ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
-  return table;
-}
-
 // The order of CLIP's vocabulary: bs = printable bytes ascending, then the rest.
 std::vector<int> byte_order() {
   std::vector<int> order;
@@ -664,7 +652,7 @@ ClipTokenizer ClipTokenizer::load(const std::string& tokenizer_dir_or_vocab, con
   }
 
   // Byte-level symbols.
-  m.byte_encoder = bytes_to_unicode();
+  m.byte_encoder = clip_bytes_to_unicode();
   for (int b = 0; b < 256; ++b) m.byte_decoder[m.byte_encoder[b]] = b;
   for (int b : byte_order()) {
     std::string s;

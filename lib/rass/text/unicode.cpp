@@ -7,6 +7,17 @@
 #include "rass/text/unicode_tables.hpp"
 
 namespace rass::text {
+
+std::vector<char32_t> clip_bytes_to_unicode() {
+  std::vector<char32_t> table(256, 0);
+  std::vector<bool> printable(256, false);
+  for (int b = '!'; b <= '~'; ++b) printable[b] = true;
+  for (int b = 0xA1; b <= 0xAC; ++b) printable[b] = true;
+  for (int b = 0xAE; b <= 0xFF; ++b) printable[b] = true;
+  int n = 0;
+  for (int b = 0; b < 256; ++b) table[b] = printable[b] ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
+  return table;
+}
 namespace {
 
 constexpr char32_t kReplacement = 0xFFFD;

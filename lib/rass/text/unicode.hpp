@@ -21,6 +21,10 @@ std::u32string utf8_decode(std::string_view s);
 std::string utf8_encode(std::u32string_view s);
 void utf8_append(std::string& out, char32_t c);
 
+// CLIP's bytes_to_unicode(): byte -> code point; printable bytes map to
+// themselves, the others to U+0100 on, in byte order.
+std::vector<char32_t> clip_bytes_to_unicode();
+
 // unicodedata.normalize("NFC", s).
 std::u32string nfc(std::u32string_view s);
 void nfc_inplace(std::u32string& s, std::vector<int>* origin);
