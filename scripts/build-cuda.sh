@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run_tests=0
 if [ "${1:-}" = --test ]; then run_tests=1; shift; fi
+case ${1:-} in
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "build-cuda.sh: unknown option '$1' (usage: scripts/build-cuda.sh [--test] [build-dir])" >&2; exit 2 ;;
+esac
 build=${1:-build-cuda}
 jobs=${JOBS:-$(nproc)}
 nice_cmd=${NICE:-}
