@@ -1,16 +1,173 @@
 #include "rass/nn/ms_deform_attn.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
+#include <ATen/Parallel.h>
 #include <torch/nn/init.h>
 #include <torch/torch.h>
 
+#include "rass/nn/ms_deform_attn_kernel.hpp"
+#ifdef RASS_MSDA_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "rass/nn/ms_deform_attn_cuda.hpp"
+#endif
+
 namespace rass::nn {
+
+namespace {
+
+// The kernels' geometry from the tensors, checked (a wrong shape would read
+// out of bounds in a kernel, where no LibTorch check runs).
+msda::Geometry geometry(const torch::Tensor& value, const std::vector<int64_t>& hw, const torch::Tensor& loc,
+                        const torch::Tensor& attn) {
+  msda::Geometry g;
+  const int64_t L = static_cast<int64_t>(hw.size() / 2);
+  if (value.dim() != 4 || loc.dim() != 6 || attn.dim() != 5 || L < 1 || L > msda::kMaxLevels)
+    throw std::invalid_argument("ms_deform_attn: value [N,S,M,D], locations [N,Lq,M,L,P,2], weights [N,Lq,M,L,P] and 1-" +
+                                std::to_string(msda::kMaxLevels) + " levels expected");
+  g.N = value.size(0), g.S = value.size(1), g.M = value.size(2), g.D = value.size(3);
+  g.Lq = loc.size(1), g.L = L, g.P = loc.size(4);
+  int64_t s = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    g.H[l] = hw[2 * l], g.W[l] = hw[2 * l + 1], g.start[l] = s;
+    s += g.H[l] * g.W[l];
+  }
+  if (s != g.S || loc.sizes() != torch::IntArrayRef({g.N, g.Lq, g.M, g.L, g.P, 2}) ||
+      attn.sizes() != torch::IntArrayRef({g.N, g.Lq, g.M, g.L, g.P}))
+    throw std::invalid_argument("ms_deform_attn: value, locations, weights and level shapes disagree");
+  return g;
+}
+
+std::vector<int64_t> flat_shapes(const SpatialShapes& shapes) {
+  std::vector<int64_t> hw;
+  for (const auto& s : shapes) hw.insert(hw.end(), {s[0], s[1]});
+  return hw;
+}
+
+#ifdef RASS_MSDA_CUDA
+void cuda_check(const std::string& err, const char* what) {
+  if (!err.empty()) throw std::runtime_error(std::string("ms_deform_attn CUDA ") + what + ": " + err);
+}
+#endif
+
+// value (any float type), locations and weights -> [N, Lq, M, D] float32.
+torch::Tensor direct_forward(const torch::Tensor& value_in, const std::vector<int64_t>& hw, const torch::Tensor& loc_in,
+                             const torch::Tensor& attn_in) {
+  const torch::Tensor loc = loc_in.to(torch::kFloat32).contiguous(), attn = attn_in.to(torch::kFloat32).contiguous();
+  torch::Tensor value = value_in.contiguous();
+  const msda::Geometry g = geometry(value, hw, loc, attn);
+  torch::Tensor out = torch::empty({g.N, g.Lq, g.M, g.D}, loc.options());
+#ifdef RASS_MSDA_CUDA
+  if (value.is_cuda()) {
+    const c10::cuda::CUDAGuard guard(value.device());
+    msda::ValueType type = msda::ValueType::f32;
+    if (value.scalar_type() == torch::kFloat16) type = msda::ValueType::f16;
+    else if (value.scalar_type() == torch::kBFloat16) type = msda::ValueType::bf16;
+    else value = value.to(torch::kFloat32);
+    cuda_check(msda::forward_cuda(g, type, value.data_ptr(), loc.data_ptr<float>(), attn.data_ptr<float>(),
+                                  out.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream()),
+               "forward");
+    return out;
+  }
+#endif
+  if (!value.device().is_cpu()) throw std::invalid_argument("ms_deform_attn: no kernel for " + value.device().str());
+  value = value.to(torch::kFloat32);
+  const float *v = value.data_ptr<float>(), *l = loc.data_ptr<float>(), *a = attn.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, g.N * g.Lq * g.M, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      for (int64_t d = 0; d < g.D; ++d)
+        o[i * g.D + d] = msda::forward_element(g, v, l, a, i / (g.Lq * g.M), (i / g.M) % g.Lq, i % g.M, d);
+  });
+  return out;
+}
+
+// Gradients (float32) of value, locations and weights from grad_out [N, Lq, M, D].
+std::array<torch::Tensor, 3> direct_backward(const torch::Tensor& value_in, const std::vector<int64_t>& hw,
+                                             const torch::Tensor& loc_in, const torch::Tensor& attn_in,
+                                             const torch::Tensor& grad_in) {
+  const torch::Tensor value = value_in.to(torch::kFloat32).contiguous(), loc = loc_in.to(torch::kFloat32).contiguous(),
+                      attn = attn_in.to(torch::kFloat32).contiguous(), grad = grad_in.to(torch::kFloat32).contiguous();
+  const msda::Geometry g = geometry(value, hw, loc, attn);
+  torch::Tensor gv = torch::zeros_like(value), gl = torch::empty_like(loc), ga = torch::empty_like(attn);
+#ifdef RASS_MSDA_CUDA
+  if (value.is_cuda()) {
+    const c10::cuda::CUDAGuard guard(value.device());
+    cuda_check(msda::backward_cuda(g, value.data_ptr<float>(), loc.data_ptr<float>(), attn.data_ptr<float>(),
+                                   grad.data_ptr<float>(), gv.data_ptr<float>(), gl.data_ptr<float>(),
+                                   ga.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream()),
+               "backward");
+    return {gv, gl, ga};
+  }
+#endif
+  if (!value.device().is_cpu()) throw std::invalid_argument("ms_deform_attn: no kernel for " + value.device().str());
+  // One thread: points share value corners (the GPU adds atomically).
+  auto add = [](float* p, float x) { *p += x; };
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t q = 0; q < g.Lq; ++q)
+      for (int64_t m = 0; m < g.M; ++m)
+        for (int l = 0; l < g.L; ++l)
+          for (int64_t p = 0; p < g.P; ++p)
+            msda::backward_point(g, value.data_ptr<float>(), loc.data_ptr<float>(), attn.data_ptr<float>(),
+                                 grad.data_ptr<float>(), n, q, m, l, p, gv.data_ptr<float>(), gl.data_ptr<float>(),
+                                 ga.data_ptr<float>(), add);
+  return {gv, gl, ga};
+}
+
+// The kernel as an autograd function: value, locations, weights -> [N, Lq, M*D].
+struct MsdaFunction : torch::autograd::Function<MsdaFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& value,
+                               std::vector<int64_t> hw, const torch::Tensor& loc, const torch::Tensor& attn) {
+    ctx->save_for_backward({value, loc, attn});
+    ctx->saved_data["hw"] = hw;
+    const torch::Tensor out = direct_forward(value, hw, loc, attn);
+    return out.view({out.size(0), out.size(1), -1}).to(value.scalar_type());
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &value = saved[0], &loc = saved[1], &attn = saved[2];
+    const std::vector<int64_t> hw = ctx->saved_data["hw"].toIntVector();
+    const torch::Tensor grad = grads[0].view({value.size(0), loc.size(1), value.size(2), value.size(3)});
+    auto [gv, gl, ga] = direct_backward(value, hw, loc, attn, grad);
+    return {gv.to(value.scalar_type()), torch::Tensor(), gl.to(loc.scalar_type()), ga.to(attn.scalar_type())};
+  }
+};
+
+bool kernel_switched_on() {
+  static const bool on = [] {
+    const char* e = std::getenv("RASS_MSDA_KERNEL");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+}  // namespace
+
+bool ms_deform_attn_has_cuda_kernel() {
+#ifdef RASS_MSDA_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+torch::Tensor ms_deform_attn_direct(const torch::Tensor& value, const SpatialShapes& shapes,
+                                    const torch::Tensor& sampling_locations, const torch::Tensor& attention_weights) {
+  return MsdaFunction::apply(value, flat_shapes(shapes), sampling_locations, attention_weights);
+}
 
 torch::Tensor ms_deform_attn_core(const torch::Tensor& value, const SpatialShapes& shapes,
                                   const torch::Tensor& sampling_locations, const torch::Tensor& attention_weights) {
+  // On a GPU, the CUDA kernel (one pass, no [N*M, D, Lq, L*P] intermediate)
+  // unless RASS_MSDA_KERNEL=0 asks for the LibTorch-ops version (measurement).
+  if (value.is_cuda() && ms_deform_attn_has_cuda_kernel() && kernel_switched_on())
+    return ms_deform_attn_direct(value, shapes, sampling_locations, attention_weights);
   const int64_t N = value.size(0), M = value.size(2), D = value.size(3);
   const int64_t Lq = sampling_locations.size(1), L = sampling_locations.size(3), P = sampling_locations.size(4);
   std::vector<int64_t> sizes;

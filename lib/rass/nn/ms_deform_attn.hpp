@@ -21,6 +21,16 @@ using SpatialShapes = std::vector<std::array<int64_t, 2>>;
 torch::Tensor ms_deform_attn_core(const torch::Tensor& value, const SpatialShapes& shapes,
                                   const torch::Tensor& sampling_locations, const torch::Tensor& attention_weights);
 
+// The same computation by the element code of ms_deform_attn_kernel.hpp, as
+// an autograd function: the CUDA kernels on a GPU (a CUDA build), the same
+// code in CPU loops on the CPU (float32 arithmetic; what the CPU tests check
+// the kernels' arithmetic with). ms_deform_attn_core uses it on CUDA tensors
+// unless RASS_MSDA_KERNEL=0.
+torch::Tensor ms_deform_attn_direct(const torch::Tensor& value, const SpatialShapes& shapes,
+                                    const torch::Tensor& sampling_locations, const torch::Tensor& attention_weights);
+// Whether this build has the CUDA kernels (a CUDA LibTorch and nvcc).
+bool ms_deform_attn_has_cuda_kernel();
+
 struct MSDeformAttnImpl : torch::nn::Module {
   MSDeformAttnImpl(int64_t d_model, int64_t n_levels, int64_t n_heads, int64_t n_points);
   // query [N, Lq, C]; reference_points [N, Lq, L, 2] (x, y in [0, 1]);
