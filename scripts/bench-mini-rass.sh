@@ -40,6 +40,11 @@ out_txt=${BENCH_OUT:-$root/bench/results/mini-rass.txt}
 t_all=$(date +%s)
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+results=$work/results.tsv  # seed, row, metric, value
+# TABLE_ONLY=1: only the table again, from the last full run's results.tsv and wall time.
+if [ "${TABLE_ONLY:-0}" = 1 ]; then
+  [ -f "$results" ] || { echo "bench-mini-rass.sh: TABLE_ONLY: $results is missing (run without it first)" >&2; exit 1; }
+else
 
 if [ ! -d "$mini/unet/final" ] || [ ! -f "$mini/prompts.tsv" ]; then
   echo "== the pretrained mini backbone is missing: scripts/mini-model.sh first" >&2
@@ -71,7 +76,6 @@ segment() {  # segment MODEL INPUT_DIR OUT_DIR -> prints mIoU
     _ "$bin" "$1" "$2" "$3" "$threads" "$val/scenes/tags.tsv"
   miou "$3"
 }
-results=$work/results.tsv  # seed, row, metric, value
 : > "$results.new"
 put() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$results.new"; }
 
@@ -143,23 +147,26 @@ for s in $seeds; do
   done
 done
 mv "$results.new" "$results"
+echo $(( $(date +%s) - t_all )) > "$work/run-seconds"
+echo "seeds: $seeds; SCR $scr_steps steps, RAS $ras_steps steps (batch 4, crop 128); $n_val validation scenes (scene seed 4242, degradation seed 7); $threads threads" > "$work/run-settings"
+fi
 
 # One table: mean and sample standard deviation over the seeds.
-secs=$(( $(date +%s) - t_all ))
+secs=$(cat "$work/run-seconds")
 mkdir -p "$(dirname "$out_txt")"
 {
   echo "# scripts/bench-mini-rass.sh — seed 000's ablation in the mini world"
-  echo "# $(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores, $threads threads; this run ${secs} s"
-  echo "# seeds: $seeds; SCR $scr_steps steps, RAS $ras_steps steps (batch 4, crop 128); $n_val validation scenes (scene seed 4242, degradation seed 7)"
+  echo "# $(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; the run took ${secs} s"
+  echo "# $(cat "$work/run-settings")"
   echo "# backbone: make mini-model's pretrained mini SD ($(jq -c '.steps' "$mini/../models/mini/recipe.json" 2>/dev/null || echo 'see recipe.json'))"
   awk -F'\t' '
-    { key = $2 "\t" $3; if (!(key in n)) order[++k] = key; n[key]++; sum[key] += $4; sq[key] += $4 * $4; vals[key] = vals[key] sprintf(" %.2f", $4) }
+    { key = $2 "\t" $3; if (!(key in n)) order[++k] = key; n[key]++; sum[key] += $4; sq[key] += $4 * $4; vals[key] = vals[key] sprintf(" %.3f", $4) }
     END {
       printf "%-26s %-6s %9s %8s   %s\n", "row", "metric", "mean", "spread", "per seed"
       for (i = 1; i <= k; i++) {
         key = order[i]; split(key, f, "\t"); m = sum[key] / n[key]
-        sd = n[key] > 1 ? sqrt((sq[key] - n[key] * m * m) / (n[key] - 1)) : 0
-        if (sd != sd) sd = 0
+        var = n[key] > 1 ? (sq[key] - n[key] * m * m) / (n[key] - 1) : 0
+        sd = var > 0 ? sqrt(var) : 0  # equal values: rounding can make var slightly negative
         printf "%-26s %-6s %9.3f %8.3f  %s\n", f[1], f[2], m, sd, vals[key]
       }
     }' "$results"
