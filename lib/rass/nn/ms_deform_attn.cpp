@@ -108,14 +108,14 @@ std::array<torch::Tensor, 3> direct_backward(const torch::Tensor& value_in, cons
   if (!value.device().is_cpu()) throw std::invalid_argument("ms_deform_attn: no kernel for " + value.device().str());
   // One thread: points share value corners (the GPU adds atomically).
   auto add = [](float* p, float x) { *p += x; };
+  const float *v = value.data_ptr<float>(), *l = loc.data_ptr<float>(), *a = attn.data_ptr<float>(),
+              *go = grad.data_ptr<float>();
+  float *gvp = gv.data_ptr<float>(), *glp = gl.data_ptr<float>(), *gap = ga.data_ptr<float>();
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t q = 0; q < g.Lq; ++q)
       for (int64_t m = 0; m < g.M; ++m)
-        for (int l = 0; l < g.L; ++l)
-          for (int64_t p = 0; p < g.P; ++p)
-            msda::backward_point(g, value.data_ptr<float>(), loc.data_ptr<float>(), attn.data_ptr<float>(),
-                                 grad.data_ptr<float>(), n, q, m, l, p, gv.data_ptr<float>(), gl.data_ptr<float>(),
-                                 ga.data_ptr<float>(), add);
+        for (int lv = 0; lv < g.L; ++lv)
+          for (int64_t p = 0; p < g.P; ++p) msda::backward_point(g, v, l, a, go, n, q, m, lv, p, gvp, glp, gap, add);
   return {gv, gl, ga};
 }
 
