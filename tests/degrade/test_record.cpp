@@ -58,12 +58,19 @@ size_t op_index(const json& j, const std::string& stage) {
 
 TEST_CASE("a valid record round-trips; records without record_version still read") {
   const json j = good_record();
-  CHECK(j["record_version"] == 1);
+  CHECK(j["record_version"] == 2);
   const Record rec = record_from_json(j, "rec.json");
   CHECK(record_to_json(rec).dump() == j.dump());
+  // No field: a record from before version 1, the same format as 1; it keeps
+  // its version when written again (it replays with version 1's filter).
   json old = j;
   old.erase("record_version");
-  CHECK(record_to_json(record_from_json(old, "old.json")).dump() == j.dump());
+  const Record old_rec = record_from_json(old, "old.json");
+  CHECK(old_rec.version == 1);
+  json again = record_to_json(old_rec);
+  CHECK(again["record_version"] == 1);
+  again["record_version"] = 2;
+  CHECK(again.dump() == j.dump());
 }
 
 TEST_CASE("record-level fields are checked") {
@@ -74,7 +81,7 @@ TEST_CASE("record-level fields are checked") {
     return j;
   };
   using P = json::json_pointer;
-  check_refused(with(P("/record_version"), 2), {"record_version 2 is newer"});
+  check_refused(with(P("/record_version"), 3), {"record_version 3 is newer"});
   check_refused(with(P("/record_version"), -1), {"record_version"});
   check_refused(with(P("/tool"), "rass-eval-iqa"), {"tool"});
   check_refused(with(P("/seed"), -1), {"seed: expected an integer 0..2^64-1"});
@@ -208,19 +215,53 @@ TEST_CASE("declared sizes are checked against the pixel limit before any work") 
 // when the record format was fixed (record_version 1). If this test fails, the
 // generator, the keying or the draw order changed: every dataset built with an
 // earlier version would no longer regenerate. Bump kRecordVersion only when
-// that is intended (and regenerate the fixture and the hash).
+// that is intended (and keep the old version's arithmetic for old records).
 TEST_CASE("golden record: rass preset, seed 13, chelsea.png") {
   const Image hq = chelsea();
   json golden = read_json_file(std::string(RASS_FIXTURES) + "/degrade/golden_record_rass_s13.json");
   json now = record_to_json(sample_record(make_preset("rass"), 13, "chelsea", hq.width, hq.height, hq.channels));
-  golden.erase("version");  // the tool's version may change, the record may not
-  now.erase("version");
+  CHECK(golden["record_version"] == 1);
+  CHECK(now["record_version"] == kRecordVersion);
+  for (json* j : {&golden, &now}) {
+    j->erase("version");  // the tool's version may change, the draws may not
+    j->erase("record_version");
+  }
   CHECK(now.dump(2) == golden.dump(2));
 
-  // The SHA-256 of the LQ pixels (451x300x3 bytes, row-major RGB) the record makes.
-  const Image lq = apply_record(hq, record_from_json(golden, "golden.json"), "chelsea.png");
-  REQUIRE(lq.width == 451);
-  REQUIRE(lq.height == 300);
-  REQUIRE(lq.channels == 3);
-  CHECK(sha256_hex(lq.data.data(), lq.data.size()) == "80acb917733eaad1c63e0efd7d25478f5d539d3a4ef8164145756f2d51425621");
+  // The SHA-256 of the LQ pixels (451x300x3 bytes, row-major RGB) the version-1
+  // record makes: the hash written when the fixture was made, so version 1's
+  // arithmetic (OpenCV's DFT filter for its 13 and 15 px kernels) still replays.
+  golden["record_version"] = 1;
+  const Image lq1 = apply_record(hq, record_from_json(golden, "golden.json"), "chelsea.png");
+  REQUIRE(lq1.width == 451);
+  REQUIRE(lq1.height == 300);
+  REQUIRE(lq1.channels == 3);
+  CHECK(sha256_hex(lq1.data.data(), lq1.data.size()) == "80acb917733eaad1c63e0efd7d25478f5d539d3a4ef8164145756f2d51425621");
+
+  // Version 2 (the direct filter, checked against PyTorch and OpenCV in
+  // test_torch_golden.cpp) moves the 13 and 15 px blurs' floats by up to about
+  // 2e-7; the last JPEG absorbs that here: the same bytes.
+  golden["record_version"] = 2;
+  const Image lq2 = apply_record(hq, record_from_json(golden, "golden.json"), "chelsea.png");
+  CHECK(lq2.data == lq1.data);
+
+  // Without that JPEG the record ends with the sinc filter and the rounding
+  // reaches a few bytes, by one level: the hashes pinned when version 2 was made.
+  golden["ops"].erase(golden["ops"].size() - 1);
+  REQUIRE(golden["ops"].back()["stage"] == "final_sinc");
+  golden["record_version"] = 1;
+  const Image sinc1 = apply_record(hq, record_from_json(golden, "golden.json"), "chelsea.png");
+  golden["record_version"] = 2;
+  const Image sinc2 = apply_record(hq, record_from_json(golden, "golden.json"), "chelsea.png");
+  size_t differ = 0;
+  int worst = 0;
+  for (size_t i = 0; i < sinc1.data.size(); ++i) {
+    const int d = std::abs(int(sinc1.data[i]) - int(sinc2.data[i]));
+    differ += d != 0;
+    worst = std::max(worst, d);
+  }
+  CHECK(differ == 3);  // of 405900
+  CHECK(worst == 1);
+  CHECK(sha256_hex(sinc1.data.data(), sinc1.data.size()) == "938d7679c643651c0a1d947fe0b66ed5a0f9915b8c1b63800fea9ea6eb4c98b8");
+  CHECK(sha256_hex(sinc2.data.data(), sinc2.data.size()) == "f456af3861e1cf6b3c2a68694035401b90fea478bfebe43c8ca0c9755f13ef74");
 }

@@ -1,5 +1,7 @@
 #include "rass/degrade/filter.hpp"
 
+#include "rass/degrade/filter_direct.hpp"
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -17,7 +19,8 @@ void single_threaded_opencv() {
 }
 }  // namespace
 
-Planes filter2d(const Planes& in, const Kernel& k) {
+Planes filter2d(const Planes& in, const Kernel& k, FilterAlgo algo) {
+  if (algo == FilterAlgo::direct_large && k.size >= kDirectFilterMinSize) return filter2d_direct(in, k);
   single_threaded_opencv();
   Planes out(in.width, in.height, in.channels);
   cv::Mat kernel(k.size, k.size, CV_32F);

@@ -7,8 +7,17 @@
 
 namespace rass::degrade {
 
+// Which implementation filters a record's blur: records before version 2 were
+// made with OpenCV's filter2D at every kernel size (a tiled DFT from 13 px up);
+// version 2 sums kernels of 13 px and more directly (filter_direct.hpp; the same
+// result within float rounding, 2-4x faster), smaller ones still through OpenCV.
+// Replay picks the record's own, so an old record still gives its old bytes.
+enum class FilterAlgo { opencv, direct_large };
+// The first kernel size the direct path takes.
+constexpr int kDirectFilterMinSize = 13;
+
 // Filters every channel with `k` (float32 arithmetic, like the reference).
-Planes filter2d(const Planes& in, const Kernel& k);
+Planes filter2d(const Planes& in, const Kernel& k, FilterAlgo algo = FilterAlgo::direct_large);
 // Separable filter: out = colᵀ * (row * in); used when the kernel is an outer product.
 Planes filter_separable(const Planes& in, const std::vector<double>& row, const std::vector<double>& col);
 

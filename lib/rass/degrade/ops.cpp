@@ -276,11 +276,11 @@ void usm_sharpen(Planes& img, int radius, double weight, double threshold) {
   }
 }
 
-void apply_op(Planes& img, const Op& op) {
+void apply_op(Planes& img, const Op& op, FilterAlgo filter) {
   switch (op.kind) {
     case OpKind::blur: {
       std::vector<double> g;
-      img = separable_factor(op.kernel, g) ? filter_separable(img, g, g) : filter2d(img, make_kernel(op.kernel));
+      img = separable_factor(op.kernel, g) ? filter_separable(img, g, g) : filter2d(img, make_kernel(op.kernel), filter);
       break;
     }
     case OpKind::usm:
@@ -305,8 +305,8 @@ void apply_op(Planes& img, const Op& op) {
   }
 }
 
-void apply_ops(Planes& img, const std::vector<Op>& ops) {
-  for (const Op& op : ops) apply_op(img, op);
+void apply_ops(Planes& img, const std::vector<Op>& ops, FilterAlgo filter) {
+  for (const Op& op : ops) apply_op(img, op, filter);
 }
 
 }  // namespace rass::degrade

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rass/degrade/filter.hpp"
 #include "rass/degrade/kernels.hpp"
 #include "rass/degrade/planes.hpp"
 #include "rass/degrade/resize.hpp"
@@ -59,10 +60,11 @@ nlohmann::ordered_json op_to_json(const Op& op);
 Op op_from_json(const nlohmann::ordered_json& j, const std::string& where = "op");
 
 // Applies one op. `img` must have 1 or 3 channels in [0, 1].
-void apply_op(Planes& img, const Op& op);
+// `filter` is the record version's 2-D filter (filter.hpp).
+void apply_op(Planes& img, const Op& op, FilterAlgo filter = FilterAlgo::direct_large);
 // Applies all ops in order, then the final quantisation clamp(round(255 x))/255
 // is left to the caller (to_image8).
-void apply_ops(Planes& img, const std::vector<Op>& ops);
+void apply_ops(Planes& img, const std::vector<Op>& ops, FilterAlgo filter = FilterAlgo::direct_large);
 
 // JPEG round trip at integer quality through libjpeg-turbo (clamp and round to
 // 8 bits first, decode back to [0, 1]).

@@ -240,15 +240,19 @@ Image apply_record(const Image& hq, const Record& rec, const std::string& name) 
                               std::to_string(rec.in_height));
   check_record_sizes(rec, name);  // before any pixel buffer is allocated
   Planes p = to_planes(hq);
-  apply_ops(p, rec.ops);
+  apply_ops(p, rec.ops, filter_algo_for(rec.version));
   return to_image8(p);
+}
+
+FilterAlgo filter_algo_for(int record_version) {
+  return record_version >= 2 ? FilterAlgo::direct_large : FilterAlgo::opencv;
 }
 
 json record_to_json(const Record& rec) {
   json j;
   j["tool"] = "rass-degrade";
   j["version"] = version();
-  j["record_version"] = kRecordVersion;
+  j["record_version"] = rec.version;
   j["preset"] = rec.preset;
   j["seed"] = rec.seed;
   j["key"] = rec.key;
@@ -329,7 +333,7 @@ void check_record_sizes(const Record& rec, const std::string& name) {
 Record record_from_json(const json& j, const std::string& name) {
   if (!j.is_object()) bad_record(name, "expected a JSON object");
   Record rec;
-  // record_version: absent in records before version 1 (read the same way).
+  // record_version: absent in records before version 1 (read as 1, the same format).
   if (j.contains("record_version")) {
     const json& v = j.at("record_version");
     if (!v.is_number_integer() || v.get<int64_t>() < 0)
@@ -337,6 +341,9 @@ Record record_from_json(const json& j, const std::string& name) {
     if (v.get<int64_t>() > kRecordVersion)
       bad_record(name, "record_version " + v.dump() + " is newer than this rass-degrade reads (" +
                            std::to_string(kRecordVersion) + "); use a newer rass");
+    rec.version = std::max(1, int(v.get<int64_t>()));  // 0 is 1's format
+  } else {
+    rec.version = 1;
   }
   const std::string tool = record_text(j, "tool", name);
   if (!tool.empty() && tool != "rass-degrade") bad_record(name, "tool: '" + tool + "' (not rass-degrade)");

@@ -17,7 +17,19 @@ struct Skipped {
   std::string stage, reason;  // reason: "probability" (not drawn) or "disabled" (--stages)
 };
 
+// The record format version written as "record_version". Records are stable
+// across versions: the same (preset settings, seed, key, input) gives the same
+// record and pixels; this number is bumped only when they must change, and a
+// record replays with its own version's arithmetic. Records without the field
+// (written before it existed) read as version 0, the same as 1.
+//   1: the first fixed format.
+//   2: same draws and fields; blur kernels of 13 px and more are summed
+//      directly instead of through OpenCV's DFT (filter.hpp), which moves a few
+//      pixels by one level (and what the noise draws from them).
+constexpr int kRecordVersion = 2;
+
 struct Record {
+  int version = kRecordVersion;  // record_version: the version it was made with
   std::string preset;
   uint64_t seed = 0;
   std::string key;  // the item key the draws are keyed by
@@ -43,11 +55,8 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
 // the record's input size.
 Image apply_record(const Image& hq, const Record& rec, const std::string& name);
 
-// The record format version written as "record_version". Records are stable
-// across versions: the same (preset settings, seed, key, input) gives the same
-// record and pixels; this number is bumped only when they must change. Records
-// without the field (written before it existed) read as version 0, the same format.
-constexpr int kRecordVersion = 1;
+// The 2-D filter a record of `version` was made with.
+FilterAlgo filter_algo_for(int record_version);
 
 nlohmann::ordered_json record_to_json(const Record& rec);
 // `name` is the record file, for messages. Checks every field against its
