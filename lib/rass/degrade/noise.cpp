@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 namespace rass::degrade {
@@ -18,11 +19,16 @@ inline float clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
 // Inverse-CDF tables of Poisson(level/255 * vals) for the 256 quantised levels.
 // Levels are exact multiples of 1/255, so 256 tables cover every draw; they are
 // built once per vals (a power of two up to 256) and shared by all threads.
+// The guide table (Chen & Asau) gives the answer outright for most draws: a
+// bucket [g, g+1) / kGuide that lies inside one k's step of the CDF is marked
+// kCertain and needs no look at the CDF (whose scattered loads were the cost).
+// The result is the inverse CDF either way, whatever kGuide is.
 struct PoissonCdf {
-  std::vector<double> cdf;    // cdf[k] = P(X <= k), last entry forced to 1
-  std::vector<int32_t> guide;  // guide[g] = smallest k with cdf[k] > g / kGuide
+  std::vector<double> cdf;      // cdf[k] = P(X <= k), last entry forced to 1
+  std::vector<uint16_t> guide;  // smallest k with cdf[k] > g / kGuide, | kCertain
 };
-constexpr int kGuide = 64;
+constexpr int kGuide = 256;             // a power of two: u * kGuide is exact
+constexpr uint16_t kCertain = 0x8000;  // every u in the bucket has this k
 struct PoissonTables {
   std::array<PoissonCdf, 256> level;
 };
@@ -41,7 +47,7 @@ const PoissonTables& poisson_tables(int vals) {
       auto& cdf = t->level[level].cdf;
       if (lambda == 0) {
         cdf.push_back(1.0);
-        t->level[level].guide.assign(kGuide, 0);
+        t->level[level].guide.assign(kGuide, kCertain);  // always 0
         continue;
       }
       // Accumulate pmf in log space to avoid underflow for large lambda.
@@ -53,10 +59,15 @@ const PoissonTables& poisson_tables(int vals) {
         if (k > lambda && (1.0 - acc < 1e-17 || std::exp(logp) < 1e-300)) break;
       }
       cdf.back() = 1.0;
-      // Guide table (Chen & Asau): the search for u starts at guide[floor(u * kGuide)].
+      if (cdf.size() >= kCertain) throw std::logic_error("Poisson table: too many levels for the guide");
+      // The search for u starts at guide[floor(u * kGuide)]; when cdf there
+      // already reaches the bucket's upper end, every u in the bucket stops there.
       auto& guide = t->level[level].guide;
-      for (int g = 0; g < kGuide; ++g)
-        guide.push_back(int32_t(std::upper_bound(cdf.begin(), cdf.end(), double(g) / kGuide) - cdf.begin()));
+      for (int g = 0; g < kGuide; ++g) {
+        const size_t k = size_t(std::upper_bound(cdf.begin(), cdf.end(), double(g) / kGuide) - cdf.begin());
+        const bool certain = cdf[k] >= double(g + 1) / kGuide;
+        guide.push_back(uint16_t(k | (certain ? kCertain : 0)));
+      }
     }
     cache[slot] = std::move(t);
   }
@@ -66,7 +77,9 @@ const PoissonTables& poisson_tables(int vals) {
 // Inverse CDF: the smallest k with cdf[k] > u.
 inline int sample_poisson(const PoissonCdf& p, Rng& rng) {
   const double u = rng.uniform();
-  int k = p.guide[int(u * kGuide)];
+  const uint16_t g = p.guide[int(u * kGuide)];
+  if (g & kCertain) return g & ~kCertain;
+  int k = g;
   while (p.cdf[k] <= u) ++k;
   return k;
 }
