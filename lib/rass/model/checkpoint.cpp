@@ -16,13 +16,14 @@
 
 namespace rass::model {
 
-namespace {
 std::string shape_str(c10::IntArrayRef s) {
   std::ostringstream o;
   o << "[";
   for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
   return o.str() + "]";
 }
+
+namespace {
 
 }  // namespace
 

@@ -38,6 +38,9 @@ torch::Tensor to_tensor(const TensorView& view, const std::string& file);
 // torch_dtype gives Undefined for types LibTorch 1.13 cannot hold (unsigned
 // wider than 8 bits, fp8); file_dtype throws Error(runtime) for torch types
 // files do not have (complex, quantized).
+// "[2, 3, 64]": a shape in messages.
+std::string shape_str(c10::IntArrayRef s);
+
 torch::ScalarType torch_dtype(DType t);
 DType file_dtype(torch::ScalarType t);
 

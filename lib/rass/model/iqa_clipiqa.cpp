@@ -17,7 +17,7 @@ namespace {
 
 constexpr const char* kWeights = "clipiqa_rn50.safetensors";
 constexpr const char* kTokenizer = "clipiqa_rn50_tokenizer";
-constexpr const char* kConverter = "scripts/convert_iqa_clipiqa.py";
+constexpr const char* kClipIqaConverter = "scripts/convert_iqa_clipiqa.py";
 
 // OpenAI CLIP's preprocessing constants (clip/clip.py _transform).
 const float kMean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -25,7 +25,7 @@ const float kStd[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 const TensorView& need(const SafeTensorsFile& f, const std::string& name) {
   const TensorView* v = f.find(name);
-  if (!v) throw_bad_input(f.path(), "has no tensor " + name + " (not made by " + std::string(kConverter) + "?)");
+  if (!v) throw_bad_input(f.path(), "has no tensor " + name + " (not made by " + std::string(kClipIqaConverter) + "?)");
   return *v;
 }
 
@@ -65,8 +65,11 @@ int64_t meta_int(const SafeTensorsFile& f, const std::string& key, int64_t fallb
   throw_bad_input(f.path(), "metadata " + key + " = '" + it->second + "' is not a positive integer");
 }
 
+}  // namespace
+
 // The file's parameters as one module tree: visual.*, text_model.*,
-// text_projection.weight, logit_scale (the converter's names).
+// text_projection.weight, logit_scale (the converter's names). Outside the
+// anonymous namespace: ClipIqa::Impl (declared in the header) holds one.
 struct ClipIqaNetImpl : torch::nn::Module {
   nn::ClipResNet visual{nullptr};
   nn::ClipTextModel text{nullptr};
@@ -82,8 +85,6 @@ struct ClipIqaNetImpl : torch::nn::Module {
   }
 };
 TORCH_MODULE(ClipIqaNet);
-
-}  // namespace
 
 ClipIqaPrompts clipiqa_pyiqa_prompts() {
   return {{"Good image", "bad image", "Sharp image", "blurry image", "sharp edges", "blurry edges",
@@ -130,11 +131,11 @@ ClipIqa::ClipIqa(const std::string& weights, const std::string& tokenizer_dir, c
   if (vc.heads < 1 || vc.width * 32 % vc.heads != 0)
     throw_bad_input(weights, "metadata vision_heads = " + std::to_string(vc.heads) +
                                  " does not divide the attention pool width " + std::to_string(vc.width * 32) +
-                                 " (write it with " + kConverter + ")");
+                                 " (write it with " + kClipIqaConverter + ")");
   if (tc.num_attention_heads < 1 || tc.hidden_size % tc.num_attention_heads != 0)
     throw_bad_input(weights, "metadata text_heads = " + std::to_string(tc.num_attention_heads) +
                                  " does not divide the text width " + std::to_string(tc.hidden_size) +
-                                 " (write it with " + kConverter + " --text-heads N)");
+                                 " (write it with " + kClipIqaConverter + " --text-heads N)");
   auto act = f.metadata().find("text_act");
   tc.hidden_act = act == f.metadata().end() ? "quick_gelu" : act->second;
   const int64_t embed = dim(f, "text_projection.weight", 2, 0);
@@ -210,8 +211,8 @@ class ClipIqaScorer : public metrics::DeepIqaScorer {
 
 std::unique_ptr<metrics::DeepIqaScorer> load_with(const metrics::DeepIqaOptions& options, const ClipIqaPrompts& p) {
   const torch::Device device = iqa_device(options);
-  const std::string weights = iqa_weights_file(options, kWeights, kConverter);
-  const std::string tokenizer = iqa_weights_file(options, kTokenizer, kConverter);
+  const std::string weights = iqa_weights_file(options, kWeights, kClipIqaConverter);
+  const std::string tokenizer = iqa_weights_file(options, kTokenizer, kClipIqaConverter);
   return std::make_unique<ClipIqaScorer>(std::make_shared<ClipIqa>(weights, tokenizer, p, device));
 }
 

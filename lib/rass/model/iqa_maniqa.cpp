@@ -18,17 +18,17 @@ namespace rass::model {
 
 namespace {
 
-constexpr const char* kConverter = "scripts/convert_iqa_maniqa.py";
+constexpr const char* kManiqaConverter = "scripts/convert_iqa_maniqa.py";
 
 const TensorView& need(const SafeTensorsFile& f, const std::string& name, size_t rank) {
   const TensorView* v = f.find(name);
-  if (!v) throw_bad_input(f.path(), "has no tensor " + name + " (not made by " + std::string(kConverter) + "?)");
+  if (!v) throw_bad_input(f.path(), "has no tensor " + name + " (not made by " + std::string(kManiqaConverter) + "?)");
   if (v->shape.size() != rank) throw_bad_input(f.path(), name + " has rank " + std::to_string(v->shape.size()));
   return *v;
 }
 
 // Number of blocks `prefix`<i>. (numbered 0..n-1).
-int64_t count_blocks(const SafeTensorsFile& f, const std::string& prefix) {
+int64_t count_numbered_blocks(const SafeTensorsFile& f, const std::string& prefix) {
   std::set<int64_t> seen;
   for (const TensorView& t : f.tensors()) {
     if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
@@ -46,7 +46,7 @@ int64_t count_blocks(const SafeTensorsFile& f, const std::string& prefix) {
 std::string meta(const SafeTensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
   if (it == f.metadata().end())
-    throw_bad_input(f.path(), "has no metadata '" + key + "' (convert it with " + std::string(kConverter) + ")");
+    throw_bad_input(f.path(), "has no metadata '" + key + "' (convert it with " + std::string(kManiqaConverter) + ")");
   return it->second;
 }
 
@@ -77,16 +77,16 @@ nn::Maniqa load_maniqa(const std::string& weights, torch::Device device) {
   c.img_size = grid * c.patch_size;
   c.vit_mlp = need(f, "vit.blocks.0.mlp.fc1.weight", 2).shape[0];
   c.vit_heads = int64_t(meta_number(f, "vit_heads"));
-  if (count_blocks(f, "vit.blocks.") != 10)
+  if (count_numbered_blocks(f, "vit.blocks.") != 10)
     throw_bad_input(f.path(), "expected ViT blocks 0..9 (the converter keeps those the score uses)");
   c.embed_dim = need(f, "conv1.weight", 4).shape[0];
-  c.num_tab = count_blocks(f, "tablock1.");
-  const int64_t layers = count_blocks(f, "swintransformer1.layers.");
+  c.num_tab = count_numbered_blocks(f, "tablock1.");
+  const int64_t layers = count_numbered_blocks(f, "swintransformer1.layers.");
   c.depths.clear();
   c.num_heads.clear();
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = "swintransformer1.layers." + std::to_string(i) + ".blocks.";
-    c.depths.push_back(count_blocks(f, p));
+    c.depths.push_back(count_numbered_blocks(f, p));
     const TensorView& table = need(f, p + "0.attn.relative_position_bias_table", 2);
     c.num_heads.push_back(table.shape[1]);
     // The table has (2w - 1)^2 rows for window w (the grid's side when smaller).
@@ -195,7 +195,7 @@ class ManiqaScorer : public metrics::DeepIqaScorer {
 
 std::unique_ptr<metrics::DeepIqaScorer> load_with(const metrics::DeepIqaOptions& o, const char* file, bool official) {
   const torch::Device device = iqa_device(o);
-  return std::make_unique<ManiqaScorer>(load_maniqa(iqa_weights_file(o, file, kConverter), device), device, official,
+  return std::make_unique<ManiqaScorer>(load_maniqa(iqa_weights_file(o, file, kManiqaConverter), device), device, official,
                                         o.seed);
 }
 

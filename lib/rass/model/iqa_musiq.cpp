@@ -17,7 +17,7 @@ namespace rass::model {
 namespace {
 
 constexpr int64_t kPatch = 32, kGrid = 10;
-const char* const kConverter = "scripts/convert_iqa_musiq.py";
+const char* const kMusiqConverter = "scripts/convert_iqa_musiq.py";
 
 // Row-major patches of one scale, zero-padded "SAME" (half before): [B, n, 3, 32, 32].
 torch::Tensor cut_patches(const torch::Tensor& x, int64_t& rows, int64_t& cols) {
@@ -87,7 +87,7 @@ nn::MusiqNet load_musiq(const std::string& path, const torch::Device& device) {
   auto shape = [&](const std::string& name) -> const std::vector<int64_t>& {
     const TensorView* t = file->find(name);
     if (!t)
-      throw_bad_input(path, "no tensor '" + name + "': not a MUSIQ weight file (make one with " + kConverter + ")");
+      throw_bad_input(path, "no tensor '" + name + "': not a MUSIQ weight file (make one with " + kMusiqConverter + ")");
     return t->shape;
   };
   nn::MusiqConfig c;
@@ -179,7 +179,7 @@ template <int V>
 std::unique_ptr<metrics::DeepIqaScorer> load_variant(const metrics::DeepIqaOptions& options) {
   const Variant& v = kVariants[V];
   const torch::Device device = iqa_device(options);
-  const std::string path = iqa_weights_file(options, v.file, kConverter);
+  const std::string path = iqa_weights_file(options, v.file, kMusiqConverter);
   nn::MusiqNet net = load_musiq(path, device);
   if (net->config.num_classes != v.classes)
     throw_bad_input(path, std::string("has a ") + std::to_string(net->config.num_classes) + "-output head; " + v.name +

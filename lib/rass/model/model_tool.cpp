@@ -22,6 +22,7 @@
 #include "rass/io/npy.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/config.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/model/model_init.hpp"
@@ -133,13 +134,6 @@ int info(const ModelJob& a, bool as_json) {
   return 0;
 }
 
-std::string shape_str(c10::IntArrayRef s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  return o.str() + "]";
-}
-
 // A floating-point input (.npy of any numeric dtype, as float32).
 torch::Tensor npy_float(const std::string& path) {
   NpyArray a = read_npy(path);
@@ -165,12 +159,6 @@ void write_tensor(const std::string& path, torch::Tensor t) {
   a.dtype = file_dtype(t.scalar_type());
   a.data.assign(static_cast<const uint8_t*>(t.data_ptr()), static_cast<const uint8_t*>(t.data_ptr()) + t.nbytes());
   write_npy(path, a);
-}
-
-torch::ScalarType parse_dtype(const std::string& s) {
-  if (s == "fp16") return torch::kHalf;
-  if (s == "bf16") return torch::kBFloat16;
-  return torch::kFloat;
 }
 
 // LoRA files: PEFT's save_pretrained writes adapter_model.safetensors with

@@ -18,10 +18,10 @@ namespace rass::model {
 
 namespace {
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json(read_json_file(path)); }
+nlohmann::json read_plain_json(const std::string& path) { return nlohmann::json(read_json_file(path)); }
 
 nn::BertConfig read_bert_config(const std::string& path) {
-  const nlohmann::json j = read_json(path);
+  const nlohmann::json j = read_plain_json(path);
   nn::BertConfig c;
   try {
     const std::string type = j.value("model_type", std::string("bert"));
@@ -96,7 +96,7 @@ std::unique_ptr<SentenceEncoder> SentenceEncoder::load(const std::string& dir, c
   bool normalize = false;
   const std::string modules = path_join(dir, "modules.json");
   if (file_exists(modules)) {
-    const nlohmann::json j = read_json(modules);
+    const nlohmann::json j = read_plain_json(modules);
     if (!j.is_array()) throw_bad_input(modules, "expected a list of modules");
     for (const auto& m : j) {
       const std::string type = m.value("type", std::string()), path = m.value("path", std::string());
@@ -121,7 +121,7 @@ std::unique_ptr<SentenceEncoder> SentenceEncoder::load(const std::string& dir, c
   cfg.with_pooler = file->find("pooler.dense.weight") != nullptr;
   bool lower = true;
   const std::string tok_cfg = path_join(transformer, "tokenizer_config.json");
-  if (file_exists(tok_cfg)) lower = read_json(tok_cfg).value("do_lower_case", true);
+  if (file_exists(tok_cfg)) lower = read_plain_json(tok_cfg).value("do_lower_case", true);
   nn::BertModel bert(cfg);
   load_state_dict(*bert, *file, true, "", {"embeddings.position_ids"});
   std::unique_ptr<SentenceEncoder> enc(
@@ -130,14 +130,14 @@ std::unique_ptr<SentenceEncoder> SentenceEncoder::load(const std::string& dir, c
   enc->max_seq_length_ = static_cast<int>(cfg.max_position_embeddings);
   const std::string st_cfg = path_join(transformer, "sentence_bert_config.json");
   if (file_exists(st_cfg)) {
-    const nlohmann::json j = read_json(st_cfg);
+    const nlohmann::json j = read_plain_json(st_cfg);
     if (j.contains("max_seq_length") && j["max_seq_length"].is_number_integer())
       enc->max_seq_length_ = std::min<int>(enc->max_seq_length_, j["max_seq_length"].get<int>());
     enc->lower_text_ = j.value("do_lower_case", false);
   }
   if (!pooling_dir.empty()) {
     const std::string pc = path_join(pooling_dir, "config.json");
-    const nlohmann::json j = read_json(pc);
+    const nlohmann::json j = read_plain_json(pc);
     std::vector<std::string> modes;
     for (const char* m : {"cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens",
                           "lasttoken"})

@@ -104,7 +104,7 @@ json segment_json(const json& fp, const nn::MaskFormerHeadConfig& head, const js
 
 namespace {
 
-void write_json(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+void write_json_pretty(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
 void save_params(torch::nn::Module& m, torch::ScalarType dtype, const std::string& path,
                  const std::map<std::string, std::string>& meta) {
@@ -186,12 +186,12 @@ void write_seg_parts(const std::string& dir, const std::string& preset, uint64_t
   nn::MaskFormerHeadConfig h = tiny ? tiny_head_config() : nn::MaskFormerHeadConfig{};  // else the released head
   const json fp = ras_projection_json(vcfg.block_out_channels, ucfg.block_out_channels, h.in_channels.front(),
                                       h.in_strides, dir + "/vae/config.json", dir + "/unet/config.json");
-  write_json(dir + "/segment.json",
+  write_json_pretty(dir + "/segment.json",
              segment_json(fp, h, "ade20k", 1, "rass",
                           "rass-model init --preset " + preset + " --seed " + std::to_string(seed) + " (random weights)"));
   const SegmentFolderConfig cfg = read_segment_config(dir);
   write_seg_head(dir + "/seg_head.safetensors", cfg, seed + 12, dtype, {{"format", "pt"}});
-  write_json(dir + "/rass.json", {{"method", "scr"}, {"timestep", 1}, {"prompt_style", "rass"},
+  write_json_pretty(dir + "/rass.json", {{"method", "scr"}, {"timestep", 1}, {"prompt_style", "rass"},
                                   {"tool", "rass-model init --preset " + preset}, {"version", rass::version()}});
 }
 

@@ -33,7 +33,7 @@ torch::Tensor std_conv(const torch::nn::Conv2d& conv, const torch::Tensor& x, in
   return torch::conv2d(same_pad(x, k, stride), (w - mean) / (sd + 1e-5), {}, stride);
 }
 
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k) {
+torch::nn::Conv2d conv_module(int64_t in, int64_t out, int64_t k) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).bias(false));
 }
 
@@ -80,16 +80,16 @@ struct MusiqBlock : torch::nn::Module {
 };
 
 MusiqNetImpl::MusiqNetImpl(const MusiqConfig& c) : config(c) {
-  conv_root = register_module("conv_root", conv(3, 64, 7));
+  conv_root = register_module("conv_root", conv_module(3, 64, 7));
   gn_root = register_module("gn_root", group_norm(64, 1e-6));
   auto block1 = register_module("block1", std::make_shared<torch::nn::Module>());
-  conv1 = block1->register_module("conv1", conv(64, 64, 1));
+  conv1 = block1->register_module("conv1", conv_module(64, 64, 1));
   gn1 = block1->register_module("gn1", group_norm(64, 1e-4));
-  conv2 = block1->register_module("conv2", conv(64, 64, 3));
+  conv2 = block1->register_module("conv2", conv_module(64, 64, 3));
   gn2 = block1->register_module("gn2", group_norm(64, 1e-4));
-  conv3 = block1->register_module("conv3", conv(64, 256, 1));
+  conv3 = block1->register_module("conv3", conv_module(64, 256, 1));
   gn3 = block1->register_module("gn3", group_norm(256, 1e-4));
-  conv_proj = block1->register_module("conv_proj", conv(64, 256, 1));
+  conv_proj = block1->register_module("conv_proj", conv_module(64, 256, 1));
   gn_proj = block1->register_module("gn_proj", group_norm(256, 1e-4));
   // 32x32 patch -> /2 conv -> /2 pool -> 8x8x256 (the stem has total stride 4).
   const int64_t side = c.patch_size / 4;
