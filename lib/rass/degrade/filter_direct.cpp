@@ -43,35 +43,29 @@ inline __attribute__((always_inline)) void filter_row(const float* rows, int wid
   const size_t n = taps.k.size();
   const size_t* at = taps.at.data();
   const float* k = taps.k.data();
+  // A point-symmetric kernel: pairs (t, n-1-t) for t before the centre, then
+  // the centre alone; any other kernel: every tap alone.
+  const size_t pairs = taps.symmetric ? n / 2 : 0;
+  const size_t singles_end = taps.symmetric ? pairs + 1 : n;
   for (int x = 0; x < width8; x += kBlock) {
     f8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
     const float* base = rows + x;
-    if (taps.symmetric) {
-      const size_t half = n / 2;  // taps before the centre; tap n-1-t mirrors tap t
-      for (size_t t = 0; t < half; ++t) {
-        const f8 kv = k[t] - f8{};
-        const float* p = base + at[t];
-        const float* q = base + at[n - 1 - t];
-        a0 += kv * (load8(p) + load8(q));
-        a1 += kv * (load8(p + 8) + load8(q + 8));
-        a2 += kv * (load8(p + 16) + load8(q + 16));
-        a3 += kv * (load8(p + 24) + load8(q + 24));
-      }
-      const f8 kv = k[half] - f8{};
-      const float* p = base + at[half];
+    for (size_t t = 0; t < pairs; ++t) {
+      const f8 kv = k[t] - f8{};
+      const float* p = base + at[t];
+      const float* q = base + at[n - 1 - t];
+      a0 += kv * (load8(p) + load8(q));
+      a1 += kv * (load8(p + 8) + load8(q + 8));
+      a2 += kv * (load8(p + 16) + load8(q + 16));
+      a3 += kv * (load8(p + 24) + load8(q + 24));
+    }
+    for (size_t t = pairs; t < singles_end; ++t) {
+      const f8 kv = k[t] - f8{};
+      const float* p = base + at[t];
       a0 += kv * load8(p);
       a1 += kv * load8(p + 8);
       a2 += kv * load8(p + 16);
       a3 += kv * load8(p + 24);
-    } else {
-      for (size_t t = 0; t < n; ++t) {
-        const f8 kv = k[t] - f8{};
-        const float* p = base + at[t];
-        a0 += kv * load8(p);
-        a1 += kv * load8(p + 8);
-        a2 += kv * load8(p + 16);
-        a3 += kv * load8(p + 24);
-      }
     }
     store8(out + x, a0);
     store8(out + x + 8, a1);
