@@ -106,10 +106,10 @@ TEST_CASE("the direct filter: its definition, any image size, both SIMD compilat
   };
   // Widths around the 32-output block, images smaller than the kernel radius
   // (the border reflects again), gray and RGB, 1..21 px, with and without the
-  // point symmetry the pair path needs.
+  // point symmetry the pair path needs; even sizes (no centre tap) too.
   const Case cases[] = {{45, 7, 3, 13, true},  {32, 33, 1, 21, true}, {64, 20, 3, 15, false}, {1, 1, 3, 21, true},
                         {2, 3, 1, 13, false},  {5, 4, 3, 21, true},  {31, 2, 1, 3, false},   {7, 9, 3, 1, true},
-                        {100, 17, 3, 19, true}};
+                        {100, 17, 3, 19, true}, {9, 6, 1, 4, true},   {8, 8, 3, 2, false}};
   for (const Case& cs : cases) {
     Kernel k;
     k.size = cs.size;
@@ -155,4 +155,27 @@ TEST_CASE("the direct filter equals OpenCV's DFT filter (record version 1) withi
       CHECK(worst < 1e-6);
       CHECK(worst > 0);  // really two implementations
     }
+  // Above 21 px version 2 keeps OpenCV's filter (the direct sum's cost grows
+  // with the kernel's area; a hand-written record may ask for 201 px).
+  KernelParams p;
+  p.type = KernelType::generalized_aniso;
+  p.size = 23;
+  p.sigma_x = 3.0;
+  p.sigma_y = 1.5;
+  p.theta = 0.4;
+  p.beta = 0.8;
+  const Kernel k23 = make_kernel(p);
+  CHECK(filter2d(in, k23, FilterAlgo::direct_large).data == filter2d(in, k23, FilterAlgo::opencv).data);
+}
+
+TEST_CASE("the direct filter of an empty image is empty") {
+  Kernel k;
+  k.size = 13;
+  k.k.assign(169, 1.0 / 169);
+  for (auto [w, h] : {std::pair{0, 5}, std::pair{7, 0}}) {
+    const Planes out = filter2d_direct(Planes(w, h, 3), k);
+    CHECK(out.width == w);
+    CHECK(out.height == h);
+    CHECK(out.data.empty());
+  }
 }

@@ -123,7 +123,9 @@ int run_single(const DegradeJob& job) {
 // --resume: an output counts as done when its record is the record this run
 // would draw (same seed, key, preset and every setting: a run with --scale 2 or
 // --stages=-noise redoes it) and the image decodes to the size it declares (a
-// truncated or foreign file is redone).
+// truncated or foreign file is redone). The record version may differ: an
+// output made by an older version is complete and replays with its own
+// version's arithmetic, so an upgrade does not redo a finished dataset.
 bool finished(const DegradeJob& job, const std::string& lq, const std::string& record, const std::string& key) {
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
@@ -132,8 +134,10 @@ bool finished(const DegradeJob& job, const std::string& lq, const std::string& r
     if (stored.seed != job.seed || stored.key != key) return false;
     json have = record_to_json(stored);
     json want = record_to_json(sample_record(job.cfg, job.seed, key, stored.in_width, stored.in_height, stored.channels));
-    have.erase("version");  // the tool version that wrote it: records are stable across versions
-    want.erase("version");
+    for (json* j : {&have, &want}) {
+      j->erase("version");  // the tool version that wrote it: records are stable across versions
+      j->erase("record_version");
+    }
     if (have != want) return false;
     const Image img = read_image(lq);
     return img.width == stored.out_width && img.height == stored.out_height && img.channels == stored.channels;

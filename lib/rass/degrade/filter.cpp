@@ -20,7 +20,8 @@ void single_threaded_opencv() {
 }  // namespace
 
 Planes filter2d(const Planes& in, const Kernel& k, FilterAlgo algo) {
-  if (algo == FilterAlgo::direct_large && k.size >= kDirectFilterMinSize) return filter2d_direct(in, k);
+  if (algo == FilterAlgo::direct_large && k.size >= kDirectFilterMinSize && k.size <= kDirectFilterMaxSize)
+    return filter2d_direct(in, k);
   single_threaded_opencv();
   Planes out(in.width, in.height, in.channels);
   cv::Mat kernel(k.size, k.size, CV_32F);

@@ -9,12 +9,15 @@ namespace rass::degrade {
 
 // Which implementation filters a record's blur: records before version 2 were
 // made with OpenCV's filter2D at every kernel size (a tiled DFT from 13 px up);
-// version 2 sums kernels of 13 px and more directly (filter_direct.hpp; the same
-// result within float rounding, 2-4x faster), smaller ones still through OpenCV.
+// version 2 sums kernels of 13 to 21 px (the reference's sizes) directly
+// (filter_direct.hpp; the same result within float rounding, 2-4x faster),
+// others still through OpenCV: above 21 px the direct sum's cost grows with
+// the kernel's area while the DFT's hardly does (a record may ask for 201 px).
 // Replay picks the record's own, so an old record still gives its old bytes.
 enum class FilterAlgo { opencv, direct_large };
-// The first kernel size the direct path takes.
+// The kernel sizes the direct path takes in version 2 (part of its definition).
 constexpr int kDirectFilterMinSize = 13;
+constexpr int kDirectFilterMaxSize = 21;
 
 // Filters every channel with `k` (float32 arithmetic, like the reference).
 Planes filter2d(const Planes& in, const Kernel& k, FilterAlgo algo = FilterAlgo::direct_large);

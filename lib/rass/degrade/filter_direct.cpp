@@ -46,7 +46,7 @@ inline __attribute__((always_inline)) void filter_row(const float* rows, int wid
   // A point-symmetric kernel: pairs (t, n-1-t) for t before the centre, then
   // the centre alone; any other kernel: every tap alone.
   const size_t pairs = taps.symmetric ? n / 2 : 0;
-  const size_t singles_end = taps.symmetric ? pairs + 1 : n;
+  const size_t singles_end = taps.symmetric ? pairs + (n & 1) : n;  // the centre of an odd size
   for (int x = 0; x < width8; x += kBlock) {
     f8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
     const float* base = rows + x;
@@ -86,6 +86,7 @@ void filter_row_baseline(const float* rows, int width8, const Taps& taps, float*
 }  // namespace
 
 Planes filter2d_direct(const Planes& in, const Kernel& k, bool baseline_only) {
+  if (in.width < 1 || in.height < 1 || in.channels < 1) return Planes(in.width, in.height, in.channels);
   auto* row_fn = filter_row_baseline;
 #if defined(__x86_64__) || defined(__i386__)
   static const bool has_avx2 = __builtin_cpu_supports("avx2");

@@ -21,11 +21,12 @@ struct Skipped {
 // across versions: the same (preset settings, seed, key, input) gives the same
 // record and pixels; this number is bumped only when they must change, and a
 // record replays with its own version's arithmetic. Records without the field
-// (written before it existed) read as version 0, the same as 1.
+// (written before it existed) and version 0 read as 1, the same format, and are
+// written back as 1.
 //   1: the first fixed format.
-//   2: same draws and fields; blur kernels of 13 px and more are summed
-//      directly instead of through OpenCV's DFT (filter.hpp), which moves a few
-//      pixels by one level (and what the noise draws from them).
+//   2: same draws and fields; blur kernels of 13 to 21 px are summed directly
+//      instead of through OpenCV's DFT (filter.hpp), which can move a few
+//      pixels by one level.
 constexpr int kRecordVersion = 2;
 
 struct Record {
