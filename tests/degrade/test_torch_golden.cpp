@@ -136,17 +136,20 @@ TEST_CASE("the direct filter: its definition, any image size, both SIMD compilat
 
 TEST_CASE("the direct filter equals OpenCV's DFT filter (record version 1) within float rounding") {
   const Planes in = pattern(96, 80, 3, 5);
+  auto kernel = [](KernelType type, int size) {
+    KernelParams p;
+    p.type = type;
+    p.size = size;
+    p.sigma_x = 2.5;
+    p.sigma_y = 1.2;
+    p.theta = 0.7;
+    p.beta = 1.3;
+    p.cutoff = 1.1;
+    return make_kernel(p);
+  };
   for (int size = 13; size <= 21; size += 2)
     for (KernelType type : {KernelType::generalized_aniso, KernelType::plateau_aniso, KernelType::sinc}) {
-      KernelParams p;
-      p.type = type;
-      p.size = size;
-      p.sigma_x = 2.5;
-      p.sigma_y = 1.2;
-      p.theta = 0.7;
-      p.beta = 1.3;
-      p.cutoff = 1.1;
-      const Kernel k = make_kernel(p);
+      const Kernel k = kernel(type, size);
       const Planes v1 = filter2d(in, k, FilterAlgo::opencv);
       const Planes v2 = filter2d(in, k, FilterAlgo::direct_large);
       double worst = 0;
@@ -157,14 +160,7 @@ TEST_CASE("the direct filter equals OpenCV's DFT filter (record version 1) withi
     }
   // Above 21 px version 2 keeps OpenCV's filter (the direct sum's cost grows
   // with the kernel's area; a hand-written record may ask for 201 px).
-  KernelParams p;
-  p.type = KernelType::generalized_aniso;
-  p.size = 23;
-  p.sigma_x = 3.0;
-  p.sigma_y = 1.5;
-  p.theta = 0.4;
-  p.beta = 0.8;
-  const Kernel k23 = make_kernel(p);
+  const Kernel k23 = kernel(KernelType::generalized_aniso, 23);
   CHECK(filter2d(in, k23, FilterAlgo::direct_large).data == filter2d(in, k23, FilterAlgo::opencv).data);
 }
 
