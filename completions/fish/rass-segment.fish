@@ -27,6 +27,7 @@ complete -c rass-segment -l probs-out -r -F -d 'write the top-1 probability map 
 complete -c rass-segment -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-segment -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA; the VAE stays fp32) or bf16'
 complete -c rass-segment -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-segment -l batch -x -d 'windows per backbone call: windows of one size from up to N consecutive items (and a large image'\''s own windows) run together; results as one at a time'
 complete -c rass-segment -l resume -d 'batch: skip items whose outputs already exist'
 complete -c rass-segment -s j -l jobs -x -d 'worker threads (0 = all cores)'
 complete -c rass-segment -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

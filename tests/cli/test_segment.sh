@@ -94,6 +94,19 @@ expect_exit 0 "resume" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/out
 [ "$(grep -c '"skipped":true' "$T/.out")" = 2 ] || fail "--resume skips finished items"
 expect_exit 0 "shard 1/2" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outs" --shard 1/2 -q
 [ -s "$T/outs/b.png" ] && [ ! -e "$T/outs/a.png" ] || fail "shard 1/2 (0-based) segments the second key only"
+# --batch: windows of several items per backbone call; the same label maps as
+# one at a time (sampled latents: each item keeps its own draws). A bad item
+# in a batch fails alone (exit 3), the others are written.
+mkdir -p "$T/inb" && cp "$LQ" "$T/inb/a.png" && cp "$LQ" "$T/inb/b.png" && cp "$IMG/chelsea.png" "$T/inb/c.png"
+expect_exit 0 "one at a time" -- "$S" -m "$M" --no-resize --window 32 -s 4 "$T/inb" -O "$T/one" -q
+expect_exit 0 "--batch 3" -- "$S" -m "$M" --no-resize --window 32 -s 4 --batch 3 "$T/inb" -O "$T/three" -q
+for k in a b c; do cmp -s "$T/one/$k.png" "$T/three/$k.png" || fail "--batch 3 changed $k's label map"; done
+cmp -s "$T/one/a.png" "$T/one/b.png" && fail "a and b (different keys) should draw different latents"
+printf 'not a png' > "$T/inb/bad.png"
+expect_exit 3 "--batch with a bad item" -- "$S" -m "$M" --no-resize --window 32 -s 4 --batch 4 "$T/inb" -O "$T/withbad" -q
+for k in a b c; do cmp -s "$T/one/$k.png" "$T/withbad/$k.png" || fail "a bad item in the batch changed $k"; done
+grep -q "bad.png" "$T/.err" || fail "the bad item is not named: $(cat "$T/.err")"
+expect_exit 2 "--batch 0" -- "$S" -m "$M" --batch 0 "$T/inb" -O "$T/zero" -q
 
 # The pipeline on the shipped examples: degrade, segment HQ (the reference
 # labels) and LQ, score LQ against HQ with rass-eval-miou (ADE20K names, the

@@ -211,3 +211,58 @@ TEST_CASE("segment: a latent of the wrong shape or with NaN is bad input naming 
   p.latent = torch::full({4, 8, 11}, std::nan(""));
   CHECK_THROWS_AS(segment(m, img, context, p, "img"), Error);
 }
+
+TEST_CASE("segment: a batch of windows from several images equals each image alone") {
+  SegmentModel& m = tiny();
+  const torch::Tensor ctx_a = [&] {
+    c10::InferenceMode g;
+    return m.encode_prompt("a b");
+  }();
+  const torch::Tensor ctx_b = [&] {
+    c10::InferenceMode g;
+    return m.encode_prompt("c");
+  }();
+  // Three images at native size: 96x64 (two 64 px windows), 64x64 (one) and
+  // 72x64 (two, the second moved back to the edge); sampled latents with
+  // their own keys, and the second image's own prompt: four windows of one
+  // size, run as a batch of 3 and then 1.
+  std::vector<Image> imgs{Image(96, 64, 3), Image(64, 64, 3), Image(72, 64, 3)};
+  for (size_t k = 0; k < imgs.size(); ++k)
+    for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (37 + 6 * k)) % 251);
+  std::vector<SegmentInput> inputs;
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    SegmentParams p;
+    p.resize = false;
+    p.keep_scores = true;
+    p.seed = 5;
+    p.key = "img" + std::to_string(k);
+    inputs.push_back({&imgs[k], k == 1 ? ctx_b : ctx_a, p, p.key});
+  }
+  std::vector<std::exception_ptr> errors;
+  const std::vector<SegmentResult> batched = segment_many(m, inputs, 3, errors);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    INFO("image ", k);
+    REQUIRE(!errors[k]);
+    const SegmentResult alone = segment(m, imgs[k], inputs[k].context, inputs[k].params, inputs[k].name);
+    CHECK(batched[k].tiles == alone.tiles);
+    REQUIRE(batched[k].scores.sizes() == alone.scores.sizes());
+    const double e = max_abs(batched[k].scores, alone.scores);
+    MESSAGE("image " << k << ": scores max abs " << e);
+    CHECK(e <= 1e-5);
+    CHECK(torch::equal(batched[k].labels, alone.labels));
+  }
+  CHECK(batched[0].tiles == 2);
+  CHECK(batched[2].tiles == 2);
+
+  // A bad image fails alone: its error, the others' results.
+  inputs[1].params.latent = torch::zeros({4, 3, 3});
+  inputs[1].params.latent_name = "bad.npy";
+  const std::vector<SegmentResult> some = segment_many(m, inputs, 3, errors);
+  CHECK(!errors[0]);
+  CHECK(errors[1]);
+  CHECK(!errors[2]);
+  CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[1]), doctest::Contains("bad.npy"), Error);
+  CHECK(torch::equal(some[0].labels, batched[0].labels));
+  CHECK(torch::equal(some[2].labels, batched[2].labels));
+  CHECK_THROWS_AS(segment_many(m, inputs, 0, errors), Error);
+}

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -140,13 +142,35 @@ torch::Tensor bilinear_rows(const std::function<torch::Tensor(int64_t, int64_t)>
   return w0 * r0 + w1 * r1;
 }
 
-SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tensor& context, const SegmentParams& p,
-                      const std::string& name) {
-  c10::InferenceMode guard;
+namespace {
+
+// One image between its crops and its head.
+struct Pending {
   SegmentResult r;
+  SegmentGeometry g;
+  torch::Tensor x;                          // [1, 3, Hp, Wp] in [-1, 1], padded with -1
+  std::vector<torch::Tensor> acc, counts;  // per feature level: summed features, windows per cell
+};
+
+// One window of one image for the backbone.
+struct CropJob {
+  size_t image = 0;
+  int y1 = 0, x1 = 0;
+  torch::Tensor crop, noise, latent;  // [1, ...] each; noise or latent may be undefined
+};
+
+// Steps 1-3's preparation: geometry, checks, the padded input and one job per
+// window (the sample's noise drawn here, in window order, as one image alone).
+Pending prepare(const SegmentModel& m, const SegmentInput& in, size_t index, std::vector<CropJob>& jobs) {
+  const Image& rgb = *in.rgb;
+  const SegmentParams& p = in.params;
+  const std::string& name = in.name;
+  Pending pd;
+  SegmentResult& r = pd.r;
   r.in_width = rgb.width;
   r.in_height = rgb.height;
   const SegmentGeometry g = segment_geometry(rgb.width, rgb.height, m.config, p, name);
+  pd.g = g;
   r.proc_width = g.proc_w;
   r.proc_height = g.proc_h;
   r.pad_width = g.pad_w;
@@ -161,7 +185,7 @@ SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tens
   const Image proc = (g.proc_w == rgb.width && g.proc_h == rgb.height) ? rgb : pil_resize(rgb, g.proc_w, g.proc_h, PilFilter::bilinear);
   // x/255*2-1 after a zero pad (detectron2's ImageList pads the 0..255 tensor with 0).
   torch::Tensor x = image_to_tensor(proc) * 2 - 1;
-  x = F::pad(x, F::PadFuncOptions({0, g.pad_w - g.proc_w, 0, g.pad_h - g.proc_h}).value(-1.0));
+  pd.x = F::pad(x, F::PadFuncOptions({0, g.pad_w - g.proc_w, 0, g.pad_h - g.proc_h}).value(-1.0));
 
   const int64_t lh = g.pad_h / m.vae_factor, lw = g.pad_w / m.vae_factor;
   const int64_t zc = m.vae->config.latent_channels;
@@ -176,45 +200,62 @@ SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tens
   if (p.latent.defined() && !torch::isfinite(p.latent).all().item<bool>())
     throw_bad_input(p.latent_name, "the latent holds NaN or infinite values");
 
-  std::vector<torch::Tensor> acc;
-  torch::Tensor count;  // per level [1, 1, h, w]: the same for every channel
-  const auto levels = m.heads->projection->levels;
-  std::vector<torch::Tensor> counts(levels.size());
   torch::Generator gen;
   if (!p.vae_mode) gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(p.seed, p.key, "vae-sample"));
+  const int64_t f = m.vae_factor;
   for (const auto& [y1, x1] : g.tiles) {
-    const torch::Tensor crop = x.index({Slice(), Slice(), Slice(y1, y1 + g.crop_h), Slice(x1, x1 + g.crop_w)});
-    torch::Tensor latent, noise;
-    const int64_t f = m.vae_factor;
+    CropJob job;
+    job.image = index;
+    job.y1 = y1;
+    job.x1 = x1;
+    job.crop = pd.x.index({Slice(), Slice(), Slice(y1, y1 + g.crop_h), Slice(x1, x1 + g.crop_w)});
     if (p.latent.defined())
-      latent = p.latent.index({Slice(), Slice(y1 / f, (y1 + g.crop_h) / f), Slice(x1 / f, (x1 + g.crop_w) / f)}).unsqueeze(0);
+      job.latent = p.latent.index({Slice(), Slice(y1 / f, (y1 + g.crop_h) / f), Slice(x1 / f, (x1 + g.crop_w) / f)}).unsqueeze(0);
     else if (!p.vae_mode)
-      noise = at::randn({1, zc, g.crop_h / f, g.crop_w / f}, gen, torch::TensorOptions().dtype(torch::kFloat));
-    const std::vector<torch::Tensor> feats = m.crop_features(crop, context, noise, latent);
-    for (size_t k = 0; k < levels.size(); ++k) {
-      const int64_t s = levels[k].stride;
-      const torch::Tensor& fk = feats[k];
-      if (acc.size() <= k) {
-        acc.push_back(torch::zeros({1, fk.size(1), g.pad_h / s, g.pad_w / s}, fk.options()));
-        counts[k] = torch::zeros({1, 1, g.pad_h / s, g.pad_w / s}, fk.options());
-      }
-      // Offsets floor-divided by the stride, as released. Where a crop's
-      // feature map would run past the whole map (crops that are not
-      // multiples of the stride; the released code fails there), it is cut.
-      const int64_t ky = y1 / s, kx = x1 / s;
-      const int64_t nh = std::min(fk.size(2), acc[k].size(2) - ky), nw = std::min(fk.size(3), acc[k].size(3) - kx);
-      acc[k].index({Slice(), Slice(), Slice(ky, ky + nh), Slice(kx, kx + nw)})
-          .add_(fk.index({Slice(), Slice(), Slice(0, nh), Slice(0, nw)}));
-      counts[k].index({Slice(), Slice(), Slice(ky, ky + nh), Slice(kx, kx + nw)}).add_(1);
+      job.noise = at::randn({1, zc, g.crop_h / f, g.crop_w / f}, gen, torch::TensorOptions().dtype(torch::kFloat));
+    jobs.push_back(std::move(job));
+  }
+  return pd;
+}
+
+// Adds one window's features (batch row `row` of feats) to its image's maps.
+void accumulate(Pending& pd, const std::vector<nn::ProjectionLevel>& levels, const CropJob& job,
+                const std::vector<torch::Tensor>& feats, int64_t row) {
+  const SegmentGeometry& g = pd.g;
+  for (size_t k = 0; k < levels.size(); ++k) {
+    const int64_t s = levels[k].stride;
+    const torch::Tensor fk = feats[k].narrow(0, row, 1);
+    if (pd.acc.size() <= k) {
+      pd.acc.push_back(torch::zeros({1, fk.size(1), g.pad_h / s, g.pad_w / s}, fk.options()));
+      pd.counts.push_back(torch::zeros({1, 1, g.pad_h / s, g.pad_w / s}, fk.options()));
     }
+    // Offsets floor-divided by the stride, as released. Where a crop's
+    // feature map would run past the whole map (crops that are not
+    // multiples of the stride; the released code fails there), it is cut.
+    const int64_t ky = job.y1 / s, kx = job.x1 / s;
+    const int64_t nh = std::min(fk.size(2), pd.acc[k].size(2) - ky), nw = std::min(fk.size(3), pd.acc[k].size(3) - kx);
+    pd.acc[k].index({Slice(), Slice(), Slice(ky, ky + nh), Slice(kx, kx + nw)})
+        .add_(fk.index({Slice(), Slice(), Slice(0, nh), Slice(0, nw)}));
+    pd.counts[k].index({Slice(), Slice(), Slice(ky, ky + nh), Slice(kx, kx + nw)}).add_(1);
   }
-  for (size_t k = 0; k < acc.size(); ++k) {
-    if ((counts[k] == 0).any().item<bool>())
+}
+
+// Step 4: the head on the averaged feature maps, then post-processing in bands.
+SegmentResult finish(const SegmentModel& m, Pending& pd, const SegmentInput& in) {
+  const Image& rgb = *in.rgb;
+  const SegmentParams& p = in.params;
+  const std::string& name = in.name;
+  const SegmentGeometry& g = pd.g;
+  SegmentResult r = std::move(pd.r);
+  const auto& levels = m.heads->projection->levels;
+  for (size_t k = 0; k < pd.acc.size(); ++k) {
+    if ((pd.counts[k] == 0).any().item<bool>())
       throw_runtime(name + ": the sliding window left part of " + levels[k].name + " uncovered");
-    if (g.tiles.size() > 1) acc[k].div_(counts[k]);
+    if (g.tiles.size() > 1) pd.acc[k].div_(pd.counts[k]);
   }
-  const nn::MaskFormerOutput out = m.head(acc);
-  acc.clear();
+  const nn::MaskFormerOutput out = m.head(pd.acc);
+  pd.acc.clear();
+  pd.counts.clear();
   const torch::Tensor logits = out.pred_logits.to(torch::kFloat);   // [1, Q, K+1]
   const torch::Tensor masks = out.pred_masks.to(torch::kFloat)[0];  // [Q, h4, w4]
   if (!torch::isfinite(logits).all().item<bool>() || !torch::isfinite(masks).all().item<bool>())
@@ -248,6 +289,92 @@ SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tens
     if (p.keep_scores) r.scores.index_put_({Slice(), Slice(y0, y1)}, sc);
   }
   return r;
+}
+
+}  // namespace
+
+std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector<SegmentInput>& inputs, int batch,
+                                        std::vector<std::exception_ptr>& errors) {
+  c10::InferenceMode guard;
+  if (batch < 1) throw_usage("--batch must be at least 1, got " + std::to_string(batch));
+  errors.assign(inputs.size(), nullptr);
+  std::vector<SegmentResult> results(inputs.size());
+  std::vector<Pending> pending(inputs.size());
+  std::vector<CropJob> jobs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    try {
+      std::vector<CropJob> mine;
+      pending[i] = prepare(m, inputs[i], i, mine);
+      for (CropJob& j : mine) jobs.push_back(std::move(j));
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+  // Windows of one size (and the same kind of latent input) run together, up
+  // to `batch` at a time, in the order they were listed.
+  std::map<std::tuple<int64_t, int64_t, bool, bool>, std::vector<size_t>> groups;
+  for (size_t j = 0; j < jobs.size(); ++j)
+    groups[{jobs[j].crop.size(2), jobs[j].crop.size(3), jobs[j].noise.defined(), jobs[j].latent.defined()}].push_back(j);
+  const auto& levels = m.heads->projection->levels;
+  for (const auto& [key, members] : groups)
+    for (size_t a = 0; a < members.size(); a += size_t(batch)) {
+      const std::vector<size_t> chunk(members.begin() + a, members.begin() + std::min(members.size(), a + size_t(batch)));
+      std::vector<torch::Tensor> crops, contexts, noises, latents;
+      for (size_t j : chunk) {
+        const CropJob& job = jobs[j];
+        if (errors[job.image]) continue;
+        crops.push_back(job.crop);
+        contexts.push_back(inputs[job.image].context);
+        if (job.noise.defined()) noises.push_back(job.noise);
+        if (job.latent.defined()) latents.push_back(job.latent);
+      }
+      if (crops.empty()) continue;
+      try {
+        const std::vector<torch::Tensor> feats = m.crop_features(
+            torch::cat(crops), torch::cat(contexts), noises.empty() ? torch::Tensor() : torch::cat(noises),
+            latents.empty() ? torch::Tensor() : torch::cat(latents));
+        int64_t row = 0;
+        for (size_t j : chunk)
+          if (!errors[jobs[j].image]) accumulate(pending[jobs[j].image], levels, jobs[j], feats, row++);
+      } catch (...) {
+        // A batch that fails (out of memory, one image's windows) runs again
+        // window by window, so the error goes to the image that caused it.
+        const std::exception_ptr batch_error = std::current_exception();
+        for (size_t j : chunk) {
+          const CropJob& job = jobs[j];
+          if (errors[job.image]) continue;
+          if (crops.size() == 1) {
+            errors[job.image] = batch_error;
+            continue;
+          }
+          try {
+            accumulate(pending[job.image], levels, job,
+                       m.crop_features(job.crop, inputs[job.image].context, job.noise, job.latent), 0);
+          } catch (...) {
+            errors[job.image] = std::current_exception();
+          }
+        }
+      }
+    }
+  jobs.clear();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (errors[i]) continue;
+    try {
+      results[i] = finish(m, pending[i], inputs[i]);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+    pending[i] = Pending();
+  }
+  return results;
+}
+
+SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tensor& context, const SegmentParams& p,
+                      const std::string& name) {
+  std::vector<std::exception_ptr> errors;
+  std::vector<SegmentResult> r = segment_many(m, {SegmentInput{&rgb, context, p, name}}, 1, errors);
+  if (errors[0]) std::rethrow_exception(errors[0]);
+  return std::move(r[0]);
 }
 
 }  // namespace rass::model

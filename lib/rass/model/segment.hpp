@@ -21,6 +21,7 @@
 // with the full-resolution [queries or classes, H, W] maps.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -68,6 +69,24 @@ std::pair<int, int> shortest_edge_size(int w, int h, int short_edge, int max_siz
 
 SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tensor& context, const SegmentParams& p,
                       const std::string& name);
+
+// One image of a batched call.
+struct SegmentInput {
+  const Image* rgb = nullptr;
+  torch::Tensor context;  // [1, tokens, dim]: its prompt's embedding
+  SegmentParams params;
+  std::string name;       // names it in errors
+};
+
+// Segments several images, running the backbone (VAE encoder, UNet,
+// projection) on up to `batch` windows of one size at a time: windows of
+// different images, and the windows of one large image, go together. The head
+// and the post-processing run per image. Each result is what segment() gives
+// for that image alone (the same noise draws; batched kernels may round
+// differently). An image that fails gets its exception in errors[i] and an
+// empty result; the others go on. segment() is this with one image.
+std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector<SegmentInput>& inputs, int batch,
+                                        std::vector<std::exception_ptr>& errors);
 
 // Rows [y0, y1) of F.interpolate(src, (ht, wt), bilinear, align_corners=False)
 // of a [C, hs, ws] map whose rows come from rows(a, b) -> [C, b - a, ws].

@@ -245,7 +245,9 @@ int run_single(const SegmentJob& job) {
   p.latent_name = job.latent_in;
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
-  const SegmentResult r = segment(m, rgb, context, p, name);
+  std::vector<std::exception_ptr> errors;
+  const SegmentResult r = std::move(segment_many(m, {SegmentInput{&rgb, context, p, name}}, job.batch, errors)[0]);
+  if (errors[0]) std::rethrow_exception(errors[0]);
   write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
   if (job.json) batch::write_report("-", record(job, m, r, key, in, job.output, prompt, tokens).dump() + "\n");
   return 0;
@@ -317,17 +319,26 @@ int run_batch(const SegmentJob& job) {
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
   std::mutex mu;
-  auto segment_item = [&](size_t i) {
+  // An item read and ready for the model (or skipped by --resume).
+  struct Ready {
+    bool skipped = false;
+    Image rgb;
+    SegmentInput input;
+    std::string prompt;
+    size_t tokens = 0;
+  };
+  auto prepare_item = [&](size_t i, Ready& rd) {
     const batch::Item& it = mine[i];
     const Outputs o = outputs_of(it.key);
     if (job.resume && finished(o)) {
       std::lock_guard<std::mutex> lock(mu);
       ++skipped;
       if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", o.labels}, {"skipped", true}}).dump() + "\n");
+      rd.skipped = true;
       return;
     }
-    const std::string prompt = item_prompt(pl, mine_input[i], it.key);
-    const Image rgb = to_rgb8(read_image(it.paths[0]), it.paths[0]);
+    rd.prompt = item_prompt(pl, mine_input[i], it.key);
+    rd.rgb = to_rgb8(read_image(it.paths[0]), it.paths[0]);
     SegmentParams p = pl.params;
     p.key = it.key;
     if (!job.latent_in.empty()) {
@@ -336,23 +347,60 @@ int run_batch(const SegmentJob& job) {
     }
     p.keep_scores = !o.logits.empty();
     p.keep_probs = !o.probs.empty();
-    size_t tokens = 0;
-    const torch::Tensor context = m.encode_prompt(prompt, nullptr, &tokens);
-    const SegmentResult r = segment(m, rgb, context, p, it.paths[0]);
+    rd.input = SegmentInput{nullptr, m.encode_prompt(rd.prompt, nullptr, &rd.tokens), p, it.paths[0]};
+  };
+  auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
+    const batch::Item& it = mine[i];
+    const Outputs o = outputs_of(it.key);
     for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
       if (!f.empty()) make_directories(fs::path(f).parent_path().string());
-    write_outputs(r, rgb, pl, m.config.head.num_classes, o);
-    if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, prompt, tokens).dump() + "\n");
+    write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o);
+    if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens).dump() + "\n");
   };
-  const batch::Tally tally = batch::run_items(
-      mine, {workers, job.quiet}, reporter,
-      [&](size_t i, int) {
-        // LibTorch's messages carry a C++ backtrace; one item's failure is
-        // named with the message alone (as run_segment_tool does for a run).
-        try {
-          segment_item(i);
-        } catch (const c10::Error& e) {
-          throw_runtime(e.what_without_backtrace());
+  // LibTorch's messages carry a C++ backtrace; an item's failure is named
+  // with the message alone (as run_segment_tool does for a run).
+  auto plain = [](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const c10::Error& c) {
+      try {
+        throw_runtime(c.what_without_backtrace());
+      } catch (...) {
+        return std::current_exception();
+      }
+    } catch (...) {
+      return std::current_exception();
+    }
+  };
+  // Up to --batch consecutive items per call: their windows share backbone calls.
+  const batch::Tally tally = batch::run_item_groups(
+      mine, size_t(job.batch), {workers, job.quiet}, reporter,
+      [&](const std::vector<size_t>& idx, int, std::vector<std::exception_ptr>& errors) {
+        std::vector<Ready> ready(idx.size());
+        std::vector<size_t> run;  // positions in idx that go to the model
+        for (size_t k = 0; k < idx.size(); ++k) {
+          try {
+            prepare_item(idx[k], ready[k]);
+            if (!ready[k].skipped) run.push_back(k);
+          } catch (...) {
+            errors[k] = plain(std::current_exception());
+          }
+        }
+        std::vector<SegmentInput> inputs;
+        for (size_t k : run) {
+          ready[k].input.rgb = &ready[k].rgb;
+          inputs.push_back(ready[k].input);
+        }
+        std::vector<std::exception_ptr> failed;
+        const std::vector<SegmentResult> results = segment_many(m, inputs, job.batch, failed);
+        for (size_t n = 0; n < run.size(); ++n) {
+          const size_t k = run[n];
+          try {
+            if (failed[n]) std::rethrow_exception(failed[n]);
+            write_item(idx[k], ready[k], results[n]);
+          } catch (...) {
+            errors[k] = plain(std::current_exception());
+          }
         }
       },
       [&](size_t i, batch::Outcome oc, const std::string& msg) {

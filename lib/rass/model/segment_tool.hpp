@@ -31,6 +31,7 @@ struct SegmentJob {
   std::string logits_out, probs_out;        // FILE.npy (one image) or DIR (batch)
   bool json = false, quiet = false, resume = false;
   int jobs = 1;
+  int batch = 1;  // windows per backbone call (segment_many)
   Shard shard;
 };
 
