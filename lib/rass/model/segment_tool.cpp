@@ -347,7 +347,8 @@ int run_batch(const SegmentJob& job) {
     }
     p.keep_scores = !o.logits.empty();
     p.keep_probs = !o.probs.empty();
-    rd.input = SegmentInput{nullptr, m.encode_prompt(rd.prompt, nullptr, &rd.tokens), p, it.paths[0]};
+    // rd lives in the caller's vector, sized before any item is read: &rd.rgb stays valid.
+    rd.input = SegmentInput{&rd.rgb, m.encode_prompt(rd.prompt, nullptr, &rd.tokens), p, it.paths[0]};
   };
   auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
     const batch::Item& it = mine[i];
@@ -359,17 +360,13 @@ int run_batch(const SegmentJob& job) {
   };
   // LibTorch's messages carry a C++ backtrace; an item's failure is named
   // with the message alone (as run_segment_tool does for a run).
-  auto plain = [](std::exception_ptr e) {
+  auto plain = [](std::exception_ptr e) -> std::exception_ptr {
     try {
       std::rethrow_exception(e);
     } catch (const c10::Error& c) {
-      try {
-        throw_runtime(c.what_without_backtrace());
-      } catch (...) {
-        return std::current_exception();
-      }
+      return std::make_exception_ptr(Error(ExitCode::runtime, c.what_without_backtrace()));
     } catch (...) {
-      return std::current_exception();
+      return e;
     }
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
@@ -387,10 +384,7 @@ int run_batch(const SegmentJob& job) {
           }
         }
         std::vector<SegmentInput> inputs;
-        for (size_t k : run) {
-          ready[k].input.rgb = &ready[k].rgb;
-          inputs.push_back(ready[k].input);
-        }
+        for (size_t k : run) inputs.push_back(ready[k].input);
         std::vector<std::exception_ptr> failed;
         const std::vector<SegmentResult> results = segment_many(m, inputs, job.batch, failed);
         for (size_t n = 0; n < run.size(); ++n) {
