@@ -103,6 +103,20 @@ expect_exit 2 "attn with tile" -- "$R" -m "$SD" --tile --attn-out "$T/a.npy" "$L
 cp "$T/bad.png" "$T/in/c.png"
 expect_exit 3 "a bad item in a batch" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out2"
 [ -s "$T/out2/a.png" ] && [ ! -e "$T/out2/c.png" ] || fail "good items kept, no output for the bad one"
+# --batch: same-size items share the network calls; each keeps its own draw,
+# so the images are those of one at a time (batched kernels round in the
+# last float bits: compared by PSNR, not bytes). The bad item fails alone.
+expect_exit 3 "--batch 3 with a bad item" -- "$R" -m "$SD" --process-size 16 --batch 3 "$T/in" -O "$T/out3"
+[ -s "$T/out3/a.png" ] && [ -s "$T/out3/sub/b.png" ] && [ ! -e "$T/out3/c.png" ] || fail "--batch: good items kept, no output for the bad one"
+stderr_has "c.png" "--batch: the bad item is named"
+if [ -x "$B/rass-eval-iqa" ]; then
+  for k in a sub/b; do
+    expect_exit 0 "--batch 3 vs one at a time: $k" -- "$B/rass-eval-iqa" -m psnr "$T/out3/$k.png" "$T/out2/$k.png" --json -q
+    # identical images: 80 dB (pyiqa's 1e-8 floor); one level off in one value: about 83 - 10 log10(count)
+    grep -o '"psnr": [0-9.]*' "$T/.out" | tail -1 | awk '{ exit !($2 >= 60) }' || fail "--batch 3 changed $k: $(cat "$T/.out")"
+  done
+fi
+expect_exit 2 "--batch 0" -- "$R" -m "$SD" --batch 0 "$T/in" -O "$T/zero"
 
 # Pipeline: degrade | restore | eval-iqa (PSNR against the HQ image).
 HQ=$IMG/coffee.png

@@ -196,6 +196,64 @@ TEST_CASE("latent tiling of the UNet: the error at tile borders is no larger tha
   CHECK(tiled.image.width == whole.image.width);
 }
 
+TEST_CASE("restore_many: a batch equals each image alone; a bad image fails alone") {
+  const RestoreModel& m = tiny_model(true);
+  // Four images: two of one processed size (48x32) with their own prompts
+  // and keys, one of another size (40x40), one tiled; sampled latents and
+  // attention maps: run with batch 3, then one by one.
+  std::vector<Image> imgs{Image(48, 32, 3), Image(48, 32, 3), Image(40, 40, 3), Image(48, 32, 3)};
+  for (size_t k = 0; k < imgs.size(); ++k)
+    for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (31 + 4 * k) + 7 * k) % 251);
+  const std::vector<std::string> prompts{"dog", "grass, sky", "", "dog"};
+  std::vector<RestoreInput> inputs;
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    RestoreParams p;
+    p.process_size = 0;
+    p.seed = 3;
+    p.key = "img" + std::to_string(k);
+    p.attention = k != 3;
+    p.tile = k == 3;
+    p.tile_size = 3;
+    p.tile_overlap = 1;
+    inputs.push_back({&imgs[k], prompts[k], p, p.key});
+  }
+  std::vector<std::exception_ptr> errors;
+  const std::vector<RestoreResult> batched = restore_many(m, inputs, 3, errors);
+  const double unit = std::sqrt(m.schedule.alpha_bar(999));
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    INFO("image ", k);
+    REQUIRE(!errors[k]);
+    const RestoreResult alone = restore(m, imgs[k], prompts[k], inputs[k].params, inputs[k].name);
+    REQUIRE(batched[k].latent.sizes() == alone.latent.sizes());
+    const double e = max_abs(batched[k].latent, alone.latent);
+    MESSAGE("image " << k << ": latent max abs " << e << ", decoded " << max_abs(batched[k].decoded, alone.decoded));
+    // x0 = (z - sqrt(1 - a) eps) / sqrt(a): at t 999 eps's rounding is scaled by 1 / sqrt(a) (about 15).
+    CHECK(e * unit <= 1e-5);
+    CHECK(max_abs(batched[k].decoded, alone.decoded) <= 1e-5);
+    CHECK(max_abs(image_tensor(batched[k].image).to(torch::kInt), image_tensor(alone.image).to(torch::kInt)) <= 1);
+    CHECK(batched[k].ids == alone.ids);
+    if (k != 3) CHECK(max_abs(batched[k].attention, alone.attention) <= 1e-6);
+  }
+  // Each image's own draw and prompt: the two same-size images differ.
+  CHECK(!torch::equal(batched[0].latent, batched[1].latent));
+
+  // A NaN draw fails its image in the batch (the non-finite check per image);
+  // noise of the wrong shape fails the batch, which runs again one by one.
+  inputs[0].params.noise = torch::full({4, 4, 6}, std::nan(""));
+  inputs[2].params.noise = torch::zeros({4, 2, 2});
+  const std::vector<RestoreResult> some = restore_many(m, inputs, 3, errors);
+  REQUIRE(errors[0]);
+  CHECK(!errors[1]);
+  REQUIRE(errors[2]);
+  CHECK(!errors[3]);
+  CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[0]), doctest::Contains("non-finite latent"), Error);
+  CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[2]), doctest::Contains("noise has the wrong shape"), Error);
+  CHECK(max_abs(some[1].latent, batched[1].latent) * unit <= 1e-5);
+  CHECK(torch::equal(some[3].latent, batched[3].latent));
+  CHECK(some[0].image.empty());
+  CHECK_THROWS_AS(restore_many(m, inputs, 0, errors), Error);
+}
+
 TEST_CASE("restore: pad policy crops back to exactly the upscaled size") {
   const Image lq = read_image(kNn + "/restore_lq.png");  // 37 x 26
   RestoreParams p;

@@ -207,45 +207,82 @@ std::string weights_advice(const RestoreModel& m) {
 
 }  // namespace
 
-RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string& prompt, const RestoreParams& p,
-                      const std::string& name) {
-  c10::InferenceMode guard;
-  RestoreResult r;
-  r.in_width = lq.width;
-  r.in_height = lq.height;
+namespace {
+
+// One input read, sized and tokenized: what the batched stages need.
+struct Prepared {
+  PreparedInput in;
+  RestoreResult r;  // sizes and prompt fields filled; the rest by the chunk
+};
+
+Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
+  Prepared pr;
+  RestoreResult& r = pr.r;
+  const RestoreParams& p = ri.params;
+  r.in_width = ri.lq->width;
+  r.in_height = ri.lq->height;
   const int64_t steps = int64_t(m.schedule.alphas_cumprod.size());
   if (p.timestep < 0 || p.timestep >= steps)
     throw_usage("--timestep " + std::to_string(p.timestep) + ": expected 0.." + std::to_string(steps - 1));
-  const PreparedInput in = prepare_input(to_rgb8(lq, name), p.upscale, p.size_policy, p.process_size, name);
-  r.proc_width = in.image.width;
-  r.proc_height = in.image.height;
-
+  pr.in = prepare_input(to_rgb8(*ri.lq, ri.name), p.upscale, p.size_policy, p.process_size, ri.name);
+  r.proc_width = pr.in.image.width;
+  r.proc_height = pr.in.image.height;
   // Prompt: BOS, tokens cut to max_tokens - 2, EOS, padding (the tokenizer's truncation).
-  r.prompt_tokens = m.tokenizer->encode(prompt).size();
+  r.prompt_tokens = m.tokenizer->encode(ri.prompt).size();
   r.truncated = int64_t(r.prompt_tokens) > m.max_tokens - 2;
-  r.ids = m.tokenizer->encode_padded(prompt, int(m.max_tokens));
-  std::vector<int64_t> wide(r.ids.begin(), r.ids.end());
-  const torch::Tensor ids = torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}).to(m.device);
-  const torch::Tensor context = m.text_encoder.ptr()->forward(ids).last_hidden_state.to(m.dtype);
+  r.ids = m.tokenizer->encode_padded(ri.prompt, int(m.max_tokens));
+  return pr;
+}
 
-  const torch::Tensor x = (image_to_tensor(in.image) * 2 - 1).to(m.device, m.vae_dtype);
+// A host tensor on the model's device: through pinned memory and an
+// asynchronous copy on CUDA (the copy overlaps the work queued before it).
+torch::Tensor to_model_device(const torch::Tensor& host, const RestoreModel& m, torch::ScalarType dtype) {
+  if (!m.device.is_cuda()) return host.to(dtype);
+  return host.pin_memory().to(m.device, /*non_blocking=*/true).to(dtype);
+}
+
+// The batched stages (text encoder, VAE encoder, UNet, x0, VAE decoder) for
+// `chunk`, inputs whose processed sizes and params agree; the per-image steps
+// (crop, 8-bit, colour fix) after. A non-finite result fails its own image
+// (errors[i]); any other exception leaves the chunk (the caller retries it
+// image by image).
+void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<Prepared>& prep,
+               const std::vector<size_t>& chunk, std::vector<RestoreResult>& results,
+               std::vector<std::exception_ptr>& errors) {
+  const RestoreParams& p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
+  const int64_t n = int64_t(chunk.size());
+  std::vector<torch::Tensor> ids, xs;
+  for (size_t i : chunk) {
+    const std::vector<int64_t> wide(prep[i].r.ids.begin(), prep[i].r.ids.end());
+    ids.push_back(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}));
+    xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
+  }
+  const torch::Tensor context =
+      m.text_encoder.ptr()->forward(torch::cat(ids).to(m.device)).last_hidden_state.to(m.dtype);
+  const torch::Tensor x = to_model_device(torch::cat(xs), m, m.vae_dtype);
   const nn::LatentDistribution dist = p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
   const double sf = m.vae->config.scaling_factor;
   torch::Tensor z;
   if (p.vae_mode) {
     z = dist.mean.to(torch::kFloat) * sf;
   } else {
-    torch::Tensor noise = p.noise;
-    if (noise.defined()) {
-      if (noise.dim() != 3 || noise.sizes() != dist.mean.sizes().slice(1))
-        throw_usage("injected noise has the wrong shape for this latent");
-      noise = noise.unsqueeze(0);
-    } else {
-      // A generator of its own per item: results do not depend on order, jobs or shard.
-      torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(p.seed, p.key, "vae-sample"));
-      noise = at::randn(dist.mean.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));
+    std::vector<torch::Tensor> noises;
+    const auto one = dist.mean.sizes().slice(1);  // [C, h, w]
+    for (size_t i : chunk) {
+      torch::Tensor noise = inputs[i].params.noise;
+      if (noise.defined()) {
+        if (noise.dim() != 3 || noise.sizes() != one) throw_usage("injected noise has the wrong shape for this latent");
+        noises.push_back(noise.to(torch::kFloat).unsqueeze(0));
+      } else {
+        // A generator of its own per item: results do not depend on order, batch, jobs or shard.
+        torch::Generator gen =
+            at::make_generator<at::CPUGeneratorImpl>(stream_seed(inputs[i].params.seed, inputs[i].params.key, "vae-sample"));
+        std::vector<int64_t> shape{1};
+        shape.insert(shape.end(), one.begin(), one.end());
+        noises.push_back(at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat)));
+      }
     }
-    z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * noise.to(m.device, torch::kFloat)) * sf;
+    z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * to_model_device(torch::cat(noises), m, torch::kFloat)) * sf;
   }
 
   nn::UNetCaptures captures;
@@ -264,29 +301,126 @@ RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string&
   } else {
     x0 = z - eps;
   }
-  if (!torch::isfinite(x0).all().item<bool>())
-    throw_runtime(name + ": the UNet gave a non-finite latent (NaN or infinity) in " + std::string(c10::toString(m.dtype)) +
-                  (m.dtype == torch::kFloat ? ": " + weights_advice(m) : " (overflow): rerun with --dtype fp32"));
-  r.latent = x0.squeeze(0).to(torch::kCPU).contiguous();
-  if (p.attention) r.attention = aggregate_cross_attention(captures.attention, z.size(2), z.size(3));
+  // One host synchronisation per stage for the whole chunk: which images are finite.
+  auto finite_rows = [](const torch::Tensor& v) {
+    const torch::Tensor f = torch::isfinite(v).flatten(1).all(1).to(torch::kCPU);
+    return std::vector<bool>(f.data_ptr<bool>(), f.data_ptr<bool>() + f.numel());
+  };
+  std::vector<int64_t> ok;  // rows of x0 that go on to the decoder
+  const std::vector<bool> x0_ok = finite_rows(x0);
+  const torch::Tensor latents = x0.to(torch::kCPU);
+  for (int64_t k = 0; k < n; ++k) {
+    const size_t i = chunk[size_t(k)];
+    if (!x0_ok[size_t(k)]) {
+      errors[i] = std::make_exception_ptr(Error(
+          ExitCode::runtime, inputs[i].name + ": the UNet gave a non-finite latent (NaN or infinity) in " +
+                                 std::string(c10::toString(m.dtype)) +
+                                 (m.dtype == torch::kFloat ? ": " + weights_advice(m) : " (overflow): rerun with --dtype fp32")));
+      continue;
+    }
+    ok.push_back(k);
+    prep[i].r.latent = latents[k].clone();
+    if (p.attention) {
+      // probs [n * heads, queries, tokens]: this image's heads.
+      std::vector<nn::CapturedAttention> mine;
+      for (const nn::CapturedAttention& c : captures.attention)
+        mine.push_back({c.path, c.probs.view({n, -1, c.probs.size(1), c.probs.size(2)})[k]});
+      prep[i].r.attention = aggregate_cross_attention(mine, z.size(2), z.size(3));
+    }
+  }
+  captures.attention.clear();
+  if (ok.empty()) return;
 
-  const torch::Tensor zd = (x0 / sf).to(m.vae_dtype);
-  torch::Tensor decoded =
+  const torch::Tensor rows = torch::tensor(ok, torch::kLong).to(m.device);
+  const torch::Tensor zd = (int64_t(ok.size()) == n ? x0 : x0.index_select(0, rows)).div(sf).to(m.vae_dtype);
+  const torch::Tensor decoded_all =
       (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
-  if (!torch::isfinite(decoded).all().item<bool>())
-    throw_runtime(name + ": the VAE decoder gave non-finite pixels (NaN or infinity) in " +
-                  std::string(c10::toString(m.vae_dtype)) + " from a finite latent" +
-                  (m.vae_dtype == torch::kFloat ? ": " + weights_advice(m) : ": rerun with --dtype fp32"));
-  decoded = decoded.to(torch::kCPU) * 0.5 + 0.5;
+  const std::vector<bool> dec_ok = finite_rows(decoded_all);
+  const torch::Tensor decoded_host = decoded_all.to(torch::kCPU) * 0.5 + 0.5;
   using torch::indexing::Slice;
-  decoded = decoded.index({Slice(), Slice(), Slice(0, in.out_height), Slice(0, in.out_width)});
-  // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
-  r.decoded = decoded.squeeze(0);
-  Image out = tensor_to_image(decoded);
-  if (p.color != ColorFix::none)
-    out = tensor_to_image(color_fix(p.color, image_to_tensor(out), image_to_tensor(in.reference)));
-  r.image = std::move(out);
-  return r;
+  for (size_t o = 0; o < ok.size(); ++o) {
+    const size_t i = chunk[size_t(ok[o])];
+    if (!dec_ok[o]) {
+      errors[i] = std::make_exception_ptr(Error(
+          ExitCode::runtime, inputs[i].name + ": the VAE decoder gave non-finite pixels (NaN or infinity) in " +
+                                 std::string(c10::toString(m.vae_dtype)) + " from a finite latent" +
+                                 (m.vae_dtype == torch::kFloat ? ": " + weights_advice(m) : ": rerun with --dtype fp32")));
+      continue;
+    }
+    try {
+      Prepared& pr = prep[i];
+      const torch::Tensor decoded =
+          decoded_host.index({Slice(int64_t(o), int64_t(o) + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)});
+      pr.r.decoded = decoded.squeeze(0);
+      // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
+      Image out = tensor_to_image(decoded);
+      if (inputs[i].params.color != ColorFix::none)
+        out = tensor_to_image(color_fix(inputs[i].params.color, image_to_tensor(out), image_to_tensor(pr.in.reference)));
+      pr.r.image = std::move(out);
+      results[i] = std::move(pr.r);
+      pr = Prepared();
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector<RestoreInput>& inputs, int batch,
+                                        std::vector<std::exception_ptr>& errors) {
+  c10::InferenceMode guard;
+  if (batch < 1) throw_usage("--batch must be at least 1, got " + std::to_string(batch));
+  errors.assign(inputs.size(), nullptr);
+  std::vector<RestoreResult> results(inputs.size());
+  std::vector<Prepared> prep(inputs.size());
+  // Inputs batch together when their processed sizes and every parameter of
+  // the batched stages agree; tiled ones run alone (their tiles are the batch).
+  using Key = std::tuple<int, int, int, int, bool, bool, bool, size_t>;
+  std::map<Key, std::vector<size_t>> groups;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    try {
+      prep[i] = prepare(m, inputs[i]);
+      const RestoreParams& p = inputs[i].params;
+      const bool alone = p.tile || p.vae_tile;
+      groups[{prep[i].r.proc_height, prep[i].r.proc_width, p.timestep, int(p.formula), p.vae_mode, p.attention,
+              p.noise.defined(), alone ? i + 1 : 0}]
+          .push_back(i);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+  for (const auto& [key, members] : groups)
+    for (size_t a = 0; a < members.size(); a += size_t(batch)) {
+      const std::vector<size_t> chunk(members.begin() + a, members.begin() + std::min(members.size(), a + size_t(batch)));
+      try {
+        run_chunk(m, inputs, prep, chunk, results, errors);
+      } catch (...) {
+        // A chunk that fails (out of memory, one image's injected noise) runs
+        // again image by image, so the error goes to the image that caused it.
+        if (chunk.size() == 1) {
+          errors[chunk[0]] = std::current_exception();
+          continue;
+        }
+        for (size_t i : chunk) {
+          if (errors[i] || results[i].image.width > 0) continue;
+          try {
+            run_chunk(m, inputs, prep, {i}, results, errors);
+          } catch (...) {
+            errors[i] = std::current_exception();
+          }
+        }
+      }
+    }
+  return results;
+}
+
+RestoreResult restore(const RestoreModel& m, const Image& lq, const std::string& prompt, const RestoreParams& p,
+                      const std::string& name) {
+  std::vector<std::exception_ptr> errors;
+  std::vector<RestoreResult> r = restore_many(m, {RestoreInput{&lq, prompt, p, name}}, 1, errors);
+  if (errors[0]) std::rethrow_exception(errors[0]);
+  return std::move(r[0]);
 }
 
 }  // namespace rass::model

@@ -30,6 +30,7 @@
 // note on stderr). Unknown fields are ignored; a field of the wrong type or
 // value is bad input naming the file.
 #pragma once
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -133,6 +134,24 @@ struct RestoreResult {
 // 8-bit, Error(runtime) when the networks give a non-finite result.
 RestoreResult restore(const RestoreModel& model, const Image& lq, const std::string& prompt, const RestoreParams& p,
                       const std::string& name);
+
+// One image of a batched call.
+struct RestoreInput {
+  const Image* lq = nullptr;
+  std::string prompt;
+  RestoreParams params;  // its own key and seed (its own noise draw)
+  std::string name;      // names it in errors
+};
+
+// Restores several images, running the text encoder, VAE and UNet on up to
+// `batch` images at a time: images whose processed sizes and parameters agree
+// go together (in input order); tiled images run one at a time. Each result is
+// what restore() gives for that image alone (the same noise draw; batched
+// kernels may round differently). An image that fails gets its exception in
+// errors[i] and an empty result; the others go on (a batch that fails runs
+// again image by image). restore() is this with one image.
+std::vector<RestoreResult> restore_many(const RestoreModel& model, const std::vector<RestoreInput>& inputs, int batch,
+                                        std::vector<std::exception_ptr>& errors);
 
 // Cross-attention maps of one UNet call aggregated as seed 000's Figure 8:
 // each captured attn2 probability [heads, h_l*w_l, tokens] is averaged over

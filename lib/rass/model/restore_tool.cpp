@@ -19,6 +19,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_files.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -292,28 +293,67 @@ int run_batch(const RestoreJob& job) {
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
   std::mutex mu;
-  const batch::Tally tally = batch::run_items(
-      mine, {workers, job.quiet}, reporter,
-      [&](size_t i, int) {
-        const batch::Item& it = mine[i];
-        const std::string image = out_of(job.output_dir, it.key, ".png");
-        const std::string latent = out_of(job.latent_out, it.key, ".npy"), attn = out_of(job.attn_out, it.key, ".npy");
-        if (job.resume && finished(image, latent, attn)) {
-          std::lock_guard<std::mutex> lock(mu);
-          ++skipped;
-          if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", image}, {"skipped", true}}).dump() + "\n");
-          return;
+  // An item read and ready for the model (or skipped by --resume).
+  struct Ready {
+    bool skipped = false;
+    Image lq;
+    std::string prompt, image, latent, attn;
+    RestoreInput input;
+  };
+  auto prepare_item = [&](size_t i, Ready& rd) {
+    const batch::Item& it = mine[i];
+    rd.image = out_of(job.output_dir, it.key, ".png");
+    rd.latent = out_of(job.latent_out, it.key, ".npy");
+    rd.attn = out_of(job.attn_out, it.key, ".npy");
+    if (job.resume && finished(rd.image, rd.latent, rd.attn)) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++skipped;
+      if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", rd.image}, {"skipped", true}}).dump() + "\n");
+      rd.skipped = true;
+      return;
+    }
+    rd.prompt = item_prompt(pl, mine_input[i], it.key);
+    rd.lq = read_image(it.paths[0]);
+    RestoreParams p = pl.params;
+    p.key = it.key;
+    // rd lives in the caller's vector, sized before any item is read: &rd.lq stays valid.
+    rd.input = RestoreInput{&rd.lq, rd.prompt, p, it.paths[0]};
+  };
+  auto write_item = [&](size_t i, const Ready& rd, const RestoreResult& r) {
+    const batch::Item& it = mine[i];
+    warn_truncated(job, m, r, it.paths[0]);
+    for (const std::string& f : {rd.image, rd.latent, rd.attn})
+      if (!f.empty()) make_directories(fs::path(f).parent_path().string());
+    write_outputs(r, rd.image, rd.latent, rd.attn);
+    if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt).dump() + "\n");
+  };
+  // Up to --batch consecutive items per call: same-size images share the network calls.
+  const batch::Tally tally = batch::run_item_groups(
+      mine, size_t(job.batch), {workers, job.quiet}, reporter,
+      [&](const std::vector<size_t>& idx, int, std::vector<std::exception_ptr>& errors) {
+        std::vector<Ready> ready(idx.size());
+        std::vector<size_t> run;  // positions in idx that go to the model
+        for (size_t k = 0; k < idx.size(); ++k) {
+          try {
+            prepare_item(idx[k], ready[k]);
+            if (!ready[k].skipped) run.push_back(k);
+          } catch (...) {
+            errors[k] = without_backtrace(std::current_exception());
+          }
         }
-        const std::string prompt = item_prompt(pl, mine_input[i], it.key);
-        const Image lq = read_image(it.paths[0]);
-        RestoreParams p = pl.params;
-        p.key = it.key;
-        const RestoreResult r = restore(m, lq, prompt, p, it.paths[0]);
-        warn_truncated(job, m, r, it.paths[0]);
-        for (const std::string& f : {image, latent, attn})
-          if (!f.empty()) make_directories(fs::path(f).parent_path().string());
-        write_outputs(r, image, latent, attn);
-        if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], image, prompt).dump() + "\n");
+        std::vector<RestoreInput> inputs;
+        for (size_t k : run) inputs.push_back(ready[k].input);
+        std::vector<std::exception_ptr> failed;
+        const std::vector<RestoreResult> results = restore_many(m, inputs, job.batch, failed);
+        for (size_t n = 0; n < run.size(); ++n) {
+          const size_t k = run[n];
+          try {
+            if (failed[n]) std::rethrow_exception(failed[n]);
+            write_item(idx[k], ready[k], results[n]);
+          } catch (...) {
+            errors[k] = without_backtrace(std::current_exception());
+          }
+        }
       },
       [&](size_t i, batch::Outcome o, const std::string& msg) {
         if (o != batch::Outcome::ok && lines.enabled())

@@ -41,6 +41,7 @@ struct RestoreJob {
   std::string latent_out, attn_out;         // FILE.npy (one image) or DIR (batch)
   bool json = false, quiet = false, resume = false;
   int jobs = 1;                             // items in flight sharing one model
+  int batch = 1;                            // images per network call (restore_many)
   Shard shard;
 };
 

@@ -26,6 +26,7 @@
 #include "rass/model/restore_size.hpp"
 #include "rass/model/segment.hpp"
 #include "rass/model/segment_model.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -358,17 +359,6 @@ int run_batch(const SegmentJob& job) {
     write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o);
     if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens).dump() + "\n");
   };
-  // LibTorch's messages carry a C++ backtrace; an item's failure is named
-  // with the message alone (as run_segment_tool does for a run).
-  auto plain = [](std::exception_ptr e) -> std::exception_ptr {
-    try {
-      std::rethrow_exception(e);
-    } catch (const c10::Error& c) {
-      return std::make_exception_ptr(Error(ExitCode::runtime, c.what_without_backtrace()));
-    } catch (...) {
-      return e;
-    }
-  };
   // Up to --batch consecutive items per call: their windows share backbone calls.
   const batch::Tally tally = batch::run_item_groups(
       mine, size_t(job.batch), {workers, job.quiet}, reporter,
@@ -380,7 +370,7 @@ int run_batch(const SegmentJob& job) {
             prepare_item(idx[k], ready[k]);
             if (!ready[k].skipped) run.push_back(k);
           } catch (...) {
-            errors[k] = plain(std::current_exception());
+            errors[k] = without_backtrace(std::current_exception());
           }
         }
         std::vector<SegmentInput> inputs;
@@ -393,7 +383,7 @@ int run_batch(const SegmentJob& job) {
             if (failed[n]) std::rethrow_exception(failed[n]);
             write_item(idx[k], ready[k], results[n]);
           } catch (...) {
-            errors[k] = plain(std::current_exception());
+            errors[k] = without_backtrace(std::current_exception());
           }
         }
       },
