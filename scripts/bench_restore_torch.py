@@ -3,7 +3,7 @@
 scripts/bench-restore.sh.
 
     python3 scripts/bench_restore_torch.py --model DIR [--dtype fp32 bf16] [--threads N]
-        [--size 512] [--runs 2] [--warmup 1] [--json]
+        [--size 512] [--batch 1] [--device cpu|cuda] [--tile] [--runs 2] [--warmup 1] [--json]
 
 DIR is a diffusers Stable Diffusion folder (rass-model init --preset
 sd21-base writes one with random weights). Per image, under
@@ -14,14 +14,25 @@ osediff --vae-mode (the latent mean, so both sides do the same work):
     x in [-1, 1] (a fixed random 512x512 image) -> vae.encode(x).latent_dist.mean * scaling_factor
     eps = unet(z, 999, prompt embedding)
     x0 = DDPMScheduler.step(eps, 999, z) after set_timesteps(1) = (z - sqrt(1 - a) eps) / sqrt(a)
+         (written out: diffusers after 0.25 refuses that step)
     vae.decode(x0 / scaling_factor).clamp(-1, 1)
 
 Models are loaded once (torch_dtype = the dtype asked) and not timed; each
 timed run is the whole chain. Prints seconds per image (median of --runs)
 and the time of each part. Needs torch, diffusers and transformers.
+
+--batch N runs N images per call (scripts/bench-gpu.sh: the GPU reference of
+rass-restore --batch N). --device cuda synchronises before each clock reading
+and reports the peak memory of PyTorch's allocator. --tile runs the UNet on
+96/32 latent tiles with OSEDiff's Gaussian weights (as rass-restore --tile)
+and the VAE through diffusers' own tiling (vae.enable_tiling(): tiles blended
+at their edges, GroupNorm per tile; rass-restore's tiles share global
+GroupNorm statistics, so the two do the same convolutions, not the same sums).
+Attention is diffusers' default on torch 2.x (scaled_dot_product_attention).
 """
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -44,28 +55,72 @@ def load(model, dtype):
     }
 
 
-def restore(m, x, dtype):
-    """One image; returns the output and the seconds of each part."""
+def clock(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def gaussian_weights(tile):
+    """OSEDiff's _gaussian_weights for a square latent tile (variance 0.01)."""
+    var = 0.01
+    mid = (tile - 1) / 2
+    xs = [math.exp(-((x - mid) ** 2) / (tile * tile) / (2 * var)) / math.sqrt(2 * math.pi * var) for x in range(tile)]
+    mid = tile / 2
+    ys = [math.exp(-((y - mid) ** 2) / (tile * tile) / (2 * var)) / math.sqrt(2 * math.pi * var) for y in range(tile)]
+    return torch.tensor([[y * x for x in xs] for y in ys])
+
+
+def tile_offsets(length, tile, overlap):
+    """OSEDiff's grid: a tile every tile - overlap, the last one moved back to the edge."""
+    n, cur = 1, tile
+    while cur < length:
+        cur = max(n * tile - overlap * n, 0) + tile
+        n += 1
+    return [length - tile if i == n - 1 else max(i * tile - overlap * i, 0) for i in range(n)]
+
+
+def tiled_unet(unet, z, t, ctx, tile=96, overlap=32):
+    h, w = z.shape[-2:]
+    if h * w <= tile * tile:
+        return unet(z, t, encoder_hidden_states=ctx).sample
+    tile = min(tile, h, w)
+    weights = gaussian_weights(tile).to(z.device, torch.float32)
+    out = torch.zeros(z.shape, device=z.device, dtype=torch.float32)
+    norm = torch.zeros((1, 1, h, w), device=z.device, dtype=torch.float32)
+    for y in tile_offsets(h, tile, overlap):
+        for x in tile_offsets(w, tile, overlap):
+            eps = unet(z[..., y:y + tile, x:x + tile], t, encoder_hidden_states=ctx).sample
+            out[..., y:y + tile, x:x + tile] += eps.float() * weights
+            norm[..., y:y + tile, x:x + tile] += weights
+    return (out / norm).to(z.dtype)
+
+
+def restore(m, x, dtype, tile=False):
+    """One batch; returns the output and the seconds of each part."""
     dt = DTYPES[dtype]
+    dev = x.device
     parts = {}
-    t0 = time.perf_counter()
-    ids = m["tokenizer"]("", max_length=m["tokenizer"].model_max_length, padding="max_length", truncation=True,
-                         return_tensors="pt").input_ids
+    t0 = clock(dev)
+    ids = m["tokenizer"]([""] * x.shape[0], max_length=m["tokenizer"].model_max_length, padding="max_length",
+                         truncation=True, return_tensors="pt").input_ids.to(dev)
     ctx = m["text_encoder"](ids)[0]
-    t1 = time.perf_counter()
+    t1 = clock(dev)
     parts["text"] = t1 - t0
     z = m["vae"].encode(x.to(dt)).latent_dist.mean * m["vae"].config.scaling_factor
-    t2 = time.perf_counter()
+    t2 = clock(dev)
     parts["encode"] = t2 - t1
-    sched = m["scheduler"]
-    sched.set_timesteps(1)
-    t = torch.tensor([999])
-    eps = m["unet"](z, t, encoder_hidden_states=ctx).sample
-    x0 = sched.step(eps, 999, z, return_dict=True).prev_sample
-    t3 = time.perf_counter()
+    t = torch.tensor([999], device=dev)
+    eps = tiled_unet(m["unet"], z, t, ctx) if tile else m["unet"](z, t, encoder_hidden_states=ctx).sample
+    # DDPMScheduler.step(eps, 999, z) after set_timesteps(1), as diffusers 0.25 (OSEDiff's) computes it:
+    # the previous timestep is -1, so prev_sample is x0 (the variance term is 0). Newer diffusers
+    # refuse a timestep outside set_timesteps' list, so the formula is written out.
+    a = m["scheduler"].alphas_cumprod[999].to(dev)
+    x0 = ((z - (1 - a).sqrt() * eps) / a.sqrt()).to(z.dtype)
+    t3 = clock(dev)
     parts["unet"] = t3 - t2
     out = m["vae"].decode(x0 / m["vae"].config.scaling_factor).sample.clamp(-1, 1)
-    parts["decode"] = time.perf_counter() - t3
+    parts["decode"] = clock(dev) - t3
     return out, parts
 
 
@@ -77,37 +132,59 @@ def main():
     ap.add_argument("--size", type=int, default=512, help="image side in pixels")
     ap.add_argument("--runs", type=int, default=2, help="timed runs (the median is reported)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    ap.add_argument("--batch", type=int, default=1, help="images per call")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--tile", action="store_true", help="UNet over 96/32 latent tiles, diffusers' VAE tiling")
     ap.add_argument("--json", action="store_true", help="one JSON line per dtype")
     args = ap.parse_args()
+    if args.batch < 1 or args.runs < 1 or args.warmup < 0:
+        ap.error("--batch and --runs must be >= 1, --warmup >= 0")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(1, 3, args.size, args.size, generator=gen) * 2 - 1
+    x = (torch.rand(args.batch, 3, args.size, args.size, generator=gen) * 2 - 1).to(dev)
     for dtype in args.dtype:
         t0 = time.perf_counter()
         m = load(args.model, dtype)
+        for k in ("text_encoder", "vae", "unet"):
+            m[k].to(dev)
+        if args.tile:
+            m["vae"].enable_tiling()
         load_s = time.perf_counter() - t0
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
         times, parts = [], []
         with torch.inference_mode():
             for i in range(args.warmup + args.runs):
-                t = time.perf_counter()
-                out, p = restore(m, x, dtype)
+                t = clock(dev)
+                out, p = restore(m, x, dtype, args.tile)
                 if i >= args.warmup:
-                    times.append(time.perf_counter() - t)
+                    times.append(clock(dev) - t)
                     parts.append(p)
         if not torch.isfinite(out.float()).all():
             print(f"bench_restore_torch: warning: {dtype} output is not finite", file=sys.stderr)
+        per_call = statistics.median(times)
         res = {"side": "torch", "dtype": dtype, "threads": torch.get_num_threads(), "size": args.size,
-               "seconds_per_image": statistics.median(times), "runs": times, "load_seconds": load_s,
+               "batch": args.batch, "device": str(dev), "tile": args.tile,
+               "seconds_per_image": per_call / args.batch, "images_per_second": args.batch / per_call,
+               "runs": times, "load_seconds": load_s,
                "parts": {k: statistics.median(p[k] for p in parts) for k in parts[0]},
                "torch": torch.__version__}
+        if dev.type == "cuda":
+            res["peak_allocated_bytes"] = torch.cuda.max_memory_allocated(dev)
+            res["peak_reserved_bytes"] = torch.cuda.max_memory_reserved(dev)
+            res["gpu"] = torch.cuda.get_device_name(dev)
         if args.json:
             print(json.dumps(res))
         else:
-            pp = ", ".join(f"{k} {v:.2f}" for k, v in res["parts"].items())
-            print(f"torch {dtype}: {res['seconds_per_image']:.2f} s/image ({pp}; {res['threads']} threads, "
+            pp = ", ".join(f"{k} {v:.3f}" for k, v in res["parts"].items())
+            print(f"torch {dtype} batch {args.batch}: {res['seconds_per_image']:.3f} s/image, "
+                  f"{res['images_per_second']:.2f} images/s ({pp} per call; {dev}, {res['threads']} threads, "
                   f"torch {torch.__version__}, load {load_s:.1f} s)")
         del m
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ scripts/bench-segment.sh; also writes the random projection + head weights
 both sides use.
 
     python3 scripts/bench_segment_torch.py --model DIR [--make-head] [--dtype fp32|bf16]
-        [--threads N] [--size 512] [--runs 2] [--warmup 1] [--json]
+        [--threads N] [--size 512] [--batch 1] [--device cpu|cuda] [--runs 2] [--warmup 1] [--json]
 
 DIR is a segmentation model folder whose unet/, vae/, text_encoder/ and
 tokenizer/ are diffusers / transformers folders (bench-segment.sh links SD
@@ -23,6 +23,14 @@ unet(z, 1, prompt), taps at up_blocks[0..3]; nearest resize + projection,
 equal strides summed; head; masks bilinear to 512, semantic inference, argmax.
 Models load once and are not timed. Prints seconds per image (median of
 --runs) and the time of each part.
+
+--batch N runs N images per call (the GPU reference of rass-segment --batch
+N, scripts/bench-gpu.sh); --device cuda synchronises before each clock
+reading and reports the peak memory of PyTorch's allocator. Without the
+compiled MultiScaleDeformableAttention extension, Mask2Former's deformable
+attention takes its PyTorch-ops path (grid_sample) on the GPU too. With
+--dtype bf16 the head runs under torch.autocast (its pixel decoder in
+float32, as Mask2Former's code decides; rass-segment runs all of it in bf16).
 """
 import argparse
 import json
@@ -77,8 +85,18 @@ def main():
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.batch < 1 or a.runs < 1 or a.warmup < 0:
+        ap.error("--batch and --runs must be >= 1, --warmup >= 0")
+    dev = torch.device(a.device)
+
+    def clock():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter()
     # transformers probes for detectron2 at import: import it before the stand-ins.
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -99,8 +117,14 @@ def main():
     w = load_file(os.path.join(a.model, "seg_head.safetensors"))
     proj.load_state_dict({k[len("feature_projections."):]: v for k, v in w.items() if k.startswith("feature_projections.")})
     head.load_state_dict({k[len("sem_seg_head."):]: v for k, v in w.items() if k.startswith("sem_seg_head.")})
-    proj = proj.eval().to(dt)
-    head = head.eval().to(dt)
+    proj = proj.eval().to(dev, dt)
+    # The head keeps fp32 weights and runs under autocast: Mask2Former's pixel
+    # decoder turns autocast off and casts its inputs to float32 (its own
+    # mixed-precision recipe), which bf16 weights would not accept.
+    head = head.eval().to(dev)
+    te.to(dev)
+    vae.to(dev)
+    unet.to(dev)
     taps = []
     for b in (vae.encoder.down_blocks[1], vae.encoder.down_blocks[3]):
         b.register_forward_hook(lambda m, i, o: taps.append(o))
@@ -108,20 +132,20 @@ def main():
     for b in unet.up_blocks:
         b.register_forward_hook(lambda m, i, o: up.append(o))
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(1, 3, a.size, a.size, generator=g) * 2 - 1
+    x = (torch.rand(a.batch, 3, a.size, a.size, generator=g) * 2 - 1).to(dev)
     parts = {}
 
     def run():
         taps.clear()
         up.clear()
-        t0 = time.perf_counter()
-        ids = tok("", max_length=77, padding="max_length", truncation=True, return_tensors="pt").input_ids
-        ctx = te(ids)[0]
-        t1 = time.perf_counter()
+        t0 = clock()
+        ids = tok([""] * a.batch, max_length=77, padding="max_length", truncation=True, return_tensors="pt").input_ids
+        ctx = te(ids.to(dev))[0]
+        t1 = clock()
         z = vae.encode(x.to(dt)).latent_dist.mean * vae.config.scaling_factor
-        t2 = time.perf_counter()
-        unet(z, torch.tensor([1]), encoder_hidden_states=ctx.to(dt))
-        t3 = time.perf_counter()
+        t2 = clock()
+        unet(z, torch.tensor([1], device=dev), encoder_hidden_states=ctx.to(dt))
+        t3 = clock()
         feats = taps + up
         out = {}
         for i, f in enumerate(feats):
@@ -129,24 +153,33 @@ def main():
             p = proj[i](F.interpolate(f, size=(a.size // s, a.size // s)))
             name = f"res{s.bit_length() - 1}"
             out[name] = out[name] + p if name in out else p
-        t4 = time.perf_counter()
-        o = head(out)
-        t5 = time.perf_counter()
+        t4 = clock()
+        with torch.autocast(dev.type, dtype=dt, enabled=dt != torch.float32):
+            o = head(out)
+        t5 = clock()
         masks = F.interpolate(o["pred_masks"].float(), size=(a.size, a.size), mode="bilinear", align_corners=False)
-        m2f.semantic_inference(o["pred_logits"].float(), masks)[0].argmax(0)
-        t6 = time.perf_counter()
+        m2f.semantic_inference(o["pred_logits"].float(), masks).argmax(1)
+        t6 = clock()
         for k, v in (("text", t1 - t0), ("vae_encoder", t2 - t1), ("unet", t3 - t2), ("projection", t4 - t3),
                      ("head", t5 - t4), ("post", t6 - t5)):
             parts.setdefault(k, []).append(v)
         return t6 - t0
 
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     with torch.inference_mode():
         for _ in range(a.warmup):
             run()
         parts.clear()
         times = [run() for _ in range(a.runs)]
-    res = {"seconds_per_image": statistics.median(times), "dtype": a.dtype, "threads": a.threads,
-           "torch": torch.__version__, "parts": {k: round(statistics.median(v), 3) for k, v in parts.items()}}
+    per_call = statistics.median(times)
+    res = {"side": "torch", "seconds_per_image": per_call / a.batch, "images_per_second": a.batch / per_call,
+           "batch": a.batch, "size": a.size, "device": str(dev), "dtype": a.dtype, "threads": a.threads,
+           "torch": torch.__version__, "parts": {k: round(statistics.median(v), 4) for k, v in parts.items()}}
+    if dev.type == "cuda":
+        res["peak_allocated_bytes"] = torch.cuda.max_memory_allocated(dev)
+        res["peak_reserved_bytes"] = torch.cuda.max_memory_reserved(dev)
+        res["gpu"] = torch.cuda.get_device_name(dev)
     print(json.dumps(res) if a.json else res)
 
 

@@ -16,12 +16,18 @@
 # cairo) and the doctest binaries.
 #
 # Usage:
-#   scripts/build-gpu-host.sh pack [--bin BUILD]   here, after scripts/install-deps.sh:
-#       writes $RASS_GPU_HOST_DIR (default .gpu-host, ignored by git) with
-#       deps/include and deps/lib; --bin BUILD also copies BUILD's network
-#       tools (a CUDA build of this tree against the same LibTorch, e.g.
+#   scripts/build-gpu-host.sh pack [--bin BUILD] [--wheels] [--mask2former SRC]
+#       here, after scripts/install-deps.sh: writes $RASS_GPU_HOST_DIR
+#       (default .gpu-host, ignored by git) with deps/include and deps/lib;
+#       --bin BUILD also brings BUILD's network tools up to date and copies
+#       them (a CUDA build of this tree against the same LibTorch, e.g.
 #       build-cuda from scripts/build-cuda.sh) into bin/, to run them there
-#       without compiling (see `env`).
+#       without compiling (see `env`); --wheels downloads from PyPI the
+#       Python packages scripts/bench-gpu.sh's PyTorch reference needs and the
+#       GPU machines lack (diffusers, importlib_metadata; fvcore, iopath, yacs, termcolor for
+#       Mask2Former's head) into wheels/ (scripts/gpu-run.sh installs them);
+#       --mask2former SRC copies a checkout of facebookresearch/Mask2Former
+#       (its code, not committed here) into Mask2Former/.
 #   scripts/build-gpu-host.sh build [BUILD]   on the GPU machine: configures
 #       and builds BUILD (default build-gpu) against python3's torch and the
 #       carried deps/ (Release, ninja when present, TORCH_CUDA_ARCH_LIST from
@@ -41,10 +47,12 @@ usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; }
 tools="rass rass-restore rass-segment rass-model rass-merge-lora rass-eval-miou rass-scenes"
 
 pack() {
-  local bin=""
+  local bin="" wheels=0 m2f=""
   while [ $# -gt 0 ]; do
     case $1 in
       --bin) [ $# -ge 2 ] || die "--bin needs a build folder"; bin=$2; shift 2 ;;
+      --wheels) wheels=1; shift ;;
+      --mask2former) [ $# -ge 2 ] || die "--mask2former needs a folder"; m2f=$2; shift 2 ;;
       *) die "pack: unknown argument '$1'" ;;
     esac
   done
@@ -95,6 +103,22 @@ pack() {
     { echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- lib cmd CMakeLists.txt || echo ' (with uncommitted changes)')"
       grep -E '^(Torch_DIR|CMAKE_BUILD_TYPE|TORCH_CUDA_ARCH_LIST)' "$bin/CMakeCache.txt" || true
     } >"$tmp/bin/BUILD_INFO"
+  fi
+  if [ "$wheels" = 1 ]; then
+    # The GPU machines run Python 3.12 with torch, transformers, numpy, PIL,
+    # safetensors, huggingface_hub, pyyaml, tabulate, portalocker and tqdm
+    # (the device library's package list); these are what is missing. All
+    # pure Python: fvcore and iopath are source packages on PyPI, built into wheels here.
+    mkdir -p "$tmp/wheels"
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp/wheels" diffusers==0.42.1 importlib_metadata==8.7.1 yacs==0.1.8 termcolor==3.3.0 ||
+      die "--wheels: pip download failed"
+    python3 -m pip wheel -q --no-deps -w "$tmp/wheels" fvcore==0.1.5.post20221221 iopath==0.1.10 ||
+      die "--wheels: building the wheels of fvcore and iopath failed"
+  fi
+  if [ -n "$m2f" ]; then
+    [ -f "$m2f/mask2former/modeling/pixel_decoder/msdeformattn.py" ] || die "--mask2former $m2f: not a Mask2Former checkout"
+    mkdir -p "$tmp/Mask2Former"
+    cp -r "$m2f/mask2former" "$m2f/LICENSE" "$tmp/Mask2Former/"
   fi
   rm -rf "$dir"
   mv "$tmp" "$dir"

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# GPU benchmark (issue 14): rass-restore and rass-segment against the same
+# computation in PyTorch eager (scripts/bench_restore_torch.py and
+# scripts/bench_segment_torch.py: diffusers / transformers modules, SDPA), in
+# one run on one GPU, with SD 2.1-base-sized random weights (bf16 files).
+#
+#   scripts/bench-gpu.sh [--bin DIR] [--python PY] [--out FILE] [--runs R]
+#                        [--device cuda] [--preset sd21-base] [--size 512] [--big 2048]
+#                        [--dtype bf16] [--skip-torch]
+#
+# Rows: restore and segment at SIZE x SIZE with --batch 1 and 8; restore at
+# BIG x BIG with --tile (one image; the untiled image too, to measure seams);
+# segment at BIG x BIG with --no-resize (512 px windows, --batch 8). Columns:
+# images/s of the tool and of PyTorch eager, their ratio, the GPU memory the
+# process took (nvidia-smi, sampled every 100 ms: context, caching allocator
+# and all) and the share of the bf16 peak that the network arithmetic reached
+# (MACs per image from the issue: UNet 210 G, VAE encoder 566 G, decoder
+# 1.27 T at 512x512, scaled by pixels; H200 dense bf16 peak 790 TFLOP/s as
+# measured for large matrix products; the segment head is not counted).
+#
+# Timing: the tools run as users run them (PNG in and out, --vae-mode
+# --color-fix none, models loaded once per run): per image = the time between
+# the first and the last output file / (images - batch), so loading and the
+# first batch's warm-up are not in it. The PyTorch side times its calls alone
+# (no image files), median of R runs after one warm-up.
+#
+# Needs: the tools (DIR: a build folder, or .gpu-host/bin from
+# `scripts/build-gpu-host.sh pack --bin build-cuda` with `eval "$(scripts/build-gpu-host.sh env)"`),
+# python3 with torch, numpy, PIL, diffusers, transformers (and for the segment
+# reference fvcore and MASK2FORMER_SRC, a checkout of facebookresearch/Mask2Former;
+# without it the segment reference rows say so). --device cpu --preset tiny4
+# --size 64 --big 256 --runs 1 tries the whole script in minutes on a CPU.
+# Everything is written under a temporary folder (about 6 GB with sd21-base).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${BIN:-$here/../build}
+python=${PYTHON:-python3}
+out=""
+runs=4
+device=cuda
+preset=sd21-base
+size=512
+big=2048
+dtype=bf16
+skip_torch=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --bin) bin=$2; shift 2 ;;
+    --python) python=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --preset) preset=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --big) big=$2; shift 2 ;;
+    --dtype) dtype=$2; shift 2 ;;
+    --skip-torch) skip_torch=1; shift ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench-gpu: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$runs" -ge 1 ] 2>/dev/null || { echo "bench-gpu: --runs must be a positive integer" >&2; exit 2; }
+for t in rass-restore rass-segment rass-model; do
+  [ -x "$bin/$t" ] || { echo "bench-gpu: $bin/$t not built (--bin DIR)" >&2; exit 1; }
+done
+"$python" -c 'import numpy, PIL' 2>/dev/null || { echo "bench-gpu: $python lacks numpy or PIL" >&2; exit 1; }
+gpu=0
+if [ "${device%%:*}" = cuda ]; then
+  command -v nvidia-smi >/dev/null || { echo "bench-gpu: nvidia-smi not found (--device cpu for a dry run)" >&2; exit 1; }
+  gpu=1
+  gpu_index=${device#cuda}
+  gpu_index=${gpu_index#:}
+  gpu_index=${gpu_index:-0}
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-gpu.XXXXXX")
+monitor_pid=""
+trap '[ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null; rm -rf "$work"' EXIT
+report=$work/report.txt
+log() { echo "$*" | tee -a "$report" >&2; }
+py() { "$python" -c "$@"; }
+
+# ---- the machine ----------------------------------------------------------
+log "# scripts/bench-gpu.sh, $(date -u '+%Y-%m-%d %H:%M UTC')"
+if [ "$gpu" = 1 ]; then
+  log "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader -i "$gpu_index" | head -1)"
+fi
+log "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+log "torch (reference): $(py 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>/dev/null || echo none)"
+log "diffusers $(py 'import diffusers; print(diffusers.__version__)' 2>/dev/null || echo none), transformers $(py 'import transformers; print(transformers.__version__)' 2>/dev/null || echo none)"
+log "rass: $("$bin/rass-restore" --version) from $bin$( [ -f "$bin/BUILD_INFO" ] && echo ", $(head -1 "$bin/BUILD_INFO")")"
+log "setting: preset $preset, $dtype, device $device, size $size, big $big, runs $runs"
+
+# ---- models ------------------------------------------------------------------
+sd=$work/sd
+seg=$work/seg
+s0=$(date +%s)
+"$bin/rass-model" init "$sd" --preset "$preset" --seed 0 --dtype "$dtype" --quiet
+have_seg_ref=0
+mkdir -p "$seg"
+for c in unet vae text_encoder tokenizer scheduler; do ln -s "$sd/$c" "$seg/$c"; done
+if [ "$skip_torch" = 0 ] && [ -n "${MASK2FORMER_SRC:-}" ] &&
+   "$python" "$here/bench_segment_torch.py" --model "$seg" --make-head >"$work/make-head.log" 2>&1; then
+  have_seg_ref=1
+else
+  # No Mask2Former checkout: the segmentation folder comes from rass-model
+  # (same architecture and sizes; random weights of its own).
+  [ "$skip_torch" = 1 ] || [ -z "${MASK2FORMER_SRC:-}" ] || { cat "$work/make-head.log" >&2; log "note: the segment reference's head could not be made (log above); segment reference rows skipped"; }
+  rm -rf "$seg"
+  seg_preset=tiny-seg
+  [ "$preset" = sd21-base ] && seg_preset=sd21-base-seg
+  "$bin/rass-model" init "$seg" --preset "$seg_preset" --seed 0 --dtype "$dtype" --quiet
+fi
+log "models: $(du -sh "$sd" | cut -f1) ($(($(date +%s) - s0)) s to write)"
+
+# ---- inputs ------------------------------------------------------------------
+n_small=$((8 * (runs + 1)))  # whole batches of 8: the first is the warm-up
+"$python" - "$work/in" "$size" "$big" "$n_small" <<'PY'
+import os, sys
+import numpy as np
+from PIL import Image
+d, size, big, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = np.random.default_rng(0)
+def img(s):  # a gradient under noise: smooth and textured parts
+    y, x = np.mgrid[0:s, 0:s] * (512.0 / s)
+    return np.clip(np.stack([x / 2, y / 2, (x + y) / 4], -1) + rng.normal(0, 20, (s, s, 3)), 0, 255).astype(np.uint8)
+for sub, s, k in (("small", size, n), ("big", big, 2), ("big9", big, 9)):
+    os.makedirs(os.path.join(d, sub), exist_ok=True)
+    first = os.path.join(d, sub, "img000.png")
+    Image.fromarray(img(s)).save(first)
+    for i in range(1, k):
+        os.link(first, os.path.join(d, sub, f"img{i:03d}.png"))
+PY
+
+# ---- measuring -----------------------------------------------------------------
+# GPU memory in use, sampled every 100 ms while a command runs; the peak over
+# what was in use before it (MiB).
+mem_start() {
+  [ "$gpu" = 1 ] || return 0
+  base_mib=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i "$gpu_index" | head -1)
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i "$gpu_index" -lms 100 >"$work/mem.log" 2>/dev/null &
+  monitor_pid=$!
+}
+mem_stop() {  # prints the peak in GiB, or - without a GPU
+  if [ "$gpu" = 0 ]; then echo -; return; fi
+  kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null || true
+  monitor_pid=""
+  py 'import sys
+v = [int(l.split()[0]) for l in open(sys.argv[1]) if l.strip() and l.split()[0].isdigit()]
+print("%.2f" % ((max(v) - int(sys.argv[2])) / 1024) if v else "-")' "$work/mem.log" "${base_mib:-0}"
+}
+
+# tool_rate NAME IMAGES BATCH -- command...: images/s from the output files' times.
+declare -A rate mem
+tool_rate() {
+  local name=$1 n=$2 batch=$3 outdir=$work/out-$1
+  shift 4
+  rm -rf "$outdir"
+  mem_start
+  local s e
+  s=$(date +%s.%N)
+  "$@" -O "$outdir" -q || { mem_stop >/dev/null; log "$name: the tool failed"; rate[$name]=-; mem[$name]=-; return 0; }
+  e=$(date +%s.%N)
+  mem[$name]=$(mem_stop)
+  local got
+  got=$(find "$outdir" -name '*.png' | wc -l)
+  [ "$got" -eq "$n" ] || { log "$name: wrote $got images, not $n"; exit 1; }
+  rate[$name]=$(find "$outdir" -name '*.png' -printf '%T@\n' | py 'import sys
+t = sorted(float(l) for l in sys.stdin)
+n, b = len(t), int(sys.argv[1])
+print("%.3f" % ((n - b) / (t[-1] - t[0])) if n > b and t[-1] > t[0] else "-")' "$batch")
+  log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($(py "print('%.1f' % ($e - $s))") s with loading)"
+}
+
+declare -A ref refmem
+torch_rate() {  # NAME SCRIPT args...
+  local name=$1 script=$2
+  shift 2
+  ref[$name]=-
+  refmem[$name]=-
+  [ "$skip_torch" = 0 ] || return 0
+  mem_start
+  local line
+  if line=$("$python" "$here/$script" --device "$device" --dtype "$dtype" --runs "$runs" --json "$@" 2>"$work/ref.err" | tail -1); then
+    refmem[$name]=$(mem_stop)
+    ref[$name]=$(py 'import json, sys; print("%.3f" % json.loads(sys.argv[1])["images_per_second"])' "$line")
+    log "torch $name: ${ref[$name]} images/s, peak GPU memory ${refmem[$name]} GiB; $line"
+  else
+    mem_stop >/dev/null
+    tail -5 "$work/ref.err" >&2
+    log "torch $name: failed (see above)"
+  fi
+}
+
+# --process-size 0: no small-image rule, so both sides process SIZE x SIZE.
+common=(--device "$device" --dtype "$dtype" --vae-mode)
+rcommon=(--method osediff --color-fix none --process-size 0)
+for b in 1 8; do
+  tool_rate "restore-$size-b$b" "$n_small" "$b" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+    --batch "$b" "$work/in/small"
+  # --no-resize: SIZE x SIZE as it is (the released shortest-edge resize to 512 is a no-op at 512).
+  tool_rate "segment-$size-b$b" "$n_small" "$b" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch "$b" \
+    "$work/in/small"
+done
+# The big image: the first is loading and warm-up, the second is timed.
+tool_rate "restore-$big-tiled" 2 1 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  --size-policy pad --tile "$work/in/big"
+# Segment: --batch 8 takes 8 items per group, so 9 images: the second group
+# (one image, 16 windows in two backbone calls) is the timed one.
+tool_rate "segment-$big-windows" 9 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --window 512 \
+  --batch 8 "$work/in/big9"
+# Seams: the tiled restore against one pass over the whole image (where it fits).
+"$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad \
+  "$work/in/big/img000.png" -o "$work/untiled.png" -q 2>"$work/untiled.err" &&
+  log "seams ($big, tiled vs untiled): $("$python" - "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png" 96 32 <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+a = np.asarray(Image.open(sys.argv[1]), dtype=np.float64)
+b = np.asarray(Image.open(sys.argv[2]), dtype=np.float64)
+tile, overlap = int(sys.argv[3]), int(sys.argv[4])
+d = np.abs(a - b).mean(-1)
+h = d.shape[0] // 8
+# Latent tile edges (OSEDiff's grid), in pixels: where a seam would show.
+n, cur = 1, tile
+while cur < h:
+    cur = max(n * tile - overlap * n, 0) + tile
+    n += 1
+starts = [h - tile if i == n - 1 else max(i * tile - overlap * i, 0) for i in range(n)]
+edges = sorted({8 * s for s in starts[1:]} | {8 * (s + tile) for s in starts[:-1]})
+if not edges:
+    print("no inner tile edges at this size (mean |tiled - untiled| %.2f levels)" % d.mean())
+    sys.exit(0)
+band = np.zeros(d.shape[0], bool)
+for e in edges:
+    band[max(e - 2, 0):e + 2] = True
+at = np.concatenate([d[band].ravel(), d[:, band].ravel()])
+print("mean |tiled - untiled| %.2f levels overall, %.2f within 2 px of the %d tile edges per axis (ratio %.2f)"
+      % (d.mean(), at.mean(), len(edges), at.mean() / max(d.mean(), 1e-9)))
+PY
+)" || log "seams: the untiled $big pass failed ($(tail -1 "$work/untiled.err"))"
+
+torch_rate "restore-$size-b1" bench_restore_torch.py --model "$sd" --size "$size" --batch 1
+torch_rate "restore-$size-b8" bench_restore_torch.py --model "$sd" --size "$size" --batch 8
+torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$big" --batch 1 --tile
+if [ "$have_seg_ref" = 1 ]; then
+  torch_rate "segment-$size-b1" bench_segment_torch.py --model "$seg" --size "$size" --batch 1
+  torch_rate "segment-$size-b8" bench_segment_torch.py --model "$seg" --size "$size" --batch 8
+fi
+
+# ---- the table -------------------------------------------------------------------
+{
+  echo
+  printf '| %-22s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
+  echo "|------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
+  for name in "restore-$size-b1" "restore-$size-b8" "segment-$size-b1" "segment-$size-b8" "restore-$big-tiled" "segment-$big-windows"; do
+    r=${rate[$name]:--}
+    t=${ref[$name]:--}
+    py 'import sys
+name, r, t, rm, tm, size, big = sys.argv[1:8]
+ratio = "%.2f" % (float(r) / float(t)) if r != "-" and t != "-" and float(t) > 0 else "-"
+# GMACs per image at 512x512 (issue 14): UNet 210, VAE encoder 566, decoder 1270.
+px = (int(big) if big in name.split("-")[1] else int(size)) ** 2 / 512 ** 2
+macs = (210 + 566 + (1270 if name.startswith("restore") else 0)) * 1e9 * px
+share = "%.1f%%" % (100 * float(r) * 2 * macs / 790e12) if r != "-" else "-"
+print("| %-22s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm, tm, share))' \
+      "$name" "$r" "$t" "${mem[$name]:--}" "${refmem[$name]:--}" "$size" "$big"
+  done
+} | tee -a "$report"
+[ -z "$out" ] || cp "$report" "$out"

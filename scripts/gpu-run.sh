@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Issue 14's GPU checks in one command, for a GPU machine that has PyTorch and
+# the CUDA toolkit but not this project's libraries (the project's device
+# machines), run in the tree's root with the folder that
+# `scripts/build-gpu-host.sh pack --bin build-cuda --wheels --mask2former SRC`
+# wrote here carried along (.gpu-host, 31 MB):
+#
+#   scripts/gpu-run.sh OUTDIR [--build] [--bench-args "..."]
+#
+# 1. the tools: .gpu-host/bin (prebuilt here), or with --build compiled
+#    there by scripts/build-gpu-host.sh build (minutes of the 16 cores);
+# 2. the reference's Python packages from .gpu-host/wheels into a folder of
+#    their own (PYTHONPATH; nothing installed into the machine's Python);
+# 3. OUTDIR/parity.txt: tests/cli/test_gpu_parity.sh (CUDA fp32/bf16/fp16,
+#    batch 1 and 2, against the CPU fp32 path);
+# 4. OUTDIR/bench-gpu.txt: scripts/bench-gpu.sh (about 5 minutes on an H200);
+# 5. OUTDIR/machine.txt: nvidia-smi, nvcc and torch versions.
+# Each step's log is in OUTDIR; a failing step does not stop the next; the
+# exit status is the number of failed steps (a test that skips, 77, is not one).
+# The device tool sends at most 64 MiB: scripts/device-slim.sh slim first
+# (and restore after), `scripts/device-slim.sh size .gpu-host` to check.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+dir=${RASS_GPU_HOST_DIR:-.gpu-host}
+out=${1:?usage: scripts/gpu-run.sh OUTDIR [--build] [--bench-args \"...\"]}
+shift
+build=0
+bench_args=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) build=1; shift ;;
+    --bench-args) bench_args=$2; shift 2 ;;
+    *) echo "gpu-run.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$out"
+failed=0
+step() {  # NAME LOG command...: runs it, tees its tail, counts failures
+  local name=$1 logf=$2 s
+  shift 2
+  s=$(date +%s)
+  echo "== $name" >&2
+  "$@" >"$logf" 2>&1
+  local rc=$?
+  if [ "$rc" = 0 ]; then
+    echo "== $name: ok ($(($(date +%s) - s)) s)" >&2
+  elif [ "$rc" = 77 ]; then
+    echo "== $name: skipped: $(grep -m1 skipped "$logf")" >&2
+  else
+    echo "== $name: FAILED (exit $rc, $(($(date +%s) - s)) s); last lines of $logf:" >&2
+    tail -15 "$logf" >&2
+    failed=$((failed + 1))
+  fi
+}
+
+{
+  date -u
+  nvidia-smi || true
+  command -v nvcc >/dev/null && nvcc --version | tail -2
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0))' || true
+  uname -a
+} >"$out/machine.txt" 2>&1
+
+if [ -d "$dir/wheels" ]; then
+  step "reference packages" "$out/pip.log" python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --target /tmp/rass-site "$dir"/wheels/*.whl
+  export PYTHONPATH=/tmp/rass-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+if [ "$build" = 1 ]; then
+  step "build" "$out/build.log" scripts/build-gpu-host.sh build build-gpu
+  bin=build-gpu
+else
+  bin=$dir/bin
+  eval "$(scripts/build-gpu-host.sh env)"
+fi
+[ -x "$bin/rass-restore" ] || { echo "gpu-run.sh: no tools in $bin" >&2; exit 1; }
+[ -d "$dir/Mask2Former" ] && export MASK2FORMER_SRC=$PWD/$dir/Mask2Former
+
+step "parity (tests/cli/test_gpu_parity.sh)" "$out/parity.txt" \
+  env RASS_BIN="$bin" RASS_SOURCE_DIR="$PWD" bash tests/cli/test_gpu_parity.sh
+# shellcheck disable=SC2086
+step "benchmark (scripts/bench-gpu.sh)" "$out/bench.log" scripts/bench-gpu.sh --bin "$bin" --out "$out/bench-gpu.txt" $bench_args
+[ -f "$out/bench-gpu.txt" ] && cat "$out/bench-gpu.txt" >&2
+exit "$failed"

@@ -1,0 +1,130 @@
+# The GPU path against the CPU float32 path (issue 14): rass-restore and
+# rass-segment on the tiny fixtures (tests/fixtures/nn/sd_tiny, ras_tiny) on
+# CUDA in fp32, bf16 and fp16 (batch 1 and 2), compared with the CPU fp32 run
+# of the same tool: latents (--latent-out), segmentation scores (--logits-out),
+# and label maps, each within its dtype's tolerance below. Skips (77)
+# where CUDA is not available (CI), or without python3 with numpy and PIL
+# to compare the outputs. On a GPU machine with the tools only (scripts/build-gpu-host.sh):
+#   RASS_BIN=build-gpu RASS_SOURCE_DIR=. bash tests/cli/test_gpu_parity.sh
+# RASS_PARITY_DEVICE=cpu runs the same steps with the CPU in the GPU's place
+# (bf16 only): how the script itself is tried where no GPU is (its bounds then
+# hold by construction).
+. "$(dirname "$0")/lib.sh"
+R=$B/rass-restore
+S=$B/rass-segment
+[ -x "$R" ] && [ -x "$S" ] || { echo "skipped: rass-restore / rass-segment not built (no LibTorch)"; exit 77; }
+python3 -c 'import numpy, PIL' 2>/dev/null || { echo "skipped: python3 with numpy and PIL is needed to compare the outputs"; exit 77; }
+dev=${RASS_PARITY_DEVICE:-cuda}
+N=$FIX/nn
+SD=$N/sd_tiny
+M=$N/ras_tiny
+LQ=$N/restore_lq.png
+SLQ=$N/ras_lq.png
+if [ "$dev" != cpu ]; then
+  "$R" -m "$SD" --device "$dev" --process-size 16 "$LQ" -o "$T/probe.png" -q 2>"$T/probe.err"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    if grep -q "CUDA is not available" "$T/probe.err"; then
+      echo "skipped: $(head -1 "$T/probe.err")"
+      exit 77
+    fi
+    fail "probe run on $dev: exit $rc: $(head -c 400 "$T/probe.err")"
+    finish
+  fi
+fi
+dtypes="fp32 bf16 fp16"
+[ "$dev" = cpu ] && dtypes="bf16"  # the CPU has no fp16 convolutions; fp32 would compare with itself
+
+# err A B: "MAX MEAN": max |a - b| / max |b| and mean |a - b| / mean |b| (inf when a is not finite).
+err() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
+if a.shape != b.shape or not np.isfinite(a).all():
+    print("inf inf")
+else:
+    d = np.abs(a - b)
+    print(f"{d.max() / max(np.abs(b).max(), 1e-12):.4e} {d.mean() / max(np.abs(b).mean(), 1e-12):.4e}")
+PY
+}
+# within "MAX MEAN" "BMAX BMEAN": both errors within their bounds.
+within() { python3 -c 'import sys; e, b = map(float, sys.argv[1].split()), map(float, sys.argv[2].split()); sys.exit(0 if all(x <= y for x, y in zip(e, b)) else 1)' "$1" "$2"; }
+# bound "MAX MEAN" SCALE FLOOR: SCALE * error + FLOOR, both numbers.
+bound() { python3 -c 'import sys; print(" ".join("%.4e" % (float(sys.argv[2]) * float(x) + float(sys.argv[3])) for x in sys.argv[1].split()))' "$1" "$2" "$3"; }
+# agree A.png B.png SHARE: the share of pixels with the same label is at least SHARE.
+agree() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+a, b = (np.asarray(Image.open(p)) for p in sys.argv[1:3])
+share = (a == b).mean()
+print(f"labels agree on {100 * share:.1f}% of pixels")
+sys.exit(0 if share >= float(sys.argv[3]) else 1)
+PY
+}
+
+# Tolerances. A random tiny network's outputs are not well conditioned, so
+# the bound comes from the same computation rounded to bf16 on the CPU (the
+# CPU's bf16 kernels against its fp32 ones, batch 1 and 2, the worse of the
+# two): the GPU in bf16 may be 2x as far from the CPU fp32 result, plus 1% of
+# the largest value. fp16 (10 mantissa bits, its VAE in fp32) and fp32 (TF32,
+# also 10 bits, in cuDNN's convolutions: PyTorch's default) get half the bf16
+# error plus 0.5%. Label maps: 90% of pixels agree in bf16, 97% in fp16/fp32.
+declare -A scale=([bf16]=2 [fp16]=0.5 [fp32]=0.5) floor=([bf16]=0.01 [fp16]=0.005 [fp32]=0.005)
+declare -A share=([fp32]=0.97 [bf16]=0.9 [fp16]=0.97)
+# worst "MAX MEAN" "MAX MEAN": the larger of each.
+worst() { python3 -c 'import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); print(" ".join("%.4e" % max(float(x), float(y)) for x, y in zip(a, b)))' "$1" "$2"; }
+
+# Restore: --method scr (t 1: x0 ~ z - eps, no 1/sqrt(a_t) amplification),
+# the latent mean; two copies of the image with --batch 2 take the batched path.
+mkdir -p "$T/in" && cp "$LQ" "$T/in/a.png" && cp "$LQ" "$T/in/b.png"
+expect_exit 0 "restore cpu fp32" -- "$R" -m "$SD" --method scr --vae-mode --process-size 16 "$T/in" -O "$T/r_cpu" --latent-out "$T/rl_cpu" -q
+run_restore() {  # DEVICE DTYPE BATCH TAG
+  expect_exit 0 "restore $1 $2 batch $3" -- "$R" -m "$SD" --method scr --vae-mode --process-size 16 --device "$1" \
+    --dtype "$2" --batch "$3" "$T/in" -O "$T/r_$4" --latent-out "$T/rl_$4" -q
+}
+ref_r="0 0"
+for b in 1 2; do
+  run_restore cpu bf16 "$b" "cpubf16_$b" && ref_r=$(worst "$ref_r" "$(err "$T/rl_cpubf16_$b/a.npy" "$T/rl_cpu/a.npy")")
+done
+echo "restore latents, CPU bf16 against CPU fp32: relative error (max, mean) $ref_r"
+for dt in $dtypes; do
+  lim=$(bound "$ref_r" "${scale[$dt]}" "${floor[$dt]}")
+  for b in 1 2; do
+    run_restore "$dev" "$dt" "$b" "${dt}_$b" || continue
+    for k in a b; do
+      e=$(err "$T/rl_${dt}_$b/$k.npy" "$T/rl_cpu/$k.npy")
+      within "$e" "$lim" && ok "restore latent $dt batch $b $k: error $e within $lim" ||
+        fail "restore latent $dt batch $b $k: error $e beyond $lim"
+    done
+  done
+done
+
+# Segment: scores and labels.
+mkdir -p "$T/sin" && cp "$SLQ" "$T/sin/a.png" && cp "$SLQ" "$T/sin/b.png"
+expect_exit 0 "segment cpu fp32" -- "$S" -m "$M" --vae-mode "$T/sin" -O "$T/s_cpu" --logits-out "$T/sl_cpu" -q
+run_segment() {  # DEVICE DTYPE BATCH TAG
+  expect_exit 0 "segment $1 $2 batch $3" -- "$S" -m "$M" --vae-mode --device "$1" --dtype "$2" --batch "$3" \
+    "$T/sin" -O "$T/s_$4" --logits-out "$T/sl_$4" -q
+}
+ref_s="0 0"
+for b in 1 2; do
+  run_segment cpu bf16 "$b" "cpubf16_$b" && ref_s=$(worst "$ref_s" "$(err "$T/sl_cpubf16_$b/a.npy" "$T/sl_cpu/a.npy")")
+done
+echo "segment scores, CPU bf16 against CPU fp32: relative error (max, mean) $ref_s"
+for dt in $dtypes; do
+  lim=$(bound "$ref_s" "${scale[$dt]}" "${floor[$dt]}")
+  for b in 1 2; do
+    run_segment "$dev" "$dt" "$b" "${dt}_$b" || continue
+    for k in a b; do
+      e=$(err "$T/sl_${dt}_$b/$k.npy" "$T/sl_cpu/$k.npy")
+      within "$e" "$lim" && ok "segment scores $dt batch $b $k: error $e within $lim" ||
+        fail "segment scores $dt batch $b $k: error $e beyond $lim"
+      msg=$(agree "$T/s_${dt}_$b/$k.png" "$T/s_cpu/$k.png" "${share[$dt]}") && ok "segment labels $dt batch $b $k: $msg" ||
+        fail "segment labels $dt batch $b $k below ${share[$dt]}: $msg"
+    done
+  done
+done
+finish
