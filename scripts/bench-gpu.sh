@@ -8,7 +8,8 @@
 #                        [--device cuda] [--preset sd21-base] [--size 512] [--big 2048]
 #                        [--dtype bf16] [--skip-torch]
 #
-# Rows: restore and segment at SIZE x SIZE with --batch 1 and 8; restore at
+# Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
+# with --channels-last --cudnn-benchmark ("fast"), also with -j 2; restore at
 # BIG x BIG with --tile (one image; the untiled image too, to measure seams);
 # segment at BIG x BIG with --no-resize (512 px windows, --batch 8). Columns:
 # images/s of the tool and of PyTorch eager, their ratio, the GPU memory the
@@ -203,6 +204,18 @@ for b in 1 8; do
   tool_rate "segment-$size-b$b" "$n_small" "$b" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch "$b" \
     "$work/in/small"
 done
+# The speed switches, each measured: --channels-last and --cudnn-benchmark
+# ("fast"), then with two items in flight (-j 2: one group's PNG decoding and
+# writing overlap the other's GPU work).
+fast=(--channels-last --cudnn-benchmark)
+for v in fast fast-j2; do
+  jobs=1
+  [ "$v" = fast-j2 ] && jobs=2
+  tool_rate "restore-$size-b8-$v" "$n_small" 8 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+    "${fast[@]}" -j "$jobs" --batch 8 "$work/in/small"
+  tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
+    "${fast[@]}" -j "$jobs" --batch 8 "$work/in/small"
+done
 # The big image: the first is loading and warm-up, the second is timed.
 tool_rate "restore-$big-tiled" 2 1 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile "$work/in/big"
@@ -252,11 +265,13 @@ fi
 # ---- the table -------------------------------------------------------------------
 {
   echo
-  printf '| %-22s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
-  echo "|------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
-  for name in "restore-$size-b1" "restore-$size-b8" "segment-$size-b1" "segment-$size-b8" "restore-$big-tiled" "segment-$big-windows"; do
+  printf '| %-24s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
+  echo "|--------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
+  for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
+              "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" "segment-$size-b8-fast-j2" \
+              "restore-$big-tiled" "segment-$big-windows"; do
     r=${rate[$name]:--}
-    t=${ref[$name]:--}
+    t=${ref[${name%-fast*}]:--}  # the switches' rows against the same PyTorch row
     py 'import sys
 name, r, t, rm, tm, size, big = sys.argv[1:8]
 ratio = "%.2f" % (float(r) / float(t)) if r != "-" and t != "-" and float(t) > 0 else "-"
@@ -264,7 +279,7 @@ ratio = "%.2f" % (float(r) / float(t)) if r != "-" and t != "-" and float(t) > 0
 px = (int(big) if big in name.split("-")[1] else int(size)) ** 2 / 512 ** 2
 macs = (210 + 566 + (1270 if name.startswith("restore") else 0)) * 1e9 * px
 share = "%.1f%%" % (100 * float(r) * 2 * macs / 790e12) if r != "-" else "-"
-print("| %-22s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm, tm, share))' \
+print("| %-24s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm, tm, share))' \
       "$name" "$r" "$t" "${mem[$name]:--}" "${refmem[$name]:--}" "$size" "$big"
   done
 } | tee -a "$report"

@@ -30,6 +30,8 @@ complete -c rass-restore -s s -l seed -x -d 'seed of the latent sample, 0..2^64-
 complete -c rass-restore -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-restore -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA; the VAE stays fp32) or bf16'
 complete -c rass-restore -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-restore -l channels-last -d 'keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores take (a speed switch: same results within float rounding)'
+complete -c rass-restore -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-restore -l latent-out -r -F -d 'write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)'
 complete -c rass-restore -l attn-out -r -F -d 'write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)'
 complete -c rass-restore -l batch -x -d 'images per network call: up to N consecutive items of one processed size run together (tiled images one at a time); results as one at a time'

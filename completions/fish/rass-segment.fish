@@ -27,6 +27,8 @@ complete -c rass-segment -l probs-out -r -F -d 'write the top-1 probability map 
 complete -c rass-segment -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-segment -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA; the VAE stays fp32) or bf16'
 complete -c rass-segment -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-segment -l channels-last -d 'keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores take (a speed switch: same results within float rounding)'
+complete -c rass-segment -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-segment -l batch -x -d 'windows per backbone call: windows of one size from up to N consecutive items (and a large image'\''s own windows) run together; results as one at a time'
 complete -c rass-segment -l resume -d 'batch: skip items whose outputs already exist'
 complete -c rass-segment -s j -l jobs -x -d 'worker threads (0 = all cores)'

@@ -254,6 +254,30 @@ TEST_CASE("restore_many: a batch equals each image alone; a bad image fails alon
   CHECK_THROWS_AS(restore_many(m, inputs, 0, errors), Error);
 }
 
+TEST_CASE("restore: channels-last weights (--channels-last) give the same result") {
+  RestoreModelOptions o;
+  o.dir = kNn + "/sd_tiny";
+  o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1.0}};
+  o.quiet = true;
+  o.channels_last = true;
+  const RestoreModel cl(o);
+  // The layout really changed: a convolution weight is NHWC, and so is what it gives.
+  const torch::Tensor w = cl.vae->encoder->conv_in->weight;
+  CHECK(w.is_contiguous(at::MemoryFormat::ChannelsLast));
+  CHECK(!w.is_contiguous());
+  const Image lq = read_image(kNn + "/restore_lq.png");
+  RestoreParams p;
+  p.process_size = 16;
+  p.seed = 2;
+  p.key = "cl";
+  p.attention = true;
+  const RestoreResult a = restore(tiny_model(true), lq, "dog", p, "lq");
+  const RestoreResult b = restore(cl, lq, "dog", p, "lq");
+  CHECK(max_abs(a.latent, b.latent) * std::sqrt(cl.schedule.alpha_bar(999)) <= 1e-5);
+  CHECK(max_abs(a.decoded, b.decoded) <= 1e-5);
+  CHECK(max_abs(a.attention, b.attention) <= 1e-6);
+}
+
 TEST_CASE("restore: pad policy crops back to exactly the upscaled size") {
   const Image lq = read_image(kNn + "/restore_lq.png");  // 37 x 26
   RestoreParams p;

@@ -130,6 +130,33 @@ TEST_CASE("segment: sliding window equals one pass where one window covers the i
   CHECK(max_abs(two.scores, one.scores) > 0);
 }
 
+TEST_CASE("segment: channels-last weights (--channels-last) give the same scores") {
+  SegmentModelOptions o;
+  o.dir = kNn + "/ras_tiny";
+  o.quiet = true;
+  o.channels_last = true;
+  SegmentModel cl(o);
+  cl.config.min_size_test = 64;
+  cl.config.max_size_test = 96;
+  CHECK(cl.vae->encoder->conv_in->weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  SegmentModel& m = tiny();
+  Image img(96, 64, 3);  // two windows
+  for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = uint8_t((i * 29) % 251);
+  const torch::Tensor context = [&] {
+    c10::InferenceMode g;
+    return m.encode_prompt("a b");
+  }();
+  SegmentParams p;
+  p.resize = false;
+  p.seed = 3;
+  p.key = "cl";
+  p.keep_scores = true;
+  const SegmentResult a = segment(m, img, context, p, "img");
+  const SegmentResult b = segment(cl, img, context, p, "img");
+  CHECK(max_abs(a.scores, b.scores) <= 1e-5);
+  CHECK(torch::equal(a.labels, b.labels));
+}
+
 TEST_CASE("segment: banded bilinear rows equal one whole-map interpolate") {
   c10::InferenceMode g;
   torch::manual_seed(1);

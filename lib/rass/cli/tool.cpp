@@ -20,6 +20,12 @@ const std::vector<SharedOption>& shared_options() {
       {"--json", "", "machine-readable output on stdout"},
       {"-j,--jobs", "RASS_JOBS", "worker threads (0 = all cores)"},
       {"--shard", "", "process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN"},
+      {"--channels-last", "RASS_CHANNELS_LAST",
+       "keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores "
+       "take (a speed switch: same results within float rounding)"},
+      {"--cudnn-benchmark", "RASS_CUDNN_BENCHMARK",
+       "CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the "
+       "first batch of each size is slower; results may differ in the last bits from run to run)"},
       {"--max-pixels", "RASS_MAX_PIXELS",
        "refuse images larger than N pixels (width x height, checked before decoding; "
        "default 2^28 = 268435456; 0 = no limit)"},
@@ -101,6 +107,14 @@ CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::stri
 void ToolCli::add_jobs_option() {
   const auto& j = shared("-j,--jobs");
   app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(non_negative_integer());
+}
+
+void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark) {
+  for (auto [flag, target] : {std::pair<const char*, bool*>{"--channels-last", &channels_last},
+                              {"--cudnn-benchmark", &cudnn_benchmark}}) {
+    const auto& o = shared(flag);
+    app_->add_flag(o.flags, *target, o.help)->envname(o.env);
+  }
 }
 
 void ToolCli::add_shard_option() {

@@ -2,11 +2,22 @@
 
 #include <memory>
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/utils.h>
 
 #include "rass/core/error.hpp"
 
 namespace rass::model {
+
+void to_channels_last(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& p : m.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
 
 c10::ScalarType parse_dtype(const std::string& s) {
   if (s == "fp32") return c10::kFloat;

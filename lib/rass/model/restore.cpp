@@ -152,6 +152,11 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   unet->to(device, dtype);
   vae->to(device, vae_dtype);
   text_encoder->to(device, torch::kFloat);  // RASS runs the text encoder in fp32
+  if (opt.channels_last) {
+    to_channels_last(*unet);
+    to_channels_last(*vae);
+  }
+  set_cudnn_benchmark(opt.cudnn_benchmark);
 }
 
 torch::Tensor image_to_tensor(const Image& rgb) {

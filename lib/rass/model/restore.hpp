@@ -69,6 +69,8 @@ struct RestoreModelOptions {
   bool merge = true;              // merge the adapters into the weights at load
   std::string device = "cpu";     // cpu, cuda, cuda:N
   std::string dtype = "fp32";     // fp32, fp16 (CUDA only), bf16
+  bool channels_last = false;     // UNet and VAE convolution weights in NHWC (device.hpp)
+  bool cudnn_benchmark = false;   // cuDNN autotuning (process-wide; device.hpp)
   bool quiet = false;
   std::string prog = "rass-restore";  // prefix of stderr notes
 };

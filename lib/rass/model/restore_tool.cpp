@@ -200,6 +200,8 @@ RestoreModelOptions model_options(const RestoreJob& job) {
   o.merge = !job.no_merge;
   o.device = job.device;
   o.dtype = job.dtype;
+  o.channels_last = job.channels_last;
+  o.cudnn_benchmark = job.cudnn_benchmark;
   o.quiet = job.quiet;
   o.prog = kProg;
   return o;

@@ -208,6 +208,12 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   vae->to(device, vae_dtype);
   text_encoder->to(device, torch::kFloat);
   heads->to(device, head_dtype);
+  if (opt.channels_last) {
+    to_channels_last(*unet);
+    to_channels_last(*vae);
+    to_channels_last(*heads);
+  }
+  set_cudnn_benchmark(opt.cudnn_benchmark);
 }
 
 torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector<int>* ids_out, size_t* tokens) const {

@@ -65,6 +65,8 @@ struct SegmentModelOptions {
   std::string dir;
   std::string backbone = "ras";  // ras: unet/; plain: unet_plain/
   std::string device = "cpu", dtype = "fp32";
+  bool channels_last = false;     // UNet, VAE, projection and head convolution weights in NHWC (device.hpp)
+  bool cudnn_benchmark = false;   // cuDNN autotuning (process-wide; device.hpp)
   bool quiet = false;
   std::string prog = "rass-segment";
   // false: the Seg LoRA stays unmerged (rass-train ras trains it); its

@@ -179,6 +179,8 @@ SegmentModelOptions model_options(const SegmentJob& job) {
   o.backbone = job.backbone;
   o.device = job.device;
   o.dtype = job.dtype;
+  o.channels_last = job.channels_last;
+  o.cudnn_benchmark = job.cudnn_benchmark;
   o.quiet = job.quiet;
   o.prog = kProg;
   return o;
