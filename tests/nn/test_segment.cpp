@@ -249,11 +249,12 @@ TEST_CASE("segment: a batch of windows from several images equals each image alo
     c10::InferenceMode g;
     return m.encode_prompt("c");
   }();
-  // Three images at native size: 96x64 (two 64 px windows), 64x64 (one) and
-  // 72x64 (two, the second moved back to the edge); sampled latents with
-  // their own keys, and the second image's own prompt: four windows of one
-  // size, run as a batch of 3 and then 1.
-  std::vector<Image> imgs{Image(96, 64, 3), Image(64, 64, 3), Image(72, 64, 3)};
+  // Four images at native size: 96x64 (two 64 px windows), 64x64 (one),
+  // 72x64 (two, the second moved back to the edge) and 96x64 again (its
+  // feature maps have the first image's size: the head runs on both at once);
+  // sampled latents with their own keys, and the second image's own prompt:
+  // seven windows of one size, run as a batch of 3 and then 1.
+  std::vector<Image> imgs{Image(96, 64, 3), Image(64, 64, 3), Image(72, 64, 3), Image(96, 64, 3)};
   for (size_t k = 0; k < imgs.size(); ++k)
     for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (37 + 6 * k)) % 251);
   std::vector<SegmentInput> inputs;

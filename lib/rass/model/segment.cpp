@@ -240,25 +240,35 @@ void accumulate(Pending& pd, const std::vector<nn::ProjectionLevel>& levels, con
   }
 }
 
-// Step 4: the head on the averaged feature maps, then post-processing in bands.
-SegmentResult finish(const SegmentModel& m, Pending& pd, const SegmentInput& in) {
+// Step 4, first half: the summed window features become averages (every
+// cell of every level must have been covered). One host synchronisation.
+void average(const SegmentModel& m, Pending& pd, const std::string& name) {
+  const auto& levels = m.heads->projection->levels;
+  std::vector<torch::Tensor> uncovered;
+  for (size_t k = 0; k < pd.acc.size(); ++k) uncovered.push_back((pd.counts[k] == 0).any().view({1}));
+  const torch::Tensor flags = torch::cat(uncovered).to(torch::kCPU);
+  for (size_t k = 0; k < pd.acc.size(); ++k)
+    if (flags[int64_t(k)].item<bool>())
+      throw_runtime(name + ": the sliding window left part of " + levels[k].name + " uncovered");
+  if (pd.g.tiles.size() > 1)
+    for (size_t k = 0; k < pd.acc.size(); ++k) pd.acc[k].div_(pd.counts[k]);
+  pd.counts.clear();
+}
+
+// Step 4, second half: one image's head outputs (logits [1, Q, K+1], masks
+// [Q, h4, w4]) to its label map, probabilities and scores, in bands of rows.
+// The maps stay on the model's device; only what is kept comes to the host.
+SegmentResult post(const SegmentModel& m, Pending& pd, const SegmentInput& in, const torch::Tensor& logits_in,
+                   const torch::Tensor& masks_in) {
   const Image& rgb = *in.rgb;
   const SegmentParams& p = in.params;
   const std::string& name = in.name;
   const SegmentGeometry& g = pd.g;
   SegmentResult r = std::move(pd.r);
-  const auto& levels = m.heads->projection->levels;
-  for (size_t k = 0; k < pd.acc.size(); ++k) {
-    if ((pd.counts[k] == 0).any().item<bool>())
-      throw_runtime(name + ": the sliding window left part of " + levels[k].name + " uncovered");
-    if (g.tiles.size() > 1) pd.acc[k].div_(pd.counts[k]);
-  }
-  const nn::MaskFormerOutput out = m.head(pd.acc);
   pd.acc.clear();
-  pd.counts.clear();
-  const torch::Tensor logits = out.pred_logits.to(torch::kFloat);   // [1, Q, K+1]
-  const torch::Tensor masks = out.pred_masks.to(torch::kFloat)[0];  // [Q, h4, w4]
-  if (!torch::isfinite(logits).all().item<bool>() || !torch::isfinite(masks).all().item<bool>())
+  const torch::Tensor logits = logits_in.to(torch::kFloat);  // [1, Q, K+1]
+  const torch::Tensor masks = masks_in.to(torch::kFloat);    // [Q, h4, w4]
+  if (!(torch::isfinite(logits).all() & torch::isfinite(masks).all()).item<bool>())
     throw_runtime(name + ": the model gave non-finite predictions (NaN or infinity) in " + std::string(c10::toString(m.dtype)) +
                   (m.dtype == torch::kFloat ? ": check the model's weights" : ": rerun with --dtype fp32"));
   const int64_t K = logits.size(2) - 1, Q = masks.size(0);
@@ -282,11 +292,10 @@ SegmentResult finish(const SegmentModel& m, Pending& pd, const SegmentInput& in)
     // sem_seg_postprocess: crop to the resized size, bilinear to the original.
     const torch::Tensor s = same ? padded_scores(y0, y1)
                                  : bilinear_rows(padded_scores, g.proc_h, g.proc_w, H, W, y0, y1);
-    const torch::Tensor sc = s.to(torch::kCPU);
-    const auto mx = sc.max(0);
-    r.labels.index_put_({Slice(y0, y1)}, std::get<1>(mx).to(torch::kInt));
-    if (p.keep_probs) r.probs.index_put_({Slice(y0, y1)}, std::get<0>(mx) / sc.sum(0));
-    if (p.keep_scores) r.scores.index_put_({Slice(), Slice(y0, y1)}, sc);
+    const auto mx = s.max(0);  // on the device: a [K, rows, W] map does not cross to the host unless kept
+    r.labels.index_put_({Slice(y0, y1)}, std::get<1>(mx).to(torch::kCPU, torch::kInt));
+    if (p.keep_probs) r.probs.index_put_({Slice(y0, y1)}, (std::get<0>(mx) / s.sum(0)).to(torch::kCPU));
+    if (p.keep_scores) r.scores.index_put_({Slice(), Slice(y0, y1)}, s.to(torch::kCPU));
   }
   return r;
 }
@@ -357,15 +366,61 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
       }
     }
   jobs.clear();
+  // The head: images whose feature maps have one size run together, up to
+  // `batch` at a time; then post-processing per image. A failed head batch
+  // runs again image by image.
+  std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_size;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (errors[i]) continue;
     try {
-      results[i] = finish(m, pending[i], inputs[i]);
+      average(m, pending[i], inputs[i].name);
+      by_size[{pending[i].acc[0].size(2), pending[i].acc[0].size(3)}].push_back(i);
+    } catch (...) {
+      errors[i] = std::current_exception();
+      pending[i] = Pending();
+    }
+  }
+  auto post_one = [&](size_t i, const torch::Tensor& logits, const torch::Tensor& masks) {
+    try {
+      results[i] = post(m, pending[i], inputs[i], logits, masks);
     } catch (...) {
       errors[i] = std::current_exception();
     }
     pending[i] = Pending();
-  }
+  };
+  for (const auto& [size, members] : by_size)
+    for (size_t a = 0; a < members.size(); a += size_t(batch)) {
+      const std::vector<size_t> chunk(members.begin() + a, members.begin() + std::min(members.size(), a + size_t(batch)));
+      nn::MaskFormerOutput out;
+      try {
+        std::vector<torch::Tensor> features;
+        for (size_t k = 0; k < pending[chunk[0]].acc.size(); ++k) {
+          std::vector<torch::Tensor> level;
+          for (size_t i : chunk) level.push_back(pending[i].acc[k]);
+          features.push_back(chunk.size() == 1 ? level[0] : torch::cat(level));
+        }
+        out = m.head(features);
+      } catch (...) {
+        const std::exception_ptr batch_error = std::current_exception();
+        for (size_t i : chunk) {
+          if (chunk.size() == 1) {
+            errors[i] = batch_error;
+            pending[i] = Pending();
+            continue;
+          }
+          try {
+            const nn::MaskFormerOutput one = m.head(pending[i].acc);
+            post_one(i, one.pred_logits, one.pred_masks[0]);
+          } catch (...) {
+            errors[i] = std::current_exception();
+            pending[i] = Pending();
+          }
+        }
+        continue;
+      }
+      for (size_t n = 0; n < chunk.size(); ++n)
+        post_one(chunk[n], out.pred_logits.narrow(0, int64_t(n), 1), out.pred_masks[int64_t(n)]);
+    }
   return results;
 }
 

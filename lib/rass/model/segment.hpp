@@ -80,8 +80,10 @@ struct SegmentInput {
 
 // Segments several images, running the backbone (VAE encoder, UNet,
 // projection) on up to `batch` windows of one size at a time: windows of
-// different images, and the windows of one large image, go together. The head
-// and the post-processing run per image. Each result is what segment() gives
+// different images, and the windows of one large image, go together; then
+// the head on up to `batch` images whose feature maps have one size; the
+// post-processing per image (on the model's device: only the label map, and
+// the probabilities or scores when kept, come to the host). Each result is what segment() gives
 // for that image alone (the same noise draws; batched kernels may round
 // differently). An image that fails gets its exception in errors[i] and an
 // empty result; the others go on. segment() is this with one image.
