@@ -152,11 +152,15 @@ v = [int(l.split()[0]) for l in open(sys.argv[1]) if l.strip() and l.split()[0].
 print("%.2f" % ((max(v) - int(sys.argv[2])) / 1024) if v else "-")' "$work/mem.log" "${base_mib:-0}"
 }
 
-# tool_rate NAME IMAGES BATCH -- command...: images/s from the output files' times.
+# tool_rate NAME IMAGES BATCH -- command...: images/s from the output files'
+# times: from the last file of the first JOBS x BATCH images (loading and the
+# first groups in flight) to the last file, over the images written between.
 declare -A rate mem
 tool_rate() {
-  local name=$1 n=$2 batch=$3 outdir=$work/out-$1
+  local name=$1 n=$2 batch=$3 outdir=$work/out-$1 jobs=1
   shift 4
+  local a
+  for a in "$@"; do [ "$a" = "-j2" ] && jobs=2; done
   rm -rf "$outdir"
   mem_start
   local s e
@@ -169,8 +173,8 @@ tool_rate() {
   [ "$got" -eq "$n" ] || { log "$name: wrote $got images, not $n"; exit 1; }
   rate[$name]=$(find "$outdir" -name '*.png' -printf '%T@\n' | py 'import sys
 t = sorted(float(l) for l in sys.stdin)
-n, b = len(t), int(sys.argv[1])
-print("%.3f" % ((n - b) / (t[-1] - t[0])) if n > b and t[-1] > t[0] else "-")' "$batch")
+n, first = len(t), int(sys.argv[1]) * int(sys.argv[2])
+print("%.3f" % ((n - first) / (t[-1] - t[first - 1])) if n > first and t[-1] > t[first - 1] else "-")' "$batch" "$jobs")
   log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($(py "print('%.1f' % ($e - $s))") s with loading)"
 }
 
@@ -212,9 +216,9 @@ for v in fast fast-j2; do
   jobs=1
   [ "$v" = fast-j2 ] && jobs=2
   tool_rate "restore-$size-b8-$v" "$n_small" 8 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
-    "${fast[@]}" -j "$jobs" --batch 8 "$work/in/small"
+    "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
   tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
-    "${fast[@]}" -j "$jobs" --batch 8 "$work/in/small"
+    "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
 done
 # The big image: the first is loading and warm-up, the second is timed.
 tool_rate "restore-$big-tiled" 2 1 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
@@ -276,7 +280,7 @@ fi
 name, r, t, rm, tm, size, big = sys.argv[1:8]
 ratio = "%.2f" % (float(r) / float(t)) if r != "-" and t != "-" and float(t) > 0 else "-"
 # GMACs per image at 512x512 (issue 14): UNet 210, VAE encoder 566, decoder 1270.
-px = (int(big) if big in name.split("-")[1] else int(size)) ** 2 / 512 ** 2
+px = (int(big) if name.split("-")[1] == big else int(size)) ** 2 / 512 ** 2
 macs = (210 + 566 + (1270 if name.startswith("restore") else 0)) * 1e9 * px
 share = "%.1f%%" % (100 * float(r) * 2 * macs / 790e12) if r != "-" else "-"
 print("| %-24s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm, tm, share))' \

@@ -41,7 +41,7 @@ cd "$(dirname "$0")/.."
 dir=${RASS_GPU_HOST_DIR:-.gpu-host}
 python=${PYTHON:-python3}
 die() { echo "build-gpu-host.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 # The tools the GPU-host build makes (CMakeLists.txt, RASS_GPU_HOST).
 tools="rass rass-restore rass-segment rass-model rass-merge-lora rass-eval-miou rass-scenes"
@@ -157,8 +157,8 @@ build() {
   deps=$(cd "$dir/deps" && pwd)
   mkdir -p "$build"
   local log=$build/configure.log
-  # CMAKE_IGNORE_PREFIX_PATH keeps a system libpng/zlib of another version out
-  # of the link; the carried folder is the one searched.
+  # The carried folder is first in CMAKE_PREFIX_PATH, so its libraries and
+  # headers are found before any the system has (of another version).
   cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DRASS_GPU_HOST=ON -DBUILD_TESTING=OFF \
     -DCMAKE_PREFIX_PATH="$deps" -DTorch_DIR="$torch_dir" -DRASS_REQUIRE_TORCH=ON -DRASS_REQUIRE_TORCH_CUDA=ON \
     -DRASS_TORCH_VERSION="$TORCH_VERSION" -DTORCH_CUDA_ARCH_LIST="$TORCH_CUDA_ARCH_LIST" ${CMAKE_FLAGS:-} >"$log" 2>&1 ||

@@ -24,13 +24,11 @@ keep=${RASS_SLIM_KEEP:-"tests/fixtures/nn/sd_tiny tests/fixtures/nn/sd_tiny_lora
 die() { echo "device-slim.sh: $*" >&2; exit 1; }
 
 size() {
+  local p
+  for p in "$@"; do [ -e "$p" ] || die "$p does not exist"; done
   {
     git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s 2>/dev/null || true
-    local p
-    for p in "$@"; do
-      [ -e "$p" ] || die "$p does not exist"
-      find "$p" -type f -printf '%s\n'
-    done
+    for p in "$@"; do find "$p" -type f -printf '%s\n'; done
   } | awk '{ s += $1 } END { printf "%.1f MiB\n", s / 1048576 }'
 }
 
@@ -59,6 +57,6 @@ case ${1:-} in
   size) shift; size "$@" ;;
   slim) slim ;;
   restore) restore ;;
-  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -29,7 +29,7 @@ bench_args=""
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=1; shift ;;
-    --bench-args) bench_args=$2; shift 2 ;;
+    --bench-args) [ $# -ge 2 ] || { echo "gpu-run.sh: --bench-args needs a value" >&2; exit 2; }; bench_args=$2; shift 2 ;;
     *) echo "gpu-run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -71,7 +71,8 @@ if [ "$build" = 1 ]; then
   bin=build-gpu
 else
   bin=$dir/bin
-  eval "$(scripts/build-gpu-host.sh env)"
+  exports=$(scripts/build-gpu-host.sh env) || exit 1
+  eval "$exports"
 fi
 [ -x "$bin/rass-restore" ] || { echo "gpu-run.sh: no tools in $bin" >&2; exit 1; }
 [ -d "$dir/Mask2Former" ] && export MASK2FORMER_SRC=$PWD/$dir/Mask2Former

@@ -49,7 +49,11 @@ else:
 PY
 }
 # within "MAX MEAN" "BMAX BMEAN": both errors within their bounds.
-within() { python3 -c 'import sys; e, b = map(float, sys.argv[1].split()), map(float, sys.argv[2].split()); sys.exit(0 if all(x <= y for x, y in zip(e, b)) else 1)' "$1" "$2"; }
+within() {
+  python3 -c 'import sys
+e, b = sys.argv[1].split(), sys.argv[2].split()
+sys.exit(0 if len(e) == len(b) == 2 and all(float(x) <= float(y) for x, y in zip(e, b)) else 1)' "$1" "$2"
+}
 # bound "MAX MEAN" SCALE FLOOR: SCALE * error + FLOOR, both numbers.
 bound() { python3 -c 'import sys; print(" ".join("%.4e" % (float(sys.argv[2]) * float(x) + float(sys.argv[3])) for x in sys.argv[1].split()))' "$1" "$2" "$3"; }
 # agree A.png B.png SHARE: the share of pixels with the same label is at least SHARE.
@@ -71,23 +75,36 @@ PY
 # two): the GPU in bf16 may be 2x as far from the CPU fp32 result, plus 1% of
 # the largest value. fp16 (10 mantissa bits, its VAE in fp32) and fp32 (TF32,
 # also 10 bits, in cuDNN's convolutions: PyTorch's default) get half the bf16
-# error plus 0.5%. Label maps: 90% of pixels agree in bf16, 97% in fp16/fp32.
+# error plus 0.5%. Segmentation in bf16 gets 4x: on the CPU bf16 runs the
+# projection and head in fp32 (no CPU bf16 grid_sample), on CUDA in bf16, so
+# the CPU measure leaves the head's rounding out. Label maps: 85% of pixels
+# agree in bf16, 97% in fp16/fp32. These are estimates until a GPU run.
 declare -A scale=([bf16]=2 [fp16]=0.5 [fp32]=0.5) floor=([bf16]=0.01 [fp16]=0.005 [fp32]=0.005)
-declare -A share=([fp32]=0.97 [bf16]=0.9 [fp16]=0.97)
+declare -A seg_scale=([bf16]=4 [fp16]=0.5 [fp32]=0.5)
+declare -A share=([fp32]=0.97 [bf16]=0.85 [fp16]=0.97)
 # worst "MAX MEAN" "MAX MEAN": the larger of each.
-worst() { python3 -c 'import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); print(" ".join("%.4e" % max(float(x), float(y)) for x, y in zip(a, b)))' "$1" "$2"; }
+worst() {
+  python3 -c 'import sys
+a, b = sys.argv[1].split(), sys.argv[2].split()
+if len(a) != 2 or len(b) != 2: sys.exit("worst: expected two numbers each")
+print(" ".join("%.4e" % max(float(x), float(y)) for x, y in zip(a, b)))' "$1" "$2"
+}
 
 # Restore: --method scr (t 1: x0 ~ z - eps, no 1/sqrt(a_t) amplification),
-# the latent mean; two copies of the image with --batch 2 take the batched path.
-mkdir -p "$T/in" && cp "$LQ" "$T/in/a.png" && cp "$LQ" "$T/in/b.png"
-expect_exit 0 "restore cpu fp32" -- "$R" -m "$SD" --method scr --vae-mode --process-size 16 "$T/in" -O "$T/r_cpu" --latent-out "$T/rl_cpu" -q
+# sampled latents (the keyed draws are made on the CPU: the same on every
+# device); --batch 2 takes the batched path.
+mirror() { python3 -c 'import sys; from PIL import Image, ImageOps; ImageOps.mirror(Image.open(sys.argv[1]).convert("RGB")).save(sys.argv[2])' "$1" "$2"; }
+# Two different images (b is a's mirror image), so a mix-up of batch rows shows.
+mkdir -p "$T/in" && cp "$LQ" "$T/in/a.png" && mirror "$LQ" "$T/in/b.png"
+expect_exit 0 "restore cpu fp32" -- "$R" -m "$SD" --method scr --process-size 16 "$T/in" -O "$T/r_cpu" --latent-out "$T/rl_cpu" -q
 run_restore() {  # DEVICE DTYPE BATCH TAG
-  expect_exit 0 "restore $1 $2 batch $3" -- "$R" -m "$SD" --method scr --vae-mode --process-size 16 --device "$1" \
+  expect_exit 0 "restore $1 $2 batch $3" -- "$R" -m "$SD" --method scr --process-size 16 --device "$1" \
     --dtype "$2" --batch "$3" "$T/in" -O "$T/r_$4" --latent-out "$T/rl_$4" -q
 }
 ref_r="0 0"
 for b in 1 2; do
-  run_restore cpu bf16 "$b" "cpubf16_$b" && ref_r=$(worst "$ref_r" "$(err "$T/rl_cpubf16_$b/a.npy" "$T/rl_cpu/a.npy")")
+  run_restore cpu bf16 "$b" "cpubf16_$b" || continue
+  for k in a b; do ref_r=$(worst "$ref_r" "$(err "$T/rl_cpubf16_$b/$k.npy" "$T/rl_cpu/$k.npy")"); done
 done
 echo "restore latents, CPU bf16 against CPU fp32: relative error (max, mean) $ref_r"
 for dt in $dtypes; do
@@ -103,19 +120,20 @@ for dt in $dtypes; do
 done
 
 # Segment: scores and labels.
-mkdir -p "$T/sin" && cp "$SLQ" "$T/sin/a.png" && cp "$SLQ" "$T/sin/b.png"
-expect_exit 0 "segment cpu fp32" -- "$S" -m "$M" --vae-mode "$T/sin" -O "$T/s_cpu" --logits-out "$T/sl_cpu" -q
+mkdir -p "$T/sin" && cp "$SLQ" "$T/sin/a.png" && mirror "$SLQ" "$T/sin/b.png"
+expect_exit 0 "segment cpu fp32" -- "$S" -m "$M" "$T/sin" -O "$T/s_cpu" --logits-out "$T/sl_cpu" -q
 run_segment() {  # DEVICE DTYPE BATCH TAG
-  expect_exit 0 "segment $1 $2 batch $3" -- "$S" -m "$M" --vae-mode --device "$1" --dtype "$2" --batch "$3" \
+  expect_exit 0 "segment $1 $2 batch $3" -- "$S" -m "$M" --device "$1" --dtype "$2" --batch "$3" \
     "$T/sin" -O "$T/s_$4" --logits-out "$T/sl_$4" -q
 }
 ref_s="0 0"
 for b in 1 2; do
-  run_segment cpu bf16 "$b" "cpubf16_$b" && ref_s=$(worst "$ref_s" "$(err "$T/sl_cpubf16_$b/a.npy" "$T/sl_cpu/a.npy")")
+  run_segment cpu bf16 "$b" "cpubf16_$b" || continue
+  for k in a b; do ref_s=$(worst "$ref_s" "$(err "$T/sl_cpubf16_$b/$k.npy" "$T/sl_cpu/$k.npy")"); done
 done
 echo "segment scores, CPU bf16 against CPU fp32: relative error (max, mean) $ref_s"
 for dt in $dtypes; do
-  lim=$(bound "$ref_s" "${scale[$dt]}" "${floor[$dt]}")
+  lim=$(bound "$ref_s" "${seg_scale[$dt]}" "${floor[$dt]}")
   for b in 1 2; do
     run_segment "$dev" "$dt" "$b" "${dt}_$b" || continue
     for k in a b; do

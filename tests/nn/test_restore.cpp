@@ -198,13 +198,13 @@ TEST_CASE("latent tiling of the UNet: the error at tile borders is no larger tha
 
 TEST_CASE("restore_many: a batch equals each image alone; a bad image fails alone") {
   const RestoreModel& m = tiny_model(true);
-  // Four images: two of one processed size (48x32) with their own prompts
-  // and keys, one of another size (40x40), one tiled; sampled latents and
+  // Five images: two of one processed size (48x32) with their own prompts
+  // and keys, two of another (40x40), one tiled; sampled latents and
   // attention maps: run with batch 3, then one by one.
-  std::vector<Image> imgs{Image(48, 32, 3), Image(48, 32, 3), Image(40, 40, 3), Image(48, 32, 3)};
+  std::vector<Image> imgs{Image(48, 32, 3), Image(48, 32, 3), Image(40, 40, 3), Image(48, 32, 3), Image(40, 40, 3)};
   for (size_t k = 0; k < imgs.size(); ++k)
     for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (31 + 4 * k) + 7 * k) % 251);
-  const std::vector<std::string> prompts{"dog", "grass, sky", "", "dog"};
+  const std::vector<std::string> prompts{"dog", "grass, sky", "", "dog", "sky"};
   std::vector<RestoreInput> inputs;
   for (size_t k = 0; k < imgs.size(); ++k) {
     RestoreParams p;
@@ -227,30 +227,44 @@ TEST_CASE("restore_many: a batch equals each image alone; a bad image fails alon
     REQUIRE(batched[k].latent.sizes() == alone.latent.sizes());
     const double e = max_abs(batched[k].latent, alone.latent);
     MESSAGE("image " << k << ": latent max abs " << e << ", decoded " << max_abs(batched[k].decoded, alone.decoded));
-    // x0 = (z - sqrt(1 - a) eps) / sqrt(a): at t 999 eps's rounding is scaled by 1 / sqrt(a) (about 15).
-    CHECK(e * unit <= 1e-5);
+    // x0 = (z - sqrt(1 - a) eps) / sqrt(a): at t 999 eps's rounding is scaled
+    // by 1 / sqrt(a) (about 15); in eps units batched kernels stay within 3e-5.
+    CHECK(e * unit <= 3e-5);
     CHECK(max_abs(batched[k].decoded, alone.decoded) <= 1e-5);
-    CHECK(max_abs(image_tensor(batched[k].image).to(torch::kInt), image_tensor(alone.image).to(torch::kInt)) <= 1);
+    // Two truncations to 8 bits with the colour fix between: at most 2 levels.
+    CHECK(max_abs(image_tensor(batched[k].image).to(torch::kInt), image_tensor(alone.image).to(torch::kInt)) <= 2);
     CHECK(batched[k].ids == alone.ids);
     if (k != 3) CHECK(max_abs(batched[k].attention, alone.attention) <= 1e-6);
   }
   // Each image's own draw and prompt: the two same-size images differ.
   CHECK(!torch::equal(batched[0].latent, batched[1].latent));
 
-  // A NaN draw fails its image in the batch (the non-finite check per image);
-  // noise of the wrong shape fails the batch, which runs again one by one.
+  // Injected draws (images 0 and 1 share a batch, as do 2 and 4): a NaN draw
+  // fails its image inside the batch (the per-image non-finite check), the
+  // other image of that batch is kept; noise of the wrong shape fails its
+  // batch, which runs again one by one, so only that image fails.
+  torch::manual_seed(11);
   inputs[0].params.noise = torch::full({4, 4, 6}, std::nan(""));
+  inputs[1].params.noise = torch::randn({4, 4, 6});
   inputs[2].params.noise = torch::zeros({4, 2, 2});
+  inputs[4].params.noise = torch::randn({4, 5, 5});
   const std::vector<RestoreResult> some = restore_many(m, inputs, 3, errors);
   REQUIRE(errors[0]);
   CHECK(!errors[1]);
   REQUIRE(errors[2]);
   CHECK(!errors[3]);
+  CHECK(!errors[4]);
   CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[0]), doctest::Contains("non-finite latent"), Error);
   CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[2]), doctest::Contains("noise has the wrong shape"), Error);
-  CHECK(max_abs(some[1].latent, batched[1].latent) * unit <= 1e-5);
-  CHECK(torch::equal(some[3].latent, batched[3].latent));
   CHECK(some[0].image.empty());
+  CHECK(some[2].image.empty());
+  for (size_t k : {size_t(1), size_t(4)}) {
+    INFO("image ", k);
+    const RestoreResult alone = restore(m, imgs[k], prompts[k], inputs[k].params, inputs[k].name);
+    CHECK(max_abs(some[k].latent, alone.latent) * unit <= 3e-5);
+    CHECK(!torch::equal(some[k].latent, batched[k].latent));  // the injected draw, not the keyed one
+  }
+  CHECK(torch::equal(some[3].latent, batched[3].latent));
   CHECK_THROWS_AS(restore_many(m, inputs, 0, errors), Error);
 }
 

@@ -156,7 +156,7 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
     to_channels_last(*unet);
     to_channels_last(*vae);
   }
-  set_cudnn_benchmark(opt.cudnn_benchmark);
+  if (opt.cudnn_benchmark) set_cudnn_benchmark(true);  // process-wide: a model without it leaves it as it is
 }
 
 torch::Tensor image_to_tensor(const Image& rgb) {
@@ -240,7 +240,8 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
 }
 
 // A host tensor on the model's device: through pinned memory and an
-// asynchronous copy on CUDA (the copy overlaps the work queued before it).
+// asynchronous copy on CUDA (the host goes on queueing work meanwhile; the
+// copy itself runs on the stream in order).
 torch::Tensor to_model_device(const torch::Tensor& host, const RestoreModel& m, torch::ScalarType dtype) {
   if (!m.device.is_cuda()) return host.to(dtype);
   return host.pin_memory().to(m.device, /*non_blocking=*/true).to(dtype);

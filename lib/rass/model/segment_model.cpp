@@ -213,7 +213,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
     to_channels_last(*vae);
     to_channels_last(*heads);
   }
-  set_cudnn_benchmark(opt.cudnn_benchmark);
+  if (opt.cudnn_benchmark) set_cudnn_benchmark(true);  // process-wide: a model without it leaves it as it is
 }
 
 torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector<int>* ids_out, size_t* tokens) const {
