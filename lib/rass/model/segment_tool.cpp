@@ -26,7 +26,7 @@
 #include "rass/model/restore_size.hpp"
 #include "rass/model/segment.hpp"
 #include "rass/model/segment_model.hpp"
-#include "rass/model/torch_error.hpp"
+#include "rass/model/item_group.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -365,29 +365,12 @@ int run_batch(const SegmentJob& job) {
   const batch::Tally tally = batch::run_item_groups(
       mine, size_t(job.batch), {workers, job.quiet}, reporter,
       [&](const std::vector<size_t>& idx, int, std::vector<std::exception_ptr>& errors) {
-        std::vector<Ready> ready(idx.size());
-        std::vector<size_t> run;  // positions in idx that go to the model
-        for (size_t k = 0; k < idx.size(); ++k) {
-          try {
-            prepare_item(idx[k], ready[k]);
-            if (!ready[k].skipped) run.push_back(k);
-          } catch (...) {
-            errors[k] = without_backtrace(std::current_exception());
-          }
-        }
-        std::vector<SegmentInput> inputs;
-        for (size_t k : run) inputs.push_back(ready[k].input);
-        std::vector<std::exception_ptr> failed;
-        const std::vector<SegmentResult> results = segment_many(m, inputs, job.batch, failed);
-        for (size_t n = 0; n < run.size(); ++n) {
-          const size_t k = run[n];
-          try {
-            if (failed[n]) std::rethrow_exception(failed[n]);
-            write_item(idx[k], ready[k], results[n]);
-          } catch (...) {
-            errors[k] = without_backtrace(std::current_exception());
-          }
-        }
+        run_item_group<Ready, SegmentInput, SegmentResult>(
+            idx, errors, prepare_item,
+            [&](const std::vector<SegmentInput>& inputs, std::vector<std::exception_ptr>& failed) {
+              return segment_many(m, inputs, job.batch, failed);
+            },
+            write_item);
       },
       [&](size_t i, batch::Outcome oc, const std::string& msg) {
         if (oc != batch::Outcome::ok && lines.enabled())
