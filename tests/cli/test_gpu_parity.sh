@@ -90,59 +90,51 @@ if len(a) != 2 or len(b) != 2: sys.exit("worst: expected two numbers each")
 print(" ".join("%.4e" % max(float(x), float(y)) for x, y in zip(a, b)))' "$1" "$2"
 }
 
-# Restore: --method scr (t 1: x0 ~ z - eps, no 1/sqrt(a_t) amplification),
-# sampled latents (the keyed draws are made on the CPU: the same on every
-# device); --batch 2 takes the batched path.
 mirror() { python3 -c 'import sys; from PIL import Image, ImageOps; ImageOps.mirror(Image.open(sys.argv[1]).convert("RGB")).save(sys.argv[2])' "$1" "$2"; }
+
+# against_cpu WHAT RUN OUT SCALES [LABELS]: RUN DEVICE DTYPE BATCH TAG writes
+# $T/OUT_TAG/{a,b}.npy (and $T/LABELS_TAG/{a,b}.png); the CPU fp32 run is TAG
+# cpu. The bound: CPU bf16 (batch 1 and 2) against CPU fp32, scaled by the
+# dtype's entry of the array named SCALES, plus its floor.
+against_cpu() {
+  local what=$1 run=$2 out=$3 labels=${5:-} ref="0 0" b k dt lim e msg
+  local -n sc=$4
+  "$run" cpu fp32 1 cpu || return 0
+  for b in 1 2; do
+    "$run" cpu bf16 "$b" "cpubf16_$b" || continue
+    for k in a b; do ref=$(worst "$ref" "$(err "$T/${out}_cpubf16_$b/$k.npy" "$T/${out}_cpu/$k.npy")"); done
+  done
+  echo "$what, CPU bf16 against CPU fp32: relative error (max, mean) $ref"
+  for dt in $dtypes; do
+    lim=$(bound "$ref" "${sc[$dt]}" "${floor[$dt]}")
+    for b in 1 2; do
+      "$run" "$dev" "$dt" "$b" "${dt}_$b" || continue
+      for k in a b; do
+        e=$(err "$T/${out}_${dt}_$b/$k.npy" "$T/${out}_cpu/$k.npy")
+        within "$e" "$lim" && ok "$what $dt batch $b $k: error $e within $lim" ||
+          fail "$what $dt batch $b $k: error $e beyond $lim"
+        [ -n "$labels" ] || continue
+        msg=$(agree "$T/${labels}_${dt}_$b/$k.png" "$T/${labels}_cpu/$k.png" "${share[$dt]}") &&
+          ok "$what: labels $dt batch $b $k: $msg" || fail "$what: labels $dt batch $b $k below ${share[$dt]}: $msg"
+      done
+    done
+  done
+}
+
 # Two different images (b is a's mirror image), so a mix-up of batch rows shows.
-mkdir -p "$T/in" && cp "$LQ" "$T/in/a.png" && mirror "$LQ" "$T/in/b.png"
-expect_exit 0 "restore cpu fp32" -- "$R" -m "$SD" --method scr --process-size 16 "$T/in" -O "$T/r_cpu" --latent-out "$T/rl_cpu" -q
+mkdir -p "$T/in" "$T/sin"
+cp "$LQ" "$T/in/a.png" && mirror "$LQ" "$T/in/b.png"
+cp "$SLQ" "$T/sin/a.png" && mirror "$SLQ" "$T/sin/b.png"
+# --method scr: t 1, so x0 ~ z - eps (no 1/sqrt(a_t) amplification); sampled
+# latents: the keyed draws are made on the CPU, the same for every device.
 run_restore() {  # DEVICE DTYPE BATCH TAG
   expect_exit 0 "restore $1 $2 batch $3" -- "$R" -m "$SD" --method scr --process-size 16 --device "$1" \
     --dtype "$2" --batch "$3" "$T/in" -O "$T/r_$4" --latent-out "$T/rl_$4" -q
 }
-ref_r="0 0"
-for b in 1 2; do
-  run_restore cpu bf16 "$b" "cpubf16_$b" || continue
-  for k in a b; do ref_r=$(worst "$ref_r" "$(err "$T/rl_cpubf16_$b/$k.npy" "$T/rl_cpu/$k.npy")"); done
-done
-echo "restore latents, CPU bf16 against CPU fp32: relative error (max, mean) $ref_r"
-for dt in $dtypes; do
-  lim=$(bound "$ref_r" "${scale[$dt]}" "${floor[$dt]}")
-  for b in 1 2; do
-    run_restore "$dev" "$dt" "$b" "${dt}_$b" || continue
-    for k in a b; do
-      e=$(err "$T/rl_${dt}_$b/$k.npy" "$T/rl_cpu/$k.npy")
-      within "$e" "$lim" && ok "restore latent $dt batch $b $k: error $e within $lim" ||
-        fail "restore latent $dt batch $b $k: error $e beyond $lim"
-    done
-  done
-done
-
-# Segment: scores and labels.
-mkdir -p "$T/sin" && cp "$SLQ" "$T/sin/a.png" && mirror "$SLQ" "$T/sin/b.png"
-expect_exit 0 "segment cpu fp32" -- "$S" -m "$M" "$T/sin" -O "$T/s_cpu" --logits-out "$T/sl_cpu" -q
 run_segment() {  # DEVICE DTYPE BATCH TAG
   expect_exit 0 "segment $1 $2 batch $3" -- "$S" -m "$M" --device "$1" --dtype "$2" --batch "$3" \
     "$T/sin" -O "$T/s_$4" --logits-out "$T/sl_$4" -q
 }
-ref_s="0 0"
-for b in 1 2; do
-  run_segment cpu bf16 "$b" "cpubf16_$b" || continue
-  for k in a b; do ref_s=$(worst "$ref_s" "$(err "$T/sl_cpubf16_$b/$k.npy" "$T/sl_cpu/$k.npy")"); done
-done
-echo "segment scores, CPU bf16 against CPU fp32: relative error (max, mean) $ref_s"
-for dt in $dtypes; do
-  lim=$(bound "$ref_s" "${seg_scale[$dt]}" "${floor[$dt]}")
-  for b in 1 2; do
-    run_segment "$dev" "$dt" "$b" "${dt}_$b" || continue
-    for k in a b; do
-      e=$(err "$T/sl_${dt}_$b/$k.npy" "$T/sl_cpu/$k.npy")
-      within "$e" "$lim" && ok "segment scores $dt batch $b $k: error $e within $lim" ||
-        fail "segment scores $dt batch $b $k: error $e beyond $lim"
-      msg=$(agree "$T/s_${dt}_$b/$k.png" "$T/s_cpu/$k.png" "${share[$dt]}") && ok "segment labels $dt batch $b $k: $msg" ||
-        fail "segment labels $dt batch $b $k below ${share[$dt]}: $msg"
-    done
-  done
-done
+against_cpu "restore latent" run_restore rl scale
+against_cpu "segment scores" run_segment sl seg_scale s
 finish
