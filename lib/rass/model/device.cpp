@@ -19,6 +19,11 @@ void to_channels_last(torch::nn::Module& m) {
 
 void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
 
+at::Tensor host_to_device(const at::Tensor& host, c10::Device device, c10::ScalarType dtype) {
+  if (!device.is_cuda() || !host.device().is_cpu()) return host.to(device, dtype);
+  return host.pin_memory().to(device, /*non_blocking=*/true).to(dtype);
+}
+
 c10::ScalarType parse_dtype(const std::string& s) {
   if (s == "fp32") return c10::kFloat;
   if (s == "fp16") return c10::kHalf;

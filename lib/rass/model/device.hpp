@@ -7,6 +7,9 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+namespace at {
+class Tensor;
+}
 namespace torch::nn {
 class Module;
 }
@@ -24,5 +27,9 @@ c10::Device parse_device(const std::string& s);     // cpu, cuda, cuda:N
 void to_channels_last(torch::nn::Module& m);
 // cuDNN's autotuner (process-wide): each new convolution shape is timed once.
 void set_cudnn_benchmark(bool on);
+// A host tensor on `device` in `dtype`: on CUDA through pinned memory (PyTorch's
+// caching host allocator) and an asynchronous copy, so the host goes on
+// queueing work while it runs; elsewhere a plain conversion.
+at::Tensor host_to_device(const at::Tensor& host, c10::Device device, c10::ScalarType dtype);
 
 }  // namespace rass::model

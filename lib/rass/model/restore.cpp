@@ -239,14 +239,6 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
   return pr;
 }
 
-// A host tensor on the model's device: through pinned memory and an
-// asynchronous copy on CUDA (the host goes on queueing work meanwhile; the
-// copy itself runs on the stream in order).
-torch::Tensor to_model_device(const torch::Tensor& host, const RestoreModel& m, torch::ScalarType dtype) {
-  if (!m.device.is_cuda()) return host.to(dtype);
-  return host.pin_memory().to(m.device, /*non_blocking=*/true).to(dtype);
-}
-
 // The batched stages (text encoder, VAE encoder, UNet, x0, VAE decoder) for
 // `chunk`, inputs whose processed sizes and params agree; the per-image steps
 // (crop, 8-bit, colour fix) after. A non-finite result fails its own image
@@ -265,7 +257,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   }
   const torch::Tensor context =
       m.text_encoder.ptr()->forward(torch::cat(ids).to(m.device)).last_hidden_state.to(m.dtype);
-  const torch::Tensor x = to_model_device(torch::cat(xs), m, m.vae_dtype);
+  const torch::Tensor x = host_to_device(torch::cat(xs), m.device, m.vae_dtype);
   const nn::LatentDistribution dist = p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
   const double sf = m.vae->config.scaling_factor;
   torch::Tensor z;
@@ -288,7 +280,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
         noises.push_back(at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat)));
       }
     }
-    z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * to_model_device(torch::cat(noises), m, torch::kFloat)) * sf;
+    z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * host_to_device(torch::cat(noises), m.device, torch::kFloat)) * sf;
   }
 
   nn::UNetCaptures captures;

@@ -228,10 +228,10 @@ torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector
 std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, const torch::Tensor& context,
                                                        const torch::Tensor& noise, const torch::Tensor& latent) const {
   std::vector<torch::Tensor> down;
-  const nn::LatentDistribution dist = vae.ptr()->encode(x.to(device, vae_dtype), &down);
+  const nn::LatentDistribution dist = vae.ptr()->encode(host_to_device(x, device, vae_dtype), &down);
   torch::Tensor z;
-  if (latent.defined()) z = latent.to(device, torch::kFloat);
-  else if (noise.defined()) z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * noise.to(device, torch::kFloat)) * vae->config.scaling_factor;
+  if (latent.defined()) z = host_to_device(latent, device, torch::kFloat);
+  else if (noise.defined()) z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * host_to_device(noise, device, torch::kFloat)) * vae->config.scaling_factor;
   else z = dist.mean.to(torch::kFloat) * vae->config.scaling_factor;
   nn::UNetCaptures cap;
   cap.up_blocks = true;
