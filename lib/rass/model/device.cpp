@@ -21,7 +21,9 @@ void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
 
 at::Tensor host_to_device(const at::Tensor& host, c10::Device device, c10::ScalarType dtype) {
   if (!device.is_cuda() || !host.device().is_cpu()) return host.to(device, dtype);
-  return host.pin_memory().to(device, /*non_blocking=*/true).to(dtype);
+  // contiguous first: a strided view (a window of a larger image) would pin
+  // the whole span and then be copied once more to unpinned memory.
+  return host.contiguous().pin_memory().to(device, /*non_blocking=*/true).to(dtype);
 }
 
 c10::ScalarType parse_dtype(const std::string& s) {

@@ -17,9 +17,9 @@
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/item_group.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_files.hpp"
-#include "rass/model/item_group.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;

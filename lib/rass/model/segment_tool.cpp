@@ -22,11 +22,11 @@
 #include "rass/metrics/class_names.hpp"
 #include "rass/metrics/palette.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/item_group.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/segment.hpp"
 #include "rass/model/segment_model.hpp"
-#include "rass/model/item_group.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
