@@ -10,7 +10,8 @@
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
 # with --channels-last --cudnn-benchmark ("fast"), also with -j 2; restore at
-# BIG x BIG with --tile (one image; the untiled image too, to measure seams);
+# BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
+# per UNet call; the untiled image too, to measure seams);
 # segment at BIG x BIG with --no-resize (512 px windows, --batch 8). Columns:
 # images/s of the tool and of PyTorch eager, their ratio, the GPU memory the
 # process took (nvidia-smi, sampled every 100 ms: context, caching allocator
@@ -126,7 +127,7 @@ rng = np.random.default_rng(0)
 def img(s):  # a gradient under noise: smooth and textured parts
     y, x = np.mgrid[0:s, 0:s] * (512.0 / s)
     return np.clip(np.stack([x / 2, y / 2, (x + y) / 4], -1) + rng.normal(0, 20, (s, s, 3)), 0, 255).astype(np.uint8)
-for sub, s, k in (("small", size, n), ("big", big, 2), ("big9", big, 9)):
+for sub, s, k in (("small", size, n), ("big", big, 2), ("big1", big, 1), ("big9", big, 9)):
     os.makedirs(os.path.join(d, sub), exist_ok=True)
     first = os.path.join(d, sub, "img000.png")
     Image.fromarray(img(s)).save(first)
@@ -178,6 +179,27 @@ print("%.3f" % ((n - first) / (t[-1] - t[first - 1])) if n > first and t[-1] > t
   log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($(py "print('%.1f' % ($e - $s))") s with loading)"
 }
 
+# tool_rate_diff NAME -- command...: one image per second from two runs, on
+# one image and on two (load and warm-up cancel): for tiled images, whose
+# item groups write every output at the end of the group.
+tool_rate_diff() {
+  local name=$1 s1 e1 s2 e2
+  shift 2
+  rm -rf "$work/out-$name" "$work/out-$name.1"
+  s1=$(date +%s.%N)
+  "$@" "$work/in/big1" -O "$work/out-$name.1" -q || { log "$name: the tool failed"; rate[$name]=-; mem[$name]=-; return 0; }
+  e1=$(date +%s.%N)
+  mem_start
+  s2=$(date +%s.%N)
+  "$@" "$work/in/big" -O "$work/out-$name" -q || { mem_stop >/dev/null; log "$name: the tool failed"; rate[$name]=-; mem[$name]=-; return 0; }
+  e2=$(date +%s.%N)
+  mem[$name]=$(mem_stop)
+  rate[$name]=$(py 'import sys
+d = (float(sys.argv[4]) - float(sys.argv[3])) - (float(sys.argv[2]) - float(sys.argv[1]))
+print("%.3f" % (1 / d) if d > 0 else "-")' "$s1" "$e1" "$s2" "$e2")
+  log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB (1 image $(py "print('%.1f' % ($e1 - $s1))") s, 2 images $(py "print('%.1f' % ($e2 - $s2))") s with loading)"
+}
+
 declare -A ref refmem
 torch_rate() {  # NAME SCRIPT args...
   local name=$1 script=$2
@@ -223,6 +245,9 @@ done
 # The big image: the first is loading and warm-up, the second is timed.
 tool_rate "restore-$big-tiled" 2 1 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile "$work/in/big"
+# The same with its latent tiles 8 per UNet call (--batch 8).
+tool_rate_diff "restore-$big-tiled-b8" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  --size-policy pad --tile --batch 8
 # Segment: --batch 8 takes 8 items per group, so 9 images: the second group
 # (one image, 16 windows in two backbone calls) is the timed one.
 tool_rate "segment-$big-windows" 9 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --window 512 \
@@ -273,9 +298,14 @@ fi
   echo "|--------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
   for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
               "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" "segment-$size-b8-fast-j2" \
-              "restore-$big-tiled" "segment-$big-windows"; do
+              "restore-$big-tiled" "restore-$big-tiled-b8" "segment-$big-windows"; do
     r=${rate[$name]:--}
-    t=${ref[${name%-fast*}]:--}  # the switches' rows against the same PyTorch row
+    case $name in  # the switches' rows against the same PyTorch row
+      *-tiled-b8) base=${name%-b8} ;;
+      *-fast*) base=${name%-fast*} ;;
+      *) base=$name ;;
+    esac
+    t=${ref[$base]:--}
     py 'import sys
 name, r, t, rm, tm, size, big = sys.argv[1:8]
 ratio = "%.2f" % (float(r) / float(t)) if r != "-" and t != "-" and float(t) > 0 else "-"

@@ -34,7 +34,7 @@ complete -c rass-restore -l channels-last -d 'keep convolution weights (and so a
 complete -c rass-restore -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-restore -l latent-out -r -F -d 'write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)'
 complete -c rass-restore -l attn-out -r -F -d 'write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)'
-complete -c rass-restore -l batch -x -d 'images per network call: up to N consecutive items of one processed size run together (tiled images one at a time); results as one at a time'
+complete -c rass-restore -l batch -x -d 'images per network call: up to N consecutive items of one processed size run together (a tiled image alone, its latent tiles N per UNet call); results as one at a time'
 complete -c rass-restore -l resume -d 'batch: skip items whose outputs already exist'
 complete -c rass-restore -s j -l jobs -x -d 'worker threads (0 = all cores)'
 complete -c rass-restore -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

@@ -148,6 +148,21 @@ TEST_CASE("latent tiling: the blend is a partition of unity and a local operator
   // Pointwise: every pixel is covered and the weights normalise exactly.
   auto square = [](const torch::Tensor& t) { return t * t; };
   CHECK(max_abs(tiled_latent_apply(z, 8, 4, square), square(z)) < 1e-5);
+  // Tiles in batches of 4 (and more than there are): the same blend (the
+  // per-tile sum may round differently in a batch).
+  int64_t calls = 0;
+  auto counted = [&](const torch::Tensor& t) {
+    ++calls;
+    return t * t + t.sum({1, 2, 3}, true);  // per-tile term: rows must not mix
+  };
+  const torch::Tensor one = tiled_latent_apply(z, 8, 4, counted);
+  const int64_t tiles = calls;
+  CHECK(tiles == int64_t(tile_offsets(13, 8, 4).size() * tile_offsets(19, 8, 4).size()));
+  calls = 0;
+  CHECK(max_abs(tiled_latent_apply(z, 8, 4, counted, 4), one) < 1e-5);
+  CHECK(calls == (tiles + 3) / 4);
+  CHECK(max_abs(tiled_latent_apply(z, 8, 4, counted, 1000), one) < 1e-5);
+  CHECK_THROWS_AS(tiled_latent_apply(z, 8, 4, counted, 0), Error);
   // A 3x3 box blur with zero padding: tiles see a zero border where the whole
   // latent has neighbours, so only pixels next to an inner tile edge may differ.
   auto blur = [](const torch::Tensor& t) {
@@ -238,6 +253,11 @@ TEST_CASE("restore_many: a batch equals each image alone; a bad image fails alon
   }
   // Each image's own draw and prompt: the two same-size images differ.
   CHECK(!torch::equal(batched[0].latent, batched[1].latent));
+  // The tiled image's latent tiles 4 per UNet call: the same blend.
+  RestoreParams tp = inputs[3].params;
+  tp.tile_batch = 4;
+  const RestoreResult tiled4 = restore(m, imgs[3], prompts[3], tp, "tiled");
+  CHECK(max_abs(tiled4.latent, batched[3].latent) * unit <= 3e-5);
 
   // Injected draws (images 0 and 1 share a batch, as do 2 and 4): a NaN draw
   // fails its image inside the batch (the per-image non-finite check), the

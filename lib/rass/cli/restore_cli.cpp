@@ -67,7 +67,7 @@ RestoreCli::RestoreCli()
       ->type_name("PATH");
   a.add_option("--attn-out", j_.attn_out, "write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)")
       ->type_name("PATH");
-  a.add_option("--batch", j_.batch, "images per network call: up to N consecutive items of one processed size run together (tiled images one at a time); results as one at a time")
+  a.add_option("--batch", j_.batch, "images per network call: up to N consecutive items of one processed size run together (a tiled image alone, its latent tiles N per UNet call); results as one at a time")
       ->default_str("1")
       ->check(positive_integer(4096));
   a.add_flag("--resume", j_.resume, "batch: skip items whose outputs already exist");

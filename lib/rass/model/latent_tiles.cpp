@@ -34,7 +34,8 @@ torch::Tensor gaussian_tile_weights(int64_t tile) {
 }
 
 torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t overlap,
-                                 const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& fn, int64_t batch) {
+  if (batch < 1) throw_usage("latent tiles: batch must be >= 1, got " + std::to_string(batch));
   if (tile < 1 || overlap < 0 || overlap >= tile)
     throw_usage("latent tiles: need tile >= 1 and 0 <= overlap < tile (got " + std::to_string(tile) + ", " +
                 std::to_string(overlap) + ")");
@@ -46,12 +47,21 @@ torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t o
   torch::Tensor sum = torch::zeros(z.sizes(), z.options().dtype(torch::kFloat));
   torch::Tensor count = torch::zeros({h, w}, z.options().dtype(torch::kFloat));
   using torch::indexing::Slice;
+  std::vector<std::pair<int64_t, int64_t>> at;  // (y, x) in the reference's order
   for (int64_t y : tile_offsets(h, t, overlap))
-    for (int64_t x : tile_offsets(w, t, overlap)) {
-      const torch::Tensor pred = fn(z.index({Slice(), Slice(), Slice(y, y + t), Slice(x, x + t)}));
-      sum.index({Slice(), Slice(), Slice(y, y + t), Slice(x, x + t)}) += pred.to(torch::kFloat) * weights;
+    for (int64_t x : tile_offsets(w, t, overlap)) at.emplace_back(y, x);
+  for (size_t a = 0; a < at.size(); a += size_t(batch)) {
+    const size_t b = std::min(at.size(), a + size_t(batch));
+    std::vector<torch::Tensor> tiles;
+    for (size_t i = a; i < b; ++i)
+      tiles.push_back(z.index({Slice(), Slice(), Slice(at[i].first, at[i].first + t), Slice(at[i].second, at[i].second + t)}));
+    const torch::Tensor pred = fn(tiles.size() == 1 ? tiles[0] : torch::cat(tiles)).to(torch::kFloat);
+    for (size_t i = a; i < b; ++i) {
+      const auto [y, x] = at[i];
+      sum.index({Slice(), Slice(), Slice(y, y + t), Slice(x, x + t)}) += pred.narrow(0, int64_t(i - a), 1) * weights;
       count.index({Slice(y, y + t), Slice(x, x + t)}) += weights;
     }
+  }
   return (sum / count).to(z.scalar_type());
 }
 

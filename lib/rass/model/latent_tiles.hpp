@@ -19,10 +19,12 @@ std::vector<int64_t> tile_offsets(int64_t len, int64_t tile, int64_t overlap);
 // asymmetry, kept), outer product [T(y), T(x)], float64.
 torch::Tensor gaussian_tile_weights(int64_t tile);
 
-// Runs `fn` (a [1, C, T, T] latent tile -> prediction of the same shape) over
-// the tiles of `z` [1, C, h, w] and blends the predictions; `fn(z)` once when
-// h*w <= tile^2. tile >= 1, 0 <= overlap < tile (Error(usage) otherwise).
+// Runs `fn` (latent tiles [n, C, T, T] -> predictions of the same shape) over
+// the tiles of `z` [1, C, h, w], up to `batch` tiles per call, and blends the
+// predictions (in the same order whatever the batch); `fn(z)` once when
+// h*w <= tile^2. tile >= 1, 0 <= overlap < tile, batch >= 1 (Error(usage)
+// otherwise).
 torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t overlap,
-                                 const std::function<torch::Tensor(const torch::Tensor&)>& fn);
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& fn, int64_t batch = 1);
 
 }  // namespace rass::model

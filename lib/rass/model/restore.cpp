@@ -287,9 +287,12 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   captures.cross_attention = p.attention;
   const torch::Tensor t = torch::full({1}, double(p.timestep), torch::TensorOptions().device(m.device));
   auto unet_pass = [&](const torch::Tensor& zt) {
-    return m.unet.ptr()->forward(zt.to(m.dtype), t, context, p.attention ? &captures : nullptr).to(torch::kFloat);
+    // Several tiles of one image share its prompt embedding.
+    const torch::Tensor ctx = zt.size(0) == context.size(0) ? context : context.expand({zt.size(0), -1, -1});
+    return m.unet.ptr()->forward(zt.to(m.dtype), t, ctx, p.attention ? &captures : nullptr).to(torch::kFloat);
   };
-  const torch::Tensor eps = p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass) : unet_pass(z);
+  const torch::Tensor eps =
+      p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass, p.tile_batch) : unet_pass(z);
   torch::Tensor x0;
   if (p.formula == Formula::ddpm) {
     // float32 as the scheduler: alpha_prod_t ** 0.5, (1 - alpha_prod_t) ** 0.5

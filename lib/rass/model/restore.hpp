@@ -112,6 +112,7 @@ struct RestoreParams {
   std::string key;           // item key: with seed, keys the sample's generator
   bool tile = false;         // latent tiling (UNet)
   int64_t tile_size = 96, tile_overlap = 32;  // latent pixels
+  int64_t tile_batch = 1;    // latent tiles per UNet call (rass-restore: --batch)
   bool vae_tile = false;     // tiled VAE encode/decode with global GroupNorm statistics
   VaeTiling vae_tiling;
   bool attention = false;    // also return the aggregated cross-attention maps

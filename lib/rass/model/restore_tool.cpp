@@ -99,6 +99,7 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
   p.tile = job.tile;
   p.tile_size = job.tile_size;
   p.tile_overlap = job.tile_overlap;
+  p.tile_batch = job.batch;  // a tiled image's latent tiles are its batch
   p.vae_tile = job.tile;
   p.vae_tiling.encoder_tile = job.vae_encoder_tile;
   p.vae_tiling.decoder_tile = job.vae_decoder_tile;
