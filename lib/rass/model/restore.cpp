@@ -18,6 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/lora_io.hpp"
@@ -275,9 +276,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
         // A generator of its own per item: results do not depend on order, batch, jobs or shard.
         torch::Generator gen =
             at::make_generator<at::CPUGeneratorImpl>(stream_seed(inputs[i].params.seed, inputs[i].params.key, "vae-sample"));
-        std::vector<int64_t> shape{1};
-        shape.insert(shape.end(), one.begin(), one.end());
-        noises.push_back(at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat)));
+        noises.push_back(at::randn({1, one[0], one[1], one[2]}, gen, torch::TensorOptions().dtype(torch::kFloat)));
       }
     }
     z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * host_to_device(torch::cat(noises), m.device, torch::kFloat)) * sf;
@@ -287,9 +286,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   captures.cross_attention = p.attention;
   const torch::Tensor t = torch::full({1}, double(p.timestep), torch::TensorOptions().device(m.device));
   auto unet_pass = [&](const torch::Tensor& zt) {
-    // Several tiles of one image share its prompt embedding.
-    const torch::Tensor ctx = zt.size(0) == context.size(0) ? context : context.expand({zt.size(0), -1, -1});
-    return m.unet.ptr()->forward(zt.to(m.dtype), t, ctx, p.attention ? &captures : nullptr).to(torch::kFloat);
+    return m.unet.ptr()->forward(zt.to(m.dtype), t, context, p.attention ? &captures : nullptr).to(torch::kFloat);
   };
   const torch::Tensor eps =
       p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass, p.tile_batch) : unet_pass(z);
@@ -391,28 +388,16 @@ std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector
       errors[i] = std::current_exception();
     }
   }
+  // A chunk that fails (out of memory, one image's injected noise) runs again
+  // image by image, so the error goes to the image that caused it.
   for (const auto& [key, members] : groups)
-    for (size_t a = 0; a < members.size(); a += size_t(batch)) {
-      const std::vector<size_t> chunk(members.begin() + a, members.begin() + std::min(members.size(), a + size_t(batch)));
-      try {
-        run_chunk(m, inputs, prep, chunk, results, errors);
-      } catch (...) {
-        // A chunk that fails (out of memory, one image's injected noise) runs
-        // again image by image, so the error goes to the image that caused it.
-        if (chunk.size() == 1) {
-          errors[chunk[0]] = std::current_exception();
-          continue;
-        }
-        for (size_t i : chunk) {
-          if (errors[i] || results[i].image.width > 0) continue;
-          try {
-            run_chunk(m, inputs, prep, {i}, results, errors);
-          } catch (...) {
-            errors[i] = std::current_exception();
-          }
-        }
-      }
-    }
+    for (const std::vector<size_t>& chunk : chunks(members, size_t(batch)))
+      run_or_retry(
+          chunk, [&] { run_chunk(m, inputs, prep, chunk, results, errors); },
+          [&](size_t i) {
+            if (!errors[i] && results[i].image.empty()) run_chunk(m, inputs, prep, {i}, results, errors);
+          },
+          [&](size_t i, std::exception_ptr e) { errors[i] = e; });
   return results;
 }
 

@@ -17,7 +17,7 @@
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/model/checkpoint.hpp"
-#include "rass/model/item_group.hpp"
+#include "rass/model/batching.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_files.hpp"
 #include "rass/nn/threads.hpp"

@@ -11,6 +11,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/degrade/pil_resize.hpp"
+#include "rass/model/batching.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_size.hpp"
 
@@ -324,46 +325,38 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
   std::map<std::tuple<int64_t, int64_t, bool, bool>, std::vector<size_t>> groups;
   for (size_t j = 0; j < jobs.size(); ++j)
     groups[{jobs[j].crop.size(2), jobs[j].crop.size(3), jobs[j].noise.defined(), jobs[j].latent.defined()}].push_back(j);
+  // A batch that fails (out of memory, one image's windows) runs again window
+  // by window, so the error goes to the image that caused it.
   const auto& levels = m.heads->projection->levels;
   for (const auto& [key, members] : groups)
-    for (size_t a = 0; a < members.size(); a += size_t(batch)) {
-      const std::vector<size_t> chunk(members.begin() + a, members.begin() + std::min(members.size(), a + size_t(batch)));
+    for (const std::vector<size_t>& chunk : chunks(members, size_t(batch))) {
+      std::vector<size_t> live;  // windows of images that have not failed
       std::vector<torch::Tensor> crops, contexts, noises, latents;
       for (size_t j : chunk) {
         const CropJob& job = jobs[j];
         if (errors[job.image]) continue;
+        live.push_back(j);
         crops.push_back(job.crop);
         contexts.push_back(inputs[job.image].context);
         if (job.noise.defined()) noises.push_back(job.noise);
         if (job.latent.defined()) latents.push_back(job.latent);
       }
-      if (crops.empty()) continue;
-      try {
-        const std::vector<torch::Tensor> feats = m.crop_features(
-            torch::cat(crops), torch::cat(contexts), noises.empty() ? torch::Tensor() : torch::cat(noises),
-            latents.empty() ? torch::Tensor() : torch::cat(latents));
-        int64_t row = 0;
-        for (size_t j : chunk)
-          if (!errors[jobs[j].image]) accumulate(pending[jobs[j].image], levels, jobs[j], feats, row++);
-      } catch (...) {
-        // A batch that fails (out of memory, one image's windows) runs again
-        // window by window, so the error goes to the image that caused it.
-        const std::exception_ptr batch_error = std::current_exception();
-        for (size_t j : chunk) {
-          const CropJob& job = jobs[j];
-          if (errors[job.image]) continue;
-          if (crops.size() == 1) {
-            errors[job.image] = batch_error;
-            continue;
-          }
-          try {
+      if (live.empty()) continue;
+      run_or_retry(
+          live,
+          [&] {
+            const std::vector<torch::Tensor> feats = m.crop_features(
+                torch::cat(crops), torch::cat(contexts), noises.empty() ? torch::Tensor() : torch::cat(noises),
+                latents.empty() ? torch::Tensor() : torch::cat(latents));
+            for (size_t r = 0; r < live.size(); ++r) accumulate(pending[jobs[live[r]].image], levels, jobs[live[r]], feats, int64_t(r));
+          },
+          [&](size_t j) {
+            const CropJob& job = jobs[j];
+            if (errors[job.image]) return;
             accumulate(pending[job.image], levels, job,
                        m.crop_features(job.crop, inputs[job.image].context, job.noise, job.latent), 0);
-          } catch (...) {
-            errors[job.image] = std::current_exception();
-          }
-        }
-      }
+          },
+          [&](size_t j, std::exception_ptr e) { errors[jobs[j].image] = e; });
     }
   jobs.clear();
   // The head: images whose feature maps have one size run together, up to
@@ -389,45 +382,35 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
     pending[i] = Pending();
   };
   for (const auto& [size, members] : by_size)
-    for (size_t a = 0; a < members.size(); a += size_t(batch)) {
-      const std::vector<size_t> chunk(members.begin() + a, members.begin() + std::min(members.size(), a + size_t(batch)));
-      nn::MaskFormerOutput out;
-      try {
-        std::vector<torch::Tensor> features;
-        for (size_t k = 0; k < pending[chunk[0]].acc.size(); ++k) {
-          std::vector<torch::Tensor> level;
-          for (size_t i : chunk) level.push_back(pending[i].acc[k]);
-          features.push_back(chunk.size() == 1 ? level[0] : torch::cat(level));
-        }
-        out = m.head(features);
-      } catch (...) {
-        const std::exception_ptr batch_error = std::current_exception();
-        for (size_t i : chunk) {
-          if (chunk.size() == 1) {
-            errors[i] = batch_error;
-            pending[i] = Pending();
-            continue;
-          }
-          try {
+    for (const std::vector<size_t>& chunk : chunks(members, size_t(batch)))
+      run_or_retry(
+          chunk,
+          [&] {
+            std::vector<torch::Tensor> features;
+            for (size_t k = 0; k < pending[chunk[0]].acc.size(); ++k) {
+              std::vector<torch::Tensor> level;
+              for (size_t i : chunk) level.push_back(pending[i].acc[k]);
+              features.push_back(chunk.size() == 1 ? level[0] : torch::cat(level));
+            }
+            const nn::MaskFormerOutput out = m.head(features);
+            for (size_t n = 0; n < chunk.size(); ++n)
+              post_one(chunk[n], out.pred_logits.narrow(0, int64_t(n), 1), out.pred_masks[int64_t(n)]);
+          },
+          [&](size_t i) {
             const nn::MaskFormerOutput one = m.head(pending[i].acc);
             post_one(i, one.pred_logits, one.pred_masks[0]);
-          } catch (...) {
-            errors[i] = std::current_exception();
+          },
+          [&](size_t i, std::exception_ptr e) {
+            errors[i] = e;
             pending[i] = Pending();
-          }
-        }
-        continue;
-      }
-      for (size_t n = 0; n < chunk.size(); ++n)
-        post_one(chunk[n], out.pred_logits.narrow(0, int64_t(n), 1), out.pred_masks[int64_t(n)]);
-    }
+          });
   return results;
 }
 
 SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tensor& context, const SegmentParams& p,
-                      const std::string& name) {
+                      const std::string& name, int batch) {
   std::vector<std::exception_ptr> errors;
-  std::vector<SegmentResult> r = segment_many(m, {SegmentInput{&rgb, context, p, name}}, 1, errors);
+  std::vector<SegmentResult> r = segment_many(m, {SegmentInput{&rgb, context, p, name}}, batch, errors);
   if (errors[0]) std::rethrow_exception(errors[0]);
   return std::move(r[0]);
 }

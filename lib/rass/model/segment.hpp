@@ -67,8 +67,9 @@ SegmentGeometry segment_geometry(int width, int height, const SegmentFolderConfi
 // detectron2 ResizeShortestEdge.get_output_shape.
 std::pair<int, int> shortest_edge_size(int w, int h, int short_edge, int max_size);
 
+// `batch`: windows of the image per backbone call (segment_many).
 SegmentResult segment(const SegmentModel& m, const Image& rgb, const torch::Tensor& context, const SegmentParams& p,
-                      const std::string& name);
+                      const std::string& name, int batch = 1);
 
 // One image of a batched call.
 struct SegmentInput {

@@ -22,7 +22,7 @@
 #include "rass/metrics/class_names.hpp"
 #include "rass/metrics/palette.hpp"
 #include "rass/model/checkpoint.hpp"
-#include "rass/model/item_group.hpp"
+#include "rass/model/batching.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/segment.hpp"
@@ -248,9 +248,7 @@ int run_single(const SegmentJob& job) {
   p.latent_name = job.latent_in;
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
-  std::vector<std::exception_ptr> errors;
-  const SegmentResult r = std::move(segment_many(m, {SegmentInput{&rgb, context, p, name}}, job.batch, errors)[0]);
-  if (errors[0]) std::rethrow_exception(errors[0]);
+  const SegmentResult r = segment(m, rgb, context, p, name, job.batch);
   write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
   if (job.json) batch::write_report("-", record(job, m, r, key, in, job.output, prompt, tokens).dump() + "\n");
   return 0;

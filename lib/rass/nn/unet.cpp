@@ -223,7 +223,7 @@ UNet2DConditionImpl::UNet2DConditionImpl(const UNetConfig& c) : config(c) {
 }
 
 torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const torch::Tensor& timesteps,
-                                           const torch::Tensor& context, UNetCaptures* cap) {
+                                           const torch::Tensor& context_in, UNetCaptures* cap) {
   if (cap) {
     cap->attention.clear();
     cap->up_block_outputs.clear();
@@ -231,6 +231,9 @@ torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const to
   const auto& ch = config.block_out_channels;
   torch::Tensor t = timesteps.dim() == 0 ? timesteps.expand({sample.size(0)}) : timesteps;
   if (t.size(0) == 1 && sample.size(0) > 1) t = t.expand({sample.size(0)});
+  // One prompt for several samples (an image's latent tiles) is broadcast, as the timestep is.
+  const torch::Tensor context =
+      context_in.size(0) == 1 && sample.size(0) > 1 ? context_in.expand({sample.size(0), -1, -1}) : context_in;
   torch::Tensor temb = timestep_embedding(t, ch[0], config.flip_sin_to_cos, config.freq_shift).to(sample.scalar_type());
   temb = time_linear_2(F::silu(time_linear_1(temb)));
 

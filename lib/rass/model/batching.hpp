@@ -1,0 +1,84 @@
+// Batching helpers of the network layer: splitting a group into calls of at
+// most N, retrying a failed call item by item (so an error lands on the item
+// that caused it), and the group body of the batch tools.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <vector>
+
+#include "rass/model/torch_error.hpp"
+
+namespace rass::model {
+
+// `members` in consecutive runs of at most `size` (size >= 1).
+inline std::vector<std::vector<size_t>> chunks(const std::vector<size_t>& members, size_t size) {
+  std::vector<std::vector<size_t>> out;
+  for (size_t a = 0; a < members.size(); a += size)
+    out.emplace_back(members.begin() + a, members.begin() + std::min(members.size(), a + size));
+  return out;
+}
+
+// Runs `all` (the whole chunk in one call). If it throws, a chunk of one gets
+// that error (`fail(i, e)`); a larger one runs `one(i)` for each member, and
+// what those throw goes to `fail` for that member alone.
+template <class All, class One, class Fail>
+void run_or_retry(const std::vector<size_t>& chunk, All&& all, One&& one, Fail&& fail) {
+  try {
+    all();
+    return;
+  } catch (...) {
+    if (chunk.size() == 1) {
+      fail(chunk[0], std::current_exception());
+      return;
+    }
+  }
+  for (size_t i : chunk) {
+    try {
+      one(i);
+    } catch (...) {
+      fail(i, std::current_exception());
+    }
+  }
+}
+
+// One group of batch::run_item_groups for a network tool whose model takes a
+// batch of prepared inputs (rass-restore's restore_many, rass-segment's
+// segment_many): each item is read (`prepare`; --resume may mark it
+// skipped), the rest go to the model together (`run`: one result and one
+// error slot per input), then each is written (`write`). A failure at any
+// step is that item's own error, LibTorch's without its backtrace.
+// Ready: the tool's per-item state, with `bool skipped` and `Input input`.
+template <class Ready, class Input, class Result>
+void run_item_group(const std::vector<size_t>& indices, std::vector<std::exception_ptr>& errors,
+                    const std::function<void(size_t, Ready&)>& prepare,
+                    const std::function<std::vector<Result>(const std::vector<Input>&, std::vector<std::exception_ptr>&)>& run,
+                    const std::function<void(size_t, const Ready&, const Result&)>& write) {
+  // Sized once before any item is read: inputs may point into their Ready.
+  std::vector<Ready> ready(indices.size());
+  std::vector<size_t> to_run;  // positions in indices that go to the model
+  for (size_t k = 0; k < indices.size(); ++k) {
+    try {
+      prepare(indices[k], ready[k]);
+      if (!ready[k].skipped) to_run.push_back(k);
+    } catch (...) {
+      errors[k] = without_backtrace(std::current_exception());
+    }
+  }
+  std::vector<Input> inputs;
+  for (size_t k : to_run) inputs.push_back(ready[k].input);
+  std::vector<std::exception_ptr> failed;
+  const std::vector<Result> results = run(inputs, failed);
+  for (size_t n = 0; n < to_run.size(); ++n) {
+    const size_t k = to_run[n];
+    try {
+      if (failed[n]) std::rethrow_exception(failed[n]);
+      write(indices[k], ready[k], results[n]);
+    } catch (...) {
+      errors[k] = without_backtrace(std::current_exception());
+    }
+  }
+}
+
+}  // namespace rass::model
