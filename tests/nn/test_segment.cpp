@@ -262,6 +262,7 @@ TEST_CASE("segment: a batch of windows from several images equals each image alo
     SegmentParams p;
     p.resize = false;
     p.keep_scores = true;
+    p.keep_probs = true;
     p.seed = 5;
     p.key = "img" + std::to_string(k);
     inputs.push_back({&imgs[k], k == 1 ? ctx_b : ctx_a, p, p.key});
@@ -278,6 +279,8 @@ TEST_CASE("segment: a batch of windows from several images equals each image alo
     MESSAGE("image " << k << ": scores max abs " << e);
     CHECK(e <= 1e-5);
     CHECK(torch::equal(batched[k].labels, alone.labels));
+    REQUIRE(batched[k].probs.sizes() == alone.probs.sizes());
+    CHECK(max_abs(batched[k].probs, alone.probs) <= 1e-5);
   }
   CHECK(batched[0].tiles == 2);
   CHECK(batched[2].tiles == 2);
@@ -292,5 +295,20 @@ TEST_CASE("segment: a batch of windows from several images equals each image alo
   CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[1]), doctest::Contains("bad.npy"), Error);
   CHECK(torch::equal(some[0].labels, batched[0].labels));
   CHECK(torch::equal(some[2].labels, batched[2].labels));
+
+  // Non-finite head outputs fail their image alone, though it shares the
+  // head call (and the one copy to the host) with image 0: a finite but
+  // huge latent overflows inside the UNet.
+  inputs[1].params.latent = torch::Tensor();
+  inputs[3].params.latent = torch::full({4, 8, 12}, 1e30);
+  inputs[3].params.latent_name = "huge.npy";
+  const std::vector<SegmentResult> nan = segment_many(m, inputs, 3, errors);
+  CHECK(!errors[0]);
+  CHECK(!errors[1]);
+  CHECK(!errors[2]);
+  REQUIRE(errors[3]);
+  CHECK_THROWS_WITH_AS(std::rethrow_exception(errors[3]), doctest::Contains("non-finite predictions"), Error);
+  CHECK(torch::equal(nan[0].labels, batched[0].labels));
+  CHECK(torch::equal(nan[0].probs, batched[0].probs));
   CHECK_THROWS_AS(segment_many(m, inputs, 0, errors), Error);
 }

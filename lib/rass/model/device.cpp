@@ -3,6 +3,8 @@
 #include <memory>
 
 #include <ATen/Context.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 #include <torch/utils.h>
@@ -19,11 +21,23 @@ void to_channels_last(torch::nn::Module& m) {
 
 void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
 
-at::Tensor host_to_device(const at::Tensor& host, c10::Device device, c10::ScalarType dtype) {
-  if (!device.is_cuda() || !host.device().is_cpu()) return host.to(device, dtype);
-  // contiguous first: a strided view (a window of a larger image) would pin
-  // the whole span and then be copied once more to unpinned memory.
-  return host.contiguous().pin_memory().to(device, /*non_blocking=*/true).to(dtype);
+WorkerStreams::WorkerStreams(c10::Device device, int workers) {
+  if (!device.is_cuda() || workers < 2) return;
+  const c10::impl::DeviceGuardImplInterface* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+  if (!device.has_index()) device = c10::Device(c10::DeviceType::CUDA, 0);
+  // The model's weights were copied on the default stream: finished before
+  // other streams read them.
+  impl->getStream(device).synchronize();
+  for (int w = 0; w < workers; ++w) streams_.push_back(impl->getStreamFromGlobalPool(device));
+}
+
+void WorkerStreams::run(int w, const std::function<void()>& f) const {
+  if (streams_.empty()) {
+    f();
+    return;
+  }
+  c10::StreamGuard guard(streams_[size_t(w) % streams_.size()]);
+  f();
 }
 
 c10::ScalarType parse_dtype(const std::string& s) {

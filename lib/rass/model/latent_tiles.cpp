@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/transfer.hpp"
 
 namespace rass::model {
 
@@ -43,7 +44,7 @@ torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t o
   if (h * w <= tile * tile) return fn(z);
   const int64_t t = std::min({tile, h, w});
   // The reference adds float32 predictions times float64 weights into float32 sums.
-  const torch::Tensor weights = gaussian_tile_weights(t).to(z.device(), torch::kFloat);
+  const torch::Tensor weights = nn::host_to_device(gaussian_tile_weights(t), z.device(), torch::kFloat);  // no wait
   torch::Tensor sum = torch::zeros(z.sizes(), z.options().dtype(torch::kFloat));
   torch::Tensor count = torch::zeros({h, w}, z.options().dtype(torch::kFloat));
   using torch::indexing::Slice;

@@ -257,7 +257,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
     xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
   }
   const torch::Tensor context =
-      m.text_encoder.ptr()->forward(torch::cat(ids).to(m.device)).last_hidden_state.to(m.dtype);
+      m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype);
   const torch::Tensor x = host_to_device(torch::cat(xs), m.device, m.vae_dtype);
   const nn::LatentDistribution dist = p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
   const double sf = m.vae->config.scaling_factor;
@@ -293,23 +293,27 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   torch::Tensor x0;
   if (p.formula == Formula::ddpm) {
     // float32 as the scheduler: alpha_prod_t ** 0.5, (1 - alpha_prod_t) ** 0.5
-    const torch::Tensor a = torch::tensor(m.schedule.alpha_bar(p.timestep), torch::kFloat).to(m.device);
-    x0 = (z - (1 - a).pow(0.5) * eps) / a.pow(0.5);
+    // (worked out on the host: a device scalar made from host memory would make the host wait here).
+    const torch::Tensor a = torch::tensor(m.schedule.alpha_bar(p.timestep), torch::kFloat);
+    x0 = (z - (1 - a).pow(0.5).item<float>() * eps) / a.pow(0.5).item<float>();
     if (m.clip_sample) x0 = x0.clamp(-m.clip_sample_range, m.clip_sample_range);
   } else {
     x0 = z - eps;
   }
-  // One host synchronisation per stage for the whole chunk: which images are finite.
-  auto finite_rows = [](const torch::Tensor& v) {
-    const torch::Tensor f = torch::isfinite(v).flatten(1).all(1).to(torch::kCPU);
-    return std::vector<bool>(f.data_ptr<bool>(), f.data_ptr<bool>() + f.numel());
-  };
-  std::vector<int64_t> ok;  // rows of x0 that go on to the decoder
-  const std::vector<bool> x0_ok = finite_rows(x0);
-  const torch::Tensor latents = x0.to(torch::kCPU);
+  // Every row is decoded, finite or not (the decoder treats rows
+  // independently), so the host waits once per chunk, after the decoder:
+  // which latents and which images are finite, the latents and the images.
+  const torch::Tensor zd = x0.div(sf).to(m.vae_dtype);
+  const torch::Tensor decoded_all =
+      (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
+  auto finite_rows = [](const torch::Tensor& v) { return torch::isfinite(v).flatten(1).all(1); };
+  const std::vector<torch::Tensor> host =
+      device_to_host({finite_rows(x0), finite_rows(decoded_all), x0, decoded_all * 0.5 + 0.5});
+  const torch::Tensor &x0_ok = host[0], &dec_ok = host[1], &latents = host[2], &decoded_host = host[3];
+  std::vector<int64_t> ok;  // rows with a finite latent
   for (int64_t k = 0; k < n; ++k) {
     const size_t i = chunk[size_t(k)];
-    if (!x0_ok[size_t(k)]) {
+    if (!x0_ok[k].item<bool>()) {
       errors[i] = std::make_exception_ptr(Error(
           ExitCode::runtime, inputs[i].name + ": the UNet gave a non-finite latent (NaN or infinity) in " +
                                  std::string(c10::toString(m.dtype)) +
@@ -327,18 +331,10 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
     }
   }
   captures.attention.clear();
-  if (ok.empty()) return;
-
-  const torch::Tensor rows = torch::tensor(ok, torch::kLong).to(m.device);
-  const torch::Tensor zd = (int64_t(ok.size()) == n ? x0 : x0.index_select(0, rows)).div(sf).to(m.vae_dtype);
-  const torch::Tensor decoded_all =
-      (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
-  const std::vector<bool> dec_ok = finite_rows(decoded_all);
-  const torch::Tensor decoded_host = decoded_all.to(torch::kCPU) * 0.5 + 0.5;
   using torch::indexing::Slice;
-  for (size_t o = 0; o < ok.size(); ++o) {
-    const size_t i = chunk[size_t(ok[o])];
-    if (!dec_ok[o]) {
+  for (const int64_t o : ok) {
+    const size_t i = chunk[size_t(o)];
+    if (!dec_ok[o].item<bool>()) {
       errors[i] = std::make_exception_ptr(Error(
           ExitCode::runtime, inputs[i].name + ": the VAE decoder gave non-finite pixels (NaN or infinity) in " +
                                  std::string(c10::toString(m.vae_dtype)) + " from a finite latent" +
@@ -348,7 +344,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
     try {
       Prepared& pr = prep[i];
       const torch::Tensor decoded =
-          decoded_host.index({Slice(int64_t(o), int64_t(o) + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)});
+          decoded_host.index({Slice(o, o + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)});
       pr.r.decoded = decoded.squeeze(0);
       // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
       Image out = tensor_to_image(decoded);

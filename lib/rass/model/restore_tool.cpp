@@ -18,6 +18,7 @@
 #include "rass/io/npy.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_files.hpp"
 #include "rass/nn/threads.hpp"
@@ -330,16 +331,21 @@ int run_batch(const RestoreJob& job) {
     write_outputs(r, rd.image, rd.latent, rd.attn);
     if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt).dump() + "\n");
   };
+  // With -j 2 or more on a GPU each worker queues its work on a stream of
+  // its own: one reads and writes files while another's batch computes.
+  const WorkerStreams streams(m.device, workers);
   // Up to --batch consecutive items per call: same-size images share the network calls.
   const batch::Tally tally = batch::run_item_groups(
       mine, size_t(job.batch), {workers, job.quiet}, reporter,
-      [&](const std::vector<size_t>& idx, int, std::vector<std::exception_ptr>& errors) {
-        run_item_group<Ready, RestoreInput, RestoreResult>(
-            idx, errors, prepare_item,
-            [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
-              return restore_many(m, inputs, job.batch, failed);
-            },
-            write_item);
+      [&](const std::vector<size_t>& idx, int w, std::vector<std::exception_ptr>& errors) {
+        streams.run(w, [&] {
+          run_item_group<Ready, RestoreInput, RestoreResult>(
+              idx, errors, prepare_item,
+              [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
+                return restore_many(m, inputs, job.batch, failed);
+              },
+              write_item);
+        });
       },
       [&](size_t i, batch::Outcome o, const std::string& msg) {
         if (o != batch::Outcome::ok && lines.enabled())

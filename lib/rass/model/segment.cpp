@@ -12,6 +12,7 @@
 #include "rass/core/rng.hpp"
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/model/batching.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_size.hpp"
 
@@ -135,11 +136,12 @@ torch::Tensor bilinear_rows(const std::function<torch::Tensor(int64_t, int64_t)>
     l0.push_back(1.f - lam);
   }
   const int64_t n = y1 - y0;
-  auto opts = torch::TensorOptions().device(src.device());
-  const torch::Tensor r0 = src.index_select(1, torch::tensor(i0, torch::kLong).to(src.device()));
-  const torch::Tensor r1 = src.index_select(1, torch::tensor(i1, torch::kLong).to(src.device()));
-  const torch::Tensor w0 = torch::tensor(l0, torch::kFloat).to(opts.device()).view({1, n, 1});
-  const torch::Tensor w1 = torch::tensor(l1, torch::kFloat).to(opts.device()).view({1, n, 1});
+  // Sent up without a wait (host_to_device): this runs once or twice per band.
+  auto up = [&](const torch::Tensor& t) { return host_to_device(t, src.device(), t.scalar_type()); };
+  const torch::Tensor r0 = src.index_select(1, up(torch::tensor(i0, torch::kLong)));
+  const torch::Tensor r1 = src.index_select(1, up(torch::tensor(i1, torch::kLong)));
+  const torch::Tensor w0 = up(torch::tensor(l0, torch::kFloat)).view({1, n, 1});
+  const torch::Tensor w1 = up(torch::tensor(l1, torch::kFloat)).view({1, n, 1});
   return w0 * r0 + w1 * r1;
 }
 
@@ -220,6 +222,8 @@ Pending prepare(const SegmentModel& m, const SegmentInput& in, size_t index, std
 }
 
 // Adds one window's features (batch row `row` of feats) to its image's maps.
+// The window counts are kept on the host (they follow from the shapes
+// alone), so checking coverage makes no one wait for the device.
 void accumulate(Pending& pd, const std::vector<nn::ProjectionLevel>& levels, const CropJob& job,
                 const std::vector<torch::Tensor>& feats, int64_t row) {
   const SegmentGeometry& g = pd.g;
@@ -228,7 +232,7 @@ void accumulate(Pending& pd, const std::vector<nn::ProjectionLevel>& levels, con
     const torch::Tensor fk = feats[k].narrow(0, row, 1);
     if (pd.acc.size() <= k) {
       pd.acc.push_back(torch::zeros({1, fk.size(1), g.pad_h / s, g.pad_w / s}, fk.options()));
-      pd.counts.push_back(torch::zeros({1, 1, g.pad_h / s, g.pad_w / s}, fk.options()));
+      pd.counts.push_back(torch::zeros({1, 1, g.pad_h / s, g.pad_w / s}, torch::kFloat));
     }
     // Offsets floor-divided by the stride, as released. Where a crop's
     // feature map would run past the whole map (crops that are not
@@ -242,36 +246,38 @@ void accumulate(Pending& pd, const std::vector<nn::ProjectionLevel>& levels, con
 }
 
 // Step 4, first half: the summed window features become averages (every
-// cell of every level must have been covered). One host synchronisation.
+// cell of every level must have been covered; checked on the host).
 void average(const SegmentModel& m, Pending& pd, const std::string& name) {
   const auto& levels = m.heads->projection->levels;
-  std::vector<torch::Tensor> uncovered;
-  for (size_t k = 0; k < pd.acc.size(); ++k) uncovered.push_back((pd.counts[k] == 0).any().view({1}));
-  const torch::Tensor flags = torch::cat(uncovered).to(torch::kCPU);
   for (size_t k = 0; k < pd.acc.size(); ++k)
-    if (flags[int64_t(k)].item<bool>())
+    if ((pd.counts[k] == 0).any().item<bool>())
       throw_runtime(name + ": the sliding window left part of " + levels[k].name + " uncovered");
   if (pd.g.tiles.size() > 1)
-    for (size_t k = 0; k < pd.acc.size(); ++k) pd.acc[k].div_(pd.counts[k]);
+    for (size_t k = 0; k < pd.acc.size(); ++k) pd.acc[k].div_(host_to_device(pd.counts[k], pd.acc[k].device(), pd.acc[k].scalar_type()));
   pd.counts.clear();
 }
 
 // Step 4, second half: one image's head outputs (logits [1, Q, K+1], masks
 // [Q, h4, w4]) to its label map, probabilities and scores, in bands of rows.
-// The maps stay on the model's device; only what is kept comes to the host.
-SegmentResult post(const SegmentModel& m, Pending& pd, const SegmentInput& in, const torch::Tensor& logits_in,
-                   const torch::Tensor& masks_in) {
+// The maps stay on the model's device: the label map (and the
+// probabilities) are left there for `finish` to bring over with the other
+// images' in one wait; kept scores (up to [150, H, W]) come over band by band.
+struct Posted {
+  SegmentResult r;       // sizes; labels and probs on the device, scores on the host
+  torch::Tensor finite;  // [] bool on the device: the head's outputs were finite
+};
+
+Posted post(Pending& pd, const SegmentInput& in, const torch::Tensor& logits_in, const torch::Tensor& masks_in) {
   const Image& rgb = *in.rgb;
   const SegmentParams& p = in.params;
-  const std::string& name = in.name;
   const SegmentGeometry& g = pd.g;
-  SegmentResult r = std::move(pd.r);
+  Posted out;
+  SegmentResult& r = out.r;
+  r = std::move(pd.r);
   pd.acc.clear();
   const torch::Tensor logits = logits_in.to(torch::kFloat);  // [1, Q, K+1]
   const torch::Tensor masks = masks_in.to(torch::kFloat);    // [Q, h4, w4]
-  if (!(torch::isfinite(logits).all() & torch::isfinite(masks).all()).item<bool>())
-    throw_runtime(name + ": the model gave non-finite predictions (NaN or infinity) in " + std::string(c10::toString(m.dtype)) +
-                  (m.dtype == torch::kFloat ? ": check the model's weights" : ": rerun with --dtype fp32"));
+  out.finite = torch::isfinite(logits).all() & torch::isfinite(masks).all();
   const int64_t K = logits.size(2) - 1, Q = masks.size(0);
 
   // Scores rows [a, b) of the padded-size map, cropped to the resized width.
@@ -283,8 +289,9 @@ SegmentResult post(const SegmentModel& m, Pending& pd, const SegmentInput& in, c
   };
   const bool same = g.proc_w == rgb.width && g.proc_h == rgb.height;
   const int64_t H = rgb.height, W = rgb.width;
-  r.labels = torch::empty({H, W}, torch::kInt);
-  if (p.keep_probs) r.probs = torch::empty({H, W}, torch::kFloat);
+  const auto on_device = torch::TensorOptions().device(masks.device());
+  r.labels = torch::empty({H, W}, on_device.dtype(torch::kInt));
+  if (p.keep_probs) r.probs = torch::empty({H, W}, on_device.dtype(torch::kFloat));
   if (p.keep_scores) r.scores = torch::empty({K, H, W}, torch::kFloat);
   const int64_t widest = std::max<int64_t>({Q, K, 1}) * std::max<int64_t>(g.pad_w, W);
   const int64_t band = std::max<int64_t>(8, p.band_elements / widest);
@@ -293,12 +300,39 @@ SegmentResult post(const SegmentModel& m, Pending& pd, const SegmentInput& in, c
     // sem_seg_postprocess: crop to the resized size, bilinear to the original.
     const torch::Tensor s = same ? padded_scores(y0, y1)
                                  : bilinear_rows(padded_scores, g.proc_h, g.proc_w, H, W, y0, y1);
-    const auto mx = s.max(0);  // on the device: a [K, rows, W] map does not cross to the host unless kept
-    r.labels.index_put_({Slice(y0, y1)}, std::get<1>(mx).to(torch::kCPU, torch::kInt));
-    if (p.keep_probs) r.probs.index_put_({Slice(y0, y1)}, (std::get<0>(mx) / s.sum(0)).to(torch::kCPU));
+    const auto mx = s.max(0);
+    r.labels.index_put_({Slice(y0, y1)}, std::get<1>(mx).to(torch::kInt));
+    if (p.keep_probs) r.probs.index_put_({Slice(y0, y1)}, std::get<0>(mx) / s.sum(0));
     if (p.keep_scores) r.scores.index_put_({Slice(), Slice(y0, y1)}, s.to(torch::kCPU));
   }
-  return r;
+  return out;
+}
+
+// The posted images' label maps (and probabilities) to the host in one wait;
+// an image whose head outputs were not finite fails.
+void finish(const SegmentModel& m, std::vector<Posted>& posted, const std::vector<size_t>& images,
+            const std::vector<SegmentInput>& inputs, std::vector<SegmentResult>& results,
+            std::vector<std::exception_ptr>& errors) {
+  std::vector<torch::Tensor> device;
+  for (const Posted& q : posted) {
+    device.push_back(q.finite);
+    device.push_back(q.r.labels);
+    device.push_back(q.r.probs);
+  }
+  const std::vector<torch::Tensor> host = device_to_host(device);
+  for (size_t n = 0; n < posted.size(); ++n) {
+    const size_t i = images[n];
+    if (!host[3 * n].item<bool>()) {
+      errors[i] = std::make_exception_ptr(
+          Error(ExitCode::runtime, inputs[i].name + ": the model gave non-finite predictions (NaN or infinity) in " +
+                                       std::string(c10::toString(m.dtype)) +
+                                       (m.dtype == torch::kFloat ? ": check the model's weights" : ": rerun with --dtype fp32")));
+      continue;
+    }
+    results[i] = std::move(posted[n].r);
+    results[i].labels = host[3 * n + 1];
+    results[i].probs = host[3 * n + 2];
+  }
 }
 
 }  // namespace
@@ -373,16 +407,21 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
       pending[i] = Pending();
     }
   }
-  auto post_one = [&](size_t i, const torch::Tensor& logits, const torch::Tensor& masks) {
-    try {
-      results[i] = post(m, pending[i], inputs[i], logits, masks);
-    } catch (...) {
-      errors[i] = std::current_exception();
-    }
-    pending[i] = Pending();
-  };
+  // Each image's post-processing is queued as its head outputs come; the
+  // chunk's label maps then come to the host together (finish).
   for (const auto& [size, members] : by_size)
-    for (const std::vector<size_t>& chunk : chunks(members, size_t(batch)))
+    for (const std::vector<size_t>& chunk : chunks(members, size_t(batch))) {
+      std::vector<Posted> posted;
+      std::vector<size_t> done;  // the images of `posted`
+      auto post_one = [&](size_t i, const torch::Tensor& logits, const torch::Tensor& masks) {
+        try {
+          posted.push_back(post(pending[i], inputs[i], logits, masks));
+          done.push_back(i);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+        pending[i] = Pending();
+      };
       run_or_retry(
           chunk,
           [&] {
@@ -404,6 +443,12 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
             errors[i] = e;
             pending[i] = Pending();
           });
+      try {
+        finish(m, posted, done, inputs, results, errors);
+      } catch (...) {
+        for (size_t i : done) errors[i] = std::current_exception();
+      }
+    }
   return results;
 }
 

@@ -221,8 +221,8 @@ torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector
   const std::vector<int> ids = tokenizer->encode_padded(prompt, int(max_tokens));
   if (ids_out) *ids_out = ids;
   std::vector<int64_t> wide(ids.begin(), ids.end());
-  const torch::Tensor t = torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}).to(device);
-  return text_encoder.ptr()->forward(t).last_hidden_state;
+  // Host ids: the text encoder checks them there and sends them up without a wait.
+  return text_encoder.ptr()->forward(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())})).last_hidden_state;
 }
 
 std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, const torch::Tensor& context,

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/transfer.hpp"
 
 namespace F = torch::nn::functional;
 
@@ -79,15 +80,18 @@ ClipTextModelImpl::ClipTextModelImpl(const ClipTextConfig& c) : config(c) {
       "final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
 }
 
-ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& ids, bool all_hidden, int clip_skip) {
-  const int64_t n = ids.size(1);
+ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& ids_in, bool all_hidden, int clip_skip) {
+  const int64_t n = ids_in.size(1);
   if (n > config.max_position_embeddings)
     throw Error(ExitCode::bad_input, "CLIP text input has " + std::to_string(n) + " tokens, more than " +
                                          std::to_string(config.max_position_embeddings));
   if (clip_skip < 0 || clip_skip >= config.num_hidden_layers) throw Error(ExitCode::usage, "clip_skip out of range");
-  if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= config.vocab_size))
-    throw Error(ExitCode::bad_input, "token id " + std::to_string(ids.max().item<int64_t>()) + " is outside the text encoder's vocabulary of " +
+  // Checked where the ids are: host ids (the tools' case) are checked on the
+  // host and then sent up without a wait; ids already on a GPU cost one wait.
+  if (ids_in.numel() > 0 && (ids_in.min().item<int64_t>() < 0 || ids_in.max().item<int64_t>() >= config.vocab_size))
+    throw Error(ExitCode::bad_input, "token id " + std::to_string(ids_in.max().item<int64_t>()) + " is outside the text encoder's vocabulary of " +
                                          std::to_string(config.vocab_size) + " (tokenizer and text encoder do not match)");
+  const torch::Tensor ids = host_to_device(ids_in, token_embedding->weight.device(), torch::kLong);
   torch::Tensor pos = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
   torch::Tensor h = token_embedding(ids) + position_embedding(pos).unsqueeze(0);
   // Causal mask: the dtype's lowest value above the diagonal, as the reference.

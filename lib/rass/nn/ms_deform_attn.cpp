@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "rass/nn/ms_deform_attn_kernel.hpp"
+#include "rass/nn/transfer.hpp"
 #ifdef RASS_MSDA_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -238,7 +239,7 @@ torch::Tensor MSDeformAttnImpl::forward(const torch::Tensor& query, const torch:
     wh.push_back(static_cast<float>(hw[0]));
   }
   const torch::Tensor normalizer =
-      torch::tensor(wh, torch::TensorOptions().dtype(torch::kFloat32)).to(offsets.device(), offsets.scalar_type())
+      host_to_device(torch::tensor(wh, torch::TensorOptions().dtype(torch::kFloat32)), offsets.device(), offsets.scalar_type())
           .view({1, 1, 1, n_levels, 1, 2});
   using torch::indexing::None;
   using torch::indexing::Slice;
