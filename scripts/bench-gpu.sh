@@ -9,7 +9,8 @@
 #                        [--dtype bf16] [--skip-torch]
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
-# with --channels-last --cudnn-benchmark ("fast"), also with -j 2; restore at
+# with --channels-last --cudnn-benchmark ("fast"), also with -j 2, and with
+# --cuda-graphs; restore at
 # BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
 # per UNet call; the untiled image too, to measure seams);
 # segment at BIG x BIG with --no-resize (512 px windows, --batch 8). Columns:
@@ -232,11 +233,13 @@ for b in 1 8; do
 done
 # The speed switches, each measured: --channels-last and --cudnn-benchmark
 # ("fast"), then with two items in flight (-j 2: one group's PNG decoding and
-# writing overlap the other's GPU work).
-fast=(--channels-last --cudnn-benchmark)
-for v in fast fast-j2; do
+# writing overlap the other's GPU work, each worker on a CUDA stream of its
+# own), then the same with --cuda-graphs (each batch shape recorded once).
+for v in fast fast-j2 fast-j2-graphs; do
+  fast=(--channels-last --cudnn-benchmark)
   jobs=1
-  [ "$v" = fast-j2 ] && jobs=2
+  [ "$v" != fast ] && jobs=2
+  [ "$v" = fast-j2-graphs ] && fast+=(--cuda-graphs)
   tool_rate "restore-$size-b8-$v" "$n_small" 8 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
   tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
@@ -297,7 +300,8 @@ fi
   printf '| %-24s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
   echo "|--------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
   for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
-              "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" "segment-$size-b8-fast-j2" \
+              "restore-$size-b8-fast-j2-graphs" "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" \
+              "segment-$size-b8-fast-j2" "segment-$size-b8-fast-j2-graphs" \
               "restore-$big-tiled" "restore-$big-tiled-b8" "segment-$big-windows"; do
     r=${rate[$name]:--}
     case $name in  # the switches' rows against the same PyTorch row

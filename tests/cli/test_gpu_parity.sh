@@ -119,7 +119,21 @@ against_cpu() {
       done
     done
   done
+  # Every speed switch at once (NHWC weights, cuDNN autotuning, CUDA graphs,
+  # two workers on streams of their own): bf16, batch 2, the same bound (in
+  # the CPU self-check the CUDA-only switches do nothing).
+  lim=$(bound "$ref" "${sc[bf16]}" "${floor[bf16]}")
+  fast=(--channels-last --cudnn-benchmark --cuda-graphs -j 2)
+  "$run" "$dev" bf16 2 fast || { fast=(); return 0; }
+  grep -q "could not record" "$T/.err" && fail "$what fast: a CUDA graph was not recorded: $(head -c 400 "$T/.err")"
+  fast=()
+  for k in a b; do
+    e=$(err "$T/${out}_fast/$k.npy" "$T/${out}_cpu/$k.npy")
+    within "$e" "$lim" && ok "$what fast switches bf16 batch 2 $k: error $e within $lim" ||
+      fail "$what fast switches bf16 batch 2 $k: error $e beyond $lim"
+  done
 }
+fast=()
 
 # Two different images (b is a's mirror image), so a mix-up of batch rows shows.
 mkdir -p "$T/in" "$T/sin"
@@ -129,10 +143,10 @@ cp "$SLQ" "$T/sin/a.png" && mirror "$SLQ" "$T/sin/b.png"
 # latents: the keyed draws are made on the CPU, the same for every device.
 run_restore() {  # DEVICE DTYPE BATCH TAG
   expect_exit 0 "restore $1 $2 batch $3" -- "$R" -m "$SD" --method scr --process-size 16 --device "$1" \
-    --dtype "$2" --batch "$3" "$T/in" -O "$T/r_$4" --latent-out "$T/rl_$4" -q
+    --dtype "$2" --batch "$3" "${fast[@]}" "$T/in" -O "$T/r_$4" --latent-out "$T/rl_$4" -q
 }
 run_segment() {  # DEVICE DTYPE BATCH TAG
-  expect_exit 0 "segment $1 $2 batch $3" -- "$S" -m "$M" --device "$1" --dtype "$2" --batch "$3" \
+  expect_exit 0 "segment $1 $2 batch $3" -- "$S" -m "$M" --device "$1" --dtype "$2" --batch "$3" "${fast[@]}" \
     "$T/sin" -O "$T/s_$4" --logits-out "$T/sl_$4" -q
 }
 against_cpu "restore latent" run_restore rl scale

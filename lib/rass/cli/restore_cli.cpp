@@ -62,7 +62,7 @@ RestoreCli::RestoreCli()
   a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
       ->default_str("0")
       ->check(non_negative_integer(kMaxThreads));
-  add_speed_options(j_.channels_last, j_.cudnn_benchmark);
+  add_speed_options(j_.channels_last, j_.cudnn_benchmark, j_.cuda_graphs);
   a.add_option("--latent-out", j_.latent_out, "write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)")
       ->type_name("PATH");
   a.add_option("--attn-out", j_.attn_out, "write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)")

@@ -55,7 +55,7 @@ SegmentCli::SegmentCli()
   a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
       ->default_str("0")
       ->check(non_negative_integer(kMaxThreads));
-  add_speed_options(j_.channels_last, j_.cudnn_benchmark);
+  add_speed_options(j_.channels_last, j_.cudnn_benchmark, j_.cuda_graphs);
   a.add_option("--batch", j_.batch, "windows per backbone call: windows of one size from up to N consecutive items (and a large image's own windows) run together; results as one at a time")
       ->default_str("1")
       ->check(positive_integer(4096));

@@ -26,6 +26,9 @@ const std::vector<SharedOption>& shared_options() {
       {"--cudnn-benchmark", "RASS_CUDNN_BENCHMARK",
        "CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the "
        "first batch of each size is slower; results may differ in the last bits from run to run)"},
+      {"--cuda-graphs", "RASS_CUDA_GRAPHS",
+       "CUDA: record each batch shape's device work once as a CUDA graph and replay it (fewer kernel launches; "
+       "the first batch of each shape is slower; no effect on the CPU)"},
       {"--max-pixels", "RASS_MAX_PIXELS",
        "refuse images larger than N pixels (width x height, checked before decoding; "
        "default 2^28 = 268435456; 0 = no limit)"},
@@ -109,9 +112,10 @@ void ToolCli::add_jobs_option() {
   app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(non_negative_integer());
 }
 
-void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark) {
+void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs) {
   for (auto [flag, target] : {std::pair<const char*, bool*>{"--channels-last", &channels_last},
-                              {"--cudnn-benchmark", &cudnn_benchmark}}) {
+                              {"--cudnn-benchmark", &cudnn_benchmark},
+                              {"--cuda-graphs", &cuda_graphs}}) {
     const auto& o = shared(flag);
     app_->add_flag(o.flags, *target, o.help)->envname(o.env);
   }

@@ -49,8 +49,8 @@ class ToolCli {
   // --jobs (tools that process many items) and --shard (tools whose items are independent).
   void add_jobs_option();
   void add_shard_option();
-  // --channels-last and --cudnn-benchmark (the network tools' speed switches).
-  void add_speed_options(bool& channels_last, bool& cudnn_benchmark);
+  // --channels-last, --cudnn-benchmark and --cuda-graphs (the network tools' speed switches).
+  void add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs);
   std::unique_ptr<CLI::App> app_;
 
  private:

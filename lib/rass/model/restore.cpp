@@ -158,6 +158,7 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
     to_channels_last(*vae);
   }
   if (opt.cudnn_benchmark) set_cudnn_benchmark(true);  // process-wide: a model without it leaves it as it is
+  graphs = std::make_shared<GraphCache>(opt.cuda_graphs);
 }
 
 torch::Tensor image_to_tensor(const Image& rgb) {
@@ -240,53 +241,25 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
   return pr;
 }
 
-// The batched stages (text encoder, VAE encoder, UNet, x0, VAE decoder) for
-// `chunk`, inputs whose processed sizes and params agree; the per-image steps
-// (crop, 8-bit, colour fix) after. A non-finite result fails its own image
-// (errors[i]); any other exception leaves the chunk (the caller retries it
-// image by image).
-void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<Prepared>& prep,
-               const std::vector<size_t>& chunk, std::vector<RestoreResult>& results,
-               std::vector<std::exception_ptr>& errors) {
-  const RestoreParams& p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
-  const int64_t n = int64_t(chunk.size());
-  std::vector<torch::Tensor> ids, xs;
-  for (size_t i : chunk) {
-    const std::vector<int64_t> wide(prep[i].r.ids.begin(), prep[i].r.ids.end());
-    ids.push_back(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}));
-    xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
-  }
-  const torch::Tensor context =
-      m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype);
-  const torch::Tensor x = host_to_device(torch::cat(xs), m.device, m.vae_dtype);
+// The device part of a chunk, everything between the prompt embedding and
+// the images: VAE encoder, the latent (its mean, or mean + std * noise), the
+// UNet (whole or in latent tiles), x0, VAE decoder. Inputs on the model's
+// device: context [n, T, D] in the UNet's dtype, x [n, 3, H, W] in [-1, 1]
+// in the VAE's dtype, and for a sampled latent noise [n, C, h, w] float.
+// Returns x0 [n, C, h, w] float, the images [n, 3, H, W] in [0, 1] float,
+// and which rows of each are finite ([n] bool). Every row is decoded, finite
+// or not (the decoder treats rows independently), so nothing here waits for
+// the host: it is what --cuda-graphs records.
+std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreParams& p, const std::vector<torch::Tensor>& in,
+                                           nn::UNetCaptures* captures) {
+  const torch::Tensor &context = in[0], &x = in[1];
   const nn::LatentDistribution dist = p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
   const double sf = m.vae->config.scaling_factor;
-  torch::Tensor z;
-  if (p.vae_mode) {
-    z = dist.mean.to(torch::kFloat) * sf;
-  } else {
-    std::vector<torch::Tensor> noises;
-    const auto one = dist.mean.sizes().slice(1);  // [C, h, w]
-    for (size_t i : chunk) {
-      torch::Tensor noise = inputs[i].params.noise;
-      if (noise.defined()) {
-        if (noise.dim() != 3 || noise.sizes() != one) throw_usage("injected noise has the wrong shape for this latent");
-        noises.push_back(noise.to(torch::kFloat).unsqueeze(0));
-      } else {
-        // A generator of its own per item: results do not depend on order, batch, jobs or shard.
-        torch::Generator gen =
-            at::make_generator<at::CPUGeneratorImpl>(stream_seed(inputs[i].params.seed, inputs[i].params.key, "vae-sample"));
-        noises.push_back(at::randn({1, one[0], one[1], one[2]}, gen, torch::TensorOptions().dtype(torch::kFloat)));
-      }
-    }
-    z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * host_to_device(torch::cat(noises), m.device, torch::kFloat)) * sf;
-  }
-
-  nn::UNetCaptures captures;
-  captures.cross_attention = p.attention;
+  const torch::Tensor z = p.vae_mode ? dist.mean.to(torch::kFloat) * sf
+                                     : (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * in[2]) * sf;
   const torch::Tensor t = torch::full({1}, double(p.timestep), torch::TensorOptions().device(m.device));
   auto unet_pass = [&](const torch::Tensor& zt) {
-    return m.unet.ptr()->forward(zt.to(m.dtype), t, context, p.attention ? &captures : nullptr).to(torch::kFloat);
+    return m.unet.ptr()->forward(zt.to(m.dtype), t, context, captures).to(torch::kFloat);
   };
   const torch::Tensor eps =
       p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass, p.tile_batch) : unet_pass(z);
@@ -300,16 +273,62 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   } else {
     x0 = z - eps;
   }
-  // Every row is decoded, finite or not (the decoder treats rows
-  // independently), so the host waits once per chunk, after the decoder:
-  // which latents and which images are finite, the latents and the images.
   const torch::Tensor zd = x0.div(sf).to(m.vae_dtype);
-  const torch::Tensor decoded_all =
+  const torch::Tensor decoded =
       (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
   auto finite_rows = [](const torch::Tensor& v) { return torch::isfinite(v).flatten(1).all(1); };
-  const std::vector<torch::Tensor> host =
-      device_to_host({finite_rows(x0), finite_rows(decoded_all), x0, decoded_all * 0.5 + 0.5});
+  return {x0, decoded * 0.5 + 0.5, finite_rows(x0), finite_rows(decoded)};
+}
+
+// The batched stages (text encoder, then chunk_on_device) for `chunk`,
+// inputs whose processed sizes and params agree; the per-image steps (crop,
+// 8-bit, colour fix) after. The host waits once, for the results. A
+// non-finite result fails its own image (errors[i]); any other exception
+// leaves the chunk (the caller retries it image by image).
+void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<Prepared>& prep,
+               const std::vector<size_t>& chunk, std::vector<RestoreResult>& results,
+               std::vector<std::exception_ptr>& errors) {
+  const RestoreParams& p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
+  const int64_t n = int64_t(chunk.size());
+  std::vector<torch::Tensor> ids, xs;
+  for (size_t i : chunk) {
+    const std::vector<int64_t> wide(prep[i].r.ids.begin(), prep[i].r.ids.end());
+    ids.push_back(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}));
+    xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
+  }
+  std::vector<torch::Tensor> in{m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype),
+                                host_to_device(torch::cat(xs), m.device, m.vae_dtype)};
+  if (!p.vae_mode) {
+    // [C, h, w]: processed sizes are multiples of 8, so the VAE's factor divides them.
+    const std::vector<int64_t> one{m.vae->config.latent_channels, in[1].size(2) / m.vae_factor, in[1].size(3) / m.vae_factor};
+    std::vector<torch::Tensor> noises;
+    for (size_t i : chunk) {
+      torch::Tensor noise = inputs[i].params.noise;
+      if (noise.defined()) {
+        if (noise.dim() != 3 || noise.sizes() != c10::IntArrayRef(one)) throw_usage("injected noise has the wrong shape for this latent");
+        noises.push_back(noise.to(torch::kFloat).unsqueeze(0));
+      } else {
+        // A generator of its own per item: results do not depend on order, batch, jobs or shard.
+        torch::Generator gen =
+            at::make_generator<at::CPUGeneratorImpl>(stream_seed(inputs[i].params.seed, inputs[i].params.key, "vae-sample"));
+        noises.push_back(at::randn({1, one[0], one[1], one[2]}, gen, torch::TensorOptions().dtype(torch::kFloat)));
+      }
+    }
+    in.push_back(host_to_device(torch::cat(noises), m.device, torch::kFloat));
+  }
+  nn::UNetCaptures captures;
+  captures.cross_attention = p.attention;
+  // Tiles (host-made blend weights), the tiled VAE (statistics exchanged
+  // through the host) and attention maps (captured per call) run eagerly.
+  const bool eager = p.tile || p.vae_tile || p.attention;
+  const std::vector<torch::Tensor> dev =
+      eager ? chunk_on_device(m, p, in, p.attention ? &captures : nullptr)
+            : m.graphs->run("restore chunk (timestep " + std::to_string(p.timestep) + ", " +
+                                (p.formula == Formula::ddpm ? "ddpm" : "residual") + ")",
+                            in, [&](const std::vector<torch::Tensor>& d) { return chunk_on_device(m, p, d, nullptr); });
+  const std::vector<torch::Tensor> host = device_to_host({dev[2], dev[3], dev[0], dev[1]});
   const torch::Tensor &x0_ok = host[0], &dec_ok = host[1], &latents = host[2], &decoded_host = host[3];
+  const int64_t lh = dev[0].size(2), lw = dev[0].size(3);  // the latent's size
   std::vector<int64_t> ok;  // rows with a finite latent
   for (int64_t k = 0; k < n; ++k) {
     const size_t i = chunk[size_t(k)];
@@ -327,7 +346,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
       std::vector<nn::CapturedAttention> mine;
       for (const nn::CapturedAttention& c : captures.attention)
         mine.push_back({c.path, c.probs.view({n, -1, c.probs.size(1), c.probs.size(2)})[k]});
-      prep[i].r.attention = aggregate_cross_attention(mine, z.size(2), z.size(3));
+      prep[i].r.attention = aggregate_cross_attention(mine, lh, lw);
     }
   }
   captures.attention.clear();

@@ -41,6 +41,7 @@
 #include "rass/core/image.hpp"
 #include "rass/model/color_fix.hpp"
 #include "rass/model/model_tool.hpp"
+#include "rass/model/cuda_graphs.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/tiled_vae.hpp"
@@ -71,6 +72,7 @@ struct RestoreModelOptions {
   std::string dtype = "fp32";     // fp32, fp16 (CUDA only), bf16
   bool channels_last = false;     // UNet and VAE convolution weights in NHWC (device.hpp)
   bool cudnn_benchmark = false;   // cuDNN autotuning (process-wide; device.hpp)
+  bool cuda_graphs = false;       // replay recorded CUDA graphs for fixed shapes (cuda_graphs.hpp)
   bool quiet = false;
   std::string prog = "rass-restore";  // prefix of stderr notes
 };
@@ -98,6 +100,8 @@ class RestoreModel {
   RecordedForm recorded;
   std::string dir;
   std::vector<LoraSpec> loras;  // as given (for messages)
+  // --cuda-graphs: the chunks' device work, recorded per shape (shared by copies of the model).
+  std::shared_ptr<GraphCache> graphs = std::make_shared<GraphCache>(false);
 };
 
 struct RestoreParams {

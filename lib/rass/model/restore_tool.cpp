@@ -204,6 +204,7 @@ RestoreModelOptions model_options(const RestoreJob& job) {
   o.dtype = job.dtype;
   o.channels_last = job.channels_last;
   o.cudnn_benchmark = job.cudnn_benchmark;
+  o.cuda_graphs = job.cuda_graphs;
   o.quiet = job.quiet;
   o.prog = kProg;
   return o;

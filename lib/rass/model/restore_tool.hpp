@@ -34,7 +34,7 @@ struct RestoreJob {
   uint64_t seed = 0;
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;                          // intra-op threads per item; 0 = cores / jobs
-  bool channels_last = false, cudnn_benchmark = false;  // speed switches (device.hpp)
+  bool channels_last = false, cudnn_benchmark = false, cuda_graphs = false;  // speed switches (device.hpp, cuda_graphs.hpp)
   std::vector<std::string> inputs;          // files, directories, "-"
   std::string manifest;                     // JSON lines ("lq", "image" or "path") or one path per line
   std::string output;                       // -o FILE | - (one image)

@@ -182,6 +182,7 @@ SegmentModelOptions model_options(const SegmentJob& job) {
   o.dtype = job.dtype;
   o.channels_last = job.channels_last;
   o.cudnn_benchmark = job.cudnn_benchmark;
+  o.cuda_graphs = job.cuda_graphs;
   o.quiet = job.quiet;
   o.prog = kProg;
   return o;

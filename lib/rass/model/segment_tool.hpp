@@ -22,7 +22,7 @@ struct SegmentJob {
   bool vae_mode = false;
   uint64_t seed = 0;
   std::string device = "cpu", dtype = "fp32";
-  bool channels_last = false, cudnn_benchmark = false;  // speed switches (device.hpp)
+  bool channels_last = false, cudnn_benchmark = false, cuda_graphs = false;  // speed switches (device.hpp, cuda_graphs.hpp)
   int threads = 0;
   std::vector<std::string> inputs;
   std::string manifest;
