@@ -43,8 +43,11 @@ struct GraphCache::Impl {
   struct Entry {
     std::vector<at::Tensor> in, out;  // the graph's own buffers
     std::unique_ptr<at::cuda::CUDAGraph> graph;
+    // Copy in, replay, clone out as one step: two workers can share a pool
+    // stream (the pool has 32), and so an entry.
+    std::mutex use;
   };
-  std::mutex mu;  // guards the maps; an entry is used by one stream (one thread) only
+  std::mutex mu;  // guards the maps
   std::map<std::string, std::shared_ptr<Entry>> entries;
   std::set<std::string> eager;  // keys whose capture failed
   std::atomic<size_t> replays{0};
@@ -117,6 +120,7 @@ std::vector<at::Tensor> GraphCache::run(const std::string& key, const std::vecto
     impl_->entries[k] = fresh;
     e = fresh;
   }
+  std::lock_guard<std::mutex> use(e->use);
   for (size_t i = 0; i < inputs.size(); ++i) e->in[i].copy_(inputs[i], /*non_blocking=*/true);
   e->graph->replay();
   ++impl_->replays;

@@ -265,10 +265,13 @@ std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreP
       p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass, p.tile_batch) : unet_pass(z);
   torch::Tensor x0;
   if (p.formula == Formula::ddpm) {
-    // float32 as the scheduler: alpha_prod_t ** 0.5, (1 - alpha_prod_t) ** 0.5
-    // (worked out on the host: a device scalar made from host memory would make the host wait here).
+    // float32 as the scheduler: alpha_prod_t ** 0.5, (1 - alpha_prod_t) ** 0.5,
+    // worked out on the host (a device scalar made from host memory would make
+    // the host wait here); the divisor is a device tensor made by a fill, so
+    // CUDA divides truly (a host scalar divisor becomes a reciprocal multiply).
     const torch::Tensor a = torch::tensor(m.schedule.alpha_bar(p.timestep), torch::kFloat);
-    x0 = (z - (1 - a).pow(0.5).item<float>() * eps) / a.pow(0.5).item<float>();
+    const torch::Tensor root_a = torch::full({}, a.pow(0.5).item<float>(), z.options().dtype(torch::kFloat));
+    x0 = (z - (1 - a).pow(0.5).item<float>() * eps) / root_a;
     if (m.clip_sample) x0 = x0.clamp(-m.clip_sample_range, m.clip_sample_range);
   } else {
     x0 = z - eps;

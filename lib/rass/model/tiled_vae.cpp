@@ -5,9 +5,12 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
@@ -123,6 +126,12 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
   std::vector<std::exception_ptr> errors(tiles.size());
   const bool grad = torch::GradMode::is_enabled();
   const bool inference = c10::InferenceMode::is_enabled();
+  // The tile threads queue their work on the caller's stream (a -j worker's
+  // own CUDA stream): a new thread would otherwise use the default stream,
+  // unordered with the caller's work on x and on the tiles' outputs.
+  const std::optional<c10::Stream> stream =
+      x.is_cpu() ? std::nullopt
+                 : std::optional<c10::Stream>(c10::impl::getDeviceGuardImpl(x.device().type())->getStream(x.device()));
   std::vector<std::thread> threads;
   for (size_t i = 0; i < tiles.size(); ++i)
     threads.emplace_back([&, i] {
@@ -130,6 +139,8 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
       try {
         c10::InferenceMode im(inference);
         torch::AutoGradMode gm(grad);
+        std::optional<c10::StreamGuard> on_callers_stream;
+        if (stream) on_callers_stream.emplace(*stream);
         const auto& [y, s] = tiles[i];
         TileNorm norm(r, lock, y, s);
         nn::GroupNormHookScope scope(&norm);
