@@ -9,8 +9,10 @@
 #include <ATen/ATen.h>
 
 #ifdef RASS_TORCH_CUDA
+#include <ATen/core/CachingHostAllocator.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -37,21 +39,136 @@ std::string full_key(const std::string& key, const std::vector<at::Tensor>& inpu
   return k;
 }
 
+// After a failed capture: stop routing allocations to the pool. ATen's
+// capture_end throws before it does this when the capture was invalidated
+// (an operation that cannot be recorded), and the routing filter it leaves
+// behind points into the destroyed CUDAGraph: every later allocation would
+// call it. Where capture_end got past that point the calls find nothing to
+// end and throw, which is ignored.
+void end_pool_routing(c10::DeviceIndex dev, at::cuda::MempoolId_t pool) {
+  try {
+    c10::cuda::CUDACachingAllocator::endAllocateToPool(dev, pool);
+  } catch (...) {
+  }
+  try {
+    at::getHostAllocator(at::kCUDA)->end_allocate_to_pool(pool);
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 struct GraphCache::Impl {
+  // The graphs replayed on one stream share one memory pool: each graph's
+  // intermediate tensors live in the pool between replays, and graphs
+  // replayed one after another on one stream can reuse each other's (a
+  // pool per graph would hold the sum of their peaks, not the largest).
+  // That is safe because a replay and the copies of its outputs are queued
+  // under `use` before any other graph of the pool replays; an output left
+  // in the pool would be overwritten by the next graph.
+  struct Pool {
+    at::cuda::MempoolId_t id;
+    std::mutex use;  // capture, or copy in - replay - clone out
+  };
   struct Entry {
     std::vector<at::Tensor> in, out;  // the graph's own buffers
     std::unique_ptr<at::cuda::CUDAGraph> graph;
-    // Copy in, replay, clone out as one step: two workers can share a pool
-    // stream (the pool has 32), and so an entry.
-    std::mutex use;
+    std::shared_ptr<Pool> pool;
   };
   std::mutex mu;  // guards the maps
   std::map<std::string, std::shared_ptr<Entry>> entries;
-  std::set<std::string> eager;  // keys whose capture failed
+  std::map<std::pair<int, int64_t>, std::shared_ptr<Pool>> pools;  // by (device, stream id)
+  std::map<int, cudaStream_t> capture_streams;                      // by device
+  std::set<std::string> eager;                                      // keys whose capture failed
   std::atomic<size_t> replays{0};
   std::atomic<bool> warned_full{false};
+
+  ~Impl() {
+    entries.clear();  // the graphs first: their pools are released with them
+    for (auto& [dev, s] : capture_streams) {
+      cudaStreamSynchronize(s);
+      cudaStreamDestroy(s);
+    }
+  }
+
+  std::shared_ptr<Pool> pool_for(c10::cuda::CUDAStream s) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::shared_ptr<Pool>& p = pools[{s.device_index(), s.id()}];
+    if (!p) {
+      p = std::make_shared<Pool>();
+      p->id = at::cuda::graph_pool_handle();
+    }
+    return p;
+  }
+
+  // Captures run on a stream of the cache's own: captures cannot use the
+  // legacy default stream, and on a worker's stream (from PyTorch's pool of
+  // 32, which more workers share) another thread's kernels would be
+  // recorded into the graph.
+  c10::cuda::CUDAStream capture_stream(c10::DeviceIndex dev) {
+    std::lock_guard<std::mutex> lock(mu);
+    cudaStream_t& s = capture_streams[dev];
+    if (!s) {
+      c10::cuda::CUDAGuard guard(dev);
+      C10_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    }
+    return c10::cuda::getStreamFromExternal(s, dev);
+  }
+
+  // Records f for inputs shaped like `inputs` into `pool` (the caller holds
+  // its lock): two warm-up calls, then the capture, all on the capture
+  // stream, ordered after the current stream's work and before its next.
+  // Throws if f cannot be recorded.
+  std::shared_ptr<Entry> record(const std::vector<at::Tensor>& inputs, const Fn& f, c10::cuda::CUDAStream current,
+                                const std::shared_ptr<Pool>& pool) {
+    auto fresh = std::make_shared<Entry>();
+    fresh->pool = pool;
+    for (const at::Tensor& t : inputs) fresh->in.push_back(t.clone());
+    std::lock_guard<std::mutex> capture_lock(capture_mu);
+    const c10::DeviceIndex dev = current.device_index();
+    const c10::cuda::CUDAStream rec = capture_stream(dev);
+    at::cuda::CUDAEvent before;
+    before.record(current);
+    before.block(rec);
+    // Whatever happens, the current stream then waits for the capture
+    // stream: tensors freed there (the warm-ups', a failed capture's
+    // inputs) go back to the current stream's cache.
+    struct Join {
+      c10::cuda::CUDAStream rec, current;
+      ~Join() {
+        try {
+          at::cuda::CUDAEvent after;
+          after.record(rec);
+          after.block(current);
+        } catch (...) {  // a CUDA error here shows again on the next call
+        }
+      }
+    } join{rec, current};
+    c10::cuda::CUDAStreamGuard guard(rec);
+    // The warm-up calls run where the capture will (cuBLAS workspaces and
+    // cuDNN's autotuning belong to that stream) and leave lazily created
+    // state (handles, kernels, algorithms) behind them.
+    for (int warm = 0; warm < 2; ++warm) f(fresh->in);
+    fresh->graph = std::make_unique<at::cuda::CUDAGraph>();
+    fresh->graph->capture_begin(pool->id, cudaStreamCaptureModeThreadLocal);
+    try {
+      fresh->out = f(fresh->in);
+    } catch (...) {
+      try {
+        fresh->graph->capture_end();
+      } catch (...) {
+      }
+      end_pool_routing(dev, pool->id);
+      throw;
+    }
+    try {
+      fresh->graph->capture_end();
+    } catch (...) {
+      end_pool_routing(dev, pool->id);
+      throw;
+    }
+    return fresh;
+  }
 };
 
 GraphCache::GraphCache(bool on) : on_(on), impl_(std::make_unique<Impl>()) {}
@@ -59,7 +176,8 @@ GraphCache::~GraphCache() = default;
 
 std::vector<at::Tensor> GraphCache::run(const std::string& key, const std::vector<at::Tensor>& inputs, const Fn& f) const {
   if (!on_ || inputs.empty() || !inputs[0].is_cuda()) return f(inputs);
-  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(inputs[0].device().index());
+  const c10::DeviceIndex dev = inputs[0].device().index();
+  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(dev);
   const std::string k = full_key(key, inputs, current);
   std::shared_ptr<Impl::Entry> e;
   {
@@ -73,54 +191,31 @@ std::vector<at::Tensor> GraphCache::run(const std::string& key, const std::vecto
       return f(inputs);
     }
   }
+  const std::shared_ptr<Impl::Pool> pool = e ? e->pool : impl_->pool_for(current);
+  std::lock_guard<std::mutex> use(pool->use);
   if (!e) {
-    auto fresh = std::make_shared<Impl::Entry>();
-    for (const at::Tensor& t : inputs) fresh->in.push_back(t.clone());
-    try {
-      std::lock_guard<std::mutex> capture_lock(capture_mu);
-      // Captures cannot use the legacy default stream: record on a stream
-      // of the pool then, ordered after the current stream's work. The
-      // warm-up calls run where the capture will (cuBLAS workspaces and
-      // cuDNN's autotuning belong to that stream) and leave lazily created
-      // state (handles, kernels, algorithms) behind them.
-      const bool side = current == c10::cuda::getDefaultCUDAStream(current.device_index());
-      const c10::cuda::CUDAStream rec = side ? c10::cuda::getStreamFromPool(false, current.device_index()) : current;
-      at::cuda::CUDAEvent before;
-      before.record(current);
-      before.block(rec);
-      {
-        c10::cuda::CUDAStreamGuard guard(rec);
-        for (int warm = 0; warm < 2; ++warm) f(fresh->in);
-        fresh->graph = std::make_unique<at::cuda::CUDAGraph>();
-        fresh->graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-        try {
-          fresh->out = f(fresh->in);
-        } catch (...) {
-          try {
-            fresh->graph->capture_end();
-          } catch (...) {
-          }
-          throw;
-        }
-        fresh->graph->capture_end();
-      }
-      at::cuda::CUDAEvent after;
-      after.record(rec);
-      after.block(current);
-    } catch (const std::exception& ex) {
+    {  // another thread on this stream may have recorded it meanwhile
       std::lock_guard<std::mutex> lock(impl_->mu);
-      impl_->eager.insert(k);
-      std::string what = ex.what();
-      if (const size_t nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-      std::fprintf(stderr, "rass: --cuda-graphs: could not record %s (%s); it runs without a graph\n", key.c_str(),
-                   what.c_str());
-      return f(inputs);
+      if (impl_->eager.count(k)) return f(inputs);
+      auto it = impl_->entries.find(k);
+      if (it != impl_->entries.end()) e = it->second;
     }
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->entries[k] = fresh;
-    e = fresh;
+    if (!e) {
+      try {
+        e = impl_->record(inputs, f, current, pool);
+      } catch (const std::exception& ex) {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->eager.insert(k);
+        std::string what = ex.what();
+        if (const size_t nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+        std::fprintf(stderr, "rass: --cuda-graphs: could not record %s (%s); it runs without a graph\n", key.c_str(),
+                     what.c_str());
+        return f(inputs);
+      }
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      impl_->entries[k] = e;
+    }
   }
-  std::lock_guard<std::mutex> use(e->use);
   for (size_t i = 0; i < inputs.size(); ++i) e->in[i].copy_(inputs[i], /*non_blocking=*/true);
   e->graph->replay();
   ++impl_->replays;

@@ -37,11 +37,13 @@ class GraphCache {
 
   // f(inputs), through the graph recorded for (key, the inputs' shapes and
   // types, the calling thread's stream), recording it on first use (two
-  // warm-up calls, then the capture). `key` names f and every non-tensor
-  // value it depends on. The outputs are copies the caller owns. Past
-  // kMaxGraphs distinct graphs, new shapes run eagerly (each graph keeps
-  // the memory of its intermediate tensors). A failed capture is reported
-  // once on stderr and that key runs eagerly from then on.
+  // warm-up calls, then the capture, on a stream of the cache's own). `key`
+  // names f and every non-tensor value it depends on. The outputs are
+  // copies the caller owns. The graphs of one stream share a memory pool
+  // (their intermediate tensors, kept between replays: the largest graph's,
+  // not the sum). Past kMaxGraphs distinct graphs, new shapes run eagerly.
+  // A failed capture is reported once on stderr and that key runs eagerly
+  // from then on.
   std::vector<at::Tensor> run(const std::string& key, const std::vector<at::Tensor>& inputs, const Fn& f) const;
 
   bool on() const { return on_; }
