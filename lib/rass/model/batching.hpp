@@ -8,6 +8,8 @@
 #include <functional>
 #include <vector>
 
+#include "rass/batch/run.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/torch_error.hpp"
 
 namespace rass::model {
@@ -79,6 +81,31 @@ void run_item_group(const std::vector<size_t>& indices, std::vector<std::excepti
       errors[k] = without_backtrace(std::current_exception());
     }
   }
+}
+
+// The batch loop of a network tool: `items` in groups of up to `batch`
+// consecutive items (same-size images share the network calls), -j
+// `workers` of them at once, each worker on a CUDA stream of its own on a
+// GPU (WorkerStreams: one reads and writes files while another's batch
+// computes), each group through run_item_group. `on_error(i, message)` for
+// each item that did not end well (the tools' --jsonl error lines).
+template <class Ready, class Input, class Result>
+batch::Tally run_model_items(
+    const std::vector<batch::Item>& items, int batch, int workers, bool quiet, batch::Reporter& reporter,
+    c10::Device device, const std::function<void(size_t, Ready&)>& prepare,
+    const std::function<std::vector<Result>(const std::vector<Input>&, std::vector<std::exception_ptr>&)>& run,
+    const std::function<void(size_t, const Ready&, const Result&)>& write,
+    const std::function<void(size_t, const std::string&)>& on_error) {
+  const WorkerStreams streams(device, workers);
+  return batch::run_item_groups(
+      items, size_t(batch), {workers, quiet}, reporter,
+      [&](const std::vector<size_t>& idx, int w, std::vector<std::exception_ptr>& errors) {
+        streams.run(w, [&] { run_item_group<Ready, Input, Result>(idx, errors, prepare, run, write); });
+      },
+      [&](size_t i, batch::Outcome o, const std::string& message) {
+        if (o != batch::Outcome::ok) on_error(i, message);
+      },
+      workers);
 }
 
 }  // namespace rass::model

@@ -332,27 +332,16 @@ int run_batch(const RestoreJob& job) {
     write_outputs(r, rd.image, rd.latent, rd.attn);
     if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt).dump() + "\n");
   };
-  // With -j 2 or more on a GPU each worker queues its work on a stream of
-  // its own: one reads and writes files while another's batch computes.
-  const WorkerStreams streams(m.device, workers);
   // Up to --batch consecutive items per call: same-size images share the network calls.
-  const batch::Tally tally = batch::run_item_groups(
-      mine, size_t(job.batch), {workers, job.quiet}, reporter,
-      [&](const std::vector<size_t>& idx, int w, std::vector<std::exception_ptr>& errors) {
-        streams.run(w, [&] {
-          run_item_group<Ready, RestoreInput, RestoreResult>(
-              idx, errors, prepare_item,
-              [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
-                return restore_many(m, inputs, job.batch, failed);
-              },
-              write_item);
-        });
+  const batch::Tally tally = run_model_items<Ready, RestoreInput, RestoreResult>(
+      mine, job.batch, workers, job.quiet, reporter, m.device, prepare_item,
+      [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
+        return restore_many(m, inputs, job.batch, failed);
       },
-      [&](size_t i, batch::Outcome o, const std::string& msg) {
-        if (o != batch::Outcome::ok && lines.enabled())
-          lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
-      },
-      workers);
+      write_item,
+      [&](size_t i, const std::string& msg) {
+        if (lines.enabled()) lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
+      });
   lines.finish();
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
