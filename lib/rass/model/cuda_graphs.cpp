@@ -11,6 +11,7 @@
 #ifdef RASS_TORCH_CUDA
 #include <ATen/core/CachingHostAllocator.h>
 #include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -56,6 +57,32 @@ void end_pool_routing(c10::DeviceIndex dev, at::cuda::MempoolId_t pool) {
   }
 }
 
+// ATen's CUDAGraph with what a failure and a concurrent capture need.
+struct Graph : at::cuda::CUDAGraph {
+  // After a failed capture. capture_begin marks the device's CUDA
+  // generator as capturing, and only a capture_end that succeeds clears
+  // the mark; left set, every later random draw on the device and every
+  // replay throws ("Offset increment outside graph capture").
+  void abandon() {
+    for (auto& [state, increment] : captured_generator_states_) state->capturing_ = false;
+  }
+  // replay() makes the generators ready for the graph's random draws
+  // first, which throws while another thread is capturing (the same mark);
+  // a graph that draws none is launched without that step.
+  void launch() {
+    bool draws = false;
+    for (const auto& [state, increment] : captured_generator_states_) draws = draws || increment != 0;
+    if (draws) {
+      std::lock_guard<std::mutex> lock(capture_mu);
+      replay();
+      return;
+    }
+    TORCH_CHECK(has_graph_exec_, "CUDA graph launched before its capture ended");
+    c10::OptionalDeviceGuard guard(capture_stream_.device());
+    AT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, at::cuda::getCurrentCUDAStream()));
+  }
+};
+
 }  // namespace
 
 struct GraphCache::Impl {
@@ -72,7 +99,7 @@ struct GraphCache::Impl {
   };
   struct Entry {
     std::vector<at::Tensor> in, out;  // the graph's own buffers
-    std::unique_ptr<at::cuda::CUDAGraph> graph;
+    std::unique_ptr<Graph> graph;
     std::shared_ptr<Pool> pool;
   };
   std::mutex mu;  // guards the maps
@@ -131,8 +158,8 @@ struct GraphCache::Impl {
     before.record(current);
     before.block(rec);
     // Whatever happens, the current stream then waits for the capture
-    // stream: tensors freed there (the warm-ups', a failed capture's
-    // inputs) go back to the current stream's cache.
+    // stream: the input copies, made on the current stream and freed there
+    // when a capture fails, are read by the warm-ups on the capture stream.
     struct Join {
       c10::cuda::CUDAStream rec, current;
       ~Join() {
@@ -149,25 +176,69 @@ struct GraphCache::Impl {
     // cuDNN's autotuning belong to that stream) and leave lazily created
     // state (handles, kernels, algorithms) behind them.
     for (int warm = 0; warm < 2; ++warm) f(fresh->in);
-    fresh->graph = std::make_unique<at::cuda::CUDAGraph>();
-    fresh->graph->capture_begin(pool->id, cudaStreamCaptureModeThreadLocal);
+    fresh->graph = std::make_unique<Graph>();
     try {
+      fresh->graph->capture_begin(pool->id, cudaStreamCaptureModeThreadLocal);
       fresh->out = f(fresh->in);
+      fresh->graph->capture_end();
     } catch (...) {
-      try {
+      try {  // ends the stream's capture if it is still on
         fresh->graph->capture_end();
       } catch (...) {
       }
       end_pool_routing(dev, pool->id);
+      fresh->graph->abandon();
+      // A graph that got as far as ending its capture gives its share of
+      // the pool back when destroyed; if it was the pool's only graph the
+      // pool is then released and cannot be captured into again.
+      pool->id = at::cuda::graph_pool_handle();
       throw;
+    }
+    // The warm-ups' tensors are cached for the capture stream, which only
+    // captures use: give them back to the device.
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    return fresh;
+  }
+
+  // The graph recorded for `k` on this stream, recording it now if it is
+  // not; null if it cannot be (that is noted once, and `k` runs eagerly).
+  std::shared_ptr<Entry> record_once(const std::string& k, const std::string& key,
+                                     const std::vector<at::Tensor>& inputs, const Fn& f,
+                                     c10::cuda::CUDAStream current) {
+    const std::shared_ptr<Pool> pool = pool_for(current);
+    std::lock_guard<std::mutex> use(pool->use);
+    {  // another thread on this stream may have recorded it meanwhile
+      std::lock_guard<std::mutex> lock(mu);
+      if (eager.count(k)) return nullptr;
+      auto it = entries.find(k);
+      if (it != entries.end()) return it->second;
     }
     try {
-      fresh->graph->capture_end();
-    } catch (...) {
-      end_pool_routing(dev, pool->id);
-      throw;
+      std::shared_ptr<Entry> e = record(inputs, f, current, pool);
+      std::lock_guard<std::mutex> lock(mu);
+      entries[k] = e;
+      return e;
+    } catch (const std::exception& ex) {
+      std::string what = ex.what();
+      if (const size_t nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+      std::fprintf(stderr, "rass: --cuda-graphs: could not record %s (%s); it runs without a graph\n", key.c_str(),
+                   what.c_str());
+      std::lock_guard<std::mutex> lock(mu);
+      eager.insert(k);
+      return nullptr;
     }
-    return fresh;
+  }
+
+  // Copy in, replay, clone out, queued under the pool's lock: the next
+  // graph of the pool may overwrite this one's outputs.
+  std::vector<at::Tensor> replay(Entry& e, const std::vector<at::Tensor>& inputs) {
+    std::lock_guard<std::mutex> use(e.pool->use);
+    for (size_t i = 0; i < inputs.size(); ++i) e.in[i].copy_(inputs[i], /*non_blocking=*/true);
+    e.graph->launch();
+    ++replays;
+    std::vector<at::Tensor> out;
+    for (const at::Tensor& t : e.out) out.push_back(t.defined() ? t.clone() : t);
+    return out;
   }
 };
 
@@ -176,52 +247,23 @@ GraphCache::~GraphCache() = default;
 
 std::vector<at::Tensor> GraphCache::run(const std::string& key, const std::vector<at::Tensor>& inputs, const Fn& f) const {
   if (!on_ || inputs.empty() || !inputs[0].is_cuda()) return f(inputs);
-  const c10::DeviceIndex dev = inputs[0].device().index();
-  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(dev);
+  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(inputs[0].device().index());
   const std::string k = full_key(key, inputs, current);
   std::shared_ptr<Impl::Entry> e;
+  bool eager = false;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->eager.count(k)) return f(inputs);
-    auto it = impl_->entries.find(k);
-    if (it != impl_->entries.end()) e = it->second;
+    if (impl_->eager.count(k)) eager = true;
+    else if (auto it = impl_->entries.find(k); it != impl_->entries.end()) e = it->second;
     else if (impl_->entries.size() >= kMaxGraphs) {
+      eager = true;
       if (!impl_->warned_full.exchange(true))
         std::fprintf(stderr, "rass: --cuda-graphs: %zu graphs recorded; further input shapes run without one\n", kMaxGraphs);
-      return f(inputs);
     }
   }
-  const std::shared_ptr<Impl::Pool> pool = e ? e->pool : impl_->pool_for(current);
-  std::lock_guard<std::mutex> use(pool->use);
-  if (!e) {
-    {  // another thread on this stream may have recorded it meanwhile
-      std::lock_guard<std::mutex> lock(impl_->mu);
-      if (impl_->eager.count(k)) return f(inputs);
-      auto it = impl_->entries.find(k);
-      if (it != impl_->entries.end()) e = it->second;
-    }
-    if (!e) {
-      try {
-        e = impl_->record(inputs, f, current, pool);
-      } catch (const std::exception& ex) {
-        std::lock_guard<std::mutex> lock(impl_->mu);
-        impl_->eager.insert(k);
-        std::string what = ex.what();
-        if (const size_t nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-        std::fprintf(stderr, "rass: --cuda-graphs: could not record %s (%s); it runs without a graph\n", key.c_str(),
-                     what.c_str());
-        return f(inputs);
-      }
-      std::lock_guard<std::mutex> lock(impl_->mu);
-      impl_->entries[k] = e;
-    }
-  }
-  for (size_t i = 0; i < inputs.size(); ++i) e->in[i].copy_(inputs[i], /*non_blocking=*/true);
-  e->graph->replay();
-  ++impl_->replays;
-  std::vector<at::Tensor> out;
-  for (const at::Tensor& t : e->out) out.push_back(t.defined() ? t.clone() : t);
-  return out;
+  if (!eager && !e) e = impl_->record_once(k, key, inputs, f, current);
+  if (!e) return f(inputs);  // outside every lock: f may take long
+  return impl_->replay(*e, inputs);
 }
 
 size_t GraphCache::captured() const {
