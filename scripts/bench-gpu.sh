@@ -297,8 +297,8 @@ fi
 # ---- the table -------------------------------------------------------------------
 {
   echo
-  printf '| %-24s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
-  echo "|--------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
+  printf '| %-30s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
+  echo "|--------------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
   for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
               "restore-$size-b8-fast-j2-graphs" "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" \
               "segment-$size-b8-fast-j2" "segment-$size-b8-fast-j2-graphs" \
@@ -317,7 +317,7 @@ ratio = "%.2f" % (float(r) / float(t)) if r != "-" and t != "-" and float(t) > 0
 px = (int(big) if name.split("-")[1] == big else int(size)) ** 2 / 512 ** 2
 macs = (210 + 566 + (1270 if name.startswith("restore") else 0)) * 1e9 * px
 share = "%.1f%%" % (100 * float(r) * 2 * macs / 790e12) if r != "-" else "-"
-print("| %-24s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm, tm, share))' \
+print("| %-30s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm, tm, share))' \
       "$name" "$r" "$t" "${mem[$name]:--}" "${refmem[$name]:--}" "$size" "$big"
   done
 } | tee -a "$report"

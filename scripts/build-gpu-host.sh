@@ -21,8 +21,9 @@
 #       (default .gpu-host, ignored by git) with deps/include and deps/lib;
 #       --bin BUILD also brings BUILD's network tools up to date and copies
 #       them (a CUDA build of this tree against the same LibTorch, e.g.
-#       build-cuda from scripts/build-cuda.sh) into bin/, to run them there
-#       without compiling (see `env`); --wheels downloads from PyPI the
+#       build-cuda from scripts/build-cuda.sh) into bin/, with the doctest
+#       binary test-nn (its CUDA cases), to run them there without compiling
+#       (see `env`); --wheels downloads from PyPI the
 #       Python packages scripts/bench-gpu.sh's PyTorch reference needs and the
 #       GPU machines lack (diffusers, importlib_metadata; fvcore, iopath, yacs, termcolor for
 #       Mask2Former's head) into wheels/ (scripts/gpu-run.sh installs them);
@@ -94,12 +95,17 @@ pack() {
       die "--bin $bin: rass-restore there is not a CUDA build (scripts/build-cuda.sh makes one)"
     local t
     # Up to date with the tree first (nothing to do when it is).
-    cmake --build "$bin" -j "${JOBS:-$(nproc)}" --target $tools >&2 || die "--bin $bin: building the tools failed"
+    # test-nn too: its CUDA cases (the deformable-attention kernel against
+    # the LibTorch ops, CUDA graphs, copies and streams, the UNet on CUDA)
+    # need the GPU; it links what the tools link.
+    cmake --build "$bin" -j "${JOBS:-$(nproc)}" --target $tools test-nn >&2 || die "--bin $bin: building the tools failed"
     mkdir -p "$tmp/bin"
     for t in $tools; do
       [ -x "$bin/$t" ] || die "--bin $bin: $t not built"
       cp "$bin/$t" "$tmp/bin/"
     done
+    [ -x "$bin/tests/test-nn" ] || die "--bin $bin: tests/test-nn not built"
+    strip -o "$tmp/bin/test-nn" "$bin/tests/test-nn"
     { echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- lib cmd CMakeLists.txt || echo ' (with uncommitted changes)')"
       grep -E '^(Torch_DIR|CMAKE_BUILD_TYPE|TORCH_CUDA_ARCH_LIST)' "$bin/CMakeCache.txt" || true
     } >"$tmp/bin/BUILD_INFO"

@@ -15,12 +15,13 @@
 #
 # slim refuses when those folders hold uncommitted changes or untracked files,
 # so restore gives back exactly what was there. Kept by default (the GPU
-# parity test's fixtures): tests/fixtures/nn/sd_tiny, sd_tiny_lora.safetensors,
-# restore_lq.png, ras_tiny, ras_lq.png.
+# parity test's fixtures and test-nn's UNet-on-CUDA case's):
+# tests/fixtures/nn/sd_tiny, sd_tiny_lora.safetensors, restore_lq.png,
+# ras_tiny, ras_lq.png, unet_tiny, unet_tiny_conv and their _io.safetensors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 areas=(models/mini tests/fixtures)
-keep=${RASS_SLIM_KEEP:-"tests/fixtures/nn/sd_tiny tests/fixtures/nn/sd_tiny_lora.safetensors tests/fixtures/nn/restore_lq.png tests/fixtures/nn/ras_tiny tests/fixtures/nn/ras_lq.png"}
+keep=${RASS_SLIM_KEEP:-"tests/fixtures/nn/sd_tiny tests/fixtures/nn/sd_tiny_lora.safetensors tests/fixtures/nn/restore_lq.png tests/fixtures/nn/ras_tiny tests/fixtures/nn/ras_lq.png tests/fixtures/nn/unet_tiny tests/fixtures/nn/unet_tiny_conv tests/fixtures/nn/unet_tiny_io.safetensors tests/fixtures/nn/unet_tiny_conv_io.safetensors"}
 die() { echo "device-slim.sh: $*" >&2; exit 1; }
 
 size() {

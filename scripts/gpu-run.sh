@@ -11,7 +11,8 @@
 #    there by scripts/build-gpu-host.sh build (minutes of the 16 cores);
 # 2. the reference's Python packages from .gpu-host/wheels into a folder of
 #    their own (PYTHONPATH; nothing installed into the machine's Python);
-# 3. OUTDIR/parity.txt: tests/cli/test_gpu_parity.sh (CUDA fp32/bf16/fp16,
+# 3. OUTDIR/unit-*.txt: test-nn's CUDA cases (with a prebuilt bin/);
+#    OUTDIR/parity.txt: tests/cli/test_gpu_parity.sh (CUDA fp32/bf16/fp16,
 #    batch 1 and 2, against the CPU fp32 path);
 # 4. OUTDIR/bench-gpu.txt: scripts/bench-gpu.sh (about 5 minutes on an H200);
 # 5. OUTDIR/machine.txt: nvidia-smi, nvcc and torch versions.
@@ -45,7 +46,7 @@ step() {  # NAME LOG command...: runs it, tees its tail, counts failures
   if [ "$rc" = 0 ]; then
     echo "== $name: ok ($(($(date +%s) - s)) s)" >&2
   elif [ "$rc" = 77 ]; then
-    echo "== $name: skipped: $(grep -m1 skipped "$logf")" >&2
+    echo "== $name: skipped: $(grep -m1 -i skipped "$logf")" >&2
   else
     echo "== $name: FAILED (exit $rc, $(($(date +%s) - s)) s); last lines of $logf:" >&2
     tail -15 "$logf" >&2
@@ -77,6 +78,30 @@ fi
 [ -x "$bin/rass-restore" ] || { echo "gpu-run.sh: no tools in $bin" >&2; exit 1; }
 [ -d "$dir/Mask2Former" ] && export MASK2FORMER_SRC=$PWD/$dir/Mask2Former
 
+unit_case() {  # one doctest case of test-nn; a name that matches no case fails
+  local log rc
+  log=$(env RASS_FIXTURES="$PWD/tests/fixtures" "$bin/test-nn" "-tc=$1" 2>&1)
+  rc=$?
+  printf '%s\n' "$log"
+  if [ "$rc" = 0 ] && grep -qE "test cases: +0 \|" <<<"$log"; then
+    echo "gpu-run.sh: test-nn has no test case named '$1'"
+    return 1
+  fi
+  return "$rc"
+}
+# The doctest CUDA cases, as tests/CMakeLists.txt lists them (cuda_cases),
+# one process each: a case that skips ends its process. The UNet case
+# reads fixtures (scripts/device-slim.sh keeps them).
+if [ -x "$bin/test-nn" ]; then
+  mapfile -t cases < <(sed -n '/set(cuda_cases/,/)$/p' tests/CMakeLists.txt | grep -o '"cuda[a-z_]*|[^"]*"' |
+                       sed 's/^"[^|]*|//; s/"$//')
+  [ "${#cases[@]}" -gt 0 ] || { echo "gpu-run.sh: no cuda_cases in tests/CMakeLists.txt" >&2; failed=$((failed + 1)); }
+  for tc in "${cases[@]}"; do
+    step "unit: $tc" "$out/unit-$(echo "$tc" | tr -c 'a-zA-Z0-9\n' - | cut -c1-40).txt" unit_case "$tc"
+  done
+else
+  echo "== unit: not run: no $bin/test-nn (the GPU-host build makes no doctest binaries; pack --bin brings one)" >&2
+fi
 step "parity (tests/cli/test_gpu_parity.sh)" "$out/parity.txt" \
   env RASS_BIN="$bin" RASS_SOURCE_DIR="$PWD" bash tests/cli/test_gpu_parity.sh
 # shellcheck disable=SC2086

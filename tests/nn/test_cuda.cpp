@@ -22,7 +22,9 @@ TEST_CASE("UNet forward on CUDA equals diffusers (fp32 without TF32)") {
   at::globalContext().setAllowTF32CuDNN(false);
   at::globalContext().setAllowTF32CuBLAS(false);
   torch::NoGradGuard no_grad;
-  const std::string dir = std::string(RASS_FIXTURES) + "/nn";
+  // $RASS_FIXTURES: the fixtures of a copy of the tree elsewhere (a GPU
+  // machine running the prebuilt binary; scripts/gpu-run.sh).
+  const std::string dir = test::data_path("RASS_FIXTURES", RASS_FIXTURES) + "/nn";
   const torch::Device cuda(torch::kCUDA, 0);
   for (const char* name : {"unet_tiny", "unet_tiny_conv"}) {
     INFO(std::string(name));
