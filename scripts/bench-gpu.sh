@@ -6,7 +6,7 @@
 #
 #   scripts/bench-gpu.sh [--bin DIR] [--python PY] [--out FILE] [--runs R]
 #                        [--device cuda] [--preset sd21-base] [--size 512] [--big 2048]
-#                        [--dtype bf16] [--skip-torch]
+#                        [--dtype bf16] [--skip-torch] [--budget SECONDS]
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
 # with --channels-last --cudnn-benchmark ("fast"), also with -j 2, and with
@@ -34,6 +34,11 @@
 # without it the segment reference rows say so). --device cpu --preset tiny4
 # --size 64 --big 256 --runs 1 tries the whole script in minutes on a CPU.
 # Everything is written under a temporary folder (about 6 GB with sd21-base).
+# The report grows in FILE (--out) row by row; --budget S skips the rows
+# that would start after S seconds (the table is still written), so a run
+# under a time limit keeps what it measured. The rows most wanted come first:
+# batch 1 and 8 of each tool with their PyTorch rows, then the switches, then
+# the big image.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,6 +52,8 @@ size=512
 big=2048
 dtype=bf16
 skip_torch=0
+budget=0  # seconds; 0: no limit
+started=$(date +%s)
 while [ $# -gt 0 ]; do
   case $1 in
     --bin) bin=$2; shift 2 ;;
@@ -59,11 +66,13 @@ while [ $# -gt 0 ]; do
     --big) big=$2; shift 2 ;;
     --dtype) dtype=$2; shift 2 ;;
     --skip-torch) skip_torch=1; shift ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --budget) budget=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-gpu: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ "$runs" -ge 1 ] 2>/dev/null || { echo "bench-gpu: --runs must be a positive integer" >&2; exit 2; }
+[ "$budget" -ge 0 ] 2>/dev/null || { echo "bench-gpu: --budget must be a number of seconds" >&2; exit 2; }
 for t in rass-restore rass-segment rass-model; do
   [ -x "$bin/$t" ] || { echo "bench-gpu: $bin/$t not built (--bin DIR)" >&2; exit 1; }
 done
@@ -80,8 +89,18 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-gpu.XXXXXX")
 monitor_pid=""
 trap '[ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null; rm -rf "$work"' EXIT
-report=$work/report.txt
+# The report, row by row: in --out's file itself, so a run killed at a time
+# limit leaves what it measured.
+report=${out:-$work/report.txt}
+: >"$report" || { echo "bench-gpu: cannot write $report" >&2; exit 1; }
 log() { echo "$*" | tee -a "$report" >&2; }
+# Whether a row may start: false (and noted) once --budget is spent.
+in_budget() {
+  [ "$budget" = 0 ] && return 0
+  [ $(($(date +%s) - started)) -lt "$budget" ] && return 0
+  log "$1: skipped (--budget ${budget} s spent)"
+  return 1
+}
 py() { "$python" -c "$@"; }
 
 # ---- the machine ----------------------------------------------------------
@@ -161,6 +180,9 @@ declare -A rate mem
 tool_rate() {
   local name=$1 n=$2 batch=$3 outdir=$work/out-$1 jobs=1
   shift 4
+  rate[$name]=-
+  mem[$name]=-
+  in_budget "$name" || return 0
   local a
   for a in "$@"; do [ "$a" = "-j2" ] && jobs=2; done
   rm -rf "$outdir"
@@ -186,6 +208,9 @@ print("%.3f" % ((n - first) / (t[-1] - t[first - 1])) if n > first and t[-1] > t
 tool_rate_diff() {
   local name=$1 s1 e1 s2 e2
   shift 2
+  rate[$name]=-
+  mem[$name]=-
+  in_budget "$name" || return 0
   rm -rf "$work/out-$name" "$work/out-$name.1"
   s1=$(date +%s.%N)
   "$@" "$work/in/big1" -O "$work/out-$name.1" -q || { log "$name: the tool failed"; rate[$name]=-; mem[$name]=-; return 0; }
@@ -208,6 +233,7 @@ torch_rate() {  # NAME SCRIPT args...
   ref[$name]=-
   refmem[$name]=-
   [ "$skip_torch" = 0 ] || return 0
+  in_budget "torch $name" || return 0
   mem_start
   local line
   if line=$("$python" "$here/$script" --device "$device" --dtype "$dtype" --runs "$runs" --json "$@" 2>"$work/ref.err" | tail -1); then
@@ -227,10 +253,18 @@ rcommon=(--method osediff --color-fix none --process-size 0)
 for b in 1 8; do
   tool_rate "restore-$size-b$b" "$n_small" "$b" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
     --batch "$b" "$work/in/small"
+done
+torch_rate "restore-$size-b1" bench_restore_torch.py --model "$sd" --size "$size" --batch 1
+torch_rate "restore-$size-b8" bench_restore_torch.py --model "$sd" --size "$size" --batch 8
+for b in 1 8; do
   # --no-resize: SIZE x SIZE as it is (the released shortest-edge resize to 512 is a no-op at 512).
   tool_rate "segment-$size-b$b" "$n_small" "$b" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch "$b" \
     "$work/in/small"
 done
+if [ "$have_seg_ref" = 1 ]; then
+  torch_rate "segment-$size-b1" bench_segment_torch.py --model "$seg" --size "$size" --batch 1
+  torch_rate "segment-$size-b8" bench_segment_torch.py --model "$seg" --size "$size" --batch 8
+fi
 # The speed switches, each measured: --channels-last and --cudnn-benchmark
 # ("fast"), then with two items in flight (-j 2: one group's PNG decoding and
 # writing overlap the other's GPU work, each worker on a CUDA stream of its
@@ -256,9 +290,12 @@ tool_rate_diff "restore-$big-tiled-b8" -- "$bin/rass-restore" -m "$sd" "${common
 tool_rate "segment-$big-windows" 9 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --window 512 \
   --batch 8 "$work/in/big9"
 # Seams: the tiled restore against one pass over the whole image (where it fits).
-"$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad \
-  "$work/in/big/img000.png" -o "$work/untiled.png" -q 2>"$work/untiled.err" &&
-  log "seams ($big, tiled vs untiled): $("$python" - "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png" 96 32 <<'PY'
+if [ ! -f "$work/out-restore-$big-tiled/img000.png" ]; then
+  log "seams: no tiled output to compare"
+elif in_budget "seams"; then
+  "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad \
+    "$work/in/big/img000.png" -o "$work/untiled.png" -q 2>"$work/untiled.err" &&
+    log "seams ($big, tiled vs untiled): $("$python" - "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png" 96 32 <<'PY'
 import sys
 import numpy as np
 from PIL import Image
@@ -284,15 +321,10 @@ at = np.concatenate([d[band].ravel(), d[:, band].ravel()])
 print("mean |tiled - untiled| %.2f levels overall, %.2f within 2 px of the %d tile edges per axis (ratio %.2f)"
       % (d.mean(), at.mean(), len(edges), at.mean() / max(d.mean(), 1e-9)))
 PY
-)" || log "seams: the untiled $big pass failed ($(tail -1 "$work/untiled.err"))"
-
-torch_rate "restore-$size-b1" bench_restore_torch.py --model "$sd" --size "$size" --batch 1
-torch_rate "restore-$size-b8" bench_restore_torch.py --model "$sd" --size "$size" --batch 8
-torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$big" --batch 1 --tile
-if [ "$have_seg_ref" = 1 ]; then
-  torch_rate "segment-$size-b1" bench_segment_torch.py --model "$seg" --size "$size" --batch 1
-  torch_rate "segment-$size-b8" bench_segment_torch.py --model "$seg" --size "$size" --batch 8
+  )" || log "seams: the untiled $big pass failed ($(tail -1 "$work/untiled.err"))"
 fi
+
+torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$big" --batch 1 --tile
 
 # ---- the table -------------------------------------------------------------------
 {
@@ -321,4 +353,4 @@ print("| %-30s | %10s | %10s | %7s | %9s | %9s | %9s |" % (name, r, t, ratio, rm
       "$name" "$r" "$t" "${mem[$name]:--}" "${refmem[$name]:--}" "$size" "$big"
   done
 } | tee -a "$report"
-[ -z "$out" ] || cp "$report" "$out"
+

@@ -5,7 +5,7 @@
 # `scripts/build-gpu-host.sh pack --bin build-cuda --wheels --mask2former SRC`
 # wrote here carried along (.gpu-host, 31 MB):
 #
-#   scripts/gpu-run.sh OUTDIR [--build] [--bench-args "..."]
+#   scripts/gpu-run.sh OUTDIR [--build] [--budget SECONDS] [--bench-args "..."]
 #
 # 1. the tools: .gpu-host/bin (prebuilt here), or with --build compiled
 #    there by scripts/build-gpu-host.sh build (minutes of the 16 cores);
@@ -14,7 +14,10 @@
 # 3. OUTDIR/unit-*.txt: test-nn's CUDA cases (with a prebuilt bin/);
 #    OUTDIR/parity.txt: tests/cli/test_gpu_parity.sh (CUDA fp32/bf16/fp16,
 #    batch 1 and 2, against the CPU fp32 path);
-# 4. OUTDIR/bench-gpu.txt: scripts/bench-gpu.sh (about 5 minutes on an H200);
+# 4. OUTDIR/bench-gpu.txt: scripts/bench-gpu.sh (about 5 minutes on an H200),
+#    written row by row, given what is left of --budget (default 540 s: the
+#    device tool's 600 s per command, less a margin) less 60 s for the row
+#    in flight, so that a slow machine still ends with the table;
 # 5. OUTDIR/machine.txt: nvidia-smi, nvcc and torch versions.
 # Each step's log is in OUTDIR; a failing step does not stop the next; the
 # exit status is the number of failed steps (a test that skips, 77, is not one).
@@ -23,13 +26,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${RASS_GPU_HOST_DIR:-.gpu-host}
-out=${1:?usage: scripts/gpu-run.sh OUTDIR [--build] [--bench-args \"...\"]}
+out=${1:?usage: scripts/gpu-run.sh OUTDIR [--build] [--budget SECONDS] [--bench-args \"...\"]}
 shift
 build=0
 bench_args=""
+budget=540
+started=$(date +%s)
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=1; shift ;;
+    --budget) [ $# -ge 2 ] && [ "$2" -gt 0 ] 2>/dev/null || { echo "gpu-run.sh: --budget needs a number of seconds" >&2; exit 2; }; budget=$2; shift 2 ;;
     --bench-args) [ $# -ge 2 ] || { echo "gpu-run.sh: --bench-args needs a value" >&2; exit 2; }; bench_args=$2; shift 2 ;;
     *) echo "gpu-run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -105,6 +111,9 @@ fi
 step "parity (tests/cli/test_gpu_parity.sh)" "$out/parity.txt" \
   env RASS_BIN="$bin" RASS_SOURCE_DIR="$PWD" bash tests/cli/test_gpu_parity.sh
 # shellcheck disable=SC2086
-step "benchmark (scripts/bench-gpu.sh)" "$out/bench.log" scripts/bench-gpu.sh --bin "$bin" --out "$out/bench-gpu.txt" $bench_args
+bench_budget=$((budget - ($(date +%s) - started) - 60))
+[ "$bench_budget" -ge 60 ] || bench_budget=60
+step "benchmark (scripts/bench-gpu.sh)" "$out/bench.log" scripts/bench-gpu.sh --bin "$bin" --out "$out/bench-gpu.txt" \
+  --budget "$bench_budget" $bench_args
 [ -f "$out/bench-gpu.txt" ] && cat "$out/bench-gpu.txt" >&2
 exit "$failed"
