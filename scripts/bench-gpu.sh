@@ -13,7 +13,9 @@
 # --cuda-graphs; restore at
 # BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
 # per UNet call; the untiled image too, to measure seams);
-# segment at BIG x BIG with --no-resize (512 px windows, --batch 8). Columns:
+# segment at BIG x BIG with --no-resize (512 px windows, --batch 8); then
+# each tool's batch 8 once more with --timings, its table of seconds per
+# stage in the report (where the time goes; not a table row). Columns:
 # images/s of the tool and of PyTorch eager, their ratio, the GPU memory the
 # process took (nvidia-smi, sampled every 100 ms: context, caching allocator
 # and all) and the share of the bf16 peak that the network arithmetic reached
@@ -289,6 +291,22 @@ tool_rate_diff "restore-$big-tiled-b8" -- "$bin/rass-restore" -m "$sd" "${common
 # (one image, 16 windows in two backbone calls) is the timed one.
 tool_rate "segment-$big-windows" 9 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --window 512 \
   --batch 8 "$work/in/big9"
+# Where the time goes: batch 8 with --timings (each stage waits for the
+# device, so these runs are slower than the rows above; not in the table).
+stage_table() {  # NAME -- command...
+  local name=$1
+  shift 2
+  in_budget "$name" || return 0
+  if "$@" --timings -q -O "$work/out-$name" 2>"$work/$name.err"; then
+    log "$name:"
+    grep -E '^(rass-|  )' "$work/$name.err" | tee -a "$report" >&2
+  else
+    log "$name: the tool failed ($(tail -1 "$work/$name.err"))"
+  fi
+}
+stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --batch 8 "$work/in/small"
+stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
+
 # Seams: the tiled restore against one pass over the whole image (where it fits).
 if [ ! -f "$work/out-restore-$big-tiled/img000.png" ]; then
   log "seams: no tiled output to compare"

@@ -118,6 +118,20 @@ if [ -x "$B/rass-eval-iqa" ]; then
 fi
 expect_exit 2 "--batch 0" -- "$R" -m "$SD" --batch 0 "$T/in" -O "$T/zero"
 
+# --timings: the stages on stderr, and the same images as without it.
+mkdir -p "$T/tin" && cp "$LQ" "$T/tin/a.png" && cp "$LQ" "$T/tin/b.png"
+expect_exit 0 "--timings, batch" -- "$R" -m "$SD" --process-size 16 --vae-mode --batch 2 -q --timings "$T/tin" -O "$T/timed"
+for s in "read" "text encoder" "vae encoder" "unet" "vae decoder" "download" "write" "(all stages)" "2 images"; do
+  stderr_has "$s" "--timings names '$s'"
+done
+grep -E '^  unet +[0-9.]+ +[0-9.]+% +[0-9.]+ +1$' "$T/.err" >/dev/null || fail "--timings: one UNet call for the batch of 2: $(cat "$T/.err")"
+expect_exit 0 "without --timings" -- "$R" -m "$SD" --process-size 16 --vae-mode --batch 2 -q "$T/tin" -O "$T/untimed"
+[ ! -s "$T/.err" ] || fail "-q without --timings prints nothing: $(cat "$T/.err")"
+for k in a b; do cmp -s "$T/timed/$k.png" "$T/untimed/$k.png" || fail "--timings changed $k.png"; done
+expect_exit 0 "--timings, one image" -- "$R" -m "$SD" --process-size 16 --vae-mode -q --timings "$LQ" -o "$T/timed1.png"
+stderr_has "1 image," "--timings in single-image mode"
+expect_exit 2 "RASS_TIMINGS=maybe" -- env RASS_TIMINGS=maybe "$R" -m "$SD" "$LQ" -o "$T/never.png"
+
 # Pipeline: degrade | restore | eval-iqa (PSNR against the HQ image).
 HQ=$IMG/coffee.png
 if [ -x "$B/rass-degrade" ] && [ -x "$B/rass-eval-iqa" ]; then

@@ -45,6 +45,12 @@ cmp -s "$T/s7a.png" "$T/s7b.png" || fail "the keyed latent sample is not reprodu
 expect_exit 0 "--whole" -- "$S" -m "$M" --whole --json -q "$LQ" -o "$T/whole.png"
 grep -q '"tiles":1' "$T/.out" || fail "--whole: one pass"
 expect_exit 0 "bf16 on CPU" -- "$S" -m "$M" --no-resize --dtype bf16 -q "$LQ" -o "$T/bf16.png"
+expect_exit 0 "--timings" -- "$S" -m "$M" --no-resize --vae-mode -q --timings "$LQ" -o "$T/timed.png"
+for s in "text encoder" "upload" "vae encoder" "unet" "projection" "window blending" "head" "post (labels, scores)" \
+         "download" "write" "(all stages)"; do
+  stderr_has "$s" "--timings names '$s'"
+done
+cmp -s "$T/timed.png" "$T/file.png" || fail "--timings changed the labels"
 
 # --latent-in: the UNet starts from the given latent ([4, 64/8, 40/8] for the 40x30 image padded to 40x32).
 zeros_npy "$T/z.npy" 4 4 5

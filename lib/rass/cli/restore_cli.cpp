@@ -63,6 +63,7 @@ RestoreCli::RestoreCli()
       ->default_str("0")
       ->check(non_negative_integer(kMaxThreads));
   add_speed_options(j_.channels_last, j_.cudnn_benchmark, j_.cuda_graphs);
+  add_timings_option(j_.timings);
   a.add_option("--latent-out", j_.latent_out, "write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)")
       ->type_name("PATH");
   a.add_option("--attn-out", j_.attn_out, "write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)")

@@ -56,6 +56,7 @@ SegmentCli::SegmentCli()
       ->default_str("0")
       ->check(non_negative_integer(kMaxThreads));
   add_speed_options(j_.channels_last, j_.cudnn_benchmark, j_.cuda_graphs);
+  add_timings_option(j_.timings);
   a.add_option("--batch", j_.batch, "windows per backbone call: windows of one size from up to N consecutive items (and a large image's own windows) run together; results as one at a time")
       ->default_str("1")
       ->check(positive_integer(4096));

@@ -29,6 +29,9 @@ const std::vector<SharedOption>& shared_options() {
       {"--cuda-graphs", "RASS_CUDA_GRAPHS",
        "CUDA: record each batch shape's device work once as a CUDA graph and replay it (fewer kernel launches; "
        "the first batch of each shape is slower; no effect on the CPU)"},
+      {"--timings", "RASS_TIMINGS",
+       "print the seconds each stage took (reading, text encoder, VAE, UNet, head, copies, writing), summed over "
+       "the run, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)"},
       {"--max-pixels", "RASS_MAX_PIXELS",
        "refuse images larger than N pixels (width x height, checked before decoding; "
        "default 2^28 = 268435456; 0 = no limit)"},
@@ -119,6 +122,11 @@ void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool
     const auto& o = shared(flag);
     app_->add_flag(o.flags, *target, o.help)->envname(o.env);
   }
+}
+
+void ToolCli::add_timings_option(bool& timings) {
+  const auto& o = shared("--timings");
+  app_->add_flag(o.flags, timings, o.help)->envname(o.env);
 }
 
 void ToolCli::add_shard_option() {

@@ -51,6 +51,8 @@ class ToolCli {
   void add_shard_option();
   // --channels-last, --cudnn-benchmark and --cuda-graphs (the network tools' speed switches).
   void add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs);
+  // --timings (the network tools' stage times).
+  void add_timings_option(bool& timings);
   std::unique_ptr<CLI::App> app_;
 
  private:

@@ -159,6 +159,7 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   }
   if (opt.cudnn_benchmark) set_cudnn_benchmark(true);  // process-wide: a model without it leaves it as it is
   graphs = std::make_shared<GraphCache>(opt.cuda_graphs);
+  times = std::make_shared<StageTimes>(opt.timings, device);
 }
 
 torch::Tensor image_to_tensor(const Image& rgb) {
@@ -250,10 +251,16 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
 // and which rows of each are finite ([n] bool). Every row is decoded, finite
 // or not (the decoder treats rows independently), so nothing here waits for
 // the host: it is what --cuda-graphs records.
+// `times` (--timings) splits it into stages; null where it is recorded as
+// a CUDA graph (a stage's wait cannot be recorded).
 std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreParams& p, const std::vector<torch::Tensor>& in,
-                                           nn::UNetCaptures* captures) {
+                                           nn::UNetCaptures* captures, const StageTimes* times) {
+  static const StageTimes untimed;
+  const StageTimes& st = times ? *times : untimed;
   const torch::Tensor &context = in[0], &x = in[1];
-  const nn::LatentDistribution dist = p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
+  const nn::LatentDistribution dist = st.time("vae encoder", [&] {
+    return p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
+  });
   const double sf = m.vae->config.scaling_factor;
   const torch::Tensor z = p.vae_mode ? dist.mean.to(torch::kFloat) * sf
                                      : (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * in[2]) * sf;
@@ -261,8 +268,9 @@ std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreP
   auto unet_pass = [&](const torch::Tensor& zt) {
     return m.unet.ptr()->forward(zt.to(m.dtype), t, context, captures).to(torch::kFloat);
   };
-  const torch::Tensor eps =
-      p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass, p.tile_batch) : unet_pass(z);
+  const torch::Tensor eps = st.time("unet", [&] {
+    return p.tile ? tiled_latent_apply(z, p.tile_size, p.tile_overlap, unet_pass, p.tile_batch) : unet_pass(z);
+  });
   torch::Tensor x0;
   if (p.formula == Formula::ddpm) {
     // float32 as the scheduler: alpha_prod_t ** 0.5, (1 - alpha_prod_t) ** 0.5,
@@ -277,8 +285,9 @@ std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreP
     x0 = z - eps;
   }
   const torch::Tensor zd = x0.div(sf).to(m.vae_dtype);
-  const torch::Tensor decoded =
-      (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
+  const torch::Tensor decoded = st.time("vae decoder", [&] {
+    return (p.vae_tile ? tiled_decode(*m.vae.ptr(), zd, p.vae_tiling) : m.vae.ptr()->decode(zd)).to(torch::kFloat).clamp(-1, 1);
+  });
   auto finite_rows = [](const torch::Tensor& v) { return torch::isfinite(v).flatten(1).all(1); };
   return {x0, decoded * 0.5 + 0.5, finite_rows(x0), finite_rows(decoded)};
 }
@@ -299,8 +308,10 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
     ids.push_back(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}));
     xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
   }
-  std::vector<torch::Tensor> in{m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype),
-                                host_to_device(torch::cat(xs), m.device, m.vae_dtype)};
+  const StageTimes& st = *m.times;
+  std::vector<torch::Tensor> in{
+      st.time("text encoder", [&] { return m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype); }),
+      st.time("upload", [&] { return host_to_device(torch::cat(xs), m.device, m.vae_dtype); })};
   if (!p.vae_mode) {
     // [C, h, w]: processed sizes are multiples of 8, so the VAE's factor divides them.
     const std::vector<int64_t> one{m.vae->config.latent_channels, in[1].size(2) / m.vae_factor, in[1].size(3) / m.vae_factor};
@@ -317,19 +328,25 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
         noises.push_back(at::randn({1, one[0], one[1], one[2]}, gen, torch::TensorOptions().dtype(torch::kFloat)));
       }
     }
-    in.push_back(host_to_device(torch::cat(noises), m.device, torch::kFloat));
+    in.push_back(st.time("upload", [&] { return host_to_device(torch::cat(noises), m.device, torch::kFloat); }));
   }
   nn::UNetCaptures captures;
   captures.cross_attention = p.attention;
   // Tiles (host-made blend weights), the tiled VAE (statistics exchanged
   // through the host) and attention maps (captured per call) run eagerly.
   const bool eager = p.tile || p.vae_tile || p.attention;
+  // --cuda-graphs: the chunk is one recorded piece of work (and one stage).
+  const bool graph = !eager && m.graphs->on();
   const std::vector<torch::Tensor> dev =
-      eager ? chunk_on_device(m, p, in, p.attention ? &captures : nullptr)
-            : m.graphs->run("restore chunk (timestep " + std::to_string(p.timestep) + ", " +
-                                (p.formula == Formula::ddpm ? "ddpm" : "residual") + ")",
-                            in, [&](const std::vector<torch::Tensor>& d) { return chunk_on_device(m, p, d, nullptr); });
-  const std::vector<torch::Tensor> host = device_to_host({dev[2], dev[3], dev[0], dev[1]});
+      !graph ? chunk_on_device(m, p, in, p.attention ? &captures : nullptr, &st)
+             : st.time("encoder-unet-decoder (graph)", [&] {
+                 return m.graphs->run("restore chunk (timestep " + std::to_string(p.timestep) + ", " +
+                                          (p.formula == Formula::ddpm ? "ddpm" : "residual") + ")",
+                                      in, [&](const std::vector<torch::Tensor>& d) {
+                                        return chunk_on_device(m, p, d, nullptr, nullptr);
+                                      });
+               });
+  const std::vector<torch::Tensor> host = st.time("download", [&] { return device_to_host({dev[2], dev[3], dev[0], dev[1]}); });
   const torch::Tensor &x0_ok = host[0], &dec_ok = host[1], &latents = host[2], &decoded_host = host[3];
   const int64_t lh = dev[0].size(2), lw = dev[0].size(3);  // the latent's size
   std::vector<int64_t> ok;  // rows with a finite latent
@@ -364,17 +381,19 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
       continue;
     }
     try {
-      Prepared& pr = prep[i];
-      const torch::Tensor decoded =
-          decoded_host.index({Slice(o, o + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)});
-      pr.r.decoded = decoded.squeeze(0);
-      // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
-      Image out = tensor_to_image(decoded);
-      if (inputs[i].params.color != ColorFix::none)
-        out = tensor_to_image(color_fix(inputs[i].params.color, image_to_tensor(out), image_to_tensor(pr.in.reference)));
-      pr.r.image = std::move(out);
-      results[i] = std::move(pr.r);
-      pr = Prepared();
+      st.time("post (8-bit, colour fix)", [&] {
+        Prepared& pr = prep[i];
+        const torch::Tensor decoded =
+            decoded_host.index({Slice(o, o + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)});
+        pr.r.decoded = decoded.squeeze(0);
+        // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
+        Image out = tensor_to_image(decoded);
+        if (inputs[i].params.color != ColorFix::none)
+          out = tensor_to_image(color_fix(inputs[i].params.color, image_to_tensor(out), image_to_tensor(pr.in.reference)));
+        pr.r.image = std::move(out);
+        results[i] = std::move(pr.r);
+        pr = Prepared();
+      });
     } catch (...) {
       errors[i] = std::current_exception();
     }
@@ -396,7 +415,7 @@ std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector
   std::map<Key, std::vector<size_t>> groups;
   for (size_t i = 0; i < inputs.size(); ++i) {
     try {
-      prep[i] = prepare(m, inputs[i]);
+      prep[i] = m.times->time("prepare (size, tokens)", [&] { return prepare(m, inputs[i]); });
       const RestoreParams& p = inputs[i].params;
       const bool alone = p.tile || p.vae_tile;
       groups[{prep[i].r.proc_height, prep[i].r.proc_width, p.timestep, int(p.formula), p.vae_mode, p.attention,

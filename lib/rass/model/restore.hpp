@@ -44,6 +44,7 @@
 #include "rass/model/cuda_graphs.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
+#include "rass/model/stage_times.hpp"
 #include "rass/model/tiled_vae.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/ddpm.hpp"
@@ -73,6 +74,7 @@ struct RestoreModelOptions {
   bool channels_last = false;     // UNet and VAE convolution weights in NHWC (device.hpp)
   bool cudnn_benchmark = false;   // cuDNN autotuning (process-wide; device.hpp)
   bool cuda_graphs = false;       // replay recorded CUDA graphs for fixed shapes (cuda_graphs.hpp)
+  bool timings = false;           // time each stage (stage_times.hpp)
   bool quiet = false;
   std::string prog = "rass-restore";  // prefix of stderr notes
 };
@@ -102,6 +104,8 @@ class RestoreModel {
   std::vector<LoraSpec> loras;  // as given (for messages)
   // --cuda-graphs: the chunks' device work, recorded per shape (shared by copies of the model).
   std::shared_ptr<GraphCache> graphs = std::make_shared<GraphCache>(false);
+  // --timings: seconds per stage (shared by copies of the model).
+  std::shared_ptr<StageTimes> times = std::make_shared<StageTimes>();
 };
 
 struct RestoreParams {

@@ -205,6 +205,7 @@ RestoreModelOptions model_options(const RestoreJob& job) {
   o.channels_last = job.channels_last;
   o.cudnn_benchmark = job.cudnn_benchmark;
   o.cuda_graphs = job.cuda_graphs;
+  o.timings = job.timings;
   o.quiet = job.quiet;
   o.prog = kProg;
   return o;
@@ -240,7 +241,8 @@ int run_single(const RestoreJob& job) {
   p.key = key;
   const RestoreResult r = restore(m, lq, prompt, p, name);
   warn_truncated(job, m, r, name);
-  write_outputs(r, job.output, job.latent_out, job.attn_out);
+  m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out); });
+  if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   if (job.json) batch::write_report("-", record(job, pl, m, r, key, in, job.output, prompt).dump() + "\n");
   return 0;
 }
@@ -318,7 +320,7 @@ int run_batch(const RestoreJob& job) {
       return;
     }
     rd.prompt = item_prompt(pl, mine_input[i], it.key);
-    rd.lq = read_image(it.paths[0]);
+    rd.lq = m.times->time("read", [&] { return read_image(it.paths[0]); });
     RestoreParams p = pl.params;
     p.key = it.key;
     // rd lives in the caller's vector, sized before any item is read: &rd.lq stays valid.
@@ -329,7 +331,7 @@ int run_batch(const RestoreJob& job) {
     warn_truncated(job, m, r, it.paths[0]);
     for (const std::string& f : {rd.image, rd.latent, rd.attn})
       if (!f.empty()) make_directories(fs::path(f).parent_path().string());
-    write_outputs(r, rd.image, rd.latent, rd.attn);
+    m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn); });
     if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt).dump() + "\n");
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.
@@ -343,6 +345,7 @@ int run_batch(const RestoreJob& job) {
         if (lines.enabled()) lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
       });
   lines.finish();
+  if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
                  tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());

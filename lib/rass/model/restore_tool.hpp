@@ -35,6 +35,7 @@ struct RestoreJob {
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;                          // intra-op threads per item; 0 = cores / jobs
   bool channels_last = false, cudnn_benchmark = false, cuda_graphs = false;  // speed switches (device.hpp, cuda_graphs.hpp)
+  bool timings = false;  // --timings: seconds per stage on stderr at the end (stage_times.hpp)
   std::vector<std::string> inputs;          // files, directories, "-"
   std::string manifest;                     // JSON lines ("lq", "image" or "path") or one path per line
   std::string output;                       // -o FILE | - (one image)

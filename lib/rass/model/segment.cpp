@@ -348,7 +348,7 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
   for (size_t i = 0; i < inputs.size(); ++i) {
     try {
       std::vector<CropJob> mine;
-      pending[i] = prepare(m, inputs[i], i, mine);
+      pending[i] = m.times->time("prepare (windows)", [&] { return prepare(m, inputs[i], i, mine); });
       for (CropJob& j : mine) jobs.push_back(std::move(j));
     } catch (...) {
       errors[i] = std::current_exception();
@@ -382,7 +382,10 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
             const std::vector<torch::Tensor> feats = m.crop_features(
                 torch::cat(crops), torch::cat(contexts), noises.empty() ? torch::Tensor() : torch::cat(noises),
                 latents.empty() ? torch::Tensor() : torch::cat(latents));
-            for (size_t r = 0; r < live.size(); ++r) accumulate(pending[jobs[live[r]].image], levels, jobs[live[r]], feats, int64_t(r));
+            m.times->time("window blending", [&] {
+              for (size_t r = 0; r < live.size(); ++r)
+                accumulate(pending[jobs[live[r]].image], levels, jobs[live[r]], feats, int64_t(r));
+            });
           },
           [&](size_t j) {
             const CropJob& job = jobs[j];
@@ -400,7 +403,7 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (errors[i]) continue;
     try {
-      average(m, pending[i], inputs[i].name);
+      m.times->time("window blending", [&] { average(m, pending[i], inputs[i].name); });
       by_size[{pending[i].acc[0].size(2), pending[i].acc[0].size(3)}].push_back(i);
     } catch (...) {
       errors[i] = std::current_exception();
@@ -415,7 +418,7 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
       std::vector<size_t> done;  // the images of `posted`
       auto post_one = [&](size_t i, const torch::Tensor& logits, const torch::Tensor& masks) {
         try {
-          posted.push_back(post(pending[i], inputs[i], logits, masks));
+          posted.push_back(m.times->time("post (labels, scores)", [&] { return post(pending[i], inputs[i], logits, masks); }));
           done.push_back(i);
         } catch (...) {
           errors[i] = std::current_exception();
@@ -444,7 +447,7 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
             pending[i] = Pending();
           });
       try {
-        finish(m, posted, done, inputs, results, errors);
+        m.times->time("download", [&] { finish(m, posted, done, inputs, results, errors); });
       } catch (...) {
         for (size_t i : done) errors[i] = std::current_exception();
       }

@@ -215,6 +215,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   }
   if (opt.cudnn_benchmark) set_cudnn_benchmark(true);  // process-wide: a model without it leaves it as it is
   graphs = std::make_shared<GraphCache>(opt.cuda_graphs);
+  times = std::make_shared<StageTimes>(opt.timings, device);
 }
 
 torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector<int>* ids_out, size_t* tokens) const {
@@ -230,14 +231,21 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
                                                        const torch::Tensor& noise, const torch::Tensor& latent) const {
   // Everything the device computes from here is one graph's work (--cuda-graphs):
   // inputs x, context and then noise or latent, all on the device.
-  std::vector<torch::Tensor> in{host_to_device(x, device, vae_dtype), context.to(device, dtype)};
-  if (latent.defined()) in.push_back(host_to_device(latent, device, torch::kFloat));
-  else if (noise.defined()) in.push_back(host_to_device(noise, device, torch::kFloat));
+  const StageTimes& st = *times;
+  const std::vector<torch::Tensor> in = st.time("upload", [&] {
+    std::vector<torch::Tensor> v{host_to_device(x, device, vae_dtype), context.to(device, dtype)};
+    if (latent.defined()) v.push_back(host_to_device(latent, device, torch::kFloat));
+    else if (noise.defined()) v.push_back(host_to_device(noise, device, torch::kFloat));
+    return v;
+  });
   const std::string key = latent.defined() ? "window backbone (latent)" : noise.defined() ? "window backbone (sampled)"
                                                                                           : "window backbone (mean)";
-  return graphs->run(key, in, [&](const std::vector<torch::Tensor>& d) {
+  // --timings: stages inside the work unless it is recorded (a wait cannot be).
+  static const StageTimes untimed;
+  const StageTimes& inner = graphs->on() ? untimed : st;
+  auto backbone = [&](const std::vector<torch::Tensor>& d) {
     std::vector<torch::Tensor> down;
-    const nn::LatentDistribution dist = vae.ptr()->encode(d[0], &down);
+    const nn::LatentDistribution dist = inner.time("vae encoder", [&] { return vae.ptr()->encode(d[0], &down); });
     torch::Tensor z;
     if (latent.defined()) z = d[2];
     else if (noise.defined()) z = (dist.mean.to(torch::kFloat) + dist.std.to(torch::kFloat) * d[2]) * vae->config.scaling_factor;
@@ -245,20 +253,26 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
     nn::UNetCaptures cap;
     cap.up_blocks = true;
     const torch::Tensor t = torch::full({1}, double(config.timestep), torch::TensorOptions().device(device));
-    unet.ptr()->forward(z.to(dtype), t, d[1], &cap);
-    std::vector<torch::Tensor> taps;
-    for (size_t i : vae_taps) taps.push_back(down.at(i).to(head_dtype));
-    for (const torch::Tensor& u : cap.up_block_outputs) taps.push_back(u.to(head_dtype));
-    return heads.ptr()->projection.ptr()->forward(taps, d[0].size(2), d[0].size(3));
-  });
+    inner.time("unet", [&] { unet.ptr()->forward(z.to(dtype), t, d[1], &cap); });
+    return inner.time("projection", [&] {
+      std::vector<torch::Tensor> taps;
+      for (size_t i : vae_taps) taps.push_back(down.at(i).to(head_dtype));
+      for (const torch::Tensor& u : cap.up_block_outputs) taps.push_back(u.to(head_dtype));
+      return heads.ptr()->projection.ptr()->forward(taps, d[0].size(2), d[0].size(3));
+    });
+  };
+  if (!graphs->on()) return backbone(in);
+  return st.time("backbone (graph)", [&] { return graphs->run(key, in, backbone); });
 }
 
 nn::MaskFormerOutput SegmentModel::head(const std::vector<torch::Tensor>& features) const {
-  if (!graphs->on()) return heads.ptr()->sem_seg_head.ptr()->forward(features);
+  if (!graphs->on()) return times->time("head", [&] { return heads.ptr()->sem_seg_head.ptr()->forward(features); });
   // Under a graph: the final predictions only (not the deep-supervision ones).
-  const std::vector<torch::Tensor> o = graphs->run("head", features, [&](const std::vector<torch::Tensor>& f) {
-    const nn::MaskFormerOutput r = heads.ptr()->sem_seg_head.ptr()->forward(f);
-    return std::vector<torch::Tensor>{r.pred_logits, r.pred_masks};
+  const std::vector<torch::Tensor> o = times->time("head (graph)", [&] {
+    return graphs->run("head", features, [&](const std::vector<torch::Tensor>& f) {
+      const nn::MaskFormerOutput r = heads.ptr()->sem_seg_head.ptr()->forward(f);
+      return std::vector<torch::Tensor>{r.pred_logits, r.pred_masks};
+    });
   });
   nn::MaskFormerOutput out;
   out.pred_logits = o[0];

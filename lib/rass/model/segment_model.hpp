@@ -29,6 +29,7 @@
 #include <torch/types.h>
 
 #include "rass/model/cuda_graphs.hpp"
+#include "rass/model/stage_times.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/feature_projection.hpp"
@@ -69,6 +70,7 @@ struct SegmentModelOptions {
   bool channels_last = false;     // UNet, VAE, projection and head convolution weights in NHWC (device.hpp)
   bool cudnn_benchmark = false;   // cuDNN autotuning (process-wide; device.hpp)
   bool cuda_graphs = false;       // replay recorded CUDA graphs for fixed shapes (cuda_graphs.hpp)
+  bool timings = false;           // time each stage (stage_times.hpp)
   bool quiet = false;
   std::string prog = "rass-segment";
   // false: the Seg LoRA stays unmerged (rass-train ras trains it); its
@@ -118,10 +120,12 @@ class SegmentModel {
   int64_t vae_factor = 8;
   int64_t max_tokens = 77;
   std::string dir;
-  std::vector<size_t> vae_taps{1, 3};
+  std::vector<size_t> vae_taps{1, 3};  // VAE down_blocks tapped (RASS: [1] and [3])
   // --cuda-graphs: the windows' backbone and the head, recorded per shape (shared by copies of the model).
   std::shared_ptr<GraphCache> graphs = std::make_shared<GraphCache>(false);
-  std::vector<std::string> seg_lora_adapters;  // the adapters seg_lora.safetensors added  // VAE down_blocks tapped (RASS: [1] and [3])
+  // --timings: seconds per stage (shared by copies of the model).
+  std::shared_ptr<StageTimes> times = std::make_shared<StageTimes>();
+  std::vector<std::string> seg_lora_adapters;  // the adapters seg_lora.safetensors added
 };
 
 }  // namespace rass::model

@@ -183,6 +183,7 @@ SegmentModelOptions model_options(const SegmentJob& job) {
   o.channels_last = job.channels_last;
   o.cudnn_benchmark = job.cudnn_benchmark;
   o.cuda_graphs = job.cuda_graphs;
+  o.timings = job.timings;
   o.quiet = job.quiet;
   o.prog = kProg;
   return o;
@@ -243,7 +244,7 @@ int run_single(const SegmentJob& job) {
   set_threads(job, 1);
   const std::string prompt = item_prompt(pl, 0, key);
   size_t tokens = 0;
-  const torch::Tensor context = m.encode_prompt(prompt, nullptr, &tokens);
+  const torch::Tensor context = m.times->time("text encoder", [&] { return m.encode_prompt(prompt, nullptr, &tokens); });
   SegmentParams p = pl.params;
   p.key = key;
   p.latent = latent;
@@ -251,7 +252,10 @@ int run_single(const SegmentJob& job) {
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
   const SegmentResult r = segment(m, rgb, context, p, name, job.batch);
-  write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
+  m.times->time("write", [&] {
+    write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
+  });
+  if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   if (job.json) batch::write_report("-", record(job, m, r, key, in, job.output, prompt, tokens).dump() + "\n");
   return 0;
 }
@@ -341,7 +345,7 @@ int run_batch(const SegmentJob& job) {
       return;
     }
     rd.prompt = item_prompt(pl, mine_input[i], it.key);
-    rd.rgb = to_rgb8(read_image(it.paths[0]), it.paths[0]);
+    rd.rgb = m.times->time("read", [&] { return to_rgb8(read_image(it.paths[0]), it.paths[0]); });
     SegmentParams p = pl.params;
     p.key = it.key;
     if (!job.latent_in.empty()) {
@@ -351,14 +355,16 @@ int run_batch(const SegmentJob& job) {
     p.keep_scores = !o.logits.empty();
     p.keep_probs = !o.probs.empty();
     // rd lives in the caller's vector, sized before any item is read: &rd.rgb stays valid.
-    rd.input = SegmentInput{&rd.rgb, m.encode_prompt(rd.prompt, nullptr, &rd.tokens), p, it.paths[0]};
+    rd.input = SegmentInput{
+        &rd.rgb, m.times->time("text encoder", [&] { return m.encode_prompt(rd.prompt, nullptr, &rd.tokens); }), p,
+        it.paths[0]};
   };
   auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
     const batch::Item& it = mine[i];
     const Outputs o = outputs_of(it.key);
     for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
       if (!f.empty()) make_directories(fs::path(f).parent_path().string());
-    write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o);
+    m.times->time("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o); });
     if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens).dump() + "\n");
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
@@ -372,6 +378,7 @@ int run_batch(const SegmentJob& job) {
         if (lines.enabled()) lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
       });
   lines.finish();
+  if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
                  tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());

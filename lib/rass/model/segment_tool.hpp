@@ -23,6 +23,7 @@ struct SegmentJob {
   uint64_t seed = 0;
   std::string device = "cpu", dtype = "fp32";
   bool channels_last = false, cudnn_benchmark = false, cuda_graphs = false;  // speed switches (device.hpp, cuda_graphs.hpp)
+  bool timings = false;  // --timings: seconds per stage on stderr at the end (stage_times.hpp)
   int threads = 0;
   std::vector<std::string> inputs;
   std::string manifest;

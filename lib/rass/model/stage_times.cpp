@@ -1,0 +1,95 @@
+#include "rass/model/stage_times.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
+namespace rass::model {
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct StageTimes::Sums {
+  std::mutex mu;
+  struct Stage {
+    std::string name;
+    double seconds = 0;
+    size_t calls = 0;
+  };
+  std::vector<Stage> stages;  // first-use order; a handful of stages
+};
+
+StageTimes::StageTimes(bool on, c10::Device device)
+    : on_(on), device_(device), made_(now_seconds()), sums_(std::make_unique<Sums>()) {}
+StageTimes::~StageTimes() = default;
+
+void StageTimes::wait() const {
+  if (device_.is_cpu()) return;  // the CPU's work is done when its call returns
+  c10::impl::getDeviceGuardImpl(device_.type())->getStream(device_).synchronize();
+}
+
+void StageTimes::add(const char* stage, double seconds) const {
+  std::lock_guard<std::mutex> lock(sums_->mu);
+  for (Sums::Stage& s : sums_->stages)
+    if (s.name == stage) {
+      s.seconds += seconds;
+      ++s.calls;
+      return;
+    }
+  sums_->stages.push_back({stage, seconds, 1});
+}
+
+StageTimes::Scope::Scope(const StageTimes& t, const char* stage) : t_(t), stage_(stage) {
+  t_.wait();
+  start_ = now_seconds();
+}
+
+StageTimes::Scope::~Scope() {
+  try {
+    t_.wait();
+  } catch (...) {  // a device error shows again at the caller's next call
+  }
+  t_.add(stage_, now_seconds() - start_);
+}
+
+std::pair<double, size_t> StageTimes::total(const std::string& stage) const {
+  std::lock_guard<std::mutex> lock(sums_->mu);
+  for (const Sums::Stage& s : sums_->stages)
+    if (s.name == stage) return {s.seconds, s.calls};
+  return {0.0, 0};
+}
+
+std::string StageTimes::report(const std::string& what, size_t items) const {
+  const double wall_seconds = now_seconds() - made_;
+  std::lock_guard<std::mutex> lock(sums_->mu);
+  std::string out = what + " (--timings: each stage waits for the device before and after it; " +
+                    std::to_string(items) + (items == 1 ? " image" : " images") + ", device " + device_.str() + ")\n";
+  char line[160];
+  std::snprintf(line, sizeof line, "  %-32s %10s %7s %12s %7s\n", "stage", "seconds", "share", "ms per image", "calls");
+  out += line;
+  double sum = 0;
+  for (const Sums::Stage& s : sums_->stages) {
+    sum += s.seconds;
+    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12.2f %7zu\n", s.name.c_str(), s.seconds,
+                  wall_seconds > 0 ? 100 * s.seconds / wall_seconds : 0.0, items ? 1e3 * s.seconds / double(items) : 0.0,
+                  s.calls);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12.2f\n", "(all stages)", sum,
+                wall_seconds > 0 ? 100 * sum / wall_seconds : 0.0, items ? 1e3 * sum / double(items) : 0.0);
+  out += line;
+  std::snprintf(line, sizeof line, "  %-32s %10.3f %6s %12.2f\n", "(wall since the model loaded)", wall_seconds, "",
+                items ? 1e3 * wall_seconds / double(items) : 0.0);
+  out += line;
+  return out;
+}
+
+}  // namespace rass::model

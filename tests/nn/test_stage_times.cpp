@@ -1,0 +1,58 @@
+// --timings (lib/rass/model/stage_times.hpp): stage sums in first-use order,
+// values and exceptions passed through, nothing recorded when off.
+#include "torch_doctest.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "rass/model/stage_times.hpp"
+
+using namespace rass;
+
+namespace {
+void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+}  // namespace
+
+TEST_CASE("stage times: off records nothing and passes values through") {
+  const model::StageTimes t(false);
+  int calls = 0;
+  CHECK(t.time("a", [&] { return ++calls; }) == 1);
+  t.time("b", [&] { ++calls; });  // void
+  CHECK(calls == 2);
+  CHECK(t.total("a") == std::pair<double, size_t>{0.0, 0});
+  CHECK_THROWS_AS(t.time("c", [] { throw std::runtime_error("x"); }), std::runtime_error);
+}
+
+TEST_CASE("stage times: sums per stage in first-use order") {
+  const model::StageTimes t(true);
+  CHECK(t.time("second", [] {
+    nap(30);
+    return std::string("kept");
+  }) == "kept");
+  t.time("first", [] { nap(10); });
+  t.time("second", [] { nap(30); });
+  CHECK_THROWS_AS(t.time("failing", [] {
+    nap(5);
+    throw std::runtime_error("x");
+  }),
+                  std::runtime_error);
+  const auto [s2, n2] = t.total("second");
+  CHECK(n2 == 2);
+  CHECK(s2 >= 0.060);
+  CHECK(s2 < 5.0);
+  CHECK(t.total("first").second == 1);
+  CHECK(t.total("failing").second == 1);  // a stage that throws still took its time
+  const std::string r = t.report("rass-test", 4);
+  INFO(r);
+  CHECK(r.find("rass-test (--timings") == 0);
+  CHECK(r.find("4 images") != std::string::npos);
+  // first-use order: "second" was timed before "first"
+  CHECK(r.find("  second ") < r.find("  first "));
+  CHECK(r.find("(all stages)") != std::string::npos);
+  CHECK(r.find("(wall since the model loaded)") != std::string::npos);
+  // per image: second's total / 4 items, in ms
+  char want[32];
+  std::snprintf(want, sizeof want, "%.2f", 1e3 * s2 / 4);
+  CHECK(r.find(want) != std::string::npos);
+}
