@@ -292,7 +292,8 @@ tool_rate_diff "restore-$big-tiled-b8" -- "$bin/rass-restore" -m "$sd" "${common
 tool_rate "segment-$big-windows" 9 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --window 512 \
   --batch 8 "$work/in/big9"
 # Where the time goes: batch 8 with --timings (each stage waits for the
-# device, so these runs are slower than the rows above; not in the table).
+# device, so these runs are slower than the rows above; the first batch's
+# warm-up is in them; not in the table).
 stage_table() {  # NAME -- command...
   local name=$1
   shift 2

@@ -33,7 +33,7 @@ complete -c rass-restore -l threads -x -d 'intra-op threads per item in flight (
 complete -c rass-restore -l channels-last -d 'keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores take (a speed switch: same results within float rounding)'
 complete -c rass-restore -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-restore -l cuda-graphs -d 'CUDA: record each batch shape'\''s device work once as a CUDA graph and replay it (fewer kernel launches; the first batch of each shape is slower; no effect on the CPU)'
-complete -c rass-restore -l timings -d 'print the seconds each stage took (reading, text encoder, VAE, UNet, head, copies, writing), summed over the run, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)'
+complete -c rass-restore -l timings -d 'print the seconds each stage of the pipeline took (reading, encoders, UNet, decoders or head, copies, writing), summed over the run, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)'
 complete -c rass-restore -l latent-out -r -F -d 'write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)'
 complete -c rass-restore -l attn-out -r -F -d 'write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)'
 complete -c rass-restore -l batch -x -d 'images per network call: up to N consecutive items of one processed size run together (a tiled image alone, its latent tiles N per UNet call); results as one at a time'

@@ -30,7 +30,7 @@ complete -c rass-segment -l threads -x -d 'intra-op threads per item in flight (
 complete -c rass-segment -l channels-last -d 'keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores take (a speed switch: same results within float rounding)'
 complete -c rass-segment -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-segment -l cuda-graphs -d 'CUDA: record each batch shape'\''s device work once as a CUDA graph and replay it (fewer kernel launches; the first batch of each shape is slower; no effect on the CPU)'
-complete -c rass-segment -l timings -d 'print the seconds each stage took (reading, text encoder, VAE, UNet, head, copies, writing), summed over the run, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)'
+complete -c rass-segment -l timings -d 'print the seconds each stage of the pipeline took (reading, encoders, UNet, decoders or head, copies, writing), summed over the run, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)'
 complete -c rass-segment -l batch -x -d 'windows per backbone call: windows of one size from up to N consecutive items (and a large image'\''s own windows) run together; results as one at a time'
 complete -c rass-segment -l resume -d 'batch: skip items whose outputs already exist'
 complete -c rass-segment -s j -l jobs -x -d 'worker threads (0 = all cores)'

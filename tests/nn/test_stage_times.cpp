@@ -55,4 +55,9 @@ TEST_CASE("stage times: sums per stage in first-use order") {
   char want[32];
   std::snprintf(want, sizeof want, "%.2f", 1e3 * s2 / 4);
   CHECK(r.find(want) != std::string::npos);
+  // No image written (all skipped or failed): no per-image figure.
+  const std::string r0 = t.report("rass-test", 0);
+  CHECK(r0.find("0 images") != std::string::npos);
+  CHECK(r0.find(std::string(11, ' ') + "-") != std::string::npos);
+  CHECK(r0.find(want) == std::string::npos);
 }

@@ -30,8 +30,9 @@ const std::vector<SharedOption>& shared_options() {
        "CUDA: record each batch shape's device work once as a CUDA graph and replay it (fewer kernel launches; "
        "the first batch of each shape is slower; no effect on the CPU)"},
       {"--timings", "RASS_TIMINGS",
-       "print the seconds each stage took (reading, text encoder, VAE, UNet, head, copies, writing), summed over "
-       "the run, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)"},
+       "print the seconds each stage of the pipeline took (reading, encoders, UNet, decoders or head, copies, "
+       "writing), summed over the run, on stderr at the end; each stage waits for the device, so the run is slower "
+       "(a measurement switch)"},
       {"--max-pixels", "RASS_MAX_PIXELS",
        "refuse images larger than N pixels (width x height, checked before decoding; "
        "default 2^28 = 268435456; 0 = no limit)"},

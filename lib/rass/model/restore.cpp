@@ -335,11 +335,12 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   // Tiles (host-made blend weights), the tiled VAE (statistics exchanged
   // through the host) and attention maps (captured per call) run eagerly.
   const bool eager = p.tile || p.vae_tile || p.attention;
-  // --cuda-graphs: the chunk is one recorded piece of work (and one stage).
-  const bool graph = !eager && m.graphs->on();
+  // --cuda-graphs on CUDA: the chunk is one recorded piece of work (and one
+  // stage; the first chunk of a shape also pays for its recording).
+  const bool graph = !eager && m.graphs->on() && m.device.is_cuda();
   const std::vector<torch::Tensor> dev =
       !graph ? chunk_on_device(m, p, in, p.attention ? &captures : nullptr, &st)
-             : st.time("encoder-unet-decoder (graph)", [&] {
+             : st.time("encoder-unet-decoder (--cuda-graphs)", [&] {
                  return m.graphs->run("restore chunk (timestep " + std::to_string(p.timestep) + ", " +
                                           (p.formula == Formula::ddpm ? "ddpm" : "residual") + ")",
                                       in, [&](const std::vector<torch::Tensor>& d) {

@@ -242,8 +242,8 @@ int run_single(const RestoreJob& job) {
   const RestoreResult r = restore(m, lq, prompt, p, name);
   warn_truncated(job, m, r, name);
   m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out); });
-  if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   if (job.json) batch::write_report("-", record(job, pl, m, r, key, in, job.output, prompt).dump() + "\n");
+  if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
 

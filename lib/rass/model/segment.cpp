@@ -390,8 +390,9 @@ std::vector<SegmentResult> segment_many(const SegmentModel& m, const std::vector
           [&](size_t j) {
             const CropJob& job = jobs[j];
             if (errors[job.image]) return;
-            accumulate(pending[job.image], levels, job,
-                       m.crop_features(job.crop, inputs[job.image].context, job.noise, job.latent), 0);
+            const std::vector<torch::Tensor> feats =
+                m.crop_features(job.crop, inputs[job.image].context, job.noise, job.latent);
+            m.times->time("window blending", [&] { accumulate(pending[job.image], levels, job, feats, 0); });
           },
           [&](size_t j, std::exception_ptr e) { errors[jobs[j].image] = e; });
     }

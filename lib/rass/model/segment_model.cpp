@@ -242,7 +242,8 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
                                                                                           : "window backbone (mean)";
   // --timings: stages inside the work unless it is recorded (a wait cannot be).
   static const StageTimes untimed;
-  const StageTimes& inner = graphs->on() ? untimed : st;
+  const bool recorded = graphs->on() && device.is_cuda();
+  const StageTimes& inner = recorded ? untimed : st;
   auto backbone = [&](const std::vector<torch::Tensor>& d) {
     std::vector<torch::Tensor> down;
     const nn::LatentDistribution dist = inner.time("vae encoder", [&] { return vae.ptr()->encode(d[0], &down); });
@@ -261,14 +262,14 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
       return heads.ptr()->projection.ptr()->forward(taps, d[0].size(2), d[0].size(3));
     });
   };
-  if (!graphs->on()) return backbone(in);
-  return st.time("backbone (graph)", [&] { return graphs->run(key, in, backbone); });
+  if (!recorded) return backbone(in);
+  return st.time("backbone (--cuda-graphs)", [&] { return graphs->run(key, in, backbone); });
 }
 
 nn::MaskFormerOutput SegmentModel::head(const std::vector<torch::Tensor>& features) const {
   if (!graphs->on()) return times->time("head", [&] { return heads.ptr()->sem_seg_head.ptr()->forward(features); });
   // Under a graph: the final predictions only (not the deep-supervision ones).
-  const std::vector<torch::Tensor> o = times->time("head (graph)", [&] {
+  const std::vector<torch::Tensor> o = times->time(device.is_cuda() ? "head (--cuda-graphs)" : "head", [&] {
     return graphs->run("head", features, [&](const std::vector<torch::Tensor>& f) {
       const nn::MaskFormerOutput r = heads.ptr()->sem_seg_head.ptr()->forward(f);
       return std::vector<torch::Tensor>{r.pred_logits, r.pred_masks};

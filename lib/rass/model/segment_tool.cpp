@@ -255,8 +255,8 @@ int run_single(const SegmentJob& job) {
   m.times->time("write", [&] {
     write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
   });
-  if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   if (job.json) batch::write_report("-", record(job, m, r, key, in, job.output, prompt, tokens).dump() + "\n");
+  if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
 

@@ -75,19 +75,25 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
   char line[160];
   std::snprintf(line, sizeof line, "  %-32s %10s %7s %12s %7s\n", "stage", "seconds", "share", "ms per image", "calls");
   out += line;
+  // Per image: over the images written (failed items' stages count in the
+  // seconds too); "-" when none was.
+  auto per_image = [&](double seconds) {
+    char v[32] = "-";
+    if (items) std::snprintf(v, sizeof v, "%.2f", 1e3 * seconds / double(items));
+    return std::string(v);
+  };
   double sum = 0;
   for (const Sums::Stage& s : sums_->stages) {
     sum += s.seconds;
-    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12.2f %7zu\n", s.name.c_str(), s.seconds,
-                  wall_seconds > 0 ? 100 * s.seconds / wall_seconds : 0.0, items ? 1e3 * s.seconds / double(items) : 0.0,
-                  s.calls);
+    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s %7zu\n", s.name.c_str(), s.seconds,
+                  wall_seconds > 0 ? 100 * s.seconds / wall_seconds : 0.0, per_image(s.seconds).c_str(), s.calls);
     out += line;
   }
-  std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12.2f\n", "(all stages)", sum,
-                wall_seconds > 0 ? 100 * sum / wall_seconds : 0.0, items ? 1e3 * sum / double(items) : 0.0);
+  std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s\n", "(all stages)", sum,
+                wall_seconds > 0 ? 100 * sum / wall_seconds : 0.0, per_image(sum).c_str());
   out += line;
-  std::snprintf(line, sizeof line, "  %-32s %10.3f %6s %12.2f\n", "(wall since the model loaded)", wall_seconds, "",
-                items ? 1e3 * wall_seconds / double(items) : 0.0);
+  std::snprintf(line, sizeof line, "  %-32s %10.3f %7s %12s\n", "(wall since the model loaded)", wall_seconds, "",
+                per_image(wall_seconds).c_str());
   out += line;
   return out;
 }
