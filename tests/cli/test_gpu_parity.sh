@@ -120,12 +120,18 @@ against_cpu() {
     done
   done
   # Every speed switch at once (NHWC weights, cuDNN autotuning, CUDA graphs,
-  # two workers on streams of their own): bf16, batch 2, the same bound (in
-  # the CPU self-check the CUDA-only switches do nothing).
+  # two workers on streams of their own), with --timings (whose waits must
+  # stay outside the recorded work): bf16, batch 2, the same bound (in the
+  # CPU self-check the CUDA-only switches do nothing).
   lim=$(bound "$ref" "${sc[bf16]}" "${floor[bf16]}")
-  fast=(--channels-last --cudnn-benchmark --cuda-graphs -j 2)
+  fast=(--channels-last --cudnn-benchmark --cuda-graphs -j 2 --timings)
   "$run" "$dev" bf16 2 fast || { fast=(); return 0; }
   grep -q "could not record" "$T/.err" && fail "$what fast: a CUDA graph was not recorded: $(head -c 400 "$T/.err")"
+  if [ "${dev%%:*}" = cuda ]; then
+    grep -qF "(--cuda-graphs)" "$T/.err" || fail "$what fast: --timings shows no recorded stage: $(head -c 600 "$T/.err")"
+  else
+    grep -qF "(all stages)" "$T/.err" || fail "$what fast: no --timings table: $(head -c 600 "$T/.err")"
+  fi
   fast=()
   for k in a b; do
     e=$(err "$T/${out}_fast/$k.npy" "$T/${out}_cpu/$k.npy")
