@@ -43,14 +43,21 @@ TEST_CASE("stage times: sums per stage in first-use order") {
   CHECK(s2 < 5.0);
   CHECK(t.total("first").second == 1);
   CHECK(t.total("failing").second == 1);  // a stage that throws still took its time
+  CHECK(t.total("first").first >= 0.010);
   const std::string r = t.report("rass-test", 4);
   INFO(r);
   CHECK(r.find("rass-test (--timings") == 0);
   CHECK(r.find("4 images") != std::string::npos);
   // first-use order: "second" was timed before "first"
-  CHECK(r.find("  second ") < r.find("  first "));
+  CHECK(r.find("\n  second ") < r.find("\n  first "));
   CHECK(r.find("(all stages)") != std::string::npos);
   CHECK(r.find("(wall since the model loaded)") != std::string::npos);
+  // "first call": second's first call took 30 ms of its 60+ (a value between)
+  const size_t at = r.find("\n  second ") + 1;
+  const std::string row = r.substr(at, r.find('\n', at) - at);
+  const double first_call = std::stod(row.substr(row.rfind(' ') + 1));
+  CHECK(first_call >= 0.030);
+  CHECK(first_call < s2);
   // per image: second's total / 4 items, in ms
   char want[32];
   std::snprintf(want, sizeof want, "%.2f", 1e3 * s2 / 4);

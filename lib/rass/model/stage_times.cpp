@@ -23,6 +23,7 @@ struct StageTimes::Sums {
     std::string name;
     double seconds = 0;
     size_t calls = 0;
+    double first = 0;  // the first call: lazy set-up (kernels, handles, autotuning) lands there
   };
   std::vector<Stage> stages;  // first-use order; a handful of stages
 };
@@ -44,7 +45,7 @@ void StageTimes::add(const char* stage, double seconds) const {
       ++s.calls;
       return;
     }
-  sums_->stages.push_back({stage, seconds, 1});
+  sums_->stages.push_back({stage, seconds, 1, seconds});
 }
 
 StageTimes::Scope::Scope(const StageTimes& t, const char* stage) : t_(t), stage_(stage) {
@@ -73,7 +74,8 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
   std::string out = what + " (--timings: each stage waits for the device before and after it; " +
                     std::to_string(items) + (items == 1 ? " image" : " images") + ", device " + device_.str() + ")\n";
   char line[160];
-  std::snprintf(line, sizeof line, "  %-32s %10s %7s %12s %7s\n", "stage", "seconds", "share", "ms per image", "calls");
+  std::snprintf(line, sizeof line, "  %-32s %10s %7s %12s %7s %11s\n", "stage", "seconds", "share", "ms per image", "calls",
+                "first call");
   out += line;
   // Per image: over the images written (failed items' stages count in the
   // seconds too); "-" when none was.
@@ -85,8 +87,9 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
   double sum = 0;
   for (const Sums::Stage& s : sums_->stages) {
     sum += s.seconds;
-    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s %7zu\n", s.name.c_str(), s.seconds,
-                  wall_seconds > 0 ? 100 * s.seconds / wall_seconds : 0.0, per_image(s.seconds).c_str(), s.calls);
+    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s %7zu %11.3f\n", s.name.c_str(), s.seconds,
+                  wall_seconds > 0 ? 100 * s.seconds / wall_seconds : 0.0, per_image(s.seconds).c_str(), s.calls,
+                  s.first);
     out += line;
   }
   std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s\n", "(all stages)", sum,

@@ -38,7 +38,8 @@ class StageTimes {
   std::pair<double, size_t> total(const std::string& stage) const;
   // The stages in the order first timed, for stderr: total seconds, share
   // of the wall time since this object was made (the model loaded),
-  // milliseconds per image and calls; `what` heads it.
+  // milliseconds per image, calls and the first call's seconds (one-time
+  // set-up lands in it); `what` heads it.
   std::string report(const std::string& what, size_t images) const;
 
  private:
