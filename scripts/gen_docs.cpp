@@ -1,15 +1,18 @@
 // rass-gen-docs DIR: writes the shell completions of every tool under DIR
 // (bash/, zsh/, fish/) from the tools' CLI definitions. `make docs` runs it.
 #include <cstdio>
+#include <string>
 
 #include "rass/cli/completions.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: rass-gen-docs COMPLETIONS_DIR\n");
-    return 2;
+  // An option is never a folder name: `rass-gen-docs --help` made a folder "--help".
+  const bool help = argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help");
+  if (argc != 2 || argv[1][0] == '-') {
+    std::fprintf(help ? stdout : stderr, "usage: rass-gen-docs COMPLETIONS_DIR\n");
+    return help ? 0 : 2;
   }
   const std::string dir = argv[1];
   try {
