@@ -45,6 +45,10 @@ std::vector<torch::Tensor> inputs(int64_t rows, int seed, torch::Device d) {
 
 TEST_CASE("CUDA graphs on the CPU run the function as it is") {
   const model::GraphCache off(false), on(true);
+  CHECK(!off.records(torch::kCPU));
+  CHECK(!on.records(torch::kCPU));
+  CHECK(!off.records(torch::Device(torch::kCUDA, 0)));
+  CHECK(on.records(torch::Device(torch::kCUDA, 0)) == model::cuda_graphs_built());
   const std::vector<torch::Tensor> in = inputs(5, 1, torch::kCPU);
   for (const model::GraphCache* g : {&off, &on}) {
     int calls = 0;

@@ -17,11 +17,16 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 namespace at {
 class Tensor;
 }
 
 namespace rass::model {
+
+// Whether this build can record CUDA graphs (a LibTorch with CUDA).
+bool cuda_graphs_built();
 
 class GraphCache {
  public:
@@ -47,6 +52,10 @@ class GraphCache {
   std::vector<at::Tensor> run(const std::string& key, const std::vector<at::Tensor>& inputs, const Fn& f) const;
 
   bool on() const { return on_; }
+  // Whether run() records work on `device` (on, a CUDA device, a CUDA
+  // build): the callers then treat the work as one piece (one --timings
+  // stage, nothing inside it that waits for the host).
+  bool records(const c10::Device& device) const { return on_ && device.is_cuda() && cuda_graphs_built(); }
   // Graphs recorded and replays so far (the benchmark and tests report them).
   size_t captured() const;
   size_t replays() const;
@@ -58,8 +67,5 @@ class GraphCache {
   bool on_ = false;
   std::unique_ptr<Impl> impl_;
 };
-
-// Whether this build can record CUDA graphs (a LibTorch with CUDA).
-bool cuda_graphs_built();
 
 }  // namespace rass::model

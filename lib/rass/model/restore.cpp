@@ -255,8 +255,7 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
 // a CUDA graph (a stage's wait cannot be recorded).
 std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreParams& p, const std::vector<torch::Tensor>& in,
                                            nn::UNetCaptures* captures, const StageTimes* times) {
-  static const StageTimes untimed;
-  const StageTimes& st = times ? *times : untimed;
+  const StageTimes& st = times ? *times : StageTimes::untimed();
   const torch::Tensor &context = in[0], &x = in[1];
   const nn::LatentDistribution dist = st.time("vae encoder", [&] {
     return p.vae_tile ? tiled_encode(*m.vae.ptr(), x, p.vae_tiling) : m.vae.ptr()->encode(x);
@@ -337,7 +336,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   const bool eager = p.tile || p.vae_tile || p.attention;
   // --cuda-graphs on CUDA: the chunk is one recorded piece of work (and one
   // stage; the first chunk of a shape also pays for its recording).
-  const bool graph = !eager && m.graphs->on() && m.device.is_cuda();
+  const bool graph = !eager && m.graphs->records(m.device);
   const std::vector<torch::Tensor> dev =
       !graph ? chunk_on_device(m, p, in, p.attention ? &captures : nullptr, &st)
              : st.time("encoder-unet-decoder (--cuda-graphs)", [&] {

@@ -241,9 +241,8 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
   const std::string key = latent.defined() ? "window backbone (latent)" : noise.defined() ? "window backbone (sampled)"
                                                                                           : "window backbone (mean)";
   // --timings: stages inside the work unless it is recorded (a wait cannot be).
-  static const StageTimes untimed;
-  const bool recorded = graphs->on() && device.is_cuda();
-  const StageTimes& inner = recorded ? untimed : st;
+  const bool recorded = graphs->records(device);
+  const StageTimes& inner = recorded ? StageTimes::untimed() : st;
   auto backbone = [&](const std::vector<torch::Tensor>& d) {
     std::vector<torch::Tensor> down;
     const nn::LatentDistribution dist = inner.time("vae encoder", [&] { return vae.ptr()->encode(d[0], &down); });
@@ -267,9 +266,9 @@ std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, c
 }
 
 nn::MaskFormerOutput SegmentModel::head(const std::vector<torch::Tensor>& features) const {
-  if (!graphs->on()) return times->time("head", [&] { return heads.ptr()->sem_seg_head.ptr()->forward(features); });
+  if (!graphs->records(device)) return times->time("head", [&] { return heads.ptr()->sem_seg_head.ptr()->forward(features); });
   // Under a graph: the final predictions only (not the deep-supervision ones).
-  const std::vector<torch::Tensor> o = times->time(device.is_cuda() ? "head (--cuda-graphs)" : "head", [&] {
+  const std::vector<torch::Tensor> o = times->time("head (--cuda-graphs)", [&] {
     return graphs->run("head", features, [&](const std::vector<torch::Tensor>& f) {
       const nn::MaskFormerOutput r = heads.ptr()->sem_seg_head.ptr()->forward(f);
       return std::vector<torch::Tensor>{r.pred_logits, r.pred_masks};

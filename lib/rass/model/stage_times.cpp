@@ -28,6 +28,11 @@ struct StageTimes::Sums {
   std::vector<Stage> stages;  // first-use order; a handful of stages
 };
 
+const StageTimes& StageTimes::untimed() {
+  static const StageTimes none;
+  return none;
+}
+
 StageTimes::StageTimes(bool on, c10::Device device)
     : on_(on), device_(device), made_(now_seconds()), sums_(std::make_unique<Sums>()) {}
 StageTimes::~StageTimes() = default;

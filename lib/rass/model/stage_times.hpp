@@ -25,6 +25,9 @@ class StageTimes {
   StageTimes& operator=(const StageTimes&) = delete;
 
   bool on() const { return on_; }
+  // An object that times nothing, for work that must not be split into
+  // stages (recorded work) or is run without --timings.
+  static const StageTimes& untimed();
 
   // f(), charged to `stage` when on.
   template <class F>
