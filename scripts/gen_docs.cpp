@@ -8,9 +8,10 @@
 #include "rass/core/file.hpp"
 
 int main(int argc, char** argv) {
-  // An option is never a folder name: `rass-gen-docs --help` made a folder "--help".
+  // An option is never a folder name: `rass-gen-docs --help` made a folder
+  // "--help". Nor is "": `rass-gen-docs "$DIR"` with DIR unset wrote /bash.
   const bool help = argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help");
-  if (argc != 2 || argv[1][0] == '-') {
+  if (argc != 2 || argv[1][0] == '-' || argv[1][0] == '\0') {
     std::fprintf(help ? stdout : stderr, "usage: rass-gen-docs COMPLETIONS_DIR\n");
     return help ? 0 : 2;
   }

@@ -1,6 +1,7 @@
 #include "rass/batch/output_guard.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -25,18 +26,64 @@ bool within(const std::string& inner, const std::string& outer) {
   return inner.compare(0, o.size(), o) == 0;
 }
 
+// A folder an output needs (`dir` itself, made if missing) must be one that
+// can be made: its deepest existing path must be a directory. Checked before
+// the work, so "-O afile" is exit 2 at once, not a failure per item after
+// hours of computing.
+void check_can_make_dir(const fs::path& dir, const std::string& what, const std::string& given) {
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "out/" -> "out"
+  for (;;) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        throw_usage(what + " " + given + ": " + p.string() + " exists and is not a directory");
+      return;
+    }
+    if (p == p.parent_path() || p.empty()) return;
+    p = p.parent_path();
+  }
+}
+
 }  // namespace
 
+void OutputGuard::check_distinct(const std::vector<std::pair<std::string, std::string>>& outputs) {
+  std::vector<std::pair<std::string, std::string>> seen;  // identity, "what path"
+  for (const auto& [what, path] : outputs) {
+    if (path.empty() || path == "-") continue;
+    struct stat st {};
+    const std::string id = ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)
+                               ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
+                               : "path:" + canonical(path);
+    for (const auto& [other, named] : seen)
+      if (other == id) throw_usage(what + " " + path + " and " + named + " name the same file: one would replace the other");
+    seen.emplace_back(id, what + " " + path);
+  }
+}
+
 void OutputGuard::add_input(const std::string& path) {
-  if (path.empty() || path == "-") return;
+  if (path.empty()) return;
   struct stat st {};
+  if (path == "-") {  // stdin redirected from a file (`- < a.png`): that file is an input
+    if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+      files_.insert({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino});
+    return;
+  }
   if (::stat(path.c_str(), &st) != 0) return;
   if (S_ISDIR(st.st_mode)) dirs_.push_back(canonical(path));
   else files_.insert({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino});
 }
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what) const {
-  if (path.empty() || path == "-") return;
+  if (path.empty()) return;
+  if (path == "-") {  // stdout redirected to an input (`-o - >> a.png`)
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+        files_.count({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino}))
+      throw_usage(what + " -: stdout is one of the inputs: refusing to write over an input");
+    return;
+  }
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
@@ -47,6 +94,7 @@ void OutputGuard::check_output_file(const std::string& path, const std::string& 
   }
   for (const std::string& in : dirs_)
     if (normal == in) throw_usage(what + " " + path + " is an input directory");
+  check_can_make_dir(fs::path(normal).parent_path(), what, path);
 }
 
 void OutputGuard::check_output_dir(const std::string& dir, const std::string& what) const {
@@ -57,6 +105,7 @@ void OutputGuard::check_output_dir(const std::string& dir, const std::string& wh
       throw_usage(what + " " + dir + (out == in ? " is" : " is inside") + " the input directory " + in +
                   ": outputs could replace or mix with the inputs; choose an output directory outside it");
   check_output_file(dir, what);
+  check_can_make_dir(dir, what, dir);
 }
 
 void OutputGuard::check_output_file_outside_dirs(const std::string& path, const std::string& what) const {

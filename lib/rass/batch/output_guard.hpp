@@ -2,7 +2,8 @@
 // the guard its inputs and checks each output it will write: an output that
 // is an input file (by device and inode, so links and other spellings of the
 // path count), or an output directory equal to or inside an input directory,
-// is refused with Error(usage), exit 2.
+// is refused with Error(usage), exit 2. So is an output whose folder cannot
+// be made (a path on the way is a file).
 #pragma once
 #include <set>
 #include <string>
@@ -13,13 +14,20 @@ namespace rass::batch {
 
 class OutputGuard {
  public:
-  void add_input(const std::string& path);  // a file or a directory ("-" and missing paths are ignored)
-  void check_output_file(const std::string& path, const std::string& what) const;  // what: "-o", "--csv", ...
+  // A file or a directory; "-": the file stdin is redirected from, if any;
+  // missing paths are ignored.
+  void add_input(const std::string& path);
+  // what: "-o", "--csv", ... "-": the file stdout is redirected to, if any.
+  void check_output_file(const std::string& path, const std::string& what) const;
   void check_output_dir(const std::string& dir, const std::string& what) const;
   // check_output_file, and also refuses a file anywhere inside an input
   // directory (tools whose inputs are whole folders: a model folder, a
   // tokenizer folder, a dictionary folder).
   void check_output_file_outside_dirs(const std::string& path, const std::string& what) const;
+  // Refuses two outputs of one run that name the same file (by device and
+  // inode when it exists, else by the canonical path): one would replace the
+  // other. Pairs are {what, path}; "" and "-" are skipped.
+  static void check_distinct(const std::vector<std::pair<std::string, std::string>>& outputs);
 
  private:
   std::set<std::pair<unsigned long long, unsigned long long>> files_;

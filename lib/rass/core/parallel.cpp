@@ -4,6 +4,7 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -28,7 +29,13 @@ void parallel_for(size_t items, int workers, const std::function<void(size_t, in
     }
   };
   std::vector<std::thread> threads;
-  for (int w = 1; w < workers; ++w) threads.emplace_back(run, w);
+  for (int w = 1; w < workers; ++w) {
+    try {
+      threads.emplace_back(run, w);
+    } catch (const std::system_error&) {
+      break;  // no more threads (a thread limit, no memory): the ones started do the work
+    }
+  }
   run(0);
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);

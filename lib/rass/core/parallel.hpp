@@ -3,6 +3,8 @@
 // item index and the worker number (for per-worker state such as a confusion
 // matrix). An exception escaping `body` stops the hand-out and is rethrown in
 // the caller once every worker has joined, so none can reach std::terminate.
+// Where the system starts fewer threads than asked, the started ones (at
+// least the caller) do all the work.
 #pragma once
 #include <cstddef>
 #include <functional>

@@ -72,7 +72,7 @@ ImageFormat output_format(const DegradeJob& job) {
 // The record as text; a name that JSON cannot hold is bad input, found before anything is written.
 std::string record_text(const json& record, const std::string& name) {
   try {
-    return record.dump(2) + "\n";
+    return json_text(record, 2) + "\n";
   } catch (const json::exception& e) {
     throw_bad_input(name, std::string("cannot be named in a JSON record: ") + e.what());
   }
@@ -266,7 +266,7 @@ static int run_batch(const DegradeJob& job) {
                 {"lq", relative_to_manifest(manifest, u.lq)},
                 {"record", relative_to_manifest(manifest, u.record)},
                 {"key", variant_key(mine[u.item].key, u.variant)}};
-    text += row.dump() + "\n";
+    text += json_text(row) + "\n";
   }
   batch::write_report(manifest, text);
   const size_t bad_items = tally.bad + tally.failed;
@@ -277,7 +277,7 @@ static int run_batch(const DegradeJob& job) {
   if (job.json) {
     json s = {{"written", done}, {"skipped", skipped}, {"failed", bad_items},
               {"manifest", manifest}, {"shard", job.shard.str()}, {"inputs", all.size()}, {"shard_inputs", mine.size()}};
-    batch::write_report("-", s.dump() + "\n");
+    batch::write_report("-", json_text(s) + "\n");
   }
   return tally.exit_code();
 }
@@ -285,7 +285,7 @@ static int run_batch(const DegradeJob& job) {
 int run_degrade(const DegradeJob& job) {
   validate(job.cfg);
   if (job.print_config) {
-    batch::write_report("-", config_to_json(job.cfg).dump(2) + "\n");
+    batch::write_report("-", json_text(config_to_json(job.cfg), 2) + "\n");
     return 0;
   }
   if (job.inputs.empty() && job.manifest_in.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");

@@ -12,6 +12,7 @@
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/metrics/color.hpp"
@@ -230,7 +231,7 @@ int run_eval_iqa(const IqaJob& job) {
     columns.push_back({m.name(), m.classical ? std::string(m.classical->convention) : m.deep->convention});
   const IqaSummary s = summarize(columns, results);
   if (!job.csv.empty()) batch::write_report(job.csv, iqa_csv(s, items, results));
-  if (job.json) batch::write_report("-", iqa_json(job, s, items, results, fr).dump(2) + "\n");
+  if (job.json) batch::write_report("-", json_text(iqa_json(job, s, items, results, fr), 2) + "\n");
   else if (job.csv != "-" && !job.no_table) batch::write_report("-", iqa_table(s, items, results));
   if (!job.quiet) {
     for (size_t m = 0; m < metrics.size(); ++m)

@@ -6,6 +6,7 @@
 #include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/metrics/class_names.hpp"
 
@@ -67,6 +68,7 @@ int run_eval_miou(const MiouJob& job) {
   guard.check_output_file(job.csv, "--csv");
   guard.check_output_file(job.confusion, "--confusion");
   guard.check_output_file(job.per_image, "--per-image");
+  batch::OutputGuard::check_distinct({{"--csv", job.csv}, {"--confusion", job.confusion}, {"--per-image", job.per_image}});
   const MiouResult r = evaluate_pairs(job, pairs, luts, names);
   const int c = opt.num_classes;
 
@@ -86,7 +88,7 @@ int run_eval_miou(const MiouJob& job) {
 
   if (!job.confusion.empty()) write_npy(job.confusion, r.confusion.to_npy());
   if (!job.csv.empty()) batch::write_report(job.csv, result_csv(r));
-  if (job.json) batch::write_report("-", result_json(job, r).dump(2) + "\n");
+  if (job.json) batch::write_report("-", json_text(result_json(job, r), 2) + "\n");
   else if (!stdout_used) batch::write_report("-", result_table(job, r));
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu pairs evaluated, %zu failed (%s convention, %d classes)\n", kProg, r.evaluated,

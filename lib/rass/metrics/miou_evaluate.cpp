@@ -8,6 +8,7 @@
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/metrics/eval_miou_tool.hpp"
@@ -138,7 +139,7 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
     if (o != batch::Outcome::ok) row["error"] = message;
     else row.update(lines_of[i]);
     lines_of[i] = json();
-    lines.put(i, row.dump() + "\n");
+    lines.put(i, json_text(row) + "\n");
   }, jobs);
   lines.finish();
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rass/batch/run.hpp"
+#include "rass/core/parallel.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/torch_error.hpp"
 
@@ -96,6 +97,8 @@ batch::Tally run_model_items(
     const std::function<std::vector<Result>(const std::vector<Input>&, std::vector<std::exception_ptr>&)>& run,
     const std::function<void(size_t, const Ready&, const Result&)>& write,
     const std::function<void(size_t, const std::string&)>& on_error) {
+  // At most one worker per group: -j 100000 makes no idle threads or streams.
+  workers = worker_count(workers, (items.size() + size_t(std::max(batch, 1)) - 1) / size_t(std::max(batch, 1)));
   const WorkerStreams streams(device, workers);
   return batch::run_item_groups(
       items, size_t(batch), {workers, quiet}, reporter,

@@ -6,26 +6,15 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/model/device.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace rass::model {
 
 torch::Device iqa_device(const metrics::DeepIqaOptions& options) {
-  const std::string& s = options.device;
-  std::unique_ptr<torch::Device> d;
-  try {
-    d = std::make_unique<torch::Device>(s);
-  } catch (const c10::Error&) {
-    throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
-  }
-  if (!d->is_cpu() && !d->is_cuda()) throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
-  if (d->is_cuda() && !torch::cuda::is_available())
-    throw_runtime("--device " + s + ": CUDA is not available in this LibTorch build or on this machine");
-  if (d->is_cuda() && d->has_index() && d->index() >= int(torch::cuda::device_count()))
-    throw_usage("--device " + s + ": this machine has " + std::to_string(torch::cuda::device_count()) +
-                " CUDA device(s)");
+  const torch::Device d = parse_device(options.device);
   nn::set_cpu_threads(options.threads);
-  return *d;
+  return d;
 }
 
 std::shared_ptr<SafeTensorsFile> open_iqa_weights(const std::string& path) {

@@ -19,6 +19,7 @@
 #include "rass/core/version.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/component.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/lora_inventory.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/model/lora_surgery.hpp"
@@ -39,19 +40,6 @@ namespace {
 
 constexpr const char* kTool = "rass-merge-lora";
 
-torch::Device parse_device(const MergeLoraJob& a) {
-  std::unique_ptr<torch::Device> dev;
-  try {
-    dev = std::make_unique<torch::Device>(a.device);
-  } catch (const c10::Error&) {
-    throw_usage("--device " + a.device + ": expected cpu, cuda or cuda:N");
-  }
-  if (!dev->is_cpu() && !dev->is_cuda()) throw_usage("--device " + a.device + ": expected cpu, cuda or cuda:N");
-  if (dev->is_cuda() && !torch::cuda::is_available())
-    throw_runtime("--device " + a.device + ": CUDA is not available in this LibTorch build or on this machine");
-  return *dev;
-}
-
 void set_threads(const MergeLoraJob& a) {
   nn::set_cpu_threads(a.threads);
 }
@@ -60,7 +48,7 @@ void say(const MergeLoraJob& a, const std::string& text) {
   if (!a.quiet && !a.json) std::fprintf(stderr, "%s: %s\n", kTool, text.c_str());
 }
 
-void print_json(const json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+void print_json(const json& j) { std::printf("%s\n", json_text(j, 2).c_str()); }
 
 // Output checks before any work: never over or into an input (exit 2).
 // `files` are plain input files (LoRA files; their adapter_config.json, which
@@ -142,7 +130,7 @@ int merge(const MergeLoraJob& a) {
   batch::claim_stdout({{"-o -", a.output == "-"}, {"--json", a.json}});
   guard_outputs(a, lora_paths(a), {{a.model, a.component, a.config}});
   set_threads(a);
-  const torch::Device device = parse_device(a);
+  const torch::Device device = parse_device(a.device);
   if (!a.output_dir.empty() && find_component({a.model, a.component, a.config}).model_dir.empty())
     throw_usage("-O writes a whole model folder: --model must be a diffusers folder (with -o, any base works)");
   LoadedComponent c = load_component_module({a.model, a.component, a.config});
@@ -268,7 +256,7 @@ int extract(const MergeLoraJob& a) {
   if (fs::is_directory(a.tuned, ec)) bases.push_back({a.tuned, a.component, ""});
   guard_outputs(a, {a.tuned}, bases);
   set_threads(a);
-  const torch::Device device = parse_device(a);
+  const torch::Device device = parse_device(a.device);
   LoadedComponent base = load_component_module({a.model, a.component, a.config});
   std::vector<std::string> tuned_files;
   if (fs::is_directory(a.tuned, ec)) tuned_files = find_component({a.tuned, a.component, ""}).weights;
@@ -472,7 +460,7 @@ int init_seg(const MergeLoraJob& a) {
   if (with_head && a.head != "released" && a.head != "tiny") inputs.push_back(a.head);
   guard_outputs(a, inputs, {{a.model, "unet", ""}, {a.model, "vae", ""}});
   set_threads(a);
-  const torch::Device device = parse_device(a);
+  const torch::Device device = parse_device(a.device);
   std::error_code ec;
   if (!fs::is_directory(a.model, ec)) throw_usage("init-seg takes a diffusers model folder as --model (unet/, vae/, ...)");
   const ComponentFiles uf = find_component({a.model, "unet", ""});
@@ -536,17 +524,17 @@ int init_seg(const MergeLoraJob& a) {
   meta["sources"] = sources;
   meta["tool"] = std::string(kTool) + " init-seg";
   meta["version"] = rass::version();
-  write_file_atomic(path_join(w.tmp(), "rass.json"), meta.dump(2) + "\n");
+  write_file_atomic(path_join(w.tmp(), "rass.json"), json_text(meta, 2) + "\n");
   // segment.json and the projection + head as the released training starts
   // them, from seed + 1 (the Seg LoRA drew from seed).
   if (with_head) {
     const int seg_timestep = a.has_timestep ? int(a.timestep) : 1;  // RASS runs the UNet at t = 1
     const std::string seg_style = a.prompt_style.empty() ? "rass" : a.prompt_style;
     write_file_atomic(path_join(w.tmp(), "segment.json"),
-                      segment_json(seg.feature_projection, seg.head, seg.classes, seg_timestep, seg_style,
-                                   std::string(kTool) + " init-seg --seed " + std::to_string(a.seed) +
-                                       " (initialised as RASS's training starts)")
-                              .dump(2) +
+                      json_text(segment_json(seg.feature_projection, seg.head, seg.classes, seg_timestep, seg_style,
+                                             std::string(kTool) + " init-seg --seed " + std::to_string(a.seed) +
+                                                 " (initialised as RASS's training starts)"),
+                                2) +
                           "\n");
     const SegmentFolderConfig scfg = read_segment_config(w.tmp());
     write_seg_head(path_join(w.tmp(), "seg_head.safetensors"), scfg, a.seed + 1, torch::kFloat,
@@ -626,7 +614,7 @@ int expand_channels(const MergeLoraJob& a) {
     w.link_tree(f.model_dir, "", {comp_rel});
   }
   if (!f.dir.empty()) w.copy_component_extras(f.dir, comp_rel);
-  write_file_atomic(path_join(path_join(w.tmp(), comp_rel), "config.json"), cfg.dump(2) + "\n");
+  write_file_atomic(path_join(path_join(w.tmp(), comp_rel), "config.json"), json_text(cfg, 2) + "\n");
   write_safetensors(path_join(path_join(w.tmp(), comp_rel), canonical_weight_name("unet")), out,
                     {{"format", "pt"}, {"rass", "GleSAM channel replication x" + std::to_string(a.factor) + " by rass-merge-lora"}});
   w.commit();

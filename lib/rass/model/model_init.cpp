@@ -17,6 +17,7 @@
 #include "rass/core/json_file.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/config.hpp"
 #include "rass/model/seg_init.hpp"
 #include "rass/nn/clip_text.hpp"
@@ -181,7 +182,7 @@ json model_index() {
           {"vae", {"diffusers", "AutoencoderKL"}}};
 }
 
-void write_json(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+void write_json(const std::string& path, const json& j) { write_file_atomic(path, json_text(j, 2) + "\n"); }
 
 // The tokenizer of the tiny presets: CLIP's byte-level layout with no merges
 // (every character a token; real text still tokenizes, into more tokens than
@@ -245,15 +246,8 @@ void init_clip(nn::ClipTextModelImpl& clip, const nn::ClipTextConfig& c, double 
   }
 }
 
-torch::ScalarType dtype_of(const std::string& s) {
-  if (s == "fp16") return torch::kHalf;
-  if (s == "bf16") return torch::kBFloat16;
-  if (s == "fp32") return torch::kFloat;
-  throw_usage("--dtype " + s + ": expected fp32, fp16 or bf16");
-}
-
 void build(const InitJob& a, const std::string& dir) {
-  const torch::ScalarType dtype = dtype_of(a.dtype);
+  const torch::ScalarType dtype = parse_dtype(a.dtype);
   auto note = [&](const std::string& s) {
     if (!a.quiet) std::fprintf(stderr, "rass-model: %s\n", s.c_str());
   };
@@ -340,7 +334,7 @@ void build(const InitJob& a, const std::string& dir) {
 void init_model_folder(const InitJob& a) {
   if (a.preset != "tiny" && a.preset != "tiny4" && a.preset != "mini" && a.preset != "sd21-base" && !is_seg_preset(a.preset))
     throw_usage("--preset " + a.preset + ": expected tiny, tiny4, mini, sd21-base, tiny-seg or sd21-base-seg");
-  dtype_of(a.dtype);
+  parse_dtype(a.dtype);
   if (a.output.empty()) throw_usage("init needs the folder to create");
   std::error_code ec;
   if (fs::exists(a.output, ec)) {

@@ -16,6 +16,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "rass/batch/output_guard.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -27,6 +28,7 @@
 #include "rass/model/lora_io.hpp"
 #include "rass/model/model_init.hpp"
 #include "rass/model/sample_tool.hpp"
+#include "rass/model/tensor_npy.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -103,7 +105,7 @@ int info(const ModelJob& a, bool as_json) {
     out = summarize_file(a.path);
   }
   if (as_json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
     return 0;
   }
   auto print_weights = [](const json& w, const std::string& indent) {
@@ -134,14 +136,6 @@ int info(const ModelJob& a, bool as_json) {
   return 0;
 }
 
-// A floating-point input (.npy of any numeric dtype, as float32).
-torch::Tensor npy_float(const std::string& path) {
-  NpyArray a = read_npy(path);
-  std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
-  std::vector<float> v = npy_to_f32(a);
-  return torch::from_blob(v.data(), shape, torch::kFloat).clone();
-}
-
 // Token ids: an integer .npy (int64 or int32, as numpy and transformers write them).
 torch::Tensor npy_ids(const std::string& path) {
   NpyArray a = read_npy(path);
@@ -149,16 +143,6 @@ torch::Tensor npy_ids(const std::string& path) {
     throw_bad_input(path, std::string("token ids must be int64 or int32, not ") + dtype_name(a.dtype));
   std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
   return torch::from_blob(a.data.data(), shape, torch_dtype(a.dtype)).clone().to(torch::kLong);
-}
-
-void write_tensor(const std::string& path, torch::Tensor t) {
-  t = t.detach().to(torch::kCPU).contiguous();
-  if (t.scalar_type() != torch::kLong) t = t.to(torch::kFloat);
-  NpyArray a;
-  a.shape.assign(t.sizes().begin(), t.sizes().end());
-  a.dtype = file_dtype(t.scalar_type());
-  a.data.assign(static_cast<const uint8_t*>(t.data_ptr()), static_cast<const uint8_t*>(t.data_ptr()) + t.nbytes());
-  write_npy(path, a);
 }
 
 // LoRA files: PEFT's save_pretrained writes adapter_model.safetensors with
@@ -204,20 +188,26 @@ void same_batch(const std::string& f1, const torch::Tensor& a, const std::string
                             " of " + f1 + " (context and sample must have the same B)");
 }
 
+// Before any work: no output of run, convert or sample over or inside an
+// input (the model folder or file, the .npy inputs, LoRA files; exit 2). A
+// --split output folder is checked file by file (it may hold the input).
+void guard_outputs(const ModelJob& a) {
+  batch::OutputGuard g;
+  for (const std::string& p : {a.path, a.sample, a.context, a.input_ids})
+    if (!p.empty()) g.add_input(p);
+  for (const LoraSpec& l : a.loras) g.add_input(l.path);
+  if (!a.out_dir.empty()) g.check_output_dir(a.out_dir, "-O");
+  if (a.output.empty() || a.output == "-") return;
+  if (!a.split) return g.check_output_file_outside_dirs(a.output, "-o");
+  for (const char* f : {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
+                        "text_encoder/model.safetensors"})
+    g.check_output_file_outside_dirs(path_join(a.output, f), "-o");
+}
+
 int run(const ModelJob& a, bool quiet) {
+  guard_outputs(a);
   nn::set_cpu_threads(a.threads);
-  std::unique_ptr<torch::Device> dev;
-  try {
-    dev = std::make_unique<torch::Device>(a.device);
-  } catch (const c10::Error&) {
-    throw_usage("--device " + a.device + ": expected cpu, cuda or cuda:N");
-  }
-  const torch::Device device = *dev;
-  if (!device.is_cpu() && !device.is_cuda()) throw_usage("--device " + a.device + ": expected cpu, cuda or cuda:N");
-  if (device.is_cuda() && !torch::cuda::is_available())
-    throw_runtime("--device " + a.device + ": CUDA is not available in this LibTorch build or on this machine");
-  if (device.is_cuda() && device.has_index() && device.index() >= int(torch::cuda::device_count()))
-    throw_usage("--device " + a.device + ": this machine has " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+  const torch::Device device = parse_device(a.device);
   const torch::ScalarType dtype = parse_dtype(a.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
@@ -232,7 +222,7 @@ int run(const ModelJob& a, bool quiet) {
     need(a.context, "--context");
     const nn::UNetConfig cfg = read_unet_config(a.path + "/unet/config.json");
     // Inputs first: a wrong shape is found before the weights are read.
-    torch::Tensor x = npy_float(a.sample), ctx = npy_float(a.context);
+    torch::Tensor x = read_npy_float(a.sample), ctx = read_npy_float(a.context);
     expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
     expect_shape(a.context, ctx, {-1, -1, cfg.cross_attention_dim}, "BLD");
     same_batch(a.sample, x, a.context, ctx);
@@ -246,7 +236,7 @@ int run(const ModelJob& a, bool quiet) {
   } else if (a.component == "vae-encode" || a.component == "vae-decode") {
     need(a.sample, "--sample");
     const nn::VaeConfig cfg = read_vae_config(a.path + "/vae/config.json");
-    torch::Tensor x = npy_float(a.sample);
+    torch::Tensor x = read_npy_float(a.sample);
     if (a.component == "vae-encode") {
       expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
       // Each downsampler (pad to the right, 3x3 stride 2) needs at least 2 pixels.
@@ -313,7 +303,7 @@ int run(const ModelJob& a, bool quiet) {
   } else {
     throw_usage("unknown --component '" + a.component + "'");
   }
-  write_tensor(a.output, out);
+  write_npy_tensor(a.output, out);
   return 0;
 }
 
@@ -371,6 +361,7 @@ void check_overflow(const Overflow& o, const ModelJob& a) {
 }
 
 int convert(const ModelJob& a, bool quiet) {
+  guard_outputs(a);
   std::error_code ec;
   std::vector<torch::Tensor> keep;
   Overflow overflow;
@@ -419,6 +410,10 @@ int convert(const ModelJob& a, bool quiet) {
 }
 
 }  // namespace
+
+void guard_model_outputs(const ModelJob& job) {
+  guard_outputs(job);
+}
 
 int run_model_tool(const ModelJob& job) {
   try {

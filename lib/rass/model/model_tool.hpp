@@ -51,4 +51,9 @@ struct ModelJob {
 // Returns the exit code; errors throw rass::Error with the code of DESIGN.md.
 int run_model_tool(const ModelJob& job);
 
+// Refuses (Error(usage), exit 2) an output of run, convert or sample that is
+// an input (model folder or file, .npy inputs, LoRA files) or lies inside an
+// input folder, by device and inode: before any work.
+void guard_model_outputs(const ModelJob& job);
+
 }  // namespace rass::model

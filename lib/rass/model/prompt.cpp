@@ -85,4 +85,16 @@ std::string TagLines::for_item(size_t index, const std::string& key) const {
   return lines[index];
 }
 
+std::string read_prompt_file(const std::string& path) {
+  const std::vector<uint8_t> b = read_file_bytes(path);
+  std::string text(b.begin(), b.end());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+std::string ItemPrompts::for_item(size_t index, const std::string& key) const {
+  if (!tags) return user_prompt;
+  return build_prompt(style, split_tags(tags->for_item(index, key)), user_prompt);
+}
+
 }  // namespace rass::model

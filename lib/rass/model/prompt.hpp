@@ -2,6 +2,7 @@
 // them, joined with a user prompt as OSEDiff or RASS do (REFERENCE.md 3, 4).
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,5 +36,19 @@ struct TagLines {
   std::string for_item(size_t index, const std::string& key) const;
 };
 TagLines read_tag_lines(const std::string& path);
+
+// --prompt-file FILE|- : the file's text, trailing line ends dropped.
+std::string read_prompt_file(const std::string& path);
+
+// The prompt of each item of rass-restore and rass-segment: the user's text
+// (--prompt or --prompt-file) and, with --tags, the item's tags joined with
+// it by the style.
+struct ItemPrompts {
+  PromptStyle style = PromptStyle::rass;
+  std::string user_prompt;
+  std::optional<TagLines> tags;
+  // Without tags the user's text as given; with tags, build_prompt's join.
+  std::string for_item(size_t index, const std::string& key) const;
+};
 
 }  // namespace rass::model

@@ -1,7 +1,9 @@
 #include "rass/model/restore_size.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "rass/core/error.hpp"
 #include "rass/degrade/pil_resize.hpp"
@@ -67,6 +69,13 @@ PreparedInput prepare_input(const Image& rgb, int upscale, SizePolicy policy, in
     if (img.width < small || img.height < small) {
       // Python: scale = (P // r) / min(w, h); int(scale * w) truncates. Same doubles here.
       const double scale = double(small) / double(std::min(img.width, img.height));
+      // Before the int casts: a huge --process-size on a small image overflowed
+      // them (and called the image too small) or ran out of memory.
+      const double dw = scale * img.width * upscale, dh = scale * img.height * upscale;
+      if (dw > 65536 || dh > 65536 || dw * dh > double(1 << 30))
+        throw_bad_input(name, "the --process-size " + std::to_string(process_size) + " rule would make it " +
+                                  std::to_string(int64_t(dw)) + " x " + std::to_string(int64_t(dh)) +
+                                  " px (over 65536 px a side or 2^30 px): lower --process-size");
       const int w = int(scale * img.width), h = int(scale * img.height);
       if (w < 1 || h < 1) throw_bad_input(name, "image too small to resize");
       img = resize(img, w, h, PilFilter::bicubic);

@@ -14,13 +14,15 @@
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/restore.hpp"
-#include "rass/model/restore_files.hpp"
+#include "rass/model/run_files.hpp"
+#include "rass/model/tensor_npy.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -36,9 +38,7 @@ constexpr char kProg[] = "rass-restore";
 struct Plan {
   RestoreParams params;  // without key/noise
   std::string method;
-  PromptStyle style = PromptStyle::osediff;
-  std::string user_prompt;
-  std::optional<TagLines> tags;
+  ItemPrompts prompts;
 };
 
 void note(const RestoreJob& job, const std::string& text) {
@@ -88,7 +88,7 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
   p.formula = formula == "residual" ? Formula::residual : Formula::ddpm;
   const std::string style = job.prompt_style ? *job.prompt_style : rec.prompt_style ? *rec.prompt_style : "osediff";
   if (job.prompt_style) overrides("--prompt-style", style, rec.prompt_style);
-  pl.style = style == "rass" ? PromptStyle::rass : PromptStyle::osediff;
+  pl.prompts.style = style == "rass" ? PromptStyle::rass : PromptStyle::osediff;
   p.color = job.color_fix == "wavelet" ? ColorFix::wavelet : job.color_fix == "none" ? ColorFix::none : ColorFix::adain;
   p.upscale = job.upscale;
   p.size_policy = job.size_policy == "pad" ? SizePolicy::pad : SizePolicy::osediff;
@@ -106,32 +106,9 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
   p.vae_tiling.decoder_tile = job.vae_decoder_tile;
   p.attention = !job.attn_out.empty();
 
-  if (!job.prompt_file.empty()) {
-    const std::vector<uint8_t> b = read_file_bytes(job.prompt_file);
-    pl.user_prompt.assign(b.begin(), b.end());
-    while (!pl.user_prompt.empty() && (pl.user_prompt.back() == '\n' || pl.user_prompt.back() == '\r'))
-      pl.user_prompt.pop_back();
-  } else {
-    pl.user_prompt = job.prompt;
-  }
-  if (!job.tags.empty()) pl.tags = read_tag_lines(job.tags);
+  pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
+  if (!job.tags.empty()) pl.prompts.tags = read_tag_lines(job.tags);
   return pl;
-}
-
-// Without --tags the prompt is the user's text as given; with tags, joined by the style.
-std::string item_prompt(const Plan& pl, size_t index, const std::string& key) {
-  if (!pl.tags) return pl.user_prompt;
-  return build_prompt(pl.style, split_tags(pl.tags->for_item(index, key)), pl.user_prompt);
-}
-
-void write_tensor_npy(const std::string& path, const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
-  NpyArray a;
-  a.dtype = DType::f32;
-  a.shape.assign(c.sizes().begin(), c.sizes().end());
-  const auto* p = static_cast<const uint8_t*>(c.data_ptr());
-  a.data.assign(p, p + c.nbytes());
-  write_npy(path, a);
 }
 
 json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const RestoreResult& r, const std::string& key,
@@ -180,11 +157,11 @@ void write_outputs(const RestoreResult& r, const std::string& image, const std::
   std::vector<std::string> written;
   try {
     if (!latent.empty()) {
-      write_tensor_npy(latent, r.latent);
+      write_npy_tensor(latent, r.latent);
       if (latent != "-") written.push_back(latent);
     }
     if (!attn.empty()) {
-      write_tensor_npy(attn, r.attention);
+      write_npy_tensor(attn, r.attention);
       if (attn != "-") written.push_back(attn);
     }
     const ImageFormat fmt = image == "-" ? ImageFormat::png : format_from_extension(image);
@@ -216,6 +193,13 @@ void set_threads(const RestoreJob& job, int jobs) {
   nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
 }
 
+// The model folder, LoRA files and other inputs of a run (run_files.hpp).
+RunFiles run_files(const RestoreJob& job) {
+  std::vector<std::string> loras;
+  for (const LoraSpec& l : job.loras) loras.push_back(l.path);
+  return RunFiles(job.model, loras, {job.tags, job.prompt_file, job.manifest});
+}
+
 int run_single(const RestoreJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
@@ -224,7 +208,7 @@ int run_single(const RestoreJob& job) {
                        {"--attn-out -", job.attn_out == "-"}});
   if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
     throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
-  RestoreFiles files(job);
+  RunFiles files = run_files(job);
   files.add_input(in);
   files.check_output_file(job.output, "-o");
   files.check_output_file(job.latent_out, "--latent-out");
@@ -235,14 +219,14 @@ int run_single(const RestoreJob& job) {
   to_rgb8(lq, name);
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
-  const std::string prompt = item_prompt(pl, 0, key);
+  const std::string prompt = pl.prompts.for_item(0, key);
   set_threads(job, 1);
   RestoreParams p = pl.params;
   p.key = key;
   const RestoreResult r = restore(m, lq, prompt, p, name);
   warn_truncated(job, m, r, name);
   m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out); });
-  if (job.json) batch::write_report("-", record(job, pl, m, r, key, in, job.output, prompt).dump() + "\n");
+  if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
@@ -275,7 +259,7 @@ int run_batch(const RestoreJob& job) {
   // --tags lines go with items in input order: mine_input keeps it.
   auto [mine, mine_input] = batch::shard_items(all, job.shard);
 
-  RestoreFiles files(job);
+  RunFiles files = run_files(job);
   for (const std::string& in : job.inputs) files.add_input(in);
   for (const batch::Item& it : all) files.add_input(it.paths[0]);
   files.check_output_dir(job.output_dir, "-O");
@@ -287,6 +271,7 @@ int run_batch(const RestoreJob& job) {
   // Every item's files, before any work: an input image in the -O folder
   // (`in/a.png -O in`) or two items' outputs that coincide are refused.
   for (const batch::Item& it : mine) {
+    if (!it.error.empty()) continue;  // a bad item (a duplicate key: the first keeps its outputs) writes nothing
     files.check_output_file(out_of(job.output_dir, it.key, ".png"), "-O");
     files.check_output_file(out_of(job.latent_out, it.key, ".npy"), "--latent-out");
     files.check_output_file(out_of(job.attn_out, it.key, ".npy"), "--attn-out");
@@ -315,11 +300,11 @@ int run_batch(const RestoreJob& job) {
     if (job.resume && finished(rd.image, rd.latent, rd.attn)) {
       std::lock_guard<std::mutex> lock(mu);
       ++skipped;
-      if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", rd.image}, {"skipped", true}}).dump() + "\n");
+      if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", rd.image}, {"skipped", true}})) + "\n");
       rd.skipped = true;
       return;
     }
-    rd.prompt = item_prompt(pl, mine_input[i], it.key);
+    rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     rd.lq = m.times->time("read", [&] { return read_image(it.paths[0]); });
     RestoreParams p = pl.params;
     p.key = it.key;
@@ -332,7 +317,7 @@ int run_batch(const RestoreJob& job) {
     for (const std::string& f : {rd.image, rd.latent, rd.attn})
       if (!f.empty()) make_directories(fs::path(f).parent_path().string());
     m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn); });
-    if (lines.enabled()) lines.put(i, record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt).dump() + "\n");
+    if (lines.enabled()) lines.put(i, json_text(record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt)) + "\n");
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.
   const batch::Tally tally = run_model_items<Ready, RestoreInput, RestoreResult>(
@@ -342,7 +327,7 @@ int run_batch(const RestoreJob& job) {
       },
       write_item,
       [&](size_t i, const std::string& msg) {
-        if (lines.enabled()) lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
+        if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
       });
   lines.finish();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);

@@ -8,6 +8,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/model/sample.hpp"
 #include "rass/nn/threads.hpp"
@@ -21,6 +22,7 @@ int run_sample_command(const ModelJob& a) {
   if (!a.output.empty() && a.n > 1 && a.grid == 0)
     throw_usage("-o writes one file: with -n " + std::to_string(a.n) + " add --grid COLS, or use -O DIR");
   if (a.json && a.output == "-") throw_usage("--json and -o - both write stdout");
+  guard_model_outputs(a);
   nn::set_cpu_threads(a.threads);
   const SampleModel m = load_sample_model(a.path, a.device, a.dtype);
   SampleParams p;
@@ -69,7 +71,7 @@ int run_sample_command(const ModelJob& a) {
                                       {"width", p.width},      {"height", p.height},            {"steps", p.steps},
                                       {"guidance", p.guidance}, {"eta", p.eta},                 {"timesteps", timesteps},
                                       {"files", files},        {"seconds", secs}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", json_text(j, 2).c_str());
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/sbert_register.hpp"
 #include "rass/text/tag_similarity.hpp"
 #include "rass/text/unicode.hpp"
@@ -147,13 +148,7 @@ std::unique_ptr<SentenceEncoder> SentenceEncoder::load(const std::string& dir, c
                           "must be true (other and combined poolings are not supported)");
     enc->pooling_ = modes[0] == "cls_token" ? "cls" : modes[0] == "mean_tokens" ? "mean" : "max";
   }
-  try {
-    enc->device_ = torch::Device(device);
-  } catch (const std::exception&) {
-    throw_usage("--device " + device + ": expected cpu, cuda or cuda:N");
-  }
-  if (enc->device_.is_cuda() && !torch::cuda::is_available())
-    throw_runtime("--device " + device + ": CUDA is not available in this LibTorch build or on this machine");
+  enc->device_ = parse_device(device);
   enc->bert_->to(enc->device_);
   enc->bert_->eval();
   return enc;

@@ -12,11 +12,11 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/ordered_lines.hpp"
-#include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/metrics/class_names.hpp"
@@ -26,8 +26,10 @@
 #include "rass/model/device.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
+#include "rass/model/run_files.hpp"
 #include "rass/model/segment.hpp"
 #include "rass/model/segment_model.hpp"
+#include "rass/model/tensor_npy.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -41,9 +43,7 @@ constexpr char kProg[] = "rass-segment";
 
 struct Plan {
   SegmentParams params;
-  PromptStyle style = PromptStyle::rass;
-  std::string user_prompt;
-  std::optional<TagLines> tags;
+  ItemPrompts prompts;
   std::vector<std::string> names;  // class names ("" list when none known)
 };
 
@@ -57,17 +57,10 @@ Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLi
   p.vae_mode = job.vae_mode;
   p.seed = job.seed;
   const std::string style = job.prompt_style ? *job.prompt_style : m.config.prompt_style;
-  pl.style = style == "osediff" ? PromptStyle::osediff : PromptStyle::rass;
-  if (!job.prompt_file.empty()) {
-    const std::vector<uint8_t> b = read_file_bytes(job.prompt_file);
-    pl.user_prompt.assign(b.begin(), b.end());
-    while (!pl.user_prompt.empty() && (pl.user_prompt.back() == '\n' || pl.user_prompt.back() == '\r'))
-      pl.user_prompt.pop_back();
-  } else {
-    pl.user_prompt = job.prompt;
-  }
-  if (tags) pl.tags = std::move(tags);
-  else if (!job.tags.empty()) pl.tags = read_tag_lines(job.tags);
+  pl.prompts.style = style == "osediff" ? PromptStyle::osediff : PromptStyle::rass;
+  pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
+  if (tags) pl.prompts.tags = std::move(tags);
+  else if (!job.tags.empty()) pl.prompts.tags = read_tag_lines(job.tags);
   pl.names = m.config.classes;
   if (!job.classes.empty()) {
     pl.names = metrics::load_class_names(job.classes);
@@ -78,31 +71,11 @@ Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLi
   return pl;
 }
 
-std::string item_prompt(const Plan& pl, size_t index, const std::string& key) {
-  if (!pl.tags) return pl.user_prompt;
-  return build_prompt(pl.style, split_tags(pl.tags->for_item(index, key)), pl.user_prompt);
-}
-
-void write_tensor_npy(const std::string& path, const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
-  NpyArray a;
-  a.dtype = DType::f32;
-  a.shape.assign(c.sizes().begin(), c.sizes().end());
-  const auto* b = static_cast<const uint8_t*>(c.data_ptr());
-  a.data.assign(b, b + c.nbytes());
-  write_npy(path, a);
-}
-
 torch::Tensor read_latent(const std::string& path) {
-  const NpyArray a = read_npy(path);
-  if (a.shape.size() != 3) {
-    std::string s;
-    for (auto d : a.shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
-    throw_bad_input(path, "latent of shape [" + s + "]: expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
-  }
-  const std::vector<float> v = npy_to_f32(a);
-  std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
-  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat).clone();
+  const torch::Tensor t = read_npy_float(path);
+  if (t.dim() != 3)
+    throw_bad_input(path, "latent of shape " + shape_str(t.sizes()) + ": expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
+  return t;
 }
 
 // Class indices as an 8-bit (<= 256 classes) or 16-bit single-channel image.
@@ -133,8 +106,8 @@ void write_outputs(const SegmentResult& r, const Image& rgb, const Plan& pl, int
   try {
     const Image labels = label_image(r.labels, classes);
     const auto palette = metrics::class_palette(size_t(classes));
-    if (!o.logits.empty()) write_tensor_npy(o.logits, r.scores), done(o.logits);
-    if (!o.probs.empty()) write_tensor_npy(o.probs, r.probs), done(o.probs);
+    if (!o.logits.empty()) write_npy_tensor(o.logits, r.scores), done(o.logits);
+    if (!o.probs.empty()) write_npy_tensor(o.probs, r.probs), done(o.probs);
     if (!o.color.empty()) write_image(o.color, metrics::colorize(labels, palette), ImageFormat::png), done(o.color);
     if (!o.overlay.empty()) write_image(o.overlay, metrics::overlay(rgb, labels, palette, pl.names), ImageFormat::png), done(o.overlay);
     write_image(o.labels, labels, ImageFormat::png);
@@ -194,31 +167,10 @@ void set_threads(const SegmentJob& job, int jobs) {
   nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
 }
 
-// Inputs and outputs of a run (batch::OutputGuard: no output over an input
-// or over another output; nothing inside the model folder).
-struct Files {
-  explicit Files(const SegmentJob& job) {
-    for (const std::string& f : {job.model, job.tags, job.prompt_file, job.manifest, job.classes, job.latent_in})
-      if (!f.empty() && f != "-") guard.add_input(f);
-    std::error_code ec;
-    model = fs::weakly_canonical(job.model, ec).string();
-  }
-  void file(const std::string& path, const std::string& what) {
-    if (path.empty() || path == "-") return;
-    guard.check_output_file(path, what);
-    std::error_code ec;
-    const std::string c = fs::weakly_canonical(path, ec).string();
-    if (!model.empty() && c.rfind(model + "/", 0) == 0) throw_usage(what + " " + path + " lies inside the model folder");
-    auto [it, fresh] = seen.emplace(c, what + " " + path);
-    if (!fresh) throw_usage(what + " " + path + " is the same file as " + it->second);
-  }
-  void dir(const std::string& d, const std::string& what) {
-    if (!d.empty()) guard.check_output_dir(d, what);
-  }
-  batch::OutputGuard guard;
-  std::string model;
-  std::map<std::string, std::string> seen;
-};
+// The model folder and other inputs of a run (run_files.hpp).
+RunFiles run_files(const SegmentJob& job) {
+  return RunFiles(job.model, {}, {job.tags, job.prompt_file, job.manifest, job.classes, job.latent_in});
+}
 
 int run_single(const SegmentJob& job) {
   const std::string in = job.inputs[0];
@@ -228,13 +180,13 @@ int run_single(const SegmentJob& job) {
                        {"--overlay -", job.overlay == "-"}, {"--logits-out -", job.logits_out == "-"},
                        {"--probs-out -", job.probs_out == "-"}});
   if (job.latent_in == "-" && in == "-") throw_usage("only one of the input - and --latent-in - can read stdin");
-  Files files(job);
-  files.guard.add_input(in);
-  files.file(job.output, "-o");
-  files.file(job.color, "--color");
-  files.file(job.overlay, "--overlay");
-  files.file(job.logits_out, "--logits-out");
-  files.file(job.probs_out, "--probs-out");
+  RunFiles files = run_files(job);
+  files.add_input(in);
+  files.check_output_file(job.output, "-o");
+  files.check_output_file(job.color, "--color");
+  files.check_output_file(job.overlay, "--overlay");
+  files.check_output_file(job.logits_out, "--logits-out");
+  files.check_output_file(job.probs_out, "--probs-out");
   const std::string key = in == "-" ? "stdin" : path_stem(in);
   const Image rgb = to_rgb8(read_image(in), name);  // bad images fail before the model is loaded
   torch::Tensor latent;
@@ -242,7 +194,7 @@ int run_single(const SegmentJob& job) {
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m);
   set_threads(job, 1);
-  const std::string prompt = item_prompt(pl, 0, key);
+  const std::string prompt = pl.prompts.for_item(0, key);
   size_t tokens = 0;
   const torch::Tensor context = m.times->time("text encoder", [&] { return m.encode_prompt(prompt, nullptr, &tokens); });
   SegmentParams p = pl.params;
@@ -255,7 +207,7 @@ int run_single(const SegmentJob& job) {
   m.times->time("write", [&] {
     write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
   });
-  if (job.json) batch::write_report("-", record(job, m, r, key, in, job.output, prompt, tokens).dump() + "\n");
+  if (job.json) batch::write_report("-", json_text(record(job, m, r, key, in, job.output, prompt, tokens)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
@@ -286,14 +238,14 @@ int run_batch(const SegmentJob& job) {
   spec.allow_stdin = false;
   std::vector<batch::Item> all = batch::collect_items(spec);
   auto [mine, mine_input] = batch::shard_items(all, job.shard);
-  Files files(job);
-  for (const std::string& in : job.inputs) files.guard.add_input(in);
+  RunFiles files = run_files(job);
+  for (const std::string& in : job.inputs) files.add_input(in);
   for (const batch::Item& it : all)
-    if (!it.paths.empty() && !it.paths[0].empty()) files.guard.add_input(it.paths[0]);
+    if (!it.paths.empty() && !it.paths[0].empty()) files.add_input(it.paths[0]);
   for (const auto& [d, what] : std::vector<std::pair<std::string, std::string>>{
            {job.output_dir, "-O"}, {job.color, "--color"}, {job.overlay, "--overlay"},
            {job.logits_out, "--logits-out"}, {job.probs_out, "--probs-out"}})
-    files.dir(d, what);
+    files.check_output_dir(d, what, false);
   auto out_of = [&](const std::string& dir, const std::string& key, const char* ext) {
     return dir.empty() ? std::string() : path_join(dir, key) + ext;
   };
@@ -302,12 +254,13 @@ int run_batch(const SegmentJob& job) {
                    out_of(job.logits_out, key, ".npy"), out_of(job.probs_out, key, ".npy")};
   };
   for (const batch::Item& it : mine) {
+    if (!it.error.empty()) continue;  // a bad item (a duplicate key: the first keeps its outputs) writes nothing
     const Outputs o = outputs_of(it.key);
-    files.file(o.labels, "-O");
-    files.file(o.color, "--color");
-    files.file(o.overlay, "--overlay");
-    files.file(o.logits, "--logits-out");
-    files.file(o.probs, "--probs-out");
+    files.check_output_file(o.labels, "-O");
+    files.check_output_file(o.color, "--color");
+    files.check_output_file(o.overlay, "--overlay");
+    files.check_output_file(o.logits, "--logits-out");
+    files.check_output_file(o.probs, "--probs-out");
   }
 
   // A tag file with no line for some item is refused before any work: found
@@ -340,11 +293,11 @@ int run_batch(const SegmentJob& job) {
     if (job.resume && finished(o)) {
       std::lock_guard<std::mutex> lock(mu);
       ++skipped;
-      if (lines.enabled()) lines.put(i, json({{"key", it.key}, {"output", o.labels}, {"skipped", true}}).dump() + "\n");
+      if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", o.labels}, {"skipped", true}})) + "\n");
       rd.skipped = true;
       return;
     }
-    rd.prompt = item_prompt(pl, mine_input[i], it.key);
+    rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     rd.rgb = m.times->time("read", [&] { return to_rgb8(read_image(it.paths[0]), it.paths[0]); });
     SegmentParams p = pl.params;
     p.key = it.key;
@@ -365,7 +318,7 @@ int run_batch(const SegmentJob& job) {
     for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
       if (!f.empty()) make_directories(fs::path(f).parent_path().string());
     m.times->time("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o); });
-    if (lines.enabled()) lines.put(i, record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens).dump() + "\n");
+    if (lines.enabled()) lines.put(i, json_text(record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens)) + "\n");
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
   const batch::Tally tally = run_model_items<Ready, SegmentInput, SegmentResult>(
@@ -375,7 +328,7 @@ int run_batch(const SegmentJob& job) {
       },
       write_item,
       [&](size_t i, const std::string& msg) {
-        if (lines.enabled()) lines.put(i, json({{"key", mine[i].key}, {"error", msg}}).dump() + "\n");
+        if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
       });
   lines.finish();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);

@@ -11,6 +11,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/manifest.hpp"
 
@@ -154,7 +155,7 @@ int run_scenes(const ScenesJob& job) {
                       {"seed", job.seed},
                       {"width", job.scene.width},
                       {"height", job.scene.height}};
-    mtext += row.dump() + "\n";
+    mtext += json_text(row) + "\n";
     ttext += mine[i].key + "\t" + r.tags + "\n";
   }
   batch::write_report(manifest, mtext);
@@ -170,7 +171,7 @@ int run_scenes(const ScenesJob& job) {
               {"seed", job.seed}, {"width", job.scene.width}, {"height", job.scene.height},
               {"kind", kind_name(job.scene.kind)}};
     batch::put_number(s, "seconds", seconds, "");
-    batch::write_report("-", s.dump() + "\n");
+    batch::write_report("-", json_text(s) + "\n");
   }
   return tally.exit_code();
 }

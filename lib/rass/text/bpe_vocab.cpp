@@ -8,6 +8,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/text/unicode.hpp"
 
 namespace rass::text {
@@ -40,7 +41,7 @@ void write_clip_tokenizer(const BpeVocab& v, const std::string& dir, const std::
                   {"eos_token", added_token("<|endoftext|>", false)},
                   {"pad_token", "!"},
                   {"unk_token", added_token("<|endoftext|>", false)}};
-  write_file_atomic(dir + "/special_tokens_map.json", special.dump(2) + "\n");
+  write_file_atomic(dir + "/special_tokens_map.json", json_text(special, 2) + "\n");
   json config = {{"add_prefix_space", false},
                  {"bos_token", added_token("<|startoftext|>", true)},
                  {"do_lower_case", true},
@@ -52,7 +53,7 @@ void write_clip_tokenizer(const BpeVocab& v, const std::string& dir, const std::
                  {"special_tokens_map_file", "./special_tokens_map.json"},
                  {"tokenizer_class", "CLIPTokenizer"},
                  {"unk_token", added_token("<|endoftext|>", true)}};
-  write_file_atomic(dir + "/tokenizer_config.json", config.dump(2) + "\n");
+  write_file_atomic(dir + "/tokenizer_config.json", json_text(config, 2) + "\n");
 }
 
 std::vector<std::string> clip_byte_symbols() {

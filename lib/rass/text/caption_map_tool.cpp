@@ -17,6 +17,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/strings.hpp"
 #include "rass/io/hdf5_file.hpp"
 #include "rass/metrics/class_names.hpp"
@@ -212,7 +213,7 @@ std::string process(const CaptionMapJob& job, const Setup& s, const std::string&
     const PackInfo info{key, path, job.prompt_style, s.sim_name, job.threshold};
     write_file_atomic(out, caption_pack_bytes(cm, map, s.classes, info));
   }
-  if (job.json) return item_json(key, cm, s.classes).dump() + "\n";
+  if (job.json) return json_text(item_json(key, cm, s.classes)) + "\n";
   return (keyed ? key + "\t" : "") + cm.prompt + "\n";
 }
 

@@ -19,6 +19,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/progress.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/run_dir.hpp"
@@ -234,7 +235,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
   // Every process must hold the same configuration: checked first, so the
   // checks below fail alike everywhere.
-  if (dist) dist->check_same("configuration", c.config.dump());
+  if (dist) dist->check_same("configuration", json_text(c.config));
   const bool writer = rank == 0 && !c.out_dir.empty();
   const std::string ckdir = c.out_dir.empty() ? "" : path_join(c.out_dir, "checkpoints");
   auto note = [&](const std::string& m) {
@@ -391,7 +392,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       j["peak_memory_mb"] = peak_memory_mb(device);
       std::FILE* f = std::fopen(log_path.c_str(), "a");
       if (!f) throw_runtime(log_path + ": cannot append to the log");
-      const std::string line = j.dump() + "\n";
+      const std::string line = json_text(j) + "\n";
       const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
       if (std::fclose(f) != 0 || !ok) throw_runtime(log_path + ": cannot write the log");
       t_last = now;

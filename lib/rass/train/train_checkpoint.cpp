@@ -5,6 +5,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 
@@ -26,7 +27,7 @@ void write_train_checkpoint(const std::string& path, const TrainCheckpoint& ck) 
                                              {"seed", std::to_string(ck.seed)},
                                              {"world_size", std::to_string(ck.world)},
                                              {"stage", ck.stage},
-                                             {"config", ck.config.dump()}};
+                                             {"config", json_text(ck.config)}};
   write_safetensors(path, out, meta);
 }
 

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/model/device.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/loop.hpp"
@@ -51,7 +52,7 @@ int run_train_tool(const TrainJob& job) {
   src.flags = job.flags;
   const nlohmann::ordered_json config = merge_config(*info, src);
   if (job.print_config) {
-    std::cout << config.dump(2) << "\n";
+    std::cout << json_text(config, 2) << "\n";
     return 0;
   }
   const LoopConfig c = loop_config_from(config);
@@ -113,7 +114,7 @@ int run_train_tool(const TrainJob& job) {
     o["processes"] = de.world;
     o["last_checkpoint"] = s.last_checkpoint;
     o["export_dir"] = s.export_dir;
-    std::cout << o.dump() << "\n";
+    std::cout << json_text(o) << "\n";
   } else if (!c.quiet) {
     std::fprintf(stderr, "rass-train: %s: steps %lld..%lld of %lld in %.1f s (%.1f images/s), loss %.6g%s%s\n",
                  info->name.c_str(), (long long)s.start_step, (long long)s.steps_done, (long long)c.steps, s.seconds,

@@ -1,4 +1,4 @@
-#include "rass/model/restore_files.hpp"
+#include "rass/model/run_files.hpp"
 
 #include <sys/stat.h>
 
@@ -37,48 +37,53 @@ std::string identity(const std::string& path) {
 
 }  // namespace
 
-RestoreFiles::RestoreFiles(const RestoreJob& job) {
+RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& loras,
+                   const std::vector<std::string>& others) {
   std::error_code ec;
-  if (!job.model.empty() && fs::is_directory(job.model, ec)) {
-    model_ = normalised(job.model);
-    guard_.add_input(job.model);
+  if (!model.empty() && fs::is_directory(model, ec)) {
+    model_ = normalised(model);
+    guard_.add_input(model);
     // Its files by inode too: a cache snapshot's files are links to blobs outside it.
     // A diffusers folder holds a few dozen files; the walk stops at a generous bound.
     size_t n = 0;
-    for (auto it = fs::recursive_directory_iterator(job.model, fs::directory_options::skip_permission_denied, ec);
+    for (auto it = fs::recursive_directory_iterator(model, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
       if (it->is_regular_file(ec)) guard_.add_input(it->path().string());
+  } else if (!model.empty()) {
+    guard_.add_input(model);
   }
-  for (const LoraSpec& l : job.loras) {
-    guard_.add_input(l.path);
+  for (const std::string& l : loras) {
+    if (l.empty() || l == "-") continue;
+    guard_.add_input(l);
     // lora_io reads the alpha from the PEFT config beside an adapter_model.safetensors.
-    if (fs::path(l.path).filename() == "adapter_model.safetensors")
-      guard_.add_input((fs::path(l.path).parent_path() / "adapter_config.json").string());
+    if (fs::path(l).filename() == "adapter_model.safetensors")
+      guard_.add_input((fs::path(l).parent_path() / "adapter_config.json").string());
   }
-  guard_.add_input(job.tags);
-  guard_.add_input(job.prompt_file);
-  guard_.add_input(job.manifest);
+  for (const std::string& f : others)
+    if (!f.empty() && f != "-") guard_.add_input(f);
 }
 
-void RestoreFiles::refuse_in_model(const std::string& path, const std::string& what) const {
+void RunFiles::refuse_in_model(const std::string& path, const std::string& what) const {
   if (!model_.empty() && within(normalised(path), model_))
     throw_usage(what + " " + path + " is inside the model folder " + model_ +
                 ": refusing to write into an input; choose a path outside it");
 }
 
-void RestoreFiles::check_output_file(const std::string& path, const std::string& what) {
-  if (path.empty() || path == "-") return;
+void RunFiles::check_output_file(const std::string& path, const std::string& what) {
+  if (path.empty()) return;
   guard_.check_output_file(path, what);
+  if (path == "-") return;
   refuse_in_model(path, what);
   const auto [it, fresh] = written_.emplace(identity(path), what + " " + path);
   if (!fresh)
     throw_usage(what + " " + path + " and " + it->second + " name the same file: one would overwrite the other");
 }
 
-void RestoreFiles::check_output_dir(const std::string& dir, const std::string& what) {
+void RunFiles::check_output_dir(const std::string& dir, const std::string& what, bool own_folder) {
   if (dir.empty() || dir == "-") return;
   guard_.check_output_dir(dir, what);
   refuse_in_model(dir, what);
+  if (!own_folder) return;
   const auto [it, fresh] = out_dirs_.emplace(normalised(dir), what + " " + dir);
   if (!fresh)
     throw_usage(what + " " + dir + " and " + it->second +
