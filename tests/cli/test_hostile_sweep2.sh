@@ -98,7 +98,27 @@ expect_exit 2 "--csv and --confusion, two spellings" -- "$E" --match-stem "$MI/p
 expect_exit 3 "--process-size 2147483647" -- "$R" -m "$N/sd_tiny" --process-size 2147483647 "$LQ" -o "$T/pp.png"
 stderr_has "lower --process-size" "the advice is given"
 
-# 9. rass-gen-docs "" (an unset variable) writes nothing at /.
+# 9. A flag's environment switch takes 1/0, true/false, yes/no, on/off; a
+#    parse error names the variable the value came from.
+expect_exit 2 "RASS_CUDA_GRAPHS=2" -- env RASS_CUDA_GRAPHS=2 "$R" -m "$N/sd_tiny" --process-size 16 "$LQ" -o "$T/e1.png"
+stderr_has "RASS_CUDA_GRAPHS=2" "the variable is named"
+expect_exit 2 "RASS_TIMINGS=maybe" -- env RASS_TIMINGS=maybe "$S" -m "$RAS" --no-resize "$LQ" -o "$T/e2.png"
+stderr_has "RASS_TIMINGS=maybe" "the variable is named"
+expect_exit 0 "RASS_TIMINGS=Off" -- env RASS_TIMINGS=Off "$R" -m "$N/sd_tiny" --process-size 16 -q "$LQ" -o "$T/e3.png"
+grep -q "seconds" "$T/.err" && fail "RASS_TIMINGS=Off prints no table"
+expect_exit 2 "RASS_JOBS=abc" -- env RASS_JOBS=abc "$B/rass-degrade" "$LQ" -o "$T/e4.png"
+stderr_has "RASS_JOBS=abc" "a non-flag variable is named too"
+
+# 10. A write killed midway (SIGXFSZ under ulimit -f) leaves no temporary
+#     file (the data go into an unnamed file first).
+mkdir -p "$T/big"
+# (the inner shell reports the signal, into /dev/null, and ends well)
+bash -c 'ulimit -f 1; "$0" "$@"; true' "$B/rass-degrade" "$SRC/examples/images/astronaut.png" -o "$T/big/out.png" -q \
+  2>/dev/null
+[ -s "$T/big/out.png" ] && fail "the write was cut off (the check needs an output over 1 KiB)"
+ls "$T/big" | grep -q "\.tmp\." && fail "a killed write left a temporary file: $(ls "$T/big")"
+
+# 11. rass-gen-docs "" (an unset variable) writes nothing at /.
 expect_exit 2 "rass-gen-docs ''" -- "$B/rass-gen-docs" ""
 expect_exit 0 "rass-gen-docs --help" -- "$B/rass-gen-docs" --help
 

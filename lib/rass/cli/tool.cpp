@@ -1,11 +1,14 @@
 #include "rass/cli/tool.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
@@ -135,6 +138,42 @@ void ToolCli::add_shard_option() {
   app_->add_option(s.flags, common.shard, s.help)->type_name("I/N");
 }
 
+namespace {
+
+// A flag's environment switch (RASS_TIMINGS=1) takes the words a user would
+// write; CLI11 alone takes any number ("2" is on) and, on a typo, names only
+// the flag. "" when every such variable set is one of them.
+std::string bad_flag_environment(const CLI::App& app) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_envname().empty() || o->get_items_expected_max() != 0) continue;  // not a flag
+    const char* v = std::getenv(o->get_envname().c_str());
+    if (!v) continue;
+    std::string low = v;
+    for (char& c : low) c = char(std::tolower(static_cast<unsigned char>(c)));
+    static const char* const words[] = {"", "1", "0", "true", "false", "yes", "no", "on", "off"};
+    if (std::find(std::begin(words), std::end(words), low) != std::end(words))
+      continue;
+    return o->get_envname() + "=" + v + " (the environment's " + o->get_name() +
+           "): expected 1 or 0, true or false, yes or no, on or off";
+  }
+  return "";
+}
+
+// The environment variables set for the options a parse error names, so a
+// value that came from the environment (RASS_JOBS=abc) is found there.
+std::string environment_note(const CLI::App& app, const std::string& message) {
+  std::string note;
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_envname().empty()) continue;
+    const char* v = std::getenv(o->get_envname().c_str());
+    if (v && message.find(o->get_name()) != std::string::npos)
+      note += (note.empty() ? " (from the environment: " : ", ") + o->get_envname() + "=" + v;
+  }
+  return note.empty() ? note : note + ")";
+}
+
+}  // namespace
+
 int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body) {
   const std::string prog = "rass-" + cli.name();
   tune_allocator();
@@ -143,7 +182,12 @@ int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& bo
   } catch (const CLI::Success& e) {
     return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(), prog.c_str());
+    std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(),
+                 environment_note(cli.app(), e.what()).c_str(), prog.c_str());
+    return int(ExitCode::usage);
+  }
+  if (const std::string bad = bad_flag_environment(cli.app()); !bad.empty()) {
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), bad.c_str());
     return int(ExitCode::usage);
   }
   int rc = int(ExitCode::runtime);

@@ -65,6 +65,52 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) 
   return out;
 }
 
+namespace {
+
+// The data go into a file without a name (O_TMPFILE) that gets the temporary
+// name `tmp` only once complete and synced, then `path` by rename: a process
+// killed while writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing
+// behind, where a named temporary was left for good. False, with nothing
+// written, where the filesystem or kernel has no O_TMPFILE (NFS, some
+// cluster filesystems) or /proc is missing: the caller then writes `tmp`
+// itself. Write errors throw as the caller's would.
+bool write_unnamed_then_link(const std::string& path, const std::string& tmp, const uint8_t* p, size_t size) {
+#ifdef O_TMPFILE
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool ok = write_all(fd, p, size);
+  if (ok && ::fsync(fd) != 0) ok = false;
+  std::string e = ok ? "" : errno_text();
+  if (!ok) {
+    ::close(fd);
+    throw_runtime(path + ": write failed: " + e);
+  }
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    ::close(fd);
+    return false;  // no /proc: write it again under the temporary name
+  }
+  ok = ::close(fd) == 0;
+  e = ok ? "" : errno_text();
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    e = errno_text();
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw_runtime(path + ": write failed: " + e);
+  }
+  return true;
+#else
+  (void)path, (void)tmp, (void)p, (void)size;
+  return false;
+#endif
+}
+
+}  // namespace
+
 std::string temporary_path(const std::string& path) {
   static std::atomic<unsigned> counter{0};
   return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
@@ -89,6 +135,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   }
   // Unique temporary name in the same directory (same filesystem, so rename is atomic).
   const std::string tmp = temporary_path(path);
+  if (write_unnamed_then_link(path, tmp, p, size)) return;
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw_runtime(path + ": cannot create: " + errno_text());
   bool ok = write_all(fd, p, size);
