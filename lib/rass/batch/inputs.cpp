@@ -207,8 +207,10 @@ std::string key_problem(const std::string& key) {
   if (key.empty()) return "is empty";
   if (key[0] == '/') return "is an absolute path: keys name files inside the output directory";
   if (key.back() == '/') return "ends with '/' (is the file name only the suffix?)";
-  for (const auto& part : fs::path(key))
+  for (const auto& part : fs::path(key)) {
     if (part == "..") return "contains '..': keys name files inside the output directory";
+    if (part == ".") return "contains '.' as a path component (key \".\" named the output \"..png\")";
+  }
   if (key.find('\0') != std::string::npos || key.find('\n') != std::string::npos)
     return "contains a NUL or newline character";
   if (!valid_utf8(key)) return "is not valid UTF-8";
@@ -235,7 +237,7 @@ std::vector<Item> collect_items(const InputSpec& spec) {
   }
   if (items.empty())
     throw_bad_input(describe_sources(spec), "no inputs found" + std::string(spec.roles[0].suffix.empty()
-                                                                              ? " (image files: .png .jpg .jpeg .ppm .pgm .pnm)"
+                                                                              ? " (image files: .png .jpg .jpeg .ppm .pgm .pbm .pnm)"
                                                                               : " (files ending in " + spec.roles[0].suffix + ")"));
   // A key names output files under the output directory: it must stay there,
   // and names must go into JSON records and manifests (valid UTF-8).

@@ -16,7 +16,7 @@ namespace rass {
 
 bool has_image_extension(const std::string& path) {
   const std::string ext = path_extension_lower(path);
-  for (const char* e : {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm"})
+  for (const char* e : {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".pnm"})
     if (ext == e) return true;
   return false;
 }
