@@ -207,10 +207,9 @@ std::string key_problem(const std::string& key) {
   if (key.empty()) return "is empty";
   if (key[0] == '/') return "is an absolute path: keys name files inside the output directory";
   if (key.back() == '/') return "ends with '/' (is the file name only the suffix?)";
-  for (const auto& part : fs::path(key)) {
+  for (const auto& part : fs::path(key))
     if (part == "..") return "contains '..': keys name files inside the output directory";
-    if (part == ".") return "contains '.' as a path component (key \".\" named the output \"..png\")";
-  }
+  if (fs::path(key).filename() == ".") return "ends in '.', which names no file (key \".\" named the output \"..png\")";
   if (key.find('\0') != std::string::npos || key.find('\n') != std::string::npos)
     return "contains a NUL or newline character";
   if (!valid_utf8(key)) return "is not valid UTF-8";

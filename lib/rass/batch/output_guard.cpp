@@ -31,9 +31,11 @@ bool within(const std::string& inner, const std::string& outer) {
 // the work, so "-O afile" is exit 2 at once, not a failure per item after
 // hours of computing.
 void check_can_make_dir(const fs::path& dir, const std::string& what, const std::string& given) {
+  // Not lexically normalised: "link/../x" goes where the link points, as
+  // make_directories will; stat resolves ".." the same way.
   std::error_code ec;
-  fs::path p = fs::absolute(dir, ec).lexically_normal();
-  if (!p.has_filename()) p = p.parent_path();  // "out/" -> "out"
+  fs::path p = fs::absolute(dir, ec);
+  while (!p.empty() && (!p.has_filename() || p.filename() == ".") && p != p.parent_path()) p = p.parent_path();  // "out/", "out/." -> "out"
   for (;;) {
     struct stat st {};
     if (::stat(p.c_str(), &st) == 0) {
@@ -51,9 +53,14 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
 void OutputGuard::check_distinct(const std::vector<std::pair<std::string, std::string>>& outputs) {
   std::vector<std::pair<std::string, std::string>> seen;  // identity, "what path"
   for (const auto& [what, path] : outputs) {
-    if (path.empty() || path == "-") continue;
+    if (path.empty()) continue;
     struct stat st {};
-    const std::string id = ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)
+    // "-": the file stdout is redirected to, if any (`--csv - --per-image x > x`).
+    const bool exists = path == "-" ? ::fstat(STDOUT_FILENO, &st) == 0 : ::stat(path.c_str(), &st) == 0;
+    if (path == "-" && !(exists && S_ISREG(st.st_mode))) continue;
+    // Devices and pipes are written in place, nothing replaced: two outputs may share /dev/null.
+    if (exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
+    const std::string id = exists && !S_ISDIR(st.st_mode)
                                ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
                                : "path:" + canonical(path);
     for (const auto& [other, named] : seen)
@@ -94,7 +101,7 @@ void OutputGuard::check_output_file(const std::string& path, const std::string& 
   }
   for (const std::string& in : dirs_)
     if (normal == in) throw_usage(what + " " + path + " is an input directory");
-  check_can_make_dir(fs::path(normal).parent_path(), what, path);
+  check_can_make_dir(fs::absolute(path, ec).parent_path(), what, path);
 }
 
 void OutputGuard::check_output_dir(const std::string& dir, const std::string& what) const {

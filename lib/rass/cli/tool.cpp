@@ -143,28 +143,43 @@ namespace {
 // A flag's environment switch (RASS_TIMINGS=1) takes the words a user would
 // write; CLI11 alone takes any number ("2" is on) and, on a typo, names only
 // the flag. "" when every such variable set is one of them.
-std::string bad_flag_environment(const CLI::App& app) {
+// Whether the command line names option `o` (then its environment variable
+// is not used).
+bool on_command_line(const CLI::Option* o, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    for (const std::string& n : o->get_lnames())
+      if (a == "--" + n || a.rfind("--" + n + "=", 0) == 0) return true;
+    for (const std::string& n : o->get_snames())
+      if (a.size() >= 2 && a[0] == '-' && a[1] != '-' && a.find(n) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string bad_flag_environment(const CLI::App& app, int argc, char** argv) {
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_envname().empty() || o->get_items_expected_max() != 0) continue;  // not a flag
     const char* v = std::getenv(o->get_envname().c_str());
-    if (!v) continue;
-    std::string low = v;
-    for (char& c : low) c = char(std::tolower(static_cast<unsigned char>(c)));
-    static const char* const words[] = {"", "1", "0", "true", "false", "yes", "no", "on", "off"};
+    if (!v || on_command_line(o, argc, argv)) continue;
+    std::string low;
+    for (const char c : std::string(v))
+      if (!std::isspace(static_cast<unsigned char>(c))) low += char(std::tolower(static_cast<unsigned char>(c)));
+    static const char* const words[] = {"", "1", "0", "true", "false", "yes", "no", "on", "off", "enable", "disable"};
     if (std::find(std::begin(words), std::end(words), low) != std::end(words))
       continue;
     return o->get_envname() + "=" + v + " (the environment's " + o->get_name() +
-           "): expected 1 or 0, true or false, yes or no, on or off";
+           "): expected 1 or 0, true or false, yes or no, on or off, enable or disable";
   }
   return "";
 }
 
 // The environment variables set for the options a parse error names, so a
 // value that came from the environment (RASS_JOBS=abc) is found there.
-std::string environment_note(const CLI::App& app, const std::string& message) {
+std::string environment_note(const CLI::App& app, const std::string& message, int argc, char** argv) {
   std::string note;
   for (const CLI::Option* o : app.get_options()) {
-    if (o->get_envname().empty()) continue;
+    if (o->get_envname().empty() || on_command_line(o, argc, argv)) continue;
     const char* v = std::getenv(o->get_envname().c_str());
     if (v && message.find(o->get_name()) != std::string::npos)
       note += (note.empty() ? " (from the environment: " : ", ") + o->get_envname() + "=" + v;
@@ -183,10 +198,10 @@ int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& bo
     return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(),
-                 environment_note(cli.app(), e.what()).c_str(), prog.c_str());
+                 environment_note(cli.app(), e.what(), argc, argv).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
-  if (const std::string bad = bad_flag_environment(cli.app()); !bad.empty()) {
+  if (const std::string bad = bad_flag_environment(cli.app(), argc, argv); !bad.empty()) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), bad.c_str());
     return int(ExitCode::usage);
   }

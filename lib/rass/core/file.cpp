@@ -70,16 +70,23 @@ namespace {
 // The data go into a file without a name (O_TMPFILE) that gets the temporary
 // name `tmp` only once complete and synced, then `path` by rename: a process
 // killed while writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing
-// behind, where a named temporary was left for good. False, with nothing
-// written, where the filesystem or kernel has no O_TMPFILE (NFS, some
-// cluster filesystems) or /proc is missing: the caller then writes `tmp`
-// itself. Write errors throw as the caller's would.
+// behind, where a named temporary was left for good. False where the
+// filesystem or kernel has no O_TMPFILE (NFS, some cluster filesystems) or
+// /proc is missing, both found before any data are written (and remembered,
+// so a process does not try again for every file): the caller then writes
+// `tmp` itself. Write errors throw as the caller's would.
 bool write_unnamed_then_link(const std::string& path, const std::string& tmp, const uint8_t* p, size_t size) {
 #ifdef O_TMPFILE
+  static const bool proc_fd = ::access("/proc/self/fd", X_OK) == 0;  // linkat below names the file through it
+  static std::atomic<bool> unsupported{false};
+  if (!proc_fd || unsupported) return false;
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
+  if (fd < 0) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) unsupported = true;
+    return false;
+  }
   bool ok = write_all(fd, p, size);
   if (ok && ::fsync(fd) != 0) ok = false;
   std::string e = ok ? "" : errno_text();
@@ -90,7 +97,7 @@ bool write_unnamed_then_link(const std::string& path, const std::string& tmp, co
   const std::string self = "/proc/self/fd/" + std::to_string(fd);
   if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
     ::close(fd);
-    return false;  // no /proc: write it again under the temporary name
+    return false;  // rare (checked above): write it again under the temporary name
   }
   ok = ::close(fd) == 0;
   e = ok ? "" : errno_text();

@@ -14,4 +14,9 @@ nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes)
   }
 }
 
+void throw_json_not_utf8(const std::string& path) {
+  throw_usage(path + ": would hold text that is not UTF-8 (a file name, key or value given to this run); JSON "
+              "files must be UTF-8 to be read back: rename it or give that value in UTF-8");
+}
+
 }  // namespace rass

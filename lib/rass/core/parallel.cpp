@@ -4,7 +4,6 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -29,12 +28,12 @@ void parallel_for(size_t items, int workers, const std::function<void(size_t, in
     }
   };
   std::vector<std::thread> threads;
-  for (int w = 1; w < workers; ++w) {
-    try {
-      threads.emplace_back(run, w);
-    } catch (const std::system_error&) {
-      break;  // no more threads (a thread limit, no memory): the ones started do the work
-    }
+  try {
+    threads.reserve(size_t(std::max(workers, 1) - 1));
+    for (int w = 1; w < workers; ++w) threads.emplace_back(run, w);
+  } catch (...) {
+    // No more threads (std::system_error at a thread limit, std::bad_alloc):
+    // the ones started, and this one, do the work.
   }
   run(0);
   for (auto& t : threads) t.join();

@@ -72,7 +72,7 @@ ImageFormat output_format(const DegradeJob& job) {
 // The record as text; a name that JSON cannot hold is bad input, found before anything is written.
 std::string record_text(const json& record, const std::string& name) {
   try {
-    return json_text(record, 2) + "\n";
+    return record.dump(2) + "\n";  // strict: a record is read back
   } catch (const json::exception& e) {
     throw_bad_input(name, std::string("cannot be named in a JSON record: ") + e.what());
   }
@@ -266,7 +266,7 @@ static int run_batch(const DegradeJob& job) {
                 {"lq", relative_to_manifest(manifest, u.lq)},
                 {"record", relative_to_manifest(manifest, u.record)},
                 {"key", variant_key(mine[u.item].key, u.variant)}};
-    text += json_text(row) + "\n";
+    text += json_file_text(row, manifest) + "\n";
   }
   batch::write_report(manifest, text);
   const size_t bad_items = tally.bad + tally.failed;

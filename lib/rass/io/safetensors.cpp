@@ -160,7 +160,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     h[t->name] = {{"dtype", dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + t->nbytes}}};
     pos += t->nbytes;
   }
-  std::string header = json_text(h);
+  std::string header = json_file_text(h, path);
   while (header.size() % 8) header += ' ';
   std::vector<uint8_t> out(8 + header.size() + pos);
   const uint64_t n = header.size();

@@ -524,17 +524,17 @@ int init_seg(const MergeLoraJob& a) {
   meta["sources"] = sources;
   meta["tool"] = std::string(kTool) + " init-seg";
   meta["version"] = rass::version();
-  write_file_atomic(path_join(w.tmp(), "rass.json"), json_text(meta, 2) + "\n");
+  write_file_atomic(path_join(w.tmp(), "rass.json"), json_file_text(meta, "rass.json", 2) + "\n");
   // segment.json and the projection + head as the released training starts
   // them, from seed + 1 (the Seg LoRA drew from seed).
   if (with_head) {
     const int seg_timestep = a.has_timestep ? int(a.timestep) : 1;  // RASS runs the UNet at t = 1
     const std::string seg_style = a.prompt_style.empty() ? "rass" : a.prompt_style;
     write_file_atomic(path_join(w.tmp(), "segment.json"),
-                      json_text(segment_json(seg.feature_projection, seg.head, seg.classes, seg_timestep, seg_style,
-                                             std::string(kTool) + " init-seg --seed " + std::to_string(a.seed) +
-                                                 " (initialised as RASS's training starts)"),
-                                2) +
+                      json_file_text(segment_json(seg.feature_projection, seg.head, seg.classes, seg_timestep, seg_style,
+                                                  std::string(kTool) + " init-seg --seed " + std::to_string(a.seed) +
+                                                      " (initialised as RASS's training starts)"),
+                                     "segment.json", 2) +
                           "\n");
     const SegmentFolderConfig scfg = read_segment_config(w.tmp());
     write_seg_head(path_join(w.tmp(), "seg_head.safetensors"), scfg, a.seed + 1, torch::kFloat,
@@ -614,7 +614,7 @@ int expand_channels(const MergeLoraJob& a) {
     w.link_tree(f.model_dir, "", {comp_rel});
   }
   if (!f.dir.empty()) w.copy_component_extras(f.dir, comp_rel);
-  write_file_atomic(path_join(path_join(w.tmp(), comp_rel), "config.json"), json_text(cfg, 2) + "\n");
+  write_file_atomic(path_join(path_join(w.tmp(), comp_rel), "config.json"), json_file_text(cfg, "config.json", 2) + "\n");
   write_safetensors(path_join(path_join(w.tmp(), comp_rel), canonical_weight_name("unet")), out,
                     {{"format", "pt"}, {"rass", "GleSAM channel replication x" + std::to_string(a.factor) + " by rass-merge-lora"}});
   w.commit();

@@ -182,7 +182,7 @@ json model_index() {
           {"vae", {"diffusers", "AutoencoderKL"}}};
 }
 
-void write_json(const std::string& path, const json& j) { write_file_atomic(path, json_text(j, 2) + "\n"); }
+void write_json(const std::string& path, const json& j) { write_file_atomic(path, json_file_text(j, path, 2) + "\n"); }
 
 // The tokenizer of the tiny presets: CLIP's byte-level layout with no merges
 // (every character a token; real text still tokenizes, into more tokens than

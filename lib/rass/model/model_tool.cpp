@@ -16,7 +16,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
-#include "rass/batch/output_guard.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -27,6 +26,7 @@
 #include "rass/model/config.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/model/model_init.hpp"
+#include "rass/model/run_files.hpp"
 #include "rass/model/sample_tool.hpp"
 #include "rass/model/tensor_npy.hpp"
 #include "rass/nn/clip_text.hpp"
@@ -189,19 +189,18 @@ void same_batch(const std::string& f1, const torch::Tensor& a, const std::string
 }
 
 // Before any work: no output of run, convert or sample over or inside an
-// input (the model folder or file, the .npy inputs, LoRA files; exit 2). A
-// --split output folder is checked file by file (it may hold the input).
+// input (the model folder with its files by inode, or the model file, the
+// .npy inputs, LoRA files, stdout's file for -o -; exit 2). A --split output
+// folder is checked file by file (it may hold the input).
 void guard_outputs(const ModelJob& a) {
-  batch::OutputGuard g;
-  for (const std::string& p : {a.path, a.sample, a.context, a.input_ids})
-    if (!p.empty()) g.add_input(p);
-  for (const LoraSpec& l : a.loras) g.add_input(l.path);
-  if (!a.out_dir.empty()) g.check_output_dir(a.out_dir, "-O");
-  if (a.output.empty() || a.output == "-") return;
-  if (!a.split) return g.check_output_file_outside_dirs(a.output, "-o");
+  std::vector<std::string> loras;
+  for (const LoraSpec& l : a.loras) loras.push_back(l.path);
+  RunFiles files(a.path, loras, {a.sample, a.context, a.input_ids});
+  files.check_output_dir(a.out_dir, "-O", false);
+  if (!a.split) return files.check_output_file(a.output, "-o");
   for (const char* f : {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
                         "text_encoder/model.safetensors"})
-    g.check_output_file_outside_dirs(path_join(a.output, f), "-o");
+    files.check_output_file(path_join(a.output, f), "-o");
 }
 
 int run(const ModelJob& a, bool quiet) {

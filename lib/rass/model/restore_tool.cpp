@@ -15,6 +15,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
+#include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -279,7 +280,9 @@ int run_batch(const RestoreJob& job) {
 
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
-  const int workers = std::max(1, job.jobs);
+  // Capped at the groups of work first, so the cores are split among the workers that run.
+  const size_t groups = (mine.size() + size_t(std::max(job.batch, 1)) - 1) / size_t(std::max(job.batch, 1));
+  const int workers = worker_count(std::max(1, job.jobs), groups);
   set_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
   batch::Reporter reporter(kProg);

@@ -74,6 +74,9 @@ void RunFiles::check_output_file(const std::string& path, const std::string& wha
   guard_.check_output_file(path, what);
   if (path == "-") return;
   refuse_in_model(path, what);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    return;  // a device or pipe is written in place, nothing replaced: outputs may share /dev/null
   const auto [it, fresh] = written_.emplace(identity(path), what + " " + path);
   if (!fresh)
     throw_usage(what + " " + path + " and " + it->second + " name the same file: one would overwrite the other");

@@ -104,7 +104,7 @@ json segment_json(const json& fp, const nn::MaskFormerHeadConfig& head, const js
 
 namespace {
 
-void write_json_pretty(const std::string& path, const json& j) { write_file_atomic(path, json_text(j, 2) + "\n"); }
+void write_json_pretty(const std::string& path, const json& j) { write_file_atomic(path, json_file_text(j, path, 2) + "\n"); }
 
 void save_params(torch::nn::Module& m, torch::ScalarType dtype, const std::string& path,
                  const std::map<std::string, std::string>& meta) {

@@ -155,7 +155,7 @@ int run_scenes(const ScenesJob& job) {
                       {"seed", job.seed},
                       {"width", job.scene.width},
                       {"height", job.scene.height}};
-    mtext += json_text(row) + "\n";
+    mtext += json_file_text(row, manifest) + "\n";
     ttext += mine[i].key + "\t" + r.tags + "\n";
   }
   batch::write_report(manifest, mtext);

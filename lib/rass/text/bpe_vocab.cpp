@@ -41,7 +41,7 @@ void write_clip_tokenizer(const BpeVocab& v, const std::string& dir, const std::
                   {"eos_token", added_token("<|endoftext|>", false)},
                   {"pad_token", "!"},
                   {"unk_token", added_token("<|endoftext|>", false)}};
-  write_file_atomic(dir + "/special_tokens_map.json", json_text(special, 2) + "\n");
+  write_file_atomic(dir + "/special_tokens_map.json", json_file_text(special, dir + "/special_tokens_map.json", 2) + "\n");
   json config = {{"add_prefix_space", false},
                  {"bos_token", added_token("<|startoftext|>", true)},
                  {"do_lower_case", true},
@@ -53,7 +53,7 @@ void write_clip_tokenizer(const BpeVocab& v, const std::string& dir, const std::
                  {"special_tokens_map_file", "./special_tokens_map.json"},
                  {"tokenizer_class", "CLIPTokenizer"},
                  {"unk_token", added_token("<|endoftext|>", true)}};
-  write_file_atomic(dir + "/tokenizer_config.json", json_text(config, 2) + "\n");
+  write_file_atomic(dir + "/tokenizer_config.json", json_file_text(config, dir + "/tokenizer_config.json", 2) + "\n");
 }
 
 std::vector<std::string> clip_byte_symbols() {

@@ -235,7 +235,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
   // Every process must hold the same configuration: checked first, so the
   // checks below fail alike everywhere.
-  if (dist) dist->check_same("configuration", json_text(c.config));
+  if (dist) dist->check_same("configuration", c.config.dump());  // strict: bytes compared as given
   const bool writer = rank == 0 && !c.out_dir.empty();
   const std::string ckdir = c.out_dir.empty() ? "" : path_join(c.out_dir, "checkpoints");
   auto note = [&](const std::string& m) {

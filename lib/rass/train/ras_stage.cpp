@@ -375,7 +375,7 @@ void RasStage::export_model(const std::string& dir) {
   // on 128 crops segments at 128 rather than at 4x its training scale.
   seg["input"]["min_size_test"] = s_.data.crop_size;
   seg["input"]["max_size_test"] = 4 * s_.data.crop_size;
-  write_file_atomic((tmp / "segment.json").string(), json_text(seg, 2) + "\n");
+  write_file_atomic((tmp / "segment.json").string(), json_file_text(seg, (tmp / "segment.json").string(), 2) + "\n");
   // Swap in: a reader sees the old folder or the new one, never a partial one.
   if (fs::exists(target)) {
     const fs::path old = target.parent_path() / (target.filename().string() + ".old-" + std::to_string(::getpid()));

@@ -427,7 +427,7 @@ void ScrStage::export_model(const std::string& dir) {
                  {"lora_rank", m.rank}, {"lora_alpha", m.alpha}, {"scl", m.scl},
                  // The scale it was trained at (OSEDiff: 512 crops, process size 512).
                  {"process_size", m.crop}};
-    const std::string text = json_text(form, 2) + "\n";
+    const std::string text = json_file_text(form, tmp + "/rass.json", 2) + "\n";
     write_file_atomic(tmp + "/rass.json", std::vector<uint8_t>(text.begin(), text.end()));
     // Replace an older export only once the new one is complete.
     if (fs::exists(target, ec)) {

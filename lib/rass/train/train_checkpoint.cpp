@@ -27,7 +27,7 @@ void write_train_checkpoint(const std::string& path, const TrainCheckpoint& ck) 
                                              {"seed", std::to_string(ck.seed)},
                                              {"world_size", std::to_string(ck.world)},
                                              {"stage", ck.stage},
-                                             {"config", json_text(ck.config)}};
+                                             {"config", json_file_text(ck.config, path)}};
   write_safetensors(path, out, meta);
 }
 
