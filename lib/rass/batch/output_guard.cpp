@@ -50,19 +50,26 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
 
 }  // namespace
 
+std::string OutputGuard::output_identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    return S_ISREG(st.st_mode) ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) : "";
+  std::error_code ec;
+  const fs::path abs = fs::absolute(path, ec).lexically_normal();
+  const fs::path c = fs::weakly_canonical(abs, ec);
+  return "path:" + (ec ? abs.string() : c.lexically_normal().string());
+}
+
 void OutputGuard::check_distinct(const std::vector<std::pair<std::string, std::string>>& outputs) {
   std::vector<std::pair<std::string, std::string>> seen;  // identity, "what path"
   for (const auto& [what, path] : outputs) {
     if (path.empty()) continue;
     struct stat st {};
     // "-": the file stdout is redirected to, if any (`--csv - --per-image x > x`).
-    const bool exists = path == "-" ? ::fstat(STDOUT_FILENO, &st) == 0 : ::stat(path.c_str(), &st) == 0;
-    if (path == "-" && !(exists && S_ISREG(st.st_mode))) continue;
-    // Devices and pipes are written in place, nothing replaced: two outputs may share /dev/null.
-    if (exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
-    const std::string id = exists && !S_ISDIR(st.st_mode)
-                               ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
-                               : "path:" + canonical(path);
+    if (path == "-" && !(::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode))) continue;
+    const std::string id = path == "-" ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
+                                       : output_identity(path);
+    if (id.empty()) continue;
     for (const auto& [other, named] : seen)
       if (other == id) throw_usage(what + " " + path + " and " + named + " name the same file: one would replace the other");
     seen.emplace_back(id, what + " " + path);

@@ -28,6 +28,11 @@ class OutputGuard {
   // inode when it exists, else by the canonical path): one would replace the
   // other. Pairs are {what, path}; "" and "-" are skipped.
   static void check_distinct(const std::vector<std::pair<std::string, std::string>>& outputs);
+  // What makes two output paths one file: device and inode when it exists,
+  // else the absolute, lexically normal path with its existing part resolved
+  // ("out/../a.png" is a.png before out/ exists). "" for a device or pipe:
+  // written in place, nothing is replaced, so outputs may share /dev/null.
+  static std::string output_identity(const std::string& path);
 
  private:
   std::set<std::pair<unsigned long long, unsigned long long>> files_;

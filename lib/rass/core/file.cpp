@@ -67,6 +67,19 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) 
 
 namespace {
 
+// The last step of both writes: the complete temporary `tmp` becomes `path`
+// when `ok`; on any failure (`e` says which) it is removed and the write throws.
+void rename_into_place(const std::string& tmp, const std::string& path, bool ok, std::string e) {
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    e = errno_text();
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw_runtime(path + ": write failed: " + e);
+  }
+}
+
 // The data go into a file without a name (O_TMPFILE) that gets the temporary
 // name `tmp` only once complete and synced, then `path` by rename: a process
 // killed while writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing
@@ -87,10 +100,8 @@ bool write_unnamed_then_link(const std::string& path, const std::string& tmp, co
     if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) unsupported = true;
     return false;
   }
-  bool ok = write_all(fd, p, size);
-  if (ok && ::fsync(fd) != 0) ok = false;
-  std::string e = ok ? "" : errno_text();
-  if (!ok) {
+  if (!write_all(fd, p, size) || ::fsync(fd) != 0) {
+    const std::string e = errno_text();
     ::close(fd);
     throw_runtime(path + ": write failed: " + e);
   }
@@ -99,16 +110,8 @@ bool write_unnamed_then_link(const std::string& path, const std::string& tmp, co
     ::close(fd);
     return false;  // rare (checked above): write it again under the temporary name
   }
-  ok = ::close(fd) == 0;
-  e = ok ? "" : errno_text();
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    e = errno_text();
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw_runtime(path + ": write failed: " + e);
-  }
+  const bool closed = ::close(fd) == 0;
+  rename_into_place(tmp, path, closed, closed ? "" : errno_text());
   return true;
 #else
   (void)path, (void)tmp, (void)p, (void)size;
@@ -153,14 +156,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     ok = false;
     e = errno_text();
   }
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    e = errno_text();
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw_runtime(path + ": write failed: " + e);
-  }
+  rename_into_place(tmp, path, ok, e);
 }
 
 void make_directories(const std::string& dir) {

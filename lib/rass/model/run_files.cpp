@@ -1,6 +1,5 @@
 #include "rass/model/run_files.hpp"
 
-#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -25,14 +24,6 @@ bool within(const std::string& inner, const std::string& outer) {
   if (inner == outer) return true;
   const std::string o = outer.back() == '/' ? outer : outer + "/";
   return inner.compare(0, o.size(), o) == 0;
-}
-
-// Same file: device and inode when it exists, else the normalised path.
-std::string identity(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
-    return "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  return "path:" + normalised(path);
 }
 
 }  // namespace
@@ -74,10 +65,9 @@ void RunFiles::check_output_file(const std::string& path, const std::string& wha
   guard_.check_output_file(path, what);
   if (path == "-") return;
   refuse_in_model(path, what);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-    return;  // a device or pipe is written in place, nothing replaced: outputs may share /dev/null
-  const auto [it, fresh] = written_.emplace(identity(path), what + " " + path);
+  const std::string id = batch::OutputGuard::output_identity(path);
+  if (id.empty()) return;  // a device or pipe: outputs may share /dev/null
+  const auto [it, fresh] = written_.emplace(id, what + " " + path);
   if (!fresh)
     throw_usage(what + " " + path + " and " + it->second + " name the same file: one would overwrite the other");
 }
