@@ -4,7 +4,9 @@
 // lib/rass/batch/*.hpp.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -257,4 +259,88 @@ TEST_CASE("key_problem: keys that cannot name a file inside the output directory
   CHECK(key_problem("/abs").find("absolute") != std::string::npos);
   CHECK(key_problem("a/").find("ends with '/'") != std::string::npos);
   CHECK(!key_problem("").empty());
+}
+
+namespace {
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : fs::directory_iterator(dir)) v.push_back(e.path().filename().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+std::string text_of(const std::string& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+}  // namespace
+
+TEST_CASE("OrderedLines: input order whatever the finishing order; the file appears only at finish") {
+  TempDir d;
+  const std::string p = d.path + "/per-image.jsonl";
+  touch(p, "old\n");  // an earlier run's file stays whole until the new one is complete
+  {
+    OrderedLines lines(p);
+    REQUIRE(lines.enabled());
+    lines.put(2, "c\n");
+    lines.put(0, "a\n");
+    CHECK(text_of(p) == "old\n");
+    lines.put(1, "b\n");
+    CHECK(text_of(p) == "old\n");
+    lines.finish();
+  }
+  CHECK(text_of(p) == "a\nb\nc\n");
+  CHECK(names_in(d.path) == std::vector<std::string>{"per-image.jsonl"});
+  {
+    OrderedLines lines(p);  // no finish(): an interrupted run
+    lines.put(0, "x\n");
+  }
+  CHECK(text_of(p) == "a\nb\nc\n");
+  CHECK(names_in(d.path) == std::vector<std::string>{"per-image.jsonl"});
+  {
+    OrderedLines lines(p);
+    lines.put(1, "only the second\n");
+    CHECK_THROWS_AS(lines.finish(), Error);  // a line never came: nothing is written
+  }
+  CHECK(text_of(p) == "a\nb\nc\n");
+  CHECK(!OrderedLines("").enabled());
+  CHECK_THROWS_AS(OrderedLines(d.path + "/missing/x.jsonl"), Error);
+}
+
+TEST_CASE("OrderedLines: a write failure is reported at finish naming the file") {
+  REQUIRE(::access("/dev/full", W_OK) == 0);  // Linux always has it
+  OrderedLines lines("/dev/full");  // a device: written in place, every write fails (ENOSPC)
+  lines.put(0, "a\n");
+  lines.put(1, "b\n");
+  try {
+    lines.finish();
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 1);
+    CHECK(std::string(e.what()).find("/dev/full") != std::string::npos);
+  }
+}
+
+TEST_CASE("OrderedLines: a killed run leaves nothing under the final name, and no temporary where O_TMPFILE works") {
+  TempDir d;
+  bool unnamed = false;  // where there is no O_TMPFILE or /proc, a named temporary is used and stays
+#ifdef O_TMPFILE
+  const int probe = ::open(d.path.c_str(), O_TMPFILE | O_WRONLY, 0644);
+  unnamed = probe >= 0 && ::access("/proc/self/fd", X_OK) == 0;
+  if (probe >= 0) ::close(probe);
+#endif
+  const std::string p = d.path + "/log.jsonl";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    OrderedLines lines(p);
+    lines.put(0, "written, never finished\n");
+    ::kill(::getpid(), SIGKILL);  // as a job's time limit would
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(!fs::exists(p));
+  if (unnamed) CHECK(names_in(d.path).empty());
+  else MESSAGE("no O_TMPFILE here: only the final name was checked");
 }

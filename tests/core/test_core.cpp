@@ -194,6 +194,44 @@ TEST_CASE("atomic writes leave no temporary file and report errors with the path
   std::system(("rm -rf " + dir).c_str());
 }
 
+TEST_CASE("AtomicFile: written in pieces, visible only after commit, nothing left without it") {
+  char tmpl[] = "/tmp/rass-core-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string p = dir + "/big.bin";
+  auto entries = [&] {
+    std::set<std::string> s;
+    for (auto& e : std::filesystem::directory_iterator(dir)) s.insert(e.path().filename().string());
+    return s;
+  };
+  {
+    AtomicFile f(p);
+    f.write("abc", 3);
+    f.write(std::string("defg"));
+    CHECK(!file_exists(p));
+    f.commit();
+    CHECK_THROWS_AS(f.write("x", 1), Error);  // finished: no more writes
+  }
+  const auto bytes = read_file_bytes(p);
+  CHECK(std::string(bytes.begin(), bytes.end()) == "abcdefg");
+  {
+    AtomicFile f(p);  // over an existing file, abandoned: the old file stays whole
+    f.write("zz", 2);
+  }
+  CHECK(read_file_bytes(p).size() == 7);
+  CHECK(entries() == std::set<std::string>{"big.bin"});
+  {
+    AtomicFile f(p);
+    for (int i = 0; i < 100; ++i) f.write(std::string(100000, char('a' + i % 26)));  // 10 MB in pieces
+    f.commit();
+  }
+  const auto big = read_file_bytes(p);
+  REQUIRE(big.size() == 10000000);
+  CHECK(big[0] == 'a');
+  CHECK(big[9999999] == uint8_t('a' + 99 % 26));
+  CHECK(entries() == std::set<std::string>{"big.bin"});
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("an output that is a FIFO or a device is written in place, never renamed over") {
   char tmpl[] = "/tmp/rass-test-fifo.XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);

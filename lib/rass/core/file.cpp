@@ -67,56 +67,41 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) 
 
 namespace {
 
-// The last step of both writes: the complete temporary `tmp` becomes `path`
-// when `ok`; on any failure (`e` says which) it is removed and the write throws.
-void rename_into_place(const std::string& tmp, const std::string& path, bool ok, std::string e) {
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    e = errno_text();
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw_runtime(path + ": write failed: " + e);
-  }
-}
+// Whether files without a name work here. Checked before any data are
+// written and remembered, so a process on a filesystem without O_TMPFILE
+// does not try again for every file.
+std::atomic<bool> unnamed_unsupported{false};
 
-// The data go into a file without a name (O_TMPFILE) that gets the temporary
-// name `tmp` only once complete and synced, then `path` by rename: a process
-// killed while writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing
-// behind, where a named temporary was left for good. False where the
-// filesystem or kernel has no O_TMPFILE (NFS, some cluster filesystems) or
-// /proc is missing, both found before any data are written (and remembered,
-// so a process does not try again for every file): the caller then writes
-// `tmp` itself. Write errors throw as the caller's would.
-bool write_unnamed_then_link(const std::string& path, const std::string& tmp, const uint8_t* p, size_t size) {
+// An unnamed file in `path`'s directory, opened for reading too (see
+// copy_all), or -1 where there is none to be had.
+int open_unnamed(const std::string& path) {
 #ifdef O_TMPFILE
-  static const bool proc_fd = ::access("/proc/self/fd", X_OK) == 0;  // linkat below names the file through it
-  static std::atomic<bool> unsupported{false};
-  if (!proc_fd || unsupported) return false;
+  static const bool proc_fd = ::access("/proc/self/fd", X_OK) == 0;  // linkat in commit() names the file through it
+  if (!proc_fd || unnamed_unsupported) return -1;
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) unsupported = true;
-    return false;
-  }
-  if (!write_all(fd, p, size) || ::fsync(fd) != 0) {
-    const std::string e = errno_text();
-    ::close(fd);
-    throw_runtime(path + ": write failed: " + e);
-  }
-  const std::string self = "/proc/self/fd/" + std::to_string(fd);
-  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-    ::close(fd);
-    return false;  // rare (checked above): write it again under the temporary name
-  }
-  const bool closed = ::close(fd) == 0;
-  rename_into_place(tmp, path, closed, closed ? "" : errno_text());
-  return true;
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) unnamed_unsupported = true;
+  return fd;
 #else
-  (void)path, (void)tmp, (void)p, (void)size;
-  return false;
+  (void)path;
+  return -1;
 #endif
+}
+
+// The whole of `from`, read from its start, into `to`: where an unnamed file
+// could not be linked (rare: /proc was checked), its data go to a named
+// temporary rather than being lost.
+bool copy_all(int from, int to) {
+  uint8_t buf[1 << 16];
+  for (off_t at = 0;;) {
+    const ssize_t r = ::pread(from, buf, sizeof buf, at);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return false;
+    if (r == 0) return true;
+    if (!write_all(to, buf, size_t(r))) return false;
+    at += r;
+  }
 }
 
 }  // namespace
@@ -126,37 +111,82 @@ std::string temporary_path(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
 }
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  if (path == "-") {
-    if (!write_all(1, p, size)) throw_runtime("<stdout>: write error: " + errno_text());
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  if (path_ == "-") {
+    kind_ = Kind::stdout_;
+    fd_ = STDOUT_FILENO;
     return;
   }
-  if (is_special_file(path)) {
+  if (is_special_file(path_)) {
     // A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
     // renaming a file over it would replace the device node itself.
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) throw_runtime(path + ": cannot open: " + errno_text());
-    bool ok = write_all(fd, p, size);
-    std::string e = ok ? "" : errno_text();
-    if (::close(fd) != 0 && ok) ok = false, e = errno_text();
-    if (!ok) throw_runtime(path + ": write failed: " + e);
+    kind_ = Kind::in_place;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) throw_runtime(path_ + ": cannot open: " + errno_text());
     return;
   }
-  // Unique temporary name in the same directory (same filesystem, so rename is atomic).
-  const std::string tmp = temporary_path(path);
-  if (write_unnamed_then_link(path, tmp, p, size)) return;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw_runtime(path + ": cannot create: " + errno_text());
-  bool ok = write_all(fd, p, size);
-  // fsync before rename: after a node crash the final name holds all the data or nothing.
-  if (ok && ::fsync(fd) != 0) ok = false;
-  std::string e = ok ? "" : errno_text();
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    e = errno_text();
+  fd_ = open_unnamed(path_);
+  if (fd_ >= 0) {
+    kind_ = Kind::unnamed;
+    return;
   }
-  rename_into_place(tmp, path, ok, e);
+  kind_ = Kind::named;  // unique name in the same directory: same filesystem, so rename is atomic
+  tmp_ = temporary_path(path_);
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw_runtime(path_ + ": cannot create: " + errno_text());
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ < 0 || kind_ == Kind::stdout_) return;
+  ::close(fd_);
+  if (kind_ == Kind::named) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  const std::string name = kind_ == Kind::stdout_ ? "<stdout>" : path_;
+  if (fd_ < 0) throw_runtime(name + ": internal error: written after commit");
+  if (!write_all(fd_, static_cast<const uint8_t*>(data), size)) throw_runtime(name + ": write failed: " + errno_text());
+}
+
+void AtomicFile::commit() {
+  const int fd = fd_;
+  fd_ = -1;  // whatever happens below, this file is finished
+  if (fd < 0 || kind_ == Kind::stdout_) return;
+  auto fail = [&](const std::string& e, int open_fd) {
+    if (open_fd >= 0) ::close(open_fd);
+    if (!tmp_.empty()) ::unlink(tmp_.c_str());
+    throw_runtime(path_ + ": write failed: " + e);
+  };
+  if (kind_ == Kind::in_place) {
+    if (::close(fd) != 0) fail(errno_text(), -1);
+    return;
+  }
+  // fsync before rename: after a node crash the final name holds all the data or nothing.
+  if (::fsync(fd) != 0) fail(errno_text(), fd);
+  if (kind_ == Kind::unnamed) {
+    const std::string name = temporary_path(path_);
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      tmp_ = name;
+    } else {
+      unnamed_unsupported = true;
+      const int to = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (to < 0) fail("cannot create: " + errno_text(), fd);
+      tmp_ = name;
+      const bool ok = copy_all(fd, to) && ::fsync(to) == 0;
+      const std::string e = ok ? "" : errno_text();
+      if (::close(to) != 0 && ok) fail(errno_text(), fd);
+      if (!ok) fail(e, fd);
+    }
+  }
+  if (::close(fd) != 0) fail(errno_text(), -1);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail(errno_text(), -1);
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  AtomicFile f(path);
+  f.write(data, size);
+  f.commit();
 }
 
 void make_directories(const std::string& dir) {

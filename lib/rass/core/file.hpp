@@ -1,6 +1,6 @@
 // Whole-file I/O with `-` meaning stdin/stdout, and atomic output: data goes to
-// a temporary file in the destination directory, then rename(2), so a killed
-// job never leaves a half-written file under the final name.
+// an unnamed (or temporary) file in the destination directory, then rename(2),
+// so a killed job never leaves a half-written file under the final name.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,6 +23,36 @@ inline void write_file_atomic(const std::string& path, const std::vector<uint8_t
 inline void write_file_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
 }
+
+// A file written in pieces (a stream of lines, a large tensor file written
+// tensor by tensor) that appears under its name only once complete and synced.
+// The data go into a file without a name (O_TMPFILE), linked under a
+// temporary name and renamed over `path` by commit(): a process killed while
+// writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing behind. Where
+// the filesystem has no O_TMPFILE (NFS, some cluster filesystems) or /proc is
+// missing, a named temporary next to `path` is used instead (left behind only
+// by a killed process). "-" writes to stdout; an existing device or pipe
+// (/dev/null, a FIFO) is written in place, never renamed over. Destroyed
+// without commit(): nothing is left and `path` is untouched.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);  // throws Error(runtime) naming the path
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Throws Error(runtime) naming the path (a full disk, a closed pipe).
+  void write(const void* data, size_t size);
+  void write(const std::string& text) { write(text.data(), text.size()); }
+  // fsync, name, rename into place. Throws Error(runtime) naming the path;
+  // the temporary is then gone.
+  void commit();
+
+ private:
+  enum class Kind { stdout_, in_place, unnamed, named };
+  std::string path_, tmp_;  // tmp_: the named temporary (Kind::named)
+  Kind kind_ = Kind::named;
+  int fd_ = -1;
+};
 
 // A temporary name next to `path` (same filesystem, so rename(2) is atomic),
 // unique within the process and across processes.

@@ -162,16 +162,17 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   }
   std::string header = json_file_text(h, path);
   while (header.size() % 8) header += ' ';
-  std::vector<uint8_t> out(8 + header.size() + pos);
+  // Streamed tensor by tensor from the caller's memory: a 3.4 GB UNet is not
+  // copied into one buffer first (that doubled the peak memory of a merge).
+  uint8_t size_le[8];
   const uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = uint8_t(n >> (8 * i));
-  std::memcpy(out.data() + 8, header.data(), header.size());
-  size_t at = 8 + header.size();
-  for (const TensorToWrite* t : order) {
-    if (t->nbytes) std::memcpy(out.data() + at, t->data, t->nbytes);
-    at += t->nbytes;
-  }
-  write_file_atomic(path, out);
+  for (int i = 0; i < 8; ++i) size_le[i] = uint8_t(n >> (8 * i));
+  AtomicFile f(path);
+  f.write(size_le, sizeof size_le);
+  f.write(header);
+  for (const TensorToWrite* t : order)
+    if (t->nbytes) f.write(t->data, t->nbytes);
+  f.commit();
 }
 
 }  // namespace rass
