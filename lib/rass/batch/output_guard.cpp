@@ -13,19 +13,6 @@ namespace rass::batch {
 
 namespace {
 
-std::string canonical(const std::string& p) {
-  std::error_code ec;
-  fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
-  return ec ? fs::absolute(p).lexically_normal().string() : c.string();
-}
-
-// `inner` equal to `outer` or below it (whole path components).
-bool within(const std::string& inner, const std::string& outer) {
-  if (inner == outer) return true;
-  const std::string o = outer.back() == '/' ? outer : outer + "/";
-  return inner.compare(0, o.size(), o) == 0;
-}
-
 // A folder an output needs (`dir` itself, made if missing) must be one that
 // can be made: its deepest existing path must be a directory. Checked before
 // the work, so "-O afile" is exit 2 at once, not a failure per item after
@@ -50,14 +37,24 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
 
 }  // namespace
 
+std::string OutputGuard::normalised_path(const std::string& p) {
+  std::error_code ec;
+  const fs::path abs = fs::absolute(p, ec).lexically_normal();
+  const fs::path c = fs::weakly_canonical(abs, ec);
+  return ec ? abs.string() : c.lexically_normal().string();
+}
+
+bool OutputGuard::path_within(const std::string& inner, const std::string& outer) {
+  if (inner == outer) return true;
+  const std::string o = outer.back() == '/' ? outer : outer + "/";
+  return inner.compare(0, o.size(), o) == 0;
+}
+
 std::string OutputGuard::output_identity(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
     return S_ISREG(st.st_mode) ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) : "";
-  std::error_code ec;
-  const fs::path abs = fs::absolute(path, ec).lexically_normal();
-  const fs::path c = fs::weakly_canonical(abs, ec);
-  return "path:" + (ec ? abs.string() : c.lexically_normal().string());
+  return "path:" + normalised_path(path);
 }
 
 void OutputGuard::check_distinct(const std::vector<std::pair<std::string, std::string>>& outputs) {
@@ -80,24 +77,25 @@ void OutputGuard::add_input(const std::string& path) {
   if (path.empty()) return;
   struct stat st {};
   if (path == "-") {  // stdin redirected from a file (`- < a.png`): that file is an input
-    if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
-      files_.insert({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino});
+    if (::fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  } else if (::stat(path.c_str(), &st) != 0) {
+    return;
+  } else if (S_ISDIR(st.st_mode)) {
+    dirs_.push_back(normalised_path(path));
     return;
   }
-  if (::stat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) dirs_.push_back(canonical(path));
-  else files_.insert({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino});
+  files_.insert({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino});
+  // stdout appending to or opened read-write on an input (`>> a.png`,
+  // `1<> a.png`): whatever the tool writes there (an image, records, a
+  // summary) goes into the input. Checked here, once, for every tool and flag.
+  struct stat out {};
+  if (::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
+    throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
+                "): refusing to write over an input");
 }
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what) const {
-  if (path.empty()) return;
-  if (path == "-") {  // stdout redirected to an input (`-o - >> a.png`)
-    struct stat st {};
-    if (::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
-        files_.count({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino}))
-      throw_usage(what + " -: stdout is one of the inputs: refusing to write over an input");
-    return;
-  }
+  if (path.empty() || path == "-") return;  // stdout: checked against each input by add_input
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
@@ -113,9 +111,9 @@ void OutputGuard::check_output_file(const std::string& path, const std::string& 
 
 void OutputGuard::check_output_dir(const std::string& dir, const std::string& what) const {
   if (dir.empty() || dir == "-") return;
-  const std::string out = canonical(dir);
+  const std::string out = normalised_path(dir);
   for (const std::string& in : dirs_)
-    if (within(out, in))
+    if (path_within(out, in))
       throw_usage(what + " " + dir + (out == in ? " is" : " is inside") + " the input directory " + in +
                   ": outputs could replace or mix with the inputs; choose an output directory outside it");
   check_output_file(dir, what);
@@ -125,9 +123,9 @@ void OutputGuard::check_output_dir(const std::string& dir, const std::string& wh
 void OutputGuard::check_output_file_outside_dirs(const std::string& path, const std::string& what) const {
   if (path.empty() || path == "-") return;
   check_output_file(path, what);
-  const std::string out = canonical(path);
+  const std::string out = normalised_path(path);
   for (const std::string& in : dirs_)
-    if (within(out, in))
+    if (path_within(out, in))
       throw_usage(what + " " + path + " is inside the input folder " + in + ": refusing to write into an input");
 }
 

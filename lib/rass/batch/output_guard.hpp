@@ -33,10 +33,15 @@ class OutputGuard {
   // ("out/../a.png" is a.png before out/ exists). "" for a device or pipe:
   // written in place, nothing is replaced, so outputs may share /dev/null.
   static std::string output_identity(const std::string& path);
+  // The absolute, lexically normal path with its existing part resolved
+  // (links followed): how outputs and input folders are compared.
+  static std::string normalised_path(const std::string& path);
+  // `inner` equal to `outer` or below it, by whole path components (both normalised).
+  static bool path_within(const std::string& inner, const std::string& outer);
 
  private:
   std::set<std::pair<unsigned long long, unsigned long long>> files_;
-  std::vector<std::string> dirs_;  // canonical
+  std::vector<std::string> dirs_;  // normalised_path
 };
 
 }  // namespace rass::batch

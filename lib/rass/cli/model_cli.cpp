@@ -10,6 +10,10 @@
 
 namespace rass::cli {
 
+namespace {
+constexpr double kMaxLoraScale = 1000;
+}  // namespace
+
 model::LoraSpec parse_lora_spec(const std::string& spec) {
   if (spec.empty()) throw_usage("--lora: empty value (expected FILE[:SCALE])");
   model::LoraSpec out{spec, 1.0};
@@ -26,6 +30,11 @@ model::LoraSpec parse_lora_spec(const std::string& spec) {
   if (num.empty() || end != num.c_str() + num.size() || errno == ERANGE || !std::isfinite(v))
     throw_usage("--lora " + spec + ": the scale '" + num + "' is not a number (expected FILE[:SCALE], e.g. " + file +
                 ":0.8)");
+  // Scales are near 1 in practice (0.5-2); far past that the merged weights
+  // overflow, found only after the whole model was computed (1e39 passed here).
+  if (std::fabs(v) > kMaxLoraScale)
+    throw_usage("--lora " + spec + ": the scale " + num + " is outside [-" + std::to_string(int(kMaxLoraScale)) + ", " +
+                std::to_string(int(kMaxLoraScale)) + "] (LoRA scales are near 1)");
   out.path = file;
   out.scale = v;
   return out;

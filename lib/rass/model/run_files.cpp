@@ -10,22 +10,8 @@ namespace fs = std::filesystem;
 namespace rass::model {
 
 namespace {
-
-// The absolute, lexically normal path with every existing component resolved
-// ("out/../a.png" is a.png even before out/ exists: the tool creates out/).
-std::string normalised(const std::string& p) {
-  std::error_code ec;
-  const fs::path abs = fs::absolute(p, ec).lexically_normal();
-  const fs::path c = fs::weakly_canonical(abs, ec);
-  return ec ? abs.string() : c.lexically_normal().string();
-}
-
-bool within(const std::string& inner, const std::string& outer) {
-  if (inner == outer) return true;
-  const std::string o = outer.back() == '/' ? outer : outer + "/";
-  return inner.compare(0, o.size(), o) == 0;
-}
-
+// "out/../a.png" is a.png even before out/ exists: the tool creates out/.
+std::string normalised(const std::string& p) { return batch::OutputGuard::normalised_path(p); }
 }  // namespace
 
 RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& loras,
@@ -55,7 +41,7 @@ RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& lor
 }
 
 void RunFiles::refuse_in_model(const std::string& path, const std::string& what) const {
-  if (!model_.empty() && within(normalised(path), model_))
+  if (!model_.empty() && batch::OutputGuard::path_within(normalised(path), model_))
     throw_usage(what + " " + path + " is inside the model folder " + model_ +
                 ": refusing to write into an input; choose a path outside it");
 }
