@@ -43,6 +43,19 @@ grep -q "rank 4, alpha 4.0 (metadata lora_alpha)" "$T/.out" || fail "extracted L
 expect_exit 3 "extract --targets nothing" -- "$M" extract --base "$T/sd" --tuned "$T/merged" --targets nope -o "$T/y.safetensors"
 stderr_has "nope" "unmatched target named"
 [ -e "$T/y.safetensors" ] && fail "no output after a failure"
+# A tuned weight holding infinity: exit 3 naming the file and tensor (was a
+# LAPACK "failed to converge" with exit 1).
+cp -r "$T/merged" "$T/tinf"
+U=$T/tinf/unet/diffusion_pytorch_model.safetensors
+rm "$U" && cp "$T/merged/unet/diffusion_pytorch_model.safetensors" "$U"  # a copy, not a link to merged's file
+hl=$(od -An -tu8 -N8 "$U" | tr -d ' ')
+off=$(head -c $((8 + hl)) "$U" | tail -c "$hl" | grep -o '"down_blocks.0.attentions.0.proj_in.weight":{[^}]*}' |
+  sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
+printf '\000\000\200\177' | dd of="$U" bs=1 seek=$((8 + hl + off)) conv=notrunc 2>/dev/null
+expect_exit 3 "extract from a weight holding infinity" -- "$M" extract --base "$T/sd" --tuned "$T/tinf" --rank 2 \
+  -o "$T/inf-x.safetensors"
+stderr_has "down_blocks.0.attentions.0.proj_in.weight" "the tensor is named"
+stderr_has "NaN or infinity" "the reason is given"
 expect_exit 3 "extract from identical weights" -- "$M" extract --base "$T/sd" --tuned "$T/sd" -o "$T/y.safetensors"
 stderr_has "no difference" "identical checkpoints"
 
@@ -58,6 +71,10 @@ grep -q "adapter default_others_s2: 16 layers" "$T/.out" || fail "Seg LoRA other
 [ -e "$T/ras/segment.json" ] && fail "--head none writes no segment.json"
 # With a head (the default): these fixtures (2-level UNet, 3-block VAE) give
 # RAS no taps to build res2..res5 from; refused naming the file, nothing written.
+expect_exit 2 "init-seg --rank above the layers' full rank" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --rank 100000 \
+  --head none -O "$T/ras_bigrank"
+stderr_has "above the full rank of layer" "the layer is named"
+[ -e "$T/ras_bigrank" ] && fail "no folder for a refused rank"
 expect_exit 3 "init-seg with a head on an untappable model" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" -O "$T/ras_head"
 stderr_has "vae/config.json" "the VAE without 4 blocks is named"
 [ -e "$T/ras_head" ] && fail "no partial init-seg folder"
@@ -102,6 +119,23 @@ if ! command -v nvidia-smi >/dev/null; then
 fi
 expect_exit 2 "no subcommand" -- "$M"
 expect_exit 2 "bad --lora scale" -- "$M" merge --model "$T/sd" --lora "$PEFT:abc" -o "$T/o3.safetensors"
+# LoRA values or an alpha that overflow: exit 3 naming the file, nothing
+# written (each value 3.4e38 is finite; their products are not).
+mkdir -p "$T/huge" "$T/bigalpha"
+hlen=$(od -An -tu8 -N8 "$PEFT" | tr -d ' ')
+{ head -c $((8 + hlen)) "$PEFT"; head -c $(($(stat -c %s "$PEFT") - 8 - hlen)) /dev/zero | tr '\0' '\177'; } \
+  >"$T/huge/adapter_model.safetensors"
+cp "$N/lora_peft/adapter_config.json" "$T/huge/"
+expect_exit 3 "merge: LoRA values whose product overflows" -- "$M" merge --model "$T/sd" \
+  --lora "$T/huge/adapter_model.safetensors" -o "$T/inf.safetensors"
+stderr_has "non-finite weights" "the overflow is named"
+stderr_has "huge/adapter_model.safetensors" "the LoRA is named"
+[ -e "$T/inf.safetensors" ] && fail "no merged file with infinite weights"
+cp "$PEFT" "$T/bigalpha/"
+sed 's/"lora_alpha": [0-9.]*/"lora_alpha": 1e300/' "$N/lora_peft/adapter_config.json" >"$T/bigalpha/adapter_config.json"
+expect_exit 3 "merge: lora_alpha beyond float32" -- "$M" merge --model "$T/sd" \
+  --lora "$T/bigalpha/adapter_model.safetensors" -o "$T/inf.safetensors"
+stderr_has "float32 range" "the reason is given"
 # Every file read is an input: an output over or inside any of them is refused (exit 2), nothing written.
 mkdir -p "$T/lp" && cp "$N/lora_peft/adapter_model.safetensors" "$N/lora_peft/adapter_config.json" "$T/lp/"
 cfg_before=$(md5sum <"$T/lp/adapter_config.json")

@@ -34,6 +34,39 @@ last=$(ls "$T/two/checkpoints" 2>/dev/null | sed -n 's/^step_\([0-9]*\)\.safeten
 expect_exit 0 "--resume after the holder was killed (the kernel dropped its lock)" -- \
   "$R" selftest -o "$T/two" --steps $(( ${last:-0} + 7 )) --resume "${big[@]}"
 
+# A planted lock file: a link (to an input, to any file) is not written
+# through, nor a file with other names; the file it points at keeps its bytes.
+echo "precious" > "$T/precious.txt"
+mkdir -p "$T/lk" "$T/hl"
+ln -s ../precious.txt "$T/lk/.rass-train.lock"
+expect_exit 2 "a lock file that is a symbolic link" -- "$R" selftest -o "$T/lk" --steps 2 -q --threads 1
+stderr_has "symbolic link" "the refusal says why"
+ln "$T/precious.txt" "$T/hl/.rass-train.lock"
+expect_exit 2 "a lock file with another name" -- "$R" selftest -o "$T/hl" --steps 2 -q --threads 1
+[ "$(cat "$T/precious.txt")" = precious ] || fail "the linked file was written: $(head -c 40 "$T/precious.txt")"
+mkdir -p "$T/dl" && ln -s "$T/created-by-lock" "$T/dl/.rass-train.lock"
+expect_exit 2 "a dangling lock link" -- "$R" selftest -o "$T/dl" --steps 2 -q --threads 1
+[ -e "$T/created-by-lock" ] && fail "a dangling lock link created its target"
+
+# A checkpoint whose generator state is damaged (its bytes all 0xff): exit 3
+# naming the file, not LibTorch's exception with a stack trace.
+expect_exit 0 "a run that writes a checkpoint" -- "$R" selftest -o "$T/rng" --steps 4 --checkpoint-every 2 -q --threads 1
+ck=$(ls "$T"/rng/checkpoints/step_*.safetensors | head -1)
+hlen=$(od -An -tu8 -N8 "$ck" | tr -d ' ')
+range=$(head -c $((8 + hlen)) "$ck" | tail -c "$hlen" | grep -o '"rng.cpu":{[^}]*}' | sed 's/.*"data_offsets":\[\([0-9]*\),\([0-9]*\)\].*/\1 \2/')
+read -r a b <<<"$range"
+if [ -n "$a" ] && [ -n "$b" ]; then
+  cp "$ck" "$T/bad-rng.safetensors"
+  head -c $((b - a)) /dev/zero | tr '\0' '\377' | dd of="$T/bad-rng.safetensors" bs=1 seek=$((8 + hlen + a)) conv=notrunc 2>/dev/null
+  expect_exit 3 "--resume-from a damaged generator state" -- "$R" selftest -o "$T/rng2" --steps 8 -q --threads 1 \
+    --resume-from "$T/bad-rng.safetensors"
+  stderr_has "bad-rng.safetensors" "the checkpoint is named"
+  stderr_has "rng.cpu" "the tensor is named"
+  grep -q "frame #" "$T/.err" && fail "no stack trace"
+else
+  fail "no rng.cpu tensor in $ck"
+fi
+
 # A configuration that never ends (/dev/zero) or is far too large: refused,
 # not read until the memory is gone.
 expect_exit 3 "--config /dev/zero" -- timeout 30 "$R" selftest --config /dev/zero --print-config

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <regex>
 #include <set>
 
@@ -25,6 +26,8 @@ namespace {
 double checked_alpha(double v, const std::string& file, const std::string& where) {
   if (!std::isfinite(v) || v <= 0)
     throw_bad_input(file, where + " = " + std::to_string(v) + " is not a finite positive number");
+  if (v > std::numeric_limits<float>::max())  // applied in float32: 1e300 failed inside LibTorch, no file named
+    throw_bad_input(file, where + " = " + std::to_string(v) + " is beyond the float32 range");
   return v;
 }
 

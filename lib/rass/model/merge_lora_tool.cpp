@@ -97,6 +97,24 @@ std::vector<std::string> lora_paths(const MergeLoraJob& a) {
   return v;
 }
 
+// One rank for a whole LoRA file (its "rank"/"lora_alpha" metadata, PEFT's r
+// and lora_alpha): a rank above a layer's full rank min(out, in*k*k) would
+// only add zero rows (extract) or parameters that can add nothing (init-seg:
+// --rank 100000 wrote 3.2 GB for a tiny model), so it is refused, naming the
+// first such layer.
+void check_rank_fits(const std::vector<std::pair<std::string, nn::LoraLayer*>>& layers, int64_t rank,
+                     const std::string& advice) {
+  for (const auto& [path, layer] : layers) {
+    const torch::Tensor& wt = layer->base_weight();
+    const int64_t out_dim = wt.size(0), in_dim = wt.numel() / std::max<int64_t>(1, wt.size(0));
+    const int64_t most = std::min(out_dim, in_dim);
+    if (rank > most)
+      throw_usage("--rank " + std::to_string(rank) + " is above the full rank of layer " + path + " (" +
+                  std::to_string(most) + " = min(out " + std::to_string(out_dim) + ", in*k*k " + std::to_string(in_dim) +
+                  ")); choose --rank " + std::to_string(most) + " or less, " + advice);
+  }
+}
+
 // Loads each LoRA file and folds it into the weights at once (PEFT's
 // merge_and_unload, in float32), so files whose adapters share names (the
 // default_encoder/_decoder/_others of OSEDiff and SCR) do not collide.
@@ -107,7 +125,19 @@ json merge_lora_files(torch::nn::Module& m, const MergeLoraJob& a) {
   int k = 0;
   for (const LoraSpec& spec : a.loras) {
     LoraLoadReport r = load_lora_file(m, spec.path, spec.scale, k++, "model", a.quiet ? "" : kTool);
+    // Layers whose weights were finite before: each must stay so. Finite but
+    // huge LoRA values or alpha overflow in the product (3e19 x 3e19), and
+    // infinite weights written with exit 0 poison every later run.
+    std::vector<std::pair<std::string, nn::LoraLayer*>> touched;
+    for (auto& [path, layer] : nn::lora_layers(m))
+      if (!layer->adapters.empty() && torch::isfinite(layer->base_weight()).all().item<bool>())
+        touched.emplace_back(path, layer);
     const size_t merged = nn::merge_and_unload_lora(m);
+    for (auto& [path, layer] : touched)
+      if (!torch::isfinite(layer->base_weight()).all().item<bool>())
+        throw_bad_input(spec.path, "merged at scale " + json(spec.scale).dump() + ", layer " + path +
+                                       " gets non-finite weights (overflow): the LoRA's values, alpha or scale are "
+                                       "too large");
     json ads = json::object();
     for (const auto& [name, n] : r.adapters) ads[name] = n;
     files.push_back({{"file", spec.path}, {"scale", spec.scale}, {"adapters", ads}, {"layers_merged", merged},
@@ -295,18 +325,7 @@ int extract(const MergeLoraJob& a) {
     if (take) layers.emplace_back(p, l);
   }
 
-  // One rank for the whole file (its "rank"/"lora_alpha" metadata, PEFT's r
-  // and lora_alpha): a rank above a layer's full rank min(out, in*k*k) would
-  // only add zero rows, so it is refused, naming the smallest such layer.
-  for (auto& [path, layer] : layers) {
-    const torch::Tensor& wt = layer->base_weight();
-    const int64_t out_dim = wt.size(0), in_dim = wt.numel() / std::max<int64_t>(1, wt.size(0));
-    const int64_t most = std::min(out_dim, in_dim);
-    if (a.rank > most)
-      throw_usage("--rank " + std::to_string(a.rank) + " is above the full rank of layer " + path + " (" +
-                  std::to_string(most) + " = min(out " + std::to_string(out_dim) + ", in*k*k " + std::to_string(in_dim) +
-                  ")); choose --rank " + std::to_string(most) + " or less, or narrow --targets");
-  }
+  check_rank_fits(layers, a.rank, "or narrow --targets");
 
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> keep;
@@ -321,6 +340,8 @@ int extract(const MergeLoraJob& a) {
     const TensorView* tv = tuned.at(name).first;
     const torch::Tensor delta = to_tensor(*tv, tuned.at(name).second).to(device, torch::kDouble) -
                                 layer->base_weight().detach().to(device, torch::kDouble);
+    if (!torch::isfinite(delta).all().item<bool>())  // the SVD would fail with a LAPACK message naming nothing
+      throw_bad_input(tuned.at(name).second, "tensor '" + name + "' holds NaN or infinity (or so does the base's)");
     if (!delta.ne(0).any().item<bool>()) {
       ++zero;
       continue;
@@ -484,6 +505,10 @@ int init_seg(const MergeLoraJob& a) {
   torch::manual_seed(a.seed);
   const std::vector<std::pair<std::string, const std::vector<std::string>*>> groups = {
       {"default_encoder_s2", &g.encoder}, {"default_decoder_s2", &g.decoder}, {"default_others_s2", &g.others}};
+  std::vector<std::pair<std::string, nn::LoraLayer*>> seg_layers;
+  for (const auto& [name, paths] : groups)
+    for (const auto& p : *paths) seg_layers.emplace_back(p, by_path.at(p));
+  check_rank_fits(seg_layers, a.rank, "as the Seg LoRA covers this layer");
   json adapters = json::object(), targets = json::array();
   std::vector<std::string> names;
   for (const auto& [name, paths] : groups) {

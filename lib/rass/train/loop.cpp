@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #ifdef RASS_TORCH_CUDA
@@ -184,6 +185,17 @@ int64_t load_state(std::vector<Param>& params, const std::string& from, const Lo
     get("adamw.exp_avg." + q.name, q.exp_avg);
     get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq);
     if (!ck.tensors.count("adamw.step." + q.name)) throw_bad_input(from, "checkpoint lacks tensor 'adamw.step." + q.name + "'");
+  }
+  // The generator state is tried on a scratch generator: LibTorch refuses a
+  // damaged one with an exception carrying its stack trace.
+  if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
+    if (r->second.scalar_type() != torch::kUInt8 || r->second.dim() != 1)
+      throw_bad_input(from, "tensor 'rng.cpu' is not a CPU generator state (expected a U8 vector)");
+    try {
+      at::detail::createCPUGenerator().set_state(r->second);
+    } catch (const c10::Error&) {
+      throw_bad_input(from, "tensor 'rng.cpu' is not a valid CPU generator state (damaged checkpoint?)");
+    }
   }
   for (auto& q : params) {
     q.p.copy_(get(q.name, q.p));

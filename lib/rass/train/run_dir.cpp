@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,8 +19,21 @@ namespace rass::train {
 RunDirLock::RunDirLock(const std::string& dir) {
   make_directories(dir);
   const std::string path = path_join(dir, ".rass-train.lock");
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // The process id is written into it: never through a link (a planted
+  // .rass-train.lock -> some file would be truncated) or into a file with
+  // other names, nor into a device or a FIFO.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+  if (fd_ < 0 && errno == ELOOP)
+    throw_usage(path + ": the run's lock file is a symbolic link; refusing to write through it (remove it)");
   if (fd_ < 0) throw_runtime(path + ": cannot open the run's lock file: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    const bool regular = S_ISREG(st.st_mode);
+    ::close(fd_);
+    fd_ = -1;
+    throw_usage(path + ": the run's lock file " + (regular ? "has other names (hard links)" : "is not a regular file") +
+                "; refusing to write into it (remove it)");
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     char buf[32] = {};
