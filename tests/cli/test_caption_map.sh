@@ -77,6 +77,14 @@ rm "$T/maps/bad.pgm"
 expect_exit 0 "resume" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/keyed.tsv" --tokenizer "$TOK" -O "$T/out" --resume -q
 cmp -s "$T/.out" "$T/first.out" || fail "resume prints the same prompts"
 [ "$(stat -c %Y "$T/out/a.h5")" = "$(date -d 2000-01-01 +%s)" ] || fail "resume keeps finished packs"
+# --resume with other tags: a pack whose prompt is not this run's is rewritten.
+printf 'a\tspire\nsub/b\tspire\n' > "$T/keyed2.tsv"
+expect_exit 0 "resume with other tags" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/keyed2.tsv" --tokenizer "$TOK" -O "$T/out" --resume -q
+[ "$(stat -c %Y "$T/out/a.h5")" = "$(date -d 2000-01-01 +%s)" ] && fail "a pack made from other tags is rewritten"
+grep -aq "building, wall, sky, spire" "$T/out/a.h5" || fail "the rewritten pack holds the new prompt"
+touch -d '2000-01-01' "$T/out/sub/b.h5"
+expect_exit 0 "resume with the same tags again" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/keyed2.tsv" --tokenizer "$TOK" -O "$T/out" --resume -q
+[ "$(stat -c %Y "$T/out/sub/b.h5")" = "$(date -d 2000-01-01 +%s)" ] || fail "a pack with this run's prompt is kept"
 expect_exit 0 "shard 1/2" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/keyed.tsv" --shard 1/2
 stdout_is "$(printf 'sub/b\tbuilding, wall, sky, spire')" "the second key only"
 

@@ -2,6 +2,8 @@
 # `1<> a.png`): whatever a tool prints there (records, a summary, an image)
 # would go into the input. Every tool refuses before any work (exit 2) and the
 # input keeps its bytes; stdout on another file, a pipe or /dev/null is fine.
+# And an output named /dev/stdout (or a link to /proc/self/fd/1) goes to the
+# file stdout is redirected to; the name is not replaced by a file.
 . "$(dirname "$0")/lib.sh"
 D=$B/rass-degrade
 E=$B/rass-eval-iqa
@@ -27,4 +29,13 @@ expect_exit 0 "stdout on another file" -- bash -c "'$E' -m psnr '$T/a.png' '$T/b
 [ -s "$T/log.txt" ] || fail "the summary went to the log"
 expect_exit 0 "stdout to a pipe" -- bash -c "'$E' -m psnr --json '$T/a.png' '$T/b.png' | cat >/dev/null"
 expect_exit 0 "stdout on /dev/null" -- bash -c "'$D' '$T/a.png' -o '$T/lq.png' -q --json >/dev/null"
+
+ln -s /proc/self/fd/1 "$T/so"
+expect_exit 0 "--csv through a link to /proc/self/fd/1" -- bash -c \
+  "'$B/rass-eval-miou' --match-stem '$MI/pred' '$MI/gt' -n 3 -q --csv '$T/so' >'$T/via-link.csv'"
+[ -L "$T/so" ] || fail "the link was replaced by a file"
+grep -q "^class" "$T/via-link.csv" || fail "the CSV went to stdout's file: $(head -c 200 "$T/via-link.csv")"
+expect_exit 0 "--csv /dev/stdout" -- bash -c \
+  "'$B/rass-eval-miou' --match-stem '$MI/pred' '$MI/gt' -n 3 -q --csv /dev/stdout >'$T/dev-stdout.csv'"
+cmp -s "$T/via-link.csv" "$T/dev-stdout.csv" || fail "/dev/stdout and the link wrote the same CSV"
 finish

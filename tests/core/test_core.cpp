@@ -232,6 +232,25 @@ TEST_CASE("AtomicFile: written in pieces, visible only after commit, nothing lef
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("/dev/fd/N, /proc/self/fd/N and links to them are written through the open descriptor") {
+  char tmpl[] = "/tmp/rass-core-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string file = dir + "/redirected.txt";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);  // as a shell's `3> file`
+  REQUIRE(fd >= 0);
+  const std::string link = dir + "/out.csv";  // a link like /dev/stdout -> /proc/self/fd/1
+  REQUIRE(::symlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link.c_str()) == 0);
+  write_file_atomic(link, std::string("one,"));
+  write_file_atomic("/dev/fd/" + std::to_string(fd), std::string("two"));
+  ::close(fd);
+  const auto bytes = read_file_bytes(file);
+  CHECK(std::string(bytes.begin(), bytes.end()) == "one,two");  // in order, at the descriptor's offset
+  struct stat st {};
+  REQUIRE(::lstat(link.c_str(), &st) == 0);
+  CHECK(S_ISLNK(st.st_mode));  // the link itself was not replaced by a file
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("an output that is a FIFO or a device is written in place, never renamed over") {
   char tmpl[] = "/tmp/rass-test-fifo.XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);

@@ -96,6 +96,15 @@ void OutputGuard::add_input(const std::string& path) {
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what) const {
   if (path.empty() || path == "-") return;  // stdout: checked against each input by add_input
+  check_not_an_input(path, what);
+  // An existing directory cannot be renamed over: found here, not as a write
+  // failure after all the work.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw_usage(what + " " + path + " is an existing directory; name a new path");
+}
+
+void OutputGuard::check_not_an_input(const std::string& path, const std::string& what) const {
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
@@ -116,7 +125,7 @@ void OutputGuard::check_output_dir(const std::string& dir, const std::string& wh
     if (path_within(out, in))
       throw_usage(what + " " + dir + (out == in ? " is" : " is inside") + " the input directory " + in +
                   ": outputs could replace or mix with the inputs; choose an output directory outside it");
-  check_output_file(dir, what);
+  check_not_an_input(dir, what);
   check_can_make_dir(dir, what, dir);
 }
 

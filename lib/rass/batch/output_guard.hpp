@@ -17,7 +17,8 @@ class OutputGuard {
   // A file or a directory; "-": the file stdin is redirected from, if any;
   // missing paths are ignored.
   void add_input(const std::string& path);
-  // what: "-o", "--csv", ... "-": the file stdout is redirected to, if any.
+  // what: "-o", "--csv", ... Also refuses an existing directory. "-" is not
+  // checked here: stdout's file is checked against every input by add_input.
   void check_output_file(const std::string& path, const std::string& what) const;
   void check_output_dir(const std::string& dir, const std::string& what) const;
   // check_output_file, and also refuses a file anywhere inside an input
@@ -40,6 +41,9 @@ class OutputGuard {
   static bool path_within(const std::string& inner, const std::string& outer);
 
  private:
+  // Not an input file (any spelling, by inode) nor an input directory; its
+  // folder can be made.
+  void check_not_an_input(const std::string& path, const std::string& what) const;
   std::set<std::pair<unsigned long long, unsigned long long>> files_;
   std::vector<std::string> dirs_;  // normalised_path
 };

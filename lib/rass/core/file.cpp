@@ -32,6 +32,18 @@ bool write_all(int fd, const uint8_t* p, size_t n) {
 }  // namespace
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) {
+  return read_file_bytes(path, max_bytes, nullptr);
+}
+
+std::vector<uint8_t> read_text_file_bytes(const std::string& path, size_t max_bytes) {
+  const std::string name = path == "-" ? "<stdin>" : path;
+  return read_file_bytes(path, max_bytes, [&](const uint8_t* p, size_t n) {
+    if (std::memchr(p, 0, n)) throw_bad_input(name, "holds NUL bytes: not a text file");
+  });
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, const HeadCheck& head_check) {
+  HeadCheck head = head_check;  // cleared once called
   const bool is_stdin = path == "-";
   int fd = is_stdin ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   const std::string name = is_stdin ? "<stdin>" : path;
@@ -56,12 +68,22 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) 
     }
     if (r == 0) break;
     out.insert(out.end(), buf, buf + r);
+    if (head && out.size() >= 16) {
+      try {
+        head(out.data(), out.size());
+      } catch (...) {
+        if (!is_stdin) ::close(fd);
+        throw;
+      }
+      head = nullptr;  // once
+    }
     if (max_bytes > 0 && out.size() > max_bytes) {
       if (!is_stdin) ::close(fd);
       throw_bad_input(name, "larger than " + std::to_string(max_bytes) + " bytes: not the file expected here");
     }
   }
   if (!is_stdin) ::close(fd);
+  if (head) head(out.data(), out.size());  // a file shorter than 16 bytes
   return out;
 }
 
@@ -104,6 +126,39 @@ bool copy_all(int from, int to) {
   }
 }
 
+// The descriptor a path stands for, or -1: /dev/stdout, /dev/stderr,
+// /dev/fd/N, /proc/self/fd/N (and /proc/<own pid>/fd/N), directly or through
+// links. Such a path means "the file this process already has open" (as a
+// shell redirect set it up), so it is written through that descriptor: a
+// temporary renamed over the name would replace the link itself (as root,
+// /dev/stdout) and the data would not reach stdout's file.
+int descriptor_of(const std::string& path) {
+  const std::string own = "/proc/" + std::to_string(::getpid()) + "/fd/";
+  std::string p = path;
+  for (int hops = 0; hops < 40; ++hops) {  // as the kernel's link limit
+    if (p == "/dev/stdout") return STDOUT_FILENO;
+    if (p == "/dev/stderr") return STDERR_FILENO;
+    for (const std::string& dir : {std::string("/dev/fd/"), std::string("/proc/self/fd/"), own}) {
+      if (p.compare(0, dir.size(), dir) != 0) continue;
+      const std::string n = p.substr(dir.size());
+      if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos) return -1;
+      return std::stoi(n);
+    }
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return -1;
+    char buf[4096];
+    const ssize_t n = ::readlink(p.c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return -1;
+    std::string target(buf, size_t(n));
+    if (target[0] != '/') {  // relative to the link's folder
+      const size_t slash = p.rfind('/');
+      target = (slash == std::string::npos ? "" : p.substr(0, slash + 1)) + target;
+    }
+    p = target;
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::string temporary_path(const std::string& path) {
@@ -112,13 +167,14 @@ std::string temporary_path(const std::string& path) {
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  if (path_ == "-") {
-    kind_ = Kind::stdout_;
-    fd_ = STDOUT_FILENO;
+  const int fd = path_ == "-" ? STDOUT_FILENO : descriptor_of(path_);
+  if (fd >= 0) {  // "-", /dev/stdout, /dev/fd/3: written through the open descriptor, never closed here
+    kind_ = Kind::descriptor;
+    fd_ = fd;
     return;
   }
   if (is_special_file(path_)) {
-    // A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
+    // A device or a pipe (/dev/null, /dev/tty, a FIFO) is written in place:
     // renaming a file over it would replace the device node itself.
     kind_ = Kind::in_place;
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
@@ -137,13 +193,13 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
 }
 
 AtomicFile::~AtomicFile() {
-  if (fd_ < 0 || kind_ == Kind::stdout_) return;
+  if (fd_ < 0 || kind_ == Kind::descriptor) return;
   ::close(fd_);
   if (kind_ == Kind::named) ::unlink(tmp_.c_str());
 }
 
 void AtomicFile::write(const void* data, size_t size) {
-  const std::string name = kind_ == Kind::stdout_ ? "<stdout>" : path_;
+  const std::string name = path_ == "-" ? "<stdout>" : path_;
   if (fd_ < 0) throw_runtime(name + ": internal error: written after commit");
   if (!write_all(fd_, static_cast<const uint8_t*>(data), size)) throw_runtime(name + ": write failed: " + errno_text());
 }
@@ -151,7 +207,7 @@ void AtomicFile::write(const void* data, size_t size) {
 void AtomicFile::commit() {
   const int fd = fd_;
   fd_ = -1;  // whatever happens below, this file is finished
-  if (fd < 0 || kind_ == Kind::stdout_) return;
+  if (fd < 0 || kind_ == Kind::descriptor) return;
   auto fail = [&](const std::string& e, int open_fd) {
     if (open_fd >= 0) ::close(open_fd);
     if (!tmp_.empty()) ::unlink(tmp_.c_str());

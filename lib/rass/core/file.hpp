@@ -3,6 +3,7 @@
 // so a killed job never leaves a half-written file under the final name.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,19 @@ namespace rass {
 // max_bytes: a device such as /dev/zero or an endless pipe then ends in an
 // error instead of filling the memory.
 std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes = 0);
+
+// Called once with the first bytes read (at least 16, or the whole file when
+// shorter) before the rest is read; throws to stop there. A reader that knows
+// what it expects (an image's magic bytes, text without NUL) so refuses
+// /dev/zero or a file of another kind at once, instead of reading it until
+// the memory runs out.
+using HeadCheck = std::function<void(const uint8_t* head, size_t size)>;
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, const HeadCheck& head);
+
+// A text file (tags, prompts, class lists, manifests, logs): refused with
+// Error(bad_input) naming the file when its first bytes hold a NUL (a binary
+// file, /dev/zero).
+std::vector<uint8_t> read_text_file_bytes(const std::string& path, size_t max_bytes = 0);
 
 // Writes bytes atomically ("-" = stdout). Creates no partial file on failure.
 // Throws Error(runtime) naming the path.
@@ -31,8 +45,10 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 // writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing behind. Where
 // the filesystem has no O_TMPFILE (NFS, some cluster filesystems) or /proc is
 // missing, a named temporary next to `path` is used instead (left behind only
-// by a killed process). "-" writes to stdout; an existing device or pipe
-// (/dev/null, a FIFO) is written in place, never renamed over. Destroyed
+// by a killed process). "-" writes to stdout, and /dev/stdout, /dev/stderr,
+// /dev/fd/N, /proc/self/fd/N (or a link to one) to that open descriptor; an
+// existing device or pipe (/dev/null, a FIFO) is written in place: never
+// renamed over. Destroyed
 // without commit(): nothing is left and `path` is untouched.
 class AtomicFile {
  public:
@@ -48,7 +64,7 @@ class AtomicFile {
   void commit();
 
  private:
-  enum class Kind { stdout_, in_place, unnamed, named };
+  enum class Kind { descriptor, in_place, unnamed, named };
   std::string path_, tmp_;  // tmp_: the named temporary (Kind::named)
   Kind kind_ = Kind::named;
   int fd_ = -1;

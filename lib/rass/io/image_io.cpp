@@ -127,8 +127,20 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name) {
   throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
 }
 
+namespace {
+// An image file's first bytes must be a format we decode: /dev/zero or a
+// stray binary is refused before it is read whole.
+std::vector<uint8_t> read_image_bytes(const std::string& path) {
+  const std::string name = path == "-" ? "<stdin>" : path;
+  return read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
+    if (n > 0 && sniff_format(p, n) == ImageFormat::unknown)
+      throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
+  });
+}
+}  // namespace
+
 Image read_image(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_image_bytes(path);
   return decode_image(bytes, path == "-" ? "<stdin>" : path);
 }
 
@@ -139,7 +151,7 @@ Image decode_label_image(const uint8_t* bytes, size_t size, const std::string& n
 }
 
 Image read_label_image(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_image_bytes(path);
   return decode_label_image(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
 }
 

@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 namespace rass {
 
 std::vector<ManifestRow> read_manifest(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
   std::stringstream ss(std::string(bytes.begin(), bytes.end()));
   std::vector<ManifestRow> rows;
   std::string line;

@@ -556,7 +556,11 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name) {
 }
 
 NpyArray read_npy(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::string name = path == "-" ? "<stdin>" : path;
+  // The magic first: /dev/zero is refused before it is read whole.
+  const std::vector<uint8_t> bytes = read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
+    if (n >= 6 && std::memcmp(p, "\x93NUMPY", 6) != 0) throw_bad_input(name, "not a .npy file (bad magic)");
+  });
   return parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
 }
 
@@ -617,7 +621,10 @@ NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name) {
 }
 
 NpzFile read_npz(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::string name = path == "-" ? "<stdin>" : path;
+  const std::vector<uint8_t> bytes = read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
+    if (n >= 2 && (p[0] != 'P' || p[1] != 'K')) throw_bad_input(name, "not a ZIP archive (.npz)");
+  });
   return parse_npz(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
 }
 

@@ -53,7 +53,7 @@ const std::vector<std::string>* builtin_class_names(const std::string& set) {
 
 std::vector<std::string> load_class_names(const std::string& spec) {
   if (const auto* names = builtin_class_names(spec)) return *names;
-  const std::vector<uint8_t> bytes = read_file_bytes(spec);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(spec);
   std::vector<std::string> names;
   std::string text(bytes.begin(), bytes.end());
   size_t pos = 0;

@@ -59,7 +59,7 @@ const char* convention_name(Convention c) { return c == Convention::mmseg ? "mms
 // ---- label maps and lookup tables -------------------------------------------
 
 std::map<int, int> read_label_map(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
   const std::string text(bytes.begin(), bytes.end());
   std::map<int, int> map;
   auto put = [&](int from, int to, int line) {

@@ -34,7 +34,7 @@ std::string build_prompt(PromptStyle style, const std::vector<std::string>& tags
 }
 
 TagLines read_tag_lines(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
   const std::string name = path == "-" ? "<stdin>" : path;
   TagLines t;
   t.path = name;
@@ -86,7 +86,7 @@ std::string TagLines::for_item(size_t index, const std::string& key) const {
 }
 
 std::string read_prompt_file(const std::string& path) {
-  const std::vector<uint8_t> b = read_file_bytes(path);
+  const std::vector<uint8_t> b = read_text_file_bytes(path);
   std::string text(b.begin(), b.end());
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;

@@ -43,7 +43,7 @@ std::string listing_path(const ScenesJob& job, const std::string& stem, const st
 
 // The first line of a small text file, without its newline.
 std::string first_line(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
   std::string s(bytes.begin(), bytes.end());
   const size_t nl = s.find('\n');
   return nl == std::string::npos ? s : s.substr(0, nl);
@@ -61,6 +61,30 @@ bool finished(const ScenesJob& job, const Paths& p) {
   } catch (const std::exception&) {
     return false;
   }
+}
+
+// The settings every scene of a folder shares, in DIR/scenes.json. --resume
+// keeps finished scenes, so it refuses other settings: the kept scenes would
+// not be what the new manifest records (they were made from another seed,
+// kind or size). A folder from before this file is taken as it is.
+void check_folder_settings(const ScenesJob& job) {
+  const std::string path = path_join(job.output, "scenes.json");
+  const nlohmann::ordered_json want = {{"seed", job.seed},
+                                       {"kind", kind_name(job.scene.kind)},
+                                       {"width", job.scene.width},
+                                       {"height", job.scene.height}};
+  if (job.resume && file_exists(path)) {
+    const nlohmann::ordered_json have = read_json_file(path, 1 << 16);
+    std::string diff;
+    for (const auto& [k, v] : want.items())
+      if (!have.contains(k) || have[k] != v)
+        diff += (diff.empty() ? "" : ", ") + k + " " + (have.contains(k) ? have[k].dump() : "missing") + " (this run: " +
+                v.dump() + ")";
+    if (!diff.empty())
+      throw_usage("--resume: the scenes in " + job.output + " were made with other settings: " + diff +
+                  "; use the same settings or another -o (" + path + ")");
+  }
+  write_file_atomic(path, json_file_text(want, path) + "\n");
 }
 
 struct Row {
@@ -113,6 +137,7 @@ int run_scenes(const ScenesJob& job) {
       mine.push_back({key, {key}, ""});
     }
   for (const char* sub : {"images", "labels", "tags", "captions"}) make_directories(path_join(job.output, sub));
+  check_folder_settings(job);
 
   std::vector<Row> rows(mine.size());
   const EncodeOptions enc{95, true, job.png_level};

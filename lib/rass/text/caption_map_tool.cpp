@@ -121,7 +121,7 @@ TagSource read_tags(const std::string& path, bool batch) {
   if (path.empty()) return src;
   src.given = true;
   const std::string name = path == "-" ? "<stdin>" : path;
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
   const std::string text(bytes.begin(), bytes.end());
   if (!batch::valid_utf8(text)) throw_bad_input(name, "is not UTF-8 text (--tags)");
   std::vector<std::pair<size_t, std::string>> lines;
@@ -202,8 +202,29 @@ json item_json(const std::string& key, const CaptionMap& cm, const std::vector<s
 
 // One label map: the caption map, its pack written to `out` ("" = none), and
 // its stdout line (`keyed`: "key<TAB>prompt").
+// A pack of an earlier run that --resume keeps: readable, of this format,
+// and made with what this run would write: the same prompt (so the same
+// tags, classes and label map contents, as far as the prompt shows them),
+// prompt style, similarity backend, threshold and size. A pack made from
+// other tags is rewritten, not kept beside a prompt that no longer matches it.
+bool finished(const std::string& out, const CaptionMap& cm, const LabelMap& map,
+              const PackInfo& info) {
+  std::error_code ec;
+  if (!fs::is_regular_file(out, ec)) return false;
+  try {
+    io::Hdf5Reader r(out);
+    return r.attribute_string("format") == "rass-caption-map" && r.attribute_int("format_version") == 1 &&
+           r.has("masks") && r.has("token_mask") && r.attribute_string("prompt") == cm.prompt &&
+           r.attribute_string("prompt_style") == info.prompt_style && r.attribute_string("similarity") == info.similarity &&
+           r.attribute_double("threshold") == info.threshold && r.attribute_int("width") == map.width &&
+           r.attribute_int("height") == map.height;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::string process(const CaptionMapJob& job, const Setup& s, const std::string& path, const std::string& key,
-                    const std::vector<std::string>& tags, const std::string& out, bool keyed) {
+                    const std::vector<std::string>& tags, const std::string& out, bool keyed, bool resume = false) {
   const LabelMap map = read_label_map(path, s.classes.size(), job.reduce_zero_label);
   std::vector<TagMatch> matches;
   if (!tags.empty() && !s.sim) throw_runtime("caption-map: tags without a similarity backend");
@@ -211,7 +232,7 @@ std::string process(const CaptionMapJob& job, const Setup& s, const std::string&
   const CaptionMap cm = build_caption_map(map, s.classes, matches, s.style, s.tokenizer.get());
   if (!out.empty()) {
     const PackInfo info{key, path, job.prompt_style, s.sim_name, job.threshold};
-    write_file_atomic(out, caption_pack_bytes(cm, map, s.classes, info));
+    if (!(resume && finished(out, cm, map, info))) write_file_atomic(out, caption_pack_bytes(cm, map, s.classes, info));
   }
   if (job.json) return json_text(item_json(key, cm, s.classes)) + "\n";
   return (keyed ? key + "\t" : "") + cm.prompt + "\n";
@@ -221,19 +242,6 @@ bool is_batch(const CaptionMapJob& job) {
   if (!job.manifest.empty() || job.inputs.size() != 1) return true;
   std::error_code ec;
   return job.inputs[0] != "-" && fs::is_directory(job.inputs[0], ec);
-}
-
-// A pack of an earlier run that --resume keeps: readable, of this format.
-bool finished(const std::string& out) {
-  std::error_code ec;
-  if (!fs::is_regular_file(out, ec)) return false;
-  try {
-    io::Hdf5Reader r(out);
-    return r.attribute_string("format") == "rass-caption-map" && r.attribute_int("format_version") == 1 &&
-           r.has("masks") && r.has("token_mask");
-  } catch (const std::exception&) {
-    return false;
-  }
 }
 
 int run_single(const CaptionMapJob& job) {
@@ -315,9 +323,8 @@ int run_batch(const CaptionMapJob& job) {
         std::string out = outs[i];
         if (!out.empty()) {
           make_directories(fs::path(out).parent_path().string());
-          if (job.resume && finished(out)) out.clear();  // the prompt is still printed: it is cheap to remake
         }
-        lines.put(i, process(job, s, it.paths[0], it.key, tags_of(tags, it.key), out, true));
+        lines.put(i, process(job, s, it.paths[0], it.key, tags_of(tags, it.key), out, true, job.resume));
       },
       [&](size_t i, batch::Outcome o, const std::string&) {
         if (o != batch::Outcome::ok) lines.put(i, "");
@@ -348,7 +355,7 @@ int run_build_table(const CaptionMapJob& job) {
   j.build_table = true;
   const Setup s = make_setup(j, false);
   const std::string name = job.vocabulary == "-" ? "<stdin>" : job.vocabulary;
-  const std::vector<uint8_t> bytes = read_file_bytes(job.vocabulary);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(job.vocabulary);
   const std::string text(bytes.begin(), bytes.end());
   if (!batch::valid_utf8(text)) throw_bad_input(name, "is not UTF-8 text");
   std::string out =

@@ -13,7 +13,7 @@ namespace rass::train {
 TrainingLog read_training_log(const std::string& path) {
   std::vector<uint8_t> bytes;
   try {
-    bytes = read_file_bytes(path);
+    bytes = read_text_file_bytes(path);
   } catch (const Error& e) {
     throw_bad_input(path, std::string("cannot read the training log: ") + e.what());
   }

@@ -1,0 +1,54 @@
+# Hostile invocations found by the third sweep (2026-12-03), classical tools:
+# endless or binary files where an image, an array or text is expected
+# (/dev/zero was read until the memory ran out), an output file that is an
+# existing directory (found only after the work), an output named
+# /dev/stdout or /dev/fd/N. The network tools' findings are checked in
+# test_merge_lora.sh and test_train_hostile.sh.
+. "$(dirname "$0")/lib.sh"
+E=$B/rass-eval-miou
+Q=$B/rass-eval-iqa
+D=$B/rass-degrade
+MI=$FIX/miou
+A=$FIX/metrics/pair_a.png
+
+# 1. /dev/zero as an image, a label map, an array or a text file: exit 3
+#    naming it at once (each run under a 30 s limit and 4 GiB of memory, so
+#    reading it whole fails the check instead of the machine).
+limited() { bash -c 'ulimit -v 4194304; exec timeout 30 "$@"' limited "$@"; }
+expect_exit 3 "eval-miou: /dev/zero as a prediction" -- limited "$E" -n 3 /dev/zero "$MI/gt/a.png"
+stderr_has "/dev/zero: unsupported image format" "the file and the reason are named"
+expect_exit 3 "eval-iqa: /dev/zero as an image" -- limited "$Q" -m psnr /dev/zero "$A"
+stderr_has "/dev/zero" "the file is named"
+expect_exit 3 "degrade: /dev/zero as the HQ image" -- limited "$D" /dev/zero -o "$T/x.png" -q
+stderr_has "/dev/zero" "the file is named"
+expect_exit 3 "eval-miou: /dev/zero as the class list" -- limited "$E" --match-stem "$MI/pred" "$MI/gt" --classes /dev/zero
+stderr_has "not a text file" "the reason is given"
+expect_exit 3 "eval-miou: /dev/zero as a manifest" -- limited "$E" -n 3 --manifest /dev/zero
+stderr_has "/dev/zero" "the file is named"
+expect_exit 3 "eval-iqa: /dev/zero as NIQE's parameters" -- limited "$Q" -m niqe --niqe-params /dev/zero "$A"
+stderr_has "not a ZIP archive" "the reason is given"
+
+# 2. An output file that is an existing directory: exit 2 before any work.
+mkdir -p "$T/somedir"
+expect_exit 2 "eval-miou --csv a directory" -- "$E" --match-stem "$MI/pred" "$MI/gt" -n 3 --csv "$T/somedir"
+stderr_has "is an existing directory" "the reason is given"
+expect_exit 2 "eval-iqa --csv a directory" -- "$Q" -m psnr "$A" "$FIX/metrics/pair_b.png" --csv "$T/somedir"
+[ -z "$(ls -A "$T/somedir")" ] || fail "nothing written into the directory"
+
+# 3. /dev/fd/N: written through the open descriptor.
+expect_exit 0 "--per-image /dev/fd/3" -- bash -c \
+  "'$E' --match-stem '$MI/pred' '$MI/gt' -n 3 -q --per-image /dev/fd/3 3>'$T/fd3.jsonl'"
+[ "$(wc -l <"$T/fd3.jsonl")" -ge 2 ] || fail "the per-image lines reached descriptor 3: $(head -c 200 "$T/fd3.jsonl")"
+
+# 4. rass-scenes --resume with another seed, kind or size: refused (the kept
+#    scenes would not match the manifest, which recorded the new seed).
+S=$B/rass-scenes
+expect_exit 0 "3 scenes, seed 3" -- "$S" -n 3 --size 64 -s 3 -o "$T/sc" -q
+cp "$T/sc/manifest.jsonl" "$T/manifest.before"
+expect_exit 2 "--resume with seed 4" -- "$S" -n 3 --size 64 -s 4 -o "$T/sc" --resume -q
+stderr_has "seed 3 (this run: 4)" "the difference is named"
+expect_exit 2 "--resume with another kind" -- "$S" -n 3 --size 64 -s 3 -k room -o "$T/sc" --resume -q
+cmp -s "$T/sc/manifest.jsonl" "$T/manifest.before" || fail "a refused run left the manifest as it was"
+expect_exit 0 "--resume with the same settings" -- "$S" -n 4 --size 64 -s 3 -o "$T/sc" --resume -q
+[ "$(wc -l <"$T/sc/manifest.jsonl")" = 4 ] || fail "the fourth scene was added"
+finish
