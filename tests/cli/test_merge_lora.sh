@@ -136,6 +136,15 @@ sed 's/"lora_alpha": [0-9.]*/"lora_alpha": 1e300/' "$N/lora_peft/adapter_config.
 expect_exit 3 "merge: lora_alpha beyond float32" -- "$M" merge --model "$T/sd" \
   --lora "$T/bigalpha/adapter_model.safetensors" -o "$T/inf.safetensors"
 stderr_has "float32 range" "the reason is given"
+# LoRA tensors that are not floating point (the header's F32 made I32: the
+# same bytes): exit 3, not merged as integers.
+mkdir -p "$T/i32"
+cp "$N/lora_peft/adapter_config.json" "$T/i32/"
+{ head -c 8 "$PEFT"; head -c $((8 + hlen)) "$PEFT" | tail -c "$hlen" | LC_ALL=C sed 's/"F32"/"I32"/g'; tail -c +$((9 + hlen)) "$PEFT"; } \
+  >"$T/i32/adapter_model.safetensors"
+expect_exit 3 "merge: integer LoRA tensors" -- "$M" merge --model "$T/sd" --lora "$T/i32/adapter_model.safetensors" \
+  -o "$T/int.safetensors"
+stderr_has "floating point" "the reason is given"
 # Every file read is an input: an output over or inside any of them is refused (exit 2), nothing written.
 mkdir -p "$T/lp" && cp "$N/lora_peft/adapter_model.safetensors" "$N/lora_peft/adapter_config.json" "$T/lp/"
 cfg_before=$(md5sum <"$T/lp/adapter_config.json")

@@ -67,6 +67,11 @@ else
   fail "no rng.cpu tensor in $ck"
 fi
 
+# Negative counts are refused, not taken as "all" or "default".
+expect_exit 2 "loop.keep_checkpoints=-1" -- "$R" selftest -o "$T/neg1" --steps 2 -q --set loop.keep_checkpoints=-1
+expect_exit 2 "loop.threads=-1" -- "$R" selftest -o "$T/neg2" --steps 2 -q --set loop.threads=-1
+stderr_has "loop.threads" "the setting is named"
+
 # A configuration that never ends (/dev/zero) or is far too large: refused,
 # not read until the memory is gone.
 expect_exit 3 "--config /dev/zero" -- timeout 30 "$R" selftest --config /dev/zero --print-config

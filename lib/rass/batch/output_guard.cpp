@@ -94,9 +94,10 @@ void OutputGuard::add_input(const std::string& path) {
                 "): refusing to write over an input");
 }
 
-void OutputGuard::check_output_file(const std::string& path, const std::string& what) const {
+void OutputGuard::check_output_file(const std::string& path, const std::string& what, bool per_item) const {
   if (path.empty() || path == "-") return;  // stdout: checked against each input by add_input
   check_not_an_input(path, what);
+  if (per_item) return;
   // An existing directory cannot be renamed over: found here, not as a write
   // failure after all the work.
   struct stat st {};
@@ -129,9 +130,9 @@ void OutputGuard::check_output_dir(const std::string& dir, const std::string& wh
   check_can_make_dir(dir, what, dir);
 }
 
-void OutputGuard::check_output_file_outside_dirs(const std::string& path, const std::string& what) const {
+void OutputGuard::check_output_file_outside_dirs(const std::string& path, const std::string& what, bool per_item) const {
   if (path.empty() || path == "-") return;
-  check_output_file(path, what);
+  check_output_file(path, what, per_item);
   const std::string out = normalised_path(path);
   for (const std::string& in : dirs_)
     if (path_within(out, in))

@@ -17,14 +17,16 @@ class OutputGuard {
   // A file or a directory; "-": the file stdin is redirected from, if any;
   // missing paths are ignored.
   void add_input(const std::string& path);
-  // what: "-o", "--csv", ... Also refuses an existing directory. "-" is not
-  // checked here: stdout's file is checked against every input by add_input.
-  void check_output_file(const std::string& path, const std::string& what) const;
+  // what: "-o", "--csv", ... Also refuses an existing directory, unless
+  // `per_item` (one of a batch's outputs: that item then fails when written,
+  // and the rest are made). "-" is not checked here: stdout's file is
+  // checked against every input by add_input.
+  void check_output_file(const std::string& path, const std::string& what, bool per_item = false) const;
   void check_output_dir(const std::string& dir, const std::string& what) const;
   // check_output_file, and also refuses a file anywhere inside an input
   // directory (tools whose inputs are whole folders: a model folder, a
   // tokenizer folder, a dictionary folder).
-  void check_output_file_outside_dirs(const std::string& path, const std::string& what) const;
+  void check_output_file_outside_dirs(const std::string& path, const std::string& what, bool per_item = false) const;
   // Refuses two outputs of one run that name the same file (by device and
   // inode when it exists, else by the canonical path): one would replace the
   // other. Pairs are {what, path}; "" and "-" are skipped.

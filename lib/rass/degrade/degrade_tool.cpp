@@ -233,8 +233,8 @@ static int run_batch(const DegradeJob& job) {
   guard.check_output_file(manifest, "the manifest");
   const std::string manifest_abs = fs::absolute(manifest).lexically_normal().string();
   for (const Unit& u : units) {
-    guard.check_output_file(u.lq, "output");
-    guard.check_output_file(u.record, "record");
+    guard.check_output_file(u.lq, "output", true);
+    guard.check_output_file(u.record, "record", true);
     for (const std::string& out : {u.lq, u.record})
       if (fs::absolute(out).lexically_normal().string() == manifest_abs)
         throw_usage("the manifest " + manifest + " would be written over the output " + out + ": choose another --manifest-out");

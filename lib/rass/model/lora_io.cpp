@@ -32,11 +32,14 @@ double checked_alpha(double v, const std::string& file, const std::string& where
 }
 
 // The tensor's values, refused (Error(bad_input) naming the file and tensor)
-// when any is NaN or infinite: merged into weights they would poison every
-// output without a visible error.
+// when it is not floating point or any value is NaN or infinite: merged into
+// weights they would poison every output without a visible error.
 torch::Tensor finite_tensor(const TensorView& t, const std::string& file) {
   torch::Tensor x = to_tensor(t, file);
-  if (x.is_floating_point() && !torch::isfinite(x).all().item<bool>())
+  if (!x.is_floating_point())  // BOOL or I64 "weights" merged as 0/1 or integers, silently
+    throw_bad_input(file, "tensor '" + t.name + "' is " + c10::toString(x.scalar_type()) +
+                              "; LoRA and model weights are floating point");
+  if (!torch::isfinite(x).all().item<bool>())
     throw_bad_input(file, "tensor '" + t.name + "' holds non-finite values (NaN or infinity)");
   return x;
 }
@@ -129,7 +132,8 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
     errno = 0;
     char* end = nullptr;
     const double v = text.empty() ? 0 : std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE)
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+        text.find_first_of("xX") != std::string::npos)  // strtod reads hex ("0x10" = 16): not what PEFT writes
       throw_bad_input(file.path(), "metadata lora_alpha = '" + text + "' is not a number");
     file_alpha = checked_alpha(v, file.path(), "metadata lora_alpha");
   }

@@ -273,9 +273,9 @@ int run_batch(const RestoreJob& job) {
   // (`in/a.png -O in`) or two items' outputs that coincide are refused.
   for (const batch::Item& it : mine) {
     if (!it.error.empty()) continue;  // a bad item (a duplicate key: the first keeps its outputs) writes nothing
-    files.check_output_file(out_of(job.output_dir, it.key, ".png"), "-O");
-    files.check_output_file(out_of(job.latent_out, it.key, ".npy"), "--latent-out");
-    files.check_output_file(out_of(job.attn_out, it.key, ".npy"), "--attn-out");
+    files.check_output_file(out_of(job.output_dir, it.key, ".png"), "-O", true);
+    files.check_output_file(out_of(job.latent_out, it.key, ".npy"), "--latent-out", true);
+    files.check_output_file(out_of(job.attn_out, it.key, ".npy"), "--attn-out", true);
   }
 
   const RestoreModel m(model_options(job));

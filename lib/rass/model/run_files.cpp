@@ -46,9 +46,9 @@ void RunFiles::refuse_in_model(const std::string& path, const std::string& what)
                 ": refusing to write into an input; choose a path outside it");
 }
 
-void RunFiles::check_output_file(const std::string& path, const std::string& what) {
+void RunFiles::check_output_file(const std::string& path, const std::string& what, bool per_item) {
   if (path.empty()) return;
-  guard_.check_output_file(path, what);
+  guard_.check_output_file(path, what, per_item);
   if (path == "-") return;
   refuse_in_model(path, what);
   const std::string id = batch::OutputGuard::output_identity(path);

@@ -26,7 +26,7 @@ class RunFiles {
   void add_input(const std::string& path) { guard_.add_input(path); }
   // `what` names the flag in messages ("-o", "--latent-out", ...). "" is
   // ignored; "-" is checked against the file stdout is redirected to.
-  void check_output_file(const std::string& path, const std::string& what);
+  void check_output_file(const std::string& path, const std::string& what, bool per_item = false);
   // `own_folder`: refuse a folder another kind of output uses too
   // (rass-restore's rule; rass-segment's kinds differ in name or extension).
   void check_output_dir(const std::string& dir, const std::string& what, bool own_folder = true);

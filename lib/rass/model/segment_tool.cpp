@@ -257,11 +257,11 @@ int run_batch(const SegmentJob& job) {
   for (const batch::Item& it : mine) {
     if (!it.error.empty()) continue;  // a bad item (a duplicate key: the first keeps its outputs) writes nothing
     const Outputs o = outputs_of(it.key);
-    files.check_output_file(o.labels, "-O");
-    files.check_output_file(o.color, "--color");
-    files.check_output_file(o.overlay, "--overlay");
-    files.check_output_file(o.logits, "--logits-out");
-    files.check_output_file(o.probs, "--probs-out");
+    files.check_output_file(o.labels, "-O", true);
+    files.check_output_file(o.color, "--color", true);
+    files.check_output_file(o.overlay, "--overlay", true);
+    files.check_output_file(o.logits, "--logits-out", true);
+    files.check_output_file(o.probs, "--probs-out", true);
   }
 
   // A tag file with no line for some item is refused before any work: found

@@ -307,7 +307,7 @@ int run_batch(const CaptionMapJob& job) {
     for (size_t i = 0; i < mine.size(); ++i)
       if (mine[i].error.empty()) {
         outs[i] = path_join(job.output_dir, mine[i].key) + ".h5";
-        guard.check_output_file_outside_dirs(outs[i], "output");
+        guard.check_output_file_outside_dirs(outs[i], "output", true);
       }
     std::error_code ec;
     created = !fs::exists(job.output_dir, ec);

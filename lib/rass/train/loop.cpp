@@ -2,9 +2,11 @@
 
 #include <sys/resource.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -95,8 +97,8 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw_usage("loop.beta1 and loop.beta2 must be in [0, 1)");
   if (!(c.eps > 0)) throw_usage("loop.eps must be positive");
-  if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0)
-    throw_usage("loop.warmup_steps, checkpoint_every, log_every and stop_after must not be negative");
+  if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0 || c.keep_checkpoints < 0)
+    throw_usage("loop.warmup_steps, checkpoint_every, keep_checkpoints, log_every and stop_after must not be negative");
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
   if (c.clip_grad_norm < 0) throw_usage("loop.clip_grad_norm must not be negative (0: no clipping)");
 }
@@ -175,8 +177,14 @@ int64_t load_state(std::vector<Param>& params, const std::string& from, const Lo
   auto get = [&](const std::string& key, const torch::Tensor& like) {
     auto it = ck.tensors.find(key);
     if (it == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor '" + key + "'");
-    if (it->second.sizes() != like.sizes() || it->second.scalar_type() != like.scalar_type())
-      throw_bad_input(from, "tensor '" + key + "' has another shape or dtype than the model's");
+    if (it->second.sizes() != like.sizes() || it->second.scalar_type() != like.scalar_type()) {
+      auto desc = [](const torch::Tensor& t) {
+        std::string d = std::string(c10::toString(t.scalar_type())) + " [";
+        for (int64_t i = 0; i < t.dim(); ++i) d += (i ? ", " : "") + std::to_string(t.size(i));
+        return d + "]";
+      };
+      throw_bad_input(from, "tensor '" + key + "' is " + desc(it->second) + ", the model's is " + desc(like));
+    }
     return it->second;
   };
   // Everything is checked before anything is copied.
@@ -403,10 +411,13 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       j["time"] = std::chrono::duration<double>(now - t_start).count();
       j["peak_memory_mb"] = peak_memory_mb(device);
       std::FILE* f = std::fopen(log_path.c_str(), "a");
-      if (!f) throw_runtime(log_path + ": cannot append to the log");
+      if (!f) throw_runtime(log_path + ": cannot append to the log: " + std::strerror(errno));
       const std::string line = json_text(j) + "\n";
-      const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-      if (std::fclose(f) != 0 || !ok) throw_runtime(log_path + ": cannot write the log");
+      errno = 0;
+      bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0;
+      const int err = errno;
+      ok = std::fclose(f) == 0 && ok;
+      if (!ok) throw_runtime(log_path + ": cannot write the log: " + std::strerror(err ? err : errno ? errno : EIO));
       t_last = now;
       images_since = 0;
     }

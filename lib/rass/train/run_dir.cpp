@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "rass/batch/output_guard.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 
@@ -70,33 +71,16 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
   return out;
 }
 
-namespace {
-// The absolute, normalised path, symlinks resolved as far as they exist.
-fs::path resolved(const std::string& p) {
-  std::error_code ec;
-  fs::path r = fs::weakly_canonical(fs::absolute(p, ec), ec);
-  if (ec) r = fs::absolute(p, ec).lexically_normal();
-  return r;
-}
-bool inside_or_equal(const fs::path& a, const fs::path& base) {
-  auto ai = a.begin();
-  for (auto bi = base.begin(); bi != base.end(); ++bi, ++ai) {
-    if (bi->empty()) continue;  // a trailing separator
-    if (ai == a.end() || *ai != *bi) return false;
-  }
-  return true;
-}
-}  // namespace
-
 void check_output_outside_inputs(const std::string& what, const std::string& dir, const std::vector<std::string>& inputs) {
   if (dir.empty()) return;
-  const fs::path out = resolved(dir);
+  using batch::OutputGuard;
+  const std::string out = OutputGuard::normalised_path(dir);
   for (const std::string& in : inputs) {
     const size_t eq = in.find('=');
-    const std::string key = in.substr(0, eq), path = in.substr(eq + 1);
-    if (inside_or_equal(out, resolved(path)))
-      throw_usage(what + " " + dir + " is " + (resolved(path) == out ? "" : "inside ") + "the input folder " + path +
-                  " (" + key + "): a run never writes into the folders it reads; choose another");
+    const std::string key = in.substr(0, eq), path = in.substr(eq + 1), in_dir = OutputGuard::normalised_path(path);
+    if (OutputGuard::path_within(out, in_dir))
+      throw_usage(what + " " + dir + " is " + (in_dir == out ? "" : "inside ") + "the input folder " + path + " (" +
+                  key + "): a run never writes into the folders it reads; choose another");
   }
 }
 

@@ -24,6 +24,7 @@ namespace {
 // Intra-op threads: the setting, or the cores shared among the processes of
 // this node (torchrun's LOCAL_WORLD_SIZE, Slurm's SLURM_NTASKS_PER_NODE).
 int threads_for(int setting) {
+  if (setting < 0) throw_usage("loop.threads must not be negative (0: the cores divided by the local processes)");
   if (setting > 0) return setting;
   int local = 1;
   for (const char* v : {"LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"}) {
