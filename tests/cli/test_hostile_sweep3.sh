@@ -49,6 +49,30 @@ expect_exit 2 "--resume with seed 4" -- "$S" -n 3 --size 64 -s 4 -o "$T/sc" --re
 stderr_has "seed 3 (this run: 4)" "the difference is named"
 expect_exit 2 "--resume with another kind" -- "$S" -n 3 --size 64 -s 3 -k room -o "$T/sc" --resume -q
 cmp -s "$T/sc/manifest.jsonl" "$T/manifest.before" || fail "a refused run left the manifest as it was"
+expect_exit 2 "a shard with another seed" -- "$S" -n 3 --size 64 -s 5 --shard 0/3 -o "$T/sc" -q
+stderr_has "other settings" "the reason is given"
 expect_exit 0 "--resume with the same settings" -- "$S" -n 4 --size 64 -s 3 -o "$T/sc" --resume -q
 [ "$(wc -l <"$T/sc/manifest.jsonl")" = 4 ] || fail "the fourth scene was added"
+expect_exit 0 "a whole new set with another seed" -- "$S" -n 2 --size 64 -s 6 -o "$T/sc" -q
+grep -q '"seed":6' "$T/sc/scenes.json" || fail "the new set's settings are recorded"
+
+# 5. An output through a link: the link is never removed by clean-up, and a
+#    link into the input folder via ".." is refused (links resolved first).
+mkdir -p "$T/inA/deep"
+cp "$A" "$T/inA/x.png"
+ln -s "$T/inA/deep" "$T/lnk"
+expect_exit 2 "-o lnk/../o lands in the input folder" -- "$D" "$T/inA" -o "$T/lnk/../o" -q
+[ -e "$T/inA/o" ] && fail "nothing written inside the input folder"
+mkdir -p "$T/lk"
+ln -s /proc/self/fd/1 "$T/lk/out"
+expect_exit 1 "degrade: -o a link to stdout, the record fails" -- bash -c \
+  "'$D' '$A' -o '$T/lk/out' --format png --record /dev/full -q >'$T/deg.png'"
+[ -L "$T/lk/out" ] || fail "the link was not removed by the clean-up"
+
+# 6. /dev/stdout is stdout: one report there (the CSV alone, as --csv -).
+"$E" --match-stem "$MI/pred" "$MI/gt" -n 3 -q --csv - >"$T/dash.csv" 2>/dev/null
+expect_exit 0 "--csv /dev/stdout" -- bash -c "'$E' --match-stem '$MI/pred' '$MI/gt' -n 3 -q --csv /dev/stdout >'$T/devout.csv'"
+cmp -s "$T/dash.csv" "$T/devout.csv" || fail "--csv /dev/stdout wrote what --csv - writes: $(head -c 300 "$T/devout.csv")"
+expect_exit 2 "--per-image /dev/fd/7, not open" -- "$E" --match-stem "$MI/pred" "$MI/gt" -n 3 -q --per-image /dev/fd/7
+stderr_has "is not open" "the reason is given"
 finish

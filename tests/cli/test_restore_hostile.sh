@@ -127,14 +127,20 @@ expect_exit 3 "tokenizer without special tokens (a prompt)" -- "$R" -m "$T/t0" -
   -o "$T/x.png"
 [ -e "$T/x.png" ] && fail "no output from a bad model"
 
-# 9. A LoRA scale far from 1 is refused before any work; a float32 run that
+# 9. A LoRA scale far from 1 is refused before any work; LoRA weights that
+# overflow are refused at the merge (exit 3); unmerged, a float32 run that
 # overflows (a LoRA whose every weight is 3.4e38: the fixture's header, its data
 # bytes all 0x7f) gets advice about the LoRA, not --dtype fp32.
 expect_exit 2 "LoRA scale 1e39" -- "$R" -m "$SD" --lora "$LORA:1e39" --process-size 16 "$LQ" -o "$T/x.png"
 stderr_has "outside [-1000, 1000]" "the scale's range is said"
 hlen=$(od -An -tu8 -N8 "$LORA" | tr -d ' ')
 { head -c $((8 + hlen)) "$LORA"; head -c $(($(stat -c %s "$LORA") - 8 - hlen)) /dev/zero | tr '\0' '\177'; } > "$T/huge.safetensors"
-expect_exit 1 "LoRA weights that overflow" -- "$R" -m "$SD" --lora "$T/huge.safetensors" --process-size 16 "$LQ" -o "$T/x.png"
+expect_exit 3 "LoRA weights that overflow when merged" -- "$R" -m "$SD" --lora "$T/huge.safetensors" --process-size 16 \
+  "$LQ" -o "$T/x.png"
+stderr_has "huge.safetensors" "the LoRA is named"
+stderr_has "non-finite (overflow)" "the overflow is found at the merge, before any work"
+expect_exit 1 "LoRA weights that overflow, unmerged" -- "$R" -m "$SD" --lora "$T/huge.safetensors" --no-merge \
+  --process-size 16 "$LQ" -o "$T/x.png"
 stderr_has "non-finite" "what is non-finite is said"
 stderr_has "LoRA scale" "the LoRA scale is suggested"
 grep -q -- "--dtype fp32" "$T/.err" && fail "no --dtype fp32 advice for a float32 run"

@@ -38,4 +38,6 @@ grep -q "^class" "$T/via-link.csv" || fail "the CSV went to stdout's file: $(hea
 expect_exit 0 "--csv /dev/stdout" -- bash -c \
   "'$B/rass-eval-miou' --match-stem '$MI/pred' '$MI/gt' -n 3 -q --csv /dev/stdout >'$T/dev-stdout.csv'"
 cmp -s "$T/via-link.csv" "$T/dev-stdout.csv" || fail "/dev/stdout and the link wrote the same CSV"
+"$B/rass-eval-miou" --match-stem "$MI/pred" "$MI/gt" -n 3 -q --csv - >"$T/dash.csv" 2>/dev/null
+cmp -s "$T/dash.csv" "$T/dev-stdout.csv" || fail "/dev/stdout is '-': the CSV alone, no table after it"
 finish

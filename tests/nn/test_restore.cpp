@@ -485,11 +485,28 @@ TEST_CASE("restore: a tokenizer without the CLIP special tokens is bad input nam
   CHECK_MESSAGE(msg.find("<|endoftext|>") != std::string::npos, msg);
 }
 
+TEST_CASE("restore: a LoRA that overflows when merged is bad input naming it at load") {
+  RestoreModelOptions o;
+  o.dir = kNn + "/sd_tiny";
+  o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1e39}};
+  o.quiet = true;
+  try {
+    const RestoreModel m(o);
+    FAIL("loaded");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(e.code() == ExitCode::bad_input);
+    CHECK_MESSAGE(msg.find("sd_tiny_lora.safetensors") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("non-finite (overflow)") != std::string::npos, msg);
+  }
+}
+
 TEST_CASE("restore: a non-finite float32 result names the LoRA scale, not --dtype fp32") {
   RestoreModelOptions o;
   o.dir = kNn + "/sd_tiny";
   o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1e39}};
   o.quiet = true;
+  o.merge = false;  // merged, the overflow is found at load (above)
   const RestoreModel m(o);
   const Image lq = read_image(kNn + "/restore_lq.png");
   RestoreParams p;

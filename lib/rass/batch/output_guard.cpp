@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,10 +39,13 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
 }  // namespace
 
 std::string OutputGuard::normalised_path(const std::string& p) {
+  // Links resolved before ".." is applied, as the kernel does: "lnk/../o"
+  // is o beside lnk's target, not beside lnk (a lexical ".." first let an
+  // output into an input folder). weakly_canonical keeps a missing tail
+  // ("out/../a.png" before out/ exists) and normalises it.
   std::error_code ec;
-  const fs::path abs = fs::absolute(p, ec).lexically_normal();
-  const fs::path c = fs::weakly_canonical(abs, ec);
-  return ec ? abs.string() : c.lexically_normal().string();
+  const fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  return ec ? fs::absolute(p, ec).lexically_normal().string() : c.lexically_normal().string();
 }
 
 bool OutputGuard::path_within(const std::string& inner, const std::string& outer) {
@@ -96,6 +100,7 @@ void OutputGuard::add_input(const std::string& path) {
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what, bool per_item) const {
   if (path.empty() || path == "-") return;  // stdout: checked against each input by add_input
+  check_descriptor_output(path);  // /dev/fd/N: open for writing, and not the tool's own
   check_not_an_input(path, what);
   if (per_item) return;
   // An existing directory cannot be renamed over: found here, not as a write

@@ -12,6 +12,7 @@
 
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 #include "rass/core/version.hpp"
 #include "rass/io/image_io.hpp"
 
@@ -189,9 +190,24 @@ std::string environment_note(const CLI::App& app, const std::string& message, in
 
 }  // namespace
 
-int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body) {
+int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
   const std::string prog = "rass-" + cli.name();
   tune_allocator();
+  // /dev/stdout, /dev/fd/1 or a link to one given as a value is "-": every
+  // rule about stdout (one report there, tables to stderr, no clean-up
+  // removing the name) then applies to it as to "-".
+  std::vector<std::string> args(argv_in, argv_in + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    const size_t eq = a.rfind("--", 0) == 0 ? a.find('=') : std::string::npos;  // --csv=/dev/stdout
+    const std::string value = eq == std::string::npos ? a : a.substr(eq + 1);
+    if (value != "-" && !value.empty() && names_stdout(value))
+      a = eq == std::string::npos ? "-" : a.substr(0, eq + 1) + "-";
+  }
+  std::vector<char*> argv_vec;
+  for (std::string& a : args) argv_vec.push_back(a.data());
+  argv_vec.push_back(nullptr);
+  char** argv = argv_vec.data();
   try {
     cli.app().parse(argc, argv);
   } catch (const CLI::Success& e) {

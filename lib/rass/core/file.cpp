@@ -126,6 +126,22 @@ bool copy_all(int from, int to) {
   }
 }
 
+// A new named temporary next to `path` (its name in `tmp`), or -1 with errno
+// set. A name left by a killed process with the same PID (containers reuse
+// small PIDs) is skipped, not taken as an error.
+int create_temporary(const std::string& path, std::string& tmp) {
+  for (int tries = 0; tries < 100; ++tries) {
+    tmp = temporary_path(path);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0 || errno != EEXIST) {
+      if (fd < 0) tmp.clear();
+      return fd;
+    }
+  }
+  tmp.clear();
+  return -1;
+}
+
 // The descriptor a path stands for, or -1: /dev/stdout, /dev/stderr,
 // /dev/fd/N, /proc/self/fd/N (and /proc/<own pid>/fd/N), directly or through
 // links. Such a path means "the file this process already has open" (as a
@@ -161,6 +177,22 @@ int descriptor_of(const std::string& path) {
 
 }  // namespace
 
+bool names_stdout(const std::string& path) { return path == "-" || descriptor_of(path) == STDOUT_FILENO; }
+
+bool removable_output(const std::string& path) {
+  return !path.empty() && path != "-" && descriptor_of(path) < 0 && !is_special_file(path);
+}
+
+void check_descriptor_output(const std::string& path) {
+  const int fd = path == "-" ? -1 : descriptor_of(path);
+  if (fd < 0) return;
+  const int fd_flags = ::fcntl(fd, F_GETFD), fl = ::fcntl(fd, F_GETFL);
+  if (fd_flags < 0 || fl < 0) throw_usage(path + ": descriptor " + std::to_string(fd) + " is not open");
+  if (fd_flags & FD_CLOEXEC)
+    throw_usage(path + ": descriptor " + std::to_string(fd) + " is one this program opened itself, not an output");
+  if ((fl & O_ACCMODE) == O_RDONLY) throw_usage(path + ": descriptor " + std::to_string(fd) + " is open for reading only");
+}
+
 std::string temporary_path(const std::string& path) {
   static std::atomic<unsigned> counter{0};
   return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
@@ -169,6 +201,7 @@ std::string temporary_path(const std::string& path) {
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   const int fd = path_ == "-" ? STDOUT_FILENO : descriptor_of(path_);
   if (fd >= 0) {  // "-", /dev/stdout, /dev/fd/3: written through the open descriptor, never closed here
+    if (path_ != "-") check_descriptor_output(path_);
     kind_ = Kind::descriptor;
     fd_ = fd;
     return;
@@ -187,8 +220,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     return;
   }
   kind_ = Kind::named;  // unique name in the same directory: same filesystem, so rename is atomic
-  tmp_ = temporary_path(path_);
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd_ = create_temporary(path_, tmp_);
   if (fd_ < 0) throw_runtime(path_ + ": cannot create: " + errno_text());
 }
 
@@ -220,15 +252,19 @@ void AtomicFile::commit() {
   // fsync before rename: after a node crash the final name holds all the data or nothing.
   if (::fsync(fd) != 0) fail(errno_text(), fd);
   if (kind_ == Kind::unnamed) {
-    const std::string name = temporary_path(path_);
     const std::string self = "/proc/self/fd/" + std::to_string(fd);
-    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
-      tmp_ = name;
-    } else {
-      unnamed_unsupported = true;
-      const int to = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    bool linked = false;
+    for (int tries = 0; tries < 100 && !linked; ++tries) {  // EEXIST: a killed earlier process with our PID left it
+      const std::string name = temporary_path(path_);
+      linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
+      if (linked) tmp_ = name;
+      else if (errno != EEXIST) break;
+    }
+    if (!linked) {
+      // Only these say "no linking through /proc here"; ENOSPC or EDQUOT are this file's trouble.
+      if (errno == ENOENT || errno == EPERM || errno == EOPNOTSUPP || errno == EXDEV) unnamed_unsupported = true;
+      const int to = create_temporary(path_, tmp_);
       if (to < 0) fail("cannot create: " + errno_text(), fd);
-      tmp_ = name;
       const bool ok = copy_all(fd, to) && ::fsync(to) == 0;
       const std::string e = ok ? "" : errno_text();
       if (::close(to) != 0 && ok) fail(errno_text(), fd);

@@ -70,6 +70,23 @@ class AtomicFile {
   int fd_ = -1;
 };
 
+// "-", /dev/stdout, /dev/fd/1, /proc/self/fd/1 or a link to one: stdout.
+// run_main maps such arguments to "-", so every tool's stdout rules (one
+// report on stdout, tables to stderr) apply to them.
+bool names_stdout(const std::string& path);
+
+// An output that clean-up after a failure may remove: a regular file (or
+// nothing yet) at a name the tool writes by rename. Not "-", a descriptor
+// path (/dev/fd/3, a link to /proc/self/fd/1) or a device or FIFO: removing
+// those would delete the user's link or the device node, not the output.
+bool removable_output(const std::string& path);
+
+// A descriptor path (/dev/fd/N, ...) must name a descriptor the process was
+// given open for writing: not a closed one (found at the first write, after
+// the work), not one the tool opened itself (close-on-exec: a lock file, a
+// model file). Throws Error(usage) naming the path. Other paths pass.
+void check_descriptor_output(const std::string& path);
+
 // A temporary name next to `path` (same filesystem, so rename(2) is atomic),
 // unique within the process and across processes.
 std::string temporary_path(const std::string& path);

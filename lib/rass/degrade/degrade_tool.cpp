@@ -110,7 +110,7 @@ int run_single(const DegradeJob& job) {
     try {
       batch::write_report(job.record_path, text);
     } catch (const Error&) {
-      if (job.output != "-" && !is_special_file(job.output)) std::remove(job.output.c_str());  // both or neither
+      if (removable_output(job.output)) std::remove(job.output.c_str());  // both or neither
       throw;
     }
   }
@@ -180,7 +180,7 @@ void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vec
     try {
       write_file_atomic(u->record, text);
     } catch (const Error&) {
-      std::remove(u->lq.c_str());
+      if (removable_output(u->lq)) std::remove(u->lq.c_str());
       throw;
     }
     u->state = Unit::done;

@@ -125,19 +125,12 @@ json merge_lora_files(torch::nn::Module& m, const MergeLoraJob& a) {
   int k = 0;
   for (const LoraSpec& spec : a.loras) {
     LoraLoadReport r = load_lora_file(m, spec.path, spec.scale, k++, "model", a.quiet ? "" : kTool);
-    // Layers whose weights were finite before: each must stay so. Finite but
-    // huge LoRA values or alpha overflow in the product (3e19 x 3e19), and
-    // infinite weights written with exit 0 poison every later run.
-    std::vector<std::pair<std::string, nn::LoraLayer*>> touched;
-    for (auto& [path, layer] : nn::lora_layers(m))
-      if (!layer->adapters.empty() && torch::isfinite(layer->base_weight()).all().item<bool>())
-        touched.emplace_back(path, layer);
-    const size_t merged = nn::merge_and_unload_lora(m);
-    for (auto& [path, layer] : touched)
-      if (!torch::isfinite(layer->base_weight()).all().item<bool>())
-        throw_bad_input(spec.path, "merged at scale " + json(spec.scale).dump() + ", layer " + path +
-                                       " gets non-finite weights (overflow): the LoRA's values, alpha or scale are "
-                                       "too large");
+    size_t merged = 0;
+    try {
+      merged = nn::merge_and_unload_lora(m);  // refuses weights it would make non-finite
+    } catch (const Error& e) {
+      throw_bad_input(spec.path, "at scale " + json(spec.scale).dump() + ", " + e.what());
+    }
     json ads = json::object();
     for (const auto& [name, n] : r.adapters) ads[name] = n;
     files.push_back({{"file", spec.path}, {"scale", spec.scale}, {"adapters", ads}, {"layers_merged", merged},

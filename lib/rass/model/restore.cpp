@@ -88,7 +88,13 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
       if (!opt.quiet)
         std::fprintf(stderr, "%s: %s: adapter %s on %zu layers (scale %g)%s\n", opt.prog.c_str(), spec.path.c_str(),
                      name.c_str(), n, spec.scale, opt.merge ? ", merged" : "");
-      if (opt.merge) nn::merge_lora(*unet, name);
+      if (opt.merge) {
+        try {
+          nn::merge_lora(*unet, name);  // an overflow is found here, before any image is computed
+        } catch (const Error& e) {
+          throw_bad_input(spec.path, e.what());
+        }
+      }
     }
   }
 }

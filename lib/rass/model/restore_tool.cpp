@@ -159,11 +159,11 @@ void write_outputs(const RestoreResult& r, const std::string& image, const std::
   try {
     if (!latent.empty()) {
       write_npy_tensor(latent, r.latent);
-      if (latent != "-") written.push_back(latent);
+      if (removable_output(latent)) written.push_back(latent);
     }
     if (!attn.empty()) {
       write_npy_tensor(attn, r.attention);
-      if (attn != "-") written.push_back(attn);
+      if (removable_output(attn)) written.push_back(attn);
     }
     const ImageFormat fmt = image == "-" ? ImageFormat::png : format_from_extension(image);
     write_image(image, r.image, fmt == ImageFormat::unknown ? ImageFormat::png : fmt);

@@ -102,7 +102,7 @@ struct Outputs {
 void write_outputs(const SegmentResult& r, const Image& rgb, const Plan& pl, int classes, const Outputs& o) {
   std::vector<std::string> written;
   auto done = [&](const std::string& f) {
-    if (f != "-") written.push_back(f);
+    if (removable_output(f)) written.push_back(f);
   };
   try {
     const Image labels = label_image(r.labels, classes);

@@ -175,8 +175,26 @@ void set_lora_scale(torch::nn::Module& root, const std::string& name, double sca
   }
 }
 
+namespace {
+bool all_finite(const torch::Tensor& w) { return torch::isfinite(w).all().item<bool>(); }
+
+// Finite LoRA values can overflow in their product (3e19 x 3e19): the merged
+// weights would turn every later output into NaN, found (if at all) only
+// after the work. Weights that were finite before must stay so.
+[[noreturn]] void merged_overflow(const std::string& path) {
+  throw Error(ExitCode::bad_input, "merging makes the weights of layer " + path +
+                                       " non-finite (overflow): the LoRA's values, alpha or scale are too large");
+}
+}  // namespace
+
 void merge_lora(torch::nn::Module& root, const std::string& name) {
-  for (auto& [path, layer] : lora_layers(root)) layer->merge(name);
+  for (auto& [path, layer] : lora_layers(root)) {
+    const auto it = layer->adapters.find(name);
+    if (it == layer->adapters.end() || it->second.merged || !it->second.enabled) continue;
+    const bool finite = all_finite(layer->base_weight());
+    layer->merge(name);
+    if (finite && !all_finite(layer->base_weight())) merged_overflow(path);
+  }
 }
 
 void unmerge_lora(torch::nn::Module& root, const std::string& name) {
@@ -188,6 +206,7 @@ size_t merge_and_unload_lora(torch::nn::Module& root) {
   torch::NoGradGuard no_grad;
   for (auto& [path, layer] : lora_layers(root)) {
     std::vector<std::string> names;
+    const bool finite = !layer->adapters.empty() && all_finite(layer->base_weight());
     for (auto& [name, a] : layer->adapters) {
       names.push_back(name);
       if (!a.enabled || a.merged) continue;
@@ -198,6 +217,7 @@ size_t merge_and_unload_lora(torch::nn::Module& root) {
         w.copy_((w.to(torch::kFloat) + layer->delta(a).to(torch::kFloat) * a.scale()).to(w.scalar_type()));
       ++n;
     }
+    if (finite && !all_finite(layer->base_weight())) merged_overflow(path);
     for (const auto& name : names) {
       layer->adapters.at(name).merged = false;  // folded in for good: deleting must not subtract it
       layer->delete_adapter(name);

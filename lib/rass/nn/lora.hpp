@@ -125,6 +125,8 @@ size_t add_lora(torch::nn::Module& root, const std::string& name, int64_t rank, 
 void delete_lora(torch::nn::Module& root, const std::string& name);
 void set_lora_enabled(torch::nn::Module& root, const std::string& name, bool enabled);
 void set_lora_scale(torch::nn::Module& root, const std::string& name, double scale);
+// Merging (here and in merge_and_unload_lora) throws Error(bad_input) naming
+// the layer when finite weights become non-finite (an overflow).
 void merge_lora(torch::nn::Module& root, const std::string& name);
 void unmerge_lora(torch::nn::Module& root, const std::string& name);
 // PEFT's merge_and_unload: folds every enabled, unmerged adapter of every

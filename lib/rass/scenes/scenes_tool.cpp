@@ -63,26 +63,31 @@ bool finished(const ScenesJob& job, const Paths& p) {
   }
 }
 
-// The settings every scene of a folder shares, in DIR/scenes.json. --resume
-// keeps finished scenes, so it refuses other settings: the kept scenes would
-// not be what the new manifest records (they were made from another seed,
-// kind or size). A folder from before this file is taken as it is.
+// The settings every scene of a folder shares, in DIR/scenes.json. A run
+// that remakes only part of the folder (--resume, --shard, --start) next to
+// scenes of other settings is refused: the kept scenes would not be what the
+// manifest records (another seed, kind or size). Only a whole new set
+// (unsharded, from scene 0, without --resume) may change the settings. A
+// folder from before this file is taken as it is.
 void check_folder_settings(const ScenesJob& job) {
   const std::string path = path_join(job.output, "scenes.json");
   const nlohmann::ordered_json want = {{"seed", job.seed},
                                        {"kind", kind_name(job.scene.kind)},
                                        {"width", job.scene.width},
                                        {"height", job.scene.height}};
-  if (job.resume && file_exists(path)) {
+  const bool whole_set = !job.resume && job.shard.count == 1 && job.start == 0;
+  if (file_exists(path)) {
     const nlohmann::ordered_json have = read_json_file(path, 1 << 16);
     std::string diff;
     for (const auto& [k, v] : want.items())
       if (!have.contains(k) || have[k] != v)
         diff += (diff.empty() ? "" : ", ") + k + " " + (have.contains(k) ? have[k].dump() : "missing") + " (this run: " +
                 v.dump() + ")";
-    if (!diff.empty())
-      throw_usage("--resume: the scenes in " + job.output + " were made with other settings: " + diff +
-                  "; use the same settings or another -o (" + path + ")");
+    if (diff.empty()) return;
+    if (!whole_set)
+      throw_usage("the scenes in " + job.output + " were made with other settings: " + diff +
+                  "; --resume, --shard and --start add to them, so use the same settings, or make a whole new set "
+                  "(" + path + ")");
   }
   write_file_atomic(path, json_file_text(want, path) + "\n");
 }

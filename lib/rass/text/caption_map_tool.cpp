@@ -200,8 +200,6 @@ json item_json(const std::string& key, const CaptionMap& cm, const std::vector<s
   return j;
 }
 
-// One label map: the caption map, its pack written to `out` ("" = none), and
-// its stdout line (`keyed`: "key<TAB>prompt").
 // A pack of an earlier run that --resume keeps: readable, of this format,
 // and made with what this run would write: the same prompt (so the same
 // tags, classes and label map contents, as far as the prompt shows them),
@@ -223,6 +221,9 @@ bool finished(const std::string& out, const CaptionMap& cm, const LabelMap& map,
   }
 }
 
+// One label map: the caption map, its pack written to `out` ("" = none;
+// with `resume`, an earlier pack is kept when finished()), and its stdout
+// line (`keyed`: "key<TAB>prompt").
 std::string process(const CaptionMapJob& job, const Setup& s, const std::string& path, const std::string& key,
                     const std::vector<std::string>& tags, const std::string& out, bool keyed, bool resume = false) {
   const LabelMap map = read_label_map(path, s.classes.size(), job.reduce_zero_label);

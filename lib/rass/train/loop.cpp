@@ -413,11 +413,11 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       std::FILE* f = std::fopen(log_path.c_str(), "a");
       if (!f) throw_runtime(log_path + ": cannot append to the log: " + std::strerror(errno));
       const std::string line = json_text(j) + "\n";
-      errno = 0;
-      bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0;
-      const int err = errno;
-      ok = std::fclose(f) == 0 && ok;
-      if (!ok) throw_runtime(log_path + ": cannot write the log: " + std::strerror(err ? err : errno ? errno : EIO));
+      bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
+      int err = ok ? 0 : errno;  // the reason of the call that failed, not a stray one
+      if (ok && std::fflush(f) != 0) ok = false, err = errno;
+      if (std::fclose(f) != 0 && ok) ok = false, err = errno;
+      if (!ok) throw_runtime(log_path + ": cannot write the log: " + std::strerror(err ? err : EIO));
       t_last = now;
       images_since = 0;
     }
