@@ -55,6 +55,8 @@ expect_exit 0 "--resume with the same settings" -- "$S" -n 4 --size 64 -s 3 -o "
 [ "$(wc -l <"$T/sc/manifest.jsonl")" = 4 ] || fail "the fourth scene was added"
 expect_exit 0 "a whole new set with another seed" -- "$S" -n 2 --size 64 -s 6 -o "$T/sc" -q
 grep -q '"seed":6' "$T/sc/scenes.json" || fail "the new set's settings are recorded"
+expect_exit 2 "--start 2^64-1" -- "$S" -n 1 --start 18446744073709551615 -o "$T/sc2" -q
+stderr_has "at most 1000000000000" "the limit is given, not only 'a non-negative integer'"
 
 # 5. An output through a link: the link is never removed by clean-up, and a
 #    link into the input folder via ".." is refused (links resolved first).

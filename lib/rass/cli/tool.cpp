@@ -77,10 +77,12 @@ CLI::Validator integer_at_least(long long least, long long max, const char* what
   return CLI::Validator(
       [least, max, what](std::string& v) -> std::string {
         const std::string bad = std::string("expected ") + what + ", got '" + v + "'";
-        if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) return bad;
+        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return bad;
+        const std::string most = " (at most " + std::to_string(max) + ")";
+        if (v.size() > 18) return bad + most;  // digits past what stoll takes: over any limit here
         const long long n = std::stoll(v);
         if (n < least) return bad;
-        if (n > max) return bad + " (at most " + std::to_string(max) + ")";
+        if (n > max) return bad + most;
         return {};
       },
       "");
