@@ -63,6 +63,7 @@ if [ -n "$a" ] && [ -n "$b" ]; then
   stderr_has "bad-rng.safetensors" "the checkpoint is named"
   stderr_has "rng.cpu" "the tensor is named"
   grep -q "frame #" "$T/.err" && fail "no stack trace"
+  [ -e "$T/rng2" ] && fail "a run that failed before step 0 leaves no folder it made: $(ls -A "$T/rng2")"
 else
   fail "no rng.cpu tensor in $ck"
 fi

@@ -295,8 +295,13 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   } catch (...) {
     early = std::current_exception();
   }
-  if (dist) dist->agree(early);
-  else if (early) std::rethrow_exception(early);
+  try {
+    if (dist) dist->agree(early);  // throws in every process when one failed
+    else if (early) std::rethrow_exception(early);
+  } catch (...) {
+    if (lock) lock->abandon();
+    throw;
+  }
   s.start_step = start;
   const torch::Device device = params.front().p.device();
   auto write_checkpoint = [&](int64_t steps_done) {

@@ -17,9 +17,12 @@ namespace fs = std::filesystem;
 
 namespace rass::train {
 
-RunDirLock::RunDirLock(const std::string& dir) {
+RunDirLock::RunDirLock(const std::string& dir) : dir_(dir) {
+  std::error_code ec;
+  created_ = !fs::exists(dir, ec);
   make_directories(dir);
   const std::string path = path_join(dir, ".rass-train.lock");
+  path_ = path;
   // The process id is written into it: never through a link (a planted
   // .rass-train.lock -> some file would be truncated) or into a file with
   // other names, nor into a device or a FIFO.
@@ -57,6 +60,14 @@ RunDirLock::RunDirLock(const std::string& dir) {
 
 RunDirLock::~RunDirLock() {
   if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+void RunDirLock::abandon() {
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // still held: no other run can be using it
+  ::close(fd_);
+  fd_ = -1;
+  if (created_) ::rmdir(dir_.c_str());  // fails, as it should, when anything else is there
 }
 
 std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage) {

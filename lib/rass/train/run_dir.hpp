@@ -18,8 +18,14 @@ class RunDirLock {
   ~RunDirLock();
   RunDirLock(const RunDirLock&) = delete;
   RunDirLock& operator=(const RunDirLock&) = delete;
+  // A run that failed before step 0: the lock file goes, and DIR too when
+  // this run created it and nothing else is in it (a bad --resume-from left
+  // a folder holding only the lock). The lock is released.
+  void abandon();
 
  private:
+  std::string dir_, path_;
+  bool created_ = false;  // DIR did not exist before
   int fd_ = -1;
 };
 
