@@ -485,13 +485,18 @@ TEST_CASE("restore: a tokenizer without the CLIP special tokens is bad input nam
   CHECK_MESSAGE(msg.find("<|endoftext|>") != std::string::npos, msg);
 }
 
-TEST_CASE("restore: a LoRA that overflows when merged is bad input naming it at load") {
+// The tiny model with its LoRA at scale 1e39: every merged weight overflows.
+static RestoreModelOptions overflowing_lora() {
   RestoreModelOptions o;
   o.dir = kNn + "/sd_tiny";
   o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1e39}};
   o.quiet = true;
+  return o;
+}
+
+TEST_CASE("restore: a LoRA that overflows when merged is bad input naming it at load") {
   try {
-    const RestoreModel m(o);
+    const RestoreModel m(overflowing_lora());
     FAIL("loaded");
   } catch (const Error& e) {
     const std::string msg = e.what();
@@ -502,10 +507,7 @@ TEST_CASE("restore: a LoRA that overflows when merged is bad input naming it at 
 }
 
 TEST_CASE("restore: a non-finite float32 result names the LoRA scale, not --dtype fp32") {
-  RestoreModelOptions o;
-  o.dir = kNn + "/sd_tiny";
-  o.loras = {{kNn + "/sd_tiny_lora.safetensors", 1e39}};
-  o.quiet = true;
+  RestoreModelOptions o = overflowing_lora();
   o.merge = false;  // merged, the overflow is found at load (above)
   const RestoreModel m(o);
   const Image lq = read_image(kNn + "/restore_lq.png");

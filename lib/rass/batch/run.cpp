@@ -81,7 +81,7 @@ Tally run_item_groups(const std::vector<Item>& items, size_t group, const RunOpt
   };
   const size_t groups = (items.size() + group - 1) / group;
   // A caller's count too is capped at the groups: no idle threads for -j 100000.
-  workers = worker_count(workers > 0 ? workers : opt.jobs, groups);
+  workers = group_workers(workers > 0 ? workers : opt.jobs, items.size(), group);
   parallel_for(groups, workers, [&](size_t g, int w) {
     std::vector<size_t> idx;
     for (size_t i = g * group; i < std::min(items.size(), (g + 1) * group); ++i) {

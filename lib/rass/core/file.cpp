@@ -231,9 +231,10 @@ AtomicFile::~AtomicFile() {
 }
 
 void AtomicFile::write(const void* data, size_t size) {
+  if (fd_ >= 0 && write_all(fd_, static_cast<const uint8_t*>(data), size)) return;  // every line or tensor: no string built
   const std::string name = path_ == "-" ? "<stdout>" : path_;
   if (fd_ < 0) throw_runtime(name + ": internal error: written after commit");
-  if (!write_all(fd_, static_cast<const uint8_t*>(data), size)) throw_runtime(name + ": write failed: " + errno_text());
+  throw_runtime(name + ": write failed: " + errno_text());
 }
 
 void AtomicFile::commit() {

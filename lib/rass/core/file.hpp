@@ -48,8 +48,8 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 // by a killed process). "-" writes to stdout, and /dev/stdout, /dev/stderr,
 // /dev/fd/N, /proc/self/fd/N (or a link to one) to that open descriptor; an
 // existing device or pipe (/dev/null, a FIFO) is written in place: never
-// renamed over. Destroyed
-// without commit(): nothing is left and `path` is untouched.
+// renamed over. Destroyed without commit(): nothing is left and `path` is
+// untouched.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);  // throws Error(runtime) naming the path

@@ -14,6 +14,11 @@ int worker_count(int requested, size_t items) {
   return int(std::max<size_t>(1, std::min(n, items)));
 }
 
+int group_workers(int requested, size_t items, size_t group) {
+  if (group == 0) group = 1;
+  return worker_count(requested, (items + group - 1) / group);
+}
+
 void parallel_for(size_t items, int workers, const std::function<void(size_t, int)>& body) {
   std::atomic<size_t> next{0};
   std::exception_ptr error;

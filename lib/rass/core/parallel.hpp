@@ -13,6 +13,9 @@ namespace rass {
 
 // `requested` threads (0 = all cores), at least 1 and at most `items`.
 int worker_count(int requested, size_t items);
+// The same for `items` taken `group` at a time (group 0 counts as 1): at most
+// one worker per group, so no idle threads or streams for -j far above the work.
+int group_workers(int requested, size_t items, size_t group);
 
 void parallel_for(size_t items, int workers, const std::function<void(size_t index, int worker)>& body);
 

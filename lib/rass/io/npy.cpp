@@ -561,7 +561,7 @@ NpyArray read_npy(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
     if (n >= 6 && std::memcmp(p, "\x93NUMPY", 6) != 0) throw_bad_input(name, "not a .npy file (bad magic)");
   });
-  return parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
+  return parse_npy(bytes.data(), bytes.size(), name);
 }
 
 std::vector<uint8_t> serialize_npy(const NpyArray& a) {
@@ -625,7 +625,7 @@ NpzFile read_npz(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
     if (n >= 2 && (p[0] != 'P' || p[1] != 'K')) throw_bad_input(name, "not a ZIP archive (.npz)");
   });
-  return parse_npz(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
+  return parse_npz(bytes.data(), bytes.size(), name);
 }
 
 std::vector<double> npy_to_f64(const NpyArray& a) { return convert<double>(a); }

@@ -139,7 +139,7 @@ int run_eval_iqa(const IqaJob& job) {
 
   // Networks are loaded once; every worker calls the same const scorers.
   const size_t group = deep.empty() ? 1 : size_t(job.batch);
-  const int workers = worker_count(job.jobs, (items.size() + group - 1) / group);
+  const int workers = group_workers(job.jobs, items.size(), group);
   DeepIqaOptions dopt;
   dopt.weights_dir = job.weights_dir;
   dopt.device = job.device;

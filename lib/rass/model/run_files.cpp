@@ -1,6 +1,5 @@
 #include "rass/model/run_files.hpp"
 
-
 #include <filesystem>
 
 #include "rass/core/error.hpp"
@@ -9,16 +8,13 @@ namespace fs = std::filesystem;
 
 namespace rass::model {
 
-namespace {
-// "out/../a.png" is a.png even before out/ exists: the tool creates out/.
-std::string normalised(const std::string& p) { return batch::OutputGuard::normalised_path(p); }
-}  // namespace
+using batch::OutputGuard;
 
 RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& loras,
                    const std::vector<std::string>& others) {
   std::error_code ec;
   if (!model.empty() && fs::is_directory(model, ec)) {
-    model_ = normalised(model);
+    model_ = OutputGuard::normalised_path(model);
     guard_.add_input(model);
     // Its files by inode too: a cache snapshot's files are links to blobs outside it.
     // A diffusers folder holds a few dozen files; the walk stops at a generous bound.
@@ -41,7 +37,7 @@ RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& lor
 }
 
 void RunFiles::refuse_in_model(const std::string& path, const std::string& what) const {
-  if (!model_.empty() && batch::OutputGuard::path_within(normalised(path), model_))
+  if (!model_.empty() && OutputGuard::path_within(OutputGuard::normalised_path(path), model_))
     throw_usage(what + " " + path + " is inside the model folder " + model_ +
                 ": refusing to write into an input; choose a path outside it");
 }
@@ -51,7 +47,7 @@ void RunFiles::check_output_file(const std::string& path, const std::string& wha
   guard_.check_output_file(path, what, per_item);
   if (path == "-") return;
   refuse_in_model(path, what);
-  const std::string id = batch::OutputGuard::output_identity(path);
+  const std::string id = OutputGuard::output_identity(path);
   if (id.empty()) return;  // a device or pipe: outputs may share /dev/null
   const auto [it, fresh] = written_.emplace(id, what + " " + path);
   if (!fresh)
@@ -63,7 +59,7 @@ void RunFiles::check_output_dir(const std::string& dir, const std::string& what,
   guard_.check_output_dir(dir, what);
   refuse_in_model(dir, what);
   if (!own_folder) return;
-  const auto [it, fresh] = out_dirs_.emplace(normalised(dir), what + " " + dir);
+  const auto [it, fresh] = out_dirs_.emplace(OutputGuard::normalised_path(dir), what + " " + dir);
   if (!fresh)
     throw_usage(what + " " + dir + " and " + it->second +
                 " name the same folder: give each kind of output a folder of its own");

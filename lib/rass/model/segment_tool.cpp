@@ -275,8 +275,7 @@ int run_batch(const SegmentJob& job) {
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));
   // Capped at the groups of work first, so the cores are split among the workers that run.
-  const size_t groups = (mine.size() + size_t(std::max(job.batch, 1)) - 1) / size_t(std::max(job.batch, 1));
-  const int workers = worker_count(std::max(1, job.jobs), groups);
+  const int workers = group_workers(std::max(1, job.jobs), mine.size(), size_t(std::max(job.batch, 1)));
   set_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
   batch::Reporter reporter(kProg);

@@ -321,10 +321,8 @@ int run_batch(const CaptionMapJob& job) {
       mine, {job.jobs, job.quiet}, reporter,
       [&](size_t i, int) {
         const batch::Item& it = mine[i];
-        std::string out = outs[i];
-        if (!out.empty()) {
-          make_directories(fs::path(out).parent_path().string());
-        }
+        const std::string& out = outs[i];
+        if (!out.empty()) make_directories(fs::path(out).parent_path().string());
         lines.put(i, process(job, s, it.paths[0], it.key, tags_of(tags, it.key), out, true, job.resume));
       },
       [&](size_t i, batch::Outcome o, const std::string&) {
