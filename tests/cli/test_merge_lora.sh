@@ -113,6 +113,27 @@ expect_exit 2 "-O needs a model folder" -- "$M" merge --model "$T/lone.safetenso
 expect_exit 3 "failure after the first LoRA" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --lora "$T/bad.safetensors" --head none -O "$T/ras2"
 [ -e "$T/ras2" ] && fail "no partial init-seg folder"
 no_leftovers "failed init-seg"
+# --classes with --head none would never be read: refused, not ignored.
+: >"$T/empty_classes.txt"
+expect_exit 2 "init-seg --head none --classes" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --head none --classes "$T/empty_classes.txt" -O "$T/ras3"
+stderr_has "--classes applies to a head" "the conflict explained"
+[ -e "$T/ras3" ] && fail "no folder after a refusal"
+# A full disk while the folder's other components are copied (another
+# filesystem: no hard links): the system's reason and the folder's own name,
+# not EIO and a temporary path; nothing left on the full disk. Needs a tmpfs
+# (root); skipped where none can be mounted.
+mkdir -p "$T/small"
+if mount -t tmpfs -o size=1m tmpfs "$T/small" 2>/dev/null; then
+  head -c 3000000 /dev/zero >"$T/sd/vae/big.bin"
+  expect_exit 1 "merge -O onto a full disk" -- "$M" merge --model "$T/sd" --lora "$PEFT" -O "$T/small/merged"
+  stderr_has "$T/small/merged/vae/big.bin: cannot copy" "the folder's own name"
+  stderr_has "No space left on device" "the system's reason"
+  [ -z "$(ls -A "$T/small")" ] || fail "a full disk kept a partial folder: $(ls -A "$T/small")"
+  rm -f "$T/sd/vae/big.bin"
+  umount "$T/small"
+else
+  echo "skipped: full-disk case (cannot mount a tmpfs here)"
+fi
 if ! command -v nvidia-smi >/dev/null; then
   expect_exit 1 "cuda unavailable" -- "$M" merge --model "$T/sd" --lora "$PEFT" --device cuda -o "$T/o4.safetensors"
   [ -e "$T/o4.safetensors" ] && fail "no output when the device is missing"

@@ -97,6 +97,13 @@ touch "$T/afile"
 expect_exit 2 "loop.export_dir over a file" -- "$R" selftest -o "$T/exp" --set loop.export_dir="$T/afile" --steps 2 -q
 stderr_has "$T/afile" "the export folder is named"
 [ ! -e "$T/exp/checkpoints" ] || fail "a refused export folder still trained (checkpoints written)"
+# An export folder named by a last "..": it names an existing folder (here
+# $T itself), which the export would replace. Refused before any step.
+mkdir -p "$T/sub"
+expect_exit 2 "loop.export_dir ending in .." -- "$R" selftest -o "$T/exp2" --set loop.export_dir="$T/sub/.." --steps 2 -q
+stderr_has "names no new folder" "the reason given"
+[ ! -e "$T/exp2/checkpoints" ] || fail "a refused export folder still trained (checkpoints written)"
+[ -d "$T/sub" ] || fail "the folder above the export was touched"
 expect_exit 2 "-o over a file" -- "$R" selftest -o "$T/afile" --steps 2 -q
 [ -f "$T/afile" ] && [ ! -s "$T/afile" ] || fail "-o over a file changed the file"
 

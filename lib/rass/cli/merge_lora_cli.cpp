@@ -74,7 +74,7 @@ MergeLoraCli::MergeLoraCli()
                                            "segment.json nor seg_head: the LoRA surgery only) or a head-config JSON file")
       ->type_name("FILE")
       ->default_str("released");
-  init_seg_->add_option("--classes", a_.classes, "classes of the head: ade20k, cityscapes, voc or a file with one name per line")
+  classes_ = init_seg_->add_option("--classes", a_.classes, "classes of the head: ade20k, cityscapes, voc or a file with one name per line")
       ->type_name("FILE")
       ->default_str("ade20k");
   init_seg_->add_option("-O,--output-dir", a_.output_dir, "the new model folder")->type_name("DIR")->required();
@@ -105,6 +105,10 @@ model::MergeLoraJob MergeLoraCli::job() const {
   a.json = common.json;
   a.quiet = common.quiet;
   if (!a.config.empty() && a.command == C::init_seg) throw_usage("init-seg reads the folder's unet/config.json; --config does not apply");
+  // Silently unused, a --classes file would never be read, so a wrong one
+  // (empty, misspelt) would pass unnoticed until a later init-seg with a head.
+  if (a.command == C::init_seg && a.head == "none" && classes_->count() > 0)
+    throw_usage("init-seg: --classes applies to a head; --head none writes none (leave --classes out)");
   return a;
 }
 

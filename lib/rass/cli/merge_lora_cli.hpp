@@ -22,7 +22,7 @@ class MergeLoraCli : public ToolCli {
   model::MergeLoraJob a_;
   std::vector<std::string> loras_;
   CLI::App *merge_ = nullptr, *list_ = nullptr, *extract_ = nullptr, *init_seg_ = nullptr, *expand_ = nullptr;
-  CLI::Option* timestep_ = nullptr;
+  CLI::Option *timestep_ = nullptr, *classes_ = nullptr;
 };
 
 }  // namespace rass::cli

@@ -282,6 +282,33 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   f.commit();
 }
 
+void copy_file_to(const std::string& from, const std::string& to, const std::string& shown) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) throw_runtime(from + ": cannot open for copying: " + errno_text());
+  struct stat st {};
+  if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const std::string why = S_ISREG(st.st_mode) ? errno_text() : "not a regular file";
+    ::close(in);
+    throw_runtime(from + ": cannot copy: " + why);
+  }
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777);
+  if (out < 0) {
+    const std::string why = errno_text();
+    ::close(in);
+    throw_runtime(shown + ": cannot create (copying " + from + "): " + why);
+  }
+  // copy_all reads with pread from offset 0; its failure leaves errno set.
+  bool ok = copy_all(in, out);
+  std::string why = ok ? "" : errno_text();
+  if (ok && ::fsync(out) != 0) ok = false, why = errno_text();
+  if (::close(out) != 0 && ok) ok = false, why = errno_text();
+  ::close(in);
+  if (!ok) {
+    ::unlink(to.c_str());
+    throw_runtime(shown + ": cannot copy " + from + ": " + why);
+  }
+}
+
 void make_directories(const std::string& dir) {
   if (dir.empty()) return;
   std::string cur;

@@ -91,6 +91,13 @@ void check_descriptor_output(const std::string& path);
 // unique within the process and across processes.
 std::string temporary_path(const std::string& path);
 
+// Copies the data of `from` (links followed) into the new file `to`, with
+// `from`'s permission bits, and syncs it. `shown` is the name the user will
+// know the copy by (a folder written under a temporary name shows its final
+// name); a failure throws Error(runtime) naming it and the system's reason
+// ("No space left on device", not std::filesystem's EIO) and removes `to`.
+void copy_file_to(const std::string& from, const std::string& to, const std::string& shown);
+
 // mkdir -p. Throws Error(runtime) on failure.
 void make_directories(const std::string& dir);
 bool file_exists(const std::string& path);

@@ -1,6 +1,8 @@
 #include "rass/model/model_folder.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "rass/core/error.hpp"
@@ -17,21 +19,42 @@ bool is_weight_file(const std::string& name) {
          (name.find(".index") != std::string::npos && ends(".json"));
 }
 
-void place_file(const fs::path& from, const fs::path& to) {
+}  // namespace
+
+// A path under the temporary folder as the user will know it: under the
+// destination's name.
+std::string FolderWriter::shown(const fs::path& p) const { return dst_ + p.string().substr(tmp_.size()); }
+
+void FolderWriter::place_file(const fs::path& from, const fs::path& to) const {
   std::error_code ec;
   if (!fs::is_symlink(from, ec)) {
     fs::create_hard_link(from, to, ec);
     if (!ec) return;
   }
-  fs::copy_file(from, to, ec);  // follows a symbolic link: the output holds the data
-  if (ec) throw_runtime(to.string() + ": cannot copy " + from.string() + ": " + ec.message());
+  copy_file_to(from.string(), to.string(), shown(to));  // follows a symbolic link: the output holds the data
 }
-}  // namespace
 
-FolderWriter::FolderWriter(std::string dst) : dst_(std::move(dst)) {
-  while (dst_.size() > 1 && dst_.back() == '/') dst_.pop_back();
+std::string FolderWriter::check_destination(const std::string& dst, Existing existing) {
+  std::string name = fs::path(dst).lexically_normal().string();
+  while (name.size() > 1 && name.back() == '/') name.pop_back();  // "out/" names the folder "out"
+  // A last component "." or ".." names a folder by where it is, not a new
+  // one: replacing "runs/a/.." would replace "runs".
+  std::string raw = dst;
+  while (raw.size() > 1 && raw.back() == '/') raw.pop_back();
+  const std::string tail = fs::path(raw).filename().string();
+  if (name.empty() || name == "." || name == "/" || tail == "." || tail == "..")
+    throw_usage("output folder '" + dst + "' names no new folder");
   std::error_code ec;
-  if (fs::exists(dst_, ec)) throw_usage(dst_ + " exists; the output folder must be new (remove it or choose another)");
+  const auto st = fs::symlink_status(name, ec);
+  if (fs::exists(st) && existing == Existing::refuse)
+    throw_usage(name + " exists; the output folder must be new (remove it or choose another)");
+  if (fs::exists(st) && !fs::is_directory(fs::status(name, ec))) throw_usage(name + " exists and is not a folder");
+  return name;
+}
+
+FolderWriter::FolderWriter(const std::string& dst, Existing existing)
+    : dst_(check_destination(dst, existing)), existing_(existing) {
+  std::error_code ec;
   const fs::path parent = fs::path(dst_).parent_path();
   if (!parent.empty()) make_directories(parent.string());
   tmp_ = temporary_path(dst_);
@@ -64,15 +87,25 @@ void FolderWriter::copy_component_extras(const std::string& src, const std::stri
   for (const auto& e : fs::directory_iterator(src, ec)) {
     const std::string name = e.path().filename().string();
     if (fs::is_directory(e.path(), ec) || is_weight_file(name)) continue;
-    fs::copy_file(e.path(), base / name, ec);
-    if (ec) throw_runtime((base / name).string() + ": cannot copy " + e.path().string() + ": " + ec.message());
+    copy_file_to(e.path().string(), (base / name).string(), shown(base / name));
   }
 }
 
 void FolderWriter::commit() {
-  if (std::rename(tmp_.c_str(), dst_.c_str()) != 0)
-    throw_runtime(dst_ + ": cannot rename " + tmp_ + " to it");
+  std::error_code ec;
+  std::string old;
+  if (existing_ == Existing::replace && fs::exists(fs::symlink_status(dst_, ec))) {
+    old = temporary_path(dst_);
+    if (std::rename(dst_.c_str(), old.c_str()) != 0)
+      throw_runtime(dst_ + ": cannot move the old folder aside to replace it: " + std::strerror(errno));
+  }
+  if (std::rename(tmp_.c_str(), dst_.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    if (!old.empty()) std::rename(old.c_str(), dst_.c_str());
+    throw_runtime(dst_ + ": cannot rename " + tmp_ + " to it: " + why);
+  }
   committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
 }
 
 }  // namespace rass::model

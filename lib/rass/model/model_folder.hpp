@@ -4,6 +4,7 @@
 // are hard-linked from the source folder (copied where links cannot be made:
 // another filesystem, or a symbolic link in the source).
 #pragma once
+#include <filesystem>
 #include <set>
 #include <string>
 
@@ -11,8 +12,16 @@ namespace rass::model {
 
 class FolderWriter {
  public:
-  // Refuses (Error(usage)) a destination that already exists.
-  explicit FolderWriter(std::string dst);
+  // What to do with a destination that already exists: refuse it
+  // (Error(usage), before any work), or replace it at commit() (training
+  // exports: a later export of the same run supersedes the earlier one).
+  enum class Existing { refuse, replace };
+  explicit FolderWriter(const std::string& dst, Existing existing = Existing::refuse);
+  // The checks the constructor makes, without creating anything (Error(usage)
+  // for a destination that names no new folder, exists when it must not, or
+  // is not a folder), for callers that check before long work. Returns the
+  // destination's normalised name.
+  static std::string check_destination(const std::string& dst, Existing existing);
   ~FolderWriter();  // removes the temporary folder unless committed
   FolderWriter(const FolderWriter&) = delete;
   FolderWriter& operator=(const FolderWriter&) = delete;
@@ -24,10 +33,17 @@ class FolderWriter {
   // Copies a component folder's files other than weights (config.json and
   // the like; not *.safetensors, *.bin or weight indexes) into tmp()/`rel`.
   void copy_component_extras(const std::string& src, const std::string& rel);
-  void commit();  // rename(2) to the destination
+  // rename(2) to the destination. Replacing: the old folder is renamed
+  // aside first and removed after, so a reader sees the old folder or the
+  // new one, never a mix; if the new one cannot be put in place, the old one
+  // is put back.
+  void commit();
 
  private:
+  std::string shown(const std::filesystem::path& p) const;
+  void place_file(const std::filesystem::path& from, const std::filesystem::path& to) const;
   std::string dst_, tmp_;
+  Existing existing_;
   bool committed_ = false;
 };
 

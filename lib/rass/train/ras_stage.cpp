@@ -1,6 +1,5 @@
 #include "rass/train/ras_stage.hpp"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/lora_surgery.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/nn/lora.hpp"
 
@@ -93,21 +93,6 @@ torch::Tensor to_tensor_rgb(const std::vector<const Image*>& imgs) {
                     .mul(2.0)
                     .sub(1.0));
   return torch::stack(v);
-}
-
-void link_or_copy_tree(const fs::path& from, const fs::path& to) {
-  // Frozen components are hard-linked (no extra space); across file systems, copied.
-  fs::create_directories(to);
-  for (const auto& e : fs::directory_iterator(from)) {
-    const fs::path dst = to / e.path().filename();
-    if (e.is_directory()) {
-      link_or_copy_tree(e.path(), dst);
-    } else {
-      std::error_code ec;
-      fs::create_hard_link(e.path(), dst, ec);
-      if (ec) fs::copy_file(e.path(), dst);
-    }
-  }
 }
 
 }  // namespace
@@ -314,23 +299,12 @@ void RasStage::export_model(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec) && fs::equivalent(dir, s_.model, ec))
     throw_usage("the export folder " + dir + " is the start folder (stage.model): choose another");
-  const fs::path target = fs::absolute(dir);
-  fs::create_directories(target.parent_path());
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  // Replaces an older export only once the new one is complete.
+  model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
+  const fs::path tmp = w.tmp();
   const fs::path src = s_.model;
   // Everything frozen is linked from the start folder; the trained parts are written.
-  const std::set<std::string> written = {"unet", "seg_lora.safetensors", "seg_head.safetensors", "segment.json"};
-  for (const auto& e : fs::directory_iterator(src)) {
-    const std::string n = e.path().filename().string();
-    if (written.count(n)) continue;
-    if (e.is_directory()) link_or_copy_tree(e.path(), tmp / n);
-    else {
-      fs::create_hard_link(e.path(), tmp / n, ec);
-      if (ec) fs::copy_file(e.path(), tmp / n);
-    }
-  }
+  w.link_tree(src.string(), "", {"unet", "seg_lora.safetensors", "seg_head.safetensors", "segment.json"});
   torch::NoGradGuard ng;
   auto save = [](const std::vector<std::pair<std::string, torch::Tensor>>& named, const std::string& path,
                  const std::map<std::string, std::string>& meta) {
@@ -344,8 +318,7 @@ void RasStage::export_model(const std::string& dir) {
     write_safetensors(path, out, meta);
   };
   // unet/: the frozen base with the trained conv_in (the Seg LoRA stays a file).
-  fs::create_directories(tmp / "unet");
-  fs::copy_file(src / "unet" / "config.json", tmp / "unet" / "config.json");
+  w.copy_component_extras((src / "unet").string(), "unet");
   std::vector<std::pair<std::string, torch::Tensor>> base;
   for (const auto& p : m.unet->named_parameters(true))
     if (!nn::is_lora_parameter(p.key())) base.emplace_back(p.key(), p.value());
@@ -376,16 +349,7 @@ void RasStage::export_model(const std::string& dir) {
   seg["input"]["min_size_test"] = s_.data.crop_size;
   seg["input"]["max_size_test"] = 4 * s_.data.crop_size;
   write_file_atomic((tmp / "segment.json").string(), json_file_text(seg, (tmp / "segment.json").string(), 2) + "\n");
-  // Swap in: a reader sees the old folder or the new one, never a partial one.
-  if (fs::exists(target)) {
-    const fs::path old = target.parent_path() / (target.filename().string() + ".old-" + std::to_string(::getpid()));
-    fs::remove_all(old);
-    fs::rename(target, old);
-    fs::rename(tmp, target);
-    fs::remove_all(old);
-  } else {
-    fs::rename(tmp, target);
-  }
+  w.commit();
 }
 
 StageInfo ras_stage_info() {

@@ -7,7 +7,6 @@
 #include <map>
 #include <set>
 
-#include <unistd.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -18,6 +17,7 @@
 #include "rass/core/rng.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/iqa_lpips.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/text/caption_pack.hpp"
@@ -389,59 +389,39 @@ StepLoss ScrStage::compute_loss(const StepContext& ctx) {
 
 void ScrStage::export_model(const std::string& dir) {
   Impl& m = *impl_;
-  std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) throw_usage("export folder " + dir + " is a file");
-  fs::path target = fs::path(dir).lexically_normal();
-  if (target.filename().empty()) target = target.parent_path();  // "out/" names the folder "out"
-  if (target.empty()) throw_usage("export folder '" + dir + "' names no folder");
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::create_directories(parent, ec);
-  const std::string tmp = (parent / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
-  fs::remove_all(tmp, ec);
-  if (!fs::create_directory(tmp, ec)) throw_runtime("cannot create " + tmp + ": " + ec.message());
-  try {
-    // PEFT's in-model names, adapter names kept (what convert_osediff.py
-    // writes from scr.pkl): <path>.lora_{A,B}.default_*.weight, conv_in.weight/bias.
-    std::vector<torch::Tensor> keep;
-    std::vector<TensorToWrite> out;
-    auto add = [&](const std::string& name, const torch::Tensor& t) {
-      keep.push_back(t.detach().to(torch::kCPU, torch::kFloat).contiguous());
-      out.push_back({name, DType::f32, keep.back().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().nbytes())});
-    };
-    keep.reserve(4096);
-    for (auto& [name, t] : trainable())
-      if (nn::is_lora_parameter(name)) add(name, t);
-    if (m.train_conv_in) {
-      add("conv_in.weight", m.sd->unet->conv_in->weight);
-      add("conv_in.bias", m.sd->unet->conv_in->bias);
-    }
-    std::map<std::string, std::string> meta = {{"format", "pt"},
-                                               {"lora_alpha", std::to_string(m.alpha)},
-                                               {"rank", std::to_string(m.rank)},
-                                               {"adapters", "default_encoder,default_decoder,default_others"},
-                                               {"method", "scr"},
-                                               {"writer", "rass-train scr"}};
-    write_safetensors(tmp + "/scr.unet.safetensors", out, meta);
-    json form = {{"method", "scr"}, {"timestep", m.timestep}, {"formula", m.formula_name},
-                 {"prompt_style", m.prompt_style}, {"lora", "scr.unet.safetensors"},
-                 {"lora_rank", m.rank}, {"lora_alpha", m.alpha}, {"scl", m.scl},
-                 // The scale it was trained at (OSEDiff: 512 crops, process size 512).
-                 {"process_size", m.crop}};
-    const std::string text = json_file_text(form, tmp + "/rass.json", 2) + "\n";
-    write_file_atomic(tmp + "/rass.json", std::vector<uint8_t>(text.begin(), text.end()));
-    // Replace an older export only once the new one is complete.
-    if (fs::exists(target, ec)) {
-      const std::string old = tmp + ".old";
-      fs::rename(target, old);
-      fs::rename(tmp, target);
-      fs::remove_all(old, ec);
-    } else {
-      fs::rename(tmp, target);
-    }
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
+  // Replaces an older export only once the new one is complete.
+  model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
+  const std::string tmp = w.tmp();
+  // PEFT's in-model names, adapter names kept (what convert_osediff.py
+  // writes from scr.pkl): <path>.lora_{A,B}.default_*.weight, conv_in.weight/bias.
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorToWrite> out;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    keep.push_back(t.detach().to(torch::kCPU, torch::kFloat).contiguous());
+    out.push_back({name, DType::f32, keep.back().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().nbytes())});
+  };
+  keep.reserve(4096);
+  for (auto& [name, t] : trainable())
+    if (nn::is_lora_parameter(name)) add(name, t);
+  if (m.train_conv_in) {
+    add("conv_in.weight", m.sd->unet->conv_in->weight);
+    add("conv_in.bias", m.sd->unet->conv_in->bias);
   }
+  std::map<std::string, std::string> meta = {{"format", "pt"},
+                                             {"lora_alpha", std::to_string(m.alpha)},
+                                             {"rank", std::to_string(m.rank)},
+                                             {"adapters", "default_encoder,default_decoder,default_others"},
+                                             {"method", "scr"},
+                                             {"writer", "rass-train scr"}};
+  write_safetensors(tmp + "/scr.unet.safetensors", out, meta);
+  json form = {{"method", "scr"}, {"timestep", m.timestep}, {"formula", m.formula_name},
+               {"prompt_style", m.prompt_style}, {"lora", "scr.unet.safetensors"},
+               {"lora_rank", m.rank}, {"lora_alpha", m.alpha}, {"scl", m.scl},
+               // The scale it was trained at (OSEDiff: 512 crops, process size 512).
+               {"process_size", m.crop}};
+  const std::string text = json_file_text(form, tmp + "/rass.json", 2) + "\n";
+  write_file_atomic(tmp + "/rass.json", std::vector<uint8_t>(text.begin(), text.end()));
+  w.commit();
 }
 
 StageInfo scr_stage_info() {

@@ -11,6 +11,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/loop.hpp"
 #include "rass/train/run_dir.hpp"
@@ -70,8 +71,13 @@ int run_train_tool(const TrainJob& job) {
     check_output_outside_inputs("loop.out_dir", c.out_dir, inputs);
     check_output_outside_inputs("loop.export_dir", c.export_dir, inputs);
     std::error_code ec;
-    if (!c.export_dir.empty() && std::filesystem::exists(c.export_dir, ec) && !std::filesystem::is_directory(c.export_dir, ec))
-      throw_usage("loop.export_dir " + c.export_dir + " exists and is not a directory");
+    if (!c.export_dir.empty()) {
+      try {
+        model::FolderWriter::check_destination(c.export_dir, model::FolderWriter::Existing::replace);
+      } catch (const Error& e) {
+        throw_usage(std::string("loop.export_dir: ") + e.what());
+      }
+    }
     if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
       throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
   }

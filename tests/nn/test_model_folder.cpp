@@ -1,0 +1,122 @@
+// FolderWriter (model/model_folder.hpp), the one way a model folder is
+// written (rass-merge-lora, rass-model, rass-train's exports): nothing
+// visible before commit(), a refused or replaced destination, names as the
+// user gave them in messages. Torch-free: plain doctest.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/model/model_folder.hpp"
+
+using namespace rass;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/rass-folder-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+void put(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+std::string get(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int entries(const std::string& dir) {
+  int n = 0;
+  for (auto it = fs::directory_iterator(dir); it != fs::directory_iterator(); ++it) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("FolderWriter: nothing at the destination before commit; an abandoned writer leaves nothing") {
+  TempDir t;
+  put(t.path + "/src/vae/config.json", "{}");
+  put(t.path + "/src/unet/config.json", "{\"u\":1}");
+  put(t.path + "/src/unet/diffusion_pytorch_model.safetensors", "weights");
+  {
+    model::FolderWriter w(t.path + "/out/");  // "out/" names the folder "out"
+    w.link_tree(t.path + "/src", "", {"unet"});
+    w.copy_component_extras(t.path + "/src/unet", "unet");
+    CHECK(!fs::exists(t.path + "/out"));
+    w.commit();
+  }
+  CHECK(get(t.path + "/out/vae/config.json") == "{}");
+  CHECK(get(t.path + "/out/unet/config.json") == "{\"u\":1}");
+  CHECK(!fs::exists(t.path + "/out/unet/diffusion_pytorch_model.safetensors"));  // weights are the caller's to write
+  // Linked, not copied, on one filesystem.
+  CHECK(fs::equivalent(t.path + "/out/vae/config.json", t.path + "/src/vae/config.json"));
+  {
+    model::FolderWriter w(t.path + "/gone");
+    w.link_tree(t.path + "/src", "");
+  }
+  CHECK(!fs::exists(t.path + "/gone"));
+  CHECK(entries(t.path) == 2);  // src and out: no temporary folder left
+}
+
+TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") {
+  TempDir t;
+  put(t.path + "/src/a.txt", "new");
+  put(t.path + "/dst/old.txt", "old");
+  CHECK_THROWS_AS(model::FolderWriter(t.path + "/dst"), Error);
+  CHECK(get(t.path + "/dst/old.txt") == "old");
+  {
+    model::FolderWriter w(t.path + "/dst", model::FolderWriter::Existing::replace);
+    w.link_tree(t.path + "/src", "");
+    CHECK(get(t.path + "/dst/old.txt") == "old");  // untouched until commit
+    w.commit();
+  }
+  CHECK(get(t.path + "/dst/a.txt") == "new");
+  CHECK(!fs::exists(t.path + "/dst/old.txt"));  // replaced, not merged
+  CHECK(entries(t.path) == 2);                  // the old folder is gone too
+  put(t.path + "/file", "x");
+  try {
+    model::FolderWriter w(t.path + "/file", model::FolderWriter::Existing::replace);
+    FAIL("a file is not replaced by a folder");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 2);
+    CHECK(std::string(e.what()).find("is not a folder") != std::string::npos);
+  }
+  for (const std::string& bad : {std::string(), std::string("."), std::string(".."), std::string("/"), t.path + "/.."})
+    CHECK_THROWS_AS(model::FolderWriter(bad, model::FolderWriter::Existing::replace), Error);
+}
+
+TEST_CASE("copy_file_to: data and permission bits, a new file only, errors name the file as shown") {
+  TempDir t;
+  put(t.path + "/a", std::string(300000, 'q'));
+  ::chmod((t.path + "/a").c_str(), 0640);
+  copy_file_to(t.path + "/a", t.path + "/b", "OUT/b");
+  CHECK(get(t.path + "/b") == std::string(300000, 'q'));
+  struct stat st {};
+  REQUIRE(::stat((t.path + "/b").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0640);
+  try {
+    copy_file_to(t.path + "/a", t.path + "/b", "OUT/b");
+    FAIL("an existing file is not written over");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("OUT/b: cannot create") != std::string::npos);
+  }
+  CHECK_THROWS_AS(copy_file_to(t.path + "/missing", t.path + "/c", "OUT/c"), Error);
+  CHECK(!fs::exists(t.path + "/c"));
+  CHECK_THROWS_AS(copy_file_to(t.path, t.path + "/d", "OUT/d"), Error);  // a folder is not copied as a file
+  CHECK(!fs::exists(t.path + "/d"));
+}
