@@ -15,6 +15,7 @@ pkgs=(
   libcli11-dev doctest-dev nlohmann-json3-dev
   libhdf5-dev hdf5-tools wordnet-base  # caption-map: HDF5 mask packs (h5dump checks them), WordNet similarity
   jq  # make demo and the mini benchmark read the tools' --json summaries
+  strace  # CLI tests: a job killed at an exact point (fault injection at the Nth rename)
 )
 for arg in "$@"; do
   case "$arg" in

@@ -303,7 +303,10 @@ TEST_CASE("OrderedLines: input order whatever the finishing order; the file appe
   }
   CHECK(text_of(p) == "a\nb\nc\n");
   CHECK(!OrderedLines("").enabled());
-  CHECK_THROWS_AS(OrderedLines(d.path + "/missing/x.jsonl"), Error);
+  // A missing folder is made; one that cannot be (a file on the way) is an error.
+  CHECK(OrderedLines(d.path + "/missing/x.jsonl").enabled());
+  { std::ofstream(d.path + "/afile") << "x"; }
+  CHECK_THROWS_AS(OrderedLines(d.path + "/afile/x.jsonl"), Error);
 }
 
 TEST_CASE("OrderedLines: a write failure is reported at finish naming the file") {

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -119,4 +120,36 @@ TEST_CASE("copy_file_to: data and permission bits, a new file only, errors name 
   CHECK(!fs::exists(t.path + "/c"));
   CHECK_THROWS_AS(copy_file_to(t.path, t.path + "/d", "OUT/d"), Error);  // a folder is not copied as a file
   CHECK(!fs::exists(t.path + "/d"));
+}
+
+TEST_CASE("FolderWriter: temporaries of a killed writer on this host are removed, others kept") {
+  TempDir t;
+  char host[256] = {};
+  REQUIRE(::gethostname(host, sizeof host - 1) == 0);
+  const pid_t dead = ::fork();  // a process id that has just ended
+  if (dead == 0) ::_exit(0);
+  REQUIRE(dead > 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string dst = t.path + "/model";
+  auto temp = [&](const std::string& n, const std::string& mark) {
+    fs::create_directories(dst + n + "/unet");
+    put(dst + n + "/unet/big.bin", "gigabytes");
+    if (!mark.empty()) put(dst + n + "/.rass-writer", mark);
+  };
+  temp(".tmp.1.0", std::string(host) + " " + std::to_string(dead) + "\n");  // killed here: removed
+  temp(".tmp.2.0", "another-host " + std::to_string(dead) + "\n");          // maybe alive elsewhere
+  temp(".tmp.3.0", std::string(host) + " 1\n");                              // alive (init)
+  temp(".tmp.4.0", "");                                                      // no mark: not ours to judge
+  temp("-other.tmp.5.0", std::string(host) + " " + std::to_string(dead) + "\n");  // another destination's
+  {
+    model::FolderWriter w(dst);
+    w.commit();
+  }
+  CHECK(!fs::exists(dst + ".tmp.1.0"));
+  CHECK(fs::exists(dst + ".tmp.2.0"));
+  CHECK(fs::exists(dst + ".tmp.3.0"));
+  CHECK(fs::exists(dst + ".tmp.4.0"));
+  CHECK(fs::exists(dst + "-other.tmp.5.0"));
+  CHECK(fs::is_directory(dst));
+  CHECK(!fs::exists(dst + "/.rass-writer"));  // the mark never reaches the finished folder
 }

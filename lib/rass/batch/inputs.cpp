@@ -210,8 +210,10 @@ std::string key_problem(const std::string& key) {
   for (const auto& part : fs::path(key))
     if (part == "..") return "contains '..': keys name files inside the output directory";
   if (fs::path(key).filename() == ".") return "ends in '.', which names no file (key \".\" named the output \"..png\")";
-  if (key.find('\0') != std::string::npos || key.find('\n') != std::string::npos)
-    return "contains a NUL or newline character";
+  // Keys are written in line-based and tab-separated listings (manifests,
+  // tags.tsv, caption-map's key<TAB>tags lines that rass-restore --tags reads).
+  if (key.find_first_of(std::string("\0\n\r\t", 4)) != std::string::npos)
+    return "contains a NUL, newline, carriage return or tab character (keys go into line- and tab-separated listings)";
   if (!valid_utf8(key)) return "is not valid UTF-8";
   return "";
 }

@@ -58,7 +58,7 @@ struct Item {
 std::vector<Item> collect_items(const InputSpec& spec);
 
 // Why `key` cannot name outputs ("" when it can): empty, absolute, with a
-// '..' component or a last component '.', a NUL or newline, or not UTF-8. Such items are bad items.
+// '..' component or a last component '.', a NUL, newline, CR or tab, or not UTF-8. Such items are bad items.
 std::string key_problem(const std::string& key);
 bool valid_utf8(const std::string& s);
 

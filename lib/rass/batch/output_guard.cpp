@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "rass/core/error.hpp"
@@ -29,6 +31,11 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
     if (::stat(p.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode))
         throw_usage(what + " " + given + ": " + p.string() + " exists and is not a directory");
+      // Outputs are made there (a temporary renamed into place, a folder):
+      // a folder this process cannot write in (permissions, a read-only
+      // filesystem) is refused now, not once per item after the work.
+      if (::access(p.c_str(), W_OK | X_OK) != 0)
+        throw_usage(what + " " + given + ": cannot write in " + p.string() + ": " + std::strerror(errno));
       return;
     }
     if (p == p.parent_path() || p.empty()) return;
@@ -121,6 +128,7 @@ void OutputGuard::check_not_an_input(const std::string& path, const std::string&
   }
   for (const std::string& in : dirs_)
     if (normal == in) throw_usage(what + " " + path + " is an input directory");
+  if (!removable_output(path)) return;  // a device, FIFO or /dev/fd/N is written in place: its folder is not written
   check_can_make_dir(fs::absolute(path, ec).parent_path(), what, path);
 }
 

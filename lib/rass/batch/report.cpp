@@ -55,6 +55,15 @@ void claim_stdout(const std::vector<std::pair<std::string, bool>>& users) {
   if (n > 1) throw_usage("only one report can go to stdout, but " + names + " all would: give the others file names");
 }
 
+void claim_stdin(const std::vector<std::string>& inputs, const std::vector<std::pair<std::string, bool>>& flags) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i] == "-") names.push_back("input " + std::to_string(i + 1) + " (-)");
+  for (const auto& [name, uses] : flags)
+    if (uses) names.push_back(name);
+  if (names.size() > 1) throw_usage("only one of " + names[0] + " and " + names[1] + " can read stdin");
+}
+
 void write_report(const std::string& path, const std::string& text) {
   // stdio is flushed first so nothing printed earlier is reordered after the report.
   if (path == "-" && std::fflush(stdout) != 0) throw_runtime("<stdout>: write failed");

@@ -31,6 +31,12 @@ std::string csv_row(const std::vector<std::string>& fields);  // with '\n'
 // Throws Error(usage) when more than one of the named reports would use stdout.
 void claim_stdout(const std::vector<std::pair<std::string, bool>>& users);
 
+// Throws Error(usage) when more than one reader would take stdin: the
+// positional `inputs` that are "-" and the named flags ({"--replay -",
+// replay == "-"}, ...). The second reader would find stdin consumed and fail
+// with a misleading message after the first one's work.
+void claim_stdin(const std::vector<std::string>& inputs, const std::vector<std::pair<std::string, bool>>& flags);
+
 // Writes a report: "-" to stdout (checked, flushed), else atomically (file.hpp).
 void write_report(const std::string& path, const std::string& text);
 

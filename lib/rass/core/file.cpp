@@ -195,7 +195,18 @@ void check_descriptor_output(const std::string& path) {
 
 std::string temporary_path(const std::string& path) {
   static std::atomic<unsigned> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string suffix = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  // A name near the filesystem's limit (255 bytes) must still get a
+  // temporary: its base name is shortened (at a UTF-8 character boundary)
+  // so that the suffix fits.
+  constexpr size_t kNameMax = 255;
+  const size_t slash = path.rfind('/');
+  const size_t base = slash == std::string::npos ? 0 : slash + 1;
+  size_t keep = path.size() - base;
+  if (keep + suffix.size() <= kNameMax) return path + suffix;
+  keep = kNameMax - suffix.size();
+  while (keep > 0 && (static_cast<unsigned char>(path[base + keep]) & 0xC0) == 0x80) --keep;
+  return path.substr(0, base + keep) + suffix;
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
@@ -214,6 +225,11 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     if (fd_ < 0) throw_runtime(path_ + ": cannot open: " + errno_text());
     return;
   }
+  // Its folder is made if missing (mkdir -p): OutputGuard refuses before any
+  // work an output whose folder cannot be made, so one that can is made here
+  // rather than failing once the work is done.
+  const size_t slash = path_.rfind('/');
+  if (slash != std::string::npos && slash > 0) make_directories(path_.substr(0, slash));
   fd_ = open_unnamed(path_);
   if (fd_ >= 0) {
     kind_ = Kind::unnamed;
@@ -254,6 +270,17 @@ void AtomicFile::commit() {
   if (::fsync(fd) != 0) fail(errno_text(), fd);
   if (kind_ == Kind::unnamed) {
     const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    // A new name is linked directly: nothing is ever left behind, even by a
+    // kill right after. Only a name that exists needs a temporary name and
+    // rename(2) over it (a kill between the two leaves the temporary).
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path_.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      if (::close(fd) != 0) {
+        const std::string e = errno_text();
+        ::unlink(path_.c_str());
+        fail(e, -1);
+      }
+      return;
+    }
     bool linked = false;
     for (int tries = 0; tries < 100 && !linked; ++tries) {  // EEXIST: a killed earlier process with our PID left it
       const std::string name = temporary_path(path_);
@@ -286,8 +313,9 @@ void copy_file_to(const std::string& from, const std::string& to, const std::str
   const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) throw_runtime(from + ": cannot open for copying: " + errno_text());
   struct stat st {};
-  if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const std::string why = S_ISREG(st.st_mode) ? errno_text() : "not a regular file";
+  const bool stat_ok = ::fstat(in, &st) == 0;
+  if (!stat_ok || !S_ISREG(st.st_mode)) {
+    const std::string why = stat_ok ? "not a regular file" : errno_text();
     ::close(in);
     throw_runtime(from + ": cannot copy: " + why);
   }
@@ -311,6 +339,8 @@ void copy_file_to(const std::string& from, const std::string& to, const std::str
 
 void make_directories(const std::string& dir) {
   if (dir.empty()) return;
+  struct stat have {};
+  if (::stat(dir.c_str(), &have) == 0 && S_ISDIR(have.st_mode)) return;  // the usual case: one call per output file
   std::string cur;
   size_t i = 0;
   while (i <= dir.size()) {

@@ -88,7 +88,8 @@ bool removable_output(const std::string& path);
 void check_descriptor_output(const std::string& path);
 
 // A temporary name next to `path` (same filesystem, so rename(2) is atomic),
-// unique within the process and across processes.
+// unique within the process and across processes: `path` + ".tmp.PID.N",
+// the base name shortened where the whole would pass 255 bytes.
 std::string temporary_path(const std::string& path);
 
 // Copies the data of `from` (links followed) into the new file `to`, with

@@ -1,7 +1,11 @@
 #include "rass/degrade/degrade_tool.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -9,6 +13,7 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/output_guard.hpp"
+#include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
@@ -176,6 +181,14 @@ void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vec
     rj["hq"] = relative_to_manifest(u->record, path);
     const std::string text = record_text(rj, path);  // before any write: both or neither
     make_directories(fs::path(u->lq).parent_path().string());
+    // An older record goes before the new image takes its name: killed
+    // between the two renames, the folder then holds an image without a
+    // record (redone by --resume), never a new image beside an old record
+    // that --resume would accept.
+    // (unlink: a directory in the record's place stays, and the record's
+    // write then fails and takes the image with it.)
+    if (removable_output(u->record) && ::unlink(u->record.c_str()) != 0 && errno != ENOENT && errno != EISDIR)
+      throw_runtime(u->record + ": cannot remove the older record: " + std::strerror(errno));
     write_image(u->lq, lq, fmt, job.encode);
     try {
       write_file_atomic(u->record, text);
@@ -239,7 +252,7 @@ static int run_batch(const DegradeJob& job) {
       if (fs::absolute(out).lexically_normal().string() == manifest_abs)
         throw_usage("the manifest " + manifest + " would be written over the output " + out + ": choose another --manifest-out");
   }
-  make_directories(job.output);
+  const auto locks = batch::lock_output_dirs({job.output}, job.shard, kProg);  // makes the folder
 
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
@@ -289,6 +302,7 @@ int run_degrade(const DegradeJob& job) {
     return 0;
   }
   if (job.inputs.empty() && job.manifest_in.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
+  batch::claim_stdin(job.inputs, {{"--replay -", job.replay_path == "-"}, {"--manifest -", job.manifest_in == "-"}});
   if (job.output.empty()) throw_usage("no output: pass -o FILE (one image) or -o DIRECTORY (batch)");
   std::error_code ec;
   const bool single = job.inputs.size() == 1 && job.manifest_in.empty() && job.variants == 1 &&

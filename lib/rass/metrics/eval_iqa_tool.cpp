@@ -112,6 +112,7 @@ int run_eval_iqa(const IqaJob& job) {
   if (fr && job.manifest.empty() && job.inputs.size() != 2)
     throw_usage("full-reference metrics need PRED and GT (two directories or two files), or --manifest");
   batch::claim_stdout({{"--json", job.json}, {"--csv -", job.csv == "-"}});
+  batch::claim_stdin(job.inputs, {{"--manifest -", job.manifest == "-"}, {"--niqe-params -", job.niqe_params == "-"}});
   if (job.jobs < 0) throw_usage("--jobs must be >= 0");
   if (job.batch < 1) throw_usage("--batch must be >= 1");
   if (job.threads < 0) throw_usage("--threads must be >= 0");

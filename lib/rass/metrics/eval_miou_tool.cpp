@@ -36,6 +36,10 @@ int run_eval_miou(const MiouJob& job) {
                        {"--csv -", job.csv == "-"},
                        {"--confusion -", job.confusion == "-"},
                        {"--per-image -", job.per_image == "-"}});
+  batch::claim_stdin(job.inputs, {{"--manifest -", job.manifest == "-"},
+                                   {"--label-map -", job.label_map == "-"},
+                                   {"--pred-label-map -", job.pred_label_map == "-"},
+                                   {"--classes -", job.classes == "-"}});
   const bool stdout_used = job.json || job.csv == "-" || job.confusion == "-" || job.per_image == "-";
   if (job.jobs < 0) throw_usage("--jobs must be >= 0");
 

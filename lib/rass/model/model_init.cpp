@@ -17,8 +17,9 @@
 #include "rass/core/json_file.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
-#include "rass/model/device.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/device.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/model/seg_init.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
@@ -341,22 +342,12 @@ void init_model_folder(const InitJob& a) {
     if (!fs::is_directory(a.output, ec)) throw_usage(a.output + " exists and is not a folder");
     if (!fs::is_empty(a.output, ec)) throw_usage(a.output + " exists and is not empty; init writes a new folder only");
   }
-  std::string target = a.output;
-  while (target.size() > 1 && target.back() == '/') target.pop_back();
-  const std::string parent = fs::path(target).parent_path().string();
-  if (!parent.empty()) make_directories(parent);
   // Built under a temporary name in the same parent, then renamed: a failed
-  // or interrupted init leaves no half-written model behind.
-  const std::string tmp = temporary_path(target);
-  try {
-    make_directories(tmp);
-    build(a, tmp);
-    if (::rename(tmp.c_str(), target.c_str()) != 0)
-      throw_runtime(a.output + ": cannot rename the finished folder into place: " + std::strerror(errno));
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  // or interrupted init leaves no half-written model behind. An empty folder
+  // (a script's mkdir -p) is replaced only then.
+  FolderWriter w(a.output, FolderWriter::Existing::replace);
+  build(a, w.tmp());
+  w.commit();
 }
 
 }  // namespace rass::model

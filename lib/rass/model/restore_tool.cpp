@@ -10,6 +10,7 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
@@ -277,6 +278,7 @@ int run_batch(const RestoreJob& job) {
     files.check_output_file(out_of(job.latent_out, it.key, ".npy"), "--latent-out", true);
     files.check_output_file(out_of(job.attn_out, it.key, ".npy"), "--attn-out", true);
   }
+  const auto locks = batch::lock_output_dirs({job.output_dir, job.latent_out, job.attn_out}, job.shard, kProg);
 
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
@@ -344,15 +346,9 @@ int run_batch(const RestoreJob& job) {
 int run_restore_tool(const RestoreJob& job) {
   if (job.inputs.empty() && job.manifest.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
   if (!job.prompt.empty() && !job.prompt_file.empty()) throw_usage("--prompt and --prompt-file exclude each other");
-  {
-    std::vector<std::string> stdin_users;
-    for (const std::string& in : job.inputs)
-      if (in == "-") stdin_users.push_back("the input -");
-    if (job.tags == "-") stdin_users.push_back("--tags -");
-    if (job.prompt_file == "-") stdin_users.push_back("--prompt-file -");
-    if (job.manifest == "-") stdin_users.push_back("--manifest -");
-    if (stdin_users.size() > 1) throw_usage("only one of " + stdin_users[0] + " and " + stdin_users[1] + " can read stdin");
-  }
+  batch::claim_stdin(job.inputs, {{"--tags -", job.tags == "-"},
+                                   {"--prompt-file -", job.prompt_file == "-"},
+                                   {"--manifest -", job.manifest == "-"}});
   if (job.timestep && *job.timestep < 0) throw_usage("--timestep must be >= 0");
   if (job.tile && !job.attn_out.empty())
     throw_usage("--attn-out records one UNet pass over the whole latent; it does not go with --tile");

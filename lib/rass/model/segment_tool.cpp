@@ -12,6 +12,7 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
@@ -263,6 +264,8 @@ int run_batch(const SegmentJob& job) {
     files.check_output_file(o.logits, "--logits-out", true);
     files.check_output_file(o.probs, "--probs-out", true);
   }
+  const auto locks = batch::lock_output_dirs({job.output_dir, job.color, job.overlay, job.logits_out, job.probs_out},
+                                             job.shard, kProg);
 
   // A tag file with no line for some item is refused before any work: found
   // per item, it would leave a partial output folder behind.
@@ -348,16 +351,11 @@ int run_segment_tool(const SegmentJob& job) {
   if (job.backbone != "ras" && job.backbone != "plain") throw_usage("--backbone " + job.backbone + ": expected ras or plain");
   if (job.window < 0) throw_usage("--window must be >= 0 (0: the padded image's short side)");
   if (job.whole && job.window > 0) throw_usage("--whole runs one pass over the image; it does not go with --window");
-  {
-    std::vector<std::string> stdin_users;
-    for (const std::string& in : job.inputs)
-      if (in == "-") stdin_users.push_back("the input -");
-    for (const auto& [flag, v] : std::vector<std::pair<const char*, std::string>>{
-             {"--tags -", job.tags}, {"--prompt-file -", job.prompt_file}, {"--manifest -", job.manifest},
-             {"--latent-in -", job.latent_in}, {"--classes -", job.classes}})
-      if (v == "-") stdin_users.push_back(flag);
-    if (stdin_users.size() > 1) throw_usage("only one of " + stdin_users[0] + " and " + stdin_users[1] + " can read stdin");
-  }
+  batch::claim_stdin(job.inputs, {{"--tags -", job.tags == "-"},
+                                   {"--prompt-file -", job.prompt_file == "-"},
+                                   {"--manifest -", job.manifest == "-"},
+                                   {"--latent-in -", job.latent_in == "-"},
+                                   {"--classes -", job.classes == "-"}});
   std::error_code ec;
   const bool single = job.output_dir.empty() && job.manifest.empty() && job.inputs.size() == 1 &&
                       (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec));

@@ -13,6 +13,7 @@
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_guard.hpp"
+#include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
@@ -70,12 +71,12 @@ void add_setup_inputs(batch::OutputGuard& guard, const CaptionMapJob& job) {
   guard.add_input(job.wordnet_dir.empty() ? WordNet::default_dir() : job.wordnet_dir);
 }
 
-// Removes an output folder this run created when it holds no file (a run
-// whose every item failed), so a failure leaves nothing behind.
+// Removes an output folder this run created when it holds no file but its
+// lock (a run whose every item failed), so a failure leaves nothing behind.
 void remove_if_empty(const std::string& dir) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (!it->is_directory(ec)) return;
+    if (!it->is_directory(ec) && !batch::is_lock_file_name(it->path().filename().string())) return;
   if (!ec) fs::remove_all(dir, ec);
 }
 
@@ -312,8 +313,8 @@ int run_batch(const CaptionMapJob& job) {
       }
     std::error_code ec;
     created = !fs::exists(job.output_dir, ec);
-    make_directories(job.output_dir);
   }
+  const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kProg);  // makes the folder
 
   batch::OrderedLines lines("-");
   batch::Reporter reporter(kProg);
@@ -338,6 +339,10 @@ int run_batch(const CaptionMapJob& job) {
 int run_caption_map(const CaptionMapJob& job) {
   if (job.jobs < 0) throw_usage("--jobs must be >= 0");
   if (job.inputs.empty() && job.manifest.empty()) throw_usage("no label map: give files, directories, '-' or --manifest");
+  batch::claim_stdin(job.inputs, {{"--manifest -", job.manifest == "-"},
+                                   {"--tags -", job.tags == "-"},
+                                   {"--classes -", job.classes == "-"},
+                                   {"--table -", job.table == "-"}});
   return is_batch(job) ? run_batch(job) : run_single(job);
 }
 
