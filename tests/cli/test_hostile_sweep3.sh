@@ -53,7 +53,12 @@ expect_exit 2 "a shard with another seed" -- "$S" -n 3 --size 64 -s 5 --shard 0/
 stderr_has "other settings" "the reason is given"
 expect_exit 0 "--resume with the same settings" -- "$S" -n 4 --size 64 -s 3 -o "$T/sc" --resume -q
 [ "$(wc -l <"$T/sc/manifest.jsonl")" = 4 ] || fail "the fourth scene was added"
-expect_exit 0 "a whole new set with another seed" -- "$S" -n 2 --size 64 -s 6 -o "$T/sc" -q
+# A whole new set with another seed is refused too (sweep 4: replacing the
+# old set would first delete it; a typo must not wipe a set).
+expect_exit 2 "a whole new set with another seed" -- "$S" -n 2 --size 64 -s 6 -o "$T/sc" -q
+grep -q '"seed":3' "$T/sc/scenes.json" || fail "the old set's settings are kept"
+rm -r "$T/sc"
+expect_exit 0 "another seed once the folder is removed" -- "$S" -n 2 --size 64 -s 6 -o "$T/sc" -q
 grep -q '"seed":6' "$T/sc/scenes.json" || fail "the new set's settings are recorded"
 expect_exit 2 "--start 2^64-1" -- "$S" -n 1 --start 18446744073709551615 -o "$T/sc2" -q
 stderr_has "at most 1000000000000" "the limit is given, not only 'a non-negative integer'"

@@ -32,26 +32,25 @@ same_files() {  # same_files DIR_A DIR_B SUBDIR...: every file of A's subdirs eq
   done
 }
 
-# 1. rass-scenes: a whole new set with other settings replaces the old one
-#    before it records the new settings. Killed midway and resumed, every
-#    scene is of the new seed (old scenes were kept as "complete"); a smaller
-#    new set leaves no old scene beyond its end.
+# 1. rass-scenes: a run with other settings over a folder's scenes is
+#    refused, even a whole new set (a killed new set resumed kept old scenes
+#    as complete; replacing would first delete the old set). A set killed
+#    midway and resumed equals one made in one go.
 "$S" -n 6 --size 64 -s 8 -o "$T/s8" -q || fail "reference scenes"
-"$S" -n 6 --size 64 -s 7 -o "$T/sx" -q || fail "old scenes"
+"$S" -n 6 --size 64 -s 7 -o "$T/sy" -q || fail "old scenes"
+cp "$T/sy/images/scene_000004.png" "$T/old4.png"
+expect_exit 2 "scenes: a smaller whole new set with another seed" -- "$S" -n 3 --size 64 -s 8 -o "$T/sy" -q
+stderr_has "made with other settings" "the reason given"
+cmp -s "$T/sy/images/scene_000004.png" "$T/old4.png" || fail "scenes: the refused run changed the old set"
 if [ $can_inject = 1 ]; then
-  # Each scene names 4 new files: killed in the middle of the 3rd scene.
-  killed_at linkat 10 -- "$S" -n 6 --size 64 -s 8 -o "$T/sx" -j 1 -q
+  # scenes.json and each scene's 4 files are new names: killed inside scene 1.
+  killed_at linkat 8 -- "$S" -n 6 --size 64 -s 8 -o "$T/sx" -j 1 -q
   [ -e "$T/sx/captions/scene_000005.txt" ] && fail "scenes: the run was not killed midway (the case tests nothing)"
-  expect_exit 0 "scenes: --resume after a killed new set" -- "$S" -n 6 --size 64 -s 8 -o "$T/sx" --resume -q
-  why=$(same_files "$T/s8" "$T/sx" images labels tags captions) || fail "scenes: a scene of the old seed kept: $why"
+  expect_exit 0 "scenes: --resume after a kill" -- "$S" -n 6 --size 64 -s 8 -o "$T/sx" --resume -q
+  why=$(same_files "$T/s8" "$T/sx" images labels tags captions) || fail "scenes: the resumed set differs: $why"
 else
   echo "skipped: scenes kill case (no strace)"
 fi
-"$S" -n 6 --size 64 -s 7 -o "$T/sy" -q || fail "old scenes (2)"
-expect_exit 0 "scenes: a smaller whole new set" -- "$S" -n 3 --size 64 -s 8 -o "$T/sy"
-stderr_has "held scenes of other settings" "the replacement is said"
-[ "$(ls "$T/sy/images" | wc -l)" = 3 ] || fail "scenes: old scenes beyond the new set's end kept: $(ls "$T/sy/images")"
-cmp -s "$T/sy/labels/scene_000002.png" "$T/s8/labels/scene_000002.png" || fail "scenes: the new set is not seed 8"
 
 # 2. rass-degrade: a record never describes another image. A run with other
 #    settings killed between an image and its record left the new image
@@ -61,9 +60,9 @@ cp "$T/s8/images/scene_000000.png" "$T/s8/images/scene_000001.png" "$T/hq/"
 "$D" "$T/hq" -o "$T/d5" -s 5 -j 1 -q || fail "degrade seed 5"
 cp -r "$T/d5" "$T/dx"
 if [ $can_inject = 1 ]; then
-  # Each image replaces one (a rename), then its record is named: killed
-  # after image 1, before its record.
-  killed_at rename 3 -- "$D" "$T/hq" -o "$T/dx" -s 6 -j 1 -q
+  # An image that replaces one takes two linkat calls (its own name: taken;
+  # a temporary, then renamed), a new record one: the 6th is record 1's.
+  killed_at linkat 6 -- "$D" "$T/hq" -o "$T/dx" -s 6 -j 1 -q
   cmp -s "$T/dx/scene_000001.png" "$T/d5/scene_000001.png" && fail "degrade: the kill came before image 1 (the case tests nothing)"
   expect_exit 0 "degrade: --resume after a killed run of another seed" -- "$D" "$T/hq" -o "$T/dx" -s 5 -j 1 --resume -q
   cmp -s "$T/dx/scene_000001.png" "$T/d5/scene_000001.png" || fail "degrade: an image of seed 6 kept under a seed-5 record"

@@ -4,8 +4,9 @@
 // user gave them in messages. Torch-free: plain doctest.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -122,34 +123,42 @@ TEST_CASE("copy_file_to: data and permission bits, a new file only, errors name 
   CHECK(!fs::exists(t.path + "/d"));
 }
 
-TEST_CASE("FolderWriter: temporaries of a killed writer on this host are removed, others kept") {
+TEST_CASE("FolderWriter: temporaries of a killed writer are removed, a live writer's and others kept") {
   TempDir t;
-  char host[256] = {};
-  REQUIRE(::gethostname(host, sizeof host - 1) == 0);
-  const pid_t dead = ::fork();  // a process id that has just ended
-  if (dead == 0) ::_exit(0);
-  REQUIRE(dead > 0);
-  ::waitpid(dead, nullptr, 0);
   const std::string dst = t.path + "/model";
-  auto temp = [&](const std::string& n, const std::string& mark) {
+  auto temp = [&](const std::string& n, bool mark) {
     fs::create_directories(dst + n + "/unet");
     put(dst + n + "/unet/big.bin", "gigabytes");
-    if (!mark.empty()) put(dst + n + "/.rass-writer", mark);
+    if (mark) put(dst + n + "/.rass-writer", "");
   };
-  temp(".tmp.1.0", std::string(host) + " " + std::to_string(dead) + "\n");  // killed here: removed
-  temp(".tmp.2.0", "another-host " + std::to_string(dead) + "\n");          // maybe alive elsewhere
-  temp(".tmp.3.0", std::string(host) + " 1\n");                              // alive (init)
-  temp(".tmp.4.0", "");                                                      // no mark: not ours to judge
-  temp("-other.tmp.5.0", std::string(host) + " " + std::to_string(dead) + "\n");  // another destination's
+  temp(".tmp.1.0", true);          // its writer was killed: the mark's lock is free
+  temp(".tmp.2.0", true);          // a live writer (below) holds the lock
+  temp(".tmp.3.0", false);         // no mark: not ours to judge
+  temp(".tmp.x.0", true);          // not temporary_path's form
+  temp("-other.tmp.5.0", true);    // another destination's
+  const int live = ::open((dst + ".tmp.2.0/.rass-writer").c_str(), O_RDWR);
+  REQUIRE(live >= 0);
+  REQUIRE(::flock(live, LOCK_EX) == 0);
   {
     model::FolderWriter w(dst);
     w.commit();
   }
+  ::close(live);
   CHECK(!fs::exists(dst + ".tmp.1.0"));
-  CHECK(fs::exists(dst + ".tmp.2.0"));
+  CHECK(fs::exists(dst + ".tmp.2.0/unet/big.bin"));
   CHECK(fs::exists(dst + ".tmp.3.0"));
-  CHECK(fs::exists(dst + ".tmp.4.0"));
+  CHECK(fs::exists(dst + ".tmp.x.0"));
   CHECK(fs::exists(dst + "-other.tmp.5.0"));
   CHECK(fs::is_directory(dst));
-  CHECK(!fs::exists(dst + "/.rass-writer"));  // the mark never reaches the finished folder
+  CHECK(!fs::exists(dst + "/.rass-writer"));  // the mark never stays in the finished folder
+  // Replacing: the old folder waits inside the temporary and is gone after.
+  put(dst + "/old.txt", "old");
+  {
+    model::FolderWriter w(dst, model::FolderWriter::Existing::replace);
+    put(w.tmp() + "/new.txt", "new");
+    w.commit();
+  }
+  CHECK(get(dst + "/new.txt") == "new");
+  CHECK(!fs::exists(dst + "/old.txt"));
+  CHECK(!fs::exists(dst + "/.rass-old"));
 }

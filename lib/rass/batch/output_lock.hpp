@@ -25,11 +25,16 @@ class OutputLock {
   // Throws Error(usage) naming DIR when another run holds it.
   // `created`: this run made DIR. If the run then ends by an exception (a
   // model that does not load, a refused option) while DIR holds nothing but
-  // the lock files, they and DIR are removed: a failed run leaves no folder.
+  // lock files and no other run holds it, DIR is removed: a failed run
+  // leaves no folder.
   OutputLock(const std::string& dir, const Shard& shard, const std::string& prog, bool created = false);
   ~OutputLock();
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;
+  // When this run made DIR and no other run holds it: removes DIR if it
+  // holds no file but lock files (a run whose every item failed). Returns
+  // whether it did.
+  bool remove_if_unused();
 
  private:
   std::string dir_, shard_file_;

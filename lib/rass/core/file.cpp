@@ -1,6 +1,7 @@
 #include "rass/core/file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,7 +311,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
 }
 
 void copy_file_to(const std::string& from, const std::string& to, const std::string& shown) {
-  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not hang the open
   if (in < 0) throw_runtime(from + ": cannot open for copying: " + errno_text());
   struct stat st {};
   const bool stat_ok = ::fstat(in, &st) == 0;
@@ -335,6 +336,28 @@ void copy_file_to(const std::string& from, const std::string& to, const std::str
     ::unlink(to.c_str());
     throw_runtime(shown + ": cannot copy " + from + ": " + why);
   }
+}
+
+int open_lock_file(const std::string& path, const std::string& what) {
+  const int flags = O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;  // O_NONBLOCK: a FIFO in its place must not hang
+  int fd = ::open(path.c_str(), O_RDWR | flags, 0666);
+  if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | flags, 0666);
+  if (fd < 0 && errno == ELOOP) throw_usage(path + ": " + what + " is a symbolic link; refusing to follow it (remove it)");
+  if (fd < 0 && errno == EISDIR) throw_usage(path + ": " + what + " is a directory (remove it)");
+  if (fd < 0) throw_runtime(path + ": cannot open " + what + ": " + errno_text());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw_usage(path + ": " + what + " is not a regular file (remove it)");
+  }
+  return fd;
+}
+
+int try_flock(int fd, int how) {
+  if (::flock(fd, how | LOCK_NB) == 0) return 0;
+  const int err = errno;
+  if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == EINVAL || err == EBADF) return ENOLCK;
+  return err;
 }
 
 void make_directories(const std::string& dir) {

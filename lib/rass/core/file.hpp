@@ -99,6 +99,19 @@ std::string temporary_path(const std::string& path);
 // ("No space left on device", not std::filesystem's EIO) and removes `to`.
 void copy_file_to(const std::string& from, const std::string& to, const std::string& shown);
 
+// Opens (creating) a lock file for flock(2): read-write where it can be
+// (NFS grants an exclusive flock only on a file open for writing), read-only
+// where another user's file allows no more; never through a symbolic link
+// (Error(usage)), and only a regular file (Error(usage): a directory, device
+// or FIFO in its place). `what` names it in messages ("the output folder's
+// lock file"). Other failures: Error(runtime).
+int open_lock_file(const std::string& path, const std::string& what);
+
+// flock(fd, how | LOCK_NB): 0 when taken, else the errno; EWOULDBLOCK: held
+// by another open file. A filesystem without locks (ENOLCK, EOPNOTSUPP,
+// ENOSYS, EINVAL, or EBADF for a read-only file on NFS) gives ENOLCK.
+int try_flock(int fd, int how);
+
 // mkdir -p. Throws Error(runtime) on failure.
 void make_directories(const std::string& dir);
 bool file_exists(const std::string& path);

@@ -1,13 +1,14 @@
 #include "rass/model/model_folder.hpp"
 
-#include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <vector>
 
 #include "rass/core/error.hpp"
@@ -24,45 +25,43 @@ bool is_weight_file(const std::string& name) {
          (name.find(".index") != std::string::npos && ends(".json"));
 }
 
-// Each temporary folder holds this file while it is written: the host and
-// process writing it, so a later run can tell a folder whose writer was
-// killed from one another process is still filling (on a shared filesystem,
-// perhaps from another host). It is removed once the folder is in place.
+// Each temporary folder holds this file, locked (flock) by its writer for
+// as long as the writer lives: a later run can tell a folder whose writer
+// was killed (the lock is free) from one another process is still filling,
+// whatever host or PID namespace that process is in and whatever its PID.
 constexpr char kWriterMark[] = ".rass-writer";
+constexpr char kOldFolder[] = ".rass-old";  // where a replaced folder waits inside the new one's temporary
 
-std::string host_name() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) return "?";
-  return host;
+// "NAME.tmp.PID.N" (temporary_path's form) for `name`.
+bool is_temporary_of(const std::string& entry, const std::string& name) {
+  const std::string prefix = name + ".tmp.";
+  if (entry.size() <= prefix.size() || entry.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string rest = entry.substr(prefix.size());
+  const size_t dot = rest.find('.');
+  auto digits = [](const std::string& d) {
+    return !d.empty() && d.find_first_not_of("0123456789") == std::string::npos;
+  };
+  return dot != std::string::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
 }
 
-void put_writer_mark(const std::string& dir) {
-  write_file_atomic(path_join(dir, kWriterMark), host_name() + " " + std::to_string(::getpid()) + "\n");
-}
-
-void remove_writer_mark(const std::string& dir) { ::unlink(path_join(dir, kWriterMark).c_str()); }
-
-// Temporary folders beside `dst` ("DST.tmp.PID.N") that a killed writer left
-// (SIGKILL, or SIGTERM and SIGINT, which no tool catches: a model folder is
-// gigabytes): removed when their mark names this host and a process that no
-// longer exists.
+// Temporary folders beside `dst` that a killed writer left (SIGKILL, or
+// SIGTERM and SIGINT, which no tool catches; a model folder is gigabytes):
+// removed when their mark's lock is free. One without a mark, or on a
+// filesystem without locks, is left alone.
 void remove_stale_temporaries(const std::string& dst) {
   const fs::path d(dst);
   const fs::path parent = d.has_parent_path() ? d.parent_path() : fs::path(".");
-  const std::string prefix = d.filename().string() + ".tmp.";
-  const std::string host = host_name();
+  const std::string name = d.filename().string();
   std::error_code ec;
   std::vector<fs::path> stale;
   for (const auto& e : fs::directory_iterator(parent, ec)) {
-    const std::string name = e.path().filename().string();
     std::error_code ec2;
-    if (name.compare(0, prefix.size(), prefix) != 0 || !fs::is_directory(e.symlink_status(ec2))) continue;
-    std::ifstream in(e.path() / kWriterMark);
-    std::string h;
-    long long pid = 0;
-    if (!(in >> h >> pid) || h != host || pid <= 0 || pid == ::getpid()) continue;
-    if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // still running (or not ours to ask)
-    stale.push_back(e.path());
+    if (!is_temporary_of(e.path().filename().string(), name) || !fs::is_directory(e.symlink_status(ec2))) continue;
+    const std::string mark = (e.path() / kWriterMark).string();
+    const int fd = ::open(mark.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    if (try_flock(fd, LOCK_EX) == 0) stale.push_back(e.path());
+    ::close(fd);
   }
   for (const fs::path& p : stale) fs::remove_all(p, ec);
 }
@@ -102,19 +101,30 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
 
 FolderWriter::FolderWriter(const std::string& dst, Existing existing)
     : dst_(check_destination(dst, existing)), existing_(existing) {
-  std::error_code ec;
   const fs::path parent = fs::path(dst_).parent_path();
   if (!parent.empty()) make_directories(parent.string());
   remove_stale_temporaries(dst_);
-  tmp_ = temporary_path(dst_);
-  if (!fs::create_directory(tmp_, ec)) throw_runtime(tmp_ + ": cannot create folder: " + ec.message());
-  put_writer_mark(tmp_);
+  for (int tries = 0;; ++tries) {  // a name a killed process with this PID left (containers reuse PIDs) is skipped
+    tmp_ = temporary_path(dst_);
+    if (::mkdir(tmp_.c_str(), 0755) == 0) break;
+    if (errno != EEXIST || tries == 100) throw_runtime(tmp_ + ": cannot create folder: " + std::strerror(errno));
+  }
+  try {
+    mark_fd_ = open_lock_file(path_join(tmp_, kWriterMark), "the folder writer's mark");
+    try_flock(mark_fd_, LOCK_EX);  // without locks, the folder is never taken for a killed writer's
+  } catch (...) {  // a half-made object's destructor does not run
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+    throw;
+  }
 }
 
 FolderWriter::~FolderWriter() {
-  if (committed_) return;
-  std::error_code ec;
-  fs::remove_all(tmp_, ec);
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+  if (mark_fd_ >= 0) ::close(mark_fd_);
 }
 
 void FolderWriter::link_tree(const std::string& src, const std::string& rel, const std::set<std::string>& skip) {
@@ -142,28 +152,26 @@ void FolderWriter::copy_component_extras(const std::string& src, const std::stri
 }
 
 void FolderWriter::commit() {
+  // A folder being replaced waits inside the new one's temporary (still
+  // marked by this writer): killed between the two renames, the next writer
+  // removes both with the temporary, and the finished folder never has it.
   std::error_code ec;
-  std::string old;
-  if (existing_ == Existing::replace && fs::exists(fs::symlink_status(dst_, ec))) {
-    old = temporary_path(dst_);
-    put_writer_mark(dst_);  // killed while it is aside, the old folder is removed by a later run
-    if (std::rename(dst_.c_str(), old.c_str()) != 0) {
-      const std::string why = std::strerror(errno);
-      remove_writer_mark(dst_);
-      throw_runtime(dst_ + ": cannot move the old folder aside to replace it: " + why);
-    }
-  }
+  const std::string old = path_join(tmp_, kOldFolder);
+  const bool replacing = existing_ == Existing::replace && fs::exists(fs::symlink_status(dst_, ec));
+  if (replacing && std::rename(dst_.c_str(), old.c_str()) != 0)
+    throw_runtime(dst_ + ": cannot move the old folder aside to replace it: " + std::strerror(errno));
   if (std::rename(tmp_.c_str(), dst_.c_str()) != 0) {
     const std::string why = std::strerror(errno);
-    if (!old.empty() && std::rename(old.c_str(), dst_.c_str()) == 0) remove_writer_mark(dst_);
+    if (replacing && std::rename(old.c_str(), dst_.c_str()) != 0)
+      throw_runtime(dst_ + ": cannot rename " + tmp_ + " to it (" + why + "), and the old folder stays at " + old +
+                    ": " + std::strerror(errno));
     throw_runtime(dst_ + ": cannot rename " + tmp_ + " to it: " + why);
   }
   committed_ = true;
-  // After the rename, so that a killed writer's folder always has its mark
-  // (killed between the two, the finished folder keeps a stray mark, which
-  // nothing reads).
-  remove_writer_mark(dst_);
-  if (!old.empty()) fs::remove_all(old, ec);
+  // Killed before these, the finished folder keeps a stray mark (or the old
+  // folder), which nothing reads.
+  if (replacing) fs::remove_all(path_join(dst_, kOldFolder), ec);
+  ::unlink(path_join(dst_, kWriterMark).c_str());
 }
 
 }  // namespace rass::model

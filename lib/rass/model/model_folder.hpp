@@ -34,9 +34,9 @@ class FolderWriter {
   // the like; not *.safetensors, *.bin or weight indexes) into tmp()/`rel`.
   void copy_component_extras(const std::string& src, const std::string& rel);
   // rename(2) to the destination. Replacing: the old folder is renamed
-  // aside first and removed after, so a reader sees the old folder or the
-  // new one, never a mix; if the new one cannot be put in place, the old one
-  // is put back.
+  // aside first (into the temporary) and removed after, so a reader sees the
+  // old folder or the new one, never a mix; if the new one cannot be put in
+  // place, the old one is put back.
   void commit();
 
  private:
@@ -44,6 +44,7 @@ class FolderWriter {
   void place_file(const std::filesystem::path& from, const std::filesystem::path& to) const;
   std::string dst_, tmp_;
   Existing existing_;
+  int mark_fd_ = -1;  // the temporary's .rass-writer, locked while this writer lives
   bool committed_ = false;
 };
 

@@ -1,12 +1,8 @@
 #include "rass/scenes/scenes_tool.hpp"
 
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -68,69 +64,18 @@ bool finished(const ScenesJob& job, const Paths& p) {
   }
 }
 
-// Removes what rass-scenes writes in `dir`: every scene's caption first (the
-// mark of a complete scene), then its tags, image and label map, and the
-// listings of every shard. Other files are left alone. Returns the count.
-size_t remove_scene_files(const std::string& dir) {
-  auto is_scene_file = [](const std::string& name, const char* ext) {
-    const std::string e = ext;
-    if (name.size() <= 6 + e.size() || name.compare(0, 6, "scene_") != 0) return false;
-    if (name.compare(name.size() - e.size(), e.size(), e) != 0) return false;
-    const std::string digits = name.substr(6, name.size() - 6 - e.size());
-    return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-  };
-  size_t removed = 0;
-  auto remove_in = [&](const std::string& sub, const std::function<bool(const std::string&)>& ours) {
-    std::error_code ec;
-    const std::string folder = sub.empty() ? dir : path_join(dir, sub);
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(folder, ec)) {
-      const std::string name = e.path().filename().string();
-      if (ours(name) && fs::is_regular_file(e.symlink_status())) names.push_back(name);
-    }
-    if (ec) throw_runtime(folder + ": cannot list: " + ec.message());
-    for (const std::string& name : names) {
-      const std::string f = path_join(folder, name);
-      if (std::remove(f.c_str()) != 0 && errno != ENOENT) throw_runtime(f + ": cannot remove: " + std::strerror(errno));
-      ++removed;
-    }
-  };
-  remove_in("captions", [&](const std::string& n) { return is_scene_file(n, ".txt"); });
-  remove_in("tags", [&](const std::string& n) { return is_scene_file(n, ".txt"); });
-  remove_in("images", [&](const std::string& n) { return is_scene_file(n, ".png"); });
-  remove_in("labels", [&](const std::string& n) { return is_scene_file(n, ".png"); });
-  // The listings: STEM.EXT, or STEM.I-of-N.EXT of a shard (listing_path).
-  remove_in("", [](const std::string& n) {
-    auto listing = [&](const std::string& stem, const std::string& ext) {
-      if (n.size() < stem.size() + ext.size() || n.compare(0, stem.size(), stem) != 0 ||
-          n.compare(n.size() - ext.size(), ext.size(), ext) != 0)
-        return false;
-      const std::string mid = n.substr(stem.size(), n.size() - stem.size() - ext.size());
-      const size_t of = mid.find("-of-");
-      auto digits = [](const std::string& d) {
-        return !d.empty() && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
-      };
-      return mid.empty() || (mid[0] == '.' && of != std::string::npos && digits(mid.substr(1, of - 1)) &&
-                             digits(mid.substr(of + 4)));
-    };
-    return listing("manifest", ".jsonl") || listing("tags", ".tsv");
-  });
-  return removed;
-}
-
 // The settings every scene of a folder shares, in DIR/scenes.json. A run
-// that remakes only part of the folder (--resume, --shard, --start) next to
-// scenes of other settings is refused: the kept scenes would not be what the
-// manifest records (another seed, kind or size). Only a whole new set
-// (unsharded, from scene 0, without --resume) may change the settings. A
-// folder from before this file is taken as it is.
+// with other settings is refused (exit 2), whether it adds to the folder
+// (--resume, --shard, --start) or remakes it: the kept scenes would not be
+// what the manifest records, and replacing the old set would first have to
+// delete it (a typo in -s must not wipe a million scenes). A folder from
+// before this file is taken as it is.
 void check_folder_settings(const ScenesJob& job) {
   const std::string path = path_join(job.output, "scenes.json");
   const nlohmann::ordered_json want = {{"seed", job.seed},
                                        {"kind", kind_name(job.scene.kind)},
                                        {"width", job.scene.width},
                                        {"height", job.scene.height}};
-  const bool whole_set = !job.resume && job.shard.count == 1 && job.start == 0;
   if (file_exists(path)) {
     const nlohmann::ordered_json have = read_json_file(path, 1 << 16);
     std::string diff;
@@ -139,18 +84,9 @@ void check_folder_settings(const ScenesJob& job) {
         diff += (diff.empty() ? "" : ", ") + k + " " + (have.contains(k) ? have[k].dump() : "missing") + " (this run: " +
                 v.dump() + ")";
     if (diff.empty()) return;
-    if (!whole_set)
-      throw_usage("the scenes in " + job.output + " were made with other settings: " + diff +
-                  "; --resume, --shard and --start add to them, so use the same settings, or make a whole new set "
-                  "(" + path + ")");
-    // A whole new set replaces the old one entirely, before the new settings
-    // are recorded: killed midway, the folder holds only scenes of the new
-    // settings (a later --resume trusts every complete scene it finds), and
-    // a smaller new set leaves no old scenes beyond its end.
-    const size_t removed = remove_scene_files(job.output);
-    if (!job.quiet)
-      std::fprintf(stderr, "%s: %s held scenes of other settings (%s): removed %zu file(s) of them first\n", kProg,
-                   job.output.c_str(), diff.c_str(), removed);
+    throw_usage("the scenes in " + job.output + " were made with other settings: " + diff +
+                "; a run adds to a folder's scenes or remakes them with the same settings: use those, another "
+                "folder, or remove this one first (" + path + ")");
   }
   write_file_atomic(path, json_file_text(want, path) + "\n");
 }

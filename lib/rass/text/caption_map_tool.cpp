@@ -71,15 +71,6 @@ void add_setup_inputs(batch::OutputGuard& guard, const CaptionMapJob& job) {
   guard.add_input(job.wordnet_dir.empty() ? WordNet::default_dir() : job.wordnet_dir);
 }
 
-// Removes an output folder this run created when it holds no file but its
-// lock (a run whose every item failed), so a failure leaves nothing behind.
-void remove_if_empty(const std::string& dir) {
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (!it->is_directory(ec) && !batch::is_lock_file_name(it->path().filename().string())) return;
-  if (!ec) fs::remove_all(dir, ec);
-}
-
 // A CLIP tokenizer folder, or a Stable Diffusion folder holding tokenizer/.
 std::string tokenizer_dir(const std::string& dir) {
   if (!file_exists(path_join(dir, "vocab.json")) && file_exists(path_join(path_join(dir, "tokenizer"), "vocab.json")))
@@ -303,7 +294,6 @@ int run_batch(const CaptionMapJob& job) {
   add_setup_inputs(guard, job);
   for (const batch::Item& it : all) guard.add_input(it.paths[0]);
   std::vector<std::string> outs(mine.size());
-  bool created = false;
   if (!job.output_dir.empty()) {
     guard.check_output_dir(job.output_dir, "-O");
     for (size_t i = 0; i < mine.size(); ++i)
@@ -311,10 +301,8 @@ int run_batch(const CaptionMapJob& job) {
         outs[i] = path_join(job.output_dir, mine[i].key) + ".h5";
         guard.check_output_file_outside_dirs(outs[i], "output", true);
       }
-    std::error_code ec;
-    created = !fs::exists(job.output_dir, ec);
   }
-  const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kProg);  // makes the folder
+  auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kProg);  // makes the folder
 
   batch::OrderedLines lines("-");
   batch::Reporter reporter(kProg);
@@ -330,7 +318,7 @@ int run_batch(const CaptionMapJob& job) {
         if (o != batch::Outcome::ok) lines.put(i, "");
       });
   lines.finish();
-  if (created && tally.exit_code() != 0) remove_if_empty(job.output_dir);
+  if (tally.exit_code() != 0 && !locks.empty()) locks.front().remove_if_unused();  // every item failed: no empty folder left
   return tally.exit_code();
 }
 
