@@ -17,20 +17,13 @@
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/model/model_folder.hpp"
+#include "test_support.hpp"
 
 using namespace rass;
+using rass::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rass-folder-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 void put(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());
