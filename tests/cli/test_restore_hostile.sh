@@ -48,6 +48,12 @@ unchanged "$T/sdc/unet/diffusion_pytorch_model.safetensors" "$T/unet.orig" "mode
 unchanged "$T/sdc/tokenizer/vocab.json" "$T/vocab.orig" "model tokenizer"
 [ -e "$T/sdc/x.png" ] || [ -e "$T/sdc/unet/img0.npy" ] || [ -e "$T/o.png" ] || [ -e "$T/bo" ] &&
   fail "no output after the refusals"
+# One folder for two kinds of output, however spelt (a trailing slash on a
+# folder not yet made passed as another folder).
+expect_exit 2 "-O and --latent-out with a trailing slash" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/same" \
+  --latent-out "$T/same/"
+stderr_has "name the same folder" "the reason given"
+[ -e "$T/same" ] && fail "no folder after the refusal"
 # A model folder whose files are links elsewhere (a Hugging Face cache snapshot).
 mkdir -p "$T/blobs" "$T/snap"
 cp -r "$SD"/* "$T/snap/"

@@ -52,7 +52,11 @@ std::string OutputGuard::normalised_path(const std::string& p) {
   // ("out/../a.png" before out/ exists) and normalises it.
   std::error_code ec;
   const fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
-  return ec ? fs::absolute(p, ec).lexically_normal().string() : c.lexically_normal().string();
+  std::string n = ec ? fs::absolute(p, ec).lexically_normal().string() : c.lexically_normal().string();
+  // "out/" and "out/." name the folder "out" (lexically_normal keeps the
+  // slash), so every spelling compares equal.
+  while (n.size() > 1 && n.back() == '/') n.pop_back();
+  return n;
 }
 
 bool OutputGuard::path_within(const std::string& inner, const std::string& outer) {
