@@ -180,7 +180,6 @@ void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vec
     json rj = record_to_json(rec);
     rj["hq"] = relative_to_manifest(u->record, path);
     const std::string text = record_text(rj, path);  // before any write: both or neither
-    make_directories(fs::path(u->lq).parent_path().string());
     // An older record goes before the new image takes its name: killed
     // between the two renames, the folder then holds an image without a
     // record (redone by --resume), never a new image beside an old record

@@ -318,8 +318,6 @@ int run_batch(const RestoreJob& job) {
   auto write_item = [&](size_t i, const Ready& rd, const RestoreResult& r) {
     const batch::Item& it = mine[i];
     warn_truncated(job, m, r, it.paths[0]);
-    for (const std::string& f : {rd.image, rd.latent, rd.attn})
-      if (!f.empty()) make_directories(fs::path(f).parent_path().string());
     m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn); });
     if (lines.enabled()) lines.put(i, json_text(record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt)) + "\n");
   };

@@ -181,7 +181,6 @@ int run_single(const SegmentJob& job) {
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--color -", job.color == "-"},
                        {"--overlay -", job.overlay == "-"}, {"--logits-out -", job.logits_out == "-"},
                        {"--probs-out -", job.probs_out == "-"}});
-  if (job.latent_in == "-" && in == "-") throw_usage("only one of the input - and --latent-in - can read stdin");
   RunFiles files = run_files(job);
   files.add_input(in);
   files.check_output_file(job.output, "-o");
@@ -320,8 +319,6 @@ int run_batch(const SegmentJob& job) {
   auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
     const batch::Item& it = mine[i];
     const Outputs o = outputs_of(it.key);
-    for (const std::string& f : {o.labels, o.color, o.overlay, o.logits, o.probs})
-      if (!f.empty()) make_directories(fs::path(f).parent_path().string());
     m.times->time("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o); });
     if (lines.enabled()) lines.put(i, json_text(record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens)) + "\n");
   };

@@ -242,7 +242,6 @@ int run_single(const CaptionMapJob& job) {
   if (job.output == "-") throw_usage("-o -: the HDF5 pack needs a file name");
   if (job.resume) throw_usage("--resume is for batch mode");
   const std::string in = job.inputs[0];
-  if (in == "-" && job.tags == "-") throw_usage("the label map and --tags cannot both be stdin");
   batch::OutputGuard guard;
   guard.add_input(in);
   add_setup_inputs(guard, job);
@@ -260,7 +259,6 @@ int run_batch(const CaptionMapJob& job) {
   if (!job.output.empty()) throw_usage("-o names one file; in batch mode packs go to -O DIR (DIR/<key>.h5)");
   if (!job.key.empty()) throw_usage("--key names the one label map of single mode; in batch mode keys come from the inputs");
   if (job.resume && job.output_dir.empty()) throw_usage("--resume goes with -O DIR");
-  if (job.tags == "-" && job.manifest == "-") throw_usage("--manifest and --tags cannot both be stdin");
   const Setup s = make_setup(job, !job.output_dir.empty());
   const TagSource tags = read_tags(job.tags, true);
 
@@ -311,7 +309,6 @@ int run_batch(const CaptionMapJob& job) {
       [&](size_t i, int) {
         const batch::Item& it = mine[i];
         const std::string& out = outs[i];
-        if (!out.empty()) make_directories(fs::path(out).parent_path().string());
         lines.put(i, process(job, s, it.paths[0], it.key, tags_of(tags, it.key), out, true, job.resume));
       },
       [&](size_t i, batch::Outcome o, const std::string&) {

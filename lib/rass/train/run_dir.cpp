@@ -24,19 +24,14 @@ RunDirLock::RunDirLock(const std::string& dir) : dir_(dir) {
   const std::string path = path_join(dir, ".rass-train.lock");
   path_ = path;
   // The process id is written into it: never through a link (a planted
-  // .rass-train.lock -> some file would be truncated) or into a file with
-  // other names, nor into a device or a FIFO.
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
-  if (fd_ < 0 && errno == ELOOP)
-    throw_usage(path + ": the run's lock file is a symbolic link; refusing to write through it (remove it)");
-  if (fd_ < 0) throw_runtime(path + ": cannot open the run's lock file: " + std::strerror(errno));
+  // .rass-train.lock -> some file would be truncated), never a device or a
+  // FIFO (open_lock_file), nor into a file with other names.
+  fd_ = open_lock_file(path, "the run's lock file");
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-    const bool regular = S_ISREG(st.st_mode);
+  if (::fstat(fd_, &st) != 0 || st.st_nlink != 1) {
     ::close(fd_);
     fd_ = -1;
-    throw_usage(path + ": the run's lock file " + (regular ? "has other names (hard links)" : "is not a regular file") +
-                "; refusing to write into it (remove it)");
+    throw_usage(path + ": the run's lock file has other names (hard links); refusing to write into it (remove it)");
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
