@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +19,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/signals.hpp"
 #include "rass/model/model_folder.hpp"
 #include "test_support.hpp"
 
@@ -93,6 +97,38 @@ TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") 
   }
   for (const std::string& bad : {std::string(), std::string("."), std::string(".."), std::string("/"), t.path + "/.."})
     CHECK_THROWS_AS(model::FolderWriter(bad, model::FolderWriter::Existing::replace), Error);
+  // "new/." and "new/./" are the folder "new" (as mkdir takes them).
+  CHECK(model::FolderWriter::check_destination(t.path + "/new/.", model::FolderWriter::Existing::refuse) ==
+        t.path + "/new");
+  {
+    model::FolderWriter w(t.path + "/new/./");
+    w.commit();
+  }
+  CHECK(fs::is_directory(t.path + "/new"));
+}
+
+TEST_CASE("FolderWriter: a SIGTERM before commit removes the temporary folder and only it") {
+  TempDir t;
+  put(t.path + "/src/unet/big.bin", "gigabytes");
+  put(t.path + "/outside/keep.txt", "keep");
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    install_signal_cleanup();
+    model::FolderWriter w(t.path + "/model");
+    w.link_tree(t.path + "/src", "");                                  // hard links to the user's files
+    fs::create_directories(w.tmp() + "/a/b/c");
+    put(w.tmp() + "/a/b/c/deep.txt", "x");
+    fs::create_directory_symlink(t.path + "/outside", w.tmp() + "/link");  // never followed
+    ::raise(SIGTERM);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM));
+  CHECK(entries(t.path) == 2);  // src and outside: no model, no model.tmp.*
+  CHECK(get(t.path + "/src/unet/big.bin") == "gigabytes");
+  CHECK(get(t.path + "/outside/keep.txt") == "keep");
 }
 
 TEST_CASE("copy_file_to: data and permission bits, a new file only, errors name the file as shown") {

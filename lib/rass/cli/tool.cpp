@@ -13,6 +13,7 @@
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/signals.hpp"
 #include "rass/core/version.hpp"
 #include "rass/io/image_io.hpp"
 
@@ -195,6 +196,7 @@ std::string environment_note(const CLI::App& app, const std::string& message, in
 int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
   const std::string prog = "rass-" + cli.name();
   tune_allocator();
+  install_signal_cleanup();  // SIGTERM, SIGINT, ...: temporaries removed, then the signal's own death
   // /dev/stdout, /dev/fd/1 or a link to one given as a value is "-": every
   // rule about stdout (one report there, tables to stderr, no clean-up
   // removing the name) then applies to it as to "-".
@@ -234,7 +236,12 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
   }
-  return check_stdout(prog, rc);
+  rc = check_stdout(prog, rc);
+  // A job that stopped cleanly on a signal (rass-train's checkpoint) ends by
+  // that signal once its outputs are flushed: to the shell or batch system it
+  // was interrupted, not done.
+  if (const int sig = stop_signal()) die_by_signal(sig);
+  return rc;
 }
 
 int check_stdout(const std::string& prog, int rc) {

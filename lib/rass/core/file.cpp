@@ -130,16 +130,20 @@ bool copy_all(int from, int to) {
 // A new named temporary next to `path` (its name in `tmp`), or -1 with errno
 // set. A name left by a killed process with the same PID (containers reuse
 // small PIDs) is skipped, not taken as an error.
-int create_temporary(const std::string& path, std::string& tmp) {
+// `cleanup` holds the name from before the file exists, so a signal at any
+// point removes it.
+int create_temporary(const std::string& path, std::string& tmp, SignalCleanup& cleanup) {
   for (int tries = 0; tries < 100; ++tries) {
     tmp = temporary_path(path);
+    cleanup.arm(tmp.c_str());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0 || errno != EEXIST) {
-      if (fd < 0) tmp.clear();
+      if (fd < 0) tmp.clear(), cleanup.disarm();
       return fd;
     }
   }
   tmp.clear();
+  cleanup.disarm();
   return -1;
 }
 
@@ -237,7 +241,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     return;
   }
   kind_ = Kind::named;  // unique name in the same directory: same filesystem, so rename is atomic
-  fd_ = create_temporary(path_, tmp_);
+  fd_ = create_temporary(path_, tmp_, cleanup_);
   if (fd_ < 0) throw_runtime(path_ + ": cannot create: " + errno_text());
 }
 
@@ -261,6 +265,7 @@ void AtomicFile::commit() {
   auto fail = [&](const std::string& e, int open_fd) {
     if (open_fd >= 0) ::close(open_fd);
     if (!tmp_.empty()) ::unlink(tmp_.c_str());
+    cleanup_.disarm();
     throw_runtime(path_ + ": write failed: " + e);
   };
   if (kind_ == Kind::in_place) {
@@ -285,6 +290,7 @@ void AtomicFile::commit() {
     bool linked = false;
     for (int tries = 0; tries < 100 && !linked; ++tries) {  // EEXIST: a killed earlier process with our PID left it
       const std::string name = temporary_path(path_);
+      cleanup_.arm(name.c_str());  // before the name exists: a signal right after the link removes it
       linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
       if (linked) tmp_ = name;
       else if (errno != EEXIST) break;
@@ -292,7 +298,7 @@ void AtomicFile::commit() {
     if (!linked) {
       // Only these say "no linking through /proc here"; ENOSPC or EDQUOT are this file's trouble.
       if (errno == ENOENT || errno == EPERM || errno == EOPNOTSUPP || errno == EXDEV) unnamed_unsupported = true;
-      const int to = create_temporary(path_, tmp_);
+      const int to = create_temporary(path_, tmp_, cleanup_);
       if (to < 0) fail("cannot create: " + errno_text(), fd);
       const bool ok = copy_all(fd, to) && ::fsync(to) == 0;
       const std::string e = ok ? "" : errno_text();
@@ -302,6 +308,7 @@ void AtomicFile::commit() {
   }
   if (::close(fd) != 0) fail(errno_text(), -1);
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail(errno_text(), -1);
+  cleanup_.disarm();
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "rass/core/signals.hpp"
+
 namespace rass {
 
 // Reads a whole file ("-" = stdin). Throws Error(bad_input) naming the path if
@@ -44,8 +46,9 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 // temporary name and renamed over `path` by commit(): a process killed while
 // writing (SIGKILL, a job's time limit, SIGXFSZ) leaves nothing behind. Where
 // the filesystem has no O_TMPFILE (NFS, some cluster filesystems) or /proc is
-// missing, a named temporary next to `path` is used instead (left behind only
-// by a killed process). "-" writes to stdout, and /dev/stdout, /dev/stderr,
+// missing, a named temporary next to `path` is used instead (removed by the
+// handlers of signals.hpp when SIGTERM, SIGINT and the like end the process;
+// left behind only by SIGKILL). "-" writes to stdout, and /dev/stdout, /dev/stderr,
 // /dev/fd/N, /proc/self/fd/N (or a link to one) to that open descriptor; an
 // existing device or pipe (/dev/null, a FIFO) is written in place: never
 // renamed over. Destroyed without commit(): nothing is left and `path` is
@@ -68,6 +71,7 @@ class AtomicFile {
   std::string path_, tmp_;  // tmp_: the named temporary (Kind::named)
   Kind kind_ = Kind::named;
   int fd_ = -1;
+  SignalCleanup cleanup_;  // tmp_ while it may exist: a SIGTERM removes it (signals.hpp)
 };
 
 // "-", /dev/stdout, /dev/fd/1, /proc/self/fd/1 or a link to one: stdout.

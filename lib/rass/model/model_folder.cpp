@@ -44,9 +44,10 @@ bool is_temporary_of(const std::string& entry, const std::string& name) {
   return dot != std::string::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
 }
 
-// Temporary folders beside `dst` that a killed writer left (SIGKILL, or
-// SIGTERM and SIGINT, which no tool catches; a model folder is gigabytes):
-// removed when their mark's lock is free. One without a mark, or on a
+// Temporary folders beside `dst` that a killed writer left (SIGKILL, a
+// kill while it put the folder in place, or a folder deeper than the signal
+// handlers remove; a model folder is gigabytes): removed when their mark's
+// lock is free. One without a mark, or on a
 // filesystem without locks, is left alone.
 void remove_stale_temporaries(const std::string& dst) {
   const fs::path d(dst);
@@ -84,12 +85,12 @@ void FolderWriter::place_file(const fs::path& from, const fs::path& to) const {
 std::string FolderWriter::check_destination(const std::string& dst, Existing existing) {
   std::string name = fs::path(dst).lexically_normal().string();
   while (name.size() > 1 && name.back() == '/') name.pop_back();  // "out/" names the folder "out"
-  // A last component "." or ".." names a folder by where it is, not a new
-  // one: replacing "runs/a/.." would replace "runs".
+  // A last component ".." names a folder by where it is, not a new one:
+  // replacing "runs/a/.." would replace "runs". "out/." is "out".
   std::string raw = dst;
   while (raw.size() > 1 && raw.back() == '/') raw.pop_back();
   const std::string tail = fs::path(raw).filename().string();
-  if (name.empty() || name == "." || name == "/" || tail == "." || tail == "..")
+  if (name.empty() || name == "." || name == "/" || tail == "..")
     throw_usage("output folder '" + dst + "' names no new folder");
   std::error_code ec;
   const auto st = fs::symlink_status(name, ec);
@@ -106,7 +107,9 @@ FolderWriter::FolderWriter(const std::string& dst, Existing existing)
   remove_stale_temporaries(dst_);
   for (int tries = 0;; ++tries) {  // a name a killed process with this PID left (containers reuse PIDs) is skipped
     tmp_ = temporary_path(dst_);
+    cleanup_.arm(tmp_.c_str(), /*tree=*/true);  // SIGTERM and the like remove it (signals.hpp)
     if (::mkdir(tmp_.c_str(), 0755) == 0) break;
+    cleanup_.disarm();
     if (errno != EEXIST || tries == 100) throw_runtime(tmp_ + ": cannot create folder: " + std::strerror(errno));
   }
   try {
@@ -156,6 +159,9 @@ void FolderWriter::commit() {
   // marked by this writer): killed between the two renames, the next writer
   // removes both with the temporary, and the finished folder never has it.
   std::error_code ec;
+  // From here the temporary may hold the user's old folder: a signal must
+  // not remove it (killed in these few calls, the next writer sorts it out).
+  cleanup_.disarm();
   const std::string old = path_join(tmp_, kOldFolder);
   const bool replacing = existing_ == Existing::replace && fs::exists(fs::symlink_status(dst_, ec));
   if (replacing && std::rename(dst_.c_str(), old.c_str()) != 0)

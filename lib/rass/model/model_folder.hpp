@@ -8,6 +8,8 @@
 #include <set>
 #include <string>
 
+#include "rass/core/signals.hpp"
+
 namespace rass::model {
 
 class FolderWriter {
@@ -45,6 +47,7 @@ class FolderWriter {
   std::string dst_, tmp_;
   Existing existing_;
   int mark_fd_ = -1;  // the temporary's .rass-writer, locked while this writer lives
+  SignalCleanup cleanup_;  // tmp_ until commit() begins: SIGTERM and the like remove it
   bool committed_ = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/progress.hpp"
+#include "rass/core/signals.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
@@ -311,6 +313,11 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     prune_checkpoints(ckdir, c.keep_checkpoints);
   };
 
+  // From here a SIGINT, SIGTERM or SIGUSR1 (a batch system's notice before
+  // its time limit) ends the run after the step in progress, with a
+  // checkpoint for --resume; a second one ends it at once (signals.hpp).
+  DeferredStop deferred("rass-train");
+
   const bool amp = c.amp && device.is_cuda();
   if (c.amp && !device.is_cuda()) note("loop.amp is for CUDA; on the CPU the run is in full precision");
   Progress progress(size_t(c.steps - start), "train", c.quiet || !c.progress || rank != 0);
@@ -372,7 +379,11 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     // The log numbers: loss and terms averaged over processes, images summed.
     std::vector<double> nums{l.loss.item<double>(), double(l.images)};
     for (auto& t : l.terms) nums.push_back(t.second);
+    // Whether to stop after this step rides on the same all-reduce: every
+    // process stops at the same step, also those no signal reached.
+    nums.push_back(stop_signal() ? 1.0 : 0.0);
     if (dist) nums = dist->allreduce_sum(nums);
+    const bool stop_now = nums.back() > 0;
     const double loss = nums[0] / world;
 
     // torch.nn.utils.clip_grad_norm_: the 2-norm of the per-tensor 2-norms,
@@ -402,7 +413,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     s.steps_done = step + 1;
     images_since += int64_t(nums[1]);
     images_total += int64_t(nums[1]);
-    const bool last = step + 1 == c.steps || (c.stop_after > 0 && step + 1 - start >= c.stop_after);
+    const bool last = step + 1 == c.steps || (c.stop_after > 0 && step + 1 - start >= c.stop_after) || stop_now;
     if (writer && ((c.log_every > 0 && (step + 1) % c.log_every == 0) || last)) {  // log_every 0: the last step only
       const auto now = std::chrono::steady_clock::now();
       const double dt = std::chrono::duration<double>(now - t_last).count();
@@ -428,6 +439,12 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     }
     if ((c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0) || last) write_checkpoint(step + 1);
     progress.tick();
+    if (stop_now && step + 1 < c.steps) {
+      if (!stop_signal()) request_stop(SIGTERM);  // a peer was signalled: this process ends the same way
+      s.stop_signal = stop_signal();
+      ++step;
+      break;
+    }
   }
   progress.finish();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -436,6 +453,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     s.export_dir = c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir;
     stage.export_model(s.export_dir);
   }
+  // A signal during the last step or the export came too late to stop
+  // anything: the run is complete, and its exit status says so.
+  if (step == c.steps) clear_stop();
   if (dist) dist->barrier();  // no process leaves while another still needs it
   return s;
 }

@@ -51,6 +51,7 @@ struct TrainSummary {
   std::string export_dir;      // where the final model went ("" when the run stopped early)
   double seconds = 0;          // wall time of the steps run here
   double images_per_second = 0;
+  int stop_signal = 0;         // the signal that stopped the run before c.steps (0: none)
 };
 
 class Distributed;

@@ -10,6 +10,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
+#include "rass/core/signals.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/train/distributed.hpp"
@@ -121,6 +122,7 @@ int run_train_tool(const TrainJob& job) {
     o["processes"] = de.world;
     o["last_checkpoint"] = s.last_checkpoint;
     o["export_dir"] = s.export_dir;
+    o["stopped_by"] = s.stop_signal ? nlohmann::ordered_json(signal_name(s.stop_signal)) : nlohmann::ordered_json();
     std::cout << json_text(o) << "\n";
   } else if (!c.quiet) {
     std::fprintf(stderr, "rass-train: %s: steps %lld..%lld of %lld in %.1f s (%.1f images/s), loss %.6g%s%s\n",
@@ -128,6 +130,9 @@ int run_train_tool(const TrainJob& job) {
                  s.images_per_second, s.losses.empty() ? 0.0 : s.losses.back(),
                  s.export_dir.empty() ? "" : ", model in ", s.export_dir.c_str());
   }
+  if (s.stop_signal && !c.quiet)  // the exit status is then the signal's (run_main)
+    std::fprintf(stderr, "rass-train: stopped by %s after step %lld; %s --resume continues from %s\n",
+                 signal_name(s.stop_signal), (long long)s.steps_done, info->name.c_str(), s.last_checkpoint.c_str());
   return 0;
 }
 
