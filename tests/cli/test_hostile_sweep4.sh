@@ -70,9 +70,9 @@ else
   echo "skipped: degrade kill case (no strace)"
 fi
 
-# 2b. A model folder's writer killed midway (SIGKILL; SIGTERM alike, no tool
-#     catches it) leaves its temporary folder; the next writer of that folder
-#     removes it (its mark names this host and a process that is gone).
+# 2b. A model folder's writer killed midway by SIGKILL (SIGTERM removes the
+#     folder itself: test_signals.sh) leaves its temporary folder; the next
+#     writer of that folder removes it (its mark's lock is free).
 if [ $can_inject = 1 ]; then
   mkdir -p "$T/sd"
   cp -r "$FIX/nn/unet_tiny" "$T/sd/unet"
@@ -120,6 +120,31 @@ holder=$holder_folder
 release
 expect_exit 0 "degrade: the folder free again" -- "$D" "$T/hq" -o "$T/busy" -q
 [ -s "$T/busy/manifest.jsonl" ] || fail "degrade: no manifest after the lock was free"
+# Shards of two counts at once split the items differently and overlap: a
+# real shard 0/2 is held inside its run (strace delays its first output
+# link by 30 s) while a shard 0/3 starts. Before, both ran.
+if [ $can_inject = 1 ] && [ -r /proc/locks ]; then
+  (strace -f -o /dev/null -e trace=linkat -e inject=linkat:delay_enter=30000000:when=1 \
+    "$D" "$T/hq" -o "$T/mixed" --shard 0/2 -q; true) >/dev/null 2>&1 &
+  slow=$!
+  held=0
+  for i in $(seq 300); do
+    ino=$(stat -c %i "$T/mixed/.rass-lock.counts" 2>/dev/null) &&
+      grep -q "OFDLCK.*:$ino " /proc/locks && { held=1; break; }
+    sleep 0.1
+  done
+  if [ $held = 1 ]; then
+    expect_exit 2 "degrade: a shard of another count beside a running one" -- "$D" "$T/hq" -o "$T/mixed" --shard 0/3 -q
+    stderr_has "shards of another count (--shard I/2)" "the count in use named"
+    expect_exit 0 "degrade: a shard of the same count beside it" -- "$D" "$T/hq" -o "$T/mixed" --shard 1/2 -q
+  else
+    fail "the delayed shard 0/2 never held its count lock"
+  fi
+  pkill -9 -f "rass-degrade $T/hq -o $T/mixed --shard 0/2" 2>/dev/null  # SIGKILL: acts at once on a traced process
+  wait $slow 2>/dev/null
+else
+  echo "skipped: shards of two counts (no strace or /proc/locks)"
+fi
 
 # 4. An output file's missing folder is made (the work was done, then the
 #    write failed); a folder that cannot be written in is refused before any

@@ -1,5 +1,6 @@
 #include "rass/batch/output_lock.hpp"
 
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +52,42 @@ int lock_file(const std::string& path, int how, const std::string& dir, const st
   }
 }
 
+// Shards of two counts at once (--shard 0/3 beside 0/2) split the items
+// differently, so they write the same outputs. Each shard holds a read lock
+// on byte N (its count) of DIR/.rass-lock.counts, then asks whether any other
+// byte is locked: of two starting at once, the later asker sees the earlier.
+// Byte-range locks of a file nothing flocks (NFS emulates flock with
+// whole-file byte-range locks, which would conflict with the probe). Returns
+// the descriptor holding the lock, or -1 where there are no such locks.
+int claim_shard_count(const std::string& dir, const Shard& shard) {
+#ifdef F_OFD_SETLK
+  const int fd = open_lock_file(path_join(dir, ".rass-lock.counts"), kWhat);
+  struct flock mine {};
+  mine.l_type = F_RDLCK;  // read locks never conflict with each other: shards of one count all take it
+  mine.l_whence = SEEK_SET;
+  mine.l_start = shard.count;
+  mine.l_len = 1;
+  if (::fcntl(fd, F_OFD_SETLK, &mine) != 0) return ::close(fd), -1;  // no byte-range locks here
+  const off_t ranges[2][2] = {{0, off_t(shard.count)}, {off_t(shard.count) + 1, 0}};  // l_len 0: to the end
+  for (const auto& r : ranges) {
+    struct flock probe {};
+    probe.l_type = F_WRLCK;  // conflicts with any read lock in the range
+    probe.l_whence = SEEK_SET;
+    probe.l_start = r[0];
+    probe.l_len = r[1];
+    if (::fcntl(fd, F_OFD_GETLK, &probe) != 0 || probe.l_type == F_UNLCK) continue;
+    ::close(fd);
+    throw_usage(dir + ": shards of another count (--shard I/" + std::to_string(probe.l_start) +
+                ") are writing this output folder; shards of two counts split the items differently and would "
+                "write the same outputs: use one count per output folder");
+  }
+  return fd;
+#else
+  (void)dir, (void)shard;
+  return -1;
+#endif
+}
+
 }  // namespace
 
 OutputLock::OutputLock(const std::string& dir, const Shard& shard, const std::string& prog, bool created)
@@ -62,8 +99,10 @@ OutputLock::OutputLock(const std::string& dir, const Shard& shard, const std::st
     if (folder_fd_ >= 0 && sharded) {
       shard_file_ = path_join(dir, ".rass-lock." + std::to_string(shard.index) + "-of-" + std::to_string(shard.count));
       shard_fd_ = lock_file(shard_file_, LOCK_EX, dir, "shard " + shard.str());
+      if (shard_fd_ >= 0) count_fd_ = claim_shard_count(dir, shard);
     }
   } catch (...) {  // a half-made object's destructor does not run
+    if (shard_fd_ >= 0) ::close(shard_fd_);
     if (folder_fd_ >= 0) ::close(folder_fd_);
     throw;
   }
@@ -85,6 +124,7 @@ bool OutputLock::remove_if_unused() {
     if (!it->is_directory(ec) && !is_lock_file_name(it->path().filename().string())) return false;
   if (ec) return false;
   if (!shard_file_.empty()) ::unlink(shard_file_.c_str());
+  if (count_fd_ >= 0) ::unlink(path_join(dir_, ".rass-lock.counts").c_str());
   ::unlink(path_join(dir_, ".rass-lock").c_str());
   fs::remove_all(dir_, ec);  // only empty folders are left in it
   return !ec;
@@ -95,6 +135,7 @@ OutputLock::~OutputLock() {
   // folder it made leaves no folder behind.
   if (std::uncaught_exceptions() > uncaught_) remove_if_unused();
   // Closing releases the locks.
+  if (count_fd_ >= 0) ::close(count_fd_);
   if (shard_fd_ >= 0) ::close(shard_fd_);
   if (folder_fd_ >= 0) ::close(folder_fd_);
 }

@@ -5,7 +5,8 @@
 // folder before any work and a second one is refused (exit 2). Shards of one
 // set may run at once: each takes the folder's lock shared and its own
 // shard's lock exclusively, so only a run of the same shard, or a whole
-// (unsharded) run, is refused. Torch-free.
+// (unsharded) run, is refused; so is a shard of another count (--shard 0/3
+// beside 1/2: the two split the items differently). Torch-free.
 #pragma once
 #include <list>
 #include <string>
@@ -39,6 +40,7 @@ class OutputLock {
  private:
   std::string dir_, shard_file_;
   int folder_fd_ = -1, shard_fd_ = -1;
+  int count_fd_ = -1;  // .rass-lock.counts: a read lock on the byte of this shard count
   bool created_ = false;
   int uncaught_ = 0;  // std::uncaught_exceptions() when made
 };
