@@ -2,8 +2,11 @@
 # Signals (core/signals.hpp): a tool ended by SIGTERM removes its temporaries
 # and dies by SIGTERM; rass-train stops after the step in progress on
 # SIGTERM or SIGUSR1, writes a checkpoint there, ends by that signal, and
-# --resume then reaches the uninterrupted run's weights byte for byte; in a
-# 2-process run a signal to one process stops both at the same step.
+# --resume then reaches the uninterrupted run's weights byte for byte; a
+# closed pipe on stderr does not end it before its checkpoint; in a 2-process
+# run a signal to one process stops both at the same step, both ending by it.
+# Cases found by a hostile review: a temporary folder past the handler's depth
+# limit, a signal at a --stop-after slice's checkpoint.
 # (SIGINT is not sent: a background job of a script starts with it ignored,
 # and ignored signals stay ignored.)
 source "$(dirname "$0")/lib.sh"
@@ -42,6 +45,15 @@ if command -v strace >/dev/null && strace -f -o /dev/null -e trace=rename true 2
     [ "$got" -eq 143 ] && ok "merge-lora ended by SIGTERM" || fail "merge-lora: status $got; $(head -c 300 "$T/merge.err")"
     left=$(ls -d "$T"/merged* 2>/dev/null || true)
     [ -z "$left" ] && ok "no temporary model folder left" || fail "left by SIGTERM: $left"
+    # A model with a folder 18 levels deep (past the handler's depth limit):
+    # the handler removes what it can and ends; before, it listed the deep
+    # folder again and again (64^depth) and never ended.
+    mkdir -p "$T/sd/zz/$(printf 'd%d/' $(seq 1 18))" && touch "$T/sd/zz/$(printf 'd%d/' $(seq 1 18))f.txt"
+    (timeout -s KILL 60 strace -f -o /dev/null -e trace=linkat -e inject=linkat:error=EINTR:signal=SIGTERM:when=1 \
+      "$B/rass-merge-lora" merge --model "$T/sd" --lora "$FIX/nn/lora_peft/adapter_model.safetensors" \
+      -O "$T/deep" 2>"$T/merge.err"; echo $? >"$T/merge.rc") 2>/dev/null
+    got=$(cat "$T/merge.rc")
+    [ "$got" -eq 143 ] && ok "a deep temporary folder: SIGTERM still ends the process" || fail "deep folder: status $got"
   fi
 else
   echo "skipped: the degrade and merge-lora cases (no strace)"
@@ -97,15 +109,47 @@ grep -qF '"stopped_by":"SIGUSR1"' "$T/usr1.json" || fail "--json lacks stopped_b
 stop=$(newest "$T/usr1")
 [ -n "$stop" ] && [ "$(lines "$T/usr1")" -eq "$stop" ] || fail "SIGUSR1: checkpoint '$stop', log $(lines "$T/usr1") steps"
 
-# 4. Two processes, SIGTERM to rank 1 only: both stop after the same step,
-#    rank 0 writes the checkpoint, both end by SIGTERM.
+# 4. A closed pipe on stderr (`rass-train ... 2>&1 | tee log`, tee ended by
+#    the same Ctrl-C): the note written when the signal comes raises
+#    SIGPIPE, which must not end the run before its checkpoint (it did).
+mkfifo "$T/errpipe"
+cat "$T/errpipe" >/dev/null &
+reader=$!
+"$R" selftest -o "$T/piped" --steps 5000 "${big[@]}" 2>"$T/errpipe" &
+pid=$!
+for _ in $(seq 1 1200); do [ "$(lines "$T/piped")" -ge 3 ] && break; sleep 0.05; done
+kill $reader 2>/dev/null
+wait $reader 2>/dev/null
+kill -TERM $pid
+wait $pid
+got=$?
+stop=$(newest "$T/piped")
+[ $got -eq 143 ] && [ -n "$stop" ] && [ "$(lines "$T/piped")" -eq "$stop" ] &&
+  ok "stderr a closed pipe: SIGTERM still stops cleanly at step $stop" ||
+  fail "stderr a closed pipe: status $got, checkpoint '$stop', log $(lines "$T/piped") steps"
+
+# 5. --stop-after's slice with a signal after its last step's all-reduce (at
+#    its checkpoint's link): the slice ends as it would, the process by the
+#    signal, and the summary names it (it said null).
+if command -v strace >/dev/null && strace -f -o /dev/null -e trace=linkat true 2>/dev/null; then
+  (strace -f -o /dev/null -e trace=linkat -e inject=linkat:signal=SIGTERM:when=2 \
+    "$R" selftest -o "$T/slice" --steps 10 --set loop.stop_after=3 --threads 1 --json >"$T/slice.json" 2>"$T/slice.err"
+   echo $? >"$T/slice.rc") 2>/dev/null
+  got=$(cat "$T/slice.rc")
+  [ "$got" -eq 143 ] && grep -qF '"stopped_by":"SIGTERM"' "$T/slice.json" && ok "a signal at the slice's checkpoint is named" ||
+    fail "slice: status $got, summary $(cat "$T/slice.json")"
+fi
+
+# 6. Two processes, SIGUSR1 to rank 1 only: both stop after the same step,
+#    rank 0 writes the checkpoint, both end by SIGUSR1 (rank 0 ended by
+#    SIGTERM, whatever the signal).
 port=$((20000 + RANDOM % 20000))
 dist=(env WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port)
 "${dist[@]}" RANK=0 "$R" selftest -o "$T/pair" --steps 5000 "${big[@]}" 2>"$T/p0.err" &
 p0=$!
 "${dist[@]}" RANK=1 "$R" selftest -o "$T/pair" --steps 5000 "${big[@]}" 2>"$T/p1.err" &
 p1=$!
-signal_after "$T/pair" $p1 TERM 5
+signal_after "$T/pair" $p1 USR1 5
 wait $p1
 c1=$?
 wait $p0
@@ -113,7 +157,8 @@ c0=$?
 if grep -q "needs Gloo" "$T/p0.err" "$T/p1.err"; then
   echo "this build has no Gloo: the 2-process case is skipped"
 else
-  [ $c0 -eq 143 ] && [ $c1 -eq 143 ] && ok "2 processes: both ended by SIGTERM" ||
+  usr1=$((128 + $(kill -l USR1)))
+  [ $c0 -eq $usr1 ] && [ $c1 -eq $usr1 ] && ok "2 processes: both ended by SIGUSR1" ||
     fail "2 processes: statuses $c0 and $c1; $(head -c 300 "$T/p0.err") / $(head -c 300 "$T/p1.err")"
   stop=$(newest "$T/pair")
   [ -n "$stop" ] && [ "$(lines "$T/pair")" -eq "$stop" ] || fail "2 processes: checkpoint '$stop', log $(lines "$T/pair") steps"

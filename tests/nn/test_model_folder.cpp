@@ -95,7 +95,8 @@ TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") 
     CHECK(e.exit_code() == 2);
     CHECK(std::string(e.what()).find("is not a folder") != std::string::npos);
   }
-  for (const std::string& bad : {std::string(), std::string("."), std::string(".."), std::string("/"), t.path + "/.."})
+  for (const std::string& bad : {std::string(), std::string("."), std::string(".."), std::string("/"), t.path + "/..",
+                                 t.path + "/sub/../.", t.path + "/sub/.././/"})
     CHECK_THROWS_AS(model::FolderWriter(bad, model::FolderWriter::Existing::replace), Error);
   // "new/." and "new/./" are the folder "new" (as mkdir takes them).
   CHECK(model::FolderWriter::check_destination(t.path + "/new/.", model::FolderWriter::Existing::refuse) ==

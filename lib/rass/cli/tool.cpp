@@ -239,8 +239,9 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   rc = check_stdout(prog, rc);
   // A job that stopped cleanly on a signal (rass-train's checkpoint) ends by
   // that signal once its outputs are flushed: to the shell or batch system it
-  // was interrupted, not done.
-  if (const int sig = stop_signal()) die_by_signal(sig);
+  // was interrupted, not done. A job that failed as well (a full disk at
+  // that checkpoint) keeps its exit code: a requeue must not hide an error.
+  if (const int sig = stop_signal(); sig && rc == 0) die_by_signal(sig);
   return rc;
 }
 

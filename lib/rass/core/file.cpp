@@ -130,20 +130,19 @@ bool copy_all(int from, int to) {
 // A new named temporary next to `path` (its name in `tmp`), or -1 with errno
 // set. A name left by a killed process with the same PID (containers reuse
 // small PIDs) is skipped, not taken as an error.
-// `cleanup` holds the name from before the file exists, so a signal at any
-// point removes it.
+// `cleanup` holds the name once the file is made (never before: the name
+// may be another process's, in another PID namespace).
 int create_temporary(const std::string& path, std::string& tmp, SignalCleanup& cleanup) {
   for (int tries = 0; tries < 100; ++tries) {
     tmp = temporary_path(path);
-    cleanup.arm(tmp.c_str());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) cleanup.arm(tmp.c_str());
     if (fd >= 0 || errno != EEXIST) {
-      if (fd < 0) tmp.clear(), cleanup.disarm();
+      if (fd < 0) tmp.clear();
       return fd;
     }
   }
   tmp.clear();
-  cleanup.disarm();
   return -1;
 }
 
@@ -290,9 +289,8 @@ void AtomicFile::commit() {
     bool linked = false;
     for (int tries = 0; tries < 100 && !linked; ++tries) {  // EEXIST: a killed earlier process with our PID left it
       const std::string name = temporary_path(path_);
-      cleanup_.arm(name.c_str());  // before the name exists: a signal right after the link removes it
       linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
-      if (linked) tmp_ = name;
+      if (linked) tmp_ = name, cleanup_.arm(name.c_str());
       else if (errno != EEXIST) break;
     }
     if (!linked) {

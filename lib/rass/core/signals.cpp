@@ -52,15 +52,18 @@ struct Dirent64 {
 // handler may not allocate or take locks): never follows a symbolic link
 // (unlinkat removes the link; a folder is opened only after unlinkat said it
 // is one, with O_NOFOLLOW), at most 16 levels deep (a model folder has 3).
-void remove_tree_at(int parent, const char* name, int depth) {
-  if (::unlinkat(parent, name, 0) == 0 || errno != EISDIR || depth >= 16) return;
+// Returns whether `name` is gone.
+bool remove_tree_at(int parent, const char* name, int depth) {
+  if (::unlinkat(parent, name, 0) == 0) return true;
+  if (errno != EISDIR || depth >= 16) return false;
   const int fd = ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) return false;
   alignas(8) char buf[2048];
   // Entries removed while a listing is read may move the rest: list again
-  // from the start until a pass finds nothing (or nothing it can remove).
+  // from the start until a pass removes nothing (an entry it cannot remove,
+  // such as a folder past the depth limit, ends the passes too).
   for (int pass = 0; pass < 64; ++pass) {
-    bool saw = false;
+    bool removed = false;
     ::lseek(fd, 0, SEEK_SET);
     for (;;) {
       const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
@@ -70,14 +73,13 @@ void remove_tree_at(int parent, const char* name, int depth) {
         off += d->d_reclen;
         const char* e = d->d_name;
         if (e[0] == '.' && (e[1] == 0 || (e[1] == '.' && e[2] == 0))) continue;
-        saw = true;
-        remove_tree_at(fd, e, depth + 1);
+        if (remove_tree_at(fd, e, depth + 1)) removed = true;
       }
     }
-    if (!saw) break;
+    if (!removed) break;
   }
   ::close(fd);
-  ::unlinkat(parent, name, AT_REMOVEDIR);
+  return ::unlinkat(parent, name, AT_REMOVEDIR) == 0;
 }
 
 void remove_temporaries() {
@@ -114,6 +116,16 @@ void write_stderr(const char* text) {
 
 void on_signal(int sig) {
   const int saved = errno;
+  if (deferring.load() && sig == SIGPIPE) {
+    // A reader that left (`rass-train ... | tee log` ended by the same
+    // Ctrl-C, or on its own): a stop like the others, but never the second
+    // signal that ends the process at once, as every later write to that
+    // pipe raises it again. Nothing is written: stderr may be that pipe.
+    int none = 0;
+    pending.compare_exchange_strong(none, sig);
+    errno = saved;
+    return;
+  }
   if (deferring.load() && (sig == SIGINT || sig == SIGTERM || sig == SIGUSR1)) {
     int none = 0;
     if (pending.compare_exchange_strong(none, sig)) {
@@ -177,11 +189,12 @@ void SignalCleanup::arm(const char* path, bool tree) {
   }
 }
 
-void SignalCleanup::disarm() {
-  if (slot_ < 0) return;
+bool SignalCleanup::disarm() {
+  if (slot_ < 0) return true;
   int armed = kArmed;
-  slots[slot_].state.compare_exchange_strong(armed, kFree);  // kTaken: the process is ending; leave it
+  const bool ok = slots[slot_].state.compare_exchange_strong(armed, kFree);  // kTaken: a handler is removing it
   slot_ = -1;
+  return ok;
 }
 
 DeferredStop::DeferredStop(const char* who) {

@@ -10,7 +10,8 @@
 // A long job that can stop cleanly (rass-train: a checkpoint after the
 // current step) asks for a deferred stop instead: the first SIGINT, SIGTERM
 // or SIGUSR1 is only recorded, the job polls it and finishes its step, and a
-// second signal ends the process at once as above.
+// second signal ends the process at once as above. SIGPIPE (a reader of its
+// output that left) is recorded too but never ends it at once.
 //
 // Signals the process started with ignored (nohup's SIGHUP, SIGINT of a
 // background job, a parent's ignored SIGPIPE) stay ignored. Torch-free.
@@ -34,14 +35,17 @@ class SignalCleanup {
   SignalCleanup(const SignalCleanup&) = delete;
   SignalCleanup& operator=(const SignalCleanup&) = delete;
   void arm(const char* path, bool tree = false);  // disarms a previous name first
-  void disarm();               // the file is renamed into place or gone: no longer removed
+  // The file is renamed into place or gone: no longer removed. False when a
+  // handler has already taken the name (the process is ending): the caller
+  // must then not move it into place.
+  bool disarm();
 
  private:
   int slot_ = -1;
 };
 
-// While an object of this class lives, SIGINT, SIGTERM and SIGUSR1 are
-// recorded instead of ending the process (`who` starts the note printed on
+// While an object of this class lives, SIGINT, SIGTERM and SIGUSR1 (and
+// SIGPIPE, see above) are recorded instead of ending the process (`who` starts the note printed on
 // stderr when one comes: "rass-train"). Not nested.
 class DeferredStop {
  public:

@@ -86,9 +86,14 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
   std::string name = fs::path(dst).lexically_normal().string();
   while (name.size() > 1 && name.back() == '/') name.pop_back();  // "out/" names the folder "out"
   // A last component ".." names a folder by where it is, not a new one:
-  // replacing "runs/a/.." would replace "runs". "out/." is "out".
+  // replacing "runs/a/.." would replace "runs". "out/." is "out", and
+  // "runs/a/../." is "runs/a/..".
   std::string raw = dst;
-  while (raw.size() > 1 && raw.back() == '/') raw.pop_back();
+  for (bool changed = true; changed;) {
+    changed = false;
+    while (raw.size() > 1 && raw.back() == '/') raw.pop_back(), changed = true;
+    if (raw.size() > 2 && raw.compare(raw.size() - 2, 2, "/.") == 0) raw.resize(raw.size() - 2), changed = true;
+  }
   const std::string tail = fs::path(raw).filename().string();
   if (name.empty() || name == "." || name == "/" || tail == "..")
     throw_usage("output folder '" + dst + "' names no new folder");
@@ -107,9 +112,10 @@ FolderWriter::FolderWriter(const std::string& dst, Existing existing)
   remove_stale_temporaries(dst_);
   for (int tries = 0;; ++tries) {  // a name a killed process with this PID left (containers reuse PIDs) is skipped
     tmp_ = temporary_path(dst_);
-    cleanup_.arm(tmp_.c_str(), /*tree=*/true);  // SIGTERM and the like remove it (signals.hpp)
-    if (::mkdir(tmp_.c_str(), 0755) == 0) break;
-    cleanup_.disarm();
+    if (::mkdir(tmp_.c_str(), 0755) == 0) {
+      cleanup_.arm(tmp_.c_str(), /*tree=*/true);  // SIGTERM and the like remove it (signals.hpp)
+      break;
+    }
     if (errno != EEXIST || tries == 100) throw_runtime(tmp_ + ": cannot create folder: " + std::strerror(errno));
   }
   try {
@@ -161,7 +167,11 @@ void FolderWriter::commit() {
   std::error_code ec;
   // From here the temporary may hold the user's old folder: a signal must
   // not remove it (killed in these few calls, the next writer sorts it out).
-  cleanup_.disarm();
+  // If a handler on another thread already took it, the process is ending:
+  // nothing may be moved into place (the handler's open folder would follow
+  // the rename and empty the new folder, and the old one moved into it).
+  if (!cleanup_.disarm())
+    for (;;) ::pause();
   const std::string old = path_join(tmp_, kOldFolder);
   const bool replacing = existing_ == Existing::replace && fs::exists(fs::symlink_status(dst_, ec));
   if (replacing && std::rename(dst_.c_str(), old.c_str()) != 0)

@@ -380,10 +380,15 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     std::vector<double> nums{l.loss.item<double>(), double(l.images)};
     for (auto& t : l.terms) nums.push_back(t.second);
     // Whether to stop after this step rides on the same all-reduce: every
-    // process stops at the same step, also those no signal reached.
-    nums.push_back(stop_signal() ? 1.0 : 0.0);
+    // process stops at the same step, also those no signal reached, and ends
+    // by the signal the others got (their number over their count).
+    const int local_stop = stop_signal();
+    nums.push_back(local_stop ? 1.0 : 0.0);
+    nums.push_back(double(local_stop));
     if (dist) nums = dist->allreduce_sum(nums);
-    const bool stop_now = nums.back() > 0;
+    const double stopped_processes = nums[nums.size() - 2];
+    const bool stop_now = stopped_processes > 0;
+    const int peer_signal = stop_now ? int(std::lround(nums.back() / stopped_processes)) : 0;
     const double loss = nums[0] / world;
 
     // torch.nn.utils.clip_grad_norm_: the 2-norm of the per-tensor 2-norms,
@@ -440,12 +445,18 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if ((c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0) || last) write_checkpoint(step + 1);
     progress.tick();
     if (stop_now && step + 1 < c.steps) {
-      if (!stop_signal()) request_stop(SIGTERM);  // a peer was signalled: this process ends the same way
+      // A peer was signalled: this process ends the same way (SIGTERM when
+      // the peers got different signals).
+      if (!stop_signal()) request_stop(peer_signal > 0 && peer_signal < 65 ? peer_signal : SIGTERM);
       s.stop_signal = stop_signal();
       ++step;
       break;
     }
   }
+  // A signal after the last all-reduce of a --stop-after slice: the slice
+  // ended anyway, with its checkpoint; the summary still names the signal
+  // the process will end by.
+  if (step < c.steps && stop_signal() && !s.stop_signal) s.stop_signal = stop_signal();
   progress.finish();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   s.images_per_second = s.seconds > 0 ? double(images_total) / s.seconds : 0;
