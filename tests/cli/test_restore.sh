@@ -23,7 +23,7 @@ stderr_has "adapter default_encoder" "the LoRA adapters are named on stderr"
 
 expect_exit 0 "stdin to stdout" -- bash -c "'$R' -m '$SD' --lora '$LORA' --process-size 16 --vae-mode -q - -o - <'$LQ' >'$T/pipe.png'"
 expect_exit 0 "same with files" -- "$R" -m "$SD" --lora "$LORA" --process-size 16 --vae-mode -q "$LQ" -o "$T/file.png"
-cmp -s "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different images"
+same_pixels "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different images"
 
 expect_exit 0 "scr, residual, latent and attention out" -- "$R" -m "$SD" --method scr --formula residual --size-policy pad \
   --tags <(printf 'dog, grass\n') --prompt-style rass "$LQ" -o "$T/scr.png" --latent-out "$T/lat.npy" --attn-out "$T/attn.npy" --json
@@ -80,6 +80,22 @@ expect_exit 0 "batch --resume" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T
 stderr_has "0 restored, 2 already done" "resume skips finished items"
 expect_exit 0 "seeded single equals its batch item" -- "$R" -m "$SD" --process-size 16 --tags <(printf 'dog\n') "$T/in/a.png" -o "$T/a1.png"
 cmp -s "$T/a1.png" "$T/out/a.png" || fail "same (seed, key): same image in single and batch mode"
+# --resume keeps an output only when its "rass" chunk records this run's
+# settings for it: another seed, a changed input, or a PNG from elsewhere are
+# made again (before, --resume kept them all as done).
+grep -qa '"tool":"rass-restore"' "$T/out/a.png" && grep -qa '"seed":0' "$T/out/a.png" || fail "no settings in the output PNG"
+cp "$T/out/a.png" "$T/a_seed0.png"
+expect_exit 0 "--resume with another seed" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
+stderr_has "2 restored, 0 already done" "outputs of another seed are made again"
+stderr_has "made with other settings were made again" "the redo is said"
+stderr_has "other seed" "what differs is named"
+same_pixels "$T/out/a.png" "$T/a_seed0.png" && fail "the seed-5 output equals the seed-0 one"
+expect_exit 0 "--resume again" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
+stderr_has "0 restored, 2 already done" "the same settings resume"
+cp "$IMG/chelsea.png" "$T/in/sub/b.png"  # new bytes under the same key
+strip_rass_text "$T/a_seed0.png" >"$T/out/a.png"  # its pixels without settings, as another program writes it
+expect_exit 0 "--resume over a changed input and a PNG without settings" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
+stderr_has "2 restored, 0 already done" "both are made again"
 
 # Bad inputs.
 mkdir -p "$T/noclip" && cp -r "$SD"/* "$T/noclip/" && rm "$T/noclip/text_encoder/model.safetensors"

@@ -38,7 +38,7 @@ grep -q '"timestep":1' "$T/.out" || fail "timestep 1 recorded"
 
 expect_exit 0 "stdin to stdout" -- bash -c "'$S' -m '$M' --no-resize --vae-mode -q - -o - <'$LQ' >'$T/pipe.png'"
 expect_exit 0 "same with files" -- "$S" -m "$M" --no-resize --vae-mode -q "$LQ" -o "$T/file.png"
-cmp -s "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different label maps"
+same_pixels "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different label maps"
 expect_exit 0 "same seed, same sample" -- "$S" -m "$M" --no-resize -s 7 -q "$LQ" -o "$T/s7a.png"
 expect_exit 0 "again" -- "$S" -m "$M" --no-resize -s 7 -q --threads 1 "$LQ" -o "$T/s7b.png"
 cmp -s "$T/s7a.png" "$T/s7b.png" || fail "the keyed latent sample is not reproducible"
@@ -94,10 +94,16 @@ fi
 mkdir -p "$T/in" && cp "$LQ" "$T/in/a.png" && cp "$LQ" "$T/in/b.png"
 expect_exit 0 "batch" -- "$S" -m "$M" --no-resize --vae-mode -j 2 "$T/in" -O "$T/outb" --color "$T/colb" --json -q
 [ -s "$T/outb/a.png" ] && [ -s "$T/outb/b.png" ] && [ -s "$T/colb/a.png" ] || fail "batch outputs missing"
-cmp -s "$T/outb/a.png" "$T/file.png" || fail "batch item differs from the single run"
+same_pixels "$T/outb/a.png" "$T/file.png" || fail "batch item differs from the single run"
 [ "$(grep -c '"tool":"rass-segment"' "$T/.out")" = 2 ] || fail "two records"
 expect_exit 0 "resume" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outb" --color "$T/colb" --resume --json -q
 [ "$(grep -c '"skipped":true' "$T/.out")" = 2 ] || fail "--resume skips finished items"
+# A label map records its settings ("rass" PNG chunk): --resume with other
+# settings makes the items again instead of keeping them as done.
+grep -qa '"tool":"rass-segment"' "$T/outb/a.png" || fail "no settings in the label map"
+expect_exit 0 "resume with another window" -- "$S" -m "$M" --no-resize --vae-mode --window 32 "$T/in" -O "$T/outb" --color "$T/colb" --resume --json
+[ "$(grep -c '"skipped":true' "$T/.out")" = 0 ] || fail "--resume kept label maps of another window"
+stderr_has "other window" "what differs is named"
 expect_exit 0 "shard 1/2" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outs" --shard 1/2 -q
 [ -s "$T/outs/b.png" ] && [ ! -e "$T/outs/a.png" ] || fail "shard 1/2 (0-based) segments the second key only"
 # --batch: windows of several items per backbone call; the same label maps as

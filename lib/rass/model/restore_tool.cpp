@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/provenance.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
@@ -19,6 +20,7 @@
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
+#include "rass/io/png_text.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
@@ -147,6 +149,43 @@ json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const 
   return j;
 }
 
+// What --resume compares (batch/provenance.hpp), and what the output PNG
+// records: everything that changes an item's pixels. The model's files stand
+// for the model (not its path as spelt); the input's bytes for the input;
+// the speed switches (device, threads, --batch, -j) are left out.
+json item_settings(const RestoreJob& job, const Plan& pl, const std::string& model_files, const std::string& key,
+                   const std::string& input_hash, const std::string& prompt) {
+  const RestoreParams& p = pl.params;
+  json scales = json::array();
+  for (const LoraSpec& l : job.loras) scales.push_back(l.scale);
+  return {{"key", key},
+          {"input", input_hash.empty() ? json(nullptr) : json(input_hash)},
+          {"model_files", model_files},
+          {"lora_scales", scales},
+          {"lora_merged", !job.no_merge},
+          {"method", pl.method},
+          {"timestep", p.timestep},
+          {"formula", p.formula == Formula::ddpm ? "ddpm" : "residual"},
+          {"prompt", prompt},
+          {"latent_sample", p.vae_mode ? "mean" : "sample"},
+          {"seed", p.vae_mode ? json(nullptr) : json(p.seed)},  // draws nothing with the mean
+          {"color_fix", job.color_fix},
+          {"upscale", p.upscale},
+          {"size_policy", job.size_policy},
+          {"process_size", p.process_size},
+          {"tile", p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
+          {"vae_tile", p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
+                                  : json(nullptr)},
+          {"dtype", job.dtype}};
+}
+
+// The model folder and LoRA files, fingerprinted once per run.
+std::string model_files(const RestoreJob& job) {
+  std::vector<std::string> paths{job.model};
+  for (const LoraSpec& l : job.loras) paths.push_back(l.path);
+  return batch::files_fingerprint(paths);
+}
+
 void warn_truncated(const RestoreJob& job, const RestoreModel& m, const RestoreResult& r, const std::string& name) {
   if (r.truncated)
     note(job, "warning: " + name + ": the prompt has " + std::to_string(r.prompt_tokens) + " tokens; the text encoder takes " +
@@ -155,7 +194,9 @@ void warn_truncated(const RestoreJob& job, const RestoreModel& m, const RestoreR
 
 // Writes the outputs of one item: image last, so an existing image means the
 // item is complete (what --resume checks); a failure removes what was written.
-void write_outputs(const RestoreResult& r, const std::string& image, const std::string& latent, const std::string& attn) {
+// A PNG carries `provenance` (the item's settings) in its "rass" text chunk.
+void write_outputs(const RestoreResult& r, const std::string& image, const std::string& latent, const std::string& attn,
+                   const std::string& provenance) {
   std::vector<std::string> written;
   try {
     if (!latent.empty()) {
@@ -166,8 +207,10 @@ void write_outputs(const RestoreResult& r, const std::string& image, const std::
       write_npy_tensor(attn, r.attention);
       if (removable_output(attn)) written.push_back(attn);
     }
-    const ImageFormat fmt = image == "-" ? ImageFormat::png : format_from_extension(image);
-    write_image(image, r.image, fmt == ImageFormat::unknown ? ImageFormat::png : fmt);
+    ImageFormat fmt = image == "-" ? ImageFormat::png : format_from_extension(image);
+    if (fmt == ImageFormat::unknown) fmt = ImageFormat::png;
+    if (fmt == ImageFormat::png) write_file_atomic(image, png_add_text(encode_image(r.image, fmt), {{"rass", provenance}}));
+    else write_image(image, r.image, fmt);
   } catch (...) {
     for (const auto& f : written) std::remove(f.c_str());
     throw;
@@ -227,18 +270,23 @@ int run_single(const RestoreJob& job) {
   p.key = key;
   const RestoreResult r = restore(m, lq, prompt, p, name);
   warn_truncated(job, m, r, name);
-  m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out); });
+  const std::string settings = batch::provenance_text(
+      kProg, item_settings(job, pl, model_files(job), key, in == "-" ? "" : batch::content_hash(in), prompt));
+  m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
   if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
 
-// --resume: an item is done when its image decodes (written last) and the
-// other outputs asked for exist.
-bool finished(const std::string& image, const std::string& latent, const std::string& attn) {
+// --resume: an item is done when its image records this run's settings
+// for it and decodes (it is written last), and the other outputs asked for
+// exist. `why` says why an existing image is made again.
+bool finished(const std::string& image, const std::string& latent, const std::string& attn, const json& settings,
+              std::string* why) {
   std::error_code ec;
   for (const std::string& f : {latent, attn})
     if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
+  if (fs::exists(image, ec) && !batch::made_with(image, settings, why)) return false;
   try {
     return fs::exists(image, ec) && !read_image(image).empty();
   } catch (const std::exception&) {
@@ -282,6 +330,9 @@ int run_batch(const RestoreJob& job) {
 
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
+  const std::string model_fp = model_files(job);
+  size_t redone = 0;
+  std::string first_redone;
   // Capped at the groups of work first, so the cores are split among the workers that run.
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), size_t(std::max(job.batch, 1)));
   set_threads(job, workers);
@@ -293,7 +344,7 @@ int run_batch(const RestoreJob& job) {
   struct Ready {
     bool skipped = false;
     Image lq;
-    std::string prompt, image, latent, attn;
+    std::string prompt, image, latent, attn, provenance;
     RestoreInput input;
   };
   auto prepare_item = [&](size_t i, Ready& rd) {
@@ -301,14 +352,23 @@ int run_batch(const RestoreJob& job) {
     rd.image = out_of(job.output_dir, it.key, ".png");
     rd.latent = out_of(job.latent_out, it.key, ".npy");
     rd.attn = out_of(job.attn_out, it.key, ".npy");
-    if (job.resume && finished(rd.image, rd.latent, rd.attn)) {
-      std::lock_guard<std::mutex> lock(mu);
-      ++skipped;
-      if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", rd.image}, {"skipped", true}})) + "\n");
-      rd.skipped = true;
-      return;
-    }
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
+    const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]), rd.prompt);
+    if (job.resume) {
+      std::string why;
+      if (finished(rd.image, rd.latent, rd.attn, settings, &why)) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++skipped;
+        if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", rd.image}, {"skipped", true}})) + "\n");
+        rd.skipped = true;
+        return;
+      }
+      if (!why.empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (redone++ == 0) first_redone = rd.image + " (" + why + ")";
+      }
+    }
+    rd.provenance = batch::provenance_text(kProg, settings);
     rd.lq = m.times->time("read", [&] { return read_image(it.paths[0]); });
     RestoreParams p = pl.params;
     p.key = it.key;
@@ -318,7 +378,7 @@ int run_batch(const RestoreJob& job) {
   auto write_item = [&](size_t i, const Ready& rd, const RestoreResult& r) {
     const batch::Item& it = mine[i];
     warn_truncated(job, m, r, it.paths[0]);
-    m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn); });
+    m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn, rd.provenance); });
     if (lines.enabled()) lines.put(i, json_text(record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt)) + "\n");
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.
@@ -332,6 +392,9 @@ int run_batch(const RestoreJob& job) {
         if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
       });
   lines.finish();
+  if (redone > 0 && !job.quiet)
+    std::fprintf(stderr, "%s: --resume: %zu existing output(s) made with other settings were made again, e.g. %s\n",
+                 kProg, redone, first_redone.c_str());
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,

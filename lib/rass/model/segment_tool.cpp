@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/provenance.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
@@ -21,6 +22,7 @@
 #include "rass/core/parallel.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/npy.hpp"
+#include "rass/io/png_text.hpp"
 #include "rass/metrics/class_names.hpp"
 #include "rass/metrics/palette.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -100,7 +102,10 @@ struct Outputs {
 // Everything but the label map first, the label map last: an existing label
 // map means the item is complete (what --resume checks); a failure removes
 // what was written.
-void write_outputs(const SegmentResult& r, const Image& rgb, const Plan& pl, int classes, const Outputs& o) {
+// The label map PNG carries `provenance` (the item's settings) in its
+// "rass" text chunk.
+void write_outputs(const SegmentResult& r, const Image& rgb, const Plan& pl, int classes, const Outputs& o,
+                   const std::string& provenance) {
   std::vector<std::string> written;
   auto done = [&](const std::string& f) {
     if (removable_output(f)) written.push_back(f);
@@ -112,7 +117,7 @@ void write_outputs(const SegmentResult& r, const Image& rgb, const Plan& pl, int
     if (!o.probs.empty()) write_npy_tensor(o.probs, r.probs), done(o.probs);
     if (!o.color.empty()) write_image(o.color, metrics::colorize(labels, palette), ImageFormat::png), done(o.color);
     if (!o.overlay.empty()) write_image(o.overlay, metrics::overlay(rgb, labels, palette, pl.names), ImageFormat::png), done(o.overlay);
-    write_image(o.labels, labels, ImageFormat::png);
+    write_file_atomic(o.labels, png_add_text(encode_image(labels, ImageFormat::png), {{"rass", provenance}}));
   } catch (...) {
     for (const auto& f : written) std::remove(f.c_str());
     throw;
@@ -146,6 +151,28 @@ json record(const SegmentJob& job, const SegmentModel& m, const SegmentResult& r
           {"tiles", r.tiles},
           {"classes", m.config.head.num_classes},
           {"present", present},
+          {"dtype", job.dtype}};
+}
+
+// What --resume compares (batch/provenance.hpp), and what the label map
+// PNG records: everything that changes an item's labels. The model's files
+// stand for the model; the input's (and a given latent's) bytes for them;
+// class names (only the overlay's text) and speed switches are left out.
+json item_settings(const SegmentJob& job, const Plan& pl, const std::string& model_files, const std::string& key,
+                   const std::string& input_hash, const std::string& latent_hash, const std::string& prompt) {
+  const SegmentParams& p = pl.params;
+  auto hash = [](const std::string& h) { return h.empty() ? json(nullptr) : json(h); };
+  return {{"key", key},
+          {"input", hash(input_hash)},
+          {"latent_in", hash(latent_hash)},
+          {"model_files", model_files},
+          {"backbone", job.backbone},
+          {"prompt", prompt},
+          {"latent_sample", p.vae_mode ? "mean" : "sample"},
+          {"seed", p.vae_mode ? json(nullptr) : json(p.seed)},  // draws nothing with the mean
+          {"mode", p.whole ? "whole" : "slide"},
+          {"resize", p.resize},
+          {"window", p.window},
           {"dtype", job.dtype}};
 }
 
@@ -206,17 +233,26 @@ int run_single(const SegmentJob& job) {
   p.keep_probs = !job.probs_out.empty();
   const SegmentResult r = segment(m, rgb, context, p, name, job.batch);
   m.times->time("write", [&] {
-    write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out});
+    const std::string settings = batch::provenance_text(
+        kProg, item_settings(job, pl, batch::files_fingerprint({job.model}), key,
+                             in == "-" ? "" : batch::content_hash(in),
+                             job.latent_in.empty() ? "" : batch::content_hash(job.latent_in), prompt));
+    write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out},
+                  settings);
   });
   if (job.json) batch::write_report("-", json_text(record(job, m, r, key, in, job.output, prompt, tokens)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
 
-bool finished(const Outputs& o) {
+// --resume: an item is done when its label map records this run's
+// settings for it and decodes (it is written last), and the other outputs
+// asked for exist. `why` says why an existing label map is made again.
+bool finished(const Outputs& o, const json& settings, std::string* why) {
   std::error_code ec;
   for (const std::string& f : {o.color, o.overlay, o.logits, o.probs})
     if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
+  if (fs::exists(o.labels, ec) && !batch::made_with(o.labels, settings, why)) return false;
   try {
     return fs::exists(o.labels, ec) && !read_image(o.labels).empty();
   } catch (const std::exception&) {
@@ -276,6 +312,9 @@ int run_batch(const SegmentJob& job) {
 
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));
+  const std::string model_fp = batch::files_fingerprint({job.model});
+  size_t redone = 0;
+  std::string first_redone;
   // Capped at the groups of work first, so the cores are split among the workers that run.
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), size_t(std::max(job.batch, 1)));
   set_threads(job, workers);
@@ -288,25 +327,36 @@ int run_batch(const SegmentJob& job) {
     bool skipped = false;
     Image rgb;
     SegmentInput input;
-    std::string prompt;
+    std::string prompt, provenance;
     size_t tokens = 0;
   };
   auto prepare_item = [&](size_t i, Ready& rd) {
     const batch::Item& it = mine[i];
     const Outputs o = outputs_of(it.key);
-    if (job.resume && finished(o)) {
-      std::lock_guard<std::mutex> lock(mu);
-      ++skipped;
-      if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", o.labels}, {"skipped", true}})) + "\n");
-      rd.skipped = true;
-      return;
-    }
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
+    const std::string latent_name = job.latent_in.empty() ? "" : path_join(job.latent_in, it.key) + ".npy";
+    const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]),
+                                        latent_name.empty() ? "" : batch::content_hash(latent_name), rd.prompt);
+    if (job.resume) {
+      std::string why;
+      if (finished(o, settings, &why)) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++skipped;
+        if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", o.labels}, {"skipped", true}})) + "\n");
+        rd.skipped = true;
+        return;
+      }
+      if (!why.empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (redone++ == 0) first_redone = o.labels + " (" + why + ")";
+      }
+    }
+    rd.provenance = batch::provenance_text(kProg, settings);
     rd.rgb = m.times->time("read", [&] { return to_rgb8(read_image(it.paths[0]), it.paths[0]); });
     SegmentParams p = pl.params;
     p.key = it.key;
-    if (!job.latent_in.empty()) {
-      p.latent_name = path_join(job.latent_in, it.key) + ".npy";
+    if (!latent_name.empty()) {
+      p.latent_name = latent_name;
       p.latent = read_latent(p.latent_name);
     }
     p.keep_scores = !o.logits.empty();
@@ -319,7 +369,7 @@ int run_batch(const SegmentJob& job) {
   auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
     const batch::Item& it = mine[i];
     const Outputs o = outputs_of(it.key);
-    m.times->time("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o); });
+    m.times->time("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o, rd.provenance); });
     if (lines.enabled()) lines.put(i, json_text(record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens)) + "\n");
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
@@ -333,6 +383,9 @@ int run_batch(const SegmentJob& job) {
         if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
       });
   lines.finish();
+  if (redone > 0 && !job.quiet)
+    std::fprintf(stderr, "%s: --resume: %zu existing label map(s) made with other settings were made again, e.g. %s\n",
+                 kProg, redone, first_redone.c_str());
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
