@@ -79,7 +79,7 @@ cmp -s "$T/out/a.png" "$T/out/sub/b.png" && fail "items keyed differently should
 expect_exit 0 "batch --resume" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
 stderr_has "0 restored, 2 already done" "resume skips finished items"
 expect_exit 0 "seeded single equals its batch item" -- "$R" -m "$SD" --process-size 16 --tags <(printf 'dog\n') "$T/in/a.png" -o "$T/a1.png"
-cmp -s "$T/a1.png" "$T/out/a.png" || fail "same (seed, key): same image in single and batch mode"
+same_pixels "$T/a1.png" "$T/out/a.png" || fail "same (seed, key): same image in single and batch mode"
 # --resume keeps an output only when its "rass" chunk records this run's
 # settings for it: another seed, a changed input, or a PNG from elsewhere are
 # made again (before, --resume kept them all as done).
@@ -96,6 +96,28 @@ cp "$IMG/chelsea.png" "$T/in/sub/b.png"  # new bytes under the same key
 strip_rass_text "$T/a_seed0.png" >"$T/out/a.png"  # its pixels without settings, as another program writes it
 expect_exit 0 "--resume over a changed input and a PNG without settings" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
 stderr_has "2 restored, 0 already done" "both are made again"
+# A side output the kept images were not written with: made again, or the
+# image would sit beside another run's maps (seed 5's attention maps beside
+# seed 6's images here).
+expect_exit 0 "--resume asking for a new side output" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --attn-out "$T/att" --resume
+stderr_has "2 restored, 0 already done" "images without their attention maps are made again"
+expect_exit 0 "seed 6 without attention maps" -- "$R" -m "$SD" --process-size 16 -s 6 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" -q
+expect_exit 0 "--resume with seed 5's maps beside" -- "$R" -m "$SD" --process-size 16 -s 6 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --attn-out "$T/att" --resume
+stderr_has "2 restored, 0 already done" "images written without the maps are made again"
+stderr_has "other outputs" "the reason named"
+expect_exit 0 "--resume without a side output" -- "$R" -m "$SD" --process-size 16 -s 6 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --resume
+stderr_has "0 restored, 2 already done" "fewer side outputs: kept"
+# Another LoRA of the same size and time (its weights changed in place):
+# the model's fingerprint is the files' bytes, not their sizes and times.
+cp "$LORA" "$T/l1.safetensors" && cp "$LORA" "$T/l2.safetensors"
+printf '\x11\x22\x33\x44' | dd of="$T/l2.safetensors" bs=1 seek=$(( $(stat -c %s "$LORA") - 8 )) conv=notrunc 2>/dev/null
+touch -d '2026-01-01 00:00:00' "$T/l1.safetensors" "$T/l2.safetensors"
+expect_exit 0 "a LoRA run" -- "$R" -m "$SD" --lora "$T/l1.safetensors" --process-size 16 "$T/in" -O "$T/lo" -q
+expect_exit 0 "--resume with a LoRA of the same size and time" -- "$R" -m "$SD" --lora "$T/l2.safetensors" --process-size 16 "$T/in" -O "$T/lo" --resume
+stderr_has "other model_files" "another LoRA is another model"
+cp -r "$SD" "$T/sdcopy"  # a copy with new times: the same model
+expect_exit 0 "--resume with a copy of the model" -- "$R" -m "$T/sdcopy" --lora "$T/l2.safetensors" --process-size 16 "$T/in" -O "$T/lo" --resume
+stderr_has "0 restored, 2 already done" "a copy of the model is the same model"
 
 # Bad inputs.
 mkdir -p "$T/noclip" && cp -r "$SD"/* "$T/noclip/" && rm "$T/noclip/text_encoder/model.safetensors"

@@ -115,24 +115,59 @@ TEST_CASE("provenance: made_with compares the recorded settings and names what d
   CHECK(why.find("no settings recorded") == 0);
 }
 
-TEST_CASE("provenance: fingerprints follow sizes and times; content hashes follow bytes") {
+TEST_CASE("provenance: side outputs asked for must have been written with the output") {
   rass::test::TempDir t;
+  nlohmann::ordered_json s = {{"seed", 1}, {"outputs", {{"latent", true}, {"overlay", "a\nb\n"}}}};
+  write_bytes(t / "a.png", png_add_text(encode_image(sample_image(), ImageFormat::png),
+                                        {{"rass", batch::provenance_text("rass-x", s)}}));
+  std::string why;
+  nlohmann::ordered_json want = s;
+  want["outputs"] = nlohmann::ordered_json::object();  // fewer side outputs now: kept
+  CHECK(batch::made_with(t / "a.png", want, &why));
+  want["outputs"] = {{"latent", true}};
+  CHECK(batch::made_with(t / "a.png", want, &why));
+  want["outputs"] = {{"latent", true}, {"attention", true}};  // one it was not written with
+  CHECK_FALSE(batch::made_with(t / "a.png", want, &why));
+  CHECK(why == "other outputs");
+  want["outputs"] = {{"overlay", "c\n"}};  // the overlay's class names changed
+  CHECK_FALSE(batch::made_with(t / "a.png", want, &why));
+}
+
+TEST_CASE("provenance: content hashes are zlib's CRC-32 and Adler-32; fingerprints follow names sizes and bytes") {
+  rass::test::TempDir t;
+  // zlib's own crc32/adler32 as the reference for libdeflate's.
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = char((i * 2654435761u) >> 13);
+  write_file_atomic(t / "big.bin", big);
+  const auto* b = reinterpret_cast<const Bytef*>(big.data());
+  char want[17];
+  std::snprintf(want, sizeof want, "%08lx%08lx", crc32(0, b, uInt(big.size())), adler32(1, b, uInt(big.size())));
+  CHECK(batch::content_hash(t / "big.bin") == want);
+  write_file_atomic(t / "a.txt", std::string("a"));
+  CHECK(batch::content_hash(t / "a.txt") == "e8b7be4300620062");  // the published CRC-32 and Adler-32 of "a"
+  CHECK(batch::content_hash(t / "missing") == "");
+
   write_file_atomic(t / "m/unet/w.bin", std::string("weights"));
   write_file_atomic(t / "m/config.json", std::string("{}"));
   write_file_atomic(t / "lora.safetensors", std::string("lora"));
   const std::string a = batch::files_fingerprint({t / "m", t / "lora.safetensors"});
   CHECK(a.size() == 16);
-  CHECK(batch::files_fingerprint({t / "m", t / "lora.safetensors"}) == a);
-  CHECK(batch::files_fingerprint({t / "m"}) != a);
   CHECK(batch::files_fingerprint({t / "m", "", "-", t / "lora.safetensors"}) == a);
-  // Same size, new time: another export at the same path.
+  CHECK(batch::files_fingerprint({t / "m"}) != a);
+  // Times do not count (a copy is the same model); hidden files do not count
+  // (.git); a folder link loop is listed once.
   struct timespec times[2] = {{0, UTIME_OMIT}, {12345, 0}};
   REQUIRE(::utimensat(AT_FDCWD, (t / "m/unet/w.bin").c_str(), times, 0) == 0);
+  write_file_atomic(t / "m/.git/HEAD", std::string("ref"));
+  std::filesystem::create_directory_symlink("..", t / "m/unet/loop");
+  CHECK(batch::files_fingerprint({t / "m", t / "lora.safetensors"}) == a);
+  // Other bytes of the same size, another name: another model.
+  write_file_atomic(t / "m/unet/w.bin", std::string("WEIGHTS"));
   CHECK(batch::files_fingerprint({t / "m", t / "lora.safetensors"}) != a);
-  // FNV-1a 64 of "a" and of "" (the published test vectors).
-  write_file_atomic(t / "a.txt", std::string("a"));
-  write_file_atomic(t / "e.txt", std::string());
-  CHECK(batch::content_hash(t / "a.txt") == "af63dc4c8601ec8c");
-  CHECK(batch::content_hash(t / "e.txt") == "cbf29ce484222325");
-  CHECK(batch::content_hash(t / "missing") == "");
+  write_file_atomic(t / "m/unet/w.bin", std::string("weights"));
+  CHECK(batch::files_fingerprint({t / "m", t / "lora.safetensors"}) == a);
+  std::filesystem::rename(t / "m/config.json", t / "m/config2.json");
+  CHECK(batch::files_fingerprint({t / "m", t / "lora.safetensors"}) != a);
+  CHECK(batch::text_or_hash("short") == "short");
+  CHECK(batch::text_or_hash(std::string(5000, 'x')).find("5000 bytes, hash ") == 0);
 }

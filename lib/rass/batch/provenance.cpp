@@ -1,12 +1,18 @@
 #include "rass/batch/provenance.hpp"
 
+#include <fcntl.h>
+#include <libdeflate.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
+#include <utility>
 
 #include "rass/core/json_file.hpp"
 #include "rass/core/version.hpp"
@@ -20,14 +26,13 @@ namespace {
 
 constexpr char kKeyword[] = "rass";
 
+// FNV-1a 64 over the small records of a fingerprint (names, sizes, hashes).
 struct Fnv {
   uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis
-  void add(const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  void add(const std::string& s) {  // with its NUL: "ab","c" differs from "a","bc"
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    h *= 1099511628211ull;
   }
-  void add(const std::string& s) { add(s.data(), s.size() + 1); }  // with its NUL: "ab","c" differs from "a","bc"
-  void add(uint64_t v) { add(&v, sizeof v); }
   std::string hex() const {
     char b[17];
     std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
@@ -35,13 +40,23 @@ struct Fnv {
   }
 };
 
-void add_file(Fnv& f, const std::string& name, const fs::path& p) {
+bool hidden(const std::string& name) { return !name.empty() && name[0] == '.'; }
+
+// Every regular file under `dir` (relative names), links followed, hidden
+// entries and folders already seen (a link loop, a link to a parent) left out.
+void list_files(const fs::path& dir, const std::string& rel, int depth, std::set<std::pair<dev_t, ino_t>>& seen,
+                std::vector<std::string>& out) {
   struct stat st {};
-  if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
-  f.add(name);
-  f.add(uint64_t(st.st_size));
-  f.add(uint64_t(st.st_mtim.tv_sec));
-  f.add(uint64_t(st.st_mtim.tv_nsec));
+  if (depth > 4 || ::stat(dir.c_str(), &st) != 0 || !seen.insert({st.st_dev, st.st_ino}).second) return;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec)) {
+    const std::string name = e.path().filename().string();
+    if (hidden(name)) continue;
+    const std::string r = rel.empty() ? name : rel + "/" + name;
+    std::error_code e2;
+    if (e.is_directory(e2)) list_files(e.path(), r, depth + 1, seen, out);
+    else if (e.is_regular_file(e2)) out.push_back(r);
+  }
 }
 
 // The value as it comes back from the chunk: strings that are not UTF-8
@@ -50,37 +65,58 @@ nlohmann::json as_written(const nlohmann::ordered_json& j) { return nlohmann::js
 
 }  // namespace
 
+std::string content_hash(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[1 << 20]);
+  uint32_t crc = 0, adler = 1;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.get(), 1 << 20);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ::close(fd), "";
+    if (n == 0) break;
+    crc = libdeflate_crc32(crc, buf.get(), size_t(n));
+    adler = libdeflate_adler32(adler, buf.get(), size_t(n));
+  }
+  ::close(fd);
+  char b[17];
+  std::snprintf(b, sizeof b, "%08x%08x", crc, adler);
+  return b;
+}
+
+std::string text_or_hash(const std::string& text) {
+  if (text.size() <= 4096) return text;
+  const uint32_t crc = libdeflate_crc32(0, text.data(), text.size());
+  const uint32_t adler = libdeflate_adler32(1, text.data(), text.size());
+  char b[64];
+  std::snprintf(b, sizeof b, "%zu bytes, hash %08x%08x", text.size(), crc, adler);
+  return b;
+}
+
 std::string files_fingerprint(const std::vector<std::string>& paths) {
   Fnv f;
   for (const std::string& p : paths) {
     if (p.empty() || p == "-") continue;
-    f.add(std::string("\x01"));  // one entry per path, even an empty folder
+    f.add("\x01");  // one record per path, even an empty folder
     std::error_code ec;
-    if (!fs::is_directory(p, ec)) {
-      add_file(f, "", p);
-      continue;
-    }
     std::vector<std::string> files;
-    const auto opts = fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied;
-    for (auto it = fs::recursive_directory_iterator(p, opts, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (it.depth() > 8) it.disable_recursion_pending();  // a link loop ends here
-      std::error_code e2;
-      if (it->is_regular_file(e2)) files.push_back(fs::relative(it->path(), p, e2).generic_string());
+    if (fs::is_directory(p, ec)) {
+      std::set<std::pair<dev_t, ino_t>> seen;
+      list_files(p, "", 0, seen, files);
+      std::sort(files.begin(), files.end());
+    } else {
+      files.push_back("");
     }
-    std::sort(files.begin(), files.end());
-    for (const std::string& rel : files) add_file(f, rel, fs::path(p) / rel);
+    for (const std::string& rel : files) {
+      const std::string file = rel.empty() ? p : p + "/" + rel;
+      struct stat st {};
+      if (::stat(file.c_str(), &st) != 0) continue;
+      f.add(rel);
+      f.add(std::to_string(st.st_size));
+      f.add(content_hash(file));
+    }
   }
   return f.hex();
-}
-
-std::string content_hash(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!in) return "";
-  Fnv f;
-  unsigned char buf[1 << 16];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, in.get())) > 0;) f.add(buf, n);
-  return std::ferror(in.get()) ? "" : f.hex();
 }
 
 std::string provenance_text(const std::string& tool, const nlohmann::ordered_json& settings) {
@@ -97,23 +133,54 @@ bool made_with(const std::string& path, const nlohmann::ordered_json& settings, 
     return false;
   };
   const auto text = read_png_text(path, kKeyword);
-  if (!text) return say("no settings recorded (made by another program or an older rass)");
+  if (!text) return say("no settings recorded: made by another program or an older rass, or the record is damaged");
   nlohmann::json stored;
   try {
     stored = nlohmann::json::parse(*text).at("settings");
   } catch (const std::exception&) {
     return say("its recorded settings do not parse");
   }
+  if (!stored.is_object()) return say("its recorded settings are not an object");
   const nlohmann::json want = as_written(settings);
-  if (stored == want) return true;
   std::string diff;
-  for (auto it = want.begin(); it != want.end(); ++it)
-    if (!stored.is_object() || !stored.contains(it.key()) || stored.at(it.key()) != it.value())
-      diff += (diff.empty() ? "" : ", ") + it.key();
-  if (stored.is_object())
-    for (auto it = stored.begin(); it != stored.end(); ++it)
-      if (!want.contains(it.key())) diff += (diff.empty() ? "" : ", ") + it.key();
-  return say("other " + (diff.empty() ? std::string("settings") : diff));
+  auto differs = [&](const std::string& key) { diff += (diff.empty() ? "" : ", ") + key; };
+  for (auto it = want.begin(); it != want.end(); ++it) {
+    if (it.key() == "outputs") {
+      const nlohmann::json have = stored.contains("outputs") ? stored.at("outputs") : nlohmann::json::object();
+      bool all = have.is_object();
+      for (auto o = it.value().begin(); all && o != it.value().end(); ++o)
+        all = have.contains(o.key()) && have.at(o.key()) == o.value();
+      if (!all) differs("outputs");
+    } else if (!stored.contains(it.key()) || stored.at(it.key()) != it.value()) {
+      differs(it.key());
+    }
+  }
+  for (auto it = stored.begin(); it != stored.end(); ++it)
+    if (it.key() != "outputs" && !want.contains(it.key())) differs(it.key());
+  if (diff.empty()) return true;
+  return say("other " + diff);
+}
+
+void ResumeTally::kept() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++kept_;
+}
+
+void ResumeTally::redone(const std::string& output, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (redone_++ == 0) first_ = output + " (" + why + ")";
+}
+
+size_t ResumeTally::kept_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return kept_;
+}
+
+void ResumeTally::report(const char* prog, const char* what) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (redone_ > 0)
+    std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings were made again, e.g. %s\n", prog,
+                 redone_, what, first_.c_str());
 }
 
 }  // namespace rass::batch

@@ -5,9 +5,11 @@
 // this run's. A run resumed with another model, seed or prompt, or over
 // inputs that changed, makes those items again instead of keeping outputs it
 // did not make; one killed midway over older outputs is resumed exactly.
-// The chunk also tells a user later what made an image (`rass-model info`
-// is not needed: any PNG tool lists text chunks). Torch-free.
+// Any PNG tool lists the chunk, so a user can also tell later what made an
+// image. Torch-free.
 #pragma once
+#include <cstddef>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -15,23 +17,49 @@
 
 namespace rass::batch {
 
-// A fingerprint of files (models, LoRA files) cheap enough for gigabytes:
-// every regular file of each path (a folder: every file under it, links
-// followed, by relative path) by size and modification time, hashed (FNV-1a
-// 64, hex). A model exported again or replaced at the same path changes it;
-// a copy that keeps times (cp -p, rsync -a) does not. "" and "-" are skipped.
-std::string files_fingerprint(const std::vector<std::string>& paths);
-
-// FNV-1a 64 of a file's bytes, hex ("" when it cannot be read): for inputs,
-// which a copy may give new times but keeps byte for byte.
+// A hash of a file's bytes (CRC-32 and Adler-32 of the whole content, as
+// zlib computes them, in 16 hex digits; "" when it cannot be read). Fast
+// (libdeflate's SIMD code), so a model of gigabytes that the loader has
+// just read costs about a second.
 std::string content_hash(const std::string& path);
+
+// `text` itself up to 4096 bytes, else "N bytes, hash H" (a prompt of a
+// megabyte would make every output's chunk as large).
+std::string text_or_hash(const std::string& text);
+
+// A fingerprint of the files a model is made of: each path's files (a
+// folder: every file under it by relative name, hidden ones such as .git/
+// left out; folder links followed, none twice, at most 4 levels down) by
+// name, size and content_hash. Copies of a model anywhere, with any times,
+// have one fingerprint; other weights, a changed config or another LoRA
+// (also one of the same size and time) another. "" and "-" are skipped.
+std::string files_fingerprint(const std::vector<std::string>& paths);
 
 // The text of the "rass" chunk: {"tool", "version", "settings"}.
 std::string provenance_text(const std::string& tool, const nlohmann::ordered_json& settings);
 
-// Whether the PNG at `path` was made with `settings` (equal as JSON values;
-// the version that made it does not count). When not, `why` names what
-// differs ("no settings recorded", "seed", "model_files, prompt").
+// Whether the PNG at `path` was made with `settings`: every key equal as a
+// JSON value (the version that made it does not count), except "outputs",
+// the side outputs written with it (kind -> what decides their content):
+// each one this run asks for must have been written with an equal value
+// (an image kept without its latent of this run would sit beside another
+// run's latent). When not, `why` says what differs ("seed", "outputs").
 bool made_with(const std::string& path, const nlohmann::ordered_json& settings, std::string* why = nullptr);
+
+// --resume's tally, shared by the workers of one run: outputs kept, and
+// those made again with the first one's reason.
+class ResumeTally {
+ public:
+  void kept();
+  void redone(const std::string& output, const std::string& why);
+  size_t kept_count() const;
+  // One stderr line when outputs were made again (`what`: "output(s)").
+  void report(const char* prog, const char* what) const;
+
+ private:
+  mutable std::mutex mu_;
+  size_t kept_ = 0, redone_ = 0;
+  std::string first_;
+};
 
 }  // namespace rass::batch

@@ -71,7 +71,7 @@ RestoreCli::RestoreCli()
   a.add_option("--batch", j_.batch, "images per network call: up to N consecutive items of one processed size run together (a tiled image alone, its latent tiles N per UNet call); results as one at a time")
       ->default_str("1")
       ->check(positive_integer(4096));
-  a.add_flag("--resume", j_.resume, "batch: skip items whose outputs already exist");
+  a.add_flag("--resume", j_.resume, "batch: skip items whose outputs exist and record the settings of this run (others are made again)");
   add_jobs_option();
   add_shard_option();
 }

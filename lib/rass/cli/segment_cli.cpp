@@ -60,7 +60,7 @@ SegmentCli::SegmentCli()
   a.add_option("--batch", j_.batch, "windows per backbone call: windows of one size from up to N consecutive items (and a large image's own windows) run together; results as one at a time")
       ->default_str("1")
       ->check(positive_integer(4096));
-  a.add_flag("--resume", j_.resume, "batch: skip items whose outputs already exist");
+  a.add_flag("--resume", j_.resume, "batch: skip items whose outputs exist and record the settings of this run (others are made again)");
   add_jobs_option();
   add_shard_option();
 }

@@ -150,12 +150,17 @@ json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const 
 }
 
 // What --resume compares (batch/provenance.hpp), and what the output PNG
-// records: everything that changes an item's pixels. The model's files stand
-// for the model (not its path as spelt); the input's bytes for the input;
-// the speed switches (device, threads, --batch, -j) are left out.
+// records: every setting that decides an item's pixels. The model's files
+// stand for the model (not its path as spelt); the input's bytes for the
+// input; the speed switches (device, threads, --batch, -j), which move
+// pixels only within rounding, are left out. "outputs": the side outputs
+// written with the image.
 json item_settings(const RestoreJob& job, const Plan& pl, const std::string& model_files, const std::string& key,
-                   const std::string& input_hash, const std::string& prompt) {
+                   const std::string& input_hash, const std::string& prompt, bool latent, bool attention) {
   const RestoreParams& p = pl.params;
+  json outputs = json::object();
+  if (latent) outputs["latent"] = true;
+  if (attention) outputs["attention"] = true;
   json scales = json::array();
   for (const LoraSpec& l : job.loras) scales.push_back(l.scale);
   return {{"key", key},
@@ -166,7 +171,7 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"method", pl.method},
           {"timestep", p.timestep},
           {"formula", p.formula == Formula::ddpm ? "ddpm" : "residual"},
-          {"prompt", prompt},
+          {"prompt", batch::text_or_hash(prompt)},
           {"latent_sample", p.vae_mode ? "mean" : "sample"},
           {"seed", p.vae_mode ? json(nullptr) : json(p.seed)},  // draws nothing with the mean
           {"color_fix", job.color_fix},
@@ -176,13 +181,18 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"tile", p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
           {"vae_tile", p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
                                   : json(nullptr)},
-          {"dtype", job.dtype}};
+          {"dtype", job.dtype},
+          {"outputs", outputs}};
 }
 
-// The model folder and LoRA files, fingerprinted once per run.
+// The model folder and LoRA files (with the adapter_config.json beside
+// each, whose lora_alpha the loader reads), fingerprinted once per run.
 std::string model_files(const RestoreJob& job) {
   std::vector<std::string> paths{job.model};
-  for (const LoraSpec& l : job.loras) paths.push_back(l.path);
+  for (const LoraSpec& l : job.loras) {
+    paths.push_back(l.path);
+    paths.push_back((fs::path(l.path).parent_path() / "adapter_config.json").string());
+  }
   return batch::files_fingerprint(paths);
 }
 
@@ -271,7 +281,8 @@ int run_single(const RestoreJob& job) {
   const RestoreResult r = restore(m, lq, prompt, p, name);
   warn_truncated(job, m, r, name);
   const std::string settings = batch::provenance_text(
-      kProg, item_settings(job, pl, model_files(job), key, in == "-" ? "" : batch::content_hash(in), prompt));
+      kProg, item_settings(job, pl, model_files(job), key, in == "-" ? "" : batch::content_hash(in), prompt,
+                           !job.latent_out.empty(), !job.attn_out.empty()));
   m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
   if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
@@ -331,15 +342,12 @@ int run_batch(const RestoreJob& job) {
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
   const std::string model_fp = model_files(job);
-  size_t redone = 0;
-  std::string first_redone;
+  batch::ResumeTally resumed;
   // Capped at the groups of work first, so the cores are split among the workers that run.
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), size_t(std::max(job.batch, 1)));
   set_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
   batch::Reporter reporter(kProg);
-  size_t skipped = 0;
-  std::mutex mu;
   // An item read and ready for the model (or skipped by --resume).
   struct Ready {
     bool skipped = false;
@@ -353,20 +361,17 @@ int run_batch(const RestoreJob& job) {
     rd.latent = out_of(job.latent_out, it.key, ".npy");
     rd.attn = out_of(job.attn_out, it.key, ".npy");
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
-    const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]), rd.prompt);
+    const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]), rd.prompt,
+                                        !rd.latent.empty(), !rd.attn.empty());
     if (job.resume) {
       std::string why;
       if (finished(rd.image, rd.latent, rd.attn, settings, &why)) {
-        std::lock_guard<std::mutex> lock(mu);
-        ++skipped;
+        resumed.kept();
         if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", rd.image}, {"skipped", true}})) + "\n");
         rd.skipped = true;
         return;
       }
-      if (!why.empty()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (redone++ == 0) first_redone = rd.image + " (" + why + ")";
-      }
+      if (!why.empty()) resumed.redone(rd.image, why);
     }
     rd.provenance = batch::provenance_text(kProg, settings);
     rd.lq = m.times->time("read", [&] { return read_image(it.paths[0]); });
@@ -392,9 +397,8 @@ int run_batch(const RestoreJob& job) {
         if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
       });
   lines.finish();
-  if (redone > 0 && !job.quiet)
-    std::fprintf(stderr, "%s: --resume: %zu existing output(s) made with other settings were made again, e.g. %s\n",
-                 kProg, redone, first_redone.c_str());
+  if (!job.quiet) resumed.report(kProg, "output(s)");
+  const size_t skipped = resumed.kept_count();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,

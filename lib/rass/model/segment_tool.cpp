@@ -155,25 +155,37 @@ json record(const SegmentJob& job, const SegmentModel& m, const SegmentResult& r
 }
 
 // What --resume compares (batch/provenance.hpp), and what the label map
-// PNG records: everything that changes an item's labels. The model's files
-// stand for the model; the input's (and a given latent's) bytes for them;
-// class names (only the overlay's text) and speed switches are left out.
+// PNG records: every setting that decides an item's labels. The model's
+// files stand for the model; the input's (and a given latent's) bytes for
+// them; speed switches are left out. "outputs": the side outputs written
+// with the label map (the overlay's text is the class names').
 json item_settings(const SegmentJob& job, const Plan& pl, const std::string& model_files, const std::string& key,
-                   const std::string& input_hash, const std::string& latent_hash, const std::string& prompt) {
+                   const std::string& input_hash, const std::string& latent_hash, const std::string& prompt,
+                   const Outputs& o) {
   const SegmentParams& p = pl.params;
   auto hash = [](const std::string& h) { return h.empty() ? json(nullptr) : json(h); };
+  json outputs = json::object();
+  if (!o.color.empty()) outputs["color"] = true;
+  if (!o.overlay.empty()) {
+    std::string names;
+    for (const std::string& n : pl.names) names += n + "\n";
+    outputs["overlay"] = batch::text_or_hash(names);
+  }
+  if (!o.logits.empty()) outputs["logits"] = true;
+  if (!o.probs.empty()) outputs["probs"] = true;
   return {{"key", key},
           {"input", hash(input_hash)},
           {"latent_in", hash(latent_hash)},
           {"model_files", model_files},
           {"backbone", job.backbone},
-          {"prompt", prompt},
+          {"prompt", batch::text_or_hash(prompt)},
           {"latent_sample", p.vae_mode ? "mean" : "sample"},
           {"seed", p.vae_mode ? json(nullptr) : json(p.seed)},  // draws nothing with the mean
           {"mode", p.whole ? "whole" : "slide"},
           {"resize", p.resize},
           {"window", p.window},
-          {"dtype", job.dtype}};
+          {"dtype", job.dtype},
+          {"outputs", outputs}};
 }
 
 SegmentModelOptions model_options(const SegmentJob& job) {
@@ -233,12 +245,12 @@ int run_single(const SegmentJob& job) {
   p.keep_probs = !job.probs_out.empty();
   const SegmentResult r = segment(m, rgb, context, p, name, job.batch);
   m.times->time("write", [&] {
+    const Outputs o{job.output, job.color, job.overlay, job.logits_out, job.probs_out};
     const std::string settings = batch::provenance_text(
         kProg, item_settings(job, pl, batch::files_fingerprint({job.model}), key,
                              in == "-" ? "" : batch::content_hash(in),
-                             job.latent_in.empty() ? "" : batch::content_hash(job.latent_in), prompt));
-    write_outputs(r, rgb, pl, m.config.head.num_classes, {job.output, job.color, job.overlay, job.logits_out, job.probs_out},
-                  settings);
+                             job.latent_in.empty() ? "" : batch::content_hash(job.latent_in), prompt, o));
+    write_outputs(r, rgb, pl, m.config.head.num_classes, o, settings);
   });
   if (job.json) batch::write_report("-", json_text(record(job, m, r, key, in, job.output, prompt, tokens)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
@@ -313,15 +325,12 @@ int run_batch(const SegmentJob& job) {
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string model_fp = batch::files_fingerprint({job.model});
-  size_t redone = 0;
-  std::string first_redone;
+  batch::ResumeTally resumed;
   // Capped at the groups of work first, so the cores are split among the workers that run.
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), size_t(std::max(job.batch, 1)));
   set_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
   batch::Reporter reporter(kProg);
-  size_t skipped = 0;
-  std::mutex mu;
   // An item read and ready for the model (or skipped by --resume).
   struct Ready {
     bool skipped = false;
@@ -336,20 +345,16 @@ int run_batch(const SegmentJob& job) {
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     const std::string latent_name = job.latent_in.empty() ? "" : path_join(job.latent_in, it.key) + ".npy";
     const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]),
-                                        latent_name.empty() ? "" : batch::content_hash(latent_name), rd.prompt);
+                                        latent_name.empty() ? "" : batch::content_hash(latent_name), rd.prompt, o);
     if (job.resume) {
       std::string why;
       if (finished(o, settings, &why)) {
-        std::lock_guard<std::mutex> lock(mu);
-        ++skipped;
+        resumed.kept();
         if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", o.labels}, {"skipped", true}})) + "\n");
         rd.skipped = true;
         return;
       }
-      if (!why.empty()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (redone++ == 0) first_redone = o.labels + " (" + why + ")";
-      }
+      if (!why.empty()) resumed.redone(o.labels, why);
     }
     rd.provenance = batch::provenance_text(kProg, settings);
     rd.rgb = m.times->time("read", [&] { return to_rgb8(read_image(it.paths[0]), it.paths[0]); });
@@ -383,9 +388,8 @@ int run_batch(const SegmentJob& job) {
         if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
       });
   lines.finish();
-  if (redone > 0 && !job.quiet)
-    std::fprintf(stderr, "%s: --resume: %zu existing label map(s) made with other settings were made again, e.g. %s\n",
-                 kProg, redone, first_redone.c_str());
+  if (!job.quiet) resumed.report(kProg, "label map(s)");
+  const size_t skipped = resumed.kept_count();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
