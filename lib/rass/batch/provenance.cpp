@@ -16,6 +16,7 @@
 
 #include "rass/core/json_file.hpp"
 #include "rass/core/version.hpp"
+#include "rass/io/image_io.hpp"
 #include "rass/io/png_text.hpp"
 
 namespace fs = std::filesystem;
@@ -159,6 +160,19 @@ bool made_with(const std::string& path, const nlohmann::ordered_json& settings, 
     if (it.key() != "outputs" && !want.contains(it.key())) differs(it.key());
   if (diff.empty()) return true;
   return say("other " + diff);
+}
+
+bool output_done(const std::string& png, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,
+                 std::string* why) {
+  std::error_code ec;
+  for (const std::string& f : side)
+    if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
+  if (!fs::exists(png, ec) || !made_with(png, settings, why)) return false;
+  try {
+    return !read_image(png).empty();
+  } catch (const std::exception&) {
+    return false;  // damaged: made again
+  }
 }
 
 void ResumeTally::kept() {

@@ -46,6 +46,13 @@ std::string provenance_text(const std::string& tool, const nlohmann::ordered_jso
 // run's latent). When not, `why` says what differs ("seed", "outputs").
 bool made_with(const std::string& path, const nlohmann::ordered_json& settings, std::string* why = nullptr);
 
+// --resume's test of one item: its PNG (written last) records `settings`
+// (made_with) and decodes, and each of its side outputs asked for (`side`;
+// "" = not asked) exists and is not empty. `why` says why an existing PNG
+// is made again ("" when there was nothing to keep).
+bool output_done(const std::string& png, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,
+                 std::string* why);
+
 // --resume's tally, shared by the workers of one run: outputs kept, and
 // those made again with the first one's reason.
 class ResumeTally {

@@ -289,22 +289,6 @@ int run_single(const RestoreJob& job) {
   return 0;
 }
 
-// --resume: an item is done when its image records this run's settings
-// for it and decodes (it is written last), and the other outputs asked for
-// exist. `why` says why an existing image is made again.
-bool finished(const std::string& image, const std::string& latent, const std::string& attn, const json& settings,
-              std::string* why) {
-  std::error_code ec;
-  for (const std::string& f : {latent, attn})
-    if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
-  if (fs::exists(image, ec) && !batch::made_with(image, settings, why)) return false;
-  try {
-    return fs::exists(image, ec) && !read_image(image).empty();
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 int run_batch(const RestoreJob& job) {
   if (job.output_dir.empty()) throw_usage("batch mode (several inputs, a directory or --manifest) needs -O DIR");
   if (!job.output.empty()) throw_usage("-o names the one output of a single image; in batch mode use -O DIR");
@@ -365,7 +349,7 @@ int run_batch(const RestoreJob& job) {
                                         !rd.latent.empty(), !rd.attn.empty());
     if (job.resume) {
       std::string why;
-      if (finished(rd.image, rd.latent, rd.attn, settings, &why)) {
+      if (batch::output_done(rd.image, {rd.latent, rd.attn}, settings, &why)) {
         resumed.kept();
         if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", rd.image}, {"skipped", true}})) + "\n");
         rd.skipped = true;

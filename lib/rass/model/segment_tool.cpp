@@ -257,21 +257,6 @@ int run_single(const SegmentJob& job) {
   return 0;
 }
 
-// --resume: an item is done when its label map records this run's
-// settings for it and decodes (it is written last), and the other outputs
-// asked for exist. `why` says why an existing label map is made again.
-bool finished(const Outputs& o, const json& settings, std::string* why) {
-  std::error_code ec;
-  for (const std::string& f : {o.color, o.overlay, o.logits, o.probs})
-    if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
-  if (fs::exists(o.labels, ec) && !batch::made_with(o.labels, settings, why)) return false;
-  try {
-    return fs::exists(o.labels, ec) && !read_image(o.labels).empty();
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 int run_batch(const SegmentJob& job) {
   if (job.output_dir.empty()) throw_usage("batch mode (several inputs, a directory or --manifest) needs -O DIR");
   if (!job.output.empty()) throw_usage("-o names the one output of a single image; in batch mode use -O DIR");
@@ -348,7 +333,7 @@ int run_batch(const SegmentJob& job) {
                                         latent_name.empty() ? "" : batch::content_hash(latent_name), rd.prompt, o);
     if (job.resume) {
       std::string why;
-      if (finished(o, settings, &why)) {
+      if (batch::output_done(o.labels, {o.color, o.overlay, o.logits, o.probs}, settings, &why)) {
         resumed.kept();
         if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", o.labels}, {"skipped", true}})) + "\n");
         rd.skipped = true;
