@@ -381,14 +381,17 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     for (auto& t : l.terms) nums.push_back(t.second);
     // Whether to stop after this step rides on the same all-reduce: every
     // process stops at the same step, also those no signal reached, and ends
-    // by the signal the others got (their number over their count).
+    // by the signal the others got: count, sum and sum of squares of the
+    // signal numbers tell it (one number when sum^2 = count * squares).
     const int local_stop = stop_signal();
     nums.push_back(local_stop ? 1.0 : 0.0);
     nums.push_back(double(local_stop));
+    nums.push_back(double(local_stop) * local_stop);
     if (dist) nums = dist->allreduce_sum(nums);
-    const double stopped_processes = nums[nums.size() - 2];
+    const double stopped_processes = nums[nums.size() - 3], sig_sum = nums[nums.size() - 2], sig_sq = nums.back();
     const bool stop_now = stopped_processes > 0;
-    const int peer_signal = stop_now ? int(std::lround(nums.back() / stopped_processes)) : 0;
+    const bool one_signal = stop_now && std::abs(sig_sum * sig_sum - stopped_processes * sig_sq) < 0.5;
+    const int peer_signal = one_signal ? int(std::lround(sig_sum / stopped_processes)) : SIGTERM;
     const double loss = nums[0] / world;
 
     // torch.nn.utils.clip_grad_norm_: the 2-norm of the per-tensor 2-norms,
@@ -447,7 +450,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (stop_now && step + 1 < c.steps) {
       // A peer was signalled: this process ends the same way (SIGTERM when
       // the peers got different signals).
-      if (!stop_signal()) request_stop(peer_signal > 0 && peer_signal < 65 ? peer_signal : SIGTERM);
+      if (!stop_signal()) request_stop(peer_signal);
       s.stop_signal = stop_signal();
       ++step;
       break;
