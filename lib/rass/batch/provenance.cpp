@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "rass/core/json_file.hpp"
+#include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/png_text.hpp"
@@ -27,16 +28,20 @@ namespace {
 
 constexpr char kKeyword[] = "rass";
 
-// FNV-1a 64 over the small records of a fingerprint (names, sizes, hashes).
-struct Fnv {
-  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis
-  void add(const std::string& s) {  // with its NUL: "ab","c" differs from "a","bc"
-    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    h *= 1099511628211ull;
+// A fingerprint's records (names, sizes, hashes) chained through core's
+// FNV-1a 64, each with a NUL after it: "ab","c" differs from "a","bc".
+void chain(uint64_t& h, std::string_view record) { h = fnv1a64(std::string_view("\0", 1), fnv1a64(record, h)); }
+
+// CRC-32 and Adler-32 (zlib's conventions), continued over each piece.
+struct ContentHash {
+  uint32_t crc = 0, adler = 1;
+  void add(const void* data, size_t n) {
+    crc = libdeflate_crc32(crc, data, n);
+    adler = libdeflate_adler32(adler, data, n);
   }
   std::string hex() const {
     char b[17];
-    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+    std::snprintf(b, sizeof b, "%08x%08x", crc, adler);
     return b;
   }
 };
@@ -70,35 +75,36 @@ std::string content_hash(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return "";
   std::unique_ptr<uint8_t[]> buf(new uint8_t[1 << 20]);
-  uint32_t crc = 0, adler = 1;
+  ContentHash h;
   for (;;) {
     const ssize_t n = ::read(fd, buf.get(), 1 << 20);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ::close(fd), "";
     if (n == 0) break;
-    crc = libdeflate_crc32(crc, buf.get(), size_t(n));
-    adler = libdeflate_adler32(adler, buf.get(), size_t(n));
+    h.add(buf.get(), size_t(n));
   }
   ::close(fd);
-  char b[17];
-  std::snprintf(b, sizeof b, "%08x%08x", crc, adler);
-  return b;
+  return h.hex();
+}
+
+std::string bytes_hash(const std::vector<uint8_t>& bytes) {
+  ContentHash h;
+  h.add(bytes.data(), bytes.size());
+  return h.hex();
 }
 
 std::string text_or_hash(const std::string& text) {
   if (text.size() <= 4096) return text;
-  const uint32_t crc = libdeflate_crc32(0, text.data(), text.size());
-  const uint32_t adler = libdeflate_adler32(1, text.data(), text.size());
-  char b[64];
-  std::snprintf(b, sizeof b, "%zu bytes, hash %08x%08x", text.size(), crc, adler);
-  return b;
+  ContentHash h;
+  h.add(text.data(), text.size());
+  return std::to_string(text.size()) + " bytes, hash " + h.hex();
 }
 
 std::string files_fingerprint(const std::vector<std::string>& paths) {
-  Fnv f;
+  uint64_t f = 0xcbf29ce484222325ULL;  // FNV-1a 64's offset basis
   for (const std::string& p : paths) {
     if (p.empty() || p == "-") continue;
-    f.add("\x01");  // one record per path, even an empty folder
+    chain(f, "\x01");  // one record per path, even an empty folder
     std::error_code ec;
     std::vector<std::string> files;
     if (fs::is_directory(p, ec)) {
@@ -112,12 +118,14 @@ std::string files_fingerprint(const std::vector<std::string>& paths) {
       const std::string file = rel.empty() ? p : p + "/" + rel;
       struct stat st {};
       if (::stat(file.c_str(), &st) != 0) continue;
-      f.add(rel);
-      f.add(std::to_string(st.st_size));
-      f.add(content_hash(file));
+      chain(f, rel);
+      chain(f, std::to_string(st.st_size));
+      chain(f, content_hash(file));
     }
   }
-  return f.hex();
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(f));
+  return b;
 }
 
 std::string provenance_text(const std::string& tool, const nlohmann::ordered_json& settings) {

@@ -9,6 +9,7 @@
 // image. Torch-free.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ namespace rass::batch {
 // (libdeflate's SIMD code), so a model of gigabytes that the loader has
 // just read costs about a second.
 std::string content_hash(const std::string& path);
+// The same of bytes already read (an input read once for its hash and its
+// pixels): equal to content_hash of a file holding them.
+std::string bytes_hash(const std::vector<uint8_t>& bytes);
 
 // `text` itself up to 4096 bytes, else "N bytes, hash H" (a prompt of a
 // megabyte would make every output's chunk as large).

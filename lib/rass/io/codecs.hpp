@@ -21,6 +21,12 @@ constexpr bool host_is_little_endian() {
   return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 }
 
+// PNG's file signature and its big-endian chunk lengths and CRCs.
+constexpr uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+inline uint32_t load_be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
 // palette_indices: a palette image decodes to its indices (one 8-bit channel)
 // instead of its colours. decode_png takes the fast path (png_deflate.cpp:
 // libdeflate, for intact non-interlaced 8/16-bit gray/RGB(A) files) and hands

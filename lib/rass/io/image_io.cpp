@@ -127,9 +127,6 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name) {
   throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
 }
 
-namespace {
-// An image file's first bytes must be a format we decode: /dev/zero or a
-// stray binary is refused before it is read whole.
 std::vector<uint8_t> read_image_bytes(const std::string& path) {
   const std::string name = path == "-" ? "<stdin>" : path;
   return read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
@@ -137,7 +134,6 @@ std::vector<uint8_t> read_image_bytes(const std::string& path) {
       throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
   });
 }
-}  // namespace
 
 Image read_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_image_bytes(path);

@@ -29,7 +29,11 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name);
 inline Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   return decode_image(bytes.data(), bytes.size(), name);
 }
-// read_file_bytes + decode_image; "-" reads stdin.
+// An image file's bytes ("-" = stdin), its first bytes checked to be a
+// format decode_image takes (/dev/zero or a stray binary is Error(bad_input)
+// before it is read whole): for a caller that also needs the bytes (a hash).
+std::vector<uint8_t> read_image_bytes(const std::string& path);
+// read_image_bytes + decode_image; "-" reads stdin.
 Image read_image(const std::string& path);
 
 // Reads a label map (class indices): a single-channel image (8/16-bit gray

@@ -30,18 +30,12 @@ namespace rass::detail {
 
 namespace {
 
-uint32_t load_be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
 void store_be32(uint8_t* p, uint32_t v) {
   p[0] = uint8_t(v >> 24);
   p[1] = uint8_t(v >> 16);
   p[2] = uint8_t(v >> 8);
   p[3] = uint8_t(v);
 }
-
-constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
 // One compressor per level and one decompressor per thread, made on first use
 // (a level-1 compressor is a few hundred KiB; allocating it per image costs).
@@ -301,7 +295,7 @@ std::vector<uint8_t> encode_png_with_filter(const Image& img, int level, int fil
   constexpr size_t kMaxIdat = size_t{1} << 20;  // IDAT chunks of 1 MiB: any reader takes them
   std::vector<uint8_t> out;
   out.reserve(8 + 25 + zn + 12 * (zn / kMaxIdat + 1) + 12);
-  out.insert(out.end(), kSignature, kSignature + 8);
+  out.insert(out.end(), kPngSignature, kPngSignature + 8);
   uint8_t ihdr[13];
   store_be32(ihdr, static_cast<uint32_t>(img.width));
   store_be32(ihdr + 4, static_cast<uint32_t>(img.height));
@@ -315,7 +309,7 @@ std::vector<uint8_t> encode_png_with_filter(const Image& img, int level, int fil
 }
 
 bool decode_png_fast(const uint8_t* bytes, size_t size, const std::string& name, Image* result) {
-  if (size < 8 || std::memcmp(bytes, kSignature, 8) != 0) return false;
+  if (size < 8 || std::memcmp(bytes, kPngSignature, 8) != 0) return false;
   uint32_t width = 0, height = 0;
   int depth = 0, channels = 0;
   std::vector<std::pair<const uint8_t*, size_t>> idat;

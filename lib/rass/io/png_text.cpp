@@ -7,17 +7,16 @@
 #include <memory>
 
 #include "rass/core/error.hpp"
+#include "rass/io/codecs.hpp"
 
 namespace rass {
 
+using detail::kPngSignature;
+using detail::load_be32;
+
 namespace {
 
-constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 constexpr uint32_t kMaxTextChunk = 1u << 20;  // settings are a few KiB; a larger chunk is skipped unread
-
-uint32_t load_be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
 
 void put_be32(std::vector<uint8_t>& out, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(v >> s));
@@ -46,7 +45,7 @@ std::vector<uint8_t> png_add_text(const std::vector<uint8_t>& png,
                                   const std::vector<std::pair<std::string, std::string>>& text) {
   // Signature, then IHDR: length 13, so the image data start at byte 33.
   constexpr size_t kAfterIhdr = 8 + 4 + 4 + 13 + 4;
-  if (png.size() < kAfterIhdr || std::memcmp(png.data(), kSignature, 8) != 0 ||
+  if (png.size() < kAfterIhdr || std::memcmp(png.data(), kPngSignature, 8) != 0 ||
       std::memcmp(png.data() + 12, "IHDR", 4) != 0)
     throw_runtime("internal error: png_add_text on bytes that are not a PNG");
   std::vector<uint8_t> out(png.begin(), png.begin() + kAfterIhdr);
@@ -70,7 +69,7 @@ std::optional<std::string> read_png_text(const std::string& path, const std::str
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) return std::nullopt;
   uint8_t head[8];
-  if (std::fread(head, 1, 8, f.get()) != 8 || std::memcmp(head, kSignature, 8) != 0) return std::nullopt;
+  if (std::fread(head, 1, 8, f.get()) != 8 || std::memcmp(head, kPngSignature, 8) != 0) return std::nullopt;
   std::vector<uint8_t> buf;
   for (int chunks = 0; chunks < 1000; ++chunks) {
     uint8_t h[8];

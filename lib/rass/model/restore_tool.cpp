@@ -345,7 +345,9 @@ int run_batch(const RestoreJob& job) {
     rd.latent = out_of(job.latent_out, it.key, ".npy");
     rd.attn = out_of(job.attn_out, it.key, ".npy");
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
-    const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]), rd.prompt,
+    // Read once: its hash goes into the settings, its bytes to the decoder.
+    const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
+    const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), rd.prompt,
                                         !rd.latent.empty(), !rd.attn.empty());
     if (job.resume) {
       std::string why;
@@ -358,7 +360,7 @@ int run_batch(const RestoreJob& job) {
       if (!why.empty()) resumed.redone(rd.image, why);
     }
     rd.provenance = batch::provenance_text(kProg, settings);
-    rd.lq = m.times->time("read", [&] { return read_image(it.paths[0]); });
+    rd.lq = m.times->time("read", [&] { return decode_image(bytes, it.paths[0]); });
     RestoreParams p = pl.params;
     p.key = it.key;
     // rd lives in the caller's vector, sized before any item is read: &rd.lq stays valid.

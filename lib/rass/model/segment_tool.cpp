@@ -329,7 +329,9 @@ int run_batch(const SegmentJob& job) {
     const Outputs o = outputs_of(it.key);
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     const std::string latent_name = job.latent_in.empty() ? "" : path_join(job.latent_in, it.key) + ".npy";
-    const json settings = item_settings(job, pl, model_fp, it.key, batch::content_hash(it.paths[0]),
+    // Read once: its hash goes into the settings, its bytes to the decoder.
+    const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
+    const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes),
                                         latent_name.empty() ? "" : batch::content_hash(latent_name), rd.prompt, o);
     if (job.resume) {
       std::string why;
@@ -342,7 +344,7 @@ int run_batch(const SegmentJob& job) {
       if (!why.empty()) resumed.redone(o.labels, why);
     }
     rd.provenance = batch::provenance_text(kProg, settings);
-    rd.rgb = m.times->time("read", [&] { return to_rgb8(read_image(it.paths[0]), it.paths[0]); });
+    rd.rgb = m.times->time("read", [&] { return to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]); });
     SegmentParams p = pl.params;
     p.key = it.key;
     if (!latent_name.empty()) {
