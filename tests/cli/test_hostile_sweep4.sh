@@ -153,6 +153,15 @@ expect_exit 0 "eval-miou: --csv into a missing folder" -- "$E" -n 3 --match-stem
 [ -s "$T/new/deeper/x.csv" ] || fail "eval-miou: the CSV was not written"
 expect_exit 0 "degrade: --record into a missing folder" -- "$D" "$A" -o "$T/one.png" --record "$T/recs/one.json" -q
 [ -s "$T/one.png" ] && [ -s "$T/recs/one.json" ] || fail "degrade: image and record not both written"
+# "missing/../x.csv" would make an empty missing/ (mkdir -p does): refused
+# before the work, with nothing made; through folders that exist it works.
+expect_exit 2 "eval-miou: --csv climbing out of a missing folder" -- "$E" -n 3 --match-stem "$MI/pred" "$MI/gt" --csv "$T/gone/../x.csv" -q
+stderr_has "climbs out of" "the reason given"
+[ ! -e "$T/gone" ] && [ ! -e "$T/x.csv" ] || fail "eval-miou: a folder or report was made for missing/../x.csv"
+expect_exit 2 "degrade: -o climbing out of a missing folder" -- "$D" "$A" -o "$T/gone/../two.png" -q
+[ ! -e "$T/gone" ] && [ ! -e "$T/two.png" ] || fail "degrade: a folder or image was made for missing/../two.png"
+expect_exit 0 "degrade: -o with .. through folders that exist" -- "$D" "$A" -o "$T/recs/../two.png" -q
+[ -s "$T/two.png" ] || fail "degrade: recs/../two.png not written"
 mkdir -p "$T/ro"
 if mount -t tmpfs -o ro,size=1m tmpfs "$T/ro" 2>/dev/null; then
   expect_exit 2 "degrade: an output folder on a read-only mount" -- "$D" "$T/hq" -o "$T/ro/out" -q

@@ -188,6 +188,22 @@ TEST_CASE("atomic writes leave no temporary file and report errors with the path
     CHECK(e.exit_code() == 1);
     CHECK(std::string(e.what()).find("afile") != std::string::npos);
   }
+  // "missing/../out.bin": mkdir -p would leave an empty "missing" behind;
+  // refused with nothing made. ".." through folders that exist still works.
+  try {
+    write_file_atomic(dir + "/missing2/../other.bin", std::string("x"));
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 1);
+    CHECK(std::string(e.what()).find("missing2") != std::string::npos);
+  }
+  CHECK(!std::filesystem::exists(dir + "/missing2"));
+  CHECK(!std::filesystem::exists(dir + "/other.bin"));
+  CHECK(climbs_out_of_missing(dir + "/a/./b/../c"));
+  CHECK(!climbs_out_of_missing(dir + "/missing/../new/x"));  // missing/ was made above; new/ after the ".."
+  CHECK(!climbs_out_of_missing("a/b/c"));
+  write_file_atomic(dir + "/missing/../new/deeper/out.bin", std::string("y"));
+  CHECK(read_file_bytes(dir + "/new/deeper/out.bin").size() == 1);
   try {
     read_file_bytes(dir + "/nope.png");
     FAIL("expected an error");

@@ -23,6 +23,9 @@ namespace {
 void check_can_make_dir(const fs::path& dir, const std::string& what, const std::string& given) {
   // Not lexically normalised: "link/../x" goes where the link points, as
   // make_directories will; stat resolves ".." the same way.
+  std::string missing;
+  if (climbs_out_of_missing(dir.string(), &missing))
+    throw_usage(what + " " + given + ": \"..\" climbs out of " + missing + ", which does not exist");
   std::error_code ec;
   fs::path p = fs::absolute(dir, ec);
   while (!p.empty() && (!p.has_filename() || p.filename() == ".") && p != p.parent_path()) p = p.parent_path();  // "out/", "out/." -> "out"

@@ -365,10 +365,37 @@ int try_flock(int fd, int how) {
   return err;
 }
 
+bool climbs_out_of_missing(const std::string& dir, std::string* missing) {
+  std::string first_missing;
+  size_t k = 0;
+  while (k <= dir.size()) {
+    size_t j = dir.find('/', k);
+    if (j == std::string::npos) j = dir.size();
+    const std::string comp = dir.substr(k, j - k);
+    if (comp == ".." && !first_missing.empty()) {
+      if (missing) *missing = first_missing;
+      return true;
+    }
+    const std::string prefix = dir.substr(0, j);
+    struct stat st {};
+    if (first_missing.empty() && !prefix.empty() && comp != "." && comp != ".." && ::stat(prefix.c_str(), &st) != 0)
+      first_missing = prefix;
+    k = j + 1;
+  }
+  return false;
+}
+
 void make_directories(const std::string& dir) {
   if (dir.empty()) return;
   struct stat have {};
   if (::stat(dir.c_str(), &have) == 0 && S_ISDIR(have.st_mode)) return;  // the usual case: one call per output file
+  // mkdir -p would make "missing" for "missing/../out": the path only climbs
+  // back out of it, so the tool would leave an empty folder the user never
+  // asked for. Refused before anything is made.
+  std::string missing;
+  if (climbs_out_of_missing(dir, &missing))
+    throw_runtime(dir + ": cannot create directory: \"..\" climbs out of " + missing +
+                  ", which does not exist (make it first, or leave out the \"..\")");
   std::string cur;
   size_t i = 0;
   while (i <= dir.size()) {

@@ -116,8 +116,14 @@ int open_lock_file(const std::string& path, const std::string& what);
 // ENOSYS, EINVAL, or EBADF for a read-only file on NFS) gives ENOLCK.
 int try_flock(int fd, int how);
 
-// mkdir -p. Throws Error(runtime) on failure.
+// mkdir -p. Throws Error(runtime) on failure, and before making anything
+// when a ".." climbs out of a folder it would have to make
+// ("missing/../out": mkdir -p would leave an empty "missing").
 void make_directories(const std::string& dir);
+
+// True when a ".." in `dir` follows a component that does not exist (the
+// first such folder in *missing).
+bool climbs_out_of_missing(const std::string& dir, std::string* missing = nullptr);
 bool file_exists(const std::string& path);
 // An existing path that is neither a regular file nor a directory (a device
 // such as /dev/null, a FIFO): outputs there are written in place, not renamed over.
