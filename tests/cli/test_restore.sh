@@ -118,6 +118,15 @@ stderr_has "other model_files" "another LoRA is another model"
 cp -r "$SD" "$T/sdcopy"  # a copy with new times: the same model
 expect_exit 0 "--resume with a copy of the model" -- "$R" -m "$T/sdcopy" --lora "$T/l2.safetensors" --process-size 16 "$T/in" -O "$T/lo" --resume
 stderr_has "0 restored, 2 already done" "a copy of the model is the same model"
+# Settings that cannot move pixels are not compared: --no-merge without a
+# LoRA, and --process-size under --size-policy pad (it is not read there).
+expect_exit 0 "--resume with --no-merge and no LoRA" -- "$R" -m "$SD" --process-size 16 -s 6 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --no-merge --resume
+stderr_has "0 restored, 2 already done" "--no-merge without a LoRA: kept"
+expect_exit 0 "a pad run" -- "$R" -m "$SD" --size-policy pad --process-size 16 "$T/in" -O "$T/pad" -q
+expect_exit 0 "--resume under pad with another --process-size" -- "$R" -m "$SD" --size-policy pad --process-size 32 "$T/in" -O "$T/pad" --resume
+stderr_has "0 restored, 2 already done" "--process-size under pad: kept"
+expect_exit 0 "--resume with --no-merge and a LoRA" -- "$R" -m "$SD" --lora "$T/l2.safetensors" --process-size 16 "$T/in" -O "$T/lo" --no-merge --resume
+stderr_has "2 restored, 0 already done" "--no-merge with a LoRA is made again"
 
 # Bad inputs.
 mkdir -p "$T/noclip" && cp -r "$SD"/* "$T/noclip/" && rm "$T/noclip/text_encoder/model.safetensors"

@@ -104,6 +104,16 @@ grep -qa '"tool":"rass-segment"' "$T/outb/a.png" || fail "no settings in the lab
 expect_exit 0 "resume with another window" -- "$S" -m "$M" --no-resize --vae-mode --window 32 "$T/in" -O "$T/outb" --color "$T/colb" --resume --json
 [ "$(grep -c '"skipped":true' "$T/.out")" = 0 ] || fail "--resume kept label maps of another window"
 stderr_has "other window" "what differs is named"
+# Per-item latents (--latent-in DIR): a given latent draws nothing, so
+# another seed keeps the items; another latent's bytes make them again.
+mkdir -p "$T/lats" && zeros_npy "$T/lats/a.npy" 4 4 5 && zeros_npy "$T/lats/b.npy" 4 4 5
+expect_exit 0 "batch --latent-in" -- "$S" -m "$M" --no-resize -s 1 --latent-in "$T/lats" "$T/in" -O "$T/outl" -q
+same_pixels "$T/outl/a.png" "$T/zl.png" || fail "the batch item with a given latent differs from the single run"
+expect_exit 0 "resume --latent-in with another seed" -- "$S" -m "$M" --no-resize -s 2 --latent-in "$T/lats" "$T/in" -O "$T/outl" --resume
+stderr_has "0 segmented, 2 already done" "a given latent: the seed does not count"
+printf '\x3f' | dd of="$T/lats/b.npy" bs=1 seek=$(( $(stat -c %s "$T/lats/b.npy") - 1 )) conv=notrunc 2>/dev/null
+expect_exit 0 "resume --latent-in with another latent" -- "$S" -m "$M" --no-resize -s 2 --latent-in "$T/lats" "$T/in" -O "$T/outl" --resume
+stderr_has "1 segmented, 1 already done" "a changed latent is made again"
 expect_exit 0 "shard 1/2" -- "$S" -m "$M" --no-resize --vae-mode "$T/in" -O "$T/outs" --shard 1/2 -q
 [ -s "$T/outs/b.png" ] && [ ! -e "$T/outs/a.png" ] || fail "shard 1/2 (0-based) segments the second key only"
 # --batch: windows of several items per backbone call; the same label maps as

@@ -555,13 +555,17 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name) {
   return a;
 }
 
-NpyArray read_npy(const std::string& path) {
+std::vector<uint8_t> read_npy_bytes(const std::string& path) {
   const std::string name = path == "-" ? "<stdin>" : path;
   // The magic first: /dev/zero is refused before it is read whole.
-  const std::vector<uint8_t> bytes = read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
+  return read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
     if (n >= 6 && std::memcmp(p, "\x93NUMPY", 6) != 0) throw_bad_input(name, "not a .npy file (bad magic)");
   });
-  return parse_npy(bytes.data(), bytes.size(), name);
+}
+
+NpyArray read_npy(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_npy_bytes(path);
+  return parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
 }
 
 std::vector<uint8_t> serialize_npy(const NpyArray& a) {

@@ -29,6 +29,9 @@ struct NpyArray {
 // Parse from memory; `name` is used in messages (Error bad_input).
 NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name);
 NpyArray read_npy(const std::string& path);  // "-" = stdin
+// The file's bytes, the magic checked first (so /dev/zero is refused before
+// it is read whole): for callers that also hash them.
+std::vector<uint8_t> read_npy_bytes(const std::string& path);
 std::vector<uint8_t> serialize_npy(const NpyArray& a);
 void write_npy(const std::string& path, const NpyArray& a);  // atomic; "-" = stdout
 

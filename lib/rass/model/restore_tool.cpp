@@ -167,7 +167,9 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"input", input_hash.empty() ? json(nullptr) : json(input_hash)},
           {"model_files", model_files},
           {"lora_scales", scales},
-          {"lora_merged", !job.no_merge},
+          // Only what can move pixels: without a LoRA --no-merge changes
+          // nothing, and under "pad" --process-size is not read.
+          {"lora_merged", job.loras.empty() ? json(nullptr) : json(!job.no_merge)},
           {"method", pl.method},
           {"timestep", p.timestep},
           {"formula", p.formula == Formula::ddpm ? "ddpm" : "residual"},
@@ -177,7 +179,7 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"color_fix", job.color_fix},
           {"upscale", p.upscale},
           {"size_policy", job.size_policy},
-          {"process_size", p.process_size},
+          {"process_size", p.size_policy == SizePolicy::osediff ? json(p.process_size) : json(nullptr)},
           {"tile", p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
           {"vae_tile", p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
                                   : json(nullptr)},
@@ -270,7 +272,10 @@ int run_single(const RestoreJob& job) {
   files.check_output_file(job.attn_out, "--attn-out");
   const std::string key = in == "-" ? "stdin" : path_stem(in);
 
-  const Image lq = read_image(in);  // bad images fail before the model is loaded
+  // Read once: its hash goes into the settings, its bytes to the decoder (a
+  // second read could see another file, and stdin can be read only once).
+  const std::vector<uint8_t> in_bytes = read_image_bytes(in);
+  const Image lq = decode_image(in_bytes, name);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
@@ -281,7 +286,7 @@ int run_single(const RestoreJob& job) {
   const RestoreResult r = restore(m, lq, prompt, p, name);
   warn_truncated(job, m, r, name);
   const std::string settings = batch::provenance_text(
-      kProg, item_settings(job, pl, model_files(job), key, in == "-" ? "" : batch::content_hash(in), prompt,
+      kProg, item_settings(job, pl, model_files(job), key, batch::bytes_hash(in_bytes), prompt,
                            !job.latent_out.empty(), !job.attn_out.empty()));
   m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
   if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");

@@ -75,11 +75,21 @@ Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLi
   return pl;
 }
 
-torch::Tensor read_latent(const std::string& path) {
-  const torch::Tensor t = read_npy_float(path);
-  if (t.dim() != 3)
-    throw_bad_input(path, "latent of shape " + shape_str(t.sizes()) + ": expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
-  return t;
+// A --latent-in file, read once: the tensor, and the hash of its bytes for
+// the settings (batch/provenance.hpp).
+struct LatentIn {
+  torch::Tensor tensor;
+  std::string hash;
+};
+
+LatentIn read_latent(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_npy_bytes(path);
+  LatentIn l{npy_float_tensor(parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path)),
+             batch::bytes_hash(bytes)};
+  if (l.tensor.dim() != 3)
+    throw_bad_input(path, "latent of shape " + shape_str(l.tensor.sizes()) +
+                              ": expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
+  return l;
 }
 
 // Class indices as an 8-bit (<= 256 classes) or 16-bit single-channel image.
@@ -179,8 +189,9 @@ json item_settings(const SegmentJob& job, const Plan& pl, const std::string& mod
           {"model_files", model_files},
           {"backbone", job.backbone},
           {"prompt", batch::text_or_hash(prompt)},
-          {"latent_sample", p.vae_mode ? "mean" : "sample"},
-          {"seed", p.vae_mode ? json(nullptr) : json(p.seed)},  // draws nothing with the mean
+          // A given latent is not drawn: the sampling settings do not count.
+          {"latent_sample", !latent_hash.empty() ? "given" : p.vae_mode ? "mean" : "sample"},
+          {"seed", p.vae_mode || !latent_hash.empty() ? json(nullptr) : json(p.seed)},  // nothing drawn
           {"mode", p.whole ? "whole" : "slide"},
           {"resize", p.resize},
           {"window", p.window},
@@ -228,8 +239,11 @@ int run_single(const SegmentJob& job) {
   files.check_output_file(job.logits_out, "--logits-out");
   files.check_output_file(job.probs_out, "--probs-out");
   const std::string key = in == "-" ? "stdin" : path_stem(in);
-  const Image rgb = to_rgb8(read_image(in), name);  // bad images fail before the model is loaded
-  torch::Tensor latent;
+  // Read once: the hashes in the settings are of the bytes decoded (a second
+  // read could see another file, and stdin can be read only once).
+  const std::vector<uint8_t> in_bytes = read_image_bytes(in);
+  const Image rgb = to_rgb8(decode_image(in_bytes, name), name);  // bad images fail before the model is loaded
+  LatentIn latent;
   if (!job.latent_in.empty()) latent = read_latent(job.latent_in);
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m);
@@ -239,7 +253,7 @@ int run_single(const SegmentJob& job) {
   const torch::Tensor context = m.times->time("text encoder", [&] { return m.encode_prompt(prompt, nullptr, &tokens); });
   SegmentParams p = pl.params;
   p.key = key;
-  p.latent = latent;
+  p.latent = latent.tensor;
   p.latent_name = job.latent_in;
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
@@ -247,9 +261,8 @@ int run_single(const SegmentJob& job) {
   m.times->time("write", [&] {
     const Outputs o{job.output, job.color, job.overlay, job.logits_out, job.probs_out};
     const std::string settings = batch::provenance_text(
-        kProg, item_settings(job, pl, batch::files_fingerprint({job.model}), key,
-                             in == "-" ? "" : batch::content_hash(in),
-                             job.latent_in.empty() ? "" : batch::content_hash(job.latent_in), prompt, o));
+        kProg, item_settings(job, pl, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
+                             latent.hash, prompt, o));
     write_outputs(r, rgb, pl, m.config.head.num_classes, o, settings);
   });
   if (job.json) batch::write_report("-", json_text(record(job, m, r, key, in, job.output, prompt, tokens)) + "\n");
@@ -331,8 +344,9 @@ int run_batch(const SegmentJob& job) {
     const std::string latent_name = job.latent_in.empty() ? "" : path_join(job.latent_in, it.key) + ".npy";
     // Read once: its hash goes into the settings, its bytes to the decoder.
     const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
-    const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes),
-                                        latent_name.empty() ? "" : batch::content_hash(latent_name), rd.prompt, o);
+    LatentIn latent;
+    if (!latent_name.empty()) latent = read_latent(latent_name);
+    const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), latent.hash, rd.prompt, o);
     if (job.resume) {
       std::string why;
       if (batch::output_done(o.labels, {o.color, o.overlay, o.logits, o.probs}, settings, &why)) {
@@ -349,7 +363,7 @@ int run_batch(const SegmentJob& job) {
     p.key = it.key;
     if (!latent_name.empty()) {
       p.latent_name = latent_name;
-      p.latent = read_latent(p.latent_name);
+      p.latent = latent.tensor;
     }
     p.keep_scores = !o.logits.empty();
     p.keep_probs = !o.probs.empty();

@@ -10,8 +10,9 @@
 
 namespace rass::model {
 
-at::Tensor read_npy_float(const std::string& path) {
-  const NpyArray a = read_npy(path);
+at::Tensor read_npy_float(const std::string& path) { return npy_float_tensor(read_npy(path)); }
+
+at::Tensor npy_float_tensor(const NpyArray& a) {
   std::vector<float> v = npy_to_f32(a);
   const std::vector<int64_t> shape(a.shape.begin(), a.shape.end());
   return torch::from_blob(v.data(), shape, torch::kFloat).clone();
