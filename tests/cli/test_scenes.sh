@@ -54,6 +54,22 @@ cmp -s "$T/img1.png" "$T/j1/images/scene_000001.png" || fail "redone image diffe
 cmp -s "$T/j1/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "manifest after resume differs"
 [ -z "$(find "$T/j1" -name '*.tmp*')" ] || fail "temporary files left behind"
 
+# --start K continues a set in its folder: the listings keep the rows of the
+# scenes already there (before, they held only the last run's), in key
+# order, and equal the listings of one run of all the scenes.
+expect_exit 0 "3 scenes" -- "$S" -n 3 --size 80 -s 3 -o "$T/cont" -q
+expect_exit 0 "--start 3 continues the set" -- "$S" -n 2 --start 3 --size 80 -s 3 -o "$T/cont" -q
+cmp -s "$T/cont/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "the manifest of -n 3 then --start 3 -n 2 is not that of -n 5"
+cmp -s "$T/cont/tags.tsv" "$T/j2/tags.tsv" || fail "tags.tsv of -n 3 then --start 3 -n 2 is not that of -n 5"
+expect_exit 0 "scenes 1 and 2 again" -- "$S" -n 2 --start 1 --size 80 -s 3 -o "$T/cont" -q
+cmp -s "$T/cont/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "a run over scenes already listed duplicated or lost rows"
+# A listing that cannot be read is refused before any scene is made.
+cp "$T/cont/manifest.jsonl" "$T/cont.manifest" && printf 'not json\n' >>"$T/cont/manifest.jsonl"
+expect_exit 3 "a damaged manifest" -- "$S" -n 1 --start 5 --size 80 -s 3 -o "$T/cont" -q
+stderr_has "manifest.jsonl" "the listing is named"
+stderr_has "line 6" "the line is named"
+[ ! -e "$T/cont/images/scene_000005.png" ] || fail "a scene was made before the listing was refused"
+
 # Round trips. Labels against themselves: mIoU 100 over the ADE20K classes.
 expect_exit 0 "eval-miou labels vs labels" -- "$B/rass-eval-miou" "$T/j1/labels" "$T/j1/labels" --classes ade20k --json -q
 grep -q '"mIoU": 100.0,' "$T/.out" || fail "mIoU of labels against themselves: $(head -c 300 "$T/.out")"

@@ -1,8 +1,11 @@
 #include "rass/scenes/scenes_tool.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -96,6 +99,69 @@ struct Row {
   std::string tags, caption;
 };
 
+// Whether `key` names one of this run's scenes (--start K, -n N, its shard).
+bool in_this_run(const ScenesJob& job, const std::string& key) {
+  if (key.size() < 7 || key.compare(0, 6, "scene_") != 0 || key.size() > 6 + 18) return false;
+  int64_t i = 0;
+  for (size_t c = 6; c < key.size(); ++c) {
+    if (key[c] < '0' || key[c] > '9') return false;
+    i = i * 10 + (key[c] - '0');
+  }
+  if (key != scene_key(i)) return false;  // "scene_01" is not scene 1's key
+  return i >= job.start && i < job.start + job.count && job.shard.contains(size_t(i - job.start));
+}
+
+// A listing's line with its key; listings are written in key order (numeric:
+// "scene_999999" before "scene_1000000").
+using KeyedLine = std::pair<std::string, std::string>;
+bool key_order(const KeyedLine& a, const KeyedLine& b) {
+  return a.first.size() != b.first.size() ? a.first.size() < b.first.size() : a.first < b.first;
+}
+
+// The lines of an existing manifest (JSON lines with "key") or tags.tsv
+// (key<TAB>tags) for scenes this run does not make: a run with --start K, or
+// one over a folder that holds other scenes, adds its rows to the folder's
+// listings instead of replacing them (they listed only this run's scenes,
+// and `-n 100 --start 100` left a manifest of 100 rows beside 200 scenes).
+// Read before the work, so a damaged listing is refused (exit 3) first.
+std::vector<KeyedLine> other_rows(const ScenesJob& job, const std::string& path, bool json_lines) {
+  std::vector<KeyedLine> kept;
+  if (!file_exists(path)) return kept;
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
+  const std::string text(bytes.begin(), bytes.end());
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    std::string key;
+    if (json_lines) {
+      const json row = json::parse(line, nullptr, false);
+      if (row.is_object() && row.contains("key") && row["key"].is_string()) key = row["key"].get<std::string>();
+    } else {
+      key = line.substr(0, line.find('\t'));
+      if (key.size() == line.size()) key.clear();
+    }
+    if (key.empty())
+      throw_bad_input(path, "line " + std::to_string(line_no) + " is not a " +
+                                (json_lines ? "manifest row with a \"key\"" : "key<TAB>tags line") +
+                                "; this run would add its rows to it: mend or remove it");
+    if (!in_this_run(job, key)) kept.emplace_back(std::move(key), line);
+  }
+  return kept;
+}
+
+// The listing: the rows kept from before and this run's, in key order.
+std::string listing_text(std::vector<KeyedLine> rows) {
+  std::stable_sort(rows.begin(), rows.end(), key_order);
+  std::string text;
+  for (const KeyedLine& r : rows) text += r.second + "\n";
+  return text;
+}
+
 }  // namespace
 
 std::string scene_key(int64_t i) {
@@ -144,6 +210,7 @@ int run_scenes(const ScenesJob& job) {
   const auto locks = batch::lock_output_dirs({job.output}, job.shard, kProg);
   for (const char* sub : {"images", "labels", "tags", "captions"}) make_directories(path_join(job.output, sub));
   check_folder_settings(job);
+  std::vector<KeyedLine> manifest_rows = other_rows(job, manifest, true), tags_rows = other_rows(job, tags_tsv, false);
 
   std::vector<Row> rows(mine.size());
   const EncodeOptions enc{95, true, job.png_level};
@@ -171,7 +238,6 @@ int run_scenes(const ScenesJob& job) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Listings in key order, whatever the thread timing.
-  std::string mtext, ttext;
   size_t done = 0, skipped = 0;
   for (size_t i = 0; i < mine.size(); ++i) {
     const Row& r = rows[i];
@@ -186,11 +252,11 @@ int run_scenes(const ScenesJob& job) {
                       {"seed", job.seed},
                       {"width", job.scene.width},
                       {"height", job.scene.height}};
-    mtext += json_file_text(row, manifest) + "\n";
-    ttext += mine[i].key + "\t" + r.tags + "\n";
+    manifest_rows.emplace_back(mine[i].key, json_file_text(row, manifest));
+    tags_rows.emplace_back(mine[i].key, mine[i].key + "\t" + r.tags);
   }
-  batch::write_report(manifest, mtext);
-  batch::write_report(tags_tsv, ttext);
+  batch::write_report(manifest, listing_text(std::move(manifest_rows)));
+  batch::write_report(tags_tsv, listing_text(std::move(tags_rows)));
   const size_t failed = tally.bad + tally.failed;
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu written, %zu already done, %zu failed (shard %s, %zu of %zu scenes, %.1f scenes/s)\n",
