@@ -13,7 +13,7 @@
 #          ADEChallengeData2016/annotations/validation ade-lqseg
 # Environment:
 #   SEGMENT     command run as "$SEGMENT IN_DIR OUT_DIR" that writes OUT_DIR/<stem>.png
-#               label maps (default: rass-segment IN_DIR -o OUT_DIR -q). Any segmenter
+#               label maps (default: rass-segment IN_DIR -O OUT_DIR -q). Any segmenter
 #               works, e.g. a script around an mmseg or detectron2 model.
 #   EVAL_FLAGS  rass-eval-miou flags for the data set (default, ADE20K's raw annotations:
 #               "--classes ade20k --reduce-zero-label"; Cityscapes: "--classes cityscapes
@@ -28,7 +28,7 @@ segment() {
   if [ -n "${SEGMENT:-}" ]; then
     $SEGMENT "$1" "$2"
   elif command -v rass-segment >/dev/null; then
-    rass-segment "$1" -o "$2" -q
+    rass-segment "$1" -O "$2" -q
   else
     echo "eval-lq-seg.sh: no segmenter: set SEGMENT='cmd' (run as: cmd IN_DIR OUT_DIR)" >&2
     exit 2

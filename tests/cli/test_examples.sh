@@ -1,0 +1,53 @@
+# The scripts in examples/ run as their headers say, with the built tools
+# first in PATH: before this test none was run, and eval-lq-seg.sh called
+# rass-segment on a folder with -o (exit 2) since batch mode moved to -O.
+# Each is checked for exit 0 and for outputs whose counts follow from the
+# inputs (images x levels x variants, one row per set), not for numbers.
+# Needs the network tools; skipped (77) where they are not built.
+. "$(dirname "$0")/lib.sh"
+E=$SRC/examples
+for t in rass-degrade rass-segment rass-restore rass-eval-miou rass-eval-iqa rass-caption-map rass-scenes rass-train; do
+  [ -x "$B/$t" ] || { echo "skipped: $t not built"; exit 77; }
+done
+export PATH=$B:$PATH RASS_MINI_MODEL=${RASS_MINI_MODEL:-$SRC/models/mini} TMPDIR=$T
+cd "$T" || exit 1
+expect_exit 0 "scenes for the examples" -- rass-scenes -n 2 --size 64 -o sc -q
+expect_exit 0 "their LQ images" -- rass-degrade sc/images -o lq -p rass -s 1 -q
+
+# eval-lq-seg.sh: HQ + three LQ-Seg levels segmented (the embedded model)
+# and scored: a header and one row per set, each of the 2 pairs.
+expect_exit 0 "eval-lq-seg.sh" -- env EVAL_FLAGS="--classes ade20k" bash "$E/eval-lq-seg.sh" sc/images sc/labels ev
+[ "$(wc -l <ev/summary.tsv)" = 5 ] || fail "eval-lq-seg.sh: summary.tsv should hold a header and 4 sets: $(cat ev/summary.tsv)"
+[ "$(awk -F'\t' 'NR > 1 && $5 == 2' ev/summary.tsv | wc -l)" = 4 ] || fail "eval-lq-seg.sh: every set has 2 pairs"
+
+# build-dataset.sh: every example image at three levels, two variants each.
+n_img=$(find "$E/images" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' \) | wc -l)
+expect_exit 0 "build-dataset.sh" -- bash "$E/build-dataset.sh" "$E/images" bd
+[ "$(wc -l <bd/train.jsonl)" = $((n_img * 6)) ] || fail "build-dataset.sh: train.jsonl should list $n_img x 6 rows"
+
+# caption-restore.sh: prompts from the label maps, one restored image each.
+expect_exit 0 "caption-restore.sh" -- bash "$E/caption-restore.sh" sc/labels lq cr
+[ "$(wc -l <cr/prompts.tsv)" = 2 ] && [ "$(find cr/restored -name '*.png' | wc -l)" = 2 ] ||
+  fail "caption-restore.sh: 2 prompts and 2 restored images expected"
+
+# The two pipelines (tiny random-weight fixture models by default).
+expect_exit 0 "restore-pipeline.sh" -- bash "$E/restore-pipeline.sh"
+grep -q "^restored " "$T/.out" || fail "restore-pipeline.sh: no score row for the restored image"
+expect_exit 0 "segment-pipeline.sh" -- bash "$E/segment-pipeline.sh"
+stderr_has "2 pairs evaluated, 0 failed" "segment-pipeline.sh scores both images"
+
+# slurm-degrade.sh as array task 1 of 2: its shard, its manifest.
+expect_exit 0 "slurm-degrade.sh (task 1 of 2)" -- env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 SLURM_ARRAY_TASK_MIN=0 \
+  bash "$E/slurm-degrade.sh" sc/images sl
+[ -s sl/manifest.1-of-2.jsonl ] && [ ! -e sl/manifest.0-of-2.jsonl ] || fail "slurm-degrade.sh: shard 1's manifest only"
+
+# train-torchrun.sh: two Gloo processes of the self-test.
+expect_exit 0 "train-torchrun.sh 2 selftest" -- env MASTER_PORT=$((20000 + RANDOM % 20000)) \
+  bash "$E/train-torchrun.sh" 2 selftest -o runs/st --steps 4 --threads 1
+[ -d runs/st/final ] || fail "train-torchrun.sh: no final model"
+
+# train-rass.sh: both stages end to end, two steps each (about a minute).
+expect_exit 0 "train-rass.sh (2 steps)" -- env RASS_BIN="$B" STEPS=2 THREADS=1 bash "$E/train-rass.sh" tr
+for f in scr-curves.png ras-curves.png; do [ -s "tr/$f" ] || fail "train-rass.sh: no tr/$f"; done
+[ -n "$(find tr/seg -name '*.png' 2>/dev/null | head -1)" ] || fail "train-rass.sh: no label maps in tr/seg"
+finish
