@@ -13,7 +13,7 @@
 # Default SD folder: a tiny random-weight one made by `rass-model init
 # --preset tiny4` (four UNet levels, as SD's: RAS taps four up blocks), with
 # the tiny head (--head tiny). The run shows the plumbing; nothing here
-# learns in 40 steps (measured, 2 shared cores: 135 s in all; the RAS loss
+# learns in 40 steps (measured, 2 shared cores: 68 s in all; the RAS loss
 # goes from 68.5 to 67.5 over the first and last 5 steps, the SCR loss at
 # OSEDiff's lr 5e-5 does not fall yet, every step seeing new degradations). With a
 # real SD 2.1-base folder drop HEAD=tiny (the released head is the default),

@@ -69,6 +69,10 @@ grep -q "adapter default_decoder_s2: 37 layers" "$T/.out" || fail "Seg LoRA deco
 grep -q "adapter default_others_s2: 16 layers" "$T/.out" || fail "Seg LoRA others adapter"
 [ -d "$T/ras/unet_plain" ] && [ -f "$T/ras/unet_plain/config.json" ] || fail "init-seg links the base UNet as unet_plain/"
 [ -e "$T/ras/segment.json" ] && fail "--head none writes no segment.json"
+expect_exit 0 "init-seg --no-scr" -- "$M" init-seg --model "$T/sd" --no-scr --rank 2 --head none -O "$T/ras_plain"
+stderr_has "the plain backbone in unet/ (--no-scr)" "--no-scr is not reported as an SCR merge"
+grep -q "SCR merged" "$T/.err" && fail "init-seg --no-scr claims an SCR merge"
+grep -q '"scr": false' "$T/ras_plain/rass.json" || fail "--no-scr: rass.json records scr false"
 # With a head (the default): these fixtures (2-level UNet, 3-block VAE) give
 # RAS no taps to build res2..res5 from; refused naming the file, nothing written.
 expect_exit 2 "init-seg --rank above the layers' full rank" -- "$M" init-seg --model "$T/sd" --lora "$PEFT" --rank 100000 \

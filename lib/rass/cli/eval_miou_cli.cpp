@@ -10,7 +10,7 @@ EvalMiouCli::EvalMiouCli()
               "Streaming mIoU, aAcc, mAcc, Dice and F-score of label maps against ground truth, with "
               "mmsegmentation's or detectron2's conventions.") {
   CLI::App& a = *app_;
-  a.add_option("inputs", inputs_, "PRED GT: two directories (label maps matched by file stem) or two label maps")
+  a.add_option("inputs", inputs_, "PRED GT: two directories (label maps paired by relative path without extension; --match-stem: by file name) or two label maps")
       ->type_name("PATH");
   a.add_option("--manifest", manifest_,
                "pairs from a manifest: JSON lines with \"pred\" and \"gt\" (and \"key\"), or TSV pred<TAB>gt")

@@ -566,7 +566,8 @@ int init_seg(const MergeLoraJob& a) {
     rep["head"] = {{"head", a.head}, {"classes", a.classes}, {"num_classes", seg.head.num_classes},
                  {"num_queries", seg.head.num_queries}, {"hidden_dim", seg.head.hidden_dim},
                  {"projection_dim", seg.feature_projection["projection_dim"]}};
-  say(a, "wrote " + a.output_dir + ": SCR merged into unet/, Seg LoRA rank " + std::to_string(a.rank) + " on " +
+  say(a, "wrote " + a.output_dir + (a.no_scr ? ": the plain backbone in unet/ (--no-scr)" : ": SCR merged into unet/") +
+             ", Seg LoRA rank " + std::to_string(a.rank) + " on " +
              std::to_string(g.size()) + " layers (encoder " + std::to_string(g.encoder.size()) + ", decoder " +
              std::to_string(g.decoder.size()) + ", others " + std::to_string(g.others.size()) + "), conv_in trainable; " +
              (with_head ? (a.head == "released" || a.head == "tiny" ? a.head : std::string("given")) + " head for " +
