@@ -89,7 +89,7 @@ DegradeCli::DegradeCli()
   a.add_option("--manifest-out", manifest_out_,
                "batch manifest to write (default OUTDIR/manifest.jsonl); sharded runs insert .I-of-N before the extension")
       ->type_name("FILE");
-  a.add_flag("--resume", resume_, "skip outputs whose image and record already exist");
+  a.add_flag("--resume", resume_, "skip outputs whose image and record exist and match this run (settings, the HQ file's hash)");
   add_jobs_option();
   add_shard_option();
   a.add_option("--stages", stages_,

@@ -194,6 +194,7 @@ std::string environment_note(const CLI::App& app, const std::string& message, in
 }  // namespace
 
 int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
+  occupy_closed_std_fds();  // before any file is opened: nothing may land on fd 1 or 2
   const std::string prog = "rass-" + cli.name();
   tune_allocator();
   install_signal_cleanup();  // SIGTERM, SIGINT, ...: temporaries removed, then the signal's own death

@@ -385,6 +385,15 @@ bool climbs_out_of_missing(const std::string& dir, std::string* missing) {
   return false;
 }
 
+void occupy_closed_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // The lowest free number is this one: the lower ones are open by now.
+    const int got = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (got >= 0 && got != fd) ::close(got);
+  }
+}
+
 void make_directories(const std::string& dir) {
   if (dir.empty()) return;
   struct stat have {};

@@ -116,6 +116,14 @@ int open_lock_file(const std::string& path, const std::string& what);
 // ENOSYS, EINVAL, or EBADF for a read-only file on NFS) gives ENOLCK.
 int try_flock(int fd, int how);
 
+// Standard descriptors 0, 1 and 2 that are closed (`>&-`, a daemon's
+// child) are opened on /dev/null the wrong way round (stdin write-only,
+// stdout and stderr read-only), so the next file the tool opens (an output
+// lock, a temporary) cannot take their numbers and receive its reports and
+// messages, while reads and writes through them still fail with EBADF as
+// they would on a closed descriptor (exit 1 for a lost report). Call first.
+void occupy_closed_std_fds();
+
 // mkdir -p. Throws Error(runtime) on failure, and before making anything
 // when a ".." climbs out of a folder it would have to make
 // ("missing/../out": mkdir -p would leave an empty "missing").

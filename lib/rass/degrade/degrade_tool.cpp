@@ -14,12 +14,14 @@
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/output_lock.hpp"
+#include "rass/batch/provenance.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/degrade/record.hpp"
+#include "rass/io/image_io.hpp"
 #include "rass/io/manifest.hpp"
 
 namespace fs = std::filesystem;
@@ -131,11 +133,17 @@ int run_single(const DegradeJob& job) {
 // truncated or foreign file is redone). The record version may differ: an
 // output made by an older version is complete and replays with its own
 // version's arithmetic, so an upgrade does not redo a finished dataset.
-bool finished(const DegradeJob& job, const std::string& lq, const std::string& record, const std::string& key) {
+// The HQ image must be the one it was made from: a record holds the hash of
+// its bytes ("hq_hash", batch/provenance.hpp); one from before that field
+// is taken as it is.
+bool finished(const DegradeJob& job, const std::string& lq, const std::string& record, const std::string& key,
+              const std::string& hq_hash) {
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
   try {
-    const Record stored = record_from_json(read_json_file(record), record);
+    const auto raw = read_json_file(record);
+    if (raw.contains("hq_hash") && raw["hq_hash"] != hq_hash) return false;
+    const Record stored = record_from_json(raw, record);
     if (stored.seed != job.seed || stored.key != key) return false;
     json have = record_to_json(stored);
     json want = record_to_json(sample_record(job.cfg, job.seed, key, stored.in_width, stored.in_height, stored.channels));
@@ -171,14 +179,16 @@ std::string manifest_path(const DegradeJob& job) {
 
 // Degrades one HQ item into its pending variants; writes image and record
 // together (a record that cannot be written takes its image with it).
-void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vector<Unit*>& to_make, ImageFormat fmt) {
+void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vector<uint8_t>& bytes,
+                  const std::string& hq_hash, const std::vector<Unit*>& to_make, ImageFormat fmt) {
   const std::string& path = item.paths[0];
-  Image hq = prepare_input(read_image(path), path, job.cfg, job.drop_alpha, job.accept_16bit);
+  Image hq = prepare_input(decode_image(bytes, path), path, job.cfg, job.drop_alpha, job.accept_16bit);
   for (Unit* u : to_make) {
     Record rec = sample_record(job.cfg, job.seed, variant_key(item.key, u->variant), hq.width, hq.height, hq.channels);
     Image lq = apply_record(hq, rec, path);
     json rj = record_to_json(rec);
     rj["hq"] = relative_to_manifest(u->record, path);
+    rj["hq_hash"] = hq_hash;
     const std::string text = record_text(rj, path);  // before any write: both or neither
     // An older record goes before the new image takes its name: killed
     // between the two renames, the folder then holds an image without a
@@ -229,6 +239,15 @@ static int run_batch(const DegradeJob& job) {
   std::vector<std::vector<size_t>> units_of(mine.size());  // variants share one decode
   for (size_t i = 0; i < mine.size(); ++i) {
     if (!mine[i].error.empty()) continue;
+    // A name past NAME_MAX failed after the work, as "cannot remove the
+    // older record: File name too long": a bad item, named, before it.
+    const std::string longest = fs::path(mine[i].key).filename().string() +
+                                (job.variants > 1 ? "_v" + std::to_string(job.variants - 1) : "") + ".json";
+    if (longest.size() > 255) {
+      mine[i].error = mine[i].name() + ": its output names (" + longest.substr(0, 24) + "..., " +
+                      std::to_string(longest.size()) + " bytes) are longer than a file name can be (255 bytes)";
+      continue;
+    }
     for (int k = 0; k < job.variants; ++k) {
       std::string base = path_join(job.output, mine[i].key) + (job.variants > 1 ? "_v" + std::to_string(k) : "");
       units_of[i].push_back(units.size());
@@ -251,21 +270,36 @@ static int run_batch(const DegradeJob& job) {
       if (fs::absolute(out).lexically_normal().string() == manifest_abs)
         throw_usage("the manifest " + manifest + " would be written over the output " + out + ": choose another --manifest-out");
   }
+  // An image of another format under an output's name (an earlier run with
+  // another --format) would stay beside the new one with no record for it
+  // (the record's name is the same), and every later reader would see two
+  // items with one key: refused before the work.
+  if (fs::is_directory(job.output))
+    for (const Unit& u : units) {
+      const std::string base = u.lq.substr(0, u.lq.size() - extension_for(fmt).size());
+      for (ImageFormat other : {ImageFormat::png, ImageFormat::jpeg, ImageFormat::pnm})
+        if (other != fmt && file_exists(base + extension_for(other)))
+          throw_usage(base + extension_for(other) + " is another format's output of this key (its record " + u.record +
+                      " would now describe " + u.lq + "): remove the " + extension_for(other) +
+                      " images, or write to another folder");
+    }
   const auto locks = batch::lock_output_dirs({job.output}, job.shard, kProg);  // makes the folder
 
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
   const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
+    // Read once: hashed for the records (and --resume's check), then decoded.
+    const std::vector<uint8_t> bytes = read_image_bytes(mine[i].paths[0]);
+    const std::string hq_hash = batch::bytes_hash(bytes);
     std::vector<Unit*> to_make;
     for (size_t u : units_of[i]) {
       Unit& unit = units[u];
-      if (job.resume &&
-          finished(job, unit.lq, unit.record, variant_key(mine[i].key, unit.variant)))
+      if (job.resume && finished(job, unit.lq, unit.record, variant_key(mine[i].key, unit.variant), hq_hash))
         unit.state = Unit::skipped;
       else
         to_make.push_back(&unit);
     }
-    make_outputs(job, mine[i], to_make, fmt);
+    if (!to_make.empty()) make_outputs(job, mine[i], bytes, hq_hash, to_make, fmt);
   });
 
   // The manifest lists every finished output, in key order, whatever the thread timing.

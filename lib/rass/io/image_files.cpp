@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <utility>
@@ -59,7 +61,13 @@ void walk(const std::string& dir, const std::function<bool(const std::string&)>&
   std::sort(subdirs.begin(), subdirs.end());
   for (const std::string& s : subdirs) {
     DirId id;
-    if (!dir_id(s, &id) || skip.count(id) || !seen.insert(id).second) continue;
+    if (!dir_id(s, &id)) {
+      // Gone since it was listed: nothing to read. Any other failure (a path
+      // past PATH_MAX, ELOOP) would leave its files out without a word.
+      if (errno == ENOENT) continue;
+      throw_bad_input(s, std::string("cannot enter directory (inside an input): ") + std::strerror(errno));
+    }
+    if (skip.count(id) || !seen.insert(id).second) continue;
     walk(s, keep, skip, seen, found, false);
   }
 }

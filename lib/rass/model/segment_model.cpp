@@ -200,6 +200,12 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
     const auto f = SafeTensorsFile::open(weights);
     load_state_dict(*heads, *f);
   }
+  // A NaN in the head (a few MB) would fail every item one by one as
+  // "non-finite predictions" (exit 1) with no file named; found here, the file
+  // and tensor are named before any work, as the LoRA loader does.
+  for (const auto& p : heads->named_parameters(true))
+    if (p.value().is_floating_point() && !torch::isfinite(p.value()).all().item<bool>())
+      throw_bad_input(weights, "tensor '" + p.key() + "' holds non-finite values (NaN or infinity)");
   unet->eval();
   vae->eval();
   text_encoder->eval();
