@@ -15,6 +15,7 @@
 #include "rass/core/rng.hpp"
 #include "rass/io/codecs.hpp"
 #include "rass/io/image_io.hpp"
+#include "rass/io/npy.hpp"
 
 using namespace rass;
 
@@ -210,4 +211,26 @@ TEST_CASE("PNG fast path: a file with valid CRCs but a bad filter byte is libpng
   const std::string libpng = outcome(png, false);
   CHECK(libpng.rfind("error", 0) == 0);
   CHECK(outcome(png, true) == libpng);
+}
+
+// Low-bit-depth gray label maps, against what mmseg reads from the same
+// files (np.array of Pillow's image; tests/fixtures/make_label_bitdepth_fixtures.py):
+// a 1-bit mask holds classes 0 and 1 (it was read as 0/255, so class 1
+// became the ignore index); 4-bit gray is scaled as Pillow's "L;4".
+TEST_CASE("label maps: 1-bit gray gives 0/1 and 4-bit gray Pillow's levels") {
+  for (const char* stem : {"label_gray1", "label_gray4"}) {
+    CAPTURE(stem);
+    const std::string dir = std::string(RASS_FIXTURES) + "/io/";
+    const Image got = read_label_image(dir + stem + ".png");
+    const NpyArray want = read_npy(dir + stem + ".npy");
+    REQUIRE(want.shape.size() == 2);
+    REQUIRE(got.channels == 1);
+    REQUIRE(got.depth == 8);
+    REQUIRE(got.height == want.shape[0]);
+    REQUIRE(got.width == want.shape[1]);
+    for (size_t i = 0; i < want.data.size(); ++i) CHECK(int(got.u8()[i]) == int(want.data[i]));
+  }
+  // As an image (not a label map) a 1-bit gray PNG stays 0/255, as Pillow's convert("L").
+  const Image img = read_image(std::string(RASS_FIXTURES) + "/io/label_gray1.png");
+  CHECK(int(img.u8()[1]) == 255);
 }

@@ -82,8 +82,13 @@ void read_header(png_structp png, png_infop info, bool palette_indices, Layout* 
   } else if (color == PNG_COLOR_TYPE_PALETTE) {
     png_set_palette_to_rgb(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+  } else if (depth == 1 && palette_indices) {
+    // A 1-bit gray label map (Pillow's mode "1" masks) holds classes 0 and 1:
+    // read as mmseg's Pillow backend reads it (np.array of mode "1"), not
+    // scaled to 0/255, which would make class 1 the ignore index.
+    png_set_packing(png);
   } else if (depth < 8) {
-    png_set_expand_gray_1_2_4_to_8(png);
+    png_set_expand_gray_1_2_4_to_8(png);  // 2- and 4-bit gray scaled, as Pillow's "L;2"/"L;4"
   }
   // A tRNS colour key on gray/RGB images is left alone (as PIL does): the
   // channel count then stays what the file declares.
