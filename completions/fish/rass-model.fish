@@ -32,7 +32,7 @@ complete -c rass-model -l tokenizer -r -F -d 'CLIP tokenizer folder (vocab.json,
 complete -c rass-model -l negative-prompt -x -d 'prompt of the unconditional branch of guidance (default "")'
 complete -c rass-model -l steps -x -d 'DDIM steps (timesteps as the scheduler config'\''s timestep_spacing and steps_offset)'
 complete -c rass-model -l guidance -x -d 'classifier-free guidance scale (<= 1: the prompt alone, no guidance)'
-complete -c rass-model -l eta -x -d 'DDIM eta (0 = deterministic DDIM, 1 = DDPM-like noise)'
+complete -c rass-model -l eta -x -d 'DDIM eta, 0..1 (0 = deterministic DDIM, 1 = DDPM-like noise; above 1 the step'\''s variance passes 1 - alpha_prev and the noise becomes NaN)'
 complete -c rass-model -s n -l num-images -x -d 'number of images'
 complete -c rass-model -l size -x -d 'width and height in pixels (a multiple of the VAE factor, 8; default: the UNet'\''s sample_size x 8, 512 for SD 2.1-base)'
 complete -c rass-model -l width -x -d 'width in pixels (instead of --size)'

@@ -156,32 +156,37 @@ degrade::DegradeJob DegradeCli::job() const {
   for (const ModelFlag& f : model_flags())
     for (int order = 1; order <= 2; ++order) {
       const std::string flag = std::string(f.stem) + (order == 2 ? "2" : "");
-      const std::string& v = model_.at(flag);
-      if (!v.empty()) f.set(order == 1 ? cfg.first : cfg.second, v, flag);
+      // Given (even as ""): parsed, so an empty value is refused, not ignored.
+      if (app_->count(flag) > 0) f.set(order == 1 ? cfg.first : cfg.second, model_.at(flag), flag);
     }
   auto prob = [&](const char* flag, double& dst) {
-    const std::string& v = model_.at(flag);
-    if (!v.empty()) dst = parse_prob(v, flag);
+    if (app_->count(flag) > 0) dst = parse_prob(model_.at(flag), flag);
   };
   prob("--blur-prob", cfg.first.blur_prob);
   prob("--second-blur-prob", cfg.second.blur_prob);
   prob("--final-sinc-prob", cfg.final_sinc_prob);
-  if (!kernel_sizes_.empty()) {
+  if (app_->count("--kernel-sizes") > 0) {
     cfg.kernel_sizes.clear();
-    for (double d : parse_doubles(kernel_sizes_, "--kernel-sizes")) cfg.kernel_sizes.push_back(int(d));
+    for (double d : parse_doubles(kernel_sizes_, "--kernel-sizes")) {
+      // Whole numbers only (1.5 was cut to 1), checked before the int cast
+      // (1e20 became -2147483648).
+      if (!(d >= 1 && d <= 1000) || d != double(int(d)))
+        throw_usage("--kernel-sizes: " + kernel_sizes_ + ": expected odd whole numbers 1..21");
+      cfg.kernel_sizes.push_back(int(d));
+    }
   }
-  if (!resize_modes_.empty()) {
+  if (app_->count("--resize-modes") > 0) {
     cfg.resize_modes.clear();
     std::stringstream ss(resize_modes_);
     std::string m;
     while (std::getline(ss, m, ',')) cfg.resize_modes.push_back(parse_resize_mode(m));
   }
   if (app_->count("--scale") > 0) cfg.scale = scale_;
-  if (!lq_size_.empty()) {
+  if (app_->count("--lq-size") > 0) {
     if (lq_size_ != "native" && lq_size_ != "hq") throw_usage("--lq-size must be native or hq");
     cfg.lq_at_hq_size = lq_size_ == "hq";
   }
-  if (!upsample_mode_.empty()) cfg.upsample_mode = parse_resize_mode(upsample_mode_);
+  if (app_->count("--upsample-mode") > 0) cfg.upsample_mode = parse_resize_mode(upsample_mode_);
   cfg.usm = usm_;
   if (!cfg.usm) cfg.disabled.insert("usm");
   if (!stages_.empty()) apply_stages(cfg, stages_);

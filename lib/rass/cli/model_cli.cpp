@@ -65,7 +65,7 @@ ModelCli::ModelCli()
   run_->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
   with_choices(run_->add_option("--dtype", a_.dtype, "fp32, fp16 or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
   run_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));
-  run_->add_option("--seed", a_.seed, "seed of vae-encode --sample-latent")->default_str("0");
+  run_->add_option("--seed", run_seed_, "seed of vae-encode --sample-latent")->default_str("0");
   run_->add_flag("--sample-latent", a_.sample_latent, "vae-encode: draw latent_dist.sample() (OSEDiff/RASS) instead of the mean");
 
   convert_ = app.add_subcommand("convert", "rewrite dtypes, drop EMA weights, merge a folder into one file or split it back");
@@ -85,7 +85,7 @@ ModelCli::ModelCli()
   with_choices(init_->add_option("--preset", a_.init.preset, "tiny (milliseconds per run), tiny4 (tiny with a 4-level UNet, where RAS training can start), mini (the mini world's backbone: make mini-model; a tokenizer with every rass-scenes word as one token) or sd21-base (SD 2.1-base sizes); tiny-seg, sd21-base-seg: a RAS segmentation folder (rass-segment)"),
                {"tiny", "tiny4", "mini", "sd21-base", "tiny-seg", "sd21-base-seg"})
       ->default_str("tiny");
-  init_->add_option("--seed", a_.init.seed, "random seed of the weights")->default_str("0");
+  init_->add_option("--seed", init_seed_, "random seed of the weights")->default_str("0");
   with_choices(init_->add_option("--dtype", a_.init.dtype, "dtype of the written weights: fp32, fp16 or bf16"),
                {"fp32", "fp16", "bf16"})
       ->default_str("fp32");
@@ -107,8 +107,8 @@ ModelCli::ModelCli()
       ->default_str("20")->check(CLI::Range(int64_t(1), int64_t(1000000)));
   sample_->add_option("--guidance", a_.guidance, "classifier-free guidance scale (<= 1: the prompt alone, no guidance)")
       ->default_str("7.5");
-  sample_->add_option("--eta", a_.eta, "DDIM eta (0 = deterministic DDIM, 1 = DDPM-like noise)")->default_str("0")
-      ->check(CLI::Range(0.0, 1000.0));
+  sample_->add_option("--eta", a_.eta, "DDIM eta, 0..1 (0 = deterministic DDIM, 1 = DDPM-like noise; above 1 the step's variance passes 1 - alpha_prev and the noise becomes NaN)")->default_str("0")
+      ->check(CLI::Range(0.0, 1.0));
   sample_->add_option("-n,--num-images", a_.n, "number of images")->default_str("1")->check(CLI::Range(1, 100000));
   auto* size = sample_->add_option("--size", size_, "width and height in pixels (a multiple of the VAE factor, 8; default: the UNet's sample_size x 8, 512 for SD 2.1-base)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
@@ -116,7 +116,7 @@ ModelCli::ModelCli()
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sample_->add_option("--height", a_.height, "height in pixels (instead of --size)")->excludes(size)
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  sample_->add_option("--seed", a_.seed, "seed: image i's noise comes from a generator keyed by (seed, i)")->default_str("0");
+  sample_->add_option("--seed", sample_seed_, "seed: image i's noise comes from a generator keyed by (seed, i)")->default_str("0");
   sample_->add_option("-o,--output", a_.output, "output PNG (one image, or the grid with --grid; - for stdout)")->type_name("FILE");
   sample_->add_option("-O,--output-dir", a_.out_dir, "folder for sample-0000.png, sample-0001.png, ... (and grid.png with --grid)")
       ->type_name("DIR");
@@ -137,6 +137,8 @@ model::ModelJob ModelCli::job() const {
   else if (sample_->parsed()) a.command = model::ModelJob::Command::sample;
   else a.command = model::ModelJob::Command::convert;
   a.has_prompt = prompt_->count() > 0;
+  a.seed = parse_seed(sample_->parsed() ? sample_seed_ : run_seed_);
+  a.init.seed = parse_seed(init_seed_);
   if (size_ > 0) a.width = a.height = size_;
   if (sample_->parsed() && (a.width > 0) != (a.height > 0)) throw_usage("--width and --height go together (or use --size)");
   for (const std::string& s : loras_) a.loras.push_back(parse_lora_spec(s));

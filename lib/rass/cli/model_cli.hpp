@@ -29,6 +29,9 @@ class ModelCli : public ToolCli {
   CLI::App *info_ = nullptr, *run_ = nullptr, *convert_ = nullptr, *init_ = nullptr, *sample_ = nullptr;
   CLI::Option* prompt_ = nullptr;
   int64_t size_ = 0;
+  // --seed of run, init and sample as given: parse_seed, as every tool's
+  // (bound to uint64_t, CLI11 wrapped -1 around to 2^64-1 and read "" as 0).
+  std::string run_seed_ = "0", init_seed_ = "0", sample_seed_ = "0";
 };
 
 }  // namespace rass::cli

@@ -161,6 +161,27 @@ bool on_command_line(const CLI::Option* o, int argc, char** argv) {
   return false;
 }
 
+// A numeric option given an empty value (`--timestep ""`, `--tile-overlap
+// $UNSET`): CLI11 reads "" as 0, so an unset shell variable silently ran
+// timestep 0 or turned a rule off. Refused for every tool at once.
+std::string empty_number(const CLI::App& app) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_items_expected_max() == 0) continue;  // a flag
+    // CLI11's names for numeric types, and the numeric placeholders the
+    // tools give instead (--timestep T, --start K, -n N, --grid COLS).
+    const std::string t = o->get_type_name();
+    const bool numeric = t.rfind("INT", 0) == 0 || t.rfind("UINT", 0) == 0 || t.rfind("FLOAT", 0) == 0 || t == "N" ||
+                         t == "K" || t == "T" || t == "COLS";
+    if (!numeric) continue;
+    for (const std::string& r : o->results())
+      if (r.find_first_not_of(" \t") == std::string::npos)
+        return o->get_name() + ": expected a number, got an empty value";
+  }
+  for (const CLI::App* sub : app.get_subcommands())
+    if (const std::string bad = empty_number(*sub); !bad.empty()) return bad;
+  return "";
+}
+
 std::string bad_flag_environment(const CLI::App& app, int argc, char** argv) {
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_envname().empty() || o->get_items_expected_max() != 0) continue;  // not a flag
@@ -220,6 +241,10 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(),
                  environment_note(cli.app(), e.what(), argc, argv).c_str(), prog.c_str());
+    return int(ExitCode::usage);
+  }
+  if (const std::string bad = empty_number(cli.app()); !bad.empty()) {
+    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), bad.c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
   if (const std::string bad = bad_flag_environment(cli.app(), argc, argv); !bad.empty()) {

@@ -8,7 +8,7 @@ namespace rass {
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes) {
   const auto bytes = read_file_bytes(path, max_bytes);
   try {
-    return nlohmann::ordered_json::parse(bytes.begin(), bytes.end());
+    return parse_json_unique_keys<nlohmann::ordered_json>(bytes);
   } catch (const std::exception& e) {
     throw_bad_input(path, std::string("invalid JSON: ") + e.what());
   }

@@ -1,13 +1,38 @@
 // A JSON file (config.json, records, indexes) read whole and parsed; errors
 // name the file (exit code 3).
 #pragma once
+#include <set>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace rass {
 
-// max_bytes > 0: refused past that size (see read_file_bytes).
+// JSON text parsed, refusing an object that holds one key twice: nlohmann
+// keeps the last, so {"loop":{...},"loop":{...}} silently dropped a whole
+// section of a config, and a manifest row with two "hq" fields used the
+// second. Throws Json::parse_error, or std::runtime_error naming the key.
+template <class Json, class Text>
+Json parse_json_unique_keys(const Text& text) {
+  std::vector<std::set<std::string>> open;
+  typename Json::parser_callback_t check = [&open](int, typename Json::parse_event_t ev, Json& parsed) {
+    if (ev == Json::parse_event_t::object_start) {
+      open.emplace_back();
+    } else if (ev == Json::parse_event_t::object_end) {
+      if (!open.empty()) open.pop_back();
+    } else if (ev == Json::parse_event_t::key && !open.empty()) {
+      const std::string k = parsed.template get<std::string>();
+      if (!open.back().insert(k).second) throw std::runtime_error("the key \"" + k + "\" appears twice in one object");
+    }
+    return true;
+  };
+  return Json::parse(text.begin(), text.end(), check);
+}
+
+// max_bytes > 0: refused past that size (see read_file_bytes). Keys are
+// unique in each object (parse_json_unique_keys).
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0);
 
 // JSON as text for records, reports and logs (stdout, --per-image, training

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/file.hpp"
 
 namespace fs = std::filesystem;
@@ -30,7 +31,7 @@ std::vector<ManifestRow> read_manifest(const std::string& path) {
       const std::string where = (path == "-" ? std::string("<stdin>") : path) + ": line " + std::to_string(n) + ": ";
       nlohmann::json j;
       try {
-        j = nlohmann::json::parse(line);
+        j = parse_json_unique_keys<nlohmann::json>(line);
       } catch (const std::exception& e) {
         row.error = where + "invalid JSON: " + e.what();
       }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/file.hpp"
 
 namespace rass::metrics {
@@ -71,7 +72,7 @@ std::map<int, int> read_label_map(const std::string& path) {
   if (first != std::string::npos && text[first] == '{') {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(text);
+      j = parse_json_unique_keys<nlohmann::json>(text);
     } catch (const std::exception& e) {
       throw_bad_input(path, std::string("invalid JSON: ") + e.what());
     }

@@ -33,8 +33,15 @@ std::string build_prompt(PromptStyle style, const std::vector<std::string>& tags
   return out;
 }
 
+// A UTF-8 byte-order mark (Windows editors write one) is not text: kept, it
+// became part of the first prompt or the first key (never found).
+static size_t bom_length(const std::vector<uint8_t>& b) {
+  return b.size() >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF ? 3 : 0;
+}
+
 TagLines read_tag_lines(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
+  std::vector<uint8_t> bytes = read_text_file_bytes(path);
+  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(bom_length(bytes)));
   const std::string name = path == "-" ? "<stdin>" : path;
   TagLines t;
   t.path = name;
@@ -87,7 +94,7 @@ std::string TagLines::for_item(size_t index, const std::string& key) const {
 
 std::string read_prompt_file(const std::string& path) {
   const std::vector<uint8_t> b = read_text_file_bytes(path);
-  std::string text(b.begin(), b.end());
+  std::string text(b.begin() + std::ptrdiff_t(bom_length(b)), b.end());
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;
 }

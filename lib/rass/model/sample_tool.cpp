@@ -36,6 +36,15 @@ int run_sample_command(const ModelJob& a) {
   p.height = a.height ? a.height : m.default_size;
   if (p.width == 0 || p.height == 0)
     throw_usage(a.path + "/unet/config.json has no sample_size: give --size or --width and --height");
+  // --max-pixels holds here as for every image a tool reads: --size 30000
+  // took gigabytes before LibTorch's allocation failed with a stack trace.
+  const uint64_t limit = max_pixels(), cols = uint64_t(a.grid ? a.grid : 1), rows = (uint64_t(a.n) + cols - 1) / cols;
+  const uint64_t px = uint64_t(p.width) * uint64_t(p.height), grid_px = a.grid ? px * cols * rows : px;
+  if (limit > 0 && grid_px > limit)
+    throw_usage(std::string(a.grid ? "the grid of " : "an image of ") + std::to_string(a.grid ? p.width * int64_t(cols) : p.width) + "x" +
+                std::to_string(a.grid ? p.height * int64_t(rows) : p.height) + " = " + std::to_string(grid_px) +
+                " pixels is over the pixel limit " + std::to_string(limit) + ": lower --size (or --width/--height" +
+                (a.grid ? ", -n" : "") + "), or raise --max-pixels / RASS_MAX_PIXELS");
   const std::vector<int64_t> timesteps = nn::ddim_timesteps(m.scheduler, p.steps);  // checks --steps early
   if (!a.out_dir.empty()) make_directories(a.out_dir);
 

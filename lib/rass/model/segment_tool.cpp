@@ -82,6 +82,13 @@ struct LatentIn {
   std::string hash;
 };
 
+// As rass-restore warns: a prompt past the text encoder's tokens is cut off.
+void warn_truncated(const SegmentJob& job, const SegmentModel& m, size_t tokens, const std::string& name) {
+  if (!job.quiet && int64_t(tokens) > m.max_tokens - 2)
+    std::fprintf(stderr, "%s: warning: %s: the prompt has %zu tokens; the text encoder takes %lld (+ start and end): the rest is cut off, as the tokenizer's truncation does\n",
+                 kProg, name.c_str(), tokens, static_cast<long long>(m.max_tokens - 2));
+}
+
 LatentIn read_latent(const std::string& path) {
   const std::vector<uint8_t> bytes = read_npy_bytes(path);
   LatentIn l{npy_float_tensor(parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path)),
@@ -251,6 +258,7 @@ int run_single(const SegmentJob& job) {
   const std::string prompt = pl.prompts.for_item(0, key);
   size_t tokens = 0;
   const torch::Tensor context = m.times->time("text encoder", [&] { return m.encode_prompt(prompt, nullptr, &tokens); });
+  warn_truncated(job, m, tokens, name);
   SegmentParams p = pl.params;
   p.key = key;
   p.latent = latent.tensor;
@@ -371,6 +379,7 @@ int run_batch(const SegmentJob& job) {
     rd.input = SegmentInput{
         &rd.rgb, m.times->time("text encoder", [&] { return m.encode_prompt(rd.prompt, nullptr, &rd.tokens); }), p,
         it.paths[0]};
+    warn_truncated(job, m, rd.tokens, it.paths[0]);
   };
   auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
     const batch::Item& it = mine[i];

@@ -90,7 +90,11 @@ double peak_memory_mb(const torch::Device& dev) {
 
 void check_loop_config(const LoopConfig& c, int world) {
   if (c.steps <= 0) throw_usage("loop.steps must be positive, got " + std::to_string(c.steps));
-  if (c.batch <= 0) throw_usage("loop.batch must be positive, got " + std::to_string(c.batch));
+  // The bounds of the --steps and --batch flags, for values from --set and
+  // --config too (loop.batch=4294967296 tried to allocate 275 GB).
+  if (c.steps > (int64_t(1) << 40)) throw_usage("loop.steps must be at most 2^40, got " + std::to_string(c.steps));
+  if (c.batch <= 0 || c.batch > (1 << 20))
+    throw_usage("loop.batch must be in 1..1048576, got " + std::to_string(c.batch));
   if (c.batch % world != 0)
     throw_usage("loop.batch " + std::to_string(c.batch) + " is the global batch and must be divisible by the " +
                 std::to_string(world) + " processes");
@@ -98,7 +102,9 @@ void check_loop_config(const LoopConfig& c, int world) {
     throw_usage("loop.schedule must be constant or poly, got '" + c.schedule + "'");
   if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw_usage("loop.beta1 and loop.beta2 must be in [0, 1)");
-  if (!(c.eps > 0)) throw_usage("loop.eps must be positive");
+  if (!(c.eps > 0) || !std::isfinite(c.eps)) throw_usage("loop.eps must be a finite number > 0");
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    throw_usage("loop.weight_decay must be a finite number >= 0 (as PyTorch's AdamW requires)");
   if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0 || c.keep_checkpoints < 0)
     throw_usage("loop.warmup_steps, checkpoint_every, keep_checkpoints, log_every and stop_after must not be negative");
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
