@@ -26,17 +26,26 @@ stderr_has "over the pixel limit 100" "the limit is named"
 [ ! -e "$T/s.png" ] || fail "an image was written over the limit"
 for s in -1 "" 18446744073709551616 1.5; do
   expect_exit 2 "sample --seed '$s'" -- "$B/rass-model" sample "$BASE" --prompt cat --steps 1 --size 16 --seed "$s" -o "$T/s.png" -q
+  stderr_has "--seed '$s': expected an integer 0..18446744073709551615" "the seed is named"
 done
 expect_exit 2 "init --seed -1" -- "$B/rass-model" init "$T/m" --seed -1 -q
+stderr_has "--seed '-1'" "the seed is named"
 expect_exit 2 "sample --eta 2" -- "$B/rass-model" sample "$BASE" --prompt cat --steps 1 --size 16 --eta 2 -o "$T/s.png" -q
+stderr_has "--eta" "eta is named"
 
 # 2. Empty numeric values and fractional kernel sizes.
 expect_exit 2 "restore --timestep ''" -- "$B/rass-restore" --timestep "" "$IMG1" -o "$T/r.png" -q
 stderr_has "--timestep: expected a number, got an empty value" "the option is named"
 expect_exit 2 "degrade --variants ''" -- "$B/rass-degrade" "$T/sc/images" -o "$T/d" --variants "" -q
+stderr_has "--variants: expected a number, got an empty value" "the option is named"
+expect_exit 2 "degrade --shard ''" -- "$B/rass-degrade" "$T/sc/images" -o "$T/d" --shard "" -q
+stderr_has "--shard: expected a number, got an empty value" "an empty shard is not the whole set"
 expect_exit 2 "degrade --blur-sigma ''" -- "$B/rass-degrade" "$IMG1" -o "$T/d.png" --blur-sigma "" -q
+stderr_has "--blur-sigma" "the option is named"
 expect_exit 2 "degrade --kernel-sizes 1.5" -- "$B/rass-degrade" "$IMG1" -o "$T/d.png" --kernel-sizes 1.5 -q
+stderr_has "expected odd whole numbers" "the reason given"
 expect_exit 2 "degrade --kernel-sizes 1e20" -- "$B/rass-degrade" "$IMG1" -o "$T/d.png" --kernel-sizes 99999999999999999999 -q
+stderr_has "expected odd whole numbers" "the reason given"
 [ ! -e "$T/d.png" ] || fail "degrade wrote an image for a refused flag"
 expect_exit 0 "degrade --kernel-sizes 7,9" -- "$B/rass-degrade" "$IMG1" -o "$T/d.png" --kernel-sizes 7,9 -q
 
@@ -44,6 +53,7 @@ expect_exit 0 "degrade --kernel-sizes 7,9" -- "$B/rass-degrade" "$IMG1" -o "$T/d
 expect_exit 2 "train --set loop.batch=2^32" -- "$B/rass-train" selftest -o "$T/t1" --steps 3 --set loop.batch=4294967296 -q
 stderr_has "loop.batch must be in 1..1048576" "the bound is given"
 expect_exit 2 "train --set loop.weight_decay=-1" -- "$B/rass-train" selftest -o "$T/t2" --steps 3 --set loop.weight_decay=-1 -q
+stderr_has "loop.weight_decay must be" "the setting is named"
 
 # 4. Duplicate keys in JSON are bad input, named.
 "$B/rass-train" selftest --print-config >"$T/run.json" 2>/dev/null

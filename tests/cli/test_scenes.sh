@@ -63,6 +63,16 @@ cmp -s "$T/cont/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "the manifest of 
 cmp -s "$T/cont/tags.tsv" "$T/j2/tags.tsv" || fail "tags.tsv of -n 3 then --start 3 -n 2 is not that of -n 5"
 expect_exit 0 "scenes 1 and 2 again" -- "$S" -n 2 --start 1 --size 80 -s 3 -o "$T/cont" -q
 cmp -s "$T/cont/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "a run over scenes already listed duplicated or lost rows"
+# Keys past six digits sort after the six-digit ones (by length, then text),
+# and a sharded run's listing keeps the rows of its own shard file.
+expect_exit 0 "scenes 999998 and 999999" -- "$S" -n 2 --start 999998 --size 64 -s 3 -o "$T/big" -q
+expect_exit 0 "scenes 1000000 and 1000001" -- "$S" -n 2 --start 1000000 --size 64 -s 3 -o "$T/big" -q
+[ "$(cut -f1 "$T/big/tags.tsv" | tr '\n' ' ')" = "scene_999998 scene_999999 scene_1000000 scene_1000001 " ] ||
+  fail "key order across the 7-digit boundary: $(cut -f1 "$T/big/tags.tsv" | tr '\n' ' ')"
+expect_exit 0 "shard 0/2 of scenes 0-3" -- "$S" -n 4 --size 64 -s 3 --shard 0/2 -o "$T/shl" -q
+expect_exit 0 "shard 0/2 of scenes 4-7" -- "$S" -n 4 --start 4 --size 64 -s 3 --shard 0/2 -o "$T/shl" -q
+[ "$(cut -f1 "$T/shl/tags.0-of-2.tsv" | tr '\n' ' ')" = "scene_000000 scene_000002 scene_000004 scene_000006 " ] ||
+  fail "a shard's listing across two runs: $(cut -f1 "$T/shl/tags.0-of-2.tsv" | tr '\n' ' ')"
 # A listing that cannot be read is refused before any scene is made.
 cp "$T/cont/manifest.jsonl" "$T/cont.manifest" && printf 'not json\n' >>"$T/cont/manifest.jsonl"
 expect_exit 3 "a damaged manifest" -- "$S" -n 1 --start 5 --size 80 -s 3 -o "$T/cont" -q

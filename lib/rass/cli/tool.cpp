@@ -167,11 +167,13 @@ bool on_command_line(const CLI::Option* o, int argc, char** argv) {
 std::string empty_number(const CLI::App& app) {
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_items_expected_max() == 0) continue;  // a flag
-    // CLI11's names for numeric types, and the numeric placeholders the
-    // tools give instead (--timestep T, --start K, -n N, --grid COLS).
+    // CLI11's names for numeric types, the numeric placeholders the tools
+    // give instead (--timestep T, --start K, -n N, --grid COLS), and values
+    // that are numbers in a form (--shard I/N, --vae-tile ENC,DEC), where ""
+    // read as "not given" (a whole set, not a shard).
     const std::string t = o->get_type_name();
     const bool numeric = t.rfind("INT", 0) == 0 || t.rfind("UINT", 0) == 0 || t.rfind("FLOAT", 0) == 0 || t == "N" ||
-                         t == "K" || t == "T" || t == "COLS";
+                         t == "K" || t == "T" || t == "COLS" || t == "I/N" || t == "ENC,DEC";
     if (!numeric) continue;
     for (const std::string& r : o->results())
       if (r.find_first_not_of(" \t") == std::string::npos)

@@ -187,9 +187,15 @@ bool removable_output(const std::string& path) {
   return !path.empty() && path != "-" && descriptor_of(path) < 0 && !is_special_file(path);
 }
 
+// Standard descriptors that were closed at start (occupy_closed_std_fds):
+// still "not open" to the user, whatever now holds their numbers.
+static unsigned g_filled_std_fds = 0;
+
 void check_descriptor_output(const std::string& path) {
   const int fd = path == "-" ? -1 : descriptor_of(path);
   if (fd < 0) return;
+  if (fd <= 2 && (g_filled_std_fds & (1u << fd)))
+    throw_usage(path + ": descriptor " + std::to_string(fd) + " is not open");
   const int fd_flags = ::fcntl(fd, F_GETFD), fl = ::fcntl(fd, F_GETFL);
   if (fd_flags < 0 || fl < 0) throw_usage(path + ": descriptor " + std::to_string(fd) + " is not open");
   if (fd_flags & FD_CLOEXEC)
@@ -366,6 +372,11 @@ int try_flock(int fd, int how) {
 }
 
 bool climbs_out_of_missing(const std::string& dir, std::string* missing) {
+  // The usual path has no ".." component: no stat per component then (one
+  // call per output, before the work; slow on NFS or Lustre).
+  const bool has_dotdot = dir == ".." || dir.rfind("../", 0) == 0 || dir.find("/../") != std::string::npos ||
+                          (dir.size() >= 3 && dir.compare(dir.size() - 3, 3, "/..") == 0);
+  if (!has_dotdot) return false;
   std::string first_missing;
   size_t k = 0;
   while (k <= dir.size()) {
@@ -378,7 +389,8 @@ bool climbs_out_of_missing(const std::string& dir, std::string* missing) {
     }
     const std::string prefix = dir.substr(0, j);
     struct stat st {};
-    if (first_missing.empty() && !prefix.empty() && comp != "." && comp != ".." && ::stat(prefix.c_str(), &st) != 0)
+    if (first_missing.empty() && !prefix.empty() && comp != "." && comp != ".." && ::stat(prefix.c_str(), &st) != 0 &&
+        (errno == ENOENT || errno == ENOTDIR))  // EACCES and the like: not "does not exist"; mkdir reports them
       first_missing = prefix;
     k = j + 1;
   }
@@ -391,6 +403,7 @@ void occupy_closed_std_fds() {
     // The lowest free number is this one: the lower ones are open by now.
     const int got = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
     if (got >= 0 && got != fd) ::close(got);
+    if (got == fd) g_filled_std_fds |= 1u << fd;
   }
 }
 

@@ -31,9 +31,12 @@ Json parse_json_unique_keys(const Text& text) {
   return Json::parse(text.begin(), text.end(), check);
 }
 
-// max_bytes > 0: refused past that size (see read_file_bytes). Keys are
-// unique in each object (parse_json_unique_keys).
-nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0);
+// max_bytes > 0: refused past that size (see read_file_bytes). Files of
+// this project (train configs, records) refuse a key given twice
+// (Keys::unique); files of other programs (a model folder's config.json,
+// vocab.json) keep the last, as Python's json and diffusers read them.
+enum class Keys { last_wins, unique };
+nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0, Keys keys = Keys::last_wins);
 
 // JSON as text for records, reports and logs (stdout, --per-image, training
 // logs). Strings from outside (file names, keys, prompts, tags, messages

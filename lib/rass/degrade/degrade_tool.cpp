@@ -103,7 +103,7 @@ int run_single(const DegradeJob& job) {
   Image hq = prepare_input(read_image(in), name, job.cfg, job.drop_alpha, job.accept_16bit);
   Record rec;
   if (!job.replay_path.empty()) {
-    rec = record_from_json(read_json_file(job.replay_path), job.replay_path);
+    rec = record_from_json(read_json_file(job.replay_path, 0, Keys::unique), job.replay_path);
   } else {
     const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
     if (!batch::valid_utf8(key))
@@ -141,7 +141,7 @@ bool finished(const DegradeJob& job, const std::string& lq, const std::string& r
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
   try {
-    const auto raw = read_json_file(record);
+    const auto raw = read_json_file(record, 0, Keys::unique);
     if (raw.contains("hq_hash") && raw["hq_hash"] != hq_hash) return false;
     const Record stored = record_from_json(raw, record);
     if (stored.seed != job.seed || stored.key != key) return false;

@@ -29,7 +29,11 @@ using DirId = std::pair<dev_t, ino_t>;
 
 bool dir_id(const std::string& path, DirId* id) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;  // not a stale errno for the caller's message
+    return false;
+  }
   *id = {st.st_dev, st.st_ino};
   return true;
 }
@@ -64,7 +68,7 @@ void walk(const std::string& dir, const std::function<bool(const std::string&)>&
     if (!dir_id(s, &id)) {
       // Gone since it was listed: nothing to read. Any other failure (a path
       // past PATH_MAX, ELOOP) would leave its files out without a word.
-      if (errno == ENOENT) continue;
+      if (errno == ENOENT || errno == ENOTDIR) continue;
       throw_bad_input(s, std::string("cannot enter directory (inside an input): ") + std::strerror(errno));
     }
     if (skip.count(id) || !seen.insert(id).second) continue;

@@ -11,6 +11,7 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/model/restore_size.hpp"
@@ -57,7 +58,7 @@ PretrainData::PretrainData(const PretrainDataConfig& cfg) : cfg_(cfg) {
       const std::string where = cfg.manifest + ":" + std::to_string(n);
       json row;
       try {
-        row = json::parse(line);
+        row = parse_json_unique_keys<json>(line);
       } catch (const std::exception& e) {
         throw Error(ExitCode::bad_input, where + ": not JSON: " + e.what());
       }

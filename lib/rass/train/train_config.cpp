@@ -133,7 +133,7 @@ void set_config_value(json& config, const std::string& key, const std::string& v
   if (key == "stage") throw_usage(origin + ": 'stage' is the subcommand, not a setting");
   json v;
   try {
-    v = json::parse(value);
+    v = parse_json_unique_keys<json>(value);
   } catch (const std::exception&) {
     // Plain text for a string setting (--set scr.sd=models/sd21 needs no quotes).
     if (!node->is_string() && !node->is_null())
@@ -148,7 +148,7 @@ json merge_config(const StageInfo& stage, const ConfigSources& src) {
   json c = default_config(stage);
   if (!src.file.empty()) {
     // A configuration is a few KB; the cap stops --config /dev/zero or an endless pipe.
-    json f = read_json_file(src.file, size_t(16) << 20);
+    json f = read_json_file(src.file, size_t(16) << 20, Keys::unique);
     if (!f.is_object()) throw_bad_input(src.file, "a configuration file holds one JSON object");
     if (f.contains("stage")) {
       if (!f["stage"].is_string() || f["stage"].get<std::string>() != stage.name)
