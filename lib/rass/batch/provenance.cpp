@@ -136,14 +136,6 @@ std::string provenance_text(const std::string& tool, const nlohmann::ordered_jso
   return json_text(j);
 }
 
-// Settings a tool records as null where they cannot change a pixel (no LoRA
-// to merge, the pad size policy, no latent drawn): a null wanted value
-// matches whatever an output recorded for them, so outputs made while they
-// were still recorded are kept.
-static bool not_applicable(const std::string& key, const nlohmann::json& want) {
-  return want.is_null() && (key == "lora_merged" || key == "process_size" || key == "seed");
-}
-
 bool made_with(const std::string& path, const nlohmann::ordered_json& settings, std::string* why) {
   auto say = [&](const std::string& w) {
     if (why) *why = w;
@@ -168,7 +160,7 @@ bool made_with(const std::string& path, const nlohmann::ordered_json& settings, 
       for (auto o = it.value().begin(); all && o != it.value().end(); ++o)
         all = have.contains(o.key()) && have.at(o.key()) == o.value();
       if (!all) differs("outputs");
-    } else if (not_applicable(it.key(), it.value())) {
+    } else if (it.value() == kNotApplicable) {
       continue;
     } else if (!stored.contains(it.key()) || stored.at(it.key()) != it.value()) {
       differs(it.key());

@@ -42,6 +42,12 @@ std::string files_fingerprint(const std::vector<std::string>& paths);
 // The text of the "rass" chunk: {"tool", "version", "settings"}.
 std::string provenance_text(const std::string& tool, const nlohmann::ordered_json& settings);
 
+// A setting that cannot change this item's pixels (no LoRA to merge, a size
+// rule the policy does not read, a seed with nothing drawn): the tools record
+// it as "n/a", and made_with takes it as equal to whatever an output recorded
+// (outputs made while it was recorded as a value are kept).
+constexpr char kNotApplicable[] = "n/a";
+
 // Whether the PNG at `path` was made with `settings`: every key equal as a
 // JSON value (the version that made it does not count), except "outputs",
 // the side outputs written with it (kind -> what decides their content):

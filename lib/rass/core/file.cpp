@@ -371,6 +371,10 @@ int try_flock(int fd, int how) {
   return err;
 }
 
+size_t utf8_bom_size(const uint8_t* text, size_t size) {
+  return size >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF ? 3 : 0;
+}
+
 bool climbs_out_of_missing(const std::string& dir, std::string* missing) {
   // The usual path has no ".." component: no stat per component then (one
   // call per output, before the work; slow on NFS or Lustre).

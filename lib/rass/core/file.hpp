@@ -29,6 +29,9 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, 
 // Error(bad_input) naming the file when its first bytes hold a NUL (a binary
 // file, /dev/zero).
 std::vector<uint8_t> read_text_file_bytes(const std::string& path, size_t max_bytes = 0);
+// Size of a UTF-8 byte-order mark at the start of text (0 or 3). Windows
+// editors write one; it is not text (kept, it joined the first key or tag).
+size_t utf8_bom_size(const uint8_t* text, size_t size);
 
 // Writes bytes atomically ("-" = stdout). Creates no partial file on failure.
 // Throws Error(runtime) naming the path.

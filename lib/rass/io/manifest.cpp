@@ -15,13 +15,12 @@ namespace rass {
 
 std::vector<ManifestRow> read_manifest(const std::string& path) {
   const std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  std::stringstream ss(std::string(bytes.begin(), bytes.end()));
+  std::stringstream ss(std::string(bytes.begin() + std::ptrdiff_t(utf8_bom_size(bytes.data(), bytes.size())), bytes.end()));
   std::vector<ManifestRow> rows;
   std::string line;
   int n = 0;
   while (std::getline(ss, line)) {
     ++n;
-    if (n == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;

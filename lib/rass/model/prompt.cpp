@@ -33,15 +33,9 @@ std::string build_prompt(PromptStyle style, const std::vector<std::string>& tags
   return out;
 }
 
-// A UTF-8 byte-order mark (Windows editors write one) is not text: kept, it
-// became part of the first prompt or the first key (never found).
-static size_t bom_length(const std::vector<uint8_t>& b) {
-  return b.size() >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF ? 3 : 0;
-}
-
 TagLines read_tag_lines(const std::string& path) {
   std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(bom_length(bytes)));
+  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(utf8_bom_size(bytes.data(), bytes.size())));
   const std::string name = path == "-" ? "<stdin>" : path;
   TagLines t;
   t.path = name;
@@ -92,9 +86,15 @@ std::string TagLines::for_item(size_t index, const std::string& key) const {
   return lines[index];
 }
 
+std::string prompt_cut_warning(const std::string& name, size_t tokens, int64_t max_tokens) {
+  if (int64_t(tokens) <= max_tokens - 2) return "";
+  return "warning: " + name + ": the prompt has " + std::to_string(tokens) + " tokens; the text encoder takes " +
+         std::to_string(max_tokens - 2) + " (+ start and end): the rest is cut off, as the tokenizer's truncation does";
+}
+
 std::string read_prompt_file(const std::string& path) {
   const std::vector<uint8_t> b = read_text_file_bytes(path);
-  std::string text(b.begin() + std::ptrdiff_t(bom_length(b)), b.end());
+  std::string text(b.begin() + std::ptrdiff_t(utf8_bom_size(b.data(), b.size())), b.end());
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;
 }

@@ -1,6 +1,8 @@
 // The text prompt of rass-restore, torch-free: tag lists as RAM/DAPE print
 // them, joined with a user prompt as OSEDiff or RASS do (REFERENCE.md 3, 4).
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +41,11 @@ TagLines read_tag_lines(const std::string& path);
 
 // --prompt-file FILE|- : the file's text, trailing line ends dropped.
 std::string read_prompt_file(const std::string& path);
+
+// The warning rass-restore and rass-segment give for a prompt of `tokens`
+// tokens past the text encoder's `max_tokens` (start and end included);
+// "" when it fits.
+std::string prompt_cut_warning(const std::string& name, size_t tokens, int64_t max_tokens);
 
 // The prompt of each item of rass-restore and rass-segment: the user's text
 // (--prompt or --prompt-file) and, with --tags, the item's tags joined with

@@ -169,17 +169,17 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"lora_scales", scales},
           // Only what can move pixels: without a LoRA --no-merge changes
           // nothing, and under "pad" --process-size is not read.
-          {"lora_merged", job.loras.empty() ? json(nullptr) : json(!job.no_merge)},
+          {"lora_merged", job.loras.empty() ? json(batch::kNotApplicable) : json(!job.no_merge)},
           {"method", pl.method},
           {"timestep", p.timestep},
           {"formula", p.formula == Formula::ddpm ? "ddpm" : "residual"},
           {"prompt", batch::text_or_hash(prompt)},
           {"latent_sample", p.vae_mode ? "mean" : "sample"},
-          {"seed", p.vae_mode ? json(nullptr) : json(p.seed)},  // draws nothing with the mean
+          {"seed", p.vae_mode ? json(batch::kNotApplicable) : json(p.seed)},  // draws nothing with the mean
           {"color_fix", job.color_fix},
           {"upscale", p.upscale},
           {"size_policy", job.size_policy},
-          {"process_size", p.size_policy == SizePolicy::osediff ? json(p.process_size) : json(nullptr)},
+          {"process_size", p.size_policy == SizePolicy::osediff ? json(p.process_size) : json(batch::kNotApplicable)},
           {"tile", p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
           {"vae_tile", p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
                                   : json(nullptr)},
@@ -199,9 +199,7 @@ std::string model_files(const RestoreJob& job) {
 }
 
 void warn_truncated(const RestoreJob& job, const RestoreModel& m, const RestoreResult& r, const std::string& name) {
-  if (r.truncated)
-    note(job, "warning: " + name + ": the prompt has " + std::to_string(r.prompt_tokens) + " tokens; the text encoder takes " +
-                  std::to_string(m.max_tokens - 2) + " (+ start and end): the rest is cut off, as the tokenizer's truncation does");
+  if (r.truncated) note(job, prompt_cut_warning(name, r.prompt_tokens, m.max_tokens));
 }
 
 // Writes the outputs of one item: image last, so an existing image means the

@@ -75,28 +75,34 @@ Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLi
   return pl;
 }
 
-// A --latent-in file, read once: the tensor, and the hash of its bytes for
-// the settings (batch/provenance.hpp).
+// A --latent-in file, read once: its bytes, and their hash for the settings
+// (batch/provenance.hpp). Made a tensor (latent_tensor) only for an item
+// that is computed, not for one --resume keeps.
 struct LatentIn {
-  torch::Tensor tensor;
-  std::string hash;
+  std::string path;
+  std::vector<uint8_t> bytes;
+  std::string hash;  // "" without a latent
 };
 
 // As rass-restore warns: a prompt past the text encoder's tokens is cut off.
 void warn_truncated(const SegmentJob& job, const SegmentModel& m, size_t tokens, const std::string& name) {
-  if (!job.quiet && int64_t(tokens) > m.max_tokens - 2)
-    std::fprintf(stderr, "%s: warning: %s: the prompt has %zu tokens; the text encoder takes %lld (+ start and end): the rest is cut off, as the tokenizer's truncation does\n",
-                 kProg, name.c_str(), tokens, static_cast<long long>(m.max_tokens - 2));
+  const std::string w = prompt_cut_warning(name, tokens, m.max_tokens);
+  if (!job.quiet && !w.empty()) std::fprintf(stderr, "%s: %s\n", kProg, w.c_str());
 }
 
 LatentIn read_latent(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_npy_bytes(path);
-  LatentIn l{npy_float_tensor(parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path)),
-             batch::bytes_hash(bytes)};
-  if (l.tensor.dim() != 3)
-    throw_bad_input(path, "latent of shape " + shape_str(l.tensor.sizes()) +
-                              ": expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
+  LatentIn l{path, read_npy_bytes(path), ""};
+  l.hash = batch::bytes_hash(l.bytes);
   return l;
+}
+
+torch::Tensor latent_tensor(const LatentIn& l) {
+  const std::string name = l.path == "-" ? "<stdin>" : l.path;
+  const torch::Tensor t = npy_float_tensor(parse_npy(l.bytes.data(), l.bytes.size(), name));
+  if (t.dim() != 3)
+    throw_bad_input(name, "latent of shape " + shape_str(t.sizes()) +
+                              ": expected [4, H/8, W/8] (rass-restore --latent-out writes one)");
+  return t;
 }
 
 // Class indices as an 8-bit (<= 256 classes) or 16-bit single-channel image.
@@ -198,7 +204,7 @@ json item_settings(const SegmentJob& job, const Plan& pl, const std::string& mod
           {"prompt", batch::text_or_hash(prompt)},
           // A given latent is not drawn: the sampling settings do not count.
           {"latent_sample", !latent_hash.empty() ? "given" : p.vae_mode ? "mean" : "sample"},
-          {"seed", p.vae_mode || !latent_hash.empty() ? json(nullptr) : json(p.seed)},  // nothing drawn
+          {"seed", p.vae_mode || !latent_hash.empty() ? json(batch::kNotApplicable) : json(p.seed)},  // nothing drawn
           {"mode", p.whole ? "whole" : "slide"},
           {"resize", p.resize},
           {"window", p.window},
@@ -251,7 +257,11 @@ int run_single(const SegmentJob& job) {
   const std::vector<uint8_t> in_bytes = read_image_bytes(in);
   const Image rgb = to_rgb8(decode_image(in_bytes, name), name);  // bad images fail before the model is loaded
   LatentIn latent;
-  if (!job.latent_in.empty()) latent = read_latent(job.latent_in);
+  torch::Tensor latent_t;
+  if (!job.latent_in.empty()) {
+    latent = read_latent(job.latent_in);
+    latent_t = latent_tensor(latent);  // a bad latent fails before the model is loaded
+  }
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m);
   set_threads(job, 1);
@@ -261,7 +271,7 @@ int run_single(const SegmentJob& job) {
   warn_truncated(job, m, tokens, name);
   SegmentParams p = pl.params;
   p.key = key;
-  p.latent = latent.tensor;
+  p.latent = latent_t;
   p.latent_name = job.latent_in;
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
@@ -371,7 +381,7 @@ int run_batch(const SegmentJob& job) {
     p.key = it.key;
     if (!latent_name.empty()) {
       p.latent_name = latent_name;
-      p.latent = latent.tensor;
+      p.latent = latent_tensor(latent);
     }
     p.keep_scores = !o.logits.empty();
     p.keep_probs = !o.probs.empty();

@@ -114,9 +114,7 @@ TagSource read_tags(const std::string& path, bool batch) {
   src.given = true;
   const std::string name = path == "-" ? "<stdin>" : path;
   const std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  // A UTF-8 byte-order mark is not part of the first line's key or tags.
-  const bool bom = bytes.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF;
-  const std::string text(bytes.begin() + (bom ? 3 : 0), bytes.end());
+  const std::string text(bytes.begin() + std::ptrdiff_t(utf8_bom_size(bytes.data(), bytes.size())), bytes.end());
   if (!batch::valid_utf8(text)) throw_bad_input(name, "is not UTF-8 text (--tags)");
   std::vector<std::pair<size_t, std::string>> lines;
   size_t start = 0, n = 0;
