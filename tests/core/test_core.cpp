@@ -295,3 +295,10 @@ TEST_CASE("an output that is a FIFO or a device is written in place, never renam
   CHECK(!is_special_file(dir + "/missing"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("an error message keeps what follows a NUL byte") {
+  const Error e(ExitCode::bad_input, std::string("key 'a\0b' twice", 15));
+  CHECK(std::string(e.what()) == "key 'a\\0b' twice");
+  CHECK(without_nul(std::string("\0\0", 2)) == "\\0\\0");
+  CHECK(without_nul("plain") == "plain");
+}

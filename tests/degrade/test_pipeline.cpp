@@ -107,6 +107,37 @@ TEST_CASE("sampling frequencies follow the reference defaults") {
   }
 }
 
+TEST_CASE("the first-order blur probability is drawn apart from the reference's draws") {
+  const PipelineConfig ref = make_preset("rass");  // first order: always blurred, as the reference
+  PipelineConfig half = ref, none = ref;
+  half.first.blur_prob = 0.5;
+  none.first.blur_prob = 0;
+  const int n = 2000;
+  int blurred = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string key = "item" + std::to_string(i);
+    const Record a = sample_record(ref, 3, key, 64, 64, 3), h = sample_record(half, 3, key, 64, 64, 3),
+                 z = sample_record(none, 3, key, 64, 64, 3);
+    std::vector<std::string> ra, rh, rz;
+    for (const Op& op : a.ops)
+      if (op.stage != "blur1") ra.push_back(op_to_json(op).dump());
+    for (const Op& op : h.ops) {
+      blurred += op.stage == "blur1";
+      if (op.stage != "blur1") rh.push_back(op_to_json(op).dump());
+    }
+    for (const Op& op : z.ops) {
+      CHECK(op.stage != "blur1");
+      rz.push_back(op_to_json(op).dump());
+    }
+    CHECK(a.ops.front().stage == "blur1");
+    CHECK(ra == rh);  // every other draw unchanged
+    CHECK(ra == rz);
+    CHECK(z.skipped.front().stage == "blur1");
+    CHECK(z.skipped.front().reason == "probability");
+  }
+  CHECK(std::fabs(double(blurred) / n - 0.5) < 4 * std::sqrt(0.25 / n));
+}
+
 TEST_CASE("replay from the JSON record regenerates the same bytes") {
   Image hq = example("chelsea.png");
   for (const char* preset : {"rass", "realesrgan-x4", "lqseg-2", "noise", "jpeg"}) {
@@ -177,6 +208,16 @@ TEST_CASE("bad inputs are refused with exit code 3 and the file name") {
   CHECK(code_of(Image(64, 64, 3, 16), false, true) == 0);
   CHECK(code_of(Image(20, 64, 3)) == 3);  // smaller than the 21x21 kernel
   CHECK(code_of(Image(21, 21, 1)) == 0);
+  // Kernels that cannot be applied do not count: blur1 by probability 0,
+  // blur2 and the final sinc by --stages.
+  cfg.first.blur_prob = 0;
+  apply_stages(cfg, "-blur2,-final_sinc");
+  CHECK(code_of(Image(5, 3, 3)) == 0);
+  cfg.scale = 4;
+  CHECK(code_of(Image(5, 3, 3)) == 3);  // smaller than the scale
+  cfg = make_preset("rass");
+  apply_stages(cfg, "-blur1,-blur2");
+  CHECK(code_of(Image(20, 64, 3)) == 3);  // the final sinc may still be applied
   Record rec = sample_record(cfg, 0, "k", 64, 64, 3);
   CHECK_THROWS_AS(apply_record(Image(65, 64, 3), rec, "x.png"), Error);
 }

@@ -344,6 +344,17 @@ TEST_CASE("PNM reads big-endian 16-bit, ASCII variants, bitmaps, and scales maxv
   CHECK(bits.data == std::vector<uint8_t>{0, 255, 0, 255, 255, 255, 255, 255, 255, 0,  //
                                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
 
+  // A comment right after maxval (or a P4's height) ends the header at its
+  // line end, as libnetpbm reads it (checked with Debian's netpbm 11:
+  // pnmtoplainpnm prints "10 1 2", "11 22" and "10101010" for these).
+  const Image c1 = decode_image(bytes_of("P5 3 1 255#c\r\n\x01\x02"), "cr.pgm");
+  CHECK(c1.data == std::vector<uint8_t>{10, 1, 2});
+  const Image c2 = decode_image(bytes_of("P5 2 1 255#c\n\x0b\x16"), "lf.pgm");
+  CHECK(c2.data == std::vector<uint8_t>{11, 22});
+  const Image c3 = decode_image(bytes_of("P4 8 1#c\n\xAA"), "c.pbm");
+  CHECK(c3.data == std::vector<uint8_t>{0, 255, 0, 255, 0, 255, 0, 255});
+  check_bad_input(bytes_of("P5 2 1 255#no line end"), "open.pgm", "truncated");
+
   check_bad_input(bytes_of("P2 2 1 10 3 11"), "over.pgm", "exceeds maxval");
   check_bad_input(bytes_of("P5 2 1 0\n\x01\x02"), "zero.pgm", "maxval");
   check_bad_input(bytes_of("P5 x 1 255\n"), "bad.pgm", "malformed");

@@ -103,4 +103,13 @@ TEST_CASE("config: unknown keys, wrong types and another stage are refused, nami
   CHECK(code_of([&] { merge_config(info, f); }) == ExitCode::usage);
   f.sets = {"loop.seed=-1"};
   CHECK(code_of([&] { merge_config(info, f); }) == ExitCode::usage);
+  // Seeds from 2^63 to 2^64-1 are taken (they were "not non-negative").
+  f.sets = {"loop.seed=18446744073709551615"};
+  CHECK(merge_config(info, f)["loop"]["seed"].get<uint64_t>() == 18446744073709551615ull);
+  f.sets = {"loop.seed=9223372036854775808"};
+  CHECK(merge_config(info, f)["loop"]["seed"].get<uint64_t>() == 9223372036854775808ull);
+  f.sets = {"loop.seed=18446744073709551616"};  // 2^64 parses as a float
+  CHECK(code_of([&] { merge_config(info, f); }) == ExitCode::usage);
+  f.sets = {"selftest.init_seed=-1"};  // a stage's seed is unsigned too
+  CHECK(code_of([&] { merge_config(info, f); }) == ExitCode::usage);
 }

@@ -42,10 +42,12 @@ Image prepare_input(Image img, const std::string& name, const PipelineConfig& cf
                           "pass --accept-16bit to read it at full precision (the LQ image is 8-bit)");
   const int need = min_input_side(cfg);
   if (img.width < need || img.height < need)
-    throw_bad_input(name, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                              ", smaller than the " + std::to_string(need) + "x" + std::to_string(need) +
-                              " blur kernel of preset " + cfg.preset + " (need at least " + std::to_string(need) +
-                              " px per side)");
+    throw_bad_input(name, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) + ", smaller than " +
+                              (need == cfg.scale ? "the scale " + std::to_string(need)
+                                                 : "the " + std::to_string(need) + "x" + std::to_string(need) +
+                                                       " blur kernel") +
+                              " of preset " + cfg.preset + " (need at least " + std::to_string(need) +
+                              " px per side; a blur switched off by probability 0 or --stages does not count)");
   return img;
 }
 

@@ -141,8 +141,14 @@ int min_input_side(const PipelineConfig& cfg) {
   if (cfg.named.name == "blur") return named_blur_size(kBlurSigma[cfg.named.severity - 1]);
   if (cfg.named.name == "downsample") return int(kDownFactor[cfg.named.severity - 1]);
   if (!cfg.named.name.empty()) return 1;
+  // Only kernels that can be applied count: with every blur off (by
+  // probability 0 or --stages) any image of at least `scale` px is taken.
+  const bool blur1 = cfg.first.blur_prob > 0 && !cfg.disabled.count("blur1");
+  const bool blur2 = cfg.second.blur_prob > 0 && !cfg.disabled.count("blur2");
+  const bool sinc = cfg.final_sinc_prob > 0 && !cfg.disabled.count("final_sinc");
   int k = 1;
-  for (int s : cfg.kernel_sizes) k = std::max(k, s);
+  if (blur1 || blur2 || sinc)
+    for (int s : cfg.kernel_sizes) k = std::max(k, s);
   return std::max(k, cfg.scale);
 }
 
@@ -188,7 +194,12 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
     op.stage = "usm";
     rec.ops.push_back(op);
   }
-  if (on("blur1")) rec.ops.push_back(blur_op("blur1", k1));
+  // The reference blurs every first order (RealESRGANModel.feed_data draws no
+  // probability for it); --blur-prob below 1 draws from its own stream, so the
+  // reference's draws above stay as they are.
+  const bool blur1 = cfg.first.blur_prob >= 1 || Rng(seed, key, "blur1").uniform() < cfg.first.blur_prob;
+  if (!blur1) rec.skipped.push_back({"blur1", "probability"});
+  else if (on("blur1")) rec.ops.push_back(blur_op("blur1", k1));
   if (on("resize1")) {
     // F.interpolate(scale_factor=f): size floor(n * f), coordinates scaled by 1/f.
     Op op = resize_op("resize1", r1.mode, int(std::floor(w * r1.factor)), int(std::floor(h * r1.factor)));

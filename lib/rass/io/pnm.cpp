@@ -43,10 +43,18 @@ class PnmParser {
     return c == '1';
   }
 
-  // Binary rasters start after exactly one whitespace byte.
+  // Binary rasters start after exactly one whitespace byte, or after a
+  // comment that follows maxval directly ("255#made by x\n"): libnetpbm's
+  // pm_getuint reads one character past the digits through pm_getc, which
+  // returns a whole comment as its closing '\n' or '\r'.
   void single_whitespace() {
     if (pos_ == size_) fail_truncated();
-    if (!std::isspace(p_[pos_])) fail("malformed PNM header");
+    if (p_[pos_] == '#') {
+      while (pos_ < size_ && p_[pos_] != '\n' && p_[pos_] != '\r') ++pos_;
+      if (pos_ == size_) fail_truncated();
+    } else if (!std::isspace(p_[pos_])) {
+      fail("malformed PNM header");
+    }
     ++pos_;
   }
 

@@ -86,6 +86,15 @@ std::string TagLines::for_item(size_t index, const std::string& key) const {
   return lines[index];
 }
 
+void TagLines::check_no_extra_lines(size_t inputs) const {
+  if (keyed) return;
+  for (size_t i = lines.size(); i-- > inputs;)
+    if (!trim(lines[i]).empty())
+      throw_bad_input(path, "line " + std::to_string(i + 1) + " has tags but there are " + std::to_string(inputs) +
+                                " input(s) (one line per input, in input order: a stray line shifts every later "
+                                "prompt); remove it, or give KEY<TAB>tags lines");
+}
+
 std::string prompt_cut_warning(const std::string& name, size_t tokens, int64_t max_tokens) {
   if (int64_t(tokens) <= max_tokens - 2) return "";
   return "warning: " + name + ": the prompt has " + std::to_string(tokens) + " tokens; the text encoder takes " +

@@ -36,6 +36,10 @@ struct TagLines {
   // The tags of item `index` / `key`. Throws Error(bad_input) naming the file
   // when the file has no line for it.
   std::string for_item(size_t index, const std::string& key) const;
+  // Positional form: throws Error(bad_input) naming the file when a non-blank
+  // line has no input (a stray line would shift every later prompt by one).
+  // Blank lines past the last input are allowed (a file ending in blank lines).
+  void check_no_extra_lines(size_t inputs) const;
 };
 TagLines read_tag_lines(const std::string& path);
 

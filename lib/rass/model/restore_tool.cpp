@@ -49,7 +49,8 @@ void note(const RestoreJob& job, const std::string& text) {
   if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
 }
 
-Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
+// `tags`: the --tags file when the caller has read it already (it may be stdin).
+Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLines> tags = std::nullopt) {
   const RecordedForm& rec = m.recorded;
   Plan pl;
   RestoreParams& p = pl.params;
@@ -111,7 +112,8 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m) {
   p.attention = !job.attn_out.empty();
 
   pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
-  if (!job.tags.empty()) pl.prompts.tags = read_tag_lines(job.tags);
+  if (tags) pl.prompts.tags = std::move(tags);
+  else if (!job.tags.empty()) pl.prompts.tags = read_tag_lines(job.tags);
   return pl;
 }
 
@@ -277,6 +279,7 @@ int run_single(const RestoreJob& job) {
   to_rgb8(lq, name);
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m);
+  if (pl.prompts.tags) pl.prompts.tags->check_no_extra_lines(1);
   const std::string prompt = pl.prompts.for_item(0, key);
   set_threads(job, 1);
   RestoreParams p = pl.params;
@@ -326,8 +329,17 @@ int run_batch(const RestoreJob& job) {
   }
   const auto locks = batch::lock_output_dirs({job.output_dir, job.latent_out, job.attn_out}, job.shard, kProg);
 
+  // A tag file with no line for some item, or a line for no input, is refused
+  // before any work: found per item, it would leave a partial output folder.
+  std::optional<TagLines> tags;
+  if (!job.tags.empty()) {
+    tags = read_tag_lines(job.tags);
+    tags->check_no_extra_lines(all.size());
+    for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
+  }
+
   const RestoreModel m(model_options(job));
-  const Plan pl = make_plan(job, m);
+  const Plan pl = make_plan(job, m, std::move(tags));
   const std::string model_fp = model_files(job);
   batch::ResumeTally resumed;
   // Capped at the groups of work first, so the cores are split among the workers that run.

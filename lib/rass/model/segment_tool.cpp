@@ -264,6 +264,7 @@ int run_single(const SegmentJob& job) {
   }
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m);
+  if (pl.prompts.tags) pl.prompts.tags->check_no_extra_lines(1);
   set_threads(job, 1);
   const std::string prompt = pl.prompts.for_item(0, key);
   size_t tokens = 0;
@@ -330,11 +331,12 @@ int run_batch(const SegmentJob& job) {
   const auto locks = batch::lock_output_dirs({job.output_dir, job.color, job.overlay, job.logits_out, job.probs_out},
                                              job.shard, kProg);
 
-  // A tag file with no line for some item is refused before any work: found
-  // per item, it would leave a partial output folder behind.
+  // A tag file with no line for some item, or a line for no input, is refused
+  // before any work: found per item, it would leave a partial output folder.
   std::optional<TagLines> tags;
   if (!job.tags.empty()) {
     tags = read_tag_lines(job.tags);
+    tags->check_no_extra_lines(all.size());
     for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
   }
 

@@ -88,7 +88,7 @@ StageInfo selftest_stage_info() {
   i.name = "selftest";
   i.summary = "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or weights";
   i.defaults = [] {
-    return nlohmann::ordered_json{{"inputs", 16}, {"outputs", 4}, {"items", 64}, {"noise", 0.1}, {"init_seed", 1}};
+    return nlohmann::ordered_json{{"inputs", 16}, {"outputs", 4}, {"items", 64}, {"noise", 0.1}, {"init_seed", uint64_t{1}}};
   };
   i.loop_defaults = [] {
     return nlohmann::ordered_json{{"steps", 100}, {"batch", 8}, {"lr", 0.05}, {"weight_decay", 0.0}, {"checkpoint_every", 50}};

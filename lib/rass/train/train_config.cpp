@@ -81,7 +81,8 @@ void assign(json& dst, const json& src, const std::string& key, const std::strin
     if (!src.is_boolean()) wrong("a boolean (true or false)");
   } else if (dst.is_number_unsigned() || dst.is_number_integer()) {
     if (!src.is_number_integer() && !src.is_number_unsigned()) wrong("an integer");
-    if (dst.is_number_unsigned() && src.is_number_integer() && src.get<int64_t>() < 0) wrong("a non-negative integer");
+    // is_number_integer() also holds for unsigned values: 2^63.. read as int64_t would look negative.
+    if (dst.is_number_unsigned() && !src.is_number_unsigned() && src.get<int64_t>() < 0) wrong("a non-negative integer");
   } else if (dst.is_number_float()) {
     if (!src.is_number()) wrong("a number");
     dst = src.get<double>();  // an integer given for a float setting stays a float

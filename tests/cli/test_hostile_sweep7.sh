@@ -1,0 +1,70 @@
+# The leftovers of the hostile sweeps of 2026-12-03, fixed on 2026-12-04,
+# each case failing on the binaries before its fix:
+# 1. --tags in one-line-per-input form took lines past the last input (a
+#    stray blank line shifted every later prompt by one, without a word);
+# 2. rass-degrade: --blur-prob (first order) was checked but never used, and
+#    images under 21 px were refused even with every blur switched off;
+# 3. a PNM comment right after maxval ("255#c\n", as libnetpbm reads it) was
+#    refused;
+# 4. rass-train took seeds from 2^63 up as "not non-negative", and a
+#    negative selftest.init_seed;
+# 5. a NUL in a manifest key cut the message there.
+. "$(dirname "$0")/lib.sh"
+for t in rass-restore rass-segment rass-degrade rass-eval-iqa rass-eval-miou rass-train rass-scenes; do
+  [ -x "$B/$t" ] || { echo "skipped: $t not built"; exit 77; }
+done
+"$B/rass-scenes" -n 2 --size 64 -o "$T/sc" -q || { fail "rass-scenes"; finish; }
+IMG1=$T/sc/images/scene_000000.png
+LAB1=$T/sc/labels/scene_000000.png
+
+# 1. Positional tag lines: one per input; trailing blank lines are fine.
+printf 'sky\n\nroad\n' >"$T/stray.txt"
+for tool in rass-segment rass-restore; do
+  small=(); [ "$tool" = rass-restore ] && small=(--process-size 16)
+  expect_exit 3 "$tool batch --tags with a line past the last input" -- \
+    "$B/$tool" --tags "$T/stray.txt" "$T/sc/images" -O "$T/o-$tool" -q "${small[@]}"
+  stderr_has "stray.txt: line 3 has tags but there are 2 input(s)" "the file and line are named"
+  [ -z "$(ls "$T/o-$tool" 2>/dev/null | grep -v '^\.rass-lock')" ] || fail "$tool wrote outputs for a refused tag file"
+  expect_exit 3 "$tool single --tags with two lines" -- "$B/$tool" --tags <(printf 'sky\nroad\n') "$IMG1" -o "$T/one.png" -q
+  stderr_has "line 2 has tags but there are 1 input(s)" "the line is named"
+  [ ! -e "$T/one.png" ] || fail "$tool wrote an image for a refused tag file"
+  expect_exit 0 "$tool batch --tags ending in blank lines" -- \
+    "$B/$tool" --tags <(printf 'sky\nroad\n\n\n') "$T/sc/images" -O "$T/p-$tool" -q "${small[@]}"
+  expect_exit 0 "$tool shard 1/2 with one line per input" -- \
+    "$B/$tool" --tags <(printf 'sky\nroad\n') "$T/sc/images" -O "$T/s-$tool" -q --shard 1/2 "${small[@]}"
+done
+
+# 2. rass-degrade's first-order blur probability and the smallest image.
+expect_exit 0 "degrade --blur-prob 0" -- "$B/rass-degrade" "$IMG1" -o "$T/d.png" --blur-prob 0 --record "$T/d.json" -q
+tr -d ' \n' <"$T/d.json" >"$T/d.min"
+grep -q '{"stage":"blur1","reason":"probability"}' "$T/d.min" || fail "blur1 not skipped by probability: $(head -c 600 "$T/d.min")"
+expect_exit 0 "degrade --blur-prob 1 (the reference)" -- "$B/rass-degrade" "$IMG1" -o "$T/d1.png" --record "$T/d1.json" -q
+tr -d ' \n' <"$T/d1.json" >"$T/d1.min"
+grep -q '"ops":\[{"stage":"blur1"' "$T/d1.min" || fail "the reference run does not start with blur1: $(head -c 600 "$T/d1.min")"
+{ printf 'P6 8 8 255\n'; head -c 192 /dev/zero | tr '\0' '\100'; } >"$T/tiny.ppm"
+expect_exit 0 "degrade an 8 px image with every blur off" -- "$B/rass-degrade" "$T/tiny.ppm" \
+  -o "$T/t.png" --blur-prob 0 --second-blur-prob 0 --final-sinc-prob 0 -q
+expect_exit 0 "degrade an 8 px image with the blurs dropped by --stages" -- "$B/rass-degrade" \
+  "$T/tiny.ppm" -o "$T/t2.png" --stages -blur,-sinc -q
+expect_exit 3 "degrade an 8 px image with the final sinc on" -- "$B/rass-degrade" "$T/tiny.ppm" \
+  -o "$T/t3.png" --stages -blur -q
+stderr_has "blur kernel of preset rass" "the kernel is the reason"
+
+# 3. PNM: a comment right after maxval ends the header at its line end.
+printf 'P5 2 2 255#made by x\n\001\002\003\004' >"$T/c.pgm"
+printf 'P5 2 2 255\n\001\002\003\004' >"$T/p.pgm"
+expect_exit 0 "eval-iqa reads a comment after maxval" -- "$B/rass-eval-iqa" -m psnr "$T/c.pgm" "$T/p.pgm" --json
+grep -q '"psnr": 80.0' "$T/.out" || fail "not equal pixels (pyiqa's PSNR of equal images is 80): $(cat "$T/.out")"
+
+# 4. rass-train seeds.
+expect_exit 0 "train --seed 2^63" -- "$B/rass-train" selftest -o "$T/tr" --steps 2 --seed 9223372036854775808 -q
+expect_exit 0 "train --set loop.seed=2^64-1" -- "$B/rass-train" selftest -o "$T/tr2" --steps 2 --set loop.seed=18446744073709551615 -q
+expect_exit 2 "train --set selftest.init_seed=-1" -- "$B/rass-train" selftest -o "$T/tr3" --steps 2 --set selftest.init_seed=-1 -q
+stderr_has "selftest.init_seed' must be a non-negative integer" "the setting is named"
+
+# 5. A NUL in a manifest key is shown as \0, not cut.
+printf '{"key": "a\\u0000b", "pred": "%s", "gt": "%s"}\n{"key": "a\\u0000b", "pred": "%s", "gt": "%s"}\n' \
+  "$LAB1" "$LAB1" "$LAB1" "$LAB1" >"$T/nul.jsonl"
+expect_exit 3 "eval-miou manifest with a NUL key twice" -- "$B/rass-eval-miou" -n 150 --manifest "$T/nul.jsonl" -q
+stderr_has 'a\0b' "the key is shown whole"
+finish
