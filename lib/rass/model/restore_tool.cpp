@@ -329,13 +329,13 @@ int run_batch(const RestoreJob& job) {
   }
   const auto locks = batch::lock_output_dirs({job.output_dir, job.latent_out, job.attn_out}, job.shard, kProg);
 
-  // A tag file with no line for some item, or a line for no input, is refused
-  // before any work: found per item, it would leave a partial output folder.
+  // A positional tag file with a line for no input is refused before any
+  // work (every later prompt may be shifted); an item without a line is a bad
+  // item, the others go on.
   std::optional<TagLines> tags;
   if (!job.tags.empty()) {
     tags = read_tag_lines(job.tags);
     tags->check_no_extra_lines(all.size());
-    for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
   }
 
   const RestoreModel m(model_options(job));
