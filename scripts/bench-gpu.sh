@@ -312,7 +312,7 @@ stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common
 if [ ! -f "$work/out-restore-$big-tiled/img000.png" ]; then
   log "seams: no tiled output to compare"
 elif in_budget "seams"; then
-  "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad \
+  "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad --no-tile \
     "$work/in/big/img000.png" -o "$work/untiled.png" -q 2>"$work/untiled.err" &&
     log "seams ($big, tiled vs untiled): $("$python" - "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png" 96 32 <<'PY'
 import sys

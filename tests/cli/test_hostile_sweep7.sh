@@ -8,9 +8,14 @@
 #    refused;
 # 4. rass-train took seeds from 2^63 up as "not non-negative", and a
 #    negative selftest.init_seed;
-# 5. a NUL in a manifest key cut the message there.
+# 5. a NUL in a manifest key cut the message there;
+# 6. (a flag-efficacy sweep) rass-caption-map --resume kept packs made with
+#    another --senses or --table (other masks, the same prompt);
+#    rass-scenes --list-classes ignored --json;
+# 7. (an audit against REFERENCE.md) rass-restore ran large images whole
+#    unless --tile was given; OSEDiff's test script tiles them.
 . "$(dirname "$0")/lib.sh"
-for t in rass-restore rass-segment rass-degrade rass-eval-iqa rass-eval-miou rass-train rass-scenes; do
+for t in rass-restore rass-segment rass-degrade rass-eval-iqa rass-eval-miou rass-train rass-scenes rass-caption-map; do
   [ -x "$B/$t" ] || { echo "skipped: $t not built"; exit 77; }
 done
 "$B/rass-scenes" -n 2 --size 64 -o "$T/sc" -q || { fail "rass-scenes"; finish; }
@@ -67,4 +72,46 @@ printf '{"key": "a\\u0000b", "pred": "%s", "gt": "%s"}\n{"key": "a\\u0000b", "pr
   "$LAB1" "$LAB1" "$LAB1" "$LAB1" >"$T/nul.jsonl"
 expect_exit 3 "eval-miou manifest with a NUL key twice" -- "$B/rass-eval-miou" -n 150 --manifest "$T/nul.jsonl" -q
 stderr_has 'a\0b' "the key is shown whole"
+
+# 6. caption-map --resume: "avenue" is road with every WordNet sense, a path
+# (no pixels here) with the first only; the prompt is the same.
+TK=$SRC/tests/fixtures/nn/sd_tiny
+printf 'scene_000000\tavenue, puppy\nscene_000001\tavenue, puppy\n' >"$T/tt.tsv"
+expect_exit 0 "caption-map batch" -- "$B/rass-caption-map" "$T/sc/labels" --tags "$T/tt.tsv" --tokenizer "$TK" -O "$T/cm" -q
+cp "$T/cm/scene_000000.h5" "$T/all_senses.h5"
+expect_exit 0 "caption-map --senses 1 alone" -- "$B/rass-caption-map" "$T/sc/labels" --tags "$T/tt.tsv" --tokenizer "$TK" -O "$T/cm1" --senses 1 -q
+cmp -s "$T/cm1/scene_000000.h5" "$T/all_senses.h5" && fail "--senses 1 makes the same pack (the case shows nothing)"
+expect_exit 0 "caption-map --resume --senses 1" -- "$B/rass-caption-map" "$T/sc/labels" --tags "$T/tt.tsv" --tokenizer "$TK" -O "$T/cm" --senses 1 --resume -q
+cmp -s "$T/cm/scene_000000.h5" "$T/cm1/scene_000000.h5" || fail "--resume kept the pack made with all senses"
+touch -d 2000-01-01 "$T/cm/scene_000001.h5"
+expect_exit 0 "caption-map --resume, same settings" -- "$B/rass-caption-map" "$T/sc/labels" --tags "$T/tt.tsv" --tokenizer "$TK" -O "$T/cm" --senses 1 --resume -q
+[ "$(stat -c %Y "$T/cm/scene_000001.h5")" = "$(date -d 2000-01-01 +%s)" ] || fail "a pack equal to this run's was rewritten"
+expect_exit 0 "scenes --list-classes" -- "$B/rass-scenes" --list-classes
+IFS=$'\t' read -r name label <"$T/.out"
+expect_exit 0 "scenes --list-classes --json" -- "$B/rass-scenes" --list-classes --json
+[ "$(head -1 "$T/.out")" = "{\"class\":\"$name\",\"label\":$label}" ] || fail "not JSON lines: $(head -2 "$T/.out")"
+[ "$(wc -l <"$T/.out")" -gt 10 ] || fail "one line per class"
+
+# 7. Tiling by default. The tiny model (VAE factor 8) with 4-pixel latent
+# tiles: a 64 px image has an 8x8 latent, over the 4^2 threshold.
+SD=$SRC/tests/fixtures/nn/sd_tiny
+RT=(-m "$SD" --size-policy pad --vae-mode -q --tile-size 4 --tile-overlap 2)
+expect_exit 0 "restore, default tiling" -- "$B/rass-restore" "${RT[@]}" "$IMG1" -o "$T/def.png"
+expect_exit 0 "restore --tile" -- "$B/rass-restore" "${RT[@]}" --tile "$IMG1" -o "$T/tile.png"
+expect_exit 0 "restore --no-tile" -- "$B/rass-restore" "${RT[@]}" --no-tile "$IMG1" -o "$T/whole.png"
+same_pixels "$T/def.png" "$T/tile.png" || fail "the default is not --tile"
+same_pixels "$T/def.png" "$T/whole.png" && fail "tiles changed nothing (the case shows nothing)"
+expect_exit 2 "restore --tile --no-tile" -- "$B/rass-restore" "${RT[@]}" --tile --no-tile "$IMG1" -o "$T/x.png"
+expect_exit 0 "restore --attn-out runs whole by default" -- "$B/rass-restore" "${RT[@]}" "$IMG1" -o "$T/att.png" --attn-out "$T/att.npy"
+same_pixels "$T/att.png" "$T/whole.png" || fail "--attn-out did not run the image whole"
+# Under the thresholds (the default 96-pixel latent tiles): an output made
+# with --no-tile is kept by a default --resume, it has the same pixels.
+mkdir -p "$T/small"; cp "$IMG1" "$T/small/"
+expect_exit 0 "restore --no-tile, small" -- "$B/rass-restore" -m "$SD" --size-policy pad --vae-mode -q --no-tile "$T/small" -O "$T/rs"
+touch -d 2000-01-01 "$T/rs/scene_000000.png"
+expect_exit 0 "restore --resume, default tiling, small" -- "$B/rass-restore" -m "$SD" --size-policy pad --vae-mode -q --resume "$T/small" -O "$T/rs"
+[ "$(stat -c %Y "$T/rs/scene_000000.png")" = "$(date -d 2000-01-01 +%s)" ] || fail "an untiled output under the thresholds was made again"
+expect_exit 0 "restore --resume with tiles that apply" -- "$B/rass-restore" "${RT[@]}" --resume "$T/small" -O "$T/rs"
+[ "$(stat -c %Y "$T/rs/scene_000000.png")" = "$(date -d 2000-01-01 +%s)" ] && fail "an untiled output was kept for a tiled run"
+same_pixels "$T/rs/scene_000000.png" "$T/def.png" || fail "the redone output is not the tiled one"
 finish

@@ -585,3 +585,37 @@ TEST_CASE("read_image / write_image through files") {
   for (const auto& entry : std::filesystem::directory_iterator(dir.path)) n += entry.is_regular_file();
   CHECK(n == 4);
 }
+
+TEST_CASE("image_header_size gives the decoded size without decoding") {
+  const std::string dir = std::string(RASS_SOURCE_DIR) + "/examples/images/";
+  for (const char* name : {"astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"}) {
+    CAPTURE(name);
+    const std::vector<uint8_t> bytes = read_image_bytes(dir + name);
+    const Image img = decode_image(bytes, name);
+    CHECK(image_header_size(bytes.data(), bytes.size()) == std::pair<int, int>{img.width, img.height});
+  }
+  // Encoded here: 8/16-bit PNG, gray and RGB JPEG, PNM with comments.
+  for (int channels : {1, 3})
+    for (int depth : {8, 16}) {
+      const Image img(37, 11, channels, depth);
+      for (ImageFormat f : {ImageFormat::png, ImageFormat::jpeg, ImageFormat::pnm}) {
+        if (f == ImageFormat::jpeg && depth == 16) continue;
+        const std::vector<uint8_t> bytes = encode_image(img, f);
+        CHECK(image_header_size(bytes.data(), bytes.size()) == std::pair<int, int>{37, 11});
+      }
+    }
+  const std::vector<uint8_t> pnm = bytes_of("P6\n# w\n5 # h\n3\n255\n");
+  CHECK(image_header_size(pnm.data(), pnm.size()) == std::pair<int, int>{5, 3});
+  // A JPEG whose frame header follows an APP1 segment holding FF bytes.
+  std::vector<uint8_t> jpeg = encode_image(Image(9, 4, 3), ImageFormat::jpeg);
+  const std::vector<uint8_t> app1{0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xC0, 0xFF, 0xD9};
+  jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
+  CHECK(image_header_size(jpeg.data(), jpeg.size()) == std::pair<int, int>{9, 4});
+  CHECK(decode_image(jpeg, "app1.jpg").width == 9);
+  // Unreadable headers: {0, 0}.
+  for (const std::string& bad : {std::string("\x89PNG\r\n\x1a\n", 8), std::string("\xFF\xD8\xFF\xDA", 4), std::string("P5 7"),
+                                 std::string("GIF89a")}) {
+    const std::vector<uint8_t> b = bytes_of(bad);
+    CHECK(image_header_size(b.data(), b.size()) == std::pair<int, int>{0, 0});
+  }
+}

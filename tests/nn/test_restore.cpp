@@ -23,6 +23,7 @@
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore.hpp"
+#include "rass/model/tensor_npy.hpp"
 #include "rass/model/tiled_vae.hpp"
 #include "rass/nn/ddpm.hpp"
 
@@ -140,6 +141,17 @@ TEST_CASE("latent tiles: OSEDiff's grid and Gaussian weights, worked by hand") {
   CHECK(w[0][0].item<double>() == doctest::Approx(g(2) * g(1.5)).epsilon(1e-12));
   CHECK(w[3][1].item<double>() == doctest::Approx(g(1) * g(0.5)).epsilon(1e-12));
   CHECK(w[2][1].item<double>() == doctest::Approx(g(0) * g(0.5)).epsilon(1e-12));
+}
+
+TEST_CASE("latent tiling: the blend of OSEDiff's loop bit for bit (tests/nn/make_latent_tiles_fixture.py)") {
+  // fn(t) = 3 t + 1 is exact in float32 on both sides, so only the blend's
+  // order and precision (float64 products, float32 sums, x offsets outer) show.
+  const torch::Tensor z = read_npy_float(kNn + "/latent_tiles_z.npy");
+  const torch::Tensor want = read_npy_float(kNn + "/latent_tiles_out.npy");
+  const torch::Tensor got = tiled_latent_apply(z, 8, 4, [](const torch::Tensor& t) { return t * 3 + 1; });
+  CHECK(torch::equal(got, want));
+  // Batches of tiles blend in the same order.
+  CHECK(torch::equal(tiled_latent_apply(z, 8, 4, [](const torch::Tensor& t) { return t * 3 + 1; }, 5), want));
 }
 
 TEST_CASE("latent tiling: the blend is a partition of unity and a local operator differs only near inner tile edges") {
@@ -288,6 +300,38 @@ TEST_CASE("restore_many: a batch equals each image alone; a bad image fails alon
   CHECK_THROWS_AS(restore_many(m, inputs, 0, errors), Error);
 }
 
+TEST_CASE("restore_many: tiling asked for (rass-restore's default) but under the thresholds batches as untiled") {
+  RestoreModel m = tiny_model(true);  // a copy sharing the weights, with its own stage times
+  m.times = std::make_shared<StageTimes>(true);
+  std::vector<Image> imgs(4, Image(48, 32, 3));
+  for (size_t k = 0; k < imgs.size(); ++k)
+    for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (17 + k)) % 253);
+  std::vector<RestoreInput> inputs;
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    RestoreParams p;
+    p.process_size = 0;
+    p.vae_mode = true;
+    p.tile = p.vae_tile = true;  // latent 4x6 under 96^2, sides under the VAE's tiles
+    p.key = "i" + std::to_string(k);
+    inputs.push_back({&imgs[k], "dog", p, p.key});
+  }
+  std::vector<std::exception_ptr> errors;
+  const std::vector<RestoreResult> r = restore_many(m, inputs, 4, errors);
+  CHECK(m.times->total("unet").second == 1);  // one UNet call for the four
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    REQUIRE(!errors[k]);
+    RestoreParams untiled = inputs[k].params;
+    untiled.tile = untiled.vae_tile = false;
+    const RestoreResult alone = restore(tiny_model(true), imgs[k], "dog", untiled, "alone");
+    CHECK(max_abs(r[k].latent, alone.latent) * std::sqrt(m.schedule.alpha_bar(999)) <= 3e-5);
+  }
+  // Over the latent threshold (tile size 3: 24 > 9 latent pixels) each runs alone.
+  for (RestoreInput& in : inputs) in.params.tile_size = 3, in.params.tile_overlap = 1;
+  m.times = std::make_shared<StageTimes>(true);
+  restore_many(m, inputs, 4, errors);
+  CHECK(m.times->total("unet").second == 4);
+}
+
 TEST_CASE("restore: channels-last weights (--channels-last) give the same result") {
   RestoreModelOptions o;
   o.dir = kNn + "/sd_tiny";
@@ -363,6 +407,28 @@ TEST_CASE("restore: bad model folders and images are bad input naming the file")
   RestoreParams p;
   p.process_size = 0;
   CHECK_THROWS_AS(prepare_input(tiny, 1, SizePolicy::osediff, 0, "t"), Error);
+}
+
+TEST_CASE("processed_size is the size prepare_input makes") {
+  // Sizes around the small-image rule, odd sides, both policies and every upscale.
+  for (int w : {8, 9, 31, 100, 129})
+    for (int h : {8, 13, 70})
+      for (int up : {1, 2, 4})
+        for (SizePolicy pol : {SizePolicy::osediff, SizePolicy::pad})
+          for (int ps : {0, 64, 256}) {
+            CAPTURE(w);
+            CAPTURE(h);
+            CAPTURE(up);
+            CAPTURE(ps);
+            const Image img(w, h, 3);
+            std::pair<int, int> want{0, 0};
+            try {
+              const PreparedInput in = prepare_input(img, up, pol, ps, "x");
+              want = {in.image.width, in.image.height};
+            } catch (const Error&) {
+            }
+            CHECK(processed_size(w, h, up, pol, ps) == want);
+          }
 }
 
 TEST_CASE("tiled VAE: global GroupNorm statistics; with full context every tile equals the untiled forward") {

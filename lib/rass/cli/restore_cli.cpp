@@ -46,8 +46,10 @@ RestoreCli::RestoreCli()
       ->default_str("osediff");
   process_size_opt_ = a.add_option("--process-size", j_.process_size, "osediff size policy: images with a side under SIZE/upscale are first scaled up (default: the model's rass.json, else 512)")
       ->default_str("512");
-  a.add_flag("--tile", j_.tile, "tile large images: the UNet over latent tiles (Gaussian blending), the VAE over tiles with global GroupNorm statistics");
-  a.add_option("--vae-tile", vae_tile_, "with --tile: VAE encoder tile (image px) and decoder tile (latent px)")
+  CLI::Option* tile = a.add_flag("--tile", tile_, "tile large images (the default but with --attn-out), as OSEDiff: the UNet over latent tiles (Gaussian blending) when the latent has over --tile-size^2 pixels, the VAE over tiles with global GroupNorm statistics when a side passes its tile + 2 pad");
+  a.add_flag("--no-tile", no_tile_, "one pass over the whole image, whatever its size (memory grows with the square of the pixels in the VAE's attention)")
+      ->excludes(tile);
+  a.add_option("--vae-tile", vae_tile_, "VAE encoder tile (image px) and decoder tile (latent px)")
       ->type_name("ENC,DEC")
       ->default_str("1024,224");
   a.add_option("--tile-size", j_.tile_size, "latent tile size (latent pixels)")->default_str("96");
@@ -85,6 +87,8 @@ model::RestoreJob RestoreCli::job() const {
   if (formula_opt_->count()) j.formula = formula_;
   if (style_opt_->count()) j.prompt_style = prompt_style_;
   j.seed = parse_seed(seed_);
+  if (tile_) j.tile = true;
+  if (no_tile_) j.tile = false;
   if (!vae_tile_.empty()) {
     const size_t comma = vae_tile_.find(',');
     try {

@@ -21,6 +21,7 @@ class RestoreCli : public ToolCli {
   std::vector<std::string> loras_;
   std::string method_, formula_, prompt_style_, seed_ = "0", vae_tile_;
   int timestep_ = 0;
+  bool tile_ = false, no_tile_ = false;
   CLI::Option *method_opt_ = nullptr, *timestep_opt_ = nullptr, *formula_opt_ = nullptr, *style_opt_ = nullptr,
                *process_size_opt_ = nullptr;
 };

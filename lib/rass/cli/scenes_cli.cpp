@@ -28,7 +28,7 @@ ScenesCli::ScenesCli()
       ->default_str("mixed");
   a.add_option("--png-level", png_level_, "deflate level of the PNG outputs, 0-9")->default_str("6")->check(CLI::Range(0, 9));
   a.add_flag("--resume", resume_, "skip scenes whose outputs are already complete");
-  a.add_flag("--list-classes", list_classes_, "print the classes (ADE20K name, label value) and exit");
+  a.add_flag("--list-classes", list_classes_, "print the classes (ADE20K name, label value; --json: JSON lines) and exit");
   add_jobs_option();
   add_shard_option();
 }

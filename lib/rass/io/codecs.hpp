@@ -45,6 +45,8 @@ bool decode_png_fast(const uint8_t* bytes, size_t size, const std::string& name,
 void check_enough_png_data(const std::string& name, uint64_t idat_bytes, uint64_t pixel_bytes);
 Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name);
 Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name);
+// The header's width and height; {0, 0} when it cannot be read.
+std::pair<int, int> pnm_header_size(const uint8_t* bytes, size_t size);
 
 // libdeflate at opt.png_compression (0 = stored); filter 'up' at level 1,
 // libpng's adaptive choice (least sum of absolute differences) above.

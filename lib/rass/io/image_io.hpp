@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rass/core/image.hpp"
@@ -29,6 +30,12 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name);
 inline Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   return decode_image(bytes.data(), bytes.size(), name);
 }
+// The width and height an image's header declares, read without decoding
+// the pixels: what a tool needs to decide before the work (rass-restore's
+// tiles). {0, 0} where the header cannot be read (decode_image then names
+// the problem).
+std::pair<int, int> image_header_size(const uint8_t* bytes, size_t size);
+
 // An image file's bytes ("-" = stdin), its first bytes checked to be a
 // format decode_image takes (/dev/zero or a stray binary is Error(bad_input)
 // before it is read whole): for a caller that also needs the bytes (a hash).

@@ -167,6 +167,20 @@ Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name) {
   return img;
 }
 
+std::pair<int, int> pnm_header_size(const uint8_t* bytes, size_t size) {
+  if (size < 2) return {0, 0};
+  const std::string name;
+  PnmParser in(bytes, size, name);
+  in.advance(2);
+  try {
+    const uint32_t width = in.number("the width"), height = in.number("the height");
+    if (width == 0 || height == 0 || width > 0x7FFFFFFFu || height > 0x7FFFFFFFu) return {0, 0};
+    return {int(width), int(height)};
+  } catch (const Error&) {
+    return {0, 0};
+  }
+}
+
 std::vector<uint8_t> encode_pnm(const Image& img) {
   if (img.channels != 1 && img.channels != 3)
     throw_usage("PNM needs a gray or RGB image (got " + std::to_string(img.channels) +

@@ -41,16 +41,20 @@ torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t o
     throw_usage("latent tiles: need tile >= 1 and 0 <= overlap < tile (got " + std::to_string(tile) + ", " +
                 std::to_string(overlap) + ")");
   const int64_t h = z.size(2), w = z.size(3);
-  if (h * w <= tile * tile) return fn(z);
+  if (!latent_tiles_apply(h, w, tile)) return fn(z);
   const int64_t t = std::min({tile, h, w});
-  // The reference adds float32 predictions times float64 weights into float32 sums.
-  const torch::Tensor weights = nn::host_to_device(gaussian_tile_weights(t), z.device(), torch::kFloat);  // no wait
+  // The reference adds float32 predictions times float64 weights into float32
+  // sums: each product and sum in float64, rounded to float32 once per tile.
+  const torch::Tensor weights = nn::host_to_device(gaussian_tile_weights(t), z.device(), torch::kDouble);  // no wait
   torch::Tensor sum = torch::zeros(z.sizes(), z.options().dtype(torch::kFloat));
   torch::Tensor count = torch::zeros({h, w}, z.options().dtype(torch::kFloat));
   using torch::indexing::Slice;
-  std::vector<std::pair<int64_t, int64_t>> at;  // (y, x) in the reference's order
-  for (int64_t y : tile_offsets(h, t, overlap))
-    for (int64_t x : tile_offsets(w, t, overlap)) at.emplace_back(y, x);
+  // (y, x) in the reference's order: its outer loop ("row") walks the x
+  // offsets, the inner one ("col") the y offsets; the order of the float32
+  // sums in the overlaps follows it.
+  std::vector<std::pair<int64_t, int64_t>> at;
+  for (int64_t x : tile_offsets(w, t, overlap))
+    for (int64_t y : tile_offsets(h, t, overlap)) at.emplace_back(y, x);
   for (size_t a = 0; a < at.size(); a += size_t(batch)) {
     const size_t b = std::min(at.size(), a + size_t(batch));
     std::vector<torch::Tensor> tiles;

@@ -11,6 +11,9 @@
 
 namespace rass::model {
 
+// OSEDiff's condition for tiles: h*w > tile^2 latent pixels.
+inline bool latent_tiles_apply(int64_t h, int64_t w, int64_t tile) { return h * w > tile * tile; }
+
 // Tile origins along an axis of length `len` (OSEDiff's grid loop).
 std::vector<int64_t> tile_offsets(int64_t len, int64_t tile, int64_t overlap);
 

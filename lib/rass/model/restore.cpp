@@ -227,6 +227,10 @@ namespace {
 struct Prepared {
   PreparedInput in;
   RestoreResult r;  // sizes and prompt fields filled; the rest by the chunk
+  // Asked for (RestoreParams) and applying at this size: an image under the
+  // thresholds runs as untiled (the same pixels), so it batches and may be
+  // recorded as a CUDA graph.
+  bool tile = false, vae_tile = false;
 };
 
 Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
@@ -245,6 +249,8 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
   r.prompt_tokens = m.tokenizer->encode(ri.prompt).size();
   r.truncated = int64_t(r.prompt_tokens) > m.max_tokens - 2;
   r.ids = m.tokenizer->encode_padded(ri.prompt, int(m.max_tokens));
+  pr.tile = p.tile && latent_tiles_apply(r.proc_height / m.vae_factor, r.proc_width / m.vae_factor, p.tile_size);
+  pr.vae_tile = p.vae_tile && vae_tiles_apply(r.proc_height, r.proc_width, m.vae_factor, p.vae_tiling);
   return pr;
 }
 
@@ -305,7 +311,9 @@ std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreP
 void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<Prepared>& prep,
                const std::vector<size_t>& chunk, std::vector<RestoreResult>& results,
                std::vector<std::exception_ptr>& errors) {
-  const RestoreParams& p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
+  RestoreParams p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
+  p.tile = prep[chunk[0]].tile;                 // tiles only where they apply at this size
+  p.vae_tile = prep[chunk[0]].vae_tile;
   const int64_t n = int64_t(chunk.size());
   std::vector<torch::Tensor> ids, xs;
   for (size_t i : chunk) {
@@ -423,7 +431,7 @@ std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector
     try {
       prep[i] = m.times->time("prepare (size, tokens)", [&] { return prepare(m, inputs[i]); });
       const RestoreParams& p = inputs[i].params;
-      const bool alone = p.tile || p.vae_tile;
+      const bool alone = prep[i].tile || prep[i].vae_tile;
       groups[{prep[i].r.proc_height, prep[i].r.proc_width, p.timestep, int(p.formula), p.vae_mode, p.attention,
               p.noise.defined(), alone ? i + 1 : 0}]
           .push_back(i);

@@ -60,6 +60,30 @@ Image crop(const Image& img, int w, int h) {
   return out;
 }
 
+std::pair<int, int> processed_size(int w, int h, int upscale, SizePolicy policy, int process_size) {
+  if (upscale < 1 || w < 1 || h < 1) return {0, 0};
+  int64_t pw = w, ph = h;
+  if (policy == SizePolicy::osediff) {
+    const int small = process_size / upscale;
+    if (w < small || h < small) {
+      const double scale = double(small) / double(std::min(w, h));
+      const double dw = scale * w * upscale, dh = scale * h * upscale;
+      if (dw > 65536 || dh > 65536 || dw * dh > double(1 << 30)) return {0, 0};
+      pw = int64_t(scale * w);
+      ph = int64_t(scale * h);
+    }
+    pw *= upscale;
+    ph *= upscale;
+    pw -= pw % 8;
+    ph -= ph % 8;
+  } else {
+    pw = (pw * upscale + 7) / 8 * 8;
+    ph = (ph * upscale + 7) / 8 * 8;
+  }
+  if (pw < 8 || ph < 8 || pw > (int64_t(1) << 30) || ph > (int64_t(1) << 30)) return {0, 0};
+  return {int(pw), int(ph)};
+}
+
 PreparedInput prepare_input(const Image& rgb, int upscale, SizePolicy policy, int process_size, const std::string& name) {
   if (upscale < 1) throw_usage("--upscale must be >= 1");
   PreparedInput p;

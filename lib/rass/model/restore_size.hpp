@@ -13,6 +13,7 @@
 //     to exactly the upscaled size.
 #pragma once
 #include <string>
+#include <utility>
 
 #include "rass/core/image.hpp"
 
@@ -29,6 +30,11 @@ struct PreparedInput {
 // `rgb` must be 8-bit RGB (see to_rgb8). Throws Error(bad_input) naming
 // `name` when the result would be smaller than 8x8 (no latent pixel).
 PreparedInput prepare_input(const Image& rgb, int upscale, SizePolicy policy, int process_size, const std::string& name);
+
+// The size prepare_input gives an image of w x h (the network's input, both
+// sides multiples of 8), worked out without resizing: to know before the
+// work whether tiles apply. {0, 0} where prepare_input would refuse it.
+std::pair<int, int> processed_size(int w, int h, int upscale, SizePolicy policy, int process_size);
 
 // PIL's convert('RGB') of an 8-bit image: gray is replicated, alpha dropped
 // (not composited). 16-bit images are refused with Error(bad_input).

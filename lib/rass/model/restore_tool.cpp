@@ -24,7 +24,10 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/latent_tiles.hpp"
 #include "rass/model/restore.hpp"
+#include "rass/model/restore_size.hpp"
+#include "rass/model/tiled_vae.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/tensor_npy.hpp"
 #include "rass/nn/threads.hpp"
@@ -50,6 +53,26 @@ void note(const RestoreJob& job, const std::string& text) {
 }
 
 // `tags`: the --tags file when the caller has read it already (it may be stdin).
+// Tiling as asked: --tile / --no-tile, else on (OSEDiff's test script always
+// tiles above its thresholds) but with --attn-out (its maps are of one pass).
+bool tiling_on(const RestoreJob& job) { return job.tile ? *job.tile : job.attn_out.empty(); }
+
+// Which tilings would change the pixels of an image processed at w x h
+// (both off below the thresholds: the tiled path is then one whole pass).
+struct TilesAt {
+  bool latent = true, vae = true;
+};
+TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h) {
+  if (w <= 0 || h <= 0) return {};  // unknown: as asked
+  return {latent_tiles_apply(h / m.vae_factor, w / m.vae_factor, p.tile_size),
+          vae_tiles_apply(h, w, m.vae_factor, p.vae_tiling)};
+}
+// The same for an input of in_w x in_h (its header), through the size rule.
+TilesAt tiles_for_input(const RestoreModel& m, const RestoreParams& p, std::pair<int, int> in) {
+  const auto [w, h] = processed_size(in.first, in.second, p.upscale, p.size_policy, p.process_size);
+  return tiles_at(m, p, w, h);
+}
+
 Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLines> tags = std::nullopt) {
   const RecordedForm& rec = m.recorded;
   Plan pl;
@@ -102,11 +125,11 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLi
     overrides("--process-size", std::to_string(job.process_size), std::to_string(*rec.process_size));
   p.vae_mode = job.vae_mode;
   p.seed = job.seed;
-  p.tile = job.tile;
+  p.tile = tiling_on(job);
   p.tile_size = job.tile_size;
   p.tile_overlap = job.tile_overlap;
   p.tile_batch = job.batch;  // a tiled image's latent tiles are its batch
-  p.vae_tile = job.tile;
+  p.vae_tile = p.tile;
   p.vae_tiling.encoder_tile = job.vae_encoder_tile;
   p.vae_tiling.decoder_tile = job.vae_decoder_tile;
   p.attention = !job.attn_out.empty();
@@ -119,6 +142,7 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLi
 
 json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const RestoreResult& r, const std::string& key,
             const std::string& input, const std::string& output, const std::string& prompt) {
+  const TilesAt at = tiles_at(m, pl.params, r.proc_width, r.proc_height);
   json j = {{"tool", kProg},
             {"key", key},
             {"input", input},
@@ -138,9 +162,11 @@ json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const 
             {"input_size", {r.in_width, r.in_height}},
             {"processed_size", {r.proc_width, r.proc_height}},
             {"output_size", {r.image.width, r.image.height}},
-            {"tile", job.tile ? json{{"size", job.tile_size}, {"overlap", job.tile_overlap},
-                                     {"vae_encoder", job.vae_encoder_tile}, {"vae_decoder", job.vae_decoder_tile}}
-                              : json(nullptr)},
+            // The tilings that ran (none for an image under the thresholds).
+            {"tile", at.latent && pl.params.tile ? json{{"size", job.tile_size}, {"overlap", job.tile_overlap}} : json(nullptr)},
+            {"vae_tile", at.vae && pl.params.vae_tile
+                             ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
+                             : json(nullptr)},
             {"dtype", job.dtype}};
   if (pl.params.attention) {
     // The --attn-out maps are the 77 token positions in order; their strings:
@@ -158,7 +184,8 @@ json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const 
 // pixels only within rounding, are left out. "outputs": the side outputs
 // written with the image.
 json item_settings(const RestoreJob& job, const Plan& pl, const std::string& model_files, const std::string& key,
-                   const std::string& input_hash, const std::string& prompt, bool latent, bool attention) {
+                   const std::string& input_hash, const std::string& prompt, bool latent, bool attention,
+                   TilesAt at) {
   const RestoreParams& p = pl.params;
   json outputs = json::object();
   if (latent) outputs["latent"] = true;
@@ -182,9 +209,11 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"upscale", p.upscale},
           {"size_policy", job.size_policy},
           {"process_size", p.size_policy == SizePolicy::osediff ? json(p.process_size) : json(batch::kNotApplicable)},
-          {"tile", p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
-          {"vae_tile", p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
-                                  : json(nullptr)},
+          // The tilings that run: null under the thresholds, where the tiled
+          // path is one whole pass (so an untiled output matches).
+          {"tile", at.latent && p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
+          {"vae_tile", at.vae && p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
+                                            : json(nullptr)},
           {"dtype", job.dtype},
           {"outputs", outputs}};
 }
@@ -288,7 +317,8 @@ int run_single(const RestoreJob& job) {
   warn_truncated(job, m, r, name);
   const std::string settings = batch::provenance_text(
       kProg, item_settings(job, pl, model_files(job), key, batch::bytes_hash(in_bytes), prompt,
-                           !job.latent_out.empty(), !job.attn_out.empty()));
+                           !job.latent_out.empty(), !job.attn_out.empty(),
+                           tiles_at(m, pl.params, r.proc_width, r.proc_height)));
   m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
   if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
@@ -362,8 +392,10 @@ int run_batch(const RestoreJob& job) {
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     // Read once: its hash goes into the settings, its bytes to the decoder.
     const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
+    // The header's size decides whether tiles run, before any decoding (--resume decodes nothing it keeps).
     const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), rd.prompt,
-                                        !rd.latent.empty(), !rd.attn.empty());
+                                        !rd.latent.empty(), !rd.attn.empty(),
+                                        tiles_for_input(m, pl.params, image_header_size(bytes.data(), bytes.size())));
     if (job.resume) {
       std::string why;
       if (batch::output_done(rd.image, {rd.latent, rd.attn}, settings, &why)) {
@@ -416,7 +448,7 @@ int run_restore_tool(const RestoreJob& job) {
                                    {"--prompt-file -", job.prompt_file == "-"},
                                    {"--manifest -", job.manifest == "-"}});
   if (job.timestep && *job.timestep < 0) throw_usage("--timestep must be >= 0");
-  if (job.tile && !job.attn_out.empty())
+  if (job.tile.value_or(false) && !job.attn_out.empty())
     throw_usage("--attn-out records one UNet pass over the whole latent; it does not go with --tile");
   if (job.upscale != 1 && job.upscale != 2 && job.upscale != 4) throw_usage("--upscale must be 1, 2 or 4");
   if (job.process_size < 0) throw_usage("--process-size must be >= 0 (0: no small-image rule)");

@@ -27,7 +27,9 @@ struct RestoreJob {
   std::string size_policy = "osediff";      // osediff | pad
   int process_size = 512;
   bool process_size_given = false;  // else rass.json's process_size, when it has one
-  bool tile = false;
+  // --tile / --no-tile; unset: on (OSEDiff's test script tiles whatever is
+  // above its thresholds, so small images run as untiled), off with --attn-out.
+  std::optional<bool> tile;
   int tile_size = 96, tile_overlap = 32;    // latent pixels
   int vae_encoder_tile = 1024, vae_decoder_tile = 224;  // with --tile: VAE tiles (image px, latent px)
   bool vae_mode = false;

@@ -168,7 +168,7 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
 torch::Tensor tiled_encoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, int64_t tile, int64_t pad,
                                     bool force) {
   auto net = [&](const torch::Tensor& t) { return vae.encoder->forward(t); };
-  if (!force && std::max(x.size(2), x.size(3)) <= tile + 2 * pad) return net(x);
+  if (!force && !vae_tiles_apply(std::max(x.size(2), x.size(3)), tile, pad)) return net(x);
   const int64_t factor = int64_t(1) << (vae.config.block_out_channels.size() - 1);
   if (x.size(2) % factor || x.size(3) % factor || pad % factor)
     throw_usage("tiled VAE encoder: image sides and pad must be multiples of " + std::to_string(factor));
@@ -178,7 +178,7 @@ torch::Tensor tiled_encoder_forward(nn::AutoencoderKLImpl& vae, const torch::Ten
 torch::Tensor tiled_decoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, int64_t tile, int64_t pad,
                                     bool force) {
   auto net = [&](const torch::Tensor& t) { return vae.decoder->forward(t); };
-  if (!force && std::max(z.size(2), z.size(3)) <= tile + 2 * pad) return net(z);
+  if (!force && !vae_tiles_apply(std::max(z.size(2), z.size(3)), tile, pad)) return net(z);
   const int64_t factor = int64_t(1) << (vae.config.block_out_channels.size() - 1);
   return run_tiled(z, tile, pad, 1, double(factor), net);
 }

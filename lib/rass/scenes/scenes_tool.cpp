@@ -173,7 +173,9 @@ std::string scene_key(int64_t i) {
 int run_scenes(const ScenesJob& job) {
   if (job.list_classes) {
     std::string text;
-    for (Cls c : all_classes()) text += class_name(c) + "\t" + std::to_string(class_label(c)) + "\n";
+    for (Cls c : all_classes())
+      text += job.json ? json_text(nlohmann::ordered_json{{"class", class_name(c)}, {"label", class_label(c)}}) + "\n"
+                       : class_name(c) + "\t" + std::to_string(class_label(c)) + "\n";
     batch::write_report("-", text);
     return 0;
   }

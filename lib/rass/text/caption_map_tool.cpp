@@ -20,7 +20,6 @@
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/strings.hpp"
-#include "rass/io/hdf5_file.hpp"
 #include "rass/metrics/class_names.hpp"
 #include "rass/text/caption_map.hpp"
 #include "rass/text/caption_pack.hpp"
@@ -192,22 +191,16 @@ json item_json(const std::string& key, const CaptionMap& cm, const std::vector<s
   return j;
 }
 
-// A pack of an earlier run that --resume keeps: readable, of this format,
-// and made with what this run would write: the same prompt (so the same
-// tags, classes and label map contents, as far as the prompt shows them),
-// prompt style, similarity backend, threshold and size. A pack made from
-// other tags is rewritten, not kept beside a prompt that no longer matches it.
-bool finished(const std::string& out, const CaptionMap& cm, const LabelMap& map,
-              const PackInfo& info) {
+// A pack of an earlier run that --resume keeps: a file holding exactly the
+// bytes this run would write (packs carry no timestamps). Any change that
+// reaches the pack -- tags, classes, senses, a --table, the similarity
+// backend, threshold, label map -- rewrites it; checking a few attributes
+// kept packs made with another --senses or --table.
+bool finished(const std::string& out, const std::vector<uint8_t>& bytes) {
   std::error_code ec;
-  if (!fs::is_regular_file(out, ec)) return false;
+  if (!fs::is_regular_file(out, ec) || fs::file_size(out, ec) != bytes.size() || ec) return false;
   try {
-    io::Hdf5Reader r(out);
-    return r.attribute_string("format") == "rass-caption-map" && r.attribute_int("format_version") == 1 &&
-           r.has("masks") && r.has("token_mask") && r.attribute_string("prompt") == cm.prompt &&
-           r.attribute_string("prompt_style") == info.prompt_style && r.attribute_string("similarity") == info.similarity &&
-           r.attribute_double("threshold") == info.threshold && r.attribute_int("width") == map.width &&
-           r.attribute_int("height") == map.height;
+    return read_file_bytes(out, bytes.size()) == bytes;
   } catch (const std::exception&) {
     return false;
   }
@@ -225,7 +218,8 @@ std::string process(const CaptionMapJob& job, const Setup& s, const std::string&
   const CaptionMap cm = build_caption_map(map, s.classes, matches, s.style, s.tokenizer.get());
   if (!out.empty()) {
     const PackInfo info{key, path, job.prompt_style, s.sim_name, job.threshold};
-    if (!(resume && finished(out, cm, map, info))) write_file_atomic(out, caption_pack_bytes(cm, map, s.classes, info));
+    const std::vector<uint8_t> bytes = caption_pack_bytes(cm, map, s.classes, info);
+    if (!(resume && finished(out, bytes))) write_file_atomic(out, bytes);
   }
   if (job.json) return json_text(item_json(key, cm, s.classes)) + "\n";
   return (keyed ? key + "\t" : "") + cm.prompt + "\n";
