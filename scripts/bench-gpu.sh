@@ -252,8 +252,11 @@ torch_rate() {  # NAME SCRIPT args...
 # --process-size 0: no small-image rule, so both sides process SIZE x SIZE.
 common=(--device "$device" --dtype "$dtype" --vae-mode)
 rcommon=(--method osediff --color-fix none --process-size 0)
+# The SIZE rows run whole, as their PyTorch reference does (rass-restore
+# tiles above 768 px by default; the BIG rows ask --tile).
+whole=(--no-tile)
 for b in 1 8; do
-  tool_rate "restore-$size-b$b" "$n_small" "$b" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  tool_rate "restore-$size-b$b" "$n_small" "$b" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" \
     --batch "$b" "$work/in/small"
 done
 torch_rate "restore-$size-b1" bench_restore_torch.py --model "$sd" --size "$size" --batch 1
@@ -276,7 +279,7 @@ for v in fast fast-j2 fast-j2-graphs; do
   jobs=1
   [ "$v" != fast ] && jobs=2
   [ "$v" = fast-j2-graphs ] && fast+=(--cuda-graphs)
-  tool_rate "restore-$size-b8-$v" "$n_small" 8 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  tool_rate "restore-$size-b8-$v" "$n_small" 8 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
   tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
@@ -305,7 +308,7 @@ stage_table() {  # NAME -- command...
     log "$name: the tool failed ($(tail -1 "$work/$name.err"))"
   fi
 }
-stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --batch 8 "$work/in/small"
+stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
 stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
 
 # Seams: the tiled restore against one pass over the whole image (where it fits).

@@ -114,4 +114,26 @@ expect_exit 0 "restore --resume, default tiling, small" -- "$B/rass-restore" -m 
 expect_exit 0 "restore --resume with tiles that apply" -- "$B/rass-restore" "${RT[@]}" --resume "$T/small" -O "$T/rs"
 [ "$(stat -c %Y "$T/rs/scene_000000.png")" = "$(date -d 2000-01-01 +%s)" ] && fail "an untiled output was kept for a tiled run"
 same_pixels "$T/rs/scene_000000.png" "$T/def.png" || fail "the redone output is not the tiled one"
+# Only the VAE half that runs tiled is recorded: at 160 px the encoder tiles
+# (160 > 64 + 2*32) and the decoder (20 latent px) runs whole with either
+# decoder tile, so the second run keeps the first's output.
+mkdir -p "$T/mid"; "$B/rass-scenes" -n 1 --size 160 -o "$T/sc160" -q && cp "$T/sc160/images/scene_000000.png" "$T/mid/"
+V=(-m "$SD" --size-policy pad --vae-mode -q --tile-size 32 --tile-overlap 8)
+expect_exit 0 "restore --vae-tile 64,8" -- "$B/rass-restore" "${V[@]}" --vae-tile 64,8 "$T/mid" -O "$T/rv"
+touch -d 2000-01-01 "$T/rv/scene_000000.png"
+expect_exit 0 "restore --resume --vae-tile 64,100" -- "$B/rass-restore" "${V[@]}" --vae-tile 64,100 --resume "$T/mid" -O "$T/rv"
+[ "$(stat -c %Y "$T/rv/scene_000000.png")" = "$(date -d 2000-01-01 +%s)" ] || fail "another tile of a VAE half that ran whole redid the output"
+expect_exit 0 "restore --resume --vae-tile 96,8" -- "$B/rass-restore" "${V[@]}" --vae-tile 96,8 --resume "$T/mid" -O "$T/rv"
+[ "$(stat -c %Y "$T/rv/scene_000000.png")" = "$(date -d 2000-01-01 +%s)" ] && fail "another encoder tile kept the output"
+# A JPEG with stray bytes between markers (libjpeg skips them): its header
+# size is the decoder's, so the settings agree with what ran.
+mkdir -p "$T/jp"
+"$B/rass-degrade" "$IMG1" -p jpeg -o "$T/plain.jpg" -q
+read -r hi lo < <(od -An -tu1 -j4 -N2 "$T/plain.jpg")  # the first segment's length (APP0 or DQT)
+cut=$((4 + hi * 256 + lo))
+{ head -c "$cut" "$T/plain.jpg"; printf '\000\023\067'; tail -c +$((cut + 1)) "$T/plain.jpg"; } >"$T/jp/stray.jpg"
+expect_exit 0 "restore --no-tile, a JPEG with stray bytes" -- "$B/rass-restore" -m "$SD" --size-policy pad --vae-mode -q --no-tile "$T/jp" -O "$T/rj"
+touch -d 2000-01-01 "$T/rj/stray.png"
+expect_exit 0 "restore --resume, default tiling" -- "$B/rass-restore" -m "$SD" --size-policy pad --vae-mode -q --resume "$T/jp" -O "$T/rj"
+[ "$(stat -c %Y "$T/rj/stray.png")" = "$(date -d 2000-01-01 +%s)" ] || fail "the JPEG's output was made again (its header size was not read)"
 finish

@@ -612,6 +612,12 @@ TEST_CASE("image_header_size gives the decoded size without decoding") {
   jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
   CHECK(image_header_size(jpeg.data(), jpeg.size()) == std::pair<int, int>{9, 4});
   CHECK(decode_image(jpeg, "app1.jpg").width == 9);
+  // Stray bytes between markers (libjpeg skips them with a warning, common in
+  // camera files): the size is still the decoder's.
+  const std::vector<uint8_t> stray{0x00, 0x13, 0x37};
+  jpeg.insert(jpeg.begin() + 2 + app1.size(), stray.begin(), stray.end());
+  CHECK(image_header_size(jpeg.data(), jpeg.size()) == std::pair<int, int>{9, 4});
+  CHECK(decode_image(jpeg, "stray.jpg").width == 9);
   // Unreadable headers: {0, 0}.
   for (const std::string& bad : {std::string("\x89PNG\r\n\x1a\n", 8), std::string("\xFF\xD8\xFF\xDA", 4), std::string("P5 7"),
                                  std::string("GIF89a")}) {

@@ -44,6 +44,8 @@ bool decode_png_fast(const uint8_t* bytes, size_t size, const std::string& name,
 // deflate data cannot hold pixel_bytes (deflate stops near 1032:1).
 void check_enough_png_data(const std::string& name, uint64_t idat_bytes, uint64_t pixel_bytes);
 Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name);
+// The header's width and height (libjpeg's jpeg_read_header); {0, 0} when it cannot be read.
+std::pair<int, int> jpeg_header_size(const uint8_t* bytes, size_t size);
 Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name);
 // The header's width and height; {0, 0} when it cannot be read.
 std::pair<int, int> pnm_header_size(const uint8_t* bytes, size_t size);

@@ -149,6 +149,21 @@ Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name) {
   return img;
 }
 
+std::pair<int, int> jpeg_header_size(const uint8_t* bytes, size_t size) {
+  Decompressor d;
+  jpeg_decompress_struct& cinfo = d.cinfo;
+  // The decoder's own header read: it skips what decode_jpeg skips (bytes
+  // between markers, fill bytes), so the two never disagree.
+  if (!jpeg_guarded(d.sink, [&] {
+        jpeg_create_decompress(&cinfo);
+        jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(size));
+        jpeg_read_header(&cinfo, TRUE);
+      }))
+    return {0, 0};
+  if (cinfo.image_width == 0 || cinfo.image_height == 0) return {0, 0};
+  return {int(cinfo.image_width), int(cinfo.image_height)};
+}
+
 std::vector<uint8_t> encode_jpeg(const Image& img, const EncodeOptions& opt) {
   if (img.depth != 8 || (img.channels != 1 && img.channels != 3))
     throw_usage("JPEG needs an 8-bit gray or RGB image (got " + std::to_string(img.depth) +

@@ -60,12 +60,21 @@ bool tiling_on(const RestoreJob& job) { return job.tile ? *job.tile : job.attn_o
 // Which tilings would change the pixels of an image processed at w x h
 // (both off below the thresholds: the tiled path is then one whole pass).
 struct TilesAt {
-  bool latent = true, vae = true;
+  bool latent = true, vae_encoder = true, vae_decoder = true;
 };
 TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h) {
   if (w <= 0 || h <= 0) return {};  // unknown: as asked
+  const int64_t side = std::max(w, h);
   return {latent_tiles_apply(h / m.vae_factor, w / m.vae_factor, p.tile_size),
-          vae_tiles_apply(h, w, m.vae_factor, p.vae_tiling)};
+          vae_tiles_apply(side, p.vae_tiling.encoder_tile, p.vae_tiling.encoder_pad),
+          vae_tiles_apply(side / m.vae_factor, p.vae_tiling.decoder_tile, p.vae_tiling.decoder_pad)};
+}
+// The "vae_tile" setting: the tile of each VAE half that runs tiled (null for
+// a half that runs whole), null when neither does.
+json vae_tile_setting(const RestoreJob& job, const RestoreParams& p, const TilesAt& at) {
+  if (!p.vae_tile || !(at.vae_encoder || at.vae_decoder)) return nullptr;
+  return {{"encoder", at.vae_encoder ? json(job.vae_encoder_tile) : json(nullptr)},
+          {"decoder", at.vae_decoder ? json(job.vae_decoder_tile) : json(nullptr)}};
 }
 // The same for an input of in_w x in_h (its header), through the size rule.
 TilesAt tiles_for_input(const RestoreModel& m, const RestoreParams& p, std::pair<int, int> in) {
@@ -164,9 +173,7 @@ json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const 
             {"output_size", {r.image.width, r.image.height}},
             // The tilings that ran (none for an image under the thresholds).
             {"tile", at.latent && pl.params.tile ? json{{"size", job.tile_size}, {"overlap", job.tile_overlap}} : json(nullptr)},
-            {"vae_tile", at.vae && pl.params.vae_tile
-                             ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
-                             : json(nullptr)},
+            {"vae_tile", vae_tile_setting(job, pl.params, at)},
             {"dtype", job.dtype}};
   if (pl.params.attention) {
     // The --attn-out maps are the 77 token positions in order; their strings:
@@ -212,8 +219,7 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           // The tilings that run: null under the thresholds, where the tiled
           // path is one whole pass (so an untiled output matches).
           {"tile", at.latent && p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
-          {"vae_tile", at.vae && p.vae_tile ? json{{"encoder", job.vae_encoder_tile}, {"decoder", job.vae_decoder_tile}}
-                                            : json(nullptr)},
+          {"vae_tile", vae_tile_setting(job, p, at)},
           {"dtype", job.dtype},
           {"outputs", outputs}};
 }
@@ -306,9 +312,13 @@ int run_single(const RestoreJob& job) {
   const std::vector<uint8_t> in_bytes = read_image_bytes(in);
   const Image lq = decode_image(in_bytes, name);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
+  std::optional<TagLines> tags;  // checked before the model is loaded
+  if (!job.tags.empty()) {
+    tags = read_tag_lines(job.tags);
+    tags->check_no_extra_lines(1);
+  }
   const RestoreModel m(model_options(job));
-  const Plan pl = make_plan(job, m);
-  if (pl.prompts.tags) pl.prompts.tags->check_no_extra_lines(1);
+  const Plan pl = make_plan(job, m, std::move(tags));
   const std::string prompt = pl.prompts.for_item(0, key);
   set_threads(job, 1);
   RestoreParams p = pl.params;
@@ -381,7 +391,7 @@ int run_batch(const RestoreJob& job) {
   struct Ready {
     bool skipped = false;
     Image lq;
-    std::string prompt, image, latent, attn, provenance;
+    std::string prompt, image, latent, attn, input_hash;
     RestoreInput input;
   };
   auto prepare_item = [&](size_t i, Ready& rd) {
@@ -392,8 +402,9 @@ int run_batch(const RestoreJob& job) {
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     // Read once: its hash goes into the settings, its bytes to the decoder.
     const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
+    rd.input_hash = batch::bytes_hash(bytes);
     // The header's size decides whether tiles run, before any decoding (--resume decodes nothing it keeps).
-    const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), rd.prompt,
+    const json settings = item_settings(job, pl, model_fp, it.key, rd.input_hash, rd.prompt,
                                         !rd.latent.empty(), !rd.attn.empty(),
                                         tiles_for_input(m, pl.params, image_header_size(bytes.data(), bytes.size())));
     if (job.resume) {
@@ -406,7 +417,6 @@ int run_batch(const RestoreJob& job) {
       }
       if (!why.empty()) resumed.redone(rd.image, why);
     }
-    rd.provenance = batch::provenance_text(kProg, settings);
     rd.lq = m.times->time("read", [&] { return decode_image(bytes, it.paths[0]); });
     RestoreParams p = pl.params;
     p.key = it.key;
@@ -416,7 +426,11 @@ int run_batch(const RestoreJob& job) {
   auto write_item = [&](size_t i, const Ready& rd, const RestoreResult& r) {
     const batch::Item& it = mine[i];
     warn_truncated(job, m, r, it.paths[0]);
-    m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn, rd.provenance); });
+    // What ran, from the processed size (the header only guessed it for --resume).
+    const std::string provenance = batch::provenance_text(
+        kProg, item_settings(job, pl, model_fp, it.key, rd.input_hash, rd.prompt, !rd.latent.empty(), !rd.attn.empty(),
+                             tiles_at(m, pl.params, r.proc_width, r.proc_height)));
+    m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn, provenance); });
     if (lines.enabled()) lines.put(i, json_text(record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt)) + "\n");
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.

@@ -262,9 +262,13 @@ int run_single(const SegmentJob& job) {
     latent = read_latent(job.latent_in);
     latent_t = latent_tensor(latent);  // a bad latent fails before the model is loaded
   }
+  std::optional<TagLines> tags;  // checked before the model is loaded
+  if (!job.tags.empty()) {
+    tags = read_tag_lines(job.tags);
+    tags->check_no_extra_lines(1);
+  }
   const SegmentModel m(model_options(job));
-  const Plan pl = make_plan(job, m);
-  if (pl.prompts.tags) pl.prompts.tags->check_no_extra_lines(1);
+  const Plan pl = make_plan(job, m, std::move(tags));
   set_threads(job, 1);
   const std::string prompt = pl.prompts.for_item(0, key);
   size_t tokens = 0;
