@@ -82,6 +82,15 @@ struct Compressor {
   ~Compressor() { jpeg_destroy_compress(&cinfo); }
 };
 
+// jpeg_read_header on `bytes` under the error sink; false when libjpeg failed.
+bool read_header(Decompressor& d, const uint8_t* bytes, size_t size) {
+  return jpeg_guarded(d.sink, [&] {
+    jpeg_create_decompress(&d.cinfo);
+    jpeg_mem_src(&d.cinfo, bytes, static_cast<unsigned long>(size));
+    jpeg_read_header(&d.cinfo, TRUE);
+  });
+}
+
 [[noreturn]] void throw_decode_failure(const std::string& name, const ErrorSink& sink) {
   if (std::strcmp(sink.message, kTruncated) == 0) throw_bad_input(name, kTruncated);
   throw_bad_input(name, std::string("corrupt JPEG data (") + sink.message + ")");
@@ -115,12 +124,7 @@ void check_enough_data(const std::string& name, const jpeg_decompress_struct& ci
 Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name) {
   Decompressor d;
   jpeg_decompress_struct& cinfo = d.cinfo;
-  if (!jpeg_guarded(d.sink, [&] {
-        jpeg_create_decompress(&cinfo);
-        jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(size));
-        jpeg_read_header(&cinfo, TRUE);
-      }))
-    throw_decode_failure(name, d.sink);
+  if (!read_header(d, bytes, size)) throw_decode_failure(name, d.sink);
 
   cinfo.out_color_space = output_space(name, cinfo.jpeg_color_space);
   const int channels = cinfo.out_color_space == JCS_GRAYSCALE ? 1 : 3;
@@ -150,18 +154,11 @@ Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name) {
 }
 
 std::pair<int, int> jpeg_header_size(const uint8_t* bytes, size_t size) {
-  Decompressor d;
-  jpeg_decompress_struct& cinfo = d.cinfo;
   // The decoder's own header read: it skips what decode_jpeg skips (bytes
   // between markers, fill bytes), so the two never disagree.
-  if (!jpeg_guarded(d.sink, [&] {
-        jpeg_create_decompress(&cinfo);
-        jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(size));
-        jpeg_read_header(&cinfo, TRUE);
-      }))
-    return {0, 0};
-  if (cinfo.image_width == 0 || cinfo.image_height == 0) return {0, 0};
-  return {int(cinfo.image_width), int(cinfo.image_height)};
+  Decompressor d;
+  if (!read_header(d, bytes, size) || d.cinfo.image_width == 0 || d.cinfo.image_height == 0) return {0, 0};
+  return {int(d.cinfo.image_width), int(d.cinfo.image_height)};
 }
 
 std::vector<uint8_t> encode_jpeg(const Image& img, const EncodeOptions& opt) {
