@@ -351,7 +351,10 @@ TEST_CASE("restore: channels-last weights (--channels-last) give the same result
   p.attention = true;
   const RestoreResult a = restore(tiny_model(true), lq, "dog", p, "lq");
   const RestoreResult b = restore(cl, lq, "dog", p, "lq");
-  CHECK(max_abs(a.latent, b.latent) * std::sqrt(cl.schedule.alpha_bar(999)) <= 1e-5);
+  // In eps units, as restore_many's batched kernels: NHWC kernels order their
+  // sums otherwise, by an amount that depends on the CPU's kernels (1.02e-5
+  // with LibTorch 2.11 on an AVX-512 AMD EPYC, under 1e-5 on the Xeons before).
+  CHECK(max_abs(a.latent, b.latent) * std::sqrt(cl.schedule.alpha_bar(999)) <= 3e-5);
   CHECK(max_abs(a.decoded, b.decoded) <= 1e-5);
   CHECK(max_abs(a.attention, b.attention) <= 1e-6);
 }
