@@ -11,7 +11,9 @@
 # 5. a NUL in a manifest key cut the message there;
 # 6. (a flag-efficacy sweep) rass-caption-map --resume kept packs made with
 #    another --senses or --table (other masks, the same prompt);
-#    rass-scenes --list-classes ignored --json;
+#    rass-scenes --list-classes ignored --json; rass-degrade took
+#    --out-quality for PNG outputs, --png-level for JPEG ones and
+#    --upsample-mode with nothing resized back, without a word;
 # 7. (an audit against REFERENCE.md) rass-restore ran large images whole
 #    unless --tile was given; OSEDiff's test script tiles them.
 . "$(dirname "$0")/lib.sh"
@@ -54,6 +56,18 @@ expect_exit 0 "degrade an 8 px image with the blurs dropped by --stages" -- "$B/
 expect_exit 3 "degrade an 8 px image with the final sinc on" -- "$B/rass-degrade" "$T/tiny.ppm" \
   -o "$T/t3.png" --stages -blur -q
 stderr_has "blur kernel of preset rass" "the kernel is the reason"
+
+# 6b. rass-degrade warns of encoder and resize options that cannot apply.
+expect_exit 0 "degrade PNG --out-quality" -- "$B/rass-degrade" "$IMG1" -o "$T/w.png" --out-quality 10
+stderr_has "warning: --out-quality applies to JPEG outputs; these are png" "the option is named"
+expect_exit 0 "degrade JPEG --png-level" -- "$B/rass-degrade" "$IMG1" -o "$T/w.jpg" --png-level 9
+stderr_has "warning: --png-level applies to PNG outputs; these are jpeg" "the option is named"
+expect_exit 0 "degrade --upsample-mode at scale 1" -- "$B/rass-degrade" "$IMG1" -o "$T/w2.png" --upsample-mode nearest
+stderr_has "warning: --upsample-mode applies with --lq-size hq" "the option is named"
+expect_exit 0 "degrade lqseg-2 --upsample-mode (it applies)" -- "$B/rass-degrade" "$IMG1" -o "$T/w3.png" -p lqseg-2 --upsample-mode nearest
+grep -q warning "$T/.err" && fail "a warning for an option that applies: $(cat "$T/.err")"
+expect_exit 0 "degrade batch JPEG --png-level -q" -- "$B/rass-degrade" "$T/sc/images" -o "$T/wd" -f jpeg --png-level 9 -q
+[ -s "$T/.err" ] && fail "-q still warned: $(cat "$T/.err")"
 
 # 3. PNM: a comment right after maxval ends the header at its line end.
 printf 'P5 2 2 255#made by x\n\001\002\003\004' >"$T/c.pgm"

@@ -201,6 +201,9 @@ degrade::DegradeJob DegradeCli::job() const {
   job.format = format_.empty() ? ImageFormat::unknown : parse_format(format_);
   job.encode.png_compression = png_level_;
   job.encode.jpeg_quality = out_quality_;
+  job.png_level_given = app_->count("--png-level") > 0;
+  job.out_quality_given = app_->count("--out-quality") > 0;
+  job.upsample_mode_given = app_->count("--upsample-mode") > 0;
   job.record_path = record_;
   job.replay_path = replay_;
   job.manifest_out = manifest_out_;

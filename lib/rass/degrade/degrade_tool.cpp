@@ -61,6 +61,19 @@ std::string extension_for(ImageFormat f) {
 
 std::string variant_key(const std::string& key, int k) { return k == 0 ? key : key + "#v" + std::to_string(k); }
 
+// Options given that cannot change this run's outputs: a warning each (unless
+// -q), as a script that always passes them should still run.
+void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
+  if (job.quiet) return;
+  auto warn = [](const std::string& what) { std::fprintf(stderr, "rass-degrade: warning: %s\n", what.c_str()); };
+  if (job.out_quality_given && fmt != ImageFormat::jpeg)
+    warn(std::string("--out-quality applies to JPEG outputs; these are ") + format_name(fmt));
+  if (job.png_level_given && fmt != ImageFormat::png)
+    warn(std::string("--png-level applies to PNG outputs; these are ") + format_name(fmt));
+  if (job.upsample_mode_given && (!job.cfg.lq_at_hq_size || job.cfg.scale == 1) && job.cfg.named.name.empty())
+    warn("--upsample-mode applies with --lq-size hq and a scale above 1: no image is resized back here");
+}
+
 // The format to write: --format, else the extension of -o (PNG for stdout).
 // A --format that contradicts the extension is refused: JPEG bytes under a
 // .png name fool every reader that trusts extensions.
@@ -94,6 +107,7 @@ int run_single(const DegradeJob& job) {
   const std::string name = in == "-" ? "<stdin>" : in;
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--record -", job.record_path == "-"}});
   const ImageFormat fmt = output_format(job);
+  warn_unused_options(job, fmt);
   batch::OutputGuard guard;
   guard.add_input(in);
   guard.add_input(job.replay_path);
@@ -237,6 +251,7 @@ static int run_batch(const DegradeJob& job) {
     if (job.shard.contains(i)) mine.push_back(all[i]);
 
   const ImageFormat fmt = job.format == ImageFormat::unknown ? ImageFormat::png : job.format;
+  warn_unused_options(job, fmt);
   std::vector<Unit> units;
   std::vector<std::vector<size_t>> units_of(mine.size());  // variants share one decode
   for (size_t i = 0; i < mine.size(); ++i) {

@@ -33,6 +33,8 @@ struct DegradeJob {
   bool drop_alpha = false;
   bool accept_16bit = false;
   bool print_config = false;  // print the effective settings as JSON and stop
+  // Given on the command line (a warning when they cannot apply to this run).
+  bool png_level_given = false, out_quality_given = false, upsample_mode_given = false;
 };
 
 // Returns the exit code: 0 all done; 3 some inputs were bad (the rest are
