@@ -74,6 +74,13 @@ TagLines read_tag_lines(const std::string& path) {
   return t;
 }
 
+std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs) {
+  if (path.empty()) return std::nullopt;
+  TagLines t = read_tag_lines(path);
+  t.check_no_extra_lines(inputs);
+  return t;
+}
+
 std::string TagLines::for_item(size_t index, const std::string& key) const {
   if (keyed) {
     auto it = by_key.find(key);

@@ -42,6 +42,9 @@ struct TagLines {
   void check_no_extra_lines(size_t inputs) const;
 };
 TagLines read_tag_lines(const std::string& path);
+// --tags of a run over `inputs` inputs: none for "", else read_tag_lines with
+// check_no_extra_lines(inputs), before any work.
+std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs);
 
 // --prompt-file FILE|- : the file's text, trailing line ends dropped.
 std::string read_prompt_file(const std::string& path);

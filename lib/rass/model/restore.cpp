@@ -221,6 +221,14 @@ std::string weights_advice(const RestoreModel& m) {
 
 }  // namespace
 
+TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h) {
+  if (w <= 0 || h <= 0) return {};
+  const int64_t side = std::max(w, h);
+  return {latent_tiles_apply(h / m.vae_factor, w / m.vae_factor, p.tile_size),
+          vae_tiles_apply(side, p.vae_tiling.encoder_tile, p.vae_tiling.encoder_pad),
+          vae_tiles_apply(side / m.vae_factor, p.vae_tiling.decoder_tile, p.vae_tiling.decoder_pad)};
+}
+
 namespace {
 
 // One input read, sized and tokenized: what the batched stages need.
@@ -249,8 +257,9 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
   r.prompt_tokens = m.tokenizer->encode(ri.prompt).size();
   r.truncated = int64_t(r.prompt_tokens) > m.max_tokens - 2;
   r.ids = m.tokenizer->encode_padded(ri.prompt, int(m.max_tokens));
-  pr.tile = p.tile && latent_tiles_apply(r.proc_height / m.vae_factor, r.proc_width / m.vae_factor, p.tile_size);
-  pr.vae_tile = p.vae_tile && vae_tiles_apply(r.proc_height, r.proc_width, m.vae_factor, p.vae_tiling);
+  const TilesAt at = tiles_at(m, p, r.proc_width, r.proc_height);
+  pr.tile = p.tile && at.latent;
+  pr.vae_tile = p.vae_tile && at.vae();
   return pr;
 }
 

@@ -143,6 +143,16 @@ struct RestoreResult {
 // Restores one 8-bit image (gray, RGB, with or without alpha). `name` is used
 // in messages. Throws Error(bad_input) for images that are too small or not
 // 8-bit, Error(runtime) when the networks give a non-finite result.
+// Which tilings would change the pixels of an image processed at w x h:
+// OSEDiff's thresholds (latent h*w > tile^2; a VAE half when its longer side
+// passes tile + 2 pad). Below them the tiled path is one whole pass. All true
+// for an unknown size (w or h <= 0).
+struct TilesAt {
+  bool latent = true, vae_encoder = true, vae_decoder = true;
+  bool vae() const { return vae_encoder || vae_decoder; }
+};
+TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h);
+
 RestoreResult restore(const RestoreModel& model, const Image& lq, const std::string& prompt, const RestoreParams& p,
                       const std::string& name);
 

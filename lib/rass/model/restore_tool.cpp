@@ -24,10 +24,8 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
-#include "rass/model/latent_tiles.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_size.hpp"
-#include "rass/model/tiled_vae.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/tensor_npy.hpp"
 #include "rass/nn/threads.hpp"
@@ -52,37 +50,29 @@ void note(const RestoreJob& job, const std::string& text) {
   if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
 }
 
-// `tags`: the --tags file when the caller has read it already (it may be stdin).
 // Tiling as asked: --tile / --no-tile, else on (OSEDiff's test script always
 // tiles above its thresholds) but with --attn-out (its maps are of one pass).
 bool tiling_on(const RestoreJob& job) { return job.tile ? *job.tile : job.attn_out.empty(); }
 
-// Which tilings would change the pixels of an image processed at w x h
-// (both off below the thresholds: the tiled path is then one whole pass).
-struct TilesAt {
-  bool latent = true, vae_encoder = true, vae_decoder = true;
-};
-TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h) {
-  if (w <= 0 || h <= 0) return {};  // unknown: as asked
-  const int64_t side = std::max(w, h);
-  return {latent_tiles_apply(h / m.vae_factor, w / m.vae_factor, p.tile_size),
-          vae_tiles_apply(side, p.vae_tiling.encoder_tile, p.vae_tiling.encoder_pad),
-          vae_tiles_apply(side / m.vae_factor, p.vae_tiling.decoder_tile, p.vae_tiling.decoder_pad)};
+// The tilings that run, as settings and records name them: "tile" (size,
+// overlap) when the latent is tiled; "vae_tile" the tile of each VAE half
+// that runs tiled (null for a half that runs whole); null when none runs.
+json tile_setting(const RestoreParams& p, const TilesAt& at) {
+  return p.tile && at.latent ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr);
 }
-// The "vae_tile" setting: the tile of each VAE half that runs tiled (null for
-// a half that runs whole), null when neither does.
 json vae_tile_setting(const RestoreJob& job, const RestoreParams& p, const TilesAt& at) {
-  if (!p.vae_tile || !(at.vae_encoder || at.vae_decoder)) return nullptr;
+  if (!p.vae_tile || !at.vae()) return nullptr;
   return {{"encoder", at.vae_encoder ? json(job.vae_encoder_tile) : json(nullptr)},
           {"decoder", at.vae_decoder ? json(job.vae_decoder_tile) : json(nullptr)}};
 }
-// The same for an input of in_w x in_h (its header), through the size rule.
+// tiles_at for an input whose header says in = (w, h), through the size rule.
 TilesAt tiles_for_input(const RestoreModel& m, const RestoreParams& p, std::pair<int, int> in) {
   const auto [w, h] = processed_size(in.first, in.second, p.upscale, p.size_policy, p.process_size);
   return tiles_at(m, p, w, h);
 }
 
-Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLines> tags = std::nullopt) {
+// `tags`: the --tags file, read by the caller before the model (it may be stdin).
+Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLines> tags) {
   const RecordedForm& rec = m.recorded;
   Plan pl;
   RestoreParams& p = pl.params;
@@ -144,8 +134,7 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLi
   p.attention = !job.attn_out.empty();
 
   pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
-  if (tags) pl.prompts.tags = std::move(tags);
-  else if (!job.tags.empty()) pl.prompts.tags = read_tag_lines(job.tags);
+  pl.prompts.tags = std::move(tags);
   return pl;
 }
 
@@ -172,7 +161,7 @@ json record(const RestoreJob& job, const Plan& pl, const RestoreModel& m, const 
             {"processed_size", {r.proc_width, r.proc_height}},
             {"output_size", {r.image.width, r.image.height}},
             // The tilings that ran (none for an image under the thresholds).
-            {"tile", at.latent && pl.params.tile ? json{{"size", job.tile_size}, {"overlap", job.tile_overlap}} : json(nullptr)},
+            {"tile", tile_setting(pl.params, at)},
             {"vae_tile", vae_tile_setting(job, pl.params, at)},
             {"dtype", job.dtype}};
   if (pl.params.attention) {
@@ -218,7 +207,7 @@ json item_settings(const RestoreJob& job, const Plan& pl, const std::string& mod
           {"process_size", p.size_policy == SizePolicy::osediff ? json(p.process_size) : json(batch::kNotApplicable)},
           // The tilings that run: null under the thresholds, where the tiled
           // path is one whole pass (so an untiled output matches).
-          {"tile", at.latent && p.tile ? json{{"size", p.tile_size}, {"overlap", p.tile_overlap}} : json(nullptr)},
+          {"tile", tile_setting(p, at)},
           {"vae_tile", vae_tile_setting(job, p, at)},
           {"dtype", job.dtype},
           {"outputs", outputs}};
@@ -312,11 +301,7 @@ int run_single(const RestoreJob& job) {
   const std::vector<uint8_t> in_bytes = read_image_bytes(in);
   const Image lq = decode_image(in_bytes, name);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
-  std::optional<TagLines> tags;  // checked before the model is loaded
-  if (!job.tags.empty()) {
-    tags = read_tag_lines(job.tags);
-    tags->check_no_extra_lines(1);
-  }
+  std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string prompt = pl.prompts.for_item(0, key);
@@ -372,11 +357,7 @@ int run_batch(const RestoreJob& job) {
   // A positional tag file with a line for no input is refused before any
   // work (every later prompt may be shifted); an item without a line is a bad
   // item, the others go on.
-  std::optional<TagLines> tags;
-  if (!job.tags.empty()) {
-    tags = read_tag_lines(job.tags);
-    tags->check_no_extra_lines(all.size());
-  }
+  std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
 
   const RestoreModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));

@@ -52,7 +52,7 @@ struct Plan {
 };
 
 // `tags`: the --tags file when the caller has read it already (it may be stdin).
-Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLines> tags = std::nullopt) {
+Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLines> tags) {
   Plan pl;
   SegmentParams& p = pl.params;
   p.whole = job.whole;
@@ -63,8 +63,7 @@ Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLi
   const std::string style = job.prompt_style ? *job.prompt_style : m.config.prompt_style;
   pl.prompts.style = style == "osediff" ? PromptStyle::osediff : PromptStyle::rass;
   pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
-  if (tags) pl.prompts.tags = std::move(tags);
-  else if (!job.tags.empty()) pl.prompts.tags = read_tag_lines(job.tags);
+  pl.prompts.tags = std::move(tags);
   pl.names = m.config.classes;
   if (!job.classes.empty()) {
     pl.names = metrics::load_class_names(job.classes);
@@ -262,11 +261,7 @@ int run_single(const SegmentJob& job) {
     latent = read_latent(job.latent_in);
     latent_t = latent_tensor(latent);  // a bad latent fails before the model is loaded
   }
-  std::optional<TagLines> tags;  // checked before the model is loaded
-  if (!job.tags.empty()) {
-    tags = read_tag_lines(job.tags);
-    tags->check_no_extra_lines(1);
-  }
+  std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));
   set_threads(job, 1);
@@ -337,12 +332,9 @@ int run_batch(const SegmentJob& job) {
 
   // A tag file with no line for some item, or a line for no input, is refused
   // before any work: found per item, it would leave a partial output folder.
-  std::optional<TagLines> tags;
-  if (!job.tags.empty()) {
-    tags = read_tag_lines(job.tags);
-    tags->check_no_extra_lines(all.size());
+  std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
+  if (tags)
     for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
-  }
 
   const SegmentModel m(model_options(job));
   const Plan pl = make_plan(job, m, std::move(tags));

@@ -29,11 +29,6 @@ struct VaeTiling {
 // OSEDiff's vaehook condition for tiles along the longer side: max side >
 // tile + 2 * pad (image pixels for the encoder, latent pixels for the decoder).
 inline bool vae_tiles_apply(int64_t max_side, int64_t tile, int64_t pad) { return max_side > tile + 2 * pad; }
-// Whether encoder or decoder of an H x W image (latent H/factor x W/factor) tiles.
-inline bool vae_tiles_apply(int64_t height, int64_t width, int64_t factor, const VaeTiling& t) {
-  const int64_t side = height > width ? height : width;
-  return vae_tiles_apply(side, t.encoder_tile, t.encoder_pad) || vae_tiles_apply(side / factor, t.decoder_tile, t.decoder_pad);
-}
 
 // The encoder output (before quant_conv) of x [1, 3, H, W]; tiled only when
 // max(H, W) > tile + 2 * pad (else the plain forward), or always with `force`.
