@@ -67,27 +67,52 @@ Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter&
       on_end, workers);
 }
 
+ItemEnds::ItemEnds(const std::vector<Item>& items, const RunOptions& opt, Reporter& reporter, OnEnd on_end)
+    : items_(items), reporter_(reporter), on_end_(std::move(on_end)), progress_(items.size(), reporter.prog(), opt.quiet) {}
+
+void ItemEnds::end_one(size_t i, Outcome o, const std::string& msg) {
+  (o == Outcome::ok ? ok_ : o == Outcome::bad ? bad_ : failed_)++;
+  if (!msg.empty()) reporter_.say(msg);
+  if (on_end_) on_end_(i, o, msg);
+  progress_.tick();
+}
+
+std::vector<size_t> ItemEnds::members(size_t first, size_t last) {
+  std::vector<size_t> idx;
+  for (size_t i = first; i < std::min(items_.size(), last); ++i) {
+    if (!items_[i].error.empty()) end_one(i, Outcome::bad, items_[i].error);
+    else idx.push_back(i);
+  }
+  return idx;
+}
+
+void ItemEnds::end(const std::vector<size_t>& idx, const std::vector<std::exception_ptr>& errors) {
+  for (size_t k = 0; k < idx.size(); ++k) {
+    if (k >= errors.size() || !errors[k]) {
+      end_one(idx[k], Outcome::ok, "");
+      continue;
+    }
+    std::string msg;
+    const Outcome o = classify(items_[idx[k]], errors[k], msg);
+    end_one(idx[k], o, msg);
+  }
+}
+
+Tally ItemEnds::finish() {
+  progress_.finish();
+  return Tally{ok_, bad_, failed_};
+}
+
 Tally run_item_groups(const std::vector<Item>& items, size_t group, const RunOptions& opt, Reporter& reporter,
                       const std::function<void(const std::vector<size_t>&, int, std::vector<std::exception_ptr>&)>& body,
                       const std::function<void(size_t, Outcome, const std::string&)>& on_end, int workers) {
   if (group == 0) group = 1;
-  std::atomic<size_t> ok{0}, bad{0}, failed{0};
-  Progress progress(items.size(), reporter.prog(), opt.quiet);
-  auto end = [&](size_t i, Outcome o, const std::string& msg) {
-    (o == Outcome::ok ? ok : o == Outcome::bad ? bad : failed)++;
-    if (!msg.empty()) reporter.say(msg);
-    if (on_end) on_end(i, o, msg);
-    progress.tick();
-  };
+  ItemEnds ends(items, opt, reporter, on_end);
   const size_t groups = (items.size() + group - 1) / group;
   // A caller's count too is capped at the groups: no idle threads for -j 100000.
   workers = group_workers(workers > 0 ? workers : opt.jobs, items.size(), group);
   parallel_for(groups, workers, [&](size_t g, int w) {
-    std::vector<size_t> idx;
-    for (size_t i = g * group; i < std::min(items.size(), (g + 1) * group); ++i) {
-      if (!items[i].error.empty()) end(i, Outcome::bad, items[i].error);
-      else idx.push_back(i);
-    }
+    const std::vector<size_t> idx = ends.members(g * group, (g + 1) * group);
     if (idx.empty()) return;
     std::vector<std::exception_ptr> errors(idx.size());
     // Nothing escapes: an escaping exception would stop the other workers.
@@ -96,18 +121,9 @@ Tally run_item_groups(const std::vector<Item>& items, size_t group, const RunOpt
     } catch (...) {
       for (std::exception_ptr& e : errors) e = std::current_exception();
     }
-    for (size_t k = 0; k < idx.size(); ++k) {
-      if (!errors[k]) {
-        end(idx[k], Outcome::ok, "");
-        continue;
-      }
-      std::string msg;
-      const Outcome o = classify(items[idx[k]], errors[k], msg);
-      end(idx[k], o, msg);
-    }
+    ends.end(idx, errors);
   });
-  progress.finish();
-  return Tally{ok, bad, failed};
+  return ends.finish();
 }
 
 }  // namespace rass::batch

@@ -8,6 +8,7 @@
 // batch goes on, so no finished output is lost. The exit code at the end:
 // 1 if any item failed at runtime, else 3 if any was bad, else 0.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/core/progress.hpp"
 
 namespace rass::batch {
 
@@ -51,6 +53,29 @@ Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter&
                 const std::function<void(size_t index, int worker)>& body,
                 const std::function<void(size_t index, Outcome outcome, const std::string& message)>& on_end = {},
                 int workers = 0);
+
+// The ending of items, for run_item_groups and for schedulers of their own
+// (the network tools' pipeline, model/batching.hpp): the error policy above,
+// the counts, the messages, on_end and the progress line. Thread-safe.
+class ItemEnds {
+ public:
+  using OnEnd = std::function<void(size_t index, Outcome outcome, const std::string& message)>;
+  ItemEnds(const std::vector<Item>& items, const RunOptions& opt, Reporter& reporter, OnEnd on_end = {});
+  // The items of [first, last) to run: those with `error` set end here, as bad.
+  std::vector<size_t> members(size_t first, size_t last);
+  // Ends indices[k] as errors[k] says (null: ok).
+  void end(const std::vector<size_t>& indices, const std::vector<std::exception_ptr>& errors);
+  // The progress line finished; the counts.
+  Tally finish();
+
+ private:
+  void end_one(size_t i, Outcome o, const std::string& message);
+  const std::vector<Item>& items_;
+  Reporter& reporter_;
+  OnEnd on_end_;
+  Progress progress_;
+  std::atomic<size_t> ok_{0}, bad_{0}, failed_{0};
+};
 
 // Like run_items, but each call of `body` gets up to `group` consecutive items
 // (the ones without `error`), so a tool can batch them (network metrics run

@@ -6,7 +6,13 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <future>
+#include <memory>
+#include <system_error>
+#include <thread>
 #include <vector>
+
+#include <c10/core/InferenceMode.h>
 
 #include "rass/batch/run.hpp"
 #include "rass/core/parallel.hpp"
@@ -46,69 +52,140 @@ void run_or_retry(const std::vector<size_t>& chunk, All&& all, One&& one, Fail&&
   }
 }
 
-// One group of batch::run_item_groups for a network tool whose model takes a
-// batch of prepared inputs (rass-restore's restore_many, rass-segment's
-// segment_many): each item is read (`prepare`; --resume may mark it
-// skipped), the rest go to the model together (`run`: one result and one
-// error slot per input), then each is written (`write`). A failure at any
-// step is that item's own error, LibTorch's without its backtrace.
-// Ready: the tool's per-item state, with `bool skipped` and `Input input`.
-template <class Ready, class Input, class Result>
-void run_item_group(const std::vector<size_t>& indices, std::vector<std::exception_ptr>& errors,
-                    const std::function<void(size_t, Ready&)>& prepare,
-                    const std::function<std::vector<Result>(const std::vector<Input>&, std::vector<std::exception_ptr>&)>& run,
-                    const std::function<void(size_t, const Ready&, const Result&)>& write) {
-  // Sized once before any item is read: inputs may point into their Ready.
-  std::vector<Ready> ready(indices.size());
-  std::vector<size_t> to_run;  // positions in indices that go to the model
-  for (size_t k = 0; k < indices.size(); ++k) {
-    try {
-      prepare(indices[k], ready[k]);
-      if (!ready[k].skipped) to_run.push_back(k);
-    } catch (...) {
-      errors[k] = without_backtrace(std::current_exception());
-    }
-  }
-  std::vector<Input> inputs;
-  for (size_t k : to_run) inputs.push_back(ready[k].input);
-  std::vector<std::exception_ptr> failed;
-  const std::vector<Result> results = run(inputs, failed);
-  for (size_t n = 0; n < to_run.size(); ++n) {
-    const size_t k = to_run[n];
-    try {
-      if (failed[n]) std::rethrow_exception(failed[n]);
-      write(indices[k], ready[k], results[n]);
-    } catch (...) {
-      errors[k] = without_backtrace(std::current_exception());
-    }
+// A thread for f, or f run where its result is asked for when the system
+// starts no more threads: the pipeline below then runs in order.
+template <class F>
+auto start_async(F&& f) {
+  try {
+    return std::async(std::launch::async, std::forward<F>(f));
+  } catch (const std::system_error&) {
+    return std::async(std::launch::deferred, std::forward<F>(f));
   }
 }
 
+// One group on its way through the pipeline of run_model_items.
+template <class Ready, class Result>
+struct GroupInFlight {
+  std::vector<size_t> indices;
+  std::vector<std::exception_ptr> errors;  // per member; null: ok so far
+  std::vector<Ready> ready;                // sized once: inputs may point into it
+  std::vector<size_t> to_run;              // positions sent to the model
+  std::vector<Result> results;             // per position of to_run
+  std::vector<std::exception_ptr> failed;  // the model's, per position of to_run
+};
+
 // The batch loop of a network tool: `items` in groups of up to `batch`
 // consecutive items (same-size images share the network calls), -j
-// `workers` of them at once, each worker on a CUDA stream of its own on a
-// GPU (WorkerStreams: one reads and writes files while another's batch
-// computes), each group through run_item_group. `on_error(i, message)` for
-// each item that did not end well (the tools' --jsonl error lines).
+// `workers` lanes at once, each on a CUDA stream of its own on a GPU
+// (WorkerStreams). Each group is read (`prepare` per item; --resume may mark
+// one skipped), sent to the model (`run`: one result and one error slot per
+// input) and written (`write` per item). A failure at any step is that
+// item's own error, LibTorch's without its backtrace; `on_error(i, message)`
+// for each item that did not end well (the tools' --jsonl error lines).
+//
+// `overlap` (every run but --timings, whose stages wait for the device one
+// at a time): a lane is a pipeline. While its model runs group g on the
+// lane's thread, group g+1 is read and group g-1 written, each by up to
+// `io_threads` threads item by item, so the device does not wait for PNG
+// decoding and encoding (most of a batch's time on a GPU when done in turn).
+// At most three groups per lane are in memory. The reading and writing
+// threads work on the lane's stream (a prompt encoded while reading is
+// queued there, before the model's work that uses it), in inference mode.
+// Without `overlap` each group is read, run and written in turn.
 template <class Ready, class Input, class Result>
 batch::Tally run_model_items(
     const std::vector<batch::Item>& items, int batch, int workers, bool quiet, batch::Reporter& reporter,
-    c10::Device device, const std::function<void(size_t, Ready&)>& prepare,
+    c10::Device device, bool overlap, const std::function<void(size_t, Ready&)>& prepare,
     const std::function<std::vector<Result>(const std::vector<Input>&, std::vector<std::exception_ptr>&)>& run,
     const std::function<void(size_t, const Ready&, const Result&)>& write,
     const std::function<void(size_t, const std::string&)>& on_error) {
-  // At most one worker per group: -j 100000 makes no idle threads or streams.
-  workers = worker_count(workers, (items.size() + size_t(std::max(batch, 1)) - 1) / size_t(std::max(batch, 1)));
+  using Group = GroupInFlight<Ready, Result>;
+  const size_t group = size_t(std::max(batch, 1));
+  const size_t groups = (items.size() + group - 1) / group;
+  // At most one lane per group: -j 100000 makes no idle threads or streams.
+  workers = worker_count(workers, groups);
   const WorkerStreams streams(device, workers);
-  return batch::run_item_groups(
-      items, size_t(batch), {workers, quiet}, reporter,
-      [&](const std::vector<size_t>& idx, int w, std::vector<std::exception_ptr>& errors) {
-        streams.run(w, [&] { run_item_group<Ready, Input, Result>(idx, errors, prepare, run, write); });
-      },
-      [&](size_t i, batch::Outcome o, const std::string& message) {
-        if (o != batch::Outcome::ok) on_error(i, message);
-      },
-      workers);
+  batch::ItemEnds ends(items, {workers, quiet}, reporter, [&](size_t i, batch::Outcome o, const std::string& message) {
+    if (o != batch::Outcome::ok) on_error(i, message);
+  });
+  // Each lane's reading and writing split the cores with the other lanes.
+  const int io_threads =
+      overlap ? worker_count(std::max(1, int(std::thread::hardware_concurrency()) / workers), group) : 1;
+  std::atomic<size_t> next{0};
+  // The next group with something to run (null: none left), read.
+  auto take_and_read = [&](int lane) -> std::shared_ptr<Group> {
+    for (size_t g; (g = next++) < groups;) {
+      auto G = std::make_shared<Group>();
+      G->indices = ends.members(g * group, (g + 1) * group);
+      if (G->indices.empty()) continue;
+      G->errors.resize(G->indices.size());
+      G->ready.resize(G->indices.size());
+      parallel_for(G->indices.size(), io_threads, [&](size_t k, int) {
+        streams.run(lane, [&] {
+          c10::InferenceMode guard;
+          try {
+            prepare(G->indices[k], G->ready[k]);
+          } catch (...) {
+            G->errors[k] = without_backtrace(std::current_exception());
+          }
+        });
+      });
+      for (size_t k = 0; k < G->indices.size(); ++k)
+        if (!G->errors[k] && !G->ready[k].skipped) G->to_run.push_back(k);
+      return G;
+    }
+    return nullptr;
+  };
+  auto compute = [&](Group& G) {
+    std::vector<Input> inputs;
+    for (size_t k : G.to_run) inputs.push_back(G.ready[k].input);
+    try {
+      G.results = run(inputs, G.failed);
+    } catch (...) {  // the whole call failed: each member has that error
+      const std::exception_ptr e = without_backtrace(std::current_exception());
+      G.results.clear();
+      G.failed.assign(G.to_run.size(), e);
+    }
+    G.results.resize(G.to_run.size());
+    G.failed.resize(G.to_run.size());
+  };
+  auto write_and_end = [&](int lane, Group& G) {
+    parallel_for(G.to_run.size(), io_threads, [&](size_t n, int) {
+      const size_t k = G.to_run[n];
+      streams.run(lane, [&] {
+        c10::InferenceMode guard;
+        try {
+          if (G.failed[n]) std::rethrow_exception(G.failed[n]);
+          write(G.indices[k], G.ready[k], G.results[n]);
+        } catch (...) {
+          G.errors[k] = without_backtrace(std::current_exception());
+        }
+      });
+      G.results[n] = Result();  // the memory back as soon as it is written
+    });
+    ends.end(G.indices, G.errors);
+  };
+  parallel_for(size_t(workers), workers, [&](size_t, int lane) {
+    if (!overlap) {
+      for (std::shared_ptr<Group> G; (G = take_and_read(lane));) {
+        streams.run(lane, [&] { compute(*G); });
+        write_and_end(lane, *G);
+      }
+      return;
+    }
+    std::future<std::shared_ptr<Group>> ahead = start_async([&, lane] { return take_and_read(lane); });
+    std::future<void> writing;
+    for (;;) {
+      const std::shared_ptr<Group> G = ahead.get();
+      if (!G) break;
+      ahead = start_async([&, lane] { return take_and_read(lane); });
+      streams.run(lane, [&] { compute(*G); });
+      if (writing.valid()) writing.get();
+      writing = start_async([&, lane, G] { write_and_end(lane, *G); });
+    }
+    if (writing.valid()) writing.get();
+  });
+  return ends.finish();
 }
 
 }  // namespace rass::model

@@ -314,7 +314,7 @@ int run_single(const RestoreJob& job) {
       kProg, item_settings(job, pl, model_files(job), key, batch::bytes_hash(in_bytes), prompt,
                            !job.latent_out.empty(), !job.attn_out.empty(),
                            tiles_at(m, pl.params, r.proc_width, r.proc_height)));
-  m.times->time("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
+  m.times->time_host("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
   if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
@@ -382,7 +382,7 @@ int run_batch(const RestoreJob& job) {
     rd.attn = out_of(job.attn_out, it.key, ".npy");
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     // Read once: its hash goes into the settings, its bytes to the decoder.
-    const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
+    const std::vector<uint8_t> bytes = m.times->time_host("read", [&] { return read_image_bytes(it.paths[0]); });
     rd.input_hash = batch::bytes_hash(bytes);
     // The header's size decides whether tiles run, before any decoding (--resume decodes nothing it keeps).
     const json settings = item_settings(job, pl, model_fp, it.key, rd.input_hash, rd.prompt,
@@ -398,7 +398,7 @@ int run_batch(const RestoreJob& job) {
       }
       if (!why.empty()) resumed.redone(rd.image, why);
     }
-    rd.lq = m.times->time("read", [&] { return decode_image(bytes, it.paths[0]); });
+    rd.lq = m.times->time_host("read", [&] { return decode_image(bytes, it.paths[0]); });
     RestoreParams p = pl.params;
     p.key = it.key;
     // rd lives in the caller's vector, sized before any item is read: &rd.lq stays valid.
@@ -411,12 +411,12 @@ int run_batch(const RestoreJob& job) {
     const std::string provenance = batch::provenance_text(
         kProg, item_settings(job, pl, model_fp, it.key, rd.input_hash, rd.prompt, !rd.latent.empty(), !rd.attn.empty(),
                              tiles_at(m, pl.params, r.proc_width, r.proc_height)));
-    m.times->time("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn, provenance); });
+    m.times->time_host("write", [&] { write_outputs(r, rd.image, rd.latent, rd.attn, provenance); });
     if (lines.enabled()) lines.put(i, json_text(record(job, pl, m, r, it.key, it.paths[0], rd.image, rd.prompt)) + "\n");
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.
   const batch::Tally tally = run_model_items<Ready, RestoreInput, RestoreResult>(
-      mine, job.batch, workers, job.quiet, reporter, m.device, prepare_item,
+      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.times->on(), prepare_item,
       [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
         return restore_many(m, inputs, job.batch, failed);
       },

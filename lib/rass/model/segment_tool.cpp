@@ -276,7 +276,7 @@ int run_single(const SegmentJob& job) {
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
   const SegmentResult r = segment(m, rgb, context, p, name, job.batch);
-  m.times->time("write", [&] {
+  m.times->time_host("write", [&] {
     const Outputs o{job.output, job.color, job.overlay, job.logits_out, job.probs_out};
     const std::string settings = batch::provenance_text(
         kProg, item_settings(job, pl, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
@@ -359,7 +359,7 @@ int run_batch(const SegmentJob& job) {
     rd.prompt = pl.prompts.for_item(mine_input[i], it.key);
     const std::string latent_name = job.latent_in.empty() ? "" : path_join(job.latent_in, it.key) + ".npy";
     // Read once: its hash goes into the settings, its bytes to the decoder.
-    const std::vector<uint8_t> bytes = m.times->time("read", [&] { return read_image_bytes(it.paths[0]); });
+    const std::vector<uint8_t> bytes = m.times->time_host("read", [&] { return read_image_bytes(it.paths[0]); });
     LatentIn latent;
     if (!latent_name.empty()) latent = read_latent(latent_name);
     const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), latent.hash, rd.prompt, o);
@@ -374,7 +374,7 @@ int run_batch(const SegmentJob& job) {
       if (!why.empty()) resumed.redone(o.labels, why);
     }
     rd.provenance = batch::provenance_text(kProg, settings);
-    rd.rgb = m.times->time("read", [&] { return to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]); });
+    rd.rgb = m.times->time_host("read", [&] { return to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]); });
     SegmentParams p = pl.params;
     p.key = it.key;
     if (!latent_name.empty()) {
@@ -392,12 +392,12 @@ int run_batch(const SegmentJob& job) {
   auto write_item = [&](size_t i, const Ready& rd, const SegmentResult& r) {
     const batch::Item& it = mine[i];
     const Outputs o = outputs_of(it.key);
-    m.times->time("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o, rd.provenance); });
+    m.times->time_host("write", [&] { write_outputs(r, rd.rgb, pl, m.config.head.num_classes, o, rd.provenance); });
     if (lines.enabled()) lines.put(i, json_text(record(job, m, r, it.key, it.paths[0], o.labels, rd.prompt, rd.tokens)) + "\n");
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
   const batch::Tally tally = run_model_items<Ready, SegmentInput, SegmentResult>(
-      mine, job.batch, workers, job.quiet, reporter, m.device, prepare_item,
+      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.times->on(), prepare_item,
       [&](const std::vector<SegmentInput>& inputs, std::vector<std::exception_ptr>& failed) {
         return segment_many(m, inputs, job.batch, failed);
       },

@@ -53,14 +53,14 @@ void StageTimes::add(const char* stage, double seconds) const {
   sums_->stages.push_back({stage, seconds, 1, seconds});
 }
 
-StageTimes::Scope::Scope(const StageTimes& t, const char* stage) : t_(t), stage_(stage) {
-  t_.wait();
+StageTimes::Scope::Scope(const StageTimes& t, const char* stage, bool wait) : t_(t), stage_(stage), wait_(wait) {
+  if (wait_) t_.wait();
   start_ = now_seconds();
 }
 
 StageTimes::Scope::~Scope() {
   try {
-    t_.wait();
+    if (wait_) t_.wait();
   } catch (...) {  // a device error shows again at the caller's next call
   }
   t_.add(stage_, now_seconds() - start_);

@@ -37,6 +37,15 @@ class StageTimes {
     return std::forward<F>(f)();
   }
 
+  // f(), charged to `stage` without waiting for the device: host work
+  // (reading, writing) that may run on any thread beside the device's.
+  template <class F>
+  decltype(auto) time_host(const char* stage, F&& f) const {
+    if (!on_) return std::forward<F>(f)();
+    const Scope scope(*this, stage, /*wait=*/false);
+    return std::forward<F>(f)();
+  }
+
   // Seconds summed for `stage` and the number of calls (0, 0 if never timed).
   std::pair<double, size_t> total(const std::string& stage) const;
   // The stages in the order first timed, for stderr: total seconds, share
@@ -48,7 +57,7 @@ class StageTimes {
  private:
   class Scope {
    public:
-    Scope(const StageTimes& t, const char* stage);
+    Scope(const StageTimes& t, const char* stage, bool wait = true);
     ~Scope();
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
@@ -57,6 +66,7 @@ class StageTimes {
     const StageTimes& t_;
     const char* stage_;
     double start_;
+    bool wait_;
   };
   void wait() const;  // for the device work queued on this thread's stream
   void add(const char* stage, double seconds) const;
