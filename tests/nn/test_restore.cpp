@@ -332,6 +332,63 @@ TEST_CASE("restore_many: tiling asked for (rass-restore's default) but under the
   CHECK(m.times->total("unet").second == 4);
 }
 
+TEST_CASE("PromptCache: one encoding per prompt, the first kMaxEntries prompts kept") {
+  PromptCache cache;
+  int encoded = 0;
+  auto enc = [&](float v) {
+    return [&encoded, v] {
+      ++encoded;
+      return torch::full({1, 2}, v);
+    };
+  };
+  const torch::Tensor a = cache.get("dog", torch::kCPU, enc(1));
+  const torch::Tensor a2 = cache.get("dog", torch::kCPU, enc(9));  // kept: not encoded again
+  CHECK(encoded == 1);
+  CHECK(a2.is_same(a));
+  CHECK(cache.get("cat", torch::kCPU, enc(2))[0][0].item<float>() == 2);
+  CHECK(encoded == 2);
+  CHECK(cache.hits() == 1);
+  for (size_t i = cache.size(); i < PromptCache::kMaxEntries; ++i) cache.get("p" + std::to_string(i), torch::kCPU, enc(3));
+  CHECK(cache.size() == PromptCache::kMaxEntries);
+  encoded = 0;
+  cache.get("one too many", torch::kCPU, enc(4));
+  cache.get("one too many", torch::kCPU, enc(4));
+  CHECK(encoded == 2);  // full: encoded each time, not kept
+  CHECK(cache.size() == PromptCache::kMaxEntries);
+}
+
+TEST_CASE("restore_many: a prompt shared by a chunk is encoded once, alone, and kept; mixed prompts run batched") {
+  RestoreModel m = tiny_model(true);  // a copy sharing the weights, with its own cache
+  m.prompt_cache = std::make_shared<PromptCache>();
+  std::vector<Image> imgs(3, Image(48, 32, 3));
+  for (size_t k = 0; k < imgs.size(); ++k)
+    for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (23 + k)) % 241);
+  std::vector<RestoreInput> inputs;
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    RestoreParams p;
+    p.process_size = 0;
+    p.vae_mode = true;
+    p.key = "i" + std::to_string(k);
+    inputs.push_back({&imgs[k], "grass, sky", p, p.key});
+  }
+  std::vector<std::exception_ptr> errors;
+  const std::vector<RestoreResult> r = restore_many(m, inputs, 3, errors);
+  CHECK(m.prompt_cache->size() == 1);
+  CHECK(m.prompt_cache->hits() == 0);
+  restore_many(m, inputs, 1, errors);  // three chunks of one: all from the cache
+  CHECK(m.prompt_cache->hits() == 3);
+  const double unit = std::sqrt(m.schedule.alpha_bar(999));
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    REQUIRE(!errors[k]);
+    const RestoreResult alone = restore(tiny_model(true), imgs[k], "grass, sky", inputs[k].params, "alone");
+    CHECK(max_abs(r[k].latent, alone.latent) * unit <= 3e-5);
+  }
+  inputs[1].prompt = "dog";  // mixed: one batched call, nothing kept
+  restore_many(m, inputs, 3, errors);
+  CHECK(m.prompt_cache->size() == 1);
+  CHECK(m.prompt_cache->hits() == 3);
+}
+
 TEST_CASE("restore: channels-last weights (--channels-last) give the same result") {
   RestoreModelOptions o;
   o.dir = kNn + "/sd_tiny";

@@ -331,8 +331,19 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
     xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
   }
   const StageTimes& st = *m.times;
+  // One prompt for the whole chunk (the usual batch job): its embedding at
+  // batch 1, kept for the run (prompt_cache.hpp); mixed prompts run batched.
+  bool one_prompt = true;
+  for (size_t i : chunk) one_prompt = one_prompt && inputs[i].prompt == inputs[chunk[0]].prompt;
   std::vector<torch::Tensor> in{
-      st.time("text encoder", [&] { return m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype); }),
+      st.time("text encoder",
+              [&] {
+                if (!one_prompt) return m.text_encoder.ptr()->forward(torch::cat(ids)).last_hidden_state.to(m.dtype);
+                const torch::Tensor one = m.prompt_cache->get(inputs[chunk[0]].prompt, m.device, [&] {
+                  return m.text_encoder.ptr()->forward(ids[0]).last_hidden_state.to(m.dtype);
+                });
+                return n == 1 ? one : one.expand({n, -1, -1}).contiguous();
+              }),
       st.time("upload", [&] { return host_to_device(torch::cat(xs), m.device, m.vae_dtype); })};
   if (!p.vae_mode) {
     // [C, h, w]: processed sizes are multiples of 8, so the VAE's factor divides them.

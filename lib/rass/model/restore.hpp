@@ -43,6 +43,7 @@
 #include "rass/model/model_tool.hpp"
 #include "rass/model/cuda_graphs.hpp"
 #include "rass/model/prompt.hpp"
+#include "rass/model/prompt_cache.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/stage_times.hpp"
 #include "rass/model/tiled_vae.hpp"
@@ -106,6 +107,8 @@ class RestoreModel {
   std::shared_ptr<GraphCache> graphs = std::make_shared<GraphCache>(false);
   // --timings: seconds per stage (shared by copies of the model).
   std::shared_ptr<StageTimes> times = std::make_shared<StageTimes>();
+  // Prompt embeddings computed so far (shared by copies of the model).
+  std::shared_ptr<PromptCache> prompt_cache = std::make_shared<PromptCache>();
 };
 
 struct RestoreParams {

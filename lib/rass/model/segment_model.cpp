@@ -230,7 +230,10 @@ torch::Tensor SegmentModel::encode_prompt(const std::string& prompt, std::vector
   if (ids_out) *ids_out = ids;
   std::vector<int64_t> wide(ids.begin(), ids.end());
   // Host ids: the text encoder checks them there and sends them up without a wait.
-  return text_encoder.ptr()->forward(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())})).last_hidden_state;
+  // Batch 1, kept for the run: items sharing a prompt share its embedding (prompt_cache.hpp).
+  return prompt_cache->get(prompt, device, [&] {
+    return text_encoder.ptr()->forward(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())})).last_hidden_state;
+  });
 }
 
 std::vector<torch::Tensor> SegmentModel::crop_features(const torch::Tensor& x, const torch::Tensor& context,

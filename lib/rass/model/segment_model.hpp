@@ -29,6 +29,7 @@
 #include <torch/types.h>
 
 #include "rass/model/cuda_graphs.hpp"
+#include "rass/model/prompt_cache.hpp"
 #include "rass/model/stage_times.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/nn/clip_text.hpp"
@@ -125,6 +126,8 @@ class SegmentModel {
   std::shared_ptr<GraphCache> graphs = std::make_shared<GraphCache>(false);
   // --timings: seconds per stage (shared by copies of the model).
   std::shared_ptr<StageTimes> times = std::make_shared<StageTimes>();
+  // Prompt embeddings computed so far (shared by copies of the model).
+  std::shared_ptr<PromptCache> prompt_cache = std::make_shared<PromptCache>();
   std::vector<std::string> seg_lora_adapters;  // the adapters seg_lora.safetensors added
 };
 
