@@ -6,11 +6,11 @@
 #
 #   scripts/bench-gpu.sh [--bin DIR] [--python PY] [--out FILE] [--runs R]
 #                        [--device cuda] [--preset sd21-base] [--size 512] [--big 2048]
-#                        [--dtype bf16] [--skip-torch] [--budget SECONDS]
+#                        [--dtype bf16] [--skip-torch] [--budget SECONDS] [--only REGEX]
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
 # with --channels-last --cudnn-benchmark ("fast"), also with -j 2, and with
-# --cuda-graphs; restore at
+# --cuda-graphs (its rate from two runs, tool_rate_steady); restore at
 # BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
 # per UNet call; the untiled image too, to measure seams);
 # segment at BIG x BIG with --no-resize (512 px windows, --batch 8); then
@@ -38,7 +38,9 @@
 # Everything is written under a temporary folder (about 6 GB with sd21-base).
 # The report grows in FILE (--out) row by row; --budget S skips the rows
 # that would start after S seconds (the table is still written), so a run
-# under a time limit keeps what it measured. The rows most wanted come first:
+# under a time limit keeps what it measured. --only REGEX runs only the rows
+# whose names match (grep -E; PyTorch rows as "torch NAME", stage tables as
+# NAME-stages), e.g. --only 'stages|2048|graphs' for those a first run skipped. The rows most wanted come first:
 # batch 1 and 8 of each tool with their PyTorch rows, then the switches, then
 # the big image.
 set -euo pipefail
@@ -55,6 +57,7 @@ big=2048
 dtype=bf16
 skip_torch=0
 budget=0  # seconds; 0: no limit
+only=""   # grep -E pattern of the rows to run; empty: all
 started=$(date +%s)
 while [ $# -gt 0 ]; do
   case $1 in
@@ -69,12 +72,18 @@ while [ $# -gt 0 ]; do
     --dtype) dtype=$2; shift 2 ;;
     --skip-torch) skip_torch=1; shift ;;
     --budget) budget=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-gpu: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ "$runs" -ge 1 ] 2>/dev/null || { echo "bench-gpu: --runs must be a positive integer" >&2; exit 2; }
 [ "$budget" -ge 0 ] 2>/dev/null || { echo "bench-gpu: --budget must be a number of seconds" >&2; exit 2; }
+if [ -n "$only" ]; then
+  rc=0
+  grep -qE -- "$only" <<<"" 2>/dev/null || rc=$?
+  [ "$rc" -le 1 ] || { echo "bench-gpu: --only '$only' is not a grep -E pattern" >&2; exit 2; }
+fi
 for t in rass-restore rass-segment rass-model; do
   [ -x "$bin/$t" ] || { echo "bench-gpu: $bin/$t not built (--bin DIR)" >&2; exit 1; }
 done
@@ -98,6 +107,7 @@ report=${out:-$work/report.txt}
 log() { echo "$*" | tee -a "$report" >&2; }
 # Whether a row may start: false (and noted) once --budget is spent.
 in_budget() {
+  if [ -n "$only" ] && ! grep -qE -- "$only" <<<"$1"; then return 1; fi
   [ "$budget" = 0 ] && return 0
   [ $(($(date +%s) - started)) -lt "$budget" ] && return 0
   log "$1: skipped (--budget ${budget} s spent)"
@@ -149,7 +159,7 @@ rng = np.random.default_rng(0)
 def img(s):  # a gradient under noise: smooth and textured parts
     y, x = np.mgrid[0:s, 0:s] * (512.0 / s)
     return np.clip(np.stack([x / 2, y / 2, (x + y) / 4], -1) + rng.normal(0, 20, (s, s, 3)), 0, 255).astype(np.uint8)
-for sub, s, k in (("small", size, n), ("big", big, 2), ("big1", big, 1), ("big9", big, 9)):
+for sub, s, k in (("small", size, n), ("small2", size, 2 * n), ("big", big, 2), ("big1", big, 1), ("big9", big, 9)):
     os.makedirs(os.path.join(d, sub), exist_ok=True)
     first = os.path.join(d, sub, "img000.png")
     Image.fromarray(img(s)).save(first)
@@ -228,6 +238,34 @@ print("%.3f" % (1 / d) if d > 0 else "-")' "$s1" "$e1" "$s2" "$e2")
   log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB (1 image $(py "print('%.1f' % ($e1 - $s1))") s, 2 images $(py "print('%.1f' % ($e2 - $s2))") s with loading)"
 }
 
+# tool_rate_steady NAME -- command...: images per second in the steady state,
+# from two runs, on the SIZE images and on twice as many (load, warm-up,
+# CUDA graph recordings and the last group's drain cancel): for the rows
+# whose start differs per worker (-j 2 with --cuda-graphs: one worker
+# records its graph while the other already replays, and the file times of
+# tool_rate would count that recording as steady time).
+tool_rate_steady() {
+  local name=$1 s1 e1 s2 e2
+  shift 2
+  rate[$name]=-
+  mem[$name]=-
+  in_budget "$name" || return 0
+  rm -rf "$work/out-$name" "$work/out-$name.1"
+  s1=$(date +%s.%N)
+  "$@" "$work/in/small" -O "$work/out-$name.1" -q || { log "$name: the tool failed"; return 0; }
+  e1=$(date +%s.%N)
+  mem_start
+  s2=$(date +%s.%N)
+  "$@" "$work/in/small2" -O "$work/out-$name" -q || { mem_stop >/dev/null; log "$name: the tool failed"; return 0; }
+  e2=$(date +%s.%N)
+  mem[$name]=$(mem_stop)
+  rate[$name]=$(py 'import sys
+n = int(sys.argv[5])
+d = (float(sys.argv[4]) - float(sys.argv[3])) - (float(sys.argv[2]) - float(sys.argv[1]))
+print("%.3f" % (n / d) if d > 0 else "-")' "$s1" "$e1" "$s2" "$e2" "$n_small")
+  log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($n_small images $(py "print('%.1f' % ($e1 - $s1))") s, $((2 * n_small)) images $(py "print('%.1f' % ($e2 - $s2))") s with loading; the difference)"
+}
+
 declare -A ref refmem
 torch_rate() {  # NAME SCRIPT args...
   local name=$1 script=$2
@@ -274,16 +312,21 @@ fi
 # ("fast"), then with two items in flight (-j 2: one group's PNG decoding and
 # writing overlap the other's GPU work, each worker on a CUDA stream of its
 # own), then the same with --cuda-graphs (each batch shape recorded once).
-for v in fast fast-j2 fast-j2-graphs; do
+for v in fast fast-j2; do
   fast=(--channels-last --cudnn-benchmark)
   jobs=1
   [ "$v" != fast ] && jobs=2
-  [ "$v" = fast-j2-graphs ] && fast+=(--cuda-graphs)
   tool_rate "restore-$size-b8-$v" "$n_small" 8 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
   tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
 done
+# With graphs: the steady state from two runs (tool_rate_steady).
+fast=(--channels-last --cudnn-benchmark --cuda-graphs)
+tool_rate_steady "restore-$size-b8-fast-j2-graphs" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  "${whole[@]}" "${fast[@]}" -j2 --batch 8
+tool_rate_steady "segment-$size-b8-fast-j2-graphs" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
+  "${fast[@]}" -j2 --batch 8
 # The big image: the first is loading and warm-up, the second is timed.
 tool_rate "restore-$big-tiled" 2 1 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile "$work/in/big"
@@ -312,9 +355,11 @@ stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[
 stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
 
 # Seams: the tiled restore against one pass over the whole image (where it fits).
-if [ ! -f "$work/out-restore-$big-tiled/img000.png" ]; then
+if [ -n "$only" ] && ! grep -qE -- "$only" <<<"restore-$big-seams"; then
+  :  # not selected
+elif [ ! -f "$work/out-restore-$big-tiled/img000.png" ]; then
   log "seams: no tiled output to compare"
-elif in_budget "seams"; then
+elif in_budget "restore-$big-seams"; then
   "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad --no-tile \
     "$work/in/big/img000.png" -o "$work/untiled.png" -q 2>"$work/untiled.err" &&
     log "seams ($big, tiled vs untiled): $("$python" - "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png" 96 32 <<'PY'
