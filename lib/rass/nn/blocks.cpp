@@ -55,8 +55,16 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out) {
 }
 
 torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
-  // The reference upsamples bfloat16 in float32 (some backends lack a bfloat16 nearest kernel).
-  torch::Tensor in = x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat) : x;
+  // diffusers upsamples bfloat16 in float32 before PyTorch 2.1 (no bfloat16
+  // nearest kernel then); nearest copies values, so either way gives the same
+  // bits. On CUDA with LibTorch 2.x the copy up and down is skipped: at the
+  // VAE decoder's last upsampler (batch 8, 512 px) it wrote 2 GiB of float32.
+#if TORCH_VERSION_MAJOR >= 2
+  const bool upcast = x.scalar_type() == torch::kBFloat16 && !x.is_cuda();
+#else
+  const bool upcast = x.scalar_type() == torch::kBFloat16;
+#endif
+  torch::Tensor in = upcast ? x.to(torch::kFloat) : x;
   auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
   torch::Tensor up = size ? F::interpolate(in, opts.size(*size)) : F::interpolate(in, opts.scale_factor(std::vector<double>{2.0, 2.0}));
   return conv(up.to(x.scalar_type()));
