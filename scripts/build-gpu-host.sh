@@ -13,7 +13,9 @@
 # folder that travels with the tree (the device tool's `carry`); the GPU
 # machine then needs nothing else. Not built there: rass-degrade and
 # rass-eval-iqa (OpenCV), rass-caption-map (HDF5), rass-train (OpenCV, HDF5,
-# cairo) and the doctest binaries.
+# cairo) and the doctest binaries, but for test-nn-cuda (test-nn's CUDA
+# cases alone, on request: `build BUILD test-nn-cuda`; doctest's header is
+# carried too).
 #
 # Usage:
 #   scripts/build-gpu-host.sh pack [--bin BUILD] [--wheels] [--mask2former SRC]
@@ -29,10 +31,11 @@
 #       Mask2Former's head) into wheels/ (scripts/gpu-run.sh installs them);
 #       --mask2former SRC copies a checkout of facebookresearch/Mask2Former
 #       (its code, not committed here) into Mask2Former/.
-#   scripts/build-gpu-host.sh build [BUILD]   on the GPU machine: configures
-#       and builds BUILD (default build-gpu) against python3's torch and the
-#       carried deps/ (Release, ninja when present, TORCH_CUDA_ARCH_LIST from
-#       scripts/torch-version.env).
+#   scripts/build-gpu-host.sh build [BUILD [TARGET]]   on the GPU machine:
+#       configures and builds BUILD (default build-gpu) against python3's
+#       torch and the carried deps/ (Release, ninja when present,
+#       TORCH_CUDA_ARCH_LIST from scripts/torch-version.env); with TARGET
+#       only that one (test-nn-cuda: test-nn's CUDA cases).
 #   scripts/build-gpu-host.sh env   on the GPU machine: prints the export of
 #       LD_LIBRARY_PATH that lets bin/'s prebuilt tools find python3's LibTorch,
 #       the CUDA runtime and deps/lib (eval "$(scripts/build-gpu-host.sh env)").
@@ -71,7 +74,8 @@ pack() {
   done
   [ -f "/usr/include/$arch/jconfig.h" ] || die "/usr/include/$arch/jconfig.h missing (libjpeg62-turbo-dev)"
   cp "/usr/include/$arch/jconfig.h" "$tmp/deps/include/"
-  for h in CLI nlohmann; do
+  # doctest (one header): test-nn-cuda, test-nn's CUDA cases built there.
+  for h in CLI nlohmann doctest; do
     [ -d "/usr/include/$h" ] || die "/usr/include/$h missing: run scripts/install-deps.sh first"
     cp -r "/usr/include/$h" "$tmp/deps/include/"
   done
@@ -170,6 +174,10 @@ build() {
     -DRASS_TORCH_VERSION="$TORCH_VERSION" -DTORCH_CUDA_ARCH_LIST="$TORCH_CUDA_ARCH_LIST" ${CMAKE_FLAGS:-} >"$log" 2>&1 ||
     { cat "$log" >&2; die "configure failed (log: $log)"; }
   grep -E '^-- rass: LibTorch' "$log" >&2 || true
+  if [ -n "${2:-}" ]; then  # one target (test-nn-cuda) in a configured folder
+    cmake --build "$build" -j "${JOBS:-$(nproc)}" --target "$2"
+    return
+  fi
   cmake --build "$build" -j "${JOBS:-$(nproc)}"
   echo "build-gpu-host.sh: built $(for t in $tools; do [ -x "$build/$t" ] && printf '%s ' "$t"; done)in $build" >&2
 }
@@ -184,7 +192,7 @@ env_exports() {
 
 case ${1:-} in
   pack) shift; pack "$@" ;;
-  build) shift; [ $# -le 1 ] || die "build takes one build folder"; build "$@" ;;
+  build) shift; [ $# -le 2 ] || die "build takes a build folder and a target"; build "$@" ;;
   env) shift; [ $# -eq 0 ] || die "env takes no arguments"; env_exports ;;
   -h|--help) usage ;;
   *) usage >&2; exit 2 ;;

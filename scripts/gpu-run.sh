@@ -11,7 +11,8 @@
 #    there by scripts/build-gpu-host.sh build (minutes of the 16 cores);
 # 2. the reference's Python packages from .gpu-host/wheels into a folder of
 #    their own (PYTHONPATH; nothing installed into the machine's Python);
-# 3. OUTDIR/unit-*.txt: test-nn's CUDA cases (with a prebuilt bin/);
+# 3. OUTDIR/unit-*.txt: test-nn's CUDA cases (test-nn-cuda with --build, or
+#    a prebuilt bin/test-nn);
 #    OUTDIR/parity.txt: tests/cli/test_gpu_parity.sh (CUDA fp32/bf16/fp16,
 #    batch 1 and 2, against the CPU fp32 path);
 # 4. OUTDIR/bench-gpu.txt: scripts/bench-gpu.sh (about 5 minutes on an H200),
@@ -76,6 +77,8 @@ fi
 if [ "$build" = 1 ]; then
   step "build" "$out/build.log" scripts/build-gpu-host.sh build build-gpu
   bin=build-gpu
+  # test-nn's CUDA cases too (a failure here leaves the tools' steps to run).
+  step "build test-nn-cuda" "$out/build-tests.log" scripts/build-gpu-host.sh build build-gpu test-nn-cuda
 else
   bin=$dir/bin
   exports=$(scripts/build-gpu-host.sh env) || exit 1
@@ -84,9 +87,12 @@ fi
 [ -x "$bin/rass-restore" ] || { echo "gpu-run.sh: no tools in $bin" >&2; exit 1; }
 [ -d "$dir/Mask2Former" ] && export MASK2FORMER_SRC=$PWD/$dir/Mask2Former
 
-unit_case() {  # one doctest case of test-nn; a name that matches no case fails
+# The CUDA cases' binary: test-nn-cuda of a --build, or a prebuilt test-nn.
+testnn=$bin/test-nn
+[ -x "$bin/test-nn-cuda" ] && testnn=$bin/test-nn-cuda
+unit_case() {  # one doctest case of $testnn; a name that matches no case fails
   local log rc
-  log=$(env RASS_FIXTURES="$PWD/tests/fixtures" "$bin/test-nn" "-tc=$1" 2>&1)
+  log=$(env RASS_FIXTURES="$PWD/tests/fixtures" "$testnn" "-tc=$1" 2>&1)
   rc=$?
   printf '%s\n' "$log"
   if [ "$rc" = 0 ] && grep -qE "test cases: +0 \|" <<<"$log"; then
@@ -98,7 +104,7 @@ unit_case() {  # one doctest case of test-nn; a name that matches no case fails
 # The doctest CUDA cases, as tests/CMakeLists.txt lists them (cuda_cases),
 # one process each: a case that skips ends its process. The UNet case
 # reads fixtures (scripts/device-slim.sh keeps them).
-if [ -x "$bin/test-nn" ]; then
+if [ -x "$testnn" ]; then
   mapfile -t cases < <(sed -n '/set(cuda_cases/,/)$/p' tests/CMakeLists.txt | grep -o '"cuda[a-z_]*|[^"]*"' |
                        sed 's/^"[^|]*|//; s/"$//')
   [ "${#cases[@]}" -gt 0 ] || { echo "gpu-run.sh: no cuda_cases in tests/CMakeLists.txt" >&2; failed=$((failed + 1)); }
@@ -106,7 +112,7 @@ if [ -x "$bin/test-nn" ]; then
     step "unit: $tc" "$out/unit-$(echo "$tc" | tr -c 'a-zA-Z0-9\n' - | cut -c1-40).txt" unit_case "$tc"
   done
 else
-  echo "== unit: not run: no $bin/test-nn (the GPU-host build makes no doctest binaries; pack --bin brings one)" >&2
+  echo "== unit: not run: no $testnn (a --build makes test-nn-cuda; pack --bin brings test-nn)" >&2
 fi
 step "parity (tests/cli/test_gpu_parity.sh)" "$out/parity.txt" \
   env RASS_BIN="$bin" RASS_SOURCE_DIR="$PWD" bash tests/cli/test_gpu_parity.sh
