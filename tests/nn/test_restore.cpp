@@ -389,6 +389,44 @@ TEST_CASE("restore_many: a prompt shared by a chunk is encoded once, alone, and 
   CHECK(m.prompt_cache->hits() == 3);
 }
 
+TEST_CASE("restore_many with defer_image: finish_image makes the same image, colour fix included") {
+  const RestoreModel& m = tiny_model(true);
+  std::vector<Image> imgs(3, Image(48, 32, 3));
+  for (size_t k = 0; k < imgs.size(); ++k)
+    for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (29 + k) + 5 * k) % 247);
+  const ColorFix fixes[] = {ColorFix::adain, ColorFix::wavelet, ColorFix::none};
+  std::vector<RestoreInput> inputs;
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    RestoreParams p;
+    p.process_size = 0;
+    p.vae_mode = true;
+    p.color = fixes[k];
+    p.key = "d" + std::to_string(k);
+    inputs.push_back({&imgs[k], "dog", p, p.key});
+  }
+  std::vector<std::exception_ptr> errors, deferred_errors;
+  const std::vector<RestoreResult> now = restore_many(m, inputs, 1, errors);
+  std::vector<RestoreResult> later = restore_many(m, inputs, 1, deferred_errors, /*defer_image=*/true);
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    INFO("image ", k);
+    REQUIRE(!errors[k]);
+    REQUIRE(!deferred_errors[k]);
+    CHECK(!now[k].image_pending);
+    CHECK(later[k].image_pending);
+    CHECK(later[k].image.empty());
+    finish_image(later[k]);
+    CHECK(!later[k].image_pending);
+    CHECK(later[k].image.width == now[k].image.width);
+    CHECK(later[k].image.data == now[k].image.data);
+    finish_image(later[k]);  // a second call changes nothing
+    CHECK(later[k].image.data == now[k].image.data);
+  }
+  // The colour fix moved pixels (so the comparison above covered it).
+  RestoreParams plain = inputs[0].params;
+  plain.color = ColorFix::none;
+  CHECK(restore(m, imgs[0], "dog", plain, "plain").image.data != now[0].image.data);
+}
+
 TEST_CASE("restore: channels-last weights (--channels-last) give the same result") {
   RestoreModelOptions o;
   o.dir = kNn + "/sd_tiny";

@@ -319,7 +319,7 @@ std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreP
 // leaves the chunk (the caller retries it image by image).
 void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<Prepared>& prep,
                const std::vector<size_t>& chunk, std::vector<RestoreResult>& results,
-               std::vector<std::exception_ptr>& errors) {
+               std::vector<std::exception_ptr>& errors, bool defer_image) {
   RestoreParams p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
   p.tile = prep[chunk[0]].tile;                 // tiles only where they apply at this size
   p.vae_tile = prep[chunk[0]].vae_tile;
@@ -415,19 +415,15 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
       continue;
     }
     try {
-      st.time("post (8-bit, colour fix)", [&] {
-        Prepared& pr = prep[i];
-        const torch::Tensor decoded =
-            decoded_host.index({Slice(o, o + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)});
-        pr.r.decoded = decoded.squeeze(0);
-        // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
-        Image out = tensor_to_image(decoded);
-        if (inputs[i].params.color != ColorFix::none)
-          out = tensor_to_image(color_fix(inputs[i].params.color, image_to_tensor(out), image_to_tensor(pr.in.reference)));
-        pr.r.image = std::move(out);
-        results[i] = std::move(pr.r);
-        pr = Prepared();
-      });
+      Prepared& pr = prep[i];
+      pr.r.decoded =
+          decoded_host.index({Slice(o, o + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)}).squeeze(0);
+      pr.r.image_pending = true;
+      pr.r.color = inputs[i].params.color;
+      if (pr.r.color != ColorFix::none) pr.r.color_reference = std::move(pr.in.reference);
+      if (!defer_image) st.time_host("post (8-bit, colour fix)", [&] { finish_image(pr.r); });
+      results[i] = std::move(pr.r);
+      pr = Prepared();
     } catch (...) {
       errors[i] = std::current_exception();
     }
@@ -436,8 +432,18 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
 
 }  // namespace
 
+void finish_image(RestoreResult& r) {
+  if (!r.image_pending) return;
+  // The reference's colour fix works on the 8-bit image it made (ToPILImage, then ToTensor).
+  Image out = tensor_to_image(r.decoded.unsqueeze(0));
+  if (r.color != ColorFix::none) out = tensor_to_image(color_fix(r.color, image_to_tensor(out), image_to_tensor(r.color_reference)));
+  r.image = std::move(out);
+  r.image_pending = false;
+  r.color_reference = Image();
+}
+
 std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector<RestoreInput>& inputs, int batch,
-                                        std::vector<std::exception_ptr>& errors) {
+                                        std::vector<std::exception_ptr>& errors, bool defer_image) {
   c10::InferenceMode guard;
   if (batch < 1) throw_usage("--batch must be at least 1, got " + std::to_string(batch));
   errors.assign(inputs.size(), nullptr);
@@ -464,9 +470,9 @@ std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector
   for (const auto& [key, members] : groups)
     for (const std::vector<size_t>& chunk : chunks(members, size_t(batch)))
       run_or_retry(
-          chunk, [&] { run_chunk(m, inputs, prep, chunk, results, errors); },
+          chunk, [&] { run_chunk(m, inputs, prep, chunk, results, errors, defer_image); },
           [&](size_t i) {
-            if (!errors[i] && results[i].image.empty()) run_chunk(m, inputs, prep, {i}, results, errors);
+            if (!errors[i] && !results[i].decoded.defined()) run_chunk(m, inputs, prep, {i}, results, errors, defer_image);
           },
           [&](size_t i, std::exception_ptr e) { errors[i] = e; });
   return results;

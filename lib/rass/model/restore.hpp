@@ -141,7 +141,18 @@ struct RestoreResult {
   size_t prompt_tokens = 0;  // BPE tokens of the prompt, before truncation
   bool truncated = false;    // the prompt was longer than max_tokens - 2
   int in_width = 0, in_height = 0, proc_width = 0, proc_height = 0;
+  // restore_many(..., defer_image): `image` is still to be made from
+  // `decoded` by finish_image (8-bit, colour fix against `color_reference`).
+  bool image_pending = false;
+  ColorFix color = ColorFix::none;
+  Image color_reference;
 };
+
+// Makes r.image of a result restore_many left pending (nothing otherwise):
+// the 8-bit image and the colour fix, on the host. Thread-safe for distinct
+// results: the network tools run it on their writing threads, beside the
+// device's next batch.
+void finish_image(RestoreResult& r);
 
 // Restores one 8-bit image (gray, RGB, with or without alpha). `name` is used
 // in messages. Throws Error(bad_input) for images that are too small or not
@@ -173,9 +184,10 @@ struct RestoreInput {
 // what restore() gives for that image alone (the same noise draw; batched
 // kernels may round differently). An image that fails gets its exception in
 // errors[i] and an empty result; the others go on (a batch that fails runs
-// again image by image). restore() is this with one image.
+// again image by image). restore() is this with one image. `defer_image`:
+// each result's 8-bit image and colour fix are left to finish_image.
 std::vector<RestoreResult> restore_many(const RestoreModel& model, const std::vector<RestoreInput>& inputs, int batch,
-                                        std::vector<std::exception_ptr>& errors);
+                                        std::vector<std::exception_ptr>& errors, bool defer_image = false);
 
 // Cross-attention maps of one UNet call aggregated as seed 000's Figure 8:
 // each captured attn2 probability [heads, h_l*w_l, tokens] is averaged over

@@ -404,8 +404,10 @@ int run_batch(const RestoreJob& job) {
     // rd lives in the caller's vector, sized before any item is read: &rd.lq stays valid.
     rd.input = RestoreInput{&rd.lq, rd.prompt, p, it.paths[0]};
   };
-  auto write_item = [&](size_t i, const Ready& rd, const RestoreResult& r) {
+  auto write_item = [&](size_t i, const Ready& rd, RestoreResult& r) {
     const batch::Item& it = mine[i];
+    // Host work left by restore_many (defer_image), here beside the device's next batch.
+    m.times->time_host("post (8-bit, colour fix)", [&] { finish_image(r); });
     warn_truncated(job, m, r, it.paths[0]);
     // What ran, from the processed size (the header only guessed it for --resume).
     const std::string provenance = batch::provenance_text(
@@ -416,9 +418,9 @@ int run_batch(const RestoreJob& job) {
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.
   const batch::Tally tally = run_model_items<Ready, RestoreInput, RestoreResult>(
-      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.times->on(), prepare_item,
+      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.device.is_cpu() && !m.times->on(), prepare_item,
       [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
-        return restore_many(m, inputs, job.batch, failed);
+        return restore_many(m, inputs, job.batch, failed, /*defer_image=*/true);
       },
       write_item,
       [&](size_t i, const std::string& msg) {

@@ -397,7 +397,7 @@ int run_batch(const SegmentJob& job) {
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
   const batch::Tally tally = run_model_items<Ready, SegmentInput, SegmentResult>(
-      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.times->on(), prepare_item,
+      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.device.is_cpu() && !m.times->on(), prepare_item,
       [&](const std::vector<SegmentInput>& inputs, std::vector<std::exception_ptr>& failed) {
         return segment_many(m, inputs, job.batch, failed);
       },
