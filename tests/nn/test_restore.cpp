@@ -7,11 +7,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -355,6 +358,28 @@ TEST_CASE("PromptCache: one encoding per prompt, the first kMaxEntries prompts k
   cache.get("one too many", torch::kCPU, enc(4));
   CHECK(encoded == 2);  // full: encoded each time, not kept
   CHECK(cache.size() == PromptCache::kMaxEntries);
+
+  // Threads asking at once for a prompt being encoded wait for that one
+  // encoding; a failed encoding is not kept.
+  PromptCache shared;
+  std::atomic<int> calls{0};
+  std::vector<std::thread> threads;
+  std::vector<torch::Tensor> got(8);
+  for (size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&, t] {
+      got[t] = shared.get("same", torch::kCPU, [&] {
+        ++calls;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return torch::ones({1, 2});
+      });
+    });
+  for (std::thread& th : threads) th.join();
+  CHECK(calls == 1);
+  for (const torch::Tensor& g : got) CHECK(g.is_same(got[0]));
+  CHECK_THROWS_AS(shared.get("bad", torch::kCPU, []() -> torch::Tensor { throw std::runtime_error("no"); }),
+                  std::runtime_error);
+  CHECK(shared.size() == 1);
+  CHECK(shared.get("bad", torch::kCPU, [] { return torch::zeros({1}); }).numel() == 1);
 }
 
 TEST_CASE("restore_many: a prompt shared by a chunk is encoded once, alone, and kept; mixed prompts run batched") {

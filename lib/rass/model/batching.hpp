@@ -55,11 +55,12 @@ void run_or_retry(const std::vector<size_t>& chunk, All&& all, One&& one, Fail&&
 // A thread for f, or f run where its result is asked for when the system
 // starts no more threads: the pipeline below then runs in order.
 template <class F>
-auto start_async(F&& f) {
+auto start_async(F f) {
   try {
-    return std::async(std::launch::async, std::forward<F>(f));
+    // A copy: std::async takes what it is given before it tries the thread.
+    return std::async(std::launch::async, F(f));
   } catch (const std::system_error&) {
-    return std::async(std::launch::deferred, std::forward<F>(f));
+    return std::async(std::launch::deferred, std::move(f));
   }
 }
 
@@ -84,7 +85,8 @@ struct GroupInFlight {
 // item's own error, LibTorch's without its backtrace; `on_error(i, message)`
 // for each item that did not end well (the tools' --jsonl error lines).
 //
-// A group is read and written item by item on up to cores / lanes threads.
+// A group is read and written item by item on up to cores / lanes threads
+// (a quarter of that with `overlap`).
 // `overlap` (the tools: on a GPU, but not with --timings, whose stages wait
 // for the device one at a time): a lane is a pipeline. While its model runs
 // group g on the lane's thread, group g+1 is read and group g-1 written, so
@@ -111,8 +113,13 @@ batch::Tally run_model_items(
   batch::ItemEnds ends(items, {workers, quiet}, reporter, [&](size_t i, batch::Outcome o, const std::string& message) {
     if (o != batch::Outcome::ok) on_error(i, message);
   });
-  // Each lane's reading and writing split the cores with the other lanes.
-  const int io_threads = worker_count(std::max(1, int(std::thread::hardware_concurrency()) / workers), group);
+  // Reading and writing threads per lane. In turn with the model they split
+  // the cores with the other lanes; beside it (overlap) a quarter of that:
+  // enough to keep ahead of a GPU (eight 512 px PNG writes are ~30 ms on 4
+  // threads against ~200 ms of a batch), and each may run LibTorch CPU
+  // operations (colour fix) with intra-op threads of its own.
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  const int io_threads = worker_count(std::max(1, cores / workers / (overlap ? 4 : 1)), group);
   std::atomic<size_t> next{0};
   // The next group with something to run (null: none left), read.
   auto take_and_read = [&](int lane) -> std::shared_ptr<Group> {

@@ -19,18 +19,31 @@ int64_t stream_key(c10::Device device) {
 
 at::Tensor PromptCache::get(const std::string& prompt, c10::Device device, const std::function<at::Tensor()>& encode) const {
   const std::pair<int64_t, std::string> key{stream_key(device), prompt};
+  std::promise<at::Tensor> made;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (auto it = entries_.find(key); it != entries_.end()) {
       ++hits_;
-      return it->second;
+      std::shared_future<at::Tensor> f = it->second;
+      lock.unlock();
+      return f.get();  // waits while another thread encodes it
     }
+    if (entries_.size() >= kMaxEntries) {
+      lock.unlock();
+      return encode();  // full: not kept
+    }
+    entries_.emplace(key, made.get_future().share());
   }
-  at::Tensor t = encode();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = entries_.find(key); it != entries_.end()) return it->second;
-  if (entries_.size() < kMaxEntries) entries_.emplace(key, t);
-  return t;
+  try {
+    at::Tensor t = encode();
+    made.set_value(t);
+    return t;
+  } catch (...) {
+    made.set_exception(std::current_exception());
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.erase(key);
+    throw;
+  }
 }
 
 size_t PromptCache::hits() const {
