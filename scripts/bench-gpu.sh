@@ -10,7 +10,7 @@
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
 # with --channels-last --cudnn-benchmark ("fast"), also with -j 2, and with
-# --cuda-graphs (its rate from two runs, tool_rate_steady); restore at
+# --cuda-graphs (its rate from two runs, tool_rate_two); restore at
 # BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
 # per UNet call; the untiled image too, to measure seams);
 # segment at BIG x BIG with --no-resize (512 px windows, --batch 8); then
@@ -214,56 +214,33 @@ print("%.3f" % ((n - first) / (t[-1] - t[first - 1])) if n > first and t[-1] > t
   log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($(py "print('%.1f' % ($e - $s))") s with loading)"
 }
 
-# tool_rate_diff NAME -- command...: one image per second from two runs, on
-# one image and on two (load and warm-up cancel): for tiled images, whose
-# item groups write every output at the end of the group.
-tool_rate_diff() {
-  local name=$1 s1 e1 s2 e2
-  shift 2
+# tool_rate_two NAME DIR1 N1 DIR2 N2 -- command...: images per second from
+# two runs, on the N1 images of DIR1 and on the N2 of DIR2: (N2 - N1) over
+# the difference of their times, so loading, warm-up, CUDA graph recordings
+# and the last group's drain cancel. For tiled images (their item groups
+# write every output at the end of the group) and for the --cuda-graphs
+# rows (with -j 2 one worker records its graph while the other already
+# replays; tool_rate's file times would count that recording as steady).
+tool_rate_two() {
+  local name=$1 dir1=$2 n1=$3 dir2=$4 n2=$5 s1 e1 s2 e2
+  shift 6
   rate[$name]=-
   mem[$name]=-
   in_budget "$name" || return 0
   rm -rf "$work/out-$name" "$work/out-$name.1"
   s1=$(date +%s.%N)
-  "$@" "$work/in/big1" -O "$work/out-$name.1" -q || { log "$name: the tool failed"; rate[$name]=-; mem[$name]=-; return 0; }
+  "$@" "$dir1" -O "$work/out-$name.1" -q || { log "$name: the tool failed"; return 0; }
   e1=$(date +%s.%N)
   mem_start
   s2=$(date +%s.%N)
-  "$@" "$work/in/big" -O "$work/out-$name" -q || { mem_stop >/dev/null; log "$name: the tool failed"; rate[$name]=-; mem[$name]=-; return 0; }
+  "$@" "$dir2" -O "$work/out-$name" -q || { mem_stop >/dev/null; log "$name: the tool failed"; return 0; }
   e2=$(date +%s.%N)
   mem[$name]=$(mem_stop)
   rate[$name]=$(py 'import sys
+n = int(sys.argv[6]) - int(sys.argv[5])
 d = (float(sys.argv[4]) - float(sys.argv[3])) - (float(sys.argv[2]) - float(sys.argv[1]))
-print("%.3f" % (1 / d) if d > 0 else "-")' "$s1" "$e1" "$s2" "$e2")
-  log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB (1 image $(py "print('%.1f' % ($e1 - $s1))") s, 2 images $(py "print('%.1f' % ($e2 - $s2))") s with loading)"
-}
-
-# tool_rate_steady NAME -- command...: images per second in the steady state,
-# from two runs, on the SIZE images and on twice as many (load, warm-up,
-# CUDA graph recordings and the last group's drain cancel): for the rows
-# whose start differs per worker (-j 2 with --cuda-graphs: one worker
-# records its graph while the other already replays, and the file times of
-# tool_rate would count that recording as steady time).
-tool_rate_steady() {
-  local name=$1 s1 e1 s2 e2
-  shift 2
-  rate[$name]=-
-  mem[$name]=-
-  in_budget "$name" || return 0
-  rm -rf "$work/out-$name" "$work/out-$name.1"
-  s1=$(date +%s.%N)
-  "$@" "$work/in/small" -O "$work/out-$name.1" -q || { log "$name: the tool failed"; return 0; }
-  e1=$(date +%s.%N)
-  mem_start
-  s2=$(date +%s.%N)
-  "$@" "$work/in/small2" -O "$work/out-$name" -q || { mem_stop >/dev/null; log "$name: the tool failed"; return 0; }
-  e2=$(date +%s.%N)
-  mem[$name]=$(mem_stop)
-  rate[$name]=$(py 'import sys
-n = int(sys.argv[5])
-d = (float(sys.argv[4]) - float(sys.argv[3])) - (float(sys.argv[2]) - float(sys.argv[1]))
-print("%.3f" % (n / d) if d > 0 else "-")' "$s1" "$e1" "$s2" "$e2" "$n_small")
-  log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($n_small images $(py "print('%.1f' % ($e1 - $s1))") s, $((2 * n_small)) images $(py "print('%.1f' % ($e2 - $s2))") s with loading; the difference)"
+print("%.3f" % (n / d) if d > 0 else "-")' "$s1" "$e1" "$s2" "$e2" "$n1" "$n2")
+  log "$name: ${rate[$name]} images/s, peak GPU memory ${mem[$name]} GiB ($n1 images $(py "print('%.1f' % ($e1 - $s1))") s, $n2 images $(py "print('%.1f' % ($e2 - $s2))") s with loading; the difference)"
 }
 
 declare -A ref refmem
@@ -321,17 +298,17 @@ for v in fast fast-j2; do
   tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
 done
-# With graphs: the steady state from two runs (tool_rate_steady).
+# With graphs: the steady state from two runs (tool_rate_two).
 fast=(--channels-last --cudnn-benchmark --cuda-graphs)
-tool_rate_steady "restore-$size-b8-fast-j2-graphs" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+tool_rate_two "restore-$size-b8-fast-j2-graphs" "$work/in/small" "$n_small" "$work/in/small2" $((2 * n_small)) -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   "${whole[@]}" "${fast[@]}" -j2 --batch 8
-tool_rate_steady "segment-$size-b8-fast-j2-graphs" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
+tool_rate_two "segment-$size-b8-fast-j2-graphs" "$work/in/small" "$n_small" "$work/in/small2" $((2 * n_small)) -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
   "${fast[@]}" -j2 --batch 8
 # The big image: the first is loading and warm-up, the second is timed.
 tool_rate "restore-$big-tiled" 2 1 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile "$work/in/big"
 # The same with its latent tiles 8 per UNet call (--batch 8).
-tool_rate_diff "restore-$big-tiled-b8" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+tool_rate_two "restore-$big-tiled-b8" "$work/in/big1" 1 "$work/in/big" 2 -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile --batch 8
 # Segment: --batch 8 takes 8 items per group, so 9 images: the second group
 # (one image, 16 windows in two backbone calls) is the timed one.
