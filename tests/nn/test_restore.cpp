@@ -452,6 +452,42 @@ TEST_CASE("restore_many with defer_image: finish_image makes the same image, col
   CHECK(restore(m, imgs[0], "dog", plain, "plain").image.data != now[0].image.data);
 }
 
+TEST_CASE("restore_many: inputs prepared beforehand (prepare_restore, as rass-restore's reading threads) give the same results") {
+  const RestoreModel& m = tiny_model(true);
+  std::vector<Image> imgs{Image(48, 32, 3), Image(48, 32, 3), Image(20, 16, 3)};
+  for (size_t k = 0; k < imgs.size(); ++k)
+    for (size_t i = 0; i < imgs[k].data.size(); ++i) imgs[k].data[i] = uint8_t((i * (37 + k) + 3 * k) % 239);
+  std::vector<RestoreInput> plain, prepared;
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    RestoreParams p;
+    p.process_size = 0;
+    p.seed = 5;
+    p.upscale = k == 2 ? 2 : 1;  // the third is upscaled (40x32) while preparing
+    p.key = "p" + std::to_string(k);
+    plain.push_back({&imgs[k], k == 1 ? "sky" : "dog", p, p.key, nullptr});
+    RestoreInput in = plain.back();
+    in.prepared = std::make_shared<PreparedRestore>(prepare_restore(m, in));
+    CHECK(in.prepared->x.sizes() == torch::IntArrayRef({1, 3, k == 2 ? 32 : 32, k == 2 ? 40 : 48}));
+    prepared.push_back(in);
+  }
+  std::vector<std::exception_ptr> e1, e2;
+  const std::vector<RestoreResult> a = restore_many(m, plain, 3, e1);
+  const std::vector<RestoreResult> b = restore_many(m, prepared, 3, e2);
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    INFO("image ", k);
+    REQUIRE(!e1[k]);
+    REQUIRE(!e2[k]);
+    CHECK(torch::equal(a[k].latent, b[k].latent));
+    CHECK(a[k].image.data == b[k].image.data);
+    CHECK(a[k].ids == b[k].ids);
+    CHECK(b[k].proc_width == a[k].proc_width);
+  }
+  // A bad size fails in prepare_restore, before the model: as restore_many's per-image error.
+  Image tiny(4, 4, 3);
+  RestoreInput bad{&tiny, "", plain[0].params, "tiny.png", nullptr};
+  CHECK_THROWS_AS(prepare_restore(m, bad), Error);
+}
+
 TEST_CASE("restore: channels-last weights (--channels-last) give the same result") {
   RestoreModelOptions o;
   o.dir = kNn + "/sd_tiny";

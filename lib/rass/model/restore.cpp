@@ -231,18 +231,10 @@ TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h) {
 
 namespace {
 
-// One input read, sized and tokenized: what the batched stages need.
-struct Prepared {
-  PreparedInput in;
-  RestoreResult r;  // sizes and prompt fields filled; the rest by the chunk
-  // Asked for (RestoreParams) and applying at this size: an image under the
-  // thresholds runs as untiled (the same pixels), so it batches and may be
-  // recorded as a CUDA graph.
-  bool tile = false, vae_tile = false;
-};
+}  // namespace
 
-Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
-  Prepared pr;
+PreparedRestore prepare_restore(const RestoreModel& m, const RestoreInput& ri) {
+  PreparedRestore pr;
   RestoreResult& r = pr.r;
   const RestoreParams& p = ri.params;
   r.in_width = ri.lq->width;
@@ -260,8 +252,11 @@ Prepared prepare(const RestoreModel& m, const RestoreInput& ri) {
   const TilesAt at = tiles_at(m, p, r.proc_width, r.proc_height);
   pr.tile = p.tile && at.latent;
   pr.vae_tile = p.vae_tile && at.vae();
+  pr.x = image_to_tensor(pr.in.image) * 2 - 1;
   return pr;
 }
+
+namespace {
 
 // The device part of a chunk, everything between the prompt embedding and
 // the images: VAE encoder, the latent (its mean, or mean + std * noise), the
@@ -317,7 +312,7 @@ std::vector<torch::Tensor> chunk_on_device(const RestoreModel& m, const RestoreP
 // 8-bit, colour fix) after. The host waits once, for the results. A
 // non-finite result fails its own image (errors[i]); any other exception
 // leaves the chunk (the caller retries it image by image).
-void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<Prepared>& prep,
+void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, std::vector<PreparedRestore>& prep,
                const std::vector<size_t>& chunk, std::vector<RestoreResult>& results,
                std::vector<std::exception_ptr>& errors, bool defer_image) {
   RestoreParams p = inputs[chunk[0]].params;  // the fields that batch together agree (see restore_many)
@@ -328,7 +323,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
   for (size_t i : chunk) {
     const std::vector<int64_t> wide(prep[i].r.ids.begin(), prep[i].r.ids.end());
     ids.push_back(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())}));
-    xs.push_back(image_to_tensor(prep[i].in.image) * 2 - 1);
+    xs.push_back(prep[i].x);
   }
   const StageTimes& st = *m.times;
   // One prompt for the whole chunk (the usual batch job): its embedding at
@@ -415,7 +410,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
       continue;
     }
     try {
-      Prepared& pr = prep[i];
+      PreparedRestore& pr = prep[i];
       pr.r.decoded =
           decoded_host.index({Slice(o, o + 1), Slice(), Slice(0, pr.in.out_height), Slice(0, pr.in.out_width)}).squeeze(0);
       pr.r.image_pending = true;
@@ -423,7 +418,7 @@ void run_chunk(const RestoreModel& m, const std::vector<RestoreInput>& inputs, s
       if (pr.r.color != ColorFix::none) pr.r.color_reference = std::move(pr.in.reference);
       if (!defer_image) st.time_host("post (8-bit, colour fix)", [&] { finish_image(pr.r); });
       results[i] = std::move(pr.r);
-      pr = Prepared();
+      pr = PreparedRestore();
     } catch (...) {
       errors[i] = std::current_exception();
     }
@@ -448,14 +443,15 @@ std::vector<RestoreResult> restore_many(const RestoreModel& m, const std::vector
   if (batch < 1) throw_usage("--batch must be at least 1, got " + std::to_string(batch));
   errors.assign(inputs.size(), nullptr);
   std::vector<RestoreResult> results(inputs.size());
-  std::vector<Prepared> prep(inputs.size());
+  std::vector<PreparedRestore> prep(inputs.size());
   // Inputs batch together when their processed sizes and every parameter of
   // the batched stages agree; tiled ones run alone (their tiles are the batch).
   using Key = std::tuple<int, int, int, int, bool, bool, bool, size_t>;
   std::map<Key, std::vector<size_t>> groups;
   for (size_t i = 0; i < inputs.size(); ++i) {
     try {
-      prep[i] = m.times->time("prepare (size, tokens)", [&] { return prepare(m, inputs[i]); });
+      prep[i] = inputs[i].prepared ? std::move(*inputs[i].prepared)
+                                   : m.times->time_host("prepare (size, tokens)", [&] { return prepare_restore(m, inputs[i]); });
       const RestoreParams& p = inputs[i].params;
       const bool alone = prep[i].tile || prep[i].vae_tile;
       groups[{prep[i].r.proc_height, prep[i].r.proc_width, p.timestep, int(p.formula), p.vae_mode, p.attention,

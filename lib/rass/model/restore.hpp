@@ -170,13 +170,33 @@ TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h);
 RestoreResult restore(const RestoreModel& model, const Image& lq, const std::string& prompt, const RestoreParams& p,
                       const std::string& name);
 
+struct PreparedRestore;
+
 // One image of a batched call.
 struct RestoreInput {
   const Image* lq = nullptr;
   std::string prompt;
   RestoreParams params;  // its own key and seed (its own noise draw)
   std::string name;      // names it in errors
+  // Made beforehand by prepare_restore (rass-restore: on its reading
+  // threads, beside the device's work); restore_many takes it over. Null:
+  // restore_many makes it.
+  std::shared_ptr<PreparedRestore> prepared = nullptr;
 };
+
+// An input sized (upscale, size policy), tokenized and made the network's
+// input: the host work before the batched stages.
+struct PreparedRestore {
+  PreparedInput in;
+  RestoreResult r;  // sizes and prompt fields filled; the rest by the chunk
+  at::Tensor x;     // the VAE encoder's input [1, 3, H, W] in [-1, 1], float32 (CPU)
+  // Asked for (RestoreParams) and applying at this size: an image under the
+  // thresholds runs as untiled (the same pixels), so it batches and may be
+  // recorded as a CUDA graph.
+  bool tile = false, vae_tile = false;
+};
+// Throws as restore_many's per-image errors (bad sizes, a bad --timestep).
+PreparedRestore prepare_restore(const RestoreModel& model, const RestoreInput& input);
 
 // Restores several images, running the text encoder, VAE and UNet on up to
 // `batch` images at a time: images whose processed sizes and parameters agree

@@ -402,7 +402,10 @@ int run_batch(const RestoreJob& job) {
     RestoreParams p = pl.params;
     p.key = it.key;
     // rd lives in the caller's vector, sized before any item is read: &rd.lq stays valid.
-    rd.input = RestoreInput{&rd.lq, rd.prompt, p, it.paths[0]};
+    rd.input = RestoreInput{&rd.lq, rd.prompt, p, it.paths[0], nullptr};
+    // Sized, tokenized and made a tensor here, beside the device's work.
+    rd.input.prepared = std::make_shared<PreparedRestore>(
+        m.times->time_host("prepare (size, tokens)", [&] { return prepare_restore(m, rd.input); }));
   };
   auto write_item = [&](size_t i, const Ready& rd, RestoreResult& r) {
     const batch::Item& it = mine[i];
