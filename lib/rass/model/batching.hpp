@@ -64,6 +64,13 @@ auto start_async(F f) {
   }
 }
 
+// Whether the network tools overlap reading and writing with the model
+// (run_model_items' `overlap`): on a GPU, but not with --timings (`timed`),
+// whose stages wait for the device one at a time. On the CPU the model's
+// threads take every core, and reading and writing beside them only slowed
+// it (rass-restore, 512 px, batch 8, 2-core EPYC: 10.5 s against 8.5 s).
+inline bool overlaps_device(const c10::Device& device, bool timed) { return !device.is_cpu() && !timed; }
+
 // One group on its way through the pipeline of run_model_items.
 template <class Ready, class Result>
 struct GroupInFlight {
@@ -87,16 +94,13 @@ struct GroupInFlight {
 //
 // A group is read and written item by item on up to cores / lanes threads
 // (a quarter of that with `overlap`).
-// `overlap` (the tools: on a GPU, but not with --timings, whose stages wait
-// for the device one at a time): a lane is a pipeline. While its model runs
+// `overlap` (the tools: overlaps_device): a lane is a pipeline. While its model runs
 // group g on the lane's thread, group g+1 is read and group g-1 written, so
 // the device does not wait for PNG decoding and encoding. At most three
 // groups per lane are in memory. The reading and writing threads work on
 // the lane's stream (a prompt encoded while reading is queued there, before
 // the model's work that uses it), in inference mode. Without `overlap` each
-// group is read, run and written in turn: on the CPU the model's threads
-// take every core, and reading and writing beside them only slowed it
-// (rass-restore, 512 px, batch 8, 2-core EPYC: 10.5 s against 8.5 s).
+// group is read, run and written in turn.
 template <class Ready, class Input, class Result>
 batch::Tally run_model_items(
     const std::vector<batch::Item>& items, int batch, int workers, bool quiet, batch::Reporter& reporter,

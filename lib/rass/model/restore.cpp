@@ -229,10 +229,6 @@ TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h) {
           vae_tiles_apply(side / m.vae_factor, p.vae_tiling.decoder_tile, p.vae_tiling.decoder_pad)};
 }
 
-namespace {
-
-}  // namespace
-
 PreparedRestore prepare_restore(const RestoreModel& m, const RestoreInput& ri) {
   PreparedRestore pr;
   RestoreResult& r = pr.r;

@@ -154,9 +154,6 @@ struct RestoreResult {
 // device's next batch.
 void finish_image(RestoreResult& r);
 
-// Restores one 8-bit image (gray, RGB, with or without alpha). `name` is used
-// in messages. Throws Error(bad_input) for images that are too small or not
-// 8-bit, Error(runtime) when the networks give a non-finite result.
 // Which tilings would change the pixels of an image processed at w x h:
 // OSEDiff's thresholds (latent h*w > tile^2; a VAE half when its longer side
 // passes tile + 2 pad). Below them the tiled path is one whole pass. All true
@@ -167,6 +164,9 @@ struct TilesAt {
 };
 TilesAt tiles_at(const RestoreModel& m, const RestoreParams& p, int w, int h);
 
+// Restores one 8-bit image (gray, RGB, with or without alpha). `name` is used
+// in messages. Throws Error(bad_input) for images that are too small or not
+// 8-bit, Error(runtime) when the networks give a non-finite result.
 RestoreResult restore(const RestoreModel& model, const Image& lq, const std::string& prompt, const RestoreParams& p,
                       const std::string& name);
 

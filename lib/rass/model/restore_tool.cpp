@@ -421,7 +421,7 @@ int run_batch(const RestoreJob& job) {
   };
   // Up to --batch consecutive items per call: same-size images share the network calls.
   const batch::Tally tally = run_model_items<Ready, RestoreInput, RestoreResult>(
-      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.device.is_cpu() && !m.times->on(), prepare_item,
+      mine, job.batch, workers, job.quiet, reporter, m.device, overlaps_device(m.device, m.times->on()), prepare_item,
       [&](const std::vector<RestoreInput>& inputs, std::vector<std::exception_ptr>& failed) {
         return restore_many(m, inputs, job.batch, failed, /*defer_image=*/true);
       },

@@ -51,7 +51,7 @@ struct Plan {
   std::vector<std::string> names;  // class names ("" list when none known)
 };
 
-// `tags`: the --tags file when the caller has read it already (it may be stdin).
+// `tags`: the --tags file, read by the caller before the model (it may be stdin).
 Plan make_plan(const SegmentJob& job, const SegmentModel& m, std::optional<TagLines> tags) {
   Plan pl;
   SegmentParams& p = pl.params;
@@ -397,7 +397,7 @@ int run_batch(const SegmentJob& job) {
   };
   // Up to --batch consecutive items per call: their windows share backbone calls.
   const batch::Tally tally = run_model_items<Ready, SegmentInput, SegmentResult>(
-      mine, job.batch, workers, job.quiet, reporter, m.device, /*overlap=*/!m.device.is_cpu() && !m.times->on(), prepare_item,
+      mine, job.batch, workers, job.quiet, reporter, m.device, overlaps_device(m.device, m.times->on()), prepare_item,
       [&](const std::vector<SegmentInput>& inputs, std::vector<std::exception_ptr>& failed) {
         return segment_many(m, inputs, job.batch, failed);
       },
