@@ -15,7 +15,9 @@
 # per UNet call; the untiled image too, to measure seams);
 # segment at BIG x BIG with --no-resize (512 px windows, --batch 8); then
 # each tool's batch 8 once more with --timings, its table of seconds per
-# stage in the report (where the time goes; not a table row). Columns:
+# stage in the report (where the time goes; not a table row), and once under
+# RASS_TRACE beside its PyTorch reference's trace (NAME-trace: kernel time
+# by family, scripts/trace_summary.py; in the report). Columns:
 # images/s of the tool and of PyTorch eager, their ratio, the GPU memory the
 # process took (nvidia-smi, sampled every 100 ms: context, caching allocator
 # and all) and the share of the bf16 peak that the network arithmetic reached
@@ -330,6 +332,42 @@ stage_table() {  # NAME -- command...
 }
 stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
 stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
+
+# Traces (NAME-trace): each tool's batch 8 under RASS_TRACE and its PyTorch
+# reference's one call under torch.profiler (--trace), set side by side per
+# image by scripts/trace_summary.py: GPU time by kernel family, the longest
+# kernels, kernel counts. Where the ratio above comes from, kernel by kernel
+# (profiling slows both sides; not a table row). The traces stay in the
+# work folder; the summary goes into the report.
+trace_compare() {  # NAME TORCH_IMAGES TORCH_SCRIPT_AND_ARGS (one string; - for none) -- rass command...
+  local name=$1 n_torch=$2 torch_args=$3 t_rass=$work/$1.rass.json t_torch=$work/$1.torch.json
+  shift 4
+  in_budget "$name" || return 0
+  if ! RASS_TRACE=$t_rass "$@" -q -O "$work/out-$name" 2>"$work/$name.err"; then
+    log "$name: the tool failed ($(tail -1 "$work/$name.err"))"
+    return 0
+  fi
+  local n_rass traces=("$t_rass") images
+  n_rass=$(find "$work/out-$name" -name '*.png' | wc -l)
+  images=("$n_rass")
+  # shellcheck disable=SC2086  # torch_args: the script and its words
+  if [ "$skip_torch" = 1 ] || [ "$torch_args" = - ]; then
+    :  # rass's side alone
+  elif "$python" "$here"/$torch_args --device "$device" --dtype "$dtype" --runs 1 \
+       --trace "$t_torch" >"$work/$name.torch.log" 2>&1; then
+    traces+=("$t_torch")
+    images+=("$n_torch")
+  else
+    log "$name: the PyTorch trace failed ($(tail -1 "$work/$name.torch.log"))"
+  fi
+  log "$name (rass: $n_rass images; torch: one call of $n_torch):"
+  "$python" "$here/trace_summary.py" "${traces[@]}" --images "${images[@]}" --top 15 2>&1 | tee -a "$report" >&2
+}
+trace_compare "restore-$size-b8-trace" 8 "bench_restore_torch.py --model $sd --size $size --batch 8" -- \
+  "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
+[ "$have_seg_ref" = 1 ] && seg_torch="bench_segment_torch.py --model $seg --size $size --batch 8" || seg_torch="-"
+trace_compare "segment-$size-b8-trace" 8 "$seg_torch" -- \
+  "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
 
 # Seams: the tiled restore against one pass over the whole image (where it fits).
 if [ -n "$only" ] && ! grep -qE -- "$only" <<<"restore-$big-seams"; then

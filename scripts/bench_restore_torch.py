@@ -29,6 +29,9 @@ and the VAE through diffusers' own tiling (vae.enable_tiling(): tiles blended
 at their edges, GroupNorm per tile; rass-restore's tiles share global
 GroupNorm statistics, so the two do the same convolutions, not the same sums).
 Attention is diffusers' default on torch 2.x (scaled_dot_product_attention).
+
+--trace FILE profiles one more call (after the timed ones) and writes it as
+a Chrome trace, the reference side of rass-restore under RASS_TRACE=FILE.
 """
 import argparse
 import json
@@ -40,6 +43,8 @@ import time
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
+
+from torch_trace import traced
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -136,9 +141,13 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--tile", action="store_true", help="UNet over 96/32 latent tiles, diffusers' VAE tiling")
     ap.add_argument("--json", action="store_true", help="one JSON line per dtype")
+    ap.add_argument("--trace", metavar="FILE", help="after the timed runs, one more under torch.profiler, "
+                    "written to FILE as a Chrome trace (scripts/trace_summary.py; one --dtype)")
     args = ap.parse_args()
     if args.batch < 1 or args.runs < 1 or args.warmup < 0:
         ap.error("--batch and --runs must be >= 1, --warmup >= 0")
+    if args.trace and len(args.dtype) != 1:
+        ap.error("--trace writes one file: give one --dtype")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -162,6 +171,8 @@ def main():
                 if i >= args.warmup:
                     times.append(clock(dev) - t)
                     parts.append(p)
+            if args.trace:
+                traced(args.trace, dev, lambda: restore(m, x, dtype, args.tile))
         if not torch.isfinite(out.float()).all():
             print(f"bench_restore_torch: warning: {dtype} output is not finite", file=sys.stderr)
         per_call = statistics.median(times)

@@ -31,6 +31,8 @@ compiled MultiScaleDeformableAttention extension, Mask2Former's deformable
 attention takes its PyTorch-ops path (grid_sample) on the GPU too. With
 --dtype bf16 the head runs under torch.autocast (its pixel decoder in
 float32, as Mask2Former's code decides; rass-segment runs all of it in bf16).
+--trace FILE profiles one more call (after the timed ones) as a Chrome trace,
+the reference side of rass-segment under RASS_TRACE=FILE.
 """
 import argparse
 import json
@@ -45,6 +47,7 @@ from torch.nn import functional as F
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "tests", "nn"))
 import mask2former_reference as m2f  # noqa: E402
+from torch_trace import traced  # noqa: E402  (scripts/, this file's folder)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 STRIDES = [4, 8, 32, 16, 8, 8]
@@ -88,6 +91,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--trace", metavar="FILE", help="after the timed runs, one more under torch.profiler, "
+                    "written to FILE as a Chrome trace (scripts/trace_summary.py)")
     a = ap.parse_args()
     if a.batch < 1 or a.runs < 1 or a.warmup < 0:
         ap.error("--batch and --runs must be >= 1, --warmup >= 0")
@@ -172,6 +177,10 @@ def main():
             run()
         parts.clear()
         times = [run() for _ in range(a.runs)]
+        if a.trace:
+            traced(a.trace, dev, run)
+            for v in parts.values():
+                v.pop()  # the traced call's parts: not a timed run
     per_call = statistics.median(times)
     res = {"side": "torch", "seconds_per_image": per_call / a.batch, "images_per_second": a.batch / per_call,
            "batch": a.batch, "size": a.size, "device": str(dev), "dtype": a.dtype, "threads": a.threads,

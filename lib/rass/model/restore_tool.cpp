@@ -24,6 +24,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/op_trace.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/run_files.hpp"
@@ -302,7 +303,9 @@ int run_single(const RestoreJob& job) {
   const Image lq = decode_image(in_bytes, name);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
   std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
+  files.check_output_file(OpTrace::check_env(), "RASS_TRACE");
   const RestoreModel m(model_options(job));
+  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string prompt = pl.prompts.for_item(0, key);
   set_threads(job, 1);
@@ -316,6 +319,7 @@ int run_single(const RestoreJob& job) {
                            tiles_at(m, pl.params, r.proc_width, r.proc_height)));
   m.times->time_host("write", [&] { write_outputs(r, job.output, job.latent_out, job.attn_out, settings); });
   if (job.json) batch::write_report("-", json_text(record(job, pl, m, r, key, in, job.output, prompt)) + "\n");
+  if (trace) trace->save();
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
@@ -359,7 +363,9 @@ int run_batch(const RestoreJob& job) {
   // item, the others go on.
   std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
 
+  files.check_output_file(OpTrace::check_env(), "RASS_TRACE");
   const RestoreModel m(model_options(job));
+  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string model_fp = model_files(job);
   batch::ResumeTally resumed;
@@ -432,6 +438,7 @@ int run_batch(const RestoreJob& job) {
   lines.finish();
   if (!job.quiet) resumed.report(kProg, "output(s)");
   const size_t skipped = resumed.kept_count();
+  if (trace) trace->save();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,

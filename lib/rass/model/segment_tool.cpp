@@ -28,6 +28,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/op_trace.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/run_files.hpp"
@@ -262,7 +263,9 @@ int run_single(const SegmentJob& job) {
     latent_t = latent_tensor(latent);  // a bad latent fails before the model is loaded
   }
   std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
+  files.check_output_file(OpTrace::check_env(), "RASS_TRACE");
   const SegmentModel m(model_options(job));
+  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   set_threads(job, 1);
   const std::string prompt = pl.prompts.for_item(0, key);
@@ -284,6 +287,7 @@ int run_single(const SegmentJob& job) {
     write_outputs(r, rgb, pl, m.config.head.num_classes, o, settings);
   });
   if (job.json) batch::write_report("-", json_text(record(job, m, r, key, in, job.output, prompt, tokens)) + "\n");
+  if (trace) trace->save();
   if (m.times->on()) std::fputs(m.times->report(kProg, 1).c_str(), stderr);
   return 0;
 }
@@ -336,7 +340,9 @@ int run_batch(const SegmentJob& job) {
   if (tags)
     for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
 
+  files.check_output_file(OpTrace::check_env(), "RASS_TRACE");
   const SegmentModel m(model_options(job));
+  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string model_fp = batch::files_fingerprint({job.model});
   batch::ResumeTally resumed;
@@ -408,6 +414,7 @@ int run_batch(const SegmentJob& job) {
   lines.finish();
   if (!job.quiet) resumed.report(kProg, "label map(s)");
   const size_t skipped = resumed.kept_count();
+  if (trace) trace->save();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
