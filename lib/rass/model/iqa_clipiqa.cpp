@@ -9,6 +9,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/iqa_common.hpp"
 #include "rass/nn/clip_text.hpp"
+#include "rass/nn/linear.hpp"
 #include "rass/text/clip_tokenizer.hpp"
 
 namespace rass::model {
@@ -73,14 +74,14 @@ int64_t meta_int(const SafeTensorsFile& f, const std::string& key, int64_t fallb
 struct ClipIqaNetImpl : torch::nn::Module {
   nn::ClipResNet visual{nullptr};
   nn::ClipTextModel text{nullptr};
-  torch::nn::Linear text_projection{nullptr};
+  rass::nn::Linear text_projection{nullptr};
   torch::Tensor logit_scale;
   ClipIqaNetImpl(const nn::ClipResNetConfig& vc, const nn::ClipTextConfig& tc, int64_t embed) {
     visual = register_module("visual", nn::ClipResNet(vc));
     text = nn::ClipTextModel(tc);
     register_module("text_model", text->text_model);
     text_projection = register_module(
-        "text_projection", torch::nn::Linear(torch::nn::LinearOptions(tc.hidden_size, embed).bias(false)));
+        "text_projection", rass::nn::Linear(torch::nn::LinearOptions(tc.hidden_size, embed).bias(false)));
     logit_scale = register_parameter("logit_scale", torch::zeros({}));
   }
 };

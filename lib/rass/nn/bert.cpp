@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/linear.hpp"
 
 namespace F = torch::nn::functional;
 
@@ -19,7 +20,7 @@ torch::nn::LayerNorm layer_norm(const BertConfig& c) {
 }
 
 struct BertLayerImpl : torch::nn::Module {
-  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_dense{nullptr}, inter_dense{nullptr},
+  rass::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_dense{nullptr}, inter_dense{nullptr},
       out_dense{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
   int64_t heads, head_dim;
@@ -28,16 +29,16 @@ struct BertLayerImpl : torch::nn::Module {
       : heads(c.num_attention_heads), head_dim(c.hidden_size / c.num_attention_heads), relu(c.hidden_act == "relu") {
     auto attention = register_module("attention", std::make_shared<torch::nn::Module>());
     auto self = attention->register_module("self", std::make_shared<torch::nn::Module>());
-    query = self->register_module("query", torch::nn::Linear(c.hidden_size, c.hidden_size));
-    key = self->register_module("key", torch::nn::Linear(c.hidden_size, c.hidden_size));
-    value = self->register_module("value", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    query = self->register_module("query", rass::nn::Linear(c.hidden_size, c.hidden_size));
+    key = self->register_module("key", rass::nn::Linear(c.hidden_size, c.hidden_size));
+    value = self->register_module("value", rass::nn::Linear(c.hidden_size, c.hidden_size));
     auto attn_out = attention->register_module("output", std::make_shared<torch::nn::Module>());
-    attn_dense = attn_out->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    attn_dense = attn_out->register_module("dense", rass::nn::Linear(c.hidden_size, c.hidden_size));
     attn_norm = attn_out->register_module("LayerNorm", layer_norm(c));
     auto inter = register_module("intermediate", std::make_shared<torch::nn::Module>());
-    inter_dense = inter->register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
+    inter_dense = inter->register_module("dense", rass::nn::Linear(c.hidden_size, c.intermediate_size));
     auto out = register_module("output", std::make_shared<torch::nn::Module>());
-    out_dense = out->register_module("dense", torch::nn::Linear(c.intermediate_size, c.hidden_size));
+    out_dense = out->register_module("dense", rass::nn::Linear(c.intermediate_size, c.hidden_size));
     out_norm = out->register_module("LayerNorm", layer_norm(c));
   }
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& mask) {
@@ -73,7 +74,7 @@ BertModelImpl::BertModelImpl(const BertConfig& c) : config(c) {
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(BertLayer(c));
   if (c.with_pooler) {
     auto pooler = register_module("pooler", std::make_shared<torch::nn::Module>());
-    pooler->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    pooler->register_module("dense", rass::nn::Linear(c.hidden_size, c.hidden_size));
   }
 }
 

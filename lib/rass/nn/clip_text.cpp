@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/linear.hpp"
 #include "rass/nn/transfer.hpp"
 
 namespace F = torch::nn::functional;
@@ -16,13 +17,13 @@ namespace rass::nn {
 namespace {
 
 struct ClipAttentionImpl : torch::nn::Module {
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  rass::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
   int64_t heads, head_dim;
   ClipAttentionImpl(int64_t dim, int64_t h) : heads(h), head_dim(dim / h) {
-    k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
-    v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
-    q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
-    out_proj = register_module("out_proj", torch::nn::Linear(dim, dim));
+    k_proj = register_module("k_proj", rass::nn::Linear(dim, dim));
+    v_proj = register_module("v_proj", rass::nn::Linear(dim, dim));
+    q_proj = register_module("q_proj", rass::nn::Linear(dim, dim));
+    out_proj = register_module("out_proj", rass::nn::Linear(dim, dim));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& causal_mask) {
     const int64_t b = x.size(0), n = x.size(1), d = x.size(2);
@@ -43,14 +44,14 @@ struct ClipEncoderLayerImpl : torch::nn::Module {
   ClipAttention self_attn{nullptr};
   torch::nn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
   std::shared_ptr<torch::nn::Module> mlp;
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  rass::nn::Linear fc1{nullptr}, fc2{nullptr};
   bool quick_gelu;
   ClipEncoderLayerImpl(const ClipTextConfig& c) : quick_gelu(c.hidden_act == "quick_gelu") {
     self_attn = register_module("self_attn", ClipAttention(c.hidden_size, c.num_attention_heads));
     layer_norm1 = register_module("layer_norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
     mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
-    fc1 = mlp->register_module("fc1", torch::nn::Linear(c.hidden_size, c.intermediate_size));
-    fc2 = mlp->register_module("fc2", torch::nn::Linear(c.intermediate_size, c.hidden_size));
+    fc1 = mlp->register_module("fc1", rass::nn::Linear(c.hidden_size, c.intermediate_size));
+    fc2 = mlp->register_module("fc2", rass::nn::Linear(c.intermediate_size, c.hidden_size));
     layer_norm2 = register_module("layer_norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   }
   torch::Tensor forward(torch::Tensor h, const torch::Tensor& mask) {

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/linear.hpp"
 
 namespace F = torch::nn::functional;
 
@@ -91,10 +92,10 @@ ClipResNetImpl::ClipResNetImpl(const ClipResNetConfig& c) : config(c) {
                                          " is not divisible by " + std::to_string(c.heads) + " heads");
   attnpool = register_module("attnpool", std::make_shared<torch::nn::Module>());
   positional_embedding = attnpool->register_parameter("positional_embedding", torch::zeros({c.positions, embed}));
-  k_proj = attnpool->register_module("k_proj", torch::nn::Linear(embed, embed));
-  q_proj = attnpool->register_module("q_proj", torch::nn::Linear(embed, embed));
-  v_proj = attnpool->register_module("v_proj", torch::nn::Linear(embed, embed));
-  c_proj = attnpool->register_module("c_proj", torch::nn::Linear(embed, c.output_dim));
+  k_proj = attnpool->register_module("k_proj", rass::nn::Linear(embed, embed));
+  q_proj = attnpool->register_module("q_proj", rass::nn::Linear(embed, embed));
+  v_proj = attnpool->register_module("v_proj", rass::nn::Linear(embed, embed));
+  c_proj = attnpool->register_module("c_proj", rass::nn::Linear(embed, c.output_dim));
 }
 
 torch::Tensor ClipResNetImpl::trunk(const torch::Tensor& x) {

@@ -15,6 +15,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include "rass/nn/linear.hpp"
+
 namespace rass::nn {
 
 struct ClipResNetConfig {
@@ -48,7 +50,7 @@ struct ClipResNetImpl : torch::nn::Module {
   std::array<torch::nn::ModuleList, 4> stages;
   std::shared_ptr<torch::nn::Module> attnpool;
   torch::Tensor positional_embedding;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
+  rass::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
 };
 TORCH_MODULE(ClipResNet);
 

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/linear.hpp"
 
 namespace rass::nn {
 
@@ -21,17 +22,17 @@ torch::nn::LayerNorm layer_norm(int64_t d, double eps) {
 // exact GELU); layer scale and drop-path are identities in ViT-B/8.
 struct VitBlockImpl : torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  rass::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
   int64_t heads;
   VitBlockImpl(int64_t d, int64_t h, int64_t mlp) : heads(h) {
     norm1 = register_module("norm1", layer_norm(d, 1e-6));
     auto attn = register_module("attn", std::make_shared<torch::nn::Module>());
-    qkv = attn->register_module("qkv", torch::nn::Linear(d, 3 * d));
-    proj = attn->register_module("proj", torch::nn::Linear(d, d));
+    qkv = attn->register_module("qkv", rass::nn::Linear(d, 3 * d));
+    proj = attn->register_module("proj", rass::nn::Linear(d, d));
     norm2 = register_module("norm2", layer_norm(d, 1e-6));
     auto m = register_module("mlp", std::make_shared<torch::nn::Module>());
-    fc1 = m->register_module("fc1", torch::nn::Linear(d, mlp));
-    fc2 = m->register_module("fc2", torch::nn::Linear(mlp, d));
+    fc1 = m->register_module("fc1", rass::nn::Linear(d, mlp));
+    fc2 = m->register_module("fc2", rass::nn::Linear(mlp, d));
   }
   torch::Tensor forward(torch::Tensor x) {
     const int64_t b = x.size(0), n = x.size(1), d = x.size(2), hd = d / heads;
@@ -45,11 +46,11 @@ TORCH_MODULE(VitBlock);
 
 // models/maniqa.py TABlock: attention between channels over the token axis.
 struct TABlockImpl : torch::nn::Module {
-  torch::nn::Linear c_q{nullptr}, c_k{nullptr}, c_v{nullptr};
+  rass::nn::Linear c_q{nullptr}, c_k{nullptr}, c_v{nullptr};
   explicit TABlockImpl(int64_t n) {
-    c_q = register_module("c_q", torch::nn::Linear(n, n));
-    c_k = register_module("c_k", torch::nn::Linear(n, n));
-    c_v = register_module("c_v", torch::nn::Linear(n, n));
+    c_q = register_module("c_q", rass::nn::Linear(n, n));
+    c_k = register_module("c_k", rass::nn::Linear(n, n));
+    c_v = register_module("c_v", rass::nn::Linear(n, n));
   }
   torch::Tensor forward(const torch::Tensor& x) {  // [B, C, N]
     const int64_t b = x.size(0), c = x.size(1), n = x.size(2);
@@ -74,7 +75,7 @@ torch::Tensor window_reverse(const torch::Tensor& win, int64_t w, int64_t b, int
 // computed here as the reference's __init__ computes them.
 struct SwinBlockImpl : torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  rass::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
   torch::Tensor table, rel_index, mask;  // mask: [nW, N, N] (0 / -100) or undefined
   int64_t res, heads, window, shift;
   SwinBlockImpl(int64_t dim, int64_t r, int64_t h, int64_t win, int64_t sh, int64_t mlp)
@@ -84,12 +85,12 @@ struct SwinBlockImpl : torch::nn::Module {
     auto attn = register_module("attn", std::make_shared<torch::nn::Module>());
     table = attn->register_parameter("relative_position_bias_table",
                                      torch::zeros({(2 * window - 1) * (2 * window - 1), heads}));
-    qkv = attn->register_module("qkv", torch::nn::Linear(dim, 3 * dim));
-    proj = attn->register_module("proj", torch::nn::Linear(dim, dim));
+    qkv = attn->register_module("qkv", rass::nn::Linear(dim, 3 * dim));
+    proj = attn->register_module("proj", rass::nn::Linear(dim, dim));
     norm2 = register_module("norm2", layer_norm(dim, 1e-5));
     auto m = register_module("mlp", std::make_shared<torch::nn::Module>());
-    fc1 = m->register_module("fc1", torch::nn::Linear(dim, mlp));
-    fc2 = m->register_module("fc2", torch::nn::Linear(mlp, dim));
+    fc1 = m->register_module("fc1", rass::nn::Linear(dim, mlp));
+    fc2 = m->register_module("fc2", rass::nn::Linear(mlp, dim));
     // relative_position_index[i][j] = (dy + w - 1) * (2w - 1) + (dx + w - 1)
     const torch::Tensor ys = torch::arange(window * window, torch::kLong).div(window, "floor");
     const torch::Tensor xs = torch::arange(window * window, torch::kLong).remainder(window);
@@ -194,11 +195,11 @@ ManiqaImpl::ManiqaImpl(const ManiqaConfig& c) : config(c) {
   swin2 = make_swin(*this, "swintransformer2", c, c.embed_dim / 2);
   const int64_t h = c.embed_dim / 2;
   auto fs = register_module("fc_score", std::make_shared<torch::nn::Module>());
-  score0 = fs->register_module("0", torch::nn::Linear(h, h));
-  score3 = fs->register_module("3", torch::nn::Linear(h, 1));
+  score0 = fs->register_module("0", rass::nn::Linear(h, h));
+  score3 = fs->register_module("3", rass::nn::Linear(h, 1));
   auto fw = register_module("fc_weight", std::make_shared<torch::nn::Module>());
-  weight0 = fw->register_module("0", torch::nn::Linear(h, h));
-  weight3 = fw->register_module("3", torch::nn::Linear(h, 1));
+  weight0 = fw->register_module("0", rass::nn::Linear(h, h));
+  weight3 = fw->register_module("3", rass::nn::Linear(h, 1));
 }
 
 ManiqaPatches ManiqaImpl::forward(const torch::Tensor& crops) {

@@ -24,6 +24,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include "rass/nn/linear.hpp"
+
 namespace rass::nn {
 
 struct ManiqaConfig {
@@ -54,7 +56,7 @@ struct ManiqaImpl : torch::nn::Module {
   torch::Tensor cls_token, pos_embed;
   torch::nn::ModuleList vit_blocks{nullptr}, tablock1{nullptr}, tablock2{nullptr};
   std::shared_ptr<torch::nn::Module> swin1, swin2;
-  torch::nn::Linear score0{nullptr}, score3{nullptr}, weight0{nullptr}, weight3{nullptr};
+  rass::nn::Linear score0{nullptr}, score3{nullptr}, weight0{nullptr}, weight3{nullptr};
 };
 TORCH_MODULE(Maniqa);
 

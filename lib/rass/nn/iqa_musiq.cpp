@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "rass/nn/linear.hpp"
+
 namespace rass::nn {
 
 namespace F = torch::nn::functional;
@@ -52,14 +54,14 @@ struct MusiqBlock : torch::nn::Module {
   MusiqBlock(int64_t dim, int64_t heads, int64_t mlp_dim) : heads(heads) {
     norm1 = register_module("norm1", layer_norm(dim));
     attention = register_module("attention", std::make_shared<torch::nn::Module>());
-    query = attention->register_module("query", torch::nn::Linear(dim, dim));
-    key = attention->register_module("key", torch::nn::Linear(dim, dim));
-    value = attention->register_module("value", torch::nn::Linear(dim, dim));
-    out = attention->register_module("out", torch::nn::Linear(dim, dim));
+    query = attention->register_module("query", rass::nn::Linear(dim, dim));
+    key = attention->register_module("key", rass::nn::Linear(dim, dim));
+    value = attention->register_module("value", rass::nn::Linear(dim, dim));
+    out = attention->register_module("out", rass::nn::Linear(dim, dim));
     norm2 = register_module("norm2", layer_norm(dim));
     mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
-    fc1 = mlp->register_module("fc1", torch::nn::Linear(dim, mlp_dim));
-    fc2 = mlp->register_module("fc2", torch::nn::Linear(mlp_dim, dim));
+    fc1 = mlp->register_module("fc1", rass::nn::Linear(dim, mlp_dim));
+    fc2 = mlp->register_module("fc2", rass::nn::Linear(mlp_dim, dim));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
@@ -76,7 +78,7 @@ struct MusiqBlock : torch::nn::Module {
   int64_t heads;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   std::shared_ptr<torch::nn::Module> attention, mlp;
-  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr};
+  rass::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr};
 };
 
 MusiqNetImpl::MusiqNetImpl(const MusiqConfig& c) : config(c) {
@@ -93,7 +95,7 @@ MusiqNetImpl::MusiqNetImpl(const MusiqConfig& c) : config(c) {
   gn_proj = block1->register_module("gn_proj", group_norm(256, 1e-4));
   // 32x32 patch -> /2 conv -> /2 pool -> 8x8x256 (the stem has total stride 4).
   const int64_t side = c.patch_size / 4;
-  embedding = register_module("embedding", torch::nn::Linear(side * side * 256, c.hidden_size));
+  embedding = register_module("embedding", rass::nn::Linear(side * side * 256, c.hidden_size));
   encoder = register_module("transformer_encoder", std::make_shared<torch::nn::Module>());
   cls = encoder->register_parameter("cls", torch::zeros({1, 1, c.hidden_size}));
   auto pos = encoder->register_module("posembed_input", std::make_shared<torch::nn::Module>());
@@ -106,10 +108,10 @@ MusiqNetImpl::MusiqNetImpl(const MusiqConfig& c) : config(c) {
     blocks.push_back(tr->register_module("encoderblock_" + std::to_string(i),
                                          std::make_shared<MusiqBlock>(c.hidden_size, c.num_heads, c.mlp_dim)));
   if (c.num_classes == 1) {
-    head = register_module("head", torch::nn::Linear(c.hidden_size, 1));
+    head = register_module("head", rass::nn::Linear(c.hidden_size, 1));
   } else {  // the port's Sequential(Linear, Softmax): the softmax is applied in score()
     auto seq = register_module("head", std::make_shared<torch::nn::Module>());
-    head = seq->register_module("0", torch::nn::Linear(c.hidden_size, c.num_classes));
+    head = seq->register_module("0", rass::nn::Linear(c.hidden_size, c.num_classes));
   }
 }
 

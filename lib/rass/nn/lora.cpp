@@ -93,13 +93,13 @@ LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, bool with_bias) {
 }
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = F::linear(x, weight, bias);
+  torch::Tensor y = at::linear(x, weight, bias);  // the bias fused into the product (rass/nn/linear.hpp)
   return adapters.empty() ? y : lora_out(x, y);
 }
 
 torch::Tensor LoraLinearImpl::delta(const LoraAdapter& a) const { return torch::matmul(a.B, a.A); }
-torch::Tensor LoraLinearImpl::apply_a(const LoraAdapter& a, const torch::Tensor& x) const { return F::linear(x, a.A); }
-torch::Tensor LoraLinearImpl::apply_b(const LoraAdapter& a, const torch::Tensor& h) const { return F::linear(h, a.B); }
+torch::Tensor LoraLinearImpl::apply_a(const LoraAdapter& a, const torch::Tensor& x) const { return at::linear(x, a.A); }
+torch::Tensor LoraLinearImpl::apply_b(const LoraAdapter& a, const torch::Tensor& h) const { return at::linear(h, a.B); }
 
 LoraConv2dImpl::LoraConv2dImpl(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, bool with_bias)
     : stride(s), padding(p) {

@@ -10,6 +10,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/nn/d2_conv.hpp"
+#include "rass/nn/linear.hpp"
 #include "rass/nn/position_encoding.hpp"
 
 namespace rass::nn {
@@ -17,7 +18,7 @@ namespace rass::nn {
 MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t e, int64_t h) : embed_dim(e), num_heads(h) {
   in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * e, e}));
   in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * e}));
-  out_proj = register_module("out_proj", torch::nn::Linear(e, e));
+  out_proj = register_module("out_proj", rass::nn::Linear(e, e));
   torch::NoGradGuard no_grad;
   torch::nn::init::xavier_uniform_(in_proj_weight);
   out_proj->bias.zero_();
@@ -64,8 +65,8 @@ torch::Tensor AttentionLayerImpl::forward(const torch::Tensor& tgt, const torch:
 }
 
 FFNLayerImpl::FFNLayerImpl(int64_t d_model, int64_t dim_feedforward, bool pre) : normalize_before(pre) {
-  linear1 = register_module("linear1", torch::nn::Linear(d_model, dim_feedforward));
-  linear2 = register_module("linear2", torch::nn::Linear(dim_feedforward, d_model));
+  linear1 = register_module("linear1", rass::nn::Linear(d_model, dim_feedforward));
+  linear2 = register_module("linear2", rass::nn::Linear(dim_feedforward, d_model));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
   torch::NoGradGuard no_grad;
   for (auto& p : parameters())
@@ -81,13 +82,13 @@ torch::Tensor FFNLayerImpl::forward(const torch::Tensor& x) {
 MLPImpl::MLPImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim, int64_t num_layers) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < num_layers; ++i)
-    layers->push_back(torch::nn::Linear(i == 0 ? input_dim : hidden_dim, i == num_layers - 1 ? output_dim : hidden_dim));
+    layers->push_back(rass::nn::Linear(i == 0 ? input_dim : hidden_dim, i == num_layers - 1 ? output_dim : hidden_dim));
 }
 
 torch::Tensor MLPImpl::forward(torch::Tensor x) {
   const size_t n = layers->size();
   for (size_t i = 0; i < n; ++i) {
-    x = layers[i]->as<torch::nn::LinearImpl>()->forward(x);
+    x = layers[i]->as<rass::nn::LinearImpl>()->forward(x);
     if (i + 1 < n) x = torch::relu(x);
   }
   return x;
@@ -117,7 +118,7 @@ MultiScaleMaskedTransformerDecoderImpl::MultiScaleMaskedTransformerDecoderImpl(c
     else
       input_proj->push_back(torch::nn::Sequential());  // no parameters, keeps the indices
   }
-  class_embed = register_module("class_embed", torch::nn::Linear(c.hidden_dim, c.num_classes + 1));
+  class_embed = register_module("class_embed", rass::nn::Linear(c.hidden_dim, c.num_classes + 1));
   mask_embed = register_module("mask_embed", MLP(c.hidden_dim, c.hidden_dim, c.mask_dim, 3));
 }
 

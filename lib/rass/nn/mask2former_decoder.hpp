@@ -18,6 +18,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "rass/nn/linear.hpp"
 #include "rass/nn/mask_former_head.hpp"
 
 namespace rass::nn {
@@ -32,7 +33,7 @@ struct MultiheadAttentionImpl : torch::nn::Module {
                         const torch::Tensor& mask = {});
   int64_t embed_dim, num_heads;
   torch::Tensor in_proj_weight, in_proj_bias;
-  torch::nn::Linear out_proj{nullptr};
+  rass::nn::Linear out_proj{nullptr};
 };
 TORCH_MODULE(MultiheadAttention);
 
@@ -53,7 +54,7 @@ TORCH_MODULE(AttentionLayer);
 struct FFNLayerImpl : torch::nn::Module {
   FFNLayerImpl(int64_t d_model, int64_t dim_feedforward, bool normalize_before);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  rass::nn::Linear linear1{nullptr}, linear2{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   bool normalize_before;
 };
@@ -85,7 +86,7 @@ class MultiScaleMaskedTransformerDecoderImpl : public torch::nn::Module {
       transformer_ffn_layers, input_proj;
   torch::nn::LayerNorm decoder_norm{nullptr};
   torch::nn::Embedding query_feat{nullptr}, query_embed{nullptr}, level_embed{nullptr};
-  torch::nn::Linear class_embed{nullptr};
+  rass::nn::Linear class_embed{nullptr};
   MLP mask_embed{nullptr};
 
  private:

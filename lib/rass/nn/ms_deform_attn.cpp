@@ -15,6 +15,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include "rass/nn/linear.hpp"
 #include "rass/nn/ms_deform_attn_cuda.hpp"
 #endif
 
@@ -196,10 +197,10 @@ MSDeformAttnImpl::MSDeformAttnImpl(int64_t d_model_, int64_t n_levels_, int64_t 
   if (d_model % n_heads != 0)
     throw std::invalid_argument("MSDeformAttn: d_model " + std::to_string(d_model) + " is not divisible by heads " +
                                 std::to_string(n_heads));
-  sampling_offsets = register_module("sampling_offsets", torch::nn::Linear(d_model, n_heads * n_levels * n_points * 2));
-  attention_weights = register_module("attention_weights", torch::nn::Linear(d_model, n_heads * n_levels * n_points));
-  value_proj = register_module("value_proj", torch::nn::Linear(d_model, d_model));
-  output_proj = register_module("output_proj", torch::nn::Linear(d_model, d_model));
+  sampling_offsets = register_module("sampling_offsets", rass::nn::Linear(d_model, n_heads * n_levels * n_points * 2));
+  attention_weights = register_module("attention_weights", rass::nn::Linear(d_model, n_heads * n_levels * n_points));
+  value_proj = register_module("value_proj", rass::nn::Linear(d_model, d_model));
+  output_proj = register_module("output_proj", rass::nn::Linear(d_model, d_model));
   reset_parameters();
 }
 

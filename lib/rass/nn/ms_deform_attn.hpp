@@ -11,6 +11,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include "rass/nn/linear.hpp"
+
 namespace rass::nn {
 
 // (H, W) of each level, in the order the levels are concatenated.
@@ -43,7 +45,7 @@ struct MSDeformAttnImpl : torch::nn::Module {
   void reset_parameters();
 
   int64_t d_model, n_levels, n_heads, n_points;
-  torch::nn::Linear sampling_offsets{nullptr}, attention_weights{nullptr}, value_proj{nullptr}, output_proj{nullptr};
+  rass::nn::Linear sampling_offsets{nullptr}, attention_weights{nullptr}, value_proj{nullptr}, output_proj{nullptr};
 };
 TORCH_MODULE(MSDeformAttn);
 

@@ -8,6 +8,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/torch.h>
 
+#include "rass/nn/linear.hpp"
 #include "rass/nn/position_encoding.hpp"
 
 namespace rass::nn {
@@ -16,8 +17,8 @@ MSDeformAttnEncoderLayerImpl::MSDeformAttnEncoderLayerImpl(int64_t d_model, int6
                                                            int64_t n_heads, int64_t n_points) {
   self_attn = register_module("self_attn", MSDeformAttn(d_model, n_levels, n_heads, n_points));
   norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
-  linear1 = register_module("linear1", torch::nn::Linear(d_model, d_ffn));
-  linear2 = register_module("linear2", torch::nn::Linear(d_ffn, d_model));
+  linear1 = register_module("linear1", rass::nn::Linear(d_model, d_ffn));
+  linear2 = register_module("linear2", rass::nn::Linear(d_ffn, d_model));
   norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
 }
 

@@ -14,6 +14,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "rass/nn/d2_conv.hpp"
+#include "rass/nn/linear.hpp"
 #include "rass/nn/mask_former_head.hpp"
 #include "rass/nn/ms_deform_attn.hpp"
 
@@ -26,7 +27,7 @@ struct MSDeformAttnEncoderLayerImpl : torch::nn::Module {
                         const SpatialShapes& shapes);
   MSDeformAttn self_attn{nullptr};
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  rass::nn::Linear linear1{nullptr}, linear2{nullptr};
 };
 TORCH_MODULE(MSDeformAttnEncoderLayer);
 
