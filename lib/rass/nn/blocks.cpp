@@ -57,10 +57,11 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out) {
 torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
   // diffusers upsamples bfloat16 in float32 before PyTorch 2.1 (no bfloat16
   // nearest kernel then); nearest copies values, so either way gives the same
-  // bits. On CUDA with LibTorch 2.x the copy up and down is skipped: at the
-  // VAE decoder's last upsampler (batch 8, 512 px) it wrote 2 GiB of float32.
+  // bits. With LibTorch 2.x the copy up and down is skipped: at the VAE
+  // decoder's last upsampler (batch 8, 512 px) it wrote 2 GiB of float32, and
+  // on the CPU it took 5x diffusers' time (RASS_TRACE, 256 px, bf16).
 #if TORCH_VERSION_MAJOR >= 2
-  const bool upcast = x.scalar_type() == torch::kBFloat16 && !x.is_cuda();
+  const bool upcast = false;
 #else
   const bool upcast = x.scalar_type() == torch::kBFloat16;
 #endif
@@ -102,21 +103,23 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
       hidden = group_norm(hidden.transpose(1, 2)).transpose(1, 2);
   }
   const torch::Tensor ctx = encoder_hidden.defined() ? encoder_hidden : hidden;
-  auto split = [&](const torch::Tensor& t) {  // [b, n, h*d] -> [b*h, n, d]
-    return t.view({b, -1, heads, dim_head}).permute({0, 2, 1, 3}).reshape({b * heads, -1, dim_head});
+  auto heads4 = [&](const torch::Tensor& t) {  // [b, n, h*d] -> [b, h, n, d], a view
+    return t.view({b, -1, heads, dim_head}).transpose(1, 2);
   };
-  torch::Tensor q = split(to_q(hidden)), k = split(to_k(ctx)), v = split(to_v(ctx));
-  torch::Tensor out;
+  const torch::Tensor q4 = heads4(to_q(hidden)), k4 = heads4(to_k(ctx)), v4 = heads4(to_v(ctx));
+  torch::Tensor out;  // [b, h, n, d]
 #if TORCH_VERSION_MAJOR >= 2
   // LibTorch 2.x: the fused kernel (flash / memory-efficient on CUDA), as
-  // diffusers' AttnProcessor2_0. Capturing probabilities needs the math path.
-  if (!probs) {
-    auto heads4 = [&](const torch::Tensor& t) { return t.view({b, heads, -1, dim_head}); };
-    out = at::scaled_dot_product_attention(heads4(q), heads4(k), heads4(v)).reshape({b * heads, -1, dim_head});
-  }
+  // diffusers' AttnProcessor2_0, on the strided views (no copies of q, k
+  // and v: the kernels need only the last dimension contiguous).
+  // Capturing probabilities needs the math path.
+  if (!probs) out = at::scaled_dot_product_attention(q4, k4, v4);
 #endif
-  if (!out.defined()) out = attention_math(q, k, v, probs);
-  out = out.view({b, heads, -1, dim_head}).permute({0, 2, 1, 3}).reshape({b, -1, heads * dim_head});
+  if (!out.defined()) {
+    auto flat = [&](const torch::Tensor& t) { return t.reshape({b * heads, -1, dim_head}); };  // [b*h, n, d]
+    out = attention_math(flat(q4), flat(k4), flat(v4), probs).view({b, heads, -1, dim_head});
+  }
+  out = out.transpose(1, 2).reshape({b, -1, heads * dim_head});
   out = to_out[0]->as<LoraLinear>()->forward(out);
   if (spatial) out = out.transpose(-1, -2).reshape({b, c, hh, ww});
   if (residual_connection) out = out + input;
