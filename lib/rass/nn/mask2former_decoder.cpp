@@ -32,12 +32,23 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& q, const torc
   auto heads = [&](const torch::Tensor& x, int i, int64_t L) {
     return torch::linear(x, w[i], b[i]).view({B, L, num_heads, d}).transpose(1, 2);  // [B, h, L, d]
   };
+  torch::Tensor o;  // [B, h, Lq, d]
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: one fused kernel, as PyTorch's nn.MultiheadAttention takes
+  // in inference (scaled_dot_product_attention; a boolean mask there marks
+  // the keys that take part, the opposite of this one). The callers never
+  // pass a row masked everywhere (it would be NaN either way).
+  o = at::scaled_dot_product_attention(heads(q, 0, Lq), heads(k, 1, Lk), heads(v, 2, Lk),
+                                       mask.defined() ? c10::optional<torch::Tensor>(mask.logical_not().unsqueeze(1))
+                                                      : c10::nullopt);
+#else
   // As F.multi_head_attention_forward: q is scaled before the product, the
   // boolean mask becomes -inf in the scores.
   const torch::Tensor qh = heads(q, 0, Lq) * (1.0 / std::sqrt(static_cast<double>(d)));
   torch::Tensor scores = torch::matmul(qh, heads(k, 1, Lk).transpose(-2, -1));  // [B, h, Lq, Lk]
   if (mask.defined()) scores = scores.masked_fill(mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
-  const torch::Tensor o = torch::matmul(torch::softmax(scores, -1), heads(v, 2, Lk));
+  o = torch::matmul(torch::softmax(scores, -1), heads(v, 2, Lk));
+#endif
   return out_proj(o.transpose(1, 2).reshape({B, Lq, embed_dim}));
 }
 
