@@ -339,34 +339,41 @@ stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common
 # kernels, kernel counts. Where the ratio above comes from, kernel by kernel
 # (profiling slows both sides; not a table row). The traces stay in the
 # work folder; the summary goes into the report.
-trace_compare() {  # NAME TORCH_IMAGES TORCH_SCRIPT_AND_ARGS (one string; - for none) -- rass command...
-  local name=$1 n_torch=$2 torch_args=$3 t_rass=$work/$1.rass.json t_torch=$work/$1.torch.json
-  shift 4
+trace_compare() {  # NAME -- rass command...; the reference: the array trace_ref (script and its words; empty: none)
+  local name=$1 t_rass=$work/$1.rass.json t_torch=$work/$1.torch.json
+  shift 2
   in_budget "$name" || return 0
   if ! RASS_TRACE=$t_rass "$@" -q -O "$work/out-$name" 2>"$work/$name.err"; then
     log "$name: the tool failed ($(tail -1 "$work/$name.err"))"
     return 0
   fi
-  local n_rass traces=("$t_rass") images
-  n_rass=$(find "$work/out-$name" -name '*.png' | wc -l)
+  # Its first model call (8 images: set-up, warm-up) is left out (--skip-first-call).
+  local n_rass traces=("$t_rass") images labels=(rass)
+  n_rass=$(($(find "$work/out-$name" -name '*.png' | wc -l) - 8))
+  [ "$n_rass" -gt 0 ] || { log "$name: too few images for a steady state"; return 0; }
   images=("$n_rass")
-  # shellcheck disable=SC2086  # torch_args: the script and its words
-  if [ "$skip_torch" = 1 ] || [ "$torch_args" = - ]; then
+  if [ "$skip_torch" = 1 ] || [ "${#trace_ref[@]}" = 0 ]; then
     :  # rass's side alone
-  elif "$python" "$here"/$torch_args --device "$device" --dtype "$dtype" --runs 1 \
+  elif "$python" "$here/${trace_ref[0]}" "${trace_ref[@]:1}" --device "$device" --dtype "$dtype" --runs 1 \
        --trace "$t_torch" >"$work/$name.torch.log" 2>&1; then
     traces+=("$t_torch")
-    images+=("$n_torch")
+    images+=(8)
+    labels+=(torch)
   else
     log "$name: the PyTorch trace failed ($(tail -1 "$work/$name.torch.log"))"
   fi
-  log "$name (rass: $n_rass images; torch: one call of $n_torch):"
-  "$python" "$here/trace_summary.py" "${traces[@]}" --images "${images[@]}" --top 15 2>&1 | tee -a "$report" >&2
+  # PyTorch's traced call is one batch of 8 after its warm-up, its part timings' synchronisations and its
+  # prompt encoding included (rass keeps its prompt embedding: not in its calls after the first).
+  log "$name (rass: $n_rass images after its first call; torch: one call of 8 after its warm-up):"
+  "$python" "$here/trace_summary.py" "${traces[@]}" --images "${images[@]}" --labels "${labels[@]}" \
+    --skip-first-call --top 15 2>&1 | tee -a "$report" >&2 || log "$name: trace_summary.py failed"
 }
-trace_compare "restore-$size-b8-trace" 8 "bench_restore_torch.py --model $sd --size $size --batch 8" -- \
+trace_ref=(bench_restore_torch.py --model "$sd" --size "$size" --batch 8)
+trace_compare "restore-$size-b8-trace" -- \
   "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
-[ "$have_seg_ref" = 1 ] && seg_torch="bench_segment_torch.py --model $seg --size $size --batch 8" || seg_torch="-"
-trace_compare "segment-$size-b8-trace" 8 "$seg_torch" -- \
+trace_ref=()
+[ "$have_seg_ref" = 1 ] && trace_ref=(bench_segment_torch.py --model "$seg" --size "$size" --batch 8)
+trace_compare "segment-$size-b8-trace" -- \
   "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
 
 # Seams: the tiled restore against one pass over the whole image (where it fits).

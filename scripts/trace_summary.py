@@ -2,6 +2,7 @@
 """Where the time of a traced run went, and what differs between two runs.
 
     python3 scripts/trace_summary.py A.json [B.json] [--images NA [NB]] [--top 20]
+        [--labels A B] [--skip-first-call]
 
 A and B are Chrome traces from LibTorch's profiler: rass-restore or
 rass-segment under RASS_TRACE=FILE (lib/rass/model/op_trace.hpp), or the
@@ -17,12 +18,16 @@ Printed, per image (--images: how many images each trace covers; default 1):
   - CPU: operators that call no other operator but views and allocations
     (on a GPU each launches about one kernel; views and allocations, which
     launch none, are counted apart), by self time and by count.
+--skip-first-call leaves out a rass trace's first model call (one-time
+set-up: cuDNN's and the kernels' first use, prompt encoding), so a run of N
+batches compares with the reference's one call after its warm-up.
 Standard library only: runs where the references run, and here.
 """
 import argparse
 import json
 import os
 import re
+import signal
 import sys
 from collections import defaultdict
 
@@ -36,12 +41,13 @@ NO_KERNEL = {
     "aten::item", "aten::_local_scalar_dense", "aten::is_nonzero", "aten::result_type", "aten::to", "aten::_to_copy",
     "aten::lift", "aten::_has_compatible_shallow_copy_type", "aten::size", "aten::stride", "aten::numel",
     "aten::resolve_conj", "aten::resolve_neg", "aten::dropout", "aten::as_strided_", "aten::_nested_tensor_from_mask",
-    "aten::scalar_tensor", "aten::zeros", "aten::ones",
+    "aten::scalar_tensor", "aten::zeros", "aten::ones", "aten::_nnpack_available", "aten::is_same_size",
 }
 
 FAMILIES = [  # first match wins; kernel names are long C++ signatures
     ("attention", r"flash|fmha|attention|sdpa|cutlassF|mem_eff"),
-    ("convolution", r"conv|cudnn|implicit_gemm|wgrad|dgrad|xmma_fprop|sm\d+_xmma|nchwToNhwc|nhwcToNchw|winograd"),
+    # cuDNN's and cuBLAS's Hopper kernels both start sm90_xmma_: fprop/dgrad/wgrad mark the convolutions.
+    ("convolution", r"conv|cudnn|implicit_gemm|wgrad|dgrad|fprop|nchwToNhwc|nhwcToNchw|winograd"),
     ("matrix product", r"gemm|cublas|cutlass|sm\d+_\w*_tn|sm\d+_\w*_nn|sm\d+_\w*_nt|nvjet"),
     ("normalisation", r"norm|welford|RowwiseMoments|ComputeFused|GammaBeta"),
     ("reduction", r"reduce|softmax|argmax|max_|sum_|mean"),
@@ -55,6 +61,40 @@ def family(name):
         if re.search(pat, name, re.IGNORECASE):
             return fam
     return "other"
+
+
+MARK = "rass::model_call"  # lib/rass/model/batching.hpp: one per model call of a batch tool
+
+
+def skip_first_call(events):
+    """The events from the second model call of a rass trace on (none of the
+    first call's one-time set-up, prompt encoding or host work before it);
+    GPU work by the time of its launch. Traces without the marks (PyTorch's)
+    come back whole. Meant for one lane (-j 1): with more, the second mark
+    may be another lane's first call. With the GPU pipeline the second
+    group's reading (during the first call) is left out and the first
+    group's writing (during the second) kept: one group's host work off."""
+    # The host's range only: with CUDA activity Kineto also writes each range
+    # as a "gpu_user_annotation" spanning its kernels on the device.
+    starts = sorted(float(e["ts"]) for e in events if e.get("name") == MARK and e.get("cat") == "user_annotation")
+    if len(starts) < 2:
+        return events, False
+    t0 = starts[1]
+    launched = {}  # correlation id -> launch time on the host
+    for e in events:
+        corr = (e.get("args") or {}).get("correlation")
+        if corr is not None and e.get("cat") in ("cuda_runtime", "cuda_driver"):
+            launched[corr] = float(e["ts"])
+    kept = []
+    for e in events:
+        if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset"):
+            corr = (e.get("args") or {}).get("correlation")
+            when = launched.get(corr, float(e["ts"]))
+        else:
+            when = float(e["ts"])
+        if when >= t0:
+            kept.append(e)
+    return kept, True
 
 
 def load(path):
@@ -148,18 +188,37 @@ def table(title, rows, labels, top, unit="ms"):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head`: end quietly, as a Unix tool
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("traces", nargs="+", help="one or two Chrome trace files")
     ap.add_argument("--images", type=float, nargs="+", help="images each trace covers (per-image numbers)")
     ap.add_argument("--top", type=int, default=20, help="rows per table")
+    ap.add_argument("--labels", nargs="+", help="a column title per trace (default: the file names)")
+    ap.add_argument("--skip-first-call", action="store_true",
+                    help="leave out a rass trace's first model call (its rass::model_call mark; give --images "
+                         "without that call's images); traces without the marks are read whole")
     a = ap.parse_args()
     if len(a.traces) > 2:
         ap.error("one or two traces")
     images = a.images or [1.0] * len(a.traces)
     if len(images) != len(a.traces) or any(n <= 0 for n in images):
         ap.error("--images: one positive count per trace")
-    labels = [os.path.basename(p) for p in a.traces]
-    sums = [summarize(load(p)) for p in a.traces]
+    if a.top < 1:
+        ap.error("--top must be at least 1")
+    labels = a.labels or [re.sub(r"\.json$", "", os.path.basename(p)) for p in a.traces]
+    if len(labels) != len(a.traces):
+        ap.error("--labels: one title per trace")
+    sums = []
+    for p, lab in zip(a.traces, labels):
+        events = load(p)
+        try:
+            if a.skip_first_call:
+                events, skipped = skip_first_call(events)
+                if skipped:
+                    print(f"{lab}: from its second model call on")
+            sums.append(summarize(events))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            sys.exit(f"trace_summary: {p}: not a trace this script can read ({type(e).__name__}: {e})")
 
     def side_rows(key):
         rows = defaultdict(lambda: [(0.0, 0.0)] * len(sums))

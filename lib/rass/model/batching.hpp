@@ -17,6 +17,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/core/parallel.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/op_trace.hpp"
 #include "rass/model/torch_error.hpp"
 
 namespace rass::model {
@@ -150,6 +151,7 @@ batch::Tally run_model_items(
     return nullptr;
   };
   auto compute = [&](Group& G) {
+    const ModelCallMark mark;  // RASS_TRACE: where each call begins and ends
     std::vector<Input> inputs;
     for (size_t k : G.to_run) inputs.push_back(G.ready[k].input);
     try {

@@ -1,14 +1,16 @@
 #include "rass/model/op_trace.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <iostream>
 #include <set>
+#include <vector>
 
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/version.h>
@@ -37,21 +39,25 @@ std::string trace_error_line(const c10::Error& e) {
 std::string OpTrace::env_path() {
   const char* env = std::getenv("RASS_TRACE");
   const std::string path = env ? env : "";
-  if (path == "-") throw_usage("RASS_TRACE=-: name a file (stdout carries the tool's own output)");
   if (path.empty()) return path;
+  const std::string what = "RASS_TRACE=" + path;
+  if (path == "-") throw_usage(what + ": name a file (stdout carries the tool's own output)");
   // Found out before the model runs, not when the trace is written at the end.
-  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  namespace sfs = std::filesystem;
   std::error_code ec;
-  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
-    throw_runtime("RASS_TRACE=" + path + ": no folder " + dir.string() + " to write the trace in");
-  if (std::filesystem::is_directory(path, ec)) throw_runtime("RASS_TRACE=" + path + ": is a directory");
+  const sfs::file_status st = sfs::status(path, ec);
+  if (sfs::is_directory(st)) throw_usage(what + ": is a directory");
+  if (sfs::exists(st) && !sfs::is_regular_file(st))
+    throw_usage(what + ": not a regular file (a trace is written under a temporary name and moved there)");
+  const sfs::path dir = sfs::path(path).parent_path();
+  if (!dir.empty()) {
+    ec.clear();
+    const bool folder = sfs::is_directory(dir, ec);
+    if (!folder && (!ec || ec == std::errc::no_such_file_or_directory))
+      throw_usage(what + ": no folder " + dir.string() + " to write the trace in");
+    if (ec) throw_usage(what + ": its folder " + dir.string() + ": " + ec.message());
+  }
   return path;
-}
-
-std::unique_ptr<OpTrace> OpTrace::from_env(const c10::Device& device) {
-  const std::string path = env_path();
-  if (path.empty()) return nullptr;
-  return std::make_unique<OpTrace>(path, device.is_cuda());
 }
 
 namespace {
@@ -92,19 +98,35 @@ void stop_profiler(const std::string& path, const std::string& file) {
   }
   // Kineto writes with an unchecked stream: an empty or missing file is its
   // only sign of a failed write (full disk, unwritable folder).
+  // A full disk can also cut it short: a whole trace is one JSON object.
   std::error_code ec;
   const auto size = std::filesystem::file_size(file, ec);
-  if (ec || size == 0) {
+  bool whole = false;
+  if (!ec && size > 0) {
+    if (FILE* f = std::fopen(file.c_str(), "rb")) {
+      char tail[64] = {};
+      const long back = long(std::min<std::uintmax_t>(size, sizeof tail));
+      if (std::fseek(f, -back, SEEK_END) == 0) {
+        const size_t got = std::fread(tail, 1, size_t(back), f);
+        std::string t(tail, got);
+        t.erase(t.find_last_not_of(" \t\r\n") + 1);
+        whole = !t.empty() && t.back() == '}';
+      }
+      std::fclose(f);
+    }
+  }
+  if (!whole) {
     std::remove(file.c_str());
     throw_runtime("RASS_TRACE=" + path + ": the trace could not be written next to it" +
-                  (ec ? " (" + ec.message() + ")" : std::string(" (empty file)")));
+                  (ec ? " (" + ec.message() + ")" : std::string(" (empty or cut short: is the disk full?)")));
   }
 }
 }  // namespace
 
-std::string OpTrace::check_env() {
+void OpTrace::check_env(const std::function<void(const std::string&)>& check_output) {
   const std::string path = env_path();
-  if (path.empty()) return path;
+  if (path.empty()) return;
+  check_output(path);
   if (g_trace_running.exchange(true)) throw_runtime("RASS_TRACE: a trace is already running in this process");
   // A trace of nothing, written next to the file and removed: a LibTorch
   // without Kineto (Debian's 1.13), or a place it cannot write, is found
@@ -119,7 +141,12 @@ std::string OpTrace::check_env() {
   }
   g_trace_running = false;
   std::remove(probe.c_str());
-  return path;
+}
+
+std::unique_ptr<OpTrace> OpTrace::from_env(const c10::Device& device) {
+  const std::string path = env_path();
+  if (path.empty()) return nullptr;
+  return std::make_unique<OpTrace>(path, device.is_cuda());
 }
 
 OpTrace::OpTrace(std::string path, bool cuda) : path_(std::move(path)) {
@@ -144,19 +171,35 @@ void OpTrace::save() {
     throw;
   }
   g_trace_running = false;
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
+  // Copied into place by the project's atomic write (synced, renamed, cleaned
+  // up on a signal), not renamed: the temporary file is Kineto's own.
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = read_file_bytes(tmp);
+  } catch (...) {
     std::remove(tmp.c_str());
-    throw_runtime("RASS_TRACE=" + path_ + ": " + std::strerror(err));
+    throw;
   }
+  std::remove(tmp.c_str());
+  write_file_atomic(path_, bytes);
 }
 
 OpTrace::~OpTrace() {
+  if (!running_) return;
+  // The run ended with an error before save(): stop, write nothing.
   try {
-    save();
-  } catch (const std::exception& e) {
-    std::cerr << e.what() << "\n";
+    prof::disableProfiler();
+  } catch (const c10::Error&) {
   }
+  g_trace_running = false;
 }
+
+ModelCallMark::ModelCallMark() {
+  if (!g_trace_running) return;  // no trace: not even a RecordFunction
+  range_ = std::make_unique<at::RecordFunction>(at::RecordScope::USER_SCOPE);
+  if (range_->isActive()) range_->before("rass::model_call", c10::ArrayRef<const c10::IValue>{});
+}
+
+ModelCallMark::~ModelCallMark() = default;  // the RecordFunction's destructor ends the range
 
 }  // namespace rass::model

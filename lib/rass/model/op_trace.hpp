@@ -7,43 +7,69 @@
 // (scripts/bench_restore_torch.py --trace) kernel family by kernel family.
 // Every thread's operators (the batch tools run their model on lane threads
 // and read and write on others) with LibTorch >= 2.11 (its profiler's
-// profile_all_threads); with Debian's 1.13 the main thread's only.
+// profile_all_threads); 2.0-2.10 the main thread's only. A LibTorch built
+// without Kineto (Debian's 1.13) cannot write traces: refused before the
+// model loads.
 // A developer's switch (environment only, like RASS_MSDA_KERNEL): tracing
 // slows the run and the file grows with it (about 1 MB per UNet pass).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
 #include <c10/core/Device.h>
 
+namespace at {
+struct RecordFunction;
+}
+
 namespace rass::model {
 
 class OpTrace {
  public:
-  // RASS_TRACE's file ("" when unset), for the tools' output checks (a trace
-  // may not overwrite an input). "-" is refused: stdout carries the outputs.
+  // RASS_TRACE's file ("" when unset). Refused (Error(usage)): "-" (stdout
+  // carries the outputs), a directory or other non-regular file, a place
+  // with no folder.
   static std::string env_path();
-  // env_path(), having checked that this LibTorch can write a trace there
-  // (a trace of nothing is written and removed): the tools call it before
-  // they load the model. Throws Error(runtime) naming RASS_TRACE when not.
-  static std::string check_env();
+  // The tools call this before they load the model: env_path(), given to
+  // `check_output` (their check that it names no input), then a trace of
+  // nothing written next to it and removed, so a LibTorch without Kineto or
+  // an unwritable folder fails now (Error(runtime) naming RASS_TRACE).
+  static void check_env(const std::function<void(const std::string&)>& check_output);
   // The trace RASS_TRACE asks for, started; null when it is unset or empty.
   // CUDA kernels are recorded when `device` is a GPU.
   static std::unique_ptr<OpTrace> from_env(const c10::Device& device);
   OpTrace(std::string path, bool cuda);
   OpTrace(const OpTrace&) = delete;
   OpTrace& operator=(const OpTrace&) = delete;
-  // Stops the profiler; a trace not saved yet is saved (a failure then is
-  // printed on stderr: a destructor cannot throw).
+  // Stops the profiler. A trace not saved (the run ended with an error) is
+  // dropped: no file for a run that did not finish.
   ~OpTrace();
-  // Stops the profiler and writes the file (atomically: a temporary name,
-  // then rename); throws Error(runtime) naming the file when it cannot.
+  // Stops the profiler and writes the file (Kineto writes a temporary file
+  // next to it, checked to be whole, then copied into place by
+  // write_file_atomic); throws Error(runtime) naming the file when it cannot.
+  // The tools call it after their outputs are written: a failure then fails
+  // the run (exit 1) with every output kept.
   void save();
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
   bool running_ = false;
+};
+
+// Marks one model call of a batch tool (run_model_items) in the trace as a
+// `rass::model_call` range, so scripts/trace_summary.py --skip-first-call
+// can leave out the first (one-time set-up). Nothing without a trace.
+class ModelCallMark {
+ public:
+  ModelCallMark();
+  ~ModelCallMark();
+  ModelCallMark(const ModelCallMark&) = delete;
+  ModelCallMark& operator=(const ModelCallMark&) = delete;
+
+ private:
+  std::unique_ptr<at::RecordFunction> range_;
 };
 
 }  // namespace rass::model

@@ -303,7 +303,7 @@ int run_single(const RestoreJob& job) {
   const Image lq = decode_image(in_bytes, name);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
   std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
-  files.check_output_file(OpTrace::check_env(), "RASS_TRACE");
+  OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
   const RestoreModel m(model_options(job));
   const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
@@ -363,7 +363,7 @@ int run_batch(const RestoreJob& job) {
   // item, the others go on.
   std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
 
-  files.check_output_file(OpTrace::check_env(), "RASS_TRACE");
+  OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
   const RestoreModel m(model_options(job));
   const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
