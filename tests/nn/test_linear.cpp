@@ -74,6 +74,8 @@ TEST_CASE("rass::nn::Linear: the bias is added inside the product for batched to
   CHECK(mine.count("aten::linear") == 1);
   CHECK(mine.count("aten::add_") == 0);
   CHECK(mine.count("aten::add") == 0);
-  // The case this class exists for: LibTorch's C++ functional linear.
-  CHECK(theirs.count("aten::add_") == 1);
+  // The case this class exists for: LibTorch's C++ functional linear. A
+  // warning, not a failure, if a later LibTorch fuses the bias there too
+  // (rass::nn::Linear is then merely redundant).
+  WARN_MESSAGE(theirs.count("aten::add_") == 1, "torch::nn::Linear no longer adds the bias apart");
 }

@@ -7,7 +7,12 @@
 // Traced (RASS_TRACE, scripts/trace_summary.py): rass-restore ran 86 more
 // kernels per image than diffusers for this alone. Same parameters, names
 // and options as torch::nn::Linear, so checkpoints load unchanged.
+// forward is not virtual in LibTorch: reach it through this class
+// (rass::nn::Linear, as<rass::nn::LinearImpl>()), not as<torch::nn::LinearImpl>(),
+// whose forward is LibTorch's; and clone() gives back a torch::nn::LinearImpl.
 #pragma once
+#include <ostream>
+
 #include <ATen/ATen.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
@@ -18,6 +23,10 @@ class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
   torch::Tensor forward(const torch::Tensor& input) { return at::linear(input, weight, bias); }
+  void pretty_print(std::ostream& stream) const override {
+    stream << "rass::nn::Linear(in_features=" << options.in_features() << ", out_features=" << options.out_features()
+           << ", bias=" << (options.bias() ? "true" : "false") << ")";
+  }
 };
 TORCH_MODULE(Linear);
 

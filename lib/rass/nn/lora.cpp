@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include <torch/nn/functional/conv.h>
-#include <torch/nn/functional/linear.h>
 #include <torch/nn/init.h>
 #include <torch/torch.h>
 

@@ -9,13 +9,13 @@
 #include <torch/nn/init.h>
 #include <torch/torch.h>
 
+#include "rass/nn/linear.hpp"
 #include "rass/nn/ms_deform_attn_kernel.hpp"
 #include "rass/nn/transfer.hpp"
 #ifdef RASS_MSDA_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "rass/nn/linear.hpp"
 #include "rass/nn/ms_deform_attn_cuda.hpp"
 #endif
 
