@@ -41,6 +41,15 @@ while [ $# -gt 0 ]; do
     *) echo "gpu-run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+# --bench-args "--only 'a|b'": split into words as a shell would, quotes
+# removed (xargs), nothing evaluated; a bare split kept the quotes in the pattern.
+extra=()
+if [ -n "$bench_args" ]; then
+  command -v xargs >/dev/null || { echo "gpu-run.sh: --bench-args needs xargs (findutils)" >&2; exit 2; }
+  printf '%s' "$bench_args" | xargs -n1 printf '%s\n' >/dev/null 2>&1 ||
+    { echo "gpu-run.sh: --bench-args: unbalanced quotes in '$bench_args'" >&2; exit 2; }
+  mapfile -t extra < <(printf '%s' "$bench_args" | xargs -n1 printf '%s\n')
+fi
 mkdir -p "$out"
 failed=0
 step() {  # NAME LOG command...: runs it, tees its tail, counts failures
@@ -116,10 +125,9 @@ else
 fi
 step "parity (tests/cli/test_gpu_parity.sh)" "$out/parity.txt" \
   env RASS_BIN="$bin" RASS_SOURCE_DIR="$PWD" bash tests/cli/test_gpu_parity.sh
-# shellcheck disable=SC2086
 bench_budget=$((budget - ($(date +%s) - started) - 60))
 [ "$bench_budget" -ge 60 ] || bench_budget=60
 step "benchmark (scripts/bench-gpu.sh)" "$out/bench.log" scripts/bench-gpu.sh --bin "$bin" --out "$out/bench-gpu.txt" \
-  --budget "$bench_budget" $bench_args
+  --budget "$bench_budget" "${extra[@]}"
 [ -f "$out/bench-gpu.txt" ] && cat "$out/bench-gpu.txt" >&2
 exit "$failed"
