@@ -6,6 +6,8 @@
 #include <torch/nn/modules/dropout.h>
 #include <torch/version.h>
 
+#include "rass/nn/group_norm.hpp"
+
 namespace F = torch::nn::functional;
 
 namespace rass::nn {
@@ -17,17 +19,17 @@ thread_local GroupNormHook* t_group_norm_hook = nullptr;
 GroupNormHookScope::GroupNormHookScope(GroupNormHook* hook) : previous(t_group_norm_hook) { t_group_norm_hook = hook; }
 GroupNormHookScope::~GroupNormHookScope() { t_group_norm_hook = previous; }
 
-torch::Tensor group_norm(torch::nn::GroupNorm& gn, const torch::Tensor& x) {
+torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x) {
   return t_group_norm_hook ? t_group_norm_hook->apply(*gn, x) : gn(x);
 }
 
 ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double eps,
                                      double scale)
     : output_scale_factor(scale) {
-  norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, in).eps(eps)));
+  norm1 = register_module("norm1", rass::nn::GroupNorm(torch::nn::GroupNormOptions(groups, in).eps(eps)));
   conv1 = register_module("conv1", LoraConv2d(in, out, 3, 1, 1));
   if (temb_channels > 0) time_emb_proj = register_module("time_emb_proj", LoraLinear(temb_channels, out));
-  norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, out).eps(eps)));
+  norm2 = register_module("norm2", rass::nn::GroupNorm(torch::nn::GroupNormOptions(groups, out).eps(eps)));
   conv2 = register_module("conv2", LoraConv2d(out, out, 3, 1, 1));
   if (in != out) conv_shortcut = register_module("conv_shortcut", LoraConv2d(in, out, 1, 1, 0));
 }
@@ -77,7 +79,7 @@ AttentionImpl::AttentionImpl(int64_t query_dim, int64_t cross_dim, int64_t h, in
   const int64_t inner = h * d;
   const int64_t kv_dim = cross_dim > 0 ? cross_dim : query_dim;
   if (groups > 0)
-    group_norm = register_module("group_norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, query_dim).eps(eps)));
+    group_norm = register_module("group_norm", rass::nn::GroupNorm(torch::nn::GroupNormOptions(groups, query_dim).eps(eps)));
   to_q = register_module("to_q", LoraLinear(query_dim, inner, bias));
   to_k = register_module("to_k", LoraLinear(kv_dim, inner, bias));
   to_v = register_module("to_v", LoraLinear(kv_dim, inner, bias));

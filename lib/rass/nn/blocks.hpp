@@ -8,6 +8,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "rass/nn/group_norm.hpp"
 #include "rass/nn/lora.hpp"
 
 namespace rass::nn {
@@ -32,7 +33,7 @@ struct GroupNormHookScope {
   GroupNormHook* previous;
 };
 // gn(x), or the calling thread's hook when one is installed (x: [B, C, H, W]).
-torch::Tensor group_norm(torch::nn::GroupNorm& gn, const torch::Tensor& x);
+torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x);
 
 // ResnetBlock2D (time_embedding_norm "default"): norm1, conv1, [time_emb_proj],
 // norm2, conv2, [conv_shortcut 1x1 when channels change]; SiLU; (x + h) / scale.
@@ -40,7 +41,7 @@ struct ResnetBlock2DImpl : torch::nn::Module {
   ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double eps,
                     double output_scale_factor = 1.0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb = {});
-  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  rass::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   LoraConv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
   LoraLinear time_emb_proj{nullptr};
   double output_scale_factor;
@@ -78,7 +79,7 @@ struct AttentionImpl : torch::nn::Module {
                 bool out_bias = true);
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& encoder_hidden = {},
                         torch::Tensor* probs = nullptr);
-  torch::nn::GroupNorm group_norm{nullptr};
+  rass::nn::GroupNorm group_norm{nullptr};
   LoraLinear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out;
   int64_t heads, dim_head;

@@ -4,12 +4,14 @@
 #include <torch/nn/init.h>
 #include <torch/torch.h>
 
+#include "rass/nn/group_norm.hpp"
+
 namespace rass::nn {
 
 D2Conv2dImpl::D2Conv2dImpl(const D2Conv2dOptions& o) : options(o) {
   weight = register_parameter("weight", torch::empty({o.out, o.in, o.kernel, o.kernel}));
   if (o.bias) bias = register_parameter("bias", torch::zeros({o.out}));
-  if (o.norm_groups > 0) norm = register_module("norm", torch::nn::GroupNorm(o.norm_groups, o.out));
+  if (o.norm_groups > 0) norm = register_module("norm", rass::nn::GroupNorm(o.norm_groups, o.out));
   c2_xavier_fill();
 }
 

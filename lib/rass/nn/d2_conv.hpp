@@ -8,6 +8,8 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "rass/nn/group_norm.hpp"
+
 namespace rass::nn {
 
 struct D2Conv2dOptions {
@@ -25,7 +27,7 @@ struct D2Conv2dImpl : torch::nn::Module {
 
   D2Conv2dOptions options;
   torch::Tensor weight, bias;
-  torch::nn::GroupNorm norm{nullptr};
+  rass::nn::GroupNorm norm{nullptr};
 };
 TORCH_MODULE(D2Conv2d);
 

@@ -8,6 +8,8 @@
 #include <torch/nn/functional.h>
 #include <torch/nn/init.h>
 
+#include "rass/nn/group_norm.hpp"
+
 namespace F = torch::nn::functional;
 
 namespace rass::nn {
@@ -15,7 +17,7 @@ namespace rass::nn {
 NormConv2dImpl::NormConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t pad) : padding(pad) {
   weight = register_parameter("weight", torch::empty({out, in, kernel, kernel}));
   // detectron2 get_norm("GN", C) is GroupNorm(32, C).
-  norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, out).eps(1e-5)));
+  norm = register_module("norm", rass::nn::GroupNorm(torch::nn::GroupNormOptions(32, out).eps(1e-5)));
   torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);  // c2_msra_fill
 }
 

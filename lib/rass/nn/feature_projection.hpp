@@ -12,6 +12,8 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "rass/nn/group_norm.hpp"
+
 namespace rass::nn {
 
 // detectron2 layers.Conv2d with a norm and no bias, as BottleneckBlock builds
@@ -20,7 +22,7 @@ struct NormConv2dImpl : torch::nn::Module {
   NormConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t padding);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight;
-  torch::nn::GroupNorm norm{nullptr};
+  rass::nn::GroupNorm norm{nullptr};
   int64_t padding;
 };
 TORCH_MODULE(NormConv2d);

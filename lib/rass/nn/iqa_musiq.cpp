@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "rass/nn/group_norm.hpp"
 #include "rass/nn/linear.hpp"
 
 namespace rass::nn {
@@ -39,8 +40,8 @@ torch::nn::Conv2d conv_module(int64_t in, int64_t out, int64_t k) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).bias(false));
 }
 
-torch::nn::GroupNorm group_norm(int64_t channels, double eps) {
-  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, channels).eps(eps));
+rass::nn::GroupNorm group_norm(int64_t channels, double eps) {
+  return rass::nn::GroupNorm(torch::nn::GroupNormOptions(32, channels).eps(eps));
 }
 
 torch::nn::LayerNorm layer_norm(int64_t dim) {

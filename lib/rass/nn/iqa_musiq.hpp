@@ -34,6 +34,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "rass/nn/group_norm.hpp"
 #include "rass/nn/linear.hpp"
 
 namespace rass::nn {
@@ -63,7 +64,7 @@ struct MusiqNetImpl : torch::nn::Module {
 
   MusiqConfig config;
   torch::nn::Conv2d conv_root{nullptr}, conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, conv_proj{nullptr};
-  torch::nn::GroupNorm gn_root{nullptr}, gn1{nullptr}, gn2{nullptr}, gn3{nullptr}, gn_proj{nullptr};
+  rass::nn::GroupNorm gn_root{nullptr}, gn1{nullptr}, gn2{nullptr}, gn3{nullptr}, gn_proj{nullptr};
   rass::nn::Linear embedding{nullptr}, head{nullptr};
   std::shared_ptr<torch::nn::Module> encoder;
   torch::Tensor cls, position_emb, scale_emb;

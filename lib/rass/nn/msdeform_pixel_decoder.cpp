@@ -8,6 +8,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/torch.h>
 
+#include "rass/nn/group_norm.hpp"
 #include "rass/nn/linear.hpp"
 #include "rass/nn/position_encoding.hpp"
 
@@ -92,7 +93,7 @@ MSDeformAttnPixelDecoderImpl::MSDeformAttnPixelDecoderImpl(const MaskFormerHeadC
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c.in_channels[l], c.conv_dim, 1));
     torch::nn::init::xavier_uniform_(conv->weight, 1.0);
     torch::nn::init::zeros_(conv->bias);
-    input_proj->push_back(torch::nn::Sequential(conv, torch::nn::GroupNorm(c.norm_groups, c.conv_dim)));
+    input_proj->push_back(torch::nn::Sequential(conv, rass::nn::GroupNorm(c.norm_groups, c.conv_dim)));
   }
   transformer = register_module("transformer", MSDeformAttnTransformer(c));
   mask_features = register_module("mask_features", D2Conv2d(D2Conv2dOptions{c.conv_dim, c.mask_dim}));

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/group_norm.hpp"
 
 namespace F = torch::nn::functional;
 
@@ -85,7 +86,7 @@ torch::Tensor timestep_embedding(const torch::Tensor& timesteps, int64_t dim, bo
 Transformer2DImpl::Transformer2DImpl(int64_t ch, int64_t heads, int64_t layers, int64_t cross_dim, int64_t groups,
                                      bool linear, bool upcast)
     : linear_projection(linear) {
-  norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, ch).eps(1e-6)));
+  norm = register_module("norm", rass::nn::GroupNorm(torch::nn::GroupNormOptions(groups, ch).eps(1e-6)));
   if (linear) proj_in_linear = register_module("proj_in", LoraLinear(ch, ch));
   else proj_in_conv = register_module("proj_in", LoraConv2d(ch, ch, 1, 1, 0));
   transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
@@ -216,7 +217,7 @@ UNet2DConditionImpl::UNet2DConditionImpl(const UNetConfig& c) : config(c) {
     up_blocks->push_back(blk);
   }
   conv_norm_out = register_module("conv_norm_out",
-                                  torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
+                                  rass::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
   conv_out = register_module("conv_out", LoraConv2d(ch[0], c.out_channels, 3, 1, 1));
   for (const auto& m : named_modules("", false))
     if (auto* a = dynamic_cast<AttentionImpl*>(m.value().get())) a->path = m.key();

@@ -12,6 +12,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "rass/nn/blocks.hpp"
+#include "rass/nn/group_norm.hpp"
 
 namespace rass::nn {
 
@@ -60,7 +61,7 @@ struct Transformer2DImpl : torch::nn::Module {
   Transformer2DImpl(int64_t channels, int64_t heads, int64_t layers, int64_t cross_dim, int64_t groups,
                     bool linear_projection, bool upcast_attention);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context, UNetCaptures* captures = nullptr);
-  torch::nn::GroupNorm norm{nullptr};
+  rass::nn::GroupNorm norm{nullptr};
   // Registered as proj_in / proj_out: Linear with use_linear_projection, else 1x1 Conv2d.
   LoraLinear proj_in_linear{nullptr}, proj_out_linear{nullptr};
   LoraConv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};
@@ -91,7 +92,7 @@ struct UNet2DConditionImpl : torch::nn::Module {
   UNetConfig config;
   LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks, up_blocks;
-  torch::nn::GroupNorm conv_norm_out{nullptr};
+  rass::nn::GroupNorm conv_norm_out{nullptr};
   std::shared_ptr<torch::nn::Module> time_embedding;  // linear_1, linear_2
   LoraLinear time_linear_1{nullptr}, time_linear_2{nullptr};
   std::shared_ptr<torch::nn::Module> mid_block;  // resnets, attentions

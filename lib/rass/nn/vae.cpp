@@ -2,6 +2,8 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "rass/nn/group_norm.hpp"
+
 namespace F = torch::nn::functional;
 
 namespace rass::nn {
@@ -63,7 +65,7 @@ VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& c) {
   }
   mid_block = register_module("mid_block", VaeMidBlock(ch.back(), c.norm_num_groups, c.mid_block_add_attention));
   conv_norm_out = register_module("conv_norm_out",
-                                  torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch.back()).eps(kEps)));
+                                  rass::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch.back()).eps(kEps)));
   // double_z: mean and log-variance.
   conv_out = register_module("conv_out", LoraConv2d(ch.back(), 2 * c.latent_channels, 3, 1, 1));
 }
@@ -91,7 +93,7 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
     up_blocks->push_back(SamplerBlock(prev, out, c.layers_per_block + 1, c.norm_num_groups, i + 1 < ch.size(), false));
   }
   conv_norm_out = register_module("conv_norm_out",
-                                  torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(kEps)));
+                                  rass::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(kEps)));
   conv_out = register_module("conv_out", LoraConv2d(ch[0], c.out_channels, 3, 1, 1));
 }
 

@@ -12,6 +12,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "rass/nn/blocks.hpp"
+#include "rass/nn/group_norm.hpp"
 
 namespace rass::nn {
 
@@ -40,7 +41,7 @@ struct VaeEncoderImpl : torch::nn::Module {
   LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks;
   VaeMidBlock mid_block{nullptr};
-  torch::nn::GroupNorm conv_norm_out{nullptr};
+  rass::nn::GroupNorm conv_norm_out{nullptr};
 };
 TORCH_MODULE(VaeEncoder);
 
@@ -50,7 +51,7 @@ struct VaeDecoderImpl : torch::nn::Module {
   LoraConv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList up_blocks;
   VaeMidBlock mid_block{nullptr};
-  torch::nn::GroupNorm conv_norm_out{nullptr};
+  rass::nn::GroupNorm conv_norm_out{nullptr};
 };
 TORCH_MODULE(VaeDecoder);
 
