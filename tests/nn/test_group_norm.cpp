@@ -96,5 +96,13 @@ TEST_CASE("GroupNorm on CUDA keeps channels-last and equals LibTorch's") {
     CHECK(e < (dtype == torch::kFloat ? 1e-5 : 1.5e-2));  // not yet measured on a GPU: looser
     // NCHW input: LibTorch's kernel.
     CHECK_FALSE(rass::nn::group_norm_takes_channels_last(x.contiguous()));
+    // With gradients wanted: LibTorch's kernel, so backward works.
+    {
+      torch::AutoGradMode on(true);
+      gn->weight.set_requires_grad(true);
+      gn(x).to(torch::kFloat).sum().backward();
+      CHECK(gn->weight.grad().defined());
+      gn->weight.set_requires_grad(false);
+    }
   }
 }

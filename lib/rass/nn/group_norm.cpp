@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <torch/nn/functional/normalization.h>
 
 namespace rass::nn {
@@ -55,7 +56,10 @@ bool group_norm_takes_channels_last(const torch::Tensor& x) {
 }
 
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
-  if (group_norm_takes_channels_last(input))
+  // Inference only: the path writes through addcmul's out= form, which
+  // autograd does not follow (training runs LibTorch's kernel).
+  const bool grad = c10::GradMode::is_enabled() && (input.requires_grad() || (weight.defined() && weight.requires_grad()));
+  if (!grad && group_norm_takes_channels_last(input))
     return group_norm_channels_last(input, options.num_groups(), weight, bias, options.eps());
   return torch::nn::GroupNormImpl::forward(input);
 }

@@ -7,6 +7,7 @@
 // without. Elsewhere (the CPU, NCHW inputs, 3-D inputs) LibTorch's own.
 // Same parameters, names and options as torch::nn::GroupNorm; forward is not
 // virtual in LibTorch: reach it through this class, not as<torch::nn::GroupNormImpl>().
+// Inference only (no gradient wanted); with autograd, LibTorch's kernel.
 #pragma once
 #include <ostream>
 
