@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <vector>
@@ -88,100 +87,78 @@ void start_profiler(const std::string& path, bool cuda) {
   }
 }
 
-// Stops the profiler and writes its trace to `file`, checked.
-void stop_profiler(const std::string& path, const std::string& file) {
+// Stops the profiler and returns its trace, written by Kineto to `file`
+// (next to the trace's place), read back and removed.
+std::vector<uint8_t> stop_profiler(const std::string& path, const std::string& file) {
+  std::vector<uint8_t> bytes;
   try {
     prof::disableProfiler()->save(file);
+    bytes = read_file_bytes(file);
   } catch (const c10::Error& e) {
     std::remove(file.c_str());
     throw_runtime("RASS_TRACE=" + path + ": LibTorch could not write the trace: " + trace_error_line(e));
-  }
-  // Kineto writes with an unchecked stream: an empty or missing file is its
-  // only sign of a failed write (full disk, unwritable folder).
-  // A full disk can also cut it short: a whole trace is one JSON object.
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(file, ec);
-  bool whole = false;
-  if (!ec && size > 0) {
-    if (FILE* f = std::fopen(file.c_str(), "rb")) {
-      char tail[64] = {};
-      const long back = long(std::min<std::uintmax_t>(size, sizeof tail));
-      if (std::fseek(f, -back, SEEK_END) == 0) {
-        const size_t got = std::fread(tail, 1, size_t(back), f);
-        std::string t(tail, got);
-        t.erase(t.find_last_not_of(" \t\r\n") + 1);
-        whole = !t.empty() && t.back() == '}';
-      }
-      std::fclose(f);
-    }
-  }
-  if (!whole) {
+  } catch (const Error& e) {
     std::remove(file.c_str());
-    throw_runtime("RASS_TRACE=" + path + ": the trace could not be written next to it" +
-                  (ec ? " (" + ec.message() + ")" : std::string(" (empty or cut short: is the disk full?)")));
+    throw_runtime("RASS_TRACE=" + path + ": the trace could not be written next to it (" + e.what() + ")");
   }
+  std::remove(file.c_str());
+  // Kineto writes with an unchecked stream: a full disk leaves the file empty
+  // or cut short, and a whole trace is one JSON object.
+  auto last = std::find_if(bytes.rbegin(), bytes.rend(), [](uint8_t c) { return !std::isspace(c); });
+  if (last == bytes.rend() || *last != '}')
+    throw_runtime("RASS_TRACE=" + path + ": the trace could not be written next to it (empty or cut short: is the disk full?)");
+  return bytes;
 }
+
+// The process's one trace (LibTorch's profiler is a single global state),
+// held while it lives unless kept.
+class TraceClaim {
+ public:
+  TraceClaim() {
+    if (g_trace_running.exchange(true)) throw_runtime("RASS_TRACE: a trace is already running in this process");
+  }
+  ~TraceClaim() {
+    if (!kept_) g_trace_running = false;
+  }
+  void keep() { kept_ = true; }
+
+ private:
+  bool kept_ = false;
+};
 }  // namespace
 
-void OpTrace::check_env(const std::function<void(const std::string&)>& check_output) {
+std::string OpTrace::check_env(const std::function<void(const std::string&)>& check_output) {
   const std::string path = env_path();
-  if (path.empty()) return;
+  if (path.empty()) return path;
   check_output(path);
-  if (g_trace_running.exchange(true)) throw_runtime("RASS_TRACE: a trace is already running in this process");
   // A trace of nothing, written next to the file and removed: a LibTorch
   // without Kineto (Debian's 1.13), or a place it cannot write, is found
   // before the model loads.
-  const std::string probe = temporary_path(path);
-  try {
-    start_profiler(path, false);
-    stop_profiler(path, probe);
-  } catch (...) {
-    g_trace_running = false;
-    throw;
-  }
-  g_trace_running = false;
-  std::remove(probe.c_str());
+  const TraceClaim claim;
+  start_profiler(path, false);
+  stop_profiler(path, temporary_path(path));
+  return path;
 }
 
-std::unique_ptr<OpTrace> OpTrace::from_env(const c10::Device& device) {
-  const std::string path = env_path();
+std::unique_ptr<OpTrace> OpTrace::start(const std::string& path, const c10::Device& device) {
   if (path.empty()) return nullptr;
   return std::make_unique<OpTrace>(path, device.is_cuda());
 }
 
 OpTrace::OpTrace(std::string path, bool cuda) : path_(std::move(path)) {
-  if (g_trace_running.exchange(true)) throw_runtime("RASS_TRACE: a trace is already running in this process");
-  try {
-    start_profiler(path_, cuda);
-  } catch (...) {
-    g_trace_running = false;
-    throw;
-  }
+  TraceClaim claim;
+  start_profiler(path_, cuda);
+  claim.keep();
   running_ = true;
 }
 
 void OpTrace::save() {
   if (!running_) return;
   running_ = false;
-  const std::string tmp = temporary_path(path_);
-  try {
-    stop_profiler(path_, tmp);
-  } catch (...) {
-    g_trace_running = false;
-    throw;
-  }
-  g_trace_running = false;
+  g_trace_running = false;  // stopped below, written or not
   // Copied into place by the project's atomic write (synced, renamed, cleaned
-  // up on a signal), not renamed: the temporary file is Kineto's own.
-  std::vector<uint8_t> bytes;
-  try {
-    bytes = read_file_bytes(tmp);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  std::remove(tmp.c_str());
-  write_file_atomic(path_, bytes);
+  // up on a signal): Kineto's own file is only a temporary one.
+  write_file_atomic(path_, stop_profiler(path_, temporary_path(path_)));
 }
 
 OpTrace::~OpTrace() {

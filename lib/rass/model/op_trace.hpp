@@ -29,18 +29,15 @@ namespace rass::model {
 
 class OpTrace {
  public:
-  // RASS_TRACE's file ("" when unset). Refused (Error(usage)): "-" (stdout
-  // carries the outputs), a directory or other non-regular file, a place
-  // with no folder.
-  static std::string env_path();
-  // The tools call this before they load the model: env_path(), given to
+  // The tools call this before they load the model: RASS_TRACE's file, given to
   // `check_output` (their check that it names no input), then a trace of
   // nothing written next to it and removed, so a LibTorch without Kineto or
   // an unwritable folder fails now (Error(runtime) naming RASS_TRACE).
-  static void check_env(const std::function<void(const std::string&)>& check_output);
-  // The trace RASS_TRACE asks for, started; null when it is unset or empty.
-  // CUDA kernels are recorded when `device` is a GPU.
-  static std::unique_ptr<OpTrace> from_env(const c10::Device& device);
+  // Returns the path ("" when RASS_TRACE is unset) for start().
+  static std::string check_env(const std::function<void(const std::string&)>& check_output);
+  // The trace check_env() returned, started; null for "". CUDA kernels are
+  // recorded when `device` is a GPU.
+  static std::unique_ptr<OpTrace> start(const std::string& path, const c10::Device& device);
   OpTrace(std::string path, bool cuda);
   OpTrace(const OpTrace&) = delete;
   OpTrace& operator=(const OpTrace&) = delete;
@@ -53,9 +50,13 @@ class OpTrace {
   // The tools call it after their outputs are written: a failure then fails
   // the run (exit 1) with every output kept.
   void save();
-  const std::string& path() const { return path_; }
 
  private:
+  // RASS_TRACE's file ("" when unset). Refused (Error(usage)): "-" (stdout
+  // carries the outputs), a directory or other non-regular file, a place
+  // with no folder.
+  static std::string env_path();
+
   std::string path_;
   bool running_ = false;
 };

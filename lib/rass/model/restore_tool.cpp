@@ -303,9 +303,10 @@ int run_single(const RestoreJob& job) {
   const Image lq = decode_image(in_bytes, name);  // bad images fail before the model is loaded
   to_rgb8(lq, name);
   std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
-  OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
+  const std::string trace_path =
+      OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
   const RestoreModel m(model_options(job));
-  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
+  const std::unique_ptr<OpTrace> trace = OpTrace::start(trace_path, m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string prompt = pl.prompts.for_item(0, key);
   set_threads(job, 1);
@@ -363,9 +364,10 @@ int run_batch(const RestoreJob& job) {
   // item, the others go on.
   std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
 
-  OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
+  const std::string trace_path =
+      OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
   const RestoreModel m(model_options(job));
-  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
+  const std::unique_ptr<OpTrace> trace = OpTrace::start(trace_path, m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string model_fp = model_files(job);
   batch::ResumeTally resumed;

@@ -263,9 +263,10 @@ int run_single(const SegmentJob& job) {
     latent_t = latent_tensor(latent);  // a bad latent fails before the model is loaded
   }
   std::optional<TagLines> tags = read_item_tags(job.tags, 1);  // before the model is loaded
-  OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
+  const std::string trace_path =
+      OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
   const SegmentModel m(model_options(job));
-  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
+  const std::unique_ptr<OpTrace> trace = OpTrace::start(trace_path, m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   set_threads(job, 1);
   const std::string prompt = pl.prompts.for_item(0, key);
@@ -340,9 +341,10 @@ int run_batch(const SegmentJob& job) {
   if (tags)
     for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
 
-  OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
+  const std::string trace_path =
+      OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
   const SegmentModel m(model_options(job));
-  const std::unique_ptr<OpTrace> trace = OpTrace::from_env(m.device);  // RASS_TRACE (op_trace.hpp)
+  const std::unique_ptr<OpTrace> trace = OpTrace::start(trace_path, m.device);  // RASS_TRACE (op_trace.hpp)
   const Plan pl = make_plan(job, m, std::move(tags));
   const std::string model_fp = batch::files_fingerprint({job.model});
   batch::ResumeTally resumed;

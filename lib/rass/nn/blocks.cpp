@@ -63,11 +63,10 @@ torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std:
   // decoder's last upsampler (batch 8, 512 px) it wrote 2 GiB of float32, and
   // on the CPU it took 5x diffusers' time (RASS_TRACE, 256 px, bf16).
 #if TORCH_VERSION_MAJOR >= 2
-  const bool upcast = false;
+  const torch::Tensor& in = x;
 #else
-  const bool upcast = x.scalar_type() == torch::kBFloat16;
+  const torch::Tensor in = x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat) : x;
 #endif
-  torch::Tensor in = upcast ? x.to(torch::kFloat) : x;
   auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
   torch::Tensor up = size ? F::interpolate(in, opts.size(*size)) : F::interpolate(in, opts.scale_factor(std::vector<double>{2.0, 2.0}));
   return conv(up.to(x.scalar_type()));
