@@ -129,6 +129,8 @@ against_cpu() {
   grep -q "could not record" "$T/.err" && fail "$what fast: a CUDA graph was not recorded: $(head -c 400 "$T/.err")"
   if [ "${dev%%:*}" = cuda ]; then
     grep -qF "(--cuda-graphs)" "$T/.err" || fail "$what fast: --timings shows no recorded stage: $(head -c 600 "$T/.err")"
+    grep -qE "^  peak memory: [0-9.]+ GiB allocated on cuda(:[0-9]+)? \([0-9.]+ GiB reserved\), the process's resident set" "$T/.err" ||
+      fail "$what fast: --timings gives no CUDA allocator peak: $(grep 'peak memory' "$T/.err")"
   else
     grep -qF "(all stages)" "$T/.err" || fail "$what fast: no --timings table: $(head -c 600 "$T/.err")"
   fi

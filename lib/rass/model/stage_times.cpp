@@ -7,6 +7,8 @@
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
+#include "rass/model/peak_memory.hpp"
+
 namespace rass::model {
 
 namespace {
@@ -103,6 +105,7 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
   std::snprintf(line, sizeof line, "  %-32s %10.3f %7s %12s\n", "(wall since the model loaded)", wall_seconds, "",
                 per_image(wall_seconds).c_str());
   out += line;
+  out += "  peak memory: " + peak_memory_text(device_) + "\n";
   return out;
 }
 

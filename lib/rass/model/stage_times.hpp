@@ -6,7 +6,8 @@
 // waits cost speed (host and device no longer overlap), so this is a
 // measurement switch; with -j N the workers' stages overlap and the sums
 // can exceed the wall time. Work recorded as a CUDA graph (--cuda-graphs)
-// is one stage. No waits and no clock reads when off.
+// is one stage. No waits and no clock reads when off. The report ends with
+// the run's peak memory (peak_memory.hpp).
 #pragma once
 #include <cstddef>
 #include <memory>

@@ -1,7 +1,5 @@
 #include "rass/train/loop.hpp"
 
-#include <sys/resource.h>
-
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -17,15 +15,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
-#ifdef RASS_TORCH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
-
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/progress.hpp"
 #include "rass/core/signals.hpp"
+#include "rass/model/peak_memory.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
@@ -73,17 +68,11 @@ void adamw_update(Param& q, const torch::Tensor& grad, double lr, const LoopConf
   q.p.addcdiv_(q.exp_avg, denom, -lr / bc1);
 }
 
+// The log's peak_memory_mb: LibTorch's allocator's peak on CUDA (the
+// tensors), the process's resident set elsewhere.
 double peak_memory_mb(const torch::Device& dev) {
-#ifdef RASS_TORCH_CUDA
-  if (dev.is_cuda())  // allocated_bytes[0]: the aggregate over pool types
-    return double(c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index() < 0 ? 0 : dev.index()).allocated_bytes[0].peak) /
-           (1 << 20);
-#else
-  (void)dev;
-#endif
-  struct rusage ru {};
-  ::getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
+  const rass::model::PeakMemory m = rass::model::peak_memory(dev);
+  return double(m.allocated >= 0 ? m.allocated : m.resident) / (1 << 20);
 }
 
 }  // namespace

@@ -1,0 +1,44 @@
+#include "rass/model/peak_memory.hpp"
+
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#ifdef RASS_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+namespace rass::model {
+
+PeakMemory peak_memory(const c10::Device& device) {
+  PeakMemory m;
+  struct rusage ru {};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) m.resident = int64_t(ru.ru_maxrss) * 1024;  // Linux: kilobytes
+#ifdef RASS_TORCH_CUDA
+  if (device.is_cuda()) {
+    const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    constexpr size_t all = size_t(c10::CachingAllocator::StatType::AGGREGATE);  // over both pools
+    m.allocated = stats.allocated_bytes[all].peak;
+    m.reserved = stats.reserved_bytes[all].peak;
+  }
+#else
+  (void)device;
+#endif
+  return m;
+}
+
+std::string peak_memory_text(const c10::Device& device) {
+  const PeakMemory m = peak_memory(device);
+  const double gib = double(int64_t(1) << 30);
+  char line[200] = "";
+  if (m.allocated >= 0)
+    std::snprintf(line, sizeof line, "%.2f GiB allocated on %s (%.2f GiB reserved), ", double(m.allocated) / gib,
+                  device.str().c_str(), double(m.reserved) / gib);
+  std::string out = line;
+  std::snprintf(line, sizeof line, "the process's resident set %.2f GiB", double(m.resident) / gib);
+  return out + line;
+}
+
+}  // namespace rass::model

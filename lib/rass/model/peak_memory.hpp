@@ -1,0 +1,26 @@
+// The memory a run has needed so far, as the network tools' --timings and
+// rass-train's log report it: the process's peak resident set (weights,
+// libraries, every thread: what a machine must have) and, on a CUDA device,
+// LibTorch's caching allocator's peaks (the tensors at their most, and what
+// it held from the driver; nvidia-smi adds the CUDA context to the latter).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace rass::model {
+
+struct PeakMemory {
+  int64_t resident = 0;    // bytes; 0 where the system does not say
+  int64_t allocated = -1;  // bytes on `device`; -1: not a CUDA device (or a CPU-only LibTorch)
+  int64_t reserved = -1;
+};
+
+PeakMemory peak_memory(const c10::Device& device);
+
+// "9.12 GiB allocated on cuda:0 (9.80 GiB reserved), the process's resident
+// set 3.41 GiB"; the allocator's part only on CUDA.
+std::string peak_memory_text(const c10::Device& device);
+
+}  // namespace rass::model
