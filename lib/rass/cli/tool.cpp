@@ -36,8 +36,8 @@ const std::vector<SharedOption>& shared_options() {
        "the first batch of each shape is slower; no effect on the CPU)"},
       {"--timings", "RASS_TIMINGS",
        "print the seconds each stage of the pipeline took (reading, encoders, UNet, decoders or head, copies, "
-       "writing), summed over the run, on stderr at the end; each stage waits for the device, so the run is slower "
-       "(a measurement switch)"},
+       "writing), summed over the run, and the peak memory, on stderr at the end; each stage waits for the device, so "
+       "the run is slower (a measurement switch)"},
       {"--max-pixels", "RASS_MAX_PIXELS",
        "refuse images larger than N pixels (width x height, checked before decoding; "
        "default 2^28 = 268435456; 0 = no limit)"},
