@@ -9,7 +9,8 @@
 #                        [--dtype bf16] [--skip-torch] [--budget SECONDS] [--only REGEX]
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
-# with --channels-last --cudnn-benchmark ("fast"), also with -j 2, and with
+# with --channels-last --cudnn-benchmark ("fast"), also with -j 2, restore's
+# batch 8 with diffusers' two-step upsamplers ("two-step"), and with
 # --cuda-graphs (its rate from two runs, tool_rate_two); restore at
 # BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
 # per UNet call; the untiled image too, to measure seams);
@@ -300,6 +301,11 @@ for v in fast fast-j2; do
   tool_rate "segment-$size-b8-$v" "$n_small" 8 -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize \
     "${fast[@]}" "-j$jobs" --batch 8 "$work/in/small"
 done
+# The upsamplers as diffusers computes them (nearest x2, then the 3x3
+# convolution; RASS_UPSAMPLE_PHASES=0) against the default four 2x2 phase
+# convolutions (lib/rass/nn/upsample_conv.hpp): what the phases are worth here.
+tool_rate "restore-$size-b8-two-step" "$n_small" 8 -- env RASS_UPSAMPLE_PHASES=0 "$bin/rass-restore" -m "$sd" "${common[@]}" \
+  "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
 # With graphs: the steady state from two runs (tool_rate_two).
 fast=(--channels-last --cudnn-benchmark --cuda-graphs)
 tool_rate_two "restore-$size-b8-fast-j2-graphs" "$work/in/small" "$n_small" "$work/in/small2" $((2 * n_small)) -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
@@ -420,7 +426,7 @@ torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$bi
   echo
   printf '| %-30s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
   echo "|--------------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
-  for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
+  for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-two-step" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
               "restore-$size-b8-fast-j2-graphs" "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" \
               "segment-$size-b8-fast-j2" "segment-$size-b8-fast-j2-graphs" \
               "restore-$big-tiled" "restore-$big-tiled-b8" "segment-$big-windows"; do
@@ -428,6 +434,7 @@ torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$bi
     case $name in  # the switches' rows against the same PyTorch row
       *-tiled-b8) base=${name%-b8} ;;
       *-fast*) base=${name%-fast*} ;;
+      *-two-step) base=${name%-two-step} ;;
       *) base=$name ;;
     esac
     t=${ref[$base]:--}

@@ -58,7 +58,8 @@ struct Downsample2DImpl : torch::nn::Module {
 };
 TORCH_MODULE(Downsample2D);
 
-// Upsample2D: nearest x2, then a 3x3 conv named "conv" (or to an explicit size).
+// Upsample2D: nearest x2, then a 3x3 conv named "conv" (or to an explicit size);
+// in inference one step (upsample_conv.hpp).
 struct Upsample2DImpl : torch::nn::Module {
   Upsample2DImpl(int64_t channels, int64_t out);
   torch::Tensor forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size = c10::nullopt);
