@@ -124,6 +124,7 @@ void ToolCli::add_jobs_option() {
 }
 
 void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs) {
+  one_malloc_arena_ = true;  // the network tools (core/alloc.hpp)
   for (auto [flag, target] : {std::pair<const char*, bool*>{"--channels-last", &channels_last},
                               {"--cudnn-benchmark", &cudnn_benchmark},
                               {"--cuda-graphs", &cuda_graphs}}) {
@@ -219,7 +220,7 @@ std::string environment_note(const CLI::App& app, const std::string& message, in
 int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
   occupy_closed_std_fds();  // before any file is opened: nothing may land on fd 1 or 2
   const std::string prog = "rass-" + cli.name();
-  tune_allocator();
+  tune_allocator(cli.one_malloc_arena());
   install_signal_cleanup();  // SIGTERM, SIGINT, ...: temporaries removed, then the signal's own death
   // /dev/stdout, /dev/fd/1 or a link to one given as a value is "-": every
   // rule about stdout (one report there, tables to stderr, no clean-up

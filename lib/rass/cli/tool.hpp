@@ -40,6 +40,8 @@ class ToolCli {
   const std::string& summary() const { return summary_; }
   CLI::App& app() { return *app_; }
   CommonOptions common;
+  // Whether the tool's threads share glibc's main heap (tune_allocator's one_arena): the network tools.
+  bool one_malloc_arena() const { return one_malloc_arena_; }
   // Allowed values of an option ("--preset" -> {...}), for completions.
   const std::map<std::string, std::vector<std::string>>& choices() const { return choices_; }
 
@@ -49,7 +51,8 @@ class ToolCli {
   // --jobs (tools that process many items) and --shard (tools whose items are independent).
   void add_jobs_option();
   void add_shard_option();
-  // --channels-last, --cudnn-benchmark and --cuda-graphs (the network tools' speed switches).
+  // --channels-last, --cudnn-benchmark and --cuda-graphs (the network tools' speed switches);
+  // those tools' threads also share one malloc heap (one_malloc_arena).
   void add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs);
   // --timings (the network tools' stage times).
   void add_timings_option(bool& timings);
@@ -57,6 +60,7 @@ class ToolCli {
 
  private:
   std::map<std::string, std::vector<std::string>> choices_;
+  bool one_malloc_arena_ = false;
   std::string name_, summary_;
 };
 

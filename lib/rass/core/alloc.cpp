@@ -3,7 +3,7 @@
 #include <malloc.h>
 
 namespace rass {
-void tune_allocator() {
+void tune_allocator(bool one_arena) {
 #ifdef M_MMAP_MAX
   // No buffer of its own mapping: glibc caps M_MMAP_THRESHOLD at 32 MiB, and
   // a network tool's activations (a batch of 8 images of 512x512 at 128
@@ -14,6 +14,11 @@ void tune_allocator() {
   // Nor is the heap's free top given back: the next item needs it again.
   // The process keeps its peak until it exits (a batch tool's lifetime).
   mallopt(M_TRIM_THRESHOLD, -1);
+#endif
+#ifdef M_ARENA_MAX
+  if (one_arena) mallopt(M_ARENA_MAX, 1);  // why: alloc.hpp
+#else
+  (void)one_arena;
 #endif
 }
 }  // namespace rass
