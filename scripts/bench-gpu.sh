@@ -338,6 +338,10 @@ stage_table() {  # NAME -- command...
 }
 stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
 stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
+# The tiled big image too: its table ends with the caching allocator's peak
+# (allocated and reserved), the number behind the 8 GiB target beside nvidia-smi's.
+stage_table "restore-$big-tiled-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  --size-policy pad --tile "$work/in/big1"
 
 # Traces (NAME-trace): each tool's batch 8 under RASS_TRACE and its PyTorch
 # reference's one call under torch.profiler (--trace), set side by side per

@@ -3,7 +3,7 @@
 // convolutions, equals diffusers' two steps (nearest, then the convolution)
 // in float64 to rounding, keeps channels-last, and in float32 and bf16 errs
 // from the float64 value by about what the two-step path does. Upsample2D
-// takes it in inference only (autograd recording, unmerged LoRA adapters, a
+// takes it in inference only (autograd recording, enabled unmerged LoRA adapters, a
 // size other than twice the input's, an input too small to pay for it, or
 // the switch off: the two steps). The
 // CUDA case (unit.nn.cuda_upsample_phases) checks it on a GPU, channels-last bf16.
@@ -33,7 +33,7 @@ double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
 
 // Restores the switch whatever a test set it to.
 struct PhasesSwitch {
-  bool before = rass::nn::upsample_phases_on();
+  rass::nn::UpsamplePhases before = rass::nn::upsample_phases();
   ~PhasesSwitch() { rass::nn::set_upsample_phases(before); }
 };
 
@@ -91,7 +91,7 @@ TEST_CASE("Upsample2D takes the phases in inference only") {
     torch::NoGradGuard no_grad;
     up->conv->weight.normal_();
     up->conv->bias.normal_();
-    rass::nn::set_upsample_phases(true);
+    rass::nn::set_upsample_phases(rass::nn::UpsamplePhases::on);
     inference_out = up(x);
     CHECK(torch::equal(inference_out, rass::nn::upsample2x_conv3x3(x, up->conv->weight, up->conv->bias)));
     // An explicit size of twice the input's: the phases too; any other: the two steps.
@@ -103,17 +103,36 @@ TEST_CASE("Upsample2D takes the phases in inference only") {
     CHECK(rass::nn::upsample_phases_pay(torch::randn({2, 8, 16, 32})));  // over the batch
     const torch::Tensor small = torch::randn({1, 8, 4, 6});
     CHECK(torch::equal(up(small), two_steps(small, up->conv->weight, up->conv->bias)));
+    // RASS_UPSAMPLE_PHASES=force: the phases at any size (the tiny test models' end to end).
+    rass::nn::set_upsample_phases(rass::nn::UpsamplePhases::force);
+    CHECK(torch::equal(up(small), rass::nn::upsample2x_conv3x3(small, up->conv->weight, up->conv->bias)));
+    rass::nn::set_upsample_phases(rass::nn::UpsamplePhases::on);
     // Switched off: diffusers' two steps, bit for bit.
-    rass::nn::set_upsample_phases(false);
+    rass::nn::set_upsample_phases(rass::nn::UpsamplePhases::off);
     CHECK(torch::equal(up(x), two_steps(x, up->conv->weight, up->conv->bias)));
-    rass::nn::set_upsample_phases(true);
+    rass::nn::set_upsample_phases(rass::nn::UpsamplePhases::on);
   }
   {
-    // An unmerged LoRA adapter (B zero: it adds nothing): the two steps with the adapter's path.
+    // An unmerged LoRA adapter: the two steps plus the adapter's own path.
     rass::nn::Upsample2D with_lora(8, 6);
     CHECK(rass::nn::add_lora(*with_lora, "a", 2, 2.0, {"conv"}) == 1);
     torch::NoGradGuard no_grad;
-    CHECK(torch::equal(with_lora(x), two_steps(x, with_lora->conv->weight, with_lora->conv->bias)));
+    auto& adapter = with_lora->conv->adapters.at("a");
+    adapter.B.normal_();  // non-zero: the adapter adds something
+    const torch::Tensor up_x = F::interpolate(
+        x, F::InterpolateFuncOptions().mode(torch::kNearest).scale_factor(std::vector<double>{2.0, 2.0}));
+    const torch::Tensor lora =
+        at::conv2d(at::conv2d(up_x, adapter.A, torch::Tensor(), 1, 1), adapter.B) * adapter.scale();
+    const torch::Tensor unmerged = with_lora(x);
+    CHECK(torch::equal(unmerged, two_steps(x, with_lora->conv->weight, with_lora->conv->bias) + lora));
+    // Merged into the weight (rass-restore's default): the phases, on the merged weight.
+    rass::nn::merge_lora(*with_lora, "a");
+    CHECK(torch::equal(with_lora(x), rass::nn::upsample2x_conv3x3(x, with_lora->conv->weight, with_lora->conv->bias)));
+    CHECK(rel_err(with_lora(x), unmerged.to(torch::kDouble)) < 1e-5);
+    // Disabled (unmerged again): it adds nothing, so the phases on the base weight.
+    rass::nn::unmerge_lora(*with_lora, "a");
+    rass::nn::set_lora_enabled(*with_lora, "a", false);
+    CHECK(torch::equal(with_lora(x), rass::nn::upsample2x_conv3x3(x, with_lora->conv->weight, with_lora->conv->bias)));
   }
   // Autograd recording: the two steps, and gradients flow.
   up->conv->weight.set_requires_grad(true);

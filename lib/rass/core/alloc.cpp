@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <cstdlib>
+
 namespace rass {
 void tune_allocator(bool one_arena) {
 #ifdef M_MMAP_MAX
@@ -16,7 +18,9 @@ void tune_allocator(bool one_arena) {
   mallopt(M_TRIM_THRESHOLD, -1);
 #endif
 #ifdef M_ARENA_MAX
-  if (one_arena) mallopt(M_ARENA_MAX, 1);  // why: alloc.hpp
+  // Why: alloc.hpp. A user's own setting (MALLOC_ARENA_MAX, or any glibc
+  // tunable) is left as it is.
+  if (one_arena && !std::getenv("MALLOC_ARENA_MAX") && !std::getenv("GLIBC_TUNABLES")) mallopt(M_ARENA_MAX, 1);
 #else
   (void)one_arena;
 #endif

@@ -9,8 +9,10 @@ namespace rass {
 // threads, which make and free activations at every GroupNorm, refaulted
 // them page by page. Measured (rass-restore, SD 2.1-base size, bf16, 1024 px
 // tiled, 2-core EPYC): 15.7 million page faults and 29 s in the kernel
-// against 2.8 million and 10 s; VAE encoder 14.5 -> 9.0 s, decoder 33.6 ->
-// 25.8 s. A network tool's threads allocate seldom (an operator's output),
-// so one heap's lock costs them nothing measurable.
+// against 2.5 million and 7.5 s; VAE encoder 14.5 -> 9.1 s, decoder 33.6 ->
+// 28.2 s. A network tool's threads allocate seldom (an operator's output),
+// so one heap's lock should cost them little (measured on 2 cores only; a
+// many-core GPU host's reading and writing threads share it too).
+// MALLOC_ARENA_MAX or GLIBC_TUNABLES in the environment: left to the user.
 void tune_allocator(bool one_arena = false);
 }  // namespace rass

@@ -19,7 +19,9 @@ PeakMemory peak_memory(const c10::Device& device) {
   if (device.is_cuda()) {
     const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    constexpr size_t all = size_t(c10::CachingAllocator::StatType::AGGREGATE);  // over both pools
+    // [0]: StatType::AGGREGATE (over both pools), whose namespace moved
+    // between LibTorch versions (c10::cuda::CUDACachingAllocator before 2.5).
+    constexpr size_t all = 0;
     m.allocated = stats.allocated_bytes[all].peak;
     m.reserved = stats.reserved_bytes[all].peak;
   }

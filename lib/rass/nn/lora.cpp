@@ -73,6 +73,12 @@ void LoraLayer::unmerge(const std::string& name) {
   it->second.merged = false;
 }
 
+bool LoraLayer::has_live_adapter() const {
+  for (const auto& [name, a] : adapters)
+    if (a.enabled && !a.merged) return true;
+  return false;
+}
+
 torch::Tensor LoraLayer::lora_out(const torch::Tensor& x, torch::Tensor y) const {
   for (const auto& [name, a] : adapters) {
     if (!a.enabled || a.merged) continue;

@@ -65,6 +65,8 @@ struct LoraLayer {
   void unmerge(const std::string& name);
   // y + the unmerged, enabled adapters' outputs on x.
   torch::Tensor lora_out(const torch::Tensor& x, torch::Tensor y) const;
+  // Whether lora_out adds anything: an enabled adapter not merged into the weight.
+  bool has_live_adapter() const;
 
  protected:
   // The torch::nn::Module side of the layer (where the adapters are registered).

@@ -17,7 +17,7 @@ at::Tensor taps_for_phase(const at::Tensor& t, int64_t dim, bool odd) {
   return odd ? at::cat({t0 + t1, t2}, dim) : at::cat({t0, t1 + t2}, dim);
 }
 
-std::atomic<int> g_phases{-1};  // -1: not yet read from the environment
+std::atomic<int> g_phases{-1};  // an UpsamplePhases; -1: not yet read from the environment
 
 }  // namespace
 
@@ -31,8 +31,7 @@ at::Tensor upsample2x_conv3x3(const at::Tensor& x, const at::Tensor& weight, con
   // dtype once; on the weight's device from no host data (a copy from the
   // host cannot be recorded into a CUDA graph).
   const at::Tensor wa = weight.to(weight.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
-  const at::Tensor out = at::empty({N, O, 2 * H, 2 * W}, x.options().memory_format(x.suggest_memory_format()));
-  const int64_t sN = out.stride(0), sO = out.stride(1), sH = out.stride(2), sW = out.stride(3);
+  at::Tensor out;  // made from the first phase's output: the convolution's dtype and layout
   for (int64_t a = 0; a < 2; ++a) {
     const at::Tensor rows = taps_for_phase(wa, 2, a == 1);  // [O, C, 2, 3]
     for (int64_t b = 0; b < 2; ++b) {
@@ -40,25 +39,33 @@ at::Tensor upsample2x_conv3x3(const at::Tensor& x, const at::Tensor& weight, con
       // Padding 1 around x: output (i, j) of the 2x2 convolution covers source
       // rows i-1, i and columns j-1, j; phase (a, b) starts a rows, b columns on.
       const at::Tensor y = at::conv2d(x, k, bias, /*stride=*/1, /*padding=*/1).slice(2, a, a + H).slice(3, b, b + W);
+      if (!out.defined())
+        out = at::empty({N, O, 2 * H, 2 * W}, y.options().memory_format(y.suggest_memory_format()));
+      const int64_t sN = out.stride(0), sO = out.stride(1), sH = out.stride(2), sW = out.stride(3);
       out.as_strided({N, O, H, W}, {sN, sO, 2 * sH, 2 * sW}, out.storage_offset() + a * sH + b * sW).copy_(y);
     }
   }
   return out;
 }
 
-bool upsample_phases_pay(const at::Tensor& x) { return x.dim() == 4 && x.size(0) * x.size(2) * x.size(3) >= 1024; }
-
-bool upsample_phases_on() {
+UpsamplePhases upsample_phases() {
   int v = g_phases.load(std::memory_order_relaxed);
   if (v < 0) {
     const char* e = std::getenv("RASS_UPSAMPLE_PHASES");
-    v = (e && std::string(e) == "0") ? 0 : 1;
+    const std::string s = e ? e : "";
+    v = int(s == "0" ? UpsamplePhases::off : s == "force" ? UpsamplePhases::force : UpsamplePhases::on);
     int expected = -1;
     if (!g_phases.compare_exchange_strong(expected, v)) v = expected;  // a setter came first
   }
-  return v == 1;
+  return UpsamplePhases(v);
 }
 
-void set_upsample_phases(bool on) { g_phases.store(on ? 1 : 0); }
+bool upsample_phases_on() { return upsample_phases() != UpsamplePhases::off; }
+
+void set_upsample_phases(UpsamplePhases mode) { g_phases.store(int(mode)); }
+
+bool upsample_phases_pay(const at::Tensor& x) {
+  return x.dim() == 4 && (x.size(0) * x.size(2) * x.size(3) >= 1024 || upsample_phases() == UpsamplePhases::force);
+}
 
 }  // namespace rass::nn
