@@ -184,6 +184,10 @@ for k in a b; do cmp -s "$T/timed/$k.png" "$T/untimed/$k.png" || fail "--timings
 expect_exit 0 "--timings, one image" -- "$R" -m "$SD" --process-size 16 --vae-mode -q --timings "$LQ" -o "$T/timed1.png"
 stderr_has "1 image," "--timings in single-image mode"
 expect_exit 2 "RASS_TIMINGS=maybe" -- env RASS_TIMINGS=maybe "$R" -m "$SD" "$LQ" -o "$T/never.png"
+# RASS_UPSAMPLE_PHASES (0, 1 or force): another value is refused before the model loads, naming it.
+expect_exit 2 "RASS_UPSAMPLE_PHASES=off" -- env RASS_UPSAMPLE_PHASES=off "$R" -m "$SD" "$LQ" -o "$T/never.png"
+stderr_has "RASS_UPSAMPLE_PHASES=off: expected 0" "the bad switch value is named"
+[ -e "$T/never.png" ] && fail "RASS_UPSAMPLE_PHASES=off: an output was written"
 
 # Pipeline: degrade | restore | eval-iqa (PSNR against the HQ image).
 HQ=$IMG/coffee.png

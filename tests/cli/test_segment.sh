@@ -80,6 +80,9 @@ stderr_has "unet_plain" "the message names the missing folder"
 expect_exit 2 "--window not tiling the features" -- "$S" -m "$M" --no-resize --window 24 -q "$IMG/chelsea.png" -o "$T/x8.png"
 expect_exit 2 "output over the input" -- "$S" -m "$M" -q "$T/lab.png" -o "$T/lab.png"
 expect_exit 2 "no output" -- "$S" -m "$M" -q "$LQ"
+expect_exit 2 "RASS_UPSAMPLE_PHASES=yes" -- env RASS_UPSAMPLE_PHASES=yes "$S" -m "$M" -q "$LQ" -o "$T/never.png"
+stderr_has "RASS_UPSAMPLE_PHASES=yes: expected 0" "the bad switch value is named"
+[ -e "$T/never.png" ] && fail "RASS_UPSAMPLE_PHASES=yes: an output was written"
 for f in x3 x4 x5 x6 x7 x8; do [ ! -e "$T/$f.png" ] || fail "$f.png left behind"; done
 
 # Both backbones on a rass-model init --preset tiny-seg folder.

@@ -24,6 +24,7 @@
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/attention_maps.hpp"
 #include "rass/nn/lora.hpp"
+#include "rass/nn/upsample_conv.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -102,6 +103,7 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
 }  // namespace
 
 RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras(opt.loras) {
+  nn::upsample_phases();  // a bad RASS_UPSAMPLE_PHASES is a usage error before the model loads
   device = parse_device(opt.device);
   dtype = parse_dtype(opt.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())

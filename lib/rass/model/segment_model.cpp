@@ -17,6 +17,7 @@
 #include "rass/model/device.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/lora.hpp"
+#include "rass/nn/upsample_conv.hpp"
 
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -140,6 +141,7 @@ SegHeadsImpl::SegHeadsImpl(const nn::FeatureProjectionConfig& p, const nn::MaskF
 }
 
 SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbone), dir(opt.dir) {
+  nn::upsample_phases();  // a bad RASS_UPSAMPLE_PHASES is a usage error before the model loads
   device = parse_device(opt.device);
   dtype = parse_dtype(opt.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())

@@ -6,6 +6,8 @@
 
 #include <ATen/ATen.h>
 
+#include "rass/core/error.hpp"
+
 namespace rass::nn {
 
 namespace {
@@ -53,6 +55,9 @@ UpsamplePhases upsample_phases() {
   if (v < 0) {
     const char* e = std::getenv("RASS_UPSAMPLE_PHASES");
     const std::string s = e ? e : "";
+    if (s != "" && s != "0" && s != "1" && s != "force")
+      throw Error(ExitCode::usage, "RASS_UPSAMPLE_PHASES=" + s +
+                                       ": expected 0 (diffusers' two steps), 1 (the default: one step) or force");
     v = int(s == "0" ? UpsamplePhases::off : s == "force" ? UpsamplePhases::force : UpsamplePhases::on);
     int expected = -1;
     if (!g_phases.compare_exchange_strong(expected, v)) v = expected;  // a setter came first

@@ -37,7 +37,8 @@ bool upsample_phases_pay(const at::Tensor& x);
 // Whether Upsample2D uses upsample2x_conv3x3 (inference only: with autograd
 // recording, the reference's two steps). RASS_UPSAMPLE_PHASES (read once):
 // unset or 1 on, 0 off (measurement), force on at every size (tests);
-// set_upsample_phases overrides it (tests).
+// anything else throws Error(usage) naming it (rass-restore and rass-segment
+// ask before loading the model); set_upsample_phases overrides it (tests).
 enum class UpsamplePhases { off, on, force };
 UpsamplePhases upsample_phases();
 bool upsample_phases_on();  // on or force
