@@ -61,13 +61,14 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out) {
 torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
   // Inference: the convolution of the upsampled image without making it
   // (upsample_conv.hpp: 4 multiply-adds per output pixel and channel, not 9;
-  // merged adapters are in the weight). With autograd recording (training),
-  // enabled unmerged LoRA adapters, a size other
-  // than twice the input's (the UNet's odd skip sizes), or an input too small
-  // to pay for the phases' kernels, diffusers' two steps.
+  // merged adapters are in the weight). Diffusers' two steps with autograd
+  // recording (training), enabled unmerged LoRA adapters, a size other than
+  // twice the input's (the UNet's odd skip sizes), or an input too small to
+  // pay for the phases' kernels.
   const bool doubled = !size || (size->size() == 2 && (*size)[0] == 2 * x.size(2) && (*size)[1] == 2 * x.size(3));
-  if (doubled && upsample_phases_pay(x) && !c10::GradMode::is_enabled() && !conv->has_live_adapter() && conv->stride == 1 &&
-      conv->padding == 1 && conv->weight.size(2) == 3 && conv->weight.size(3) == 3 && upsample_phases_on())
+  if (doubled && upsample_phases_pay(x) && !c10::GradMode::is_enabled() && !conv->has_live_adapter() &&
+      conv->stride == 1 && conv->padding == 1 && conv->weight.size(2) == 3 && conv->weight.size(3) == 3 &&
+      upsample_phases_on())
     return upsample2x_conv3x3(x, conv->weight, conv->bias);
   // diffusers upsamples bfloat16 in float32 before PyTorch 2.1 (no bfloat16
   // nearest kernel then); nearest copies values, so either way gives the same
