@@ -392,62 +392,13 @@ if [ -n "$only" ] && ! grep -qE -- "$only" <<<"restore-$big-seams"; then
 elif [ ! -f "$work/out-restore-$big-tiled/img000.png" ]; then
   log "seams: no tiled output to compare"
 elif in_budget "restore-$big-seams"; then
-  # The tiled output alone first (no second pass needed): the mean step between
-  # neighbouring rows and columns at the tile edges against the median step.
-  log "seams ($big, tiled output alone): $("$python" - "$work/out-restore-$big-tiled/img000.png" 96 32 <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-a = np.asarray(Image.open(sys.argv[1]), dtype=np.float64)
-tile, overlap = int(sys.argv[2]), int(sys.argv[3])
-dr = np.abs(np.diff(a, axis=0)).mean(axis=(1, 2))  # dr[r]: between rows r and r + 1
-dc = np.abs(np.diff(a, axis=1)).mean(axis=(0, 2))
-h = a.shape[0] // 8
-n, cur = 1, tile
-while cur < h:
-    cur = max(n * tile - overlap * n, 0) + tile
-    n += 1
-starts = [h - tile if i == n - 1 else max(i * tile - overlap * i, 0) for i in range(n)]
-edges = sorted({8 * s for s in starts[1:]} | {8 * (s + tile) for s in starts[:-1]})
-edges = [e for e in edges if 0 < e < min(len(dr), len(dc)) + 1]
-median = (np.median(dr) + np.median(dc)) / 2
-if not edges:
-    print("no inner tile edges at this size")
-    sys.exit(0)
-at = np.mean([dr[e - 1] for e in edges] + [dc[e - 1] for e in edges])
-print("mean step across the %d latent tile edges per axis %.2f levels against the median step %.2f (ratio %.2f; a seam: well above 1)"
-      % (len(edges), at, median, at / max(median, 1e-9)))
-PY
-  )"
+  # The tiled output alone first (no second pass needed), then against one
+  # pass over the whole image (scripts/seams.py).
+  log "seams ($big, tiled output alone): $("$python" "$here/seams.py" "$work/out-restore-$big-tiled/img000.png")"
   "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" --size-policy pad --no-tile \
     "$work/in/big/img000.png" -o "$work/untiled.png" -q 2>"$work/untiled.err" &&
-    log "seams ($big, tiled vs untiled): $("$python" - "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png" 96 32 <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-a = np.asarray(Image.open(sys.argv[1]), dtype=np.float64)
-b = np.asarray(Image.open(sys.argv[2]), dtype=np.float64)
-tile, overlap = int(sys.argv[3]), int(sys.argv[4])
-d = np.abs(a - b).mean(-1)
-h = d.shape[0] // 8
-# Latent tile edges (OSEDiff's grid), in pixels: where a seam would show.
-n, cur = 1, tile
-while cur < h:
-    cur = max(n * tile - overlap * n, 0) + tile
-    n += 1
-starts = [h - tile if i == n - 1 else max(i * tile - overlap * i, 0) for i in range(n)]
-edges = sorted({8 * s for s in starts[1:]} | {8 * (s + tile) for s in starts[:-1]})
-if not edges:
-    print("no inner tile edges at this size (mean |tiled - untiled| %.2f levels)" % d.mean())
-    sys.exit(0)
-band = np.zeros(d.shape[0], bool)
-for e in edges:
-    band[max(e - 2, 0):e + 2] = True
-at = np.concatenate([d[band].ravel(), d[:, band].ravel()])
-print("mean |tiled - untiled| %.2f levels overall, %.2f within 2 px of the %d tile edges per axis (ratio %.2f)"
-      % (d.mean(), at.mean(), len(edges), at.mean() / max(d.mean(), 1e-9)))
-PY
-  )" || log "seams: the untiled $big pass failed ($(tail -1 "$work/untiled.err"))"
+    log "seams ($big, tiled vs untiled): $("$python" "$here/seams.py" "$work/out-restore-$big-tiled/img000.png" "$work/untiled.png")" ||
+    log "seams: the untiled $big pass failed ($(tail -1 "$work/untiled.err"))"
 fi
 
 torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$big" --batch 1 --tile
