@@ -66,8 +66,8 @@ torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std:
   // twice the input's (the UNet's odd skip sizes), or an input too small to
   // pay for the phases' kernels.
   const bool doubled = !size || (size->size() == 2 && (*size)[0] == 2 * x.size(2) && (*size)[1] == 2 * x.size(3));
+  // (conv is 3x3, stride 1, padding 1 by construction.)
   if (doubled && upsample_phases_pay(x) && !c10::GradMode::is_enabled() && !conv->has_live_adapter() &&
-      conv->stride == 1 && conv->padding == 1 && conv->weight.size(2) == 3 && conv->weight.size(3) == 3 &&
       upsample_phases_on())
     return upsample2x_conv3x3(x, conv->weight, conv->bias);
   // diffusers upsamples bfloat16 in float32 before PyTorch 2.1 (no bfloat16

@@ -59,7 +59,7 @@ void LoraLayer::delete_adapter(const std::string& name) {
 
 void LoraLayer::merge(const std::string& name) {
   auto it = adapters.find(name);
-  if (it == adapters.end() || it->second.merged || !it->second.enabled) return;
+  if (it == adapters.end() || !it->second.live()) return;
   torch::NoGradGuard no_grad;
   base_weight().add_(delta(it->second).to(base_weight().scalar_type()) * it->second.scale());
   it->second.merged = true;
@@ -75,13 +75,13 @@ void LoraLayer::unmerge(const std::string& name) {
 
 bool LoraLayer::has_live_adapter() const {
   for (const auto& [name, a] : adapters)
-    if (a.enabled && !a.merged) return true;
+    if (a.live()) return true;
   return false;
 }
 
 torch::Tensor LoraLayer::lora_out(const torch::Tensor& x, torch::Tensor y) const {
   for (const auto& [name, a] : adapters) {
-    if (!a.enabled || a.merged) continue;
+    if (!a.live()) continue;
     y = y + apply_b(a, apply_a(a, x.to(a.A.scalar_type()))).to(y.scalar_type()) * a.scale();
   }
   return y;
@@ -195,7 +195,7 @@ bool all_finite(const torch::Tensor& w) { return torch::isfinite(w).all().item<b
 void merge_lora(torch::nn::Module& root, const std::string& name) {
   for (auto& [path, layer] : lora_layers(root)) {
     const auto it = layer->adapters.find(name);
-    if (it == layer->adapters.end() || it->second.merged || !it->second.enabled) continue;
+    if (it == layer->adapters.end() || !it->second.live()) continue;
     const bool finite = all_finite(layer->base_weight());
     layer->merge(name);
     if (finite && !all_finite(layer->base_weight())) merged_overflow(path);
@@ -214,7 +214,7 @@ size_t merge_and_unload_lora(torch::nn::Module& root) {
     const bool finite = !layer->adapters.empty() && all_finite(layer->base_weight());
     for (auto& [name, a] : layer->adapters) {
       names.push_back(name);
-      if (!a.enabled || a.merged) continue;
+      if (!a.live()) continue;
       torch::Tensor& w = layer->base_weight();
       if (w.scalar_type() == torch::kFloat || w.scalar_type() == torch::kDouble)
         w.add_(layer->delta(a).to(w.scalar_type()), a.scale());  // in place: no copy of the weight

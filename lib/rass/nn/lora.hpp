@@ -39,6 +39,8 @@ struct LoraAdapter {
   bool enabled = true;
   bool merged = false;
   double scale() const { return alpha / double(rank) * user_scale; }
+  // Whether it adds a path of its own to the layer's output (not folded into the weight).
+  bool live() const { return enabled && !merged; }
 };
 
 // Common part of LoraLinear and LoraConv2d. The adapter settings (scale,
