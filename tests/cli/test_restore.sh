@@ -172,12 +172,21 @@ for s in "read" "text encoder" "vae encoder" "unet" "vae decoder" "download" "wr
   stderr_has "$s" "--timings names '$s'"
 done
 grep -E '^  unet +[0-9.]+ +[0-9.]+% +[0-9.]+ +1 +[0-9.]+$' "$T/.err" >/dev/null || fail "--timings: one UNet call for the batch of 2: $(cat "$T/.err")"
-# Its peak memory: the process's resident set (getrusage's kilobytes as GiB):
-# more than LibTorch's libraries alone take (10 MiB) and less than the machine has.
-rss=$(sed -n 's/^  peak memory: the process.s resident set \([0-9.]*\) GiB$/\1/p' "$T/.err")
+# Its peak memory (CPU): the tensors' peak after loading and the process's
+# resident set (getrusage's kilobytes as GiB). The tensors hold at least the
+# fp32 weights (the safetensors files less their small headers) and less than
+# the resident set; that is more than LibTorch's libraries alone (10 MiB) and
+# less than the machine has.
+line=$(grep '^  peak memory: ' "$T/.err")
+tensors=$(printf '%s\n' "$line" | sed -n 's/^  peak memory: \([0-9.]*\) MiB in CPU tensors after loading, .*/\1/p')
+rss=$(printf '%s\n' "$line" | sed -n 's/.*, the process.s resident set \([0-9.]*\) GiB$/\1/p')
 ram=$(awk '/^MemTotal:/ {print $2 / 1048576}' /proc/meminfo)
+weights=$(cat "$SD"/*/*.safetensors | wc -c)
 awk -v r="${rss:-0}" -v m="$ram" 'BEGIN {exit !(r > 0.01 && r < m)}' && ok "--timings: peak resident set $rss GiB" ||
-  fail "--timings: peak memory line '$(grep 'peak memory' "$T/.err")' (resident set between 0.01 and $ram GiB expected)"
+  fail "--timings: peak memory line '$line' (resident set between 0.01 and $ram GiB expected)"
+awk -v t="${tensors:-0}" -v w="$weights" -v r="${rss:-0}" 'BEGIN {exit !(t * 1048576 > 0.95 * w && t < r * 1024)}' &&
+  ok "--timings: CPU tensors' peak $tensors MiB (weights $weights bytes)" ||
+  fail "--timings: peak memory line '$line' (CPU tensors between 0.95 x $weights bytes and the resident set expected)"
 expect_exit 0 "without --timings" -- "$R" -m "$SD" --process-size 16 --vae-mode --batch 2 -q "$T/tin" -O "$T/untimed"
 [ ! -s "$T/.err" ] || fail "-q without --timings prints nothing: $(cat "$T/.err")"
 for k in a b; do cmp -s "$T/timed/$k.png" "$T/untimed/$k.png" || fail "--timings changed $k.png"; done

@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <c10/core/CPUAllocator.h>
+
+#include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/stage_times.hpp"
 
 using namespace rass;
@@ -67,4 +70,42 @@ TEST_CASE("stage times: sums per stage in first-use order") {
   CHECK(r0.find("0 images") != std::string::npos);
   CHECK(r0.find(std::string(11, ' ') + "-") != std::string::npos);
   CHECK(r0.find(want) == std::string::npos);
+}
+
+// The CPU tensor counter (lib/rass/model/cpu_tensor_bytes.hpp): bytes of
+// tensors made after it is installed, exactly as their sizes say.
+TEST_CASE("cpu tensor bytes: counts what tensors hold, frees, the peak and raw allocations") {
+  model::count_cpu_tensor_bytes();
+  model::count_cpu_tensor_bytes();  // a second install does nothing
+  REQUIRE(model::cpu_tensor_bytes_counted());
+  const int64_t base = model::cpu_tensor_bytes().now;
+  model::reset_cpu_tensor_peak();
+  CHECK(model::cpu_tensor_bytes().peak == base);
+  {
+    const torch::Tensor a = torch::zeros({1000, 250}, torch::kFloat);  // 1,000,000 bytes
+    CHECK(model::cpu_tensor_bytes().now - base == 1000000);
+    {
+      const torch::Tensor b = torch::ones({3, 7}, torch::kBFloat16);  // 42 bytes
+      CHECK(model::cpu_tensor_bytes().now - base == 1000042);
+      const torch::Tensor view = a.slice(0, 0, 10);  // no new storage
+      CHECK(model::cpu_tensor_bytes().now - base == 1000042);
+    }
+    CHECK(model::cpu_tensor_bytes().now - base == 1000000);
+    CHECK(a.sum().item<float>() == 0.0f);  // the memory works as memory
+  }
+  CHECK(model::cpu_tensor_bytes().now == base);
+  CHECK(model::cpu_tensor_bytes().peak - base == 1000042);
+  model::reset_cpu_tensor_peak();
+  CHECK(model::cpu_tensor_bytes().peak == base);
+  // raw_allocate needs data == context; raw_deallocate goes through the counter.
+  c10::Allocator* cpu = c10::GetCPUAllocator();
+  void* p = cpu->raw_allocate(4096);
+  REQUIRE(p != nullptr);
+  CHECK(model::cpu_tensor_bytes().now - base == 4096);
+  cpu->raw_deallocate(p);
+  CHECK(model::cpu_tensor_bytes().now == base);
+  // The --timings report names the peak on the CPU.
+  const model::StageTimes t(true);
+  CHECK(t.report("rass-test", 1).find("MiB in CPU tensors after loading, the process's resident set") !=
+        std::string::npos);
 }

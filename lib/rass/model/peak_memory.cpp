@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "rass/model/cpu_tensor_bytes.hpp"
+
 #ifdef RASS_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -25,9 +27,8 @@ PeakMemory peak_memory(const c10::Device& device) {
     m.allocated = stats.allocated_bytes[all].peak;
     m.reserved = stats.reserved_bytes[all].peak;
   }
-#else
-  (void)device;
 #endif
+  if (device.is_cpu() && cpu_tensor_bytes_counted()) m.cpu_tensors = cpu_tensor_bytes().peak;
   return m;
 }
 
@@ -38,6 +39,11 @@ std::string peak_memory_text(const c10::Device& device) {
   if (m.allocated >= 0)
     std::snprintf(line, sizeof line, "%.2f GiB allocated on %s (%.2f GiB reserved), ", double(m.allocated) / gib,
                   device.str().c_str(), double(m.reserved) / gib);
+  // MiB below a GiB: the tiny test models' weights are a few hundred KiB.
+  if (m.cpu_tensors >= gib)
+    std::snprintf(line, sizeof line, "%.2f GiB in CPU tensors after loading, ", double(m.cpu_tensors) / gib);
+  else if (m.cpu_tensors >= 0)
+    std::snprintf(line, sizeof line, "%.2f MiB in CPU tensors after loading, ", double(m.cpu_tensors) / (1 << 20));
   std::string out = line;
   std::snprintf(line, sizeof line, "the process's resident set %.2f GiB", double(m.resident) / gib);
   return out + line;

@@ -3,6 +3,8 @@
 // libraries, every thread: what a machine must have) and, on a CUDA device,
 // LibTorch's caching allocator's peaks (the tensors at their most, and what
 // it held from the driver; nvidia-smi adds the CUDA context to the latter).
+// On the CPU, where counting is on (cpu_tensor_bytes.hpp), the tensors' own
+// peak too: the figure that compares with the allocator's on a device.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,12 +17,14 @@ struct PeakMemory {
   int64_t resident = 0;    // bytes; 0 where the system does not say
   int64_t allocated = -1;  // bytes on `device`; -1: not a CUDA device (or a CPU-only LibTorch)
   int64_t reserved = -1;
+  int64_t cpu_tensors = -1;  // bytes at most in CPU tensors since the model loaded (weights included); -1: not counted
 };
 
 PeakMemory peak_memory(const c10::Device& device);
 
 // "9.12 GiB allocated on cuda:0 (9.80 GiB reserved), the process's resident
-// set 3.41 GiB"; the allocator's part only on CUDA.
+// set 3.41 GiB"; the allocator's part only on CUDA; on the CPU with counting
+// on, "7.90 GiB (or 0.85 MiB) in CPU tensors after loading, the process's resident set 9.30 GiB".
 std::string peak_memory_text(const c10::Device& device);
 
 }  // namespace rass::model

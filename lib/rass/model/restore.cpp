@@ -18,6 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/latent_tiles.hpp"
@@ -105,6 +106,7 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
 RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras(opt.loras) {
   nn::upsample_phases();  // a bad RASS_UPSAMPLE_PHASES is a usage error before the model loads
   device = parse_device(opt.device);
+  if (opt.timings && device.is_cpu()) count_cpu_tensor_bytes();  // --timings' tensor peak; before the weights load
   dtype = parse_dtype(opt.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");

@@ -14,6 +14,7 @@
 #include "rass/metrics/class_names.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/lora.hpp"
@@ -143,6 +144,7 @@ SegHeadsImpl::SegHeadsImpl(const nn::FeatureProjectionConfig& p, const nn::MaskF
 SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbone), dir(opt.dir) {
   nn::upsample_phases();  // a bad RASS_UPSAMPLE_PHASES is a usage error before the model loads
   device = parse_device(opt.device);
+  if (opt.timings && device.is_cpu()) count_cpu_tensor_bytes();  // --timings' tensor peak; before the weights load
   dtype = parse_dtype(opt.dtype);
   if (dtype == torch::kHalf && !device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");

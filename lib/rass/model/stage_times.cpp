@@ -7,6 +7,7 @@
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
+#include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/peak_memory.hpp"
 
 namespace rass::model {
@@ -36,7 +37,11 @@ const StageTimes& StageTimes::untimed() {
 }
 
 StageTimes::StageTimes(bool on, c10::Device device)
-    : on_(on), device_(device), made_(now_seconds()), sums_(std::make_unique<Sums>()) {}
+    : on_(on), device_(device), made_(now_seconds()), sums_(std::make_unique<Sums>()) {
+  // Made once the model is loaded: the CPU tensors' peak is the run's from
+  // here (loading holds each weight twice while it converts the dtype).
+  if (on_ && device_.is_cpu()) reset_cpu_tensor_peak();
+}
 StageTimes::~StageTimes() = default;
 
 void StageTimes::wait() const {
