@@ -24,6 +24,7 @@ complete -c rass-restore -l process-size -x -d 'osediff size policy: images with
 complete -c rass-restore -l tile -d 'tile large images (the default but with --attn-out), as OSEDiff: the UNet over latent tiles (Gaussian blending) when the latent has over --tile-size^2 pixels, the VAE over tiles with global GroupNorm statistics when a side passes its tile + 2 pad'
 complete -c rass-restore -l no-tile -d 'one pass over the whole image, whatever its size (memory grows with the square of the pixels in the VAE'\''s attention)'
 complete -c rass-restore -l vae-tile -x -d 'VAE encoder tile (image px) and decoder tile (latent px)'
+complete -c rass-restore -l vae-offload -x -a 'auto on off' -d 'with VAE tiles: tiles waiting for the others'\'' GroupNorm statistics keep their activations in host memory (on), on the device (off), or on for CUDA (auto, as OSEDiff'\''s vaehook): the device then holds one tile'\''s activations, not the whole image'\''s, for two copies per waiting tile and GroupNorm; the same output bits either way (on with --device cpu: no saving, but --timings'\'' tensor peak shows a device'\''s)'
 complete -c rass-restore -l tile-size -x -d 'latent tile size (latent pixels)'
 complete -c rass-restore -l tile-overlap -x -d 'latent tile overlap (latent pixels)'
 complete -c rass-restore -l vae-mode -d 'use the latent mean instead of a sample (deterministic)'

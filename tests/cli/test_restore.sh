@@ -40,6 +40,14 @@ expect_exit 0 "latent tiling + tiled VAE" -- "$R" -m "$SD" --upscale 4 --size-po
   --vae-tile 64,8 --vae-mode "$LQ" -o "$T/tiled.png" --json
 grep -q '"output_size":\[148,104\]' "$T/.out" || fail "tiled output size"
 expect_exit 2 "bad --vae-tile" -- "$R" -m "$SD" --tile --vae-tile 1000 "$LQ" -o "$T/x.png"
+# --vae-offload: the waiting tiles' activations in host memory give the same bits.
+for o in on off; do
+  expect_exit 0 "tiled VAE, --vae-offload $o" -- "$R" -m "$SD" --upscale 4 --size-policy pad --tile --tile-size 8 \
+    --tile-overlap 4 --vae-tile 64,8 --vae-offload $o --vae-mode "$LQ" -o "$T/tiled-$o.png"
+done
+cmp -s "$T/tiled-on.png" "$T/tiled-off.png" && ok "--vae-offload on and off: the same bytes" || fail "--vae-offload on changed the output"
+cmp -s "$T/tiled-on.png" "$T/tiled.png" && ok "--vae-offload on: the same bytes as auto on the CPU" || fail "--vae-offload on differs from auto"
+expect_exit 2 "bad --vae-offload" -- "$R" -m "$SD" --tile --vae-offload sometimes "$LQ" -o "$T/x.png"
 
 # The model's recorded form is the default; a flag that overrides it is named.
 cp -r "$SD" "$T/sdr"
@@ -171,7 +179,7 @@ expect_exit 0 "--timings, batch" -- "$R" -m "$SD" --process-size 16 --vae-mode -
 for s in "read" "text encoder" "vae encoder" "unet" "vae decoder" "download" "write" "(all stages)" "2 images"; do
   stderr_has "$s" "--timings names '$s'"
 done
-grep -E '^  unet +[0-9.]+ +[0-9.]+% +[0-9.]+ +1 +[0-9.]+$' "$T/.err" >/dev/null || fail "--timings: one UNet call for the batch of 2: $(cat "$T/.err")"
+grep -E '^  unet +[0-9.]+ +[0-9.]+% +[0-9.]+ +1 +[0-9.]+ +[0-9.]+$' "$T/.err" >/dev/null || fail "--timings: one UNet call for the batch of 2, its tensor peak last: $(cat "$T/.err")"
 # Its peak memory (CPU): the tensors' peak after loading and the process's
 # resident set (getrusage's kilobytes as GiB). The tensors hold at least the
 # fp32 weights (the safetensors files less their small headers) and less than

@@ -23,6 +23,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/prompt.hpp"
 #include "rass/model/restore.hpp"
@@ -608,6 +609,21 @@ TEST_CASE("tiled VAE: global GroupNorm statistics; with full context every tile 
   const torch::Tensor dec_full = tiled_decoder_forward(vae, z, 3, 10, true);
   MESSAGE("decoder, tiles with full context vs untiled: " << max_abs(dec_full, dec));
   CHECK(max_abs(dec_full, dec) < 1e-4);
+  // The GroupNorm's bands of rows (64 MiB by default, one band here): one
+  // row per band gives the same sums and outputs within float rounding.
+  {
+    const int64_t band = tile_norm_band_bytes();
+    set_tile_norm_band_bytes(1);
+    const torch::Tensor enc_rows = tiled_encoder_forward(vae, x, 16, 80, true);
+    const torch::Tensor dec_rows = tiled_decoder_forward(vae, z, 3, 10, true);
+    set_tile_norm_band_bytes(band);
+    MESSAGE("one row per band vs one band: encoder " << max_abs(enc_rows, enc_full) << ", decoder "
+                                                     << max_abs(dec_rows, dec_full));
+    CHECK(max_abs(enc_rows, enc) < 1e-4);
+    CHECK(max_abs(dec_rows, dec) < 1e-4);
+    CHECK(max_abs(enc_rows, enc_full) < 1e-5);
+    CHECK(max_abs(dec_rows, dec_full) < 1e-5);
+  }
   // With less context, tiles differ more from the untiled forward (the tiny
   // random VAE's receptive field and mid-block attention span the image).
   auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
@@ -621,6 +637,47 @@ TEST_CASE("tiled VAE: global GroupNorm statistics; with full context every tile 
                                                                     << ", 4 " << d4);
   CHECK(e24 < e8);
   CHECK(d4 < d1);
+}
+
+TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave one tile's activations") {
+  c10::InferenceMode im;
+  const RestoreModel& m = tiny_model(true);
+  nn::AutoencoderKLImpl& vae = *m.vae.ptr();
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::rand({1, 3, 96, 128}) * 2 - 1;
+  const torch::Tensor z = torch::randn({1, 4, 24, 32});
+  // The CPU tensor counter (what --timings reports) sees the activations
+  // leave: on the CPU, offloaded tiles wait in memory outside LibTorch's allocator.
+  model::count_cpu_tensor_bytes();
+  // The counter is the process's: the least of three runs, in case another
+  // thread of the test binary allocates meanwhile (seen once under ctest -j2:
+  // the offloaded encoder's peak doubled).
+  auto peak_of = [](const std::function<torch::Tensor()>& f, torch::Tensor& out) {
+    int64_t least = -1;
+    for (int run = 0; run < 3; ++run) {
+      const int64_t base = model::cpu_tensor_bytes().now;
+      model::reset_cpu_tensor_peak();
+      out = f();
+      const int64_t peak = model::cpu_tensor_bytes().peak - base;
+      least = least < 0 ? peak : std::min(least, peak);
+    }
+    return least;
+  };
+  torch::Tensor enc_off, enc_on, dec_off, dec_on;
+  const int64_t enc_peak_off = peak_of([&] { return tiled_encoder_forward(vae, x, 32, 8, true, TileOffload::off); }, enc_off);
+  const int64_t enc_peak_on = peak_of([&] { return tiled_encoder_forward(vae, x, 32, 8, true, TileOffload::on); }, enc_on);
+  const int64_t dec_peak_off = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true, TileOffload::off); }, dec_off);
+  const int64_t dec_peak_on = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true, TileOffload::on); }, dec_on);
+  CHECK(torch::equal(enc_on, enc_off));
+  CHECK(torch::equal(dec_on, dec_off));
+  // automatic is off on the CPU
+  CHECK(torch::equal(tiled_decoder_forward(vae, z, 8, 2, true), dec_off));
+  MESSAGE("tensor peak, 12 tiles: encoder " << enc_peak_off << " -> " << enc_peak_on << " bytes, decoder " << dec_peak_off
+                                            << " -> " << dec_peak_on);
+  // 12 tiles (3 x 4): off holds every tile's activations at a GroupNorm, on
+  // about one tile's plus its temporaries.
+  CHECK(enc_peak_on * 2 < enc_peak_off);
+  CHECK(dec_peak_on * 2 < dec_peak_off);
 }
 
 // A copy of the tiny SD folder with one JSON file changed; removed at scope end.

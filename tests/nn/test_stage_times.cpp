@@ -3,6 +3,7 @@
 #include "torch_doctest.hpp"
 
 #include <chrono>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -58,7 +59,11 @@ TEST_CASE("stage times: sums per stage in first-use order") {
   // "first call": second's first call took 30 ms of its 60+ (a value between)
   const size_t at = r.find("\n  second ") + 1;
   const std::string row = r.substr(at, r.find('\n', at) - at);
-  const double first_call = std::stod(row.substr(row.rfind(' ') + 1));
+  // name, seconds, share, ms per image, calls, first call[, peak GiB where tensors are counted]
+  std::istringstream cols(row);
+  std::string name, seconds, share, per_image, calls;
+  double first_call = -1;
+  cols >> name >> seconds >> share >> per_image >> calls >> first_call;
   CHECK(first_call >= 0.030);
   CHECK(first_call < s2);
   // per image: second's total / 4 items, in ms
@@ -104,8 +109,26 @@ TEST_CASE("cpu tensor bytes: counts what tensors hold, frees, the peak and raw a
   CHECK(model::cpu_tensor_bytes().now - base == 4096);
   cpu->raw_deallocate(p);
   CHECK(model::cpu_tensor_bytes().now == base);
-  // The --timings report names the peak on the CPU.
+  // The --timings report names the run's peak on the CPU, and each stage's:
+  // the tensors alive while it ran (what was held when it began included).
   const model::StageTimes t(true);
-  CHECK(t.report("rass-test", 1).find("MiB in CPU tensors after loading, the process's resident set") !=
-        std::string::npos);
+  const torch::Tensor held = torch::zeros({1 << 18}, torch::kFloat);  // 1 MiB through both stages
+  t.time("big", [] { return torch::zeros({3 << 18}, torch::kFloat).sum(); });  // 3 MiB more, then freed
+  t.time("small", [] { return torch::zeros({1 << 16}, torch::kFloat).sum(); });
+  const std::string r = t.report("rass-test", 1);
+  INFO(r);
+  CHECK(r.find("  peak GiB\n") != std::string::npos);
+  auto stage_peak_mib = [&](const std::string& stage) {
+    const size_t at = r.find("\n  " + stage + " ") + 1;
+    const std::string row = r.substr(at, r.find('\n', at) - at);
+    return std::stod(row.substr(row.rfind(' ') + 1)) * 1024;
+  };
+  const double before = double(base) / (1 << 20);
+  CHECK(stage_peak_mib("big") >= before + 4 - 0.6);  // GiB to 3 decimals: within half a MiB
+  CHECK(stage_peak_mib("big") < before + 4 + 1.1);
+  CHECK(stage_peak_mib("small") < stage_peak_mib("big") - 1.5);
+  const std::string total = r.substr(r.find("peak memory: ") + 13);
+  const double run_mib = std::stod(total) * (total.find(" MiB ") < total.find(" GiB ") ? 1.0 : 1024.0);
+  CHECK(run_mib >= before + 4 - 0.01);  // MiB to 2 decimals
+  CHECK(total.find("in CPU tensors after loading, the process's resident set") != std::string::npos);
 }

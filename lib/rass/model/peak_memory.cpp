@@ -13,27 +13,54 @@
 
 namespace rass::model {
 
+#ifdef RASS_TORCH_CUDA
+namespace {
+c10::DeviceIndex cuda_index(const c10::Device& device) {
+  return device.has_index() ? device.index() : c10::cuda::current_device();
+}
+}  // namespace
+#endif
+
+TensorPeak tensor_peak(const c10::Device& device) {
+  TensorPeak p;
+#ifdef RASS_TORCH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(device));
+    // [0]: StatType::AGGREGATE (over both pools), whose namespace moved
+    // between LibTorch versions (c10::cuda::CUDACachingAllocator before 2.5).
+    constexpr size_t all = 0;
+    p.allocated = stats.allocated_bytes[all].peak;
+    p.reserved = stats.reserved_bytes[all].peak;
+  }
+#endif
+  if (device.is_cpu() && cpu_tensor_bytes_counted()) p.allocated = cpu_tensor_bytes().peak;
+  return p;
+}
+
+void reset_tensor_peak(const c10::Device& device) {
+#ifdef RASS_TORCH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
+#endif
+  if (device.is_cpu()) reset_cpu_tensor_peak();
+}
+
 PeakMemory peak_memory(const c10::Device& device) {
   PeakMemory m;
   struct rusage ru {};
   if (::getrusage(RUSAGE_SELF, &ru) == 0) m.resident = int64_t(ru.ru_maxrss) * 1024;  // Linux: kilobytes
-#ifdef RASS_TORCH_CUDA
+  const TensorPeak p = tensor_peak(device);
   if (device.is_cuda()) {
-    const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    // [0]: StatType::AGGREGATE (over both pools), whose namespace moved
-    // between LibTorch versions (c10::cuda::CUDACachingAllocator before 2.5).
-    constexpr size_t all = 0;
-    m.allocated = stats.allocated_bytes[all].peak;
-    m.reserved = stats.reserved_bytes[all].peak;
+    m.allocated = p.allocated;
+    m.reserved = p.reserved;
+  } else if (device.is_cpu()) {
+    m.cpu_tensors = p.allocated;
   }
-#endif
-  if (device.is_cpu() && cpu_tensor_bytes_counted()) m.cpu_tensors = cpu_tensor_bytes().peak;
   return m;
 }
 
-std::string peak_memory_text(const c10::Device& device) {
-  const PeakMemory m = peak_memory(device);
+std::string peak_memory_text(const c10::Device& device) { return peak_memory_text(device, peak_memory(device)); }
+
+std::string peak_memory_text(const c10::Device& device, const PeakMemory& m) {
   const double gib = double(int64_t(1) << 30);
   char line[200] = "";
   if (m.allocated >= 0)

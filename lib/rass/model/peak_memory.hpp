@@ -22,9 +22,21 @@ struct PeakMemory {
 
 PeakMemory peak_memory(const c10::Device& device);
 
+// The tensors' part alone, since the last reset_tensor_peak: on CUDA the
+// allocator's peak allocated and reserved bytes, on the CPU the counted
+// tensors' peak (reserved -1); {-1, -1} where nothing counts. --timings
+// resets it around each stage to give each its own peak (stage_times.hpp).
+struct TensorPeak {
+  int64_t allocated = -1, reserved = -1;
+};
+TensorPeak tensor_peak(const c10::Device& device);
+void reset_tensor_peak(const c10::Device& device);
+
 // "9.12 GiB allocated on cuda:0 (9.80 GiB reserved), the process's resident
 // set 3.41 GiB"; the allocator's part only on CUDA; on the CPU with counting
 // on, "7.90 GiB (or 0.85 MiB) in CPU tensors after loading, the process's resident set 9.30 GiB".
 std::string peak_memory_text(const c10::Device& device);
+// The same of figures at hand (the tensors' part as --timings gathered it).
+std::string peak_memory_text(const c10::Device& device, const PeakMemory& m);
 
 }  // namespace rass::model

@@ -132,6 +132,9 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLi
   p.vae_tile = p.tile;
   p.vae_tiling.encoder_tile = job.vae_encoder_tile;
   p.vae_tiling.decoder_tile = job.vae_decoder_tile;
+  p.vae_tiling.offload = job.vae_offload == "on"    ? TileOffload::on
+                         : job.vae_offload == "off" ? TileOffload::off
+                                                    : TileOffload::automatic;
   p.attention = !job.attn_out.empty();
 
   pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
@@ -465,6 +468,8 @@ int run_restore_tool(const RestoreJob& job) {
     throw_usage("--tile-size must be >= 1 and 0 <= --tile-overlap < --tile-size");
   if (job.vae_encoder_tile < 64 || job.vae_encoder_tile % 8 || job.vae_decoder_tile < 8)
     throw_usage("--vae-tile ENC,DEC: the encoder tile must be a multiple of 8 of at least 64 px, the decoder tile at least 8 latent px");
+  if (job.vae_offload != "auto" && job.vae_offload != "on" && job.vae_offload != "off")
+    throw_usage("--vae-offload '" + job.vae_offload + "': expected auto, on or off");
   std::error_code ec;
   const bool single = job.output_dir.empty() && job.manifest.empty() && job.inputs.size() == 1 &&
                       (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec));

@@ -32,6 +32,7 @@ struct RestoreJob {
   std::optional<bool> tile;
   int tile_size = 96, tile_overlap = 32;    // latent pixels
   int vae_encoder_tile = 1024, vae_decoder_tile = 224;  // with --tile: VAE tiles (image px, latent px)
+  std::string vae_offload = "auto";         // --vae-offload auto | on | off (tiled_vae.hpp's TileOffload)
   bool vae_mode = false;
   uint64_t seed = 0;
   std::string device = "cpu", dtype = "fp32";

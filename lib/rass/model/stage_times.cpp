@@ -27,9 +27,31 @@ struct StageTimes::Sums {
     double seconds = 0;
     size_t calls = 0;
     double first = 0;  // the first call: lazy set-up (kernels, handles, autotuning) lands there
+    int64_t peak = -1;  // bytes in tensors at most while it ran (-1: not counted)
   };
   std::vector<Stage> stages;  // first-use order; a handful of stages
+  // Tensor peaks: the counter (CUDA allocator or CPU counter) is read and
+  // reset at each stage's start and end; each reading goes to the run's
+  // peak and to every stage open at the time (nested, or another lane's).
+  TensorPeak run;
+  std::vector<std::pair<const void*, int64_t>> open;  // scope, its peak so far
 };
+
+namespace {
+void raise(int64_t& to, int64_t v) {
+  if (v > to) to = v;
+}
+}  // namespace
+
+// Under sums_->mu.
+void StageTimes::fold_peak() const {
+  const TensorPeak p = tensor_peak(device_);
+  if (p.allocated < 0) return;
+  raise(sums_->run.allocated, p.allocated);
+  raise(sums_->run.reserved, p.reserved);
+  for (auto& [scope, peak] : sums_->open) raise(peak, p.allocated);
+  reset_tensor_peak(device_);
+}
 
 const StageTimes& StageTimes::untimed() {
   static const StageTimes none;
@@ -38,9 +60,9 @@ const StageTimes& StageTimes::untimed() {
 
 StageTimes::StageTimes(bool on, c10::Device device)
     : on_(on), device_(device), made_(now_seconds()), sums_(std::make_unique<Sums>()) {
-  // Made once the model is loaded: the CPU tensors' peak is the run's from
+  // Made once the model is loaded: the tensors' peak is the run's from
   // here (loading holds each weight twice while it converts the dtype).
-  if (on_ && device_.is_cpu()) reset_cpu_tensor_peak();
+  if (on_) reset_tensor_peak(device_);
 }
 StageTimes::~StageTimes() = default;
 
@@ -49,19 +71,35 @@ void StageTimes::wait() const {
   c10::impl::getDeviceGuardImpl(device_.type())->getStream(device_).synchronize();
 }
 
-void StageTimes::add(const char* stage, double seconds) const {
+void StageTimes::begin(const void* scope) const {
   std::lock_guard<std::mutex> lock(sums_->mu);
+  fold_peak();
+  sums_->open.emplace_back(scope, -1);
+}
+
+void StageTimes::add(const void* scope, const char* stage, double seconds) const {
+  std::lock_guard<std::mutex> lock(sums_->mu);
+  fold_peak();
+  int64_t peak = -1;
+  for (auto it = sums_->open.begin(); it != sums_->open.end(); ++it)
+    if (it->first == scope) {
+      peak = it->second;
+      sums_->open.erase(it);
+      break;
+    }
   for (Sums::Stage& s : sums_->stages)
     if (s.name == stage) {
       s.seconds += seconds;
       ++s.calls;
+      raise(s.peak, peak);
       return;
     }
-  sums_->stages.push_back({stage, seconds, 1, seconds});
+  sums_->stages.push_back({stage, seconds, 1, seconds, peak});
 }
 
 StageTimes::Scope::Scope(const StageTimes& t, const char* stage, bool wait) : t_(t), stage_(stage), wait_(wait) {
   if (wait_) t_.wait();
+  t_.begin(this);
   start_ = now_seconds();
 }
 
@@ -70,7 +108,10 @@ StageTimes::Scope::~Scope() {
     if (wait_) t_.wait();
   } catch (...) {  // a device error shows again at the caller's next call
   }
-  t_.add(stage_, now_seconds() - start_);
+  try {
+    t_.add(this, stage_, now_seconds() - start_);
+  } catch (...) {  // reading the device's counters failed: the stage goes unrecorded
+  }
 }
 
 std::pair<double, size_t> StageTimes::total(const std::string& stage) const {
@@ -83,11 +124,14 @@ std::pair<double, size_t> StageTimes::total(const std::string& stage) const {
 std::string StageTimes::report(const std::string& what, size_t items) const {
   const double wall_seconds = now_seconds() - made_;
   std::lock_guard<std::mutex> lock(sums_->mu);
+  fold_peak();
+  const bool peaks = sums_->run.allocated >= 0;
+  const double gib = double(int64_t(1) << 30);
   std::string out = what + " (--timings: each stage waits for the device before and after it; " +
                     std::to_string(items) + (items == 1 ? " image" : " images") + ", device " + device_.str() + ")\n";
   char line[160];
-  std::snprintf(line, sizeof line, "  %-32s %10s %7s %12s %7s %11s\n", "stage", "seconds", "share", "ms per image", "calls",
-                "first call");
+  std::snprintf(line, sizeof line, "  %-32s %10s %7s %12s %7s %11s%s\n", "stage", "seconds", "share", "ms per image", "calls",
+                "first call", peaks ? "  peak GiB" : "");
   out += line;
   // Per image: over the images written (failed items' stages count in the
   // seconds too); "-" when none was.
@@ -99,10 +143,17 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
   double sum = 0;
   for (const Sums::Stage& s : sums_->stages) {
     sum += s.seconds;
-    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s %7zu %11.3f\n", s.name.c_str(), s.seconds,
+    std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s %7zu %11.3f", s.name.c_str(), s.seconds,
                   wall_seconds > 0 ? 100 * s.seconds / wall_seconds : 0.0, per_image(s.seconds).c_str(), s.calls,
                   s.first);
     out += line;
+    // The tensors at most while the stage ran (weights included; with -j N
+    // other lanes' too): which stage a memory limit is about.
+    if (peaks) {
+      std::snprintf(line, sizeof line, " %9.3f", s.peak >= 0 ? double(s.peak) / gib : 0.0);
+      out += line;
+    }
+    out += "\n";
   }
   std::snprintf(line, sizeof line, "  %-32s %10.3f %6.1f%% %12s\n", "(all stages)", sum,
                 wall_seconds > 0 ? 100 * sum / wall_seconds : 0.0, per_image(sum).c_str());
@@ -110,7 +161,14 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
   std::snprintf(line, sizeof line, "  %-32s %10.3f %7s %12s\n", "(wall since the model loaded)", wall_seconds, "",
                 per_image(wall_seconds).c_str());
   out += line;
-  out += "  peak memory: " + peak_memory_text(device_) + "\n";
+  PeakMemory m = peak_memory(device_);
+  if (peaks && device_.is_cuda()) {  // the allocator's counters restart at every stage: the run's is gathered here
+    m.allocated = sums_->run.allocated;
+    m.reserved = sums_->run.reserved;
+  } else if (peaks) {
+    m.cpu_tensors = sums_->run.allocated;
+  }
+  out += "  peak memory: " + peak_memory_text(device_, m) + "\n";
   return out;
 }
 

@@ -7,7 +7,9 @@
 // measurement switch; with -j N the workers' stages overlap and the sums
 // can exceed the wall time. Work recorded as a CUDA graph (--cuda-graphs)
 // is one stage. No waits and no clock reads when off. The report ends with
-// the run's peak memory (peak_memory.hpp).
+// the run's peak memory (peak_memory.hpp). Where tensors are counted (CUDA's
+// allocator; the CPU with the counter on) each stage's row ends with the
+// tensors' peak while it ran, weights included.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -70,7 +72,9 @@ class StageTimes {
     bool wait_;
   };
   void wait() const;  // for the device work queued on this thread's stream
-  void add(const char* stage, double seconds) const;
+  void begin(const void* scope) const;
+  void add(const void* scope, const char* stage, double seconds) const;
+  void fold_peak() const;
 
   bool on_ = false;
   c10::Device device_;

@@ -1,7 +1,9 @@
 #include "rass/model/tiled_vae.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -21,6 +23,8 @@ namespace rass::model {
 namespace {
 
 using torch::indexing::Slice;
+
+std::atomic<int64_t> g_band_bytes{int64_t(64) << 20};
 
 struct Span {
   int64_t core0, core1;  // the tile's own part of the axis
@@ -68,6 +72,9 @@ class Rendezvous {
     }
     return result_;
   }
+  // Whether the caller (holding the compute lock) is the last to arrive at
+  // this rendezvous: it does not wait.
+  bool completes_round() const { return arrived_ + 1 == tiles_; }
   // A tile ended (normally or not): no more rendezvous from it.
   void fail() {
     failed_ = true;
@@ -84,11 +91,81 @@ class Rendezvous {
   std::condition_variable cv_;
 };
 
+// Rows of `rows` at a time such that a band of one of them is at most the
+// band size (at least one row).
+int64_t band_rows(int64_t rows, int64_t row_bytes) {
+  return std::clamp<int64_t>(tile_norm_band_bytes() / std::max<int64_t>(1, row_bytes), 1, std::max<int64_t>(1, rows));
+}
+
+// A waiting tile's tensors in host memory. Each tile holds its activations
+// at a GroupNorm (the norm's input and a resnet's input kept for the skip)
+// while it waits for the other tiles' statistics, so without this every
+// tile's, the whole image's, are on the device at once. out() moves each
+// storage those tensors cover whole (a view of something larger, such as
+// the tile's slice of the input, stays) to host memory and frees the device
+// copy; in() brings them back into the same storages, so every tensor and
+// view of them is as before. The tile's thread is blocked in between, and
+// nothing else holds its activations. On CUDA the copies are queued on the
+// tile's stream, so freeing the device memory, reusing it for the next
+// tile and copying back are ordered without a wait; the host side is pinned
+// memory, which LibTorch's host allocator frees only once the copy has run.
+// On the CPU the host copy is memory of its own outside LibTorch's allocator:
+// no saving, but --timings' tensor count then shows what a device holds.
+class Offload {
+ public:
+  void out(const std::vector<const torch::Tensor*>& tensors) {
+    for (const torch::Tensor* t : tensors) {
+      if (!t->defined()) continue;
+      const c10::Storage& st = t->storage();
+      const size_t n = st.nbytes();
+      if (n == 0 || t->storage_offset() != 0 || size_t(t->numel()) * t->element_size() != n) continue;
+      bool seen = false;
+      for (const Moved& m : moved_) seen = seen || m.storage.unsafeGetStorageImpl() == st.unsafeGetStorageImpl();
+      if (seen) continue;
+      const c10::Device device = st.device();
+      const auto bytes = torch::TensorOptions().dtype(torch::kByte);
+      torch::Tensor host;
+      if (device.is_cpu()) {
+        void* p = std::malloc(n);
+        if (!p) throw_runtime("tiled VAE: out of host memory for a waiting tile (" + std::to_string(n) + " bytes)");
+        host = torch::from_blob(p, {int64_t(n)}, [](void* q) { std::free(q); }, bytes);
+      } else {
+        host = torch::empty({int64_t(n)}, bytes.pinned_memory(true));
+      }
+      host.copy_(torch::from_blob(st.data_ptr().get(), {int64_t(n)}, bytes.device(device)), /*non_blocking=*/true);
+      const c10::DataPtr freed = st.set_data_ptr(c10::DataPtr(nullptr, device));
+      moved_.push_back({st, host});
+      bytes_ += int64_t(n);
+    }
+  }
+  void in() {
+    for (Moved& m : moved_) {
+      const c10::Device device = m.storage.device();
+      torch::Tensor back = torch::empty({m.host.numel()}, m.host.options().pinned_memory(false).device(device));
+      back.copy_(m.host, /*non_blocking=*/true);
+      m.storage.set_data_ptr(back.storage().set_data_ptr(c10::DataPtr(nullptr, device)));
+    }
+    moved_.clear();
+  }
+  int64_t bytes_moved() const { return bytes_; }
+
+ private:
+  struct Moved {
+    c10::Storage storage;
+    torch::Tensor host;
+  };
+  std::vector<Moved> moved_;
+  int64_t bytes_ = 0;
+};
+
 // One tile's GroupNorm: statistics of its core region, normalised globally.
+// Its temporaries are a band of rows at a time: the core in float64 and its
+// square at once were 8x the bf16 tile, 4 GiB at the decoder's last level of
+// a 2048 px image, on top of every waiting tile's activations.
 class TileNorm : public nn::GroupNormHook {
  public:
-  TileNorm(Rendezvous& r, std::unique_lock<std::mutex>& lock, const Span& y, const Span& x)
-      : r_(r), lock_(lock), y_(y), x_(x) {}
+  TileNorm(Rendezvous& r, std::unique_lock<std::mutex>& lock, const Span& y, const Span& x, Offload* offload)
+      : r_(r), lock_(lock), y_(y), x_(x), offload_(offload) {}
   torch::Tensor apply(const torch::nn::GroupNormImpl& gn, const torch::Tensor& in) override {
     const int64_t b = in.size(0), c = in.size(1), h = in.size(2), w = in.size(3);
     const int64_t g = gn.options.num_groups();
@@ -97,13 +174,42 @@ class TileNorm : public nn::GroupNormHook {
     const int64_t in_h = y_.in1 - y_.in0, in_w = x_.in1 - x_.in0;
     const int64_t y0 = scaled(y_.core0 - y_.in0, in_h, h), y1 = scaled(y_.core1 - y_.in0, in_h, h);
     const int64_t x0 = scaled(x_.core0 - x_.in0, in_w, w), x1 = scaled(x_.core1 - x_.in0, in_w, w);
-    const torch::Tensor core = in.index({Slice(), Slice(), Slice(y0, y1), Slice(x0, x1)}).to(torch::kDouble).reshape({b, g, -1});
-    const torch::Tensor sums = torch::stack({core.sum(2), (core * core).sum(2)}, 2);
-    const double count = double(core.size(2));
-    const torch::Tensor stats = r_.exchange(lock_, sums, count).to(in.scalar_type());  // [B, G, 2]
-    const torch::Tensor mean = stats.select(2, 0).unsqueeze(2), var = stats.select(2, 1).unsqueeze(2);
-    torch::Tensor out = ((in.reshape({b, g, -1}) - mean) / (var + gn.options.eps()).sqrt()).reshape({b, c, h, w});
-    if (gn.options.affine()) out = out * gn.weight.view({1, c, 1, 1}) + gn.bias.view({1, c, 1, 1});
+    const torch::Tensor core = in.index({Slice(), Slice(), Slice(y0, y1), Slice(x0, x1)});
+    // Sums and sums of squares per (batch, group), in float64.
+    torch::Tensor sums = torch::zeros({b, g, 2}, in.options().dtype(torch::kDouble));
+    const auto contiguous_double = torch::TensorOptions().dtype(torch::kDouble).memory_format(torch::MemoryFormat::Contiguous);
+    const int64_t stat_rows = band_rows(y1 - y0, b * c * (x1 - x0) * int64_t(sizeof(double)));
+    for (int64_t r = y0; r < y1; r += stat_rows) {
+      const torch::Tensor part =
+          core.slice(2, r - y0, std::min(y1, r + stat_rows) - y0).to(contiguous_double).reshape({b, g, -1});
+      sums += torch::stack({part.sum(2), part.square().sum(2)}, 2);
+    }
+    const double count = double(c / g * (y1 - y0) * (x1 - x0));
+    // A tile that will wait leaves its activations in host memory meanwhile.
+    const bool away = offload_ && !r_.completes_round();
+    if (away) {
+      std::vector<const torch::Tensor*> held = nn::kept_tensors();
+      held.push_back(&in);
+      offload_->out(held);
+    }
+    const torch::Tensor stats = r_.exchange(lock_, sums, count);  // [B, G, 2] float64
+    if (away) offload_->in();
+    // y = x * scale + shift per (batch, channel), as LibTorch's own group
+    // norm computes it: the affine folded in, float32, one rounding to x's dtype.
+    const torch::Tensor rstd = (stats.select(2, 1) + gn.options.eps()).rsqrt();  // [B, G]
+    torch::Tensor scale = rstd.repeat_interleave(c / g, 1), shift = -(stats.select(2, 0) * rstd).repeat_interleave(c / g, 1);
+    if (gn.options.affine()) {
+      scale = scale * gn.weight.to(torch::kDouble).view({1, c});
+      shift = shift * gn.weight.to(torch::kDouble).view({1, c}) + gn.bias.to(torch::kDouble).view({1, c});
+    }
+    scale = scale.to(torch::kFloat).view({b, c, 1, 1});
+    shift = shift.to(torch::kFloat).view({b, c, 1, 1});
+    torch::Tensor out = torch::empty_like(in);  // x's dtype and layout
+    const int64_t out_rows = band_rows(h, b * c * w * int64_t(sizeof(float)));
+    for (int64_t r = 0; r < h; r += out_rows) {
+      const int64_t e = std::min(h, r + out_rows);
+      out.slice(2, r, e).copy_(torch::addcmul(shift, in.slice(2, r, e).to(torch::kFloat), scale));
+    }
     return out;
   }
 
@@ -111,12 +217,14 @@ class TileNorm : public nn::GroupNormHook {
   Rendezvous& r_;
   std::unique_lock<std::mutex>& lock_;
   Span y_, x_;
+  Offload* offload_;
 };
 
 // Runs `net` over the tiles of x [1, C, H, W]; the output has `scale` output
 // pixels per input pixel (1/8 encoder, 8 decoder).
-torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64_t align, double scale,
+torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64_t align, double scale, TileOffload offload,
                         const std::function<torch::Tensor(const torch::Tensor&)>& net) {
+  const bool away = offload == TileOffload::on || (offload == TileOffload::automatic && x.is_cuda());
   const std::vector<Span> ys = split_axis(x.size(2), tile, pad, align), xs = split_axis(x.size(3), tile, pad, align);
   std::vector<std::pair<Span, Span>> tiles;
   for (const Span& y : ys)
@@ -142,7 +250,8 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
         std::optional<c10::StreamGuard> on_callers_stream;
         if (stream) on_callers_stream.emplace(*stream);
         const auto& [y, s] = tiles[i];
-        TileNorm norm(r, lock, y, s);
+        Offload held;
+        TileNorm norm(r, lock, y, s, away ? &held : nullptr);
         nn::GroupNormHookScope scope(&norm);
         const torch::Tensor out = net(x.index({Slice(), Slice(), Slice(y.in0, y.in1), Slice(s.in0, s.in1)}));
         auto o = [&](int64_t v) { return int64_t(double(v) * scale); };
@@ -165,26 +274,29 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
 
 }  // namespace
 
+int64_t tile_norm_band_bytes() { return g_band_bytes.load(); }
+void set_tile_norm_band_bytes(int64_t bytes) { g_band_bytes.store(std::max<int64_t>(1, bytes)); }
+
 torch::Tensor tiled_encoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, int64_t tile, int64_t pad,
-                                    bool force) {
+                                    bool force, TileOffload offload) {
   auto net = [&](const torch::Tensor& t) { return vae.encoder->forward(t); };
   if (!force && !vae_tiles_apply(std::max(x.size(2), x.size(3)), tile, pad)) return net(x);
   const int64_t factor = int64_t(1) << (vae.config.block_out_channels.size() - 1);
   if (x.size(2) % factor || x.size(3) % factor || pad % factor)
     throw_usage("tiled VAE encoder: image sides and pad must be multiples of " + std::to_string(factor));
-  return run_tiled(x, tile, pad, factor, 1.0 / double(factor), net);
+  return run_tiled(x, tile, pad, factor, 1.0 / double(factor), offload, net);
 }
 
 torch::Tensor tiled_decoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, int64_t tile, int64_t pad,
-                                    bool force) {
+                                    bool force, TileOffload offload) {
   auto net = [&](const torch::Tensor& t) { return vae.decoder->forward(t); };
   if (!force && !vae_tiles_apply(std::max(z.size(2), z.size(3)), tile, pad)) return net(z);
   const int64_t factor = int64_t(1) << (vae.config.block_out_channels.size() - 1);
-  return run_tiled(z, tile, pad, 1, double(factor), net);
+  return run_tiled(z, tile, pad, 1, double(factor), offload, net);
 }
 
 nn::LatentDistribution tiled_encode(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, const VaeTiling& t) {
-  const torch::Tensor moments = vae.quant_conv->forward(tiled_encoder_forward(vae, x, t.encoder_tile, t.encoder_pad));
+  const torch::Tensor moments = vae.quant_conv->forward(tiled_encoder_forward(vae, x, t.encoder_tile, t.encoder_pad, false, t.offload));
   auto parts = moments.chunk(2, 1);
   nn::LatentDistribution d;  // as AutoencoderKL::encode
   d.mean = parts[0];
@@ -194,7 +306,7 @@ nn::LatentDistribution tiled_encode(nn::AutoencoderKLImpl& vae, const torch::Ten
 }
 
 torch::Tensor tiled_decode(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, const VaeTiling& t) {
-  return tiled_decoder_forward(vae, vae.post_quant_conv->forward(z), t.decoder_tile, t.decoder_pad);
+  return tiled_decoder_forward(vae, vae.post_quant_conv->forward(z), t.decoder_tile, t.decoder_pad, false, t.offload);
 }
 
 }  // namespace rass::model

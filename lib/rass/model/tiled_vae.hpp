@@ -11,7 +11,8 @@
 // global sums and waits until all tiles have; all then normalise with the
 // global mean and variance. So peak memory is one layer's activations of the
 // whole image plus one tile's temporaries (the mid-block self-attention, the
-// dominant term untiled — [(H/8)(W/8)]^2 floats — is per tile).
+// dominant term untiled — [(H/8)(W/8)]^2 floats — is per tile); with the
+// waiting tiles' activations in host memory (TileOffload), one tile's.
 // Self-attention and convolutions see only their tile plus pad: near tile
 // borders the result differs slightly from the untiled one.
 #pragma once
@@ -21,10 +22,25 @@
 
 namespace rass::model {
 
+// Where tiles waiting for the others' GroupNorm statistics keep their
+// activations (--vae-offload): in host memory (on), on the device (off), or
+// on: for a CUDA device, as OSEDiff's vaehook outside its fast mode (auto).
+// Host memory makes the device hold one tile's activations, not the whole
+// image's, for two copies of each waiting tile per GroupNorm. The outputs are
+// the same bits either way.
+enum class TileOffload { automatic, on, off };
+
 struct VaeTiling {
   int64_t encoder_tile = 1024, encoder_pad = 32;  // image pixels
   int64_t decoder_tile = 224, decoder_pad = 11;   // latent pixels
+  TileOffload offload = TileOffload::automatic;
 };
+
+// The tiles' GroupNorm works on a band of rows at a time, each band's
+// temporaries (float64 for the statistics, float32 for the output) at most
+// this many bytes (default 64 MiB); tests set it small to cover many bands.
+int64_t tile_norm_band_bytes();
+void set_tile_norm_band_bytes(int64_t bytes);
 
 // OSEDiff's vaehook condition for tiles along the longer side: max side >
 // tile + 2 * pad (image pixels for the encoder, latent pixels for the decoder).
@@ -33,11 +49,11 @@ inline bool vae_tiles_apply(int64_t max_side, int64_t tile, int64_t pad) { retur
 // The encoder output (before quant_conv) of x [1, 3, H, W]; tiled only when
 // max(H, W) > tile + 2 * pad (else the plain forward), or always with `force`.
 torch::Tensor tiled_encoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, int64_t tile, int64_t pad,
-                                    bool force = false);
+                                    bool force = false, TileOffload offload = TileOffload::automatic);
 // The decoder output of z [1, 4, h, w] (after post_quant_conv); tiled only
 // when max(h, w) > tile + 2 * pad, or always with `force`.
 torch::Tensor tiled_decoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, int64_t tile, int64_t pad,
-                                    bool force = false);
+                                    bool force = false, TileOffload offload = TileOffload::automatic);
 
 // vae.encode / vae.decode with the tiled forwards.
 nn::LatentDistribution tiled_encode(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, const VaeTiling& t);

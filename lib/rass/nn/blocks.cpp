@@ -21,6 +21,18 @@ thread_local GroupNormHook* t_group_norm_hook = nullptr;
 GroupNormHookScope::GroupNormHookScope(GroupNormHook* hook) : previous(t_group_norm_hook) { t_group_norm_hook = hook; }
 GroupNormHookScope::~GroupNormHookScope() { t_group_norm_hook = previous; }
 
+namespace {
+thread_local std::vector<const torch::Tensor*> t_kept;
+}  // namespace
+
+KeptTensor::KeptTensor(const torch::Tensor& t) : listed(t_group_norm_hook != nullptr) {
+  if (listed) t_kept.push_back(&t);
+}
+KeptTensor::~KeptTensor() {
+  if (listed) t_kept.pop_back();
+}
+const std::vector<const torch::Tensor*>& kept_tensors() { return t_kept; }
+
 torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x) {
   return t_group_norm_hook ? t_group_norm_hook->apply(*gn, x) : gn(x);
 }
@@ -37,6 +49,7 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_chann
 }
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
+  const KeptTensor keep(x);  // held for the skip across norm2
   torch::Tensor h = conv1(F::silu(group_norm(norm1, x)));
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj(F::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   h = conv2(F::silu(group_norm(norm2, h)));

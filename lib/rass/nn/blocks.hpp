@@ -3,6 +3,7 @@
 // so a diffusers state dict loads with no renaming table.
 #pragma once
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -34,6 +35,21 @@ struct GroupNormHookScope {
 };
 // gn(x), or the calling thread's hook when one is installed (x: [B, C, H, W]).
 torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x);
+
+// The tensors a block holds across its GroupNorm calls besides the norm's
+// input: a resnet's input, kept for the skip while norm2 runs. Listed for the
+// calling thread while a GroupNorm hook is installed (nothing otherwise), so
+// a hook that waits (the tiled VAE's, which waits for the other tiles'
+// statistics) knows what its tile holds and can move it off the device.
+struct KeptTensor {
+  explicit KeptTensor(const torch::Tensor& t);
+  ~KeptTensor();
+  KeptTensor(const KeptTensor&) = delete;
+  KeptTensor& operator=(const KeptTensor&) = delete;
+  bool listed;
+};
+// The calling thread's kept tensors, innermost last.
+const std::vector<const torch::Tensor*>& kept_tensors();
 
 // ResnetBlock2D (time_embedding_norm "default"): norm1, conv1, [time_emb_proj],
 // norm2, conv2, [conv_shortcut 1x1 when channels change]; SiLU; (x + h) / scale.
