@@ -164,4 +164,21 @@ run_segment() {  # DEVICE DTYPE BATCH TAG
 }
 against_cpu "restore latent" run_restore rl scale
 against_cpu "segment scores" run_segment sl seg_scale s
+
+# The tiled VAE on the device (448x320 px: encoder and decoder tiled): the
+# waiting tiles' activations in host memory (--vae-offload on, auto's choice
+# on CUDA) give the same bytes as kept on the device, and a lower decoder
+# tensor peak (--timings: the allocator's on CUDA).
+declare -A vpeak
+for o in on off; do
+  expect_exit 0 "tiled VAE on $dev, --vae-offload $o" -- "$R" -m "$SD" --device "$dev" --dtype bf16 --upscale 4 \
+    --process-size 320 --tile --tile-size 8 --tile-overlap 4 --vae-tile 64,8 --vae-offload $o --vae-mode --timings -q \
+    "$LQ" -o "$T/vt-$o.png" --latent-out "$T/vt-$o.npy"
+  vpeak["$o"]=$(awk '$1 == "vae" && $2 == "decoder" {print $NF}' "$T/.err")
+done
+cmp -s "$T/vt-on.png" "$T/vt-off.png" && ok "tiled VAE on $dev: --vae-offload on and off give the same bytes" ||
+  fail "tiled VAE on $dev: --vae-offload on changed the output"
+awk -v a="${vpeak[on]:-0}" -v b="${vpeak[off]:-0}" 'BEGIN {exit !(a > 0 && a < b)}' &&
+  ok "tiled VAE on $dev: decoder tensor peak ${vpeak[off]} -> ${vpeak[on]} GiB" ||
+  fail "tiled VAE on $dev: decoder tensor peak with --vae-offload on ${vpeak[on]:-?} GiB, off ${vpeak[off]:-?}"
 finish
