@@ -47,21 +47,25 @@ std::vector<Span> split_axis(int64_t len, int64_t tile, int64_t pad, int64_t ali
 // The shared part: per GroupNorm call (in order), the sums of all tiles.
 class Rendezvous {
  public:
-  explicit Rendezvous(size_t tiles) : tiles_(tiles) {}
+  explicit Rendezvous(size_t tiles) : tiles_(tiles), sums_(tiles) {}
 
-  // Adds sums [B, G, 2] and count; waits for every tile; returns the global
-  // [B, G, 2] (mean, var). The caller holds `lock` (the compute lock) and gets
-  // it back: while it waits, another tile computes.
-  torch::Tensor exchange(std::unique_lock<std::mutex>& lock, const torch::Tensor& sums, double count) {
+  // Adds tile `tile`'s sums [B, G, 2] and count; waits for every tile; returns
+  // the global [B, G, 2] (mean, var). The caller holds `lock` (the compute
+  // lock) and gets it back: while it waits, another tile computes. The sums
+  // are added in tile order, whatever order the tiles arrive in (the threads
+  // race for the lock): the same bits from run to run.
+  torch::Tensor exchange(std::unique_lock<std::mutex>& lock, size_t tile, const torch::Tensor& sums, double count) {
     if (failed_) throw_runtime("tiled VAE: another tile failed");
-    acc_ = acc_.defined() ? acc_ + sums : sums.clone();
+    sums_[tile] = sums;
     count_ += count;
     const uint64_t gen = generation_;
     if (++arrived_ == tiles_) {
-      const torch::Tensor mean = acc_.select(2, 0) / count_;
-      const torch::Tensor var = (acc_.select(2, 1) / count_ - mean * mean).clamp_min(0);
+      torch::Tensor acc = sums_[0];
+      for (size_t i = 1; i < tiles_; ++i) acc = acc + sums_[i];
+      const torch::Tensor mean = acc.select(2, 0) / count_;
+      const torch::Tensor var = (acc.select(2, 1) / count_ - mean * mean).clamp_min(0);
       result_ = torch::stack({mean, var}, 2);
-      acc_ = torch::Tensor();
+      for (torch::Tensor& s : sums_) s = torch::Tensor();
       count_ = 0;
       arrived_ = 0;
       ++generation_;
@@ -85,7 +89,8 @@ class Rendezvous {
  private:
   size_t tiles_, arrived_ = 0;
   uint64_t generation_ = 0;
-  torch::Tensor acc_, result_;
+  std::vector<torch::Tensor> sums_;  // per tile, this round
+  torch::Tensor result_;
   double count_ = 0;
   bool failed_ = false;
   std::condition_variable cv_;
@@ -164,8 +169,8 @@ class Offload {
 // a 2048 px image, on top of every waiting tile's activations.
 class TileNorm : public nn::GroupNormHook {
  public:
-  TileNorm(Rendezvous& r, std::unique_lock<std::mutex>& lock, const Span& y, const Span& x, Offload* offload)
-      : r_(r), lock_(lock), y_(y), x_(x), offload_(offload) {}
+  TileNorm(Rendezvous& r, std::unique_lock<std::mutex>& lock, size_t tile, const Span& y, const Span& x, Offload* offload)
+      : r_(r), lock_(lock), tile_(tile), y_(y), x_(x), offload_(offload) {}
   torch::Tensor apply(const torch::nn::GroupNormImpl& gn, const torch::Tensor& in) override {
     const int64_t b = in.size(0), c = in.size(1), h = in.size(2), w = in.size(3);
     const int64_t g = gn.options.num_groups();
@@ -192,7 +197,7 @@ class TileNorm : public nn::GroupNormHook {
       held.push_back(&in);
       offload_->out(held);
     }
-    const torch::Tensor stats = r_.exchange(lock_, sums, count);  // [B, G, 2] float64
+    const torch::Tensor stats = r_.exchange(lock_, tile_, sums, count);  // [B, G, 2] float64
     if (away) offload_->in();
     // y = x * scale + shift per (batch, channel), as LibTorch's own group
     // norm computes it: the affine folded in, float32, one rounding to x's dtype.
@@ -216,6 +221,7 @@ class TileNorm : public nn::GroupNormHook {
  private:
   Rendezvous& r_;
   std::unique_lock<std::mutex>& lock_;
+  size_t tile_;
   Span y_, x_;
   Offload* offload_;
 };
@@ -251,7 +257,7 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
         if (stream) on_callers_stream.emplace(*stream);
         const auto& [y, s] = tiles[i];
         Offload held;
-        TileNorm norm(r, lock, y, s, away ? &held : nullptr);
+        TileNorm norm(r, lock, i, y, s, away ? &held : nullptr);
         nn::GroupNormHookScope scope(&norm);
         const torch::Tensor out = net(x.index({Slice(), Slice(), Slice(y.in0, y.in1), Slice(s.in0, s.in1)}));
         auto o = [&](int64_t v) { return int64_t(double(v) * scale); };

@@ -5,6 +5,7 @@
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/version.h>
+#include <ATen/ops/silu.h>
 #include <c10/core/GradMode.h>
 
 #include "rass/nn/group_norm.hpp"
@@ -33,6 +34,11 @@ KeptTensor::~KeptTensor() {
 }
 const std::vector<const torch::Tensor*>& kept_tensors() { return t_kept; }
 
+torch::Tensor silu_fresh(torch::Tensor t) {
+  if (c10::GradMode::is_enabled()) return F::silu(t);
+  return at::silu_(t);
+}
+
 torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x) {
   return t_group_norm_hook ? t_group_norm_hook->apply(*gn, x) : gn(x);
 }
@@ -50,9 +56,9 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_chann
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
   const KeptTensor keep(x);  // held for the skip across norm2
-  torch::Tensor h = conv1(F::silu(group_norm(norm1, x)));
+  torch::Tensor h = conv1(silu_fresh(group_norm(norm1, x)));
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj(F::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(F::silu(group_norm(norm2, h)));
+  h = conv2(silu_fresh(group_norm(norm2, h)));
   torch::Tensor skip = conv_shortcut ? conv_shortcut(x) : x;
   torch::Tensor out = skip + h;
   return output_scale_factor == 1.0 ? out : out / output_scale_factor;

@@ -74,11 +74,14 @@ torch::Tensor VaeEncoderImpl::forward(torch::Tensor x, std::vector<torch::Tensor
   x = conv_in(x);
   if (down_outputs) down_outputs->clear();
   for (auto& b : *down_blocks) {
-    x = b->as<SamplerBlock>()->forward(x);
+    // Moved: a block's input is freed as its first resnet is done, not held
+    // here through the whole block (the tiled VAE's waiting tiles held it on
+    // the device, 2.5 GB at a 2048 px decoder's last level).
+    x = b->as<SamplerBlock>()->forward(down_outputs ? x : std::move(x));
     if (down_outputs) down_outputs->push_back(x);
   }
-  x = mid_block(x);
-  return conv_out(F::silu(group_norm(conv_norm_out, x)));
+  x = mid_block(std::move(x));
+  return conv_out(silu_fresh(group_norm(conv_norm_out, x)));
 }
 
 VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
@@ -99,9 +102,9 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
 
 torch::Tensor VaeDecoderImpl::forward(torch::Tensor z) {
   z = conv_in(z);
-  z = mid_block(z);
-  for (auto& b : *up_blocks) z = b->as<SamplerBlock>()->forward(z);
-  return conv_out(F::silu(group_norm(conv_norm_out, z)));
+  z = mid_block(std::move(z));
+  for (auto& b : *up_blocks) z = b->as<SamplerBlock>()->forward(std::move(z));  // see the encoder
+  return conv_out(silu_fresh(group_norm(conv_norm_out, z)));
 }
 
 torch::Tensor LatentDistribution::sample(torch::Generator gen) const {
