@@ -339,9 +339,14 @@ stage_table() {  # NAME -- command...
 stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
 stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
 # The tiled big image too: its table ends with the caching allocator's peak
-# (allocated and reserved), the number behind the 8 GiB target beside nvidia-smi's.
+# (allocated and reserved), the number behind the 8 GiB target beside
+# nvidia-smi's, and each stage's row with its own allocated peak. On CUDA the
+# VAE's waiting tiles wait in host memory (--vae-offload auto); the second
+# table keeps them on the device: what that saves, and what its copies cost.
 stage_table "restore-$big-tiled-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile "$work/in/big1"
+stage_table "restore-$big-tiled-stages-on-device" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  --size-policy pad --tile --vae-offload off "$work/in/big1"
 
 # Traces (NAME-trace): each tool's batch 8 under RASS_TRACE and its PyTorch
 # reference's one call under torch.profiler (--trace), set side by side per
