@@ -649,9 +649,10 @@ TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave 
   // The CPU tensor counter (what --timings reports) sees the activations
   // leave: on the CPU, offloaded tiles wait in memory outside LibTorch's allocator.
   model::count_cpu_tensor_bytes();
-  // The counter is the process's: the least of three runs, in case another
-  // thread of the test binary allocates meanwhile (seen once under ctest -j2:
-  // the offloaded encoder's peak doubled).
+  // The least of three runs: once (in a full unit.nn run under ctest -j2,
+  // not seen again in 20+ runs) the offloaded encoder's first peak came out
+  // doubled, from a cause not found (a lazy one-time allocation, or another
+  // thread of the test binary: the counter is the process's).
   auto peak_of = [](const std::function<torch::Tensor()>& f, torch::Tensor& out) {
     int64_t least = -1;
     for (int run = 0; run < 3; ++run) {

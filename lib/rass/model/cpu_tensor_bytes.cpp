@@ -37,6 +37,12 @@ class CountingAllocator final : public c10::Allocator {
     std::lock_guard<std::mutex> g(m_);
     peak_ = now_;
   }
+  int64_t take_peak() {  // the peak, and its reset, at one instant
+    std::lock_guard<std::mutex> g(m_);
+    const int64_t p = peak_;
+    peak_ = now_;
+    return p;
+  }
 
   static CountingAllocator* instance;
 
@@ -60,7 +66,12 @@ class CountingAllocator final : public c10::Allocator {
     {
       std::lock_guard<std::mutex> g(a.m_);
       const auto it = a.live_.find(p);
-      if (it == a.live_.end()) return;  // cannot happen: only our allocations name this deleter
+      if (it == a.live_.end()) {
+        // Allocated before the counter was installed, freed through
+        // raw_deallocate, which looks the allocator up again (oneDNN does).
+        if (const c10::DeleterFnPtr d = a.inner_->raw_deleter()) d(p);
+        return;
+      }
       a.now_ -= int64_t(it->second.bytes);
       inner = std::move(it->second.ptr);
       a.live_.erase(it);
@@ -101,5 +112,7 @@ CpuTensorBytes cpu_tensor_bytes() {
 void reset_cpu_tensor_peak() {
   if (CountingAllocator::instance) CountingAllocator::instance->reset_peak();
 }
+
+int64_t take_cpu_tensor_peak() { return CountingAllocator::instance ? CountingAllocator::instance->take_peak() : -1; }
 
 }  // namespace rass::model

@@ -23,5 +23,8 @@ struct CpuTensorBytes {
 CpuTensorBytes cpu_tensor_bytes();
 // The peak restarts from what is held now (e.g. once the weights are loaded).
 void reset_cpu_tensor_peak();
+// The peak, restarted at once (no allocation between the reading and the
+// reset goes unseen); -1 when not counting.
+int64_t take_cpu_tensor_peak();
 
 }  // namespace rass::model

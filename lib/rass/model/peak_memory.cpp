@@ -44,6 +44,13 @@ void reset_tensor_peak(const c10::Device& device) {
   if (device.is_cpu()) reset_cpu_tensor_peak();
 }
 
+TensorPeak take_tensor_peak(const c10::Device& device) {
+  if (device.is_cpu()) return {take_cpu_tensor_peak(), -1};
+  const TensorPeak p = tensor_peak(device);
+  reset_tensor_peak(device);
+  return p;
+}
+
 PeakMemory peak_memory(const c10::Device& device) {
   PeakMemory m;
   struct rusage ru {};

@@ -31,6 +31,9 @@ struct TensorPeak {
 };
 TensorPeak tensor_peak(const c10::Device& device);
 void reset_tensor_peak(const c10::Device& device);
+// Both at once: on the CPU atomically; on CUDA a reading, then the reset
+// (an allocation between the two is unseen).
+TensorPeak take_tensor_peak(const c10::Device& device);
 
 // "9.12 GiB allocated on cuda:0 (9.80 GiB reserved), the process's resident
 // set 3.41 GiB"; the allocator's part only on CUDA; on the CPU with counting

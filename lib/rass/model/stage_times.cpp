@@ -34,7 +34,8 @@ struct StageTimes::Sums {
   // reset at each stage's start and end; each reading goes to the run's
   // peak and to every stage open at the time (nested, or another lane's).
   TensorPeak run;
-  std::vector<std::pair<const void*, int64_t>> open;  // scope, its peak so far
+  std::vector<std::pair<uint64_t, int64_t>> open;  // scope id, its peak so far
+  uint64_t scopes = 0;                              // ids handed out
 };
 
 namespace {
@@ -45,12 +46,16 @@ void raise(int64_t& to, int64_t v) {
 
 // Under sums_->mu.
 void StageTimes::fold_peak() const {
-  const TensorPeak p = tensor_peak(device_);
+  TensorPeak p;
+  try {
+    p = take_tensor_peak(device_);
+  } catch (...) {  // a device error shows again at the caller's next call
+    return;
+  }
   if (p.allocated < 0) return;
   raise(sums_->run.allocated, p.allocated);
   raise(sums_->run.reserved, p.reserved);
   for (auto& [scope, peak] : sums_->open) raise(peak, p.allocated);
-  reset_tensor_peak(device_);
 }
 
 const StageTimes& StageTimes::untimed() {
@@ -71,13 +76,15 @@ void StageTimes::wait() const {
   c10::impl::getDeviceGuardImpl(device_.type())->getStream(device_).synchronize();
 }
 
-void StageTimes::begin(const void* scope) const {
+uint64_t StageTimes::begin() const {
   std::lock_guard<std::mutex> lock(sums_->mu);
   fold_peak();
-  sums_->open.emplace_back(scope, -1);
+  const uint64_t id = ++sums_->scopes;
+  sums_->open.emplace_back(id, -1);
+  return id;
 }
 
-void StageTimes::add(const void* scope, const char* stage, double seconds) const {
+void StageTimes::add(uint64_t scope, const char* stage, double seconds) const {
   std::lock_guard<std::mutex> lock(sums_->mu);
   fold_peak();
   int64_t peak = -1;
@@ -99,7 +106,7 @@ void StageTimes::add(const void* scope, const char* stage, double seconds) const
 
 StageTimes::Scope::Scope(const StageTimes& t, const char* stage, bool wait) : t_(t), stage_(stage), wait_(wait) {
   if (wait_) t_.wait();
-  t_.begin(this);
+  id_ = t_.begin();
   start_ = now_seconds();
 }
 
@@ -109,7 +116,7 @@ StageTimes::Scope::~Scope() {
   } catch (...) {  // a device error shows again at the caller's next call
   }
   try {
-    t_.add(this, stage_, now_seconds() - start_);
+    t_.add(id_, stage_, now_seconds() - start_);
   } catch (...) {  // reading the device's counters failed: the stage goes unrecorded
   }
 }

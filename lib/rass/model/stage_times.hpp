@@ -12,6 +12,7 @@
 // tensors' peak while it ran, weights included.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -70,10 +71,11 @@ class StageTimes {
     const char* stage_;
     double start_;
     bool wait_;
+    uint64_t id_ = 0;
   };
   void wait() const;  // for the device work queued on this thread's stream
-  void begin(const void* scope) const;
-  void add(const void* scope, const char* stage, double seconds) const;
+  uint64_t begin() const;  // a scope's id
+  void add(uint64_t scope, const char* stage, double seconds) const;
   void fold_peak() const;
 
   bool on_ = false;

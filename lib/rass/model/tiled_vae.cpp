@@ -135,7 +135,13 @@ class Offload {
         if (!p) throw_runtime("tiled VAE: out of host memory for a waiting tile (" + std::to_string(n) + " bytes)");
         host = torch::from_blob(p, {int64_t(n)}, [](void* q) { std::free(q); }, bytes);
       } else {
-        host = torch::empty({int64_t(n)}, bytes.pinned_memory(true));
+        // Pinned memory that cannot be had (the host's page-locking limit)
+        // leaves this storage on the device rather than failing the tile.
+        try {
+          host = torch::empty({int64_t(n)}, bytes.pinned_memory(true));
+        } catch (const std::exception&) {
+          continue;
+        }
       }
       host.copy_(torch::from_blob(st.data_ptr().get(), {int64_t(n)}, bytes.device(device)), /*non_blocking=*/true);
       const c10::DataPtr freed = st.set_data_ptr(c10::DataPtr(nullptr, device));
