@@ -33,10 +33,6 @@ class CountingAllocator final : public c10::Allocator {
     std::lock_guard<std::mutex> g(m_);
     return {now_, peak_};
   }
-  void reset_peak() {
-    std::lock_guard<std::mutex> g(m_);
-    peak_ = now_;
-  }
   int64_t take_peak() {  // the peak, and its reset, at one instant
     std::lock_guard<std::mutex> g(m_);
     const int64_t p = peak_;
@@ -110,7 +106,7 @@ CpuTensorBytes cpu_tensor_bytes() {
 }
 
 void reset_cpu_tensor_peak() {
-  if (CountingAllocator::instance) CountingAllocator::instance->reset_peak();
+  take_cpu_tensor_peak();
 }
 
 int64_t take_cpu_tensor_peak() { return CountingAllocator::instance ? CountingAllocator::instance->take_peak() : -1; }

@@ -21,6 +21,7 @@ c10::DeviceIndex cuda_index(const c10::Device& device) {
 }  // namespace
 #endif
 
+namespace {
 TensorPeak tensor_peak(const c10::Device& device) {
   TensorPeak p;
 #ifdef RASS_TORCH_CUDA
@@ -36,18 +37,14 @@ TensorPeak tensor_peak(const c10::Device& device) {
   if (device.is_cpu() && cpu_tensor_bytes_counted()) p.allocated = cpu_tensor_bytes().peak;
   return p;
 }
-
-void reset_tensor_peak(const c10::Device& device) {
-#ifdef RASS_TORCH_CUDA
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
-#endif
-  if (device.is_cpu()) reset_cpu_tensor_peak();
-}
+}  // namespace
 
 TensorPeak take_tensor_peak(const c10::Device& device) {
   if (device.is_cpu()) return {take_cpu_tensor_peak(), -1};
   const TensorPeak p = tensor_peak(device);
-  reset_tensor_peak(device);
+#ifdef RASS_TORCH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
+#endif
   return p;
 }
 
@@ -56,12 +53,8 @@ PeakMemory peak_memory(const c10::Device& device) {
   struct rusage ru {};
   if (::getrusage(RUSAGE_SELF, &ru) == 0) m.resident = int64_t(ru.ru_maxrss) * 1024;  // Linux: kilobytes
   const TensorPeak p = tensor_peak(device);
-  if (device.is_cuda()) {
-    m.allocated = p.allocated;
-    m.reserved = p.reserved;
-  } else if (device.is_cpu()) {
-    m.cpu_tensors = p.allocated;
-  }
+  m.allocated = p.allocated;
+  m.reserved = p.reserved;
   return m;
 }
 
@@ -70,14 +63,14 @@ std::string peak_memory_text(const c10::Device& device) { return peak_memory_tex
 std::string peak_memory_text(const c10::Device& device, const PeakMemory& m) {
   const double gib = double(int64_t(1) << 30);
   char line[200] = "";
-  if (m.allocated >= 0)
+  if (m.allocated >= 0 && !device.is_cpu())
     std::snprintf(line, sizeof line, "%.2f GiB allocated on %s (%.2f GiB reserved), ", double(m.allocated) / gib,
                   device.str().c_str(), double(m.reserved) / gib);
   // MiB below a GiB: the tiny test models' weights are a few hundred KiB.
-  if (m.cpu_tensors >= gib)
-    std::snprintf(line, sizeof line, "%.2f GiB in CPU tensors after loading, ", double(m.cpu_tensors) / gib);
-  else if (m.cpu_tensors >= 0)
-    std::snprintf(line, sizeof line, "%.2f MiB in CPU tensors after loading, ", double(m.cpu_tensors) / (1 << 20));
+  else if (m.allocated >= gib)
+    std::snprintf(line, sizeof line, "%.2f GiB in CPU tensors after loading, ", double(m.allocated) / gib);
+  else if (m.allocated >= 0)
+    std::snprintf(line, sizeof line, "%.2f MiB in CPU tensors after loading, ", double(m.allocated) / (1 << 20));
   std::string out = line;
   std::snprintf(line, sizeof line, "the process's resident set %.2f GiB", double(m.resident) / gib);
   return out + line;

@@ -15,24 +15,24 @@ namespace rass::model {
 
 struct PeakMemory {
   int64_t resident = 0;    // bytes; 0 where the system does not say
-  int64_t allocated = -1;  // bytes on `device`; -1: not a CUDA device (or a CPU-only LibTorch)
-  int64_t reserved = -1;
-  int64_t cpu_tensors = -1;  // bytes at most in CPU tensors since the model loaded (weights included); -1: not counted
+  // Bytes in tensors at most on `device`: CUDA's allocator, or the CPU
+  // counter where it is on (since the model loaded, weights included);
+  // -1 where nothing counts.
+  int64_t allocated = -1;
+  int64_t reserved = -1;  // CUDA only
 };
 
 PeakMemory peak_memory(const c10::Device& device);
 
-// The tensors' part alone, since the last reset_tensor_peak: on CUDA the
+// The tensors' part alone since the last call, and its restart: on CUDA the
 // allocator's peak allocated and reserved bytes, on the CPU the counted
-// tensors' peak (reserved -1); {-1, -1} where nothing counts. --timings
-// resets it around each stage to give each its own peak (stage_times.hpp).
+// tensors' peak (reserved -1); {-1, -1} where nothing counts. Atomic on the
+// CPU; on CUDA a reading, then the reset (an allocation between the two is
+// unseen). --timings takes it around each stage to give each its own peak
+// (stage_times.hpp).
 struct TensorPeak {
   int64_t allocated = -1, reserved = -1;
 };
-TensorPeak tensor_peak(const c10::Device& device);
-void reset_tensor_peak(const c10::Device& device);
-// Both at once: on the CPU atomically; on CUDA a reading, then the reset
-// (an allocation between the two is unseen).
 TensorPeak take_tensor_peak(const c10::Device& device);
 
 // "9.12 GiB allocated on cuda:0 (9.80 GiB reserved), the process's resident

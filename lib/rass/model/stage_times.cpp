@@ -7,7 +7,6 @@
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
-#include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/peak_memory.hpp"
 
 namespace rass::model {
@@ -67,7 +66,7 @@ StageTimes::StageTimes(bool on, c10::Device device)
     : on_(on), device_(device), made_(now_seconds()), sums_(std::make_unique<Sums>()) {
   // Made once the model is loaded: the tensors' peak is the run's from
   // here (loading holds each weight twice while it converts the dtype).
-  if (on_) reset_tensor_peak(device_);
+  if (on_) take_tensor_peak(device_);
 }
 StageTimes::~StageTimes() = default;
 
@@ -169,11 +168,9 @@ std::string StageTimes::report(const std::string& what, size_t items) const {
                 per_image(wall_seconds).c_str());
   out += line;
   PeakMemory m = peak_memory(device_);
-  if (peaks && device_.is_cuda()) {  // the allocator's counters restart at every stage: the run's is gathered here
+  if (peaks) {  // the counters restart at every stage: the run's peak is gathered here
     m.allocated = sums_->run.allocated;
     m.reserved = sums_->run.reserved;
-  } else if (peaks) {
-    m.cpu_tensors = sums_->run.allocated;
   }
   out += "  peak memory: " + peak_memory_text(device_, m) + "\n";
   return out;

@@ -146,7 +146,6 @@ class Offload {
       host.copy_(torch::from_blob(st.data_ptr().get(), {int64_t(n)}, bytes.device(device)), /*non_blocking=*/true);
       const c10::DataPtr freed = st.set_data_ptr(c10::DataPtr(nullptr, device));
       moved_.push_back({st, host});
-      bytes_ += int64_t(n);
     }
   }
   void in() {
@@ -158,7 +157,6 @@ class Offload {
     }
     moved_.clear();
   }
-  int64_t bytes_moved() const { return bytes_; }
 
  private:
   struct Moved {
@@ -166,7 +164,6 @@ class Offload {
     torch::Tensor host;
   };
   std::vector<Moved> moved_;
-  int64_t bytes_ = 0;
 };
 
 // One tile's GroupNorm: statistics of its core region, normalised globally.
