@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rass/batch/run.hpp"
@@ -188,4 +189,36 @@ TEST_CASE("run_model_items: each item ends once with its own error, in every sch
       for (size_t i : {6, 7, 8}) CHECK(errors[i] == items[i].paths[0] + ": out of memory (the whole call)");
       CHECK(errors[10] == "in/item10.png: disk full");
     }
+}
+
+TEST_CASE("run_model_items: an exception past the item handling stops every lane before it is rethrown") {
+  // The error report of item 0 fails (as a --jsonl line to a full disk
+  // would): the run must end with that exception soon, not after the other
+  // lanes have read the remaining items. 60 items in groups of 1 on 2
+  // lanes, 3 ms of reading each: the other lane needs ~180 ms for all.
+  for (const bool overlap : {false, true}) {
+    CAPTURE(overlap);
+    const std::vector<batch::Item> items = make_items(60);
+    batch::Reporter reporter("test");
+    std::atomic<int> read{0};
+    CHECK_THROWS_WITH_AS(
+        (model::run_model_items<Ready, int, int>(
+            items, 1, 2, true, reporter, c10::kCPU, overlap,
+            [&](size_t i, Ready& rd) {
+              ++read;
+              std::this_thread::sleep_for(std::chrono::milliseconds(3));
+              if (i == 0) throw Error(ExitCode::bad_input, "in/item0.png: not an image");
+              rd.input = int(i);
+            },
+            [&](const std::vector<int>& in, std::vector<std::exception_ptr>& failed) {
+              failed.assign(in.size(), nullptr);
+              return in;
+            },
+            [&](size_t, const Ready&, const int&) {},
+            [&](size_t, const std::string&) { throw std::runtime_error("report: no space left on device"); })),
+        "report: no space left on device", std::runtime_error);
+    // Item 0 ends within its lane's first groups; the other lane reads a few
+    // more before it sees the stop. Without the stop: all 60.
+    CHECK(read.load() < 30);
+  }
 }

@@ -126,9 +126,22 @@ batch::Tally run_model_items(
   const int cores = std::max(1, int(std::thread::hardware_concurrency()));
   const int io_threads = worker_count(std::max(1, cores / workers / (overlap ? 4 : 1)), group);
   std::atomic<size_t> next{0};
+  // Set when an exception escapes the per-item handling (the report or the
+  // progress line failed, memory for a group's bookkeeping ran out): no lane
+  // takes another group, and parallel_for rethrows it once the lanes have
+  // stopped, instead of the other lanes running the rest of the items first.
+  std::atomic<bool> stopping{false};
+  auto stop_on_throw = [&](auto&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (...) {
+      stopping = true;
+      throw;
+    }
+  };
   // The next group with something to run (null: none left), read.
   auto take_and_read = [&](int lane) -> std::shared_ptr<Group> {
-    for (size_t g; (g = next++) < groups;) {
+    for (size_t g; !stopping && (g = next++) < groups;) {
       auto G = std::make_shared<Group>();
       G->indices = ends.members(g * group, (g + 1) * group);
       if (G->indices.empty()) continue;
@@ -180,7 +193,7 @@ batch::Tally run_model_items(
     });
     ends.end(G.indices, G.errors);
   };
-  parallel_for(size_t(workers), workers, [&](size_t, int lane) {
+  auto lane_loop = [&](int lane) {
     if (!overlap) {
       for (std::shared_ptr<Group> G; (G = take_and_read(lane));) {
         streams.run(lane, [&] { compute(*G); });
@@ -188,18 +201,20 @@ batch::Tally run_model_items(
       }
       return;
     }
-    std::future<std::shared_ptr<Group>> ahead = start_async([&, lane] { return take_and_read(lane); });
+    const auto read_ahead = [&, lane] { return stop_on_throw([&] { return take_and_read(lane); }); };
+    std::future<std::shared_ptr<Group>> ahead = start_async(read_ahead);
     std::future<void> writing;
     for (;;) {
       const std::shared_ptr<Group> G = ahead.get();
       if (!G) break;
-      ahead = start_async([&, lane] { return take_and_read(lane); });
+      ahead = start_async(read_ahead);
       streams.run(lane, [&] { compute(*G); });
       if (writing.valid()) writing.get();
-      writing = start_async([&, lane, G] { write_and_end(lane, *G); });
+      writing = start_async([&, lane, G] { stop_on_throw([&] { write_and_end(lane, *G); }); });
     }
     if (writing.valid()) writing.get();
-  });
+  };
+  parallel_for(size_t(workers), workers, [&](size_t, int lane) { stop_on_throw([&] { lane_loop(lane); }); });
   return ends.finish();
 }
 
