@@ -16,8 +16,11 @@
 # bench-restore.sh does, reused when present) hard-linked, plus random
 # projection and head weights written once by the Python side; there is no
 # Seg LoRA (a merged LoRA costs nothing at run time). rass-segment runs as a
-# user runs it (batch, --vae-mode, --jobs 1); model loading is taken out by
-# timing batches of R+1 and 1 copies: per image = (T(R+1) - T(1)) / R.
+# user runs it (batch, --vae-mode, --jobs 1) on R+1 copies of the image;
+# per image is the spacing of its output files, (last - first) / R, so
+# neither loading nor the first image's warm-up is in it (a difference of two
+# runs' times with loading was not: the page cache and a busy machine moved
+# loading by more than an image's work, once giving 2.4 s for 5.0).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
@@ -36,7 +39,7 @@ while [ $# -gt 0 ]; do
     --python) python=$2; shift 2 ;;
     --torch-only) torch_only=1; shift ;;
     --rass-only) rass_only=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-segment: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -79,16 +82,19 @@ from PIL import Image
 d, n = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
 img = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
-for sub, k in (("one", 1), ("many", n + 1)):
-    os.makedirs(os.path.join(d, sub), exist_ok=True)
-    for i in range(k):
-        img.save(os.path.join(d, sub, f"{i}.png"))
+os.makedirs(d, exist_ok=True)
+for i in range(n + 1):
+    img.save(os.path.join(d, f"{i}.png"))
 PY
-    t() { local s=$(date +%s.%N); "$seg" -m "$model" --vae-mode --dtype "$dt" --threads "$threads" -q "$1" -O "$2"; echo "$(date +%s.%N) - $s" | bc; }
-    t1=$(t "$work/in/one" "$work/o1")
-    tn=$(t "$work/in/many" "$work/on")
-    t_rass=$(echo "scale=3; ($tn - $t1) / $runs" | bc)
-    echo "rass-segment $dt: $t_rass s/image (load + 1 image $t1 s)"
+    s=$(date +%s.%N)
+    "$seg" -m "$model" --vae-mode --dtype "$dt" --threads "$threads" --jobs 1 -q "$work/in" -O "$work/out-$dt"
+    e=$(date +%s.%N)
+    [ "$(ls "$work/out-$dt"/*.png | wc -l)" -eq $((runs + 1)) ] ||
+      { echo "bench-segment: rass-segment wrote $(ls "$work/out-$dt"/*.png | wc -l) label maps, not $((runs + 1))" >&2; exit 1; }
+    first=$(stat -c '%.9Y' "$work/out-$dt"/*.png | sort -n | head -1)
+    last=$(stat -c '%.9Y' "$work/out-$dt"/*.png | sort -n | tail -1)
+    t_rass=$(echo "scale=3; ($last - $first) / $runs" | bc)
+    echo "rass-segment $dt: $t_rass s/image (first image with loading $(echo "scale=1; ($first - $s) / 1" | bc) s; $((runs + 1)) images $(echo "scale=1; ($e - $s) / 1" | bc) s)"
     [ "$rass_only" = 0 ] && echo "ratio rass/torch $dt: $(echo "scale=2; $t_rass / $t_torch" | bc)"
   fi
 done
