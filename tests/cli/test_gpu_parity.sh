@@ -140,6 +140,18 @@ against_cpu() {
     within "$e" "$lim" && ok "$what fast switches bf16 batch 2 $k: error $e within $lim" ||
       fail "$what fast switches bf16 batch 2 $k: error $e beyond $lim"
   done
+  # The schedule the tools run on a GPU without --timings: two lanes (batch
+  # 1, two images: a group each), each on a stream of its own, reading and
+  # writing beside the model, with CUDA graphs; the same bound.
+  fast=(--channels-last --cuda-graphs -j 2)
+  "$run" "$dev" bf16 1 lanes || { fast=(); return 0; }
+  fast=()
+  grep -q "could not record" "$T/.err" && fail "$what lanes: a CUDA graph was not recorded: $(head -c 400 "$T/.err")"
+  for k in a b; do
+    e=$(err "$T/${out}_lanes/$k.npy" "$T/${out}_cpu/$k.npy")
+    within "$e" "$lim" && ok "$what two lanes with graphs bf16 batch 1 $k: error $e within $lim" ||
+      fail "$what two lanes with graphs bf16 batch 1 $k: error $e beyond $lim"
+  done
 }
 fast=()
 
@@ -167,8 +179,8 @@ against_cpu "segment scores" run_segment sl seg_scale s
 
 # The tiled VAE on the device (448x320 px: encoder and decoder tiled): the
 # waiting tiles' activations in host memory (--vae-offload on, auto's choice
-# on CUDA) give the same bytes as kept on the device, and a lower decoder
-# tensor peak (--timings: the allocator's on CUDA).
+# on a device short of room) give the same bytes as kept on the device, and a
+# lower decoder tensor peak (--timings: the allocator's on CUDA).
 declare -A vpeak
 for o in on off; do
   expect_exit 0 "tiled VAE on $dev, --vae-offload $o" -- "$R" -m "$SD" --device "$dev" --dtype bf16 --upscale 4 \
