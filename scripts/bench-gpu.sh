@@ -340,13 +340,15 @@ stage_table "restore-$size-b8-stages" -- "$bin/rass-restore" -m "$sd" "${common[
 stage_table "segment-$size-b8-stages" -- "$bin/rass-segment" -m "$seg" "${common[@]}" --no-resize --batch 8 "$work/in/small"
 # The tiled big image too: its table ends with the caching allocator's peak
 # (allocated and reserved), the number behind the 8 GiB target beside
-# nvidia-smi's, and each stage's row with its own allocated peak. On CUDA the
-# VAE's waiting tiles wait in host memory (--vae-offload auto); the second
-# table keeps them on the device: what that saves, and what its copies cost.
+# nvidia-smi's, and each stage's row with its own allocated peak. The VAE's
+# waiting tiles wait on the device while it has room (--vae-offload auto:
+# on an 80 GB card, all of them); the second table sends every waiting tile
+# to host memory (on, as OSEDiff): the least device memory, and what its
+# copies cost.
 stage_table "restore-$big-tiled-stages" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
   --size-policy pad --tile "$work/in/big1"
-stage_table "restore-$big-tiled-stages-on-device" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
-  --size-policy pad --tile --vae-offload off "$work/in/big1"
+stage_table "restore-$big-tiled-stages-host" -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
+  --size-policy pad --tile --vae-offload on "$work/in/big1"
 
 # Traces (NAME-trace): each tool's batch 8 under RASS_TRACE and its PyTorch
 # reference's one call under torch.profiler (--trace), set side by side per

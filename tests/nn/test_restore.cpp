@@ -673,12 +673,38 @@ TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave 
   CHECK(torch::equal(dec_on, dec_off));
   // automatic is off on the CPU
   CHECK(torch::equal(tiled_decoder_forward(vae, z, 8, 2, true), dec_off));
+  // automatic weighs each waiting tile against the device's room (pretended
+  // here, on the CPU): with room to spare every tile stays, as off; with none
+  // every tile goes, as on.
+  torch::Tensor dec_roomy, dec_tight;
+  model::set_tile_offload_room(int64_t(1) << 50);
+  const int64_t dec_peak_roomy = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true); }, dec_roomy);
+  model::set_tile_offload_room(0);
+  const int64_t dec_peak_tight = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true); }, dec_tight);
+  model::set_tile_offload_room(-1);
+  CHECK(torch::equal(dec_roomy, dec_off));
+  CHECK(torch::equal(dec_tight, dec_off));
+  MESSAGE("decoder tensor peak with auto: room to spare " << dec_peak_roomy << " bytes, no room " << dec_peak_tight);
+  CHECK(std::abs(double(dec_peak_roomy - dec_peak_off)) <= 0.1 * double(dec_peak_off));
+  CHECK(std::abs(double(dec_peak_tight - dec_peak_on)) <= 0.1 * double(dec_peak_on));
   MESSAGE("tensor peak, 12 tiles: encoder " << enc_peak_off << " -> " << enc_peak_on << " bytes, decoder " << dec_peak_off
                                             << " -> " << dec_peak_on);
   // 12 tiles (3 x 4): off holds every tile's activations at a GroupNorm, on
   // about one tile's plus its temporaries.
   CHECK(enc_peak_on * 2 < enc_peak_off);
   CHECK(dec_peak_on * 2 < dec_peak_off);
+}
+
+TEST_CASE("tiled VAE: --vae-offload auto keeps a waiting tile on the device while room remains for it and the tiles to come") {
+  const int64_t MiB = int64_t(1) << 20;
+  // 100 MiB held, 3 tiles to come: room for 4 x 100 MiB and 1 GiB = 1424 MiB.
+  CHECK(model::tile_keeps_on_device(1424 * MiB, 100 * MiB, 3));
+  CHECK_FALSE(model::tile_keeps_on_device(1424 * MiB - 1, 100 * MiB, 3));
+  // The last tile to wait (none to come): itself once and the margin.
+  CHECK(model::tile_keeps_on_device(1124 * MiB, 100 * MiB, 0));
+  CHECK_FALSE(model::tile_keeps_on_device(1123 * MiB, 100 * MiB, 0));
+  // Unknown room: host memory, as on.
+  CHECK_FALSE(model::tile_keeps_on_device(-1, 1, 0));
 }
 
 // A copy of the tiny SD folder with one JSON file changed; removed at scope end.

@@ -52,7 +52,7 @@ RestoreCli::RestoreCli()
   a.add_option("--vae-tile", vae_tile_, "VAE encoder tile (image px) and decoder tile (latent px)")
       ->type_name("ENC,DEC")
       ->default_str("1024,224");
-  with_choices(a.add_option("--vae-offload", j_.vae_offload, "with VAE tiles: tiles waiting for the others' GroupNorm statistics keep their activations in host memory (on), on the device (off), or on for CUDA (auto, as OSEDiff's vaehook): the device then holds one tile's activations, not the whole image's, for two copies per waiting tile and GroupNorm; the same output bits either way (on with --device cpu: no saving, but --timings' tensor peak shows a device's)"),
+  with_choices(a.add_option("--vae-offload", j_.vae_offload, "with VAE tiles: tiles waiting for the others' GroupNorm statistics keep their activations in host memory (on, as OSEDiff's vaehook: the device then holds one tile's activations, not the whole image's, for two copies per waiting tile and GroupNorm), on the device (off), or in host memory only where a CUDA device lacks room for them (auto; off on the CPU); the same output bits either way (on with --device cpu: no saving, but --timings' tensor peak shows a device's)"),
                {"auto", "on", "off"})
       ->default_str("auto");
   a.add_option("--tile-size", j_.tile_size, "latent tile size (latent pixels)")->default_str("96");

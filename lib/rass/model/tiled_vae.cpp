@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/model/device_room.hpp"
 #include "rass/nn/blocks.hpp"
 
 namespace rass::model {
@@ -25,6 +26,13 @@ namespace {
 using torch::indexing::Slice;
 
 std::atomic<int64_t> g_band_bytes{int64_t(64) << 20};
+std::atomic<int64_t> g_room_override{-1};  // set_tile_offload_room
+
+// The room --vae-offload auto weighs a waiting tile against.
+int64_t tile_room(const c10::Device& device) {
+  const int64_t pretend = g_room_override.load();
+  return pretend >= 0 ? pretend : device_room_bytes(device);
+}
 
 struct Span {
   int64_t core0, core1;  // the tile's own part of the axis
@@ -79,6 +87,8 @@ class Rendezvous {
   // Whether the caller (holding the compute lock) is the last to arrive at
   // this rendezvous: it does not wait.
   bool completes_round() const { return arrived_ + 1 == tiles_; }
+  // How many tiles are still to arrive at this rendezvous after the caller.
+  size_t to_come() const { return tiles_ - arrived_ - 1; }
   // A tile ended (normally or not): no more rendezvous from it.
   void fail() {
     failed_ = true;
@@ -112,58 +122,98 @@ int64_t band_rows(int64_t rows, int64_t row_bytes) {
 // view of them is as before. The tile's thread is blocked in between, and
 // nothing else holds its activations. On CUDA the copies are queued on the
 // tile's stream, so freeing the device memory, reusing it for the next
-// tile and copying back are ordered without a wait; the host side is pinned
-// memory, which LibTorch's host allocator frees only once the copy has run.
-// On the CPU the host copy is memory of its own outside LibTorch's allocator:
-// no saving, but --timings' tensor count then shows what a device holds.
+// tile and copying back are ordered without a wait.
+//
+// The host buffers are the tile's for the whole pass: a round's copy out
+// reuses the buffer the previous round's copy back read, ordered after it on
+// the same stream. Fresh buffers each round piled up instead: the host
+// queues rounds ahead of the device, LibTorch's pinned-memory cache cannot
+// hand a buffer out again before its copy has run, and every new pinned
+// buffer is page-locked (slowly) and kept for the process's life. On CUDA
+// the buffers are pinned memory; on the CPU memory of their own outside
+// LibTorch's allocator: no saving, but --timings' tensor count then shows
+// what a device holds.
 class Offload {
  public:
-  void out(const std::vector<const torch::Tensor*>& tensors) {
+  // `always`: every time the tile waits; else when the device lacks room
+  // for this tile's tensors beside the tiles still to come (--vae-offload auto).
+  explicit Offload(bool always) : always_(always) {}
+
+  // Moves `tensors` out (when it should); whether anything moved.
+  bool out(const std::vector<const torch::Tensor*>& tensors, size_t to_come) {
+    std::vector<c10::Storage> whole;
+    int64_t held = 0;
     for (const torch::Tensor* t : tensors) {
       if (!t->defined()) continue;
       const c10::Storage& st = t->storage();
       const size_t n = st.nbytes();
       if (n == 0 || t->storage_offset() != 0 || size_t(t->numel()) * t->element_size() != n) continue;
       bool seen = false;
-      for (const Moved& m : moved_) seen = seen || m.storage.unsafeGetStorageImpl() == st.unsafeGetStorageImpl();
+      for (const c10::Storage& w : whole) seen = seen || w.unsafeGetStorageImpl() == st.unsafeGetStorageImpl();
       if (seen) continue;
-      const c10::Device device = st.device();
-      const auto bytes = torch::TensorOptions().dtype(torch::kByte);
-      torch::Tensor host;
-      if (device.is_cpu()) {
-        void* p = std::malloc(n);
-        if (!p) throw_runtime("tiled VAE: out of host memory for a waiting tile (" + std::to_string(n) + " bytes)");
-        host = torch::from_blob(p, {int64_t(n)}, [](void* q) { std::free(q); }, bytes);
-      } else {
-        // Pinned memory that cannot be had (the host's page-locking limit)
-        // leaves this storage on the device rather than failing the tile.
-        try {
-          host = torch::empty({int64_t(n)}, bytes.pinned_memory(true));
-        } catch (const std::exception&) {
-          continue;
-        }
-      }
-      host.copy_(torch::from_blob(st.data_ptr().get(), {int64_t(n)}, bytes.device(device)), /*non_blocking=*/true);
-      const c10::DataPtr freed = st.set_data_ptr(c10::DataPtr(nullptr, device));
-      moved_.push_back({st, host});
+      whole.push_back(st);
+      held += int64_t(n);
     }
+    if (whole.empty()) return false;
+    if (!always_ && tile_keeps_on_device(tile_room(whole[0].device()), held, to_come)) return false;
+    for (const c10::Storage& st : whole) {
+      const size_t n = st.nbytes();
+      const c10::Device device = st.device();
+      torch::Tensor host = spare(n, device);
+      if (!host.defined()) continue;  // none to be had: this storage stays on the device
+      host.narrow(0, 0, int64_t(n))
+          .copy_(torch::from_blob(st.data_ptr().get(), {int64_t(n)}, torch::TensorOptions().dtype(torch::kByte).device(device)),
+                 /*non_blocking=*/true);
+      const c10::DataPtr freed = st.set_data_ptr(c10::DataPtr(nullptr, device));
+      moved_.push_back({st, host, int64_t(n)});
+    }
+    return !moved_.empty();
   }
   void in() {
     for (Moved& m : moved_) {
       const c10::Device device = m.storage.device();
-      torch::Tensor back = torch::empty({m.host.numel()}, m.host.options().pinned_memory(false).device(device));
-      back.copy_(m.host, /*non_blocking=*/true);
+      torch::Tensor back = torch::empty({m.bytes}, m.host.options().pinned_memory(false).device(device));
+      back.copy_(m.host.narrow(0, 0, m.bytes), /*non_blocking=*/true);
       m.storage.set_data_ptr(back.storage().set_data_ptr(c10::DataPtr(nullptr, device)));
+      spares_.push_back(std::move(m.host));
     }
     moved_.clear();
   }
 
  private:
+  // A host buffer of at least n bytes: the smallest spare that fits, else a
+  // new one (undefined where pinned memory cannot be had: the host's
+  // page-locking limit).
+  torch::Tensor spare(size_t n, const c10::Device& device) {
+    auto best = spares_.end();
+    for (auto it = spares_.begin(); it != spares_.end(); ++it)
+      if (size_t(it->numel()) >= n && (best == spares_.end() || it->numel() < best->numel())) best = it;
+    if (best != spares_.end()) {
+      torch::Tensor t = std::move(*best);
+      spares_.erase(best);
+      return t;
+    }
+    const auto bytes = torch::TensorOptions().dtype(torch::kByte);
+    if (device.is_cpu()) {
+      void* p = std::malloc(n);
+      if (!p) throw_runtime("tiled VAE: out of host memory for a waiting tile (" + std::to_string(n) + " bytes)");
+      return torch::from_blob(p, {int64_t(n)}, [](void* q) { std::free(q); }, bytes);
+    }
+    try {
+      return torch::empty({int64_t(n)}, bytes.pinned_memory(true));
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+
   struct Moved {
     c10::Storage storage;
-    torch::Tensor host;
+    torch::Tensor host;  // at least `bytes` long
+    int64_t bytes;
   };
+  bool always_;
   std::vector<Moved> moved_;
+  std::vector<torch::Tensor> spares_;  // host buffers whose copy back is queued
 };
 
 // One tile's GroupNorm: statistics of its core region, normalised globally.
@@ -194,11 +244,11 @@ class TileNorm : public nn::GroupNormHook {
     }
     const double count = double(c / g * (y1 - y0) * (x1 - x0));
     // A tile that will wait leaves its activations in host memory meanwhile.
-    const bool away = offload_ && !r_.completes_round();
-    if (away) {
+    bool away = false;
+    if (offload_ && !r_.completes_round()) {
       std::vector<const torch::Tensor*> held = nn::kept_tensors();
       held.push_back(&in);
-      offload_->out(held);
+      away = offload_->out(held, r_.to_come());
     }
     const torch::Tensor stats = r_.exchange(lock_, tile_, sums, count);  // [B, G, 2] float64
     if (away) offload_->in();
@@ -233,7 +283,10 @@ class TileNorm : public nn::GroupNormHook {
 // pixels per input pixel (1/8 encoder, 8 decoder).
 torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64_t align, double scale, TileOffload offload,
                         const std::function<torch::Tensor(const torch::Tensor&)>& net) {
-  const bool away = offload == TileOffload::on || (offload == TileOffload::automatic && x.is_cuda());
+  // auto: on a device (CUDA), or where a test pretends a device's room; each
+  // waiting tile then asks whether it should go (Offload::out).
+  const bool away = offload == TileOffload::on ||
+                    (offload == TileOffload::automatic && (!x.is_cpu() || g_room_override.load() >= 0));
   const std::vector<Span> ys = split_axis(x.size(2), tile, pad, align), xs = split_axis(x.size(3), tile, pad, align);
   std::vector<std::pair<Span, Span>> tiles;
   for (const Span& y : ys)
@@ -259,7 +312,7 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
         std::optional<c10::StreamGuard> on_callers_stream;
         if (stream) on_callers_stream.emplace(*stream);
         const auto& [y, s] = tiles[i];
-        Offload held;
+        Offload held(offload == TileOffload::on);
         TileNorm norm(r, lock, i, y, s, away ? &held : nullptr);
         nn::GroupNormHookScope scope(&norm);
         const torch::Tensor out = net(x.index({Slice(), Slice(), Slice(y.in0, y.in1), Slice(s.in0, s.in1)}));
@@ -282,6 +335,13 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
 }
 
 }  // namespace
+
+bool tile_keeps_on_device(int64_t room, int64_t held, size_t to_come) {
+  constexpr int64_t margin = int64_t(1) << 30;
+  return room >= 0 && room >= int64_t(to_come + 1) * held + margin;
+}
+
+void set_tile_offload_room(int64_t bytes) { g_room_override.store(bytes < 0 ? -1 : bytes); }
 
 int64_t tile_norm_band_bytes() { return g_band_bytes.load(); }
 void set_tile_norm_band_bytes(int64_t bytes) { g_band_bytes.store(std::max<int64_t>(1, bytes)); }

@@ -23,12 +23,28 @@
 namespace rass::model {
 
 // Where tiles waiting for the others' GroupNorm statistics keep their
-// activations (--vae-offload): in host memory (on), on the device (off), or
-// on: for a CUDA device, as OSEDiff's vaehook outside its fast mode (auto).
-// Host memory makes the device hold one tile's activations, not the whole
-// image's, for two copies of each waiting tile per GroupNorm. The outputs are
-// the same bits either way.
+// activations (--vae-offload): in host memory (on, as OSEDiff's vaehook
+// outside its fast mode), on the device (off), or, on a CUDA device, in host
+// memory when the device lacks room (auto: tile_keeps_on_device; off on the
+// CPU, where it would save nothing). Host memory makes the device hold one
+// tile's activations, not the whole image's, for two copies of each waiting
+// tile per GroupNorm over the bus: at 2048 px tens of GB, seconds against a
+// decoder's fraction of a second, so auto makes them only where they are
+// needed. The outputs are the same bits either way.
 enum class TileOffload { automatic, on, off };
+
+// auto's choice for a tile about to wait holding `held` bytes, with
+// `to_come` tiles still to reach the same GroupNorm: it stays on the device
+// when the device's room (device_room.hpp) holds it once for each of them
+// and once more (each tile to come holds about as much, and the one
+// computing about as much again) plus 1 GiB (the convolutions' workspaces);
+// room -1 (unknown): it goes. Decided per tile and GroupNorm, so other
+// lanes' use counts, and a run goes to host memory only from where it must.
+bool tile_keeps_on_device(int64_t room, int64_t held, size_t to_come);
+
+// Tests: --vae-offload auto takes `bytes` as the device's room, on any
+// device (the CPU too); -1 (the default) asks the device.
+void set_tile_offload_room(int64_t bytes);
 
 struct VaeTiling {
   int64_t encoder_tile = 1024, encoder_pad = 32;  // image pixels
