@@ -677,11 +677,19 @@ TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave 
   // here, on the CPU): with room to spare every tile stays, as off; with none
   // every tile goes, as on.
   torch::Tensor dec_roomy, dec_tight;
-  model::set_tile_offload_room(int64_t(1) << 50);
-  const int64_t dec_peak_roomy = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true); }, dec_roomy);
-  model::set_tile_offload_room(0);
-  const int64_t dec_peak_tight = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true); }, dec_tight);
-  model::set_tile_offload_room(-1);
+  struct PretendRoom {  // the override ends with the case, even if it fails
+    explicit PretendRoom(int64_t bytes) { model::set_tile_offload_room(bytes); }
+    ~PretendRoom() { model::set_tile_offload_room(-1); }
+  };
+  int64_t dec_peak_roomy = 0, dec_peak_tight = 0;
+  {
+    const PretendRoom room(int64_t(1) << 50);
+    dec_peak_roomy = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true); }, dec_roomy);
+  }
+  {
+    const PretendRoom room(0);
+    dec_peak_tight = peak_of([&] { return tiled_decoder_forward(vae, z, 8, 2, true); }, dec_tight);
+  }
   CHECK(torch::equal(dec_roomy, dec_off));
   CHECK(torch::equal(dec_tight, dec_off));
   MESSAGE("decoder tensor peak with auto: room to spare " << dec_peak_roomy << " bytes, no room " << dec_peak_tight);
@@ -697,14 +705,18 @@ TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave 
 
 TEST_CASE("tiled VAE: --vae-offload auto keeps a waiting tile on the device while room remains for it and the tiles to come") {
   const int64_t MiB = int64_t(1) << 20;
-  // 100 MiB held, 3 tiles to come: room for 4 x 100 MiB and 1 GiB = 1424 MiB.
+  // 100 MiB held, 3 tiles to come: 4 x 100 MiB and the margin, 1 GiB (more
+  // than 4 x 100 MiB): 1424 MiB.
   CHECK(model::tile_keeps_on_device(1424 * MiB, 100 * MiB, 3));
   CHECK_FALSE(model::tile_keeps_on_device(1424 * MiB - 1, 100 * MiB, 3));
-  // The last tile to wait (none to come): itself once and the margin.
-  CHECK(model::tile_keeps_on_device(1124 * MiB, 100 * MiB, 0));
-  CHECK_FALSE(model::tile_keeps_on_device(1123 * MiB, 100 * MiB, 0));
+  // The last tile to wait (one to come: the tile that completes the round).
+  CHECK(model::tile_keeps_on_device(1224 * MiB, 100 * MiB, 1));
+  CHECK_FALSE(model::tile_keeps_on_device(1224 * MiB - 1, 100 * MiB, 1));
+  // 1 GiB held, 1 to come: 2 GiB and the margin 4 GiB (4 x held, more than 1 GiB).
+  CHECK(model::tile_keeps_on_device(6 * 1024 * MiB, 1024 * MiB, 1));
+  CHECK_FALSE(model::tile_keeps_on_device(6 * 1024 * MiB - 1, 1024 * MiB, 1));
   // Unknown room: host memory, as on.
-  CHECK_FALSE(model::tile_keeps_on_device(-1, 1, 0));
+  CHECK_FALSE(model::tile_keeps_on_device(-1, 1, 1));
 }
 
 // A copy of the tiny SD folder with one JSON file changed; removed at scope end.

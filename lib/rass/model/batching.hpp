@@ -206,9 +206,9 @@ batch::Tally run_model_items(
     std::future<void> writing;
     for (;;) {
       const std::shared_ptr<Group> G = ahead.get();
-      if (!G) break;
+      if (!G || stopping) break;  // read, but another lane has failed the run
       ahead = start_async(read_ahead);
-      streams.run(lane, [&] { compute(*G); });
+      stop_on_throw([&] { streams.run(lane, [&] { compute(*G); }); });
       if (writing.valid()) writing.get();
       writing = start_async([&, lane, G] { stop_on_throw([&] { write_and_end(lane, *G); }); });
     }

@@ -22,9 +22,12 @@ int64_t device_room_bytes(const c10::Device& device) {
       (void)cudaGetLastError();  // not left for the next kernel launch to report
       return -1;
     }
+    // Half of what the caching allocator holds unused: part of it is in CUDA
+    // graphs' private pools and other streams' blocks, or in pieces too
+    // small for an activation, none of which a new tensor here can take.
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
     constexpr size_t all = 0;  // StatType::AGGREGATE, as peak_memory.cpp
-    return int64_t(free) + std::max<int64_t>(0, stats.reserved_bytes[all].current - stats.allocated_bytes[all].current);
+    return int64_t(free) + std::max<int64_t>(0, stats.reserved_bytes[all].current - stats.allocated_bytes[all].current) / 2;
   }
 #endif
   (void)device;

@@ -337,7 +337,7 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
 }  // namespace
 
 bool tile_keeps_on_device(int64_t room, int64_t held, size_t to_come) {
-  constexpr int64_t margin = int64_t(1) << 30;
+  const int64_t margin = std::max(int64_t(1) << 30, 4 * held);
   return room >= 0 && room >= int64_t(to_come + 1) * held + margin;
 }
 

@@ -37,8 +37,10 @@ enum class TileOffload { automatic, on, off };
 // `to_come` tiles still to reach the same GroupNorm: it stays on the device
 // when the device's room (device_room.hpp) holds it once for each of them
 // and once more (each tile to come holds about as much, and the one
-// computing about as much again) plus 1 GiB (the convolutions' workspaces);
-// room -1 (unknown): it goes. Decided per tile and GroupNorm, so other
+// computing about as much again), plus 4x held or 1 GiB, whichever is more:
+// between two GroupNorms a tile grows (a decoder upsampler quadruples its
+// area) while the kept tiles stay, and the convolutions want workspaces.
+// Room -1 (unknown): it goes. Decided per tile and GroupNorm, so other
 // lanes' use counts, and a run goes to host memory only from where it must.
 bool tile_keeps_on_device(int64_t room, int64_t held, size_t to_come);
 
