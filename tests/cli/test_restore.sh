@@ -93,6 +93,15 @@ cmp -s "$T/out/a.png" "$T/out/sub/b.png" && fail "items keyed differently should
 expect_exit 0 "batch --resume" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
 stderr_has "0 restored, 2 already done" "resume skips finished items"
 expect_exit 0 "seeded single equals its batch item" -- "$R" -m "$SD" --process-size 16 --tags <(printf 'dog\n') "$T/in/a.png" -o "$T/a1.png"
+# A tag file that lacks an item: keyed, that item alone fails (the others
+# are written); positional and short of a line for an input, refused before
+# any work (a lost line shifts every later prompt). As rass-segment.
+expect_exit 3 "keyed --tags without sub/b" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out-k" --tags <(printf 'a\tdog\n') -q
+stderr_has "no tags for item 'sub/b'" "the missing key is named"
+[ -s "$T/out-k/a.png" ] && [ ! -e "$T/out-k/sub/b.png" ] || fail "keyed --tags without sub/b: outputs $(find "$T/out-k" -type f)"
+expect_exit 3 "positional --tags one line short" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out-p" --tags <(printf 'dog\n') -q
+stderr_has "has 1 line(s); item 2 ('sub/b') has no tag line" "the short file and the item are named"
+[ -z "$(find "$T/out-p" -type f 2>/dev/null)" ] || fail "positional --tags one line short: outputs before the refusal: $(find "$T/out-p" -type f)"
 same_pixels "$T/a1.png" "$T/out/a.png" || fail "same (seed, key): same image in single and batch mode"
 # --resume keeps an output only when its "rass" chunk records this run's
 # settings for it: another seed, a changed input, or a PNG from elsewhere are

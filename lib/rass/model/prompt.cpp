@@ -1,5 +1,7 @@
 #include "rass/model/prompt.hpp"
 
+#include <algorithm>
+
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/strings.hpp"
@@ -91,6 +93,13 @@ std::string TagLines::for_item(size_t index, const std::string& key) const {
     throw_bad_input(path, "has " + std::to_string(lines.size()) + " line(s); item " + std::to_string(index + 1) + " ('" +
                               key + "') has no tag line (one line per input, in input order)");
   return lines[index];
+}
+
+void TagLines::check_has_lines(const std::vector<batch::Item>& items, const std::vector<size_t>& input_index) const {
+  if (keyed || input_index.empty()) return;
+  // The shard's items are in key order: the last input is the one to check.
+  const size_t k = size_t(std::max_element(input_index.begin(), input_index.end()) - input_index.begin());
+  (void)for_item(input_index[k], items[k].key);
 }
 
 void TagLines::check_no_extra_lines(size_t inputs) const {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "rass/batch/inputs.hpp"
+
 namespace rass::model {
 
 enum class PromptStyle { osediff, rass };
@@ -40,6 +42,12 @@ struct TagLines {
   // line has no input (a stray line would shift every later prompt by one).
   // Blank lines past the last input are allowed (a file ending in blank lines).
   void check_no_extra_lines(size_t inputs) const;
+  // Positional form: throws Error(bad_input) naming the file when it has no
+  // line for one of `items` (a shard's, input_index their input positions),
+  // before any work: a file short of lines has likely lost one somewhere,
+  // which shifts every later prompt. Keyed form: nothing (a key the file
+  // lacks fails that item alone, the others go on).
+  void check_has_lines(const std::vector<batch::Item>& items, const std::vector<size_t>& input_index) const;
 };
 TagLines read_tag_lines(const std::string& path);
 // --tags of a run over `inputs` inputs: none for "", else read_tag_lines with

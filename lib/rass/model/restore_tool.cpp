@@ -362,10 +362,12 @@ int run_batch(const RestoreJob& job) {
   }
   const auto locks = batch::lock_output_dirs({job.output_dir, job.latent_out, job.attn_out}, job.shard, kProg);
 
-  // A positional tag file with a line for no input is refused before any
-  // work (every later prompt may be shifted); an item without a line is a bad
-  // item, the others go on.
+  // A positional tag file short of a line for this shard's inputs, or with a
+  // line for no input, is refused before any work (a lost or stray line
+  // shifts every later prompt); an item a keyed file lacks is a bad item,
+  // the others go on (as rass-segment).
   std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
+  if (tags) tags->check_has_lines(mine, mine_input);
 
   const std::string trace_path =
       OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });

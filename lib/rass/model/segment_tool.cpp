@@ -335,11 +335,12 @@ int run_batch(const SegmentJob& job) {
   const auto locks = batch::lock_output_dirs({job.output_dir, job.color, job.overlay, job.logits_out, job.probs_out},
                                              job.shard, kProg);
 
-  // A tag file with no line for some item, or a line for no input, is refused
-  // before any work: found per item, it would leave a partial output folder.
+  // A positional tag file short of a line for this shard's inputs, or with a
+  // line for no input, is refused before any work (a lost or stray line
+  // shifts every later prompt); an item a keyed file lacks is a bad item,
+  // the others go on (as rass-restore).
   std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
-  if (tags)
-    for (size_t i = 0; i < mine.size(); ++i) tags->for_item(mine_input[i], mine[i].key);
+  if (tags) tags->check_has_lines(mine, mine_input);
 
   const std::string trace_path =
       OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });
