@@ -125,6 +125,15 @@ else
 fi
 expect_exit 2 "sbert without a model" -- "$C" --similarity sbert "$T/lm.pgm"
 stderr_has "--text-model" "asks for the model"
+# A flag of the similarity that does not run is refused, not ignored.
+expect_exit 2 "--senses with sbert" -- "$C" --similarity sbert --text-model "$T" --senses 1 "$T/lm.pgm" --tags - <<<"pond"
+stderr_has "--senses applies to --similarity wordnet, not to --similarity sbert" "names both"
+expect_exit 2 "--senses with a table" -- "$C" "${COMMON[@]}" --senses 1 "$T/lm.pgm" --tags - <<<"pond"
+stderr_has "not to --table" "names the table"
+expect_exit 2 "--text-model with wordnet" -- "$C" --text-model "$T" "$T/lm.pgm" --tags - <<<"pond"
+stderr_has "--text-model applies to --similarity sbert, not to --similarity wordnet" "names both"
+expect_exit 2 "--device with a table" -- "$C" "${COMMON[@]}" --device cpu "$T/lm.pgm" --tags - <<<"pond"
+stderr_has "--device applies to --similarity sbert" "names the flag"
 # Sentence-BERT on the tiny random fixture (tests/nn/make_bert_fixture.py; parity in tests/nn/test_bert.cpp):
 # built with LibTorch it runs; without, it says what is missing.
 SB=(--classes "$T/classes.txt" --similarity sbert --text-model "$FIX/nn/sbert_tiny" "$T/lm.pgm" --tags - --json)

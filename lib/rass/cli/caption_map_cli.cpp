@@ -79,6 +79,16 @@ text::CaptionMapJob CaptionMapCli::job() const {
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   if (j.build_table && (!j.inputs.empty() || !j.manifest.empty()))
     throw_usage("build-table takes a vocabulary file, not label maps");
+  // A flag of the similarity that does not run would do nothing: refused, so
+  // a script meant for one similarity does not silently get the other.
+  const bool table = !j.table.empty() && !j.build_table;
+  const std::string runs = table ? "--table (which replaces --similarity)" : "--similarity " + j.similarity;
+  auto given = [&](const char* flag) { return app_->get_option(flag)->count() > 0; };
+  if (given("--senses") && (table || j.similarity != "wordnet"))
+    throw_usage("--senses applies to --similarity wordnet, not to " + runs);
+  for (const char* flag : {"--text-model", "--device"})
+    if (given(flag) && (table || j.similarity != "sbert"))
+      throw_usage(std::string(flag) + " applies to --similarity sbert, not to " + runs);
   return j;
 }
 
