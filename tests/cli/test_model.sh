@@ -45,6 +45,11 @@ if ! command -v nvidia-smi >/dev/null; then
 fi
 expect_exit 2 "fp16 on CPU" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z.npy" --dtype fp16 -o "$T/x.npy"
 stderr_has "bf16" "fp16 on CPU suggests bf16"
+# run's only draw is vae-encode --sample-latent: a seed or the flag elsewhere is refused, not ignored.
+expect_exit 2 "run --seed without --sample-latent" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z.npy" --seed 3 -o "$T/x.npy"
+stderr_has "without it nothing is drawn" "says why"
+expect_exit 2 "--sample-latent with vae-decode" -- "$M" run "$T/sd" -c vae-decode --sample "$T/z.npy" --sample-latent -o "$T/x.npy"
+stderr_has "goes with --component vae-encode, not vae-decode" "names both"
 # Tokenizer: the folder's tokenizer/ gives 77 ids; a text encoder with a smaller vocabulary refuses them.
 cp -r "$FIX/text/tiny-clip" "$T/sd/tokenizer"
 expect_exit 0 "tokenize" -- "$M" run "$T/sd" -c tokenize --prompt "a photo of a cat, green grass" -o "$T/ids.npy"

@@ -145,6 +145,12 @@ model::ModelJob ModelCli::job() const {
   a.json = common.json;
   a.quiet = common.quiet;
   if (a.command == model::ModelJob::Command::sample && a.path.empty()) a.path = default_model_part("base", "model", a.quiet);
+  // run's only draw is vae-encode's latent sample: a seed or sample flag
+  // elsewhere would do nothing, so it is refused rather than ignored.
+  if (run_->parsed() && a.sample_latent && a.component != "vae-encode")
+    throw_usage("run --sample-latent goes with --component vae-encode, not " + a.component);
+  if (run_->parsed() && run_->get_option("--seed")->count() > 0 && !a.sample_latent)
+    throw_usage("run --seed is the seed of --component vae-encode --sample-latent, run's only draw; without it nothing is drawn");
   if (a.merge && a.split) throw_usage("--merge and --split exclude each other");
   if (a.allow_overflow && a.to_dtype != "fp16") throw_usage("--allow-overflow goes with --to-dtype fp16");
   if (!a.variant.empty() && a.command == model::ModelJob::Command::convert && !a.merge)
