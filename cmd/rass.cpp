@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rass/cli/tool.hpp"
+#include "rass/core/error.hpp"
 #include "rass/core/version.hpp"
 
 int main(int argc, char** argv) {
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (::access(sibling.c_str(), X_OK) == 0) ::execv(sibling.c_str(), args.data());
   }
   ::execvp(tool.c_str(), args.data());
-  std::fprintf(stderr, "rass: '%s' is not a rass tool (no %s found); run 'rass --help'\n", argv[1], tool.c_str());
+  std::fprintf(stderr, "rass: '%s' is not a rass tool (no %s found); run 'rass --help'\n", rass::printable_message(argv[1]).c_str(),
+               rass::printable_message(tool).c_str());
   return 2;
 }

@@ -299,6 +299,19 @@ TEST_CASE("an output that is a FIFO or a device is written in place, never renam
 TEST_CASE("an error message keeps what follows a NUL byte") {
   const Error e(ExitCode::bad_input, std::string("key 'a\0b' twice", 15));
   CHECK(std::string(e.what()) == "key 'a\\0b' twice");
-  CHECK(without_nul(std::string("\0\0", 2)) == "\\0\\0");
-  CHECK(without_nul("plain") == "plain");
+  CHECK(printable_message(std::string("\0\0", 2)) == "\\0\\0");
+  CHECK(printable_message("plain") == "plain");
+}
+
+TEST_CASE("an error message shows a file name's control characters instead of sending them to the terminal") {
+  // ESC ] 0 ; title BEL (retitles xterm), a colour, a carriage return, DEL.
+  CHECK(printable_message("in/\x1b]0;owned\x07.png: not an image") == "in/\\x1b]0;owned\\x07.png: not an image");
+  CHECK(printable_message("a\x1b[31mred\rb\x7f") == "a\\x1b[31mred\\x0db\\x7f");
+  // C1 CSI (U+009B) in UTF-8; other non-ASCII text (é = C3 A9, U+00A0 = C2 A0) stays.
+  CHECK(printable_message("x\xc2\x9b" "2Jy") == "x\\u009b2Jy");
+  CHECK(printable_message("caf\xc3\xa9\xc2\xa0ok") == "caf\xc3\xa9\xc2\xa0ok");
+  // Newlines (LibTorch's multi-line messages) and tabs stay; a lone C2 at the end too.
+  CHECK(printable_message("line 1\n\tline 2\xc2") == "line 1\n\tline 2\xc2");
+  const Error e(ExitCode::bad_input, "k\x1b[2J");
+  CHECK(std::string(e.what()) == "k\\x1b[2J");
 }

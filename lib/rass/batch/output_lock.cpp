@@ -110,7 +110,7 @@ OutputLock::OutputLock(const std::string& dir, const Shard& shard, const std::st
     std::fprintf(stderr,
                  "%s: warning: %s: this filesystem has no file locks, so a second run writing the same folder "
                  "at the same time would not be stopped\n",
-                 prog.c_str(), dir.c_str());
+                 prog.c_str(), printable_message(dir).c_str());
 }
 
 bool OutputLock::remove_if_unused() {

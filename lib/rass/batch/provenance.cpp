@@ -14,6 +14,7 @@
 #include <set>
 #include <utility>
 
+#include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
@@ -204,7 +205,7 @@ void ResumeTally::report(const char* prog, const char* what) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (redone_ > 0)
     std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings were made again, e.g. %s\n", prog,
-                 redone_, what, first_.c_str());
+                 redone_, what, printable_message(first_).c_str());
 }
 
 }  // namespace rass::batch

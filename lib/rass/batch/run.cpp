@@ -20,7 +20,7 @@ int Tally::exit_code() const {
 
 void Reporter::say(const std::string& message) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::fprintf(stderr, "%s: %s\n", prog_.c_str(), without_nul(message).c_str());  // %s stops at a NUL
+  std::fprintf(stderr, "%s: %s\n", prog_.c_str(), printable_message(message).c_str());  // %s stops at a NUL
 }
 
 std::string name_error(const Item& item, const std::string& what) {

@@ -242,16 +242,16 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   } catch (const CLI::Success& e) {
     return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), e.what(),
+    std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(e.what()).c_str(),
                  environment_note(cli.app(), e.what(), argc, argv).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
   if (const std::string bad = empty_number(cli.app()); !bad.empty()) {
-    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), bad.c_str(), prog.c_str());
+    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(bad).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
   if (const std::string bad = bad_flag_environment(cli.app(), argc, argv); !bad.empty()) {
-    std::fprintf(stderr, "%s: %s\n", prog.c_str(), bad.c_str());
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), printable_message(bad).c_str());
     return int(ExitCode::usage);
   }
   int rc = int(ExitCode::runtime);
@@ -262,8 +262,8 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
     rc = e.exit_code();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: out of memory\n", prog.c_str());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
+  } catch (const std::exception& e) {  // LibTorch's, the standard library's: as they come, but printable
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), printable_message(e.what()).c_str());
   }
   rc = check_stdout(prog, rc);
   // A job that stopped cleanly on a signal (rass-train's checkpoint) ends by

@@ -13,18 +13,18 @@ enum class ExitCode : int {
   bad_input = 3,  // unreadable image, size mismatch, wrong tensor shape, ...
 };
 
-// A message with each NUL byte written as "\0": what() is a C string, so a
-// NUL (a manifest key "a\u0000b") would cut the message there.
-inline std::string without_nul(std::string message) {
-  for (size_t i = message.find('\0'); i != std::string::npos; i = message.find('\0', i + 2))
-    message.replace(i, 1, "\\0");
-  return message;
-}
+// A message as it may reach a terminal: a NUL byte as "\0" (what() is a C
+// string, so a NUL in a manifest key "a\u0000b" would cut the message
+// there), the other control characters but newline and tab as "\xHH", and
+// the C1 controls (U+0080-U+009F, which some terminals obey) as "\u00HH".
+// A file name with an escape sequence in it then cannot retitle, recolour
+// or rewrite the user's terminal when a tool names it.
+std::string printable_message(const std::string& message);
 
 class Error : public std::runtime_error {
  public:
   Error(ExitCode code, const std::string& message)
-      : std::runtime_error(without_nul(message)), code_(code) {}
+      : std::runtime_error(printable_message(message)), code_(code) {}
   ExitCode code() const { return code_; }
   int exit_code() const { return static_cast<int>(code_); }
 

@@ -65,7 +65,7 @@ std::string variant_key(const std::string& key, int k) { return k == 0 ? key : k
 // -q), as a script that always passes them should still run.
 void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
   if (job.quiet) return;
-  auto warn = [](const std::string& what) { std::fprintf(stderr, "rass-degrade: warning: %s\n", what.c_str()); };
+  auto warn = [](const std::string& what) { std::fprintf(stderr, "rass-degrade: warning: %s\n", printable_message(what).c_str()); };
   if (job.out_quality_given && fmt != ImageFormat::jpeg)
     warn(std::string("--out-quality applies to JPEG outputs; these are ") + format_name(fmt));
   if (job.png_level_given && fmt != ImageFormat::png)

@@ -235,7 +235,7 @@ LoraLoadReport load_lora_file(torch::nn::Module& root, const std::string& path, 
   if (r.alpha_guessed && !prog.empty())
     std::fprintf(stderr, "%s: %s has no lora_alpha (metadata, adapter_config.json or per-layer alpha); assuming alpha = "
                          "rank (PEFT's default is 8, as OSEDiff/SCR checkpoints need: convert those with "
-                         "scripts/convert_osediff.py)\n", prog.c_str(), path.c_str());
+                         "scripts/convert_osediff.py)\n", prog.c_str(), printable_message(path).c_str());
   return r;
 }
 

@@ -45,7 +45,7 @@ void set_threads(const MergeLoraJob& a) {
 }
 
 void say(const MergeLoraJob& a, const std::string& text) {
-  if (!a.quiet && !a.json) std::fprintf(stderr, "%s: %s\n", kTool, text.c_str());
+  if (!a.quiet && !a.json) std::fprintf(stderr, "%s: %s\n", kTool, printable_message(text).c_str());
 }
 
 void print_json(const json& j) { std::printf("%s\n", json_text(j, 2).c_str()); }

@@ -250,7 +250,7 @@ void init_clip(nn::ClipTextModelImpl& clip, const nn::ClipTextConfig& c, double 
 void build(const InitJob& a, const std::string& dir) {
   const torch::ScalarType dtype = parse_dtype(a.dtype);
   auto note = [&](const std::string& s) {
-    if (!a.quiet) std::fprintf(stderr, "rass-model: %s\n", s.c_str());
+    if (!a.quiet) std::fprintf(stderr, "rass-model: %s\n", printable_message(s).c_str());
   };
 
   // Tokenizer first: the text encoder's vocabulary and special ids follow it.

@@ -154,7 +154,7 @@ void apply_loras(torch::nn::Module& m, const std::vector<LoraSpec>& loras, bool 
     const LoraLoadReport r = load_lora_file(m, spec.path, spec.scale, k++, "model", quiet ? "" : "rass-model");
     if (!quiet)
       for (auto& [name, n] : r.adapters)
-        std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", spec.path.c_str(), name.c_str(), n, spec.scale);
+        std::fprintf(stderr, "rass-model: %s: adapter %s on %zu layers (scale %g)\n", printable_message(spec.path).c_str(), printable_message(name).c_str(), n, spec.scale);
   }
 }
 
@@ -356,7 +356,7 @@ void check_overflow(const Overflow& o, const ModelJob& a) {
                            " tensor(s) lie beyond the " + a.to_dtype + " range (|x| > 65504) and would become inf (" +
                            names + ")";
   if (!a.allow_overflow) throw_bad_input(a.path, what + "; convert to bf16 instead, or pass --allow-overflow");
-  if (!a.quiet) std::fprintf(stderr, "rass-model: warning: %s: %s; written as inf (--allow-overflow)\n", a.path.c_str(), what.c_str());
+  if (!a.quiet) std::fprintf(stderr, "rass-model: warning: %s: %s; written as inf (--allow-overflow)\n", printable_message(a.path).c_str(), printable_message(what).c_str());
 }
 
 int convert(const ModelJob& a, bool quiet) {
@@ -395,7 +395,7 @@ int convert(const ModelJob& a, bool quiet) {
       make_directories(a.output + "/" + comp);
       const std::string name = comp == "text_encoder" ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
       write_safetensors(a.output + "/" + comp + "/" + name, out, {{"format", "pt"}});
-      if (!quiet) std::fprintf(stderr, "rass-model: wrote %s/%s/%s (configs are not part of a merged file; copy them)\n", a.output.c_str(), comp.c_str(), name.c_str());
+      if (!quiet) std::fprintf(stderr, "rass-model: wrote %s/%s/%s (configs are not part of a merged file; copy them)\n", printable_message(a.output).c_str(), comp.c_str(), printable_message(name).c_str());
     }
   } else {
     if (fs::is_directory(a.path, ec)) throw_bad_input(a.path, "is a folder; convert takes a .safetensors file (or --merge)");

@@ -88,8 +88,8 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
     for (const auto& [name, n] : r.adapters) {
       owner[name] = spec.path;
       if (!opt.quiet)
-        std::fprintf(stderr, "%s: %s: adapter %s on %zu layers (scale %g)%s\n", opt.prog.c_str(), spec.path.c_str(),
-                     name.c_str(), n, spec.scale, opt.merge ? ", merged" : "");
+        std::fprintf(stderr, "%s: %s: adapter %s on %zu layers (scale %g)%s\n", opt.prog.c_str(), printable_message(spec.path).c_str(),
+                     printable_message(name).c_str(), n, spec.scale, opt.merge ? ", merged" : "");
       if (opt.merge) {
         try {
           nn::merge_lora(*unet, name);  // an overflow is found here, before any image is computed
@@ -136,7 +136,7 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   if (clip_sample && !opt.quiet)
     std::fprintf(stderr, "%s: %s: clip_sample is %s: the ddpm formula clamps x0 to [-%g, %g] as diffusers does "
                          "(SD 2.1-base says false)\n",
-                 opt.prog.c_str(), sched.c_str(), sj.contains("clip_sample") ? "true" : "not set (DDPMScheduler's default true)",
+                 opt.prog.c_str(), printable_message(sched).c_str(), sj.contains("clip_sample") ? "true" : "not set (DDPMScheduler's default true)",
                  clip_sample_range, clip_sample_range);
 
   const nn::UNetConfig ucfg = read_unet_config(opt.dir + "/unet/config.json");

@@ -48,7 +48,7 @@ struct Plan {
 };
 
 void note(const RestoreJob& job, const std::string& text) {
-  if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, text.c_str());
+  if (!job.quiet) std::fprintf(stderr, "%s: %s\n", kProg, printable_message(text).c_str());
 }
 
 // Tiling as asked: --tile / --no-tile, else on (OSEDiff's test script always

@@ -87,7 +87,7 @@ struct LatentIn {
 // As rass-restore warns: a prompt past the text encoder's tokens is cut off.
 void warn_truncated(const SegmentJob& job, const SegmentModel& m, size_t tokens, const std::string& name) {
   const std::string w = prompt_cut_warning(name, tokens, m.max_tokens);
-  if (!job.quiet && !w.empty()) std::fprintf(stderr, "%s: %s\n", kProg, w.c_str());
+  if (!job.quiet && !w.empty()) std::fprintf(stderr, "%s: %s\n", kProg, printable_message(w).c_str());
 }
 
 LatentIn read_latent(const std::string& path) {

@@ -277,7 +277,7 @@ int run_batch(const CaptionMapJob& job) {
       if (!keys.count(kv.first) && unmatched++ == 0) first = kv.first;
     if (unmatched)
       std::fprintf(stderr, "%s: warning: %zu tag line(s) match no label map (first key: '%s')\n", kProg, unmatched,
-                   first.c_str());
+                   printable_message(first).c_str());
   }
 
   batch::OutputGuard guard;

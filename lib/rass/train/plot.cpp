@@ -269,7 +269,7 @@ void plot_training_log(const PlotJob& job) {
   // Whole or nothing: a temporary file renamed into place (stdout: one checked write).
   batch::write_report(job.output, bytes);
   if (!job.quiet && job.output != "-")
-    std::fprintf(stderr, "rass-train plot: %d panel(s), %zu log(s) -> %s\n", panels, logs.size(), job.output.c_str());
+    std::fprintf(stderr, "rass-train plot: %d panel(s), %zu log(s) -> %s\n", panels, logs.size(), printable_message(job.output).c_str());
 }
 
 }  // namespace rass::train

@@ -132,7 +132,7 @@ int run_train_tool(const TrainJob& job) {
   }
   if (s.stop_signal && !c.quiet)  // the exit status is then the signal's (run_main)
     std::fprintf(stderr, "rass-train: stopped by %s after step %lld; %s --resume continues from %s\n",
-                 signal_name(s.stop_signal), (long long)s.steps_done, info->name.c_str(), s.last_checkpoint.c_str());
+                 signal_name(s.stop_signal), (long long)s.steps_done, info->name.c_str(), printable_message(s.last_checkpoint).c_str());
   return 0;
 }
 

@@ -1,0 +1,39 @@
+# A file name, key or argument with terminal control sequences in it is
+# shown, not obeyed: the tools' messages write control characters as \xHH
+# (and C1 controls as \u00HH), so a hostile name cannot retitle, clear or
+# recolour the user's terminal. Before, only NUL was escaped.
+. "$(dirname "$0")/lib.sh"
+[ -x "$B/rass-degrade" ] && [ -x "$B/rass-eval-iqa" ] || { echo "skipped: tools not built"; exit 77; }
+esc=$(printf '\033')
+# no_control DESCRIPTION: the last stderr holds no ESC, BEL, CR or C1 CSI byte.
+no_control() {
+  if LC_ALL=C grep -q "[$(printf '\033\007\r')]" "$T/.err" || LC_ALL=C grep -q "$(printf '\302\233')" "$T/.err"; then
+    fail "$1: a control character reached stderr: $(od -c "$T/.err" | head -5)"
+  else
+    ok "$1: no control character on stderr"
+  fi
+}
+mkdir -p "$T/in"
+bad="$T/in/x${esc}]0;owned$(printf '\007')${esc}[2J$(printf '\302\233')31m.png"
+echo "not an image" >"$bad"
+cp "$IMG/astronaut.png" "$T/in/good.png"
+
+# A batch tool's per-item message (the batch layer's reporter).
+expect_exit 3 "rass-degrade over a hostile name" -- "$B/rass-degrade" "$T/in" -o "$T/out" --seed 1 -q
+stderr_has 'x\x1b]0;owned\x07\x1b[2J\u009b31m.png' "the name is shown with its escapes"
+no_control "rass-degrade"
+[ -s "$T/out/good.png" ] || fail "the good image is still written"
+# A single-input error (the tool's top-level message).
+expect_exit 3 "rass-eval-iqa on a hostile name" -- "$B/rass-eval-iqa" -m psnr "$bad" "$T/in/good.png"
+stderr_has '\x1b[2J' "the escape is shown"
+no_control "rass-eval-iqa"
+# A usage error naming the argument (CLI11's message).
+expect_exit 2 "an unknown flag with an escape" -- "$B/rass-degrade" "--bogus${esc}[2J" "$T/in/good.png" -o "$T/o.png"
+no_control "usage error"
+# The dispatcher naming a tool that does not exist.
+if [ -x "$B/rass" ]; then
+  expect_exit 2 "rass with a hostile tool name" -- "$B/rass" "nope${esc}[2J"
+  stderr_has 'nope\x1b[2J' "the name is shown with its escape"
+  no_control "rass dispatcher"
+fi
+finish
