@@ -21,6 +21,7 @@ cp "$IMG/astronaut.png" "$T/in/good.png"
 # A batch tool's per-item message (the batch layer's reporter).
 expect_exit 3 "rass-degrade over a hostile name" -- "$B/rass-degrade" "$T/in" -o "$T/out" --seed 1 -q
 stderr_has 'x\x1b]0;owned\x07\x1b[2J\u009b31m.png' "the name is shown with its escapes"
+[ "$(grep -o 'owned' "$T/.err" | wc -l)" -eq 1 ] || fail "the name is shown once: $(cat -v "$T/.err")"
 no_control "rass-degrade"
 [ -s "$T/out/good.png" ] || fail "the good image is still written"
 # A single-input error (the tool's top-level message).

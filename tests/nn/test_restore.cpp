@@ -639,6 +639,16 @@ TEST_CASE("tiled VAE: global GroupNorm statistics; with full context every tile 
   CHECK(d4 < d1);
 }
 
+namespace {
+// --vae-offload auto's room pretended for a scope (ends even if a check fails).
+struct PretendRoom {
+  explicit PretendRoom(int64_t bytes) { model::set_tile_offload_room(bytes); }
+  ~PretendRoom() { model::set_tile_offload_room(-1); }
+  PretendRoom(const PretendRoom&) = delete;
+  PretendRoom& operator=(const PretendRoom&) = delete;
+};
+}  // namespace
+
 TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave one tile's activations") {
   c10::InferenceMode im;
   const RestoreModel& m = tiny_model(true);
@@ -677,10 +687,6 @@ TEST_CASE("tiled VAE: waiting tiles in host memory give the same bits and leave 
   // here, on the CPU): with room to spare every tile stays, as off; with none
   // every tile goes, as on.
   torch::Tensor dec_roomy, dec_tight;
-  struct PretendRoom {  // the override ends with the case, even if it fails
-    explicit PretendRoom(int64_t bytes) { model::set_tile_offload_room(bytes); }
-    ~PretendRoom() { model::set_tile_offload_room(-1); }
-  };
   int64_t dec_peak_roomy = 0, dec_peak_tight = 0;
   {
     const PretendRoom room(int64_t(1) << 50);

@@ -25,7 +25,8 @@ void Reporter::say(const std::string& message) {
 
 std::string name_error(const Item& item, const std::string& what) {
   for (const std::string& p : item.paths) {
-    const std::string shown = p == "-" ? "<stdin>" : p;
+    // An Error's message holds the path as printable_message shows it.
+    const std::string shown = p == "-" ? "<stdin>" : printable_message(p);
     if (!shown.empty() && what.compare(0, shown.size(), shown) == 0) return what;
   }
   return item.name() + ": " + what;
