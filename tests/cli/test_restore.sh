@@ -93,6 +93,20 @@ cmp -s "$T/out/a.png" "$T/out/sub/b.png" && fail "items keyed differently should
 expect_exit 0 "batch --resume" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
 stderr_has "0 restored, 2 already done" "resume skips finished items"
 expect_exit 0 "seeded single equals its batch item" -- "$R" -m "$SD" --process-size 16 --tags <(printf 'dog\n') "$T/in/a.png" -o "$T/a1.png"
+# "--prompt=" is an empty prompt, as "--prompt ''": not the option alone
+# taking the next argument (which lost a.png, restored as the prompt of b).
+expect_exit 0 "--prompt= (empty) before the inputs" -- "$R" -m "$SD" --process-size 16 --prompt= "$T/in/a.png" "$T/in/sub/b.png" -O "$T/out-e" --json -q
+[ -s "$T/out-e/a.png" ] && [ -s "$T/out-e/b.png" ] || fail "--prompt=: both inputs restored: $(ls "$T/out-e")"
+grep -q '"prompt":"[^"]*a\.png' "$T/.out" && fail "--prompt= took the next argument as the prompt"
+expect_exit 2 "--seed= (empty number)" -- "$R" -m "$SD" --process-size 16 --seed= "$T/in/a.png" -o "$T/x.png"
+stderr_has "--seed" "names the option"
+# Tag lines ending in a lone CR (classic Mac) are lines; a key is matched as
+# written (" sp" has its space), else without its outer spaces ("a " is a).
+expect_exit 0 "--tags with CR line ends" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out-cr" --tags <(printf 'dog\rgrass\r') --json -q
+grep -q '"prompt":"grass, ,"' "$T/.out" || fail "CR line ends: the second item's prompt is grass: $(cat "$T/.out")"
+mkdir -p "$T/insp" && cp "$LQ" "$T/insp/ sp.png" && cp "$LQ" "$T/insp/a.png"
+expect_exit 0 "keyed --tags with spaces around keys" -- "$R" -m "$SD" --process-size 16 "$T/insp" -O "$T/out-sp" --tags <(printf ' sp\tcat\na \tdog\n') --json -q
+grep -q '"prompt":"cat, ,"' "$T/.out" && grep -q '"prompt":"dog, ,"' "$T/.out" || fail "keys ' sp' and 'a ': $(cat "$T/.out")"
 # A tag file that lacks an item: keyed, that item alone fails (the others
 # are written); positional and short of a line for an input, refused before
 # any work (a lost line shifts every later prompt). As rass-segment.

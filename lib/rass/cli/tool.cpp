@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
@@ -215,6 +216,15 @@ std::string environment_note(const CLI::App& app, const std::string& message, in
   return note.empty() ? note : note + ")";
 }
 
+// Whether `name` ("--prompt") is an option of `app` or of one of its
+// subcommands that takes a value (not a flag).
+bool takes_value(CLI::App& app, const std::string& name) {
+  if (const CLI::Option* o = app.get_option_no_throw(name)) return o->get_expected_max() > 0;  // a flag expects 0
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (takes_value(*sub, name)) return true;
+  return false;
+}
+
 }  // namespace
 
 int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
@@ -233,6 +243,19 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
     if (value != "-" && !value.empty() && names_stdout(value))
       a = eq == std::string::npos ? "-" : a.substr(0, eq + 1) + "-";
   }
+  // "--prompt=" is the option with an empty value, as "--prompt ''" is:
+  // CLI11 reads it as the option alone and takes the next argument for its
+  // value (`--prompt= a.png b.png` restored b.png with the prompt "a.png").
+  // Split it so CLI11 sees the empty value (a numeric option then gets the
+  // empty-value refusal below); a flag or an unknown name is left to CLI11.
+  for (size_t i = 1; i < args.size() && args[i] != "--"; ++i)
+    if (args[i].size() > 3 && args[i].rfind("--", 0) == 0 && args[i].find('=') == args[i].size() - 1 &&
+        takes_value(cli.app(), args[i].substr(0, args[i].size() - 1))) {
+      args[i].pop_back();
+      args.insert(args.begin() + std::ptrdiff_t(i) + 1, std::string());
+      ++i;
+    }
+  argc = int(args.size());
   std::vector<char*> argv_vec;
   for (std::string& a : args) argv_vec.push_back(a.data());
   argv_vec.push_back(nullptr);
@@ -243,7 +266,7 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
     return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(e.what()).c_str(),
-                 environment_note(cli.app(), e.what(), argc, argv).c_str(), prog.c_str());
+                 printable_message(environment_note(cli.app(), e.what(), argc, argv)).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
   if (const std::string bad = empty_number(cli.app()); !bad.empty()) {
