@@ -43,11 +43,15 @@ TagLines read_tag_lines(const std::string& path) {
   t.path = name;
   std::vector<std::string> lines;
   std::string cur;
-  for (uint8_t b : bytes) {
-    if (b == '\n') {
+  // Lines end in LF, CRLF or a lone CR (classic Mac files; read as one
+  // line, every prompt would have been the whole file's tags run together).
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const uint8_t b = bytes[i];
+    if (b == '\r' && i + 1 < bytes.size() && bytes[i + 1] == '\n') continue;
+    if (b == '\n' || b == '\r') {
       lines.push_back(cur);
       cur.clear();
-    } else if (b != '\r') {
+    } else {
       cur += char(b);
     }
   }
@@ -68,10 +72,12 @@ TagLines read_tag_lines(const std::string& path) {
   for (size_t i = 0; i < lines.size(); ++i) {
     if (trim(lines[i]).empty()) continue;
     const size_t tab = lines[i].find('\t');
-    const std::string key = trim(lines[i].substr(0, tab));
-    if (key.empty()) throw_bad_input(name, "line " + std::to_string(i + 1) + ": empty key before the TAB");
-    if (!t.by_key.emplace(key, lines[i].substr(tab + 1)).second)
-      throw_bad_input(name, "line " + std::to_string(i + 1) + ": key '" + key + "' given twice");
+    // The key as written (an item key may begin or end with a space), and
+    // trimmed for a lookup that finds no such key ("a <TAB>tags" for item a).
+    const std::string key = lines[i].substr(0, tab), trimmed = trim(key);
+    if (trimmed.empty()) throw_bad_input(name, "line " + std::to_string(i + 1) + ": empty key before the TAB");
+    if (!t.by_key.emplace(key, lines[i].substr(tab + 1)).second || !t.trimmed_keys.emplace(trimmed, key).second)
+      throw_bad_input(name, "line " + std::to_string(i + 1) + ": key '" + trimmed + "' given twice");
   }
   return t;
 }
@@ -86,6 +92,8 @@ std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs) {
 std::string TagLines::for_item(size_t index, const std::string& key) const {
   if (keyed) {
     auto it = by_key.find(key);
+    if (it == by_key.end())
+      if (auto t = trimmed_keys.find(key); t != trimmed_keys.end()) it = by_key.find(t->second);
     if (it == by_key.end()) throw_bad_input(path, "no tags for item '" + key + "' (no line KEY<TAB>tags with that key)");
     return it->second;
   }

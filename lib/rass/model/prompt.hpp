@@ -34,7 +34,8 @@ struct TagLines {
   std::string path;
   bool keyed = false;
   std::vector<std::string> lines;             // positional form
-  std::map<std::string, std::string> by_key;  // keyed form
+  std::map<std::string, std::string> by_key;  // keyed form, the keys as written
+  std::map<std::string, std::string> trimmed_keys;  // a key without its outer spaces -> as written
   // The tags of item `index` / `key`. Throws Error(bad_input) naming the file
   // when the file has no line for it.
   std::string for_item(size_t index, const std::string& key) const;
