@@ -31,6 +31,16 @@ no_control "rass-eval-iqa"
 # A usage error naming the argument (CLI11's message).
 expect_exit 2 "an unknown flag with an escape" -- "$B/rass-degrade" "--bogus${esc}[2J" "$T/in/good.png" -o "$T/o.png"
 no_control "usage error"
+# A bad value from the environment: the note naming it is escaped too.
+expect_exit 2 "an environment value with an escape" -- env RASS_JOBS="${esc}[31m" "$B/rass-degrade" "$T/in/good.png" -o "$T/o.png"
+stderr_has 'RASS_JOBS=\x1b[31m' "the value is shown with its escape"
+no_control "environment note"
+# A lone 0x9b byte (CSI to a terminal in an 8-bit mode; not UTF-8) in a name.
+lone="$T/in/lone$(printf '\233')2J.png"
+echo "not an image" >"$lone"
+expect_exit 3 "rass-eval-iqa on a name with a lone 0x9b" -- "$B/rass-eval-iqa" -m psnr "$lone" "$T/in/good.png"
+stderr_has 'lone\x9b2J.png' "the byte is shown as \x9b"
+if LC_ALL=C grep -q "$(printf '\233')" "$T/.err"; then fail "a raw 0x9b byte reached stderr"; else ok "no raw 0x9b byte"; fi
 # The dispatcher naming a tool that does not exist.
 if [ -x "$B/rass" ]; then
   expect_exit 2 "rass with a hostile tool name" -- "$B/rass" "nope${esc}[2J"

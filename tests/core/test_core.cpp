@@ -310,8 +310,20 @@ TEST_CASE("an error message shows a file name's control characters instead of se
   // C1 CSI (U+009B) in UTF-8; other non-ASCII text (é = C3 A9, U+00A0 = C2 A0) stays.
   CHECK(printable_message("x\xc2\x9b" "2Jy") == "x\\u009b2Jy");
   CHECK(printable_message("caf\xc3\xa9\xc2\xa0ok") == "caf\xc3\xa9\xc2\xa0ok");
-  // Newlines (LibTorch's multi-line messages) and tabs stay; a lone C2 at the end too.
-  CHECK(printable_message("line 1\n\tline 2\xc2") == "line 1\n\tline 2\xc2");
+  // Newlines (LibTorch's multi-line messages) and tabs stay.
+  CHECK(printable_message("line 1\n\tline 2") == "line 1\n\tline 2");
+  // Bytes outside valid UTF-8: a lone 8-bit CSI, Latin-1 e-acute, a lead
+  // byte cut short at the end, an overlong '/', a surrogate half.
+  CHECK(printable_message("a\x9b" "2J") == "a\\x9b2J");
+  CHECK(printable_message("caf\xe9.png") == "caf\\xe9.png");
+  CHECK(printable_message("x\xc2") == "x\\xc2");
+  CHECK(printable_message("\xc0\xaf") == "\\xc0\\xaf");
+  CHECK(printable_message("\xed\xa0\x80") == "\\xed\\xa0\\x80");
+  // Valid 3- and 4-byte sequences stay (U+20AC, U+1F600).
+  CHECK(printable_message("\xe2\x82\xac \xf0\x9f\x98\x80") == "\xe2\x82\xac \xf0\x9f\x98\x80");
+  // Twice is once.
+  const std::string hostile = "k\x1b[2J\xc2\x9b\x9b\0z";
+  CHECK(printable_message(printable_message(hostile)) == printable_message(hostile));
   const Error e(ExitCode::bad_input, "k\x1b[2J");
   CHECK(std::string(e.what()) == "k\\x1b[2J");
 }

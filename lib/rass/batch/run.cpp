@@ -71,8 +71,12 @@ Tally run_items(const std::vector<Item>& items, const RunOptions& opt, Reporter&
 ItemEnds::ItemEnds(const std::vector<Item>& items, const RunOptions& opt, Reporter& reporter, OnEnd on_end)
     : items_(items), reporter_(reporter), on_end_(std::move(on_end)), progress_(items.size(), reporter.prog(), opt.quiet) {}
 
-void ItemEnds::end_one(size_t i, Outcome o, const std::string& msg) {
+void ItemEnds::end_one(size_t i, Outcome o, const std::string& message) {
   (o == Outcome::ok ? ok_ : o == Outcome::bad ? bad_ : failed_)++;
+  // One text for every report (stderr, --json, --jsonl): control characters
+  // escaped, whether the message came from an Error (already so), another
+  // exception or the listing.
+  const std::string msg = printable_message(message);
   if (!msg.empty()) reporter_.say(msg);
   if (on_end_) on_end_(i, o, msg);
   progress_.tick();

@@ -61,7 +61,7 @@ std::string default_model_part(const std::string& part, const std::string& tool,
   if (!fs::is_directory(dir, ec)) throw_usage(root + ": the mini model has no " + part + "/ folder; pass --model DIR");
   if (!quiet)
     std::fprintf(stderr, "rass-%s: no --model: the embedded mini model %s (synthetic 128x128 scenes; pass --model for real images)\n",
-                 tool.c_str(), dir.c_str());
+                 tool.c_str(), printable_message(dir).c_str());
   return dir;
 }
 

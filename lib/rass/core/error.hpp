@@ -15,10 +15,12 @@ enum class ExitCode : int {
 
 // A message as it may reach a terminal: a NUL byte as "\0" (what() is a C
 // string, so a NUL in a manifest key "a\u0000b" would cut the message
-// there), the other control characters but newline and tab as "\xHH", and
-// the C1 controls (U+0080-U+009F, which some terminals obey) as "\u00HH".
-// A file name with an escape sequence in it then cannot retitle, recolour
-// or rewrite the user's terminal when a tool names it.
+// there), the other control characters but newline and tab, and every byte
+// that is not part of valid UTF-8 (a lone 0x9b is CSI in an 8-bit
+// terminal), as "\xHH", and the C1 controls (U+0080-U+009F, which some
+// terminals obey) as "\u00HH". A file name with an escape sequence in it
+// then cannot retitle, recolour or rewrite the user's terminal when a tool
+// names it. Applying it twice changes nothing more.
 std::string printable_message(const std::string& message);
 
 class Error : public std::runtime_error {

@@ -82,13 +82,13 @@ int run_eval_miou(const MiouJob& job) {
                  "%lld; first: %s. mmseg leaves them out of the GT histogram (their predictions still count), "
                  "detectron2 mode drops them. Is --num-classes right, or is --reduce-zero-label missing?\n",
                  kProg, (long long)r.counts.gt_out_of_range, r.gt_oor_images, c - 1, (long long)job.ignore_index,
-                 r.gt_oor_first.c_str());
+                 printable_message(r.gt_oor_first).c_str());
   if (r.counts.pred_out_of_range > 0)
     std::fprintf(
         stderr,
         "%s: warning: %lld predicted pixel(s) in %zu image(s) are outside [0, %d]; first: %s. mmseg counts them "
         "as misses of their GT class, detectron2 mode drops them.\n",
-        kProg, (long long)r.counts.pred_out_of_range, r.pred_oor_images, c - 1, r.pred_oor_first.c_str());
+        kProg, (long long)r.counts.pred_out_of_range, r.pred_oor_images, c - 1, printable_message(r.pred_oor_first).c_str());
 
   if (!job.confusion.empty()) write_npy(job.confusion, r.confusion.to_npy());
   if (!job.csv.empty()) batch::write_report(job.csv, result_csv(r));

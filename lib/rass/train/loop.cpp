@@ -256,7 +256,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   const bool writer = rank == 0 && !c.out_dir.empty();
   const std::string ckdir = c.out_dir.empty() ? "" : path_join(c.out_dir, "checkpoints");
   auto note = [&](const std::string& m) {
-    if (rank == 0 && !c.quiet) std::fprintf(stderr, "rass-train: %s\n", m.c_str());
+    if (rank == 0 && !c.quiet) std::fprintf(stderr, "rass-train: %s\n", printable_message(m).c_str());
   };
   std::vector<Param> params;
   int64_t start = 0;

@@ -128,7 +128,7 @@ int run_train_tool(const TrainJob& job) {
     std::fprintf(stderr, "rass-train: %s: steps %lld..%lld of %lld in %.1f s (%.1f images/s), loss %.6g%s%s\n",
                  info->name.c_str(), (long long)s.start_step, (long long)s.steps_done, (long long)c.steps, s.seconds,
                  s.images_per_second, s.losses.empty() ? 0.0 : s.losses.back(),
-                 s.export_dir.empty() ? "" : ", model in ", s.export_dir.c_str());
+                 s.export_dir.empty() ? "" : ", model in ", printable_message(s.export_dir).c_str());
   }
   if (s.stop_signal && !c.quiet)  // the exit status is then the signal's (run_main)
     std::fprintf(stderr, "rass-train: stopped by %s after step %lld; %s --resume continues from %s\n",
