@@ -1,6 +1,6 @@
 // The tiled VAE on CUDA (unit.nn.cuda_tile_offload): every --vae-offload
 // choice gives the same bits; host memory lowers the allocator's peak; auto
-// reads a positive room from the device (device_room.hpp) and, with room,
+// reads a positive room from the device (device_room_bytes) and, with room,
 // keeps the tiles as off does; with none (pretended) moves them as on does.
 // A file of its own: test-nn-cuda (a GPU host's build) takes it without the
 // CPU cases of test_restore.cpp.
@@ -12,7 +12,6 @@
 
 #include <c10/core/InferenceMode.h>
 
-#include "rass/model/device_room.hpp"
 #include "rass/model/peak_memory.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/model/tiled_vae.hpp"

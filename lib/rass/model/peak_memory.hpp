@@ -5,6 +5,7 @@
 // it held from the driver; nvidia-smi adds the CUDA context to the latter).
 // On the CPU, where counting is on (cpu_tensor_bytes.hpp), the tensors' own
 // peak too: the figure that compares with the allocator's on a device.
+// Also how much more a device could hold (device_room_bytes).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -34,6 +35,15 @@ struct TensorPeak {
   int64_t allocated = -1, reserved = -1;
 };
 TensorPeak take_tensor_peak(const c10::Device& device);
+
+// How much more the device could hold, what a memory-adaptive choice (the
+// tiled VAE's --vae-offload auto) weighs its next allocations against: on
+// a CUDA device the driver's free bytes plus half of what the caching
+// allocator holds but has not handed out (reserved less allocated: some of
+// it sits in CUDA graphs' pools, other streams' blocks or pieces too small
+// for a large tensor), an estimate. -1 where unknown: the CPU, a build
+// without CUDA, a failed query.
+int64_t device_room_bytes(const c10::Device& device);
 
 // "9.12 GiB allocated on cuda:0 (9.80 GiB reserved), the process's resident
 // set 3.41 GiB"; the allocator's part only on CUDA; on the CPU with counting

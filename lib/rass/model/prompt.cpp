@@ -89,6 +89,13 @@ std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs) {
   return t;
 }
 
+std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs, const std::vector<batch::Item>& items,
+                                       const std::vector<size_t>& input_index) {
+  std::optional<TagLines> t = read_item_tags(path, inputs);
+  if (t) t->check_has_lines(items, input_index);
+  return t;
+}
+
 std::string TagLines::for_item(size_t index, const std::string& key) const {
   if (keyed) {
     auto it = by_key.find(key);

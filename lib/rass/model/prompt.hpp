@@ -52,8 +52,11 @@ struct TagLines {
 };
 TagLines read_tag_lines(const std::string& path);
 // --tags of a run over `inputs` inputs: none for "", else read_tag_lines with
-// check_no_extra_lines(inputs), before any work.
+// check_no_extra_lines(inputs), before any work; for a batch run also
+// check_has_lines for its shard's `items` (at input positions `input_index`).
 std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs);
+std::optional<TagLines> read_item_tags(const std::string& path, size_t inputs, const std::vector<batch::Item>& items,
+                                       const std::vector<size_t>& input_index);
 
 // --prompt-file FILE|- : the file's text, trailing line ends dropped.
 std::string read_prompt_file(const std::string& path);

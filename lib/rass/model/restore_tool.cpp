@@ -366,8 +366,7 @@ int run_batch(const RestoreJob& job) {
   // line for no input, is refused before any work (a lost or stray line
   // shifts every later prompt); an item a keyed file lacks is a bad item,
   // the others go on (as rass-segment).
-  std::optional<TagLines> tags = read_item_tags(job.tags, all.size());
-  if (tags) tags->check_has_lines(mine, mine_input);
+  std::optional<TagLines> tags = read_item_tags(job.tags, all.size(), mine, mine_input);
 
   const std::string trace_path =
       OpTrace::check_env([&](const std::string& p) { files.check_output_file(p, "RASS_TRACE"); });

@@ -16,7 +16,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
-#include "rass/model/device_room.hpp"
+#include "rass/model/peak_memory.hpp"
 #include "rass/nn/blocks.hpp"
 
 namespace rass::model {

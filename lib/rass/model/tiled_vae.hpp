@@ -35,9 +35,10 @@ enum class TileOffload { automatic, on, off };
 
 // auto's choice for a tile about to wait holding `held` bytes, with
 // `to_come` tiles still to reach the same GroupNorm: it stays on the device
-// when the device's room (device_room.hpp) holds it once for each of them
-// and once more (each tile to come holds about as much, and the one
-// computing about as much again), plus 4x held or 1 GiB, whichever is more:
+// when the device's room (device_room_bytes, peak_memory.hpp) holds it once
+// for each of them and once more (each tile to come holds about as much,
+// and the one computing about as much again), plus 4x held or 1 GiB,
+// whichever is more:
 // between two GroupNorms a tile grows (a decoder upsampler quadruples its
 // area) while the kept tiles stay, and the convolutions want workspaces.
 // Room -1 (unknown): it goes. Decided per tile and GroupNorm, so other
