@@ -261,6 +261,25 @@ TEST_CASE("key_problem: keys that cannot name a file inside the output directory
   CHECK(!key_problem("").empty());
 }
 
+TEST_CASE("key_problem: names past 255 bytes with the tool's extension") {
+  using rass::batch::key_problem;
+  const std::string k251(251, 'k'), k252(252, 'k'), k256(256, 'd');
+  // 251 + ".png" is 255 bytes: a file name; 252 + 4 is not.
+  CHECK(key_problem(k251, 4).empty());
+  CHECK(key_problem(k252, 4).find("256 bytes, longer than a file name can be (255 bytes)") != std::string::npos);
+  // Without name_room (a tool that names no file by key) the length is not its business.
+  CHECK(key_problem(k252).empty());
+  // Only the last part takes the extension; a folder part has 255 bytes at most.
+  CHECK(key_problem(std::string(255, 'd') + "/a", 4).empty());
+  CHECK(key_problem(k256 + "/a", 4).find("a folder name of 256 bytes") != std::string::npos);
+  CHECK(key_problem("sub/" + k251, 4).empty());
+  CHECK(!key_problem("sub/" + k252, 4).empty());
+  // Bytes, not characters: 127 two-byte letters + ".json" is 259 bytes.
+  std::string e127;
+  for (int i = 0; i < 127; ++i) e127 += "\xc3\xa9";
+  CHECK(key_problem(e127, 5).find("259 bytes") != std::string::npos);
+}
+
 namespace {
 std::vector<std::string> names_in(const std::string& dir) {
   std::vector<std::string> v;

@@ -85,6 +85,13 @@ grep -aq "building, wall, sky, spire" "$T/out/a.h5" || fail "the rewritten pack 
 touch -d '2000-01-01' "$T/out/sub/b.h5"
 expect_exit 0 "resume with the same tags again" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/keyed2.tsv" --tokenizer "$TOK" -O "$T/out" --resume -q
 [ "$(stat -c %Y "$T/out/sub/b.h5")" = "$(date -d 2000-01-01 +%s)" ] || fail "a pack with this run's prompt is kept"
+# A manifest key whose pack name passes 255 bytes (253 + ".h5") is a bad item
+# up front, not a failed write after the work; with no -O no file is named by key.
+printf '{"key":"%s","label":"%s"}\n{"key":"ok","label":"%s"}\n' "$(printf 'k%.0s' $(seq 253))" "$T/lm.pgm" "$T/lm.pgm" >"$T/long.jsonl"
+expect_exit 3 "a 253-byte key with -O" -- "$C" "${COMMON[@]}" --manifest "$T/long.jsonl" --tokenizer "$TOK" -O "$T/out-long" -q
+stderr_has "256 bytes, longer than a file name can be (255 bytes)" "the reason is given"
+[ -s "$T/out-long/ok.h5" ] && [ "$(find "$T/out-long" -name 'kkk*' | wc -l)" = 0 ] || fail "a 253-byte key: outputs $(find "$T/out-long" -type f | cut -c1-80)"
+expect_exit 0 "a 253-byte key without -O" -- "$C" "${COMMON[@]}" --manifest "$T/long.jsonl" -q
 expect_exit 0 "shard 1/2" -- "$C" "${COMMON[@]}" "$T/maps" --tags "$T/keyed.tsv" --shard 1/2
 stdout_is "$(printf 'sub/b\tbuilding, wall, sky, spire')" "the second key only"
 

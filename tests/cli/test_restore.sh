@@ -116,6 +116,13 @@ stderr_has "no tags for item 'sub/b'" "the missing key is named"
 expect_exit 3 "positional --tags one line short" -- "$R" -m "$SD" --process-size 16 "$T/in" -O "$T/out-p" --tags <(printf 'dog\n') -q
 stderr_has "has 1 line(s); item 2 ('sub/b') has no tag line" "the short file and the item are named"
 [ -z "$(find "$T/out-p" -type f 2>/dev/null)" ] || fail "positional --tags one line short: outputs before the refusal: $(find "$T/out-p" -type f)"
+# A manifest key whose output name passes 255 bytes (252 + ".png") is a bad
+# item before the model runs (it failed at the write, exit 1); the other item is written.
+k252=$(printf 'k%.0s' $(seq 252))
+printf '{"key":"%s","lq":"%s"}\n{"key":"ok","lq":"%s"}\n' "$k252" "$T/in/a.png" "$T/in/a.png" >"$T/long.jsonl"
+expect_exit 3 "a 252-byte manifest key" -- "$R" -m "$SD" --process-size 16 --manifest "$T/long.jsonl" -O "$T/out-long" -q
+stderr_has "256 bytes, longer than a file name can be (255 bytes)" "the reason is given"
+[ -s "$T/out-long/ok.png" ] && [ "$(find "$T/out-long" -name 'kkk*' | wc -l)" = 0 ] || fail "a 252-byte key: outputs $(find "$T/out-long" -type f | cut -c1-80)"
 same_pixels "$T/a1.png" "$T/out/a.png" || fail "same (seed, key): same image in single and batch mode"
 # --resume keeps an output only when its "rass" chunk records this run's
 # settings for it: another seed, a changed input, or a PNG from elsewhere are

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <unordered_map>
 
@@ -203,7 +204,7 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-std::string key_problem(const std::string& key) {
+std::string key_problem(const std::string& key, size_t name_room) {
   if (key.empty()) return "is empty";
   if (key[0] == '/') return "is an absolute path: keys name files inside the output directory";
   if (key.back() == '/') return "ends with '/' (is the file name only the suffix?)";
@@ -215,6 +216,20 @@ std::string key_problem(const std::string& key) {
   if (key.find_first_of(std::string("\0\n\r\t", 4)) != std::string::npos)
     return "contains a NUL, newline, carriage return or tab character (keys go into line- and tab-separated listings)";
   if (!valid_utf8(key)) return "is not valid UTF-8";
+  if (name_room > 0) {
+    // NAME_MAX of Linux's filesystems (ext4, xfs, btrfs, tmpfs); temporary
+    // names are shortened to fit (core/file.cpp), final names cannot be.
+    constexpr size_t kNameMax = 255;
+    const fs::path p(key);
+    for (auto part = p.begin(); part != p.end(); ++part) {
+      const size_t bytes = part->string().size() + (std::next(part) == p.end() ? name_room : 0);
+      if (bytes <= kNameMax) continue;
+      if (std::next(part) != p.end())
+        return "has a folder name of " + std::to_string(bytes) + " bytes, longer than a file name can be (255 bytes)";
+      return "makes output names of up to " + std::to_string(bytes) +
+             " bytes, longer than a file name can be (255 bytes)";
+    }
+  }
   return "";
 }
 
@@ -244,7 +259,7 @@ std::vector<Item> collect_items(const InputSpec& spec) {
   // and names must go into JSON records and manifests (valid UTF-8).
   for (Item& it : items) {
     if (!it.error.empty()) continue;
-    const std::string why = key_problem(it.key);
+    const std::string why = key_problem(it.key, spec.name_room);
     if (!why.empty()) it.error = it.name() + ": key '" + it.key + "' " + why;
     for (const std::string& p : it.paths)
       if (it.error.empty() && !valid_utf8(p))

@@ -41,6 +41,10 @@ struct InputSpec {
   std::vector<std::string> skip_dirs;  // not entered when listing (e.g. an output directory)
   bool match_stem = false;
   bool allow_stdin = true;            // may "-" be an input (a one-image source)?
+  // Bytes the tool appends to a key's last part in its longest output name
+  // (".png": 4, "_v9.json": 8); keys whose names would pass 255 bytes are
+  // bad items before any work (key_problem). 0: the tool names no files by key.
+  size_t name_room = 0;
 };
 
 struct Item {
@@ -58,8 +62,11 @@ struct Item {
 std::vector<Item> collect_items(const InputSpec& spec);
 
 // Why `key` cannot name outputs ("" when it can): empty, absolute, with a
-// '..' component or a last component '.', a NUL, newline, CR or tab, or not UTF-8. Such items are bad items.
-std::string key_problem(const std::string& key);
+// '..' component or a last component '.', a NUL, newline, CR or tab, or not
+// UTF-8; with name_room > 0 also a folder part past 255 bytes (NAME_MAX) or a
+// last part that with name_room more bytes passes it (the write would fail
+// after the work). Such items are bad items.
+std::string key_problem(const std::string& key, size_t name_room = 0);
 bool valid_utf8(const std::string& s);
 
 // One shard of `all`: items are ordered by key (so every run of a sharded job

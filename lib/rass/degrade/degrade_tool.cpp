@@ -243,6 +243,8 @@ static int run_batch(const DegradeJob& job) {
   spec.manifest = job.manifest_in;
   spec.skip_dirs = {job.output};  // outputs inside an input tree are never read back as inputs
   spec.allow_stdin = false;
+  // The longest name is the record's: <key>[_v<k>].json.
+  spec.name_room = (job.variants > 1 ? 2 + std::to_string(job.variants - 1).size() : 0) + 5;
   std::vector<batch::Item> all = batch::collect_items(spec);
   // Key order fixes which shard takes which item, whatever the listing order.
   std::stable_sort(all.begin(), all.end(), [](const batch::Item& a, const batch::Item& b) { return a.key < b.key; });
@@ -256,15 +258,6 @@ static int run_batch(const DegradeJob& job) {
   std::vector<std::vector<size_t>> units_of(mine.size());  // variants share one decode
   for (size_t i = 0; i < mine.size(); ++i) {
     if (!mine[i].error.empty()) continue;
-    // A name past NAME_MAX failed after the work, as "cannot remove the
-    // older record: File name too long": a bad item, named, before it.
-    const std::string longest = fs::path(mine[i].key).filename().string() +
-                                (job.variants > 1 ? "_v" + std::to_string(job.variants - 1) : "") + ".json";
-    if (longest.size() > 255) {
-      mine[i].error = mine[i].name() + ": its output names (" + longest.substr(0, 24) + "..., " +
-                      std::to_string(longest.size()) + " bytes) are longer than a file name can be (255 bytes)";
-      continue;
-    }
     for (int k = 0; k < job.variants; ++k) {
       std::string base = path_join(job.output, mine[i].key) + (job.variants > 1 ? "_v" + std::to_string(k) : "");
       units_of[i].push_back(units.size());

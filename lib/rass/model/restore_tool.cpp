@@ -339,6 +339,7 @@ int run_batch(const RestoreJob& job) {
   spec.manifest = job.manifest;
   spec.skip_dirs = {job.output_dir};
   spec.allow_stdin = false;
+  spec.name_room = 4;  // <key>.png, <key>.npy
   std::vector<batch::Item> all = batch::collect_items(spec);
   // --tags lines go with items in input order: mine_input keeps it.
   auto [mine, mine_input] = batch::shard_items(all, job.shard);

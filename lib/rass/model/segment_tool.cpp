@@ -306,6 +306,7 @@ int run_batch(const SegmentJob& job) {
   spec.manifest = job.manifest;
   spec.skip_dirs = {job.output_dir};
   spec.allow_stdin = false;
+  spec.name_room = 4;  // <key>.png, <key>.npy
   std::vector<batch::Item> all = batch::collect_items(spec);
   auto [mine, mine_input] = batch::shard_items(all, job.shard);
   RunFiles files = run_files(job);

@@ -260,7 +260,10 @@ int run_batch(const CaptionMapJob& job) {
   spec.roles = {{"label map", {"label", "gt", "seg", "pred"}, true, ""}};
   spec.inputs = job.inputs;
   spec.manifest = job.manifest;
-  if (!job.output_dir.empty()) spec.skip_dirs = {job.output_dir};
+  if (!job.output_dir.empty()) {
+    spec.skip_dirs = {job.output_dir};
+    spec.name_room = 3;  // <key>.h5
+  }
   spec.allow_stdin = false;
   std::vector<batch::Item> all = batch::collect_items(spec);
   std::stable_sort(all.begin(), all.end(), [](const batch::Item& a, const batch::Item& b) { return a.key < b.key; });
