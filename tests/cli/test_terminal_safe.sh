@@ -24,6 +24,22 @@ stderr_has 'x\x1b]0;owned\x07\x1b[2J\u009b31m.png' "the name is shown with its e
 [ "$(grep -o 'owned' "$T/.err" | wc -l)" -eq 1 ] || fail "the name is shown once: $(cat -v "$T/.err")"
 no_control "rass-degrade"
 [ -s "$T/out/good.png" ] || fail "the good image is still written"
+# --json records on stdout (rass-segment's per item, with the embedded mini
+# model): nlohmann writes C1 controls raw; they are \u escapes.
+if [ -x "$B/rass-segment" ] && [ -d "$SRC/models/mini/segment" ]; then
+  expect_exit 3 "rass-segment --json over a hostile name" -- "$B/rass-segment" "$T/in" -O "$T/outj" -q --json
+  grep -qF '"key":"x\u001b]0;owned\u0007\u001b[2J\u009b31m"' "$T/.out" || fail "the key's controls are \\u escapes: $(cat -v "$T/.out")"
+  if LC_ALL=C grep -q "[$(printf '\033\007\r')]" "$T/.out" || LC_ALL=C grep -q "$(printf '\302\233')" "$T/.out"; then
+    fail "a control character reached stdout: $(cat -v "$T/.out")"
+  else
+    ok "--json: no control character on stdout"
+  fi
+  if command -v python3 >/dev/null; then
+    python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]' "$T/.out" || fail "--json lines are not JSON"
+  fi
+else
+  echo "skipped: the --json case (no rass-segment or mini model)"
+fi
 # A single-input error (the tool's top-level message).
 expect_exit 3 "rass-eval-iqa on a hostile name" -- "$B/rass-eval-iqa" -m psnr "$bad" "$T/in/good.png"
 stderr_has '\x1b[2J' "the escape is shown"

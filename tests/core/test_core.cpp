@@ -10,6 +10,7 @@
 #include <set>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/rng.hpp"
 #include "sha256.hpp"
@@ -326,4 +327,18 @@ TEST_CASE("an error message shows a file name's control characters instead of se
   CHECK(printable_message(printable_message(hostile)) == printable_message(hostile));
   const Error e(ExitCode::bad_input, "k\x1b[2J");
   CHECK(std::string(e.what()) == "k\\x1b[2J");
+}
+
+TEST_CASE("JSON text escapes DEL and the C1 controls, which nlohmann writes raw") {
+  // A key with C1 CSI (C2 9B), DEL and ESC; U+00A0 (C2 A0) and e-acute stay as they are.
+  const std::string key = "k\xc2\x9b" "2J\x7f\x1b[0m\xc2\xa0" "caf\xc3\xa9";
+  const nlohmann::json j = {{"key", key}};
+  const std::string text = rass::json_text(j);
+  CHECK(text == "{\"key\":\"k\\u009b2J\\u007f\\u001b[0m\xc2\xa0" "caf\xc3\xa9\"}");
+  // The same string when read back.
+  CHECK(nlohmann::json::parse(text)["key"].get<std::string>() == key);
+  // The last byte pair of the text, and text without any, are handled.
+  CHECK(rass::escape_json_controls("\"\xc2\x80\"") == "\"\\u0080\"");
+  CHECK(rass::escape_json_controls("\xc2") == "\xc2");
+  CHECK(rass::escape_json_controls("plain") == "plain");
 }

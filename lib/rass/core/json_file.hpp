@@ -38,14 +38,21 @@ Json parse_json_unique_keys(const Text& text) {
 enum class Keys { last_wins, unique };
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0, Keys keys = Keys::last_wins);
 
+// DEL and the C1 controls (U+0080-U+009F: U+009B is CSI to many
+// terminals) written as \u escapes in JSON text, which nlohmann writes raw;
+// the same strings when parsed. Only inside strings can such bytes be, so
+// the text is rewritten bytewise.
+std::string escape_json_controls(std::string text);
+
 // JSON as text for records, reports and logs (stdout, --per-image, training
 // logs). Strings from outside (file names, keys, prompts, tags, messages
 // naming files) need not be UTF-8, and nlohmann's plain dump() throws on
 // them, which ended a whole run over one file name: their invalid bytes
-// become U+FFFD instead.
+// become U+FFFD instead. No raw control character reaches a terminal
+// (escape_json_controls: nlohmann escapes only U+0000-U+001F).
 template <class Json>
 std::string json_text(const Json& j, int indent = -1) {
-  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+  return escape_json_controls(j.dump(indent, ' ', false, Json::error_handler_t::replace));
 }
 
 // JSON as text for files that are read back or compared (model and run
