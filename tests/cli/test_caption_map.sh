@@ -141,6 +141,11 @@ expect_exit 2 "--text-model with wordnet" -- "$C" --text-model "$T" "$T/lm.pgm" 
 stderr_has "--text-model applies to --similarity sbert, not to --similarity wordnet" "names both"
 expect_exit 2 "--device with a table" -- "$C" "${COMMON[@]}" --device cpu "$T/lm.pgm" --tags - <<<"pond"
 stderr_has "--device applies to --similarity sbert" "names the flag"
+expect_exit 2 "--wordnet with a table" -- "$C" "${COMMON[@]}" --wordnet "$T" "$T/lm.pgm" --tags - <<<"pond"
+stderr_has "--wordnet applies to --similarity wordnet, not to --table" "names the flag and the table"
+expect_exit 2 "--wordnet= with a table" -- "$C" "${COMMON[@]}" "--wordnet=$T" "$T/lm.pgm" --tags - <<<"pond"
+# RASS_WORDNET_DIR, set for every run, is not the flag: a table run goes on.
+expect_exit 0 "RASS_WORDNET_DIR with a table" -- env RASS_WORDNET_DIR="$T" "$C" "${COMMON[@]}" "$T/lm.pgm" --tags - <<<"pond"
 # Sentence-BERT on the tiny random fixture (tests/nn/make_bert_fixture.py; parity in tests/nn/test_bert.cpp):
 # built with LibTorch it runs; without, it says what is missing.
 SB=(--classes "$T/classes.txt" --similarity sbert --text-model "$FIX/nn/sbert_tiny" "$T/lm.pgm" --tags - --json)

@@ -89,6 +89,9 @@ text::CaptionMapJob CaptionMapCli::job() const {
   for (const char* flag : {"--text-model", "--device"})
     if (given(flag) && (table || j.similarity != "sbert"))
       throw_usage(std::string(flag) + " applies to --similarity sbert, not to " + runs);
+  // RASS_WORDNET_DIR may be set for every run; only the flag itself is refused.
+  if (given_on_command_line("--wordnet") && (table || j.similarity != "wordnet"))
+    throw_usage("--wordnet applies to --similarity wordnet, not to " + runs);
   return j;
 }
 

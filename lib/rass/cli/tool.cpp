@@ -151,9 +151,9 @@ namespace {
 // the flag. "" when every such variable set is one of them.
 // Whether the command line names option `o` (then its environment variable
 // is not used).
-bool on_command_line(const CLI::Option* o, int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
+bool on_command_line(const CLI::Option* o, const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--") break;
     for (const std::string& n : o->get_lnames())
       if (a == "--" + n || a.rfind("--" + n + "=", 0) == 0) return true;
@@ -186,11 +186,11 @@ std::string empty_number(const CLI::App& app) {
   return "";
 }
 
-std::string bad_flag_environment(const CLI::App& app, int argc, char** argv) {
+std::string bad_flag_environment(const CLI::App& app, const std::vector<std::string>& args) {
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_envname().empty() || o->get_items_expected_max() != 0) continue;  // not a flag
     const char* v = std::getenv(o->get_envname().c_str());
-    if (!v || on_command_line(o, argc, argv)) continue;
+    if (!v || on_command_line(o, args)) continue;
     std::string low;
     for (const char c : std::string(v))
       if (!std::isspace(static_cast<unsigned char>(c))) low += char(std::tolower(static_cast<unsigned char>(c)));
@@ -205,10 +205,10 @@ std::string bad_flag_environment(const CLI::App& app, int argc, char** argv) {
 
 // The environment variables set for the options a parse error names, so a
 // value that came from the environment (RASS_JOBS=abc) is found there.
-std::string environment_note(const CLI::App& app, const std::string& message, int argc, char** argv) {
+std::string environment_note(const CLI::App& app, const std::string& message, const std::vector<std::string>& args) {
   std::string note;
   for (const CLI::Option* o : app.get_options()) {
-    if (o->get_envname().empty() || on_command_line(o, argc, argv)) continue;
+    if (o->get_envname().empty() || on_command_line(o, args)) continue;
     const char* v = std::getenv(o->get_envname().c_str());
     if (v && message.find(o->get_name()) != std::string::npos)
       note += (note.empty() ? " (from the environment: " : ", ") + o->get_envname() + "=" + v;
@@ -226,6 +226,11 @@ bool takes_value(CLI::App& app, const std::string& name) {
 }
 
 }  // namespace
+
+bool ToolCli::given_on_command_line(const std::string& flag) const {
+  const CLI::Option* o = app_->get_option_no_throw(flag);
+  return o && on_command_line(o, args_);
+}
 
 int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
   occupy_closed_std_fds();  // before any file is opened: nothing may land on fd 1 or 2
@@ -260,20 +265,21 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   for (std::string& a : args) argv_vec.push_back(a.data());
   argv_vec.push_back(nullptr);
   char** argv = argv_vec.data();
+  cli.args_ = args;
   try {
     cli.app().parse(argc, argv);
   } catch (const CLI::Success& e) {
     return check_stdout(prog, cli.app().exit(e));  // --help, --version
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s%s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(e.what()).c_str(),
-                 printable_message(environment_note(cli.app(), e.what(), argc, argv)).c_str(), prog.c_str());
+                 printable_message(environment_note(cli.app(), e.what(), args)).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
   if (const std::string bad = empty_number(cli.app()); !bad.empty()) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(bad).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
-  if (const std::string bad = bad_flag_environment(cli.app(), argc, argv); !bad.empty()) {
+  if (const std::string bad = bad_flag_environment(cli.app(), args); !bad.empty()) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), printable_message(bad).c_str());
     return int(ExitCode::usage);
   }

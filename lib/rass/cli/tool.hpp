@@ -42,6 +42,9 @@ class ToolCli {
   CommonOptions common;
   // Whether the tool's threads share glibc's main heap (tune_allocator's one_arena): the network tools.
   bool one_malloc_arena() const { return one_malloc_arena_; }
+  // Whether the command line itself gives `flag` ("--wordnet"), not its
+  // environment variable (CLI11 counts both): after run_main has parsed.
+  bool given_on_command_line(const std::string& flag) const;
   // Allowed values of an option ("--preset" -> {...}), for completions.
   const std::map<std::string, std::vector<std::string>>& choices() const { return choices_; }
 
@@ -59,7 +62,9 @@ class ToolCli {
   std::unique_ptr<CLI::App> app_;
 
  private:
+  friend int run_main(ToolCli& cli, int argc, char** argv, const std::function<int()>& body);
   std::map<std::string, std::vector<std::string>> choices_;
+  std::vector<std::string> args_;  // the arguments run_main parsed
   bool one_malloc_arena_ = false;
   std::string name_, summary_;
 };
