@@ -10,7 +10,8 @@
 #
 # Rows: restore and segment at SIZE x SIZE with --batch 1 and 8, and batch 8
 # with --channels-last --cudnn-benchmark ("fast"), also with -j 2, restore's
-# batch 8 with diffusers' two-step upsamplers ("two-step"), and with
+# batch 8 with diffusers' two-step upsamplers ("two-step"), with LibTorch's
+# GroupNorm and SiLU in place of the fused kernels ("unfused"), and with
 # --cuda-graphs (its rate from two runs, tool_rate_two); restore at
 # BIG x BIG with --tile (one image; also with --batch 8, its latent tiles 8
 # per UNet call; the untiled image too, to measure seams);
@@ -306,6 +307,11 @@ done
 # convolutions (lib/rass/nn/upsample_conv.hpp): what the phases are worth here.
 tool_rate "restore-$size-b8-two-step" "$n_small" 8 -- env RASS_UPSAMPLE_PHASES=0 "$bin/rass-restore" -m "$sd" "${common[@]}" \
   "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
+# GroupNorm then SiLU as LibTorch runs them (RASS_FUSED_NORM=0: a norm, then
+# a SiLU, five passes over each activation) against the fused kernels
+# (lib/rass/nn/group_norm_kernel.hpp: three): what the fusion is worth here.
+tool_rate "restore-$size-b8-unfused" "$n_small" 8 -- env RASS_FUSED_NORM=0 "$bin/rass-restore" -m "$sd" "${common[@]}" \
+  "${rcommon[@]}" "${whole[@]}" --batch 8 "$work/in/small"
 # With graphs: the steady state from two runs (tool_rate_two).
 fast=(--channels-last --cudnn-benchmark --cuda-graphs)
 tool_rate_two "restore-$size-b8-fast-j2-graphs" "$work/in/small" "$n_small" "$work/in/small2" $((2 * n_small)) -- "$bin/rass-restore" -m "$sd" "${common[@]}" "${rcommon[@]}" \
@@ -415,7 +421,8 @@ torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$bi
   echo
   printf '| %-30s | %10s | %10s | %7s | %9s | %9s | %9s |\n' case "rass img/s" "torch img/s" ratio "rass GiB" "torch GiB" "bf16 peak"
   echo "|--------------------------------|-----------:|-----------:|--------:|----------:|----------:|----------:|"
-  for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-two-step" "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
+  for name in "restore-$size-b1" "restore-$size-b8" "restore-$size-b8-two-step" "restore-$size-b8-unfused" \
+              "restore-$size-b8-fast" "restore-$size-b8-fast-j2" \
               "restore-$size-b8-fast-j2-graphs" "segment-$size-b1" "segment-$size-b8" "segment-$size-b8-fast" \
               "segment-$size-b8-fast-j2" "segment-$size-b8-fast-j2-graphs" \
               "restore-$big-tiled" "restore-$big-tiled-b8" "segment-$big-windows"; do
@@ -424,6 +431,7 @@ torch_rate "restore-$big-tiled" bench_restore_torch.py --model "$sd" --size "$bi
       *-tiled-b8) base=${name%-b8} ;;
       *-fast*) base=${name%-fast*} ;;
       *-two-step) base=${name%-two-step} ;;
+      *-unfused) base=${name%-unfused} ;;
       *) base=$name ;;
     esac
     t=${ref[$base]:--}

@@ -241,6 +241,9 @@ expect_exit 2 "RASS_TIMINGS=maybe" -- env RASS_TIMINGS=maybe "$R" -m "$SD" "$LQ"
 expect_exit 2 "RASS_UPSAMPLE_PHASES=off" -- env RASS_UPSAMPLE_PHASES=off "$R" -m "$SD" "$LQ" -o "$T/never.png"
 stderr_has "RASS_UPSAMPLE_PHASES=off: expected 0" "the bad switch value is named"
 [ -e "$T/never.png" ] && fail "RASS_UPSAMPLE_PHASES=off: an output was written"
+expect_exit 2 "RASS_FUSED_NORM=on" -- env RASS_FUSED_NORM=on "$R" -m "$SD" "$LQ" -o "$T/never.png"
+stderr_has "RASS_FUSED_NORM=on: expected 0" "the bad switch value is named"
+[ -e "$T/never.png" ] && fail "RASS_FUSED_NORM=on: an output was written"
 
 # Pipeline: degrade | restore | eval-iqa (PSNR against the HQ image).
 HQ=$IMG/coffee.png

@@ -83,6 +83,9 @@ expect_exit 2 "no output" -- "$S" -m "$M" -q "$LQ"
 expect_exit 2 "RASS_UPSAMPLE_PHASES=yes" -- env RASS_UPSAMPLE_PHASES=yes "$S" -m "$M" -q "$LQ" -o "$T/never.png"
 stderr_has "RASS_UPSAMPLE_PHASES=yes: expected 0" "the bad switch value is named"
 [ -e "$T/never.png" ] && fail "RASS_UPSAMPLE_PHASES=yes: an output was written"
+expect_exit 2 "RASS_FUSED_NORM=on" -- env RASS_FUSED_NORM=on "$S" -m "$M" -q "$LQ" -o "$T/never.png"
+stderr_has "RASS_FUSED_NORM=on: expected 0" "the bad switch value is named"
+[ -e "$T/never.png" ] && fail "RASS_FUSED_NORM=on: an output was written"
 for f in x3 x4 x5 x6 x7 x8; do [ ! -e "$T/$f.png" ] || fail "$f.png left behind"; done
 
 # Both backbones on a rass-model init --preset tiny-seg folder.

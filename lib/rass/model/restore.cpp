@@ -24,6 +24,7 @@
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/attention_maps.hpp"
+#include "rass/nn/group_norm.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/nn/upsample_conv.hpp"
 
@@ -105,6 +106,7 @@ void apply_loras(nn::UNet2DCondition& unet, const RestoreModelOptions& opt) {
 
 RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras(opt.loras) {
   nn::upsample_phases();  // a bad RASS_UPSAMPLE_PHASES is a usage error before the model loads
+  nn::fused_group_norm_on();  // and a bad RASS_FUSED_NORM
   device = parse_device(opt.device);
   if (opt.timings && device.is_cpu()) count_cpu_tensor_bytes();  // --timings' tensor peak; before the weights load
   dtype = parse_dtype(opt.dtype);

@@ -17,6 +17,7 @@
 #include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/lora_io.hpp"
+#include "rass/nn/group_norm.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/nn/upsample_conv.hpp"
 
@@ -143,6 +144,7 @@ SegHeadsImpl::SegHeadsImpl(const nn::FeatureProjectionConfig& p, const nn::MaskF
 
 SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbone), dir(opt.dir) {
   nn::upsample_phases();  // a bad RASS_UPSAMPLE_PHASES is a usage error before the model loads
+  nn::fused_group_norm_on();  // and a bad RASS_FUSED_NORM
   device = parse_device(opt.device);
   if (opt.timings && device.is_cpu()) count_cpu_tensor_bytes();  // --timings' tensor peak; before the weights load
   dtype = parse_dtype(opt.dtype);

@@ -43,6 +43,10 @@ torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x) {
   return t_group_norm_hook ? t_group_norm_hook->apply(*gn, x) : gn(x);
 }
 
+torch::Tensor group_norm_silu(rass::nn::GroupNorm& gn, const torch::Tensor& x) {
+  return t_group_norm_hook ? silu_fresh(t_group_norm_hook->apply(*gn, x)) : gn->forward_silu(x);
+}
+
 ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double eps,
                                      double scale)
     : output_scale_factor(scale) {
@@ -56,9 +60,9 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb_chann
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
   const KeptTensor keep(x);  // held for the skip across norm2
-  torch::Tensor h = conv1(silu_fresh(group_norm(norm1, x)));
+  torch::Tensor h = conv1(group_norm_silu(norm1, x));
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj(F::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(silu_fresh(group_norm(norm2, h)));
+  h = conv2(group_norm_silu(norm2, h));
   torch::Tensor skip = conv_shortcut ? conv_shortcut(x) : x;
   torch::Tensor out = skip + h;
   return output_scale_factor == 1.0 ? out : out / output_scale_factor;

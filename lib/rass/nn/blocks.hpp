@@ -35,6 +35,9 @@ struct GroupNormHookScope {
 };
 // gn(x), or the calling thread's hook when one is installed (x: [B, C, H, W]).
 torch::Tensor group_norm(rass::nn::GroupNorm& gn, const torch::Tensor& x);
+// SiLU(group_norm(gn, x)): with no hook installed, gn->forward_silu (one
+// fused kernel on CUDA); with one, the hook's norm, then SiLU in place.
+torch::Tensor group_norm_silu(rass::nn::GroupNorm& gn, const torch::Tensor& x);
 
 // SiLU of a tensor nothing else holds (a norm's fresh output), in place when
 // no gradient is recorded: one activation-sized tensor fewer at the resnets'

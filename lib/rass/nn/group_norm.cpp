@@ -1,5 +1,9 @@
 #include "rass/nn/group_norm.hpp"
 
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -7,7 +11,165 @@
 #include <c10/core/GradMode.h>
 #include <torch/nn/functional/normalization.h>
 
+#include "rass/core/error.hpp"
+#include "rass/nn/group_norm_kernel.hpp"
+
+#ifdef RASS_GN_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "rass/nn/group_norm_cuda.hpp"
+#endif
+
 namespace rass::nn {
+
+namespace {
+
+std::atomic<int> g_fused{-1};  // -1: RASS_FUSED_NORM not read yet
+
+bool nhwc_layout(const torch::Tensor& x) {
+  return x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
+}
+
+// The element code of group_norm_kernel.hpp in loops, in float: what the
+// CUDA kernels compute, chunk by chunk, for the tests on the CPU.
+torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const torch::Tensor& weight,
+                               const torch::Tensor& bias, double eps, bool silu) {
+  const bool nhwc = nhwc_layout(x_in);
+  const torch::Tensor x =
+      x_in.to(torch::kCPU, torch::kFloat).contiguous(nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  gn::Shape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.HW = x.size(2) * x.size(3);
+  s.G = groups;
+  s.nhwc = nhwc;
+  const int64_t D = s.D(), chunks = s.chunks();
+  const float* px = x.data_ptr<float>();
+  std::vector<gn::Partial> partials(size_t(s.N * s.G * chunks));
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t g = 0; g < s.G; ++g)
+      for (int64_t k = 0; k < chunks; ++k) {
+        int64_t begin, end;
+        gn::chunk_range(s, k, begin, end);
+        gn::Partial p{};
+        if (!nhwc) {  // the CUDA block's threads and tree, in its order
+          const float* base = px + (n * s.G + g) * D * s.HW;
+          float sum[gn::kStatsThreads] = {}, sq[gn::kStatsThreads] = {};
+          for (int t = 0; t < gn::kStatsThreads; ++t)
+            for (int64_t i = begin + t; i < end; i += gn::kStatsThreads) {
+              const float v = base[i] - base[begin];
+              sum[t] += v;
+              sq[t] += v * v;
+            }
+          for (int half = gn::kStatsThreads / 2; half > 0; half /= 2)
+            for (int t = 0; t < half; ++t) {
+              sum[t] += sum[t + half];
+              sq[t] += sq[t + half];
+            }
+          p = gn::from_shifted_sums(float(end - begin), base[begin], sum[0], sq[0]);
+        } else {
+          for (int64_t c = g * D; c < (g + 1) * D; ++c) {
+            const float* base = px + (n * s.HW + begin) * s.C + c;
+            float sum = 0, sq = 0;
+            for (int64_t q = 0; q < end - begin; ++q) {
+              const float v = base[q * s.C] - base[0];
+              sum += v;
+              sq += v * v;
+            }
+            const gn::Partial pc = gn::from_shifted_sums(float(end - begin), base[0], sum, sq);
+            p = c == g * D ? pc : gn::merge(p, pc);
+          }
+        }
+        partials[size_t((n * s.G + g) * chunks + k)] = p;
+      }
+  const torch::Tensor w = weight.defined() ? weight.to(torch::kCPU, torch::kFloat).contiguous() : weight;
+  const torch::Tensor b = bias.defined() ? bias.to(torch::kCPU, torch::kFloat).contiguous() : bias;
+  std::vector<float> scale(size_t(s.N * s.C)), shift(size_t(s.N * s.C));
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t g = 0; g < s.G; ++g)
+      gn::finalize_group(s, n, g, partials.data(), w.defined() ? w.data_ptr<float>() : nullptr,
+                         b.defined() ? b.data_ptr<float>() : nullptr, float(eps), scale.data(), shift.data());
+  torch::Tensor out = at::empty_like(x);
+  float* po = out.data_ptr<float>();
+  const int64_t total = x.numel();
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t nc = s.batch(i) * s.C + s.channel(i);
+    po[i] = gn::apply(px[i], scale[size_t(nc)], shift[size_t(nc)], silu);
+  }
+  return out.to(x_in.scalar_type());
+}
+
+}  // namespace
+
+bool fused_group_norm_built() {
+#ifdef RASS_GN_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool fused_group_norm_on() {
+  int v = g_fused.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("RASS_FUSED_NORM");
+    const std::string s = e ? e : "";
+    if (s != "" && s != "0" && s != "1")
+      throw Error(ExitCode::usage, "RASS_FUSED_NORM=" + s + ": expected 0 (LibTorch's norm, then SiLU) or 1 (the default: fused)");
+    v = s == "0" ? 0 : 1;
+    int expected = -1;
+    if (!g_fused.compare_exchange_strong(expected, v)) v = expected;  // a setter came first
+  }
+  return v == 1;
+}
+
+void set_fused_group_norm(bool on) { g_fused.store(on ? 1 : 0); }
+
+bool group_norm_takes_fused(const torch::Tensor& x, int64_t groups) {
+  if (!fused_group_norm_built() || !x.is_cuda() || x.dim() != 4 || x.numel() == 0 || !fused_group_norm_on()) return false;
+  const auto t = x.scalar_type();
+  if (t != torch::kFloat && t != torch::kHalf && t != torch::kBFloat16) return false;
+  if (groups <= 0 || x.size(1) % groups != 0) return false;
+  return !(nhwc_layout(x) && x.size(1) > gn::kMaxChannelsNhwc);
+}
+
+torch::Tensor group_norm_fused(const torch::Tensor& x_in, int64_t groups, const torch::Tensor& weight,
+                               const torch::Tensor& bias, double eps, bool silu) {
+  if (x_in.dim() != 4 || groups <= 0 || x_in.size(1) % groups != 0)
+    throw std::invalid_argument("group_norm_fused: a [N, C, H, W] input with C a multiple of the groups");
+  if (!x_in.is_cuda()) return group_norm_loops(x_in, groups, weight, bias, eps, silu);
+#ifdef RASS_GN_CUDA
+  const bool nhwc = nhwc_layout(x_in);
+  const torch::Tensor x = x_in.contiguous(nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  gn::Shape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.HW = x.size(2) * x.size(3);
+  s.G = groups;
+  s.nhwc = nhwc;
+  gn::ValueType type = gn::ValueType::f32;
+  if (x.scalar_type() == torch::kHalf) type = gn::ValueType::f16;
+  else if (x.scalar_type() == torch::kBFloat16) type = gn::ValueType::bf16;
+  else if (x.scalar_type() != torch::kFloat) throw std::invalid_argument("group_norm_fused: float32, float16 or bfloat16 values");
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto f32 = x.options().dtype(torch::kFloat);
+  static_assert(sizeof(gn::Partial) == 3 * sizeof(float), "a Partial is three floats");
+  const torch::Tensor partials = at::empty({s.N * s.G * s.chunks() * 3}, f32);
+  const torch::Tensor scale = at::empty({s.N, s.C}, f32), shift = at::empty({s.N, s.C}, f32);
+  const torch::Tensor w = weight.defined() ? weight.to(x.device(), torch::kFloat).contiguous() : weight;
+  const torch::Tensor b = bias.defined() ? bias.to(x.device(), torch::kFloat).contiguous() : bias;
+  torch::Tensor out = at::empty_like(x);
+  const std::string err = gn::forward_cuda(
+      s, type, x.data_ptr(), w.defined() ? w.data_ptr<float>() : nullptr, b.defined() ? b.data_ptr<float>() : nullptr,
+      float(eps), silu, reinterpret_cast<gn::Partial*>(partials.data_ptr<float>()), scale.data_ptr<float>(),
+      shift.data_ptr<float>(), out.data_ptr(), c10::cuda::getCurrentCUDAStream().stream());
+  if (!err.empty()) throw std::runtime_error("group_norm_fused CUDA: " + err);
+  return out;
+#else
+  throw std::invalid_argument("group_norm_fused: no kernel for " + x_in.device().str() + " in this build");
+#endif
+}
 
 torch::Tensor group_norm_channels_last(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
                                        const torch::Tensor& bias, double eps) {
@@ -55,13 +217,29 @@ bool group_norm_takes_channels_last(const torch::Tensor& x) {
   return x.is_cuda() && x.dim() == 4 && x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
 }
 
+namespace {
+// Autograd follows neither our kernels nor addcmul's out= form: with a
+// gradient wanted (training), LibTorch's kernel.
+bool wants_grad(const torch::Tensor& input, const torch::Tensor& weight) {
+  return c10::GradMode::is_enabled() && (input.requires_grad() || (weight.defined() && weight.requires_grad()));
+}
+}  // namespace
+
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
-  // Inference only: the path writes through addcmul's out= form, which
-  // autograd does not follow (training runs LibTorch's kernel).
-  const bool grad = c10::GradMode::is_enabled() && (input.requires_grad() || (weight.defined() && weight.requires_grad()));
-  if (!grad && group_norm_takes_channels_last(input))
-    return group_norm_channels_last(input, options.num_groups(), weight, bias, options.eps());
+  if (!wants_grad(input, weight)) {
+    if (group_norm_takes_fused(input, options.num_groups()))
+      return group_norm_fused(input, options.num_groups(), weight, bias, options.eps(), false);
+    if (group_norm_takes_channels_last(input))
+      return group_norm_channels_last(input, options.num_groups(), weight, bias, options.eps());
+  }
   return torch::nn::GroupNormImpl::forward(input);
+}
+
+torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& input) {
+  if (!wants_grad(input, weight) && group_norm_takes_fused(input, options.num_groups()))
+    return group_norm_fused(input, options.num_groups(), weight, bias, options.eps(), true);
+  torch::Tensor y = forward(input);
+  return c10::GradMode::is_enabled() ? at::silu(y) : at::silu_(y);
 }
 
 void GroupNormImpl::pretty_print(std::ostream& stream) const {

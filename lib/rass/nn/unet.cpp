@@ -259,7 +259,7 @@ torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const to
     h = blk->forward_up(h, temb, context, skips, size, cap);
     if (cap && cap->up_blocks) cap->up_block_outputs.push_back(h);
   }
-  return conv_out(F::silu(conv_norm_out(h)));
+  return conv_out(conv_norm_out->forward_silu(h));
 }
 
 }  // namespace rass::nn

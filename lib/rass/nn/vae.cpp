@@ -81,7 +81,7 @@ torch::Tensor VaeEncoderImpl::forward(torch::Tensor x, std::vector<torch::Tensor
     if (down_outputs) down_outputs->push_back(x);
   }
   x = mid_block(std::move(x));
-  return conv_out(silu_fresh(group_norm(conv_norm_out, x)));
+  return conv_out(group_norm_silu(conv_norm_out, x));
 }
 
 VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
@@ -104,7 +104,7 @@ torch::Tensor VaeDecoderImpl::forward(torch::Tensor z) {
   z = conv_in(z);
   z = mid_block(std::move(z));
   for (auto& b : *up_blocks) z = b->as<SamplerBlock>()->forward(std::move(z));  // see the encoder
-  return conv_out(silu_fresh(group_norm(conv_norm_out, z)));
+  return conv_out(group_norm_silu(conv_norm_out, z));
 }
 
 torch::Tensor LatentDistribution::sample(torch::Generator gen) const {
