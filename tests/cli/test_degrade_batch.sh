@@ -76,6 +76,31 @@ expect_exit 0 "variants" -- "$D" "$IMG/chelsea.png" -o "$T/var" --variants 3 -s 
 cmp -s "$T/var/chelsea_v0.png" "$T/var/chelsea_v1.png" && fail "variants 0 and 1 are identical"
 "$D" "$IMG/chelsea.png" -o "$T/v1.png" -s 3 --key 'chelsea#v1' && cmp -s "$T/v1.png" "$T/var/chelsea_v1.png" \
   && ok "variant regenerated from its key" || fail "variant key"
+# A batch record names its HQ image's bytes (hq_hash): replayed on another
+# image of the same size it is refused (it gave another LQ image, exit 0).
+expect_exit 0 "another image of chelsea's size" -- "$D" "$IMG/chelsea.png" -o "$T/other.png" -p noise -s 9 -q
+expect_exit 3 "a batch record replayed on another image" -- "$D" "$T/other.png" --replay "$T/var/chelsea_v0.json" -o "$T/rp-other.png"
+stderr_has "(its hq_hash differs)" "the reason is given"
+[ ! -e "$T/rp-other.png" ] || fail "an output from the wrong HQ image"
+expect_exit 0 "a batch record replayed on its image" -- "$D" "$IMG/chelsea.png" --replay "$T/var/chelsea_v0.json" -o "$T/rp-own.png"
+cmp -s "$T/rp-own.png" "$T/var/chelsea_v0.png" || fail "the replay of a batch record differs from its output"
+# Endless inputs end at a bound, not when the memory runs out: a record at
+# 16 MiB; an image (stdin) at 8 bytes a pixel of --max-pixels plus 64 MiB.
+expect_exit 3 "--replay /dev/zero" -- "$D" "$IMG/chelsea.png" --replay /dev/zero -o "$T/z.png"
+stderr_has "larger than 16777216 bytes" "the bound is named"
+{ printf 'P6\n64 64\n255\n'; cat /dev/zero; } 2>/dev/null | expect_exit 3 "an endless image on stdin" -- "$D" - -o "$T/z.png" --max-pixels 4096
+stderr_has "more than an image of the pixel limit (4096) can take" "the pixel limit is named"
+[ ! -e "$T/z.png" ] || fail "an output from an endless input"
+expect_exit 2 "--variants with -o an image name" -- "$D" "$IMG/chelsea.png" -o "$T/f12.png" --variants 3 -q
+stderr_has "names an image file" "the reason is given"
+[ ! -e "$T/f12.png" ] || fail "a folder named f12.png was made"
+# An input whose own key is another's variant key (x#v1 against x's variant
+# 1) would get the same draws and manifest key: a bad item, the other written.
+mkdir -p "$T/hv" && cp "$IMG/chelsea.png" "$T/hv/x.png" && cp "$IMG/coffee.png" "$T/hv/x#v1.png"
+expect_exit 3 "an input keyed like another's variant" -- "$D" "$T/hv" -o "$T/hvo" --variants 2 -s 3 -q
+stderr_has "its variant key 'x#v1' is also that of variant 1 of" "the clash is named"
+[ -s "$T/hvo/x_v0.png" ] && [ -s "$T/hvo/x_v1.png" ] && [ ! -e "$T/hvo/x#v1_v0.png" ] || fail "variant clash: outputs $(ls "$T/hvo")"
+[ "$(grep -c '"key":"x#v1"' "$T/hvo/manifest.jsonl")" = 1 ] || fail "variant clash: the manifest has one x#v1: $(cat "$T/hvo/manifest.jsonl")"
 
 # A manifest as input, with paths relative to the manifest.
 # Keys: the "key" field, else the stem of the path.

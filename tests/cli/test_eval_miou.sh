@@ -51,6 +51,14 @@ expect_exit 0 "label map" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-ma
 # class 1: I = 0, L = 2, P = 4 -> IoU 0; class 0: I = 1, L = 2, P = 2 -> 1/3.
 grep -q '^1,1,0.0,0.0,' "$T/.out" || fail "class 1 after the swap: $(cat "$T/.out")"
 grep -q '^0,0,33.33333333333333,' "$T/.out" || fail "class 0 after the swap: $(cat "$T/.out")"
+# A byte-order mark (an editor's) before a class list or a label map is not
+# part of the first name or value (it named class 0 "\ufeffzero"; the map failed).
+printf '\357\273\277zero\r\none\r\ntwo\r\n' >"$T/names-bom.txt"
+printf '\357\273\2771 2\n2 1\n' >"$T/swap-bom.txt"
+expect_exit 0 "a class list with a BOM" -- "$E" --match-stem "$M/pred" "$M/gt" --classes "$T/names-bom.txt" --csv - -q
+grep -q '^0,zero,' "$T/.out" || fail "class 0 is named zero: $(head -3 "$T/.out" | cat -v)"
+expect_exit 0 "a label map with a BOM" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-map "$T/swap-bom.txt" --csv - -q
+grep -q '^1,1,0.0,0.0,' "$T/.out" || fail "class 1 after the swap (BOM): $(cat "$T/.out")"
 
 # A manifest (TSV, paths relative to it) and every output file.
 mkdir -p "$T/m"

@@ -53,6 +53,14 @@ grep -q '"written":2,"skipped":3' "$T/.out" || fail "resume should redo 2: $(cat
 cmp -s "$T/img1.png" "$T/j1/images/scene_000001.png" || fail "redone image differs"
 cmp -s "$T/j1/manifest.jsonl" "$T/j2/manifest.jsonl" || fail "manifest after resume differs"
 [ -z "$(find "$T/j1" -name '*.tmp*')" ] || fail "temporary files left behind"
+# An emptied caption or tags file is not a finished scene (it was kept, and
+# the manifest and tags.tsv got empty fields).
+: >"$T/j1/captions/scene_000001.txt"
+: >"$T/j1/tags/scene_000002.txt"
+expect_exit 0 "resume, emptied text files" -- "$S" -n 5 --size 80 -s 3 -o "$T/j1" --resume --json -q
+grep -q '"written":2,"skipped":3' "$T/.out" || fail "resume should redo the 2 emptied: $(cat "$T/.out")"
+cmp -s "$T/j1/manifest.jsonl" "$T/j2/manifest.jsonl" && cmp -s "$T/j1/tags.tsv" "$T/j2/tags.tsv" ||
+  fail "manifest or tags.tsv after redoing emptied texts differ"
 
 # --start K continues a set in its folder: the listings keep the rows of the
 # scenes already there (before, they held only the last run's), in key

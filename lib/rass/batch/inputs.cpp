@@ -262,6 +262,9 @@ std::vector<Item> collect_items(const InputSpec& spec) {
     const std::string why = key_problem(it.key, spec.name_room);
     if (!why.empty()) it.error = it.name() + ": key '" + it.key + "' " + why;
     for (const std::string& p : it.paths)
+      if (it.error.empty() && p.find('\0') != std::string::npos)  // a manifest's "\u0000": the name ended there
+        it.error = p + ": a path with a NUL byte, which no file name can hold";
+    for (const std::string& p : it.paths)
       if (it.error.empty() && !valid_utf8(p))
         it.error = p + ": the file name is not valid UTF-8, so records, manifests and reports cannot name it: rename it";
   }

@@ -43,7 +43,8 @@ std::vector<uint8_t> read_text_file_bytes(const std::string& path, size_t max_by
   });
 }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, const HeadCheck& head_check) {
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, const HeadCheck& head_check,
+                                     const std::string& over_limit) {
   HeadCheck head = head_check;  // cleared once called
   const bool is_stdin = path == "-";
   int fd = is_stdin ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -80,7 +81,8 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, 
     }
     if (max_bytes > 0 && out.size() > max_bytes) {
       if (!is_stdin) ::close(fd);
-      throw_bad_input(name, "larger than " + std::to_string(max_bytes) + " bytes: not the file expected here");
+      throw_bad_input(name, "larger than " + std::to_string(max_bytes) + " bytes: " +
+                                (over_limit.empty() ? std::string("not the file expected here") : over_limit));
     }
   }
   if (!is_stdin) ::close(fd);

@@ -23,7 +23,10 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes =
 // /dev/zero or a file of another kind at once, instead of reading it until
 // the memory runs out.
 using HeadCheck = std::function<void(const uint8_t* head, size_t size)>;
-std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, const HeadCheck& head);
+// `over_limit`: why more than max_bytes is refused, for the message ("" =
+// "not the file expected here").
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes, const HeadCheck& head,
+                                     const std::string& over_limit = "");
 
 // A text file (tags, prompts, class lists, manifests, logs): refused with
 // Error(bad_input) naming the file when its first bytes hold a NUL (a binary

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,10 @@ constexpr char kProg[] = "rass-degrade";
 std::string extension_for(ImageFormat f) {
   return f == ImageFormat::jpeg ? ".jpg" : f == ImageFormat::pnm ? ".ppm" : ".png";
 }
+
+// A record is kilobytes (its kernels are at most 21x21): a larger "record"
+// (--replay /dev/zero) is refused before it fills the memory.
+constexpr size_t kMaxRecordBytes = size_t(16) << 20;
 
 std::string variant_key(const std::string& key, int k) { return k == 0 ? key : key + "#v" + std::to_string(k); }
 
@@ -116,10 +121,19 @@ int run_single(const DegradeJob& job) {
   if (!job.record_path.empty() && job.record_path != "-" && job.record_path == job.output)
     throw_usage("--record and -o name the same file");
 
-  Image hq = prepare_input(read_image(in), name, job.cfg, job.drop_alpha, job.accept_16bit);
+  const std::vector<uint8_t> hq_bytes = read_image_bytes(in);
+  Image hq = prepare_input(decode_image(hq_bytes.data(), hq_bytes.size(), name), name, job.cfg, job.drop_alpha,
+                           job.accept_16bit);
   Record rec;
   if (!job.replay_path.empty()) {
-    rec = record_from_json(read_json_file(job.replay_path, 0, Keys::unique), job.replay_path);
+    const auto raw = read_json_file(job.replay_path, kMaxRecordBytes, Keys::unique);
+    // A batch record names its HQ image's bytes: another image of the same
+    // size would replay without a word, and give another LQ image.
+    if (raw.contains("hq_hash") && raw["hq_hash"].is_string() &&
+        raw["hq_hash"].get<std::string>() != batch::bytes_hash(hq_bytes))
+      throw_bad_input(name, "is not the HQ image that " + job.replay_path +
+                                " was made from (its hq_hash differs): replay a record on its own image");
+    rec = record_from_json(raw, job.replay_path);
   } else {
     const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
     if (!batch::valid_utf8(key))
@@ -157,7 +171,7 @@ bool finished(const DegradeJob& job, const std::string& lq, const std::string& r
   std::error_code ec;
   if (!fs::exists(lq, ec) || fs::file_size(lq, ec) == 0 || !fs::exists(record, ec)) return false;
   try {
-    const auto raw = read_json_file(record, 0, Keys::unique);
+    const auto raw = read_json_file(record, kMaxRecordBytes, Keys::unique);
     if (raw.contains("hq_hash") && raw["hq_hash"] != hq_hash) return false;
     const Record stored = record_from_json(raw, record);
     if (stored.seed != job.seed || stored.key != key) return false;
@@ -231,6 +245,11 @@ static int run_batch(const DegradeJob& job) {
   if (!job.replay_path.empty()) throw_usage("--replay regenerates one image; give one input and -o FILE");
   if (!job.record_path.empty()) throw_usage("--record names one record; in batch mode records go next to each output");
   if (job.output.empty() || job.output == "-") throw_usage("batch mode needs -o DIRECTORY");
+  // "-o f.png --variants 3" made a folder named f.png: an image name is refused unless that folder exists.
+  if (format_from_extension(job.output) != ImageFormat::unknown && !fs::is_directory(job.output))
+    throw_usage("-o " + job.output + " names an image file, but this run writes a folder of images (" +
+                (job.variants > 1 ? "--variants " + std::to_string(job.variants) : std::string("several inputs")) +
+                "): give a folder");
   if (job.variants < 1) throw_usage("--variants must be >= 1");
   if (!job.key.empty()) throw_usage("--key names the one image of single mode; in batch mode keys come from the inputs");
   const std::string manifest = manifest_path(job);
@@ -248,6 +267,25 @@ static int run_batch(const DegradeJob& job) {
   std::vector<batch::Item> all = batch::collect_items(spec);
   // Key order fixes which shard takes which item, whatever the listing order.
   std::stable_sort(all.begin(), all.end(), [](const batch::Item& a, const batch::Item& b) { return a.key < b.key; });
+  // Variant k of key K is keyed "K#vk" (its draws and its manifest key): an
+  // input whose own key is "x#v1" would get x's variant 1's draws and key.
+  // The later key (x#v1 sorts after x) is a bad item, in every shard alike.
+  if (job.variants > 1) {
+    std::unordered_map<std::string, size_t> owner;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (!all[i].error.empty()) continue;
+      for (int k = 0; k < job.variants && all[i].error.empty(); ++k) {
+        const std::string vk = variant_key(all[i].key, k);
+        const auto at = owner.find(vk);
+        if (at == owner.end()) continue;
+        const std::string& other = all[at->second].key;
+        all[i].error = all[i].name() + ": its variant key '" + vk + "' is also that of variant " +
+                       (vk == other ? std::string("0") : vk.substr(other.size() + 2)) + " of " +
+                       all[at->second].name() + " (--variants keys variant k of K as K#vk): rename one of them";
+      }
+      for (int k = 0; k < job.variants && all[i].error.empty(); ++k) owner.emplace(variant_key(all[i].key, k), i);
+    }
+  }
   std::vector<batch::Item> mine;
   for (size_t i = 0; i < all.size(); ++i)
     if (job.shard.contains(i)) mine.push_back(all[i]);

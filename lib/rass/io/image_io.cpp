@@ -127,12 +127,22 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name) {
   throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
 }
 
+uint64_t max_image_file_bytes() {
+  const uint64_t pixels = max_pixels();
+  if (pixels == 0 || pixels > (UINT64_MAX - (uint64_t(64) << 20)) / 8) return 0;
+  return 8 * pixels + (uint64_t(64) << 20);
+}
+
 std::vector<uint8_t> read_image_bytes(const std::string& path) {
   const std::string name = path == "-" ? "<stdin>" : path;
-  return read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {
-    if (n > 0 && sniff_format(p, n) == ImageFormat::unknown)
-      throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
-  });
+  return read_file_bytes(
+      path, size_t(max_image_file_bytes()),
+      [&](const uint8_t* p, size_t n) {
+        if (n > 0 && sniff_format(p, n) == ImageFormat::unknown)
+          throw_bad_input(name, "unsupported image format (expected PNG, JPEG or PNM)");
+      },
+      "more than an image of the pixel limit (" + std::to_string(max_pixels()) +
+          ") can take; raise it with --max-pixels N or RASS_MAX_PIXELS=N, 0 = no limit");
 }
 
 Image read_image(const std::string& path) {

@@ -56,7 +56,7 @@ std::vector<std::string> load_class_names(const std::string& spec) {
   const std::vector<uint8_t> bytes = read_text_file_bytes(spec);
   std::vector<std::string> names;
   std::string text(bytes.begin(), bytes.end());
-  size_t pos = 0;
+  size_t pos = utf8_bom_size(bytes.data(), bytes.size());  // an editor's byte-order mark is not part of the first name
   int line = 0;
   int first_empty = 0;  // an empty line is an error unless only empty lines follow it
   while (pos < text.size()) {

@@ -61,7 +61,8 @@ const char* convention_name(Convention c) { return c == Convention::mmseg ? "mms
 
 std::map<int, int> read_label_map(const std::string& path) {
   const std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  const std::string text(bytes.begin(), bytes.end());
+  // An editor's byte-order mark is not part of the first value.
+  const std::string text(bytes.begin() + std::ptrdiff_t(utf8_bom_size(bytes.data(), bytes.size())), bytes.end());
   std::map<int, int> map;
   auto put = [&](int from, int to, int line) {
     if (!map.emplace(from, to).second)

@@ -53,11 +53,22 @@ std::string first_line(const std::string& path) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-// --resume: a scene is done when its caption (written last) exists and its
-// image and label map decode at the asked size with the right channels.
+// A tags or caption file as this tool writes it: one non-empty line and its
+// newline (an emptied or cut file is not).
+bool one_line_file(const std::string& path) {
+  try {
+    const std::vector<uint8_t> bytes = read_text_file_bytes(path, 1 << 20);
+    return bytes.size() >= 2 && bytes.back() == '\n' && std::count(bytes.begin(), bytes.end(), uint8_t('\n')) == 1;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// --resume: a scene is done when its caption (written last) and tags are
+// one line each and its image and label map decode at the asked size with
+// the right channels.
 bool finished(const ScenesJob& job, const Paths& p) {
-  std::error_code ec;
-  if (!fs::exists(p.caption, ec) || !fs::exists(p.tags, ec)) return false;
+  if (!one_line_file(p.caption) || !one_line_file(p.tags)) return false;
   try {
     const Image img = read_image(p.image), lab = read_label_image(p.label);
     return img.width == job.scene.width && img.height == job.scene.height && img.channels == 3 &&
