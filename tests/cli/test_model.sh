@@ -115,4 +115,13 @@ expect_exit 0 "info merged" -- "$M" info "$T/m.safetensors" --json
 grep -q '"F16"' "$T/.out" && fail "merge took the fp16 variant as well"
 expect_exit 3 "merge a variant some components lack" -- "$M" convert "$T/sd" --merge --variant fp16 -o "$T/m16.safetensors"
 stderr_has "variant 'fp16'" "missing variant named"
+# --split into a model folder that holds weights: refused (it replaced them,
+# configs of another model beside); into a folder holding only configs: written.
+cp "$T/sd/unet/diffusion_pytorch_model.safetensors" "$T/unet-before.safetensors"
+expect_exit 2 "--split over a model folder's weights" -- "$M" convert "$T/m.safetensors" --split -o "$T/sd"
+stderr_has "already holds unet/diffusion_pytorch_model.safetensors" "the weights are named"
+cmp -s "$T/sd/unet/diffusion_pytorch_model.safetensors" "$T/unet-before.safetensors" || fail "the weights were replaced"
+mkdir -p "$T/sp/unet" && cp "$T/sd/unet/config.json" "$T/sp/unet/"
+expect_exit 0 "--split into a folder with configs only" -- "$M" convert "$T/m.safetensors" --split -o "$T/sp" -q
+[ -s "$T/sp/unet/diffusion_pytorch_model.safetensors" ] && [ -s "$T/sp/unet/config.json" ] || fail "split outputs: $(find "$T/sp" -type f)"
 finish

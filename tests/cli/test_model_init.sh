@@ -85,6 +85,12 @@ expect_exit 3 "cross_attention_dim mismatch" -- "$M" init "$T/bad" --unet-config
 stderr_has "cross_attention_dim" "mismatch named"
 [ -e "$T/bad" ] && fail "no folder after a failure"
 ls -a "$T" | grep -q '\.tmp\.' && fail "no temporary folder left after a failure"
+# A size far past any model (a typo) is refused naming the field; it built
+# until the memory ran out.
+sed 's/"layers_per_block": [0-9]*/"layers_per_block": 100000000/' "$T/sd/unet/config.json" >"$T/unet-deep.json"
+expect_exit 3 "layers_per_block 100000000" -- "$M" init "$T/bad" --unet-config "$T/unet-deep.json"
+stderr_has "layers_per_block = 100000000 (at most 256" "the field and the bound are named"
+[ -e "$T/bad" ] && fail "no folder after a refused config"
 expect_exit 3 "missing config" -- "$M" init "$T/bad" --vae-config "$T/nope.json"
 stderr_has "nope.json" "missing config named"
 expect_exit 3 "tokenizer folder without vocab" -- "$M" init "$T/bad" --tokenizer "$T"

@@ -40,6 +40,25 @@ expect_exit 0 "latent tiling + tiled VAE" -- "$R" -m "$SD" --upscale 4 --size-po
   --vae-tile 64,8 --vae-mode "$LQ" -o "$T/tiled.png" --json
 grep -q '"output_size":\[148,104\]' "$T/.out" || fail "tiled output size"
 expect_exit 2 "bad --vae-tile" -- "$R" -m "$SD" --tile --vae-tile 1000 "$LQ" -o "$T/x.png"
+# A thin latent (2x50 here) shrinks the tile to its short side (2), under
+# the overlap (4): OSEDiff's grid loop never ends there (rass-restore hung);
+# the overlap is at most half the shrunk tile.
+{ printf 'P6\n400 16\n255\n'; head -c 19200 /dev/zero | tr '\0' '\200'; } >"$T/thin.ppm"
+expect_exit 0 "a thin image, tiles shrunk under the overlap" -- timeout 120 "$R" -m "$SD" --size-policy pad --tile --tile-size 8 \
+  --tile-overlap 4 --vae-mode "$T/thin.ppm" -o "$T/thin.png" -q
+[ -s "$T/thin.png" ] || fail "a thin image: no output"
+# --prompt-file: a prompt from a file (BOM and line end dropped); an endless
+# stream stops at 1 MiB (`yes |` grew without bound).
+printf '\357\273\277a red barn\r\n' >"$T/prompt.txt"
+expect_exit 0 "--prompt-file" -- "$R" -m "$SD" --process-size 16 --vae-mode --prompt-file "$T/prompt.txt" "$LQ" -o "$T/pf.png" --json -q
+grep -q '"prompt":"a red barn' "$T/.out" || fail "--prompt-file: $(cat "$T/.out")"
+yes 2>/dev/null | expect_exit 3 "an endless --prompt-file" -- "$R" -m "$SD" --process-size 16 --prompt-file /dev/stdin "$LQ" -o "$T/pf2.png"
+stderr_has "larger than 1048576 bytes" "the bound is named"
+# --max-pixels bounds the processed size too (--upscale 4: 37x26 -> 148x104,
+# padded to multiples of 8: 152x104).
+expect_exit 3 "--max-pixels under the processed size" -- "$R" -m "$SD" --upscale 4 --size-policy pad --max-pixels 5000 "$LQ" -o "$T/big.png"
+stderr_has "its processed size: image too large (152x104 = 15808 pixels" "the processed size is named"
+[ ! -e "$T/big.png" ] || fail "an output over the pixel limit"
 # --vae-offload: the waiting tiles' activations in host memory give the same
 # bits; on the CPU they wait outside LibTorch's allocator, so the decoder's
 # tensor peak (--timings, GiB) drops. 448x320 px: the encoder and the decoder tiled.

@@ -147,6 +147,30 @@ TEST_CASE("latent tiles: OSEDiff's grid and Gaussian weights, worked by hand") {
   CHECK(w[2][1].item<double>() == doctest::Approx(g(0) * g(0.5)).epsilon(1e-12));
 }
 
+TEST_CASE("latent tiles of a thin latent: the overlap at most half the shrunk tile, so the grid ends") {
+  // OSEDiff's tile is min(96, h, w); its overlap stays 32, and its grid loop
+  // never ends once overlap >= tile (a 128x4800 image hung rass-restore).
+  CHECK(effective_tile_overlap(96, 32) == 32);  // the reference's grid
+  CHECK(effective_tile_overlap(64, 32) == 32);
+  CHECK(effective_tile_overlap(63, 32) == 31);
+  CHECK(effective_tile_overlap(16, 32) == 8);
+  CHECK(effective_tile_overlap(1, 32) == 0);
+  CHECK_THROWS_AS(tile_offsets(100, 16, 32), std::invalid_argument);
+  CHECK_THROWS_AS(tile_offsets(100, 16, 16), std::invalid_argument);
+  // A 3 x 200 latent, tile 8 and overlap 4: tiles of 3, overlap 1, stride 2:
+  // origins 0, 2, ..., 196 and the last at 197 (cur reaches 200 at n = 99).
+  torch::manual_seed(3);
+  const torch::Tensor z = torch::randn({1, 4, 3, 200});
+  int64_t calls = 0;
+  auto square = [&](const torch::Tensor& t) {
+    ++calls;
+    return t * t;
+  };
+  CHECK(max_abs(tiled_latent_apply(z, 8, 4, square), z * z) < 1e-5);
+  CHECK(calls == 100);
+  CHECK(tile_offsets(200, 3, 1).size() == 100);
+}
+
 TEST_CASE("latent tiling: the blend of OSEDiff's loop bit for bit (tests/nn/make_latent_tiles_fixture.py)") {
   // fn(t) = 3 t + 1 is exact in float32 on both sides, so only the blend's
   // order and precision (float64 products, float32 sums, x offsets outer) show.

@@ -14,8 +14,15 @@ static nlohmann::json read_json(const std::string& path) { return nlohmann::json
 
 // Values the modules cannot be built from are the file's fault (exit 3 naming
 // it), not a raw LibTorch error at construction.
-static void require_positive(const std::string& path, const std::string& key, int64_t v) {
+// The upper bounds are far past any released model (SD 2.1: 1280 channels,
+// 2 layers a block, 23 text layers, a vocabulary of 49408) and keep a typo
+// ("layers_per_block": 100000000) from building until the memory runs out.
+constexpr int64_t kMaxWidth = 65536, kMaxLayers = 256, kMaxVocab = int64_t(1) << 24;
+static void require_positive(const std::string& path, const std::string& key, int64_t v, int64_t max = kMaxWidth) {
   if (v < 1) throw_bad_input(path, key + " = " + std::to_string(v) + " (must be at least 1)");
+  if (v > max)
+    throw_bad_input(path, key + " = " + std::to_string(v) + " (at most " + std::to_string(max) +
+                              " here: far past any released model; a typo?)");
 }
 static void require_groups(const std::string& path, int64_t groups, const std::vector<int64_t>& channels) {
   require_positive(path, "norm_num_groups", groups);
@@ -59,7 +66,7 @@ nn::VaeConfig read_vae_config(const std::string& path) {
   require_positive(path, "in_channels", c.in_channels);
   require_positive(path, "out_channels", c.out_channels);
   require_positive(path, "latent_channels", c.latent_channels);
-  require_positive(path, "layers_per_block", c.layers_per_block);
+  require_positive(path, "layers_per_block", c.layers_per_block, kMaxLayers);
   require_groups(path, c.norm_num_groups, c.block_out_channels);
   if (c.block_out_channels.size() > 8) throw_bad_input(path, "block_out_channels has more than 8 levels");
   if (!(c.scaling_factor > 0) || !std::isfinite(c.scaling_factor))
@@ -133,11 +140,12 @@ nn::UNetConfig read_unet_config(const std::string& path) {
       throw_bad_input(path, "up_block_types has '" + t + "' (CrossAttnUpBlock2D, UpBlock2D are supported)");
   require_positive(path, "in_channels", c.in_channels);
   require_positive(path, "out_channels", c.out_channels);
-  require_positive(path, "layers_per_block", c.layers_per_block);
+  require_positive(path, "layers_per_block", c.layers_per_block, kMaxLayers);
   require_positive(path, "cross_attention_dim", c.cross_attention_dim);
   require_groups(path, c.norm_num_groups, c.block_out_channels);
   for (size_t i = 0; i < n; ++i)
-    require_positive(path, "transformer_layers_per_block[" + std::to_string(i) + "]", c.transformer_layers_per_block[i]);
+    require_positive(path, "transformer_layers_per_block[" + std::to_string(i) + "]", c.transformer_layers_per_block[i],
+                     kMaxLayers);
   if (c.block_out_channels[0] % 2 != 0)
     throw_bad_input(path, "block_out_channels[0] must be even (the sinusoidal timestep embedding has that width; odd widths are not supported)");
   for (size_t i = 0; i < c.num_attention_heads.size(); ++i)
@@ -165,10 +173,10 @@ nn::ClipTextConfig read_clip_text_config(const std::string& path) {
   }
   if (c.hidden_act != "gelu" && c.hidden_act != "quick_gelu")
     throw_bad_input(path, "hidden_act '" + c.hidden_act + "' is not supported (gelu, quick_gelu)");
-  require_positive(path, "vocab_size", c.vocab_size);
+  require_positive(path, "vocab_size", c.vocab_size, kMaxVocab);
   require_positive(path, "hidden_size", c.hidden_size);
   require_positive(path, "intermediate_size", c.intermediate_size);
-  require_positive(path, "num_hidden_layers", c.num_hidden_layers);
+  require_positive(path, "num_hidden_layers", c.num_hidden_layers, kMaxLayers);
   require_positive(path, "num_attention_heads", c.num_attention_heads);
   require_positive(path, "max_position_embeddings", c.max_position_embeddings);
   if (c.hidden_size % c.num_attention_heads != 0)

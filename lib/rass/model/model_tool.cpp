@@ -199,8 +199,16 @@ void guard_outputs(const ModelJob& a) {
   files.check_output_dir(a.out_dir, "-O", false);
   if (!a.split) return files.check_output_file(a.output, "-o");
   for (const char* f : {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
-                        "text_encoder/model.safetensors"})
+                        "text_encoder/model.safetensors"}) {
     files.check_output_file(path_join(a.output, f), "-o");
+    // A folder may hold the configs already (a merged file has none), not
+    // weights: splitting into a model folder replaced its weights and left
+    // configs of another shape beside them.
+    std::error_code ec;
+    if (fs::exists(path_join(a.output, f), ec))
+      throw_usage("-o " + a.output + " already holds " + f + "; --split writes weights into a folder without them "
+                  "(its configs may be there): remove them or give another folder");
+  }
 }
 
 int run(const ModelJob& a, bool quiet) {

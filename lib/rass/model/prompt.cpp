@@ -133,7 +133,9 @@ std::string prompt_cut_warning(const std::string& name, size_t tokens, int64_t m
 }
 
 std::string read_prompt_file(const std::string& path) {
-  const std::vector<uint8_t> b = read_text_file_bytes(path);
+  // A prompt is a line or a paragraph (the text encoder takes 75 tokens):
+  // 1 MiB is far past any, and an endless stream (`yes |`) stops there.
+  const std::vector<uint8_t> b = read_text_file_bytes(path, size_t(1) << 20);
   std::string text(b.begin() + std::ptrdiff_t(utf8_bom_size(b.data(), b.size())), b.end());
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;

@@ -21,6 +21,7 @@
 #include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/batching.hpp"
 #include "rass/model/device.hpp"
+#include "rass/io/image_io.hpp"
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/attention_maps.hpp"
@@ -247,6 +248,10 @@ PreparedRestore prepare_restore(const RestoreModel& m, const RestoreInput& ri) {
   pr.in = prepare_input(to_rgb8(*ri.lq, ri.name), p.upscale, p.size_policy, p.process_size, ri.name);
   r.proc_width = pr.in.image.width;
   r.proc_height = pr.in.image.height;
+  // --max-pixels bounds the size the networks run at too: the upscale and
+  // the smallest-side rule can make a thin input hundreds of times larger
+  // (256x1 is processed at 32768x128).
+  check_pixel_limit(ri.name + ": its processed size", uint64_t(r.proc_width), uint64_t(r.proc_height));
   // Prompt: BOS, tokens cut to max_tokens - 2, EOS, padding (the tokenizer's truncation).
   r.prompt_tokens = m.tokenizer->encode(ri.prompt).size();
   r.truncated = int64_t(r.prompt_tokens) > m.max_tokens - 2;
