@@ -15,6 +15,7 @@
 #include <string>
 
 #include "rass/nn/group_norm.hpp"
+#include "rass/nn/group_norm_kernel.hpp"
 
 namespace {
 
@@ -66,7 +67,9 @@ TEST_CASE("the fused group norm's element code equals LibTorch's group norm and 
   // 64 channels in 32 groups over 130x70: 18200 values a group, two NCHW
   // chunks (16384 + 1816) and 36 NHWC chunks of 256 pixels (the last 140);
   // 12 channels in 4 groups over 5x7: one chunk, three channels a group.
-  for (const Case& c : {Case{2, 64, 32, 130, 70}, Case{2, 12, 4, 5, 7}}) {
+  // 30 channels over 9x9: neither four-wide layout; 8 x 512 over 16x16: the
+  // NHWC chunks shrunk to 16 pixels (264 blocks wanted over the batch).
+  for (const Case& c : {Case{2, 64, 32, 130, 70}, Case{2, 12, 4, 5, 7}, Case{2, 30, 10, 9, 9}, Case{8, 512, 32, 16, 16}}) {
     for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
       for (bool nhwc : {false, true}) {
         for (bool silu : {false, true}) {
@@ -94,6 +97,20 @@ TEST_CASE("the fused group norm's element code equals LibTorch's group norm and 
       }
     }
   }
+  // The chunks: NHWC pixels from the shape alone (N HW / 264, 16 to 256).
+  rass::nn::gn::Shape sh;
+  sh.N = 8, sh.C = 512, sh.HW = 256, sh.G = 32, sh.nhwc = true;
+  CHECK(sh.chunk_pixels() == 16);
+  CHECK(sh.chunks() == 16);
+  sh.HW = 512 * 512;
+  CHECK(sh.chunk_pixels() == 256);
+  CHECK(sh.chunks() == 1024);
+  sh.N = 1, sh.HW = 64 * 64;  // 4096 / 264 -> 16 pixels
+  CHECK(sh.chunk_pixels() == 16);
+  sh.nhwc = false, sh.HW = 130 * 70, sh.C = 64;  // NCHW: 2 x 9100 values a group, 16384 a chunk
+  CHECK(sh.chunks() == 2);
+  // A weight of the wrong length: refused, not read past its end.
+  CHECK_THROWS(rass::nn::group_norm_fused(torch::randn({2, 12, 3, 3}), 4, torch::ones({6}), {}, 1e-6, false));
   // Not a [N, C, H, W] input with C a multiple of the groups: refused.
   CHECK_THROWS(rass::nn::group_norm_fused(torch::randn({2, 12, 9}), 4, {}, {}, 1e-6, false));
   CHECK_THROWS(rass::nn::group_norm_fused(torch::randn({2, 12, 3, 3}), 5, {}, {}, 1e-6, false));
@@ -146,6 +163,7 @@ TEST_CASE("GroupNorm on CUDA keeps channels-last and equals LibTorch's") {
   if (!torch::cuda::is_available())
     rass::test::skip("no CUDA device (torch::cuda::is_available() is false: CPU-only LibTorch or no GPU)");
   REQUIRE(rass::nn::fused_group_norm_built());
+  rass::nn::set_fused_group_norm(true);  // whatever RASS_FUSED_NORM says
   torch::manual_seed(7);
   torch::NoGradGuard no_grad;
   const torch::Device cuda(torch::kCUDA, 0);
@@ -156,7 +174,10 @@ TEST_CASE("GroupNorm on CUDA keeps channels-last and equals LibTorch's") {
   struct Case {
     int64_t N, C, G, H, W;
   };
-  for (const Case& c : {Case{2, 64, 32, 130, 70}, Case{3, 12, 4, 5, 7}, Case{2, 1280, 32, 9, 11}, Case{1, 96, 32, 33, 17}}) {
+  // 30 channels: no four-wide apply (C % 4, HW % 4 both off); 320: a
+  // part-filled last pass of the channels over 256 threads (the UNet's).
+  for (const Case& c : {Case{2, 64, 32, 130, 70}, Case{3, 12, 4, 5, 7}, Case{2, 1280, 32, 9, 11}, Case{1, 96, 32, 33, 17},
+                        Case{2, 30, 10, 9, 9}, Case{2, 320, 32, 9, 9}, Case{8, 512, 32, 16, 16}}) {
     for (auto dtype : {torch::kFloat, torch::kHalf, torch::kBFloat16}) {
       for (bool nhwc : {false, true}) {
         for (bool silu : {false, true}) {
@@ -191,6 +212,18 @@ TEST_CASE("GroupNorm on CUDA keeps channels-last and equals LibTorch's") {
         }
       }
     }
+  }
+  // A view one element into its storage: no four-wide loads (misaligned), the
+  // one-value apply, the same values.
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    INFO("misaligned, dtype " << dtype);
+    const int64_t numel = 2 * 64 * 8 * 8;
+    const torch::Tensor x = (torch::randn({numel + 1}) * 2 + 3).to(cuda, dtype).narrow(0, 1, numel).view({2, 64, 8, 8});
+    CHECK(x.is_contiguous());
+    const torch::Tensor y = rass::nn::group_norm_fused(x, 32, {}, {}, 1e-6, true);
+    const torch::Tensor aligned = rass::nn::group_norm_fused(x.clone(), 32, {}, {}, 1e-6, true);
+    CHECK(torch::equal(y, aligned));
+    CHECK(err_vs_reference(y, x, 32, {}, {}, 1e-6, true) < (dtype == torch::kFloat ? 1e-5 : 1e-2));
   }
   for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
     INFO("dtype " << dtype);

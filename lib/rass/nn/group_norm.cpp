@@ -27,8 +27,10 @@ namespace {
 
 std::atomic<int> g_fused{-1};  // -1: RASS_FUSED_NORM not read yet
 
+// Channels-last unless x is (also) NCHW-contiguous; a strided view (a crop)
+// goes by the layout its strides suggest, so a channels-last network stays so.
 bool nhwc_layout(const torch::Tensor& x) {
-  return x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
+  return !x.is_contiguous() && x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
 }
 
 // The element code of group_norm_kernel.hpp in loops, in float: what the
@@ -53,21 +55,23 @@ torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const 
         int64_t begin, end;
         gn::chunk_range(s, k, begin, end);
         gn::Partial p{};
-        if (!nhwc) {  // the CUDA block's threads and tree, in its order
+        if (!nhwc) {  // the CUDA block's lanes and tree, in its order
           const float* base = px + (n * s.G + g) * D * s.HW;
-          float sum[gn::kStatsThreads] = {}, sq[gn::kStatsThreads] = {};
-          for (int t = 0; t < gn::kStatsThreads; ++t)
-            for (int64_t i = begin + t; i < end; i += gn::kStatsThreads) {
-              const float v = base[i] - base[begin];
-              sum[t] += v;
-              sq[t] += v * v;
+          gn::Partial lanes[gn::kLanes] = {};
+          for (int t = 0; t < gn::kLanes && begin + t < end; ++t) {
+            const float k = base[begin + t];
+            float sum = 0, sq = 0, cnt = 0;
+            for (int64_t i = begin + t; i < end; i += gn::kLanes) {
+              const float v = base[i] - k;
+              sum += v;
+              sq += v * v;
+              cnt += 1.f;
             }
-          for (int half = gn::kStatsThreads / 2; half > 0; half /= 2)
-            for (int t = 0; t < half; ++t) {
-              sum[t] += sum[t + half];
-              sq[t] += sq[t + half];
-            }
-          p = gn::from_shifted_sums(float(end - begin), base[begin], sum[0], sq[0]);
+            lanes[t] = gn::from_shifted_sums(cnt, k, sum, sq);
+          }
+          for (int half = gn::kLanes / 2; half > 0; half /= 2)
+            for (int t = 0; t < half; ++t) lanes[t] = gn::merge(lanes[t], lanes[t + half]);
+          p = lanes[0];
         } else {
           for (int64_t c = g * D; c < (g + 1) * D; ++c) {
             const float* base = px + (n * s.HW + begin) * s.C + c;
@@ -86,10 +90,22 @@ torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const 
   const torch::Tensor w = weight.defined() ? weight.to(torch::kCPU, torch::kFloat).contiguous() : weight;
   const torch::Tensor b = bias.defined() ? bias.to(torch::kCPU, torch::kFloat).contiguous() : bias;
   std::vector<float> scale(size_t(s.N * s.C)), shift(size_t(s.N * s.C));
+  const float* pw = w.defined() ? w.data_ptr<float>() : nullptr;
+  const float* pb = b.defined() ? b.data_ptr<float>() : nullptr;
   for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t g = 0; g < s.G; ++g)
-      gn::finalize_group(s, n, g, partials.data(), w.defined() ? w.data_ptr<float>() : nullptr,
-                         b.defined() ? b.data_ptr<float>() : nullptr, float(eps), scale.data(), shift.data());
+    for (int64_t g = 0; g < s.G; ++g) {  // the finalize block's lanes and trees, in its order
+      const gn::Partial* pp = partials.data() + (n * s.G + g) * chunks;
+      double a[gn::kLanes], b1[gn::kLanes];
+      for (int t = 0; t < gn::kLanes; ++t) gn::lane_sums_pass1(pp, chunks, t, a[t], b1[t]);
+      for (int half = gn::kLanes / 2; half > 0; half /= 2)
+        for (int t = 0; t < half; ++t) a[t] += a[t + half], b1[t] += b1[t + half];
+      const double count = a[0], mean = count > 0 ? b1[0] / count : 0.0;
+      for (int t = 0; t < gn::kLanes; ++t) b1[t] = gn::lane_sums_pass2(pp, chunks, t, mean);
+      for (int half = gn::kLanes / 2; half > 0; half /= 2)
+        for (int t = 0; t < half; ++t) b1[t] += b1[t + half];
+      for (int64_t c = g * D; c < (g + 1) * D; ++c)
+        gn::scale_shift(s, n, c, count, mean, b1[0], pw, pb, float(eps), scale.data(), shift.data());
+    }
   torch::Tensor out = at::empty_like(x);
   float* po = out.data_ptr<float>();
   const int64_t total = x.numel();
@@ -131,13 +147,22 @@ bool group_norm_takes_fused(const torch::Tensor& x, int64_t groups) {
   const auto t = x.scalar_type();
   if (t != torch::kFloat && t != torch::kHalf && t != torch::kBFloat16) return false;
   if (groups <= 0 || x.size(1) % groups != 0) return false;
-  return !(nhwc_layout(x) && x.size(1) > gn::kMaxChannelsNhwc);
+  gn::Shape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.HW = x.size(2) * x.size(3);
+  s.G = groups;
+  s.nhwc = nhwc_layout(x);
+  return gn::fits_grid(s) && !(s.nhwc && s.C > gn::kMaxChannelsNhwc);
 }
 
 torch::Tensor group_norm_fused(const torch::Tensor& x_in, int64_t groups, const torch::Tensor& weight,
                                const torch::Tensor& bias, double eps, bool silu) {
   if (x_in.dim() != 4 || groups <= 0 || x_in.size(1) % groups != 0)
     throw std::invalid_argument("group_norm_fused: a [N, C, H, W] input with C a multiple of the groups");
+  for (const torch::Tensor* t : {&weight, &bias})
+    if (t->defined() && t->numel() != x_in.size(1))
+      throw std::invalid_argument("group_norm_fused: weight and bias need one value a channel");
   if (!x_in.is_cuda()) return group_norm_loops(x_in, groups, weight, bias, eps, silu);
 #ifdef RASS_GN_CUDA
   const bool nhwc = nhwc_layout(x_in);
@@ -220,13 +245,14 @@ bool group_norm_takes_channels_last(const torch::Tensor& x) {
 namespace {
 // Autograd follows neither our kernels nor addcmul's out= form: with a
 // gradient wanted (training), LibTorch's kernel.
-bool wants_grad(const torch::Tensor& input, const torch::Tensor& weight) {
-  return c10::GradMode::is_enabled() && (input.requires_grad() || (weight.defined() && weight.requires_grad()));
+bool wants_grad(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return c10::GradMode::is_enabled() && (input.requires_grad() || (weight.defined() && weight.requires_grad()) ||
+                                         (bias.defined() && bias.requires_grad()));
 }
 }  // namespace
 
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
-  if (!wants_grad(input, weight)) {
+  if (!wants_grad(input, weight, bias)) {
     if (group_norm_takes_fused(input, options.num_groups()))
       return group_norm_fused(input, options.num_groups(), weight, bias, options.eps(), false);
     if (group_norm_takes_channels_last(input))
@@ -236,7 +262,7 @@ torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
 }
 
 torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& input) {
-  if (!wants_grad(input, weight) && group_norm_takes_fused(input, options.num_groups()))
+  if (!wants_grad(input, weight, bias) && group_norm_takes_fused(input, options.num_groups()))
     return group_norm_fused(input, options.num_groups(), weight, bias, options.eps(), true);
   torch::Tensor y = forward(input);
   return c10::GradMode::is_enabled() ? at::silu(y) : at::silu_(y);

@@ -1,13 +1,16 @@
-// torch::nn::GroupNorm that keeps a channels-last input channels-last on CUDA.
-// Why: LibTorch 2.11's CUDA group norm makes its input contiguous (NCHW) and
-// returns NCHW (pytorch/pytorch#111824; an NHWC kernel came after 2.11), so
-// with --channels-last every GroupNorm of the UNet and the VAE was two
-// layout copies, its own and the next convolution's back to NHWC -- the
-// likely reason the first GPU run's --channels-last rows were slower than
-// without. Elsewhere (the CPU, NCHW inputs, 3-D inputs) LibTorch's own.
-// Same parameters, names and options as torch::nn::GroupNorm; forward is not
+// torch::nn::GroupNorm with faster paths for inference on CUDA.
+// - The fused kernels (group_norm_fused, RASS_FUSED_NORM on by default):
+//   NCHW or channels-last input, a statistics pass and one pass writing the
+//   norm (and, through forward_silu, the SiLU after it) in the input's layout.
+// - Without them, a channels-last input is normalised in its own layout by
+//   LibTorch ops (group_norm_channels_last). Why: LibTorch 2.11's CUDA group
+//   norm makes its input contiguous (NCHW) and returns NCHW
+//   (pytorch/pytorch#111824; an NHWC kernel came after 2.11), so with
+//   --channels-last every GroupNorm was two layout copies, its own and the
+//   next convolution's back to NHWC.
+// Elsewhere (the CPU, 3-D inputs, autograd) LibTorch's own. Same
+// parameters, names and options as torch::nn::GroupNorm; forward is not
 // virtual in LibTorch: reach it through this class, not as<torch::nn::GroupNormImpl>().
-// Inference only (no gradient wanted); with autograd, LibTorch's kernel.
 #pragma once
 #include <ostream>
 

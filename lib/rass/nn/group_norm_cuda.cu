@@ -1,12 +1,13 @@
 // Fused GroupNorm (+ SiLU) on the GPU: the element code of
 // group_norm_kernel.hpp mapped to threads.
 //   statistics, NCHW: a block per (chunk, n g); its threads stride over the
-//     chunk's consecutive values (coalesced) and their sums meet in a tree in
-//     shared memory (a fixed order);
+//     chunk's consecutive values (coalesced) and their Partials meet in a
+//     tree in shared memory (a fixed order);
 //   statistics, NHWC: a block per (chunk, n); a thread per channel walks the
 //     chunk's pixels (neighbouring threads read neighbouring channels of a
 //     pixel: coalesced), then a thread per group merges its channels in order;
-//   finalize: a thread per (n, g) merges the group's chunks in order;
+//   finalize: a block per (n, g) sums the group's chunks in double (lanes,
+//     then a tree) and writes its channels' scale and shift;
 //   apply: a thread per 4 values (one 8- or 16-byte load and store) where
 //     the layout keeps 4 neighbours in one item, else one per value.
 #include "rass/nn/group_norm_cuda.hpp"
@@ -19,7 +20,7 @@ namespace rass::nn::gn {
 
 namespace {
 
-constexpr int kThreads = kStatsThreads;
+constexpr int kThreads = kLanes;
 
 __device__ __forceinline__ float load(const float* p) { return *p; }
 __device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
@@ -39,25 +40,27 @@ __global__ void stats_nchw(Shape s, const T* x, Partial* partials) {
   int64_t begin, end;
   chunk_range(s, chunk, begin, end);
   const T* base = x + ng * L;
-  const float k = load(base + begin);
-  float sum = 0.f, sq = 0.f;
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float v = load(base + i) - k;
-    sum += v;
-    sq += v * v;
-  }
-  __shared__ float s_sum[kThreads], s_sq[kThreads];
-  s_sum[threadIdx.x] = sum;
-  s_sq[threadIdx.x] = sq;
-  __syncthreads();
-  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-    if (threadIdx.x < half) {
-      s_sum[threadIdx.x] += s_sum[threadIdx.x + half];
-      s_sq[threadIdx.x] += s_sq[threadIdx.x + half];
+  // Lane t: values begin + t, begin + t + kLanes, ... shifted by its first.
+  Partial mine{0.f, 0.f, 0.f};
+  if (begin + threadIdx.x < end) {
+    const float k = load(base + begin + threadIdx.x);
+    float sum = 0.f, sq = 0.f, n = 0.f;
+    for (int64_t i = begin + threadIdx.x; i < end; i += kLanes) {
+      const float v = load(base + i) - k;
+      sum += v;
+      sq += v * v;
+      n += 1.f;
     }
+    mine = from_shifted_sums(n, k, sum, sq);
+  }
+  __shared__ Partial lanes[kLanes];
+  lanes[threadIdx.x] = mine;
+  __syncthreads();
+  for (unsigned half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) lanes[threadIdx.x] = merge(lanes[threadIdx.x], lanes[threadIdx.x + half]);
     __syncthreads();
   }
-  if (threadIdx.x == 0) partials[ng * s.chunks() + chunk] = from_shifted_sums(float(end - begin), k, s_sum[0], s_sq[0]);
+  if (threadIdx.x == 0) partials[ng * s.chunks() + chunk] = lanes[0];
 }
 
 template <class T>
@@ -87,17 +90,48 @@ __global__ void stats_nhwc(Shape s, const T* x, Partial* partials) {
   }
 }
 
+// A block per (n, g): its chunks summed in double in the lanes' order (two
+// passes, no division a step), then the scale and shift of its channels.
 __global__ void finalize(Shape s, const Partial* partials, const float* weight, const float* bias, float eps,
                          float* scale, float* shift) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < s.N * s.G; i += int64_t(gridDim.x) * blockDim.x)
-    finalize_group(s, i / s.G, i % s.G, partials, weight, bias, eps, scale, shift);
+  const int64_t ng = blockIdx.x, n = ng / s.G, g = ng % s.G, chunks = s.chunks();
+  const Partial* p = partials + ng * chunks;
+  __shared__ double a[kLanes], b[kLanes];
+  lane_sums_pass1(p, chunks, threadIdx.x, a[threadIdx.x], b[threadIdx.x]);
+  __syncthreads();
+  for (unsigned half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) {
+      a[threadIdx.x] += a[threadIdx.x + half];
+      b[threadIdx.x] += b[threadIdx.x + half];
+    }
+    __syncthreads();
+  }
+  const double count = a[0], mean = count > 0 ? b[0] / count : 0.0;
+  __syncthreads();  // every lane has read a[0] and b[0] before b is reused
+  b[threadIdx.x] = lane_sums_pass2(p, chunks, threadIdx.x, mean);
+  __syncthreads();
+  for (unsigned half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) b[threadIdx.x] += b[threadIdx.x + half];
+    __syncthreads();
+  }
+  const double m2 = b[0];
+  for (int64_t c = g * s.D() + threadIdx.x; c < (g + 1) * s.D(); c += kLanes)
+    scale_shift(s, n, c, count, mean, m2, weight, bias, eps, scale, shift);
 }
 
-template <class T>
+// NCHW: item n * C + c of element i is i / HW; NHWC: n * C + i % C with
+// n = i / (HW C). Index is int32_t where the tensor allows (64-bit division
+// is many instructions: the pass would wait on arithmetic, not memory).
+template <class Index>
+__device__ __forceinline__ Index item_of(const Shape& s, Index i, Index hw, Index c) {
+  return s.nhwc ? (i / (hw * c)) * c + i % c : i / hw;
+}
+
+template <class T, class Index>
 __global__ void apply_one(Shape s, const T* x, const float* scale, const float* shift, bool silu, T* out) {
-  const int64_t total = s.N * s.C * s.HW;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t nc = s.batch(i) * s.C + s.channel(i);
+  const Index total = Index(s.N * s.C * s.HW), hw = Index(s.HW), c = Index(s.C);
+  for (Index i = Index(blockIdx.x) * Index(blockDim.x) + Index(threadIdx.x); i < total; i += Index(gridDim.x) * Index(blockDim.x)) {
+    const Index nc = item_of(s, i, hw, c);
     store(out + i, apply(load(x + i), scale[nc], shift[nc], silu));
   }
 }
@@ -109,20 +143,33 @@ struct alignas(4 * sizeof(T)) Four {
   T v[4];
 };
 
-template <class T>
+template <class T, class Index>
 __global__ void apply_four(Shape s, const Four<T>* x, const float* scale, const float* shift, bool silu, Four<T>* out) {
-  const int64_t total = s.N * s.C * s.HW / 4;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  const Index total = Index(s.N * s.C * s.HW / 4), hw = Index(s.HW), c = Index(s.C);
+  for (Index i = Index(blockIdx.x) * Index(blockDim.x) + Index(threadIdx.x); i < total; i += Index(gridDim.x) * Index(blockDim.x)) {
     const Four<T> in = x[i];
     Four<T> y;
-    const int64_t first = 4 * i, nc = s.batch(first) * s.C + s.channel(first);
+    const Index nc = item_of(s, Index(4) * i, hw, c);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int64_t at = s.nhwc ? nc + j : nc;  // NHWC: the next channels; NCHW: the same channel
+      const Index at = s.nhwc ? nc + j : nc;  // NHWC: the next channels; NCHW: the same channel
       store(&y.v[j], apply(load(&in.v[j]), scale[at], shift[at], silu));
     }
     out[i] = y;
   }
+}
+
+template <class T, class Index>
+void launch_apply(const Shape& s, const T* x, const float* scale, const float* shift, bool silu, T* out, cudaStream_t stream) {
+  const int64_t total = s.N * s.C * s.HW;
+  const bool four = (s.nhwc ? s.C % 4 == 0 : s.HW % 4 == 0) &&
+                    reinterpret_cast<uintptr_t>(x) % sizeof(Four<T>) == 0 &&
+                    reinterpret_cast<uintptr_t>(out) % sizeof(Four<T>) == 0;
+  if (four)
+    apply_four<T, Index><<<blocks_for(total / 4), kThreads, 0, stream>>>(s, reinterpret_cast<const Four<T>*>(x), scale, shift,
+                                                                         silu, reinterpret_cast<Four<T>*>(out));
+  else
+    apply_one<T, Index><<<blocks_for(total), kThreads, 0, stream>>>(s, x, scale, shift, silu, out);
 }
 
 template <class T>
@@ -135,16 +182,12 @@ std::string run(const Shape& s, const T* x, const float* weight, const float* bi
   } else {
     stats_nchw<<<dim3(unsigned(chunks), unsigned(s.N * s.G)), kThreads, 0, stream>>>(s, x, partials);
   }
-  finalize<<<blocks_for(s.N * s.G), kThreads, 0, stream>>>(s, partials, weight, bias, eps, scale, shift);
-  const int64_t total = s.N * s.C * s.HW;
-  const bool four = (s.nhwc ? s.C % 4 == 0 : s.HW % 4 == 0) &&
-                    reinterpret_cast<uintptr_t>(x) % sizeof(Four<T>) == 0 &&
-                    reinterpret_cast<uintptr_t>(out) % sizeof(Four<T>) == 0;
-  if (four)
-    apply_four<<<blocks_for(total / 4), kThreads, 0, stream>>>(s, reinterpret_cast<const Four<T>*>(x), scale, shift, silu,
-                                                               reinterpret_cast<Four<T>*>(out));
+  finalize<<<unsigned(s.N * s.G), kLanes, 0, stream>>>(s, partials, weight, bias, eps, scale, shift);
+  // int32 indices where every index fits (the grid-stride step included).
+  if (s.N * s.C * s.HW + int64_t(kThreads) * 65535 * 8 < 2147483647LL)
+    launch_apply<T, int32_t>(s, x, scale, shift, silu, out, stream);
   else
-    apply_one<<<blocks_for(total), kThreads, 0, stream>>>(s, x, scale, shift, silu, out);
+    launch_apply<T, int64_t>(s, x, scale, shift, silu, out, stream);
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string(cudaGetErrorString(e));
 }
@@ -155,7 +198,7 @@ std::string forward_cuda(const Shape& s, ValueType type, const void* x, const fl
                          float eps, bool silu, Partial* partials, float* scale, float* shift, void* out, void* stream) {
   if (s.N * s.C * s.HW == 0) return "";
   if (s.nhwc && s.C > kMaxChannelsNhwc) return "more channels than the channels-last statistics hold";
-  if (s.chunks() > 2147483647 || s.N * (s.nhwc ? 1 : s.G) > 65535) return "too many items for the grid";
+  if (!fits_grid(s)) return "too many items for the grid";
   auto st = static_cast<cudaStream_t>(stream);
   switch (type) {
     case ValueType::f32:

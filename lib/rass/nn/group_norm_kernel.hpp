@@ -1,6 +1,6 @@
 // The element code of the fused GroupNorm (+ SiLU) kernels, shared by the
 // CUDA kernels (group_norm_cuda.cu) and the CPU loops the tests run
-// (group_norm_direct in group_norm.cpp), so what the CPU tests check is what
+// (group_norm_loops in group_norm.cpp), so what the CPU tests check is what
 // the GPU runs; only the mapping of elements to threads differs. No LibTorch
 // here: nvcc compiles this without the LibTorch headers.
 //
@@ -15,12 +15,14 @@
 //
 // The computation, for x [N, C, HW] in groups of D = C / G channels:
 //   1. statistics of each chunk of each (n, g) as a count, mean and sum of
-//      squared deviations (a Partial), from sums of x - k (k: the chunk's
-//      first value; shifted sums keep E[x^2] - E[x]^2 from losing digits
-//      when |mean| >> std);
-//   2. the chunks of each (n, g) merged in order (Chan et al.'s pairwise
-//      formula, in double): mean and variance (biased, as GroupNorm), then
-//      per channel scale = w rstd and shift = b - mean w rstd (float);
+//      squared deviations (a Partial): NCHW, each of kLanes lanes sums its
+//      share of x - k (k: the lane's first value; shifted sums keep
+//      E[x^2] - E[x]^2 from losing digits when |mean| >> std) and the lanes'
+//      Partials merge in a tree (Chan et al.'s pairwise formula); NHWC, the
+//      same per channel over the chunk's pixels, the channels merged in order;
+//   2. the chunks of each (n, g) summed in double in the lanes' order:
+//      mean and variance (biased, as GroupNorm), then per channel
+//      scale = w rstd and shift = b - mean w rstd (float);
 //   3. y = x scale + shift in float, SiLU y / (1 + exp(-y)) when asked (as
 //      LibTorch's CUDA silu computes it), written in x's dtype.
 // Chunks are fixed by the shape alone, and every sum runs in a fixed order,
@@ -42,31 +44,50 @@
 namespace rass::nn::gn {
 
 constexpr int64_t kChunkValues = 16384;  // NCHW: values of one group per chunk
-constexpr int64_t kChunkPixels = 256;    // NHWC: pixels per chunk
+// NHWC: pixels per chunk, from the shape alone (so the bits do not depend on
+// the device): enough chunks over the batch for kTargetBlocks blocks (two an
+// SM on an H100) at small sizes (the UNet's 8x8 level), at most 256 pixels.
+constexpr int64_t kMinChunkPixels = 16, kMaxChunkPixels = 256, kTargetBlocks = 264;
 constexpr int64_t kMaxChannelsNhwc = 4096;  // the NHWC statistics keep a Partial per channel in shared memory
-// NCHW statistics: the threads of a chunk's block (a power of two). Thread
-// t sums values t, t + kStatsThreads, ... of the chunk; the threads' sums then
-// meet pairwise in a tree (t += t + half for half = kStatsThreads / 2 .. 1).
-// The CPU loops add in this same order: 64 values a sum, not 16384 in a row.
-constexpr int kStatsThreads = 256;
+// The threads of a block that reduces (a power of two), and the order both
+// the kernels and the CPU loops add in: lane t takes items t, t + kLanes, ...
+// (its own running sum), then the lanes meet pairwise in a tree (lane t
+// takes lane t + half, for half = kLanes / 2 .. 1).
+constexpr int kLanes = 256;
 
 struct Shape {
   int64_t N = 0, C = 0, HW = 0, G = 1;
   bool nhwc = false;
   RASS_GN_HD int64_t D() const { return C / G; }
+  RASS_GN_HD int64_t chunk_pixels() const {
+    const int64_t p = (N * HW + kTargetBlocks - 1) / kTargetBlocks;
+    return p < kMinChunkPixels ? kMinChunkPixels : p > kMaxChunkPixels ? kMaxChunkPixels : p;
+  }
   RASS_GN_HD int64_t chunks() const {
-    return nhwc ? (HW + kChunkPixels - 1) / kChunkPixels : (D() * HW + kChunkValues - 1) / kChunkValues;
+    if (nhwc) {
+      const int64_t p = chunk_pixels();
+      return (HW + p - 1) / p;
+    }
+    return (D() * HW + kChunkValues - 1) / kChunkValues;
   }
   // The channel and the batch index of element i in memory order.
   RASS_GN_HD int64_t channel(int64_t i) const { return nhwc ? i % C : (i / HW) % C; }
   RASS_GN_HD int64_t batch(int64_t i) const { return i / (HW * C); }
 };
 
+// Whether the kernels' grids hold the shape: NCHW statistics (chunks, N G),
+// NHWC statistics (chunks, N), the finalize N G blocks; y at most 65535.
+RASS_GN_HD bool fits_grid(const Shape& s) {
+  return s.chunks() <= 2147483647 && s.N * s.G <= 2147483647 && (s.nhwc ? s.N : s.N * s.G) <= 65535;
+}
+
 struct Partial {
   float n, mean, m2;  // count, mean, sum of squared deviations
 };
 
-// A Partial from n values' sums of (x - k) and (x - k)^2.
+// A Partial from n values' sums of (x - k) and (x - k)^2. k is a value of
+// the set (the first): the sums then stay near the set's spread, not its
+// mean, so E[x^2] - E[x]^2 keeps its digits however far the mean is from 0.
 RASS_GN_HD Partial from_shifted_sums(float n, float k, float s, float ss) {
   const float d = s / n;
   const float m2 = ss - s * d;
@@ -74,7 +95,7 @@ RASS_GN_HD Partial from_shifted_sums(float n, float k, float s, float ss) {
 }
 
 // Chan et al.: the Partial of the union of a's and b's values (float; the
-// channels of one NHWC chunk).
+// lanes of an NCHW chunk, the channels of an NHWC chunk).
 RASS_GN_HD Partial merge(const Partial& a, const Partial& b) {
   const float n = a.n + b.n;
   if (n == 0.f) return a;
@@ -82,35 +103,36 @@ RASS_GN_HD Partial merge(const Partial& a, const Partial& b) {
   return Partial{n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }
 
-// The same in double (the chunks of a group: up to millions of values).
-struct Moments {
-  double n = 0, mean = 0, m2 = 0;
-};
-RASS_GN_HD void add(Moments& a, const Partial& b) {
-  const double n = a.n + double(b.n);
-  if (n == 0) return;
-  const double delta = double(b.mean) - a.mean, fb = double(b.n) / n;
-  a.mean += delta * fb;
-  a.m2 += double(b.m2) + delta * delta * a.n * fb;
-  a.n = n;
+// The chunks of a group ([chunks] Partials) in double, without a division a
+// step: pass 1 sums n and n * mean (the mean is their quotient), pass 2 sums
+// m2 + n (mean_k - mean)^2. lane_sums gives lane t's share of either pass.
+RASS_GN_HD void lane_sums_pass1(const Partial* p, int64_t chunks, int t, double& n, double& s) {
+  n = 0;
+  s = 0;
+  for (int64_t k = t; k < chunks; k += kLanes) {
+    n += double(p[k].n);
+    s += double(p[k].n) * double(p[k].mean);
+  }
+}
+RASS_GN_HD double lane_sums_pass2(const Partial* p, int64_t chunks, int t, double mean) {
+  double m2 = 0;
+  for (int64_t k = t; k < chunks; k += kLanes) {
+    const double d = double(p[k].mean) - mean;
+    m2 += double(p[k].m2) + double(p[k].n) * d * d;
+  }
+  return m2;
 }
 
-// Scale and shift of the channels of group g of batch item n from the
-// group's chunks' Partials ([N, G, chunks]); weight and bias may be null.
-RASS_GN_HD void finalize_group(const Shape& s, int64_t n, int64_t g, const Partial* partials, const float* weight,
-                               const float* bias, float eps, float* scale, float* shift) {
-  const int64_t chunks = s.chunks();
-  const Partial* p = partials + (n * s.G + g) * chunks;
-  Moments m;
-  for (int64_t k = 0; k < chunks; ++k) add(m, p[k]);
-  const double var = m.n > 0 ? m.m2 / m.n : 0.0;
+// Scale and shift of channels c of group g of item n from the group's
+// mean and sum of squared deviations over `count` values; weight and bias
+// may be null.
+RASS_GN_HD void scale_shift(const Shape& s, int64_t n, int64_t c, double count, double mean, double m2,
+                            const float* weight, const float* bias, float eps, float* scale, float* shift) {
+  const double var = count > 0 ? m2 / count : 0.0;
   const double rstd = 1.0 / sqrt(var + double(eps));
-  const int64_t D = s.D();
-  for (int64_t c = g * D; c < (g + 1) * D; ++c) {
-    const double w = weight ? double(weight[c]) : 1.0, b = bias ? double(bias[c]) : 0.0;
-    scale[n * s.C + c] = float(w * rstd);
-    shift[n * s.C + c] = float(b - m.mean * w * rstd);
-  }
+  const double w = weight ? double(weight[c]) : 1.0, b = bias ? double(bias[c]) : 0.0;
+  scale[n * s.C + c] = float(w * rstd);
+  shift[n * s.C + c] = float(b - mean * w * rstd);
 }
 
 // One output value from its input value (as float) and its channel's scale and shift.
@@ -122,7 +144,7 @@ RASS_GN_HD float apply(float x, float scale, float shift, bool silu) {
 // The range of one chunk: NCHW, values [begin, end) of the group's D * HW;
 // NHWC, pixels [begin, end).
 RASS_GN_HD void chunk_range(const Shape& s, int64_t chunk, int64_t& begin, int64_t& end) {
-  const int64_t step = s.nhwc ? kChunkPixels : kChunkValues, total = s.nhwc ? s.HW : s.D() * s.HW;
+  const int64_t step = s.nhwc ? s.chunk_pixels() : kChunkValues, total = s.nhwc ? s.HW : s.D() * s.HW;
   begin = chunk * step;
   end = begin + step < total ? begin + step : total;
 }
