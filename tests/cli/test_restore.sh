@@ -155,6 +155,12 @@ stderr_has "other seed" "what differs is named"
 same_pixels "$T/out/a.png" "$T/a_seed0.png" && fail "the seed-5 output equals the seed-0 one"
 expect_exit 0 "--resume again" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
 stderr_has "0 restored, 2 already done" "the same settings resume"
+# A cut side output (a .npy shorter than its header says) is made again;
+# only its item is.
+head -c 100 "$T/lat/a.npy" >"$T/lat-a.cut" && cp "$T/lat-a.cut" "$T/lat/a.npy"
+expect_exit 0 "--resume over a cut latent" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
+stderr_has "1 restored, 1 already done" "the item with the cut latent is made again"
+[ "$(stat -c %s "$T/lat/a.npy")" -gt 100 ] || fail "the cut latent was not made again"
 cp "$IMG/chelsea.png" "$T/in/sub/b.png"  # new bytes under the same key
 strip_rass_text "$T/a_seed0.png" >"$T/out/a.png"  # its pixels without settings, as another program writes it
 expect_exit 0 "--resume over a changed input and a PNG without settings" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume

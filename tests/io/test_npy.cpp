@@ -244,6 +244,21 @@ TEST_CASE("npy file round trip through write_npy/read_npy") {
   const NpyArray b = read_npy(path);
   CHECK(b.shape == a.shape);
   CHECK(b.data == a.data);
+  // npy_file_complete: a whole file (3 * 4 * 8 data bytes after the
+  // header), not one a byte short or long, not another kind of file.
+  CHECK(npy_file_complete(path));
+  CHECK(std::filesystem::file_size(path) == 128 + 3 * 4 * 8);  // numpy pads the header to 128 bytes here
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::string cut = (dir / "cut.npy").string(), more = (dir / "more.npy").string(), text = (dir / "t.npy").string();
+  write_file_atomic(cut, std::vector<uint8_t>(bytes.begin(), bytes.end() - 1));
+  std::vector<uint8_t> longer = bytes;
+  longer.push_back(0);
+  write_file_atomic(more, longer);
+  write_file_atomic(text, std::vector<uint8_t>{'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '!'});
+  CHECK_FALSE(npy_file_complete(cut));
+  CHECK_FALSE(npy_file_complete(more));
+  CHECK_FALSE(npy_file_complete(text));
+  CHECK_FALSE(npy_file_complete((dir / "missing.npy").string()));
   std::filesystem::remove_all(dir);
   check_bad_input([&] { read_npy(path); }, path, "cannot open");
 }

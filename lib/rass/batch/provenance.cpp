@@ -15,10 +15,12 @@
 #include <utility>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
 #include "rass/io/image_io.hpp"
+#include "rass/io/npy.hpp"
 #include "rass/io/png_text.hpp"
 
 namespace fs = std::filesystem;
@@ -176,8 +178,18 @@ bool made_with(const std::string& path, const nlohmann::ordered_json& settings, 
 bool output_done(const std::string& png, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,
                  std::string* why) {
   std::error_code ec;
-  for (const std::string& f : side)
-    if (!f.empty() && (!fs::exists(f, ec) || fs::file_size(f, ec) == 0)) return false;
+  for (const std::string& f : side) {
+    if (f.empty()) continue;
+    if (!fs::exists(f, ec) || fs::file_size(f, ec) == 0) return false;
+    // A cut or damaged side output is made again, as the PNG is: a .npy
+    // must be as long as its header says, an image must decode.
+    if (path_extension_lower(f) == ".npy" && !npy_file_complete(f)) return false;
+    if (format_from_extension(f) != ImageFormat::unknown) try {
+        if (read_image(f).empty()) return false;
+      } catch (const std::exception&) {
+        return false;
+      }
+  }
   if (!fs::exists(png, ec) || !made_with(png, settings, why)) return false;
   try {
     return !read_image(png).empty();

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
@@ -553,6 +555,32 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name) {
     a.data.assign(data, data + needed);
   if (h.descr.swap) byteswap_items(a.data.data(), a.data.size(), item);
   return a;
+}
+
+bool npy_file_complete(const std::string& path) {
+  try {
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    if (ec || size < 10) return false;
+    std::ifstream f(path, std::ios::binary);
+    uint8_t head[12] = {};
+    if (!f.read(reinterpret_cast<char*>(head), 10) || std::memcmp(head, "\x93NUMPY", 6) != 0) return false;
+    const int major = head[6];
+    if (major < 1 || major > 3 || head[7] != 0) return false;
+    if (major > 1 && !f.read(reinterpret_cast<char*>(head + 10), 2)) return false;
+    const size_t prefix = major == 1 ? 10 : 12;
+    const uint64_t header_len = read_le(head + 8, major == 1 ? 2 : 4);
+    if (header_len > (uint64_t(1) << 20) || prefix + header_len > size) return false;
+    std::string text(size_t(header_len), '\0');
+    if (!f.read(text.data(), std::streamsize(header_len))) return false;
+    const Header h = interpret_header(text, path);
+    uint64_t needed = dtype_size(h.descr.type);
+    for (int64_t d : h.shape)
+      if (__builtin_mul_overflow(needed, static_cast<uint64_t>(d), &needed)) return false;
+    return size == prefix + header_len + needed;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 std::vector<uint8_t> read_npy_bytes(const std::string& path) {

@@ -29,6 +29,10 @@ struct NpyArray {
 // Parse from memory; `name` is used in messages (Error bad_input).
 NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name);
 NpyArray read_npy(const std::string& path);  // "-" = stdin
+// Whether the file at `path` is a whole .npy file: its header parses and the
+// file is exactly as long as the header and the data its shape needs
+// (--resume's check of a side output; reads the header only).
+bool npy_file_complete(const std::string& path);
 // The file's bytes, the magic checked first (so /dev/zero is refused before
 // it is read whole): for callers that also hash them.
 std::vector<uint8_t> read_npy_bytes(const std::string& path);

@@ -241,6 +241,12 @@ int run_single(const SegmentJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  // The label map, colours and overlay are written as PNG: a .jpg or .ppm
+  // name got PNG bytes (a label map must not be lossy anyway).
+  for (const auto& [flag, v] : std::vector<std::pair<const char*, std::string>>{
+           {"-o", job.output}, {"--color", job.color}, {"--overlay", job.overlay}})
+    if (v != "-" && format_from_extension(v) != ImageFormat::unknown && format_from_extension(v) != ImageFormat::png)
+      throw_usage(std::string(flag) + " " + v + ": rass-segment writes PNG (label maps are lossless); name it .png");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--color -", job.color == "-"},
                        {"--overlay -", job.overlay == "-"}, {"--logits-out -", job.logits_out == "-"},
                        {"--probs-out -", job.probs_out == "-"}});
