@@ -42,7 +42,7 @@ grep -q '"output_size":\[148,104\]' "$T/.out" || fail "tiled output size"
 expect_exit 2 "bad --vae-tile" -- "$R" -m "$SD" --tile --vae-tile 1000 "$LQ" -o "$T/x.png"
 # A thin latent (2x50 here) shrinks the tile to its short side (2), under
 # the overlap (4): OSEDiff's grid loop never ends there (rass-restore hung);
-# the overlap is at most half the shrunk tile.
+# there the overlap is half the shrunk tile.
 { printf 'P6\n400 16\n255\n'; head -c 19200 /dev/zero | tr '\0' '\200'; } >"$T/thin.ppm"
 expect_exit 0 "a thin image, tiles shrunk under the overlap" -- timeout 120 "$R" -m "$SD" --size-policy pad --tile --tile-size 8 \
   --tile-overlap 4 --vae-mode "$T/thin.ppm" -o "$T/thin.png" -q

@@ -53,8 +53,6 @@ stderr_has "keyed.txt: no tags for item 'b'" "the message names the tag file and
 expect_exit 0 "--tags enough for this shard" -- "$S" -m "$M" --no-resize --vae-mode -q "$T/in" -O "$T/out" --tags "$T/tags.txt" --shard 0/3
 [ -s "$T/out/a.png" ] || fail "shard 0/3 writes a.png"
 
-
-# --threads is bounded (100000 asked LibTorch for that many threads and hung).
 # A manifest key whose output name passes 255 bytes (252 + ".png") is a bad
 # item before the model runs (it failed at the write, exit 1); the other item is written.
 k252=$(printf 'k%.0s' $(seq 252))
@@ -63,6 +61,7 @@ expect_exit 3 "a 252-byte manifest key" -- "$S" -m "$M" --manifest "$T/long.json
 stderr_has "256 bytes, longer than a file name can be (255 bytes)" "the reason is given"
 [ -s "$T/out-long/ok.png" ] && [ "$(find "$T/out-long" -name 'kkk*' | wc -l)" = 0 ] || fail "a 252-byte key: outputs $(find "$T/out-long" -type f | cut -c1-80)"
 
+# --threads is bounded (100000 asked LibTorch for that many threads and hung).
 expect_exit 2 "--threads 100000" -- "$S" -m "$M" "$FIX/nn/ras_lq.png" -o "$T/t.png" --threads 100000
 stderr_has "threads" "the message names the flag"
 [ ! -e "$T/t.png" ] || fail "output written"

@@ -40,6 +40,13 @@ if [ -x "$B/rass-segment" ] && [ -d "$SRC/models/mini/segment" ]; then
 else
   echo "skipped: the --json case (no rass-segment or mini model)"
 fi
+# rass-degrade's single-image record on stdout (--json, --record -): the key's C1 CSI escaped too.
+c1="$T/in/c1$(printf '\302\233')31m.png"
+cp "$IMG/astronaut.png" "$c1"
+expect_exit 0 "rass-degrade --json of a name with C1 CSI" -- "$B/rass-degrade" "$c1" -o "$T/c1.png" --json -p noise -s 1
+grep -qF '"key": "c1\u009b31m"' "$T/.out" || fail "single mode --json: the key's C1 CSI is \\u009b: $(cat -v "$T/.out" | head -5)"
+if LC_ALL=C grep -q "$(printf '\302\233')" "$T/.out"; then fail "single mode --json: a raw C1 CSI on stdout"; else ok "single mode --json: no raw C1"; fi
+rm -f "$c1"
 # A single-input error (the tool's top-level message).
 expect_exit 3 "rass-eval-iqa on a hostile name" -- "$B/rass-eval-iqa" -m psnr "$bad" "$T/in/good.png"
 stderr_has '\x1b[2J' "the escape is shown"

@@ -147,12 +147,14 @@ TEST_CASE("latent tiles: OSEDiff's grid and Gaussian weights, worked by hand") {
   CHECK(w[2][1].item<double>() == doctest::Approx(g(0) * g(0.5)).epsilon(1e-12));
 }
 
-TEST_CASE("latent tiles of a thin latent: the overlap at most half the shrunk tile, so the grid ends") {
+TEST_CASE("latent tiles of a thin latent: half the shrunk tile where the overlap reaches it, so the grid ends") {
   // OSEDiff's tile is min(96, h, w); its overlap stays 32, and its grid loop
   // never ends once overlap >= tile (a 128x4800 image hung rass-restore).
-  CHECK(effective_tile_overlap(96, 32) == 32);  // the reference's grid
-  CHECK(effective_tile_overlap(64, 32) == 32);
-  CHECK(effective_tile_overlap(63, 32) == 31);
+  // Below that, the reference's grid (a user's --tile-overlap 60 of 96 too).
+  CHECK(effective_tile_overlap(96, 32) == 32);
+  CHECK(effective_tile_overlap(96, 60) == 60);
+  CHECK(effective_tile_overlap(33, 32) == 32);
+  CHECK(effective_tile_overlap(32, 32) == 16);
   CHECK(effective_tile_overlap(16, 32) == 8);
   CHECK(effective_tile_overlap(1, 32) == 0);
   CHECK_THROWS_AS(tile_offsets(100, 16, 32), std::invalid_argument);

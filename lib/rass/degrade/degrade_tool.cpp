@@ -129,10 +129,13 @@ int run_single(const DegradeJob& job) {
     const auto raw = read_json_file(job.replay_path, kMaxRecordBytes, Keys::unique);
     // A batch record names its HQ image's bytes: another image of the same
     // size would replay without a word, and give another LQ image.
+    // A warning, not a refusal: a file saved again without loss (optipng,
+    // metadata stripped) has other bytes and the same pixels.
     if (raw.contains("hq_hash") && raw["hq_hash"].is_string() &&
-        raw["hq_hash"].get<std::string>() != batch::bytes_hash(hq_bytes))
-      throw_bad_input(name, "is not the HQ image that " + job.replay_path +
-                                " was made from (its hq_hash differs): replay a record on its own image");
+        raw["hq_hash"].get<std::string>() != batch::bytes_hash(hq_bytes) && !job.quiet)
+      std::fprintf(stderr, "rass-degrade: warning: %s is not the file %s was made from (its hq_hash differs): "
+                           "the output is that record's degradation of this image\n",
+                   printable_message(name).c_str(), printable_message(job.replay_path).c_str());
     rec = record_from_json(raw, job.replay_path);
   } else {
     const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
@@ -145,13 +148,15 @@ int run_single(const DegradeJob& job) {
   write_image(job.output, lq, fmt, job.encode);
   if (!job.record_path.empty()) {
     try {
-      batch::write_report(job.record_path, text);
+      // On stdout the controls a key may hold are \u escapes (json_text's
+      // rule); a record file keeps the text as the record is read back.
+      batch::write_report(job.record_path, job.record_path == "-" ? escape_json_controls(text) : text);
     } catch (const Error&) {
       if (removable_output(job.output)) std::remove(job.output.c_str());  // both or neither
       throw;
     }
   }
-  if (job.json) batch::write_report("-", text);
+  if (job.json) batch::write_report("-", escape_json_controls(text));
   return 0;
 }
 

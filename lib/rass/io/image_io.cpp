@@ -129,8 +129,8 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name) {
 
 uint64_t max_image_file_bytes() {
   const uint64_t pixels = max_pixels();
-  if (pixels == 0 || pixels > (UINT64_MAX - (uint64_t(64) << 20)) / 8) return 0;
-  return 8 * pixels + (uint64_t(64) << 20);
+  if (pixels == 0 || pixels > (UINT64_MAX - (uint64_t(64) << 20)) / 24) return 0;
+  return 24 * pixels + (uint64_t(64) << 20);
 }
 
 std::vector<uint8_t> read_image_bytes(const std::string& path) {

@@ -63,9 +63,9 @@ constexpr uint64_t kDefaultMaxPixels = uint64_t{1} << 28;
 void set_max_pixels(uint64_t pixels);
 // Throws Error(usage) if RASS_MAX_PIXELS is set but not a non-negative integer.
 uint64_t max_pixels();
-// The most bytes an image file of max_pixels() pixels can take: 8 a pixel
-// (16-bit RGBA stored raw) and 64 MiB for headers and metadata; 0 = no
-// limit. read_image_bytes refuses a longer file or stdin (exit 3) once it
+// The most bytes an image file of max_pixels() pixels can take: 24 a pixel
+// (plain-text PPM of 16-bit samples, "65535 " three times; a raw 16-bit RGBA
+// PNG takes 8) and 64 MiB for headers and metadata; 0 = no limit. read_image_bytes refuses a longer file or stdin (exit 3) once it
 // has read that much: a stream that never ends no longer fills the memory.
 uint64_t max_image_file_bytes();
 // Throws Error(bad_input) "<name>: image too large (WxH = N pixels; the pixel

@@ -11,7 +11,7 @@
 
 namespace rass::model {
 
-int64_t effective_tile_overlap(int64_t t, int64_t overlap) { return std::min(overlap, t / 2); }
+int64_t effective_tile_overlap(int64_t t, int64_t overlap) { return overlap < t ? overlap : t / 2; }
 
 std::vector<int64_t> tile_offsets(int64_t len, int64_t tile, int64_t overlap) {
   if (tile < 1 || overlap < 0 || overlap >= tile)
@@ -50,10 +50,7 @@ torch::Tensor tiled_latent_apply(const torch::Tensor& z, int64_t tile, int64_t o
   const int64_t t = std::min({tile, h, w});
   // The reference keeps the overlap when it shrinks the tile to a thin
   // latent's short side: at overlap >= t its grid loop never ends (a
-  // 128x4800 image hung rass-restore), just under t it takes a stride of a
-  // pixel or two. At most half the tile: the reference's own grid whenever
-  // overlap <= t / 2 (the default 32 down to t = 64), which it always is
-  // for an unshrunk tile of 96.
+  // 128x4800 image hung rass-restore). There, and only there, half the tile.
   overlap = effective_tile_overlap(t, overlap);
   // The reference adds float32 predictions times float64 weights into float32
   // sums: each product and sum in float64, rounded to float32 once per tile.

@@ -1,6 +1,6 @@
 // Latent tiling of the one-step UNet pass, as OSEDiff_test.forward does it:
-// tiles of size T = min(tile, h, w) (square), stride T - overlap (the overlap
-// at most T / 2: effective_tile_overlap), the last
+// tiles of size T = min(tile, h, w) (square), stride T - overlap (T / 2 where
+// overlap >= T: effective_tile_overlap), the last
 // tile of each axis aligned to the edge; each tile's prediction weighted by a
 // Gaussian window and the weighted sum divided by the summed weights. Only
 // when h*w > tile^2 (else one pass over the whole latent).
@@ -19,9 +19,10 @@ inline bool latent_tiles_apply(int64_t h, int64_t w, int64_t tile) { return h * 
 // throws std::invalid_argument unless 0 <= overlap < tile (the loop would not end).
 std::vector<int64_t> tile_offsets(int64_t len, int64_t tile, int64_t overlap);
 
-// The overlap tiles of side t take: `overlap`, at most t / 2. OSEDiff keeps
-// the overlap when it shrinks the tile to a thin latent's short side, and
-// its grid never ends once overlap >= t.
+// The overlap tiles of side t take: `overlap` (the reference's grid), or
+// t / 2 where overlap >= t. OSEDiff keeps the overlap when it shrinks the
+// tile to a thin latent's short side, and its grid never ends once
+// overlap >= t.
 int64_t effective_tile_overlap(int64_t t, int64_t overlap);
 
 // OSEDiff's _gaussian_weights(T, T): exp(-(i-m)^2 / T^2 / (2*0.01)) / sqrt(2*pi*0.01)

@@ -23,6 +23,7 @@
 #include "rass/model/device.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/model/latent_tiles.hpp"
+#include "rass/model/restore_size.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/nn/attention_maps.hpp"
 #include "rass/nn/group_norm.hpp"
@@ -245,13 +246,14 @@ PreparedRestore prepare_restore(const RestoreModel& m, const RestoreInput& ri) {
   const int64_t steps = int64_t(m.schedule.alphas_cumprod.size());
   if (p.timestep < 0 || p.timestep >= steps)
     throw_usage("--timestep " + std::to_string(p.timestep) + ": expected 0.." + std::to_string(steps - 1));
+  // --max-pixels bounds the size the networks run at too, checked before the
+  // resize: the upscale and the smallest-side rule can make a thin input
+  // hundreds of times larger (256x1 is processed at 32768x128).
+  const auto [pw, ph] = processed_size(ri.lq->width, ri.lq->height, p.upscale, p.size_policy, p.process_size);
+  check_pixel_limit(ri.name + ": its processed size", uint64_t(std::max(pw, 0)), uint64_t(std::max(ph, 0)));
   pr.in = prepare_input(to_rgb8(*ri.lq, ri.name), p.upscale, p.size_policy, p.process_size, ri.name);
   r.proc_width = pr.in.image.width;
   r.proc_height = pr.in.image.height;
-  // --max-pixels bounds the size the networks run at too: the upscale and
-  // the smallest-side rule can make a thin input hundreds of times larger
-  // (256x1 is processed at 32768x128).
-  check_pixel_limit(ri.name + ": its processed size", uint64_t(r.proc_width), uint64_t(r.proc_height));
   // Prompt: BOS, tokens cut to max_tokens - 2, EOS, padding (the tokenizer's truncation).
   r.prompt_tokens = m.tokenizer->encode(ri.prompt).size();
   r.truncated = int64_t(r.prompt_tokens) > m.max_tokens - 2;

@@ -59,15 +59,15 @@ torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const 
           const float* base = px + (n * s.G + g) * D * s.HW;
           gn::Partial lanes[gn::kLanes] = {};
           for (int t = 0; t < gn::kLanes && begin + t < end; ++t) {
-            const float k = base[begin + t];
+            const float first = base[begin + t];
             float sum = 0, sq = 0, cnt = 0;
             for (int64_t i = begin + t; i < end; i += gn::kLanes) {
-              const float v = base[i] - k;
+              const float v = base[i] - first;
               sum += v;
               sq += v * v;
               cnt += 1.f;
             }
-            lanes[t] = gn::from_shifted_sums(cnt, k, sum, sq);
+            lanes[t] = gn::from_shifted_sums(cnt, first, sum, sq);
           }
           for (int half = gn::kLanes / 2; half > 0; half /= 2)
             for (int t = 0; t < half; ++t) lanes[t] = gn::merge(lanes[t], lanes[t + half]);
