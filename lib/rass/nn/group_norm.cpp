@@ -33,6 +33,17 @@ bool nhwc_layout(const torch::Tensor& x) {
   return !x.is_contiguous() && x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
 }
 
+// The kernels' view of a [N, C, H, W] tensor in its layout.
+gn::Shape shape_of(const torch::Tensor& x, int64_t groups) {
+  gn::Shape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.HW = x.size(2) * x.size(3);
+  s.G = groups;
+  s.nhwc = nhwc_layout(x);
+  return s;
+}
+
 // The element code of group_norm_kernel.hpp in loops, in float: what the
 // CUDA kernels compute, chunk by chunk, for the tests on the CPU.
 torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const torch::Tensor& weight,
@@ -40,12 +51,7 @@ torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const 
   const bool nhwc = nhwc_layout(x_in);
   const torch::Tensor x =
       x_in.to(torch::kCPU, torch::kFloat).contiguous(nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
-  gn::Shape s;
-  s.N = x.size(0);
-  s.C = x.size(1);
-  s.HW = x.size(2) * x.size(3);
-  s.G = groups;
-  s.nhwc = nhwc;
+  const gn::Shape s = shape_of(x, groups);
   const int64_t D = s.D(), chunks = s.chunks();
   const float* px = x.data_ptr<float>();
   std::vector<gn::Partial> partials(size_t(s.N * s.G * chunks));
@@ -147,12 +153,7 @@ bool group_norm_takes_fused(const torch::Tensor& x, int64_t groups) {
   const auto t = x.scalar_type();
   if (t != torch::kFloat && t != torch::kHalf && t != torch::kBFloat16) return false;
   if (groups <= 0 || x.size(1) % groups != 0) return false;
-  gn::Shape s;
-  s.N = x.size(0);
-  s.C = x.size(1);
-  s.HW = x.size(2) * x.size(3);
-  s.G = groups;
-  s.nhwc = nhwc_layout(x);
+  const gn::Shape s = shape_of(x, groups);
   return gn::fits_grid(s) && !(s.nhwc && s.C > gn::kMaxChannelsNhwc);
 }
 
@@ -167,12 +168,7 @@ torch::Tensor group_norm_fused(const torch::Tensor& x_in, int64_t groups, const 
 #ifdef RASS_GN_CUDA
   const bool nhwc = nhwc_layout(x_in);
   const torch::Tensor x = x_in.contiguous(nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
-  gn::Shape s;
-  s.N = x.size(0);
-  s.C = x.size(1);
-  s.HW = x.size(2) * x.size(3);
-  s.G = groups;
-  s.nhwc = nhwc;
+  const gn::Shape s = shape_of(x, groups);
   gn::ValueType type = gn::ValueType::f32;
   if (x.scalar_type() == torch::kHalf) type = gn::ValueType::f16;
   else if (x.scalar_type() == torch::kBFloat16) type = gn::ValueType::bf16;
