@@ -115,6 +115,10 @@ expect_exit 0 "info merged" -- "$M" info "$T/m.safetensors" --json
 grep -q '"F16"' "$T/.out" && fail "merge took the fp16 variant as well"
 expect_exit 3 "merge a variant some components lack" -- "$M" convert "$T/sd" --merge --variant fp16 -o "$T/m16.safetensors"
 stderr_has "variant 'fp16'" "missing variant named"
+# --json where no JSON report is written: refused (it did nothing).
+expect_exit 2 "convert --json" -- "$M" convert "$T/m.safetensors" -o "$T/mj.safetensors" --json
+stderr_has "convert writes no JSON report" "the subcommand is named"
+[ ! -e "$T/mj.safetensors" ] || fail "convert --json wrote its output"
 # --split into a model folder that holds weights: refused (it replaced them,
 # configs of another model beside); into a folder holding only configs: written.
 cp "$T/sd/unet/diffusion_pytorch_model.safetensors" "$T/unet-before.safetensors"

@@ -151,6 +151,10 @@ model::ModelJob ModelCli::job() const {
     throw_usage("run --sample-latent goes with --component vae-encode, not " + a.component);
   if (run_->parsed() && run_->get_option("--seed")->count() > 0 && !a.sample_latent)
     throw_usage("run --seed is the seed of --component vae-encode --sample-latent, run's only draw; without it nothing is drawn");
+  // Only info and sample write a JSON report; elsewhere --json did nothing.
+  if (a.json && (run_->parsed() || convert_->parsed() || init_->parsed()))
+    throw_usage(std::string("--json: ") + (run_->parsed() ? "run" : convert_->parsed() ? "convert" : "init") +
+                " writes no JSON report (info and sample do)");
   if (a.merge && a.split) throw_usage("--merge and --split exclude each other");
   if (a.allow_overflow && a.to_dtype != "fp16") throw_usage("--allow-overflow goes with --to-dtype fp16");
   if (!a.variant.empty() && a.command == model::ModelJob::Command::convert && !a.merge)
