@@ -172,6 +172,20 @@ TEST_CASE("manifests: field lookup, TSV columns, keys, and bad lines as bad item
   CHECK(items[7].error.empty());
 }
 
+TEST_CASE("manifests: lines end in LF, CRLF or a lone CR") {
+  TempDir t;
+  touch(t / "m/list.tsv", "a.png\tg/a.png\r\nb.png\tg/b.png\rc.png\tg/c.png\n{\"pred\": \"d.png\", \"gt\": 5}\r");
+  InputSpec s = two_roles();
+  s.manifest = t / "m/list.tsv";
+  const auto items = collect_items(s);
+  REQUIRE(items.size() == 4);
+  CHECK(items[0].key == "a");
+  CHECK(items[1].key == "b");
+  CHECK(items[1].paths[1] == t / "m/g/b.png");
+  CHECK(items[2].key == "c");
+  CHECK(items[3].error.find(": line 4: ") != std::string::npos);  // a CRLF counts one line, a lone CR one
+}
+
 TEST_CASE("run_items: every failure kind is counted, named and does not stop the others") {
   std::vector<Item> items;
   for (const char* k : {"ok1", "bad", "runtime", "alloc", "std", "preset", "ok2"})

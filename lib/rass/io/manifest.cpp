@@ -15,13 +15,20 @@ namespace rass {
 
 std::vector<ManifestRow> read_manifest(const std::string& path) {
   const std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  std::stringstream ss(std::string(bytes.begin() + std::ptrdiff_t(utf8_bom_size(bytes.data(), bytes.size())), bytes.end()));
+  // Lines end in LF, CRLF or a lone CR (classic Mac files, as tag files: a
+  // CR cannot be part of a JSON line, nor of a key).
+  std::string text;
+  text.reserve(bytes.size());
+  for (size_t i = utf8_bom_size(bytes.data(), bytes.size()); i < bytes.size(); ++i) {
+    if (bytes[i] != '\r') text += char(bytes[i]);
+    else if (i + 1 == bytes.size() || bytes[i + 1] != '\n') text += '\n';
+  }
+  std::stringstream ss(text);
   std::vector<ManifestRow> rows;
   std::string line;
   int n = 0;
   while (std::getline(ss, line)) {
     ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
     size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;
     ManifestRow row;
