@@ -276,19 +276,15 @@ static int run_batch(const DegradeJob& job) {
   // input whose own key is "x#v1" would get x's variant 1's draws and key.
   // The later key (x#v1 sorts after x) is a bad item, in every shard alike.
   if (job.variants > 1) {
-    std::unordered_map<std::string, size_t> owner;
+    std::unordered_map<std::string, std::pair<size_t, int>> owner;  // variant key -> (item, variant)
     for (size_t i = 0; i < all.size(); ++i) {
       if (!all[i].error.empty()) continue;
-      for (int k = 0; k < job.variants && all[i].error.empty(); ++k) {
-        const std::string vk = variant_key(all[i].key, k);
-        const auto at = owner.find(vk);
-        if (at == owner.end()) continue;
-        const std::string& other = all[at->second].key;
-        all[i].error = all[i].name() + ": its variant key '" + vk + "' is also that of variant " +
-                       (vk == other ? std::string("0") : vk.substr(other.size() + 2)) + " of " +
-                       all[at->second].name() + " (--variants keys variant k of K as K#vk): rename one of them";
-      }
-      for (int k = 0; k < job.variants && all[i].error.empty(); ++k) owner.emplace(variant_key(all[i].key, k), i);
+      for (int k = 0; k < job.variants && all[i].error.empty(); ++k)
+        if (const auto at = owner.find(variant_key(all[i].key, k)); at != owner.end())
+          all[i].error = all[i].name() + ": its variant key '" + at->first + "' is also that of variant " +
+                         std::to_string(at->second.second) + " of " + all[at->second.first].name() +
+                         " (--variants keys variant k of K as K#vk): rename one of them";
+      for (int k = 0; k < job.variants && all[i].error.empty(); ++k) owner.emplace(variant_key(all[i].key, k), std::pair{i, k});
     }
   }
   std::vector<batch::Item> mine;

@@ -8,26 +8,18 @@
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/text_lines.hpp"
 
 namespace fs = std::filesystem;
 
 namespace rass {
 
 std::vector<ManifestRow> read_manifest(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  // Lines end in LF, CRLF or a lone CR (classic Mac files, as tag files: a
-  // CR cannot be part of a JSON line, nor of a key).
-  std::string text;
-  text.reserve(bytes.size());
-  for (size_t i = utf8_bom_size(bytes.data(), bytes.size()); i < bytes.size(); ++i) {
-    if (bytes[i] != '\r') text += char(bytes[i]);
-    else if (i + 1 == bytes.size() || bytes[i + 1] != '\n') text += '\n';
-  }
-  std::stringstream ss(text);
+  // A lone CR ends a line too, as in tag files (a CR cannot be part of a
+  // JSON line, nor of a key).
   std::vector<ManifestRow> rows;
-  std::string line;
   int n = 0;
-  while (std::getline(ss, line)) {
+  for (const std::string& line : text_lines(read_text_file_bytes(path))) {
     ++n;
     size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;

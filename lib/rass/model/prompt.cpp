@@ -4,6 +4,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/text_lines.hpp"
 #include "rass/core/strings.hpp"
 
 namespace rass::model {
@@ -36,26 +37,12 @@ std::string build_prompt(PromptStyle style, const std::vector<std::string>& tags
 }
 
 TagLines read_tag_lines(const std::string& path) {
-  std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(utf8_bom_size(bytes.data(), bytes.size())));
   const std::string name = path == "-" ? "<stdin>" : path;
   TagLines t;
   t.path = name;
-  std::vector<std::string> lines;
-  std::string cur;
-  // Lines end in LF, CRLF or a lone CR (classic Mac files; read as one
-  // line, every prompt would have been the whole file's tags run together).
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    const uint8_t b = bytes[i];
-    if (b == '\r' && i + 1 < bytes.size() && bytes[i + 1] == '\n') continue;
-    if (b == '\n' || b == '\r') {
-      lines.push_back(cur);
-      cur.clear();
-    } else {
-      cur += char(b);
-    }
-  }
-  if (!cur.empty()) lines.push_back(cur);
+  // A lone CR ends a line too (classic Mac files; read as one line, every
+  // prompt would have been the whole file's tags run together).
+  const std::vector<std::string> lines = text_lines(read_text_file_bytes(path));
   size_t with_tab = 0, non_empty = 0;
   for (const auto& l : lines) {
     if (trim(l).empty()) continue;

@@ -64,30 +64,15 @@ torch::Tensor group_norm_loops(const torch::Tensor& x_in, int64_t groups, const 
         if (!nhwc) {  // the CUDA block's lanes and tree, in its order
           const float* base = px + (n * s.G + g) * D * s.HW;
           gn::Partial lanes[gn::kLanes] = {};
-          for (int t = 0; t < gn::kLanes && begin + t < end; ++t) {
-            const float first = base[begin + t];
-            float sum = 0, sq = 0, cnt = 0;
-            for (int64_t i = begin + t; i < end; i += gn::kLanes) {
-              const float v = base[i] - first;
-              sum += v;
-              sq += v * v;
-              cnt += 1.f;
-            }
-            lanes[t] = gn::from_shifted_sums(cnt, first, sum, sq);
-          }
+          for (int t = 0; t < gn::kLanes; ++t)
+            if (const int64_t count = gn::lane_count(begin, end, t); count > 0)
+              lanes[t] = gn::strided_partial(base + begin + t, count, gn::kLanes);
           for (int half = gn::kLanes / 2; half > 0; half /= 2)
             for (int t = 0; t < half; ++t) lanes[t] = gn::merge(lanes[t], lanes[t + half]);
           p = lanes[0];
         } else {
           for (int64_t c = g * D; c < (g + 1) * D; ++c) {
-            const float* base = px + (n * s.HW + begin) * s.C + c;
-            float sum = 0, sq = 0;
-            for (int64_t q = 0; q < end - begin; ++q) {
-              const float v = base[q * s.C] - base[0];
-              sum += v;
-              sq += v * v;
-            }
-            const gn::Partial pc = gn::from_shifted_sums(float(end - begin), base[0], sum, sq);
+            const gn::Partial pc = gn::strided_partial(px + (n * s.HW + begin) * s.C + c, end - begin, s.C);
             p = c == g * D ? pc : gn::merge(p, pc);
           }
         }

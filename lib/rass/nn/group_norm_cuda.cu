@@ -18,13 +18,19 @@
 
 namespace rass::nn::gn {
 
+template <>
+__host__ __device__ __forceinline__ float load_value<__half>(const __half* p) {
+  return __half2float(*p);
+}
+template <>
+__host__ __device__ __forceinline__ float load_value<__nv_bfloat16>(const __nv_bfloat16* p) {
+  return __bfloat162float(*p);
+}
+
 namespace {
 
 constexpr int kThreads = kLanes;
 
-__device__ __forceinline__ float load(const float* p) { return *p; }
-__device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
-__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
 __device__ __forceinline__ void store(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
 __device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
@@ -41,20 +47,9 @@ __global__ void stats_nchw(Shape s, const T* x, Partial* partials) {
   chunk_range(s, chunk, begin, end);
   const T* base = x + ng * L;
   // Lane t: values begin + t, begin + t + kLanes, ... shifted by its first.
-  Partial mine{0.f, 0.f, 0.f};
-  if (begin + threadIdx.x < end) {
-    const float k = load(base + begin + threadIdx.x);
-    float sum = 0.f, sq = 0.f, n = 0.f;
-    for (int64_t i = begin + threadIdx.x; i < end; i += kLanes) {
-      const float v = load(base + i) - k;
-      sum += v;
-      sq += v * v;
-      n += 1.f;
-    }
-    mine = from_shifted_sums(n, k, sum, sq);
-  }
+  const int64_t count = lane_count(begin, end, threadIdx.x);
   __shared__ Partial lanes[kLanes];
-  lanes[threadIdx.x] = mine;
+  lanes[threadIdx.x] = count > 0 ? strided_partial(base + begin + threadIdx.x, count, kLanes) : Partial{0.f, 0.f, 0.f};
   __syncthreads();
   for (unsigned half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.x < half) lanes[threadIdx.x] = merge(lanes[threadIdx.x], lanes[threadIdx.x + half]);
@@ -69,18 +64,8 @@ __global__ void stats_nhwc(Shape s, const T* x, Partial* partials) {
   const int64_t chunk = blockIdx.x, n = blockIdx.y;
   int64_t begin, end;
   chunk_range(s, chunk, begin, end);
-  const float count = float(end - begin);
-  for (int64_t c = threadIdx.x; c < s.C; c += blockDim.x) {
-    const T* p = x + (n * s.HW + begin) * s.C + c;
-    const float k = load(p);
-    float sum = 0.f, sq = 0.f;
-    for (int64_t q = 0; q < end - begin; ++q) {
-      const float v = load(p + q * s.C) - k;
-      sum += v;
-      sq += v * v;
-    }
-    per_channel[c] = from_shifted_sums(count, k, sum, sq);
-  }
+  for (int64_t c = threadIdx.x; c < s.C; c += blockDim.x)
+    per_channel[c] = strided_partial(x + (n * s.HW + begin) * s.C + c, end - begin, s.C);
   __syncthreads();
   const int64_t D = s.D();
   for (int64_t g = threadIdx.x; g < s.G; g += blockDim.x) {
@@ -132,7 +117,7 @@ __global__ void apply_one(Shape s, const T* x, const float* scale, const float* 
   const Index total = Index(s.N * s.C * s.HW), hw = Index(s.HW), c = Index(s.C);
   for (Index i = Index(blockIdx.x) * Index(blockDim.x) + Index(threadIdx.x); i < total; i += Index(gridDim.x) * Index(blockDim.x)) {
     const Index nc = item_of(s, i, hw, c);
-    store(out + i, apply(load(x + i), scale[nc], shift[nc], silu));
+    store(out + i, apply(load_value(x + i), scale[nc], shift[nc], silu));
   }
 }
 
@@ -153,7 +138,7 @@ __global__ void apply_four(Shape s, const Four<T>* x, const float* scale, const 
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const Index at = s.nhwc ? nc + j : nc;  // NHWC: the next channels; NCHW: the same channel
-      store(&y.v[j], apply(load(&in.v[j]), scale[at], shift[at], silu));
+      store(&y.v[j], apply(load_value(&in.v[j]), scale[at], shift[at], silu));
     }
     out[i] = y;
   }

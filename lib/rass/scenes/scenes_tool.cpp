@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -45,30 +46,34 @@ std::string listing_path(const ScenesJob& job, const std::string& stem, const st
   return path_join(job.output, stem + tag + ext);
 }
 
-// The first line of a small text file, without its newline.
-std::string first_line(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_text_file_bytes(path);
-  std::string s(bytes.begin(), bytes.end());
-  const size_t nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
+// One scene's outcome and the text its listings rows take.
+struct Row {
+  enum { pending, done, skipped } state = pending;
+  std::string tags, caption;
+};
 
-// A tags or caption file as this tool writes it: one non-empty line and its
-// newline (an emptied or cut file is not).
-bool one_line_file(const std::string& path) {
+// The line of a tags or caption file as this tool writes it (one non-empty
+// line and its newline), without the newline; nothing for an emptied, cut or
+// missing file.
+std::optional<std::string> one_line(const std::string& path) {
   try {
     const std::vector<uint8_t> bytes = read_text_file_bytes(path, 1 << 20);
-    return bytes.size() >= 2 && bytes.back() == '\n' && std::count(bytes.begin(), bytes.end(), uint8_t('\n')) == 1;
+    if (bytes.size() < 2 || bytes.back() != '\n' || std::count(bytes.begin(), bytes.end(), uint8_t('\n')) != 1)
+      return std::nullopt;
+    return std::string(bytes.begin(), bytes.end() - 1);
   } catch (const std::exception&) {
-    return false;
+    return std::nullopt;
   }
 }
 
 // --resume: a scene is done when its caption (written last) and tags are
-// one line each and its image and label map decode at the asked size with
-// the right channels.
-bool finished(const ScenesJob& job, const Paths& p) {
-  if (!one_line_file(p.caption) || !one_line_file(p.tags)) return false;
+// one line each (kept in `row`) and its image and label map decode at the
+// asked size with the right channels.
+bool finished(const ScenesJob& job, const Paths& p, Row& row) {
+  std::optional<std::string> caption = one_line(p.caption), tags = one_line(p.tags);
+  if (!caption || !tags) return false;
+  row.caption = std::move(*caption);
+  row.tags = std::move(*tags);
   try {
     const Image img = read_image(p.image), lab = read_label_image(p.label);
     return img.width == job.scene.width && img.height == job.scene.height && img.channels == 3 &&
@@ -104,11 +109,6 @@ void check_folder_settings(const ScenesJob& job) {
   }
   write_file_atomic(path, json_file_text(want, path) + "\n");
 }
-
-struct Row {
-  enum { pending, done, skipped } state = pending;
-  std::string tags, caption;
-};
 
 // Whether `key` names one of this run's scenes (--start K, -n N, its shard).
 bool in_this_run(const ScenesJob& job, const std::string& key) {
@@ -232,9 +232,7 @@ int run_scenes(const ScenesJob& job) {
   const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
     const Paths p = paths_of(job.output, mine[i].key);
     Row& row = rows[i];
-    if (job.resume && finished(job, p)) {
-      row.tags = first_line(p.tags);
-      row.caption = first_line(p.caption);
+    if (job.resume && finished(job, p, row)) {
       row.state = Row::skipped;
       return;
     }
