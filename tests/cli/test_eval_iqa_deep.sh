@@ -19,7 +19,7 @@ expect_exit 2 "no --weights" -- env -u RASS_IQA_WEIGHTS "$E" -m lpips "$Q/lpips_
 stderr_has "--weights DIR" "no --weights message"
 stderr_has "lpips_alex.safetensors" "no --weights names the file"
 expect_exit 3 "missing folder" -- "$E" -m dists --weights "$T/none" "$Q/lpips_a0.png" "$Q/lpips_b0.png"
-stderr_has "$T/none: is not a folder" "missing folder named"
+stderr_has "$T/none: does not exist" "missing folder named"
 mkdir -p "$T/w"
 expect_exit 3 "missing file" -- "$E" -m lpips-vgg --weights "$T/w" "$Q/lpips_a0.png" "$Q/lpips_b0.png"
 stderr_has "$T/w/lpips_vgg.safetensors: missing" "missing file named"

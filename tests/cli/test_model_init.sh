@@ -91,6 +91,15 @@ sed 's/"layers_per_block": [0-9]*/"layers_per_block": 100000000/' "$T/sd/unet/co
 expect_exit 3 "layers_per_block 100000000" -- "$M" init "$T/bad" --unet-config "$T/unet-deep.json"
 stderr_has "layers_per_block = 100000000 (at most 256" "the field and the bound are named"
 [ -e "$T/bad" ] && fail "no folder after a refused config"
+# A fraction or a string where a whole number belongs is refused naming the
+# key (the fraction was truncated to 1 without a word).
+sed 's/"layers_per_block": [0-9]*/"layers_per_block": 1.5/' "$T/sd/unet/config.json" >"$T/unet-half.json"
+expect_exit 3 "layers_per_block 1.5" -- "$M" init "$T/bad" --unet-config "$T/unet-half.json"
+stderr_has "layers_per_block = 1.5 is not a whole number" "the fraction is named"
+sed 's/"norm_num_groups": \([0-9]*\)/"norm_num_groups": "\1"/' "$T/sd/vae/config.json" >"$T/vae-text.json"
+expect_exit 3 "norm_num_groups as a string" -- "$M" init "$T/bad" --vae-config "$T/vae-text.json"
+stderr_has 'vae-text.json: norm_num_groups = "' "the string's key is named"
+[ -e "$T/bad" ] && fail "no folder after a refused config"
 expect_exit 3 "missing config" -- "$M" init "$T/bad" --vae-config "$T/nope.json"
 stderr_has "nope.json" "missing config named"
 expect_exit 3 "tokenizer folder without vocab" -- "$M" init "$T/bad" --tokenizer "$T"

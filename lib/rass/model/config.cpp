@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
 
 namespace rass::model {
@@ -37,31 +38,28 @@ static void require_groups(const std::string& path, int64_t groups, const std::v
 nn::VaeConfig read_vae_config(const std::string& path) {
   const nlohmann::json j = read_json(path);
   nn::VaeConfig c;
-  try {
-    c.in_channels = j.value("in_channels", c.in_channels);
-    c.out_channels = j.value("out_channels", c.out_channels);
-    c.latent_channels = j.value("latent_channels", c.latent_channels);
-    if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<int64_t>>();
-    c.layers_per_block = j.value("layers_per_block", c.layers_per_block);
-    c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
-    c.scaling_factor = j.value("scaling_factor", c.scaling_factor);
-    c.mid_block_add_attention = j.value("mid_block_add_attention", true);
-    for (const char* key : {"down_block_types", "up_block_types"})
-      if (j.contains(key)) {
-        const auto types = j[key].get<std::vector<std::string>>();
-        for (const std::string& s : types)
-          if (s != "DownEncoderBlock2D" && s != "UpDecoderBlock2D")
-            throw_bad_input(path, std::string(key) + " has '" + s + "'; only DownEncoderBlock2D/UpDecoderBlock2D are supported");
-        // diffusers builds one block per type, with block_out_channels[i] channels.
-        if (types.size() != c.block_out_channels.size())
-          throw_bad_input(path, std::string(key) + " has " + std::to_string(types.size()) +
-                                    " entries but block_out_channels " + std::to_string(c.block_out_channels.size()));
-      }
-    if (j.value("act_fn", std::string("silu")) != "silu") throw_bad_input(path, "act_fn must be silu");
-    if (j.value("norm_type", std::string("group")) != "group") throw_bad_input(path, "norm_type must be group");
-  } catch (const nlohmann::json::exception& e) {
-    throw_bad_input(path, std::string("bad field: ") + e.what());
-  }
+  const JsonFields f(j, path);
+  c.in_channels = f.integer("in_channels", c.in_channels);
+  c.out_channels = f.integer("out_channels", c.out_channels);
+  c.latent_channels = f.integer("latent_channels", c.latent_channels);
+  c.block_out_channels = f.integers("block_out_channels", c.block_out_channels);
+  c.layers_per_block = f.integer("layers_per_block", c.layers_per_block);
+  c.norm_num_groups = f.integer("norm_num_groups", c.norm_num_groups);
+  c.scaling_factor = f.number("scaling_factor", c.scaling_factor);
+  c.mid_block_add_attention = f.flag("mid_block_add_attention", true);
+  for (const char* key : {"down_block_types", "up_block_types"})
+    if (j.contains(key)) {
+      const auto types = f.texts(key, {});
+      for (const std::string& s : types)
+        if (s != "DownEncoderBlock2D" && s != "UpDecoderBlock2D")
+          throw_bad_input(path, std::string(key) + " has '" + s + "'; only DownEncoderBlock2D/UpDecoderBlock2D are supported");
+      // diffusers builds one block per type, with block_out_channels[i] channels.
+      if (types.size() != c.block_out_channels.size())
+        throw_bad_input(path, std::string(key) + " has " + std::to_string(types.size()) +
+                                  " entries but block_out_channels " + std::to_string(c.block_out_channels.size()));
+    }
+  if (f.text("act_fn", "silu") != "silu") throw_bad_input(path, "act_fn must be silu");
+  if (f.text("norm_type", "group") != "group") throw_bad_input(path, "norm_type must be group");
   if (c.block_out_channels.empty()) throw_bad_input(path, "block_out_channels is empty");
   require_positive(path, "in_channels", c.in_channels);
   require_positive(path, "out_channels", c.out_channels);
@@ -74,42 +72,43 @@ nn::VaeConfig read_vae_config(const std::string& path) {
   return c;
 }
 
-// An int or a per-block list.
-static std::vector<int64_t> per_block(const nlohmann::json& v, size_t n, const std::string& path, const char* key) {
-  if (v.is_number_integer()) return std::vector<int64_t>(n, v.get<int64_t>());
-  auto list = v.get<std::vector<int64_t>>();
-  if (list.size() != n) throw_bad_input(path, std::string(key) + " needs " + std::to_string(n) + " values");
+// An int or a per-block list (key's value is present and not null).
+static std::vector<int64_t> per_block(const JsonFields& f, const nlohmann::json& j, const std::string& key, size_t n,
+                                      const std::string& path) {
+  if (j[key].is_number()) return std::vector<int64_t>(n, f.integer(key, 0));
+  std::vector<int64_t> list = f.integers(key, {});
+  if (list.size() != n) throw_bad_input(path, key + " needs " + std::to_string(n) + " values");
   return list;
 }
 
 nn::UNetConfig read_unet_config(const std::string& path) {
   const nlohmann::json j = read_json(path);
   nn::UNetConfig c;
+  const JsonFields f(j, path);
   try {
-    c.in_channels = j.value("in_channels", c.in_channels);
-    c.out_channels = j.value("out_channels", c.out_channels);
-    if (j.contains("down_block_types")) c.down_block_types = j["down_block_types"].get<std::vector<std::string>>();
-    if (j.contains("up_block_types")) c.up_block_types = j["up_block_types"].get<std::vector<std::string>>();
-    if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<int64_t>>();
+    c.in_channels = f.integer("in_channels", c.in_channels);
+    c.out_channels = f.integer("out_channels", c.out_channels);
+    c.down_block_types = f.texts("down_block_types", c.down_block_types);
+    c.up_block_types = f.texts("up_block_types", c.up_block_types);
+    c.block_out_channels = f.integers("block_out_channels", c.block_out_channels);
     const size_t n = c.block_out_channels.size();
     if (n == 0) throw_bad_input(path, "block_out_channels is empty");
-    c.layers_per_block = j.value("layers_per_block", c.layers_per_block);
-    c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
-    c.norm_eps = j.value("norm_eps", c.norm_eps);
-    c.cross_attention_dim = j.value("cross_attention_dim", c.cross_attention_dim);
+    c.layers_per_block = f.integer("layers_per_block", c.layers_per_block);
+    c.norm_num_groups = f.integer("norm_num_groups", c.norm_num_groups);
+    c.norm_eps = f.number("norm_eps", c.norm_eps);
+    c.cross_attention_dim = f.integer("cross_attention_dim", c.cross_attention_dim);
     // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (legacy naming).
-    const nlohmann::json heads = j.contains("num_attention_heads") && !j["num_attention_heads"].is_null()
-                                     ? j["num_attention_heads"]
-                                     : j.value("attention_head_dim", nlohmann::json(8));
-    c.num_attention_heads = per_block(heads, n, path, "attention_head_dim");
-    c.transformer_layers_per_block = per_block(j.value("transformer_layers_per_block", nlohmann::json(1)), n, path,
-                                               "transformer_layers_per_block");
-    c.use_linear_projection = j.value("use_linear_projection", false);
-    c.upcast_attention = j.value("upcast_attention", false);
-    c.flip_sin_to_cos = j.value("flip_sin_to_cos", true);
-    c.freq_shift = j.value("freq_shift", 0.0);
-    c.mid_block_scale_factor = j.value("mid_block_scale_factor", 1.0);
-    c.downsample_padding = j.value("downsample_padding", int64_t(1));
+    const char* heads = f.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim";
+    c.num_attention_heads = f.has(heads) ? per_block(f, j, heads, n, path) : std::vector<int64_t>(n, 8);
+    c.transformer_layers_per_block = f.has("transformer_layers_per_block")
+                                         ? per_block(f, j, "transformer_layers_per_block", n, path)
+                                         : std::vector<int64_t>(n, 1);
+    c.use_linear_projection = f.flag("use_linear_projection", false);
+    c.upcast_attention = f.flag("upcast_attention", false);
+    c.flip_sin_to_cos = f.flag("flip_sin_to_cos", true);
+    c.freq_shift = f.number("freq_shift", 0.0);
+    c.mid_block_scale_factor = f.number("mid_block_scale_factor", 1.0);
+    c.downsample_padding = f.integer("downsample_padding", int64_t(1));
     auto unsupported = [&](const char* key, const nlohmann::json& expect) {
       if (j.contains(key) && !j[key].is_null() && j[key] != expect)
         throw_bad_input(path, std::string(key) + " = " + j[key].dump() + " is not supported (expected " + expect.dump() + ")");
@@ -158,16 +157,17 @@ nn::UNetConfig read_unet_config(const std::string& path) {
 nn::ClipTextConfig read_clip_text_config(const std::string& path) {
   const nlohmann::json j = read_json(path);
   nn::ClipTextConfig c;
+  const JsonFields f(j, path);
   try {
-    c.vocab_size = j.value("vocab_size", c.vocab_size);
-    c.hidden_size = j.value("hidden_size", c.hidden_size);
-    c.intermediate_size = j.value("intermediate_size", c.intermediate_size);
-    c.num_hidden_layers = j.value("num_hidden_layers", c.num_hidden_layers);
-    c.num_attention_heads = j.value("num_attention_heads", c.num_attention_heads);
-    c.max_position_embeddings = j.value("max_position_embeddings", c.max_position_embeddings);
-    c.hidden_act = j.value("hidden_act", c.hidden_act);
-    c.layer_norm_eps = j.value("layer_norm_eps", c.layer_norm_eps);
-    c.eos_token_id = j.value("eos_token_id", c.eos_token_id);
+    c.vocab_size = f.integer("vocab_size", c.vocab_size);
+    c.hidden_size = f.integer("hidden_size", c.hidden_size);
+    c.intermediate_size = f.integer("intermediate_size", c.intermediate_size);
+    c.num_hidden_layers = f.integer("num_hidden_layers", c.num_hidden_layers);
+    c.num_attention_heads = f.integer("num_attention_heads", c.num_attention_heads);
+    c.max_position_embeddings = f.integer("max_position_embeddings", c.max_position_embeddings);
+    c.hidden_act = f.text("hidden_act", c.hidden_act);
+    c.layer_norm_eps = f.number("layer_norm_eps", c.layer_norm_eps);
+    c.eos_token_id = f.integer("eos_token_id", c.eos_token_id);
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(path, std::string("bad field: ") + e.what());
   }

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/folder_check.hpp"
 #include "rass/model/device.hpp"
 #include "rass/nn/threads.hpp"
 
@@ -39,10 +40,9 @@ void check_finite_weights(const torch::nn::Module& module, const SafeTensorsFile
 std::string iqa_weights_file(const metrics::DeepIqaOptions& options, const std::string& file,
                              const std::string& converter) {
   const std::string& dir = options.weights_dir;
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw_bad_input(dir, "is not a folder (--weights or RASS_IQA_WEIGHTS: the folder of the metrics' weight files)");
+  require_folder(dir, "--weights or RASS_IQA_WEIGHTS: the folder of the metrics' weight files");
   const std::string path = dir.back() == '/' ? dir + file : dir + "/" + file;
+  struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     throw_bad_input(path, "missing; make it from the official weights with " + converter + " (see the README)");
   return path;

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/folder_check.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
@@ -115,8 +116,7 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   if (dtype == torch::kHalf && !device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
   vae_dtype = dtype == torch::kHalf ? torch::kFloat : dtype;
-  std::error_code ec;
-  if (!fs::is_directory(opt.dir, ec)) throw_bad_input(opt.dir, "is not a folder (--model takes a diffusers SD 2.x folder)");
+  require_folder(opt.dir, "--model takes a diffusers SD 2.x folder");
   recorded = read_recorded_form(opt.dir);
 
   // Scheduler first: a config this pipeline cannot follow is found before

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/folder_check.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
@@ -28,8 +29,7 @@ SampleModel load_sample_model(const std::string& dir, const std::string& device,
   if (m.dtype == torch::kHalf && !m.device.is_cuda())
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
   m.vae_dtype = m.dtype == torch::kHalf ? torch::kFloat : m.dtype;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw_bad_input(dir, "is not a folder (expected a diffusers SD folder)");
+  require_folder(dir, "expected a diffusers SD folder");
   // The scheduler first: a config the sampler cannot follow is found before the weights are read.
   const std::string sched = dir + "/scheduler/scheduler_config.json";
   if (!file_exists(sched)) throw_bad_input(sched, "missing (the model folder needs scheduler/scheduler_config.json)");

@@ -8,6 +8,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/device.hpp"
@@ -24,21 +25,22 @@ nlohmann::json read_plain_json(const std::string& path) { return nlohmann::json(
 nn::BertConfig read_bert_config(const std::string& path) {
   const nlohmann::json j = read_plain_json(path);
   nn::BertConfig c;
+  const JsonFields f(j, path);
   try {
-    const std::string type = j.value("model_type", std::string("bert"));
+    const std::string type = f.text("model_type", "bert");
     if (type != "bert")
       throw_bad_input(path, "model_type is '" + type + "'; only BERT sentence-transformers models are supported");
-    if (j.value("position_embedding_type", std::string("absolute")) != "absolute")
+    if (f.text("position_embedding_type", "absolute") != "absolute")
       throw_bad_input(path, "position_embedding_type must be absolute");
-    c.vocab_size = j.value("vocab_size", c.vocab_size);
-    c.hidden_size = j.value("hidden_size", c.hidden_size);
-    c.num_hidden_layers = j.value("num_hidden_layers", c.num_hidden_layers);
-    c.num_attention_heads = j.value("num_attention_heads", c.num_attention_heads);
-    c.intermediate_size = j.value("intermediate_size", c.intermediate_size);
-    c.max_position_embeddings = j.value("max_position_embeddings", c.max_position_embeddings);
-    c.type_vocab_size = j.value("type_vocab_size", c.type_vocab_size);
-    c.layer_norm_eps = j.value("layer_norm_eps", c.layer_norm_eps);
-    c.hidden_act = j.value("hidden_act", c.hidden_act);
+    c.vocab_size = f.integer("vocab_size", c.vocab_size);
+    c.hidden_size = f.integer("hidden_size", c.hidden_size);
+    c.num_hidden_layers = f.integer("num_hidden_layers", c.num_hidden_layers);
+    c.num_attention_heads = f.integer("num_attention_heads", c.num_attention_heads);
+    c.intermediate_size = f.integer("intermediate_size", c.intermediate_size);
+    c.max_position_embeddings = f.integer("max_position_embeddings", c.max_position_embeddings);
+    c.type_vocab_size = f.integer("type_vocab_size", c.type_vocab_size);
+    c.layer_norm_eps = f.number("layer_norm_eps", c.layer_norm_eps);
+    c.hidden_act = f.text("hidden_act", c.hidden_act);
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(path, std::string("bad field: ") + e.what());
   }

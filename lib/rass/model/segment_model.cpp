@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/folder_check.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/io/safetensors.hpp"
@@ -153,7 +154,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   vae_dtype = dtype == torch::kHalf ? torch::kFloat : dtype;
   head_dtype = dtype == torch::kBFloat16 && device.is_cpu() ? torch::kFloat : dtype;
   std::error_code ec;
-  if (!fs::is_directory(opt.dir, ec)) throw_bad_input(opt.dir, "is not a folder (--model takes a segmentation model folder)");
+  require_folder(opt.dir, "--model takes a segmentation model folder");
   config = read_segment_config(opt.dir);
 
   const std::string unet_dir = opt.dir + (backbone == "plain" ? "/unet_plain" : "/unet");

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/folder_check.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
@@ -141,8 +142,7 @@ RasSettings parse_ras_settings(const ojson& in) {
 }
 
 RasStage::RasStage(const RasSettings& s, const StageEnv& env) : s_(s), env_(env) {
-  std::error_code ec;
-  if (!fs::is_directory(s_.model, ec)) throw_bad_input(s_.model, "is not a folder (stage.model takes a segmentation model folder)");
+  require_folder(s_.model, "stage.model takes a segmentation model folder");
   const std::string lora = s_.model + "/seg_lora.safetensors";
   // A missing Seg LoRA would leave the backbone with nothing to adapt; stop before loading gigabytes.
   (void)model::read_segment_config(s_.model);

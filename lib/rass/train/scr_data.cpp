@@ -7,6 +7,7 @@
 
 #include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/folder_check.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_files.hpp"
@@ -62,11 +63,10 @@ ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer,
     spec.roles.push_back({"pack", {"pack"}, cfg.scl, ".h5"});
   } else {
     if (cfg.hq_dir.empty()) throw_usage("no training data: set hq_dir (and pack_dir) or manifest");
-    std::error_code ec;
-    if (!fs::is_directory(cfg.hq_dir, ec)) throw_bad_input(cfg.hq_dir, "hq_dir is not a folder");
+    require_folder(cfg.hq_dir, "hq_dir");
     spec.inputs = {cfg.hq_dir};
     if (!cfg.pack_dir.empty()) {
-      if (!fs::is_directory(cfg.pack_dir, ec)) throw_bad_input(cfg.pack_dir, "pack_dir is not a folder");
+      require_folder(cfg.pack_dir, "pack_dir");
       // With SCL images and packs pair strictly (a missing or orphan pack is
       // an error); without, an image may go without one (it then uses
       // `prompt`): its pack is looked up below.
