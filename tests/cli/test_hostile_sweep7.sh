@@ -79,7 +79,7 @@ grep -q '"psnr": 80.0' "$T/.out" || fail "not equal pixels (pyiqa's PSNR of equa
 expect_exit 0 "train --seed 2^63" -- "$B/rass-train" selftest -o "$T/tr" --steps 2 --seed 9223372036854775808 -q
 expect_exit 0 "train --set loop.seed=2^64-1" -- "$B/rass-train" selftest -o "$T/tr2" --steps 2 --set loop.seed=18446744073709551615 -q
 expect_exit 2 "train --set selftest.init_seed=-1" -- "$B/rass-train" selftest -o "$T/tr3" --steps 2 --set selftest.init_seed=-1 -q
-stderr_has "selftest.init_seed' must be a non-negative integer" "the setting is named"
+stderr_has "selftest.init_seed' must not be negative, got -1" "the setting is named"
 
 # 5. A NUL in a manifest key is shown as \0, not cut.
 printf '{"key": "a\\u0000b", "pred": "%s", "gt": "%s"}\n{"key": "a\\u0000b", "pred": "%s", "gt": "%s"}\n' \

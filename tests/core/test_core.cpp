@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "rass/core/error.hpp"
@@ -14,6 +15,7 @@
 #include "rass/core/file.hpp"
 #include "rass/core/rng.hpp"
 #include "sha256.hpp"
+#include "test_support.hpp"
 #include "rass/core/shard.hpp"
 
 using namespace rass;
@@ -341,4 +343,40 @@ TEST_CASE("JSON text escapes DEL and the C1 controls, which nlohmann writes raw"
   CHECK(rass::escape_json_controls("\"\xc2\x80\"") == "\"\\u0080\"");
   CHECK(rass::escape_json_controls("\xc2") == "\xc2");
   CHECK(rass::escape_json_controls("plain") == "plain");
+}
+
+TEST_CASE("JSON nested past kMaxJsonDepth is refused while parsing, and excerpts are short") {
+  auto nested = [](int depth, char open, char close) { return std::string(depth, open) + std::string(depth, close); };
+  // kMaxJsonDepth levels parse; one more does not, with or without the key check.
+  CHECK(parse_json_bounded<nlohmann::json>(nested(kMaxJsonDepth, '[', ']')).is_array());
+  CHECK_THROWS_WITH_AS(parse_json_bounded<nlohmann::json>(nested(kMaxJsonDepth + 1, '[', ']')),
+                       "nested more than 256 levels deep", std::runtime_error);
+  CHECK_THROWS_AS(parse_json_unique_keys<nlohmann::ordered_json>(nested(100000, '[', ']')), std::runtime_error);
+  std::string objects;
+  for (int i = 0; i <= kMaxJsonDepth; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(kMaxJsonDepth + 1, '}');
+  CHECK_THROWS_AS(parse_json_bounded<nlohmann::json>(objects), std::runtime_error);
+  // A file: Error(bad_input) naming it; a repeated key is kept (last wins) or refused.
+  test::TempDir t;
+  const std::string deep = t / "deep.json", twice = t / "twice.json";
+  { std::ofstream(deep) << "{\"loop\": " << nested(100000, '[', ']') << "}"; }
+  { std::ofstream(twice) << R"({"a": 1, "a": 2})"; }
+  try {
+    read_json_file(deep);
+    FAIL("a 100000-deep file was read");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 3);
+    CHECK(std::string(e.what()).find(deep + ": invalid JSON: nested more than 256 levels deep") == 0);
+  }
+  CHECK(read_json_file(twice)["a"] == 2);
+  CHECK_THROWS_AS(read_json_file(twice, 0, Keys::unique), Error);
+  // Excerpts: whole when short, cut with "..." and never inside a UTF-8 character.
+  CHECK(json_excerpt(nlohmann::json::array({1, 2})) == "[1,2]");
+  const std::string long_text = json_excerpt(nlohmann::json(std::vector<int>(1000, 7)));
+  CHECK(long_text.size() == 60);
+  CHECK(long_text.substr(57) == "...");
+  const std::string accents = json_excerpt(nlohmann::json(std::string(100, 'x') + "\xc3\xa9"), 103);
+  CHECK(accents == "\"" + std::string(99, 'x') + "...");
+  const std::string cut = json_excerpt(nlohmann::json("\xc3\xa9\xc3\xa9\xc3\xa9"), 7);
+  CHECK(cut == "\"\xc3\xa9...");
 }

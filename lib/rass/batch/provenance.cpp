@@ -148,7 +148,7 @@ bool made_with(const std::string& path, const nlohmann::ordered_json& settings, 
   if (!text) return say("no settings recorded: made by another program or an older rass, or the record is damaged");
   nlohmann::json stored;
   try {
-    stored = nlohmann::json::parse(*text).at("settings");
+    stored = parse_json_bounded<nlohmann::json>(*text).at("settings");
   } catch (const std::exception&) {
     return say("its recorded settings do not parse");
   }

@@ -15,9 +15,7 @@ bool JsonFields::has(const std::string& key) const {
 }
 
 void JsonFields::wrong_type(const std::string& key, const nlohmann::json& v, const std::string& kind) const {
-  std::string shown = json_text(v);
-  if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
-  throw_bad_input(path_, key + " = " + shown + " is not " + kind);
+  throw_bad_input(path_, key + " = " + json_excerpt(v) + " is not " + kind);
 }
 
 int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {

@@ -8,8 +8,7 @@ namespace rass {
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes, Keys keys) {
   const auto bytes = read_file_bytes(path, max_bytes);
   try {
-    if (keys == Keys::last_wins) return nlohmann::ordered_json::parse(bytes.begin(), bytes.end());
-    return parse_json_unique_keys<nlohmann::ordered_json>(bytes);
+    return parse_json_checked<nlohmann::ordered_json>(bytes, keys == Keys::unique);
   } catch (const std::exception& e) {
     throw_bad_input(path, std::string("invalid JSON: ") + e.what());
   }

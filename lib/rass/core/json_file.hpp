@@ -10,25 +10,55 @@
 
 namespace rass {
 
-// JSON text parsed, refusing an object that holds one key twice: nlohmann
-// keeps the last, so {"loop":{...},"loop":{...}} silently dropped a whole
-// section of a config, and a manifest row with two "hq" fields used the
-// second. Throws Json::parse_error, or std::runtime_error naming the key.
+// Nesting deeper than this is refused while parsing. nlohmann parses any
+// depth, but copies, compares and prints values recursively: a config of
+// 100000 '[' parsed fine, then crashed the tool (stack overflow) when the
+// value was copied or quoted in a message. Real files nest a few levels.
+constexpr int kMaxJsonDepth = 256;
+
+// JSON text parsed, refusing nesting past kMaxJsonDepth and, with
+// unique_keys, an object that holds one key twice: nlohmann keeps the last,
+// so {"loop":{...},"loop":{...}} silently dropped a whole section of a
+// config, and a manifest row with two "hq" fields used the second. Throws
+// Json::parse_error, or std::runtime_error saying what was wrong.
 template <class Json, class Text>
-Json parse_json_unique_keys(const Text& text) {
+Json parse_json_checked(const Text& text, bool unique_keys) {
   std::vector<std::set<std::string>> open;
-  typename Json::parser_callback_t check = [&open](int, typename Json::parse_event_t ev, Json& parsed) {
-    if (ev == Json::parse_event_t::object_start) {
-      open.emplace_back();
+  typename Json::parser_callback_t check = [&open, unique_keys](int depth, typename Json::parse_event_t ev,
+                                                                 Json& parsed) {
+    if (ev == Json::parse_event_t::object_start || ev == Json::parse_event_t::array_start) {
+      if (depth >= kMaxJsonDepth)
+        throw std::runtime_error("nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+      if (ev == Json::parse_event_t::object_start && unique_keys) open.emplace_back();
     } else if (ev == Json::parse_event_t::object_end) {
-      if (!open.empty()) open.pop_back();
-    } else if (ev == Json::parse_event_t::key && !open.empty()) {
+      if (unique_keys && !open.empty()) open.pop_back();
+    } else if (ev == Json::parse_event_t::key && unique_keys && !open.empty()) {
       const std::string k = parsed.template get<std::string>();
       if (!open.back().insert(k).second) throw std::runtime_error("the key \"" + k + "\" appears twice in one object");
     }
     return true;
   };
   return Json::parse(text.begin(), text.end(), check);
+}
+template <class Json, class Text>
+Json parse_json_unique_keys(const Text& text) {
+  return parse_json_checked<Json>(text, true);
+}
+// Any keys, the last of a repeated one kept (as Python's json does).
+template <class Json, class Text>
+Json parse_json_bounded(const Text& text) {
+  return parse_json_checked<Json>(text, false);
+}
+
+// A value as a message may quote it: at most max_bytes of its JSON text
+// (a whole array or object can be megabytes), "..." marking a cut.
+template <class Json>
+std::string json_excerpt(const Json& j, size_t max_bytes = 60) {
+  std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes > 3 ? max_bytes - 3 : 0;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+  return s.substr(0, cut) + "...";
 }
 
 // max_bytes > 0: refused past that size (see read_file_bytes). Files of

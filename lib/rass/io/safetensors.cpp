@@ -37,7 +37,7 @@ SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
   if (n < 2 || bytes[8] != '{') bad("header does not start with a JSON object");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(bytes + 8, bytes + 8 + n);
+    j = parse_json_bounded<nlohmann::json>(std::string_view(reinterpret_cast<const char*>(bytes) + 8, n));
   } catch (const std::exception& e) {
     bad(std::string("header is not valid JSON: ") + e.what());
   }

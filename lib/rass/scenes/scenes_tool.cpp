@@ -150,7 +150,11 @@ std::vector<KeyedLine> other_rows(const ScenesJob& job, const std::string& path,
     if (line.empty()) continue;
     std::string key;
     if (json_lines) {
-      const json row = json::parse(line, nullptr, false);
+      json row;
+      try {
+        row = parse_json_bounded<json>(line);
+      } catch (const std::exception&) {
+      }
       if (row.is_object() && row.contains("key") && row["key"].is_string()) key = row["key"].get<std::string>();
     } else {
       key = line.substr(0, line.find('\t'));

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/text/unicode.hpp"
 
 namespace rass::text {
@@ -101,8 +102,8 @@ bool parse_token_value(const nlohmann::json& v, const std::string& file, AddedTo
 nlohmann::ordered_json parse_json(const std::string& path, const char* what) {
   const std::string text = read_file(path, what);
   try {
-    return nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
+    return parse_json_bounded<nlohmann::ordered_json>(text);
+  } catch (const std::exception& e) {
     throw_bad_input(path, std::string("not valid JSON (") + e.what() + ")");
   }
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/json_file.hpp"
 #include "rass/core/file.hpp"
 
 namespace rass::train {
@@ -32,8 +33,8 @@ TrainingLog read_training_log(const std::string& path) {
     const std::string where = path + ":" + std::to_string(line_no);
     nlohmann::ordered_json j;  // keeps the log's key order: panels in the order terms appear
     try {
-      j = nlohmann::ordered_json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
+      j = parse_json_bounded<nlohmann::ordered_json>(line);
+    } catch (const std::exception& e) {
       throw_bad_input(where, std::string("not JSON (") + e.what() + "); a training log has one JSON object per line");
     }
     if (!j.is_object()) throw_bad_input(where, "expected a JSON object per line");

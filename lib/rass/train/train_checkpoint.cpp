@@ -68,7 +68,7 @@ TrainCheckpoint read_train_checkpoint(const std::string& path) {
   ck.stage = m.count("stage") ? m.at("stage") : "";
   if (!m.count("config")) throw_bad_input(path, "checkpoint metadata has no 'config' (not a rass-train checkpoint?)");
   try {
-    ck.config = nlohmann::ordered_json::parse(m.at("config"));
+    ck.config = parse_json_bounded<nlohmann::ordered_json>(m.at("config"));
   } catch (const std::exception& e) {
     throw_bad_input(path, std::string("checkpoint metadata 'config' is not JSON: ") + e.what());
   }

@@ -62,7 +62,7 @@ const char* type_name(const json& v) {
 // `src` checked against the type of `dst` (the default) and copied into it.
 void assign(json& dst, const json& src, const std::string& key, const std::string& origin, bool file) {
   auto wrong = [&](const char* want) {
-    fail(origin, file, "'" + key + "' must be " + want + ", got " + type_name(src) + " (" + src.dump() + ")");
+    fail(origin, file, "'" + key + "' must be " + want + ", got " + type_name(src) + " (" + json_excerpt(src) + ")");
   };
   if (dst.is_object()) {
     if (!src.is_object()) wrong("an object");
@@ -82,7 +82,8 @@ void assign(json& dst, const json& src, const std::string& key, const std::strin
   } else if (dst.is_number_unsigned() || dst.is_number_integer()) {
     if (!src.is_number_integer() && !src.is_number_unsigned()) wrong("an integer");
     // is_number_integer() also holds for unsigned values: 2^63.. read as int64_t would look negative.
-    if (dst.is_number_unsigned() && !src.is_number_unsigned() && src.get<int64_t>() < 0) wrong("a non-negative integer");
+    if (dst.is_number_unsigned() && !src.is_number_unsigned() && src.get<int64_t>() < 0)
+      fail(origin, file, "'" + key + "' must not be negative, got " + src.dump());
   } else if (dst.is_number_float()) {
     if (!src.is_number()) wrong("a number");
     dst = src.get<double>();  // an integer given for a float setting stays a float
