@@ -25,4 +25,29 @@ grep -A2 '"mean"' "$T/.out" | grep -q '2.6255' || fail "the mean should leave th
 expect_exit 3 "small image" -- "$E" -m niqe --niqe-params "$P" "$FIX/images/gray64.png"
 stderr_has "gray64.png" "small image named"
 stderr_has "96x96" "small image message"
+# A damaged parameter file (NaN, infinity, a zero window) is refused naming
+# the array; a NaN had made every score NaN, blamed on flat regions (exit 0).
+damage() {  # damage OUT ARRAY BYTES: ARRAY's first value replaced by BYTES (hex), or all zero
+  python3 - "$P" "$@" <<'PY'
+import sys, zipfile
+src, out, name, value = sys.argv[1:5]
+with zipfile.ZipFile(src) as z, zipfile.ZipFile(out, "w") as w:
+    for i in z.infolist():
+        data = z.read(i.filename)
+        if i.filename == name + ".npy":
+            start = 10 + int.from_bytes(data[8:10], "little")
+            body = bytes(len(data) - start) if value == "zero" else bytes.fromhex(value) + data[start + 8:]
+            data = data[:start] + body
+        w.writestr(i.filename, data)
+PY
+}
+damage "$T/nan.npz" mu_pris_param 000000000000f87f
+expect_exit 3 "NaN in mu_pris_param" -- "$E" -m niqe --niqe-params "$T/nan.npz" "$IMG/chelsea.png"
+stderr_has "nan.npz: mu_pris_param[0] is NaN" "the array and the value are named"
+damage "$T/inf.npz" cov_pris_param 000000000000f07f
+expect_exit 3 "infinity in cov_pris_param" -- "$E" -m niqe --niqe-params "$T/inf.npz" "$IMG/chelsea.png"
+stderr_has "cov_pris_param[0] is infinite" "the infinite value is named"
+damage "$T/zero.npz" gaussian_window zero
+expect_exit 3 "an all-zero window" -- "$E" -m niqe --niqe-params "$T/zero.npz" "$IMG/chelsea.png"
+stderr_has "gaussian_window is all zeros" "the zero window is named"
 finish

@@ -318,12 +318,23 @@ NiqeParams load_niqe_params(const std::string& path) {
     std::vector<double> v = npy_to_f64(it->second);
     if (v.size() != n)
       throw_bad_input(path, std::string(key) + " has " + std::to_string(v.size()) + " values, expected " + std::to_string(n));
+    // A NaN here made every score NaN, blamed on flat image regions (exit 0).
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw_bad_input(path, std::string(key) + "[" + std::to_string(i) + "] is " + (std::isnan(v[i]) ? "NaN" : "infinite") +
+                                  " (a damaged NIQE parameter file)");
     return v;
   };
   NiqeParams p;
   p.mu = get("mu_pris_param", 36);
   p.cov = get("cov_pris_param", 36 * 36);
   p.window = get("gaussian_window", 49);
+  double sum = 0;
+  for (const double w : p.window) {
+    if (w < 0) throw_bad_input(path, "gaussian_window has a negative weight (a damaged NIQE parameter file)");
+    sum += w;
+  }
+  if (!(sum > 0)) throw_bad_input(path, "gaussian_window is all zeros (a damaged NIQE parameter file)");
   return p;
 }
 
