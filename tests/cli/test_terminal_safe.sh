@@ -64,6 +64,32 @@ echo "not an image" >"$lone"
 expect_exit 3 "rass-eval-iqa on a name with a lone 0x9b" -- "$B/rass-eval-iqa" -m psnr "$lone" "$T/in/good.png"
 stderr_has 'lone\x9b2J.png' "the byte is shown as \x9b"
 if LC_ALL=C grep -q "$(printf '\233')" "$T/.err"; then fail "a raw 0x9b byte reached stderr"; else ok "no raw 0x9b byte"; fi
+# Plain-text tables on stdout: a key or class name is a cell, escaped (a
+# newline in one broke the table's rows); --json keeps the raw text.
+no_control_out() {
+  if LC_ALL=C grep -q "[$(printf '\033\007\r')]" "$T/.out" || LC_ALL=C grep -q "$(printf '\302\233')" "$T/.out"; then
+    fail "$1: a control character reached stdout: $(cat -v "$T/.out" | head -5)"
+  else
+    ok "$1: no control character on stdout"
+  fi
+}
+mkdir -p "$T/ta" "$T/tb"
+tname="t${esc}]0;owned$(printf '\007')${esc}[2J"
+cp "$IMG/astronaut.png" "$T/ta/$tname.png"
+cp "$IMG/astronaut.png" "$T/tb/$tname.png"
+expect_exit 0 "rass-eval-iqa table of a hostile key" -- "$B/rass-eval-iqa" -m psnr "$T/ta" "$T/tb" -q
+grep -qF 't\x1b]0;owned\x07\x1b[2J' "$T/.out" || fail "the table shows the key's escapes: $(cat -v "$T/.out")"
+no_control_out "rass-eval-iqa table"
+if [ -x "$B/rass-eval-miou" ]; then
+  printf 'P5\n4 4\n255\n' >"$T/lab.pgm"
+  head -c 16 /dev/zero >>"$T/lab.pgm"
+  printf '%s\nroad\tside\n' "${esc}[31mred" >"$T/cls.txt"
+  expect_exit 0 "rass-eval-miou table of hostile class names" -- "$B/rass-eval-miou" -n 2 --classes "$T/cls.txt" -q \
+    "$T/lab.pgm" "$T/lab.pgm"
+  grep -qF '\x1b[31mred' "$T/.out" || fail "the class column shows the escape: $(cat -v "$T/.out")"
+  grep -qF 'road\tside' "$T/.out" || fail "a tab in a class name is shown as \\t: $(cat -v "$T/.out")"
+  no_control_out "rass-eval-miou table"
+fi
 # The dispatcher naming a tool that does not exist.
 if [ -x "$B/rass" ]; then
   expect_exit 2 "rass with a hostile tool name" -- "$B/rass" "nope${esc}[2J"

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "rass/batch/report.hpp"
+#include "rass/core/printable.hpp"
 
 using json = nlohmann::ordered_json;
 
@@ -87,7 +88,7 @@ std::string iqa_table(const IqaSummary& s, const std::vector<batch::Item>& items
                       const std::vector<IqaImageResult>& results) {
   size_t w = 4;
   for (size_t i = 0; i < items.size(); ++i)
-    if (results[i].error.empty()) w = std::max(w, items[i].key.size());
+    if (results[i].error.empty()) w = std::max(w, printable_field(items[i].key).size());
   std::string out;
   char buf[64];
   auto line = [&](const std::string& name, const std::vector<std::string>& cells) {
@@ -105,7 +106,7 @@ std::string iqa_table(const IqaSummary& s, const std::vector<batch::Item>& items
     if (!results[i].error.empty()) continue;
     std::vector<std::string> cells;
     for (const IqaValue& v : results[i].values) cells.push_back(batch::format_fixed(v.value, 4));
-    line(items[i].key, cells);
+    line(printable_field(items[i].key), cells);
   }
   std::vector<std::string> mean;
   for (double v : s.mean) mean.push_back(batch::format_fixed(v, 4));

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "rass/batch/report.hpp"
+#include "rass/core/printable.hpp"
 #include "rass/core/version.hpp"
 #include "rass/metrics/eval_miou_tool.hpp"
 
@@ -87,7 +88,7 @@ std::string result_table(const MiouJob& job, const MiouResult& r) {
   const Metrics& m = r.metrics;
   const auto cols = metric_columns(m.convention);
   size_t name_w = 5;
-  for (const std::string& n : r.names) name_w = std::max(name_w, n.size());
+  for (const std::string& n : r.names) name_w = std::max(name_w, printable_field(n).size());
   std::vector<std::string> headers;
   for (const Column& col : cols) headers.push_back(col.name);
   headers.push_back("gt_pixels");
@@ -119,7 +120,7 @@ std::string result_table(const MiouJob& job, const MiouResult& r) {
   for (size_t k = 0; k < headers.size(); ++k) cell(headers[k], w[k]);
   out += "\n";
   for (size_t i = 0; i < rows.size(); ++i) {
-    const std::string name = i < r.names.size() ? r.names[i] : std::to_string(i);
+    const std::string name = i < r.names.size() ? printable_field(r.names[i]) : std::to_string(i);
     out += name + std::string(name_w - name.size(), ' ');
     for (size_t k = 0; k < rows[i].size(); ++k) cell(rows[i][k], w[k]);
     out += "\n";

@@ -103,7 +103,7 @@ LoraInventory lora_inventory(const SafeTensorsFile& file) {
       if (a.alpha_source.empty()) a.alpha_source = "metadata lora_alpha";
     } else {
       a.alphas.insert(double(r));
-      a.alpha_source = "none (alpha = rank assumed; PEFT's own default is 8)";
+      a.alpha_source = "none recorded: alpha = rank assumed; PEFT's own default is 8";
     }
   }
   return inv;

@@ -14,6 +14,7 @@
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/printable.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/version.hpp"
@@ -182,14 +183,17 @@ int merge(const MergeLoraJob& a) {
   return 0;
 }
 
+// Names from the file (adapters, keys, the file's own name) pass through
+// printable_field: an escape sequence in a key reached the terminal.
 void print_inventory(const LoraInventory& inv) {
-  std::printf("%s: %s%s\n", inv.file.c_str(), inv.layout.empty() ? "no LoRA pairs" : inv.layout.c_str(),
-              inv.prefix.empty() ? "" : (", key prefix \"" + inv.prefix + "\"").c_str());
+  auto P = [](const std::string& s) { return printable_field(s); };
+  std::printf("%s: %s%s\n", P(inv.file).c_str(), inv.layout.empty() ? "no LoRA pairs" : inv.layout.c_str(),
+              inv.prefix.empty() ? "" : (", key prefix \"" + P(inv.prefix) + "\"").c_str());
   for (const auto& [name, ad] : inv.adapters) {
     std::string ranks, alphas;
     for (int64_t r : ad.ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
     for (double x : ad.alphas) alphas += (alphas.empty() ? "" : ",") + json(x).dump();
-    std::printf("adapter %s: %zu layers, rank %s, alpha %s (%s), %lld parameters\n", name.c_str(), ad.layers.size(),
+    std::printf("adapter %s: %zu layers, rank %s, alpha %s (%s), %lld parameters\n", P(name).c_str(), ad.layers.size(),
                 ranks.c_str(), alphas.c_str(), ad.alpha_source.c_str(), (long long)ad.parameters);
     std::map<std::string, int> regions, kinds;
     for (const auto& p : ad.layers) {
@@ -197,17 +201,17 @@ void print_inventory(const LoraInventory& inv) {
       kinds[module_kind(p)]++;
     }
     std::printf("  by region:");
-    for (const auto& [r, n] : regions) std::printf(" %s %d", r.c_str(), n);
+    for (const auto& [r, n] : regions) std::printf(" %s %d", P(r).c_str(), n);
     std::printf("\n  by module:");
-    for (const auto& [r, n] : kinds) std::printf(" %s %d", r.c_str(), n);
+    for (const auto& [r, n] : kinds) std::printf(" %s %d", P(r).c_str(), n);
     std::printf("\n");
   }
   if (!inv.full_weights.empty()) {
     std::printf("full weights:");
-    for (const auto& [n, e] : inv.full_weights) std::printf(" %s (%lld)", n.c_str(), (long long)e);
+    for (const auto& [n, e] : inv.full_weights) std::printf(" %s (%lld)", P(n).c_str(), (long long)e);
     std::printf("\n");
   }
-  if (!inv.other.empty()) std::printf("other keys: %zu, e.g. %s\n", inv.other.size(), inv.other.front().c_str());
+  if (!inv.other.empty()) std::printf("other keys: %zu, e.g. %s\n", inv.other.size(), P(inv.other.front()).c_str());
 }
 
 int list(const MergeLoraJob& a) {
