@@ -153,7 +153,7 @@ TEST_CASE("ras stage: bad configurations stop before the first step, naming what
   {
     ojson b = s;
     b["lora_rank"] = 4;
-    expect_error(b, ExitCode::usage, "stage.lora_rank");
+    expect_error(b, ExitCode::usage, "ras.lora_rank");
   }
   {
     ojson b = s;

@@ -95,21 +95,21 @@ void crop_flip_pad(const Image& img, const LabelMap& lab, int x0, int y0, int cw
 
 RasData::RasData(const RasDataConfig& c, uint64_t seed) : c_(c), seed_(seed) {
   if (c_.num_classes < 1) throw_usage("ras data: num_classes must be positive");
-  if (c_.crop_size < 1 || c_.crop_size > 8192) throw_usage("stage.crop_size must be 1..8192");
-  if (c_.max_size < 1) throw_usage("stage.max_size must be positive");
+  if (c_.crop_size < 1 || c_.crop_size > 8192) throw_usage("ras.crop_size must be 1..8192");
+  if (c_.max_size < 1) throw_usage("ras.max_size must be positive");
   if (c_.min_sizes.empty()) c_.min_sizes = released_min_sizes(c_.crop_size);
   for (int s : c_.min_sizes)
-    if (s < 1 || s > 65535) throw_usage("stage.min_sizes must hold integers 1..65535");
+    if (s < 1 || s > 65535) throw_usage("ras.min_sizes must hold integers 1..65535");
   if (c_.ignore < 0) throw_usage("ras data: the ignore label must be >= 0");
   degrade_on_ = !(c_.preset.empty() || c_.preset == "none");
   if (degrade_on_) {
     degrade_ = degrade::make_preset(c_.preset);
     if (degrade_.scale != 1)
-      throw_usage("stage.preset '" + c_.preset + "' has scale " + std::to_string(degrade_.scale) +
+      throw_usage("ras.preset '" + c_.preset + "' has scale " + std::to_string(degrade_.scale) +
                   ": the LQ crop must keep the label's size (use a scale-1 preset such as rass)");
     degrade::validate(degrade_);
     if (c_.crop_size < degrade::min_input_side(degrade_))
-      throw_usage("stage.crop_size " + std::to_string(c_.crop_size) + " is smaller than preset '" + c_.preset +
+      throw_usage("ras.crop_size " + std::to_string(c_.crop_size) + " is smaller than preset '" + c_.preset +
                   "' accepts (" + std::to_string(degrade::min_input_side(degrade_)) + ")");
   }
   batch::InputSpec spec;

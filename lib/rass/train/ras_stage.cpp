@@ -65,21 +65,21 @@ ojson ras_loop_defaults() {
 }
 
 std::string str(const ojson& j, const char* k) {
-  if (!j[k].is_string()) throw_usage(std::string("stage.") + k + " must be a string");
+  if (!j[k].is_string()) throw_usage(std::string("ras.") + k + " must be a string");
   return j[k].get<std::string>();
 }
 bool boolean(const ojson& j, const char* k) {
-  if (!j[k].is_boolean()) throw_usage(std::string("stage.") + k + " must be true or false");
+  if (!j[k].is_boolean()) throw_usage(std::string("ras.") + k + " must be true or false");
   return j[k].get<bool>();
 }
 double number(const ojson& j, const char* k, double lo, double hi) {
   if (!j[k].is_number() || !(j[k].get<double>() >= lo && j[k].get<double>() <= hi))
-    throw_usage(std::string("stage.") + k + " must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+    throw_usage(std::string("ras.") + k + " must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
   return j[k].get<double>();
 }
 int64_t integer(const ojson& j, const char* k, int64_t lo, int64_t hi) {
   if (!j[k].is_number_integer() || j[k].get<int64_t>() < lo || j[k].get<int64_t>() > hi)
-    throw_usage(std::string("stage.") + k + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+    throw_usage(std::string("ras.") + k + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
   return j[k].get<int64_t>();
 }
 
@@ -102,12 +102,12 @@ RasSettings parse_ras_settings(const ojson& in) {
   if (!in.is_object()) throw_usage("the stage section must be an object");
   ojson j = ras_defaults();
   for (const auto& [k, v] : in.items()) {
-    if (!j.contains(k)) throw_usage("stage." + k + " is not a setting of rass-train ras");
+    if (!j.contains(k)) throw_usage("ras." + k + " is not a setting of rass-train ras");
     j[k] = v;
   }
   RasSettings s;
   s.model = str(j, "model");
-  if (s.model.empty()) throw_usage("stage.model: give the segmentation model folder to start from (rass-merge-lora init-seg -O DIR)");
+  if (s.model.empty()) throw_usage("ras.model: give the segmentation model folder to start from (rass-merge-lora init-seg -O DIR)");
   s.data.images = str(j, "images");
   s.data.labels = str(j, "labels");
   s.data.manifest = str(j, "manifest");
@@ -116,10 +116,10 @@ RasSettings parse_ras_settings(const ojson& in) {
   s.data.reduce_zero_label = boolean(j, "reduce_zero_label");
   s.check_labels = boolean(j, "check_labels");
   s.data.crop_size = int(integer(j, "crop_size", 8, 8192));
-  if (!j["min_sizes"].is_array()) throw_usage("stage.min_sizes must be a list of integers ([] = the released list scaled to crop_size)");
+  if (!j["min_sizes"].is_array()) throw_usage("ras.min_sizes must be a list of integers ([] = the released list scaled to crop_size)");
   for (const auto& e : j["min_sizes"]) {
     if (!e.is_number_integer() || e.get<int64_t>() < 1 || e.get<int64_t>() > 65535)
-      throw_usage("stage.min_sizes must hold integers 1..65535");
+      throw_usage("ras.min_sizes must hold integers 1..65535");
     s.data.min_sizes.push_back(e.get<int>());
   }
   s.data.max_size = int(integer(j, "max_size", 1, 65535));
@@ -142,7 +142,7 @@ RasSettings parse_ras_settings(const ojson& in) {
 }
 
 RasStage::RasStage(const RasSettings& s, const StageEnv& env) : s_(s), env_(env) {
-  require_folder(s_.model, "stage.model takes a segmentation model folder");
+  require_folder(s_.model, "ras.model takes a segmentation model folder");
   const std::string lora = s_.model + "/seg_lora.safetensors";
   // A missing Seg LoRA would leave the backbone with nothing to adapt; stop before loading gigabytes.
   (void)model::read_segment_config(s_.model);
@@ -159,10 +159,10 @@ RasStage::RasStage(const RasSettings& s, const StageEnv& env) : s_(s), env_(env)
   if (model_->seg_lora_adapters.empty()) throw_bad_input(lora, "adds no LoRA adapter to the UNet");
   const model::SegmentFolderConfig& cfg = model_->config;
   if (s_.data.crop_size % cfg.coarsest_stride())
-    throw_usage("stage.crop_size " + std::to_string(s_.data.crop_size) + " must be a multiple of " +
+    throw_usage("ras.crop_size " + std::to_string(s_.data.crop_size) + " must be a multiple of " +
                 std::to_string(cfg.coarsest_stride()) + " (the model's coarsest feature stride)");
   if (s_.prompt == "classes" && cfg.classes.empty())
-    throw_bad_input(cfg.path, "has no class names, which stage.prompt \"classes\" needs (or set prompt to \"none\" or a text)");
+    throw_bad_input(cfg.path, "has no class names, which ras.prompt \"classes\" needs (or set prompt to \"none\" or a text)");
   s_.data.num_classes = cfg.head.num_classes;
   data_ = std::make_unique<RasData>(s_.data, env_.seed);
   if (s_.check_labels) data_->check_labels();
@@ -298,7 +298,7 @@ void RasStage::export_model(const std::string& dir) {
   model::SegmentModel& m = *model_;
   std::error_code ec;
   if (fs::exists(dir, ec) && fs::equivalent(dir, s_.model, ec))
-    throw_usage("the export folder " + dir + " is the start folder (stage.model): choose another");
+    throw_usage("the export folder " + dir + " is the start folder (ras.model): choose another");
   // Replaces an older export only once the new one is complete.
   model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
   const fs::path tmp = w.tmp();
