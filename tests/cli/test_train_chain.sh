@@ -39,6 +39,30 @@ expect_exit 0 "scr --resume of a finished run" -- "$B/rass-train" scr -o "$T/scr
 sum "$T/scr" > "$T/scr.after"
 cmp -s "$T/scr.before" "$T/scr.after" || fail "scr --resume of a finished run changed files: $(diff "$T/scr.before" "$T/scr.after" | head -4)"
 
+# A damaged image found mid-run keeps the steps done before it: a checkpoint
+# of them, the step named; once the file is mended --resume ends where an
+# uninterrupted run does (they were lost to the last periodic checkpoint).
+SCR_SET=(--set scr.sd="$T/sd" --set scr.pack_dir="$T/packs" --set scr.crop_size=64)
+mkdir -p "$T/mend"
+cp "$T"/scenes/images/*.png "$T/mend/"
+for n in 0 1 2 3; do  # the first scene whose damage is met after step 0 (the order is the run's own)
+  head -c 2000 "$T/scenes/images/scene_00000$n.png" > "$T/mend/scene_00000$n.png"
+  rm -rf "$T/cut"
+  expect_exit 3 "scr on a damaged scene_00000$n" -- "$B/rass-train" scr -o "$T/cut" --steps 6 --batch 1 "${TH[@]}" \
+    --log-every 1 -q --seed 3 "${SCR_SET[@]}" --set scr.hq_dir="$T/mend"
+  cp "$T/scenes/images/scene_00000$n.png" "$T/mend/"
+  grep -q "scr step 0)" "$T/.err" || break
+done
+stderr_has "scene_00000$n.png: truncated PNG data (scr step " "the file and the step are named"
+stderr_has "are kept in $T/cut/checkpoints/step_" "the kept steps' checkpoint is named"
+ls "$T"/cut/checkpoints/step_*.safetensors >/dev/null 2>&1 || fail "a checkpoint of the steps done"
+expect_exit 0 "scr --resume after the mend" -- "$B/rass-train" scr -o "$T/cut" --steps 6 --batch 1 "${TH[@]}" \
+  --log-every 1 -q --seed 3 --resume "${SCR_SET[@]}" --set scr.hq_dir="$T/mend"
+expect_exit 0 "scr uninterrupted" -- "$B/rass-train" scr -o "$T/whole" --steps 6 --batch 1 "${TH[@]}" \
+  --log-every 1 -q --seed 3 "${SCR_SET[@]}" --set scr.hq_dir="$T/mend"
+cmp -s "$T/cut/final/scr.unet.safetensors" "$T/whole/final/scr.unet.safetensors" ||
+  fail "the mended, resumed run differs from an uninterrupted one"
+
 # init-seg: bad --classes / --head first (nothing written), then the folder.
 SCR=$T/scr/final/scr.unet.safetensors
 IS=(init-seg --model "$T/sd" --lora "$SCR" --head tiny --timestep 1 --formula residual -q)

@@ -117,7 +117,7 @@ void truncate_log(const std::string& path, int64_t step) {
   std::string line, kept;
   while (std::getline(in, line)) {
     try {
-      auto j = nlohmann::json::parse(line);
+      auto j = parse_json_bounded<nlohmann::json>(line);
       if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() < step) kept += line + "\n";
     } catch (const std::exception&) {
     }
@@ -220,8 +220,16 @@ int64_t load_state(std::vector<Param>& params, const std::string& from, const Lo
   return ck.step;
 }
 
+// The CPU generator's state (a copy).
+torch::Tensor cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+// rng: the CPU generator's state to record (default: as it is now).
 void save_state(const std::string& path, const std::vector<Param>& params, int64_t steps_done, const LoopConfig& c,
-                int world, const std::string& stage) {
+                int world, const std::string& stage, const torch::Tensor& rng = torch::Tensor()) {
   TrainCheckpoint ck;
   ck.step = steps_done;
   ck.seed = c.seed;
@@ -234,13 +242,9 @@ void save_state(const std::string& path, const std::vector<Param>& params, int64
     ck.tensors["adamw.exp_avg_sq." + q.name] = q.exp_avg_sq;
     ck.tensors["adamw.step." + q.name] = torch::tensor(q.step, torch::kLong);
   }
-  {
-    // The CPU generator too, for stages that draw from it (the contract asks
-    // for keyed generators; this keeps --resume exact for those that do not).
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    ck.tensors["rng.cpu"] = gen.get_state();
-  }
+  // The CPU generator too, for stages that draw from it (the contract asks
+  // for keyed generators; this keeps --resume exact for those that do not).
+  ck.tensors["rng.cpu"] = rng.defined() ? rng : cpu_rng_state();
   write_train_checkpoint(path, ck);
 }
 
@@ -301,11 +305,13 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   }
   s.start_step = start;
   const torch::Device device = params.front().p.device();
-  auto write_checkpoint = [&](int64_t steps_done) {
+  int64_t checkpoint_step = start;  // the step the newest checkpoint (or the start) holds
+  auto write_checkpoint = [&](int64_t steps_done, const torch::Tensor& rng = torch::Tensor()) {
     if (!writer) return;
     s.last_checkpoint = checkpoint_path(ckdir, steps_done);
-    save_state(s.last_checkpoint, params, steps_done, c, world, stage.name());
+    save_state(s.last_checkpoint, params, steps_done, c, world, stage.name(), rng);
     prune_checkpoints(ckdir, c.keep_checkpoints);
+    checkpoint_step = steps_done;
   };
 
   // From here a SIGINT, SIGTERM or SIGUSR1 (a batch system's notice before
@@ -347,7 +353,36 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
         at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
       }
 #endif
-      l = stage.compute_loss(ctx);
+      // A step that fails on its data (a damaged image, a label out of
+      // range, a full disk) keeps the steps done before it: they are
+      // checkpointed as they stood when this step began (the generator
+      // too), so a --resume after the file is mended continues exactly.
+      const torch::Tensor rng_before = writer ? cpu_rng_state() : torch::Tensor();
+      try {
+        l = stage.compute_loss(ctx);
+      } catch (const Error& e) {
+        if (amp) {
+#if TORCH_VERSION_MAJOR >= 2
+          at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+          at::autocast::set_enabled(false);
+#endif
+          at::autocast::clear_cache();
+        }
+        std::string kept;
+        if (writer && step > checkpoint_step) {
+          try {
+            write_checkpoint(step, rng_before);
+            kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
+                   ": mend the data and --resume";
+          } catch (const std::exception& w) {
+            kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
+          }
+        } else if (!s.last_checkpoint.empty()) {
+          kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
+        }
+        throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
+      }
       if (amp) {
 #if TORCH_VERSION_MAJOR >= 2
         at::autocast::set_autocast_enabled(at::kCUDA, false);
