@@ -56,6 +56,14 @@ TEST_CASE("plot axes: nice limits, ticks and the value-to-pixel map (hand values
   CHECK(axis_to_pixel(nice_axis(1, 100, true), 10, 0, 200) == doctest::Approx(100));
   CHECK(nice_axis(1, 100, true).ticks == std::vector<double>{1, 2, 5, 10, 20, 50, 100});
   CHECK_THROWS_AS(nice_axis(0, 1, true), Error);
+  // Near the double range the span (2e308) is past it: its half 1e308 steps
+  // by 2e307 (1e308 / 5), doubled to 4e307; limits -1.2e308 and 1.2e308.
+  const Axis huge = nice_axis(-1e308, 1e308, false);
+  CHECK(huge.lo == doctest::Approx(-1.2e308));
+  CHECK(huge.hi == doctest::Approx(1.2e308));
+  CHECK(huge.ticks.size() == 7);
+  CHECK(axis_to_pixel(huge, 0, 0, 200) == doctest::Approx(100));
+  CHECK(axis_to_pixel(huge, 1e308, 0, 240) == doctest::Approx(220));
   const Box b = panel_box(1, 2, 400, 600);  // the second of two 300-pixel panels
   CHECK(b.left == 80);
   CHECK(b.right == 376);
@@ -188,6 +196,26 @@ TEST_CASE("plot: bad requests") {
     CHECK(std::string(e.what()).find("a.jsonl: no term \"l_pixel\" (the log has: loss, lr)") != std::string::npos);
   }
   CHECK(!file_exists(dir / "x.png"));  // nothing written
+  // More terms than fit the largest automatic height (20000 / 120 pixels
+  // a panel): a usage error naming --terms, where cairo's own failed.
+  std::string wide;
+  for (int step = 0; step < 3; ++step) {
+    wide += "{\"step\":" + std::to_string(step);
+    for (int t = 0; t < 200; ++t) wide += ",\"t" + std::to_string(t) + "\":" + std::to_string(t + step);
+    wide += "}\n";
+  }
+  write_file_atomic(dir / "wide.jsonl", wide);
+  job.logs = {dir / "wide.jsonl"};
+  job.terms = {};
+  CHECK_THROWS_WITH_AS(plot_training_log(job),
+                       "the largest height, 20000, leaves too little room for 200 panels (pick fewer terms with --terms)",
+                       Error);
+  CHECK(!file_exists(dir / "x.png"));
+  job.terms = {"t1", "t2", "t1"};  // a term given twice is drawn once
+  plot_training_log(job);
+  const Image two = read_image(dir / "x.png");
+  CHECK(two.height == 600);
+  job.logs = {dir / "a.jsonl"};
   job.terms = {};
   // Never over its input, however the path is spelled (a log oddly named .png).
   write_file_atomic(dir / "log.png", constant_log(0.5));

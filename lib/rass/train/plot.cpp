@@ -215,7 +215,9 @@ void plot_training_log(const PlotJob& job) {
   std::vector<TrainingLog> logs;
   for (const std::string& p : job.logs) logs.push_back(read_training_log(p));
   // The terms: those asked for (each must be in some log), else every term in order of appearance.
-  std::vector<std::string> terms = job.terms;
+  std::vector<std::string> terms;
+  for (const std::string& t : job.terms)  // --terms loss,loss: one panel
+    if (std::find(terms.begin(), terms.end(), t) == terms.end()) terms.push_back(t);
   if (terms.empty()) {
     for (const TrainingLog& l : logs)
       for (const std::string& t : l.terms)
@@ -235,10 +237,13 @@ void plot_training_log(const PlotJob& job) {
     }
   }
   const int panels = int(terms.size());
-  const int width = job.width, height = job.height > 0 ? job.height : 300 * panels;
+  // The automatic height stays within --height's own bound (20000; a log of
+  // 300 terms asked cairo for a 90000-pixel image and failed).
+  const int width = job.width, height = job.height > 0 ? job.height : std::min(300 * panels, 20000);
   if (height / panels < int(kPlotTop + kPlotBottom + 40))
-    throw_usage("--height " + std::to_string(height) + " leaves too little room for " + std::to_string(panels) +
-                " panels (pick fewer terms or a larger height)");
+    throw_usage((job.height > 0 ? "--height " + std::to_string(height) : "the largest height, " + std::to_string(height) + ",") +
+                " leaves too little room for " + std::to_string(panels) + " panels (pick fewer terms with --terms" +
+                (job.height > 0 ? " or a larger height)" : ")"));
 
   std::string bytes;
   cairo_surface_t* surface =

@@ -103,7 +103,9 @@ Axis nice_axis(double min, double max, bool log) {
     min -= pad;
     max += pad;
   }
-  const double step = nice_step(max - min, 5);
+  // Values near the double range (+-1e308) have a span past it: its half
+  // is stepped, and the step doubled (an infinite step left the panel empty).
+  const double step = std::isfinite(max - min) ? nice_step(max - min, 5) : 2 * nice_step(max * 0.5 - min * 0.5, 5);
   a.lo = std::floor(min / step + 1e-9) * step;
   a.hi = std::ceil(max / step - 1e-9) * step;
   for (int64_t k = int64_t(std::llround(a.lo / step)); k * step <= a.hi + step * 1e-9; ++k) {
@@ -115,7 +117,7 @@ Axis nice_axis(double min, double max, bool log) {
 
 double axis_to_pixel(const Axis& a, double v, double p0, double p1) {
   const double t = a.log ? (std::log10(v) - std::log10(a.lo)) / (std::log10(a.hi) - std::log10(a.lo))
-                         : (v - a.lo) / (a.hi - a.lo);
+                         : (v * 0.5 - a.lo * 0.5) / (a.hi * 0.5 - a.lo * 0.5);  // halves: no overflow near 1e308
   return p0 + t * (p1 - p0);
 }
 
