@@ -270,3 +270,37 @@ TEST_CASE("keep_checkpoints keeps the newest; list_checkpoints ignores other nam
   CHECK(l[0].first == 6);
   CHECK(l[1].first == 7);
 }
+
+TEST_CASE("--resume passes over a damaged newest checkpoint for the one before it, and ends as the whole run does") {
+  test::TempDir tmp;
+  const std::string a = (tmp / "a"), b = (tmp / "b");
+  LoopConfig ca = resume_config(a);
+  auto sa = test::selftest(11);
+  run_training(*sa, ca);
+  LoopConfig cb = resume_config(b);
+  cb.stop_after = 5;  // checkpoints at steps 2, 4 and 5
+  auto sb = test::selftest(11);
+  run_training(*sb, cb);
+  // The newest cut short (a disk error): step 4's is used.
+  const std::string newest = b + "/checkpoints/step_5.safetensors";
+  const auto bytes = test::file_bytes(newest);
+  REQUIRE(bytes.size() > 100);
+  write_file_atomic(newest, std::string(bytes.begin(), bytes.begin() + bytes.size() / 2));
+  cb.stop_after = 0;
+  cb.resume = true;
+  auto sb2 = test::selftest(11);
+  const TrainSummary second = run_training(*sb2, cb);
+  CHECK(second.start_step == 4);
+  CHECK(test::file_bytes(a + "/checkpoints/step_7.safetensors") == test::file_bytes(b + "/checkpoints/step_7.safetensors"));
+  // Every checkpoint damaged: the error names the oldest, the last tried.
+  const std::string c = tmp / "c";
+  LoopConfig cc = resume_config(c);
+  cc.stop_after = 2;
+  auto sc = test::selftest(11);
+  run_training(*sc, cc);
+  write_file_atomic(c + "/checkpoints/step_2.safetensors", "damaged");
+  cc.stop_after = 0;
+  cc.resume = true;
+  auto sc2 = test::selftest(11);
+  CHECK_THROWS_WITH_AS(run_training(*sc2, cc), doctest::Contains("step_2.safetensors"), Error);
+}

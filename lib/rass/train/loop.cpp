@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -156,9 +157,8 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
 // Loads a checkpoint's weights, AdamW state and generator state into
 // `params` in place, after checking it belongs to this configuration.
 // Returns its step.
-int64_t load_state(std::vector<Param>& params, const std::string& from, const LoopConfig& c, int world,
-                   const std::function<void(const std::string&)>& note) {
-  TrainCheckpoint ck = read_train_checkpoint(from);
+int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const std::string& from, const LoopConfig& c,
+                   int world, const std::function<void(const std::string&)>& note) {
   auto diffs = config_differences(ck.config, c.config, resume_free_keys());
   if (!diffs.empty()) {
     std::string keys;
@@ -220,6 +220,36 @@ int64_t load_state(std::vector<Param>& params, const std::string& from, const Lo
   return ck.step;
 }
 
+// Autocast to bf16 on CUDA for the forward pass, off again when the scope
+// ends, also by an exception (LibTorch 1.13 has no CPU autocast dtype control).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR >= 2
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, torch::kBFloat16);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
+#endif
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR >= 2
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_;
+};
+
 // The CPU generator's state (a copy).
 torch::Tensor cpu_rng_state() {
   auto gen = at::detail::getDefaultCPUGenerator();
@@ -276,15 +306,30 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (writer) lock = std::make_unique<RunDirLock>(c.out_dir);
     params = collect_params(stage, c);
     std::string from = c.resume_from;
+    TrainCheckpoint ck;
+    if (!from.empty()) ck = read_train_checkpoint(from);
     if (from.empty() && c.resume) {
       auto all = list_checkpoints(ckdir);
-      if (!all.empty()) from = all.back().second;
-      else note("--resume: no checkpoint in " + ckdir + " yet; starting at step 0");
+      if (all.empty()) note("--resume: no checkpoint in " + ckdir + " yet; starting at step 0");
+      // The newest that reads: one damaged on disk (checkpoints are written
+      // whole, then renamed) is passed over, with a note, for the one
+      // before it, which keep_checkpoints kept for this.
+      for (auto it = all.rbegin(); it != all.rend(); ++it) {
+        try {
+          ck = read_train_checkpoint(it->second);
+          from = it->second;
+          break;
+        } catch (const Error& e) {
+          if (e.code() != ExitCode::bad_input || std::next(it) == all.rend()) throw;
+          if (rank == 0)  // a warning: shown with -q too
+            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it\n", e.what());
+        }
+      }
     }
     if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
       throw_usage(c.out_dir + " already holds checkpoints of a run: --resume to continue it, or another --out-dir");
     if (!from.empty()) {
-      start = load_state(params, from, c, world, note);
+      start = load_state(params, ck, from, c, world, note);
       s.last_checkpoint = from;
     }
     if (writer) {
@@ -341,18 +386,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
 
     StepLoss l;
     {
-      // Autocast on CUDA only (LibTorch 1.13 has no CPU autocast dtype control).
-#if TORCH_VERSION_MAJOR >= 2
-      if (amp) {
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-        at::autocast::set_autocast_dtype(at::kCUDA, torch::kBFloat16);
-      }
-#else
-      if (amp) {
-        at::autocast::set_enabled(true);
-        at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
-      }
-#endif
+      const AutocastScope autocast(amp);
       // A step that fails on its data (a damaged image, a label out of
       // range, a full disk) keeps the steps done before it: they are
       // checkpointed as they stood when this step began (the generator
@@ -361,14 +395,6 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       try {
         l = stage.compute_loss(ctx);
       } catch (const Error& e) {
-        if (amp) {
-#if TORCH_VERSION_MAJOR >= 2
-          at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-          at::autocast::set_enabled(false);
-#endif
-          at::autocast::clear_cache();
-        }
         std::string kept;
         if (writer && step > checkpoint_step) {
           try {
@@ -382,14 +408,6 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
           kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
         }
         throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
-      }
-      if (amp) {
-#if TORCH_VERSION_MAJOR >= 2
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-        at::autocast::set_enabled(false);
-#endif
-        at::autocast::clear_cache();
       }
     }
     if (!l.loss.defined() || l.loss.numel() != 1 || !l.loss.requires_grad())
