@@ -106,6 +106,21 @@ expect_exit 2 "a directory and a file" -- "$E" "$M/pred" "$M/gt/a.png" -n 3
 expect_exit 2 "too many classes" -- "$E" --match-stem "$M/pred" "$M/gt" -n 5000
 expect_exit 3 "missing label-map file" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-map "$T/nope.txt"
 stderr_has "$T/nope.txt" "label-map file named"
+# An empty label-map file (a failed redirect) is refused; {} maps nothing on purpose.
+: >"$T/empty-map.txt"
+expect_exit 3 "an empty label-map file" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-map "$T/empty-map.txt"
+stderr_has "empty-map.txt: holds no 'OLD NEW' lines" "the empty map is named"
+echo '{}' >"$T/none-map.json"
+expect_exit 0 "a {} label map" -- "$E" --match-stem "$M/pred" "$M/gt" -n 3 --label-map "$T/none-map.json" -q
+
+# A JPEG label map is read, with a warning: JPEG changes values along edges.
+printf 'P5\n8 8\n255\n' >"$T/one.pgm"
+head -c 64 /dev/zero | tr '\0' '\001' >>"$T/one.pgm"
+expect_exit 0 "a gray JPEG made" -- "$B/rass-degrade" -p jpeg --severity 1 "$T/one.pgm" -o "$T/one.jpg" -q
+expect_exit 0 "a JPEG label map" -- "$E" -n 3 "$T/one.jpg" "$T/one.pgm" -q
+stderr_has "warning: 1 label map(s) are JPEG files (first: $T/one.jpg)" "the JPEG label map is named"
+expect_exit 0 "PNM label maps" -- "$E" -n 3 "$T/one.pgm" "$T/one.pgm" -q
+grep -q JPEG "$T/.err" && fail "no JPEG warning without a JPEG"
 
 # The dispatcher finds the tool.
 expect_exit 0 "rass eval-miou" -- "$B/rass" eval-miou --version

@@ -98,6 +98,9 @@ std::map<int, int> read_label_map(const std::string& path) {
       throw_bad_input(path, "line " + std::to_string(n) + ": expected two label values 'OLD NEW', got '" + line + "'");
     put(parse_label_value(words[0], path, n), parse_label_value(words[1], path, n), n);
   }
+  // An empty file (a failed redirect, say) mapped nothing without a word;
+  // "{}" still says "no mapping" on purpose.
+  if (map.empty()) throw_bad_input(path, "holds no 'OLD NEW' lines (leave the option out for no mapping, or write {})");
   return map;
 }
 

@@ -90,6 +90,12 @@ int run_eval_miou(const MiouJob& job) {
         "as misses of their GT class, detectron2 mode drops them.\n",
         kProg, (long long)r.counts.pred_out_of_range, r.pred_oor_images, c - 1, printable_message(r.pred_oor_first).c_str());
 
+  if (r.jpeg_label_files > 0)
+    std::fprintf(stderr,
+                 "%s: warning: %zu label map(s) are JPEG files (first: %s): JPEG is lossy and changes class values "
+                 "along edges, even at quality 100; store label maps as PNG\n",
+                 kProg, r.jpeg_label_files, printable_message(r.jpeg_first).c_str());
+
   if (!job.confusion.empty()) write_npy(job.confusion, r.confusion.to_npy());
   if (!job.csv.empty()) batch::write_report(job.csv, result_csv(r));
   if (job.json) batch::write_report("-", json_text(result_json(job, r), 2) + "\n");

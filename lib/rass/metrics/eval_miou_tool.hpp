@@ -53,6 +53,8 @@ struct MiouResult {
   size_t runtime_failures = 0;
   size_t gt_oor_images = 0, pred_oor_images = 0;
   std::string gt_oor_first, pred_oor_first;  // "<file>: value V at (x, y)" of the first such pair in input order
+  size_t jpeg_label_files = 0;  // label maps stored as JPEG (lossy: values change at edges)
+  std::string jpeg_first;       // the first of them in input order
 };
 
 // Evaluates `pairs` with `jobs` threads (errors are printed and counted; the

@@ -73,7 +73,17 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
   batch::OrderedLines lines(job.per_image);
 
   FirstInOrder gt_first, pred_first;
-  std::atomic<size_t> gt_oor_images{0}, pred_oor_images{0};
+  std::atomic<size_t> gt_oor_images{0}, pred_oor_images{0}, jpeg_files{0};
+  FirstInOrder jpeg_first;
+  // A label map decoded, noting one stored as JPEG (lossy).
+  auto read_labels = [&](size_t i, const std::string& path, const std::string& name) {
+    const std::vector<uint8_t> bytes = read_image_bytes(path);
+    if (!bytes.empty() && sniff_format(bytes.data(), bytes.size()) == ImageFormat::jpeg) {
+      ++jpeg_files;
+      jpeg_first.offer(i, [&] { return name; });
+    }
+    return decode_label_image(bytes.data(), bytes.size(), name);
+  };
   batch::Reporter reporter(kProg);
 
   const int jobs = worker_count(job.jobs, pairs.size());
@@ -92,11 +102,11 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
       const std::string& pred_path = pair.paths[0];
       const std::string& gt_path = pair.paths[1];
       json& line = lines_of[i];
-        const Image gt = read_label_image(gt_path);
         const std::string gt_name = gt_path == "-" ? "<stdin>" : gt_path;
+        const Image gt = read_labels(i, gt_path, gt_name);
         check_label_map(gt, gt_name);
-        const Image pred = read_label_image(pred_path);
         const std::string pred_name = pred_path == "-" ? "<stdin>" : pred_path;
+        const Image pred = read_labels(i, pred_path, pred_name);
         check_label_map(pred, pred_name);
         if (pred.width != gt.width || pred.height != gt.height)
           throw_bad_input(pred_name, "is " + std::to_string(pred.width) + "x" + std::to_string(pred.height) +
@@ -154,6 +164,8 @@ MiouResult evaluate_pairs(const MiouJob& job, const std::vector<MiouPair>& pairs
   r.runtime_failures = tally.failed;
   r.gt_oor_images = gt_oor_images;
   r.pred_oor_images = pred_oor_images;
+  r.jpeg_label_files = jpeg_files;
+  r.jpeg_first = jpeg_first.text();
   return r;
 }
 
