@@ -8,7 +8,7 @@ complete -c rass-train -l max-pixels -x -d 'refuse images larger than N pixels (
 complete -c rass-train -s o -l output -r -F -d 'output .png, .svg or .pdf (- for PNG on stdout)'
 complete -c rass-train -l terms -x -d 'comma-separated keys to draw (default: every numeric key but step)'
 complete -c rass-train -l width -x -d 'image width in pixels'
-complete -c rass-train -l height -x -d 'image height in pixels (0: from the number of panels)'
+complete -c rass-train -l height -x -d 'image height in pixels (0: 300 a panel, at most 16384)'
 complete -c rass-train -l smooth -x -d 'moving-average window in logged points (0: none)'
 complete -c rass-train -l log-y -d 'logarithmic y axes'
 complete -c rass-train -l config -r -F -d 'configuration file (JSON): {"loop": {...}, "scr": {...}}'

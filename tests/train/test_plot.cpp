@@ -196,7 +196,7 @@ TEST_CASE("plot: bad requests") {
     CHECK(std::string(e.what()).find("a.jsonl: no term \"l_pixel\" (the log has: loss, lr)") != std::string::npos);
   }
   CHECK(!file_exists(dir / "x.png"));  // nothing written
-  // More terms than fit the largest automatic height (20000 / 120 pixels
+  // More terms than fit the largest automatic height (16384 / 120 pixels
   // a panel): a usage error naming --terms, where cairo's own failed.
   std::string wide;
   for (int step = 0; step < 3; ++step) {
@@ -208,7 +208,7 @@ TEST_CASE("plot: bad requests") {
   job.logs = {dir / "wide.jsonl"};
   job.terms = {};
   CHECK_THROWS_WITH_AS(plot_training_log(job),
-                       "the largest height, 20000, leaves too little room for 200 panels (pick fewer terms with --terms)",
+                       "the largest height, 16384, leaves too little room for 200 panels (pick fewer terms with --terms)",
                        Error);
   CHECK(!file_exists(dir / "x.png"));
   job.terms = {"t1", "t2", "t1"};  // a term given twice is drawn once

@@ -29,7 +29,7 @@ TrainCli::TrainCli()
   plot_->add_option("--terms", terms_, "comma-separated keys to draw (default: every numeric key but step)")
       ->type_name("A,B");
   plot_->add_option("--width", j_.plot.width, "image width in pixels")->default_str("1200")->check(positive_integer(16384));
-  plot_->add_option("--height", j_.plot.height, "image height in pixels (0: from the number of panels)")
+  plot_->add_option("--height", j_.plot.height, "image height in pixels (0: 300 a panel, at most 16384)")
       ->default_str("0")
       ->check(non_negative_integer(16384));
   plot_->add_option("--smooth", j_.plot.smooth, "moving-average window in logged points (0: none)")

@@ -237,9 +237,9 @@ void plot_training_log(const PlotJob& job) {
     }
   }
   const int panels = int(terms.size());
-  // The automatic height stays within --height's own bound (20000; a log of
+  // The automatic height stays within --height's own bound (16384; a log of
   // 300 terms asked cairo for a 90000-pixel image and failed).
-  const int width = job.width, height = job.height > 0 ? job.height : std::min(300 * panels, 20000);
+  const int width = job.width, height = job.height > 0 ? job.height : std::min(300 * panels, 16384);
   if (height / panels < int(kPlotTop + kPlotBottom + 40))
     throw_usage((job.height > 0 ? "--height " + std::to_string(height) : "the largest height, " + std::to_string(height) + ",") +
                 " leaves too little room for " + std::to_string(panels) + " panels (pick fewer terms with --terms" +
