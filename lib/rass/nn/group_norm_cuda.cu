@@ -18,15 +18,6 @@
 
 namespace rass::nn::gn {
 
-template <>
-__host__ __device__ __forceinline__ float load_value<__half>(const __half* p) {
-  return __half2float(*p);
-}
-template <>
-__host__ __device__ __forceinline__ float load_value<__nv_bfloat16>(const __nv_bfloat16* p) {
-  return __bfloat162float(*p);
-}
-
 namespace {
 
 constexpr int kThreads = kLanes;
@@ -117,7 +108,7 @@ __global__ void apply_one(Shape s, const T* x, const float* scale, const float* 
   const Index total = Index(s.N * s.C * s.HW), hw = Index(s.HW), c = Index(s.C);
   for (Index i = Index(blockIdx.x) * Index(blockDim.x) + Index(threadIdx.x); i < total; i += Index(gridDim.x) * Index(blockDim.x)) {
     const Index nc = item_of(s, i, hw, c);
-    store(out + i, apply(load_value(x + i), scale[nc], shift[nc], silu));
+    store(out + i, apply(load_float(x + i), scale[nc], shift[nc], silu));
   }
 }
 
@@ -138,7 +129,7 @@ __global__ void apply_four(Shape s, const Four<T>* x, const float* scale, const 
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const Index at = s.nhwc ? nc + j : nc;  // NHWC: the next channels; NCHW: the same channel
-      store(&y.v[j], apply(load_value(&in.v[j]), scale[at], shift[at], silu));
+      store(&y.v[j], apply(load_float(&in.v[j]), scale[at], shift[at], silu));
     }
     out[i] = y;
   }

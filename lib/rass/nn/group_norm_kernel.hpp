@@ -35,6 +35,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "rass/nn/kernel_load.hpp"
+
 #if defined(__CUDACC__)
 #define RASS_GN_HD __host__ __device__ __forceinline__
 #else
@@ -94,21 +96,15 @@ RASS_GN_HD Partial from_shifted_sums(float n, float k, float s, float ss) {
   return Partial{n, k + d, m2 > 0.f ? m2 : 0.f};
 }
 
-// Values load as float (the CUDA file specialises this for half and bfloat16).
-template <class T>
-RASS_GN_HD float load_value(const T* p) {
-  return static_cast<float>(*p);
-}
-
 // The Partial of `count` (>= 1) values p[0], p[stride], p[2 stride], ...,
 // summed in that order, shifted by the first: an NCHW lane's share of a
 // chunk (stride kLanes), an NHWC channel's pixels of a chunk (stride C).
 template <class T>
 RASS_GN_HD Partial strided_partial(const T* p, int64_t count, int64_t stride) {
-  const float k = load_value(p);
+  const float k = load_float(p);
   float sum = 0.f, sq = 0.f;
   for (int64_t q = 0; q < count; ++q) {
-    const float v = load_value(p + q * stride) - k;
+    const float v = load_float(p + q * stride) - k;
     sum += v;
     sq += v * v;
   }

@@ -12,15 +12,6 @@
 
 namespace rass::nn::msda {
 
-template <>
-__host__ __device__ __forceinline__ float load<__half>(const __half* p) {
-  return __half2float(*p);
-}
-template <>
-__host__ __device__ __forceinline__ float load<__nv_bfloat16>(const __nv_bfloat16* p) {
-  return __bfloat162float(*p);
-}
-
 namespace {
 
 constexpr int kThreads = 256;

@@ -18,6 +18,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "rass/nn/kernel_load.hpp"
+
 #if defined(__CUDACC__)
 #define RASS_MSDA_HD __host__ __device__ __forceinline__
 #else
@@ -32,12 +34,6 @@ struct Geometry {
   int64_t N = 0, S = 0, M = 0, D = 0, Lq = 0, L = 0, P = 0;
   int64_t H[kMaxLevels] = {}, W[kMaxLevels] = {}, start[kMaxLevels] = {};
 };
-
-// Value loads as float (the CUDA file specialises them for half and bfloat16).
-template <class T>
-RASS_MSDA_HD float load(const T* p) {
-  return static_cast<float>(*p);
-}
 
 // The four corners of one bilinear sample: their value offsets (-1 = outside
 // the level) and weights.
@@ -83,7 +79,7 @@ RASS_MSDA_HD float forward_element(const Geometry& g, const T* value, const floa
       if (!corners(g, n, m, l, loc[2 * pt], loc[2 * pt + 1], c)) continue;
       float s = 0.f;
       for (int k = 0; k < 4; ++k)
-        if (c.at[k] >= 0) s += c.w[k] * load(value + c.at[k] + d);
+        if (c.at[k] >= 0) s += c.w[k] * load_float(value + c.at[k] + d);
       acc += attn[pt] * s;
     }
   }
