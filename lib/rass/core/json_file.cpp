@@ -6,7 +6,7 @@
 namespace rass {
 
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes, Keys keys) {
-  const auto bytes = read_file_bytes(path, max_bytes);
+  const auto bytes = read_text_file_bytes(path, max_bytes > 0 ? max_bytes : kMaxJsonFileBytes);
   try {
     return parse_json_checked<nlohmann::ordered_json>(bytes, keys == Keys::unique);
   } catch (const std::exception& e) {

@@ -61,10 +61,14 @@ std::string json_excerpt(const Json& j, size_t max_bytes = 60) {
   return s.substr(0, cut) + "...";
 }
 
-// max_bytes > 0: refused past that size (see read_file_bytes). Files of
-// this project (train configs, records) refuse a key given twice
-// (Keys::unique); files of other programs (a model folder's config.json,
-// vocab.json) keep the last, as Python's json and diffusers read them.
+// Refused past max_bytes (0: kMaxJsonFileBytes), and from its first block
+// when it holds a NUL byte, which JSON text never does: a config.json or
+// vocab.json linked to /dev/zero grew until the memory ran out (see
+// read_text_file_bytes). Files of this project (train configs, records)
+// refuse a key given twice (Keys::unique); files of other programs (a model
+// folder's config.json, vocab.json) keep the last, as Python's json and
+// diffusers read them.
+constexpr size_t kMaxJsonFileBytes = size_t(64) << 20;
 enum class Keys { last_wins, unique };
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0, Keys keys = Keys::last_wins);
 

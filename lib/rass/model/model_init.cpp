@@ -199,7 +199,8 @@ void copy_tokenizer(const std::string& from, const std::string& dir) {
   for (const char* f : {"vocab.json", "merges.txt"})
     if (!file_exists(from + "/" + f)) throw_bad_input(from, std::string("--tokenizer: no ") + f + " in this folder");
   for (const char* f : {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"})
-    if (file_exists(from + "/" + f)) write_file_atomic(dir + "/" + f, read_file_bytes(from + "/" + f));
+    if (file_exists(from + "/" + f))  // text: /dev/zero refused at once, not copied until the disk is full
+      write_file_atomic(dir + "/" + f, read_text_file_bytes(from + "/" + f, kMaxJsonFileBytes));
 }
 
 // Highest token id + 1 of a vocab.json (the text encoder's minimum vocab_size).
@@ -268,7 +269,7 @@ void build(const InitJob& a, const std::string& dir) {
   make_directories(dir + "/scheduler");
   auto place = [&](const std::string& given, const json& preset, const std::string& to) {
     if (given.empty()) write_json(to, preset);
-    else write_file_atomic(to, read_file_bytes(given));
+    else write_file_atomic(to, read_text_file_bytes(given, kMaxJsonFileBytes));  // /dev/zero: refused at once
   };
   const std::string sd = sd_preset_of(a.preset);  // segmentation presets: the SD preset under them
   // tiny4: the tiny SD folder with tiny-seg's 4-level UNet, where the SCR ->
@@ -337,15 +338,10 @@ void init_model_folder(const InitJob& a) {
     throw_usage("--preset " + a.preset + ": expected tiny, tiny4, mini, sd21-base, tiny-seg or sd21-base-seg");
   parse_dtype(a.dtype);
   if (a.output.empty()) throw_usage("init needs the folder to create");
-  std::error_code ec;
-  if (fs::exists(a.output, ec)) {
-    if (!fs::is_directory(a.output, ec)) throw_usage(a.output + " exists and is not a folder");
-    if (!fs::is_empty(a.output, ec)) throw_usage(a.output + " exists and is not empty; init writes a new folder only");
-  }
   // Built under a temporary name in the same parent, then renamed: a failed
   // or interrupted init leaves no half-written model behind. An empty folder
-  // (a script's mkdir -p) is replaced only then.
-  FolderWriter w(a.output, FolderWriter::Existing::replace);
+  // (a script's mkdir -p) is taken over, if it is still empty then.
+  FolderWriter w(a.output, FolderWriter::Existing::empty_only);
   build(a, w.tmp());
   w.commit();
 }

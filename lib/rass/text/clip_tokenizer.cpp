@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/text/unicode.hpp"
 
@@ -25,13 +26,13 @@ constexpr size_t kMaxMerges = 49152 - 256 - 2;
 // The bpe() cache of transformers is unbounded; this one is cleared when full.
 constexpr size_t kMaxCacheEntries = 1 << 18;
 
+// A tokenizer file whole: text (a NUL byte refused at once) of at most
+// 64 MiB (CLIP's vocab.json is 1.6 MB): one linked to /dev/zero grew until
+// the memory ran out.
 std::string read_file(const std::string& path, const char* what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw_bad_input(path, std::string("cannot open the ") + what);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw_bad_input(path, std::string("cannot read the ") + what);
-  return ss.str();
+  if (!file_exists(path)) throw_bad_input(path, std::string("cannot open the ") + what);
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path, kMaxJsonFileBytes);
+  return std::string(bytes.begin(), bytes.end());
 }
 
 bool is_file(const std::string& path) {
