@@ -108,6 +108,52 @@ TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") 
   CHECK(fs::is_directory(t.path + "/new"));
 }
 
+TEST_CASE("FolderWriter empty_only: takes over an empty folder, never one that filled meanwhile or a link") {
+  TempDir t;
+  put(t.path + "/src/a.txt", "new");
+  const model::FolderWriter::Existing empty_only = model::FolderWriter::Existing::empty_only;
+  fs::create_directory(t.path + "/empty");
+  {
+    model::FolderWriter w(t.path + "/empty", empty_only);
+    w.link_tree(t.path + "/src", "");
+    w.commit();
+  }
+  CHECK(get(t.path + "/empty/a.txt") == "new");
+  put(t.path + "/full/keep.txt", "precious");
+  CHECK_THROWS_AS(model::FolderWriter(t.path + "/full", empty_only), Error);
+  // A folder that appears, or fills, between the check and the commit (a
+  // second init, the user's files) is left as it is; the new one goes.
+  for (const bool appears : {true, false}) {
+    const std::string d = t.path + (appears ? "/race1" : "/race2");
+    if (!appears) fs::create_directory(d);
+    model::FolderWriter w(d, empty_only);
+    w.link_tree(t.path + "/src", "");
+    put(d + "/keep.txt", "precious");
+    try {
+      w.commit();
+      FAIL("a folder that filled meanwhile was replaced");
+    } catch (const Error& e) {
+      CHECK(e.exit_code() == 2);
+      CHECK(std::string(e.what()).find("was made or filled by someone else while this ran") != std::string::npos);
+    }
+    CHECK(get(d + "/keep.txt") == "precious");
+    CHECK(!fs::exists(d + "/a.txt"));
+  }
+  // A link to an empty folder is refused (it was replaced by a folder and
+  // its target left empty).
+  fs::create_directory(t.path + "/target");
+  fs::create_directory_symlink(t.path + "/target", t.path + "/link");
+  try {
+    model::FolderWriter w(t.path + "/link", empty_only);
+    FAIL("a symbolic link was taken");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 2);
+    CHECK(std::string(e.what()).find("is a symbolic link") != std::string::npos);
+  }
+  CHECK(fs::is_symlink(t.path + "/link"));
+  CHECK(entries(t.path) == 7);  // src empty full race1 race2 target link: no temporary left
+}
+
 TEST_CASE("FolderWriter: a SIGTERM before commit removes the temporary folder and only it") {
   TempDir t;
   put(t.path + "/src/unet/big.bin", "gigabytes");

@@ -98,9 +98,19 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
   if (name.empty() || name == "." || name == "/" || tail == "..")
     throw_usage("output folder '" + dst + "' names no new folder");
   std::error_code ec;
+  // A file where a folder above it belongs (init afile/sub): the usage
+  // error it is, before any work, not a failure to make folders (exit 1).
+  for (fs::path up = fs::path(name).parent_path(); !up.empty() && up != up.root_path(); up = up.parent_path())
+    if (fs::exists(fs::status(up, ec)) && !fs::is_directory(fs::status(up, ec)))
+      throw_usage(up.string() + " is not a folder, so " + name + " cannot be made in it");
   const auto st = fs::symlink_status(name, ec);
   if (fs::exists(st) && existing == Existing::refuse)
     throw_usage(name + " exists; the output folder must be new (remove it or choose another)");
+  if (fs::exists(st) && existing == Existing::empty_only) {
+    if (fs::is_symlink(st)) throw_usage(name + " is a symbolic link; give a new folder (or the link's target) instead");
+    if (!fs::is_directory(st)) throw_usage(name + " exists and is not a folder");
+    if (!fs::is_empty(name, ec)) throw_usage(name + " exists and is not empty; a new folder is written only");
+  }
   if (fs::exists(st) && !fs::is_directory(fs::status(name, ec))) throw_usage(name + " exists and is not a folder");
   return name;
 }
@@ -177,7 +187,13 @@ void FolderWriter::commit() {
   if (replacing && std::rename(dst_.c_str(), old.c_str()) != 0)
     throw_runtime(dst_ + ": cannot move the old folder aside to replace it: " + std::strerror(errno));
   if (std::rename(tmp_.c_str(), dst_.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
+    const int err = errno;
+    const std::string why = std::strerror(err);
+    // rename(2) puts a folder over an empty folder only: one that filled,
+    // or became a file or link, since the check is left as it is.
+    if (existing_ == Existing::empty_only && (err == ENOTEMPTY || err == EEXIST || err == ENOTDIR || err == EISDIR))
+      throw_usage(dst_ + " was made or filled by someone else while this ran (" + why +
+                  "): it is left as it is, and the new folder is discarded");
     if (replacing && std::rename(old.c_str(), dst_.c_str()) != 0)
       throw_runtime(dst_ + ": cannot rename " + tmp_ + " to it (" + why + "), and the old folder stays at " + old +
                     ": " + std::strerror(errno));

@@ -15,9 +15,13 @@ namespace rass::model {
 class FolderWriter {
  public:
   // What to do with a destination that already exists: refuse it
-  // (Error(usage), before any work), or replace it at commit() (training
-  // exports: a later export of the same run supersedes the earlier one).
-  enum class Existing { refuse, replace };
+  // (Error(usage), before any work); replace it at commit() (training
+  // exports: a later export of the same run supersedes the earlier one); or
+  // take its place only while it is an empty folder (rass-model init after a
+  // script's mkdir -p): checked before the work and again by the rename
+  // itself, so a folder that filled meanwhile (another init, a user's files)
+  // is never removed, and a symbolic link is refused.
+  enum class Existing { refuse, replace, empty_only };
   explicit FolderWriter(const std::string& dst, Existing existing = Existing::refuse);
   // The checks the constructor makes, without creating anything (Error(usage)
   // for a destination that names no new folder, exists when it must not, or
