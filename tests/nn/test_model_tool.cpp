@@ -71,6 +71,7 @@ TEST_CASE("rass-model run reproduces the reference for unet, vae-decode and text
   save_npy(tensor(vio, "z"), root + "/z.npy");
   a.component = "vae-decode";
   a.sample = root + "/z.npy";
+  a.context.clear();  // a component's unread inputs are refused
   a.output = root + "/dec.npy";
   CHECK(model::run_model_tool(a) == 0);
   MESSAGE("run vae-decode max abs error ", (load_npy(a.output) - tensor(vio, "decoded")).abs().max().item<double>());
@@ -79,16 +80,33 @@ TEST_CASE("rass-model run reproduces the reference for unet, vae-decode and text
   const std::string cio = kDir + "/clip_tiny_gelu_io.safetensors";
   save_npy(tensor(cio, "input_ids"), root + "/ids.npy");
   a.component = "text-encoder";
+  a.sample.clear();
   a.input_ids = root + "/ids.npy";
   a.output = root + "/text.npy";
   CHECK(model::run_model_tool(a) == 0);
   MESSAGE("run text-encoder max abs error ", (load_npy(a.output) - tensor(cio, "last_hidden_state")).abs().max().item<double>());
   CHECK((load_npy(a.output) - tensor(cio, "last_hidden_state")).abs().max().item<double>() < TOL_CLIP);
 
-  // Missing input flag: usage error.
+  // Missing input flag, or one the component does not read: usage errors.
   a.component = "unet";
+  a.input_ids.clear();
+  a.sample = root + "/sample.npy";
+  CHECK_THROWS_WITH_AS(model::run_model_tool(a), "--component unet needs --context", Error);
+  a.context = root + "/context.npy";
+  a.has_prompt = true;
+  CHECK_THROWS_WITH_AS(model::run_model_tool(a),
+                       "--prompt is not read by --component unet (the input of tokenize and text-encoder)", Error);
+  a.has_prompt = false;
+  a.component = "text-encoder";
+  a.sample.clear();
   a.context.clear();
-  CHECK_THROWS_AS(model::run_model_tool(a), Error);
+  a.input_ids = root + "/ids.npy";
+  a.loras = {{root + "/nope.safetensors", 1.0}};
+  CHECK_THROWS_WITH_AS(model::run_model_tool(a),
+                       "--lora is not read by --component text-encoder (LoRAs apply to unet, vae-encode and vae-decode)",
+                       Error);
+  a.loras.clear();
+  a.input_ids.clear();
 
   // convert: fp16 halves the floating tensors; merge then split gives back the same tensors.
   model::ModelJob c;

@@ -60,6 +60,10 @@ nn::VaeConfig read_vae_config(const std::string& path) {
     }
   if (f.text("act_fn", "silu") != "silu") throw_bad_input(path, "act_fn must be silu");
   if (f.text("norm_type", "group") != "group") throw_bad_input(path, "norm_type must be group");
+  if (f.has("_class_name") && f.text("_class_name", "") != "AutoencoderKL")
+    throw_bad_input(path, "_class_name " + f.text("_class_name", "") + " is not supported (AutoencoderKL)");
+  for (const char* key : {"use_quant_conv", "use_post_quant_conv"})  // SD's VAE has both 1x1 convolutions
+    if (!f.flag(key, true)) throw_bad_input(path, std::string(key) + " false is not supported");
   if (c.block_out_channels.empty()) throw_bad_input(path, "block_out_channels is empty");
   require_positive(path, "in_channels", c.in_channels);
   require_positive(path, "out_channels", c.out_channels);
@@ -119,8 +123,24 @@ nn::UNetConfig read_unet_config(const std::string& path) {
     unsupported("only_cross_attention", false);
     unsupported("dual_cross_attention", false);
     unsupported("center_input_sample", false);
-    for (const char* key : {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim"})
-      if (j.contains(key) && !j[key].is_null()) throw_bad_input(path, std::string(key) + " is not supported");
+    // Keys that change the network's shape or arithmetic: accepted with any
+    // value they were built a UNet the weights or the results did not fit.
+    unsupported("_class_name", "UNet2DConditionModel");
+    unsupported("conv_in_kernel", 3);
+    unsupported("conv_out_kernel", 3);
+    unsupported("time_embedding_type", "positional");
+    unsupported("attention_type", "default");
+    unsupported("class_embeddings_concat", false);
+    unsupported("resnet_skip_time_act", false);
+    unsupported("resnet_out_scale_factor", 1.0);
+    if (j.contains("mid_block_type") && j["mid_block_type"].is_null())
+      throw_bad_input(path, "mid_block_type null (a UNet without a mid block) is not supported");
+    for (const char* key : {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim",
+                            "num_class_embeds", "encoder_hid_dim_type", "time_embedding_dim", "time_embedding_act_fn",
+                            "timestep_post_act", "projection_class_embeddings_input_dim", "addition_time_embed_dim",
+                            "cross_attention_norm", "reverse_transformer_layers_per_block"})
+      if (j.contains(key) && !j[key].is_null())
+        throw_bad_input(path, std::string(key) + " = " + json_excerpt(j[key]) + " is not supported (SD 2.x has none)");
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(path, std::string("bad field: ") + e.what());
   }

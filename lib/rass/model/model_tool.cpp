@@ -98,6 +98,9 @@ int info(const ModelJob& a, bool as_json) {
       for (const auto& w : weight_files(dir)) c["weights"].push_back(summarize_file(w));
       if (std::string(comp) == "tokenizer")
         c["files"] = {file_exists(dir + "/vocab.json") ? "vocab.json" : "", file_exists(dir + "/merges.txt") ? "merges.txt" : ""};
+      // An empty component folder was reported as one (exit 0).
+      if (c.empty() || (c.size() == 1 && c.contains("files") && c["files"] == json({"", ""})))
+        throw_bad_input(dir, "holds no config, weights or tokenizer files: an empty component");
       out["components"][comp] = c;
     }
     if (!out.contains("components")) throw_bad_input(a.path, "no diffusers components (unet/, vae/, text_encoder/, ...) found");
@@ -211,7 +214,23 @@ void guard_outputs(const ModelJob& a) {
   }
 }
 
+// Inputs a component does not read are refused (exit 2), never ignored: a
+// --lora given to the text encoder ran it without the LoRA, exit 0.
+void check_run_inputs(const ModelJob& a) {
+  const std::string& c = a.component;
+  const bool unet = c == "unet", vae = c == "vae-encode" || c == "vae-decode", text = c == "text-encoder";
+  auto refuse = [&](bool given, bool used, const char* flag, const char* who) {
+    if (given && !used) throw_usage(std::string(flag) + " is not read by --component " + c + " (" + who + ")");
+  };
+  refuse(!a.loras.empty(), unet || vae, "--lora", "LoRAs apply to unet, vae-encode and vae-decode");
+  refuse(!a.sample.empty(), unet || vae, "--sample", "the input of unet, vae-encode and vae-decode");
+  refuse(!a.context.empty(), unet, "--context", "the UNet's text context");
+  refuse(!a.input_ids.empty(), text, "--input-ids", "the text encoder's token ids");
+  refuse(a.has_prompt, text || c == "tokenize", "--prompt", "the input of tokenize and text-encoder");
+}
+
 int run(const ModelJob& a, bool quiet) {
+  check_run_inputs(a);
   guard_outputs(a);
   nn::set_cpu_threads(a.threads);
   const torch::Device device = parse_device(a.device);
