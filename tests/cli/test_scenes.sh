@@ -121,7 +121,22 @@ touch "$T/file"
 expect_exit 2 "-o a file" -- "$S" -n 1 -o "$T/file"
 expect_exit 2 "bad kind" -- "$S" -n 1 -k forest -o "$T/x"
 expect_exit 2 "bad shard" -- "$S" -n 1 --shard 2/2 -o "$T/x"
-# Runtime failure: an output path that cannot be created.
+# An output folder whose images/ is a file: refused before any work, as
+# other tools refuse an output path that cannot be made (it failed at the
+# first write, exit 1).
 mkdir -p "$T/blocked" && touch "$T/blocked/images"
-expect_exit 1 "images/ is a file" -- "$S" -n 1 -o "$T/blocked" -q
+expect_exit 2 "images/ is a file" -- "$S" -n 1 -o "$T/blocked" -q
+stderr_has "blocked/images is not a folder" "the file in the way is named"
+[ -e "$T/blocked/labels" ] && fail "nothing made before the refusal"
+# A FIFO where a scene's file or a listing belongs is refused (it was
+# opened and waited forever), never written into.
+expect_exit 0 "scenes for the FIFO cases" -- "$S" -n 2 -o "$T/fifo" -q
+rm -f "$T/fifo/captions/scene_000001.txt"
+mkfifo "$T/fifo/captions/scene_000001.txt"
+expect_exit 3 "a FIFO as a scene's caption, --resume" -- timeout 60 "$S" -n 2 -o "$T/fifo" -q --resume
+stderr_has "scene_000001.txt: is a FIFO or device" "the FIFO is named"
+rm -f "$T/fifo/captions/scene_000001.txt" "$T/fifo/manifest.jsonl"
+mkfifo "$T/fifo/manifest.jsonl"
+expect_exit 2 "a FIFO as the manifest" -- timeout 60 "$S" -n 2 -o "$T/fifo" -q --resume
+stderr_has "manifest.jsonl is a FIFO or device" "the FIFO listing is named"
 finish

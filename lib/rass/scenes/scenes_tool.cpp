@@ -225,7 +225,16 @@ int run_scenes(const ScenesJob& job) {
     }
   // Locked before the settings are compared or replaced.
   const auto locks = batch::lock_output_dirs({job.output}, job.shard, kProg);
-  for (const char* sub : {"images", "labels", "tags", "captions"}) make_directories(path_join(job.output, sub));
+  for (const char* sub : {"images", "labels", "tags", "captions"}) {
+    const std::string d = path_join(job.output, sub);
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::symlink_status(d, ec)) && !std::filesystem::is_directory(d, ec))
+      throw_usage(d + " is not a folder (a file, or a link to none): the scenes' " + sub + " go there");
+    make_directories(d);
+  }
+  for (const std::string& f : {path_join(job.output, "scenes.json"), manifest, tags_tsv})
+    if (is_special_file(f))
+      throw_usage(f + " is a FIFO or device, not a file this tool wrote: remove it (it would wait forever)");
   check_folder_settings(job);
   std::vector<KeyedLine> manifest_rows = other_rows(job, manifest, true), tags_rows = other_rows(job, tags_tsv, false);
 
@@ -235,6 +244,11 @@ int run_scenes(const ScenesJob& job) {
   const auto t0 = std::chrono::steady_clock::now();
   const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
     const Paths p = paths_of(job.output, mine[i].key);
+    // A FIFO or device where a scene's file belongs was opened, waiting
+    // forever for a writer (--resume) or a reader (the write goes in place).
+    for (const std::string* f : {&p.image, &p.label, &p.tags, &p.caption})
+      if (is_special_file(*f))
+        throw_bad_input(*f, "is a FIFO or device, not a file this tool wrote: remove it and run again");
     Row& row = rows[i];
     if (job.resume && finished(job, p, row)) {
       row.state = Row::skipped;
