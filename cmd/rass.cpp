@@ -14,13 +14,16 @@
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
-    std::printf("usage: rass <tool> [args...]   (runs rass-<tool>)\n\ntools:\n");
-    for (const auto& t : rass::cli::all_tool_clis()) std::printf("  %-12s %s\n", t->name().c_str(), t->summary().c_str());
-    return argc < 2 ? 2 : 0;
+    // Asked for, the list goes to stdout (checked as every tool's is); bare
+    // `rass` is a usage error, and its usage goes to stderr.
+    std::FILE* out = argc < 2 ? stderr : stdout;
+    std::fprintf(out, "usage: rass <tool> [args...]   (runs rass-<tool>)\n\ntools:\n");
+    for (const auto& t : rass::cli::all_tool_clis()) std::fprintf(out, "  %-12s %s\n", t->name().c_str(), t->summary().c_str());
+    return argc < 2 ? 2 : rass::cli::check_stdout("rass", 0);
   }
   if (!std::strcmp(argv[1], "-V") || !std::strcmp(argv[1], "--version")) {
     std::printf("rass %s\n", rass::version());
-    return 0;
+    return rass::cli::check_stdout("rass", 0);
   }
   const std::string tool = std::string("rass-") + argv[1];
   std::vector<char*> args{const_cast<char*>(tool.c_str())};
