@@ -2,6 +2,8 @@
 // drawn PNG whose curve pixels sit where the documented layout puts them.
 #include <doctest/doctest.h>
 
+#include <cfloat>
+#include <cmath>
 #include <string>
 
 #include "rass/core/error.hpp"
@@ -64,6 +66,23 @@ TEST_CASE("plot axes: nice limits, ticks and the value-to-pixel map (hand values
   CHECK(huge.ticks.size() == 7);
   CHECK(axis_to_pixel(huge, 0, 0, 200) == doctest::Approx(100));
   CHECK(axis_to_pixel(huge, 1e308, 0, 240) == doctest::Approx(220));
+  // Past that a limit itself leaves the range: 0..1.7e308 on halves is
+  // 0..8.5e307, step 2e307 (1.7e307 rounded up), limits 0 and 1e308,
+  // doubled: the top past the range is held at the largest double, the
+  // tick there (2e308) left out; 0, 4e307, 8e307, 1.2e308, 1.6e308 stay.
+  const Axis top = nice_axis(0, 1.7e308, false);
+  CHECK(top.lo == 0);
+  CHECK(top.hi == DBL_MAX);
+  REQUIRE(top.ticks.size() == 5);
+  CHECK(top.ticks[4] == doctest::Approx(1.6e308));
+  const Axis both = nice_axis(-1.7e308, 1.7e308, false);  // step 5e307 on halves: ticks -1e308, 0, 1e308
+  CHECK(both.lo == -DBL_MAX);
+  REQUIRE(both.ticks.size() == 3);
+  CHECK(both.ticks[0] == doctest::Approx(-1e308));
+  CHECK(both.ticks[1] == 0);
+  CHECK(both.ticks[2] == doctest::Approx(1e308));
+  CHECK(std::isfinite(axis_to_pixel(both, 1.7e308, 0, 200)));
+  CHECK(nice_axis(1.7e308, 1.7e308, false).ticks.size() == 3);  // a constant near the top: padded on halves
   const Box b = panel_box(1, 2, 400, 600);  // the second of two 300-pixel panels
   CHECK(b.left == 80);
   CHECK(b.right == 376);

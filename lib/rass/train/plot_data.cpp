@@ -1,6 +1,7 @@
 #include "rass/train/plot_data.hpp"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -81,6 +82,29 @@ double nice_step(double span, int target) {
   return 10 * mag;
 }
 
+// A linear axis for values near the double range (|v| > 1e307): the span,
+// the padding and the rounded limits pass it (an infinite step left the
+// panel empty; an infinite limit made the tick loop endless), so they are
+// worked out on halves and doubled, a limit past the range held at the
+// largest double and ticks past it left out.
+Axis huge_axis(double min, double max) {
+  Axis a;
+  double lo = min * 0.5, hi = max * 0.5;
+  if (hi - lo <= std::abs(lo) * 1e-12) {
+    const double pad = std::abs(lo) * 0.1;
+    lo -= pad;
+    hi += pad;
+  }
+  const double step = nice_step(hi - lo, 5);
+  const double klo = std::floor(lo / step + 1e-9), khi = std::ceil(hi / step - 1e-9);  // at most a dozen apart
+  auto doubled = [](double v) { return std::isfinite(2 * v) ? 2 * v : std::copysign(DBL_MAX, v); };
+  a.lo = doubled(klo * step);
+  a.hi = doubled(khi * step);
+  for (double k = klo; k <= khi; ++k)
+    if (std::isfinite(2 * k * step)) a.ticks.push_back(k == 0 ? 0.0 : 2 * k * step);
+  return a;
+}
+
 }  // namespace
 
 Axis nice_axis(double min, double max, bool log) {
@@ -98,14 +122,13 @@ Axis nice_axis(double min, double max, bool log) {
         if ((m == 1 || hi - lo <= 2) && m * std::pow(10.0, e) <= a.hi * (1 + 1e-9)) a.ticks.push_back(m * std::pow(10.0, e));
     return a;
   }
+  if (std::abs(min) > 1e307 || std::abs(max) > 1e307) return huge_axis(min, max);
   if (max - min <= std::abs(min) * 1e-12 || max == min) {
     const double pad = min != 0 ? std::abs(min) * 0.1 : 1;
     min -= pad;
     max += pad;
   }
-  // Values near the double range (+-1e308) have a span past it: its half
-  // is stepped, and the step doubled (an infinite step left the panel empty).
-  const double step = std::isfinite(max - min) ? nice_step(max - min, 5) : 2 * nice_step(max * 0.5 - min * 0.5, 5);
+  const double step = nice_step(max - min, 5);
   a.lo = std::floor(min / step + 1e-9) * step;
   a.hi = std::ceil(max / step - 1e-9) * step;
   for (int64_t k = int64_t(std::llround(a.lo / step)); k * step <= a.hi + step * 1e-9; ++k) {
