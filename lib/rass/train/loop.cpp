@@ -314,16 +314,19 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       // The newest that reads: one damaged on disk (checkpoints are written
       // whole, then renamed) is passed over, with a note, for the one
       // before it, which keep_checkpoints kept for this.
+      // One that opens but is not this rass-train's (a newer format version)
+      // stops the run: an older binary must not resume behind it and prune it.
       for (auto it = all.rbegin(); it != all.rend(); ++it) {
-        try {
-          ck = read_train_checkpoint(it->second);
-          from = it->second;
-          break;
-        } catch (const Error& e) {
-          if (e.code() != ExitCode::bad_input || std::next(it) == all.rend()) throw;
+        const std::string damage = checkpoint_damage(it->second);
+        if (!damage.empty() && std::next(it) != all.rend()) {
           if (rank == 0)  // a warning: shown with -q too
-            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it\n", e.what());
+            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it\n",
+                         printable_message(damage).c_str());
+          continue;
         }
+        ck = read_train_checkpoint(it->second);
+        from = it->second;
+        break;
       }
     }
     if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
@@ -351,11 +354,13 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   s.start_step = start;
   const torch::Device device = params.front().p.device();
   int64_t checkpoint_step = start;  // the step the newest checkpoint (or the start) holds
-  auto write_checkpoint = [&](int64_t steps_done, const torch::Tensor& rng = torch::Tensor()) {
+  // prune: false for the checkpoint of a failed step, which a newer one in
+  // the folder (a --resume-from of an older file) must not see pruned.
+  auto write_checkpoint = [&](int64_t steps_done, const torch::Tensor& rng = torch::Tensor(), bool prune = true) {
     if (!writer) return;
     s.last_checkpoint = checkpoint_path(ckdir, steps_done);
     save_state(s.last_checkpoint, params, steps_done, c, world, stage.name(), rng);
-    prune_checkpoints(ckdir, c.keep_checkpoints);
+    if (prune) prune_checkpoints(ckdir, c.keep_checkpoints);
     checkpoint_step = steps_done;
   };
 
@@ -388,7 +393,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     {
       const AutocastScope autocast(amp);
       // A step that fails on its data (a damaged image, a label out of
-      // range, a full disk) keeps the steps done before it: they are
+      // range, a pack that does not read) keeps the steps done before it: they are
       // checkpointed as they stood when this step began (the generator
       // too), so a --resume after the file is mended continues exactly.
       const torch::Tensor rng_before = writer ? cpu_rng_state() : torch::Tensor();
@@ -398,7 +403,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
         std::string kept;
         if (writer && step > checkpoint_step) {
           try {
-            write_checkpoint(step, rng_before);
+            write_checkpoint(step, rng_before, /*prune=*/false);
             kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
                    ": mend the data and --resume";
           } catch (const std::exception& w) {

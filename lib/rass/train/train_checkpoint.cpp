@@ -46,6 +46,16 @@ int64_t meta_int(const std::map<std::string, std::string>& m, const std::string&
 }
 }  // namespace
 
+std::string checkpoint_damage(const std::string& path) {
+  try {
+    SafeTensorsFile::open(path);
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::bad_input) return e.what();
+    throw;
+  }
+  return "";
+}
+
 TrainCheckpoint read_train_checkpoint(const std::string& path) {
   auto f = SafeTensorsFile::open(path);
   const auto& m = f->metadata();

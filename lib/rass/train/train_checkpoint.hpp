@@ -33,6 +33,11 @@ struct TrainCheckpoint {
 
 // Writes the tensors (any device; stored in their own dtype) and metadata.
 void write_train_checkpoint(const std::string& path, const TrainCheckpoint& ck);
+// "" when `path` opens as a safetensors file, else why not (truncated,
+// damaged header or offsets): what --resume passes over for an older
+// checkpoint. A file that opens but is not this rass-train's (another
+// format, a newer version) is not damage: read_train_checkpoint refuses it.
+std::string checkpoint_damage(const std::string& path);
 // Reads a checkpoint written by write_train_checkpoint. A file that is not
 // one (no or another format, a newer version, malformed metadata) throws
 // Error(bad_input) naming the file.
