@@ -152,6 +152,23 @@ TEST_CASE("FolderWriter empty_only: takes over an empty folder, never one that f
   }
   CHECK(fs::is_symlink(t.path + "/link"));
   CHECK(entries(t.path) == 7);  // src empty full race1 race2 target link: no temporary left
+  // The path as the kernel walks it: a file before a ".." is refused (it
+  // was normalised away and the folder written beside it), and a ".."
+  // after a link climbs from the link's target.
+  put(t.path + "/afile", "x");
+  CHECK_THROWS_WITH_AS(model::FolderWriter(t.path + "/afile/../out", empty_only),
+                       doctest::Contains("afile is not a folder"), Error);
+  CHECK_THROWS_WITH_AS(model::FolderWriter(t.path + "/afile/sub", empty_only),
+                       doctest::Contains("afile is not a folder"), Error);
+  fs::create_directories(t.path + "/real/sub");
+  fs::create_directory_symlink(t.path + "/real/sub", t.path + "/lnk");
+  {
+    model::FolderWriter w(t.path + "/lnk/../out2", empty_only);
+    w.link_tree(t.path + "/src", "");
+    w.commit();
+  }
+  CHECK(get(t.path + "/real/out2/a.txt") == "new");
+  CHECK(!fs::exists(t.path + "/out2"));
 }
 
 TEST_CASE("FolderWriter: a SIGTERM before commit removes the temporary folder and only it") {

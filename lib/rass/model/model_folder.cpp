@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <vector>
 
 #include "rass/core/error.hpp"
@@ -98,18 +99,33 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
   if (name.empty() || name == "." || name == "/" || tail == "..")
     throw_usage("output folder '" + dst + "' names no new folder");
   std::error_code ec;
-  // A file where a folder above it belongs (init afile/sub): the usage
-  // error it is, before any work, not a failure to make folders (exit 1).
-  for (fs::path up = fs::path(name).parent_path(); !up.empty() && up != up.root_path(); up = up.parent_path())
-    if (fs::exists(fs::status(up, ec)) && !fs::is_directory(fs::status(up, ec)))
-      throw_usage(up.string() + " is not a folder, so " + name + " cannot be made in it");
+  // A file where a folder above it belongs (init afile/sub, afile/../x):
+  // the usage error it is, before any work, not a failure to make folders
+  // (exit 1). Every prefix of the path as given, as the kernel walks it.
+  bool climbs = false;
+  fs::path prefix;
+  const fs::path given(raw);
+  for (auto it = given.begin(); it != given.end() && std::next(it) != given.end(); ++it) {
+    prefix /= *it;
+    climbs = climbs || *it == "..";
+    if (fs::exists(fs::status(prefix, ec)) && !fs::is_directory(fs::status(prefix, ec)))
+      throw_usage(prefix.string() + " is not a folder, so " + dst + " cannot be made in it");
+  }
+  // A ".." after a symbolic link climbs from the link's target: the folder
+  // named is where the kernel puts it (lnk/../out is real/out, not ./out).
+  if (climbs) {
+    const fs::path parent = fs::weakly_canonical(given.parent_path(), ec);
+    if (!ec) name = (parent / given.filename()).lexically_normal().string();
+  }
   const auto st = fs::symlink_status(name, ec);
   if (fs::exists(st) && existing == Existing::refuse)
     throw_usage(name + " exists; the output folder must be new (remove it or choose another)");
   if (fs::exists(st) && existing == Existing::empty_only) {
     if (fs::is_symlink(st)) throw_usage(name + " is a symbolic link; give a new folder (or the link's target) instead");
     if (!fs::is_directory(st)) throw_usage(name + " exists and is not a folder");
-    if (!fs::is_empty(name, ec)) throw_usage(name + " exists and is not empty; a new folder is written only");
+    const bool empty = fs::is_empty(name, ec);
+    if (ec) throw_usage(name + ": cannot list it (" + ec.message() + ")");
+    if (!empty) throw_usage(name + " exists and is not empty; a new folder is written only");
   }
   if (fs::exists(st) && !fs::is_directory(fs::status(name, ec))) throw_usage(name + " exists and is not a folder");
   return name;
