@@ -3,7 +3,7 @@
 # 1. a model folder's config.json or vocab.json linked to /dev/zero grew
 #    until the machine's memory ran out (now: a NUL byte, refused at once);
 # 2. run -c text-encoder took --lora and ran without it (exit 0); inputs a
-#    component does not read are refused;
+#    component does not read are refused; a NaN input gave NaN, exit 0;
 # 3. UNet config keys that change the network (conv_in_kernel,
 #    time_embedding_type, num_class_embeds, mid_block_type null, another
 #    _class_name) were ignored: a model the weights did not fit ran;
@@ -32,6 +32,8 @@ expect_exit 3 "init --unet-config /dev/zero" -- timeout 60 "$M" init "$T/never" 
 # 2. Inputs a component does not read.
 expect_exit 2 "text-encoder --lora" -- "$M" run "$T/m" -c text-encoder --prompt cat --lora "$T/none.safetensors" -o "$T/x.npy"
 stderr_has "--lora is not read by --component text-encoder" "the unread flag is named"
+expect_exit 2 "vae-decode --timestep" -- "$M" run "$T/m" -c vae-decode --sample "$T/x.npy" --timestep 5 -o "$T/y.npy"
+stderr_has "--timestep is the UNet's input" "the unread timestep is named"
 expect_exit 2 "tokenize --sample" -- "$M" run "$T/m" -c tokenize --prompt cat --sample "$T/x.npy" -o "$T/y.npy"
 [ -e "$T/y.npy" ] && fail "no output after the refusal"
 
@@ -55,10 +57,20 @@ for edit in '"conv_in_kernel": 2' '"time_embedding_type": "fourier"' '"num_class
 done
 [ -e "$T/k2" ] && fail "no folder after the refusals"
 
+# A NaN in an input: refused naming the file (a NaN output, exit 0).
+python3 - "$T/z.npy" "$T/nan.npy" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[-4:] = bytes.fromhex("0000c07f")  # the last value NaN
+open(sys.argv[2], "wb").write(bytes(data))
+PY
+expect_exit 3 "a NaN in --sample" -- "$M" run "$T/m" -c unet --sample "$T/nan.npy" --context "$T/ctx.npy" -o "$T/n.npy"
+stderr_has "nan.npy: holds NaN or infinite values" "the input is named"
+
 # 4. An empty component folder.
 mkdir -p "$T/e1/unet"
 expect_exit 3 "info on an empty component" -- "$M" info "$T/e1"
-stderr_has "e1/unet: holds no config, weights or tokenizer files" "the empty component is named"
+stderr_has "e1/unet: holds none of config.json" "the empty component is named"
 
 # 5. init over a link, under a file.
 mkdir "$T/target"

@@ -149,6 +149,8 @@ model::ModelJob ModelCli::job() const {
   // elsewhere would do nothing, so it is refused rather than ignored.
   if (run_->parsed() && a.sample_latent && a.component != "vae-encode")
     throw_usage("run --sample-latent goes with --component vae-encode, not " + a.component);
+  if (run_->parsed() && run_->get_option("--timestep")->count() > 0 && a.component != "unet")
+    throw_usage("run --timestep is the UNet's input, not read by --component " + a.component);
   if (run_->parsed() && run_->get_option("--seed")->count() > 0 && !a.sample_latent)
     throw_usage("run --seed is the seed of --component vae-encode --sample-latent, run's only draw; without it nothing is drawn");
   // Only info and sample write a JSON report; elsewhere --json did nothing.

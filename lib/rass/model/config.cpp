@@ -61,7 +61,7 @@ nn::VaeConfig read_vae_config(const std::string& path) {
   if (f.text("act_fn", "silu") != "silu") throw_bad_input(path, "act_fn must be silu");
   if (f.text("norm_type", "group") != "group") throw_bad_input(path, "norm_type must be group");
   if (f.has("_class_name") && f.text("_class_name", "") != "AutoencoderKL")
-    throw_bad_input(path, "_class_name " + f.text("_class_name", "") + " is not supported (AutoencoderKL)");
+    throw_bad_input(path, "_class_name " + json_excerpt(j["_class_name"]) + " is not supported (AutoencoderKL)");
   for (const char* key : {"use_quant_conv", "use_post_quant_conv"})  // SD's VAE has both 1x1 convolutions
     if (!f.flag(key, true)) throw_bad_input(path, std::string(key) + " false is not supported");
   if (c.block_out_channels.empty()) throw_bad_input(path, "block_out_channels is empty");
@@ -115,7 +115,7 @@ nn::UNetConfig read_unet_config(const std::string& path) {
     c.downsample_padding = f.integer("downsample_padding", int64_t(1));
     auto unsupported = [&](const char* key, const nlohmann::json& expect) {
       if (j.contains(key) && !j[key].is_null() && j[key] != expect)
-        throw_bad_input(path, std::string(key) + " = " + j[key].dump() + " is not supported (expected " + expect.dump() + ")");
+        throw_bad_input(path, std::string(key) + " = " + json_excerpt(j[key]) + " is not supported (expected " + expect.dump() + ")");
     };
     unsupported("mid_block_type", "UNetMidBlock2DCrossAttn");
     unsupported("act_fn", "silu");

@@ -100,7 +100,8 @@ int info(const ModelJob& a, bool as_json) {
         c["files"] = {file_exists(dir + "/vocab.json") ? "vocab.json" : "", file_exists(dir + "/merges.txt") ? "merges.txt" : ""};
       // An empty component folder was reported as one (exit 0).
       if (c.empty() || (c.size() == 1 && c.contains("files") && c["files"] == json({"", ""})))
-        throw_bad_input(dir, "holds no config, weights or tokenizer files: an empty component");
+        throw_bad_input(dir, "holds none of config.json, weight files (*.safetensors, *.bin), vocab.json or merges.txt: "
+                             "an empty component");
       out["components"][comp] = c;
     }
     if (!out.contains("components")) throw_bad_input(a.path, "no diffusers components (unet/, vae/, text_encoder/, ...) found");
@@ -214,6 +215,15 @@ void guard_outputs(const ModelJob& a) {
   }
 }
 
+// A float .npy input; NaN or infinity is refused (exit 3) rather than
+// carried into an output of NaN with exit 0.
+torch::Tensor finite_input(const std::string& path) {
+  torch::Tensor t = read_npy_float(path);
+  if (t.numel() > 0 && !torch::isfinite(t).all().item<bool>())
+    throw_bad_input(path, "holds NaN or infinite values");
+  return t;
+}
+
 // Inputs a component does not read are refused (exit 2), never ignored: a
 // --lora given to the text encoder ran it without the LoRA, exit 0.
 void check_run_inputs(const ModelJob& a) {
@@ -248,7 +258,7 @@ int run(const ModelJob& a, bool quiet) {
     need(a.context, "--context");
     const nn::UNetConfig cfg = read_unet_config(a.path + "/unet/config.json");
     // Inputs first: a wrong shape is found before the weights are read.
-    torch::Tensor x = read_npy_float(a.sample), ctx = read_npy_float(a.context);
+    torch::Tensor x = finite_input(a.sample), ctx = finite_input(a.context);
     expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
     expect_shape(a.context, ctx, {-1, -1, cfg.cross_attention_dim}, "BLD");
     same_batch(a.sample, x, a.context, ctx);
@@ -262,7 +272,7 @@ int run(const ModelJob& a, bool quiet) {
   } else if (a.component == "vae-encode" || a.component == "vae-decode") {
     need(a.sample, "--sample");
     const nn::VaeConfig cfg = read_vae_config(a.path + "/vae/config.json");
-    torch::Tensor x = read_npy_float(a.sample);
+    torch::Tensor x = finite_input(a.sample);
     if (a.component == "vae-encode") {
       expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
       // Each downsampler (pad to the right, 3x3 stride 2) needs at least 2 pixels.
