@@ -10,7 +10,8 @@
 # 4. info reported an empty component folder as one (exit 0);
 # 5. init over a symbolic link to an empty folder replaced the link; init
 #    under a file (afile/sub) was exit 1, not the usage error it is;
-# 6. rass --help / --version to a full disk exited 0; bare `rass` printed
+# 6. a file or folder option given "" was read as not given;
+# 7. rass --help / --version to a full disk exited 0; bare `rass` printed
 #    its usage on stdout.
 . "$(dirname "$0")/lib.sh"
 [ -x "$B/rass-model" ] || { echo "skipped: rass-model not built (no LibTorch)"; exit 77; }
@@ -85,7 +86,16 @@ mkdir "$T/emptyd"
 expect_exit 0 "init into an empty folder" -- "$M" init "$T/emptyd" -q
 [ -f "$T/emptyd/unet/config.json" ] || fail "an empty folder is taken over"
 
-# 6. The dispatcher.
+# 6. A file or folder option given "" (an unset variable) was read as not
+# given: the record or manifest silently not written.
+if [ -x "$B/rass-degrade" ]; then
+  expect_exit 2 'degrade --record ""' -- "$B/rass-degrade" "$IMG/chelsea.png" -o "$T/d.png" --record "" -q
+  stderr_has "--record: expected a path, got an empty value" "the option is named"
+  [ -e "$T/d.png" ] && fail "nothing written after the refusal"
+  expect_exit 2 'degrade --manifest-out ""' -- "$B/rass-degrade" "$IMG" -o "$T/dd" --manifest-out "" -q
+fi
+
+# 7. The dispatcher.
 if [ -x "$B/rass" ] && [ -w /dev/full ]; then
   expect_exit 1 "rass --help to a full disk" -- sh -c "'$B/rass' --help >/dev/full"
   expect_exit 1 "rass --version to a full disk" -- sh -c "'$B/rass' --version >/dev/full"

@@ -90,7 +90,7 @@ grep -q '^{"step":3,' "$T/log0/log.jsonl" || fail "log_every 0: the line is not 
 
 # An empty -o would train and keep nothing.
 expect_exit 2 "an empty -o" -- "$R" selftest -o "" --steps 2 -q
-stderr_has "out_dir" "the empty -o is named"
+stderr_has "--out-dir: expected a path, got an empty value" "the empty -o is named"
 
 # An export folder that is a file: refused before the first step, not after the last.
 touch "$T/afile"

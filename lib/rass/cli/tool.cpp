@@ -163,6 +163,24 @@ bool on_command_line(const CLI::Option* o, const std::vector<std::string>& args)
   return false;
 }
 
+// A file or folder option given an empty value on the command line
+// (`--record ""`, `--manifest-out "$UNSET"`): read as "not given", the
+// record or manifest was silently not written. The environment's values
+// are left to their readers (an empty variable is an unset one there).
+std::string empty_path(const CLI::App& app, const std::vector<std::string>& args) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_items_expected_max() == 0) continue;  // a flag
+    const std::string t = o->get_type_name();
+    if (t != "FILE" && t != "DIR" && t != "PATH") continue;
+    if (!on_command_line(o, args)) continue;
+    for (const std::string& r : o->results())
+      if (r.empty()) return o->get_name() + ": expected a path, got an empty value";
+  }
+  for (const CLI::App* sub : app.get_subcommands())
+    if (const std::string bad = empty_path(*sub, args); !bad.empty()) return bad;
+  return "";
+}
+
 // A numeric option given an empty value (`--timestep ""`, `--tile-overlap
 // $UNSET`): CLI11 reads "" as 0, so an unset shell variable silently ran
 // timestep 0 or turned a rule off. Refused for every tool at once.
@@ -275,7 +293,9 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
                  printable_message(environment_note(cli.app(), e.what(), args)).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
-  if (const std::string bad = empty_number(cli.app()); !bad.empty()) {
+  std::string bad_value = empty_number(cli.app());
+  if (bad_value.empty()) bad_value = empty_path(cli.app(), args);
+  if (const std::string bad = bad_value; !bad.empty()) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(bad).c_str(), prog.c_str());
     return int(ExitCode::usage);
   }
