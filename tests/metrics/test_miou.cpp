@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
@@ -466,5 +467,17 @@ TEST_CASE("class names: mmseg's ADE20K list, Cityscapes, VOC, files") {
   CHECK(names == std::vector<std::string>{"sky", "bed ", "chest of drawers"});
   CHECK_THROWS_AS(load_class_names(dir + "/gap.txt"), Error);
   CHECK_THROWS_AS(load_class_names(dir + "/none.txt"), Error);
+  // A blank name inside the list, and a name given twice, are refused.
+  std::ofstream(dir + "/blank.txt") << "a\n  \t\nb\n";
+  CHECK_THROWS_WITH_AS(load_class_names(dir + "/blank.txt"), doctest::Contains("line 2: empty class name"), Error);
+  std::ofstream(dir + "/twice.txt") << "sky\nroad\nsky\n";
+  CHECK_THROWS_WITH_AS(load_class_names(dir + "/twice.txt"),
+                       doctest::Contains("line 3: class name 'sky' is line 1's too"), Error);
+  CHECK(load_class_names(dir + "/n.txt").size() == 3);  // trailing blank lines end the list
+  // The built-in sets' names differ, as a file's must.
+  for (const char* set : {"ade20k", "cityscapes", "voc"}) {
+    const auto* b = builtin_class_names(set);
+    CHECK(std::set<std::string>(b->begin(), b->end()).size() == b->size());
+  }
   std::filesystem::remove_all(dir);
 }

@@ -1,6 +1,8 @@
 // Class names of rass-eval-miou's built-in sets (see class_names.hpp).
 #include "rass/metrics/class_names.hpp"
 
+#include <unordered_map>
+
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 
@@ -59,6 +61,7 @@ std::vector<std::string> load_class_names(const std::string& spec) {
   size_t pos = utf8_bom_size(bytes.data(), bytes.size());  // an editor's byte-order mark is not part of the first name
   int line = 0;
   int first_empty = 0;  // an empty line is an error unless only empty lines follow it
+  std::unordered_map<std::string, int> line_of;  // each name's line
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
@@ -66,12 +69,17 @@ std::vector<std::string> load_class_names(const std::string& spec) {
     pos = end + 1;
     ++line;
     if (!name.empty() && name.back() == '\r') name.pop_back();
-    if (name.empty()) {
+    if (name.find_first_not_of(" \t") == std::string::npos) {  // blank: no name a table or a tag can show
       if (first_empty == 0) first_empty = line;
       continue;
     }
     if (first_empty != 0)
       throw_bad_input(spec, "line " + std::to_string(first_empty) + ": empty class name (one name per line)");
+    // A name given twice (a copy-paste slip) made two columns one cannot
+    // tell apart, and which one a tag maps to a matter of order.
+    if (const auto [it, fresh] = line_of.emplace(name, line); !fresh)
+      throw_bad_input(spec, "line " + std::to_string(line) + ": class name '" + name + "' is line " +
+                                std::to_string(it->second) + "'s too (names must differ)");
     names.push_back(name);
   }
   if (names.empty())
