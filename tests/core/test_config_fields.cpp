@@ -1,5 +1,5 @@
-// JsonFields (typed config reads naming the key) and folder_problem (why a
-// path given as a folder is not one).
+// JsonFields (typed config reads naming the key), folder_problem (why a
+// path given as a folder is not one) and LibTorch's allocation failures in words.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -9,6 +9,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/folder_check.hpp"
 #include "rass/core/json_fields.hpp"
+#include "rass/core/oom_message.hpp"
 #include "test_support.hpp"
 
 using namespace rass;
@@ -82,4 +83,18 @@ TEST_CASE("folder_problem says why a path is not a folder") {
   CHECK(thrown([&] { require_folder(t.path + "/none", "--model takes a folder"); }) ==
         t.path + "/none: does not exist (--model takes a folder)");
   CHECK(thrown([&] { require_folder(d, "x"); }) == "");
+}
+
+TEST_CASE("LibTorch's failed allocations are said as such, on one line") {
+  // LibTorch 1.13's and 2.11's CPU message, with a stack after it.
+  const std::string cpu =
+      "[enforce fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+      "549755813888 bytes. Error code 12 (Cannot allocate memory)\nframe #0: c10::ThrowEnforceNotMet";
+  CHECK(describe_allocation_failure(cpu) ==
+        "out of memory (DefaultCPUAllocator: can't allocate memory: you tried to allocate 549755813888 bytes. Error code "
+        "12 (Cannot allocate memory)): a smaller input, batch or tile may fit");
+  const std::string cuda = "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 139.8 GiB";
+  CHECK(describe_allocation_failure(cuda) == "out of memory (" + cuda + "): a smaller input, batch or tile may fit");
+  CHECK(describe_allocation_failure("out of memory") == "out of memory");
+  CHECK(describe_allocation_failure("a.png: truncated PNG data") == "a.png: truncated PNG data");
 }

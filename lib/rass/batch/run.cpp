@@ -7,6 +7,7 @@
 #include <new>
 
 #include "rass/core/error.hpp"
+#include "rass/core/oom_message.hpp"
 #include "rass/core/parallel.hpp"
 #include "rass/core/progress.hpp"
 
@@ -44,7 +45,7 @@ Outcome classify(const Item& item, const std::exception_ptr& e, std::string& msg
   } catch (const std::bad_alloc&) {
     msg = item.name() + ": out of memory";
   } catch (const std::exception& err) {
-    msg = name_error(item, err.what());
+    msg = name_error(item, describe_allocation_failure(err.what()));
   } catch (...) {
     msg = item.name() + ": unknown error";
   }

@@ -13,6 +13,7 @@
 
 #include "rass/core/alloc.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/signals.hpp"
 #include "rass/core/version.hpp"
@@ -312,7 +313,8 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: out of memory\n", prog.c_str());
   } catch (const std::exception& e) {  // LibTorch's, the standard library's: as they come, but printable
-    std::fprintf(stderr, "%s: %s\n", prog.c_str(), printable_message(e.what()).c_str());
+    const std::string what = describe_allocation_failure(e.what());
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), printable_message(what).c_str());
   }
   rc = check_stdout(prog, rc);
   // A job that stopped cleanly on a signal (rass-train's checkpoint) ends by

@@ -14,6 +14,7 @@
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/oom_message.hpp"
 #include "rass/core/printable.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -662,7 +663,7 @@ int run_merge_lora_tool(const MergeLoraJob& job) {
     }
     throw_usage("unknown command");
   } catch (const c10::Error& e) {
-    throw_runtime(e.what_without_backtrace());
+    throw_runtime(describe_allocation_failure(e.what_without_backtrace()));
   }
 }
 

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/io/npy.hpp"
@@ -468,7 +469,7 @@ int run_model_tool(const ModelJob& job) {
     throw_usage("unknown command");
   } catch (const c10::Error& e) {
     // LibTorch errors carry a C++ backtrace; the user needs the first line.
-    throw_runtime(e.what_without_backtrace());
+    throw_runtime(describe_allocation_failure(e.what_without_backtrace()));
   }
 }
 

@@ -17,6 +17,7 @@
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/parallel.hpp"
@@ -450,7 +451,7 @@ int run_segment_tool(const SegmentJob& job) {
   try {
     return single ? run_single(job) : run_batch(job);
   } catch (const c10::Error& e) {
-    throw_runtime(e.what_without_backtrace());
+    throw_runtime(describe_allocation_failure(e.what_without_backtrace()));
   }
 }
 
