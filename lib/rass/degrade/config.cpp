@@ -89,12 +89,16 @@ void apply_stages(PipelineConfig& cfg, const std::string& spec) {
       {"second", {"blur2", "resize2", "noise2", "jpeg2", "final_sinc"}},
   };
   auto expand = [&](const std::string& item) {
+    // USM sharpens the HQ image, not a degradation: --usm alone switches it
+    // (kept or dropped here, it was silently off either way).
+    if (item == "usm") throw_usage("--stages: usm is not a degradation stage; --usm alone switches it");
     auto g = groups.find(item);
     if (g != groups.end()) return g->second;
     for (auto& s : stage_names())
       if (s == item) return std::vector<std::string>{item};
     std::string all;
-    for (auto& s : stage_names()) all += s + " ";
+    for (auto& s : stage_names())
+      if (s != "usm") all += s + " ";
     for (auto& kv : groups) all += kv.first + " ";
     throw_usage("--stages: unknown stage '" + item + "' (known: " + all + ")");
   };
@@ -110,9 +114,9 @@ void apply_stages(PipelineConfig& cfg, const std::string& spec) {
   }
   if (!keep.empty() && !drop.empty()) throw_usage("--stages: either list stages to keep or '-stage' items to drop, not both");
   if (!keep.empty()) {
-    for (auto& s : stage_names()) cfg.disabled.insert(s);
+    for (auto& s : stage_names())
+      if (s != "usm") cfg.disabled.insert(s);  // --usm decides the sharpening
     for (auto& s : keep) cfg.disabled.erase(s);
-    if (!cfg.usm) cfg.disabled.insert("usm");
   }
   for (auto& s : drop) cfg.disabled.insert(s);
 }
@@ -148,6 +152,11 @@ void validate(const PipelineConfig& cfg) {
     check_positive(c.blur_sigma, "--blur-sigma" + sfx, kMaxRecordSigma, kMinRecordSigma);
     check_positive(c.betag, "--betag-range" + sfx, kMaxRecordBeta);
     check_positive(c.betap, "--betap-range" + sfx, kMaxRecordBeta);
+    // BasicSR draws beta from [LO, 1] half the time and from [1, HI] the
+    // other half: a range without 1 gave betas outside it (2,3 gave 1.4).
+    for (const auto& [r, flag] : {std::pair<const Range*, const char*>{&c.betag, "--betag-range"}, {&c.betap, "--betap-range"}})
+      if (r->lo > 1 || r->hi < 1)
+        throw_usage(flag + sfx + " must contain 1 (beta is drawn from [LO, 1] or [1, HI], each half the time, as BasicSR does)");
     check_prob(c.blur_prob, o == 0 ? "--blur-prob" : "--second-blur-prob");
     check_weights(c.resize_prob, 3, "--resize-prob" + sfx);
     check_positive(c.resize_range, "--resize-range" + sfx, kMaxRecordResizeFactor);

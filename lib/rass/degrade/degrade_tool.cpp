@@ -108,6 +108,11 @@ std::string record_text(const json& record, const std::string& name) {
 // ---- single image ---------------------------------------------------------
 
 int run_single(const DegradeJob& job) {
+  // Batch mode's flags do nothing here: refused, as --key and --record are in batch mode.
+  if (!job.manifest_out.empty())
+    throw_usage("--manifest-out lists a batch's outputs; one image (-o FILE) writes none (-o DIR/ for batch mode)");
+  if (job.resume)
+    throw_usage("--resume skips a batch's finished outputs; one image (-o FILE) is always made (-o DIR/ for batch mode)");
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--record -", job.record_path == "-"}});
