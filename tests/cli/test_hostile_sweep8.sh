@@ -95,6 +95,30 @@ if [ -x "$B/rass-degrade" ]; then
   expect_exit 2 'degrade --manifest-out ""' -- "$B/rass-degrade" "$IMG" -o "$T/dd" --manifest-out "" -q
 fi
 
+# 8. (a flag-efficacy sweep) options accepted and not honoured: a beta
+# range without 1 (BasicSR draws from [LO,1] or [1,HI]); usm in --stages;
+# batch mode's --manifest-out and --resume with one image; --match-stem and
+# the suffixes with two files.
+if [ -x "$B/rass-degrade" ]; then
+  D=$B/rass-degrade
+  expect_exit 2 "--betag-range 2,3" -- "$D" "$IMG/chelsea.png" -o "$T/b.png" --betag-range 2,3 -q
+  stderr_has "--betag-range must contain 1" "the range is refused"
+  expect_exit 2 "--betap-range2 1.5,2" -- "$D" "$IMG/chelsea.png" -o "$T/b.png" --betap-range2 1.5,2 -q
+  expect_exit 2 "--stages usm" -- "$D" "$IMG/chelsea.png" -o "$T/b.png" --usm --stages=usm,blur1 -q
+  stderr_has "--usm alone switches it" "usm is not a stage"
+  expect_exit 0 "--usm --stages=blur1 keeps the sharpening" -- "$D" "$IMG/chelsea.png" -o "$T/u.png" --usm --stages=blur1 -s 3 --json -q
+  grep -q '"op": *"usm"' "$T/.out" || fail "--usm with a keep list: no usm op in the record (it was switched off)"
+  expect_exit 2 "one image --manifest-out" -- "$D" "$IMG/chelsea.png" -o "$T/s.png" --manifest-out "$T/m.jsonl" -q
+  expect_exit 2 "one image --resume" -- "$D" "$IMG/chelsea.png" -o "$T/s.png" --resume -q
+  [ -e "$T/s.png" ] && fail "nothing written after the refusals"
+fi
+if [ -x "$B/rass-eval-miou" ]; then
+  printf 'P5\n4 4\n255\n' >"$T/l.pgm" && head -c 16 /dev/zero >>"$T/l.pgm"
+  expect_exit 2 "eval-miou --pred-suffix with two files" -- "$B/rass-eval-miou" -n 2 "$T/l.pgm" "$T/l.pgm" --pred-suffix _x.png -q
+  expect_exit 2 "eval-miou --match-stem with two files" -- "$B/rass-eval-miou" -n 2 "$T/l.pgm" "$T/l.pgm" --match-stem -q
+  expect_exit 2 "eval-iqa --match-stem with two files" -- "$B/rass-eval-iqa" -m psnr "$T/l.pgm" "$T/l.pgm" --match-stem -q
+fi
+
 # 7. The dispatcher.
 if [ -x "$B/rass" ] && [ -w /dev/full ]; then
   expect_exit 1 "rass --help to a full disk" -- sh -c "'$B/rass' --help >/dev/full"
