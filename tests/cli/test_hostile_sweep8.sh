@@ -110,6 +110,10 @@ if [ -x "$B/rass-degrade" ]; then
   grep -q '"op": *"usm"' "$T/.out" || fail "--usm with a keep list: no usm op in the record (it was switched off)"
   expect_exit 2 "one image --manifest-out" -- "$D" "$IMG/chelsea.png" -o "$T/s.png" --manifest-out "$T/m.jsonl" -q
   expect_exit 2 "one image --resume" -- "$D" "$IMG/chelsea.png" -o "$T/s.png" --resume -q
+  expect_exit 2 "one image --shard" -- "$D" "$IMG/chelsea.png" -o "$T/s.png" --shard 1/2 -q
+  expect_exit 0 "one image in a SLURM array task" -- env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 \
+    "$D" "$IMG/chelsea.png" -o "$T/slurm.png" -q
+  rm -f "$T/slurm.png"
   [ -e "$T/s.png" ] && fail "nothing written after the refusals"
 fi
 if [ -x "$B/rass-eval-miou" ]; then

@@ -113,6 +113,8 @@ int run_single(const DegradeJob& job) {
     throw_usage("--manifest-out lists a batch's outputs; one image (-o FILE) writes none (-o DIR/ for batch mode)");
   if (job.resume)
     throw_usage("--resume skips a batch's finished outputs; one image (-o FILE) is always made (-o DIR/ for batch mode)");
+  if (job.shard_given)  // SLURM's array variables in a job script are left alone
+    throw_usage("--shard splits a batch; one image (-o FILE) is not split (-o DIR/ for batch mode)");
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--record -", job.record_path == "-"}});
