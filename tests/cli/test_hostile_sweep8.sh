@@ -120,6 +120,9 @@ if [ -x "$B/rass-eval-miou" ]; then
   printf 'P5\n4 4\n255\n' >"$T/l.pgm" && head -c 16 /dev/zero >>"$T/l.pgm"
   expect_exit 2 "eval-miou --pred-suffix with two files" -- "$B/rass-eval-miou" -n 2 "$T/l.pgm" "$T/l.pgm" --pred-suffix _x.png -q
   expect_exit 2 "eval-miou --match-stem with two files" -- "$B/rass-eval-miou" -n 2 "$T/l.pgm" "$T/l.pgm" --match-stem -q
+  expect_exit 0 "eval-iqa --seed --batch with classical metrics" -- "$B/rass-eval-iqa" -m psnr --seed 5 --batch 4 \
+    "$T/l.pgm" "$T/l.pgm"
+  stderr_has "warning: --batch, --seed: options of the deep metrics, and -m psnr asks for none" "the unused flags are named"
   expect_exit 2 "eval-iqa --match-stem with two files" -- "$B/rass-eval-iqa" -m psnr "$T/l.pgm" "$T/l.pgm" --match-stem -q
 fi
 

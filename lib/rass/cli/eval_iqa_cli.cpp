@@ -62,6 +62,8 @@ metrics::IqaJob EvalIqaCli::job() const {
   j.threads = threads_;
   j.batch = batch_;
   j.seed = parse_seed(seed_);
+  for (const char* f : {"--weights", "--device", "--threads", "--batch", "--seed"})
+    if (given_on_command_line(f)) j.deep_flags_given.push_back(f);
   j.jobs = common.jobs;
   j.quiet = common.quiet;
   j.json = common.json;

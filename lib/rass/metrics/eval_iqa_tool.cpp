@@ -118,6 +118,14 @@ int run_eval_iqa(const IqaJob& job) {
     throw_usage("full-reference metrics need PRED and GT (two directories or two files), or --manifest");
   batch::claim_stdout({{"--json", job.json}, {"--csv -", job.csv == "-"}});
   batch::claim_stdin(job.inputs, {{"--manifest -", job.manifest == "-"}, {"--niqe-params -", job.niqe_params == "-"}});
+  if (deep.empty() && !job.deep_flags_given.empty() && !job.quiet) {
+    std::string flags;
+    for (const std::string& f : job.deep_flags_given) flags += (flags.empty() ? "" : ", ") + f;
+    std::string asked;
+    for (const std::string& x : job.metrics) asked += (asked.empty() ? "" : ",") + x;
+    std::fprintf(stderr, "rass-eval-iqa: warning: %s: options of the deep metrics, and -m %s asks for none; they change nothing\n",
+                 flags.c_str(), printable_message(asked).c_str());
+  }
   if (job.jobs < 0) throw_usage("--jobs must be >= 0");
   if (job.batch < 1) throw_usage("--batch must be >= 1");
   if (job.threads < 0) throw_usage("--threads must be >= 0");

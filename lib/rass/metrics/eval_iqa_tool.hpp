@@ -26,6 +26,10 @@ struct IqaJob {
   int threads = 0;
   int batch = 1;
   uint64_t seed = 0;
+  // The deep-metric flags given on the command line (--weights, --device,
+  // --threads, --batch, --seed): with no deep metric asked they do nothing,
+  // which is said once on stderr.
+  std::vector<std::string> deep_flags_given;
   int jobs = 0;
   bool quiet = false;
   bool json = false;
