@@ -235,6 +235,12 @@ std::string key_problem(const std::string& key, size_t name_room) {
 
 std::vector<Item> collect_items(const InputSpec& spec) {
   if (spec.roles.empty() || spec.roles.size() > 2) throw_runtime("collect_items: one or two roles");
+  // --match-stem keys the files of directories; with files given one by one
+  // it did nothing (rass-eval-iqa, rass-eval-miou).
+  std::error_code ec;
+  if (spec.match_stem && spec.manifest.empty() && !spec.inputs.empty() &&
+      std::none_of(spec.inputs.begin(), spec.inputs.end(), [&](const std::string& p) { return fs::is_directory(p, ec); }))
+    throw_usage("--match-stem pairs the files of two directories; files given one by one are paired as they are");
   std::vector<Item> items;
   if (spec.roles.size() == 2) {
     if (!spec.manifest.empty() && !spec.inputs.empty())

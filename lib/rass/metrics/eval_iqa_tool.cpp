@@ -1,7 +1,6 @@
 #include "rass/metrics/eval_iqa_tool.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -94,10 +93,6 @@ batch::InputSpec input_spec(const IqaJob& job, bool fr) {
   spec.inputs = job.inputs;
   spec.manifest = job.manifest;
   spec.match_stem = job.match_stem;
-  std::error_code ec;
-  if (job.match_stem && job.manifest.empty() &&
-      std::none_of(job.inputs.begin(), job.inputs.end(), [&](const std::string& p) { return std::filesystem::is_directory(p, ec); }))
-    throw_usage("--match-stem pairs the files of two directories; files given one by one are paired as they are");
   if (!fr && job.manifest.empty() && job.inputs.empty()) throw_usage("no input images");
   if (!fr && !job.manifest.empty() && !job.inputs.empty()) throw_usage("give images or --manifest, not both");
   return spec;

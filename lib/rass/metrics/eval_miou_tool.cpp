@@ -21,14 +21,13 @@ constexpr char kProg[] = "rass-eval-miou";
 }  // namespace
 
 std::vector<MiouPair> collect_pairs(const MiouJob& job) {
-  // The directory-mode options with two files: one pair as it is, and the
-  // option did nothing.
+  // The suffixes with two files: one pair as it is, and the option did
+  // nothing (--match-stem: collect_items).
   std::error_code ec;
   const bool any_dir = std::any_of(job.inputs.begin(), job.inputs.end(),
                                    [&](const std::string& p) { return std::filesystem::is_directory(p, ec); });
   if (job.manifest.empty() && !job.inputs.empty() && !any_dir)
-    for (const auto& [given, flag] : {std::pair<bool, const char*>{job.match_stem, "--match-stem"},
-                                      {!job.pred_suffix.empty(), "--pred-suffix"},
+    for (const auto& [given, flag] : {std::pair<bool, const char*>{!job.pred_suffix.empty(), "--pred-suffix"},
                                       {!job.gt_suffix.empty(), "--gt-suffix"}})
       if (given) throw_usage(std::string(flag) + " pairs the files of two directories; two files are one pair as they are");
   batch::InputSpec spec;

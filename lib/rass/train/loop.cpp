@@ -317,16 +317,15 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       // One that opens but is not this rass-train's (a newer format version)
       // stops the run: an older binary must not resume behind it and prune it.
       for (auto it = all.rbegin(); it != all.rend(); ++it) {
-        const std::string damage = checkpoint_damage(it->second);
-        if (!damage.empty() && std::next(it) != all.rend()) {
+        try {
+          ck = read_train_checkpoint(it->second);
+          from = it->second;
+          break;
+        } catch (const Error& e) {
+          if (std::next(it) == all.rend() || checkpoint_damage(it->second).empty()) throw;
           if (rank == 0)  // a warning: shown with -q too
-            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it\n",
-                         printable_message(damage).c_str());
-          continue;
+            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it\n", e.what());
         }
-        ck = read_train_checkpoint(it->second);
-        from = it->second;
-        break;
       }
     }
     if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
