@@ -64,6 +64,7 @@ metrics::IqaJob EvalIqaCli::job() const {
   j.seed = parse_seed(seed_);
   for (const char* f : {"--weights", "--device", "--threads", "--batch", "--seed"})
     if (given_on_command_line(f)) j.deep_flags_given.push_back(f);
+  j.niqe_params_given = given_on_command_line("--niqe-params");
   j.jobs = common.jobs;
   j.quiet = common.quiet;
   j.json = common.json;

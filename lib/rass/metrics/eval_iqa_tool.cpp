@@ -98,6 +98,27 @@ batch::InputSpec input_spec(const IqaJob& job, bool fr) {
   return spec;
 }
 
+// Options that only some metrics read, given on the command line while -m asks
+// for none of those metrics: they would change nothing without a word.
+void warn_unused_options(const IqaJob& job, const std::vector<Metric>& metrics, bool any_deep, bool any_niqe) {
+  std::string asked;
+  for (const std::string& x : job.metrics) asked += (asked.empty() ? "" : ",") + x;
+  asked = printable_message(asked);
+  auto warn = [&](const std::string& flags, const char* whose) {
+    std::fprintf(stderr, "rass-eval-iqa: warning: %s: %s, and -m %s asks for none; %s nothing\n", flags.c_str(), whose,
+                 asked.c_str(), flags.find(',') == std::string::npos ? "it changes" : "they change");
+  };
+  if (!any_deep && !job.deep_flags_given.empty()) {
+    std::string flags;
+    for (const std::string& f : job.deep_flags_given) flags += (flags.empty() ? "" : ", ") + f;
+    warn(flags, "options of the deep metrics");
+  }
+  bool any_basicsr = false;
+  for (const Metric& m : metrics) any_basicsr = any_basicsr || m.name().find("@basicsr") != std::string::npos;
+  if (job.y_channel && !any_basicsr) warn("--y-channel", "option of the BasicSR metrics (psnr@basicsr, ssim@basicsr)");
+  if (job.niqe_params_given && !any_niqe) warn("--niqe-params", "option of niqe");
+}
+
 }  // namespace
 
 int run_eval_iqa(const IqaJob& job) {
@@ -113,14 +134,7 @@ int run_eval_iqa(const IqaJob& job) {
     throw_usage("full-reference metrics need PRED and GT (two directories or two files), or --manifest");
   batch::claim_stdout({{"--json", job.json}, {"--csv -", job.csv == "-"}});
   batch::claim_stdin(job.inputs, {{"--manifest -", job.manifest == "-"}, {"--niqe-params -", job.niqe_params == "-"}});
-  if (deep.empty() && !job.deep_flags_given.empty() && !job.quiet) {
-    std::string flags;
-    for (const std::string& f : job.deep_flags_given) flags += (flags.empty() ? "" : ", ") + f;
-    std::string asked;
-    for (const std::string& x : job.metrics) asked += (asked.empty() ? "" : ",") + x;
-    std::fprintf(stderr, "rass-eval-iqa: warning: %s: options of the deep metrics, and -m %s asks for none; they change nothing\n",
-                 flags.c_str(), printable_message(asked).c_str());
-  }
+  if (!job.quiet) warn_unused_options(job, metrics, !deep.empty(), want_niqe);
   if (job.jobs < 0) throw_usage("--jobs must be >= 0");
   if (job.batch < 1) throw_usage("--batch must be >= 1");
   if (job.threads < 0) throw_usage("--threads must be >= 0");

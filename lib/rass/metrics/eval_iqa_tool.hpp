@@ -30,6 +30,10 @@ struct IqaJob {
   // --threads, --batch, --seed): with no deep metric asked they do nothing,
   // which is said once on stderr.
   std::vector<std::string> deep_flags_given;
+  // --niqe-params given on the command line (not through RASS_NIQE_PARAMS):
+  // with no niqe asked it does nothing, which is said like the above, and so
+  // is --y-channel with no BasicSR metric (psnr@basicsr, ssim@basicsr).
+  bool niqe_params_given = false;
   int jobs = 0;
   bool quiet = false;
   bool json = false;
