@@ -70,11 +70,12 @@ DegradeCli::DegradeCli()
   a.add_option("--manifest", manifest_, "read HQ paths from a manifest (JSON lines with \"hq\", or one path per line)")
       ->type_name("FILE");
   with_choices(a.add_option("-p,--preset", preset_,
-                            "realesrgan-x4, rass, lqseg-1, lqseg-2, lqseg-3, or a single degradation: blur, "
-                            "noise, jpeg, downsample"),
+                            "realesrgan-x4, rass, lqseg-1, lqseg-2, lqseg-3, or a single degradation (RobustSeg-style "
+                            "benchmarks; ImageNet-C definitions but low-light and rain): " +
+                                degrade::single_degradation_list()),
                preset_names())
       ->default_str("rass");
-  a.add_option("--severity", severity_, "severity 1-5 of a single named degradation preset (blur, noise, jpeg, downsample only)")->default_str("3");
+  a.add_option("--severity", severity_, "severity 1-5 of a single-degradation preset (" + degrade::single_degradation_list() + ")")->default_str("3");
   a.add_option("-s,--seed", seed_, "global seed, 0..2^64-1; with the item key it determines every random draw")
       ->type_name("UINT")
       ->default_str("0");
@@ -140,8 +141,8 @@ degrade::DegradeJob DegradeCli::job() const {
   // Flags a preset has no use for are refused, not silently ignored.
   const bool named = !cfg.named.name.empty();
   if (!named && app_->count("--severity") > 0)
-    throw_usage("--severity applies only to the single-degradation presets blur, noise, jpeg, downsample (not " +
-                preset_ + ")");
+    throw_usage("--severity applies only to the single-degradation presets " + degrade::single_degradation_list() +
+                " (not " + preset_ + ")");
   if (app_->count("--scale") > 0 && scale_ < 1)
     throw_usage("--scale must be a positive integer (got " + std::to_string(scale_) + ")");
   if (named) {

@@ -1,5 +1,6 @@
 #include "rass/degrade/config.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <cmath>
@@ -51,9 +52,25 @@ OrderConfig second_order_defaults() {
 }
 
 const std::vector<std::string>& preset_names() {
-  static const std::vector<std::string> names = {"realesrgan-x4", "rass", "lqseg-1", "lqseg-2", "lqseg-3",
-                                                 "blur",          "noise", "jpeg",   "downsample"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n = {"realesrgan-x4", "rass", "lqseg-1", "lqseg-2", "lqseg-3"};
+    for (const std::string& s : single_degradation_names()) n.push_back(s);
+    return n;
+  }();
   return names;
+}
+
+const std::vector<std::string>& single_degradation_names() {
+  static const std::vector<std::string> names = {"blur",        "noise",         "jpeg",      "downsample", "motion-blur",
+                                                 "shot-noise",  "impulse-noise", "contrast",  "brightness", "fog",
+                                                 "snow",        "rain",          "low-light"};
+  return names;
+}
+
+std::string single_degradation_list() {
+  std::string all;
+  for (const std::string& s : single_degradation_names()) all += (all.empty() ? "" : ", ") + s;
+  return all;
 }
 
 PipelineConfig make_preset(const std::string& name, int severity) {
@@ -68,7 +85,8 @@ PipelineConfig make_preset(const std::string& name, int severity) {
     // GleSAM LQSeg: downsample rate 1, 2, 4; LQ returned at HQ size so masks align.
     cfg.scale = name == "lqseg-1" ? 1 : name == "lqseg-2" ? 2 : 4;
     cfg.lq_at_hq_size = true;
-  } else if (name == "blur" || name == "noise" || name == "jpeg" || name == "downsample") {
+  } else if (std::find(single_degradation_names().begin(), single_degradation_names().end(), name) !=
+             single_degradation_names().end()) {
     if (severity < 1 || severity > 5) throw_usage("--severity must be 1..5, got " + std::to_string(severity));
     cfg.named = {name, severity};
   } else {

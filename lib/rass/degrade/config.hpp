@@ -64,6 +64,11 @@ struct PipelineConfig {
 OrderConfig second_order_defaults();
 // Preset names: realesrgan-x4, rass, lqseg-1, lqseg-2, lqseg-3, blur, noise, jpeg, downsample.
 const std::vector<std::string>& preset_names();
+// The presets that apply one named degradation at --severity 1..5 (blur,
+// noise, jpeg, downsample and the corruptions of corruptions.hpp), and the
+// same as one comma-separated line for messages.
+const std::vector<std::string>& single_degradation_names();
+std::string single_degradation_list();
 // Throws Error(usage) for an unknown name.
 PipelineConfig make_preset(const std::string& name, int severity = 3);
 // Applies a --stages value: a list of names to keep ("blur,noise") or, with a

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "rass/core/error.hpp"
+#include "rass/degrade/corruptions.hpp"
 #include "rass/degrade/filter.hpp"
 #include "rass/degrade/noise.hpp"
 #include "rass/io/image_io.hpp"
@@ -20,13 +21,60 @@ const char* op_kind_name(OpKind k) {
     case OpKind::gaussian_noise: return "gaussian_noise";
     case OpKind::poisson_noise: return "poisson_noise";
     case OpKind::jpeg: return "jpeg";
+    case OpKind::contrast: return "contrast";
+    case OpKind::brightness: return "brightness";
+    case OpKind::motion_blur: return "motion_blur";
+    case OpKind::fog: return "fog";
+    case OpKind::snow: return "snow";
+    case OpKind::shot_noise: return "shot_noise";
+    case OpKind::impulse_noise: return "impulse_noise";
+    case OpKind::low_light: return "low_light";
+    case OpKind::rain: return "rain";
   }
   return "?";
 }
 
+const std::vector<OpField>& corruption_fields(OpKind k) {
+  // Bounds keep every value finite and every loop short; the presets' values
+  // (record.cpp) lie well inside.
+  static const std::vector<OpField> none;
+  static const std::vector<OpField> contrast = {{"factor", 0, 10}};
+  static const std::vector<OpField> brightness = {{"delta", -1, 1}};
+  static const std::vector<OpField> motion_blur = {
+      {"radius", 0, 100, true}, {"sigma", kMinRecordSigma, kMaxRecordSigma}, {"angle", -360, 360}};
+  static const std::vector<OpField> fog = {{"strength", 0, 100}, {"decay", 1, 16}};
+  static const std::vector<OpField> snow = {{"mean", -10, 10},         {"std", 0, 10},
+                                            {"zoom", 1, 16},           {"threshold", -10, 10},
+                                            {"radius", 0, 100, true},  {"sigma", kMinRecordSigma, kMaxRecordSigma},
+                                            {"blend", 0, 1},           {"angle", -360, 360}};
+  static const std::vector<OpField> shot_noise = {{"photons", 1e-3, 1e6}};
+  static const std::vector<OpField> impulse_noise = {{"amount", 0, 1}};
+  static const std::vector<OpField> low_light = {{"gamma", 0.1, 10}, {"gain", 0, 1}};
+  static const std::vector<OpField> rain = {
+      {"density", 0, 1}, {"length", 1, 1000, true}, {"angle", -360, 360}, {"opacity", 0, 1}, {"darken", 0, 1}};
+  switch (k) {
+    case OpKind::contrast: return contrast;
+    case OpKind::brightness: return brightness;
+    case OpKind::motion_blur: return motion_blur;
+    case OpKind::fog: return fog;
+    case OpKind::snow: return snow;
+    case OpKind::shot_noise: return shot_noise;
+    case OpKind::impulse_noise: return impulse_noise;
+    case OpKind::low_light: return low_light;
+    case OpKind::rain: return rain;
+    default: return none;
+  }
+}
+
+bool corruption_is_random(OpKind k) {
+  return k == OpKind::fog || k == OpKind::snow || k == OpKind::shot_noise || k == OpKind::impulse_noise ||
+         k == OpKind::rain;
+}
+
 static OpKind parse_op_kind(const std::string& s) {
   for (OpKind k : {OpKind::blur, OpKind::usm, OpKind::resize, OpKind::gaussian_noise, OpKind::poisson_noise,
-                   OpKind::jpeg})
+                   OpKind::jpeg, OpKind::contrast, OpKind::brightness, OpKind::motion_blur, OpKind::fog, OpKind::snow,
+                   OpKind::shot_noise, OpKind::impulse_noise, OpKind::low_light, OpKind::rain})
     if (s == op_kind_name(k)) return k;
   throw Error(ExitCode::bad_input, "unknown op '" + s + "'");
 }
@@ -42,6 +90,17 @@ json op_to_json(const Op& op) {
   json j;
   j["stage"] = op.stage;
   j["op"] = op_kind_name(op.kind);
+  if (const std::vector<OpField>& fields = corruption_fields(op.kind); !fields.empty()) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const double v = i < op.values.size() ? op.values[i] : 0.0;
+      if (fields[i].integer)
+        j[fields[i].name] = int64_t(v);
+      else
+        j[fields[i].name] = v;
+    }
+    if (corruption_is_random(op.kind)) j["seed"] = hex64(op.seed);
+    return j;
+  }
   switch (op.kind) {
     case OpKind::blur: {
       const KernelParams& k = op.kernel;
@@ -85,6 +144,8 @@ json op_to_json(const Op& op) {
     case OpKind::jpeg:
       j["quality"] = op.quality;
       j["quality_int"] = int(op.quality);
+      break;
+    default:
       break;
   }
   return j;
@@ -194,6 +255,13 @@ Op parse_op(const json& j, const std::string& where_in) {
   } catch (const Error&) {
     bad_field(where + " op", "unknown op '" + kind + "'");
   }
+  if (const std::vector<OpField>& fields = corruption_fields(op.kind); !fields.empty()) {
+    for (const OpField& f : fields)
+      op.values.push_back(f.integer ? double(integer_in(j, f.name, where, int64_t(f.lo), int64_t(f.hi)))
+                                    : number_in(j, f.name, where, f.lo, f.hi));
+    if (corruption_is_random(op.kind)) op.seed = hex_seed(j, where);
+    return op;
+  }
   switch (op.kind) {
     case OpKind::blur:
       op.kernel = parse_kernel(field(j, "kernel", where), where + " kernel");
@@ -238,6 +306,8 @@ Op parse_op(const json& j, const std::string& where_in) {
       if (j.contains("quality_int") && integer_in(j, "quality_int", where, 1, 100) != int64_t(op.quality))
         bad_field(where + " quality_int", "is not int(quality) = " + std::to_string(int(op.quality)));
       break;
+    default:
+      break;
   }
   return op;
 }
@@ -276,6 +346,44 @@ void usm_sharpen(Planes& img, int radius, double weight, double threshold) {
   }
 }
 
+namespace {
+
+// The single corruptions, their values in corruption_fields order.
+void apply_corruption(Planes& img, const Op& op) {
+  const std::vector<double>& v = op.values;
+  if (v.size() != corruption_fields(op.kind).size())
+    throw Error(ExitCode::runtime, std::string(op_kind_name(op.kind)) + " op without its values");
+  switch (op.kind) {
+    case OpKind::contrast: return corrupt_contrast(img, v[0]);
+    case OpKind::brightness: return corrupt_brightness(img, v[0]);
+    case OpKind::motion_blur: return corrupt_motion_blur(img, int(v[0]), v[1], v[2]);
+    case OpKind::fog: {
+      RngDraws draws(op.seed);
+      return corrupt_fog(img, v[0], v[1], draws);
+    }
+    case OpKind::snow: {
+      RngDraws draws(op.seed);
+      return corrupt_snow(img, SnowParams{v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6], v[7]}, draws);
+    }
+    case OpKind::shot_noise: {
+      Rng rng(op.seed);
+      return corrupt_shot_noise(img, v[0], rng);
+    }
+    case OpKind::impulse_noise: {
+      Rng rng(op.seed);
+      return corrupt_impulse_noise(img, v[0], rng);
+    }
+    case OpKind::low_light: return corrupt_low_light(img, v[0], v[1]);
+    case OpKind::rain: {
+      Rng rng(op.seed);
+      return corrupt_rain(img, v[0], int(v[1]), v[2], v[3], v[4], rng);
+    }
+    default: throw Error(ExitCode::runtime, std::string("not a corruption: ") + op_kind_name(op.kind));
+  }
+}
+
+}  // namespace
+
 void apply_op(Planes& img, const Op& op, FilterAlgo filter) {
   switch (op.kind) {
     case OpKind::blur: {
@@ -301,6 +409,9 @@ void apply_op(Planes& img, const Op& op, FilterAlgo filter) {
     }
     case OpKind::jpeg:
       jpeg_roundtrip(img, int(op.quality));
+      break;
+    default:
+      apply_corruption(img, op);
       break;
   }
 }

@@ -15,7 +15,11 @@
 
 namespace rass::degrade {
 
-enum class OpKind { blur, usm, resize, gaussian_noise, poisson_noise, jpeg };
+enum class OpKind {
+  blur, usm, resize, gaussian_noise, poisson_noise, jpeg,
+  // The single corruptions of corruptions.hpp (their values in Op::values).
+  contrast, brightness, motion_blur, fog, snow, shot_noise, impulse_noise, low_light, rain
+};
 const char* op_kind_name(OpKind k);
 
 struct Op {
@@ -39,7 +43,21 @@ struct Op {
   uint64_t seed = 0;  // the noise field's stream seed
   // jpeg
   double quality = 0;  // sampled; the encoder gets int(quality) like cv2.imencode
+  // single corruptions: the values of corruption_fields(kind), in order (the
+  // random ones also use `seed`)
+  std::vector<double> values;
 };
+
+// A record field of a single corruption: its name and bounds.
+struct OpField {
+  const char* name;
+  double lo, hi;
+  bool integer = false;
+};
+// The fields of a single corruption's op (empty for the pipeline's own ops)
+// and whether it draws from `seed`.
+const std::vector<OpField>& corruption_fields(OpKind k);
+bool corruption_is_random(OpKind k);
 
 // Bounds of the values a record may hold (PipelineConfig's settings are kept
 // within them, so every record rass-degrade writes can be replayed).

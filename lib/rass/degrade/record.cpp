@@ -21,6 +21,28 @@ constexpr double kNoiseSigma[5] = {0.08, 0.12, 0.18, 0.26, 0.38};  // gaussian_n
 constexpr double kJpegQuality[5] = {25, 18, 15, 10, 7};            // jpeg_compression
 constexpr double kDownFactor[5] = {2, 3, 4, 6, 8};                 // our own: area down, bicubic up
 
+// ImageNet-C severities of the single corruptions (imagecorruptions 1.1.2).
+constexpr double kContrast[5] = {0.4, 0.3, 0.2, 0.1, 0.05};
+constexpr double kBrightness[5] = {0.1, 0.2, 0.3, 0.4, 0.5};
+constexpr double kMotionBlur[5][2] = {{10, 3}, {15, 5}, {15, 8}, {15, 12}, {20, 15}};  // radius, sigma
+constexpr double kFog[5][2] = {{1.5, 2}, {2, 2}, {2.5, 1.7}, {2.5, 1.5}, {3, 1.4}};     // strength, decay
+constexpr double kSnow[5][7] = {{0.1, 0.3, 3, 0.5, 10, 4, 0.8},                            // mean, std, zoom,
+                                {0.2, 0.3, 2, 0.5, 12, 4, 0.7},                            // threshold, radius,
+                                {0.55, 0.3, 4, 0.9, 12, 8, 0.7},                           // sigma, blend
+                                {0.55, 0.3, 4.5, 0.85, 12, 8, 0.65},
+                                {0.55, 0.3, 2.5, 0.85, 12, 12, 0.55}};
+constexpr double kShotPhotons[5] = {60, 25, 12, 5, 3};
+constexpr double kImpulseAmount[5] = {0.03, 0.06, 0.09, 0.17, 0.27};
+// Our own severities (no reference is public): low light dims and darkens the
+// tones, then adds sensor noise (0-255 units); rain's streak density, length,
+// opacity and the darkening of the scene grow together.
+constexpr double kLowLight[5][3] = {{1.5, 0.7, 2}, {1.8, 0.6, 3}, {2.1, 0.5, 4}, {2.4, 0.4, 5}, {2.7, 0.3, 6}};
+constexpr double kRain[5][4] = {{0.001, 10, 0.5, 0.9},  // density, length, opacity, darken
+                                {0.0015, 15, 0.55, 0.85},
+                                {0.002, 20, 0.6, 0.8},
+                                {0.003, 25, 0.65, 0.75},
+                                {0.004, 30, 0.7, 0.7}};
+
 int named_blur_size(double sigma) { return 2 * int(4 * sigma + 0.5) + 1; }  // skimage truncate=4
 
 KernelParams sample_kernel(const PipelineConfig& cfg, const OrderConfig& o, Rng& rng) {
@@ -107,6 +129,54 @@ Op jpeg_op(const std::string& stage, double q) {
   return op;
 }
 
+Op corruption_op(OpKind kind, const std::string& stage, std::vector<double> values, uint64_t seed,
+                 const std::string& key) {
+  Op op;
+  op.kind = kind;
+  op.stage = stage;
+  op.values = std::move(values);
+  if (corruption_is_random(kind)) op.seed = stream_seed(seed, key, stage);
+  return op;
+}
+
+// The single corruptions of corruptions.hpp at severity index s (0..4); the
+// angles the reference draws per image come from the "params" stream.
+void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, const std::string& key) {
+  Rng rng(seed, key, "params");
+  auto add = [&](OpKind kind, std::vector<double> values) {
+    rec.ops.push_back(corruption_op(kind, n, std::move(values), seed, key));
+  };
+  if (n == "contrast") {
+    add(OpKind::contrast, {kContrast[s]});
+  } else if (n == "brightness") {
+    add(OpKind::brightness, {kBrightness[s]});
+  } else if (n == "motion-blur") {
+    add(OpKind::motion_blur, {kMotionBlur[s][0], kMotionBlur[s][1], rng.uniform(-45, 45)});
+  } else if (n == "fog") {
+    add(OpKind::fog, {kFog[s][0], kFog[s][1]});
+  } else if (n == "snow") {
+    const double* c = kSnow[s];
+    add(OpKind::snow, {c[0], c[1], c[2], c[3], c[4], c[5], c[6], rng.uniform(-135, -45)});
+  } else if (n == "shot-noise") {
+    add(OpKind::shot_noise, {kShotPhotons[s]});
+  } else if (n == "impulse-noise") {
+    add(OpKind::impulse_noise, {kImpulseAmount[s]});
+  } else if (n == "low-light") {
+    add(OpKind::low_light, {kLowLight[s][0], kLowLight[s][1]});
+    Op noise;
+    noise.kind = OpKind::gaussian_noise;
+    noise.stage = "low-light-noise";
+    noise.sigma = kLowLight[s][2];
+    noise.seed = stream_seed(seed, key, noise.stage);
+    rec.ops.push_back(noise);
+  } else if (n == "rain") {
+    const double* c = kRain[s];
+    add(OpKind::rain, {c[0], c[1], 90 + rng.uniform(-20, 20), c[2], c[3]});
+  } else {
+    throw Error(ExitCode::usage, "unknown single degradation '" + n + "'");
+  }
+}
+
 Record sample_named(const PipelineConfig& cfg, Record rec, uint64_t seed, const std::string& key) {
   const int s = cfg.named.severity - 1;
   const std::string& n = cfg.named.name;
@@ -125,10 +195,12 @@ Record sample_named(const PipelineConfig& cfg, Record rec, uint64_t seed, const 
     rec.ops.push_back(op);
   } else if (n == "jpeg") {
     rec.ops.push_back(jpeg_op("jpeg", kJpegQuality[s]));
-  } else {  // downsample
+  } else if (n == "downsample") {
     const double f = kDownFactor[s];
     rec.ops.push_back(resize_op("downsample", ResizeMode::area, int(rec.in_width / f), int(rec.in_height / f)));
     rec.ops.push_back(resize_op("upsample", ResizeMode::bicubic, rec.in_width, rec.in_height));
+  } else {
+    sample_corruption(rec, n, s, seed, key);
   }
   rec.out_width = rec.in_width;
   rec.out_height = rec.in_height;

@@ -1,0 +1,61 @@
+# rass-degrade's single-corruption presets (RobustSeg-style benchmarks):
+# each severity of each preset writes an image the size of its input with a
+# record that --replay regenerates byte for byte; severities differ; a batch
+# and its --resume agree; bad severities and pipeline flags are refused.
+. "$(dirname "$0")/lib.sh"
+D=$B/rass-degrade
+IN=$IMG/chelsea.png
+for p in motion-blur shot-noise impulse-noise contrast brightness fog snow rain low-light; do
+  for s in 1 5; do
+    expect_exit 0 "$p severity $s" -- "$D" "$IN" -o "$T/$p-$s.png" -p "$p" --severity "$s" --record "$T/$p-$s.json" -s 3
+    expect_exit 0 "$p severity $s replayed" -- "$D" "$IN" -o "$T/$p-$s-replay.png" --replay "$T/$p-$s.json"
+    cmp -s "$T/$p-$s.png" "$T/$p-$s-replay.png" || fail "$p severity $s: the replay differs"
+    grep -q "\"preset\": \"$p\"" "$T/$p-$s.json" || fail "$p severity $s: the record does not name its preset"
+  done
+  cmp -s "$T/$p-1.png" "$T/$p-5.png" && fail "$p: severities 1 and 5 gave the same image"
+  cmp -s "$T/$p-1.png" "$IN" && fail "$p: severity 1 left the image as it was"
+done
+# The output keeps the input's size (these presets do not rescale).
+if command -v python3 >/dev/null; then
+  for f in "$T/fog-5.png" "$T/snow-3.png" "$T/rain-5.png"; do
+    [ -e "$f" ] || continue
+    python3 - "$IN" "$f" <<'EOF' || fail "$f: size differs from the input"
+import struct, sys
+def size(p):
+    with open(p, "rb") as f:
+        h = f.read(24)
+    return struct.unpack(">II", h[16:24])
+sys.exit(0 if size(sys.argv[1]) == size(sys.argv[2]) else 1)
+EOF
+  done
+fi
+
+# On a flat gray image (128): low light darkens it, brightness lightens it.
+printf 'P5\n8 8\n255\n' >"$T/g.pgm" && head -c 64 /dev/zero | tr '\0' '\200' >>"$T/g.pgm"
+expect_exit 0 "low-light on gray 128" -- "$D" "$T/g.pgm" -o "$T/dark.pgm" -p low-light --severity 5 -s 1
+expect_exit 0 "brightness on gray 128" -- "$D" "$T/g.pgm" -o "$T/light.pgm" -p brightness --severity 5
+mean() { tail -c 64 "$1" | od -An -tu1 -v | awk '{for (i = 1; i <= NF; ++i) s += $i; n += NF} END {print int(s / n)}'; }
+[ "$(mean "$T/dark.pgm")" -lt 40 ] || fail "low-light 5 on 128 gray: mean $(mean "$T/dark.pgm"), expected about 0.3 * 0.5^2.7 * 255 = 12"
+[ "$(mean "$T/light.pgm")" = 255 ] || fail "brightness 5 on 128 gray: mean $(mean "$T/light.pgm"), expected 255 (0.502 + 0.5, clipped)"
+
+# Batch mode with --variants and --resume: the resumed run changes nothing.
+mkdir -p "$T/hq" && cp "$IMG/chelsea.png" "$IMG/coffee.png" "$T/hq/" 2>/dev/null || cp "$IN" "$T/hq/a.png"
+expect_exit 0 "snow batch" -- "$D" "$T/hq" -o "$T/out/" -p snow --severity 2 --variants 2 -q
+n=$(ls "$T/out"/*.png | wc -l)
+[ "$n" -ge 2 ] || fail "snow batch: $n images"
+cp -r "$T/out" "$T/out0"
+expect_exit 0 "snow batch --resume" -- "$D" "$T/hq" -o "$T/out/" -p snow --severity 2 --variants 2 --resume -q
+diff -r "$T/out0" "$T/out" >/dev/null || fail "--resume changed the finished outputs"
+
+# Refusals.
+expect_exit 2 "fog --severity 6" -- "$D" "$IN" -o "$T/x.png" -p fog --severity 6
+stderr_has "--severity must be 1..5" "the severity range is said"
+expect_exit 2 "rain --scale 2" -- "$D" "$IN" -o "$T/x.png" -p rain --scale 2
+expect_exit 2 "--severity with the rass preset" -- "$D" "$IN" -o "$T/x.png" -p rass --severity 2
+stderr_has "snow, rain, low-light" "the message lists the new presets"
+[ -e "$T/x.png" ] && fail "no output after the refusals"
+# A record whose fog decay is out of range is refused, naming the field.
+sed 's/"decay": [0-9.]*/"decay": 0.5/' "$T/fog-1.json" >"$T/badfog.json"
+expect_exit 3 "replay of a bad fog record" -- "$D" "$IN" -o "$T/x.png" --replay "$T/badfog.json"
+stderr_has "decay: 0.5 is outside [1, 16]" "the field is named"
+finish

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Golden outputs of ImageNet-C corruptions from imagecorruptions 1.1.2.
+
+Writes tests/fixtures/degrade/corruptions.json for tests/degrade/test_corruptions.cpp.
+Needs imagecorruptions 1.1.2 with NumPy, SciPy, scikit-image, OpenCV and
+Pillow (made with NumPy 2.4.6, SciPy 1.17.1, scikit-image 0.26.0 in a venv):
+
+    python3 -m venv /tmp/icvenv
+    /tmp/icvenv/bin/pip install imagecorruptions==1.1.2 numpy scipy scikit-image \\
+        opencv-python-headless Pillow setuptools
+    /tmp/icvenv/bin/python tests/degrade/make_corruption_golden.py
+
+Inputs are formula images (below). The reference draws its randomness from
+np.random; here np.random.uniform and np.random.normal are replaced by two
+fixed streams the C++ test reproduces exactly:
+    u_k = fmod((k + 1) * 0.6180339887498949, 1)        (uniform, k = 0, 1, ...)
+    z_k = (fmod((k + 1) * 0.7548776662466927, 1) - 0.5) * 3.4   (normal)
+so uniform(lo, hi) = lo + (hi - lo) u_k and normal(loc, scale) = loc + scale z_k,
+arrays filled in row-major order. Outputs are stored in [0, 1] (the
+reference's 0-255 values / 255), before any rounding to 8 bits.
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+if not hasattr(np, "float_"):  # imagecorruptions 1.1.2 predates NumPy 2
+    np.float_ = np.float64
+import imagecorruptions.corruptions as ic  # noqa: E402
+
+PHI = 0.6180339887498949
+PLASTIC = 0.7548776662466927
+
+
+class Streams:
+    def __init__(self):
+        self.ku = 0
+        self.kz = 0
+
+    def u(self):
+        self.ku += 1
+        return math.fmod(self.ku * PHI, 1.0)
+
+    def z(self):
+        self.kz += 1
+        return (math.fmod(self.kz * PLASTIC, 1.0) - 0.5) * 3.4
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        if size is None:
+            return low + (high - low) * self.u()
+        n = int(np.prod(size))
+        return np.array([low + (high - low) * self.u() for _ in range(n)]).reshape(size)
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        if size is None:
+            return loc + scale * self.z()
+        n = int(np.prod(size))
+        return np.array([loc + scale * self.z() for _ in range(n)]).reshape(size)
+
+
+def patched(fn, *args, **kwargs):
+    s = Streams()
+    saved = np.random.uniform, np.random.normal
+    np.random.uniform, np.random.normal = s.uniform, s.normal
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        np.random.uniform, np.random.normal = saved
+
+
+def rgb_image(w, h):
+    x, y = np.meshgrid(np.arange(w), np.arange(h))
+    r = (11 * x + 5 * y) % 256
+    g = (x * x + 3 * y * y) % 256
+    b = (255 - 9 * x + 4 * y) % 256
+    return np.stack([r, g, b], axis=2).astype(np.uint8)
+
+
+def gray_image(w, h):
+    x, y = np.meshgrid(np.arange(w), np.arange(h))
+    return ((13 * x + 7 * y + x * y) % 256).astype(np.uint8)
+
+
+def planar(a):
+    """HWC or HW array in 0-255 -> CHW list in [0, 1], 9 significant digits."""
+    a = np.asarray(a, dtype=np.float64) / 255.0
+    if a.ndim == 2:
+        a = a[None]
+    else:
+        a = a.transpose(2, 0, 1)
+    return [float("%.9g" % v) for v in a.ravel()]
+
+
+def main():
+    out_path = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/degrade/corruptions.json"
+    rgb = rgb_image(24, 19)
+    gray = gray_image(21, 16)
+    tiny = rgb_image(9, 7)
+    images = {"rgb": rgb, "gray": gray, "tiny": tiny}
+    cases = []
+
+    def add(name, image, params, out):
+        cases.append({"name": name, "image": image, "params": params, "output": planar(out)})
+
+    for s in (1, 5):
+        add("contrast", "rgb", {"severity": s}, ic.contrast(rgb, s))
+    for s in (2, 5):
+        add("brightness", "rgb", {"severity": s}, ic.brightness(rgb, s))
+    add("brightness", "gray", {"severity": 3}, ic.brightness(gray, 3))
+    for radius, sigma, angle in ((10, 3, -45.0), (15, 5, -30.5), (15, 8, 0.0), (20, 15, 17.3), (10, 3, 45.0)):
+        out = np.clip(ic._motion_blur(rgb, radius=radius, sigma=sigma, angle=angle), 0, 255)
+        add("motion_blur", "rgb", {"radius": radius, "sigma": sigma, "angle": angle}, out)
+    add("motion_blur", "gray", {"radius": 15, "sigma": 8, "angle": -81.0},
+        np.clip(ic._motion_blur(gray, radius=15, sigma=8, angle=-81.0), 0, 255))
+    add("motion_blur", "tiny", {"radius": 10, "sigma": 3, "angle": 30.0},
+        np.clip(ic._motion_blur(tiny, radius=10, sigma=3, angle=30.0), 0, 255))
+    plasma = []
+    for size, decay in ((8, 2.0), (32, 1.7)):
+        m = patched(ic.plasma_fractal, mapsize=size, wibbledecay=decay)
+        plasma.append({"mapsize": size, "decay": decay, "map": [float("%.12g" % v) for v in m.ravel()]})
+    for s in (1, 3, 5):
+        add("fog", "rgb", {"severity": s}, patched(ic.fog, rgb, s))
+    add("fog", "gray", {"severity": 2}, patched(ic.fog, gray, 2))
+    for s in (1, 2, 3, 4, 5):
+        # The angle is the only uniform draw; it follows the layer's normals.
+        st = Streams()
+        angle = st.uniform(-135, -45)
+        add("snow", "rgb", {"severity": s, "angle": angle}, patched(ic.snow, rgb, s))
+    st = Streams()
+    add("snow", "gray", {"severity": 1, "angle": st.uniform(-135, -45)}, patched(ic.snow, gray, 1))
+
+    doc = {
+        "made_by": "tests/degrade/make_corruption_golden.py",
+        "reference": "imagecorruptions 1.1.2, NumPy %s" % np.__version__,
+        "images": {k: {"width": int(v.shape[1]), "height": int(v.shape[0]),
+                       "channels": 1 if v.ndim == 2 else int(v.shape[2]), "data": planar(v)}
+                   for k, v in images.items()},
+        "plasma": plasma,
+        "cases": cases,
+    }
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    print("wrote", out_path, len(cases), "cases")
+
+
+if __name__ == "__main__":
+    main()

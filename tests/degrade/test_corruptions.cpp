@@ -1,0 +1,223 @@
+// The single corruptions against imagecorruptions 1.1.2 (ImageNet-C), fixture
+// from make_corruption_golden.py: the reference's np.random draws are two
+// fixed streams, reproduced here by FixedDraws. Severities go through the
+// presets (make_preset + sample_record), so their tables are checked too.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/rng.hpp"
+#include "rass/degrade/config.hpp"
+#include "rass/degrade/corruptions.hpp"
+#include "rass/degrade/ops.hpp"
+#include "rass/degrade/record.hpp"
+
+using namespace rass::degrade;
+using nlohmann::json;
+
+namespace {
+
+// The fixture's streams: u_k = fmod(k phi, 1), z_k = (fmod(k rho, 1) - 0.5) 3.4, k = 1, 2, ...
+class FixedDraws : public Draws {
+ public:
+  double uniform() override { return std::fmod(double(++ku_) * 0.6180339887498949, 1.0); }
+  double normal() override { return (std::fmod(double(++kz_) * 0.7548776662466927, 1.0) - 0.5) * 3.4; }
+
+ private:
+  int64_t ku_ = 0, kz_ = 0;
+};
+
+const json& golden() {
+  static const json g = [] {
+    std::ifstream f(std::string(RASS_FIXTURES) + "/degrade/corruptions.json");
+    REQUIRE(f.good());
+    return json::parse(f);
+  }();
+  return g;
+}
+
+Planes image(const std::string& name) {
+  const json& j = golden()["images"][name];
+  Planes p(j["width"], j["height"], j["channels"]);
+  for (size_t i = 0; i < p.data.size(); ++i) p.data[i] = j["data"][i].get<float>();
+  return p;
+}
+
+// The op a preset makes at a severity, for an image of this shape.
+Op preset_op(const std::string& preset, int severity, const Planes& p) {
+  const Record r = sample_record(make_preset(preset, severity), 7, "k", p.width, p.height, p.channels);
+  REQUIRE(!r.ops.empty());
+  return r.ops[0];
+}
+
+// Largest difference, and how many elements differ by more than `tol`.
+struct Diff {
+  double max = 0;
+  size_t over = 0;
+};
+Diff compare(const Planes& got, const json& want, double tol) {
+  REQUIRE(want.size() == got.data.size());
+  Diff d;
+  for (size_t i = 0; i < got.data.size(); ++i) {
+    const double e = std::fabs(double(got.data[i]) - want[i].get<double>());
+    d.max = std::max(d.max, e);
+    d.over += e > tol;
+  }
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("corruptions match imagecorruptions 1.1.2") {
+  std::map<std::string, int> seen;
+  for (const json& c : golden()["cases"]) {
+    const std::string name = c["name"], img = c["image"];
+    const json& prm = c["params"];
+    CAPTURE(name);
+    CAPTURE(img);
+    CAPTURE(prm.dump());
+    Planes p = image(img);
+    FixedDraws draws;
+    double tol = 2e-6;
+    size_t allowed_over = 0;
+    if (name == "contrast") {
+      const Op op = preset_op("contrast", prm["severity"], p);
+      CHECK(op.kind == OpKind::contrast);
+      corrupt_contrast(p, op.values[0]);
+    } else if (name == "brightness") {
+      const Op op = preset_op("brightness", prm["severity"], p);
+      corrupt_brightness(p, op.values[0]);
+    } else if (name == "motion_blur") {
+      corrupt_motion_blur(p, prm["radius"], prm["sigma"], prm["angle"]);
+    } else if (name == "fog") {
+      const Op op = preset_op("fog", prm["severity"], p);
+      CHECK(op.kind == OpKind::fog);
+      corrupt_fog(p, op.values[0], op.values[1], draws);
+    } else if (name == "snow") {
+      const Op op = preset_op("snow", prm["severity"], p);
+      REQUIRE(op.values.size() == 8);
+      const std::vector<double>& v = op.values;
+      corrupt_snow(p, SnowParams{v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6], prm["angle"].get<double>()}, draws);
+      // The layer is rounded to 8 bits: a value at .5 may round the other way.
+      tol = 1e-5;
+      allowed_over = p.data.size() / 100;
+    } else {
+      FAIL("unknown case " << name);
+    }
+    const Diff d = compare(p, c["output"], tol);
+    CHECK(d.over <= allowed_over);
+    if (allowed_over == 0) CHECK(d.max <= tol);
+    CHECK(d.max <= 1.0 / 255 + 1e-5);
+    ++seen[name];
+  }
+  CHECK(seen.size() == 5);
+  CHECK(seen["snow"] == 6);
+}
+
+TEST_CASE("plasma_fractal matches the reference's diamond-square") {
+  for (const json& c : golden()["plasma"]) {
+    FixedDraws draws;
+    const std::vector<double> m = plasma_fractal(c["mapsize"], c["decay"], draws);
+    const json& want = c["map"];
+    REQUIRE(want.size() == m.size());
+    double max = 0;
+    for (size_t i = 0; i < m.size(); ++i) max = std::max(max, std::fabs(m[i] - want[i].get<double>()));
+    CHECK(max < 1e-9);
+  }
+}
+
+TEST_CASE("shot and impulse noise have the reference's statistics") {
+  // min(Poisson(x c) / c, 1): its mean and variance from the Poisson pmf
+  // (the clip matters at few photons); impulse noise replaces a fraction
+  // `amount` of the elements, half by 1 and half by 0.
+  for (double photons : {3.0, 12.0, 60.0}) {
+    const double x = 0.25, lam = x * photons;
+    double m1 = 0, m2 = 0, pk = std::exp(-lam);
+    for (int k = 0; k < 400; ++k, pk *= lam / k) {
+      const double v = std::min(k / photons, 1.0);
+      m1 += pk * v, m2 += pk * v * v;
+    }
+    const double want_var = m2 - m1 * m1;
+    Planes p(400, 300, 1);
+    std::fill(p.data.begin(), p.data.end(), float(x));
+    rass::Rng rng(11);
+    corrupt_shot_noise(p, photons, rng);
+    double s = 0, s2 = 0;
+    for (float v : p.data) s += v, s2 += double(v) * v;
+    const double n = double(p.data.size()), mean = s / n, var = s2 / n - mean * mean;
+    CAPTURE(photons);
+    CHECK(std::fabs(mean - m1) < 0.005);
+    CHECK(std::fabs(var - want_var) < 0.03 * want_var);
+    for (float v : p.data) REQUIRE(std::fabs(v * photons - std::round(v * photons)) < 1e-3);
+  }
+  Planes p(500, 400, 3);
+  std::fill(p.data.begin(), p.data.end(), 0.5f);
+  rass::Rng rng(5);
+  corrupt_impulse_noise(p, 0.27, rng);
+  size_t salt = 0, pepper = 0;
+  for (float v : p.data) salt += v == 1.f, pepper += v == 0.f;
+  const double n = double(p.data.size());
+  CHECK(std::fabs((salt + pepper) / n - 0.27) < 0.005);
+  CHECK(std::fabs(salt / n - 0.135) < 0.005);
+}
+
+TEST_CASE("low light and rain follow their definitions") {
+  Planes p(3, 1, 1);
+  p.data = {0.f, 0.5f, 1.f};
+  corrupt_low_light(p, 2.0, 0.6);
+  CHECK(p.data[0] == 0.f);
+  CHECK(p.data[1] == doctest::Approx(0.15));
+  CHECK(p.data[2] == doctest::Approx(0.6));
+  // One drop, a vertical streak of 4 pixels going up from it (the shifts of
+  // angle 90 are dy = 0, -1, -2, -3), darkened scene 0.5 x, streak at 0.6
+  // screened on: 0.5 * 0.4 + 0.6 * (1 - 0.2) = 0.68 where the scene is 0.4.
+  Planes r(5, 8, 1);
+  std::fill(r.data.begin(), r.data.end(), 0.4f);
+  rass::Rng rng(3);
+  corrupt_rain(r, 0.0, 4, 90, 0.6, 0.5, rng);
+  for (float v : r.data) CHECK(v == doctest::Approx(0.2));
+  Planes q(5, 8, 1);
+  std::fill(q.data.begin(), q.data.end(), 0.4f);
+  rass::Rng all(3);
+  corrupt_rain(q, 1.0, 4, 90, 0.6, 0.5, all);  // every pixel starts a streak
+  for (float v : q.data) CHECK(v == doctest::Approx(0.68));
+}
+
+TEST_CASE("every single degradation preset makes an op that survives its record") {
+  for (const std::string& name : single_degradation_names()) {
+    for (int s = 1; s <= 5; ++s) {
+      CAPTURE(name);
+      CAPTURE(s);
+      const Record r = sample_record(make_preset(name, s), 3, "key", 40, 30, 3);
+      REQUIRE(!r.ops.empty());
+      for (const Op& op : r.ops) {
+        const Op back = op_from_json(op_to_json(op));
+        CHECK(back.kind == op.kind);
+        CHECK(back.values == op.values);
+        CHECK(back.seed == op.seed);
+      }
+      Planes p(40, 30, 3);
+      for (size_t i = 0; i < p.data.size(); ++i) p.data[i] = float(i % 97) / 96.f;
+      apply_ops(p, r.ops);
+      for (float v : p.data) REQUIRE((v >= 0.f && v <= 1.f));
+    }
+  }
+}
+
+TEST_CASE("a corruption op's fields are checked when read") {
+  json j = {{"op", "fog"}, {"stage", "fog"}, {"strength", 2.5}, {"decay", 1.7}, {"seed", "0x1"}};
+  CHECK_NOTHROW(op_from_json(j));
+  json bad = j;
+  bad["decay"] = 0.5;
+  CHECK_THROWS_WITH(op_from_json(bad), doctest::Contains("decay: 0.5 is outside [1, 16]"));
+  bad = j;
+  bad.erase("seed");
+  CHECK_THROWS_WITH(op_from_json(bad), doctest::Contains("missing field 'seed'"));
+  json mb = {{"op", "motion_blur"}, {"radius", 2.5}, {"sigma", 3}, {"angle", 0}};
+  CHECK_THROWS_WITH(op_from_json(mb), doctest::Contains("radius: expected an integer"));
+}
