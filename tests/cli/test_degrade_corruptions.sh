@@ -58,4 +58,10 @@ stderr_has "snow, rain, low-light" "the message lists the new presets"
 sed 's/"decay": [0-9.]*/"decay": 0.5/' "$T/fog-1.json" >"$T/badfog.json"
 expect_exit 3 "replay of a bad fog record" -- "$D" "$IN" -o "$T/x.png" --replay "$T/badfog.json"
 stderr_has "decay: 0.5 is outside [1, 16]" "the field is named"
+# Fog draws a square map of the longest side's next power of two: a strip
+# 20000 pixels long would need 8 GiB; refused before any allocation.
+printf 'P5\n20000 1\n255\n' >"$T/strip.pgm" && head -c 20000 /dev/zero >>"$T/strip.pgm"
+expect_exit 3 "fog on a 20000x1 strip" -- "$D" "$T/strip.pgm" -o "$T/strip-fog.pgm" -p fog
+stderr_has "32768 here, more than 16384" "the map's size is said"
+[ -e "$T/strip-fog.pgm" ] && fail "no output after the refusal"
 finish

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "rass/core/error.hpp"
 
 namespace rass::degrade {
 
@@ -104,29 +107,23 @@ std::vector<double> plasma_fractal(int n, double decay, Draws& draws) {
   auto wibbled_mean = [&](double sum) { return sum / 4 + wibble * (-wibble + (wibble - -wibble) * draws.uniform()); };
   for (int s = n; s >= 2; s /= 2, wibble /= decay) {
     const int g = n / s, hs = s / 2;
+    // Each phase writes points the others only read (squares: the odd-odd
+    // points from the corners; diamonds: the odd-even and even-odd points
+    // from corners and squares), so it can work in place, in NumPy's order.
     // Squares: the centre of each square of corners s apart (toroidal).
-    std::vector<double> val(size_t(g) * g);
     for (int i = 0; i < g; ++i)
       for (int j = 0; j < g; ++j) {
         const int i1 = (i + 1) % g, j1 = (j + 1) % g;
         const double a = at(i * s, j * s) + at(i1 * s, j * s), b = at(i * s, j1 * s) + at(i1 * s, j1 * s);
-        val[size_t(i) * g + j] = a + b;
+        at(hs + i * s, hs + j * s) = wibbled_mean(a + b);
       }
-    for (int i = 0; i < g; ++i)
-      for (int j = 0; j < g; ++j) at(hs + i * s, hs + j * s) = wibbled_mean(val[size_t(i) * g + j]);
     // Diamonds: the points between two corners, first along rows, then columns.
     auto d = [&](int i, int j) { return at(hs + ((i + g) % g) * s, hs + ((j + g) % g) * s); };
     auto u = [&](int i, int j) { return at((i % g) * s, (j % g) * s); };
-    std::vector<double> row(size_t(g) * g), col(size_t(g) * g);
     for (int i = 0; i < g; ++i)
-      for (int j = 0; j < g; ++j) {
-        row[size_t(i) * g + j] = (d(i, j) + d(i - 1, j)) + (u(i, j) + u(i, j + 1));
-        col[size_t(i) * g + j] = (d(i, j) + d(i, j - 1)) + (u(i, j) + u(i + 1, j));
-      }
+      for (int j = 0; j < g; ++j) at(i * s, hs + j * s) = wibbled_mean((d(i, j) + d(i - 1, j)) + (u(i, j) + u(i, j + 1)));
     for (int i = 0; i < g; ++i)
-      for (int j = 0; j < g; ++j) at(i * s, hs + j * s) = wibbled_mean(row[size_t(i) * g + j]);
-    for (int i = 0; i < g; ++i)
-      for (int j = 0; j < g; ++j) at(hs + i * s, j * s) = wibbled_mean(col[size_t(i) * g + j]);
+      for (int j = 0; j < g; ++j) at(hs + i * s, j * s) = wibbled_mean((d(i, j) + d(i, j - 1)) + (u(i, j) + u(i + 1, j)));
   }
   const double lo = *std::min_element(m.begin(), m.end());
   for (double& v : m) v -= lo;
@@ -136,12 +133,21 @@ std::vector<double> plasma_fractal(int n, double decay, Draws& draws) {
   return m;
 }
 
-void corrupt_fog(Planes& img, double strength, double decay, Draws& draws) {
+int64_t fog_map_side(int width, int height, int channels) {
   // next_power_of_2(max(np.array(x).shape)): the channel count takes part for RGB.
-  int side = std::max(img.width, img.height);
-  if (img.channels >= 3) side = std::max(side, img.channels);
-  int n = 2;
+  int64_t side = std::max(width, height);
+  if (channels >= 3) side = std::max<int64_t>(side, channels);
+  int64_t n = 2;
   while (n < side) n *= 2;
+  return n;
+}
+
+void corrupt_fog(Planes& img, double strength, double decay, Draws& draws) {
+  const int64_t side = fog_map_side(img.width, img.height, img.channels);
+  if (side > kMaxFogMapSide)
+    throw Error(ExitCode::bad_input, "fog: the plasma map of a " + std::to_string(std::max(img.width, img.height)) +
+                                         "-pixel side would be " + std::to_string(side) + "^2; crop or tile the image");
+  const int n = int(side);
   const std::vector<double> map = plasma_fractal(n, decay, draws);
   double max_val = 0;
   for (float v : img.data) max_val = std::max(max_val, double(v));

@@ -58,6 +58,11 @@ std::vector<double> plasma_fractal(int mapsize, double decay, Draws& draws);
 // max being the image's maximum before the fog. The map's side is the next
 // power of two of max(h, w, channels) as the reference computes it (at least 2).
 void corrupt_fog(Planes& img, double strength, double decay, Draws& draws);
+// That map's side for an image, and the longest side allowed (16384: 2 GiB
+// of doubles); a longer one is refused before anything is allocated (a
+// 1 x 20000 strip would need a map of 8 GiB).
+int64_t fog_map_side(int width, int height, int channels);
+constexpr int64_t kMaxFogMapSide = 16384;
 
 // ImageNet-C snow: a Gaussian layer N(mean, std) of the image's size, zoomed
 // about its centre by `zoom` (scipy.ndimage.zoom, order 1), zeroed below

@@ -6,6 +6,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
+#include "rass/degrade/corruptions.hpp"
 #include "rass/degrade/planes.hpp"
 #include "rass/io/image_io.hpp"
 
@@ -393,6 +394,10 @@ void check_record_sizes(const Record& rec, const std::string& name) {
   int64_t w = rec.in_width, h = rec.in_height;
   for (size_t i = 0; i < rec.ops.size(); ++i) {
     const Op& op = rec.ops[i];
+    if (op.kind == OpKind::fog && fog_map_side(int(w), int(h), rec.channels) > kMaxFogMapSide)
+      throw_bad_input(name, "ops[" + std::to_string(i) + "] (fog): ImageNet-C's fog draws a square map of the " +
+                                "longest side's next power of two, " + std::to_string(fog_map_side(int(w), int(h), rec.channels)) +
+                                " here, more than " + std::to_string(kMaxFogMapSide) + "; crop or tile the image");
     if (op.kind != OpKind::resize) continue;
     const std::string field = "ops[" + std::to_string(i) + "] (" + op.stage + ") size";
     if (op.use_factor) {
