@@ -58,6 +58,53 @@ stderr_has "snow, rain, low-light" "the message lists the new presets"
 sed 's/"decay": [0-9.]*/"decay": 0.5/' "$T/fog-1.json" >"$T/badfog.json"
 expect_exit 3 "replay of a bad fog record" -- "$D" "$IN" -o "$T/x.png" --replay "$T/badfog.json"
 stderr_has "decay: 0.5 is outside [1, 16]" "the field is named"
+# A record made for an image under the default preset's 21 px replays it
+# (the replay took the size rule of the command line's preset, rass).
+printf 'P6\n3 3\n255\n' >"$T/t3.ppm" && head -c 27 /dev/urandom >>"$T/t3.ppm"
+expect_exit 0 "fog on a 3x3 image" -- "$D" "$T/t3.ppm" -o "$T/t3-fog.ppm" -p fog --severity 1 --record "$T/t3.json"
+expect_exit 0 "its replay" -- "$D" "$T/t3.ppm" -o "$T/t3-replay.ppm" --replay "$T/t3.json"
+cmp -s "$T/t3-fog.ppm" "$T/t3-replay.ppm" || fail "3x3 fog: the replay differs"
+expect_exit 3 "a missing record is named" -- "$D" "$T/t3.ppm" -o "$T/t3-x.ppm" --replay "$T/none.json"
+stderr_has "none.json" "the missing record is named"
+
+# Record integers of 0 are checked against their lower bound (non-negative
+# JSON integers skipped it: rain length 0 drew nothing, resize width 0 failed
+# later as a runtime error naming no file).
+sed 's/"length": [0-9]*/"length": 0/' "$T/rain-1.json" >"$T/rain0.json"
+expect_exit 3 "rain length 0" -- "$D" "$IN" -o "$T/x.png" --replay "$T/rain0.json"
+stderr_has "length: 0 is outside [1, 1000]" "the field is named"
+expect_exit 0 "a rass record" -- "$D" "$IN" -o "$T/r.png" --record "$T/r.json" -s 1
+python3 - "$T/r.json" "$T/r0.json" <<'EOF2' || fail "could not edit the record"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for op in r["ops"]:
+    if op["op"] == "resize":
+        op["width"] = 0
+        break
+json.dump(r, open(sys.argv[2], "w"))
+EOF2
+expect_exit 3 "resize width 0" -- "$D" "$IN" -o "$T/x.png" --replay "$T/r0.json"
+stderr_has "width: 0 is outside [1, 65535]" "the resize width is named"
+# A record may hold at most 32 ops (each op's cost is bounded; their number was not).
+python3 - "$T/contrast-1.json" "$T/many.json" <<'EOF2' || fail "could not edit the record"
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["ops"] = r["ops"] * 33
+json.dump(r, open(sys.argv[2], "w"))
+EOF2
+expect_exit 3 "33 ops" -- "$D" "$IN" -o "$T/x.png" --replay "$T/many.json"
+stderr_has "33 ops, more than the 32" "the count is said"
+# Fog of strength 0 on a black image stays black (was 0 / 0: NaN pixels).
+printf 'P5\n8 8\n255\n' >"$T/black.pgm" && head -c 64 /dev/zero >>"$T/black.pgm"
+expect_exit 0 "fog on black" -- "$D" "$T/black.pgm" -o "$T/bf.pgm" -p fog --record "$T/bf.json"
+sed 's/"strength": [0-9.]*/"strength": 0/' "$T/bf.json" >"$T/bf0.json"
+expect_exit 0 "fog of strength 0 on black" -- "$D" "$T/black.pgm" -o "$T/bf0.pgm" --replay "$T/bf0.json"
+cmp -s "$T/black.pgm" "$T/bf0.pgm" || fail "fog of strength 0 on black: not black"
+# --variants with a preset that draws nothing at random: said once.
+expect_exit 0 "contrast --variants 2" -- "$D" "$T/hq" -o "$T/cv/" -p contrast --variants 2
+stderr_has "--variants 2 with preset contrast, which draws nothing at random" "the equal variants are said"
+[ -e "$T/r.png" ] && [ ! -e "$T/x.png" ] || fail "no output after the refusals"
+
 # Fog draws a square map of the longest side's next power of two: a strip
 # 20000 pixels long would need 8 GiB; refused before any allocation.
 printf 'P5\n20000 1\n255\n' >"$T/strip.pgm" && head -c 20000 /dev/zero >>"$T/strip.pgm"

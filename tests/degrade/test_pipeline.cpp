@@ -194,7 +194,7 @@ TEST_CASE("bad inputs are refused with exit code 3 and the file name") {
   PipelineConfig cfg = make_preset("rass");
   auto code_of = [&](Image img, bool drop_alpha = false, bool accept16 = false) {
     try {
-      prepare_input(img, "in.png", cfg, drop_alpha, accept16);
+      prepare_input(img, "in.png", &cfg, drop_alpha, accept16);
     } catch (const Error& e) {
       CHECK(std::string(e.what()).find("in.png") != std::string::npos);
       return e.exit_code();

@@ -151,7 +151,8 @@ void corrupt_fog(Planes& img, double strength, double decay, Draws& draws) {
   const std::vector<double> map = plasma_fractal(n, decay, draws);
   double max_val = 0;
   for (float v : img.data) max_val = std::max(max_val, double(v));
-  const double f = max_val / (max_val + strength);
+  // A black image without fog (strength 0) would be 0 / 0: it stays black.
+  const double f = max_val + strength > 0 ? max_val / (max_val + strength) : 1.0;
   for (int c = 0; c < img.channels; ++c) {
     float* p = img.plane(c);
     for (int y = 0; y < img.height; ++y)

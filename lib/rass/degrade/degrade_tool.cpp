@@ -30,7 +30,7 @@ using json = nlohmann::ordered_json;
 
 namespace rass::degrade {
 
-Image prepare_input(Image img, const std::string& name, const PipelineConfig& cfg, bool drop_alpha,
+Image prepare_input(Image img, const std::string& name, const PipelineConfig* cfg_or_null, bool drop_alpha,
                     bool accept_16bit) {
   if (img.channels == 2 || img.channels == 4) {
     if (!drop_alpha)
@@ -41,6 +41,8 @@ Image prepare_input(Image img, const std::string& name, const PipelineConfig& cf
   if (img.depth == 16 && !accept_16bit)
     throw_bad_input(name, "is a 16-bit image; the degradation model works on 8-bit data: "
                           "pass --accept-16bit to read it at full precision (the LQ image is 8-bit)");
+  if (!cfg_or_null) return img;
+  const PipelineConfig& cfg = *cfg_or_null;
   const int need = min_input_side(cfg);
   if (img.width < need || img.height < need)
     throw_bad_input(name, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) + ", smaller than " +
@@ -77,6 +79,11 @@ void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
     warn(std::string("--png-level applies to PNG outputs; these are ") + format_name(fmt));
   if (job.upsample_mode_given && (!job.cfg.lq_at_hq_size || job.cfg.scale == 1) && job.cfg.named.name.empty())
     warn("--upsample-mode applies with --lq-size hq and a scale above 1: no image is resized back here");
+  // Single degradations that draw nothing at random give N equal variants.
+  const std::string& n = job.cfg.named.name;
+  if (job.variants > 1 && (n == "blur" || n == "jpeg" || n == "downsample" || n == "contrast" || n == "brightness"))
+    warn("--variants " + std::to_string(job.variants) + " with preset " + n +
+         ", which draws nothing at random: the variants are the same image");
 }
 
 // The format to write: --format, else the extension of -o (PNG for stdout).
@@ -129,8 +136,10 @@ int run_single(const DegradeJob& job) {
     throw_usage("--record and -o name the same file");
 
   const std::vector<uint8_t> hq_bytes = read_image_bytes(in);
-  Image hq = prepare_input(decode_image(hq_bytes.data(), hq_bytes.size(), name), name, job.cfg, job.drop_alpha,
-                           job.accept_16bit);
+  // A record made for a small image replays it: the record's ops apply, not
+  // the size rule of the command line's (default) preset.
+  Image hq = prepare_input(decode_image(hq_bytes.data(), hq_bytes.size(), name), name,
+                           job.replay_path.empty() ? &job.cfg : nullptr, job.drop_alpha, job.accept_16bit);
   Record rec;
   if (!job.replay_path.empty()) {
     const auto raw = read_json_file(job.replay_path, kMaxRecordBytes, Keys::unique);
@@ -224,7 +233,7 @@ std::string manifest_path(const DegradeJob& job) {
 void make_outputs(const DegradeJob& job, const batch::Item& item, const std::vector<uint8_t>& bytes,
                   const std::string& hq_hash, const std::vector<Unit*>& to_make, ImageFormat fmt) {
   const std::string& path = item.paths[0];
-  Image hq = prepare_input(decode_image(bytes, path), path, job.cfg, job.drop_alpha, job.accept_16bit);
+  Image hq = prepare_input(decode_image(bytes, path), path, &job.cfg, job.drop_alpha, job.accept_16bit);
   for (Unit* u : to_make) {
     Record rec = sample_record(job.cfg, job.seed, variant_key(item.key, u->variant), hq.width, hq.height, hq.channels);
     Image lq = apply_record(hq, rec, path);

@@ -45,7 +45,9 @@ int run_degrade(const DegradeJob& job);
 
 // Checks channels, depth and size of a decoded HQ image for `cfg` and returns
 // the gray/RGB image the pipeline takes. Throws Error(bad_input) naming `name`.
-Image prepare_input(Image img, const std::string& name, const PipelineConfig& cfg, bool drop_alpha,
+// `cfg` null: no size check (--replay: the record's ops, not the command
+// line's preset, apply, and its sizes are checked with the record).
+Image prepare_input(Image img, const std::string& name, const PipelineConfig* cfg, bool drop_alpha,
                     bool accept_16bit);
 
 }  // namespace rass::degrade

@@ -186,7 +186,12 @@ int64_t integer_in(const json& j, const char* key, const std::string& where, int
   const json& v = field(j, key, where);
   const std::string f = where + " " + key;
   if (!v.is_number_integer()) bad_field(f, "expected an integer, got " + v.dump());
-  if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : (v.get<int64_t>() < lo || v.get<int64_t>() > hi))
+  // A non-negative JSON integer is unsigned: it is checked against lo too
+  // (a resize width of 0 passed, then failed while applying).
+  const bool outside = v.is_number_unsigned()
+                           ? v.get<uint64_t>() > uint64_t(hi) || (lo > 0 && v.get<uint64_t>() < uint64_t(lo))
+                           : v.get<int64_t>() < lo || v.get<int64_t>() > hi;
+  if (outside)
     bad_field(f, v.dump() + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return v.get<int64_t>();
 }

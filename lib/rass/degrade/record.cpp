@@ -462,6 +462,13 @@ Record record_from_json(const json& j, const std::string& name) {
     bad_record(name, "final_order: '" + rec.final_order + "' (expected resize_sinc_then_jpeg or jpeg_then_resize_sinc)");
   if (!j.contains("ops") || !j.at("ops").is_array()) bad_record(name, "ops: missing or not an array");
   const json& ops = j.at("ops");
+  // The pipeline writes at most a dozen ops; each op's cost is bounded by its
+  // fields' ranges, and this bounds their number (200 edited-in motion blurs
+  // of radius 100 ran for 20 minutes on a 4000x3000 image).
+  constexpr size_t kMaxRecordOps = 32;
+  if (ops.size() > kMaxRecordOps)
+    bad_record(name, "ops: " + std::to_string(ops.size()) + " ops, more than the " + std::to_string(kMaxRecordOps) +
+                         " a record may hold");
   for (size_t i = 0; i < ops.size(); ++i) {
     try {
       rec.ops.push_back(op_from_json(ops[i], "ops[" + std::to_string(i) + "]"));
