@@ -83,8 +83,8 @@ DegradeCli::DegradeCli()
   a.add_option("--variants", variants_, "LQ images per HQ image (batch), keyed <key>#v<k>")->default_str("1");
   with_choices(a.add_option("-f,--format", format_, "output format png, jpeg or pnm (default: from -o, else png)"),
                {"png", "jpeg", "pnm"});
-  a.add_option("--png-level", png_level_, "deflate level of PNG outputs, 0-9: 0 stored, 1 fastest, 9 smallest")->default_str("1")->check(CLI::Range(0, 9));
-  a.add_option("--out-quality", out_quality_, "quality of JPEG outputs, 1-100")->default_str("95")->check(CLI::Range(1, 100));
+  a.add_option("--png-level", png_level_, "deflate level of PNG outputs, 0-9: 0 stored, 1 fastest, 9 smallest")->default_str("1")->check(integer_range(0, 9));
+  a.add_option("--out-quality", out_quality_, "quality of JPEG outputs, 1-100")->default_str("95")->check(integer_range(1, 100));
   a.add_option("--record", record_, "write the JSON record of a single image here")->type_name("FILE");
   a.add_option("--replay", replay_, "regenerate the LQ image from a JSON record (single image)")->type_name("FILE");
   a.add_option("--manifest-out", manifest_out_,

@@ -17,7 +17,7 @@ EvalMiouCli::EvalMiouCli()
       ->type_name("FILE");
   a.add_option("-n,--num-classes", num_classes_,
                "number of classes C, labels 0..C-1 (default: the number of --classes names)")
-      ->check(CLI::Range(1, metrics::kMaxClasses));
+      ->check(integer_range(1, metrics::kMaxClasses));
   a.add_option("--ignore-index", ignore_index_text_, "ground-truth value that is not evaluated")->default_str("255");
   a.add_flag("--reduce-zero-label", reduce_zero_label_,
              "ground truth 0 -> 255 and v -> v-1 (ADE20K raw annotations), as mmseg; predictions are unchanged");

@@ -104,24 +104,24 @@ ModelCli::ModelCli()
   sample_->add_option("--prompt", a_.prompt, "prompt text")->required();
   sample_->add_option("--negative-prompt", a_.negative_prompt, "prompt of the unconditional branch of guidance (default \"\")");
   sample_->add_option("--steps", a_.steps, "DDIM steps (timesteps as the scheduler config's timestep_spacing and steps_offset)")
-      ->default_str("20")->check(CLI::Range(int64_t(1), int64_t(1000000)));
+      ->default_str("20")->check(integer_range(1, 1000000));
   sample_->add_option("--guidance", a_.guidance, "classifier-free guidance scale (<= 1: the prompt alone, no guidance)")
       ->default_str("7.5");
   sample_->add_option("--eta", a_.eta, "DDIM eta, 0..1 (0 = deterministic DDIM, 1 = DDPM-like noise; above 1 the step's variance passes 1 - alpha_prev and the noise becomes NaN)")->default_str("0")
       ->check(CLI::Range(0.0, 1.0));
-  sample_->add_option("-n,--num-images", a_.n, "number of images")->default_str("1")->check(CLI::Range(1, 100000));
+  sample_->add_option("-n,--num-images", a_.n, "number of images")->default_str("1")->check(integer_range(1, 100000));
   auto* size = sample_->add_option("--size", size_, "width and height in pixels (a multiple of the VAE factor, 8; default: the UNet's sample_size x 8, 512 for SD 2.1-base)")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+      ->check(integer_range(1, 1 << 20));
   sample_->add_option("--width", a_.width, "width in pixels (instead of --size)")->excludes(size)
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+      ->check(integer_range(1, 1 << 20));
   sample_->add_option("--height", a_.height, "height in pixels (instead of --size)")->excludes(size)
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+      ->check(integer_range(1, 1 << 20));
   sample_->add_option("--seed", sample_seed_, "seed: image i's noise comes from a generator keyed by (seed, i)")->default_str("0");
   sample_->add_option("-o,--output", a_.output, "output PNG (one image, or the grid with --grid; - for stdout)")->type_name("FILE");
   sample_->add_option("-O,--output-dir", a_.out_dir, "folder for sample-0000.png, sample-0001.png, ... (and grid.png with --grid)")
       ->type_name("DIR");
   sample_->add_option("--grid", a_.grid, "tile the images in rows of COLS into one PNG")->type_name("COLS")
-      ->check(CLI::Range(1, 100000));
+      ->check(integer_range(1, 100000));
   sample_->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
   with_choices(sample_->add_option("--dtype", a_.dtype, "fp32, fp16 (CUDA) or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
   sample_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));

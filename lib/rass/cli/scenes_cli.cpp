@@ -20,13 +20,13 @@ ScenesCli::ScenesCli()
       ->type_name("K")
       ->default_str("0")
       ->check(non_negative_integer(1000000000000LL));
-  a.add_option("--size", size_, "width and height in pixels, 64-512")->default_str("256")->check(CLI::Range(64, 512));
-  a.add_option("--width", width_, "width in pixels, 64-512 (overrides --size)")->check(CLI::Range(64, 512));
-  a.add_option("--height", height_, "height in pixels, 64-512 (overrides --size)")->check(CLI::Range(64, 512));
+  a.add_option("--size", size_, "width and height in pixels, 64-512")->default_str("256")->check(integer_range(64, 512));
+  a.add_option("--width", width_, "width in pixels, 64-512 (overrides --size)")->check(integer_range(64, 512));
+  a.add_option("--height", height_, "height in pixels, 64-512 (overrides --size)")->check(integer_range(64, 512));
   with_choices(a.add_option("-k,--kind", kind_, "scene family: mixed (one drawn per scene), street, landscape, room"),
                {"mixed", "street", "landscape", "room"})
       ->default_str("mixed");
-  a.add_option("--png-level", png_level_, "deflate level of the PNG outputs, 0-9")->default_str("6")->check(CLI::Range(0, 9));
+  a.add_option("--png-level", png_level_, "deflate level of the PNG outputs, 0-9")->default_str("6")->check(integer_range(0, 9));
   a.add_flag("--resume", resume_, "skip scenes whose outputs are already complete");
   a.add_flag("--list-classes", list_classes_, "print the classes (ADE20K name, label value; --json: JSON lines) and exit");
   add_jobs_option();

@@ -76,10 +76,10 @@ ToolCli::ToolCli(std::string name, std::string summary)
 }
 
 namespace {
-CLI::Validator integer_at_least(long long least, long long max, const char* what) {
+CLI::Validator integer_at_least(long long least, long long max, std::string what) {
   return CLI::Validator(
       [least, max, what](std::string& v) -> std::string {
-        const std::string bad = std::string("expected ") + what + ", got '" + v + "'";
+        const std::string bad = "expected " + what + ", got '" + v + "'";
         if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return bad;
         const std::string most = " (at most " + std::to_string(max) + ")";
         if (v.size() > 18) return bad + most;  // digits past what stoll takes: over any limit here
@@ -103,6 +103,9 @@ uint64_t parse_seed(const std::string& v) {
 
 CLI::Validator non_negative_integer(long long max) { return integer_at_least(0, max, "a non-negative integer"); }
 CLI::Validator positive_integer(long long max) { return integer_at_least(1, max, "a positive integer"); }
+CLI::Validator integer_range(long long lo, long long hi) {
+  return integer_at_least(lo, hi, "an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+}
 
 CLI::Validator positive_number() {
   return CLI::Validator(

@@ -81,6 +81,9 @@ uint64_t parse_seed(const std::string& v);
 // threads (--threads 100000 hung the machine instead of failing).
 constexpr long long kMaxThreads = 1024;
 CLI::Validator positive_integer(long long max = 2147483647);
+// An integer lo..hi (lo >= 0), in place of CLI::Range, which read "2.5" or
+// "1e3" as out of range ("Value 1e3 not in range 1 to 1000000").
+CLI::Validator integer_range(long long lo, long long hi);
 CLI::Validator positive_number();  // a finite number > 0
 
 // Parses argv, then calls `body` (the tool's library call, returning an exit
