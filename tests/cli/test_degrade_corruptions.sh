@@ -5,7 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 D=$B/rass-degrade
 IN=$IMG/chelsea.png
-for p in motion-blur shot-noise impulse-noise contrast brightness fog snow rain low-light; do
+for p in motion-blur defocus-blur zoom-blur glass-blur shot-noise impulse-noise speckle-noise contrast brightness \
+  saturate pixelate elastic fog snow rain low-light; do
   for s in 1 5; do
     expect_exit 0 "$p severity $s" -- "$D" "$IN" -o "$T/$p-$s.png" -p "$p" --severity "$s" --record "$T/$p-$s.json" -s 3
     expect_exit 0 "$p severity $s replayed" -- "$D" "$IN" -o "$T/$p-$s-replay.png" --replay "$T/$p-$s.json"

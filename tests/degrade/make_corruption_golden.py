@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Golden outputs of ImageNet-C corruptions from imagecorruptions 1.1.2.
 
+(skimage.filters.gaussian is called as before its `multichannel` argument
+became `channel_axis`: the wrapper below maps one to the other.)
+
 Writes tests/fixtures/degrade/corruptions.json for tests/degrade/test_corruptions.cpp.
 Needs imagecorruptions 1.1.2 with NumPy, SciPy, scikit-image, OpenCV and
 Pillow (made with NumPy 2.4.6, SciPy 1.17.1, scikit-image 0.26.0 in a venv):
@@ -15,7 +18,8 @@ np.random; here np.random.uniform and np.random.normal are replaced by two
 fixed streams the C++ test reproduces exactly:
     u_k = fmod((k + 1) * 0.6180339887498949, 1)        (uniform, k = 0, 1, ...)
     z_k = (fmod((k + 1) * 0.7548776662466927, 1) - 0.5) * 3.4   (normal)
-so uniform(lo, hi) = lo + (hi - lo) u_k and normal(loc, scale) = loc + scale z_k,
+so uniform(lo, hi) = lo + (hi - lo) u_k, randint(lo, hi) = lo + floor((hi - lo) u_k)
+and normal(loc, scale) = loc + scale z_k,
 arrays filled in row-major order. Outputs are stored in [0, 1] (the
 reference's 0-255 values / 255), before any rounding to 8 bits.
 """
@@ -29,6 +33,16 @@ import numpy as np
 if not hasattr(np, "float_"):  # imagecorruptions 1.1.2 predates NumPy 2
     np.float_ = np.float64
 import imagecorruptions.corruptions as ic  # noqa: E402
+import skimage.filters  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def _gaussian(image, sigma=1, multichannel=False, **kwargs):
+    """skimage's gaussian before `multichannel` became `channel_axis` (0.19)."""
+    return skimage.filters.gaussian(image, sigma=sigma, channel_axis=-1 if multichannel else None, **kwargs)
+
+
+ic.gaussian = _gaussian
 
 PHI = 0.6180339887498949
 PLASTIC = 0.7548776662466927
@@ -53,6 +67,11 @@ class Streams:
         n = int(np.prod(size))
         return np.array([low + (high - low) * self.u() for _ in range(n)]).reshape(size)
 
+    def randint(self, low, high=None, size=None):
+        n = 1 if size is None else int(np.prod(size))
+        v = np.array([low + int(math.floor((high - low) * self.u())) for _ in range(n)])
+        return v[0] if size is None else v.reshape(size)
+
     def normal(self, loc=0.0, scale=1.0, size=None):
         if size is None:
             return loc + scale * self.z()
@@ -62,12 +81,12 @@ class Streams:
 
 def patched(fn, *args, **kwargs):
     s = Streams()
-    saved = np.random.uniform, np.random.normal
-    np.random.uniform, np.random.normal = s.uniform, s.normal
+    saved = np.random.uniform, np.random.normal, np.random.randint
+    np.random.uniform, np.random.normal, np.random.randint = s.uniform, s.normal, s.randint
     try:
         return fn(*args, **kwargs)
     finally:
-        np.random.uniform, np.random.normal = saved
+        np.random.uniform, np.random.normal, np.random.randint = saved
 
 
 def rgb_image(w, h):
@@ -84,13 +103,13 @@ def gray_image(w, h):
 
 
 def planar(a):
-    """HWC or HW array in 0-255 -> CHW list in [0, 1], 9 significant digits."""
+    """HWC or HW array in 0-255 -> CHW list in [0, 1], 8 significant digits."""
     a = np.asarray(a, dtype=np.float64) / 255.0
     if a.ndim == 2:
         a = a[None]
     else:
         a = a.transpose(2, 0, 1)
-    return [float("%.9g" % v) for v in a.ravel()]
+    return [float("%.8g" % v) for v in a.ravel()]
 
 
 def main():
@@ -130,6 +149,26 @@ def main():
         add("snow", "rgb", {"severity": s, "angle": angle}, patched(ic.snow, rgb, s))
     st = Streams()
     add("snow", "gray", {"severity": 1, "angle": st.uniform(-135, -45)}, patched(ic.snow, gray, 1))
+
+    add("speckle_noise", "rgb", {"severity": 2}, patched(ic.speckle_noise, rgb, 2))
+    for s in (1, 5):
+        add("defocus_blur", "rgb", {"severity": s}, ic.defocus_blur(rgb, s))
+    add("defocus_blur", "gray", {"severity": 3}, ic.defocus_blur(gray, 3))
+    for s in (1, 4):
+        add("zoom_blur", "rgb", {"severity": s}, ic.zoom_blur(rgb, s))
+    add("zoom_blur", "gray", {"severity": 5}, ic.zoom_blur(gray, 5))
+    # Glass blur of RGB only: on a gray image the reference's multichannel
+    # Gaussian blurs along the rows alone (rass-degrade blurs both axes).
+    for s in (1, 4):
+        add("glass_blur", "rgb", {"severity": s}, patched(ic.glass_blur, rgb, s))
+    for s in (1, 5):
+        add("pixelate", "rgb", {"severity": s}, np.array(ic.pixelate(Image.fromarray(rgb), s)))
+    for s in (1, 4, 5):
+        add("saturate", "rgb", {"severity": s}, ic.saturate(rgb, s))
+    add("saturate", "gray", {"severity": 3}, ic.saturate(gray, 3))
+    for s in (2, 5):
+        add("elastic", "rgb", {"severity": s}, patched(ic.elastic_transform, rgb, s))
+    add("elastic", "gray", {"severity": 3}, patched(ic.elastic_transform, gray, 3))
 
     doc = {
         "made_by": "tests/degrade/make_corruption_golden.py",

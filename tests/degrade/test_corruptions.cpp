@@ -106,6 +106,33 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
       // The layer is rounded to 8 bits: a value at .5 may round the other way.
       tol = 1e-5;
       allowed_over = p.data.size() / 100;
+    } else if (name == "speckle_noise") {
+      const Op op = preset_op("speckle-noise", prm["severity"], p);
+      corrupt_speckle_noise(p, op.values[0], draws);
+    } else if (name == "defocus_blur") {
+      const Op op = preset_op("defocus-blur", prm["severity"], p);
+      corrupt_defocus_blur(p, int(op.values[0]), op.values[1]);
+      tol = 1e-5;  // OpenCV filters a float32 kernel (by DFT for this size)
+    } else if (name == "zoom_blur") {
+      const Op op = preset_op("zoom-blur", prm["severity"], p);
+      corrupt_zoom_blur(p, op.values[0], op.values[1]);
+      tol = 1e-5;  // float32 sums of float32 layers
+    } else if (name == "glass_blur") {
+      const Op op = preset_op("glass-blur", prm["severity"], p);
+      corrupt_glass_blur(p, op.values[0], int(op.values[1]), int(op.values[2]), draws);
+      // Truncated to 8 bits between the blurs: a value at an integer may fall either way.
+      tol = 1e-5;
+      allowed_over = p.data.size() / 50;
+    } else if (name == "pixelate") {
+      const Op op = preset_op("pixelate", prm["severity"], p);
+      corrupt_pixelate(p, op.values[0]);
+    } else if (name == "saturate") {
+      const Op op = preset_op("saturate", prm["severity"], p);
+      corrupt_saturate(p, op.values[0], op.values[1]);
+    } else if (name == "elastic") {
+      const Op op = preset_op("elastic", prm["severity"], p);
+      corrupt_elastic(p, op.values[0], draws);
+      tol = 1e-5;  // float32 image and displacements
     } else {
       FAIL("unknown case " << name);
     }
@@ -115,8 +142,9 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
     CHECK(d.max <= 1.0 / 255 + 1e-5);
     ++seen[name];
   }
-  CHECK(seen.size() == 5);
+  CHECK(seen.size() == 12);
   CHECK(seen["snow"] == 6);
+  CHECK(seen["glass_blur"] == 2);
 }
 
 TEST_CASE("plasma_fractal matches the reference's diamond-square") {

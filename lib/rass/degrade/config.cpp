@@ -61,9 +61,10 @@ const std::vector<std::string>& preset_names() {
 }
 
 const std::vector<std::string>& single_degradation_names() {
-  static const std::vector<std::string> names = {"blur",        "noise",         "jpeg",      "downsample", "motion-blur",
-                                                 "shot-noise",  "impulse-noise", "contrast",  "brightness", "fog",
-                                                 "snow",        "rain",          "low-light"};
+  static const std::vector<std::string> names = {
+      "blur",         "noise",      "jpeg",       "downsample", "motion-blur", "defocus-blur", "zoom-blur",
+      "glass-blur",   "shot-noise", "impulse-noise", "speckle-noise", "contrast", "brightness", "saturate",
+      "pixelate",     "elastic",    "fog",        "snow",       "rain",        "low-light"};
   return names;
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "rass/core/error.hpp"
+#include "rass/degrade/filter.hpp"
+#include "rass/degrade/pil_resize.hpp"
 
 namespace rass::degrade {
 
@@ -295,6 +297,287 @@ void corrupt_rain(Planes& img, double density, int length, double angle_deg, dou
       const double d = darken * p[i];
       p[i] = clip01(d + (streak[i] ? opacity * (1 - d) : 0.0));
     }
+  }
+}
+
+}  // namespace rass::degrade
+
+// ---- more of ImageNet-C ---------------------------------------------------
+
+namespace rass::degrade {
+
+namespace {
+
+int border_index(int i, int n, GaussBorder b) {
+  if (n == 1) return 0;
+  if (b == GaussBorder::nearest) return std::clamp(i, 0, n - 1);
+  // reflect, half-sample symmetric: period 2n.
+  const int p = 2 * n;
+  i %= p;
+  if (i < 0) i += p;
+  return i < n ? i : p - 1 - i;
+}
+
+// The image's values as the reference sees them: 8-bit inputs are exactly
+// k / 255 in float64 (np.array(uint8) / 255.), not the float32 nearest.
+double as_reference(float v) {
+  const double k = std::nearbyint(double(v) * 255.0);
+  return std::fabs(double(v) * 255.0 - k) < 1e-3 ? k / 255.0 : double(v);
+}
+
+std::vector<double> plane_as_reference(const Planes& img, int c) {
+  std::vector<double> out(img.plane_size());
+  const float* p = img.plane(c);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = as_reference(p[i]);
+  return out;
+}
+
+// scipy's correlate1d with a symmetric kernel, in its order of summation
+// (centre first, then the pairs from the outermost in): glass blur truncates
+// the blur to 8 bits, where another order moves values at an integer.
+void filter1d(double* data, int n, int stride, int count, int count_stride, const std::vector<double>& k,
+              GaussBorder border, std::vector<double>& line) {
+  const int r = int(k.size() / 2);
+  line.resize(size_t(n) + 2 * r);
+  for (int c = 0; c < count; ++c) {
+    double* d = data + size_t(c) * count_stride;
+    for (int i = -r; i < n + r; ++i) line[i + r] = d[size_t(border_index(i, n, border)) * stride];
+    for (int i = 0; i < n; ++i) {
+      const double* x = line.data() + i + r;
+      double acc = x[0] * k[r];
+      for (int j = r; j >= 1; --j) acc += (x[-j] + x[j]) * k[r - j];
+      d[size_t(i) * stride] = acc;
+    }
+  }
+}
+
+// NumPy's sum of a short array: pairwise with eight accumulators from 8 elements on.
+double numpy_sum(const std::vector<double>& a) {
+  const size_t n = a.size();
+  if (n < 8) {
+    double s = 0;
+    for (double v : a) s += v;
+    return s;
+  }
+  double r[8];
+  for (int j = 0; j < 8; ++j) r[j] = a[j];
+  size_t i = 8;
+  for (; i < n - n % 8; i += 8)
+    for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+  double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
+// scipy's _gaussian_kernel1d: exp(-0.5 / sigma^2 * x^2) / sum.
+std::vector<double> gaussian_kernel(double sigma, double truncate) {
+  const int r = int(truncate * sigma + 0.5);
+  std::vector<double> k(2 * r + 1);
+  const double a = -0.5 / (sigma * sigma);
+  for (int i = -r; i <= r; ++i) k[i + r] = std::exp(a * double(i * i));
+  const double sum = numpy_sum(k);
+  for (double& v : k) v /= sum;
+  return k;
+}
+
+}  // namespace
+
+void gaussian_filter_plane(double* data, int w, int h, double sigma_y, double sigma_x, double truncate,
+                           GaussBorder border) {
+  std::vector<double> line;
+  // scipy.ndimage.gaussian_filter: axis 0, then axis 1; an axis with sigma
+  // <= 1e-15 is left alone.
+  if (sigma_y > 1e-15) filter1d(data, h, w, w, 1, gaussian_kernel(sigma_y, truncate), border, line);
+  if (sigma_x > 1e-15) filter1d(data, w, 1, h, w, gaussian_kernel(sigma_x, truncate), border, line);
+}
+
+void corrupt_speckle_noise(Planes& img, double sigma, Draws& draws) {
+  // np.random.normal(size=x.shape) fills HWC order: channel fastest.
+  const size_t n = img.plane_size();
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < img.channels; ++c) {
+      float& v = img.plane(c)[i];
+      const double x = as_reference(v);
+      v = clip01(x + x * sigma * draws.normal());
+    }
+}
+
+void corrupt_defocus_blur(Planes& img, int radius, double alias_blur) {
+  const int half = radius <= 8 ? 8 : radius, side = 2 * half + 1, ks = radius <= 8 ? 3 : 5;
+  // The aliased disk, normalised (float32, as the reference).
+  std::vector<float> disk(size_t(side) * side);
+  float sum = 0;
+  for (int y = -half; y <= half; ++y)
+    for (int x = -half; x <= half; ++x)
+      sum += disk[size_t(y + half) * side + (x + half)] = (x * x + y * y <= radius * radius) ? 1.f : 0.f;
+  for (float& v : disk) v /= sum;
+  // cv2.GaussianBlur(disk, (ks, ks), alias_blur): separable, BORDER_REFLECT_101.
+  std::vector<double> g(ks);
+  double gs = 0;
+  for (int i = 0; i < ks; ++i) gs += g[i] = std::exp(-double(i - ks / 2) * (i - ks / 2) / (2 * alias_blur * alias_blur));
+  for (double& v : g) v /= gs;
+  auto r101 = [](int i, int n) {
+    if (n == 1) return 0;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * n - 2 - i;
+    return i;
+  };
+  std::vector<double> tmp(disk.size()), kern(disk.size());
+  for (int y = 0; y < side; ++y)
+    for (int x = 0; x < side; ++x) {
+      double a = 0;
+      for (int t = 0; t < ks; ++t) a += g[t] * disk[size_t(y) * side + r101(x + t - ks / 2, side)];
+      tmp[size_t(y) * side + x] = a;
+    }
+  for (int y = 0; y < side; ++y)
+    for (int x = 0; x < side; ++x) {
+      double a = 0;
+      for (int t = 0; t < ks; ++t) a += g[t] * tmp[size_t(r101(y + t - ks / 2, side)) * side + x];
+      kern[size_t(y) * side + x] = double(float(a));  // the kernel is float32
+    }
+  // cv2.filter2D: correlation, BORDER_REFLECT_101 (the pipeline's own
+  // vectorised filter: 21x21 over 4000x3000 RGB in about a second).
+  Kernel k;
+  k.size = side;
+  k.k = std::move(kern);
+  Planes out = filter2d(img, k, FilterAlgo::direct_large);
+  for (size_t i = 0; i < out.data.size(); ++i) img.data[i] = clip01(out.data[i]);
+}
+
+void corrupt_zoom_blur(Planes& img, double stop, double step) {
+  // np.arange(1, stop, step): ceil((stop - 1) / step) values 1 + i step.
+  const double count_d = std::ceil((stop - 1.0) / step);
+  if (!(count_d >= 1 && count_d <= 100))
+    throw Error(ExitCode::bad_input, "zoom_blur: np.arange(1, " + std::to_string(stop) + ", " + std::to_string(step) +
+                                         ") gives " + std::to_string(int64_t(std::max(count_d, 0.0))) +
+                                         " zooms (1 to 100 allowed)");
+  const int count = int(count_d), w = img.width, h = img.height;
+  for (int c = 0; c < img.channels; ++c) {
+    float* p = img.plane(c);
+    std::vector<double> x(img.plane_size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = double(float(as_reference(p[i])));  // float32 in the reference
+    std::vector<double> acc(x.size(), 0.0);
+    for (int k = 0; k < count; ++k) {
+      const double z = 1.0 + k * step;
+      const int ch = int(std::ceil(h / z)), cw = int(std::ceil(w / z));
+      const int top = (h - ch) / 2, left = (w - cw) / 2;
+      std::vector<double> crop(size_t(cw) * ch);
+      for (int y = 0; y < ch; ++y)
+        for (int xx = 0; xx < cw; ++xx) crop[size_t(y) * cw + xx] = x[size_t(top + y) * w + left + xx];
+      int zw = 0, zh = 0;
+      const std::vector<double> zoomed = zoom_linear(crop, cw, ch, z, zw, zh);
+      for (int y = 0; y < h; ++y)
+        for (int xx = 0; xx < w; ++xx)
+          acc[size_t(y) * w + xx] += double(float(zoomed[size_t(std::min(y, zh - 1)) * zw + std::min(xx, zw - 1)]));
+    }
+    for (size_t i = 0; i < x.size(); ++i) p[i] = clip01((x[i] + acc[i]) / (count + 1));
+  }
+}
+
+void corrupt_glass_blur(Planes& img, double sigma, int d, int iterations, Draws& draws) {
+  const int w = img.width, h = img.height, nc = img.channels;
+  // Blurred, then truncated to 8 bits (np.uint8 of the 0-255 floats).
+  std::vector<std::vector<double>> px(nc);
+  for (int c = 0; c < nc; ++c) {
+    px[c] = plane_as_reference(img, c);
+    gaussian_filter_plane(px[c].data(), w, h, sigma, sigma, 4.0, GaussBorder::nearest);
+    for (double& v : px[c]) v = std::trunc(std::clamp(v * 255.0, 0.0, 255.0));
+  }
+  auto randint = [&](int lo, int hi) { return lo + int(std::floor((hi - lo) * draws.uniform())); };
+  for (int it = 0; it < iterations; ++it)
+    for (int y = h - d; y > d; --y)
+      for (int x = w - d; x > d; --x) {
+        const int dx = randint(-d, d), dy = randint(-d, d);
+        const size_t a = size_t(y) * w + x, b = size_t(y + dy) * w + (x + dx);
+        if (nc == 1) {
+          std::swap(px[0][a], px[0][b]);
+        } else {
+          for (int c = 0; c < nc; ++c) px[c][a] = px[c][b];
+        }
+      }
+  for (int c = 0; c < nc; ++c) {
+    for (double& v : px[c]) v /= 255.0;
+    gaussian_filter_plane(px[c].data(), w, h, sigma, sigma, 4.0, GaussBorder::nearest);
+    float* p = img.plane(c);
+    for (size_t i = 0; i < img.plane_size(); ++i) p[i] = clip01(px[c][i]);
+  }
+}
+
+void corrupt_pixelate(Planes& img, double factor) {
+  const Image in = to_image8(img);
+  const int sw = std::max(1, int(img.width * factor)), sh = std::max(1, int(img.height * factor));
+  const Image small = pil_resize(in, sw, sh, PilFilter::box);
+  img = to_planes(pil_resize(small, img.width, img.height, PilFilter::nearest));
+}
+
+void corrupt_saturate(Planes& img, double scale, double shift) {
+  const size_t n = img.plane_size();
+  const bool gray = img.channels < 3;
+  for (size_t i = 0; i < n; ++i) {
+    const double r = as_reference(img.plane(0)[i]);
+    const double g = gray ? r : as_reference(img.plane(1)[i]);
+    const double b = gray ? r : as_reference(img.plane(2)[i]);
+    // skimage rgb2hsv: the last of red, green, blue that equals the maximum sets the hue.
+    const double v = std::max({r, g, b}), delta = v - std::min({r, g, b});
+    double s = delta == 0 ? 0.0 : delta / v, hue = 0;
+    if (delta != 0) {
+      if (r == v) hue = (g - b) / delta;
+      if (g == v) hue = 2.0 + (b - r) / delta;
+      if (b == v) hue = 4.0 + (r - g) / delta;
+      hue = std::fmod(hue / 6.0, 1.0);
+      if (hue < 0) hue += 1.0;
+    }
+    s = std::clamp(s * scale + shift, 0.0, 1.0);
+    // skimage hsv2rgb.
+    const double hi_f = std::floor(hue * 6.0), f = hue * 6.0 - hi_f;
+    const double p = v * (1 - s), q = v * (1 - f * s), t = v * (1 - (1 - f) * s);
+    double out[3];
+    switch (int(hi_f) % 6) {
+      case 0: out[0] = v, out[1] = t, out[2] = p; break;
+      case 1: out[0] = q, out[1] = v, out[2] = p; break;
+      case 2: out[0] = p, out[1] = v, out[2] = t; break;
+      case 3: out[0] = p, out[1] = q, out[2] = v; break;
+      case 4: out[0] = t, out[1] = p, out[2] = v; break;
+      default: out[0] = v, out[1] = p, out[2] = q; break;
+    }
+    for (int c = 0; c < img.channels; ++c) img.plane(c)[i] = clip01(out[c]);
+  }
+}
+
+void corrupt_elastic(Planes& img, double alpha, Draws& draws) {
+  const int w = img.width, h = img.height;
+  const double max_d = h * 0.005;  // the reference bounds both fields by the height
+  std::vector<double> dx(img.plane_size()), dy(img.plane_size());
+  for (std::vector<double>* f : {&dx, &dy}) {
+    for (double& v : *f) v = -max_d + (max_d - -max_d) * draws.uniform();
+    gaussian_filter_plane(f->data(), w, h, h * 0.01, w * 0.01, 3.0, GaussBorder::reflect);
+    for (double& v : *f) v = double(float(v * alpha));  // .astype(np.float32)
+  }
+  // map_coordinates(order=1, mode='reflect'): the coordinate reflected
+  // half-sample into range, the taps' indices too.
+  auto reflect_coord = [](double c, int n) {
+    if (n == 1) return 0.0;
+    const double p = 2.0 * n;
+    c = std::fmod(c, p);
+    if (c < 0) c += p;
+    return c < n ? c : p - 1 - c;  // [n, 2n) -> (-1, n - 1]
+  };
+  for (int c = 0; c < img.channels; ++c) {
+    const std::vector<double> src = plane_as_reference(img, c);
+    std::vector<float> x32(src.size());
+    for (size_t i = 0; i < src.size(); ++i) x32[i] = float(src[i]);  // the image is float32 in the reference
+    float* out = img.plane(c);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const size_t i = size_t(y) * w + x;
+        const double cy = reflect_coord(y + dy[i], h), cx = reflect_coord(x + dx[i], w);
+        const int y0 = int(std::floor(cy)), x0 = int(std::floor(cx));
+        const double fy = cy - y0, fx = cx - x0;
+        const int ya = border_index(y0, h, GaussBorder::reflect), yb = border_index(y0 + 1, h, GaussBorder::reflect);
+        const int xa = border_index(x0, w, GaussBorder::reflect), xb = border_index(x0 + 1, w, GaussBorder::reflect);
+        const double top = x32[size_t(ya) * w + xa] * (1 - fx) + x32[size_t(ya) * w + xb] * fx;
+        const double bot = x32[size_t(yb) * w + xa] * (1 - fx) + x32[size_t(yb) * w + xb] * fx;
+        out[i] = clip01(top * (1 - fy) + bot * fy);
+      }
   }
 }
 

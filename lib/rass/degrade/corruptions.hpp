@@ -82,6 +82,47 @@ void corrupt_shot_noise(Planes& img, double photons, Rng& rng);
 // probability `amount`, becomes 1 or 0 with equal odds.
 void corrupt_impulse_noise(Planes& img, double amount, Rng& rng);
 
+// ImageNet-C speckle noise: x + x N(0, sigma^2), per element.
+void corrupt_speckle_noise(Planes& img, double sigma, Draws& draws);
+
+// scipy.ndimage.gaussian_filter1d along rows and columns (radius
+// int(truncate sigma + 0.5)) with its border modes: nearest (aaa|abc) or
+// reflect (cba|abc). skimage.filters.gaussian is this, per channel.
+enum class GaussBorder { nearest, reflect };
+void gaussian_filter_plane(double* data, int width, int height, double sigma_y, double sigma_x, double truncate,
+                           GaussBorder border);
+
+// ImageNet-C defocus blur: a disk of `radius` (on a 17x17 grid up to radius
+// 8), normalised, smoothed by cv2.GaussianBlur (3x3 up to radius 8, else
+// 5x5, sigma alias_blur), correlated as cv2.filter2D (BORDER_REFLECT_101).
+void corrupt_defocus_blur(Planes& img, int radius, double alias_blur);
+
+// ImageNet-C zoom blur: the mean of the image and its centre zooms by
+// np.arange(1, stop, step) (clipped_zoom, scipy.ndimage.zoom order 1).
+// At most 100 zooms (an error beyond).
+void corrupt_zoom_blur(Planes& img, double stop, double step);
+
+// ImageNet-C glass blur: Gaussian blur (skimage, mode nearest) truncated to
+// 8 bits, `iterations` passes of local pixel shuffling (np.random.randint
+// offsets in [-max_delta, max_delta), from the bottom-right corner), blurred
+// again. As the reference (its swap of two NumPy views copies one way), an
+// RGB pixel takes its partner's value and the partner keeps its own; a gray
+// pixel is swapped.
+void corrupt_glass_blur(Planes& img, double sigma, int max_delta, int iterations, Draws& draws);
+
+// ImageNet-C pixelate: PIL BOX resize to int(side * factor), NEAREST back.
+void corrupt_pixelate(Planes& img, double factor);
+
+// ImageNet-C saturate: skimage HSV saturation s * scale + shift, clipped to
+// [0, 1] (gray images: as RGB of three equal channels, the first kept).
+void corrupt_saturate(Planes& img, double scale, double shift);
+
+// imagecorruptions' elastic transform: displacement fields uniform in
+// +-0.005 h, smoothed by a Gaussian of sigma (0.01 h, 0.01 w) (mode
+// reflect, truncate 3), times alpha; the image sampled there (order 1,
+// mode reflect, as scipy.ndimage.map_coordinates).
+void corrupt_elastic(Planes& img, double alpha, Draws& draws);
+
 // Low light (this project's definition): x' = gain * x^gamma, a dimmer and
 // darker-toned exposure; the preset adds sensor noise as a gaussian_noise op.
 void corrupt_low_light(Planes& img, double gamma, double gain);

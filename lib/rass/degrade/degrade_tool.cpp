@@ -81,7 +81,8 @@ void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
     warn("--upsample-mode applies with --lq-size hq and a scale above 1: no image is resized back here");
   // Single degradations that draw nothing at random give N equal variants.
   const std::string& n = job.cfg.named.name;
-  if (job.variants > 1 && (n == "blur" || n == "jpeg" || n == "downsample" || n == "contrast" || n == "brightness"))
+  if (job.variants > 1 && (n == "blur" || n == "jpeg" || n == "downsample" || n == "contrast" || n == "brightness" ||
+                            n == "defocus-blur" || n == "zoom-blur" || n == "pixelate" || n == "saturate"))
     warn("--variants " + std::to_string(job.variants) + " with preset " + n +
          ", which draws nothing at random: the variants are the same image");
 }

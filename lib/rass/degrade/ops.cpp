@@ -30,6 +30,13 @@ const char* op_kind_name(OpKind k) {
     case OpKind::impulse_noise: return "impulse_noise";
     case OpKind::low_light: return "low_light";
     case OpKind::rain: return "rain";
+    case OpKind::speckle_noise: return "speckle_noise";
+    case OpKind::defocus_blur: return "defocus_blur";
+    case OpKind::zoom_blur: return "zoom_blur";
+    case OpKind::glass_blur: return "glass_blur";
+    case OpKind::pixelate: return "pixelate";
+    case OpKind::saturate: return "saturate";
+    case OpKind::elastic: return "elastic";
   }
   return "?";
 }
@@ -52,7 +59,23 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
   static const std::vector<OpField> low_light = {{"gamma", 0.1, 10}, {"gain", 0, 1}};
   static const std::vector<OpField> rain = {
       {"density", 0, 1}, {"length", 1, 1000, true}, {"angle", -360, 360}, {"opacity", 0, 1}, {"darken", 0, 1}};
+  static const std::vector<OpField> speckle_noise = {{"sigma", 0, 10}};
+  static const std::vector<OpField> defocus_blur = {{"radius", 1, 100, true}, {"alias_blur", kMinRecordSigma, 100}};
+  // At most 100 zooms: ceil((stop - 1) / step).
+  static const std::vector<OpField> zoom_blur = {{"stop", 1.001, 2}, {"step", 0.01, 1}};
+  static const std::vector<OpField> glass_blur = {
+      {"sigma", 0.01, 10}, {"max_delta", 1, 20, true}, {"iterations", 1, 10, true}};
+  static const std::vector<OpField> pixelate = {{"factor", 0.001, 1}};
+  static const std::vector<OpField> saturate = {{"scale", 0, 100}, {"shift", -1, 1}};
+  static const std::vector<OpField> elastic = {{"alpha", 0, 1000}};
   switch (k) {
+    case OpKind::speckle_noise: return speckle_noise;
+    case OpKind::defocus_blur: return defocus_blur;
+    case OpKind::zoom_blur: return zoom_blur;
+    case OpKind::glass_blur: return glass_blur;
+    case OpKind::pixelate: return pixelate;
+    case OpKind::saturate: return saturate;
+    case OpKind::elastic: return elastic;
     case OpKind::contrast: return contrast;
     case OpKind::brightness: return brightness;
     case OpKind::motion_blur: return motion_blur;
@@ -68,13 +91,15 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
 
 bool corruption_is_random(OpKind k) {
   return k == OpKind::fog || k == OpKind::snow || k == OpKind::shot_noise || k == OpKind::impulse_noise ||
-         k == OpKind::rain;
+         k == OpKind::rain || k == OpKind::speckle_noise || k == OpKind::glass_blur || k == OpKind::elastic;
 }
 
 static OpKind parse_op_kind(const std::string& s) {
   for (OpKind k : {OpKind::blur, OpKind::usm, OpKind::resize, OpKind::gaussian_noise, OpKind::poisson_noise,
                    OpKind::jpeg, OpKind::contrast, OpKind::brightness, OpKind::motion_blur, OpKind::fog, OpKind::snow,
-                   OpKind::shot_noise, OpKind::impulse_noise, OpKind::low_light, OpKind::rain})
+                   OpKind::shot_noise, OpKind::impulse_noise, OpKind::low_light, OpKind::rain, OpKind::speckle_noise,
+                   OpKind::defocus_blur, OpKind::zoom_blur, OpKind::glass_blur, OpKind::pixelate, OpKind::saturate,
+                   OpKind::elastic})
     if (s == op_kind_name(k)) return k;
   throw Error(ExitCode::bad_input, "unknown op '" + s + "'");
 }
@@ -382,6 +407,22 @@ void apply_corruption(Planes& img, const Op& op) {
     case OpKind::rain: {
       Rng rng(op.seed);
       return corrupt_rain(img, v[0], int(v[1]), v[2], v[3], v[4], rng);
+    }
+    case OpKind::speckle_noise: {
+      RngDraws draws(op.seed);
+      return corrupt_speckle_noise(img, v[0], draws);
+    }
+    case OpKind::defocus_blur: return corrupt_defocus_blur(img, int(v[0]), v[1]);
+    case OpKind::zoom_blur: return corrupt_zoom_blur(img, v[0], v[1]);
+    case OpKind::glass_blur: {
+      RngDraws draws(op.seed);
+      return corrupt_glass_blur(img, v[0], int(v[1]), int(v[2]), draws);
+    }
+    case OpKind::pixelate: return corrupt_pixelate(img, v[0]);
+    case OpKind::saturate: return corrupt_saturate(img, v[0], v[1]);
+    case OpKind::elastic: {
+      RngDraws draws(op.seed);
+      return corrupt_elastic(img, v[0], draws);
     }
     default: throw Error(ExitCode::runtime, std::string("not a corruption: ") + op_kind_name(op.kind));
   }

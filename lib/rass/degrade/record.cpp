@@ -34,6 +34,13 @@ constexpr double kSnow[5][7] = {{0.1, 0.3, 3, 0.5, 10, 4, 0.8},                 
                                 {0.55, 0.3, 2.5, 0.85, 12, 12, 0.55}};
 constexpr double kShotPhotons[5] = {60, 25, 12, 5, 3};
 constexpr double kImpulseAmount[5] = {0.03, 0.06, 0.09, 0.17, 0.27};
+constexpr double kSpeckle[5] = {0.15, 0.2, 0.35, 0.45, 0.6};
+constexpr double kDefocus[5][2] = {{3, 0.1}, {4, 0.5}, {6, 0.5}, {8, 0.5}, {10, 0.5}};  // radius, alias blur
+constexpr double kZoom[5][2] = {{1.11, 0.01}, {1.16, 0.01}, {1.21, 0.02}, {1.26, 0.02}, {1.31, 0.03}};  // arange stop, step
+constexpr double kGlass[5][3] = {{0.7, 1, 2}, {0.9, 2, 1}, {1, 2, 3}, {1.1, 3, 2}, {1.5, 4, 2}};  // sigma, delta, passes
+constexpr double kPixelate[5] = {0.6, 0.5, 0.4, 0.3, 0.25};
+constexpr double kSaturate[5][2] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {20, 0.2}};
+constexpr double kElasticAlpha[5] = {250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12};
 // Our own severities (no reference is public): low light dims and darkens the
 // tones, then adds sensor noise (0-255 units); rain's streak density, length,
 // opacity and the darkening of the scene grow together.
@@ -162,6 +169,20 @@ void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, 
     add(OpKind::shot_noise, {kShotPhotons[s]});
   } else if (n == "impulse-noise") {
     add(OpKind::impulse_noise, {kImpulseAmount[s]});
+  } else if (n == "speckle-noise") {
+    add(OpKind::speckle_noise, {kSpeckle[s]});
+  } else if (n == "defocus-blur") {
+    add(OpKind::defocus_blur, {kDefocus[s][0], kDefocus[s][1]});
+  } else if (n == "zoom-blur") {
+    add(OpKind::zoom_blur, {kZoom[s][0], kZoom[s][1]});
+  } else if (n == "glass-blur") {
+    add(OpKind::glass_blur, {kGlass[s][0], kGlass[s][1], kGlass[s][2]});
+  } else if (n == "pixelate") {
+    add(OpKind::pixelate, {kPixelate[s]});
+  } else if (n == "saturate") {
+    add(OpKind::saturate, {kSaturate[s][0], kSaturate[s][1]});
+  } else if (n == "elastic") {
+    add(OpKind::elastic, {kElasticAlpha[s]});
   } else if (n == "low-light") {
     add(OpKind::low_light, {kLowLight[s][0], kLowLight[s][1]});
     Op noise;
