@@ -20,6 +20,17 @@ expect_exit 0 "eval-lq-seg.sh" -- env EVAL_FLAGS="--classes ade20k" bash "$E/eva
 [ "$(wc -l <ev/summary.tsv)" = 5 ] || fail "eval-lq-seg.sh: summary.tsv should hold a header and 4 sets: $(cat ev/summary.tsv)"
 [ "$(awk -F'\t' 'NR > 1 && $5 == 2' ev/summary.tsv | wc -l)" = 4 ] || fail "eval-lq-seg.sh: every set has 2 pairs"
 
+# eval-robustness.sh: two corruptions at two severities, a row each, the
+# summary's mPC over the four; a rerun finds every set done.
+expect_exit 0 "eval-robustness.sh" -- env CORRUPTIONS="fog snow" SEVERITIES="1 3" EVAL_FLAGS="--classes ade20k" \
+  bash "$E/eval-robustness.sh" sc/images sc/labels rb
+[ "$(wc -l <rb/robustness.tsv)" = 5 ] || fail "eval-robustness.sh: a header and 4 rows expected: $(cat rb/robustness.tsv)"
+grep -q "^mPC [0-9.]*  rPC [0-9.]* (4 sets)$" rb/summary || fail "eval-robustness.sh: no mPC line: $(cat rb/summary)"
+cp rb/summary rb/summary.first
+expect_exit 0 "eval-robustness.sh again" -- env CORRUPTIONS="fog snow" SEVERITIES="1 3" EVAL_FLAGS="--classes ade20k" \
+  bash "$E/eval-robustness.sh" sc/images sc/labels rb
+cmp -s rb/summary rb/summary.first || fail "eval-robustness.sh: the rerun changed the summary"
+
 # build-dataset.sh: every example image at three levels, two variants each.
 n_img=$(find "$E/images" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' \) | wc -l)
 expect_exit 0 "build-dataset.sh" -- bash "$E/build-dataset.sh" "$E/images" bd
