@@ -112,6 +112,9 @@ TEST_CASE("corrupt headers are refused with the tensor named") {
   CHECK(msg(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", d8).find("trailing") != std::string::npos);
   CHECK(msg(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", d8).find("tensor 'a'") != std::string::npos);
   CHECK(msg(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", d8).find("overflow") != std::string::npos);
+  // A tensor named twice: said as such (it read as a gap before the second).
+  CHECK(msg(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", d8)
+            .find("the key \"a\" appears twice") != std::string::npos);
   CHECK(msg(R"([1,2])", d8).find("JSON object") != std::string::npos);
   CHECK(msg(R"({"a": )", d8).find("JSON") != std::string::npos);
   // Header length field larger than the file.

@@ -37,9 +37,14 @@ SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
   if (n < 2 || bytes[8] != '{') bad("header does not start with a JSON object");
   nlohmann::json j;
   try {
-    j = parse_json_bounded<nlohmann::json>(std::string_view(reinterpret_cast<const char*>(bytes) + 8, n));
-  } catch (const std::exception& e) {
+    // A tensor named twice is refused as such (the writers' dicts cannot
+    // hold one; the last of the two was kept, and the first's bytes then
+    // read as a gap before it).
+    j = parse_json_unique_keys<nlohmann::json>(std::string_view(reinterpret_cast<const char*>(bytes) + 8, n));
+  } catch (const nlohmann::json::exception& e) {
     bad(std::string("header is not valid JSON: ") + e.what());
+  } catch (const std::exception& e) {  // nested too deep, a key twice
+    bad(std::string("header: ") + e.what());
   }
   if (!j.is_object()) bad("header is not a JSON object");
   SafeTensorsHeader h;
