@@ -24,6 +24,10 @@ cp "$FIX/nn/musiq_tiny.safetensors" "$T/w/musiq_koniq.safetensors"
 cp "$FIX/nn/musiq_tiny_ava.safetensors" "$T/w/musiq_ava.safetensors"
 
 for k in 0 2 6 batch; do cp "$Q/musiq_$k.png" "$T/img/"; done
+# A bad RASS_FUSED_NORM is a usage error before any image (read at the first
+# CUDA GroupNorm, it failed each item on a GPU).
+expect_exit 2 "RASS_FUSED_NORM=on" -- env RASS_FUSED_NORM=on RASS_IQA_WEIGHTS="$T/w" "$E" -m musiq "$T/img"
+stderr_has "RASS_FUSED_NORM=on: expected 0" "the bad switch value is named"
 check() {  # check FILE NAME METRIC VALUE
   local got
   got=$(grep -A6 "\"name\": \"$2\"" "$1" | grep "\"$3\":" | head -1 | sed 's/.*: //; s/,//')

@@ -11,6 +11,7 @@
 #include "rass/metrics/deep_iqa.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/iqa_common.hpp"
+#include "rass/nn/group_norm.hpp"
 
 namespace rass::model {
 
@@ -178,6 +179,9 @@ constexpr Variant kVariants[] = {
 template <int V>
 std::unique_ptr<metrics::DeepIqaScorer> load_variant(const metrics::DeepIqaOptions& options) {
   const Variant& v = kVariants[V];
+  // A bad RASS_FUSED_NORM is a usage error here, once, as rass-restore's and
+  // rass-segment's: read at the first CUDA GroupNorm it failed every item.
+  nn::fused_group_norm_on();
   const torch::Device device = iqa_device(options);
   const std::string path = iqa_weights_file(options, v.file, kMusiqConverter);
   nn::MusiqNet net = load_musiq(path, device);
