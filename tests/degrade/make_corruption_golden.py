@@ -117,7 +117,8 @@ def main():
     rgb = rgb_image(24, 19)
     gray = gray_image(21, 16)
     tiny = rgb_image(9, 7)
-    images = {"rgb": rgb, "gray": gray, "tiny": tiny}
+    wide = rgb_image(34, 12)  # zoom blur: np.arange's factors move crops at width 34
+    images = {"rgb": rgb, "gray": gray, "tiny": tiny, "wide": wide}
     cases = []
 
     def add(name, image, params, out):
@@ -157,10 +158,13 @@ def main():
     for s in (1, 4):
         add("zoom_blur", "rgb", {"severity": s}, ic.zoom_blur(rgb, s))
     add("zoom_blur", "gray", {"severity": 5}, ic.zoom_blur(gray, 5))
-    # Glass blur of RGB only: on a gray image the reference's multichannel
-    # Gaussian blurs along the rows alone (rass-degrade blurs both axes).
+    for s in (2, 5):
+        add("zoom_blur", "wide", {"severity": s}, ic.zoom_blur(wide, s))
     for s in (1, 4):
         add("glass_blur", "rgb", {"severity": s}, patched(ic.glass_blur, rgb, s))
+    # A gray image as imagecorruptions.corrupt() takes it, RGB of one gray (the
+    # 2-D function blurs along the rows alone and swaps where RGB copies).
+    add("glass_blur", "gray", {"severity": 2}, patched(ic.glass_blur, np.stack((gray,) * 3, axis=-1), 2)[..., 0])
     for s in (1, 5):
         add("pixelate", "rgb", {"severity": s}, np.array(ic.pixelate(Image.fromarray(rgb), s)))
     for s in (1, 4, 5):

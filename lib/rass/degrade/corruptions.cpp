@@ -351,13 +351,18 @@ void filter1d(double* data, int n, int stride, int count, int count_stride, cons
   }
 }
 
-// NumPy's sum of a short array: pairwise with eight accumulators from 8 elements on.
-double numpy_sum(const std::vector<double>& a) {
-  const size_t n = a.size();
+// NumPy's pairwise sum: a plain loop below 8 elements, eight accumulators
+// up to 128, halves (cut at a multiple of 8) summed recursively above.
+double numpy_sum(const double* a, size_t n) {
   if (n < 8) {
     double s = 0;
-    for (double v : a) s += v;
+    for (size_t i = 0; i < n; ++i) s += a[i];
     return s;
+  }
+  if (n > 128) {
+    size_t half = n / 2;
+    half -= half % 8;
+    return numpy_sum(a, half) + numpy_sum(a + half, n - half);
   }
   double r[8];
   for (int j = 0; j < 8; ++j) r[j] = a[j];
@@ -375,7 +380,7 @@ std::vector<double> gaussian_kernel(double sigma, double truncate) {
   std::vector<double> k(2 * r + 1);
   const double a = -0.5 / (sigma * sigma);
   for (int i = -r; i <= r; ++i) k[i + r] = std::exp(a * double(i * i));
-  const double sum = numpy_sum(k);
+  const double sum = numpy_sum(k.data(), k.size());
   for (double& v : k) v /= sum;
   return k;
 }
@@ -398,7 +403,7 @@ void corrupt_speckle_noise(Planes& img, double sigma, Draws& draws) {
     for (int c = 0; c < img.channels; ++c) {
       float& v = img.plane(c)[i];
       const double x = as_reference(v);
-      v = clip01(x + x * sigma * draws.normal());
+      v = clip01(x + x * (sigma * draws.normal()));  // normal(scale=sigma) is 0 + sigma z
     }
 }
 
@@ -457,7 +462,10 @@ void corrupt_zoom_blur(Planes& img, double stop, double step) {
     for (size_t i = 0; i < x.size(); ++i) x[i] = double(float(as_reference(p[i])));  // float32 in the reference
     std::vector<double> acc(x.size(), 0.0);
     for (int k = 0; k < count; ++k) {
-      const double z = 1.0 + k * step;
+      // np.arange's values are start + k * ((start + step) - start): with
+      // step 0.01 that is 0.010000000000000009, and 1 + k * 0.01 differs
+      // from it in the last place for some k, enough to move a crop's size.
+      const double z = 1.0 + k * ((1.0 + step) - 1.0);
       const int ch = int(std::ceil(h / z)), cw = int(std::ceil(w / z));
       const int top = (h - ch) / 2, left = (w - cw) / 2;
       std::vector<double> crop(size_t(cw) * ch);
@@ -488,11 +496,7 @@ void corrupt_glass_blur(Planes& img, double sigma, int d, int iterations, Draws&
       for (int x = w - d; x > d; --x) {
         const int dx = randint(-d, d), dy = randint(-d, d);
         const size_t a = size_t(y) * w + x, b = size_t(y + dy) * w + (x + dx);
-        if (nc == 1) {
-          std::swap(px[0][a], px[0][b]);
-        } else {
-          for (int c = 0; c < nc; ++c) px[c][a] = px[c][b];
-        }
+        for (int c = 0; c < nc; ++c) px[c][a] = px[c][b];
       }
   for (int c = 0; c < nc; ++c) {
     for (double& v : px[c]) v /= 255.0;
@@ -504,6 +508,7 @@ void corrupt_glass_blur(Planes& img, double sigma, int d, int iterations, Draws&
 
 void corrupt_pixelate(Planes& img, double factor) {
   const Image in = to_image8(img);
+  // At least one pixel (the reference's PIL resize fails at 0).
   const int sw = std::max(1, int(img.width * factor)), sh = std::max(1, int(img.height * factor));
   const Image small = pil_resize(in, sw, sh, PilFilter::box);
   img = to_planes(pil_resize(small, img.width, img.height, PilFilter::nearest));

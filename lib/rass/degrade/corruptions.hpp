@@ -105,9 +105,9 @@ void corrupt_zoom_blur(Planes& img, double stop, double step);
 // ImageNet-C glass blur: Gaussian blur (skimage, mode nearest) truncated to
 // 8 bits, `iterations` passes of local pixel shuffling (np.random.randint
 // offsets in [-max_delta, max_delta), from the bottom-right corner), blurred
-// again. As the reference (its swap of two NumPy views copies one way), an
-// RGB pixel takes its partner's value and the partner keeps its own; a gray
-// pixel is swapped.
+// again. As the reference (its swap of two NumPy views copies one way), a
+// pixel takes its partner's value and the partner keeps its own; a gray
+// image is treated as imagecorruptions.corrupt() does, as RGB of one gray.
 void corrupt_glass_blur(Planes& img, double sigma, int max_delta, int iterations, Draws& draws);
 
 // ImageNet-C pixelate: PIL BOX resize to int(side * factor), NEAREST back.
