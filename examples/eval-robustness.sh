@@ -29,7 +29,7 @@ hq=${1:?$usage}
 gt=${2:?$usage}
 out=${3:-robustness-eval}
 corruptions=${CORRUPTIONS:-blur noise jpeg motion-blur defocus-blur zoom-blur glass-blur shot-noise impulse-noise \
-speckle-noise contrast brightness saturate pixelate elastic fog snow rain low-light}
+speckle-noise contrast brightness saturate pixelate elastic fog snow spatter rain low-light}
 severities=${SEVERITIES:-1 2 3 4 5}
 seed=${SEED:-0}
 read -r -a eval_flags <<<"${EVAL_FLAGS:---classes ade20k --reduce-zero-label}"

@@ -6,7 +6,7 @@
 D=$B/rass-degrade
 IN=$IMG/chelsea.png
 for p in motion-blur defocus-blur zoom-blur glass-blur shot-noise impulse-noise speckle-noise contrast brightness \
-  saturate pixelate elastic fog snow rain low-light; do
+  saturate pixelate elastic fog snow spatter rain low-light; do
   for s in 1 5; do
     expect_exit 0 "$p severity $s" -- "$D" "$IN" -o "$T/$p-$s.png" -p "$p" --severity "$s" --record "$T/$p-$s.json" -s 3
     expect_exit 0 "$p severity $s replayed" -- "$D" "$IN" -o "$T/$p-$s-replay.png" --replay "$T/$p-$s.json"
@@ -53,7 +53,7 @@ expect_exit 2 "fog --severity 6" -- "$D" "$IN" -o "$T/x.png" -p fog --severity 6
 stderr_has "--severity must be 1..5" "the severity range is said"
 expect_exit 2 "rain --scale 2" -- "$D" "$IN" -o "$T/x.png" -p rain --scale 2
 expect_exit 2 "--severity with the rass preset" -- "$D" "$IN" -o "$T/x.png" -p rass --severity 2
-stderr_has "snow, rain, low-light" "the message lists the new presets"
+stderr_has "snow, spatter, rain, low-light" "the message lists the new presets"
 [ -e "$T/x.png" ] && fail "no output after the refusals"
 # A record whose fog decay is out of range is refused, naming the field.
 sed 's/"decay": [0-9.]*/"decay": 0.5/' "$T/fog-1.json" >"$T/badfog.json"

@@ -118,7 +118,8 @@ def main():
     gray = gray_image(21, 16)
     tiny = rgb_image(9, 7)
     wide = rgb_image(34, 12)  # zoom blur: np.arange's factors move crops at width 34
-    images = {"rgb": rgb, "gray": gray, "tiny": tiny, "wide": wide}
+    field = gray_image(48, 40)  # spatter: room for drops (a few hundred pixels wet)
+    images = {"rgb": rgb, "gray": gray, "tiny": tiny, "wide": wide, "field": field}
     cases = []
 
     def add(name, image, params, out):
@@ -173,6 +174,11 @@ def main():
     for s in (2, 5):
         add("elastic", "rgb", {"severity": s}, patched(ic.elastic_transform, rgb, s))
     add("elastic", "gray", {"severity": 3}, patched(ic.elastic_transform, gray, 3))
+
+    for s in (1, 3, 4, 5):
+        add("spatter", "rgb", {"severity": s}, patched(ic.spatter, Image.fromarray(rgb), s))
+    for s in (1, 3, 5):
+        add("spatter", "field", {"severity": s}, patched(ic.spatter, Image.fromarray(field), s))
 
     doc = {
         "made_by": "tests/degrade/make_corruption_golden.py",

@@ -16,6 +16,7 @@
 #include "rass/degrade/corruptions.hpp"
 #include "rass/degrade/ops.hpp"
 #include "rass/degrade/record.hpp"
+#include "rass/degrade/spatter.hpp"
 
 using namespace rass::degrade;
 using nlohmann::json;
@@ -133,6 +134,12 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
       const Op op = preset_op("elastic", prm["severity"], p);
       corrupt_elastic(p, op.values[0], draws);
       tol = 1e-5;  // float32 image and displacements
+    } else if (name == "spatter") {
+      const Op op = preset_op("spatter", prm["severity"], p);
+      const std::vector<double>& v = op.values;
+      corrupt_spatter(p, SpatterParams{v[0], v[1], v[2], v[3], v[4], v[5] != 0}, draws);
+      tol = 1e-5;  // float32 masks
+      allowed_over = p.data.size() / 50;  // 8-bit edges and distances may move by one
     } else {
       FAIL("unknown case " << name);
     }
@@ -142,7 +149,7 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
     CHECK(d.max <= 1.0 / 255 + 1e-5);
     ++seen[name];
   }
-  CHECK(seen.size() == 12);
+  CHECK(seen.size() == 13);
   CHECK(seen["snow"] == 6);
   CHECK(seen["glass_blur"] == 3);
   CHECK(seen["zoom_blur"] == 5);

@@ -64,7 +64,7 @@ const std::vector<std::string>& single_degradation_names() {
   static const std::vector<std::string> names = {
       "blur",         "noise",      "jpeg",       "downsample", "motion-blur", "defocus-blur", "zoom-blur",
       "glass-blur",   "shot-noise", "impulse-noise", "speckle-noise", "contrast", "brightness", "saturate",
-      "pixelate",     "elastic",    "fog",        "snow",       "rain",        "low-light"};
+      "pixelate",     "elastic",    "fog",        "snow",       "spatter",     "rain",        "low-light"};
   return names;
 }
 

@@ -6,6 +6,7 @@
 #include "rass/core/error.hpp"
 #include "rass/degrade/corruptions.hpp"
 #include "rass/degrade/filter.hpp"
+#include "rass/degrade/spatter.hpp"
 #include "rass/degrade/noise.hpp"
 #include "rass/io/image_io.hpp"
 
@@ -37,6 +38,7 @@ const char* op_kind_name(OpKind k) {
     case OpKind::pixelate: return "pixelate";
     case OpKind::saturate: return "saturate";
     case OpKind::elastic: return "elastic";
+    case OpKind::spatter: return "spatter";
   }
   return "?";
 }
@@ -69,6 +71,8 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
   static const std::vector<OpField> pixelate = {{"factor", 0.001, 1}};
   static const std::vector<OpField> saturate = {{"scale", 0, 100}, {"shift", -1, 1}};
   static const std::vector<OpField> elastic = {{"alpha", 0, 1000}};
+  static const std::vector<OpField> spatter = {{"mean", -10, 10},  {"std", 0, 10},   {"sigma", 0.01, 20},
+                                               {"threshold", -10, 10}, {"gain", 0, 100}, {"mud", 0, 1, true}};
   switch (k) {
     case OpKind::speckle_noise: return speckle_noise;
     case OpKind::defocus_blur: return defocus_blur;
@@ -77,6 +81,7 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
     case OpKind::pixelate: return pixelate;
     case OpKind::saturate: return saturate;
     case OpKind::elastic: return elastic;
+    case OpKind::spatter: return spatter;
     case OpKind::contrast: return contrast;
     case OpKind::brightness: return brightness;
     case OpKind::motion_blur: return motion_blur;
@@ -92,7 +97,8 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
 
 bool corruption_is_random(OpKind k) {
   return k == OpKind::fog || k == OpKind::snow || k == OpKind::shot_noise || k == OpKind::impulse_noise ||
-         k == OpKind::rain || k == OpKind::speckle_noise || k == OpKind::glass_blur || k == OpKind::elastic;
+         k == OpKind::rain || k == OpKind::speckle_noise || k == OpKind::glass_blur || k == OpKind::elastic ||
+         k == OpKind::spatter;
 }
 
 static OpKind parse_op_kind(const std::string& s) {
@@ -100,7 +106,7 @@ static OpKind parse_op_kind(const std::string& s) {
                    OpKind::jpeg, OpKind::contrast, OpKind::brightness, OpKind::motion_blur, OpKind::fog, OpKind::snow,
                    OpKind::shot_noise, OpKind::impulse_noise, OpKind::low_light, OpKind::rain, OpKind::speckle_noise,
                    OpKind::defocus_blur, OpKind::zoom_blur, OpKind::glass_blur, OpKind::pixelate, OpKind::saturate,
-                   OpKind::elastic})
+                   OpKind::elastic, OpKind::spatter})
     if (s == op_kind_name(k)) return k;
   throw Error(ExitCode::bad_input, "unknown op '" + s + "'");
 }
@@ -424,6 +430,10 @@ void apply_corruption(Planes& img, const Op& op) {
     case OpKind::elastic: {
       RngDraws draws(op.seed);
       return corrupt_elastic(img, v[0], draws);
+    }
+    case OpKind::spatter: {
+      RngDraws draws(op.seed);
+      return corrupt_spatter(img, SpatterParams{v[0], v[1], v[2], v[3], v[4], v[5] != 0}, draws);
     }
     default: throw Error(ExitCode::runtime, std::string("not a corruption: ") + op_kind_name(op.kind));
   }

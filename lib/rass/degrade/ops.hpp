@@ -19,7 +19,7 @@ enum class OpKind {
   blur, usm, resize, gaussian_noise, poisson_noise, jpeg,
   // The single corruptions of corruptions.hpp (their values in Op::values).
   contrast, brightness, motion_blur, fog, snow, shot_noise, impulse_noise, low_light, rain,
-  speckle_noise, defocus_blur, zoom_blur, glass_blur, pixelate, saturate, elastic
+  speckle_noise, defocus_blur, zoom_blur, glass_blur, pixelate, saturate, elastic, spatter
 };
 const char* op_kind_name(OpKind k);
 

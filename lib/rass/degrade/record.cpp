@@ -40,6 +40,11 @@ constexpr double kZoom[5][2] = {{1.11, 0.01}, {1.16, 0.01}, {1.21, 0.02}, {1.26,
 constexpr double kGlass[5][3] = {{0.7, 1, 2}, {0.9, 2, 1}, {1, 2, 3}, {1.1, 3, 2}, {1.5, 4, 2}};  // sigma, delta, passes
 constexpr double kPixelate[5] = {0.6, 0.5, 0.4, 0.3, 0.25};
 constexpr double kSaturate[5][2] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {20, 0.2}};
+constexpr double kSpatter[5][6] = {{0.65, 0.3, 4, 0.69, 0.6, 0},  // mean, std, sigma, threshold,
+                                   {0.65, 0.3, 3, 0.68, 0.6, 0},  // gain, mud
+                                   {0.65, 0.3, 2, 0.68, 0.5, 0},
+                                   {0.65, 0.3, 1, 0.65, 1.5, 1},
+                                   {0.67, 0.4, 1, 0.65, 1.5, 1}};
 constexpr double kElasticAlpha[5] = {250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12};
 // Our own severities (no reference is public): low light dims and darkens the
 // tones, then adds sensor noise (0-255 units); rain's streak density, length,
@@ -181,6 +186,9 @@ void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, 
     add(OpKind::pixelate, {kPixelate[s]});
   } else if (n == "saturate") {
     add(OpKind::saturate, {kSaturate[s][0], kSaturate[s][1]});
+  } else if (n == "spatter") {
+    const double* c = kSpatter[s];
+    add(OpKind::spatter, {c[0], c[1], c[2], c[3], c[4], c[5]});
   } else if (n == "elastic") {
     add(OpKind::elastic, {kElasticAlpha[s]});
   } else if (n == "low-light") {
