@@ -16,7 +16,8 @@
 #   e.g. examples/eval-robustness.sh ECSSD/images ECSSD/masks ecssd-robust
 # Environment:
 #   CORRUPTIONS  the presets (default: every single degradation of rass-degrade
-#                but downsample, whose LQ is a resize: `rass-degrade --help`)
+#                but downsample, whose LQ is a resize, and frost, which needs
+#                RASS_FROST_DIR: `rass-degrade --help`)
 #   SEVERITIES   default "1 2 3 4 5"
 #   SEED         rass-degrade --seed (default 0): the same draws for every set
 #   SEGMENT      command run as "$SEGMENT IN_DIR OUT_DIR" writing OUT_DIR/<stem>.png

@@ -5,8 +5,11 @@
 . "$(dirname "$0")/lib.sh"
 D=$B/rass-degrade
 IN=$IMG/chelsea.png
+# -p frost reads ImageNet-C's frost photographs from --frost-dir; the tests
+# use six small formula pictures of their own in the same names.
+export RASS_FROST_DIR=$FIX/degrade/frost
 for p in motion-blur defocus-blur zoom-blur glass-blur shot-noise impulse-noise speckle-noise contrast brightness \
-  saturate pixelate elastic fog snow spatter rain low-light; do
+  saturate pixelate elastic fog snow spatter frost rain low-light; do
   for s in 1 5; do
     expect_exit 0 "$p severity $s" -- "$D" "$IN" -o "$T/$p-$s.png" -p "$p" --severity "$s" --record "$T/$p-$s.json" -s 3
     expect_exit 0 "$p severity $s replayed" -- "$D" "$IN" -o "$T/$p-$s-replay.png" --replay "$T/$p-$s.json"
@@ -53,7 +56,7 @@ expect_exit 2 "fog --severity 6" -- "$D" "$IN" -o "$T/x.png" -p fog --severity 6
 stderr_has "--severity must be 1..5" "the severity range is said"
 expect_exit 2 "rain --scale 2" -- "$D" "$IN" -o "$T/x.png" -p rain --scale 2
 expect_exit 2 "--severity with the rass preset" -- "$D" "$IN" -o "$T/x.png" -p rass --severity 2
-stderr_has "snow, spatter, rain, low-light" "the message lists the new presets"
+stderr_has "snow, spatter, frost, rain, low-light" "the message lists the new presets"
 [ -e "$T/x.png" ] && fail "no output after the refusals"
 # A record whose fog decay is out of range is refused, naming the field.
 sed 's/"decay": [0-9.]*/"decay": 0.5/' "$T/fog-1.json" >"$T/badfog.json"
@@ -105,6 +108,18 @@ cmp -s "$T/black.pgm" "$T/bf0.pgm" || fail "fog of strength 0 on black: not blac
 expect_exit 0 "contrast --variants 2" -- "$D" "$T/hq" -o "$T/cv/" -p contrast --variants 2
 stderr_has "--variants 2 with preset contrast, which draws nothing at random" "the equal variants are said"
 [ -e "$T/r.png" ] && [ ! -e "$T/x.png" ] || fail "no output after the refusals"
+
+# Frost: the folder is checked up front; a replay needs it too; it belongs to -p frost alone.
+expect_exit 2 "frost without pictures" -- env -u RASS_FROST_DIR "$D" "$IN" -o "$T/x.png" -p frost
+stderr_has "-p frost needs ImageNet-C's frost pictures: --frost-dir DIR" "the folder is asked for"
+mkdir -p "$T/fr" && cp "$FIX/degrade/frost/frost1.png" "$T/fr/"
+expect_exit 2 "frost with four pictures missing" -- "$D" "$IN" -o "$T/x.png" -p frost --frost-dir "$T/fr"
+stderr_has "frost2.png is missing" "the missing picture is named"
+expect_exit 2 "a frost replay without pictures" -- env -u RASS_FROST_DIR "$D" "$IN" -o "$T/x.png" --replay "$T/frost-1.json"
+stderr_has "frost needs ImageNet-C's frost pictures" "the replay asks for the folder"
+expect_exit 2 "--frost-dir with -p fog" -- "$D" "$IN" -o "$T/x.png" -p fog --frost-dir "$FIX/degrade/frost"
+stderr_has "--frost-dir holds the pictures of -p frost, not of fog" "the misplaced folder is said"
+[ -e "$T/x.png" ] && fail "no output after the refusals"
 
 # Fog draws a square map of the longest side's next power of two: a strip
 # 20000 pixels long would need 8 GiB; refused before any allocation.

@@ -10,7 +10,7 @@ Pillow (made with NumPy 2.4.6, SciPy 1.17.1, scikit-image 0.26.0 in a venv):
 
     python3 -m venv /tmp/icvenv
     /tmp/icvenv/bin/pip install imagecorruptions==1.1.2 numpy scipy scikit-image \\
-        opencv-python-headless Pillow setuptools
+        opencv-python-headless==4.10.0.84 Pillow setuptools
     /tmp/icvenv/bin/python tests/degrade/make_corruption_golden.py
 
 Inputs are formula images (below). The reference draws its randomness from
@@ -68,6 +68,8 @@ class Streams:
         return np.array([low + (high - low) * self.u() for _ in range(n)]).reshape(size)
 
     def randint(self, low, high=None, size=None):
+        if high is None:  # randint(n): 0..n-1
+            low, high = 0, low
         n = 1 if size is None else int(np.prod(size))
         v = np.array([low + int(math.floor((high - low) * self.u())) for _ in range(n)])
         return v[0] if size is None else v.reshape(size)
@@ -79,8 +81,10 @@ class Streams:
         return np.array([loc + scale * self.z() for _ in range(n)]).reshape(size)
 
 
-def patched(fn, *args, **kwargs):
+def patched(fn, *args, skip=0, **kwargs):
     s = Streams()
+    for _ in range(skip):  # start the uniform stream further on
+        s.u()
     saved = np.random.uniform, np.random.normal, np.random.randint
     np.random.uniform, np.random.normal, np.random.randint = s.uniform, s.normal, s.randint
     try:
@@ -179,6 +183,41 @@ def main():
         add("spatter", "rgb", {"severity": s}, patched(ic.spatter, Image.fromarray(rgb), s))
     for s in (1, 3, 5):
         add("spatter", "field", {"severity": s}, patched(ic.spatter, Image.fromarray(field), s))
+
+    # Frost: the reference reads its photographs through resource_filename;
+    # here six small formula pictures of our own (tests/fixtures/degrade/frost),
+    # sized to take each of its scaling branches.
+    frost_dir = os.path.join(os.path.dirname(out_path), "frost")
+    os.makedirs(frost_dir, exist_ok=True)
+    sizes = {"frost1.png": (40, 30), "frost2.png": (16, 12), "frost3.png": (30, 8),
+             "frost4.jpg": (8, 40), "frost5.jpg": (50, 50), "frost6.jpg": (10, 10)}
+    for name, (w, h) in sizes.items():
+        x, y = np.meshgrid(np.arange(w), np.arange(h))
+        pic = np.stack([(200 + 3 * x) % 256, (220 + 2 * y) % 256, (180 + x * y) % 256], axis=2).astype(np.uint8)
+        Image.fromarray(pic).save(os.path.join(frost_dir, name), quality=95)
+    ic.resource_filename = lambda _pkg, rel: os.path.join(frost_dir, os.path.basename(rel))
+    names = ["frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg"]
+    for s, skip in ((1, 0), (2, 1), (3, 3), (4, 4), (5, 2)):
+        st = Streams()
+        for _ in range(skip):
+            st.u()
+        idx = st.randint(5)
+        fr = ic.cv2.imread(os.path.join(frost_dir, names[idx]))
+        fh, fw = fr.shape[:2]
+        h, w = rgb.shape[:2]
+        if fh >= h and fw >= w:
+            f = 1
+        elif fh < h and fw >= w:
+            f = h / fh
+        elif fh >= h and fw < w:
+            f = w / fw
+        else:
+            f = max(h / fh, w / fw)
+        f *= 1.1
+        rw, rh = int(np.ceil(fw * f)), int(np.ceil(fh * f))
+        crop_y, crop_x = st.randint(0, rh - h), st.randint(0, rw - w)
+        add("frost", "rgb", {"severity": s, "picture": int(idx), "crop_y": int(crop_y), "crop_x": int(crop_x)},
+            patched(ic.frost, rgb, s, skip=skip))
 
     doc = {
         "made_by": "tests/degrade/make_corruption_golden.py",

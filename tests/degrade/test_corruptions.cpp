@@ -15,6 +15,7 @@
 #include "rass/degrade/config.hpp"
 #include "rass/degrade/corruptions.hpp"
 #include "rass/degrade/ops.hpp"
+#include "rass/degrade/frost.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/degrade/spatter.hpp"
 
@@ -140,6 +141,21 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
       corrupt_spatter(p, SpatterParams{v[0], v[1], v[2], v[3], v[4], v[5] != 0}, draws);
       tol = 1e-5;  // float32 masks
       allowed_over = p.data.size() / 50;  // 8-bit edges and distances may move by one
+    } else if (name == "frost") {
+      // Strength and weight through the preset (which draws its own picture
+      // and crop); the reference's picture and crop from the fixture.
+      PipelineConfig cfg = make_preset("frost", prm["severity"]);
+      cfg.named.frost_dir = std::string(RASS_FIXTURES) + "/degrade/frost";
+      const Record r = sample_record(cfg, 7, "k", p.width, p.height, p.channels);
+      REQUIRE(r.ops.size() == 1);
+      const std::string pic = cfg.named.frost_dir + "/" + frost_file_name(prm["picture"]);
+      corrupt_frost(p, r.ops[0].values[0], r.ops[0].values[1], frost_picture(pic), prm["crop_y"], prm["crop_x"]);
+      // cv2.resize INTER_CUBIC on 8 bits is not the same in every OpenCV
+      // build: Debian's 4.6 and PyPI's 4.6 differ by one level at a few
+      // pixels of the rescaled picture (measured), which moves the output by
+      // weight / 255 there.
+      tol = 1e-5;
+      allowed_over = p.data.size() / 10;
     } else {
       FAIL("unknown case " << name);
     }
@@ -149,7 +165,8 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
     CHECK(d.max <= 1.0 / 255 + 1e-5);
     ++seen[name];
   }
-  CHECK(seen.size() == 13);
+  CHECK(seen.size() == 14);
+  CHECK(seen["frost"] == 5);
   CHECK(seen["snow"] == 6);
   CHECK(seen["glass_blur"] == 3);
   CHECK(seen["zoom_blur"] == 5);
@@ -229,7 +246,9 @@ TEST_CASE("every single degradation preset makes an op that survives its record"
     for (int s = 1; s <= 5; ++s) {
       CAPTURE(name);
       CAPTURE(s);
-      const Record r = sample_record(make_preset(name, s), 3, "key", 40, 30, 3);
+      PipelineConfig cfg = make_preset(name, s);
+      cfg.named.frost_dir = std::string(RASS_FIXTURES) + "/degrade/frost";
+      Record r = sample_record(cfg, 3, "key", 40, 30, 3);
       REQUIRE(!r.ops.empty());
       for (const Op& op : r.ops) {
         const Op back = op_from_json(op_to_json(op));
@@ -237,6 +256,9 @@ TEST_CASE("every single degradation preset makes an op that survives its record"
         CHECK(back.values == op.values);
         CHECK(back.seed == op.seed);
       }
+      const std::vector<Op> drawn = r.ops;
+      resolve_frost_pictures(r, cfg.named.frost_dir);  // as a replay does
+      for (size_t i = 0; i < r.ops.size(); ++i) CHECK(r.ops[i].resource == drawn[i].resource);
       Planes p(40, 30, 3);
       for (size_t i = 0; i < p.data.size(); ++i) p.data[i] = float(i % 97) / 96.f;
       apply_ops(p, r.ops);

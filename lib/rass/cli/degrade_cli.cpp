@@ -1,12 +1,17 @@
 #include "rass/cli/degrade_cli.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 #include "rass/degrade/config.hpp"
+#include "rass/degrade/frost.hpp"
 
 namespace rass::cli {
 
@@ -114,6 +119,11 @@ DegradeCli::DegradeCli()
   a.add_option("--second-blur-prob", model_["--second-blur-prob"], "second order: probability of blur (reference: 0.8)")
       ->type_name("P");
   a.add_option("--final-sinc-prob", model_["--final-sinc-prob"], "probability of the final sinc filter")->type_name("P");
+  a.add_option("--frost-dir", frost_dir_,
+               "-p frost: the folder of ImageNet-C's frost pictures (frost1.png ... frost6.jpg, the frost/ folder "
+               "of the imagecorruptions package)")
+      ->envname("RASS_FROST_DIR")
+      ->type_name("DIR");
   a.add_flag("--drop-alpha", drop_alpha_, "accept RGBA/gray+alpha inputs by dropping the alpha channel");
   a.add_flag("--accept-16bit", accept_16bit_, "accept 16-bit inputs (read at full precision; LQ is 8-bit)");
   a.add_flag("--print-config", print_config_, "print the effective settings as JSON and exit");
@@ -128,7 +138,7 @@ degrade::DegradeJob DegradeCli::job() const {
   if (!replay_.empty()) {
     const std::vector<std::string> allowed = {"inputs", "-o", "--record", "--replay", "-f", "--png-level",
                                               "--out-quality", "--drop-alpha", "--accept-16bit", "--json",
-                                              "--quiet", "--max-pixels", "--jobs"};
+                                              "--quiet", "--max-pixels", "--jobs", "--frost-dir"};
     for (const CLI::Option* opt : app_->get_options()) {
       if (opt->count() == 0 || opt->get_name().empty()) continue;
       bool ok = false;
@@ -140,6 +150,21 @@ degrade::DegradeJob DegradeCli::job() const {
   }
   // Flags a preset has no use for are refused, not silently ignored.
   const bool named = !cfg.named.name.empty();
+  if (given_on_command_line("--frost-dir") && replay_.empty() && cfg.named.name != "frost")
+    throw_usage("--frost-dir holds the pictures of -p frost, not of " + preset_);
+  cfg.named.frost_dir = frost_dir_;
+  if (cfg.named.name == "frost" && replay_.empty()) {
+    // Up front, not once per image: the five pictures the reference draws from.
+    if (frost_dir_.empty())
+      throw_usage("-p frost needs ImageNet-C's frost pictures: --frost-dir DIR (or RASS_FROST_DIR), the frost/ "
+                  "folder of the imagecorruptions package");
+    for (int i = 0; i < 5; ++i) {
+      const std::string f = path_join(frost_dir_, frost_file_name(i));
+      if (::access(f.c_str(), R_OK) != 0)
+        throw_usage("--frost-dir " + frost_dir_ + ": " + frost_file_name(i) + " is missing or unreadable (" +
+                    std::strerror(errno) + ")");
+    }
+  }
   if (!named && app_->count("--severity") > 0)
     throw_usage("--severity applies only to the single-degradation presets " + degrade::single_degradation_list() +
                 " (not " + preset_ + ")");

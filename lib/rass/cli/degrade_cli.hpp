@@ -19,7 +19,7 @@ class DegradeCli : public ToolCli {
  private:
   std::vector<std::string> inputs_;
   std::string output_, manifest_, preset_ = "rass", key_, format_, record_, replay_, manifest_out_, stages_;
-  std::string lq_size_, upsample_mode_, kernel_sizes_, resize_modes_;
+  std::string lq_size_, upsample_mode_, kernel_sizes_, resize_modes_, frost_dir_;
   int png_level_ = 1, out_quality_ = 95;
   int severity_ = 3, variants_ = 1, scale_ = 0;
   std::string seed_ = "0";  // parsed strictly in job(): CLI11 would wrap -1 and saturate 2^64

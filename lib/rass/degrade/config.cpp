@@ -64,7 +64,7 @@ const std::vector<std::string>& single_degradation_names() {
   static const std::vector<std::string> names = {
       "blur",         "noise",      "jpeg",       "downsample", "motion-blur", "defocus-blur", "zoom-blur",
       "glass-blur",   "shot-noise", "impulse-noise", "speckle-noise", "contrast", "brightness", "saturate",
-      "pixelate",     "elastic",    "fog",        "snow",       "spatter",     "rain",        "low-light"};
+      "pixelate",     "elastic",    "fog",        "snow",       "spatter",     "frost",       "rain",        "low-light"};
   return names;
 }
 
@@ -89,7 +89,8 @@ PipelineConfig make_preset(const std::string& name, int severity) {
   } else if (std::find(single_degradation_names().begin(), single_degradation_names().end(), name) !=
              single_degradation_names().end()) {
     if (severity < 1 || severity > 5) throw_usage("--severity must be 1..5, got " + std::to_string(severity));
-    cfg.named = {name, severity};
+    cfg.named.name = name;
+    cfg.named.severity = severity;
   } else {
     std::string all;
     for (auto& n : preset_names()) all += (all.empty() ? "" : ", ") + n;

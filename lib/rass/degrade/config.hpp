@@ -41,8 +41,9 @@ const std::vector<std::string>& stage_names();
 
 // A single named degradation (RobustSeg-style robustness tests), severity 1-5.
 struct NamedDegradation {
-  std::string name;  // blur, noise, jpeg, downsample ("" = the full pipeline)
+  std::string name;  // blur, noise, jpeg, downsample, ... ("" = the full pipeline)
   int severity = 3;
+  std::string frost_dir;  // frost: the folder of ImageNet-C's frost pictures
 };
 
 struct PipelineConfig {

@@ -154,6 +154,7 @@ int run_single(const DegradeJob& job) {
                            "the output is that record's degradation of this image\n",
                    printable_message(name).c_str(), printable_message(job.replay_path).c_str());
     rec = record_from_json(raw, job.replay_path);
+    resolve_frost_pictures(rec, job.cfg.named.frost_dir);
   } else {
     const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
     if (!batch::valid_utf8(key))

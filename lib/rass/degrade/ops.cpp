@@ -6,6 +6,7 @@
 #include "rass/core/error.hpp"
 #include "rass/degrade/corruptions.hpp"
 #include "rass/degrade/filter.hpp"
+#include "rass/degrade/frost.hpp"
 #include "rass/degrade/spatter.hpp"
 #include "rass/degrade/noise.hpp"
 #include "rass/io/image_io.hpp"
@@ -39,6 +40,7 @@ const char* op_kind_name(OpKind k) {
     case OpKind::saturate: return "saturate";
     case OpKind::elastic: return "elastic";
     case OpKind::spatter: return "spatter";
+    case OpKind::frost: return "frost";
   }
   return "?";
 }
@@ -73,6 +75,11 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
   static const std::vector<OpField> elastic = {{"alpha", 0, 1000}};
   static const std::vector<OpField> spatter = {{"mean", -10, 10},  {"std", 0, 10},   {"sigma", 0.01, 20},
                                                {"threshold", -10, 10}, {"gain", 0, 100}, {"mud", 0, 1, true}};
+  static const std::vector<OpField> frost = {{"strength", 0, 10},
+                                             {"weight", 0, 10},
+                                             {"picture", 0, kFrostPictures - 1, true},
+                                             {"crop_y", 0, 1 << 20, true},
+                                             {"crop_x", 0, 1 << 20, true}};
   switch (k) {
     case OpKind::speckle_noise: return speckle_noise;
     case OpKind::defocus_blur: return defocus_blur;
@@ -82,6 +89,7 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
     case OpKind::saturate: return saturate;
     case OpKind::elastic: return elastic;
     case OpKind::spatter: return spatter;
+    case OpKind::frost: return frost;
     case OpKind::contrast: return contrast;
     case OpKind::brightness: return brightness;
     case OpKind::motion_blur: return motion_blur;
@@ -106,7 +114,7 @@ static OpKind parse_op_kind(const std::string& s) {
                    OpKind::jpeg, OpKind::contrast, OpKind::brightness, OpKind::motion_blur, OpKind::fog, OpKind::snow,
                    OpKind::shot_noise, OpKind::impulse_noise, OpKind::low_light, OpKind::rain, OpKind::speckle_noise,
                    OpKind::defocus_blur, OpKind::zoom_blur, OpKind::glass_blur, OpKind::pixelate, OpKind::saturate,
-                   OpKind::elastic, OpKind::spatter})
+                   OpKind::elastic, OpKind::spatter, OpKind::frost})
     if (s == op_kind_name(k)) return k;
   throw Error(ExitCode::bad_input, "unknown op '" + s + "'");
 }
@@ -435,6 +443,11 @@ void apply_corruption(Planes& img, const Op& op) {
       RngDraws draws(op.seed);
       return corrupt_spatter(img, SpatterParams{v[0], v[1], v[2], v[3], v[4], v[5] != 0}, draws);
     }
+    case OpKind::frost:
+      if (op.resource.empty())
+        throw Error(ExitCode::usage, "frost needs ImageNet-C's frost pictures: --frost-dir DIR (or RASS_FROST_DIR), "
+                                     "the frost/ folder of the imagecorruptions package");
+      return corrupt_frost(img, v[0], v[1], frost_picture(op.resource), int(v[3]), int(v[4]));
     default: throw Error(ExitCode::runtime, std::string("not a corruption: ") + op_kind_name(op.kind));
   }
 }

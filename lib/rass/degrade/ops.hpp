@@ -19,7 +19,7 @@ enum class OpKind {
   blur, usm, resize, gaussian_noise, poisson_noise, jpeg,
   // The single corruptions of corruptions.hpp (their values in Op::values).
   contrast, brightness, motion_blur, fog, snow, shot_noise, impulse_noise, low_light, rain,
-  speckle_noise, defocus_blur, zoom_blur, glass_blur, pixelate, saturate, elastic, spatter
+  speckle_noise, defocus_blur, zoom_blur, glass_blur, pixelate, saturate, elastic, spatter, frost
 };
 const char* op_kind_name(OpKind k);
 
@@ -47,6 +47,9 @@ struct Op {
   // single corruptions: the values of corruption_fields(kind), in order (the
   // random ones also use `seed`)
   std::vector<double> values;
+  // frost: the path of its picture (the record holds its index; the tool
+  // joins it to --frost-dir, see resolve_frost_pictures in record.hpp).
+  std::string resource;
 };
 
 // A record field of a single corruption: its name and bounds.

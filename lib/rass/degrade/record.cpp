@@ -6,7 +6,9 @@
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
+#include "rass/core/file.hpp"
 #include "rass/degrade/corruptions.hpp"
+#include "rass/degrade/frost.hpp"
 #include "rass/degrade/planes.hpp"
 #include "rass/io/image_io.hpp"
 
@@ -45,6 +47,7 @@ constexpr double kSpatter[5][6] = {{0.65, 0.3, 4, 0.69, 0.6, 0},  // mean, std, 
                                    {0.65, 0.3, 2, 0.68, 0.5, 0},
                                    {0.65, 0.3, 1, 0.65, 1.5, 1},
                                    {0.67, 0.4, 1, 0.65, 1.5, 1}};
+constexpr double kFrost[5][2] = {{1, 0.4}, {0.8, 0.6}, {0.7, 0.7}, {0.65, 0.7}, {0.6, 0.75}};  // strength, weight
 constexpr double kElasticAlpha[5] = {250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12};
 // Our own severities (no reference is public): low light dims and darkens the
 // tones, then adds sensor noise (0-255 units); rain's streak density, length,
@@ -154,7 +157,8 @@ Op corruption_op(OpKind kind, const std::string& stage, std::vector<double> valu
 
 // The single corruptions of corruptions.hpp at severity index s (0..4); the
 // angles the reference draws per image come from the "params" stream.
-void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, const std::string& key) {
+void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, const std::string& key,
+                       const std::string& frost_dir) {
   Rng rng(seed, key, "params");
   auto add = [&](OpKind kind, std::vector<double> values) {
     rec.ops.push_back(corruption_op(kind, n, std::move(values), seed, key));
@@ -189,6 +193,21 @@ void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, 
   } else if (n == "spatter") {
     const double* c = kSpatter[s];
     add(OpKind::spatter, {c[0], c[1], c[2], c[3], c[4], c[5]});
+  } else if (n == "frost") {
+    if (frost_dir.empty())
+      throw Error(ExitCode::usage, "-p frost needs ImageNet-C's frost pictures: --frost-dir DIR (or RASS_FROST_DIR), "
+                                   "the frost/ folder of the imagecorruptions package");
+    // The reference's draws: randint(5) (frost6.jpg is never drawn), then
+    // the crop's row and column in the rescaled picture.
+    const int picture = int(rng.below(5));
+    const std::string path = path_join(frost_dir, frost_file_name(picture));
+    const Image& f = frost_picture(path);
+    int rw = 0, rh = 0;
+    frost_rescaled_size(f.width, f.height, rec.in_width, rec.in_height, rw, rh);
+    const double crop_y = double(rng.below(uint64_t(rh - rec.in_height)));
+    const double crop_x = double(rng.below(uint64_t(rw - rec.in_width)));
+    add(OpKind::frost, {kFrost[s][0], kFrost[s][1], double(picture), crop_y, crop_x});
+    rec.ops.back().resource = path;
   } else if (n == "elastic") {
     add(OpKind::elastic, {kElasticAlpha[s]});
   } else if (n == "low-light") {
@@ -230,7 +249,7 @@ Record sample_named(const PipelineConfig& cfg, Record rec, uint64_t seed, const 
     rec.ops.push_back(resize_op("downsample", ResizeMode::area, int(rec.in_width / f), int(rec.in_height / f)));
     rec.ops.push_back(resize_op("upsample", ResizeMode::bicubic, rec.in_width, rec.in_height));
   } else {
-    sample_corruption(rec, n, s, seed, key);
+    sample_corruption(rec, n, s, seed, key, cfg.named.frost_dir);
   }
   rec.out_width = rec.in_width;
   rec.out_height = rec.in_height;
@@ -417,6 +436,12 @@ void check_declared_size(const std::string& name, const std::string& field, int6
 }
 
 }  // namespace
+
+void resolve_frost_pictures(Record& rec, const std::string& frost_dir) {
+  for (Op& op : rec.ops)
+    if (op.kind == OpKind::frost && !frost_dir.empty() && op.values.size() > 2)
+      op.resource = path_join(frost_dir, frost_file_name(int(op.values[2])));
+}
 
 void check_record_sizes(const Record& rec, const std::string& name) {
   check_declared_size(name, "input", rec.in_width, rec.in_height);

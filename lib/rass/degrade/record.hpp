@@ -70,5 +70,9 @@ Record record_from_json(const nlohmann::ordered_json& j, const std::string& name
 // floor(n * factor)) walked from the input size, each against the pixel
 // limit, and the final size against out_width x out_height. Throws Error(bad_input).
 void check_record_sizes(const Record& rec, const std::string& name);
+// A record read back holds each frost op's picture by index: this joins it
+// to the folder of the pictures (--frost-dir) so the op can be applied; with
+// no folder the op says it needs one when applied.
+void resolve_frost_pictures(Record& rec, const std::string& frost_dir);
 
 }  // namespace rass::degrade
