@@ -197,14 +197,15 @@ def main():
         Image.fromarray(pic).save(os.path.join(frost_dir, name), quality=95)
     ic.resource_filename = lambda _pkg, rel: os.path.join(frost_dir, os.path.basename(rel))
     names = ["frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg"]
-    for s, skip in ((1, 0), (2, 1), (3, 3), (4, 4), (5, 2)):
+    for image, s, skip in (("rgb", 1, 0), ("rgb", 2, 1), ("rgb", 3, 3), ("rgb", 4, 4), ("rgb", 5, 2), ("gray", 3, 1)):
+        x = images[image]
         st = Streams()
         for _ in range(skip):
             st.u()
         idx = st.randint(5)
         fr = ic.cv2.imread(os.path.join(frost_dir, names[idx]))
         fh, fw = fr.shape[:2]
-        h, w = rgb.shape[:2]
+        h, w = x.shape[:2]
         if fh >= h and fw >= w:
             f = 1
         elif fh < h and fw >= w:
@@ -216,8 +217,8 @@ def main():
         f *= 1.1
         rw, rh = int(np.ceil(fw * f)), int(np.ceil(fh * f))
         crop_y, crop_x = st.randint(0, rh - h), st.randint(0, rw - w)
-        add("frost", "rgb", {"severity": s, "picture": int(idx), "crop_y": int(crop_y), "crop_x": int(crop_x)},
-            patched(ic.frost, rgb, s, skip=skip))
+        add("frost", image, {"severity": s, "picture": int(idx), "crop_y": int(crop_y), "crop_x": int(crop_x)},
+            patched(ic.frost, x, s, skip=skip))
 
     doc = {
         "made_by": "tests/degrade/make_corruption_golden.py",

@@ -149,13 +149,15 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
       const Record r = sample_record(cfg, 7, "k", p.width, p.height, p.channels);
       REQUIRE(r.ops.size() == 1);
       const std::string pic = cfg.named.frost_dir + "/" + frost_file_name(prm["picture"]);
-      corrupt_frost(p, r.ops[0].values[0], r.ops[0].values[1], frost_picture(pic), prm["crop_y"], prm["crop_x"]);
+      corrupt_frost(p, r.ops[0].values[0], r.ops[0].values[1], frost_picture(pic).image, prm["crop_y"], prm["crop_x"],
+                    pic);
       // cv2.resize INTER_CUBIC on 8 bits is not the same in every OpenCV
-      // build: Debian's 4.6 and PyPI's 4.6 differ by one level at a few
-      // pixels of the rescaled picture (measured), which moves the output by
-      // weight / 255 there.
+      // build: Debian's 4.6 and PyPI's 4.6 (and 4.10) differ by one level
+      // in up to half the values of an upscaled picture (measured: 306 of
+      // 1296 for frost2.png to 24x18), which moves the output by at most
+      // weight / 255 there; the bound below that holds everywhere.
       tol = 1e-5;
-      allowed_over = p.data.size() / 10;
+      allowed_over = p.data.size() / 2;
     } else {
       FAIL("unknown case " << name);
     }
@@ -166,7 +168,7 @@ TEST_CASE("corruptions match imagecorruptions 1.1.2") {
     ++seen[name];
   }
   CHECK(seen.size() == 14);
-  CHECK(seen["frost"] == 5);
+  CHECK(seen["frost"] == 6);
   CHECK(seen["snow"] == 6);
   CHECK(seen["glass_blur"] == 3);
   CHECK(seen["zoom_blur"] == 5);
@@ -255,6 +257,7 @@ TEST_CASE("every single degradation preset makes an op that survives its record"
         CHECK(back.kind == op.kind);
         CHECK(back.values == op.values);
         CHECK(back.seed == op.seed);
+        CHECK(back.resource_hash == op.resource_hash);
       }
       const std::vector<Op> drawn = r.ops;
       resolve_frost_pictures(r, cfg.named.frost_dir);  // as a replay does

@@ -164,6 +164,9 @@ degrade::DegradeJob DegradeCli::job() const {
         throw_usage("--frost-dir " + frost_dir_ + ": " + frost_file_name(i) + " is missing or unreadable (" +
                     std::strerror(errno) + ")");
     }
+    // Decoded now (they are cached): a bad picture stops the run before any
+    // image is written, not at the items that happen to draw it.
+    for (int i = 0; i < 5; ++i) frost_picture(path_join(frost_dir_, frost_file_name(i)));
   }
   if (!named && app_->count("--severity") > 0)
     throw_usage("--severity applies only to the single-degradation presets " + degrade::single_degradation_list() +

@@ -1,14 +1,19 @@
 #include "rass/degrade/frost.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 
+#include <sys/stat.h>
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "rass/batch/provenance.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/io/image_io.hpp"
@@ -21,22 +26,30 @@ const char* frost_file_name(int index) {
   return index >= 0 && index < kFrostPictures ? names[index] : "?";
 }
 
-const Image& frost_picture(const std::string& path) {
+const FrostPicture& frost_picture(const std::string& path) {
   static std::mutex mu;
-  static std::map<std::string, std::unique_ptr<Image>> cache;
+  static std::map<std::string, std::unique_ptr<FrostPicture>> cache;
   std::lock_guard<std::mutex> lock(mu);
   auto& slot = cache[path];
   if (!slot) {
-    Image img = decode_image(read_file_bytes(path), path);
+    // A FIFO would block and /dev/zero grow without end: regular files only.
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) throw_bad_input(path, std::string("cannot read: ") + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw_bad_input(path, "a frost picture must be a regular file");
+    const std::vector<uint8_t> bytes = read_image_bytes(path);
+    Image img = decode_image(bytes, path);
     if (img.depth != 8) throw_bad_input(path, "a frost picture must be an 8-bit image");
     if (img.channels == 4) img = drop_alpha(std::move(img));
     if (img.channels != 3) throw_bad_input(path, "a frost picture must be an RGB image");
-    slot = std::make_unique<Image>(std::move(img));
+    auto pic = std::make_unique<FrostPicture>();
+    pic->image = std::move(img);
+    pic->hash = batch::bytes_hash(bytes);
+    slot = std::move(pic);
   }
   return *slot;
 }
 
-void frost_rescaled_size(int fw, int fh, int w, int h, int& out_w, int& out_h) {
+void frost_rescaled_size(int fw, int fh, int w, int h, int& out_w, int& out_h, const std::string& path) {
   double s = 1;
   if (fh >= h && fw >= w)
     s = 1;
@@ -47,17 +60,23 @@ void frost_rescaled_size(int fw, int fh, int w, int h, int& out_w, int& out_h) {
   else
     s = std::max(double(h) / fh, double(w) / fw);
   s *= 1.1;
-  out_w = int(std::ceil(fw * s));
-  out_h = int(std::ceil(fh * s));
+  const double rw = std::ceil(fw * s), rh = std::ceil(fh * s);
+  if (rw * rh > double(kMaxFrostRescaledPixels))
+    throw_bad_input(path, "rescaled to cover a " + std::to_string(w) + "x" + std::to_string(h) + " image, this frost " +
+                              "picture would be " + std::to_string(int64_t(rw)) + "x" + std::to_string(int64_t(rh)) +
+                              ", more than 2^28 pixels (ImageNet-C's frost covers the longer side)");
+  out_w = int(rw);
+  out_h = int(rh);
 }
 
-void corrupt_frost(Planes& img, double strength, double weight, const Image& frost, int crop_y, int crop_x) {
+void corrupt_frost(Planes& img, double strength, double weight, const Image& frost, int crop_y, int crop_x,
+                   const std::string& path) {
   int rw = 0, rh = 0;
-  frost_rescaled_size(frost.width, frost.height, img.width, img.height, rw, rh);
-  if (crop_y < 0 || crop_x < 0 || crop_y + img.height > rh || crop_x + img.width > rw)
-    throw Error(ExitCode::bad_input, "frost: the crop at (" + std::to_string(crop_y) + ", " + std::to_string(crop_x) +
-                                         ") leaves the " + std::to_string(rw) + "x" + std::to_string(rh) +
-                                         " rescaled picture (another frost picture than the record's?)");
+  frost_rescaled_size(frost.width, frost.height, img.width, img.height, rw, rh, path);
+  if (crop_y < 0 || crop_x < 0 || int64_t(crop_y) + img.height > rh || int64_t(crop_x) + img.width > rw)
+    throw_bad_input(path, "the record's frost crop at (" + std::to_string(crop_y) + ", " + std::to_string(crop_x) +
+                              ") leaves this picture rescaled to " + std::to_string(rw) + "x" + std::to_string(rh) +
+                              " (another picture than the record's?)");
   const cv::Mat src(frost.height, frost.width, CV_8UC3, const_cast<uint8_t*>(frost.data.data()));
   cv::Mat big;
   cv::resize(src, big, cv::Size(rw, rh), 0, 0, cv::INTER_CUBIC);
@@ -67,7 +86,8 @@ void corrupt_frost(Planes& img, double strength, double weight, const Image& fro
       const size_t i = size_t(y) * img.width + x;
       const uint8_t* f = row + size_t(x) * 3;
       for (int c = 0; c < img.channels; ++c) {
-        const double fv = img.channels >= 3 ? f[c] : f[0] * 0.2989 + f[1] * 0.5870 + f[2] * 0.1140;
+        // Gray: the reference's np.dot over cv2's BGR order (f holds RGB).
+        const double fv = img.channels >= 3 ? f[c] : f[2] * 0.2989 + f[1] * 0.5870 + f[0] * 0.1140;
         // In 0-255 as the reference: strength * x + weight * frost, clipped.
         const double v = strength * std::nearbyint(double(img.plane(c)[i]) * 255.0) + weight * fv;
         img.plane(c)[i] = float(std::clamp(v, 0.0, 255.0) / 255.0);

@@ -139,6 +139,7 @@ json op_to_json(const Op& op) {
         j[fields[i].name] = v;
     }
     if (corruption_is_random(op.kind)) j["seed"] = hex64(op.seed);
+    if (op.kind == OpKind::frost) j["picture_hash"] = op.resource_hash;
     return j;
   }
   switch (op.kind) {
@@ -305,6 +306,11 @@ Op parse_op(const json& j, const std::string& where_in) {
       op.values.push_back(f.integer ? double(integer_in(j, f.name, where, int64_t(f.lo), int64_t(f.hi)))
                                     : number_in(j, f.name, where, f.lo, f.hi));
     if (corruption_is_random(op.kind)) op.seed = hex_seed(j, where);
+    if (op.kind == OpKind::frost) {
+      op.resource_hash = text(j, "picture_hash", where);
+      if (op.resource_hash.size() != 16 || op.resource_hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+        bad_field(where + " picture_hash", "'" + op.resource_hash + "' is not a 16-digit hex hash");
+    }
     return op;
   }
   switch (op.kind) {
@@ -447,7 +453,13 @@ void apply_corruption(Planes& img, const Op& op) {
       if (op.resource.empty())
         throw Error(ExitCode::usage, "frost needs ImageNet-C's frost pictures: --frost-dir DIR (or RASS_FROST_DIR), "
                                      "the frost/ folder of the imagecorruptions package");
-      return corrupt_frost(img, v[0], v[1], frost_picture(op.resource), int(v[3]), int(v[4]));
+    {
+      const FrostPicture& pic = frost_picture(op.resource);
+      if (!op.resource_hash.empty() && pic.hash != op.resource_hash)
+        throw_bad_input(op.resource, "is not the frost picture the record was made with (its hash " + pic.hash +
+                                         " is not the record's " + op.resource_hash + ")");
+      return corrupt_frost(img, v[0], v[1], pic.image, int(v[3]), int(v[4]), op.resource);
+    }
     default: throw Error(ExitCode::runtime, std::string("not a corruption: ") + op_kind_name(op.kind));
   }
 }

@@ -50,6 +50,7 @@ struct Op {
   // frost: the path of its picture (the record holds its index; the tool
   // joins it to --frost-dir, see resolve_frost_pictures in record.hpp).
   std::string resource;
+  std::string resource_hash;  // frost: its picture's bytes_hash, in the record ("picture_hash")
 };
 
 // A record field of a single corruption: its name and bounds.

@@ -201,13 +201,14 @@ void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, 
     // the crop's row and column in the rescaled picture.
     const int picture = int(rng.below(5));
     const std::string path = path_join(frost_dir, frost_file_name(picture));
-    const Image& f = frost_picture(path);
+    const FrostPicture& pic = frost_picture(path);
     int rw = 0, rh = 0;
-    frost_rescaled_size(f.width, f.height, rec.in_width, rec.in_height, rw, rh);
+    frost_rescaled_size(pic.image.width, pic.image.height, rec.in_width, rec.in_height, rw, rh, path);
     const double crop_y = double(rng.below(uint64_t(rh - rec.in_height)));
     const double crop_x = double(rng.below(uint64_t(rw - rec.in_width)));
     add(OpKind::frost, {kFrost[s][0], kFrost[s][1], double(picture), crop_y, crop_x});
     rec.ops.back().resource = path;
+    rec.ops.back().resource_hash = pic.hash;
   } else if (n == "elastic") {
     add(OpKind::elastic, {kElasticAlpha[s]});
   } else if (n == "low-light") {
