@@ -117,6 +117,18 @@ expect_exit 2 "frost with four pictures missing" -- "$D" "$IN" -o "$T/x.png" -p 
 stderr_has "frost2.png is missing" "the missing picture is named"
 expect_exit 2 "a frost replay without pictures" -- env -u RASS_FROST_DIR "$D" "$IN" -o "$T/x.png" --replay "$T/frost-1.json"
 stderr_has "frost needs ImageNet-C's frost pictures" "the replay asks for the folder"
+# A picture linked to /dev/zero is refused at once (it was read without end);
+# a replay with another picture under the record's name is refused by its hash.
+mkdir -p "$T/fz" && cp "$FIX/degrade/frost/"* "$T/fz/" && ln -sf /dev/zero "$T/fz/frost2.png"
+expect_exit 3 "a frost picture linked to /dev/zero" -- timeout 60 "$D" "$IN" -o "$T/x.png" -p frost --frost-dir "$T/fz"
+stderr_has "frost2.png: a frost picture must be a regular file" "the picture is named"
+mkdir -p "$T/fo" && cp "$FIX/degrade/frost/"* "$T/fo/"
+pic=$(sed -n 's/.*"picture": \([0-9]\).*/\1/p' "$T/frost-1.json")
+name=$(ls "$T/fo" | sort | sed -n "$((pic + 1))p")
+other=$(ls "$T/fo" | sort | sed -n "$(( (pic + 1) % 5 + 1 ))p")
+cp "$T/fo/$other" "$T/fo/$name.tmp" && mv "$T/fo/$name.tmp" "$T/fo/$name"
+expect_exit 3 "a replay with another frost picture" -- "$D" "$IN" -o "$T/x.png" --replay "$T/frost-1.json" --frost-dir "$T/fo"
+stderr_has "is not the frost picture the record was made with" "the changed picture is said"
 expect_exit 2 "--frost-dir with -p fog" -- "$D" "$IN" -o "$T/x.png" -p fog --frost-dir "$FIX/degrade/frost"
 stderr_has "--frost-dir holds the pictures of -p frost, not of fog" "the misplaced folder is said"
 [ -e "$T/x.png" ] && fail "no output after the refusals"
