@@ -51,6 +51,11 @@ cp -r "$T/out" "$T/out0"
 expect_exit 0 "snow batch --resume" -- "$D" "$T/hq" -o "$T/out/" -p snow --severity 2 --variants 2 --resume -q
 diff -r "$T/out0" "$T/out" >/dev/null || fail "--resume changed the finished outputs"
 
+# --print-config shows a severity's values, and what each image draws.
+expect_exit 0 "--print-config -p snow --severity 4" -- "$D" --print-config -p snow --severity 4
+grep -q '"zoom": 4.5' "$T/.out" && grep -q '"angle": "drawn per image"' "$T/.out" ||
+  fail "--print-config: snow 4's zoom 4.5 and a drawn angle expected: $(cat "$T/.out")"
+
 # Refusals.
 expect_exit 2 "fog --severity 6" -- "$D" "$IN" -o "$T/x.png" -p fog --severity 6
 stderr_has "--severity must be 1..5" "the severity range is said"

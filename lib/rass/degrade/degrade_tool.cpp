@@ -395,10 +395,31 @@ static int run_batch(const DegradeJob& job) {
   return tally.exit_code();
 }
 
+// --print-config: the settings, and for a single degradation the ops its
+// severity makes, with what each image draws marked as such (the fields
+// that differ between two items' records) and the resize sizes, which
+// follow the image, left out.
+static json print_config_json(const PipelineConfig& cfg) {
+  json j = config_to_json(cfg);
+  if (cfg.named.name.empty() || (cfg.named.name == "frost" && cfg.named.frost_dir.empty())) return j;
+  const Record a = sample_record(cfg, 0, "a", 512, 384, 3), b = sample_record(cfg, 0, "b", 512, 384, 3);
+  json ops = json::array();
+  for (size_t i = 0; i < a.ops.size() && i < b.ops.size(); ++i) {
+    json oa = op_to_json(a.ops[i]);
+    const json ob = op_to_json(b.ops[i]);
+    for (auto it = oa.begin(); it != oa.end(); ++it)
+      if (ob.contains(it.key()) && ob[it.key()] != it.value()) it.value() = "drawn per image";
+    if (a.ops[i].kind == OpKind::resize) oa.erase("width"), oa.erase("height");
+    ops.push_back(oa);
+  }
+  j["ops"] = ops;
+  return j;
+}
+
 int run_degrade(const DegradeJob& job) {
   validate(job.cfg);
   if (job.print_config) {
-    batch::write_report("-", json_text(config_to_json(job.cfg), 2) + "\n");
+    batch::write_report("-", json_text(print_config_json(job.cfg), 2) + "\n");
     return 0;
   }
   if (job.inputs.empty() && job.manifest_in.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
