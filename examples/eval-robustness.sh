@@ -65,7 +65,7 @@ done
 # What the sets are made with: a rerun must match it.
 mkdir -p "$out"
 settings=$(printf 'hq\t%s\ngt\t%s\nseed\t%s\nsegment\t%s\neval_flags\t%s\nfrost_dir\t%s\n' \
-  "$(cd "$hq" && pwd)" "$(cd "$gt" && pwd)" "$seed" "${SEGMENT:-rass-segment -O -q}" "${eval_flags[*]}" \
+  "$(CDPATH='' cd -- "$hq" && pwd)" "$(CDPATH='' cd -- "$gt" && pwd)" "$seed" "${SEGMENT:-rass-segment -O -q}" "${eval_flags[*]}" \
   "${RASS_FROST_DIR:-}")
 if [ -f "$out/settings" ]; then
   [ "$(cat "$out/settings")" = "$settings" ] ||
@@ -94,6 +94,7 @@ score() {
 
 score clean "$hq"
 clean=$(json_number "$out/miou-clean.json" mIoU)
+[ -n "$clean" ] || die "the clean set has no mIoU (no class present: see $out/miou-clean.json)"
 clean_pairs=$(json_number "$out/miou-clean.json" evaluated)
 printf 'corruption\tseverity\tmIoU\trelative\tpairs\n' >"$out/robustness.tsv"
 : >"$out/robustness.raw"
@@ -101,10 +102,15 @@ for c in $corruptions; do
   for s in $severities; do
     set_name=$c-$s
     if [ ! -s "$out/miou-$set_name.json" ]; then
-      rass-degrade "$hq" -o "$out/lq-$set_name/" -p "$c" --severity "$s" --seed "$seed" --resume -q
+      # Exit 3: some images were refused (named on stderr); the rest is
+      # degraded, and the set's pairs column shows what is missing.
+      status=0
+      rass-degrade "$hq" -o "$out/lq-$set_name/" -p "$c" --severity "$s" --seed "$seed" --resume -q || status=$?
+      [ "$status" -eq 0 ] || [ "$status" -eq 3 ] || exit "$status"
       score "$set_name" "$out/lq-$set_name"
     fi
     m=$(json_number "$out/miou-$set_name.json" mIoU)
+    [ -n "$m" ] || die "set $set_name has no mIoU (no class present: see $out/miou-$set_name.json)"
     pairs=$(json_number "$out/miou-$set_name.json" evaluated)
     [ "$pairs" = "$clean_pairs" ] ||
       echo "eval-robustness.sh: warning: $set_name scored $pairs pairs, the clean set $clean_pairs" >&2

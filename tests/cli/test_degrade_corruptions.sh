@@ -21,8 +21,8 @@ for p in motion-blur defocus-blur zoom-blur glass-blur shot-noise impulse-noise 
 done
 # The output keeps the input's size (these presets do not rescale).
 if command -v python3 >/dev/null; then
-  for f in "$T/fog-5.png" "$T/snow-3.png" "$T/rain-5.png"; do
-    [ -e "$f" ] || continue
+  for f in "$T/fog-5.png" "$T/snow-5.png" "$T/rain-5.png" "$T/frost-5.png"; do
+    [ -e "$f" ] || { fail "$f was not made"; continue; }
     python3 - "$IN" "$f" <<'EOF' || fail "$f: size differs from the input"
 import struct, sys
 def size(p):

@@ -120,7 +120,7 @@ DegradeCli::DegradeCli()
       ->type_name("P");
   a.add_option("--final-sinc-prob", model_["--final-sinc-prob"], "probability of the final sinc filter")->type_name("P");
   a.add_option("--frost-dir", frost_dir_,
-               "-p frost: the folder of ImageNet-C's frost pictures (frost1.png ... frost6.jpg, the frost/ folder "
+               "-p frost: the folder of ImageNet-C's frost pictures (frost1.png ... frost5.jpg, the frost/ folder "
                "of the imagecorruptions package)")
       ->envname("RASS_FROST_DIR")
       ->type_name("DIR");
@@ -161,8 +161,8 @@ degrade::DegradeJob DegradeCli::job() const {
     for (int i = 0; i < 5; ++i) {
       const std::string f = path_join(frost_dir_, frost_file_name(i));
       if (::access(f.c_str(), R_OK) != 0)
-        throw_usage("--frost-dir " + frost_dir_ + ": " + frost_file_name(i) + " is missing or unreadable (" +
-                    std::strerror(errno) + ")");
+        throw_usage((given_on_command_line("--frost-dir") ? "--frost-dir " : "RASS_FROST_DIR=") + frost_dir_ + ": " +
+                    frost_file_name(i) + " is missing or unreadable (" + std::strerror(errno) + ")");
     }
     // Decoded now (they are cached): a bad picture stops the run before any
     // image is written, not at the items that happen to draw it.

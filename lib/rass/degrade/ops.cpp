@@ -74,7 +74,7 @@ const std::vector<OpField>& corruption_fields(OpKind k) {
   static const std::vector<OpField> saturate = {{"scale", 0, 100}, {"shift", -1, 1}};
   static const std::vector<OpField> elastic = {{"alpha", 0, 1000}};
   static const std::vector<OpField> spatter = {{"mean", -10, 10},  {"std", 0, 10},   {"sigma", 0.01, 20},
-                                               {"threshold", -10, 10}, {"gain", 0, 100}, {"mud", 0, 1, true}};
+                                               {"threshold", -10, 10}, {"gain", 0, 20}, {"mud", 0, 1, true}};
   static const std::vector<OpField> frost = {{"strength", 0, 10},
                                              {"weight", 0, 10},
                                              {"picture", 0, kFrostPictures - 1, true},

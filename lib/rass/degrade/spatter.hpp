@@ -9,7 +9,7 @@ namespace rass::degrade {
 
 struct SpatterParams {
   double mean = 0.65, std = 0.3, sigma = 4, threshold = 0.69;
-  double gain = 0.6;  // water: scale of the drop mask; mud: sigma of its blur
+  double gain = 0.6;  // water: scale of the drop mask; mud: sigma of its blur (record field "gain", 0..20)
   bool mud = false;
 };
 // The layer N(mean, std) of the image's size, blurred (skimage gaussian,
