@@ -158,7 +158,7 @@ degrade::DegradeJob DegradeCli::job() const {
     if (frost_dir_.empty())
       throw_usage("-p frost needs ImageNet-C's frost pictures: --frost-dir DIR (or RASS_FROST_DIR), the frost/ "
                   "folder of the imagecorruptions package");
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < kFrostPicturesDrawn; ++i) {
       const std::string f = path_join(frost_dir_, frost_file_name(i));
       if (::access(f.c_str(), R_OK) != 0)
         throw_usage((given_on_command_line("--frost-dir") ? "--frost-dir " : "RASS_FROST_DIR=") + frost_dir_ + ": " +
@@ -166,7 +166,7 @@ degrade::DegradeJob DegradeCli::job() const {
     }
     // Decoded now (they are cached): a bad picture stops the run before any
     // image is written, not at the items that happen to draw it.
-    for (int i = 0; i < 5; ++i) frost_picture(path_join(frost_dir_, frost_file_name(i)));
+    for (int i = 0; i < kFrostPicturesDrawn; ++i) frost_picture(path_join(frost_dir_, frost_file_name(i)));
   }
   if (!named && app_->count("--severity") > 0)
     throw_usage("--severity applies only to the single-degradation presets " + degrade::single_degradation_list() +

@@ -12,8 +12,6 @@ namespace rass::degrade {
 
 namespace {
 
-float clip01(double v) { return float(v < 0 ? 0 : v > 1 ? 1 : v); }
-
 // The shifts of imagecorruptions' _motion_blur: copy i moves by
 // (-ceil(i p1 / h - 0.5), -ceil(i p0 / h - 0.5)) with p = width (sin, cos) of
 // the angle and h = hypot(p), computed as the reference does (np.deg2rad is
@@ -300,11 +298,7 @@ void corrupt_rain(Planes& img, double density, int length, double angle_deg, dou
   }
 }
 
-}  // namespace rass::degrade
-
 // ---- more of ImageNet-C ---------------------------------------------------
-
-namespace rass::degrade {
 
 namespace {
 

@@ -16,6 +16,9 @@
 
 namespace rass::degrade {
 
+// The clip to [0, 1] every corruption ends with, as a float sample.
+inline float clip01(double v) { return float(v < 0 ? 0 : v > 1 ? 1 : v); }
+
 // A stream of uniform [0, 1) and standard normal numbers. The corruptions
 // draw arrays in NumPy's row-major order, one number per element.
 class Draws {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -68,6 +69,19 @@ constexpr size_t kMaxRecordBytes = size_t(16) << 20;
 
 std::string variant_key(const std::string& key, int k) { return k == 0 ? key : key + "#v" + std::to_string(k); }
 
+// What a single degradation draws per image: the op fields ("i.name") that
+// differ between two items' records of one size (empty: nothing is random).
+std::set<std::string> drawn_fields(const PipelineConfig& cfg) {
+  const Record a = sample_record(cfg, 0, "a", 512, 384, 3), b = sample_record(cfg, 0, "b", 512, 384, 3);
+  std::set<std::string> drawn;
+  for (size_t i = 0; i < a.ops.size() && i < b.ops.size(); ++i) {
+    const json oa = op_to_json(a.ops[i]), ob = op_to_json(b.ops[i]);
+    for (auto it = oa.begin(); it != oa.end(); ++it)
+      if (!ob.contains(it.key()) || ob[it.key()] != it.value()) drawn.insert(std::to_string(i) + "." + it.key());
+  }
+  return drawn;
+}
+
 // Options given that cannot change this run's outputs: a warning each (unless
 // -q), as a script that always passes them should still run.
 void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
@@ -80,10 +94,8 @@ void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
   if (job.upsample_mode_given && (!job.cfg.lq_at_hq_size || job.cfg.scale == 1) && job.cfg.named.name.empty())
     warn("--upsample-mode applies with --lq-size hq and a scale above 1: no image is resized back here");
   // Single degradations that draw nothing at random give N equal variants.
-  const std::string& n = job.cfg.named.name;
-  if (job.variants > 1 && (n == "blur" || n == "jpeg" || n == "downsample" || n == "contrast" || n == "brightness" ||
-                            n == "defocus-blur" || n == "zoom-blur" || n == "pixelate" || n == "saturate"))
-    warn("--variants " + std::to_string(job.variants) + " with preset " + n +
+  if (job.variants > 1 && !job.cfg.named.name.empty() && drawn_fields(job.cfg).empty())
+    warn("--variants " + std::to_string(job.variants) + " with preset " + job.cfg.named.name +
          ", which draws nothing at random: the variants are the same image");
 }
 
@@ -402,15 +414,15 @@ static int run_batch(const DegradeJob& job) {
 static json print_config_json(const PipelineConfig& cfg) {
   json j = config_to_json(cfg);
   if (cfg.named.name.empty() || (cfg.named.name == "frost" && cfg.named.frost_dir.empty())) return j;
-  const Record a = sample_record(cfg, 0, "a", 512, 384, 3), b = sample_record(cfg, 0, "b", 512, 384, 3);
+  const std::set<std::string> drawn = drawn_fields(cfg);
+  const Record a = sample_record(cfg, 0, "a", 512, 384, 3);
   json ops = json::array();
-  for (size_t i = 0; i < a.ops.size() && i < b.ops.size(); ++i) {
-    json oa = op_to_json(a.ops[i]);
-    const json ob = op_to_json(b.ops[i]);
-    for (auto it = oa.begin(); it != oa.end(); ++it)
-      if (ob.contains(it.key()) && ob[it.key()] != it.value()) it.value() = "drawn per image";
-    if (a.ops[i].kind == OpKind::resize) oa.erase("width"), oa.erase("height");
-    ops.push_back(oa);
+  for (size_t i = 0; i < a.ops.size(); ++i) {
+    json op = op_to_json(a.ops[i]);
+    for (auto it = op.begin(); it != op.end(); ++it)
+      if (drawn.count(std::to_string(i) + "." + it.key())) it.value() = "drawn per image";
+    if (a.ops[i].kind == OpKind::resize) op.erase("width"), op.erase("height");
+    ops.push_back(op);
   }
   j["ops"] = ops;
   return j;

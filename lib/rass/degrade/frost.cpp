@@ -1,14 +1,10 @@
 #include "rass/degrade/frost.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
-
-#include <sys/stat.h>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -32,10 +28,9 @@ const FrostPicture& frost_picture(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu);
   auto& slot = cache[path];
   if (!slot) {
-    // A FIFO would block and /dev/zero grow without end: regular files only.
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) throw_bad_input(path, std::string("cannot read: ") + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) throw_bad_input(path, "a frost picture must be a regular file");
+    // A FIFO would block: no special files (read_image_bytes says what is
+    // wrong with a missing file or a folder).
+    if (is_special_file(path)) throw_bad_input(path, "a frost picture must be a regular file");
     const std::vector<uint8_t> bytes = read_image_bytes(path);
     Image img = decode_image(bytes, path);
     if (img.depth != 8) throw_bad_input(path, "a frost picture must be an 8-bit image");

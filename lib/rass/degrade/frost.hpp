@@ -15,6 +15,7 @@ namespace rass::degrade {
 // frost1.png, frost2.png, frost3.png, frost4.jpg, frost5.jpg, frost6.jpg
 // (index 0-5; the reference draws 0-4, never the sixth).
 constexpr int kFrostPictures = 6;
+constexpr int kFrostPicturesDrawn = 5;
 const char* frost_file_name(int index);
 // The picture, decoded once per process (8-bit RGB), and the hash of its
 // bytes (batch/provenance.hpp's bytes_hash; records hold it, so a replay or

@@ -23,99 +23,86 @@ const char* op_kind_name(OpKind k) {
     case OpKind::gaussian_noise: return "gaussian_noise";
     case OpKind::poisson_noise: return "poisson_noise";
     case OpKind::jpeg: return "jpeg";
-    case OpKind::contrast: return "contrast";
-    case OpKind::brightness: return "brightness";
-    case OpKind::motion_blur: return "motion_blur";
-    case OpKind::fog: return "fog";
-    case OpKind::snow: return "snow";
-    case OpKind::shot_noise: return "shot_noise";
-    case OpKind::impulse_noise: return "impulse_noise";
-    case OpKind::low_light: return "low_light";
-    case OpKind::rain: return "rain";
-    case OpKind::speckle_noise: return "speckle_noise";
-    case OpKind::defocus_blur: return "defocus_blur";
-    case OpKind::zoom_blur: return "zoom_blur";
-    case OpKind::glass_blur: return "glass_blur";
-    case OpKind::pixelate: return "pixelate";
-    case OpKind::saturate: return "saturate";
-    case OpKind::elastic: return "elastic";
-    case OpKind::spatter: return "spatter";
-    case OpKind::frost: return "frost";
+    default: break;  // a single corruption: its name is in corruption_spec
   }
-  return "?";
+  const CorruptionSpec* c = corruption_spec(k);
+  return c ? c->name : "?";
+}
+
+const std::vector<CorruptionSpec>& corruption_specs() {
+  // Bounds keep every value finite and every loop short; the presets' values
+  // (record.cpp) lie well inside.
+  static const std::vector<CorruptionSpec> specs = {
+      {OpKind::contrast, "contrast", {{"factor", 0, 10}}, false},
+      {OpKind::brightness, "brightness", {{"delta", -1, 1}}, false},
+      {OpKind::motion_blur, "motion_blur",
+       {{"radius", 0, 100, true}, {"sigma", kMinRecordSigma, kMaxRecordSigma}, {"angle", -360, 360}}, false},
+      {OpKind::fog, "fog", {{"strength", 0, 100}, {"decay", 1, 16}}, true},
+      {OpKind::snow, "snow",
+       {{"mean", -10, 10},
+        {"std", 0, 10},
+        {"zoom", 1, 16},
+        {"threshold", -10, 10},
+        {"radius", 0, 100, true},
+        {"sigma", kMinRecordSigma, kMaxRecordSigma},
+        {"blend", 0, 1},
+        {"angle", -360, 360}},
+       true},
+      {OpKind::shot_noise, "shot_noise", {{"photons", 1e-3, 1e6}}, true},
+      {OpKind::impulse_noise, "impulse_noise", {{"amount", 0, 1}}, true},
+      {OpKind::low_light, "low_light", {{"gamma", 0.1, 10}, {"gain", 0, 1}}, false},
+      {OpKind::rain, "rain",
+       {{"density", 0, 1}, {"length", 1, 1000, true}, {"angle", -360, 360}, {"opacity", 0, 1}, {"darken", 0, 1}},
+       true},
+      {OpKind::speckle_noise, "speckle_noise", {{"sigma", 0, 10}}, true},
+      // A 61x61 disk at most (ImageNet-C: 21x21): the filter is not separable.
+      {OpKind::defocus_blur, "defocus_blur", {{"radius", 1, 30, true}, {"alias_blur", kMinRecordSigma, 100}}, false},
+      // At most 100 zooms: ceil((stop - 1) / step).
+      {OpKind::zoom_blur, "zoom_blur", {{"stop", 1.001, 2}, {"step", 0.01, 1}}, false},
+      {OpKind::glass_blur, "glass_blur", {{"sigma", 0.01, 10}, {"max_delta", 1, 20, true}, {"iterations", 1, 10, true}},
+       true},
+      {OpKind::pixelate, "pixelate", {{"factor", 0.001, 1}}, false},
+      {OpKind::saturate, "saturate", {{"scale", 0, 100}, {"shift", -1, 1}}, false},
+      {OpKind::elastic, "elastic", {{"alpha", 0, 1000}}, true},
+      {OpKind::spatter, "spatter",
+       {{"mean", -10, 10}, {"std", 0, 10}, {"sigma", 0.01, 20}, {"threshold", -10, 10}, {"gain", 0, 20},
+        {"mud", 0, 1, true}},
+       true},
+      // The picture and its crop are drawn at sampling and held as values: no seed.
+      {OpKind::frost, "frost",
+       {{"strength", 0, 10},
+        {"weight", 0, 10},
+        {"picture", 0, kFrostPictures - 1, true},
+        {"crop_y", 0, 1 << 20, true},
+        {"crop_x", 0, 1 << 20, true}},
+       false},
+  };
+  return specs;
+}
+
+const CorruptionSpec* corruption_spec(OpKind k) {
+  for (const CorruptionSpec& c : corruption_specs())
+    if (c.kind == k) return &c;
+  return nullptr;
 }
 
 const std::vector<OpField>& corruption_fields(OpKind k) {
-  // Bounds keep every value finite and every loop short; the presets' values
-  // (record.cpp) lie well inside.
   static const std::vector<OpField> none;
-  static const std::vector<OpField> contrast = {{"factor", 0, 10}};
-  static const std::vector<OpField> brightness = {{"delta", -1, 1}};
-  static const std::vector<OpField> motion_blur = {
-      {"radius", 0, 100, true}, {"sigma", kMinRecordSigma, kMaxRecordSigma}, {"angle", -360, 360}};
-  static const std::vector<OpField> fog = {{"strength", 0, 100}, {"decay", 1, 16}};
-  static const std::vector<OpField> snow = {{"mean", -10, 10},         {"std", 0, 10},
-                                            {"zoom", 1, 16},           {"threshold", -10, 10},
-                                            {"radius", 0, 100, true},  {"sigma", kMinRecordSigma, kMaxRecordSigma},
-                                            {"blend", 0, 1},           {"angle", -360, 360}};
-  static const std::vector<OpField> shot_noise = {{"photons", 1e-3, 1e6}};
-  static const std::vector<OpField> impulse_noise = {{"amount", 0, 1}};
-  static const std::vector<OpField> low_light = {{"gamma", 0.1, 10}, {"gain", 0, 1}};
-  static const std::vector<OpField> rain = {
-      {"density", 0, 1}, {"length", 1, 1000, true}, {"angle", -360, 360}, {"opacity", 0, 1}, {"darken", 0, 1}};
-  static const std::vector<OpField> speckle_noise = {{"sigma", 0, 10}};
-  // A 61x61 disk at most (ImageNet-C: 21x21): the filter is not separable.
-  static const std::vector<OpField> defocus_blur = {{"radius", 1, 30, true}, {"alias_blur", kMinRecordSigma, 100}};
-  // At most 100 zooms: ceil((stop - 1) / step).
-  static const std::vector<OpField> zoom_blur = {{"stop", 1.001, 2}, {"step", 0.01, 1}};
-  static const std::vector<OpField> glass_blur = {
-      {"sigma", 0.01, 10}, {"max_delta", 1, 20, true}, {"iterations", 1, 10, true}};
-  static const std::vector<OpField> pixelate = {{"factor", 0.001, 1}};
-  static const std::vector<OpField> saturate = {{"scale", 0, 100}, {"shift", -1, 1}};
-  static const std::vector<OpField> elastic = {{"alpha", 0, 1000}};
-  static const std::vector<OpField> spatter = {{"mean", -10, 10},  {"std", 0, 10},   {"sigma", 0.01, 20},
-                                               {"threshold", -10, 10}, {"gain", 0, 20}, {"mud", 0, 1, true}};
-  static const std::vector<OpField> frost = {{"strength", 0, 10},
-                                             {"weight", 0, 10},
-                                             {"picture", 0, kFrostPictures - 1, true},
-                                             {"crop_y", 0, 1 << 20, true},
-                                             {"crop_x", 0, 1 << 20, true}};
-  switch (k) {
-    case OpKind::speckle_noise: return speckle_noise;
-    case OpKind::defocus_blur: return defocus_blur;
-    case OpKind::zoom_blur: return zoom_blur;
-    case OpKind::glass_blur: return glass_blur;
-    case OpKind::pixelate: return pixelate;
-    case OpKind::saturate: return saturate;
-    case OpKind::elastic: return elastic;
-    case OpKind::spatter: return spatter;
-    case OpKind::frost: return frost;
-    case OpKind::contrast: return contrast;
-    case OpKind::brightness: return brightness;
-    case OpKind::motion_blur: return motion_blur;
-    case OpKind::fog: return fog;
-    case OpKind::snow: return snow;
-    case OpKind::shot_noise: return shot_noise;
-    case OpKind::impulse_noise: return impulse_noise;
-    case OpKind::low_light: return low_light;
-    case OpKind::rain: return rain;
-    default: return none;
-  }
+  const CorruptionSpec* c = corruption_spec(k);
+  return c ? c->fields : none;
 }
 
 bool corruption_is_random(OpKind k) {
-  return k == OpKind::fog || k == OpKind::snow || k == OpKind::shot_noise || k == OpKind::impulse_noise ||
-         k == OpKind::rain || k == OpKind::speckle_noise || k == OpKind::glass_blur || k == OpKind::elastic ||
-         k == OpKind::spatter;
+  const CorruptionSpec* c = corruption_spec(k);
+  return c && c->seeded;
 }
 
 static OpKind parse_op_kind(const std::string& s) {
   for (OpKind k : {OpKind::blur, OpKind::usm, OpKind::resize, OpKind::gaussian_noise, OpKind::poisson_noise,
-                   OpKind::jpeg, OpKind::contrast, OpKind::brightness, OpKind::motion_blur, OpKind::fog, OpKind::snow,
-                   OpKind::shot_noise, OpKind::impulse_noise, OpKind::low_light, OpKind::rain, OpKind::speckle_noise,
-                   OpKind::defocus_blur, OpKind::zoom_blur, OpKind::glass_blur, OpKind::pixelate, OpKind::saturate,
-                   OpKind::elastic, OpKind::spatter, OpKind::frost})
+                   OpKind::jpeg})
     if (s == op_kind_name(k)) return k;
+  for (const CorruptionSpec& c : corruption_specs())
+    if (s == c.name) return c.kind;
   throw Error(ExitCode::bad_input, "unknown op '" + s + "'");
 }
 
@@ -404,56 +391,30 @@ void apply_corruption(Planes& img, const Op& op) {
   const std::vector<double>& v = op.values;
   if (v.size() != corruption_fields(op.kind).size())
     throw Error(ExitCode::runtime, std::string(op_kind_name(op.kind)) + " op without its values");
+  // The seeded ones draw from one stream of op.seed (unused by the others).
+  RngDraws draws(op.seed);
   switch (op.kind) {
     case OpKind::contrast: return corrupt_contrast(img, v[0]);
     case OpKind::brightness: return corrupt_brightness(img, v[0]);
     case OpKind::motion_blur: return corrupt_motion_blur(img, int(v[0]), v[1], v[2]);
-    case OpKind::fog: {
-      RngDraws draws(op.seed);
-      return corrupt_fog(img, v[0], v[1], draws);
-    }
-    case OpKind::snow: {
-      RngDraws draws(op.seed);
-      return corrupt_snow(img, SnowParams{v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6], v[7]}, draws);
-    }
-    case OpKind::shot_noise: {
-      Rng rng(op.seed);
-      return corrupt_shot_noise(img, v[0], rng);
-    }
-    case OpKind::impulse_noise: {
-      Rng rng(op.seed);
-      return corrupt_impulse_noise(img, v[0], rng);
-    }
+    case OpKind::fog: return corrupt_fog(img, v[0], v[1], draws);
+    case OpKind::snow: return corrupt_snow(img, SnowParams{v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6], v[7]}, draws);
+    case OpKind::shot_noise: return corrupt_shot_noise(img, v[0], draws.rng());
+    case OpKind::impulse_noise: return corrupt_impulse_noise(img, v[0], draws.rng());
     case OpKind::low_light: return corrupt_low_light(img, v[0], v[1]);
-    case OpKind::rain: {
-      Rng rng(op.seed);
-      return corrupt_rain(img, v[0], int(v[1]), v[2], v[3], v[4], rng);
-    }
-    case OpKind::speckle_noise: {
-      RngDraws draws(op.seed);
-      return corrupt_speckle_noise(img, v[0], draws);
-    }
+    case OpKind::rain: return corrupt_rain(img, v[0], int(v[1]), v[2], v[3], v[4], draws.rng());
+    case OpKind::speckle_noise: return corrupt_speckle_noise(img, v[0], draws);
     case OpKind::defocus_blur: return corrupt_defocus_blur(img, int(v[0]), v[1]);
     case OpKind::zoom_blur: return corrupt_zoom_blur(img, v[0], v[1]);
-    case OpKind::glass_blur: {
-      RngDraws draws(op.seed);
-      return corrupt_glass_blur(img, v[0], int(v[1]), int(v[2]), draws);
-    }
+    case OpKind::glass_blur: return corrupt_glass_blur(img, v[0], int(v[1]), int(v[2]), draws);
     case OpKind::pixelate: return corrupt_pixelate(img, v[0]);
     case OpKind::saturate: return corrupt_saturate(img, v[0], v[1]);
-    case OpKind::elastic: {
-      RngDraws draws(op.seed);
-      return corrupt_elastic(img, v[0], draws);
-    }
-    case OpKind::spatter: {
-      RngDraws draws(op.seed);
-      return corrupt_spatter(img, SpatterParams{v[0], v[1], v[2], v[3], v[4], v[5] != 0}, draws);
-    }
-    case OpKind::frost:
+    case OpKind::elastic: return corrupt_elastic(img, v[0], draws);
+    case OpKind::spatter: return corrupt_spatter(img, SpatterParams{v[0], v[1], v[2], v[3], v[4], v[5] != 0}, draws);
+    case OpKind::frost: {
       if (op.resource.empty())
         throw Error(ExitCode::usage, "frost needs ImageNet-C's frost pictures: --frost-dir DIR (or RASS_FROST_DIR), "
                                      "the frost/ folder of the imagecorruptions package");
-    {
       const FrostPicture& pic = frost_picture(op.resource);
       if (!op.resource_hash.empty() && pic.hash != op.resource_hash)
         throw_bad_input(op.resource, "is not the frost picture the record was made with (its hash " + pic.hash +

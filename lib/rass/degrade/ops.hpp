@@ -59,8 +59,18 @@ struct OpField {
   double lo, hi;
   bool integer = false;
 };
-// The fields of a single corruption's op (empty for the pipeline's own ops)
-// and whether it draws from `seed`.
+// A single corruption's op: its kind, its name in records, its fields and
+// whether it draws from `seed`. One table (ops.cpp) for names, parsing,
+// writing and checking.
+struct CorruptionSpec {
+  OpKind kind;
+  const char* name;
+  std::vector<OpField> fields;
+  bool seeded;
+};
+const std::vector<CorruptionSpec>& corruption_specs();
+const CorruptionSpec* corruption_spec(OpKind k);  // nullptr for the pipeline's own ops
+// Its fields (empty for the pipeline's own ops), and whether it is seeded.
 const std::vector<OpField>& corruption_fields(OpKind k);
 bool corruption_is_random(OpKind k);
 

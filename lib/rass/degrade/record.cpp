@@ -199,7 +199,7 @@ void sample_corruption(Record& rec, const std::string& n, int s, uint64_t seed, 
                                    "the frost/ folder of the imagecorruptions package");
     // The reference's draws: randint(5) (frost6.jpg is never drawn), then
     // the crop's row and column in the rescaled picture.
-    const int picture = int(rng.below(5));
+    const int picture = int(rng.below(kFrostPicturesDrawn));
     const std::string path = path_join(frost_dir, frost_file_name(picture));
     const FrostPicture& pic = frost_picture(path);
     int rw = 0, rh = 0;

@@ -11,8 +11,6 @@ namespace rass::degrade {
 
 namespace {
 
-float clip01(double v) { return float(v < 0 ? 0 : v > 1 ? 1 : v); }
-
 // The reference's rgb2gray: np.dot(rgb, [0.2989, 0.5870, 0.1140]).
 double luma(double r, double g, double b) { return r * 0.2989 + g * 0.5870 + b * 0.1140; }
 
