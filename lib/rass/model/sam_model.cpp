@@ -1,0 +1,278 @@
+#include "rass/model/sam_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include <c10/core/InferenceMode.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_fields.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/degrade/pil_resize.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
+#include "rass/model/device.hpp"
+#include "rass/nn/clip_text.hpp"
+#include "rass/nn/ddpm.hpp"
+#include "rass/text/clip_tokenizer.hpp"
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace rass::model {
+
+SamFolderConfig read_sam_config(const std::string& dir) {
+  SamFolderConfig c;
+  c.path = dir + "/sam.json";
+  if (!file_exists(c.path))
+    throw_bad_input(dir, "is not a SAM model folder (no sam.json; scripts/convert_sam.py writes one)");
+  const nlohmann::ordered_json oj = read_json_file(c.path);
+  const nlohmann::json j = nlohmann::json::parse(oj.dump());
+  if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
+  const JsonFields f(j, c.path);
+  if (f.text("architecture", "") != "sam")
+    throw_bad_input(c.path, "architecture '" + f.text("architecture", "") + "': rass-sam runs SAM (\"sam\") only");
+  c.variant = f.text("variant", "vit_b");
+  try {
+    c.sam = nn::sam_preset(c.variant);
+  } catch (const Error&) {
+    throw_bad_input(c.path, "variant '" + c.variant + "': expected vit_b, vit_l or vit_h");
+  }
+  nn::SamConfig& s = c.sam;
+  auto positive = [&](const char* key, int64_t& v) {
+    v = f.integer(key, v);
+    if (v <= 0 || v > 65536) throw_bad_input(c.path, std::string(key) + " = " + std::to_string(v) + " is out of range");
+  };
+  positive("image_size", s.image_size);
+  positive("patch_size", s.patch_size);
+  positive("embed_dim", s.embed_dim);
+  positive("depth", s.depth);
+  positive("num_heads", s.num_heads);
+  positive("window_size", s.window_size);
+  positive("prompt_embed_dim", s.prompt_embed_dim);
+  positive("mask_in_chans", s.mask_in_chans);
+  positive("decoder_depth", s.decoder_depth);
+  positive("decoder_heads", s.decoder_heads);
+  positive("decoder_mlp_dim", s.decoder_mlp_dim);
+  positive("attention_downsample_rate", s.attention_downsample_rate);
+  positive("num_multimask_outputs", s.num_multimask_outputs);
+  positive("iou_head_depth", s.iou_head_depth);
+  positive("iou_head_hidden_dim", s.iou_head_hidden_dim);
+  s.mlp_ratio = f.number("mlp_ratio", s.mlp_ratio);
+  if (!(s.mlp_ratio > 0 && s.mlp_ratio <= 64)) throw_bad_input(c.path, "mlp_ratio is out of range");
+  s.use_rel_pos = f.flag("use_rel_pos", s.use_rel_pos);
+  s.global_attn_indexes = f.integers("global_attn_indexes", s.global_attn_indexes);
+  if (s.image_size % s.patch_size != 0)
+    throw_bad_input(c.path, "image_size " + std::to_string(s.image_size) + " is not a multiple of patch_size " +
+                                std::to_string(s.patch_size));
+  if (s.embed_dim % s.num_heads != 0 || s.prompt_embed_dim % 8 != 0 || s.mask_in_chans % 4 != 0 ||
+      (s.prompt_embed_dim / s.attention_downsample_rate) % s.decoder_heads != 0 || s.prompt_embed_dim % 2 != 0)
+    throw_bad_input(c.path, "the widths do not divide as SAM needs (embed_dim by num_heads, prompt_embed_dim by 8 and "
+                            "by attention_downsample_rate x decoder_heads, mask_in_chans by 4)");
+  if (s.embedding_size() * 4 != 256 && s.image_size == 1024)
+    throw_bad_input(c.path, "image_size / patch_size must be 64 for the released models");
+  if (j.contains("enhancer") && !j["enhancer"].is_null()) {
+    if (!j["enhancer"].is_object()) throw_bad_input(c.path, "enhancer must be an object (or absent)");
+    const JsonFields e(j["enhancer"], c.path + " (enhancer)");
+    c.enhancer = true;
+    c.feat_weight = e.number("feat_weight", c.feat_weight);
+    if (!(c.feat_weight > 0 && c.feat_weight < 1e6)) throw_bad_input(c.path, "enhancer.feat_weight must be positive");
+    c.timestep = int(e.integer("timestep", c.timestep));
+    c.prompt = e.text("prompt", "");
+  }
+  return c;
+}
+
+SamModel::SamModel(const SamModelOptions& opt) {
+  if (opt.enhance != "auto" && opt.enhance != "on" && opt.enhance != "off")
+    throw_usage("--enhance " + opt.enhance + ": expected auto, on or off");
+  device = parse_device(opt.device);
+  dtype = parse_dtype(opt.dtype);
+  if (dtype == torch::kHalf && !device.is_cuda())
+    throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
+  config = read_sam_config(opt.dir);
+  if (opt.enhance == "on" && !config.enhancer)
+    throw_usage("--enhance on: " + config.path + " has no enhancer (a plain SAM folder; GleSAM's has one)");
+  enhancing = config.enhancer && opt.enhance != "off";
+  c10::InferenceMode guard;
+  sam = nn::Sam(config.sam);
+  const std::string weights = opt.dir + "/sam.safetensors";
+  if (!file_exists(weights)) throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
+  {
+    const auto file = SafeTensorsFile::open(weights);
+    load_state_dict(*sam, *file, true);
+  }
+  sam->eval();
+  sam->to(device, dtype);
+  if (enhancing) {
+    const nn::UNetConfig ucfg = read_unet_config(opt.dir + "/unet/config.json");
+    const nn::ClipTextConfig ccfg = read_clip_text_config(opt.dir + "/text_encoder/config.json");
+    if (ucfg.in_channels != config.sam.prompt_embed_dim || ucfg.out_channels != config.sam.prompt_embed_dim)
+      throw_bad_input(opt.dir + "/unet/config.json",
+                      "in_channels " + std::to_string(ucfg.in_channels) + " / out_channels " +
+                          std::to_string(ucfg.out_channels) + ": GleSAM's UNet works on the " +
+                          std::to_string(config.sam.prompt_embed_dim) +
+                          "-channel image embedding (rass-merge-lora expand-channels 64 makes it from SD's)");
+    if (ucfg.cross_attention_dim != ccfg.hidden_size)
+      throw_bad_input(opt.dir + "/unet/config.json", "cross_attention_dim " + std::to_string(ucfg.cross_attention_dim) +
+                                                         " differs from the text encoder's hidden_size " +
+                                                         std::to_string(ccfg.hidden_size));
+    const nn::DdpmSchedule sched = nn::read_ddpm_schedule(opt.dir + "/scheduler/scheduler_config.json");
+    if (config.timestep < 0 || size_t(config.timestep) >= sched.alphas_cumprod.size())
+      throw_bad_input(config.path, "enhancer.timestep " + std::to_string(config.timestep) + " is outside the schedule's " +
+                                       std::to_string(sched.alphas_cumprod.size()) + " steps");
+    alpha_bar = double(sched.alpha_bar(config.timestep));
+    // The prompt's embedding, once: the text encoder is not kept.
+    const text::ClipTokenizer tok = text::ClipTokenizer::load(opt.dir + "/tokenizer");
+    nn::ClipTextModel te(ccfg);
+    load_component(*te, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+    te->eval();
+    const int max_tokens = int(std::min<int64_t>(77, ccfg.max_position_embeddings));
+    const std::vector<int> ids = tok.encode_padded(config.prompt, max_tokens);
+    const std::vector<int64_t> wide(ids.begin(), ids.end());
+    context = te->forward(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())})).last_hidden_state;
+    context = context.to(device, dtype);
+    unet = nn::UNet2DCondition(ucfg);
+    load_component(*unet, opt.dir + "/unet");
+    unet->eval();
+    unet->to(device, dtype);
+  }
+}
+
+SamInput SamModel::prepare(const Image& rgb) const {
+  const int64_t S = config.sam.image_size;
+  SamInput in;
+  in.width = rgb.width, in.height = rgb.height;
+  // ResizeLongestSide.get_preprocess_shape, in Python's float64.
+  const double scale = double(S) / double(std::max(rgb.width, rgb.height));
+  in.resized_width = int(double(rgb.width) * scale + 0.5);
+  in.resized_height = int(double(rgb.height) * scale + 0.5);
+  in.resized_width = std::max(in.resized_width, 1), in.resized_height = std::max(in.resized_height, 1);
+  const Image r = pil_resize(rgb, in.resized_width, in.resized_height, PilFilter::bilinear);
+  torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(r.u8()), {r.height, r.width, 3}, torch::kUInt8)
+                        .permute({2, 0, 1})
+                        .to(torch::kFloat)
+                        .unsqueeze(0);
+  const auto& m = config.sam.pixel_mean;
+  const auto& s = config.sam.pixel_std;
+  x = (x - torch::tensor({m[0], m[1], m[2]}, torch::kFloat).view({1, 3, 1, 1})) /
+      torch::tensor({s[0], s[1], s[2]}, torch::kFloat).view({1, 3, 1, 1});
+  x = F::pad(x, F::PadFuncOptions({0, S - r.width, 0, S - r.height}));
+  in.pixels = host_to_device(x.contiguous(), device, dtype);
+  return in;
+}
+
+torch::Tensor SamModel::enhance(const torch::Tensor& z) const {
+  if (!unet) throw_runtime("the GleSAM enhancer is not loaded");
+  const double g = config.feat_weight;
+  const torch::Tensor x = z.to(torch::kFloat) * g;
+  const torch::Tensor t = torch::full({x.size(0)}, int64_t(config.timestep), torch::TensorOptions().dtype(torch::kLong).device(device));
+  const torch::Tensor eps = unet.ptr()->forward(x.to(dtype), t, context.expand({x.size(0), -1, -1}));
+  // get_x0_from_noise in float64, then back to float32 and / g.
+  const torch::Tensor x0 =
+      (x.to(torch::kDouble) - std::sqrt(1.0 - alpha_bar) * eps.to(torch::kDouble)) / std::sqrt(alpha_bar);
+  return (x0.to(torch::kFloat) / g).to(dtype);
+}
+
+torch::Tensor SamModel::embed(const SamInput& in) const {
+  const torch::Tensor z = sam->image_encoder.ptr()->forward(in.pixels);
+  return enhancing ? enhance(z) : z;
+}
+
+SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
+                                const SamInput& in, bool multimask, int fill, bool keep_low_res, int group) const {
+  const int64_t S = config.sam.image_size;
+  const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
+  SamPrediction out;
+  const int depth = fill > 255 ? 16 : 8;
+  int max_label = fill;
+  for (const SamObject& o : objects) max_label = std::max(max_label, o.label);
+  out.labels = Image(in.width, in.height, 1, max_label > 255 ? 16 : depth);
+  // Running maximum of the logits and the label holding it.
+  torch::Tensor best = torch::full({in.height, in.width}, 0.0f);  // a pixel needs a logit > 0
+  torch::Tensor label = torch::full({in.height, in.width}, int64_t(fill), torch::kLong);
+  std::vector<torch::Tensor> low;
+  for (size_t a = 0; a < objects.size(); a += size_t(std::max(group, 1))) {
+    const size_t b = std::min(objects.size(), a + size_t(std::max(group, 1)));
+    const int64_t n = int64_t(b - a);
+    // Objects of one call share their prompt's shape: all or none have a box;
+    // point counts differ, so short lists are padded (label -1, as SAM's own
+    // padding point).
+    bool any_box = false, all_box = true;
+    size_t max_points = 0;
+    for (size_t i = a; i < b; ++i) {
+      any_box = any_box || objects[i].box.has_value();
+      all_box = all_box && objects[i].box.has_value();
+      max_points = std::max(max_points, objects[i].points.size());
+    }
+    if (any_box && !all_box) throw_usage("objects of one image either all have a box or none does");
+    nn::SamPrompts p;
+    if (max_points > 0) {
+      std::vector<float> c(size_t(n) * max_points * 2, 0.0f), l(size_t(n) * max_points, -1.0f);
+      for (size_t i = a; i < b; ++i)
+        for (size_t k = 0; k < objects[i].points.size(); ++k) {
+          // apply_coords: float64 scaling, then float32 (torch.as_tensor(dtype=float)).
+          c[((i - a) * max_points + k) * 2] = float(objects[i].points[k][0] * sx);
+          c[((i - a) * max_points + k) * 2 + 1] = float(objects[i].points[k][1] * sy);
+          l[(i - a) * max_points + k] = float(objects[i].point_labels[k]);
+        }
+      p.point_coords = torch::tensor(c).view({n, int64_t(max_points), 2}).to(device);
+      p.point_labels = torch::tensor(l).view({n, int64_t(max_points)}).to(device);
+    }
+    if (all_box) {
+      std::vector<float> bx;
+      for (size_t i = a; i < b; ++i) {
+        const auto& q = *objects[i].box;
+        bx.insert(bx.end(), {float(q[0] * sx), float(q[1] * sy), float(q[2] * sx), float(q[3] * sy)});
+      }
+      p.boxes = torch::tensor(bx).view({n, 4}).to(device);
+    }
+    auto [logits, iou] = sam->decode(embedding, p, multimask);
+    logits = logits.to(torch::kFloat), iou = iou.to(torch::kFloat);
+    torch::Tensor pick = torch::zeros({n}, torch::kLong).to(device);
+    if (multimask) pick = iou.argmax(1);
+    const torch::Tensor chosen = logits.gather(1, pick.view({n, 1, 1, 1}).expand({n, 1, logits.size(2), logits.size(3)}));
+    const torch::Tensor chosen_iou = iou.gather(1, pick.view({n, 1})).squeeze(1).cpu();
+    const torch::Tensor pick_cpu = pick.cpu();
+    for (int64_t i = 0; i < n; ++i) {
+      out.iou.push_back(chosen_iou[i].item<double>());
+      out.chosen.push_back(int(pick_cpu[i].item<int64_t>()) + (multimask ? 1 : 0));
+    }
+    if (keep_low_res) low.push_back(chosen.cpu());
+    // postprocess_masks: to S x S, crop to the resized image, to the input's size.
+    torch::Tensor up = F::interpolate(chosen, F::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{S, S})
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false));
+    up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
+    up = F::interpolate(up, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{in.height, in.width})
+                                .mode(torch::kBilinear)
+                                .align_corners(false))
+             .squeeze(1)
+             .cpu();
+    for (int64_t i = 0; i < n; ++i) {
+      const torch::Tensor li = up[i];
+      out.area.push_back((li > 0).sum().item<int64_t>());
+      const torch::Tensor better = li > best;
+      best = torch::where(better, li, best);
+      label = torch::where(better, torch::full_like(label, int64_t(objects[a + size_t(i)].label)), label);
+    }
+  }
+  if (keep_low_res && !low.empty()) out.low_res = torch::cat(low, 0);
+  const torch::Tensor lab = label.contiguous();
+  const int64_t* l = lab.data_ptr<int64_t>();
+  const size_t npx = size_t(in.width) * in.height;
+  if (out.labels.depth == 8)
+    for (size_t i = 0; i < npx; ++i) out.labels.u8()[i] = uint8_t(l[i]);
+  else
+    for (size_t i = 0; i < npx; ++i) out.labels.u16()[i] = uint16_t(l[i]);
+  return out;
+}
+
+}  // namespace rass::model

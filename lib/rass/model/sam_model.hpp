@@ -1,0 +1,107 @@
+// A SAM model folder for rass-sam: Segment Anything v1, optionally with
+// GleSAM's generative latent enhancement (seed 001; REFERENCE.md section 6).
+//
+//   sam.json          what this folder is (see SamFolderConfig)
+//   sam.safetensors   image_encoder.*, prompt_encoder.*, mask_decoder.* under
+//                     the released checkpoint's names (scripts/convert_sam.py;
+//                     for GleSAM, its fine-tuned mask decoder in place of SAM's)
+//   unet/ text_encoder/ tokenizer/ scheduler/   GleSAM only: the SD UNet with
+//                     conv_in/conv_out replicated to the embedding's channels
+//                     (rass-merge-lora expand-channels 64) and GleSAM's LoRA
+//                     merged; the text encoder and tokenizer encode GleSAM's
+//                     empty prompt once; scheduler/ gives alphas_cumprod.
+//
+// SamPredictor's steps, as the reference computes them: the image resized
+// with its longest side to image_size by Pillow's bilinear filter (uint8,
+// torchvision's resize of a PIL image), normalised by pixel_mean/std and
+// zero-padded right and bottom to image_size x image_size; prompts scaled by
+// (new / old) per axis; mask logits upsampled bilinearly to image_size,
+// cropped to the resized image and upsampled to the input's size; > 0.
+//
+// GleSAM's enhancement of the image embedding z (every released script):
+//   x = g z;  eps = UNet(x, T, CLIP(""));  z' = ((x - sqrt(1 - a_T) eps) / sqrt(a_T)) / g
+// in float64 as get_x0_from_noise computes it, with T = 1 and g the
+// feature weight of the folder (5 in the paper, 3 in the demo).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "rass/core/image.hpp"
+#include "rass/model/sam_prompts.hpp"
+#include "rass/nn/sam.hpp"
+#include "rass/nn/unet.hpp"
+
+namespace rass::model {
+
+// sam.json. Example (GleSAM on ViT-L):
+//   {"architecture": "sam", "variant": "vit_l",
+//    "enhancer": {"feat_weight": 5, "timestep": 1, "prompt": ""}}
+// Any SamConfig field may be given to override the variant's (a small test
+// model gives them all). Without "enhancer" the folder is plain SAM.
+struct SamFolderConfig {
+  std::string path;  // sam.json
+  std::string variant;
+  nn::SamConfig sam;
+  bool enhancer = false;
+  double feat_weight = 5;
+  int timestep = 1;
+  std::string prompt;
+};
+// Error(bad_input) naming the file for a missing or malformed sam.json.
+SamFolderConfig read_sam_config(const std::string& model_dir);
+
+struct SamModelOptions {
+  std::string dir;
+  std::string enhance = "auto";  // auto (the folder's), on (refused without an enhancer), off
+  std::string device = "cpu", dtype = "fp32";
+  bool quiet = false;
+  std::string prog = "rass-sam";
+};
+
+// One image made ready for the encoder.
+struct SamInput {
+  torch::Tensor pixels;  // [1, 3, S, S] on the model's device, normalised and padded
+  int width = 0, height = 0;                // the input image
+  int resized_width = 0, resized_height = 0;  // inside the S x S frame
+};
+
+// What the decoder gave for a set of objects, at the input image's size.
+struct SamPrediction {
+  Image labels;                  // each pixel: the label of the object with the highest logit > 0, else `fill`
+  std::vector<double> iou;       // per object: the predicted IoU of the mask used
+  std::vector<int> chosen;       // per object: which mask token (0; or 1..3 with multimask)
+  std::vector<int64_t> area;     // per object: pixels where its logit > 0 (before overlaps are settled)
+  torch::Tensor low_res;         // [B, 1, 256, 256] logits of the masks used (CPU float), when asked
+};
+
+class SamModel {
+ public:
+  explicit SamModel(const SamModelOptions& opt);
+
+  // The resized (Pillow bilinear), normalised and padded image. `rgb` is 8-bit RGB.
+  SamInput prepare(const Image& rgb) const;
+  // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on).
+  torch::Tensor embed(const SamInput& in) const;
+  // GleSAM's one-step enhancement of an embedding (the enhancer must be loaded).
+  torch::Tensor enhance(const torch::Tensor& embedding) const;
+  // Masks of `objects` (coordinates in the input image's pixels), decoded in
+  // groups of `group` objects. With `multimask`, each object's mask is the
+  // one of the three with the highest predicted IoU. `fill`: the label of
+  // pixels no object covers.
+  SamPrediction predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects, const SamInput& in,
+                        bool multimask, int fill, bool keep_low_res = false, int group = 16) const;
+
+  SamFolderConfig config;
+  bool enhancing = false;
+  nn::Sam sam{nullptr};
+  nn::UNet2DCondition unet{nullptr};  // GleSAM's enhancer, when on
+  torch::Tensor context;              // its prompt's embedding [1, 77, D]
+  double alpha_bar = 1;               // alphas_cumprod[timestep]
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat;
+};
+
+}  // namespace rass::model

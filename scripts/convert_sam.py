@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Convert a Segment Anything v1 checkpoint (sam_vit_{b,l,h}_*.pth, or
+GleSAM's, whose mask decoder is fine-tuned) into a SAM model folder that
+rass-sam loads.
+
+    python3 scripts/convert_sam.py sam_vit_l_0b3195.pth -o sam-vit-l
+    # GleSAM: its decoder, and its enhancer UNet (SD's UNet with conv_in /
+    # conv_out replicated x64 and GleSAM's LoRA merged, made by
+    # rass-merge-lora expand-channels 64 and rass-merge-lora merge):
+    python3 scripts/convert_sam.py sam_vit_l_0b3195.pth --decoder glesam_decoder.pth \
+        --enhancer-unet glesam-unet --sd stable-diffusion-2-1-base --feat-weight 5 -o glesam-vit-l
+
+Needs only torch. The checkpoint is a state dict (or a dict with "model")
+whose keys are SAM's own (image_encoder.*, prompt_encoder.*, mask_decoder.*;
+a "module." prefix, as DDP saves it, is removed). --decoder replaces the
+mask_decoder.* tensors with another file's (keys with or without the
+"mask_decoder." prefix). The variant (vit_b, vit_l, vit_h) is read from the
+encoder's width and depth.
+
+Written (a temporary folder beside -o, renamed at the end):
+  sam.safetensors   every tensor, names unchanged, dtype kept
+  sam.json          architecture "sam", the variant, and with --enhancer-unet
+                    "enhancer": {"feat_weight", "timestep": 1, "prompt": ""}
+  unet/             --enhancer-unet's files (linked, copied across filesystems)
+  text_encoder/ tokenizer/ scheduler/   --sd's (linked)
+
+Exit codes: 0 done; 2 usage (an existing -o); 3 bad input (not a SAM
+checkpoint, a decoder that does not fit); 1 I/O failures.
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import sys
+
+import torch
+
+DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+VARIANTS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
+
+
+class BadInput(Exception):
+    pass
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        if t.dtype not in DTYPES:
+            raise BadInput(f"tensor {name} has dtype {t.dtype}, not a float type")
+        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def load_state(path, trust):
+    # A .pth is a pickle: weights_only admits tensors and plain containers.
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=not trust)
+    except TypeError:  # torch < 1.13 has no weights_only
+        ck = torch.load(path, map_location="cpu")
+    except Exception as e:
+        if not trust and "Weights only load failed" in str(e):
+            raise BadInput(f"{path}: holds pickled Python objects besides tensors; loading it runs code from the "
+                           "file: pass --trust-checkpoint only if you trust its source")
+        raise BadInput(f"{path}: not a torch checkpoint ({type(e).__name__}: {e})")
+    if isinstance(ck, dict) and isinstance(ck.get("model"), dict):
+        ck = ck["model"]
+    if not isinstance(ck, dict) or not ck:
+        raise BadInput(f"{path}: not a state dict")
+    out = {}
+    for k, v in ck.items():
+        if not torch.is_tensor(v):
+            raise BadInput(f"{path}: entry {k} is not a tensor")
+        out[k[len("module."):] if k.startswith("module.") else k] = v
+    return out
+
+
+def convert(args):
+    if os.path.exists(args.output):
+        raise FileExistsError(f"{args.output} exists; choose a new folder")
+    sd = load_state(args.checkpoint, args.trust_checkpoint)
+    for part in ("image_encoder.", "prompt_encoder.", "mask_decoder."):
+        if not any(k.startswith(part) for k in sd):
+            tops = sorted({k.split(".")[0] for k in sd})[:8]
+            raise BadInput(f"{args.checkpoint}: not a SAM checkpoint: no {part}* tensors (its keys start with "
+                           f"{', '.join(tops)})")
+    if args.decoder:
+        dec = load_state(args.decoder, args.trust_checkpoint)
+        dec = {k if k.startswith("mask_decoder.") else "mask_decoder." + k: v for k, v in dec.items()}
+        for k, v in dec.items():
+            if k not in sd:
+                raise BadInput(f"{args.decoder}: {k} is not a tensor of SAM's mask decoder")
+            if tuple(v.shape) != tuple(sd[k].shape):
+                raise BadInput(f"{args.decoder}: {k} has shape {list(v.shape)}, SAM's {list(sd[k].shape)}")
+            sd[k] = v
+    width = sd["image_encoder.pos_embed"].shape[-1] if "image_encoder.pos_embed" in sd else 0
+    depth = len({k.split(".")[2] for k in sd if k.startswith("image_encoder.blocks.")})
+    config = {"architecture": "sam"}
+    if (width, depth) in VARIANTS:
+        config["variant"] = VARIANTS[(width, depth)]
+    elif args.config:
+        config.update(json.loads(args.config))
+    else:
+        raise BadInput(f"{args.checkpoint}: an encoder of width {width} and depth {depth} is none of SAM's "
+                       "variants; give its fields with --config")
+    if args.config and "variant" in config and (width, depth) in VARIANTS:
+        config.update(json.loads(args.config))
+    if args.enhancer_unet:
+        if not args.sd:
+            raise BadInput("--enhancer-unet needs --sd (its text_encoder/, tokenizer/ and scheduler/)")
+        config["enhancer"] = {"feat_weight": args.feat_weight, "timestep": 1, "prompt": ""}
+    tmp = args.output + ".tmp-convert"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,
+                          {"format": "pt", "rass": "converted by scripts/convert_sam.py from " +
+                           os.path.basename(args.checkpoint) +
+                           (" with the decoder of " + os.path.basename(args.decoder) if args.decoder else "")})
+        with open(os.path.join(tmp, "sam.json"), "w") as f:
+            json.dump(config, f, indent=1)
+            f.write("\n")
+        if args.enhancer_unet:
+            link_tree(args.enhancer_unet, os.path.join(tmp, "unet"))
+            for comp in ("text_encoder", "tokenizer", "scheduler"):
+                src = os.path.join(args.sd, comp)
+                if not os.path.isdir(src):
+                    raise BadInput(f"{args.sd}: has no {comp}/")
+                link_tree(src, os.path.join(tmp, comp))
+        os.rename(tmp, args.output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def link_tree(src, dst):
+    os.makedirs(dst)
+    for name in os.listdir(src):
+        s, d = os.path.join(src, name), os.path.join(dst, name)
+        if os.path.isdir(s):
+            link_tree(s, d)
+            continue
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", help="sam_vit_{b,l,h}_*.pth (a SAM v1 state dict)")
+    ap.add_argument("-o", "--output", required=True, help="the model folder to create")
+    ap.add_argument("--decoder", help="a fine-tuned mask decoder's state dict (GleSAM's) replacing SAM's")
+    ap.add_argument("--enhancer-unet", help="GleSAM's enhancer UNet folder (diffusers layout, 256 channels in and out)")
+    ap.add_argument("--sd", help="the Stable Diffusion folder its text encoder, tokenizer and scheduler come from")
+    ap.add_argument("--feat-weight", type=float, default=5.0, help="GleSAM's feature weight g (paper 5, demo 3)")
+    ap.add_argument("--config", help="JSON object of sam.json fields (for an encoder that is none of the variants)")
+    ap.add_argument("--trust-checkpoint", action="store_true",
+                    help="unpickle the checkpoint in full (runs code from the file)")
+    args = ap.parse_args()
+    if args.config:
+        try:
+            if not isinstance(json.loads(args.config), dict):
+                ap.error("--config: not a JSON object")
+        except ValueError as e:
+            ap.error(f"--config: not JSON ({e})")
+    try:
+        convert(args)
+    except BadInput as e:
+        print(f"convert_sam: {e}", file=sys.stderr)
+        sys.exit(3)
+    except FileExistsError as e:
+        print(f"convert_sam: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        print(f"convert_sam: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

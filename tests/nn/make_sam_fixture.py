@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Golden fixtures for rass-sam: a tiny Segment Anything v1 built from the
+reference modules (segment-anything 1.0 from PyPI, Apache-2.0) with random
+weights, run by the reference SamPredictor; and GleSAM's latent enhancement
+of its embedding with a tiny SD UNet (diffusers 0.25.1) and CLIP text
+encoder (transformers 4.36.2) as GleSAM's get_x0_from_noise computes it.
+
+    /usr/bin/python3 -m venv --system-site-packages /tmp/samvenv   # Debian's python3-torch 1.13, torchvision 0.14
+    /tmp/samvenv/bin/pip install --no-deps segment-anything==1.0 diffusers==0.25.1 transformers==4.36.2
+    /tmp/samvenv/bin/pip install packaging regex filelock importlib_metadata pyyaml tqdm requests
+    DIFFUSERS_SRC=/tmp/samvenv/lib/python3.11/site-packages /tmp/samvenv/bin/python tests/nn/make_sam_fixture.py
+
+Writes under tests/fixtures/nn/:
+  sam_tiny/       scripts/convert_sam.py's folder of the tiny SAM (plain)
+  sam_tiny_gle/   the same SAM with GleSAM's enhancer: sd_tiny's UNet with
+                  conv_in / conv_out replicated x8 (32 = the embedding's
+                  channels; GleSAM's x64 for 4 -> 256), sd_tiny's text
+                  encoder, tokenizer and scheduler, feature weight 3
+  sam_a.png (53x37, upscaled into the 64 frame), sam_b.png (150x97, downscaled)
+  sam_io.safetensors   the predictor's input tensors, embeddings, and for each
+                  case its low-resolution logits, IoU predictions and the
+                  full-size logits (return_logits=True)
+  sam_cases.json  the prompt cases
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+from functools import partial
+
+import numpy as np
+
+import reference_env
+
+reference_env.setup()
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer  # noqa: E402
+from segment_anything.predictor import SamPredictor  # noqa: E402
+
+import st_write  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FIX = os.path.join(ROOT, "tests", "fixtures", "nn")
+
+TINY = dict(image_size=64, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp_ratio=2.0, window_size=3,
+            global_attn_indexes=[1], use_rel_pos=True, prompt_embed_dim=32, mask_in_chans=8, decoder_depth=2,
+            decoder_heads=2, decoder_mlp_dim=48, attention_downsample_rate=2, num_multimask_outputs=3,
+            iou_head_depth=3, iou_head_hidden_dim=24)
+
+
+def build():
+    t = TINY
+    g = t["image_size"] // t["patch_size"]
+    return Sam(
+        image_encoder=ImageEncoderViT(img_size=t["image_size"], patch_size=t["patch_size"], embed_dim=t["embed_dim"],
+                                      depth=t["depth"], num_heads=t["num_heads"], mlp_ratio=t["mlp_ratio"],
+                                      out_chans=t["prompt_embed_dim"], qkv_bias=True,
+                                      norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
+                                      window_size=t["window_size"], global_attn_indexes=t["global_attn_indexes"]),
+        prompt_encoder=PromptEncoder(embed_dim=t["prompt_embed_dim"], image_embedding_size=(g, g),
+                                     input_image_size=(t["image_size"], t["image_size"]),
+                                     mask_in_chans=t["mask_in_chans"]),
+        mask_decoder=MaskDecoder(num_multimask_outputs=3,
+                                 transformer=TwoWayTransformer(depth=t["decoder_depth"],
+                                                               embedding_dim=t["prompt_embed_dim"],
+                                                               mlp_dim=t["decoder_mlp_dim"],
+                                                               num_heads=t["decoder_heads"]),
+                                 transformer_dim=t["prompt_embed_dim"], iou_head_depth=t["iou_head_depth"],
+                                 iou_head_hidden_dim=t["iou_head_hidden_dim"]),
+    ).eval()
+
+
+def randomise(model, seed):
+    # Every parameter random (SAM zero-initialises rel_pos and pos_embed, and
+    # LayerNorm weights are ones): each must matter to the outputs. The
+    # positional-encoding buffer keeps its own N(0, 1) draw.
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1:
+                p.copy_((1 if name.endswith("weight") else 0) + 0.1 * torch.randn(p.shape, generator=g))
+            elif "embed" in name or "token" in name or "rel_pos" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            else:
+                fan_in = 1
+                for d in p.shape[1:]:
+                    fan_in *= d
+                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+    return model
+
+
+def image(w, h, seed):
+    r = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    a = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (w + h)], -1)
+    a[(x - w / 3) ** 2 + (y - h / 2) ** 2 < (h / 4) ** 2] = [230, 40, 60]
+    a[(x > w * 0.6) & (y > h * 0.3) & (y < h * 0.8)] = [30, 200, 90]
+    a += r.normal(0, 12, a.shape)
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        dt = {"F32": np.float32, "F16": np.float16}[v["dtype"]]
+        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dt).reshape(v["shape"]).copy())
+    return out
+
+
+def enhancer(tmp):
+    """sd_tiny's UNet with conv_in / conv_out replicated as GleSAM does (x8)."""
+    from diffusers import UNet2DConditionModel
+    from transformers.models.clip.configuration_clip import CLIPTextConfig
+    from transformers.models.clip.modeling_clip import CLIPTextModel
+
+    sd = os.path.join(FIX, "sd_tiny")
+    ucfg = json.load(open(os.path.join(sd, "unet", "config.json")))
+    w = read_safetensors(os.path.join(sd, "unet", "diffusion_pytorch_model.safetensors"))
+    factor = TINY["prompt_embed_dim"] // ucfg["in_channels"]
+    w["conv_in.weight"] = w["conv_in.weight"].repeat(1, factor, 1, 1)
+    w["conv_out.weight"] = w["conv_out.weight"].repeat(factor, 1, 1, 1)
+    w["conv_out.bias"] = w["conv_out.bias"].repeat(factor)
+    ucfg["in_channels"] = ucfg["out_channels"] = TINY["prompt_embed_dim"]
+    cfg = {k: v for k, v in ucfg.items() if not k.startswith("_")}
+    unet = UNet2DConditionModel(**cfg).eval()
+    unet.load_state_dict(w, strict=True)
+    udir = os.path.join(tmp, "unet")
+    os.makedirs(udir)
+    json.dump(ucfg, open(os.path.join(udir, "config.json"), "w"), indent=2)
+    st_write.save(os.path.join(udir, "diffusion_pytorch_model.safetensors"), {k: v.numpy() for k, v in w.items()})
+
+    tcfg = json.load(open(os.path.join(sd, "text_encoder", "config.json")))
+    te = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in tcfg.items() if k not in ("architectures",)})).eval()
+    tw = read_safetensors(os.path.join(sd, "text_encoder", "model.safetensors"))
+    te.load_state_dict(tw, strict=False)
+    # The empty prompt, padded as CLIPTokenizer pads it: <bos> <eos> then the pad token.
+    vocab = json.load(open(os.path.join(sd, "tokenizer", "vocab.json")))
+    pad = json.load(open(os.path.join(sd, "tokenizer", "special_tokens_map.json")))["pad_token"]
+    pad = pad["content"] if isinstance(pad, dict) else pad
+    ids = [vocab["<|startoftext|>"], vocab["<|endoftext|>"]] + [vocab[pad]] * 75
+    with torch.no_grad():
+        ctx = te(torch.tensor([ids]))[0]
+    sched = json.load(open(os.path.join(sd, "scheduler", "scheduler_config.json")))
+    from diffusers import DDIMScheduler
+    s = DDIMScheduler(**{k: v for k, v in sched.items() if not k.startswith("_") and k in (
+        "beta_start", "beta_end", "beta_schedule", "num_train_timesteps")})
+    return unet, ctx, s.alphas_cumprod
+
+
+def main():
+    torch.manual_seed(0)
+    sam = randomise(build(), 1)
+    imgs = {"a": image(53, 37, 5), "b": image(150, 97, 6)}
+    for k, a in imgs.items():
+        Image.fromarray(a).save(os.path.join(FIX, f"sam_{k}.png"))
+    cases = [
+        {"name": "points", "image": "a", "points": [[10, 12], [40, 30]], "labels": [1, 0], "multimask": False},
+        {"name": "box_multi", "image": "a", "boxes": [[5, 4, 30, 25]], "multimask": True},
+        {"name": "box_point", "image": "a", "boxes": [[20, 10, 50, 36]], "points": [[30, 20]], "labels": [1],
+         "multimask": False},
+        {"name": "boxes3", "image": "a", "boxes": [[5, 4, 30, 25], [20, 10, 50, 36], [0, 0, 52, 36]],
+         "multimask": False},
+        {"name": "down_point", "image": "b", "points": [[70, 40]], "labels": [1], "multimask": True},
+    ]
+    out = {}
+    tmp = tempfile.mkdtemp()
+    pth = os.path.join(tmp, "sam_tiny.pth")
+    torch.save(sam.state_dict(), pth)
+    unet, ctx, alphas = enhancer(tmp)
+    g, T = 3.0, 1
+    for dst, extra in (("sam_tiny", []), ("sam_tiny_gle", ["--enhancer-unet", os.path.join(tmp, "unet"), "--sd",
+                                                           os.path.join(FIX, "sd_tiny"), "--feat-weight", str(g)])):
+        target = os.path.join(FIX, dst)
+        subprocess.run(["rm", "-rf", target], check=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert_sam.py"), pth, "-o", target,
+                        "--config", json.dumps(TINY)] + extra, check=True)
+    pred = SamPredictor(sam)
+    with torch.no_grad():
+        for k, a in imgs.items():
+            pred.set_image(a)
+            x = pred.transform.apply_image(a)
+            xt = torch.as_tensor(x).permute(2, 0, 1).contiguous()[None]
+            out[f"{k}_pixels"] = sam.preprocess(xt.float()).numpy()
+            out[f"{k}_features"] = pred.features.numpy()
+            # GleSAM: x = g z; eps = UNet(x, T, CLIP("")); z' = x0(x, eps) / g in float64.
+            x = pred.features * g
+            eps = unet(x, torch.tensor([T]), ctx).sample
+            a_t = alphas.double()[T]
+            x0 = ((x.double() - (1 - a_t) ** 0.5 * eps.double()) / a_t ** 0.5).float()
+            out[f"{k}_gle_features"] = (x0 / g).numpy()
+        for c in cases:
+            for tag in ("", "gle_"):
+                pred.set_image(imgs[c["image"]])
+                if tag:
+                    pred.features = torch.from_numpy(out[f"{c['image']}_gle_features"])
+                if len(c.get("boxes", [])) > 1:
+                    boxes = pred.transform.apply_boxes_torch(torch.tensor(c["boxes"], dtype=torch.float),
+                                                             pred.original_size)
+                    m, iou, low = pred.predict_torch(None, None, boxes=boxes, multimask_output=c["multimask"],
+                                                     return_logits=True)
+                    m, iou, low = m.numpy(), iou.numpy(), low.numpy()
+                else:
+                    pts = np.array(c["points"], dtype=np.float64) if "points" in c else None
+                    lab = np.array(c["labels"]) if "labels" in c else None
+                    box = np.array(c["boxes"][0], dtype=np.float64) if "boxes" in c else None
+                    m, iou, low = pred.predict(pts, lab, box, multimask_output=c["multimask"], return_logits=True)
+                    m, iou, low = m[None], iou[None], low[None]
+                out[f"{tag}{c['name']}_logits"] = m.astype(np.float32)
+                out[f"{tag}{c['name']}_iou"] = iou.astype(np.float32)
+                out[f"{tag}{c['name']}_low_res"] = low.astype(np.float32)
+        # The mask-input path of the prompt encoder (not reached by rass-sam's flags): decode with a
+        # point and the low-resolution logits of case "points".
+        pred.set_image(imgs["a"])
+        mask_in = torch.from_numpy(out["points_low_res"][0])
+        m, iou, low = pred.predict(np.array([[30.0, 20.0]]), np.array([1]), None, mask_input=mask_in.numpy(),
+                                   multimask_output=False, return_logits=True)
+        out["mask_input_low_res"] = low[None].astype(np.float32)
+        out["mask_input_iou"] = iou[None].astype(np.float32)
+    st_write.save(os.path.join(FIX, "sam_io.safetensors"), {k: np.ascontiguousarray(v, dtype=np.float32)
+                                                            for k, v in out.items()})
+    json.dump(cases, open(os.path.join(FIX, "sam_cases.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

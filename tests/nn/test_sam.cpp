@@ -1,0 +1,263 @@
+// Segment Anything v1 and GleSAM's enhancement against the references: a
+// tiny random SAM built from segment-anything 1.0's own modules and run by
+// its SamPredictor, the enhancement by diffusers' UNet and transformers' CLIP
+// (fixtures from tests/nn/make_sam_fixture.py).
+#include "torch_doctest.hpp"
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/sam_model.hpp"
+#include "rass/model/sam_prompts.hpp"
+#include "rass/model/restore_size.hpp"
+
+using namespace rass;
+
+static const std::string kDir = std::string(RASS_FIXTURES) + "/nn";
+
+namespace {
+
+torch::Tensor golden(const SafeTensorsFile& io, const std::string& k) {
+  const TensorView* v = io.find(k);
+  REQUIRE_MESSAGE(v != nullptr, k);
+  return model::to_tensor(*v, io.path());
+}
+
+double max_err(const torch::Tensor& a, const torch::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  return (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>();
+}
+
+Image load_rgb(const std::string& name) {
+  const std::string p = kDir + "/" + name;
+  return model::to_rgb8(read_image(p), p);
+}
+
+std::vector<model::SamObject> case_objects(const nlohmann::json& c) {
+  std::vector<model::SamObject> objs;
+  const size_t n = c.contains("boxes") ? c["boxes"].size() : 1;
+  for (size_t i = 0; i < n; ++i) {
+    model::SamObject o;
+    o.label = int(i) + 1;
+    if (c.contains("boxes")) {
+      const auto& b = c["boxes"][i];
+      o.box = std::array<double, 4>{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()};
+    }
+    if (c.contains("points"))
+      for (size_t k = 0; k < c["points"].size(); ++k) {
+        o.points.push_back({c["points"][k][0].get<double>(), c["points"][k][1].get<double>()});
+        o.point_labels.push_back(c["labels"][k].get<int>());
+      }
+    objs.push_back(o);
+  }
+  return objs;
+}
+
+// The label map the reference's full-size logits give (the highest logit > 0
+// wins, else `fill`), for the mask SamModel keeps (token 0, or the highest
+// predicted IoU); pixels within `eps` of a decision are not compared.
+void check_labels(const torch::Tensor& logits, const torch::Tensor& iou, bool multimask, const Image& got, int fill,
+                  double eps) {
+  const int64_t n = logits.size(0);
+  std::vector<torch::Tensor> chosen;
+  for (int64_t i = 0; i < n; ++i) chosen.push_back(logits[i][multimask ? iou[i].argmax().item<int64_t>() : 0]);
+  const torch::Tensor all = torch::stack(chosen);  // [n, H, W]
+  const auto [best, arg] = all.max(0);
+  const torch::Tensor want = torch::where(best > 0, arg + 1, torch::full_like(arg, fill));
+  // Undecided pixels: the best logit near 0, or two objects' logits near each other.
+  torch::Tensor unsure = best.abs() < eps;
+  if (n > 1) {
+    const torch::Tensor top2 = std::get<0>(all.topk(2, 0));
+    unsure = unsure | ((top2[0] - top2[1]).abs() < eps);
+  }
+  REQUIRE(got.width == all.size(2));
+  REQUIRE(got.height == all.size(1));
+  int64_t wrong = 0, compared = 0;
+  for (int y = 0; y < got.height; ++y)
+    for (int x = 0; x < got.width; ++x) {
+      if (unsure[y][x].item<bool>()) continue;
+      ++compared;
+      wrong += got.u8()[size_t(y) * got.width + x] != want[y][x].item<int64_t>();
+    }
+  CHECK(wrong == 0);
+  CHECK(compared > got.width * got.height * 9 / 10);
+}
+
+}  // namespace
+
+TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segment-anything's SamPredictor") {
+  c10::InferenceMode guard;
+  model::SamModelOptions opt;
+  opt.dir = kDir + "/sam_tiny";
+  const model::SamModel m(opt);
+  CHECK_FALSE(m.enhancing);
+  auto io = SafeTensorsFile::open(kDir + "/sam_io.safetensors");
+  std::ifstream cf(kDir + "/sam_cases.json");
+  const nlohmann::json cases = nlohmann::json::parse(cf);
+  std::map<std::string, model::SamInput> inputs;
+  std::map<std::string, torch::Tensor> embeddings;
+  for (const std::string k : {"a", "b"}) {
+    INFO(k);
+    const model::SamInput in = m.prepare(load_rgb(std::string("sam_") + k + ".png"));
+    // Pillow's bilinear resize is exact on 8-bit data: only float rounding differs.
+    CHECK(max_err(in.pixels, golden(*io, std::string(k) + "_pixels")) < 1e-5);
+    const torch::Tensor z = m.embed(in);
+    const double e = max_err(z, golden(*io, std::string(k) + "_features"));
+    MESSAGE(k, " embedding max abs error ", e);
+    CHECK(e < 2e-5);
+    inputs[k] = in;
+    embeddings[k] = golden(*io, std::string(k) + "_features");  // each stage from the reference's input
+  }
+  CHECK(inputs["a"].resized_width == 64);
+  CHECK(inputs["a"].resized_height == 45);  // int(37 * 64 / 53 + 0.5)
+  CHECK(inputs["b"].resized_height == 41);  // int(97 * 64 / 150 + 0.5)
+  for (const auto& c : cases) {
+    const std::string name = c["name"];
+    INFO(name);
+    const bool multi = c["multimask"];
+    const auto objs = case_objects(c);
+    const model::SamPrediction p =
+        m.predict(embeddings[c["image"].get<std::string>()], objs, inputs[c["image"].get<std::string>()], multi, 0, true, 2);
+    const torch::Tensor iou = golden(*io, name + "_iou"), low = golden(*io, name + "_low_res");
+    // The kept mask of each object: token 0, or the highest predicted IoU.
+    const torch::Tensor pick = multi ? iou.argmax(1) : torch::zeros({iou.size(0)}, torch::kLong);
+    for (int64_t i = 0; i < iou.size(0); ++i) {
+      CHECK(std::abs(p.iou[size_t(i)] - iou[i][pick[i]].item<double>()) < 2e-5);
+      CHECK(p.chosen[size_t(i)] == pick[i].item<int64_t>() + (multi ? 1 : 0));
+      const double e = max_err(p.low_res[i][0], low[i][pick[i]]);
+      MESSAGE(name, " object ", i, " low-res logits max abs error ", e);
+      CHECK(e < 5e-5);
+    }
+    check_labels(golden(*io, name + "_logits"), iou, multi, p.labels, 0, 1e-3);
+  }
+}
+
+TEST_CASE("SAM: the prompt encoder's mask input equals the reference's") {
+  c10::InferenceMode guard;
+  model::SamModelOptions opt;
+  opt.dir = kDir + "/sam_tiny";
+  const model::SamModel m(opt);
+  auto io = SafeTensorsFile::open(kDir + "/sam_io.safetensors");
+  const model::SamInput in = m.prepare(load_rgb("sam_a.png"));
+  nn::SamPrompts p;
+  const double s = double(in.resized_width) / in.width;  // 64 / 53 on both axes within rounding
+  p.point_coords = torch::tensor({float(30.0 * s), float(20.0 * double(in.resized_height) / in.height)}).view({1, 1, 2});
+  p.point_labels = torch::ones({1, 1});
+  p.masks = golden(*io, "points_low_res")[0].unsqueeze(0);
+  const auto [low, iou] = m.sam->decode(golden(*io, "a_features"), p, false);
+  CHECK(max_err(low, golden(*io, "mask_input_low_res")) < 5e-5);
+  CHECK(max_err(iou, golden(*io, "mask_input_iou")) < 2e-5);
+}
+
+TEST_CASE("GleSAM: the enhanced embedding and its masks equal the reference's (diffusers UNet, float64 x0)") {
+  c10::InferenceMode guard;
+  model::SamModelOptions opt;
+  opt.dir = kDir + "/sam_tiny_gle";
+  const model::SamModel m(opt);
+  REQUIRE(m.enhancing);
+  CHECK(m.config.feat_weight == 3.0);
+  auto io = SafeTensorsFile::open(kDir + "/sam_io.safetensors");
+  std::ifstream cf(kDir + "/sam_cases.json");
+  const nlohmann::json cases = nlohmann::json::parse(cf);
+  for (const std::string k : {"a", "b"}) {
+    INFO(k);
+    const torch::Tensor z = m.enhance(golden(*io, std::string(k) + "_features"));
+    const double e = max_err(z, golden(*io, std::string(k) + "_gle_features"));
+    MESSAGE(k, " enhanced embedding max abs error ", e);
+    CHECK(e < 2e-5);
+    // The enhancement changes the embedding: the test would notice it skipped.
+    CHECK(max_err(golden(*io, std::string(k) + "_features"), golden(*io, std::string(k) + "_gle_features")) > 1e-2);
+    // And embed() = enhance(encoder) end to end.
+    const model::SamInput in = m.prepare(load_rgb(std::string("sam_") + k + ".png"));
+    CHECK(max_err(m.embed(in), golden(*io, std::string(k) + "_gle_features")) < 5e-5);
+  }
+  for (const auto& c : cases) {
+    const std::string name = c["name"], img = c["image"];
+    INFO(name);
+    const bool multi = c["multimask"];
+    const model::SamInput in = m.prepare(load_rgb("sam_" + img + ".png"));
+    const model::SamPrediction p = m.predict(golden(*io, img + "_gle_features"), case_objects(c), in, multi, 0, true);
+    const torch::Tensor iou = golden(*io, "gle_" + name + "_iou");
+    check_labels(golden(*io, "gle_" + name + "_logits"), iou, multi, p.labels, 0, 1e-3);
+  }
+  opt.enhance = "off";
+  CHECK_FALSE(model::SamModel(opt).enhancing);
+}
+
+TEST_CASE("SAM prompts from a label map: tight boxes, seeded distinct points, skipped values") {
+  Image lab(6, 4, 1, 8);
+  // 0 0 1 1 1 255
+  // 0 0 1 1 1 255
+  // 2 2 2 0 0 0
+  // 2 2 2 0 0 255
+  const uint8_t v[] = {0, 0, 1, 1, 1, 255, 0, 0, 1, 1, 1, 255, 2, 2, 2, 0, 0, 0, 2, 2, 2, 0, 0, 255};
+  std::copy(std::begin(v), std::end(v), lab.u8());
+  model::SamLabelPrompts how;
+  how.kind = model::SamPromptKind::box_points;
+  how.points = 3;
+  how.skip = {255, 0};
+  const auto objs = model::sam_objects_from_labels(lab, how, "k", "lab.png");
+  REQUIRE(objs.size() == 2);
+  CHECK(objs[0].label == 1);
+  CHECK((*objs[0].box == std::array<double, 4>{2, 0, 4, 1}));
+  CHECK(objs[1].label == 2);
+  CHECK((*objs[1].box == std::array<double, 4>{0, 2, 2, 3}));
+  for (const auto& o : objs) {
+    REQUIRE(o.points.size() == 3);
+    std::set<std::pair<int, int>> seen;
+    for (const auto& p : o.points) {
+      CHECK(lab.u8()[size_t(p[1]) * 6 + size_t(p[0])] == o.label);  // inside the object
+      seen.insert({int(p[0]), int(p[1])});
+    }
+    CHECK(seen.size() == 3);  // distinct
+  }
+  // Deterministic per (seed, key), different for another key or seed.
+  CHECK((model::sam_objects_from_labels(lab, how, "k", "lab.png")[0].points == objs[0].points));
+  bool differs = false;
+  for (int s = 1; s < 8 && !differs; ++s) {
+    how.seed = uint64_t(s);
+    differs = model::sam_objects_from_labels(lab, how, "k", "lab.png")[1].points != objs[1].points;
+  }
+  CHECK(differs);
+  // An object of one pixel: that pixel for every point (GleSAM's get_point_prompt repeats it).
+  Image one(3, 3, 1, 8);
+  one.u8()[4] = 7;
+  how.skip = {0};
+  const auto o1 = model::sam_objects_from_labels(one, how, "k", "one.png");
+  REQUIRE(o1.size() == 1);
+  CHECK((o1[0].points == std::vector<std::array<double, 2>>(3, {1.0, 1.0})));
+  // Boxes only: no points drawn.
+  how.kind = model::SamPromptKind::box;
+  CHECK(model::sam_objects_from_labels(one, how, "k", "one.png")[0].points.empty());
+  CHECK_THROWS_AS(model::sam_objects_from_labels(Image(2, 2, 3, 8), how, "k", "rgb.png"), rass::Error);
+}
+
+TEST_CASE("SAM prompt flags: points, boxes and kinds parse; malformed ones are usage errors") {
+  CHECK((model::parse_sam_point("3,4").first == std::array<double, 2>{3, 4}));
+  CHECK(model::parse_sam_point("3,4").second == 1);
+  CHECK(model::parse_sam_point("3.5,4,0").second == 0);
+  CHECK((model::parse_sam_box("1,2,3,4") == std::array<double, 4>{1, 2, 3, 4}));
+  for (const char* bad : {"", "3", "3,", "a,b", "1,2,3,4", "1,2,5", "nan,1", "1e400,2"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(model::parse_sam_point(bad), rass::Error);
+  }
+  for (const char* bad : {"1,2,3", "3,2,1,4", "1,4,3,2", "1,2,3,4,5"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(model::parse_sam_box(bad), rass::Error);
+  }
+  CHECK(model::parse_sam_prompt_kind("box+points") == model::SamPromptKind::box_points);
+  CHECK_THROWS_AS(model::parse_sam_prompt_kind("boxes"), rass::Error);
+  std::vector<model::SamObject> objs(1);
+  objs[0].points = {{10, 5}};
+  objs[0].point_labels = {1};
+  CHECK_NOTHROW(model::check_sam_objects(objs, 10, 5, "x"));
+  objs[0].points = {{10.5, 5}};
+  CHECK_THROWS_AS(model::check_sam_objects(objs, 10, 5, "x"), rass::Error);
+}
