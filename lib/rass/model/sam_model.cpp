@@ -37,9 +37,10 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   const JsonFields f(j, c.path);
   if (f.text("architecture", "") != "sam")
     throw_bad_input(c.path, "architecture '" + f.text("architecture", "") + "': rass-sam runs SAM (\"sam\") only");
-  c.variant = f.text("variant", "vit_b");
+  // Without a variant, the fields given override vit_b's ("custom").
+  c.variant = f.text("variant", "custom");
   try {
-    c.sam = nn::sam_preset(c.variant);
+    c.sam = nn::sam_preset(c.variant == "custom" ? "vit_b" : c.variant);
   } catch (const Error&) {
     throw_bad_input(c.path, "variant '" + c.variant + "': expected vit_b, vit_l or vit_h");
   }
@@ -99,7 +100,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
   if (opt.enhance == "on" && !config.enhancer)
     throw_usage("--enhance on: " + config.path + " has no enhancer (a plain SAM folder; GleSAM's has one)");
   enhancing = config.enhancer && opt.enhance != "off";
-  c10::InferenceMode guard;
+  torch::NoGradGuard no_grad;  // plain tensors: the model may run outside inference mode
   sam = nn::Sam(config.sam);
   const std::string weights = opt.dir + "/sam.safetensors";
   if (!file_exists(weights)) throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
@@ -195,7 +196,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
   out.labels = Image(in.width, in.height, 1, max_label > 255 ? 16 : depth);
   // Running maximum of the logits and the label holding it.
   torch::Tensor best = torch::full({in.height, in.width}, 0.0f);  // a pixel needs a logit > 0
-  torch::Tensor label = torch::full({in.height, in.width}, int64_t(fill), torch::kLong);
+  torch::Tensor label = torch::full({in.height, in.width}, int64_t(fill), torch::kInt);
   std::vector<torch::Tensor> low;
   for (size_t a = 0; a < objects.size(); a += size_t(std::max(group, 1))) {
     const size_t b = std::min(objects.size(), a + size_t(std::max(group, 1)));
@@ -244,29 +245,29 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       out.chosen.push_back(int(pick_cpu[i].item<int64_t>()) + (multimask ? 1 : 0));
     }
     if (keep_low_res) low.push_back(chosen.cpu());
-    // postprocess_masks: to S x S, crop to the resized image, to the input's size.
-    torch::Tensor up = F::interpolate(chosen, F::InterpolateFuncOptions()
-                                                  .size(std::vector<int64_t>{S, S})
-                                                  .mode(torch::kBilinear)
-                                                  .align_corners(false));
-    up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
-    up = F::interpolate(up, F::InterpolateFuncOptions()
-                                .size(std::vector<int64_t>{in.height, in.width})
-                                .mode(torch::kBilinear)
-                                .align_corners(false))
-             .squeeze(1)
-             .cpu();
+    // postprocess_masks: to S x S, crop to the resized image, to the input's
+    // size; one object at a time, so a large image holds one full-size map.
     for (int64_t i = 0; i < n; ++i) {
-      const torch::Tensor li = up[i];
+      torch::Tensor up = F::interpolate(chosen.slice(0, i, i + 1), F::InterpolateFuncOptions()
+                                                                      .size(std::vector<int64_t>{S, S})
+                                                                      .mode(torch::kBilinear)
+                                                                      .align_corners(false));
+      up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
+      const torch::Tensor li = F::interpolate(up, F::InterpolateFuncOptions()
+                                                      .size(std::vector<int64_t>{in.height, in.width})
+                                                      .mode(torch::kBilinear)
+                                                      .align_corners(false))
+                                   .reshape({in.height, in.width})
+                                   .cpu();
       out.area.push_back((li > 0).sum().item<int64_t>());
       const torch::Tensor better = li > best;
       best = torch::where(better, li, best);
-      label = torch::where(better, torch::full_like(label, int64_t(objects[a + size_t(i)].label)), label);
+      label.masked_fill_(better, int64_t(objects[a + size_t(i)].label));
     }
   }
   if (keep_low_res && !low.empty()) out.low_res = torch::cat(low, 0);
   const torch::Tensor lab = label.contiguous();
-  const int64_t* l = lab.data_ptr<int64_t>();
+  const int32_t* l = lab.data_ptr<int32_t>();
   const size_t npx = size_t(in.width) * in.height;
   if (out.labels.depth == 8)
     for (size_t i = 0; i < npx; ++i) out.labels.u8()[i] = uint8_t(l[i]);

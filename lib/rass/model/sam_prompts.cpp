@@ -13,7 +13,7 @@ namespace rass::model {
 namespace {
 
 // Comma-separated finite numbers, exactly `n` or `m` of them.
-std::vector<double> numbers(const std::string& s, const std::string& what, size_t n, size_t m) {
+std::vector<double> sam_numbers(const std::string& s, const std::string& what, size_t n, size_t m) {
   std::vector<double> v;
   size_t a = 0;
   while (true) {
@@ -36,7 +36,7 @@ std::vector<double> numbers(const std::string& s, const std::string& what, size_
 }  // namespace
 
 std::pair<std::array<double, 2>, int> parse_sam_point(const std::string& s) {
-  const std::vector<double> v = numbers(s, "--point", 2, 3);
+  const std::vector<double> v = sam_numbers(s, "--point", 2, 3);
   int label = 1;
   if (v.size() == 3) {
     if (v[2] != 0 && v[2] != 1) throw_usage("--point '" + s + "': the label is 1 (foreground) or 0 (background)");
@@ -46,7 +46,7 @@ std::pair<std::array<double, 2>, int> parse_sam_point(const std::string& s) {
 }
 
 std::array<double, 4> parse_sam_box(const std::string& s) {
-  const std::vector<double> v = numbers(s, "--box", 4, 4);
+  const std::vector<double> v = sam_numbers(s, "--box", 4, 4);
   if (v[0] > v[2] || v[1] > v[3]) throw_usage("--box '" + s + "': expected X0,Y0,X1,Y1 with X0 <= X1 and Y0 <= Y1");
   return {v[0], v[1], v[2], v[3]};
 }

@@ -68,7 +68,7 @@ namespace {
 // get_rel_pos for equal query and key sizes (always so here: the encoder
 // runs at its configured size), rel_pos [2 size - 1, C] -> [size, size, C]:
 // entry (i, j) is rel_pos[i - j + size - 1].
-torch::Tensor rel_pos_table(int64_t size, const torch::Tensor& rel_pos) {
+torch::Tensor sam_rel_pos_table(int64_t size, const torch::Tensor& rel_pos) {
   if (rel_pos.size(0) != 2 * size - 1)
     throw_runtime("SAM relative positions of " + std::to_string(rel_pos.size(0)) + " entries for a grid of " +
                   std::to_string(size) + " (the encoder runs at its configured image size only)");
@@ -88,7 +88,7 @@ torch::Tensor SamVitAttentionImpl::forward(const torch::Tensor& x) {
   torch::Tensor attn = torch::matmul(q * (1.0 / std::sqrt(double(hd))), k.transpose(-2, -1));
   if (use_rel_pos) {
     // add_decomposed_rel_pos, with the unscaled q.
-    const torch::Tensor rh = rel_pos_table(h, rel_pos_h), rw = rel_pos_table(w, rel_pos_w);
+    const torch::Tensor rh = sam_rel_pos_table(h, rel_pos_h), rw = sam_rel_pos_table(w, rel_pos_w);
     const torch::Tensor rq = q.reshape({b * heads, h, w, hd});
     const torch::Tensor rel_h = torch::einsum("bhwc,hkc->bhwk", {rq, rh});
     const torch::Tensor rel_w = torch::einsum("bhwc,wkc->bhwk", {rq, rw});

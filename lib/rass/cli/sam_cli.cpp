@@ -1,0 +1,59 @@
+#include "rass/cli/sam_cli.hpp"
+
+namespace rass::cli {
+
+SamCli::SamCli()
+    : ToolCli("sam", "Prompted segmentation with Segment Anything (SAM v1), and GleSAM's generative latent enhancement "
+                     "of its image embedding for low-quality images: points and boxes -> object masks.") {
+  CLI::App& a = *app_;
+  a.add_option("inputs", j_.inputs, "images, directories (searched recursively) or - for stdin")->type_name("INPUT");
+  a.add_option("-o,--output", j_.output, "mask PNG or - (one input): object labels, --fill where no object is")
+      ->type_name("FILE");
+  a.add_option("-O,--output-dir", j_.output_dir, "output directory (batch): DIR/<key>.png")->type_name("DIR");
+  a.add_option("--manifest", j_.manifest, "read image paths from a manifest (JSON lines with \"image\", \"lq\" or \"path\"; or one path per line)")
+      ->type_name("FILE");
+  a.add_option("-m,--model", j_.model, "SAM model folder (sam.json, sam.safetensors; GleSAM's also unet/, text_encoder/, tokenizer/, scheduler/)")
+      ->type_name("DIR");
+  a.add_option("--point", j_.points, "a point prompt X,Y (pixels of the input image) with an optional label L (1 foreground, the default; 0 background); repeatable; one object")
+      ->type_name("X,Y[,L]");
+  a.add_option("--box", j_.boxes, "a box prompt X0,Y0,X1,Y1 (pixels of the input image); one object")->type_name("X0,Y0,X1,Y1");
+  a.add_option("--prompts-from", j_.prompts_from, "make the prompts from a label map: one object per label value (a file for one image, - for stdin; batch: a directory of <key>.png)")
+      ->type_name("PATH");
+  with_choices(a.add_option("--prompt-type", j_.prompt_type, "with --prompts-from: box (the tight box of each object), points (random pixels of it) or box+points"),
+               {"box", "points", "box+points"})
+      ->default_str("box");
+  a.add_option("--points", j_.points_per_object, "with --prompts-from: foreground points drawn per object (distinct pixels; GleSAM's evaluation uses 3)")
+      ->default_str("3")
+      ->check(integer_range(1, 64));
+  a.add_option("--skip", j_.skip, "with --prompts-from: label values that are no object, comma-separated, or none")->default_str("255");
+  a.add_option("-s,--seed", seed_, "seed of the drawn points, 0..2^64-1; with the item key and label it fixes the draw")
+      ->type_name("UINT")
+      ->default_str("0");
+  a.add_flag("--multimask", j_.multimask, "decode three masks per object and keep the one with the highest predicted IoU (default: SAM's single-mask output)");
+  fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; 255 with --prompts-from)")
+                  ->check(integer_range(0, 65535));
+  with_choices(a.add_option("--enhance", j_.enhance, "GleSAM's latent enhancement: auto (when the folder has an enhancer), on or off"),
+               {"auto", "on", "off"})
+      ->default_str("auto");
+  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  with_choices(a.add_option("--dtype", j_.dtype, "fp32, fp16 (CUDA) or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
+  a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
+      ->default_str("0")
+      ->check(non_negative_integer(kMaxThreads));
+  a.add_flag("--resume", j_.resume, "batch: skip items whose masks exist and record the settings of this run (others are made again)");
+  add_jobs_option();
+  add_shard_option();
+}
+
+model::SamJob SamCli::job() const {
+  model::SamJob j = j_;
+  j.seed = parse_seed(seed_);
+  if (fill_opt_->count()) j.fill = fill_;
+  j.jobs = common.jobs > 0 ? common.jobs : 1;
+  j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
+  j.json = common.json;
+  j.quiet = common.quiet;
+  return j;
+}
+
+}  // namespace rass::cli

@@ -1,0 +1,373 @@
+#include "rass/model/sam_tool.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/batch/ordered_lines.hpp"
+#include "rass/batch/output_lock.hpp"
+#include "rass/batch/provenance.hpp"
+#include "rass/batch/report.hpp"
+#include "rass/batch/run.hpp"
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/core/oom_message.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/png_text.hpp"
+#include "rass/model/batching.hpp"
+#include "rass/model/restore_size.hpp"
+#include "rass/model/run_files.hpp"
+#include "rass/model/sam_model.hpp"
+#include "rass/model/sam_prompts.hpp"
+#include "rass/nn/threads.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace rass::model {
+
+namespace {
+
+constexpr char kSamProg[] = "rass-sam";
+
+// What every item shares: the objects of --point/--box, or how a label map
+// makes them.
+struct SamPlan {
+  std::vector<SamObject> flag_objects;
+  bool from_labels = false;
+  SamLabelPrompts how;
+  int fill = 0;
+  std::string prompt_text;  // the flags' prompts, for the settings
+};
+
+std::vector<int> sam_parse_skip(const std::string& s) {
+  std::vector<int> v;
+  if (s == "none") return v;
+  size_t a = 0;
+  while (true) {
+    const size_t b = s.find(',', a);
+    const std::string part = s.substr(a, b == std::string::npos ? std::string::npos : b - a);
+    char* end = nullptr;
+    errno = 0;
+    const long x = part.empty() ? -1 : std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || errno || end != part.c_str() + part.size() || x < 0 || x > 65535)
+      throw_usage("--skip '" + s + "': expected label values 0..65535 separated by commas, or none");
+    v.push_back(int(x));
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  return v;
+}
+
+SamPlan make_sam_plan(const SamJob& job) {
+  SamPlan pl;
+  pl.from_labels = !job.prompts_from.empty();
+  if (pl.from_labels && (!job.points.empty() || !job.boxes.empty()))
+    throw_usage("--prompts-from makes the prompts from a label map; it does not go with --point or --box");
+  if (!pl.from_labels && job.points.empty() && job.boxes.empty())
+    throw_usage("no prompt: give --point X,Y[,L] and/or --box X0,Y0,X1,Y1 (one object), or --prompts-from LABELS");
+  if (job.boxes.size() > 1)
+    throw_usage("one --box per object: the flags describe one object (several objects: --prompts-from)");
+  if (pl.from_labels) {
+    pl.how.kind = parse_sam_prompt_kind(job.prompt_type);
+    pl.how.points = job.points_per_object;
+    pl.how.skip = sam_parse_skip(job.skip);
+    pl.how.seed = job.seed;
+    pl.fill = job.fill.value_or(255);
+  } else {
+    SamObject o;
+    o.label = 255;  // a 0/255 mask
+    for (const std::string& p : job.points) {
+      const auto [xy, l] = parse_sam_point(p);
+      o.points.push_back(xy);
+      o.point_labels.push_back(l);
+      pl.prompt_text += "point " + p + "\n";
+    }
+    if (!job.boxes.empty()) {
+      o.box = parse_sam_box(job.boxes[0]);
+      pl.prompt_text += "box " + job.boxes[0] + "\n";
+    }
+    pl.flag_objects.push_back(o);
+    pl.fill = job.fill.value_or(0);
+  }
+  if (pl.fill < 0 || pl.fill > 65535) throw_usage("--fill " + std::to_string(pl.fill) + ": expected 0..65535");
+  return pl;
+}
+
+// One item's objects: the flags', or its label map's (which must have the image's size).
+std::vector<SamObject> sam_item_objects(const SamPlan& pl, const std::string& key, const Image& rgb,
+                                    const std::vector<uint8_t>& label_bytes, const std::string& label_name) {
+  std::vector<SamObject> objs;
+  if (pl.from_labels) {
+    const Image lab = decode_label_image(label_bytes.data(), label_bytes.size(), label_name);
+    if (lab.width != rgb.width || lab.height != rgb.height)
+      throw_bad_input(label_name, "is " + std::to_string(lab.width) + "x" + std::to_string(lab.height) +
+                                      "; its image is " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height));
+    objs = sam_objects_from_labels(lab, pl.how, key, label_name);
+  } else {
+    objs = pl.flag_objects;
+    check_sam_objects(objs, rgb.width, rgb.height, "--point/--box");
+  }
+  return objs;
+}
+
+json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p) {
+  json a = json::array();
+  for (size_t i = 0; i < objs.size(); ++i) {
+    json o = {{"label", objs[i].label}};
+    if (objs[i].box) o["box"] = *objs[i].box;
+    if (!objs[i].points.empty()) {
+      o["points"] = objs[i].points;
+      o["point_labels"] = objs[i].point_labels;
+    }
+    if (p) {
+      o["iou_pred"] = p->iou.at(i);
+      o["mask_token"] = p->chosen.at(i);
+      o["area"] = p->area.at(i);
+    }
+    a.push_back(o);
+  }
+  return a;
+}
+
+json sam_record(const SamJob& job, const SamModel& m, const SamPlan& pl, const std::string& key, const std::string& input,
+                const std::string& output, const std::vector<SamObject>& objs, const SamPrediction& p, int w, int h) {
+  return {{"tool", kSamProg},
+          {"key", key},
+          {"input", input},
+          {"output", output},
+          {"model", job.model},
+          {"variant", m.config.variant},
+          {"enhanced", m.enhancing},
+          {"feat_weight", m.enhancing ? json(m.config.feat_weight) : json(nullptr)},
+          {"input_size", {w, h}},
+          {"multimask", job.multimask},
+          {"fill", pl.fill},
+          {"objects", sam_objects_json(objs, &p)},
+          {"dtype", job.dtype}};
+}
+
+// What --resume compares and the mask PNG records: every setting that
+// decides the mask.
+json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, const std::string& model_files,
+                  const std::string& key, const std::string& input_hash, const std::string& labels_hash) {
+  json s = {{"key", key},
+            {"input", input_hash},
+            {"model_files", model_files},
+            {"enhanced", enhancing},
+            {"multimask", job.multimask},
+            {"fill", pl.fill},
+            {"dtype", job.dtype}};
+  if (pl.from_labels) {
+    s["prompts_from"] = labels_hash;
+    s["prompt_type"] = job.prompt_type;
+    s["points"] = pl.how.kind == SamPromptKind::box ? json(batch::kNotApplicable) : json(pl.how.points);
+    s["seed"] = pl.how.kind == SamPromptKind::box ? json(batch::kNotApplicable) : json(job.seed);
+    s["skip"] = pl.how.skip;
+  } else {
+    s["prompts"] = pl.prompt_text;
+  }
+  return s;
+}
+
+void sam_write_mask(const std::string& path, const Image& labels, const std::string& provenance) {
+  write_file_atomic(path, png_add_text(encode_image(labels, ImageFormat::png), {{"rass", provenance}}));
+}
+
+SamModelOptions sam_model_options(const SamJob& job) {
+  SamModelOptions o;
+  o.dir = job.model;
+  o.enhance = job.enhance;
+  o.device = job.device;
+  o.dtype = job.dtype;
+  o.quiet = job.quiet;
+  o.prog = kSamProg;
+  return o;
+}
+
+void set_sam_threads(const SamJob& job, int jobs) {
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+}
+
+// The embedding and masks of one image.
+SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<SamObject>& objs, bool multimask, int fill) {
+  c10::InferenceMode guard;
+  if (objs.empty()) {  // nothing to segment: the map is all `fill`
+    SamPrediction p;
+    p.labels = Image(rgb.width, rgb.height, 1, fill > 255 ? 16 : 8);
+    for (size_t i = 0; i < size_t(rgb.width) * rgb.height; ++i)
+      if (p.labels.depth == 8)
+        p.labels.u8()[i] = uint8_t(fill);
+      else
+        p.labels.u16()[i] = uint16_t(fill);
+    return p;
+  }
+  const SamInput in = m.prepare(rgb);
+  const torch::Tensor z = m.embed(in);
+  return m.predict(z, objs, in, multimask, fill);
+}
+
+int run_sam_single(const SamJob& job) {
+  const std::string in = job.inputs[0];
+  const std::string name = in == "-" ? "<stdin>" : in;
+  if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  if (job.output != "-" && format_from_extension(job.output) != ImageFormat::unknown &&
+      format_from_extension(job.output) != ImageFormat::png)
+    throw_usage("-o " + job.output + ": rass-sam writes PNG (a mask must not be lossy); name it .png");
+  batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
+  const SamPlan pl = make_sam_plan(job);
+  RunFiles files(job.model, {}, {job.prompts_from, job.manifest});
+  files.add_input(in);
+  files.check_output_file(job.output, "-o");
+  const std::string key = in == "-" ? "stdin" : path_stem(in);
+  const std::vector<uint8_t> in_bytes = read_image_bytes(in);
+  const Image rgb = to_rgb8(decode_image(in_bytes, name), name);  // bad images fail before the model is loaded
+  std::vector<uint8_t> label_bytes;
+  if (pl.from_labels) {
+    if (fs::is_directory(job.prompts_from))
+      throw_usage("--prompts-from " + job.prompts_from + " is a directory; with one image it names a label map file");
+    label_bytes = read_image_bytes(job.prompts_from);
+  }
+  const std::string label_name = job.prompts_from == "-" ? "<stdin>" : job.prompts_from;
+  const std::vector<SamObject> objs = sam_item_objects(pl, key, rgb, label_bytes, label_name);  // before the model
+  const SamModel m(sam_model_options(job));
+  set_sam_threads(job, 1);
+  const SamPrediction p = run_sam(m, rgb, objs, job.multimask, pl.fill);
+  const std::string settings = batch::provenance_text(
+      kSamProg, sam_settings(job, pl, m.enhancing, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
+                             pl.from_labels ? batch::bytes_hash(label_bytes) : ""));
+  sam_write_mask(job.output, p.labels, settings);
+  if (job.json)
+    batch::write_report("-", json_text(sam_record(job, m, pl, key, in, job.output, objs, p, rgb.width, rgb.height)) + "\n");
+  return 0;
+}
+
+int run_sam_batch(const SamJob& job) {
+  if (job.output_dir.empty()) throw_usage("batch mode (several inputs, a directory or --manifest) needs -O DIR");
+  if (!job.output.empty()) throw_usage("-o names the one output of a single image; in batch mode use -O DIR");
+  const SamPlan pl = make_sam_plan(job);
+  if (pl.from_labels && !fs::is_directory(job.prompts_from))
+    throw_usage("--prompts-from " + job.prompts_from + ": in batch mode it names a directory of <key>.png label maps");
+  batch::InputSpec spec;
+  spec.roles = {{"image", {"image", "lq", "path"}, true, ""}};
+  spec.inputs = job.inputs;
+  spec.manifest = job.manifest;
+  spec.skip_dirs = {job.output_dir};
+  if (pl.from_labels) spec.skip_dirs.push_back(job.prompts_from);
+  spec.allow_stdin = false;
+  spec.name_room = 4;  // <key>.png
+  std::vector<batch::Item> all = batch::collect_items(spec);
+  auto [mine, mine_input] = batch::shard_items(all, job.shard);
+  RunFiles files(job.model, {}, {job.manifest});
+  for (const std::string& in : job.inputs) files.add_input(in);
+  for (const batch::Item& it : all)
+    if (!it.paths.empty() && !it.paths[0].empty()) files.add_input(it.paths[0]);
+  if (pl.from_labels) files.add_input(job.prompts_from);
+  files.check_output_dir(job.output_dir, "-O", false);
+  auto out_of = [&](const std::string& k) { return path_join(job.output_dir, k) + ".png"; };
+  auto labels_of = [&](const std::string& k) { return path_join(job.prompts_from, k) + ".png"; };
+  for (const batch::Item& it : mine)
+    if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
+  const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kSamProg);
+  const SamModel m(sam_model_options(job));
+  const std::string model_fp = batch::files_fingerprint({job.model});
+  batch::ResumeTally resumed;
+  const int workers = group_workers(std::max(1, job.jobs), mine.size(), 1);
+  set_sam_threads(job, workers);
+  batch::OrderedLines lines(job.json ? "-" : "");
+  batch::Reporter reporter(kSamProg);
+  struct Input {
+    const Image* rgb = nullptr;
+    const std::vector<SamObject>* objects = nullptr;
+  };
+  struct Ready {
+    bool skipped = false;
+    Image rgb;
+    std::vector<SamObject> objects;
+    std::string provenance;
+    Input input;
+  };
+  auto prepare_item = [&](size_t i, Ready& rd) {
+    const batch::Item& it = mine[i];
+    const std::vector<uint8_t> bytes = read_image_bytes(it.paths[0]);
+    std::vector<uint8_t> label_bytes;
+    if (pl.from_labels) label_bytes = read_image_bytes(labels_of(it.key));
+    const json settings = sam_settings(job, pl, m.enhancing, model_fp, it.key, batch::bytes_hash(bytes),
+                                       pl.from_labels ? batch::bytes_hash(label_bytes) : "");
+    if (job.resume) {
+      std::string why;
+      if (batch::output_done(out_of(it.key), {}, settings, &why)) {
+        resumed.kept();
+        if (lines.enabled())
+          lines.put(i, json_text(json({{"key", it.key}, {"output", out_of(it.key)}, {"skipped", true}})) + "\n");
+        rd.skipped = true;
+        return;
+      }
+      if (!why.empty()) resumed.redone(out_of(it.key), why);
+    }
+    rd.provenance = batch::provenance_text(kSamProg, settings);
+    rd.rgb = to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]);
+    rd.objects = sam_item_objects(pl, it.key, rd.rgb, label_bytes, labels_of(it.key));
+    rd.input = Input{&rd.rgb, &rd.objects};
+  };
+  auto write_item = [&](size_t i, const Ready& rd, SamPrediction& p) {
+    const batch::Item& it = mine[i];
+    sam_write_mask(out_of(it.key), p.labels, rd.provenance);
+    if (lines.enabled())
+      lines.put(i, json_text(sam_record(job, m, pl, it.key, it.paths[0], out_of(it.key), rd.objects, p, rd.rgb.width,
+                                        rd.rgb.height)) +
+                       "\n");
+  };
+  const batch::Tally tally = run_model_items<Ready, Input, SamPrediction>(
+      mine, 1, workers, job.quiet, reporter, m.device, overlaps_device(m.device, false), prepare_item,
+      [&](const std::vector<Input>& inputs, std::vector<std::exception_ptr>& failed) {
+        std::vector<SamPrediction> out(inputs.size());
+        failed.assign(inputs.size(), nullptr);
+        for (size_t k = 0; k < inputs.size(); ++k) {
+          try {
+            out[k] = run_sam(m, *inputs[k].rgb, *inputs[k].objects, job.multimask, pl.fill);
+          } catch (...) {
+            failed[k] = std::current_exception();
+          }
+        }
+        return out;
+      },
+      write_item,
+      [&](size_t i, const std::string& msg) {
+        if (lines.enabled()) lines.put(i, json_text(json({{"key", mine[i].key}, {"error", msg}})) + "\n");
+      });
+  lines.finish();
+  if (!job.quiet) resumed.report(kSamProg, "mask(s)");
+  const size_t skipped = resumed.kept_count();
+  if (!job.quiet)
+    std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kSamProg,
+                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  return tally.exit_code();
+}
+
+}  // namespace
+
+int run_sam_tool(const SamJob& job) {
+  if (job.inputs.empty() && job.manifest.empty()) throw_usage("no input: give an image, a directory, '-' or --manifest");
+  if (job.model.empty()) throw_usage("no model: pass -m DIR (a SAM model folder; scripts/convert_sam.py makes one)");
+  batch::claim_stdin(job.inputs, {{"--prompts-from -", job.prompts_from == "-"}, {"--manifest -", job.manifest == "-"}});
+  std::error_code ec;
+  const bool single = job.output_dir.empty() && job.manifest.empty() && job.inputs.size() == 1 &&
+                      (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec));
+  try {
+    return single ? run_sam_single(job) : run_sam_batch(job);
+  } catch (const c10::Error& e) {
+    throw_runtime(describe_allocation_failure(e.what_without_backtrace()));
+  }
+}
+
+}  // namespace rass::model

@@ -1,0 +1,38 @@
+// rass-sam as a library call: Segment Anything (optionally GleSAM's
+// enhanced embedding) on one image (file or `-`) or a batch (files,
+// directories, manifests -> -O DIR) through the shared batch layer. The CLI
+// (cli/sam_cli.cpp) only parses flags into a SamJob. Torch-free.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rass/core/shard.hpp"
+
+namespace rass::model {
+
+struct SamJob {
+  std::string model;                       // SAM model folder (sam.json)
+  std::vector<std::string> points, boxes;  // --point X,Y[,L], --box X0,Y0,X1,Y1: one object
+  std::string prompts_from;                // a label map (one image) or a directory of <key>.png (batch)
+  std::string prompt_type = "box";         // box | points | box+points (with --prompts-from)
+  int points_per_object = 3;
+  std::string skip = "255";                // label values that are no object; "none"
+  uint64_t seed = 0;
+  bool multimask = false;
+  std::optional<int> fill;                 // default: 0 with --point/--box, 255 with --prompts-from
+  std::string enhance = "auto";            // auto | on | off
+  std::string device = "cpu", dtype = "fp32";
+  int threads = 0;
+  std::vector<std::string> inputs;
+  std::string manifest;
+  std::string output, output_dir;  // -o FILE | -, -O DIR
+  bool json = false, quiet = false, resume = false;
+  int jobs = 1;
+  Shard shard;
+};
+
+int run_sam_tool(const SamJob& job);
+
+}  // namespace rass::model

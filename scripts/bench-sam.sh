@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Seconds per image of SAM (image encoder + one box prompt) with random
+# weights of a released size: rass-sam (LibTorch) next to segment-anything's
+# own SamPredictor in PyTorch eager (scripts/bench_sam_torch.py), in one run,
+# on the CPU.
+#
+#   scripts/bench-sam.sh [--variant vit_b] [--threads N] [--runs R] [--build DIR] [--python PY]
+#
+# Needs a Python with torch, Pillow and segment-anything (default
+# PYTHON=python3). The model folder is
+# ${XDG_CACHE_HOME:-~/.cache}/rass/bench/sam-<variant>-seed0, written once by
+# the Python side (torch.manual_seed(0), SAM's own initialisation) through
+# scripts/convert_sam.py. The image is examples/images/astronaut.png (512x512),
+# resized by SamPredictor to 1024 as by rass-sam. rass-sam runs as a
+# user runs it (batch, --jobs 1) on R+1 copies; per image is the spacing of
+# its output files, (last - first) / R, so loading and the first image's
+# warm-up are not in it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-$here/../build}
+python=${PYTHON:-python3}
+threads=$(nproc)
+runs=2
+variant=vit_b
+while [ $# -gt 0 ]; do
+  case $1 in
+    --variant) variant=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --python) python=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench-sam: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$runs" -ge 1 ] 2>/dev/null || { echo "bench-sam: --runs must be a positive integer" >&2; exit 2; }
+case $variant in vit_b|vit_l|vit_h) ;; *) echo "bench-sam: --variant vit_b, vit_l or vit_h" >&2; exit 2 ;; esac
+[ -x "$build/rass-sam" ] || { echo "bench-sam: $build/rass-sam not built" >&2; exit 2; }
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/rass/bench
+mkdir -p "$cache"
+folder=$cache/sam-$variant-seed0
+img=$here/../examples/images/astronaut.png
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$python" "$here/bench_sam_torch.py" --variant "$variant" --folder "$folder" --write --image "$img" --runs "$runs" \
+  --threads "$threads"
+mkdir "$tmp/in"
+for i in $(seq 0 "$runs"); do cp "$img" "$tmp/in/$(printf %04d "$i").png"; done
+"$build/rass-sam" -m "$folder" "$tmp/in" --box 40,30,400,300 -O "$tmp/out" --threads "$threads" -q
+first=$(stat -c %.Y "$tmp/out/0000.png")
+last=$(stat -c %.Y "$tmp/out/$(printf %04d "$runs").png")
+echo "rass-sam $variant: $(echo "($last - $first) / $runs" | bc -l | xargs printf '%.2f') s/img ($threads threads, $(nproc) cores, $(uname -m))"

@@ -1,0 +1,130 @@
+# rass-sam on the committed tiny SAM folders (tests/fixtures/nn/sam_tiny and
+# sam_tiny_gle, random weights; tests/nn/make_sam_fixture.py +
+# scripts/convert_sam.py): point and box prompts, stdin/stdout, prompts made
+# from a label map (boxes, seeded points), GleSAM's enhancer on and off, a
+# batch with --resume and --shard, and bad inputs with their exit codes and
+# no partial output. Numerical equality with segment-anything's SamPredictor
+# and GleSAM's enhancement is tests/nn/test_sam.cpp.
+. "$(dirname "$0")/lib.sh"
+S=$B/rass-sam
+[ -x "$S" ] || { echo "skipped: rass-sam not built (no LibTorch)"; exit 77; }
+N=$FIX/nn
+M=$N/sam_tiny
+G=$N/sam_tiny_gle
+A=$N/sam_a.png  # 53x37
+
+png_info() { od -An -tu1 -j16 -N10 "$1" | awk '{printf "%dx%d depth %d color %d", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8, $9, $10}'; }
+# label_pgm FILE: a 53x37 label map: 0 background, 1 a box (x 5..29, y 4..24),
+# 2 a box (x 32..49, y 10..35), 255 in column 52.
+label_pgm() {
+  { printf 'P5\n53 37\n255\n'
+    for y in $(seq 0 36); do
+      for x in $(seq 0 52); do
+        if [ "$x" -eq 52 ]; then printf '\377'
+        elif [ "$x" -ge 5 ] && [ "$x" -le 29 ] && [ "$y" -ge 4 ] && [ "$y" -le 24 ]; then printf '\001'
+        elif [ "$x" -ge 32 ] && [ "$x" -le 49 ] && [ "$y" -ge 10 ] && [ "$y" -le 35 ]; then printf '\002'
+        else printf '\000'; fi
+      done
+    done; } >"$1"
+}
+label_pgm "$T/lab.pgm"
+
+expect_exit 0 "points: one object" -- "$S" -m "$M" "$A" --point 10,12 --point 40,30,0 -o "$T/p.png" --json
+[ "$(png_info "$T/p.png")" = "53x37 depth 8 color 0" ] || fail "mask: $(png_info "$T/p.png"), expected 53x37 8-bit gray"
+grep -q '"objects":\[{"label":255,"points":\[\[10.0,12.0\],\[40.0,30.0\]\],"point_labels":\[1,0\]' "$T/.out" ||
+  fail "the record lists the object's points and labels: $(cat "$T/.out")"
+grep -q '"enhanced":false' "$T/.out" || fail "a plain SAM folder is not enhanced"
+grep -q '"fill":0' "$T/.out" || fail "flag prompts fill with 0"
+
+expect_exit 0 "stdin to stdout" -- bash -c "'$S' -m '$M' --box 5,4,30,25 -q - -o - <'$A' >'$T/pipe.png'"
+expect_exit 0 "same with files" -- "$S" -m "$M" --box 5,4,30,25 -q "$A" -o "$T/file.png"
+same_pixels "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different masks"
+expect_exit 0 "--multimask" -- "$S" -m "$M" --box 5,4,30,25 --multimask --json -q "$A" -o "$T/multi.png"
+grep -Eq '"mask_token":[123]' "$T/.out" || fail "--multimask keeps one of tokens 1..3: $(cat "$T/.out")"
+
+# Prompts from a label map: objects 1 and 2 (0 and 255 skipped), their tight boxes.
+expect_exit 0 "--prompts-from, boxes" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 -o "$T/lb.png" --json
+grep -q '"objects":\[{"label":1,"box":\[5.0,4.0,29.0,24.0\]' "$T/.out" || fail "object 1's tight box: $(cat "$T/.out")"
+grep -q '{"label":2,"box":\[32.0,10.0,49.0,35.0\]' "$T/.out" || fail "object 2's tight box"
+grep -q '"fill":255' "$T/.out" || fail "label-map prompts fill with 255"
+expect_exit 0 "--prompts-from with 0 an object" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" -o "$T/l3.png" --json -q
+[ "$(grep -o '"label":' "$T/.out" | wc -l)" = 3 ] || fail "--skip 255 (the default) leaves objects 0, 1 and 2"
+expect_exit 0 "seeded points" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --prompt-type points --points 2 \
+  -s 4 -o "$T/pts1.png" --json -q
+grep -o '"points":[][0-9.,]*' "$T/.out" >"$T/pts1"
+[ -s "$T/pts1" ] || fail "the record lists no points"
+expect_exit 0 "seeded points again" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --prompt-type points \
+  --points 2 -s 4 -o "$T/pts2.png" --json -q
+grep -o '"points":[][0-9.,]*' "$T/.out" >"$T/pts2"
+cmp -s "$T/pts1" "$T/pts2" || fail "the same seed draws other points"
+cmp -s "$T/pts1.png" "$T/pts2.png" || fail "the same seed gives another mask"
+expect_exit 0 "another seed" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --prompt-type points \
+  --points 2 -s 5 -o "$T/pts3.png" --json -q
+grep -o '"points":[][0-9.,]*' "$T/.out" >"$T/pts3"
+cmp -s "$T/pts1" "$T/pts3" && fail "another seed draws the same points"
+expect_exit 0 "nothing but skipped values" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,1,2,255 \
+  -o "$T/none.png" --json -q
+grep -q '"objects":\[\]' "$T/.out" || fail "no objects recorded"
+
+# GleSAM: the enhancer runs; off, the folder is plain SAM (the same SAM weights).
+expect_exit 0 "GleSAM folder" -- "$S" -m "$G" --box 5,4,30,25 --json -q "$A" -o "$T/g.png"
+grep -q '"enhanced":true,"feat_weight":3.0' "$T/.out" || fail "GleSAM's enhancement and feature weight recorded"
+expect_exit 0 "GleSAM folder, --enhance off" -- "$S" -m "$G" --enhance off --box 5,4,30,25 -q "$A" -o "$T/goff.png"
+same_pixels "$T/goff.png" "$T/file.png" || fail "--enhance off differs from the plain SAM folder"
+
+# Batch: two images, their label maps by key, --resume, --shard.
+mkdir -p "$T/in" "$T/labs"
+cp "$A" "$T/in/one.png"
+cp "$A" "$T/in/two.png"
+cp "$T/lab.pgm" "$T/labs/one.png"
+cp "$T/lab.pgm" "$T/labs/two.png"
+expect_exit 0 "batch" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/out" --json -q
+[ -f "$T/out/one.png" ] && [ -f "$T/out/two.png" ] || fail "batch outputs missing"
+same_pixels "$T/out/one.png" "$T/lb.png" || fail "a batch item differs from the single run"
+expect_exit 0 "--resume keeps both" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/out" --resume
+stderr_has "0 segmented, 2 already done" "--resume skips finished masks"
+expect_exit 0 "--resume with another --fill redoes both" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 \
+  --fill 0 -O "$T/out" --resume
+stderr_has "2 segmented, 0 already done" "a changed setting is made again"
+expect_exit 0 "--shard 1/2" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/sh" --shard 1/2 -q
+[ "$(ls "$T/sh" | wc -l)" = 1 ] || fail "--shard 1/2 wrote $(ls "$T/sh" | wc -l) masks, expected 1"
+rm "$T/labs/two.png"
+expect_exit 3 "batch, one label map missing" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/out2" -q
+[ -f "$T/out2/one.png" ] || fail "the good item's mask is written"
+[ -f "$T/out2/two.png" ] && fail "the item without a label map has a mask"
+stderr_has "two.png" "the missing label map is named"
+
+# Bad input: usage (2) and bad files (3), nothing written.
+expect_exit 2 "no prompt" -- "$S" -m "$M" "$A" -o "$T/x.png"
+expect_exit 2 "no model" -- "$S" "$A" --point 1,1 -o "$T/x.png"
+expect_exit 2 "--prompts-from with --point" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --point 1,1 -o "$T/x.png"
+expect_exit 2 "point outside the image" -- "$S" -m "$M" "$A" --point 60,5 -o "$T/x.png"
+stderr_has "outside the 53x37 image" "the point and the image size are named"
+expect_exit 2 "malformed point" -- "$S" -m "$M" "$A" --point 1,x -o "$T/x.png"
+expect_exit 2 "point label 2" -- "$S" -m "$M" "$A" --point 1,1,2 -o "$T/x.png"
+expect_exit 2 "box the wrong way round" -- "$S" -m "$M" "$A" --box 30,4,5,25 -o "$T/x.png"
+expect_exit 2 "two boxes" -- "$S" -m "$M" "$A" --box 1,1,5,5 --box 2,2,6,6 -o "$T/x.png"
+expect_exit 2 "bad --skip" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 1,x -o "$T/x.png"
+expect_exit 2 "--points 0" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --points 0 -o "$T/x.png"
+expect_exit 2 "--enhance on without an enhancer" -- "$S" -m "$M" --enhance on "$A" --point 1,1 -o "$T/x.png"
+stderr_has "has no enhancer" "--enhance on names the missing enhancer"
+expect_exit 2 "a JPEG name" -- "$S" -m "$M" "$A" --point 1,1 -o "$T/x.jpg"
+expect_exit 2 "output over the input" -- "$S" -m "$M" "$T/in/one.png" --point 1,1 -o "$T/in/one.png"
+cmp -s "$T/in/one.png" "$A" || fail "the input was changed"
+expect_exit 3 "not a SAM folder" -- "$S" -m "$N/sd_tiny" "$A" --point 1,1 -o "$T/x.png"
+stderr_has "no sam.json" "the folder is named with what it lacks"
+head -c 100 "$T/lab.pgm" >"$T/short.pgm"
+expect_exit 3 "truncated label map" -- "$S" -m "$M" "$A" --prompts-from "$T/short.pgm" -o "$T/x.png"
+{ printf 'P5\n10 10\n255\n'; head -c 100 /dev/zero; } >"$T/small.pgm"
+expect_exit 3 "label map of another size" -- "$S" -m "$M" "$A" --prompts-from "$T/small.pgm" -o "$T/x.png"
+stderr_has "is 10x10; its image is 53x37" "both sizes are named"
+expect_exit 3 "an RGB label map" -- "$S" -m "$M" "$A" --prompts-from "$N/sam_b.png" -o "$T/x.png"
+mkdir "$T/badm"
+cp -r "$M/." "$T/badm/"
+head -c 1000 "$M/sam.safetensors" >"$T/badm/sam.safetensors"
+expect_exit 3 "truncated weights" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
+printf '{"architecture": "sam", "depth": 1.5}' >"$T/badm/sam.json"
+expect_exit 3 "a fraction where a whole number belongs" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
+stderr_has "depth" "the key is named"
+[ -e "$T/x.png" ] && fail "a failed run left an output"
+finish
