@@ -29,15 +29,25 @@ checkpoint, a decoder that does not fit); 1 I/O failures.
 """
 import argparse
 import json
+import math
 import os
 import shutil
+import stat
 import struct
 import sys
+import tempfile
 
 import torch
 
 DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
 VARIANTS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
+# The sam.json fields --config may give, with their JSON types (rass-sam
+# checks values; these are checked here so a bad --config writes no folder).
+SIZE_FIELDS = {k: int for k in ("image_size", "patch_size", "embed_dim", "depth", "num_heads", "window_size",
+                                "prompt_embed_dim", "mask_in_chans", "decoder_depth", "decoder_heads",
+                                "decoder_mlp_dim", "attention_downsample_rate", "num_multimask_outputs",
+                                "iou_head_depth", "iou_head_hidden_dim")}
+SIZE_FIELDS.update(mlp_ratio=float, use_rel_pos=bool, global_attn_indexes=list)
 
 
 class BadInput(Exception):
@@ -67,6 +77,12 @@ def write_safetensors(path, tensors, metadata):
 def load_state(path, trust):
     # A .pth is a pickle: weights_only admits tensors and plain containers.
     try:
+        st = os.stat(path)
+    except OSError as e:
+        raise BadInput(f"{path}: {e.strerror}")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"{path}: not a regular file")
+    try:
         ck = torch.load(path, map_location="cpu", weights_only=not trust)
     except TypeError:  # torch < 1.13 has no weights_only
         ck = torch.load(path, map_location="cpu")
@@ -87,9 +103,38 @@ def load_state(path, trust):
     return out
 
 
+def check_config(text):
+    """--config: a JSON object of SIZE_FIELDS with their types (usage errors)."""
+    try:
+        cfg = json.loads(text)
+    except ValueError as e:
+        raise SystemExit(f"convert_sam: --config: not JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise SystemExit("convert_sam: --config: not a JSON object")
+    for k, v in cfg.items():
+        want = SIZE_FIELDS.get(k)
+        if want is None:
+            raise SystemExit(f"convert_sam: --config: {k} is not a size field of sam.json "
+                             f"({', '.join(sorted(SIZE_FIELDS))})")
+        ok = (isinstance(v, bool) if want is bool else
+              isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 if want is float else
+              isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
+              if want is list else isinstance(v, int) and not isinstance(v, bool) and v > 0)
+        if not ok:
+            raise SystemExit(f"convert_sam: --config: {k} = {json.dumps(v)} is not a positive "
+                             f"{'list of block indexes' if want is list else want.__name__}")
+    return cfg
+
+
 def convert(args):
-    if os.path.exists(args.output):
+    if os.path.lexists(args.output):
         raise FileExistsError(f"{args.output} exists; choose a new folder")
+    if args.enhancer_unet and not os.path.isfile(os.path.join(args.enhancer_unet, "config.json")):
+        raise BadInput(f"{args.enhancer_unet}: not a UNet folder (no config.json)")
+    if args.enhancer_unet:
+        for comp in ("text_encoder", "tokenizer", "scheduler"):
+            if not os.path.isdir(os.path.join(args.sd, comp)):
+                raise BadInput(f"{args.sd}: has no {comp}/")
     sd = load_state(args.checkpoint, args.trust_checkpoint)
     for part in ("image_encoder.", "prompt_encoder.", "mask_decoder."):
         if not any(k.startswith(part) for k in sd):
@@ -110,20 +155,15 @@ def convert(args):
     config = {"architecture": "sam"}
     if (width, depth) in VARIANTS:
         config["variant"] = VARIANTS[(width, depth)]
-    elif args.config:
-        config.update(json.loads(args.config))
-    else:
+    elif not args.config:
         raise BadInput(f"{args.checkpoint}: an encoder of width {width} and depth {depth} is none of SAM's "
                        "variants; give its fields with --config")
-    if args.config and "variant" in config and (width, depth) in VARIANTS:
-        config.update(json.loads(args.config))
+    config.update(args.config or {})
     if args.enhancer_unet:
-        if not args.sd:
-            raise BadInput("--enhancer-unet needs --sd (its text_encoder/, tokenizer/ and scheduler/)")
         config["enhancer"] = {"feat_weight": args.feat_weight, "timestep": 1, "prompt": ""}
-    tmp = args.output + ".tmp-convert"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    # A temporary folder of its own beside -o (two conversions never share one).
+    parent = os.path.dirname(os.path.abspath(args.output))
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(args.output) + ".tmp-convert-", dir=parent)
     try:
         write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,
                           {"format": "pt", "rass": "converted by scripts/convert_sam.py from " +
@@ -135,10 +175,9 @@ def convert(args):
         if args.enhancer_unet:
             link_tree(args.enhancer_unet, os.path.join(tmp, "unet"))
             for comp in ("text_encoder", "tokenizer", "scheduler"):
-                src = os.path.join(args.sd, comp)
-                if not os.path.isdir(src):
-                    raise BadInput(f"{args.sd}: has no {comp}/")
-                link_tree(src, os.path.join(tmp, comp))
+                link_tree(os.path.join(args.sd, comp), os.path.join(tmp, comp))
+        if os.path.lexists(args.output):
+            raise FileExistsError(f"{args.output} appeared meanwhile; choose a new folder")
         os.rename(tmp, args.output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -170,12 +209,18 @@ def main():
     ap.add_argument("--trust-checkpoint", action="store_true",
                     help="unpickle the checkpoint in full (runs code from the file)")
     args = ap.parse_args()
+    if not args.output:
+        ap.error("-o names the folder to create")
+    if args.enhancer_unet and not args.sd:
+        ap.error("--enhancer-unet needs --sd (its text_encoder/, tokenizer/ and scheduler/)")
+    if not (math.isfinite(args.feat_weight) and args.feat_weight > 0):
+        ap.error("--feat-weight must be a positive number")
     if args.config:
         try:
-            if not isinstance(json.loads(args.config), dict):
-                ap.error("--config: not a JSON object")
-        except ValueError as e:
-            ap.error(f"--config: not JSON ({e})")
+            args.config = check_config(args.config)
+        except SystemExit as e:
+            print(e, file=sys.stderr)
+            sys.exit(2)
     try:
         convert(args)
     except BadInput as e:

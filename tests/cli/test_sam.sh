@@ -72,6 +72,19 @@ grep -q '"enhanced":true,"feat_weight":3.0' "$T/.out" || fail "GleSAM's enhancem
 expect_exit 0 "GleSAM folder, --enhance off" -- "$S" -m "$G" --enhance off --box 5,4,30,25 -q "$A" -o "$T/goff.png"
 same_pixels "$T/goff.png" "$T/file.png" || fail "--enhance off differs from the plain SAM folder"
 
+# GleSAM's folder as a user makes it: SD's UNet widened by rass-merge-lora
+# expand-channels (x8 here: 4 -> 32 channels; GleSAM's x64 gives 256) in place
+# of the fixture's, which the Python reference replicated itself.
+if [ -x "$B/rass-merge-lora" ]; then
+  expect_exit 0 "rass-merge-lora expand-channels 8" -- "$B/rass-merge-lora" expand-channels 8 --model "$N/sd_tiny" -O "$T/sd8"
+  mkdir "$T/gle2"
+  cp -r "$G/." "$T/gle2/"
+  rm -r "$T/gle2/unet"
+  cp -r "$T/sd8/unet" "$T/gle2/unet"
+  expect_exit 0 "GleSAM folder with the widened UNet" -- "$S" -m "$T/gle2" --box 5,4,30,25 -q "$A" -o "$T/g2.png"
+  same_pixels "$T/g2.png" "$T/g.png" || fail "the expand-channels UNet gives another mask than the reference's replication"
+fi
+
 # Batch: two images, their label maps by key, --resume, --shard.
 mkdir -p "$T/in" "$T/labs"
 cp "$A" "$T/in/one.png"
@@ -83,6 +96,9 @@ expect_exit 0 "batch" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,
 same_pixels "$T/out/one.png" "$T/lb.png" || fail "a batch item differs from the single run"
 expect_exit 0 "--resume keeps both" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/out" --resume
 stderr_has "0 segmented, 2 already done" "--resume skips finished masks"
+expect_exit 0 "--resume with --skip in another order" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 255,0 \
+  -O "$T/out" --resume
+stderr_has "0 segmented, 2 already done" "--skip 255,0 is the same setting as 0,255"
 expect_exit 0 "--resume with another --fill redoes both" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 \
   --fill 0 -O "$T/out" --resume
 stderr_has "2 segmented, 0 already done" "a changed setting is made again"
@@ -93,6 +109,26 @@ expect_exit 3 "batch, one label map missing" -- "$S" -m "$M" "$T/in" --prompts-f
 [ -f "$T/out2/one.png" ] || fail "the good item's mask is written"
 [ -f "$T/out2/two.png" ] && fail "the item without a label map has a mask"
 stderr_has "two.png" "the missing label map is named"
+
+# An output must not land on a label map: -O above both folders, key lab/a.
+mkdir -p "$T/cx/img/lab" "$T/cx/lab/lab"
+cp "$A" "$T/cx/img/a.png"
+cp "$A" "$T/cx/img/lab/a.png"
+cp "$T/lab.pgm" "$T/cx/lab/a.png"
+cp "$T/lab.pgm" "$T/cx/lab/lab/a.png"
+expect_exit 2 "an output over another item's label map" -- "$S" -m "$M" "$T/cx/img" --prompts-from "$T/cx/lab" \
+  --skip 0,255 -O "$T/cx" -q
+cmp -s "$T/cx/lab/a.png" "$T/lab.pgm" || fail "a label map was overwritten"
+# stdin's file is an input too.
+cp "$T/lab.pgm" "$T/lab2.pgm"
+expect_exit 2 "-o onto the label map read from stdin" -- bash -c "'$S' -m '$M' '$A' --prompts-from - --skip 0,255 -o '$T/lab2.pgm' <'$T/lab2.pgm'"
+cmp -s "$T/lab2.pgm" "$T/lab.pgm" || fail "the label map read from stdin was overwritten"
+expect_exit 0 "--prompts-from - " -- bash -c "'$S' -m '$M' '$A' --prompts-from - --skip 0,255 -o '$T/lstdin.png' <'$T/lab.pgm'"
+same_pixels "$T/lstdin.png" "$T/lb.png" || fail "a label map from stdin gives another mask"
+# bf16 on the CPU (the decoder's transposed convolutions stay fp32 there).
+expect_exit 0 "bf16 on the CPU" -- "$S" -m "$M" --dtype bf16 --box 5,4,30,25 -q "$A" -o "$T/bf16.png"
+expect_exit 0 "bf16 on the CPU, GleSAM" -- "$S" -m "$G" --dtype bf16 --box 5,4,30,25 -q "$A" -o "$T/gbf16.png"
+expect_exit 2 "fp16 on the CPU" -- "$S" -m "$M" --dtype fp16 --box 5,4,30,25 -q "$A" -o "$T/x.png"
 
 # Bad input: usage (2) and bad files (3), nothing written.
 expect_exit 2 "no prompt" -- "$S" -m "$M" "$A" -o "$T/x.png"
@@ -106,6 +142,13 @@ expect_exit 2 "box the wrong way round" -- "$S" -m "$M" "$A" --box 30,4,5,25 -o 
 expect_exit 2 "two boxes" -- "$S" -m "$M" "$A" --box 1,1,5,5 --box 2,2,6,6 -o "$T/x.png"
 expect_exit 2 "bad --skip" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 1,x -o "$T/x.png"
 expect_exit 2 "--points 0" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --points 0 -o "$T/x.png"
+expect_exit 2 "--fill 255 with the flags' object 255" -- "$S" -m "$M" "$A" --point 1,1 --fill 255 -o "$T/x.png"
+expect_exit 2 "--fill that an object may have" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --fill 1 -o "$T/x.png"
+expect_exit 2 "--fill with --skip none" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none -o "$T/x.png"
+expect_exit 2 "a hex point" -- "$S" -m "$M" "$A" --point 0x10,5 -o "$T/x.png"
+expect_exit 2 "a point out of range" -- "$S" -m "$M" "$A" --point 1e309,5 -o "$T/x.png"
+stderr_has "out of range" "an overflowing number is called so"
+expect_exit 2 "257 points" -- "$S" -m "$M" "$A" $(for i in $(seq 257); do printf -- '--point 1,1 '; done) -o "$T/x.png"
 expect_exit 2 "--enhance on without an enhancer" -- "$S" -m "$M" --enhance on "$A" --point 1,1 -o "$T/x.png"
 stderr_has "has no enhancer" "--enhance on names the missing enhancer"
 expect_exit 2 "a JPEG name" -- "$S" -m "$M" "$A" --point 1,1 -o "$T/x.jpg"
@@ -123,7 +166,14 @@ mkdir "$T/badm"
 cp -r "$M/." "$T/badm/"
 head -c 1000 "$M/sam.safetensors" >"$T/badm/sam.safetensors"
 expect_exit 3 "truncated weights" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
-printf '{"architecture": "sam", "depth": 1.5}' >"$T/badm/sam.json"
+printf '{"architecture": "sam", "variant": "vit_h", "depth": 60000}' >"$T/badm/sam.json"
+cp "$M/sam.safetensors" "$T/badm/sam.safetensors"
+expect_exit 3 "sizes that do not fit the weights" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
+stderr_has "does not fit" "the config and the weights are named"
+printf '{"architecture": "sam", "depth": 3}' >"$T/badm/sam.json"
+expect_exit 3 "no variant and not every size" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
+stderr_has "missing image_size" "the missing sizes are named"
+printf '{"architecture": "sam", "variant": "vit_b", "depth": 1.5}' >"$T/badm/sam.json"
 expect_exit 3 "a fraction where a whole number belongs" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
 stderr_has "depth" "the key is named"
 [ -e "$T/x.png" ] && fail "a failed run left an output"

@@ -37,13 +37,28 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   const JsonFields f(j, c.path);
   if (f.text("architecture", "") != "sam")
     throw_bad_input(c.path, "architecture '" + f.text("architecture", "") + "': rass-sam runs SAM (\"sam\") only");
-  // Without a variant, the fields given override vit_b's ("custom").
+  // A variant gives every size; fields beside it override them (then the
+  // model is "custom"). Without a variant every size field must be given.
+  static const char* kSizes[] = {"image_size", "patch_size", "embed_dim", "depth", "num_heads", "window_size",
+                                 "prompt_embed_dim", "mask_in_chans", "decoder_depth", "decoder_heads",
+                                 "decoder_mlp_dim", "attention_downsample_rate", "num_multimask_outputs",
+                                 "iou_head_depth", "iou_head_hidden_dim", "mlp_ratio", "global_attn_indexes",
+                                 "use_rel_pos"};
+  bool overridden = false;
+  std::string missing;
+  for (const char* k : kSizes) {
+    overridden = overridden || f.has(k);
+    if (!f.has(k)) missing += std::string(missing.empty() ? "" : ", ") + k;
+  }
+  if (!f.has("variant") && !missing.empty())
+    throw_bad_input(c.path, "no variant (vit_b, vit_l or vit_h) and not every size: missing " + missing);
   c.variant = f.text("variant", "custom");
   try {
-    c.sam = nn::sam_preset(c.variant == "custom" ? "vit_b" : c.variant);
+    c.sam = nn::sam_preset(f.has("variant") ? c.variant : "vit_b");
   } catch (const Error&) {
     throw_bad_input(c.path, "variant '" + c.variant + "': expected vit_b, vit_l or vit_h");
   }
+  if (overridden) c.variant = "custom";
   nn::SamConfig& s = c.sam;
   auto positive = [&](const char* key, int64_t& v) {
     v = f.integer(key, v);
@@ -75,18 +90,56 @@ SamFolderConfig read_sam_config(const std::string& dir) {
       (s.prompt_embed_dim / s.attention_downsample_rate) % s.decoder_heads != 0 || s.prompt_embed_dim % 2 != 0)
     throw_bad_input(c.path, "the widths do not divide as SAM needs (embed_dim by num_heads, prompt_embed_dim by 8 and "
                             "by attention_downsample_rate x decoder_heads, mask_in_chans by 4)");
-  if (s.embedding_size() * 4 != 256 && s.image_size == 1024)
-    throw_bad_input(c.path, "image_size / patch_size must be 64 for the released models");
+  for (int64_t i : s.global_attn_indexes)
+    if (i < 0 || i >= s.depth)
+      throw_bad_input(c.path, "global_attn_indexes names block " + std::to_string(i) + " of " + std::to_string(s.depth));
   if (j.contains("enhancer") && !j["enhancer"].is_null()) {
     if (!j["enhancer"].is_object()) throw_bad_input(c.path, "enhancer must be an object (or absent)");
     const JsonFields e(j["enhancer"], c.path + " (enhancer)");
     c.enhancer = true;
     c.feat_weight = e.number("feat_weight", c.feat_weight);
     if (!(c.feat_weight > 0 && c.feat_weight < 1e6)) throw_bad_input(c.path, "enhancer.feat_weight must be positive");
-    c.timestep = int(e.integer("timestep", c.timestep));
+    const int64_t t = e.integer("timestep", c.timestep);
+    if (t < 0 || t > 1000000) throw_bad_input(c.path, "enhancer.timestep " + std::to_string(t) + " is out of range");
+    c.timestep = int(t);
     c.prompt = e.text("prompt", "");
   }
   return c;
+}
+
+void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
+  const nn::SamConfig& s = c.sam;
+  const int64_t g = s.embedding_size();
+  auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
+    const TensorView* v = file.find(name);
+    if (!v) throw_bad_input(file.path(), "has no " + name + " (" + c.path + " describes a SAM that has one)");
+    if (v->shape != shape)
+      throw_bad_input(c.path, "does not fit " + file.path() + ": " + name + " is " + shape_str(v->shape) +
+                                  " there, the config makes it " + shape_str(shape));
+  };
+  const int64_t hidden = int64_t(double(s.embed_dim) * s.mlp_ratio);
+  expect("image_encoder.pos_embed", {1, g, g, s.embed_dim});
+  expect("image_encoder.patch_embed.proj.weight", {s.embed_dim, 3, s.patch_size, s.patch_size});
+  expect("image_encoder.neck.0.weight", {s.prompt_embed_dim, s.embed_dim, 1, 1});
+  for (int64_t i = 0; i < s.depth; ++i) {
+    const std::string b = "image_encoder.blocks." + std::to_string(i) + ".";
+    expect(b + "mlp.lin1.weight", {hidden, s.embed_dim});
+    bool global = false;
+    for (int64_t k : s.global_attn_indexes) global = global || k == i;
+    if (s.use_rel_pos)
+      expect(b + "attn.rel_pos_h", {2 * (global ? g : s.window_size) - 1, s.embed_dim / s.num_heads});
+  }
+  if (file.find("image_encoder.blocks." + std::to_string(s.depth) + ".norm1.weight"))
+    throw_bad_input(c.path, "depth " + std::to_string(s.depth) + ": " + file.path() + " has more blocks");
+  expect("prompt_encoder.mask_downscaling.3.weight", {s.mask_in_chans, s.mask_in_chans / 4, 2, 2});
+  expect("mask_decoder.mask_tokens.weight", {s.num_multimask_outputs + 1, s.prompt_embed_dim});
+  for (int64_t i = 0; i < s.decoder_depth; ++i)
+    expect("mask_decoder.transformer.layers." + std::to_string(i) + ".mlp.lin1.weight",
+           {s.decoder_mlp_dim, s.prompt_embed_dim});
+  expect("mask_decoder.transformer.final_attn_token_to_image.q_proj.weight",
+         {s.prompt_embed_dim / s.attention_downsample_rate, s.prompt_embed_dim});
+  expect("mask_decoder.iou_prediction_head.layers." + std::to_string(s.iou_head_depth - 1) + ".weight",
+         {s.num_multimask_outputs + 1, s.iou_head_depth > 1 ? s.iou_head_hidden_dim : s.prompt_embed_dim});
 }
 
 SamModel::SamModel(const SamModelOptions& opt) {
@@ -101,15 +154,24 @@ SamModel::SamModel(const SamModelOptions& opt) {
     throw_usage("--enhance on: " + config.path + " has no enhancer (a plain SAM folder; GleSAM's has one)");
   enhancing = config.enhancer && opt.enhance != "off";
   torch::NoGradGuard no_grad;  // plain tensors: the model may run outside inference mode
-  sam = nn::Sam(config.sam);
   const std::string weights = opt.dir + "/sam.safetensors";
   if (!file_exists(weights)) throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
   {
     const auto file = SafeTensorsFile::open(weights);
+    // The sizes against the file before the module is built: a sam.json that
+    // does not fit its weights (embed_dim 1000000) would otherwise allocate
+    // its own model first.
+    check_sam_sizes(config, *file);
+    sam = nn::Sam(config.sam);
     load_state_dict(*sam, *file, true);
   }
   sam->eval();
   sam->to(device, dtype);
+  // LibTorch's CPU transposed convolution has no bf16 kernel: the prompt
+  // encoder and mask decoder (a fraction of the work) stay fp32 there.
+  decoder_dtype = dtype == torch::kBFloat16 && device.is_cpu() ? torch::kFloat : dtype;
+  sam->prompt_encoder->to(device, decoder_dtype);
+  sam->mask_decoder->to(device, decoder_dtype);
   if (enhancing) {
     const nn::UNetConfig ucfg = read_unet_config(opt.dir + "/unet/config.json");
     const nn::ClipTextConfig ccfg = read_clip_text_config(opt.dir + "/text_encoder/config.json");
@@ -233,7 +295,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       }
       p.boxes = torch::tensor(bx).view({n, 4}).to(device);
     }
-    auto [logits, iou] = sam->decode(embedding, p, multimask);
+    auto [logits, iou] = sam->decode(embedding.to(decoder_dtype), p, multimask);
     logits = logits.to(torch::kFloat), iou = iou.to(torch::kFloat);
     torch::Tensor pick = torch::zeros({n}, torch::kLong).to(device);
     if (multimask) pick = iou.argmax(1);

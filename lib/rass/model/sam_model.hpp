@@ -30,6 +30,7 @@
 #include <torch/types.h>
 
 #include "rass/core/image.hpp"
+#include "rass/io/safetensors.hpp"
 #include "rass/model/sam_prompts.hpp"
 #include "rass/nn/sam.hpp"
 #include "rass/nn/unet.hpp"
@@ -52,6 +53,9 @@ struct SamFolderConfig {
 };
 // Error(bad_input) naming the file for a missing or malformed sam.json.
 SamFolderConfig read_sam_config(const std::string& model_dir);
+// The config's sizes against the weights' shapes (a few tensors per part, and
+// every block's), before any module is built: Error(bad_input) naming both.
+void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file);
 
 struct SamModelOptions {
   std::string dir;
@@ -102,6 +106,7 @@ class SamModel {
   double alpha_bar = 1;               // alphas_cumprod[timestep]
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat;
+  torch::ScalarType decoder_dtype = torch::kFloat;  // prompt encoder and mask decoder (fp32 for bf16 on the CPU)
 };
 
 }  // namespace rass::model

@@ -19,10 +19,13 @@ std::vector<double> sam_numbers(const std::string& s, const std::string& what, s
   while (true) {
     const size_t b = s.find(',', a);
     const std::string part = s.substr(a, b == std::string::npos ? std::string::npos : b - a);
+    // Decimal only: strtod would also take hex ("0x10"), "inf" and leading blanks.
+    const bool decimal = !part.empty() && part.find_first_not_of("0123456789.eE+-") == std::string::npos;
     char* end = nullptr;
-    const double x = part.empty() ? NAN : std::strtod(part.c_str(), &end);
-    if (part.empty() || end != part.c_str() + part.size() || !std::isfinite(x))
-      throw_usage(what + " '" + s + "': '" + part + "' is not a number");
+    const double x = decimal ? std::strtod(part.c_str(), &end) : NAN;
+    if (!decimal || end != part.c_str() + part.size())
+      throw_usage(what + " '" + s + "': '" + part + "' is not a decimal number");
+    if (!std::isfinite(x)) throw_usage(what + " '" + s + "': '" + part + "' is out of range");
     v.push_back(x);
     if (b == std::string::npos) break;
     a = b + 1;

@@ -64,8 +64,14 @@ std::vector<int> sam_parse_skip(const std::string& s) {
     if (b == std::string::npos) break;
     a = b + 1;
   }
+  // One order for the settings: --skip 1,255 and 255,1 are one run.
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
 }
+
+// SAM's prompt tokens attend to each other: their count is bounded.
+constexpr size_t kMaxSamPoints = 256;
 
 SamPlan make_sam_plan(const SamJob& job) {
   SamPlan pl;
@@ -76,12 +82,19 @@ SamPlan make_sam_plan(const SamJob& job) {
     throw_usage("no prompt: give --point X,Y[,L] and/or --box X0,Y0,X1,Y1 (one object), or --prompts-from LABELS");
   if (job.boxes.size() > 1)
     throw_usage("one --box per object: the flags describe one object (several objects: --prompts-from)");
+  if (job.points.size() > kMaxSamPoints)
+    throw_usage(std::to_string(job.points.size()) + " --point flags: at most " + std::to_string(kMaxSamPoints) +
+                " points describe one object");
   if (pl.from_labels) {
     pl.how.kind = parse_sam_prompt_kind(job.prompt_type);
     pl.how.points = job.points_per_object;
     pl.how.skip = sam_parse_skip(job.skip);
     pl.how.seed = job.seed;
     pl.fill = job.fill.value_or(255);
+    // The fill must not be a label an object can have.
+    if (std::find(pl.how.skip.begin(), pl.how.skip.end(), pl.fill) == pl.how.skip.end())
+      throw_usage("--fill " + std::to_string(pl.fill) + " is a label --prompts-from may make an object of; give a value "
+                  "of --skip (" + (job.skip == "none" ? std::string("none given") : job.skip) + ")");
   } else {
     SamObject o;
     o.label = 255;  // a 0/255 mask
@@ -97,6 +110,7 @@ SamPlan make_sam_plan(const SamJob& job) {
     }
     pl.flag_objects.push_back(o);
     pl.fill = job.fill.value_or(0);
+    if (pl.fill == o.label) throw_usage("--fill 255 is the object's own label: the mask would be all 255");
   }
   if (pl.fill < 0 || pl.fill > 65535) throw_usage("--fill " + std::to_string(pl.fill) + ": expected 0..65535");
   return pl;
@@ -222,11 +236,12 @@ int run_sam_single(const SamJob& job) {
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
   if (job.output != "-" && format_from_extension(job.output) != ImageFormat::unknown &&
       format_from_extension(job.output) != ImageFormat::png)
-    throw_usage("-o " + job.output + ": rass-sam writes PNG (a mask must not be lossy); name it .png");
+    throw_usage("-o " + job.output + ": rass-sam writes PNG masks (with their settings in a text chunk); name it .png");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   const SamPlan pl = make_sam_plan(job);
   RunFiles files(job.model, {}, {job.prompts_from, job.manifest});
   files.add_input(in);
+  if (job.prompts_from == "-") files.add_input("-");  // the file stdin is must not be -o
   files.check_output_file(job.output, "-o");
   const std::string key = in == "-" ? "stdin" : path_stem(in);
   const std::vector<uint8_t> in_bytes = read_image_bytes(in);
@@ -272,9 +287,15 @@ int run_sam_batch(const SamJob& job) {
   for (const batch::Item& it : all)
     if (!it.paths.empty() && !it.paths[0].empty()) files.add_input(it.paths[0]);
   if (pl.from_labels) files.add_input(job.prompts_from);
-  files.check_output_dir(job.output_dir, "-O", false);
   auto out_of = [&](const std::string& k) { return path_join(job.output_dir, k) + ".png"; };
   auto labels_of = [&](const std::string& k) { return path_join(job.prompts_from, k) + ".png"; };
+  // Each item's label map is an input too: an output must not land on one
+  // (-O above both folders, a key "labels/a").
+  std::error_code ec;
+  if (pl.from_labels)
+    for (const batch::Item& it : all)
+      if (it.error.empty() && fs::exists(labels_of(it.key), ec)) files.add_input(labels_of(it.key));
+  files.check_output_dir(job.output_dir, "-O", false);
   for (const batch::Item& it : mine)
     if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kSamProg);
