@@ -47,6 +47,8 @@ expect_exit 0 "--prompts-from, boxes" -- "$S" -m "$M" "$A" --prompts-from "$T/la
 grep -q '"objects":\[{"label":1,"box":\[5.0,4.0,29.0,24.0\]' "$T/.out" || fail "object 1's tight box: $(cat "$T/.out")"
 grep -q '{"label":2,"box":\[32.0,10.0,49.0,35.0\]' "$T/.out" || fail "object 2's tight box"
 grep -q '"fill":255' "$T/.out" || fail "label-map prompts fill with 255"
+grep -q '"iou":[0-9.e-]*,"dice":[0-9.e-]*}' "$T/.out" || fail "each object is scored against its label's pixels"
+stderr_has "2 object(s) against their label maps: mean IoU" "the run's mean IoU and Dice are printed"
 expect_exit 0 "--prompts-from with 0 an object" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" -o "$T/l3.png" --json -q
 [ "$(grep -o '"label":' "$T/.out" | wc -l)" = 3 ] || fail "--skip 255 (the default) leaves objects 0, 1 and 2"
 expect_exit 0 "seeded points" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --prompt-type points --points 2 \
@@ -102,6 +104,7 @@ stderr_has "0 segmented, 2 already done" "--skip 255,0 is the same setting as 0,
 expect_exit 0 "--resume with another --fill redoes both" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 \
   --fill 0 -O "$T/out" --resume
 stderr_has "2 segmented, 0 already done" "a changed setting is made again"
+stderr_has "4 object(s) against their label maps" "the batch's objects are scored together"
 expect_exit 0 "--shard 1/2" -- "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/sh" --shard 1/2 -q
 [ "$(ls "$T/sh" | wc -l)" = 1 ] || fail "--shard 1/2 wrote $(ls "$T/sh" | wc -l) masks, expected 1"
 rm "$T/labs/two.png"

@@ -137,6 +137,35 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
     }
     check_labels(golden(*io, name + "_logits"), iou, multi, p.labels, 0, 1e-3);
   }
+  // Scores against a ground-truth map (GleSAM's mask_iou and Dice per object),
+  // worked here from the reference's logits: objects 1..3 of case boxes3 on a
+  // map whose label k is its box's pixels (object 3's box spans the image, so
+  // its truth is what the other two leave).
+  const nlohmann::json& c3 = cases[3];
+  REQUIRE(c3["name"] == "boxes3");
+  const model::SamInput& in = inputs["a"];
+  Image gt(in.width, in.height, 1, 8);
+  for (int k = 3; k >= 1; --k) {
+    const auto& b = c3["boxes"][size_t(k - 1)];
+    for (int y = b[1].get<int>(); y <= b[3].get<int>(); ++y)
+      for (int x = b[0].get<int>(); x <= b[2].get<int>(); ++x) gt.u8()[size_t(y) * in.width + x] = uint8_t(k);
+  }
+  const model::SamPrediction p = m.predict(embeddings["a"], case_objects(c3), in, false, 0, false, 16, &gt);
+  const torch::Tensor logits = golden(*io, "boxes3_logits");
+  REQUIRE(p.gt_iou.size() == 3);
+  for (int k = 1; k <= 3; ++k) {
+    double inter = 0, pred = 0, truth = 0;
+    for (int y = 0; y < in.height; ++y)
+      for (int x = 0; x < in.width; ++x) {
+        const bool a = logits[k - 1][0][y][x].item<float>() > 0, t = gt.u8()[size_t(y) * in.width + x] == k;
+        inter += a && t, pred += a, truth += t;
+      }
+    INFO("object ", k);
+    // A pixel whose logit is within rounding of 0 may fall either way on other builds.
+    CHECK(std::abs(p.gt_iou[size_t(k - 1)] - inter / (pred + truth - inter)) <= 1.01 / (pred + truth - inter - 1));
+    CHECK(std::abs(p.gt_dice[size_t(k - 1)] - 2 * inter / (pred + truth)) <= 2.01 / (pred + truth - 1));
+    CHECK(truth > 0);
+  }
 }
 
 TEST_CASE("SAM: the prompt encoder's mask input equals the reference's") {

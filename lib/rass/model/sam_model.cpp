@@ -248,7 +248,8 @@ torch::Tensor SamModel::embed(const SamInput& in) const {
 }
 
 SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
-                                const SamInput& in, bool multimask, int fill, bool keep_low_res, int group) const {
+                                const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
+                                const Image* gt) const {
   const int64_t S = config.sam.image_size;
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
   SamPrediction out;
@@ -260,6 +261,16 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
   torch::Tensor best = torch::full({in.height, in.width}, 0.0f);  // a pixel needs a logit > 0
   torch::Tensor label = torch::full({in.height, in.width}, int64_t(fill), torch::kInt);
   std::vector<torch::Tensor> low;
+  torch::Tensor gt_t;  // the label map as int32 [H, W]
+  if (gt) {
+    if (gt->width != in.width || gt->height != in.height || gt->channels != 1)
+      throw_runtime("the ground-truth label map is not a single-channel map of the image's size");
+    gt_t = gt->depth == 16 ? torch::from_blob(const_cast<uint8_t*>(gt->u8()), {in.height, in.width}, torch::kInt16)
+                                 .to(torch::kInt)
+                                 .bitwise_and(0xFFFF)
+                           : torch::from_blob(const_cast<uint8_t*>(gt->u8()), {in.height, in.width}, torch::kUInt8)
+                                 .to(torch::kInt);
+  }
   for (size_t a = 0; a < objects.size(); a += size_t(std::max(group, 1))) {
     const size_t b = std::min(objects.size(), a + size_t(std::max(group, 1)));
     const int64_t n = int64_t(b - a);
@@ -321,7 +332,15 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
                                                       .align_corners(false))
                                    .reshape({in.height, in.width})
                                    .cpu();
-      out.area.push_back((li > 0).sum().item<int64_t>());
+      const torch::Tensor mask = li > 0;
+      out.area.push_back(mask.sum().item<int64_t>());
+      if (gt_t.defined()) {
+        const torch::Tensor truth = gt_t == objects[a + size_t(i)].label;
+        const double inter = double((mask & truth).sum().item<int64_t>()), t = double(truth.sum().item<int64_t>());
+        const double p = double(out.area.back());
+        out.gt_iou.push_back(p + t - inter > 0 ? inter / (p + t - inter) : 1.0);
+        out.gt_dice.push_back(p + t > 0 ? 2 * inter / (p + t) : 1.0);
+      }
       const torch::Tensor better = li > best;
       best = torch::where(better, li, best);
       label.masked_fill_(better, int64_t(objects[a + size_t(i)].label));

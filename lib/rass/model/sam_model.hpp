@@ -78,6 +78,10 @@ struct SamPrediction {
   std::vector<double> iou;       // per object: the predicted IoU of the mask used
   std::vector<int> chosen;       // per object: which mask token (0; or 1..3 with multimask)
   std::vector<int64_t> area;     // per object: pixels where its logit > 0 (before overlaps are settled)
+  // With a ground-truth label map (the one the prompts came from), per
+  // object: IoU and Dice of that mask against the pixels of its label, as
+  // GleSAM's evaluation scores each prompted object (mask_iou, dice).
+  std::vector<double> gt_iou, gt_dice;
   torch::Tensor low_res;         // [B, 1, 256, 256] logits of the masks used (CPU float), when asked
 };
 
@@ -95,8 +99,11 @@ class SamModel {
   // groups of `group` objects. With `multimask`, each object's mask is the
   // one of the three with the highest predicted IoU. `fill`: the label of
   // pixels no object covers.
+  // `gt`: a label map of the input's size whose pixels of each object's
+  // label are its true mask (SamPrediction::gt_iou), or null.
   SamPrediction predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects, const SamInput& in,
-                        bool multimask, int fill, bool keep_low_res = false, int group = 16) const;
+                        bool multimask, int fill, bool keep_low_res = false, int group = 16,
+                        const Image* gt = nullptr) const;
 
   SamFolderConfig config;
   bool enhancing = false;

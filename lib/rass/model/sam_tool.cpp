@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -117,11 +118,14 @@ SamPlan make_sam_plan(const SamJob& job) {
 }
 
 // One item's objects: the flags', or its label map's (which must have the image's size).
+// `labels`: the decoded label map, kept to score each object against (--json's iou, dice).
 std::vector<SamObject> sam_item_objects(const SamPlan& pl, const std::string& key, const Image& rgb,
-                                    const std::vector<uint8_t>& label_bytes, const std::string& label_name) {
+                                        const std::vector<uint8_t>& label_bytes, const std::string& label_name,
+                                        Image& labels) {
   std::vector<SamObject> objs;
   if (pl.from_labels) {
-    const Image lab = decode_label_image(label_bytes.data(), label_bytes.size(), label_name);
+    labels = decode_label_image(label_bytes.data(), label_bytes.size(), label_name);
+    const Image& lab = labels;
     if (lab.width != rgb.width || lab.height != rgb.height)
       throw_bad_input(label_name, "is " + std::to_string(lab.width) + "x" + std::to_string(lab.height) +
                                       "; its image is " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height));
@@ -146,6 +150,7 @@ json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p
       o["iou_pred"] = p->iou.at(i);
       o["mask_token"] = p->chosen.at(i);
       o["area"] = p->area.at(i);
+      if (!p->gt_iou.empty()) o["iou"] = p->gt_iou.at(i), o["dice"] = p->gt_dice.at(i);
     }
     a.push_back(o);
   }
@@ -212,8 +217,26 @@ void set_sam_threads(const SamJob& job, int jobs) {
   nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
 }
 
+// GleSAM's scores over a run: the mean of every object's IoU and Dice
+// against its label's pixels (one object per image there: the mean over images).
+struct SamScores {
+  std::mutex mu;
+  double iou = 0, dice = 0;
+  size_t objects = 0;
+  void add(const SamPrediction& p) {
+    const std::lock_guard<std::mutex> lock(mu);
+    for (size_t i = 0; i < p.gt_iou.size(); ++i) iou += p.gt_iou[i], dice += p.gt_dice[i], ++objects;
+  }
+  void report(bool quiet) const {
+    if (quiet || objects == 0) return;
+    std::fprintf(stderr, "%s: %zu object(s) against their label maps: mean IoU %.4f, mean Dice %.4f\n", kSamProg,
+                 objects, iou / double(objects), dice / double(objects));
+  }
+};
+
 // The embedding and masks of one image.
-SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<SamObject>& objs, bool multimask, int fill) {
+SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<SamObject>& objs, bool multimask, int fill,
+                      const Image* gt) {
   c10::InferenceMode guard;
   if (objs.empty()) {  // nothing to segment: the map is all `fill`
     SamPrediction p;
@@ -227,7 +250,7 @@ SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<Sam
   }
   const SamInput in = m.prepare(rgb);
   const torch::Tensor z = m.embed(in);
-  return m.predict(z, objs, in, multimask, fill);
+  return m.predict(z, objs, in, multimask, fill, false, 16, gt);
 }
 
 int run_sam_single(const SamJob& job) {
@@ -253,16 +276,20 @@ int run_sam_single(const SamJob& job) {
     label_bytes = read_image_bytes(job.prompts_from);
   }
   const std::string label_name = job.prompts_from == "-" ? "<stdin>" : job.prompts_from;
-  const std::vector<SamObject> objs = sam_item_objects(pl, key, rgb, label_bytes, label_name);  // before the model
+  Image gt;
+  const std::vector<SamObject> objs = sam_item_objects(pl, key, rgb, label_bytes, label_name, gt);  // before the model
   const SamModel m(sam_model_options(job));
   set_sam_threads(job, 1);
-  const SamPrediction p = run_sam(m, rgb, objs, job.multimask, pl.fill);
+  const SamPrediction p = run_sam(m, rgb, objs, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
   const std::string settings = batch::provenance_text(
       kSamProg, sam_settings(job, pl, m.enhancing, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
                              pl.from_labels ? batch::bytes_hash(label_bytes) : ""));
   sam_write_mask(job.output, p.labels, settings);
   if (job.json)
     batch::write_report("-", json_text(sam_record(job, m, pl, key, in, job.output, objs, p, rgb.width, rgb.height)) + "\n");
+  SamScores scores;
+  scores.add(p);
+  scores.report(job.quiet);
   return 0;
 }
 
@@ -306,13 +333,15 @@ int run_sam_batch(const SamJob& job) {
   set_sam_threads(job, workers);
   batch::OrderedLines lines(job.json ? "-" : "");
   batch::Reporter reporter(kSamProg);
+  SamScores scores;
   struct Input {
     const Image* rgb = nullptr;
     const std::vector<SamObject>* objects = nullptr;
+    const Image* gt = nullptr;
   };
   struct Ready {
     bool skipped = false;
-    Image rgb;
+    Image rgb, gt;
     std::vector<SamObject> objects;
     std::string provenance;
     Input input;
@@ -337,12 +366,13 @@ int run_sam_batch(const SamJob& job) {
     }
     rd.provenance = batch::provenance_text(kSamProg, settings);
     rd.rgb = to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]);
-    rd.objects = sam_item_objects(pl, it.key, rd.rgb, label_bytes, labels_of(it.key));
-    rd.input = Input{&rd.rgb, &rd.objects};
+    rd.objects = sam_item_objects(pl, it.key, rd.rgb, label_bytes, labels_of(it.key), rd.gt);
+    rd.input = Input{&rd.rgb, &rd.objects, pl.from_labels ? &rd.gt : nullptr};
   };
   auto write_item = [&](size_t i, const Ready& rd, SamPrediction& p) {
     const batch::Item& it = mine[i];
     sam_write_mask(out_of(it.key), p.labels, rd.provenance);
+    scores.add(p);
     if (lines.enabled())
       lines.put(i, json_text(sam_record(job, m, pl, it.key, it.paths[0], out_of(it.key), rd.objects, p, rd.rgb.width,
                                         rd.rgb.height)) +
@@ -355,7 +385,7 @@ int run_sam_batch(const SamJob& job) {
         failed.assign(inputs.size(), nullptr);
         for (size_t k = 0; k < inputs.size(); ++k) {
           try {
-            out[k] = run_sam(m, *inputs[k].rgb, *inputs[k].objects, job.multimask, pl.fill);
+            out[k] = run_sam(m, *inputs[k].rgb, *inputs[k].objects, job.multimask, pl.fill, inputs[k].gt);
           } catch (...) {
             failed[k] = std::current_exception();
           }
@@ -368,6 +398,7 @@ int run_sam_batch(const SamJob& job) {
       });
   lines.finish();
   if (!job.quiet) resumed.report(kSamProg, "mask(s)");
+  scores.report(job.quiet);  // the masks made by this run (not those --resume kept)
   const size_t skipped = resumed.kept_count();
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kSamProg,
