@@ -4,7 +4,7 @@
 # own SamPredictor in PyTorch eager (scripts/bench_sam_torch.py), in one run,
 # on the CPU.
 #
-#   scripts/bench-sam.sh [--variant vit_b] [--threads N] [--runs R] [--build DIR] [--python PY]
+#   scripts/bench-sam.sh [--variant vit_b] [--dtypes "fp32 bf16"] [--threads N] [--runs R] [--build DIR] [--python PY]
 #
 # Needs a Python with torch, Pillow and segment-anything (default
 # PYTHON=python3). The model folder is
@@ -14,7 +14,8 @@
 # resized by SamPredictor to 1024 as by rass-sam. rass-sam runs as a
 # user runs it (batch, --jobs 1) on R+1 copies; per image is the spacing of
 # its output files, (last - first) / R, so loading and the first image's
-# warm-up are not in it.
+# warm-up are not in it. --dtypes are rass-sam's; the PyTorch side runs fp32
+# (PyTorch 1.13's CPU autocast to bf16 fails inside SAM's LayerNorm).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
@@ -22,14 +23,16 @@ python=${PYTHON:-python3}
 threads=$(nproc)
 runs=2
 variant=vit_b
+dtypes=fp32
 while [ $# -gt 0 ]; do
   case $1 in
     --variant) variant=$2; shift 2 ;;
+    --dtypes) dtypes=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench-sam: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +49,9 @@ trap 'rm -rf "$tmp"' EXIT
   --threads "$threads"
 mkdir "$tmp/in"
 for i in $(seq 0 "$runs"); do cp "$img" "$tmp/in/$(printf %04d "$i").png"; done
-"$build/rass-sam" -m "$folder" "$tmp/in" --box 40,30,400,300 -O "$tmp/out" --threads "$threads" -q
-first=$(stat -c %.Y "$tmp/out/0000.png")
-last=$(stat -c %.Y "$tmp/out/$(printf %04d "$runs").png")
-echo "rass-sam $variant: $(echo "($last - $first) / $runs" | bc -l | xargs printf '%.2f') s/img ($threads threads, $(nproc) cores, $(uname -m))"
+for dt in $dtypes; do
+  "$build/rass-sam" -m "$folder" "$tmp/in" --box 40,30,400,300 -O "$tmp/out-$dt" --dtype "$dt" --threads "$threads" -q
+  first=$(stat -c %.Y "$tmp/out-$dt/0000.png")
+  last=$(stat -c %.Y "$tmp/out-$dt/$(printf %04d "$runs").png")
+  echo "rass-sam $variant $dt: $(echo "($last - $first) / $runs" | bc -l | xargs printf '%.2f') s/img ($threads threads, $(nproc) cores, $(uname -m))"
+done
