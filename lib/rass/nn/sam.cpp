@@ -6,6 +6,7 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/modules/activation.h>
+#include <torch/version.h>
 
 #include "rass/core/error.hpp"
 
@@ -85,19 +86,27 @@ torch::Tensor SamVitAttentionImpl::forward(const torch::Tensor& x) {
   const torch::Tensor qkv_ = qkv(x).reshape({b, n, 3, heads, -1}).permute({2, 0, 3, 1, 4}).reshape({3, b * heads, n, -1});
   const torch::Tensor q = qkv_[0], k = qkv_[1], v = qkv_[2];
   const int64_t hd = q.size(-1);
-  torch::Tensor attn = torch::matmul(q * (1.0 / std::sqrt(double(hd))), k.transpose(-2, -1));
+  // add_decomposed_rel_pos's terms, with the unscaled q: [B*heads, n, n] added to the scores.
+  torch::Tensor bias;
   if (use_rel_pos) {
-    // add_decomposed_rel_pos, with the unscaled q.
     const torch::Tensor rh = sam_rel_pos_table(h, rel_pos_h), rw = sam_rel_pos_table(w, rel_pos_w);
     const torch::Tensor rq = q.reshape({b * heads, h, w, hd});
     const torch::Tensor rel_h = torch::einsum("bhwc,hkc->bhwk", {rq, rh});
     const torch::Tensor rel_w = torch::einsum("bhwc,wkc->bhwk", {rq, rw});
-    attn = (attn.view({b * heads, h, w, h, w}) + rel_h.unsqueeze(4) + rel_w.unsqueeze(3)).view({b * heads, n, n});
+    bias = (rel_h.unsqueeze(4) + rel_w.unsqueeze(3)).reshape({b * heads, n, n});
   }
-  attn = attn.softmax(-1);
-  const torch::Tensor out =
-      torch::matmul(attn, v).view({b, heads, h, w, hd}).permute({0, 2, 3, 1, 4}).reshape({b, h, w, -1});
-  return proj(out);
+  torch::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused kernel with the relative positions as an
+  // additive mask (its default scale is the reference's 1/sqrt(head_dim)).
+  out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt);
+#endif
+  if (!out.defined()) {
+    torch::Tensor attn = torch::matmul(q * (1.0 / std::sqrt(double(hd))), k.transpose(-2, -1));
+    if (bias.defined()) attn = attn + bias;
+    out = torch::matmul(attn.softmax(-1), v);
+  }
+  return proj(out.reshape({b, heads, h, w, hd}).permute({0, 2, 3, 1, 4}).reshape({b, h, w, -1}));
 }
 
 SamVitBlockImpl::SamVitBlockImpl(const SamConfig& c, int64_t window_size_) : window_size(window_size_) {
@@ -262,9 +271,15 @@ torch::Tensor SamDecoderAttentionImpl::forward(const torch::Tensor& q_in, const 
     return t.reshape({t.size(0), t.size(1), heads, t.size(2) / heads}).transpose(1, 2);
   };
   const torch::Tensor q = split(q_proj(q_in)), k = split(k_proj(k_in)), v = split(v_proj(v_in));
-  torch::Tensor attn = torch::matmul(q, k.permute({0, 1, 3, 2}));
-  attn = (attn / std::sqrt(double(q.size(-1)))).softmax(-1);
-  const torch::Tensor out = torch::matmul(attn, v).transpose(1, 2);
+  torch::Tensor o;
+#if TORCH_VERSION_MAJOR >= 2
+  o = at::scaled_dot_product_attention(q, k, v);  // LibTorch 2.x: the fused kernel
+#endif
+  if (!o.defined()) {
+    const torch::Tensor attn = (torch::matmul(q, k.permute({0, 1, 3, 2})) / std::sqrt(double(q.size(-1)))).softmax(-1);
+    o = torch::matmul(attn, v);
+  }
+  const torch::Tensor out = o.transpose(1, 2);
   return out_proj(out.reshape({out.size(0), out.size(1), -1}));
 }
 
