@@ -68,6 +68,17 @@ expect_exit 0 "nothing but skipped values" -- "$S" -m "$M" "$A" --prompts-from "
   -o "$T/none.png" --json -q
 grep -q '"objects":\[\]' "$T/.out" || fail "no objects recorded"
 
+# Segment everything: mask ids 1..N, the record lists them in that order.
+expect_exit 0 "--everything" -- "$S" -m "$M" --everything --points-per-side 4 --points-per-batch 5 --pred-iou-thresh 0 \
+  --stability-thresh 0 --nms-thresh 1 --json -q "$A" -o "$T/ev.png"
+grep -q '"masks":\[{"id":1,"box":\[' "$T/.out" || fail "--everything records its masks: $(head -c 300 "$T/.out")"
+[ "$(grep -o '"id":' "$T/.out" | wc -l)" = 48 ] || fail "16 points x 3 masks, none dropped: $(grep -o '"id":' "$T/.out" | wc -l)"
+expect_exit 0 "--everything with the default filters" -- "$S" -m "$M" --everything --points-per-side 4 --json -q "$A" -o "$T/ev2.png"
+expect_exit 2 "--everything with a prompt" -- "$S" -m "$M" --everything --point 1,1 "$A" -o "$T/x.png"
+expect_exit 2 "--everything with --multimask" -- "$S" -m "$M" --everything --multimask "$A" -o "$T/x.png"
+expect_exit 2 "--nms-thresh 2" -- "$S" -m "$M" --everything --nms-thresh 2 "$A" -o "$T/x.png"
+expect_exit 2 "--points-per-side 0" -- "$S" -m "$M" --everything --points-per-side 0 "$A" -o "$T/x.png"
+
 # GleSAM: the enhancer runs; off, the folder is plain SAM (the same SAM weights).
 expect_exit 0 "GleSAM folder" -- "$S" -m "$G" --box 5,4,30,25 --json -q "$A" -o "$T/g.png"
 grep -q '"enhanced":true,"feat_weight":3.0' "$T/.out" || fail "GleSAM's enhancement and feature weight recorded"

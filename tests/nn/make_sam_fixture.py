@@ -38,6 +38,7 @@ reference_env.setup()
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer  # noqa: E402
+from segment_anything.automatic_mask_generator import SamAutomaticMaskGenerator  # noqa: E402
 from segment_anything.predictor import SamPredictor  # noqa: E402
 
 import st_write  # noqa: E402
@@ -90,6 +91,12 @@ def randomise(model, seed):
                 for d in p.shape[1:]:
                     fan_in *= d
                 p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+        # Logits past +-1 (the stability score's offset) and IoU predictions
+        # spread over a wider range, as a trained model's are.
+        for m in model.mask_decoder.output_hypernetworks_mlps:
+            m.layers[-1].weight.mul_(20)
+            m.layers[-1].bias.mul_(20)
+        model.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(5)
     return model
 
 
@@ -227,9 +234,31 @@ def main():
                                    multimask_output=False, return_logits=True)
         out["mask_input_low_res"] = low[None].astype(np.float32)
         out["mask_input_iou"] = iou[None].astype(np.float32)
+        # Segment everything: a 4x4 grid in batches of 5 (the last batch short),
+        # every mask kept and no suppression; then the IoU and stability
+        # filters (0.05 each) and NMS at 0.9.
+        amg = [{"name": f"amg{i}_{k}", "image": k, "points_per_side": 4, "points_per_batch": 5,
+                "pred_iou_thresh": piou, "stability_thresh": st, "nms_thresh": nms}
+               for k in imgs for i, (piou, st, nms) in enumerate(((0.0, 0.0, 1.0), (0.05, 0.05, 0.9)))]
+        for c in amg:
+            gen = SamAutomaticMaskGenerator(sam, points_per_side=4, points_per_batch=5,
+                                            pred_iou_thresh=c["pred_iou_thresh"],
+                                            stability_score_thresh=c["stability_thresh"],
+                                            box_nms_thresh=c["nms_thresh"])
+            anns = gen.generate(imgs[c["image"]])
+            c["count"] = len(anns)
+            out[c["name"] + "_box"] = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                                                 a["bbox"][1] + a["bbox"][3]] for a in anns]).reshape(-1, 4)
+            out[c["name"] + "_iou"] = np.array([a["predicted_iou"] for a in anns])
+            out[c["name"] + "_stability"] = np.array([a["stability_score"] for a in anns])
+            out[c["name"] + "_point"] = np.array([a["point_coords"][0] for a in anns]).reshape(-1, 2)
+            h, w = imgs[c["image"]].shape[:2]
+            out[c["name"] + "_masks"] = np.stack([a["segmentation"] for a in anns] or [np.zeros((h, w))]).astype(
+                np.float32)[:len(anns) or 0].reshape(-1, h, w)
     st_write.save(os.path.join(FIX, "sam_io.safetensors"), {k: np.ascontiguousarray(v, dtype=np.float32)
                                                             for k, v in out.items()})
     json.dump(cases, open(os.path.join(FIX, "sam_cases.json"), "w"), indent=1)
+    json.dump(amg, open(os.path.join(FIX, "sam_amg_cases.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":

@@ -132,8 +132,9 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
       CHECK(std::abs(p.iou[size_t(i)] - iou[i][pick[i]].item<double>()) < 2e-5);
       CHECK(p.chosen[size_t(i)] == pick[i].item<int64_t>() + (multi ? 1 : 0));
       const double e = max_err(p.low_res[i][0], low[i][pick[i]]);
-      MESSAGE(name, " object ", i, " low-res logits max abs error ", e);
-      CHECK(e < 5e-5);
+      const double scale = std::max(1.0, low[i][pick[i]].abs().max().item<double>());
+      MESSAGE(name, " object ", i, " low-res logits max abs error ", e, " (largest logit ", scale, ")");
+      CHECK(e < 1e-5 * scale);  // float32 rounding (other batch sizes, other sums), relative to the logits
     }
     check_labels(golden(*io, name + "_logits"), iou, multi, p.labels, 0, 1e-3);
   }
@@ -181,7 +182,7 @@ TEST_CASE("SAM: the prompt encoder's mask input equals the reference's") {
   p.point_labels = torch::ones({1, 1});
   p.masks = golden(*io, "points_low_res")[0].unsqueeze(0);
   const auto [low, iou] = m.sam->decode(golden(*io, "a_features"), p, false);
-  CHECK(max_err(low, golden(*io, "mask_input_low_res")) < 5e-5);
+  CHECK(max_err(low, golden(*io, "mask_input_low_res")) < 5e-6 * std::max(1.0, low.abs().max().item<double>()));
   CHECK(max_err(iou, golden(*io, "mask_input_iou")) < 2e-5);
 }
 
@@ -289,4 +290,64 @@ TEST_CASE("SAM prompt flags: points, boxes and kinds parse; malformed ones are u
   CHECK_NOTHROW(model::check_sam_objects(objs, 10, 5, "x"));
   objs[0].points = {{10.5, 5}};
   CHECK_THROWS_AS(model::check_sam_objects(objs, 10, 5, "x"), rass::Error);
+}
+
+TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGenerator (one crop layer)") {
+  c10::InferenceMode guard;
+  model::SamModelOptions opt;
+  opt.dir = kDir + "/sam_tiny";
+  const model::SamModel m(opt);
+  auto io = SafeTensorsFile::open(kDir + "/sam_io.safetensors");
+  std::ifstream cf(kDir + "/sam_amg_cases.json");
+  const nlohmann::json cases = nlohmann::json::parse(cf);
+  REQUIRE(cases.size() == 4);
+  for (const auto& c : cases) {
+    const std::string name = c["name"], img = c["image"];
+    INFO(name);
+    const model::SamInput in = m.prepare(load_rgb("sam_" + img + ".png"));
+    model::SamEverythingOptions o;
+    o.points_per_side = c["points_per_side"];
+    o.points_per_batch = c["points_per_batch"];
+    o.pred_iou_thresh = c["pred_iou_thresh"];
+    o.stability_score_thresh = c["stability_thresh"];
+    o.box_nms_thresh = c["nms_thresh"];
+    const std::vector<model::SamMask> got = m.everything(golden(*io, img + "_features"), in, o);
+    REQUIRE(got.size() == c["count"].get<size_t>());
+    const torch::Tensor box = golden(*io, name + "_box"), iou = golden(*io, name + "_iou"),
+                        stab = golden(*io, name + "_stability"), pt = golden(*io, name + "_point"),
+                        masks = golden(*io, name + "_masks");
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("mask ", i);
+      CHECK(std::abs(got[i].iou_pred - iou[int64_t(i)].item<double>()) < 2e-5);
+      CHECK(std::abs(got[i].stability - stab[int64_t(i)].item<double>()) < 0.01);
+      for (int q = 0; q < 4; ++q) CHECK(std::abs(double(got[i].box[size_t(q)]) - box[int64_t(i)][q].item<double>()) <= 1);
+      CHECK(std::abs(got[i].point[0] - pt[int64_t(i)][0].item<double>()) < 1e-9);
+      CHECK(std::abs(got[i].point[1] - pt[int64_t(i)][1].item<double>()) < 1e-9);
+      const torch::Tensor want = masks[int64_t(i)] > 0.5;
+      const int64_t differ = (got[i].mask != want).sum().item<int64_t>();
+      CHECK(differ <= want.numel() / 200);  // pixels whose logit is within rounding of 0
+      CHECK(got[i].area == got[i].mask.sum().item<int64_t>());
+    }
+  }
+}
+
+TEST_CASE("SAM instance map: ids in the masks' order, largest painted first, 0 elsewhere, 16-bit past 255") {
+  auto mask = [](int w, int h, int x0, int y0, int x1, int y1) {
+    model::SamMask m;
+    m.mask = torch::zeros({h, w}, torch::kBool);
+    m.mask.slice(0, y0, y1 + 1).slice(1, x0, x1 + 1).fill_(true);
+    m.area = m.mask.sum().item<int64_t>();
+    return m;
+  };
+  // Mask 1 small inside mask 2 (large): 1 stays visible; mask 3 apart.
+  const std::vector<model::SamMask> ms{mask(6, 4, 1, 1, 2, 2), mask(6, 4, 0, 0, 3, 3), mask(6, 4, 5, 0, 5, 0)};
+  const Image out = model::sam_instance_map(ms, 6, 4);
+  REQUIRE(out.depth == 8);
+  const uint8_t want[] = {2, 2, 2, 2, 0, 3, 2, 1, 1, 2, 0, 0, 2, 1, 1, 2, 0, 0, 2, 2, 2, 2, 0, 0};
+  for (size_t i = 0; i < 24; ++i) CHECK(int(out.u8()[i]) == int(want[i]));
+  std::vector<model::SamMask> many(300, mask(2, 1, 0, 0, 0, 0));
+  many.back() = mask(2, 1, 1, 0, 1, 0);
+  const Image big = model::sam_instance_map(many, 2, 1);
+  CHECK(big.depth == 16);
+  CHECK(big.u16()[1] == 300);
 }

@@ -30,6 +30,19 @@ SamCli::SamCli()
       ->type_name("UINT")
       ->default_str("0");
   a.add_flag("--multimask", j_.multimask, "decode three masks per object and keep the one with the highest predicted IoU (default: SAM's single-mask output)");
+  a.add_flag("--everything", j_.everything, "segment everything: a grid of point prompts, three masks each, filtered by predicted IoU and stability, boxes suppressed (SAM's automatic mask generator, one crop layer); writes mask ids 1..N");
+  a.add_option("--points-per-side", j_.points_per_side, "--everything: points per side of the grid")
+      ->default_str("32")
+      ->check(integer_range(1, 256));
+  a.add_option("--points-per-batch", j_.points_per_batch, "--everything: point prompts per decoder call (memory, not results)")
+      ->default_str("64")
+      ->check(integer_range(1, 4096));
+  a.add_option("--pred-iou-thresh", j_.pred_iou_thresh, "--everything: keep masks whose predicted IoU is above this (0: no filter)")
+      ->default_str("0.88");
+  a.add_option("--stability-thresh", j_.stability_thresh, "--everything: keep masks whose stability score is at least this (0: no filter)")
+      ->default_str("0.95");
+  a.add_option("--nms-thresh", j_.nms_thresh, "--everything: box IoU above which the mask with the lower predicted IoU is dropped")
+      ->default_str("0.7");
   fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; 255 with --prompts-from)")
                   ->check(integer_range(0, 65535));
   with_choices(a.add_option("--enhance", j_.enhance, "GleSAM's latent enhancement: auto (when the folder has an enhancer), on or off"),

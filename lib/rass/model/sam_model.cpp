@@ -1,6 +1,7 @@
 #include "rass/model/sam_model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 
@@ -355,6 +356,141 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
   else
     for (size_t i = 0; i < npx; ++i) out.labels.u16()[i] = uint16_t(l[i]);
   return out;
+}
+
+namespace {
+
+// Masks' boxes as batched_mask_to_box gives them ([N, 4] int64; 0s for an empty mask).
+torch::Tensor sam_mask_boxes(const torch::Tensor& masks) {
+  const int64_t h = masks.size(-2), w = masks.size(-1);
+  const torch::Tensor rows = std::get<0>(masks.max(-1));  // [N, h]
+  const torch::Tensor cols = std::get<0>(masks.max(-2));  // [N, w]
+  auto edges = [](const torch::Tensor& in, int64_t n) {
+    const torch::Tensor idx = torch::arange(n, torch::kLong).unsqueeze(0) * in;
+    const torch::Tensor hi = std::get<0>(idx.max(-1));
+    const torch::Tensor lo = std::get<0>((idx + n * in.logical_not()).min(-1));
+    return std::make_pair(lo, hi);
+  };
+  const auto [top, bottom] = edges(rows.to(torch::kLong), h);
+  const auto [left, right] = edges(cols.to(torch::kLong), w);
+  const torch::Tensor empty = (right < left) | (bottom < top);
+  return torch::stack({left, top, right, bottom}, -1) * empty.logical_not().unsqueeze(-1);
+}
+
+// torchvision's nms: boxes by score, highest first; a box is dropped when its
+// IoU with a kept one is above `thresh` (areas (x1 - x0) * (y1 - y0)).
+std::vector<size_t> sam_nms(const std::vector<std::array<int64_t, 4>>& boxes, const std::vector<double>& scores,
+                            double thresh) {
+  std::vector<size_t> order(boxes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  std::vector<size_t> keep;
+  std::vector<char> gone(boxes.size(), 0);
+  auto area = [](const std::array<int64_t, 4>& b) { return double(b[2] - b[0]) * double(b[3] - b[1]); };
+  for (size_t oi = 0; oi < order.size(); ++oi) {
+    const size_t i = order[oi];
+    if (gone[i]) continue;
+    keep.push_back(i);
+    for (size_t oj = oi + 1; oj < order.size(); ++oj) {
+      const size_t j = order[oj];
+      if (gone[j]) continue;
+      const auto& a = boxes[i];
+      const auto& b = boxes[j];
+      const double iw = std::max<double>(0, double(std::min(a[2], b[2]) - std::max(a[0], b[0])));
+      const double ih = std::max<double>(0, double(std::min(a[3], b[3]) - std::max(a[1], b[1])));
+      const double inter = iw * ih, uni = area(a) + area(b) - inter;
+      if (uni > 0 ? inter / uni > thresh : false) gone[j] = 1;
+    }
+  }
+  return keep;
+}
+
+}  // namespace
+
+Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height) {
+  Image out(width, height, 1, masks.size() > 255 ? 16 : 8);
+  std::vector<size_t> order(masks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return masks[a].area > masks[b].area; });
+  for (size_t i : order) {
+    const torch::Tensor m = masks[i].mask.contiguous();
+    const bool* p = m.data_ptr<bool>();
+    const size_t n = size_t(width) * height;
+    for (size_t q = 0; q < n; ++q)
+      if (p[q]) {
+        if (out.depth == 8)
+          out.u8()[q] = uint8_t(i + 1);
+        else
+          out.u16()[q] = uint16_t(i + 1);
+      }
+  }
+  return out;
+}
+
+std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const SamInput& in,
+                                          const SamEverythingOptions& o) const {
+  const int64_t S = config.sam.image_size;
+  const int n = o.points_per_side;
+  // build_point_grid: np.linspace(1 / (2n), 1 - 1 / (2n), n), x fastest, times (w, h).
+  std::vector<std::array<double, 2>> grid;
+  for (int iy = 0; iy < n; ++iy)
+    for (int ix = 0; ix < n; ++ix) {
+      auto at = [&](int i) {
+        const double off = 1.0 / (2.0 * n);
+        return n == 1 ? off : off + (1.0 - 2 * off) * double(i) / double(n - 1);
+      };
+      grid.push_back({at(ix) * in.width, at(iy) * in.height});
+    }
+  const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
+  std::vector<SamMask> found;
+  const size_t per = size_t(std::max(o.points_per_batch, 1));
+  for (size_t a = 0; a < grid.size(); a += per) {
+    const size_t b = std::min(grid.size(), a + per);
+    const int64_t nb = int64_t(b - a);
+    std::vector<float> c;
+    for (size_t i = a; i < b; ++i) c.push_back(float(grid[i][0] * sx)), c.push_back(float(grid[i][1] * sy));
+    nn::SamPrompts p;
+    p.point_coords = torch::tensor(c).view({nb, 1, 2}).to(device);
+    p.point_labels = torch::ones({nb, 1}).to(device);
+    auto [low, iou] = sam->decode(embedding.to(decoder_dtype), p, true);
+    low = low.to(torch::kFloat);
+    iou = iou.to(torch::kFloat).cpu();
+    const int64_t k = low.size(1);
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t j = 0; j < k; ++j) {
+        const double score = iou[i][j].item<double>();
+        if (o.pred_iou_thresh > 0 && !(float(score) > float(o.pred_iou_thresh))) continue;  // float32, as torch compares
+        // postprocess_masks at the input's size, one mask at a time.
+        torch::Tensor up = F::interpolate(low.slice(0, i, i + 1).slice(1, j, j + 1),
+                                          F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kBilinear).align_corners(false));
+        up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
+        const torch::Tensor li = F::interpolate(up, F::InterpolateFuncOptions()
+                                                        .size(std::vector<int64_t>{in.height, in.width})
+                                                        .mode(torch::kBilinear)
+                                                        .align_corners(false))
+                                     .reshape({in.height, in.width})
+                                     .cpu();
+        const double inter = double((li > o.stability_score_offset).sum().item<int64_t>());
+        const double uni = double((li > -o.stability_score_offset).sum().item<int64_t>());
+        const double stability = double(float(inter) / float(uni));  // int32 / int32 in float32, as torch divides
+        if (o.stability_score_thresh > 0 && !(float(stability) >= float(o.stability_score_thresh))) continue;
+        SamMask m;
+        m.mask = li > 0;
+        const torch::Tensor bx = sam_mask_boxes(m.mask.unsqueeze(0))[0];
+        for (int q = 0; q < 4; ++q) m.box[size_t(q)] = bx[q].item<int64_t>();
+        m.iou_pred = double(iou[i][j].item<float>());
+        m.stability = stability;
+        m.point = grid[a + size_t(i)];
+        m.area = m.mask.sum().item<int64_t>();
+        found.push_back(std::move(m));
+      }
+  }
+  std::vector<std::array<int64_t, 4>> boxes;
+  std::vector<double> scores;
+  for (const SamMask& m : found) boxes.push_back(m.box), scores.push_back(m.iou_pred);
+  std::vector<SamMask> kept;
+  for (size_t i : sam_nms(boxes, scores, o.box_nms_thresh)) kept.push_back(std::move(found[i]));
+  return kept;
 }
 
 }  // namespace rass::model

@@ -23,6 +23,7 @@
 // in float64 as get_x0_from_noise computes it, with T = 1 and g the
 // feature weight of the folder (5 in the paper, 3 in the demo).
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +73,21 @@ struct SamInput {
   int resized_width = 0, resized_height = 0;  // inside the S x S frame
 };
 
+// SamAutomaticMaskGenerator's settings (its defaults), one crop layer (the
+// whole image) and no small-region removal.
+struct SamEverythingOptions {
+  int points_per_side = 32, points_per_batch = 64;
+  double pred_iou_thresh = 0.88, stability_score_thresh = 0.95, stability_score_offset = 1.0, box_nms_thresh = 0.7;
+};
+// One mask "segment everything" keeps.
+struct SamMask {
+  torch::Tensor mask;               // [H, W] bool, CPU
+  std::array<int64_t, 4> box{};     // x_min, y_min, x_max, y_max of its pixels (inclusive)
+  double iou_pred = 0, stability = 0;
+  std::array<double, 2> point{};    // the grid point that prompted it (input pixels)
+  int64_t area = 0;
+};
+
 // What the decoder gave for a set of objects, at the input image's size.
 struct SamPrediction {
   Image labels;                  // each pixel: the label of the object with the highest logit > 0, else `fill`
@@ -83,7 +99,14 @@ struct SamPrediction {
   // GleSAM's evaluation scores each prompted object (mask_iou, dice).
   std::vector<double> gt_iou, gt_dice;
   torch::Tensor low_res;         // [B, 1, 256, 256] logits of the masks used (CPU float), when asked
+  std::vector<SamMask> everything;  // --everything: the masks kept (their pixels dropped once painted)
 };
+
+// The instance map of "segment everything": mask k (0-based, in `masks`'
+// order) has id k + 1, 0 where no mask is; masks are painted largest first,
+// so a smaller mask inside a larger one stays visible (as SAM's notebooks
+// draw them). 16-bit beyond 255 masks.
+Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height);
 
 class SamModel {
  public:
@@ -104,6 +127,17 @@ class SamModel {
   SamPrediction predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects, const SamInput& in,
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
                         const Image* gt = nullptr) const;
+
+  // SamAutomaticMaskGenerator.generate with one crop layer: a grid of
+  // points_per_side^2 single-point prompts (pixel (i + 0.5) / n of each
+  // side), three masks each from logits at the input's size; kept where the
+  // predicted IoU is above pred_iou_thresh (when > 0) and the stability
+  // score (#logit > offset / #logit > -offset) at least its threshold (when
+  // > 0); then non-maximum suppression of their boxes (IoU of
+  // (x1 - x0) * (y1 - y0) areas, torchvision's) by predicted IoU. In the
+  // order NMS keeps them: by predicted IoU, highest first.
+  std::vector<SamMask> everything(const torch::Tensor& embedding, const SamInput& in,
+                                  const SamEverythingOptions& o) const;
 
   SamFolderConfig config;
   bool enhancing = false;

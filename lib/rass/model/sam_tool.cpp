@@ -42,6 +42,8 @@ constexpr char kSamProg[] = "rass-sam";
 // What every item shares: the objects of --point/--box, or how a label map
 // makes them.
 struct SamPlan {
+  bool everything = false;
+  SamEverythingOptions eo;
   std::vector<SamObject> flag_objects;
   bool from_labels = false;
   SamLabelPrompts how;
@@ -76,6 +78,26 @@ constexpr size_t kMaxSamPoints = 256;
 
 SamPlan make_sam_plan(const SamJob& job) {
   SamPlan pl;
+  if (job.everything) {
+    if (!job.prompts_from.empty() || !job.points.empty() || !job.boxes.empty())
+      throw_usage("--everything prompts with a grid of points; it does not go with --point, --box or --prompts-from");
+    if (job.multimask) throw_usage("--everything keeps every mask of the three each point gives; --multimask is implied");
+    if (job.fill && *job.fill != 0) throw_usage("--everything writes mask ids 1..N and 0 where no mask is; --fill is 0");
+    auto unit = [](double v, const char* flag) {
+      if (!(v >= 0 && v <= 1)) throw_usage(std::string(flag) + " " + std::to_string(v) + ": expected 0..1");
+    };
+    unit(job.pred_iou_thresh, "--pred-iou-thresh");
+    unit(job.stability_thresh, "--stability-thresh");
+    unit(job.nms_thresh, "--nms-thresh");
+    pl.everything = true;
+    pl.eo.points_per_side = job.points_per_side;
+    pl.eo.points_per_batch = job.points_per_batch;
+    pl.eo.pred_iou_thresh = job.pred_iou_thresh;
+    pl.eo.stability_score_thresh = job.stability_thresh;
+    pl.eo.box_nms_thresh = job.nms_thresh;
+    pl.fill = 0;
+    return pl;
+  }
   pl.from_labels = !job.prompts_from.empty();
   if (pl.from_labels && (!job.points.empty() || !job.boxes.empty()))
     throw_usage("--prompts-from makes the prompts from a label map; it does not go with --point or --box");
@@ -123,6 +145,7 @@ std::vector<SamObject> sam_item_objects(const SamPlan& pl, const std::string& ke
                                         const std::vector<uint8_t>& label_bytes, const std::string& label_name,
                                         Image& labels) {
   std::vector<SamObject> objs;
+  if (pl.everything) return objs;
   if (pl.from_labels) {
     labels = decode_label_image(label_bytes.data(), label_bytes.size(), label_name);
     const Image& lab = labels;
@@ -157,6 +180,18 @@ json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p
   return a;
 }
 
+json sam_masks_json(const std::vector<SamMask>& masks) {
+  json a = json::array();
+  for (size_t i = 0; i < masks.size(); ++i)
+    a.push_back({{"id", i + 1},
+                 {"box", masks[i].box},
+                 {"area", masks[i].area},
+                 {"iou_pred", masks[i].iou_pred},
+                 {"stability", masks[i].stability},
+                 {"point", masks[i].point}});
+  return a;
+}
+
 json sam_record(const SamJob& job, const SamModel& m, const SamPlan& pl, const std::string& key, const std::string& input,
                 const std::string& output, const std::vector<SamObject>& objs, const SamPrediction& p, int w, int h) {
   return {{"tool", kSamProg},
@@ -170,7 +205,7 @@ json sam_record(const SamJob& job, const SamModel& m, const SamPlan& pl, const s
           {"input_size", {w, h}},
           {"multimask", job.multimask},
           {"fill", pl.fill},
-          {"objects", sam_objects_json(objs, &p)},
+          {pl.everything ? "masks" : "objects", pl.everything ? sam_masks_json(p.everything) : sam_objects_json(objs, &p)},
           {"dtype", job.dtype}};
 }
 
@@ -185,7 +220,12 @@ json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, const st
             {"multimask", job.multimask},
             {"fill", pl.fill},
             {"dtype", job.dtype}};
-  if (pl.from_labels) {
+  if (pl.everything) {
+    s["everything"] = {{"points_per_side", pl.eo.points_per_side},
+                       {"pred_iou_thresh", pl.eo.pred_iou_thresh},
+                       {"stability_thresh", pl.eo.stability_score_thresh},
+                       {"nms_thresh", pl.eo.box_nms_thresh}};
+  } else if (pl.from_labels) {
     s["prompts_from"] = labels_hash;
     s["prompt_type"] = job.prompt_type;
     s["points"] = pl.how.kind == SamPromptKind::box ? json(batch::kNotApplicable) : json(pl.how.points);
@@ -235,9 +275,17 @@ struct SamScores {
 };
 
 // The embedding and masks of one image.
-SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<SamObject>& objs, bool multimask, int fill,
-                      const Image* gt) {
+SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<SamObject>& objs, const SamPlan& pl,
+                      bool multimask, int fill, const Image* gt) {
   c10::InferenceMode guard;
+  if (pl.everything) {
+    const SamInput in = m.prepare(rgb);
+    SamPrediction p;
+    p.everything = m.everything(m.embed(in), in, pl.eo);
+    p.labels = sam_instance_map(p.everything, rgb.width, rgb.height);
+    for (SamMask& k : p.everything) k.mask = torch::Tensor();  // painted: the pixels are not kept
+    return p;
+  }
   if (objs.empty()) {  // nothing to segment: the map is all `fill`
     SamPrediction p;
     p.labels = Image(rgb.width, rgb.height, 1, fill > 255 ? 16 : 8);
@@ -280,7 +328,7 @@ int run_sam_single(const SamJob& job) {
   const std::vector<SamObject> objs = sam_item_objects(pl, key, rgb, label_bytes, label_name, gt);  // before the model
   const SamModel m(sam_model_options(job));
   set_sam_threads(job, 1);
-  const SamPrediction p = run_sam(m, rgb, objs, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
+  const SamPrediction p = run_sam(m, rgb, objs, pl, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
   const std::string settings = batch::provenance_text(
       kSamProg, sam_settings(job, pl, m.enhancing, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
                              pl.from_labels ? batch::bytes_hash(label_bytes) : ""));
@@ -385,7 +433,7 @@ int run_sam_batch(const SamJob& job) {
         failed.assign(inputs.size(), nullptr);
         for (size_t k = 0; k < inputs.size(); ++k) {
           try {
-            out[k] = run_sam(m, *inputs[k].rgb, *inputs[k].objects, job.multimask, pl.fill, inputs[k].gt);
+            out[k] = run_sam(m, *inputs[k].rgb, *inputs[k].objects, pl, job.multimask, pl.fill, inputs[k].gt);
           } catch (...) {
             failed[k] = std::current_exception();
           }

@@ -21,6 +21,10 @@ struct SamJob {
   std::string skip = "255";                // label values that are no object; "none"
   uint64_t seed = 0;
   bool multimask = false;
+  // --everything: SamAutomaticMaskGenerator's grid of point prompts, no prompt given.
+  bool everything = false;
+  int points_per_side = 32, points_per_batch = 64;
+  double pred_iou_thresh = 0.88, stability_thresh = 0.95, nms_thresh = 0.7;
   std::optional<int> fill;                 // default: 0 with --point/--box, 255 with --prompts-from
   std::string enhance = "auto";            // auto | on | off
   std::string device = "cpu", dtype = "fp32";

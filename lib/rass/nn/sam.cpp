@@ -125,9 +125,9 @@ torch::Tensor SamVitBlockImpl::forward(const torch::Tensor& x) {
     const int64_t ph = (s - H % s) % s, pw = (s - W % s) % s;
     if (ph > 0 || pw > 0) h = F::pad(h, F::PadFuncOptions({0, 0, 0, pw, 0, ph}));
     const int64_t Hp = H + ph, Wp = W + pw;
-    h = h.view({b, Hp / s, s, Wp / s, s, C}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({-1, s, s, C});
+    h = h.reshape({b, Hp / s, s, Wp / s, s, C}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({-1, s, s, C});
     h = attn(h);
-    h = h.view({b, Hp / s, Wp / s, s, s, -1}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({b, Hp, Wp, -1});
+    h = h.reshape({b, Hp / s, Wp / s, s, s, -1}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({b, Hp, Wp, -1});
     if (Hp > H || Wp > W) h = h.slice(1, 0, H).slice(2, 0, W).contiguous();
   } else {
     h = attn(h);
@@ -388,7 +388,7 @@ std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward(const torch:
   for (int64_t i = 0; i < num_mask_tokens; ++i)
     hyper.push_back(output_hypernetworks_mlps[i]->as<SamMlpImpl>()->forward(hs.select(1, 1 + i)));
   const int64_t uc = up.size(1), uh = up.size(2), uw = up.size(3);
-  torch::Tensor masks = torch::matmul(torch::stack(hyper, 1), up.reshape({bs, uc, uh * uw})).view({bs, -1, uh, uw});
+  torch::Tensor masks = torch::matmul(torch::stack(hyper, 1), up.reshape({bs, uc, uh * uw})).reshape({bs, -1, uh, uw});
   torch::Tensor iou = iou_prediction_head(iou_out);
   if (multimask) return {masks.slice(1, 1), iou.slice(1, 1)};
   return {masks.slice(1, 0, 1), iou.slice(1, 0, 1)};
