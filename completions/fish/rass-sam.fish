@@ -22,7 +22,7 @@ complete -c rass-sam -l points-per-batch -x -d '--everything: point prompts per 
 complete -c rass-sam -l pred-iou-thresh -x -d '--everything: keep masks whose predicted IoU is above this (0: no filter)'
 complete -c rass-sam -l stability-thresh -x -d '--everything: keep masks whose stability score is at least this (0: no filter)'
 complete -c rass-sam -l nms-thresh -x -d '--everything: box IoU above which the mask with the lower predicted IoU is dropped'
-complete -c rass-sam -l fill -x -d 'label of pixels no object covers (default: 0 with --point/--box, whose object is 255; 255 with --prompts-from)'
+complete -c rass-sam -l fill -x -d 'label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)'
 complete -c rass-sam -l enhance -x -a 'auto on off' -d 'GleSAM'\''s latent enhancement: auto (when the folder has an enhancer), on or off'
 complete -c rass-sam -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-sam -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA) or bf16'

@@ -64,6 +64,9 @@ expect_exit 0 "another seed" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --
   --points 2 -s 5 -o "$T/pts3.png" --json -q
 grep -o '"points":[][0-9.,]*' "$T/.out" >"$T/pts3"
 cmp -s "$T/pts1" "$T/pts3" && fail "another seed draws the same points"
+expect_exit 0 "--skip 0: the fill is 0" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0 -o "$T/s0.png" --json -q
+grep -q '"fill":0' "$T/.out" || fail "--skip 0 fills with 0"
+grep -q '"label":255' "$T/.out" || fail "--skip 0 makes 255 an object"
 expect_exit 0 "nothing but skipped values" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,1,2,255 \
   -o "$T/none.png" --json -q
 grep -q '"objects":\[\]' "$T/.out" || fail "no objects recorded"
@@ -78,6 +81,7 @@ expect_exit 2 "--everything with a prompt" -- "$S" -m "$M" --everything --point 
 expect_exit 2 "--everything with --multimask" -- "$S" -m "$M" --everything --multimask "$A" -o "$T/x.png"
 expect_exit 2 "--nms-thresh 2" -- "$S" -m "$M" --everything --nms-thresh 2 "$A" -o "$T/x.png"
 expect_exit 2 "--points-per-side 0" -- "$S" -m "$M" --everything --points-per-side 0 "$A" -o "$T/x.png"
+expect_exit 2 "--points-per-side 129 (ids past 65535)" -- "$S" -m "$M" --everything --points-per-side 129 "$A" -o "$T/x.png"
 
 # GleSAM: the enhancer runs; off, the folder is plain SAM (the same SAM weights).
 expect_exit 0 "GleSAM folder" -- "$S" -m "$G" --box 5,4,30,25 --json -q "$A" -o "$T/g.png"
@@ -142,6 +146,16 @@ same_pixels "$T/lstdin.png" "$T/lb.png" || fail "a label map from stdin gives an
 # bf16 on the CPU (the decoder's transposed convolutions stay fp32 there).
 expect_exit 0 "bf16 on the CPU" -- "$S" -m "$M" --dtype bf16 --box 5,4,30,25 -q "$A" -o "$T/bf16.png"
 expect_exit 0 "bf16 on the CPU, GleSAM" -- "$S" -m "$G" --dtype bf16 --box 5,4,30,25 -q "$A" -o "$T/gbf16.png"
+# bf16 against fp32: the masks agree but for pixels near a decision (rass-eval-miou's pixel accuracy).
+B2=$N/sam_b.png
+if [ -x "$B/rass-eval-miou" ]; then
+  for model in "$M" "$G"; do
+    "$S" -m "$model" "$B2" --box 20,10,120,80 -q -o "$T/f32.png" && "$S" -m "$model" "$B2" --box 20,10,120,80 -q --dtype bf16 -o "$T/b16.png" ||
+      fail "bf16/fp32 runs on $model failed"
+    acc=$("$B/rass-eval-miou" -n 256 --ignore-index 254 "$T/b16.png" "$T/f32.png" --json -q | grep -o '"aAcc": [0-9.]*' | sed 's/.*: //')
+    awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 98) }' || fail "bf16 masks of $model agree with fp32 on only ${acc:-?}% of pixels"
+  done
+fi
 expect_exit 2 "fp16 on the CPU" -- "$S" -m "$M" --dtype fp16 --box 5,4,30,25 -q "$A" -o "$T/x.png"
 
 # Bad input: usage (2) and bad files (3), nothing written.
@@ -158,7 +172,8 @@ expect_exit 2 "bad --skip" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --sk
 expect_exit 2 "--points 0" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --points 0 -o "$T/x.png"
 expect_exit 2 "--fill 255 with the flags' object 255" -- "$S" -m "$M" "$A" --point 1,1 --fill 255 -o "$T/x.png"
 expect_exit 2 "--fill that an object may have" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --fill 1 -o "$T/x.png"
-expect_exit 2 "--fill with --skip none" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none -o "$T/x.png"
+expect_exit 2 "--skip none without --fill" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none -o "$T/x.png"
+expect_exit 0 "--skip none with a --fill no pixel has" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none --fill 7 -o "$T/sn.png" -q
 expect_exit 2 "a hex point" -- "$S" -m "$M" "$A" --point 0x10,5 -o "$T/x.png"
 expect_exit 2 "a point out of range" -- "$S" -m "$M" "$A" --point 1e309,5 -o "$T/x.png"
 stderr_has "out of range" "an overflowing number is called so"

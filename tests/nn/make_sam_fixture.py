@@ -235,11 +235,12 @@ def main():
         out["mask_input_low_res"] = low[None].astype(np.float32)
         out["mask_input_iou"] = iou[None].astype(np.float32)
         # Segment everything: a 4x4 grid in batches of 5 (the last batch short),
-        # every mask kept and no suppression; then the IoU and stability
-        # filters (0.05 each) and NMS at 0.9.
+        # every mask kept and no suppression; the IoU and stability filters
+        # with NMS; the stability filter alone; NMS alone; both.
         amg = [{"name": f"amg{i}_{k}", "image": k, "points_per_side": 4, "points_per_batch": 5,
                 "pred_iou_thresh": piou, "stability_thresh": st, "nms_thresh": nms}
-               for k in imgs for i, (piou, st, nms) in enumerate(((0.0, 0.0, 1.0), (0.05, 0.05, 0.9)))]
+               for k in imgs for i, (piou, st, nms) in enumerate(((0.0, 0.0, 1.0), (0.05, 0.05, 0.9), (0.0, 0.2, 1.0),
+                                                                   (0.0, 0.0, 0.98), (0.0, 0.1, 0.97)))]
         for c in amg:
             gen = SamAutomaticMaskGenerator(sam, points_per_side=4, points_per_batch=5,
                                             pred_iou_thresh=c["pred_iou_thresh"],

@@ -33,17 +33,17 @@ SamCli::SamCli()
   a.add_flag("--everything", j_.everything, "segment everything: a grid of point prompts, three masks each, filtered by predicted IoU and stability, boxes suppressed (SAM's automatic mask generator, one crop layer); writes mask ids 1..N");
   a.add_option("--points-per-side", j_.points_per_side, "--everything: points per side of the grid")
       ->default_str("32")
-      ->check(integer_range(1, 256));
+      ->check(integer_range(1, 128));  // 3 x 128^2 masks stay under 65535 ids
   a.add_option("--points-per-batch", j_.points_per_batch, "--everything: point prompts per decoder call (memory, not results)")
       ->default_str("64")
-      ->check(integer_range(1, 4096));
+      ->check(integer_range(1, 1024));
   a.add_option("--pred-iou-thresh", j_.pred_iou_thresh, "--everything: keep masks whose predicted IoU is above this (0: no filter)")
       ->default_str("0.88");
   a.add_option("--stability-thresh", j_.stability_thresh, "--everything: keep masks whose stability score is at least this (0: no filter)")
       ->default_str("0.95");
   a.add_option("--nms-thresh", j_.nms_thresh, "--everything: box IoU above which the mask with the lower predicted IoU is dropped")
       ->default_str("0.7");
-  fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; 255 with --prompts-from)")
+  fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)")
                   ->check(integer_range(0, 65535));
   with_choices(a.add_option("--enhance", j_.enhance, "GleSAM's latent enhancement: auto (when the folder has an enhancer), on or off"),
                {"auto", "on", "off"})

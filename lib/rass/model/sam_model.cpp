@@ -167,12 +167,16 @@ SamModel::SamModel(const SamModelOptions& opt) {
     load_state_dict(*sam, *file, true);
   }
   sam->eval();
-  sam->to(device, dtype);
   // LibTorch's CPU transposed convolution has no bf16 kernel: the prompt
-  // encoder and mask decoder (a fraction of the work) stay fp32 there.
+  // encoder and mask decoder (a fraction of the work) stay fp32 there, cast
+  // from the file's weights (not from bf16 copies).
   decoder_dtype = dtype == torch::kBFloat16 && device.is_cpu() ? torch::kFloat : dtype;
+  const torch::Tensor gauss = sam->prompt_encoder->pe_layer->positional_encoding_gaussian_matrix.clone();
+  sam->image_encoder->to(device, dtype);
   sam->prompt_encoder->to(device, decoder_dtype);
   sam->mask_decoder->to(device, decoder_dtype);
+  // The positional frequencies stay float32 (points are encoded in float32).
+  sam->prompt_encoder->pe_layer->positional_encoding_gaussian_matrix.set_data(gauss.to(device, torch::kFloat));
   if (enhancing) {
     const nn::UNetConfig ucfg = read_unet_config(opt.dir + "/unet/config.json");
     const nn::ClipTextConfig ccfg = read_clip_text_config(opt.dir + "/text_encoder/config.json");
@@ -251,7 +255,6 @@ torch::Tensor SamModel::embed(const SamInput& in) const {
 SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
                                 const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
                                 const Image* gt) const {
-  const int64_t S = config.sam.image_size;
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
   SamPrediction out;
   const int depth = fill > 255 ? 16 : 8;
@@ -322,17 +325,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
     // postprocess_masks: to S x S, crop to the resized image, to the input's
     // size; one object at a time, so a large image holds one full-size map.
     for (int64_t i = 0; i < n; ++i) {
-      torch::Tensor up = F::interpolate(chosen.slice(0, i, i + 1), F::InterpolateFuncOptions()
-                                                                      .size(std::vector<int64_t>{S, S})
-                                                                      .mode(torch::kBilinear)
-                                                                      .align_corners(false));
-      up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
-      const torch::Tensor li = F::interpolate(up, F::InterpolateFuncOptions()
-                                                      .size(std::vector<int64_t>{in.height, in.width})
-                                                      .mode(torch::kBilinear)
-                                                      .align_corners(false))
-                                   .reshape({in.height, in.width})
-                                   .cpu();
+      const torch::Tensor li = upsample_logits(chosen.slice(0, i, i + 1), in);
       const torch::Tensor mask = li > 0;
       out.area.push_back(mask.sum().item<int64_t>());
       if (gt_t.defined()) {
@@ -427,9 +420,21 @@ Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height)
   return out;
 }
 
+torch::Tensor SamModel::upsample_logits(const torch::Tensor& low, const SamInput& in) const {
+  const int64_t S = config.sam.image_size;
+  torch::Tensor up = F::interpolate(
+      low, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kBilinear).align_corners(false));
+  up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
+  return F::interpolate(up, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{in.height, in.width})
+                                .mode(torch::kBilinear)
+                                .align_corners(false))
+      .reshape({in.height, in.width})
+      .cpu();
+}
+
 std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const SamInput& in,
                                           const SamEverythingOptions& o) const {
-  const int64_t S = config.sam.image_size;
   const int n = o.points_per_side;
   // build_point_grid: np.linspace(1 / (2n), 1 - 1 / (2n), n), x fastest, times (w, h).
   std::vector<std::array<double, 2>> grid;
@@ -461,27 +466,22 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
         const double score = iou[i][j].item<double>();
         if (o.pred_iou_thresh > 0 && !(float(score) > float(o.pred_iou_thresh))) continue;  // float32, as torch compares
         // postprocess_masks at the input's size, one mask at a time.
-        torch::Tensor up = F::interpolate(low.slice(0, i, i + 1).slice(1, j, j + 1),
-                                          F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kBilinear).align_corners(false));
-        up = up.slice(2, 0, in.resized_height).slice(3, 0, in.resized_width);
-        const torch::Tensor li = F::interpolate(up, F::InterpolateFuncOptions()
-                                                        .size(std::vector<int64_t>{in.height, in.width})
-                                                        .mode(torch::kBilinear)
-                                                        .align_corners(false))
-                                     .reshape({in.height, in.width})
-                                     .cpu();
+        const torch::Tensor li = upsample_logits(low.slice(0, i, i + 1).slice(1, j, j + 1), in);
         const double inter = double((li > o.stability_score_offset).sum().item<int64_t>());
         const double uni = double((li > -o.stability_score_offset).sum().item<int64_t>());
         const double stability = double(float(inter) / float(uni));  // int32 / int32 in float32, as torch divides
         if (o.stability_score_thresh > 0 && !(float(stability) >= float(o.stability_score_thresh))) continue;
         SamMask m;
-        m.mask = li > 0;
-        const torch::Tensor bx = sam_mask_boxes(m.mask.unsqueeze(0))[0];
+        const torch::Tensor mask = li > 0;
+        const torch::Tensor bx = sam_mask_boxes(mask.unsqueeze(0))[0];
         for (int q = 0; q < 4; ++q) m.box[size_t(q)] = bx[q].item<int64_t>();
         m.iou_pred = double(iou[i][j].item<float>());
         m.stability = stability;
         m.point = grid[a + size_t(i)];
-        m.area = m.mask.sum().item<int64_t>();
+        m.area = mask.sum().item<int64_t>();
+        // Candidates keep their 256x256 logits (256 KiB), not their
+        // full-size pixels: the kept ones are upsampled again after NMS.
+        m.mask = low.slice(0, i, i + 1).slice(1, j, j + 1).cpu().clone();
         found.push_back(std::move(m));
       }
   }
@@ -489,7 +489,11 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
   std::vector<double> scores;
   for (const SamMask& m : found) boxes.push_back(m.box), scores.push_back(m.iou_pred);
   std::vector<SamMask> kept;
-  for (size_t i : sam_nms(boxes, scores, o.box_nms_thresh)) kept.push_back(std::move(found[i]));
+  for (size_t i : sam_nms(boxes, scores, o.box_nms_thresh)) {
+    SamMask& m = found[i];
+    m.mask = (upsample_logits(m.mask.to(device), in) > 0);  // the same arithmetic as above: the same pixels
+    kept.push_back(std::move(m));
+  }
   return kept;
 }
 

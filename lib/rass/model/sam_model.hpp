@@ -139,6 +139,10 @@ class SamModel {
   std::vector<SamMask> everything(const torch::Tensor& embedding, const SamInput& in,
                                   const SamEverythingOptions& o) const;
 
+  // postprocess_masks of one mask's logits [1, 1, 256, 256]: to S x S, cropped
+  // to the resized image, to the input's size; [H, W] float on the CPU.
+  torch::Tensor upsample_logits(const torch::Tensor& low, const SamInput& in) const;
+
   SamFolderConfig config;
   bool enhancing = false;
   nn::Sam sam{nullptr};

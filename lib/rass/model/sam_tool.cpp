@@ -113,11 +113,14 @@ SamPlan make_sam_plan(const SamJob& job) {
     pl.how.points = job.points_per_object;
     pl.how.skip = sam_parse_skip(job.skip);
     pl.how.seed = job.seed;
-    pl.fill = job.fill.value_or(255);
-    // The fill must not be a label an object can have.
-    if (std::find(pl.how.skip.begin(), pl.how.skip.end(), pl.fill) == pl.how.skip.end())
+    // The fill must not be a label an object can have: by default the
+    // largest skipped value (255, the ignore index; 0 with --skip 0).
+    if (!job.fill && pl.how.skip.empty())
+      throw_usage("--skip none makes every value an object: give --fill with a value no pixel of the label maps has");
+    pl.fill = job.fill.value_or(pl.how.skip.empty() ? 0 : pl.how.skip.back());
+    if (job.fill && std::find(pl.how.skip.begin(), pl.how.skip.end(), pl.fill) == pl.how.skip.end() && !pl.how.skip.empty())
       throw_usage("--fill " + std::to_string(pl.fill) + " is a label --prompts-from may make an object of; give a value "
-                  "of --skip (" + (job.skip == "none" ? std::string("none given") : job.skip) + ")");
+                  "of --skip (" + job.skip + ")");
   } else {
     SamObject o;
     o.label = 255;  // a 0/255 mask

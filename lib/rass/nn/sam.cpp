@@ -36,10 +36,13 @@ LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps_) : eps(eps_) {
 }
 
 torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor u = x.mean(1, true);
-  const torch::Tensor d = x - u;
+  // In float32 for half inputs: the squares overflow fp16's range.
+  const torch::Tensor xf = x.scalar_type() == torch::kHalf ? x.to(torch::kFloat) : x;
+  const torch::Tensor u = xf.mean(1, true);
+  const torch::Tensor d = xf - u;
   const torch::Tensor s = d.pow(2).mean(1, true);
-  return weight.view({-1, 1, 1}) * (d / torch::sqrt(s + eps)) + bias.view({-1, 1, 1});
+  const torch::Tensor y = d / torch::sqrt(s + eps);
+  return weight.view({-1, 1, 1}) * y.to(x.scalar_type()) + bias.view({-1, 1, 1});
 }
 
 SamMlpBlockImpl::SamMlpBlockImpl(int64_t dim, int64_t hidden, bool relu_) : relu(relu_) {
@@ -179,8 +182,10 @@ SamPositionEmbeddingImpl::SamPositionEmbeddingImpl(int64_t num_pos_feats) {
 }
 
 torch::Tensor SamPositionEmbeddingImpl::encode(const torch::Tensor& unit_coords) const {
-  torch::Tensor c = 2 * unit_coords - 1;
-  c = torch::matmul(c, positional_encoding_gaussian_matrix);
+  // In float32 whatever the module's dtype (the reference casts coordinates
+  // to float): a bf16 coordinate of the 1024 frame is off by up to 2 px.
+  torch::Tensor c = 2 * unit_coords.to(torch::kFloat) - 1;
+  c = torch::matmul(c, positional_encoding_gaussian_matrix.to(torch::kFloat));
   c = 2 * M_PI * c;
   return torch::cat({torch::sin(c), torch::cos(c)}, -1);
 }
@@ -190,7 +195,7 @@ torch::Tensor SamPositionEmbeddingImpl::dense(int64_t h, int64_t w) const {
   const torch::Tensor grid = torch::ones({h, w}, opt);
   const torch::Tensor y = (grid.cumsum(0) - 0.5) / double(h);
   const torch::Tensor x = (grid.cumsum(1) - 0.5) / double(w);
-  return encode(torch::stack({x, y}, -1).to(positional_encoding_gaussian_matrix.scalar_type())).permute({2, 0, 1});
+  return encode(torch::stack({x, y}, -1)).permute({2, 0, 1}).to(positional_encoding_gaussian_matrix.scalar_type());
 }
 
 int64_t SamPrompts::count() const {
@@ -221,11 +226,14 @@ torch::Tensor SamPromptEncoderImpl::dense_pe() const { return pe_layer->dense(gr
 std::pair<torch::Tensor, torch::Tensor> SamPromptEncoderImpl::forward(const SamPrompts& p) {
   const int64_t bs = p.count();
   const torch::Tensor& pe_w = pe_layer->positional_encoding_gaussian_matrix;
-  auto weight = [&](int i) { return point_embeddings[i]->as<torch::nn::EmbeddingImpl>()->weight; };
+  // Coordinates and their encodings in float32; the sum is cast to the
+  // module's dtype at the end.
+  const auto f32 = pe_w.options().dtype(torch::kFloat);
+  auto weight = [&](int i) { return point_embeddings[i]->as<torch::nn::EmbeddingImpl>()->weight.to(torch::kFloat); };
   const double size = double(image_size);
-  std::vector<torch::Tensor> sparse{torch::empty({bs, 0, embed_dim}, pe_w.options())};
+  std::vector<torch::Tensor> sparse{torch::empty({bs, 0, embed_dim}, f32)};
   if (p.point_coords.defined()) {
-    torch::Tensor coords = p.point_coords.to(pe_w.options()) + 0.5;  // pixel centres
+    torch::Tensor coords = p.point_coords.to(f32) + 0.5;  // pixel centres
     torch::Tensor labels = p.point_labels.to(pe_w.device(), torch::kFloat);
     if (!p.boxes.defined()) {  // a padding point
       coords = torch::cat({coords, torch::zeros({coords.size(0), 1, 2}, coords.options())}, 1);
@@ -234,22 +242,23 @@ std::pair<torch::Tensor, torch::Tensor> SamPromptEncoderImpl::forward(const SamP
     torch::Tensor e = pe_layer->encode(coords / size);  // the input frame is square (image_size)
     const torch::Tensor pad = (labels == -1).unsqueeze(-1), neg = (labels == 0).unsqueeze(-1),
                         pos = (labels == 1).unsqueeze(-1);
-    e = torch::where(pad, not_a_point_embed->weight.view({1, 1, -1}).expand_as(e), e);
+    e = torch::where(pad, not_a_point_embed->weight.to(torch::kFloat).view({1, 1, -1}).expand_as(e), e);
     e = e + neg.to(e.scalar_type()) * weight(0).view({1, 1, -1}) + pos.to(e.scalar_type()) * weight(1).view({1, 1, -1});
     sparse.push_back(e);
   }
   if (p.boxes.defined()) {
-    const torch::Tensor corners = (p.boxes.to(pe_w.options()) + 0.5).reshape({-1, 2, 2});
+    const torch::Tensor corners = (p.boxes.to(f32) + 0.5).reshape({-1, 2, 2});
     torch::Tensor e = pe_layer->encode(corners / size);
     e = e + torch::cat({weight(2), weight(3)}, 0).unsqueeze(0);
     sparse.push_back(e);
   }
+  const auto wopt = no_mask_embed->weight.options();
   torch::Tensor dense;
   if (p.masks.defined())
-    dense = mask_downscaling->forward(p.masks.to(pe_w.options()));
+    dense = mask_downscaling->forward(p.masks.to(wopt));
   else
     dense = no_mask_embed->weight.reshape({1, -1, 1, 1}).expand({bs, -1, grid, grid});
-  return {torch::cat(sparse, 1), dense};
+  return {torch::cat(sparse, 1).to(wopt.dtype()), dense};
 }
 
 // ---- transformer.py ----
