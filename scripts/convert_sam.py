@@ -33,13 +33,15 @@ import math
 import os
 import shutil
 import stat
-import struct
 import sys
 import tempfile
 
 import torch
 
-DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+# The safetensors writer and the bad-input error of the RASS converter, shared.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convert_rass import BadInput, write_safetensors  # noqa: E402
+
 VARIANTS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
 # The sam.json fields --config may give, with their JSON types (rass-sam
 # checks values; these are checked here so a bad --config writes no folder).
@@ -48,30 +50,6 @@ SIZE_FIELDS = {k: int for k in ("image_size", "patch_size", "embed_dim", "depth"
                                 "decoder_mlp_dim", "attention_downsample_rate", "num_multimask_outputs",
                                 "iou_head_depth", "iou_head_hidden_dim")}
 SIZE_FIELDS.update(mlp_ratio=float, use_rel_pos=bool, global_attn_indexes=list)
-
-
-class BadInput(Exception):
-    pass
-
-
-def write_safetensors(path, tensors, metadata):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        if t.dtype not in DTYPES:
-            raise BadInput(f"tensor {name} has dtype {t.dtype}, not a float type")
-        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 def load_state(path, trust):
