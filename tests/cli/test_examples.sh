@@ -6,7 +6,7 @@
 # Needs the network tools; skipped (77) where they are not built.
 . "$(dirname "$0")/lib.sh"
 E=$SRC/examples
-for t in rass-degrade rass-segment rass-restore rass-eval-miou rass-eval-iqa rass-caption-map rass-scenes rass-train; do
+for t in rass-degrade rass-segment rass-sam rass-restore rass-eval-miou rass-eval-iqa rass-caption-map rass-scenes rass-train; do
   [ -x "$B/$t" ] || { echo "skipped: $t not built"; exit 77; }
 done
 export PATH=$B:$PATH RASS_MINI_MODEL=${RASS_MINI_MODEL:-$SRC/models/mini} TMPDIR=$T
@@ -19,6 +19,17 @@ expect_exit 0 "their LQ images" -- rass-degrade sc/images -o lq -p rass -s 1 -q
 expect_exit 0 "eval-lq-seg.sh" -- env EVAL_FLAGS="--classes ade20k" bash "$E/eval-lq-seg.sh" sc/images sc/labels ev
 [ "$(wc -l <ev/summary.tsv)" = 5 ] || fail "eval-lq-seg.sh: summary.tsv should hold a header and 4 sets: $(cat ev/summary.tsv)"
 [ "$(awk -F'\t' 'NR > 1 && $5 == 2' ev/summary.tsv | wc -l)" = 4 ] || fail "eval-lq-seg.sh: every set has 2 pairs"
+
+# eval-lqseg-sam.sh: GleSAM's protocol with the tiny SAM: every object of
+# the scenes' label maps prompted by its box on HQ and three levels.
+expect_exit 0 "eval-lqseg-sam.sh" -- bash "$E/eval-lqseg-sam.sh" "$FIX/nn/sam_tiny" sc/images sc/labels sam
+[ "$(wc -l <sam/summary.tsv)" = 5 ] || fail "eval-lqseg-sam.sh: a header and 4 sets expected: $(cat sam/summary.tsv)"
+objs=$(awk -F'\t' 'NR == 2 { print $2 }' sam/summary.tsv)
+[ "$(awk -F'\t' -v n="$objs" 'NR > 1 && $2 == n && n > 0' sam/summary.tsv | wc -l)" = 4 ] ||
+  fail "eval-lqseg-sam.sh: every set scores the same objects: $(cat sam/summary.tsv)"
+cp sam/summary.tsv sam-first.tsv
+expect_exit 0 "eval-lqseg-sam.sh again (degradations resumed)" -- bash "$E/eval-lqseg-sam.sh" "$FIX/nn/sam_tiny" sc/images sc/labels sam
+cmp -s sam/summary.tsv sam-first.tsv || fail "eval-lqseg-sam.sh: a second run gives another summary"
 
 # eval-robustness.sh: two corruptions at two severities, a row each, the
 # summary's mPC over the four; a rerun finds every set done.
