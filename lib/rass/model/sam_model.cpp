@@ -400,13 +400,14 @@ std::vector<size_t> sam_nms(const std::vector<std::array<int64_t, 4>>& boxes, co
 
 }  // namespace
 
-Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height) {
+Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height,
+                       const std::function<torch::Tensor(size_t)>& pixels) {
   Image out(width, height, 1, masks.size() > 255 ? 16 : 8);
   std::vector<size_t> order(masks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return masks[a].area > masks[b].area; });
   for (size_t i : order) {
-    const torch::Tensor m = masks[i].mask.contiguous();
+    const torch::Tensor m = pixels(i).to(torch::kBool).contiguous();
     const bool* p = m.data_ptr<bool>();
     const size_t n = size_t(width) * height;
     for (size_t q = 0; q < n; ++q)
@@ -480,7 +481,7 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
         m.point = grid[a + size_t(i)];
         m.area = mask.sum().item<int64_t>();
         // Candidates keep their 256x256 logits (256 KiB), not their
-        // full-size pixels: the kept ones are upsampled again after NMS.
+        // full-size pixels: the kept ones are upsampled again when painted.
         m.mask = low.slice(0, i, i + 1).slice(1, j, j + 1).cpu().clone();
         found.push_back(std::move(m));
       }
@@ -489,12 +490,14 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
   std::vector<double> scores;
   for (const SamMask& m : found) boxes.push_back(m.box), scores.push_back(m.iou_pred);
   std::vector<SamMask> kept;
-  for (size_t i : sam_nms(boxes, scores, o.box_nms_thresh)) {
-    SamMask& m = found[i];
-    m.mask = (upsample_logits(m.mask.to(device), in) > 0);  // the same arithmetic as above: the same pixels
-    kept.push_back(std::move(m));
-  }
+  for (size_t i : sam_nms(boxes, scores, o.box_nms_thresh)) kept.push_back(std::move(found[i]));
   return kept;
+}
+
+Image SamModel::instance_map(const std::vector<SamMask>& masks, const SamInput& in) const {
+  // The same arithmetic as everything()'s: the same pixels.
+  return sam_instance_map(masks, in.width, in.height,
+                          [&](size_t k) { return upsample_logits(masks[k].mask.to(device), in) > 0; });
 }
 
 }  // namespace rass::model

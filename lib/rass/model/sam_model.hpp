@@ -24,6 +24,7 @@
 // feature weight of the folder (5 in the paper, 3 in the demo).
 #pragma once
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,7 +82,7 @@ struct SamEverythingOptions {
 };
 // One mask "segment everything" keeps.
 struct SamMask {
-  torch::Tensor mask;               // [H, W] bool, CPU
+  torch::Tensor mask;               // its low-resolution logits [1, 1, 256, 256], CPU float (upsample_logits > 0: its pixels)
   std::array<int64_t, 4> box{};     // x_min, y_min, x_max, y_max of its pixels (inclusive)
   double iou_pred = 0, stability = 0;
   std::array<double, 2> point{};    // the grid point that prompted it (input pixels)
@@ -106,7 +107,10 @@ struct SamPrediction {
 // order) has id k + 1, 0 where no mask is; masks are painted largest first,
 // so a smaller mask inside a larger one stays visible (as SAM's notebooks
 // draw them). 16-bit beyond 255 masks.
-Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height);
+// `pixels(k)`: mask k's [H, W] bool pixels, asked for once per mask in
+// painting order (so one full-size mask is held at a time).
+Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height,
+                       const std::function<torch::Tensor(size_t)>& pixels);
 
 class SamModel {
  public:
@@ -138,6 +142,8 @@ class SamModel {
   // order NMS keeps them: by predicted IoU, highest first.
   std::vector<SamMask> everything(const torch::Tensor& embedding, const SamInput& in,
                                   const SamEverythingOptions& o) const;
+  // The instance map of everything()'s masks at the input's size.
+  Image instance_map(const std::vector<SamMask>& masks, const SamInput& in) const;
 
   // postprocess_masks of one mask's logits [1, 1, 256, 256]: to S x S, cropped
   // to the resized image, to the input's size; [H, W] float on the CPU.

@@ -285,8 +285,8 @@ SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<Sam
     const SamInput in = m.prepare(rgb);
     SamPrediction p;
     p.everything = m.everything(m.embed(in), in, pl.eo);
-    p.labels = sam_instance_map(p.everything, rgb.width, rgb.height);
-    for (SamMask& k : p.everything) k.mask = torch::Tensor();  // painted: the pixels are not kept
+    p.labels = m.instance_map(p.everything, in);
+    for (SamMask& k : p.everything) k.mask = torch::Tensor();  // painted: the logits are not kept
     return p;
   }
   if (objs.empty()) {  // nothing to segment: the map is all `fill`
