@@ -40,7 +40,7 @@ import torch
 
 # The safetensors writer and the bad-input error of the RASS converter, shared.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_rass import BadInput, write_safetensors  # noqa: E402
+from convert_rass import BadInput, link_or_copy, write_safetensors  # noqa: E402
 
 VARIANTS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
 # The sam.json fields --config may give, with their JSON types (rass-sam
@@ -151,28 +151,16 @@ def convert(args):
             json.dump(config, f, indent=1)
             f.write("\n")
         if args.enhancer_unet:
-            link_tree(args.enhancer_unet, os.path.join(tmp, "unet"))
+            # Hard links (copies across filesystems), as convert_rass.py links SD's folders.
+            shutil.copytree(args.enhancer_unet, os.path.join(tmp, "unet"), copy_function=link_or_copy)
             for comp in ("text_encoder", "tokenizer", "scheduler"):
-                link_tree(os.path.join(args.sd, comp), os.path.join(tmp, comp))
+                shutil.copytree(os.path.join(args.sd, comp), os.path.join(tmp, comp), copy_function=link_or_copy)
         if os.path.lexists(args.output):
             raise FileExistsError(f"{args.output} appeared meanwhile; choose a new folder")
         os.rename(tmp, args.output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def link_tree(src, dst):
-    os.makedirs(dst)
-    for name in os.listdir(src):
-        s, d = os.path.join(src, name), os.path.join(dst, name)
-        if os.path.isdir(s):
-            link_tree(s, d)
-            continue
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
 
 
 def main():

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <filesystem>
 
-#include <c10/core/InferenceMode.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
 
@@ -22,7 +20,6 @@
 #include "rass/nn/ddpm.hpp"
 #include "rass/text/clip_tokenizer.hpp"
 
-namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
 
 namespace rass::model {
@@ -32,8 +29,7 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   c.path = dir + "/sam.json";
   if (!file_exists(c.path))
     throw_bad_input(dir, "is not a SAM model folder (no sam.json; scripts/convert_sam.py writes one)");
-  const nlohmann::ordered_json oj = read_json_file(c.path);
-  const nlohmann::json j = nlohmann::json::parse(oj.dump());
+  const nlohmann::json j(read_json_file(c.path));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   if (f.text("architecture", "") != "sam")
@@ -257,10 +253,9 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
                                 const Image* gt) const {
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
   SamPrediction out;
-  const int depth = fill > 255 ? 16 : 8;
   int max_label = fill;
   for (const SamObject& o : objects) max_label = std::max(max_label, o.label);
-  out.labels = Image(in.width, in.height, 1, max_label > 255 ? 16 : depth);
+  out.labels = Image(in.width, in.height, 1, max_label > 255 ? 16 : 8);
   // Running maximum of the logits and the label holding it.
   torch::Tensor best = torch::full({in.height, in.width}, 0.0f);  // a pixel needs a logit > 0
   torch::Tensor label = torch::full({in.height, in.width}, int64_t(fill), torch::kInt);

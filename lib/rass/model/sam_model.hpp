@@ -63,8 +63,6 @@ struct SamModelOptions {
   std::string dir;
   std::string enhance = "auto";  // auto (the folder's), on (refused without an enhancer), off
   std::string device = "cpu", dtype = "fp32";
-  bool quiet = false;
-  std::string prog = "rass-sam";
 };
 
 // One image made ready for the encoder.

@@ -250,8 +250,6 @@ SamModelOptions sam_model_options(const SamJob& job) {
   o.enhance = job.enhance;
   o.device = job.device;
   o.dtype = job.dtype;
-  o.quiet = job.quiet;
-  o.prog = kSamProg;
   return o;
 }
 
@@ -292,11 +290,11 @@ SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<Sam
   if (objs.empty()) {  // nothing to segment: the map is all `fill`
     SamPrediction p;
     p.labels = Image(rgb.width, rgb.height, 1, fill > 255 ? 16 : 8);
-    for (size_t i = 0; i < size_t(rgb.width) * rgb.height; ++i)
-      if (p.labels.depth == 8)
-        p.labels.u8()[i] = uint8_t(fill);
-      else
-        p.labels.u16()[i] = uint16_t(fill);
+    const size_t n = p.labels.samples();
+    if (p.labels.depth == 8)
+      std::fill(p.labels.u8(), p.labels.u8() + n, uint8_t(fill));
+    else
+      std::fill(p.labels.u16(), p.labels.u16() + n, uint16_t(fill));
     return p;
   }
   const SamInput in = m.prepare(rgb);
