@@ -142,6 +142,9 @@ def convert(args):
     # A temporary folder of its own beside -o (two conversions never share one).
     parent = os.path.dirname(os.path.abspath(args.output))
     tmp = tempfile.mkdtemp(prefix=os.path.basename(args.output) + ".tmp-convert-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; the folder is the user's model
     try:
         write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,
                           {"format": "pt", "rass": "converted by scripts/convert_sam.py from " +
