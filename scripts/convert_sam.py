@@ -69,8 +69,9 @@ def load_state(path, trust):
             raise BadInput(f"{path}: holds pickled Python objects besides tensors; loading it runs code from the "
                            "file: pass --trust-checkpoint only if you trust its source")
         raise BadInput(f"{path}: not a torch checkpoint ({type(e).__name__}: {e})")
-    if isinstance(ck, dict) and isinstance(ck.get("model"), dict):
-        ck = ck["model"]
+    for wrapper in ("model", "state_dict"):  # {"model": ...} (SAM's trainers), {"state_dict": ...} (ResShift's)
+        if isinstance(ck, dict) and isinstance(ck.get(wrapper), dict):
+            ck = ck[wrapper]
     if not isinstance(ck, dict) or not ck:
         raise BadInput(f"{path}: not a state dict")
     out = {}

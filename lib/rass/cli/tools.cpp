@@ -7,6 +7,7 @@
 #include "rass/cli/restore_cli.hpp"
 #include "rass/cli/merge_lora_cli.hpp"
 #include "rass/cli/sam_cli.hpp"
+#include "rass/cli/samsr_cli.hpp"
 #include "rass/cli/segment_cli.hpp"
 #include "rass/cli/scenes_cli.hpp"
 #include "rass/cli/tool.hpp"
@@ -25,6 +26,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<MergeLoraCli>());
   tools.push_back(std::make_unique<SegmentCli>());
   tools.push_back(std::make_unique<SamCli>());
+  tools.push_back(std::make_unique<SamsrCli>());
   tools.push_back(std::make_unique<TrainCli>());
   tools.push_back(std::make_unique<ScenesCli>());
   return tools;

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Convert a SAMSR, SinSR or ResShift x4 checkpoint and the VQ-f4 autoencoder
+into a model folder that rass-samsr loads.
+
+    python3 scripts/convert_samsr.py SamSR_v1.pth --autoencoder autoencoder_vq_f4.pth \\
+        --sam sam-vit-b -o samsr
+    python3 scripts/convert_samsr.py SinSR_v1.pth --autoencoder autoencoder_vq_f4.pth --method sinsr -o sinsr
+    python3 scripts/convert_samsr.py resshift_realsrx4_s15_v1.pth --autoencoder autoencoder_vq_f4.pth \\
+        --method resshift -o resshift
+
+Needs only torch. Each checkpoint is a state dict (or a dict with
+"state_dict" or "model"); a "module." prefix (DDP) is removed. The UNet is
+UNetModelSwin as configs/SamSR.yaml builds it (SinSR's and ResShift v1's
+realsr configs are the same network); --config gives samsr.json fields for
+another (a JSON object with "unet", "autoencoder", "diffusion" and "sam" objects).
+The Swin blocks' relative_position_index and attn_mask buffers are dropped:
+they are derived from the window, and rass-samsr computes them for each
+input's size. The autoencoder's loss.* tensors (a training checkpoint's
+discriminator and LPIPS) are dropped.
+
+Written (a temporary folder beside -o, renamed at the end):
+  unet.safetensors, autoencoder.safetensors   names unchanged, dtype kept
+  samsr.json        {"architecture": "resshift", "method": ...} and --config's fields
+  sam/              --sam's folder (rass-sam's; linked, copied across
+                    filesystems): SAMSR's masks come from it
+
+Exit codes: 0 done; 2 usage (an existing -o, a bad --config); 3 bad input (not
+such a checkpoint); 1 I/O failures.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convert_rass import BadInput, link_or_copy, write_safetensors  # noqa: E402
+from convert_sam import load_state  # noqa: E402
+
+DERIVED = (".relative_position_index", ".attn_mask")
+
+
+def unet_state(path, trust):
+    sd = load_state(path, trust)
+    sd = {k: v for k, v in sd.items() if not k.endswith(DERIVED)}
+    for need in ("input_blocks.0.0.weight", "time_embed.0.weight", "out.2.weight"):
+        if need not in sd:
+            tops = sorted({k.split(".")[0] for k in sd})[:8]
+            raise BadInput(f"{path}: not a ResShift UNetModelSwin checkpoint: no {need} (its keys start with "
+                           f"{', '.join(tops)})")
+    if any(k.startswith("feature_extractor.") for k in sd):
+        raise BadInput(f"{path}: has ResShift v3's low-resolution feature extractor; rass-samsr runs the models that "
+                       "concatenate the image itself (SinSR, SAMSR, ResShift v1)")
+    return sd
+
+
+def autoencoder_state(path, trust):
+    sd = load_state(path, trust)
+    sd = {k: v for k, v in sd.items() if not k.startswith("loss.")}
+    for need in ("encoder.conv_in.weight", "decoder.conv_out.weight", "quantize.embedding.weight", "quant_conv.weight"):
+        if need not in sd:
+            raise BadInput(f"{path}: not the VQ autoencoder (VQModelTorch): no {need}")
+    return sd
+
+
+def check_config(text):
+    try:
+        cfg = json.loads(text)
+    except ValueError as e:
+        raise SystemExit(f"convert_samsr: --config: not JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise SystemExit("convert_samsr: --config: not a JSON object")
+    for k, v in cfg.items():
+        if k not in ("unet", "autoencoder", "diffusion", "sam"):
+            raise SystemExit(f"convert_samsr: --config: {k} is not a section of samsr.json "
+                             "(unet, autoencoder, diffusion, sam)")
+        if not isinstance(v, dict):
+            raise SystemExit(f"convert_samsr: --config: {k} must be an object")
+    return cfg
+
+
+def convert(args):
+    if os.path.lexists(args.output):
+        raise FileExistsError(f"{args.output} exists; choose a new folder")
+    if args.sam and not os.path.isfile(os.path.join(args.sam, "sam.json")):
+        raise BadInput(f"{args.sam}: not a SAM model folder (no sam.json; scripts/convert_sam.py makes one)")
+    unet = unet_state(args.checkpoint, args.trust_checkpoint)
+    ae = autoencoder_state(args.autoencoder, args.trust_checkpoint)
+    w = unet["input_blocks.0.0.weight"]
+    if w.dim() != 4 or w.shape[1] != 6:
+        raise BadInput(f"{args.checkpoint}: input_blocks.0.0.weight is {list(w.shape)}: the network must take the "
+                       "latent and the image (6 channels)")
+    config = {"architecture": "resshift", "method": args.method}
+    config.update(args.config or {})
+    parent = os.path.dirname(os.path.abspath(args.output))
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(args.output) + ".tmp-convert-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; the folder is the user's model
+    try:
+        note = "converted by scripts/convert_samsr.py from "
+        write_safetensors(os.path.join(tmp, "unet.safetensors"), unet,
+                          {"format": "pt", "rass": note + os.path.basename(args.checkpoint)})
+        write_safetensors(os.path.join(tmp, "autoencoder.safetensors"), ae,
+                          {"format": "pt", "rass": note + os.path.basename(args.autoencoder)})
+        with open(os.path.join(tmp, "samsr.json"), "w") as f:
+            json.dump(config, f, indent=1)
+            f.write("\n")
+        if args.sam:
+            shutil.copytree(args.sam, os.path.join(tmp, "sam"), copy_function=link_or_copy)
+        if os.path.lexists(args.output):
+            raise FileExistsError(f"{args.output} appeared meanwhile; choose a new folder")
+        os.rename(tmp, args.output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", help="SamSR_v1.pth, SinSR_v1.pth or resshift_realsrx4_s15_v1.pth (a UNetModelSwin state dict)")
+    ap.add_argument("--autoencoder", required=True, help="autoencoder_vq_f4.pth (VQModelTorch)")
+    ap.add_argument("-o", "--output", required=True, help="the model folder to create")
+    ap.add_argument("--method", choices=("samsr", "sinsr", "resshift"), default="samsr",
+                    help="samsr: SAM noise, one step; sinsr: Gaussian noise, one step; resshift: the full chain")
+    ap.add_argument("--sam", help="a SAM ViT-B folder (scripts/convert_sam.py) for SAMSR's masks, linked as sam/")
+    ap.add_argument("--config", help="JSON object of samsr.json sections (unet, autoencoder, diffusion, sam) for another network")
+    ap.add_argument("--trust-checkpoint", action="store_true",
+                    help="unpickle the checkpoints in full (runs code from the files)")
+    args = ap.parse_args()
+    if args.config:
+        try:
+            args.config = check_config(args.config)
+        except SystemExit as e:
+            print(e, file=sys.stderr)
+            sys.exit(2)
+    try:
+        convert(args)
+    except BadInput as e:
+        print(f"convert_samsr: {e}", file=sys.stderr)
+        sys.exit(3)
+    except FileExistsError as e:
+        print(f"convert_samsr: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

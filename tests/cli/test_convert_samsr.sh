@@ -1,0 +1,84 @@
+# scripts/convert_samsr.py: checkpoints with the structure of the released
+# SamSR_v1.pth (a state dict, here wrapped in {"state_dict": ...} with DDP's
+# "module." prefix and the Swin blocks' derived buffers) and
+# autoencoder_vq_f4.pth (with a training checkpoint's loss.* tensors) are
+# built here with torch from the committed folder tests/fixtures/nn/samsr_tiny;
+# the converter must give its weights back tensor for tensor, and the result
+# must restore exactly as the committed folder, whose equality with the
+# reference is tests/nn/test_samsr.cpp. Broken files and bad options are
+# refused with nothing left behind. Needs a Python with torch
+# (RASS_TORCH_PYTHON, python3); skipped (77) without one.
+. "$(dirname "$0")/lib.sh"
+M=$FIX/nn/samsr_tiny
+C=$SRC/scripts/convert_samsr.py
+py=""
+for c in "${RASS_TORCH_PYTHON:-}" python3; do
+  if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch" 2>/dev/null; then py=$c; break; fi
+done
+[ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_samsr.py"; exit 77; }
+
+cat >"$T/build.py" <<'PY'
+import json, struct, sys
+import torch
+src, out = sys.argv[1], sys.argv[2]
+def load(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(f.read(n))
+        data = f.read()
+    t = {}
+    for k, v in h.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        t[k] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(v["shape"]).clone()
+    return t
+unet = load(src + "/unet.safetensors")
+ck = {"module." + k: v for k, v in unet.items()}
+ck["module.input_blocks.1.1.blocks.1.attn_mask"] = torch.zeros(16, 16, 16)
+ck["module.input_blocks.1.1.blocks.0.attn.relative_position_index"] = torch.zeros(16, 16, dtype=torch.long)
+torch.save({"state_dict": ck}, out + "/unet.pth")
+ae = load(src + "/autoencoder.safetensors")
+ae["loss.discriminator.main.0.weight"] = torch.zeros(4, 3, 3, 3)
+torch.save(ae, out + "/ae.pth")
+# ResShift v3: a low-resolution feature extractor the tool does not run.
+v3 = dict(unet)
+v3["feature_extractor.0.weight"] = torch.zeros(16, 3, 3, 3)
+torch.save(v3, out + "/v3.pth")
+torch.save({"not": "weights"}, out + "/junk.pth")
+PY
+expect_exit 0 "build the checkpoints" -- "$py" "$T/build.py" "$M" "$T"
+cfg=$("$py" -c "import json,sys; c=json.load(open(sys.argv[1])); c.pop('architecture'); c.pop('method'); print(json.dumps(c))" "$M/samsr.json")
+expect_exit 0 "convert" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --sam "$FIX/nn/sam_tiny" --config "$cfg" -o "$T/conv"
+cat >"$T/same.py" <<'PY'
+import json, struct, sys
+def header(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(f.read(n))
+        data = f.read()
+    h.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items()}
+a, b = header(sys.argv[1]), header(sys.argv[2])
+sys.exit(0 if a == b else 1)
+PY
+for f in unet autoencoder; do
+  "$py" "$T/same.py" "$T/conv/$f.safetensors" "$M/$f.safetensors" || fail "$f.safetensors: the converter changed its tensors"
+done
+cmp -s "$T/conv/samsr.json" "$M/samsr.json" || fail "samsr.json differs from the committed one"
+expect_exit 0 "the converted folder restores" -- "$B/rass-samsr" -m "$T/conv" "$FIX/nn/samsr_lq.png" -o "$T/c.png" -q
+expect_exit 0 "the committed folder restores" -- "$B/rass-samsr" -m "$M" "$FIX/nn/samsr_lq.png" -o "$T/m.png" -q
+same_pixels "$T/c.png" "$T/m.png" || fail "the converted folder restores differently"
+
+expect_exit 2 "an existing -o" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" -o "$T/conv"
+expect_exit 3 "not a checkpoint" -- "$py" "$C" "$T/junk.pth" --autoencoder "$T/ae.pth" -o "$T/x1"
+expect_exit 3 "the UNet given as the autoencoder" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/unet.pth" -o "$T/x2"
+expect_exit 3 "ResShift v3's feature extractor" -- "$py" "$C" "$T/v3.pth" --autoencoder "$T/ae.pth" -o "$T/x3"
+stderr_has "feature extractor" "the message names what is not supported"
+expect_exit 3 "--sam without sam.json" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --sam "$T" -o "$T/x4"
+expect_exit 2 "--config not JSON" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --config '{' -o "$T/x5"
+expect_exit 2 "--config with an unknown section" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --config '{"vae": {}}' -o "$T/x6"
+expect_exit 3 "a missing checkpoint" -- "$py" "$C" "$T/none.pth" --autoencoder "$T/ae.pth" -o "$T/x7"
+for x in x1 x2 x3 x4 x5 x6 x7; do [ -e "$T/$x" ] && fail "a refused conversion left $x"; done
+ls -d "$T"/*.tmp-convert-* 2>/dev/null && fail "a temporary folder was left behind"
+finish
