@@ -229,3 +229,28 @@ TEST_CASE("samsr config: the folder's errors name the file") {
   o.noise = "gaussian";
   CHECK_THROWS_WITH_AS(model::SamsrModel{o}, doctest::Contains("15 steps"), Error);
 }
+
+TEST_CASE("samsr tiny bf16: float32 where convert_to_fp16 leaves it, the prediction near fp32's") {
+  const auto io = SafeTensorsFile::open(kSamsrDir + "/samsr_io.safetensors");
+  model::SamsrModelOptions o;
+  o.dir = kSamsrDir + "/samsr_tiny";
+  o.dtype = "bf16";
+  o.noise = "gaussian";
+  model::SamsrModel m(o);
+  CHECK((m.unet->time0->weight.scalar_type() == torch::kFloat));
+  CHECK((m.unet->out_conv->weight.scalar_type() == torch::kFloat));
+  CHECK((m.unet->out_norm->weight.scalar_type() == torch::kFloat));
+  const auto& first = m.unet->input_blocks[1]->as<nn::ResShiftSequentialImpl>()->items[0].second;
+  CHECK((first->as<nn::ResShiftResBlockImpl>()->in_conv->weight.scalar_type() == torch::kBFloat16));
+  CHECK((first->as<nn::ResShiftResBlockImpl>()->in_norm->weight.scalar_type() == torch::kFloat));
+  c10::InferenceMode guard;
+  const torch::Tensor y = samsr_golden(*io, "y"), z = samsr_golden(*io, "z_y");
+  const double se = m.sqrt_etas[14], kappa = m.config.kappa;
+  const torch::Tensor x = (z + float(kappa * se) * samsr_golden(*io, "sinsr_noise")) / std::sqrt(se * se * kappa * kappa + 1);
+  const torch::Tensor x0 = m.unet.ptr()->forward(x, torch::full({1}, int64_t(14), torch::kLong), y);
+  CHECK((x0.scalar_type() == torch::kFloat));  // the head ran float32
+  const torch::Tensor ref = samsr_golden(*io, "sinsr_x0");
+  const double err = samsr_err(x0, ref);
+  MESSAGE("bf16 prediction: max |x0 - ref| = " << err << " of " << samsr_scale(ref));
+  CHECK(err < 0.05 * samsr_scale(ref));
+}

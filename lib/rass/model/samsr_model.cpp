@@ -214,8 +214,10 @@ SamsrNoise samsr_noise_from_masks(const torch::Tensor& masks, at::Generator& gen
 Image samsr_latent_image(const torch::Tensor& z) {
   const torch::Tensor x = z.to(torch::kFloat).cpu();
   const float lo = x.min().item<float>(), hi = x.max().item<float>();
-  // ((z - min) / (max - min + 1e-6) * 255).clamp(0, 255).byte(): truncation, float32.
-  const torch::Tensor scaled = ((x - lo) / (hi - lo + 1e-6f) * 255.0f).clamp(0, 255).to(torch::kUInt8);
+  // ((z - min) / (max - min + 1e-6) * 255).clamp(0, 255).byte(): truncation,
+  // float32 tensors; the denominator is Python's float64, rounded once.
+  const float den = float(double(hi) - double(lo) + 1e-6);
+  const torch::Tensor scaled = ((x - lo) / den * 255.0f).clamp(0, 255).to(torch::kUInt8);
   // Channels reversed (RGB -> BGR, read as RGB), then H x W x 3.
   const torch::Tensor hwc = scaled.flip({0}).permute({1, 2, 0}).contiguous();
   Image img(int(x.size(2)), int(x.size(1)), 3, 8);
@@ -268,6 +270,10 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   vq->eval();
   unet->to(device, dtype);
   vq->to(device, dtype);
+  // As the reference's convert_to_fp16: only the blocks' convolutions and
+  // linear layers take the dtype; time_embed, the out head and every
+  // GroupNorm32's parameters stay float32.
+  if (dtype != torch::kFloat) unet->keep_float32_parts();
   if (sam_noise) {
     SamModelOptions so;
     so.dir = opt.sam_dir.empty() ? opt.dir + "/sam" : opt.sam_dir;
@@ -277,7 +283,9 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
                                    "--noise gaussian runs without SAM)");
     so.enhance = "off";
     so.device = opt.device;
-    so.dtype = opt.dtype;
+    // SAM runs float32 whatever --dtype: the reference loads it so (only its
+    // UNet and autoencoder are fp16), and its masks pass sharp thresholds.
+    so.dtype = "fp32";
     sam = std::make_unique<SamModel>(so);
   }
 }
@@ -297,7 +305,8 @@ torch::Tensor SamsrModel::sam_masks(const torch::Tensor& z) const {
   torch::Tensor masks = torch::zeros({int64_t(found.size()) + 1, H, W});
   torch::Tensor none = torch::ones({H, W});
   for (size_t i = 0; i < found.size(); ++i) {
-    const torch::Tensor b = (sam->upsample_logits(found[i].mask, in) > 0).to(torch::kFloat);
+    // Upsampled where everything() scored them (its stability and areas).
+    const torch::Tensor b = (sam->upsample_logits(found[i].mask.to(sam->device), in) > 0).to(torch::kFloat).cpu();
     masks[int64_t(i)].copy_(b);
     none *= (1 - b);
   }
@@ -334,7 +343,8 @@ torch::Tensor SamsrModel::restore_tile(const torch::Tensor& y, at::Generator& ge
   auto net = [&](const torch::Tensor& x, int64_t t_model, double eta) {
     const double sd = config.normalize_input ? std::sqrt(eta * kappa * kappa + 1) : 1.0;
     const torch::Tensor t = torch::full({1}, t_model, torch::TensorOptions().dtype(torch::kLong).device(device));
-    return unet.ptr()->forward(x.div(sd).to(dtype), t, yd.to(dtype)).to(torch::kFloat);
+    // float32 in: the network casts to its blocks' dtype and runs its head in float32, as the reference.
+    return unet.ptr()->forward(x.div(sd), t, yd).to(torch::kFloat);
   };
   torch::Tensor x0;
   if (steps == 1) {

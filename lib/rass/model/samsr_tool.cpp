@@ -34,8 +34,9 @@ namespace {
 
 constexpr char kSamsrProg[] = "rass-samsr";
 
-// Larger inputs are refused before any work: the output is 16x the pixels.
-constexpr int64_t kMaxSamsrPixels = int64_t(1) << 26;  // 64 Mpx in, 1 Gpx out
+// Larger inputs are refused before any work: the output is 16x the pixels,
+// and tiles are averaged in a float32 image of it (16 Mpx in: 256 Mpx out, 4 GB).
+constexpr int64_t kMaxSamsrPixels = int64_t(1) << 24;
 
 int samsr_stride(const SamsrJob& job) {
   if (job.chop_size == 0) return 0;
@@ -102,7 +103,7 @@ void samsr_write(const std::string& path, const Image& img, const std::string& p
 void samsr_check_size(const Image& lq, const std::string& name) {
   if (int64_t(lq.width) * lq.height > kMaxSamsrPixels)
     throw_bad_input(name, std::to_string(lq.width) + "x" + std::to_string(lq.height) +
-                              " is too large for x4 (at most 64 Mpx in)");
+                              " is too large for x4 (at most 16 Mpx in: the output has 16 times the pixels)");
 }
 
 void set_samsr_threads(const SamsrJob& job, int jobs) {

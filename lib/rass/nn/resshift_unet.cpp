@@ -310,15 +310,28 @@ ResShiftUNetImpl::ResShiftUNetImpl(const ResShiftUNetConfig& c) : config(c) {
   out_conv = o->register_module("2", resshift_conv(input_ch, c.out_channels, 3));
 }
 
+void ResShiftUNetImpl::keep_float32_parts() {
+  for (const auto& m : modules(/*include_self=*/false))
+    if (dynamic_cast<GroupNorm32Impl*>(m.get())) m->to(torch::kFloat);
+  time0->to(torch::kFloat);
+  time2->to(torch::kFloat);
+  out_conv->to(torch::kFloat);
+}
+
 int64_t ResShiftUNetImpl::size_multiple() const {
   return config.window_size << (int64_t(config.channel_mult.size()) - 1);
 }
 
 torch::Tensor ResShiftUNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& lq) {
-  const torch::Tensor emb = time2(torch::silu(time0(resshift_timestep_embedding(t, config.model_channels).to(time0->weight.scalar_type()))));
+  // The blocks' dtype (the first convolution's); time_embed and the head may be float32.
+  const auto blocks_dtype =
+      input_blocks[0]->as<ResShiftSequentialImpl>()->items[0].second->as<torch::nn::Conv2dImpl>()->weight.scalar_type();
+  const torch::Tensor emb =
+      time2(torch::silu(time0(resshift_timestep_embedding(t, config.model_channels).to(time0->weight.scalar_type()))))
+          .to(blocks_dtype);
   if (lq.sizes().slice(2) != x.sizes().slice(2))
     throw_runtime("ResShift UNet: the low-resolution image is not the latent's size");
-  torch::Tensor h = torch::cat({x, lq.to(x.scalar_type())}, 1);
+  torch::Tensor h = torch::cat({x, lq.to(x.scalar_type())}, 1).to(blocks_dtype);
   std::vector<torch::Tensor> hs;
   for (const auto& m : *input_blocks) {
     h = m->as<ResShiftSequentialImpl>()->forward(h, emb);
@@ -330,7 +343,8 @@ torch::Tensor ResShiftUNetImpl::forward(const torch::Tensor& x, const torch::Ten
     hs.pop_back();
     h = m->as<ResShiftSequentialImpl>()->forward(h, emb);
   }
-  return out_conv(torch::silu(out_norm(h)));
+  h = h.to(x.scalar_type());  // the head in the input's dtype (float32 in the reference's fp16 run)
+  return out_conv(torch::silu(out_norm(h.to(out_conv->weight.scalar_type()))));
 }
 
 }  // namespace rass::nn

@@ -135,6 +135,11 @@ struct ResShiftUNetImpl : torch::nn::Module {
   torch::nn::Conv2d out_conv{nullptr};  // out.2
   // The spatial multiple inputs need: window_size << (levels - 1).
   int64_t size_multiple() const;
+  // After to(fp16 or bf16): time_embed, the out head and every GroupNorm32
+  // back to float32, as the reference's convert_to_fp16 leaves them (the
+  // blocks then run in the dtype, the embedding is cast to it, the head
+  // runs float32).
+  void keep_float32_parts();
 };
 TORCH_MODULE(ResShiftUNet);
 

@@ -176,7 +176,11 @@ torch::Tensor VqAutoencoderImpl::quantize_latent(const torch::Tensor& h) {
     const torch::Tensor d = zb.pow(2).sum(1, true) + e2 - 2 * torch::matmul(zb, e.t());
     idx.push_back(d.argmin(1));
   }
-  return codebook->weight.index({torch::cat(idx)}).view({B, H, W, C}).permute({0, 3, 1, 2}).contiguous().to(h.scalar_type());
+  const torch::Tensor zq =
+      codebook->weight.index({torch::cat(idx)}).view({B, H, W, C}).permute({0, 3, 1, 2}).contiguous().to(h.scalar_type());
+  // The reference returns z + (z_q - z) (its straight-through estimator),
+  // which is not z_q to the last bit.
+  return h + (zq - h);
 }
 
 torch::Tensor VqAutoencoderImpl::decode(const torch::Tensor& h) {

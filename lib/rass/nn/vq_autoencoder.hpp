@@ -7,8 +7,8 @@
 //   encode(x) = quant_conv(Encoder(x))                      (not quantised)
 //   decode(h) = Decoder(post_quant_conv(nearest codebook entry of h))
 // GroupNorm eps 1e-6; the encoder's downsampling pads right and bottom by
-// one and convolves with stride 2; single-head attention at the middle
-// only when attn_resolutions is empty (the released f4 model).
+// one and convolves with stride 2; single-head attention in the middle
+// block always, and in the levels of attn_resolutions (none in the released f4).
 #pragma once
 #include <vector>
 
@@ -86,7 +86,9 @@ struct VqAutoencoderImpl : torch::nn::Module {
   // [B, 3, H, W] in [-1, 1] -> [B, embed_dim, H/f, W/f] (before quantisation).
   torch::Tensor encode(const torch::Tensor& x);
   // Each pixel's nearest codebook entry (squared distance as the reference
-  // computes it, |z|^2 + |e|^2 - 2 z.e, in float32; the first on ties).
+  // computes it, |z|^2 + |e|^2 - 2 z.e, in float32 whatever the dtype; the
+  // first on ties), returned as z + (e - z) in z's dtype as the reference's
+  // straight-through form gives it.
   torch::Tensor quantize_latent(const torch::Tensor& h);
   // quantise, post_quant_conv, decoder: [B, out_ch, H*f, W*f].
   torch::Tensor decode(const torch::Tensor& h);
