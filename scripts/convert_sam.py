@@ -60,6 +60,12 @@ def load_state(path, trust):
         raise BadInput(f"{path}: {e.strerror}")
     if not stat.S_ISREG(st.st_mode):
         raise BadInput(f"{path}: not a regular file")
+    # torch.save writes a zip archive (or, before 1.6, a pickle): anything else
+    # is no checkpoint (torch's weights-only error would suggest trusting it).
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
+        raise BadInput(f"{path}: not a torch checkpoint (neither the zip archive nor the pickle torch.save writes)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=not trust)
     except TypeError:  # torch < 1.13 has no weights_only
@@ -199,6 +205,9 @@ def main():
     except FileExistsError as e:
         print(f"convert_sam: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:  # the output's folder missing, read-only, full: one line, exit 1
+        print(f"convert_sam: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(1)
     except OSError as e:
         print(f"convert_sam: {e}", file=sys.stderr)
         sys.exit(1)

@@ -129,6 +129,8 @@ def main():
     ap.add_argument("--trust-checkpoint", action="store_true",
                     help="unpickle the checkpoints in full (runs code from the files)")
     args = ap.parse_args()
+    if not args.output:
+        ap.error("-o names the folder to create")
     if args.config:
         try:
             args.config = check_config(args.config)
@@ -143,6 +145,9 @@ def main():
     except FileExistsError as e:
         print(f"convert_samsr: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:  # the output's folder missing, read-only, full: one line, exit 1
+        print(f"convert_samsr: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

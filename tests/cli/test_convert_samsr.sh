@@ -78,7 +78,12 @@ stderr_has "feature extractor" "the message names what is not supported"
 expect_exit 3 "--sam without sam.json" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --sam "$T" -o "$T/x4"
 expect_exit 2 "--config not JSON" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --config '{' -o "$T/x5"
 expect_exit 2 "--config with an unknown section" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --config '{"vae": {}}' -o "$T/x6"
+expect_exit 3 "an image given as a checkpoint" -- "$py" "$C" "$FIX/nn/samsr_lq.png" --autoencoder "$T/ae.pth" -o "$T/x8"
+stderr_has "not a torch checkpoint" "the message says what the file is not (and does not suggest trusting it)"
+expect_exit 2 "-o ''" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" -o ''
+expect_exit 1 "-o in a missing folder" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" -o "$T/no/such/x"
+stderr_has "$T/no/such" "one line naming the path"
 expect_exit 3 "a missing checkpoint" -- "$py" "$C" "$T/none.pth" --autoencoder "$T/ae.pth" -o "$T/x7"
-for x in x1 x2 x3 x4 x5 x6 x7; do [ -e "$T/$x" ] && fail "a refused conversion left $x"; done
+for x in x1 x2 x3 x4 x5 x6 x7 x8; do [ -e "$T/$x" ] && fail "a refused conversion left $x"; done
 ls -d "$T"/*.tmp-convert-* 2>/dev/null && fail "a temporary folder was left behind"
 finish

@@ -36,6 +36,8 @@ expect_exit 0 "-o JPEG" -- "$S" -m "$M" "$L" -o "$T/a.jpg" -q
 expect_exit 0 "--chop-size 8" -- "$S" -m "$M" "$L" --chop-size 8 -o "$T/c.png" -q
 [ "$(png_size "$T/c.png")" = "96x64" ] || fail "tiled output keeps the size"
 same_pixels "$T/a.png" "$T/c.png" && fail "tiles restore each part on its own (other masks and noise)"
+expect_exit 2 "--chop-size below the network's multiple" -- "$S" -m "$M" "$L" --chop-size 4 -o "$T/x.png"
+expect_exit 2 "--chop-stride without tiles" -- "$S" -m "$M" "$L" --chop-size 0 --chop-stride 4 -o "$T/x.png"
 expect_exit 2 "--chop-stride above --chop-size" -- "$S" -m "$M" "$L" --chop-size 8 --chop-stride 9 -o "$T/x.png"
 # A size that is no multiple of the network's 8: reflect-padded, then cropped.
 python3 -c "import sys; sys.stdout.buffer.write(b'P6\\n13 11\\n255\\n' + bytes((i * 37 + (i // 39) * 11) % 256 for i in range(13 * 11 * 3)))" >"$T/odd.ppm"
@@ -93,6 +95,13 @@ for f in unet.safetensors autoencoder.safetensors; do ln -s "$M/$f" "$T/misfit/$
 sed 's/"model_channels": 32/"model_channels": 64/' "$M/samsr.json" >"$T/misfit/samsr.json"
 expect_exit 3 "samsr.json does not fit the weights" -- "$S" -m "$T/misfit" --noise gaussian "$L" -o "$T/x.png"
 stderr_has "does not fit" "the message names the misfit"
+# Sizes that would build a network of gigabytes are checked against the file first.
+sed 's/"swin_embed_dim": 32/"swin_embed_dim": 8192/' "$M/samsr.json" >"$T/misfit/samsr.json"
+expect_exit 3 "swin_embed_dim 8192 against its weights" -- "$S" -m "$T/misfit" --noise gaussian "$L" -o "$T/x.png"
+stderr_has "patch_embed.proj.weight" "the message names the tensor that does not fit"
+sed 's/"ch": 32/"ch": 2048/' "$M/samsr.json" >"$T/misfit/samsr.json"
+expect_exit 3 "autoencoder ch 2048 against its weights" -- "$S" -m "$T/misfit" --noise gaussian "$L" -o "$T/x.png"
+stderr_has "encoder.conv_in.weight" "the message names the autoencoder's tensor"
 printf '{"architecture": "resshift", "method": "other"}' >"$T/misfit/samsr.json"
 expect_exit 3 "unknown method" -- "$S" -m "$T/misfit" "$L" -o "$T/x.png"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"

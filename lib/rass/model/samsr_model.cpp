@@ -225,6 +225,104 @@ Image samsr_latent_image(const torch::Tensor& z) {
   return img;
 }
 
+namespace {
+
+// The config's sizes against the weights' shapes, before any module is
+// built (a samsr.json that does not fit its file would otherwise allocate
+// its own network first): the constructors' walk over the blocks, a few
+// tensors each. Error(bad_input) naming both files.
+struct SamsrShapes {
+  const SamsrFolderConfig& c;
+  const SafeTensorsFile& f;
+  void expect(const std::string& name, const std::vector<int64_t>& shape) const {
+    const TensorView* v = f.find(name);
+    if (!v) throw_bad_input(c.path, "does not fit " + f.path() + ": it has no " + name + " " + shape_str(shape));
+    if (v->shape != shape)
+      throw_bad_input(c.path, "does not fit " + f.path() + ": " + name + " is " + shape_str(v->shape) +
+                                  " there, the config makes it " + shape_str(shape));
+  }
+  void absent(const std::string& name, const std::string& why) const {
+    if (f.find(name)) throw_bad_input(c.path, "does not fit " + f.path() + ": it has " + name + " (" + why + ")");
+  }
+};
+
+void check_unet_shapes(const SamsrFolderConfig& c, const SafeTensorsFile& f) {
+  const SamsrShapes s{c, f};
+  const nn::ResShiftUNetConfig& u = c.unet;
+  const int64_t mc = u.model_channels, emb = 4 * mc, dim = u.swin_embed_dim;
+  s.expect("time_embed.0.weight", {emb, mc});
+  s.expect("input_blocks.0.0.weight", {mc * u.channel_mult[0], u.in_channels, 3, 3});
+  auto attends = [&](int64_t ds) {
+    return std::find(u.attention_resolutions.begin(), u.attention_resolutions.end(), ds) != u.attention_resolutions.end();
+  };
+  auto resblock = [&](const std::string& p, int64_t in, int64_t out) {
+    s.expect(p + "in_layers.2.weight", {out, in, 3, 3});
+    s.expect(p + "emb_layers.1.weight", {u.use_scale_shift_norm ? 2 * out : out, emb});
+  };
+  auto swin = [&](const std::string& p, int64_t ch, int64_t ds) {
+    s.expect(p + "patch_embed.proj.weight", {dim, ch, 1, 1});
+    const int64_t w = ds <= u.window_size ? ds : u.window_size;
+    for (int64_t b = 0; b < u.swin_depth; ++b) {
+      const std::string q = p + "blocks." + std::to_string(b) + ".";
+      s.expect(q + "attn.relative_position_bias_table", {(2 * w - 1) * (2 * w - 1), u.swin_heads()});
+      s.expect(q + "mlp.fc1.weight", {int64_t(double(dim) * u.mlp_ratio), dim, 1, 1});
+    }
+    s.absent(p + "blocks." + std::to_string(u.swin_depth) + ".norm1.weight", "more Swin blocks than swin_depth");
+  };
+  int64_t ch = mc * u.channel_mult[0], ds = u.image_size, n = 1;
+  std::vector<int64_t> chans{ch};
+  const size_t levels = u.channel_mult.size();
+  for (size_t l = 0; l < levels; ++l) {
+    for (int64_t j = 0; j < u.num_res_blocks[l]; ++j, ++n) {
+      const std::string p = "input_blocks." + std::to_string(n) + ".";
+      resblock(p + "0.", ch, mc * u.channel_mult[l]);
+      ch = mc * u.channel_mult[l];
+      if (attends(ds) && j == 0) swin(p + "1.", ch, ds);
+      else s.absent(p + "1.patch_embed.proj.weight", "a Swin layer where attention_resolutions has none");
+      chans.push_back(ch);
+    }
+    if (l + 1 != levels) {
+      chans.push_back(ch);
+      ++n, ds /= 2;
+    }
+  }
+  s.absent("input_blocks." + std::to_string(n) + ".0.in_layers.2.weight", "more input blocks than the config");
+  resblock("middle_block.0.", ch, ch);
+  swin("middle_block.1.", ch, ds);
+  n = 0;
+  for (size_t l = levels; l-- > 0;)
+    for (int64_t i = 0; i <= u.num_res_blocks[l]; ++i, ++n) {
+      const int64_t ich = chans.back();
+      chans.pop_back();
+      resblock("output_blocks." + std::to_string(n) + ".0.", ch + ich, mc * u.channel_mult[l]);
+      ch = mc * u.channel_mult[l];
+    }
+  s.absent("output_blocks." + std::to_string(n) + ".0.in_layers.2.weight", "more output blocks than the config");
+  s.expect("out.2.weight", {u.out_channels, mc * u.channel_mult[0], 3, 3});
+}
+
+void check_autoencoder_shapes(const SamsrFolderConfig& c, const SafeTensorsFile& f) {
+  const SamsrShapes s{c, f};
+  const nn::VqAutoencoderConfig& a = c.autoencoder;
+  const size_t n = a.ch_mult.size();
+  s.expect("quantize.embedding.weight", {a.n_embed, a.embed_dim});
+  s.expect("encoder.conv_in.weight", {a.ch, a.in_channels, 3, 3});
+  for (size_t i = 0; i < n; ++i) {
+    const std::string p = "encoder.down." + std::to_string(i) + ".block.";
+    s.expect(p + "0.conv1.weight", {a.ch * a.ch_mult[i], a.ch * (i == 0 ? 1 : a.ch_mult[i - 1]), 3, 3});
+    s.expect(p + std::to_string(a.num_res_blocks - 1) + ".conv2.weight", {a.ch * a.ch_mult[i], a.ch * a.ch_mult[i], 3, 3});
+    s.absent(p + std::to_string(a.num_res_blocks) + ".conv1.weight", "more blocks per level than num_res_blocks");
+    const std::string d = "decoder.up." + std::to_string(i) + ".block.";
+    s.expect(d + std::to_string(a.num_res_blocks) + ".conv2.weight", {a.ch * a.ch_mult[i], a.ch * a.ch_mult[i], 3, 3});
+  }
+  s.absent("encoder.down." + std::to_string(n) + ".block.0.conv1.weight", "more levels than ch_mult");
+  s.expect("encoder.mid.block_1.conv1.weight", {a.ch * a.ch_mult[n - 1], a.ch * a.ch_mult[n - 1], 3, 3});
+  s.expect("decoder.conv_in.weight", {a.ch * a.ch_mult[n - 1], a.z_channels, 3, 3});
+  s.expect("decoder.conv_out.weight", {a.out_ch, a.ch * a.ch_mult[0], 3, 3});
+}
+
+}  // namespace
+
 SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   device = parse_device(opt.device);
   dtype = parse_dtype(opt.dtype);
@@ -248,21 +346,13 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   }
   {
     const auto file = SafeTensorsFile::open(opt.dir + "/unet.safetensors");
-    const TensorView* first = file->find("input_blocks.0.0.weight");
-    if (!first || first->shape != std::vector<int64_t>{config.unet.model_channels * config.unet.channel_mult[0],
-                                                       config.unet.in_channels, 3, 3})
-      throw_bad_input(config.path, "does not fit " + file->path() + ": input_blocks.0.0.weight is " +
-                                       (first ? shape_str(first->shape) : std::string("missing")) +
-                                       " (model_channels x channel_mult[0], in_channels, 3, 3 expected)");
+    check_unet_shapes(config, *file);
     unet = nn::ResShiftUNet(config.unet);
     load_state_dict(*unet, *file, true);
   }
   {
     const auto file = SafeTensorsFile::open(opt.dir + "/autoencoder.safetensors");
-    const TensorView* cb = file->find("quantize.embedding.weight");
-    if (!cb || cb->shape != std::vector<int64_t>{config.autoencoder.n_embed, config.autoencoder.embed_dim})
-      throw_bad_input(config.path, "does not fit " + file->path() + ": quantize.embedding.weight is " +
-                                       (cb ? shape_str(cb->shape) : std::string("missing")));
+    check_autoencoder_shapes(config, *file);
     vq = nn::VqAutoencoder(config.autoencoder);
     load_state_dict(*vq, *file, true);
   }

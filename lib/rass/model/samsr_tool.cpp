@@ -39,7 +39,10 @@ constexpr char kSamsrProg[] = "rass-samsr";
 constexpr int64_t kMaxSamsrPixels = int64_t(1) << 24;
 
 int samsr_stride(const SamsrJob& job) {
-  if (job.chop_size == 0) return 0;
+  if (job.chop_size == 0) {
+    if (job.chop_stride > 0) throw_usage("--chop-stride needs tiles: --chop-size 0 restores the image whole");
+    return 0;
+  }
   const int s = job.chop_stride > 0 ? job.chop_stride : std::max(1, job.chop_size * 7 / 8);
   if (s > job.chop_size)
     throw_usage("--chop-stride " + std::to_string(s) + " is larger than --chop-size " + std::to_string(job.chop_size) +
@@ -106,6 +109,15 @@ void samsr_check_size(const Image& lq, const std::string& name) {
                               " is too large for x4 (at most 16 Mpx in: the output has 16 times the pixels)");
 }
 
+// Tiles smaller than the network's multiple would each be padded to it:
+// the work of a larger tile for a smaller piece.
+void samsr_check_chop(const SamsrJob& job, const SamsrModel& m) {
+  if (job.chop_size > 0 && job.chop_size < m.size_multiple())
+    throw_usage("--chop-size " + std::to_string(job.chop_size) + " is below the network's size multiple " +
+                std::to_string(m.size_multiple()) + ": every tile would be padded to " +
+                std::to_string(m.size_multiple()) + " (use at least that, or 0 for the whole image)");
+}
+
 void set_samsr_threads(const SamsrJob& job, int jobs) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
@@ -127,6 +139,7 @@ int run_samsr_single(const SamsrJob& job) {
   const Image lq = to_rgb8(decode_image(bytes, name), name);  // bad images fail before the model is loaded
   samsr_check_size(lq, name);
   const SamsrModel m(samsr_model_options(job));
+  samsr_check_chop(job, m);
   set_samsr_threads(job, 1);
   SamsrExtras ex;
   const Image out = m.restore(lq, job.seed, key, job.chop_size, stride, &ex);
@@ -160,6 +173,7 @@ int run_samsr_batch(const SamsrJob& job) {
     if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kSamsrProg);
   const SamsrModel m(samsr_model_options(job));
+  samsr_check_chop(job, m);
   const std::string model_fp = batch::files_fingerprint({job.model, job.sam});
   batch::ResumeTally resumed;
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), 1);

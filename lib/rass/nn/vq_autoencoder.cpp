@@ -1,6 +1,10 @@
 #include "rass/nn/vq_autoencoder.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include <torch/version.h>
 
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/functional/upsampling.h>
@@ -50,12 +54,28 @@ LdmAttnBlockImpl::LdmAttnBlockImpl(int64_t c) {
 
 torch::Tensor LdmAttnBlockImpl::forward(const torch::Tensor& x) {
   const torch::Tensor h = norm(x);
-  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const torch::Tensor qq = q(h).reshape({B, C, H * W}).permute({0, 2, 1});
-  const torch::Tensor kk = k(h).reshape({B, C, H * W});
-  const torch::Tensor w = torch::softmax(torch::bmm(qq, kk) * std::pow(double(C), -0.5), 2);
-  const torch::Tensor vv = v(h).reshape({B, C, H * W});
-  return x + proj_out(torch::bmm(vv, w.permute({0, 2, 1})).reshape({B, C, H, W}));
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), N = H * W;
+  const torch::Tensor qq = q(h).reshape({B, C, N}).permute({0, 2, 1});  // [B, N, C]
+  const torch::Tensor kk = k(h).reshape({B, C, N});                     // [B, C, N]
+  const torch::Tensor vv = v(h).reshape({B, C, N}).permute({0, 2, 1});  // [B, N, C]
+  torch::Tensor out;  // [B, N, C]
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused kernels (flash / memory-efficient), memory
+  // linear in N, as the reference with xformers.
+  out = at::scaled_dot_product_attention(qq.unsqueeze(1), kk.transpose(1, 2).unsqueeze(1), vv.unsqueeze(1)).squeeze(1);
+#else
+  // One attention over every latent pixel holds N^2 scores (a 512 px tile's
+  // latent: 262144^2, 275 GB): queries in row blocks of about 256 MB of
+  // scores, each row's softmax whole, the same numbers as the full matrix.
+  const int64_t rows = std::max<int64_t>(1, (int64_t(64) << 20) / std::max<int64_t>(N, 1));
+  std::vector<torch::Tensor> parts;
+  for (int64_t a = 0; a < N; a += rows) {
+    const torch::Tensor w = torch::softmax(torch::bmm(qq.slice(1, a, std::min(N, a + rows)), kk) * std::pow(double(C), -0.5), 2);
+    parts.push_back(torch::bmm(w, vv));
+  }
+  out = parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
+#endif
+  return x + proj_out(out.permute({0, 2, 1}).reshape({B, C, H, W}));
 }
 
 LdmMidImpl::LdmMidImpl(int64_t ch) {
@@ -168,11 +188,13 @@ torch::Tensor VqAutoencoderImpl::quantize_latent(const torch::Tensor& h) {
   const int64_t B = h.size(0), C = h.size(1), H = h.size(2), W = h.size(3);
   const torch::Tensor e = codebook->weight.to(torch::kFloat);
   const torch::Tensor z = h.to(torch::kFloat).permute({0, 2, 3, 1}).reshape({-1, C});
-  // In row blocks: a 4096x4096 latent against 8192 entries would be 512 GiB at once.
+  // In row blocks of 128 MB of distances: a 512 px tile's latent against
+  // 8192 entries would be 8.6 GB at once.
   std::vector<torch::Tensor> idx;
   const torch::Tensor e2 = e.pow(2).sum(1);
-  for (int64_t a = 0; a < z.size(0); a += 16384) {
-    const torch::Tensor zb = z.slice(0, a, std::min(z.size(0), a + 16384));
+  const int64_t rows = std::max<int64_t>(1, (int64_t(32) << 20) / std::max<int64_t>(e.size(0), 1));
+  for (int64_t a = 0; a < z.size(0); a += rows) {
+    const torch::Tensor zb = z.slice(0, a, std::min(z.size(0), a + rows));
     const torch::Tensor d = zb.pow(2).sum(1, true) + e2 - 2 * torch::matmul(zb, e.t());
     idx.push_back(d.argmin(1));
   }
