@@ -6,7 +6,7 @@
 # Needs the network tools; skipped (77) where they are not built.
 . "$(dirname "$0")/lib.sh"
 E=$SRC/examples
-for t in rass-degrade rass-segment rass-sam rass-restore rass-eval-miou rass-eval-iqa rass-caption-map rass-scenes rass-train; do
+for t in rass-degrade rass-segment rass-sam rass-samsr rass-restore rass-eval-miou rass-eval-iqa rass-caption-map rass-scenes rass-train; do
   [ -x "$B/$t" ] || { echo "skipped: $t not built"; exit 77; }
 done
 export PATH=$B:$PATH RASS_MINI_MODEL=${RASS_MINI_MODEL:-$SRC/models/mini} TMPDIR=$T
@@ -30,6 +30,15 @@ objs=$(awk -F'\t' 'NR == 2 { print $2 }' sam/summary.tsv)
 cp sam/summary.tsv sam-first.tsv
 expect_exit 0 "eval-lqseg-sam.sh again (degradations resumed)" -- bash "$E/eval-lqseg-sam.sh" "$FIX/nn/sam_tiny" sc/images sc/labels sam
 cmp -s sam/summary.tsv sam-first.tsv || fail "eval-lqseg-sam.sh: a second run gives another summary"
+
+# eval-sr-samsr.sh: x4 SR of the scenes with the tiny SAMSR model, both
+# noises scored (a header and one row per noise, each of the 2 images).
+expect_exit 0 "eval-sr-samsr.sh" -- bash "$E/eval-sr-samsr.sh" "$FIX/nn/samsr_tiny" sc/images srv
+[ "$(wc -l <srv/summary.tsv)" = 3 ] || fail "eval-sr-samsr.sh: a header and 2 noises expected: $(cat srv/summary.tsv)"
+[ "$(awk -F'\t' 'NR > 1 && $2 == 2' srv/summary.tsv | wc -l)" = 2 ] || fail "eval-sr-samsr.sh: every noise scores 2 images"
+cp srv/summary.tsv srv-first.tsv
+expect_exit 0 "eval-sr-samsr.sh again (resumed)" -- bash "$E/eval-sr-samsr.sh" "$FIX/nn/samsr_tiny" sc/images srv
+cmp -s srv/summary.tsv srv-first.tsv || fail "eval-sr-samsr.sh: a second run gives another summary"
 
 # eval-robustness.sh: two corruptions at two severities, a row each, the
 # summary's mPC over the four; a rerun finds every set done.
