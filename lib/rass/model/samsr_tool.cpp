@@ -21,6 +21,7 @@
 #include "rass/io/image_io.hpp"
 #include "rass/io/png_text.hpp"
 #include "rass/model/batching.hpp"
+#include "rass/model/restore_size.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/samsr_model.hpp"
 #include "rass/nn/threads.hpp"
