@@ -1,6 +1,8 @@
 #include "rass/nn/sam.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <torch/nn/functional/activation.h>
@@ -89,26 +91,39 @@ torch::Tensor SamVitAttentionImpl::forward(const torch::Tensor& x) {
   const torch::Tensor qkv_ = qkv(x).reshape({b, n, 3, heads, -1}).permute({2, 0, 3, 1, 4}).reshape({3, b * heads, n, -1});
   const torch::Tensor q = qkv_[0], k = qkv_[1], v = qkv_[2];
   const int64_t hd = q.size(-1);
-  // add_decomposed_rel_pos's terms, with the unscaled q: [B*heads, n, n] added to the scores.
-  torch::Tensor bias;
+  // add_decomposed_rel_pos's terms, with the unscaled q: [B*heads, h, w, h] and [.., w].
+  torch::Tensor rel_h, rel_w;
   if (use_rel_pos) {
     const torch::Tensor rh = sam_rel_pos_table(h, rel_pos_h), rw = sam_rel_pos_table(w, rel_pos_w);
     const torch::Tensor rq = q.reshape({b * heads, h, w, hd});
-    const torch::Tensor rel_h = torch::einsum("bhwc,hkc->bhwk", {rq, rh});
-    const torch::Tensor rel_w = torch::einsum("bhwc,wkc->bhwk", {rq, rw});
-    bias = (rel_h.unsqueeze(4) + rel_w.unsqueeze(3)).reshape({b * heads, n, n});
+    rel_h = torch::einsum("bhwc,hkc->bhwk", {rq, rh});
+    rel_w = torch::einsum("bhwc,wkc->bhwk", {rq, rw});
   }
-  torch::Tensor out;
+  // The heads (and windows) in groups of about 64M scores: a global block's
+  // 12 heads of 4096^2 scores, its bias and softmax were 2.4 GB at once
+  // (rass-sam ViT-B peaked at 4.7 GB). Each head's numbers are unchanged.
+  const int64_t rows = b * heads, group = std::max<int64_t>(1, (int64_t(64) << 20) / std::max<int64_t>(n * n, 1));
+  std::vector<torch::Tensor> outs;
+  for (int64_t a = 0; a < rows; a += group) {
+    const int64_t e = std::min(rows, a + group);
+    const torch::Tensor qg = q.slice(0, a, e), kg = k.slice(0, a, e), vg = v.slice(0, a, e);
+    torch::Tensor bias;
+    if (use_rel_pos)
+      bias = (rel_h.slice(0, a, e).unsqueeze(4) + rel_w.slice(0, a, e).unsqueeze(3)).reshape({e - a, n, n});
+    torch::Tensor o;
 #if TORCH_VERSION_MAJOR >= 2
-  // LibTorch 2.x: the fused kernel with the relative positions as an
-  // additive mask (its default scale is the reference's 1/sqrt(head_dim)).
-  out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt);
+    // LibTorch 2.x: the fused kernel with the relative positions as an
+    // additive mask (its default scale is the reference's 1/sqrt(head_dim)).
+    o = at::scaled_dot_product_attention(qg, kg, vg, bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt);
 #endif
-  if (!out.defined()) {
-    torch::Tensor attn = torch::matmul(q * (1.0 / std::sqrt(double(hd))), k.transpose(-2, -1));
-    if (bias.defined()) attn = attn + bias;
-    out = torch::matmul(attn.softmax(-1), v);
+    if (!o.defined()) {
+      torch::Tensor attn = torch::matmul(qg * (1.0 / std::sqrt(double(hd))), kg.transpose(-2, -1));
+      if (bias.defined()) attn = attn + bias;
+      o = torch::matmul(attn.softmax(-1), vg);
+    }
+    outs.push_back(o);
   }
+  const torch::Tensor out = outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
   return proj(out.reshape({b, heads, h, w, hd}).permute({0, 2, 3, 1, 4}).reshape({b, h, w, -1}));
 }
 
