@@ -47,12 +47,14 @@ checkpoint -- another architecture, missing parts, shapes that do not fit the
 SD configs); 1 I/O failures.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import struct
 import sys
+import tempfile
 
 import torch
 
@@ -290,6 +292,46 @@ def link_or_copy(src, dst):
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+@contextlib.contextmanager
+def staged_folder(output):
+    """A temporary folder of its own beside `output` (two conversions never
+    share one), with the umask's permissions (mkdtemp makes it 0700; the folder
+    is the user's model); renamed to `output` when the block ends well, removed
+    otherwise. The SAM converters' (convert_sam.py, convert_samsr.py)."""
+    parent = os.path.dirname(os.path.abspath(output))
+    try:
+        tmp = tempfile.mkdtemp(prefix=os.path.basename(output) + ".tmp-convert-", dir=parent)
+    except OSError as e:  # name the folder, not the temporary name inside it
+        raise OSError(e.errno, e.strerror, parent) from None
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o777 & ~umask)
+        yield tmp
+        if os.path.lexists(output):
+            raise FileExistsError(f"{output} appeared meanwhile; choose a new folder")
+        os.rename(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def run_converter(prog, convert, args):
+    """convert(args) with the converters' exit codes: 3 bad input, 2 an existing
+    output, 1 other I/O failures (one line naming the path)."""
+    try:
+        convert(args)
+    except BadInput as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(3)
+    except FileExistsError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        print(f"{prog}: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(1)
 
 
 def main():

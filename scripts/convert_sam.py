@@ -34,13 +34,13 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 
 import torch
 
-# The safetensors writer and the bad-input error of the RASS converter, shared.
+# The safetensors writer, the bad-input error, the staged output folder and
+# the exit codes of the RASS converter, shared.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_rass import BadInput, link_or_copy, write_safetensors  # noqa: E402
+from convert_rass import BadInput, link_or_copy, run_converter, staged_folder, write_safetensors  # noqa: E402
 
 VARIANTS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
 # The sam.json fields --config may give, with their JSON types (rass-sam
@@ -146,13 +146,7 @@ def convert(args):
     config.update(args.config or {})
     if args.enhancer_unet:
         config["enhancer"] = {"feat_weight": args.feat_weight, "timestep": 1, "prompt": ""}
-    # A temporary folder of its own beside -o (two conversions never share one).
-    parent = os.path.dirname(os.path.abspath(args.output))
-    tmp = tempfile.mkdtemp(prefix=os.path.basename(args.output) + ".tmp-convert-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; the folder is the user's model
-    try:
+    with staged_folder(args.output) as tmp:
         write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,
                           {"format": "pt", "rass": "converted by scripts/convert_sam.py from " +
                            os.path.basename(args.checkpoint) +
@@ -165,12 +159,6 @@ def convert(args):
             shutil.copytree(args.enhancer_unet, os.path.join(tmp, "unet"), copy_function=link_or_copy)
             for comp in ("text_encoder", "tokenizer", "scheduler"):
                 shutil.copytree(os.path.join(args.sd, comp), os.path.join(tmp, comp), copy_function=link_or_copy)
-        if os.path.lexists(args.output):
-            raise FileExistsError(f"{args.output} appeared meanwhile; choose a new folder")
-        os.rename(tmp, args.output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def main():
@@ -197,21 +185,7 @@ def main():
         except SystemExit as e:
             print(e, file=sys.stderr)
             sys.exit(2)
-    try:
-        convert(args)
-    except BadInput as e:
-        print(f"convert_sam: {e}", file=sys.stderr)
-        sys.exit(3)
-    except FileExistsError as e:
-        print(f"convert_sam: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:  # the output's folder missing, read-only, full: one line, exit 1
-        print(f"convert_sam: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as e:
-        print(f"convert_sam: {e}", file=sys.stderr)
-        sys.exit(1)
-
+    run_converter("convert_sam", convert, args)
 
 if __name__ == "__main__":
     main()

@@ -32,10 +32,9 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_rass import BadInput, link_or_copy, write_safetensors  # noqa: E402
+from convert_rass import BadInput, link_or_copy, run_converter, staged_folder, write_safetensors  # noqa: E402
 from convert_sam import load_state  # noqa: E402
 
 DERIVED = (".relative_position_index", ".attn_mask")
@@ -93,12 +92,7 @@ def convert(args):
                        "latent and the image (6 channels)")
     config = {"architecture": "resshift", "method": args.method}
     config.update(args.config or {})
-    parent = os.path.dirname(os.path.abspath(args.output))
-    tmp = tempfile.mkdtemp(prefix=os.path.basename(args.output) + ".tmp-convert-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; the folder is the user's model
-    try:
+    with staged_folder(args.output) as tmp:
         note = "converted by scripts/convert_samsr.py from "
         write_safetensors(os.path.join(tmp, "unet.safetensors"), unet,
                           {"format": "pt", "rass": note + os.path.basename(args.checkpoint)})
@@ -109,12 +103,6 @@ def convert(args):
             f.write("\n")
         if args.sam:
             shutil.copytree(args.sam, os.path.join(tmp, "sam"), copy_function=link_or_copy)
-        if os.path.lexists(args.output):
-            raise FileExistsError(f"{args.output} appeared meanwhile; choose a new folder")
-        os.rename(tmp, args.output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def main():
@@ -137,18 +125,7 @@ def main():
         except SystemExit as e:
             print(e, file=sys.stderr)
             sys.exit(2)
-    try:
-        convert(args)
-    except BadInput as e:
-        print(f"convert_samsr: {e}", file=sys.stderr)
-        sys.exit(3)
-    except FileExistsError as e:
-        print(f"convert_samsr: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:  # the output's folder missing, read-only, full: one line, exit 1
-        print(f"convert_samsr: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
-        sys.exit(1)
-
+    run_converter("convert_samsr", convert, args)
 
 if __name__ == "__main__":
     main()
