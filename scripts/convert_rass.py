@@ -299,7 +299,8 @@ def staged_folder(output):
     """A temporary folder of its own beside `output` (two conversions never
     share one), with the umask's permissions (mkdtemp makes it 0700; the folder
     is the user's model); renamed to `output` when the block ends well, removed
-    otherwise. The SAM converters' (convert_sam.py, convert_samsr.py)."""
+    otherwise. The SAM converters' (convert_sam.py, convert_samsr.py);
+    convert() below renames its own folder the same way."""
     parent = os.path.dirname(os.path.abspath(output))
     try:
         tmp = tempfile.mkdtemp(prefix=os.path.basename(output) + ".tmp-convert-", dir=parent)
@@ -320,7 +321,8 @@ def staged_folder(output):
 
 def run_converter(prog, convert, args):
     """convert(args) with the converters' exit codes: 3 bad input, 2 an existing
-    output, 1 other I/O failures (one line naming the path)."""
+    output, 1 other I/O failures (one line naming the path). Every converter
+    importing this module's BadInput uses it."""
     try:
         convert(args)
     except BadInput as e:
@@ -354,17 +356,7 @@ def main():
         json.loads(args.feature_strides)
     except ValueError as e:
         ap.error(f"--head-config / --feature-strides: not JSON ({e})")
-    try:
-        convert(args)
-    except BadInput as e:
-        print(f"convert_rass: {e}", file=sys.stderr)
-        sys.exit(3)
-    except FileExistsError as e:
-        print(f"convert_rass: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:
-        print(f"convert_rass: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_converter("convert_rass", convert, args)
 
 
 if __name__ == "__main__":

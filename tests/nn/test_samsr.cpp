@@ -127,7 +127,7 @@ TEST_CASE("samsr latent image: min-max over the latent, truncated, channels reve
   CHECK(int(p[0]) == 0);
   CHECK(int(p[1]) == 254);
   CHECK(int(p[2]) == 127);
-  // Pixel 1: channel 0 is 0.5 -> (1.5 / (2 + 1e-6)) * 255 = 191.24.. -> 191, the R of... reversed to B.
+  // Pixel 1: channel 0 is 0.5 -> 1.5 / (2 + 1e-6) * 255 = 191.24.. -> 191, last after the reversal.
   CHECK(int(p[5]) == 191);
 }
 

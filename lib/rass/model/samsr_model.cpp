@@ -1,10 +1,10 @@
 #include "rass/model/samsr_model.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
@@ -457,7 +457,6 @@ torch::Tensor SamsrModel::restore_tile(const torch::Tensor& y, at::Generator& ge
         n = samsr_noise_from_masks(masks, gen);
       }
       const torch::Tensor wt = n.weight.to(device, torch::kFloat) / config.weight_divisor;
-      if (extras) extras->weight = n.weight.view({h, w}).cpu();
       const torch::Tensor kap = (1.0 - wt) * float(kappa);
       const torch::Tensor sq = (1.0 + wt) * float(se);
       x = z_y + kap * sq * n.noise.to(device, torch::kFloat);

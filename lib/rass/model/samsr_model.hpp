@@ -119,8 +119,7 @@ struct SamsrInjected {
 
 // What restore() may hand back besides the image.
 struct SamsrExtras {
-  int masks = 0;        // SAM masks of the image (all tiles), background masks not counted
-  torch::Tensor weight;  // W of the last tile [h, w] (SAM noise only)
+  int masks = 0;  // SAM masks of the image (all tiles), background masks not counted
 };
 
 class SamsrModel {
