@@ -7,6 +7,9 @@ into a model folder that rass-samsr loads.
     python3 scripts/convert_samsr.py SinSR_v1.pth --autoencoder autoencoder_vq_f4.pth --method sinsr -o sinsr
     python3 scripts/convert_samsr.py resshift_realsrx4_s15_v1.pth --autoencoder autoencoder_vq_f4.pth \\
         --method resshift -o resshift
+    # ResShift v3 (configs/realsr_swinunet_realesrgan256_journal.yaml: 4 steps, min_noise_level 0.2):
+    python3 scripts/convert_samsr.py resshift_realsrx4_s4_v3.pth --autoencoder autoencoder_vq_f4.pth \\
+        --method resshift --config '{"diffusion": {"steps": 4, "min_noise_level": 0.2}}' -o resshift-v3
 
 Needs only torch. Each checkpoint is a state dict (or a dict with
 "state_dict" or "model"); a "module." prefix (DDP) is removed. The UNet is

@@ -6,6 +6,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
 
 #include "rass/core/error.hpp"
 #include "rass/io/image_io.hpp"
@@ -253,4 +257,25 @@ TEST_CASE("samsr tiny bf16: float32 where convert_to_fp16 leaves it, the predict
   const double err = samsr_err(x0, ref);
   MESSAGE("bf16 prediction: max |x0 - ref| = " << err << " of " << samsr_scale(ref));
   CHECK(err < 0.05 * samsr_scale(ref));
+}
+
+TEST_CASE("samsr config: method resshift takes ResShift's uncapped start (its v3: 4 steps, min_noise_level 0.2)") {
+  const std::string dir =
+      std::filesystem::temp_directory_path().string() + "/rass-samsr-config-test-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto config = [&](const std::string& text) {
+    std::ofstream(dir + "/samsr.json") << text;
+    return model::read_samsr_config(dir);
+  };
+  const model::SamsrFolderConfig v3 =
+      config(R"({"architecture": "resshift", "method": "resshift", "diffusion": {"steps": 4, "min_noise_level": 0.2}})");
+  CHECK_FALSE(v3.cap_etas_start);
+  CHECK(v3.default_steps() == 4);
+  const std::vector<double> s = model::resshift_sqrt_etas(v3);
+  CHECK(s[0] == doctest::Approx(0.1));  // min(0.2 / 2, 0.2)
+  CHECK(s[3] == doctest::Approx(0.99));
+  CHECK(config(R"({"architecture": "resshift", "method": "samsr"})").cap_etas_start);
+  CHECK_FALSE(config(R"({"architecture": "resshift", "method": "resshift"})").cap_etas_start);
+  CHECK(config(R"({"architecture": "resshift", "method": "resshift", "diffusion": {"cap_etas_start": true}})").cap_etas_start);
+  std::filesystem::remove_all(dir);
 }

@@ -69,8 +69,9 @@ struct SamsrFolderConfig {
   double kappa = 2.0, etas_end = 0.99, min_noise_level = 0.04, power = 0.3;
   double scale_factor = 1.0;  // latent scale
   // etas_start also at most sqrt(0.001), as SAMSR's and SinSR's code computes
-  // it; ResShift's current code leaves that term out. Equal for the released
-  // configs (kappa 2, min_noise_level 0.04: 0.02 either way).
+  // it; ResShift's current code leaves that term out (the default for method
+  // resshift). Equal for the 15-step configs (kappa 2, min_noise_level 0.04:
+  // 0.02 either way); ResShift v3's (min_noise_level 0.2) starts at 0.1.
   bool cap_etas_start = true;
   bool normalize_input = true;
   int64_t sf = 4;
