@@ -33,6 +33,7 @@ Writes under tests/fixtures/nn/:
       samsr_xt, samsr_x0, samsr_out   its prior sample, prediction, decoded output (clamped)
       sinsr_noise, sinsr_x0, sinsr_out   Gaussian one step
       chain_noise_k, chain_out   ResShift's chain respaced to 4 steps: every noise it drew, the output
+      v3_noise_k, v3_out, v3_sqrt_etas   a 4-step chain with ResShift v3's schedule (min_noise_level 0.2)
       sam_z, sam_masks       SAMSR's masks of a latent by generate_masks_from_batch with sam_tiny
 """
 import json
@@ -201,6 +202,20 @@ def main():
             io[f"chain_noise_{k}"] = d
         io["chain_out"] = res.clamp(-1, 1)
         print(f"chain: {len(draws)} noise draws, timesteps {chain.timestep_map}")
+        # ResShift v3's schedule (its journal config: 4 steps, min_noise_level 0.2; its code has no sqrt(0.001) cap).
+        v3 = rsu.create_gaussian_diffusion(**dict(DIFF, steps=4, min_noise_level=0.2))
+        draws.clear()
+        torch.manual_seed(14)
+        torch.randn_like = recording
+        try:
+            res = v3.p_sample_loop(y, unet, first_stage_model=ae, noise=None, clip_denoised=False,
+                                   model_kwargs={"lq": y}, progress=False)
+        finally:
+            torch.randn_like = real_randn_like
+        for k, d in enumerate(draws):
+            io[f"v3_noise_{k}"] = d
+        io["v3_out"] = res.clamp(-1, 1)
+        io["v3_sqrt_etas"] = torch.from_numpy(v3.sqrt_etas).float()
 
     os.makedirs(FIX, exist_ok=True)
     Image.fromarray(lq).save(os.path.join(FIX, "samsr_lq.png"))

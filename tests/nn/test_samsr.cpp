@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "rass/core/error.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/safetensors.hpp"
@@ -277,5 +279,41 @@ TEST_CASE("samsr config: method resshift takes ResShift's uncapped start (its v3
   CHECK(config(R"({"architecture": "resshift", "method": "samsr"})").cap_etas_start);
   CHECK_FALSE(config(R"({"architecture": "resshift", "method": "resshift"})").cap_etas_start);
   CHECK(config(R"({"architecture": "resshift", "method": "resshift", "diffusion": {"cap_etas_start": true}})").cap_etas_start);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("samsr tiny: ResShift v3's 4-step schedule (uncapped start) equals ResShift's own chain") {
+  const auto io = SafeTensorsFile::open(kSamsrDir + "/samsr_io.safetensors");
+  // The tiny weights under a method-resshift samsr.json with v3's diffusion fields.
+  const std::string dir =
+      std::filesystem::temp_directory_path().string() + "/rass-samsr-v3-test-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"unet.safetensors", "autoencoder.safetensors"})
+    std::filesystem::create_symlink(kSamsrDir + "/samsr_tiny/" + f, dir + "/" + f);
+  {
+    std::ifstream in(kSamsrDir + "/samsr_tiny/samsr.json");
+    nlohmann::json j;
+    in >> j;
+    j["method"] = "resshift";
+    j["diffusion"] = {{"steps", 4}, {"kappa", 2.0}, {"min_noise_level", 0.2}};
+    j.erase("sam");
+    std::ofstream(dir + "/samsr.json") << j.dump();
+  }
+  model::SamsrModelOptions o;
+  o.dir = dir;
+  model::SamsrModel m(o);
+  CHECK(m.steps == 4);
+  CHECK_FALSE(m.sam_noise);
+  const torch::Tensor ref_etas = samsr_golden(*io, "v3_sqrt_etas");
+  for (int64_t t = 0; t < 4; ++t) CHECK(m.sqrt_etas[size_t(t)] == doctest::Approx(ref_etas[t].item<double>()).epsilon(1e-6));
+  c10::InferenceMode guard;
+  torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  model::SamsrInjected inj;
+  inj.noise = samsr_golden(*io, "v3_noise_0");
+  for (int k = 1; k <= 4; ++k) inj.chain.push_back(samsr_golden(*io, "v3_noise_" + std::to_string(k)));
+  const double err = samsr_err(m.restore_tile(samsr_golden(*io, "y"), gen, nullptr, &inj).clamp(-1, 1),
+                               samsr_golden(*io, "v3_out"));
+  MESSAGE("ResShift v3 schedule, 4 steps: max |out - ref| = " << err);
+  CHECK(err < 1e-4);
   std::filesystem::remove_all(dir);
 }
