@@ -52,8 +52,9 @@ def unet_state(path, trust):
             raise BadInput(f"{path}: not a ResShift UNetModelSwin checkpoint: no {need} (its keys start with "
                            f"{', '.join(tops)})")
     if any(k.startswith("feature_extractor.") for k in sd):
-        raise BadInput(f"{path}: has ResShift v3's low-resolution feature extractor; rass-samsr runs the models that "
-                       "concatenate the image itself (SinSR, SAMSR, ResShift v1)")
+        raise BadInput(f"{path}: has a low-resolution feature extractor (a ResShift config whose lq_size differs from "
+                       "the latent's); rass-samsr runs the models that concatenate the image itself (SAMSR, SinSR, "
+                       "ResShift's x4 v1 and v3)")
     return sd
 
 

@@ -41,7 +41,7 @@ torch.save({"state_dict": ck}, out + "/unet.pth")
 ae = load(src + "/autoencoder.safetensors")
 ae["loss.discriminator.main.0.weight"] = torch.zeros(4, 3, 3, 3)
 torch.save(ae, out + "/ae.pth")
-# ResShift v3: a low-resolution feature extractor the tool does not run.
+# A low-resolution feature extractor (lq_size unlike the latent's), which the tool does not run.
 v3 = dict(unet)
 v3["feature_extractor.0.weight"] = torch.zeros(16, 3, 3, 3)
 torch.save(v3, out + "/v3.pth")
@@ -73,7 +73,7 @@ same_pixels "$T/c.png" "$T/m.png" || fail "the converted folder restores differe
 expect_exit 2 "an existing -o" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" -o "$T/conv"
 expect_exit 3 "not a checkpoint" -- "$py" "$C" "$T/junk.pth" --autoencoder "$T/ae.pth" -o "$T/x1"
 expect_exit 3 "the UNet given as the autoencoder" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/unet.pth" -o "$T/x2"
-expect_exit 3 "ResShift v3's feature extractor" -- "$py" "$C" "$T/v3.pth" --autoencoder "$T/ae.pth" -o "$T/x3"
+expect_exit 3 "a low-resolution feature extractor" -- "$py" "$C" "$T/v3.pth" --autoencoder "$T/ae.pth" -o "$T/x3"
 stderr_has "feature extractor" "the message names what is not supported"
 expect_exit 3 "--sam without sam.json" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --sam "$T" -o "$T/x4"
 expect_exit 2 "--config not JSON" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --config '{' -o "$T/x5"

@@ -54,8 +54,8 @@ void read_unet_fields(const nlohmann::json& j, const std::string& path, nn::ResS
   u.mlp_ratio = f.number("mlp_ratio", u.mlp_ratio);
   u.patch_norm = f.flag("patch_norm", u.patch_norm);
   if (f.has("lq_size") && f.integer("lq_size", 0) != u.image_size)
-    throw_bad_input(path, "unet.lq_size differs from image_size: ResShift v3's LQ feature extractor is not supported "
-                          "(the low-resolution image must be the latent's size, as in SinSR and SAMSR)");
+    throw_bad_input(path, "unet.lq_size differs from image_size: a low-resolution feature extractor is not supported "
+                          "(the low-resolution image must be the latent's size, as in SAMSR, SinSR and ResShift's x4 v1 and v3)");
   if (f.has("cond_lq") && !f.flag("cond_lq", true))
     throw_bad_input(path, "unet.cond_lq = false: the model must see the low-resolution image");
   samsr_range(path, "unet.image_size", u.image_size, 1, 65536);
