@@ -121,6 +121,29 @@ def import_from(src, names):
         sys.path.remove(src)
 
 
+def record_chain(diffusion, seed, name, io, y, unet, ae):
+    """ResShift's p_sample_loop from `seed`, with every noise it draws kept:
+    io[name_noise_k] (the prior's first) and io[name_out]."""
+    draws = []
+    real_randn_like = torch.randn_like
+
+    def recording(x, *a, **k):
+        r = real_randn_like(x, *a, **k)
+        draws.append(r.clone())
+        return r
+
+    torch.manual_seed(seed)
+    torch.randn_like = recording
+    try:
+        res = diffusion.p_sample_loop(y, unet, first_stage_model=ae, noise=None, clip_denoised=False,
+                                      model_kwargs={"lq": y}, progress=False)
+    finally:
+        torch.randn_like = real_randn_like
+    for k, d in enumerate(draws):
+        io[f"{name}_noise_{k}"] = d
+    io[f"{name}_out"] = res.clamp(-1, 1)
+
+
 def main():
     stand_ins()
     samsr_src, resshift_src = os.environ["SAMSR_SRC"], os.environ["RESSHIFT_SRC"]
@@ -183,38 +206,11 @@ def main():
                                  model_kwargs={"lq": y})["pred_xstart"]
         io.update(sinsr_noise=g, sinsr_x0=x0, sinsr_out=one.decode_first_stage(x0, ae).clamp(-1, 1))
         chain = rsu.create_gaussian_diffusion(**dict(DIFF, timestep_respacing=4))
-        draws = []
-        real_randn_like = torch.randn_like
-
-        def recording(x, *a, **k):
-            r = real_randn_like(x, *a, **k)
-            draws.append(r.clone())
-            return r
-
-        torch.manual_seed(13)
-        torch.randn_like = recording
-        try:
-            res = chain.p_sample_loop(y, unet, first_stage_model=ae, noise=None, clip_denoised=False,
-                                      model_kwargs={"lq": y}, progress=False)
-        finally:
-            torch.randn_like = real_randn_like
-        for k, d in enumerate(draws):
-            io[f"chain_noise_{k}"] = d
-        io["chain_out"] = res.clamp(-1, 1)
-        print(f"chain: {len(draws)} noise draws, timesteps {chain.timestep_map}")
+        record_chain(chain, 13, "chain", io, y, unet, ae)
+        print(f"chain: timesteps {chain.timestep_map}")
         # ResShift v3's schedule (its journal config: 4 steps, min_noise_level 0.2; its code has no sqrt(0.001) cap).
         v3 = rsu.create_gaussian_diffusion(**dict(DIFF, steps=4, min_noise_level=0.2))
-        draws.clear()
-        torch.manual_seed(14)
-        torch.randn_like = recording
-        try:
-            res = v3.p_sample_loop(y, unet, first_stage_model=ae, noise=None, clip_denoised=False,
-                                   model_kwargs={"lq": y}, progress=False)
-        finally:
-            torch.randn_like = real_randn_like
-        for k, d in enumerate(draws):
-            io[f"v3_noise_{k}"] = d
-        io["v3_out"] = res.clamp(-1, 1)
+        record_chain(v3, 14, "v3", io, y, unet, ae)
         io["v3_sqrt_etas"] = torch.from_numpy(v3.sqrt_etas).float()
 
     os.makedirs(FIX, exist_ok=True)
