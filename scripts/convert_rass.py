@@ -319,6 +319,18 @@ def staged_folder(output):
         raise
 
 
+def json_object_arg(text, what):
+    """A JSON object given on the command line (`what`: the flag, in
+    messages); ValueError naming it otherwise."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{what}: not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}: not a JSON object")
+    return value
+
+
 def run_converter(prog, convert, args):
     """convert(args) with the converters' exit codes: 3 bad input, 2 an existing
     output, 1 other I/O failures (one line naming the path). Every converter

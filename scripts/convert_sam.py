@@ -40,7 +40,8 @@ import torch
 # The safetensors writer, the bad-input error, the staged output folder and
 # the exit codes of the RASS converter, shared.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_rass import BadInput, link_or_copy, run_converter, staged_folder, write_safetensors  # noqa: E402
+from convert_rass import (BadInput, json_object_arg, link_or_copy, run_converter, staged_folder,  # noqa: E402
+                          write_safetensors)
 
 VARIANTS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
 # The sam.json fields --config may give, with their JSON types (rass-sam
@@ -89,24 +90,18 @@ def load_state(path, trust):
 
 
 def check_config(text):
-    """--config: a JSON object of SIZE_FIELDS with their types (usage errors)."""
-    try:
-        cfg = json.loads(text)
-    except ValueError as e:
-        raise SystemExit(f"convert_sam: --config: not JSON ({e})") from None
-    if not isinstance(cfg, dict):
-        raise SystemExit("convert_sam: --config: not a JSON object")
+    """--config: a JSON object of SIZE_FIELDS with their types (ValueError: a usage error)."""
+    cfg = json_object_arg(text, "--config")
     for k, v in cfg.items():
         want = SIZE_FIELDS.get(k)
         if want is None:
-            raise SystemExit(f"convert_sam: --config: {k} is not a size field of sam.json "
-                             f"({', '.join(sorted(SIZE_FIELDS))})")
+            raise ValueError(f"--config: {k} is not a size field of sam.json ({', '.join(sorted(SIZE_FIELDS))})")
         ok = (isinstance(v, bool) if want is bool else
               isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 if want is float else
               isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
               if want is list else isinstance(v, int) and not isinstance(v, bool) and v > 0)
         if not ok:
-            raise SystemExit(f"convert_sam: --config: {k} = {json.dumps(v)} is not a positive "
+            raise ValueError(f"--config: {k} = {json.dumps(v)} is not a positive "
                              f"{'list of block indexes' if want is list else want.__name__}")
     return cfg
 
@@ -182,10 +177,11 @@ def main():
     if args.config:
         try:
             args.config = check_config(args.config)
-        except SystemExit as e:
-            print(e, file=sys.stderr)
+        except ValueError as e:
+            print(f"convert_sam: {e}", file=sys.stderr)
             sys.exit(2)
     run_converter("convert_sam", convert, args)
+
 
 if __name__ == "__main__":
     main()

@@ -37,7 +37,8 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_rass import BadInput, link_or_copy, run_converter, staged_folder, write_safetensors  # noqa: E402
+from convert_rass import (BadInput, json_object_arg, link_or_copy, run_converter, staged_folder,  # noqa: E402
+                          write_safetensors)
 from convert_sam import load_state  # noqa: E402
 
 DERIVED = (".relative_position_index", ".attn_mask")
@@ -68,18 +69,13 @@ def autoencoder_state(path, trust):
 
 
 def check_config(text):
-    try:
-        cfg = json.loads(text)
-    except ValueError as e:
-        raise SystemExit(f"convert_samsr: --config: not JSON ({e})") from None
-    if not isinstance(cfg, dict):
-        raise SystemExit("convert_samsr: --config: not a JSON object")
+    """--config: a JSON object of samsr.json's sections (ValueError: a usage error)."""
+    cfg = json_object_arg(text, "--config")
     for k, v in cfg.items():
         if k not in ("unet", "autoencoder", "diffusion", "sam"):
-            raise SystemExit(f"convert_samsr: --config: {k} is not a section of samsr.json "
-                             "(unet, autoencoder, diffusion, sam)")
+            raise ValueError(f"--config: {k} is not a section of samsr.json (unet, autoencoder, diffusion, sam)")
         if not isinstance(v, dict):
-            raise SystemExit(f"convert_samsr: --config: {k} must be an object")
+            raise ValueError(f"--config: {k} must be an object")
     return cfg
 
 
@@ -126,10 +122,11 @@ def main():
     if args.config:
         try:
             args.config = check_config(args.config)
-        except SystemExit as e:
-            print(e, file=sys.stderr)
+        except ValueError as e:
+            print(f"convert_samsr: {e}", file=sys.stderr)
             sys.exit(2)
     run_converter("convert_samsr", convert, args)
+
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@
 #include <set>
 #include <utility>
 
+#include "rass/batch/ordered_lines.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -218,6 +219,19 @@ void ResumeTally::report(const char* prog, const char* what) const {
   if (redone_ > 0)
     std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings were made again, e.g. %s\n", prog,
                  redone_, what, printable_message(first_).c_str());
+}
+
+bool resume_skips(const std::string& output, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,
+                  const std::string& key, size_t index, ResumeTally& tally, OrderedLines& lines) {
+  std::string why;
+  if (output_done(output, side, settings, &why)) {
+    tally.kept();
+    if (lines.enabled())
+      lines.put(index, json_text(nlohmann::ordered_json({{"key", key}, {"output", output}, {"skipped", true}})) + "\n");
+    return true;
+  }
+  if (!why.empty()) tally.redone(output, why);
+  return false;
 }
 
 }  // namespace rass::batch

@@ -63,6 +63,8 @@ bool made_with(const std::string& path, const nlohmann::ordered_json& settings, 
 bool output_done(const std::string& png, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,
                  std::string* why);
 
+class OrderedLines;
+
 // --resume's tally, shared by the workers of one run: outputs kept, and
 // those made again with the first one's reason.
 class ResumeTally {
@@ -78,5 +80,12 @@ class ResumeTally {
   size_t kept_ = 0, redone_ = 0;
   std::string first_;
 };
+
+// --resume for item `index` of a network tool's batch: true when its output
+// is done with `settings` (output_done): counted kept, and with --json a
+// {"key", "output", "skipped": true} line in `lines`. Otherwise an existing
+// output made again is counted with its reason, and false.
+bool resume_skips(const std::string& output, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,
+                  const std::string& key, size_t index, ResumeTally& tally, OrderedLines& lines);
 
 }  // namespace rass::batch

@@ -401,15 +401,9 @@ int run_batch(const RestoreJob& job) {
     const json settings = item_settings(job, pl, model_fp, it.key, rd.input_hash, rd.prompt,
                                         !rd.latent.empty(), !rd.attn.empty(),
                                         tiles_for_input(m, pl.params, image_header_size(bytes.data(), bytes.size())));
-    if (job.resume) {
-      std::string why;
-      if (batch::output_done(rd.image, {rd.latent, rd.attn}, settings, &why)) {
-        resumed.kept();
-        if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", rd.image}, {"skipped", true}})) + "\n");
-        rd.skipped = true;
-        return;
-      }
-      if (!why.empty()) resumed.redone(rd.image, why);
+    if (job.resume && batch::resume_skips(rd.image, {rd.latent, rd.attn}, settings, it.key, i, resumed, lines)) {
+      rd.skipped = true;
+      return;
     }
     rd.lq = m.times->time_host("read", [&] { return decode_image(bytes, it.paths[0]); });
     RestoreParams p = pl.params;

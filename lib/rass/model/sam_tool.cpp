@@ -402,16 +402,9 @@ int run_sam_batch(const SamJob& job) {
     if (pl.from_labels) label_bytes = read_image_bytes(labels_of(it.key));
     const json settings = sam_settings(job, pl, m.enhancing, model_fp, it.key, batch::bytes_hash(bytes),
                                        pl.from_labels ? batch::bytes_hash(label_bytes) : "");
-    if (job.resume) {
-      std::string why;
-      if (batch::output_done(out_of(it.key), {}, settings, &why)) {
-        resumed.kept();
-        if (lines.enabled())
-          lines.put(i, json_text(json({{"key", it.key}, {"output", out_of(it.key)}, {"skipped", true}})) + "\n");
-        rd.skipped = true;
-        return;
-      }
-      if (!why.empty()) resumed.redone(out_of(it.key), why);
+    if (job.resume && batch::resume_skips(out_of(it.key), {}, settings, it.key, i, resumed, lines)) {
+      rd.skipped = true;
+      return;
     }
     rd.provenance = batch::provenance_text(kSamProg, settings);
     rd.rgb = to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]);

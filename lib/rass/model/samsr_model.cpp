@@ -125,6 +125,7 @@ SamsrFolderConfig read_samsr_config(const std::string& dir) {
     if (!j["autoencoder"].is_object()) throw_bad_input(c.path, "autoencoder must be an object");
     read_autoencoder_fields(j["autoencoder"], c.path, c.autoencoder);
   }
+  // ResShift's own code (its v3 model: min_noise_level 0.2) leaves the cap out.
   c.cap_etas_start = c.method != "resshift";
   if (j.contains("diffusion") && !j["diffusion"].is_null()) {
     if (!j["diffusion"].is_object()) throw_bad_input(c.path, "diffusion must be an object");
@@ -136,8 +137,7 @@ SamsrFolderConfig read_samsr_config(const std::string& dir) {
     c.power = d.number("power", c.power);
     c.scale_factor = d.number("scale_factor", c.scale_factor);
     c.normalize_input = d.flag("normalize_input", c.normalize_input);
-    // ResShift's own code (its v3 model: min_noise_level 0.2) leaves the cap out.
-    c.cap_etas_start = d.flag("cap_etas_start", c.method != "resshift");
+    c.cap_etas_start = d.flag("cap_etas_start", c.cap_etas_start);
     c.sf = d.integer("sf", c.sf);
     c.weight_divisor = d.number("weight_divisor", c.weight_divisor);
     if (d.text("schedule_name", "exponential") != "exponential")

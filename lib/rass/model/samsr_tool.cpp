@@ -63,8 +63,8 @@ SamsrModelOptions samsr_model_options(const SamsrJob& job) {
 }
 
 // What --resume compares and the PNG records: every setting that decides the output.
-json samsr_settings(const SamsrJob& job, const SamsrModel& m, const std::string& model_files, const std::string& key,
-                    const std::string& input_hash) {
+json samsr_settings(const SamsrJob& job, const SamsrModel& m, int stride, const std::string& model_files,
+                    const std::string& key, const std::string& input_hash) {
   return {{"key", key},
           {"input", input_hash},
           {"model_files", model_files},
@@ -73,7 +73,7 @@ json samsr_settings(const SamsrJob& job, const SamsrModel& m, const std::string&
           {"steps", m.steps},
           {"seed", job.seed},
           {"chop_size", job.chop_size},
-          {"chop_stride", samsr_stride(job)},
+          {"chop_stride", stride},
           {"dtype", job.dtype}};
 }
 
@@ -145,7 +145,7 @@ int run_samsr_single(const SamsrJob& job) {
   SamsrExtras ex;
   const Image out = m.restore(lq, job.seed, key, job.chop_size, stride, &ex);
   const std::string settings = batch::provenance_text(
-      kSamsrProg, samsr_settings(job, m, batch::files_fingerprint({job.model, job.sam}), key, batch::bytes_hash(bytes)));
+      kSamsrProg, samsr_settings(job, m, stride, batch::files_fingerprint({job.model, job.sam}), key, batch::bytes_hash(bytes)));
   samsr_write(job.output, out, settings);
   if (job.json) batch::write_report("-", json_text(samsr_record(job, m, key, in, job.output, lq, ex)) + "\n");
   return 0;
@@ -198,17 +198,10 @@ int run_samsr_batch(const SamsrJob& job) {
   auto prepare_item = [&](size_t i, Ready& rd) {
     const batch::Item& it = mine[i];
     const std::vector<uint8_t> bytes = read_image_bytes(it.paths[0]);
-    const json settings = samsr_settings(job, m, model_fp, it.key, batch::bytes_hash(bytes));
-    if (job.resume) {
-      std::string why;
-      if (batch::output_done(out_of(it.key), {}, settings, &why)) {
-        resumed.kept();
-        if (lines.enabled())
-          lines.put(i, json_text(json({{"key", it.key}, {"output", out_of(it.key)}, {"skipped", true}})) + "\n");
-        rd.skipped = true;
-        return;
-      }
-      if (!why.empty()) resumed.redone(out_of(it.key), why);
+    const json settings = samsr_settings(job, m, stride, model_fp, it.key, batch::bytes_hash(bytes));
+    if (job.resume && batch::resume_skips(out_of(it.key), {}, settings, it.key, i, resumed, lines)) {
+      rd.skipped = true;
+      return;
     }
     rd.provenance = batch::provenance_text(kSamsrProg, settings);
     rd.lq = to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]);

@@ -379,15 +379,9 @@ int run_batch(const SegmentJob& job) {
     LatentIn latent;
     if (!latent_name.empty()) latent = read_latent(latent_name);
     const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), latent.hash, rd.prompt, o);
-    if (job.resume) {
-      std::string why;
-      if (batch::output_done(o.labels, {o.color, o.overlay, o.logits, o.probs}, settings, &why)) {
-        resumed.kept();
-        if (lines.enabled()) lines.put(i, json_text(json({{"key", it.key}, {"output", o.labels}, {"skipped", true}})) + "\n");
-        rd.skipped = true;
-        return;
-      }
-      if (!why.empty()) resumed.redone(o.labels, why);
+    if (job.resume && batch::resume_skips(o.labels, {o.color, o.overlay, o.logits, o.probs}, settings, it.key, i, resumed, lines)) {
+      rd.skipped = true;
+      return;
     }
     rd.provenance = batch::provenance_text(kProg, settings);
     rd.rgb = m.times->time_host("read", [&] { return to_rgb8(decode_image(bytes, it.paths[0]), it.paths[0]); });
