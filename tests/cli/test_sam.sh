@@ -83,6 +83,34 @@ expect_exit 2 "--nms-thresh 2" -- "$S" -m "$M" --everything --nms-thresh 2 "$A" 
 expect_exit 2 "--points-per-side 0" -- "$S" -m "$M" --everything --points-per-side 0 "$A" -o "$T/x.png"
 expect_exit 2 "--points-per-side 129 (ids past 65535)" -- "$S" -m "$M" --everything --points-per-side 129 "$A" -o "$T/x.png"
 
+# Crop layers and the small-region clean-up (numbers: tests/nn/test_sam.cpp).
+C=$N/sam_c.png  # 320x240
+expect_exit 0 "--everything --crop-layers 1 --min-region-area" -- "$S" -m "$M" --everything --points-per-side 4 \
+  --pred-iou-thresh 0 --stability-thresh 0.01 --crop-layers 1 --crop-points-downscale 2 --min-region-area 300 --json -q \
+  "$C" -o "$T/crop.png"
+grep -q '"crop":\[0,0,320,240\]' "$T/.out" || fail "--everything records each mask's crop: $(head -c 400 "$T/.out")"
+[ "$(png_info "$T/crop.png")" = "320x240 depth 8 color 0" ] || fail "crop-layer map: $(png_info "$T/crop.png")"
+expect_exit 0 "without the clean-up" -- "$S" -m "$M" --everything --points-per-side 4 --pred-iou-thresh 0 --stability-thresh 0.01 \
+  --crop-layers 1 --crop-points-downscale 2 -q "$C" -o "$T/crop0.png"
+same_pixels "$T/crop.png" "$T/crop0.png" && fail "--min-region-area 300 changed no mask of the tiny SAM's speckled ones"
+EV="--everything --points-per-side 2 --pred-iou-thresh 0 --stability-thresh 0 --crop-layers 1"
+expect_exit 0 "crop layers in a batch" -- "$S" -m "$M" $EV --min-region-area 30 "$A" -O "$T/evb" -q
+expect_exit 0 "--resume with the same crop settings" -- "$S" -m "$M" $EV --min-region-area 30 "$A" -O "$T/evb" --resume
+stderr_has "0 segmented, 1 already done" "--resume keeps a crop-layer map"
+expect_exit 0 "--resume with another --min-region-area" -- "$S" -m "$M" $EV --min-region-area 31 "$A" -O "$T/evb" --resume
+stderr_has "1 segmented, 0 already done" "another --min-region-area is made again"
+expect_exit 2 "--crop-layers 5" -- "$S" -m "$M" --everything --crop-layers 5 "$A" -o "$T/x.png"
+expect_exit 2 "--crop-overlap 1" -- "$S" -m "$M" --everything --crop-layers 1 --crop-overlap 1 "$A" -o "$T/x.png"
+expect_exit 2 "--crop-nms-thresh -0.5" -- "$S" -m "$M" --everything --crop-nms-thresh -0.5 "$A" -o "$T/x.png"
+expect_exit 2 "a crop layer with no point" -- "$S" -m "$M" --everything --points-per-side 3 --crop-layers 2 \
+  --crop-points-downscale 2 "$A" -o "$T/x.png"
+stderr_has "leaves crop layer 2 no point" "the refusal names the layer"
+expect_exit 2 "ids past 65535 with crop layers" -- "$S" -m "$M" --everything --points-per-side 100 --crop-layers 1 \
+  "$A" -o "$T/x.png"
+stderr_has "ids stop at 65535" "the refusal says why"
+expect_exit 2 "--min-region-area -1" -- "$S" -m "$M" --everything --min-region-area -1 "$A" -o "$T/x.png"
+[ -e "$T/x.png" ] && fail "a refused run wrote its output"
+
 # GleSAM: the enhancer runs; off, the folder is plain SAM (the same SAM weights).
 expect_exit 0 "GleSAM folder" -- "$S" -m "$G" --box 5,4,30,25 --json -q "$A" -o "$T/g.png"
 grep -q '"enhanced":true,"feat_weight":3.0' "$T/.out" || fail "GleSAM's enhancement and feature weight recorded"

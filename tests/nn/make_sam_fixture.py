@@ -21,6 +21,9 @@ Writes under tests/fixtures/nn/:
                   case its low-resolution logits, IoU predictions and the
                   full-size logits (return_logits=True)
   sam_cases.json  the prompt cases
+  sam_c.png (160x120), sam_amg_crops.safetensors, sam_amg_crop_cases.json
+                  segment everything with crop layers and the small-region
+                  clean-up (OpenCV: pip install opencv-python-headless==4.6.0.66)
 """
 import json
 import os
@@ -260,6 +263,134 @@ def main():
                                                             for k, v in out.items()})
     json.dump(cases, open(os.path.join(FIX, "sam_cases.json"), "w"), indent=1)
     json.dump(amg, open(os.path.join(FIX, "sam_amg_cases.json"), "w"), indent=1)
+    amg_crops(sam)
+
+
+def stable_nms(boxes, scores, idxs, iou_threshold):
+    """torchvision's batched_nms (one category here) with ties in score kept
+    in input order: torch's sort leaves them in an order of its own, which
+    rass does not copy. IoU in float32 as torchvision computes it."""
+    assert bool((idxs == idxs[0]).all()) if len(idxs) else True
+    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
+    b = boxes.float()
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    keep, gone = [], set()
+    for oi, i in enumerate(order):
+        if i in gone:
+            continue
+        keep.append(i)
+        for j in order[oi + 1:]:
+            if j in gone:
+                continue
+            w = torch.clamp(torch.min(b[i, 2], b[j, 2]) - torch.max(b[i, 0], b[j, 0]), min=0)
+            h = torch.clamp(torch.min(b[i, 3], b[j, 3]) - torch.max(b[i, 1], b[j, 1]), min=0)
+            inter = w * h
+            if inter / (area[i] + area[j] - inter) > iou_threshold:
+                gone.add(j)
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def scene(w, h, seed, blobs):
+    """Flat grey with a few discs and boxes of flat colours (little noise):
+    regions a random SAM can tell apart."""
+    r = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    a = np.zeros((h, w, 3)) + 128.0
+    for k in range(blobs):
+        cx, cy, rad = r.uniform(0.1 * w, 0.9 * w), r.uniform(0.1 * h, 0.9 * h), r.uniform(h / 12, h / 6)
+        col = r.uniform(0, 255, 3)
+        if k % 2:
+            a[(x - cx) ** 2 + (y - cy) ** 2 < rad ** 2] = col
+        else:
+            a[(abs(x - cx) < rad) & (abs(y - cy) < rad * 0.6)] = col
+    a += r.normal(0, 2, a.shape)
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def flat_upscaling(sam):
+    """The same SAM with each transposed convolution of the mask decoder's
+    upscaling given one kernel tap for all four (nearest-neighbour-like):
+    without it a random decoder draws a lattice over the whole crop, which
+    the crop-edge filter always drops. tests/nn/test_sam.cpp makes the same
+    change to sam_tiny."""
+    import copy
+
+    flat = copy.deepcopy(sam)
+    with torch.no_grad():
+        for mod in flat.mask_decoder.output_upscaling:
+            if isinstance(mod, torch.nn.ConvTranspose2d):
+                mod.weight.copy_(mod.weight[:, :, :1, :1].expand_as(mod.weight))
+    return flat
+
+
+def amg_crops(sam):
+    """Segment everything with crop layers and the small-region clean-up
+    (SamAutomaticMaskGenerator.generate, its OpenCV path). Recorded with
+    stable_nms; each case is checked to keep the same masks with
+    torchvision's own batched_nms, so no result hangs on a tie's order.
+    Writes sam_c.png, sam_amg_crops.safetensors and sam_amg_crop_cases.json."""
+    import segment_anything.automatic_mask_generator as amg_module
+
+    img = scene(320, 240, 27, 5)
+    Image.fromarray(img).save(os.path.join(FIX, "sam_c.png"))
+    imgs = {"a": np.array(Image.open(os.path.join(FIX, "sam_a.png"))),
+            "b": np.array(Image.open(os.path.join(FIX, "sam_b.png"))), "c": img}
+    models = {"plain": sam, "flat": flat_upscaling(sam)}
+    base = dict(model="flat", image="c", points_per_side=6, points_per_batch=7, pred_iou_thresh=0.0,
+                stability_thresh=0.01, nms_thresh=0.7, crop_n_layers=0, crop_nms_thresh=0.7,
+                crop_overlap_ratio=512 / 1500, crop_n_points_downscale_factor=1, min_mask_region_area=0)
+    cases = [dict(base, name="crop1_c", crop_n_layers=1),
+             dict(base, name="crop1_down_c", crop_n_layers=1, crop_n_points_downscale_factor=2, nms_thresh=0.9,
+                  crop_nms_thresh=0.3),
+             dict(base, name="crop2_c", crop_n_layers=2, crop_n_points_downscale_factor=2, crop_overlap_ratio=0.2,
+                  points_per_side=8),
+             dict(base, name="crop1_regions_c", crop_n_layers=1, min_mask_region_area=2500),
+             dict(base, name="regions_b", model="plain", image="b", stability_thresh=0.1, nms_thresh=0.97,
+                  min_mask_region_area=30),
+             dict(base, name="regions_c", model="plain", points_per_side=4, nms_thresh=1.0, min_mask_region_area=300),
+             dict(base, name="regions_big_a", model="plain", image="a", points_per_side=4, nms_thresh=1.0,
+                  crop_nms_thresh=0.98, min_mask_region_area=400)]
+    out = {}
+
+    def run(c):
+        gen = SamAutomaticMaskGenerator(
+            models[c["model"]], points_per_side=c["points_per_side"], points_per_batch=c["points_per_batch"],
+            pred_iou_thresh=c["pred_iou_thresh"], stability_score_thresh=c["stability_thresh"],
+            box_nms_thresh=c["nms_thresh"], crop_n_layers=c["crop_n_layers"], crop_nms_thresh=c["crop_nms_thresh"],
+            crop_overlap_ratio=c["crop_overlap_ratio"],
+            crop_n_points_downscale_factor=c["crop_n_points_downscale_factor"],
+            min_mask_region_area=c["min_mask_region_area"])
+        return gen.generate(imgs[c["image"]])
+
+    def signature(anns):
+        return sorted((tuple(a["bbox"]), a["point_coords"][0][0], a["point_coords"][0][1], a["predicted_iou"])
+                      for a in anns)
+
+    torchvision_nms = amg_module.batched_nms
+    for c in cases:
+        amg_module.batched_nms = torchvision_nms
+        theirs = run(c)
+        amg_module.batched_nms = stable_nms
+        anns = run(c)
+        assert signature(theirs) == signature(anns), c["name"] + " depends on the order of tied scores"
+        c["count"] = len(anns)
+        n = c["name"]
+        out[n + "_box"] = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                                     a["bbox"][1] + a["bbox"][3]] for a in anns], np.float32).reshape(-1, 4)
+        out[n + "_crop"] = np.array([[a["crop_box"][0], a["crop_box"][1], a["crop_box"][0] + a["crop_box"][2],
+                                      a["crop_box"][1] + a["crop_box"][3]] for a in anns], np.float32).reshape(-1, 4)
+        out[n + "_iou"] = np.array([a["predicted_iou"] for a in anns], np.float32)
+        out[n + "_stability"] = np.array([a["stability_score"] for a in anns], np.float32)
+        out[n + "_point"] = np.array([a["point_coords"][0] for a in anns], np.float32).reshape(-1, 2)
+        out[n + "_area"] = np.array([a["area"] for a in anns], np.float32)
+        h, w = imgs[c["image"]].shape[:2]
+        bits = np.stack([a["segmentation"] for a in anns]).reshape(len(anns), h * w) if anns else np.zeros((0, h * w))
+        out[n + "_masks"] = np.packbits(bits.astype(np.uint8), axis=1)  # 8 pixels a byte, most significant first
+        print(n, "masks:", len(anns), "crops:", sorted({tuple(a["crop_box"]) for a in anns}),
+              "areas:", [a["area"] for a in anns])
+    amg_module.batched_nms = torchvision_nms
+    st_write.save(os.path.join(FIX, "sam_amg_crops.safetensors"), out)
+    json.dump(cases, open(os.path.join(FIX, "sam_amg_crop_cases.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":

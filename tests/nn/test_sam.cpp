@@ -312,7 +312,10 @@ TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGene
     o.pred_iou_thresh = c["pred_iou_thresh"];
     o.stability_score_thresh = c["stability_thresh"];
     o.box_nms_thresh = c["nms_thresh"];
-    const std::vector<model::SamMask> got = m.everything(golden(*io, img + "_features"), in, o);
+    // The reference's embedding, through one crop's pass (the whole image).
+    const rass::SamCrop whole{{0, 0, in.width, in.height}, 0};
+    const std::vector<model::SamMask> got =
+        m.everything_crop(golden(*io, img + "_features"), in, o, whole, o.points_per_side, in.width, in.height);
     REQUIRE(got.size() == c["count"].get<size_t>());
     const torch::Tensor box = golden(*io, name + "_box"), iou = golden(*io, name + "_iou"),
                         stab = golden(*io, name + "_stability"), pt = golden(*io, name + "_point"),
@@ -333,6 +336,71 @@ TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGene
       CHECK(got[i].area == pixels.sum().item<int64_t>());
     }
   }
+}
+
+TEST_CASE("SAM segment everything with crop layers and the small-region clean-up equals SamAutomaticMaskGenerator") {
+  c10::InferenceMode guard;
+  model::SamModelOptions opt;
+  opt.dir = kDir + "/sam_tiny";
+  model::SamModel plain(opt), flat(opt);
+  // make_sam_fixture.py's flat_upscaling: each transposed convolution of the
+  // decoder's upscaling with its first kernel tap in all four.
+  for (auto& p : flat.sam->mask_decoder->output_upscaling->named_parameters())
+    if (p.key().size() > 7 && p.key().substr(p.key().size() - 7) == ".weight" && p.value().dim() == 4)
+      p.value().copy_(p.value().slice(2, 0, 1).slice(3, 0, 1).expand_as(p.value()).clone());
+  auto io = SafeTensorsFile::open(kDir + "/sam_amg_crops.safetensors");
+  std::ifstream cf(kDir + "/sam_amg_crop_cases.json");
+  const nlohmann::json cases = nlohmann::json::parse(cf);
+  REQUIRE(cases.size() == 7);
+  size_t from_crops = 0;
+  for (const auto& c : cases) {
+    const std::string name = c["name"];
+    INFO(name);
+    const Image rgb = load_rgb("sam_" + c["image"].get<std::string>() + ".png");
+    model::SamEverythingOptions o;
+    o.points_per_side = c["points_per_side"];
+    o.points_per_batch = c["points_per_batch"];
+    o.pred_iou_thresh = c["pred_iou_thresh"];
+    o.stability_score_thresh = c["stability_thresh"];
+    o.box_nms_thresh = c["nms_thresh"];
+    o.crop_n_layers = c["crop_n_layers"];
+    o.crop_nms_thresh = c["crop_nms_thresh"];
+    o.crop_overlap_ratio = c["crop_overlap_ratio"];
+    o.crop_n_points_downscale_factor = c["crop_n_points_downscale_factor"];
+    o.min_mask_region_area = c["min_mask_region_area"];
+    const model::SamModel& m = c["model"] == "flat" ? flat : plain;
+    const std::vector<model::SamMask> got = m.everything(rgb, o);
+    REQUIRE(got.size() == c["count"].get<size_t>());
+    const torch::Tensor box = golden(*io, name + "_box"), crop = golden(*io, name + "_crop"),
+                        iou = golden(*io, name + "_iou"), pt = golden(*io, name + "_point"),
+                        area = golden(*io, name + "_area"), bits = golden(*io, name + "_masks");
+    const int64_t npx = int64_t(rgb.width) * rgb.height;
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("mask ", i);
+      const int64_t k = int64_t(i);
+      CHECK(std::abs(got[i].iou_pred - iou[k].item<double>()) < 1e-4);
+      CHECK(std::abs(got[i].point[0] - pt[k][0].item<double>()) < 1e-3);  // float32 in the fixture
+      CHECK(std::abs(got[i].point[1] - pt[k][1].item<double>()) < 1e-3);
+      for (int q = 0; q < 4; ++q) CHECK(got[i].crop[size_t(q)] == int64_t(crop[k][q].item<double>()));
+      from_crops += got[i].crop != std::array<int64_t, 4>{0, 0, rgb.width, rgb.height};
+      // np.packbits: 8 pixels a byte, the first in the most significant bit.
+      const torch::Tensor packed = bits[k].to(torch::kLong);
+      const torch::Tensor weights = torch::pow(2, torch::arange(7, -1, -1, torch::kLong));  // 128, 64, ..., 1
+      const torch::Tensor want = torch::div(packed.unsqueeze(1), weights, "floor")
+                                     .remainder(2)
+                                     .reshape({-1})
+                                     .slice(0, 0, npx)
+                                     .view({rgb.height, rgb.width}) > 0;
+      const torch::Tensor pixels = m.mask_pixels(got[i], rgb.width, rgb.height);
+      const int64_t differ = (pixels != want).sum().item<int64_t>();
+      CHECK(differ <= npx / 200);  // pixels whose logit is within rounding of 0
+      for (int q = 0; q < 4; ++q)
+        CHECK(std::abs(double(got[i].box[size_t(q)]) - box[k][q].item<double>()) <= (differ > 0 ? 1 : 0));
+      CHECK(std::abs(double(got[i].area) - area[k].item<double>()) <= double(differ));
+      CHECK(got[i].area == pixels.sum().item<int64_t>());
+    }
+  }
+  CHECK(from_crops >= 6);  // the crop layers' masks are compared, not only the whole image's
 }
 
 TEST_CASE("SAM instance map: ids in the masks' order, largest painted first, 0 elsewhere, 16-bit past 255") {

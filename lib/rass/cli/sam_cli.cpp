@@ -30,7 +30,7 @@ SamCli::SamCli()
       ->type_name("UINT")
       ->default_str("0");
   a.add_flag("--multimask", j_.multimask, "decode three masks per object and keep the one with the highest predicted IoU (default: SAM's single-mask output)");
-  a.add_flag("--everything", j_.everything, "segment everything: a grid of point prompts, three masks each, filtered by predicted IoU and stability, boxes suppressed (SAM's automatic mask generator, one crop layer); writes mask ids 1..N");
+  a.add_flag("--everything", j_.everything, "segment everything: a grid of point prompts, three masks each, filtered by predicted IoU and stability, boxes suppressed (SAM's automatic mask generator); writes mask ids 1..N");
   a.add_option("--points-per-side", j_.points_per_side, "--everything: points per side of the grid")
       ->default_str("32")
       ->check(integer_range(1, 128));  // 3 x 128^2 masks stay under 65535 ids
@@ -43,6 +43,19 @@ SamCli::SamCli()
       ->default_str("0.95");
   a.add_option("--nms-thresh", j_.nms_thresh, "--everything: box IoU above which the mask with the lower predicted IoU is dropped")
       ->default_str("0.7");
+  a.add_option("--crop-layers", j_.crop_layers, "--everything: crop layers; layer i runs the generator again on (2^i)^2 overlapping crops of the image, each embedded on its own")
+      ->default_str("0")
+      ->check(integer_range(0, 4));
+  a.add_option("--crop-nms-thresh", j_.crop_nms_thresh, "--everything with --crop-layers: box IoU above which the mask of the larger crop is dropped")
+      ->default_str("0.7");
+  a.add_option("--crop-overlap", j_.crop_overlap, "--everything with --crop-layers: the first layer's crops overlap by this fraction of the short side (later layers: less)")
+      ->default_str("0.3413");
+  a.add_option("--crop-points-downscale", j_.crop_points_downscale, "--everything with --crop-layers: layer i's points per side are --points-per-side / this^i")
+      ->default_str("1")
+      ->check(integer_range(1, 16));
+  a.add_option("--min-region-area", j_.min_region_area, "--everything: fill holes and drop islands smaller than this many pixels in each mask, then suppress changed masks again (0: off)")
+      ->default_str("0")
+      ->check(non_negative_integer(int64_t(1) << 40));
   fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)")
                   ->check(integer_range(0, 65535));
   with_choices(a.add_option("--enhance", j_.enhance, "GleSAM's latent enhancement: auto (when the folder has an enhancer), on or off"),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
@@ -11,6 +12,8 @@
 #include "rass/core/file.hpp"
 #include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
+#include "rass/core/mask_regions.hpp"
+#include "rass/core/sam_crops.hpp"
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -429,20 +432,37 @@ torch::Tensor SamModel::upsample_logits(const torch::Tensor& low, const SamInput
       .cpu();
 }
 
-std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const SamInput& in,
-                                          const SamEverythingOptions& o) const {
-  const int n = o.points_per_side;
-  // build_point_grid: np.linspace(1 / (2n), 1 - 1 / (2n), n), x fastest, times (w, h).
-  std::vector<std::array<double, 2>> grid;
-  for (int iy = 0; iy < n; ++iy)
-    for (int ix = 0; ix < n; ++ix) {
-      auto at = [&](int i) {
-        const double off = 1.0 / (2.0 * n);
-        return n == 1 ? off : off + (1.0 - 2 * off) * double(i) / double(n - 1);
-      };
-      grid.push_back({at(ix) * in.width, at(iy) * in.height});
-    }
+namespace {
+
+// The pixels of `box` (x0, y0, x1, y1 exclusive) of an RGB image.
+Image sam_crop_image(const Image& rgb, const std::array<int64_t, 4>& box) {
+  const int64_t w = box[2] - box[0], h = box[3] - box[1];
+  Image out(int(w), int(h), rgb.channels, rgb.depth);
+  const size_t px = size_t(rgb.channels) * size_t(rgb.depth / 8);
+  for (int64_t y = 0; y < h; ++y)
+    std::memcpy(out.data.data() + size_t(y * w) * px,
+                rgb.data.data() + (size_t(box[1] + y) * size_t(rgb.width) + size_t(box[0])) * px, size_t(w) * px);
+  return out;
+}
+
+// A crop's frame as upsample_logits takes it (no pixels).
+SamInput sam_crop_frame(const SamMask& m) {
+  SamInput f;
+  f.width = int(m.crop[2] - m.crop[0]), f.height = int(m.crop[3] - m.crop[1]);
+  f.resized_width = m.crop_resized_width, f.resized_height = m.crop_resized_height;
+  return f;
+}
+
+}  // namespace
+
+// _process_crop: the masks of one crop (`in`, embedded as `embedding`) in the image's frame.
+std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, const SamInput& in,
+                                               const SamEverythingOptions& o, const SamCrop& crop, int points_per_side,
+                                               int64_t width, int64_t height) const {
+  std::vector<std::array<double, 2>> grid = sam_point_grid(points_per_side);
+  for (auto& g : grid) g[0] *= in.width, g[1] *= in.height;  // points_for_image, the crop's pixels
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
+  const bool whole = crop.box == std::array<int64_t, 4>{0, 0, width, height};
   std::vector<SamMask> found;
   const size_t per = size_t(std::max(o.points_per_batch, 1));
   for (size_t a = 0; a < grid.size(); a += per) {
@@ -461,7 +481,7 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
       for (int64_t j = 0; j < k; ++j) {
         const double score = iou[i][j].item<double>();
         if (o.pred_iou_thresh > 0 && !(float(score) > float(o.pred_iou_thresh))) continue;  // float32, as torch compares
-        // postprocess_masks at the input's size, one mask at a time.
+        // postprocess_masks at the crop's size, one mask at a time.
         const torch::Tensor li = upsample_logits(low.slice(0, i, i + 1).slice(1, j, j + 1), in);
         const double inter = double((li > o.stability_score_offset).sum().item<int64_t>());
         const double uni = double((li > -o.stability_score_offset).sum().item<int64_t>());
@@ -471,10 +491,14 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
         const torch::Tensor mask = li > 0;
         const torch::Tensor bx = sam_mask_boxes(mask.unsqueeze(0))[0];
         for (int q = 0; q < 4; ++q) m.box[size_t(q)] = bx[q].item<int64_t>();
+        if (!whole && sam_box_near_crop_edge(m.box, crop.box, width, height)) continue;
+        for (size_t q = 0; q < 4; ++q) m.box[q] += crop.box[q % 2];  // uncrop_boxes_xyxy
         m.iou_pred = double(iou[i][j].item<float>());
         m.stability = stability;
-        m.point = grid[a + size_t(i)];
+        m.point = {grid[a + size_t(i)][0] + double(crop.box[0]), grid[a + size_t(i)][1] + double(crop.box[1])};
         m.area = mask.sum().item<int64_t>();
+        m.crop = crop.box;
+        m.crop_resized_width = in.resized_width, m.crop_resized_height = in.resized_height;
         // Candidates keep their 256x256 logits (256 KiB), not their
         // full-size pixels: the kept ones are upsampled again when painted.
         m.mask = low.slice(0, i, i + 1).slice(1, j, j + 1).cpu().clone();
@@ -489,10 +513,81 @@ std::vector<SamMask> SamModel::everything(const torch::Tensor& embedding, const 
   return kept;
 }
 
-Image SamModel::instance_map(const std::vector<SamMask>& masks, const SamInput& in) const {
+std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingOptions& o) const {
+  const int64_t W = rgb.width, H = rgb.height;
+  std::vector<SamMask> all;
+  const std::vector<SamCrop> crops = sam_crop_boxes(W, H, o.crop_n_layers, o.crop_overlap_ratio);
+  for (const SamCrop& crop : crops) {
+    // A layer's last crops hold no pixel on images narrower than its crop
+    // count (the reference fails there); they give no mask.
+    if (crop.box[2] <= crop.box[0] || crop.box[3] <= crop.box[1]) continue;
+    const bool whole = crop.layer == 0;
+    const SamInput in = prepare(whole ? rgb : sam_crop_image(rgb, crop.box));
+    const int n = sam_layer_points_per_side(o.points_per_side, crop.layer, o.crop_n_points_downscale_factor);
+    std::vector<SamMask> got = everything_crop(embed(in), in, o, crop, n, W, H);
+    for (SamMask& m : got) all.push_back(std::move(m));
+  }
+  if (crops.size() > 1) {
+    // Between crops: smaller crops first (1 / area in float32, as torch divides).
+    std::vector<std::array<int64_t, 4>> boxes;
+    std::vector<double> scores;
+    for (const SamMask& m : all) {
+      boxes.push_back(m.box);
+      scores.push_back(double(1.0f / float((m.crop[2] - m.crop[0]) * (m.crop[3] - m.crop[1]))));
+    }
+    std::vector<SamMask> kept;
+    for (size_t i : sam_nms(boxes, scores, o.crop_nms_thresh)) kept.push_back(std::move(all[i]));
+    all = std::move(kept);
+  }
+  if (o.min_mask_region_area <= 0 || all.empty()) return all;
+  // postprocess_small_regions: holes then islands, one mask at a time;
+  // unchanged masks score 1, changed ones 0, and their new boxes are
+  // suppressed at the larger of the two thresholds.
+  std::vector<std::array<int64_t, 4>> boxes;
+  std::vector<double> scores;
+  std::vector<torch::Tensor> edited(all.size());
+  std::vector<int64_t> areas(all.size());
+  for (size_t k = 0; k < all.size(); ++k) {
+    const torch::Tensor px = mask_pixels(all[k], W, H).to(torch::kUInt8).contiguous();
+    std::vector<uint8_t> bits(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel());
+    bool changed = remove_small_regions(bits, int(W), int(H), o.min_mask_region_area, SmallRegionMode::holes);
+    changed = remove_small_regions(bits, int(W), int(H), o.min_mask_region_area, SmallRegionMode::islands) || changed;
+    const torch::Tensor now = torch::from_blob(bits.data(), {H, W}, torch::kUInt8).to(torch::kBool);
+    const torch::Tensor bx = sam_mask_boxes(now.unsqueeze(0))[0];
+    std::array<int64_t, 4> box{};
+    for (int q = 0; q < 4; ++q) box[size_t(q)] = bx[q].item<int64_t>();
+    boxes.push_back(box);
+    scores.push_back(changed ? 0.0 : 1.0);
+    if (changed) {
+      areas[k] = now.sum().item<int64_t>();
+      edited[k] = areas[k] == 0 ? torch::zeros({0, 0}, torch::kBool)
+                                : now.slice(0, box[1], box[3] + 1).slice(1, box[0], box[2] + 1).clone();
+    }
+  }
+  std::vector<SamMask> kept;
+  for (size_t i : sam_nms(boxes, scores, std::max(o.box_nms_thresh, o.crop_nms_thresh))) {
+    if (edited[i].defined()) all[i].box = boxes[i], all[i].area = areas[i], all[i].edited = edited[i];
+    kept.push_back(std::move(all[i]));
+  }
+  return kept;
+}
+
+torch::Tensor SamModel::mask_pixels(const SamMask& m, int64_t width, int64_t height) const {
+  torch::Tensor out = torch::zeros({height, width}, torch::kBool);
+  if (m.edited.defined()) {
+    if (m.edited.numel() > 0)
+      out.slice(0, m.box[1], m.box[3] + 1).slice(1, m.box[0], m.box[2] + 1).copy_(m.edited);
+    return out;
+  }
   // The same arithmetic as everything()'s: the same pixels.
-  return sam_instance_map(masks, in.width, in.height,
-                          [&](size_t k) { return upsample_logits(masks[k].mask.to(device), in) > 0; });
+  const torch::Tensor crop = upsample_logits(m.mask.to(device), sam_crop_frame(m)) > 0;
+  if (m.crop == std::array<int64_t, 4>{0, 0, width, height}) return crop;
+  out.slice(0, m.crop[1], m.crop[3]).slice(1, m.crop[0], m.crop[2]).copy_(crop);  // uncrop_masks
+  return out;
+}
+
+Image SamModel::instance_map(const std::vector<SamMask>& masks, int width, int height) const {
+  return sam_instance_map(masks, width, height, [&](size_t k) { return mask_pixels(masks[k], width, height); });
 }
 
 }  // namespace rass::model

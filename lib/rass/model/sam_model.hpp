@@ -32,6 +32,7 @@
 #include <torch/types.h>
 
 #include "rass/core/image.hpp"
+#include "rass/core/sam_crops.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/sam_prompts.hpp"
 #include "rass/nn/sam.hpp"
@@ -72,19 +73,32 @@ struct SamInput {
   int resized_width = 0, resized_height = 0;  // inside the S x S frame
 };
 
-// SamAutomaticMaskGenerator's settings (its defaults), one crop layer (the
-// whole image) and no small-region removal.
+// SamAutomaticMaskGenerator's settings, with its defaults.
 struct SamEverythingOptions {
   int points_per_side = 32, points_per_batch = 64;
   double pred_iou_thresh = 0.88, stability_score_thresh = 0.95, stability_score_offset = 1.0, box_nms_thresh = 0.7;
+  // Crop layers: layer i (1..crop_n_layers) runs the generator again on
+  // (2^i)^2 overlapping crops, each embedded on its own, with
+  // int(points_per_side / crop_n_points_downscale_factor^i) points per side.
+  int crop_n_layers = 0, crop_n_points_downscale_factor = 1;
+  double crop_nms_thresh = 0.7, crop_overlap_ratio = 512.0 / 1500.0;
+  // > 0: holes and islands smaller than this (pixels) are removed, and
+  // masks that changed are suppressed again (remove_small_regions).
+  int64_t min_mask_region_area = 0;
 };
 // One mask "segment everything" keeps.
 struct SamMask {
-  torch::Tensor mask;               // its low-resolution logits [1, 1, 256, 256], CPU float (upsample_logits > 0: its pixels)
-  std::array<int64_t, 4> box{};     // x_min, y_min, x_max, y_max of its pixels (inclusive)
+  torch::Tensor mask;               // its low-resolution logits [1, 1, 256, 256] in its crop's frame, CPU float
+  std::array<int64_t, 4> box{};     // x_min, y_min, x_max, y_max of its pixels (inclusive), in the image
   double iou_pred = 0, stability = 0;
   std::array<double, 2> point{};    // the grid point that prompted it (input pixels)
   int64_t area = 0;
+  std::array<int64_t, 4> crop{};    // the crop it came from: x0, y0, x1, y1 (exclusive); layer 0: the whole image
+  int crop_resized_width = 0, crop_resized_height = 0;  // that crop inside the encoder's S x S frame
+  // When the small-region clean-up changed the mask: its pixels inside
+  // `box` ([y1 - y0 + 1, x1 - x0 + 1] bool; [0, 0] when nothing is left),
+  // which then replace the logits'.
+  torch::Tensor edited;
 };
 
 // What the decoder gave for a set of objects, at the input image's size.
@@ -130,22 +144,36 @@ class SamModel {
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
                         const Image* gt = nullptr) const;
 
-  // SamAutomaticMaskGenerator.generate with one crop layer: a grid of
-  // points_per_side^2 single-point prompts (pixel (i + 0.5) / n of each
-  // side), three masks each from logits at the input's size; kept where the
-  // predicted IoU is above pred_iou_thresh (when > 0) and the stability
-  // score (#logit > offset / #logit > -offset) at least its threshold (when
-  // > 0); then non-maximum suppression of their boxes (IoU of
-  // (x1 - x0) * (y1 - y0) areas, torchvision's) by predicted IoU. In the
-  // order NMS keeps them: by predicted IoU, highest first.
-  std::vector<SamMask> everything(const torch::Tensor& embedding, const SamInput& in,
-                                  const SamEverythingOptions& o) const;
-  // The instance map of everything()'s masks at the input's size.
-  Image instance_map(const std::vector<SamMask>& masks, const SamInput& in) const;
+  // SamAutomaticMaskGenerator.generate. For each crop (the whole image,
+  // then the crop layers'), embedded on its own: a grid of single-point
+  // prompts (build_point_grid's points times the crop's size), three masks
+  // each from logits at the crop's size; kept where the predicted IoU is
+  // above pred_iou_thresh (when > 0), the stability score
+  // (#logit > offset / #logit > -offset) at least its threshold (when > 0)
+  // and no side of the box is within 20 pixels of a crop side that is not
+  // the image's; then non-maximum suppression of their boxes (IoU of
+  // (x1 - x0) * (y1 - y0) areas, torchvision's) by predicted IoU. With more
+  // than one crop, the crops' masks are suppressed again at crop_nms_thresh,
+  // smaller crops first; with min_mask_region_area, the clean-up and a last
+  // suppression by "unchanged first". In the order the last suppression
+  // keeps them; among equal scores, in the order they were found (torch's
+  // sort leaves ties in an order of its own).
+  std::vector<SamMask> everything(const Image& rgb, const SamEverythingOptions& o) const;
+  // A mask of everything() as [height, width] bool pixels of the image (CPU).
+  torch::Tensor mask_pixels(const SamMask& m, int64_t width, int64_t height) const;
+  // The instance map of everything()'s masks at the image's size.
+  Image instance_map(const std::vector<SamMask>& masks, int width, int height) const;
 
   // postprocess_masks of one mask's logits [1, 1, 256, 256]: to S x S, cropped
   // to the resized image, to the input's size; [H, W] float on the CPU.
   torch::Tensor upsample_logits(const torch::Tensor& low, const SamInput& in) const;
+
+  // everything()'s pass over one crop (_process_crop): `in` is the crop's
+  // image, `embedding` its embedding, `width` x `height` the whole image's
+  // size; boxes and points come back in the image's frame.
+  std::vector<SamMask> everything_crop(const torch::Tensor& embedding, const SamInput& in,
+                                       const SamEverythingOptions& o, const SamCrop& crop, int points_per_side,
+                                       int64_t width, int64_t height) const;
 
   SamFolderConfig config;
   bool enhancing = false;

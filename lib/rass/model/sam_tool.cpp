@@ -21,6 +21,7 @@
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/oom_message.hpp"
+#include "rass/core/sam_crops.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/png_text.hpp"
 #include "rass/model/batching.hpp"
@@ -89,12 +90,36 @@ SamPlan make_sam_plan(const SamJob& job) {
     unit(job.pred_iou_thresh, "--pred-iou-thresh");
     unit(job.stability_thresh, "--stability-thresh");
     unit(job.nms_thresh, "--nms-thresh");
+    unit(job.crop_nms_thresh, "--crop-nms-thresh");
+    if (!(job.crop_overlap >= 0 && job.crop_overlap < 1))
+      throw_usage("--crop-overlap " + std::to_string(job.crop_overlap) + ": expected a fraction in [0, 1)");
+    if (job.min_region_area < 0) throw_usage("--min-region-area: expected a pixel count >= 0");
+    // Every layer needs a point, and every mask an id of the 16-bit map.
+    int64_t candidates = 0;
+    for (int layer = 0; layer <= job.crop_layers; ++layer) {
+      const int n = sam_layer_points_per_side(job.points_per_side, layer, job.crop_points_downscale);
+      if (n < 1)
+        throw_usage("--points-per-side " + std::to_string(job.points_per_side) + " / --crop-points-downscale " +
+                    std::to_string(job.crop_points_downscale) + "^" + std::to_string(layer) +
+                    " leaves crop layer " + std::to_string(layer) + " no point: lower --crop-layers or the downscale");
+      candidates += (int64_t(1) << (2 * layer)) * int64_t(n) * n * 3;
+    }
+    if (candidates > 65535)
+      throw_usage("--points-per-side " + std::to_string(job.points_per_side) + " with --crop-layers " +
+                  std::to_string(job.crop_layers) + " can keep " + std::to_string(candidates) +
+                  " masks, and the instance map's ids stop at 65535: raise --crop-points-downscale or lower "
+                  "--points-per-side or --crop-layers");
     pl.everything = true;
     pl.eo.points_per_side = job.points_per_side;
     pl.eo.points_per_batch = job.points_per_batch;
     pl.eo.pred_iou_thresh = job.pred_iou_thresh;
     pl.eo.stability_score_thresh = job.stability_thresh;
     pl.eo.box_nms_thresh = job.nms_thresh;
+    pl.eo.crop_n_layers = job.crop_layers;
+    pl.eo.crop_nms_thresh = job.crop_nms_thresh;
+    pl.eo.crop_overlap_ratio = job.crop_overlap;
+    pl.eo.crop_n_points_downscale_factor = job.crop_points_downscale;
+    pl.eo.min_mask_region_area = job.min_region_area;
     pl.fill = 0;
     return pl;
   }
@@ -191,7 +216,8 @@ json sam_masks_json(const std::vector<SamMask>& masks) {
                  {"area", masks[i].area},
                  {"iou_pred", masks[i].iou_pred},
                  {"stability", masks[i].stability},
-                 {"point", masks[i].point}});
+                 {"point", masks[i].point},
+                 {"crop", masks[i].crop}});
   return a;
 }
 
@@ -228,6 +254,14 @@ json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, const st
                        {"pred_iou_thresh", pl.eo.pred_iou_thresh},
                        {"stability_thresh", pl.eo.stability_score_thresh},
                        {"nms_thresh", pl.eo.box_nms_thresh}};
+    // Recorded when used, so masks made before crop layers existed still resume.
+    if (pl.eo.crop_n_layers > 0) {
+      s["everything"]["crop_layers"] = pl.eo.crop_n_layers;
+      s["everything"]["crop_nms_thresh"] = pl.eo.crop_nms_thresh;
+      s["everything"]["crop_overlap"] = pl.eo.crop_overlap_ratio;
+      s["everything"]["crop_points_downscale"] = pl.eo.crop_n_points_downscale_factor;
+    }
+    if (pl.eo.min_mask_region_area > 0) s["everything"]["min_region_area"] = pl.eo.min_mask_region_area;
   } else if (pl.from_labels) {
     s["prompts_from"] = labels_hash;
     s["prompt_type"] = job.prompt_type;
@@ -280,11 +314,10 @@ SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<Sam
                       bool multimask, int fill, const Image* gt) {
   c10::InferenceMode guard;
   if (pl.everything) {
-    const SamInput in = m.prepare(rgb);
     SamPrediction p;
-    p.everything = m.everything(m.embed(in), in, pl.eo);
-    p.labels = m.instance_map(p.everything, in);
-    for (SamMask& k : p.everything) k.mask = torch::Tensor();  // painted: the logits are not kept
+    p.everything = m.everything(rgb, pl.eo);
+    p.labels = m.instance_map(p.everything, rgb.width, rgb.height);
+    for (SamMask& k : p.everything) k.mask = k.edited = torch::Tensor();  // painted: the pixels are not kept
     return p;
   }
   if (objs.empty()) {  // nothing to segment: the map is all `fill`

@@ -25,6 +25,9 @@ struct SamJob {
   bool everything = false;
   int points_per_side = 32, points_per_batch = 64;
   double pred_iou_thresh = 0.88, stability_thresh = 0.95, nms_thresh = 0.7;
+  int crop_layers = 0, crop_points_downscale = 1;
+  double crop_nms_thresh = 0.7, crop_overlap = 512.0 / 1500.0;
+  int64_t min_region_area = 0;
   std::optional<int> fill;                 // default: 0 with --point/--box, 255 with --prompts-from
   std::string enhance = "auto";            // auto | on | off
   std::string device = "cpu", dtype = "fp32";

@@ -393,19 +393,18 @@ SamsrModel::~SamsrModel() = default;
 
 torch::Tensor SamsrModel::sam_masks(const torch::Tensor& z) const {
   const Image img = samsr_latent_image(z[0]);
-  const SamInput in = sam->prepare(img);
   SamEverythingOptions eo;
   eo.points_per_side = config.sam_points_per_side;
   eo.pred_iou_thresh = config.sam_pred_iou_thresh;
   eo.stability_score_thresh = config.sam_stability_thresh;
   eo.box_nms_thresh = config.sam_nms_thresh;
-  const std::vector<SamMask> found = sam->everything(sam->embed(in), in, eo);
+  const std::vector<SamMask> found = sam->everything(img, eo);
   const int64_t H = z.size(2), W = z.size(3);
   torch::Tensor masks = torch::zeros({int64_t(found.size()) + 1, H, W});
   torch::Tensor none = torch::ones({H, W});
   for (size_t i = 0; i < found.size(); ++i) {
     // Upsampled where everything() scored them (its stability and areas).
-    const torch::Tensor b = (sam->upsample_logits(found[i].mask.to(sam->device), in) > 0).to(torch::kFloat).cpu();
+    const torch::Tensor b = sam->mask_pixels(found[i], W, H).to(torch::kFloat);
     masks[int64_t(i)].copy_(b);
     none *= (1 - b);
   }
