@@ -21,10 +21,9 @@ RestoreCli::RestoreCli()
       ->type_name("FILE");
   a.add_option("-m,--model", j_.model, "diffusers SD 2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/); default: the embedded mini model's restore/")
       ->type_name("DIR");  // checked in job(): the flag tests parse every tool without operands
-  // One value per --lora, so `--lora F image.png` leaves the image to the inputs.
+  // One value per --lora (run_main: every option), so `--lora F image.png` leaves the image to the inputs.
   a.add_option("--lora", loras_, "UNet LoRA safetensors, FILE[:SCALE] (repeatable; PEFT or diffusers names)")
-      ->type_name("FILE")
-      ->allow_extra_args(false);
+      ->type_name("FILE");
   a.add_flag("--no-merge", j_.no_merge, "keep LoRA adapters unmerged (slower; for checking a merge)");
   method_opt_ = with_choices(a.add_option("--method", method_, "osediff (t 999, ddpm) or scr (t 1, the model's formula, else ddpm); default: the model's rass.json, else osediff"),
                              {"osediff", "scr"});

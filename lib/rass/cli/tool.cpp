@@ -254,6 +254,21 @@ bool ToolCli::given_on_command_line(const std::string& flag) const {
   return o && on_command_line(o, args_);
 }
 
+namespace {
+
+// One value per occurrence of every option, in every tool and subcommand: a
+// repeatable option (CLI11 gives vectors as many values as follow) would
+// otherwise swallow the inputs after it (`rass-sam --box 1,2,3,4 img.png`
+// segmented nothing: the image was taken for a second box). Repeat the flag
+// for more values.
+void one_value_per_option(CLI::App& app) {
+  for (CLI::Option* o : app.get_options())
+    if (!o->get_positional()) o->allow_extra_args(false);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) one_value_per_option(*sub);
+}
+
+}  // namespace
+
 int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>& body) {
   occupy_closed_std_fds();  // before any file is opened: nothing may land on fd 1 or 2
   const std::string prog = "rass-" + cli.name();
@@ -288,6 +303,7 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   argv_vec.push_back(nullptr);
   char** argv = argv_vec.data();
   cli.args_ = args;
+  one_value_per_option(cli.app());
   try {
     cli.app().parse(argc, argv);
   } catch (const CLI::Success& e) {
