@@ -29,6 +29,7 @@ complete -c rass-sam -l crop-points-downscale -x -d '--everything with --crop-la
 complete -c rass-sam -l min-region-area -x -d '--everything: fill holes and drop islands smaller than this many pixels in each mask, then suppress changed masks again (0: off)'
 complete -c rass-sam -l fill -x -d 'label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)'
 complete -c rass-sam -l enhance -x -a 'auto on off' -d 'GleSAM'\''s latent enhancement: auto (when the folder has an enhancer), on or off'
+complete -c rass-sam -l robust -x -a 'auto on off' -d 'RobustSAM'\''s robust path (its robust output tokens and anti-degradation features): auto (when the folder is RobustSAM'\''s), on or off (its SAM tokens)'
 complete -c rass-sam -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-sam -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA) or bf16'
 complete -c rass-sam -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'

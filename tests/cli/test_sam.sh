@@ -38,6 +38,8 @@ grep -q '"fill":0' "$T/.out" || fail "flag prompts fill with 0"
 
 expect_exit 0 "stdin to stdout" -- bash -c "'$S' -m '$M' --box 5,4,30,25 -q - -o - <'$A' >'$T/pipe.png'"
 expect_exit 0 "same with files" -- "$S" -m "$M" --box 5,4,30,25 -q "$A" -o "$T/file.png"
+# A repeatable option takes one value: the image after it is the input.
+expect_exit 0 "--box then the image" -- "$S" -m "$M" --box 5,4,30,25 "$A" --point 10,12 -o "$T/order.png" -q
 same_pixels "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give different masks"
 expect_exit 0 "--multimask" -- "$S" -m "$M" --box 5,4,30,25 --multimask --json -q "$A" -o "$T/multi.png"
 grep -Eq '"mask_token":[123]' "$T/.out" || fail "--multimask keeps one of tokens 1..3: $(cat "$T/.out")"
@@ -109,6 +111,21 @@ expect_exit 2 "ids past 65535 with crop layers" -- "$S" -m "$M" --everything --p
   "$A" -o "$T/x.png"
 stderr_has "ids stop at 65535" "the refusal says why"
 expect_exit 2 "--min-region-area -1" -- "$S" -m "$M" --everything --min-region-area -1 "$A" -o "$T/x.png"
+[ -e "$T/x.png" ] && fail "a refused run wrote its output"
+
+# RobustSAM (tests/nn/make_robust_sam_fixture.py; numbers: tests/nn/test_robust_sam.cpp).
+R=$N/robust_sam_tiny
+expect_exit 0 "RobustSAM folder" -- "$S" -m "$R" --box 20,10,110,80 --json -q "$N/sam_b.png" -o "$T/rob.png"
+grep -q '"robust":true' "$T/.out" || fail "RobustSAM's robust path recorded: $(head -c 300 "$T/.out")"
+expect_exit 0 "RobustSAM --robust off" -- "$S" -m "$R" --robust off --box 20,10,110,80 --json -q "$N/sam_b.png" \
+  -o "$T/roboff.png"
+grep -q '"robust":false' "$T/.out" || fail "--robust off recorded"
+same_pixels "$T/rob.png" "$T/roboff.png" && fail "the robust path and SAM's tokens gave the same mask"
+expect_exit 2 "--robust on, a plain SAM folder" -- "$S" -m "$M" --robust on --box 5,4,30,25 "$A" -o "$T/x.png"
+expect_exit 2 "--everything on the robust path" -- "$S" -m "$R" --everything "$A" -o "$T/x.png"
+stderr_has "--robust off" "the refusal names the way out"
+expect_exit 0 "--everything with --robust off" -- "$S" -m "$R" --robust off --everything --points-per-side 2 -q "$A" \
+  -o "$T/robev.png"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"
 
 # GleSAM: the enhancer runs; off, the folder is plain SAM (the same SAM weights).

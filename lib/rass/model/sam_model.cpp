@@ -93,6 +93,12 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   for (int64_t i : s.global_attn_indexes)
     if (i < 0 || i >= s.depth)
       throw_bad_input(c.path, "global_attn_indexes names block " + std::to_string(i) + " of " + std::to_string(s.depth));
+  s.robust = f.flag("robust", false);
+  if (s.robust && s.global_attn_indexes.empty())
+    throw_bad_input(c.path, "robust: RobustSAM takes its early features from the first global-attention block, and "
+                            "global_attn_indexes is empty");
+  if (s.robust && s.prompt_embed_dim % (s.num_multimask_outputs + 1) != 0)
+    throw_bad_input(c.path, "robust: RobustSAM's token block needs prompt_embed_dim a multiple of the mask tokens");
   if (j.contains("enhancer") && !j["enhancer"].is_null()) {
     if (!j["enhancer"].is_object()) throw_bad_input(c.path, "enhancer must be an object (or absent)");
     const JsonFields e(j["enhancer"], c.path + " (enhancer)");
@@ -140,6 +146,15 @@ void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
          {s.prompt_embed_dim / s.attention_downsample_rate, s.prompt_embed_dim});
   expect("mask_decoder.iou_prediction_head.layers." + std::to_string(s.iou_head_depth - 1) + ".weight",
          {s.num_multimask_outputs + 1, s.iou_head_depth > 1 ? s.iou_head_hidden_dim : s.prompt_embed_dim});
+  if (s.robust) {
+    expect("mask_decoder.custom_robust_token.weight", {s.num_multimask_outputs + 1, s.prompt_embed_dim});
+    expect("mask_decoder.fourier_first_layer_features.conv_layer.weight", {s.embed_dim, 2 * s.embed_dim, 3, 3});
+    expect("mask_decoder.fourier_mask_features.conv_layer.weight",
+           {s.prompt_embed_dim / 8, s.prompt_embed_dim / 4, 3, 3});
+  } else if (file.find("mask_decoder.custom_robust_token.weight")) {
+    throw_bad_input(c.path, "has no \"robust\": true, but " + file.path() +
+                                " holds RobustSAM's decoder (scripts/convert_sam.py writes the flag)");
+  }
 }
 
 SamModel::SamModel(const SamModelOptions& opt) {
@@ -153,6 +168,14 @@ SamModel::SamModel(const SamModelOptions& opt) {
   if (opt.enhance == "on" && !config.enhancer)
     throw_usage("--enhance on: " + config.path + " has no enhancer (a plain SAM folder; GleSAM's has one)");
   enhancing = config.enhancer && opt.enhance != "off";
+  if (opt.robust != "auto" && opt.robust != "on" && opt.robust != "off")
+    throw_usage("--robust " + opt.robust + ": expected auto, on or off");
+  if (opt.robust == "on" && !config.sam.robust)
+    throw_usage("--robust on: " + config.path + " is not a RobustSAM folder (no \"robust\": true)");
+  robust = config.sam.robust && opt.robust != "off";
+  if (robust && enhancing)
+    throw_usage(config.path + ": GleSAM's enhancement and RobustSAM's robust path do not combine (no paper runs "
+                              "them together): pass --enhance off or --robust off");
   torch::NoGradGuard no_grad;  // plain tensors: the model may run outside inference mode
   const std::string weights = opt.dir + "/sam.safetensors";
   if (!file_exists(weights)) throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
@@ -246,14 +269,19 @@ torch::Tensor SamModel::enhance(const torch::Tensor& z) const {
   return (x0.to(torch::kFloat) / g).to(dtype);
 }
 
-torch::Tensor SamModel::embed(const SamInput& in) const {
+torch::Tensor SamModel::embed(const SamInput& in, torch::Tensor* robust_features) const {
+  if (robust && robust_features) {
+    auto [z, early] = sam->image_encoder.ptr()->forward_with_early(in.pixels);
+    *robust_features = sam->mask_decoder.ptr()->robust_features(z.to(decoder_dtype), early.to(decoder_dtype));
+    return z;
+  }
   const torch::Tensor z = sam->image_encoder.ptr()->forward(in.pixels);
   return enhancing ? enhance(z) : z;
 }
 
 SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
                                 const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
-                                const Image* gt) const {
+                                const Image* gt, const torch::Tensor& robust_features) const {
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
   SamPrediction out;
   int max_label = fill;
@@ -308,7 +336,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       }
       p.boxes = torch::tensor(bx).view({n, 4}).to(device);
     }
-    auto [logits, iou] = sam->decode(embedding.to(decoder_dtype), p, multimask);
+    auto [logits, iou] = sam->decode(embedding.to(decoder_dtype), p, multimask, robust_features);
     logits = logits.to(torch::kFloat), iou = iou.to(torch::kFloat);
     torch::Tensor pick = torch::zeros({n}, torch::kLong).to(device);
     if (multimask) pick = iou.argmax(1);
@@ -514,6 +542,9 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
 }
 
 std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingOptions& o) const {
+  if (robust)
+    throw_usage("--everything with RobustSAM's robust path: RobustSAM's own generator prompts through its predictor, "
+                "which decodes with SAM's tokens; pass --robust off for exactly that");
   const int64_t W = rgb.width, H = rgb.height;
   std::vector<SamMask> all;
   const std::vector<SamCrop> crops = sam_crop_boxes(W, H, o.crop_n_layers, o.crop_overlap_ratio);

@@ -63,6 +63,7 @@ void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file);
 struct SamModelOptions {
   std::string dir;
   std::string enhance = "auto";  // auto (the folder's), on (refused without an enhancer), off
+  std::string robust = "auto";   // RobustSAM's robust path: auto (a RobustSAM folder's), on (refused without), off
   std::string device = "cpu", dtype = "fp32";
 };
 
@@ -131,7 +132,9 @@ class SamModel {
   // The resized (Pillow bilinear), normalised and padded image. `rgb` is 8-bit RGB.
   SamInput prepare(const Image& rgb) const;
   // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on).
-  torch::Tensor embed(const SamInput& in) const;
+  // With `robust` and RobustSAM's robust path on, also the image's robust
+  // features for predict() (left undefined otherwise).
+  torch::Tensor embed(const SamInput& in, torch::Tensor* robust = nullptr) const;
   // GleSAM's one-step enhancement of an embedding (the enhancer must be loaded).
   torch::Tensor enhance(const torch::Tensor& embedding) const;
   // Masks of `objects` (coordinates in the input image's pixels), decoded in
@@ -140,9 +143,11 @@ class SamModel {
   // pixels no object covers.
   // `gt`: a label map of the input's size whose pixels of each object's
   // label are its true mask (SamPrediction::gt_iou), or null.
+  // `robust`: embed()'s robust features, decoding with RobustSAM's robust
+  // tokens and features (each object as the reference decodes one prompt).
   SamPrediction predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects, const SamInput& in,
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
-                        const Image* gt = nullptr) const;
+                        const Image* gt = nullptr, const torch::Tensor& robust = {}) const;
 
   // SamAutomaticMaskGenerator.generate. For each crop (the whole image,
   // then the crop layers'), embedded on its own: a grid of single-point
@@ -177,6 +182,7 @@ class SamModel {
 
   SamFolderConfig config;
   bool enhancing = false;
+  bool robust = false;  // RobustSAM's robust path (its eval.py's clear = False)
   nn::Sam sam{nullptr};
   nn::UNet2DCondition unet{nullptr};  // GleSAM's enhancer, when on
   torch::Tensor context;              // its prompt's embedding [1, 77, D]

@@ -30,6 +30,7 @@ struct SamJob {
   int64_t min_region_area = 0;
   std::optional<int> fill;                 // default: 0 with --point/--box, 255 with --prompts-from
   std::string enhance = "auto";            // auto | on | off
+  std::string robust = "auto";             // RobustSAM's robust path: auto | on | off
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;
   std::vector<std::string> inputs;

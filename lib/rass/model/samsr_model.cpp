@@ -385,6 +385,7 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
     // SAM runs float32 whatever --dtype: the reference loads it so (only its
     // UNet and autoencoder are fp16), and its masks pass sharp thresholds.
     so.dtype = "fp32";
+    so.robust = "off";  // SAMSR's generator is SAM's (a RobustSAM folder runs its SAM tokens)
     sam = std::make_unique<SamModel>(so);
   }
 }

@@ -189,6 +189,19 @@ torch::Tensor SamImageEncoderImpl::forward(const torch::Tensor& x) {
   return neck->forward(h.permute({0, 3, 1, 2}));
 }
 
+std::pair<torch::Tensor, torch::Tensor> SamImageEncoderImpl::forward_with_early(const torch::Tensor& x) {
+  torch::Tensor h = patch_embed->proj(x).permute({0, 2, 3, 1});
+  h = h + pos_embed;
+  torch::Tensor early;
+  for (const auto& blk : *blocks) {
+    auto* b = blk->as<SamVitBlockImpl>();
+    h = b->forward(h);
+    if (!early.defined() && b->window_size == 0) early = h;
+  }
+  if (!early.defined()) throw_bad_input("SAM config", "RobustSAM needs a global-attention block (global_attn_indexes)");
+  return {neck->forward(h.permute({0, 3, 1, 2})), early};
+}
+
 // ---- prompt_encoder.py ----
 
 SamPositionEmbeddingImpl::SamPositionEmbeddingImpl(int64_t num_pos_feats) {
@@ -392,6 +405,50 @@ SamMaskDecoderImpl::SamMaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.n
   for (int64_t i = 0; i < num_mask_tokens; ++i) output_hypernetworks_mlps->push_back(SamMlp(d, d, d / 8, 3));
   iou_prediction_head =
       register_module("iou_prediction_head", SamMlp(d, c.iou_head_hidden_dim, num_mask_tokens, c.iou_head_depth));
+  if (c.robust) {
+    if (d % num_mask_tokens != 0)  // the token block splits a token into one chunk per mask token
+      throw_bad_input("SAM config", "RobustSAM's token block needs prompt_embed_dim a multiple of the mask tokens (" +
+                                        std::to_string(num_mask_tokens) + ")");
+    using Kind = RobustFeatureBlockImpl::Kind;
+    custom_robust_token = register_module("custom_robust_token", torch::nn::Embedding(num_mask_tokens, d));
+    robust_mlp = register_module("robust_mlp", SamMlp(d, d, d / 8, 3));
+    fourier_mask_features = register_module("fourier_mask_features", RobustFeatureBlock(Kind::mask, d / 8, d));
+    fourier_first_layer_features =
+        register_module("fourier_first_layer_features", RobustFeatureBlock(Kind::first_layer, c.embed_dim, d));
+    fourier_last_layer_features =
+        register_module("fourier_last_layer_features", RobustFeatureBlock(Kind::last_layer, d, d));
+    custom_token_block = register_module("custom_token_block", RobustTokenBlock(num_mask_tokens, d));
+  }
+}
+
+torch::Tensor SamMaskDecoderImpl::robust_features(const torch::Tensor& image_embedding,
+                                                  const torch::Tensor& early_features) {
+  return fourier_first_layer_features(early_features.permute({0, 3, 1, 2})) +
+         fourier_last_layer_features(image_embedding);
+}
+
+std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward_robust(
+    const torch::Tensor& image_embedding, const torch::Tensor& image_pe, const torch::Tensor& sparse,
+    const torch::Tensor& dense, const torch::Tensor& robust, bool multimask) {
+  const int64_t bs = sparse.size(0);
+  torch::Tensor out_tokens =
+      torch::cat({iou_token->weight, custom_robust_token->weight}, 0).unsqueeze(0).expand({bs, -1, -1});
+  const torch::Tensor tokens = torch::cat({out_tokens, sparse.to(out_tokens.scalar_type())}, 1);
+  const torch::Tensor src = image_embedding.expand({bs, -1, -1, -1}) + dense;
+  const torch::Tensor pos = image_pe.expand({bs, -1, -1, -1});
+  const int64_t c = src.size(1), h = src.size(2), w = src.size(3);
+  auto [hs, keys] = transformer(src, pos, tokens);
+  const torch::Tensor iou_out = hs.select(1, 0);
+  const torch::Tensor up = output_upscaling->forward(keys.transpose(1, 2).reshape({bs, c, h, w}));
+  const torch::Tensor features = fourier_mask_features(up) + robust.to(up.scalar_type());
+  std::vector<torch::Tensor> hyper;
+  for (int64_t i = 0; i < num_mask_tokens; ++i) hyper.push_back(robust_mlp(custom_token_block(hs.select(1, 1 + i))));
+  const int64_t uc = features.size(1), uh = features.size(2), uw = features.size(3);
+  torch::Tensor masks =
+      torch::matmul(torch::stack(hyper, 1), features.reshape({bs, uc, uh * uw})).reshape({bs, -1, uh, uw});
+  torch::Tensor iou = iou_prediction_head(iou_out);
+  if (multimask) return {masks.slice(1, 1), iou.slice(1, 1)};
+  return {masks.slice(1, 0, 1), iou.slice(1, 0, 1)};
 }
 
 std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward(const torch::Tensor& image_embedding,
@@ -425,9 +482,13 @@ SamImpl::SamImpl(const SamConfig& c) : config(c) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> SamImpl::decode(const torch::Tensor& image_embedding, const SamPrompts& p,
-                                                        bool multimask) const {
+                                                        bool multimask, const torch::Tensor& robust) const {
   auto [sparse, dense] = prompt_encoder.ptr()->forward(p);
   const torch::Tensor emb = image_embedding;
+  if (robust.defined())
+    return mask_decoder.ptr()->forward_robust(emb, prompt_encoder->dense_pe().to(emb.scalar_type()),
+                                              sparse.to(emb.scalar_type()), dense.to(emb.scalar_type()), robust,
+                                              multimask);
   return mask_decoder.ptr()->forward(emb, prompt_encoder->dense_pe().to(emb.scalar_type()), sparse.to(emb.scalar_type()),
                                dense.to(emb.scalar_type()), multimask);
 }

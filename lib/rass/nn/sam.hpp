@@ -28,6 +28,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "rass/nn/linear.hpp"
+#include "rass/nn/robust_sam.hpp"
 
 namespace rass::nn {
 
@@ -45,6 +46,9 @@ struct SamConfig {
   int64_t decoder_depth = 2, decoder_heads = 8, decoder_mlp_dim = 2048, attention_downsample_rate = 2;
   int64_t num_multimask_outputs = 3, iou_head_depth = 3, iou_head_hidden_dim = 256;
   std::array<double, 3> pixel_mean{123.675, 116.28, 103.53}, pixel_std{58.395, 57.12, 57.375};
+  // RobustSAM: the mask decoder also holds its robust tokens and feature
+  // blocks (rass/nn/robust_sam.hpp).
+  bool robust = false;
   int64_t embedding_size() const { return image_size / patch_size; }  // 64
 };
 // The released variants: "vit_b", "vit_l", "vit_h". Error(usage) otherwise.
@@ -101,6 +105,9 @@ struct SamImageEncoderImpl : torch::nn::Module {
   // x: [B, 3, image_size, image_size], normalised and padded. Returns the
   // image embedding [B, prompt_embed_dim, 64, 64].
   torch::Tensor forward(const torch::Tensor& x);
+  // The embedding and RobustSAM's early features: the output of the first
+  // global-attention block, [B, 64, 64, embed_dim].
+  std::pair<torch::Tensor, torch::Tensor> forward_with_early(const torch::Tensor& x);
   SamPatchEmbed patch_embed{nullptr};
   torch::Tensor pos_embed;  // [1, 64, 64, embed_dim]
   torch::nn::ModuleList blocks;
@@ -195,14 +202,33 @@ struct SamMaskDecoderImpl : torch::nn::Module {
   torch::nn::ModuleList output_hypernetworks_mlps;
   SamMlp iou_prediction_head{nullptr};
   int64_t num_mask_tokens;
+
+  // RobustSAM (config.robust), its eval path (clear = False):
+  // The image's robust features [1, D / 8, 256, 256] (AMFG of the early
+  // features plus AMFG of the embedding); they do not depend on the prompts.
+  torch::Tensor robust_features(const torch::Tensor& image_embedding, const torch::Tensor& early_features);
+  // As forward, with the robust output tokens through the token block and
+  // robust_mlp, and the mask features through AMFG plus `robust` features.
+  // Each object is decoded as the reference decodes one prompt.
+  std::pair<torch::Tensor, torch::Tensor> forward_robust(const torch::Tensor& image_embedding,
+                                                         const torch::Tensor& image_pe, const torch::Tensor& sparse,
+                                                         const torch::Tensor& dense, const torch::Tensor& robust,
+                                                         bool multimask);
+  torch::nn::Embedding custom_robust_token{nullptr};
+  SamMlp robust_mlp{nullptr};
+  RobustFeatureBlock fourier_mask_features{nullptr}, fourier_first_layer_features{nullptr},
+      fourier_last_layer_features{nullptr};
+  RobustTokenBlock custom_token_block{nullptr};
 };
 TORCH_MODULE(SamMaskDecoder);
 
 struct SamImpl : torch::nn::Module {
   explicit SamImpl(const SamConfig& c);
   // One image's embedding [1, D, 64, 64] and B objects' prompts -> (logits, iou).
+  // With RobustSAM's robust features (SamMaskDecoderImpl::robust_features)
+  // the robust path decodes; undefined: SAM's own tokens (RobustSAM's clear path).
   std::pair<torch::Tensor, torch::Tensor> decode(const torch::Tensor& image_embedding, const SamPrompts& p,
-                                                 bool multimask) const;
+                                                 bool multimask, const torch::Tensor& robust = {}) const;
   SamConfig config;
   SamImageEncoder image_encoder{nullptr};
   SamPromptEncoder prompt_encoder{nullptr};
