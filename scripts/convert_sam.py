@@ -9,9 +9,11 @@ rass-sam loads.
     # rass-merge-lora expand-channels 64 and rass-merge-lora merge):
     python3 scripts/convert_sam.py sam_vit_l_0b3195.pth --decoder glesam_decoder.pth \
         --enhancer-unet glesam-unet --sd stable-diffusion-2-1-base --feat-weight 5 -o glesam-vit-l
-    # RobustSAM (robustsam_checkpoint_{b,l,h}.pth: SAM plus its robust
-    # decoder blocks, found by their keys):
+    # RobustSAM (robustsam_checkpoint_{b,l,h}.pth) and HQ-SAM
+    # (sam_hq_vit_{b,l,h}.pth): SAM plus their decoder additions, found by
+    # their keys:
     python3 scripts/convert_sam.py robustsam_checkpoint_l.pth -o robustsam-vit-l
+    python3 scripts/convert_sam.py sam_hq_vit_l.pth -o sam-hq-vit-l
 
 Needs only torch. The checkpoint is a state dict (or a dict with "model")
 whose keys are SAM's own (image_encoder.*, prompt_encoder.*, mask_decoder.*;
@@ -24,7 +26,7 @@ Written (a temporary folder beside -o, renamed at the end):
   sam.safetensors   every tensor, names unchanged, dtype kept (but
                     BatchNorm's num_batches_tracked, which inference never reads)
   sam.json          architecture "sam", the variant, "robust": true for
-                    RobustSAM, and with --enhancer-unet
+                    RobustSAM, "hq": true for HQ-SAM, and with --enhancer-unet
                     "enhancer": {"feat_weight", "timestep": 1, "prompt": ""}
   unet/             --enhancer-unet's files (linked, copied across filesystems)
   text_encoder/ tokenizer/ scheduler/   --sd's (linked)
@@ -136,9 +138,12 @@ def convert(args):
                 raise BadInput(f"{args.decoder}: {k} has shape {list(v.shape)}, SAM's {list(sd[k].shape)}")
             sd[k] = v
     robust = any(k.startswith("mask_decoder.custom_robust_token") for k in sd)
-    if robust and args.enhancer_unet:
-        raise BadInput(f"{args.checkpoint}: a RobustSAM checkpoint; GleSAM's enhancer (--enhancer-unet) does not "
-                       "combine with it")
+    hq = any(k.startswith("mask_decoder.hf_token") for k in sd)
+    if robust and hq:
+        raise BadInput(f"{args.checkpoint}: holds both RobustSAM's and HQ-SAM's decoder additions")
+    if (robust or hq) and args.enhancer_unet:
+        raise BadInput(f"{args.checkpoint}: a {'RobustSAM' if robust else 'HQ-SAM'} checkpoint; GleSAM's enhancer "
+                       "(--enhancer-unet) does not combine with it")
     sd = {k: v for k, v in sd.items() if not k.endswith(".num_batches_tracked")}
     width = sd["image_encoder.pos_embed"].shape[-1] if "image_encoder.pos_embed" in sd else 0
     depth = len({k.split(".")[2] for k in sd if k.startswith("image_encoder.blocks.")})
@@ -150,6 +155,8 @@ def convert(args):
                        "variants; give its fields with --config")
     if robust:
         config["robust"] = True
+    if hq:
+        config["hq"] = True
     config.update(args.config or {})
     if args.enhancer_unet:
         config["enhancer"] = {"feat_weight": args.feat_weight, "timestep": 1, "prompt": ""}
@@ -170,7 +177,7 @@ def convert(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="sam_vit_{b,l,h}_*.pth (a SAM v1 state dict) or RobustSAM's checkpoint")
+    ap.add_argument("checkpoint", help="sam_vit_{b,l,h}_*.pth (a SAM v1 state dict), RobustSAM's or HQ-SAM's checkpoint")
     ap.add_argument("-o", "--output", required=True, help="the model folder to create")
     ap.add_argument("--decoder", help="a fine-tuned mask decoder's state dict (GleSAM's) replacing SAM's")
     ap.add_argument("--enhancer-unet", help="GleSAM's enhancer UNet folder (diffusers layout, 256 channels in and out)")

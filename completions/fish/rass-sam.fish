@@ -30,6 +30,8 @@ complete -c rass-sam -l min-region-area -x -d '--everything: fill holes and drop
 complete -c rass-sam -l fill -x -d 'label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)'
 complete -c rass-sam -l enhance -x -a 'auto on off' -d 'GleSAM'\''s latent enhancement: auto (when the folder has an enhancer), on or off'
 complete -c rass-sam -l robust -x -a 'auto on off' -d 'RobustSAM'\''s robust path (its robust output tokens and anti-degradation features): auto (when the folder is RobustSAM'\''s), on or off (its SAM tokens)'
+complete -c rass-sam -l hq -x -a 'auto on off' -d 'HQ-SAM'\''s HQ output token and features: auto (when the folder is HQ-SAM'\''s), on or off (SAM'\''s tokens alone)'
+complete -c rass-sam -l hq-token-only -d 'HQ-SAM: the HQ token'\''s mask alone, not added to SAM'\''s (its hq_token_only)'
 complete -c rass-sam -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-sam -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA) or bf16'
 complete -c rass-sam -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'

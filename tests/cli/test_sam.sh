@@ -128,6 +128,20 @@ expect_exit 0 "--everything with --robust off" -- "$S" -m "$R" --robust off --ev
   -o "$T/robev.png"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"
 
+# HQ-SAM (tests/nn/make_hq_sam_fixture.py; numbers: tests/nn/test_hq_sam.cpp).
+H=$N/hq_sam_tiny
+expect_exit 0 "HQ-SAM folder" -- "$S" -m "$H" --box 5,4,30,25 --json -q "$A" -o "$T/hq.png"
+grep -q '"hq":true,"hq_token_only":false' "$T/.out" || fail "HQ-SAM's token recorded: $(head -c 300 "$T/.out")"
+expect_exit 0 "--hq-token-only" -- "$S" -m "$H" --hq-token-only --box 5,4,30,25 -q "$A" -o "$T/hqo.png"
+expect_exit 0 "--hq off" -- "$S" -m "$H" --hq off --box 5,4,30,25 -q "$A" -o "$T/hqoff.png"
+same_pixels "$T/hq.png" "$T/hqoff.png" && fail "SAM plus HQ and SAM alone gave the same mask"
+expect_exit 2 "--hq-token-only with --hq off" -- "$S" -m "$H" --hq off --hq-token-only --box 5,4,30,25 "$A" -o "$T/x.png"
+expect_exit 2 "--hq on, a plain SAM folder" -- "$S" -m "$M" --hq on --box 5,4,30,25 "$A" -o "$T/x.png"
+expect_exit 0 "--everything with HQ-SAM" -- "$S" -m "$H" --everything --points-per-side 4 --pred-iou-thresh 0 \
+  --stability-thresh 0 --nms-thresh 1 --json -q "$A" -o "$T/hqev.png"
+[ "$(grep -o '"id":' "$T/.out" | wc -l)" = 16 ] || fail "HQ-SAM keeps one mask per point: $(grep -o '"id":' "$T/.out" | wc -l)"
+[ -e "$T/x.png" ] && fail "a refused run wrote its output"
+
 # GleSAM: the enhancer runs; off, the folder is plain SAM (the same SAM weights).
 expect_exit 0 "GleSAM folder" -- "$S" -m "$G" --box 5,4,30,25 --json -q "$A" -o "$T/g.png"
 grep -q '"enhanced":true,"feat_weight":3.0' "$T/.out" || fail "GleSAM's enhancement and feature weight recorded"

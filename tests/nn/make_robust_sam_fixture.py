@@ -74,7 +74,7 @@ def build():
                                                                num_heads=t["decoder_heads"]),
                                  transformer_dim=t["prompt_embed_dim"], iou_head_depth=t["iou_head_depth"],
                                  iou_head_hidden_dim=t["iou_head_hidden_dim"], vit_dim=t["embed_dim"]),
-    ).eval()
+    )  # no .eval(): RobustSAM's build_sam.py leaves the model in training mode, and eval.py runs it so (BatchNorm)
 
 
 def randomise(model, seed):

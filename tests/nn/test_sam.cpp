@@ -315,7 +315,8 @@ TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGene
     // The reference's embedding, through one crop's pass (the whole image).
     const rass::SamCrop whole{{0, 0, in.width, in.height}, 0};
     const std::vector<model::SamMask> got =
-        m.everything_crop(golden(*io, img + "_features"), in, o, whole, o.points_per_side, in.width, in.height);
+        m.everything_crop(golden(*io, img + "_features"), torch::Tensor(), in, o, whole, o.points_per_side, in.width,
+                          in.height);
     REQUIRE(got.size() == c["count"].get<size_t>());
     const torch::Tensor box = golden(*io, name + "_box"), iou = golden(*io, name + "_iou"),
                         stab = golden(*io, name + "_stability"), pt = golden(*io, name + "_point"),

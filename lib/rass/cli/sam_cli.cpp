@@ -64,6 +64,10 @@ SamCli::SamCli()
   with_choices(a.add_option("--robust", j_.robust, "RobustSAM's robust path (its robust output tokens and anti-degradation features): auto (when the folder is RobustSAM's), on or off (its SAM tokens)"),
                {"auto", "on", "off"})
       ->default_str("auto");
+  with_choices(a.add_option("--hq", j_.hq, "HQ-SAM's HQ output token and features: auto (when the folder is HQ-SAM's), on or off (SAM's tokens alone)"),
+               {"auto", "on", "off"})
+      ->default_str("auto");
+  a.add_flag("--hq-token-only", j_.hq_token_only, "HQ-SAM: the HQ token's mask alone, not added to SAM's (its hq_token_only)");
   a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
   with_choices(a.add_option("--dtype", j_.dtype, "fp32, fp16 (CUDA) or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
   a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")

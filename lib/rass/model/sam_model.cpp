@@ -94,6 +94,11 @@ SamFolderConfig read_sam_config(const std::string& dir) {
     if (i < 0 || i >= s.depth)
       throw_bad_input(c.path, "global_attn_indexes names block " + std::to_string(i) + " of " + std::to_string(s.depth));
   s.robust = f.flag("robust", false);
+  s.hq = f.flag("hq", false);
+  if (s.robust && s.hq) throw_bad_input(c.path, "robust and hq: a decoder is RobustSAM's or HQ-SAM's, not both");
+  if (s.hq && s.global_attn_indexes.empty())
+    throw_bad_input(c.path, "hq: HQ-SAM takes its early features from the first global-attention block, and "
+                            "global_attn_indexes is empty");
   if (s.robust && s.global_attn_indexes.empty())
     throw_bad_input(c.path, "robust: RobustSAM takes its early features from the first global-attention block, and "
                             "global_attn_indexes is empty");
@@ -155,6 +160,14 @@ void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
     throw_bad_input(c.path, "has no \"robust\": true, but " + file.path() +
                                 " holds RobustSAM's decoder (scripts/convert_sam.py writes the flag)");
   }
+  if (s.hq) {
+    expect("mask_decoder.hf_token.weight", {1, s.prompt_embed_dim});
+    expect("mask_decoder.compress_vit_feat.0.weight", {s.embed_dim, s.prompt_embed_dim, 2, 2});
+    expect("mask_decoder.embedding_maskfeature.3.weight", {s.prompt_embed_dim / 8, s.prompt_embed_dim / 4, 3, 3});
+  } else if (file.find("mask_decoder.hf_token.weight")) {
+    throw_bad_input(c.path, "has no \"hq\": true, but " + file.path() +
+                                " holds HQ-SAM's decoder (scripts/convert_sam.py writes the flag)");
+  }
 }
 
 SamModel::SamModel(const SamModelOptions& opt) {
@@ -176,6 +189,14 @@ SamModel::SamModel(const SamModelOptions& opt) {
   if (robust && enhancing)
     throw_usage(config.path + ": GleSAM's enhancement and RobustSAM's robust path do not combine (no paper runs "
                               "them together): pass --enhance off or --robust off");
+  if (opt.hq != "auto" && opt.hq != "on" && opt.hq != "off") throw_usage("--hq " + opt.hq + ": expected auto, on or off");
+  if (opt.hq == "on" && !config.sam.hq)
+    throw_usage("--hq on: " + config.path + " is not an HQ-SAM folder (no \"hq\": true)");
+  hq = config.sam.hq && opt.hq != "off";
+  if (opt.hq_token_only && !hq) throw_usage("--hq-token-only needs HQ-SAM's HQ token (an HQ-SAM folder, --hq auto or on)");
+  if (hq && enhancing)
+    throw_usage(config.path + ": GleSAM's enhancement and HQ-SAM's HQ token do not combine (no paper runs them "
+                              "together): pass --enhance off or --hq off");
   torch::NoGradGuard no_grad;  // plain tensors: the model may run outside inference mode
   const std::string weights = opt.dir + "/sam.safetensors";
   if (!file_exists(weights)) throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
@@ -189,6 +210,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
     load_state_dict(*sam, *file, true);
   }
   sam->eval();
+  sam->mask_decoder->hq_token_only = opt.hq_token_only;
   // LibTorch's CPU transposed convolution has no bf16 kernel: the prompt
   // encoder and mask decoder (a fraction of the work) stay fp32 there, cast
   // from the file's weights (not from bf16 copies).
@@ -269,10 +291,12 @@ torch::Tensor SamModel::enhance(const torch::Tensor& z) const {
   return (x0.to(torch::kFloat) / g).to(dtype);
 }
 
-torch::Tensor SamModel::embed(const SamInput& in, torch::Tensor* robust_features) const {
-  if (robust && robust_features) {
+torch::Tensor SamModel::embed(const SamInput& in, torch::Tensor* decoder_features) const {
+  if ((robust || hq) && decoder_features) {
     auto [z, early] = sam->image_encoder.ptr()->forward_with_early(in.pixels);
-    *robust_features = sam->mask_decoder.ptr()->robust_features(z.to(decoder_dtype), early.to(decoder_dtype));
+    auto& dec = *sam->mask_decoder.ptr();
+    *decoder_features = robust ? dec.robust_features(z.to(decoder_dtype), early.to(decoder_dtype))
+                               : dec.hq_features(z.to(decoder_dtype), early.to(decoder_dtype));
     return z;
   }
   const torch::Tensor z = sam->image_encoder.ptr()->forward(in.pixels);
@@ -281,7 +305,7 @@ torch::Tensor SamModel::embed(const SamInput& in, torch::Tensor* robust_features
 
 SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
                                 const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
-                                const Image* gt, const torch::Tensor& robust_features) const {
+                                const Image* gt, const torch::Tensor& decoder_features) const {
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
   SamPrediction out;
   int max_label = fill;
@@ -301,20 +325,19 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
                            : torch::from_blob(const_cast<uint8_t*>(gt->u8()), {in.height, in.width}, torch::kUInt8)
                                  .to(torch::kInt);
   }
-  for (size_t a = 0; a < objects.size(); a += size_t(std::max(group, 1))) {
-    const size_t b = std::min(objects.size(), a + size_t(std::max(group, 1)));
+  for (size_t a = 0, b = 0; a < objects.size(); a = b) {
+    // One decoder call takes up to `group` consecutive objects whose prompts
+    // have one shape (as many points, a box or none): each is then decoded
+    // exactly as alone. Padding a shorter point list (label -1) would add
+    // tokens its mask attends to, so its mask would hang on its neighbours.
+    b = a + 1;
+    while (b < objects.size() && b - a < size_t(std::max(group, 1)) &&
+           objects[b].points.size() == objects[a].points.size() &&
+           objects[b].box.has_value() == objects[a].box.has_value())
+      ++b;
     const int64_t n = int64_t(b - a);
-    // Objects of one call share their prompt's shape: all or none have a box;
-    // point counts differ, so short lists are padded (label -1, as SAM's own
-    // padding point).
-    bool any_box = false, all_box = true;
-    size_t max_points = 0;
-    for (size_t i = a; i < b; ++i) {
-      any_box = any_box || objects[i].box.has_value();
-      all_box = all_box && objects[i].box.has_value();
-      max_points = std::max(max_points, objects[i].points.size());
-    }
-    if (any_box && !all_box) throw_usage("objects of one image either all have a box or none does");
+    const bool all_box = objects[a].box.has_value();
+    const size_t max_points = objects[a].points.size();
     nn::SamPrompts p;
     if (max_points > 0) {
       std::vector<float> c(size_t(n) * max_points * 2, 0.0f), l(size_t(n) * max_points, -1.0f);
@@ -336,7 +359,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       }
       p.boxes = torch::tensor(bx).view({n, 4}).to(device);
     }
-    auto [logits, iou] = sam->decode(embedding.to(decoder_dtype), p, multimask, robust_features);
+    auto [logits, iou] = sam->decode(embedding.to(decoder_dtype), p, multimask, decoder_features);
     logits = logits.to(torch::kFloat), iou = iou.to(torch::kFloat);
     torch::Tensor pick = torch::zeros({n}, torch::kLong).to(device);
     if (multimask) pick = iou.argmax(1);
@@ -484,7 +507,8 @@ SamInput sam_crop_frame(const SamMask& m) {
 }  // namespace
 
 // _process_crop: the masks of one crop (`in`, embedded as `embedding`) in the image's frame.
-std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, const SamInput& in,
+std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, const torch::Tensor& decoder_features,
+                                               const SamInput& in,
                                                const SamEverythingOptions& o, const SamCrop& crop, int points_per_side,
                                                int64_t width, int64_t height) const {
   std::vector<std::array<double, 2>> grid = sam_point_grid(points_per_side);
@@ -501,12 +525,16 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
     nn::SamPrompts p;
     p.point_coords = torch::tensor(c).view({nb, 1, 2}).to(device);
     p.point_labels = torch::ones({nb, 1}).to(device);
-    auto [low, iou] = sam->decode(embedding.to(decoder_dtype), p, true);
+    auto [low, iou] = sam->decode(embedding.to(decoder_dtype), p, true, decoder_features);
     low = low.to(torch::kFloat);
     iou = iou.to(torch::kFloat).cpu();
     const int64_t k = low.size(1);
+    // HQ-SAM's decoder keeps one mask per point in multimask mode: SAM's with
+    // the highest predicted IoU (its first on a tie), plus the HQ mask.
+    const torch::Tensor best = hq && decoder_features.defined() ? iou.argmax(1) : torch::Tensor();
     for (int64_t i = 0; i < nb; ++i)
       for (int64_t j = 0; j < k; ++j) {
+        if (best.defined() && j != best[i].item<int64_t>()) continue;
         const double score = iou[i][j].item<double>();
         if (o.pred_iou_thresh > 0 && !(float(score) > float(o.pred_iou_thresh))) continue;  // float32, as torch compares
         // postprocess_masks at the crop's size, one mask at a time.
@@ -555,7 +583,9 @@ std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingO
     const bool whole = crop.layer == 0;
     const SamInput in = prepare(whole ? rgb : sam_crop_image(rgb, crop.box));
     const int n = sam_layer_points_per_side(o.points_per_side, crop.layer, o.crop_n_points_downscale_factor);
-    std::vector<SamMask> got = everything_crop(embed(in), in, o, crop, n, W, H);
+    torch::Tensor features;
+    const torch::Tensor z = embed(in, &features);
+    std::vector<SamMask> got = everything_crop(z, features, in, o, crop, n, W, H);
     for (SamMask& m : got) all.push_back(std::move(m));
   }
   if (crops.size() > 1) {

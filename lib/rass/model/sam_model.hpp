@@ -64,6 +64,8 @@ struct SamModelOptions {
   std::string dir;
   std::string enhance = "auto";  // auto (the folder's), on (refused without an enhancer), off
   std::string robust = "auto";   // RobustSAM's robust path: auto (a RobustSAM folder's), on (refused without), off
+  std::string hq = "auto";       // HQ-SAM's HQ token: auto (an HQ-SAM folder's), on (refused without), off
+  bool hq_token_only = false;    // HQ-SAM: the HQ token's mask alone (not added to SAM's)
   std::string device = "cpu", dtype = "fp32";
 };
 
@@ -132,9 +134,10 @@ class SamModel {
   // The resized (Pillow bilinear), normalised and padded image. `rgb` is 8-bit RGB.
   SamInput prepare(const Image& rgb) const;
   // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on).
-  // With `robust` and RobustSAM's robust path on, also the image's robust
-  // features for predict() (left undefined otherwise).
-  torch::Tensor embed(const SamInput& in, torch::Tensor* robust = nullptr) const;
+  // With `decoder_features` and RobustSAM's robust path or HQ-SAM's HQ
+  // token on, also the image's robust or HQ features for predict() (left
+  // undefined otherwise).
+  torch::Tensor embed(const SamInput& in, torch::Tensor* decoder_features = nullptr) const;
   // GleSAM's one-step enhancement of an embedding (the enhancer must be loaded).
   torch::Tensor enhance(const torch::Tensor& embedding) const;
   // Masks of `objects` (coordinates in the input image's pixels), decoded in
@@ -143,11 +146,12 @@ class SamModel {
   // pixels no object covers.
   // `gt`: a label map of the input's size whose pixels of each object's
   // label are its true mask (SamPrediction::gt_iou), or null.
-  // `robust`: embed()'s robust features, decoding with RobustSAM's robust
-  // tokens and features (each object as the reference decodes one prompt).
+  // `decoder_features`: embed()'s, decoding with RobustSAM's robust tokens
+  // and features (each object as the reference decodes one prompt) or with
+  // HQ-SAM's HQ token.
   SamPrediction predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects, const SamInput& in,
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
-                        const Image* gt = nullptr, const torch::Tensor& robust = {}) const;
+                        const Image* gt = nullptr, const torch::Tensor& decoder_features = {}) const;
 
   // SamAutomaticMaskGenerator.generate. For each crop (the whole image,
   // then the crop layers'), embedded on its own: a grid of single-point
@@ -176,13 +180,16 @@ class SamModel {
   // everything()'s pass over one crop (_process_crop): `in` is the crop's
   // image, `embedding` its embedding, `width` x `height` the whole image's
   // size; boxes and points come back in the image's frame.
-  std::vector<SamMask> everything_crop(const torch::Tensor& embedding, const SamInput& in,
+  // `decoder_features`: embed()'s (HQ-SAM's HQ features, or undefined).
+  std::vector<SamMask> everything_crop(const torch::Tensor& embedding, const torch::Tensor& decoder_features,
+                                       const SamInput& in,
                                        const SamEverythingOptions& o, const SamCrop& crop, int points_per_side,
                                        int64_t width, int64_t height) const;
 
   SamFolderConfig config;
   bool enhancing = false;
   bool robust = false;  // RobustSAM's robust path (its eval.py's clear = False)
+  bool hq = false;      // HQ-SAM's HQ token and features
   nn::Sam sam{nullptr};
   nn::UNet2DCondition unet{nullptr};  // GleSAM's enhancer, when on
   torch::Tensor context;              // its prompt's embedding [1, 77, D]

@@ -232,6 +232,8 @@ json sam_record(const SamJob& job, const SamModel& m, const SamPlan& pl, const s
           {"enhanced", m.enhancing},
           {"feat_weight", m.enhancing ? json(m.config.feat_weight) : json(nullptr)},
           {"robust", m.robust},
+          {"hq", m.hq},
+          {"hq_token_only", m.hq ? json(job.hq_token_only) : json(nullptr)},
           {"input_size", {w, h}},
           {"multimask", job.multimask},
           {"fill", pl.fill},
@@ -241,7 +243,8 @@ json sam_record(const SamJob& job, const SamModel& m, const SamPlan& pl, const s
 
 // What --resume compares and the mask PNG records: every setting that
 // decides the mask.
-json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, bool robust, const std::string& model_files,
+json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, bool robust, bool hq,
+                  const std::string& model_files,
                   const std::string& key, const std::string& input_hash, const std::string& labels_hash) {
   json s = {{"key", key},
             {"input", input_hash},
@@ -250,7 +253,9 @@ json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, bool rob
             {"multimask", job.multimask},
             {"fill", pl.fill},
             {"dtype", job.dtype}};
-  if (robust) s["robust"] = true;  // only then: masks made before RobustSAM existed still resume
+  // Recorded only when on: masks made before RobustSAM and HQ-SAM existed still resume.
+  if (robust) s["robust"] = true;
+  if (hq) s["hq"] = job.hq_token_only ? "hq_token_only" : "sam+hq";
   if (pl.everything) {
     s["everything"] = {{"points_per_side", pl.eo.points_per_side},
                        {"pred_iou_thresh", pl.eo.pred_iou_thresh},
@@ -285,6 +290,8 @@ SamModelOptions sam_model_options(const SamJob& job) {
   o.dir = job.model;
   o.enhance = job.enhance;
   o.robust = job.robust;
+  o.hq = job.hq;
+  o.hq_token_only = job.hq_token_only;
   o.device = job.device;
   o.dtype = job.dtype;
   return o;
@@ -334,9 +341,9 @@ SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<Sam
     return p;
   }
   const SamInput in = m.prepare(rgb);
-  torch::Tensor robust;
-  const torch::Tensor z = m.embed(in, &robust);
-  return m.predict(z, objs, in, multimask, fill, false, 16, gt, robust);
+  torch::Tensor features;  // RobustSAM's or HQ-SAM's, when on
+  const torch::Tensor z = m.embed(in, &features);
+  return m.predict(z, objs, in, multimask, fill, false, 16, gt, features);
 }
 
 int run_sam_single(const SamJob& job) {
@@ -368,7 +375,7 @@ int run_sam_single(const SamJob& job) {
   set_sam_threads(job, 1);
   const SamPrediction p = run_sam(m, rgb, objs, pl, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
   const std::string settings = batch::provenance_text(
-      kSamProg, sam_settings(job, pl, m.enhancing, m.robust, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
+      kSamProg, sam_settings(job, pl, m.enhancing, m.robust, m.hq, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
                              pl.from_labels ? batch::bytes_hash(label_bytes) : ""));
   sam_write_mask(job.output, p.labels, settings);
   if (job.json)
@@ -437,7 +444,7 @@ int run_sam_batch(const SamJob& job) {
     const std::vector<uint8_t> bytes = read_image_bytes(it.paths[0]);
     std::vector<uint8_t> label_bytes;
     if (pl.from_labels) label_bytes = read_image_bytes(labels_of(it.key));
-    const json settings = sam_settings(job, pl, m.enhancing, m.robust, model_fp, it.key, batch::bytes_hash(bytes),
+    const json settings = sam_settings(job, pl, m.enhancing, m.robust, m.hq, model_fp, it.key, batch::bytes_hash(bytes),
                                        pl.from_labels ? batch::bytes_hash(label_bytes) : "");
     if (job.resume && batch::resume_skips(out_of(it.key), {}, settings, it.key, i, resumed, lines)) {
       rd.skipped = true;

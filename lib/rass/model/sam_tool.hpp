@@ -31,6 +31,8 @@ struct SamJob {
   std::optional<int> fill;                 // default: 0 with --point/--box, 255 with --prompts-from
   std::string enhance = "auto";            // auto | on | off
   std::string robust = "auto";             // RobustSAM's robust path: auto | on | off
+  std::string hq = "auto";                 // HQ-SAM's HQ token: auto | on | off
+  bool hq_token_only = false;
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;
   std::vector<std::string> inputs;

@@ -24,11 +24,13 @@ torch::nn::Conv2d robust_conv(int64_t in, int64_t out, int64_t k, bool bias = tr
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).padding(k / 2).bias(bias));
 }
 
-// InstanceNorm2d(affine=False): each (sample, channel) over its pixels.
+// Each (sample, channel) over its pixels, biased variance, in float32 (the
+// squares overflow fp16 on large features): InstanceNorm2d(affine=False).
 torch::Tensor robust_instance_norm2d(const torch::Tensor& x) {
-  const torch::Tensor m = x.mean({2, 3}, true);
-  const torch::Tensor v = (x - m).pow(2).mean({2, 3}, true);
-  return (x - m) / torch::sqrt(v + kRobustNormEps);
+  const torch::Tensor xf = x.to(torch::kFloat);
+  const torch::Tensor m = xf.mean({2, 3}, true);
+  const torch::Tensor v = (xf - m).pow(2).mean({2, 3}, true);
+  return ((xf - m) / torch::sqrt(v + kRobustNormEps)).to(x.scalar_type());
 }
 
 }  // namespace
@@ -41,8 +43,13 @@ RobustBatchNorm2dImpl::RobustBatchNorm2dImpl(int64_t channels) {
 }
 
 torch::Tensor RobustBatchNorm2dImpl::forward(const torch::Tensor& x) {
-  return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/false, 0.1, kRobustNormEps,
-                           /*cudnn_enabled=*/true);
+  // Training-mode statistics of a batch of one (RobustSAM's build never
+  // calls .eval(), so its eval.py normalises each image, and each prompt's
+  // mask features, by their own statistics): per sample, as many objects
+  // decoded together each get what one prompt alone gets. The running
+  // statistics are loaded and not read.
+  const torch::Tensor y = robust_instance_norm2d(x);
+  return y * weight.to(y.scalar_type()).view({1, -1, 1, 1}) + bias.to(y.scalar_type()).view({1, -1, 1, 1});
 }
 
 RobustSelectorImpl::RobustSelectorImpl(int64_t channels, int64_t reduction) {
@@ -117,7 +124,10 @@ torch::Tensor RobustFourierBlockImpl::forward(const torch::Tensor& x) {
   // fft2 over the last two dimensions; the spectrum in float32 (bf16 has no FFT).
   const torch::Tensor spec = torch::fft::fft2(x.to(torch::kFloat));
   const torch::Tensor magnitude = spec.abs(), phase = spec.angle();
-  const torch::Tensor m = conv_layer(magnitude.to(conv_layer->weight.scalar_type())).to(torch::kFloat);
+  // The convolution in float32 too: the zero frequency is H x W times the
+  // mean (65536 x for a 256 x 256 map), past fp16's range.
+  const torch::Tensor m = torch::conv2d(magnitude, conv_layer->weight.to(torch::kFloat),
+                                        conv_layer->bias.to(torch::kFloat));
   const torch::Tensor changed = torch::complex(m * torch::cos(phase), m * torch::sin(phase));
   return torch::real(torch::fft::ifft2(changed)).to(x.scalar_type());
 }
@@ -158,7 +168,8 @@ torch::Tensor RobustTokenBlockImpl::forward(const torch::Tensor& tokens) {
     const torch::Tensor v = (t - m).pow(2).mean(-1, true);
     return (t - m) / torch::sqrt(v + kRobustNormEps);
   };
-  return mlp->forward(norm(norm(tokens)).slice(-1, 0, chunk));
+  const torch::Tensor tf = tokens.to(torch::kFloat);
+  return mlp->forward(norm(norm(tf)).slice(-1, 0, chunk).to(tokens.scalar_type()));
 }
 
 }  // namespace rass::nn

@@ -7,10 +7,11 @@
 // MLP). Module names equal the released checkpoints' keys under
 // mask_decoder.*, so a converted checkpoint loads with no renaming table.
 //
-// As the reference computes them, in eval mode:
-// - BatchNorm2d uses its running statistics (eps 1e-5); InstanceNorm2d and
-//   InstanceNorm1d have no affine parameters and always use the input's
-//   statistics (biased variance, eps 1e-5);
+// As the reference computes them:
+// - BatchNorm2d in training mode, as its build (which never calls .eval())
+//   leaves it for eval.py: each image's (each prompt's) own statistics, then
+//   BN's weight and bias; InstanceNorm2d and InstanceNorm1d have no affine
+//   parameters; all with biased variance and eps 1e-5;
 // - LeakyReLU's slope is 0.01; the selector's two attention maps are a
 //   softmax over the pair, 4x4 cells upsampled by nearest neighbour;
 // - the Fourier block changes the magnitude of fft2 by a 1x1 convolution and
@@ -30,7 +31,9 @@
 
 namespace rass::nn {
 
-// nn.BatchNorm2d in eval mode (its num_batches_tracked is not kept).
+// nn.BatchNorm2d as RobustSAM's eval.py runs it: training mode on a batch of
+// one (its num_batches_tracked is not kept; its running statistics are
+// loaded, not read).
 struct RobustBatchNorm2dImpl : torch::nn::Module {
   explicit RobustBatchNorm2dImpl(int64_t channels);
   torch::Tensor forward(const torch::Tensor& x);

@@ -419,6 +419,63 @@ SamMaskDecoderImpl::SamMaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.n
         register_module("fourier_last_layer_features", RobustFeatureBlock(Kind::last_layer, d, d));
     custom_token_block = register_module("custom_token_block", RobustTokenBlock(num_mask_tokens, d));
   }
+  if (c.hq) {
+    if (c.robust) throw_bad_input("SAM config", "robust and hq: a decoder is RobustSAM's or HQ-SAM's, not both");
+    using torch::nn::ConvTranspose2dOptions;
+    hf_token = register_module("hf_token", torch::nn::Embedding(1, d));
+    hf_mlp = register_module("hf_mlp", SamMlp(d, d, d / 8, 3));
+    compress_vit_feat = register_module(
+        "compress_vit_feat",
+        torch::nn::Sequential(torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c.embed_dim, d, 2).stride(2)),
+                              LayerNorm2d(d), torch::nn::GELU(),
+                              torch::nn::ConvTranspose2d(ConvTranspose2dOptions(d, d / 8, 2).stride(2))));
+    embedding_encoder = register_module(
+        "embedding_encoder",
+        torch::nn::Sequential(torch::nn::ConvTranspose2d(ConvTranspose2dOptions(d, d / 4, 2).stride(2)),
+                              LayerNorm2d(d / 4), torch::nn::GELU(),
+                              torch::nn::ConvTranspose2d(ConvTranspose2dOptions(d / 4, d / 8, 2).stride(2))));
+    embedding_maskfeature = register_module(
+        "embedding_maskfeature",
+        torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(d / 8, d / 4, 3).padding(1)),
+                              LayerNorm2d(d / 4), torch::nn::GELU(),
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(d / 4, d / 8, 3).padding(1))));
+  }
+}
+
+torch::Tensor SamMaskDecoderImpl::hq_features(const torch::Tensor& image_embedding, const torch::Tensor& early_features) {
+  return embedding_encoder->forward(image_embedding) + compress_vit_feat->forward(early_features.permute({0, 3, 1, 2}));
+}
+
+std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward_hq(const torch::Tensor& image_embedding,
+                                                                       const torch::Tensor& image_pe,
+                                                                       const torch::Tensor& sparse,
+                                                                       const torch::Tensor& dense, const torch::Tensor& hq,
+                                                                       bool multimask) {
+  const int64_t bs = sparse.size(0);
+  torch::Tensor out_tokens = torch::cat({iou_token->weight, mask_tokens->weight, hf_token->weight}, 0)
+                                 .unsqueeze(0)
+                                 .expand({bs, -1, -1});
+  const torch::Tensor tokens = torch::cat({out_tokens, sparse.to(out_tokens.scalar_type())}, 1);
+  const torch::Tensor src = image_embedding.expand({bs, -1, -1, -1}) + dense;
+  const torch::Tensor pos = image_pe.expand({bs, -1, -1, -1});
+  const int64_t c = src.size(1), h = src.size(2), w = src.size(3);
+  auto [hs, keys] = transformer(src, pos, tokens);
+  const torch::Tensor iou_out = hs.select(1, 0);
+  const torch::Tensor up = output_upscaling->forward(keys.transpose(1, 2).reshape({bs, c, h, w}));
+  const torch::Tensor up_hq = embedding_maskfeature->forward(up) + hq.to(up.scalar_type());
+  std::vector<torch::Tensor> hyper;
+  for (int64_t i = 0; i < num_mask_tokens; ++i)
+    hyper.push_back(output_hypernetworks_mlps[i]->as<SamMlpImpl>()->forward(hs.select(1, 1 + i)));
+  const int64_t uc = up.size(1), uh = up.size(2), uw = up.size(3);
+  const torch::Tensor masks_sam =
+      torch::matmul(torch::stack(hyper, 1), up.reshape({bs, uc, uh * uw})).reshape({bs, -1, uh, uw});
+  const torch::Tensor masks_hq = torch::matmul(hf_mlp(hs.select(1, 1 + num_mask_tokens)).unsqueeze(1),
+                                               up_hq.reshape({bs, uc, uh * uw}))
+                                     .reshape({bs, 1, uh, uw});
+  const torch::Tensor iou = iou_prediction_head(iou_out);
+  const torch::Tensor sam_part = multimask ? masks_sam.slice(1, 1) : masks_sam.slice(1, 0, 1);
+  const torch::Tensor out = hq_token_only ? masks_hq.expand_as(sam_part).contiguous() : sam_part + masks_hq;
+  return {out, multimask ? iou.slice(1, 1) : iou.slice(1, 0, 1)};
 }
 
 torch::Tensor SamMaskDecoderImpl::robust_features(const torch::Tensor& image_embedding,
@@ -482,13 +539,17 @@ SamImpl::SamImpl(const SamConfig& c) : config(c) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> SamImpl::decode(const torch::Tensor& image_embedding, const SamPrompts& p,
-                                                        bool multimask, const torch::Tensor& robust) const {
+                                                        bool multimask, const torch::Tensor& decoder_features) const {
   auto [sparse, dense] = prompt_encoder.ptr()->forward(p);
   const torch::Tensor emb = image_embedding;
-  if (robust.defined())
+  if (decoder_features.defined() && config.robust)
     return mask_decoder.ptr()->forward_robust(emb, prompt_encoder->dense_pe().to(emb.scalar_type()),
-                                              sparse.to(emb.scalar_type()), dense.to(emb.scalar_type()), robust,
-                                              multimask);
+                                              sparse.to(emb.scalar_type()), dense.to(emb.scalar_type()),
+                                              decoder_features, multimask);
+  if (decoder_features.defined() && config.hq)
+    return mask_decoder.ptr()->forward_hq(emb, prompt_encoder->dense_pe().to(emb.scalar_type()),
+                                          sparse.to(emb.scalar_type()), dense.to(emb.scalar_type()), decoder_features,
+                                          multimask);
   return mask_decoder.ptr()->forward(emb, prompt_encoder->dense_pe().to(emb.scalar_type()), sparse.to(emb.scalar_type()),
                                dense.to(emb.scalar_type()), multimask);
 }

@@ -49,6 +49,9 @@ struct SamConfig {
   // RobustSAM: the mask decoder also holds its robust tokens and feature
   // blocks (rass/nn/robust_sam.hpp).
   bool robust = false;
+  // HQ-SAM (SysCV/sam-hq, MaskDecoderHQ): the decoder also holds the HQ
+  // output token, its MLP and the HQ feature layers.
+  bool hq = false;
   int64_t embedding_size() const { return image_size / patch_size; }  // 64
 };
 // The released variants: "vit_b", "vit_l", "vit_h". Error(usage) otherwise.
@@ -215,6 +218,23 @@ struct SamMaskDecoderImpl : torch::nn::Module {
                                                          const torch::Tensor& dense, const torch::Tensor& robust,
                                                          bool multimask);
   torch::nn::Embedding custom_robust_token{nullptr};
+
+  // HQ-SAM (config.hq): the image's HQ features [1, D / 8, 256, 256]
+  // (embedding_encoder of the embedding plus compress_vit_feat of the early
+  // features); they do not depend on the prompts.
+  torch::Tensor hq_features(const torch::Tensor& image_embedding, const torch::Tensor& early_features);
+  // MaskDecoderHQ.forward: SAM's mask plus the HQ token's mask over the HQ
+  // features (or the HQ mask alone with hq_token_only). With `multimask`:
+  // SAM's tokens 1..3 each plus the HQ mask, with their IoU predictions (the
+  // reference keeps the one with the highest; so does the caller).
+  std::pair<torch::Tensor, torch::Tensor> forward_hq(const torch::Tensor& image_embedding,
+                                                     const torch::Tensor& image_pe, const torch::Tensor& sparse,
+                                                     const torch::Tensor& dense, const torch::Tensor& hq,
+                                                     bool multimask);
+  bool hq_token_only = false;
+  torch::nn::Embedding hf_token{nullptr};
+  SamMlp hf_mlp{nullptr};
+  torch::nn::Sequential compress_vit_feat, embedding_encoder, embedding_maskfeature;
   SamMlp robust_mlp{nullptr};
   RobustFeatureBlock fourier_mask_features{nullptr}, fourier_first_layer_features{nullptr},
       fourier_last_layer_features{nullptr};
@@ -225,10 +245,11 @@ TORCH_MODULE(SamMaskDecoder);
 struct SamImpl : torch::nn::Module {
   explicit SamImpl(const SamConfig& c);
   // One image's embedding [1, D, 64, 64] and B objects' prompts -> (logits, iou).
-  // With RobustSAM's robust features (SamMaskDecoderImpl::robust_features)
-  // the robust path decodes; undefined: SAM's own tokens (RobustSAM's clear path).
+  // `decoder_features`: RobustSAM's robust features or HQ-SAM's HQ features
+  // (as config says), which select its decoding path; undefined: SAM's own
+  // tokens (RobustSAM's clear path; HQ-SAM without its HQ token).
   std::pair<torch::Tensor, torch::Tensor> decode(const torch::Tensor& image_embedding, const SamPrompts& p,
-                                                 bool multimask, const torch::Tensor& robust = {}) const;
+                                                 bool multimask, const torch::Tensor& decoder_features = {}) const;
   SamConfig config;
   SamImageEncoder image_encoder{nullptr};
   SamPromptEncoder prompt_encoder{nullptr};
