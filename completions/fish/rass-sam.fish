@@ -18,7 +18,7 @@ complete -c rass-sam -s s -l seed -x -d 'seed of the drawn points, 0..2^64-1; wi
 complete -c rass-sam -l multimask -d 'decode three masks per object and keep the one with the highest predicted IoU (default: SAM'\''s single-mask output)'
 complete -c rass-sam -l everything -d 'segment everything: a grid of point prompts, three masks each, filtered by predicted IoU and stability, boxes suppressed (SAM'\''s automatic mask generator); writes mask ids 1..N'
 complete -c rass-sam -l points-per-side -x -d '--everything: points per side of the grid'
-complete -c rass-sam -l points-per-batch -x -d '--everything: point prompts per decoder call (memory, not results)'
+complete -c rass-sam -l points-per-batch -x -d '--everything: point prompts per decoder call (memory; results differ only by float rounding)'
 complete -c rass-sam -l pred-iou-thresh -x -d '--everything: keep masks whose predicted IoU is above this (0: no filter)'
 complete -c rass-sam -l stability-thresh -x -d '--everything: keep masks whose stability score is at least this (0: no filter)'
 complete -c rass-sam -l nms-thresh -x -d '--everything: box IoU above which the mask with the lower predicted IoU is dropped'

@@ -110,6 +110,13 @@ stderr_has "leaves crop layer 2 no point" "the refusal names the layer"
 expect_exit 2 "ids past 65535 with crop layers" -- "$S" -m "$M" --everything --points-per-side 100 --crop-layers 1 \
   "$A" -o "$T/x.png"
 stderr_has "ids stop at 65535" "the refusal says why"
+expect_exit 2 "--points-per-side without --everything" -- "$S" -m "$M" --box 5,4,30,25 --points-per-side 4 "$A" -o "$T/x.png"
+stderr_has "goes with --everything" "the refusal names the mode"
+expect_exit 2 "--crop-overlap without --crop-layers" -- "$S" -m "$M" --everything --crop-overlap 0.5 "$A" -o "$T/x.png"
+expect_exit 2 "--seed with --everything" -- "$S" -m "$M" --everything --seed 3 "$A" -o "$T/x.png"
+stderr_has "goes with --prompts-from" "--seed is read with --prompts-from only"
+expect_exit 2 "--nms-thresh 1.0000001" -- "$S" -m "$M" --everything --nms-thresh 1.0000001 "$A" -o "$T/x.png"
+stderr_has "1.0000001" "the refusal shows the value as given"
 expect_exit 2 "--min-region-area -1" -- "$S" -m "$M" --everything --min-region-area -1 "$A" -o "$T/x.png"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"
 
@@ -159,6 +166,20 @@ if [ -x "$B/rass-merge-lora" ]; then
   cp -r "$T/sd8/unet" "$T/gle2/unet"
   expect_exit 0 "GleSAM folder with the widened UNet" -- "$S" -m "$T/gle2" --box 5,4,30,25 -q "$A" -o "$T/g2.png"
   same_pixels "$T/g2.png" "$T/g.png" || fail "the expand-channels UNet gives another mask than the reference's replication"
+fi
+
+# -O checks: "-" is no folder; an existing writable folder is enough even
+# where its parent is not writable (checked as an unprivileged user: root
+# may write anywhere).
+expect_exit 2 "-O -" -- "$S" -m "$M" --box 5,4,30,25 "$A" -O -
+[ -e ./- ] && fail "-O - made a folder named -"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
+  chmod 755 "$T" && mkdir -p "$T/ro/w" && chown 65534 "$T/ro/w"
+  if setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$M/sam.safetensors" -a -r "$A"; then
+    expect_exit 0 "-O in a folder whose parent is not writable" -- setpriv --reuid=65534 --regid=65534 --clear-groups \
+      "$S" -m "$M" --box 5,4,30,25 -q "$A" -O "$T/ro/w"
+    [ -s "$T/ro/w/sam_a.png" ] || fail "the mask was written in the writable folder"
+  fi
 fi
 
 # Batch: two images, their label maps by key, --resume, --shard.

@@ -124,7 +124,7 @@ void OutputGuard::check_output_file(const std::string& path, const std::string& 
     throw_usage(what + " " + path + " is an existing directory; name a new path");
 }
 
-void OutputGuard::check_not_an_input(const std::string& path, const std::string& what) const {
+void OutputGuard::check_not_an_input(const std::string& path, const std::string& what, bool check_folder) const {
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
@@ -135,18 +135,22 @@ void OutputGuard::check_not_an_input(const std::string& path, const std::string&
   }
   for (const std::string& in : dirs_)
     if (normal == in) throw_usage(what + " " + path + " is an input directory");
-  if (!removable_output(path)) return;  // a device, FIFO or /dev/fd/N is written in place: its folder is not written
+  if (!check_folder || !removable_output(path)) return;  // a device, FIFO or /dev/fd/N is written in place: its folder is not written
   check_can_make_dir(fs::absolute(path, ec).parent_path(), what, path);
 }
 
 void OutputGuard::check_output_dir(const std::string& dir, const std::string& what) const {
-  if (dir.empty() || dir == "-") return;
+  if (dir.empty()) return;
+  // "-" is stdout everywhere else: as a folder it would silently become ./-.
+  if (dir == "-") throw_usage(what + " -: a folder is needed here ('-' is stdout; name a directory)");
   const std::string out = normalised_path(dir);
   for (const std::string& in : dirs_)
     if (path_within(out, in))
       throw_usage(what + " " + dir + (out == in ? " is" : " is inside") + " the input directory " + in +
                   ": outputs could replace or mix with the inputs; choose an output directory outside it");
-  check_not_an_input(dir, what);
+  // The folder itself must be writable (or makeable), not its parent: an
+  // existing -O in a read-only tree (/tmp under /) is fine.
+  check_not_an_input(dir, what, false);
   check_can_make_dir(dir, what, dir);
 }
 

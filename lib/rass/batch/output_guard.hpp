@@ -43,9 +43,9 @@ class OutputGuard {
   static bool path_within(const std::string& inner, const std::string& outer);
 
  private:
-  // Not an input file (any spelling, by inode) nor an input directory; its
-  // folder can be made.
-  void check_not_an_input(const std::string& path, const std::string& what) const;
+  // Not an input file (any spelling, by inode) nor an input directory; with
+  // `check_folder`, the folder it is written in can be made and written.
+  void check_not_an_input(const std::string& path, const std::string& what, bool check_folder = true) const;
   std::set<std::pair<unsigned long long, unsigned long long>> files_;
   std::vector<std::string> dirs_;  // normalised_path
 };

@@ -1,5 +1,9 @@
 #include "rass/cli/sam_cli.hpp"
 
+#include <string>
+
+#include "rass/core/error.hpp"
+
 namespace rass::cli {
 
 SamCli::SamCli()
@@ -34,7 +38,7 @@ SamCli::SamCli()
   a.add_option("--points-per-side", j_.points_per_side, "--everything: points per side of the grid")
       ->default_str("32")
       ->check(integer_range(1, 128));  // 3 x 128^2 masks stay under 65535 ids
-  a.add_option("--points-per-batch", j_.points_per_batch, "--everything: point prompts per decoder call (memory, not results)")
+  a.add_option("--points-per-batch", j_.points_per_batch, "--everything: point prompts per decoder call (memory; results differ only by float rounding)")
       ->default_str("64")
       ->check(integer_range(1, 1024));
   a.add_option("--pred-iou-thresh", j_.pred_iou_thresh, "--everything: keep masks whose predicted IoU is above this (0: no filter)")
@@ -49,7 +53,7 @@ SamCli::SamCli()
   a.add_option("--crop-nms-thresh", j_.crop_nms_thresh, "--everything with --crop-layers: box IoU above which the mask of the larger crop is dropped")
       ->default_str("0.7");
   a.add_option("--crop-overlap", j_.crop_overlap, "--everything with --crop-layers: the first layer's crops overlap by this fraction of the short side (later layers: less)")
-      ->default_str("0.3413");
+      ->default_str("0.3413333333333333");  // 512 / 1500, to the last digit that matters
   a.add_option("--crop-points-downscale", j_.crop_points_downscale, "--everything with --crop-layers: layer i's points per side are --points-per-side / this^i")
       ->default_str("1")
       ->check(integer_range(1, 16));
@@ -80,6 +84,16 @@ SamCli::SamCli()
 
 model::SamJob SamCli::job() const {
   model::SamJob j = j_;
+  // Flags that only one way of prompting reads are refused elsewhere, not ignored.
+  for (const char* f : {"--points-per-side", "--points-per-batch", "--pred-iou-thresh", "--stability-thresh",
+                        "--nms-thresh", "--crop-layers", "--min-region-area"})
+    if (!j.everything && given_on_command_line(f)) throw_usage(std::string(f) + " goes with --everything");
+  for (const char* f : {"--crop-nms-thresh", "--crop-overlap", "--crop-points-downscale"})
+    if ((!j.everything || j.crop_layers == 0) && given_on_command_line(f))
+      throw_usage(std::string(f) + " goes with --everything --crop-layers N (N > 0)");
+  for (const char* f : {"--prompt-type", "--points", "--skip", "--seed"})
+    if (j.prompts_from.empty() && given_on_command_line(f))
+      throw_usage(std::string(f) + " goes with --prompts-from (prompts made from a label map)");
   j.seed = parse_seed(seed_);
   if (fill_opt_->count()) j.fill = fill_;
   j.jobs = common.jobs > 0 ? common.jobs : 1;

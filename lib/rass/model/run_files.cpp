@@ -55,7 +55,7 @@ void RunFiles::check_output_file(const std::string& path, const std::string& wha
 }
 
 void RunFiles::check_output_dir(const std::string& dir, const std::string& what, bool own_folder) {
-  if (dir.empty() || dir == "-") return;
+  if (dir.empty()) return;
   guard_.check_output_dir(dir, what);
   refuse_in_model(dir, what);
   if (!own_folder) return;

@@ -179,7 +179,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
     throw_usage("--dtype fp16 needs --device cuda: LibTorch's CPU kernels have no fp16 convolution or matmul; use bf16 on CPU");
   config = read_sam_config(opt.dir);
   if (opt.enhance == "on" && !config.enhancer)
-    throw_usage("--enhance on: " + config.path + " has no enhancer (a plain SAM folder; GleSAM's has one)");
+    throw_usage("--enhance on: " + config.path + " has no enhancer (only GleSAM's folders have one)");
   enhancing = config.enhancer && opt.enhance != "off";
   if (opt.robust != "auto" && opt.robust != "on" && opt.robust != "off")
     throw_usage("--robust " + opt.robust + ": expected auto, on or off");
