@@ -49,19 +49,7 @@ cfg() { "$py" -c "import json,sys; c=json.load(open(sys.argv[1])); [c.pop(k, Non
 expect_exit 0 "convert RobustSAM" -- "$py" "$C" "$T/robust.pth" --config "$(cfg "$R/sam.json")" -o "$T/conv"
 cmp -s "$T/conv/sam.json" "$R/sam.json" || fail "sam.json differs from the committed one: $(cat "$T/conv/sam.json")"
 grep -q '"robust": true' "$T/conv/sam.json" || fail "the robust decoder is found by its keys"
-cat >"$T/same.py" <<'PY'
-import json, struct, sys
-def header(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        h = json.loads(f.read(n))
-        data = f.read()
-    h.pop("__metadata__", None)
-    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items()}
-a, b = header(sys.argv[1]), header(sys.argv[2])
-sys.exit(0 if a == b else 1)
-PY
-"$py" "$T/same.py" "$T/conv/sam.safetensors" "$R/sam.safetensors" ||
+"$py" "$SRC/tests/cli/same_tensors.py" "$T/conv/sam.safetensors" "$R/sam.safetensors" ||
   fail "sam.safetensors: the converter changed the tensors (or kept num_batches_tracked)"
 A=$FIX/nn/sam_b.png
 expect_exit 0 "the converted folder segments" -- "$B/rass-sam" -m "$T/conv" --box 20,10,110,80 "$A" -o "$T/c.png" -q
@@ -70,7 +58,7 @@ same_pixels "$T/c.png" "$T/m.png" || fail "the converted folder segments differe
 
 expect_exit 0 "convert HQ-SAM" -- "$py" "$C" "$T/hq.pth" --config "$(cfg "$HQ/sam.json")" -o "$T/hq"
 cmp -s "$T/hq/sam.json" "$HQ/sam.json" || fail "HQ-SAM's sam.json differs from the committed one: $(cat "$T/hq/sam.json")"
-"$py" "$T/same.py" "$T/hq/sam.safetensors" "$HQ/sam.safetensors" || fail "HQ-SAM: the converter changed the tensors"
+"$py" "$SRC/tests/cli/same_tensors.py" "$T/hq/sam.safetensors" "$HQ/sam.safetensors" || fail "HQ-SAM: the converter changed the tensors"
 expect_exit 3 "RobustSAM's and HQ-SAM's decoders in one file" -- "$py" "$C" "$T/both.pth" --config "$(cfg "$R/sam.json")" \
   -o "$T/x2"
 [ -e "$T/x2" ] && fail "a refused conversion left its folder"

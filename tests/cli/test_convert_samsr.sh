@@ -50,20 +50,8 @@ PY
 expect_exit 0 "build the checkpoints" -- "$py" "$T/build.py" "$M" "$T"
 cfg=$("$py" -c "import json,sys; c=json.load(open(sys.argv[1])); c.pop('architecture'); c.pop('method'); print(json.dumps(c))" "$M/samsr.json")
 expect_exit 0 "convert" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --sam "$FIX/nn/sam_tiny" --config "$cfg" -o "$T/conv"
-cat >"$T/same.py" <<'PY'
-import json, struct, sys
-def header(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        h = json.loads(f.read(n))
-        data = f.read()
-    h.pop("__metadata__", None)
-    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items()}
-a, b = header(sys.argv[1]), header(sys.argv[2])
-sys.exit(0 if a == b else 1)
-PY
 for f in unet autoencoder; do
-  "$py" "$T/same.py" "$T/conv/$f.safetensors" "$M/$f.safetensors" || fail "$f.safetensors: the converter changed its tensors"
+  "$py" "$SRC/tests/cli/same_tensors.py" "$T/conv/$f.safetensors" "$M/$f.safetensors" || fail "$f.safetensors: the converter changed its tensors"
 done
 cmp -s "$T/conv/samsr.json" "$M/samsr.json" || fail "samsr.json differs from the committed one"
 expect_exit 0 "the converted folder restores" -- "$B/rass-samsr" -m "$T/conv" "$FIX/nn/samsr_lq.png" -o "$T/c.png" -q

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import types
-from functools import partial
 
 import numpy as np
 import torch
@@ -37,13 +36,13 @@ timm.models, tm.layers, tm.registry = tm, tl, tr
 sys.modules.update({"timm": timm, "timm.models": tm, "timm.models.layers": tl, "timm.models.registry": tr})
 
 from segment_anything_hq.automatic_mask_generator import SamAutomaticMaskGenerator  # noqa: E402
-from segment_anything_hq.modeling import (ImageEncoderViT, MaskDecoderHQ, PromptEncoder, Sam,  # noqa: E402
-                                          TwoWayTransformer)
+from segment_anything_hq.modeling import MaskDecoderHQ  # noqa: E402
 from segment_anything_hq.predictor import SamPredictor  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import st_write  # noqa: E402
+from sam_tiny_common import build_tiny, randomise  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIX = os.path.join(ROOT, "tests", "fixtures", "nn")
@@ -55,56 +54,14 @@ TINY = dict(image_size=64, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp
 
 
 def build():
-    t = TINY
-    g = t["image_size"] // t["patch_size"]
-    return Sam(
-        image_encoder=ImageEncoderViT(img_size=t["image_size"], patch_size=t["patch_size"], embed_dim=t["embed_dim"],
-                                      depth=t["depth"], num_heads=t["num_heads"], mlp_ratio=t["mlp_ratio"],
-                                      out_chans=t["prompt_embed_dim"], qkv_bias=True,
-                                      norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
-                                      window_size=t["window_size"], global_attn_indexes=t["global_attn_indexes"]),
-        prompt_encoder=PromptEncoder(embed_dim=t["prompt_embed_dim"], image_embedding_size=(g, g),
-                                     input_image_size=(t["image_size"], t["image_size"]),
-                                     mask_in_chans=t["mask_in_chans"]),
-        mask_decoder=MaskDecoderHQ(num_multimask_outputs=3,
-                                   transformer=TwoWayTransformer(depth=t["decoder_depth"],
-                                                                 embedding_dim=t["prompt_embed_dim"],
-                                                                 mlp_dim=t["decoder_mlp_dim"],
-                                                                 num_heads=t["decoder_heads"]),
-                                   transformer_dim=t["prompt_embed_dim"], iou_head_depth=t["iou_head_depth"],
-                                   iou_head_hidden_dim=t["iou_head_hidden_dim"], vit_dim=t["embed_dim"]),
-    ).eval()
-
-
-def randomise(model, seed):
-    # As make_sam_fixture.py: every parameter random, the hypernetworks' (and
-    # the HQ token's MLP's) last layers scaled so logits pass the stability
-    # offset; fp16 values, stored as fp16.
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() == 1:
-                p.copy_((1 if name.endswith("weight") else 0) + 0.1 * torch.randn(p.shape, generator=g))
-            elif "embed" in name or "token" in name or "rel_pos" in name:
-                p.copy_(0.5 * torch.randn(p.shape, generator=g))
-            else:
-                fan_in = 1
-                for d in p.shape[1:]:
-                    fan_in *= d
-                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
-        for m in list(model.mask_decoder.output_hypernetworks_mlps) + [model.mask_decoder.hf_mlp]:
-            m.layers[-1].weight.mul_(20)
-            m.layers[-1].bias.mul_(20)
-        model.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(5)
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.copy_(t.half().float())
-    return model
+    import segment_anything_hq.modeling as m
+    return build_tiny(m, TINY, MaskDecoderHQ, vit_dim=TINY["embed_dim"]).eval()
 
 
 def main():
     torch.manual_seed(0)
-    sam = randomise(build(), 21)
+    sam = build()
+    randomise(sam, 21, list(sam.mask_decoder.output_hypernetworks_mlps) + [sam.mask_decoder.hf_mlp], half=True)
     imgs = {k: np.array(Image.open(os.path.join(FIX, f"sam_{k}.png")).convert("RGB")) for k in ("a", "b")}
     cases = [
         {"name": "box", "image": "b", "boxes": [[20, 10, 110, 80]], "multimask": False, "hq_only": False},

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import types
-from functools import partial
 
 import numpy as np
 import torch
@@ -36,13 +35,13 @@ from PIL import Image
 sys.modules.setdefault("matplotlib", types.ModuleType("matplotlib"))  # transformer.py imports pyplot, unused
 sys.modules.setdefault("matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))
 sys.path.insert(0, os.environ["ROBUSTSAM_SRC"])
-from robust_segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,  # noqa: E402
-                                              TwoWayTransformer)
+from robust_segment_anything.modeling import MaskDecoder  # noqa: E402
 from segment_anything.utils.transforms import ResizeLongestSide  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import st_write  # noqa: E402
+from sam_tiny_common import build_tiny, randomise  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIX = os.path.join(ROOT, "tests", "fixtures", "nn")
@@ -56,63 +55,15 @@ TINY = dict(image_size=64, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp
 
 
 def build():
-    t = TINY
-    g = t["image_size"] // t["patch_size"]
-    return Sam(
-        image_encoder=ImageEncoderViT(img_size=t["image_size"], patch_size=t["patch_size"], embed_dim=t["embed_dim"],
-                                      depth=t["depth"], num_heads=t["num_heads"], mlp_ratio=t["mlp_ratio"],
-                                      out_chans=t["prompt_embed_dim"], qkv_bias=True,
-                                      norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
-                                      window_size=t["window_size"], global_attn_indexes=t["global_attn_indexes"]),
-        prompt_encoder=PromptEncoder(embed_dim=t["prompt_embed_dim"], image_embedding_size=(g, g),
-                                     input_image_size=(t["image_size"], t["image_size"]),
-                                     mask_in_chans=t["mask_in_chans"]),
-        mask_decoder=MaskDecoder(opt=None, num_multimask_outputs=3,
-                                 transformer=TwoWayTransformer(depth=t["decoder_depth"],
-                                                               embedding_dim=t["prompt_embed_dim"],
-                                                               mlp_dim=t["decoder_mlp_dim"],
-                                                               num_heads=t["decoder_heads"]),
-                                 transformer_dim=t["prompt_embed_dim"], iou_head_depth=t["iou_head_depth"],
-                                 iou_head_hidden_dim=t["iou_head_hidden_dim"], vit_dim=t["embed_dim"]),
-    )  # no .eval(): RobustSAM's build_sam.py leaves the model in training mode, and eval.py runs it so (BatchNorm)
-
-
-def randomise(model, seed):
-    # Every parameter random (LayerNorm and BatchNorm weights near one), the
-    # BatchNorm statistics too, so each must matter; the hypernetworks' last
-    # layers scaled so logits pass the stability offset, as in make_sam_fixture.py.
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() == 1:
-                p.copy_((1 if name.endswith("weight") else 0) + 0.1 * torch.randn(p.shape, generator=g))
-            elif "embed" in name or "token" in name or "rel_pos" in name:
-                p.copy_(0.5 * torch.randn(p.shape, generator=g))
-            else:
-                fan_in = 1
-                for d in p.shape[1:]:
-                    fan_in *= d
-                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(0.2 * torch.randn(b.shape, generator=g))
-            elif name.endswith("running_var"):
-                b.copy_(0.5 + torch.rand(b.shape, generator=g))
-        for m in list(model.mask_decoder.output_hypernetworks_mlps) + [model.mask_decoder.robust_mlp]:
-            m.layers[-1].weight.mul_(20)
-            m.layers[-1].bias.mul_(20)
-        model.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(5)
-        # fp16 values (stored as fp16, half the fixture's size; run in float32).
-        # The state dict's tensors only: pixel_mean and pixel_std are no part of it.
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.copy_(t.half().float())
-    return model
+    import robust_segment_anything.modeling as m
+    # No .eval(): RobustSAM's build_sam.py leaves the model in training mode, and eval.py runs it so (BatchNorm).
+    return build_tiny(m, TINY, MaskDecoder, opt=None, vit_dim=TINY["embed_dim"])
 
 
 def main():
     torch.manual_seed(0)
-    sam = randomise(build(), 11)
+    sam = build()
+    randomise(sam, 11, list(sam.mask_decoder.output_hypernetworks_mlps) + [sam.mask_decoder.robust_mlp], half=True)
     img = np.array(Image.open(os.path.join(FIX, "sam_b.png")).convert("RGB"))  # 150x97: downscaled into 64
     cases = [
         {"name": "box", "boxes": [[20, 10, 110, 80]], "multimask": False},

@@ -31,7 +31,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-from functools import partial
 
 import numpy as np
 
@@ -40,11 +39,12 @@ import reference_env
 reference_env.setup()
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer  # noqa: E402
+from segment_anything.modeling import MaskDecoder  # noqa: E402
 from segment_anything.automatic_mask_generator import SamAutomaticMaskGenerator  # noqa: E402
 from segment_anything.predictor import SamPredictor  # noqa: E402
 
 import st_write  # noqa: E402
+from sam_tiny_common import build_tiny, randomise  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -57,50 +57,8 @@ TINY = dict(image_size=64, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp
 
 
 def build():
-    t = TINY
-    g = t["image_size"] // t["patch_size"]
-    return Sam(
-        image_encoder=ImageEncoderViT(img_size=t["image_size"], patch_size=t["patch_size"], embed_dim=t["embed_dim"],
-                                      depth=t["depth"], num_heads=t["num_heads"], mlp_ratio=t["mlp_ratio"],
-                                      out_chans=t["prompt_embed_dim"], qkv_bias=True,
-                                      norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
-                                      window_size=t["window_size"], global_attn_indexes=t["global_attn_indexes"]),
-        prompt_encoder=PromptEncoder(embed_dim=t["prompt_embed_dim"], image_embedding_size=(g, g),
-                                     input_image_size=(t["image_size"], t["image_size"]),
-                                     mask_in_chans=t["mask_in_chans"]),
-        mask_decoder=MaskDecoder(num_multimask_outputs=3,
-                                 transformer=TwoWayTransformer(depth=t["decoder_depth"],
-                                                               embedding_dim=t["prompt_embed_dim"],
-                                                               mlp_dim=t["decoder_mlp_dim"],
-                                                               num_heads=t["decoder_heads"]),
-                                 transformer_dim=t["prompt_embed_dim"], iou_head_depth=t["iou_head_depth"],
-                                 iou_head_hidden_dim=t["iou_head_hidden_dim"]),
-    ).eval()
-
-
-def randomise(model, seed):
-    # Every parameter random (SAM zero-initialises rel_pos and pos_embed, and
-    # LayerNorm weights are ones): each must matter to the outputs. The
-    # positional-encoding buffer keeps its own N(0, 1) draw.
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() == 1:
-                p.copy_((1 if name.endswith("weight") else 0) + 0.1 * torch.randn(p.shape, generator=g))
-            elif "embed" in name or "token" in name or "rel_pos" in name:
-                p.copy_(0.5 * torch.randn(p.shape, generator=g))
-            else:
-                fan_in = 1
-                for d in p.shape[1:]:
-                    fan_in *= d
-                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
-        # Logits past +-1 (the stability score's offset) and IoU predictions
-        # spread over a wider range, as a trained model's are.
-        for m in model.mask_decoder.output_hypernetworks_mlps:
-            m.layers[-1].weight.mul_(20)
-            m.layers[-1].bias.mul_(20)
-        model.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(5)
-    return model
+    import segment_anything.modeling as m
+    return build_tiny(m, TINY, MaskDecoder).eval()
 
 
 def image(w, h, seed):
@@ -170,7 +128,8 @@ def enhancer(tmp):
 
 def main():
     torch.manual_seed(0)
-    sam = randomise(build(), 1)
+    sam = build()
+    randomise(sam, 1, sam.mask_decoder.output_hypernetworks_mlps)
     imgs = {"a": image(53, 37, 5), "b": image(150, 97, 6)}
     for k, a in imgs.items():
         Image.fromarray(a).save(os.path.join(FIX, f"sam_{k}.png"))

@@ -13,47 +13,17 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/sam_model.hpp"
+#include "sam_test_support.hpp"
 
 using namespace rass;
+using namespace rass::test;
 
 namespace {
 
-const std::string kHqDir = std::string(RASS_FIXTURES) + "/nn";
-
-torch::Tensor hq_golden(const SafeTensorsFile& io, const std::string& k) {
-  const TensorView* v = io.find(k);
-  REQUIRE_MESSAGE(v != nullptr, k);
-  return model::to_tensor(*v, io.path());
-}
-
-double hq_rel_err(const torch::Tensor& got, const torch::Tensor& want) {
-  REQUIRE(got.sizes() == want.sizes());
-  const double scale = std::max(1.0, want.abs().max().item<double>());
-  return (got.to(torch::kFloat) - want.to(torch::kFloat)).abs().max().item<double>() / scale;
-}
-
-std::vector<model::SamObject> hq_objects(const nlohmann::json& c) {
-  model::SamObject o;
-  o.label = 1;
-  if (c.contains("boxes")) {
-    const auto& b = c["boxes"][0];
-    o.box = std::array<double, 4>{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()};
-  }
-  if (c.contains("points"))
-    for (size_t k = 0; k < c["points"].size(); ++k) {
-      o.points.push_back({c["points"][k][0].get<double>(), c["points"][k][1].get<double>()});
-      o.point_labels.push_back(c["labels"][k].get<int>());
-    }
-  return {o};
-}
-
-Image hq_image(const std::string& k) {
-  const std::string p = kHqDir + "/sam_" + k + ".png";
-  return model::to_rgb8(read_image(p), p);
-}
+Image hq_image(const std::string& k) { return sam_fixture_rgb("sam_" + k + ".png"); }
 
 nlohmann::json hq_cases() {
-  std::ifstream f(kHqDir + "/hq_sam_cases.json");
+  std::ifstream f(kSamFixtures + "/hq_sam_cases.json");
   return nlohmann::json::parse(f);
 }
 
@@ -61,10 +31,10 @@ nlohmann::json hq_cases() {
 
 TEST_CASE("HQ-SAM: HQ features and every prompt case equal sam-hq's SamPredictor") {
   c10::InferenceMode guard;
-  auto io = SafeTensorsFile::open(kHqDir + "/hq_sam_io.safetensors");
+  auto io = SafeTensorsFile::open(kSamFixtures + "/hq_sam_io.safetensors");
   for (const bool only : {false, true}) {
     model::SamModelOptions opt;
-    opt.dir = kHqDir + "/hq_sam_tiny";
+    opt.dir = kSamFixtures + "/hq_sam_tiny";
     opt.hq_token_only = only;
     const model::SamModel m(opt);
     REQUIRE(m.hq);
@@ -72,31 +42,31 @@ TEST_CASE("HQ-SAM: HQ features and every prompt case equal sam-hq's SamPredictor
       INFO(k);
       const model::SamInput in = m.prepare(hq_image(k));
       auto [z, early] = m.sam->image_encoder.ptr()->forward_with_early(in.pixels);
-      CHECK(hq_rel_err(z, hq_golden(*io, k + "_embedding")) < 1e-4);
-      CHECK(hq_rel_err(early, hq_golden(*io, k + "_early")) < 1e-4);
+      CHECK(sam_rel_err(z, sam_golden(*io, k + "_embedding")) < 1e-4);
+      CHECK(sam_rel_err(early, sam_golden(*io, k + "_early")) < 1e-4);
       const torch::Tensor f =
-          m.sam->mask_decoder.ptr()->hq_features(hq_golden(*io, k + "_embedding"), hq_golden(*io, k + "_early"));
-      CHECK(hq_rel_err(f, hq_golden(*io, k + "_hq_features")) < 1e-5);
+          m.sam->mask_decoder.ptr()->hq_features(sam_golden(*io, k + "_embedding"), sam_golden(*io, k + "_early"));
+      CHECK(sam_rel_err(f, sam_golden(*io, k + "_hq_features")) < 1e-5);
     }
     for (const auto& c : hq_cases()["cases"]) {
       if (c["hq_only"].get<bool>() != only) continue;
       const std::string name = c["name"], k = c["image"];
       INFO(name);
       const model::SamInput in = m.prepare(hq_image(k));
-      const model::SamPrediction p = m.predict(hq_golden(*io, k + "_embedding"), hq_objects(c), in, c["multimask"], 0,
-                                               true, 16, nullptr, hq_golden(*io, k + "_hq_features"));
-      const torch::Tensor iou = hq_golden(*io, name + "_iou"), low = hq_golden(*io, name + "_low_res");
+      const model::SamPrediction p = m.predict(sam_golden(*io, k + "_embedding"), sam_case_objects(c), in, c["multimask"], 0,
+                                               true, 16, nullptr, sam_golden(*io, k + "_hq_features"));
+      const torch::Tensor iou = sam_golden(*io, name + "_iou"), low = sam_golden(*io, name + "_low_res");
       REQUIRE(low.size(0) == 1);  // one mask, multimask or not
       CHECK(std::abs(p.iou[0] - iou[0].item<double>()) < 1e-4);
-      const double e = hq_rel_err(p.low_res[0][0], low[0]);
+      const double e = sam_rel_err(p.low_res[0][0], low[0]);
       MESSAGE(name, " low-res logits max error (relative to the largest) ", e);
       CHECK(e < 1e-4);
       // From our own pixels, embedding and HQ features: the mask at the image's size.
       torch::Tensor feats;
       const torch::Tensor z = m.embed(in, &feats);
       REQUIRE(feats.defined());
-      const model::SamPrediction q = m.predict(z, hq_objects(c), in, c["multimask"], 0, false, 16, nullptr, feats);
-      const torch::Tensor want = hq_golden(*io, name + "_logits")[0] > 0;
+      const model::SamPrediction q = m.predict(z, sam_case_objects(c), in, c["multimask"], 0, false, 16, nullptr, feats);
+      const torch::Tensor want = sam_golden(*io, name + "_logits")[0] > 0;
       const torch::Tensor got =
           torch::from_blob(const_cast<uint8_t*>(q.labels.u8()), {q.labels.height, q.labels.width}, torch::kUInt8) == 1;
       CHECK((got != want).sum().item<int64_t>() <= want.numel() / 200);
@@ -107,9 +77,9 @@ TEST_CASE("HQ-SAM: HQ features and every prompt case equal sam-hq's SamPredictor
 TEST_CASE("HQ-SAM segment everything equals sam-hq's SamAutomaticMaskGenerator (one mask per point)") {
   c10::InferenceMode guard;
   model::SamModelOptions opt;
-  opt.dir = kHqDir + "/hq_sam_tiny";
+  opt.dir = kSamFixtures + "/hq_sam_tiny";
   const model::SamModel m(opt);
-  auto io = SafeTensorsFile::open(kHqDir + "/hq_sam_io.safetensors");
+  auto io = SafeTensorsFile::open(kSamFixtures + "/hq_sam_io.safetensors");
   const nlohmann::json c = hq_cases()["everything"];
   const Image rgb = hq_image(c["image"]);
   model::SamEverythingOptions o;
@@ -121,8 +91,8 @@ TEST_CASE("HQ-SAM segment everything equals sam-hq's SamAutomaticMaskGenerator (
   const std::vector<model::SamMask> got = m.everything(rgb, o);
   REQUIRE(got.size() == c["count"].get<size_t>());
   REQUIRE(got.size() == 16);  // 4 x 4 points, one mask each
-  const torch::Tensor iou = hq_golden(*io, "amg_a_iou"), pt = hq_golden(*io, "amg_a_point"),
-                      box = hq_golden(*io, "amg_a_box"), bits = hq_golden(*io, "amg_a_masks");
+  const torch::Tensor iou = sam_golden(*io, "amg_a_iou"), pt = sam_golden(*io, "amg_a_point"),
+                      box = sam_golden(*io, "amg_a_box"), bits = sam_golden(*io, "amg_a_masks");
   const int64_t npx = int64_t(rgb.width) * rgb.height;
   for (size_t i = 0; i < got.size(); ++i) {
     INFO("mask ", i);
@@ -130,12 +100,7 @@ TEST_CASE("HQ-SAM segment everything equals sam-hq's SamAutomaticMaskGenerator (
     CHECK(std::abs(got[i].iou_pred - iou[k].item<double>()) < 1e-4);
     CHECK(std::abs(got[i].point[0] - pt[k][0].item<double>()) < 1e-3);
     CHECK(std::abs(got[i].point[1] - pt[k][1].item<double>()) < 1e-3);
-    const torch::Tensor weights = torch::pow(2, torch::arange(7, -1, -1, torch::kLong));
-    const torch::Tensor want = torch::div(bits[k].to(torch::kLong).unsqueeze(1), weights, "floor")
-                                   .remainder(2)
-                                   .reshape({-1})
-                                   .slice(0, 0, npx)
-                                   .view({rgb.height, rgb.width}) > 0;
+    const torch::Tensor want = sam_unpack_bits(bits[k], rgb.height, rgb.width);
     const torch::Tensor px = m.mask_pixels(got[i], rgb.width, rgb.height);
     const int64_t differ = (px != want).sum().item<int64_t>();
     CHECK(differ <= npx / 200);
@@ -147,7 +112,7 @@ TEST_CASE("HQ-SAM segment everything equals sam-hq's SamAutomaticMaskGenerator (
 TEST_CASE("HQ-SAM folders: --hq off is SAM's tokens, refusals") {
   c10::InferenceMode guard;
   model::SamModelOptions opt;
-  opt.dir = kHqDir + "/hq_sam_tiny";
+  opt.dir = kSamFixtures + "/hq_sam_tiny";
   opt.hq = "off";
   const model::SamModel m(opt);
   CHECK_FALSE(m.hq);
@@ -158,7 +123,7 @@ TEST_CASE("HQ-SAM folders: --hq off is SAM's tokens, refusals") {
   opt.hq_token_only = true;
   CHECK_THROWS_AS(load(opt), rass::Error);  // the HQ token is off
   model::SamModelOptions plain;
-  plain.dir = kHqDir + "/sam_tiny";
+  plain.dir = kSamFixtures + "/sam_tiny";
   plain.hq = "on";
   CHECK_THROWS_AS(load(plain), rass::Error);  // not an HQ-SAM folder
 }

@@ -17,73 +17,43 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/sam_model.hpp"
+#include "sam_test_support.hpp"
 
 using namespace rass;
+using namespace rass::test;
 
 namespace {
 
-const std::string kRobustDir = std::string(RASS_FIXTURES) + "/nn";
-
-torch::Tensor robust_golden(const SafeTensorsFile& io, const std::string& k) {
-  const TensorView* v = io.find(k);
-  REQUIRE_MESSAGE(v != nullptr, k);
-  return model::to_tensor(*v, io.path());
-}
-
-double robust_rel_err(const torch::Tensor& got, const torch::Tensor& want) {
-  REQUIRE(got.sizes() == want.sizes());
-  const double scale = std::max(1.0, want.abs().max().item<double>());
-  return (got.to(torch::kFloat) - want.to(torch::kFloat)).abs().max().item<double>() / scale;
-}
-
-std::vector<model::SamObject> robust_objects(const nlohmann::json& c) {
-  model::SamObject o;
-  o.label = 1;
-  if (c.contains("boxes")) {
-    const auto& b = c["boxes"][0];
-    o.box = std::array<double, 4>{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()};
-  }
-  if (c.contains("points"))
-    for (size_t k = 0; k < c["points"].size(); ++k) {
-      o.points.push_back({c["points"][k][0].get<double>(), c["points"][k][1].get<double>()});
-      o.point_labels.push_back(c["labels"][k].get<int>());
-    }
-  return {o};
-}
-
-Image robust_image() {
-  const std::string p = kRobustDir + "/sam_b.png";
-  return model::to_rgb8(read_image(p), p);
-}
+Image robust_image() { return sam_fixture_rgb("sam_b.png"); }
 
 }  // namespace
 
 TEST_CASE("RobustSAM: early features, robust features and every prompt case equal its eval path") {
   c10::InferenceMode guard;
   model::SamModelOptions opt;
-  opt.dir = kRobustDir + "/robust_sam_tiny";
+  opt.dir = kSamFixtures + "/robust_sam_tiny";
   const model::SamModel m(opt);
   REQUIRE(m.robust);
-  auto io = SafeTensorsFile::open(kRobustDir + "/robust_sam_io.safetensors");
+  auto io = SafeTensorsFile::open(kSamFixtures + "/robust_sam_io.safetensors");
   const model::SamInput in = m.prepare(robust_image());
-  CHECK(robust_rel_err(in.pixels, robust_golden(*io, "pixels")) < 1e-5);
+  CHECK(sam_rel_err(in.pixels, sam_golden(*io, "pixels")) < 1e-5);
   // The encoder's embedding and early features (the first global block's output).
   auto [z, early] = m.sam->image_encoder.ptr()->forward_with_early(in.pixels);
-  CHECK(robust_rel_err(z, robust_golden(*io, "embedding")) < 1e-4);
-  CHECK(robust_rel_err(early, robust_golden(*io, "early")) < 1e-4);
+  CHECK(sam_rel_err(z, sam_golden(*io, "embedding")) < 1e-4);
+  CHECK(sam_rel_err(early, sam_golden(*io, "early")) < 1e-4);
   // AMFG of the reference's early features and embedding.
-  const torch::Tensor emb = robust_golden(*io, "embedding");
-  const torch::Tensor rf = m.sam->mask_decoder.ptr()->robust_features(emb, robust_golden(*io, "early"));
-  const double erf = robust_rel_err(rf, robust_golden(*io, "robust_features"));
+  const torch::Tensor emb = sam_golden(*io, "embedding");
+  const torch::Tensor rf = m.sam->mask_decoder.ptr()->robust_features(emb, sam_golden(*io, "early"));
+  const double erf = sam_rel_err(rf, sam_golden(*io, "robust_features"));
   MESSAGE("robust features max error (relative to the largest) ", erf);
   CHECK(erf < 1e-4);
   // embed() hands the same robust features on.
   torch::Tensor mine;
   m.embed(in, &mine);
   REQUIRE(mine.defined());
-  CHECK(robust_rel_err(mine, robust_golden(*io, "robust_features")) < 1e-3);
+  CHECK(sam_rel_err(mine, sam_golden(*io, "robust_features")) < 1e-3);
 
-  std::ifstream cf(kRobustDir + "/robust_sam_cases.json");
+  std::ifstream cf(kSamFixtures + "/robust_sam_cases.json");
   const nlohmann::json cases = nlohmann::json::parse(cf);
   REQUIRE(cases.size() == 4);
   for (const auto& c : cases) {
@@ -91,12 +61,12 @@ TEST_CASE("RobustSAM: early features, robust features and every prompt case equa
     INFO(name);
     const bool multi = c["multimask"];
     const model::SamPrediction p =
-        m.predict(emb, robust_objects(c), in, multi, 0, true, 16, nullptr, robust_golden(*io, "robust_features"));
-    const torch::Tensor iou = robust_golden(*io, name + "_iou")[0], low = robust_golden(*io, name + "_low_res")[0];
+        m.predict(emb, sam_case_objects(c), in, multi, 0, true, 16, nullptr, sam_golden(*io, "robust_features"));
+    const torch::Tensor iou = sam_golden(*io, name + "_iou")[0], low = sam_golden(*io, name + "_low_res")[0];
     const int64_t pick = multi ? iou.argmax().item<int64_t>() : 0;
     CHECK(std::abs(p.iou[0] - iou[pick].item<double>()) < 1e-4);
     CHECK(p.chosen[0] == pick + (multi ? 1 : 0));
-    const double e = robust_rel_err(p.low_res[0][0], low[pick]);
+    const double e = sam_rel_err(p.low_res[0][0], low[pick]);
     MESSAGE(name, " low-res logits max error (relative to the largest) ", e);
     // Measured 3.4e-7 at most on LibTorch 1.13; LibTorch 2.11's CPU kernels
     // (fused attention) round the decoder otherwise, and the robust blocks'
@@ -106,8 +76,8 @@ TEST_CASE("RobustSAM: early features, robust features and every prompt case equa
     // The mask at the image's size from our own pixels, embedding and features.
     torch::Tensor own_rf;
     const torch::Tensor own_z = m.embed(in, &own_rf);
-    const model::SamPrediction q = m.predict(own_z, robust_objects(c), in, multi, 0, false, 16, nullptr, own_rf);
-    const torch::Tensor want = robust_golden(*io, name + "_masks")[0][pick] > 0.5;
+    const model::SamPrediction q = m.predict(own_z, sam_case_objects(c), in, multi, 0, false, 16, nullptr, own_rf);
+    const torch::Tensor want = sam_golden(*io, name + "_masks")[0][pick] > 0.5;
     const torch::Tensor got =
         torch::from_blob(const_cast<uint8_t*>(q.labels.u8()), {q.labels.height, q.labels.width}, torch::kUInt8) == 1;
     REQUIRE(got.sizes() == want.sizes());
@@ -121,16 +91,16 @@ TEST_CASE("RobustSAM: early features, robust features and every prompt case equa
 TEST_CASE("RobustSAM --robust off: SAM's own tokens, as its predictor decodes") {
   c10::InferenceMode guard;
   model::SamModelOptions opt;
-  opt.dir = kRobustDir + "/robust_sam_tiny";
+  opt.dir = kSamFixtures + "/robust_sam_tiny";
   opt.robust = "off";
   const model::SamModel m(opt);
   CHECK_FALSE(m.robust);
-  auto io = SafeTensorsFile::open(kRobustDir + "/robust_sam_io.safetensors");
+  auto io = SafeTensorsFile::open(kSamFixtures + "/robust_sam_io.safetensors");
   const model::SamInput in = m.prepare(robust_image());
   torch::Tensor rf;
   m.embed(in, &rf);
   CHECK_FALSE(rf.defined());
-  std::ifstream cf(kRobustDir + "/robust_sam_cases.json");
+  std::ifstream cf(kSamFixtures + "/robust_sam_cases.json");
   const nlohmann::json cases = nlohmann::json::parse(cf);
   size_t differ_from_robust = 0;
   for (const auto& c : cases) {
@@ -138,13 +108,13 @@ TEST_CASE("RobustSAM --robust off: SAM's own tokens, as its predictor decodes") 
     INFO(name);
     const bool multi = c["multimask"];
     const model::SamPrediction p =
-        m.predict(robust_golden(*io, "embedding"), robust_objects(c), in, multi, 0, true, 16);
-    const torch::Tensor iou = robust_golden(*io, name + "_clear_iou")[0];
-    const torch::Tensor low = robust_golden(*io, name + "_clear_low_res")[0];
+        m.predict(sam_golden(*io, "embedding"), sam_case_objects(c), in, multi, 0, true, 16);
+    const torch::Tensor iou = sam_golden(*io, name + "_clear_iou")[0];
+    const torch::Tensor low = sam_golden(*io, name + "_clear_low_res")[0];
     const int64_t pick = multi ? iou.argmax().item<int64_t>() : 0;
     CHECK(std::abs(p.iou[0] - iou[pick].item<double>()) < 1e-4);
-    CHECK(robust_rel_err(p.low_res[0][0], low[pick]) < 1e-4);
-    differ_from_robust += robust_rel_err(low[pick], robust_golden(*io, name + "_low_res")[0][0]) > 0.1;
+    CHECK(sam_rel_err(p.low_res[0][0], low[pick]) < 1e-4);
+    differ_from_robust += sam_rel_err(low[pick], sam_golden(*io, name + "_low_res")[0][0]) > 0.1;
   }
   CHECK(differ_from_robust >= 3);  // the two paths are not the same numbers
 }
@@ -152,7 +122,7 @@ TEST_CASE("RobustSAM --robust off: SAM's own tokens, as its predictor decodes") 
 TEST_CASE("RobustSAM folders: refusals") {
   c10::InferenceMode guard;
   model::SamModelOptions opt;
-  opt.dir = kRobustDir + "/sam_tiny";
+  opt.dir = kSamFixtures + "/sam_tiny";
   opt.robust = "on";
   auto load = [](const model::SamModelOptions& o) { model::SamModel x(o); };
   CHECK_THROWS_AS(load(opt), rass::Error);  // not a RobustSAM folder
@@ -160,15 +130,15 @@ TEST_CASE("RobustSAM folders: refusals") {
   CHECK_THROWS_AS(load(opt), rass::Error);
   // --everything runs the predictor's path in RobustSAM's code: refused on the robust path.
   model::SamModelOptions ro;
-  ro.dir = kRobustDir + "/robust_sam_tiny";
+  ro.dir = kSamFixtures + "/robust_sam_tiny";
   const model::SamModel rm(ro);
   CHECK_THROWS_AS(rm.everything(robust_image(), model::SamEverythingOptions{}), rass::Error);
   // sam.json and the weights must agree on the robust decoder.
   const std::string tmp = "/tmp/rass-robust-test." + std::to_string(::getpid());
   std::filesystem::remove_all(tmp);
   std::filesystem::create_directories(tmp);
-  std::filesystem::create_symlink(kRobustDir + "/robust_sam_tiny/sam.safetensors", tmp + "/sam.safetensors");
-  std::ifstream jf(kRobustDir + "/robust_sam_tiny/sam.json");
+  std::filesystem::create_symlink(kSamFixtures + "/robust_sam_tiny/sam.safetensors", tmp + "/sam.safetensors");
+  std::ifstream jf(kSamFixtures + "/robust_sam_tiny/sam.json");
   nlohmann::json j = nlohmann::json::parse(jf);
   j.erase("robust");
   std::ofstream(tmp + "/sam.json") << j.dump();

@@ -17,47 +17,18 @@
 #include "rass/model/sam_model.hpp"
 #include "rass/model/sam_prompts.hpp"
 #include "rass/model/restore_size.hpp"
+#include "sam_test_support.hpp"
 
 using namespace rass;
+using namespace rass::test;
 
 static const std::string kDir = std::string(RASS_FIXTURES) + "/nn";
 
 namespace {
 
-torch::Tensor golden(const SafeTensorsFile& io, const std::string& k) {
-  const TensorView* v = io.find(k);
-  REQUIRE_MESSAGE(v != nullptr, k);
-  return model::to_tensor(*v, io.path());
-}
-
 double max_err(const torch::Tensor& a, const torch::Tensor& b) {
   REQUIRE(a.sizes() == b.sizes());
   return (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>();
-}
-
-Image load_rgb(const std::string& name) {
-  const std::string p = kDir + "/" + name;
-  return model::to_rgb8(read_image(p), p);
-}
-
-std::vector<model::SamObject> case_objects(const nlohmann::json& c) {
-  std::vector<model::SamObject> objs;
-  const size_t n = c.contains("boxes") ? c["boxes"].size() : 1;
-  for (size_t i = 0; i < n; ++i) {
-    model::SamObject o;
-    o.label = int(i) + 1;
-    if (c.contains("boxes")) {
-      const auto& b = c["boxes"][i];
-      o.box = std::array<double, 4>{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()};
-    }
-    if (c.contains("points"))
-      for (size_t k = 0; k < c["points"].size(); ++k) {
-        o.points.push_back({c["points"][k][0].get<double>(), c["points"][k][1].get<double>()});
-        o.point_labels.push_back(c["labels"][k].get<int>());
-      }
-    objs.push_back(o);
-  }
-  return objs;
 }
 
 // The label map the reference's full-size logits give (the highest logit > 0
@@ -105,15 +76,15 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
   std::map<std::string, torch::Tensor> embeddings;
   for (const std::string k : {"a", "b"}) {
     INFO(k);
-    const model::SamInput in = m.prepare(load_rgb(std::string("sam_") + k + ".png"));
+    const model::SamInput in = m.prepare(sam_fixture_rgb(std::string("sam_") + k + ".png"));
     // Pillow's bilinear resize is exact on 8-bit data: only float rounding differs.
-    CHECK(max_err(in.pixels, golden(*io, std::string(k) + "_pixels")) < 1e-5);
+    CHECK(max_err(in.pixels, sam_golden(*io, std::string(k) + "_pixels")) < 1e-5);
     const torch::Tensor z = m.embed(in);
-    const double e = max_err(z, golden(*io, std::string(k) + "_features"));
+    const double e = max_err(z, sam_golden(*io, std::string(k) + "_features"));
     MESSAGE(k, " embedding max abs error ", e);
     CHECK(e < 2e-5);
     inputs[k] = in;
-    embeddings[k] = golden(*io, std::string(k) + "_features");  // each stage from the reference's input
+    embeddings[k] = sam_golden(*io, std::string(k) + "_features");  // each stage from the reference's input
   }
   CHECK(inputs["a"].resized_width == 64);
   CHECK(inputs["a"].resized_height == 45);  // int(37 * 64 / 53 + 0.5)
@@ -122,10 +93,10 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
     const std::string name = c["name"];
     INFO(name);
     const bool multi = c["multimask"];
-    const auto objs = case_objects(c);
+    const auto objs = sam_case_objects(c);
     const model::SamPrediction p =
         m.predict(embeddings[c["image"].get<std::string>()], objs, inputs[c["image"].get<std::string>()], multi, 0, true, 2);
-    const torch::Tensor iou = golden(*io, name + "_iou"), low = golden(*io, name + "_low_res");
+    const torch::Tensor iou = sam_golden(*io, name + "_iou"), low = sam_golden(*io, name + "_low_res");
     // The kept mask of each object: token 0, or the highest predicted IoU.
     const torch::Tensor pick = multi ? iou.argmax(1) : torch::zeros({iou.size(0)}, torch::kLong);
     for (int64_t i = 0; i < iou.size(0); ++i) {
@@ -137,7 +108,7 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
       MESSAGE(name, " object ", i, " low-res logits max abs error ", e, " (largest logit ", scale, ")");
       CHECK(e < 5e-5 * scale);  // float32 rounding (other batch sizes, other kernels), relative to the logits
     }
-    check_labels(golden(*io, name + "_logits"), iou, multi, p.labels, 0, 1e-3);
+    check_labels(sam_golden(*io, name + "_logits"), iou, multi, p.labels, 0, 1e-3);
   }
   // Scores against a ground-truth map (GleSAM's mask_iou and Dice per object),
   // worked here from the reference's logits: objects 1..3 of case boxes3 on a
@@ -152,8 +123,8 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
     for (int y = b[1].get<int>(); y <= b[3].get<int>(); ++y)
       for (int x = b[0].get<int>(); x <= b[2].get<int>(); ++x) gt.u8()[size_t(y) * in.width + x] = uint8_t(k);
   }
-  const model::SamPrediction p = m.predict(embeddings["a"], case_objects(c3), in, false, 0, false, 16, &gt);
-  const torch::Tensor logits = golden(*io, "boxes3_logits");
+  const model::SamPrediction p = m.predict(embeddings["a"], sam_case_objects(c3), in, false, 0, false, 16, &gt);
+  const torch::Tensor logits = sam_golden(*io, "boxes3_logits");
   REQUIRE(p.gt_iou.size() == 3);
   for (int k = 1; k <= 3; ++k) {
     double inter = 0, pred = 0, truth = 0;
@@ -176,15 +147,15 @@ TEST_CASE("SAM: the prompt encoder's mask input equals the reference's") {
   opt.dir = kDir + "/sam_tiny";
   const model::SamModel m(opt);
   auto io = SafeTensorsFile::open(kDir + "/sam_io.safetensors");
-  const model::SamInput in = m.prepare(load_rgb("sam_a.png"));
+  const model::SamInput in = m.prepare(sam_fixture_rgb("sam_a.png"));
   nn::SamPrompts p;
   const double s = double(in.resized_width) / in.width;  // 64 / 53 on both axes within rounding
   p.point_coords = torch::tensor({float(30.0 * s), float(20.0 * double(in.resized_height) / in.height)}).view({1, 1, 2});
   p.point_labels = torch::ones({1, 1});
-  p.masks = golden(*io, "points_low_res")[0].unsqueeze(0);
-  const auto [low, iou] = m.sam->decode(golden(*io, "a_features"), p, false);
-  CHECK(max_err(low, golden(*io, "mask_input_low_res")) < 5e-5 * std::max(1.0, low.abs().max().item<double>()));
-  CHECK(max_err(iou, golden(*io, "mask_input_iou")) < 1e-4);
+  p.masks = sam_golden(*io, "points_low_res")[0].unsqueeze(0);
+  const auto [low, iou] = m.sam->decode(sam_golden(*io, "a_features"), p, false);
+  CHECK(max_err(low, sam_golden(*io, "mask_input_low_res")) < 5e-5 * std::max(1.0, low.abs().max().item<double>()));
+  CHECK(max_err(iou, sam_golden(*io, "mask_input_iou")) < 1e-4);
 }
 
 TEST_CASE("GleSAM: the enhanced embedding and its masks equal the reference's (diffusers UNet, float64 x0)") {
@@ -199,24 +170,24 @@ TEST_CASE("GleSAM: the enhanced embedding and its masks equal the reference's (d
   const nlohmann::json cases = nlohmann::json::parse(cf);
   for (const std::string k : {"a", "b"}) {
     INFO(k);
-    const torch::Tensor z = m.enhance(golden(*io, std::string(k) + "_features"));
-    const double e = max_err(z, golden(*io, std::string(k) + "_gle_features"));
+    const torch::Tensor z = m.enhance(sam_golden(*io, std::string(k) + "_features"));
+    const double e = max_err(z, sam_golden(*io, std::string(k) + "_gle_features"));
     MESSAGE(k, " enhanced embedding max abs error ", e);
     CHECK(e < 2e-5);
     // The enhancement changes the embedding: the test would notice it skipped.
-    CHECK(max_err(golden(*io, std::string(k) + "_features"), golden(*io, std::string(k) + "_gle_features")) > 1e-2);
+    CHECK(max_err(sam_golden(*io, std::string(k) + "_features"), sam_golden(*io, std::string(k) + "_gle_features")) > 1e-2);
     // And embed() = enhance(encoder) end to end.
-    const model::SamInput in = m.prepare(load_rgb(std::string("sam_") + k + ".png"));
-    CHECK(max_err(m.embed(in), golden(*io, std::string(k) + "_gle_features")) < 5e-5);
+    const model::SamInput in = m.prepare(sam_fixture_rgb(std::string("sam_") + k + ".png"));
+    CHECK(max_err(m.embed(in), sam_golden(*io, std::string(k) + "_gle_features")) < 5e-5);
   }
   for (const auto& c : cases) {
     const std::string name = c["name"], img = c["image"];
     INFO(name);
     const bool multi = c["multimask"];
-    const model::SamInput in = m.prepare(load_rgb("sam_" + img + ".png"));
-    const model::SamPrediction p = m.predict(golden(*io, img + "_gle_features"), case_objects(c), in, multi, 0, true);
-    const torch::Tensor iou = golden(*io, "gle_" + name + "_iou");
-    check_labels(golden(*io, "gle_" + name + "_logits"), iou, multi, p.labels, 0, 1e-3);
+    const model::SamInput in = m.prepare(sam_fixture_rgb("sam_" + img + ".png"));
+    const model::SamPrediction p = m.predict(sam_golden(*io, img + "_gle_features"), sam_case_objects(c), in, multi, 0, true);
+    const torch::Tensor iou = sam_golden(*io, "gle_" + name + "_iou");
+    check_labels(sam_golden(*io, "gle_" + name + "_logits"), iou, multi, p.labels, 0, 1e-3);
   }
   opt.enhance = "off";
   CHECK_FALSE(model::SamModel(opt).enhancing);
@@ -305,7 +276,7 @@ TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGene
   for (const auto& c : cases) {
     const std::string name = c["name"], img = c["image"];
     INFO(name);
-    const model::SamInput in = m.prepare(load_rgb("sam_" + img + ".png"));
+    const model::SamInput in = m.prepare(sam_fixture_rgb("sam_" + img + ".png"));
     model::SamEverythingOptions o;
     o.points_per_side = c["points_per_side"];
     o.points_per_batch = c["points_per_batch"];
@@ -315,12 +286,12 @@ TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGene
     // The reference's embedding, through one crop's pass (the whole image).
     const rass::SamCrop whole{{0, 0, in.width, in.height}, 0};
     const std::vector<model::SamMask> got =
-        m.everything_crop(golden(*io, img + "_features"), torch::Tensor(), in, o, whole, o.points_per_side, in.width,
+        m.everything_crop(sam_golden(*io, img + "_features"), torch::Tensor(), in, o, whole, o.points_per_side, in.width,
                           in.height);
     REQUIRE(got.size() == c["count"].get<size_t>());
-    const torch::Tensor box = golden(*io, name + "_box"), iou = golden(*io, name + "_iou"),
-                        stab = golden(*io, name + "_stability"), pt = golden(*io, name + "_point"),
-                        masks = golden(*io, name + "_masks");
+    const torch::Tensor box = sam_golden(*io, name + "_box"), iou = sam_golden(*io, name + "_iou"),
+                        stab = sam_golden(*io, name + "_stability"), pt = sam_golden(*io, name + "_point"),
+                        masks = sam_golden(*io, name + "_masks");
     for (size_t i = 0; i < got.size(); ++i) {
       INFO("mask ", i);
       CHECK(std::abs(got[i].iou_pred - iou[int64_t(i)].item<double>()) < 1e-4);
@@ -357,7 +328,7 @@ TEST_CASE("SAM segment everything with crop layers and the small-region clean-up
   for (const auto& c : cases) {
     const std::string name = c["name"];
     INFO(name);
-    const Image rgb = load_rgb("sam_" + c["image"].get<std::string>() + ".png");
+    const Image rgb = sam_fixture_rgb("sam_" + c["image"].get<std::string>() + ".png");
     model::SamEverythingOptions o;
     o.points_per_side = c["points_per_side"];
     o.points_per_batch = c["points_per_batch"];
@@ -372,9 +343,9 @@ TEST_CASE("SAM segment everything with crop layers and the small-region clean-up
     const model::SamModel& m = c["model"] == "flat" ? flat : plain;
     const std::vector<model::SamMask> got = m.everything(rgb, o);
     REQUIRE(got.size() == c["count"].get<size_t>());
-    const torch::Tensor box = golden(*io, name + "_box"), crop = golden(*io, name + "_crop"),
-                        iou = golden(*io, name + "_iou"), pt = golden(*io, name + "_point"),
-                        area = golden(*io, name + "_area"), bits = golden(*io, name + "_masks");
+    const torch::Tensor box = sam_golden(*io, name + "_box"), crop = sam_golden(*io, name + "_crop"),
+                        iou = sam_golden(*io, name + "_iou"), pt = sam_golden(*io, name + "_point"),
+                        area = sam_golden(*io, name + "_area"), bits = sam_golden(*io, name + "_masks");
     const int64_t npx = int64_t(rgb.width) * rgb.height;
     for (size_t i = 0; i < got.size(); ++i) {
       INFO("mask ", i);
@@ -384,14 +355,7 @@ TEST_CASE("SAM segment everything with crop layers and the small-region clean-up
       CHECK(std::abs(got[i].point[1] - pt[k][1].item<double>()) < 1e-3);
       for (int q = 0; q < 4; ++q) CHECK(got[i].crop[size_t(q)] == int64_t(crop[k][q].item<double>()));
       from_crops += got[i].crop != std::array<int64_t, 4>{0, 0, rgb.width, rgb.height};
-      // np.packbits: 8 pixels a byte, the first in the most significant bit.
-      const torch::Tensor packed = bits[k].to(torch::kLong);
-      const torch::Tensor weights = torch::pow(2, torch::arange(7, -1, -1, torch::kLong));  // 128, 64, ..., 1
-      const torch::Tensor want = torch::div(packed.unsqueeze(1), weights, "floor")
-                                     .remainder(2)
-                                     .reshape({-1})
-                                     .slice(0, 0, npx)
-                                     .view({rgb.height, rgb.width}) > 0;
+      const torch::Tensor want = sam_unpack_bits(bits[k], rgb.height, rgb.width);
       const torch::Tensor pixels = m.mask_pixels(got[i], rgb.width, rgb.height);
       const int64_t differ = (pixels != want).sum().item<int64_t>();
       CHECK(differ <= npx / 200);  // pixels whose logit is within rounding of 0

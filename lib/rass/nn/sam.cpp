@@ -389,6 +389,16 @@ torch::Tensor SamMlpImpl::forward(torch::Tensor x) {
   return x;
 }
 
+namespace {
+
+// hyper_in @ upscaled_embedding: [B, T, C] token vectors over [B, C, h, w] features -> [B, T, h, w].
+torch::Tensor sam_hyper_masks(const std::vector<torch::Tensor>& hyper, const torch::Tensor& features) {
+  const int64_t bs = features.size(0), c = features.size(1), h = features.size(2), w = features.size(3);
+  return torch::matmul(torch::stack(hyper, 1), features.reshape({bs, c, h * w})).reshape({bs, -1, h, w});
+}
+
+}  // namespace
+
 SamMaskDecoderImpl::SamMaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.num_multimask_outputs + 1) {
   const int64_t d = c.prompt_embed_dim;
   if (d % 8 != 0) throw_bad_input("SAM config", "prompt_embed_dim " + std::to_string(d) + " is not a multiple of 8");
@@ -451,28 +461,15 @@ std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward_hq(const tor
                                                                        const torch::Tensor& sparse,
                                                                        const torch::Tensor& dense, const torch::Tensor& hq,
                                                                        bool multimask) {
-  const int64_t bs = sparse.size(0);
-  torch::Tensor out_tokens = torch::cat({iou_token->weight, mask_tokens->weight, hf_token->weight}, 0)
-                                 .unsqueeze(0)
-                                 .expand({bs, -1, -1});
-  const torch::Tensor tokens = torch::cat({out_tokens, sparse.to(out_tokens.scalar_type())}, 1);
-  const torch::Tensor src = image_embedding.expand({bs, -1, -1, -1}) + dense;
-  const torch::Tensor pos = image_pe.expand({bs, -1, -1, -1});
-  const int64_t c = src.size(1), h = src.size(2), w = src.size(3);
-  auto [hs, keys] = transformer(src, pos, tokens);
-  const torch::Tensor iou_out = hs.select(1, 0);
-  const torch::Tensor up = output_upscaling->forward(keys.transpose(1, 2).reshape({bs, c, h, w}));
+  const auto [hs, up] = decode_tokens(torch::cat({iou_token->weight, mask_tokens->weight, hf_token->weight}, 0),
+                                      image_embedding, image_pe, sparse, dense);
   const torch::Tensor up_hq = embedding_maskfeature->forward(up) + hq.to(up.scalar_type());
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
     hyper.push_back(output_hypernetworks_mlps[i]->as<SamMlpImpl>()->forward(hs.select(1, 1 + i)));
-  const int64_t uc = up.size(1), uh = up.size(2), uw = up.size(3);
-  const torch::Tensor masks_sam =
-      torch::matmul(torch::stack(hyper, 1), up.reshape({bs, uc, uh * uw})).reshape({bs, -1, uh, uw});
-  const torch::Tensor masks_hq = torch::matmul(hf_mlp(hs.select(1, 1 + num_mask_tokens)).unsqueeze(1),
-                                               up_hq.reshape({bs, uc, uh * uw}))
-                                     .reshape({bs, 1, uh, uw});
-  const torch::Tensor iou = iou_prediction_head(iou_out);
+  const torch::Tensor masks_sam = sam_hyper_masks(hyper, up);
+  const torch::Tensor masks_hq = sam_hyper_masks({hf_mlp(hs.select(1, 1 + num_mask_tokens))}, up_hq);
+  const torch::Tensor iou = iou_prediction_head(hs.select(1, 0));
   const torch::Tensor sam_part = multimask ? masks_sam.slice(1, 1) : masks_sam.slice(1, 0, 1);
   const torch::Tensor out = hq_token_only ? masks_hq.expand_as(sam_part).contiguous() : sam_part + masks_hq;
   return {out, multimask ? iou.slice(1, 1) : iou.slice(1, 0, 1)};
@@ -487,47 +484,43 @@ torch::Tensor SamMaskDecoderImpl::robust_features(const torch::Tensor& image_emb
 std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward_robust(
     const torch::Tensor& image_embedding, const torch::Tensor& image_pe, const torch::Tensor& sparse,
     const torch::Tensor& dense, const torch::Tensor& robust, bool multimask) {
-  const int64_t bs = sparse.size(0);
-  torch::Tensor out_tokens =
-      torch::cat({iou_token->weight, custom_robust_token->weight}, 0).unsqueeze(0).expand({bs, -1, -1});
-  const torch::Tensor tokens = torch::cat({out_tokens, sparse.to(out_tokens.scalar_type())}, 1);
-  const torch::Tensor src = image_embedding.expand({bs, -1, -1, -1}) + dense;
-  const torch::Tensor pos = image_pe.expand({bs, -1, -1, -1});
-  const int64_t c = src.size(1), h = src.size(2), w = src.size(3);
-  auto [hs, keys] = transformer(src, pos, tokens);
-  const torch::Tensor iou_out = hs.select(1, 0);
-  const torch::Tensor up = output_upscaling->forward(keys.transpose(1, 2).reshape({bs, c, h, w}));
+  const auto [hs, up] = decode_tokens(torch::cat({iou_token->weight, custom_robust_token->weight}, 0), image_embedding,
+                                      image_pe, sparse, dense);
   const torch::Tensor features = fourier_mask_features(up) + robust.to(up.scalar_type());
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i) hyper.push_back(robust_mlp(custom_token_block(hs.select(1, 1 + i))));
-  const int64_t uc = features.size(1), uh = features.size(2), uw = features.size(3);
-  torch::Tensor masks =
-      torch::matmul(torch::stack(hyper, 1), features.reshape({bs, uc, uh * uw})).reshape({bs, -1, uh, uw});
-  torch::Tensor iou = iou_prediction_head(iou_out);
+  const torch::Tensor masks = sam_hyper_masks(hyper, features);
+  const torch::Tensor iou = iou_prediction_head(hs.select(1, 0));
   if (multimask) return {masks.slice(1, 1), iou.slice(1, 1)};
   return {masks.slice(1, 0, 1), iou.slice(1, 0, 1)};
 }
 
-std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward(const torch::Tensor& image_embedding,
-                                                                    const torch::Tensor& image_pe,
-                                                                    const torch::Tensor& sparse,
-                                                                    const torch::Tensor& dense, bool multimask) {
+SamMaskDecoderImpl::Decoded SamMaskDecoderImpl::decode_tokens(const torch::Tensor& output_tokens,
+                                                                const torch::Tensor& image_embedding,
+                                                                const torch::Tensor& image_pe, const torch::Tensor& sparse,
+                                                                const torch::Tensor& dense) {
   const int64_t bs = sparse.size(0);
-  torch::Tensor out_tokens = torch::cat({iou_token->weight, mask_tokens->weight}, 0).unsqueeze(0).expand({bs, -1, -1});
+  const torch::Tensor out_tokens = output_tokens.unsqueeze(0).expand({bs, -1, -1});
   const torch::Tensor tokens = torch::cat({out_tokens, sparse.to(out_tokens.scalar_type())}, 1);
   // repeat_interleave of one image's embedding over the objects.
   const torch::Tensor src = image_embedding.expand({bs, -1, -1, -1}) + dense;
   const torch::Tensor pos = image_pe.expand({bs, -1, -1, -1});
   const int64_t c = src.size(1), h = src.size(2), w = src.size(3);
   auto [hs, keys] = transformer(src, pos, tokens);
-  const torch::Tensor iou_out = hs.select(1, 0);
-  const torch::Tensor up = output_upscaling->forward(keys.transpose(1, 2).reshape({bs, c, h, w}));
+  return {hs, output_upscaling->forward(keys.transpose(1, 2).reshape({bs, c, h, w}))};
+}
+
+std::pair<torch::Tensor, torch::Tensor> SamMaskDecoderImpl::forward(const torch::Tensor& image_embedding,
+                                                                    const torch::Tensor& image_pe,
+                                                                    const torch::Tensor& sparse,
+                                                                    const torch::Tensor& dense, bool multimask) {
+  const auto [hs, up] = decode_tokens(torch::cat({iou_token->weight, mask_tokens->weight}, 0), image_embedding,
+                                      image_pe, sparse, dense);
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
     hyper.push_back(output_hypernetworks_mlps[i]->as<SamMlpImpl>()->forward(hs.select(1, 1 + i)));
-  const int64_t uc = up.size(1), uh = up.size(2), uw = up.size(3);
-  torch::Tensor masks = torch::matmul(torch::stack(hyper, 1), up.reshape({bs, uc, uh * uw})).reshape({bs, -1, uh, uw});
-  torch::Tensor iou = iou_prediction_head(iou_out);
+  const torch::Tensor masks = sam_hyper_masks(hyper, up);
+  const torch::Tensor iou = iou_prediction_head(hs.select(1, 0));
   if (multimask) return {masks.slice(1, 1), iou.slice(1, 1)};
   return {masks.slice(1, 0, 1), iou.slice(1, 0, 1)};
 }

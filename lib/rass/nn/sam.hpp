@@ -199,6 +199,15 @@ struct SamMaskDecoderImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embedding, const torch::Tensor& image_pe,
                                                   const torch::Tensor& sparse, const torch::Tensor& dense,
                                                   bool multimask);
+  // The step every decoding path shares: `output_tokens` [T, D] (IoU token
+  // first) before each object's sparse prompt, the two-way transformer over
+  // the embedding (plus the dense prompt), the upscaled image features.
+  struct Decoded {
+    torch::Tensor hs;  // [B, tokens, D]: the transformer's token outputs
+    torch::Tensor up;  // [B, D / 8, 4h, 4w]: output_upscaling's
+  };
+  Decoded decode_tokens(const torch::Tensor& output_tokens, const torch::Tensor& image_embedding,
+                        const torch::Tensor& image_pe, const torch::Tensor& sparse, const torch::Tensor& dense);
   SamTwoWayTransformer transformer{nullptr};
   torch::nn::Embedding iou_token{nullptr}, mask_tokens{nullptr};
   torch::nn::Sequential output_upscaling;  // 0 convT, 1 LN2d, 2 GELU, 3 convT, 4 GELU
