@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Seconds per image of SAM (image encoder + one box prompt) with random
-# weights of a released size: rass-sam (LibTorch) next to segment-anything's
-# own SamPredictor in PyTorch eager (scripts/bench_sam_torch.py), in one run,
-# on the CPU.
+# weights of a released size: rass-sam (LibTorch) next to the reference's own
+# code in PyTorch eager (scripts/bench_sam_torch.py), in one run, on the CPU.
+# --family sam (segment-anything's SamPredictor), robust (RobustSAM's
+# Sam.predict as its eval.py calls it; ROBUSTSAM_SRC names its checkout) or
+# hq (segment-anything-hq's SamPredictor).
 #
-#   scripts/bench-sam.sh [--variant vit_b] [--dtypes "fp32 bf16"] [--threads N] [--runs R] [--build DIR] [--python PY]
+#   scripts/bench-sam.sh [--family sam] [--variant vit_b] [--dtypes "fp32 bf16"] [--threads N] [--runs R] [--build DIR] [--python PY]
 #
-# Needs a Python with torch, Pillow and segment-anything (default
-# PYTHON=python3). The model folder is
-# ${XDG_CACHE_HOME:-~/.cache}/rass/bench/sam-<variant>-seed0, written once by
+# Needs a Python with torch, Pillow and segment-anything (hq:
+# segment-anything-hq; default PYTHON=python3). The model folder is
+# ${XDG_CACHE_HOME:-~/.cache}/rass/bench/<family>-<variant>-seed0, written once by
 # the Python side (torch.manual_seed(0), SAM's own initialisation) through
 # scripts/convert_sam.py. The image is examples/images/astronaut.png (512x512),
 # resized by SamPredictor to 1024 as by rass-sam. rass-sam runs as a
@@ -23,29 +25,33 @@ python=${PYTHON:-python3}
 threads=$(nproc)
 runs=2
 variant=vit_b
+family=sam
 dtypes=fp32
 while [ $# -gt 0 ]; do
   case $1 in
+    --family) family=$2; shift 2 ;;
     --variant) variant=$2; shift 2 ;;
     --dtypes) dtypes=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench-sam: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ "$runs" -ge 1 ] 2>/dev/null || { echo "bench-sam: --runs must be a positive integer" >&2; exit 2; }
 case $variant in vit_b|vit_l|vit_h) ;; *) echo "bench-sam: --variant vit_b, vit_l or vit_h" >&2; exit 2 ;; esac
+case $family in sam|robust|hq) ;; *) echo "bench-sam: --family sam, robust or hq" >&2; exit 2 ;; esac
 [ -x "$build/rass-sam" ] || { echo "bench-sam: $build/rass-sam not built" >&2; exit 2; }
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/rass/bench
 mkdir -p "$cache"
-folder=$cache/sam-$variant-seed0
+# The plain SAM folder keeps its earlier name (sam-<variant>-seed0).
+folder=$cache/$family-$variant-seed0
 img=$here/../examples/images/astronaut.png
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$python" "$here/bench_sam_torch.py" --variant "$variant" --folder "$folder" --write --image "$img" --runs "$runs" \
+"$python" "$here/bench_sam_torch.py" --family "$family" --variant "$variant" --folder "$folder" --write --image "$img" --runs "$runs" \
   --threads "$threads"
 mkdir "$tmp/in"
 for i in $(seq 0 "$runs"); do cp "$img" "$tmp/in/$(printf %04d "$i").png"; done
@@ -53,5 +59,5 @@ for dt in $dtypes; do
   "$build/rass-sam" -m "$folder" "$tmp/in" --box 40,30,400,300 -O "$tmp/out-$dt" --dtype "$dt" --threads "$threads" -q
   first=$(stat -c %.Y "$tmp/out-$dt/0000.png")
   last=$(stat -c %.Y "$tmp/out-$dt/$(printf %04d "$runs").png")
-  echo "rass-sam $variant $dt: $(echo "($last - $first) / $runs" | bc -l | xargs printf '%.2f') s/img ($threads threads, $(nproc) cores, $(uname -m))"
+  echo "rass-sam $family $variant $dt: $(echo "($last - $first) / $runs" | bc -l | xargs printf '%.2f') s/img ($threads threads, $(nproc) cores, $(uname -m))"
 done

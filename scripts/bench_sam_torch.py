@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""The PyTorch side of scripts/bench-sam.sh: segment-anything's own
-SamPredictor (set_image + one box prompt) on a random SAM of a released size,
-timed per image after a warm-up; and, with --write, the model folder
-rass-sam runs (the same random weights through scripts/convert_sam.py).
+"""The PyTorch side of scripts/bench-sam.sh: the reference's own code (set
+the image + one box prompt) on a random model of a released size, timed per
+image after a warm-up; and, with --write, the model folder rass-sam runs
+(the same random weights through scripts/convert_sam.py).
+  --family sam     segment-anything's SamPredictor
+  --family robust  RobustSAM's Sam.predict, as its eval.py calls it (its
+                   checkout's robust_segment_anything in ROBUSTSAM_SRC)
+  --family hq      segment-anything-hq's SamPredictor (hq_token_only False)
 
-    python3 scripts/bench_sam_torch.py --variant vit_b --folder DIR [--write] --image IMG --runs R --threads N
+    python3 scripts/bench_sam_torch.py [--family sam] --variant vit_b --folder DIR [--write] --image IMG --runs R --threads N
 """
 import argparse
 import os
@@ -12,14 +16,64 @@ import subprocess
 import sys
 import time
 
+import types
+
 import numpy as np
 import torch
 from PIL import Image
-from segment_anything import SamPredictor, sam_model_registry
+
+
+def reference(family, variant):
+    """(model, predict(img, box) -> mask) of the reference package."""
+    if family == "sam":
+        from segment_anything import SamPredictor, sam_model_registry
+
+        sam = sam_model_registry[variant]().eval()
+        pred = SamPredictor(sam)
+
+        def run(img, box):
+            pred.set_image(img)
+            return pred.predict(box=box, multimask_output=False)[0]
+        return sam, run
+    if family == "hq":
+        # TinyViT (unused) imports timm.
+        timm = types.ModuleType("timm")
+        tm, tl, tr = (types.ModuleType(n) for n in ("timm.models", "timm.models.layers", "timm.models.registry"))
+        tl.DropPath, tl.to_2tuple, tl.trunc_normal_ = torch.nn.Identity, lambda x: (x, x), lambda *a, **k: None
+        tr.register_model = lambda f: f
+        timm.models, tm.layers, tm.registry = tm, tl, tr
+        sys.modules.update({"timm": timm, "timm.models": tm, "timm.models.layers": tl, "timm.models.registry": tr})
+        from segment_anything_hq import SamPredictor, sam_model_registry
+
+        sam = sam_model_registry[variant]().eval()
+        pred = SamPredictor(sam)
+
+        def run(img, box):
+            pred.set_image(img)
+            return pred.predict(box=box, multimask_output=False, hq_token_only=False)[0]
+        return sam, run
+    # RobustSAM: its build leaves the model in training mode, as eval.py runs it.
+    sys.modules.setdefault("matplotlib", types.ModuleType("matplotlib"))
+    sys.modules.setdefault("matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))
+    sys.path.insert(0, os.environ["ROBUSTSAM_SRC"])
+    from robust_segment_anything.build_sam import sam_model_registry
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    sam = sam_model_registry[variant](None)
+    tf = ResizeLongestSide(1024)
+
+    def run(img, box):
+        h, w = img.shape[:2]
+        x = torch.as_tensor(tf.apply_image(img)).permute(2, 0, 1).contiguous()[None].float()
+        d = {"image": x, "original_size": (h, w),
+             "boxes": torch.as_tensor(tf.apply_boxes(box[None], (h, w)), dtype=torch.float)}
+        return sam.predict(None, [d], multimask_output=False)[0]["masks"]
+    return sam, run
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--family", default="sam", choices=["sam", "robust", "hq"])
     ap.add_argument("--variant", default="vit_b")
     ap.add_argument("--folder", required=True)
     ap.add_argument("--write", action="store_true")
@@ -30,7 +84,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    sam = sam_model_registry[a.variant]().eval()
+    sam, run = reference(a.family, a.variant)
     if a.write and not os.path.isdir(a.folder):
         pth = a.folder + ".pth"
         torch.save(sam.state_dict(), pth)
@@ -39,15 +93,13 @@ def main():
         os.remove(pth)
     img = np.array(Image.open(a.image).convert("RGB"))
     box = np.array([float(v) for v in a.box.split(",")])
-    pred = SamPredictor(sam)
     times = []
     with torch.inference_mode():
         for r in range(a.runs + 1):
             t0 = time.perf_counter()
-            pred.set_image(img)
-            pred.predict(box=box, multimask_output=False)
+            run(img, box)
             times.append(time.perf_counter() - t0)
-    print(f"pytorch {a.variant} {img.shape[1]}x{img.shape[0]}: {sum(times[1:]) / a.runs:.2f} s/img "
+    print(f"pytorch {a.family} {a.variant} {img.shape[1]}x{img.shape[0]}: {sum(times[1:]) / a.runs:.2f} s/img "
           f"(first {times[0]:.2f} s, torch {torch.__version__}, {a.threads} threads)")
 
 
