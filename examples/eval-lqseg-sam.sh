@@ -12,11 +12,13 @@
 #
 # Usage: examples/eval-lqseg-sam.sh MODEL HQ_DIR GT_DIR [OUT_DIR]
 #   e.g. examples/eval-lqseg-sam.sh glesam-vit-l lqseg/hq lqseg/masks glesam-eval
+#   GleSAM's baselines: MODEL a SAM, RobustSAM or HQ-SAM folder
+#   (scripts/convert_sam.py), each decoded as its own code decodes it.
 # Environment:
 #   PROMPT     box, points or box+points (default box; GleSAM's code draws 3 points)
 #   SKIP       label values that are no object (default 255; binary 0/255 masks: 0)
 #   SAM_FLAGS  more rass-sam flags, e.g. "--enhance off" (plain SAM from a GleSAM
-#              folder) or "--device cuda --dtype bf16"
+#              folder), "--robust off", "--hq-token-only" or "--device cuda --dtype bf16"
 #   SEED       seed of the degradations and of the drawn points (default 0)
 set -euo pipefail
 usage="usage: eval-lqseg-sam.sh MODEL HQ_DIR GT_DIR [OUT_DIR]"
