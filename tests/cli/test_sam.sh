@@ -175,11 +175,17 @@ expect_exit 2 "-O -" -- "$S" -m "$M" --box 5,4,30,25 "$A" -O -
 [ -e ./- ] && fail "-O - made a folder named -"
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
   chmod 755 "$T" && mkdir -p "$T/ro/w" && chown 65534 "$T/ro/w"
-  if setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$M/sam.safetensors" -a -r "$A"; then
+  # Only where that user can read the model, the image and the tool's own libraries.
+  if setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$M/sam.safetensors" -a -r "$A" &&
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$S" --help >/dev/null 2>&1; then
     expect_exit 0 "-O in a folder whose parent is not writable" -- setpriv --reuid=65534 --regid=65534 --clear-groups \
       "$S" -m "$M" --box 5,4,30,25 -q "$A" -O "$T/ro/w"
     [ -s "$T/ro/w/sam_a.png" ] || fail "the mask was written in the writable folder"
+  else
+    echo "note: -O permissions not checked (uid 65534 cannot run rass-sam or read its inputs here)"
   fi
+else
+  echo "note: -O permissions not checked (needs root and setpriv to run as an unprivileged user)"
 fi
 
 # Batch: two images, their label maps by key, --resume, --shard.
