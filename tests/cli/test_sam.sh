@@ -112,6 +112,9 @@ expect_exit 2 "ids past 65535 with crop layers" -- "$S" -m "$M" --everything --p
 stderr_has "ids stop at 65535" "the refusal says why"
 expect_exit 2 "--points-per-side without --everything" -- "$S" -m "$M" --box 5,4,30,25 --points-per-side 4 "$A" -o "$T/x.png"
 stderr_has "goes with --everything" "the refusal names the mode"
+# Values attached to short options: "-m<dir with an s>" is no -s (--seed).
+expect_exit 0 "attached short values" -- "$S" "-m$M" --everything --points-per-side 2 --pred-iou-thresh 0 \
+  --stability-thresh 0 -q "$A" "-o$T/att.png"
 expect_exit 2 "--crop-overlap without --crop-layers" -- "$S" -m "$M" --everything --crop-overlap 0.5 "$A" -o "$T/x.png"
 expect_exit 2 "--seed with --everything" -- "$S" -m "$M" --everything --seed 3 "$A" -o "$T/x.png"
 stderr_has "goes with --prompts-from" "--seed is read with --prompts-from only"

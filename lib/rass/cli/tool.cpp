@@ -155,14 +155,23 @@ namespace {
 // the flag. "" when every such variable set is one of them.
 // Whether the command line names option `o` (then its environment variable
 // is not used).
-bool on_command_line(const CLI::Option* o, const std::vector<std::string>& args) {
+// A cluster of short options ("-qs3") is read as CLI11 reads it: letters in
+// turn until one that takes a value, whose value the rest is ("-msam" is -m
+// with "sam": no -s in it).
+bool on_command_line(const CLI::App& app, const CLI::Option* o, const std::vector<std::string>& args) {
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") break;
     for (const std::string& n : o->get_lnames())
       if (a == "--" + n || a.rfind("--" + n + "=", 0) == 0) return true;
-    for (const std::string& n : o->get_snames())
-      if (a.size() >= 2 && a[0] == '-' && a[1] != '-' && a.find(n) != std::string::npos) return true;
+    if (a.size() < 2 || a[0] != '-' || a[1] == '-') continue;
+    for (size_t k = 1; k < a.size(); ++k) {
+      const std::string letter(1, a[k]);
+      for (const std::string& n : o->get_snames())
+        if (n == letter) return true;
+      const CLI::Option* here = app.get_option_no_throw("-" + letter);
+      if (!here || here->get_expected_max() > 0) break;  // the rest is this option's value (or not options at all)
+    }
   }
   return false;
 }
@@ -176,7 +185,7 @@ std::string empty_path(const CLI::App& app, const std::vector<std::string>& args
     if (o->get_items_expected_max() == 0) continue;  // a flag
     const std::string t = o->get_type_name();
     if (t != "FILE" && t != "DIR" && t != "PATH") continue;
-    if (!on_command_line(o, args)) continue;
+    if (!on_command_line(app, o, args)) continue;
     for (const std::string& r : o->results())
       if (r.empty()) return o->get_name() + ": expected a path, got an empty value";
   }
@@ -212,7 +221,7 @@ std::string bad_flag_environment(const CLI::App& app, const std::vector<std::str
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_envname().empty() || o->get_items_expected_max() != 0) continue;  // not a flag
     const char* v = std::getenv(o->get_envname().c_str());
-    if (!v || on_command_line(o, args)) continue;
+    if (!v || on_command_line(app, o, args)) continue;
     std::string low;
     for (const char c : std::string(v))
       if (!std::isspace(static_cast<unsigned char>(c))) low += char(std::tolower(static_cast<unsigned char>(c)));
@@ -230,7 +239,7 @@ std::string bad_flag_environment(const CLI::App& app, const std::vector<std::str
 std::string environment_note(const CLI::App& app, const std::string& message, const std::vector<std::string>& args) {
   std::string note;
   for (const CLI::Option* o : app.get_options()) {
-    if (o->get_envname().empty() || on_command_line(o, args)) continue;
+    if (o->get_envname().empty() || on_command_line(app, o, args)) continue;
     const char* v = std::getenv(o->get_envname().c_str());
     if (v && message.find(o->get_name()) != std::string::npos)
       note += (note.empty() ? " (from the environment: " : ", ") + o->get_envname() + "=" + v;
@@ -251,7 +260,7 @@ bool takes_value(CLI::App& app, const std::string& name) {
 
 bool ToolCli::given_on_command_line(const std::string& flag) const {
   const CLI::Option* o = app_->get_option_no_throw(flag);
-  return o && on_command_line(o, args_);
+  return o && on_command_line(*app_, o, args_);
 }
 
 namespace {
