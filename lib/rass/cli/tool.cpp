@@ -271,8 +271,15 @@ namespace {
 // segmented nothing: the image was taken for a second box). Repeat the flag
 // for more values.
 void one_value_per_option(CLI::App& app) {
-  for (CLI::Option* o : app.get_options())
-    if (!o->get_positional()) o->allow_extra_args(false);
+  for (CLI::Option* o : app.get_options()) {
+    if (o->get_positional()) continue;
+    o->allow_extra_args(false);
+    // --help without CLI11's " ..." after a repeatable option's value, which
+    // promised several values per flag.
+    if (o->get_expected_max() == CLI::detail::expected_max_vector_size && o->get_option_text().empty() &&
+        !o->get_type_name().empty())
+      o->option_text(o->get_type_name());
+  }
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) one_value_per_option(*sub);
 }
 
