@@ -29,6 +29,16 @@ stderr_has() {
   grep -qF -- "$1" "$T/.err" || fail "$2: stderr lacks '$1': $(head -c 400 "$T/.err")"
 }
 
+# torch_python [CANDIDATE...]: the first of $RASS_TORCH_PYTHON, the
+# candidates and python3 that imports torch (and numpy), or nothing. The
+# converter tests run scripts/convert_*.py with it and skip (77) without one.
+torch_python() {
+  local c
+  for c in "${RASS_TORCH_PYTHON:-}" "$@" python3; do
+    if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch, numpy" 2>/dev/null; then echo "$c"; return; fi
+  done
+}
+
 # rass-restore and rass-segment record each output's settings (key, input,
 # model, seed, ...) in a "rass" iTXt chunk right after IHDR. Two outputs of
 # different items (stdin and a file, a single run and a batch item) hold

@@ -5,10 +5,7 @@
 # --force. The valid MUSIQ checkpoint is the committed tiny fixture saved back
 # as the .pth users have. Needs a Python with torch; skipped (77) without one.
 . "$(dirname "$0")/lib.sh"
-py=""
-for c in "${RASS_TORCH_PYTHON:-}" /tmp/loravenv/bin/python python3; do
-  if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch, numpy" 2>/dev/null; then py=$c; break; fi
-done
+py=$(torch_python /tmp/loravenv/bin/python)
 [ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_iqa_*.py"; exit 77; }
 S=$SRC/scripts
 

@@ -36,10 +36,7 @@ if [ -x "$M" ]; then
   cmp -s "$T/base.npy" "$T/lora.npy" && fail "the LoRA should change the output"
 fi
 
-py=""
-for c in "${RASS_TORCH_PYTHON:-}" /tmp/loravenv/bin/python python3; do
-  if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch" 2>/dev/null; then py=$c; break; fi
-done
+py=$(torch_python /tmp/loravenv/bin/python)
 if [ -n "$py" ]; then
   ran=1
   C=$SRC/scripts/convert_osediff.py

@@ -12,10 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 M=$FIX/nn/ras_tiny
 C=$SRC/scripts/convert_rass.py
-py=""
-for c in "${RASS_TORCH_PYTHON:-}" /tmp/loravenv/bin/python python3; do
-  if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch" 2>/dev/null; then py=$c; break; fi
-done
+py=$(torch_python /tmp/loravenv/bin/python)
 [ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_rass.py"; exit 77; }
 
 mkdir -p "$T/sd"

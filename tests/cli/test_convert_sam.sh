@@ -13,10 +13,7 @@
 R=$FIX/nn/robust_sam_tiny
 P=$FIX/nn/sam_tiny
 C=$SRC/scripts/convert_sam.py
-py=""
-for c in "${RASS_TORCH_PYTHON:-}" python3; do
-  if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch" 2>/dev/null; then py=$c; break; fi
-done
+py=$(torch_python)
 [ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_sam.py"; exit 77; }
 
 cat >"$T/build.py" <<'PY'

@@ -11,10 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 M=$FIX/nn/samsr_tiny
 C=$SRC/scripts/convert_samsr.py
-py=""
-for c in "${RASS_TORCH_PYTHON:-}" python3; do
-  if [ -n "$c" ] && command -v "$c" >/dev/null && "$c" -c "import torch" 2>/dev/null; then py=$c; break; fi
-done
+py=$(torch_python)
 [ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_samsr.py"; exit 77; }
 
 cat >"$T/build.py" <<'PY'

@@ -42,4 +42,14 @@ inline Image drop_alpha(Image img) {
   return out;
 }
 
+// The w x h region of an image from (x0, y0) (inside it), any depth and channels.
+inline Image crop_image(const Image& img, int x0, int y0, int w, int h) {
+  Image out(w, h, img.channels, img.depth);
+  const size_t px = size_t(img.channels) * size_t(img.depth / 8), row = size_t(w) * px;
+  for (int y = 0; y < h; ++y)
+    std::memcpy(out.data.data() + size_t(y) * row, img.data.data() + (size_t(y0 + y) * size_t(img.width) + size_t(x0)) * px,
+                row);
+  return out;
+}
+
 }  // namespace rass

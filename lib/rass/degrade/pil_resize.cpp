@@ -222,20 +222,11 @@ Image nearest(const Image& in, int out_w, int out_h, const Box& box) {
   return out;
 }
 
-Image crop(const Image& in, int x0, int y0, int w, int h) {
-  const int ch = in.channels;
-  Image out(w, h, ch);
-  for (int y = 0; y < h; ++y)
-    std::copy_n(in.u8() + (size_t(y0 + y) * in.width + x0) * ch, size_t(w) * ch,
-                out.u8() + size_t(y) * w * ch);
-  return out;
-}
-
 // ImagingCore.resize (_imaging.c's _resize).
 Image core_resize(const Image& in, int out_w, int out_h, PilFilter filter, const Box& box) {
   if (box.x0 - int(box.x0) == 0 && box.x1 - box.x0 == out_w && box.y0 - int(box.y0) == 0 &&
       box.y1 - box.y0 == out_h)
-    return crop(in, int(box.x0), int(box.y0), out_w, out_h);
+    return crop_image(in, int(box.x0), int(box.y0), out_w, out_h);
   if (filter == PilFilter::nearest) return nearest(in, out_w, out_h, box);
   return resample(in, out_w, out_h, filter_of(filter), box);
 }

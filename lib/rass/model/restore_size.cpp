@@ -51,15 +51,6 @@ Image to_rgb8(Image img, const std::string& name) {
   return out;
 }
 
-Image crop(const Image& img, int w, int h) {
-  if (w == img.width && h == img.height) return img;
-  Image out(w, h, img.channels);
-  const size_t row = size_t(w) * img.channels;
-  for (int y = 0; y < h; ++y)
-    std::memcpy(out.u8() + y * row, img.u8() + size_t(y) * img.width * img.channels, row);
-  return out;
-}
-
 std::pair<int, int> processed_size(int w, int h, int upscale, SizePolicy policy, int process_size) {
   if (upscale < 1 || w < 1 || h < 1) return {0, 0};
   int64_t pw = w, ph = h;

@@ -40,7 +40,4 @@ std::pair<int, int> processed_size(int w, int h, int upscale, SizePolicy policy,
 // (not composited). 16-bit images are refused with Error(bad_input).
 Image to_rgb8(Image img, const std::string& name);
 
-// The top-left w x h of an image (w, h no larger than its size).
-Image crop(const Image& img, int w, int h);
-
 }  // namespace rass::model

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
@@ -256,15 +255,19 @@ SamModel::SamModel(const SamModelOptions& opt) {
   }
 }
 
+SamInput SamModel::frame(int width, int height) const {
+  SamInput in;
+  in.width = width, in.height = height;
+  // ResizeLongestSide.get_preprocess_shape, in Python's float64.
+  const double scale = double(config.sam.image_size) / double(std::max(width, height));
+  in.resized_width = std::max(int(double(width) * scale + 0.5), 1);
+  in.resized_height = std::max(int(double(height) * scale + 0.5), 1);
+  return in;
+}
+
 SamInput SamModel::prepare(const Image& rgb) const {
   const int64_t S = config.sam.image_size;
-  SamInput in;
-  in.width = rgb.width, in.height = rgb.height;
-  // ResizeLongestSide.get_preprocess_shape, in Python's float64.
-  const double scale = double(S) / double(std::max(rgb.width, rgb.height));
-  in.resized_width = int(double(rgb.width) * scale + 0.5);
-  in.resized_height = int(double(rgb.height) * scale + 0.5);
-  in.resized_width = std::max(in.resized_width, 1), in.resized_height = std::max(in.resized_height, 1);
+  SamInput in = frame(rgb.width, rgb.height);
   const Image r = pil_resize(rgb, in.resized_width, in.resized_height, PilFilter::bilinear);
   torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(r.u8()), {r.height, r.width, 3}, torch::kUInt8)
                         .permute({2, 0, 1})
@@ -483,29 +486,6 @@ torch::Tensor SamModel::upsample_logits(const torch::Tensor& low, const SamInput
       .cpu();
 }
 
-namespace {
-
-// The pixels of `box` (x0, y0, x1, y1 exclusive) of an RGB image.
-Image sam_crop_image(const Image& rgb, const std::array<int64_t, 4>& box) {
-  const int64_t w = box[2] - box[0], h = box[3] - box[1];
-  Image out(int(w), int(h), rgb.channels, rgb.depth);
-  const size_t px = size_t(rgb.channels) * size_t(rgb.depth / 8);
-  for (int64_t y = 0; y < h; ++y)
-    std::memcpy(out.data.data() + size_t(y * w) * px,
-                rgb.data.data() + (size_t(box[1] + y) * size_t(rgb.width) + size_t(box[0])) * px, size_t(w) * px);
-  return out;
-}
-
-// A crop's frame as upsample_logits takes it (no pixels).
-SamInput sam_crop_frame(const SamMask& m) {
-  SamInput f;
-  f.width = int(m.crop[2] - m.crop[0]), f.height = int(m.crop[3] - m.crop[1]);
-  f.resized_width = m.crop_resized_width, f.resized_height = m.crop_resized_height;
-  return f;
-}
-
-}  // namespace
-
 // _process_crop: the masks of one crop (`in`, embedded as `embedding`) in the image's frame.
 std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, const torch::Tensor& decoder_features,
                                                const SamInput& in,
@@ -554,7 +534,6 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
         m.point = {grid[a + size_t(i)][0] + double(crop.box[0]), grid[a + size_t(i)][1] + double(crop.box[1])};
         m.area = mask.sum().item<int64_t>();
         m.crop = crop.box;
-        m.crop_resized_width = in.resized_width, m.crop_resized_height = in.resized_height;
         // Candidates keep their 256x256 logits (256 KiB), not their
         // full-size pixels: the kept ones are upsampled again when painted.
         m.mask = low.slice(0, i, i + 1).slice(1, j, j + 1).cpu().clone();
@@ -581,7 +560,9 @@ std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingO
     // count (the reference fails there); they give no mask.
     if (crop.box[2] <= crop.box[0] || crop.box[3] <= crop.box[1]) continue;
     const bool whole = crop.layer == 0;
-    const SamInput in = prepare(whole ? rgb : sam_crop_image(rgb, crop.box));
+    const auto& b = crop.box;
+    const SamInput in =
+        prepare(whole ? rgb : crop_image(rgb, int(b[0]), int(b[1]), int(b[2] - b[0]), int(b[3] - b[1])));
     const int n = sam_layer_points_per_side(o.points_per_side, crop.layer, o.crop_n_points_downscale_factor);
     torch::Tensor features;
     const torch::Tensor z = embed(in, &features);
@@ -641,7 +622,8 @@ torch::Tensor SamModel::mask_pixels(const SamMask& m, int64_t width, int64_t hei
     return out;
   }
   // The same arithmetic as everything()'s: the same pixels.
-  const torch::Tensor crop = upsample_logits(m.mask.to(device), sam_crop_frame(m)) > 0;
+  const SamInput f = frame(int(m.crop[2] - m.crop[0]), int(m.crop[3] - m.crop[1]));
+  const torch::Tensor crop = upsample_logits(m.mask.to(device), f) > 0;
   if (m.crop == std::array<int64_t, 4>{0, 0, width, height}) return crop;
   out.slice(0, m.crop[1], m.crop[3]).slice(1, m.crop[0], m.crop[2]).copy_(crop);  // uncrop_masks
   return out;

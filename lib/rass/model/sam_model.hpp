@@ -97,7 +97,6 @@ struct SamMask {
   std::array<double, 2> point{};    // the grid point that prompted it (input pixels)
   int64_t area = 0;
   std::array<int64_t, 4> crop{};    // the crop it came from: x0, y0, x1, y1 (exclusive); layer 0: the whole image
-  int crop_resized_width = 0, crop_resized_height = 0;  // that crop inside the encoder's S x S frame
   // When the small-region clean-up changed the mask: its pixels inside
   // `box` ([y1 - y0 + 1, x1 - x0 + 1] bool; [0, 0] when nothing is left),
   // which then replace the logits'.
@@ -133,6 +132,8 @@ class SamModel {
 
   // The resized (Pillow bilinear), normalised and padded image. `rgb` is 8-bit RGB.
   SamInput prepare(const Image& rgb) const;
+  // prepare()'s sizes for a width x height image, without its pixels.
+  SamInput frame(int width, int height) const;
   // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on).
   // With `decoder_features` and RobustSAM's robust path or HQ-SAM's HQ
   // token on, also the image's robust or HQ features for predict() (left

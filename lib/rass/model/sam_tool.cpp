@@ -74,20 +74,6 @@ std::vector<int> sam_parse_skip(const std::string& s) {
   return v;
 }
 
-// A flag's number as given (17 significant digits at most, no trailing zeros):
-// std::to_string's %f showed 1.0000001 as 1.000000.
-std::string sam_number(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  // The shortest of %.15g .. %.17g that reads back as v.
-  for (int p = 15; p <= 17; ++p) {
-    char t[40];
-    std::snprintf(t, sizeof t, "%.*g", p, v);
-    if (std::strtod(t, nullptr) == v || v != v) return t;
-  }
-  return buf;
-}
-
 // SAM's prompt tokens attend to each other: their count is bounded.
 constexpr size_t kMaxSamPoints = 256;
 
@@ -99,14 +85,14 @@ SamPlan make_sam_plan(const SamJob& job) {
     if (job.multimask) throw_usage("--everything keeps every mask of the three each point gives; --multimask is implied");
     if (job.fill && *job.fill != 0) throw_usage("--everything writes mask ids 1..N and 0 where no mask is; --fill is 0");
     auto unit = [](double v, const char* flag) {
-      if (!(v >= 0 && v <= 1)) throw_usage(std::string(flag) + " " + sam_number(v) + ": expected 0..1");
+      if (!(v >= 0 && v <= 1)) throw_usage(std::string(flag) + " " + batch::format_number(v) + ": expected 0..1");
     };
     unit(job.pred_iou_thresh, "--pred-iou-thresh");
     unit(job.stability_thresh, "--stability-thresh");
     unit(job.nms_thresh, "--nms-thresh");
     unit(job.crop_nms_thresh, "--crop-nms-thresh");
     if (!(job.crop_overlap >= 0 && job.crop_overlap < 1))
-      throw_usage("--crop-overlap " + sam_number(job.crop_overlap) + ": expected a fraction in [0, 1)");
+      throw_usage("--crop-overlap " + batch::format_number(job.crop_overlap) + ": expected a fraction in [0, 1)");
     if (job.min_region_area < 0) throw_usage("--min-region-area: expected a pixel count >= 0");
     // Every layer needs a point, and every mask an id of the 16-bit map.
     int64_t candidates = 0;
