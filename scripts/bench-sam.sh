@@ -4,7 +4,9 @@
 # code in PyTorch eager (scripts/bench_sam_torch.py), in one run, on the CPU.
 # --family sam (segment-anything's SamPredictor), robust (RobustSAM's
 # Sam.predict as its eval.py calls it; ROBUSTSAM_SRC names its checkout) or
-# hq (segment-anything-hq's SamPredictor).
+# hq (segment-anything-hq's SamPredictor) or sam2 (sam2's SAM2ImagePredictor,
+# --variant hiera_t|hiera_s|hiera_b+|hiera_l, default hiera_b+; a Python with
+# PyTorch 2 and the sam2 package, e.g. PYTHONPATH=<sam2 checkout>).
 #
 #   scripts/bench-sam.sh [--family sam] [--variant vit_b] [--dtypes "fp32 bf16"] [--threads N] [--runs R] [--build DIR] [--python PY]
 #
@@ -24,7 +26,7 @@ build=${BUILD:-$here/../build}
 python=${PYTHON:-python3}
 threads=$(nproc)
 runs=2
-variant=vit_b
+variant=
 family=sam
 dtypes=fp32
 while [ $# -gt 0 ]; do
@@ -36,13 +38,19 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench-sam: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ "$runs" -ge 1 ] 2>/dev/null || { echo "bench-sam: --runs must be a positive integer" >&2; exit 2; }
-case $variant in vit_b|vit_l|vit_h) ;; *) echo "bench-sam: --variant vit_b, vit_l or vit_h" >&2; exit 2 ;; esac
-case $family in sam|robust|hq) ;; *) echo "bench-sam: --family sam, robust or hq" >&2; exit 2 ;; esac
+case $family in sam|robust|hq|sam2) ;; *) echo "bench-sam: --family sam, robust, hq or sam2" >&2; exit 2 ;; esac
+if [ "$family" = sam2 ]; then
+  variant=${variant:-hiera_b+}
+  case $variant in hiera_t|hiera_s|hiera_b+|hiera_l) ;; *) echo "bench-sam: SAM 2's --variant: hiera_t, hiera_s, hiera_b+ or hiera_l" >&2; exit 2 ;; esac
+else
+  variant=${variant:-vit_b}
+  case $variant in vit_b|vit_l|vit_h) ;; *) echo "bench-sam: --variant vit_b, vit_l or vit_h" >&2; exit 2 ;; esac
+fi
 [ -x "$build/rass-sam" ] || { echo "bench-sam: $build/rass-sam not built" >&2; exit 2; }
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/rass/bench
 mkdir -p "$cache"

@@ -7,6 +7,9 @@ image after a warm-up; and, with --write, the model folder rass-sam runs
   --family robust  RobustSAM's Sam.predict, as its eval.py calls it (its
                    checkout's robust_segment_anything in ROBUSTSAM_SRC)
   --family hq      segment-anything-hq's SamPredictor (hq_token_only False)
+  --family sam2    sam2's SAM2ImagePredictor (build_sam2 with its SAM 2.1
+                   config of --variant hiera_t|hiera_s|hiera_b+|hiera_l; the
+                   sam2 package on PYTHONPATH, PyTorch 2)
 
     python3 scripts/bench_sam_torch.py [--family sam] --variant vit_b --folder DIR [--write] --image IMG --runs R --threads N
 """
@@ -52,6 +55,17 @@ def reference(family, variant):
             pred.set_image(img)
             return pred.predict(box=box, multimask_output=False, hq_token_only=False)[0]
         return sam, run
+    if family == "sam2":
+        from sam2.build_sam import build_sam2
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        sam = build_sam2(f"configs/sam2.1/sam2.1_{variant}.yaml", ckpt_path=None, device="cpu", mode="eval")
+        pred = SAM2ImagePredictor(sam)
+
+        def run(img, box):
+            pred.set_image(img)
+            return pred.predict(box=box, multimask_output=False)[0]
+        return sam, run
     # RobustSAM: its build leaves the model in training mode, as eval.py runs it.
     sys.modules.setdefault("matplotlib", types.ModuleType("matplotlib"))
     sys.modules.setdefault("matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))
@@ -73,7 +87,7 @@ def reference(family, variant):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--family", default="sam", choices=["sam", "robust", "hq"])
+    ap.add_argument("--family", default="sam", choices=["sam", "robust", "hq", "sam2"])
     ap.add_argument("--variant", default="vit_b")
     ap.add_argument("--folder", required=True)
     ap.add_argument("--write", action="store_true")
@@ -87,7 +101,7 @@ def main():
     sam, run = reference(a.family, a.variant)
     if a.write and not os.path.isdir(a.folder):
         pth = a.folder + ".pth"
-        torch.save(sam.state_dict(), pth)
+        torch.save({"model": sam.state_dict()} if a.family == "sam2" else sam.state_dict(), pth)
         here = os.path.dirname(os.path.abspath(__file__))
         subprocess.run([sys.executable, os.path.join(here, "convert_sam.py"), pth, "-o", a.folder], check=True)
         os.remove(pth)

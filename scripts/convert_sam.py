@@ -14,18 +14,23 @@ rass-sam loads.
     # their keys:
     python3 scripts/convert_sam.py robustsam_checkpoint_l.pth -o robustsam-vit-l
     python3 scripts/convert_sam.py sam_hq_vit_l.pth -o sam-hq-vit-l
+    # SAM 2 and SAM 2.1 (sam2_hiera_*.pt, sam2.1_hiera_*.pt): the image
+    # encoder, prompt encoder, mask decoder and no_mem_embed are kept, the
+    # video memory modules dropped:
+    python3 scripts/convert_sam.py sam2.1_hiera_large.pt -o sam2.1-hiera-l
 
 Needs only torch. The checkpoint is a state dict (or a dict with "model")
 whose keys are SAM's own (image_encoder.*, prompt_encoder.*, mask_decoder.*;
 a "module." prefix, as DDP saves it, is removed). --decoder replaces the
 mask_decoder.* tensors with another file's (keys with or without the
 "mask_decoder." prefix). The variant (vit_b, vit_l, vit_h) is read from the
-encoder's width and depth.
+encoder's width and depth; SAM 2's (hiera_t, hiera_s, hiera_b+, hiera_l)
+from its trunk's width and block count.
 
 Written (a temporary folder beside -o, renamed at the end):
   sam.safetensors   every tensor, names unchanged, dtype kept (but
                     BatchNorm's num_batches_tracked, which inference never reads)
-  sam.json          architecture "sam", the variant, "robust": true for
+  sam.json          architecture "sam" (or "sam2"), the variant, "robust": true for
                     RobustSAM, "hq": true for HQ-SAM, and with --enhancer-unet
                     "enhancer": {"feat_weight", "timestep": 1, "prompt": ""}
   unet/             --enhancer-unet's files (linked, copied across filesystems)
@@ -58,6 +63,13 @@ SIZE_FIELDS = {k: int for k in ("image_size", "patch_size", "embed_dim", "depth"
                                 "decoder_mlp_dim", "attention_downsample_rate", "num_multimask_outputs",
                                 "iou_head_depth", "iou_head_hidden_dim")}
 SIZE_FIELDS.update(mlp_ratio=float, use_rel_pos=bool, global_attn_indexes=list)
+# SAM 2: the Hiera trunk's (width, blocks) per variant, and its size fields.
+SAM2_VARIANTS = {(96, 12): "hiera_t", (96, 16): "hiera_s", (112, 24): "hiera_b+", (144, 48): "hiera_l"}
+SAM2_SIZE_FIELDS = {k: int for k in ("image_size", "embed_dim", "num_heads", "prompt_embed_dim")}
+SAM2_SIZE_FIELDS.update(stages=list, global_att_blocks=list, window_spec=list, window_pos_embed_bkg_spatial_size=list)
+# What SAM2ImagePredictor runs; the rest (memory attention and encoder,
+# object pointers, temporal encodings) serves video tracking only.
+SAM2_KEPT = ("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.", "no_mem_embed")
 
 
 def load_state(path, trust):
@@ -96,13 +108,15 @@ def load_state(path, trust):
     return out
 
 
-def check_config(text):
-    """--config: a JSON object of SIZE_FIELDS with their types (ValueError: a usage error)."""
+def check_config(text, fields=None):
+    """--config: a JSON object of `fields` (SIZE_FIELDS, or SAM2_SIZE_FIELDS for
+    a SAM 2 checkpoint) with their types (ValueError: a usage error)."""
+    fields = fields or SIZE_FIELDS
     cfg = json_object_arg(text, "--config")
     for k, v in cfg.items():
-        want = SIZE_FIELDS.get(k)
+        want = fields.get(k)
         if want is None:
-            raise ValueError(f"--config: {k} is not a size field of sam.json ({', '.join(sorted(SIZE_FIELDS))})")
+            raise ValueError(f"--config: {k} is not a size field of sam.json ({', '.join(sorted(fields))})")
         ok = (isinstance(v, bool) if want is bool else
               isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 if want is float else
               isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
@@ -123,6 +137,13 @@ def convert(args):
             if not os.path.isdir(os.path.join(args.sd, comp)):
                 raise BadInput(f"{args.sd}: has no {comp}/")
     sd = load_state(args.checkpoint, args.trust_checkpoint)
+    if any(k.startswith("image_encoder.trunk.") for k in sd):
+        return convert_sam2(args, sd)
+    if args.config_text:
+        try:
+            args.config = check_config(args.config_text)
+        except ValueError as e:
+            raise UsageError(str(e))
     for part in ("image_encoder.", "prompt_encoder.", "mask_decoder."):
         if not any(k.startswith(part) for k in sd):
             tops = sorted({k.split(".")[0] for k in sd})[:8]
@@ -175,9 +196,48 @@ def convert(args):
                 shutil.copytree(os.path.join(args.sd, comp), os.path.join(tmp, comp), copy_function=link_or_copy)
 
 
+class UsageError(Exception):
+    """A --config that does not fit the checkpoint's kind (exit 2, no folder)."""
+
+
+def convert_sam2(args, sd):
+    """SAM 2 / 2.1: the image predictor's tensors, sam.json with the variant."""
+    if args.decoder or args.enhancer_unet:
+        raise UsageError(f"{args.checkpoint}: a SAM 2 checkpoint; --decoder and --enhancer-unet are GleSAM's "
+                         "SAM v1 parts (its released code has no SAM 2 path)")
+    cfg = {}
+    if args.config_text:
+        try:
+            cfg = check_config(args.config_text, SAM2_SIZE_FIELDS)
+        except ValueError as e:
+            raise UsageError(str(e))
+    for part in ("image_encoder.trunk.", "image_encoder.neck.", "sam_prompt_encoder.", "sam_mask_decoder.",
+                 "no_mem_embed"):
+        if not any(k.startswith(part) for k in sd):
+            raise BadInput(f"{args.checkpoint}: not a SAM 2 checkpoint: it has image_encoder.trunk.* but no "
+                           f"{part}* tensors")
+    sd = {k: v for k, v in sd.items() if k.startswith(SAM2_KEPT) and not k.endswith(".num_batches_tracked")}
+    width = sd["image_encoder.trunk.pos_embed"].shape[1] if "image_encoder.trunk.pos_embed" in sd else 0
+    blocks = len({k.split(".")[3] for k in sd if k.startswith("image_encoder.trunk.blocks.")})
+    config = {"architecture": "sam2"}
+    if (width, blocks) in SAM2_VARIANTS:
+        config["variant"] = SAM2_VARIANTS[(width, blocks)]
+    elif not cfg:
+        raise BadInput(f"{args.checkpoint}: a Hiera trunk of width {width} and {blocks} blocks is none of SAM 2's "
+                       "variants; give its fields with --config")
+    config.update(cfg)
+    with staged_folder(args.output) as tmp:
+        write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,
+                          {"format": "pt", "rass": "converted by scripts/convert_sam.py from " +
+                           os.path.basename(args.checkpoint) + " (image predictor's tensors)"})
+        with open(os.path.join(tmp, "sam.json"), "w") as f:
+            json.dump(config, f, indent=1)
+            f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="sam_vit_{b,l,h}_*.pth (a SAM v1 state dict), RobustSAM's or HQ-SAM's checkpoint")
+    ap.add_argument("checkpoint", help="sam_vit_{b,l,h}_*.pth (a SAM v1 state dict), RobustSAM's or HQ-SAM's checkpoint, or SAM 2's")
     ap.add_argument("-o", "--output", required=True, help="the model folder to create")
     ap.add_argument("--decoder", help="a fine-tuned mask decoder's state dict (GleSAM's) replacing SAM's")
     ap.add_argument("--enhancer-unet", help="GleSAM's enhancer UNet folder (diffusers layout, 256 channels in and out)")
@@ -193,14 +253,22 @@ def main():
         ap.error("--enhancer-unet needs --sd (its text_encoder/, tokenizer/ and scheduler/)")
     if not (math.isfinite(args.feat_weight) and args.feat_weight > 0):
         ap.error("--feat-weight must be a positive number")
-    if args.config:
+    # --config is checked against the checkpoint's kind (SAM or SAM 2) once it
+    # is read; its JSON now, before anything is loaded.
+    args.config_text, args.config = args.config, None
+    if args.config_text:
         try:
-            args.config = check_config(args.config)
+            json_object_arg(args.config_text, "--config")
         except ValueError as e:
+            ap.error(str(e))
+
+    def checked(a):
+        try:
+            convert(a)
+        except UsageError as e:
             print(f"convert_sam: {e}", file=sys.stderr)
             sys.exit(2)
-    run_converter("convert_sam", convert, args)
-
+    run_converter("convert_sam", checked, args)
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@ complete -c rass-sam -l max-pixels -x -d 'refuse images larger than N pixels (wi
 complete -c rass-sam -s o -l output -r -F -d 'mask PNG or - (one input): object labels, --fill where no object is'
 complete -c rass-sam -s O -l output-dir -r -F -d 'output directory (batch): DIR/<key>.png'
 complete -c rass-sam -l manifest -r -F -d 'read image paths from a manifest (JSON lines with "image", "lq" or "path"; or one path per line)'
-complete -c rass-sam -s m -l model -r -F -d 'SAM model folder (sam.json, sam.safetensors; GleSAM'\''s also unet/, text_encoder/, tokenizer/, scheduler/)'
+complete -c rass-sam -s m -l model -r -F -d 'SAM or SAM 2 model folder (sam.json, sam.safetensors; GleSAM'\''s also unet/, text_encoder/, tokenizer/, scheduler/)'
 complete -c rass-sam -l point -x -d 'a point prompt X,Y (pixels of the input image) with an optional label L (1 foreground, the default; 0 background); repeatable; one object'
 complete -c rass-sam -l box -x -d 'a box prompt X0,Y0,X1,Y1 (pixels of the input image); one object'
 complete -c rass-sam -l prompts-from -r -F -d 'make the prompts from a label map: one object per label value (a file for one image, - for stdin; batch: a directory of <key>.png)'

@@ -44,6 +44,24 @@ same_pixels "$T/pipe.png" "$T/file.png" || fail "stdin/stdout and files give dif
 expect_exit 0 "--multimask" -- "$S" -m "$M" --box 5,4,30,25 --multimask --json -q "$A" -o "$T/multi.png"
 grep -Eq '"mask_token":[123]' "$T/.out" || fail "--multimask keeps one of tokens 1..3: $(cat "$T/.out")"
 
+# SAM 2 (tests/fixtures/nn/sam2_tiny; equality with SAM2ImagePredictor is
+# tests/nn/test_sam2.cpp): its record, label maps, and what it refuses.
+S2=$N/sam2_tiny
+expect_exit 0 "SAM 2: a box" -- "$S" -m "$S2" --box 5,4,30,25 --json "$A" -o "$T/s2.png"
+[ "$(png_info "$T/s2.png")" = "53x37 depth 8 color 0" ] || fail "SAM 2 mask: $(png_info "$T/s2.png")"
+grep -q '"architecture":"sam2"' "$T/.out" || fail "the record names SAM 2: $(cat "$T/.out")"
+grep -q '"object_score":' "$T/.out" || fail "SAM 2's record gives the object score"
+expect_exit 0 "SAM 2: --prompts-from, two objects" -- "$S" -m "$S2" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 \
+  -o "$T/s2l.png" --json -q
+grep -q '{"label":2,"box":\[32.0,10.0,49.0,35.0\]' "$T/.out" || fail "SAM 2: object 2's box"
+expect_exit 2 "SAM 2: --everything is not built" -- "$S" -m "$S2" --everything "$A" -o "$T/s2e.png"
+stderr_has "SAM 2" "the refusal says why"
+[ -e "$T/s2e.png" ] && fail "a refused run left an output"
+mkdir -p "$T/s2dir" && cp "$A" "$T/s2dir/x.png"
+expect_exit 2 "SAM 2: --everything refused for a batch before any image" -- "$S" -m "$S2" --everything "$T/s2dir" -O "$T/s2out"
+[ -n "$(ls -A "$T/s2out" 2>/dev/null)" ] && fail "a refused batch wrote outputs"
+expect_exit 2 "SAM 2: no HQ-SAM decoder" -- "$S" -m "$S2" --hq on --box 5,4,30,25 "$A" -o "$T/s2h.png"
+
 # Prompts from a label map: objects 1 and 2 (0 and 255 skipped), their tight boxes.
 expect_exit 0 "--prompts-from, boxes" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 -o "$T/lb.png" --json
 grep -q '"objects":\[{"label":1,"box":\[5.0,4.0,29.0,24.0\]' "$T/.out" || fail "object 1's tight box: $(cat "$T/.out")"

@@ -60,7 +60,9 @@ def randomise(model, seed, hyper_mlps, half=False):
         for m in hyper_mlps:
             m.layers[-1].weight.mul_(20)
             m.layers[-1].bias.mul_(20)
-        model.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(5)
+        # SAM's mask_decoder, SAM 2's sam_mask_decoder.
+        decoder = model.mask_decoder if hasattr(model, "mask_decoder") else model.sam_mask_decoder
+        decoder.iou_prediction_head.layers[-1].weight.mul_(5)
         if half:  # the state dict's tensors only: pixel_mean and pixel_std are no part of it
             for t in model.state_dict().values():
                 if t.is_floating_point():

@@ -48,7 +48,8 @@ TEST_CASE("HQ-SAM: HQ features and every prompt case equal sam-hq's SamPredictor
           m.sam->mask_decoder.ptr()->hq_features(sam_golden(*io, k + "_embedding"), sam_golden(*io, k + "_early"));
       CHECK(sam_rel_err(f, sam_golden(*io, k + "_hq_features")) < 1e-5);
     }
-    for (const auto& c : hq_cases()["cases"]) {
+    const nlohmann::json cases = hq_cases();  // alive for the loop (a temporary's ["cases"] would dangle)
+    for (const auto& c : cases["cases"]) {
       if (c["hq_only"].get<bool>() != only) continue;
       const std::string name = c["name"], k = c["image"];
       INFO(name);
@@ -62,9 +63,9 @@ TEST_CASE("HQ-SAM: HQ features and every prompt case equal sam-hq's SamPredictor
       MESSAGE(name, " low-res logits max error (relative to the largest) ", e);
       CHECK(e < 1e-4);
       // From our own pixels, embedding and HQ features: the mask at the image's size.
-      torch::Tensor feats;
+      model::SamDecoderFeatures feats;
       const torch::Tensor z = m.embed(in, &feats);
-      REQUIRE(feats.defined());
+      REQUIRE(feats.extra.defined());
       const model::SamPrediction q = m.predict(z, sam_case_objects(c), in, c["multimask"], 0, false, 16, nullptr, feats);
       const torch::Tensor want = sam_golden(*io, name + "_logits")[0] > 0;
       const torch::Tensor got =
@@ -116,9 +117,9 @@ TEST_CASE("HQ-SAM folders: --hq off is SAM's tokens, refusals") {
   opt.hq = "off";
   const model::SamModel m(opt);
   CHECK_FALSE(m.hq);
-  torch::Tensor feats;
+  model::SamDecoderFeatures feats;
   m.embed(m.prepare(hq_image("a")), &feats);
-  CHECK_FALSE(feats.defined());
+  CHECK_FALSE(feats.extra.defined());
   auto load = [](const model::SamModelOptions& o) { model::SamModel x(o); };
   opt.hq_token_only = true;
   CHECK_THROWS_AS(load(opt), rass::Error);  // the HQ token is off

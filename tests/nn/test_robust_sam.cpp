@@ -48,10 +48,10 @@ TEST_CASE("RobustSAM: early features, robust features and every prompt case equa
   MESSAGE("robust features max error (relative to the largest) ", erf);
   CHECK(erf < 1e-4);
   // embed() hands the same robust features on.
-  torch::Tensor mine;
+  model::SamDecoderFeatures mine;
   m.embed(in, &mine);
-  REQUIRE(mine.defined());
-  CHECK(sam_rel_err(mine, sam_golden(*io, "robust_features")) < 1e-3);
+  REQUIRE(mine.extra.defined());
+  CHECK(sam_rel_err(mine.extra, sam_golden(*io, "robust_features")) < 1e-3);
 
   std::ifstream cf(kSamFixtures + "/robust_sam_cases.json");
   const nlohmann::json cases = nlohmann::json::parse(cf);
@@ -74,7 +74,7 @@ TEST_CASE("RobustSAM: early features, robust features and every prompt case equa
     // amplify that to 1.5e-4. A wrong block is off by the logits' own size.
     CHECK(e < 5e-4);
     // The mask at the image's size from our own pixels, embedding and features.
-    torch::Tensor own_rf;
+    model::SamDecoderFeatures own_rf;
     const torch::Tensor own_z = m.embed(in, &own_rf);
     const model::SamPrediction q = m.predict(own_z, sam_case_objects(c), in, multi, 0, false, 16, nullptr, own_rf);
     const torch::Tensor want = sam_golden(*io, name + "_masks")[0][pick] > 0.5;
@@ -97,9 +97,9 @@ TEST_CASE("RobustSAM --robust off: SAM's own tokens, as its predictor decodes") 
   CHECK_FALSE(m.robust);
   auto io = SafeTensorsFile::open(kSamFixtures + "/robust_sam_io.safetensors");
   const model::SamInput in = m.prepare(robust_image());
-  torch::Tensor rf;
+  model::SamDecoderFeatures rf;
   m.embed(in, &rf);
-  CHECK_FALSE(rf.defined());
+  CHECK_FALSE(rf.extra.defined());
   std::ifstream cf(kSamFixtures + "/robust_sam_cases.json");
   const nlohmann::json cases = nlohmann::json::parse(cf);
   size_t differ_from_robust = 0;

@@ -7,7 +7,7 @@
 namespace rass::cli {
 
 SamCli::SamCli()
-    : ToolCli("sam", "Prompted segmentation with Segment Anything (SAM v1), and GleSAM's generative latent enhancement "
+    : ToolCli("sam", "Prompted segmentation with Segment Anything (SAM v1 or SAM 2), and GleSAM's generative latent enhancement "
                      "of its image embedding for low-quality images: points and boxes -> object masks.") {
   CLI::App& a = *app_;
   a.add_option("inputs", j_.inputs, "images, directories (searched recursively) or - for stdin")->type_name("INPUT");
@@ -16,7 +16,7 @@ SamCli::SamCli()
   a.add_option("-O,--output-dir", j_.output_dir, "output directory (batch): DIR/<key>.png")->type_name("DIR");
   a.add_option("--manifest", j_.manifest, "read image paths from a manifest (JSON lines with \"image\", \"lq\" or \"path\"; or one path per line)")
       ->type_name("FILE");
-  a.add_option("-m,--model", j_.model, "SAM model folder (sam.json, sam.safetensors; GleSAM's also unet/, text_encoder/, tokenizer/, scheduler/)")
+  a.add_option("-m,--model", j_.model, "SAM or SAM 2 model folder (sam.json, sam.safetensors; GleSAM's also unet/, text_encoder/, tokenizer/, scheduler/)")
       ->type_name("DIR");
   a.add_option("--point", j_.points, "a point prompt X,Y (pixels of the input image) with an optional label L (1 foreground, the default; 0 background); repeatable; one object")
       ->type_name("X,Y[,L]");

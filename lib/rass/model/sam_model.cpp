@@ -26,6 +26,76 @@ namespace F = torch::nn::functional;
 
 namespace rass::model {
 
+namespace {
+
+// sam.json of a SAM 2 folder: the variant, or every Hiera size field.
+void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderConfig& c) {
+  static const char* kSizes[] = {"image_size", "embed_dim", "num_heads", "stages", "global_att_blocks",
+                                 "window_spec", "window_pos_embed_bkg_spatial_size", "prompt_embed_dim"};
+  bool overridden = false;
+  std::string missing;
+  for (const char* k : kSizes) {
+    overridden = overridden || f.has(k);
+    if (!f.has(k)) missing += std::string(missing.empty() ? "" : ", ") + k;
+  }
+  if (!f.has("variant") && !missing.empty())
+    throw_bad_input(c.path, "no variant (hiera_t, hiera_s, hiera_b+ or hiera_l) and not every size: missing " + missing);
+  c.variant = f.text("variant", "custom");
+  try {
+    c.sam2 = nn::sam2_preset(f.has("variant") ? c.variant : "hiera_b+");
+  } catch (const Error&) {
+    throw_bad_input(c.path, "variant '" + c.variant + "': expected hiera_t, hiera_s, hiera_b+ or hiera_l");
+  }
+  if (overridden) c.variant = "custom";
+  nn::Sam2Config& s = c.sam2;
+  auto positive = [&](const char* key, int64_t& v) {
+    v = f.integer(key, v);
+    if (v <= 0 || v > 65536) throw_bad_input(c.path, std::string(key) + " = " + std::to_string(v) + " is out of range");
+  };
+  positive("image_size", s.heads.image_size);
+  positive("embed_dim", s.embed_dim);
+  positive("num_heads", s.num_heads);
+  positive("prompt_embed_dim", s.heads.prompt_embed_dim);
+  auto list = [&](const char* key, std::vector<int64_t>& v, size_t n, int64_t lo) {
+    v = f.integers(key, v);
+    if (n && v.size() != n)
+      throw_bad_input(c.path, std::string(key) + " has " + std::to_string(v.size()) + " entries, SAM 2 has " +
+                                  std::to_string(n));
+    for (int64_t x : v)
+      if (x < lo || x > 65536) throw_bad_input(c.path, std::string(key) + " holds " + std::to_string(x));
+  };
+  // Four stages: the neck drops the coarsest level and the decoder takes the other three.
+  list("stages", s.stages, 4, 1);
+  list("window_spec", s.window_spec, 4, 1);
+  list("global_att_blocks", s.global_att_blocks, 0, 0);
+  std::vector<int64_t> bkg{s.window_pos_embed_bkg_spatial_size[0], s.window_pos_embed_bkg_spatial_size[1]};
+  list("window_pos_embed_bkg_spatial_size", bkg, 2, 1);
+  s.window_pos_embed_bkg_spatial_size = {bkg[0], bkg[1]};
+  for (int64_t i : s.global_att_blocks)
+    if (i >= s.depth())
+      throw_bad_input(c.path, "global_att_blocks names block " + std::to_string(i) + " of " + std::to_string(s.depth()));
+  // The trunk halves the 4-pixel patch grid three times; the window
+  // position embedding tiles the grid.
+  if (s.heads.image_size % 32 != 0 || (s.heads.image_size / 4) % s.window_spec[0] != 0)
+    throw_bad_input(c.path, "image_size " + std::to_string(s.heads.image_size) +
+                                " is not a multiple of 32 whose quarter the first window (" +
+                                std::to_string(s.window_spec[0]) + ") divides");
+  for (const nn::Sam2Config::Block& b : s.blocks())
+    if (b.dim_out % b.heads != 0)
+      throw_bad_input(c.path, "a Hiera width of " + std::to_string(b.dim_out) + " is not a multiple of its " +
+                                  std::to_string(b.heads) + " heads");
+  if (s.heads.prompt_embed_dim % 16 != 0)
+    throw_bad_input(c.path, "prompt_embed_dim is not a multiple of 16 (8 decoder heads at half width)");
+  if (f.flag("robust", false) || f.flag("hq", false))
+    throw_bad_input(c.path, "robust / hq: RobustSAM and HQ-SAM are built on SAM v1, not SAM 2");
+  if (j.contains("enhancer") && !j["enhancer"].is_null())
+    throw_bad_input(c.path, "enhancer: GleSAM's enhancement is built for SAM v1 here (its released code has no "
+                            "SAM 2 path)");
+  c.sam = s.heads;
+}
+
+}  // namespace
+
 SamFolderConfig read_sam_config(const std::string& dir) {
   SamFolderConfig c;
   c.path = dir + "/sam.json";
@@ -34,8 +104,13 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   const nlohmann::json j(read_json_file(c.path));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
-  if (f.text("architecture", "") != "sam")
-    throw_bad_input(c.path, "architecture '" + f.text("architecture", "") + "': rass-sam runs SAM (\"sam\") only");
+  c.architecture = f.text("architecture", "");
+  if (c.architecture == "sam2") {
+    read_sam2_fields(j, f, c);
+    return c;
+  }
+  if (c.architecture != "sam")
+    throw_bad_input(c.path, "architecture '" + c.architecture + "': rass-sam runs SAM (\"sam\") and SAM 2 (\"sam2\")");
   // A variant gives every size; fields beside it override them (then the
   // model is "custom"). Without a variant every size field must be given.
   static const char* kSizes[] = {"image_size", "patch_size", "embed_dim", "depth", "num_heads", "window_size",
@@ -117,7 +192,49 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   return c;
 }
 
+namespace {
+
+void check_sam2_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
+  const nn::Sam2Config& s = c.sam2;
+  const int64_t d = s.heads.prompt_embed_dim;
+  auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
+    const TensorView* v = file.find(name);
+    if (!v) throw_bad_input(file.path(), "has no " + name + " (" + c.path + " describes a SAM 2 that has one)");
+    if (v->shape != shape)
+      throw_bad_input(c.path, "does not fit " + file.path() + ": " + name + " is " + shape_str(v->shape) +
+                                  " there, the config makes it " + shape_str(shape));
+  };
+  const std::string t = "image_encoder.trunk.";
+  expect(t + "patch_embed.proj.weight", {s.embed_dim, 3, 7, 7});
+  expect(t + "pos_embed", {1, s.embed_dim, s.window_pos_embed_bkg_spatial_size[0], s.window_pos_embed_bkg_spatial_size[1]});
+  expect(t + "pos_embed_window", {1, s.embed_dim, s.window_spec[0], s.window_spec[0]});
+  const std::vector<nn::Sam2Config::Block> blocks = s.blocks();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const std::string b = t + "blocks." + std::to_string(i) + ".";
+    expect(b + "attn.qkv.weight", {3 * blocks[i].dim_out, blocks[i].dim});
+    expect(b + "mlp.layers.0.weight", {int64_t(double(blocks[i].dim_out) * s.mlp_ratio), blocks[i].dim_out});
+  }
+  if (file.find(t + "blocks." + std::to_string(blocks.size()) + ".norm1.weight"))
+    throw_bad_input(c.path, "stages make " + std::to_string(blocks.size()) + " blocks: " + file.path() + " has more");
+  const std::vector<int64_t> dims = s.stage_dims();
+  for (size_t k = 0; k < dims.size(); ++k)
+    expect("image_encoder.neck.convs." + std::to_string(k) + ".conv.weight", {d, dims[dims.size() - 1 - k], 1, 1});
+  expect("sam_prompt_encoder.mask_downscaling.3.weight", {s.heads.mask_in_chans, s.heads.mask_in_chans / 4, 2, 2});
+  expect("sam_mask_decoder.mask_tokens.weight", {s.heads.num_multimask_outputs + 1, d});
+  expect("sam_mask_decoder.obj_score_token.weight", {1, d});
+  expect("sam_mask_decoder.conv_s0.weight", {d / 8, d, 1, 1});
+  expect("sam_mask_decoder.conv_s1.weight", {d / 4, d, 1, 1});
+  for (int64_t i = 0; i < s.heads.decoder_depth; ++i)
+    expect("sam_mask_decoder.transformer.layers." + std::to_string(i) + ".mlp.layers.0.weight",
+           {s.heads.decoder_mlp_dim, d});
+  expect("sam_mask_decoder.pred_obj_score_head.layers.2.weight", {1, d});
+  expect("no_mem_embed", {1, 1, d});
+}
+
+}  // namespace
+
 void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
+  if (c.architecture == "sam2") return check_sam2_sizes(c, file);
   const nn::SamConfig& s = c.sam;
   const int64_t g = s.embedding_size();
   auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
@@ -205,15 +322,30 @@ SamModel::SamModel(const SamModelOptions& opt) {
     // does not fit its weights (embed_dim 1000000) would otherwise allocate
     // its own model first.
     check_sam_sizes(config, *file);
-    sam = nn::Sam(config.sam);
-    load_state_dict(*sam, *file, true);
+    if (config.architecture == "sam2") {
+      sam2 = nn::Sam2(config.sam2);
+      load_state_dict(*sam2, *file, true);
+    } else {
+      sam = nn::Sam(config.sam);
+      load_state_dict(*sam, *file, true);
+    }
   }
-  sam->eval();
-  sam->mask_decoder->hq_token_only = opt.hq_token_only;
   // LibTorch's CPU transposed convolution has no bf16 kernel: the prompt
   // encoder and mask decoder (a fraction of the work) stay fp32 there, cast
   // from the file's weights (not from bf16 copies).
   decoder_dtype = dtype == torch::kBFloat16 && device.is_cpu() ? torch::kFloat : dtype;
+  if (sam2) {
+    sam2->eval();
+    const torch::Tensor gauss = sam2->sam_prompt_encoder->pe_layer->positional_encoding_gaussian_matrix.clone();
+    sam2->image_encoder->to(device, dtype);
+    sam2->sam_prompt_encoder->to(device, decoder_dtype);
+    sam2->sam_mask_decoder->to(device, decoder_dtype);
+    sam2->no_mem_embed.set_data(sam2->no_mem_embed.to(device, dtype));
+    sam2->sam_prompt_encoder->pe_layer->positional_encoding_gaussian_matrix.set_data(gauss.to(device, torch::kFloat));
+    return;
+  }
+  sam->eval();
+  sam->mask_decoder->hq_token_only = opt.hq_token_only;
   const torch::Tensor gauss = sam->prompt_encoder->pe_layer->positional_encoding_gaussian_matrix.clone();
   sam->image_encoder->to(device, dtype);
   sam->prompt_encoder->to(device, decoder_dtype);
@@ -258,6 +390,10 @@ SamModel::SamModel(const SamModelOptions& opt) {
 SamInput SamModel::frame(int width, int height) const {
   SamInput in;
   in.width = width, in.height = height;
+  if (is_sam2()) {  // SAM2Transforms: a square resize, whatever the aspect
+    in.resized_width = in.resized_height = int(config.sam.image_size);
+    return in;
+  }
   // ResizeLongestSide.get_preprocess_shape, in Python's float64.
   const double scale = double(config.sam.image_size) / double(std::max(width, height));
   in.resized_width = std::max(int(double(width) * scale + 0.5), 1);
@@ -268,6 +404,26 @@ SamInput SamModel::frame(int width, int height) const {
 SamInput SamModel::prepare(const Image& rgb) const {
   const int64_t S = config.sam.image_size;
   SamInput in = frame(rgb.width, rgb.height);
+  if (is_sam2()) {
+    // ToTensor ([0, 1] floats), Resize((S, S)) (bilinear, antialiased, as
+    // torchvision >= 0.17 resizes tensors), Normalize.
+    torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(rgb.u8()), {rgb.height, rgb.width, 3}, torch::kUInt8)
+                          .permute({2, 0, 1})
+                          .to(torch::kFloat)
+                          .div(255)
+                          .unsqueeze(0);
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{S, S})
+                              .mode(torch::kBilinear)
+                              .align_corners(false)
+                              .antialias(true));
+    const auto& m = config.sam2.pixel_mean;
+    const auto& s = config.sam2.pixel_std;
+    x = (x - torch::tensor({m[0], m[1], m[2]}, torch::kFloat).view({1, 3, 1, 1})) /
+        torch::tensor({s[0], s[1], s[2]}, torch::kFloat).view({1, 3, 1, 1});
+    in.pixels = host_to_device(x.contiguous(), device, dtype);
+    return in;
+  }
   const Image r = pil_resize(rgb, in.resized_width, in.resized_height, PilFilter::bilinear);
   torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(r.u8()), {r.height, r.width, 3}, torch::kUInt8)
                         .permute({2, 0, 1})
@@ -294,12 +450,17 @@ torch::Tensor SamModel::enhance(const torch::Tensor& z) const {
   return (x0.to(torch::kFloat) / g).to(dtype);
 }
 
-torch::Tensor SamModel::embed(const SamInput& in, torch::Tensor* decoder_features) const {
+torch::Tensor SamModel::embed(const SamInput& in, SamDecoderFeatures* decoder_features) const {
+  if (is_sam2()) {
+    const nn::Sam2Features f = sam2.ptr()->encode(in.pixels);
+    if (decoder_features) decoder_features->s0 = f.s0, decoder_features->s1 = f.s1;
+    return f.embedding;
+  }
   if ((robust || hq) && decoder_features) {
     auto [z, early] = sam->image_encoder.ptr()->forward_with_early(in.pixels);
     auto& dec = *sam->mask_decoder.ptr();
-    *decoder_features = robust ? dec.robust_features(z.to(decoder_dtype), early.to(decoder_dtype))
-                               : dec.hq_features(z.to(decoder_dtype), early.to(decoder_dtype));
+    decoder_features->extra = robust ? dec.robust_features(z.to(decoder_dtype), early.to(decoder_dtype))
+                                     : dec.hq_features(z.to(decoder_dtype), early.to(decoder_dtype));
     return z;
   }
   const torch::Tensor z = sam->image_encoder.ptr()->forward(in.pixels);
@@ -308,8 +469,14 @@ torch::Tensor SamModel::embed(const SamInput& in, torch::Tensor* decoder_feature
 
 SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
                                 const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
-                                const Image* gt, const torch::Tensor& decoder_features) const {
+                                const Image* gt, const SamDecoderFeatures& decoder_features) const {
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
+  // SAM 2's transform_coords: x / w * S in float32.
+  const float fw = float(in.width), fh = float(in.height), fs = float(config.sam.image_size);
+  auto to_x = [&](double x) { return is_sam2() ? float(x) / fw * fs : float(x * sx); };
+  auto to_y = [&](double y) { return is_sam2() ? float(y) / fh * fs : float(y * sy); };
+  if (is_sam2() && !decoder_features.s0.defined())
+    throw_runtime("SAM 2 decodes with the image's high-resolution features: pass embed()'s decoder_features");
   SamPrediction out;
   int max_label = fill;
   for (const SamObject& o : objects) max_label = std::max(max_label, o.label);
@@ -347,8 +514,8 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       for (size_t i = a; i < b; ++i)
         for (size_t k = 0; k < objects[i].points.size(); ++k) {
           // apply_coords: float64 scaling, then float32 (torch.as_tensor(dtype=float)).
-          c[((i - a) * max_points + k) * 2] = float(objects[i].points[k][0] * sx);
-          c[((i - a) * max_points + k) * 2 + 1] = float(objects[i].points[k][1] * sy);
+          c[((i - a) * max_points + k) * 2] = to_x(objects[i].points[k][0]);
+          c[((i - a) * max_points + k) * 2 + 1] = to_y(objects[i].points[k][1]);
           l[(i - a) * max_points + k] = float(objects[i].point_labels[k]);
         }
       p.point_coords = torch::tensor(c).view({n, int64_t(max_points), 2}).to(device);
@@ -358,22 +525,35 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       std::vector<float> bx;
       for (size_t i = a; i < b; ++i) {
         const auto& q = *objects[i].box;
-        bx.insert(bx.end(), {float(q[0] * sx), float(q[1] * sy), float(q[2] * sx), float(q[3] * sy)});
+        bx.insert(bx.end(), {to_x(q[0]), to_y(q[1]), to_x(q[2]), to_y(q[3])});
       }
       p.boxes = torch::tensor(bx).view({n, 4}).to(device);
     }
-    auto [logits, iou] = sam->decode(embedding.to(decoder_dtype), p, multimask, decoder_features);
+    torch::Tensor logits, iou, tokens;  // tokens: each output's mask token
+    if (is_sam2()) {
+      const nn::Sam2Decoded d = sam2->decode({embedding, decoder_features.s0, decoder_features.s1}, p, multimask);
+      logits = d.masks, iou = d.iou, tokens = d.tokens;
+      const torch::Tensor score = d.object_score.to(torch::kFloat).cpu();
+      for (int64_t i = 0; i < n; ++i) out.object_score.push_back(score[i][0].item<double>());
+    } else {
+      std::tie(logits, iou) = sam->decode(embedding.to(decoder_dtype), p, multimask, decoder_features.extra);
+      tokens = (multimask ? torch::arange(1, logits.size(1) + 1, torch::kLong) : torch::zeros({1}, torch::kLong))
+                   .to(device)
+                   .unsqueeze(0)
+                   .expand({n, -1});
+    }
     logits = logits.to(torch::kFloat), iou = iou.to(torch::kFloat);
     torch::Tensor pick = torch::zeros({n}, torch::kLong).to(device);
     if (multimask) pick = iou.argmax(1);
     const torch::Tensor chosen = logits.gather(1, pick.view({n, 1, 1, 1}).expand({n, 1, logits.size(2), logits.size(3)}));
     const torch::Tensor chosen_iou = iou.gather(1, pick.view({n, 1})).squeeze(1).cpu();
-    const torch::Tensor pick_cpu = pick.cpu();
+    const torch::Tensor chosen_token = tokens.gather(1, pick.view({n, 1})).squeeze(1).cpu();
     for (int64_t i = 0; i < n; ++i) {
       out.iou.push_back(chosen_iou[i].item<double>());
-      out.chosen.push_back(int(pick_cpu[i].item<int64_t>()) + (multimask ? 1 : 0));
+      out.chosen.push_back(int(chosen_token[i].item<int64_t>()));
     }
-    if (keep_low_res) low.push_back(chosen.cpu());
+    // SAM2ImagePredictor returns its low-resolution logits clamped to [-32, 32].
+    if (keep_low_res) low.push_back(is_sam2() ? chosen.clamp(-32.0, 32.0).cpu() : chosen.cpu());
     // postprocess_masks: to S x S, crop to the resized image, to the input's
     // size; one object at a time, so a large image holds one full-size map.
     for (int64_t i = 0; i < n; ++i) {
@@ -474,6 +654,13 @@ Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height,
 }
 
 torch::Tensor SamModel::upsample_logits(const torch::Tensor& low, const SamInput& in) const {
+  if (is_sam2())  // SAM2Transforms.postprocess_masks: straight to the input's size
+    return F::interpolate(low, F::InterpolateFuncOptions()
+                                   .size(std::vector<int64_t>{in.height, in.width})
+                                   .mode(torch::kBilinear)
+                                   .align_corners(false))
+        .reshape({in.height, in.width})
+        .cpu();
   const int64_t S = config.sam.image_size;
   torch::Tensor up = F::interpolate(
       low, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kBilinear).align_corners(false));
@@ -487,7 +674,7 @@ torch::Tensor SamModel::upsample_logits(const torch::Tensor& low, const SamInput
 }
 
 // _process_crop: the masks of one crop (`in`, embedded as `embedding`) in the image's frame.
-std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, const torch::Tensor& decoder_features,
+std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, const SamDecoderFeatures& features,
                                                const SamInput& in,
                                                const SamEverythingOptions& o, const SamCrop& crop, int points_per_side,
                                                int64_t width, int64_t height) const {
@@ -505,13 +692,13 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
     nn::SamPrompts p;
     p.point_coords = torch::tensor(c).view({nb, 1, 2}).to(device);
     p.point_labels = torch::ones({nb, 1}).to(device);
-    auto [low, iou] = sam->decode(embedding.to(decoder_dtype), p, true, decoder_features);
+    auto [low, iou] = sam->decode(embedding.to(decoder_dtype), p, true, features.extra);
     low = low.to(torch::kFloat);
     iou = iou.to(torch::kFloat).cpu();
     const int64_t k = low.size(1);
     // HQ-SAM's decoder keeps one mask per point in multimask mode: SAM's with
     // the highest predicted IoU (its first on a tie), plus the HQ mask.
-    const torch::Tensor best = hq && decoder_features.defined() ? iou.argmax(1) : torch::Tensor();
+    const torch::Tensor best = hq && features.extra.defined() ? iou.argmax(1) : torch::Tensor();
     for (int64_t i = 0; i < nb; ++i)
       for (int64_t j = 0; j < k; ++j) {
         if (best.defined() && j != best[i].item<int64_t>()) continue;
@@ -548,10 +735,17 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
   return kept;
 }
 
-std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingOptions& o) const {
+void SamModel::check_everything() const {
   if (robust)
     throw_usage("--everything with RobustSAM's robust path: RobustSAM's own generator prompts through its predictor, "
                 "which decodes with SAM's tokens; pass --robust off for exactly that");
+  if (is_sam2())
+    throw_usage("--everything with SAM 2: SAM2AutomaticMaskGenerator (its mask-to-mask refinement, its own "
+                "thresholds and upsampling) is not built; SAM 2 takes point, box and mask prompts here");
+}
+
+std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingOptions& o) const {
+  check_everything();
   const int64_t W = rgb.width, H = rgb.height;
   std::vector<SamMask> all;
   const std::vector<SamCrop> crops = sam_crop_boxes(W, H, o.crop_n_layers, o.crop_overlap_ratio);
@@ -564,7 +758,7 @@ std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingO
     const SamInput in =
         prepare(whole ? rgb : crop_image(rgb, int(b[0]), int(b[1]), int(b[2] - b[0]), int(b[3] - b[1])));
     const int n = sam_layer_points_per_side(o.points_per_side, crop.layer, o.crop_n_points_downscale_factor);
-    torch::Tensor features;
+    SamDecoderFeatures features;
     const torch::Tensor z = embed(in, &features);
     std::vector<SamMask> got = everything_crop(z, features, in, o, crop, n, W, H);
     for (SamMask& m : got) all.push_back(std::move(m));

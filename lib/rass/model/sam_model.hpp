@@ -1,5 +1,6 @@
 // A SAM model folder for rass-sam: Segment Anything v1, optionally with
-// GleSAM's generative latent enhancement (seed 001; REFERENCE.md section 6).
+// GleSAM's generative latent enhancement (seed 001; REFERENCE.md section 6),
+// RobustSAM's or HQ-SAM's decoder; or Segment Anything 2 / 2.1 (nn/sam2.hpp).
 //
 //   sam.json          what this folder is (see SamFolderConfig)
 //   sam.safetensors   image_encoder.*, prompt_encoder.*, mask_decoder.* under
@@ -22,6 +23,13 @@
 //   x = g z;  eps = UNet(x, T, CLIP(""));  z' = ((x - sqrt(1 - a_T) eps) / sqrt(a_T)) / g
 // in float64 as get_x0_from_noise computes it, with T = 1 and g the
 // feature weight of the folder (5 in the paper, 3 in the demo).
+//
+// SAM2ImagePredictor's steps differ: the image (as [0, 1] floats) resized to
+// image_size x image_size, whatever its aspect, by torchvision's bilinear
+// resize with antialiasing, normalised by ImageNet's mean and std; prompts
+// scaled by (image_size / old) per axis in float32; the 4g x 4g logits
+// upsampled bilinearly to the input's size at once; the low-resolution
+// logits it returns clamped to [-32, 32].
 #pragma once
 #include <array>
 #include <functional>
@@ -36,6 +44,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/sam_prompts.hpp"
 #include "rass/nn/sam.hpp"
+#include "rass/nn/sam2.hpp"
 #include "rass/nn/unet.hpp"
 
 namespace rass::model {
@@ -45,10 +54,16 @@ namespace rass::model {
 //    "enhancer": {"feat_weight": 5, "timestep": 1, "prompt": ""}}
 // Any SamConfig field may be given to override the variant's (a small test
 // model gives them all). Without "enhancer" the folder is plain SAM.
+// SAM 2 / 2.1: {"architecture": "sam2", "variant": "hiera_l"} (hiera_t,
+// hiera_s, hiera_b+, hiera_l), or the Sam2Config fields image_size,
+// embed_dim, num_heads, stages, global_att_blocks, window_spec,
+// window_pos_embed_bkg_spatial_size, prompt_embed_dim.
 struct SamFolderConfig {
   std::string path;  // sam.json
+  std::string architecture = "sam";  // or "sam2"
   std::string variant;
-  nn::SamConfig sam;
+  nn::SamConfig sam;    // SAM 2: its prompt encoder's and decoder's (sam2.heads)
+  nn::Sam2Config sam2;  // architecture "sam2" only
   bool enhancer = false;
   double feat_weight = 5;
   int timestep = 1;
@@ -67,6 +82,16 @@ struct SamModelOptions {
   std::string hq = "auto";       // HQ-SAM's HQ token: auto (an HQ-SAM folder's), on (refused without), off
   bool hq_token_only = false;    // HQ-SAM: the HQ token's mask alone (not added to SAM's)
   std::string device = "cpu", dtype = "fp32";
+};
+
+// What a decoder needs of an image beside its embedding (SamModel::embed):
+// RobustSAM's robust or HQ-SAM's HQ features [1, D / 8, 256, 256] (`extra`,
+// which a tensor converts to), or SAM 2's high-resolution features.
+struct SamDecoderFeatures {
+  SamDecoderFeatures() = default;
+  SamDecoderFeatures(torch::Tensor t) : extra(std::move(t)) {}  // NOLINT(google-explicit-constructor)
+  torch::Tensor extra;
+  torch::Tensor s0, s1;  // SAM 2: conv_s0 [1, D / 8, 4g, 4g] and conv_s1 [1, D / 4, 2g, 2g] outputs
 };
 
 // One image made ready for the encoder.
@@ -113,6 +138,9 @@ struct SamPrediction {
   // object: IoU and Dice of that mask against the pixels of its label, as
   // GleSAM's evaluation scores each prompted object (mask_iou, dice).
   std::vector<double> gt_iou, gt_dice;
+  // SAM 2, per object: its object-score logit (> 0: the decoder sees an
+  // object there; the image predictor reports the mask either way).
+  std::vector<double> object_score;
   torch::Tensor low_res;         // [B, 1, 256, 256] logits of the masks used (CPU float), when asked
   std::vector<SamMask> everything;  // --everything: the masks kept (their pixels dropped once painted)
 };
@@ -134,11 +162,12 @@ class SamModel {
   SamInput prepare(const Image& rgb) const;
   // prepare()'s sizes for a width x height image, without its pixels.
   SamInput frame(int width, int height) const;
-  // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on).
-  // With `decoder_features` and RobustSAM's robust path or HQ-SAM's HQ
-  // token on, also the image's robust or HQ features for predict() (left
-  // undefined otherwise).
-  torch::Tensor embed(const SamInput& in, torch::Tensor* decoder_features = nullptr) const;
+  // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on;
+  // SAM 2's with no_mem_embed added). With `decoder_features` and
+  // RobustSAM's robust path or HQ-SAM's HQ token on, also the image's robust
+  // or HQ features for predict() (left undefined otherwise); with SAM 2, its
+  // high-resolution features, which its decoder always needs.
+  torch::Tensor embed(const SamInput& in, SamDecoderFeatures* decoder_features = nullptr) const;
   // GleSAM's one-step enhancement of an embedding (the enhancer must be loaded).
   torch::Tensor enhance(const torch::Tensor& embedding) const;
   // Masks of `objects` (coordinates in the input image's pixels), decoded in
@@ -149,10 +178,12 @@ class SamModel {
   // label are its true mask (SamPrediction::gt_iou), or null.
   // `decoder_features`: embed()'s, decoding with RobustSAM's robust tokens
   // and features (each object as the reference decodes one prompt) or with
-  // HQ-SAM's HQ token.
+  // HQ-SAM's HQ token; SAM 2's high-resolution features (required).
+  // SAM 2 without `multimask`: the decoder's dynamic choice (token 0 when
+  // stable, else the best of 1..3), which `chosen` reports.
   SamPrediction predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects, const SamInput& in,
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
-                        const Image* gt = nullptr, const torch::Tensor& decoder_features = {}) const;
+                        const Image* gt = nullptr, const SamDecoderFeatures& decoder_features = {}) const;
 
   // SamAutomaticMaskGenerator.generate. For each crop (the whole image,
   // then the crop layers'), embedded on its own: a grid of single-point
@@ -169,6 +200,8 @@ class SamModel {
   // keeps them; among equal scores, in the order they were found (torch's
   // sort leaves ties in an order of its own).
   std::vector<SamMask> everything(const Image& rgb, const SamEverythingOptions& o) const;
+  // everything()'s refusals (RobustSAM's robust path, SAM 2): Error(usage).
+  void check_everything() const;
   // A mask of everything() as [height, width] bool pixels of the image (CPU).
   torch::Tensor mask_pixels(const SamMask& m, int64_t width, int64_t height) const;
   // The instance map of everything()'s masks at the image's size.
@@ -182,7 +215,7 @@ class SamModel {
   // image, `embedding` its embedding, `width` x `height` the whole image's
   // size; boxes and points come back in the image's frame.
   // `decoder_features`: embed()'s (HQ-SAM's HQ features, or undefined).
-  std::vector<SamMask> everything_crop(const torch::Tensor& embedding, const torch::Tensor& decoder_features,
+  std::vector<SamMask> everything_crop(const torch::Tensor& embedding, const SamDecoderFeatures& decoder_features,
                                        const SamInput& in,
                                        const SamEverythingOptions& o, const SamCrop& crop, int points_per_side,
                                        int64_t width, int64_t height) const;
@@ -191,7 +224,9 @@ class SamModel {
   bool enhancing = false;
   bool robust = false;  // RobustSAM's robust path (its eval.py's clear = False)
   bool hq = false;      // HQ-SAM's HQ token and features
-  nn::Sam sam{nullptr};
+  nn::Sam sam{nullptr};    // SAM v1 (and RobustSAM, HQ-SAM, GleSAM)
+  nn::Sam2 sam2{nullptr};  // SAM 2 / 2.1 (architecture "sam2"): `sam` is then null
+  bool is_sam2() const { return !sam2.is_empty(); }
   nn::UNet2DCondition unet{nullptr};  // GleSAM's enhancer, when on
   torch::Tensor context;              // its prompt's embedding [1, 77, D]
   double alpha_bar = 1;               // alphas_cumprod[timestep]

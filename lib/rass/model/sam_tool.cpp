@@ -188,6 +188,12 @@ std::vector<SamObject> sam_item_objects(const SamPlan& pl, const std::string& ke
   return objs;
 }
 
+// What the plan asks of the model, refused before any image (a batch would
+// otherwise fail each item alike): the generator needs SAM v1's decoding.
+void check_sam_plan(const SamModel& m, const SamPlan& pl) {
+  if (pl.everything) m.check_everything();
+}
+
 json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p) {
   json a = json::array();
   for (size_t i = 0; i < objs.size(); ++i) {
@@ -201,6 +207,7 @@ json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p
       o["iou_pred"] = p->iou.at(i);
       o["mask_token"] = p->chosen.at(i);
       o["area"] = p->area.at(i);
+      if (!p->object_score.empty()) o["object_score"] = p->object_score.at(i);  // SAM 2
       if (!p->gt_iou.empty()) o["iou"] = p->gt_iou.at(i), o["dice"] = p->gt_dice.at(i);
     }
     a.push_back(o);
@@ -228,6 +235,7 @@ json sam_record(const SamJob& job, const SamModel& m, const SamPlan& pl, const s
           {"input", input},
           {"output", output},
           {"model", job.model},
+          {"architecture", m.config.architecture},
           {"variant", m.config.variant},
           {"enhanced", m.enhancing},
           {"feat_weight", m.enhancing ? json(m.config.feat_weight) : json(nullptr)},
@@ -341,7 +349,7 @@ SamPrediction run_sam(const SamModel& m, const Image& rgb, const std::vector<Sam
     return p;
   }
   const SamInput in = m.prepare(rgb);
-  torch::Tensor features;  // RobustSAM's or HQ-SAM's, when on
+  SamDecoderFeatures features;  // RobustSAM's or HQ-SAM's, when on; SAM 2's always
   const torch::Tensor z = m.embed(in, &features);
   return m.predict(z, objs, in, multimask, fill, false, 16, gt, features);
 }
@@ -372,6 +380,7 @@ int run_sam_single(const SamJob& job) {
   Image gt;
   const std::vector<SamObject> objs = sam_item_objects(pl, key, rgb, label_bytes, label_name, gt);  // before the model
   const SamModel m(sam_model_options(job));
+  check_sam_plan(m, pl);
   set_sam_threads(job, 1);
   const SamPrediction p = run_sam(m, rgb, objs, pl, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
   const std::string settings = batch::provenance_text(
@@ -420,6 +429,7 @@ int run_sam_batch(const SamJob& job) {
     if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kSamProg);
   const SamModel m(sam_model_options(job));
+  check_sam_plan(m, pl);
   const std::string model_fp = batch::files_fingerprint({job.model});
   batch::ResumeTally resumed;
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), 1);

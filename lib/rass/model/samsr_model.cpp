@@ -387,6 +387,9 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
     so.dtype = "fp32";
     so.robust = "off";  // SAMSR's generator is SAM's (a RobustSAM folder runs its SAM tokens)
     sam = std::make_unique<SamModel>(so);
+    if (sam->is_sam2())
+      throw_bad_input(so.dir, "is a SAM 2 folder; SAMSR's noise comes from SAM v1's automatic mask generator "
+                              "(its ViT-B, sam_vit_b_01ec64.pth)");
   }
 }
 

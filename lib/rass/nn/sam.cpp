@@ -268,10 +268,11 @@ std::pair<torch::Tensor, torch::Tensor> SamPromptEncoderImpl::forward(const SamP
       labels = torch::cat({labels, -torch::ones({labels.size(0), 1}, labels.options())}, 1);
     }
     torch::Tensor e = pe_layer->encode(coords / size);  // the input frame is square (image_size)
-    const torch::Tensor pad = (labels == -1).unsqueeze(-1), neg = (labels == 0).unsqueeze(-1),
-                        pos = (labels == 1).unsqueeze(-1);
+    const torch::Tensor pad = (labels == -1).unsqueeze(-1);
     e = torch::where(pad, not_a_point_embed->weight.to(torch::kFloat).view({1, 1, -1}).expand_as(e), e);
-    e = e + neg.to(e.scalar_type()) * weight(0).view({1, 1, -1}) + pos.to(e.scalar_type()) * weight(1).view({1, 1, -1});
+    // Labels 0 and 1 (clicks), 2 and 3 (SAM 2's box corners as points).
+    for (int k = 0; k < 4; ++k)
+      e = e + (labels == double(k)).unsqueeze(-1).to(e.scalar_type()) * weight(k).view({1, 1, -1});
     sparse.push_back(e);
   }
   if (p.boxes.defined()) {
@@ -320,7 +321,7 @@ torch::Tensor SamDecoderAttentionImpl::forward(const torch::Tensor& q_in, const 
   return out_proj(out.reshape({out.size(0), out.size(1), -1}));
 }
 
-SamTwoWayBlockImpl::SamTwoWayBlockImpl(const SamConfig& c, bool skip) : skip_first_layer_pe(skip) {
+SamTwoWayBlockImpl::SamTwoWayBlockImpl(const SamConfig& c, bool skip, bool sam2_mlp) : skip_first_layer_pe(skip) {
   const int64_t d = c.prompt_embed_dim;
   auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})); };  // eps 1e-5
   self_attn = register_module("self_attn", SamDecoderAttention(d, c.decoder_heads, 1));
@@ -328,7 +329,10 @@ SamTwoWayBlockImpl::SamTwoWayBlockImpl(const SamConfig& c, bool skip) : skip_fir
   cross_attn_token_to_image = register_module("cross_attn_token_to_image",
                                               SamDecoderAttention(d, c.decoder_heads, c.attention_downsample_rate));
   norm2 = register_module("norm2", ln());
-  mlp = register_module("mlp", SamMlpBlock(d, c.decoder_mlp_dim, true));
+  if (sam2_mlp)
+    mlp_layers = register_module("mlp", SamMlp(d, c.decoder_mlp_dim, d, 2));
+  else
+    mlp = register_module("mlp", SamMlpBlock(d, c.decoder_mlp_dim, true));
   norm3 = register_module("norm3", ln());
   norm4 = register_module("norm4", ln());
   cross_attn_image_to_token = register_module("cross_attn_image_to_token",
@@ -347,15 +351,15 @@ std::pair<torch::Tensor, torch::Tensor> SamTwoWayBlockImpl::forward(torch::Tenso
   queries = norm1(queries);
   torch::Tensor q = queries + query_pe, k = keys + key_pe;
   queries = norm2(queries + cross_attn_token_to_image(q, k, keys));
-  queries = norm3(queries + mlp(queries));
+  queries = norm3(queries + (mlp ? mlp(queries) : mlp_layers(queries)));
   q = queries + query_pe, k = keys + key_pe;
   keys = norm4(keys + cross_attn_image_to_token(k, q, queries));
   return {queries, keys};
 }
 
-SamTwoWayTransformerImpl::SamTwoWayTransformerImpl(const SamConfig& c) {
+SamTwoWayTransformerImpl::SamTwoWayTransformerImpl(const SamConfig& c, bool mlp_layers) {
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.decoder_depth; ++i) layers->push_back(SamTwoWayBlock(c, i == 0));
+  for (int64_t i = 0; i < c.decoder_depth; ++i) layers->push_back(SamTwoWayBlock(c, i == 0, mlp_layers));
   final_attn_token_to_image = register_module(
       "final_attn_token_to_image", SamDecoderAttention(c.prompt_embed_dim, c.decoder_heads, c.attention_downsample_rate));
   norm_final_attn = register_module("norm_final_attn", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.prompt_embed_dim})));
@@ -375,7 +379,8 @@ std::pair<torch::Tensor, torch::Tensor> SamTwoWayTransformerImpl::forward(const 
 
 // ---- mask_decoder.py ----
 
-SamMlpImpl::SamMlpImpl(int64_t in, int64_t hidden, int64_t out, int64_t n) {
+SamMlpImpl::SamMlpImpl(int64_t in, int64_t hidden, int64_t out, int64_t n, bool gelu_, bool sigmoid_)
+    : gelu(gelu_), sigmoid(sigmoid_) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < n; ++i) layers->push_back(Linear(i == 0 ? in : hidden, i == n - 1 ? out : hidden));
 }
@@ -384,9 +389,9 @@ torch::Tensor SamMlpImpl::forward(torch::Tensor x) {
   const size_t n = layers->size();
   for (size_t i = 0; i < n; ++i) {
     x = layers[i]->as<LinearImpl>()->forward(x);
-    if (i + 1 < n) x = torch::relu(x);
+    if (i + 1 < n) x = gelu ? torch::gelu(x) : torch::relu(x);
   }
-  return x;
+  return sigmoid ? torch::sigmoid(x) : x;
 }
 
 namespace {

@@ -133,7 +133,7 @@ TORCH_MODULE(SamPositionEmbedding);
 // resized image, before padding): any of points, boxes, masks.
 struct SamPrompts {
   torch::Tensor point_coords;  // [B, N, 2] float (x, y), or undefined
-  torch::Tensor point_labels;  // [B, N]: 1 foreground, 0 background, -1 padding
+  torch::Tensor point_labels;  // [B, N]: 1 foreground, 0 background, -1 padding; 2, 3 box corners (SAM 2)
   torch::Tensor boxes;         // [B, 4] (x0, y0, x1, y1), or undefined
   torch::Tensor masks;         // [B, 1, 256, 256] low-resolution logits, or undefined
   int64_t count() const;       // B (1 with none given)
@@ -152,6 +152,17 @@ struct SamPromptEncoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(SamPromptEncoder);
 
+// mask_decoder.py MLP: ReLU between layers (no sigmoid in SAM v1). SAM 2's
+// sam2_utils.MLP is the same module with its activation (GELU in Hiera's
+// blocks) and an optional sigmoid at the end (its IoU head).
+struct SamMlpImpl : torch::nn::Module {
+  SamMlpImpl(int64_t in, int64_t hidden, int64_t out, int64_t layers, bool gelu = false, bool sigmoid = false);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::ModuleList layers;
+  bool gelu, sigmoid;
+};
+TORCH_MODULE(SamMlp);
+
 // transformer.py Attention (with downsample_rate).
 struct SamDecoderAttentionImpl : torch::nn::Module {
   SamDecoderAttentionImpl(int64_t dim, int64_t heads, int64_t downsample_rate);
@@ -162,19 +173,22 @@ struct SamDecoderAttentionImpl : torch::nn::Module {
 TORCH_MODULE(SamDecoderAttention);
 
 struct SamTwoWayBlockImpl : torch::nn::Module {
-  SamTwoWayBlockImpl(const SamConfig& c, bool skip_first_layer_pe);
+  // `mlp_layers`: SAM 2's names (mlp.layers.0/1, sam2_utils.MLP) for the
+  // same MLP as SAM's mlp.lin1/lin2.
+  SamTwoWayBlockImpl(const SamConfig& c, bool skip_first_layer_pe, bool mlp_layers = false);
   // (queries, keys).
   std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor queries, torch::Tensor keys, const torch::Tensor& query_pe,
                                                   const torch::Tensor& key_pe);
   SamDecoderAttention self_attn{nullptr}, cross_attn_token_to_image{nullptr}, cross_attn_image_to_token{nullptr};
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr}, norm4{nullptr};
   SamMlpBlock mlp{nullptr};
+  SamMlp mlp_layers{nullptr};  // registered as "mlp" in its place with SAM 2's names
   bool skip_first_layer_pe;
 };
 TORCH_MODULE(SamTwoWayBlock);
 
 struct SamTwoWayTransformerImpl : torch::nn::Module {
-  explicit SamTwoWayTransformerImpl(const SamConfig& c);
+  explicit SamTwoWayTransformerImpl(const SamConfig& c, bool mlp_layers = false);
   // image [B, C, h, w], pe [B, C, h, w], tokens [B, T, C] -> (queries, keys).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image, const torch::Tensor& image_pe,
                                                   const torch::Tensor& tokens);
@@ -184,13 +198,6 @@ struct SamTwoWayTransformerImpl : torch::nn::Module {
 };
 TORCH_MODULE(SamTwoWayTransformer);
 
-// mask_decoder.py MLP: ReLU between layers (no sigmoid in SAM v1).
-struct SamMlpImpl : torch::nn::Module {
-  SamMlpImpl(int64_t in, int64_t hidden, int64_t out, int64_t layers);
-  torch::Tensor forward(torch::Tensor x);
-  torch::nn::ModuleList layers;
-};
-TORCH_MODULE(SamMlp);
 
 struct SamMaskDecoderImpl : torch::nn::Module {
   explicit SamMaskDecoderImpl(const SamConfig& c);

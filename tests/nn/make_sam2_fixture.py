@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Golden fixtures for SAM 2 / 2.1 in rass-sam: a tiny random SAM2Base built
+from the reference's own modules (facebookresearch/sam2, Apache-2.0) and run
+by its SAM2ImagePredictor (the square resize with antialiasing, the Hiera
+trunk and FPN neck, no_mem_embed, the high-resolution features, boxes as
+points with labels 2 and 3, the dynamic multimask choice by stability).
+
+SAM 2 needs PyTorch 2 (scaled_dot_product_attention) and torchvision >= 0.17
+(Resize antialiases tensors): a venv with the PyTorch wheel, the sam2 source
+on PYTHONPATH (no build of its CUDA extension: the image predictor does not
+use it), hydra-core and iopath (imported by the package):
+
+    python3 -m venv /tmp/t211
+    /tmp/t211/bin/pip install --no-deps torch==2.11.0 torchvision==0.26.0
+    /tmp/t211/bin/pip install numpy pillow hydra-core iopath tqdm filelock fsspec jinja2 networkx sympy \\
+        typing_extensions
+    PYTHONPATH=/path/to/sam2 /tmp/t211/bin/python tests/nn/make_sam2_fixture.py
+
+(with --no-deps the wheel's CUDA libraries come from LD_LIBRARY_PATH; the
+ones scripts/build-cuda.sh unpacks under ~/.cache/rass serve.) Writes under
+tests/fixtures/nn/:
+  sam2_tiny/           scripts/convert_sam.py's folder (architecture "sam2";
+                       the memory modules' tensors dropped)
+  sam2_io.safetensors  per image the image embedding and high-resolution
+                       features; per case the low-resolution logits, IoU and
+                       full-size logits
+  sam2_cases.json      the cases
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+from PIL import Image
+
+from sam2.modeling.backbones.hieradet import Hiera
+from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
+from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
+from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
+from sam2.modeling.position_encoding import PositionEmbeddingSine
+from sam2.modeling.sam2_base import SAM2Base
+from sam2.modeling.sam.transformer import RoPEAttention
+from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import st_write  # noqa: E402
+from sam_tiny_common import randomise  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FIX = os.path.join(ROOT, "tests", "fixtures", "nn")
+
+# The trunk: 4 stages of 1, 2, 3, 1 blocks from 8 channels; block 4 global;
+# the stage-3 window (14) is larger than its 8x8 map (padding), stage 4's (7)
+# pads 4x4 to 7x7. 128 px in: features of 32, 16 and 8 px, 32x32 logits.
+TINY = dict(image_size=128, embed_dim=8, num_heads=1, stages=[1, 2, 3, 1], global_att_blocks=[4],
+            window_spec=[8, 4, 14, 7], window_pos_embed_bkg_spatial_size=[7, 7], prompt_embed_dim=32)
+D = TINY["prompt_embed_dim"]
+
+
+def build():
+    trunk = Hiera(embed_dim=TINY["embed_dim"], num_heads=TINY["num_heads"], stages=TINY["stages"],
+                  global_att_blocks=TINY["global_att_blocks"], window_spec=TINY["window_spec"],
+                  window_pos_embed_bkg_spatial_size=TINY["window_pos_embed_bkg_spatial_size"])
+    neck = FpnNeck(position_encoding=PositionEmbeddingSine(num_pos_feats=D, normalize=True, temperature=10000),
+                   d_model=D, backbone_channel_list=trunk.channel_list, fpn_top_down_levels=[2, 3],
+                   fpn_interp_model="nearest")
+    g = TINY["image_size"] // 16
+    rope = dict(rope_theta=10000.0, feat_sizes=[g, g], embedding_dim=D, num_heads=1, downsample_rate=1, dropout=0.1)
+    layer = MemoryAttentionLayer(activation="relu", cross_attention=RoPEAttention(rope_k_repeat=True, kv_in_dim=16,
+                                                                                  **rope),
+                                 d_model=D, dim_feedforward=64, dropout=0.1, pos_enc_at_attn=False,
+                                 pos_enc_at_cross_attn_keys=True, pos_enc_at_cross_attn_queries=False,
+                                 self_attention=RoPEAttention(**rope))
+    memory_attention = MemoryAttention(d_model=D, pos_enc_at_input=True, layer=layer, num_layers=1)
+    memory_encoder = MemoryEncoder(out_dim=16, mask_downsampler=MaskDownSampler(embed_dim=D, kernel_size=3, stride=2,
+                                                                                padding=1),
+                                   fuser=Fuser(CXBlock(dim=D, kernel_size=7, padding=3), num_layers=1),
+                                   position_encoding=PositionEmbeddingSine(num_pos_feats=16, normalize=True),
+                                   in_dim=D)
+    return SAM2Base(image_encoder=ImageEncoder(trunk=trunk, neck=neck, scalp=1), memory_attention=memory_attention,
+                    memory_encoder=memory_encoder, num_maskmem=7, image_size=TINY["image_size"], backbone_stride=16,
+                    use_high_res_features_in_sam=True, multimask_output_in_sam=True,
+                    iou_prediction_use_sigmoid=True, directly_add_no_mem_embed=True, pred_obj_scores=True,
+                    pred_obj_scores_mlp=True, use_multimask_token_for_obj_ptr=True, use_obj_ptrs_in_encoder=True,
+                    use_mlp_for_obj_ptr_proj=True, proj_tpos_enc_in_obj_ptrs=True,
+                    sam_mask_decoder_extra_args=dict(dynamic_multimask_via_stability=True,
+                                                     dynamic_multimask_stability_delta=0.05,
+                                                     dynamic_multimask_stability_thresh=0.98)).eval()
+
+
+def main():
+    torch.manual_seed(0)
+    sam = build()
+    randomise(sam, 31, list(sam.sam_mask_decoder.output_hypernetworks_mlps))
+    pred = SAM2ImagePredictor(sam)
+    s = TINY["image_size"]
+    pred._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]  # its table assumes 1024
+    imgs = {k: np.array(Image.open(os.path.join(FIX, f"sam_{k}.png")).convert("RGB")) for k in ("a", "b", "c")}
+    cases = [
+        {"name": "box", "image": "b", "boxes": [[20, 10, 110, 80]], "multimask": False},
+        {"name": "points", "image": "b", "points": [[40, 30], [120, 70]], "labels": [1, 0], "multimask": False},
+        {"name": "point_multi", "image": "c", "points": [[170, 90]], "labels": [1], "multimask": True},
+        {"name": "box_points", "image": "c", "boxes": [[30, 40, 250, 200]], "points": [[100, 100]], "labels": [0],
+         "multimask": False},
+        {"name": "two_boxes", "image": "a", "boxes": [[5, 4, 30, 25], [20, 10, 50, 35]], "multimask": False},
+        {"name": "point_a", "image": "a", "points": [[30, 20]], "labels": [1], "multimask": False},
+        {"name": "point_c", "image": "c", "points": [[60, 200]], "labels": [1], "multimask": False},
+    ]
+    tmp = tempfile.mkdtemp()
+    pth = os.path.join(tmp, "sam2_tiny.pt")
+    torch.save({"model": sam.state_dict()}, pth)  # the released checkpoints' layout
+    target = os.path.join(FIX, "sam2_tiny")
+    subprocess.run(["rm", "-rf", target], check=True)
+    config = {k: TINY[k] for k in ("image_size", "embed_dim", "num_heads", "stages", "global_att_blocks",
+                                   "window_spec", "window_pos_embed_bkg_spatial_size", "prompt_embed_dim")}
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert_sam.py"), pth, "-o", target,
+                    "--config", json.dumps(config)], check=True)
+    out = {}
+    with torch.no_grad():
+        for k, a in imgs.items():
+            pred.set_image(a)
+            out[f"{k}_embedding"] = pred._features["image_embed"].numpy()
+            out[f"{k}_high_res_s0"] = pred._features["high_res_feats"][0].numpy()
+            out[f"{k}_high_res_s1"] = pred._features["high_res_feats"][1].numpy()
+        stable = []
+        for c in cases:
+            pred.set_image(imgs[c["image"]])
+            pts = np.array(c["points"], dtype=np.float64) if "points" in c else None
+            lab = np.array(c["labels"]) if "labels" in c else None
+            box = np.array(c["boxes"], dtype=np.float64) if "boxes" in c else None
+            if box is not None and len(box) == 1:
+                box = box[0]
+            m, iou, low = pred.predict(pts, lab, box, multimask_output=c["multimask"], return_logits=True)
+            if m.ndim == 3:  # one object: [masks, H, W]
+                m, iou, low = m[None], iou[None], low[None]
+            out[c["name"] + "_logits"] = m.astype(np.float32)
+            out[c["name"] + "_iou"] = iou.astype(np.float32)
+            out[c["name"] + "_low_res"] = low.astype(np.float32)
+            if not c["multimask"]:
+                # Which mask token the dynamic choice took: 0 when the
+                # single-mask output is stable, else the best of 1..3.
+                # The decoder run again, its four masks compared with the output.
+                feats = pred._features
+                concat = None
+                if pts is not None:
+                    concat = (torch.as_tensor(pred._transforms.transform_coords(
+                        torch.as_tensor(pts, dtype=torch.float), True, pred._orig_hw[-1]))[None],
+                        torch.as_tensor(lab, dtype=torch.int)[None])
+                if box is not None:
+                    bx = pred._transforms.transform_boxes(torch.as_tensor(box, dtype=torch.float).reshape(-1, 4),
+                                                          True, pred._orig_hw[-1])
+                    bl = torch.tensor([[2, 3]], dtype=torch.int).repeat(bx.size(0), 1)
+                    concat = (bx, bl) if concat is None else (torch.cat([bx, concat[0]], 1),
+                                                              torch.cat([bl, concat[1]], 1))
+                sp, de = sam.sam_prompt_encoder(points=concat, boxes=None, masks=None)
+                allm, alli, _, obj = sam.sam_mask_decoder.predict_masks(
+                    feats["image_embed"], sam.sam_prompt_encoder.get_dense_pe(), sp, de, repeat_image=sp.size(0) > 1,
+                    high_res_features=feats["high_res_feats"])
+                # (the predictor's low-resolution logits are clamped to [-32, 32])
+                tok = [int(torch.argmin((allm[i].clamp(-32, 32) - torch.as_tensor(low[i, 0])).abs().flatten(1).max(1)[0]))
+                       for i in range(allm.size(0))]
+                c["tokens"] = tok
+                stable += tok
+                out[c["name"] + "_object_score"] = obj.numpy().astype(np.float32)
+        # A mask prompt: the "points" case's low-resolution logits fed back.
+        pred.set_image(imgs["b"])
+        mc = {"name": "mask_input", "image": "b", "points": [[60, 40]], "labels": [1], "multimask": True,
+              "mask_from": "points"}
+        m, iou, low = pred.predict(np.array(mc["points"], dtype=np.float64), np.array(mc["labels"]),
+                                   mask_input=out["points_low_res"][0], multimask_output=True, return_logits=True)
+        out["mask_input_logits"], out["mask_input_iou"], out["mask_input_low_res"] = m[None], iou[None], low[None]
+        cases.append(mc)
+    st_write.save(os.path.join(FIX, "sam2_io.safetensors"),
+                  {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()})
+    json.dump({"tiny": TINY, "cases": cases}, open(os.path.join(FIX, "sam2_cases.json"), "w"), indent=1)
+    print("dynamic choices (0: single-mask token kept):", stable)
+
+
+if __name__ == "__main__":
+    main()
