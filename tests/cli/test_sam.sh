@@ -45,7 +45,8 @@ expect_exit 0 "--multimask" -- "$S" -m "$M" --box 5,4,30,25 --multimask --json -
 grep -Eq '"mask_token":[123]' "$T/.out" || fail "--multimask keeps one of tokens 1..3: $(cat "$T/.out")"
 
 # SAM 2 (tests/fixtures/nn/sam2_tiny; equality with SAM2ImagePredictor is
-# tests/nn/test_sam2.cpp): its record, label maps, and what it refuses.
+# tests/nn/test_sam2.cpp): its record, label maps, its generator's default,
+# and what it refuses.
 S2=$N/sam2_tiny
 expect_exit 0 "SAM 2: a box" -- "$S" -m "$S2" --box 5,4,30,25 --json "$A" -o "$T/s2.png"
 [ "$(png_info "$T/s2.png")" = "53x37 depth 8 color 0" ] || fail "SAM 2 mask: $(png_info "$T/s2.png")"
@@ -54,12 +55,15 @@ grep -q '"object_score":' "$T/.out" || fail "SAM 2's record gives the object sco
 expect_exit 0 "SAM 2: --prompts-from, two objects" -- "$S" -m "$S2" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 \
   -o "$T/s2l.png" --json -q
 grep -q '{"label":2,"box":\[32.0,10.0,49.0,35.0\]' "$T/.out" || fail "SAM 2: object 2's box"
-expect_exit 2 "SAM 2: --everything is not built" -- "$S" -m "$S2" --everything "$A" -o "$T/s2e.png"
-stderr_has "SAM 2" "the refusal says why"
-[ -e "$T/s2e.png" ] && fail "a refused run left an output"
-mkdir -p "$T/s2dir" && cp "$A" "$T/s2dir/x.png"
-expect_exit 2 "SAM 2: --everything refused for a batch before any image" -- "$S" -m "$S2" --everything "$T/s2dir" -O "$T/s2out"
-[ -n "$(ls -A "$T/s2out" 2>/dev/null)" ] && fail "a refused batch wrote outputs"
+# Segment everything: the default --pred-iou-thresh is SAM2AutomaticMaskGenerator's 0.8.
+expect_exit 0 "SAM 2: --everything" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 "$A" -o "$T/s2e.png" --json -q
+grep -q '"masks":\[{"id":1' "$T/.out" || fail "SAM 2's generator keeps masks: $(cat "$T/.out")"
+expect_exit 0 "SAM 2: --everything, 0.8 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 --pred-iou-thresh 0.8 \
+  "$A" -o "$T/s2e8.png" -q
+cmp -s "$T/s2e.png" "$T/s2e8.png" || fail "SAM 2's default --pred-iou-thresh is not 0.8"
+expect_exit 0 "SAM 2: --everything, 0.88 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 --pred-iou-thresh 0.88 \
+  "$A" -o "$T/s2e88.png" -q
+cmp -s "$T/s2e.png" "$T/s2e88.png" && fail "--pred-iou-thresh 0.88 is recorded as SAM 2's default"
 expect_exit 2 "SAM 2: no HQ-SAM decoder" -- "$S" -m "$S2" --hq on --box 5,4,30,25 "$A" -o "$T/s2h.png"
 
 # Prompts from a label map: objects 1 and 2 (0 and 255 skipped), their tight boxes.

@@ -3,7 +3,8 @@
 from the reference's own modules (facebookresearch/sam2, Apache-2.0) and run
 by its SAM2ImagePredictor (the square resize with antialiasing, the Hiera
 trunk and FPN neck, no_mem_embed, the high-resolution features, boxes as
-points with labels 2 and 3, the dynamic multimask choice by stability).
+points with labels 2 and 3, the dynamic multimask choice by stability) and
+its SAM2AutomaticMaskGenerator (use_m2m off, its default).
 
 SAM 2 needs PyTorch 2 (scaled_dot_product_attention) and torchvision >= 0.17
 (Resize antialiases tensors): a venv with the PyTorch wheel, the sam2 source
@@ -14,6 +15,7 @@ use it), hydra-core and iopath (imported by the package):
     /tmp/t211/bin/pip install --no-deps torch==2.11.0 torchvision==0.26.0
     /tmp/t211/bin/pip install numpy pillow hydra-core iopath tqdm filelock fsspec jinja2 networkx sympy \\
         typing_extensions
+    /tmp/t211/bin/pip install scipy
     PYTHONPATH=/path/to/sam2 /tmp/t211/bin/python tests/nn/make_sam2_fixture.py
 
 (with --no-deps the wheel's CUDA libraries come from LD_LIBRARY_PATH; the
@@ -23,7 +25,8 @@ tests/fixtures/nn/:
                        the memory modules' tensors dropped)
   sam2_io.safetensors  per image the image embedding and high-resolution
                        features; per case the low-resolution logits, IoU and
-                       full-size logits
+                       full-size logits; per generator case its masks
+                       (np.packbits), boxes, scores, points and crops
   sam2_cases.json      the cases
 """
 import json
@@ -43,7 +46,29 @@ from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, Memory
 from sam2.modeling.position_encoding import PositionEmbeddingSine
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.sam.transformer import RoPEAttention
+from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+import sam2.utils.misc  # noqa: E402
+
+
+def connected_components_cpu(mask):
+    """sam2.utils.misc.get_connected_components (its CUDA extension's
+    8-connected labelling, which the generator's min_mask_region_area needs)
+    on the CPU with scipy: labels and each pixel's component area, [N, 1, H, W]."""
+    from scipy import ndimage
+    m = mask.to(torch.uint8).cpu().numpy()
+    labels, counts = np.zeros(m.shape, np.int32), np.zeros(m.shape, np.int32)
+    for i in range(m.shape[0]):
+        lab, _ = ndimage.label(m[i, 0], structure=np.ones((3, 3), int))
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        labels[i, 0], counts[i, 0] = lab, sizes[lab]
+    return torch.from_numpy(labels), torch.from_numpy(counts)
+
+
+# Without the extension the predictor would skip the clean-up with a warning.
+sam2.utils.misc.get_connected_components = connected_components_cpu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -53,10 +78,11 @@ from sam_tiny_common import randomise  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIX = os.path.join(ROOT, "tests", "fixtures", "nn")
 
-# The trunk: 4 stages of 1, 2, 3, 1 blocks from 8 channels; block 4 global;
-# the stage-3 window (14) is larger than its 8x8 map (padding), stage 4's (7)
-# pads 4x4 to 7x7. 128 px in: features of 32, 16 and 8 px, 32x32 logits.
-TINY = dict(image_size=128, embed_dim=8, num_heads=1, stages=[1, 2, 3, 1], global_att_blocks=[4],
+# The trunk: 4 stages of 1, 2, 3, 1 blocks from 8 channels; block 4 global.
+# 256 px in: maps of 64, 32, 16 and 8 px, so stage 3's windows of 14 pad its
+# 16x16 map to 2x2 windows of 28x28, stage 4's of 7 its 8x8 map to 14x14;
+# features of 64, 32 and 16 px, 64x64 logits.
+TINY = dict(image_size=256, embed_dim=8, num_heads=1, stages=[1, 2, 3, 1], global_att_blocks=[4],
             window_spec=[8, 4, 14, 7], window_pos_embed_bkg_spatial_size=[7, 7], prompt_embed_dim=32)
 D = TINY["prompt_embed_dim"]
 
@@ -107,6 +133,8 @@ def main():
         {"name": "box_points", "image": "c", "boxes": [[30, 40, 250, 200]], "points": [[100, 100]], "labels": [0],
          "multimask": False},
         {"name": "two_boxes", "image": "a", "boxes": [[5, 4, 30, 25], [20, 10, 50, 35]], "multimask": False},
+        {"name": "two_boxes_c", "image": "c", "boxes": [[203, 64, 272, 122], [161, 175, 194, 232], [2, 126, 214, 155]],
+         "multimask": False},
         {"name": "point_a", "image": "a", "points": [[30, 20]], "labels": [1], "multimask": False},
         {"name": "point_c", "image": "c", "points": [[60, 200]], "labels": [1], "multimask": False},
     ]
@@ -174,9 +202,51 @@ def main():
                                    mask_input=out["points_low_res"][0], multimask_output=True, return_logits=True)
         out["mask_input_logits"], out["mask_input_iou"], out["mask_input_low_res"] = m[None], iou[None], low[None]
         cases.append(mc)
+        # Segment everything: a 4x4 grid on the whole image; then crop layer 1
+        # (2x2 crops, 4x4 points each) with the small-region clean-up (SAM
+        # 2's: holes and sprinkles of the low-resolution logits, which
+        # clears a random decoder's speckle, so that crop masks pass the
+        # crop-edge filter).
+        amg = [
+            {"name": "amg_b", "image": "b", "points_per_side": 4, "points_per_batch": 5, "pred_iou_thresh": 0.5,
+             "stability_thresh": 0.0, "nms_thresh": 1.0, "crop_layers": 0, "crop_points_downscale": 1,
+             "min_region_area": 0},
+            {"name": "amg_c", "image": "c", "points_per_side": 4, "points_per_batch": 64, "pred_iou_thresh": 0.0,
+             "stability_thresh": 0.0, "nms_thresh": 1.0, "crop_layers": 1, "crop_points_downscale": 1,
+             "crop_nms_thresh": 1.0, "min_region_area": 60},
+        ]
+        for a in amg:
+            gen = SAM2AutomaticMaskGenerator(sam, points_per_side=a["points_per_side"],
+                                             points_per_batch=a["points_per_batch"],
+                                             pred_iou_thresh=a["pred_iou_thresh"],
+                                             stability_score_thresh=a["stability_thresh"],
+                                             box_nms_thresh=a["nms_thresh"], crop_n_layers=a["crop_layers"],
+                                             crop_n_points_downscale_factor=a["crop_points_downscale"],
+                                             crop_nms_thresh=a.get("crop_nms_thresh", 0.7),
+                                             min_mask_region_area=a["min_region_area"])
+            gen.predictor._bb_feat_sizes = pred._bb_feat_sizes
+            anns = gen.generate(imgs[a["image"]])
+            a["count"] = len(anns)
+            n = a["name"]
+            out[n + "_box"] = np.array([[b["bbox"][0], b["bbox"][1], b["bbox"][0] + b["bbox"][2],
+                                         b["bbox"][1] + b["bbox"][3]] for b in anns], np.float32).reshape(-1, 4)
+            out[n + "_iou"] = np.array([b["predicted_iou"] for b in anns], np.float32)
+            out[n + "_stability"] = np.array([b["stability_score"] for b in anns], np.float32)
+            out[n + "_point"] = np.array([b["point_coords"][0] for b in anns], np.float32).reshape(-1, 2)
+            out[n + "_crop"] = np.array([[b["crop_box"][0], b["crop_box"][1], b["crop_box"][0] + b["crop_box"][2],
+                                          b["crop_box"][1] + b["crop_box"][3]] for b in anns],
+                                        np.float32).reshape(-1, 4)  # its XYWH as x0, y0, x1, y1
+            h, w = imgs[a["image"]].shape[:2]
+            out[n + "_masks"] = np.packbits(np.stack([b["segmentation"] for b in anns]).reshape(len(anns), h * w)
+                                            .astype(np.uint8), axis=1)
     st_write.save(os.path.join(FIX, "sam2_io.safetensors"),
-                  {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()})
-    json.dump({"tiny": TINY, "cases": cases}, open(os.path.join(FIX, "sam2_cases.json"), "w"), indent=1)
+                  {k: np.ascontiguousarray(v) if v.dtype == np.uint8 else np.ascontiguousarray(v, dtype=np.float32)
+                   for k, v in out.items()})
+    json.dump({"tiny": TINY, "cases": cases, "everything": amg}, open(os.path.join(FIX, "sam2_cases.json"), "w"),
+              indent=1)
+    print("generator masks kept (and from crops):",
+          [(a["name"], a["count"], int((out[a["name"] + "_crop"][:, 2] < imgs[a["image"]].shape[1]).sum() +
+                                       (out[a["name"] + "_crop"][:, 0] > 0).sum())) for a in amg])
     print("dynamic choices (0: single-mask token kept):", stable)
 
 

@@ -33,7 +33,7 @@ SamCli::SamCli()
   a.add_option("-s,--seed", seed_, "seed of the drawn points, 0..2^64-1; with the item key and label it fixes the draw")
       ->type_name("UINT")
       ->default_str("0");
-  a.add_flag("--multimask", j_.multimask, "decode three masks per object and keep the one with the highest predicted IoU (default: SAM's single-mask output)");
+  a.add_flag("--multimask", j_.multimask, "decode three masks per object and keep the one with the highest predicted IoU (default: SAM's single-mask output; SAM 2's own choice between its single mask, when stable, and the three)");
   a.add_flag("--everything", j_.everything, "segment everything: a grid of point prompts, three masks each, filtered by predicted IoU and stability, boxes suppressed (SAM's automatic mask generator); writes mask ids 1..N");
   a.add_option("--points-per-side", j_.points_per_side, "--everything: points per side of the grid")
       ->default_str("32")
@@ -41,7 +41,7 @@ SamCli::SamCli()
   a.add_option("--points-per-batch", j_.points_per_batch, "--everything: point prompts per decoder call (memory; results differ only by float rounding)")
       ->default_str("64")
       ->check(integer_range(1, 1024));
-  a.add_option("--pred-iou-thresh", j_.pred_iou_thresh, "--everything: keep masks whose predicted IoU is above this (0: no filter)")
+  a.add_option("--pred-iou-thresh", j_.pred_iou_thresh, "--everything: keep masks whose predicted IoU is above this (0: no filter; default: the generator's, 0.88 for SAM, 0.8 for SAM 2)")
       ->default_str("0.88");
   a.add_option("--stability-thresh", j_.stability_thresh, "--everything: keep masks whose stability score is at least this (0: no filter)")
       ->default_str("0.95");

@@ -101,4 +101,23 @@ bool remove_small_regions(std::vector<uint8_t>& mask, int w, int h, int64_t min_
   return true;
 }
 
+bool fill_small_logit_regions(float* logits, int w, int h, int64_t max_area, float threshold) {
+  const size_t n = size_t(w) * size_t(h);
+  std::vector<uint8_t> fg(n), bg(n);
+  for (size_t i = 0; i < n; ++i) fg[i] = uint8_t(logits[i] > threshold), bg[i] = uint8_t(!fg[i]);
+  std::vector<int32_t> hole_labels, fg_labels;
+  std::vector<int64_t> hole_sizes, fg_sizes;
+  label_regions_8(bg.data(), w, h, hole_labels, hole_sizes);
+  label_regions_8(fg.data(), w, h, fg_labels, fg_sizes);
+  bool changed = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (hole_labels[i] > 0 && hole_sizes[size_t(hole_labels[i] - 1)] <= max_area) {
+      logits[i] = threshold + 10.0f, changed = true;
+    } else if (fg_labels[i] > 0 && fg_sizes[size_t(fg_labels[i] - 1)] <= max_area) {
+      logits[i] = threshold - 10.0f, changed = true;
+    }
+  }
+  return changed;
+}
+
 }  // namespace rass

@@ -27,4 +27,14 @@ enum class SmallRegionMode { holes, islands };
 // even when the pixels come out the same).
 bool remove_small_regions(std::vector<uint8_t>& mask, int w, int h, int64_t min_area, SmallRegionMode mode);
 
+// SAM 2's clean-up of low-resolution mask logits (SAM2Transforms.
+// postprocess_masks with max_hole_area = max_sprinkle_area = max_area, which
+// SAM2AutomaticMaskGenerator sets from min_mask_region_area): 8-connected
+// regions of logit <= threshold with at most max_area pixels become
+// threshold + 10 (holes filled), regions of logit > threshold with at most
+// max_area pixels threshold - 10 (sprinkles removed); both found on the
+// logits as given. In place on w x h row-major floats; returns whether any
+// region changed.
+bool fill_small_logit_regions(float* logits, int w, int h, int64_t max_area, float threshold = 0.0f);
+
 }  // namespace rass

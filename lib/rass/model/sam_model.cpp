@@ -340,7 +340,9 @@ SamModel::SamModel(const SamModelOptions& opt) {
     sam2->image_encoder->to(device, dtype);
     sam2->sam_prompt_encoder->to(device, decoder_dtype);
     sam2->sam_mask_decoder->to(device, decoder_dtype);
-    sam2->no_mem_embed.set_data(sam2->no_mem_embed.to(device, dtype));
+    // float32 as the reference adds it (the neck's top-down sum makes the
+    // embedding float32 whatever the trunk's dtype).
+    sam2->no_mem_embed.set_data(sam2->no_mem_embed.to(device, torch::kFloat));
     sam2->sam_prompt_encoder->pe_layer->positional_encoding_gaussian_matrix.set_data(gauss.to(device, torch::kFloat));
     return;
   }
@@ -688,11 +690,35 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
     const size_t b = std::min(grid.size(), a + per);
     const int64_t nb = int64_t(b - a);
     std::vector<float> c;
-    for (size_t i = a; i < b; ++i) c.push_back(float(grid[i][0] * sx)), c.push_back(float(grid[i][1] * sy));
+    for (size_t i = a; i < b; ++i) {
+      if (is_sam2()) {  // transform_coords(normalize=True) of the float32 points: x / w * S
+        const float fs = float(config.sam.image_size);
+        c.push_back(float(grid[i][0]) / float(in.width) * fs), c.push_back(float(grid[i][1]) / float(in.height) * fs);
+      } else {
+        c.push_back(float(grid[i][0] * sx)), c.push_back(float(grid[i][1] * sy));
+      }
+    }
     nn::SamPrompts p;
     p.point_coords = torch::tensor(c).view({nb, 1, 2}).to(device);
     p.point_labels = torch::ones({nb, 1}).to(device);
-    auto [low, iou] = sam->decode(embedding.to(decoder_dtype), p, true, features.extra);
+    torch::Tensor low, iou;
+    if (is_sam2()) {
+      const nn::Sam2Decoded d = sam2->decode({embedding, features.s0, features.s1}, p, true);
+      low = d.masks, iou = d.iou;
+      if (o.min_mask_region_area > 0) {
+        // The predictor SAM2AutomaticMaskGenerator builds fills small holes
+        // and removes small sprinkles of every mask's low-resolution logits
+        // (max_hole_area = max_sprinkle_area = min_mask_region_area) before
+        // upsampling; the generator does no later clean-up.
+        torch::Tensor l = low.to(torch::kCPU, torch::kFloat).contiguous();
+        const int lh = int(l.size(2)), lw = int(l.size(3));
+        for (int64_t q = 0; q < l.size(0) * l.size(1); ++q)
+          fill_small_logit_regions(l.data_ptr<float>() + q * lh * lw, lw, lh, o.min_mask_region_area);
+        low = l.to(device);
+      }
+    } else {
+      std::tie(low, iou) = sam->decode(embedding.to(decoder_dtype), p, true, features.extra);
+    }
     low = low.to(torch::kFloat);
     iou = iou.to(torch::kFloat).cpu();
     const int64_t k = low.size(1);
@@ -718,7 +744,11 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
         for (size_t q = 0; q < 4; ++q) m.box[q] += crop.box[q % 2];  // uncrop_boxes_xyxy
         m.iou_pred = double(iou[i][j].item<float>());
         m.stability = stability;
-        m.point = {grid[a + size_t(i)][0] + double(crop.box[0]), grid[a + size_t(i)][1] + double(crop.box[1])};
+        const auto& g = grid[a + size_t(i)];
+        if (is_sam2())  // float32 points, offset in float32 (uncrop_points)
+          m.point = {double(float(g[0]) + float(crop.box[0])), double(float(g[1]) + float(crop.box[1]))};
+        else
+          m.point = {g[0] + double(crop.box[0]), g[1] + double(crop.box[1])};
         m.area = mask.sum().item<int64_t>();
         m.crop = crop.box;
         // Candidates keep their 256x256 logits (256 KiB), not their
@@ -739,9 +769,6 @@ void SamModel::check_everything() const {
   if (robust)
     throw_usage("--everything with RobustSAM's robust path: RobustSAM's own generator prompts through its predictor, "
                 "which decodes with SAM's tokens; pass --robust off for exactly that");
-  if (is_sam2())
-    throw_usage("--everything with SAM 2: SAM2AutomaticMaskGenerator (its mask-to-mask refinement, its own "
-                "thresholds and upsampling) is not built; SAM 2 takes point, box and mask prompts here");
 }
 
 std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingOptions& o) const {
@@ -775,7 +802,9 @@ std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingO
     for (size_t i : sam_nms(boxes, scores, o.crop_nms_thresh)) kept.push_back(std::move(all[i]));
     all = std::move(kept);
   }
-  if (o.min_mask_region_area <= 0 || all.empty()) return all;
+  // SAM 2's generator cleans each mask's low-resolution logits instead
+  // (everything_crop), and suppresses nothing again.
+  if (o.min_mask_region_area <= 0 || all.empty() || is_sam2()) return all;
   // postprocess_small_regions: holes then islands, one mask at a time;
   // unchanged masks score 1, changed ones 0, and their new boxes are
   // suppressed at the larger of the two thresholds.

@@ -185,7 +185,11 @@ class SamModel {
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
                         const Image* gt = nullptr, const SamDecoderFeatures& decoder_features = {}) const;
 
-  // SamAutomaticMaskGenerator.generate. For each crop (the whole image,
+  // SamAutomaticMaskGenerator.generate (SAM2AutomaticMaskGenerator's without
+  // use_m2m for SAM 2: its points scaled x / w * S in float32, its logits
+  // upsampled straight to the crop's size, min_mask_region_area its
+  // predictor's fill of small holes and sprinkles in the low-resolution
+  // logits, fill_small_logit_regions, and no later clean-up). For each crop (the whole image,
   // then the crop layers'), embedded on its own: a grid of single-point
   // prompts (build_point_grid's points times the crop's size), three masks
   // each from logits at the crop's size; kept where the predicted IoU is
@@ -200,7 +204,7 @@ class SamModel {
   // keeps them; among equal scores, in the order they were found (torch's
   // sort leaves ties in an order of its own).
   std::vector<SamMask> everything(const Image& rgb, const SamEverythingOptions& o) const;
-  // everything()'s refusals (RobustSAM's robust path, SAM 2): Error(usage).
+  // everything()'s refusals (RobustSAM's robust path): Error(usage).
   void check_everything() const;
   // A mask of everything() as [height, width] bool pixels of the image (CPU).
   torch::Tensor mask_pixels(const SamMask& m, int64_t width, int64_t height) const;

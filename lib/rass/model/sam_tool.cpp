@@ -87,7 +87,7 @@ SamPlan make_sam_plan(const SamJob& job) {
     auto unit = [](double v, const char* flag) {
       if (!(v >= 0 && v <= 1)) throw_usage(std::string(flag) + " " + batch::format_number(v) + ": expected 0..1");
     };
-    unit(job.pred_iou_thresh, "--pred-iou-thresh");
+    if (job.pred_iou_thresh) unit(*job.pred_iou_thresh, "--pred-iou-thresh");
     unit(job.stability_thresh, "--stability-thresh");
     unit(job.nms_thresh, "--nms-thresh");
     unit(job.crop_nms_thresh, "--crop-nms-thresh");
@@ -112,7 +112,7 @@ SamPlan make_sam_plan(const SamJob& job) {
     pl.everything = true;
     pl.eo.points_per_side = job.points_per_side;
     pl.eo.points_per_batch = job.points_per_batch;
-    pl.eo.pred_iou_thresh = job.pred_iou_thresh;
+    pl.eo.pred_iou_thresh = job.pred_iou_thresh.value_or(0.88);  // SAM 2's default is set once the model is known
     pl.eo.stability_score_thresh = job.stability_thresh;
     pl.eo.box_nms_thresh = job.nms_thresh;
     pl.eo.crop_n_layers = job.crop_layers;
@@ -188,10 +188,14 @@ std::vector<SamObject> sam_item_objects(const SamPlan& pl, const std::string& ke
   return objs;
 }
 
-// What the plan asks of the model, refused before any image (a batch would
-// otherwise fail each item alike): the generator needs SAM v1's decoding.
-void check_sam_plan(const SamModel& m, const SamPlan& pl) {
-  if (pl.everything) m.check_everything();
+// The plan against the model, before any image: what the model refuses (a
+// batch would otherwise fail each item alike), and the defaults that are the
+// model's generator's (SAM2AutomaticMaskGenerator's pred_iou_thresh is 0.8,
+// SamAutomaticMaskGenerator's 0.88).
+void fit_sam_plan(const SamModel& m, const SamJob& job, SamPlan& pl) {
+  if (!pl.everything) return;
+  m.check_everything();
+  if (m.is_sam2() && !job.pred_iou_thresh) pl.eo.pred_iou_thresh = 0.8;
 }
 
 json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p) {
@@ -362,7 +366,7 @@ int run_sam_single(const SamJob& job) {
       format_from_extension(job.output) != ImageFormat::png)
     throw_usage("-o " + job.output + ": rass-sam writes PNG masks (with their settings in a text chunk); name it .png");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
-  const SamPlan pl = make_sam_plan(job);
+  SamPlan pl = make_sam_plan(job);
   RunFiles files(job.model, {}, {job.prompts_from, job.manifest});
   files.add_input(in);
   if (job.prompts_from == "-") files.add_input("-");  // the file stdin is must not be -o
@@ -380,7 +384,7 @@ int run_sam_single(const SamJob& job) {
   Image gt;
   const std::vector<SamObject> objs = sam_item_objects(pl, key, rgb, label_bytes, label_name, gt);  // before the model
   const SamModel m(sam_model_options(job));
-  check_sam_plan(m, pl);
+  fit_sam_plan(m, job, pl);
   set_sam_threads(job, 1);
   const SamPrediction p = run_sam(m, rgb, objs, pl, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
   const std::string settings = batch::provenance_text(
@@ -398,7 +402,7 @@ int run_sam_single(const SamJob& job) {
 int run_sam_batch(const SamJob& job) {
   if (job.output_dir.empty()) throw_usage("batch mode (several inputs, a directory or --manifest) needs -O DIR");
   if (!job.output.empty()) throw_usage("-o names the one output of a single image; in batch mode use -O DIR");
-  const SamPlan pl = make_sam_plan(job);
+  SamPlan pl = make_sam_plan(job);
   if (pl.from_labels && !fs::is_directory(job.prompts_from))
     throw_usage("--prompts-from " + job.prompts_from + ": in batch mode it names a directory of <key>.png label maps");
   batch::InputSpec spec;
@@ -429,7 +433,7 @@ int run_sam_batch(const SamJob& job) {
     if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kSamProg);
   const SamModel m(sam_model_options(job));
-  check_sam_plan(m, pl);
+  fit_sam_plan(m, job, pl);
   const std::string model_fp = batch::files_fingerprint({job.model});
   batch::ResumeTally resumed;
   const int workers = group_workers(std::max(1, job.jobs), mine.size(), 1);

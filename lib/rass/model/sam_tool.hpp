@@ -24,7 +24,8 @@ struct SamJob {
   // --everything: SamAutomaticMaskGenerator's grid of point prompts, no prompt given.
   bool everything = false;
   int points_per_side = 32, points_per_batch = 64;
-  double pred_iou_thresh = 0.88, stability_thresh = 0.95, nms_thresh = 0.7;
+  std::optional<double> pred_iou_thresh;   // default: the generator's, 0.88 (SAM) or 0.8 (SAM 2)
+  double stability_thresh = 0.95, nms_thresh = 0.7;
   int crop_layers = 0, crop_points_downscale = 1;
   double crop_nms_thresh = 0.7, crop_overlap = 512.0 / 1500.0;
   int64_t min_region_area = 0;

@@ -346,7 +346,7 @@ Sam2Features Sam2Impl::encode(const torch::Tensor& x) {
   const auto dt = sam_mask_decoder->conv_s0->weight.scalar_type();
   out.s0 = sam_mask_decoder->conv_s0(f[0].to(dt));
   out.s1 = sam_mask_decoder->conv_s1(f[1].to(dt));
-  out.embedding = f[2] + no_mem_embed.view({1, -1, 1, 1}).to(f[2].scalar_type());
+  out.embedding = f[2] + no_mem_embed.view({1, -1, 1, 1});  // float32 + float32 (or promoted)
   return out;
 }
 

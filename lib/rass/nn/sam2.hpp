@@ -12,8 +12,9 @@
 // - the trunk's window sizes lag a block behind its stages: the first block
 //   of a stage attends in the previous stage's windows and pools its
 //   queries 2x2 inside them;
-// - windows larger than a map (14 on 64x64 is fine, 7 on 32x32 pads to 35)
-//   are padded with zeros after norm1, with no mask;
+// - maps that are no multiple of their window (64x64 in windows of 14,
+//   32x32 in windows of 7) are padded with zeros after norm1 (to 70, 35),
+//   with no mask;
 // - the position embedding is pos_embed resized bicubically to the map plus
 //   pos_embed_window tiled over it;
 // - the neck sums a nearest-upsampled top-down path into level 2 only
@@ -47,7 +48,8 @@ struct Sam2Config {
   // prompt_embed_dim 256, 8 heads, MLP 2048), patch_size the backbone's
   // stride (16).
   SamConfig heads;
-  // Hiera (hieradet.py's defaults are hiera_b+'s).
+  // Hiera; these defaults are hiera_b+'s (hieradet.py's own start at 96
+  // channels and 1 head).
   int64_t embed_dim = 112, num_heads = 2;
   std::vector<int64_t> stages{2, 3, 16, 3};
   std::vector<int64_t> window_spec{8, 4, 14, 7};
