@@ -525,7 +525,7 @@ TEST_CASE("label maps: palette PNGs decode to their indices, gray images as they
   for (int y = 0; y < 4; ++y)
     for (int x = 0; x < 6; ++x) CHECK(trns.data[size_t(y) * 6 + x] == (x + y) % 5);
 
-  // Gray label maps (8/16-bit PNG, PGM, low bit depths) read as read_image reads them.
+  // Gray label maps (8/16-bit PNG, 8-bit PGM, low bit depths) read as read_image reads them.
   TempDir dir;
   Image gray16 = pattern(5, 4, 1, 16);
   write_image(dir.file("l16.png"), gray16);
@@ -534,6 +534,25 @@ TEST_CASE("label maps: palette PNGs decode to their indices, gray images as they
   write_image(dir.file("l8.pgm"), pattern(5, 4, 1, 8));
   CHECK(read_label_image(dir.file("l8.pgm")).data == pattern(5, 4, 1, 8).data);
   CHECK(read_label_image(fixture("gray2.png")).data == read_image(fixture("gray2.png")).data);
+  // A PGM's samples are class values whatever its maxval (read_image scales
+  // them to the full range, as an image's): maxval 2 keeps 0, 1, 2; an ASCII
+  // map with maxval 1000 keeps 300 and 600 at depth 16; PBM bits stay 0/1.
+  {
+    const std::string pgm = std::string("P5\n3 1\n2\n") + char(0) + char(1) + char(2);
+    const Image l = decode_label_image(reinterpret_cast<const uint8_t*>(pgm.data()), pgm.size(), "m2.pgm");
+    CHECK(l.depth == 8);
+    CHECK(l.data == std::vector<uint8_t>{0, 1, 2});
+    CHECK(decode_image(reinterpret_cast<const uint8_t*>(pgm.data()), pgm.size(), "m2.pgm").data ==
+          std::vector<uint8_t>{0, 128, 255});
+    const std::string p2 = "P2\n2 1\n1000\n300 600\n";
+    const Image w = decode_label_image(reinterpret_cast<const uint8_t*>(p2.data()), p2.size(), "m1000.pgm");
+    REQUIRE(w.depth == 16);
+    CHECK(w.u16()[0] == 300);
+    CHECK(w.u16()[1] == 600);
+    const std::string p1 = "P1\n3 1\n1 0 1\n";
+    CHECK(decode_label_image(reinterpret_cast<const uint8_t*>(p1.data()), p1.size(), "b.pbm").data ==
+          std::vector<uint8_t>{1, 0, 1});
+  }
   // Any palette PNG gives indices; a colour image keeps its channels (the caller
   // refuses it); bad input stays bad input.
   CHECK(read_label_image(fixture("palette_color.png")).channels == 1);

@@ -153,6 +153,11 @@ Image read_image(const std::string& path) {
 Image decode_label_image(const uint8_t* bytes, size_t size, const std::string& name) {
   if (size > 0 && sniff_format(bytes, size) == ImageFormat::png)
     return detail::decode_png(bytes, size, name, /*palette_indices=*/true);
+  // A PGM's samples are class values whatever its maxval (a map with
+  // maxval 2 holds classes 0..2, not 0, 128, 255).
+  if (size > 0 && sniff_format(bytes, size) == ImageFormat::pnm) {
+    return detail::decode_pnm(bytes, size, name, /*raw=*/true);
+  }
   return decode_image(bytes, size, name);
 }
 

@@ -44,7 +44,9 @@ std::vector<uint8_t> read_image_bytes(const std::string& path);
 Image read_image(const std::string& path);
 
 // Reads a label map (class indices): a single-channel image (8/16-bit gray
-// PNG, PGM, gray JPEG) decodes as read_image does; a palette PNG (VOC's
+// PNG, gray JPEG) decodes as read_image does, a PGM to its samples as stored
+// (not scaled to the full range when its maxval is not 255 or 65535; depth
+// 16 above 255); a palette PNG (VOC's
 // SegmentationClass format) decodes to its palette indices as one 8-bit
 // channel, as PIL's mode 'P' / mmseg's loader give them, whatever the palette
 // colours and any tRNS. Other images decode as read_image does (colour images

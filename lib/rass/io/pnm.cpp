@@ -91,21 +91,23 @@ void store(Image& img, size_t i, uint32_t v) {
     img.data[i] = static_cast<uint8_t>(v);
 }
 
-// P4: rows of packed bits, most significant first, 1 = black.
-void read_packed_bits(PnmParser& in, Image& img) {
+// P4: rows of packed bits, most significant first, 1 = black (255 white,
+// 0 black; with `raw` the bits themselves).
+void read_packed_bits(PnmParser& in, Image& img, bool raw) {
   const size_t row_bytes = (static_cast<size_t>(img.width) + 7) / 8;
   if (in.remaining() / row_bytes < static_cast<size_t>(img.height)) in.fail_truncated();
   for (int y = 0; y < img.height; ++y) {
     const uint8_t* row = in.here() + static_cast<size_t>(y) * row_bytes;
     for (int x = 0; x < img.width; ++x) {
       const bool black = (row[x / 8] >> (7 - x % 8)) & 1;
-      img.data[static_cast<size_t>(y) * img.width + x] = black ? 0 : 255;
+      img.data[static_cast<size_t>(y) * img.width + x] = raw ? uint8_t(black) : black ? 0 : 255;
     }
   }
 }
 
-// P5/P6: 8-bit samples, or 16-bit big-endian ones when maxval > 255.
-void read_binary_samples(PnmParser& in, Image& img, uint32_t maxval) {
+// P5/P6: 8-bit samples, or 16-bit big-endian ones when maxval > 255;
+// scaled to the full range of the depth, unless `raw`.
+void read_binary_samples(PnmParser& in, Image& img, uint32_t maxval, bool raw) {
   const size_t n = img.samples();
   const size_t bytes_per_sample = img.depth / 8;
   if (in.remaining() / bytes_per_sample < n) in.fail_truncated();
@@ -118,23 +120,23 @@ void read_binary_samples(PnmParser& in, Image& img, uint32_t maxval) {
   for (size_t i = 0; i < n; ++i) {
     const uint32_t v = bytes_per_sample == 2 ? (uint32_t{src[2 * i]} << 8) | src[2 * i + 1] : src[i];
     if (v > maxval) in.fail("PNM sample value exceeds maxval");
-    store(img, i, maxval == full ? v : rescale(v, maxval, full));
+    store(img, i, maxval == full || raw ? v : rescale(v, maxval, full));
   }
 }
 
-// P2/P3: decimal samples.
-void read_ascii_samples(PnmParser& in, Image& img, uint32_t maxval) {
+// P2/P3: decimal samples (scaled as the binary ones).
+void read_ascii_samples(PnmParser& in, Image& img, uint32_t maxval, bool raw) {
   const uint32_t full = img.depth == 16 ? 65535 : 255;
   for (size_t i = 0, n = img.samples(); i < n; ++i) {
     const uint32_t v = in.number("a sample value");
     if (v > maxval) in.fail("PNM sample value exceeds maxval");
-    store(img, i, maxval == full ? v : rescale(v, maxval, full));
+    store(img, i, maxval == full || raw ? v : rescale(v, maxval, full));
   }
 }
 
 }  // namespace
 
-Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name) {
+Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name, bool raw) {
   PnmParser in(bytes, size, name);
   const char kind = static_cast<char>(bytes[1]);  // '1'..'6', checked by the sniffer
   in.advance(2);
@@ -156,13 +158,16 @@ Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name) {
 
   Image img(static_cast<int>(width), static_cast<int>(height), channels, maxval > 255 ? 16 : 8);
   if (kind == '4') {
-    read_packed_bits(in, img);
+    read_packed_bits(in, img, raw);
   } else if (kind == '1') {
-    for (size_t i = 0; i < img.samples(); ++i) img.data[i] = in.bit() ? 0 : 255;
+    for (size_t i = 0; i < img.samples(); ++i) {
+      const bool black = in.bit();
+      img.data[i] = raw ? uint8_t(black) : black ? 0 : 255;
+    }
   } else if (ascii) {
-    read_ascii_samples(in, img, maxval);
+    read_ascii_samples(in, img, maxval, raw);
   } else {
-    read_binary_samples(in, img, maxval);
+    read_binary_samples(in, img, maxval, raw);
   }
   return img;
 }

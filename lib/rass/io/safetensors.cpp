@@ -111,7 +111,9 @@ SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
 }
 
 std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in a file's place is refused below instead of
+  // blocking the open until something writes to it (no effect on files).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw_bad_input(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
