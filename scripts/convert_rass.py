@@ -52,6 +52,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -334,9 +335,17 @@ def json_object_arg(text, what):
 def run_converter(prog, convert, args):
     """convert(args) with the converters' exit codes: 3 bad input, 2 an existing
     output, 1 other I/O failures (one line naming the path). Every converter
-    importing this module's BadInput uses it."""
+    importing this module's BadInput uses it. TERM and HUP end it as an
+    interrupt does: the staged folder is removed (exit 128 + the signal)."""
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         convert(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
     except BadInput as e:
         print(f"{prog}: {e}", file=sys.stderr)
         sys.exit(3)

@@ -102,6 +102,8 @@ def load_state(path, trust):
         raise BadInput(f"{path}: not a state dict")
     out = {}
     for k, v in ck.items():
+        if not isinstance(k, str):
+            raise BadInput(f"{path}: not a state dict (a key {k!r} is no tensor name)")
         if not torch.is_tensor(v):
             raise BadInput(f"{path}: entry {k} is not a tensor")
         out[k[len("module."):] if k.startswith("module.") else k] = v
@@ -174,6 +176,11 @@ def convert(args):
     elif not args.config:
         raise BadInput(f"{args.checkpoint}: an encoder of width {width} and depth {depth} is none of SAM's "
                        "variants; give its fields with --config")
+    else:
+        missing = sorted(set(SIZE_FIELDS) - set(args.config))
+        if missing:
+            raise UsageError(f"--config: {args.checkpoint} is none of SAM's variants, so every size field is "
+                             f"needed: missing {', '.join(missing)}")
     if robust:
         config["robust"] = True
     if hq:
@@ -198,6 +205,30 @@ def convert(args):
 
 class UsageError(Exception):
     """A --config that does not fit the checkpoint's kind (exit 2, no folder)."""
+
+
+def check_sam2_config(cfg, width, blocks):
+    """The values rass-sam refuses in a SAM 2 sam.json (its read_sam_config),
+    refused here first (UsageError) so no folder is written that it cannot load."""
+    def fail(what):
+        raise UsageError(f"--config: {what}")
+    lengths = {"stages": 4, "window_spec": 4, "window_pos_embed_bkg_spatial_size": 2}
+    for k, n in lengths.items():
+        if k in cfg and (len(cfg[k]) != n or min(cfg[k]) < 1):
+            fail(f"{k} = {json.dumps(cfg[k])}: SAM 2 has {n} entries, each at least 1")
+    size = cfg.get("image_size", 1024)
+    if size % 32 or size > 2048:
+        fail(f"image_size {size}: a multiple of 32, at most 2048")
+    if "stages" in cfg and sum(cfg["stages"]) != blocks:
+        fail(f"stages {json.dumps(cfg['stages'])} make {sum(cfg['stages'])} blocks; the checkpoint has {blocks}")
+    if "embed_dim" in cfg and cfg["embed_dim"] != width:
+        fail(f"embed_dim {cfg['embed_dim']}; the checkpoint's trunk is {width} wide")
+    for i in cfg.get("global_att_blocks", []):
+        if i >= blocks:
+            fail(f"global_att_blocks names block {i} of {blocks}")
+    for k, w in enumerate(cfg.get("window_spec", [])):
+        if w > (size // 4) >> k:
+            fail(f"window_spec[{k}] = {w} is wider than stage {k + 1}'s {(size // 4) >> k}-pixel map")
 
 
 def convert_sam2(args, sd):
@@ -225,6 +256,12 @@ def convert_sam2(args, sd):
     elif not cfg:
         raise BadInput(f"{args.checkpoint}: a Hiera trunk of width {width} and {blocks} blocks is none of SAM 2's "
                        "variants; give its fields with --config")
+    if "variant" not in config:
+        missing = sorted(set(SAM2_SIZE_FIELDS) - set(cfg))
+        if missing:
+            raise UsageError(f"--config: {args.checkpoint} is none of SAM 2's variants, so every size field is "
+                             f"needed: missing {', '.join(missing)}")
+    check_sam2_config(cfg, width, blocks)
     config.update(cfg)
     with staged_folder(args.output) as tmp:
         write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,

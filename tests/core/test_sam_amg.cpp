@@ -157,3 +157,42 @@ TEST_CASE("small regions removed as segment-anything's remove_small_regions remo
   // Nothing small: unchanged, and said so.
   CHECK(!remove_small_regions(ring, 5, 4, 2, SmallRegionMode::islands));
 }
+
+TEST_CASE("SAM 2's fill of small holes and sprinkles in low-resolution logits (worked by hand)") {
+  // 6 x 5 logits: a foreground block (> 0) with a one-pixel hole at (2, 2),
+  // a two-pixel sprinkle at (5, 0)-(5, 1), and a positive pixel at (4, 4)
+  // touching the block only diagonally, so part of it (8-connected).
+  const float P = 3.0f, N = -2.0f;
+  // clang-format off
+  std::vector<float> l = {
+      P, P, P, P, N, P,
+      P, P, P, P, N, P,
+      P, P, 0, P, N, N,   // 0 is not > 0: a hole
+      P, P, P, P, N, N,
+      N, N, N, N, P, N};
+  // clang-format on
+  std::vector<float> want = l;
+  want[2 * 6 + 2] = 10.0f;                // the one-pixel hole (<= 2) filled
+  want[0 * 6 + 5] = want[1 * 6 + 5] = -10.0f;  // the two-pixel sprinkle (<= 2) removed
+  // The background around the block (column 4, the bottom row and the
+  // bottom right, 11 pixels, joined diagonally) is larger and stays.
+  CHECK(fill_small_logit_regions(l.data(), 6, 5, 2));
+  CHECK(l == want);
+  // Nothing that small: unchanged, and "no change".
+  std::vector<float> big = {P, P, N, N, P, P, N, N};
+  const std::vector<float> same = big;
+  CHECK_FALSE(fill_small_logit_regions(big.data(), 4, 2, 1));
+  CHECK(big == same);
+  // The bound is inclusive (areas <= max_area): at 1, a one-pixel hole and
+  // a one-pixel sprinkle go; the 5-pixel background on the right stays.
+  // clang-format off
+  std::vector<float> l1 = {
+      P, P, P, N, N,
+      P, N, P, N, P,
+      P, P, P, N, N};
+  // clang-format on
+  std::vector<float> want1 = l1;
+  want1[1 * 5 + 1] = 10.0f, want1[1 * 5 + 4] = -10.0f;
+  CHECK(fill_small_logit_regions(l1.data(), 5, 3, 1));
+  CHECK(l1 == want1);
+}

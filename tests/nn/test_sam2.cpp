@@ -254,6 +254,16 @@ TEST_CASE("SAM 2 folders: refusals") {
   }
   {
     nlohmann::json j = base;
+    j["image_size"] = 4096;  // beyond rass-sam's 2048 for SAM 2
+    CHECK(code(with(j)) == int(rass::ExitCode::bad_input));
+  }
+  {
+    nlohmann::json j = base;
+    j["window_spec"] = {8, 4, 100, 7};  // wider than stage 3's 16-pixel map
+    CHECK(code(with(j)) == int(rass::ExitCode::bad_input));
+  }
+  {
+    nlohmann::json j = base;
     j["stages"] = {1, 2, 3};
     CHECK(code(with(j)) == int(rass::ExitCode::bad_input));
   }

@@ -74,6 +74,17 @@ void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderCon
   for (int64_t i : s.global_att_blocks)
     if (i >= s.depth())
       throw_bad_input(c.path, "global_att_blocks names block " + std::to_string(i) + " of " + std::to_string(s.depth()));
+  // The released models run at 1024; beyond 2048 a global block's attention
+  // alone outgrows most machines.
+  if (s.heads.image_size > 2048)
+    throw_bad_input(c.path, "image_size " + std::to_string(s.heads.image_size) +
+                                ": rass-sam runs SAM 2 at up to 2048 (the released models use 1024)");
+  // A window wider than its stage's map only pads it with zeros.
+  for (size_t k = 0; k < s.window_spec.size(); ++k)
+    if (s.window_spec[k] > (s.heads.image_size / 4) >> k)
+      throw_bad_input(c.path, "window_spec[" + std::to_string(k) + "] = " + std::to_string(s.window_spec[k]) +
+                                  " is wider than stage " + std::to_string(k + 1) + "'s " +
+                                  std::to_string((s.heads.image_size / 4) >> k) + "-pixel map");
   // The trunk halves the 4-pixel patch grid three times; the window
   // position embedding tiles the grid.
   if (s.heads.image_size % 32 != 0 || (s.heads.image_size / 4) % s.window_spec[0] != 0)
@@ -299,6 +310,9 @@ SamModel::SamModel(const SamModelOptions& opt) {
   enhancing = config.enhancer && opt.enhance != "off";
   if (opt.robust != "auto" && opt.robust != "on" && opt.robust != "off")
     throw_usage("--robust " + opt.robust + ": expected auto, on or off");
+  if (config.architecture == "sam2" && (opt.robust == "on" || opt.hq == "on"))
+    throw_usage(std::string(opt.robust == "on" ? "--robust on" : "--hq on") + ": " + config.path +
+                " is a SAM 2 folder; RobustSAM's and HQ-SAM's decoders are built on SAM v1");
   if (opt.robust == "on" && !config.sam.robust)
     throw_usage("--robust on: " + config.path + " is not a RobustSAM folder (no \"robust\": true)");
   robust = config.sam.robust && opt.robust != "off";
