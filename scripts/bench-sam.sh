@@ -8,7 +8,7 @@
 # --variant hiera_t|hiera_s|hiera_b+|hiera_l, default hiera_b+; a Python with
 # PyTorch 2 and the sam2 package, e.g. PYTHONPATH=<sam2 checkout>).
 #
-#   scripts/bench-sam.sh [--family sam] [--variant vit_b] [--dtypes "fp32 bf16"] [--threads N] [--runs R] [--build DIR] [--python PY]
+#   scripts/bench-sam.sh [--family sam] [--variant vit_b] [--dtypes "fp32 bf16"] [--torch-bf16] [--threads N] [--runs R] [--build DIR] [--python PY]
 #
 # Needs a Python with torch, Pillow and segment-anything (hq:
 # segment-anything-hq; default PYTHON=python3). The model folder is
@@ -18,8 +18,9 @@
 # resized by SamPredictor to 1024 as by rass-sam. rass-sam runs as a
 # user runs it (batch, --jobs 1) on R+1 copies; per image is the spacing of
 # its output files, (last - first) / R, so loading and the first image's
-# warm-up are not in it. --dtypes are rass-sam's; the PyTorch side runs fp32
-# (PyTorch 1.13's CPU autocast to bf16 fails inside SAM's LayerNorm).
+# warm-up are not in it. --dtypes are rass-sam's; the PyTorch side runs fp32,
+# and with --torch-bf16 also under CPU autocast to bf16 (PyTorch 2 only:
+# 1.13's fails inside SAM's LayerNorm).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
@@ -29,6 +30,7 @@ runs=2
 variant=
 family=sam
 dtypes=fp32
+torch_bf16=
 while [ $# -gt 0 ]; do
   case $1 in
     --family) family=$2; shift 2 ;;
@@ -38,7 +40,8 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --torch-bf16) torch_bf16=--bf16-autocast; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-sam: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -60,7 +63,7 @@ img=$here/../examples/images/astronaut.png
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$python" "$here/bench_sam_torch.py" --family "$family" --variant "$variant" --folder "$folder" --write --image "$img" --runs "$runs" \
-  --threads "$threads"
+  --threads "$threads" $torch_bf16
 mkdir "$tmp/in"
 for i in $(seq 0 "$runs"); do cp "$img" "$tmp/in/$(printf %04d "$i").png"; done
 for dt in $dtypes; do

@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--box", default="40,30,400,300")
+    ap.add_argument("--bf16-autocast", action="store_true",
+                    help="also time the reference under CPU autocast to bf16 (PyTorch 2; 1.13's fails in SAM's LayerNorm)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -107,14 +109,16 @@ def main():
         os.remove(pth)
     img = np.array(Image.open(a.image).convert("RGB"))
     box = np.array([float(v) for v in a.box.split(",")])
-    times = []
-    with torch.inference_mode():
-        for r in range(a.runs + 1):
-            t0 = time.perf_counter()
-            run(img, box)
-            times.append(time.perf_counter() - t0)
-    print(f"pytorch {a.family} {a.variant} {img.shape[1]}x{img.shape[0]}: {sum(times[1:]) / a.runs:.2f} s/img "
-          f"(first {times[0]:.2f} s, torch {torch.__version__}, {a.threads} threads)")
+    for autocast in [False] + ([True] if a.bf16_autocast else []):
+        times = []
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            for r in range(a.runs + 1):
+                t0 = time.perf_counter()
+                run(img, box)
+                times.append(time.perf_counter() - t0)
+        print(f"pytorch {a.family} {a.variant}{' bf16 autocast' if autocast else ''} {img.shape[1]}x{img.shape[0]}: "
+              f"{sum(times[1:]) / a.runs:.2f} s/img (first {times[0]:.2f} s, torch {torch.__version__}, "
+              f"{a.threads} threads)")
 
 
 if __name__ == "__main__":
