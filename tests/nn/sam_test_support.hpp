@@ -13,6 +13,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/restore_size.hpp"
+#include "rass/model/sam_model.hpp"
 #include "rass/model/sam_prompts.hpp"
 #include "torch_doctest.hpp"
 
@@ -58,6 +59,19 @@ inline std::vector<model::SamObject> sam_case_objects(const nlohmann::json& c) {
     objs.push_back(o);
   }
   return objs;
+}
+
+// A generator case's grid and filters (points_per_side, points_per_batch,
+// pred_iou_thresh, stability_thresh, nms_thresh); crops and clean-up are
+// the caller's (the fixtures name them differently).
+inline model::SamEverythingOptions sam_everything_filters(const nlohmann::json& c) {
+  model::SamEverythingOptions o;
+  o.points_per_side = c["points_per_side"];
+  o.points_per_batch = c["points_per_batch"];
+  o.pred_iou_thresh = c["pred_iou_thresh"];
+  o.stability_score_thresh = c["stability_thresh"];
+  o.box_nms_thresh = c["nms_thresh"];
+  return o;
 }
 
 // One mask of np.packbits(masks.reshape(n, h * w), axis=1) (8 pixels a byte,

@@ -83,12 +83,7 @@ TEST_CASE("HQ-SAM segment everything equals sam-hq's SamAutomaticMaskGenerator (
   auto io = SafeTensorsFile::open(kSamFixtures + "/hq_sam_io.safetensors");
   const nlohmann::json c = hq_cases()["everything"];
   const Image rgb = hq_image(c["image"]);
-  model::SamEverythingOptions o;
-  o.points_per_side = c["points_per_side"];
-  o.points_per_batch = c["points_per_batch"];
-  o.pred_iou_thresh = c["pred_iou_thresh"];
-  o.stability_score_thresh = c["stability_thresh"];
-  o.box_nms_thresh = c["nms_thresh"];
+  model::SamEverythingOptions o = sam_everything_filters(c);
   const std::vector<model::SamMask> got = m.everything(rgb, o);
   REQUIRE(got.size() == c["count"].get<size_t>());
   REQUIRE(got.size() == 16);  // 4 x 4 points, one mask each

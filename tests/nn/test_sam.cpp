@@ -277,12 +277,7 @@ TEST_CASE("SAM segment everything equals segment-anything's SamAutomaticMaskGene
     const std::string name = c["name"], img = c["image"];
     INFO(name);
     const model::SamInput in = m.prepare(sam_fixture_rgb("sam_" + img + ".png"));
-    model::SamEverythingOptions o;
-    o.points_per_side = c["points_per_side"];
-    o.points_per_batch = c["points_per_batch"];
-    o.pred_iou_thresh = c["pred_iou_thresh"];
-    o.stability_score_thresh = c["stability_thresh"];
-    o.box_nms_thresh = c["nms_thresh"];
+    model::SamEverythingOptions o = sam_everything_filters(c);
     // The reference's embedding, through one crop's pass (the whole image).
     const rass::SamCrop whole{{0, 0, in.width, in.height}, 0};
     const std::vector<model::SamMask> got =
@@ -329,12 +324,7 @@ TEST_CASE("SAM segment everything with crop layers and the small-region clean-up
     const std::string name = c["name"];
     INFO(name);
     const Image rgb = sam_fixture_rgb("sam_" + c["image"].get<std::string>() + ".png");
-    model::SamEverythingOptions o;
-    o.points_per_side = c["points_per_side"];
-    o.points_per_batch = c["points_per_batch"];
-    o.pred_iou_thresh = c["pred_iou_thresh"];
-    o.stability_score_thresh = c["stability_thresh"];
-    o.box_nms_thresh = c["nms_thresh"];
+    model::SamEverythingOptions o = sam_everything_filters(c);
     o.crop_n_layers = c["crop_n_layers"];
     o.crop_nms_thresh = c["crop_nms_thresh"];
     o.crop_overlap_ratio = c["crop_overlap_ratio"];

@@ -291,12 +291,7 @@ TEST_CASE("SAM 2 segment everything equals SAM2AutomaticMaskGenerator (filters, 
     INFO(n);
     const model::SamModel m = sam2_model();
     const Image rgb = sam_fixture_rgb("sam_" + c["image"].get<std::string>() + ".png");
-    model::SamEverythingOptions o;
-    o.points_per_side = c["points_per_side"];
-    o.points_per_batch = c["points_per_batch"];
-    o.pred_iou_thresh = c["pred_iou_thresh"];
-    o.stability_score_thresh = c["stability_thresh"];
-    o.box_nms_thresh = c["nms_thresh"];
+    model::SamEverythingOptions o = sam_everything_filters(c);
     o.crop_n_layers = c["crop_layers"];
     o.crop_n_points_downscale_factor = c["crop_points_downscale"];
     o.crop_nms_thresh = c.value("crop_nms_thresh", 0.7);

@@ -28,30 +28,46 @@ namespace rass::model {
 
 namespace {
 
-// sam.json of a SAM 2 folder: the variant, or every Hiera size field.
-void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderConfig& c) {
-  static const char* kSizes[] = {"image_size", "embed_dim", "num_heads", "stages", "global_att_blocks",
-                                 "window_spec", "window_pos_embed_bkg_spatial_size", "prompt_embed_dim"};
+// A sam.json's variant or its sizes: `preset` of the variant (or of
+// `fallback` when every size field is given instead); "custom" when any
+// size field overrides it. Error(bad_input) naming the file otherwise.
+template <class Config>
+Config read_sam_variant(const JsonFields& f, SamFolderConfig& c, const std::vector<const char*>& sizes,
+                        const std::string& variants, const std::string& fallback,
+                        Config (*preset)(const std::string&)) {
   bool overridden = false;
   std::string missing;
-  for (const char* k : kSizes) {
+  for (const char* k : sizes) {
     overridden = overridden || f.has(k);
     if (!f.has(k)) missing += std::string(missing.empty() ? "" : ", ") + k;
   }
   if (!f.has("variant") && !missing.empty())
-    throw_bad_input(c.path, "no variant (hiera_t, hiera_s, hiera_b+ or hiera_l) and not every size: missing " + missing);
+    throw_bad_input(c.path, "no variant (" + variants + ") and not every size: missing " + missing);
   c.variant = f.text("variant", "custom");
+  Config out;
   try {
-    c.sam2 = nn::sam2_preset(f.has("variant") ? c.variant : "hiera_b+");
+    out = preset(f.has("variant") ? c.variant : fallback);
   } catch (const Error&) {
-    throw_bad_input(c.path, "variant '" + c.variant + "': expected hiera_t, hiera_s, hiera_b+ or hiera_l");
+    throw_bad_input(c.path, "variant '" + c.variant + "': expected " + variants);
   }
   if (overridden) c.variant = "custom";
+  return out;
+}
+
+// A size field: a whole number in 1..65536, `v` when absent.
+void read_sam_size(const JsonFields& f, const std::string& path, const char* key, int64_t& v) {
+  v = f.integer(key, v);
+  if (v <= 0 || v > 65536) throw_bad_input(path, std::string(key) + " = " + std::to_string(v) + " is out of range");
+}
+
+// sam.json of a SAM 2 folder: the variant, or every Hiera size field.
+void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderConfig& c) {
+  c.sam2 = read_sam_variant(f, c,
+                            {"image_size", "embed_dim", "num_heads", "stages", "global_att_blocks", "window_spec",
+                             "window_pos_embed_bkg_spatial_size", "prompt_embed_dim"},
+                            "hiera_t, hiera_s, hiera_b+ or hiera_l", "hiera_b+", &nn::sam2_preset);
   nn::Sam2Config& s = c.sam2;
-  auto positive = [&](const char* key, int64_t& v) {
-    v = f.integer(key, v);
-    if (v <= 0 || v > 65536) throw_bad_input(c.path, std::string(key) + " = " + std::to_string(v) + " is out of range");
-  };
+  auto positive = [&](const char* key, int64_t& v) { read_sam_size(f, c.path, key, v); };
   positive("image_size", s.heads.image_size);
   positive("embed_dim", s.embed_dim);
   positive("num_heads", s.num_heads);
@@ -124,31 +140,14 @@ SamFolderConfig read_sam_config(const std::string& dir) {
     throw_bad_input(c.path, "architecture '" + c.architecture + "': rass-sam runs SAM (\"sam\") and SAM 2 (\"sam2\")");
   // A variant gives every size; fields beside it override them (then the
   // model is "custom"). Without a variant every size field must be given.
-  static const char* kSizes[] = {"image_size", "patch_size", "embed_dim", "depth", "num_heads", "window_size",
-                                 "prompt_embed_dim", "mask_in_chans", "decoder_depth", "decoder_heads",
-                                 "decoder_mlp_dim", "attention_downsample_rate", "num_multimask_outputs",
-                                 "iou_head_depth", "iou_head_hidden_dim", "mlp_ratio", "global_attn_indexes",
-                                 "use_rel_pos"};
-  bool overridden = false;
-  std::string missing;
-  for (const char* k : kSizes) {
-    overridden = overridden || f.has(k);
-    if (!f.has(k)) missing += std::string(missing.empty() ? "" : ", ") + k;
-  }
-  if (!f.has("variant") && !missing.empty())
-    throw_bad_input(c.path, "no variant (vit_b, vit_l or vit_h) and not every size: missing " + missing);
-  c.variant = f.text("variant", "custom");
-  try {
-    c.sam = nn::sam_preset(f.has("variant") ? c.variant : "vit_b");
-  } catch (const Error&) {
-    throw_bad_input(c.path, "variant '" + c.variant + "': expected vit_b, vit_l or vit_h");
-  }
-  if (overridden) c.variant = "custom";
+  c.sam = read_sam_variant(f, c,
+                           {"image_size", "patch_size", "embed_dim", "depth", "num_heads", "window_size",
+                            "prompt_embed_dim", "mask_in_chans", "decoder_depth", "decoder_heads", "decoder_mlp_dim",
+                            "attention_downsample_rate", "num_multimask_outputs", "iou_head_depth",
+                            "iou_head_hidden_dim", "mlp_ratio", "global_attn_indexes", "use_rel_pos"},
+                           "vit_b, vit_l or vit_h", "vit_b", &nn::sam_preset);
   nn::SamConfig& s = c.sam;
-  auto positive = [&](const char* key, int64_t& v) {
-    v = f.integer(key, v);
-    if (v <= 0 || v > 65536) throw_bad_input(c.path, std::string(key) + " = " + std::to_string(v) + " is out of range");
-  };
+  auto positive = [&](const char* key, int64_t& v) { read_sam_size(f, c.path, key, v); };
   positive("image_size", s.image_size);
   positive("patch_size", s.patch_size);
   positive("embed_dim", s.embed_dim);

@@ -379,6 +379,13 @@ std::pair<torch::Tensor, torch::Tensor> SamTwoWayTransformerImpl::forward(const 
 
 // ---- mask_decoder.py ----
 
+torch::nn::Sequential sam_output_upscaling(int64_t d) {
+  return torch::nn::Sequential(torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(d, d / 4, 2).stride(2)),
+                               LayerNorm2d(d / 4), torch::nn::GELU(),
+                               torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(d / 4, d / 8, 2).stride(2)),
+                               torch::nn::GELU());
+}
+
 SamMlpImpl::SamMlpImpl(int64_t in, int64_t hidden, int64_t out, int64_t n, bool gelu_, bool sigmoid_)
     : gelu(gelu_), sigmoid(sigmoid_) {
   layers = register_module("layers", torch::nn::ModuleList());
@@ -410,12 +417,7 @@ SamMaskDecoderImpl::SamMaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.n
   transformer = register_module("transformer", SamTwoWayTransformer(c));
   iou_token = register_module("iou_token", torch::nn::Embedding(1, d));
   mask_tokens = register_module("mask_tokens", torch::nn::Embedding(num_mask_tokens, d));
-  output_upscaling = register_module(
-      "output_upscaling",
-      torch::nn::Sequential(torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(d, d / 4, 2).stride(2)),
-                            LayerNorm2d(d / 4), torch::nn::GELU(),
-                            torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(d / 4, d / 8, 2).stride(2)),
-                            torch::nn::GELU()));
+  output_upscaling = register_module("output_upscaling", sam_output_upscaling(d));
   output_hypernetworks_mlps = register_module("output_hypernetworks_mlps", torch::nn::ModuleList());
   for (int64_t i = 0; i < num_mask_tokens; ++i) output_hypernetworks_mlps->push_back(SamMlp(d, d, d / 8, 3));
   iou_prediction_head =

@@ -152,6 +152,10 @@ struct SamPromptEncoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(SamPromptEncoder);
 
+// The mask decoder's output_upscaling (SAM's and SAM 2's): 0 convT 2x2 to
+// D / 4, 1 LayerNorm2d, 2 GELU, 3 convT 2x2 to D / 8, 4 GELU.
+torch::nn::Sequential sam_output_upscaling(int64_t d);
+
 // mask_decoder.py MLP: ReLU between layers (no sigmoid in SAM v1). SAM 2's
 // sam2_utils.MLP is the same module with its activation (GELU in Hiera's
 // blocks) and an optional sigmoid at the end (its IoU head).

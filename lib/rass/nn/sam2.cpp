@@ -270,12 +270,7 @@ Sam2MaskDecoderImpl::Sam2MaskDecoderImpl(const Sam2Config& c)
   iou_token = register_module("iou_token", torch::nn::Embedding(1, d));
   mask_tokens = register_module("mask_tokens", torch::nn::Embedding(num_mask_tokens, d));
   obj_score_token = register_module("obj_score_token", torch::nn::Embedding(1, d));
-  output_upscaling = register_module(
-      "output_upscaling",
-      torch::nn::Sequential(torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(d, d / 4, 2).stride(2)),
-                            LayerNorm2d(d / 4), torch::nn::GELU(),
-                            torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(d / 4, d / 8, 2).stride(2)),
-                            torch::nn::GELU()));
+  output_upscaling = register_module("output_upscaling", sam_output_upscaling(d));
   conv_s0 = register_module("conv_s0", torch::nn::Conv2d(torch::nn::Conv2dOptions(d, d / 8, 1)));
   conv_s1 = register_module("conv_s1", torch::nn::Conv2d(torch::nn::Conv2dOptions(d, d / 4, 1)));
   output_hypernetworks_mlps = register_module("output_hypernetworks_mlps", torch::nn::ModuleList());
