@@ -536,7 +536,8 @@ TEST_CASE("label maps: palette PNGs decode to their indices, gray images as they
   CHECK(read_label_image(fixture("gray2.png")).data == read_image(fixture("gray2.png")).data);
   // A PGM's samples are class values whatever its maxval (read_image scales
   // them to the full range, as an image's): maxval 2 keeps 0, 1, 2; an ASCII
-  // map with maxval 1000 keeps 300 and 600 at depth 16; PBM bits stay 0/1.
+  // map with maxval 1000 keeps 300 and 600 at depth 16; a PBM reads white 1,
+  // black 0, as Pillow reads it (read_image: 255 and 0).
   {
     const std::string pgm = std::string("P5\n3 1\n2\n") + char(0) + char(1) + char(2);
     const Image l = decode_label_image(reinterpret_cast<const uint8_t*>(pgm.data()), pgm.size(), "m2.pgm");
@@ -551,7 +552,12 @@ TEST_CASE("label maps: palette PNGs decode to their indices, gray images as they
     CHECK(w.u16()[1] == 600);
     const std::string p1 = "P1\n3 1\n1 0 1\n";
     CHECK(decode_label_image(reinterpret_cast<const uint8_t*>(p1.data()), p1.size(), "b.pbm").data ==
-          std::vector<uint8_t>{1, 0, 1});
+          std::vector<uint8_t>{0, 1, 0});
+    CHECK(decode_image(reinterpret_cast<const uint8_t*>(p1.data()), p1.size(), "b.pbm").data ==
+          std::vector<uint8_t>{0, 255, 0});
+    const std::string p4 = std::string("P4\n3 1\n") + char(0xA0);  // bits 1 0 1
+    CHECK(decode_label_image(reinterpret_cast<const uint8_t*>(p4.data()), p4.size(), "b4.pbm").data ==
+          std::vector<uint8_t>{0, 1, 0});
   }
   // Any palette PNG gives indices; a colour image keeps its channels (the caller
   // refuses it); bad input stays bad input.

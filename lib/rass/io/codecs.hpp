@@ -46,8 +46,9 @@ void check_enough_png_data(const std::string& name, uint64_t idat_bytes, uint64_
 Image decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name);
 // The header's width and height (libjpeg's jpeg_read_header); {0, 0} when it cannot be read.
 std::pair<int, int> jpeg_header_size(const uint8_t* bytes, size_t size);
-// `raw`: samples as stored (a label map's class values, whatever maxval;
-// PBM bits 1 black, 0 white), not scaled to the depth's full range.
+// `raw`: samples as stored (a label map's class values, whatever maxval),
+// not scaled to the depth's full range; PBM white 1, black 0 (Pillow's and
+// OpenCV's reading; 255 and 0 otherwise).
 Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name, bool raw = false);
 // The header's width and height; {0, 0} when it cannot be read.
 std::pair<int, int> pnm_header_size(const uint8_t* bytes, size_t size);

@@ -43,14 +43,14 @@ std::vector<uint8_t> read_image_bytes(const std::string& path);
 // read_image_bytes + decode_image; "-" reads stdin.
 Image read_image(const std::string& path);
 
-// Reads a label map (class indices): a single-channel image (8/16-bit gray
-// PNG, gray JPEG) decodes as read_image does, a PGM to its samples as stored
-// (not scaled to the full range when its maxval is not 255 or 65535; depth
-// 16 above 255); a palette PNG (VOC's
-// SegmentationClass format) decodes to its palette indices as one 8-bit
-// channel, as PIL's mode 'P' / mmseg's loader give them, whatever the palette
-// colours and any tRNS. Other images decode as read_image does (colour images
-// keep their channels; the caller refuses them). "-" reads stdin.
+// Reads a label map (class indices): a single-channel PNG (8/16-bit gray)
+// or gray JPEG decodes as read_image does; a PNM to its samples as stored
+// (PGM/PPM not scaled to the full range when maxval is not 255 or 65535,
+// depth 16 above 255; PBM white 1, black 0, as Pillow reads it); a palette
+// PNG (VOC's SegmentationClass format) decodes to its palette indices as one
+// 8-bit channel, as PIL's mode 'P' / mmseg's loader give them, whatever the
+// palette colours and any tRNS. Colour images keep their channels (the
+// caller refuses them). "-" reads stdin.
 Image read_label_image(const std::string& path);
 Image decode_label_image(const uint8_t* bytes, size_t size, const std::string& name);
 

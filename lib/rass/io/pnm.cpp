@@ -92,7 +92,7 @@ void store(Image& img, size_t i, uint32_t v) {
 }
 
 // P4: rows of packed bits, most significant first, 1 = black (255 white,
-// 0 black; with `raw` the bits themselves).
+// 0 black; with `raw` 1 white, 0 black, as Pillow and OpenCV read a PBM).
 void read_packed_bits(PnmParser& in, Image& img, bool raw) {
   const size_t row_bytes = (static_cast<size_t>(img.width) + 7) / 8;
   if (in.remaining() / row_bytes < static_cast<size_t>(img.height)) in.fail_truncated();
@@ -100,7 +100,7 @@ void read_packed_bits(PnmParser& in, Image& img, bool raw) {
     const uint8_t* row = in.here() + static_cast<size_t>(y) * row_bytes;
     for (int x = 0; x < img.width; ++x) {
       const bool black = (row[x / 8] >> (7 - x % 8)) & 1;
-      img.data[static_cast<size_t>(y) * img.width + x] = raw ? uint8_t(black) : black ? 0 : 255;
+      img.data[static_cast<size_t>(y) * img.width + x] = black ? 0 : raw ? 1 : 255;
     }
   }
 }
@@ -162,7 +162,7 @@ Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name, boo
   } else if (kind == '1') {
     for (size_t i = 0; i < img.samples(); ++i) {
       const bool black = in.bit();
-      img.data[i] = raw ? uint8_t(black) : black ? 0 : 255;
+      img.data[i] = black ? 0 : raw ? 1 : 255;
     }
   } else if (ascii) {
     read_ascii_samples(in, img, maxval, raw);
