@@ -12,7 +12,7 @@
 #
 # Usage: examples/eval-lqseg-sam.sh MODEL HQ_DIR GT_DIR [OUT_DIR]
 #   e.g. examples/eval-lqseg-sam.sh glesam-vit-l lqseg/hq lqseg/masks glesam-eval
-#   GleSAM's baselines: MODEL a SAM, RobustSAM or HQ-SAM folder
+#   GleSAM's baselines: MODEL a SAM, RobustSAM, HQ-SAM or SAM 2 folder
 #   (scripts/convert_sam.py), each decoded as its own code decodes it.
 # Environment:
 #   PROMPT     box, points or box+points (default box; GleSAM's code draws 3 points)

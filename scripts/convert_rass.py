@@ -337,9 +337,13 @@ def run_converter(prog, convert, args):
     output, 1 other I/O failures (one line naming the path). Every converter
     importing this module's BadInput uses it. TERM and HUP end it as an
     interrupt does: the staged folder is removed (exit 128 + the signal)."""
+    caught = [sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is not signal.SIG_IGN]
+
     def stop(signum, _frame):
+        for sig in caught:  # the clean-up is not cut short by a second signal
+            signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(128 + signum)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in caught:  # nohup's ignored HUP stays ignored
         signal.signal(sig, stop)
     try:
         convert(args)

@@ -65,6 +65,14 @@ SIZE_FIELDS = {k: int for k in ("image_size", "patch_size", "embed_dim", "depth"
 SIZE_FIELDS.update(mlp_ratio=float, use_rel_pos=bool, global_attn_indexes=list)
 # SAM 2: the Hiera trunk's (width, blocks) per variant, and its size fields.
 SAM2_VARIANTS = {(96, 12): "hiera_t", (96, 16): "hiera_s", (112, 24): "hiera_b+", (144, 48): "hiera_l"}
+# The variants' sizes that --config may change and the checks below need
+# (sam2_preset in lib/rass/nn/sam2.cpp; configs/sam2.1/*.yaml).
+SAM2_PRESETS = {
+    "hiera_t": dict(embed_dim=96, num_heads=1, stages=[1, 2, 7, 2], window_spec=[8, 4, 14, 7]),
+    "hiera_s": dict(embed_dim=96, num_heads=1, stages=[1, 2, 11, 2], window_spec=[8, 4, 14, 7]),
+    "hiera_b+": dict(embed_dim=112, num_heads=2, stages=[2, 3, 16, 3], window_spec=[8, 4, 14, 7]),
+    "hiera_l": dict(embed_dim=144, num_heads=2, stages=[2, 6, 36, 4], window_spec=[8, 4, 16, 8]),
+}
 SAM2_SIZE_FIELDS = {k: int for k in ("image_size", "embed_dim", "num_heads", "prompt_embed_dim")}
 SAM2_SIZE_FIELDS.update(stages=list, global_att_blocks=list, window_spec=list, window_pos_embed_bkg_spatial_size=list)
 # What SAM2ImagePredictor runs; the rest (memory attention and encoder,
@@ -207,28 +215,42 @@ class UsageError(Exception):
     """A --config that does not fit the checkpoint's kind (exit 2, no folder)."""
 
 
-def check_sam2_config(cfg, width, blocks):
+def check_sam2_config(cfg, width, blocks, variant=None):
     """The values rass-sam refuses in a SAM 2 sam.json (its read_sam_config),
-    refused here first (UsageError) so no folder is written that it cannot load."""
+    refused here first (UsageError) so no folder is written that it cannot
+    load: `cfg` over the `variant`'s preset sizes, or alone (every field)."""
     def fail(what):
         raise UsageError(f"--config: {what}")
     lengths = {"stages": 4, "window_spec": 4, "window_pos_embed_bkg_spatial_size": 2}
     for k, n in lengths.items():
-        if k in cfg and (len(cfg[k]) != n or min(cfg[k]) < 1):
-            fail(f"{k} = {json.dumps(cfg[k])}: SAM 2 has {n} entries, each at least 1")
-    size = cfg.get("image_size", 1024)
-    if size % 32 or size > 2048:
-        fail(f"image_size {size}: a multiple of 32, at most 2048")
-    if "stages" in cfg and sum(cfg["stages"]) != blocks:
-        fail(f"stages {json.dumps(cfg['stages'])} make {sum(cfg['stages'])} blocks; the checkpoint has {blocks}")
-    if "embed_dim" in cfg and cfg["embed_dim"] != width:
-        fail(f"embed_dim {cfg['embed_dim']}; the checkpoint's trunk is {width} wide")
-    for i in cfg.get("global_att_blocks", []):
+        if k in cfg and (len(cfg[k]) != n or min(cfg[k]) < 1 or max(cfg[k]) > 65536):
+            fail(f"{k} = {json.dumps(cfg[k])}: SAM 2 has {n} entries, each 1..65536")
+    c = dict(SAM2_PRESETS.get(variant, {}), image_size=1024, prompt_embed_dim=256)
+    c.update(cfg)
+    for k in ("image_size", "embed_dim", "num_heads", "prompt_embed_dim"):
+        if c[k] > 65536:
+            fail(f"{k} {c[k]} is out of range")
+    size, windows = c["image_size"], c["window_spec"]
+    if size % 32 or size > 2048 or (size // 4) % windows[0]:
+        fail(f"image_size {size}: a multiple of 32, at most 2048, whose quarter the first window ({windows[0]}) "
+             "divides")
+    if sum(c["stages"]) != blocks:
+        fail(f"stages {json.dumps(c['stages'])} make {sum(c['stages'])} blocks; the checkpoint has {blocks}")
+    if c["embed_dim"] != width:
+        fail(f"embed_dim {c['embed_dim']}; the checkpoint's trunk is {width} wide")
+    for i in c.get("global_att_blocks", []):
         if i >= blocks:
             fail(f"global_att_blocks names block {i} of {blocks}")
-    for k, w in enumerate(cfg.get("window_spec", [])):
+    for k, w in enumerate(windows):
         if w > (size // 4) >> k:
             fail(f"window_spec[{k}] = {w} is wider than stage {k + 1}'s {(size // 4) >> k}-pixel map")
+    width, heads = c["embed_dim"], c["num_heads"]
+    for k in range(4):  # each stage doubles the width and the heads (int(x * 2.0))
+        if width % heads:
+            fail(f"stage {k + 1}'s width {width} is not a multiple of its {heads} heads")
+        width, heads = width * 2, heads * 2
+    if c["prompt_embed_dim"] % 16:
+        fail(f"prompt_embed_dim {c['prompt_embed_dim']} is not a multiple of 16 (8 decoder heads at half width)")
 
 
 def convert_sam2(args, sd):
@@ -261,7 +283,7 @@ def convert_sam2(args, sd):
         if missing:
             raise UsageError(f"--config: {args.checkpoint} is none of SAM 2's variants, so every size field is "
                              f"needed: missing {', '.join(missing)}")
-    check_sam2_config(cfg, width, blocks)
+    check_sam2_config(cfg, width, blocks, config.get("variant"))
     config.update(cfg)
     with staged_folder(args.output) as tmp:
         write_safetensors(os.path.join(tmp, "sam.safetensors"), sd,

@@ -9,7 +9,8 @@
 # HQ-SAM checkpoint (wrapped in {"model": ...}) converts to the committed
 # hq_sam_tiny. A SAM 2 checkpoint (its {"model": ...} with the video-memory
 # tensors) converts to the committed sam2_tiny with those tensors dropped;
-# SAM v1 fields in --config, --decoder, or a missing no_mem_embed are refused.
+# SAM v1 fields in --config, --decoder, a missing no_mem_embed, an incomplete
+# or impossible --config and non-string keys are refused.
 # Needs a Python with torch (RASS_TORCH_PYTHON, python3); skipped (77) without one.
 . "$(dirname "$0")/lib.sh"
 R=$FIX/nn/robust_sam_tiny
@@ -44,6 +45,7 @@ s2.update({"memory_attention.layers.0.linear1.weight": torch.zeros(8, 32), "mask
 torch.save({"model": s2}, out + "/sam2.pt")
 del s2["no_mem_embed"]
 torch.save({"model": s2}, out + "/sam2_broken.pt")
+torch.save({1: torch.zeros(1)}, out + "/intkeys.pt")
 both = load(robust + "/sam.safetensors")
 both["mask_decoder.hf_token.weight"] = torch.zeros(1, 64)
 torch.save(both, out + "/both.pth")
@@ -91,4 +93,13 @@ expect_exit 3 "a SAM 2 checkpoint without no_mem_embed" -- "$py" "$C" "$T/sam2_b
 stderr_has "no_mem_embed" "the refusal names what is missing"
 [ -e "$T/x5" ] && fail "a refused conversion left its folder"
 expect_exit 2 "a --config that is no JSON object" -- "$py" "$C" "$T/sam2.pt" --config '[1]' -o "$T/x6"
+expect_exit 2 "a SAM 2 --config without every size" -- "$py" "$C" "$T/sam2.pt" --config '{"image_size": 256}' -o "$T/x7"
+stderr_has "every size field" "the refusal says what is missing"
+[ -e "$T/x7" ] && fail "a refused conversion left its folder"
+bad=$("$py" -c "import json,sys; c=json.load(open(sys.argv[1])); c.pop('architecture'); c['global_att_blocks']=[99]; print(json.dumps(c))" "$S2/sam.json")
+expect_exit 2 "a SAM 2 --config naming a block the trunk lacks" -- "$py" "$C" "$T/sam2.pt" --config "$bad" -o "$T/x8"
+stderr_has "block 99" "the refusal names the block"
+[ -e "$T/x8" ] && fail "a refused conversion left its folder"
+expect_exit 3 "a dict whose keys are no tensor names" -- "$py" "$C" "$T/intkeys.pt" -o "$T/x9"
+stderr_has "not a state dict" "the refusal says why"
 finish

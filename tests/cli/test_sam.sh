@@ -55,15 +55,20 @@ grep -q '"object_score":' "$T/.out" || fail "SAM 2's record gives the object sco
 expect_exit 0 "SAM 2: --prompts-from, two objects" -- "$S" -m "$S2" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 \
   -o "$T/s2l.png" --json -q
 grep -q '{"label":2,"box":\[32.0,10.0,49.0,35.0\]' "$T/.out" || fail "SAM 2: object 2's box"
-# Segment everything: the default --pred-iou-thresh is SAM2AutomaticMaskGenerator's 0.8.
-expect_exit 0 "SAM 2: --everything" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 "$A" -o "$T/s2e.png" --json -q
+# Segment everything: the default --pred-iou-thresh is SAM2AutomaticMaskGenerator's
+# 0.8 (on sam_b a second mask's predicted IoU lies between 0.8 and 0.88).
+SB=$N/sam_b.png
+masks() { grep -o '"iou_pred"' "$T/.out" | wc -l; }
+expect_exit 0 "SAM 2: --everything" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 "$SB" \
+  -o "$T/s2e.png" --json -q
 grep -q '"masks":\[{"id":1' "$T/.out" || fail "SAM 2's generator keeps masks: $(cat "$T/.out")"
-expect_exit 0 "SAM 2: --everything, 0.8 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 --pred-iou-thresh 0.8 \
-  "$A" -o "$T/s2e8.png" -q
-cmp -s "$T/s2e.png" "$T/s2e8.png" || fail "SAM 2's default --pred-iou-thresh is not 0.8"
-expect_exit 0 "SAM 2: --everything, 0.88 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 --pred-iou-thresh 0.88 \
-  "$A" -o "$T/s2e88.png" -q
-cmp -s "$T/s2e.png" "$T/s2e88.png" && fail "--pred-iou-thresh 0.88 is recorded as SAM 2's default"
+n_default=$(masks)
+expect_exit 0 "SAM 2: --everything, 0.8 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 \
+  --pred-iou-thresh 0.8 "$SB" -o "$T/s2e8.png" -q
+cmp -s "$T/s2e.png" "$T/s2e8.png" || fail "SAM 2's default --pred-iou-thresh is not 0.8 (the outputs differ)"
+expect_exit 0 "SAM 2: --everything, 0.88 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 \
+  --pred-iou-thresh 0.88 "$SB" -o "$T/s2e88.png" --json -q
+[ "$(masks)" -lt "$n_default" ] || fail "SAM 2's default kept no more masks ($n_default) than 0.88 ($(masks))"
 expect_exit 2 "SAM 2: no HQ-SAM decoder" -- "$S" -m "$S2" --hq on --box 5,4,30,25 "$A" -o "$T/s2h.png"
 
 # Prompts from a label map: objects 1 and 2 (0 and 255 skipped), their tight boxes.
@@ -306,6 +311,14 @@ mkdir "$T/badm"
 cp -r "$M/." "$T/badm/"
 head -c 1000 "$M/sam.safetensors" >"$T/badm/sam.safetensors"
 expect_exit 3 "truncated weights" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"
+# A symlink loop in the weights' place: the reason, not "has no sam.safetensors".
+mkdir "$T/loopm" && cp "$M/sam.json" "$T/loopm/" && ln -s sam.safetensors "$T/loopm/sam.safetensors"
+expect_exit 3 "a symlink loop for the weights" -- "$S" -m "$T/loopm" "$A" --point 1,1 -o "$T/x.png"
+stderr_has "symbolic links" "the loop is named"
+# A FIFO in its place is refused, not waited on.
+mkdir "$T/fifom" && cp "$M/sam.json" "$T/fifom/" && mkfifo "$T/fifom/sam.safetensors"
+expect_exit 3 "a FIFO for the weights" -- timeout 20 "$S" -m "$T/fifom" "$A" --point 1,1 -o "$T/x.png"
+stderr_has "not a regular file" "the FIFO is refused"
 printf '{"architecture": "sam", "variant": "vit_h", "depth": 60000}' >"$T/badm/sam.json"
 cp "$M/sam.safetensors" "$T/badm/sam.safetensors"
 expect_exit 3 "sizes that do not fit the weights" -- "$S" -m "$T/badm" "$A" --point 1,1 -o "$T/x.png"

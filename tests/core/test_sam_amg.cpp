@@ -195,4 +195,21 @@ TEST_CASE("SAM 2's fill of small holes and sprinkles in low-resolution logits (w
   want1[1 * 5 + 1] = 10.0f, want1[1 * 5 + 4] = -10.0f;
   CHECK(fill_small_logit_regions(l1.data(), 5, 3, 1));
   CHECK(l1 == want1);
+  // Both kinds are found on the logits as given: an 8-pixel ring around a
+  // one-pixel hole, at 8, loses its hole (+10) and is itself removed (-10);
+  // filling first and looking again would have kept a 9-pixel region.
+  // clang-format off
+  std::vector<float> ring = {
+      N, N, N, N, N,
+      N, P, P, P, N,
+      N, P, N, P, N,
+      N, P, P, P, N,
+      N, N, N, N, N};
+  // clang-format on
+  CHECK(fill_small_logit_regions(ring.data(), 5, 5, 8));
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 5; ++x) {
+      const bool border = x == 0 || y == 0 || x == 4 || y == 4, centre = x == 2 && y == 2;
+      CHECK(ring[size_t(y * 5 + x)] == (border ? N : centre ? 10.0f : -10.0f));
+    }
 }

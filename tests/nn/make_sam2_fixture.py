@@ -214,6 +214,11 @@ def main():
             {"name": "amg_c", "image": "c", "points_per_side": 4, "points_per_batch": 64, "pred_iou_thresh": 0.0,
              "stability_thresh": 0.0, "nms_thresh": 1.0, "crop_layers": 1, "crop_points_downscale": 1,
              "crop_nms_thresh": 1.0, "min_region_area": 60},
+            # Every filter on: IoU, stability, box NMS, a crop layer and the
+            # crop suppression, with the clean-up.
+            {"name": "amg_filters", "image": "c", "points_per_side": 4, "points_per_batch": 64,
+             "pred_iou_thresh": 0.1, "stability_thresh": 0.3, "nms_thresh": 0.7, "crop_layers": 1,
+             "crop_points_downscale": 1, "crop_nms_thresh": 0.7, "min_region_area": 40},
         ]
         for a in amg:
             gen = SAM2AutomaticMaskGenerator(sam, points_per_side=a["points_per_side"],

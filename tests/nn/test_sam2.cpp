@@ -301,9 +301,8 @@ TEST_CASE("SAM 2 segment everything equals SAM2AutomaticMaskGenerator (filters, 
     const torch::Tensor iou = sam_golden(*io, n + "_iou"), st = sam_golden(*io, n + "_stability"),
                         pt = sam_golden(*io, n + "_point"), box = sam_golden(*io, n + "_box"),
                         crop = sam_golden(*io, n + "_crop"), bits = sam_golden(*io, n + "_masks");
-    const int64_t npx = int64_t(rgb.width) * rgb.height;
-    // Matched by crop, point and predicted IoU: the clean-up's last
-    // suppression scores 1 or 0, and torchvision orders ties its own way.
+    // Matched by crop, point and predicted IoU (the crop suppression scores
+    // a crop's masks alike, and torchvision orders ties its own way).
     std::vector<char> used(got.size(), 0);
     int from_crops = 0;
     for (size_t i = 0; i < got.size(); ++i) {
@@ -328,7 +327,9 @@ TEST_CASE("SAM 2 segment everything equals SAM2AutomaticMaskGenerator (filters, 
       const torch::Tensor want = sam_unpack_bits(bits[k], rgb.height, rgb.width);
       const torch::Tensor px = m.mask_pixels(got[i], rgb.width, rgb.height);
       const int64_t differ = (px != want).sum().item<int64_t>();
-      CHECK(differ <= npx / 200);
+      // A pixel or two where an upsampled logit sits at 0; small masks are
+      // held to their own size.
+      CHECK(differ <= std::max<int64_t>(2, want.sum().item<int64_t>() / 50));
       for (int q = 0; q < 4; ++q)
         CHECK(std::abs(double(got[i].box[size_t(q)]) - box[k][q].item<double>()) <= (differ > 0 ? 1 : 0));
     }

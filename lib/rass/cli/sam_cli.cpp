@@ -42,7 +42,7 @@ SamCli::SamCli()
       ->default_str("64")
       ->check(integer_range(1, 1024));
   a.add_option("--pred-iou-thresh", j_.pred_iou_thresh, "--everything: keep masks whose predicted IoU is above this (0: no filter; default: the generator's, 0.88 for SAM, 0.8 for SAM 2)")
-      ->default_str("0.88");
+      ->default_str("0.88; SAM 2: 0.8");
   a.add_option("--stability-thresh", j_.stability_thresh, "--everything: keep masks whose stability score is at least this (0: no filter)")
       ->default_str("0.95");
   a.add_option("--nms-thresh", j_.nms_thresh, "--everything: box IoU above which the mask with the lower predicted IoU is dropped")
@@ -57,7 +57,7 @@ SamCli::SamCli()
   a.add_option("--crop-points-downscale", j_.crop_points_downscale, "--everything with --crop-layers: layer i's points per side are --points-per-side / this^i")
       ->default_str("1")
       ->check(integer_range(1, 16));
-  a.add_option("--min-region-area", j_.min_region_area, "--everything: fill holes and drop islands smaller than this many pixels in each mask, then suppress changed masks again (0: off)")
+  a.add_option("--min-region-area", j_.min_region_area, "--everything: fill holes and drop islands smaller than this many pixels in each mask, then suppress changed masks again (SAM 2: holes and islands of at most this many pixels of its low-resolution logits, before scoring; 0: off)")
       ->default_str("0")
       ->check(non_negative_integer(int64_t(1) << 40));
   fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)")

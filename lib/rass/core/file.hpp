@@ -139,6 +139,9 @@ void make_directories(const std::string& dir);
 // first such folder in *missing).
 bool climbs_out_of_missing(const std::string& dir, std::string* missing = nullptr);
 bool file_exists(const std::string& path);
+// The name is there, whatever it points to (lstat: a dangling or looping
+// symlink too), so opening it reports why it cannot be read.
+bool path_entry_exists(const std::string& path);
 // An existing path that is neither a regular file nor a directory (a device
 // such as /dev/null, a FIFO): outputs there are written in place, not renamed over.
 bool is_special_file(const std::string& path);

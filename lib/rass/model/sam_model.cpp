@@ -90,23 +90,24 @@ void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderCon
   for (int64_t i : s.global_att_blocks)
     if (i >= s.depth())
       throw_bad_input(c.path, "global_att_blocks names block " + std::to_string(i) + " of " + std::to_string(s.depth()));
-  // The released models run at 1024; beyond 2048 a global block's attention
-  // alone outgrows most machines.
-  if (s.heads.image_size > 2048)
-    throw_bad_input(c.path, "image_size " + std::to_string(s.heads.image_size) +
-                                ": rass-sam runs SAM 2 at up to 2048 (the released models use 1024)");
-  // A window wider than its stage's map only pads it with zeros.
-  for (size_t k = 0; k < s.window_spec.size(); ++k)
-    if (s.window_spec[k] > (s.heads.image_size / 4) >> k)
-      throw_bad_input(c.path, "window_spec[" + std::to_string(k) + "] = " + std::to_string(s.window_spec[k]) +
-                                  " is wider than stage " + std::to_string(k + 1) + "'s " +
-                                  std::to_string((s.heads.image_size / 4) >> k) + "-pixel map");
   // The trunk halves the 4-pixel patch grid three times; the window
   // position embedding tiles the grid.
   if (s.heads.image_size % 32 != 0 || (s.heads.image_size / 4) % s.window_spec[0] != 0)
     throw_bad_input(c.path, "image_size " + std::to_string(s.heads.image_size) +
                                 " is not a multiple of 32 whose quarter the first window (" +
                                 std::to_string(s.window_spec[0]) + ") divides");
+  // The released models run at 1024; beyond 2048 a global block's attention
+  // alone outgrows most machines.
+  if (s.heads.image_size > 2048)
+    throw_bad_input(c.path, "image_size " + std::to_string(s.heads.image_size) +
+                                ": rass-sam runs SAM 2 at up to 2048 (the released models use 1024)");
+  // A window wider than its stage's map is padded with zeros (no released
+  // config has one; a wide one only costs memory).
+  for (size_t k = 0; k < s.window_spec.size(); ++k)
+    if (s.window_spec[k] > (s.heads.image_size / 4) >> k)
+      throw_bad_input(c.path, "window_spec[" + std::to_string(k) + "] = " + std::to_string(s.window_spec[k]) +
+                                  " is wider than stage " + std::to_string(k + 1) + "'s " +
+                                  std::to_string((s.heads.image_size / 4) >> k) + "-pixel map");
   for (const nn::Sam2Config::Block& b : s.blocks())
     if (b.dim_out % b.heads != 0)
       throw_bad_input(c.path, "a Hiera width of " + std::to_string(b.dim_out) + " is not a multiple of its " +
@@ -126,7 +127,7 @@ void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderCon
 SamFolderConfig read_sam_config(const std::string& dir) {
   SamFolderConfig c;
   c.path = dir + "/sam.json";
-  if (!file_exists(c.path))
+  if (!path_entry_exists(c.path))
     throw_bad_input(dir, "is not a SAM model folder (no sam.json; scripts/convert_sam.py writes one)");
   const nlohmann::json j(read_json_file(c.path));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
@@ -328,7 +329,9 @@ SamModel::SamModel(const SamModelOptions& opt) {
                               "together): pass --enhance off or --hq off");
   torch::NoGradGuard no_grad;  // plain tensors: the model may run outside inference mode
   const std::string weights = opt.dir + "/sam.safetensors";
-  if (!file_exists(weights)) throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
+  // A symlink loop or a dangling link is opened below, which names the reason.
+  if (!path_entry_exists(weights))
+    throw_bad_input(opt.dir, "has no sam.safetensors (scripts/convert_sam.py writes it)");
   {
     const auto file = SafeTensorsFile::open(weights);
     // The sizes against the file before the module is built: a sam.json that

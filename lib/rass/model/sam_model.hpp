@@ -111,12 +111,15 @@ struct SamEverythingOptions {
   int crop_n_layers = 0, crop_n_points_downscale_factor = 1;
   double crop_nms_thresh = 0.7, crop_overlap_ratio = 512.0 / 1500.0;
   // > 0: holes and islands smaller than this (pixels) are removed, and
-  // masks that changed are suppressed again (remove_small_regions).
+  // masks that changed are suppressed again (remove_small_regions). SAM 2:
+  // holes and islands of at most this many low-resolution pixels, filled or
+  // removed in the logits before scoring (fill_small_logit_regions).
   int64_t min_mask_region_area = 0;
 };
 // One mask "segment everything" keeps.
 struct SamMask {
   torch::Tensor mask;               // its low-resolution logits [1, 1, 256, 256] in its crop's frame, CPU float
+                                    // (SAM 2: after its clean-up)
   std::array<int64_t, 4> box{};     // x_min, y_min, x_max, y_max of its pixels (inclusive), in the image
   double iou_pred = 0, stability = 0;
   std::array<double, 2> point{};    // the grid point that prompted it (input pixels)
