@@ -10,17 +10,12 @@ py=$(torch_python /tmp/loravenv/bin/python)
 S=$SRC/scripts
 
 head -c 1000 /dev/zero | tr '\0' 'x' >"$T/garbage.pth"
-"$py" - "$FIX/nn/musiq_tiny.safetensors" "$T" <<'PY'
-import json, struct, sys
+PYTHONPATH="$SRC/tests/cli" "$py" - "$FIX/nn/musiq_tiny.safetensors" "$T" <<'PY'
+import sys
 import torch
+from st_read import torch_tensors
 src, out = sys.argv[1], sys.argv[2]
-with open(src, "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]
-    h = json.loads(f.read(n))
-    data = f.read()
-h.pop("__metadata__", None)
-sd = {k: torch.frombuffer(bytearray(data[v["data_offsets"][0]:v["data_offsets"][1]]), dtype=torch.float32)
-        .reshape(v["shape"]).clone() for k, v in h.items()}
+sd = torch_tensors(src)
 torch.save({"params": sd}, f"{out}/musiq.pth")
 torch.save({"a": torch.zeros(3)}, f"{out}/wrong.pth")
 PY

@@ -18,18 +18,10 @@ py=$(torch_python /tmp/loravenv/bin/python)
 mkdir -p "$T/sd"
 for c in unet vae text_encoder tokenizer scheduler; do cp -r "$M/$c" "$T/sd/$c"; done
 cat >"$T/build.py" <<'PY'
-import json, struct, sys
+import sys
 import torch
+from st_read import torch_tensors as load
 src, out = sys.argv[1], sys.argv[2]
-DT = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
-def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        h = json.loads(f.read(n))
-        data = f.read()
-    h.pop("__metadata__", None)
-    return {k: torch.frombuffer(bytearray(data[v["data_offsets"][0]:v["data_offsets"][1]]), dtype=DT[v["dtype"]])
-               .reshape(v["shape"]).clone() for k, v in h.items()}
 fe = "backbone.feature_extractor."
 lora = load(f"{src}/seg_lora.safetensors")
 layers = {k.split(".lora_")[0] for k in lora}
@@ -58,7 +50,7 @@ torch.save({"model": {"backbone.res2.0.conv1.weight": torch.zeros(64, 64, 1, 1),
                       "sem_seg_head.predictor.query_feat.weight": torch.zeros(100, 256)}}, out + ".r50")
 torch.save([1, 2, 3], out + ".list")
 PY
-expect_exit 0 "build a rass.pth-structured checkpoint" -- "$py" "$T/build.py" "$M" "$T/rass.pth"
+expect_exit 0 "build a rass.pth-structured checkpoint" -- env PYTHONPATH="$SRC/tests/cli" "$py" "$T/build.py" "$M" "$T/rass.pth"
 expect_exit 0 "convert" -- "$py" "$C" "$T/rass.pth" --sd "$T/sd" -o "$T/conv" \
   --head-config '{"nheads": 4, "enc_nheads": 4}'
 stderr_has "dropped backbone.feature_extractor.dape, backbone.feature_extractor.ram, backbone.jpeger.y_quantize, criterion.empty_weight" \

@@ -20,17 +20,9 @@ py=$(torch_python)
 [ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_sam.py"; exit 77; }
 
 cat >"$T/build.py" <<'PY'
-import json, struct, sys
-import numpy as np
+import sys
 import torch
-def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        h = json.loads(f.read(n))
-        data = f.read()
-    dt = {"F16": np.float16, "F32": np.float32}
-    return {k: torch.from_numpy(np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype=dt[v["dtype"]])
-                                .reshape(v["shape"]).copy()) for k, v in h.items() if k != "__metadata__"}
+from st_read import torch_tensors as load
 robust, plain, out = sys.argv[1], sys.argv[2], sys.argv[3]
 ck = {"module." + k: v for k, v in load(robust + "/sam.safetensors").items()}
 for k in list(ck):
@@ -52,7 +44,7 @@ torch.save(both, out + "/both.pth")
 PY
 HQ=$FIX/nn/hq_sam_tiny
 S2=$FIX/nn/sam2_tiny
-expect_exit 0 "build the checkpoints" -- "$py" "$T/build.py" "$R" "$P" "$T" "$HQ" "$S2"
+expect_exit 0 "build the checkpoints" -- env PYTHONPATH="$SRC/tests/cli" "$py" "$T/build.py" "$R" "$P" "$T" "$HQ" "$S2"
 cfg() { "$py" -c "import json,sys; c=json.load(open(sys.argv[1])); [c.pop(k, None) for k in ('architecture', 'robust', 'hq')]; print(json.dumps(c))" "$1"; }
 expect_exit 0 "convert RobustSAM" -- "$py" "$C" "$T/robust.pth" --config "$(cfg "$R/sam.json")" -o "$T/conv"
 cmp -s "$T/conv/sam.json" "$R/sam.json" || fail "sam.json differs from the committed one: $(cat "$T/conv/sam.json")"

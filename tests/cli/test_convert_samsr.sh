@@ -15,21 +15,10 @@ py=$(torch_python)
 [ -n "$py" ] || { echo "skipped: no Python with torch for scripts/convert_samsr.py"; exit 77; }
 
 cat >"$T/build.py" <<'PY'
-import json, struct, sys
+import sys
 import torch
+from st_read import torch_tensors as load
 src, out = sys.argv[1], sys.argv[2]
-def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        h = json.loads(f.read(n))
-        data = f.read()
-    t = {}
-    for k, v in h.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        t[k] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(v["shape"]).clone()
-    return t
 unet = load(src + "/unet.safetensors")
 ck = {"module." + k: v for k, v in unet.items()}
 ck["module.input_blocks.1.1.blocks.1.attn_mask"] = torch.zeros(16, 16, 16)
@@ -44,7 +33,7 @@ v3["feature_extractor.0.weight"] = torch.zeros(16, 3, 3, 3)
 torch.save(v3, out + "/v3.pth")
 torch.save({"not": "weights"}, out + "/junk.pth")
 PY
-expect_exit 0 "build the checkpoints" -- "$py" "$T/build.py" "$M" "$T"
+expect_exit 0 "build the checkpoints" -- env PYTHONPATH="$SRC/tests/cli" "$py" "$T/build.py" "$M" "$T"
 cfg=$("$py" -c "import json,sys; c=json.load(open(sys.argv[1])); c.pop('architecture'); c.pop('method'); print(json.dumps(c))" "$M/samsr.json")
 expect_exit 0 "convert" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" --sam "$FIX/nn/sam_tiny" --config "$cfg" -o "$T/conv"
 for f in unet autoencoder; do

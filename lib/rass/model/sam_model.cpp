@@ -205,15 +205,22 @@ SamFolderConfig read_sam_config(const std::string& dir) {
 
 namespace {
 
+// The weights hold `name` with the shape the config gives it; Error(bad_input)
+// naming the file that lacks it, or both files when the shapes differ.
+void expect_sam_tensor(const SamFolderConfig& c, const SafeTensorsFile& file, const std::string& model,
+                       const std::string& name, const std::vector<int64_t>& shape) {
+  const TensorView* v = file.find(name);
+  if (!v) throw_bad_input(file.path(), "has no " + name + " (" + c.path + " describes a " + model + " that has one)");
+  if (v->shape != shape)
+    throw_bad_input(c.path, "does not fit " + file.path() + ": " + name + " is " + shape_str(v->shape) +
+                                " there, the config makes it " + shape_str(shape));
+}
+
 void check_sam2_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
   const nn::Sam2Config& s = c.sam2;
   const int64_t d = s.heads.prompt_embed_dim;
   auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
-    const TensorView* v = file.find(name);
-    if (!v) throw_bad_input(file.path(), "has no " + name + " (" + c.path + " describes a SAM 2 that has one)");
-    if (v->shape != shape)
-      throw_bad_input(c.path, "does not fit " + file.path() + ": " + name + " is " + shape_str(v->shape) +
-                                  " there, the config makes it " + shape_str(shape));
+    expect_sam_tensor(c, file, "SAM 2", name, shape);
   };
   const std::string t = "image_encoder.trunk.";
   expect(t + "patch_embed.proj.weight", {s.embed_dim, 3, 7, 7});
@@ -249,11 +256,7 @@ void check_sam_sizes(const SamFolderConfig& c, const SafeTensorsFile& file) {
   const nn::SamConfig& s = c.sam;
   const int64_t g = s.embedding_size();
   auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
-    const TensorView* v = file.find(name);
-    if (!v) throw_bad_input(file.path(), "has no " + name + " (" + c.path + " describes a SAM that has one)");
-    if (v->shape != shape)
-      throw_bad_input(c.path, "does not fit " + file.path() + ": " + name + " is " + shape_str(v->shape) +
-                                  " there, the config makes it " + shape_str(shape));
+    expect_sam_tensor(c, file, "SAM", name, shape);
   };
   const int64_t hidden = int64_t(double(s.embed_dim) * s.mlp_ratio);
   expect("image_encoder.pos_embed", {1, g, g, s.embed_dim});

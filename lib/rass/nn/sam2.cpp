@@ -18,20 +18,22 @@ namespace F = torch::nn::functional;
 
 int64_t Sam2Config::depth() const { return std::accumulate(stages.begin(), stages.end(), int64_t(0)); }
 
+std::vector<int64_t> Sam2Config::stage_ends() const {
+  std::vector<int64_t> ends;
+  int64_t acc = 0;
+  for (int64_t s : stages) ends.push_back((acc += s) - 1);
+  return ends;
+}
+
 std::vector<int64_t> Sam2Config::stage_dims() const {
+  const std::vector<Block> b = blocks();
   std::vector<int64_t> dims;
-  int64_t d = embed_dim;
-  for (size_t s = 0; s < stages.size(); ++s) {
-    if (s > 0) d = int64_t(double(d) * dim_mul);  // Python's int(), as hieradet.py
-    dims.push_back(d);
-  }
+  for (int64_t e : stage_ends()) dims.push_back(b[size_t(e)].dim_out);
   return dims;
 }
 
 std::vector<Sam2Config::Block> Sam2Config::blocks() const {
-  std::vector<int64_t> stage_ends;
-  int64_t acc = 0;
-  for (int64_t s : stages) stage_ends.push_back((acc += s) - 1);
+  const std::vector<int64_t> stage_ends = this->stage_ends();
   std::vector<int64_t> q_pool_blocks;
   for (size_t s = 0; s + 1 < stage_ends.size() && int64_t(q_pool_blocks.size()) < q_pool; ++s)
     q_pool_blocks.push_back(stage_ends[s] + 1);
@@ -186,8 +188,7 @@ HieraImpl::HieraImpl(const Sam2Config& c) {
       "pos_embed", torch::zeros({1, c.embed_dim, c.window_pos_embed_bkg_spatial_size[0], c.window_pos_embed_bkg_spatial_size[1]}));
   pos_embed_window =
       register_parameter("pos_embed_window", torch::zeros({1, c.embed_dim, c.window_spec[0], c.window_spec[0]}));
-  int64_t acc = 0;
-  for (int64_t s : c.stages) stage_ends.push_back((acc += s) - 1);
+  stage_ends = c.stage_ends();
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (const Sam2Config::Block& b : c.blocks())
     blocks->push_back(Sam2Block(b.dim, b.dim_out, b.heads, c.mlp_ratio, b.q_stride, b.window));

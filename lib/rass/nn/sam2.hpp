@@ -61,6 +61,8 @@ struct Sam2Config {
   double stability_delta = 0.05, stability_thresh = 0.98;
   std::array<double, 3> pixel_mean{0.485, 0.456, 0.406}, pixel_std{0.229, 0.224, 0.225};  // of [0, 1] pixels
   int64_t depth() const;
+  // Each stage's last block index, shallow to deep.
+  std::vector<int64_t> stage_ends() const;
   // Each stage's width (its last block's dim_out), shallow to deep.
   std::vector<int64_t> stage_dims() const;
   // Each block as Hiera.__init__ lays them out.
