@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 #include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 
 #include "rass/core/error.hpp"
@@ -81,6 +82,49 @@ TEST_CASE("AdamW with per-group weight decay and gradient clipping equals LibTor
   REQUIRE(summary.losses.size() == ref_losses.size());
   for (size_t i = 0; i < ref_losses.size(); ++i) CHECK(summary.losses[i] == doctest::Approx(ref_losses[i]).epsilon(1e-6));
   CHECK(summary.losses.back() < summary.losses.front());  // it learns
+}
+
+TEST_CASE("loop.optimizer adam equals LibTorch's Adam (weight decay added to the gradient), not AdamW") {
+  LoopConfig c;
+  c.optimizer = "adam";
+  c.steps = 5;
+  c.batch = 4;
+  c.lr = 0.05;
+  c.weight_decay = 0.1;  // the bias group sets 0
+  c.seed = 4;
+  auto stage = test::selftest(4);
+  auto summary = run_training(*stage, c);
+
+  auto ref = test::selftest(4);
+  auto groups = ref->param_groups();
+  torch::Tensor w = groups[0].params[0].second, b = groups[1].params[0].second;
+  std::vector<torch::optim::OptimizerParamGroup> og;
+  og.emplace_back(std::vector<torch::Tensor>{w},
+                  std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(c.lr).weight_decay(0.1)));
+  og.emplace_back(std::vector<torch::Tensor>{b},
+                  std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(c.lr).weight_decay(0.0)));
+  torch::optim::Adam opt(og, torch::optim::AdamOptions(c.lr));
+  for (int64_t step = 0; step < c.steps; ++step) {
+    opt.zero_grad();
+    StepContext ctx;
+    ctx.step = step;
+    ctx.global_batch = ctx.local_batch = c.batch;
+    ref->compute_loss(ctx).loss.backward();
+    opt.step();
+  }
+  auto mine = stage->param_groups();
+  const double dw = (mine[0].params[0].second - w).abs().max().item<double>();
+  const double db = (mine[1].params[0].second - b).abs().max().item<double>();
+  INFO("max |dW| = ", dw, ", |db| = ", db);
+  CHECK(dw <= 1e-7);
+  CHECK(db <= 1e-7);
+  // AdamW from the same start ends elsewhere (the decay is applied otherwise).
+  c.optimizer = "adamw";
+  auto other = test::selftest(4);
+  run_training(*other, c);
+  CHECK((other->param_groups()[0].params[0].second - w).abs().max().item<double>() > 1e-4);
+  c.optimizer = "sgd";
+  CHECK_THROWS_AS(check_loop_config(c, 1), Error);
 }
 
 namespace {

@@ -22,6 +22,7 @@
 #include "rass/core/progress.hpp"
 #include "rass/core/signals.hpp"
 #include "rass/model/peak_memory.hpp"
+#include "rass/train/adam.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
@@ -57,16 +58,18 @@ struct Param {
   double lr_mult = 1, weight_decay = 0;
 };
 
-// torch.optim.AdamW's single-tensor update (maximize=False, amsgrad=False).
-void adamw_update(Param& q, const torch::Tensor& grad, double lr, const LoopConfig& c) {
+// torch.optim.AdamW's (or, with loop.optimizer "adam", torch.optim.Adam's)
+// single-tensor update.
+void optimizer_update(Param& q, const torch::Tensor& grad, double lr, const LoopConfig& c) {
   q.step += 1;
-  q.p.mul_(1 - lr * q.weight_decay);
-  q.exp_avg.mul_(c.beta1).add_(grad, 1 - c.beta1);
-  q.exp_avg_sq.mul_(c.beta2).addcmul_(grad, grad, 1 - c.beta2);
-  const double bc1 = 1 - std::pow(c.beta1, double(q.step));
-  const double bc2 = 1 - std::pow(c.beta2, double(q.step));
-  const torch::Tensor denom = (q.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(c.eps);
-  q.p.addcdiv_(q.exp_avg, denom, -lr / bc1);
+  AdamSettings a;
+  a.lr = lr;
+  a.weight_decay = q.weight_decay;
+  a.beta1 = c.beta1;
+  a.beta2 = c.beta2;
+  a.eps = c.eps;
+  a.decoupled = c.optimizer == "adamw";
+  adam_update(q.p, q.exp_avg, q.exp_avg_sq, q.step, grad, a);
 }
 
 // The log's peak_memory_mb: LibTorch's allocator's peak on CUDA (the
@@ -90,11 +93,13 @@ void check_loop_config(const LoopConfig& c, int world) {
                 std::to_string(world) + " processes");
   if (c.schedule != "constant" && c.schedule != "poly")
     throw_usage("loop.schedule must be constant or poly, got '" + c.schedule + "'");
+  if (c.optimizer != "adamw" && c.optimizer != "adam")
+    throw_usage("loop.optimizer must be adamw or adam, got '" + c.optimizer + "'");
   if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw_usage("loop.beta1 and loop.beta2 must be in [0, 1)");
   if (!(c.eps > 0) || !std::isfinite(c.eps)) throw_usage("loop.eps must be a finite number > 0");
   if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
-    throw_usage("loop.weight_decay must be a finite number >= 0 (as PyTorch's AdamW requires)");
+    throw_usage("loop.weight_decay must be a finite number >= 0 (as PyTorch's Adam and AdamW require)");
   if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0 || c.keep_checkpoints < 0)
     throw_usage("loop.warmup_steps, checkpoint_every, keep_checkpoints, log_every and stop_after must not be negative");
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
@@ -159,7 +164,12 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
 // Returns its step.
 int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const std::string& from, const LoopConfig& c,
                    int world, const std::function<void(const std::string&)>& note) {
-  auto diffs = config_differences(ck.config, c.config, resume_free_keys());
+  // Configurations from before loop.optimizer existed were AdamW's.
+  auto with_optimizer = [](nlohmann::ordered_json j) {
+    if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("optimizer")) j["loop"]["optimizer"] = "adamw";
+    return j;
+  };
+  auto diffs = config_differences(with_optimizer(ck.config), with_optimizer(c.config), resume_free_keys());
   if (!diffs.empty()) {
     std::string keys;
     for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
@@ -467,7 +477,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       for (auto& g : grads) g.mul_(coef);
     }
     const double lr = learning_rate(c, step);
-    for (size_t i = 0; i < params.size(); ++i) adamw_update(params[i], grads[i], lr * params[i].lr_mult, c);
+    for (size_t i = 0; i < params.size(); ++i) optimizer_update(params[i], grads[i], lr * params[i].lr_mult, c);
 
     s.losses.push_back(loss);
     s.steps_done = step + 1;

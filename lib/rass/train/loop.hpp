@@ -15,7 +15,10 @@ struct LoopConfig {
   int64_t steps = 1000;
   int64_t batch = 4;             // global batch: samples per step over all processes
   double lr = 1e-4;
-  double weight_decay = 1e-2;    // AdamW's decoupled decay (groups may override)
+  // adamw: torch.optim.AdamW; adam: torch.optim.Adam (weight decay as an L2
+  // term added to the gradient, as GleSAM's decoder fine-tuning uses it).
+  std::string optimizer = "adamw";
+  double weight_decay = 1e-2;    // AdamW's decoupled decay, Adam's L2 (groups may override)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::string schedule = "constant";  // constant | poly
   double poly_power = 0.9;
