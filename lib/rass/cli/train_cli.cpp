@@ -8,6 +8,9 @@ const std::vector<std::pair<std::string, std::string>>& train_stage_names() {
   static const std::vector<std::pair<std::string, std::string>> names = {
       {"scr", "stage 1: SCR LoRA for one-step restoration with the semantic-constrained loss"},
       {"ras", "RASS stage 2: Seg LoRA + conv_in + projection + Mask2Former head on LQ crops (Mask2Former criterion)"},
+      {"sam-decoder",
+       "GleSAM stage 2: SAM's mask decoder (not its IoU head) on LQ images, enhanced embeddings with a GleSAM folder "
+       "(focal + Dice)"},
       {"selftest",
        "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or "
        "weights"},

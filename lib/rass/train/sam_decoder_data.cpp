@@ -1,0 +1,219 @@
+#include "rass/train/sam_decoder_data.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/core/error.hpp"
+#include "rass/degrade/cv_resize.hpp"
+#include "rass/degrade/pil_resize.hpp"
+#include "rass/degrade/record.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/model/sam_prompts.hpp"
+
+namespace rass::train {
+
+const std::vector<int>& glesam_scales() {
+  static const std::vector<int> s = {1, 2, 3, 3, 4, 4, 4, 4};
+  return s;
+}
+
+degrade::PipelineConfig glesam_preset(int scale) {
+  // options/lrseg_add_mask_multi_dataset_ms.yaml: Real-ESRGAN's kernels,
+  // noise, JPEG and second order; the first resize mostly keeps the size.
+  degrade::PipelineConfig c = degrade::make_preset("lqseg-1");
+  c.preset = "glesam";
+  c.first.resize_prob = {0.1, 0.2, 0.7};
+  c.first.resize_range = {0.5, 1.5};
+  c.scale = scale;
+  c.lq_at_hq_size = true;
+  return c;
+}
+
+Image object_mask(const Image& labels, int value) {
+  Image m(labels.width, labels.height, 1, 8);
+  const size_t n = size_t(labels.width) * size_t(labels.height);
+  for (size_t i = 0; i < n; ++i) {
+    const int v = labels.depth == 16 ? int(labels.u16()[i]) : int(labels.u8()[i]);
+    m.u8()[i] = v == value ? 255 : 0;
+  }
+  return m;
+}
+
+void sam_decoder_prompts(const Image& mask, int points, bool want_points, bool want_box, Rng& rng,
+                         SamDecoderSample& out) {
+  const int w = mask.width, h = mask.height;
+  const uint8_t* m = mask.u8();
+  const size_t n = size_t(w) * size_t(h);
+  const uint8_t top = n ? *std::max_element(m, m + n) : 0;
+  out.points.clear();
+  out.box.reset();
+  if (top == 0) return;
+  if (want_points) {
+    std::vector<uint32_t> px;
+    for (size_t i = 0; i < n; ++i)
+      if (m[i] == top) px.push_back(uint32_t(i));
+    const size_t take = std::min(px.size(), size_t(points));
+    for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
+    for (int k = 0; k < points; ++k) {
+      const uint32_t i = px[std::min(size_t(k), take - 1)];  // too few pixels: the last one again
+      out.points.push_back({double(i % uint32_t(w)), double(i / uint32_t(w))});
+    }
+  }
+  if (want_box) {
+    int x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        if (m[size_t(y) * size_t(w) + size_t(x)] > 0) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+    out.box = std::array<double, 4>{double(x0), double(y0), double(x1), double(y1)};
+  }
+}
+
+SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c_(c), seed_(seed) {
+  if (c_.masks != "labels" && c_.masks != "binary")
+    throw_usage("sam-decoder.masks must be labels (one object per label value) or binary (one object's 0/255 mask per file), got '" +
+                c_.masks + "'");
+  if (c_.size < 16 || c_.size > 4096) throw_usage("sam-decoder.size must be 16..4096");
+  if (c_.points < 1 || c_.points > 64) throw_usage("sam-decoder.points must be 1..64");
+  const model::SamPromptKind kind = model::parse_sam_prompt_kind(c_.prompt);
+  want_points_ = kind != model::SamPromptKind::box;
+  want_box_ = kind != model::SamPromptKind::points;
+  if (c_.preset == "glesam") {
+    for (int s = 1; s <= 4; ++s) degrade_.push_back(glesam_preset(s));
+  } else if (!c_.preset.empty() && c_.preset != "none") {
+    degrade::PipelineConfig p = degrade::make_preset(c_.preset);
+    if (p.scale != 1 && !p.lq_at_hq_size)
+      throw_usage("sam-decoder.preset '" + c_.preset + "' has scale " + std::to_string(p.scale) +
+                  " and LQ at 1/" + std::to_string(p.scale) +
+                  " size: the LQ image must keep the mask's size (glesam, lqseg-1/2/3, rass or a single degradation)");
+    degrade_.push_back(p);
+  }
+  for (const degrade::PipelineConfig& p : degrade_) {
+    degrade::validate(p);
+    if (c_.size < degrade::min_input_side(p))
+      throw_usage("sam-decoder.size " + std::to_string(c_.size) + " is smaller than preset '" + c_.preset +
+                  "' accepts (" + std::to_string(degrade::min_input_side(p)) + ")");
+  }
+  batch::InputSpec spec;
+  spec.roles = {{"image", {"image", "lq", "hq"}, true, ""}, {"label", {"label", "mask", "gt"}, true, c_.label_suffix}};
+  if (!c_.manifest.empty()) {
+    if (!c_.images.empty() || !c_.labels.empty())
+      throw_usage("stage: give either images + labels (two directories) or manifest, not both");
+    spec.manifest = c_.manifest;
+  } else {
+    if (c_.images.empty() || c_.labels.empty())
+      throw_usage("stage: the training data is missing: set images and labels (two directories) or manifest");
+    spec.inputs = {c_.images, c_.labels};
+  }
+  spec.match_stem = c_.match_stem;
+  spec.allow_stdin = false;
+  for (const batch::Item& it : batch::collect_items(spec)) {
+    if (!it.error.empty()) throw_bad_input(it.name(), it.error);
+    items_.push_back({it.key, it.paths.at(0), it.paths.at(1)});
+  }
+  if (items_.empty()) throw_bad_input(c_.manifest.empty() ? c_.images : c_.manifest, "holds no image/mask pairs");
+}
+
+std::pair<Image, Image> SamDecoderData::load(size_t i) const {
+  const Pair& p = items_.at(i);
+  Image img = drop_alpha(read_image(p.image));
+  if (img.depth != 8) throw_bad_input(p.image, "is a 16-bit image; training reads 8-bit images (convert it)");
+  if (img.channels == 1) {
+    Image rgb(img.width, img.height, 3, 8);
+    for (size_t k = 0; k < img.samples(); ++k) std::memset(rgb.u8() + 3 * k, img.u8()[k], 3);
+    img = std::move(rgb);
+  }
+  Image map = read_label_image(p.label);
+  if (map.channels != 1)
+    throw_bad_input(p.label, "is a colour image; a mask or label map has one channel (palette PNGs read as indices)");
+  if (map.width != img.width || map.height != img.height)
+    throw_bad_input(p.label, "is " + std::to_string(map.width) + "x" + std::to_string(map.height) + " but its image " +
+                                 p.image + " is " + std::to_string(img.width) + "x" + std::to_string(img.height));
+  if (c_.masks == "binary" && map.depth != 8)
+    throw_bad_input(p.label, "is a 16-bit map; a binary mask is 8-bit with the object 255");
+  return {std::move(img), std::move(map)};
+}
+
+std::vector<int> SamDecoderData::objects(const Image& map, const std::string& name) const {
+  const size_t n = size_t(map.width) * size_t(map.height);
+  if (c_.masks == "binary") {
+    if (std::find(map.u8(), map.u8() + n, uint8_t(255)) == map.u8() + n)
+      throw_bad_input(name, "has no pixel of 255: a binary mask marks its object 255 (0/1 masks: use masks \"labels\" "
+                            "with skip [0, 255])");
+    return {-1};
+  }
+  std::set<int> present;
+  for (size_t i = 0; i < n; ++i) {
+    const int v = map.depth == 16 ? int(map.u16()[i]) : int(map.u8()[i]);
+    if (std::find(c_.skip.begin(), c_.skip.end(), v) == c_.skip.end()) present.insert(v);
+  }
+  return std::vector<int>(present.begin(), present.end());
+}
+
+Image SamDecoderData::resized_mask(const Image& map, int object) const {
+  const Image m = object < 0 ? map : object_mask(map, object);
+  if (m.width == c_.size && m.height == c_.size) return m;
+  return cv_resize_linear(m, c_.size, c_.size);
+}
+
+void SamDecoderData::check() const {
+  for (size_t i = 0; i < items_.size(); ++i) {
+    const auto [img, map] = load(i);
+    const std::vector<int> objs = objects(map, items_[i].label);
+    if (objs.empty())
+      throw_bad_input(items_[i].label, "holds no object: every value is in sam-decoder.skip");
+    bool any = false;
+    for (int o : objs) {
+      const Image r = resized_mask(map, o);
+      if (std::any_of(r.data.begin(), r.data.end(), [](uint8_t v) { return v > 0; })) {
+        any = true;
+        break;
+      }
+    }
+    if (!any)
+      throw_bad_input(items_[i].label, "holds no object that stays visible at " + std::to_string(c_.size) + "x" +
+                                           std::to_string(c_.size) + " (sam-decoder.size)");
+  }
+}
+
+SamDecoderSample SamDecoderData::sample(size_t item, int64_t step, int64_t sample) const {
+  auto [img, map] = load(item);
+  const std::string draw_key = "step " + std::to_string(step) + " sample " + std::to_string(sample);
+  Rng rng(seed_, draw_key, "sam-decoder");
+  SamDecoderSample s;
+  s.key = items_[item].key;
+  // The object: the first of a random order whose mask survives the resize.
+  std::vector<int> objs = objects(map, items_[item].label);
+  if (objs.empty()) throw_bad_input(items_[item].label, "holds no object: every value is in sam-decoder.skip");
+  bool found = false;
+  for (size_t k = 0; k < objs.size() && !found; ++k) {
+    std::swap(objs[k], objs[k + rng.below(objs.size() - k)]);
+    s.target = resized_mask(map, objs[k]);
+    found = std::any_of(s.target.data.begin(), s.target.data.end(), [](uint8_t v) { return v > 0; });
+    s.object = objs[k];
+  }
+  if (!found)
+    throw_bad_input(items_[item].label, "holds no object that stays visible at " + std::to_string(c_.size) + "x" +
+                                            std::to_string(c_.size) + " (sam-decoder.size)");
+  sam_decoder_prompts(s.target, c_.points, want_points_, want_box_, rng, s);
+  Image hq = img.width == c_.size && img.height == c_.size ? img : pil_resize(img, c_.size, c_.size, PilFilter::bicubic);
+  if (degrade_.empty()) {
+    s.lq = std::move(hq);
+    return s;
+  }
+  const degrade::PipelineConfig* cfg = &degrade_[0];
+  if (c_.preset == "glesam") {
+    s.scale = glesam_scales()[size_t(rng.below(glesam_scales().size()))];
+    cfg = &degrade_[size_t(s.scale - 1)];
+  }
+  const std::string key = s.key + "@" + draw_key;
+  const degrade::Record rec = degrade::sample_record(*cfg, seed_, key, hq.width, hq.height, 3);
+  s.lq = degrade::apply_record(hq, rec, key);
+  if (s.lq.width != c_.size || s.lq.height != c_.size)
+    throw_runtime("sam-decoder: preset '" + c_.preset + "' made a " + std::to_string(s.lq.width) + "x" +
+                  std::to_string(s.lq.height) + " LQ image from a " + std::to_string(c_.size) + " square");
+  return s;
+}
+
+}  // namespace rass::train

@@ -1,0 +1,262 @@
+#include "rass/train/sam_decoder_stage.hpp"
+
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/folder_check.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/core/version.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/model_folder.hpp"
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace rass::train {
+
+namespace {
+
+ojson sam_decoder_defaults() {
+  // The released values (train_glesam_decoder.py, its dataset and loss).
+  return ojson{{"model", ""},         {"enhance", "auto"},  {"images", ""},      {"labels", ""},
+               {"manifest", ""},      {"label_suffix", ""}, {"match_stem", false}, {"masks", "labels"},
+               {"skip", {255}},       {"size", 512},        {"preset", "glesam"}, {"prompt", "points"},
+               {"points", 3},         {"check_data", true}, {"focal_weight", 1.0}, {"dice_weight", 1.0},
+               {"focal_alpha", 0.25}, {"focal_gamma", 2.0}, {"dice_smooth", 1e-6}};
+}
+
+ojson sam_decoder_loop_defaults() {
+  // torch.optim.Adam(lr=1e-4, weight_decay=1e-5); StepLR(step_size=10) over
+  // 6 epochs never decays; the decoder's optimizer is not clipped; batch 1.
+  return ojson{{"optimizer", "adam"}, {"lr", 1e-4}, {"weight_decay", 1e-5}, {"schedule", "constant"},
+               {"clip_grad_norm", 0.0}, {"batch", 1}};
+}
+
+const std::string kPrefix = "sam-decoder.";
+
+std::string setting_str(const ojson& j, const char* k) {
+  if (!j[k].is_string()) throw_usage(kPrefix + k + " must be a string");
+  return j[k].get<std::string>();
+}
+bool setting_boolean(const ojson& j, const char* k) {
+  if (!j[k].is_boolean()) throw_usage(kPrefix + k + " must be true or false");
+  return j[k].get<bool>();
+}
+double setting_number(const ojson& j, const char* k, double lo, double hi) {
+  if (!j[k].is_number() || !(j[k].get<double>() >= lo && j[k].get<double>() <= hi))
+    throw_usage(kPrefix + k + " must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+  return j[k].get<double>();
+}
+int64_t setting_integer(const ojson& j, const char* k, int64_t lo, int64_t hi) {
+  if (!j[k].is_number_integer() || j[k].get<int64_t>() < lo || j[k].get<int64_t>() > hi)
+    throw_usage(kPrefix + k + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+  return j[k].get<int64_t>();
+}
+
+}  // namespace
+
+SamDecoderSettings parse_sam_decoder_settings(const ojson& in) {
+  if (!in.is_object()) throw_usage("the stage section must be an object");
+  ojson j = sam_decoder_defaults();
+  for (const auto& [k, v] : in.items()) {
+    if (!j.contains(k)) throw_usage(kPrefix + k + " is not a setting of rass-train sam-decoder");
+    j[k] = v;
+  }
+  SamDecoderSettings s;
+  s.model = setting_str(j, "model");
+  if (s.model.empty()) throw_usage("sam-decoder.model: give the SAM or GleSAM folder to start from (scripts/convert_sam.py -o DIR)");
+  s.enhance = setting_str(j, "enhance");
+  if (s.enhance != "auto" && s.enhance != "on" && s.enhance != "off")
+    throw_usage("sam-decoder.enhance must be auto, on or off, got '" + s.enhance + "'");
+  s.data.images = setting_str(j, "images");
+  s.data.labels = setting_str(j, "labels");
+  s.data.manifest = setting_str(j, "manifest");
+  s.data.label_suffix = setting_str(j, "label_suffix");
+  s.data.match_stem = setting_boolean(j, "match_stem");
+  s.data.masks = setting_str(j, "masks");
+  if (!j["skip"].is_array()) throw_usage("sam-decoder.skip must be a list of label values (0..65535)");
+  s.data.skip.clear();
+  for (const auto& e : j["skip"]) {
+    if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > 65535)
+      throw_usage("sam-decoder.skip must hold label values 0..65535");
+    s.data.skip.push_back(e.get<int>());
+  }
+  s.data.size = int(setting_integer(j, "size", 16, 4096));
+  s.data.preset = setting_str(j, "preset");
+  s.data.prompt = setting_str(j, "prompt");
+  s.data.points = int(setting_integer(j, "points", 1, 64));
+  s.check_data = setting_boolean(j, "check_data");
+  s.focal_weight = setting_number(j, "focal_weight", 0, 1e6);
+  s.dice_weight = setting_number(j, "dice_weight", 0, 1e6);
+  if (s.focal_weight + s.dice_weight <= 0) throw_usage("sam-decoder.focal_weight and dice_weight are both 0: nothing to train on");
+  s.focal_alpha = setting_number(j, "focal_alpha", 0, 1);
+  s.focal_gamma = setting_number(j, "focal_gamma", 0, 100);
+  s.dice_smooth = setting_number(j, "dice_smooth", 0, 1e6);
+  return s;
+}
+
+SamMaskLoss sam_mask_loss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha, double gamma,
+                          double smooth) {
+  // FocalLoss(gamma=2, alpha=0.25): the alpha of every pixel is the constant
+  // (its float branch), not alpha / 1 - alpha by class.
+  const torch::Tensor x = logits.to(torch::kFloat), t = targets.to(torch::kFloat);
+  const torch::Tensor ce = torch::binary_cross_entropy_with_logits(x, t, {}, {}, at::Reduction::None);
+  const torch::Tensor pt = torch::exp(-ce);
+  SamMaskLoss l;
+  l.focal = (alpha * torch::pow(1 - pt, gamma) * ce).mean();
+  // DiceLoss(smooth=1e-6): per mask, then the mean.
+  const torch::Tensor p = torch::sigmoid(x).flatten(1), tf = t.flatten(1);
+  const torch::Tensor inter = (p * tf).sum(1), uni = p.sum(1) + tf.sum(1);
+  l.dice = (1 - (2 * inter + smooth) / (uni + smooth)).mean();
+  return l;
+}
+
+SamDecoderStage::SamDecoderStage(const SamDecoderSettings& s, const StageEnv& env) : s_(s), env_(env) {
+  require_folder(s_.model, "sam-decoder.model takes a SAM folder (scripts/convert_sam.py -o DIR)");
+  const model::SamFolderConfig cfg = model::read_sam_config(s_.model);
+  if (cfg.architecture == "sam2")
+    throw_usage(cfg.path + " is a SAM 2 folder: rass-train sam-decoder fine-tunes SAM v1's decoder (SAM, GleSAM)");
+  if (cfg.sam.robust || cfg.sam.hq)
+    throw_usage(cfg.path + " is a " + std::string(cfg.sam.robust ? "RobustSAM" : "HQ-SAM") +
+                " folder: rass-train sam-decoder fine-tunes SAM's own decoder (SAM, GleSAM)");
+  // The data before the weights: a bad setting or pair stops the run at once.
+  data_ = std::make_unique<SamDecoderData>(s_.data, env_.seed);
+  if (s_.check_data) data_->check();
+  model::SamModelOptions o;
+  o.dir = s_.model;
+  o.enhance = s_.enhance;
+  o.robust = "off";
+  o.hq = "off";
+  o.device = env_.device.str();
+  o.dtype = "fp32";  // trainable weights are fp32 masters; the loop's AMP casts the compute
+  model_ = std::make_unique<model::SamModel>(o);
+  order_ = std::make_unique<DataOrder>(data_->size(), env_.seed);
+  nn::SamImpl& sam = *model_->sam;
+  for (auto& p : sam.parameters()) p.set_requires_grad(false);
+  if (model_->unet)
+    for (auto& p : model_->unet->parameters()) p.set_requires_grad(false);
+  for (const auto& p : sam.mask_decoder->named_parameters(true))
+    p.value().set_requires_grad(p.key().find("iou") == std::string::npos);
+}
+
+std::vector<ParamGroup> SamDecoderStage::param_groups() {
+  ParamGroup g{"decoder", {}, 1.0, -1};
+  for (const auto& p : model_->sam->mask_decoder->named_parameters(true))
+    if (p.value().requires_grad()) g.params.emplace_back("mask_decoder." + p.key(), p.value());
+  return {g};
+}
+
+torch::Tensor SamDecoderStage::embed(const model::SamInput& in) const {
+  torch::NoGradGuard ng;
+  return model_->embed(in).detach();
+}
+
+torch::Tensor SamDecoderStage::decode(const torch::Tensor& embedding, const model::SamInput& in,
+                                      const std::vector<std::array<double, 2>>& points,
+                                      const std::optional<std::array<double, 4>>& box) const {
+  // SamPredictor's apply_coords / apply_boxes: scaled per axis in float64, then float32.
+  const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
+  nn::SamPrompts p;
+  const auto dev = model_->device;
+  if (!points.empty()) {
+    std::vector<float> c, l;
+    for (const auto& q : points) c.push_back(float(q[0] * sx)), c.push_back(float(q[1] * sy)), l.push_back(1.0f);
+    p.point_coords = torch::tensor(c).view({1, int64_t(points.size()), 2}).to(dev);
+    p.point_labels = torch::tensor(l).view({1, int64_t(points.size())}).to(dev);
+  }
+  if (box) {
+    const auto& b = *box;
+    p.boxes = torch::tensor(std::vector<float>{float(b[0] * sx), float(b[1] * sy), float(b[2] * sx), float(b[3] * sy)})
+                  .view({1, 4})
+                  .to(dev);
+  }
+  return model_->sam->decode(embedding, p, /*multimask=*/false).first;
+}
+
+StepLoss SamDecoderStage::compute_loss(const StepContext& ctx) {
+  const int64_t B = ctx.local_batch;
+  std::vector<SamDecoderSample> samples(static_cast<size_t>(B));
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t g = ctx.sample_offset + b;
+      samples[size_t(b)] = data_->sample(order_->item(ctx.step, ctx.global_batch, g), ctx.step, g);
+    }
+  });
+  const int64_t S = s_.data.size;
+  std::vector<torch::Tensor> logits, targets;
+  for (const SamDecoderSample& smp : samples) {
+    const model::SamInput in = model_->prepare(smp.lq);
+    const torch::Tensor low = decode(embed(in), in, smp.points, smp.box);
+    logits.push_back(torch::upsample_bilinear2d(low.to(torch::kFloat), {S, S}, false));
+    targets.push_back(torch::from_blob(const_cast<uint8_t*>(smp.target.u8()), {1, 1, S, S}, torch::kUInt8)
+                          .to(model_->device, torch::kFloat)
+                          .div(255.0));
+  }
+  const SamMaskLoss l = sam_mask_loss(torch::cat(logits), torch::cat(targets), s_.focal_alpha, s_.focal_gamma,
+                                      s_.dice_smooth);
+  StepLoss out;
+  out.loss = s_.focal_weight * l.focal + s_.dice_weight * l.dice;
+  out.terms = {{"loss_focal", l.focal.item<double>()}, {"loss_dice", l.dice.item<double>()}};
+  out.images = B;
+  return out;
+}
+
+void SamDecoderStage::export_model(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && fs::equivalent(dir, s_.model, ec))
+    throw_usage("the export folder " + dir + " is the start folder (sam-decoder.model): choose another");
+  model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
+  const fs::path tmp = w.tmp();
+  // The enhancer and everything else is linked; the weights and sam.json are written.
+  w.link_tree(s_.model, "", {"sam.safetensors", "sam.json"});
+  torch::NoGradGuard ng;
+  std::map<std::string, torch::Tensor> trained;
+  for (const auto& p : model_->sam->mask_decoder->named_parameters(true))
+    if (p.value().requires_grad())
+      trained["mask_decoder." + p.key()] = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const auto start = SafeTensorsFile::open(s_.model + "/sam.safetensors");
+  std::vector<TensorToWrite> out;
+  size_t replaced = 0;
+  for (const TensorView& v : start->tensors()) {
+    auto it = trained.find(v.name);
+    if (it == trained.end()) {
+      out.push_back({v.name, v.dtype, v.shape, v.data, v.nbytes});
+      continue;
+    }
+    const torch::Tensor& t = it->second;
+    if (t.sizes().vec() != v.shape)
+      throw_runtime("sam-decoder export: " + v.name + " has another shape than the start folder's");
+    out.push_back({v.name, DType::f32, v.shape, t.data_ptr(), size_t(t.nbytes())});
+    ++replaced;
+  }
+  if (replaced != trained.size())
+    throw_runtime("sam-decoder export: " + std::to_string(trained.size() - replaced) +
+                  " trained tensors are not in the start folder's sam.safetensors");
+  std::map<std::string, std::string> meta = start->metadata();
+  meta["rass"] = "rass-train sam-decoder: the mask decoder trained from " + s_.model;
+  write_safetensors((tmp / "sam.safetensors").string(), out, meta);
+  ojson cfg = read_json_file(s_.model + "/sam.json");
+  cfg["source"] = std::string("rass-train sam-decoder ") + rass::version() + " from " + s_.model;
+  write_file_atomic((tmp / "sam.json").string(), json_file_text(cfg, (tmp / "sam.json").string(), 1) + "\n");
+  w.commit();
+}
+
+StageInfo sam_decoder_stage_info() {
+  StageInfo i;
+  i.name = "sam-decoder";
+  i.summary = "GleSAM stage 2: SAM's mask decoder (not its IoU head) on LQ images, enhanced embeddings with a GleSAM folder "
+              "(focal + Dice)";
+  i.defaults = sam_decoder_defaults;
+  i.loop_defaults = sam_decoder_loop_defaults;
+  i.make = [](const ojson& cfg, const StageEnv& env) -> std::unique_ptr<Stage> {
+    return std::make_unique<SamDecoderStage>(parse_sam_decoder_settings(cfg), env);
+  };
+  return i;
+}
+
+}  // namespace rass::train
