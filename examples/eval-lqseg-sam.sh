@@ -7,8 +7,8 @@
 #   2. run rass-sam on the HQ images and on every level with prompts made from
 #      the ground truth (one object per label value: its tight box, or random
 #      pixels of it),
-#   3. print per set the objects scored and their mean IoU and Dice against
-#      their label's pixels (GleSAM's per-object figures).
+#   3. print per set the objects scored and their mean IoU, Dice and pixel
+#      accuracy against their label's pixels (GleSAM's per-object figures).
 #
 # Usage: examples/eval-lqseg-sam.sh MODEL HQ_DIR GT_DIR [OUT_DIR]
 #   e.g. examples/eval-lqseg-sam.sh glesam-vit-l lqseg/hq lqseg/masks glesam-eval
@@ -38,7 +38,7 @@ for level in 1 2 3; do
   rass-degrade "$hq" -o "$out/lq-$level" -p "lqseg-$level" --seed "$((seed + level))" -q --resume
 done
 
-printf 'set\tobjects\tmean_IoU\tmean_Dice\n' >"$out/summary.tsv"
+printf 'set\tobjects\tmean_IoU\tmean_Dice\tmean_PA\n' >"$out/summary.tsv"
 for set in hq lq-1 lq-2 lq-3; do
   src=$hq
   [ "$set" = hq ] || src=$out/$set
@@ -47,10 +47,10 @@ for set in hq lq-1 lq-2 lq-3; do
   rass-sam -m "$model" "$src" --prompts-from "$gt" --prompt-type "$prompt" --skip "$skip" -s "$seed" \
     ${sam_flags[@]+"${sam_flags[@]}"} -O "$out/pred-$set" --json -q >"$out/objects-$set.jsonl" || status=$?
   [ "$status" -eq 0 ] || [ "$status" -eq 3 ] || exit "$status"
-  # Every object's "iou" and "dice" of every item's record.
-  grep -o '"iou":[-0-9.e+]*,"dice":[-0-9.e+]*' "$out/objects-$set.jsonl" |
-    awk -F'[:,]' -v set="$set" '{ n++; iou += $2; dice += $4 }
+  # Every object's "iou", "dice" and "pa" of every item's record.
+  grep -o '"iou":[-0-9.e+]*,"dice":[-0-9.e+]*,"pa":[-0-9.e+]*' "$out/objects-$set.jsonl" |
+    awk -F'[:,]' -v set="$set" '{ n++; iou += $2; dice += $4; pa += $6 }
       END { if (n == 0) { print "eval-lqseg-sam.sh: " set ": no object scored" > "/dev/stderr"; exit 3 }
-            printf "%s\t%d\t%.4f\t%.4f\n", set, n, iou / n, dice / n }' >>"$out/summary.tsv"
+            printf "%s\t%d\t%.4f\t%.4f\t%.4f\n", set, n, iou / n, dice / n, pa / n }' >>"$out/summary.tsv"
 done
 column -t "$out/summary.tsv" 2>/dev/null || cat "$out/summary.tsv"

@@ -27,6 +27,7 @@ complete -c rass-sam -l crop-nms-thresh -x -d '--everything with --crop-layers: 
 complete -c rass-sam -l crop-overlap -x -d '--everything with --crop-layers: the first layer'\''s crops overlap by this fraction of the short side (later layers: less)'
 complete -c rass-sam -l crop-points-downscale -x -d '--everything with --crop-layers: layer i'\''s points per side are --points-per-side / this^i'
 complete -c rass-sam -l min-region-area -x -d '--everything: fill holes and drop islands smaller than this many pixels in each mask, then suppress changed masks again (SAM 2: holes and islands of at most this many pixels of its low-resolution logits, before scoring; 0: off)'
+complete -c rass-sam -l m2m -d '--everything with SAM 2: decode each mask once more from its point and its own low-resolution logits as a mask prompt, before the filters (SAM2AutomaticMaskGenerator'\''s use_m2m)'
 complete -c rass-sam -l fill -x -d 'label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)'
 complete -c rass-sam -l enhance -x -a 'auto on off' -d 'GleSAM'\''s latent enhancement: auto (when the folder has an enhancer), on or off'
 complete -c rass-sam -l robust -x -a 'auto on off' -d 'RobustSAM'\''s robust path (its robust output tokens and anti-degradation features): auto (when the folder is RobustSAM'\''s), on or off (its SAM tokens)'

@@ -69,6 +69,18 @@ cmp -s "$T/s2e.png" "$T/s2e8.png" || fail "SAM 2's default --pred-iou-thresh is 
 expect_exit 0 "SAM 2: --everything, 0.88 given" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 \
   --pred-iou-thresh 0.88 "$SB" -o "$T/s2e88.png" --json -q
 [ "$(masks)" -lt "$n_default" ] || fail "SAM 2's default kept no more masks ($n_default) than 0.88 ($(masks))"
+# --m2m (use_m2m): every mask decoded again with its own logits as the mask
+# prompt before the filters (on sam_b the tiny model keeps more masks with it).
+expect_exit 0 "SAM 2: --everything --m2m" -- "$S" -m "$S2" --everything --m2m --points-per-side 4 --stability-thresh 0 --nms-thresh 1 \
+  --pred-iou-thresh 0.5 "$SB" -o "$T/s2m.png" --json -q
+n_m2m=$(masks)
+expect_exit 0 "SAM 2: --everything without --m2m" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 --nms-thresh 1 \
+  --pred-iou-thresh 0.5 "$SB" -o "$T/s2n.png" --json -q
+[ "$n_m2m" -ne "$(masks)" ] || fail "--m2m kept as many masks ($n_m2m) as the plain generator"
+expect_exit 2 "--m2m without --everything" -- "$S" -m "$S2" --m2m --box 5,4,30,25 "$A" -o "$T/s2x.png"
+stderr_has "--m2m goes with --everything" "the flag is named"
+expect_exit 2 "--m2m with SAM v1" -- "$S" -m "$M" --everything --m2m --points-per-side 4 "$SB" -o "$T/s1m.png"
+stderr_has "SAM v1" "SAM v1 has no m2m"
 expect_exit 2 "SAM 2: no HQ-SAM decoder" -- "$S" -m "$S2" --hq on --box 5,4,30,25 "$A" -o "$T/s2h.png"
 
 # Prompts from a label map: objects 1 and 2 (0 and 255 skipped), their tight boxes.
@@ -76,7 +88,7 @@ expect_exit 0 "--prompts-from, boxes" -- "$S" -m "$M" "$A" --prompts-from "$T/la
 grep -q '"objects":\[{"label":1,"box":\[5.0,4.0,29.0,24.0\]' "$T/.out" || fail "object 1's tight box: $(cat "$T/.out")"
 grep -q '{"label":2,"box":\[32.0,10.0,49.0,35.0\]' "$T/.out" || fail "object 2's tight box"
 grep -q '"fill":255' "$T/.out" || fail "label-map prompts fill with 255"
-grep -q '"iou":[0-9.e-]*,"dice":[0-9.e-]*}' "$T/.out" || fail "each object is scored against its label's pixels"
+grep -q '"iou":[0-9.e-]*,"dice":[0-9.e-]*,"pa":[0-9.e-]*}' "$T/.out" || fail "each object is scored against its label's pixels"
 stderr_has "2 object(s) against their label maps: mean IoU" "the run's mean IoU and Dice are printed"
 expect_exit 0 "--prompts-from with 0 an object" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" -o "$T/l3.png" --json -q
 [ "$(grep -o '"label":' "$T/.out" | wc -l)" = 3 ] || fail "--skip 255 (the default) leaves objects 0, 1 and 2"

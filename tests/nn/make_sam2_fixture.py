@@ -4,7 +4,7 @@ from the reference's own modules (facebookresearch/sam2, Apache-2.0) and run
 by its SAM2ImagePredictor (the square resize with antialiasing, the Hiera
 trunk and FPN neck, no_mem_embed, the high-resolution features, boxes as
 points with labels 2 and 3, the dynamic multimask choice by stability) and
-its SAM2AutomaticMaskGenerator (use_m2m off, its default).
+its SAM2AutomaticMaskGenerator (use_m2m off, its default, and on).
 
 SAM 2 needs PyTorch 2 (scaled_dot_product_attention) and torchvision >= 0.17
 (Resize antialiases tensors): a venv with the PyTorch wheel, the sam2 source
@@ -219,6 +219,15 @@ def main():
             {"name": "amg_filters", "image": "c", "points_per_side": 4, "points_per_batch": 64,
              "pred_iou_thresh": 0.1, "stability_thresh": 0.3, "nms_thresh": 0.7, "crop_layers": 1,
              "crop_points_downscale": 1, "crop_nms_thresh": 0.7, "min_region_area": 40},
+            # use_m2m: every mask refined once with its own low-resolution
+            # logits as the mask prompt, then filtered; with and without the
+            # clean-up and a crop layer.
+            {"name": "amg_m2m_b", "image": "b", "points_per_side": 4, "points_per_batch": 5, "pred_iou_thresh": 0.5,
+             "stability_thresh": 0.0, "nms_thresh": 1.0, "crop_layers": 0, "crop_points_downscale": 1,
+             "min_region_area": 0, "use_m2m": True},
+            {"name": "amg_m2m_filters", "image": "c", "points_per_side": 4, "points_per_batch": 7,
+             "pred_iou_thresh": 0.1, "stability_thresh": 0.3, "nms_thresh": 0.7, "crop_layers": 1,
+             "crop_points_downscale": 1, "crop_nms_thresh": 0.7, "min_region_area": 40, "use_m2m": True},
         ]
         for a in amg:
             gen = SAM2AutomaticMaskGenerator(sam, points_per_side=a["points_per_side"],
@@ -228,7 +237,8 @@ def main():
                                              box_nms_thresh=a["nms_thresh"], crop_n_layers=a["crop_layers"],
                                              crop_n_points_downscale_factor=a["crop_points_downscale"],
                                              crop_nms_thresh=a.get("crop_nms_thresh", 0.7),
-                                             min_mask_region_area=a["min_region_area"])
+                                             min_mask_region_area=a["min_region_area"],
+                                             use_m2m=a.get("use_m2m", False))
             gen.predictor._bb_feat_sizes = pred._bb_feat_sizes
             anns = gen.generate(imgs[a["image"]])
             a["count"] = len(anns)

@@ -127,16 +127,19 @@ TEST_CASE("SAM: preprocessing, image embedding and every prompt case equal segme
   const torch::Tensor logits = sam_golden(*io, "boxes3_logits");
   REQUIRE(p.gt_iou.size() == 3);
   for (int k = 1; k <= 3; ++k) {
-    double inter = 0, pred = 0, truth = 0;
+    double inter = 0, pred = 0, truth = 0, agree = 0;
     for (int y = 0; y < in.height; ++y)
       for (int x = 0; x < in.width; ++x) {
         const bool a = logits[k - 1][0][y][x].item<float>() > 0, t = gt.u8()[size_t(y) * in.width + x] == k;
-        inter += a && t, pred += a, truth += t;
+        inter += a && t, pred += a, truth += t, agree += a == t;
       }
     INFO("object ", k);
     // A pixel whose logit is within rounding of 0 may fall either way on other builds.
     CHECK(std::abs(p.gt_iou[size_t(k - 1)] - inter / (pred + truth - inter)) <= 1.01 / (pred + truth - inter - 1));
     CHECK(std::abs(p.gt_dice[size_t(k - 1)] - 2 * inter / (pred + truth)) <= 2.01 / (pred + truth - 1));
+    // GleSAM's PA: agreeing pixels of the whole image.
+    const double all = double(in.width) * in.height;
+    CHECK(std::abs(p.gt_pa[size_t(k - 1)] - agree / all) <= 1.01 / all);
     CHECK(truth > 0);
   }
 }

@@ -282,7 +282,7 @@ TEST_CASE("SAM 2 folders: refusals") {
   fs::remove_all(dir);
 }
 
-TEST_CASE("SAM 2 segment everything equals SAM2AutomaticMaskGenerator (filters, a crop layer, clean-up)") {
+TEST_CASE("SAM 2 segment everything equals SAM2AutomaticMaskGenerator (filters, a crop layer, clean-up, use_m2m)") {
   c10::InferenceMode guard;
   auto io = SafeTensorsFile::open(kSamFixtures + "/sam2_io.safetensors");
   const nlohmann::json all = sam2_cases();
@@ -296,6 +296,7 @@ TEST_CASE("SAM 2 segment everything equals SAM2AutomaticMaskGenerator (filters, 
     o.crop_n_points_downscale_factor = c["crop_points_downscale"];
     o.crop_nms_thresh = c.value("crop_nms_thresh", 0.7);
     o.min_mask_region_area = c["min_region_area"];
+    o.use_m2m = c.value("use_m2m", false);
     const std::vector<model::SamMask> got = m.everything(rgb, o);
     REQUIRE(got.size() == c["count"].get<size_t>());
     const torch::Tensor iou = sam_golden(*io, n + "_iou"), st = sam_golden(*io, n + "_stability"),

@@ -60,6 +60,7 @@ SamCli::SamCli()
   a.add_option("--min-region-area", j_.min_region_area, "--everything: fill holes and drop islands smaller than this many pixels in each mask, then suppress changed masks again (SAM 2: holes and islands of at most this many pixels of its low-resolution logits, before scoring; 0: off)")
       ->default_str("0")
       ->check(non_negative_integer(int64_t(1) << 40));
+  a.add_flag("--m2m", j_.m2m, "--everything with SAM 2: decode each mask once more from its point and its own low-resolution logits as a mask prompt, before the filters (SAM2AutomaticMaskGenerator's use_m2m)");
   fill_opt_ = a.add_option("--fill", fill_, "label of pixels no object covers (default: 0 with --point/--box, whose object is 255; with --prompts-from the largest --skip value)")
                   ->check(integer_range(0, 65535));
   with_choices(a.add_option("--enhance", j_.enhance, "GleSAM's latent enhancement: auto (when the folder has an enhancer), on or off"),
@@ -86,7 +87,7 @@ model::SamJob SamCli::job() const {
   model::SamJob j = j_;
   // Flags that only one way of prompting reads are refused elsewhere, not ignored.
   for (const char* f : {"--points-per-side", "--points-per-batch", "--pred-iou-thresh", "--stability-thresh",
-                        "--nms-thresh", "--crop-layers", "--min-region-area"})
+                        "--nms-thresh", "--crop-layers", "--min-region-area", "--m2m"})
     if (!j.everything && given_on_command_line(f)) throw_usage(std::string(f) + " goes with --everything");
   for (const char* f : {"--crop-nms-thresh", "--crop-overlap", "--crop-points-downscale"})
     if ((!j.everything || j.crop_layers == 0) && given_on_command_line(f))

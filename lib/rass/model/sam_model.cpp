@@ -587,6 +587,8 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
         const double p = double(out.area.back());
         out.gt_iou.push_back(p + t - inter > 0 ? inter / (p + t - inter) : 1.0);
         out.gt_dice.push_back(p + t > 0 ? 2 * inter / (p + t) : 1.0);
+        // GleSAM's compute_pixel_accuracy: pixels where mask and truth agree, of all.
+        out.gt_pa.push_back(1.0 - (p + t - 2 * inter) / double(in.width * int64_t(in.height)));
       }
       const torch::Tensor better = li > best;
       best = torch::where(better, li, best);
@@ -724,6 +726,28 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
     if (is_sam2()) {
       const nn::Sam2Decoded d = sam2->decode({embedding, features.s0, features.s1}, p, true);
       low = d.masks, iou = d.iou;
+      if (o.use_m2m) {
+        // refine_with_m2m: every mask of every point (none filtered yet)
+        // decoded again from its point and its own low-resolution logits,
+        // clamped to +-32 as the predictor returns them, as the mask prompt;
+        // one mask each (the dynamic choice), in points_per_batch groups.
+        const int64_t k0 = low.size(1), n = nb * k0;
+        const torch::Tensor prompts = low.clamp(-32.0, 32.0).flatten(0, 1).unsqueeze(1);
+        const torch::Tensor coords = p.point_coords.repeat_interleave(k0, 0);
+        std::vector<torch::Tensor> lows, ious;
+        for (int64_t s = 0; s < n; s += int64_t(per)) {
+          const int64_t e = std::min(n, s + int64_t(per));
+          nn::SamPrompts q;
+          q.point_coords = coords.slice(0, s, e);
+          q.point_labels = torch::ones({e - s, 1}).to(device);
+          q.masks = prompts.slice(0, s, e);
+          const nn::Sam2Decoded r = sam2->decode({embedding, features.s0, features.s1}, q, false);
+          lows.push_back(r.masks);
+          ious.push_back(r.iou);
+        }
+        low = torch::cat(lows).view({nb, k0, low.size(2), low.size(3)});
+        iou = torch::cat(ious).view({nb, k0});
+      }
       if (o.min_mask_region_area > 0) {
         // The predictor SAM2AutomaticMaskGenerator builds fills small holes
         // and removes small sprinkles of every mask's low-resolution logits
@@ -792,6 +816,7 @@ void SamModel::check_everything() const {
 
 std::vector<SamMask> SamModel::everything(const Image& rgb, const SamEverythingOptions& o) const {
   check_everything();
+  if (o.use_m2m && !is_sam2()) throw_usage("use_m2m is SAM 2's generator's refinement; SAM v1's generator has none");
   const int64_t W = rgb.width, H = rgb.height;
   std::vector<SamMask> all;
   const std::vector<SamCrop> crops = sam_crop_boxes(W, H, o.crop_n_layers, o.crop_overlap_ratio);

@@ -115,6 +115,9 @@ struct SamEverythingOptions {
   // holes and islands of at most this many low-resolution pixels, filled or
   // removed in the logits before scoring (fill_small_logit_regions).
   int64_t min_mask_region_area = 0;
+  // SAM 2 (use_m2m): each mask decoded once more from its point and its own
+  // low-resolution logits as the mask prompt, before the filters.
+  bool use_m2m = false;
 };
 // One mask "segment everything" keeps.
 struct SamMask {
@@ -141,6 +144,9 @@ struct SamPrediction {
   // object: IoU and Dice of that mask against the pixels of its label, as
   // GleSAM's evaluation scores each prompted object (mask_iou, dice).
   std::vector<double> gt_iou, gt_dice;
+  // ... and its pixel accuracy: the share of the image's pixels where mask and
+  // label agree (GleSAM's PA).
+  std::vector<double> gt_pa;
   // SAM 2, per object: its object-score logit (> 0: the decoder sees an
   // object there; the image predictor reports the mask either way).
   std::vector<double> object_score;
@@ -188,8 +194,8 @@ class SamModel {
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
                         const Image* gt = nullptr, const SamDecoderFeatures& decoder_features = {}) const;
 
-  // SamAutomaticMaskGenerator.generate (SAM2AutomaticMaskGenerator's without
-  // use_m2m for SAM 2: its points scaled x / w * S in float32, its logits
+  // SamAutomaticMaskGenerator.generate (SAM2AutomaticMaskGenerator's for
+  // SAM 2, use_m2m as `o` says: its points scaled x / w * S in float32, its logits
   // upsampled straight to the crop's size, min_mask_region_area its
   // predictor's fill of small holes and sprinkles in the low-resolution
   // logits, fill_small_logit_regions, and no later clean-up). For each crop (the whole image,

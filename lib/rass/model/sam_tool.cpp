@@ -120,6 +120,7 @@ SamPlan make_sam_plan(const SamJob& job) {
     pl.eo.crop_overlap_ratio = job.crop_overlap;
     pl.eo.crop_n_points_downscale_factor = job.crop_points_downscale;
     pl.eo.min_mask_region_area = job.min_region_area;
+    pl.eo.use_m2m = job.m2m;
     pl.fill = 0;
     return pl;
   }
@@ -196,6 +197,9 @@ void fit_sam_plan(const SamModel& m, const SamJob& job, SamPlan& pl) {
   if (!pl.everything) return;
   m.check_everything();
   if (m.is_sam2() && !job.pred_iou_thresh) pl.eo.pred_iou_thresh = 0.8;
+  if (job.m2m && !m.is_sam2())
+    throw_usage("--m2m is SAM 2's generator's refinement (use_m2m); " + m.config.path +
+                " is a SAM v1 folder, whose generator has none");
 }
 
 json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p) {
@@ -212,7 +216,7 @@ json sam_objects_json(const std::vector<SamObject>& objs, const SamPrediction* p
       o["mask_token"] = p->chosen.at(i);
       o["area"] = p->area.at(i);
       if (!p->object_score.empty()) o["object_score"] = p->object_score.at(i);  // SAM 2
-      if (!p->gt_iou.empty()) o["iou"] = p->gt_iou.at(i), o["dice"] = p->gt_dice.at(i);
+      if (!p->gt_iou.empty()) o["iou"] = p->gt_iou.at(i), o["dice"] = p->gt_dice.at(i), o["pa"] = p->gt_pa.at(i);
     }
     a.push_back(o);
   }
@@ -281,6 +285,7 @@ json sam_settings(const SamJob& job, const SamPlan& pl, bool enhancing, bool rob
       s["everything"]["crop_points_downscale"] = pl.eo.crop_n_points_downscale_factor;
     }
     if (pl.eo.min_mask_region_area > 0) s["everything"]["min_region_area"] = pl.eo.min_mask_region_area;
+    if (pl.eo.use_m2m) s["everything"]["m2m"] = true;
   } else if (pl.from_labels) {
     s["prompts_from"] = labels_hash;
     s["prompt_type"] = job.prompt_type;
@@ -314,20 +319,21 @@ void set_sam_threads(const SamJob& job, int jobs) {
   nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
 }
 
-// GleSAM's scores over a run: the mean of every object's IoU and Dice
-// against its label's pixels (one object per image there: the mean over images).
+// GleSAM's scores over a run: the mean of every object's IoU, Dice and pixel
+// accuracy against its label's pixels (one object per image there: the mean
+// over images).
 struct SamScores {
   std::mutex mu;
-  double iou = 0, dice = 0;
+  double iou = 0, dice = 0, pa = 0;
   size_t objects = 0;
   void add(const SamPrediction& p) {
     const std::lock_guard<std::mutex> lock(mu);
-    for (size_t i = 0; i < p.gt_iou.size(); ++i) iou += p.gt_iou[i], dice += p.gt_dice[i], ++objects;
+    for (size_t i = 0; i < p.gt_iou.size(); ++i) iou += p.gt_iou[i], dice += p.gt_dice[i], pa += p.gt_pa[i], ++objects;
   }
   void report(bool quiet) const {
     if (quiet || objects == 0) return;
-    std::fprintf(stderr, "%s: %zu object(s) against their label maps: mean IoU %.4f, mean Dice %.4f\n", kSamProg,
-                 objects, iou / double(objects), dice / double(objects));
+    std::fprintf(stderr, "%s: %zu object(s) against their label maps: mean IoU %.4f, mean Dice %.4f, mean PA %.4f\n",
+                 kSamProg, objects, iou / double(objects), dice / double(objects), pa / double(objects));
   }
 };
 

@@ -29,6 +29,7 @@ struct SamJob {
   int crop_layers = 0, crop_points_downscale = 1;
   double crop_nms_thresh = 0.7, crop_overlap = 512.0 / 1500.0;
   int64_t min_region_area = 0;
+  bool m2m = false;                        // SAM 2: SAM2AutomaticMaskGenerator's use_m2m
   std::optional<int> fill;                 // default: 0 with --point/--box, 255 with --prompts-from
   std::string enhance = "auto";            // auto | on | off
   std::string robust = "auto";             // RobustSAM's robust path: auto | on | off
