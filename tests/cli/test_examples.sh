@@ -31,6 +31,20 @@ cp sam/summary.tsv sam-first.tsv
 expect_exit 0 "eval-lqseg-sam.sh again (degradations resumed)" -- bash "$E/eval-lqseg-sam.sh" "$FIX/nn/sam_tiny" sc/images sc/labels sam
 cmp -s sam/summary.tsv sam-first.tsv || fail "eval-lqseg-sam.sh: a second run gives another summary"
 
+# train-glesam-decoder.sh: one epoch of the tiny SAM's decoder on the scenes'
+# objects, then both folders evaluated: a header and a row per set, each
+# scoring the same objects before and after; a rerun resumes (no new step).
+expect_exit 0 "train-glesam-decoder.sh" -- env EPOCHS=1 BATCH=2 SIZE=64 \
+  bash "$E/train-glesam-decoder.sh" "$FIX/nn/sam_tiny" sc/images sc/labels gd
+[ "$(wc -l <gd/summary.tsv)" = 5 ] || fail "train-glesam-decoder.sh: a header and 4 sets expected: $(cat gd/summary.tsv)"
+[ -s gd/train/final/sam.safetensors ] || fail "train-glesam-decoder.sh: no fine-tuned folder"
+cmp -s gd/train/final/sam.safetensors "$FIX/nn/sam_tiny/sam.safetensors" && fail "train-glesam-decoder.sh: nothing trained"
+[ "$(awk -F'\t' 'NR > 1 && $2 > 0' gd/summary.tsv | wc -l)" = 4 ] || fail "train-glesam-decoder.sh: sets without objects"
+cp gd/summary.tsv gd-first.tsv
+expect_exit 0 "train-glesam-decoder.sh again (resumed)" -- env EPOCHS=1 BATCH=2 SIZE=64 \
+  bash "$E/train-glesam-decoder.sh" "$FIX/nn/sam_tiny" sc/images sc/labels gd
+cmp -s gd/summary.tsv gd-first.tsv || fail "train-glesam-decoder.sh: a rerun gives another summary"
+
 # eval-sr-samsr.sh: x4 SR of the scenes with the tiny SAMSR model, both
 # noises scored (a header and one row per noise, each of the 2 images).
 expect_exit 0 "eval-sr-samsr.sh" -- bash "$E/eval-sr-samsr.sh" "$FIX/nn/samsr_tiny" sc/images srv

@@ -47,6 +47,30 @@ expect_exit 2 "an output inside the model folder" -- "$R" sam-decoder "${SET[@]}
 stderr_has "sam-decoder.model" "the input folder is named"
 expect_exit 2 "a SAM 2 folder" -- "$R" sam-decoder "${SET[@]}" --set sam-decoder.model="$FIX/nn/sam2_tiny" -o "$T/y" -q
 stderr_has "SAM 2" "SAM 2 is named"
+# The export replaces its folder whole: never one that holds the inputs or
+# the run, never a folder of other files; an earlier export is replaced.
+expect_exit 2 "an export folder holding the images" -- "$R" sam-decoder "${SET[@]}" -o "$T/e1" --set loop.export_dir="$T" -q
+stderr_has "loop.export_dir" "the setting is named"
+[ -s "$T/img/a.png" ] || fail "the images are gone"
+expect_exit 2 "the export folder is the run's" -- "$R" sam-decoder "${SET[@]}" -o "$T/e2" --set loop.export_dir="$T/e2" -q
+stderr_has "output directory" "the run's directory is named"
+mkdir -p "$T/keep" && echo precious > "$T/keep/file.txt"
+expect_exit 2 "an export over a folder of other files" -- "$R" sam-decoder "${SET[@]}" -o "$T/e3" --set loop.export_dir="$T/keep" -q
+stderr_has "not an earlier export" "the folder is left alone"
+[ -s "$T/keep/file.txt" ] || fail "the folder's file is gone"
+expect_exit 0 "an export over an earlier export" -- "$R" sam-decoder "${SET[@]}" -o "$T/e4" --steps 1 --set loop.export_dir="$T/run/final" -q
+[ -e "$T/run/final/.rass-export" ] || fail "the export holds no .rass-export mark"
+# A manifest's listed folders are inputs too.
+printf '{"image": "img/b.png", "label": "mask/b.png"}\n' > "$T/man.jsonl"
+expect_exit 2 "an output among a manifest's images" -- "$R" sam-decoder --set sam-decoder.model="$TINY" \
+  --set sam-decoder.manifest="$T/man.jsonl" --set sam-decoder.masks=binary --set sam-decoder.size=64 -o "$T/img/run" -q
+stderr_has "a folder it lists files in" "the manifest's folder is named"
+# A symbolic link loop in the start folder: refused before the first step.
+mkdir -p "$T/m1" && cp "$TINY"/* "$T/m1/" && ln -s . "$T/m1/loop"
+expect_exit 3 "a start folder with a link loop" -- "$R" sam-decoder "${SET[@]}" --set sam-decoder.model="$T/m1" -o "$T/e5" -q
+stderr_has "symbolic link loop" "the loop is named"
+[ ! -e "$T/e5/checkpoints" ] || fail "a refused run trained"
+
 # a's mask as 0/1 values (a PGM of ones): no object pixel of 255.
 rm "$T/mask/a.png"
 { printf 'P5\n48 48\n255\n'; head -c 2304 /dev/zero | tr '\0' '\1'; } > "$T/mask/a.pgm"

@@ -22,6 +22,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/train/adam.hpp"
 #include "rass/train/loop.hpp"
+#include "rass/train/run_dir.hpp"
 #include "rass/train/sam_decoder_stage.hpp"
 #include "test_support.hpp"
 
@@ -191,6 +192,34 @@ TEST_CASE("sam-decoder: gradients and three Adam steps equal GleSAM's training o
   MESSAGE("after 3 Adam steps of lr 1e-3: the largest weight difference is " << worst);
 }
 
+TEST_CASE("sam-decoder: trainable tokens: the mask tokens and their hypernetwork MLPs only") {
+  test::TempDir t;
+  write_data(t.path + "/d", 1, 64, true);
+  ojson s = settings(t.path + "/d", true);
+  s["trainable"] = "tokens";
+  auto stage = make(s);
+  std::set<std::string> got;
+  for (const auto& g : stage->param_groups())
+    for (const auto& [n, p] : g.params) got.insert(n);
+  // mask_tokens.weight and 4 MLPs of 3 layers (weight, bias).
+  CHECK(got.size() == 1 + 4 * 3 * 2);
+  CHECK(got.count("mask_tokens.weight") == 0);
+  CHECK(got.count("mask_decoder.mask_tokens.weight") == 1);
+  CHECK(got.count("mask_decoder.output_hypernetworks_mlps.3.layers.2.bias") == 1);
+  CHECK(got.count("mask_decoder.transformer.layers.0.self_attn.q_proj.weight") == 0);
+  // It trains: the loss falls, the transformer stays as it was.
+  auto& sd = dynamic_cast<SamDecoderStage&>(*stage);
+  const torch::Tensor q0 = sd.model().sam->mask_decoder->transformer->named_parameters()["layers.0.self_attn.q_proj.weight"].clone();
+  LoopConfig c;
+  c.optimizer = "adam";
+  c.steps = 10;
+  c.batch = 1;
+  c.lr = 1e-2;
+  const TrainSummary r = run_training(*stage, c);
+  CHECK(r.losses.back() < r.losses.front());
+  CHECK(torch::equal(sd.model().sam->mask_decoder->transformer->named_parameters()["layers.0.self_attn.q_proj.weight"], q0));
+}
+
 TEST_CASE("sam-decoder: OpenCV's bilinear resize of a mask, worked by hand") {
   // cv2.resize([[0, 255]], (4, 1)): source x = (x + 0.5) / 2 - 0.5 clamped to
   // the edges; weights in 1/2048 and the sum rounded at 2^22:
@@ -271,6 +300,18 @@ TEST_CASE("sam-decoder: samples are pure functions of (seed, step, sample); obje
   const Image lab = read_label_image(t.path + "/d/labels/1.png");
   const SamDecoderSample s = d.sample(1, 0, 0);
   CHECK(bool(s.target.data == cv_resize_linear(object_mask(lab, s.object), 64, 64).data));
+  CHECK(d.check().empty());
+  // 0/255 masks read as label maps: a warning (their object would be the background).
+  write_data(t.path + "/b", 1, 64, true);
+  SamDecoderDataConfig cb = c;
+  cb.images = t.path + "/b/images";
+  cb.labels = t.path + "/b/labels";
+  CHECK(SamDecoderData(cb, 9).check().find("masks \"binary\"") != std::string::npos);
+  cb.skip = {0};  // 255 the object, as a label value
+  CHECK(SamDecoderData(cb, 9).check().empty());
+  cb.skip = {255};
+  cb.masks = "binary";
+  CHECK(SamDecoderData(cb, 9).check().empty());
   // Background 0 is an object unless skipped.
   c.skip = {0, 1, 2, 255};
   CHECK_THROWS_WITH_AS(SamDecoderData(c, 9).check(), doctest::Contains("holds no object"), Error);
@@ -300,6 +341,7 @@ TEST_CASE("sam-decoder: bad settings and data stop before the first step, naming
     return b;
   };
   expect_error(with("lora_rank", 4), ExitCode::usage, "sam-decoder.lora_rank");
+  expect_error(with("trainable", "all"), ExitCode::usage, "sam-decoder.trainable");
   expect_error(with("masks", "instances"), ExitCode::usage, "sam-decoder.masks");
   expect_error(with("prompt", "clicks"), ExitCode::usage, "points");
   expect_error(with("preset", "realesrgan-x4"), ExitCode::usage, "keep the mask's size");
@@ -427,4 +469,49 @@ TEST_CASE("sam-decoder: a GleSAM folder trains on the enhanced embedding and exp
   model::SamModelOptions so;
   so.dir = out;
   CHECK(model::SamModel(so).enhancing);
+  // Trained with the enhancer off, the export is plain SAM (no enhancer it never saw).
+  s["enhance"] = "off";
+  auto off = make(s);
+  off->export_model(t.path + "/export-off");
+  CHECK(!fs::exists(t.path + "/export-off/unet"));
+  CHECK(!ojson::parse(std::ifstream(t.path + "/export-off/sam.json")).contains("enhancer"));
+  so.dir = t.path + "/export-off";
+  CHECK(!model::SamModel(so).enhancing);
+}
+
+TEST_CASE("check_export_dir: the export never holds an input or the run, nor lies in its checkpoints") {
+  test::TempDir t;
+  fs::create_directories(t.path + "/data/img");
+  const std::vector<std::string> inputs = {"s.images=" + t.path + "/data/img"};
+  auto refused = [&](const std::string& ex, const std::string& out, const std::string& needle) {
+    try {
+      check_export_dir(ex, out, inputs);
+      FAIL("accepted " << ex);
+    } catch (const Error& e) {
+      CHECK(e.code() == ExitCode::usage);
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  refused(t.path + "/data", t.path + "/run", "holds the input folder");
+  refused(t.path + "/data/img/x", t.path + "/run", "input folder");
+  refused(t.path + "/run", t.path + "/run", "output directory");
+  refused(t.path, t.path + "/run", "holds the input folder");
+  refused(t.path + "/top", t.path + "/top/run", "output directory");
+  refused(t.path + "/run/checkpoints/x", t.path + "/run", "checkpoints");
+  CHECK_NOTHROW(check_export_dir(t.path + "/run/final", t.path + "/run", inputs));
+  CHECK_NOTHROW(check_export_dir(t.path + "/exports/a", t.path + "/run", inputs));
+}
+
+TEST_CASE("sam-decoder: a start folder the export could not link stops the run before the first step") {
+  test::TempDir t;
+  write_data(t.path + "/d", 1, 64, true);
+  fs::copy(kTiny, t.path + "/m");
+  fs::create_directory_symlink(".", t.path + "/m/loop");
+  ojson s = settings(t.path + "/d", true);
+  s["model"] = t.path + "/m";
+  expect_error(s, ExitCode::bad_input, "symbolic link loop");
+  fs::remove(t.path + "/m/loop");
+  fs::create_symlink(t.path + "/nowhere", t.path + "/m/dangling");
+  expect_error(s, ExitCode::bad_input, "m/dangling");
 }

@@ -32,6 +32,10 @@ bool is_weight_file(const std::string& name) {
 // whatever host or PID namespace that process is in and whatever its PID.
 constexpr char kWriterMark[] = ".rass-writer";
 constexpr char kOldFolder[] = ".rass-old";  // where a replaced folder waits inside the new one's temporary
+// Every folder written in replace mode (a training export) holds this file:
+// only such a folder (or an empty one) is replaced by a later export, never
+// a folder of other files that export_dir happened to name.
+constexpr char kExportMark[] = ".rass-export";
 
 // "NAME.tmp.PID.N" (temporary_path's form) for `name`.
 bool is_temporary_of(const std::string& entry, const std::string& name) {
@@ -128,6 +132,14 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
     if (!empty) throw_usage(name + " exists and is not empty; a new folder is written only");
   }
   if (fs::exists(st) && !fs::is_directory(fs::status(name, ec))) throw_usage(name + " exists and is not a folder");
+  if (fs::exists(st) && existing == Existing::replace) {
+    if (fs::is_symlink(st)) throw_usage(name + " is a symbolic link; give a new folder (or the link's target) instead");
+    const bool empty = fs::is_empty(name, ec);
+    if (ec) throw_usage(name + ": cannot list it (" + ec.message() + ")");
+    if (!empty && !fs::exists(fs::symlink_status(path_join(name, kExportMark), ec)))
+      throw_usage(name + " exists and is not an earlier export (it holds no " + kExportMark +
+                  "): an export replaces its folder whole; choose a new folder, or remove this one");
+  }
   return name;
 }
 
@@ -175,6 +187,31 @@ void FolderWriter::link_tree(const std::string& src, const std::string& rel, con
   if (ec) throw_runtime(src + ": cannot list: " + ec.message());
 }
 
+namespace {
+void check_tree_below(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& open) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) throw_bad_input(dir, std::strerror(errno));
+  if (!open.insert({st.st_dev, st.st_ino}).second)
+    throw_bad_input(dir, "is a symbolic link loop: the folder holds itself");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string p = e.path().string();
+    struct stat es {};
+    if (::stat(p.c_str(), &es) != 0) throw_bad_input(p, std::strerror(errno));
+    if (S_ISDIR(es.st_mode)) check_tree_below(p, open);
+    else if (!S_ISREG(es.st_mode)) throw_bad_input(p, "is not a regular file or folder");
+    else if (::access(p.c_str(), R_OK) != 0) throw_bad_input(p, std::strerror(errno));
+  }
+  if (ec) throw_bad_input(dir, "cannot list: " + ec.message());
+  open.erase({st.st_dev, st.st_ino});
+}
+}  // namespace
+
+void FolderWriter::check_tree(const std::string& src) {
+  std::set<std::pair<dev_t, ino_t>> open;
+  check_tree_below(src, open);
+}
+
 void FolderWriter::copy_component_extras(const std::string& src, const std::string& rel) {
   const fs::path base = fs::path(tmp_) / rel;
   make_directories(base.string());
@@ -187,6 +224,9 @@ void FolderWriter::copy_component_extras(const std::string& src, const std::stri
 }
 
 void FolderWriter::commit() {
+  if (existing_ == Existing::replace)
+    write_file_atomic(path_join(tmp_, kExportMark),
+                      "rass: a training export; a later export of the same run may replace this folder whole\n");
   // A folder being replaced waits inside the new one's temporary (still
   // marked by this writer): killed between the two renames, the next writer
   // removes both with the temporary, and the finished folder never has it.

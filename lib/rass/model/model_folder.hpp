@@ -36,6 +36,10 @@ class FolderWriter {
   // Hard-links (or copies) the tree under `src` into tmp()/`rel`, leaving out
   // the top-level entries named in `skip`.
   void link_tree(const std::string& src, const std::string& rel, const std::set<std::string>& skip = {});
+  // What link_tree(src) will meet, checked before long work: every entry
+  // (links followed) a folder or a readable regular file, and no folder that
+  // holds itself through a symbolic link. Error(bad_input) naming the entry.
+  static void check_tree(const std::string& src);
   // Copies a component folder's files other than weights (config.json and
   // the like; not *.safetensors, *.bin or weight indexes) into tmp()/`rel`.
   void copy_component_extras(const std::string& src, const std::string& rel);

@@ -43,7 +43,9 @@ const std::set<std::string>& resume_free_keys() {
   static const std::set<std::string> k = {
       "loop.steps",       "loop.resume",          "loop.resume_from", "loop.stop_after", "loop.out_dir",
       "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
-      "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s"};
+      "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s",
+      // Whether the data is read once before the first step changes no weight.
+      "ras.check_labels", "sam-decoder.check_data"};
   return k;
 }
 

@@ -168,6 +168,9 @@ RasStage::RasStage(const RasSettings& s, const StageEnv& env) : s_(s), env_(env)
   if (s_.check_labels) data_->check_labels();
   order_ = std::make_unique<DataOrder>(data_->size(), env_.seed);
 
+  // The export links the start folder's other files: a loop or a dangling
+  // link there is found now, not after the last step.
+  model::FolderWriter::check_tree(s_.model);
   // Trainable: the Seg LoRA, conv_in, the projection and the head.
   for (auto& p : model_->vae->parameters()) p.set_requires_grad(false);
   for (auto& p : model_->text_encoder->parameters()) p.set_requires_grad(false);

@@ -8,10 +8,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "rass/batch/output_guard.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/io/manifest.hpp"
 
 namespace fs = std::filesystem;
 
@@ -73,6 +75,27 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
     const std::string p = it.value().get<std::string>();
     std::error_code ec;
     if (!p.empty() && fs::is_directory(p, ec)) out.push_back(stage + "." + it.key() + "=" + p);
+    const std::string& k = it.key();
+    if (p.empty() || k.size() < 8 || k.compare(k.size() - 8, 8, "manifest") != 0 || !fs::is_regular_file(p, ec))
+      continue;
+    // The folders of the files it lists (a malformed manifest is the stage's
+    // to report, with its line).
+    std::set<std::string> seen;
+    try {
+      for (const ManifestRow& row : read_manifest(p)) {
+        std::vector<std::string> named = row.columns;
+        for (const auto& f : row.fields) named.push_back(f.second);
+        for (const std::string& n : named) {
+          if (n.empty() || n == "-") continue;
+          const std::string file = resolve_manifest_path(p, n);
+          if (!fs::is_regular_file(file, ec)) continue;
+          const std::string dir = fs::path(file).parent_path().string();
+          if (seen.insert(dir.empty() ? "." : dir).second)
+            out.push_back(stage + "." + k + " (a folder it lists files in)=" + (dir.empty() ? "." : dir));
+        }
+      }
+    } catch (const Error&) {
+    }
   }
   return out;
 }
@@ -88,6 +111,28 @@ void check_output_outside_inputs(const std::string& what, const std::string& dir
       throw_usage(what + " " + dir + " is " + (in_dir == out ? "" : "inside ") + "the input folder " + path + " (" +
                   key + "): a run never writes into the folders it reads; choose another");
   }
+}
+
+void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs) {
+  if (export_dir.empty()) return;
+  check_output_outside_inputs("loop.export_dir", export_dir, inputs);
+  using batch::OutputGuard;
+  const std::string ex = OutputGuard::normalised_path(export_dir);
+  for (const std::string& in : inputs) {
+    const size_t eq = in.find('=');
+    const std::string key = in.substr(0, eq), path = in.substr(eq + 1);
+    if (OutputGuard::path_within(OutputGuard::normalised_path(path), ex))
+      throw_usage("loop.export_dir " + export_dir + " holds the input folder " + path + " (" + key +
+                  "), and the export replaces its folder whole; choose another");
+  }
+  if (out_dir.empty()) return;
+  const std::string out = OutputGuard::normalised_path(out_dir);
+  if (OutputGuard::path_within(out, ex))
+    throw_usage("loop.export_dir " + export_dir + " is or holds the run's output directory " + out_dir +
+                " (its log and checkpoints), and the export replaces its folder whole; choose another (default: " +
+                out_dir + "/final)");
+  if (OutputGuard::path_within(ex, OutputGuard::normalised_path(path_join(out_dir, "checkpoints"))))
+    throw_usage("loop.export_dir " + export_dir + " lies in the run's checkpoints folder; choose another");
 }
 
 }  // namespace rass::train

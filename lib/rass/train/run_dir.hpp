@@ -30,12 +30,19 @@ class RunDirLock {
 };
 
 // The directories a stage's settings name (its string settings that are
-// existing directories: model folders, image and label folders, packs).
+// existing directories: model folders, image and label folders, packs),
+// and the folders of the files its manifests list (a string setting that
+// names a regular file and whose key ends in "manifest").
 std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage);
 
 // Refuses (exit 2) an output folder `dir` (given as `what`, e.g.
 // "loop.out_dir") that is one of `inputs` or lies inside one: a run must not
 // write into the folders it reads. Each input is "key=path".
 void check_output_outside_inputs(const std::string& what, const std::string& dir, const std::vector<std::string>& inputs);
+
+// The export replaces its folder whole: besides lying outside the inputs, it
+// may hold none of them, nor be or hold the run's output directory, nor lie
+// in its checkpoints/ (exit 2).
+void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs);
 
 }  // namespace rass::train

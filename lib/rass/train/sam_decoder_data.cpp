@@ -10,7 +10,6 @@
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
-#include "rass/model/sam_prompts.hpp"
 
 namespace rass::train {
 
@@ -76,13 +75,20 @@ SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c
                 c_.masks + "'");
   if (c_.size < 16 || c_.size > 4096) throw_usage("sam-decoder.size must be 16..4096");
   if (c_.points < 1 || c_.points > 64) throw_usage("sam-decoder.points must be 1..64");
-  const model::SamPromptKind kind = model::parse_sam_prompt_kind(c_.prompt);
-  want_points_ = kind != model::SamPromptKind::box;
-  want_box_ = kind != model::SamPromptKind::points;
+  if (c_.prompt != "points" && c_.prompt != "box" && c_.prompt != "box+points")
+    throw_usage("sam-decoder.prompt must be points, box or box+points, got '" + c_.prompt + "'");
+  if (c_.severity < 1 || c_.severity > 5) throw_usage("sam-decoder.severity must be 1..5");
+  want_points_ = c_.prompt != "box";
+  want_box_ = c_.prompt != "points";
   if (c_.preset == "glesam") {
     for (int s = 1; s <= 4; ++s) degrade_.push_back(glesam_preset(s));
   } else if (!c_.preset.empty() && c_.preset != "none") {
-    degrade::PipelineConfig p = degrade::make_preset(c_.preset);
+    degrade::PipelineConfig p;
+    try {
+      p = degrade::make_preset(c_.preset, c_.severity);
+    } catch (const Error& e) {
+      throw_usage(std::string("sam-decoder.preset: ") + e.what() + ", or glesam, or none");
+    }
     if (p.scale != 1 && !p.lq_at_hq_size)
       throw_usage("sam-decoder.preset '" + c_.preset + "' has scale " + std::to_string(p.scale) +
                   " and LQ at 1/" + std::to_string(p.scale) +
@@ -124,7 +130,9 @@ std::pair<Image, Image> SamDecoderData::load(size_t i) const {
     for (size_t k = 0; k < img.samples(); ++k) std::memset(rgb.u8() + 3 * k, img.u8()[k], 3);
     img = std::move(rgb);
   }
-  Image map = read_label_image(p.label);
+  // A binary mask is read as cv2.imread(GRAYSCALE) reads it: gray levels
+  // (a 1-bit PNG as 0/255); a label map as its indices.
+  Image map = c_.masks == "binary" ? drop_alpha(read_image(p.label)) : read_label_image(p.label);
   if (map.channels != 1)
     throw_bad_input(p.label, "is a colour image; a mask or label map has one channel (palette PNGs read as indices)");
   if (map.width != img.width || map.height != img.height)
@@ -157,9 +165,13 @@ Image SamDecoderData::resized_mask(const Image& map, int object) const {
   return cv_resize_linear(m, c_.size, c_.size);
 }
 
-void SamDecoderData::check() const {
+std::string SamDecoderData::check() const {
+  size_t binary_looking = 0;
   for (size_t i = 0; i < items_.size(); ++i) {
     const auto [img, map] = load(i);
+    if (c_.masks == "labels" && map.depth == 8 &&
+        std::all_of(map.data.begin(), map.data.end(), [](uint8_t v) { return v == 0 || v == 255; }))
+      ++binary_looking;
     const std::vector<int> objs = objects(map, items_[i].label);
     if (objs.empty())
       throw_bad_input(items_[i].label, "holds no object: every value is in sam-decoder.skip");
@@ -175,6 +187,12 @@ void SamDecoderData::check() const {
       throw_bad_input(items_[i].label, "holds no object that stays visible at " + std::to_string(c_.size) + "x" +
                                            std::to_string(c_.size) + " (sam-decoder.size)");
   }
+  const bool skips_255 = std::find(c_.skip.begin(), c_.skip.end(), 255) != c_.skip.end();
+  const bool skips_0 = std::find(c_.skip.begin(), c_.skip.end(), 0) != c_.skip.end();
+  if (binary_looking == items_.size() && skips_255 && !skips_0)
+    return "every mask holds only 0 and 255, and with masks \"labels\" and skip [255] each one's object is its "
+           "background 0: 0/255 object masks need masks \"binary\"";
+  return "";
 }
 
 SamDecoderSample SamDecoderData::sample(size_t item, int64_t step, int64_t sample) const {

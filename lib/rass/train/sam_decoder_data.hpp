@@ -44,6 +44,7 @@ struct SamDecoderDataConfig {
   std::vector<int> skip{255};    // masks "labels": values that are no object
   int size = 512;
   std::string preset = "glesam";  // glesam | none | a rass-degrade preset keeping the HQ size
+  int severity = 3;               // single-degradation presets (snow, fog, ...): 1..5
   std::string prompt = "points";  // points | box | box+points
   int points = 3;
 };
@@ -83,7 +84,10 @@ class SamDecoderData {
   // Reads every pair once: a label map of another size than its image, a
   // colour or 16-bit mask in binary mode, a map with no object, or one whose
   // every object vanishes at size x size is Error(bad_input) naming the file.
-  void check() const;
+  // Returns a warning for the user ("" when none): masks "labels" on maps
+  // that all hold only 0 and 255 (binary masks, whose object would then be
+  // the background).
+  std::string check() const;
   SamDecoderSample sample(size_t item, int64_t step, int64_t sample) const;
   const SamDecoderDataConfig& config() const { return c_; }
 

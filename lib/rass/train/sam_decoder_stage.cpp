@@ -1,11 +1,14 @@
 #include "rass/train/sam_decoder_stage.hpp"
 
 #include <filesystem>
+#include <cstdio>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/folder_check.hpp"
@@ -23,9 +26,9 @@ namespace {
 
 ojson sam_decoder_defaults() {
   // The released values (train_glesam_decoder.py, its dataset and loss).
-  return ojson{{"model", ""},         {"enhance", "auto"},  {"images", ""},      {"labels", ""},
+  return ojson{{"model", ""},         {"enhance", "auto"},  {"trainable", "decoder"},  {"images", ""},      {"labels", ""},
                {"manifest", ""},      {"label_suffix", ""}, {"match_stem", false}, {"masks", "labels"},
-               {"skip", {255}},       {"size", 512},        {"preset", "glesam"}, {"prompt", "points"},
+               {"skip", {255}},       {"size", 512},        {"preset", "glesam"}, {"severity", 3},       {"prompt", "points"},
                {"points", 3},         {"check_data", true}, {"focal_weight", 1.0}, {"dice_weight", 1.0},
                {"focal_alpha", 0.25}, {"focal_gamma", 2.0}, {"dice_smooth", 1e-6}};
 }
@@ -49,7 +52,7 @@ bool setting_boolean(const ojson& j, const char* k) {
 }
 double setting_number(const ojson& j, const char* k, double lo, double hi) {
   if (!j[k].is_number() || !(j[k].get<double>() >= lo && j[k].get<double>() <= hi))
-    throw_usage(kPrefix + k + " must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+    throw_usage(kPrefix + k + " must be a number in " + batch::format_number(lo) + ".." + batch::format_number(hi));
   return j[k].get<double>();
 }
 int64_t setting_integer(const ojson& j, const char* k, int64_t lo, int64_t hi) {
@@ -73,6 +76,10 @@ SamDecoderSettings parse_sam_decoder_settings(const ojson& in) {
   s.enhance = setting_str(j, "enhance");
   if (s.enhance != "auto" && s.enhance != "on" && s.enhance != "off")
     throw_usage("sam-decoder.enhance must be auto, on or off, got '" + s.enhance + "'");
+  s.trainable = setting_str(j, "trainable");
+  if (s.trainable != "decoder" && s.trainable != "tokens")
+    throw_usage("sam-decoder.trainable must be decoder (every tensor but the IoU token and head, as released) or tokens "
+                "(the mask tokens and their hypernetwork MLPs), got '" + s.trainable + "'");
   s.data.images = setting_str(j, "images");
   s.data.labels = setting_str(j, "labels");
   s.data.manifest = setting_str(j, "manifest");
@@ -88,6 +95,7 @@ SamDecoderSettings parse_sam_decoder_settings(const ojson& in) {
   }
   s.data.size = int(setting_integer(j, "size", 16, 4096));
   s.data.preset = setting_str(j, "preset");
+  s.data.severity = int(setting_integer(j, "severity", 1, 5));
   s.data.prompt = setting_str(j, "prompt");
   s.data.points = int(setting_integer(j, "points", 1, 64));
   s.check_data = setting_boolean(j, "check_data");
@@ -124,9 +132,15 @@ SamDecoderStage::SamDecoderStage(const SamDecoderSettings& s, const StageEnv& en
   if (cfg.sam.robust || cfg.sam.hq)
     throw_usage(cfg.path + " is a " + std::string(cfg.sam.robust ? "RobustSAM" : "HQ-SAM") +
                 " folder: rass-train sam-decoder fine-tunes SAM's own decoder (SAM, GleSAM)");
+  if (s_.enhance == "on" && !cfg.enhancer)
+    throw_usage("sam-decoder.enhance on: " + cfg.path + " has no enhancer (only GleSAM's folders have one)");
   // The data before the weights: a bad setting or pair stops the run at once.
   data_ = std::make_unique<SamDecoderData>(s_.data, env_.seed);
-  if (s_.check_data) data_->check();
+  if (s_.check_data) {
+    const std::string warning = data_->check();
+    if (!warning.empty() && env_.rank == 0 && !env_.quiet)
+      std::fprintf(stderr, "%s: warning: %s\n", env_.prog.c_str(), warning.c_str());
+  }
   model::SamModelOptions o;
   o.dir = s_.model;
   o.enhance = s_.enhance;
@@ -136,12 +150,20 @@ SamDecoderStage::SamDecoderStage(const SamDecoderSettings& s, const StageEnv& en
   o.dtype = "fp32";  // trainable weights are fp32 masters; the loop's AMP casts the compute
   model_ = std::make_unique<model::SamModel>(o);
   order_ = std::make_unique<DataOrder>(data_->size(), env_.seed);
+  // The export links the start folder's other files: a loop or a dangling
+  // link there is found now, not after the last step.
+  model::FolderWriter::check_tree(s_.model);
   nn::SamImpl& sam = *model_->sam;
   for (auto& p : sam.parameters()) p.set_requires_grad(false);
   if (model_->unet)
     for (auto& p : model_->unet->parameters()) p.set_requires_grad(false);
-  for (const auto& p : sam.mask_decoder->named_parameters(true))
-    p.value().set_requires_grad(p.key().find("iou") == std::string::npos);
+  for (const auto& p : sam.mask_decoder->named_parameters(true)) {
+    const std::string& n = p.key();
+    const bool train = s_.trainable == "tokens"
+                           ? n.rfind("mask_tokens.", 0) == 0 || n.rfind("output_hypernetworks_mlps.", 0) == 0
+                           : n.find("iou") == std::string::npos;
+    p.value().set_requires_grad(train);
+  }
 }
 
 std::vector<ParamGroup> SamDecoderStage::param_groups() {
@@ -212,8 +234,14 @@ void SamDecoderStage::export_model(const std::string& dir) {
     throw_usage("the export folder " + dir + " is the start folder (sam-decoder.model): choose another");
   model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
   const fs::path tmp = w.tmp();
-  // The enhancer and everything else is linked; the weights and sam.json are written.
-  w.link_tree(s_.model, "", {"sam.safetensors", "sam.json"});
+  // The enhancer and everything else is linked; the weights and sam.json
+  // are written. A decoder trained on SAM's own embedding (enhance off on a
+  // GleSAM folder) is exported as plain SAM: without the enhancer it was
+  // not trained with.
+  const bool drop_enhancer = model_->config.enhancer && !model_->enhancing;
+  std::set<std::string> skip = {"sam.safetensors", "sam.json"};
+  if (drop_enhancer) skip.insert({"unet", "text_encoder", "tokenizer", "scheduler"});
+  w.link_tree(s_.model, "", skip);
   torch::NoGradGuard ng;
   std::map<std::string, torch::Tensor> trained;
   for (const auto& p : model_->sam->mask_decoder->named_parameters(true))
@@ -241,6 +269,7 @@ void SamDecoderStage::export_model(const std::string& dir) {
   meta["rass"] = "rass-train sam-decoder: the mask decoder trained from " + s_.model;
   write_safetensors((tmp / "sam.safetensors").string(), out, meta);
   ojson cfg = read_json_file(s_.model + "/sam.json");
+  if (drop_enhancer) cfg.erase("enhancer");
   cfg["source"] = std::string("rass-train sam-decoder ") + rass::version() + " from " + s_.model;
   write_file_atomic((tmp / "sam.json").string(), json_file_text(cfg, (tmp / "sam.json").string(), 1) + "\n");
   w.commit();

@@ -36,6 +36,10 @@ StageInfo sam_decoder_stage_info();
 struct SamDecoderSettings {
   std::string model;            // the SAM or GleSAM folder to start from
   std::string enhance = "auto";  // auto (the folder's enhancer, if any), on, off
+  // decoder: every mask-decoder tensor whose name lacks "iou" (as released);
+  // tokens: the mask tokens and their hypernetwork MLPs only (the paper's
+  // other choice, left commented out in SamJoint._init_weight).
+  std::string trainable = "decoder";
   SamDecoderDataConfig data;
   bool check_data = true;       // read every pair before the first step
   double focal_weight = 1, dice_weight = 1;

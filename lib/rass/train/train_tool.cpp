@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/signals.hpp"
 #include "rass/model/device.hpp"
@@ -70,7 +71,6 @@ int run_train_tool(const TrainJob& job) {
     // refused now, not after the last step.
     const std::vector<std::string> inputs = input_directories(config.at(info->name), info->name);
     check_output_outside_inputs("loop.out_dir", c.out_dir, inputs);
-    check_output_outside_inputs("loop.export_dir", c.export_dir, inputs);
     std::error_code ec;
     if (!c.export_dir.empty()) {
       try {
@@ -79,6 +79,7 @@ int run_train_tool(const TrainJob& job) {
         throw_usage(std::string("loop.export_dir: ") + e.what());
       }
     }
+    check_export_dir(c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir, c.out_dir, inputs);
     if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
       throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
   }

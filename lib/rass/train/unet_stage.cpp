@@ -12,6 +12,7 @@
 #include "rass/model/restore.hpp"
 #include "rass/nn/ddpm.hpp"
 #include "rass/train/data_order.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/train/pretrain_export.hpp"
 
 using json = nlohmann::ordered_json;
@@ -139,6 +140,9 @@ UnetStage::UnetStage(const json& settings, const StageEnv& env) : impl_(std::mak
   for (auto& p : m.sd->text_encoder->parameters()) p.set_requires_grad(false);
   for (auto& p : m.sd->unet->parameters()) p.set_requires_grad(true);
   m.sd->unet->train();
+  // The export links the folder's other files: a loop or a dangling link
+  // there is found now, not after the last step.
+  model::FolderWriter::check_tree(m.sd_dir);
   if (env.rank == 0 && !env.quiet) {
     int64_t n = 0;
     for (auto& p : m.sd->unet->parameters()) n += p.numel();

@@ -10,6 +10,7 @@
 #include "rass/model/iqa_lpips.hpp"
 #include "rass/model/restore.hpp"
 #include "rass/train/data_order.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/train/pretrain_export.hpp"
 
 using json = nlohmann::ordered_json;
@@ -98,6 +99,9 @@ VaeStage::VaeStage(const json& settings, const StageEnv& env) : impl_(std::make_
     m.lpips = model::load_lpips(lpips_path, env.device);
     for (auto& p : m.lpips->parameters()) p.set_requires_grad(false);
   }
+  // The export links the folder's other files: a loop or a dangling link
+  // there is found now, not after the last step.
+  model::FolderWriter::check_tree(m.sd_dir);
   if (env.rank == 0 && !env.quiet) {
     int64_t n = 0;
     for (auto& p : m.sd->vae->parameters()) n += p.numel();
