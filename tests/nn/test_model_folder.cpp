@@ -78,6 +78,16 @@ TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") 
   put(t.path + "/dst/old.txt", "old");
   CHECK_THROWS_AS(model::FolderWriter(t.path + "/dst"), Error);
   CHECK(get(t.path + "/dst/old.txt") == "old");
+  // Replace mode takes only an earlier export (its .rass-export mark) or an empty folder.
+  try {
+    model::FolderWriter w(t.path + "/dst", model::FolderWriter::Existing::replace);
+    FAIL("a folder of other files was taken for an export");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 2);
+    CHECK(std::string(e.what()).find("not an earlier export") != std::string::npos);
+  }
+  CHECK(get(t.path + "/dst/old.txt") == "old");
+  put(t.path + "/dst/.rass-export", "");
   {
     model::FolderWriter w(t.path + "/dst", model::FolderWriter::Existing::replace);
     w.link_tree(t.path + "/src", "");
@@ -85,6 +95,7 @@ TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") 
     w.commit();
   }
   CHECK(get(t.path + "/dst/a.txt") == "new");
+  CHECK(fs::exists(t.path + "/dst/.rass-export"));  // an export again
   CHECK(!fs::exists(t.path + "/dst/old.txt"));  // replaced, not merged
   CHECK(entries(t.path) == 2);                  // the old folder is gone too
   put(t.path + "/file", "x");
@@ -246,6 +257,7 @@ TEST_CASE("FolderWriter: temporaries of a killed writer are removed, a live writ
   CHECK(!fs::exists(dst + "/.rass-writer"));  // the mark never stays in the finished folder
   // Replacing: the old folder waits inside the temporary and is gone after.
   put(dst + "/old.txt", "old");
+  put(dst + "/.rass-export", "");
   {
     model::FolderWriter w(dst, model::FolderWriter::Existing::replace);
     put(w.tmp() + "/new.txt", "new");

@@ -503,6 +503,39 @@ TEST_CASE("check_export_dir: the export never holds an input or the run, nor lie
   CHECK_NOTHROW(check_export_dir(t.path + "/exports/a", t.path + "/run", inputs));
 }
 
+TEST_CASE("the loop refuses start weights whose trainable tensors hold NaN, naming the tensor (exit 3)") {
+  test::TempDir t;
+  write_data(t.path + "/d", 1, 64, true);
+  fs::create_directories(t.path + "/m");
+  fs::copy_file(kTiny + "/sam.json", t.path + "/m/sam.json");
+  {
+    // The tiny SAM with a NaN in one decoder weight.
+    const auto f = SafeTensorsFile::open(kTiny + "/sam.safetensors");
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorToWrite> out;
+    for (const TensorView& v : f->tensors()) {
+      keep.push_back(model::to_tensor(v, f->path()).to(torch::kFloat).contiguous());
+      if (v.name == "mask_decoder.output_upscaling.0.weight") keep.back().view({-1})[3] = NAN;
+      out.push_back({v.name, DType::f32, v.shape, keep.back().data_ptr(), size_t(keep.back().nbytes())});
+    }
+    write_safetensors(t.path + "/m/sam.safetensors", out);
+  }
+  ojson s = settings(t.path + "/d", true);
+  s["model"] = t.path + "/m";
+  auto stage = make(s);
+  LoopConfig c;
+  c.steps = 2;
+  c.batch = 1;
+  try {
+    run_training(*stage, c);
+    FAIL("trained on NaN weights");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::bad_input);
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("mask_decoder.output_upscaling.0.weight") != std::string::npos);
+  }
+}
+
 TEST_CASE("sam-decoder: a start folder the export could not link stops the run before the first step") {
   test::TempDir t;
   write_data(t.path + "/d", 1, 64, true);

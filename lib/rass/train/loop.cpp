@@ -147,6 +147,12 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
       if (!t.defined() || !t.requires_grad())
         throw_usage(stage.name() + ": trainable tensor '" + name + "' is undefined or does not require grad");
       if (!names.insert(name).second) throw_usage(stage.name() + ": two trainable tensors are named '" + name + "'");
+      // Damaged start weights would end the run at its first step as a
+      // "non-finite loss" (exit 1) that points at the learning rate.
+      if (t.is_floating_point() && !torch::isfinite(t.detach()).all().item<bool>())
+        throw_bad_input(stage.name() + " start weights",
+                        "trainable tensor '" + name + "' holds NaN or infinite values before the first step (a damaged "
+                        "weights file?)");
       Param q;
       q.name = name;
       q.p = t;

@@ -134,7 +134,8 @@ std::pair<Image, Image> SamDecoderData::load(size_t i) const {
   // (a 1-bit PNG as 0/255); a label map as its indices.
   Image map = c_.masks == "binary" ? drop_alpha(read_image(p.label)) : read_label_image(p.label);
   if (map.channels != 1)
-    throw_bad_input(p.label, "is a colour image; a mask or label map has one channel (palette PNGs read as indices)");
+    throw_bad_input(p.label, "has " + std::to_string(map.channels) +
+                                 " channels; a mask or label map has one (palette PNGs read as indices)");
   if (map.width != img.width || map.height != img.height)
     throw_bad_input(p.label, "is " + std::to_string(map.width) + "x" + std::to_string(map.height) + " but its image " +
                                  p.image + " is " + std::to_string(img.width) + "x" + std::to_string(img.height));
