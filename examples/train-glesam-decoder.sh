@@ -18,7 +18,8 @@
 #   EPOCHS     passes over the training images (default 6, as released)
 #   BATCH      images a step (default 1, as released); SIZE  the training square (512)
 #   MASKS      labels (one object per label value not in SKIP) or binary (0/255 masks)
-#   SKIP       label values that are no object (default 255)
+#   SKIP       label values that are no object (default 255; 0 with MASKS=binary,
+#              whose evaluation then scores each mask's 255 pixels: give hard 0/255 masks)
 #   PROMPT     evaluation prompts: box, points or box+points (default points, GleSAM's code)
 #   TRAIN_FLAGS more rass-train flags, e.g. "--device cuda --set loop.amp=true"
 #   SAM_FLAGS  more rass-sam flags for the evaluation (eval-lqseg-sam.sh)
@@ -34,7 +35,8 @@ epochs=${EPOCHS:-6}
 batch=${BATCH:-1}
 size=${SIZE:-512}
 masks=${MASKS:-labels}
-skip=${SKIP:-255}
+# Binary masks are scored on their object 255: 0 is skipped (label maps: 255, the ignore index).
+[ "$masks" = binary ] && skip=${SKIP:-0} || skip=${SKIP:-255}
 read -r -a train_flags <<<"${TRAIN_FLAGS:-}"
 here=$(cd "$(dirname "$0")" && pwd)
 unset CDPATH
@@ -43,10 +45,12 @@ n=$(find "$images" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg
 [ "$n" -gt 0 ] || { echo "train-glesam-decoder.sh: no images in $images" >&2; exit 3; }
 steps=$(( (epochs * n + batch - 1) / batch ))
 mkdir -p "$out"
+skip_set=()  # a binary mask's object is its 255 pixels: skip is for label maps
+[ "$masks" = binary ] || skip_set=(--set "sam-decoder.skip=[$skip]")
 resume=()
 [ -n "$(ls -A "$out/train/checkpoints" 2>/dev/null)" ] && resume=(--resume)
 rass-train sam-decoder --set sam-decoder.model="$model" --set sam-decoder.images="$images" \
-  --set sam-decoder.labels="$labels" --set sam-decoder.masks="$masks" --set "sam-decoder.skip=[$skip]" \
+  --set sam-decoder.labels="$labels" --set sam-decoder.masks="$masks" ${skip_set[@]+"${skip_set[@]}"} \
   --set sam-decoder.size="$size" -o "$out/train" --steps "$steps" --batch "$batch" -q \
   ${resume[@]+"${resume[@]}"} ${train_flags[@]+"${train_flags[@]}"}
 

@@ -62,9 +62,15 @@ expect_exit 0 "an export over an earlier export" -- "$R" sam-decoder "${SET[@]}"
 [ -e "$T/run/final/.rass-export" ] || fail "the export holds no .rass-export mark"
 # A manifest's listed folders are inputs too.
 printf '{"image": "img/b.png", "label": "mask/b.png"}\n' > "$T/man.jsonl"
-expect_exit 2 "an output among a manifest's images" -- "$R" sam-decoder --set sam-decoder.model="$TINY" \
-  --set sam-decoder.manifest="$T/man.jsonl" --set sam-decoder.masks=binary --set sam-decoder.size=64 -o "$T/img/run" -q
+expect_exit 2 "an export among a manifest's images" -- "$R" sam-decoder --set sam-decoder.model="$TINY" \
+  --set sam-decoder.manifest="$T/man.jsonl" --set sam-decoder.masks=binary --set sam-decoder.size=64 -o "$T/e7" \
+  --set loop.export_dir="$T/img/run" -q
 stderr_has "a folder it lists files in" "the manifest's folder is named"
+# The default export folder follows the same rule, checked before the first step.
+mkdir -p "$T/e6/final" && echo notes > "$T/e6/final/notes.txt"
+expect_exit 2 "OUT/final holding other files" -- "$R" sam-decoder "${SET[@]}" -o "$T/e6" --steps 1 -q
+stderr_has "not an earlier export" "the folder is named"
+[ ! -e "$T/e6/checkpoints" ] && [ -s "$T/e6/final/notes.txt" ] || fail "the refused run trained or touched final/"
 # A symbolic link loop in the start folder: refused before the first step.
 mkdir -p "$T/m1" && cp "$TINY"/* "$T/m1/" && ln -s . "$T/m1/loop"
 expect_exit 3 "a start folder with a link loop" -- "$R" sam-decoder "${SET[@]}" --set sam-decoder.model="$T/m1" -o "$T/e5" -q

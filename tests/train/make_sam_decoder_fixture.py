@@ -28,7 +28,6 @@ segment-anything 1.0.) Writes under tests/fixtures/train/:
 """
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -39,6 +38,8 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "nn"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
+import st_read  # noqa: E402
 import st_write  # noqa: E402
 from sam_tiny_common import build_tiny  # noqa: E402
 
@@ -50,21 +51,6 @@ FIX = os.path.join(ROOT, "tests", "fixtures")
 OUT = os.path.join(FIX, "train")
 TINY_DIR = os.path.join(FIX, "nn", "sam_tiny")
 LR, WD = 1e-3, 1e-5
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        dt = {"F32": np.float32, "F16": np.float16}[v["dtype"]]
-        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dt).reshape(v["shape"]).astype(np.float32))
-    return out
 
 
 def image(size, seed):
@@ -101,7 +87,7 @@ def dice(logits, t, smooth=1e-6):
 def main():
     tiny = json.load(open(os.path.join(TINY_DIR, "sam.json")))
     sam = build_tiny(sam_modeling, tiny, MaskDecoder).eval()
-    w = read_safetensors(os.path.join(TINY_DIR, "sam.safetensors"))
+    w = {k: v.float() for k, v in st_read.torch_tensors(os.path.join(TINY_DIR, "sam.safetensors")).items()}
     missing, unexpected = sam.load_state_dict(w, strict=False)
     assert not unexpected and all(k.startswith("image_encoder") is False for k in missing), (missing, unexpected)
     sam.image_encoder.requires_grad_(False)

@@ -17,6 +17,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/degrade/cv_resize.hpp"
+#include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -82,8 +83,9 @@ void expect_error(const ojson& s, ExitCode code, const std::string& needle) {
     FAIL("accepted: " << s.dump());
   } catch (const Error& e) {
     CHECK(e.code() == code);
-    INFO(e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find(needle) != std::string::npos);
   }
 }
 
@@ -248,8 +250,10 @@ TEST_CASE("sam-decoder: prompts from a resized mask: points on its full pixels, 
   REQUIRE(s.points.size() == 3);
   std::set<std::pair<int, int>> seen;
   for (const auto& p : s.points) seen.insert({int(p[0]), int(p[1])});
-  // Two full pixels: both drawn, the last repeated.
+  // Two full pixels, fewer than 3: both in raster order, the last repeated (get_prompt).
   CHECK(bool(seen == std::set<std::pair<int, int>>{{1, 1}, {3, 1}}));
+  CHECK(bool(s.points[0] == std::array<double, 2>{1, 1}));
+  CHECK(bool(s.points[1] == std::array<double, 2>{3, 1}));
   CHECK(bool(s.points[2] == s.points[1]));
   REQUIRE(s.box.has_value());
   CHECK(bool(*s.box == std::array<double, 4>{1, 0, 4, 2}));
@@ -329,6 +333,27 @@ TEST_CASE("sam-decoder: samples are pure functions of (seed, step, sample); obje
   for (int sc : scales) CHECK((sc >= 1 && sc <= 4));
   CHECK(scales.size() >= 2);
   CHECK(bool(glesam_preset(3).first.resize_prob == std::vector<double>{0.1, 0.2, 0.7}));
+  // GleSAM's last steps: the factor sizes only the second resize, the final
+  // resize goes straight back to the full size, the second blur reuses the
+  // first kernel.
+  for (int scale = 1; scale <= 4; ++scale)
+    for (int k = 0; k < 8; ++k) {
+      const degrade::Record rec = degrade::sample_record(glesam_preset(scale), 7, "x" + std::to_string(k), 96, 96, 3);
+      const degrade::Op *b1 = nullptr, *b2 = nullptr;
+      for (const degrade::Op& op : rec.ops) {
+        CHECK(op.stage != "to_hq_size");
+        if (op.stage == "final_resize") CHECK((op.width == 96 && op.height == 96));
+        if (op.stage == "resize2") CHECK(op.width == int(96.0 / scale * op.factor));
+        if (op.stage == "blur1") b1 = &op;
+        if (op.stage == "blur2") b2 = &op;
+      }
+      CHECK((rec.out_width == 96 && rec.out_height == 96));
+      if (b1 && b2) {
+        CHECK(b2->kernel.size == b1->kernel.size);
+        CHECK(b2->kernel.sigma_x == b1->kernel.sigma_x);
+        CHECK(b2->kernel.theta == b1->kernel.theta);
+      }
+    }
 }
 
 TEST_CASE("sam-decoder: bad settings and data stop before the first step, naming what is wrong") {
@@ -340,8 +365,10 @@ TEST_CASE("sam-decoder: bad settings and data stop before the first step, naming
     b[k] = v;
     return b;
   };
-  expect_error(with("lora_rank", 4), ExitCode::usage, "sam-decoder.lora_rank");
+  expect_error(with("lora_rank", 4), ExitCode::usage, "sam-decoder setting 'lora_rank'");
   expect_error(with("trainable", "all"), ExitCode::usage, "sam-decoder.trainable");
+  expect_error(with("size", 15), ExitCode::usage, "size must be an integer 16..4096");
+  expect_error(with("focal_alpha", 2), ExitCode::usage, "focal_alpha must be in 0.0..1.0");
   expect_error(with("masks", "instances"), ExitCode::usage, "sam-decoder.masks");
   expect_error(with("prompt", "clicks"), ExitCode::usage, "points");
   expect_error(with("preset", "realesrgan-x4"), ExitCode::usage, "keep the mask's size");

@@ -55,6 +55,12 @@ struct PipelineConfig {
   std::vector<ResizeMode> resize_modes{ResizeMode::area, ResizeMode::bilinear, ResizeMode::bicubic};
   int scale = 1;                 // LQ size = HQ size // scale
   bool lq_at_hq_size = false;    // resize the LQ back to the HQ size (LQSeg presets)
+  // GleSAM's training data (rass-train sam-decoder's preset "glesam"; not
+  // flags): `scale` sets only the second resize's size, the final resize
+  // goes straight back to the HQ size (sinc and JPEG at that size), and the
+  // second blur uses the first order's kernel (its code's cv2.filter2D(out,
+  // -1, kernel)); the second kernel is drawn all the same.
+  bool glesam_final = false;
   ResizeMode upsample_mode = ResizeMode::bicubic;
   bool usm = false;              // Real-ESRGAN training sharpens the GT before degrading
   std::set<std::string> disabled;  // stage names switched off

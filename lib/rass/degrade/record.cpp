@@ -333,7 +333,7 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
   if (on("noise1")) rec.ops.push_back(n1);
   if (on("jpeg1")) rec.ops.push_back(jpeg_op("jpeg1", q1));
   if (!blur2) rec.skipped.push_back({"blur2", "probability"});
-  else if (on("blur2")) rec.ops.push_back(blur_op("blur2", k2));
+  else if (on("blur2")) rec.ops.push_back(blur_op("blur2", cfg.glesam_final ? k1 : k2));
   if (on("resize2")) {
     // F.interpolate(size=(int(ori_h / scale * f), int(ori_w / scale * f))).
     Op op = resize_op("resize2", r2.mode, int(double(w) / cfg.scale * r2.factor), int(double(h) / cfg.scale * r2.factor));
@@ -343,7 +343,8 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
   }
   if (on("noise2")) rec.ops.push_back(n2);
 
-  const Op final_resize = resize_op("final_resize", final_mode, w / cfg.scale, h / cfg.scale);
+  const Op final_resize = cfg.glesam_final ? resize_op("final_resize", final_mode, w, h)
+                                           : resize_op("final_resize", final_mode, w / cfg.scale, h / cfg.scale);
   const bool sinc_on = final_sinc && on("final_sinc");
   if (!final_sinc) rec.skipped.push_back({"final_sinc", "probability"});
   const bool jpeg2_on = on("jpeg2");
@@ -355,7 +356,7 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
 
   rec.out_width = final_resize.width;
   rec.out_height = final_resize.height;
-  if (cfg.lq_at_hq_size && cfg.scale != 1) {
+  if (cfg.lq_at_hq_size && cfg.scale != 1 && !cfg.glesam_final) {
     rec.ops.push_back(resize_op("to_hq_size", cfg.upsample_mode, w, h));
     rec.out_width = w;
     rec.out_height = h;

@@ -181,6 +181,8 @@ void FolderWriter::link_tree(const std::string& src, const std::string& rel, con
   for (const auto& e : fs::directory_iterator(src, ec)) {
     const std::string name = e.path().filename().string();
     if (skip.count(name)) continue;
+    // A folder made from an export is not an export (commit marks the real ones).
+    if (name == kExportMark || name == kWriterMark) continue;
     if (fs::is_directory(e.path(), ec)) link_tree(e.path().string(), (fs::path(rel) / name).string());
     else place_file(e.path(), base / name);
   }

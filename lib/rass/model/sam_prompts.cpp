@@ -94,8 +94,11 @@ std::vector<SamObject> sam_objects_from_labels(const Image& labels, const SamLab
       // A partial Fisher-Yates shuffle: `points` distinct pixels (random.sample's law).
       Rng rng(how.seed, key, "sam-points-" + std::to_string(v));
       std::vector<uint32_t>& px = e.pixels;
+      // GleSAM's get_prompt: random.sample when there are enough; else every
+      // pixel in raster order, the last one repeated.
       const size_t take = std::min(px.size(), size_t(how.points));
-      for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
+      if (px.size() >= size_t(how.points))
+        for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
       for (int k = 0; k < how.points; ++k) {
         const uint32_t i = px[std::min(size_t(k), take - 1)];  // too few pixels: the last one again
         o.points.push_back({double(i % uint32_t(w)), double(i / uint32_t(w))});

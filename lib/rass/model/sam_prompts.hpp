@@ -3,7 +3,8 @@
 // label map (--prompts-from), one object per label value, as the box- and
 // point-prompted evaluations of SAM on degraded images do (GleSAM's code:
 // masks_to_boxes' tight box, or random positive pixels of the object's
-// mask). Torch-free.
+// mask: all of them in raster order, the last repeated, when it has fewer).
+// Torch-free.
 #pragma once
 #include <array>
 #include <cstdint>

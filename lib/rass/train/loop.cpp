@@ -147,12 +147,6 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
       if (!t.defined() || !t.requires_grad())
         throw_usage(stage.name() + ": trainable tensor '" + name + "' is undefined or does not require grad");
       if (!names.insert(name).second) throw_usage(stage.name() + ": two trainable tensors are named '" + name + "'");
-      // Damaged start weights would end the run at its first step as a
-      // "non-finite loss" (exit 1) that points at the learning rate.
-      if (t.is_floating_point() && !torch::isfinite(t.detach()).all().item<bool>())
-        throw_bad_input(stage.name() + " start weights",
-                        "trainable tensor '" + name + "' holds NaN or infinite values before the first step (a damaged "
-                        "weights file?)");
       Param q;
       q.name = name;
       q.p = t;
@@ -352,6 +346,13 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       start = load_state(params, ck, from, c, world, note);
       s.last_checkpoint = from;
     }
+    // Damaged start weights (or checkpoint) would end the run at its first
+    // step as a "non-finite loss" (exit 1) that points at the learning rate.
+    for (const Param& q : params)
+      if (q.p.is_floating_point() && !torch::isfinite(q.p.detach()).all().item<bool>())
+        throw_bad_input(from.empty() ? stage.name() + " start weights" : from,
+                        "trainable tensor '" + q.name + "' holds NaN or infinite values before the first step (a " +
+                            (from.empty() ? std::string("damaged weights file of the start folder?)") : std::string("damaged checkpoint?)")));
     if (writer) {
       make_directories(ckdir);
       log_path = path_join(c.out_dir, "log.jsonl");

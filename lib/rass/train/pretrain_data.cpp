@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
@@ -158,6 +159,20 @@ double StageSettings::num(const std::string& k) const {
 int64_t StageSettings::integer(const std::string& k) const {
   if (!at(k).is_number_integer()) throw_usage(stage + " setting " + k + " must be an integer");
   return at(k).get<int64_t>();
+}
+
+double StageSettings::num(const std::string& k, double lo, double hi) const {
+  const double v = num(k);
+  if (!(v >= lo && v <= hi))
+    throw_usage(stage + " setting " + k + " must be in " + batch::format_number(lo) + ".." + batch::format_number(hi));
+  return v;
+}
+
+int64_t StageSettings::integer(const std::string& k, int64_t lo, int64_t hi) const {
+  const int64_t v = integer(k);
+  if (v < lo || v > hi)
+    throw_usage(stage + " setting " + k + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+  return v;
 }
 
 bool StageSettings::flag(const std::string& k) const {

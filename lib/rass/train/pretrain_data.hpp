@@ -71,6 +71,9 @@ struct StageSettings {
   std::string str(const std::string& k) const;
   double num(const std::string& k) const;
   int64_t integer(const std::string& k) const;
+  // The same, refused outside [lo, hi].
+  double num(const std::string& k, double lo, double hi) const;
+  int64_t integer(const std::string& k, int64_t lo, int64_t hi) const;
   bool flag(const std::string& k) const;
 };
 

@@ -5,11 +5,11 @@
 #include <cstring>
 #include <set>
 
-#include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
+#include "rass/train/image_pairs.hpp"
 
 namespace rass::train {
 
@@ -112,35 +112,18 @@ RasData::RasData(const RasDataConfig& c, uint64_t seed) : c_(c), seed_(seed) {
       throw_usage("ras.crop_size " + std::to_string(c_.crop_size) + " is smaller than preset '" + c_.preset +
                   "' accepts (" + std::to_string(degrade::min_input_side(degrade_)) + ")");
   }
-  batch::InputSpec spec;
-  spec.roles = {{"image", {"image", "hq"}, true, ""}, {"label", {"label", "gt"}, true, c_.label_suffix}};
-  if (!c_.manifest.empty()) {
-    if (!c_.images.empty() || !c_.labels.empty())
-      throw_usage("stage: give either images + labels (two directories) or manifest, not both");
-    spec.manifest = c_.manifest;
-  } else {
-    if (c_.images.empty() || c_.labels.empty())
-      throw_usage("stage: the training data is missing: set images and labels (two directories) or manifest");
-    spec.inputs = {c_.images, c_.labels};
-  }
-  spec.match_stem = c_.match_stem;
-  spec.allow_stdin = false;
-  for (const batch::Item& it : batch::collect_items(spec)) {
-    if (!it.error.empty()) throw_bad_input(it.name(), it.error);
-    items_.push_back({it.key, it.paths.at(0), it.paths.at(1)});
-  }
-  if (items_.empty()) throw_bad_input(c_.manifest.empty() ? c_.images : c_.manifest, "holds no image/label pairs");
+  ImagePairSource src;
+  src.images = c_.images;
+  src.labels = c_.labels;
+  src.manifest = c_.manifest;
+  src.label_suffix = c_.label_suffix;
+  src.match_stem = c_.match_stem;
+  for (ImagePair& p : list_image_pairs(src, "image/label pairs")) items_.push_back({p.key, p.image, p.label});
 }
 
 std::pair<Image, LabelMap> RasData::load(size_t i) const {
   const Pair& p = items_.at(i);
-  Image img = drop_alpha(read_image(p.image));
-  if (img.depth != 8) throw_bad_input(p.image, "is a 16-bit image; training reads 8-bit images (convert it)");
-  if (img.channels == 1) {
-    Image rgb(img.width, img.height, 3, 8);
-    for (size_t k = 0; k < img.samples(); ++k) std::memset(rgb.u8() + 3 * k, img.u8()[k], 3);
-    img = std::move(rgb);
-  }
+  Image img = read_training_rgb(p.image);
   const Image raw = read_label_image(p.label);
   if (raw.channels != 1)
     throw_bad_input(p.label, "is a colour image; a label map has one channel of class indices (palette PNGs read as indices)");

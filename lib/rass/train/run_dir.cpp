@@ -67,7 +67,8 @@ void RunDirLock::abandon() {
   if (created_) ::rmdir(dir_.c_str());  // fails, as it should, when anything else is there
 }
 
-std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage) {
+std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage,
+                                           bool listed) {
   std::vector<std::string> out;
   if (!stage_section.is_object()) return out;
   for (auto it = stage_section.begin(); it != stage_section.end(); ++it) {
@@ -76,7 +77,7 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
     std::error_code ec;
     if (!p.empty() && fs::is_directory(p, ec)) out.push_back(stage + "." + it.key() + "=" + p);
     const std::string& k = it.key();
-    if (p.empty() || k.size() < 8 || k.compare(k.size() - 8, 8, "manifest") != 0 || !fs::is_regular_file(p, ec))
+    if (!listed || p.empty() || k.size() < 8 || k.compare(k.size() - 8, 8, "manifest") != 0 || !fs::is_regular_file(p, ec))
       continue;
     // The folders of the files it lists (a malformed manifest is the stage's
     // to report, with its line).

@@ -33,7 +33,10 @@ class RunDirLock {
 // existing directories: model folders, image and label folders, packs),
 // and the folders of the files its manifests list (a string setting that
 // names a regular file and whose key ends in "manifest").
-std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage);
+// `listed`: with the manifest-listed folders (for the export, which replaces
+// its folder whole; a run's own directory may sit beside the images).
+std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage,
+                                           bool listed = false);
 
 // Refuses (exit 2) an output folder `dir` (given as `what`, e.g.
 // "loop.out_dir") that is one of `inputs` or lies inside one: a run must not

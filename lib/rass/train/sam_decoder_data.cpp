@@ -1,15 +1,14 @@
 #include "rass/train/sam_decoder_data.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <set>
 
-#include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
 #include "rass/degrade/cv_resize.hpp"
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
+#include "rass/train/image_pairs.hpp"
 
 namespace rass::train {
 
@@ -27,6 +26,7 @@ degrade::PipelineConfig glesam_preset(int scale) {
   c.first.resize_range = {0.5, 1.5};
   c.scale = scale;
   c.lq_at_hq_size = true;
+  c.glesam_final = true;
   return c;
 }
 
@@ -53,10 +53,13 @@ void sam_decoder_prompts(const Image& mask, int points, bool want_points, bool w
     std::vector<uint32_t> px;
     for (size_t i = 0; i < n; ++i)
       if (m[i] == top) px.push_back(uint32_t(i));
+    // get_prompt: random.sample when there are enough; else every pixel in
+    // raster order, the last one repeated.
     const size_t take = std::min(px.size(), size_t(points));
-    for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
+    if (px.size() >= size_t(points))
+      for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
     for (int k = 0; k < points; ++k) {
-      const uint32_t i = px[std::min(size_t(k), take - 1)];  // too few pixels: the last one again
+      const uint32_t i = px[std::min(size_t(k), take - 1)];
       out.points.push_back({double(i % uint32_t(w)), double(i / uint32_t(w))});
     }
   }
@@ -101,35 +104,20 @@ SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c
       throw_usage("sam-decoder.size " + std::to_string(c_.size) + " is smaller than preset '" + c_.preset +
                   "' accepts (" + std::to_string(degrade::min_input_side(p)) + ")");
   }
-  batch::InputSpec spec;
-  spec.roles = {{"image", {"image", "lq", "hq"}, true, ""}, {"label", {"label", "mask", "gt"}, true, c_.label_suffix}};
-  if (!c_.manifest.empty()) {
-    if (!c_.images.empty() || !c_.labels.empty())
-      throw_usage("stage: give either images + labels (two directories) or manifest, not both");
-    spec.manifest = c_.manifest;
-  } else {
-    if (c_.images.empty() || c_.labels.empty())
-      throw_usage("stage: the training data is missing: set images and labels (two directories) or manifest");
-    spec.inputs = {c_.images, c_.labels};
-  }
-  spec.match_stem = c_.match_stem;
-  spec.allow_stdin = false;
-  for (const batch::Item& it : batch::collect_items(spec)) {
-    if (!it.error.empty()) throw_bad_input(it.name(), it.error);
-    items_.push_back({it.key, it.paths.at(0), it.paths.at(1)});
-  }
-  if (items_.empty()) throw_bad_input(c_.manifest.empty() ? c_.images : c_.manifest, "holds no image/mask pairs");
+  ImagePairSource src;
+  src.images = c_.images;
+  src.labels = c_.labels;
+  src.manifest = c_.manifest;
+  src.label_suffix = c_.label_suffix;
+  src.match_stem = c_.match_stem;
+  src.image_fields = {"image", "lq", "hq"};
+  src.label_fields = {"label", "mask", "gt"};
+  for (ImagePair& p : list_image_pairs(src, "image/mask pairs")) items_.push_back({p.key, p.image, p.label});
 }
 
 std::pair<Image, Image> SamDecoderData::load(size_t i) const {
   const Pair& p = items_.at(i);
-  Image img = drop_alpha(read_image(p.image));
-  if (img.depth != 8) throw_bad_input(p.image, "is a 16-bit image; training reads 8-bit images (convert it)");
-  if (img.channels == 1) {
-    Image rgb(img.width, img.height, 3, 8);
-    for (size_t k = 0; k < img.samples(); ++k) std::memset(rgb.u8() + 3 * k, img.u8()[k], 3);
-    img = std::move(rgb);
-  }
+  Image img = read_training_rgb(p.image);
   // A binary mask is read as cv2.imread(GRAYSCALE) reads it: gray levels
   // (a 1-bit PNG as 0/255); a label map as its indices.
   Image map = c_.masks == "binary" ? drop_alpha(read_image(p.label)) : read_label_image(p.label);

@@ -5,13 +5,16 @@
 //   aspect; the object's 0/255 mask resized by cv2.resize's bilinear filter
 //   (its soft edges are the loss's targets, v / 255);
 //   `points` positive prompts drawn without replacement from the resized
-//   mask's pixels of value 255 (all of them, the last repeated, when there
-//   are fewer), or the tight box of its pixels above 0 (masks_to_boxes);
+//   mask's pixels of value 255 (all of them in raster order, the last
+//   repeated, when there are fewer), or the tight box of its pixels above 0
+//   (masks_to_boxes);
 //   the LQ image made online from the resized one: preset "glesam" is the
 //   Real-ESRGAN second-order model with GleSAM's first-order resize
-//   ([0.1, 0.2, 0.7] up/down/keep over [0.5, 1.5]) and a downsampling
-//   factor drawn per sample from [1, 2, 3, 3, 4, 4, 4, 4], the LQ brought
-//   back to size x size; "none": the images are LQ already; or any
+//   ([0.1, 0.2, 0.7] up/down/keep over [0.5, 1.5]), a downsampling factor
+//   drawn per sample from [1, 2, 3, 3, 4, 4, 4, 4] that sizes the second
+//   resize only, the final resize straight back to size x size (sinc and
+//   JPEG there) and the second blur with the first order's kernel, as its
+//   dataset code does; "none": the images are LQ already; or any
 //   rass-degrade preset whose LQ keeps the HQ size.
 // Objects: masks "labels" makes one object per value of a label map not in
 // `skip` (as rass-sam --prompts-from does), a sample drawing one of them;

@@ -16,6 +16,7 @@
 #include "rass/core/version.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/model_folder.hpp"
+#include "rass/train/pretrain_data.hpp"
 
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -40,71 +41,46 @@ ojson sam_decoder_loop_defaults() {
                {"clip_grad_norm", 0.0}, {"batch", 1}};
 }
 
-const std::string kPrefix = "sam-decoder.";
-
-std::string setting_str(const ojson& j, const char* k) {
-  if (!j[k].is_string()) throw_usage(kPrefix + k + " must be a string");
-  return j[k].get<std::string>();
-}
-bool setting_boolean(const ojson& j, const char* k) {
-  if (!j[k].is_boolean()) throw_usage(kPrefix + k + " must be true or false");
-  return j[k].get<bool>();
-}
-double setting_number(const ojson& j, const char* k, double lo, double hi) {
-  if (!j[k].is_number() || !(j[k].get<double>() >= lo && j[k].get<double>() <= hi))
-    throw_usage(kPrefix + k + " must be a number in " + batch::format_number(lo) + ".." + batch::format_number(hi));
-  return j[k].get<double>();
-}
-int64_t setting_integer(const ojson& j, const char* k, int64_t lo, int64_t hi) {
-  if (!j[k].is_number_integer() || j[k].get<int64_t>() < lo || j[k].get<int64_t>() > hi)
-    throw_usage(kPrefix + k + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
-  return j[k].get<int64_t>();
-}
-
 }  // namespace
 
 SamDecoderSettings parse_sam_decoder_settings(const ojson& in) {
-  if (!in.is_object()) throw_usage("the stage section must be an object");
-  ojson j = sam_decoder_defaults();
-  for (const auto& [k, v] : in.items()) {
-    if (!j.contains(k)) throw_usage(kPrefix + k + " is not a setting of rass-train sam-decoder");
-    j[k] = v;
-  }
+  const StageSettings j{"sam-decoder", in, sam_decoder_defaults()};
+  j.check_keys();
   SamDecoderSettings s;
-  s.model = setting_str(j, "model");
+  s.model = j.str("model");
   if (s.model.empty()) throw_usage("sam-decoder.model: give the SAM or GleSAM folder to start from (scripts/convert_sam.py -o DIR)");
-  s.enhance = setting_str(j, "enhance");
+  s.enhance = j.str("enhance");
   if (s.enhance != "auto" && s.enhance != "on" && s.enhance != "off")
     throw_usage("sam-decoder.enhance must be auto, on or off, got '" + s.enhance + "'");
-  s.trainable = setting_str(j, "trainable");
+  s.trainable = j.str("trainable");
   if (s.trainable != "decoder" && s.trainable != "tokens")
     throw_usage("sam-decoder.trainable must be decoder (every tensor but the IoU token and head, as released) or tokens "
                 "(the mask tokens and their hypernetwork MLPs), got '" + s.trainable + "'");
-  s.data.images = setting_str(j, "images");
-  s.data.labels = setting_str(j, "labels");
-  s.data.manifest = setting_str(j, "manifest");
-  s.data.label_suffix = setting_str(j, "label_suffix");
-  s.data.match_stem = setting_boolean(j, "match_stem");
-  s.data.masks = setting_str(j, "masks");
-  if (!j["skip"].is_array()) throw_usage("sam-decoder.skip must be a list of label values (0..65535)");
+  s.data.images = j.str("images");
+  s.data.labels = j.str("labels");
+  s.data.manifest = j.str("manifest");
+  s.data.label_suffix = j.str("label_suffix");
+  s.data.match_stem = j.flag("match_stem");
+  s.data.masks = j.str("masks");
+  if (!j.at("skip").is_array()) throw_usage("sam-decoder.skip must be a list of label values (0..65535)");
   s.data.skip.clear();
-  for (const auto& e : j["skip"]) {
+  for (const auto& e : j.at("skip")) {
     if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > 65535)
       throw_usage("sam-decoder.skip must hold label values 0..65535");
     s.data.skip.push_back(e.get<int>());
   }
-  s.data.size = int(setting_integer(j, "size", 16, 4096));
-  s.data.preset = setting_str(j, "preset");
-  s.data.severity = int(setting_integer(j, "severity", 1, 5));
-  s.data.prompt = setting_str(j, "prompt");
-  s.data.points = int(setting_integer(j, "points", 1, 64));
-  s.check_data = setting_boolean(j, "check_data");
-  s.focal_weight = setting_number(j, "focal_weight", 0, 1e6);
-  s.dice_weight = setting_number(j, "dice_weight", 0, 1e6);
+  s.data.size = int(j.integer("size", 16, 4096));
+  s.data.preset = j.str("preset");
+  s.data.severity = int(j.integer("severity", 1, 5));
+  s.data.prompt = j.str("prompt");
+  s.data.points = int(j.integer("points", 1, 64));
+  s.check_data = j.flag("check_data");
+  s.focal_weight = j.num("focal_weight", 0, 1e6);
+  s.dice_weight = j.num("dice_weight", 0, 1e6);
   if (s.focal_weight + s.dice_weight <= 0) throw_usage("sam-decoder.focal_weight and dice_weight are both 0: nothing to train on");
-  s.focal_alpha = setting_number(j, "focal_alpha", 0, 1);
-  s.focal_gamma = setting_number(j, "focal_gamma", 0, 100);
-  s.dice_smooth = setting_number(j, "dice_smooth", 0, 1e6);
+  s.focal_alpha = j.num("focal_alpha", 0, 1);
+  s.focal_gamma = j.num("focal_gamma", 0, 100);
+  s.dice_smooth = j.num("dice_smooth", 0, 1e6);
   return s;
 }
 

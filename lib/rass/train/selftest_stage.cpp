@@ -4,6 +4,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/train/data_order.hpp"
@@ -65,12 +66,15 @@ class SelftestStage : public Stage {
     return l;
   }
   void export_model(const std::string& dir) override {
-    make_directories(dir);
+    // A folder like every stage's export: written whole, then put in place
+    // (an earlier export replaced), with the export mark.
+    model::FolderWriter fw(dir, model::FolderWriter::Existing::replace);
     auto w = w_.detach().cpu().contiguous(), b = b_.detach().cpu().contiguous();
-    write_safetensors(path_join(dir, "selftest.safetensors"),
+    write_safetensors(path_join(fw.tmp(), "selftest.safetensors"),
                       {{"weight", DType::f32, {outputs_, inputs_}, w.data_ptr(), size_t(w.numel()) * 4},
                        {"bias", DType::f32, {outputs_}, b.data_ptr(), size_t(b.numel()) * 4}},
                       {{"format", "pt"}});
+    fw.commit();
   }
 
  private:

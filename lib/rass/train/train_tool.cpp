@@ -72,14 +72,15 @@ int run_train_tool(const TrainJob& job) {
     const std::vector<std::string> inputs = input_directories(config.at(info->name), info->name);
     check_output_outside_inputs("loop.out_dir", c.out_dir, inputs);
     std::error_code ec;
-    if (!c.export_dir.empty()) {
-      try {
-        model::FolderWriter::check_destination(c.export_dir, model::FolderWriter::Existing::replace);
-      } catch (const Error& e) {
-        throw_usage(std::string("loop.export_dir: ") + e.what());
-      }
+    // The default export (OUT/final) too: an earlier version's export there
+    // holds no mark, and is refused now rather than after the last step.
+    const std::string export_dir = c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir;
+    try {
+      model::FolderWriter::check_destination(export_dir, model::FolderWriter::Existing::replace);
+    } catch (const Error& e) {
+      throw_usage(std::string("loop.export_dir: ") + e.what());
     }
-    check_export_dir(c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir, c.out_dir, inputs);
+    check_export_dir(export_dir, c.out_dir, input_directories(config.at(info->name), info->name, /*listed=*/true));
     if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
       throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
   }

@@ -1,0 +1,31 @@
+// The image + label-map pairs a training stage reads (ras, sam-decoder):
+// two folders paired by item key, as rass-eval-miou pairs predictions and
+// ground truth, or a JSON-lines manifest. Torch-free.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "rass/core/image.hpp"
+
+namespace rass::train {
+
+struct ImagePair {
+  std::string key, image, label;
+};
+
+struct ImagePairSource {
+  std::string images, labels, manifest;  // two folders, or a manifest
+  std::string label_suffix;              // label file-name end stripped for the key ("" = the extension)
+  bool match_stem = false;
+  std::vector<std::string> image_fields{"image", "hq"}, label_fields{"label", "gt"};  // manifest fields
+};
+
+// Error(usage) for folders and manifest both or neither given; Error(bad_input)
+// for a bad pair (named) or no pair at all (`what`: "image/label pairs").
+std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::string& what);
+
+// An 8-bit image as RGB (gray expanded, alpha dropped); a 16-bit image is
+// Error(bad_input) naming the file.
+Image read_training_rgb(const std::string& path);
+
+}  // namespace rass::train
