@@ -92,6 +92,8 @@ mkdir -p "$tmp"
 cp -rL "$base" "$tmp/base"
 cp -rL "$work/restore" "$tmp/restore"
 cp -rL "$work/ras/final" "$tmp/segment"
+# The embedded model is no training export: a later export may not take it for one.
+find "$tmp" -name .rass-export -delete
 secs=$(awk -F'\t' '{s += $2} END {print s + 0}' "$times")
 python_free_json() {  # recipe.json without python: what made the folder
   printf '{\n'
