@@ -28,6 +28,15 @@ expect_exit 0 "x4 preset" -- "$D" "$IMG/chelsea.png" -o "$T/x4.png" -p realesrga
 grep -q '"width": 112' "$T/.out" || fail "x4 output width should be 451//4 = 112"
 expect_exit 0 "lqseg-3 keeps the HQ size" -- "$D" "$IMG/chelsea.png" -o "$T/l3.png" -p lqseg-3 --json
 grep -A3 '"output"' "$T/.out" | grep -q '"width": 451' || fail "lqseg-3 output should be 451 wide"
+# glesam: a factor drawn per image (in the record), the LQ at the HQ size;
+# --scale N fixes it; the record replays byte for byte.
+expect_exit 0 "glesam keeps the HQ size" -- "$D" "$IMG/chelsea.png" -o "$T/g.png" -p glesam -s 5 --record "$T/g.json" --json
+grep -A3 '"output"' "$T/.out" | grep -q '"width": 451' || fail "glesam output should be 451 wide"
+grep -q '"scale": [1-4]' "$T/g.json" || fail "the record holds the drawn scale: $(grep scale "$T/g.json")"
+expect_exit 0 "glesam replay" -- "$D" "$IMG/chelsea.png" --replay "$T/g.json" -o "$T/g2.png"
+cmp -s "$T/g.png" "$T/g2.png" || fail "glesam replay differs"
+expect_exit 0 "glesam --scale 2" -- "$D" "$IMG/chelsea.png" -o "$T/g3.png" -p glesam --scale 2 -s 5 --record "$T/g3.json"
+grep -q '"scale": 2' "$T/g3.json" || fail "--scale 2 does not fix glesam's scale"
 expect_exit 0 "lqseg-3 at LQ size" -- "$D" "$IMG/chelsea.png" -o "$T/l3n.png" -p lqseg-3 --lq-size native --json
 grep -A3 '"output"' "$T/.out" | grep -q '"width": 112' || fail "lqseg-3 native should be 112 wide"
 for p in blur noise jpeg downsample; do

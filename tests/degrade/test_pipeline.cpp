@@ -27,7 +27,8 @@ TEST_CASE("output sizes of the presets") {
     const char* preset;
     int w, h;
   } cases[] = {{"rass", 451, 300}, {"realesrgan-x4", 112, 75}, {"lqseg-1", 451, 300},
-               {"lqseg-2", 451, 300}, {"lqseg-3", 451, 300}, {"blur", 451, 300}, {"downsample", 451, 300}};
+               {"lqseg-2", 451, 300}, {"lqseg-3", 451, 300}, {"glesam", 451, 300}, {"blur", 451, 300},
+               {"downsample", 451, 300}};
   for (const Case& c : cases) {
     for (uint64_t seed = 0; seed < 5; ++seed) {
       Record r = sample_record(make_preset(c.preset), seed, "k", 451, 300, 3);
@@ -40,6 +41,35 @@ TEST_CASE("output sizes of the presets") {
   Record r = sample_record(native, 1, "k", 451, 300, 3);
   CHECK(r.out_width == 112);
   CHECK(r.out_height == 75);
+}
+
+TEST_CASE("glesam: a scale drawn per image from its list, the second resize at 1/scale, the LQ at the HQ size") {
+  const PipelineConfig cfg = make_preset("glesam");
+  std::map<int, int> seen;
+  for (uint64_t seed = 0; seed < 64; ++seed) {
+    const Record r = sample_record(cfg, seed, "img", 400, 333, 3);
+    REQUIRE((r.scale >= 1 && r.scale <= 4));
+    ++seen[r.scale];
+    CHECK(r.out_width == 400);
+    CHECK(r.out_height == 333);
+    for (const Op& op : r.ops) {
+      CHECK(op.stage != "to_hq_size");
+      if (op.stage == "resize2") CHECK(op.width == int(400.0 / r.scale * op.factor));
+      if (op.stage == "final_resize") CHECK((op.width == 400 && op.height == 333));
+    }
+    // The same key and seed draw the same scale; the pipeline's draws are a
+    // fixed scale's (the scale has its own stream).
+    CHECK(sample_record(cfg, seed, "img", 400, 333, 3).scale == r.scale);
+    PipelineConfig fixed = cfg;
+    fixed.scale_choices.clear();
+    fixed.scale = r.scale;
+    const Record f = sample_record(fixed, seed, "img", 400, 333, 3);
+    REQUIRE(f.ops.size() == r.ops.size());
+    for (size_t i = 0; i < f.ops.size(); ++i) CHECK(f.ops[i].width == r.ops[i].width);
+  }
+  // Its list 1, 2, 3, 3, 4, 4, 4, 4: every scale, 4 the commonest.
+  CHECK(seen.size() == 4);
+  CHECK(seen[4] > seen[1]);
 }
 
 TEST_CASE("first resize uses floor(n * factor) and the second int(n / scale * factor)") {

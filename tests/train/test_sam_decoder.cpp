@@ -332,13 +332,19 @@ TEST_CASE("sam-decoder: samples are pure functions of (seed, step, sample); obje
   }
   for (int sc : scales) CHECK((sc >= 1 && sc <= 4));
   CHECK(scales.size() >= 2);
-  CHECK(bool(glesam_preset(3).first.resize_prob == std::vector<double>{0.1, 0.2, 0.7}));
+  const degrade::PipelineConfig gp = degrade::make_preset("glesam");
+  CHECK(bool(gp.first.resize_prob == std::vector<double>{0.1, 0.2, 0.7}));
+  CHECK(bool(gp.scale_choices == std::vector<int>{1, 2, 3, 3, 4, 4, 4, 4}));
   // GleSAM's last steps: the factor sizes only the second resize, the final
   // resize goes straight back to the full size, the second blur reuses the
   // first kernel.
   for (int scale = 1; scale <= 4; ++scale)
     for (int k = 0; k < 8; ++k) {
-      const degrade::Record rec = degrade::sample_record(glesam_preset(scale), 7, "x" + std::to_string(k), 96, 96, 3);
+      degrade::PipelineConfig fixed = gp;  // as rass-degrade -p glesam --scale N
+      fixed.scale = scale;
+      fixed.scale_choices.clear();
+      const degrade::Record rec = degrade::sample_record(fixed, 7, "x" + std::to_string(k), 96, 96, 3);
+      CHECK(rec.scale == scale);
       const degrade::Op *b1 = nullptr, *b2 = nullptr;
       for (const degrade::Op& op : rec.ops) {
         CHECK(op.stage != "to_hq_size");

@@ -210,7 +210,10 @@ degrade::DegradeJob DegradeCli::job() const {
     std::string m;
     while (std::getline(ss, m, ',')) cfg.resize_modes.push_back(parse_resize_mode(m));
   }
-  if (app_->count("--scale") > 0) cfg.scale = scale_;
+  if (app_->count("--scale") > 0) {
+    cfg.scale = scale_;
+    cfg.scale_choices.clear();  // a scale given is the scale (glesam draws one per image)
+  }
   if (app_->count("--lq-size") > 0) {
     if (lq_size_ != "native" && lq_size_ != "hq") throw_usage("--lq-size must be native or hq");
     cfg.lq_at_hq_size = lq_size_ == "hq";

@@ -53,7 +53,7 @@ OrderConfig second_order_defaults() {
 
 const std::vector<std::string>& preset_names() {
   static const std::vector<std::string> names = [] {
-    std::vector<std::string> n = {"realesrgan-x4", "rass", "lqseg-1", "lqseg-2", "lqseg-3"};
+    std::vector<std::string> n = {"realesrgan-x4", "rass", "lqseg-1", "lqseg-2", "lqseg-3", "glesam"};
     for (const std::string& s : single_degradation_names()) n.push_back(s);
     return n;
   }();
@@ -86,6 +86,17 @@ PipelineConfig make_preset(const std::string& name, int severity) {
     // GleSAM LQSeg: downsample rate 1, 2, 4; LQ returned at HQ size so masks align.
     cfg.scale = name == "lqseg-1" ? 1 : name == "lqseg-2" ? 2 : 4;
     cfg.lq_at_hq_size = true;
+  } else if (name == "glesam") {
+    // GleSAM's training data (options/lrseg_add_mask_multi_dataset_ms.yaml
+    // and dataset/codeformer_add_maskv3_ms.py): a first resize that mostly
+    // keeps the size, a downsampling factor drawn per image that sizes the
+    // second resize, the LQ back at the HQ size.
+    cfg.first.resize_prob = {0.1, 0.2, 0.7};
+    cfg.first.resize_range = {0.5, 1.5};
+    cfg.scale = 4;  // the largest choice (what min_input_side needs)
+    cfg.scale_choices = {1, 2, 3, 3, 4, 4, 4, 4};
+    cfg.lq_at_hq_size = true;
+    cfg.glesam_final = true;
   } else if (std::find(single_degradation_names().begin(), single_degradation_names().end(), name) !=
              single_degradation_names().end()) {
     if (severity < 1 || severity > 5) throw_usage("--severity must be 1..5, got " + std::to_string(severity));
@@ -195,6 +206,8 @@ void validate(const PipelineConfig& cfg) {
     if (k < 1 || k % 2 == 0 || k > 21) throw_usage("--kernel-sizes: sizes must be odd, 1..21 (got " + std::to_string(k) + ")");
   if (cfg.resize_modes.empty()) throw_usage("--resize-modes is empty");
   if (cfg.scale < 1) throw_usage("--scale must be a positive integer");
+  for (int s : cfg.scale_choices)
+    if (s < 1 || s > cfg.scale) throw_usage("scale choices must be 1.." + std::to_string(cfg.scale));
 }
 
 static nlohmann::ordered_json order_json(const OrderConfig& o) {
@@ -225,6 +238,8 @@ nlohmann::ordered_json config_to_json(const PipelineConfig& cfg) {
   for (ResizeMode m : cfg.resize_modes) modes.push_back(resize_mode_name(m));
   j["resize_modes"] = modes;
   j["scale"] = cfg.scale;
+  if (!cfg.scale_choices.empty()) j["scale_choices"] = cfg.scale_choices;
+  if (cfg.glesam_final) j["glesam_final"] = true;
   j["lq_size"] = cfg.lq_at_hq_size ? "hq" : "native";
   j["upsample_mode"] = resize_mode_name(cfg.upsample_mode);
   j["usm"] = cfg.usm;

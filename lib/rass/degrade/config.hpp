@@ -55,12 +55,16 @@ struct PipelineConfig {
   std::vector<ResizeMode> resize_modes{ResizeMode::area, ResizeMode::bilinear, ResizeMode::bicubic};
   int scale = 1;                 // LQ size = HQ size // scale
   bool lq_at_hq_size = false;    // resize the LQ back to the HQ size (LQSeg presets)
-  // GleSAM's training data (rass-train sam-decoder's preset "glesam"; not
-  // flags): `scale` sets only the second resize's size, the final resize
-  // goes straight back to the HQ size (sinc and JPEG at that size), and the
-  // second blur uses the first order's kernel (its code's cv2.filter2D(out,
-  // -1, kernel)); the second kernel is drawn all the same.
+  // GleSAM's training data (preset "glesam"; not flags): `scale` sets only
+  // the second resize's size, the final resize goes straight back to the
+  // HQ size (sinc and JPEG at that size), and the second blur uses the first
+  // order's kernel (its code's cv2.filter2D(out, -1, kernel)); the second
+  // kernel is drawn all the same.
   bool glesam_final = false;
+  // Non-empty: each image's scale drawn uniformly from this list (its own
+  // keyed stream; the record holds the one drawn). GleSAM: 1,2,3,3,4,4,4,4.
+  // --scale N fixes it again.
+  std::vector<int> scale_choices;
   ResizeMode upsample_mode = ResizeMode::bicubic;
   bool usm = false;              // Real-ESRGAN training sharpens the GT before degrading
   std::set<std::string> disabled;  // stage names switched off
@@ -69,7 +73,7 @@ struct PipelineConfig {
 
 // The second order's defaults differ from the first's.
 OrderConfig second_order_defaults();
-// Preset names: realesrgan-x4, rass, lqseg-1, lqseg-2, lqseg-3, blur, noise, jpeg, downsample.
+// Preset names: realesrgan-x4, rass, lqseg-1, lqseg-2, lqseg-3, glesam, blur, noise, jpeg, downsample.
 const std::vector<std::string>& preset_names();
 // The presets that apply one named degradation at --severity 1..5 (blur,
 // noise, jpeg, downsample and the corruptions of corruptions.hpp), and the

@@ -284,6 +284,12 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
   rec.channels = channels;
   rec.scale = cfg.scale;
   if (!cfg.named.name.empty()) return sample_named(cfg, rec, seed, key);
+  // A scale drawn per image (GleSAM) comes from a stream of its own, so the
+  // pipeline's draws below stay those of a fixed scale.
+  const int scale = cfg.scale_choices.empty()
+                        ? cfg.scale
+                        : cfg.scale_choices[size_t(Rng(seed, key, "scale-choice").below(cfg.scale_choices.size()))];
+  rec.scale = scale;
 
   Rng rng(seed, key, "params");
   // Kernels first, as the reference's dataset does, then the model's draws in order.
@@ -336,7 +342,7 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
   else if (on("blur2")) rec.ops.push_back(blur_op("blur2", cfg.glesam_final ? k1 : k2));
   if (on("resize2")) {
     // F.interpolate(size=(int(ori_h / scale * f), int(ori_w / scale * f))).
-    Op op = resize_op("resize2", r2.mode, int(double(w) / cfg.scale * r2.factor), int(double(h) / cfg.scale * r2.factor));
+    Op op = resize_op("resize2", r2.mode, int(double(w) / scale * r2.factor), int(double(h) / scale * r2.factor));
     op.direction = r2.direction;
     op.factor = r2.factor;
     rec.ops.push_back(op);
@@ -344,7 +350,7 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
   if (on("noise2")) rec.ops.push_back(n2);
 
   const Op final_resize = cfg.glesam_final ? resize_op("final_resize", final_mode, w, h)
-                                           : resize_op("final_resize", final_mode, w / cfg.scale, h / cfg.scale);
+                                           : resize_op("final_resize", final_mode, w / scale, h / scale);
   const bool sinc_on = final_sinc && on("final_sinc");
   if (!final_sinc) rec.skipped.push_back({"final_sinc", "probability"});
   const bool jpeg2_on = on("jpeg2");
@@ -356,7 +362,7 @@ Record sample_record(const PipelineConfig& cfg, uint64_t seed, const std::string
 
   rec.out_width = final_resize.width;
   rec.out_height = final_resize.height;
-  if (cfg.lq_at_hq_size && cfg.scale != 1 && !cfg.glesam_final) {
+  if (cfg.lq_at_hq_size && scale != 1 && !cfg.glesam_final) {
     rec.ops.push_back(resize_op("to_hq_size", cfg.upsample_mode, w, h));
     rec.out_width = w;
     rec.out_height = h;

@@ -12,24 +12,6 @@
 
 namespace rass::train {
 
-const std::vector<int>& glesam_scales() {
-  static const std::vector<int> s = {1, 2, 3, 3, 4, 4, 4, 4};
-  return s;
-}
-
-degrade::PipelineConfig glesam_preset(int scale) {
-  // options/lrseg_add_mask_multi_dataset_ms.yaml: Real-ESRGAN's kernels,
-  // noise, JPEG and second order; the first resize mostly keeps the size.
-  degrade::PipelineConfig c = degrade::make_preset("lqseg-1");
-  c.preset = "glesam";
-  c.first.resize_prob = {0.1, 0.2, 0.7};
-  c.first.resize_range = {0.5, 1.5};
-  c.scale = scale;
-  c.lq_at_hq_size = true;
-  c.glesam_final = true;
-  return c;
-}
-
 Image object_mask(const Image& labels, int value) {
   Image m(labels.width, labels.height, 1, 8);
   const size_t n = size_t(labels.width) * size_t(labels.height);
@@ -83,9 +65,7 @@ SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c
   if (c_.severity < 1 || c_.severity > 5) throw_usage("sam-decoder.severity must be 1..5");
   want_points_ = c_.prompt != "box";
   want_box_ = c_.prompt != "points";
-  if (c_.preset == "glesam") {
-    for (int s = 1; s <= 4; ++s) degrade_.push_back(glesam_preset(s));
-  } else if (!c_.preset.empty() && c_.preset != "none") {
+  if (!c_.preset.empty() && c_.preset != "none") {
     degrade::PipelineConfig p;
     try {
       p = degrade::make_preset(c_.preset, c_.severity);
@@ -209,13 +189,10 @@ SamDecoderSample SamDecoderData::sample(size_t item, int64_t step, int64_t sampl
     s.lq = std::move(hq);
     return s;
   }
-  const degrade::PipelineConfig* cfg = &degrade_[0];
-  if (c_.preset == "glesam") {
-    s.scale = glesam_scales()[size_t(rng.below(glesam_scales().size()))];
-    cfg = &degrade_[size_t(s.scale - 1)];
-  }
+  // Preset glesam draws each sample's downsampling factor (rec.scale).
   const std::string key = s.key + "@" + draw_key;
-  const degrade::Record rec = degrade::sample_record(*cfg, seed_, key, hq.width, hq.height, 3);
+  const degrade::Record rec = degrade::sample_record(degrade_[0], seed_, key, hq.width, hq.height, 3);
+  s.scale = rec.scale;
   s.lq = degrade::apply_record(hq, rec, key);
   if (s.lq.width != c_.size || s.lq.height != c_.size)
     throw_runtime("sam-decoder: preset '" + c_.preset + "' made a " + std::to_string(s.lq.width) + "x" +

@@ -8,8 +8,8 @@
 //   mask's pixels of value 255 (all of them in raster order, the last
 //   repeated, when there are fewer), or the tight box of its pixels above 0
 //   (masks_to_boxes);
-//   the LQ image made online from the resized one: preset "glesam" is the
-//   Real-ESRGAN second-order model with GleSAM's first-order resize
+//   the LQ image made online from the resized one: preset "glesam"
+//   (rass-degrade's, degrade/config.hpp) is the Real-ESRGAN second-order model with GleSAM's first-order resize
 //   ([0.1, 0.2, 0.7] up/down/keep over [0.5, 1.5]), a downsampling factor
 //   drawn per sample from [1, 2, 3, 3, 4, 4, 4, 4] that sizes the second
 //   resize only, the final resize straight back to size x size (sinc and
@@ -52,10 +52,6 @@ struct SamDecoderDataConfig {
   int points = 3;
 };
 
-// GleSAM's per-sample downsampling factors (synthesizing_opt.scale).
-const std::vector<int>& glesam_scales();
-// The "glesam" preset at downsampling factor `scale` (1..4).
-degrade::PipelineConfig glesam_preset(int scale);
 
 struct SamDecoderSample {
   std::string key;
@@ -107,7 +103,7 @@ class SamDecoderData {
   uint64_t seed_;
   std::vector<Pair> items_;
   bool want_points_ = true, want_box_ = false;
-  std::vector<degrade::PipelineConfig> degrade_;  // glesam: index scale - 1; else one
+  std::vector<degrade::PipelineConfig> degrade_;  // the preset's (none: empty)
 };
 
 }  // namespace rass::train
