@@ -488,14 +488,42 @@ torch::Tensor SamModel::embed(const SamInput& in, SamDecoderFeatures* decoder_fe
   return enhancing ? enhance(z) : z;
 }
 
-SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
-                                const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
-                                const Image* gt, const SamDecoderFeatures& decoder_features) const {
+nn::SamPrompts SamModel::prompt_tensors(const std::vector<SamObject>& objects, size_t a, size_t b,
+                                       const SamInput& in) const {
   const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
   // SAM 2's transform_coords: x / w * S in float32.
   const float fw = float(in.width), fh = float(in.height), fs = float(config.sam.image_size);
   auto to_x = [&](double x) { return is_sam2() ? float(x) / fw * fs : float(x * sx); };
   auto to_y = [&](double y) { return is_sam2() ? float(y) / fh * fs : float(y * sy); };
+  const int64_t n = int64_t(b - a);
+  const size_t max_points = objects[a].points.size();
+  nn::SamPrompts p;
+  if (max_points > 0) {
+    std::vector<float> c(size_t(n) * max_points * 2, 0.0f), l(size_t(n) * max_points, -1.0f);
+    for (size_t i = a; i < b; ++i)
+      for (size_t k = 0; k < objects[i].points.size(); ++k) {
+        // apply_coords: float64 scaling, then float32 (torch.as_tensor(dtype=float)).
+        c[((i - a) * max_points + k) * 2] = to_x(objects[i].points[k][0]);
+        c[((i - a) * max_points + k) * 2 + 1] = to_y(objects[i].points[k][1]);
+        l[(i - a) * max_points + k] = float(objects[i].point_labels[k]);
+      }
+    p.point_coords = torch::tensor(c).view({n, int64_t(max_points), 2}).to(device);
+    p.point_labels = torch::tensor(l).view({n, int64_t(max_points)}).to(device);
+  }
+  if (objects[a].box.has_value()) {
+    std::vector<float> bx;
+    for (size_t i = a; i < b; ++i) {
+      const auto& q = *objects[i].box;
+      bx.insert(bx.end(), {to_x(q[0]), to_y(q[1]), to_x(q[2]), to_y(q[3])});
+    }
+    p.boxes = torch::tensor(bx).view({n, 4}).to(device);
+  }
+  return p;
+}
+
+SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vector<SamObject>& objects,
+                                const SamInput& in, bool multimask, int fill, bool keep_low_res, int group,
+                                const Image* gt, const SamDecoderFeatures& decoder_features) const {
   if (is_sam2() && !decoder_features.s0.defined())
     throw_runtime("SAM 2 decodes with the image's high-resolution features: pass embed()'s decoder_features");
   SamPrediction out;
@@ -527,29 +555,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
            objects[b].box.has_value() == objects[a].box.has_value())
       ++b;
     const int64_t n = int64_t(b - a);
-    const bool all_box = objects[a].box.has_value();
-    const size_t max_points = objects[a].points.size();
-    nn::SamPrompts p;
-    if (max_points > 0) {
-      std::vector<float> c(size_t(n) * max_points * 2, 0.0f), l(size_t(n) * max_points, -1.0f);
-      for (size_t i = a; i < b; ++i)
-        for (size_t k = 0; k < objects[i].points.size(); ++k) {
-          // apply_coords: float64 scaling, then float32 (torch.as_tensor(dtype=float)).
-          c[((i - a) * max_points + k) * 2] = to_x(objects[i].points[k][0]);
-          c[((i - a) * max_points + k) * 2 + 1] = to_y(objects[i].points[k][1]);
-          l[(i - a) * max_points + k] = float(objects[i].point_labels[k]);
-        }
-      p.point_coords = torch::tensor(c).view({n, int64_t(max_points), 2}).to(device);
-      p.point_labels = torch::tensor(l).view({n, int64_t(max_points)}).to(device);
-    }
-    if (all_box) {
-      std::vector<float> bx;
-      for (size_t i = a; i < b; ++i) {
-        const auto& q = *objects[i].box;
-        bx.insert(bx.end(), {to_x(q[0]), to_y(q[1]), to_x(q[2]), to_y(q[3])});
-      }
-      p.boxes = torch::tensor(bx).view({n, 4}).to(device);
-    }
+    const nn::SamPrompts p = prompt_tensors(objects, a, b, in);
     torch::Tensor logits, iou, tokens;  // tokens: each output's mask token
     if (is_sam2()) {
       const nn::Sam2Decoded d = sam2->decode({embedding, decoder_features.s0, decoder_features.s1}, p, multimask);

@@ -194,6 +194,11 @@ class SamModel {
                         bool multimask, int fill, bool keep_low_res = false, int group = 16,
                         const Image* gt = nullptr, const SamDecoderFeatures& decoder_features = {}) const;
 
+  // The prompts of objects [a, b) (each with as many points, and a box or
+  // none alike) as the decoder takes them: coordinates scaled into the
+  // model's frame as SamPredictor (or SAM2ImagePredictor) scales them.
+  nn::SamPrompts prompt_tensors(const std::vector<SamObject>& objects, size_t a, size_t b, const SamInput& in) const;
+
   // SamAutomaticMaskGenerator.generate (SAM2AutomaticMaskGenerator's for
   // SAM 2, use_m2m as `o` says: its points scaled x / w * S in float32, its logits
   // upsampled straight to the crop's size, min_mask_region_area its

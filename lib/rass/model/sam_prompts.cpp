@@ -61,6 +61,15 @@ SamPromptKind parse_sam_prompt_kind(const std::string& s) {
   throw_usage("--prompt-type " + s + ": expected box, points or box+points");
 }
 
+std::vector<uint32_t> sam_sample_pixels(std::vector<uint32_t>& px, int n, Rng& rng) {
+  const size_t take = std::min(px.size(), size_t(n));
+  if (px.size() >= size_t(n))
+    for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
+  std::vector<uint32_t> out;
+  for (int k = 0; k < n; ++k) out.push_back(px[std::min(size_t(k), take - 1)]);  // too few: the last one again
+  return out;
+}
+
 std::vector<SamObject> sam_objects_from_labels(const Image& labels, const SamLabelPrompts& how, const std::string& key,
                                                const std::string& name) {
   if (labels.channels != 1)
@@ -91,16 +100,8 @@ std::vector<SamObject> sam_objects_from_labels(const Image& labels, const SamLab
     o.label = v;
     if (how.kind != SamPromptKind::points) o.box = std::array<double, 4>{double(e.x0), double(e.y0), double(e.x1), double(e.y1)};
     if (want_points) {
-      // A partial Fisher-Yates shuffle: `points` distinct pixels (random.sample's law).
       Rng rng(how.seed, key, "sam-points-" + std::to_string(v));
-      std::vector<uint32_t>& px = e.pixels;
-      // GleSAM's get_prompt: random.sample when there are enough; else every
-      // pixel in raster order, the last one repeated.
-      const size_t take = std::min(px.size(), size_t(how.points));
-      if (px.size() >= size_t(how.points))
-        for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
-      for (int k = 0; k < how.points; ++k) {
-        const uint32_t i = px[std::min(size_t(k), take - 1)];  // too few pixels: the last one again
+      for (const uint32_t i : sam_sample_pixels(e.pixels, how.points, rng)) {
         o.points.push_back({double(i % uint32_t(w)), double(i / uint32_t(w))});
         o.point_labels.push_back(1);
       }

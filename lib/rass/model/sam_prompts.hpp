@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rass/core/image.hpp"
+#include "rass/core/rng.hpp"
 
 namespace rass::model {
 
@@ -22,6 +23,12 @@ struct SamObject {
   std::vector<int> point_labels;             // 1 foreground, 0 background
   std::optional<std::array<double, 4>> box;  // (x0, y0, x1, y1)
 };
+
+// GleSAM's get_prompt over an object's pixels (row-major indices): `n` of
+// them as random.sample draws them (a partial Fisher-Yates shuffle by `rng`)
+// when there are at least n, else all in their order, the last repeated.
+// `pixels` (not empty) is reordered in place.
+std::vector<uint32_t> sam_sample_pixels(std::vector<uint32_t>& pixels, int n, Rng& rng);
 
 // "X,Y" or "X,Y,L" (L 1 foreground, 0 background). Error(usage) naming the flag.
 std::pair<std::array<double, 2>, int> parse_sam_point(const std::string& s);

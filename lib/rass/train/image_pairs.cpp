@@ -1,10 +1,7 @@
 #include "rass/train/image_pairs.hpp"
 
-#include <cstring>
-
 #include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
-#include "rass/io/image_io.hpp"
 
 namespace rass::train {
 
@@ -29,17 +26,6 @@ std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::str
   }
   if (out.empty()) throw_bad_input(s.manifest.empty() ? s.images : s.manifest, "holds no " + what);
   return out;
-}
-
-Image read_training_rgb(const std::string& path) {
-  Image img = drop_alpha(read_image(path));
-  if (img.depth != 8) throw_bad_input(path, "is a 16-bit image; training reads 8-bit images (convert it)");
-  if (img.channels == 1) {
-    Image rgb(img.width, img.height, 3, 8);
-    for (size_t k = 0; k < img.samples(); ++k) std::memset(rgb.u8() + 3 * k, img.u8()[k], 3);
-    img = std::move(rgb);
-  }
-  return img;
 }
 
 }  // namespace rass::train

@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "rass/core/image.hpp"
-
 namespace rass::train {
 
 struct ImagePair {
@@ -23,9 +21,5 @@ struct ImagePairSource {
 // Error(usage) for folders and manifest both or neither given; Error(bad_input)
 // for a bad pair (named) or no pair at all (`what`: "image/label pairs").
 std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::string& what);
-
-// An 8-bit image as RGB (gray expanded, alpha dropped); a 16-bit image is
-// Error(bad_input) naming the file.
-Image read_training_rgb(const std::string& path);
 
 }  // namespace rass::train

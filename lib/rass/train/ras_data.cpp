@@ -9,7 +9,7 @@
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
-#include "rass/train/image_pairs.hpp"
+#include "rass/model/restore_size.hpp"
 
 namespace rass::train {
 
@@ -112,18 +112,12 @@ RasData::RasData(const RasDataConfig& c, uint64_t seed) : c_(c), seed_(seed) {
       throw_usage("ras.crop_size " + std::to_string(c_.crop_size) + " is smaller than preset '" + c_.preset +
                   "' accepts (" + std::to_string(degrade::min_input_side(degrade_)) + ")");
   }
-  ImagePairSource src;
-  src.images = c_.images;
-  src.labels = c_.labels;
-  src.manifest = c_.manifest;
-  src.label_suffix = c_.label_suffix;
-  src.match_stem = c_.match_stem;
-  for (ImagePair& p : list_image_pairs(src, "image/label pairs")) items_.push_back({p.key, p.image, p.label});
+  items_ = list_image_pairs(c_, "image/label pairs");
 }
 
 std::pair<Image, LabelMap> RasData::load(size_t i) const {
-  const Pair& p = items_.at(i);
-  Image img = read_training_rgb(p.image);
+  const ImagePair& p = items_.at(i);
+  Image img = model::to_rgb8(read_image(p.image), p.image);
   const Image raw = read_label_image(p.label);
   if (raw.channels != 1)
     throw_bad_input(p.label, "is a colour image; a label map has one channel of class indices (palette PNGs read as indices)");

@@ -21,16 +21,13 @@
 #include "rass/core/rng.hpp"
 #include "rass/degrade/color_aug.hpp"
 #include "rass/degrade/config.hpp"
+#include "rass/train/image_pairs.hpp"
 
 namespace rass::train {
 
-struct RasDataConfig {
-  // Either two directories paired by item key (as rass-eval-miou pairs
-  // predictions and ground truth) or a JSON-lines manifest with "image" and
-  // "label" fields (also "hq" / "gt").
-  std::string images, labels, manifest;
-  std::string label_suffix;  // label file-name end stripped for the key ("" = the extension)
-  bool match_stem = false;
+// The pairs (image_pairs.hpp): two directories paired by item key or a
+// JSON-lines manifest with "image" and "label" fields (also "hq" / "gt").
+struct RasDataConfig : ImagePairSource {
   bool reduce_zero_label = false;  // ADE20K raw annotations: 0 -> 255, v -> v - 1
   int num_classes = 0;             // labels must be < num_classes or `ignore`
   int ignore = 255;
@@ -93,12 +90,9 @@ class RasData {
   const RasDataConfig& config() const { return c_; }
 
  private:
-  struct Pair {
-    std::string key, image, label;
-  };
   RasDataConfig c_;
   uint64_t seed_;
-  std::vector<Pair> items_;
+  std::vector<ImagePair> items_;
   degrade::PipelineConfig degrade_;
   bool degrade_on_ = true;
 };

@@ -8,7 +8,8 @@
 #include "rass/degrade/pil_resize.hpp"
 #include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
-#include "rass/train/image_pairs.hpp"
+#include "rass/model/restore_size.hpp"
+#include "rass/model/sam_prompts.hpp"
 
 namespace rass::train {
 
@@ -35,15 +36,8 @@ void sam_decoder_prompts(const Image& mask, int points, bool want_points, bool w
     std::vector<uint32_t> px;
     for (size_t i = 0; i < n; ++i)
       if (m[i] == top) px.push_back(uint32_t(i));
-    // get_prompt: random.sample when there are enough; else every pixel in
-    // raster order, the last one repeated.
-    const size_t take = std::min(px.size(), size_t(points));
-    if (px.size() >= size_t(points))
-      for (size_t k = 0; k < take; ++k) std::swap(px[k], px[k + rng.below(px.size() - k)]);
-    for (int k = 0; k < points; ++k) {
-      const uint32_t i = px[std::min(size_t(k), take - 1)];
+    for (const uint32_t i : model::sam_sample_pixels(px, points, rng))
       out.points.push_back({double(i % uint32_t(w)), double(i / uint32_t(w))});
-    }
   }
   if (want_box) {
     int x0 = w, y0 = h, x1 = -1, y1 = -1;
@@ -84,20 +78,12 @@ SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c
       throw_usage("sam-decoder.size " + std::to_string(c_.size) + " is smaller than preset '" + c_.preset +
                   "' accepts (" + std::to_string(degrade::min_input_side(p)) + ")");
   }
-  ImagePairSource src;
-  src.images = c_.images;
-  src.labels = c_.labels;
-  src.manifest = c_.manifest;
-  src.label_suffix = c_.label_suffix;
-  src.match_stem = c_.match_stem;
-  src.image_fields = {"image", "lq", "hq"};
-  src.label_fields = {"label", "mask", "gt"};
-  for (ImagePair& p : list_image_pairs(src, "image/mask pairs")) items_.push_back({p.key, p.image, p.label});
+  items_ = list_image_pairs(c_, "image/mask pairs");
 }
 
 std::pair<Image, Image> SamDecoderData::load(size_t i) const {
-  const Pair& p = items_.at(i);
-  Image img = read_training_rgb(p.image);
+  const ImagePair& p = items_.at(i);
+  Image img = model::to_rgb8(read_image(p.image), p.image);
   // A binary mask is read as cv2.imread(GRAYSCALE) reads it: gray levels
   // (a 1-bit PNG as 0/255); a label map as its indices.
   Image map = c_.masks == "binary" ? drop_alpha(read_image(p.label)) : read_label_image(p.label);
@@ -125,7 +111,19 @@ std::vector<int> SamDecoderData::objects(const Image& map, const std::string& na
     const int v = map.depth == 16 ? int(map.u16()[i]) : int(map.u8()[i]);
     if (std::find(c_.skip.begin(), c_.skip.end(), v) == c_.skip.end()) present.insert(v);
   }
+  if (present.empty()) throw_bad_input(name, "holds no object: every value is in sam-decoder.skip");
   return std::vector<int>(present.begin(), present.end());
+}
+
+namespace {
+bool any_pixel(const Image& m) {
+  return std::any_of(m.data.begin(), m.data.end(), [](uint8_t v) { return v > 0; });
+}
+}  // namespace
+
+std::string SamDecoderData::vanished() const {
+  return "holds no object that stays visible at " + std::to_string(c_.size) + "x" + std::to_string(c_.size) +
+         " (sam-decoder.size)";
 }
 
 Image SamDecoderData::resized_mask(const Image& map, int object) const {
@@ -142,19 +140,8 @@ std::string SamDecoderData::check() const {
         std::all_of(map.data.begin(), map.data.end(), [](uint8_t v) { return v == 0 || v == 255; }))
       ++binary_looking;
     const std::vector<int> objs = objects(map, items_[i].label);
-    if (objs.empty())
-      throw_bad_input(items_[i].label, "holds no object: every value is in sam-decoder.skip");
-    bool any = false;
-    for (int o : objs) {
-      const Image r = resized_mask(map, o);
-      if (std::any_of(r.data.begin(), r.data.end(), [](uint8_t v) { return v > 0; })) {
-        any = true;
-        break;
-      }
-    }
-    if (!any)
-      throw_bad_input(items_[i].label, "holds no object that stays visible at " + std::to_string(c_.size) + "x" +
-                                           std::to_string(c_.size) + " (sam-decoder.size)");
+    if (std::none_of(objs.begin(), objs.end(), [&](int o) { return any_pixel(resized_mask(map, o)); }))
+      throw_bad_input(items_[i].label, vanished());
   }
   const bool skips_255 = std::find(c_.skip.begin(), c_.skip.end(), 255) != c_.skip.end();
   const bool skips_0 = std::find(c_.skip.begin(), c_.skip.end(), 0) != c_.skip.end();
@@ -172,17 +159,14 @@ SamDecoderSample SamDecoderData::sample(size_t item, int64_t step, int64_t sampl
   s.key = items_[item].key;
   // The object: the first of a random order whose mask survives the resize.
   std::vector<int> objs = objects(map, items_[item].label);
-  if (objs.empty()) throw_bad_input(items_[item].label, "holds no object: every value is in sam-decoder.skip");
   bool found = false;
   for (size_t k = 0; k < objs.size() && !found; ++k) {
     std::swap(objs[k], objs[k + rng.below(objs.size() - k)]);
     s.target = resized_mask(map, objs[k]);
-    found = std::any_of(s.target.data.begin(), s.target.data.end(), [](uint8_t v) { return v > 0; });
+    found = any_pixel(s.target);
     s.object = objs[k];
   }
-  if (!found)
-    throw_bad_input(items_[item].label, "holds no object that stays visible at " + std::to_string(c_.size) + "x" +
-                                            std::to_string(c_.size) + " (sam-decoder.size)");
+  if (!found) throw_bad_input(items_[item].label, vanished());
   sam_decoder_prompts(s.target, c_.points, want_points_, want_box_, rng, s);
   Image hq = img.width == c_.size && img.height == c_.size ? img : pil_resize(img, c_.size, c_.size, PilFilter::bicubic);
   if (degrade_.empty()) {

@@ -34,15 +34,17 @@
 #include "rass/core/image.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/degrade/config.hpp"
+#include "rass/train/image_pairs.hpp"
 
 namespace rass::train {
 
-struct SamDecoderDataConfig {
-  // Two directories paired by item key, or a JSON-lines manifest with
-  // "image" and "label" fields (also "lq" / "mask").
-  std::string images, labels, manifest;
-  std::string label_suffix;
-  bool match_stem = false;
+// The pairs (image_pairs.hpp): two directories paired by item key, or a
+// JSON-lines manifest with "image" and "label" fields (also "lq" / "mask").
+struct SamDecoderDataConfig : ImagePairSource {
+  SamDecoderDataConfig() {
+    image_fields = {"image", "lq", "hq"};
+    label_fields = {"label", "mask", "gt"};
+  }
   std::string masks = "labels";  // labels | binary
   std::vector<int> skip{255};    // masks "labels": values that are no object
   int size = 512;
@@ -91,17 +93,16 @@ class SamDecoderData {
   const SamDecoderDataConfig& config() const { return c_; }
 
  private:
-  struct Pair {
-    std::string key, image, label;
-  };
   // The image (RGB 8-bit) and its map (1 channel) as read, checked.
   std::pair<Image, Image> load(size_t i) const;
-  // The objects of a map (label values, or {-1} for a binary mask).
+  // The objects of a map (label values, or {-1} for a binary mask); none is
+  // Error(bad_input) naming the map.
   std::vector<int> objects(const Image& map, const std::string& name) const;
   Image resized_mask(const Image& map, int object) const;
+  std::string vanished() const;  // the message for a map whose objects all resize to nothing
   SamDecoderDataConfig c_;
   uint64_t seed_;
-  std::vector<Pair> items_;
+  std::vector<ImagePair> items_;
   bool want_points_ = true, want_box_ = false;
   std::vector<degrade::PipelineConfig> degrade_;  // the preset's (none: empty)
 };

@@ -157,23 +157,11 @@ torch::Tensor SamDecoderStage::embed(const model::SamInput& in) const {
 torch::Tensor SamDecoderStage::decode(const torch::Tensor& embedding, const model::SamInput& in,
                                       const std::vector<std::array<double, 2>>& points,
                                       const std::optional<std::array<double, 4>>& box) const {
-  // SamPredictor's apply_coords / apply_boxes: scaled per axis in float64, then float32.
-  const double sx = double(in.resized_width) / in.width, sy = double(in.resized_height) / in.height;
-  nn::SamPrompts p;
-  const auto dev = model_->device;
-  if (!points.empty()) {
-    std::vector<float> c, l;
-    for (const auto& q : points) c.push_back(float(q[0] * sx)), c.push_back(float(q[1] * sy)), l.push_back(1.0f);
-    p.point_coords = torch::tensor(c).view({1, int64_t(points.size()), 2}).to(dev);
-    p.point_labels = torch::tensor(l).view({1, int64_t(points.size())}).to(dev);
-  }
-  if (box) {
-    const auto& b = *box;
-    p.boxes = torch::tensor(std::vector<float>{float(b[0] * sx), float(b[1] * sy), float(b[2] * sx), float(b[3] * sy)})
-                  .view({1, 4})
-                  .to(dev);
-  }
-  return model_->sam->decode(embedding, p, /*multimask=*/false).first;
+  model::SamObject o;  // positive clicks and the box, as rass-sam prompts them
+  o.points = points;
+  o.point_labels.assign(points.size(), 1);
+  o.box = box;
+  return model_->sam->decode(embedding, model_->prompt_tensors({o}, 0, 1, in), /*multimask=*/false).first;
 }
 
 StepLoss SamDecoderStage::compute_loss(const StepContext& ctx) {
@@ -220,9 +208,8 @@ void SamDecoderStage::export_model(const std::string& dir) {
   w.link_tree(s_.model, "", skip);
   torch::NoGradGuard ng;
   std::map<std::string, torch::Tensor> trained;
-  for (const auto& p : model_->sam->mask_decoder->named_parameters(true))
-    if (p.value().requires_grad())
-      trained["mask_decoder." + p.key()] = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const std::vector<ParamGroup> groups = param_groups();
+  for (const auto& [name, t] : groups.at(0).params) trained[name] = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
   const auto start = SafeTensorsFile::open(s_.model + "/sam.safetensors");
   std::vector<TensorToWrite> out;
   size_t replaced = 0;
