@@ -54,6 +54,14 @@ cp srv/summary.tsv srv-first.tsv
 expect_exit 0 "eval-sr-samsr.sh again (resumed)" -- bash "$E/eval-sr-samsr.sh" "$FIX/nn/samsr_tiny" sc/images srv
 cmp -s srv/summary.tsv srv-first.tsv || fail "eval-sr-samsr.sh: a second run gives another summary"
 
+# train-sinsr.sh: two distillation steps of the tiny network, then the
+# teacher and the student scored on the scenes (one row, both columns).
+expect_exit 0 "train-sinsr.sh" -- env STEPS=2 BATCH=2 CROP=64 WARMUP=0 \
+  bash "$E/train-sinsr.sh" "$FIX/nn/samsr_tiny" sc/images sc/images sd
+[ "$(wc -l <sd/summary.tsv)" = 2 ] || fail "train-sinsr.sh: a header and one row expected: $(cat sd/summary.tsv)"
+[ "$(awk -F'\t' 'NR == 2 && $1 == 2' sd/summary.tsv | wc -l)" = 1 ] || fail "train-sinsr.sh: 2 images scored: $(cat sd/summary.tsv)"
+grep -qF '"method": "sinsr"' sd/train/final/samsr.json || fail "train-sinsr.sh: the student is not method sinsr"
+
 # eval-robustness.sh: two corruptions at two severities, a row each, the
 # summary's mPC over the four; a rerun finds every set done.
 expect_exit 0 "eval-robustness.sh" -- env CORRUPTIONS="fog snow" SEVERITIES="1 3" EVAL_FLAGS="--classes ade20k" \

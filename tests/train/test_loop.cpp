@@ -14,6 +14,8 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
 #include "rass/train/loop.hpp"
 #include "rass/train/train_checkpoint.hpp"
 #include "test_support.hpp"
@@ -347,4 +349,53 @@ TEST_CASE("--resume passes over a damaged newest checkpoint for the one before i
   cc.resume = true;
   auto sc2 = test::selftest(11);
   CHECK_THROWS_WITH_AS(run_training(*sc2, cc), doctest::Contains("step_2.safetensors"), Error);
+}
+
+TEST_CASE("loop.ema_rate: the moving average of every step's weights, checkpointed, resumed and exported") {
+  test::TempDir tmp;
+  auto config = [&](const std::string& out) {
+    LoopConfig c = resume_config(out);
+    c.steps = 4;
+    c.checkpoint_every = 1;
+    c.ema_rate = 0.75;
+    c.config["loop"]["ema_rate"] = 0.75;
+    return c;
+  };
+  const std::string a = tmp / "a";
+  auto sa = test::selftest(11);
+  std::vector<torch::Tensor> w;  // the weights before step 0 and after each step
+  for (const auto& g : sa->param_groups())
+    if (g.name == "weight") w.push_back(g.params[0].second.detach().clone());
+  run_training(*sa, config(a));
+  for (int k = 1; k <= 4; ++k)
+    w.push_back(read_train_checkpoint(checkpoint_path(a + "/checkpoints", k)).tensors.at("weight"));
+  // ema_0 = w_0; ema_k = 0.75 ema_{k-1} + 0.25 w_k, by hand.
+  torch::Tensor ema = w[0].to(torch::kDouble);
+  for (int k = 1; k <= 4; ++k) {
+    ema = 0.75 * ema + 0.25 * w[size_t(k)].to(torch::kDouble);
+    const auto ck = read_train_checkpoint(checkpoint_path(a + "/checkpoints", k));
+    CHECK(torch::allclose(ck.tensors.at("ema.weight").to(torch::kDouble), ema, 1e-6, 1e-7));
+  }
+  // The export holds the average; the stage's weights are the last ones again.
+  const auto f = SafeTensorsFile::open(a + "/final/selftest.safetensors");
+  const torch::Tensor exported = model::to_tensor(*f->find("weight"), "export");
+  CHECK(torch::allclose(exported.to(torch::kDouble), ema, 1e-6, 1e-7));
+  CHECK(!torch::allclose(exported, w[4]));
+  for (const auto& g : sa->param_groups())
+    if (g.name == "weight") CHECK(torch::equal(g.params[0].second.detach(), w[4]));
+  // A run stopped after step 2 and resumed ends with the same average.
+  const std::string b = tmp / "b";
+  LoopConfig cb = config(b);
+  cb.stop_after = 2;
+  auto sb = test::selftest(11);
+  run_training(*sb, cb);
+  cb.stop_after = 0;
+  cb.resume = true;
+  auto sb2 = test::selftest(11);
+  run_training(*sb2, cb);
+  CHECK(test::file_bytes(a + "/final/selftest.safetensors") == test::file_bytes(b + "/final/selftest.safetensors"));
+  // Out of range.
+  LoopConfig bad = config(tmp / "c");
+  bad.ema_rate = 1.0;
+  CHECK_THROWS_WITH_AS(check_loop_config(bad, 1), doctest::Contains("loop.ema_rate"), Error);
 }

@@ -11,6 +11,7 @@ const std::vector<std::pair<std::string, std::string>>& train_stage_names() {
       {"sam-decoder",
        "GleSAM stage 2: SAM's mask decoder (not its IoU head) on LQ images, enhanced embeddings with a GleSAM folder "
        "(focal + Dice)"},
+      {"sinsr", "SinSR / SAMSR: a one-step x4 network distilled from a ResShift teacher (noise gaussian or sam)"},
       {"selftest",
        "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or "
        "weights"},

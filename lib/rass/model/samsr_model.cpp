@@ -325,6 +325,17 @@ void check_autoencoder_shapes(const SamsrFolderConfig& c, const SafeTensorsFile&
 
 }  // namespace
 
+nn::ResShiftUNet load_samsr_unet(const SamsrFolderConfig& config, const std::string& dir) {
+  const std::string path = dir + "/unet.safetensors";
+  if (!file_exists(path)) throw_bad_input(dir, "has no unet.safetensors (scripts/convert_samsr.py writes it)");
+  const auto file = SafeTensorsFile::open(path);
+  check_unet_shapes(config, *file);
+  torch::NoGradGuard no_grad;
+  nn::ResShiftUNet unet(config.unet);
+  load_state_dict(*unet, *file, true);
+  return unet;
+}
+
 SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   device = parse_device(opt.device);
   dtype = parse_dtype(opt.dtype);
@@ -346,12 +357,7 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
     const std::string file = opt.dir + "/" + part + ".safetensors";
     if (!file_exists(file)) throw_bad_input(opt.dir, std::string("has no ") + part + ".safetensors (scripts/convert_samsr.py writes it)");
   }
-  {
-    const auto file = SafeTensorsFile::open(opt.dir + "/unet.safetensors");
-    check_unet_shapes(config, *file);
-    unet = nn::ResShiftUNet(config.unet);
-    load_state_dict(*unet, *file, true);
-  }
+  unet = load_samsr_unet(config, opt.dir);
   {
     const auto file = SafeTensorsFile::open(opt.dir + "/autoencoder.safetensors");
     check_autoencoder_shapes(config, *file);

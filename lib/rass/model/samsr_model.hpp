@@ -86,6 +86,10 @@ struct SamsrFolderConfig {
 };
 SamsrFolderConfig read_samsr_config(const std::string& dir);
 
+// The network of a folder with `config` (dir/unet.safetensors, shapes
+// checked against the config: Error(bad_input) naming the file), float32 on the CPU.
+nn::ResShiftUNet load_samsr_unet(const SamsrFolderConfig& config, const std::string& dir);
+
 // The exponential schedule's sqrt(eta_t), t = 0..T-1, in float64.
 std::vector<double> resshift_sqrt_etas(const SamsrFolderConfig& c);
 // The respaced timesteps for `steps` of the T: int(T / steps * k), k < steps.

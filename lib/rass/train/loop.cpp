@@ -56,6 +56,7 @@ namespace {
 struct Param {
   std::string name;
   torch::Tensor p, exp_avg, exp_avg_sq;
+  torch::Tensor ema;  // loop.ema_rate > 0: the moving average
   int64_t step = 0;
   double lr_mult = 1, weight_decay = 0;
 };
@@ -106,6 +107,7 @@ void check_loop_config(const LoopConfig& c, int world) {
     throw_usage("loop.warmup_steps, checkpoint_every, keep_checkpoints, log_every and stop_after must not be negative");
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
   if (c.clip_grad_norm < 0) throw_usage("loop.clip_grad_norm must not be negative (0: no clipping)");
+  if (!(c.ema_rate >= 0 && c.ema_rate < 1)) throw_usage("loop.ema_rate must be in [0, 1) (0: no moving average)");
 }
 
 namespace {
@@ -152,6 +154,7 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
       q.p = t;
       q.exp_avg = torch::zeros_like(t);
       q.exp_avg_sq = torch::zeros_like(t);
+      if (c.ema_rate > 0) q.ema = t.detach().clone();
       q.lr_mult = g.lr_mult;
       q.weight_decay = g.weight_decay < 0 ? c.weight_decay : g.weight_decay;
       params.push_back(std::move(q));
@@ -166,9 +169,11 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
 // Returns its step.
 int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const std::string& from, const LoopConfig& c,
                    int world, const std::function<void(const std::string&)>& note) {
-  // Configurations from before loop.optimizer existed were AdamW's.
+  // Configurations from before loop.optimizer existed were AdamW's, and
+  // those from before loop.ema_rate had none.
   auto with_optimizer = [](nlohmann::ordered_json j) {
     if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("optimizer")) j["loop"]["optimizer"] = "adamw";
+    if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("ema_rate")) j["loop"]["ema_rate"] = 0.0;
     return j;
   };
   auto diffs = config_differences(with_optimizer(ck.config), with_optimizer(c.config), resume_free_keys());
@@ -202,6 +207,7 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
     get("adamw.exp_avg." + q.name, q.exp_avg);
     get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq);
     if (!ck.tensors.count("adamw.step." + q.name)) throw_bad_input(from, "checkpoint lacks tensor 'adamw.step." + q.name + "'");
+    if (q.ema.defined()) get("ema." + q.name, q.ema);
   }
   // The generator state is tried on a scratch generator: LibTorch refuses a
   // damaged one with an exception carrying its stack trace.
@@ -219,6 +225,7 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
     q.exp_avg.copy_(get("adamw.exp_avg." + q.name, q.exp_avg));
     q.exp_avg_sq.copy_(get("adamw.exp_avg_sq." + q.name, q.exp_avg_sq));
     q.step = ck.tensors.at("adamw.step." + q.name).to(torch::kLong).item<int64_t>();
+    if (q.ema.defined()) q.ema.copy_(get("ema." + q.name, q.ema));
   }
   if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -283,6 +290,7 @@ void save_state(const std::string& path, const std::vector<Param>& params, int64
     ck.tensors["adamw.exp_avg." + q.name] = q.exp_avg;
     ck.tensors["adamw.exp_avg_sq." + q.name] = q.exp_avg_sq;
     ck.tensors["adamw.step." + q.name] = torch::tensor(q.step, torch::kLong);
+    if (q.ema.defined()) ck.tensors["ema." + q.name] = q.ema;
   }
   // The CPU generator too, for stages that draw from it (the contract asks
   // for keyed generators; this keeps --resume exact for those that do not).
@@ -487,6 +495,8 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     }
     const double lr = learning_rate(c, step);
     for (size_t i = 0; i < params.size(); ++i) optimizer_update(params[i], grads[i], lr * params[i].lr_mult, c);
+    if (c.ema_rate > 0)
+      for (auto& q : params) q.ema.mul_(c.ema_rate).add_(q.p.detach(), 1.0 - c.ema_rate);
 
     s.losses.push_back(loss);
     s.steps_done = step + 1;
@@ -536,7 +546,28 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   s.images_per_second = s.seconds > 0 ? double(images_total) / s.seconds : 0;
   if (step == c.steps && rank == 0 && !c.out_dir.empty()) {
     s.export_dir = c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir;
-    stage.export_model(s.export_dir);
+    if (c.ema_rate > 0) {
+      // The stage exports what its parameters hold: the average, for the
+      // export only (the last weights come back after it, also on failure).
+      torch::NoGradGuard ng;
+      std::vector<torch::Tensor> last;
+      for (auto& q : params) {
+        last.push_back(q.p.detach().clone());
+        q.p.detach().copy_(q.ema);
+      }
+      auto put_back = [&] {
+        for (size_t i = 0; i < params.size(); ++i) params[i].p.detach().copy_(last[i]);
+      };
+      try {
+        stage.export_model(s.export_dir);
+      } catch (...) {
+        put_back();
+        throw;
+      }
+      put_back();
+    } else {
+      stage.export_model(s.export_dir);
+    }
   }
   // A signal during the last step or the export came too late to stop
   // anything: the run is complete, and its exit status says so.

@@ -25,6 +25,11 @@ struct LoopConfig {
   int64_t warmup_steps = 0;      // linear warmup (0: none) ...
   double warmup_factor = 0.001;  // ... from this fraction of lr (detectron2's WARMUP_FACTOR)
   double clip_grad_norm = 0;     // > 0: clip the L2 norm of all trainable gradients
+  // > 0: an exponential moving average of the trainable tensors, after every
+  // optimizer step ema = rate ema + (1 - rate) w, from the start weights
+  // (ResShift's and SinSR's trainers); checkpoints keep it ("ema.<name>")
+  // and the export holds it instead of the last weights.
+  double ema_rate = 0;
   bool amp = false;              // CUDA: autocast to StageEnv::dtype (bf16/fp16)
   uint64_t seed = 0;
   // Outputs (rank 0 writes): <out_dir>/log.jsonl, <out_dir>/checkpoints/,

@@ -23,6 +23,7 @@ json loop_defaults() {
   j["warmup_steps"] = d.warmup_steps;
   j["warmup_factor"] = d.warmup_factor;
   j["clip_grad_norm"] = d.clip_grad_norm;
+  j["ema_rate"] = d.ema_rate;
   j["amp"] = d.amp;
   j["seed"] = d.seed;
   j["device"] = "cpu";
@@ -185,6 +186,7 @@ LoopConfig loop_config_from(const json& config) {
   c.warmup_steps = j.at("warmup_steps").get<int64_t>();
   c.warmup_factor = j.at("warmup_factor").get<double>();
   c.clip_grad_norm = j.at("clip_grad_norm").get<double>();
+  c.ema_rate = j.at("ema_rate").get<double>();
   c.amp = j.at("amp").get<bool>();
   c.seed = j.at("seed").get<uint64_t>();
   c.out_dir = j.at("out_dir").get<std::string>();

@@ -1,0 +1,264 @@
+// rass-train sinsr (lib/rass/train/sinsr_stage.hpp: SinSR's distillation and
+// SAMSR's variant) on the tiny ResShift network of tests/fixtures/nn/samsr_tiny:
+// the teacher's chain, the loss terms and the student's gradients against the
+// reference code (tests/train/make_sinsr_fixture.py), the data, refusals, and
+// a run of the loop whose export rass-samsr loads.
+#include "nn/torch_doctest.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/samsr_model.hpp"
+#include "rass/train/loop.hpp"
+#include "rass/train/sinsr_stage.hpp"
+#include "rass/train/train_checkpoint.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace rass;
+using namespace rass::train;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+const std::string kFix = std::string(RASS_FIXTURES);
+const std::string kTiny = kFix + "/nn/samsr_tiny";
+
+StageEnv cpu_env() {
+  StageEnv e;
+  e.quiet = true;
+  e.seed = 3;
+  return e;
+}
+
+void write_images(const std::string& dir, int n, int w) {
+  fs::create_directories(dir);
+  for (int i = 0; i < n; ++i) {
+    Image img(w, w, 3, 8);
+    for (int y = 0; y < w; ++y)
+      for (int x = 0; x < w; ++x) {
+        uint8_t* p = img.u8() + (size_t(y) * w + x) * 3;
+        const int dx = x - w / 3 - 3 * i, dy = y - w / 2;
+        p[0] = dx * dx + dy * dy < w * w / 12 ? 220 : uint8_t(x * 2);
+        p[1] = uint8_t(40 + y * 2);
+        p[2] = uint8_t((x * 7 + y * 5 + 30 * i) % 256);
+      }
+    write_image(dir + "/" + std::to_string(i) + ".png", img);
+  }
+}
+
+ojson settings(const std::string& images, const std::string& noise = "gaussian") {
+  return ojson{{"teacher", kTiny}, {"images", images}, {"crop_size", 64}, {"noise", noise}};
+}
+
+std::unique_ptr<Stage> make(const ojson& s) { return sinsr_stage_info().make(s, cpu_env()); }
+
+void expect_error(const ojson& s, ExitCode code, const std::string& needle) {
+  try {
+    make(s);
+    FAIL("accepted: " << s.dump());
+  } catch (const Error& e) {
+    CHECK(e.code() == code);
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find(needle) != std::string::npos);
+  }
+}
+
+struct Ref {
+  std::shared_ptr<SafeTensorsFile> f;
+  std::string path;
+  torch::Tensor get(const std::string& n) const {
+    const auto* v = f->find(n);
+    REQUIRE_MESSAGE(v, n);
+    return model::to_tensor(*v, path).to(torch::kFloat);
+  }
+  bool has(const std::string& n) const { return f->find(n) != nullptr; }
+};
+
+// Terms, the teacher's x_0 and the student's gradients of one method against the fixture.
+void check_against_reference(const std::string& method) {
+  Ref ref;
+  ref.path = kFix + "/train/sinsr_ref.safetensors";
+  ref.f = SafeTensorsFile::open(ref.path);
+  test::TempDir t;
+  write_images(t.path + "/hq", 1, 64);
+  auto stage_ptr = make(settings(t.path + "/hq", method == "sam" ? "sam" : "gaussian"));
+  auto& stage = dynamic_cast<SinsrStage&>(*stage_ptr);
+  // The fixture's student: the teacher times 1.03.
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : stage.student().parameters()) p.mul_(1.03);
+  }
+  SinsrInputs in;
+  in.gt = ref.get("gt");
+  in.lq = ref.get("lq");
+  in.noise = ref.get("noise");
+  {
+    torch::NoGradGuard ng;
+    in.z_y = stage.teacher().encode_lq(in.lq);
+  }
+  if (method == "sam") {
+    // normalize_mask_counts(count_masks_per_pixel(masks)), by hand.
+    const torch::Tensor count = ref.get("sam.masks").sum(1, true);
+    const torch::Tensor mx = std::get<0>(count.flatten(1).max(1)).clamp_min(1).view({-1, 1, 1, 1});
+    in.weight = (count / mx).clamp(0, 1);
+  }
+  SinsrSettings s;
+  const SinsrTerms terms = sinsr_terms(stage.student(), stage.teacher(), in, s);
+  const std::string p = method == "sam" ? "sam." : "gauss.";
+  CHECK(torch::allclose(terms.z_teacher, ref.get(p + "z_teacher"), 1e-4, 1e-4));
+  if (method == "sam") CHECK(torch::allclose(terms.z_t, ref.get("sam.z_t"), 1e-5, 1e-5));
+  for (const auto& [name, mine] : {std::pair<std::string, torch::Tensor>{"mse", terms.mse}, {"mse_xT", terms.mse_xT},
+                                   {"mse_gt", terms.mse_gt}}) {
+    const std::string what = p + name;
+    INFO(what);
+    const torch::Tensor r = ref.get(p + name);
+    MESSAGE(what << ": " << mine[0].item<double>() << " " << mine[1].item<double>() << " (reference "
+              << r[0].item<double>() << " " << r[1].item<double>() << ")");
+    CHECK(torch::allclose(mine.detach(), r, 2e-4, 1e-7));
+  }
+  const torch::Tensor loss = (terms.mse + terms.mse_xT + terms.mse_gt).mean();
+  loss.backward();
+  std::map<std::string, torch::Tensor> grads;
+  for (const auto& q : stage.student().named_parameters(true)) grads[q.key()] = q.value().grad();
+  const torch::Tensor codes = ref.get("grad_names").to(torch::kLong);
+  std::string joined;
+  for (int64_t i = 0; i < codes.numel(); ++i) joined += char(codes[i].item<int64_t>());
+  std::vector<std::string> names;
+  std::stringstream ss(joined);
+  for (std::string n; std::getline(ss, n);) names.push_back(n);
+  REQUIRE(names.size() == grads.size());
+  const torch::Tensor norms = ref.get(p + "grad_norms").to(torch::kDouble);
+  const double top = norms.max().item<double>();
+  double worst_norm = 0, worst_full = 0;
+  int full = 0, zero = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    INFO(names[i]);
+    REQUIRE(grads.count(names[i]) == 1);
+    const torch::Tensor g = grads[names[i]];
+    REQUIRE(g.defined());
+    const double rn = norms[int64_t(i)].item<double>(), mn = g.to(torch::kDouble).norm().item<double>();
+    if (rn < 1e-5 * top) {
+      // A bias added per channel right before a GroupNorm of one channel per
+      // group (the 32-channel level: 32 groups) changes nothing: its true
+      // gradient is 0, and both sides hold rounding only.
+      CHECK(mn < 1e-5 * top);
+      ++zero;
+      continue;
+    }
+    const double err = std::abs(mn - rn) / std::max(rn, 1e-12);
+    worst_norm = std::max(worst_norm, err);
+    CHECK(err < 2e-4);
+    if (ref.has(p + "grad." + names[i])) {
+      const torch::Tensor r = ref.get(p + "grad." + names[i]);
+      const double scale = std::max(r.abs().max().item<double>(), 1e-12);
+      const double e = (g - r).abs().max().item<double>() / scale;
+      worst_full = std::max(worst_full, e);
+      CHECK(e < 5e-4);
+      ++full;
+    }
+  }
+  MESSAGE(method << ": gradient norms of " << names.size() << " tensors within " << worst_norm << " relative; "
+                 << full << " whole gradients within " << worst_full << " of their largest element; " << zero
+                 << " gradients 0 but for rounding on both sides");
+}
+
+}  // namespace
+
+TEST_CASE("sinsr: SinSR's terms and gradients equal the reference's (Gaussian noise)") { check_against_reference("gauss"); }
+
+TEST_CASE("sinsr: SAMSR's terms and gradients equal the reference's (SAM-weighted prior)") { check_against_reference("sam"); }
+
+TEST_CASE("sinsr: data: keyed HQ crops and their x4 LQ by the preset") {
+  test::TempDir t;
+  write_images(t.path + "/hq", 2, 80);
+  SinsrDataConfig c;
+  c.images = t.path + "/hq";
+  c.crop = 64;
+  c.seed = 9;
+  SinsrData d(c);
+  const SinsrSample a = d.sample(0, 3, 1), b = d.sample(0, 3, 1), other = d.sample(0, 4, 1);
+  CHECK(a.hq.sizes() == torch::IntArrayRef({3, 64, 64}));
+  CHECK(a.lq.sizes() == torch::IntArrayRef({3, 16, 16}));
+  CHECK(torch::equal(a.hq, b.hq));
+  CHECK(torch::equal(a.lq, b.lq));
+  CHECK(!torch::equal(a.lq, other.lq));
+  CHECK(a.lq.min().item<float>() >= -1);
+  CHECK(a.lq.max().item<float>() <= 1);
+  c.preset = "lqseg-1";
+  CHECK_THROWS_WITH_AS(SinsrData{c}, doctest::Contains("x4"), Error);
+  c.preset = "realesrgan-x4";
+  c.crop = 66;
+  CHECK_THROWS_WITH_AS(SinsrData{c}, doctest::Contains("multiple of 4"), Error);
+}
+
+TEST_CASE("sinsr: refusals name the setting") {
+  test::TempDir t;
+  write_images(t.path + "/hq", 1, 64);
+  ojson s = settings(t.path + "/hq");
+  s["noise"] = "uniform";
+  expect_error(s, ExitCode::usage, "sinsr.noise");
+  s = settings(t.path + "/hq");
+  s.erase("teacher");
+  expect_error(s, ExitCode::usage, "sinsr.teacher");
+  s = settings(t.path + "/hq");
+  s["crop_size"] = 68;  // LQ 17: not a multiple of the tiny network's 8
+  expect_error(s, ExitCode::usage, "multiple");
+  s = settings(t.path + "/hq");
+  s["distill_weight"] = 0.0;
+  s["gt_weight"] = 0.0;
+  expect_error(s, ExitCode::usage, "nothing");
+  s = settings(t.path + "/hq", "sam");
+  s["sam"] = t.path + "/hq";  // no sam.json
+  expect_error(s, ExitCode::bad_input, "sam.json");
+  s = settings(t.path + "/none");
+  expect_error(s, ExitCode::bad_input, "none");
+}
+
+TEST_CASE("sinsr: a run of the loop (SAM noise, EMA) exports a folder rass-samsr runs as SAMSR") {
+  test::TempDir t;
+  write_images(t.path + "/hq", 3, 72);
+  auto stage = make(settings(t.path + "/hq", "sam"));
+  LoopConfig c;
+  c.steps = 2;
+  c.batch = 2;
+  c.lr = 1e-4;
+  c.weight_decay = 0;
+  c.ema_rate = 0.5;
+  c.out_dir = t.path + "/run";
+  c.quiet = true;
+  c.config = {{"stage", "sinsr"}, {"loop", {{"steps", 2}, {"ema_rate", 0.5}}}};
+  const TrainSummary sum = run_training(*stage, c);
+  REQUIRE(sum.losses.size() == 2);
+  for (double l : sum.losses) CHECK(std::isfinite(l));
+  const std::string out = t.path + "/run/final";
+  const ojson cfg = read_json_file(out + "/samsr.json");
+  CHECK(cfg["method"] == "samsr");
+  CHECK(file_exists(out + "/sam/sam.json"));
+  CHECK(file_exists(out + "/autoencoder.safetensors"));
+  // Only the network changed, and it holds the moving average of the weights.
+  const auto ck = read_train_checkpoint(t.path + "/run/checkpoints/step_2.safetensors");
+  const auto f = SafeTensorsFile::open(out + "/unet.safetensors");
+  const std::string name = "out.2.weight";
+  const torch::Tensor exported = model::to_tensor(*f->find(name), "export");
+  CHECK(torch::allclose(exported, ck.tensors.at("ema.unet." + name)));
+  CHECK(!torch::equal(exported, ck.tensors.at("unet." + name)));
+  model::SamsrModelOptions o;
+  o.dir = out;
+  model::SamsrModel m(o);
+  CHECK(m.sam_noise);
+  const Image lq = read_image(kFix + "/nn/samsr_lq.png");
+  const Image sr = m.restore(lq, 1, "x", 0, 0);
+  CHECK(sr.width == lq.width * 4);
+}
