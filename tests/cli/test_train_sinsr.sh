@@ -44,6 +44,19 @@ grep -qF '"method": "samsr"' "$T/sam/final/samsr.json" || fail "the export is no
 [ -s "$T/sam/final/sam/sam.json" ] || fail "the SAMSR export lacks sam/"
 expect_exit 0 "rass-samsr on the SAMSR export" -- "$B/rass-samsr" -q -m "$T/sam/final" "$FIX/nn/samsr_lq.png" -o "$T/sr2.png"
 
+# Paired data (preset none): LQ images a quarter of the HQ size, paired by key.
+expect_exit 0 "LQ images for the pairs" -- "$B/rass-degrade" "$T/hq" -o "$T/lq" -p realesrgan-x4 -q
+expect_exit 0 "a short run on pairs" -- "$R" sinsr "${SET[@]}" --set sinsr.preset=none --set sinsr.lq_images="$T/lq" \
+  -o "$T/pairs" --steps 1 --batch 2 -q
+[ -s "$T/pairs/final/unet.safetensors" ] || fail "no export from the paired run"
+expect_exit 2 "LQ images with an online preset" -- "$R" sinsr "${SET[@]}" --set sinsr.lq_images="$T/lq" -o "$T/x7" -q
+stderr_has "preset=none" "the fix is named"
+cp "$FIX/nn/samsr_lq.png" "$T/lq/1.png"
+expect_exit 3 "an LQ image that is not a quarter of its HQ image" -- "$R" sinsr "${SET[@]}" --set sinsr.preset=none \
+  --set sinsr.lq_images="$T/lq" -o "$T/x8" --steps 2 --batch 3 -q
+stderr_has "lq/1.png" "the LQ image is named"
+[ ! -e "$T/x8/checkpoints" ] || fail "the bad pair was found only after training began"
+
 # Refusals, before any step.
 expect_exit 2 "a preset that is not x4" -- "$R" sinsr "${SET[@]}" --set sinsr.preset=lqseg-1 -o "$T/x1" -q
 stderr_has "x4" "the scale is named"

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -205,7 +206,7 @@ TEST_CASE("sinsr: data: keyed HQ crops and their x4 LQ by the preset") {
 
 TEST_CASE("sinsr: refusals name the setting") {
   test::TempDir t;
-  write_images(t.path + "/hq", 1, 64);
+  write_images(t.path + "/hq", 1, 80);
   ojson s = settings(t.path + "/hq");
   s["noise"] = "uniform";
   expect_error(s, ExitCode::usage, "sinsr.noise");
@@ -224,6 +225,9 @@ TEST_CASE("sinsr: refusals name the setting") {
   expect_error(s, ExitCode::bad_input, "sam.json");
   s = settings(t.path + "/none");
   expect_error(s, ExitCode::bad_input, "none");
+  // An image smaller than the crop: named before the first step (check_data).
+  write_images(t.path + "/small", 1, 48);
+  expect_error(settings(t.path + "/small"), ExitCode::bad_input, "smaller than crop_size 64");
 }
 
 TEST_CASE("sinsr: a run of the loop (SAM noise, EMA) exports a folder rass-samsr runs as SAMSR") {
@@ -261,4 +265,64 @@ TEST_CASE("sinsr: a run of the loop (SAM noise, EMA) exports a folder rass-samsr
   const Image lq = read_image(kFix + "/nn/samsr_lq.png");
   const Image sr = m.restore(lq, 1, "x", 0, 0);
   CHECK(sr.width == lq.width * 4);
+}
+
+TEST_CASE("sinsr: paired data (preset none): the same window of both, flipped alike; sizes checked") {
+  test::TempDir t;
+  fs::create_directories(t.path + "/hq");
+  fs::create_directories(t.path + "/lq");
+  // Each pixel holds its position: HQ (4x, 4y), LQ (16x, 16y), so an LQ pixel
+  // equals the HQ pixel at 4x its place.
+  auto grid = [](int w, int step) {
+    Image img(w, w, 3, 8);
+    for (int y = 0; y < w; ++y)
+      for (int x = 0; x < w; ++x) {
+        uint8_t* p = img.u8() + (size_t(y) * w + x) * 3;
+        p[0] = uint8_t(x * step), p[1] = uint8_t(y * step), p[2] = 100;
+      }
+    return img;
+  };
+  for (int i = 0; i < 2; ++i) {
+    write_image(t.path + "/hq/" + std::to_string(i) + ".png", grid(64, 4));
+    write_image(t.path + "/lq/" + std::to_string(i) + ".png", grid(16, 16));
+  }
+  SinsrDataConfig c;
+  c.images = t.path + "/hq";
+  c.lq_images = t.path + "/lq";
+  c.preset = "none";
+  c.crop = 32;
+  c.seed = 4;
+  SinsrData d(c);
+  CHECK(d.paired());
+  CHECK(d.size() == 2);
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  int flipped = 0, offsets = 0;
+  std::set<int64_t> seen;
+  for (int64_t step = 0; step < 12; ++step) {
+    const SinsrSample s = d.sample(size_t(step % 2), step, 0);
+    REQUIRE(s.hq.sizes() == torch::IntArrayRef({3, 32, 32}));
+    REQUIRE(s.lq.sizes() == torch::IntArrayRef({3, 8, 8}));
+    const torch::Tensor plain = s.hq.index({Slice(), Slice(0, None, 4), Slice(0, None, 4)});
+    const torch::Tensor mirror = s.hq.index({Slice(), Slice(0, None, 4), Slice(3, None, 4)});
+    const bool a = torch::equal(plain, s.lq), b = torch::equal(mirror, s.lq);
+    CHECK(a != b);
+    flipped += b;
+    seen.insert(int64_t(std::lround((s.lq[0][0][0].item<float>() + 1) * 127.5)));  // 16 x0 (or the flipped edge)
+    CHECK(torch::equal(s.lq, d.sample(size_t(step % 2), step, 0).lq));
+  }
+  offsets = int(seen.size());
+  CHECK(flipped > 0);
+  CHECK(flipped < 12);
+  CHECK(offsets > 1);
+  // An LQ image that is not a quarter of its HQ image is named.
+  write_image(t.path + "/lq/1.png", grid(15, 16));
+  CHECK_THROWS_WITH_AS(d.sample(1, 0, 0), doctest::Contains("lq/1.png"), Error);
+  // Settings that do not go together.
+  SinsrDataConfig u = c;
+  u.lq_images.clear();
+  CHECK_THROWS_WITH_AS(SinsrData{u}, doctest::Contains("lq_images"), Error);
+  u = c;
+  u.preset = "realesrgan-x4";
+  CHECK_THROWS_WITH_AS(SinsrData{u}, doctest::Contains("preset=none"), Error);
 }

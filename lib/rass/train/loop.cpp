@@ -45,7 +45,7 @@ const std::set<std::string>& resume_free_keys() {
       "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
       "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s",
       // Whether the data is read once before the first step changes no weight.
-      "ras.check_labels", "sam-decoder.check_data"};
+      "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data"};
   return k;
 }
 

@@ -5,7 +5,10 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/rng.hpp"
 #include "rass/degrade/record.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/model/restore_size.hpp"
 #include "rass/train/scr_data.hpp"
 
 namespace rass::train {
@@ -33,24 +36,99 @@ Image signed_to_rgb(const torch::Tensor& t) {
 
 }  // namespace
 
-SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c), pretrain_(pretrain_config(c)) {
+SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
+  if (c_.crop % 4 != 0) throw_usage("sinsr.crop_size " + std::to_string(c_.crop) + " must be a multiple of 4");
+  if (c_.preset == "none") {
+    if (c_.lq_images.empty() == c_.manifest.empty())
+      throw_usage("sinsr.preset none reads LQ/HQ pairs: give sinsr.images with sinsr.lq_images, or a "
+                  "sinsr.manifest with \"hq\" and \"lq\" fields");
+    ImagePairSource s;
+    s.images = c_.images;
+    s.labels = c_.lq_images;
+    s.manifest = c_.manifest;
+    s.image_fields = {"hq", "image"};
+    s.label_fields = {"lq"};
+    pairs_ = list_image_pairs(s, "HQ/LQ pairs");
+    return;
+  }
+  if (!c_.lq_images.empty())
+    throw_usage("sinsr.lq_images gives paired LQ images, which preset '" + c_.preset +
+                "' would make again: set sinsr.preset=none for paired data");
   try {
     degrade_ = degrade::make_preset(c_.preset);
   } catch (const std::exception& e) {
-    throw_usage(std::string("sinsr.preset: ") + e.what());
+    throw_usage(std::string("sinsr.preset: ") + e.what() + ", or none (paired data)");
   }
   if (degrade_.scale != 4)
     throw_usage("sinsr.preset '" + c_.preset + "' has scale " + std::to_string(degrade_.scale) +
                 ": the ResShift family is x4 (realesrgan-x4 is the released training degradation)");
   degrade::validate(degrade_);
-  if (c_.crop % 4 != 0) throw_usage("sinsr.crop_size " + std::to_string(c_.crop) + " must be a multiple of 4");
   if (c_.crop < degrade::min_input_side(degrade_))
     throw_usage("sinsr.crop_size " + std::to_string(c_.crop) + " is smaller than preset '" + c_.preset + "' accepts (" +
                 std::to_string(degrade::min_input_side(degrade_)) + ")");
+  pretrain_ = std::make_unique<PretrainData>(pretrain_config(c_));
+}
+
+void SinsrData::check() const {
+  auto size_of = [](const std::string& path) {
+    const std::vector<uint8_t> bytes = read_image_bytes(path);
+    const std::pair<int, int> wh = image_header_size(bytes.data(), bytes.size());
+    if (wh.first > 0 && wh.second > 0) return wh;
+    const Image img = decode_image(bytes, path);  // names what is wrong with the file
+    return std::pair<int, int>{img.width, img.height};
+  };
+  const int64_t c4 = c_.crop / 4;
+  if (!paired()) {
+    for (const PretrainItem& it : pretrain_->items()) {
+      const auto [w, h] = size_of(it.image);
+      if (w < c_.crop || h < c_.crop)
+        throw_bad_input(it.image, "is " + std::to_string(w) + "x" + std::to_string(h) + ", smaller than crop_size " +
+                                      std::to_string(c_.crop) + " (images are not padded)");
+    }
+    return;
+  }
+  for (const ImagePair& p : pairs_) {
+    const auto [hw, hh] = size_of(p.image);
+    const auto [lw, lh] = size_of(p.label);
+    if (int64_t(lw) * 4 != hw || int64_t(lh) * 4 != hh)
+      throw_bad_input(p.label, "is " + std::to_string(lw) + "x" + std::to_string(lh) + ", not a quarter of its HQ image " +
+                                   p.image + " (" + std::to_string(hw) + "x" + std::to_string(hh) + ")");
+    if (lw < c4 || lh < c4)
+      throw_bad_input(p.label, "is " + std::to_string(lw) + "x" + std::to_string(lh) + ", smaller than crop_size / 4 (" +
+                                   std::to_string(c4) + "; images are not padded)");
+  }
+}
+
+SinsrSample SinsrData::paired_sample(size_t item, int64_t step, int64_t global_index) const {
+  const ImagePair& p = pairs_.at(item);
+  SinsrSample s;
+  s.key = p.key;
+  s.draw = sample_draw_key(step, global_index);
+  const Image hq = model::to_rgb8(read_image(p.image), p.image);
+  const Image lq = model::to_rgb8(read_image(p.label), p.label);
+  if (int64_t(lq.width) * 4 != hq.width || int64_t(lq.height) * 4 != hq.height)
+    throw_bad_input(p.label, "is " + std::to_string(lq.width) + "x" + std::to_string(lq.height) + ", not a quarter of its HQ image " +
+                                 p.image + " (" + std::to_string(hq.width) + "x" + std::to_string(hq.height) + ")");
+  const int64_t c4 = c_.crop / 4;
+  if (lq.width < c4 || lq.height < c4)
+    throw_bad_input(p.label, "is " + std::to_string(lq.width) + "x" + std::to_string(lq.height) + ", smaller than crop_size / 4 (" +
+                                 std::to_string(c4) + "; images are not padded)");
+  Rng crop_rng(c_.seed, s.draw, "crop"), flip_rng(c_.seed, s.draw, "flip");
+  const int64_t x0 = int64_t(crop_rng.below(uint64_t(lq.width - c4 + 1)));
+  const int64_t y0 = int64_t(crop_rng.below(uint64_t(lq.height - c4 + 1)));
+  const bool flip = c_.flip && flip_rng.uniform() < 0.5;
+  using torch::indexing::Slice;
+  torch::Tensor h = rgb_to_signed(hq).index({Slice(), Slice(4 * y0, 4 * (y0 + c4)), Slice(4 * x0, 4 * (x0 + c4))});
+  torch::Tensor l = rgb_to_signed(lq).index({Slice(), Slice(y0, y0 + c4), Slice(x0, x0 + c4)});
+  if (flip) h = h.flip({2}), l = l.flip({2});
+  s.hq = h.contiguous();
+  s.lq = l.contiguous();
+  return s;
 }
 
 SinsrSample SinsrData::sample(size_t item, int64_t step, int64_t global_index) const {
-  PretrainSample p = pretrain_.sample(item, step, global_index);
+  if (paired()) return paired_sample(item, step, global_index);
+  PretrainSample p = pretrain_->sample(item, step, global_index);
   SinsrSample s;
   s.key = p.key;
   s.draw = p.draw;

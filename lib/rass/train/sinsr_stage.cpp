@@ -29,8 +29,8 @@ namespace {
 ojson sinsr_defaults() {
   // The released SinSR.yaml / SamSR.yaml (learn_xT True, finetune_use_gt 1).
   return ojson{{"teacher", ""},       {"student", ""},    {"noise", "gaussian"}, {"sam", ""},
-               {"images", ""},        {"manifest", ""},   {"crop_size", 256},    {"flip", true},
-               {"preset", "realesrgan-x4"}, {"distill_weight", 1.0}, {"xT_weight", 1.0}, {"gt_weight", 1.0}};
+               {"images", ""},        {"manifest", ""},   {"lq_images", ""},   {"crop_size", 256},    {"flip", true},
+               {"preset", "realesrgan-x4"}, {"check_data", true}, {"distill_weight", 1.0}, {"xT_weight", 1.0}, {"gt_weight", 1.0}};
 }
 
 ojson sinsr_loop_defaults() {
@@ -59,9 +59,11 @@ SinsrSettings parse_sinsr_settings(const ojson& in) {
   s.sam = j.str("sam");
   s.data.images = j.str("images");
   s.data.manifest = j.str("manifest");
+  s.data.lq_images = j.str("lq_images");
   s.data.crop = j.integer("crop_size", 16, 4096);
   s.data.flip = j.flag("flip");
   s.data.preset = j.str("preset");
+  s.check_data = j.flag("check_data");
   s.distill_weight = j.num("distill_weight", 0, 1e6);
   s.xT_weight = j.num("xT_weight", 0, 1e6);
   s.gt_weight = j.num("gt_weight", 0, 1e6);
@@ -133,6 +135,7 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
   // The data before the weights: a bad setting or input stops the run at once.
   s_.data.seed = env_.seed;
   data_ = std::make_unique<SinsrData>(s_.data);
+  if (s_.check_data) data_->check();
   model::SamsrModelOptions o;
   o.dir = s_.teacher;
   o.device = env_.device.str();
@@ -166,8 +169,9 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
   model::FolderWriter::check_tree(s_.teacher);
   if (!sam_dir_.empty()) model::FolderWriter::check_tree(sam_dir_);
   if (env_.rank == 0 && !env_.quiet)
-    std::fprintf(stderr, "%s: sinsr: %zu images, crop %lld, noise %s, teacher %lld steps\n", env_.prog.c_str(),
-                 data_->size(), (long long)s_.data.crop, s_.noise.c_str(), (long long)teacher_->config.steps);
+    std::fprintf(stderr, "%s: sinsr: %zu %s, crop %lld, noise %s, teacher %lld steps\n", env_.prog.c_str(),
+                 data_->size(), data_->paired() ? "LQ/HQ pairs" : "images", (long long)s_.data.crop, s_.noise.c_str(),
+                 (long long)teacher_->config.steps);
 }
 
 std::vector<ParamGroup> SinsrStage::param_groups() {
