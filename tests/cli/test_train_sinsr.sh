@@ -38,6 +38,10 @@ expect_exit 0 "1 step" -- "$R" sinsr "${SET[@]}" -o "$T/half" "${ARGS[@]}" --sto
 expect_exit 0 "--resume to 3" -- "$R" sinsr "${SET[@]}" -o "$T/half" "${ARGS[@]}" --resume
 cmp -s "$T/half/final/unet.safetensors" "$T/run/final/unet.safetensors" || fail "resumed weights differ from the straight run's"
 
+# --resume of a finished run: nothing to do, every step counted.
+expect_exit 0 "--resume of a finished run" -- "$R" sinsr "${SET[@]}" -o "$T/run" "${ARGS[@]}" --resume --json
+grep -qF '"steps_done":3' "$T/.out" || fail "a finished run reports: $(cat "$T/.out")"
+
 # SAMSR: SAM noise from the teacher's sam/; the export is method samsr with sam/.
 expect_exit 0 "a short run (SAM noise)" -- "$R" sinsr "${SET[@]}" --set sinsr.noise=sam -o "$T/sam" --steps 1 --batch 2 -q
 grep -qF '"method": "samsr"' "$T/sam/final/samsr.json" || fail "the export is not method samsr"
@@ -71,6 +75,14 @@ expect_exit 2 "an output inside the teacher folder" -- "$R" sinsr "${SET[@]}" --
 stderr_has "sinsr.teacher" "the input folder is named"
 expect_exit 2 "an export over the images" -- "$R" sinsr "${SET[@]}" -o "$T/x5" --set loop.export_dir="$T/hq" -q
 [ -s "$T/hq/0.png" ] || fail "the images are gone"
+expect_exit 2 "GleSAM's preset (LQ of the HQ size)" -- "$R" sinsr "${SET[@]}" --set sinsr.preset=glesam -o "$T/x9" -q
+stderr_has "HQ size" "the preset's sizes are named"
+expect_exit 3 "SAM noise without a SAM folder" -- "$R" sinsr "${SET[@]}" --set sinsr.noise=sam --set sinsr.sam="$T/hq" -o "$T/x10" -q
+stderr_has "sinsr.sam" "the setting is named"
+bad=$(printf '%s/t\377' "$T")
+mkdir -p "$bad" && cp -r "$TINY"/* "$bad/"
+expect_exit 2 "a teacher folder whose name is not UTF-8" -- "$R" sinsr "${SET[@]}" --set sinsr.teacher="$bad" -o "$T/x11" -q
+stderr_has "sinsr.teacher" "the setting is named"
 mkdir -p "$T/small" && cp "$FIX/nn/samsr_lq.png" "$T/small/"
 expect_exit 3 "an image smaller than the crop" -- "$R" sinsr "${SET[@]}" --set sinsr.images="$T/small" -o "$T/x6" --steps 1 --batch 1 -q
 stderr_has "samsr_lq.png" "the image is named"

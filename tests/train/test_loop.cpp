@@ -18,6 +18,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/train/loop.hpp"
 #include "rass/train/train_checkpoint.hpp"
+#include "rass/train/train_config.hpp"
 #include "test_support.hpp"
 #include "train/train_test_util.hpp"
 
@@ -398,4 +399,39 @@ TEST_CASE("loop.ema_rate: the moving average of every step's weights, checkpoint
   LoopConfig bad = config(tmp / "c");
   bad.ema_rate = 1.0;
   CHECK_THROWS_WITH_AS(check_loop_config(bad, 1), doctest::Contains("loop.ema_rate"), Error);
+}
+
+TEST_CASE("resume: a key the checkpoint's configuration lacks (a newer setting) compares as its default") {
+  test::TempDir tmp;
+  LoopConfig c = resume_config(tmp / "a");
+  c.steps = 2;
+  c.config_defaults = default_config(selftest_stage_info());
+  auto s = test::selftest(11);
+  run_training(*s, c);  // its configuration has no selftest.noise or selftest.items
+  LoopConfig later = c;
+  later.steps = 3;
+  later.resume = true;
+  later.config["loop"]["steps"] = 3;
+  later.config["selftest"]["noise"] = c.config_defaults["selftest"]["noise"];  // at its default: the same run
+  auto s2 = test::selftest(11);
+  CHECK(run_training(*s2, later).start_step == 2);
+  LoopConfig changed = later;
+  changed.steps = 4;
+  changed.config["loop"]["steps"] = 4;
+  changed.config["selftest"]["items"] = 7;  // not the default: another run
+  auto s3 = test::selftest(11);
+  CHECK_THROWS_WITH_AS(run_training(*s3, changed), doctest::Contains("selftest.items differ"), Error);
+}
+
+TEST_CASE("resume of a finished run: nothing runs, every step counts as done") {
+  test::TempDir tmp;
+  LoopConfig c = resume_config(tmp / "a");
+  auto s = test::selftest(11);
+  run_training(*s, c);
+  c.resume = true;
+  auto s2 = test::selftest(11);
+  const TrainSummary again = run_training(*s2, c);
+  CHECK(again.start_step == c.steps);
+  CHECK(again.steps_done == c.steps);
+  CHECK(again.losses.empty());
 }

@@ -326,3 +326,45 @@ TEST_CASE("sinsr: paired data (preset none): the same window of both, flipped al
   u.preset = "realesrgan-x4";
   CHECK_THROWS_WITH_AS(SinsrData{u}, doctest::Contains("preset=none"), Error);
 }
+
+TEST_CASE("sinsr: a student of another size than the teacher: its network's settings go into the export") {
+  test::TempDir t;
+  write_images(t.path + "/hq", 2, 64);
+  // The teacher with twice the channels per attention head: one head in the
+  // Swin blocks (their bias tables keep their first column).
+  const std::string st = t.path + "/student";
+  fs::create_directories(st);
+  ojson cfg = read_json_file(kTiny + "/samsr.json");
+  cfg["unet"]["num_head_channels"] = 32;
+  write_file_atomic(st + "/samsr.json", cfg.dump(1) + "\n");
+  fs::copy_file(kTiny + "/autoencoder.safetensors", st + "/autoencoder.safetensors");
+  {
+    const auto f = SafeTensorsFile::open(kTiny + "/unet.safetensors");
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorToWrite> out;
+    for (const TensorView& v : f->tensors()) {
+      torch::Tensor x = model::to_tensor(v, "teacher").to(torch::kFloat);
+      if (v.name.find("relative_position_bias_table") != std::string::npos) x = x.slice(1, 0, 1);
+      keep.push_back(x.contiguous());
+      out.push_back({v.name, DType::f32, keep.back().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().nbytes())});
+    }
+    write_safetensors(st + "/unet.safetensors", out, {{"format", "pt"}});
+  }
+  ojson s = settings(t.path + "/hq");
+  s["student"] = st;
+  auto stage = make(s);
+  LoopConfig c;
+  c.steps = 1;
+  c.batch = 1;
+  c.out_dir = t.path + "/run";
+  c.quiet = true;
+  c.config = {{"stage", "sinsr"}};
+  run_training(*stage, c);
+  const ojson exported = read_json_file(t.path + "/run/final/samsr.json");
+  CHECK(exported["unet"]["num_head_channels"] == 32);
+  model::SamsrModelOptions o;
+  o.dir = t.path + "/run/final";
+  o.noise = "gaussian";
+  model::SamsrModel m(o);  // loads: the settings fit the weights
+  CHECK(m.restore(read_image(kFix + "/nn/samsr_lq.png"), 1, "x", 0, 0).width == 96);
+}

@@ -7,7 +7,7 @@ namespace rass::train {
 
 std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::string& what) {
   batch::InputSpec spec;
-  spec.roles = {{"image", s.image_fields, true, ""}, {"label", s.label_fields, true, s.label_suffix}};
+  spec.roles = {{s.image_role, s.image_fields, true, ""}, {s.label_role, s.label_fields, true, s.label_suffix}};
   if (!s.manifest.empty()) {
     if (!s.images.empty() || !s.labels.empty())
       throw_usage("stage: give either images + labels (two directories) or manifest, not both");
@@ -21,7 +21,15 @@ std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::str
   spec.allow_stdin = false;
   std::vector<ImagePair> out;
   for (const batch::Item& it : batch::collect_items(spec)) {
-    if (!it.error.empty()) throw_bad_input(it.name(), it.error);
+    if (!it.error.empty()) {
+      // The batch layer's message names the item itself and speaks of the
+      // tools' --match-stem flag: here it is the stage's match_stem setting.
+      std::string e = it.error;
+      const std::string prefix = it.name() + ": ";
+      if (e.rfind(prefix, 0) == 0) e.erase(0, prefix.size());
+      for (size_t at; (at = e.find("--match-stem")) != std::string::npos;) e.replace(at, 12, "the match_stem setting");
+      throw_bad_input(it.name(), e);
+    }
     out.push_back({it.key, it.paths.at(0), it.paths.at(1)});
   }
   if (out.empty()) throw_bad_input(s.manifest.empty() ? s.images : s.manifest, "holds no " + what);

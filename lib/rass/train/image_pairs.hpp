@@ -16,6 +16,7 @@ struct ImagePairSource {
   std::string label_suffix;              // label file-name end stripped for the key ("" = the extension)
   bool match_stem = false;
   std::vector<std::string> image_fields{"image", "hq"}, label_fields{"label", "gt"};  // manifest fields
+  std::string image_role = "image", label_role = "label";  // what messages call them
 };
 
 // Error(usage) for folders and manifest both or neither given; Error(bad_input)

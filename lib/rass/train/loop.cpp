@@ -171,9 +171,19 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
                    int world, const std::function<void(const std::string&)>& note) {
   // Configurations from before loop.optimizer existed were AdamW's, and
   // those from before loop.ema_rate had none.
-  auto with_optimizer = [](nlohmann::ordered_json j) {
+  auto with_optimizer = [&c](nlohmann::ordered_json j) {
     if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("optimizer")) j["loop"]["optimizer"] = "adamw";
     if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("ema_rate")) j["loop"]["ema_rate"] = 0.0;
+    // Then any other key added since: its default.
+    std::function<void(nlohmann::ordered_json&, const nlohmann::ordered_json&)> fill =
+        [&](nlohmann::ordered_json& dst, const nlohmann::ordered_json& def) {
+          if (!dst.is_object() || !def.is_object()) return;
+          for (auto it = def.begin(); it != def.end(); ++it) {
+            if (!dst.contains(it.key())) dst[it.key()] = it.value();
+            else fill(dst[it.key()], it.value());
+          }
+        };
+    fill(j, c.config_defaults);
     return j;
   };
   auto diffs = config_differences(with_optimizer(ck.config), with_optimizer(c.config), resume_free_keys());
@@ -378,6 +388,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     throw;
   }
   s.start_step = start;
+  s.steps_done = start;  // a resumed run with nothing left to do has done them all
   const torch::Device device = params.front().p.device();
   int64_t checkpoint_step = start;  // the step the newest checkpoint (or the start) holds
   // prune: false for the checkpoint of a failed step, which a newer one in

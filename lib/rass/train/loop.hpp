@@ -49,6 +49,10 @@ struct LoopConfig {
   // The whole merged configuration (written into every checkpoint; --resume
   // refuses a checkpoint whose configuration differs except in `steps`).
   nlohmann::ordered_json config;
+  // Every setting's default (train_config.hpp's default_config): a key that a
+  // checkpoint's configuration lacks (written before the setting existed) is
+  // compared as its default.
+  nlohmann::ordered_json config_defaults;
 };
 
 struct TrainSummary {

@@ -46,8 +46,11 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
     s.images = c_.images;
     s.labels = c_.lq_images;
     s.manifest = c_.manifest;
+    s.match_stem = c_.match_stem;
     s.image_fields = {"hq", "image"};
     s.label_fields = {"lq"};
+    s.image_role = "HQ image";
+    s.label_role = "LQ image";
     pairs_ = list_image_pairs(s, "HQ/LQ pairs");
     return;
   }
@@ -59,8 +62,12 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
   } catch (const std::exception& e) {
     throw_usage(std::string("sinsr.preset: ") + e.what() + ", or none (paired data)");
   }
-  if (degrade_.scale != 4)
-    throw_usage("sinsr.preset '" + c_.preset + "' has scale " + std::to_string(degrade_.scale) +
+  // GleSAM's preset draws its factor per image and resizes back to the HQ size.
+  const bool keeps_size = !degrade_.scale_choices.empty() || degrade_.glesam_final;
+  if (degrade_.scale != 4 || keeps_size)
+    throw_usage("sinsr.preset '" + c_.preset + "' " +
+                (keeps_size ? std::string("gives LQ images of the HQ size")
+                            : "has scale " + std::to_string(degrade_.scale)) +
                 ": the ResShift family is x4 (realesrgan-x4 is the released training degradation)");
   degrade::validate(degrade_);
   if (c_.crop < degrade::min_input_side(degrade_))

@@ -34,6 +34,7 @@ namespace rass::train {
 struct SinsrDataConfig {
   std::string images, manifest;      // HQ images: a folder or a manifest (one of the two)
   std::string lq_images;             // preset none: the LQ folder paired with `images`
+  bool match_stem = false;           // pair the two folders by file name, not relative path
   int64_t crop = 256;                // HQ crop; the LQ is crop / 4
   bool flip = true;
   std::string preset = "realesrgan-x4";  // a rass-degrade preset of scale 4, or none (paired data)

@@ -13,6 +13,7 @@
 #include "rass/core/file.hpp"
 #include "rass/core/folder_check.hpp"
 #include "rass/core/json_file.hpp"
+#include "rass/core/printable.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
 #include "rass/io/safetensors.hpp"
@@ -30,7 +31,7 @@ ojson sinsr_defaults() {
   // The released SinSR.yaml / SamSR.yaml (learn_xT True, finetune_use_gt 1).
   return ojson{{"teacher", ""},       {"student", ""},    {"noise", "gaussian"}, {"sam", ""},
                {"images", ""},        {"manifest", ""},   {"lq_images", ""},   {"crop_size", 256},    {"flip", true},
-               {"preset", "realesrgan-x4"}, {"check_data", true}, {"distill_weight", 1.0}, {"xT_weight", 1.0}, {"gt_weight", 1.0}};
+               {"preset", "realesrgan-x4"}, {"match_stem", false}, {"check_data", true}, {"distill_weight", 1.0}, {"xT_weight", 1.0}, {"gt_weight", 1.0}};
 }
 
 ojson sinsr_loop_defaults() {
@@ -60,6 +61,7 @@ SinsrSettings parse_sinsr_settings(const ojson& in) {
   s.data.images = j.str("images");
   s.data.manifest = j.str("manifest");
   s.data.lq_images = j.str("lq_images");
+  s.data.match_stem = j.flag("match_stem");
   s.data.crop = j.integer("crop_size", 16, 4096);
   s.data.flip = j.flag("flip");
   s.data.preset = j.str("preset");
@@ -147,6 +149,9 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
   o.steps = 1;
   if (s_.noise == "sam") {
     sam_dir_ = s_.sam.empty() ? s_.teacher + "/sam" : s_.sam;
+    if (!file_exists(sam_dir_ + "/sam.json"))
+      throw_bad_input(sam_dir_, "has no sam.json: sinsr.noise sam needs SAM ViT-B's folder (scripts/convert_sam.py -o DIR) "
+                                "in sinsr.sam or as the teacher's sam/; sinsr.noise gaussian trains without SAM");
     o.sam_dir = sam_dir_;
   }
   teacher_ = std::make_unique<model::SamsrModel>(o);
@@ -168,6 +173,13 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
   // there is found now, not after the last step.
   model::FolderWriter::check_tree(s_.teacher);
   if (!sam_dir_.empty()) model::FolderWriter::check_tree(sam_dir_);
+  // A warning, not a refusal: any ResShift-family network runs the chain,
+  // but a one-step model's chain is not what it was trained for.
+  if (teacher_->config.method != "resshift" && env_.rank == 0)
+    std::fprintf(stderr, "%s: warning: sinsr.teacher %s is a method %s folder (a one-step model); the released "
+                 "teacher is ResShift's %lld-step model (scripts/convert_samsr.py --method resshift)\n",
+                 env_.prog.c_str(), printable_message(s_.teacher).c_str(), teacher_->config.method.c_str(),
+                 (long long)teacher_->config.steps);
   if (env_.rank == 0 && !env_.quiet)
     std::fprintf(stderr, "%s: sinsr: %zu %s, crop %lld, noise %s, teacher %lld steps\n", env_.prog.c_str(),
                  data_->size(), data_->paired() ? "LQ/HQ pairs" : "images", (long long)s_.data.crop, s_.noise.c_str(),
@@ -271,6 +283,13 @@ void SinsrStage::export_model(const std::string& dir) {
   meta["rass"] = "rass-train sinsr: the one-step network distilled from " + s_.teacher;
   write_safetensors((tmp / "unet.safetensors").string(), out, meta);
   ojson cfg = read_json_file(s_.teacher + "/samsr.json");
+  // The schedule and autoencoder are the teacher's; the network the student's
+  // (sinsr.student may have another size than the teacher).
+  if (!s_.student.empty()) {
+    const ojson st = read_json_file(s_.student + "/samsr.json");
+    if (st.is_object() && st.contains("unet")) cfg["unet"] = st["unet"];
+    else cfg.erase("unet");
+  }
   cfg["method"] = s_.noise == "sam" ? "samsr" : "sinsr";
   cfg["source"] = std::string("rass-train sinsr ") + rass::version() + " from " + s_.teacher;
   write_file_atomic((tmp / "samsr.json").string(), json_file_text(cfg, (tmp / "samsr.json").string(), 1) + "\n");

@@ -1,7 +1,11 @@
 #include "rass/train/train_config.hpp"
 
+#include <functional>
+
+#include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
+#include "rass/train/stage_list.hpp"
 
 namespace rass::train {
 
@@ -167,6 +171,20 @@ json merge_config(const StageInfo& stage, const ConfigSources& src) {
     set_config_value(c, s.substr(0, eq), s.substr(eq + 1), "--set " + s);
   }
   assign(c, src.flags, "", "flags", false);
+  // A setting that is not valid UTF-8 (a folder's name in another encoding)
+  // cannot go into a checkpoint's or an export's JSON: named now, not as a
+  // JSON library error after the models are loaded.
+  std::function<void(const json&, const std::string&)> walk = [&](const json& j, const std::string& key) {
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) walk(it.value(), key.empty() ? it.key() : key + "." + it.key());
+    } else if (j.is_array()) {
+      for (const auto& e : j) walk(e, key);
+    } else if (j.is_string() && !batch::valid_utf8(j.get<std::string>())) {
+      throw_usage(key + ": the value is not valid UTF-8, so the run's configuration (checkpoints, exports) cannot "
+                        "hold it: rename the file or folder");
+    }
+  };
+  walk(c, "");
   return c;
 }
 
@@ -201,6 +219,8 @@ LoopConfig loop_config_from(const json& config) {
   c.progress = j.at("progress").get<bool>();
   c.quiet = j.at("quiet").get<bool>();
   c.config = config;
+  if (config.contains("stage") && config["stage"].is_string())
+    if (const StageInfo* info = find_stage(config["stage"].get<std::string>())) c.config_defaults = default_config(*info);
   return c;
 }
 

@@ -126,6 +126,10 @@ int run_train_tool(const TrainJob& job) {
     o["export_dir"] = s.export_dir;
     o["stopped_by"] = s.stop_signal ? nlohmann::ordered_json(signal_name(s.stop_signal)) : nlohmann::ordered_json();
     std::cout << json_text(o) << "\n";
+  } else if (!c.quiet && s.losses.empty() && s.steps_done == c.steps) {
+    std::fprintf(stderr, "rass-train: %s: already at step %lld of %lld, nothing to run%s%s\n", info->name.c_str(),
+                 (long long)s.steps_done, (long long)c.steps, s.export_dir.empty() ? "" : "; model in ",
+                 printable_message(s.export_dir).c_str());
   } else if (!c.quiet) {
     std::fprintf(stderr, "rass-train: %s: steps %lld..%lld of %lld in %.1f s (%.1f images/s), loss %.6g%s%s\n",
                  info->name.c_str(), (long long)s.start_step, (long long)s.steps_done, (long long)c.steps, s.seconds,
