@@ -24,6 +24,7 @@
 #include "rass/train/sinsr_stage.hpp"
 #include "rass/train/train_checkpoint.hpp"
 #include "test_support.hpp"
+#include "train/resshift_ref_grads.hpp"
 
 namespace fs = std::filesystem;
 using namespace rass;
@@ -76,22 +77,11 @@ void expect_error(const ojson& s, ExitCode code, const std::string& needle) {
   }
 }
 
-struct Ref {
-  std::shared_ptr<SafeTensorsFile> f;
-  std::string path;
-  torch::Tensor get(const std::string& n) const {
-    const auto* v = f->find(n);
-    REQUIRE_MESSAGE(v, n);
-    return model::to_tensor(*v, path).to(torch::kFloat);
-  }
-  bool has(const std::string& n) const { return f->find(n) != nullptr; }
-};
+
 
 // Terms, the teacher's x_0 and the student's gradients of one method against the fixture.
 void check_against_reference(const std::string& method) {
-  Ref ref;
-  ref.path = kFix + "/train/sinsr_ref.safetensors";
-  ref.f = SafeTensorsFile::open(ref.path);
+  const test::RefFile ref(kFix + "/train/sinsr_ref.safetensors");
   test::TempDir t;
   write_images(t.path + "/hq", 1, 64);
   auto stage_ptr = make(settings(t.path + "/hq", method == "sam" ? "sam" : "gaussian"));
@@ -133,46 +123,7 @@ void check_against_reference(const std::string& method) {
   loss.backward();
   std::map<std::string, torch::Tensor> grads;
   for (const auto& q : stage.student().named_parameters(true)) grads[q.key()] = q.value().grad();
-  const torch::Tensor codes = ref.get("grad_names").to(torch::kLong);
-  std::string joined;
-  for (int64_t i = 0; i < codes.numel(); ++i) joined += char(codes[i].item<int64_t>());
-  std::vector<std::string> names;
-  std::stringstream ss(joined);
-  for (std::string n; std::getline(ss, n);) names.push_back(n);
-  REQUIRE(names.size() == grads.size());
-  const torch::Tensor norms = ref.get(p + "grad_norms").to(torch::kDouble);
-  const double top = norms.max().item<double>();
-  double worst_norm = 0, worst_full = 0;
-  int full = 0, zero = 0;
-  for (size_t i = 0; i < names.size(); ++i) {
-    INFO(names[i]);
-    REQUIRE(grads.count(names[i]) == 1);
-    const torch::Tensor g = grads[names[i]];
-    REQUIRE(g.defined());
-    const double rn = norms[int64_t(i)].item<double>(), mn = g.to(torch::kDouble).norm().item<double>();
-    if (rn < 1e-5 * top) {
-      // A bias added per channel right before a GroupNorm of one channel per
-      // group (the 32-channel level: 32 groups) changes nothing: its true
-      // gradient is 0, and both sides hold rounding only.
-      CHECK(mn < 1e-5 * top);
-      ++zero;
-      continue;
-    }
-    const double err = std::abs(mn - rn) / std::max(rn, 1e-12);
-    worst_norm = std::max(worst_norm, err);
-    CHECK(err < 2e-4);
-    if (ref.has(p + "grad." + names[i])) {
-      const torch::Tensor r = ref.get(p + "grad." + names[i]);
-      const double scale = std::max(r.abs().max().item<double>(), 1e-12);
-      const double e = (g - r).abs().max().item<double>() / scale;
-      worst_full = std::max(worst_full, e);
-      CHECK(e < 5e-4);
-      ++full;
-    }
-  }
-  MESSAGE(method << ": gradient norms of " << names.size() << " tensors within " << worst_norm << " relative; "
-                 << full << " whole gradients within " << worst_full << " of their largest element; " << zero
-                 << " gradients 0 but for rounding on both sides");
+  MESSAGE(method << ": " << test::check_ref_grads(grads, test::ref_grad_names(ref), ref, p));
 }
 
 }  // namespace

@@ -200,9 +200,10 @@ torch::Tensor VqAutoencoderImpl::quantize_latent(const torch::Tensor& h) {
   }
   const torch::Tensor zq =
       codebook->weight.index({torch::cat(idx)}).view({B, H, W, C}).permute({0, 3, 1, 2}).contiguous().to(h.scalar_type());
-  // The reference returns z + (z_q - z) (its straight-through estimator),
-  // which is not z_q to the last bit.
-  return h + (zq - h);
+  // The reference returns z + (z_q - z).detach() (its straight-through
+  // estimator): not z_q to the last bit, and its gradient passes to z
+  // unchanged (a loss on the decoded image trains what made the latent).
+  return h + (zq - h).detach();
 }
 
 torch::Tensor VqAutoencoderImpl::decode(const torch::Tensor& h) {

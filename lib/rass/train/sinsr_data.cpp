@@ -37,11 +37,11 @@ Image signed_to_rgb(const torch::Tensor& t) {
 }  // namespace
 
 SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
-  if (c_.crop % 4 != 0) throw_usage("sinsr.crop_size " + std::to_string(c_.crop) + " must be a multiple of 4");
+  if (c_.crop % 4 != 0) throw_usage(c_.stage + ".crop_size " + std::to_string(c_.crop) + " must be a multiple of 4");
   if (c_.preset == "none") {
     if (c_.lq_images.empty() == c_.manifest.empty())
-      throw_usage("sinsr.preset none reads LQ/HQ pairs: give sinsr.images with sinsr.lq_images, or a "
-                  "sinsr.manifest with \"hq\" and \"lq\" fields");
+      throw_usage(c_.stage + ".preset none reads LQ/HQ pairs: give " + c_.stage + ".images with " + c_.stage +
+                  ".lq_images, or a " + c_.stage + ".manifest with \"hq\" and \"lq\" fields");
     ImagePairSource s;
     s.images = c_.images;
     s.labels = c_.lq_images;
@@ -55,23 +55,23 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
     return;
   }
   if (!c_.lq_images.empty())
-    throw_usage("sinsr.lq_images gives paired LQ images, which preset '" + c_.preset +
-                "' would make again: set sinsr.preset=none for paired data");
+    throw_usage(c_.stage + ".lq_images gives paired LQ images, which preset '" + c_.preset +
+                "' would make again: set " + c_.stage + ".preset=none for paired data");
   try {
     degrade_ = degrade::make_preset(c_.preset);
   } catch (const std::exception& e) {
-    throw_usage(std::string("sinsr.preset: ") + e.what() + ", or none (paired data)");
+    throw_usage(c_.stage + ".preset: " + e.what() + ", or none (paired data)");
   }
   // GleSAM's preset draws its factor per image and resizes back to the HQ size.
   const bool keeps_size = !degrade_.scale_choices.empty() || degrade_.glesam_final;
   if (degrade_.scale != 4 || keeps_size)
-    throw_usage("sinsr.preset '" + c_.preset + "' " +
+    throw_usage(c_.stage + ".preset '" + c_.preset + "' " +
                 (keeps_size ? std::string("gives LQ images of the HQ size")
                             : "has scale " + std::to_string(degrade_.scale)) +
                 ": the ResShift family is x4 (realesrgan-x4 is the released training degradation)");
   degrade::validate(degrade_);
   if (c_.crop < degrade::min_input_side(degrade_))
-    throw_usage("sinsr.crop_size " + std::to_string(c_.crop) + " is smaller than preset '" + c_.preset + "' accepts (" +
+    throw_usage(c_.stage + ".crop_size " + std::to_string(c_.crop) + " is smaller than preset '" + c_.preset + "' accepts (" +
                 std::to_string(degrade::min_input_side(degrade_)) + ")");
   pretrain_ = std::make_unique<PretrainData>(pretrain_config(c_));
 }
@@ -145,7 +145,7 @@ SinsrSample SinsrData::sample(size_t item, int64_t step, int64_t global_index) c
   const degrade::Record rec = degrade::sample_record(degrade_, c_.seed, key, hq.width, hq.height, 3);
   const Image lq = degrade::apply_record(hq, rec, key);
   if (lq.width * 4 != hq.width || lq.height * 4 != hq.height)
-    throw_runtime("sinsr: preset '" + c_.preset + "' made a " + std::to_string(lq.width) + "x" +
+    throw_runtime(c_.stage + ": preset '" + c_.preset + "' made a " + std::to_string(lq.width) + "x" +
                   std::to_string(lq.height) + " LQ image from a " + std::to_string(hq.width) + " square");
   s.lq = rgb_to_signed(lq);
   return s;

@@ -39,6 +39,7 @@ struct SinsrDataConfig {
   bool flip = true;
   std::string preset = "realesrgan-x4";  // a rass-degrade preset of scale 4, or none (paired data)
   uint64_t seed = 0;
+  std::string stage = "sinsr";       // the stage whose settings messages name (sinsr, resshift)
 };
 
 struct SinsrSample {

@@ -291,6 +291,11 @@ void SinsrStage::export_model(const std::string& dir) {
     else cfg.erase("unet");
   }
   cfg["method"] = s_.noise == "sam" ? "samsr" : "sinsr";
+  // The schedule trained on, whatever the method's default: "resshift" and
+  // the one-step methods differ in capping etas_start.
+  if (!cfg.contains("diffusion") || !cfg["diffusion"].is_object()) cfg["diffusion"] = ojson::object();
+  cfg["diffusion"]["cap_etas_start"] = teacher_->config.cap_etas_start;
+
   cfg["source"] = std::string("rass-train sinsr ") + rass::version() + " from " + s_.teacher;
   write_file_atomic((tmp / "samsr.json").string(), json_file_text(cfg, (tmp / "samsr.json").string(), 1) + "\n");
   w.commit();

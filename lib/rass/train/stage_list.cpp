@@ -1,6 +1,7 @@
 #include "rass/train/stage_list.hpp"
 
 #include "rass/train/ras_stage.hpp"
+#include "rass/train/resshift_stage.hpp"
 #include "rass/train/sam_decoder_stage.hpp"
 #include "rass/train/scr_stage.hpp"
 #include "rass/train/selftest_stage.hpp"
@@ -11,7 +12,7 @@
 namespace rass::train {
 
 const std::vector<StageInfo>& all_stages() {
-  static const std::vector<StageInfo> stages = {scr_stage_info(), ras_stage_info(), sam_decoder_stage_info(), sinsr_stage_info(),
+  static const std::vector<StageInfo> stages = {scr_stage_info(), ras_stage_info(), sam_decoder_stage_info(), sinsr_stage_info(), resshift_stage_info(),
                                                  selftest_stage_info(),
                                                  vae_stage_info(), unet_stage_info()};
   return stages;

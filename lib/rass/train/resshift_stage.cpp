@@ -1,0 +1,238 @@
+#include "rass/train/resshift_stage.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/folder_check.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/core/rng.hpp"
+#include "rass/core/version.hpp"
+#include "rass/io/safetensors.hpp"
+#include "rass/model/iqa_lpips.hpp"
+#include "rass/model/model_folder.hpp"
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace rass::train {
+
+namespace {
+
+ojson resshift_defaults() {
+  return ojson{{"model", ""},          {"images", ""},      {"manifest", ""},   {"lq_images", ""},
+               {"match_stem", false},  {"crop_size", 256},  {"flip", true},     {"preset", "realesrgan-x4"},
+               {"check_data", true},   {"lpips_weight", 0.0}, {"lpips_weights", ""}};
+}
+
+ojson resshift_loop_defaults() {
+  // realsr_swinunet_realesrgan256.yaml: AdamW lr 5e-5, weight decay 0,
+  // warmup 5000 (lr * iters / 5000), no schedule after, batch 64, EMA 0.999.
+  return ojson{{"optimizer", "adamw"},  {"lr", 5e-5},           {"weight_decay", 0.0}, {"schedule", "constant"},
+               {"warmup_steps", 5000},  {"warmup_factor", 0.0}, {"clip_grad_norm", 0.0}, {"batch", 64},
+               {"ema_rate", 0.999}};
+}
+
+}  // namespace
+
+ResshiftSettings parse_resshift_settings(const ojson& in) {
+  const StageSettings j{"resshift", in, resshift_defaults()};
+  j.check_keys();
+  ResshiftSettings s;
+  s.model = j.str("model");
+  if (s.model.empty())
+    throw_usage("resshift.model: give the rass-samsr folder to start from (scripts/convert_samsr.py "
+                "resshift_realsrx4_s15_v1.pth --method resshift -o DIR)");
+  s.data.stage = "resshift";
+  s.data.images = j.str("images");
+  s.data.manifest = j.str("manifest");
+  s.data.lq_images = j.str("lq_images");
+  s.data.match_stem = j.flag("match_stem");
+  s.data.crop = j.integer("crop_size", 16, 4096);
+  s.data.flip = j.flag("flip");
+  s.data.preset = j.str("preset");
+  s.check_data = j.flag("check_data");
+  s.lpips_weight = j.num("lpips_weight", 0, 1e6);
+  s.lpips_weights = j.str("lpips_weights");
+  if (s.lpips_weight > 0 && s.lpips_weights.empty())
+    throw_usage("resshift.lpips_weight " + std::to_string(s.lpips_weight) +
+                " needs resshift.lpips_weights (lpips_vgg.safetensors, scripts/convert_iqa_lpips.py)");
+  return s;
+}
+
+ResshiftTerms resshift_terms(const model::SamsrModel& m, const ResshiftInputs& in, nn::LpipsImpl* lpips) {
+  const model::SamsrFolderConfig& c = m.config;
+  const int64_t B = in.lq.size(0);
+  const torch::Tensor t = in.t.to(torch::kLong);
+  std::vector<float> eta(static_cast<size_t>(B)), sqe(static_cast<size_t>(B)), sd(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const double s = m.sqrt_etas.at(size_t(t[b].item<int64_t>()));
+    eta[size_t(b)] = float(s * s);
+    sqe[size_t(b)] = float(s * c.kappa);
+    sd[size_t(b)] = float(c.normalize_input ? std::sqrt(s * s * c.kappa * c.kappa + 1) : 1.0);
+  }
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat).device(in.lq.device());
+  auto col = [&](const std::vector<float>& v) { return torch::tensor(v, torch::kFloat).to(opts.device()).view({B, 1, 1, 1}); };
+  torch::Tensor z0;
+  {
+    torch::NoGradGuard ng;
+    z0 = (m.vq.ptr()->encode(in.gt.to(m.dtype)) * c.scale_factor).to(torch::kFloat);
+  }
+  const torch::Tensor z_y = in.z_y.to(torch::kFloat);
+  ResshiftTerms out;
+  out.z_t = col(eta) * (z_y - z0) + z0 + col(sqe) * in.noise.to(torch::kFloat);
+  const torch::Tensor pred = m.unet.ptr()->forward(out.z_t / col(sd), t.to(in.lq.device()), in.lq).to(torch::kFloat);
+  out.mse = (z0 - pred).pow(2).flatten(1).mean(1);
+  if (lpips) {
+    const torch::Tensor x = m.vq.ptr()->decode((pred / c.scale_factor).to(m.dtype)).to(torch::kFloat).clamp(-1, 1);
+    out.lpips = lpips->forward(x, in.gt.to(torch::kFloat)).view({-1});
+  }
+  return out;
+}
+
+ResshiftStage::ResshiftStage(const ResshiftSettings& s, const StageEnv& env) : s_(s), env_(env) {
+  if (env_.threads > 0) torch::set_num_threads(env_.threads);
+  require_folder(s_.model, "resshift.model takes a rass-samsr folder (scripts/convert_samsr.py -o DIR)");
+  s_.data.seed = env_.seed;
+  data_ = std::make_unique<SinsrData>(s_.data);
+  if (s_.check_data) data_->check();
+  model::SamsrModelOptions o;
+  o.dir = s_.model;
+  o.device = env_.device.str();
+  o.dtype = "fp32";  // the trained network's weights are fp32 masters (loop.amp casts the compute)
+  o.noise = "gaussian";
+  o.steps = 1;
+  model_ = std::make_unique<model::SamsrModel>(o);
+  const int64_t lq_side = s_.data.crop / 4, mult = model_->size_multiple();
+  if (lq_side % mult != 0)
+    throw_usage("resshift.crop_size " + std::to_string(s_.data.crop) + ": its LQ side " + std::to_string(lq_side) +
+                " must be a multiple of the network's " + std::to_string(mult) + " (crop_size a multiple of " +
+                std::to_string(4 * mult) + ")");
+  for (auto& p : model_->vq->parameters()) p.set_requires_grad(false);
+  model_->unet->train();
+  for (auto& p : model_->unet->parameters()) p.set_requires_grad(true);
+  if (s_.lpips_weight > 0) {
+    const nn::LpipsTrunk vgg = nn::LpipsTrunk::vgg;
+    lpips_ = model::load_lpips(s_.lpips_weights, env_.device, &vgg);
+    for (auto& p : lpips_->parameters()) p.set_requires_grad(false);
+  }
+  order_ = std::make_unique<DataOrder>(data_->size(), env_.seed);
+  model::FolderWriter::check_tree(s_.model);
+  if (env_.rank == 0 && !env_.quiet)
+    std::fprintf(stderr, "%s: resshift: %zu %s, crop %lld, %lld steps, LPIPS %s\n", env_.prog.c_str(), data_->size(),
+                 data_->paired() ? "LQ/HQ pairs" : "images", (long long)s_.data.crop, (long long)model_->config.steps,
+                 lpips_ ? "on" : "off");
+}
+
+std::vector<ParamGroup> ResshiftStage::param_groups() {
+  ParamGroup g{"unet", {}, 1.0, -1};
+  for (const auto& p : model_->unet->named_parameters(true)) g.params.emplace_back("unet." + p.key(), p.value());
+  return {g};
+}
+
+StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
+  const int64_t B = ctx.local_batch;
+  std::vector<SinsrSample> samples(static_cast<size_t>(B));
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t g = ctx.sample_offset + b;
+      samples[size_t(b)] = data_->sample(order_->item(ctx.step, ctx.global_batch, g), ctx.step, g);
+    }
+  });
+  const torch::Device dev = model_->device;
+  std::vector<torch::Tensor> hq, lq, noise;
+  std::vector<int64_t> ts;
+  const int64_t T = model_->config.steps;
+  for (const SinsrSample& smp : samples) {
+    hq.push_back(smp.hq);
+    lq.push_back(smp.lq);
+    // Keyed by the sample's draw (stage.hpp's contract), not the process.
+    Rng trng(env_.seed, smp.draw, "timestep");
+    ts.push_back(int64_t(trng.below(uint64_t(T))));
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(env_.seed, smp.draw, "noise"));
+    noise.push_back(at::randn({1, 3, smp.lq.size(1), smp.lq.size(2)}, gen, torch::TensorOptions().dtype(torch::kFloat)));
+  }
+  ResshiftInputs in;
+  in.gt = torch::stack(hq).to(dev);
+  in.lq = torch::stack(lq).to(dev);
+  in.t = torch::tensor(ts, torch::kLong).to(dev);
+  in.noise = torch::cat(noise).to(dev);
+  {
+    torch::NoGradGuard ng;
+    in.z_y = model_->encode_lq(in.lq);
+  }
+  const ResshiftTerms t = resshift_terms(*model_, in, lpips_ ? lpips_.get() : nullptr);
+  StepLoss out;
+  torch::Tensor loss = t.mse;
+  out.terms.emplace_back("mse", t.mse.mean().item<double>());
+  if (t.lpips.defined()) {
+    loss = loss + s_.lpips_weight * t.lpips;
+    out.terms.emplace_back("lpips", t.lpips.mean().item<double>());
+  }
+  out.loss = loss.mean();
+  out.images = B;
+  return out;
+}
+
+void ResshiftStage::export_model(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && fs::equivalent(dir, s_.model, ec))
+    throw_usage("the export folder " + dir + " is the start folder (resshift.model): choose another");
+  model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
+  const fs::path tmp = w.tmp();
+  w.link_tree(s_.model, "", {"unet.safetensors", "samsr.json", "sam"});
+  torch::NoGradGuard ng;
+  std::map<std::string, torch::Tensor> trained;
+  for (const auto& p : model_->unet->named_parameters(true))
+    trained[p.key()] = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const auto start = SafeTensorsFile::open(s_.model + "/unet.safetensors");
+  std::vector<TensorToWrite> out;
+  size_t replaced = 0;
+  for (const TensorView& v : start->tensors()) {
+    auto it = trained.find(v.name);
+    if (it == trained.end()) {
+      out.push_back({v.name, v.dtype, v.shape, v.data, v.nbytes});
+      continue;
+    }
+    if (it->second.sizes().vec() != v.shape) throw_runtime("resshift export: " + v.name + " has another shape than the start file's");
+    out.push_back({v.name, DType::f32, v.shape, it->second.data_ptr(), size_t(it->second.nbytes())});
+    ++replaced;
+  }
+  if (replaced != trained.size())
+    throw_runtime("resshift export: " + std::to_string(trained.size() - replaced) + " trained tensors are not in " +
+                  s_.model + "/unet.safetensors");
+  std::map<std::string, std::string> meta = start->metadata();
+  meta["rass"] = "rass-train resshift: the network trained from " + s_.model;
+  write_safetensors((tmp / "unet.safetensors").string(), out, meta);
+  ojson cfg = read_json_file(s_.model + "/samsr.json");
+  cfg["method"] = "resshift";
+  // The schedule trained on, whatever the method's default: "resshift" and
+  // the one-step methods differ in capping etas_start.
+  if (!cfg.contains("diffusion") || !cfg["diffusion"].is_object()) cfg["diffusion"] = ojson::object();
+  cfg["diffusion"]["cap_etas_start"] = model_->config.cap_etas_start;
+
+  cfg["source"] = std::string("rass-train resshift ") + rass::version() + " from " + s_.model;
+  write_file_atomic((tmp / "samsr.json").string(), json_file_text(cfg, (tmp / "samsr.json").string(), 1) + "\n");
+  w.commit();
+}
+
+StageInfo resshift_stage_info() {
+  StageInfo i;
+  i.name = "resshift";
+  i.summary = "ResShift: the x4 network on its whole chain (random step, x_0 loss; sinsr's teacher), from a rass-samsr folder";
+  i.defaults = resshift_defaults;
+  i.loop_defaults = resshift_loop_defaults;
+  i.make = [](const ojson& cfg, const StageEnv& env) -> std::unique_ptr<Stage> {
+    return std::make_unique<ResshiftStage>(parse_resshift_settings(cfg), env);
+  };
+  return i;
+}
+
+}  // namespace rass::train

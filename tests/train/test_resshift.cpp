@@ -1,0 +1,152 @@
+// rass-train resshift (lib/rass/train/resshift_stage.hpp: ResShift's own
+// training) on the tiny ResShift network of tests/fixtures/nn/samsr_tiny:
+// q_sample, the x_0 loss, the LPIPS term through the codebook's
+// straight-through estimator and every gradient against the reference code
+// (tests/train/make_resshift_fixture.py), refusals, and a run whose export
+// rass-samsr runs as ResShift's chain.
+#include "nn/torch_doctest.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/json_file.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/model/iqa_lpips.hpp"
+#include "rass/model/samsr_model.hpp"
+#include "rass/train/loop.hpp"
+#include "rass/train/resshift_stage.hpp"
+#include "test_support.hpp"
+#include "train/resshift_ref_grads.hpp"
+
+namespace fs = std::filesystem;
+using namespace rass;
+using namespace rass::train;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+const std::string kFix = std::string(RASS_FIXTURES);
+const std::string kTiny = kFix + "/nn/samsr_tiny";
+
+StageEnv cpu_env() {
+  StageEnv e;
+  e.quiet = true;
+  e.seed = 6;
+  return e;
+}
+
+void write_hq(const std::string& dir, int n) {
+  fs::create_directories(dir);
+  for (int i = 0; i < n; ++i) {
+    Image img(72, 72, 3, 8);
+    for (int y = 0; y < 72; ++y)
+      for (int x = 0; x < 72; ++x) {
+        uint8_t* p = img.u8() + (size_t(y) * 72 + x) * 3;
+        p[0] = uint8_t(x * 3 + 20 * i), p[1] = uint8_t(y * 3), p[2] = uint8_t((x * y) % 200);
+      }
+    write_image(dir + "/" + std::to_string(i) + ".png", img);
+  }
+}
+
+ojson settings(const std::string& images) { return ojson{{"model", kTiny}, {"images", images}, {"crop_size", 64}}; }
+
+std::unique_ptr<Stage> make(const ojson& s) { return resshift_stage_info().make(s, cpu_env()); }
+
+}  // namespace
+
+TEST_CASE("resshift: q_sample, the x_0 loss, LPIPS and the gradients equal ResShift's training code") {
+  const test::RefFile ref(kFix + "/train/resshift_ref.safetensors");
+  test::TempDir t;
+  write_hq(t.path + "/hq", 1);
+  auto stage_ptr = make(settings(t.path + "/hq"));
+  auto& stage = dynamic_cast<ResshiftStage&>(*stage_ptr);
+  ResshiftInputs in;
+  in.gt = ref.get("gt");
+  in.lq = ref.get("lq");
+  in.t = ref.get("t").to(torch::kLong);
+  in.noise = ref.get("noise");
+  {
+    torch::NoGradGuard ng;
+    in.z_y = stage.model().encode_lq(in.lq);
+  }
+  const nn::LpipsTrunk vgg = nn::LpipsTrunk::vgg;
+  nn::Lpips lpips = model::load_lpips(kFix + "/iqa/lpips_vgg.safetensors", torch::kCPU, &vgg);
+  const ResshiftTerms terms = resshift_terms(stage.model(), in, lpips.get());
+  CHECK(torch::allclose(terms.z_t, ref.get("z_t"), 1e-5, 1e-5));
+  CHECK(torch::allclose(terms.mse.detach(), ref.get("mse"), 2e-4, 1e-7));
+  CHECK(torch::allclose(terms.lpips.detach(), ref.get("lpips"), 2e-4, 1e-7));
+  MESSAGE("mse " << terms.mse[0].item<double>() << " " << terms.mse[1].item<double>() << ", lpips "
+                 << terms.lpips[0].item<double>() << " " << terms.lpips[1].item<double>());
+  (terms.mse + terms.lpips).mean().backward();
+  std::map<std::string, torch::Tensor> grads;
+  for (const auto& q : stage.model().unet->named_parameters(true)) grads[q.key()] = q.value().grad();
+  const test::RefFile names(kFix + "/train/sinsr_ref.safetensors");
+  MESSAGE(test::check_ref_grads(grads, test::ref_grad_names(names), ref, ""));
+}
+
+TEST_CASE("resshift: refusals name the setting") {
+  test::TempDir t;
+  write_hq(t.path + "/hq", 1);
+  auto expect = [&](const ojson& s, ExitCode code, const std::string& needle) {
+    try {
+      make(s);
+      FAIL("accepted: " << s.dump());
+    } catch (const Error& e) {
+      CHECK(e.code() == code);
+      const std::string what = e.what();
+      INFO(what);
+      CHECK(what.find(needle) != std::string::npos);
+    }
+  };
+  ojson s = settings(t.path + "/hq");
+  s.erase("model");
+  expect(s, ExitCode::usage, "resshift.model");
+  s = settings(t.path + "/hq");
+  s["lpips_weight"] = 1.0;
+  expect(s, ExitCode::usage, "resshift.lpips_weights");
+  s = settings(t.path + "/hq");
+  s["preset"] = "lqseg-2";
+  expect(s, ExitCode::usage, "resshift.preset");
+  s = settings(t.path + "/hq");
+  s["crop_size"] = 68;
+  expect(s, ExitCode::usage, "resshift.crop_size");
+}
+
+TEST_CASE("resshift: a run of the loop exports a folder rass-samsr runs as ResShift's chain, on the trained schedule") {
+  test::TempDir t;
+  write_hq(t.path + "/hq", 2);
+  ojson s = settings(t.path + "/hq");
+  s["lpips_weight"] = 1.0;
+  s["lpips_weights"] = kFix + "/iqa/lpips_vgg.safetensors";
+  auto stage = make(s);
+  LoopConfig c;
+  c.steps = 2;
+  c.batch = 2;
+  c.lr = 1e-4;
+  c.out_dir = t.path + "/run";
+  c.quiet = true;
+  c.config = {{"stage", "resshift"}};
+  const TrainSummary sum = run_training(*stage, c);
+  REQUIRE(sum.losses.size() == 2);
+  const std::string out = t.path + "/run/final";
+  const ojson cfg = read_json_file(out + "/samsr.json");
+  CHECK(cfg["method"] == "resshift");
+  // The start folder is method samsr (etas_start capped): the export keeps that schedule.
+  CHECK(cfg["diffusion"]["cap_etas_start"] == true);
+  CHECK(!file_exists(out + "/sam/sam.json"));
+  model::SamsrModelOptions o;
+  o.dir = out;
+  o.steps = 4;
+  model::SamsrModel m(o);
+  CHECK(!m.sam_noise);
+  CHECK(m.restore(read_image(kFix + "/nn/samsr_lq.png"), 1, "x", 0, 0).width == 96);
+  model::SamsrModelOptions start;
+  start.dir = kTiny;
+  start.noise = "gaussian";
+  CHECK(model::SamsrModel(start).sqrt_etas == m.sqrt_etas);
+}
