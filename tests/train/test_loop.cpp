@@ -435,3 +435,42 @@ TEST_CASE("resume of a finished run: nothing runs, every step counts as done") {
   CHECK(again.steps_done == c.steps);
   CHECK(again.losses.empty());
 }
+
+namespace {
+// The selftest stage whose export fails (a full disk, say).
+class FailingExport : public Stage {
+ public:
+  explicit FailingExport(std::unique_ptr<Stage> s) : s_(std::move(s)) {}
+  std::string name() const override { return s_->name(); }
+  std::vector<ParamGroup> param_groups() override { return s_->param_groups(); }
+  StepLoss compute_loss(const StepContext& ctx) override { return s_->compute_loss(ctx); }
+  void export_model(const std::string&) override { throw_runtime("no space left on device"); }
+
+ private:
+  std::unique_ptr<Stage> s_;
+};
+}  // namespace
+
+TEST_CASE("loop.ema_rate: a failed export puts the last weights back; a checkpoint whose average holds NaN is refused") {
+  test::TempDir tmp;
+  LoopConfig c = resume_config(tmp / "a");
+  c.steps = 2;
+  c.ema_rate = 0.5;
+  c.config["loop"]["ema_rate"] = 0.5;
+  FailingExport stage(test::selftest(11));
+  CHECK_THROWS_WITH_AS(run_training(stage, c), doctest::Contains("no space left"), Error);
+  const auto ck = read_train_checkpoint(checkpoint_path(tmp / "a/checkpoints", 2));
+  for (const auto& g : stage.param_groups())
+    for (const auto& [name, p] : g.params) CHECK(torch::equal(p.detach(), ck.tensors.at(name)));
+  // The same checkpoint with NaN in its average: --resume stops before a step.
+  TrainCheckpoint bad = ck;
+  bad.tensors["ema.weight"] = ck.tensors.at("ema.weight").clone();
+  bad.tensors["ema.weight"].view(-1)[0] = std::nanf("");
+  write_train_checkpoint(checkpoint_path(tmp / "a/checkpoints", 2), bad);
+  LoopConfig again = c;
+  again.steps = 3;
+  again.config["loop"]["steps"] = 3;
+  again.resume = true;
+  auto s2 = test::selftest(11);
+  CHECK_THROWS_WITH_AS(run_training(*s2, again), doctest::Contains("ema.weight"), Error);
+}

@@ -171,6 +171,9 @@ TEST_CASE("sinsr: refusals name the setting") {
   s["distill_weight"] = 0.0;
   s["gt_weight"] = 0.0;
   expect_error(s, ExitCode::usage, "nothing");
+  s = settings(t.path + "/hq");
+  s["sam"] = kTiny + "/sam";  // SAM's folder with Gaussian noise: a forgotten noise=sam
+  expect_error(s, ExitCode::usage, "sinsr.sam");
   s = settings(t.path + "/hq", "sam");
   s["sam"] = t.path + "/hq";  // no sam.json
   expect_error(s, ExitCode::bad_input, "sam.json");

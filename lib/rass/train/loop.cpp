@@ -45,7 +45,8 @@ const std::set<std::string>& resume_free_keys() {
       "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
       "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s",
       // Whether the data is read once before the first step changes no weight.
-      "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data"};
+      "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data",
+      "resshift.check_data"};
   return k;
 }
 
@@ -366,11 +367,15 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     }
     // Damaged start weights (or checkpoint) would end the run at its first
     // step as a "non-finite loss" (exit 1) that points at the learning rate.
-    for (const Param& q : params)
+    for (const Param& q : params) {
       if (q.p.is_floating_point() && !torch::isfinite(q.p.detach()).all().item<bool>())
         throw_bad_input(from.empty() ? stage.name() + " start weights" : from,
                         "trainable tensor '" + q.name + "' holds NaN or infinite values before the first step (a " +
                             (from.empty() ? std::string("damaged weights file of the start folder?)") : std::string("damaged checkpoint?)")));
+      // The average is what the export holds: NaN there would be exported with exit 0.
+      if (q.ema.defined() && !torch::isfinite(q.ema).all().item<bool>())
+        throw_bad_input(from, "the moving average 'ema." + q.name + "' holds NaN or infinite values (a damaged checkpoint?)");
+    }
     if (writer) {
       make_directories(ckdir);
       log_path = path_join(c.out_dir, "log.jsonl");

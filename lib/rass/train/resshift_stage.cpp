@@ -18,6 +18,8 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/iqa_lpips.hpp"
 #include "rass/model/model_folder.hpp"
+#include "rass/train/autocast_pause.hpp"
+#include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -71,9 +73,10 @@ ResshiftTerms resshift_terms(const model::SamsrModel& m, const ResshiftInputs& i
   const model::SamsrFolderConfig& c = m.config;
   const int64_t B = in.lq.size(0);
   const torch::Tensor t = in.t.to(torch::kLong);
+  const torch::Tensor t_cpu = t.cpu();  // one copy, not one per sample
   std::vector<float> eta(static_cast<size_t>(B)), sqe(static_cast<size_t>(B)), sd(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
-    const double s = m.sqrt_etas.at(size_t(t[b].item<int64_t>()));
+    const double s = m.sqrt_etas.at(size_t(t_cpu[b].item<int64_t>()));
     eta[size_t(b)] = float(s * s);
     sqe[size_t(b)] = float(s * c.kappa);
     sd[size_t(b)] = float(c.normalize_input ? std::sqrt(s * s * c.kappa * c.kappa + 1) : 1.0);
@@ -83,6 +86,7 @@ ResshiftTerms resshift_terms(const model::SamsrModel& m, const ResshiftInputs& i
   torch::Tensor z0;
   {
     torch::NoGradGuard ng;
+    const AutocastPause frozen;
     z0 = (m.vq.ptr()->encode(in.gt.to(m.dtype)) * c.scale_factor).to(torch::kFloat);
   }
   const torch::Tensor z_y = in.z_y.to(torch::kFloat);
@@ -107,6 +111,9 @@ ResshiftStage::ResshiftStage(const ResshiftSettings& s, const StageEnv& env) : s
   o.dir = s_.model;
   o.device = env_.device.str();
   o.dtype = "fp32";  // the trained network's weights are fp32 masters (loop.amp casts the compute)
+  if (env_.dtype != torch::kFloat && env_.rank == 0 && !env_.quiet)
+    std::fprintf(stderr, "%s: resshift: the network and its autoencoder train in float32 (loop.amp for bf16 compute); "
+                         "loop.dtype is not used\n", env_.prog.c_str());
   o.noise = "gaussian";
   o.steps = 1;
   model_ = std::make_unique<model::SamsrModel>(o);
@@ -166,6 +173,7 @@ StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
   in.noise = torch::cat(noise).to(dev);
   {
     torch::NoGradGuard ng;
+    const AutocastPause frozen;
     in.z_y = model_->encode_lq(in.lq);
   }
   const ResshiftTerms t = resshift_terms(*model_, in, lpips_ ? lpips_.get() : nullptr);
@@ -173,8 +181,14 @@ StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
   torch::Tensor loss = t.mse;
   out.terms.emplace_back("mse", t.mse.mean().item<double>());
   if (t.lpips.defined()) {
-    loss = loss + s_.lpips_weight * t.lpips;
-    out.terms.emplace_back("lpips", t.lpips.mean().item<double>());
+    // TrainerDifIRLPIPS: a NaN LPIPS (a degenerate decoded image) leaves the
+    // batch's loss to the mse alone, logged as 0.
+    if (torch::isnan(t.lpips).any().item<bool>()) {
+      out.terms.emplace_back("lpips", 0.0);
+    } else {
+      loss = loss + s_.lpips_weight * t.lpips;
+      out.terms.emplace_back("lpips", t.lpips.mean().item<double>());
+    }
   }
   out.loss = loss.mean();
   out.images = B;
@@ -185,42 +199,14 @@ void ResshiftStage::export_model(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec) && fs::equivalent(dir, s_.model, ec))
     throw_usage("the export folder " + dir + " is the start folder (resshift.model): choose another");
-  model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
-  const fs::path tmp = w.tmp();
-  w.link_tree(s_.model, "", {"unet.safetensors", "samsr.json", "sam"});
-  torch::NoGradGuard ng;
-  std::map<std::string, torch::Tensor> trained;
-  for (const auto& p : model_->unet->named_parameters(true))
-    trained[p.key()] = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
-  const auto start = SafeTensorsFile::open(s_.model + "/unet.safetensors");
-  std::vector<TensorToWrite> out;
-  size_t replaced = 0;
-  for (const TensorView& v : start->tensors()) {
-    auto it = trained.find(v.name);
-    if (it == trained.end()) {
-      out.push_back({v.name, v.dtype, v.shape, v.data, v.nbytes});
-      continue;
-    }
-    if (it->second.sizes().vec() != v.shape) throw_runtime("resshift export: " + v.name + " has another shape than the start file's");
-    out.push_back({v.name, DType::f32, v.shape, it->second.data_ptr(), size_t(it->second.nbytes())});
-    ++replaced;
-  }
-  if (replaced != trained.size())
-    throw_runtime("resshift export: " + std::to_string(trained.size() - replaced) + " trained tensors are not in " +
-                  s_.model + "/unet.safetensors");
-  std::map<std::string, std::string> meta = start->metadata();
-  meta["rass"] = "rass-train resshift: the network trained from " + s_.model;
-  write_safetensors((tmp / "unet.safetensors").string(), out, meta);
   ojson cfg = read_json_file(s_.model + "/samsr.json");
   cfg["method"] = "resshift";
   // The schedule trained on, whatever the method's default: "resshift" and
   // the one-step methods differ in capping etas_start.
   if (!cfg.contains("diffusion") || !cfg["diffusion"].is_object()) cfg["diffusion"] = ojson::object();
   cfg["diffusion"]["cap_etas_start"] = model_->config.cap_etas_start;
-
-  cfg["source"] = std::string("rass-train resshift ") + rass::version() + " from " + s_.model;
-  write_file_atomic((tmp / "samsr.json").string(), json_file_text(cfg, (tmp / "samsr.json").string(), 1) + "\n");
-  w.commit();
+  export_samsr_folder(dir, s_.model, "", s_.model + "/unet.safetensors", cpu_float_parameters(*model_->unet), cfg,
+                      "resshift");
 }
 
 StageInfo resshift_stage_info() {

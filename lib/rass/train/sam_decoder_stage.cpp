@@ -17,6 +17,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/train/pretrain_data.hpp"
+#include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -210,27 +211,8 @@ void SamDecoderStage::export_model(const std::string& dir) {
   std::map<std::string, torch::Tensor> trained;
   const std::vector<ParamGroup> groups = param_groups();
   for (const auto& [name, t] : groups.at(0).params) trained[name] = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
-  const auto start = SafeTensorsFile::open(s_.model + "/sam.safetensors");
-  std::vector<TensorToWrite> out;
-  size_t replaced = 0;
-  for (const TensorView& v : start->tensors()) {
-    auto it = trained.find(v.name);
-    if (it == trained.end()) {
-      out.push_back({v.name, v.dtype, v.shape, v.data, v.nbytes});
-      continue;
-    }
-    const torch::Tensor& t = it->second;
-    if (t.sizes().vec() != v.shape)
-      throw_runtime("sam-decoder export: " + v.name + " has another shape than the start folder's");
-    out.push_back({v.name, DType::f32, v.shape, t.data_ptr(), size_t(t.nbytes())});
-    ++replaced;
-  }
-  if (replaced != trained.size())
-    throw_runtime("sam-decoder export: " + std::to_string(trained.size() - replaced) +
-                  " trained tensors are not in the start folder's sam.safetensors");
-  std::map<std::string, std::string> meta = start->metadata();
-  meta["rass"] = "rass-train sam-decoder: the mask decoder trained from " + s_.model;
-  write_safetensors((tmp / "sam.safetensors").string(), out, meta);
+  write_trained_weights(s_.model + "/sam.safetensors", trained, (tmp / "sam.safetensors").string(),
+                        "rass-train sam-decoder: the mask decoder trained from " + s_.model, "sam-decoder");
   ojson cfg = read_json_file(s_.model + "/sam.json");
   if (drop_enhancer) cfg.erase("enhancer");
   cfg["source"] = std::string("rass-train sam-decoder ") + rass::version() + " from " + s_.model;

@@ -19,6 +19,8 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/model/sam_model.hpp"
+#include "rass/train/autocast_pause.hpp"
+#include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -58,6 +60,8 @@ SinsrSettings parse_sinsr_settings(const ojson& in) {
   if (s.noise != "gaussian" && s.noise != "sam")
     throw_usage("sinsr.noise must be gaussian (SinSR) or sam (SAMSR), got '" + s.noise + "'");
   s.sam = j.str("sam");
+  if (!s.sam.empty() && s.noise != "sam")
+    throw_usage("sinsr.sam is set but sinsr.noise is " + s.noise + ": SAM's folder is for noise sam (SAMSR)");
   s.data.images = j.str("images");
   s.data.manifest = j.str("manifest");
   s.data.lq_images = j.str("lq_images");
@@ -92,10 +96,13 @@ SinsrTerms sinsr_terms(nn::ResShiftUNetImpl& student, const model::SamsrModel& t
   SinsrTerms out;
   // The teacher's deterministic chain (ddim_sample_loop, clip off) from the
   // unmodified prior, both methods.
+  // The teacher's x_0 is used by the distillation and inverse-map terms only.
+  const bool need_teacher = s.distill_weight > 0 || s.xT_weight > 0;
   {
     torch::NoGradGuard ng;
+    const AutocastPause frozen;  // the teacher in its own dtype, not loop.amp's
     torch::Tensor x = z_y + float(kappa * se) * noise;
-    for (int64_t t = T - 1; t >= 0; --t) {
+    for (int64_t t = need_teacher ? T - 1 : -1; t >= 0; --t) {
       const torch::Tensor x0 =
           teacher.unet.ptr()->forward((x / scale(t)).to(teacher.dtype), steps(t), in.lq.to(teacher.dtype)).to(torch::kFloat);
       if (t == 0) {
@@ -106,7 +113,7 @@ SinsrTerms sinsr_terms(nn::ResShiftUNetImpl& student, const model::SamsrModel& t
       const double m = std::sqrt(ep / e), j = ep - std::sqrt(ep * e), k = 1 - ep + std::sqrt(ep * e) - m;
       x = float(k) * x0 + float(m) * x + float(j) * z_y;
     }
-    out.z_teacher = x;
+    if (need_teacher) out.z_teacher = x;
     if (in.weight.defined()) {  // SAMSR's prior_sample_train
       const torch::Tensor w = in.weight.to(torch::kFloat) / c.weight_divisor;
       out.z_t = z_y + ((1.0 - w) * float(kappa)) * ((1.0 + w) * float(se)) * noise;
@@ -122,7 +129,10 @@ SinsrTerms sinsr_terms(nn::ResShiftUNetImpl& student, const model::SamsrModel& t
     torch::Tensor z_gt, xT_gt;
     {
       torch::NoGradGuard ng;
-      z_gt = (teacher.vq.ptr()->encode(in.gt.to(teacher.dtype)) * c.scale_factor).to(torch::kFloat);
+      {
+        const AutocastPause frozen;
+        z_gt = (teacher.vq.ptr()->encode(in.gt.to(teacher.dtype)) * c.scale_factor).to(torch::kFloat);
+      }
       xT_gt = f(z_gt, 0).detach();
     }
     out.mse_gt = mean_flat(z_gt - f(xT_gt, T - 1));
@@ -165,6 +175,10 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
   const std::string from = s_.student.empty() ? s_.teacher : s_.student;
   const model::SamsrFolderConfig scfg = s_.student.empty() ? teacher_->config : model::read_samsr_config(s_.student);
   student_ = model::load_samsr_unet(scfg, from);
+  if (lq_side % student_->size_multiple() != 0)
+    throw_usage("sinsr.crop_size " + std::to_string(s_.data.crop) + ": its LQ side " + std::to_string(lq_side) +
+                " must be a multiple of the student's " + std::to_string(student_->size_multiple()) +
+                " (sinsr.student: " + s_.student + ")");
   student_->to(env_.device, torch::kFloat);
   student_->train();
   for (auto& p : student_->parameters()) p.set_requires_grad(true);
@@ -212,6 +226,7 @@ StepLoss SinsrStage::compute_loss(const StepContext& ctx) {
   in.lq = torch::stack(lq).to(dev);
   {
     torch::NoGradGuard ng;
+    const AutocastPause frozen;
     in.z_y = teacher_->encode_lq(in.lq);
   }
   const int64_t h = in.z_y.size(2), w = in.z_y.size(3);
@@ -221,6 +236,7 @@ StepLoss SinsrStage::compute_loss(const StepContext& ctx) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(env_.seed, samples[size_t(b)].draw, "noise"));
     if (s_.noise == "sam") {
       torch::NoGradGuard ng;
+      const AutocastPause frozen;  // SAM's masks pass sharp thresholds: float32, as the reference runs it
       const model::SamsrNoise n = model::samsr_noise_from_masks(teacher_->sam_masks(in.z_y.slice(0, b, b + 1)), gen);
       noise.push_back(n.noise);
       weight.push_back(n.weight);
@@ -251,37 +267,6 @@ void SinsrStage::export_model(const std::string& dir) {
   for (const std::string& input : {s_.teacher, s_.student, sam_dir_})
     if (!input.empty() && fs::exists(dir, ec) && fs::equivalent(dir, input, ec))
       throw_usage("the export folder " + dir + " is an input folder (" + input + "): choose another");
-  model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
-  const fs::path tmp = w.tmp();
-  // The autoencoder (and anything else) is the teacher's; the network and
-  // samsr.json are written; SAMSR's SAM folder goes along as sam/.
-  w.link_tree(s_.teacher, "", {"unet.safetensors", "samsr.json", "sam"});
-  if (!sam_dir_.empty()) w.link_tree(sam_dir_, "sam");
-  torch::NoGradGuard ng;
-  std::map<std::string, torch::Tensor> trained;
-  for (const auto& p : student_->named_parameters(true))
-    trained[p.key()] = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
-  const std::string start_dir = s_.student.empty() ? s_.teacher : s_.student;
-  const auto start = SafeTensorsFile::open(start_dir + "/unet.safetensors");
-  std::vector<TensorToWrite> out;
-  size_t replaced = 0;
-  for (const TensorView& v : start->tensors()) {
-    auto it = trained.find(v.name);
-    if (it == trained.end()) {
-      out.push_back({v.name, v.dtype, v.shape, v.data, v.nbytes});
-      continue;
-    }
-    if (it->second.sizes().vec() != v.shape)
-      throw_runtime("sinsr export: " + v.name + " has another shape than " + start_dir + "/unet.safetensors'");
-    out.push_back({v.name, DType::f32, v.shape, it->second.data_ptr(), size_t(it->second.nbytes())});
-    ++replaced;
-  }
-  if (replaced != trained.size())
-    throw_runtime("sinsr export: " + std::to_string(trained.size() - replaced) + " trained tensors are not in " +
-                  start_dir + "/unet.safetensors");
-  std::map<std::string, std::string> meta = start->metadata();
-  meta["rass"] = "rass-train sinsr: the one-step network distilled from " + s_.teacher;
-  write_safetensors((tmp / "unet.safetensors").string(), out, meta);
   ojson cfg = read_json_file(s_.teacher + "/samsr.json");
   // The schedule and autoencoder are the teacher's; the network the student's
   // (sinsr.student may have another size than the teacher).
@@ -296,9 +281,9 @@ void SinsrStage::export_model(const std::string& dir) {
   if (!cfg.contains("diffusion") || !cfg["diffusion"].is_object()) cfg["diffusion"] = ojson::object();
   cfg["diffusion"]["cap_etas_start"] = teacher_->config.cap_etas_start;
 
-  cfg["source"] = std::string("rass-train sinsr ") + rass::version() + " from " + s_.teacher;
-  write_file_atomic((tmp / "samsr.json").string(), json_file_text(cfg, (tmp / "samsr.json").string(), 1) + "\n");
-  w.commit();
+  const std::string start_dir = s_.student.empty() ? s_.teacher : s_.student;
+  export_samsr_folder(dir, s_.teacher, sam_dir_, start_dir + "/unet.safetensors", cpu_float_parameters(*student_), cfg,
+                      "sinsr");
 }
 
 StageInfo sinsr_stage_info() {
