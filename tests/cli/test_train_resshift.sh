@@ -39,4 +39,20 @@ expect_exit 2 "a preset that is not x4" -- "$R" resshift "${SET[@]}" --set ressh
 stderr_has "resshift.preset" "the setting is named"
 expect_exit 2 "the export over the start folder" -- "$R" resshift "${SET[@]}" -o "$T/x3" --set loop.export_dir="$TINY" -q
 [ -s "$TINY/unet.safetensors" ] || fail "the start folder is damaged"
+# The export replaces neither another run's export nor a folder holding an input file.
+expect_exit 2 "over another run's export" -- "$R" resshift "${SET[@]}" -o "$T/x4" --steps 1 --batch 1 -q \
+  --set loop.export_dir="$T/run/final"
+stderr_has "another run" "the other run is named"
+cmp -s "$T/half/final/unet.safetensors" "$T/run/final/unet.safetensors" || fail "the other run's export changed"
+mkdir -p "$T/keep" && cp "$FIX/iqa/lpips_vgg.safetensors" "$T/keep/lp.safetensors"
+expect_exit 2 "an export folder holding the LPIPS weights" -- "$R" resshift "${SET[@]}" -o "$T/x5" --steps 1 --batch 1 -q \
+  --set resshift.lpips_weight=1 --set resshift.lpips_weights="$T/keep/lp.safetensors" --set loop.export_dir="$T/keep"
+[ -s "$T/keep/lp.safetensors" ] || fail "the LPIPS weights are gone"
+expect_exit 3 "LPIPS weights that are not LPIPS's" -- "$R" resshift "${SET[@]}" -o "$T/x6" -q \
+  --set resshift.lpips_weight=1 --set resshift.lpips_weights="$TINY/unet.safetensors"
+stderr_has "not an LPIPS weight file" "the file is named for what it is not"
+# The start folder's sam/ goes along: SAMSR's distillation takes the export as its teacher.
+[ -s "$T/run/final/sam/sam.json" ] || fail "the export lacks the start folder's sam/"
+expect_exit 0 "sinsr noise sam from the export" -- "$R" sinsr --set sinsr.teacher="$T/run/final" --set sinsr.images="$T/hq" \
+  --set sinsr.crop_size=64 --set sinsr.noise=sam -o "$T/samstudent" --steps 1 --batch 1 -q
 finish

@@ -58,8 +58,13 @@ mkdir -p "$T/keep" && echo precious > "$T/keep/file.txt"
 expect_exit 2 "an export over a folder of other files" -- "$R" sam-decoder "${SET[@]}" -o "$T/e3" --set loop.export_dir="$T/keep" -q
 stderr_has "not an earlier export" "the folder is left alone"
 [ -s "$T/keep/file.txt" ] || fail "the folder's file is gone"
-expect_exit 0 "an export over an earlier export" -- "$R" sam-decoder "${SET[@]}" -o "$T/e4" --steps 1 --set loop.export_dir="$T/run/final" -q
-[ -e "$T/run/final/.rass-export" ] || fail "the export holds no .rass-export mark"
+expect_exit 0 "an export to its own folder" -- "$R" sam-decoder "${SET[@]}" -o "$T/e4" --steps 1 --set loop.export_dir="$T/e4x" -q
+[ -e "$T/e4x/.rass-export" ] || fail "the export holds no .rass-export mark"
+expect_exit 0 "the same run's export again (resumed, one more step)" -- "$R" sam-decoder "${SET[@]}" -o "$T/e4" --steps 2 \
+  --set loop.export_dir="$T/e4x" --resume -q
+expect_exit 2 "an export over another run's export" -- "$R" sam-decoder "${SET[@]}" -o "$T/e8" --steps 1 \
+  --set loop.export_dir="$T/run/final" -q
+stderr_has "another run" "the other run is named"
 # A manifest's listed folders are inputs too.
 printf '{"image": "img/b.png", "label": "mask/b.png"}\n' > "$T/man.jsonl"
 expect_exit 2 "an export among a manifest's images" -- "$R" sam-decoder --set sam-decoder.model="$TINY" \

@@ -474,3 +474,22 @@ TEST_CASE("loop.ema_rate: a failed export puts the last weights back; a checkpoi
   auto s2 = test::selftest(11);
   CHECK_THROWS_WITH_AS(run_training(*s2, again), doctest::Contains("ema.weight"), Error);
 }
+
+TEST_CASE("resume refuses a checkpoint whose optimizer state holds NaN, naming the tensor") {
+  test::TempDir tmp;
+  LoopConfig c = resume_config(tmp / "a");
+  c.steps = 2;
+  auto s = test::selftest(11);
+  run_training(*s, c);
+  const std::string path = checkpoint_path(tmp / "a/checkpoints", 2);
+  TrainCheckpoint bad = read_train_checkpoint(path);
+  bad.tensors["adamw.exp_avg_sq.bias"] = bad.tensors.at("adamw.exp_avg_sq.bias").clone();
+  bad.tensors["adamw.exp_avg_sq.bias"].view(-1)[0] = std::nanf("");
+  write_train_checkpoint(path, bad);
+  LoopConfig again = c;
+  again.steps = 3;
+  again.config["loop"]["steps"] = 3;
+  again.resume = true;
+  auto s2 = test::selftest(11);
+  CHECK_THROWS_WITH_AS(run_training(*s2, again), doctest::Contains("adamw.exp_avg_sq.bias"), Error);
+}

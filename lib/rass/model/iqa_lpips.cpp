@@ -10,6 +10,8 @@ namespace rass::model {
 
 nn::Lpips load_lpips(const std::string& path, torch::Device device, const nn::LpipsTrunk* expect) {
   const auto file = open_iqa_weights(path);
+  if (!file->find("net.slice1.0.weight"))
+    throw_bad_input(path, "is not an LPIPS weight file (no net.slice1.0.weight; scripts/convert_iqa_lpips.py writes one)");
   // VGG16's first slice has two convs (0 and 2); AlexNet's one.
   const nn::LpipsTrunk trunk = file->find("net.slice1.2.weight") ? nn::LpipsTrunk::vgg : nn::LpipsTrunk::alex;
   const auto name = [](nn::LpipsTrunk t) { return t == nn::LpipsTrunk::alex ? "AlexNet" : "VGG16"; };

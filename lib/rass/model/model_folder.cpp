@@ -1,5 +1,6 @@
 #include "rass/model/model_folder.hpp"
 
+#include <fstream>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -36,6 +37,12 @@ constexpr char kOldFolder[] = ".rass-old";  // where a replaced folder waits ins
 // only such a folder (or an empty one) is replaced by a later export, never
 // a folder of other files that export_dir happened to name.
 constexpr char kExportMark[] = ".rass-export";
+
+// set_export_run's value (one training run per process).
+std::string& export_run() {
+  static std::string run;
+  return run;
+}
 
 // "NAME.tmp.PID.N" (temporary_path's form) for `name`.
 bool is_temporary_of(const std::string& entry, const std::string& name) {
@@ -143,6 +150,16 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
   return name;
 }
 
+void FolderWriter::set_export_run(const std::string& run) { export_run() = run; }
+
+std::string FolderWriter::export_owner(const std::string& dir) {
+  std::ifstream f(path_join(dir, kExportMark));
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("run: ", 0) == 0) return line.substr(5);
+  return "";
+}
+
 FolderWriter::FolderWriter(const std::string& dst, Existing existing)
     : dst_(check_destination(dst, existing)), existing_(existing) {
   const fs::path parent = fs::path(dst_).parent_path();
@@ -228,7 +245,8 @@ void FolderWriter::copy_component_extras(const std::string& src, const std::stri
 void FolderWriter::commit() {
   if (existing_ == Existing::replace)
     write_file_atomic(path_join(tmp_, kExportMark),
-                      "rass: a training export; a later export of the same run may replace this folder whole\n");
+                      "rass: a training export; a later export of the same run may replace this folder whole\n" +
+                          (export_run().empty() ? std::string() : "run: " + export_run() + "\n"));
   // A folder being replaced waits inside the new one's temporary (still
   // marked by this writer): killed between the two renames, the next writer
   // removes both with the temporary, and the finished folder never has it.

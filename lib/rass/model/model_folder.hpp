@@ -28,6 +28,13 @@ class FolderWriter {
   // is not a folder), for callers that check before long work. Returns the
   // destination's normalised name.
   static std::string check_destination(const std::string& dst, Existing existing);
+  // Training exports: the run whose exports these are (its output folder,
+  // normalised), written into every export's mark ("run: ..."), so that
+  // another run can tell an export that is not its own (export_owner()).
+  static void set_export_run(const std::string& run);
+  // The run named in `dir`'s mark; "" for none (an export written before the
+  // marks named their run, or no mark).
+  static std::string export_owner(const std::string& dir);
   ~FolderWriter();  // removes the temporary folder unless committed
   FolderWriter(const FolderWriter&) = delete;
   FolderWriter& operator=(const FolderWriter&) = delete;

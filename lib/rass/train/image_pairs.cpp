@@ -10,11 +10,13 @@ std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::str
   spec.roles = {{s.image_role, s.image_fields, true, ""}, {s.label_role, s.label_fields, true, s.label_suffix}};
   if (!s.manifest.empty()) {
     if (!s.images.empty() || !s.labels.empty())
-      throw_usage("stage: give either images + labels (two directories) or manifest, not both");
+      throw_usage(s.stage + ": give either " + s.stage + "." + s.images_key + " + " + s.stage + "." + s.labels_key +
+                  " (two directories) or " + s.stage + ".manifest, not both");
     spec.manifest = s.manifest;
   } else {
     if (s.images.empty() || s.labels.empty())
-      throw_usage("stage: the training data is missing: set images and labels (two directories) or manifest");
+      throw_usage(s.stage + ": the training data is missing: set " + s.stage + "." + s.images_key + " and " + s.stage + "." +
+                  s.labels_key + " (two directories) or " + s.stage + ".manifest");
     spec.inputs = {s.images, s.labels};
   }
   spec.match_stem = s.match_stem;

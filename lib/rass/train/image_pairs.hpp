@@ -17,6 +17,8 @@ struct ImagePairSource {
   bool match_stem = false;
   std::vector<std::string> image_fields{"image", "hq"}, label_fields{"label", "gt"};  // manifest fields
   std::string image_role = "image", label_role = "label";  // what messages call them
+  // The settings messages name: "<stage>.<images_key>" and so on.
+  std::string stage = "stage", images_key = "images", labels_key = "labels";
 };
 
 // Error(usage) for folders and manifest both or neither given; Error(bad_input)

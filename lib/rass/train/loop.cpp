@@ -372,9 +372,16 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
         throw_bad_input(from.empty() ? stage.name() + " start weights" : from,
                         "trainable tensor '" + q.name + "' holds NaN or infinite values before the first step (a " +
                             (from.empty() ? std::string("damaged weights file of the start folder?)") : std::string("damaged checkpoint?)")));
-      // The average is what the export holds: NaN there would be exported with exit 0.
+      // The average is what the export holds: NaN there would be exported
+      // with exit 0; NaN in the optimizer's moments fails every step as a
+      // "non-finite loss" that points at the learning rate.
       if (q.ema.defined() && !torch::isfinite(q.ema).all().item<bool>())
         throw_bad_input(from, "the moving average 'ema." + q.name + "' holds NaN or infinite values (a damaged checkpoint?)");
+      for (const auto& [key, t] : {std::pair<const char*, const torch::Tensor*>{"adamw.exp_avg.", &q.exp_avg},
+                                   {"adamw.exp_avg_sq.", &q.exp_avg_sq}})
+        if (!torch::isfinite(*t).all().item<bool>())
+          throw_bad_input(from, "the optimizer state '" + std::string(key) + q.name +
+                                    "' holds NaN or infinite values (a damaged checkpoint?)");
     }
     if (writer) {
       make_directories(ckdir);

@@ -44,10 +44,11 @@ std::string sample_draw_key(int64_t step, int64_t global_index) {
 }
 
 PretrainData::PretrainData(const PretrainDataConfig& cfg) : cfg_(cfg) {
+  const std::string k = cfg.stage.empty() ? "" : cfg.stage + ".";
   if (cfg.crop < 8 || cfg.crop > 8192) throw_usage("crop_size " + std::to_string(cfg.crop) + ": expected 8..8192");
   std::error_code ec;
   if (!cfg.manifest.empty()) {
-    if (!cfg.images.empty()) throw_usage("give either images or manifest, not both");
+    if (!cfg.images.empty()) throw_usage("give either " + k + "images or " + k + "manifest, not both");
     std::ifstream f(cfg.manifest);
     if (!f) throw_bad_input(cfg.manifest, "cannot be read");
     const fs::path base = fs::path(cfg.manifest).parent_path();
@@ -81,7 +82,7 @@ PretrainData::PretrainData(const PretrainDataConfig& cfg) : cfg_(cfg) {
       items_.push_back(std::move(it));
     }
   } else {
-    if (cfg.images.empty()) throw_usage("no training data: set images (a folder) or manifest");
+    if (cfg.images.empty()) throw_usage("no training data: set " + k + "images (a folder) or " + k + "manifest");
     if (!fs::is_directory(cfg.images, ec)) throw_bad_input(cfg.images, "images is not a folder");
     std::string text_dir = cfg.text_dir;
     if (cfg.text != TextSource::none && text_dir.empty()) {

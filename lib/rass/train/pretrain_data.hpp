@@ -31,6 +31,7 @@ struct PretrainDataConfig {
   int64_t crop = 256;
   bool flip = true;
   uint64_t seed = 0;
+  std::string stage;             // "vae", "sinsr", ...: messages name "<stage>.images" ("" = bare names)
 };
 
 struct PretrainItem {

@@ -28,6 +28,7 @@ namespace rass::train {
 // The pairs (image_pairs.hpp): two directories paired by item key or a
 // JSON-lines manifest with "image" and "label" fields (also "hq" / "gt").
 struct RasDataConfig : ImagePairSource {
+  RasDataConfig() { stage = "ras"; }
   bool reduce_zero_label = false;  // ADE20K raw annotations: 0 -> 255, v -> v - 1
   int num_classes = 0;             // labels must be < num_classes or `ignore`
   int ignore = 255;

@@ -1,5 +1,7 @@
 #include "rass/train/run_dir.hpp"
 
+#include "rass/model/model_folder.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -76,6 +78,12 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
     const std::string p = it.value().get<std::string>();
     std::error_code ec;
     if (!p.empty() && fs::is_directory(p, ec)) out.push_back(stage + "." + it.key() + "=" + p);
+    // A file setting (a manifest, LPIPS weights): the export replaces its
+    // folder whole, so that folder is an input too.
+    if (listed && !p.empty() && fs::is_regular_file(p, ec)) {
+      const std::string dir = fs::path(p).parent_path().string();
+      out.push_back(stage + "." + it.key() + " (the folder of the file it names)=" + (dir.empty() ? "." : dir));
+    }
     const std::string& k = it.key();
     if (!listed || p.empty() || k.size() < 8 || k.compare(k.size() - 8, 8, "manifest") != 0 || !fs::is_regular_file(p, ec))
       continue;
@@ -116,7 +124,12 @@ void check_output_outside_inputs(const std::string& what, const std::string& dir
 
 void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs) {
   if (export_dir.empty()) return;
-  check_output_outside_inputs("loop.export_dir", export_dir, inputs);
+  // The folder of an input file (a manifest, weights) only must not be
+  // replaced: an export beside the file, or below its folder, is fine.
+  std::vector<std::string> folders;
+  for (const std::string& in : inputs)
+    if (in.find(" (the folder of the file it names)=") == std::string::npos) folders.push_back(in);
+  check_output_outside_inputs("loop.export_dir", export_dir, folders);
   using batch::OutputGuard;
   const std::string ex = OutputGuard::normalised_path(export_dir);
   for (const std::string& in : inputs) {
@@ -128,6 +141,11 @@ void check_export_dir(const std::string& export_dir, const std::string& out_dir,
   }
   if (out_dir.empty()) return;
   const std::string out = OutputGuard::normalised_path(out_dir);
+  // An export replaces only its own run's earlier export.
+  const std::string owner = model::FolderWriter::export_owner(export_dir);
+  if (!owner.empty() && owner != out)
+    throw_usage("loop.export_dir " + export_dir + " is the export of another run (" + owner +
+                "), and the export replaces its folder whole; choose another folder, or remove that one");
   if (OutputGuard::path_within(out, ex))
     throw_usage("loop.export_dir " + export_dir + " is or holds the run's output directory " + out_dir +
                 " (its log and checkpoints), and the export replaces its folder whole; choose another (default: " +

@@ -42,6 +42,7 @@ namespace rass::train {
 // JSON-lines manifest with "image" and "label" fields (also "lq" / "mask").
 struct SamDecoderDataConfig : ImagePairSource {
   SamDecoderDataConfig() {
+    stage = "sam-decoder";
     image_fields = {"image", "lq", "hq"};
     label_fields = {"label", "mask", "gt"};
   }

@@ -22,6 +22,7 @@ PretrainDataConfig pretrain_config(const SinsrDataConfig& c) {
   p.crop = c.crop;
   p.flip = c.flip;
   p.seed = c.seed;
+  p.stage = c.stage;
   return p;
 }
 
@@ -51,6 +52,8 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
     s.label_fields = {"lq"};
     s.image_role = "HQ image";
     s.label_role = "LQ image";
+    s.stage = c_.stage;
+    s.labels_key = "lq_images";
     pairs_ = list_image_pairs(s, "HQ/LQ pairs");
     return;
   }

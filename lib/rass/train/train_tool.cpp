@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "rass/batch/output_guard.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -81,6 +82,8 @@ int run_train_tool(const TrainJob& job) {
       throw_usage(std::string("loop.export_dir: ") + e.what());
     }
     check_export_dir(export_dir, c.out_dir, input_directories(config.at(info->name), info->name, /*listed=*/true));
+    // This run's exports name it in their mark: another run does not replace them.
+    model::FolderWriter::set_export_run(batch::OutputGuard::normalised_path(c.out_dir));
     if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
       throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
   }

@@ -100,6 +100,7 @@ UnetStage::UnetStage(const json& settings, const StageEnv& env) : impl_(std::mak
   if (m.sd_dir.empty()) throw_usage("unet setting sd (the diffusers folder whose unet/ is trained) is not set");
   const std::string text = s.str("text");
   PretrainDataConfig dc;
+  dc.stage = "unet";
   if (text == "caption") dc.text = TextSource::caption;
   else if (text == "tags") dc.text = TextSource::tags;
   else if (text == "none") dc.text = TextSource::none;

@@ -73,6 +73,7 @@ VaeStage::VaeStage(const json& settings, const StageEnv& env) : impl_(std::make_
   m.sample = s.flag("sample");
   const std::string lpips_path = s.str("lpips_weights");
   PretrainDataConfig dc;
+  dc.stage = "vae";
   dc.images = s.str("images");
   dc.manifest = s.str("manifest");
   dc.crop = s.integer("crop_size");
