@@ -29,17 +29,10 @@ namespace rass::train {
 namespace {
 
 ojson resshift_defaults() {
-  return ojson{{"model", ""},          {"images", ""},      {"manifest", ""},   {"lq_images", ""},
-               {"match_stem", false},  {"crop_size", 256},  {"flip", true},     {"preset", "realesrgan-x4"},
-               {"check_data", true},   {"lpips_weight", 0.0}, {"lpips_weights", ""}};
-}
-
-ojson resshift_loop_defaults() {
-  // realsr_swinunet_realesrgan256.yaml: AdamW lr 5e-5, weight decay 0,
-  // warmup 5000 (lr * iters / 5000), no schedule after, batch 64, EMA 0.999.
-  return ojson{{"optimizer", "adamw"},  {"lr", 5e-5},           {"weight_decay", 0.0}, {"schedule", "constant"},
-               {"warmup_steps", 5000},  {"warmup_factor", 0.0}, {"clip_grad_norm", 0.0}, {"batch", 64},
-               {"ema_rate", 0.999}};
+  ojson d{{"model", ""}};
+  d.update(sinsr_data_defaults());
+  d.update(ojson{{"lpips_weight", 0.0}, {"lpips_weights", ""}});
+  return d;
 }
 
 }  // namespace
@@ -52,15 +45,7 @@ ResshiftSettings parse_resshift_settings(const ojson& in) {
   if (s.model.empty())
     throw_usage("resshift.model: give the rass-samsr folder to start from (scripts/convert_samsr.py "
                 "resshift_realsrx4_s15_v1.pth --method resshift -o DIR)");
-  s.data.stage = "resshift";
-  s.data.images = j.str("images");
-  s.data.manifest = j.str("manifest");
-  s.data.lq_images = j.str("lq_images");
-  s.data.match_stem = j.flag("match_stem");
-  s.data.crop = j.integer("crop_size", 16, 4096);
-  s.data.flip = j.flag("flip");
-  s.data.preset = j.str("preset");
-  s.check_data = j.flag("check_data");
+  s.data = parse_sinsr_data(j);
   s.lpips_weight = j.num("lpips_weight", 0, 1e6);
   s.lpips_weights = j.str("lpips_weights");
   if (s.lpips_weight > 0 && s.lpips_weights.empty())
@@ -106,7 +91,7 @@ ResshiftStage::ResshiftStage(const ResshiftSettings& s, const StageEnv& env) : s
   require_folder(s_.model, "resshift.model takes a rass-samsr folder (scripts/convert_samsr.py -o DIR)");
   s_.data.seed = env_.seed;
   data_ = std::make_unique<SinsrData>(s_.data);
-  if (s_.check_data) data_->check();
+  if (s_.data.check_data) data_->check();
   model::SamsrModelOptions o;
   o.dir = s_.model;
   o.device = env_.device.str();
@@ -216,7 +201,7 @@ StageInfo resshift_stage_info() {
   i.name = "resshift";
   i.summary = "ResShift: the x4 network on its whole chain (random step, x_0 loss; sinsr's teacher), from a rass-samsr folder";
   i.defaults = resshift_defaults;
-  i.loop_defaults = resshift_loop_defaults;
+  i.loop_defaults = resshift_family_loop_defaults;
   i.make = [](const ojson& cfg, const StageEnv& env) -> std::unique_ptr<Stage> {
     return std::make_unique<ResshiftStage>(parse_resshift_settings(cfg), env);
   };

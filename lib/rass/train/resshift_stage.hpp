@@ -36,7 +36,6 @@ StageInfo resshift_stage_info();
 struct ResshiftSettings {
   std::string model;          // the rass-samsr folder to start from (its schedule, network, autoencoder)
   SinsrDataConfig data;
-  bool check_data = true;
   double lpips_weight = 0;    // ResShift v3: 1 (with lpips_weights)
   std::string lpips_weights;  // lpips_vgg.safetensors (scripts/convert_iqa_lpips.py)
 };

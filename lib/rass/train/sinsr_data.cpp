@@ -37,6 +37,34 @@ Image signed_to_rgb(const torch::Tensor& t) {
 
 }  // namespace
 
+nlohmann::ordered_json sinsr_data_defaults() {
+  return nlohmann::ordered_json{{"images", ""},      {"manifest", ""},  {"lq_images", ""},
+                                {"match_stem", false}, {"crop_size", 256}, {"flip", true},
+                                {"preset", "realesrgan-x4"}, {"check_data", true}};
+}
+
+SinsrDataConfig parse_sinsr_data(const StageSettings& j) {
+  SinsrDataConfig d;
+  d.stage = j.stage;
+  d.images = j.str("images");
+  d.manifest = j.str("manifest");
+  d.lq_images = j.str("lq_images");
+  d.match_stem = j.flag("match_stem");
+  d.crop = j.integer("crop_size", 16, 4096);
+  d.flip = j.flag("flip");
+  d.preset = j.str("preset");
+  d.check_data = j.flag("check_data");
+  return d;
+}
+
+nlohmann::ordered_json resshift_family_loop_defaults() {
+  // Their adjust_lr runs after each step (the first at the full lr; here
+  // step 0 has lr 0); SinSR's milestone halving comes at its last iteration.
+  return nlohmann::ordered_json{{"optimizer", "adamw"},  {"lr", 5e-5},           {"weight_decay", 0.0},
+                                {"schedule", "constant"}, {"warmup_steps", 5000}, {"warmup_factor", 0.0},
+                                {"clip_grad_norm", 0.0},  {"batch", 64},          {"ema_rate", 0.999}};
+}
+
 SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
   if (c_.crop % 4 != 0) throw_usage(c_.stage + ".crop_size " + std::to_string(c_.crop) + " must be a multiple of 4");
   if (c_.preset == "none") {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/types.h>
 
 #include "rass/degrade/config.hpp"
@@ -40,7 +41,19 @@ struct SinsrDataConfig {
   std::string preset = "realesrgan-x4";  // a rass-degrade preset of scale 4, or none (paired data)
   uint64_t seed = 0;
   std::string stage = "sinsr";       // the stage whose settings messages name (sinsr, resshift)
+  bool check_data = true;            // read every image's header before the first step (check())
 };
+
+// The data settings of the ResShift family's stages (sinsr, resshift) with
+// their defaults, in --print-config's order.
+nlohmann::ordered_json sinsr_data_defaults();
+// Reads them from a stage's settings (errors name "<stage>.<key>").
+SinsrDataConfig parse_sinsr_data(const StageSettings& j);
+// The loop defaults of the family's released trainers (ResShift's, SinSR's,
+// SAMSR's): AdamW lr 5e-5, weight decay 0, the lr rising linearly from 0
+// over 5000 steps (lr * iters / 5000), then constant; no clipping; batch
+// 64; EMA 0.999.
+nlohmann::ordered_json resshift_family_loop_defaults();
 
 struct SinsrSample {
   std::string key, draw;

@@ -31,18 +31,10 @@ namespace {
 
 ojson sinsr_defaults() {
   // The released SinSR.yaml / SamSR.yaml (learn_xT True, finetune_use_gt 1).
-  return ojson{{"teacher", ""},       {"student", ""},    {"noise", "gaussian"}, {"sam", ""},
-               {"images", ""},        {"manifest", ""},   {"lq_images", ""},   {"crop_size", 256},    {"flip", true},
-               {"preset", "realesrgan-x4"}, {"match_stem", false}, {"check_data", true}, {"distill_weight", 1.0}, {"xT_weight", 1.0}, {"gt_weight", 1.0}};
-}
-
-ojson sinsr_loop_defaults() {
-  // AdamW(lr 5e-5, weight_decay 0); adjust_lr: lr * iters / 5000 up to
-  // milestone 5000, then constant (its halving at 500000 is the last
-  // iteration); no clipping; batch 64; EMA 0.999.
-  return ojson{{"optimizer", "adamw"},  {"lr", 5e-5},         {"weight_decay", 0.0}, {"schedule", "constant"},
-               {"warmup_steps", 5000},  {"warmup_factor", 0.0}, {"clip_grad_norm", 0.0}, {"batch", 64},
-               {"ema_rate", 0.999}};
+  ojson d{{"teacher", ""}, {"student", ""}, {"noise", "gaussian"}, {"sam", ""}};
+  d.update(sinsr_data_defaults());
+  d.update(ojson{{"distill_weight", 1.0}, {"xT_weight", 1.0}, {"gt_weight", 1.0}});
+  return d;
 }
 
 }  // namespace
@@ -62,14 +54,7 @@ SinsrSettings parse_sinsr_settings(const ojson& in) {
   s.sam = j.str("sam");
   if (!s.sam.empty() && s.noise != "sam")
     throw_usage("sinsr.sam is set but sinsr.noise is " + s.noise + ": SAM's folder is for noise sam (SAMSR)");
-  s.data.images = j.str("images");
-  s.data.manifest = j.str("manifest");
-  s.data.lq_images = j.str("lq_images");
-  s.data.match_stem = j.flag("match_stem");
-  s.data.crop = j.integer("crop_size", 16, 4096);
-  s.data.flip = j.flag("flip");
-  s.data.preset = j.str("preset");
-  s.check_data = j.flag("check_data");
+  s.data = parse_sinsr_data(j);
   s.distill_weight = j.num("distill_weight", 0, 1e6);
   s.xT_weight = j.num("xT_weight", 0, 1e6);
   s.gt_weight = j.num("gt_weight", 0, 1e6);
@@ -147,7 +132,7 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
   // The data before the weights: a bad setting or input stops the run at once.
   s_.data.seed = env_.seed;
   data_ = std::make_unique<SinsrData>(s_.data);
-  if (s_.check_data) data_->check();
+  if (s_.data.check_data) data_->check();
   model::SamsrModelOptions o;
   o.dir = s_.teacher;
   o.device = env_.device.str();
@@ -291,7 +276,7 @@ StageInfo sinsr_stage_info() {
   i.name = "sinsr";
   i.summary = "SinSR / SAMSR: a one-step x4 network distilled from a ResShift teacher (noise gaussian or sam)";
   i.defaults = sinsr_defaults;
-  i.loop_defaults = sinsr_loop_defaults;
+  i.loop_defaults = resshift_family_loop_defaults;
   i.make = [](const ojson& cfg, const StageEnv& env) -> std::unique_ptr<Stage> {
     return std::make_unique<SinsrStage>(parse_sinsr_settings(cfg), env);
   };

@@ -47,7 +47,6 @@ struct SinsrSettings {
   std::string noise = "gaussian";  // gaussian (SinSR) | sam (SAMSR)
   std::string sam;           // noise sam: SAM ViT-B folder ("" = <teacher>/sam)
   SinsrDataConfig data;
-  bool check_data = true;    // read every image's header before the first step
   double distill_weight = 1, xT_weight = 1, gt_weight = 1;
 };
 SinsrSettings parse_sinsr_settings(const nlohmann::ordered_json& stage_config);
