@@ -186,14 +186,10 @@ void ResshiftStage::export_model(const std::string& dir) {
     throw_usage("the export folder " + dir + " is the start folder (resshift.model): choose another");
   ojson cfg = read_json_file(s_.model + "/samsr.json");
   cfg["method"] = "resshift";
-  // The schedule trained on, whatever the method's default: "resshift" and
-  // the one-step methods differ in capping etas_start.
-  if (!cfg.contains("diffusion") || !cfg["diffusion"].is_object()) cfg["diffusion"] = ojson::object();
-  cfg["diffusion"]["cap_etas_start"] = model_->config.cap_etas_start;
   // A start folder's sam/ (SAMSR's noise) goes along: sinsr noise sam takes the export as its teacher.
   const std::string sam = file_exists(s_.model + "/sam/sam.json") ? s_.model + "/sam" : "";
   export_samsr_folder(dir, s_.model, sam, s_.model + "/unet.safetensors", cpu_float_parameters(*model_->unet), cfg,
-                      "resshift");
+                      model_->config.cap_etas_start, "resshift");
 }
 
 StageInfo resshift_stage_info() {

@@ -261,14 +261,9 @@ void SinsrStage::export_model(const std::string& dir) {
     else cfg.erase("unet");
   }
   cfg["method"] = s_.noise == "sam" ? "samsr" : "sinsr";
-  // The schedule trained on, whatever the method's default: "resshift" and
-  // the one-step methods differ in capping etas_start.
-  if (!cfg.contains("diffusion") || !cfg["diffusion"].is_object()) cfg["diffusion"] = ojson::object();
-  cfg["diffusion"]["cap_etas_start"] = teacher_->config.cap_etas_start;
-
   const std::string start_dir = s_.student.empty() ? s_.teacher : s_.student;
   export_samsr_folder(dir, s_.teacher, sam_dir_, start_dir + "/unet.safetensors", cpu_float_parameters(*student_), cfg,
-                      "sinsr");
+                      teacher_->config.cap_etas_start, "sinsr");
 }
 
 StageInfo sinsr_stage_info() {

@@ -50,13 +50,15 @@ void write_trained_weights(const std::string& start_path, const std::map<std::st
 
 void export_samsr_folder(const std::string& dir, const std::string& base, const std::string& sam_dir,
                          const std::string& unet_start, const std::map<std::string, torch::Tensor>& trained,
-                         nlohmann::ordered_json config, const std::string& what) {
+                         nlohmann::ordered_json config, bool cap_etas_start, const std::string& what) {
   model::FolderWriter w(dir, model::FolderWriter::Existing::replace);
   const fs::path tmp = w.tmp();
   w.link_tree(base, "", {"unet.safetensors", "samsr.json", "sam"});
   if (!sam_dir.empty()) w.link_tree(sam_dir, "sam");
   const std::string source = "rass-train " + what + " " + rass::version() + " from " + base;
   write_trained_weights(unet_start, trained, (tmp / "unet.safetensors").string(), source, what);
+  if (!config.contains("diffusion") || !config["diffusion"].is_object()) config["diffusion"] = nlohmann::ordered_json::object();
+  config["diffusion"]["cap_etas_start"] = cap_etas_start;
   config["source"] = source;
   write_file_atomic((tmp / "samsr.json").string(), json_file_text(config, (tmp / "samsr.json").string(), 1) + "\n");
   w.commit();

@@ -28,9 +28,11 @@ void write_trained_weights(const std::string& start_path, const std::map<std::st
 // A rass-samsr folder in `dir` (replacing an earlier export): the files of
 // `base` linked (but its unet.safetensors, samsr.json and sam/), `sam_dir`
 // as sam/ when not "", unet.safetensors from `unet_start` with `trained`
-// put in, and samsr.json = `config` (with "source" added).
+// put in, and samsr.json = `config` with "source" added and the schedule
+// trained on written out (diffusion.cap_etas_start: the methods' defaults
+// differ, so a method changed by the export must not change the schedule).
 void export_samsr_folder(const std::string& dir, const std::string& base, const std::string& sam_dir,
                          const std::string& unet_start, const std::map<std::string, torch::Tensor>& trained,
-                         nlohmann::ordered_json config, const std::string& what);
+                         nlohmann::ordered_json config, bool cap_etas_start, const std::string& what);
 
 }  // namespace rass::train
