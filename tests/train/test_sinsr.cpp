@@ -279,6 +279,19 @@ TEST_CASE("sinsr: paired data (preset none): the same window of both, flipped al
   u = c;
   u.preset = "realesrgan-x4";
   CHECK_THROWS_WITH_AS(SinsrData{u}, doctest::Contains("preset=none"), Error);
+  u = c;
+  u.preset = "realesrgan-x4";
+  u.lq_images.clear();
+  u.match_stem = true;  // pairs nothing with an online preset
+  CHECK_THROWS_WITH_AS(SinsrData{u}, doctest::Contains("sinsr.match_stem"), Error);
+  // A manifest of pairs read with an online preset: the fix is named.
+  write_file_atomic(t.path + "/pairs.jsonl", "{\"hq\": \"hq/0.png\", \"lq\": \"lq/0.png\"}\n");
+  u = c;
+  u.preset = "realesrgan-x4";
+  u.images.clear();
+  u.lq_images.clear();
+  u.manifest = t.path + "/pairs.jsonl";
+  CHECK_THROWS_WITH_AS(SinsrData{u}, doctest::Contains("sinsr.preset=none"), Error);
 }
 
 TEST_CASE("sinsr: a student of another size than the teacher: its network's settings go into the export") {

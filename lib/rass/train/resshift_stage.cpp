@@ -110,6 +110,9 @@ ResshiftStage::ResshiftStage(const ResshiftSettings& s, const StageEnv& env) : s
   for (auto& p : model_->vq->parameters()) p.set_requires_grad(false);
   model_->unet->train();
   for (auto& p : model_->unet->parameters()) p.set_requires_grad(true);
+  if (s_.lpips_weight == 0 && !s_.lpips_weights.empty() && env_.rank == 0)
+    std::fprintf(stderr, "%s: warning: resshift.lpips_weights is set but resshift.lpips_weight is 0: LPIPS is off\n",
+                 env_.prog.c_str());
   if (s_.lpips_weight > 0) {
     const nn::LpipsTrunk vgg = nn::LpipsTrunk::vgg;
     lpips_ = model::load_lpips(s_.lpips_weights, env_.device, &vgg);

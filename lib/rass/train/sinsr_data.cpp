@@ -85,6 +85,9 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
     pairs_ = list_image_pairs(s, "HQ/LQ pairs");
     return;
   }
+  if (c_.match_stem)
+    throw_usage(c_.stage + ".match_stem pairs " + c_.stage + ".lq_images with " + c_.stage +
+                ".images: paired data only (" + c_.stage + ".preset=none)");
   if (!c_.lq_images.empty())
     throw_usage(c_.stage + ".lq_images gives paired LQ images, which preset '" + c_.preset +
                 "' would make again: set " + c_.stage + ".preset=none for paired data");
@@ -104,7 +107,16 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
   if (c_.crop < degrade::min_input_side(degrade_))
     throw_usage(c_.stage + ".crop_size " + std::to_string(c_.crop) + " is smaller than preset '" + c_.preset + "' accepts (" +
                 std::to_string(degrade::min_input_side(degrade_)) + ")");
-  pretrain_ = std::make_unique<PretrainData>(pretrain_config(c_));
+  try {
+    pretrain_ = std::make_unique<PretrainData>(pretrain_config(c_));
+  } catch (const Error& e) {
+    // A manifest of pairs ("hq", "lq") read as clean images names no "image".
+    const std::string what = e.what();
+    if (!c_.manifest.empty() && what.find("no \"image\" path") != std::string::npos)
+      throw Error(e.code(), what + " (a manifest of LQ/HQ pairs with \"hq\" and \"lq\" needs " + c_.stage +
+                                ".preset=none)");
+    throw;
+  }
 }
 
 void SinsrData::check() const {
