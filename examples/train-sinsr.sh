@@ -9,6 +9,8 @@
 #   2. examples/eval-sr-samsr.sh for the teacher (its whole chain) and for
 #      the student (one step) on EVAL_HQ: PSNR and SSIM on Y, crop 4,
 #   3. one table: images, then PSNR and SSIM of the teacher and the student.
+# With RESSHIFT_STEPS > 0 the teacher is first fine-tuned on TRAIN_HQ by
+# rass-train resshift (ResShift's own loss), and that network is distilled.
 # A second run resumes the training and the evaluation where they stopped.
 #
 # Usage: examples/train-sinsr.sh TEACHER TRAIN_HQ EVAL_HQ [OUT_DIR]
@@ -18,6 +20,7 @@
 #   STEPS      optimizer steps (default 500000 as released: give far fewer to try it)
 #   BATCH      samples a step (default 64, as released); CROP the HQ crop (256)
 #   WARMUP     linear warmup steps (default 5000, SinSR's; SAMSR's config has 50000)
+#   RESSHIFT_STEPS  fine-tune the teacher first for this many steps (default 0: as given)
 #   TRAIN_FLAGS more rass-train flags, e.g. "--device cuda --set loop.amp=true"
 #   SAMSR_FLAGS more rass-samsr flags for the evaluation
 set -euo pipefail
@@ -36,6 +39,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 unset CDPATH
 
 mkdir -p "$out"
+if [ "${RESSHIFT_STEPS:-0}" -gt 0 ]; then
+  resume=()
+  [ -n "$(ls -A "$out/teacher/checkpoints" 2>/dev/null)" ] && resume=(--resume)
+  rass-train resshift --set resshift.model="$teacher" --set resshift.images="$train_hq" --set resshift.crop_size="$crop" \
+    --set loop.warmup_steps="$warmup" -o "$out/teacher" --steps "$RESSHIFT_STEPS" --batch "$batch" -q \
+    ${resume[@]+"${resume[@]}"} ${train_flags[@]+"${train_flags[@]}"}
+  teacher=$out/teacher/final
+fi
 sam=()
 [ -n "${SAM:-}" ] && sam=(--set sinsr.sam="$SAM")
 resume=()

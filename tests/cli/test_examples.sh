@@ -61,6 +61,10 @@ expect_exit 0 "train-sinsr.sh" -- env STEPS=2 BATCH=2 CROP=64 WARMUP=0 \
 [ "$(wc -l <sd/summary.tsv)" = 2 ] || fail "train-sinsr.sh: a header and one row expected: $(cat sd/summary.tsv)"
 [ "$(awk -F'\t' 'NR == 2 && $1 == 2' sd/summary.tsv | wc -l)" = 1 ] || fail "train-sinsr.sh: 2 images scored: $(cat sd/summary.tsv)"
 grep -qF '"method": "sinsr"' sd/train/final/samsr.json || fail "train-sinsr.sh: the student is not method sinsr"
+expect_exit 0 "train-sinsr.sh with the teacher fine-tuned first" -- env RESSHIFT_STEPS=1 STEPS=1 BATCH=2 CROP=64 WARMUP=0 \
+  bash "$E/train-sinsr.sh" "$FIX/nn/samsr_tiny" sc/images sc/images sd2
+grep -qF '"method": "resshift"' sd2/teacher/final/samsr.json || fail "train-sinsr.sh: no fine-tuned teacher"
+grep -qF "sd2/teacher/final" sd2/train/final/samsr.json || fail "train-sinsr.sh: the student was not distilled from it"
 
 # eval-robustness.sh: two corruptions at two severities, a row each, the
 # summary's mPC over the four; a rerun finds every set done.
