@@ -627,6 +627,7 @@ TEST_CASE("image_header_size gives the decoded size without decoding") {
         if (f == ImageFormat::jpeg && depth == 16) continue;
         const std::vector<uint8_t> bytes = encode_image(img, f);
         CHECK(image_header_size(bytes.data(), bytes.size()) == std::pair<int, int>{37, 11});
+        CHECK(image_header_depth(bytes.data(), bytes.size()) == decode_image(bytes, "x").depth);
       }
     }
   const std::vector<uint8_t> pnm = bytes_of("P6\n# w\n5 # h\n3\n255\n");

@@ -179,9 +179,16 @@ TEST_CASE("sinsr: refusals name the setting") {
   expect_error(s, ExitCode::bad_input, "sam.json");
   s = settings(t.path + "/none");
   expect_error(s, ExitCode::bad_input, "none");
-  // An image smaller than the crop: named before the first step (check_data).
+  // An image smaller than the crop, or a 16-bit one: named before the first step (check_data).
   write_images(t.path + "/small", 1, 48);
   expect_error(settings(t.path + "/small"), ExitCode::bad_input, "smaller than crop_size 64");
+  for (const char* ext : {".png", ".ppm"}) {
+    fs::create_directories(t.path + "/deep" + ext);
+    write_images(t.path + "/deep" + ext, 1, 64);
+    Image deep(64, 64, 3, 16);
+    write_image(t.path + "/deep" + ext + "/z" + ext, deep);
+    expect_error(settings(t.path + "/deep" + ext), ExitCode::bad_input, "16-bit");
+  }
 }
 
 TEST_CASE("sinsr: a run of the loop (SAM noise, EMA) exports a folder rass-samsr runs as SAMSR") {

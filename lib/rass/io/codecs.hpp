@@ -52,6 +52,7 @@ std::pair<int, int> jpeg_header_size(const uint8_t* bytes, size_t size);
 Image decode_pnm(const uint8_t* bytes, size_t size, const std::string& name, bool raw = false);
 // The header's width and height; {0, 0} when it cannot be read.
 std::pair<int, int> pnm_header_size(const uint8_t* bytes, size_t size);
+int pnm_header_depth(const uint8_t* bytes, size_t size);  // 8, 16, or 0 when unreadable
 
 // libdeflate at opt.png_compression (0 = stored); filter 'up' at level 1,
 // libpng's adaptive choice (least sum of absolute differences) above.

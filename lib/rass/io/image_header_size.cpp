@@ -32,4 +32,14 @@ std::pair<int, int> image_header_size(const uint8_t* bytes, size_t size) {
   return {0, 0};
 }
 
+int image_header_depth(const uint8_t* bytes, size_t size) {
+  switch (sniff_format(bytes, size)) {
+    case ImageFormat::png: return size > 24 ? (bytes[24] == 16 ? 16 : 8) : 0;  // IHDR's bit depth
+    case ImageFormat::jpeg: return 8;
+    case ImageFormat::pnm: return detail::pnm_header_depth(bytes, size);
+    case ImageFormat::unknown: break;
+  }
+  return 0;
+}
+
 }  // namespace rass

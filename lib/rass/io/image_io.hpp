@@ -35,6 +35,9 @@ inline Image decode_image(const std::vector<uint8_t>& bytes, const std::string& 
 // tiles). {0, 0} where the header cannot be read (decode_image then names
 // the problem).
 std::pair<int, int> image_header_size(const uint8_t* bytes, size_t size);
+// The bits per sample the header declares (8 or 16; a PNG's palette or
+// sub-byte gray counts as 8, as decode_image reads it), 0 when unreadable.
+int image_header_depth(const uint8_t* bytes, size_t size);
 
 // An image file's bytes ("-" = stdin), its first bytes checked to be a
 // format decode_image takes (/dev/zero or a stray binary is Error(bad_input)

@@ -186,6 +186,23 @@ std::pair<int, int> pnm_header_size(const uint8_t* bytes, size_t size) {
   }
 }
 
+int pnm_header_depth(const uint8_t* bytes, size_t size) {
+  if (size < 2 || bytes[0] != 'P') return 0;
+  const char kind = char(bytes[1]);
+  if (kind == '1' || kind == '4') return 8;  // bitmaps: read as 8-bit 0/255
+  if (kind != '2' && kind != '3' && kind != '5' && kind != '6') return 0;
+  const std::string name;
+  PnmParser in(bytes, size, name);
+  in.advance(2);
+  try {
+    in.number("the width");
+    in.number("the height");
+    return in.number("the maximum value") > 255 ? 16 : 8;
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
 std::vector<uint8_t> encode_pnm(const Image& img) {
   if (img.channels != 1 && img.channels != 3)
     throw_usage("PNM needs a gray or RGB image (got " + std::to_string(img.channels) +

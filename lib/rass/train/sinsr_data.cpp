@@ -120,8 +120,13 @@ SinsrData::SinsrData(const SinsrDataConfig& c) : c_(c) {
 }
 
 void SinsrData::check() const {
+  // The size a file declares; a 16-bit image (decode_image keeps 16 bits,
+  // the model takes 8) is named now, as to_rgb8 would at its step.
   auto size_of = [](const std::string& path) {
     const std::vector<uint8_t> bytes = read_image_bytes(path);
+    if (image_header_depth(bytes.data(), bytes.size()) == 16)
+      throw_bad_input(path, "is a 16-bit image; the model takes 8-bit images (as the reference's PIL loading): "
+                            "convert it to 8-bit first");
     const std::pair<int, int> wh = image_header_size(bytes.data(), bytes.size());
     if (wh.first > 0 && wh.second > 0) return wh;
     const Image img = decode_image(bytes, path);  // names what is wrong with the file

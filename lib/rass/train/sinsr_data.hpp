@@ -70,10 +70,10 @@ class SinsrData {
   size_t size() const { return paired() ? pairs_.size() : pretrain_->size(); }
   bool paired() const { return !pretrain_; }
   SinsrSample sample(size_t item, int64_t step, int64_t global_index) const;
-  // Reads every image's header once (not its pixels): an HQ image smaller
-  // than the crop, or a pair whose LQ is not a quarter of its HQ image or is
-  // smaller than crop / 4, is Error(bad_input) naming the file, before the
-  // first step rather than at the step that draws it.
+  // Reads every image's header once (not its pixels): a 16-bit image, an HQ
+  // image smaller than the crop, or a pair whose LQ is not a quarter of its
+  // HQ image or is smaller than crop / 4, is Error(bad_input) naming the
+  // file, before the first step rather than at the step that draws it.
   void check() const;
 
  private:
