@@ -429,7 +429,11 @@ torch::Tensor SamsrModel::encode_lq(const torch::Tensor& y) const {
                                               .scale_factor(std::vector<double>{double(config.sf), double(config.sf)})
                                               .mode(torch::kBicubic)
                                               .align_corners(false));
-  return (vq.ptr()->encode(up.to(dtype)) * config.scale_factor).to(torch::kFloat);
+  return encode(up);
+}
+
+torch::Tensor SamsrModel::encode(const torch::Tensor& x) const {
+  return (vq.ptr()->encode(x.to(device, dtype)) * config.scale_factor).to(torch::kFloat);
 }
 
 torch::Tensor SamsrModel::restore_tile(const torch::Tensor& y, at::Generator& gen, SamsrExtras* extras,

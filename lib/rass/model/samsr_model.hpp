@@ -141,6 +141,9 @@ class SamsrModel {
                              const SamsrInjected* injected = nullptr) const;
   // The latent z_y of y [1, 3, h, w] in [-1, 1]: VQ encoding of its bicubic x4.
   torch::Tensor encode_lq(const torch::Tensor& y) const;
+  // The latent of x [B, 3, H, W] in [-1, 1] as it is (no upsampling): VQ
+  // encoding times the latent scale, float32.
+  torch::Tensor encode(const torch::Tensor& x) const;
   // The masks SAMSR's noise uses, for z [1, 3, h, w]: [M + 1, h, w] (background last).
   torch::Tensor sam_masks(const torch::Tensor& z) const;
   int64_t size_multiple() const { return unet->size_multiple(); }

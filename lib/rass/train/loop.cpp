@@ -14,7 +14,6 @@
 #include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
@@ -23,6 +22,7 @@
 #include "rass/core/signals.hpp"
 #include "rass/model/peak_memory.hpp"
 #include "rass/train/adam.hpp"
+#include "rass/train/autocast.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
@@ -172,7 +172,7 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
                    int world, const std::function<void(const std::string&)>& note) {
   // Configurations from before loop.optimizer existed were AdamW's, and
   // those from before loop.ema_rate had none.
-  auto with_optimizer = [&c](nlohmann::ordered_json j) {
+  auto with_defaults = [&c](nlohmann::ordered_json j) {
     if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("optimizer")) j["loop"]["optimizer"] = "adamw";
     if (j.contains("loop") && j["loop"].is_object() && !j["loop"].contains("ema_rate")) j["loop"]["ema_rate"] = 0.0;
     // Then any other key added since: its default.
@@ -187,7 +187,7 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
     fill(j, c.config_defaults);
     return j;
   };
-  auto diffs = config_differences(with_optimizer(ck.config), with_optimizer(c.config), resume_free_keys());
+  auto diffs = config_differences(with_defaults(ck.config), with_defaults(c.config), resume_free_keys());
   if (!diffs.empty()) {
     std::string keys;
     for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
@@ -249,36 +249,6 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
   note("resuming from " + from + " at step " + std::to_string(ck.step));
   return ck.step;
 }
-
-// Autocast to bf16 on CUDA for the forward pass, off again when the scope
-// ends, also by an exception (LibTorch 1.13 has no CPU autocast dtype control).
-class AutocastScope {
- public:
-  explicit AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, torch::kBFloat16);
-#else
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
-#endif
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool on_;
-};
 
 // The CPU generator's state (a copy).
 torch::Tensor cpu_rng_state() {

@@ -18,7 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/iqa_lpips.hpp"
 #include "rass/model/model_folder.hpp"
-#include "rass/train/autocast_pause.hpp"
+#include "rass/train/autocast.hpp"
 #include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
@@ -58,21 +58,17 @@ ResshiftTerms resshift_terms(const model::SamsrModel& m, const ResshiftInputs& i
   const model::SamsrFolderConfig& c = m.config;
   const int64_t B = in.lq.size(0);
   const torch::Tensor t = in.t.to(torch::kLong);
-  const torch::Tensor t_cpu = t.cpu();  // one copy, not one per sample
-  std::vector<float> eta(static_cast<size_t>(B)), sqe(static_cast<size_t>(B)), sd(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) {
-    const double s = m.sqrt_etas.at(size_t(t_cpu[b].item<int64_t>()));
-    eta[size_t(b)] = float(s * s);
-    sqe[size_t(b)] = float(s * c.kappa);
-    sd[size_t(b)] = float(c.normalize_input ? std::sqrt(s * s * c.kappa * c.kappa + 1) : 1.0);
-  }
-  const auto opts = torch::TensorOptions().dtype(torch::kFloat).device(in.lq.device());
-  auto col = [&](const std::vector<float>& v) { return torch::tensor(v, torch::kFloat).to(opts.device()).view({B, 1, 1, 1}); };
+  // The schedule at each sample's step, in float64 then float32 (as the
+  // reference's numpy arrays are extracted).
+  const torch::Tensor s = torch::tensor(m.sqrt_etas, torch::kDouble).index_select(0, t.cpu()).view({B, 1, 1, 1});
+  auto col = [&](const torch::Tensor& v) { return v.to(in.lq.device(), torch::kFloat); };
+  const torch::Tensor eta = s * s, sqe = s * c.kappa;
+  const torch::Tensor sd = c.normalize_input ? torch::sqrt(eta * (c.kappa * c.kappa) + 1) : torch::ones_like(s);
   torch::Tensor z0;
   {
     torch::NoGradGuard ng;
     const AutocastPause frozen;
-    z0 = (m.vq.ptr()->encode(in.gt.to(m.dtype)) * c.scale_factor).to(torch::kFloat);
+    z0 = m.encode(in.gt);
   }
   const torch::Tensor z_y = in.z_y.to(torch::kFloat);
   ResshiftTerms out;
@@ -102,11 +98,7 @@ ResshiftStage::ResshiftStage(const ResshiftSettings& s, const StageEnv& env) : s
   o.noise = "gaussian";
   o.steps = 1;
   model_ = std::make_unique<model::SamsrModel>(o);
-  const int64_t lq_side = s_.data.crop / 4, mult = model_->size_multiple();
-  if (lq_side % mult != 0)
-    throw_usage("resshift.crop_size " + std::to_string(s_.data.crop) + ": its LQ side " + std::to_string(lq_side) +
-                " must be a multiple of the network's " + std::to_string(mult) + " (crop_size a multiple of " +
-                std::to_string(4 * mult) + ")");
+  check_crop_multiple("resshift", s_.data.crop, model_->size_multiple(), "the network's");
   for (auto& p : model_->vq->parameters()) p.set_requires_grad(false);
   model_->unet->train();
   for (auto& p : model_->unet->parameters()) p.set_requires_grad(true);
@@ -133,21 +125,12 @@ std::vector<ParamGroup> ResshiftStage::param_groups() {
 }
 
 StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
-  const int64_t B = ctx.local_batch;
-  std::vector<SinsrSample> samples(static_cast<size_t>(B));
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t g = ctx.sample_offset + b;
-      samples[size_t(b)] = data_->sample(order_->item(ctx.step, ctx.global_batch, g), ctx.step, g);
-    }
-  });
   const torch::Device dev = model_->device;
-  std::vector<torch::Tensor> hq, lq, noise;
+  const SinsrBatch batch = load_sinsr_batch(*data_, *order_, ctx, dev);
+  std::vector<torch::Tensor> noise;
   std::vector<int64_t> ts;
   const int64_t T = model_->config.steps;
-  for (const SinsrSample& smp : samples) {
-    hq.push_back(smp.hq);
-    lq.push_back(smp.lq);
+  for (const SinsrSample& smp : batch.samples) {
     // Keyed by the sample's draw (stage.hpp's contract), not the process.
     Rng trng(env_.seed, smp.draw, "timestep");
     ts.push_back(int64_t(trng.below(uint64_t(T))));
@@ -155,8 +138,8 @@ StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
     noise.push_back(at::randn({1, 3, smp.lq.size(1), smp.lq.size(2)}, gen, torch::TensorOptions().dtype(torch::kFloat)));
   }
   ResshiftInputs in;
-  in.gt = torch::stack(hq).to(dev);
-  in.lq = torch::stack(lq).to(dev);
+  in.gt = batch.gt;
+  in.lq = batch.lq;
   in.t = torch::tensor(ts, torch::kLong).to(dev);
   in.noise = torch::cat(noise).to(dev);
   {
@@ -179,7 +162,7 @@ StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
     }
   }
   out.loss = loss.mean();
-  out.images = B;
+  out.images = ctx.local_batch;
   return out;
 }
 

@@ -78,12 +78,6 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
     const std::string p = it.value().get<std::string>();
     std::error_code ec;
     if (!p.empty() && fs::is_directory(p, ec)) out.push_back(stage + "." + it.key() + "=" + p);
-    // A file setting (a manifest, LPIPS weights): the export replaces its
-    // folder whole, so that folder is an input too.
-    if (listed && !p.empty() && fs::is_regular_file(p, ec)) {
-      const std::string dir = fs::path(p).parent_path().string();
-      out.push_back(stage + "." + it.key() + " (the folder of the file it names)=" + (dir.empty() ? "." : dir));
-    }
     const std::string& k = it.key();
     if (!listed || p.empty() || k.size() < 8 || k.compare(k.size() - 8, 8, "manifest") != 0 || !fs::is_regular_file(p, ec))
       continue;
@@ -109,6 +103,20 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
   return out;
 }
 
+std::vector<std::string> input_file_folders(const nlohmann::ordered_json& stage_section, const std::string& stage) {
+  std::vector<std::string> out;
+  if (!stage_section.is_object()) return out;
+  for (auto it = stage_section.begin(); it != stage_section.end(); ++it) {
+    if (!it.value().is_string()) continue;
+    const std::string p = it.value().get<std::string>();
+    std::error_code ec;
+    if (p.empty() || !fs::is_regular_file(p, ec)) continue;
+    const std::string dir = fs::path(p).parent_path().string();
+    out.push_back(stage + "." + it.key() + " (the folder of the file it names)=" + (dir.empty() ? "." : dir));
+  }
+  return out;
+}
+
 void check_output_outside_inputs(const std::string& what, const std::string& dir, const std::vector<std::string>& inputs) {
   if (dir.empty()) return;
   using batch::OutputGuard;
@@ -122,17 +130,15 @@ void check_output_outside_inputs(const std::string& what, const std::string& dir
   }
 }
 
-void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs) {
+void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs,
+                      const std::vector<std::string>& file_folders) {
   if (export_dir.empty()) return;
-  // The folder of an input file (a manifest, weights) only must not be
-  // replaced: an export beside the file, or below its folder, is fine.
-  std::vector<std::string> folders;
-  for (const std::string& in : inputs)
-    if (in.find(" (the folder of the file it names)=") == std::string::npos) folders.push_back(in);
-  check_output_outside_inputs("loop.export_dir", export_dir, folders);
+  check_output_outside_inputs("loop.export_dir", export_dir, inputs);
   using batch::OutputGuard;
   const std::string ex = OutputGuard::normalised_path(export_dir);
-  for (const std::string& in : inputs) {
+  std::vector<std::string> held = inputs;
+  held.insert(held.end(), file_folders.begin(), file_folders.end());
+  for (const std::string& in : held) {
     const size_t eq = in.find('=');
     const std::string key = in.substr(0, eq), path = in.substr(eq + 1);
     if (OutputGuard::path_within(OutputGuard::normalised_path(path), ex))

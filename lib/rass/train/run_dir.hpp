@@ -37,6 +37,10 @@ class RunDirLock {
 // its folder whole; a run's own directory may sit beside the images).
 std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_section, const std::string& stage,
                                            bool listed = false);
+// The folders of the files a stage's settings name (a manifest, LPIPS
+// weights), as "key (the folder of the file it names)=folder": the export,
+// which replaces its folder whole, must not be one.
+std::vector<std::string> input_file_folders(const nlohmann::ordered_json& stage_section, const std::string& stage);
 
 // Refuses (exit 2) an output folder `dir` (given as `what`, e.g.
 // "loop.out_dir") that is one of `inputs` or lies inside one: a run must not
@@ -45,7 +49,10 @@ void check_output_outside_inputs(const std::string& what, const std::string& dir
 
 // The export replaces its folder whole: besides lying outside the inputs, it
 // may hold none of them, nor be or hold the run's output directory, nor lie
-// in its checkpoints/ (exit 2).
-void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs);
+// in its checkpoints/ (exit 2); nor hold the folder of an input file
+// (`file_folders`, input_file_folders'; beside or below one is fine); nor
+// replace another run's export (the mark names its run).
+void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs,
+                      const std::vector<std::string>& file_folders = {});
 
 }  // namespace rass::train

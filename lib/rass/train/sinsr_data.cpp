@@ -199,4 +199,31 @@ SinsrSample SinsrData::sample(size_t item, int64_t step, int64_t global_index) c
   return s;
 }
 
+SinsrBatch load_sinsr_batch(const SinsrData& data, const DataOrder& order, const StepContext& ctx,
+                            torch::Device device) {
+  SinsrBatch b;
+  b.samples.resize(static_cast<size_t>(ctx.local_batch));
+  at::parallel_for(0, ctx.local_batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t k = b0; k < b1; ++k) {
+      const int64_t g = ctx.sample_offset + k;
+      b.samples[size_t(k)] = data.sample(order.item(ctx.step, ctx.global_batch, g), ctx.step, g);
+    }
+  });
+  std::vector<torch::Tensor> hq, lq;
+  for (const SinsrSample& s : b.samples) {
+    hq.push_back(s.hq);
+    lq.push_back(s.lq);
+  }
+  b.gt = torch::stack(hq).to(device);
+  b.lq = torch::stack(lq).to(device);
+  return b;
+}
+
+void check_crop_multiple(const std::string& stage, int64_t crop, int64_t multiple, const std::string& whose) {
+  if ((crop / 4) % multiple != 0)
+    throw_usage(stage + ".crop_size " + std::to_string(crop) + ": its LQ side " + std::to_string(crop / 4) +
+                " must be a multiple of " + whose + " " + std::to_string(multiple) + " (crop_size a multiple of " +
+                std::to_string(4 * multiple) + ")");
+}
+
 }  // namespace rass::train

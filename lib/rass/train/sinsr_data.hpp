@@ -27,8 +27,10 @@
 #include <torch/types.h>
 
 #include "rass/degrade/config.hpp"
+#include "rass/train/data_order.hpp"
 #include "rass/train/image_pairs.hpp"
 #include "rass/train/pretrain_data.hpp"
+#include "rass/train/stage.hpp"
 
 namespace rass::train {
 
@@ -83,5 +85,19 @@ class SinsrData {
   degrade::PipelineConfig degrade_;
   std::vector<ImagePair> pairs_;            // paired data: image = HQ, label = LQ
 };
+
+// One process's samples of a step (stage.hpp's StepContext), read in
+// parallel, and their images stacked on `device`: gt [B, 3, crop, crop],
+// lq [B, 3, crop / 4, crop / 4].
+struct SinsrBatch {
+  std::vector<SinsrSample> samples;
+  torch::Tensor gt, lq;
+};
+SinsrBatch load_sinsr_batch(const SinsrData& data, const DataOrder& order, const StepContext& ctx,
+                            torch::Device device);
+
+// Error(usage) "<stage>.crop_size ..." unless crop / 4 is a multiple of a
+// network's spatial multiple (`whose`: "the network's", "the student's").
+void check_crop_multiple(const std::string& stage, int64_t crop, int64_t multiple, const std::string& whose);
 
 }  // namespace rass::train

@@ -19,7 +19,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/model/sam_model.hpp"
-#include "rass/train/autocast_pause.hpp"
+#include "rass/train/autocast.hpp"
 #include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
@@ -116,7 +116,7 @@ SinsrTerms sinsr_terms(nn::ResShiftUNetImpl& student, const model::SamsrModel& t
       torch::NoGradGuard ng;
       {
         const AutocastPause frozen;
-        z_gt = (teacher.vq.ptr()->encode(in.gt.to(teacher.dtype)) * c.scale_factor).to(torch::kFloat);
+        z_gt = teacher.encode(in.gt);
       }
       xT_gt = f(z_gt, 0).detach();
     }
@@ -150,20 +150,13 @@ SinsrStage::SinsrStage(const SinsrSettings& s, const StageEnv& env) : s_(s), env
     o.sam_dir = sam_dir_;
   }
   teacher_ = std::make_unique<model::SamsrModel>(o);
-  const int64_t lq_side = s_.data.crop / 4, mult = teacher_->size_multiple();
-  if (lq_side % mult != 0)
-    throw_usage("sinsr.crop_size " + std::to_string(s_.data.crop) + ": its LQ side " + std::to_string(lq_side) +
-                " must be a multiple of the network's " + std::to_string(mult) + " (crop_size a multiple of " +
-                std::to_string(4 * mult) + ")");
+  check_crop_multiple("sinsr", s_.data.crop, teacher_->size_multiple(), "the network's");
   for (auto& p : teacher_->unet->parameters()) p.set_requires_grad(false);
   for (auto& p : teacher_->vq->parameters()) p.set_requires_grad(false);
   const std::string from = s_.student.empty() ? s_.teacher : s_.student;
   const model::SamsrFolderConfig scfg = s_.student.empty() ? teacher_->config : model::read_samsr_config(s_.student);
   student_ = model::load_samsr_unet(scfg, from);
-  if (lq_side % student_->size_multiple() != 0)
-    throw_usage("sinsr.crop_size " + std::to_string(s_.data.crop) + ": its LQ side " + std::to_string(lq_side) +
-                " must be a multiple of the student's " + std::to_string(student_->size_multiple()) +
-                " (sinsr.student: " + s_.student + ")");
+  check_crop_multiple("sinsr", s_.data.crop, student_->size_multiple(), "the student's");
   student_->to(env_.device, torch::kFloat);
   student_->train();
   for (auto& p : student_->parameters()) p.set_requires_grad(true);
@@ -193,22 +186,12 @@ std::vector<ParamGroup> SinsrStage::param_groups() {
 
 StepLoss SinsrStage::compute_loss(const StepContext& ctx) {
   const int64_t B = ctx.local_batch;
-  std::vector<SinsrSample> samples(static_cast<size_t>(B));
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t g = ctx.sample_offset + b;
-      samples[size_t(b)] = data_->sample(order_->item(ctx.step, ctx.global_batch, g), ctx.step, g);
-    }
-  });
   const torch::Device dev = teacher_->device;
-  std::vector<torch::Tensor> hq, lq;
-  for (const SinsrSample& smp : samples) {
-    hq.push_back(smp.hq);
-    lq.push_back(smp.lq);
-  }
+  const SinsrBatch batch = load_sinsr_batch(*data_, *order_, ctx, dev);
+  const std::vector<SinsrSample>& samples = batch.samples;
   SinsrInputs in;
-  in.gt = torch::stack(hq).to(dev);
-  in.lq = torch::stack(lq).to(dev);
+  in.gt = batch.gt;
+  in.lq = batch.lq;
   {
     torch::NoGradGuard ng;
     const AutocastPause frozen;

@@ -81,7 +81,8 @@ int run_train_tool(const TrainJob& job) {
     } catch (const Error& e) {
       throw_usage(std::string("loop.export_dir: ") + e.what());
     }
-    check_export_dir(export_dir, c.out_dir, input_directories(config.at(info->name), info->name, /*listed=*/true));
+    check_export_dir(export_dir, c.out_dir, input_directories(config.at(info->name), info->name, /*listed=*/true),
+                     input_file_folders(config.at(info->name), info->name));
     // This run's exports name it in their mark: another run does not replace them.
     model::FolderWriter::set_export_run(batch::OutputGuard::normalised_path(c.out_dir));
     if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))

@@ -1,0 +1,70 @@
+// CUDA autocast scopes of the training loop and its stages: the loop's
+// loop.amp (bf16 autocast for the trained network's compute) and the
+// stages' pauses for their frozen parts (a teacher, an encoder, SAM), which
+// run in loop.dtype (StageEnv::dtype) as loaded. One place for the LibTorch
+// 1.13 / 2.x calls.
+#pragma once
+#include <ATen/autocast_mode.h>
+#include <c10/core/DeviceType.h>
+#include <torch/version.h>
+
+namespace rass::train {
+
+inline bool cuda_autocast_enabled() {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::autocast::is_autocast_enabled(at::kCUDA);
+#else
+  return at::autocast::is_enabled();
+#endif
+}
+
+inline void set_cuda_autocast(bool on) {
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+  at::autocast::set_enabled(on);
+#endif
+}
+
+// Autocast to bf16 on CUDA for the forward pass, off again when the scope
+// ends, also by an exception (LibTorch 1.13 has no CPU autocast dtype control).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+    set_cuda_autocast(true);
+#if TORCH_VERSION_MAJOR >= 2
+    at::autocast::set_autocast_dtype(at::kCUDA, c10::kBFloat16);
+#else
+    at::autocast::set_autocast_gpu_dtype(c10::kBFloat16);
+#endif
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    set_cuda_autocast(false);
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_;
+};
+
+// Autocast off for a frozen part, back on as it was when the scope ends.
+class AutocastPause {
+ public:
+  AutocastPause() : was_(cuda_autocast_enabled()) {
+    if (was_) set_cuda_autocast(false);
+  }
+  ~AutocastPause() {
+    if (was_) set_cuda_autocast(true);
+  }
+  AutocastPause(const AutocastPause&) = delete;
+  AutocastPause& operator=(const AutocastPause&) = delete;
+
+ private:
+  bool was_ = false;
+};
+
+}  // namespace rass::train
