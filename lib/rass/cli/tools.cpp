@@ -1,6 +1,7 @@
 // The registry of every tool's CLI definition.
 #include "rass/cli/caption_map_cli.hpp"
 #include "rass/cli/degrade_cli.hpp"
+#include "rass/cli/dreamclear_cli.hpp"
 #include "rass/cli/eval_iqa_cli.hpp"
 #include "rass/cli/model_cli.hpp"
 #include "rass/cli/eval_miou_cli.hpp"
@@ -27,6 +28,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<SegmentCli>());
   tools.push_back(std::make_unique<SamCli>());
   tools.push_back(std::make_unique<SamsrCli>());
+  tools.push_back(std::make_unique<DreamClearCli>());
   tools.push_back(std::make_unique<TrainCli>());
   tools.push_back(std::make_unique<ScenesCli>());
   return tools;
