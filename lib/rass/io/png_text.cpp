@@ -7,7 +7,10 @@
 #include <memory>
 
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/image.hpp"
 #include "rass/io/codecs.hpp"
+#include "rass/io/image_io.hpp"
 
 namespace rass {
 
@@ -89,6 +92,15 @@ std::optional<std::string> read_png_text(const std::string& path, const std::str
     if (auto t = text_of(type, buf.data() + 4, n, keyword)) return t;
   }
   return std::nullopt;
+}
+
+void write_image_with_settings(const std::string& path, const Image& img, const std::string& settings) {
+  ImageFormat fmt = path == "-" ? ImageFormat::png : format_from_extension(path);
+  if (fmt == ImageFormat::unknown) fmt = ImageFormat::png;
+  if (fmt == ImageFormat::png)
+    write_file_atomic(path, png_add_text(encode_image(img, fmt), {{"rass", settings}}));
+  else
+    write_image(path, img, fmt);
 }
 
 }  // namespace rass

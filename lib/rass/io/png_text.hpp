@@ -24,4 +24,10 @@ std::vector<uint8_t> png_add_text(const std::vector<uint8_t>& png,
 // such chunk, or whose chunk fails its CRC.
 std::optional<std::string> read_png_text(const std::string& path, const std::string& keyword);
 
+struct Image;
+// An output image of a network tool: the format of `path`'s extension (PNG
+// for "-", stdout, or an unknown one), written atomically; a PNG carries
+// `settings` in its "rass" chunk (JPEG and PPM have no place for it).
+void write_image_with_settings(const std::string& path, const Image& img, const std::string& settings);
+
 }  // namespace rass

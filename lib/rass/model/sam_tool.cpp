@@ -315,8 +315,7 @@ SamModelOptions sam_model_options(const SamJob& job) {
 }
 
 void set_sam_threads(const SamJob& job, int jobs) {
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+  nn::set_item_threads(job.threads, jobs);
 }
 
 // GleSAM's scores over a run: the mean of every object's IoU, Dice and pixel

@@ -95,15 +95,6 @@ json samsr_record(const SamsrJob& job, const SamsrModel& m, const std::string& k
   return r;
 }
 
-void samsr_write(const std::string& path, const Image& img, const std::string& provenance) {
-  ImageFormat fmt = path == "-" ? ImageFormat::png : format_from_extension(path);
-  if (fmt == ImageFormat::unknown) fmt = ImageFormat::png;
-  if (fmt == ImageFormat::png)
-    write_file_atomic(path, png_add_text(encode_image(img, fmt), {{"rass", provenance}}));
-  else
-    write_image(path, img, fmt);
-}
-
 void samsr_check_size(const Image& lq, const std::string& name) {
   if (int64_t(lq.width) * lq.height > kMaxSamsrPixels)
     throw_bad_input(name, std::to_string(lq.width) + "x" + std::to_string(lq.height) +
@@ -120,8 +111,7 @@ void samsr_check_chop(const SamsrJob& job, const SamsrModel& m) {
 }
 
 void set_samsr_threads(const SamsrJob& job, int jobs) {
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+  nn::set_item_threads(job.threads, jobs);
 }
 
 int run_samsr_single(const SamsrJob& job) {
@@ -146,7 +136,7 @@ int run_samsr_single(const SamsrJob& job) {
   const Image out = m.restore(lq, job.seed, key, job.chop_size, stride, &ex);
   const std::string settings = batch::provenance_text(
       kSamsrProg, samsr_settings(job, m, stride, batch::files_fingerprint({job.model, job.sam}), key, batch::bytes_hash(bytes)));
-  samsr_write(job.output, out, settings);
+  write_image_with_settings(job.output, out, settings);
   if (job.json) batch::write_report("-", json_text(samsr_record(job, m, key, in, job.output, lq, ex)) + "\n");
   return 0;
 }
@@ -211,7 +201,7 @@ int run_samsr_batch(const SamsrJob& job) {
   };
   auto write_item = [&](size_t i, const Ready& rd, Done& d) {
     const batch::Item& it = mine[i];
-    samsr_write(out_of(it.key), d.image, rd.provenance);
+    write_image_with_settings(out_of(it.key), d.image, rd.provenance);
     if (lines.enabled())
       lines.put(i, json_text(samsr_record(job, m, it.key, it.paths[0], out_of(it.key), rd.lq, d.extras)) + "\n");
   };

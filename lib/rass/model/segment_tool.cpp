@@ -229,8 +229,7 @@ SegmentModelOptions model_options(const SegmentJob& job) {
 }
 
 void set_threads(const SegmentJob& job, int jobs) {
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+  nn::set_item_threads(job.threads, jobs);
 }
 
 // The model folder and other inputs of a run (run_files.hpp).

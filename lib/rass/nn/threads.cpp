@@ -17,4 +17,9 @@ void set_cpu_threads(int threads) {
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 
+void set_item_threads(int threads, int jobs) {
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  set_cpu_threads(threads > 0 ? threads : std::max(1, cores / std::max(1, jobs)));
+}
+
 }  // namespace rass::nn

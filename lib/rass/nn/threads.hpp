@@ -13,4 +13,8 @@ namespace rass::nn {
 // noise), so the pool is pinned to 1 thread always.
 void set_cpu_threads(int threads);
 
+// The network tools' --threads: `threads` when positive, else the cores
+// shared among `jobs` items in flight (at least 1 each).
+void set_item_threads(int threads, int jobs);
+
 }  // namespace rass::nn

@@ -22,7 +22,7 @@
 #include "rass/core/signals.hpp"
 #include "rass/model/peak_memory.hpp"
 #include "rass/train/adam.hpp"
-#include "rass/train/autocast.hpp"
+#include "rass/nn/autocast.hpp"
 #include "rass/train/distributed.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
@@ -410,7 +410,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
 
     StepLoss l;
     {
-      const AutocastScope autocast(amp);
+      const nn::AutocastScope autocast(amp);
       // A step that fails on its data (a damaged image, a label out of
       // range, a pack that does not read) keeps the steps done before it: they are
       // checkpointed as they stood when this step began (the generator

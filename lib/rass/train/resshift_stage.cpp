@@ -18,7 +18,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/iqa_lpips.hpp"
 #include "rass/model/model_folder.hpp"
-#include "rass/train/autocast.hpp"
+#include "rass/nn/autocast.hpp"
 #include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
@@ -67,7 +67,7 @@ ResshiftTerms resshift_terms(const model::SamsrModel& m, const ResshiftInputs& i
   torch::Tensor z0;
   {
     torch::NoGradGuard ng;
-    const AutocastPause frozen;
+    const nn::AutocastPause frozen;
     z0 = m.encode(in.gt);
   }
   const torch::Tensor z_y = in.z_y.to(torch::kFloat);
@@ -144,7 +144,7 @@ StepLoss ResshiftStage::compute_loss(const StepContext& ctx) {
   in.noise = torch::cat(noise).to(dev);
   {
     torch::NoGradGuard ng;
-    const AutocastPause frozen;
+    const nn::AutocastPause frozen;
     in.z_y = model_->encode_lq(in.lq);
   }
   const ResshiftTerms t = resshift_terms(*model_, in, lpips_ ? lpips_.get() : nullptr);

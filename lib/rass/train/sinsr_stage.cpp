@@ -19,7 +19,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/model/sam_model.hpp"
-#include "rass/train/autocast.hpp"
+#include "rass/nn/autocast.hpp"
 #include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
@@ -85,7 +85,7 @@ SinsrTerms sinsr_terms(nn::ResShiftUNetImpl& student, const model::SamsrModel& t
   const bool need_teacher = s.distill_weight > 0 || s.xT_weight > 0;
   {
     torch::NoGradGuard ng;
-    const AutocastPause frozen;  // the teacher in its own dtype, not loop.amp's
+    const nn::AutocastPause frozen;  // the teacher in its own dtype, not loop.amp's
     torch::Tensor x = z_y + float(kappa * se) * noise;
     for (int64_t t = need_teacher ? T - 1 : -1; t >= 0; --t) {
       const torch::Tensor x0 =
@@ -115,7 +115,7 @@ SinsrTerms sinsr_terms(nn::ResShiftUNetImpl& student, const model::SamsrModel& t
     {
       torch::NoGradGuard ng;
       {
-        const AutocastPause frozen;
+        const nn::AutocastPause frozen;
         z_gt = teacher.encode(in.gt);
       }
       xT_gt = f(z_gt, 0).detach();
@@ -194,7 +194,7 @@ StepLoss SinsrStage::compute_loss(const StepContext& ctx) {
   in.lq = batch.lq;
   {
     torch::NoGradGuard ng;
-    const AutocastPause frozen;
+    const nn::AutocastPause frozen;
     in.z_y = teacher_->encode_lq(in.lq);
   }
   const int64_t h = in.z_y.size(2), w = in.z_y.size(3);
@@ -204,7 +204,7 @@ StepLoss SinsrStage::compute_loss(const StepContext& ctx) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(env_.seed, samples[size_t(b)].draw, "noise"));
     if (s_.noise == "sam") {
       torch::NoGradGuard ng;
-      const AutocastPause frozen;  // SAM's masks pass sharp thresholds: float32, as the reference runs it
+      const nn::AutocastPause frozen;  // SAM's masks pass sharp thresholds: float32, as the reference runs it
       const model::SamsrNoise n = model::samsr_noise_from_masks(teacher_->sam_masks(in.z_y.slice(0, b, b + 1)), gen);
       noise.push_back(n.noise);
       weight.push_back(n.weight);

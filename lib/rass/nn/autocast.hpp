@@ -1,14 +1,15 @@
-// CUDA autocast scopes of the training loop and its stages: the loop's
-// loop.amp (bf16 autocast for the trained network's compute) and the
-// stages' pauses for their frozen parts (a teacher, an encoder, SAM), which
-// run in loop.dtype (StageEnv::dtype) as loaded. One place for the LibTorch
-// 1.13 / 2.x calls.
+// CUDA autocast scopes: the training loop's loop.amp (bf16 autocast for the
+// trained network's compute), the stages' pauses for their frozen parts (a
+// teacher, an encoder, SAM), which run in loop.dtype (StageEnv::dtype) as
+// loaded, and rass-dreamclear's DiT (fp32 weights under fp16/bf16 autocast,
+// as the reference's accelerator runs it). One place for the LibTorch 1.13 /
+// 2.x calls.
 #pragma once
 #include <ATen/autocast_mode.h>
 #include <c10/core/DeviceType.h>
 #include <torch/version.h>
 
-namespace rass::train {
+namespace rass::nn {
 
 inline bool cuda_autocast_enabled() {
 #if TORCH_VERSION_MAJOR >= 2
@@ -26,17 +27,18 @@ inline void set_cuda_autocast(bool on) {
 #endif
 }
 
-// Autocast to bf16 on CUDA for the forward pass, off again when the scope
-// ends, also by an exception (LibTorch 1.13 has no CPU autocast dtype control).
+// Autocast to `dtype` (bf16 or fp16) on CUDA for the forward pass, off
+// again when the scope ends, also by an exception (LibTorch 1.13 has no CPU
+// autocast dtype control).
 class AutocastScope {
  public:
-  explicit AutocastScope(bool on) : on_(on) {
+  explicit AutocastScope(bool on, c10::ScalarType dtype = c10::kBFloat16) : on_(on) {
     if (!on_) return;
     set_cuda_autocast(true);
 #if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_dtype(at::kCUDA, c10::kBFloat16);
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
 #else
-    at::autocast::set_autocast_gpu_dtype(c10::kBFloat16);
+    at::autocast::set_autocast_gpu_dtype(dtype);
 #endif
   }
   ~AutocastScope() {
@@ -67,4 +69,4 @@ class AutocastPause {
   bool was_ = false;
 };
 
-}  // namespace rass::train
+}  // namespace rass::nn
