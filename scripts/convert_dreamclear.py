@@ -13,8 +13,9 @@ am_lq.*, am_pre.*, cross_de.*, c_embedder_*, x_embedder_*), possibly inside
 diffusers AutoencoderKL folder. The network sizes are read from the tensors'
 shapes (hidden size, depth, ControlFormer copies, experts, caption width and
 length, SwinIR's width, depths, heads and window); what shapes cannot tell
-(the DiT's heads, lewei_scale, base_size, the training image size, SwinIR's
-img_size) takes the released values (DreamClear_Test.py, test.py), which
+(the DiT's heads, lewei_scale, the training image size, SwinIR's img_size)
+takes the released values, base_size follows the image size (image_size / 8
+/ patch, as PixArt's input_size // patch_size) (DreamClear_Test.py, test.py), which
 --config changes: a JSON object of dreamclear.json's fields, e.g.
 '{"dit": {"num_heads": 4}, "image_size": 512}'.
 
@@ -47,7 +48,7 @@ RELEASED = {
     "format": "rass-dreamclear", "version": 1, "image_size": 1024, "scale_factor": 0.18215,
     "diffusion": {"train_steps": 1000, "beta_schedule": "linear"},
     "dit": {"hidden_size": 1152, "depth": 28, "num_heads": 16, "patch_size": 2, "in_channels": 4, "learn_sigma": True,
-            "mlp_ratio": 4.0, "caption_channels": 4096, "model_max_length": 120, "lewei_scale": 2.0, "base_size": 64,
+            "mlp_ratio": 4.0, "caption_channels": 4096, "model_max_length": 120, "lewei_scale": 2.0,
             "copy_blocks_num": 28, "num_experts": 3},
     "swinir": {"in_chans": 3, "embed_dim": 180, "depths": [6] * 8, "num_heads": [6] * 8, "window_size": 8,
                "mlp_ratio": 2.0, "img_size": 64, "sf": 8, "unshuffle_scale": 8, "upsampler": "nearest+conv",
@@ -132,7 +133,7 @@ def check_config(text):
             if not isinstance(v, dict):
                 raise ValueError(f"--config: {k} must be an object")
             for kk in v:
-                if kk not in RELEASED[k]:
+                if kk not in RELEASED[k] and not (k == "dit" and kk == "base_size"):
                     raise ValueError(f"--config: {k}.{kk} is not a field of dreamclear.json's {k}")
     return cfg
 
@@ -161,6 +162,10 @@ def convert(args):
     swin = swinir_state(args.swinir, args.trust_checkpoint)
     config = merge(RELEASED, {"dit": dit_shapes(dit, args.checkpoint), "swinir": swinir_shapes(swin)})
     config = merge(config, args.config or {})
+    # PixArt's base_size is input_size // patch_size of the training size
+    # (image_size / 8 latent pixels): 64 for the 1024-pixel model.
+    if "base_size" not in config["dit"]:
+        config["dit"]["base_size"] = int(config["image_size"]) // 8 // int(config["dit"]["patch_size"])
     with staged_folder(args.output) as tmp:
         note = "converted by scripts/convert_dreamclear.py from "
         write_safetensors(os.path.join(tmp, "dit.safetensors"), dit,

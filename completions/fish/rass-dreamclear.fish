@@ -17,6 +17,7 @@ complete -c rass-dreamclear -l min-size -x -d 'the image is worked on at a short
 complete -c rass-dreamclear -l tile -x -d 'latent tile of the denoiser for latents other than the model'\''s size (latent pixels, 8 image pixels each; 0: the whole latent at once)'
 complete -c rass-dreamclear -l tile-overlap -x -d 'overlap of the latent tiles'
 complete -c rass-dreamclear -l color-fix -x -a 'wavelet none' -d 'wavelet (the reference'\''s: low frequencies from the SwinIR image) or none'
+complete -c rass-dreamclear -l lre-start -x -d 'start from the SwinIR latent noised to this training step instead of pure noise (test.py'\''s --lre --start_point; the chain still runs every step from 999); -1: off'
 complete -c rass-dreamclear -s s -l seed -x -d 'seed of the noise, 0..2^64-1; with the item key it fixes the draw'
 complete -c rass-dreamclear -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-dreamclear -l dtype -x -a 'fp32 fp16 bf16' -d 'the DiT'\''s dtype: fp32, fp16 (CUDA) or bf16 (SwinIR and the VAE run fp32)'

@@ -33,8 +33,8 @@ torch.save(load(src + "/vae/diffusion_pytorch_model.safetensors"), out + "/vae/d
 torch.save({"not": "weights"}, out + "/junk.pth")
 PY
 expect_exit 0 "build the checkpoints" -- env PYTHONPATH="$SRC/tests/cli" "$py" "$T/build.py" "$M" "$T"
-# What the shapes cannot tell: the tiny fixture's heads, base_size, image size and SwinIR's img_size.
-cfg='{"image_size": 128, "dit": {"num_heads": 4, "base_size": 8}}'
+# What the shapes cannot tell: the tiny fixture's heads and image size (base_size follows it: 128 / 8 / 2 = 8).
+cfg='{"image_size": 128, "dit": {"num_heads": 4}}'
 expect_exit 0 "convert" -- "$py" "$C" "$T/dreamclear.pth" --swinir "$T/swinir.ckpt" --vae "$T/vae" --config "$cfg" -o "$T/conv"
 for f in dit.safetensors swinir.safetensors vae/diffusion_pytorch_model.safetensors; do
   "$py" "$SRC/tests/cli/same_tensors.py" "$T/conv/$f" "$M/$f" || fail "$f: the converter changed its tensors"

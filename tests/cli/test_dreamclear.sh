@@ -33,6 +33,9 @@ python3 -c "import sys; sys.stdout.buffer.write(b'P6\\n48 32\\n255\\n' + bytes((
 expect_exit 0 "48x32, tiled" -- run "$T/wide.ppm" --caption "$C" -o "$T/w.png" -q
 [ "$(png_size "$T/w.png")" = "192x128" ] || fail "x4 of 48x32 is 192x128, got $(png_size "$T/w.png")"
 expect_exit 0 "48x32, --tile 0" -- runm "$M" "$T/wide.ppm" --caption "$C" --tile 0 -o "$T/w0.png" -q
+# The default tile (128) and overlap (32) over a 24x16 latent: tiles of 16, whose overlap becomes 4 (it would never advance).
+expect_exit 0 "default tiles on a latent shorter than them" -- timeout 120 "$D" -m "$M" --min-size 128 --steps 2 "$T/wide.ppm" --caption "$C" -o "$T/wd.png" -q
+same_pixels "$T/w.png" "$T/wd.png" || fail "tiles of 16 with the overlap made 4 equal --tile 16 --tile-overlap 4"
 same_pixels "$T/w.png" "$T/w0.png" && fail "tiles and the whole latent give the same output"
 # --upscale 2 and the default --min-size: worked at 1024 x 1536 would be slow; 64 keeps it small.
 expect_exit 0 "--upscale 2 --min-size 64" -- "$D" -m "$M" --steps 1 --upscale 2 --min-size 64 --tile 0 "$T/wide.ppm" --caption "$C" -o "$T/u.png" -q
@@ -40,6 +43,10 @@ expect_exit 0 "--upscale 2 --min-size 64" -- "$D" -m "$M" --steps 1 --upscale 2 
 expect_exit 0 "stdin to stdout" -- bash -c "'$D' -m '$M' --min-size 128 --steps 2 --caption '$C' -q - -o - <'$L' >'$T/pipe.png'"
 [ "$(png_size "$T/pipe.png")" = "128x128" ] || fail "stdout holds a 128x128 PNG"
 expect_exit 0 "bf16" -- run "$L" --caption "$C" --dtype bf16 -o "$T/bf.png" -q
+expect_exit 0 "--lre-start 999" -- run "$L" --caption "$C" --lre-start 999 -o "$T/lre.png" --json -q
+grep -q '"lre_start":999' "$T/.out" || fail "--lre-start is recorded: $(cat "$T/.out")"
+same_pixels "$T/a.png" "$T/lre.png" && fail "the LRE start changes nothing"
+expect_exit 2 "--lre-start past the training steps" -- run "$L" --caption "$C" --lre-start 1000 -o "$T/x.png"
 
 # Batch: captions from a folder (<key>.npz), --resume, --shard, --json lines.
 mkdir -p "$T/in" "$T/caps"

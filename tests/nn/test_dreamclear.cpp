@@ -109,6 +109,8 @@ TEST_CASE("dreamclear sizes and tiles worked by hand") {
   CHECK((model::dreamclear_tile_starts(20, 16, 4) == std::vector<int64_t>{0, 4}));
   CHECK((model::dreamclear_tile_starts(300, 128, 32) == std::vector<int64_t>{0, 96, 172}));
   CHECK((model::dreamclear_tile_starts(16, 16, 4) == std::vector<int64_t>{0}));
+  // An overlap not below the tile would never advance: refused, not looped on.
+  CHECK_THROWS_AS(model::dreamclear_tile_starts(48, 32, 32), Error);
   const torch::Tensor w = model::dreamclear_tile_weights(16, 16);
   CHECK(dc_err(w, dc_golden("tile.weights")) < 1e-15);
   // x centred at (W-1)/2, y at H/2: the first and last columns weigh alike, the rows do not.
@@ -276,4 +278,24 @@ TEST_CASE("dreamclear caption files: DreamClear's npz format, refused by name wh
     CHECK(std::string(e.what()).find("[1, 120, 4096]") != std::string::npos);
   }
   CHECK_THROWS_AS(model::read_dreamclear_caption(kDcDir + "/npz_stored.npz", 8, 32), Error);
+}
+
+TEST_CASE("dreamclear LRE start: q_sample of the pre-restored latent worked by hand") {
+  model::DreamClearModel& m = dc_tiny();
+  torch::NoGradGuard ng;
+  const torch::Tensor pre = dc_golden("fwd.c_pre");
+  model::DreamClearRun run;
+  torch::Generator g1 = at::make_generator<at::CPUGeneratorImpl>(7), g2 = at::make_generator<at::CPUGeneratorImpl>(7);
+  // Off: the start is the generator's N(0, 1) draw itself.
+  const torch::Tensor n = at::randn({1, 4, 16, 12}, g2, torch::kFloat);
+  CHECK(dc_err(m.start_latent(pre, run, g1), n) == 0);
+  // Step 500 of the linear schedule: a = prod(1 - beta_i), beta_i = 1e-4 + i (0.02 - 1e-4) / 999.
+  double a = 1;
+  for (int i = 0; i <= 500; ++i) a *= 1 - (1e-4 + i * (0.02 - 1e-4) / 999);
+  run.lre_start = 500;
+  const torch::Tensor z = m.start_latent(pre, run, g1);
+  const torch::Tensor n2 = at::randn({1, 4, 16, 12}, g2, torch::kFloat);
+  CHECK(dc_err(z, std::sqrt(a) * pre + std::sqrt(1 - a) * n2) < 1e-6);
+  run.lre_start = 1000;
+  CHECK_THROWS_AS(m.start_latent(pre, run, g1), Error);
 }

@@ -31,6 +31,10 @@ DreamClearCli::DreamClearCli()
   with_choices(a.add_option("--color-fix", j_.color_fix, "wavelet (the reference's: low frequencies from the SwinIR image) or none"),
                {"wavelet", "none"})
       ->default_str("wavelet");
+  a.add_option("--lre-start", j_.lre_start, "start from the SwinIR latent noised to this training step instead of pure noise "
+                                           "(test.py's --lre --start_point; the chain still runs every step from 999); -1: off")
+      ->default_str("-1")
+      ->check(integer_range(-1, 99999));
   a.add_option("-s,--seed", seed_, "seed of the noise, 0..2^64-1; with the item key it fixes the draw")->type_name("UINT")->default_str("0");
   a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
   with_choices(a.add_option("--dtype", j_.dtype, "the DiT's dtype: fp32, fp16 (CUDA) or bf16 (SwinIR and the VAE run fp32)"),

@@ -21,6 +21,7 @@
 #include "rass/model/config.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/restore.hpp"
+#include "rass/nn/autocast.hpp"
 
 namespace rass::model {
 
@@ -257,6 +258,9 @@ DreamClearSizes dreamclear_sizes(int w_in, int h_in, int upscale, int min_size) 
 }
 
 std::vector<int64_t> dreamclear_tile_starts(int64_t size, int64_t tile, int64_t overlap) {
+  if (tile < 1 || overlap < 0 || overlap >= tile || tile > size)
+    throw_runtime("dreamclear tiles: tile " + std::to_string(tile) + ", overlap " + std::to_string(overlap) +
+                  " over " + std::to_string(size));
   int64_t n = 0, cur = 0;
   while (cur < size) {
     cur = std::max<int64_t>(n * tile - overlap * n, 0) + tile;
@@ -317,7 +321,12 @@ DreamClearModel::DreamClearModel(const DreamClearModelOptions& opt) {
   dit->eval();
   swinir->eval();
   vae->eval();
-  dit->to(device, dtype);
+  // On CUDA the DiT keeps float32 weights and runs under fp16/bf16 autocast,
+  // as the reference's accelerator runs it (its config has full_mixed off):
+  // the residual stream, LayerNorms, softmax and modulations stay float32.
+  // LibTorch 1.13's CPU autocast has no dtype control: there the weights are cast.
+  dit_autocast = device.is_cuda() && dtype != torch::kFloat;
+  dit->to(device, dit_autocast ? torch::kFloat : dtype);
   swinir->to(device);
   vae->to(device);
 }
@@ -343,25 +352,48 @@ torch::Tensor DreamClearModel::guided_output(const torch::Tensor& z, int64_t t, 
   auto run_one = [&](const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b) {
     nn::DreamClearDitInput i = in;
     i.x = x, i.c_lq = a, i.c_pre = b;
+    const nn::AutocastScope autocast(dit_autocast, dtype);
     return dit.ptr()->forward_cfg(i, run.cfg_scale).to(torch::kFloat);
   };
   // As the reference: untiled at the model's size, else tiles of min(tile, h, w)
   // (one tile that covers the latent is the whole latent); --tile 0 never tiles.
   const int64_t ts = std::min({run.tile, H, W});
   if (run.tile == 0 || (H == full && W == full) || (H == ts && W == ts)) return run_one(z, c_lq, c_pre);
+  // A latent shorter than --tile makes the tiles smaller; an overlap not
+  // below them would never advance (the reference's loop does not end, its
+  // min_size 1024 never gets there): then a quarter of the tile, the released
+  // 32 of 128.
+  const int64_t overlap = run.tile_overlap < ts ? run.tile_overlap : ts / 4;
   const torch::Tensor wt = dreamclear_tile_weights(ts, ts).to(device);
   torch::Tensor acc = torch::zeros({1, dit->config.out_channels(), H, W}, torch::dtype(torch::kFloat).device(device));
   torch::Tensor cnt = torch::zeros_like(acc);
   using torch::indexing::Slice;
-  for (int64_t y0 : dreamclear_tile_starts(H, ts, run.tile_overlap))
-    for (int64_t x0 : dreamclear_tile_starts(W, ts, run.tile_overlap)) {
+  // As the reference: columns outer, rows inner; each weighted tile added in
+  // float64 into the float32 sums.
+  for (int64_t x0 : dreamclear_tile_starts(W, ts, overlap))
+    for (int64_t y0 : dreamclear_tile_starts(H, ts, overlap)) {
       const auto ys = Slice(y0, y0 + ts), xs = Slice(x0, x0 + ts);
       const torch::Tensor out = run_one(z.index({Slice(), Slice(), ys, xs}), c_lq.index({Slice(), Slice(), ys, xs}),
                                         c_pre.index({Slice(), Slice(), ys, xs}));
-      acc.index({Slice(), Slice(), ys, xs}) += (out.to(torch::kDouble) * wt).to(torch::kFloat);
-      cnt.index({Slice(), Slice(), ys, xs}) += wt.to(torch::kFloat);
+      torch::Tensor a = acc.index({Slice(), Slice(), ys, xs}), c = cnt.index({Slice(), Slice(), ys, xs});
+      a.copy_(a.to(torch::kDouble) + out.to(torch::kDouble) * wt);
+      c.copy_(c.to(torch::kDouble) + wt);
     }
   return acc / cnt;
+}
+
+torch::Tensor DreamClearModel::start_latent(const torch::Tensor& latent_pre, const DreamClearRun& run,
+                                            at::Generator& gen) const {
+  const std::vector<int64_t> shape{1, latent_pre.size(1), latent_pre.size(2), latent_pre.size(3)};
+  const torch::Tensor n = at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat)).to(device);
+  if (run.lre_start < 0) return n;
+  if (run.lre_start >= config.train_steps)
+    throw_usage("--lre-start " + std::to_string(run.lre_start) + ": the model's diffusion has steps 0.." +
+                std::to_string(config.train_steps - 1));
+  // IDDPM(str(train_steps)).q_sample: the unrespaced schedule's float64 tables read as float32.
+  const nn::IddpmSchedule full = nn::make_iddpm_schedule(config.train_steps, config.train_steps, config.beta_schedule);
+  const double a = full.alphas_cumprod[size_t(run.lre_start)];
+  return double(float(std::sqrt(a))) * latent_pre.to(torch::kFloat) + double(float(std::sqrt(1.0 - a))) * n;
 }
 
 torch::Tensor DreamClearModel::sample(const torch::Tensor& c_lq, const torch::Tensor& c_pre,
@@ -370,7 +402,7 @@ torch::Tensor DreamClearModel::sample(const torch::Tensor& c_lq, const torch::Te
   const nn::IddpmSchedule s = nn::make_iddpm_schedule(config.train_steps, run.steps, config.beta_schedule);
   const auto opts = torch::TensorOptions().dtype(torch::kFloat);
   const std::vector<int64_t> shape{1, c_lq.size(1), c_lq.size(2), c_lq.size(3)};
-  torch::Tensor z = inj ? inj->z0.to(device, torch::kFloat) : at::randn(shape, gen, opts).to(device);
+  torch::Tensor z = inj ? inj->z0.to(device, torch::kFloat) : start_latent(c_pre, run, gen);
   if (inj && int64_t(inj->noise.size()) < s.steps() - 1) throw_runtime("DreamClear: fewer injected noises than steps");
   for (int64_t i = s.steps() - 1; i >= 0; --i) {
     const torch::Tensor out = guided_output(z, s.timesteps[size_t(i)], c_lq, c_pre, caption, run);

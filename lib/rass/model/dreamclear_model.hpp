@@ -61,6 +61,10 @@ struct DreamClearRun {
   int min_size = 1024;
   int64_t tile = 128, tile_overlap = 32;  // latent pixels; tile 0: the whole latent in one call
   bool color_fix = true;                  // wavelet
+  // test.py's --lre --start_point T: start from the pre-restored latent
+  // noised to training step T (q_sample) instead of N(0, 1); -1: off. The
+  // chain still runs all its steps from step 999, as the reference's does.
+  int lre_start = -1;
 };
 
 // Sizes of step 1 for a w x h input: the working size (multiples of 64) and the output size.
@@ -86,7 +90,9 @@ struct DreamClearInjected {
 };
 
 struct DreamClearModelOptions {
-  std::string dir, device = "cpu", dtype = "fp32";  // dtype: the DiT's (SwinIR and the VAE run float32)
+  // dtype: the DiT's compute (CUDA: autocast over float32 weights; CPU bf16:
+  // cast weights); SwinIR and the VAE run float32.
+  std::string dir, device = "cpu", dtype = "fp32";
 };
 
 class DreamClearModel {
@@ -99,7 +105,10 @@ class DreamClearModel {
   // The guided model output [1, 8, h, w] for latent z [1, 4, h, w] at original step t (tiled when needed).
   torch::Tensor guided_output(const torch::Tensor& z, int64_t t, const torch::Tensor& c_lq, const torch::Tensor& c_pre,
                               const DreamClearCaption& caption, const DreamClearRun& run) const;
-  // The sampling loop from z0; noise from `gen` unless injected.
+  // The chain's start [1, 4, h, w]: N(0, 1), or with run.lre_start the
+  // pre-restored latent noised to that step, sqrt(a_T) z_pre + sqrt(1 - a_T) n.
+  torch::Tensor start_latent(const torch::Tensor& latent_pre, const DreamClearRun& run, at::Generator& gen) const;
+  // The sampling loop from the start latent; noise from `gen` unless injected.
   torch::Tensor sample(const torch::Tensor& c_lq, const torch::Tensor& c_pre, const DreamClearCaption& caption,
                        const DreamClearRun& run, at::Generator& gen, const DreamClearInjected* injected = nullptr) const;
 
@@ -109,6 +118,7 @@ class DreamClearModel {
   nn::AutoencoderKL vae{nullptr};
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat;
+  bool dit_autocast = false;  // CUDA fp16/bf16: float32 weights under autocast (the reference's)
 };
 
 }  // namespace rass::model

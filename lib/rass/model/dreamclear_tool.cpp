@@ -61,6 +61,7 @@ DreamClearRun run_of(const DreamClearJob& job) {
   r.tile = job.tile;
   r.tile_overlap = job.tile_overlap;
   r.color_fix = job.color_fix == "wavelet";
+  r.lre_start = job.lre_start;
   return r;
 }
 
@@ -116,8 +117,8 @@ json settings_of(const DreamClearJob& job, const std::string& model_files, const
   return {{"key", key},           {"input", input_hash},       {"model_files", model_files},
           {"caption", caption_hash}, {"steps", job.steps},       {"cfg_scale", job.cfg_scale},
           {"upscale", job.upscale}, {"min_size", job.min_size},  {"tile", job.tile},
-          {"tile_overlap", job.tile_overlap}, {"color_fix", job.color_fix}, {"seed", job.seed},
-          {"dtype", job.dtype}};
+          {"tile_overlap", job.tile_overlap}, {"color_fix", job.color_fix}, {"lre_start", job.lre_start},
+          {"seed", job.seed}, {"dtype", job.dtype}};
 }
 
 json record_of(const DreamClearJob& job, const std::string& key, const std::string& input, const std::string& output,
@@ -131,6 +132,7 @@ json record_of(const DreamClearJob& job, const std::string& key, const std::stri
           {"caption", job.null_caption ? json("null") : json(caption)},
           {"steps", job.steps},
           {"cfg_scale", job.cfg_scale},
+          {"lre_start", job.lre_start},
           {"seed", job.seed},
           {"input_size", {lq.width, lq.height}},
           {"work_size", {s.work_w, s.work_h}},
@@ -138,18 +140,17 @@ json record_of(const DreamClearJob& job, const std::string& key, const std::stri
           {"dtype", job.dtype}};
 }
 
-void write_output(const std::string& path, const Image& img, const std::string& provenance) {
-  ImageFormat fmt = path == "-" ? ImageFormat::png : format_from_extension(path);
-  if (fmt == ImageFormat::unknown) fmt = ImageFormat::png;
-  if (fmt == ImageFormat::png)
-    write_file_atomic(path, png_add_text(encode_image(img, fmt), {{"rass", provenance}}));
-  else
-    write_image(path, img, fmt);
+void set_threads(const DreamClearJob& job, int jobs) {
+  nn::set_item_threads(job.threads, jobs);
 }
 
-void set_threads(const DreamClearJob& job, int jobs) {
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  nn::set_cpu_threads(job.threads > 0 ? job.threads : std::max(1, cores / std::max(1, jobs)));
+// Before the model loads: a start past the model's diffusion is a usage error of the whole run.
+void check_lre(const DreamClearJob& job) {
+  if (job.lre_start < 0) return;
+  const DreamClearFolderConfig c = read_dreamclear_config(job.model);
+  if (job.lre_start >= c.train_steps)
+    throw_usage("--lre-start " + std::to_string(job.lre_start) + ": the model's diffusion has steps 0.." +
+                std::to_string(c.train_steps - 1));
 }
 
 Image restore_one(const DreamClearModel& m, const DreamClearJob& job, const Image& lq, const DreamClearCaption& c,
@@ -174,13 +175,14 @@ int run_single(const DreamClearJob& job) {
   check_size(lq, job, name);
   if (!job.null_caption && !file_exists(caption_path(job, key)))
     throw_bad_input(caption_path(job, key), "no such caption file (key '" + key + "')");
+  check_lre(job);
   const DreamClearModel m(model_options(job));
   set_threads(job, 1);
   const ItemCaption c = load_caption(job, m, key);
   const Image out = restore_one(m, job, lq, c.caption, key);
   const std::string settings = batch::provenance_text(
       kProg, settings_of(job, batch::files_fingerprint({job.model}), key, batch::bytes_hash(bytes), c.hash));
-  write_output(job.output, out, settings);
+  write_image_with_settings(job.output, out, settings);
   if (job.json)
     batch::write_report("-", json_text(record_of(job, key, in, job.output, lq, caption_path(job, key))) + "\n");
   return 0;
@@ -207,6 +209,7 @@ int run_batch(const DreamClearJob& job) {
   for (const batch::Item& it : mine)
     if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kProg);
+  check_lre(job);
   const DreamClearModel m(model_options(job));
   const std::string model_fp = batch::files_fingerprint({job.model});
   batch::ResumeTally resumed;
@@ -246,7 +249,7 @@ int run_batch(const DreamClearJob& job) {
   };
   auto write_item = [&](size_t i, const Ready& rd, Done& d) {
     const batch::Item& it = mine[i];
-    write_output(out_of(it.key), d.image, rd.provenance);
+    write_image_with_settings(out_of(it.key), d.image, rd.provenance);
     if (lines.enabled())
       lines.put(i, json_text(record_of(job, it.key, it.paths[0], out_of(it.key), rd.lq, caption_path(job, it.key))) + "\n");
   };

@@ -20,6 +20,7 @@ struct DreamClearJob {
   int upscale = 4, min_size = 1024;
   int tile = 128, tile_overlap = 32;  // latent pixels; tile 0: untiled
   std::string color_fix = "wavelet";  // wavelet | none
+  int lre_start = -1;                 // test.py's --lre --start_point; -1: off
   uint64_t seed = 0;
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;

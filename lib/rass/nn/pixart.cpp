@@ -238,13 +238,15 @@ DreamClearDiTImpl::DreamClearDiTImpl(const PixArtConfig& c) : config(c) {
 }
 
 torch::Tensor DreamClearDiTImpl::positions(int64_t h, int64_t w) const {
-  // get_2d_sincos_pos_embed: the grid in float32 as numpy computes it
-  // (arange / (n / base_size) / lewei_scale), sin/cos in float64.
+  // get_2d_sincos_pos_embed as numpy computes it: arange (float32) / (n /
+  // base_size) in float32, then / lewei_scale in float64 (PixArt stores
+  // lewei_scale as a one-element tuple, which numpy takes as float64);
+  // sin/cos in float64.
   const int64_t D = config.hidden_size, quarter = D / 4;
   auto grid = [&](int64_t n) {
     std::vector<double> g(static_cast<size_t>(n));
-    const float step = float(double(n) / double(config.base_size)), lewei = float(config.lewei_scale);
-    for (int64_t i = 0; i < n; ++i) g[size_t(i)] = double((float(i) / step) / lewei);
+    const float step = float(double(n) / double(config.base_size));
+    for (int64_t i = 0; i < n; ++i) g[size_t(i)] = double(float(i) / step) / config.lewei_scale;
     return g;
   };
   const std::vector<double> gh = grid(h), gw = grid(w);

@@ -16,7 +16,7 @@
 //
 // Details easy to miss, all as the reference computes them:
 // - positions: 2-D sin-cos of the token grid scaled by base_size / grid and
-//   divided by lewei_scale (float32 grid, float64 sin/cos), the first half of
+//   divided by lewei_scale (as numpy: float32 then float64), the first half of
 //   the channels from the column, the second from the row; added to the
 //   three x embeddings but not to the two condition embeddings;
 // - the condition t = t_embedder(step) + [csize_embedder(h, w), ar_embedder(ar)]
