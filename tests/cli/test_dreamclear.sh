@@ -103,6 +103,35 @@ PY
 expect_exit 3 "a caption of another size" -- run "$L" --caption "$T/short.npz" -o "$T/x.png"
 stderr_has "[1, 4, 32]; the model takes [1, 8, 32]" "the message gives both shapes"
 expect_exit 3 "a caption file that is no npz" -- run "$L" --caption "$L" -o "$T/x.png"
+expect_exit 3 "/dev/zero as the caption" -- timeout 60 "$D" -m "$M" --min-size 128 --steps 2 "$L" --caption /dev/zero -o "$T/x.png"
+stderr_has "is not an .npz" "refused at its first bytes, not read until the memory runs out"
+expect_exit 2 "--cfg nan" -- run "$L" --caption "$C" --cfg nan -o "$T/x.png"
+# A mask value other than 0 or 1.
+python3 - "$T/mask2.npz" <<'PY'
+import struct, sys, zipfile
+def npy(descr, shape, data):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, str(tuple(shape)))
+    h += " " * (63 - (10 + len(h)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("caption_feature.npy", npy("<f4", (1, 8, 32), bytes(4 * 256)))
+    z.writestr("attention_mask.npy", npy("<i8", (1, 8), struct.pack("<8q", 1, 1, 2, 0, 0, 0, 0, 0)))
+PY
+expect_exit 3 "a mask holding 2" -- run "$L" --caption "$T/mask2.npz" -o "$T/x.png"
+stderr_has "0 and 1 only" "the message says what a mask holds"
+# A caption of huge values: the sample overflows; exit 1 naming it, not a black image with exit 0.
+python3 - "$T/huge.npz" <<'PY'
+import struct, sys, zipfile
+def npy(descr, shape, data):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, str(tuple(shape)))
+    h += " " * (63 - (10 + len(h)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("caption_feature.npy", npy("<f4", (1, 8, 32), struct.pack("<256f", *([3e38] * 256))))
+    z.writestr("attention_mask.npy", npy("<i8", (1, 8), struct.pack("<8q", 1, 1, 1, 0, 0, 0, 0, 0)))
+PY
+expect_exit 1 "a caption that overflows the sample" -- run "$L" --caption "$T/huge.npz" -o "$T/x.png"
+stderr_has "non-finite" "the message says the sample is not finite"
 expect_exit 3 "a missing caption file" -- run "$L" --caption "$T/none.npz" -o "$T/x.png"
 stderr_has "none.npz" "the message names the file"
 printf 'GIF89a' >"$T/bad.gif"
@@ -120,6 +149,9 @@ stderr_has "controlnet_lq.2" "the message names the tensor"
 sed 's/"hidden_size": 48/"hidden_size": 6144/; s/"depth": 4/"depth": 200/' "$M/dreamclear.json" >"$T/misfit/dreamclear.json"
 expect_exit 3 "hidden_size 6144, depth 200 against the weights" -- runm "$T/misfit" "$L" --caption "$C" -o "$T/x.png"
 stderr_has "base_model.x_embedder.proj.weight" "checked against the file before the network is built"
+sed 's/"patch_size": 2/"patch_size": 0/' "$M/dreamclear.json" >"$T/misfit/dreamclear.json"
+expect_exit 3 "patch_size 0" -- runm "$T/misfit" "$L" --caption "$C" -o "$T/x.png"
+stderr_has "dit.patch_size = 0 is outside 1..16" "named, not a division by zero"
 printf '{"format": "rass-dreamclear", "dit": {}, "swinir": {"upsampler": "pixelshuffle"}}' >"$T/misfit/dreamclear.json"
 expect_exit 3 "another SwinIR" -- runm "$T/misfit" "$L" --caption "$C" -o "$T/x.png"
 stderr_has "only DreamClear's SwinIR" "the message says what is built"

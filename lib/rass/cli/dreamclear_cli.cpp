@@ -19,7 +19,7 @@ DreamClearCli::DreamClearCli()
   a.add_option("--steps", j_.steps, "sampling steps (IDDPM respaced from the 1000 of training; the reference's 50)")
       ->default_str("50")
       ->check(integer_range(1, 1000));
-  a.add_option("--cfg", j_.cfg_scale, "classifier-free guidance scale")->default_str("4.5")->check(CLI::Range(0.0, 100.0));
+  a.add_option("--cfg", j_.cfg_scale, "classifier-free guidance scale")->default_str("4.5")->check(number_range(0.0, 100.0));
   a.add_option("--upscale", j_.upscale, "output size = input size x this")->default_str("4")->check(integer_range(1, 16));
   a.add_option("--min-size", j_.min_size, "the image is worked on at a shorter side of at least this (the reference's 1024), then resized back")
       ->default_str("1024")

@@ -118,6 +118,19 @@ CLI::Validator positive_number() {
       "");
 }
 
+CLI::Validator number_range(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& v) -> std::string {
+        char* end = nullptr;
+        const double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
+        const bool ok = !v.empty() && end == v.c_str() + v.size() && std::isfinite(x) && x >= lo && x <= hi;
+        char range[64];
+        std::snprintf(range, sizeof range, "%g..%g", lo, hi);
+        return ok ? std::string() : "expected a number in " + std::string(range) + ", got '" + v + "'";
+      },
+      "");
+}
+
 CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::string>& values) {
   choices_[opt->get_name()] = values;
   return opt->check(CLI::IsMember(values));

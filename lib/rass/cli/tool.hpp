@@ -85,6 +85,7 @@ CLI::Validator positive_integer(long long max = 2147483647);
 // "1e3" as out of range ("Value 1e3 not in range 1 to 1000000").
 CLI::Validator integer_range(long long lo, long long hi);
 CLI::Validator positive_number();  // a finite number > 0
+CLI::Validator number_range(double lo, double hi);  // a finite number in [lo, hi] (NaN refused)
 
 // Parses argv, then calls `body` (the tool's library call, returning an exit
 // code). Maps CLI errors to exit 2, rass::Error to its code, anything else to 1,

@@ -124,7 +124,8 @@ DreamClearFolderConfig read_dreamclear_config(const std::string& dir) {
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   if (f.text("format", "") != "rass-dreamclear") throw_bad_input(c.path, "format is not \"rass-dreamclear\"");
-  if (f.integer("version", 1) != 1) throw_bad_input(c.path, "version " + std::to_string(f.integer("version", 1)) + " is newer than this rass reads (1)");
+  if (f.integer("version", 1) != 1)
+    throw_bad_input(c.path, "version " + std::to_string(f.integer("version", 1)) + ": this rass reads version 1");
   c.image_size = f.integer("image_size", c.image_size);
   in_range(c.path, "image_size", c.image_size, 64, 8192);
   if (c.image_size % 64) throw_bad_input(c.path, "image_size must be a multiple of 64");
@@ -150,13 +151,13 @@ DreamClearFolderConfig read_dreamclear_config(const std::string& dir) {
     p.caption_channels = d.integer("caption_channels", p.caption_channels);
     p.model_max_length = d.integer("model_max_length", p.model_max_length);
     p.lewei_scale = d.number("lewei_scale", p.lewei_scale);
+    in_range(c.path, "dit.patch_size", p.patch_size, 1, 16);
     p.base_size = d.integer("base_size", c.image_size / 8 / p.patch_size);
     p.copy_blocks_num = d.integer("copy_blocks_num", p.copy_blocks_num);
     p.num_experts = d.integer("num_experts", p.num_experts);
     in_range(c.path, "dit.hidden_size", p.hidden_size, 6, 8192);
     in_range(c.path, "dit.depth", p.depth, 1, 256);
     in_range(c.path, "dit.num_heads", p.num_heads, 1, 256);
-    in_range(c.path, "dit.patch_size", p.patch_size, 1, 16);
     in_range(c.path, "dit.caption_channels", p.caption_channels, 1, 65536);
     in_range(c.path, "dit.model_max_length", p.model_max_length, 1, 4096);
     in_range(c.path, "dit.base_size", p.base_size, 1, 4096);
@@ -208,8 +209,25 @@ DreamClearFolderConfig read_dreamclear_config(const std::string& dir) {
   return c;
 }
 
+std::vector<uint8_t> read_dreamclear_caption_bytes(const std::string& path) {
+  // A released caption is 1.9 MB (120 x 4096 float32); 256 MiB is far past any.
+  constexpr size_t kMaxCaptionBytes = size_t(256) << 20;
+  return read_file_bytes(
+      path, kMaxCaptionBytes,
+      [&](const uint8_t* head, size_t n) {
+        if (n < 4 || head[0] != 'P' || head[1] != 'K')
+          throw_bad_input(path, "is not an .npz (a ZIP archive) of T5 features");
+      },
+      "more than 256 MiB: not a caption's T5 features");
+}
+
 DreamClearCaption read_dreamclear_caption(const std::string& path, int64_t tokens, int64_t channels) {
-  const NpzFile z = read_npz(path);
+  return parse_dreamclear_caption(read_dreamclear_caption_bytes(path), path, tokens, channels);
+}
+
+DreamClearCaption parse_dreamclear_caption(const std::vector<uint8_t>& bytes, const std::string& path, int64_t tokens,
+                                           int64_t channels) {
+  const NpzFile z = parse_npz(bytes.data(), bytes.size(), path);
   auto get = [&](const char* key) -> const NpyArray& {
     const auto it = z.arrays.find(key);
     if (it == z.arrays.end())
@@ -237,8 +255,12 @@ DreamClearCaption read_dreamclear_caption(const std::string& path, int64_t token
   c.mask = torch::empty({1, tokens}, torch::kFloat);
   int64_t kept = 0;
   for (int64_t i = 0; i < tokens; ++i) {
-    c.mask[0][i] = mv[size_t(i)] != 0 ? 1.0f : 0.0f;
-    kept += mv[size_t(i)] != 0;
+    const double v = mv[size_t(i)];
+    if (v != 0 && v != 1)
+      throw_bad_input(path, "attention_mask holds " + std::to_string(v) + " at token " + std::to_string(i) +
+                                "; a token mask holds 0 and 1 only");
+    c.mask[0][i] = float(v);
+    kept += v == 1;
   }
   if (kept == 0) throw_bad_input(path, "attention_mask keeps no token");
   return c;
@@ -427,7 +449,14 @@ Image DreamClearModel::restore(const Image& rgb, const DreamClearCaption& captio
   const torch::Tensor latent_lq = vae.ptr()->encode(2 * img_lq - 1).mode() * sf;
   const torch::Tensor latent_pre = vae.ptr()->encode(2 * img_pre - 1).mode() * sf;
   const torch::Tensor samples = sample(latent_lq, latent_pre, caption, run, gen, inj);
+  // NaN or infinity would be written as a black image with exit 0: a failure instead.
+  if (!torch::isfinite(samples).all().item<bool>())
+    throw_runtime("the sample holds non-finite values (NaN or infinity)" +
+                  std::string(dtype == torch::kHalf ? ": fp16 overflowed; try --dtype bf16 or fp32" : "") +
+                  " (an extreme --cfg or caption can do it)");
   const torch::Tensor decoded = (vae.ptr()->decode(samples / sf) + 1) / 2;
+  if (!torch::isfinite(decoded).all().item<bool>())
+    throw_runtime("the VAE's decoding holds non-finite values (NaN or infinity)");
   const torch::Tensor hq = run.color_fix ? wavelet_color_fix(decoded, img_pre) : decoded.clamp(0, 1);
   const torch::Tensor out = F::interpolate(hq, F::InterpolateFuncOptions()
                                                    .size(std::vector<int64_t>{sz.out_h, sz.out_w})

@@ -52,7 +52,12 @@ struct DreamClearCaption {
 // DreamClear's extract_t5_features.py file: caption_feature [1, L, C] (or
 // [L, C]) and attention_mask [1, L] (or [L]). Throws Error(bad_input) naming
 // the file for a missing array, another shape, or no kept token.
+// The mask must hold 0 and 1 only. The file is read with a size limit and
+// refused at once when it does not start as a ZIP archive (/dev/zero).
 DreamClearCaption read_dreamclear_caption(const std::string& npz_path, int64_t tokens, int64_t channels);
+std::vector<uint8_t> read_dreamclear_caption_bytes(const std::string& npz_path);
+DreamClearCaption parse_dreamclear_caption(const std::vector<uint8_t>& bytes, const std::string& npz_path,
+                                           int64_t tokens, int64_t channels);
 
 struct DreamClearRun {
   int steps = 50;

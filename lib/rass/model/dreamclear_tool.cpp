@@ -81,6 +81,12 @@ std::string caption_path(const DreamClearJob& job, const std::string& key) {
   return job.caption;
 }
 
+std::string missing_caption(const DreamClearJob& job, const std::string& key) {
+  std::error_code ec;
+  if (fs::is_directory(job.caption, ec)) return "no such caption file (--caption DIR holds <key>.npz; key '" + key + "')";
+  return "no such caption file";
+}
+
 struct ItemCaption {
   DreamClearCaption caption;
   std::string hash;  // of the file's bytes ("null" for the null caption)
@@ -94,10 +100,10 @@ ItemCaption load_caption(const DreamClearJob& job, const DreamClearModel& m, con
     return c;
   }
   const std::string path = caption_path(job, key);
-  if (!file_exists(path))
-    throw_bad_input(path, "no such caption file (--caption DIR holds <key>.npz for each image; key '" + key + "')");
-  c.hash = batch::bytes_hash(read_file_bytes(path));
-  c.caption = read_dreamclear_caption(path, m.config.dit.model_max_length, m.config.dit.caption_channels);
+  if (!file_exists(path)) throw_bad_input(path, missing_caption(job, key));
+  const std::vector<uint8_t> bytes = read_dreamclear_caption_bytes(path);
+  c.hash = batch::bytes_hash(bytes);
+  c.caption = parse_dreamclear_caption(bytes, path, m.config.dit.model_max_length, m.config.dit.caption_channels);
   return c;
 }
 
@@ -174,7 +180,7 @@ int run_single(const DreamClearJob& job) {
   const Image lq = to_rgb8(decode_image(bytes, name), name);  // bad images fail before the model is loaded
   check_size(lq, job, name);
   if (!job.null_caption && !file_exists(caption_path(job, key)))
-    throw_bad_input(caption_path(job, key), "no such caption file (key '" + key + "')");
+    throw_bad_input(caption_path(job, key), missing_caption(job, key));
   check_lre(job);
   const DreamClearModel m(model_options(job));
   set_threads(job, 1);
