@@ -338,6 +338,14 @@ TEST_CASE("npz: stored and deflated archives") {
   }
 }
 
+TEST_CASE("npz: an entry inflating past the caller's limit is refused before it inflates") {
+  const std::vector<uint8_t> deflated = read_file_bytes(fixture("npz_deflated.npz"));
+  // Entry "a" ([2, 3] float32) inflates to 128 header + 24 data = 152 bytes, "b" ([4] int64) to 128 + 32 = 160.
+  CHECK(parse_npz(deflated.data(), deflated.size(), "t.npz", 160).arrays.size() == 2);
+  check_bad_input([&] { parse_npz(deflated.data(), deflated.size(), "t.npz", 159); }, "t.npz:b.npy",
+                  "inflates to 160 bytes");
+}
+
 TEST_CASE("npz: damaged archives are refused") {
   const std::vector<uint8_t> stored = read_file_bytes(fixture("npz_stored.npz"));
   const std::vector<uint8_t> deflated = read_file_bytes(fixture("npz_deflated.npz"));

@@ -634,7 +634,7 @@ void write_npy(const std::string& path, const NpyArray& a) {
   write_file_atomic(path, serialize_npy(a));
 }
 
-NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name) {
+NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name, uint64_t max_entry_bytes) {
   if (size == 0) throw_bad_input(name, "empty file");
   const ZipView zip(bytes, size, name);
   NpzFile npz;
@@ -645,6 +645,9 @@ NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name) {
     if (e.name.size() <= suffix.size() ||
         e.name.compare(e.name.size() - suffix.size(), suffix.size(), suffix) != 0)
       throw_bad_input(what, "not a .npy entry");
+    if (max_entry_bytes > 0 && e.uncompressed > max_entry_bytes)
+      throw_bad_input(what, "inflates to " + std::to_string(e.uncompressed) + " bytes, more than the " +
+                                std::to_string(max_entry_bytes) + " this file may hold");
     const std::vector<uint8_t> data = entry_data(zip, e, what);
     npz.arrays[e.name.substr(0, e.name.size() - suffix.size())] =
         parse_npy(data.data(), data.size(), what);

@@ -45,7 +45,9 @@ void write_npy(const std::string& path, const NpyArray& a);  // atomic; "-" = st
 struct NpzFile {
   std::map<std::string, NpyArray> arrays;
 };
-NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name);
+// `max_entry_bytes` > 0: an entry that inflates to more is refused before it
+// is inflated (a small archive of a huge entry: a ZIP bomb).
+NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name, uint64_t max_entry_bytes = 0);
 NpzFile read_npz(const std::string& path);  // "-" = stdin
 
 // Converts any numeric array to float64 / float32 values (f16 decoded exactly).

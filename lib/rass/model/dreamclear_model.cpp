@@ -227,7 +227,8 @@ DreamClearCaption read_dreamclear_caption(const std::string& path, int64_t token
 
 DreamClearCaption parse_dreamclear_caption(const std::vector<uint8_t>& bytes, const std::string& path, int64_t tokens,
                                            int64_t channels) {
-  const NpzFile z = parse_npz(bytes.data(), bytes.size(), path);
+  // A released caption's features are 1.9 MB inflated; a ZIP bomb is refused before it inflates.
+  const NpzFile z = parse_npz(bytes.data(), bytes.size(), path, uint64_t(256) << 20);
   auto get = [&](const char* key) -> const NpyArray& {
     const auto it = z.arrays.find(key);
     if (it == z.arrays.end())
