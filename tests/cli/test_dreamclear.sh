@@ -90,16 +90,7 @@ expect_exit 2 "-o inside the model folder" -- run "$L" --caption "$C" -o "$M/x.p
 expect_exit 3 "not a model folder" -- "$D" -m "$N/samsr_tiny" "$L" --caption "$C" -o "$T/x.png"
 stderr_has "no dreamclear.json" "the message names what is missing"
 # An npz of the right arrays but 4 tokens (the model takes 8): named with both shapes.
-python3 - "$T/short.npz" <<'PY'
-import struct, sys, zipfile
-def npy(descr, shape, data):
-    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, str(tuple(shape)))
-    h += " " * (63 - (10 + len(h)) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
-with zipfile.ZipFile(sys.argv[1], "w") as z:
-    z.writestr("caption_feature.npy", npy("<f4", (1, 4, 32), bytes(4 * 128)))
-    z.writestr("attention_mask.npy", npy("<i8", (1, 4), struct.pack("<4q", 1, 1, 0, 0)))
-PY
+python3 "$SRC/tests/cli/write_caption_npz.py" "$T/short.npz" 4 32 0 1 1 0 0
 expect_exit 3 "a caption of another size" -- run "$L" --caption "$T/short.npz" -o "$T/x.png"
 stderr_has "[1, 4, 32]; the model takes [1, 8, 32]" "the message gives both shapes"
 expect_exit 3 "a caption file that is no npz" -- run "$L" --caption "$L" -o "$T/x.png"
@@ -107,29 +98,11 @@ expect_exit 3 "/dev/zero as the caption" -- timeout 60 "$D" -m "$M" --min-size 1
 stderr_has "is not an .npz" "refused at its first bytes, not read until the memory runs out"
 expect_exit 2 "--cfg nan" -- run "$L" --caption "$C" --cfg nan -o "$T/x.png"
 # A mask value other than 0 or 1.
-python3 - "$T/mask2.npz" <<'PY'
-import struct, sys, zipfile
-def npy(descr, shape, data):
-    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, str(tuple(shape)))
-    h += " " * (63 - (10 + len(h)) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
-with zipfile.ZipFile(sys.argv[1], "w") as z:
-    z.writestr("caption_feature.npy", npy("<f4", (1, 8, 32), bytes(4 * 256)))
-    z.writestr("attention_mask.npy", npy("<i8", (1, 8), struct.pack("<8q", 1, 1, 2, 0, 0, 0, 0, 0)))
-PY
+python3 "$SRC/tests/cli/write_caption_npz.py" "$T/mask2.npz" 8 32 0 1 1 2 0 0 0 0 0
 expect_exit 3 "a mask holding 2" -- run "$L" --caption "$T/mask2.npz" -o "$T/x.png"
 stderr_has "0 and 1 only" "the message says what a mask holds"
 # A caption of huge values: the sample overflows; exit 1 naming it, not a black image with exit 0.
-python3 - "$T/huge.npz" <<'PY'
-import struct, sys, zipfile
-def npy(descr, shape, data):
-    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, str(tuple(shape)))
-    h += " " * (63 - (10 + len(h)) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
-with zipfile.ZipFile(sys.argv[1], "w") as z:
-    z.writestr("caption_feature.npy", npy("<f4", (1, 8, 32), struct.pack("<256f", *([3e38] * 256))))
-    z.writestr("attention_mask.npy", npy("<i8", (1, 8), struct.pack("<8q", 1, 1, 1, 0, 0, 0, 0, 0)))
-PY
+python3 "$SRC/tests/cli/write_caption_npz.py" "$T/huge.npz" 8 32 3e38 1 1 1 0 0 0 0 0
 expect_exit 1 "a caption that overflows the sample" -- run "$L" --caption "$T/huge.npz" -o "$T/x.png"
 stderr_has "non-finite" "the message says the sample is not finite"
 expect_exit 3 "a missing caption file" -- run "$L" --caption "$T/none.npz" -o "$T/x.png"
