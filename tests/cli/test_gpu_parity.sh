@@ -1,5 +1,5 @@
-# The GPU path against the CPU float32 path (issue 14): rass-restore and
-# rass-segment on the tiny fixtures (tests/fixtures/nn/sd_tiny, ras_tiny) on
+# The GPU path against the CPU float32 path (issue 14): rass-restore,
+# rass-segment and rass-dreamclear on the tiny fixtures (tests/fixtures/nn/sd_tiny, ras_tiny, dreamclear_tiny) on
 # CUDA in fp32, bf16 and fp16 (batch 1 and 2), compared with the CPU fp32 run
 # of the same tool: latents (--latent-out), segmentation scores (--logits-out),
 # and label maps, each within its dtype's tolerance below. Skips (77)
@@ -176,6 +176,41 @@ run_segment() {  # DEVICE DTYPE BATCH TAG
 }
 against_cpu "restore latent" run_restore rl scale
 against_cpu "segment scores" run_segment sl seg_scale s
+
+# rass-dreamclear (tests/fixtures/nn/dreamclear_tiny): one sampling step
+# (t 0: no 1/sqrt(a_t) amplification) on two images, a's tiles and b's
+# mirror; on CUDA the DiT runs float32 weights under autocast, SwinIR and the
+# VAE float32. The output images against the CPU fp32 run, bounded as above
+# by CPU bf16 against CPU fp32 (its DiT's weights cast).
+DC=$B/rass-dreamclear
+if [ -x "$DC" ]; then
+  mkdir -p "$T/dcin"
+  cp "$N/dreamclear_lq.png" "$T/dcin/a.png" && mirror "$N/dreamclear_lq.png" "$T/dcin/b.png"
+  run_dc() {  # DEVICE DTYPE TAG
+    expect_exit 0 "dreamclear $1 $2" -- "$DC" -m "$N/dreamclear_tiny" --min-size 128 --steps 1 --tile 16 --tile-overlap 4 \
+      --caption "$N/dreamclear_caption.npz" --device "$1" --dtype "$2" "$T/dcin" -O "$T/dc_$3" -q || return 1
+    python3 - "$T/dc_$3" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+for k in "ab":
+    np.save(f"{sys.argv[1]}/{k}.npy", np.asarray(Image.open(f"{sys.argv[1]}/{k}.png"), dtype=np.float64))
+PY
+  }
+  if run_dc cpu fp32 cpu && run_dc cpu bf16 cpubf16; then
+    dref="0 0"
+    for k in a b; do dref=$(worst "$dref" "$(err "$T/dc_cpubf16/$k.npy" "$T/dc_cpu/$k.npy")"); done
+    echo "dreamclear images, CPU bf16 against CPU fp32: relative error (max, mean) $dref"
+    for dt in $dtypes; do
+      lim=$(bound "$dref" "${scale[$dt]}" "${floor[$dt]}")
+      run_dc "$dev" "$dt" "$dt" || continue
+      for k in a b; do
+        e=$(err "$T/dc_$dt/$k.npy" "$T/dc_cpu/$k.npy")
+        within "$e" "$lim" && ok "dreamclear $dt $k: error $e within $lim" || fail "dreamclear $dt $k: error $e beyond $lim"
+      done
+    done
+  fi
+fi
 
 # The tiled VAE on the device (448x320 px: encoder and decoder tiled): the
 # waiting tiles' activations in host memory (--vae-offload on, auto's choice
