@@ -141,6 +141,16 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
   return r;
 }
 
+void check_finite_parameters(torch::nn::Module& module, const std::string& file) {
+  torch::NoGradGuard no_grad;
+  auto check = [&](const std::string& name, const torch::Tensor& t) {
+    if (t.defined() && t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw_bad_input(file, "tensor '" + name + "' holds non-finite values (NaN or infinity)");
+  };
+  for (const auto& p : module.named_parameters(true)) check(p.key(), p.value());
+  for (const auto& b : module.named_buffers(true)) check(b.key(), b.value());
+}
+
 namespace {
 namespace fs = std::filesystem;
 

@@ -47,16 +47,6 @@ double round_half_even(double v) {
   return r;
 }
 
-// Non-finite weights would give black images with exit 0: named instead.
-void check_finite(torch::nn::Module& m, const std::string& file) {
-  for (const auto& p : m.named_parameters())
-    if (!torch::isfinite(p.value()).all().item<bool>())
-      throw_bad_input(file, "tensor '" + p.key() + "' holds non-finite values (NaN or infinity)");
-  for (const auto& p : m.named_buffers())
-    if (p.value().is_floating_point() && !torch::isfinite(p.value()).all().item<bool>())
-      throw_bad_input(file, "tensor '" + p.key() + "' holds non-finite values (NaN or infinity)");
-}
-
 // The config against the file's shapes before the modules are built: a
 // dreamclear.json of other sizes is named by its first misfit instead of
 // allocating a network of gigabytes first.
@@ -338,9 +328,9 @@ DreamClearModel::DreamClearModel(const DreamClearModelOptions& opt) {
     throw_bad_input(opt.dir + "/vae/config.json", "is not an SD VAE with 4 latent channels and 8x downsampling");
   vae = nn::AutoencoderKL(vcfg);
   load_component(*vae, opt.dir + "/vae");
-  check_finite(*dit, opt.dir + "/dit.safetensors");
-  check_finite(*swinir, opt.dir + "/swinir.safetensors");
-  check_finite(*vae, opt.dir + "/vae");
+  check_finite_parameters(*dit, opt.dir + "/dit.safetensors");
+  check_finite_parameters(*swinir, opt.dir + "/swinir.safetensors");
+  check_finite_parameters(*vae, opt.dir + "/vae");
   dit->eval();
   swinir->eval();
   vae->eval();

@@ -160,6 +160,9 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   load_component(*vae, opt.dir + "/vae");
   text_encoder = nn::ClipTextModel(ccfg);
   load_component(*text_encoder, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+  check_finite_parameters(*unet, opt.dir + "/unet");
+  check_finite_parameters(*vae, opt.dir + "/vae");
+  check_finite_parameters(*text_encoder, opt.dir + "/text_encoder");
   apply_loras(unet, opt);
   unet->eval();
   vae->eval();

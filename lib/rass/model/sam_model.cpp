@@ -344,9 +344,11 @@ SamModel::SamModel(const SamModelOptions& opt) {
     if (config.architecture == "sam2") {
       sam2 = nn::Sam2(config.sam2);
       load_state_dict(*sam2, *file, true);
+      check_finite_parameters(*sam2, file->path());
     } else {
       sam = nn::Sam(config.sam);
       load_state_dict(*sam, *file, true);
+      check_finite_parameters(*sam, file->path());
     }
   }
   // LibTorch's CPU transposed convolution has no bf16 kernel: the prompt
@@ -395,6 +397,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
     const text::ClipTokenizer tok = text::ClipTokenizer::load(opt.dir + "/tokenizer");
     nn::ClipTextModel te(ccfg);
     load_component(*te, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+    check_finite_parameters(*te, opt.dir + "/text_encoder");
     te->eval();
     const int max_tokens = int(std::min<int64_t>(77, ccfg.max_position_embeddings));
     const std::vector<int> ids = tok.encode_padded(config.prompt, max_tokens);
@@ -403,6 +406,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
     context = context.to(device, dtype);
     unet = nn::UNet2DCondition(ucfg);
     load_component(*unet, opt.dir + "/unet");
+    check_finite_parameters(*unet, opt.dir + "/unet");
     unet->eval();
     unet->to(device, dtype);
   }

@@ -59,6 +59,9 @@ SampleModel load_sample_model(const std::string& dir, const std::string& device,
   load_component(*m.vae, dir + "/vae");
   m.text_encoder = nn::ClipTextModel(ccfg);
   load_component(*m.text_encoder, dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+  check_finite_parameters(*m.unet, dir + "/unet");
+  check_finite_parameters(*m.vae, dir + "/vae");
+  check_finite_parameters(*m.text_encoder, dir + "/text_encoder");
   m.unet->eval();
   m.vae->eval();
   m.text_encoder->eval();

@@ -366,11 +366,8 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   }
   // A damaged file of finite size loads: NaN or infinity in a weight would
   // give black images with exit 0. Named here instead (one pass, ~0.1 s).
-  for (const auto& [part, module] : {std::pair<const char*, torch::nn::Module*>{"unet", unet.get()},
-                                     std::pair<const char*, torch::nn::Module*>{"autoencoder", vq.get()}})
-    for (const auto& p : module->named_parameters())
-      if (!torch::isfinite(p.value()).all().item<bool>())
-        throw_bad_input(opt.dir + "/" + part + ".safetensors", "tensor '" + p.key() + "' holds non-finite values (NaN or infinity)");
+  check_finite_parameters(*unet, opt.dir + "/unet.safetensors");
+  check_finite_parameters(*vq, opt.dir + "/autoencoder.safetensors");
   unet->eval();
   vq->eval();
   unet->to(device, dtype);

@@ -188,6 +188,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
 
   unet = nn::UNet2DCondition(ucfg);
   load_component(*unet, unet_dir);
+  check_finite_parameters(*unet, unet_dir);
   const std::string lora = opt.dir + "/seg_lora.safetensors";
   if (file_exists(lora)) {
     const LoraLoadReport r = load_lora_file(*unet, lora, 1.0, 0, "UNet", opt.quiet ? "" : opt.prog);
@@ -200,6 +201,8 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   load_component(*vae, opt.dir + "/vae");
   text_encoder = nn::ClipTextModel(ccfg);
   load_component(*text_encoder, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+  check_finite_parameters(*vae, opt.dir + "/vae");
+  check_finite_parameters(*text_encoder, opt.dir + "/text_encoder");
   heads = SegHeads(config.projection, config.head);
   const std::string weights = opt.dir + "/seg_head.safetensors";
   if (!file_exists(weights)) throw_bad_input(weights, "missing (the projection and head weights)");
@@ -210,9 +213,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   // A NaN in the head (a few MB) would fail every item one by one as
   // "non-finite predictions" (exit 1) with no file named; found here, the file
   // and tensor are named before any work, as the LoRA loader does.
-  for (const auto& p : heads->named_parameters(true))
-    if (p.value().is_floating_point() && !torch::isfinite(p.value()).all().item<bool>())
-      throw_bad_input(weights, "tensor '" + p.key() + "' holds non-finite values (NaN or infinity)");
+  check_finite_parameters(*heads, weights);
   unet->eval();
   vae->eval();
   text_encoder->eval();
