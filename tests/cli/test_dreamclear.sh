@@ -131,14 +131,7 @@ stderr_has "only DreamClear's SwinIR" "the message says what is built"
 # A weight holding NaN: named, not a black image with exit 0.
 mkdir -p "$T/nan"
 for f in dreamclear.json swinir.safetensors vae; do ln -s "$M/$f" "$T/nan/$f"; done
-python3 - "$M/dit.safetensors" "$T/nan/dit.safetensors" <<'PY'
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", d[:8])[0]
-h = json.loads(d[8:8 + n])
-a = h["cross_de.1.proj.bias"]["data_offsets"][0] + 8 + n
-open(sys.argv[2], "wb").write(d[:a] + struct.pack("<f", float("nan")) + d[a + 4:])
-PY
+python3 "$SRC/tests/cli/poison_tensor.py" "$M/dit.safetensors" "$T/nan/dit.safetensors" cross_de.1.proj.bias nan
 expect_exit 3 "a weight holding NaN" -- runm "$T/nan" "$L" --caption "$C" -o "$T/x.png"
 stderr_has "cross_de.1.proj.bias' holds non-finite values" "the message names the file and the tensor"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"

@@ -281,14 +281,7 @@ fi
 mkdir -p "$T/nanw"
 for d in "$SD"/*; do ln -s "$d" "$T/nanw/$(basename "$d")"; done
 rm "$T/nanw/vae" && mkdir "$T/nanw/vae" && cp "$SD/vae/config.json" "$T/nanw/vae/"
-python3 - "$SD/vae/diffusion_pytorch_model.safetensors" "$T/nanw/vae/diffusion_pytorch_model.safetensors" <<'PY'
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", d[:8])[0]
-h = json.loads(d[8:8 + n])
-a = h["decoder.conv_out.bias"]["data_offsets"][0] + 8 + n
-open(sys.argv[2], "wb").write(d[:a] + struct.pack("<f", float("nan")) + d[a + 4:])
-PY
+python3 "$SRC/tests/cli/poison_tensor.py" "$SD/vae/diffusion_pytorch_model.safetensors" "$T/nanw/vae/diffusion_pytorch_model.safetensors" decoder.conv_out.bias nan
 expect_exit 3 "a VAE weight holding NaN" -- "$R" -m "$T/nanw" --process-size 16 "$LQ" -o "$T/nan.png"
 stderr_has "vae: tensor 'decoder.conv_out.bias' holds non-finite values" "the message names the folder and the tensor"
 [ -e "$T/nan.png" ] && fail "a refused run wrote its output"

@@ -105,14 +105,7 @@ stderr_has "encoder.conv_in.weight" "the message names the autoencoder's tensor"
 # A weight holding infinity: named, not a black image with exit 0.
 mkdir -p "$T/inf"
 for f in samsr.json unet.safetensors; do ln -s "$M/$f" "$T/inf/$f"; done
-python3 - "$M/autoencoder.safetensors" "$T/inf/autoencoder.safetensors" <<'EOF'
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", d[:8])[0]
-h = json.loads(d[8:8 + n])
-a = h["decoder.conv_out.bias"]["data_offsets"][0] + 8 + n
-open(sys.argv[2], "wb").write(d[:a] + struct.pack("<f", float("inf")) + d[a + 4:])
-EOF
+python3 "$SRC/tests/cli/poison_tensor.py" "$M/autoencoder.safetensors" "$T/inf/autoencoder.safetensors" decoder.conv_out.bias inf
 expect_exit 3 "a weight holding infinity" -- "$S" -m "$T/inf" --noise gaussian "$L" -o "$T/x.png"
 stderr_has "decoder.conv_out.bias' holds non-finite values" "the message names the file and the tensor"
 printf '{"architecture": "resshift", "method": "other"}' >"$T/misfit/samsr.json"

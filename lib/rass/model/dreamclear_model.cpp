@@ -1,8 +1,6 @@
 #include "rass/model/dreamclear_model.hpp"
 
 #include <algorithm>
-#include <cfenv>
-#include <cstring>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -37,14 +35,6 @@ void in_range(const std::string& path, const std::string& key, int64_t v, int64_
 const nlohmann::json& object_at(const nlohmann::json& j, const char* key, const std::string& path) {
   if (!j.contains(key) || !j[key].is_object()) throw_bad_input(path, std::string("has no \"") + key + "\" object");
   return j[key];
-}
-
-double round_half_even(double v) {
-  const int mode = std::fegetround();
-  std::fesetround(FE_TONEAREST);
-  const double r = std::nearbyint(v);
-  std::fesetround(mode);
-  return r;
 }
 
 // The config against the file's shapes before the modules are built: a
@@ -265,8 +255,9 @@ DreamClearSizes dreamclear_sizes(int w_in, int h_in, int upscale, int min_size) 
     const double k = double(min_size) / std::min(w, h);
     w *= k, h *= k;
   }
-  s.work_w = int(round_half_even(w / 64.0)) * 64;
-  s.work_h = int(round_half_even(h / 64.0)) * 64;
+  // np.round: halves to even, as nearbyint in the default rounding mode.
+  s.work_w = int(std::nearbyint(w / 64.0)) * 64;
+  s.work_h = int(std::nearbyint(h / 64.0)) * 64;
   return s;
 }
 
@@ -454,11 +445,8 @@ Image DreamClearModel::restore(const Image& rgb, const DreamClearCaption& captio
                                                    .mode(torch::kBicubic)
                                                    .align_corners(false));
   if (trace) *trace = {img_lq, img_pre, latent_lq, latent_pre, samples, decoded, hq};
-  // Tensor2PIL: x * 255, clip to [0, 255], astype(uint8) (truncation).
-  const torch::Tensor b = (out * 255).clamp(0, 255).to(torch::kUInt8).squeeze(0).permute({1, 2, 0}).contiguous().cpu();
-  Image img(int(b.size(1)), int(b.size(0)), 3);
-  std::memcpy(img.u8(), b.data_ptr<uint8_t>(), img.data.size());
-  return img;
+  // Tensor2PIL: x * 255, clip to [0, 255], astype(uint8) (truncation): ToPILImage's conversion of the clamped image.
+  return tensor_to_image(out.clamp(0, 1));
 }
 
 }  // namespace rass::model

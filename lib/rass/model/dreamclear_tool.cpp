@@ -15,6 +15,7 @@
 #include "rass/batch/provenance.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
+#include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -280,9 +281,7 @@ int run_batch(const DreamClearJob& job) {
   lines.finish();
   if (!job.quiet) resumed.report(kProg, "output(s)");
   const size_t skipped = resumed.kept_count();
-  if (!job.quiet)
-    std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
-                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  batch::print_batch_summary(kProg, "restored", tally, skipped, job.shard, mine.size(), all.size(), job.quiet);
   return tally.exit_code();
 }
 

@@ -14,6 +14,7 @@
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
+#include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -440,9 +441,7 @@ int run_batch(const RestoreJob& job) {
   const size_t skipped = resumed.kept_count();
   if (trace) trace->save();
   if (m.times->on()) std::fputs(m.times->report(kProg, tally.ok - skipped).c_str(), stderr);
-  if (!job.quiet)
-    std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kProg,
-                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  batch::print_batch_summary(kProg, "restored", tally, skipped, job.shard, mine.size(), all.size(), job.quiet);
   return tally.exit_code();
 }
 

@@ -17,6 +17,7 @@
 #include "rass/batch/provenance.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
+#include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -505,9 +506,7 @@ int run_sam_batch(const SamJob& job) {
   if (!job.quiet) resumed.report(kSamProg, "mask(s)");
   scores.report(job.quiet);  // the masks made by this run (not those --resume kept)
   const size_t skipped = resumed.kept_count();
-  if (!job.quiet)
-    std::fprintf(stderr, "%s: %zu segmented, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kSamProg,
-                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  batch::print_batch_summary(kSamProg, "segmented", tally, skipped, job.shard, mine.size(), all.size(), job.quiet);
   return tally.exit_code();
 }
 

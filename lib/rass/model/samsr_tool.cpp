@@ -14,6 +14,7 @@
 #include "rass/batch/provenance.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
+#include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -226,9 +227,7 @@ int run_samsr_batch(const SamsrJob& job) {
   lines.finish();
   if (!job.quiet) resumed.report(kSamsrProg, "output(s)");
   const size_t skipped = resumed.kept_count();
-  if (!job.quiet)
-    std::fprintf(stderr, "%s: %zu restored, %zu already done, %zu failed (shard %s, %zu of %zu inputs)\n", kSamsrProg,
-                 tally.ok - skipped, skipped, tally.bad + tally.failed, job.shard.str().c_str(), mine.size(), all.size());
+  batch::print_batch_summary(kSamsrProg, "restored", tally, skipped, job.shard, mine.size(), all.size(), job.quiet);
   return tally.exit_code();
 }
 

@@ -1,6 +1,5 @@
 #include "rass/nn/iddpm.hpp"
 
-#include <cfenv>
 #include <cmath>
 
 #include "rass/core/error.hpp"
@@ -14,10 +13,8 @@ std::vector<int64_t> iddpm_space_timesteps(int64_t T, int64_t n) {
   const double stride = n <= 1 ? 1.0 : double(T - 1) / double(n - 1);
   std::vector<int64_t> out;
   double cur = 0.0;
-  const int mode = std::fegetround();
-  std::fesetround(FE_TONEAREST);  // Python's round(): halves to even
+  // nearbyint in the default rounding mode (no tool changes it): halves to even, as Python's round().
   for (int64_t k = 0; k < n; ++k, cur += stride) out.push_back(int64_t(std::nearbyint(cur)));
-  std::fesetround(mode);
   return out;
 }
 

@@ -205,7 +205,7 @@ struct DreamClearDitInput {
   torch::Tensor x;          // [B, 4, h, w] latent
   torch::Tensor timestep;   // [B] float: the training-schedule step (0..999)
   torch::Tensor caption;    // [B, 1, L, caption_channels] T5 features (or the null embedding)
-  torch::Tensor mask;       // [Bm, L] (Bm divides B; repeated): tokens kept; undefined = all, unmasked
+  torch::Tensor mask;       // [Bm, L] (Bm divides B; repeated): tokens kept, at least one; undefined = all
   torch::Tensor img_hw;     // [Bm, 2] and
   torch::Tensor aspect;     // [Bm, 1]: the size conditions (the reference passes 1024, 1024 and 1)
   torch::Tensor c_lq, c_pre;  // [1 or B, 4, h, w] latents of the LQ and pre-restored images
