@@ -338,6 +338,33 @@ TEST_CASE("npz: stored and deflated archives") {
   }
 }
 
+TEST_CASE("serialize_npz: numpy's stored archive read back, and the ZIP fields worked by hand") {
+  const NpzFile ref = read_npz(fixture("npz_stored.npz"));  // np.savez
+  const std::vector<uint8_t> z = serialize_npz({{"a", ref.arrays.at("a")}, {"b", ref.arrays.at("b")}});
+  const NpzFile back = parse_npz(z.data(), z.size(), "w.npz");
+  REQUIRE(back.arrays.size() == 2);
+  for (const char* k : {"a", "b"}) {
+    CHECK(back.arrays.at(k).dtype == ref.arrays.at(k).dtype);
+    CHECK(back.arrays.at(k).shape == ref.arrays.at(k).shape);
+    CHECK(back.arrays.at(k).data == ref.arrays.at(k).data);
+  }
+  auto u16 = [&](size_t at) { return unsigned(z[at]) | unsigned(z[at + 1]) << 8; };
+  auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
+  const std::vector<uint8_t> a = serialize_npy(ref.arrays.at("a"));
+  CHECK(u32(0) == 0x04034b50u);  // local header
+  CHECK(u16(8) == 0);            // stored
+  CHECK(u32(18) == a.size());    // compressed size = size
+  CHECK(u16(26) == 5);           // "a.npy"
+  CHECK(std::string(z.begin() + 30, z.begin() + 35) == "a.npy");
+  CHECK(std::equal(a.begin(), a.end(), z.begin() + 35));
+  const size_t end = z.size() - 22;
+  CHECK(u32(end) == 0x06054b50u);  // end of central directory
+  CHECK(u16(end + 10) == 2);       // two entries
+  CHECK(u32(u32(end + 16)) == 0x02014b50u);  // the directory starts where it says
+  // Same arrays, same bytes (no timestamps).
+  CHECK(serialize_npz({{"a", ref.arrays.at("a")}, {"b", ref.arrays.at("b")}}) == z);
+}
+
 TEST_CASE("npz: an entry inflating past the caller's limit is refused before it inflates") {
   const std::vector<uint8_t> deflated = read_file_bytes(fixture("npz_deflated.npz"));
   // Entry "a" ([2, 3] float32) inflates to 128 header + 24 data = 152 bytes, "b" ([4] int64) to 128 + 32 = 160.

@@ -141,11 +141,15 @@ std::string provenance_text(const std::string& tool, const nlohmann::ordered_jso
 }
 
 bool made_with(const std::string& path, const nlohmann::ordered_json& settings, std::string* why) {
+  return provenance_matches(read_png_text(path, kKeyword), settings, why);
+}
+
+bool provenance_matches(const std::optional<std::string>& text, const nlohmann::ordered_json& settings,
+                        std::string* why) {
   auto say = [&](const std::string& w) {
     if (why) *why = w;
     return false;
   };
-  const auto text = read_png_text(path, kKeyword);
   if (!text) return say("no settings recorded: made by another program or an older rass, or the record is damaged");
   nlohmann::json stored;
   try {

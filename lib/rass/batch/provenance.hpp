@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ constexpr char kNotApplicable[] = "n/a";
 // (an image kept without its latent of this run would sit beside another
 // run's latent). When not, `why` says what differs ("seed", "outputs").
 bool made_with(const std::string& path, const nlohmann::ordered_json& settings, std::string* why = nullptr);
+// made_with's comparison on a record's text (provenance_text) kept elsewhere
+// (rass-t5 keeps it in its .npz); nullopt: no record.
+bool provenance_matches(const std::optional<std::string>& text, const nlohmann::ordered_json& settings,
+                        std::string* why = nullptr);
 
 // --resume's test of one item: its PNG (written last) records `settings`
 // (made_with) and decodes, and each of its side outputs asked for (`side`;

@@ -655,6 +655,60 @@ NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name, ui
   return npz;
 }
 
+std::vector<uint8_t> serialize_npz(const std::vector<std::pair<std::string, NpyArray>>& arrays) {
+  std::vector<uint8_t> out, central;
+  auto put16 = [](std::vector<uint8_t>& v, uint32_t x) {
+    v.push_back(uint8_t(x)), v.push_back(uint8_t(x >> 8));
+  };
+  auto put32 = [&](std::vector<uint8_t>& v, uint32_t x) { put16(v, x & 0xffff), put16(v, x >> 16); };
+  auto fits = [](uint64_t n, const std::string& what) {
+    if (n > 0xffffffffull) throw_runtime("npz: " + what + " passes 4 GiB (ZIP64 archives are not written)");
+  };
+  // DOS time 00:00:00, date 1980-01-01: archives of the same arrays are the same bytes.
+  constexpr uint32_t kTime = 0, kDate = (0u << 9) | (1u << 5) | 1u;
+  for (const auto& [key, a] : arrays) {
+    if (key.empty() || key.size() > 0xfff0) throw_runtime("npz: bad entry name '" + key + "'");
+    const std::string name = key + ".npy";
+    const std::vector<uint8_t> data = serialize_npy(a);
+    fits(data.size(), "the entry " + name);
+    fits(out.size(), "the archive");
+    const uint32_t offset = uint32_t(out.size()), crc = crc_of(data.data(), data.size());
+    auto header = [&](std::vector<uint8_t>& v, bool central_entry) {
+      put32(v, central_entry ? 0x02014b50u : 0x04034b50u);
+      if (central_entry) put16(v, 20);  // made by: version 2.0
+      put16(v, 20);                     // needed: version 2.0
+      put16(v, 0);                      // flags
+      put16(v, 0);                      // method: stored
+      put16(v, kTime), put16(v, kDate);
+      put32(v, crc), put32(v, uint32_t(data.size())), put32(v, uint32_t(data.size()));
+      put16(v, uint32_t(name.size())), put16(v, 0);  // name, extra field lengths
+      if (central_entry) {
+        put16(v, 0), put16(v, 0), put16(v, 0);  // comment length, disk, internal attributes
+        put32(v, 0);                            // external attributes
+        put32(v, offset);
+      }
+      v.insert(v.end(), name.begin(), name.end());
+    };
+    header(out, false);
+    out.insert(out.end(), data.begin(), data.end());
+    header(central, true);
+  }
+  fits(out.size() + central.size(), "the archive");
+  const uint32_t cd_offset = uint32_t(out.size()), cd_size = uint32_t(central.size());
+  out.insert(out.end(), central.begin(), central.end());
+  put32(out, 0x06054b50u);
+  put16(out, 0), put16(out, 0);                                          // this disk, the directory's disk
+  put16(out, uint32_t(arrays.size())), put16(out, uint32_t(arrays.size()));  // entries here, in all
+  put32(out, cd_size), put32(out, cd_offset);
+  put16(out, 0);  // comment length
+  if (arrays.size() > 0xffff) throw_runtime("npz: more than 65535 arrays");
+  return out;
+}
+
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, NpyArray>>& arrays) {
+  write_file_atomic(path, serialize_npz(arrays));
+}
+
 NpzFile read_npz(const std::string& path) {
   const std::string name = path == "-" ? "<stdin>" : path;
   const std::vector<uint8_t> bytes = read_file_bytes(path, 0, [&](const uint8_t* p, size_t n) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rass/io/dtype.hpp"
@@ -49,6 +50,11 @@ struct NpzFile {
 // is inflated (a small archive of a huge entry: a ZIP bomb).
 NpzFile parse_npz(const uint8_t* bytes, size_t size, const std::string& name, uint64_t max_entry_bytes = 0);
 NpzFile read_npz(const std::string& path);  // "-" = stdin
+// An archive as np.savez writes it: each array stored (not deflated) as
+// <key>.npy, in the order given; no ZIP64, so at most 4 GiB in all
+// (Error(runtime) past that). np.load and parse_npz read it.
+std::vector<uint8_t> serialize_npz(const std::vector<std::pair<std::string, NpyArray>>& arrays);
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, NpyArray>>& arrays);  // atomic; "-" = stdout
 
 // Converts any numeric array to float64 / float32 values (f16 decoded exactly).
 std::vector<double> npy_to_f64(const NpyArray& a);
