@@ -6,7 +6,7 @@
 #
 # Which system libraries: the GPU-host build (CMake -DRASS_GPU_HOST=ON) makes
 # only the tools that need no OpenCV, HDF5, cairo or doctest: rass-restore,
-# rass-segment, rass-sam, rass-samsr, rass-dreamclear, rass-model, rass-merge-lora, rass-eval-miou, rass-scenes and
+# rass-segment, rass-sam, rass-samsr, rass-dreamclear, rass-t5, rass-model, rass-merge-lora, rass-eval-miou, rass-scenes and
 # the rass dispatcher. Those need libpng, libjpeg(-turbo), zlib and libdeflate
 # (four shared libraries, about 1.1 MB) and the headers of those and of CLI11
 # and nlohmann/json. `pack` copies them from this (Debian) machine into one
@@ -48,7 +48,7 @@ die() { echo "build-gpu-host.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 # The tools the GPU-host build makes (CMakeLists.txt, RASS_GPU_HOST).
-tools="rass rass-restore rass-segment rass-sam rass-samsr rass-dreamclear rass-model rass-merge-lora rass-eval-miou rass-scenes"
+tools="rass rass-restore rass-segment rass-sam rass-samsr rass-dreamclear rass-t5 rass-model rass-merge-lora rass-eval-miou rass-scenes"
 
 pack() {
   local bin="" wheels=0 m2f=""

@@ -10,6 +10,7 @@
 #include "rass/cli/sam_cli.hpp"
 #include "rass/cli/samsr_cli.hpp"
 #include "rass/cli/segment_cli.hpp"
+#include "rass/cli/t5_cli.hpp"
 #include "rass/cli/scenes_cli.hpp"
 #include "rass/cli/tool.hpp"
 #include "rass/cli/train_cli.hpp"
@@ -29,6 +30,7 @@ std::vector<std::unique_ptr<ToolCli>> all_tool_clis() {
   tools.push_back(std::make_unique<SamCli>());
   tools.push_back(std::make_unique<SamsrCli>());
   tools.push_back(std::make_unique<DreamClearCli>());
+  tools.push_back(std::make_unique<T5Cli>());
   tools.push_back(std::make_unique<TrainCli>());
   tools.push_back(std::make_unique<ScenesCli>());
   return tools;
