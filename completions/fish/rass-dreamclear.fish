@@ -8,7 +8,7 @@ complete -c rass-dreamclear -s o -l output -r -F -d 'output image or - (one inpu
 complete -c rass-dreamclear -s O -l output-dir -r -F -d 'output directory (batch): DIR/<key>.png'
 complete -c rass-dreamclear -l manifest -r -F -d 'read image paths from a manifest (JSON lines with "image", "lq" or "path"; or one path per line)'
 complete -c rass-dreamclear -s m -l model -r -F -d 'model folder (dreamclear.json, dit.safetensors, swinir.safetensors, vae/)'
-complete -c rass-dreamclear -l caption -r -F -d 'T5 features of the image'\''s caption: one .npz for every image, or a folder of <key>.npz (caption_feature, attention_mask: DreamClear'\''s tools/extract_t5_features.py format)'
+complete -c rass-dreamclear -l caption -r -F -d 'T5 features of the image'\''s caption: one .npz for every image, or a folder of <key>.npz (caption_feature, attention_mask: DreamClear'\''s tools/extract_t5_features.py format; rass-t5 writes them)'
 complete -c rass-dreamclear -l null-caption -d 'no caption: the model'\''s null caption on both sides of the guidance (unconditional)'
 complete -c rass-dreamclear -l steps -x -d 'sampling steps (IDDPM respaced from the 1000 of training; the reference'\''s 50)'
 complete -c rass-dreamclear -l cfg -x -d 'classifier-free guidance scale'

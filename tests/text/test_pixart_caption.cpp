@@ -36,7 +36,7 @@ TEST_CASE("clean_caption's URL and file-name steps equal the regular expressions
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     return uint32_t(state >> 33);
   };
-  const std::vector<std::wstring> seeds = {L"http://", L"https:", L"www:", L".com", L".co", L".org/", L".it", L".png",
+  const std::vector<std::wstring> seeds = {L" . ", L"  .", L". ", L"\t.\n", L"http://", L"https:", L"www:", L".com", L".co", L".org/", L".it", L".png",
                                            L".jpeg", L".jpg", L"@", L"/", L"-"};
   for (int t = 0; t < 4000; ++t) {
     std::wstring s;
@@ -49,6 +49,8 @@ TEST_CASE("clean_caption's URL and file-name steps equal the regular expressions
     CHECK(bool(rass::text::caption_detail::remove_urls(s, false) == rass::text::caption_detail::remove_urls_regex(s, false)));
     CHECK(bool(rass::text::caption_detail::remove_urls(s, true) == rass::text::caption_detail::remove_urls_regex(s, true)));
     CHECK(bool(rass::text::caption_detail::remove_file_names(s) == rass::text::caption_detail::remove_file_names_regex(s)));
+    CHECK(bool(rass::text::caption_detail::collapse_spaced_dots(s) ==
+               rass::text::caption_detail::collapse_spaced_dots_regex(s)));
   }
 }
 
@@ -71,4 +73,5 @@ TEST_CASE("pixart_clean_caption: long captions do not exhaust the stack") {
   CHECK(rass::text::pixart_clean_caption(dotted).size() > 16384);      // "ab. ab. ...": spaces after the dots
   CHECK(rass::text::pixart_clean_caption(mixed + "-").size() < 10);
   CHECK(rass::text::pixart_clean_caption(words).size() > 10000);
+  CHECK(rass::text::pixart_clean_caption("a" + std::string(16300, ' ') + "b") == "a b");
 }

@@ -6,6 +6,8 @@
 
 #include "test_support.hpp"
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -70,13 +72,15 @@ TEST_CASE("SentencePiece: the normalized text") {
 }
 
 TEST_CASE("SentencePiece: malformed model files are refused naming the file") {
-  auto refused = [](const std::vector<uint8_t>& bytes, const std::string& what) {
+  auto refused = [](const std::vector<uint8_t>& bytes, const std::string& what, const std::string& needle = "") {
     try {
       SentencePiece::parse(bytes, "m.model");
       FAIL("accepted: " << what);
     } catch (const rass::Error& e) {
+      CAPTURE(e.what());
       CHECK(e.exit_code() == 3);
       CHECK(std::string(e.what()).rfind("m.model: ", 0) == 0);
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
     }
   };
   refused({}, "empty");
@@ -87,6 +91,37 @@ TEST_CASE("SentencePiece: malformed model files are refused naming the file") {
   refused({0x0a, 0x03, 0x0a, 0x01, 'a', 0x12, 0x02, 0x18, 0x02}, "BPE");
   // One piece and unk_id 5.
   refused({0x0a, 0x03, 0x0a, 0x01, 'a', 0x12, 0x02, 0xc0, 0x02, 0x05}, "unk id outside");
+  // What the sentencepiece library refuses at load, built piece by piece.
+  auto piece = [](const std::string& text, int type, float score = 0) {
+    std::vector<uint8_t> body;
+    body.push_back(0x0a);
+    body.push_back(uint8_t(text.size()));
+    for (char c : text) body.push_back(uint8_t(c));
+    uint8_t f[4];
+    std::memcpy(f, &score, 4);
+    body.push_back(0x15);
+    body.insert(body.end(), f, f + 4);
+    body.push_back(0x18);
+    body.push_back(uint8_t(type));
+    std::vector<uint8_t> out;
+    out.push_back(0x0a);
+    out.push_back(uint8_t(body.size()));
+    for (uint8_t b : body) out.push_back(b);
+    return out;
+  };
+  auto model = [](std::initializer_list<std::vector<uint8_t>> pieces) {
+    std::vector<uint8_t> out;
+    for (const auto& p : pieces) out.insert(out.end(), p.begin(), p.end());
+    return out;
+  };
+  // eos_id defaults to 2 (the proto's default): "</s>" there.
+  CHECK_NOTHROW(SentencePiece::parse(model({piece("<unk>", 2), piece("a", 1), piece("</s>", 3)}), "ok.model"));
+  refused(model({piece("a", 1), piece("b", 1), piece("</s>", 3)}), "no unknown-token piece at unk_id 0", "not the model's one unknown-token piece");
+  refused(model({piece("<unk>", 2), piece("a", 99), piece("</s>", 3)}), "type 99", "has type 99");
+  refused(model({piece("<unk>", 2), piece("a", 1), piece("a", 1)}), "a piece given twice", "repeats piece 1");
+  refused(model({piece("<unk>", 2), piece("a", 1, std::nanf("")), piece("</s>", 3)}), "a NaN score", "not finite");
+  refused(model({piece("<unk>", 2), piece("<unk2>", 2), piece("</s>", 3)}), "two unknown-token pieces", "but unk_id is 0");
+  refused(model({piece("<unk>", 2), piece("\xff", 1), piece("</s>", 3)}), "a piece that is not UTF-8", "is not UTF-8");
   const std::vector<uint8_t> good = rass::read_file_bytes(kDir + "/t5_tiny_spiece.model");
   refused(std::vector<uint8_t>(good.begin(), good.begin() + long(good.size() / 2)), "truncated at half");
 }

@@ -114,7 +114,7 @@ std::vector<Item> from_single_role(const InputSpec& spec) {
   std::vector<Item> items;
   for (const std::string& in : spec.inputs) {
     if (in == "-" && !spec.allow_stdin)
-      throw_usage("'-' (stdin) reads one image; it cannot be part of a batch");
+      throw_usage("'-' (stdin) reads one " + spec.noun + "; it cannot be part of a batch");
     if (is_dir(in)) {
       for (auto& [key, p] : list_tree(spec, in, spec.roles[0])) items.push_back({key, {p}, ""});
     } else {
@@ -210,7 +210,7 @@ std::string key_problem(const std::string& key, size_t name_room) {
   if (key.back() == '/') return "ends with '/' (is the file name only the suffix?)";
   for (const auto& part : fs::path(key))
     if (part == "..") return "contains '..': keys name files inside the output directory";
-  if (fs::path(key).filename() == ".") return "ends in '.', which names no file (key \".\" named the output \"..png\")";
+  if (fs::path(key).filename() == ".") return "ends in '.', which names no file (its output would be '.' and an extension)";
   // Keys are written in line-based and tab-separated listings (manifests,
   // tags.tsv, caption-map's key<TAB>tags lines that rass-restore --tags reads).
   if (key.find_first_of(std::string("\0\n\r\t", 4)) != std::string::npos)
@@ -258,9 +258,10 @@ std::vector<Item> collect_items(const InputSpec& spec) {
     }
   }
   if (items.empty())
-    throw_bad_input(describe_sources(spec), "no inputs found" + std::string(spec.roles[0].suffix.empty()
-                                                                              ? " (image files: .png .jpg .jpeg .ppm .pgm .pbm .pnm)"
-                                                                              : " (files ending in " + spec.roles[0].suffix + ")"));
+    throw_bad_input(describe_sources(spec),
+                    "no inputs found" + (!spec.listed.empty()                ? " (" + spec.listed + ")"
+                                         : spec.roles[0].suffix.empty() ? std::string(" (image files: .png .jpg .jpeg .ppm .pgm .pbm .pnm)")
+                                                                        : " (files ending in " + spec.roles[0].suffix + ")"));
   // A key names output files under the output directory: it must stay there,
   // and names must go into JSON records and manifests (valid UTF-8).
   for (Item& it : items) {

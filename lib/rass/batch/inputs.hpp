@@ -45,6 +45,10 @@ struct InputSpec {
   // (".png": 4, "_v9.json": 8); keys whose names would pass 255 bytes are
   // bad items before any work (key_problem). 0: the tool names no files by key.
   size_t name_room = 0;
+  // What the inputs are, for messages: "image" ('-' reads one image) and the
+  // files a directory gives ("" = the image extensions, or the role's suffix).
+  std::string noun = "image";
+  std::string listed;  // e.g. "caption files: .caption .txt"
 };
 
 struct Item {

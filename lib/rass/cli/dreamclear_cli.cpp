@@ -13,7 +13,7 @@ DreamClearCli::DreamClearCli()
       ->type_name("FILE");
   a.add_option("-m,--model", j_.model, "model folder (dreamclear.json, dit.safetensors, swinir.safetensors, vae/)")->type_name("DIR");
   a.add_option("--caption", j_.caption, "T5 features of the image's caption: one .npz for every image, or a folder of <key>.npz "
-                                         "(caption_feature, attention_mask: DreamClear's tools/extract_t5_features.py format)")
+                                         "(caption_feature, attention_mask: DreamClear's tools/extract_t5_features.py format; rass-t5 writes them)")
       ->type_name("PATH");
   a.add_flag("--null-caption", j_.null_caption, "no caption: the model's null caption on both sides of the guidance (unconditional)");
   a.add_option("--steps", j_.steps, "sampling steps (IDDPM respaced from the 1000 of training; the reference's 50)")

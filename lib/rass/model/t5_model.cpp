@@ -1,5 +1,8 @@
 #include "rass/model/t5_model.hpp"
 
+#include <filesystem>
+
+#include <c10/core/DefaultDtype.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -10,6 +13,8 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/device.hpp"
 #include "rass/text/pixart_caption.hpp"
+
+namespace fs = std::filesystem;
 
 namespace rass::model {
 
@@ -52,6 +57,16 @@ nn::T5Config read_t5_config(const std::string& path) {
   c.relative_attention_max_distance = f.integer("relative_attention_max_distance", 128);
   c.layer_norm_epsilon = f.number("layer_norm_epsilon", 1e-6);
   c.feed_forward_proj = f.text("feed_forward_proj", "relu");  // T5Config's default
+  c.dense_act_fn = f.text("dense_act_fn", "");
+  if (f.has("is_gated_act")) c.is_gated_act = f.flag("is_gated_act", false) ? 1 : 0;
+  const std::string act = c.activation();
+  if (act != "relu" && act != "gelu" && act != "gelu_new" && act != "silu")
+    throw_bad_input(path, "the feed-forward activation '" + act + "' (feed_forward_proj '" + c.feed_forward_proj +
+                              "') is not supported: relu, gelu, gelu_new, silu, gated or not");
+  if (c.relative_attention_num_buckets < 4 || c.relative_attention_max_distance <= c.relative_attention_num_buckets / 4)
+    throw_bad_input(path, "relative_attention_num_buckets " + std::to_string(c.relative_attention_num_buckets) +
+                              " and relative_attention_max_distance " +
+                              std::to_string(c.relative_attention_max_distance) + " make no buckets");
   // Sizes a real T5 never has are refused before anything is allocated.
   auto range = [&](const char* key, int64_t v, int64_t hi) {
     if (v < 1 || v > hi)
@@ -78,19 +93,48 @@ std::string t5_tokenizer_path(const T5EncoderOptions& opt) {
   throw_bad_input(opt.dir, "no spiece.model in the folder nor in ../tokenizer/ (pass --tokenizer FILE)");
 }
 
-T5TextEncoder::T5TextEncoder(const T5EncoderOptions& opt)
-    : opt_(opt), sp_(text::SentencePiece::load(t5_tokenizer_path(opt))) {
+// The folder's weights: model.safetensors or its shards, as transformers saves a T5 encoder.
+void check_t5_weights(const std::string& dir) {
+  if (file_exists(path_join(dir, "model.safetensors")) || file_exists(path_join(dir, "model.safetensors.index.json")))
+    return;
+  if (file_exists(path_join(dir, "pytorch_model.bin")) || file_exists(path_join(dir, "pytorch_model.bin.index.json")))
+    throw_bad_input(dir, "holds pytorch_model.bin (pickles, which rass never loads): convert it once, e.g. "
+                         "python -c \"import torch, safetensors.torch as s; s.save_file(torch.load('pytorch_model.bin'), "
+                         "'model.safetensors')\" (each shard likewise, with its index)");
+  throw_bad_input(dir, "has no model.safetensors nor model.safetensors.index.json (a transformers T5 encoder folder)");
+}
+
+T5TextEncoder::T5TextEncoder(const T5EncoderOptions& opt) : opt_(opt) {
   if (opt.dtype != "fp32" && opt.dtype != "bf16") throw_usage("--dtype " + opt.dtype + ": fp32 or bf16");
   if (opt.max_length < 2) throw_usage("--max-length must be at least 2 (a token and </s>)");
+  std::error_code ec;
+  if (!fs::is_directory(opt.dir, ec))
+    throw_bad_input(opt.dir, fs::exists(opt.dir, ec) ? "is not a directory (-m takes a T5 encoder folder)"
+                                                     : "no such folder (-m takes a T5 encoder folder)");
   const std::string tok = t5_tokenizer_path(opt);
-  if (sp_.eos_id() < 0 || sp_.pad_id() < 0)
+  sp_ = text::SentencePiece::load(tok);
+  if (sp_.piece_to_id("</s>") < 0 || sp_.piece_to_id("<pad>") < 0)
     throw_bad_input(tok, "the tokenizer has no </s> or <pad> piece (T5's has both)");
   const nn::T5Config cfg = read_t5_config(path_join(opt.dir, "config.json"));
+  check_t5_weights(opt.dir);
   if (sp_.vocab_size() > cfg.vocab_size)
     throw_bad_input(tok, "has " + std::to_string(sp_.vocab_size()) + " pieces, more than the model's vocabulary of " +
                              std::to_string(cfg.vocab_size) + " (tokenizer and model do not match)");
   device_ = parse_device(opt.device);
-  model_ = nn::T5EncoderModel(cfg);
+  {
+    // --dtype bf16: the parameters are bfloat16 from the start and the
+    // file's weights are converted as they are copied in, so T5 v1.1 XXL's
+    // encoder takes 9.5 GB, never its 19 GB of float32.
+    const caffe2::TypeMeta before = c10::get_default_dtype();
+    if (opt.dtype == "bf16") c10::set_default_dtype(caffe2::TypeMeta::Make<c10::BFloat16>());
+    try {
+      model_ = nn::T5EncoderModel(cfg);
+    } catch (...) {
+      c10::set_default_dtype(before);
+      throw;
+    }
+    c10::set_default_dtype(before);
+  }
   // The encoder's copy of the tied embedding, when a checkpoint keeps it, is the same tensor as shared.
   load_component(*model_, opt.dir, "", {"encoder.embed_tokens.weight"});
   check_finite_parameters(*model_, opt.dir);

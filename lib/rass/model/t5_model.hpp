@@ -58,7 +58,7 @@ class T5TextEncoder {
 
  private:
   T5EncoderOptions opt_;
-  text::SentencePiece sp_;
+  text::SentencePiece sp_;  // loaded in the constructor, after the folder is checked
   mutable nn::T5EncoderModel model_{nullptr};  // forward is not const in LibTorch
   c10::Device device_{torch::kCPU};
 };

@@ -131,12 +131,16 @@ int run_single(const T5Job& job) {
   const std::string in = from_text ? "" : job.inputs[0];
   const std::string name = from_text ? "--text" : in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE.npz or -o - (one caption), or -O DIR (batch)");
+  // A batch setting that would do nothing here: refused rather than ignored.
+  // (--shard is not: Slurm array jobs set it for every run through the environment.)
+  if (job.resume) throw_usage("--resume skips a batch's finished outputs; one caption (-o FILE) is always made");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   RunFiles files(job.model, {}, {job.tokenizer, job.manifest});
   if (!from_text) files.add_input(in);
   files.check_output_file(job.output, "-o");
   const std::string key = from_text ? "text" : in == "-" ? "stdin" : path_stem(in);
   const std::string caption = from_text ? *job.text : read_caption(in);  // a bad file fails before the model loads
+  if (from_text && !batch::valid_utf8(caption)) throw_bad_input("--text", "is not UTF-8 text");
   check_caption(caption, name);
   const T5TextEncoder enc(encoder_options(job));
   nn::set_item_threads(job.threads, 1);
@@ -157,6 +161,8 @@ int run_batch(const T5Job& job) {
   spec.skip_dirs = {job.output_dir};
   spec.allow_stdin = false;
   spec.name_room = 4;  // <key>.npz
+  spec.noun = "caption";
+  spec.listed = "caption files: .caption .txt";
   spec.keep = [](const std::string& path) {
     const std::string ext = path_extension_lower(path);
     return ext == ".caption" || ext == ".txt";

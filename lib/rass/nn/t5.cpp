@@ -13,13 +13,17 @@ namespace F = torch::nn::functional;
 
 namespace rass::nn {
 
-bool T5Config::gated() const { return feed_forward_proj.rfind("gated-", 0) == 0; }
+bool T5Config::gated() const {
+  if (is_gated_act >= 0) return is_gated_act == 1;
+  return feed_forward_proj.rfind("gated-", 0) == 0;
+}
 
 std::string T5Config::activation() const {
-  const std::string act = gated() ? feed_forward_proj.substr(6) : feed_forward_proj;
+  if (!dense_act_fn.empty()) return dense_act_fn;
   // transformers' T5Config: "gated-gelu" means gelu_new (backwards compatibility with v1.1 checkpoints).
   if (feed_forward_proj == "gated-gelu") return "gelu_new";
-  return act;
+  const size_t dash = feed_forward_proj.rfind('-');
+  return dash == std::string::npos ? feed_forward_proj : feed_forward_proj.substr(dash + 1);
 }
 
 torch::Tensor t5_relative_position_bucket(int64_t query_length, int64_t key_length, int64_t num_buckets,

@@ -24,6 +24,11 @@ struct T5Config {
   // T5Config: "gated-gelu" (v1.1: gelu_new, the tanh form), "relu" (T5 1.0),
   // "gelu", "gated-relu", "gated-silu", ...: gated or not, and the activation.
   std::string feed_forward_proj = "gated-gelu";
+  // transformers' is_gated_act and dense_act_fn: derived from
+  // feed_forward_proj unless the config.json gives them (they then win, as
+  // transformers 4.x reads them). "": derived.
+  std::string dense_act_fn;
+  int is_gated_act = -1;  // -1 derived, 0 no, 1 yes
   bool gated() const;
   std::string activation() const;  // relu, gelu, gelu_new or silu
 };

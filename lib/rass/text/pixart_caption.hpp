@@ -45,6 +45,8 @@ std::wstring remove_urls(const std::wstring& s, bool www);
 std::wstring remove_file_names(const std::wstring& s);
 std::wstring remove_urls_regex(const std::wstring& s, bool www);
 std::wstring remove_file_names_regex(const std::wstring& s);
+std::wstring collapse_spaced_dots(const std::wstring& s);
+std::wstring collapse_spaced_dots_regex(const std::wstring& s);
 }  // namespace caption_detail
 
 }  // namespace rass::text

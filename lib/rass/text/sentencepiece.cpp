@@ -1,6 +1,7 @@
 #include "rass/text/sentencepiece.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "rass/core/error.hpp"
@@ -69,6 +70,25 @@ class ProtoReader {
 size_t one_char_len(uint8_t lead) {
   static const size_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
   return len[lead >> 4];
+}
+
+bool utf8_valid(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t c = uint8_t(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      const uint8_t d = uint8_t(s[i + k]);
+      if ((d >> 6) != 2) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
 }
 
 constexpr std::string_view kSpaceSymbol = "\xe2\x96\x81";  // U+2581
@@ -154,6 +174,29 @@ SentencePiece SentencePiece::parse(const std::vector<uint8_t>& bytes, const std:
   check_id(m.eos_id_, "end-of-sequence");
   check_id(m.pad_id_, "padding");
   if (m.unk_id_ < 0) throw_bad_input(name, "a SentencePiece model without an unknown token");
+
+  // What the sentencepiece library refuses when it loads a model: a piece
+  // of no known type, not UTF-8, or given twice; no <unk> at unk_id or a
+  // second one. Scores must be finite (the Viterbi sums them).
+  std::unordered_map<std::string, int> seen;
+  int unknowns = 0;
+  for (int i = 0; i < n; ++i) {
+    const Piece& p = m.pieces_[size_t(i)];
+    const std::string at = "piece " + std::to_string(i);
+    if (p.type < 1 || p.type > 6) throw_bad_input(name, at + " has type " + std::to_string(p.type) + " (1..6)");
+    if (!utf8_valid(p.text)) throw_bad_input(name, at + " is not UTF-8");
+    if (!std::isfinite(p.score)) throw_bad_input(name, at + " has a score that is not finite");
+    if (!seen.emplace(p.text, i).second)
+      throw_bad_input(name, at + " repeats piece " + std::to_string(seen[p.text]) + " (a piece is given once)");
+    if (p.type == 2) {
+      ++unknowns;
+      if (i != m.unk_id_)
+        throw_bad_input(name, at + " is an unknown-token piece, but unk_id is " + std::to_string(m.unk_id_));
+    }
+  }
+  if (unknowns != 1 || m.pieces_[size_t(m.unk_id_)].type != 2)
+    throw_bad_input(name, "piece " + std::to_string(m.unk_id_) + " (unk_id) is not the model's one unknown-token piece");
+  for (int i = 0; i < n; ++i) m.ids_.emplace(m.pieces_[size_t(i)].text, i);
 
   bool any_normal = false;
   m.min_score_ = 0, m.max_score_ = 0;
@@ -315,6 +358,11 @@ std::vector<SentencePiece::Segment> SentencePiece::segment(const std::string& s)
   return merged;
 }
 
+int SentencePiece::piece_to_id(const std::string& piece) const {
+  const auto it = ids_.find(piece);
+  return it == ids_.end() ? -1 : it->second;
+}
+
 std::vector<int> SentencePiece::encode(std::string_view text) const {
   std::vector<int> ids;
   for (const Segment& g : segment(normalize(text))) ids.push_back(g.id);
@@ -330,17 +378,18 @@ std::vector<std::string> SentencePiece::encode_pieces(std::string_view text) con
 
 T5Tokens t5_tokens(const SentencePiece& sp, std::string_view text, int max_length) {
   if (max_length < 1) throw_runtime("t5_tokens: max_length " + std::to_string(max_length));
-  if (sp.eos_id() < 0 || sp.pad_id() < 0)
-    throw_runtime("t5_tokens: the SentencePiece model has no end-of-sequence or padding piece");
+  // transformers finds </s> and <pad> by their pieces (T5's file also names them by id, 1 and 0).
+  const int eos = sp.piece_to_id("</s>"), pad = sp.piece_to_id("<pad>");
+  if (eos < 0 || pad < 0) throw_runtime("t5_tokens: the SentencePiece model has no </s> or <pad> piece");
   const std::vector<int> pieces = sp.encode(text);
   T5Tokens t;
   t.pieces = pieces.size();
   const size_t keep = std::min(pieces.size(), size_t(max_length - 1));
   t.truncated = keep < pieces.size();
-  t.ids.assign(size_t(max_length), sp.pad_id());
+  t.ids.assign(size_t(max_length), pad);
   t.mask.assign(size_t(max_length), 0);
   for (size_t i = 0; i < keep; ++i) t.ids[i] = pieces[i], t.mask[i] = 1;
-  t.ids[keep] = sp.eos_id();
+  t.ids[keep] = eos;
   t.mask[keep] = 1;
   return t;
 }

@@ -28,8 +28,10 @@ namespace rass::text {
 class SentencePiece {
  public:
   // The protobuf ModelProto of a .model file. Throws Error(bad_input) naming
-  // `name` for a malformed file, a model type other than unigram, or ids
-  // (unk, eos, pad) outside the vocabulary.
+  // `name` for a malformed file, a model type other than unigram, ids (unk,
+  // eos, pad) outside the vocabulary, and what the sentencepiece library
+  // refuses: a piece of unknown type, not UTF-8 or given twice, not exactly
+  // one unknown-token piece (at unk_id); also scores that are not finite.
   static SentencePiece parse(const std::vector<uint8_t>& bytes, const std::string& name);
   static SentencePiece load(const std::string& path);
 
@@ -45,6 +47,7 @@ class SentencePiece {
   int eos_id() const { return eos_id_; }  // -1: none
   int pad_id() const { return pad_id_; }  // -1: none
   const std::string& piece(int id) const { return pieces_.at(static_cast<size_t>(id)).text; }
+  int piece_to_id(const std::string& piece) const;  // any type; -1 when absent
 
  private:
   struct Piece {
@@ -54,6 +57,7 @@ class SentencePiece {
   };
   std::vector<Piece> pieces_;
   std::unordered_map<std::string, int> lookup_;  // NORMAL, USER_DEFINED and UNUSED pieces
+  std::unordered_map<std::string, int> ids_;     // every piece
   size_t max_piece_bytes_ = 0;
   float min_score_ = 0, max_score_ = 0;
   int unk_id_ = 0, eos_id_ = -1, pad_id_ = -1;
@@ -73,6 +77,7 @@ class SentencePiece {
 // What PixArt's T5Embedder asks of the tokenizer (padding="max_length",
 // truncation, special tokens): the pieces cut to max_length - 1, then </s>,
 // then <pad> up to max_length; mask 1 on the pieces and </s>, 0 on padding.
+// </s> and <pad> are found by their pieces, as transformers finds them.
 struct T5Tokens {
   std::vector<int64_t> ids, mask;
   size_t pieces = 0;       // pieces before the cut
