@@ -19,7 +19,6 @@ Writes, under tests/fixtures/nn/:
 The tokenizer is tests/fixtures/text/t5_tiny_spiece.model
 (tests/text/make_t5_tokenizer_fixture.py).
 """
-import importlib.util
 import os
 import shutil
 import sys
@@ -42,15 +41,10 @@ CAPTIONS = {
 
 
 def clean_fn():
-    src = os.environ.get("PIXART_SRC")
-    if not src:
-        sys.exit("set PIXART_SRC to a PixArt-alpha checkout")
-    spec = importlib.util.spec_from_file_location("pixart_t5", os.path.join(src, "diffusion", "model", "t5.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    e = mod.T5Embedder.__new__(mod.T5Embedder)
-    e.use_text_preprocessing = True
-    return e.text_preprocessing
+    # PixArt's T5Embedder.text_preprocessing, loaded as the tokenizer fixture script loads it.
+    sys.path.insert(0, os.path.join(HERE, "..", "text"))
+    from make_t5_tokenizer_fixture import load_clean_caption
+    return load_clean_caption()
 
 
 def main():

@@ -206,7 +206,11 @@ TEST_CASE("SAM 2 in bf16 on the CPU: the features within bf16 rounding, the logi
   const model::SamPrediction pb = b.predict(zb, objs, ib, false, 0, true, 16, nullptr, fb);
   const double el = sam_rel_err(pb.low_res, pa.low_res);
   MESSAGE("bf16 vs fp32 low-resolution logits ", el);
-  CHECK(el < 0.15);
+  // Measured: 0.033 with LibTorch 2.11; with Debian's 1.13, 0.167 on an AMD
+  // EPYC with AVX2 and no AVX-512 (2026-12-06), under 0.15 on the machines
+  // of earlier sessions: 1.13's bf16 CPU kernels differ by CPU. A wrong
+  // dtype path gives about 1.
+  CHECK(el < 0.25);
   CHECK(std::abs(pb.iou[0] - pa.iou[0]) < 0.02);
 }
 

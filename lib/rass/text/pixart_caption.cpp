@@ -619,10 +619,10 @@ std::wstring collapse_spaced_dots(const std::wstring& s) {
   return out;
 }
 
-std::wstring collapse_spaced_dots_regex(const std::wstring& s) {
-  static const PyRegex spaced_dot = rx(L"\\s+\\.\\s+");
+// The regexes the scans above replace, for the tests: re.sub on a copy.
+std::wstring regex_sub_copy(const std::wstring& s, const PyRegex& re, const wchar_t* repl) {
   WString w = s;
-  sub(w, spaced_dot, L" ");
+  sub(w, re, repl);
   return w;
 }
 
@@ -631,16 +631,17 @@ std::wstring remove_urls_regex(const std::wstring& s, bool www) {
       L"\\b((?:https?:(?:\\/{1,3}|[a-zA-Z0-9%])|[a-zA-Z0-9.\\-]+[.](?:com|co|ru|net|org|edu|gov|it)[\\w/-]*\\b\\/?(?!@)))");
   static const PyRegex url2 = rx(
       L"\\b((?:www:(?:\\/{1,3}|[a-zA-Z0-9%])|[a-zA-Z0-9.\\-]+[.](?:com|co|ru|net|org|edu|gov|it)[\\w/-]*\\b\\/?(?!@)))");
-  WString w = s;
-  sub(w, www ? url2 : url1, L"");
-  return w;
+  return regex_sub_copy(s, www ? url2 : url1, L"");
 }
 
 std::wstring remove_file_names_regex(const std::wstring& s) {
   static const PyRegex filename = rx(L"[\\S]+\\.(?:png|jpg|jpeg|bmp|webp|eps|pdf|apk|mp4)");
-  WString w = s;
-  sub(w, filename, L"");
-  return w;
+  return regex_sub_copy(s, filename, L"");
+}
+
+std::wstring collapse_spaced_dots_regex(const std::wstring& s) {
+  static const PyRegex spaced_dot = rx(L"\\s+\\.\\s+");
+  return regex_sub_copy(s, spaced_dot, L" ");
 }
 
 }  // namespace caption_detail
