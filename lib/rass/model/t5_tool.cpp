@@ -122,10 +122,6 @@ bool npz_done(const std::string& path, const json& settings, std::string* why) {
   return batch::provenance_matches(text, settings, why);
 }
 
-T5Features encode_caption(const T5TextEncoder& enc, const T5Job& job, const std::string& caption) {
-  return enc.encode(clean_caption(caption, parse_caption_clean(job.clean)));
-}
-
 int run_single(const T5Job& job) {
   const bool from_text = job.text.has_value();
   const std::string in = from_text ? "" : job.inputs[0];
@@ -144,7 +140,7 @@ int run_single(const T5Job& job) {
   check_caption(caption, name);
   const T5TextEncoder enc(encoder_options(job));
   nn::set_item_threads(job.threads, 1);
-  const T5Features f = encode_caption(enc, job, caption);
+  const T5Features f = enc.encode(clean_caption(caption, parse_caption_clean(job.clean)));
   const std::string fp = batch::files_fingerprint({job.model, t5_tokenizer_path(encoder_options(job))});
   write_file_atomic(job.output, npz_of(f, batch::provenance_text(kProg, settings_of(job, fp, key, caption))));
   if (job.json) batch::write_report("-", json_text(record_of(key, from_text ? "" : in, job.output, f)) + "\n");
@@ -189,6 +185,7 @@ int run_batch(const T5Job& job) {
   batch::RunOptions ro;
   ro.jobs = workers;
   ro.quiet = job.quiet;
+  const CaptionClean how = parse_caption_clean(job.clean);
   const batch::Tally tally = batch::run_items(
       mine, ro, reporter,
       [&](size_t i, int) {
@@ -206,7 +203,7 @@ int run_batch(const T5Job& job) {
           }
           if (!why.empty()) resumed.redone(out, why);
         }
-        const T5Features f = encode_caption(enc, job, caption);
+        const T5Features f = enc.encode(clean_caption(caption, how));
         const std::vector<uint8_t> bytes = npz_of(f, batch::provenance_text(kProg, settings));
         fs::create_directories(fs::path(out).parent_path());
         write_file_atomic(out, bytes);

@@ -772,7 +772,10 @@ std::string pixart_clean_caption(std::string_view caption) {
 }
 
 std::string pixart_text_preprocessing(std::string_view caption) {
-  return pixart_clean_caption(pixart_clean_caption(caption));
+  std::string out;
+  auto work = [&] { out = clean_caption_here(clean_caption_here(caption)); };  // both passes on one thread
+  run_on_large_stack(work);
+  return out;
 }
 
 std::string python_strip(std::string_view text) {

@@ -6,6 +6,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/text/unicode.hpp"
 
 namespace rass::text {
 namespace {
@@ -72,24 +73,9 @@ size_t one_char_len(uint8_t lead) {
   return len[lead >> 4];
 }
 
-bool utf8_valid(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const uint8_t c = uint8_t(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-    for (size_t k = 1; k < n; ++k) {
-      const uint8_t d = uint8_t(s[i + k]);
-      if ((d >> 6) != 2) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n;
-  }
-  return true;
-}
+// Valid UTF-8: unicode.hpp's decoder (Python's, U+FFFD for every malformed
+// part) gives the same text back.
+bool utf8_valid(const std::string& s) { return utf8_encode(utf8_decode(s)) == s; }
 
 constexpr std::string_view kSpaceSymbol = "\xe2\x96\x81";  // U+2581
 constexpr float kUnkPenalty = 10.0f;
