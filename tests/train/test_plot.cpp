@@ -29,7 +29,7 @@ struct Px {
   int r, g, b;
   bool operator==(const Px& o) const { return r == o.r && g == o.g && b == o.b; }
 };
-Px at(const Image& img, int x, int y) {
+Px pixel_at(const Image& img, int x, int y) {
   const uint8_t* p = img.u8() + (size_t(y) * img.width + x) * img.channels;
   return {p[0], p[1], p[2]};
 }
@@ -136,12 +136,12 @@ TEST_CASE("plot: a constant loss is a horizontal line at the documented row") {
   // 0.5 is row 144; the 2-pixel line covers rows 143 and 144 exactly.
   for (int x : {100, 170, 230, 300}) {
     CAPTURE(x);
-    CHECK(at(img, x, 143) == kBlue);
-    CHECK(at(img, x, 144) == kBlue);
-    CHECK(at(img, x, 120) == kWhite);
-    CHECK(at(img, x, 170) == kWhite);
+    CHECK(pixel_at(img, x, 143) == kBlue);
+    CHECK(pixel_at(img, x, 144) == kBlue);
+    CHECK(pixel_at(img, x, 120) == kWhite);
+    CHECK(pixel_at(img, x, 170) == kWhite);
   }
-  CHECK(!(at(img, 40, 144) == kBlue));  // left of the plot area: tick labels, no curve
+  CHECK(!(pixel_at(img, 40, 144) == kBlue));  // left of the plot area: tick labels, no curve
 }
 
 TEST_CASE("plot: log y, smoothing, overlaid logs, every term, SVG and PDF") {
@@ -161,7 +161,7 @@ TEST_CASE("plot: log y, smoothing, overlaid logs, every term, SVG and PDF") {
   const Image lg = read_image(job.output);
   double rows = 0, n = 0;
   for (int y = 34; y < 254; ++y) {
-    const Px p = at(lg, 228, y);
+    const Px p = pixel_at(lg, 228, y);
     if (p.b - p.r > 40) rows += y + 0.5, ++n;
   }
   REQUIRE(n > 0);
@@ -181,8 +181,8 @@ TEST_CASE("plot: log y, smoothing, overlaid logs, every term, SVG and PDF") {
   size_t blue = 0, orange = 0;
   for (int y = 0; y < two.height; ++y)
     for (int x = 0; x < two.width; ++x) {
-      blue += at(two, x, y) == kBlue;
-      orange += at(two, x, y) == kOrange;
+      blue += pixel_at(two, x, y) == kBlue;
+      orange += pixel_at(two, x, y) == kOrange;
     }
   CHECK(blue > 500);
   CHECK(orange > 500);
