@@ -127,6 +127,12 @@ TEST_CASE("sam-decoder: gradients and three Adam steps equal GleSAM's training o
   adam.lr = cases["lr"].get<double>();
   adam.weight_decay = cases["weight_decay"].get<double>();
   adam.decoupled = false;
+  // Elements whose step-0 gradient is at rounding level but not 0 (a dead
+  // ReLU's are exactly 0 in both), or whose sign the two implementations
+  // disagree on: Adam moves an element by about lr * sign(g) for any |g|
+  // above its eps, so where every step's gradient is that small rounding
+  // alone decides the direction (about 0.2% of the elements here).
+  std::map<std::string, torch::Tensor> unsettled;
   int64_t step = 0;
   for (const auto& st : cases["steps"]) {
     const std::string k = st["image"].get<std::string>();
@@ -166,6 +172,7 @@ TEST_CASE("sam-decoder: gradients and three Adam steps equal GleSAM's training o
           continue;
         }
         const double scale = r.abs().max().item<double>();
+        unsettled[n] = (r != 0).logical_and(r.abs() < 1e-4 * scale).logical_or(p.grad().sign() != r.sign());
         if (scale == 0) {
           // Mask tokens 1..3 feed only the masks multimask_output=False drops.
           CHECK(p.grad().abs().max().item<double>() == 0);
@@ -183,15 +190,27 @@ TEST_CASE("sam-decoder: gradients and three Adam steps equal GleSAM's training o
   }
   // Adam turns the key biases' rounding-level gradients into steps of about
   // lr whose sign is the rounding's: they are left out here.
-  double worst = 0;
+  // The unsettled elements may differ by Adam's whole path: at most about lr
+  // per step on each side.
+  double worst = 0, worst_unsettled = 0;
+  int64_t n_unsettled = 0, n_all = 0;
   for (const auto& [n, p] : params) {
     if (is_key_bias(n)) continue;
     INFO(n);
-    const double err = (p.detach() - get("final." + n)).abs().max().item<double>();
+    const torch::Tensor diff = (p.detach() - get("final." + n)).abs();
+    const torch::Tensor loose = unsettled.count(n) ? unsettled[n] : torch::zeros_like(diff, torch::kBool);
+    const double err = diff.masked_fill(loose, 0).max().item<double>();
+    const double err_loose = diff.masked_fill(loose.logical_not(), 0).max().item<double>();
     worst = std::max(worst, err);
+    worst_unsettled = std::max(worst_unsettled, err_loose);
+    n_unsettled += loose.sum().item<int64_t>();
+    n_all += diff.numel();
     CHECK(err < 1e-4);
+    CHECK(err_loose < 2 * 3 * adam.lr * 1.01);
   }
-  MESSAGE("after 3 Adam steps of lr 1e-3: the largest weight difference is " << worst);
+  CHECK(n_unsettled * 100 < n_all);
+  MESSAGE("after 3 Adam steps of lr 1e-3: the largest weight difference is " << worst << " (" << n_unsettled
+          << " of " << n_all << " elements with a rounding-level step-0 gradient: " << worst_unsettled << ")");
 }
 
 TEST_CASE("sam-decoder: trainable tokens: the mask tokens and their hypernetwork MLPs only") {
