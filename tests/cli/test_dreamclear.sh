@@ -75,6 +75,7 @@ stderr_has "two.npz" "the message names the missing caption"
 [ -e "$T/out3/two.png" ] && fail "no output for the item without a caption"
 
 # Refusals, and nothing written.
+expect_exit 2 "--resume with -o (one image)" -- run "$L" --caption "$C" -o "$T/x.png" --resume
 expect_exit 2 "no caption" -- run "$L" -o "$T/x.png"
 stderr_has "--null-caption" "the message says how to go on"
 expect_exit 2 "both caption flags" -- run "$L" --caption "$C" --null-caption -o "$T/x.png"

@@ -20,6 +20,8 @@ mkdir -p "$T/in"
 cp "$LQ" "$T/in/img0.png"
 cp "$LQ" "$T/in/img1.png"
 cp "$LQ" "$T/orig.png"
+expect_exit 2 "--resume with -o (one image)" -- "$R" -m "$SD" --process-size 16 "$T/in/img0.png" -o "$T/one.png" --resume
+stderr_has "one image (-o FILE) is always made" "--resume with -o: says why"
 expect_exit 2 "batch -O = the inputs' folder" -- "$R" -m "$SD" --process-size 16 "$T/in/img0.png" "$T/in/img1.png" -O "$T/in"
 stderr_has "one of the inputs" "the refusal names the reason"
 printf '%s\n' "$T/in/img1.png" >"$T/m.txt"
@@ -30,6 +32,18 @@ expect_exit 2 "-O over the inputs is refused before --latent-out is made" -- "$R
 unchanged "$T/in/img0.png" "$T/orig.png" "batch -O"
 unchanged "$T/in/img1.png" "$T/orig.png" "batch -O"
 [ -e "$T/lat" ] && fail "nothing is written before the refusal"
+
+# 1b. A directory where one item's output goes: that item is bad before any
+# work (exit 3, named), the others are made.
+mkdir -p "$T/od/img0.png" "$T/lod/img1.npy"
+expect_exit 3 "an existing directory in an item's output place" -- "$R" -m "$SD" --process-size 16 \
+  "$T/in/img0.png" "$T/in/img1.png" -O "$T/od" --latent-out "$T/lod"
+stderr_has "img0.png: -O $T/od/img0.png is an existing directory" "the bad item and its output are named"
+stderr_has "img1.png: --latent-out $T/lod/img1.npy is an existing directory" "a --latent-out in the way is named too"
+[ -d "$T/od/img0.png" ] || fail "the directory in the way is left alone"
+[ -e "$T/od/img1.png" ] && fail "img1's --latent-out is in the way: nothing of img1 is written"
+expect_exit 3 "the other items are made" -- "$R" -m "$SD" --process-size 16 "$T/in/img0.png" "$T/in/img1.png" -O "$T/od"
+[ -f "$T/od/img1.png" ] || fail "img1 was not made beside the bad item"
 
 # 2. Outputs over the model folder, LoRA files and the PEFT config.
 cp -r "$SD" "$T/sdc"

@@ -77,6 +77,7 @@ n_m2m=$(masks)
 expect_exit 0 "SAM 2: --everything without --m2m" -- "$S" -m "$S2" --everything --points-per-side 4 --stability-thresh 0 --nms-thresh 1 \
   --pred-iou-thresh 0.5 "$SB" -o "$T/s2n.png" --json -q
 [ "$n_m2m" -ne "$(masks)" ] || fail "--m2m kept as many masks ($n_m2m) as the plain generator"
+expect_exit 2 "--resume with -o (one image)" -- "$S" -m "$S2" --box 5,4,30,25 "$A" -o "$T/s2r.png" --resume
 expect_exit 2 "--m2m without --everything" -- "$S" -m "$S2" --m2m --box 5,4,30,25 "$A" -o "$T/s2x.png"
 stderr_has "--m2m goes with --everything" "the flag is named"
 expect_exit 2 "--m2m with SAM v1" -- "$S" -m "$M" --everything --m2m --points-per-side 4 "$SB" -o "$T/s1m.png"

@@ -36,6 +36,7 @@ expect_exit 0 "-o JPEG" -- "$S" -m "$M" "$L" -o "$T/a.jpg" -q
 expect_exit 0 "--chop-size 8" -- "$S" -m "$M" "$L" --chop-size 8 -o "$T/c.png" -q
 [ "$(png_size "$T/c.png")" = "96x64" ] || fail "tiled output keeps the size"
 same_pixels "$T/a.png" "$T/c.png" && fail "tiles restore each part on its own (other masks and noise)"
+expect_exit 2 "--resume with -o (one image)" -- "$S" -m "$M" "$L" -o "$T/x.png" --resume
 expect_exit 2 "--chop-size below the network's multiple" -- "$S" -m "$M" "$L" --chop-size 4 -o "$T/x.png"
 expect_exit 2 "--chop-stride without tiles" -- "$S" -m "$M" "$L" --chop-size 0 --chop-stride 4 -o "$T/x.png"
 expect_exit 2 "--chop-stride above --chop-size" -- "$S" -m "$M" "$L" --chop-size 8 --chop-stride 9 -o "$T/x.png"

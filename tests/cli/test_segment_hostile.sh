@@ -62,6 +62,7 @@ stderr_has "256 bytes, longer than a file name can be (255 bytes)" "the reason i
 [ -s "$T/out-long/ok.png" ] && [ "$(find "$T/out-long" -name 'kkk*' | wc -l)" = 0 ] || fail "a 252-byte key: outputs $(find "$T/out-long" -type f | cut -c1-80)"
 
 # --threads is bounded (100000 asked LibTorch for that many threads and hung).
+expect_exit 2 "--resume with -o (one image)" -- "$S" -m "$M" "$FIX/nn/ras_lq.png" -o "$T/r.png" --resume
 expect_exit 2 "--threads 100000" -- "$S" -m "$M" "$FIX/nn/ras_lq.png" -o "$T/t.png" --threads 100000
 stderr_has "threads" "the message names the flag"
 [ ! -e "$T/t.png" ] || fail "output written"

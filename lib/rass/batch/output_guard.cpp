@@ -119,9 +119,15 @@ void OutputGuard::check_output_file(const std::string& path, const std::string& 
   if (per_item) return;
   // An existing directory cannot be renamed over: found here, not as a write
   // failure after all the work.
+  if (!item_output_problem(path, what).empty()) throw_usage(what + " " + path + " is an existing directory; name a new path");
+}
+
+std::string OutputGuard::item_output_problem(const std::string& path, const std::string& what) {
+  if (path.empty() || path == "-") return "";
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    throw_usage(what + " " + path + " is an existing directory; name a new path");
+    return what + " " + path + " is an existing directory, which the output cannot replace";
+  return "";
 }
 
 void OutputGuard::check_not_an_input(const std::string& path, const std::string& what, bool check_folder) const {

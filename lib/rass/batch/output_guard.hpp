@@ -18,10 +18,13 @@ class OutputGuard {
   // missing paths are ignored.
   void add_input(const std::string& path);
   // what: "-o", "--csv", ... Also refuses an existing directory, unless
-  // `per_item` (one of a batch's outputs: that item then fails when written,
-  // and the rest are made). "-" is not checked here: stdout's file is
-  // checked against every input by add_input.
+  // `per_item` (one of a batch's outputs: see item_output_problem). "-" is
+  // not checked here: stdout's file is checked against every input by add_input.
   void check_output_file(const std::string& path, const std::string& what, bool per_item = false) const;
+  // Why one of a batch item's outputs cannot be written, "" if it can: an
+  // existing directory in its place (a file cannot be renamed over it). The
+  // tools make such an item a bad item before any work; the rest are made.
+  static std::string item_output_problem(const std::string& path, const std::string& what);
   void check_output_dir(const std::string& dir, const std::string& what) const;
   // check_output_file, and also refuses a file anywhere inside an input
   // directory (tools whose inputs are whole folders: a model folder, a

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/provenance.hpp"
@@ -131,8 +132,7 @@ int run_single(const DegradeJob& job) {
   // Batch mode's flags do nothing here: refused, as --key and --record are in batch mode.
   if (!job.manifest_out.empty())
     throw_usage("--manifest-out lists a batch's outputs; one image (-o FILE) writes none (-o DIR/ for batch mode)");
-  if (job.resume)
-    throw_usage("--resume skips a batch's finished outputs; one image (-o FILE) is always made (-o DIR/ for batch mode)");
+  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)", " (-o DIR/ for batch mode)");
   if (job.shard_given)  // SLURM's array variables in a job script are left alone
     throw_usage("--shard splits a batch; one image (-o FILE) is not split (-o DIR/ for batch mode)");
   const std::string in = job.inputs[0];

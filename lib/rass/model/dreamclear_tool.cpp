@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/provenance.hpp"
@@ -170,6 +171,7 @@ int run_single(const DreamClearJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
   if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
     throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
@@ -213,8 +215,8 @@ int run_batch(const DreamClearJob& job) {
     if (!it.paths.empty() && !it.paths[0].empty()) files.add_input(it.paths[0]);
   auto out_of = [&](const std::string& k) { return path_join(job.output_dir, k) + ".png"; };
   files.check_output_dir(job.output_dir, "-O", false);
-  for (const batch::Item& it : mine)
-    if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
+  for (batch::Item& it : mine)
+    if (it.error.empty()) files.check_item_outputs(it, {{out_of(it.key), "-O"}});
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kProg);
   check_lre(job);
   const DreamClearModel m(model_options(job));

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/provenance.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
@@ -289,6 +290,7 @@ int run_single(const RestoreJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--latent-out -", job.latent_out == "-"},
                        {"--attn-out -", job.attn_out == "-"}});
   if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
@@ -355,11 +357,11 @@ int run_batch(const RestoreJob& job) {
   };
   // Every item's files, before any work: an input image in the -O folder
   // (`in/a.png -O in`) or two items' outputs that coincide are refused.
-  for (const batch::Item& it : mine) {
+  for (batch::Item& it : mine) {
     if (!it.error.empty()) continue;  // a bad item (a duplicate key: the first keeps its outputs) writes nothing
-    files.check_output_file(out_of(job.output_dir, it.key, ".png"), "-O", true);
-    files.check_output_file(out_of(job.latent_out, it.key, ".npy"), "--latent-out", true);
-    files.check_output_file(out_of(job.attn_out, it.key, ".npy"), "--attn-out", true);
+    files.check_item_outputs(it, {{out_of(job.output_dir, it.key, ".png"), "-O"},
+                                  {out_of(job.latent_out, it.key, ".npy"), "--latent-out"},
+                                  {out_of(job.attn_out, it.key, ".npy"), "--attn-out"}});
   }
   const auto locks = batch::lock_output_dirs({job.output_dir, job.latent_out, job.attn_out}, job.shard, kProg);
 

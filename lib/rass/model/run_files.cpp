@@ -54,6 +54,14 @@ void RunFiles::check_output_file(const std::string& path, const std::string& wha
     throw_usage(what + " " + path + " and " + it->second + " name the same file: one would overwrite the other");
 }
 
+void RunFiles::check_item_outputs(batch::Item& item, const std::vector<std::pair<std::string, std::string>>& outputs) {
+  for (const auto& [path, what] : outputs) {
+    check_output_file(path, what, true);
+    const std::string why = batch::OutputGuard::item_output_problem(path, what);
+    if (!why.empty() && item.error.empty()) item.error = item.name() + ": " + why;
+  }
+}
+
 void RunFiles::check_output_dir(const std::string& dir, const std::string& what, bool own_folder) {
   if (dir.empty()) return;
   guard_.check_output_dir(dir, what);

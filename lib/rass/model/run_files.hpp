@@ -12,8 +12,10 @@
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "rass/batch/inputs.hpp"
 #include "rass/batch/output_guard.hpp"
 
 namespace rass::model {
@@ -27,6 +29,10 @@ class RunFiles {
   // `what` names the flag in messages ("-o", "--latent-out", ...). "" is
   // ignored; "-" is checked against the file stdout is redirected to.
   void check_output_file(const std::string& path, const std::string& what, bool per_item = false);
+  // A batch item's outputs, {path, what}: each as check_output_file(per_item);
+  // one that cannot be written (OutputGuard::item_output_problem) makes the
+  // item a bad item, before any work, naming it.
+  void check_item_outputs(batch::Item& item, const std::vector<std::pair<std::string, std::string>>& outputs);
   // `own_folder`: refuse a folder another kind of output uses too
   // (rass-restore's rule; rass-segment's kinds differ in name or extension).
   void check_output_dir(const std::string& dir, const std::string& what, bool own_folder = true);

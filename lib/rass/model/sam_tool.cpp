@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/provenance.hpp"
@@ -368,6 +369,7 @@ int run_sam_single(const SamJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
   if (job.output != "-" && format_from_extension(job.output) != ImageFormat::unknown &&
       format_from_extension(job.output) != ImageFormat::png)
     throw_usage("-o " + job.output + ": rass-sam writes PNG masks (with their settings in a text chunk); name it .png");
@@ -435,8 +437,8 @@ int run_sam_batch(const SamJob& job) {
     for (const batch::Item& it : all)
       if (it.error.empty() && fs::exists(labels_of(it.key), ec)) files.add_input(labels_of(it.key));
   files.check_output_dir(job.output_dir, "-O", false);
-  for (const batch::Item& it : mine)
-    if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
+  for (batch::Item& it : mine)
+    if (it.error.empty()) files.check_item_outputs(it, {{out_of(it.key), "-O"}});
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kSamProg);
   const SamModel m(sam_model_options(job));
   fit_sam_plan(m, job, pl);

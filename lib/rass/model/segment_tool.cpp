@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/provenance.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
@@ -242,6 +243,7 @@ int run_single(const SegmentJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
+  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
   // The label map, colours and overlay are written as PNG: a .jpg or .ppm
   // name got PNG bytes (a label map must not be lossy anyway).
   for (const auto& [flag, v] : std::vector<std::pair<const char*, std::string>>{
@@ -331,14 +333,14 @@ int run_batch(const SegmentJob& job) {
     return Outputs{out_of(job.output_dir, key, ".png"), out_of(job.color, key, ".png"), out_of(job.overlay, key, ".png"),
                    out_of(job.logits_out, key, ".npy"), out_of(job.probs_out, key, ".npy")};
   };
-  for (const batch::Item& it : mine) {
+  for (batch::Item& it : mine) {
     if (!it.error.empty()) continue;  // a bad item (a duplicate key: the first keeps its outputs) writes nothing
     const Outputs o = outputs_of(it.key);
-    files.check_output_file(o.labels, "-O", true);
-    files.check_output_file(o.color, "--color", true);
-    files.check_output_file(o.overlay, "--overlay", true);
-    files.check_output_file(o.logits, "--logits-out", true);
-    files.check_output_file(o.probs, "--probs-out", true);
+    files.check_item_outputs(it, {{o.labels, "-O"},
+                                  {o.color, "--color"},
+                                  {o.overlay, "--overlay"},
+                                  {o.logits, "--logits-out"},
+                                  {o.probs, "--probs-out"}});
   }
   const auto locks = batch::lock_output_dirs({job.output_dir, job.color, job.overlay, job.logits_out, job.probs_out},
                                              job.shard, kProg);

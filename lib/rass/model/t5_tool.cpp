@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/provenance.hpp"
@@ -127,9 +128,7 @@ int run_single(const T5Job& job) {
   const std::string in = from_text ? "" : job.inputs[0];
   const std::string name = from_text ? "--text" : in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE.npz or -o - (one caption), or -O DIR (batch)");
-  // A batch setting that would do nothing here: refused rather than ignored.
-  // (--shard is not: Slurm array jobs set it for every run through the environment.)
-  if (job.resume) throw_usage("--resume skips a batch's finished outputs; one caption (-o FILE) is always made");
+  batch::refuse_resume_for_one(job.resume, "one caption (-o FILE)");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   RunFiles files(job.model, {}, {job.tokenizer, job.manifest});
   if (!from_text) files.add_input(in);
@@ -172,8 +171,8 @@ int run_batch(const T5Job& job) {
     if (!it.paths.empty() && !it.paths[0].empty()) files.add_input(it.paths[0]);
   auto out_of = [&](const std::string& k) { return path_join(job.output_dir, k) + ".npz"; };
   files.check_output_dir(job.output_dir, "-O", false);
-  for (const batch::Item& it : mine)
-    if (it.error.empty()) files.check_output_file(out_of(it.key), "-O", true);
+  for (batch::Item& it : mine)
+    if (it.error.empty()) files.check_item_outputs(it, {{out_of(it.key), "-O"}});
   const auto locks = batch::lock_output_dirs({job.output_dir}, job.shard, kProg);
   const T5TextEncoder enc(encoder_options(job));
   const std::string fp = batch::files_fingerprint({job.model, t5_tokenizer_path(encoder_options(job))});
