@@ -21,7 +21,7 @@ complete -c rass-dreamclear -l lre-start -x -d 'start from the SwinIR latent noi
 complete -c rass-dreamclear -s s -l seed -x -d 'seed of the noise, 0..2^64-1; with the item key it fixes the draw'
 complete -c rass-dreamclear -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-dreamclear -l dtype -x -a 'fp32 fp16 bf16' -d 'the DiT'\''s dtype: fp32, fp16 (CUDA) or bf16 (SwinIR and the VAE run fp32)'
-complete -c rass-dreamclear -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-dreamclear -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-dreamclear -l resume -d 'batch: skip items whose outputs exist and record the settings of this run (others are made again)'
 complete -c rass-dreamclear -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
 complete -c rass-dreamclear -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

@@ -12,7 +12,7 @@ complete -c rass-eval-iqa -l y-channel -d 'BasicSR metrics on the limited-range 
 complete -c rass-eval-iqa -l niqe-params -r -F -d 'NIQE pristine model (.npz with mu_pris_param, cov_pris_param, gaussian_window)'
 complete -c rass-eval-iqa -l weights -r -F -d 'folder of the deep metrics'\'' weight files (lpips_alex.safetensors, ...; written by scripts/convert_iqa_*.py)'
 complete -c rass-eval-iqa -l device -x -d 'deep metrics: cpu or cuda[:N]'
-complete -c rass-eval-iqa -l threads -x -d 'deep metrics: intra-op threads (0 = cores / jobs)'
+complete -c rass-eval-iqa -l threads -x -d 'deep metrics: intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-eval-iqa -l batch -x -d 'deep metrics: images per network call (same-size images among N consecutive items)'
 complete -c rass-eval-iqa -l seed -x -d 'deep metrics: seed of keyed random crops (MANIQA), drawn per (seed, item key)'
 complete -c rass-eval-iqa -l csv -r -F -d 'write per-image values and the mean as CSV (- for stdout)'

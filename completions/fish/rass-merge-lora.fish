@@ -13,7 +13,7 @@ complete -c rass-merge-lora -s o -l output -r -F -d 'merged component weights (.
 complete -c rass-merge-lora -s O -l output-dir -r -F -d 'a new model folder: the base folder with the merged component'
 complete -c rass-merge-lora -l dtype -x -a 'fp32 fp16 bf16' -d 'floating dtype written: fp32, fp16 or bf16 (default: the base'\''s)'
 complete -c rass-merge-lora -l device -x -d 'cpu or cuda[:N]'
-complete -c rass-merge-lora -l threads -x -d 'intra-op threads (0 = all cores)'
+complete -c rass-merge-lora -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-merge-lora -l base -r -F -d 'base checkpoint: diffusers folder, component folder or .safetensors file'
 complete -c rass-merge-lora -l tuned -r -F -d 'fine-tuned checkpoint of the same architecture'
 complete -c rass-merge-lora -l rank -x -d 'LoRA rank r (alpha = r, so scale 1; at most the full rank of every layer)'

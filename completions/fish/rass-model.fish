@@ -16,7 +16,7 @@ complete -c rass-model -l lora -r -F -d 'LoRA safetensors to apply, FILE[:SCALE]
 complete -c rass-model -l variant -x -d 'weight file variant, e.g. fp16 for diffusion_pytorch_model.fp16.safetensors'
 complete -c rass-model -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-model -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 or bf16'
-complete -c rass-model -l threads -x -d 'intra-op threads (0 = all cores)'
+complete -c rass-model -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-model -l seed -x -d 'seed of vae-encode --sample-latent'
 complete -c rass-model -l sample-latent -d 'vae-encode: draw latent_dist.sample() (OSEDiff/RASS) instead of the mean'
 complete -c rass-model -l to-dtype -x -a 'fp32 fp16 bf16' -d 'convert floating tensors to fp32, fp16 or bf16'

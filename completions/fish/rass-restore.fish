@@ -31,7 +31,7 @@ complete -c rass-restore -l vae-mode -d 'use the latent mean instead of a sample
 complete -c rass-restore -s s -l seed -x -d 'seed of the latent sample, 0..2^64-1; with the item key it fixes the draw'
 complete -c rass-restore -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-restore -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA; the VAE stays fp32) or bf16'
-complete -c rass-restore -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-restore -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-restore -l channels-last -d 'keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores take (a speed switch: same results within float rounding)'
 complete -c rass-restore -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-restore -l cuda-graphs -d 'CUDA: record each batch shape'\''s device work once as a CUDA graph and replay it (fewer kernel launches; the first batch of each shape is slower; no effect on the CPU)'

@@ -35,7 +35,7 @@ complete -c rass-sam -l hq -x -a 'auto on off' -d 'HQ-SAM'\''s HQ output token a
 complete -c rass-sam -l hq-token-only -d 'HQ-SAM: the HQ token'\''s mask alone, not added to SAM'\''s (its hq_token_only)'
 complete -c rass-sam -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-sam -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA) or bf16'
-complete -c rass-sam -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-sam -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-sam -l resume -d 'batch: skip items whose masks exist and record the settings of this run (others are made again)'
 complete -c rass-sam -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
 complete -c rass-sam -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

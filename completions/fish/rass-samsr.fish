@@ -16,7 +16,7 @@ complete -c rass-samsr -l chop-size -x -d 'inputs larger than this (low-resoluti
 complete -c rass-samsr -l chop-stride -x -d 'stride of the tiles (0: 7/8 of --chop-size, the reference'\''s 448 for 512)'
 complete -c rass-samsr -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-samsr -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA) or bf16'
-complete -c rass-samsr -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-samsr -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-samsr -l resume -d 'batch: skip items whose outputs exist and record the settings of this run (others are made again)'
 complete -c rass-samsr -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
 complete -c rass-samsr -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

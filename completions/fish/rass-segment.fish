@@ -26,7 +26,7 @@ complete -c rass-segment -l logits-out -r -F -d 'write the per-class scores [C,H
 complete -c rass-segment -l probs-out -r -F -d 'write the top-1 probability map [H,W] float32 .npy (top score / sum of scores)'
 complete -c rass-segment -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-segment -l dtype -x -a 'fp32 fp16 bf16' -d 'fp32, fp16 (CUDA; the VAE stays fp32) or bf16'
-complete -c rass-segment -l threads -x -d 'intra-op threads per item in flight (0 = cores / jobs)'
+complete -c rass-segment -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-segment -l channels-last -d 'keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores take (a speed switch: same results within float rounding)'
 complete -c rass-segment -l cudnn-benchmark -d 'CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the fastest (the first batch of each size is slower; results may differ in the last bits from run to run)'
 complete -c rass-segment -l cuda-graphs -d 'CUDA: record each batch shape'\''s device work once as a CUDA graph and replay it (fewer kernel launches; the first batch of each shape is slower; no effect on the CPU)'

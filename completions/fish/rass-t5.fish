@@ -14,7 +14,7 @@ complete -c rass-t5 -l clean -x -a 'pixart lower none' -d 'caption cleaning: pix
 complete -c rass-t5 -l max-length -x -d 'tokens, </s> and padding included (PixArt'\''s and DreamClear'\''s 120)'
 complete -c rass-t5 -l device -x -d 'cpu or cuda[:N]'
 complete -c rass-t5 -l dtype -x -a 'fp32 bf16' -d 'fp32, or bf16 (the reference loads T5 in bfloat16: features equal to its precision)'
-complete -c rass-t5 -l threads -x -d 'intra-op threads per caption in flight (0 = cores / jobs)'
+complete -c rass-t5 -l threads -x -d 'intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)'
 complete -c rass-t5 -l resume -d 'batch: skip captions whose outputs exist and record the settings of this run (others are made again)'
 complete -c rass-t5 -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
 complete -c rass-t5 -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

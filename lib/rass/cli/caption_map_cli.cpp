@@ -37,7 +37,7 @@ CaptionMapCli::CaptionMapCli()
       ->default_str("2");
   a.add_option("--text-model", j_.text_model, "sbert: a sentence-transformers folder (model.safetensors, vocab.txt, ...)")
       ->type_name("DIR");
-  a.add_option("--device", j_.device, "sbert: cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device, "sbert: ");
   a.add_option("--threshold", threshold_, "a tag inherits its class's mask when the similarity is at least this")
       ->default_str("0.5");
   with_choices(a.add_option("--prompt-style", j_.prompt_style, "osediff: terms joined by \", \"; rass: by spaces (no commas)"),

@@ -36,13 +36,11 @@ DreamClearCli::DreamClearCli()
       ->default_str("-1")
       ->check(integer_range(-1, 99999));
   a.add_option("-s,--seed", seed_, "seed of the noise, 0..2^64-1; with the item key it fixes the draw")->type_name("UINT")->default_str("0");
-  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device);
   with_choices(a.add_option("--dtype", j_.dtype, "the DiT's dtype: fp32, fp16 (CUDA) or bf16 (SwinIR and the VAE run fp32)"),
                {"fp32", "fp16", "bf16"})
       ->default_str("fp32");
-  a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_threads_option(j_.threads);
   a.add_flag("--resume", j_.resume, "batch: skip items whose outputs exist and record the settings of this run (others are made again)");
   add_jobs_option();
   add_shard_option();

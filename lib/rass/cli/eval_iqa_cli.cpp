@@ -30,10 +30,8 @@ EvalIqaCli::EvalIqaCli()
                "folder of the deep metrics' weight files (lpips_alex.safetensors, ...; written by scripts/convert_iqa_*.py)")
       ->envname("RASS_IQA_WEIGHTS")
       ->type_name("DIR");
-  a.add_option("--device", device_, "deep metrics: cpu or cuda[:N]")->default_str("cpu");
-  a.add_option("--threads", threads_, "deep metrics: intra-op threads (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_device_option(device_, "deep metrics: ");
+  add_threads_option(threads_, "deep metrics: ");
   a.add_option("--batch", batch_, "deep metrics: images per network call (same-size images among N consecutive items)")
       ->default_str("1")
       ->check(positive_integer(4096));

@@ -22,8 +22,8 @@ MergeLoraCli::MergeLoraCli()
     return base;
   };
   auto device_options = [&](CLI::App* sub) {
-    sub->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
-    sub->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));
+    add_device_option(a_.device, "", sub);
+    add_threads_option(a_.threads, "", sub);
   };
   auto dtype_option = [&](CLI::App* sub) {
     with_choices(sub->add_option("--dtype", a_.dtype, "floating dtype written: fp32, fp16 or bf16 (default: the base's)"),

@@ -62,9 +62,9 @@ ModelCli::ModelCli()
   run_->add_option("-o,--output", a_.output, "output .npy (- for stdout)")->type_name("FILE")->required();
   run_->add_option("--lora", loras_, "LoRA safetensors to apply, FILE[:SCALE] (repeatable)")->type_name("FILE");
   run_->add_option("--variant", a_.variant, "weight file variant, e.g. fp16 for diffusion_pytorch_model.fp16.safetensors");
-  run_->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(a_.device, "", run_);
   with_choices(run_->add_option("--dtype", a_.dtype, "fp32, fp16 or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
-  run_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));
+  add_threads_option(a_.threads, "", run_);
   run_->add_option("--seed", run_seed_, "seed of vae-encode --sample-latent")->default_str("0");
   run_->add_flag("--sample-latent", a_.sample_latent, "vae-encode: draw latent_dist.sample() (OSEDiff/RASS) instead of the mean");
 
@@ -122,9 +122,9 @@ ModelCli::ModelCli()
       ->type_name("DIR");
   sample_->add_option("--grid", a_.grid, "tile the images in rows of COLS into one PNG")->type_name("COLS")
       ->check(integer_range(1, 100000));
-  sample_->add_option("--device", a_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(a_.device, "", sample_);
   with_choices(sample_->add_option("--dtype", a_.dtype, "fp32, fp16 (CUDA) or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
-  sample_->add_option("--threads", a_.threads, "intra-op threads (0 = all cores)")->default_str("0")->check(non_negative_integer(kMaxThreads));
+  add_threads_option(a_.threads, "", sample_);
   // --json / --quiet after the subcommand (rass-model info FOLDER --json).
   for (CLI::App* sub : {info_, run_, convert_, init_, sample_}) sub->fallthrough();
 }

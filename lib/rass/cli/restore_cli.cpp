@@ -60,12 +60,10 @@ RestoreCli::RestoreCli()
   a.add_option("-s,--seed", seed_, "seed of the latent sample, 0..2^64-1; with the item key it fixes the draw")
       ->type_name("UINT")
       ->default_str("0");
-  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device);
   with_choices(a.add_option("--dtype", j_.dtype, "fp32, fp16 (CUDA; the VAE stays fp32) or bf16"), {"fp32", "fp16", "bf16"})
       ->default_str("fp32");
-  a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_threads_option(j_.threads);
   add_speed_options(j_.channels_last, j_.cudnn_benchmark, j_.cuda_graphs);
   add_timings_option(j_.timings);
   a.add_option("--latent-out", j_.latent_out, "write the restored latent x0 [4,h,w] as .npy (one input: a file or -; batch: a directory)")

@@ -73,11 +73,9 @@ SamCli::SamCli()
                {"auto", "on", "off"})
       ->default_str("auto");
   a.add_flag("--hq-token-only", j_.hq_token_only, "HQ-SAM: the HQ token's mask alone, not added to SAM's (its hq_token_only)");
-  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device);
   with_choices(a.add_option("--dtype", j_.dtype, "fp32, fp16 (CUDA) or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
-  a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_threads_option(j_.threads);
   a.add_flag("--resume", j_.resume, "batch: skip items whose masks exist and record the settings of this run (others are made again)");
   add_jobs_option();
   add_shard_option();

@@ -27,11 +27,9 @@ SamsrCli::SamsrCli()
   a.add_option("--chop-stride", j_.chop_stride, "stride of the tiles (0: 7/8 of --chop-size, the reference's 448 for 512)")
       ->default_str("0")
       ->check(integer_range(0, 65536));
-  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device);
   with_choices(a.add_option("--dtype", j_.dtype, "fp32, fp16 (CUDA) or bf16"), {"fp32", "fp16", "bf16"})->default_str("fp32");
-  a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_threads_option(j_.threads);
   a.add_flag("--resume", j_.resume, "batch: skip items whose outputs exist and record the settings of this run (others are made again)");
   add_jobs_option();
   add_shard_option();

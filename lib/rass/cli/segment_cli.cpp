@@ -49,12 +49,10 @@ SegmentCli::SegmentCli()
       ->type_name("PATH");
   a.add_option("--probs-out", j_.probs_out, "write the top-1 probability map [H,W] float32 .npy (top score / sum of scores)")
       ->type_name("PATH");
-  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device);
   with_choices(a.add_option("--dtype", j_.dtype, "fp32, fp16 (CUDA; the VAE stays fp32) or bf16"), {"fp32", "fp16", "bf16"})
       ->default_str("fp32");
-  a.add_option("--threads", j_.threads, "intra-op threads per item in flight (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_threads_option(j_.threads);
   add_speed_options(j_.channels_last, j_.cudnn_benchmark, j_.cuda_graphs);
   add_timings_option(j_.timings);
   a.add_option("--batch", j_.batch, "windows per backbone call: windows of one size from up to N consecutive items (and a large image's own windows) run together; results as one at a time")

@@ -26,13 +26,11 @@ T5Cli::T5Cli()
   a.add_option("--max-length", j_.max_length, "tokens, </s> and padding included (PixArt's and DreamClear's 120)")
       ->default_str("120")
       ->check(integer_range(2, 4096));
-  a.add_option("--device", j_.device, "cpu or cuda[:N]")->default_str("cpu");
+  add_device_option(j_.device);
   with_choices(a.add_option("--dtype", j_.dtype, "fp32, or bf16 (the reference loads T5 in bfloat16: features equal to its precision)"),
                {"fp32", "bf16"})
       ->default_str("fp32");
-  a.add_option("--threads", j_.threads, "intra-op threads per caption in flight (0 = cores / jobs)")
-      ->default_str("0")
-      ->check(non_negative_integer(kMaxThreads));
+  add_threads_option(j_.threads);
   a.add_flag("--resume", j_.resume, "batch: skip captions whose outputs exist and record the settings of this run (others are made again)");
   add_jobs_option();
   add_shard_option();

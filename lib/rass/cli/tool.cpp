@@ -40,6 +40,9 @@ const std::vector<SharedOption>& shared_options() {
        "print the seconds each stage of the pipeline took (reading, encoders, UNet, decoders or head, copies, "
        "writing), summed over the run, and the peak memory, on stderr at the end; each stage waits for the device, so "
        "the run is slower (a measurement switch)"},
+      {"--device", "", "cpu or cuda[:N]"},
+      {"--threads", "",
+       "intra-op threads per item in flight (0 = all cores; with --jobs N, cores / N)"},
       {"--max-pixels", "RASS_MAX_PIXELS",
        "refuse images larger than N pixels (width x height, checked before decoding; "
        "default 2^28 = 268435456; 0 = no limit)"},
@@ -154,6 +157,19 @@ void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool
 void ToolCli::add_timings_option(bool& timings) {
   const auto& o = shared("--timings");
   app_->add_flag(o.flags, timings, o.help)->envname(o.env);
+}
+
+void ToolCli::add_device_option(std::string& device, const std::string& scope, CLI::App* on) {
+  const auto& o = shared("--device");
+  (on ? on : app_.get())->add_option(o.flags, device, scope + o.help)->default_str("cpu");
+}
+
+void ToolCli::add_threads_option(int& threads, const std::string& scope, CLI::App* on) {
+  const auto& o = shared("--threads");
+  (on ? on : app_.get())
+      ->add_option(o.flags, threads, scope + o.help)
+      ->default_str("0")
+      ->check(non_negative_integer(kMaxThreads));
 }
 
 void ToolCli::add_shard_option() {

@@ -59,6 +59,11 @@ class ToolCli {
   void add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs);
   // --timings (the network tools' stage times).
   void add_timings_option(bool& timings);
+  // --device and --threads, the network tools': on `on` (a subcommand) or
+  // the tool itself; `scope` begins the help where only part of the tool runs
+  // a network ("deep metrics: "). (rass-train's differ: one per process.)
+  void add_device_option(std::string& device, const std::string& scope = "", CLI::App* on = nullptr);
+  void add_threads_option(int& threads, const std::string& scope = "", CLI::App* on = nullptr);
   std::unique_ptr<CLI::App> app_;
 
  private:
