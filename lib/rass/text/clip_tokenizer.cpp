@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rass/batch/inputs.hpp"  // valid_utf8
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -44,10 +45,6 @@ bool is_directory(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_directory(path, ec);
 }
-
-// Strict UTF-8 (Python's open(..., encoding="utf-8") raises on bad bytes): valid
-// input survives a decode/encode round trip, a replaced sequence does not.
-bool valid_utf8(std::string_view s) { return utf8_encode(utf8_decode(s)) == s; }
 
 // str.split() on Python whitespace.
 std::vector<std::u32string> py_split(const std::u32string& s) {
@@ -672,7 +669,8 @@ ClipTokenizer ClipTokenizer::load(const std::string& tokenizer_dir_or_vocab, con
   // merges.txt: universal newlines, strip(), split("\n"), lines 1..48894, each
   // split() into a pair; a pair listed twice keeps its later rank.
   std::string raw = read_file(merges_path, "BPE merges (merges.txt)");
-  if (!valid_utf8(raw)) throw_bad_input(merges_path, "not valid UTF-8");
+  // Strict UTF-8: Python's open(..., encoding="utf-8") raises on bad bytes.
+  if (!batch::valid_utf8(raw)) throw_bad_input(merges_path, "not valid UTF-8");
   std::u32string text = utf8_decode(raw);
   {
     std::u32string t;

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "rass/batch/inputs.hpp"  // valid_utf8
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
-#include "rass/text/unicode.hpp"
 
 namespace rass::text {
 namespace {
@@ -72,10 +72,6 @@ size_t one_char_len(uint8_t lead) {
   static const size_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
   return len[lead >> 4];
 }
-
-// Valid UTF-8: unicode.hpp's decoder (Python's, U+FFFD for every malformed
-// part) gives the same text back.
-bool utf8_valid(const std::string& s) { return utf8_encode(utf8_decode(s)) == s; }
 
 constexpr std::string_view kSpaceSymbol = "\xe2\x96\x81";  // U+2581
 constexpr float kUnkPenalty = 10.0f;
@@ -170,7 +166,7 @@ SentencePiece SentencePiece::parse(const std::vector<uint8_t>& bytes, const std:
     const Piece& p = m.pieces_[size_t(i)];
     const std::string at = "piece " + std::to_string(i);
     if (p.type < 1 || p.type > 6) throw_bad_input(name, at + " has type " + std::to_string(p.type) + " (1..6)");
-    if (!utf8_valid(p.text)) throw_bad_input(name, at + " is not UTF-8");
+    if (!batch::valid_utf8(p.text)) throw_bad_input(name, at + " is not UTF-8");
     if (!std::isfinite(p.score)) throw_bad_input(name, at + " has a score that is not finite");
     if (!seen.emplace(p.text, i).second)
       throw_bad_input(name, at + " repeats piece " + std::to_string(seen[p.text]) + " (a piece is given once)");
