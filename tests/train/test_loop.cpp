@@ -44,6 +44,73 @@ TEST_CASE("learning rate: constant, poly and linear warmup, by hand") {
   CHECK(learning_rate(c, 4) == doctest::Approx(0.1));
 }
 
+TEST_CASE("learning rate: cosine after the warmup to lr_min (ResShift v3's CosineAnnealingLR), by hand") {
+  LoopConfig c;
+  c.lr = 0.1;
+  c.lr_min = 0.02;
+  c.steps = 10;
+  c.schedule = "cosine";
+  c.warmup_steps = 2;
+  c.warmup_factor = 0;  // ResShift's warmup from 0
+  // ResShift's trainer sets lr = k / W * base after its step k <= W (here
+  // step k has lr k / W * base), then steps CosineAnnealingLR(T_max = steps -
+  // W = 8, eta_min 0.02): after j scheduler steps 0.02 + 0.08 (1 + cos(pi j / 8)) / 2.
+  CHECK(learning_rate(c, 1) == doctest::Approx(0.05).epsilon(1e-12));
+  CHECK(learning_rate(c, 2) == doctest::Approx(0.1).epsilon(1e-12));
+  // j = 2: cos(pi / 4) = 0.70710678; 0.02 + 0.04 * 1.70710678 = 0.08828427
+  CHECK(learning_rate(c, 4) == doctest::Approx(0.0882842712).epsilon(1e-9));
+  CHECK(learning_rate(c, 6) == doctest::Approx(0.06).epsilon(1e-12));   // j = 4: cos(pi / 2) = 0
+  CHECK(learning_rate(c, 10) == doctest::Approx(0.02).epsilon(1e-12));  // j = 8: the end, lr_min
+  // j = 7: cos(7 pi / 8) = -0.92387953; 0.02 + 0.04 * 0.07612047 = 0.02304482
+  CHECK(learning_rate(c, 9) == doctest::Approx(0.0230448187).epsilon(1e-9));
+  // A group at half the rate decays from 0.05 to the same absolute 0.02
+  // (torch's eta_min is per scheduler, not scaled by the group): j = 4 gives 0.035.
+  CHECK(learning_rate(c, 6, 0.5) == doctest::Approx(0.035).epsilon(1e-12));
+  CHECK(learning_rate(c, 1, 0.5) == doctest::Approx(0.025).epsilon(1e-12));
+  c.warmup_steps = 0;  // no warmup: step 0 at lr, half way (j = 5 of 10) at 0.06
+  CHECK(learning_rate(c, 0) == doctest::Approx(0.1).epsilon(1e-12));
+  CHECK(learning_rate(c, 5) == doctest::Approx(0.06).epsilon(1e-12));
+  check_loop_config(c, 1);
+  c.lr_min = 0.2;
+  CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("must not exceed loop.lr"));
+  c.lr_min = -1;
+  CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("loop.lr_min must be a finite number >= 0"));
+  c.lr_min = 0;
+  c.warmup_steps = 10;
+  CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("must be below loop.steps"));
+  c.schedule = "cos";
+  CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("constant, poly or cosine"));
+}
+
+TEST_CASE("the loop logs and applies the cosine schedule's rate at every step") {
+  test::TempDir tmp;
+  const std::string out = tmp / "run";
+  LoopConfig c;
+  c.steps = 6;
+  c.batch = 4;
+  c.lr = 0.05;
+  c.lr_min = 0.01;
+  c.schedule = "cosine";
+  c.warmup_steps = 1;
+  c.warmup_factor = 0;
+  c.seed = 3;
+  c.out_dir = out;
+  c.quiet = true;
+  c.config = {{"stage", "selftest"}, {"loop", {{"schedule", "cosine"}}}};
+  auto stage = test::selftest(3);
+  run_training(*stage, c);
+  std::ifstream log(out + "/log.jsonl");
+  std::string line;
+  std::vector<double> lrs;
+  while (std::getline(log, line)) lrs.push_back(nlohmann::json::parse(line).at("lr").get<double>());
+  // Step 0: warmup from 0; steps 1..5: 0.01 + 0.04 (1 + cos(pi (s - 1) / 5)) / 2
+  // (cos(pi/5) = 0.80901699, cos(2pi/5) = 0.30901699).
+  const std::vector<double> want = {0.0, 0.05, 0.01 + 0.02 * 1.80901699, 0.01 + 0.02 * 1.30901699,
+                                    0.01 + 0.02 * 0.69098301, 0.01 + 0.02 * 0.19098301};
+  REQUIRE(lrs.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) CHECK(lrs[i] == doctest::Approx(want[i]).epsilon(1e-8));
+}
+
 TEST_CASE("AdamW with per-group weight decay and gradient clipping equals LibTorch's AdamW and clip_grad_norm_") {
   LoopConfig c;
   c.steps = 6;

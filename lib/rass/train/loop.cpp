@@ -29,9 +29,16 @@
 
 namespace rass::train {
 
-double learning_rate(const LoopConfig& c, int64_t step) {
-  double lr = c.lr;
+double learning_rate(const LoopConfig& c, int64_t step, double lr_mult) {
+  double lr = c.lr * lr_mult;
   if (c.schedule == "poly") lr *= std::pow(1.0 - double(step) / double(c.steps), c.poly_power);
+  if (c.schedule == "cosine" && step > c.warmup_steps) {
+    // torch's CosineAnnealingLR(T_max = steps - W, eta_min = lr_min), which
+    // ResShift's trainer steps once per step after its warmup; its eta_min
+    // is the same absolute rate for every group.
+    const double t = double(step - c.warmup_steps) / double(c.steps - c.warmup_steps);
+    lr = c.lr_min + (lr - c.lr_min) * (1 + std::cos(M_PI * t)) / 2;
+  }
   if (c.warmup_steps > 0 && step < c.warmup_steps) {
     const double a = double(step) / double(c.warmup_steps);
     lr *= c.warmup_factor * (1 - a) + a;
@@ -51,6 +58,13 @@ const std::set<std::string>& resume_free_keys() {
 }
 
 namespace {
+
+std::string fmt_double(double v) {
+  std::ostringstream o;
+  o.precision(9);
+  o << v;
+  return o.str();
+}
 
 // One trainable tensor with its AdamW state (torch.optim.AdamW's, kept here
 // so checkpoints hold exactly what the update uses, in any LibTorch version).
@@ -95,8 +109,15 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.batch % world != 0)
     throw_usage("loop.batch " + std::to_string(c.batch) + " is the global batch and must be divisible by the " +
                 std::to_string(world) + " processes");
-  if (c.schedule != "constant" && c.schedule != "poly")
-    throw_usage("loop.schedule must be constant or poly, got '" + c.schedule + "'");
+  if (c.schedule != "constant" && c.schedule != "poly" && c.schedule != "cosine")
+    throw_usage("loop.schedule must be constant, poly or cosine, got '" + c.schedule + "'");
+  if (!(c.lr_min >= 0) || !std::isfinite(c.lr_min)) throw_usage("loop.lr_min must be a finite number >= 0");
+  if (c.schedule == "cosine" && c.lr_min > c.lr)
+    throw_usage("loop.lr_min (" + fmt_double(c.lr_min) + ") must not exceed loop.lr (" + fmt_double(c.lr) +
+                "): the cosine schedule decays from lr to lr_min");
+  if (c.schedule == "cosine" && c.warmup_steps >= c.steps)
+    throw_usage("loop.schedule cosine decays after the warmup: loop.warmup_steps (" + std::to_string(c.warmup_steps) +
+                ") must be below loop.steps (" + std::to_string(c.steps) + ")");
   if (c.optimizer != "adamw" && c.optimizer != "adam")
     throw_usage("loop.optimizer must be adamw or adam, got '" + c.optimizer + "'");
   if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
@@ -112,13 +133,6 @@ void check_loop_config(const LoopConfig& c, int world) {
 }
 
 namespace {
-
-std::string fmt_double(double v) {
-  std::ostringstream o;
-  o.precision(9);
-  o << v;
-  return o.str();
-}
 
 // Keeps the log lines of steps before `step` (a resumed run logs the rest
 // again; a killed run may have left a torn last line).
@@ -487,7 +501,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       for (auto& g : grads) g.mul_(coef);
     }
     const double lr = learning_rate(c, step);
-    for (size_t i = 0; i < params.size(); ++i) optimizer_update(params[i], grads[i], lr * params[i].lr_mult, c);
+    for (auto& q : params) optimizer_update(q, grads[&q - params.data()], learning_rate(c, step, q.lr_mult), c);
     if (c.ema_rate > 0)
       for (auto& q : params) q.ema.mul_(c.ema_rate).add_(q.p.detach(), 1.0 - c.ema_rate);
 

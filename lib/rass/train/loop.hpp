@@ -20,8 +20,9 @@ struct LoopConfig {
   std::string optimizer = "adamw";
   double weight_decay = 1e-2;    // AdamW's decoupled decay, Adam's L2 (groups may override)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  std::string schedule = "constant";  // constant | poly
+  std::string schedule = "constant";  // constant | poly | cosine
   double poly_power = 0.9;
+  double lr_min = 0;             // cosine: the rate it decays to (absolute, every group)
   int64_t warmup_steps = 0;      // linear warmup (0: none) ...
   double warmup_factor = 0.001;  // ... from this fraction of lr (detectron2's WARMUP_FACTOR)
   double clip_grad_norm = 0;     // > 0: clip the L2 norm of all trainable gradients
@@ -68,10 +69,14 @@ struct TrainSummary {
 
 class Distributed;
 
-// Learning rate of step `step` (0-based): lr for constant; lr * (1 -
-// step / steps)^power for poly (detectron2's WarmupPolyLR), times the linear
-// warmup factor f0 * (1 - a) + a, a = step / warmup_steps, while step < warmup_steps.
-double learning_rate(const LoopConfig& c, int64_t step);
+// Learning rate of step `step` (0-based) for a group whose rate is lr *
+// lr_mult (b): b for constant; b (1 - step / steps)^power for poly
+// (detectron2's WarmupPolyLR); for cosine, ResShift's trainer's
+// CosineAnnealingLR started after the warmup, lr_min + (b - lr_min) (1 +
+// cos(pi (step - W) / (steps - W))) / 2 from step W = warmup_steps on (b
+// before it); times the linear warmup factor f0 * (1 - a) + a, a = step /
+// W, while step < W.
+double learning_rate(const LoopConfig& c, int64_t step, double lr_mult = 1);
 
 // Runs steps [0, c.steps) of `stage` in this process (or continues a run
 // from its checkpoint: c.resume / c.resume_from). With `dist` (world > 1)

@@ -24,6 +24,7 @@ json loop_defaults() {
   j["eps"] = d.eps;
   j["schedule"] = d.schedule;
   j["poly_power"] = d.poly_power;
+  j["lr_min"] = d.lr_min;
   j["warmup_steps"] = d.warmup_steps;
   j["warmup_factor"] = d.warmup_factor;
   j["clip_grad_norm"] = d.clip_grad_norm;
@@ -201,6 +202,7 @@ LoopConfig loop_config_from(const json& config) {
   c.eps = j.at("eps").get<double>();
   c.schedule = j.at("schedule").get<std::string>();
   c.poly_power = j.at("poly_power").get<double>();
+  c.lr_min = j.at("lr_min").get<double>();
   c.warmup_steps = j.at("warmup_steps").get<int64_t>();
   c.warmup_factor = j.at("warmup_factor").get<double>();
   c.clip_grad_norm = j.at("clip_grad_norm").get<double>();
