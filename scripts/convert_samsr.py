@@ -7,6 +7,9 @@ into a model folder that rass-samsr loads.
     python3 scripts/convert_samsr.py SinSR_v1.pth --autoencoder autoencoder_vq_f4.pth --method sinsr -o sinsr
     python3 scripts/convert_samsr.py resshift_realsrx4_s15_v1.pth --autoencoder autoencoder_vq_f4.pth \\
         --method resshift -o resshift
+    # No network checkpoint: the autoencoder and schedule alone, the start of
+    # rass-train resshift --set resshift.init=random (ResShift from scratch):
+    python3 scripts/convert_samsr.py --autoencoder autoencoder_vq_f4.pth --method resshift -o resshift-start
     # ResShift v3 (configs/realsr_swinunet_realesrgan256_journal.yaml: 4 steps, min_noise_level 0.2):
     python3 scripts/convert_samsr.py resshift_realsrx4_s4_v3.pth --autoencoder autoencoder_vq_f4.pth \\
         --method resshift --config '{"diffusion": {"steps": 4, "min_noise_level": 0.2}}' -o resshift-v3
@@ -23,6 +26,7 @@ discriminator and LPIPS) are dropped.
 
 Written (a temporary folder beside -o, renamed at the end):
   unet.safetensors, autoencoder.safetensors   names unchanged, dtype kept
+                    (no unet.safetensors without a network checkpoint)
   samsr.json        {"architecture": "resshift", "method": ...} and --config's fields
   sam/              --sam's folder (rass-sam's; linked, copied across
                     filesystems): SAMSR's masks come from it
@@ -84,18 +88,19 @@ def convert(args):
         raise FileExistsError(f"{args.output} exists; choose a new folder")
     if args.sam and not os.path.isfile(os.path.join(args.sam, "sam.json")):
         raise BadInput(f"{args.sam}: not a SAM model folder (no sam.json; scripts/convert_sam.py makes one)")
-    unet = unet_state(args.checkpoint, args.trust_checkpoint)
+    unet = unet_state(args.checkpoint, args.trust_checkpoint) if args.checkpoint else None
     ae = autoencoder_state(args.autoencoder, args.trust_checkpoint)
-    w = unet["input_blocks.0.0.weight"]
-    if w.dim() != 4 or w.shape[1] != 6:
+    w = unet["input_blocks.0.0.weight"] if unet else None
+    if unet and (w.dim() != 4 or w.shape[1] != 6):
         raise BadInput(f"{args.checkpoint}: input_blocks.0.0.weight is {list(w.shape)}: the network must take the "
                        "latent and the image (6 channels)")
     config = {"architecture": "resshift", "method": args.method}
     config.update(args.config or {})
     with staged_folder(args.output) as tmp:
         note = "converted by scripts/convert_samsr.py from "
-        write_safetensors(os.path.join(tmp, "unet.safetensors"), unet,
-                          {"format": "pt", "rass": note + os.path.basename(args.checkpoint)})
+        if unet:
+            write_safetensors(os.path.join(tmp, "unet.safetensors"), unet,
+                              {"format": "pt", "rass": note + os.path.basename(args.checkpoint)})
         write_safetensors(os.path.join(tmp, "autoencoder.safetensors"), ae,
                           {"format": "pt", "rass": note + os.path.basename(args.autoencoder)})
         with open(os.path.join(tmp, "samsr.json"), "w") as f:
@@ -107,7 +112,9 @@ def convert(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="SamSR_v1.pth, SinSR_v1.pth or resshift_realsrx4_s15_v1.pth (a UNetModelSwin state dict)")
+    ap.add_argument("checkpoint", nargs="?",
+                    help="SamSR_v1.pth, SinSR_v1.pth or resshift_realsrx4_s15_v1.pth (a UNetModelSwin state dict); "
+                    "left out: a folder without a network, the start of rass-train resshift with resshift.init random")
     ap.add_argument("--autoencoder", required=True, help="autoencoder_vq_f4.pth (VQModelTorch)")
     ap.add_argument("-o", "--output", required=True, help="the model folder to create")
     ap.add_argument("--method", choices=("samsr", "sinsr", "resshift"), default="samsr",

@@ -44,6 +44,14 @@ expect_exit 0 "the converted folder restores" -- "$B/rass-samsr" -m "$T/conv" "$
 expect_exit 0 "the committed folder restores" -- "$B/rass-samsr" -m "$M" "$FIX/nn/samsr_lq.png" -o "$T/m.png" -q
 same_pixels "$T/c.png" "$T/m.png" || fail "the converted folder restores differently"
 
+# No network checkpoint: the autoencoder and samsr.json alone (the start of
+# rass-train resshift with resshift.init random); rass-samsr names what is missing.
+expect_exit 0 "convert without a network" -- "$py" "$C" --autoencoder "$T/ae.pth" --method resshift --config "$cfg" -o "$T/start"
+[ -e "$T/start/unet.safetensors" ] && fail "a folder converted without a network has unet.safetensors"
+"$py" "$SRC/tests/cli/same_tensors.py" "$T/start/autoencoder.safetensors" "$M/autoencoder.safetensors" || fail "autoencoder.safetensors changed"
+expect_exit 3 "rass-samsr on a folder without a network" -- "$B/rass-samsr" -m "$T/start" "$FIX/nn/samsr_lq.png" -o "$T/s.png" -q
+stderr_has "resshift.init=random" "the message says what such a folder is for"
+
 expect_exit 2 "an existing -o" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/ae.pth" -o "$T/conv"
 expect_exit 3 "not a checkpoint" -- "$py" "$C" "$T/junk.pth" --autoencoder "$T/ae.pth" -o "$T/x1"
 expect_exit 3 "the UNet given as the autoencoder" -- "$py" "$C" "$T/unet.pth" --autoencoder "$T/unet.pth" -o "$T/x2"

@@ -12,7 +12,8 @@ const std::vector<std::pair<std::string, std::string>>& train_stage_names() {
        "GleSAM stage 2: SAM's mask decoder (not its IoU head) on LQ images, enhanced embeddings with a GleSAM folder "
        "(focal + Dice)"},
       {"sinsr", "SinSR / SAMSR: a one-step x4 network distilled from a ResShift teacher (noise gaussian or sam)"},
-      {"resshift", "ResShift: the x4 network on its whole chain (random step, x_0 loss; sinsr's teacher), from a rass-samsr folder"},
+      {"resshift", "ResShift: the x4 network on its whole chain (random step, x_0 loss; sinsr's teacher), from a rass-samsr "
+                   "folder or from ResShift's random initialisation"},
       {"selftest",
        "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or "
        "weights"},

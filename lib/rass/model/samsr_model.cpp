@@ -18,6 +18,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/sam_model.hpp"
+#include "rass/nn/resshift_init.hpp"
 
 namespace F = torch::nn::functional;
 
@@ -327,7 +328,9 @@ void check_autoencoder_shapes(const SamsrFolderConfig& c, const SafeTensorsFile&
 
 nn::ResShiftUNet load_samsr_unet(const SamsrFolderConfig& config, const std::string& dir) {
   const std::string path = dir + "/unet.safetensors";
-  if (!file_exists(path)) throw_bad_input(dir, "has no unet.safetensors (scripts/convert_samsr.py writes it)");
+  if (!file_exists(path))
+    throw_bad_input(dir, "has no unet.safetensors (scripts/convert_samsr.py writes it from a network checkpoint; "
+                         "without one the folder is only a start for rass-train resshift --set resshift.init=random)");
   const auto file = SafeTensorsFile::open(path);
   check_unet_shapes(config, *file);
   torch::NoGradGuard no_grad;
@@ -353,20 +356,23 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
                 "step (its released sampler restarts every step from the prior); use --noise gaussian for ResShift's chain");
   sqrt_etas = resshift_sqrt_etas(config);
   torch::NoGradGuard no_grad;
-  for (const char* part : {"unet", "autoencoder"}) {
-    const std::string file = opt.dir + "/" + part + ".safetensors";
-    if (!file_exists(file)) throw_bad_input(opt.dir, std::string("has no ") + part + ".safetensors (scripts/convert_samsr.py writes it)");
+  const std::string ae_file = opt.dir + "/autoencoder.safetensors";
+  if (!file_exists(ae_file)) throw_bad_input(opt.dir, "has no autoencoder.safetensors (scripts/convert_samsr.py writes it)");
+  if (opt.init_seed) {
+    unet = nn::ResShiftUNet(config.unet);
+    nn::init_resshift_weights(*unet, *opt.init_seed);
+  } else {
+    unet = load_samsr_unet(config, opt.dir);
+    // A damaged file of finite size loads: NaN or infinity in a weight would
+    // give black images with exit 0. Named here instead (one pass, ~0.1 s).
+    check_finite_parameters(*unet, opt.dir + "/unet.safetensors");
   }
-  unet = load_samsr_unet(config, opt.dir);
   {
     const auto file = SafeTensorsFile::open(opt.dir + "/autoencoder.safetensors");
     check_autoencoder_shapes(config, *file);
     vq = nn::VqAutoencoder(config.autoencoder);
     load_state_dict(*vq, *file, true);
   }
-  // A damaged file of finite size loads: NaN or infinity in a weight would
-  // give black images with exit 0. Named here instead (one pass, ~0.1 s).
-  check_finite_parameters(*unet, opt.dir + "/unet.safetensors");
   check_finite_parameters(*vq, opt.dir + "/autoencoder.safetensors");
   unet->eval();
   vq->eval();

@@ -42,6 +42,7 @@
 // (ImageSpliterTh).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,9 @@ struct SamsrModelOptions {
   std::string device = "cpu", dtype = "fp32";
   std::string noise = "auto";  // auto (the method's), sam, gaussian
   int steps = 0;               // 0 = the method's
+  // Set: the network is not read (dir may lack unet.safetensors); it starts
+  // from ResShift's initialisation drawn with this seed (nn/resshift_init.hpp).
+  std::optional<uint64_t> init_seed;
 };
 
 // Noise given instead of drawn (tests): the prior's [1, 3, h, w], SAMSR's

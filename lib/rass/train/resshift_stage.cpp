@@ -29,7 +29,7 @@ namespace rass::train {
 namespace {
 
 ojson resshift_defaults() {
-  ojson d{{"model", ""}};
+  ojson d{{"model", ""}, {"init", "model"}};
   d.update(sinsr_data_defaults());
   d.update(ojson{{"lpips_weight", 0.0}, {"lpips_weights", ""}});
   return d;
@@ -45,6 +45,10 @@ ResshiftSettings parse_resshift_settings(const ojson& in) {
   if (s.model.empty())
     throw_usage("resshift.model: give the rass-samsr folder to start from (scripts/convert_samsr.py "
                 "resshift_realsrx4_s15_v1.pth --method resshift -o DIR)");
+  s.init = j.str("init");
+  if (s.init != "model" && s.init != "random")
+    throw_usage("resshift.init must be model (the folder's network) or random (ResShift's initialisation, as its "
+                "trainer starts), got '" + s.init + "'");
   s.data = parse_sinsr_data(j);
   s.lpips_weight = j.num("lpips_weight", 0, 1e6);
   s.lpips_weights = j.str("lpips_weights");
@@ -97,6 +101,11 @@ ResshiftStage::ResshiftStage(const ResshiftSettings& s, const StageEnv& env) : s
                          "loop.dtype is not used\n", env_.prog.c_str());
   o.noise = "gaussian";
   o.steps = 1;
+  // The same seed in every process, so every rank starts from the same draw.
+  if (s_.init == "random") o.init_seed = stream_seed(env_.seed, "resshift", "init");
+  if (s_.init == "random" && env_.rank == 0 && !env_.quiet && file_exists(s_.model + "/unet.safetensors"))
+    std::fprintf(stderr, "%s: resshift: resshift.init random: %s/unet.safetensors is not used; the network starts "
+                         "from ResShift's initialisation\n", env_.prog.c_str(), s_.model.c_str());
   model_ = std::make_unique<model::SamsrModel>(o);
   check_crop_multiple("resshift", s_.data.crop, model_->size_multiple(), "the network's");
   for (auto& p : model_->vq->parameters()) p.set_requires_grad(false);
@@ -174,14 +183,18 @@ void ResshiftStage::export_model(const std::string& dir) {
   cfg["method"] = "resshift";
   // A start folder's sam/ (SAMSR's noise) goes along: sinsr noise sam takes the export as its teacher.
   const std::string sam = file_exists(s_.model + "/sam/sam.json") ? s_.model + "/sam" : "";
-  export_samsr_folder(dir, s_.model, sam, s_.model + "/unet.safetensors", cpu_float_parameters(*model_->unet), cfg,
+  // From random weights the start folder may have no network: the export
+  // writes the trained tensors alone.
+  const std::string start = s_.init == "random" ? "" : s_.model + "/unet.safetensors";
+  export_samsr_folder(dir, s_.model, sam, start, cpu_float_parameters(*model_->unet), cfg,
                       model_->config.cap_etas_start, "resshift");
 }
 
 StageInfo resshift_stage_info() {
   StageInfo i;
   i.name = "resshift";
-  i.summary = "ResShift: the x4 network on its whole chain (random step, x_0 loss; sinsr's teacher), from a rass-samsr folder";
+  i.summary = "ResShift: the x4 network on its whole chain (random step, x_0 loss; sinsr's teacher), from a rass-samsr "
+              "folder or from ResShift's random initialisation";
   i.defaults = resshift_defaults;
   i.loop_defaults = resshift_family_loop_defaults;
   i.make = [](const ojson& cfg, const StageEnv& env) -> std::unique_ptr<Stage> {

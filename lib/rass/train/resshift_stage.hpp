@@ -14,10 +14,12 @@
 //
 // Loop defaults as released (realsr_swinunet_realesrgan256.yaml): AdamW lr
 // 5e-5, weight decay 0, linear warmup from 0 over 5000 steps, constant after
-// (v3's cosine decay to 2e-5 is not offered), no clipping, batch 64, EMA
+// (v3's decays to 2e-5: loop.schedule cosine, loop.lr_min), no clipping, batch 64, EMA
 // 0.999 (the export holds it). Data: sinsr_data.hpp (online Real-ESRGAN x4
 // or paired). The export is a rass-samsr folder of method resshift: the
-// start folder's with the trained network.
+// start folder's with the trained network. resshift.init random trains from
+// scratch, as ResShift's configs do (ckpt_path ~), with the folder's
+// autoencoder and schedule.
 #pragma once
 #include <memory>
 #include <string>
@@ -35,6 +37,9 @@ StageInfo resshift_stage_info();
 
 struct ResshiftSettings {
   std::string model;          // the rass-samsr folder to start from (its schedule, network, autoencoder)
+  // model: the folder's network; random: ResShift's initialisation
+  // (nn/resshift_init.hpp; the folder then needs no unet.safetensors).
+  std::string init = "model";
   SinsrDataConfig data;
   double lpips_weight = 0;    // ResShift v3: 1 (with lpips_weights)
   std::string lpips_weights;  // lpips_vgg.safetensors (scripts/convert_iqa_lpips.py)

@@ -21,14 +21,16 @@ std::map<std::string, torch::Tensor> cpu_float_parameters(torch::nn::Module& m, 
 // Writes `out_path` (atomically): every tensor of `start_path` in its order,
 // those named in `trained` replaced (float32, same shape), the start file's
 // metadata with "rass" = `note`. Error(runtime) "<what> export: ..." for a
-// trained tensor of another shape or one the start file lacks.
+// trained tensor of another shape or one the start file lacks. With
+// `start_path` "" (a network trained from random weights): `trained` alone,
+// by name.
 void write_trained_weights(const std::string& start_path, const std::map<std::string, torch::Tensor>& trained,
                            const std::string& out_path, const std::string& note, const std::string& what);
 
 // A rass-samsr folder in `dir` (replacing an earlier export): the files of
 // `base` linked (but its unet.safetensors, samsr.json and sam/), `sam_dir`
 // as sam/ when not "", unet.safetensors from `unet_start` with `trained`
-// put in, and samsr.json = `config` with "source" added and the schedule
+// put in (`trained` alone when `unet_start` is ""), and samsr.json = `config` with "source" added and the schedule
 // trained on written out (diffusion.cap_etas_start: the methods' defaults
 // differ, so a method changed by the export must not change the schedule).
 void export_samsr_folder(const std::string& dir, const std::string& base, const std::string& sam_dir,
