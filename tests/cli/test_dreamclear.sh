@@ -37,6 +37,27 @@ expect_exit 0 "48x32, --tile 0" -- runm "$M" "$T/wide.ppm" --caption "$C" --tile
 expect_exit 0 "default tiles on a latent shorter than them" -- timeout 120 "$D" -m "$M" --min-size 128 --steps 2 "$T/wide.ppm" --caption "$C" -o "$T/wd.png" -q
 same_pixels "$T/w.png" "$T/wd.png" || fail "tiles of 16 with the overlap made 4 equal --tile 16 --tile-overlap 4"
 same_pixels "$T/w.png" "$T/w0.png" && fail "tiles and the whole latent give the same output"
+# --vae-tile (not the reference's: it has none): 48x32 at --min-size 256 works at
+# 384x256 (latent 48x32), past tiles of 64 px + 2 x 32 and 8 latent px + 2 x 11.
+big() { "$D" -m "$M" --min-size 256 --steps 2 --tile 16 --tile-overlap 4 "$T/wide.ppm" --caption "$C" "$@"; }
+expect_exit 0 "the whole VAE" -- big -o "$T/vw.png" -q
+expect_exit 0 "--vae-tile 64,8" -- big -o "$T/vt.png" --vae-tile 64,8 --json
+grep -q '"vae_tile":{"encoder":64,"decoder":8}' "$T/.out" || fail "the record names the tiled halves: $(cat "$T/.out")"
+same_pixels "$T/vw.png" "$T/vt.png" && fail "--vae-tile 64,8 ran no tiles"
+if [ -x "$B/rass-eval-iqa" ]; then
+  "$B/rass-eval-iqa" -m psnr "$T/vt.png" "$T/vw.png" --json -q | grep -o '"psnr": [0-9.]*' | tail -1 |
+    awk '{ v = $2 } END { exit !(NR == 1 && v >= 40) }' || fail "the tiled VAE strays from the whole one (PSNR under 40 dB)"
+fi
+expect_exit 0 "--vae-tile 64,8 --vae-offload on" -- big -o "$T/vo.png" --vae-tile 64,8 --vae-offload on -q
+same_pixels "$T/vt.png" "$T/vo.png" || fail "--vae-offload on changed the output bits"
+expect_exit 0 "--vae-tile larger than the image" -- big -o "$T/vl.png" --vae-tile 1024,224 --json
+grep -q '"vae_tile":null' "$T/.out" || fail "tiles that do not apply are recorded as null: $(cat "$T/.out")"
+same_pixels "$T/vw.png" "$T/vl.png" || fail "tiles that do not apply changed the output"
+for v in 64 63,8 64,7 ,8 64,8,1 +64,8; do
+  expect_exit 2 "--vae-tile '$v'" -- big -o "$T/vx.png" --vae-tile "$v"
+done
+expect_exit 2 "--vae-offload sometimes" -- big -o "$T/vx.png" --vae-tile 64,8 --vae-offload sometimes
+[ -e "$T/vx.png" ] && fail "a refused run wrote its output"
 # --upscale 2 and the default --min-size: worked at 1024 x 1536 would be slow; 64 keeps it small.
 expect_exit 0 "--upscale 2 --min-size 64" -- "$D" -m "$M" --steps 1 --upscale 2 --min-size 64 --tile 0 "$T/wide.ppm" --caption "$C" -o "$T/u.png" -q
 [ "$(png_size "$T/u.png")" = "96x64" ] || fail "x2 of 48x32 is 96x64, got $(png_size "$T/u.png")"
@@ -66,6 +87,9 @@ expect_exit 3 "--resume with a caption that changed" -- run "$T/in" --caption "$
 stderr_has "has no 'caption_feature'" "the message names what the caption file lacks"
 [ -s "$T/out/two.png" ] || fail "a refused item keeps its earlier output"
 cp "$C" "$T/caps/two.npz"
+# one (work 128x128) passes no tile of 64 + 2 x 32 px; two (192x128) passes the encoder's.
+expect_exit 0 "--resume with --vae-tile 64,8" -- run "$T/in" --caption "$T/caps" -O "$T/out" --resume --vae-tile 64,8
+stderr_has "1 restored, 1 already done" "only the item whose VAE runs tiled is made again"
 expect_exit 0 "--shard 1/2" -- run "$T/in" --caption "$T/caps" -O "$T/sh" --shard 1/2 -q
 [ "$(ls "$T/sh" | wc -l)" = 1 ] || fail "--shard 1/2 wrote $(ls "$T/sh" | wc -l) outputs, expected 1"
 rm "$T/caps/two.npz"

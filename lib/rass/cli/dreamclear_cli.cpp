@@ -1,5 +1,7 @@
 #include "rass/cli/dreamclear_cli.hpp"
 
+#include <tuple>
+
 namespace rass::cli {
 
 DreamClearCli::DreamClearCli()
@@ -28,6 +30,17 @@ DreamClearCli::DreamClearCli()
       ->default_str("128")
       ->check(integer_range(0, 4096));
   a.add_option("--tile-overlap", j_.tile_overlap, "overlap of the latent tiles")->default_str("32")->check(integer_range(0, 4095));
+  a.add_option("--vae-tile", vae_tile_, "the VAE over tiles with global GroupNorm statistics (rass-restore's) where a side of the "
+                                        "working image passes ENC + 64 image px (encoder) or of its latent DEC + 22 latent px "
+                                        "(decoder), for working sizes whose whole-image VAE would not fit; "
+                                        "default: the whole image, as the reference (e.g. 1024,224)")
+      ->type_name("ENC,DEC");
+  with_choices(a.add_option("--vae-offload", j_.vae_offload, "with --vae-tile: tiles waiting for the others' GroupNorm statistics "
+                                                             "keep their activations in host memory (on), on the device (off), or "
+                                                             "in host memory only where a CUDA device lacks room (auto); the same "
+                                                             "output bits either way"),
+               {"auto", "on", "off"})
+      ->default_str("auto");
   with_choices(a.add_option("--color-fix", j_.color_fix, "wavelet (the reference's: low frequencies from the SwinIR image) or none"),
                {"wavelet", "none"})
       ->default_str("wavelet");
@@ -49,6 +62,7 @@ DreamClearCli::DreamClearCli()
 model::DreamClearJob DreamClearCli::job() const {
   model::DreamClearJob j = j_;
   j.seed = parse_seed(seed_);
+  if (!vae_tile_.empty()) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
   j.jobs = common.jobs > 0 ? common.jobs : 1;
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;

@@ -15,6 +15,7 @@ class DreamClearCli : public ToolCli {
  private:
   model::DreamClearJob j_;
   std::string seed_ = "0";
+  std::string vae_tile_;  // --vae-tile ENC,DEC ("": the whole image)
 };
 
 }  // namespace rass::cli

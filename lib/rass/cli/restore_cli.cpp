@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <tuple>
 #include <stdexcept>
 
 #include "rass/cli/model_cli.hpp"
@@ -89,18 +90,7 @@ model::RestoreJob RestoreCli::job() const {
   j.seed = parse_seed(seed_);
   if (tile_) j.tile = true;
   if (no_tile_) j.tile = false;
-  if (!vae_tile_.empty()) {
-    const size_t comma = vae_tile_.find(',');
-    try {
-      if (comma == std::string::npos) throw std::invalid_argument("no comma");
-      size_t e1 = 0, e2 = 0;
-      j.vae_encoder_tile = std::stoi(vae_tile_.substr(0, comma), &e1);
-      j.vae_decoder_tile = std::stoi(vae_tile_.substr(comma + 1), &e2);
-      if (e1 != comma || e2 != vae_tile_.size() - comma - 1) throw std::invalid_argument("trailing text");
-    } catch (const std::exception&) {
-      throw_usage("--vae-tile '" + vae_tile_ + "': expected ENC,DEC, e.g. 1024,224");
-    }
-  }
+  if (!vae_tile_.empty()) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
   j.jobs = common.jobs > 0 ? common.jobs : 1;  // the model is large: one item in flight unless asked
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;

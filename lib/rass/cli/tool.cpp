@@ -104,6 +104,19 @@ uint64_t parse_seed(const std::string& v) {
   return n;
 }
 
+std::pair<int, int> parse_vae_tile(const std::string& v) {
+  const size_t comma = v.find(',');
+  auto number = [](const std::string& s) {
+    if (s.empty() || s.size() > 7 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+    const long n = std::strtol(s.c_str(), nullptr, 10);
+    return n <= (1 << 20) ? int(n) : -1;
+  };
+  const int enc = comma == std::string::npos ? -1 : number(v.substr(0, comma));
+  const int dec = comma == std::string::npos ? -1 : number(v.substr(comma + 1));
+  if (enc < 0 || dec < 0) throw_usage("--vae-tile '" + v + "': expected ENC,DEC, e.g. 1024,224");
+  return {enc, dec};
+}
+
 CLI::Validator non_negative_integer(long long max) { return integer_at_least(0, max, "a non-negative integer"); }
 CLI::Validator positive_integer(long long max) { return integer_at_least(1, max, "a positive integer"); }
 CLI::Validator integer_range(long long lo, long long hi) {

@@ -428,15 +428,20 @@ Image DreamClearModel::restore(const Image& rgb, const DreamClearCaption& captio
   const torch::Tensor img_lq = image_to_tensor(pil_resize(rgb, sz.work_w, sz.work_h, PilFilter::bicubic)).to(device);
   const torch::Tensor img_pre = swinir.ptr()->forward(img_lq).clamp(0, 1);
   const float sf = float(config.scale_factor);
-  const torch::Tensor latent_lq = vae.ptr()->encode(2 * img_lq - 1).mode() * sf;
-  const torch::Tensor latent_pre = vae.ptr()->encode(2 * img_pre - 1).mode() * sf;
+  auto encode = [&](const torch::Tensor& x) {
+    return run.vae_tile ? tiled_encode(*vae.ptr(), x, run.vae_tiling) : vae.ptr()->encode(x);
+  };
+  const torch::Tensor latent_lq = encode(2 * img_lq - 1).mode() * sf;
+  const torch::Tensor latent_pre = encode(2 * img_pre - 1).mode() * sf;
   const torch::Tensor samples = sample(latent_lq, latent_pre, caption, run, gen, inj);
   // NaN or infinity would be written as a black image with exit 0: a failure instead.
   if (!torch::isfinite(samples).all().item<bool>())
     throw_runtime("the sample holds non-finite values (NaN or infinity)" +
                   std::string(dtype == torch::kHalf ? ": fp16 overflowed; try --dtype bf16 or fp32" : "") +
                   " (an extreme --cfg or caption can do it)");
-  const torch::Tensor decoded = (vae.ptr()->decode(samples / sf) + 1) / 2;
+  const torch::Tensor z = samples / sf;
+  const torch::Tensor decoded =
+      ((run.vae_tile ? tiled_decode(*vae.ptr(), z, run.vae_tiling) : vae.ptr()->decode(z)) + 1) / 2;
   if (!torch::isfinite(decoded).all().item<bool>())
     throw_runtime("the VAE's decoding holds non-finite values (NaN or infinity)");
   const torch::Tensor hq = run.color_fix ? wavelet_color_fix(decoded, img_pre) : decoded.clamp(0, 1);

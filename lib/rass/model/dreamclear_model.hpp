@@ -27,6 +27,7 @@
 #include <torch/types.h>
 
 #include "rass/core/image.hpp"
+#include "rass/model/tiled_vae.hpp"
 #include "rass/nn/iddpm.hpp"
 #include "rass/nn/pixart.hpp"
 #include "rass/nn/swinir.hpp"
@@ -70,6 +71,10 @@ struct DreamClearRun {
   // noised to training step T (q_sample) instead of N(0, 1); -1: off. The
   // chain still runs all its steps from step 999, as the reference's does.
   int lre_start = -1;
+  // The VAE over tiles (tiled_vae.hpp) where a side passes its tile + 2 pad;
+  // off: the whole image, as the reference (which has no tiled VAE).
+  bool vae_tile = false;
+  VaeTiling vae_tiling;
 };
 
 // Sizes of step 1 for a w x h input: the working size (multiples of 64) and the output size.

@@ -52,6 +52,8 @@ void check_job(const DreamClearJob& job) {
   if (job.tile != 0 && job.tile_overlap >= job.tile)
     throw_usage("--tile-overlap " + std::to_string(job.tile_overlap) + " must be below --tile " + std::to_string(job.tile));
   if (job.tile % 2) throw_usage("--tile " + std::to_string(job.tile) + " must be even (the DiT's 2x2 patches)");
+  if (job.vae_encoder_tile || job.vae_decoder_tile) check_vae_tile_sizes(job.vae_encoder_tile, job.vae_decoder_tile);
+  parse_tile_offload(job.vae_offload);
 }
 
 DreamClearRun run_of(const DreamClearJob& job) {
@@ -64,6 +66,10 @@ DreamClearRun run_of(const DreamClearJob& job) {
   r.tile_overlap = job.tile_overlap;
   r.color_fix = job.color_fix == "wavelet";
   r.lre_start = job.lre_start;
+  r.vae_tile = job.vae_encoder_tile > 0;
+  r.vae_tiling.encoder_tile = job.vae_encoder_tile;
+  r.vae_tiling.decoder_tile = job.vae_decoder_tile;
+  r.vae_tiling.offload = parse_tile_offload(job.vae_offload);
   return r;
 }
 
@@ -120,14 +126,32 @@ void check_size(const Image& lq, const DreamClearJob& job, const std::string& na
                               " is too small: its working size rounds to under 64 pixels (raise --min-size or --upscale)");
 }
 
+// The VAE halves that run over tiles for an input of w x h (null: neither).
+json vae_tile_record(const DreamClearJob& job, int w, int h) {
+  if (w <= 0 || h <= 0) return nullptr;
+  const DreamClearSizes s = dreamclear_sizes(w, h, job.upscale, job.min_size);
+  const int64_t side = std::max(s.work_w, s.work_h);
+  const VaeTiling t;  // the pads
+  const bool enc = job.vae_encoder_tile > 0 && vae_tiles_apply(side, job.vae_encoder_tile, t.encoder_pad);
+  const bool dec = job.vae_decoder_tile > 0 && vae_tiles_apply(side / 8, job.vae_decoder_tile, t.decoder_pad);
+  if (!enc && !dec) return nullptr;
+  return {{"encoder", enc ? json(job.vae_encoder_tile) : json(nullptr)},
+          {"decoder", dec ? json(job.vae_decoder_tile) : json(nullptr)}};
+}
+
 json settings_of(const DreamClearJob& job, const std::string& model_files, const std::string& key,
-                 const std::string& input_hash, const std::string& caption_hash) {
-  return {{"key", key},           {"input", input_hash},       {"model_files", model_files},
+                 const std::string& input_hash, const std::string& caption_hash, const json& vae_tile) {
+  json j = {{"key", key},           {"input", input_hash},       {"model_files", model_files},
           {"caption", caption_hash}, {"steps", job.steps},       {"cfg_scale", job.cfg_scale},
           {"upscale", job.upscale}, {"min_size", job.min_size},  {"tile", job.tile},
           {"tile_overlap", job.tile_overlap}, {"color_fix", job.color_fix}, {"lre_start", job.lre_start},
           {"seed", job.seed}, {"dtype", job.dtype}};
+  // Only where tiles run, so the settings of untiled items (and of runs
+  // before the flag existed) still match.
+  if (!vae_tile.is_null()) j["vae_tile"] = vae_tile;
+  return j;
 }
+
 
 json record_of(const DreamClearJob& job, const std::string& key, const std::string& input, const std::string& output,
                const Image& lq, const std::string& caption) {
@@ -145,6 +169,7 @@ json record_of(const DreamClearJob& job, const std::string& key, const std::stri
           {"input_size", {lq.width, lq.height}},
           {"work_size", {s.work_w, s.work_h}},
           {"output_size", {s.out_w, s.out_h}},
+          {"vae_tile", vae_tile_record(job, lq.width, lq.height)},
           {"dtype", job.dtype}};
 }
 
@@ -190,7 +215,8 @@ int run_single(const DreamClearJob& job) {
   const ItemCaption c = load_caption(job, m, key);
   const Image out = restore_one(m, job, lq, c.caption, key);
   const std::string settings = batch::provenance_text(
-      kProg, settings_of(job, batch::files_fingerprint({job.model}), key, batch::bytes_hash(bytes), c.hash));
+      kProg, settings_of(job, batch::files_fingerprint({job.model}), key, batch::bytes_hash(bytes), c.hash,
+                         vae_tile_record(job, lq.width, lq.height)));
   write_image_with_settings(job.output, out, settings);
   if (job.json)
     batch::write_report("-", json_text(record_of(job, key, in, job.output, lq, caption_path(job, key))) + "\n");
@@ -245,7 +271,10 @@ int run_batch(const DreamClearJob& job) {
     const batch::Item& it = mine[i];
     const std::vector<uint8_t> bytes = read_image_bytes(it.paths[0]);
     rd.caption = load_caption(job, m, it.key);
-    const json settings = settings_of(job, model_fp, it.key, batch::bytes_hash(bytes), rd.caption.hash);
+    // The header's size decides whether VAE tiles run, before any decoding (--resume decodes nothing it keeps).
+    const auto [hw, hh] = image_header_size(bytes.data(), bytes.size());
+    const json settings =
+        settings_of(job, model_fp, it.key, batch::bytes_hash(bytes), rd.caption.hash, vae_tile_record(job, hw, hh));
     if (job.resume && batch::resume_skips(out_of(it.key), {}, settings, it.key, i, resumed, lines)) {
       rd.skipped = true;
       return;

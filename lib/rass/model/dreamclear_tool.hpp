@@ -19,6 +19,11 @@ struct DreamClearJob {
   double cfg_scale = 4.5;
   int upscale = 4, min_size = 1024;
   int tile = 128, tile_overlap = 32;  // latent pixels; tile 0: untiled
+  // --vae-tile ENC,DEC: the VAE over tiles (tiled_vae.hpp) where the working
+  // image passes ENC + 64 px (encoder) or its latent DEC + 22 (decoder);
+  // 0, 0: the whole image, as the reference.
+  int vae_encoder_tile = 0, vae_decoder_tile = 0;
+  std::string vae_offload = "auto";  // auto | on | off
   std::string color_fix = "wavelet";  // wavelet | none
   int lre_start = -1;                 // test.py's --lre --start_point; -1: off
   uint64_t seed = 0;

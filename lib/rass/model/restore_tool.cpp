@@ -134,9 +134,7 @@ Plan make_plan(const RestoreJob& job, const RestoreModel& m, std::optional<TagLi
   p.vae_tile = p.tile;
   p.vae_tiling.encoder_tile = job.vae_encoder_tile;
   p.vae_tiling.decoder_tile = job.vae_decoder_tile;
-  p.vae_tiling.offload = job.vae_offload == "on"    ? TileOffload::on
-                         : job.vae_offload == "off" ? TileOffload::off
-                                                    : TileOffload::automatic;
+  p.vae_tiling.offload = parse_tile_offload(job.vae_offload);
   p.attention = !job.attn_out.empty();
 
   pl.prompts.user_prompt = job.prompt_file.empty() ? job.prompt : read_prompt_file(job.prompt_file);
@@ -462,10 +460,8 @@ int run_restore_tool(const RestoreJob& job) {
   if (job.process_size < 0) throw_usage("--process-size must be >= 0 (0: no small-image rule)");
   if (job.tile_size < 1 || job.tile_overlap < 0 || job.tile_overlap >= job.tile_size)
     throw_usage("--tile-size must be >= 1 and 0 <= --tile-overlap < --tile-size");
-  if (job.vae_encoder_tile < 64 || job.vae_encoder_tile % 8 || job.vae_decoder_tile < 8)
-    throw_usage("--vae-tile ENC,DEC: the encoder tile must be a multiple of 8 of at least 64 px, the decoder tile at least 8 latent px");
-  if (job.vae_offload != "auto" && job.vae_offload != "on" && job.vae_offload != "off")
-    throw_usage("--vae-offload '" + job.vae_offload + "': expected auto, on or off");
+  check_vae_tile_sizes(job.vae_encoder_tile, job.vae_decoder_tile);
+  parse_tile_offload(job.vae_offload);
   std::error_code ec;
   const bool single = job.output_dir.empty() && job.manifest.empty() && job.inputs.size() == 1 &&
                       (job.inputs[0] == "-" || !fs::is_directory(job.inputs[0], ec));

@@ -364,6 +364,19 @@ torch::Tensor tiled_decoder_forward(nn::AutoencoderKLImpl& vae, const torch::Ten
   return run_tiled(z, tile, pad, 1, double(factor), offload, net);
 }
 
+void check_vae_tile_sizes(int64_t encoder_tile, int64_t decoder_tile) {
+  if (encoder_tile < 64 || encoder_tile % 8 || decoder_tile < 8)
+    throw_usage("--vae-tile ENC,DEC: the encoder tile must be a multiple of 8 of at least 64 px, the decoder tile at "
+                "least 8 latent px");
+}
+
+TileOffload parse_tile_offload(const std::string& text) {
+  if (text == "auto") return TileOffload::automatic;
+  if (text == "on") return TileOffload::on;
+  if (text == "off") return TileOffload::off;
+  throw_usage("--vae-offload '" + text + "': expected auto, on or off");
+}
+
 nn::LatentDistribution tiled_encode(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, const VaeTiling& t) {
   const torch::Tensor moments = vae.quant_conv->forward(tiled_encoder_forward(vae, x, t.encoder_tile, t.encoder_pad, false, t.offload));
   auto parts = moments.chunk(2, 1);

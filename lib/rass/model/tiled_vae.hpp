@@ -16,6 +16,8 @@
 // Self-attention and convolutions see only their tile plus pad: near tile
 // borders the result differs slightly from the untiled one.
 #pragma once
+#include <string>
+
 #include <torch/types.h>
 
 #include "rass/nn/vae.hpp"
@@ -73,6 +75,12 @@ torch::Tensor tiled_encoder_forward(nn::AutoencoderKLImpl& vae, const torch::Ten
 // when max(h, w) > tile + 2 * pad, or always with `force`.
 torch::Tensor tiled_decoder_forward(nn::AutoencoderKLImpl& vae, const torch::Tensor& z, int64_t tile, int64_t pad,
                                     bool force = false, TileOffload offload = TileOffload::automatic);
+
+// --vae-tile ENC,DEC's bounds (Error(usage)): the encoder tile a multiple of
+// 8 of at least 64 image pixels, the decoder tile at least 8 latent pixels.
+void check_vae_tile_sizes(int64_t encoder_tile, int64_t decoder_tile);
+// --vae-offload auto | on | off (Error(usage) otherwise).
+TileOffload parse_tile_offload(const std::string& text);
 
 // vae.encode / vae.decode with the tiled forwards.
 nn::LatentDistribution tiled_encode(nn::AutoencoderKLImpl& vae, const torch::Tensor& x, const VaeTiling& t);
