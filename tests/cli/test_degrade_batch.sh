@@ -148,9 +148,11 @@ expect_exit 0 "resume after truncation" -- "$D" "$T/in" -o "$T/res" -s 3 --resum
 grep -q '"written":1' "$T/.out" || fail "resume must redo the truncated output: $(cat "$T/.out")"
 cmp -s "$T/res/chelsea.png" "$T/j1/chelsea.png" || fail "the redone output differs"
 
-# A record that cannot be written takes its image with it (both or neither).
-mkdir -p "$T/rec/chelsea.json"  # a directory where the record goes: rename fails
-expect_exit 1 "record write failure" -- "$D" "$T/in" -o "$T/rec" -s 3 -q
+# A directory where the record goes: found before the item's work (exit 3;
+# a record that fails to write after its image, a full disk, still takes the
+# image with it: both or neither).
+mkdir -p "$T/rec/chelsea.json"
+expect_exit 3 "a directory where a record goes" -- "$D" "$T/in" -o "$T/rec" -s 3 -q
 [ -e "$T/rec/chelsea.png" ] && fail "an image without its record was left behind"
 [ -s "$T/rec/coffee.png" ] && [ -s "$T/rec/coffee.json" ] || fail "the other outputs were not made"
 
@@ -189,5 +191,15 @@ expect_exit 2 "--manifest-out a directory" -- "$D" "$IMG/chelsea.png" -o "$T/mo2
 expect_exit 2 "--key in batch mode" -- "$D" "$IMG/chelsea.png" --key foo -o "$T/kb/" -s 3
 expect_exit 0 "resume with other settings" -- "$D" "$T/in" -o "$T/j1" -s 3 --resume --stages=-noise --json
 grep -q '"skipped":0' "$T/.out" || fail "resume kept outputs made with other settings: $(cat "$T/.out")"
+
+# A directory in the place of an item's image or record: that item is bad
+# before any work (exit 3, named with the path), the others are made.
+mkdir -p "$T/dir/chelsea_v1.json" "$T/dir/coffee_v0.png"
+expect_exit 3 "a directory where an output goes" -- "$D" "$IMG/chelsea.png" "$IMG/coffee.png" "$IMG/rocket.jpg" -o "$T/dir" --variants 2 -s 3 --json
+stderr_has "the record $T/dir/chelsea_v1.json is an existing directory" "the message names the record's place"
+stderr_has "the image $T/dir/coffee_v0.png is an existing directory" "the message names the image's place"
+grep -q '"written":2,"skipped":0,"failed":2' "$T/.out" || fail "rocket's two variants are made, the others not: $(cat "$T/.out")"
+[ -s "$T/dir/rocket_v0.png" ] && [ -s "$T/dir/rocket_v1.json" ] || fail "the good item's outputs are missing"
+[ -d "$T/dir/chelsea_v1.json" ] && [ -d "$T/dir/coffee_v0.png" ] || fail "a directory in the way was touched"
 finish
 

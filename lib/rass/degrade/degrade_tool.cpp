@@ -367,6 +367,15 @@ static int run_batch(const DegradeJob& job) {
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
   const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
+    // A directory in the place of one of the item's outputs makes it a bad
+    // item before any work (as in the network tools), not a failed write
+    // after it; its other variants are not made either.
+    for (size_t u : units_of[i])
+      for (const auto& [path, what] : {std::pair<const std::string&, const char*>{units[u].lq, "the image"},
+                                       {units[u].record, "the record"}}) {
+        const std::string why = batch::OutputGuard::item_output_problem(path, what);
+        if (!why.empty()) throw_bad_input(mine[i].paths[0], why);
+      }
     // Read once: hashed for the records (and --resume's check), then decoded.
     const std::vector<uint8_t> bytes = read_image_bytes(mine[i].paths[0]);
     const std::string hq_hash = batch::bytes_hash(bytes);
