@@ -201,5 +201,24 @@ stderr_has "the image $T/dir/coffee_v0.png is an existing directory" "the messag
 grep -q '"written":2,"skipped":0,"failed":2' "$T/.out" || fail "rocket's two variants are made, the others not: $(cat "$T/.out")"
 [ -s "$T/dir/rocket_v0.png" ] && [ -s "$T/dir/rocket_v1.json" ] || fail "the good item's outputs are missing"
 [ -d "$T/dir/chelsea_v1.json" ] && [ -d "$T/dir/coffee_v0.png" ] || fail "a directory in the way was touched"
+# A FIFO in an output's place blocked the run at the write (or at --resume's
+# read of a record); a link to /dev/null swallowed the image, counted as made.
+mkdir -p "$T/fifo"
+mkfifo "$T/fifo/chelsea.png" "$T/fifo/rocket.json"
+ln -s /dev/null "$T/fifo/coffee.png"
+for r in "" --resume; do
+  expect_exit 3 "a FIFO or a device where outputs go ${r:-(new run)}" -- timeout 120 "$D" "$IMG/chelsea.png" "$IMG/coffee.png" "$IMG/rocket.jpg" "$FIX/images/gray64.png" -o "$T/fifo" -s 3 $r --json
+  stderr_has "the image $T/fifo/chelsea.png is an existing FIFO" "the message says what is in the way"
+  stderr_has "the image $T/fifo/coffee.png is an existing device" "a link to /dev/null is named"
+  stderr_has "the record $T/fifo/rocket.json is an existing FIFO" "a FIFO in the record's place is named"
+  grep -q '"failed":3' "$T/.out" || fail "three items are bad: $(cat "$T/.out")"
+  [ -s "$T/fifo/gray64.png" ] || fail "the good item was not made"
+done
+# -o a link loop: a usage error naming it, not a filesystem exception (exit 1).
+ln -s selfloop "$T/selfloop"
+expect_exit 2 "-o a link loop" -- "$D" "$IMG/chelsea.png" "$IMG/coffee.png" -o "$T/selfloop" -s 3
+stderr_has "is a link that leads nowhere" "the message says why"
+ln -s "$T/nowhere/deeper" "$T/dangling"
+expect_exit 2 "-o a dangling link" -- "$D" "$IMG/chelsea.png" "$IMG/coffee.png" -o "$T/dangling" -s 3
 finish
 

@@ -56,6 +56,12 @@ same_pixels "$T/vw.png" "$T/vl.png" || fail "tiles that do not apply changed the
 for v in 64 63,8 64,7 ,8 64,8,1 +64,8; do
   expect_exit 2 "--vae-tile '$v'" -- big -o "$T/vx.png" --vae-tile "$v"
 done
+expect_exit 2 "--vae-tile 0,0" -- big -o "$T/vx.png" --vae-tile 0,0
+expect_exit 2 "--vae-tile past 2^20" -- big -o "$T/vx.png" --vae-tile 2097152,8
+stderr_has "at most 1048576" "the message gives the bound"
+expect_exit 0 "--vae-tile with leading zeros" -- big -o "$T/vz.png" --vae-tile 000000000064,0008 -q
+same_pixels "$T/vt.png" "$T/vz.png" || fail "000000000064,0008 is 64,8"
+expect_exit 2 "--vae-offload without --vae-tile" -- big -o "$T/vx.png" --vae-offload on
 expect_exit 2 "--vae-offload sometimes" -- big -o "$T/vx.png" --vae-tile 64,8 --vae-offload sometimes
 [ -e "$T/vx.png" ] && fail "a refused run wrote its output"
 # --upscale 2 and the default --min-size: worked at 1024 x 1536 would be slow; 64 keeps it small.

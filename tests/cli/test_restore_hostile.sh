@@ -44,6 +44,15 @@ stderr_has "img1.png: --latent-out $T/lod/img1.npy is an existing directory" "a 
 [ -e "$T/od/img1.png" ] && fail "img1's --latent-out is in the way: nothing of img1 is written"
 expect_exit 3 "the other items are made" -- "$R" -m "$SD" --process-size 16 "$T/in/img0.png" "$T/in/img1.png" -O "$T/od"
 [ -f "$T/od/img1.png" ] || fail "img1 was not made beside the bad item"
+# A FIFO in an item's output place blocked the whole run at the write; a
+# link to /dev/null took the output, counted as made.
+mkdir -p "$T/of"
+mkfifo "$T/of/img0.png"
+ln -s /dev/null "$T/of/img1.png"
+expect_exit 3 "a FIFO and a device in items' output places" -- timeout 300 "$R" -m "$SD" --process-size 16 \
+  "$T/in/img0.png" "$T/in/img1.png" -O "$T/of"
+stderr_has "img0.png: -O $T/of/img0.png is an existing FIFO" "the FIFO is named"
+stderr_has "img1.png: -O $T/of/img1.png is an existing device" "the device is named"
 
 # 2. Outputs over the model folder, LoRA files and the PEFT config.
 cp -r "$SD" "$T/sdc"

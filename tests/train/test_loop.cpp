@@ -80,6 +80,12 @@ TEST_CASE("learning rate: cosine after the warmup to lr_min (ResShift v3's Cosin
   CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("must be below loop.steps"));
   c.schedule = "cos";
   CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("constant, poly or cosine"));
+  c.warmup_steps = 0;
+  c.lr_min = 0.01;  // a floor the schedule would ignore
+  for (const char* s : {"constant", "poly"}) {
+    c.schedule = s;
+    CHECK_THROWS_WITH(check_loop_config(c, 1), doctest::Contains("loop.lr_min 0.01 is the cosine schedule's floor"));
+  }
 }
 
 TEST_CASE("the loop logs and applies the cosine schedule's rate at every step") {

@@ -41,6 +41,13 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
         throw_usage(what + " " + given + ": cannot write in " + p.string() + ": " + std::strerror(errno));
       return;
     }
+    // A link that resolves to nothing (a loop, a dangling link) is there but
+    // cannot become a folder: mkdir would fail on it after the run started.
+    const int stat_errno = errno;
+    struct stat lst {};
+    if (::lstat(p.c_str(), &lst) == 0)
+      throw_usage(what + " " + given + ": " + p.string() + " is a link that leads nowhere (" + std::strerror(stat_errno) +
+                  ")");
     if (p == p.parent_path() || p.empty()) return;
     p = p.parent_path();
   }
@@ -119,14 +126,25 @@ void OutputGuard::check_output_file(const std::string& path, const std::string& 
   if (per_item) return;
   // An existing directory cannot be renamed over: found here, not as a write
   // failure after all the work.
-  if (!item_output_problem(path, what).empty()) throw_usage(what + " " + path + " is an existing directory; name a new path");
+  // (A FIFO or device named as the one output is written through, as the
+  // user asked: `-o /dev/null`.)
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw_usage(what + " " + path + " is an existing directory; name a new path");
 }
 
 std::string OutputGuard::item_output_problem(const std::string& path, const std::string& what) {
   if (path.empty() || path == "-") return "";
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return what + " " + path + " is an existing directory, which the output cannot replace";
+  if (::stat(path.c_str(), &st) != 0) return "";  // missing (or a dangling link or loop, replaced by the file)
+  if (S_ISDIR(st.st_mode)) return what + " " + path + " is an existing directory, which the output cannot replace";
+  // A FIFO would block the run at the write (or --resume's read), a device
+  // such as a link to /dev/null would swallow the output while the run
+  // counts it as made: a batch names its outputs itself, so neither is asked for.
+  if (!S_ISREG(st.st_mode))
+    return what + " " + path + " is an existing " +
+           (S_ISFIFO(st.st_mode) ? "FIFO" : S_ISSOCK(st.st_mode) ? "socket" : "device") +
+           ", not a regular file: a batch writes its outputs as files";
   return "";
 }
 

@@ -22,8 +22,9 @@ class OutputGuard {
   // not checked here: stdout's file is checked against every input by add_input.
   void check_output_file(const std::string& path, const std::string& what, bool per_item = false) const;
   // Why one of a batch item's outputs cannot be written, "" if it can: an
-  // existing directory in its place (a file cannot be renamed over it). The
-  // tools make such an item a bad item before any work; the rest are made.
+  // existing directory in its place (a file cannot be renamed over it), or a
+  // FIFO, socket or device, also through a link (a write would block or be
+  // lost). The tools make such an item a bad item before any work; the rest are made.
   static std::string item_output_problem(const std::string& path, const std::string& what);
   void check_output_dir(const std::string& dir, const std::string& what) const;
   // check_output_file, and also refuses a file anywhere inside an input

@@ -30,7 +30,7 @@ DreamClearCli::DreamClearCli()
       ->default_str("128")
       ->check(integer_range(0, 4096));
   a.add_option("--tile-overlap", j_.tile_overlap, "overlap of the latent tiles")->default_str("32")->check(integer_range(0, 4095));
-  a.add_option("--vae-tile", vae_tile_, "the VAE over tiles with global GroupNorm statistics (rass-restore's) where a side of the "
+  CLI::Option* vae_tile = a.add_option("--vae-tile", vae_tile_, "the VAE over tiles with global GroupNorm statistics (rass-restore's) where a side of the "
                                         "working image passes ENC + 64 image px (encoder) or of its latent DEC + 22 latent px "
                                         "(decoder), for working sizes whose whole-image VAE would not fit; "
                                         "default: the whole image, as the reference (e.g. 1024,224)")
@@ -40,7 +40,8 @@ DreamClearCli::DreamClearCli()
                                                              "in host memory only where a CUDA device lacks room (auto); the same "
                                                              "output bits either way"),
                {"auto", "on", "off"})
-      ->default_str("auto");
+      ->default_str("auto")
+      ->needs(vae_tile);
   with_choices(a.add_option("--color-fix", j_.color_fix, "wavelet (the reference's: low frequencies from the SwinIR image) or none"),
                {"wavelet", "none"})
       ->default_str("wavelet");

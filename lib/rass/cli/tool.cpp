@@ -106,14 +106,18 @@ uint64_t parse_seed(const std::string& v) {
 
 std::pair<int, int> parse_vae_tile(const std::string& v) {
   const size_t comma = v.find(',');
+  // -1: not digits; -2: more than 2^20 (any length of digits is read).
   auto number = [](const std::string& s) {
-    if (s.empty() || s.size() > 7 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
-    const long n = std::strtol(s.c_str(), nullptr, 10);
-    return n <= (1 << 20) ? int(n) : -1;
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+    const size_t first = std::min(s.find_first_not_of('0'), s.size() - 1);
+    if (s.size() - first > 7) return -2;
+    const long n = std::strtol(s.c_str() + first, nullptr, 10);
+    return n <= (1 << 20) ? int(n) : -2;
   };
   const int enc = comma == std::string::npos ? -1 : number(v.substr(0, comma));
   const int dec = comma == std::string::npos ? -1 : number(v.substr(comma + 1));
-  if (enc < 0 || dec < 0) throw_usage("--vae-tile '" + v + "': expected ENC,DEC, e.g. 1024,224");
+  if (enc == -1 || dec == -1) throw_usage("--vae-tile '" + v + "': expected ENC,DEC, e.g. 1024,224");
+  if (enc < 0 || dec < 0) throw_usage("--vae-tile '" + v + "': each tile is at most 1048576 pixels");
   return {enc, dec};
 }
 

@@ -83,7 +83,7 @@ CLI::Validator non_negative_integer(long long max = 2147483647);
 // A --seed value: a decimal integer 0..2^64-1; anything else (signs,
 // fractions, overflow) is a usage error. One parser for every tool's --seed.
 uint64_t parse_seed(const std::string& v);
-// A --vae-tile ENC,DEC value: two decimal integers (at most 2^20) joined by a
+// A --vae-tile ENC,DEC value: two decimal integers (each at most 2^20) joined by a
 // comma, {encoder tile, decoder tile}; anything else is a usage error. The
 // bounds of the sizes are the tool's (model::check_vae_tile_sizes).
 std::pair<int, int> parse_vae_tile(const std::string& v);

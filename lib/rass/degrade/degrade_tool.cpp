@@ -281,14 +281,16 @@ static int run_batch(const DegradeJob& job) {
   if (!job.record_path.empty()) throw_usage("--record names one record; in batch mode records go next to each output");
   if (job.output.empty() || job.output == "-") throw_usage("batch mode needs -o DIRECTORY");
   // "-o f.png --variants 3" made a folder named f.png: an image name is refused unless that folder exists.
-  if (format_from_extension(job.output) != ImageFormat::unknown && !fs::is_directory(job.output))
+  // error_code forms: an -o that is a link loop is the output guard's to name (exit 2), not a filesystem_error.
+  std::error_code ec;
+  if (format_from_extension(job.output) != ImageFormat::unknown && !fs::is_directory(job.output, ec))
     throw_usage("-o " + job.output + " names an image file, but this run writes a folder of images (" +
                 (job.variants > 1 ? "--variants " + std::to_string(job.variants) : std::string("several inputs")) +
                 "): give a folder");
   if (job.variants < 1) throw_usage("--variants must be >= 1");
   if (!job.key.empty()) throw_usage("--key names the one image of single mode; in batch mode keys come from the inputs");
   const std::string manifest = manifest_path(job);
-  if (fs::is_directory(manifest)) throw_usage("--manifest-out " + manifest + " is a directory");
+  if (fs::is_directory(manifest, ec)) throw_usage("--manifest-out " + manifest + " is a directory");
   batch::claim_stdout({{"--json", job.json}, {"--manifest-out -", job.manifest_out == "-"}});
 
   batch::InputSpec spec;
@@ -353,7 +355,7 @@ static int run_batch(const DegradeJob& job) {
   // another --format) would stay beside the new one with no record for it
   // (the record's name is the same), and every later reader would see two
   // items with one key: refused before the work.
-  if (fs::is_directory(job.output))
+  if (fs::is_directory(job.output, ec))
     for (const Unit& u : units) {
       const std::string base = u.lq.substr(0, u.lq.size() - extension_for(fmt).size());
       for (ImageFormat other : {ImageFormat::png, ImageFormat::jpeg, ImageFormat::pnm})

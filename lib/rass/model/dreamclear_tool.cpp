@@ -52,7 +52,7 @@ void check_job(const DreamClearJob& job) {
   if (job.tile != 0 && job.tile_overlap >= job.tile)
     throw_usage("--tile-overlap " + std::to_string(job.tile_overlap) + " must be below --tile " + std::to_string(job.tile));
   if (job.tile % 2) throw_usage("--tile " + std::to_string(job.tile) + " must be even (the DiT's 2x2 patches)");
-  if (job.vae_encoder_tile || job.vae_decoder_tile) check_vae_tile_sizes(job.vae_encoder_tile, job.vae_decoder_tile);
+  if (job.vae_encoder_tile >= 0 || job.vae_decoder_tile >= 0) check_vae_tile_sizes(job.vae_encoder_tile, job.vae_decoder_tile);
   parse_tile_offload(job.vae_offload);
 }
 

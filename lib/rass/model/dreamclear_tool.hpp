@@ -21,8 +21,8 @@ struct DreamClearJob {
   int tile = 128, tile_overlap = 32;  // latent pixels; tile 0: untiled
   // --vae-tile ENC,DEC: the VAE over tiles (tiled_vae.hpp) where the working
   // image passes ENC + 64 px (encoder) or its latent DEC + 22 (decoder);
-  // 0, 0: the whole image, as the reference.
-  int vae_encoder_tile = 0, vae_decoder_tile = 0;
+  // -1, -1: the whole image, as the reference.
+  int vae_encoder_tile = -1, vae_decoder_tile = -1;
   std::string vae_offload = "auto";  // auto | on | off
   std::string color_fix = "wavelet";  // wavelet | none
   int lre_start = -1;                 // test.py's --lre --start_point; -1: off

@@ -112,6 +112,9 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.schedule != "constant" && c.schedule != "poly" && c.schedule != "cosine")
     throw_usage("loop.schedule must be constant, poly or cosine, got '" + c.schedule + "'");
   if (!(c.lr_min >= 0) || !std::isfinite(c.lr_min)) throw_usage("loop.lr_min must be a finite number >= 0");
+  if (c.lr_min != 0 && c.schedule != "cosine")
+    throw_usage("loop.lr_min " + fmt_double(c.lr_min) + " is the cosine schedule's floor; loop.schedule is " + c.schedule +
+                " (set loop.schedule=cosine, or leave loop.lr_min at 0)");
   if (c.schedule == "cosine" && c.lr_min > c.lr)
     throw_usage("loop.lr_min (" + fmt_double(c.lr_min) + ") must not exceed loop.lr (" + fmt_double(c.lr) +
                 "): the cosine schedule decays from lr to lr_min");
