@@ -58,6 +58,14 @@ expect_exit 3 "--resume with another learning rate" -- "$R" selftest -o "$T/run"
 stderr_has "loop.lr" "the differing key is named"
 expect_exit 0 "--resume with more steps" -- "$R" selftest -o "$T/run" --steps 30 --resume --json -q
 grep -qF '"start_step":20' "$T/.out" || fail "resume did not start at 20: $(cat "$T/.out")"
+# A run folder copied or moved elsewhere (scratch to project space) still
+# owns its export OUT/final: the mark names the run relative to it too.
+cp -a "$T/run" "$T/moved"
+expect_exit 0 "--resume of a copied run folder" -- "$R" selftest -o "$T/moved" --steps 35 --resume --json -q
+grep -qF '"start_step":30' "$T/.out" || fail "the copied run did not resume at 30: $(cat "$T/.out")"
+expect_exit 2 "its export is still not another run's to replace" -- "$R" selftest -o "$T/other" --steps 1 -q \
+  --set loop.export_dir="$T/moved/final"
+stderr_has "another run" "the other run is named"
 
 # SIGKILL between checkpoints, then --resume: the uninterrupted run's weights, byte for byte.
 big=(--set selftest.inputs=512 --set selftest.outputs=256 --batch 32 --checkpoint-every 5 --threads 1 -q)

@@ -154,10 +154,14 @@ void FolderWriter::set_export_run(const std::string& run) { export_run() = run; 
 
 std::string FolderWriter::export_owner(const std::string& dir) {
   std::ifstream f(path_join(dir, kExportMark));
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("run: ", 0) == 0) return line.substr(5);
-  return "";
+  std::string line, run;
+  while (std::getline(f, line)) {
+    // The run relative to the export (an export inside its run's folder):
+    // a run folder moved or copied elsewhere still owns its export.
+    if (line.rfind("run-relative: ", 0) == 0) return (fs::path(dir) / line.substr(14)).lexically_normal().string();
+    if (line.rfind("run: ", 0) == 0 && run.empty()) run = line.substr(5);
+  }
+  return run;
 }
 
 FolderWriter::FolderWriter(const std::string& dst, Existing existing)
@@ -243,10 +247,23 @@ void FolderWriter::copy_component_extras(const std::string& src, const std::stri
 }
 
 void FolderWriter::commit() {
-  if (existing_ == Existing::replace)
+  if (existing_ == Existing::replace) {
+    std::string run_lines;
+    if (!export_run().empty()) {
+      run_lines = "run: " + export_run() + "\n";
+      // Inside the run's folder (the default OUT/final): also the way up to
+      // it, which stays true when the run folder moves.
+      std::error_code ec;
+      const fs::path here = fs::weakly_canonical(fs::absolute(dst_, ec), ec).lexically_normal();
+      const fs::path up = fs::path(export_run()).lexically_relative(here);
+      bool only_up = !up.empty();
+      for (const auto& part : up) only_up = only_up && part == "..";
+      if (!ec && only_up) run_lines += "run-relative: " + up.string() + "\n";
+    }
     write_file_atomic(path_join(tmp_, kExportMark),
                       "rass: a training export; a later export of the same run may replace this folder whole\n" +
-                          (export_run().empty() ? std::string() : "run: " + export_run() + "\n"));
+                          run_lines);
+  }
   // A folder being replaced waits inside the new one's temporary (still
   // marked by this writer): killed between the two renames, the next writer
   // removes both with the temporary, and the finished folder never has it.

@@ -33,7 +33,10 @@ class FolderWriter {
   // another run can tell an export that is not its own (export_owner()).
   static void set_export_run(const std::string& run);
   // The run named in `dir`'s mark; "" for none (an export written before the
-  // marks named their run, or no mark).
+  // marks named their run, or no mark). An export inside its run's folder
+  // names the run relative to itself too ("run-relative: .."), which is
+  // returned joined to `dir` (normalise it to compare), so a run folder
+  // moved or copied elsewhere still owns its export.
   static std::string export_owner(const std::string& dir);
   ~FolderWriter();  // removes the temporary folder unless committed
   FolderWriter(const FolderWriter&) = delete;

@@ -148,7 +148,8 @@ void check_export_dir(const std::string& export_dir, const std::string& out_dir,
   if (out_dir.empty()) return;
   const std::string out = OutputGuard::normalised_path(out_dir);
   // An export replaces only its own run's earlier export.
-  const std::string owner = model::FolderWriter::export_owner(export_dir);
+  const std::string owner_named = model::FolderWriter::export_owner(export_dir);
+  const std::string owner = owner_named.empty() ? "" : OutputGuard::normalised_path(owner_named);
   if (!owner.empty() && owner != out)
     throw_usage("loop.export_dir " + export_dir + " is the export of another run (" + owner +
                 "), and the export replaces its folder whole; choose another folder, or remove that one");
