@@ -59,6 +59,18 @@ ojson settings(const std::string& images) { return ojson{{"model", kTiny}, {"ima
 
 std::unique_ptr<Stage> make(const ojson& s) { return resshift_stage_info().make(s, cpu_env()); }
 
+// Two steps of batch 2 into out_dir (its export: out_dir/final).
+LoopConfig two_steps(const std::string& out_dir) {
+  LoopConfig c;
+  c.steps = 2;
+  c.batch = 2;
+  c.lr = 1e-4;
+  c.out_dir = out_dir;
+  c.quiet = true;
+  c.config = {{"stage", "resshift"}};
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("resshift: q_sample, the x_0 loss, LPIPS and the gradients equal ResShift's training code") {
@@ -129,14 +141,7 @@ TEST_CASE("resshift: a run of the loop exports a folder rass-samsr runs as ResSh
   s["lpips_weight"] = 1.0;
   s["lpips_weights"] = kFix + "/iqa/lpips_vgg.safetensors";
   auto stage = make(s);
-  LoopConfig c;
-  c.steps = 2;
-  c.batch = 2;
-  c.lr = 1e-4;
-  c.out_dir = t.path + "/run";
-  c.quiet = true;
-  c.config = {{"stage", "resshift"}};
-  const TrainSummary sum = run_training(*stage, c);
+  const TrainSummary sum = run_training(*stage, two_steps(t.path + "/run"));
   REQUIRE(sum.losses.size() == 2);
   const std::string out = t.path + "/run/final";
   const ojson cfg = read_json_file(out + "/samsr.json");
@@ -257,14 +262,7 @@ TEST_CASE("resshift.init random: trains from a folder without a network and expo
   REQUIRE(g1[0].params.size() == g2[0].params.size());
   for (size_t i = 0; i < g1[0].params.size(); ++i)
     CHECK(bool(torch::equal(g1[0].params[i].second, g2[0].params[i].second)));
-  LoopConfig c;
-  c.steps = 2;
-  c.batch = 2;
-  c.lr = 1e-4;
-  c.out_dir = t.path + "/run";
-  c.quiet = true;
-  c.config = {{"stage", "resshift"}};
-  const TrainSummary sum = run_training(*stage, c);
+  const TrainSummary sum = run_training(*stage, two_steps(t.path + "/run"));
   REQUIRE(sum.losses.size() == 2);
   const std::string out = t.path + "/run/final";
   const auto written = SafeTensorsFile::open(out + "/unet.safetensors");
