@@ -369,9 +369,10 @@ static int run_batch(const DegradeJob& job) {
   batch::Reporter reporter(kProg);
   size_t skipped = 0;
   const batch::Tally tally = batch::run_items(mine, {job.jobs, job.quiet}, reporter, [&](size_t i, int) {
-    // A directory in the place of one of the item's outputs makes it a bad
-    // item before any work (as in the network tools), not a failed write
-    // after it; its other variants are not made either.
+    // A directory (or a FIFO, socket or device) in the place of one of the
+    // item's outputs makes it a bad item before any work (as in the network
+    // tools), not a failed write (or a blocked one) after it; its other
+    // variants are not made either.
     for (size_t u : units_of[i])
       for (const auto& [path, what] : {std::pair<const std::string&, const char*>{units[u].lq, "the image"},
                                        {units[u].record, "the record"}}) {
