@@ -22,6 +22,6 @@ complete -c rass-caption-map -l tokenizer -r -F -d 'CLIP tokenizer folder (vocab
 complete -c rass-caption-map -s o -l output -r -F -d 'single label map: write the HDF5 pack here; build-table: the table (- = stdout)'
 complete -c rass-caption-map -s O -l output-dir -r -F -d 'batch: write DIR/<key>.h5 per label map'
 complete -c rass-caption-map -l resume -d 'batch: keep packs an earlier run finished (prompts are still printed)'
-complete -c rass-caption-map -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-caption-map -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'
 complete -c rass-caption-map -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'
 complete -c rass-caption-map -l all-classes -d 'every class with a score, not only each tag'\''s best'

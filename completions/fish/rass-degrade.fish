@@ -18,7 +18,7 @@ complete -c rass-degrade -l record -r -F -d 'write the JSON record of a single i
 complete -c rass-degrade -l replay -r -F -d 'regenerate the LQ image from a JSON record (single image)'
 complete -c rass-degrade -l manifest-out -r -F -d 'batch manifest to write (default OUTDIR/manifest.jsonl); sharded runs insert .I-of-N before the extension'
 complete -c rass-degrade -l resume -d 'skip outputs whose image and record exist and match this run (settings, the HQ file'\''s hash)'
-complete -c rass-degrade -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-degrade -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'
 complete -c rass-degrade -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'
 complete -c rass-degrade -l stages -x -d 'stages to keep (blur1,noise2,...) or to drop (-noise,-jpeg2); groups: blur resize noise jpeg sinc second'
 complete -c rass-degrade -l scale -x -d 'downsampling factor of the LQ image, >= 1 (overrides the preset; not for single degradations)'

@@ -17,4 +17,4 @@ complete -c rass-eval-iqa -l batch -x -d 'deep metrics: images per network call 
 complete -c rass-eval-iqa -l seed -x -d 'deep metrics: seed of keyed random crops (MANIQA), drawn per (seed, item key)'
 complete -c rass-eval-iqa -l csv -r -F -d 'write per-image values and the mean as CSV (- for stdout)'
 complete -c rass-eval-iqa -l no-table -d 'do not print the table on stdout'
-complete -c rass-eval-iqa -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-eval-iqa -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'

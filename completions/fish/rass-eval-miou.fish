@@ -18,4 +18,4 @@ complete -c rass-eval-miou -l gt-suffix -x -d 'directory mode: take ground-truth
 complete -c rass-eval-miou -l csv -r -F -d 'write the per-class table as CSV, full precision (- for stdout)'
 complete -c rass-eval-miou -l confusion -r -F -d 'write the C x C int64 confusion matrix (GT rows, predicted columns) as .npy'
 complete -c rass-eval-miou -l per-image -r -F -d 'write one JSON line per pair, in input order (- for stdout)'
-complete -c rass-eval-miou -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-eval-miou -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'

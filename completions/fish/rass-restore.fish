@@ -40,5 +40,5 @@ complete -c rass-restore -l latent-out -r -F -d 'write the restored latent x0 [4
 complete -c rass-restore -l attn-out -r -F -d 'write the cross-attention maps per token [77,h,w] as .npy (one input: a file or -; batch: a directory)'
 complete -c rass-restore -l batch -x -d 'images per network call: up to N consecutive items of one processed size run together (a tiled image alone, its latent tiles N per UNet call); results as one at a time'
 complete -c rass-restore -l resume -d 'batch: skip items whose outputs exist and record the settings of this run (others are made again)'
-complete -c rass-restore -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-restore -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'
 complete -c rass-restore -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

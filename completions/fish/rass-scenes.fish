@@ -15,5 +15,5 @@ complete -c rass-scenes -s k -l kind -x -a 'mixed street landscape room' -d 'sce
 complete -c rass-scenes -l png-level -x -d 'deflate level of the PNG outputs, 0-9'
 complete -c rass-scenes -l resume -d 'skip scenes whose outputs are already complete'
 complete -c rass-scenes -l list-classes -d 'print the classes (ADE20K name, label value; --json: JSON lines) and exit'
-complete -c rass-scenes -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-scenes -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'
 complete -c rass-scenes -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

@@ -33,5 +33,5 @@ complete -c rass-segment -l cuda-graphs -d 'CUDA: record each batch shape'\''s d
 complete -c rass-segment -l timings -d 'print the seconds each stage of the pipeline took (reading, encoders, UNet, decoders or head, copies, writing), summed over the run, and the peak memory, on stderr at the end; each stage waits for the device, so the run is slower (a measurement switch)'
 complete -c rass-segment -l batch -x -d 'windows per backbone call: windows of one size from up to N consecutive items (and a large image'\''s own windows) run together; results as one at a time'
 complete -c rass-segment -l resume -d 'batch: skip items whose outputs exist and record the settings of this run (others are made again)'
-complete -c rass-segment -s j -l jobs -x -d 'worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)'
+complete -c rass-segment -s j -l jobs -x -d 'worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)'
 complete -c rass-segment -l shard -x -d 'process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN'

@@ -25,7 +25,7 @@ const std::vector<SharedOption>& shared_options() {
   static const std::vector<SharedOption> table = {
       {"-q,--quiet", "", "no progress or summary on stderr (errors are still printed)"},
       {"--json", "", "machine-readable output on stdout"},
-      {"-j,--jobs", "RASS_JOBS", "worker threads (0 = all cores; in rass-restore, rass-segment and rass-sam 0 = 1, one large model in flight)"},
+      {"-j,--jobs", "RASS_JOBS", "worker threads (0 = all cores; in the network tools rass-restore, -segment, -sam, -samsr, -dreamclear and -t5 0 = 1, one large model in flight)"},
       {"--shard", "", "process only shard i of n (i/n, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT/MIN"},
       {"--channels-last", "RASS_CHANNELS_LAST",
        "keep convolution weights (and so activations) in channels-last (NHWC) layout, the one GPU tensor cores "
