@@ -56,6 +56,7 @@ same_pixels "$T/vw.png" "$T/vl.png" || fail "tiles that do not apply changed the
 for v in 64 63,8 64,7 ,8 64,8,1 +64,8; do
   expect_exit 2 "--vae-tile '$v'" -- big -o "$T/vx.png" --vae-tile "$v"
 done
+expect_exit 2 "--vae-tile ''" -- big -o "$T/vx.png" --vae-tile '' --vae-offload on
 expect_exit 2 "--vae-tile 0,0" -- big -o "$T/vx.png" --vae-tile 0,0
 expect_exit 2 "--vae-tile past 2^20" -- big -o "$T/vx.png" --vae-tile 2097152,8
 stderr_has "at most 1048576" "the message gives the bound"

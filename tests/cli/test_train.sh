@@ -66,6 +66,12 @@ grep -qF '"start_step":30' "$T/.out" || fail "the copied run did not resume at 3
 expect_exit 2 "its export is still not another run's to replace" -- "$R" selftest -o "$T/other" --steps 1 -q \
   --set loop.export_dir="$T/moved/final"
 stderr_has "another run" "the other run is named"
+# An export moved on its own into another folder stays the first run's: a
+# new run there may not replace it (the run's id, not just where it sits).
+mkdir -p "$T/proj"
+cp -a "$T/moved/final" "$T/proj/final"
+expect_exit 2 "a new run over an export moved into its folder" -- "$R" selftest -o "$T/proj" --steps 1 -q
+stderr_has "another run" "the other run is named"
 
 # SIGKILL between checkpoints, then --resume: the uninterrupted run's weights, byte for byte.
 big=(--set selftest.inputs=512 --set selftest.outputs=256 --batch 32 --checkpoint-every 5 --threads 1 -q)

@@ -88,7 +88,7 @@ TEST_CASE("learning rate: cosine after the warmup to lr_min (ResShift v3's Cosin
   }
 }
 
-TEST_CASE("the loop logs and applies the cosine schedule's rate at every step") {
+TEST_CASE("the loop logs the cosine schedule's rate at every step") {
   test::TempDir tmp;
   const std::string out = tmp / "run";
   LoopConfig c;

@@ -46,8 +46,10 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
     const int stat_errno = errno;
     struct stat lst {};
     if (::lstat(p.c_str(), &lst) == 0)
-      throw_usage(what + " " + given + ": " + p.string() + " is a link that leads nowhere (" + std::strerror(stat_errno) +
-                  ")");
+      throw_usage(what + " " + given + ": " + p.string() +
+                  (stat_errno == ENOENT || stat_errno == ELOOP || stat_errno == ENOTDIR ? " is a link that leads nowhere ("
+                                                                                        : " cannot be reached (") +
+                  std::strerror(stat_errno) + ")");
     if (p == p.parent_path() || p.empty()) return;
     p = p.parent_path();
   }

@@ -63,7 +63,7 @@ DreamClearCli::DreamClearCli()
 model::DreamClearJob DreamClearCli::job() const {
   model::DreamClearJob j = j_;
   j.seed = parse_seed(seed_);
-  if (!vae_tile_.empty()) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
+  if (app_->get_option("--vae-tile")->count() > 0) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
   j.jobs = common.jobs > 0 ? common.jobs : 1;
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;

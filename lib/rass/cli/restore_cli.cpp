@@ -90,7 +90,7 @@ model::RestoreJob RestoreCli::job() const {
   j.seed = parse_seed(seed_);
   if (tile_) j.tile = true;
   if (no_tile_) j.tile = false;
-  if (!vae_tile_.empty()) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
+  if (app_->get_option("--vae-tile")->count() > 0) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
   j.jobs = common.jobs > 0 ? common.jobs : 1;  // the model is large: one item in flight unless asked
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   j.json = common.json;

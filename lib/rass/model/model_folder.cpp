@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <random>
 #include <vector>
 
 #include "rass/core/error.hpp"
@@ -37,6 +38,8 @@ constexpr char kOldFolder[] = ".rass-old";  // where a replaced folder waits ins
 // only such a folder (or an empty one) is replaced by a later export, never
 // a folder of other files that export_dir happened to name.
 constexpr char kExportMark[] = ".rass-export";
+// In a training run's folder: the run's random id, named by its exports' marks.
+constexpr char kRunId[] = ".rass-run-id";
 
 // set_export_run's value (one training run per process).
 std::string& export_run() {
@@ -154,12 +157,23 @@ void FolderWriter::set_export_run(const std::string& run) { export_run() = run; 
 
 std::string FolderWriter::export_owner(const std::string& dir) {
   std::ifstream f(path_join(dir, kExportMark));
-  std::string line, run;
+  std::string line, run, relative, id;
   while (std::getline(f, line)) {
     // The run relative to the export (an export inside its run's folder):
     // a run folder moved or copied elsewhere still owns its export.
-    if (line.rfind("run-relative: ", 0) == 0) return (fs::path(dir) / line.substr(14)).lexically_normal().string();
+    if (line.rfind("run-relative: ", 0) == 0) relative = line.substr(14);
+    if (line.rfind("run-id: ", 0) == 0) id = line.substr(8);
     if (line.rfind("run: ", 0) == 0 && run.empty()) run = line.substr(5);
+  }
+  // The folder up there owns it only if it is that run (its id, which moves
+  // and copies with it): an export moved on its own into another folder is
+  // still the first run's. Not normalised here: ".." after a link is the
+  // caller's to resolve (normalised_path), as the kernel does.
+  if (!relative.empty() && !id.empty()) {
+    const std::string up = (fs::path(dir) / relative).string();
+    std::ifstream idf(path_join(up, kRunId));
+    std::string there;
+    if (std::getline(idf, there) && there == id) return up;
   }
   return run;
 }
@@ -258,7 +272,20 @@ void FolderWriter::commit() {
       const fs::path up = fs::path(export_run()).lexically_relative(here);
       bool only_up = !up.empty();
       for (const auto& part : up) only_up = only_up && part == "..";
-      if (!ec && only_up) run_lines += "run-relative: " + up.string() + "\n";
+      if (!ec && only_up) {
+        // The run's id, made at its first export, travels with its folder.
+        const std::string id_file = path_join(export_run(), kRunId);
+        std::string id;
+        std::ifstream idf(id_file);
+        if (!std::getline(idf, id) || id.size() != 16) {
+          std::random_device rd;
+          char buf[17];
+          std::snprintf(buf, sizeof buf, "%08x%08x", unsigned(rd()), unsigned(rd()));
+          id = buf;
+          write_file_atomic(id_file, id + "\n");
+        }
+        run_lines += "run-relative: " + up.string() + "\nrun-id: " + id + "\n";
+      }
     }
     write_file_atomic(path_join(tmp_, kExportMark),
                       "rass: a training export; a later export of the same run may replace this folder whole\n" +

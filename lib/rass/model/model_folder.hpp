@@ -34,9 +34,12 @@ class FolderWriter {
   static void set_export_run(const std::string& run);
   // The run named in `dir`'s mark; "" for none (an export written before the
   // marks named their run, or no mark). An export inside its run's folder
-  // names the run relative to itself too ("run-relative: .."), which is
-  // returned joined to `dir` (normalise it to compare), so a run folder
-  // moved or copied elsewhere still owns its export.
+  // names the run relative to itself too ("run-relative: ..") with the
+  // run's random id (OUT/.rass-run-id, made at its first export): when the
+  // folder up there holds that id, it is returned joined to `dir`
+  // (normalise it to compare), so a run folder moved or copied elsewhere
+  // still owns its export, while an export moved on its own stays the
+  // first run's.
   static std::string export_owner(const std::string& dir);
   ~FolderWriter();  // removes the temporary folder unless committed
   FolderWriter(const FolderWriter&) = delete;
