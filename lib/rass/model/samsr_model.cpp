@@ -368,12 +368,12 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
     check_finite_parameters(*unet, opt.dir + "/unet.safetensors");
   }
   {
-    const auto file = SafeTensorsFile::open(opt.dir + "/autoencoder.safetensors");
+    const auto file = SafeTensorsFile::open(ae_file);
     check_autoencoder_shapes(config, *file);
     vq = nn::VqAutoencoder(config.autoencoder);
     load_state_dict(*vq, *file, true);
   }
-  check_finite_parameters(*vq, opt.dir + "/autoencoder.safetensors");
+  check_finite_parameters(*vq, ae_file);
   unet->eval();
   vq->eval();
   unet->to(device, dtype);

@@ -504,7 +504,8 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       for (auto& g : grads) g.mul_(coef);
     }
     const double lr = learning_rate(c, step);
-    for (auto& q : params) optimizer_update(q, grads[&q - params.data()], learning_rate(c, step, q.lr_mult), c);
+    for (size_t i = 0; i < params.size(); ++i)
+      optimizer_update(params[i], grads[i], learning_rate(c, step, params[i].lr_mult), c);
     if (c.ema_rate > 0)
       for (auto& q : params) q.ema.mul_(c.ema_rate).add_(q.p.detach(), 1.0 - c.ema_rate);
 
