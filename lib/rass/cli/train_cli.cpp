@@ -8,6 +8,8 @@ const std::vector<std::pair<std::string, std::string>>& train_stage_names() {
   static const std::vector<std::pair<std::string, std::string>> names = {
       {"scr", "stage 1: SCR LoRA for one-step restoration with the semantic-constrained loss"},
       {"ras", "RASS stage 2: Seg LoRA + conv_in + projection + Mask2Former head on LQ crops (Mask2Former criterion)"},
+      {"sam-enhancer",
+       "GleSAM stage 1: the latent enhancer (SD UNet, channels replicated, LoRA) from SAM's LQ to HQ embeddings (MSE)"},
       {"sam-decoder",
        "GleSAM stage 2: SAM's mask decoder (not its IoU head) on LQ images, enhanced embeddings with a GleSAM folder "
        "(focal + Dice)"},

@@ -394,22 +394,27 @@ SamModel::SamModel(const SamModelOptions& opt) {
                                        std::to_string(sched.alphas_cumprod.size()) + " steps");
     alpha_bar = double(sched.alpha_bar(config.timestep));
     // The prompt's embedding, once: the text encoder is not kept.
-    const text::ClipTokenizer tok = text::ClipTokenizer::load(opt.dir + "/tokenizer");
-    nn::ClipTextModel te(ccfg);
-    load_component(*te, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
-    check_finite_parameters(*te, opt.dir + "/text_encoder");
-    te->eval();
-    const int max_tokens = int(std::min<int64_t>(77, ccfg.max_position_embeddings));
-    const std::vector<int> ids = tok.encode_padded(config.prompt, max_tokens);
-    const std::vector<int64_t> wide(ids.begin(), ids.end());
-    context = te->forward(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())})).last_hidden_state;
-    context = context.to(device, dtype);
+    context = glesam_prompt_context(opt.dir, config.prompt).to(device, dtype);
     unet = nn::UNet2DCondition(ucfg);
     load_component(*unet, opt.dir + "/unet");
     check_finite_parameters(*unet, opt.dir + "/unet");
     unet->eval();
     unet->to(device, dtype);
   }
+}
+
+torch::Tensor glesam_prompt_context(const std::string& dir, const std::string& prompt) {
+  const nn::ClipTextConfig ccfg = read_clip_text_config(dir + "/text_encoder/config.json");
+  const text::ClipTokenizer tok = text::ClipTokenizer::load(dir + "/tokenizer");
+  nn::ClipTextModel te(ccfg);
+  load_component(*te, dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
+  check_finite_parameters(*te, dir + "/text_encoder");
+  te->eval();
+  torch::NoGradGuard ng;
+  const int max_tokens = int(std::min<int64_t>(77, ccfg.max_position_embeddings));
+  const std::vector<int> ids = tok.encode_padded(prompt, max_tokens);
+  const std::vector<int64_t> wide(ids.begin(), ids.end());
+  return te->forward(torch::tensor(wide, torch::kLong).view({1, int64_t(wide.size())})).last_hidden_state;
 }
 
 SamInput SamModel::frame(int width, int height) const {

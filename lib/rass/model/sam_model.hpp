@@ -163,6 +163,12 @@ struct SamPrediction {
 Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height,
                        const std::function<torch::Tensor(size_t)>& pixels);
 
+// The text encoder's last hidden state [1, T, C] (CPU float32) for `prompt`,
+// padded as CLIPTokenizer pads to min(77, its positions): `dir` holds
+// tokenizer/ and text_encoder/ (a GleSAM folder or an SD folder). GleSAM
+// conditions its UNet on the empty prompt's.
+torch::Tensor glesam_prompt_context(const std::string& dir, const std::string& prompt);
+
 class SamModel {
  public:
   explicit SamModel(const SamModelOptions& opt);

@@ -3,6 +3,7 @@
 #include "rass/train/ras_stage.hpp"
 #include "rass/train/resshift_stage.hpp"
 #include "rass/train/sam_decoder_stage.hpp"
+#include "rass/train/sam_enhancer_stage.hpp"
 #include "rass/train/scr_stage.hpp"
 #include "rass/train/selftest_stage.hpp"
 #include "rass/train/sinsr_stage.hpp"
@@ -12,7 +13,7 @@
 namespace rass::train {
 
 const std::vector<StageInfo>& all_stages() {
-  static const std::vector<StageInfo> stages = {scr_stage_info(), ras_stage_info(), sam_decoder_stage_info(), sinsr_stage_info(), resshift_stage_info(),
+  static const std::vector<StageInfo> stages = {scr_stage_info(), ras_stage_info(), sam_enhancer_stage_info(), sam_decoder_stage_info(), sinsr_stage_info(), resshift_stage_info(),
                                                  selftest_stage_info(),
                                                  vae_stage_info(), unet_stage_info()};
   return stages;

@@ -1,0 +1,115 @@
+#include "rass/train/sam_enhancer_data.hpp"
+
+#include <filesystem>
+
+#include "rass/batch/inputs.hpp"
+#include "rass/core/error.hpp"
+#include "rass/degrade/pil_resize.hpp"
+#include "rass/degrade/record.hpp"
+#include "rass/io/image_io.hpp"
+#include "rass/model/restore_size.hpp"
+#include "rass/train/pretrain_data.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rass::train {
+
+namespace {
+
+// The image as the stage uses it: 8-bit RGB at size x size (Pillow bicubic).
+Image load_square(const std::string& path, int size) {
+  Image img = model::to_rgb8(read_image(path), path);
+  if (img.width == size && img.height == size) return img;
+  return pil_resize(img, size, size, PilFilter::bicubic);
+}
+
+}  // namespace
+
+SamEnhancerData::SamEnhancerData(const SamEnhancerDataConfig& c, uint64_t seed) : c_(c), seed_(seed) {
+  if (c_.size < 16 || c_.size > 4096) throw_usage("sam-enhancer.size must be 16..4096");
+  if (c_.severity < 1 || c_.severity > 5) throw_usage("sam-enhancer.severity must be 1..5");
+  const bool given_lq = c_.preset == "none";
+  if (!given_lq) {
+    if (!c_.lq.empty())
+      throw_usage("sam-enhancer.lq gives LQ images, but sam-enhancer.preset '" + c_.preset +
+                  "' makes them online: set preset none to train on the given ones");
+    degrade::PipelineConfig p;
+    try {
+      p = degrade::make_preset(c_.preset, c_.severity);
+    } catch (const Error& e) {
+      throw_usage(std::string("sam-enhancer.preset: ") + e.what() + ", or glesam, or none");
+    }
+    if (p.scale != 1 && !p.lq_at_hq_size)
+      throw_usage("sam-enhancer.preset '" + c_.preset + "' has scale " + std::to_string(p.scale) + " and LQ at 1/" +
+                  std::to_string(p.scale) +
+                  " size: the LQ image must keep the HQ size (glesam, lqseg-1/2/3, rass or a single degradation)");
+    degrade::validate(p);
+    if (c_.size < degrade::min_input_side(p))
+      throw_usage("sam-enhancer.size " + std::to_string(c_.size) + " is smaller than preset '" + c_.preset +
+                  "' accepts (" + std::to_string(degrade::min_input_side(p)) + ")");
+    degrade_.push_back(p);
+  }
+  if (c_.images.empty() == c_.manifest.empty())
+    throw_usage(c_.images.empty() ? "no training data: set sam-enhancer.images (a folder of HQ images) or sam-enhancer.manifest"
+                                  : "set sam-enhancer.images or sam-enhancer.manifest, not both");
+  if (!c_.manifest.empty() && !c_.lq.empty())
+    throw_usage("sam-enhancer.lq pairs with sam-enhancer.images; a manifest gives each row's \"lq\"");
+  if (given_lq && c_.manifest.empty() && c_.lq.empty())
+    throw_usage("sam-enhancer.preset none: the LQ images are given, but sam-enhancer.lq (their folder) is not set");
+  std::error_code ec;
+  for (const std::string* d : {&c_.images, &c_.lq})
+    if (!d->empty() && !fs::is_directory(*d, ec))
+      throw_bad_input(*d, "is not a folder (sam-enhancer." + std::string(d == &c_.images ? "images" : "lq") + ")");
+
+  batch::InputSpec spec;
+  spec.allow_stdin = false;
+  spec.roles = {{"HQ image", {"hq", "image"}, true, ""}};
+  if (!c_.manifest.empty()) {
+    spec.roles.push_back({"LQ image", {"lq"}, false, ""});
+    spec.manifest = c_.manifest;
+  } else if (!c_.lq.empty()) {
+    spec.roles.push_back({"LQ image", {"lq"}, true, ""});
+    spec.inputs = {c_.images, c_.lq};
+  } else {
+    spec.inputs = {c_.images};
+  }
+  for (const batch::Item& b : batch::collect_items(spec)) {
+    if (!b.error.empty()) throw Error(ExitCode::bad_input, "training data: " + b.error);
+    SamEnhancerItem it{b.key, b.paths[0], b.paths.size() > 1 ? b.paths[1] : ""};
+    if (given_lq && it.lq.empty())
+      throw_bad_input(c_.manifest, "the row of " + it.hq + " has no \"lq\" image, and sam-enhancer.preset none needs one");
+    if (!given_lq && !it.lq.empty())
+      throw_bad_input(c_.manifest, "the row of " + it.hq + " gives an \"lq\" image, but sam-enhancer.preset '" + c_.preset +
+                                       "' makes the LQ online: set preset none to train on the given ones");
+    items_.push_back(std::move(it));
+  }
+  if (items_.empty()) throw_bad_input(c_.manifest.empty() ? c_.images : c_.manifest, "no training items");
+}
+
+void SamEnhancerData::check() const {
+  for (const SamEnhancerItem& it : items_) {
+    (void)model::to_rgb8(read_image(it.hq), it.hq);
+    if (!it.lq.empty()) (void)model::to_rgb8(read_image(it.lq), it.lq);
+  }
+}
+
+SamEnhancerSample SamEnhancerData::sample(size_t item, int64_t step, int64_t global_index) const {
+  const SamEnhancerItem& it = items_.at(item);
+  SamEnhancerSample s;
+  s.key = it.key;
+  s.hq = load_square(it.hq, c_.size);
+  if (degrade_.empty()) {
+    s.lq = load_square(it.lq, c_.size);
+    return s;
+  }
+  const std::string key = it.key + "@" + sample_draw_key(step, global_index);
+  const degrade::Record rec = degrade::sample_record(degrade_[0], seed_, key, s.hq.width, s.hq.height, 3);
+  s.scale = rec.scale;
+  s.lq = degrade::apply_record(s.hq, rec, key);
+  if (s.lq.width != c_.size || s.lq.height != c_.size)
+    throw_runtime("sam-enhancer: preset '" + c_.preset + "' made a " + std::to_string(s.lq.width) + "x" +
+                  std::to_string(s.lq.height) + " LQ image from a " + std::to_string(c_.size) + " square");
+  return s;
+}
+
+}  // namespace rass::train
