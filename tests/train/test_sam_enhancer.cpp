@@ -17,6 +17,7 @@
 #include "rass/io/image_io.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
+#include "rass/model/merge_lora_tool.hpp"
 #include "rass/model/sam_model.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/train/sam_enhancer_stage.hpp"
@@ -165,6 +166,39 @@ TEST_CASE("sam-enhancer: the export is a GleSAM folder whose enhancer (rass-sam'
   const auto lora = SafeTensorsFile::open(t.path + "/out/glesam_lora.safetensors");
   CHECK(lora->tensors().size() == 2 * 81);
   CHECK(lora->find("unet.conv_in.lora_A.weight") != nullptr);
+  // The adapters alone, merged by rass-merge-lora into SD's UNet expanded
+  // by its expand-channels, give the exported UNet.
+  model::MergeLoraJob job;
+  job.quiet = true;
+  job.command = model::MergeLoraJob::Command::expand_channels;
+  job.model = kFix + "/nn/sd_tiny";
+  job.factor = 8;
+  job.output_dir = t.path + "/x8";
+  REQUIRE(model::run_merge_lora_tool(job) == 0);
+  job.command = model::MergeLoraJob::Command::merge;
+  job.model = t.path + "/x8";
+  job.loras = {{t.path + "/out/glesam_lora.safetensors", 1.0}};
+  job.output_dir = t.path + "/merged";
+  REQUIRE(model::run_merge_lora_tool(job) == 0);
+  {
+    const std::string a = t.path + "/out/unet/diffusion_pytorch_model.safetensors",
+                      b = t.path + "/merged/unet/diffusion_pytorch_model.safetensors";
+    const auto fa = SafeTensorsFile::open(a), fb = SafeTensorsFile::open(b);
+    CHECK(fa->tensors().size() == fb->tensors().size());
+    const std::string base = kFix + "/nn/sd_tiny/unet/diffusion_pytorch_model.safetensors";
+    const auto fs0 = SafeTensorsFile::open(base);
+    size_t changed = 0;
+    for (const TensorView& v : fa->tensors()) {
+      INFO(v.name);
+      const TensorView* w = fb->find(v.name);
+      REQUIRE(w);
+      const torch::Tensor x = model::to_tensor(v, a), y = model::to_tensor(*w, b);
+      CHECK(torch::allclose(x, y, 1e-5, 1e-6));
+      if (const TensorView* o = fs0->find(v.name); o && o->shape == v.shape && !torch::equal(model::to_tensor(*o, base), x))
+        ++changed;
+    }
+    CHECK(changed == 81 - 2);  // every adapted layer's weight but conv_in's and conv_out's (other shapes than SD's)
+  }
   // rass-sam's enhancement on the export equals the reference's x0 / g.
   model::SamModelOptions o;
   o.dir = t.path + "/out";
