@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # GleSAM's decoder fine-tuning (seed 001, its second stage) and what it buys,
-# with rass-train and rass-sam:
+# with rass-train and rass-sam; with SD, its whole training:
+#   0. (SD given) rass-train sam-enhancer: GleSAM's first stage, the latent
+#      enhancer (SD's UNet, channels replicated, LoRA) trained on SAM's
+#      embeddings of IMAGES and their online LQ versions; its export (a
+#      GleSAM folder) is then the model the decoder is fine-tuned in,
 #   1. rass-train sam-decoder: MODEL's mask decoder (a GleSAM folder: on its
 #      enhanced embeddings; plain SAM: on SAM's) fine-tuned on LQ versions of
 #      IMAGES made online by GleSAM's degradation, three clicks per object of
@@ -21,6 +25,9 @@
 #   SKIP       label values that are no object (default 255; 0 with MASKS=binary,
 #              whose evaluation then scores each mask's 255 pixels: give hard 0/255 masks)
 #   PROMPT     evaluation prompts: box, points or box+points (default points, GleSAM's code)
+#   SD         a Stable Diffusion folder: train GleSAM's enhancer first (MODEL: plain SAM)
+#   ENHANCER_STEPS  its steps (default 5 x the decoder's, the paper's 100K / 20K)
+#   FEAT_WEIGHT its feature weight g (default 5, the paper's)
 #   TRAIN_FLAGS more rass-train flags, e.g. "--device cuda --set loop.amp=true"
 #   SAM_FLAGS  more rass-sam flags for the evaluation (eval-lqseg-sam.sh)
 set -euo pipefail
@@ -47,9 +54,21 @@ steps=$(( (epochs * n + batch - 1) / batch ))
 mkdir -p "$out"
 skip_set=()  # a binary mask's object is its 255 pixels: skip is for label maps
 [ "$masks" = binary ] || skip_set=(--set "sam-decoder.skip=[$skip]")
+# A second run resumes a stage that has checkpoints.
+resume_flag() { [ -n "$(ls -A "$1/checkpoints" 2>/dev/null)" ] && echo --resume || true; }
+start=$model
+if [ -n "${SD:-}" ]; then
+  resume=()
+  [ -n "$(resume_flag "$out/enhancer")" ] && resume=(--resume)
+  rass-train sam-enhancer --set sam-enhancer.model="$model" --set sam-enhancer.sd="$SD" \
+    --set sam-enhancer.images="$images" --set sam-enhancer.size="$size" --set sam-enhancer.feat_weight="${FEAT_WEIGHT:-5}" \
+    -o "$out/enhancer" --steps "${ENHANCER_STEPS:-$((5 * steps))}" --batch "$batch" -q \
+    ${resume[@]+"${resume[@]}"} ${train_flags[@]+"${train_flags[@]}"}
+  start=$out/enhancer/final
+fi
 resume=()
-[ -n "$(ls -A "$out/train/checkpoints" 2>/dev/null)" ] && resume=(--resume)
-rass-train sam-decoder --set sam-decoder.model="$model" --set sam-decoder.images="$images" \
+[ -n "$(resume_flag "$out/train")" ] && resume=(--resume)
+rass-train sam-decoder --set sam-decoder.model="$start" --set sam-decoder.images="$images" \
   --set sam-decoder.labels="$labels" --set sam-decoder.masks="$masks" ${skip_set[@]+"${skip_set[@]}"} \
   --set sam-decoder.size="$size" -o "$out/train" --steps "$steps" --batch "$batch" -q \
   ${resume[@]+"${resume[@]}"} ${train_flags[@]+"${train_flags[@]}"}

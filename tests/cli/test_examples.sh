@@ -44,6 +44,13 @@ cp gd/summary.tsv gd-first.tsv
 expect_exit 0 "train-glesam-decoder.sh again (resumed)" -- env EPOCHS=1 BATCH=2 SIZE=64 \
   bash "$E/train-glesam-decoder.sh" "$FIX/nn/sam_tiny" sc/images sc/labels gd
 cmp -s gd/summary.tsv gd-first.tsv || fail "train-glesam-decoder.sh: a rerun gives another summary"
+# With SD: GleSAM's whole training (the enhancer, then the decoder in its export).
+expect_exit 0 "train-glesam-decoder.sh with SD" -- env EPOCHS=1 BATCH=2 SIZE=64 ENHANCER_STEPS=2 SD="$FIX/nn/sd_tiny" \
+  bash "$E/train-glesam-decoder.sh" "$FIX/nn/sam_tiny" sc/images sc/labels gle
+[ -s gle/enhancer/final/unet/diffusion_pytorch_model.safetensors ] || fail "train-glesam-decoder.sh: no enhancer"
+[ -s gle/train/final/unet/diffusion_pytorch_model.safetensors ] || fail "train-glesam-decoder.sh: the decoder's folder lacks the enhancer"
+grep -q '"enhancer"' gle/train/final/sam.json || fail "train-glesam-decoder.sh: the tuned folder is not GleSAM's"
+[ "$(wc -l <gle/summary.tsv)" = 5 ] || fail "train-glesam-decoder.sh with SD: a header and 4 sets expected: $(cat gle/summary.tsv)"
 
 # eval-sr-samsr.sh: x4 SR of the scenes with the tiny SAMSR model, both
 # noises scored (a header and one row per noise, each of the 2 images).

@@ -23,7 +23,7 @@ expect_exit 0 "--help lists sam-enhancer" -- "$R" --help
 grep -q sam-enhancer "$T/.out" || fail "--help lacks sam-enhancer"
 expect_exit 0 "--print-config" -- "$R" sam-enhancer "${SET[@]}" --print-config
 for key in '"optimizer": "adamw"' '"lr": 0.0001' '"weight_decay": 0.01' '"clip_grad_norm": 10.0' '"batch": 4' \
-           '"warmup_steps": 500' '"warmup_factor": 0.0' '"preset": "glesam"' '"lora_rank": 8' '"feat_weight": 5.0' \
+           '"warmup_steps": 500' '"warmup_factor": 0.0' '"preset": "glesam"' '"lora_rank": 8' '"feat_weight": 0.0' '"timestep": -1' \
            '"downsamplers.0.conv"'; do
   grep -qF "$key" "$T/.out" || fail "--print-config lacks $key"
 done
@@ -66,6 +66,23 @@ cmp -s "$T/half/final/glesam_lora.safetensors" "$T/run/final/glesam_lora.safeten
 expect_exit 0 "given LQ" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhancer.lq="$T/lq" --set sam-enhancer.preset=none \
   -o "$T/given" --steps 1 --batch 2 -q
 [ -s "$T/given/final/glesam_lora.safetensors" ] || fail "no export from given LQ images"
+
+# A GleSAM folder as the start (no sd): its enhancer's g and T carry over unless set.
+expect_exit 0 "g 3, T 7" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhancer.feat_weight=3 --set sam-enhancer.timestep=7 \
+  -o "$T/g3" --steps 1 --batch 2 -q
+expect_exit 0 "fine-tuning that enhancer" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhancer.model="$T/g3/final" \
+  --set sam-enhancer.sd= -o "$T/g3b" --steps 1 --batch 2 -q
+grep -q '"feat_weight": 3' "$T/g3b/final/sam.json" && grep -q '"timestep": 7' "$T/g3b/final/sam.json" ||
+  fail "the start folder's g and T were not kept: $(cat "$T/g3b/final/sam.json")"
+expect_exit 0 "a GleSAM folder with sd" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhancer.model="$T/g3/final" \
+  -o "$T/g3c" --steps 1 --batch 2
+stderr_has "has an enhancer" "the replaced enhancer is named"
+
+# loop.dtype bf16: SAM's frozen encoder in bf16 (another loss than float32's).
+expect_exit 0 "bf16 encoder" -- "$R" sam-enhancer "${SET[@]}" -o "$T/bf" --steps 1 --batch 2 --dtype bf16 -q
+expect_exit 0 "fp32 encoder" -- "$R" sam-enhancer "${SET[@]}" -o "$T/f32" --steps 1 --batch 2 -q
+cmp -s <(grep -o '"loss_mse":[^,}]*' "$T/bf/log.jsonl") <(grep -o '"loss_mse":[^,}]*' "$T/f32/log.jsonl") &&
+  fail "--dtype bf16 changed nothing"
 
 # Refusals, before any step.
 expect_exit 2 "LQ images with an online preset" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhancer.lq="$T/lq" -o "$T/x1" -q

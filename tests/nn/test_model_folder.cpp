@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "rass/core/error.hpp"
@@ -117,6 +118,43 @@ TEST_CASE("FolderWriter: an existing destination is refused or replaced whole") 
     w.commit();
   }
   CHECK(fs::is_directory(t.path + "/new"));
+}
+
+TEST_CASE("FolderWriter: an export that another run made while this writer worked is left to it") {
+  TempDir t;
+  fs::create_directories(t.path + "/runA");
+  fs::create_directories(t.path + "/runB");
+  // Run B's writer starts while the folder is free (as two runs started at once)...
+  model::FolderWriter::set_export_run(t.path + "/runB");
+  auto b = std::make_unique<model::FolderWriter>(t.path + "/exp", model::FolderWriter::Existing::replace);
+  put(b->tmp() + "/weights", "B");
+  // ... run A exports there first ...
+  model::FolderWriter::set_export_run(t.path + "/runA");
+  {
+    model::FolderWriter a(t.path + "/exp", model::FolderWriter::Existing::replace);
+    put(a.tmp() + "/weights", "A");
+    a.commit();
+  }
+  // ... and B's commit is refused: A's export stays.
+  model::FolderWriter::set_export_run(t.path + "/runB");
+  try {
+    b->commit();
+    FAIL("run B replaced run A's export");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 2);
+    CHECK(std::string(e.what()).find("another run") != std::string::npos);
+  }
+  b.reset();
+  CHECK(get(t.path + "/exp/weights") == "A");
+  // A's own next export replaces it.
+  model::FolderWriter::set_export_run(t.path + "/runA/.");
+  {
+    model::FolderWriter a(t.path + "/exp", model::FolderWriter::Existing::replace);
+    put(a.tmp() + "/weights", "A2");
+    a.commit();
+  }
+  CHECK(get(t.path + "/exp/weights") == "A2");
+  model::FolderWriter::set_export_run("");
 }
 
 TEST_CASE("FolderWriter empty_only: takes over an empty folder, never one that filled meanwhile or a link") {

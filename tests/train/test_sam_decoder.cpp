@@ -396,7 +396,7 @@ TEST_CASE("sam-decoder: bad settings and data stop before the first step, naming
   expect_error(with("focal_alpha", 2), ExitCode::usage, "focal_alpha must be in 0.0..1.0");
   expect_error(with("masks", "instances"), ExitCode::usage, "sam-decoder.masks");
   expect_error(with("prompt", "clicks"), ExitCode::usage, "points");
-  expect_error(with("preset", "realesrgan-x4"), ExitCode::usage, "keep the mask's size");
+  expect_error(with("preset", "realesrgan-x4"), ExitCode::usage, "keep the HQ size");
   expect_error(with("enhance", "maybe"), ExitCode::usage, "sam-decoder.enhance");
   expect_error(with("enhance", "on"), ExitCode::usage, "no enhancer");
   expect_error(with("model", kFix + "/nn/sam2_tiny"), ExitCode::usage, "SAM 2");

@@ -264,6 +264,15 @@ void FolderWriter::commit() {
   if (existing_ == Existing::replace) {
     std::string run_lines;
     if (!export_run().empty()) {
+      // The run checked the folder's owner when it started; another run may
+      // have exported there since (two runs started at once).
+      const std::string owner = export_owner(dst_);
+      std::error_code ec1, ec2;
+      if (!owner.empty() && fs::weakly_canonical(fs::absolute(owner), ec1).lexically_normal() !=
+                                fs::weakly_canonical(fs::absolute(export_run()), ec2).lexically_normal())
+        throw_usage(dst_ + " became the export of another run (" + owner +
+                    ") while this one ran, and is left to it; this run's checkpoints are kept: --resume with "
+                    "another loop.export_dir exports them");
       run_lines = "run: " + export_run() + "\n";
       // Inside the run's folder (the default OUT/final): also the way up to
       // it, which stays true when the run folder moves.

@@ -10,6 +10,7 @@
 #include "rass/io/image_io.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/sam_prompts.hpp"
+#include "rass/train/same_size_lq.hpp"
 
 namespace rass::train {
 
@@ -59,25 +60,8 @@ SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c
   if (c_.severity < 1 || c_.severity > 5) throw_usage("sam-decoder.severity must be 1..5");
   want_points_ = c_.prompt != "box";
   want_box_ = c_.prompt != "points";
-  if (!c_.preset.empty() && c_.preset != "none") {
-    degrade::PipelineConfig p;
-    try {
-      p = degrade::make_preset(c_.preset, c_.severity);
-    } catch (const Error& e) {
-      throw_usage(std::string("sam-decoder.preset: ") + e.what() + ", or glesam, or none");
-    }
-    if (p.scale != 1 && !p.lq_at_hq_size)
-      throw_usage("sam-decoder.preset '" + c_.preset + "' has scale " + std::to_string(p.scale) +
-                  " and LQ at 1/" + std::to_string(p.scale) +
-                  " size: the LQ image must keep the mask's size (glesam, lqseg-1/2/3, rass or a single degradation)");
-    degrade_.push_back(p);
-  }
-  for (const degrade::PipelineConfig& p : degrade_) {
-    degrade::validate(p);
-    if (c_.size < degrade::min_input_side(p))
-      throw_usage("sam-decoder.size " + std::to_string(c_.size) + " is smaller than preset '" + c_.preset +
-                  "' accepts (" + std::to_string(degrade::min_input_side(p)) + ")");
-  }
+  if (!c_.preset.empty() && c_.preset != "none")
+    degrade_.push_back(same_size_lq_preset("sam-decoder", c_.preset, c_.severity, c_.size));
   items_ = list_image_pairs(c_, "image/mask pairs");
 }
 
@@ -173,14 +157,8 @@ SamDecoderSample SamDecoderData::sample(size_t item, int64_t step, int64_t sampl
     s.lq = std::move(hq);
     return s;
   }
-  // Preset glesam draws each sample's downsampling factor (rec.scale).
-  const std::string key = s.key + "@" + draw_key;
-  const degrade::Record rec = degrade::sample_record(degrade_[0], seed_, key, hq.width, hq.height, 3);
-  s.scale = rec.scale;
-  s.lq = degrade::apply_record(hq, rec, key);
-  if (s.lq.width != c_.size || s.lq.height != c_.size)
-    throw_runtime("sam-decoder: preset '" + c_.preset + "' made a " + std::to_string(s.lq.width) + "x" +
-                  std::to_string(s.lq.height) + " LQ image from a " + std::to_string(c_.size) + " square");
+  // Preset glesam draws each sample's downsampling factor.
+  s.lq = same_size_lq(degrade_[0], seed_, s.key + "@" + draw_key, hq, &s.scale);
   return s;
 }
 

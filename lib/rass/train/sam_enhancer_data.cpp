@@ -5,10 +5,11 @@
 #include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
 #include "rass/degrade/pil_resize.hpp"
-#include "rass/degrade/record.hpp"
 #include "rass/io/image_io.hpp"
 #include "rass/model/restore_size.hpp"
+#include "rass/train/image_pairs.hpp"
 #include "rass/train/pretrain_data.hpp"
+#include "rass/train/same_size_lq.hpp"
 
 namespace fs = std::filesystem;
 
@@ -33,21 +34,7 @@ SamEnhancerData::SamEnhancerData(const SamEnhancerDataConfig& c, uint64_t seed) 
     if (!c_.lq.empty())
       throw_usage("sam-enhancer.lq gives LQ images, but sam-enhancer.preset '" + c_.preset +
                   "' makes them online: set preset none to train on the given ones");
-    degrade::PipelineConfig p;
-    try {
-      p = degrade::make_preset(c_.preset, c_.severity);
-    } catch (const Error& e) {
-      throw_usage(std::string("sam-enhancer.preset: ") + e.what() + ", or glesam, or none");
-    }
-    if (p.scale != 1 && !p.lq_at_hq_size)
-      throw_usage("sam-enhancer.preset '" + c_.preset + "' has scale " + std::to_string(p.scale) + " and LQ at 1/" +
-                  std::to_string(p.scale) +
-                  " size: the LQ image must keep the HQ size (glesam, lqseg-1/2/3, rass or a single degradation)");
-    degrade::validate(p);
-    if (c_.size < degrade::min_input_side(p))
-      throw_usage("sam-enhancer.size " + std::to_string(c_.size) + " is smaller than preset '" + c_.preset +
-                  "' accepts (" + std::to_string(degrade::min_input_side(p)) + ")");
-    degrade_.push_back(p);
+    degrade_.push_back(same_size_lq_preset("sam-enhancer", c_.preset, c_.severity, c_.size));
   }
   if (c_.images.empty() == c_.manifest.empty())
     throw_usage(c_.images.empty() ? "no training data: set sam-enhancer.images (a folder of HQ images) or sam-enhancer.manifest"
@@ -61,15 +48,25 @@ SamEnhancerData::SamEnhancerData(const SamEnhancerDataConfig& c, uint64_t seed) 
     if (!d->empty() && !fs::is_directory(*d, ec))
       throw_bad_input(*d, "is not a folder (sam-enhancer." + std::string(d == &c_.images ? "images" : "lq") + ")");
 
+  if (!c_.lq.empty()) {
+    // Two folders paired by key, named as the stage's settings name them.
+    ImagePairSource src;
+    src.images = c_.images;
+    src.labels = c_.lq;
+    src.match_stem = c_.match_stem;
+    src.image_role = "HQ image";
+    src.label_role = "LQ image";
+    src.stage = "sam-enhancer";
+    src.labels_key = "lq";
+    for (const ImagePair& p : list_image_pairs(src, "HQ/LQ pairs")) items_.push_back({p.key, p.image, p.label});
+    return;
+  }
   batch::InputSpec spec;
   spec.allow_stdin = false;
   spec.roles = {{"HQ image", {"hq", "image"}, true, ""}};
   if (!c_.manifest.empty()) {
     spec.roles.push_back({"LQ image", {"lq"}, false, ""});
     spec.manifest = c_.manifest;
-  } else if (!c_.lq.empty()) {
-    spec.roles.push_back({"LQ image", {"lq"}, true, ""});
-    spec.inputs = {c_.images, c_.lq};
   } else {
     spec.inputs = {c_.images};
   }
@@ -102,13 +99,7 @@ SamEnhancerSample SamEnhancerData::sample(size_t item, int64_t step, int64_t glo
     s.lq = load_square(it.lq, c_.size);
     return s;
   }
-  const std::string key = it.key + "@" + sample_draw_key(step, global_index);
-  const degrade::Record rec = degrade::sample_record(degrade_[0], seed_, key, s.hq.width, s.hq.height, 3);
-  s.scale = rec.scale;
-  s.lq = degrade::apply_record(s.hq, rec, key);
-  if (s.lq.width != c_.size || s.lq.height != c_.size)
-    throw_runtime("sam-enhancer: preset '" + c_.preset + "' made a " + std::to_string(s.lq.width) + "x" +
-                  std::to_string(s.lq.height) + " LQ image from a " + std::to_string(c_.size) + " square");
+  s.lq = same_size_lq(degrade_[0], seed_, it.key + "@" + sample_draw_key(step, global_index), s.hq, &s.scale);
   return s;
 }
 

@@ -32,6 +32,7 @@ namespace rass::train {
 
 struct SamEnhancerDataConfig {
   std::string images, lq, manifest;
+  bool match_stem = false;  // with lq: pair by file name, not relative path
   int size = 512;
   std::string preset = "glesam";  // a rass-degrade preset keeping the size, or none (LQ given)
   int severity = 3;               // single-degradation presets: 1..5

@@ -46,9 +46,11 @@ const char* kAdapter = "default";
 
 ojson sam_enhancer_defaults() {
   // train_glesam_denoising_unet_multi_dataset.sh and its dataset options.
-  return ojson{{"model", ""},        {"sd", ""},           {"feat_weight", 5.0},      {"timestep", 1},
+  // feat_weight 0 and timestep -1: the start folder's enhancer's (GleSAM
+  // folders), else the paper's g 5 and T 1.
+  return ojson{{"model", ""},        {"sd", ""},           {"feat_weight", 0.0},      {"timestep", -1},
                {"lora_rank", 8},     {"lora_alpha", 8.0},  {"lora_targets", glesam_lora_targets()},
-               {"loss_space", "scaled"}, {"images", ""},   {"lq", ""},                {"manifest", ""},
+               {"loss_space", "scaled"}, {"images", ""},   {"lq", ""},                {"manifest", ""}, {"match_stem", false},
                {"size", 512},        {"preset", "glesam"}, {"severity", 3},           {"check_data", true}};
 }
 
@@ -81,8 +83,8 @@ SamEnhancerSettings parse_sam_enhancer_settings(const ojson& in) {
   if (s.model.empty())
     throw_usage("sam-enhancer.model: give the SAM folder whose embeddings the enhancer learns (scripts/convert_sam.py -o DIR)");
   s.sd = j.str("sd");
-  s.feat_weight = j.num("feat_weight", 1e-6, 1e6);
-  s.timestep = int(j.integer("timestep", 0, 100000));
+  s.feat_weight = j.num("feat_weight", 0, 1e6);
+  s.timestep = int(j.integer("timestep", -1, 100000));
   s.lora_rank = j.integer("lora_rank", 1, 1024);
   s.lora_alpha = j.num("lora_alpha", 1e-9, 1e9);
   const ojson& t = j.at("lora_targets");
@@ -99,6 +101,7 @@ SamEnhancerSettings parse_sam_enhancer_settings(const ojson& in) {
   s.data.images = j.str("images");
   s.data.lq = j.str("lq");
   s.data.manifest = j.str("manifest");
+  s.data.match_stem = j.flag("match_stem");
   s.data.size = int(j.integer("size", 16, 4096));
   s.data.preset = j.str("preset");
   s.data.severity = int(j.integer("severity", 1, 5));
@@ -123,7 +126,14 @@ SamEnhancerStage::SamEnhancerStage(const SamEnhancerSettings& s, const StageEnv&
   } else {
     require_folder(s_.sd, "sam-enhancer.sd takes a diffusers Stable Diffusion folder (unet/, text_encoder/, tokenizer/, scheduler/)");
     text_dir_ = s_.sd;
+    if (cfg.enhancer && env_.rank == 0 && !env_.quiet)
+      std::fprintf(stderr, "%s: sam-enhancer: %s has an enhancer; a new one is trained from %s's UNet in its place "
+                           "(leave sam-enhancer.sd empty to fine-tune the folder's own)\n",
+                   env_.prog.c_str(), s_.model.c_str(), s_.sd.c_str());
   }
+  // Unset (0, -1): the start folder's enhancer's, else the paper's.
+  if (s_.feat_weight <= 0) s_.feat_weight = cfg.enhancer ? cfg.feat_weight : 5.0;
+  if (s_.timestep < 0) s_.timestep = cfg.enhancer ? cfg.timestep : 1;
   unet_dir_ = text_dir_ + "/unet";
   // The data before the weights: a bad setting or image stops the run at once.
   data_ = std::make_unique<SamEnhancerData>(s_.data, env_.seed);
@@ -136,7 +146,8 @@ SamEnhancerStage::SamEnhancerStage(const SamEnhancerSettings& s, const StageEnv&
   o.robust = "off";
   o.hq = "off";
   o.device = env_.device.str();
-  o.dtype = "fp32";
+  // loop.dtype: the frozen image encoder's compute (the UNet and its adapters train in float32).
+  o.dtype = env_.dtype == torch::kBFloat16 ? "bf16" : env_.dtype == torch::kHalf ? "fp16" : "fp32";
   sam_ = std::make_unique<model::SamModel>(o);
   for (auto& p : sam_->sam->parameters()) p.set_requires_grad(false);
   // The export links these folders' files: a loop or a dangling link there is found now.
@@ -177,7 +188,7 @@ SamEnhancerStage::SamEnhancerStage(const SamEnhancerSettings& s, const StageEnv&
   for (const std::string& t : s_.lora_targets)
     if (!used.count(t)) unmatched += (unmatched.empty() ? "'" : ", '") + t + "'";
   if (!unmatched.empty())
-    throw_usage("sam-enhancer.lora_targets: " + unmatched + " match no LoRA-capable layer of " + unet_dir_);
+    throw_usage("sam-enhancer.lora_targets: no LoRA-capable layer of " + unet_dir_ + " ends with " + unmatched);
   nn::add_lora(*unet_, kAdapter, s_.lora_rank, s_.lora_alpha, s_.lora_targets);
   // Keyed initialisation (the same in every process and on every run of a seed).
   for (auto& [path, layer] : nn::lora_layers(*unet_))
@@ -235,7 +246,7 @@ torch::Tensor SamEnhancerStage::encoder_input(const Image& rgb) const {
   x = (x - torch::tensor({m[0], m[1], m[2]}, torch::kFloat).view({1, 3, 1, 1})) /
       torch::tensor({sd[0], sd[1], sd[2]}, torch::kFloat).view({1, 3, 1, 1});
   x = F::pad(x, F::PadFuncOptions({0, S - f.resized_width, 0, S - f.resized_height}));
-  return x.contiguous().to(env_.device);
+  return x.contiguous().to(env_.device, sam_->dtype);
 }
 
 torch::Tensor SamEnhancerStage::embed(const torch::Tensor& pixels) const {
@@ -337,7 +348,8 @@ void SamEnhancerStage::export_model(const std::string& dir) {
          {"writer", "rass-train sam-enhancer"}});
   ojson cfg = read_json_file(s_.model + "/sam.json");
   cfg["enhancer"] = ojson{{"feat_weight", s_.feat_weight}, {"timestep", s_.timestep}, {"prompt", ""}};
-  cfg["source"] = std::string("rass-train sam-enhancer ") + rass::version() + " from " + s_.model + " and " + text_dir_;
+  cfg["source"] = std::string("rass-train sam-enhancer ") + rass::version() + " from " + s_.model +
+                  (text_dir_ == s_.model ? "" : " and " + text_dir_);
   write_file_atomic((tmp / "sam.json").string(), json_file_text(cfg, (tmp / "sam.json").string(), 1) + "\n");
   w.commit();
 }

@@ -58,8 +58,8 @@ const std::vector<std::string>& glesam_lora_targets();
 struct SamEnhancerSettings {
   std::string model;  // the SAM v1 folder (its image encoder; a GleSAM folder: its enhancer is the start)
   std::string sd;     // the diffusers SD folder of the UNet, text encoder, tokenizer and scheduler ("" = model's enhancer)
-  double feat_weight = 5;        // g (FDA): 5 in the paper, 3 in GleSAM's demo
-  int timestep = 1;              // T (its conditioning_timestep)
+  double feat_weight = 0;        // g (FDA): 5 in the paper, 3 in GleSAM's demo; 0: the start's enhancer's, else 5
+  int timestep = -1;             // T (its conditioning_timestep); -1: the start's enhancer's, else 1
   int64_t lora_rank = 8;
   double lora_alpha = 8;
   std::vector<std::string> lora_targets;
