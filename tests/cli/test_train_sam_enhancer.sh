@@ -93,6 +93,9 @@ expect_exit 2 "a SAM 2 folder" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhanc
 stderr_has "SAM 2" "SAM 2 is named"
 expect_exit 2 "an unknown setting" -- "$R" sam-enhancer "${SET[@]}" --set sam-enhancer.feat_wieght=3 -o "$T/x4" -q
 stderr_has "feat_wieght" "the setting is named"
+echo x > "$T/afile"
+expect_exit 2 "-o a file" -- "$R" sam-enhancer "${SET[@]}" -o "$T/afile" -q
+stderr_has "loop.out_dir" "the output setting is named"
 expect_exit 2 "a run inside the SD folder" -- "$R" sam-enhancer "${SET[@]}" -o "$SD/run" -q
 [ -e "$SD/run" ] && fail "a folder was made inside the SD folder"
 cp "$T/hq/a.png" "$T/trunc.png" && head -c 300 "$T/trunc.png" > "$T/hq/a.png"

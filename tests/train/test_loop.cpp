@@ -5,7 +5,9 @@
 #include "nn/torch_doctest.hpp"  // first: drops c10's glog-style CHECK
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <torch/torch.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -336,6 +338,26 @@ TEST_CASE("resume refuses a checkpoint of another configuration, naming the keys
   odd.batch = 3;
   auto s4 = test::selftest(11);
   CHECK_THROWS_AS(run_training(*s4, odd, nullptr), Error);
+}
+
+TEST_CASE("config_differences: one input spelled two ways is the same; other paths and values differ") {
+  test::TempDir tmp;
+  const std::string d = tmp / "data";
+  std::filesystem::create_directories(d + "/hq");
+  std::filesystem::create_directories(d + "/lq");
+  std::filesystem::create_directory_symlink(d + "/hq", d + "/link");
+  const auto cfg = [](const std::string& images, double lr) {
+    return nlohmann::ordered_json{{"loop", {{"lr", lr}}}, {"st", {{"images", images}}}};
+  };
+  const std::set<std::string> none;
+  for (const std::string& same : {d + "/hq/", d + "/./hq", d + "/lq/../hq", d + "/link"}) {
+    INFO(same);
+    CHECK(config_differences(cfg(d + "/hq", 1), cfg(same, 1), none).empty());
+  }
+  CHECK(config_differences(cfg(d + "/hq", 1), cfg(d + "/lq", 1), none) == std::vector<std::string>{"st.images"});
+  // A path that no longer exists is compared as text.
+  CHECK(config_differences(cfg(d + "/gone", 1), cfg(d + "/gone/", 1), none) == std::vector<std::string>{"st.images"});
+  CHECK(config_differences(cfg(d + "/hq", 1), cfg(d + "/hq/", 2), none) == std::vector<std::string>{"loop.lr"});
 }
 
 namespace {

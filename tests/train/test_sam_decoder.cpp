@@ -555,6 +555,24 @@ TEST_CASE("check_export_dir: the export never holds an input or the run, nor lie
   CHECK_NOTHROW(check_export_dir(t.path + "/exports/a", t.path + "/run", inputs));
 }
 
+TEST_CASE("check_export_writable: an export that could not be written is refused before the run") {
+  test::TempDir t;
+  CHECK_NOTHROW(check_export_writable(t.path + "/exports/a/b"));  // the writer makes the missing folders
+  CHECK_NOTHROW(check_export_writable(t.path + "/final/"));
+  // A read-only place (a container's /proc/sys), where root too cannot write.
+  for (const std::string ro : {"/proc/sys", "/proc/sys/kernel"}) {
+    if (::access(ro.c_str(), W_OK) == 0) continue;
+    try {
+      check_export_writable(ro + "/rass-export/x");
+      FAIL("accepted an export under " << ro);
+    } catch (const Error& e) {
+      CHECK(e.code() == ExitCode::usage);
+      CHECK(std::string(e.what()).find("loop.export_dir") != std::string::npos);
+      CHECK(std::string(e.what()).find("cannot write in " + ro) != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("the loop refuses start weights whose trainable tensors hold NaN, naming the tensor (exit 3)") {
   test::TempDir t;
   write_data(t.path + "/d", 1, 64, true);

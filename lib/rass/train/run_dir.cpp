@@ -161,4 +161,19 @@ void check_export_dir(const std::string& export_dir, const std::string& out_dir,
     throw_usage("loop.export_dir " + export_dir + " lies in the run's checkpoints folder; choose another");
 }
 
+void check_export_writable(const std::string& export_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(export_dir, ec).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  // The temporary and the old folder go beside the export: its parent, or
+  // the nearest folder above that exists (the writer makes the rest).
+  for (p = p.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path())
+    if (p == p.root_path()) break;
+  if (p.empty()) return;
+  if (::access(p.c_str(), W_OK | X_OK) != 0)
+    throw_usage("loop.export_dir " + export_dir + ": cannot write in " + p.string() + " (" + std::strerror(errno) +
+                "), where the export is made; choose another");
+}
+
 }  // namespace rass::train

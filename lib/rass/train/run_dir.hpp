@@ -55,4 +55,10 @@ void check_output_outside_inputs(const std::string& what, const std::string& dir
 void check_export_dir(const std::string& export_dir, const std::string& out_dir, const std::vector<std::string>& inputs,
                       const std::vector<std::string>& file_folders = {});
 
+// The export is written beside its folder (a temporary, renamed into place):
+// the nearest existing folder on its way must let this process write there,
+// or the run is refused now (exit 2 naming loop.export_dir), not after its
+// last step.
+void check_export_writable(const std::string& export_dir);
+
 }  // namespace rass::train

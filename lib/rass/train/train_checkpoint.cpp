@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <dirent.h>
 
+#include <filesystem>
+
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -134,7 +136,14 @@ void diff(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b, cons
     }
     return;
   }
-  if (a != b) out.push_back(at.empty() ? "(the whole configuration)" : at);
+  if (a == b) return;
+  // One file or folder spelled two ways ("data/hq" and "./data/hq/", a
+  // relative and an absolute path, a link) is the same input.
+  if (a.is_string() && b.is_string() && !a.get<std::string>().empty() && !b.get<std::string>().empty()) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(a.get<std::string>(), b.get<std::string>(), ec) && !ec) return;
+  }
+  out.push_back(at.empty() ? "(the whole configuration)" : at);
 }
 }  // namespace
 

@@ -52,7 +52,9 @@ void prune_checkpoints(const std::string& dir, int keep);
 
 // The dotted keys ("loop.lr", "scr.rank", "stage") whose values differ
 // between two configurations, or exist in one only; keys in `ignore` (dotted)
-// are not compared.
+// are not compared. Two strings that name the same existing file or folder
+// (spelled differently: relative or absolute, a trailing slash, a link) do
+// not differ.
 std::vector<std::string> config_differences(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b,
                                             const std::set<std::string>& ignore);
 

@@ -73,6 +73,8 @@ int run_train_tool(const TrainJob& job) {
     const std::vector<std::string> inputs = input_directories(config.at(info->name), info->name);
     check_output_outside_inputs("loop.out_dir", c.out_dir, inputs);
     std::error_code ec;
+    if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
+      throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
     // The default export (OUT/final) too: an earlier version's export there
     // holds no mark, and is refused now rather than after the last step.
     const std::string export_dir = c.export_dir.empty() ? path_join(c.out_dir, "final") : c.export_dir;
@@ -83,10 +85,9 @@ int run_train_tool(const TrainJob& job) {
     }
     check_export_dir(export_dir, c.out_dir, input_directories(config.at(info->name), info->name, /*listed=*/true),
                      input_file_folders(config.at(info->name), info->name));
+    check_export_writable(export_dir);
     // This run's exports name it in their mark: another run does not replace them.
     model::FolderWriter::set_export_run(batch::OutputGuard::normalised_path(c.out_dir));
-    if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
-      throw_usage("loop.out_dir " + c.out_dir + " exists and is not a directory");
   }
 
   StageEnv env;
