@@ -559,9 +559,28 @@ TEST_CASE("check_export_writable: an export that could not be written is refused
   test::TempDir t;
   CHECK_NOTHROW(check_export_writable(t.path + "/exports/a/b"));  // the writer makes the missing folders
   CHECK_NOTHROW(check_export_writable(t.path + "/final/"));
-  // A read-only place (a container's /proc/sys), where root too cannot write.
-  for (const std::string ro : {"/proc/sys", "/proc/sys/kernel"}) {
-    if (::access(ro.c_str(), W_OK) == 0) continue;
+  {
+    std::ofstream(t.path + "/afile") << "x";
+    try {
+      check_export_writable(t.path + "/afile/sub/final");
+      FAIL("accepted an export below a file");
+    } catch (const Error& e) {
+      CHECK(e.code() == ExitCode::usage);
+      CHECK(std::string(e.what()).find("is not a folder") != std::string::npos);
+    }
+  }
+  // A read-only place: a folder without write permission (not for root), a
+  // container's read-only /proc/sys (root too cannot write there).
+  std::vector<std::string> places;
+  if (::geteuid() != 0) {
+    fs::create_directories(t.path + "/ro");
+    fs::permissions(t.path + "/ro", fs::perms::owner_read | fs::perms::owner_exec);
+    places.push_back(t.path + "/ro");
+  }
+  for (const std::string ro : {"/proc/sys", "/proc/sys/kernel"})
+    if (::access(ro.c_str(), W_OK) != 0) places.push_back(ro);
+  if (places.empty()) MESSAGE("no read-only place here: the refusal is not exercised");
+  for (const std::string& ro : places) {
     try {
       check_export_writable(ro + "/rass-export/x");
       FAIL("accepted an export under " << ro);

@@ -53,7 +53,7 @@ const std::set<std::string>& resume_free_keys() {
       "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s",
       // Whether the data is read once before the first step changes no weight.
       "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data",
-      "resshift.check_data"};
+      "resshift.check_data", "sam-enhancer.check_data"};
   return k;
 }
 

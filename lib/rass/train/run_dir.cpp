@@ -171,6 +171,8 @@ void check_export_writable(const std::string& export_dir) {
   for (p = p.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path())
     if (p == p.root_path()) break;
   if (p.empty()) return;
+  if (!fs::is_directory(p, ec))
+    throw_usage("loop.export_dir " + export_dir + ": " + p.string() + " on its way is not a folder; choose another");
   if (::access(p.c_str(), W_OK | X_OK) != 0)
     throw_usage("loop.export_dir " + export_dir + ": cannot write in " + p.string() + " (" + std::strerror(errno) +
                 "), where the export is made; choose another");

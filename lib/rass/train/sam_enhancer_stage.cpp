@@ -22,6 +22,7 @@
 #include "rass/model/config.hpp"
 #include "rass/model/lora_surgery.hpp"
 #include "rass/model/model_folder.hpp"
+#include "rass/nn/autocast.hpp"
 #include "rass/nn/ddpm.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/train/pretrain_data.hpp"
@@ -251,6 +252,7 @@ torch::Tensor SamEnhancerStage::encoder_input(const Image& rgb) const {
 
 torch::Tensor SamEnhancerStage::embed(const torch::Tensor& pixels) const {
   torch::NoGradGuard ng;
+  const nn::AutocastPause frozen;  // SAM's encoder in loop.dtype, not loop.amp's (the release autocasts the UNet only)
   return sam_->sam->image_encoder.ptr()->forward(pixels).to(torch::kFloat).detach();
 }
 
@@ -341,10 +343,15 @@ void SamEnhancerStage::export_model(const std::string& dir) {
   write((tmp / "unet" / model::canonical_weight_name("unet")).string(), merged,
         {{"format", "pt"}, {"rass", "rass-train sam-enhancer: GleSAM's UNet with its LoRA merged"}});
   write_file_atomic((tmp / "unet" / "config.json").string(), json_file_text(unet_config_, "unet/config.json", 2) + "\n");
+  // The adapters' base: SD's UNet expanded (rass-merge-lora expand-channels),
+  // or the start GleSAM folder's UNet, whose own adapters are merged in it.
   write((tmp / "glesam_lora.safetensors").string(), adapters,
         {{"format", "pt"},
          {"rank", std::to_string(s_.lora_rank)},
-         {"lora_alpha", std::to_string(s_.lora_alpha)},
+         {"lora_alpha", ojson(s_.lora_alpha).dump()},
+         {"base", s_.sd.empty() ? unet_dir_ + " (a GleSAM enhancer, its adapters merged)"
+                                : unet_dir_ + " with conv_in/conv_out replicated to " +
+                                      std::to_string(unet_config_["in_channels"].get<int64_t>()) + " channels"},
          {"writer", "rass-train sam-enhancer"}});
   ojson cfg = read_json_file(s_.model + "/sam.json");
   cfg["enhancer"] = ojson{{"feat_weight", s_.feat_weight}, {"timestep", s_.timestep}, {"prompt", ""}};
