@@ -75,6 +75,26 @@ void load_adapters(SamEnhancerStage& st, const Ref& ref) {
     if (nn::is_lora_parameter(p.key())) p.value().copy_(ref("lora." + p.key()));
 }
 
+// Two UNet folders' weights hold the same tensors (within float rounding);
+// returns how many differ from `base`'s of the same name and shape.
+size_t same_tensors(const std::string& dir_a, const std::string& dir_b, const std::string& base_dir) {
+  const std::string a = dir_a + "/diffusion_pytorch_model.safetensors", b = dir_b + "/diffusion_pytorch_model.safetensors",
+                    base = base_dir + "/diffusion_pytorch_model.safetensors";
+  const auto fa = SafeTensorsFile::open(a), fb = SafeTensorsFile::open(b), f0 = SafeTensorsFile::open(base);
+  CHECK(fa->tensors().size() == fb->tensors().size());
+  size_t changed = 0;
+  for (const TensorView& v : fa->tensors()) {
+    INFO(v.name);
+    const TensorView* w = fb->find(v.name);
+    REQUIRE(w);
+    const torch::Tensor x = model::to_tensor(v, a);
+    CHECK(torch::allclose(x, model::to_tensor(*w, b), 1e-5, 1e-6));
+    if (const TensorView* o = f0->find(v.name); o && o->shape == v.shape && !torch::equal(model::to_tensor(*o, base), x))
+      ++changed;
+  }
+  return changed;
+}
+
 void expect_error(const ojson& s, ExitCode code, const std::string& needle) {
   try {
     make(s);
@@ -180,25 +200,8 @@ TEST_CASE("sam-enhancer: the export is a GleSAM folder whose enhancer (rass-sam'
   job.loras = {{t.path + "/out/glesam_lora.safetensors", 1.0}};
   job.output_dir = t.path + "/merged";
   REQUIRE(model::run_merge_lora_tool(job) == 0);
-  {
-    const std::string a = t.path + "/out/unet/diffusion_pytorch_model.safetensors",
-                      b = t.path + "/merged/unet/diffusion_pytorch_model.safetensors";
-    const auto fa = SafeTensorsFile::open(a), fb = SafeTensorsFile::open(b);
-    CHECK(fa->tensors().size() == fb->tensors().size());
-    const std::string base = kFix + "/nn/sd_tiny/unet/diffusion_pytorch_model.safetensors";
-    const auto fs0 = SafeTensorsFile::open(base);
-    size_t changed = 0;
-    for (const TensorView& v : fa->tensors()) {
-      INFO(v.name);
-      const TensorView* w = fb->find(v.name);
-      REQUIRE(w);
-      const torch::Tensor x = model::to_tensor(v, a), y = model::to_tensor(*w, b);
-      CHECK(torch::allclose(x, y, 1e-5, 1e-6));
-      if (const TensorView* o = fs0->find(v.name); o && o->shape == v.shape && !torch::equal(model::to_tensor(*o, base), x))
-        ++changed;
-    }
-    CHECK(changed == 81 - 2);  // every adapted layer's weight but conv_in's and conv_out's (other shapes than SD's)
-  }
+  // Every adapted layer's weight but conv_in's and conv_out's (other shapes than SD's) changed.
+  CHECK(same_tensors(t.path + "/out/unet", t.path + "/merged/unet", kFix + "/nn/sd_tiny/unet") == 81 - 2);
   // rass-sam's enhancement on the export equals the reference's x0 / g.
   model::SamModelOptions o;
   o.dir = t.path + "/out";
@@ -220,13 +223,7 @@ TEST_CASE("sam-enhancer: the export is a GleSAM folder whose enhancer (rass-sam'
     job.loras = {{t.path + "/out16/glesam_lora.safetensors", 1.0}};
     job.output_dir = t.path + "/merged16";
     REQUIRE(model::run_merge_lora_tool(job) == 0);
-    const std::string a = t.path + "/out16/unet/diffusion_pytorch_model.safetensors",
-                      b = t.path + "/merged16/unet/diffusion_pytorch_model.safetensors";
-    const auto fa = SafeTensorsFile::open(a), fb = SafeTensorsFile::open(b);
-    for (const TensorView& v : fa->tensors()) {
-      INFO(v.name);
-      CHECK(torch::allclose(model::to_tensor(v, a), model::to_tensor(*fb->find(v.name), b), 1e-5, 1e-6));
-    }
+    CHECK(same_tensors(t.path + "/out16/unet", t.path + "/merged16/unet", kFix + "/nn/sd_tiny/unet") == 81 - 2);
     model::SamModelOptions o16;
     o16.dir = t.path + "/out16";
     o16.enhance = "on";
