@@ -197,40 +197,35 @@ TEST_CASE("sam-enhancer: the export is a GleSAM folder whose enhancer (rass-sam'
   REQUIRE(model::run_merge_lora_tool(job) == 0);
   job.command = model::MergeLoraJob::Command::merge;
   job.model = t.path + "/x8";
-  job.loras = {{t.path + "/out/glesam_lora.safetensors", 1.0}};
-  job.output_dir = t.path + "/merged";
-  REQUIRE(model::run_merge_lora_tool(job) == 0);
-  // Every adapted layer's weight but conv_in's and conv_out's (other shapes than SD's) changed.
-  CHECK(same_tensors(t.path + "/out/unet", t.path + "/merged/unet", kFix + "/nn/sd_tiny/unet") == 81 - 2);
-  // rass-sam's enhancement on the export equals the reference's x0 / g.
-  model::SamModelOptions o;
-  o.dir = t.path + "/out";
-  o.enhance = "on";
-  const model::SamModel sam(o);
   torch::NoGradGuard ng;
-  const torch::Tensor e = sam.enhance(ref("z_lq"));
+  // A stage's export: its UNet equals rass-merge-lora's merge of its adapters
+  // alone into that expanded UNet (every adapted layer's weight changed but
+  // conv_in's and conv_out's, of other shapes than SD's), and rass-sam's
+  // enhancement on it equals the stage's. Returns that enhancement.
+  auto exported = [&](SamEnhancerStage& stage, const std::string& name) {
+    stage.export_model(t.path + "/" + name);
+    job.loras = {{t.path + "/" + name + "/glesam_lora.safetensors", 1.0}};
+    job.output_dir = t.path + "/merged-" + name;
+    REQUIRE(model::run_merge_lora_tool(job) == 0);
+    CHECK(same_tensors(t.path + "/" + name + "/unet", job.output_dir + "/unet", kFix + "/nn/sd_tiny/unet") == 81 - 2);
+    model::SamModelOptions o;
+    o.dir = t.path + "/" + name;
+    o.enhance = "on";
+    const torch::Tensor e = model::SamModel(o).enhance(ref("z_lq"));
+    CHECK(torch::allclose(e, stage.enhance(ref("z_lq")), 1e-5, 1e-5));
+    return e;
+  };
+  // ... and the reference's x0 / g.
+  const torch::Tensor e = exported(st, "out");  // (again: an export replaces its earlier one)
   CHECK(torch::allclose(e, ref("x0") / 5.0, 1e-4, 1e-4));
-  CHECK(torch::allclose(e, st.enhance(ref("z_lq")), 1e-5, 1e-5));
-  // Alpha 16 (scale 2): the export, rass-merge-lora's merge of the adapters
-  // alone and rass-sam's enhancement all use the scale.
+  // Alpha 16 (scale 2): all three use the scale.
   {
     ojson s16 = settings(t.path);
     s16["lora_alpha"] = 16.0;
     auto p16 = make(s16);
     auto& st16 = dynamic_cast<SamEnhancerStage&>(*p16);
     load_adapters(st16, ref);
-    st16.export_model(t.path + "/out16");
-    job.loras = {{t.path + "/out16/glesam_lora.safetensors", 1.0}};
-    job.output_dir = t.path + "/merged16";
-    REQUIRE(model::run_merge_lora_tool(job) == 0);
-    CHECK(same_tensors(t.path + "/out16/unet", t.path + "/merged16/unet", kFix + "/nn/sd_tiny/unet") == 81 - 2);
-    model::SamModelOptions o16;
-    o16.dir = t.path + "/out16";
-    o16.enhance = "on";
-    const model::SamModel sam16(o16);
-    const torch::Tensor e16 = sam16.enhance(ref("z_lq"));
-    CHECK(torch::allclose(e16, st16.enhance(ref("z_lq")), 1e-5, 1e-5));
-    CHECK(!torch::allclose(e16, e, 1e-3, 1e-3));  // the scale matters
+    CHECK(!torch::allclose(exported(st16, "out-a16"), e, 1e-3, 1e-3));
   }
   // A start from that GleSAM folder alone (no sd): its enhancer is the base,
   // with new adapters that start at zero, so it enhances as the export does.
