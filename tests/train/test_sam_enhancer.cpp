@@ -261,6 +261,19 @@ TEST_CASE("sam-enhancer: settings and data are checked before the weights") {
   s = settings(d);
   s["timestep"] = 5000;
   expect_error(s, ExitCode::usage, "timestep");
+  // An LQ partner of another shape (another scene under the key) is named;
+  // a smaller one of the same shape (an x4 LQ, sizes rounded) is fine.
+  {
+    const Image lq = read_image(d + "/lq/a.png");
+    Image wide(32, 20, 3, 8);
+    std::copy(lq.data.begin(), lq.data.begin() + wide.data.size(), wide.data.begin());
+    write_image(d + "/lq/a.png", wide);
+    expect_error(settings(d), ExitCode::bad_input, "another shape than its HQ image");
+    Image small(8, 8, 3, 8);
+    write_image(d + "/lq/a.png", small);
+    CHECK_NOTHROW(make(settings(d)));
+    write_image(d + "/lq/a.png", lq);
+  }
   // An LQ image without its HQ partner, and a truncated image, named.
   fs::copy_file(d + "/lq/a.png", d + "/lq/c.png");
   expect_error(settings(d), ExitCode::bad_input, "c.png");

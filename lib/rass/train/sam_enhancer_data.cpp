@@ -1,5 +1,6 @@
 #include "rass/train/sam_enhancer_data.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include "rass/batch/inputs.hpp"
@@ -17,11 +18,23 @@ namespace rass::train {
 
 namespace {
 
+Image load_rgb(const std::string& path) { return model::to_rgb8(read_image(path), path); }
+
 // The image as the stage uses it: 8-bit RGB at size x size (Pillow bicubic).
-Image load_square(const std::string& path, int size) {
-  Image img = model::to_rgb8(read_image(path), path);
+Image square(const Image& img, int size) {
   if (img.width == size && img.height == size) return img;
   return pil_resize(img, size, size, PilFilter::bicubic);
+}
+
+// An LQ partner may be smaller (an x4 LQ, sizes rounded down) but shows the
+// same scene: an aspect ratio more than 2% off its HQ image's is a pairing
+// mistake (another image under the same key), not a degradation.
+void check_pair(const Image& hq, const Image& lq, const SamEnhancerItem& it) {
+  const double a = double(hq.width) / hq.height, b = double(lq.width) / lq.height;
+  if (std::abs(a - b) > 0.02 * a)
+    throw_bad_input(it.lq, "is " + std::to_string(lq.width) + "x" + std::to_string(lq.height) + ", another shape than its HQ image " +
+                               it.hq + " (" + std::to_string(hq.width) + "x" + std::to_string(hq.height) +
+                               "): an LQ image shows its HQ image's scene");
 }
 
 }  // namespace
@@ -85,8 +98,8 @@ SamEnhancerData::SamEnhancerData(const SamEnhancerDataConfig& c, uint64_t seed) 
 
 void SamEnhancerData::check() const {
   for (const SamEnhancerItem& it : items_) {
-    (void)model::to_rgb8(read_image(it.hq), it.hq);
-    if (!it.lq.empty()) (void)model::to_rgb8(read_image(it.lq), it.lq);
+    const Image hq = load_rgb(it.hq);
+    if (!it.lq.empty()) check_pair(hq, load_rgb(it.lq), it);
   }
 }
 
@@ -94,9 +107,12 @@ SamEnhancerSample SamEnhancerData::sample(size_t item, int64_t step, int64_t glo
   const SamEnhancerItem& it = items_.at(item);
   SamEnhancerSample s;
   s.key = it.key;
-  s.hq = load_square(it.hq, c_.size);
+  const Image hq = load_rgb(it.hq);
+  s.hq = square(hq, c_.size);
   if (degrade_.empty()) {
-    s.lq = load_square(it.lq, c_.size);
+    const Image lq = load_rgb(it.lq);
+    check_pair(hq, lq, it);
+    s.lq = square(lq, c_.size);
     return s;
   }
   s.lq = same_size_lq(degrade_[0], seed_, it.key + "@" + sample_draw_key(step, global_index), s.hq, &s.scale);
