@@ -38,6 +38,10 @@ expect_exit 0 "2 steps" -- "$R" sam-decoder "${SET[@]}" -o "$T/half" --steps 2 -
 expect_exit 0 "--resume to 4" -- "$R" sam-decoder "${SET[@]}" -o "$T/half" --steps 4 --batch 2 --lr 1e-3 --resume -q
 cmp -s "$T/half/final/sam.safetensors" "$T/run/final/sam.safetensors" || fail "resumed weights differ from the straight run's"
 
+# loop.dtype is not the decoder's (its weights train in float32): said, not ignored silently.
+expect_exit 0 "--dtype bf16" -- "$R" sam-decoder "${SET[@]}" -o "$T/bf" --steps 1 --dtype bf16
+stderr_has "loop.dtype is not used" "the unused dtype is named"
+
 # Refusals, before any step.
 expect_exit 2 "an unknown optimizer" -- "$R" sam-decoder "${SET[@]}" -o "$T/x" --set loop.optimizer=sgd -q
 stderr_has "loop.optimizer" "the optimizer is named"

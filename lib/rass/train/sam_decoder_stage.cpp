@@ -125,6 +125,10 @@ SamDecoderStage::SamDecoderStage(const SamDecoderSettings& s, const StageEnv& en
   o.hq = "off";
   o.device = env_.device.str();
   o.dtype = "fp32";  // trainable weights are fp32 masters; the loop's AMP casts the compute
+  if (env_.dtype != torch::kFloat && env_.rank == 0 && !env_.quiet)
+    std::fprintf(stderr, "%s: sam-decoder: SAM (and its enhancer) run in float32, its decoder's weights being the "
+                         "trained ones (loop.amp for bf16 compute on CUDA); loop.dtype is not used\n",
+                 env_.prog.c_str());
   model_ = std::make_unique<model::SamModel>(o);
   order_ = std::make_unique<DataOrder>(data_->size(), env_.seed);
   // The export links the start folder's other files: a loop or a dangling
