@@ -431,18 +431,23 @@ SamInput SamModel::frame(int width, int height) const {
   return in;
 }
 
+namespace {
+// An 8-bit RGB image as [1, 3, H, W] float32 (0..255).
+torch::Tensor float_pixels(const Image& rgb) {
+  return torch::from_blob(const_cast<uint8_t*>(rgb.u8()), {rgb.height, rgb.width, 3}, torch::kUInt8)
+      .permute({2, 0, 1})
+      .to(torch::kFloat)
+      .unsqueeze(0);
+}
+}  // namespace
+
 SamInput SamModel::prepare(const Image& rgb) const {
   const int64_t S = config.sam.image_size;
   SamInput in = frame(rgb.width, rgb.height);
   if (is_sam2()) {
     // ToTensor ([0, 1] floats), Resize((S, S)) (bilinear, antialiased, as
     // torchvision >= 0.17 resizes tensors), Normalize.
-    torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(rgb.u8()), {rgb.height, rgb.width, 3}, torch::kUInt8)
-                          .permute({2, 0, 1})
-                          .to(torch::kFloat)
-                          .div(255)
-                          .unsqueeze(0);
-    x = F::interpolate(x, F::InterpolateFuncOptions()
+    torch::Tensor x = F::interpolate(float_pixels(rgb).div(255), F::InterpolateFuncOptions()
                               .size(std::vector<int64_t>{S, S})
                               .mode(torch::kBilinear)
                               .align_corners(false)
@@ -455,29 +460,44 @@ SamInput SamModel::prepare(const Image& rgb) const {
     return in;
   }
   const Image r = pil_resize(rgb, in.resized_width, in.resized_height, PilFilter::bilinear);
-  torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(r.u8()), {r.height, r.width, 3}, torch::kUInt8)
-                        .permute({2, 0, 1})
-                        .to(torch::kFloat)
-                        .unsqueeze(0);
+  in.pixels = normalised_padded(float_pixels(r));
+  return in;
+}
+
+SamInput SamModel::prepare_float(const Image& rgb) const {
+  if (is_sam2()) throw_runtime("prepare_float: GleSAM's encoder input is SAM v1's");
+  SamInput in = frame(rgb.width, rgb.height);
+  in.pixels = normalised_padded(F::interpolate(float_pixels(rgb), F::InterpolateFuncOptions()
+                                                                     .size(std::vector<int64_t>{in.resized_height, in.resized_width})
+                                                                     .mode(torch::kBilinear)
+                                                                     .align_corners(false)
+                                                                     .antialias(true)));
+  return in;
+}
+
+torch::Tensor SamModel::normalised_padded(torch::Tensor x) const {
+  const int64_t S = config.sam.image_size;
   const auto& m = config.sam.pixel_mean;
   const auto& s = config.sam.pixel_std;
   x = (x - torch::tensor({m[0], m[1], m[2]}, torch::kFloat).view({1, 3, 1, 1})) /
       torch::tensor({s[0], s[1], s[2]}, torch::kFloat).view({1, 3, 1, 1});
-  x = F::pad(x, F::PadFuncOptions({0, S - r.width, 0, S - r.height}));
-  in.pixels = host_to_device(x.contiguous(), device, dtype);
-  return in;
+  x = F::pad(x, F::PadFuncOptions({0, S - x.size(3), 0, S - x.size(2)}));
+  return host_to_device(x.contiguous(), device, dtype);
+}
+
+torch::Tensor glesam_x0(nn::UNet2DConditionImpl& unet, const torch::Tensor& x, const torch::Tensor& context, int timestep,
+                        double alpha_bar) {
+  const torch::Tensor t = torch::full({x.size(0)}, int64_t(timestep), torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+  const torch::Tensor eps = unet.forward(x.to(context.scalar_type()), t, context.expand({x.size(0), -1, -1}));
+  return ((x.to(torch::kDouble) - std::sqrt(1.0 - alpha_bar) * eps.to(torch::kDouble)) / std::sqrt(alpha_bar))
+      .to(torch::kFloat);
 }
 
 torch::Tensor SamModel::enhance(const torch::Tensor& z) const {
   if (!unet) throw_runtime("the GleSAM enhancer is not loaded");
   const double g = config.feat_weight;
-  const torch::Tensor x = z.to(torch::kFloat) * g;
-  const torch::Tensor t = torch::full({x.size(0)}, int64_t(config.timestep), torch::TensorOptions().dtype(torch::kLong).device(device));
-  const torch::Tensor eps = unet.ptr()->forward(x.to(dtype), t, context.expand({x.size(0), -1, -1}));
-  // get_x0_from_noise in float64, then back to float32 and / g.
-  const torch::Tensor x0 =
-      (x.to(torch::kDouble) - std::sqrt(1.0 - alpha_bar) * eps.to(torch::kDouble)) / std::sqrt(alpha_bar);
-  return (x0.to(torch::kFloat) / g).to(dtype);
+  // x0 back in float32, then / g.
+  return (glesam_x0(*unet.ptr(), z.to(torch::kFloat) * g, context, config.timestep, alpha_bar) / g).to(dtype);
 }
 
 torch::Tensor SamModel::embed(const SamInput& in, SamDecoderFeatures* decoder_features) const {

@@ -169,12 +169,23 @@ Image sam_instance_map(const std::vector<SamMask>& masks, int width, int height,
 // conditions its UNet on the empty prompt's.
 torch::Tensor glesam_prompt_context(const std::string& dir, const std::string& prompt);
 
+// GleSAM's one denoising step of x = g z (get_x0_from_noise):
+// eps = UNet(x, T, context); x0 = (x - sqrt(1 - a_T) eps) / sqrt(a_T) in
+// float64, returned in float32. `context` [1, T, C] is expanded to the batch.
+torch::Tensor glesam_x0(nn::UNet2DConditionImpl& unet, const torch::Tensor& x, const torch::Tensor& context, int timestep,
+                        double alpha_bar);
+
 class SamModel {
  public:
   explicit SamModel(const SamModelOptions& opt);
 
   // The resized (Pillow bilinear), normalised and padded image. `rgb` is 8-bit RGB.
   SamInput prepare(const Image& rgb) const;
+  // The same frame resized as GleSAM's training encoder resizes it
+  // (SAM_Encoder: ResizeLongestSide.apply_image_torch on the float image,
+  // bilinear with antialiasing, no 8-bit rounding), normalised and padded.
+  // SAM v1 only.
+  SamInput prepare_float(const Image& rgb) const;
   // prepare()'s sizes for a width x height image, without its pixels.
   SamInput frame(int width, int height) const;
   // The image embedding [1, D, 64, 64] (enhanced when the enhancer is on;
@@ -257,6 +268,11 @@ class SamModel {
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat;
   torch::ScalarType decoder_dtype = torch::kFloat;  // prompt encoder and mask decoder (fp32 for bf16 on the CPU)
+
+ private:
+  // SAM v1's input from resized pixels [1, 3, h, w] (0..255): normalised,
+  // padded right and bottom to image_size, on the model's device and dtype.
+  torch::Tensor normalised_padded(torch::Tensor x) const;
 };
 
 }  // namespace rass::model

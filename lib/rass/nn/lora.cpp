@@ -139,7 +139,7 @@ std::vector<std::pair<std::string, LoraLayer*>> lora_layers(torch::nn::Module& r
   return out;
 }
 
-static bool matches(const std::string& path, const std::string& target) {
+bool lora_target_matches(const std::string& path, const std::string& target) {
   return path == target ||
          (path.size() > target.size() && path.compare(path.size() - target.size(), target.size(), target) == 0 &&
           path[path.size() - target.size() - 1] == '.');
@@ -150,7 +150,7 @@ size_t add_lora(torch::nn::Module& root, const std::string& name, int64_t rank, 
   size_t n = 0;
   for (auto& [path, layer] : lora_layers(root))
     for (const auto& t : targets)
-      if (matches(path, t)) {
+      if (lora_target_matches(path, t)) {
         layer->add_adapter(name, rank, alpha, gaussian);
         ++n;
         break;

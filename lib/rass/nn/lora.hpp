@@ -121,6 +121,8 @@ TORCH_MODULE(LoraConv2d);
 
 // Every LoRA-capable layer under `root`, by its state-dict path ("down_blocks.0.resnets.0.conv1").
 std::vector<std::pair<std::string, LoraLayer*>> lora_layers(torch::nn::Module& root);
+// PEFT's target_modules match: `path` is `target` or ends with "." + target.
+bool lora_target_matches(const std::string& path, const std::string& target);
 // Adds adapter `name` to the layers whose path ends with one of `targets`
 // (PEFT's target_modules matching: "to_q" matches "...attn1.to_q"). Returns the count.
 size_t add_lora(torch::nn::Module& root, const std::string& name, int64_t rank, double alpha,

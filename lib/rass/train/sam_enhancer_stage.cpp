@@ -6,8 +6,6 @@
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/nn/functional/padding.h>
-#include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
@@ -16,7 +14,6 @@
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/core/version.hpp"
-#include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/component.hpp"
 #include "rass/model/config.hpp"
@@ -26,9 +23,9 @@
 #include "rass/nn/ddpm.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/train/pretrain_data.hpp"
+#include "rass/train/trained_weights.hpp"
 
 namespace fs = std::filesystem;
-namespace F = torch::nn::functional;
 using ojson = nlohmann::ordered_json;
 
 namespace rass::train {
@@ -182,8 +179,7 @@ SamEnhancerStage::SamEnhancerStage(const SamEnhancerSettings& s, const StageEnv&
   for (const auto& [path, layer] : nn::lora_layers(*unet_)) {
     (void)layer;
     for (const std::string& t : s_.lora_targets)
-      if (path == t || (path.size() > t.size() && path.compare(path.size() - t.size() - 1, t.size() + 1, "." + t) == 0))
-        used.insert(t);
+      if (nn::lora_target_matches(path, t)) used.insert(t);
   }
   std::string unmatched;
   for (const std::string& t : s_.lora_targets)
@@ -228,27 +224,7 @@ std::vector<ParamGroup> SamEnhancerStage::param_groups() {
   return {g};
 }
 
-torch::Tensor SamEnhancerStage::encoder_input(const Image& rgb) const {
-  const int64_t S = sam_->config.sam.image_size;
-  const model::SamInput f = sam_->frame(rgb.width, rgb.height);
-  // SAM_Encoder.forward: the [0, 1] image x 255 (exact 8-bit values), then
-  // apply_image_torch: F.interpolate(bilinear, align_corners=False, antialias=True).
-  torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(rgb.u8()), {rgb.height, rgb.width, 3}, torch::kUInt8)
-                        .permute({2, 0, 1})
-                        .to(torch::kFloat)
-                        .unsqueeze(0);
-  x = F::interpolate(x, F::InterpolateFuncOptions()
-                            .size(std::vector<int64_t>{f.resized_height, f.resized_width})
-                            .mode(torch::kBilinear)
-                            .align_corners(false)
-                            .antialias(true));
-  const auto& m = sam_->config.sam.pixel_mean;
-  const auto& sd = sam_->config.sam.pixel_std;
-  x = (x - torch::tensor({m[0], m[1], m[2]}, torch::kFloat).view({1, 3, 1, 1})) /
-      torch::tensor({sd[0], sd[1], sd[2]}, torch::kFloat).view({1, 3, 1, 1});
-  x = F::pad(x, F::PadFuncOptions({0, S - f.resized_width, 0, S - f.resized_height}));
-  return x.contiguous().to(env_.device, sam_->dtype);
-}
+torch::Tensor SamEnhancerStage::encoder_input(const Image& rgb) const { return sam_->prepare_float(rgb).pixels; }
 
 torch::Tensor SamEnhancerStage::embed(const torch::Tensor& pixels) const {
   torch::NoGradGuard ng;
@@ -257,12 +233,7 @@ torch::Tensor SamEnhancerStage::embed(const torch::Tensor& pixels) const {
 }
 
 torch::Tensor SamEnhancerStage::x0(const torch::Tensor& z_lq) const {
-  const torch::Tensor x = z_lq * s_.feat_weight;
-  const torch::Tensor t = torch::full({x.size(0)}, int64_t(s_.timestep), torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-  const torch::Tensor eps = unet_.ptr()->forward(x, t, context_.expand({x.size(0), -1, -1}));
-  // get_x0_from_noise in float64, back to float32.
-  return ((x.to(torch::kDouble) - std::sqrt(1.0 - alpha_bar_) * eps.to(torch::kDouble)) / std::sqrt(alpha_bar_))
-      .to(torch::kFloat);
+  return model::glesam_x0(*unet_.ptr(), z_lq * s_.feat_weight, context_, s_.timestep, alpha_bar_);
 }
 
 torch::Tensor SamEnhancerStage::loss(const torch::Tensor& z_lq, const torch::Tensor& z_hq) const {
@@ -313,10 +284,8 @@ void SamEnhancerStage::export_model(const std::string& dir) {
   torch::NoGradGuard ng;
   // The UNet with the adapters merged (W + scale B A, in float32), the
   // training model left as it is; and the adapters alone.
-  std::map<std::string, torch::Tensor> merged;
-  for (const auto& p : unet_->named_parameters(true))
-    if (!nn::is_lora_parameter(p.key())) merged[p.key()] = p.value().detach().to(torch::kCPU, torch::kFloat);
-  for (const auto& b : unet_->named_buffers(true)) merged[b.key()] = b.value().detach().to(torch::kCPU, torch::kFloat);
+  std::map<std::string, torch::Tensor> merged = cpu_float_parameters(*unet_);
+  for (auto it = merged.begin(); it != merged.end();) it = nn::is_lora_parameter(it->first) ? merged.erase(it) : std::next(it);
   std::map<std::string, torch::Tensor> adapters;
   for (const auto& [path, layer] : nn::lora_layers(*unet_))
     for (const auto& [name, a] : layer->adapters) {
@@ -328,31 +297,21 @@ void SamEnhancerStage::export_model(const std::string& dir) {
   for (const auto& [name, t] : merged)
     if (!torch::isfinite(t).all().item<bool>())
       throw_runtime("sam-enhancer: the merged UNet tensor " + name + " is not finite (the training diverged)");
-  auto write = [](const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
-                  const std::map<std::string, std::string>& meta) {
-    std::vector<torch::Tensor> keep;
-    std::vector<TensorToWrite> out;
-    keep.reserve(tensors.size());
-    for (const auto& [name, t] : tensors) {
-      keep.push_back(t.contiguous());
-      out.push_back({name, DType::f32, keep.back().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().nbytes())});
-    }
-    write_safetensors(path, out, meta);
-  };
   fs::create_directories(tmp / "unet");
-  write((tmp / "unet" / model::canonical_weight_name("unet")).string(), merged,
-        {{"format", "pt"}, {"rass", "rass-train sam-enhancer: GleSAM's UNet with its LoRA merged"}});
+  write_trained_weights("", merged, (tmp / "unet" / model::canonical_weight_name("unet")).string(),
+                        "rass-train sam-enhancer: GleSAM's UNet with its LoRA merged", "sam-enhancer");
   write_file_atomic((tmp / "unet" / "config.json").string(), json_file_text(unet_config_, "unet/config.json", 2) + "\n");
   // The adapters' base: SD's UNet expanded (rass-merge-lora expand-channels),
   // or the start GleSAM folder's UNet, whose own adapters are merged in it.
-  write((tmp / "glesam_lora.safetensors").string(), adapters,
-        {{"format", "pt"},
-         {"rank", std::to_string(s_.lora_rank)},
-         {"lora_alpha", ojson(s_.lora_alpha).dump()},
-         {"base", s_.sd.empty() ? unet_dir_ + " (a GleSAM enhancer, its adapters merged)"
-                                : unet_dir_ + " with conv_in/conv_out replicated to " +
-                                      std::to_string(unet_config_["in_channels"].get<int64_t>()) + " channels"},
-         {"writer", "rass-train sam-enhancer"}});
+  const std::string base = s_.sd.empty() ? unet_dir_ + " (a GleSAM enhancer, its adapters merged)"
+                                          : unet_dir_ + " with conv_in/conv_out replicated to " +
+                                                std::to_string(unet_config_["in_channels"].get<int64_t>()) + " channels";
+  write_trained_weights("", adapters, (tmp / "glesam_lora.safetensors").string(),
+                        "rass-train sam-enhancer: the adapters alone", "sam-enhancer",
+                        {{"rank", std::to_string(s_.lora_rank)},
+                         {"lora_alpha", ojson(s_.lora_alpha).dump()},
+                         {"base", base},
+                         {"writer", "rass-train sam-enhancer"}});
   ojson cfg = read_json_file(s_.model + "/sam.json");
   cfg["enhancer"] = ojson{{"feat_weight", s_.feat_weight}, {"timestep", s_.timestep}, {"prompt", ""}};
   cfg["source"] = std::string("rass-train sam-enhancer ") + rass::version() + " from " + s_.model +

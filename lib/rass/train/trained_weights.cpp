@@ -25,12 +25,16 @@ std::map<std::string, torch::Tensor> cpu_float_parameters(torch::nn::Module& m, 
 }
 
 void write_trained_weights(const std::string& start_path, const std::map<std::string, torch::Tensor>& trained,
-                           const std::string& out_path, const std::string& note, const std::string& what) {
+                           const std::string& out_path, const std::string& note, const std::string& what,
+                           const std::map<std::string, std::string>& metadata) {
   if (start_path.empty()) {
     std::vector<TensorToWrite> out;
     for (const auto& [name, t] : trained)  // cpu_float_parameters': contiguous float32 on the CPU
       out.push_back({name, DType::f32, t.sizes().vec(), t.data_ptr(), size_t(t.nbytes())});
-    write_safetensors(out_path, out, {{"format", "pt"}, {"rass", note}});
+    std::map<std::string, std::string> meta = metadata;
+    meta["format"] = "pt";
+    meta["rass"] = note;
+    write_safetensors(out_path, out, meta);
     return;
   }
   const auto start = SafeTensorsFile::open(start_path);

@@ -23,9 +23,11 @@ std::map<std::string, torch::Tensor> cpu_float_parameters(torch::nn::Module& m, 
 // metadata with "rass" = `note`. Error(runtime) "<what> export: ..." for a
 // trained tensor of another shape or one the start file lacks. With
 // `start_path` "" (a network trained from random weights): `trained` alone,
-// by name.
+// by name, with `metadata` beside "format" and "rass" (cpu_float_parameters'
+// kind: contiguous float32 on the CPU).
 void write_trained_weights(const std::string& start_path, const std::map<std::string, torch::Tensor>& trained,
-                           const std::string& out_path, const std::string& note, const std::string& what);
+                           const std::string& out_path, const std::string& note, const std::string& what,
+                           const std::map<std::string, std::string>& metadata = {});
 
 // A rass-samsr folder in `dir` (replacing an earlier export): the files of
 // `base` linked (but its unet.safetensors, samsr.json and sam/), `sam_dir`
