@@ -24,6 +24,7 @@
 #include "rass/train/adam.hpp"
 #include "rass/nn/autocast.hpp"
 #include "rass/train/distributed.hpp"
+#include "rass/train/loss_scaler.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
 
@@ -133,6 +134,20 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
   if (c.clip_grad_norm < 0) throw_usage("loop.clip_grad_norm must not be negative (0: no clipping)");
   if (!(c.ema_rate >= 0 && c.ema_rate < 1)) throw_usage("loop.ema_rate must be in [0, 1) (0: no moving average)");
+  if (c.amp_dtype != "bf16" && c.amp_dtype != "fp16")
+    throw_usage("loop.amp_dtype must be bf16 or fp16, got '" + c.amp_dtype + "'");
+  if (!(c.loss_scale > 0) || !std::isfinite(float(c.loss_scale)))
+    throw_usage("loop.loss_scale must be a number > 0 that float32 holds, got " + fmt_double(c.loss_scale));
+  if (c.loss_scale_growth_interval < 1 || c.loss_scale_growth_interval > (int64_t(1) << 31))
+    throw_usage("loop.loss_scale_growth_interval must be in 1..2^31, got " + std::to_string(c.loss_scale_growth_interval));
+  // Settings another setting ignores are refused, not dropped silently.
+  const LoopConfig d;
+  if (c.amp_dtype != d.amp_dtype && !c.amp)
+    throw_usage("loop.amp_dtype " + c.amp_dtype + " is the dtype of loop.amp, which is off (set loop.amp=true)");
+  if ((c.loss_scale != d.loss_scale || c.loss_scale_growth_interval != d.loss_scale_growth_interval) &&
+      !(c.amp && c.amp_dtype == "fp16"))
+    throw_usage("loop.loss_scale and loop.loss_scale_growth_interval are fp16's loss scaling, which runs with "
+                "loop.amp=true and loop.amp_dtype=fp16 only");
 }
 
 namespace {
@@ -185,8 +200,8 @@ std::vector<Param> collect_params(Stage& stage, const LoopConfig& c) {
 // Loads a checkpoint's weights, AdamW state and generator state into
 // `params` in place, after checking it belongs to this configuration.
 // Returns its step.
-int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const std::string& from, const LoopConfig& c,
-                   int world, const std::function<void(const std::string&)>& note) {
+int64_t load_state(std::vector<Param>& params, LossScaler& scaler, const TrainCheckpoint& ck, const std::string& from,
+                   const LoopConfig& c, int world, const std::function<void(const std::string&)>& note) {
   // Configurations from before loop.optimizer existed were AdamW's, and
   // those from before loop.ema_rate had none.
   auto with_defaults = [&c](nlohmann::ordered_json j) {
@@ -237,6 +252,23 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
     if (!ck.tensors.count("adamw.step." + q.name)) throw_bad_input(from, "checkpoint lacks tensor 'adamw.step." + q.name + "'");
     if (q.ema.defined()) get("ema." + q.name, q.ema);
   }
+  // fp16 loss scaling's state (the configuration says whether it ran).
+  float loss_scale = 0;
+  int64_t growth_tracker = 0;
+  if (scaler.enabled()) {
+    auto scalar = [&](const std::string& key, torch::ScalarType type) {
+      auto it = ck.tensors.find(key);
+      if (it == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor '" + key + "' (fp16 loss scaling's state)");
+      if (it->second.numel() != 1 || it->second.scalar_type() != type)
+        throw_bad_input(from, "tensor '" + key + "' is not a " + c10::toString(type) + " scalar");
+      return it->second;
+    };
+    loss_scale = scalar("amp.loss_scale", torch::kFloat).item<float>();
+    growth_tracker = scalar("amp.growth_tracker", torch::kLong).item<int64_t>();
+    if (!(loss_scale > 0) || !std::isfinite(loss_scale) || growth_tracker < 0)
+      throw_bad_input(from, "fp16 loss scaling's state (scale " + fmt_double(loss_scale) + ", growth tracker " +
+                                std::to_string(growth_tracker) + ") is not valid (a damaged checkpoint?)");
+  }
   // The generator state is tried on a scratch generator: LibTorch refuses a
   // damaged one with an exception carrying its stack trace.
   if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
@@ -255,6 +287,7 @@ int64_t load_state(std::vector<Param>& params, const TrainCheckpoint& ck, const 
     q.step = ck.tensors.at("adamw.step." + q.name).to(torch::kLong).item<int64_t>();
     if (q.ema.defined()) q.ema.copy_(get("ema." + q.name, q.ema));
   }
+  if (scaler.enabled()) scaler.set_state(loss_scale, growth_tracker);
   if (auto r = ck.tensors.find("rng.cpu"); r != ck.tensors.end()) {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -275,8 +308,8 @@ torch::Tensor cpu_rng_state() {
 }
 
 // rng: the CPU generator's state to record (default: as it is now).
-void save_state(const std::string& path, const std::vector<Param>& params, int64_t steps_done, const LoopConfig& c,
-                int world, const std::string& stage, const torch::Tensor& rng = torch::Tensor()) {
+void save_state(const std::string& path, const std::vector<Param>& params, const LossScaler& scaler, int64_t steps_done,
+                const LoopConfig& c, int world, const std::string& stage, const torch::Tensor& rng = torch::Tensor()) {
   TrainCheckpoint ck;
   ck.step = steps_done;
   ck.seed = c.seed;
@@ -289,6 +322,10 @@ void save_state(const std::string& path, const std::vector<Param>& params, int64
     ck.tensors["adamw.exp_avg_sq." + q.name] = q.exp_avg_sq;
     ck.tensors["adamw.step." + q.name] = torch::tensor(q.step, torch::kLong);
     if (q.ema.defined()) ck.tensors["ema." + q.name] = q.ema;
+  }
+  if (scaler.enabled()) {
+    ck.tensors["amp.loss_scale"] = torch::tensor(scaler.scale(), torch::kFloat);
+    ck.tensors["amp.growth_tracker"] = torch::tensor(scaler.growth_tracker(), torch::kLong);
   }
   // The CPU generator too, for stages that draw from it (the contract asks
   // for keyed generators; this keeps --resume exact for those that do not).
@@ -311,6 +348,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (rank == 0 && !c.quiet) std::fprintf(stderr, "rass-train: %s\n", printable_message(m).c_str());
   };
   std::vector<Param> params;
+  // fp16 autocast's loss scaling (on the CPU too: exact there, and the same
+  // skipped steps).
+  LossScaler scaler(c.amp && c.amp_dtype == "fp16", c.loss_scale, c.loss_scale_growth_interval);
   int64_t start = 0;
   TrainSummary s;
   std::string log_path;
@@ -349,7 +389,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
       throw_usage(c.out_dir + " already holds checkpoints of a run: --resume to continue it, or another --out-dir");
     if (!from.empty()) {
-      start = load_state(params, ck, from, c, world, note);
+      start = load_state(params, scaler, ck, from, c, world, note);
       s.last_checkpoint = from;
     }
     // Damaged start weights (or checkpoint) would end the run at its first
@@ -395,7 +435,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   auto write_checkpoint = [&](int64_t steps_done, const torch::Tensor& rng = torch::Tensor(), bool prune = true) {
     if (!writer) return;
     s.last_checkpoint = checkpoint_path(ckdir, steps_done);
-    save_state(s.last_checkpoint, params, steps_done, c, world, stage.name(), rng);
+    save_state(s.last_checkpoint, params, scaler, steps_done, c, world, stage.name(), rng);
     if (prune) prune_checkpoints(ckdir, c.keep_checkpoints);
     checkpoint_step = steps_done;
   };
@@ -406,7 +446,10 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   DeferredStop deferred("rass-train");
 
   const bool amp = c.amp && device.is_cuda();
-  if (c.amp && !device.is_cuda()) note("loop.amp is for CUDA; on the CPU the run is in full precision");
+  if (c.amp && !device.is_cuda())
+    note(std::string("loop.amp is for CUDA; on the CPU the run is in full precision") +
+         (scaler.enabled() ? " (fp16's loss scaling still runs: exact in float32, it skips the steps whose gradients are not finite)" : ""));
+  const c10::ScalarType amp_type = c.amp_dtype == "fp16" ? c10::kHalf : c10::kBFloat16;
   Progress progress(size_t(c.steps - start), "train", c.quiet || !c.progress || rank != 0);
   const int64_t local = c.batch / world;
   const auto t_start = std::chrono::steady_clock::now();
@@ -427,7 +470,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
 
     StepLoss l;
     {
-      const nn::AutocastScope autocast(amp);
+      const nn::AutocastScope autocast(amp, amp_type);
       // A step that fails on its data (a damaged image, a label out of
       // range, a pack that does not read) keeps the steps done before it: they are
       // checkpointed as they stood when this step began (the generator
@@ -454,7 +497,8 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (!l.loss.defined() || l.loss.numel() != 1 || !l.loss.requires_grad())
       throw_runtime(stage.name() + ": the stage's loss at step " + std::to_string(step) +
                     " is not a scalar with a gradient");
-    l.loss.backward();
+    const float scale_used = scaler.scale();
+    scaler.scale_loss(l.loss).backward();
 
     // Every process all-reduces the same tensors in the same order: a
     // parameter without a gradient this step gets zeros.
@@ -464,6 +508,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       grads.push_back(q.p.grad());
     }
     if (dist) dist->allreduce_mean_(grads, c.bucket_mb << 20);
+    // As GradScaler.unscale_ before clipping: of the all-reduced gradients,
+    // so every process finds the same non-finite ones and skips alike.
+    scaler.unscale(grads);
 
     // The log numbers: loss and terms averaged over processes, images summed.
     std::vector<double> nums{l.loss.item<double>(), double(l.images)};
@@ -489,7 +536,16 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     std::vector<torch::Tensor> norms;
     for (auto& g : grads) norms.push_back(g.norm(2).to(torch::kFloat));
     const double grad_norm = torch::stack(norms).norm(2).item<double>();
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+    // fp16 loss scaling: a step whose loss or gradients are not finite is
+    // skipped, as GradScaler.step skips it, and the scale halves; until the
+    // scale is so small (below fp16's least subnormal, 2^-24) that it cannot
+    // be the cause: then it is a diverged run, stopped as below.
+    const bool skipped = scaler.enabled() && (!std::isfinite(loss) || !std::isfinite(grad_norm));
+    if (skipped) {
+      scaler.update(true);
+      ++s.skipped_steps;
+    }
+    if ((!std::isfinite(loss) || !std::isfinite(grad_norm)) && (!skipped || scaler.scale() < 0x1p-24f)) {
       std::string terms;
       for (size_t i = 0; i < l.terms.size(); ++i) terms += " " + l.terms[i].first + "=" + fmt_double(nums[2 + i] / world);
       throw_runtime(stage.name() + ": non-finite " + (std::isfinite(loss) ? "gradient (norm " + fmt_double(grad_norm) + ")"
@@ -497,15 +553,23 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
                     " at step " + std::to_string(step) + " (loss=" + fmt_double(loss) + terms + "); stopped" +
                     (s.last_checkpoint.empty() ? " with no checkpoint written"
                                                : ", the last checkpoint is " + s.last_checkpoint) +
-                    " (a lower loop.lr or loop.clip_grad_norm may help)");
+                    " (a lower loop.lr or loop.clip_grad_norm may help)" +
+                    (skipped ? "; fp16 loss scaling skipped the steps before it until the scale fell below 2^-24 (" +
+                                   fmt_double(scaler.scale()) + ")"
+                             : ""));
     }
-    if (c.clip_grad_norm > 0) {
+    if (c.clip_grad_norm > 0 && !skipped) {
       const double coef = std::min(1.0, c.clip_grad_norm / (grad_norm + 1e-6));
       for (auto& g : grads) g.mul_(coef);
     }
     const double lr = learning_rate(c, step);
-    for (size_t i = 0; i < params.size(); ++i)
-      optimizer_update(params[i], grads[i], learning_rate(c, step, params[i].lr_mult), c);
+    if (!skipped) {
+      for (size_t i = 0; i < params.size(); ++i)
+        optimizer_update(params[i], grads[i], learning_rate(c, step, params[i].lr_mult), c);
+      scaler.update(false);
+    }
+    // The average moves on a skipped step too (ResShift's trainer updates it
+    // every iteration, after GradScaler's step).
     if (c.ema_rate > 0)
       for (auto& q : params) q.ema.mul_(c.ema_rate).add_(q.p.detach(), 1.0 - c.ema_rate);
 
@@ -523,6 +587,10 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       for (size_t i = 0; i < l.terms.size(); ++i) j[l.terms[i].first] = nums[2 + i] / world;
       j["lr"] = lr;
       j["grad_norm"] = grad_norm;
+      if (scaler.enabled()) {
+        j["loss_scale"] = scale_used;  // the scale of this step's backward
+        j["skipped"] = skipped;
+      }
       j["images_per_s"] = dt > 0 ? double(images_since) / dt : 0.0;
       j["time"] = std::chrono::duration<double>(now - t_start).count();
       j["peak_memory_mb"] = peak_memory_mb(device);
@@ -553,6 +621,10 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   // the process will end by.
   if (step < c.steps && stop_signal() && !s.stop_signal) s.stop_signal = stop_signal();
   progress.finish();
+  if (s.skipped_steps > 0)
+    note(std::to_string(s.skipped_steps) + " of the " + std::to_string(step - start) +
+         " steps run here were skipped: their fp16 gradients were not finite (the loss scale is now " +
+         fmt_double(scaler.scale()) + "; log.jsonl marks them \"skipped\")");
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   s.images_per_second = s.seconds > 0 ? double(images_total) / s.seconds : 0;
   if (step == c.steps && rank == 0 && !c.out_dir.empty()) {

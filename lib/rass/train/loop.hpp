@@ -31,7 +31,14 @@ struct LoopConfig {
   // (ResShift's and SinSR's trainers); checkpoints keep it ("ema.<name>")
   // and the export holds it instead of the last weights.
   double ema_rate = 0;
-  bool amp = false;              // CUDA: autocast to StageEnv::dtype (bf16/fp16)
+  // CUDA: autocast of the stage's compute to amp_dtype: bf16, or fp16 with
+  // dynamic loss scaling (loss_scaler.hpp; GradScaler's initial scale and
+  // growth interval), as the released trainers run it. The scaling also runs
+  // on the CPU, where autocast does not (exact there: powers of two).
+  bool amp = false;
+  std::string amp_dtype = "bf16";  // bf16 | fp16
+  double loss_scale = 65536;
+  int64_t loss_scale_growth_interval = 2000;
   uint64_t seed = 0;
   // Outputs (rank 0 writes): <out_dir>/log.jsonl, <out_dir>/checkpoints/,
   // the exported model in export_dir (default <out_dir>/final).
@@ -65,6 +72,7 @@ struct TrainSummary {
   double seconds = 0;          // wall time of the steps run here
   double images_per_second = 0;
   int stop_signal = 0;         // the signal that stopped the run before c.steps (0: none)
+  int64_t skipped_steps = 0;   // fp16 loss scaling: steps run here whose gradients were not finite
 };
 
 class Distributed;
@@ -84,7 +92,10 @@ double learning_rate(const LoopConfig& c, int64_t step, double lr_mult = 1);
 // are averaged; only rank 0 writes. Errors: Error(usage) for settings that do
 // not go together, Error(bad_input) for a checkpoint of another run, naming
 // the differing keys, Error(runtime) for a non-finite loss or gradient
-// (nothing written for that step; the last checkpoint stays).
+// (nothing written for that step; the last checkpoint stays). With fp16 loss
+// scaling such a step is skipped instead (the weights and optimizer state
+// unchanged, the scale halved), as GradScaler does, and the run stops with
+// Error(runtime) only when the scale falls below 2^-24.
 TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist);
 TrainSummary run_training(Stage& stage, const LoopConfig& c);
 

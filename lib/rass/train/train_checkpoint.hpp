@@ -1,7 +1,9 @@
 // rass-train's checkpoints: <out_dir>/checkpoints/step_<N>.safetensors holds
 // the trainable tensors under their parameter names, the AdamW state of each
 // ("adamw.exp_avg.<name>", "adamw.exp_avg_sq.<name>", "adamw.step.<name>" as
-// an int64 scalar), and the CPU generator's state ("rng.cpu"); its metadata
+// an int64 scalar), fp16 loss scaling's state when it runs
+// ("amp.loss_scale", float32, and "amp.growth_tracker", int64), and the CPU
+// generator's state ("rng.cpu"); its metadata
 // the step (the number of steps done), seed, world size, the whole merged
 // configuration (JSON) and the format version. Written atomically, so a
 // killed run leaves only complete checkpoints under their final names.

@@ -30,6 +30,9 @@ json loop_defaults() {
   j["clip_grad_norm"] = d.clip_grad_norm;
   j["ema_rate"] = d.ema_rate;
   j["amp"] = d.amp;
+  j["amp_dtype"] = d.amp_dtype;
+  j["loss_scale"] = d.loss_scale;
+  j["loss_scale_growth_interval"] = d.loss_scale_growth_interval;
   j["seed"] = d.seed;
   j["device"] = "cpu";
   j["dtype"] = "fp32";
@@ -208,6 +211,9 @@ LoopConfig loop_config_from(const json& config) {
   c.clip_grad_norm = j.at("clip_grad_norm").get<double>();
   c.ema_rate = j.at("ema_rate").get<double>();
   c.amp = j.at("amp").get<bool>();
+  c.amp_dtype = j.at("amp_dtype").get<std::string>();
+  c.loss_scale = j.at("loss_scale").get<double>();
+  c.loss_scale_growth_interval = j.at("loss_scale_growth_interval").get<int64_t>();
   c.seed = j.at("seed").get<uint64_t>();
   c.out_dir = j.at("out_dir").get<std::string>();
   c.export_dir = j.at("export_dir").get<std::string>();
