@@ -96,33 +96,38 @@ fi
 [ -x "$bin/rass-restore" ] || { echo "gpu-run.sh: no tools in $bin" >&2; exit 1; }
 [ -d "$dir/Mask2Former" ] && export MASK2FORMER_SRC=$PWD/$dir/Mask2Former
 
-# The CUDA cases' binary: test-nn-cuda of a --build, or a prebuilt test-nn.
-testnn=$bin/test-nn
-[ -x "$bin/test-nn-cuda" ] && testnn=$bin/test-nn-cuda
-unit_case() {  # one doctest case of $testnn; a name that matches no case fails
+# The CUDA cases' binaries: test-nn-cuda of a --build holds them all; a
+# prebuilt folder has test-nn (pack --bin) for nn's, test-train if carried.
+unit_case() {  # unit_case BINARY CASE: one doctest case; a name that matches no case fails
   local log rc
-  log=$(env RASS_FIXTURES="$PWD/tests/fixtures" "$testnn" "-tc=$1" 2>&1)
+  log=$(env RASS_FIXTURES="$PWD/tests/fixtures" "$1" "-tc=$2" 2>&1)
   rc=$?
   printf '%s\n' "$log"
   if [ "$rc" = 0 ] && grep -qE "test cases: +0 \|" <<<"$log"; then
-    echo "gpu-run.sh: test-nn has no test case named '$1'"
+    echo "gpu-run.sh: $(basename "$1") has no test case named '$2'"
     return 1
   fi
   return "$rc"
 }
-# The doctest CUDA cases, as tests/CMakeLists.txt lists them (cuda_cases),
+# The doctest CUDA cases as tests/CMakeLists.txt lists them (AREA_cuda_cases),
 # one process each: a case that skips ends its process. The UNet case
 # reads fixtures (scripts/device-slim.sh keeps them).
-if [ -x "$testnn" ]; then
-  mapfile -t cases < <(sed -n '/set(cuda_cases/,/)$/p' tests/CMakeLists.txt | grep -o '"cuda[a-z_]*|[^"]*"' |
-                       sed 's/^"[^|]*|//; s/"$//')
-  [ "${#cases[@]}" -gt 0 ] || { echo "gpu-run.sh: no cuda_cases in tests/CMakeLists.txt" >&2; failed=$((failed + 1)); }
+cuda_cases() {
+  sed -n "/set($1_cuda_cases\$/,/)\$/p" tests/CMakeLists.txt | grep -o '"cuda[a-z0-9_]*|[^"]*"' | sed 's/^"[^|]*|//; s/"$//'
+}
+for area in nn train; do
+  testbin=$bin/test-nn-cuda
+  [ -x "$testbin" ] || testbin=$bin/test-$area
+  mapfile -t cases < <(cuda_cases "$area")
+  [ "${#cases[@]}" -gt 0 ] || { echo "gpu-run.sh: no ${area}_cuda_cases in tests/CMakeLists.txt" >&2; failed=$((failed + 1)); }
+  if [ ! -x "$testbin" ]; then
+    echo "== unit ($area): not run: no $testbin (a --build makes test-nn-cuda; pack --bin brings test-nn)" >&2
+    continue
+  fi
   for tc in "${cases[@]}"; do
-    step "unit: $tc" "$out/unit-$(echo "$tc" | tr -c 'a-zA-Z0-9\n' - | cut -c1-40).txt" unit_case "$tc"
+    step "unit: $tc" "$out/unit-$(echo "$tc" | tr -c 'a-zA-Z0-9\n' - | cut -c1-40).txt" unit_case "$testbin" "$tc"
   done
-else
-  echo "== unit: not run: no $testnn (a --build makes test-nn-cuda; pack --bin brings test-nn)" >&2
-fi
+done
 step "parity (tests/cli/test_gpu_parity.sh)" "$out/parity.txt" \
   env RASS_BIN="$bin" RASS_SOURCE_DIR="$PWD" bash tests/cli/test_gpu_parity.sh
 bench_budget=$((budget - ($(date +%s) - started) - 60))

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -52,9 +53,10 @@ bool listed(const nlohmann::json& steps, int64_t step) {
 // from (the weights after the step before).
 class FixtureStage : public Stage {
  public:
-  explicit FixtureStage(const ScalerRef& ref) : s_(ref.settings()), x_(ref("x")), y_(ref("y")) {
-    w_ = ref("w0").clone().requires_grad_(true);
-    b_ = ref("b0").clone().requires_grad_(true);
+  explicit FixtureStage(const ScalerRef& ref, torch::Device dev = torch::kCPU)
+      : s_(ref.settings()), x_(ref("x").to(dev)), y_(ref("y").to(dev)) {
+    w_ = ref("w0").clone().to(dev).requires_grad_(true);
+    b_ = ref("b0").clone().to(dev).requires_grad_(true);
   }
   std::string name() const override { return "scaler-fixture"; }
   std::vector<ParamGroup> param_groups() override { return {ParamGroup{"all", {{"w", w_}, {"b", b_}}, 1.0, -1}}; }
@@ -66,13 +68,16 @@ class FixtureStage : public Stage {
     if (listed(s_["inf_grad_w"], ctx.step)) w.register_hook(inf_grad);
     if (listed(s_["inf_grad_b"], ctx.step)) b.register_hook(inf_grad);
     StepLoss l;
-    l.loss = torch::mse_loss(torch::matmul(x_[ctx.step], w.t()) + b, y_[ctx.step]);
+    const torch::Tensor xw = torch::matmul(x_[ctx.step], w.t());
+    matmul_types.push_back(xw.scalar_type());  // Half under the loop's fp16 autocast
+    l.loss = torch::mse_loss(xw + b, y_[ctx.step]);
     if (listed(s_["nan_loss"], ctx.step)) l.loss = l.loss * std::nan("");
     l.images = ctx.local_batch;
     return l;
   }
   void export_model(const std::string&) override {}
   std::vector<torch::Tensor> seen_w, seen_b;
+  std::vector<torch::ScalarType> matmul_types;
   torch::Tensor w_, b_;
 
  private:
@@ -154,6 +159,7 @@ TEST_CASE("fp16 loss scaling in the loop equals torch.amp.GradScaler step by ste
   const auto w = ref("w"), b = ref("b");
   CHECK(sum.skipped_steps == skipped.sum().item<int64_t>());
   CHECK(sum.skipped_steps == 4);
+  for (auto t : st.matmul_types) CHECK(bool(t == torch::kFloat));  // the CPU: no autocast
   const auto lines = log_lines(tmp / "run/log.jsonl");
   REQUIRE(int64_t(lines.size()) == steps);
   for (int64_t k = 0; k < steps; ++k) {
@@ -318,4 +324,38 @@ TEST_CASE("loop.amp_dtype and the loss-scale settings: bad values and settings n
   check_loop_config(c, 1);  // fp16 with its settings: fine
   c.amp_dtype = "bf16";
   refused(c, "fp16's loss scaling");
+}
+
+// unit.train.cuda_amp_fp16 (tests/CMakeLists.txt): skips with 77 without a GPU.
+TEST_CASE("fp16 autocast training on CUDA: GradScaler's skips and scales and float32's weights within fp16 rounding") {
+  if (!torch::cuda::is_available()) test::skip("no CUDA device");
+  test::TempDir tmp;
+  ScalerRef ref;
+  FixtureStage st(ref, torch::Device(torch::kCUDA, 0));
+  const LoopConfig c = fp16_config(ref, tmp / "run");
+  const TrainSummary sum = run_training(st, c);
+  REQUIRE(sum.steps_done == c.steps);
+  // The loop's autocast ran in fp16: the stage's product came out in Half.
+  REQUIRE(!st.matmul_types.empty());
+  for (auto t : st.matmul_types) CHECK(bool(t == torch::kHalf));
+  // The same steps skipped and the same scales as GradScaler's (the injected
+  // non-finite values do not depend on the precision) ...
+  const auto skipped = ref("skipped"), used = ref("scale_used");
+  CHECK(sum.skipped_steps == skipped.sum().item<int64_t>());
+  const auto lines = log_lines(tmp / "run/log.jsonl");
+  REQUIRE(int64_t(lines.size()) == c.steps);
+  for (int64_t k = 0; k < c.steps; ++k) {
+    CAPTURE(k);
+    CHECK(lines[k]["loss_scale"].get<double>() == used[k].item<double>());
+    CHECK(lines[k]["skipped"].get<bool>() == (skipped[k].item<int64_t>() == 1));
+  }
+  // ... and the float32 run's weights within fp16's rounding of the product:
+  // PyTorch's CPU fp16 autocast of the same steps (make_loss_scaler_fixture.py's
+  // settings) stays within 4e-5 of them; 1e-3 leaves room for CUDA's kernels.
+  const int64_t last = c.steps - 1;
+  const double dw = (st.w_.detach().cpu() - ref("w")[last]).abs().max().item<double>();
+  const double db = (st.b_.detach().cpu() - ref("b")[last]).abs().max().item<double>();
+  INFO("max |dW| = ", dw, ", |db| = ", db);
+  CHECK(dw <= 1e-3);
+  CHECK(db <= 1e-3);
 }
