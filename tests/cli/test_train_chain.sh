@@ -107,6 +107,11 @@ RAS=(ras -o "$T/ras" --steps 8 --batch 2 "${TH[@]}" --checkpoint-every 4 --log-e
   --set ras.model="$T/seg-init" --set ras.images="$T/scenes/images" --set ras.labels="$T/scenes/labels"
   --set ras.crop_size=64 --set ras.num_points=256)
 expect_exit 0 "rass-train ras" -- "$B/rass-train" "${RAS[@]}"
+# Gradient accumulation (loop.micro_batch): the batch of 2 in two forwards.
+expect_exit 0 "ras in micro-batches of 1" -- "$B/rass-train" ras -o "$T/ras-micro" --steps 2 --batch 2 "${TH[@]}" -q \
+  --set ras.model="$T/seg-init" --set ras.images="$T/scenes/images" --set ras.labels="$T/scenes/labels" \
+  --set ras.crop_size=64 --set ras.num_points=256 --set loop.micro_batch=1
+[ "$(wc -l < "$T/ras-micro/log.jsonl")" -eq 2 ] || fail "ras micro-batches: 2 log lines"
 [ "$(wc -l < "$T/ras/log.jsonl")" -eq 8 ] || fail "ras: 8 log lines, got $(wc -l < "$T/ras/log.jsonl")"
 for k in '"loss"' '"loss_ce"' '"loss_mask"' '"loss_dice"' '"loss_ce_0"' '"loss_dice_2"' '"lr"' '"grad_norm"'; do
   tail -1 "$T/ras/log.jsonl" | grep -qF "$k" || fail "ras log lacks $k"

@@ -588,3 +588,95 @@ TEST_CASE("resume refuses a checkpoint whose optimizer state holds NaN, naming t
   auto s2 = test::selftest(11);
   CHECK_THROWS_WITH_AS(run_training(*s2, again), doctest::Contains("adamw.exp_avg_sq.bias"), Error);
 }
+
+TEST_CASE("loop.micro_batch: the step's samples in micro-batches give the whole batch's step (gradient accumulation)") {
+  LoopConfig c;
+  c.steps = 6;
+  c.batch = 8;
+  c.lr = 0.05;
+  c.clip_grad_norm = 0.5;
+  c.seed = 3;
+  c.quiet = true;
+  c.checkpoint_every = 0;
+  test::TempDir tmp;
+  c.out_dir = tmp / "whole";
+  auto whole = test::selftest(3);
+  const auto a = run_training(*whole, c);
+  // The gradient's norm, which Adam's step alone would not show (it is
+  // nearly invariant to the gradient's scale).
+  auto grad_norms = [](const std::string& dir) {
+    std::vector<double> v;
+    std::ifstream f(dir + "/log.jsonl");
+    for (std::string line; std::getline(f, line);) v.push_back(nlohmann::json::parse(line)["grad_norm"].get<double>());
+    return v;
+  };
+  const auto norms = grad_norms(c.out_dir);
+  REQUIRE(norms.size() == 6);
+  for (int64_t micro : {1, 2, 4}) {
+    CAPTURE(micro);
+    c.micro_batch = micro;
+    c.out_dir = tmp / ("micro" + std::to_string(micro));
+    auto parts = test::selftest(3);
+    const auto b = run_training(*parts, c);
+    const auto nb = grad_norms(c.out_dir);
+    REQUIRE(nb.size() == norms.size());
+    for (size_t i = 0; i < nb.size(); ++i) CHECK(nb[i] == doctest::Approx(norms[i]).epsilon(1e-5));
+    REQUIRE(b.losses.size() == a.losses.size());
+    // The mean of the micro-batches' mean losses is the batch's mean loss.
+    for (size_t i = 0; i < a.losses.size(); ++i) CHECK(b.losses[i] == doctest::Approx(a.losses[i]).epsilon(1e-6));
+    auto pa = whole->param_groups(), pb = parts->param_groups();
+    for (size_t g = 0; g < pa.size(); ++g)
+      CHECK((pa[g].params[0].second - pb[g].params[0].second).abs().max().item<double>() <= 1e-6);
+  }
+  // The stage saw micro-batches of 2 at the offsets of their samples.
+  struct Calls : Stage {
+    std::unique_ptr<Stage> s = test::selftest(3);
+    std::vector<std::pair<int64_t, int64_t>> seen;
+    std::string name() const override { return "calls"; }
+    std::vector<ParamGroup> param_groups() override { return s->param_groups(); }
+    StepLoss compute_loss(const StepContext& ctx) override {
+      seen.emplace_back(ctx.local_batch, ctx.sample_offset);
+      return s->compute_loss(ctx);
+    }
+    void export_model(const std::string&) override {}
+  } calls;
+  c.steps = 1;
+  c.micro_batch = 2;
+  c.out_dir.clear();
+  run_training(calls, c);
+  CHECK(calls.seen == std::vector<std::pair<int64_t, int64_t>>{{2, 0}, {2, 2}, {2, 4}, {2, 6}});
+}
+
+TEST_CASE("loop.micro_batch: it must divide each process's samples; --resume may change it") {
+  LoopConfig c;
+  c.batch = 8;
+  c.micro_batch = 3;
+  CHECK_THROWS_WITH_AS(check_loop_config(c, 1), doctest::Contains("loop.micro_batch 3 must divide the 8 samples"), Error);
+  c.micro_batch = 4;
+  CHECK_THROWS_WITH_AS(check_loop_config(c, 4), doctest::Contains("must divide the 2 samples"), Error);
+  check_loop_config(c, 2);
+  c.micro_batch = -1;
+  CHECK_THROWS_AS(check_loop_config(c, 1), Error);
+  CHECK(resume_free_keys().count("loop.micro_batch") == 1);
+
+  // A run that resumes with smaller micro-batches (after running out of
+  // memory) goes on to the same weights, to float rounding.
+  test::TempDir tmp;
+  LoopConfig r = resume_config(tmp / "a");
+  r.batch = 4;
+  auto s1 = test::selftest(11);
+  const auto whole = run_training(*s1, r);
+  LoopConfig rb = resume_config(tmp / "b");
+  rb.batch = 4;
+  rb.stop_after = 3;
+  auto s2 = test::selftest(11);
+  run_training(*s2, rb);
+  rb.stop_after = 0;
+  rb.resume = true;
+  rb.micro_batch = 1;
+  rb.config["loop"]["micro_batch"] = 1;
+  auto s3 = test::selftest(11);
+  const auto rest = run_training(*s3, rb);
+  CHECK(rest.start_step == 3);
+  for (size_t i = 0; i < rest.losses.size(); ++i) CHECK(rest.losses[i] == doctest::Approx(whole.losses[3 + i]).epsilon(1e-6));
+}

@@ -52,6 +52,10 @@ const std::set<std::string>& resume_free_keys() {
       "loop.steps",       "loop.resume",          "loop.resume_from", "loop.stop_after", "loop.out_dir",
       "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
       "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s",
+      // How the samples of a step are split into forwards changes the weights
+      // by float rounding only (as another process count does, which --resume
+      // also allows): a run that ran out of memory resumes with smaller ones.
+      "loop.micro_batch",
       // Whether the data is read once before the first step changes no weight.
       "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data",
       "resshift.check_data", "sam-enhancer.check_data"};
@@ -132,6 +136,10 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0 || c.keep_checkpoints < 0)
     throw_usage("loop.warmup_steps, checkpoint_every, keep_checkpoints, log_every and stop_after must not be negative");
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
+  if (c.micro_batch < 0 || (c.micro_batch > 0 && (c.batch / world) % c.micro_batch != 0))
+    throw_usage("loop.micro_batch " + std::to_string(c.micro_batch) + " must divide the " + std::to_string(c.batch / world) +
+                " samples each process computes per step (loop.batch " + std::to_string(c.batch) + " over " +
+                std::to_string(world) + " process(es)); 0: all of them at once");
   if (c.clip_grad_norm < 0) throw_usage("loop.clip_grad_norm must not be negative (0: no clipping)");
   if (!(c.ema_rate >= 0 && c.ema_rate < 1)) throw_usage("loop.ema_rate must be in [0, 1) (0: no moving average)");
   if (c.amp_dtype != "bf16" && c.amp_dtype != "fp16")
@@ -452,6 +460,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   const c10::ScalarType amp_type = c.amp_dtype == "fp16" ? c10::kHalf : c10::kBFloat16;
   Progress progress(size_t(c.steps - start), "train", c.quiet || !c.progress || rank != 0);
   const int64_t local = c.batch / world;
+  // loop.micro_batch: samples per forward and backward (0: the process's all).
+  const int64_t micro = c.micro_batch > 0 ? c.micro_batch : local;
+  const int64_t parts = local / micro;
   const auto t_start = std::chrono::steady_clock::now();
   auto t_last = t_start;
   int64_t images_since = 0, images_total = 0;
@@ -461,44 +472,64 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     StepContext ctx;
     ctx.step = step;
     ctx.global_batch = c.batch;
-    ctx.local_batch = local;
-    ctx.sample_offset = int64_t(rank) * local;
     ctx.rank = rank;
     ctx.world = world;
     if (dist) ctx.allreduce_sum = [dist](double x) { return dist->allreduce_sum(x); };
     for (auto& q : params) q.p.mutable_grad() = torch::Tensor();
 
+    // A step that fails on its data (a damaged image, a label out of
+    // range, a pack that does not read) keeps the steps done before it: they are
+    // checkpointed as they stood when this step began (the generator
+    // too), so a --resume after the file is mended continues exactly.
+    const torch::Tensor rng_before = writer ? cpu_rng_state() : torch::Tensor();
+    // The process's samples in `parts` micro-batches (loop.micro_batch), each
+    // a forward and a backward whose gradients add up: every micro-batch's
+    // loss divided by their count, so the gradient is that of the mean of
+    // their losses (the mean over the samples for a per-sample mean), as
+    // ResShift's trainer accumulates its microbatches.
     StepLoss l;
-    {
-      const nn::AutocastScope autocast(amp, amp_type);
-      // A step that fails on its data (a damaged image, a label out of
-      // range, a pack that does not read) keeps the steps done before it: they are
-      // checkpointed as they stood when this step began (the generator
-      // too), so a --resume after the file is mended continues exactly.
-      const torch::Tensor rng_before = writer ? cpu_rng_state() : torch::Tensor();
-      try {
-        l = stage.compute_loss(ctx);
-      } catch (const Error& e) {
-        std::string kept;
-        if (writer && step > checkpoint_step) {
-          try {
-            write_checkpoint(step, rng_before, /*prune=*/false);
-            kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
-                   ": mend the data and --resume";
-          } catch (const std::exception& w) {
-            kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
-          }
-        } else if (!s.last_checkpoint.empty()) {
-          kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
-        }
-        throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
-      }
-    }
-    if (!l.loss.defined() || l.loss.numel() != 1 || !l.loss.requires_grad())
-      throw_runtime(stage.name() + ": the stage's loss at step " + std::to_string(step) +
-                    " is not a scalar with a gradient");
     const float scale_used = scaler.scale();
-    scaler.scale_loss(l.loss).backward();
+    for (int64_t part = 0; part < parts; ++part) {
+      ctx.local_batch = micro;
+      ctx.sample_offset = int64_t(rank) * local + part * micro;
+      StepLoss m;
+      {
+        const nn::AutocastScope autocast(amp, amp_type);
+        try {
+          m = stage.compute_loss(ctx);
+        } catch (const Error& e) {
+          std::string kept;
+          if (writer && step > checkpoint_step) {
+            try {
+              write_checkpoint(step, rng_before, /*prune=*/false);
+              kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
+                     ": mend the data and --resume";
+            } catch (const std::exception& w) {
+              kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
+            }
+          } else if (!s.last_checkpoint.empty()) {
+            kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
+          }
+          throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
+        }
+      }
+      if (!m.loss.defined() || m.loss.numel() != 1 || !m.loss.requires_grad())
+        throw_runtime(stage.name() + ": the stage's loss at step " + std::to_string(step) +
+                      " is not a scalar with a gradient");
+      scaler.scale_loss(parts > 1 ? m.loss / double(parts) : m.loss).backward();
+      // The log's numbers: the mean of the micro-batches' loss and terms.
+      // (on the loss's device: one synchronisation per step, below)
+      const torch::Tensor mean_part = m.loss.detach().to(torch::kDouble).reshape({}) / double(parts);
+      l.loss = l.loss.defined() ? l.loss + mean_part : mean_part;
+      if (part == 0) {
+        for (auto& t : m.terms) l.terms.emplace_back(t.first, t.second / double(parts));
+      } else {
+        if (m.terms.size() != l.terms.size())
+          throw_runtime(stage.name() + ": its micro-batches of step " + std::to_string(step) + " logged different terms");
+        for (size_t i = 0; i < m.terms.size(); ++i) l.terms[i].second += m.terms[i].second / double(parts);
+      }
+      l.images += m.images;
+    }
 
     // Every process all-reduces the same tensors in the same order: a
     // parameter without a gradient this step gets zeros.

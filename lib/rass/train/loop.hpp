@@ -14,6 +14,10 @@ namespace rass::train {
 struct LoopConfig {
   int64_t steps = 1000;
   int64_t batch = 4;             // global batch: samples per step over all processes
+  // Gradient accumulation: each process computes its batch / world samples
+  // in forwards and backwards of micro_batch samples (0: all at once), the
+  // gradients added up with each micro-batch's loss divided by their count.
+  int64_t micro_batch = 0;
   double lr = 1e-4;
   // adamw: torch.optim.AdamW; adam: torch.optim.Adam (weight decay as an L2
   // term added to the gradient, as GleSAM's decoder fine-tuning uses it).

@@ -16,6 +16,7 @@ json loop_defaults() {
   json j;
   j["steps"] = d.steps;
   j["batch"] = d.batch;
+  j["micro_batch"] = d.micro_batch;
   j["optimizer"] = d.optimizer;
   j["lr"] = d.lr;
   j["weight_decay"] = d.weight_decay;
@@ -197,6 +198,7 @@ LoopConfig loop_config_from(const json& config) {
   LoopConfig c;
   c.steps = j.at("steps").get<int64_t>();
   c.batch = j.at("batch").get<int64_t>();
+  c.micro_batch = j.at("micro_batch").get<int64_t>();
   c.optimizer = j.at("optimizer").get<std::string>();
   c.lr = j.at("lr").get<double>();
   c.weight_decay = j.at("weight_decay").get<double>();
