@@ -96,8 +96,9 @@ fi
 [ -x "$bin/rass-restore" ] || { echo "gpu-run.sh: no tools in $bin" >&2; exit 1; }
 [ -d "$dir/Mask2Former" ] && export MASK2FORMER_SRC=$PWD/$dir/Mask2Former
 
-# The CUDA cases' binaries: test-nn-cuda of a --build holds them all; a
-# prebuilt folder has test-nn (pack --bin) for nn's, test-train if carried.
+# The CUDA cases' binaries: nn's in test-nn-cuda of a --build or a prebuilt
+# test-nn (pack --bin); train's in test-train, which only a full CUDA build
+# (scripts/build-cuda.sh: the training layer needs OpenCV, HDF5 and cairo) has.
 unit_case() {  # unit_case BINARY CASE: one doctest case; a name that matches no case fails
   local log rc
   log=$(env RASS_FIXTURES="$PWD/tests/fixtures" "$1" "-tc=$2" 2>&1)
@@ -116,12 +117,13 @@ cuda_cases() {
   sed -n "/set($1_cuda_cases\$/,/)\$/p" tests/CMakeLists.txt | grep -o '"cuda[a-z0-9_]*|[^"]*"' | sed 's/^"[^|]*|//; s/"$//'
 }
 for area in nn train; do
-  testbin=$bin/test-nn-cuda
-  [ -x "$testbin" ] || testbin=$bin/test-$area
+  testbin=$bin/test-$area
+  [ "$area" = nn ] && [ -x "$bin/test-nn-cuda" ] && testbin=$bin/test-nn-cuda
   mapfile -t cases < <(cuda_cases "$area")
   [ "${#cases[@]}" -gt 0 ] || { echo "gpu-run.sh: no ${area}_cuda_cases in tests/CMakeLists.txt" >&2; failed=$((failed + 1)); }
   if [ ! -x "$testbin" ]; then
-    echo "== unit ($area): not run: no $testbin (a --build makes test-nn-cuda; pack --bin brings test-nn)" >&2
+    echo "== unit ($area): not run: no $testbin (nn: a --build makes test-nn-cuda, pack --bin brings test-nn;" \
+      "train: a full CUDA build's tests/test-train)" >&2
     continue
   fi
   for tc in "${cases[@]}"; do
