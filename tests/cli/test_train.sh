@@ -55,12 +55,16 @@ ls "$T/run/checkpoints" | grep -qx step_20.safetensors || fail "no step_20 check
 # fp16 loss scaling (loop.amp_dtype fp16): on the CPU the scaling runs alone,
 # exact in float32 (powers of two): the same weights as the plain run.
 expect_exit 0 "fp16 loss scaling" -- "$R" selftest -o "$T/fp16" --steps 20 --set loop.amp=true \
-  --set loop.amp_dtype=fp16 --set loop.loss_scale=1024 --set loop.loss_scale_growth_interval=8
+  --set loop.amp_dtype=fp16 --set loop.loss_scale=1024 --set loop.loss_scale_growth_interval=8 --json
 stderr_has "loss scaling still runs" "the CPU note names the scaling"
+grep -qF '"skipped_steps":0,"loss_scale":4096' "$T/.out" || fail "--json lacks the scaling's summary: $(cat "$T/.out")"
 tail -1 "$T/fp16/log.jsonl" | grep -qF '"loss_scale":4096' || fail "the scale did not grow twice: $(tail -1 "$T/fp16/log.jsonl")"
 grep -qF '"skipped":true' "$T/fp16/log.jsonl" && fail "a step was skipped"
 cmp -s "$T/fp16/final/selftest.safetensors" "$T/run/final/selftest.safetensors" ||
   fail "fp16 loss scaling changed the weights of a run without overflow"
+expect_exit 2 "gradient checkpointing for a stage without a UNet" -- "$R" selftest -o "$T/gc" --steps 2 -q \
+  --set loop.gradient_checkpointing=true
+stderr_has "no diffusers UNet" "the refusal says why"
 expect_exit 2 "loop.amp_dtype fp16 without loop.amp" -- "$R" selftest -o "$T/fp16b" --steps 2 --set loop.amp_dtype=fp16 -q
 stderr_has "loop.amp=true" "the refusal says what to set"
 expect_exit 3 "a --resume that turns the scaling on" -- "$R" selftest -o "$T/run" --steps 30 --resume -q \

@@ -29,6 +29,19 @@ for k in '"loss"' '"mse"' '"lpips"' '"l_region"' '"l_pixel"' '"lr"' '"grad_norm"
   tail -1 "$T/scr/log.jsonl" | grep -qF "$k" || fail "scr log lacks $k"
 done
 [ -s "$T/scr/final/scr.unet.safetensors" ] || fail "scr export"
+# Gradient checkpointing (the UNet's blocks recomputed in the backward; the
+# SCL's attention maps kept): the same losses step by step.
+expect_exit 0 "scr with gradient checkpointing" -- "$B/rass-train" scr -o "$T/scr-ckpt" --steps 4 --batch 2 "${TH[@]}" \
+  --log-every 1 -q --set scr.sd="$T/sd" --set scr.hq_dir="$T/scenes/images" --set scr.pack_dir="$T/packs" \
+  --set scr.crop_size=64 --set loop.gradient_checkpointing=true
+python3 - "$T/scr/log.jsonl" "$T/scr-ckpt/log.jsonl" <<'PY' || fail "gradient checkpointing changed scr's losses"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+assert len(a) == len(b) == 4, (len(a), len(b))
+for x, y in zip(a, b):
+    for k in ("loss", "l_region", "grad_norm"):
+        assert abs(x[k] - y[k]) <= 1e-5 * (1 + abs(x[k])), (x["step"], k, x[k], y[k])
+PY
 
 # --resume of the finished run: a no-op (log, checkpoints and export unchanged).
 sum() { find "$1" -type f \( -name '*.safetensors' -o -name '*.jsonl' -o -name '*.json' \) -print0 | sort -z | xargs -0 md5sum; }

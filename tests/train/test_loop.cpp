@@ -656,7 +656,7 @@ TEST_CASE("loop.micro_batch: it must divide each process's samples; --resume may
   CHECK_THROWS_WITH_AS(check_loop_config(c, 4), doctest::Contains("must divide the 2 samples"), Error);
   check_loop_config(c, 2);
   c.micro_batch = -1;
-  CHECK_THROWS_AS(check_loop_config(c, 1), Error);
+  CHECK_THROWS_WITH_AS(check_loop_config(c, 1), doctest::Contains("must not be negative"), Error);
   CHECK(resume_free_keys().count("loop.micro_batch") == 1);
 
   // A run that resumes with smaller micro-batches (after running out of

@@ -248,6 +248,19 @@ TEST_CASE("fp16 loss scaling: --resume continues with the checkpoint's scale, as
     CHECK(e.code() == ExitCode::bad_input);
     CHECK(std::string(e.what()).find("amp.loss_scale") != std::string::npos);
   }
+  // A count the loop never writes (at or past the growth interval: the scale
+  // would never grow) or a scale below its floor: refused too.
+  for (const auto& [key, value] : {std::pair<std::string, torch::Tensor>{"amp.growth_tracker", torch::tensor(int64_t(3))},
+                                   {"amp.loss_scale", torch::tensor(1e-30f)}}) {
+    CAPTURE(key);
+    auto edited = read_train_checkpoint(tmp / "b/checkpoints/step_7.safetensors");
+    edited.tensors[key] = value;
+    write_train_checkpoint(tmp / "edited.safetensors", edited);
+    LoopConfig ce = fp16_config(ref, tmp / "e");
+    ce.resume_from = tmp / "edited.safetensors";
+    FixtureStage fourth(ref);
+    CHECK_THROWS_WITH_AS(run_training(fourth, ce), doctest::Contains("not what this configuration writes"), Error);
+  }
 }
 
 namespace {
@@ -317,6 +330,8 @@ TEST_CASE("loop.amp_dtype and the loss-scale settings: bad values and settings n
   refused(c, "loop.loss_scale must be");
   c.loss_scale = 1e39;  // beyond float32
   refused(c, "loop.loss_scale must be");
+  c.loss_scale = 1e-30;  // below the floor the run stops at (and 0 in float32 for 1e-50)
+  refused(c, "from 2^-24");
   c.loss_scale = 1024;
   c.loss_scale_growth_interval = 0;
   refused(c, "loop.loss_scale_growth_interval must be");

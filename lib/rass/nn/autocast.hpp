@@ -19,11 +19,29 @@ inline bool cuda_autocast_enabled() {
 #endif
 }
 
+inline c10::ScalarType current_cuda_autocast_dtype() {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::autocast::get_autocast_dtype(at::kCUDA);
+#else
+  return at::autocast::get_autocast_gpu_dtype();
+#endif
+}
+
 inline void set_cuda_autocast(bool on) {
 #if TORCH_VERSION_MAJOR >= 2
   at::autocast::set_autocast_enabled(at::kCUDA, on);
 #else
   at::autocast::set_enabled(on);
+#endif
+}
+
+// Sets CUDA autocast on or off, and its dtype.
+inline void set_cuda_autocast_state(bool on, c10::ScalarType dtype) {
+  set_cuda_autocast(on);
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+  at::autocast::set_autocast_gpu_dtype(dtype);
 #endif
 }
 

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/nn/checkpoint.hpp"
 #include "rass/nn/group_norm.hpp"
 
 namespace F = torch::nn::functional;
@@ -70,6 +71,24 @@ ResnetBlock2D resnet(const UNetConfig& c, int64_t in, int64_t out, int64_t temb,
   return ResnetBlock2D(in, out, temb, c.norm_num_groups, c.norm_eps, scale);
 }
 
+// One resnet or attention block, checkpointed when asked (the module outlives
+// the backward pass that recomputes it).
+torch::Tensor run_resnet(const std::shared_ptr<torch::nn::Module>& m, const torch::Tensor& h, const torch::Tensor& temb,
+                         bool ckpt) {
+  auto* r = m->as<ResnetBlock2D>();
+  if (!ckpt) return r->forward(h, temb);
+  return checkpoint([r](const std::vector<torch::Tensor>& v) { return r->forward(v[0], v[1]); }, {h, temb},
+                    has_trainable_parameters(*r));
+}
+
+torch::Tensor run_attention(const std::shared_ptr<torch::nn::Module>& m, const torch::Tensor& h,
+                            const torch::Tensor& context, UNetCaptures* cap, bool ckpt) {
+  auto* a = m->as<Transformer2D>();
+  if (!ckpt || (cap && (cap->cross_attention || cap->self_attention))) return a->forward(h, context, cap);
+  return checkpoint([a](const std::vector<torch::Tensor>& v) { return a->forward(v[0], v[1], nullptr); }, {h, context},
+                    has_trainable_parameters(*a));
+}
+
 }  // namespace
 
 torch::Tensor timestep_embedding(const torch::Tensor& timesteps, int64_t dim, bool flip, double shift, double max_period) {
@@ -117,8 +136,8 @@ torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Te
 torch::Tensor UNetBlockImpl::forward_down(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
                                           std::vector<torch::Tensor>& skips, UNetCaptures* cap) {
   for (size_t i = 0; i < resnets->size(); ++i) {
-    h = resnets[i]->as<ResnetBlock2D>()->forward(h, temb);
-    if (attentions) h = attentions[i]->as<Transformer2D>()->forward(h, context, cap);
+    h = run_resnet(resnets[i], h, temb, gradient_checkpointing);
+    if (attentions) h = run_attention(attentions[i], h, context, cap, gradient_checkpointing);
     skips.push_back(h);
   }
   if (samplers) {
@@ -134,8 +153,8 @@ torch::Tensor UNetBlockImpl::forward_up(torch::Tensor h, const torch::Tensor& te
   for (size_t i = 0; i < resnets->size(); ++i) {
     h = torch::cat({h, skips.back()}, 1);
     skips.pop_back();
-    h = resnets[i]->as<ResnetBlock2D>()->forward(h, temb);
-    if (attentions) h = attentions[i]->as<Transformer2D>()->forward(h, context, cap);
+    h = run_resnet(resnets[i], h, temb, gradient_checkpointing);
+    if (attentions) h = run_attention(attentions[i], h, context, cap, gradient_checkpointing);
   }
   if (samplers) h = samplers[0]->as<Upsample2D>()->forward(h, size);
   return h;
@@ -223,6 +242,12 @@ UNet2DConditionImpl::UNet2DConditionImpl(const UNetConfig& c) : config(c) {
     if (auto* a = dynamic_cast<AttentionImpl*>(m.value().get())) a->path = m.key();
 }
 
+void UNet2DConditionImpl::set_gradient_checkpointing(bool on) {
+  gradient_checkpointing = on;
+  for (auto& b : *down_blocks) b->as<UNetBlock>()->gradient_checkpointing = on;
+  for (auto& b : *up_blocks) b->as<UNetBlock>()->gradient_checkpointing = on;
+}
+
 torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const torch::Tensor& timesteps,
                                            const torch::Tensor& context_in, UNetCaptures* cap) {
   if (cap) {
@@ -245,9 +270,9 @@ torch::Tensor UNet2DConditionImpl::forward(const torch::Tensor& sample, const to
   torch::Tensor h = conv_in(sample);
   std::vector<torch::Tensor> skips{h};
   for (auto& b : *down_blocks) h = b->as<UNetBlock>()->forward_down(h, temb, context, skips, cap);
-  h = mid_resnets[0]->as<ResnetBlock2D>()->forward(h, temb);
-  h = mid_attentions[0]->as<Transformer2D>()->forward(h, context, cap);
-  h = mid_resnets[1]->as<ResnetBlock2D>()->forward(h, temb);
+  h = run_resnet(mid_resnets[0], h, temb, gradient_checkpointing);
+  h = run_attention(mid_attentions[0], h, context, cap, gradient_checkpointing);
+  h = run_resnet(mid_resnets[1], h, temb, gradient_checkpointing);
   for (size_t i = 0; i < up_blocks->size(); ++i) {
     auto blk = up_blocks[i]->as<UNetBlock>();
     c10::optional<std::vector<int64_t>> size;

@@ -74,6 +74,7 @@ TORCH_MODULE(Transformer2D);
 struct UNetBlockImpl : torch::nn::Module {
   torch::nn::ModuleList resnets, attentions{nullptr}, samplers{nullptr};
   bool up = false;
+  bool gradient_checkpointing = false;  // UNet2DConditionImpl::set_gradient_checkpointing
   torch::Tensor forward_down(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
                              std::vector<torch::Tensor>& skips, UNetCaptures* captures = nullptr);
   torch::Tensor forward_up(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context,
@@ -88,6 +89,13 @@ struct UNet2DConditionImpl : torch::nn::Module {
   // With `captures`, also records what it asks for there (see UNetCaptures).
   torch::Tensor forward(const torch::Tensor& sample, const torch::Tensor& timesteps, const torch::Tensor& context,
                         UNetCaptures* captures = nullptr);
+
+  // diffusers' enable_gradient_checkpointing: every resnet and attention
+  // block of the down, mid and up blocks recomputed in the backward pass
+  // (nn/checkpoint.hpp) while grad mode is on; attention blocks whose
+  // probabilities `captures` records are not (their maps keep their graph).
+  void set_gradient_checkpointing(bool on);
+  bool gradient_checkpointing = false;
 
   UNetConfig config;
   LoraConv2d conv_in{nullptr}, conv_out{nullptr};

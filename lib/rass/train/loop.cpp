@@ -52,10 +52,12 @@ const std::set<std::string>& resume_free_keys() {
       "loop.steps",       "loop.resume",          "loop.resume_from", "loop.stop_after", "loop.out_dir",
       "loop.export_dir",  "loop.checkpoint_every", "loop.keep_checkpoints", "loop.log_every", "loop.progress",
       "loop.quiet",       "loop.device",           "loop.threads", "loop.bucket_mb", "loop.timeout_s",
-      // How the samples of a step are split into forwards changes the weights
-      // by float rounding only (as another process count does, which --resume
-      // also allows): a run that ran out of memory resumes with smaller ones.
-      "loop.micro_batch",
+      // How the samples of a step are split into forwards, and whether the
+      // UNet recomputes its activations, change the weights by float rounding
+      // (as another process count does, which --resume also allows) for a
+      // per-sample mean loss; ras's criterion is normalised per micro-batch
+      // (README). A run that ran out of memory resumes with either.
+      "loop.micro_batch", "loop.gradient_checkpointing",
       // Whether the data is read once before the first step changes no weight.
       "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data",
       "resshift.check_data", "sam-enhancer.check_data"};
@@ -136,7 +138,8 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.warmup_steps < 0 || c.checkpoint_every < 0 || c.log_every < 0 || c.stop_after < 0 || c.keep_checkpoints < 0)
     throw_usage("loop.warmup_steps, checkpoint_every, keep_checkpoints, log_every and stop_after must not be negative");
   if (c.bucket_mb <= 0) throw_usage("loop.bucket_mb must be positive");
-  if (c.micro_batch < 0 || (c.micro_batch > 0 && (c.batch / world) % c.micro_batch != 0))
+  if (c.micro_batch < 0) throw_usage("loop.micro_batch must not be negative (0: all of a process's samples at once)");
+  if (c.micro_batch > 0 && (c.batch / world) % c.micro_batch != 0)
     throw_usage("loop.micro_batch " + std::to_string(c.micro_batch) + " must divide the " + std::to_string(c.batch / world) +
                 " samples each process computes per step (loop.batch " + std::to_string(c.batch) + " over " +
                 std::to_string(world) + " process(es)); 0: all of them at once");
@@ -144,8 +147,10 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (!(c.ema_rate >= 0 && c.ema_rate < 1)) throw_usage("loop.ema_rate must be in [0, 1) (0: no moving average)");
   if (c.amp_dtype != "bf16" && c.amp_dtype != "fp16")
     throw_usage("loop.amp_dtype must be bf16 or fp16, got '" + c.amp_dtype + "'");
-  if (!(c.loss_scale > 0) || !std::isfinite(float(c.loss_scale)))
-    throw_usage("loop.loss_scale must be a number > 0 that float32 holds, got " + fmt_double(c.loss_scale));
+  // Below 2^-24 the run would stop at its first non-finite step (the loop's
+  // floor), and float32 rounds far smaller values to 0 or a subnormal.
+  if (!(c.loss_scale >= 0x1p-24) || !std::isfinite(float(c.loss_scale)))
+    throw_usage("loop.loss_scale must be a number from 2^-24 (5.96e-08) to float32's largest, got " + fmt_double(c.loss_scale));
   if (c.loss_scale_growth_interval < 1 || c.loss_scale_growth_interval > (int64_t(1) << 31))
     throw_usage("loop.loss_scale_growth_interval must be in 1..2^31, got " + std::to_string(c.loss_scale_growth_interval));
   // Settings another setting ignores are refused, not dropped silently.
@@ -233,7 +238,8 @@ int64_t load_state(std::vector<Param>& params, LossScaler& scaler, const TrainCh
     for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
     if (diffs.size() > 12) keys += ", ...";
     throw_bad_input(from, "checkpoint of another configuration: " + keys +
-                              " differ (only loop.steps and the output settings may change on --resume)");
+                              " differ (only loop.steps, loop.micro_batch, loop.gradient_checkpointing and the output "
+                              "settings may change on --resume)");
   }
   if (ck.step > c.steps)
     throw_usage(from + ": the checkpoint is at step " + std::to_string(ck.step) + ", beyond loop.steps " +
@@ -268,14 +274,21 @@ int64_t load_state(std::vector<Param>& params, LossScaler& scaler, const TrainCh
       auto it = ck.tensors.find(key);
       if (it == ck.tensors.end()) throw_bad_input(from, "checkpoint lacks tensor '" + key + "' (fp16 loss scaling's state)");
       if (it->second.numel() != 1 || it->second.scalar_type() != type)
-        throw_bad_input(from, "tensor '" + key + "' is not a " + c10::toString(type) + " scalar");
+        throw_bad_input(from, "tensor '" + key + "' holds " + std::to_string(it->second.numel()) + " " +
+                                  c10::toString(it->second.scalar_type()) + " value(s), not one " + c10::toString(type) +
+                                  " (" + (type == torch::kFloat ? "F32" : "I64") + ")");
       return it->second;
     };
     loss_scale = scalar("amp.loss_scale", torch::kFloat).item<float>();
     growth_tracker = scalar("amp.growth_tracker", torch::kLong).item<int64_t>();
-    if (!(loss_scale > 0) || !std::isfinite(loss_scale) || growth_tracker < 0)
+    // What the loop writes: a scale from 2^-24 up (it stops below), a count
+    // below the growth interval (it restarts at the interval).
+    if (!(loss_scale >= 0x1p-24f) || !std::isfinite(loss_scale) || growth_tracker < 0 ||
+        growth_tracker >= c.loss_scale_growth_interval)
       throw_bad_input(from, "fp16 loss scaling's state (scale " + fmt_double(loss_scale) + ", growth tracker " +
-                                std::to_string(growth_tracker) + ") is not valid (a damaged checkpoint?)");
+                                std::to_string(growth_tracker) + ") is not what this configuration writes (a scale of at least 2^-24, "
+                                "a count below loop.loss_scale_growth_interval " +
+                                std::to_string(c.loss_scale_growth_interval) + "): a damaged checkpoint?");
   }
   // The generator state is tried on a scratch generator: LibTorch refuses a
   // damaged one with an exception carrying its stack trace.
@@ -466,6 +479,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   const auto t_start = std::chrono::steady_clock::now();
   auto t_last = t_start;
   int64_t images_since = 0, images_total = 0;
+  int64_t skips_in_a_row = 0;  // fp16 loss scaling
   int64_t step = start;
   for (; step < c.steps; ++step) {
     if (c.stop_after > 0 && step - start >= c.stop_after) break;
@@ -524,9 +538,11 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       if (part == 0) {
         for (auto& t : m.terms) l.terms.emplace_back(t.first, t.second / double(parts));
       } else {
-        if (m.terms.size() != l.terms.size())
-          throw_runtime(stage.name() + ": its micro-batches of step " + std::to_string(step) + " logged different terms");
-        for (size_t i = 0; i < m.terms.size(); ++i) l.terms[i].second += m.terms[i].second / double(parts);
+        for (size_t i = 0; i < m.terms.size() || i < l.terms.size(); ++i) {
+          if (i >= m.terms.size() || i >= l.terms.size() || m.terms[i].first != l.terms[i].first)
+            throw_runtime(stage.name() + ": its micro-batches of step " + std::to_string(step) + " logged different terms");
+          l.terms[i].second += m.terms[i].second / double(parts);
+        }
       }
       l.images += m.images;
     }
@@ -575,6 +591,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (skipped) {
       scaler.update(true);
       ++s.skipped_steps;
+      ++skips_in_a_row;
+    } else {
+      skips_in_a_row = 0;
     }
     if ((!std::isfinite(loss) || !std::isfinite(grad_norm)) && (!skipped || scaler.scale() < 0x1p-24f)) {
       std::string terms;
@@ -585,8 +604,12 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
                     (s.last_checkpoint.empty() ? " with no checkpoint written"
                                                : ", the last checkpoint is " + s.last_checkpoint) +
                     " (a lower loop.lr or loop.clip_grad_norm may help)" +
-                    (skipped ? "; fp16 loss scaling skipped the steps before it until the scale fell below 2^-24 (" +
-                                   fmt_double(scaler.scale()) + ")"
+                    (skipped ? "; fp16 loss scaling skipped " +
+                                   (skips_in_a_row > 1 ? "this and the " + std::to_string(skips_in_a_row - 1) +
+                                                             " step(s) before it"
+                                                       : std::string("this step")) +
+                                   ", halving its scale each time, and the scale is now below 2^-24 (" +
+                                   fmt_double(scaler.scale()) + "): no scale makes these values finite"
                              : ""));
     }
     if (c.clip_grad_norm > 0 && !skipped) {
@@ -654,8 +677,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   progress.finish();
   if (s.skipped_steps > 0)
     note(std::to_string(s.skipped_steps) + " of the " + std::to_string(step - start) +
-         " steps run here were skipped: their fp16 gradients were not finite (the loss scale is now " +
+         " steps run here were skipped: their loss or gradients were not finite under fp16 loss scaling (the scale is now " +
          fmt_double(scaler.scale()) + "; log.jsonl marks them \"skipped\")");
+  if (scaler.enabled()) s.loss_scale = scaler.scale();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   s.images_per_second = s.seconds > 0 ? double(images_total) / s.seconds : 0;
   if (step == c.steps && rank == 0 && !c.out_dir.empty()) {

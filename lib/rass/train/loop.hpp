@@ -76,7 +76,8 @@ struct TrainSummary {
   double seconds = 0;          // wall time of the steps run here
   double images_per_second = 0;
   int stop_signal = 0;         // the signal that stopped the run before c.steps (0: none)
-  int64_t skipped_steps = 0;   // fp16 loss scaling: steps run here whose gradients were not finite
+  int64_t skipped_steps = 0;   // fp16 loss scaling: steps run here whose loss or gradients were not finite
+  double loss_scale = 0;       // fp16 loss scaling: the scale at the end (0: no scaling)
 };
 
 class Distributed;

@@ -178,6 +178,7 @@ RasStage::RasStage(const RasSettings& s, const StageEnv& env) : s_(s), env_(env)
   for (auto& p : model_->unet->conv_in->named_parameters(false))
     if (!nn::is_lora_parameter(p.key())) p.value().set_requires_grad(true);
   for (auto& p : model_->heads->parameters()) p.set_requires_grad(true);
+  model_->unet->set_gradient_checkpointing(env_.gradient_checkpointing);
 }
 
 std::vector<ParamGroup> RasStage::param_groups() {
@@ -357,6 +358,7 @@ void RasStage::export_model(const std::string& dir) {
 
 StageInfo ras_stage_info() {
   StageInfo i;
+  i.gradient_checkpointing = true;
   i.name = "ras";
   i.summary = "RASS stage 2: Seg LoRA + conv_in + projection + Mask2Former head on LQ crops (Mask2Former criterion)";
   i.defaults = ras_defaults;

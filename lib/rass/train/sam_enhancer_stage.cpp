@@ -192,6 +192,7 @@ SamEnhancerStage::SamEnhancerStage(const SamEnhancerSettings& s, const StageEnv&
     for (auto& [name, a] : layer->adapters) init_lora_a(a.A, env_.seed, path + "/" + name);
   nn::mark_only_lora_as_trainable(*unet_);
   unet_->train();  // no dropout or batch statistics in the SD UNet: numerically the same as eval()
+  unet_->set_gradient_checkpointing(env_.gradient_checkpointing);
   unet_->to(env_.device);
 
   context_ = model::glesam_prompt_context(text_dir_, "").to(env_.device);
@@ -322,6 +323,7 @@ void SamEnhancerStage::export_model(const std::string& dir) {
 
 StageInfo sam_enhancer_stage_info() {
   StageInfo i;
+  i.gradient_checkpointing = true;
   i.name = "sam-enhancer";
   i.summary = "GleSAM stage 1: the latent enhancer (SD UNet, channels replicated, LoRA) from SAM's LQ to HQ embeddings "
               "(MSE)";

@@ -264,6 +264,7 @@ ScrStage::ScrStage(const json& settings, const StageEnv& env) : impl_(std::make_
   for (auto& p : m.sd->vae->parameters()) p.set_requires_grad(false);
   for (auto& p : m.sd->text_encoder->parameters()) p.set_requires_grad(false);
   m.sd->unet->train();  // no dropout or batch statistics in the SD UNet: train() changes nothing numerically
+  m.sd->unet->set_gradient_checkpointing(env.gradient_checkpointing);  // the SCL's attention blocks excepted
 
   if (m.w_lpips > 0 && !lpips_path.empty()) {
     const nn::LpipsTrunk vgg = nn::LpipsTrunk::vgg;
@@ -426,6 +427,7 @@ void ScrStage::export_model(const std::string& dir) {
 
 StageInfo scr_stage_info() {
   StageInfo i;
+  i.gradient_checkpointing = true;
   i.name = "scr";
   i.summary = "stage 1: SCR LoRA for one-step restoration with the semantic-constrained loss";
   i.defaults = scr_defaults;

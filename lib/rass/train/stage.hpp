@@ -33,6 +33,10 @@ struct StageEnv {
   bool quiet = false;
   std::string prog = "rass-train";           // prefix of stderr notes (only rank 0 prints)
   uint64_t seed = 0;
+  // loop.gradient_checkpointing: the stage's diffusers UNet recomputes its
+  // blocks' activations in the backward pass (stages with
+  // StageInfo::gradient_checkpointing only).
+  bool gradient_checkpointing = false;
 };
 
 // One optimizer parameter group. Names are unique across groups and stable:
@@ -92,6 +96,8 @@ struct StageInfo {
   // Builds the stage from its merged "stage" section. Bad settings throw
   // rass::Error(usage or bad_input) naming the key, before any training.
   std::function<std::unique_ptr<Stage>(const nlohmann::ordered_json& stage_config, const StageEnv& env)> make;
+  // Whether it honours StageEnv::gradient_checkpointing (else the setting is refused).
+  bool gradient_checkpointing = false;
 };
 
 }  // namespace rass::train

@@ -31,6 +31,7 @@ json loop_defaults() {
   j["clip_grad_norm"] = d.clip_grad_norm;
   j["ema_rate"] = d.ema_rate;
   j["amp"] = d.amp;
+  j["gradient_checkpointing"] = false;  // StageEnv::gradient_checkpointing
   j["amp_dtype"] = d.amp_dtype;
   j["loss_scale"] = d.loss_scale;
   j["loss_scale_growth_interval"] = d.loss_scale_growth_interval;

@@ -100,6 +100,10 @@ int run_train_tool(const TrainJob& job) {
   env.world = de.world;
   env.quiet = c.quiet || de.rank != 0;
   env.seed = c.seed;
+  env.gradient_checkpointing = loop.at("gradient_checkpointing").get<bool>();
+  if (env.gradient_checkpointing && !info->gradient_checkpointing)
+    throw_usage("loop.gradient_checkpointing: " + info->name +
+                " has no diffusers UNet to checkpoint (scr, ras, unet and sam-enhancer do)");
   if (env.threads > 1024) throw_usage("loop.threads must be at most 1024");
   torch::set_num_threads(env.threads);
 
@@ -129,6 +133,10 @@ int run_train_tool(const TrainJob& job) {
     o["processes"] = de.world;
     o["last_checkpoint"] = s.last_checkpoint;
     o["export_dir"] = s.export_dir;
+    if (s.loss_scale > 0) {  // fp16 loss scaling ran
+      o["skipped_steps"] = s.skipped_steps;
+      o["loss_scale"] = s.loss_scale;
+    }
     o["stopped_by"] = s.stop_signal ? nlohmann::ordered_json(signal_name(s.stop_signal)) : nlohmann::ordered_json();
     std::cout << json_text(o) << "\n";
   } else if (!c.quiet && s.losses.empty() && s.steps_done == c.steps) {

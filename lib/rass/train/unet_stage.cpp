@@ -141,6 +141,7 @@ UnetStage::UnetStage(const json& settings, const StageEnv& env) : impl_(std::mak
   for (auto& p : m.sd->text_encoder->parameters()) p.set_requires_grad(false);
   for (auto& p : m.sd->unet->parameters()) p.set_requires_grad(true);
   m.sd->unet->train();
+  m.sd->unet->set_gradient_checkpointing(env.gradient_checkpointing);
   // The export links the folder's other files: a loop or a dangling link
   // there is found now, not after the last step.
   model::FolderWriter::check_tree(m.sd_dir);
@@ -228,6 +229,7 @@ void UnetStage::export_model(const std::string& dir) {
 
 StageInfo unet_stage_info() {
   StageInfo i;
+  i.gradient_checkpointing = true;
   i.name = "unet";
   i.summary = "pretraining: the UNet of a diffusers folder as an epsilon DDPM on clean images with captions or tags";
   i.defaults = unet_defaults;

@@ -1,0 +1,88 @@
+#include "rass/nn/checkpoint.hpp"
+
+#include <memory>
+#include <utility>
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/torch.h>
+
+#include "rass/nn/autocast.hpp"
+
+namespace rass::nn {
+
+namespace {
+
+using torch::autograd::variable_list;
+
+// The backward node of one checkpointed call: recomputes the block with grad
+// and backpropagates the incoming gradient through it (the parameters'
+// gradients accumulate in place, as in PyTorch's reentrant checkpoint), and
+// returns the inputs' gradients to the outer graph.
+struct CheckpointBackward : torch::autograd::Node {
+  CheckpointFn fn;
+  std::vector<torch::Tensor> inputs;  // detached: the values, without their history
+  std::vector<bool> needs_grad;
+  bool autocast = false;
+  c10::ScalarType autocast_dtype = c10::kBFloat16;
+
+  variable_list apply(variable_list&& grads) override {
+    std::vector<torch::Tensor> x;
+    x.reserve(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i)
+      x.push_back(needs_grad[i] ? inputs[i].detach().requires_grad_(true) : inputs[i]);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad_on(true);
+      // CUDA autocast as it was in the forward, whatever it is now.
+      struct Restore {
+        bool was = cuda_autocast_enabled();
+        c10::ScalarType was_dtype = current_cuda_autocast_dtype();
+        ~Restore() { set_cuda_autocast_state(was, was_dtype); }
+      } restore;
+      set_cuda_autocast_state(autocast, autocast_dtype);
+      y = fn(x);
+    }
+    if (y.requires_grad() && grads.at(0).defined()) torch::autograd::backward({y}, {grads[0]});
+    variable_list out;
+    for (size_t i = 0; i < x.size(); ++i) out.push_back(needs_grad[i] ? x[i].grad() : torch::Tensor());
+    return out;
+  }
+  void release_variables() override {
+    inputs.clear();
+    fn = nullptr;
+  }
+};
+
+}  // namespace
+
+bool has_trainable_parameters(const torch::nn::Module& m) {
+  for (const auto& p : m.parameters(true))
+    if (p.requires_grad()) return true;
+  return false;
+}
+
+torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable) {
+  if (!torch::GradMode::is_enabled()) return fn(inputs);
+  bool any_input = false;
+  for (const auto& t : inputs) any_input = any_input || (t.defined() && t.requires_grad());
+  if (!any_input && !trainable) return fn(inputs);
+  auto node = std::shared_ptr<CheckpointBackward>(new CheckpointBackward(), torch::autograd::deleteNode);
+  node->fn = fn;
+  node->autocast = cuda_autocast_enabled();
+  if (node->autocast) node->autocast_dtype = current_cuda_autocast_dtype();
+  for (const auto& t : inputs) {
+    node->inputs.push_back(t.defined() ? t.detach() : t);
+    node->needs_grad.push_back(t.defined() && t.requires_grad());
+  }
+  node->set_next_edges(torch::autograd::collect_next_edges(inputs));
+  torch::Tensor y;
+  {
+    torch::NoGradGuard no_grad;
+    y = fn(inputs);
+  }
+  torch::autograd::set_history(y, node);
+  return y;
+}
+
+}  // namespace rass::nn

@@ -1,0 +1,29 @@
+// Activation checkpointing, as torch.utils.checkpoint's reentrant form
+// (diffusers' enable_gradient_checkpointing, OSEDiff's --gradient_checkpointing):
+// the forward of a block runs without keeping its activations; the backward
+// runs it again, with the autocast state of the forward, and backpropagates
+// through that. Memory of the block's inner activations for a second forward.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+namespace rass::nn {
+
+using CheckpointFn = std::function<torch::Tensor(const std::vector<torch::Tensor>& inputs)>;
+
+// fn(inputs) with its activations recomputed in the backward pass. `fn` must
+// be deterministic (no dropout: the generator is not replayed) and is kept
+// until the backward pass. Unlike torch.utils.checkpoint's reentrant form,
+// the output is attached to the graph whenever `trainable` (the block has
+// parameters that require a gradient), even if no input requires one, so a
+// frozen stem before a trained block does not cut the block's gradients.
+// Without grad mode (inference) it is fn(inputs).
+torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable);
+
+// Whether any parameter of `m` (recursively) requires a gradient.
+bool has_trainable_parameters(const torch::nn::Module& m);
+
+}  // namespace rass::nn

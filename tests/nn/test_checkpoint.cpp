@@ -1,0 +1,165 @@
+// Activation checkpointing (lib/rass/nn/checkpoint.cpp, the UNet's
+// set_gradient_checkpointing): the same outputs and the same gradients as the
+// plain forward and backward, for full fine-tuning and for LoRA behind a
+// frozen stem (where torch.utils.checkpoint's reentrant form would lose the
+// gradients), the attention maps a capture asks for kept in the graph, and a
+// smaller graph (the saved activations).
+#include "torch_doctest.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/autograd/function.h>
+
+#include "rass/io/safetensors.hpp"
+#include "rass/model/checkpoint.hpp"
+#include "rass/model/config.hpp"
+#include "rass/nn/checkpoint.hpp"
+#include "rass/nn/lora.hpp"
+#include "rass/nn/unet.hpp"
+
+using namespace rass;
+
+namespace {
+
+const std::string kCkDir = std::string(RASS_FIXTURES) + "/nn";
+
+nn::UNet2DCondition tiny_unet() {
+  nn::UNet2DCondition unet(model::read_unet_config(kCkDir + "/unet_tiny/config.json"));
+  auto weights = SafeTensorsFile::open(kCkDir + "/unet_tiny/diffusion_pytorch_model.safetensors");
+  model::load_state_dict(*unet, *weights);
+  return unet;
+}
+
+struct Inputs {
+  torch::Tensor x, t, ctx;
+};
+Inputs tiny_inputs() {
+  auto io = SafeTensorsFile::open(kCkDir + "/unet_tiny_io.safetensors");
+  auto get = [&](const char* k) { return model::to_tensor(*io->find(k), io->path()); };
+  return {get("sample"), get("timesteps"), get("context")};
+}
+
+// Output and every trainable tensor's gradient of loss = sum(out * w) (a
+// fixed random weighting, so every output element matters).
+struct Run {
+  torch::Tensor out, x_grad;
+  std::map<std::string, torch::Tensor> grads;
+};
+Run run(nn::UNet2DCondition& unet, const Inputs& in, bool x_grad, nn::UNetCaptures* cap = nullptr) {
+  for (auto& p : unet->parameters()) p.mutable_grad() = torch::Tensor();
+  torch::Tensor x = in.x.clone().requires_grad_(x_grad);
+  Run r;
+  r.out = unet->forward(x, in.t, in.ctx, cap);
+  torch::manual_seed(9);
+  torch::Tensor loss = (r.out * torch::randn_like(r.out)).sum();
+  if (cap)
+    for (const auto& a : cap->attention) loss = loss + a.probs.square().sum();
+  loss.backward();
+  if (x_grad) r.x_grad = x.grad().clone();
+  for (const auto& p : unet->named_parameters())
+    if (p.value().requires_grad()) r.grads[p.key()] = p.value().grad().defined() ? p.value().grad().clone() : torch::Tensor();
+  return r;
+}
+
+void check_same(const Run& a, const Run& b) {
+  CHECK((a.out - b.out).abs().max().item<double>() <= 1e-6);
+  if (a.x_grad.defined()) CHECK((a.x_grad - b.x_grad).abs().max().item<double>() <= 1e-6);
+  REQUIRE(a.grads.size() == b.grads.size());
+  size_t nonzero = 0;
+  for (const auto& [name, g] : a.grads) {
+    CAPTURE(name);
+    const auto& h = b.grads.at(name);
+    REQUIRE(g.defined() == h.defined());
+    if (!g.defined()) continue;
+    CHECK((g - h).abs().max().item<double>() <= 1e-5 * (1 + g.abs().max().item<double>()));
+    nonzero += g.abs().max().item<double>() > 0;
+  }
+  CHECK(nonzero > a.grads.size() / 2);  // the comparison is of real gradients
+}
+
+}  // namespace
+
+TEST_CASE("gradient checkpointing: full fine-tuning gives the plain run's outputs and gradients") {
+  auto unet = tiny_unet();
+  const Inputs in = tiny_inputs();
+  const Run plain = run(unet, in, true);
+  unet->set_gradient_checkpointing(true);
+  const Run ck = run(unet, in, true);
+  check_same(plain, ck);
+  // Inference is untouched: no graph, the same output.
+  torch::NoGradGuard ng;
+  CHECK((unet->forward(in.x, in.t, in.ctx) - plain.out).abs().max().item<double>() <= 1e-6);
+}
+
+TEST_CASE("gradient checkpointing: LoRA behind a frozen stem still gets every gradient") {
+  auto unet = tiny_unet();
+  for (auto& p : unet->parameters()) p.requires_grad_(false);
+  torch::manual_seed(5);
+  // Adapters on the resnets' convolutions and the attention projections; the
+  // stem (conv_in) and the input carry no gradient.
+  REQUIRE(nn::add_lora(*unet, "default", 4, 4.0, {"conv1", "conv2", "to_q", "to_k", "to_v", "to_out.0"}) > 0);
+  {
+    torch::NoGradGuard ng;  // B starts at zero: give the adapters an effect
+    for (auto& [path, layer] : nn::lora_layers(*unet))
+      if (layer->adapters.count("default")) layer->adapters.at("default").B.normal_(0, 0.05);
+  }
+  const Inputs in = tiny_inputs();
+  const Run plain = run(unet, in, false);
+  unet->set_gradient_checkpointing(true);
+  const Run ck = run(unet, in, false);
+  check_same(plain, ck);
+  // The first resnet's adapters sit right after the frozen stem.
+  const auto& first = ck.grads.at("down_blocks.0.resnets.0.conv1.lora_A.default.weight");
+  REQUIRE(first.defined());
+  CHECK(first.abs().max().item<double>() > 0);
+}
+
+TEST_CASE("gradient checkpointing: captured attention maps keep their graph; saved activations shrink") {
+  auto unet = tiny_unet();
+  const Inputs in = tiny_inputs();
+  nn::UNetCaptures cap_a, cap_b;
+  cap_a.cross_attention = cap_b.cross_attention = true;
+  const Run plain = run(unet, in, true, &cap_a);
+  unet->set_gradient_checkpointing(true);
+  const Run ck = run(unet, in, true, &cap_b);
+  check_same(plain, ck);
+  REQUIRE(cap_a.attention.size() == cap_b.attention.size());
+  REQUIRE(!cap_b.attention.empty());
+  for (const auto& a : cap_b.attention) CHECK(a.probs.requires_grad());
+
+  // The graph the forward leaves for the backward (what holds the saved
+  // activations): its nodes, walked from the output.
+  auto graph_nodes = [&](bool on) {
+    unet->set_gradient_checkpointing(on);
+    torch::Tensor x = in.x.clone().requires_grad_(true);
+    torch::Tensor out = unet->forward(x, in.t, in.ctx);
+    std::vector<torch::autograd::Node*> stack{out.grad_fn().get()};
+    std::set<torch::autograd::Node*> seen;
+    while (!stack.empty()) {
+      auto* n = stack.back();
+      stack.pop_back();
+      if (!n || !seen.insert(n).second) continue;
+      for (const auto& e : n->next_edges()) stack.push_back(e.function.get());
+    }
+    return seen.size();
+  };
+  const size_t nodes_plain = graph_nodes(false), nodes_ck = graph_nodes(true);
+  MESSAGE("autograd nodes: plain " << nodes_plain << ", checkpointed " << nodes_ck);
+  CHECK(nodes_ck * 4 < nodes_plain);
+}
+
+TEST_CASE("checkpoint(): a block without trainable parameters and inputs without gradients is a plain call") {
+  torch::Tensor a = torch::ones({2});
+  auto y = nn::checkpoint([](const std::vector<torch::Tensor>& v) { return v[0] * 2; }, {a}, false);
+  CHECK(!y.requires_grad());
+  CHECK(y.sum().item<float>() == 4.0f);
+  // With a trainable block the output joins the graph even though its input does not.
+  torch::Tensor w = torch::full({2}, 3.0f).requires_grad_(true);
+  auto z = nn::checkpoint([w](const std::vector<torch::Tensor>& v) { return v[0] * w; }, {a}, true);
+  REQUIRE(z.requires_grad());
+  z.sum().backward();
+  CHECK(torch::equal(w.grad(), torch::ones({2})));
+}
