@@ -118,6 +118,7 @@ cuda_cases() {
 }
 for area in nn train; do
   testbin=$bin/test-$area
+  [ -x "$testbin" ] || testbin=$bin/tests/test-$area  # a full CUDA build's folder
   [ "$area" = nn ] && [ -x "$bin/test-nn-cuda" ] && testbin=$bin/test-nn-cuda
   mapfile -t cases < <(cuda_cases "$area")
   [ "${#cases[@]}" -gt 0 ] || { echo "gpu-run.sh: no ${area}_cuda_cases in tests/CMakeLists.txt" >&2; failed=$((failed + 1)); }

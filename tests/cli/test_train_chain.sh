@@ -34,14 +34,22 @@ done
 expect_exit 0 "scr with gradient checkpointing" -- "$B/rass-train" scr -o "$T/scr-ckpt" --steps 4 --batch 2 "${TH[@]}" \
   --log-every 1 -q --set scr.sd="$T/sd" --set scr.hq_dir="$T/scenes/images" --set scr.pack_dir="$T/packs" \
   --set scr.crop_size=64 --set loop.gradient_checkpointing=true
-python3 - "$T/scr/log.jsonl" "$T/scr-ckpt/log.jsonl" <<'PY' || fail "gradient checkpointing changed scr's losses"
+# same_losses TOL LOG_A LOG_B KEY...: the two logs hold the same steps with
+# the same values of KEY, to TOL relative (prints the largest difference).
+same_losses() {
+  python3 - "$@" <<'PY'
 import json, sys
-a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
-assert len(a) == len(b) == 4, (len(a), len(b))
+tol = float(sys.argv[1])
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[2:4])
+assert len(a) == len(b) > 0, (len(a), len(b))
+worst = max(abs(x[k] - y[k]) / (1 + abs(x[k])) for x, y in zip(a, b) for k in sys.argv[4:])
+print("largest relative difference %.2g" % worst)
 for x, y in zip(a, b):
-    for k in ("loss", "l_region", "grad_norm"):
-        assert abs(x[k] - y[k]) <= 1e-5 * (1 + abs(x[k])), (x["step"], k, x[k], y[k])
+    for k in sys.argv[4:]:
+        assert abs(x[k] - y[k]) <= tol * (1 + abs(x[k])), (x["step"], k, x[k], y[k])
 PY
+}
+same_losses 1e-5 "$T/scr/log.jsonl" "$T/scr-ckpt/log.jsonl" loss l_region grad_norm || fail "gradient checkpointing changed scr's losses"
 
 # --resume of the finished run: a no-op (log, checkpoints and export unchanged).
 sum() { find "$1" -type f \( -name '*.safetensors' -o -name '*.jsonl' -o -name '*.json' \) -print0 | sort -z | xargs -0 md5sum; }
@@ -125,6 +133,17 @@ expect_exit 0 "ras in micro-batches of 1" -- "$B/rass-train" ras -o "$T/ras-micr
   --set ras.model="$T/seg-init" --set ras.images="$T/scenes/images" --set ras.labels="$T/scenes/labels" \
   --set ras.crop_size=64 --set ras.num_points=256 --set loop.micro_batch=1
 [ "$(wc -l < "$T/ras-micro/log.jsonl")" -eq 2 ] || fail "ras micro-batches: 2 log lines"
+# Gradient checkpointing in ras (its up-block features captured): the same
+# losses as the run above, step by step. Step 0 is equal; from step 1 the
+# gradients' summation order differs (the replayed blocks' parameters get
+# theirs inside the backward) and Adam carries the rounding into the weights
+# of tensors with tiny gradients: the losses stay within 6e-5, the gradient
+# norms within 3e-3 (the tests/train/test_ras_grad.cpp case checks the
+# gradients themselves against the released code with checkpointing on).
+expect_exit 0 "ras with gradient checkpointing" -- "$B/rass-train" ras -o "$T/ras-ckpt" --steps 8 --batch 2 "${TH[@]}" \
+  --log-every 1 --lr 1e-3 -q --set ras.model="$T/seg-init" --set ras.images="$T/scenes/images" \
+  --set ras.labels="$T/scenes/labels" --set ras.crop_size=64 --set ras.num_points=256 --set loop.gradient_checkpointing=true
+same_losses 1e-3 "$T/ras/log.jsonl" "$T/ras-ckpt/log.jsonl" loss loss_mask || fail "gradient checkpointing changed ras's losses"
 [ "$(wc -l < "$T/ras/log.jsonl")" -eq 8 ] || fail "ras: 8 log lines, got $(wc -l < "$T/ras/log.jsonl")"
 for k in '"loss"' '"loss_ce"' '"loss_mask"' '"loss_dice"' '"loss_ce_0"' '"loss_dice_2"' '"lr"' '"grad_norm"'; do
   tail -1 "$T/ras/log.jsonl" | grep -qF "$k" || fail "ras log lacks $k"

@@ -264,6 +264,45 @@ TEST_CASE("fp16 loss scaling: --resume continues with the checkpoint's scale, as
 }
 
 namespace {
+// A loss whose gradient passes through fp16 (as under fp16 autocast): its
+// gradient, 1e-8 per element, is below fp16's least subnormal (6e-8).
+class HalfStage : public Stage {
+ public:
+  HalfStage() : w_(torch::ones({4}).requires_grad_(true)) {}
+  std::string name() const override { return "half"; }
+  std::vector<ParamGroup> param_groups() override { return {ParamGroup{"w", {{"w", w_}}, 1.0, -1}}; }
+  StepLoss compute_loss(const StepContext&) override {
+    StepLoss l;
+    l.loss = (w_.to(torch::kHalf).to(torch::kFloat) * 1e-8).sum();
+    l.images = 1;
+    return l;
+  }
+  void export_model(const std::string&) override {}
+  torch::Tensor w_;
+};
+}  // namespace
+
+TEST_CASE("fp16 loss scaling keeps a gradient that fp16 flushes to zero") {
+  test::TempDir tmp;
+  auto grad_norm = [&](bool scaled) {
+    LoopConfig c;
+    c.steps = 1;
+    c.batch = 1;
+    c.quiet = true;
+    c.amp = scaled;
+    c.amp_dtype = scaled ? "fp16" : "bf16";
+    c.out_dir = tmp / (scaled ? "scaled" : "plain");
+    HalfStage st;
+    run_training(st, c);
+    return log_lines(c.out_dir + "/log.jsonl").at(0)["grad_norm"].get<double>();
+  };
+  CHECK(grad_norm(false) == 0.0);  // 1e-8 in fp16 is 0
+  // 1e-8 x 65536 = 6.6e-4 survives fp16 (11 significant bits), then / 65536:
+  // the norm of four 1e-8.
+  CHECK(grad_norm(true) == doctest::Approx(2e-8).epsilon(1e-3));
+}
+
+namespace {
 // Every step's gradient is infinite: no scale helps.
 class AlwaysInfStage : public Stage {
  public:

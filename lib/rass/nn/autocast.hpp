@@ -52,12 +52,9 @@ class AutocastScope {
  public:
   explicit AutocastScope(bool on, c10::ScalarType dtype = c10::kBFloat16) : on_(on) {
     if (!on_) return;
-    set_cuda_autocast(true);
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-#else
-    at::autocast::set_autocast_gpu_dtype(dtype);
-#endif
+    // No cast copies from before the scope (of weights updated since).
+    at::autocast::clear_cache();
+    set_cuda_autocast_state(true, dtype);
   }
   ~AutocastScope() {
     if (!on_) return;

@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
-#include "rass/nn/checkpoint.hpp"
+#include "rass/nn/activation_checkpoint.hpp"
 #include "rass/nn/group_norm.hpp"
 
 namespace F = torch::nn::functional;

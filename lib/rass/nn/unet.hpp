@@ -92,7 +92,7 @@ struct UNet2DConditionImpl : torch::nn::Module {
 
   // diffusers' enable_gradient_checkpointing: every resnet and attention
   // block of the down, mid and up blocks recomputed in the backward pass
-  // (nn/checkpoint.hpp) while grad mode is on; attention blocks whose
+  // (nn/activation_checkpoint.hpp) while grad mode is on; attention blocks whose
   // probabilities `captures` records are not (their maps keep their graph).
   void set_gradient_checkpointing(bool on);
   bool gradient_checkpointing = false;

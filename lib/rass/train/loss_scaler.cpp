@@ -16,8 +16,9 @@ void LossScaler::set_state(float scale, int64_t growth_tracker) {
 
 torch::Tensor LossScaler::scale_loss(const torch::Tensor& loss) const {
   if (!enabled_) return loss;
-  // A 0-dim fp32 tensor, as GradScaler's _scale: the loss keeps its dtype.
-  return loss * torch::tensor(scale_, torch::TensorOptions().dtype(torch::kFloat).device(loss.device()));
+  // As GradScaler's 0-dim fp32 _scale: the loss keeps its dtype (a scalar
+  // needs no copy to the loss's device).
+  return loss * double(scale_);
 }
 
 void LossScaler::unscale(const std::vector<torch::Tensor>& grads) const {

@@ -1,4 +1,4 @@
-// Activation checkpointing (lib/rass/nn/checkpoint.cpp, the UNet's
+// Activation checkpointing (lib/rass/nn/activation_checkpoint.cpp, the UNet's
 // set_gradient_checkpointing): the same outputs and the same gradients as the
 // plain forward and backward, for full fine-tuning and for LoRA behind a
 // frozen stem (where torch.utils.checkpoint's reentrant form would lose the
@@ -16,7 +16,7 @@
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
-#include "rass/nn/checkpoint.hpp"
+#include "rass/nn/activation_checkpoint.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/nn/unet.hpp"
 

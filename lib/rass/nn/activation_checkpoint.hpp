@@ -20,7 +20,16 @@ using CheckpointFn = std::function<torch::Tensor(const std::vector<torch::Tensor
 // the output is attached to the graph whenever `trainable` (the block has
 // parameters that require a gradient), even if no input requires one, so a
 // frozen stem before a trained block does not cut the block's gradients.
-// Without grad mode (inference) it is fn(inputs).
+// Without grad mode (inference) it is fn(inputs). Not supported (refused
+// with an exception in the backward): double backward (create_graph), a
+// second backward (retain_graph), and torch::autograd::grad or backward
+// with `inputs` that name the block's parameters (the node has no edges to
+// them: they get their gradients by accumulation, as in PyTorch's reentrant
+// form, which has the same limit). `fn` must not capture non-leaf tensors
+// that require a gradient; inputs must not change in place before the
+// backward. The replay runs with grad mode on, so a kernel chosen only for
+// inference (e.g. a fused GroupNorm) is not taken there: on CUDA the
+// gradients belong to activations equal to the forward's to float rounding.
 torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable);
 
 // Whether any parameter of `m` (recursively) requires a gradient.

@@ -1,4 +1,4 @@
-#include "rass/nn/checkpoint.hpp"
+#include "rass/nn/activation_checkpoint.hpp"
 
 #include <memory>
 #include <utility>
@@ -27,6 +27,13 @@ struct CheckpointBackward : torch::autograd::Node {
   c10::ScalarType autocast_dtype = c10::kBFloat16;
 
   variable_list apply(variable_list&& grads) override {
+    if (!fn)
+      throw std::runtime_error("activation checkpoint: backward through a checkpointed block a second time "
+                               "(its inputs were released after the first; retain_graph is not supported)");
+    // The engine runs a node with grad mode on only for create_graph: the
+    // recomputed gradients below carry no graph, so refuse rather than drop it.
+    if (torch::GradMode::is_enabled())
+      throw std::runtime_error("activation checkpoint: double backward (create_graph) is not supported");
     std::vector<torch::Tensor> x;
     x.reserve(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
@@ -35,11 +42,19 @@ struct CheckpointBackward : torch::autograd::Node {
     {
       torch::AutoGradMode grad_on(true);
       // CUDA autocast as it was in the forward, whatever it is now.
+      // Autocast caches its low-precision copies of leaf weights until the
+      // cache is cleared (an autocast scope's exit): copies made here, in the
+      // backward pass, outlive the optimizer's in-place update and the next
+      // forward would take the old weights. Cleared when the replay ends.
       struct Restore {
+        bool autocast;
         bool was = cuda_autocast_enabled();
         c10::ScalarType was_dtype = current_cuda_autocast_dtype();
-        ~Restore() { set_cuda_autocast_state(was, was_dtype); }
-      } restore;
+        ~Restore() {
+          if (autocast) at::autocast::clear_cache();
+          set_cuda_autocast_state(was, was_dtype);
+        }
+      } restore{autocast};
       set_cuda_autocast_state(autocast, autocast_dtype);
       y = fn(x);
     }
@@ -81,6 +96,14 @@ torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor
     torch::NoGradGuard no_grad;
     y = fn(inputs);
   }
+  // The node becomes y's history: y must be a tensor of its own, not an
+  // input or a view of one (whose history it would overwrite).
+  for (const auto& t : inputs)
+    if (t.defined() && (y.is_same(t) || (y.is_view() && y._base().is_same(t)))) {
+      y = y.clone();
+      break;
+    }
+  if (y.is_view()) y = y.clone();
   torch::autograd::set_history(y, node);
   return y;
 }
