@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -264,22 +265,40 @@ TEST_CASE("fp16 loss scaling: --resume continues with the checkpoint's scale, as
 }
 
 namespace {
-// A loss whose gradient passes through fp16 (as under fp16 autocast): its
-// gradient, 1e-8 per element, is below fp16's least subnormal (6e-8).
-class HalfStage : public Stage {
+// One trainable tensor w (ones) and a loss of it.
+class OneTensorStage : public Stage {
  public:
-  HalfStage() : w_(torch::ones({4}).requires_grad_(true)) {}
-  std::string name() const override { return "half"; }
+  OneTensorStage(int64_t n, std::function<torch::Tensor(const torch::Tensor&)> loss)
+      : w_(torch::ones({n}).requires_grad_(true)), loss_(std::move(loss)) {}
+  std::string name() const override { return "one-tensor"; }
   std::vector<ParamGroup> param_groups() override { return {ParamGroup{"w", {{"w", w_}}, 1.0, -1}}; }
   StepLoss compute_loss(const StepContext&) override {
     StepLoss l;
-    l.loss = (w_.to(torch::kHalf).to(torch::kFloat) * 1e-8).sum();
+    l.loss = loss_(w_);
     l.images = 1;
     return l;
   }
   void export_model(const std::string&) override {}
   torch::Tensor w_;
+
+ private:
+  std::function<torch::Tensor(const torch::Tensor&)> loss_;
 };
+
+// A loss whose gradient passes through fp16 (as under fp16 autocast): its
+// gradient, 1e-8 per element, is below fp16's least subnormal (6e-8).
+OneTensorStage half_stage() {
+  return OneTensorStage(4, [](const torch::Tensor& w) { return (w.to(torch::kHalf).to(torch::kFloat) * 1e-8).sum(); });
+}
+
+// Every step's gradient is infinite: no scale helps.
+OneTensorStage always_inf_stage() {
+  return OneTensorStage(3, [](const torch::Tensor& w_leaf) {
+    torch::Tensor w = w_leaf.view_as(w_leaf);
+    w.register_hook([](const torch::Tensor& g) { return g * std::numeric_limits<float>::infinity(); });
+    return (w * w).sum();
+  });
+}
 }  // namespace
 
 TEST_CASE("fp16 loss scaling keeps a gradient that fp16 flushes to zero") {
@@ -292,7 +311,7 @@ TEST_CASE("fp16 loss scaling keeps a gradient that fp16 flushes to zero") {
     c.amp = scaled;
     c.amp_dtype = scaled ? "fp16" : "bf16";
     c.out_dir = tmp / (scaled ? "scaled" : "plain");
-    HalfStage st;
+    OneTensorStage st = half_stage();
     run_training(st, c);
     return log_lines(c.out_dir + "/log.jsonl").at(0)["grad_norm"].get<double>();
   };
@@ -302,26 +321,6 @@ TEST_CASE("fp16 loss scaling keeps a gradient that fp16 flushes to zero") {
   CHECK(grad_norm(true) == doctest::Approx(2e-8).epsilon(1e-3));
 }
 
-namespace {
-// Every step's gradient is infinite: no scale helps.
-class AlwaysInfStage : public Stage {
- public:
-  AlwaysInfStage() : w_(torch::ones({3}).requires_grad_(true)) {}
-  std::string name() const override { return "always-inf"; }
-  std::vector<ParamGroup> param_groups() override { return {ParamGroup{"w", {{"w", w_}}, 1.0, -1}}; }
-  StepLoss compute_loss(const StepContext&) override {
-    torch::Tensor w = w_.view_as(w_);
-    w.register_hook([](const torch::Tensor& g) { return g * std::numeric_limits<float>::infinity(); });
-    StepLoss l;
-    l.loss = (w * w).sum();
-    l.images = 1;
-    return l;
-  }
-  void export_model(const std::string&) override {}
-  torch::Tensor w_;
-};
-}  // namespace
-
 TEST_CASE("fp16 loss scaling: a run whose gradients stay non-finite stops once the scale is below 2^-24") {
   LoopConfig c;
   c.steps = 100;
@@ -330,7 +329,7 @@ TEST_CASE("fp16 loss scaling: a run whose gradients stay non-finite stops once t
   c.amp_dtype = "fp16";
   c.loss_scale = 1;
   c.quiet = true;
-  AlwaysInfStage st;
+  OneTensorStage st = always_inf_stage();
   try {
     run_training(st, c);
     FAIL("no error");

@@ -587,7 +587,8 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     // skipped, as GradScaler.step skips it, and the scale halves; until the
     // scale is so small (below fp16's least subnormal, 2^-24) that it cannot
     // be the cause: then it is a diverged run, stopped as below.
-    const bool skipped = scaler.enabled() && (!std::isfinite(loss) || !std::isfinite(grad_norm));
+    const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
+    const bool skipped = scaler.enabled() && !finite;
     if (skipped) {
       scaler.update(true);
       ++s.skipped_steps;
@@ -595,7 +596,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     } else {
       skips_in_a_row = 0;
     }
-    if ((!std::isfinite(loss) || !std::isfinite(grad_norm)) && (!skipped || scaler.scale() < 0x1p-24f)) {
+    if (!finite && (!skipped || scaler.scale() < 0x1p-24f)) {
       std::string terms;
       for (size_t i = 0; i < l.terms.size(); ++i) terms += " " + l.terms[i].first + "=" + fmt_double(nums[2 + i] / world);
       throw_runtime(stage.name() + ": non-finite " + (std::isfinite(loss) ? "gradient (norm " + fmt_double(grad_norm) + ")"
