@@ -30,7 +30,8 @@ for k in '"loss"' '"mse"' '"lpips"' '"l_region"' '"l_pixel"' '"lr"' '"grad_norm"
 done
 [ -s "$T/scr/final/scr.unet.safetensors" ] || fail "scr export"
 # Gradient checkpointing (the UNet's blocks recomputed in the backward; the
-# SCL's attention maps kept): the same losses step by step.
+# SCL's attention maps outputs of their blocks' checkpoints): the same
+# losses, l_region included, step by step.
 expect_exit 0 "scr with gradient checkpointing" -- "$B/rass-train" scr -o "$T/scr-ckpt" --steps 4 --batch 2 "${TH[@]}" \
   --log-every 1 -q --set scr.sd="$T/sd" --set scr.hq_dir="$T/scenes/images" --set scr.pack_dir="$T/packs" \
   --set scr.crop_size=64 --set loop.gradient_checkpointing=true

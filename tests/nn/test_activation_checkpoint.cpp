@@ -2,8 +2,8 @@
 // set_gradient_checkpointing): the same outputs and the same gradients as the
 // plain forward and backward, for full fine-tuning and for LoRA behind a
 // frozen stem (where torch.utils.checkpoint's reentrant form would lose the
-// gradients), the attention maps a capture asks for kept in the graph, and a
-// smaller graph (the saved activations).
+// gradients), the attention maps a capture asks for kept in the graph
+// through their block's replay, and a smaller graph (the saved activations).
 #include "torch_doctest.hpp"
 
 #include <map>
@@ -117,7 +117,7 @@ TEST_CASE("gradient checkpointing: LoRA behind a frozen stem still gets every gr
   CHECK(first.abs().max().item<double>() > 0);
 }
 
-TEST_CASE("gradient checkpointing: captured attention maps keep their graph; saved activations shrink") {
+TEST_CASE("gradient checkpointing: captured attention maps keep their graph; saved activations shrink, maps or not") {
   auto unet = tiny_unet();
   const Inputs in = tiny_inputs();
   nn::UNetCaptures cap_a, cap_b;
@@ -131,12 +131,17 @@ TEST_CASE("gradient checkpointing: captured attention maps keep their graph; sav
   for (const auto& a : cap_b.attention) CHECK(a.probs.requires_grad());
 
   // The graph the forward leaves for the backward (what holds the saved
-  // activations): its nodes, walked from the output.
-  auto graph_nodes = [&](bool on) {
+  // activations): its nodes, walked from the output and, with a capture,
+  // from every captured map (the maps are outputs of their block's
+  // checkpoint, so their attention blocks keep no inner activations either).
+  auto graph_nodes = [&](bool on, bool capture) {
     unet->set_gradient_checkpointing(on);
     torch::Tensor x = in.x.clone().requires_grad_(true);
-    torch::Tensor out = unet->forward(x, in.t, in.ctx);
+    nn::UNetCaptures cap;
+    cap.cross_attention = capture;
+    torch::Tensor out = unet->forward(x, in.t, in.ctx, capture ? &cap : nullptr);
     std::vector<torch::autograd::Node*> stack{out.grad_fn().get()};
+    for (const auto& a : cap.attention) stack.push_back(a.probs.grad_fn().get());
     std::set<torch::autograd::Node*> seen;
     while (!stack.empty()) {
       auto* n = stack.back();
@@ -146,9 +151,13 @@ TEST_CASE("gradient checkpointing: captured attention maps keep their graph; sav
     }
     return seen.size();
   };
-  const size_t nodes_plain = graph_nodes(false), nodes_ck = graph_nodes(true);
-  MESSAGE("autograd nodes: plain " << nodes_plain << ", checkpointed " << nodes_ck);
+  const size_t nodes_plain = graph_nodes(false, false), nodes_ck = graph_nodes(true, false);
+  const size_t nodes_plain_cap = graph_nodes(false, true), nodes_ck_cap = graph_nodes(true, true);
+  MESSAGE("autograd nodes: plain " << nodes_plain << ", checkpointed " << nodes_ck << "; with the maps captured "
+                                   << nodes_plain_cap << " and " << nodes_ck_cap);
   CHECK(nodes_ck * 4 < nodes_plain);
+  CHECK(nodes_ck_cap * 4 < nodes_plain_cap);
+  CHECK(nodes_ck_cap == nodes_ck);  // the maps add outputs to the blocks' nodes, no nodes
 }
 
 TEST_CASE("checkpoint(): a block without trainable parameters and inputs without gradients is a plain call") {
@@ -162,4 +171,37 @@ TEST_CASE("checkpoint(): a block without trainable parameters and inputs without
   REQUIRE(z.requires_grad());
   z.sum().backward();
   CHECK(torch::equal(w.grad(), torch::ones({2})));
+}
+
+TEST_CASE("checkpoint_outputs(): several outputs, a loss on some of them, views and aliases made outputs of their own") {
+  // f(a) = {a * w, (a * w).exp(), a (the input itself), view of the first}
+  torch::Tensor w = torch::tensor({0.5f, -1.0f, 2.0f}).requires_grad_(true);
+  torch::Tensor a0 = torch::tensor({1.0f, 2.0f, 3.0f});
+  auto f = [w](const std::vector<torch::Tensor>& v) {
+    torch::Tensor p = v[0] * w;
+    return std::vector<torch::Tensor>{p, p.exp(), v[0], p.view({3, 1})};
+  };
+  auto grads_of = [&](bool ck, bool use_first, bool use_second) {
+    w.mutable_grad() = torch::Tensor();
+    torch::Tensor a = a0.clone().requires_grad_(true);
+    const auto y = ck ? nn::checkpoint_outputs(f, {a}, true) : f({a});
+    REQUIRE(y.size() == 4);
+    torch::Tensor loss = (y[2] * 3).sum() + (y[3] * y[3]).sum();
+    if (use_first) loss = loss + (y[0] * torch::tensor({1.0f, 2.0f, 3.0f})).sum();
+    if (use_second) loss = loss + y[1].sum();
+    loss.backward();
+    return std::make_pair(a.grad().clone(), w.grad().clone());
+  };
+  for (int mask = 0; mask < 4; ++mask) {
+    CAPTURE(mask);
+    const auto plain = grads_of(false, mask & 1, mask & 2), ck = grads_of(true, mask & 1, mask & 2);
+    CHECK(torch::allclose(plain.first, ck.first, 1e-6, 1e-6));
+    CHECK(torch::allclose(plain.second, ck.second, 1e-6, 1e-6));
+  }
+  // By hand, the second output alone: d/dw exp(a w) = a exp(a w); d/da = w exp(a w).
+  w.mutable_grad() = torch::Tensor();
+  torch::Tensor a = a0.clone().requires_grad_(true);
+  nn::checkpoint_outputs(f, {a}, true)[1].sum().backward();
+  CHECK(torch::allclose(w.grad(), a0 * (a0 * w.detach()).exp(), 1e-6, 1e-6));
+  CHECK(torch::allclose(a.grad(), w.detach() * (a0 * w.detach()).exp(), 1e-6, 1e-6));
 }

@@ -20,7 +20,7 @@ using torch::autograd::variable_list;
 // gradients accumulate in place, as in PyTorch's reentrant checkpoint), and
 // returns the inputs' gradients to the outer graph.
 struct CheckpointBackward : torch::autograd::Node {
-  CheckpointFn fn;
+  CheckpointFnN fn;
   std::vector<torch::Tensor> inputs;  // detached: the values, without their history
   std::vector<bool> needs_grad;
   bool autocast = false;
@@ -38,7 +38,7 @@ struct CheckpointBackward : torch::autograd::Node {
     x.reserve(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
       x.push_back(needs_grad[i] ? inputs[i].detach().requires_grad_(true) : inputs[i]);
-    torch::Tensor y;
+    std::vector<torch::Tensor> y;
     {
       torch::AutoGradMode grad_on(true);
       // CUDA autocast as it was in the forward, whatever it is now.
@@ -58,7 +58,17 @@ struct CheckpointBackward : torch::autograd::Node {
       set_cuda_autocast_state(autocast, autocast_dtype);
       y = fn(x);
     }
-    if (y.requires_grad() && grads.at(0).defined()) torch::autograd::backward({y}, {grads[0]});
+    if (y.size() != grads.size())
+      throw std::runtime_error("activation checkpoint: the replay gave " + std::to_string(y.size()) +
+                               " outputs, the forward " + std::to_string(grads.size()));
+    // Outputs without an incoming gradient (a map no loss took) are left out.
+    std::vector<torch::Tensor> ys, gs;
+    for (size_t i = 0; i < y.size(); ++i)
+      if (grads[i].defined() && y[i].requires_grad()) {
+        ys.push_back(y[i]);
+        gs.push_back(grads[i]);
+      }
+    if (!ys.empty()) torch::autograd::backward(ys, gs);
     variable_list out;
     for (size_t i = 0; i < x.size(); ++i) out.push_back(needs_grad[i] ? x[i].grad() : torch::Tensor());
     return out;
@@ -77,7 +87,8 @@ bool has_trainable_parameters(const torch::nn::Module& m) {
   return false;
 }
 
-torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable) {
+std::vector<torch::Tensor> checkpoint_outputs(const CheckpointFnN& fn, const std::vector<torch::Tensor>& inputs,
+                                              bool trainable) {
   if (!torch::GradMode::is_enabled()) return fn(inputs);
   bool any_input = false;
   for (const auto& t : inputs) any_input = any_input || (t.defined() && t.requires_grad());
@@ -91,21 +102,36 @@ torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor
     node->needs_grad.push_back(t.defined() && t.requires_grad());
   }
   node->set_next_edges(torch::autograd::collect_next_edges(inputs));
-  torch::Tensor y;
+  std::vector<torch::Tensor> y;
   {
     torch::NoGradGuard no_grad;
     y = fn(inputs);
   }
-  // The node becomes y's history: y must be a tensor of its own, not an
-  // input or a view of one (whose history it would overwrite).
-  for (const auto& t : inputs)
-    if (t.defined() && (y.is_same(t) || (y.is_view() && y._base().is_same(t)))) {
-      y = y.clone();
-      break;
-    }
-  if (y.is_view()) y = y.clone();
+  // The node becomes each output's history: an output must be a tensor of
+  // its own, not an input, another output, or a view of one of them (whose
+  // history it would overwrite).
+  auto shares = [](const torch::Tensor& a, const torch::Tensor& b) {
+    if (!a.defined() || !b.defined()) return false;
+    const auto& base_a = a.is_view() ? a._base() : a;
+    const auto& base_b = b.is_view() ? b._base() : b;
+    return a.is_same(b) || base_a.is_same(b) || base_b.is_same(a) || base_a.is_same(base_b);
+  };
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (!y[i].defined())
+      throw std::runtime_error("activation checkpoint: output " + std::to_string(i) + " of the block is undefined");
+    bool clone = y[i].is_view();
+    for (const auto& t : inputs) clone = clone || shares(y[i], t);
+    for (size_t j = 0; j < i; ++j) clone = clone || shares(y[i], y[j]);
+    if (clone) y[i] = y[i].clone();
+  }
   torch::autograd::set_history(y, node);
   return y;
+}
+
+torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable) {
+  return checkpoint_outputs([fn](const std::vector<torch::Tensor>& v) { return std::vector<torch::Tensor>{fn(v)}; },
+                            inputs, trainable)
+      .at(0);
 }
 
 }  // namespace rass::nn

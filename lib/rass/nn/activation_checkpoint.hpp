@@ -13,6 +13,7 @@
 namespace rass::nn {
 
 using CheckpointFn = std::function<torch::Tensor(const std::vector<torch::Tensor>& inputs)>;
+using CheckpointFnN = std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>& inputs)>;
 
 // fn(inputs) with its activations recomputed in the backward pass. `fn` must
 // be deterministic (no dropout: the generator is not replayed) and is kept
@@ -31,6 +32,14 @@ using CheckpointFn = std::function<torch::Tensor(const std::vector<torch::Tensor
 // inference (e.g. a fused GroupNorm) is not taken there: on CUDA the
 // gradients belong to activations equal to the forward's to float rounding.
 torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable);
+
+// The same for a block with several outputs (a block and the attention maps
+// it was asked to record): every output is an output of one node, so a loss
+// on any of them backpropagates through the block's replay, which
+// recomputes them all (a gradient for each output that has one). `fn` must
+// return as many tensors, of the same shapes, each time.
+std::vector<torch::Tensor> checkpoint_outputs(const CheckpointFnN& fn, const std::vector<torch::Tensor>& inputs,
+                                              bool trainable);
 
 // Whether any parameter of `m` (recursively) requires a gradient.
 bool has_trainable_parameters(const torch::nn::Module& m);

@@ -1,5 +1,8 @@
 #include "rass/nn/unet.hpp"
 
+#include <memory>
+#include <string>
+
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/torch.h>
@@ -84,9 +87,31 @@ torch::Tensor run_resnet(const std::shared_ptr<torch::nn::Module>& m, const torc
 torch::Tensor run_attention(const std::shared_ptr<torch::nn::Module>& m, const torch::Tensor& h,
                             const torch::Tensor& context, UNetCaptures* cap, bool ckpt) {
   auto* a = m->as<Transformer2D>();
-  if (!ckpt || (cap && (cap->cross_attention || cap->self_attention))) return a->forward(h, context, cap);
-  return checkpoint([a](const std::vector<torch::Tensor>& v) { return a->forward(v[0], v[1], nullptr); }, {h, context},
-                    has_trainable_parameters(*a));
+  if (!ckpt) return a->forward(h, context, cap);
+  if (!cap || (!cap->cross_attention && !cap->self_attention))
+    return checkpoint([a](const std::vector<torch::Tensor>& v) { return a->forward(v[0], v[1], nullptr); },
+                      {h, context}, has_trainable_parameters(*a));
+  // The maps the capture records (SCR's loss) are outputs of the checkpointed
+  // block beside its result: a loss on them backpropagates through the
+  // block's replay, and the block keeps no inner activations either.
+  const bool self = cap->self_attention, cross = cap->cross_attention;
+  auto paths = std::make_shared<std::vector<std::string>>();
+  const std::vector<torch::Tensor> out = checkpoint_outputs(
+      [a, self, cross, paths](const std::vector<torch::Tensor>& v) {
+        UNetCaptures local;
+        local.self_attention = self;
+        local.cross_attention = cross;
+        std::vector<torch::Tensor> r{a->forward(v[0], v[1], &local)};
+        paths->clear();
+        for (auto& c : local.attention) {
+          paths->push_back(c.path);
+          r.push_back(c.probs);
+        }
+        return r;
+      },
+      {h, context}, has_trainable_parameters(*a));
+  for (size_t i = 0; i < paths->size(); ++i) cap->attention.push_back({(*paths)[i], out.at(i + 1)});
+  return out.at(0);
 }
 
 }  // namespace

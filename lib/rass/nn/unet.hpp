@@ -92,8 +92,9 @@ struct UNet2DConditionImpl : torch::nn::Module {
 
   // diffusers' enable_gradient_checkpointing: every resnet and attention
   // block of the down, mid and up blocks recomputed in the backward pass
-  // (nn/activation_checkpoint.hpp) while grad mode is on; attention blocks whose
-  // probabilities `captures` records are not (their maps keep their graph).
+  // (nn/activation_checkpoint.hpp) while grad mode is on; the attention maps
+  // `captures` records are outputs of their block's checkpoint (they keep
+  // their graph through its replay).
   void set_gradient_checkpointing(bool on);
   bool gradient_checkpointing = false;
 
