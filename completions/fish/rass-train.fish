@@ -6,7 +6,7 @@ complete -c rass-train -s q -l quiet -d 'no progress or summary on stderr (error
 complete -c rass-train -l json -d 'machine-readable output on stdout'
 complete -c rass-train -l max-pixels -x -d 'refuse images larger than N pixels (width x height, checked before decoding; default 2^28 = 268435456; 0 = no limit)'
 complete -c rass-train -s o -l output -r -F -d 'output .png, .svg or .pdf (- for PNG on stdout)'
-complete -c rass-train -l terms -x -d 'comma-separated keys to draw (default: every numeric key but step)'
+complete -c rass-train -l terms -x -d 'comma-separated keys to draw (default: every numeric key but step; a boolean key such as skipped, as 0/1, only when named)'
 complete -c rass-train -l width -x -d 'image width in pixels'
 complete -c rass-train -l height -x -d 'image height in pixels (0: 300 a panel, at most 16384)'
 complete -c rass-train -l smooth -x -d 'moving-average window in logged points (0: none)'

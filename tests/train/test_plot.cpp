@@ -4,6 +4,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "rass/core/error.hpp"
@@ -93,14 +94,32 @@ TEST_CASE("plot axes: nice limits, ticks and the value-to-pixel map (hand values
 TEST_CASE("plot data: moving average and log reading") {
   CHECK(moving_average({1, 2, 3, 4, 5}, 2) == std::vector<double>{1, 1.5, 2.5, 3.5, 4.5});
   CHECK(moving_average({1, 2, 3}, 0) == std::vector<double>{1, 2, 3});
+  // A gap (NaN) stays one and the average starts afresh after it:
+  // 1, (1+3)/2, gap, 10, (10+20)/2, (20+30)/2.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> gapped = moving_average({1, 3, nan, 10, 20, 30}, 2);
+  REQUIRE(gapped.size() == 6);
+  CHECK(gapped[0] == 1);
+  CHECK(gapped[1] == 2);
+  CHECK(std::isnan(gapped[2]));
+  CHECK(gapped[3] == 10);
+  CHECK(gapped[4] == 15);
+  CHECK(gapped[5] == 25);
   test::TempDir dir;
   write_file_atomic(dir / "log.jsonl",
-                    "{\"step\":1,\"loss\":2.5,\"l_region\":0.5,\"tag\":\"a\"}\n\n{\"step\":2,\"loss\":null,\"lr\":1e-4}\r\n");
+                    "{\"step\":1,\"loss\":2.5,\"l_region\":0.5,\"tag\":\"a\",\"skipped\":false}\n\n"
+                    "{\"step\":2,\"loss\":null,\"lr\":1e-4,\"skipped\":true}\r\n");
   const TrainingLog log = read_training_log(dir / "log.jsonl");
   CHECK(log.records == 2);
   CHECK(log.terms == std::vector<std::string>{"loss", "l_region", "lr"});
-  CHECK(log.series.at("loss").y == std::vector<double>{2.5});  // null is a gap
+  CHECK(log.flags == std::vector<std::string>{"skipped"});
+  const Series& loss = log.series.at("loss");
+  CHECK(loss.x == std::vector<double>{1, 2});
+  REQUIRE(loss.y.size() == 2);
+  CHECK(loss.y[0] == 2.5);
+  CHECK(std::isnan(loss.y[1]));  // null is a gap
   CHECK(log.series.at("lr").x == std::vector<double>{2});
+  CHECK(log.series.at("skipped").y == std::vector<double>{0, 1});
   write_file_atomic(dir / "bad.jsonl", "{\"step\":1,\"loss\":1}\n{\"step\":2,\"loss\":\n");
   try {
     read_training_log(dir / "bad.jsonl");
@@ -142,6 +161,48 @@ TEST_CASE("plot: a constant loss is a horizontal line at the documented row") {
     CHECK(pixel_at(img, x, 170) == kWhite);
   }
   CHECK(!(pixel_at(img, 40, 144) == kBlue));  // left of the plot area: tick labels, no curve
+}
+
+TEST_CASE("plot: a null breaks the curve; a boolean is drawn only when named") {
+  // The constant 0.5 of constant_log, null at steps 40 and 50 (as grad_norm
+  // at skipped fp16 steps): no line from step 30 (x 80 + 0.3 * 296 = 168.8)
+  // to step 60 (257.6); the line stays on row 143/144 elsewhere.
+  std::string text;
+  for (int step = 0; step <= 100; step += 10)
+    text += "{\"step\":" + std::to_string(step) + ",\"loss\":" + (step == 40 || step == 50 ? "null" : "0.5") +
+            ",\"skipped\":" + (step == 40 || step == 50 ? "true" : "false") + "}\n";
+  test::TempDir dir;
+  write_file_atomic(dir / "gap.jsonl", text);
+  PlotJob job;
+  job.logs = {dir / "gap.jsonl"};
+  job.output = dir / "gap.png";
+  job.width = 400;
+  job.height = 0;  // 300 per panel: the default draws loss alone (skipped is a flag)
+  job.quiet = true;
+  job.smooth = 3;  // the smoothed curve breaks too
+  plot_training_log(job);
+  const Image img = read_image(job.output);
+  REQUIRE(img.height == 300);
+  for (int x : {100, 150, 290, 350}) {
+    CAPTURE(x);
+    CHECK(pixel_at(img, x, 143) == kBlue);
+  }
+  for (int x : {190, 213, 240}) {
+    CAPTURE(x);
+    for (int y = 34; y < 254; ++y) CHECK(pixel_at(img, x, y).b - pixel_at(img, x, y).r < 40);
+  }
+  // Named, the flag gets its panel: 0/1 on an axis 0..1 (step 0.2).
+  job.terms = {"loss", "skipped"};
+  job.smooth = 0;
+  job.output = dir / "flag.png";
+  plot_training_log(job);
+  const Image flag = read_image(job.output);
+  REQUIRE(flag.height == 600);
+  // Second panel: y 334 (1) to 554 (0), drawn over the frame: 1 at steps 40
+  // and 50 (x 198.4 to 228), 0 elsewhere (e.g. step 20, x 139.2).
+  CHECK(pixel_at(flag, 213, 334) == kBlue);
+  CHECK(pixel_at(flag, 139, 553) == kBlue);
+  CHECK(!(pixel_at(flag, 139, 334) == kBlue));
 }
 
 TEST_CASE("plot: log y, smoothing, overlaid logs, every term, SVG and PDF") {

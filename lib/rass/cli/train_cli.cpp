@@ -34,7 +34,7 @@ TrainCli::TrainCli()
   plot_ = app.add_subcommand("plot", "draw the loss curves of training logs (log.jsonl) as PNG, SVG or PDF");
   plot_->add_option("logs", j_.plot.logs, "log.jsonl files (curves overlaid, labelled by file)")->required();
   plot_->add_option("-o,--output", j_.plot.output, "output .png, .svg or .pdf (- for PNG on stdout)")->type_name("FILE");
-  plot_->add_option("--terms", terms_, "comma-separated keys to draw (default: every numeric key but step)")
+  plot_->add_option("--terms", terms_, "comma-separated keys to draw (default: every numeric key but step; a boolean key such as skipped, as 0/1, only when named)")
       ->type_name("A,B");
   plot_->add_option("--width", j_.plot.width, "image width in pixels")->default_str("1200")->check(positive_integer(16384));
   plot_->add_option("--height", j_.plot.height, "image height in pixels (0: 300 a panel, at most 16384)")

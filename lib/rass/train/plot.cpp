@@ -89,15 +89,16 @@ void draw_panel(cairo_t* cr, const PlotJob& job, const std::vector<TrainingLog>&
   for (size_t l = 0; l < logs.size(); ++l) {
     const auto it = logs[l].series.find(term);
     if (it == logs[l].series.end() || it->second.x.empty()) continue;
-    Curve c{l, {}, {}, {}};
-    for (size_t i = 0; i < it->second.x.size(); ++i)
-      if (!job.log_y || it->second.y[i] > 0) {  // a log axis cannot show <= 0
-        c.x.push_back(it->second.x[i]);
-        c.raw.push_back(it->second.y[i]);
-      }
-    if (c.x.empty()) continue;
+    Curve c{l, it->second.x, it->second.y, {}};
+    bool any = false;
+    for (double& v : c.raw) {
+      if (job.log_y && !(v > 0)) v = std::numeric_limits<double>::quiet_NaN();  // a log axis cannot show <= 0: a gap
+      any = any || !std::isnan(v);
+    }
+    if (!any) continue;
     c.y = moving_average(c.raw, job.smooth);
     for (size_t i = 0; i < c.x.size(); ++i) {
+      if (std::isnan(c.raw[i])) continue;
       xmin = std::min(xmin, c.x[i]), xmax = std::max(xmax, c.x[i]);
       for (double v : {c.y[i], c.raw[i]}) ymin = std::min(ymin, v), ymax = std::max(ymax, v);
     }
@@ -151,15 +152,26 @@ void draw_panel(cairo_t* cr, const PlotJob& job, const std::vector<TrainingLog>&
   cairo_clip(cr);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   for (const Curve& c : curves) {
+    // One sub-path per stretch between gaps (NaN: a null in the log, e.g.
+    // grad_norm at a skipped fp16 step), so no line bridges a gap.
     auto path = [&](const std::vector<double>& y) {
+      size_t run = 0;  // points in the current stretch
+      auto end_run = [&] {
+        if (run == 1) cairo_rel_line_to(cr, 0.01, 0);  // a single point still shows (round cap)
+        run = 0;
+      };
       for (size_t i = 0; i < c.x.size(); ++i) {
+        if (std::isnan(y[i])) {
+          end_run();
+          continue;
+        }
         const double px = axis_to_pixel(ax, c.x[i], b.left, b.right), py = axis_to_pixel(ay, y[i], b.bottom, b.top);
-        if (i == 0)
+        if (run++ == 0)
           cairo_move_to(cr, px, py);
         else
           cairo_line_to(cr, px, py);
       }
-      if (c.x.size() == 1) cairo_rel_line_to(cr, 0.01, 0);  // a single point still shows (round cap)
+      end_run();
     };
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
     if (job.smooth > 1) {
@@ -229,8 +241,10 @@ void plot_training_log(const PlotJob& job) {
       for (const TrainingLog& l : logs) found = found || l.series.count(t);
       if (!found) {
         std::string have;
-        for (const TrainingLog& l : logs)
+        for (const TrainingLog& l : logs) {
           for (const std::string& h : l.terms) have += (have.empty() ? "" : ", ") + h;
+          for (const std::string& h : l.flags) have += (have.empty() ? "" : ", ") + h + " (0/1)";
+        }
         throw_bad_input(job.logs.size() == 1 ? job.logs[0] : "the logs",
                         "no term \"" + t + "\" (the log has: " + (have.empty() ? "none" : have) + ")");
       }

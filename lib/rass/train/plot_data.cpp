@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -44,12 +45,14 @@ TrainingLog read_training_log(const std::string& path) {
     const double step = st->get<double>();
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "step") continue;
-      if (!it->is_number() && !it->is_null()) continue;
-      if (!log.series.count(it.key())) log.terms.push_back(it.key());
+      if (!it->is_number() && !it->is_null() && !it->is_boolean()) continue;
+      if (!log.series.count(it.key())) (it->is_boolean() ? log.flags : log.terms).push_back(it.key());
       Series& s = log.series[it.key()];
-      if (it->is_null()) continue;
-      const double v = it->get<double>();
-      if (!std::isfinite(v) || !std::isfinite(step)) throw_bad_input(where, "\"" + it.key() + "\" is not a finite number");
+      if (!std::isfinite(step)) throw_bad_input(where, "\"step\" is not a finite number");
+      double v = std::numeric_limits<double>::quiet_NaN();  // null: a gap
+      if (it->is_boolean()) v = it->get<bool>() ? 1 : 0;
+      else if (it->is_number()) v = it->get<double>();
+      if (!it->is_null() && !std::isfinite(v)) throw_bad_input(where, "\"" + it.key() + "\" is not a finite number");
       s.x.push_back(step);
       s.y.push_back(v);
     }
@@ -63,10 +66,17 @@ std::vector<double> moving_average(const std::vector<double>& y, int64_t window)
   if (window <= 1) return y;
   std::vector<double> out(y.size());
   double sum = 0;
+  size_t start = 0;  // the first point of the stretch since the last gap
   for (size_t i = 0; i < y.size(); ++i) {
+    if (std::isnan(y[i])) {
+      out[i] = y[i];
+      sum = 0;
+      start = i + 1;
+      continue;
+    }
     sum += y[i];
-    if (i >= size_t(window)) sum -= y[i - size_t(window)];
-    out[i] = sum / double(std::min<size_t>(i + 1, size_t(window)));
+    if (i - start >= size_t(window)) sum -= y[i - size_t(window)];
+    out[i] = sum / double(std::min<size_t>(i - start + 1, size_t(window)));
   }
   return out;
 }

@@ -19,26 +19,31 @@
 namespace rass::train {
 
 struct Series {
-  std::vector<double> x, y;  // step, value (points whose value is null are left out)
+  std::vector<double> x, y;  // step, value; y is NaN where the log has null (a gap in the curve)
 };
 
 struct TrainingLog {
   std::string path;
   std::vector<std::string> terms;       // numeric keys other than "step", in order of first appearance
-  std::map<std::string, Series> series;  // per term
+  std::vector<std::string> flags;       // boolean keys (e.g. "skipped"), 0/1 series; drawn only when asked for
+  std::map<std::string, Series> series;  // per term and flag
   size_t records = 0;
 };
 
 // Reads JSON lines (empty lines skipped): each an object with a numeric
-// "step"; every other numeric value is a point of its term, null is a gap,
-// other values (strings, booleans, arrays, objects) are not terms. Throws
+// "step"; every other numeric value is a point of its term, null is a gap
+// (a NaN point: the curve breaks there, as at fp16's skipped steps, whose
+// grad_norm is null), a boolean a 0/1 point of a flag; other values
+// (strings, arrays, objects) are not terms. Throws
 // Error(bad_input) "<path>:<line>: <what>" for a line that is not a JSON
 // object, lacks a numeric step or has a non-finite number, and "<path>: ..."
 // for an unreadable or empty log.
 TrainingLog read_training_log(const std::string& path);
 
 // Trailing moving average over `window` points (the first points average
-// what exists so far); window <= 1 returns y.
+// what exists so far); window <= 1 returns y. A NaN (a gap) stays NaN and
+// starts the average afresh after it: each stretch between gaps is smoothed
+// on its own.
 std::vector<double> moving_average(const std::vector<double>& y, int64_t window);
 
 struct Axis {
