@@ -30,6 +30,19 @@ stderr_has "merged 64 layer adapter(s) at scale 0.5" "merge reports what it merg
 [ -f "$T/merged/unet/config.json" ] && [ -f "$T/merged/unet/diffusion_pytorch_model.safetensors" ] || fail "merged folder incomplete"
 [ "$(stat -c %i "$T/merged/vae/config.json")" = "$(stat -c %i "$T/sd/vae/config.json")" ] || fail "vae should be hard-linked"
 no_leftovers merge
+# -o inside the new -O folder: it would take the place of one of the
+# folder's files (exit 0 and a vae file holding the merged UNet before).
+expect_exit 2 "merge -o inside -O" -- "$M" merge --model "$T/sd" --lora "$PEFT" -O "$T/m3" \
+  -o "$T/m3/vae/diffusion_pytorch_model.safetensors" -q
+stderr_has "is inside -O" "the refusal names -O"
+[ -e "$T/m3" ] && fail "a refused merge left its folder"
+# A dangling link in the base folder that -O links whole: bad input before
+# the merge (exit 1 at the copy, after it, before).
+cp -r "$T/sd" "$T/sd-dangling" && ln -s nowhere "$T/sd-dangling/stale"
+expect_exit 3 "merge -O from a folder with a dangling link" -- "$M" merge --model "$T/sd-dangling" --lora "$PEFT" \
+  -O "$T/m4" -q
+stderr_has "sd-dangling/stale" "the link is named"
+[ -e "$T/m4" ] && fail "a refused merge left its folder"
 expect_exit 0 "merge --dtype bf16 --json" -- "$M" merge --model "$T/sd" --component unet --lora "$PEFT" --dtype bf16 -o "$T/bf16.safetensors" --json
 grep -q '"layers_merged": 64' "$T/.out" || fail "merge --json report"
 "$B/rass-model" --json info "$T/bf16.safetensors" >"$T/info.json" 2>/dev/null && { grep -q '"BF16"' "$T/info.json" || fail "--dtype bf16 written"; }

@@ -89,6 +89,13 @@ void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& files,
   }
   if (!a.output.empty()) g.check_output_file_outside_dirs(a.output, "-o");
   if (!a.output_dir.empty()) g.check_output_dir(a.output_dir, "-O");
+  // The -O folder is written whole (its weights files, hard links to the
+  // base's): a -o file inside it would replace one of them or be replaced.
+  if (!a.output.empty() && a.output != "-" && !a.output_dir.empty() &&
+      batch::OutputGuard::path_within(batch::OutputGuard::normalised_path(a.output),
+                                      batch::OutputGuard::normalised_path(a.output_dir)))
+    throw_usage("-o " + a.output + " is inside -O " + a.output_dir +
+                ": the folder's own files could replace it or be replaced by it; write -o outside the folder");
   if (!a.output_dir.empty() && fs::exists(a.output_dir, ec))
     throw_usage("-O " + a.output_dir + " exists; the output folder must be new (remove it or choose another)");
 }
@@ -159,6 +166,9 @@ int merge(const MergeLoraJob& a) {
   if (!a.output_dir.empty() && find_component({a.model, a.component, a.config}).model_dir.empty())
     throw_usage("-O writes a whole model folder: --model must be a diffusers folder (with -o, any base works)");
   LoadedComponent c = load_component_module({a.model, a.component, a.config});
+  // The folder -O links whole: a dangling link or a loop in it is bad input
+  // before the merge (it failed at the copy, after it, exit 1).
+  if (!a.output_dir.empty()) FolderWriter::check_tree(c.files.model_dir);
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "merge"}, {"base", c.files.weights}, {"component", c.files.kind}};
@@ -489,6 +499,7 @@ int init_seg(const MergeLoraJob& a) {
   // UNet RAS cannot tap stops before gigabytes are read.
   const SegHeadChoice seg = with_head ? choose_seg_head(a, uf.config_path) : SegHeadChoice{};
   LoadedComponent c = load_component_module({a.model, "unet", ""});
+  FolderWriter::check_tree(c.files.model_dir);  // linked whole into -O (see merge)
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "init-seg"}};
@@ -589,6 +600,7 @@ int expand_channels(const MergeLoraJob& a) {
   guard_outputs(a, {}, {{a.model, a.component, a.config}});
   const ComponentFiles f = find_component({a.model, a.component, a.config});
   if (f.kind != "unet") throw_bad_input(f.config_path, "expand-channels works on a UNet (UNet2DConditionModel config)");
+  if (!f.model_dir.empty()) FolderWriter::check_tree(f.model_dir);  // linked whole into -O (see merge)
   json cfg = read_json_file(f.config_path);
   auto channels = [&](const char* key) -> int64_t {
     if (!cfg.contains(key) || !cfg[key].is_number_integer() || cfg[key].get<int64_t>() < 1)
