@@ -23,6 +23,11 @@ expect_exit 0 "rass style" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tags "$T/tags.tx
 stdout_is "building wall sky church spire pond xyzzy" "no commas"
 printf 'Image Tags:  church | spire\n' | expect_exit 0 "RAM's format on stdin" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tags -
 stdout_is "building, wall, sky, church, spire" "RAM tags"
+# A tag holding a terminal escape (it retitled the terminal) is shown escaped;
+# --json keeps the raw text, as JSON escapes.
+printf 'ch\033]0;pwn\007urch\n' > "$T/esc.txt"
+expect_exit 0 "a tag with an escape sequence" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tags "$T/esc.txt"
+stdout_is 'building, wall, sky, ch\x1b]0;pwn\x07urch' "the escape is shown, not sent"
 expect_exit 0 "json" -- "$C" "${COMMON[@]}" "$T/lm.pgm" --tags "$T/tags.txt" --json --tokenizer "$TOK"
 stdout_has '"tag":"church","class_index":1,"class":"building, edifice","score":0.8,"kept":true,"term":3' "church -> building"
 stdout_has '"tag":"spire","class_index":1,"class":"building, edifice","score":0.45,"kept":false' "spire below the threshold"

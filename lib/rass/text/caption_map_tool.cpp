@@ -17,6 +17,7 @@
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/printable.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/strings.hpp"
@@ -222,7 +223,9 @@ std::string process(const CaptionMapJob& job, const Setup& s, const std::string&
     if (!(resume && finished(out, bytes))) write_file_atomic(out, bytes);
   }
   if (job.json) return json_text(item_json(key, cm, s.classes)) + "\n";
-  return (keyed ? key + "\t" : "") + cm.prompt + "\n";
+  // Keys and tags come from outside: an escape sequence in one would reach
+  // the terminal, a tab or newline break the line (--json keeps the raw text).
+  return (keyed ? printable_field(key) + "\t" : "") + printable_field(cm.prompt) + "\n";
 }
 
 bool is_batch(const CaptionMapJob& job) {
