@@ -205,6 +205,64 @@ TEST_CASE("plot: a null breaks the curve; a boolean is drawn only when named") {
   CHECK(!(pixel_at(flag, 139, 334) == kBlue));
 }
 
+TEST_CASE("plot axes at the ends of the double range; keys numeric or boolean over the whole log") {
+  // Subnormal values (a 1-2-5 step of 1e-324 underflowed to 0): drawn as a constant near 0.
+  const Axis sub = nice_axis(5e-324, 1e-323, false);
+  CHECK(sub.lo < 0);
+  CHECK(sub.hi > 0);
+  CHECK(!sub.ticks.empty());
+  CHECK(std::isfinite(axis_to_pixel(sub, 1e-323, 0, 100)));
+  // Log axes: decades held to 1e-307..1e308 (10^-324 is 0, 10^309 infinite),
+  // at most about a dozen ticks over 300 decades.
+  const Axis tiny = nice_axis(5e-324, 1, true);
+  CHECK(tiny.lo == doctest::Approx(1e-307));
+  CHECK(tiny.hi == 1);
+  CHECK(tiny.ticks.size() <= 14);
+  const Axis big = nice_axis(1, 1.7e308, true);
+  CHECK(big.lo == 1);
+  CHECK(big.hi == doctest::Approx(1e308));
+  CHECK(big.ticks.size() <= 14);
+  CHECK(std::isfinite(axis_to_pixel(big, 1e300, 0, 100)));
+
+  test::TempDir dir;
+  // x: a boolean first, numbers after: a term (its booleans 0/1); skipped:
+  // null, then booleans only: a flag.
+  write_file_atomic(dir / "mixed.jsonl",
+                    "{\"step\":1,\"x\":true,\"skipped\":null,\"loss\":1}\n"
+                    "{\"step\":2,\"x\":0.7,\"skipped\":true,\"loss\":1}\n"
+                    "{\"step\":3,\"x\":5,\"skipped\":false,\"loss\":1}\n");
+  const TrainingLog log = read_training_log(dir / "mixed.jsonl");
+  CHECK(log.terms == std::vector<std::string>{"x", "loss"});
+  CHECK(log.flags == std::vector<std::string>{"skipped"});
+  CHECK(log.series.at("x").y == std::vector<double>{1, 0.7, 5});
+}
+
+TEST_CASE("plot: a dense log keeps its extremes (each pixel column's lowest and highest points)") {
+  // 200000 steps of 0.5 with one step at 1.0 (step 100000) on a 400-pixel
+  // panel: the spike's column reaches the top of the axis (0.5..1 on
+  // 0.5..1: row 34), the curve stays on 0.5 (row 254) elsewhere.
+  std::string text;
+  text.reserve(200000 * 32);
+  for (int step = 0; step < 200000; ++step)
+    text += "{\"step\":" + std::to_string(step) + ",\"loss\":" + (step == 100000 ? "1" : "0.5") + "}\n";
+  test::TempDir dir;
+  write_file_atomic(dir / "dense.jsonl", text);
+  PlotJob job;
+  job.logs = {dir / "dense.jsonl"};
+  job.output = dir / "dense.png";
+  job.width = 400;
+  job.height = 300;
+  job.quiet = true;
+  plot_training_log(job);
+  const Image img = read_image(job.output);
+  // Step 100000 of 0..199999 (axis 0..200000): x = 80 + 0.5 * 296 = 228.
+  bool top = false;
+  for (int x = 226; x <= 230; ++x) top = top || pixel_at(img, x, 36) == kBlue;
+  CHECK(top);
+  CHECK(pixel_at(img, 150, 36) == kWhite);
+  CHECK(pixel_at(img, 150, 253) == kBlue);
+}
+
 TEST_CASE("plot: log y, smoothing, overlaid logs, every term, SVG and PDF") {
   test::TempDir dir;
   write_file_atomic(dir / "up.jsonl", "{\"step\":0,\"loss\":1}\n{\"step\":50,\"loss\":10}\n{\"step\":100,\"loss\":100}\n");

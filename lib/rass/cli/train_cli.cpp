@@ -90,6 +90,7 @@ train::TrainJob TrainCli::job() const {
     j.command = "plot";
     j.plot.quiet = common.quiet;
     if (j.plot.output.empty()) throw_usage("plot: -o/--output is required (e.g. -o curves.png)");
+    if (plot_->count("--terms") > 0 && terms_.empty()) throw_usage("--terms is empty: name the keys to draw, or leave it out for all");
     size_t p = 0;
     while (!terms_.empty() && p <= terms_.size()) {
       const size_t c = terms_.find(',', p);

@@ -47,7 +47,9 @@ void text_at(cairo_t* cr, const std::string& s, double x, double y, double ax, d
 enum class Format { png, svg, pdf };
 
 Format output_format(const std::string& out) {
-  if (out == "-") return Format::png;
+  // Standard output and descriptors (`-o >(...)`, /dev/stdout) have no extension: PNG, as `-`.
+  if (out == "-" || out == "/dev/stdout" || out.rfind("/dev/fd/", 0) == 0 || out.rfind("/proc/self/fd/", 0) == 0)
+    return Format::png;
   const std::string ext = path_extension_lower(out);
   if (ext == ".png") return Format::png;
   if (ext == ".svg") return Format::svg;
@@ -153,11 +155,41 @@ void draw_panel(cairo_t* cr, const PlotJob& job, const std::vector<TrainingLog>&
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   for (const Curve& c : curves) {
     // One sub-path per stretch between gaps (NaN: a null in the log, e.g.
-    // grad_norm at a skipped fp16 step), so no line bridges a gap.
+    // grad_norm at a skipped fp16 step), so no line bridges a gap. Within
+    // a pixel column only the first, lowest, highest and last points are
+    // kept, in their order (the stroke covers the same pixels): a log of a
+    // million steps is a path of a few thousand points (cairo took minutes
+    // to rasterise 460000).
     auto path = [&](const std::vector<double>& y) {
       size_t run = 0;  // points in the current stretch
+      struct Pt {
+        size_t i;
+        double px, py;
+      };
+      std::vector<Pt> column;  // the current column's points (first, min, max, last kept)
+      double column_x = std::numeric_limits<double>::quiet_NaN();
+      auto emit = [&](double px, double py) {
+        if (run++ == 0) cairo_move_to(cr, px, py);
+        else cairo_line_to(cr, px, py);
+      };
+      auto flush_column = [&] {
+        if (column.empty()) return;
+        const auto [lo, hi] = std::minmax_element(column.begin(), column.end(),
+                                                  [](const Pt& a, const Pt& b) { return a.py < b.py; });
+        std::vector<Pt> keep{column.front(), *lo, *hi, column.back()};
+        std::sort(keep.begin(), keep.end(), [](const Pt& a, const Pt& b) { return a.i < b.i; });
+        for (size_t k = 0; k < keep.size(); ++k)
+          if (k == 0 || keep[k].i != keep[k - 1].i) emit(keep[k].px, keep[k].py);
+        column.clear();
+      };
       auto end_run = [&] {
-        if (run == 1) cairo_rel_line_to(cr, 0.01, 0);  // a single point still shows (round cap)
+        flush_column();
+        if (run == 1) {  // a point alone between gaps: a dot of about 5 pixels
+          double px, py;
+          cairo_get_current_point(cr, &px, &py);
+          cairo_new_sub_path(cr);
+          cairo_arc(cr, px, py, 1.5, 0, 2 * M_PI);
+        }
         run = 0;
       };
       for (size_t i = 0; i < c.x.size(); ++i) {
@@ -166,10 +198,11 @@ void draw_panel(cairo_t* cr, const PlotJob& job, const std::vector<TrainingLog>&
           continue;
         }
         const double px = axis_to_pixel(ax, c.x[i], b.left, b.right), py = axis_to_pixel(ay, y[i], b.bottom, b.top);
-        if (run++ == 0)
-          cairo_move_to(cr, px, py);
-        else
-          cairo_line_to(cr, px, py);
+        if (std::floor(px) != column_x) {
+          flush_column();
+          column_x = std::floor(px);
+        }
+        column.push_back({i, px, py});
       }
       end_run();
     };

@@ -22,6 +22,10 @@ TrainingLog read_training_log(const std::string& path) {
   }
   TrainingLog log;
   log.path = path;
+  // Per key, in order of first appearance: whether any value was a number,
+  // any a boolean (a flag only if never a number).
+  std::vector<std::string> keys;
+  std::map<std::string, std::pair<bool, bool>> kinds;
   const std::string text(bytes.begin(), bytes.end());
   size_t pos = 0, line_no = 0;
   while (pos < text.size()) {
@@ -46,7 +50,10 @@ TrainingLog read_training_log(const std::string& path) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "step") continue;
       if (!it->is_number() && !it->is_null() && !it->is_boolean()) continue;
-      if (!log.series.count(it.key())) (it->is_boolean() ? log.flags : log.terms).push_back(it.key());
+      if (!kinds.count(it.key())) keys.push_back(it.key());
+      auto& kind = kinds[it.key()];
+      kind.first = kind.first || it->is_number();
+      kind.second = kind.second || it->is_boolean();
       Series& s = log.series[it.key()];
       if (!std::isfinite(step)) throw_bad_input(where, "\"step\" is not a finite number");
       double v = std::numeric_limits<double>::quiet_NaN();  // null: a gap
@@ -59,6 +66,10 @@ TrainingLog read_training_log(const std::string& path) {
     ++log.records;
   }
   if (log.records == 0) throw_bad_input(path, "no log lines (expected JSON objects with \"step\" and loss terms)");
+  for (const std::string& k : keys) {
+    const auto [number, boolean] = kinds.at(k);
+    (boolean && !number ? log.flags : log.terms).push_back(k);
+  }
   return log;
 }
 
@@ -122,21 +133,32 @@ Axis nice_axis(double min, double max, bool log) {
   a.log = log;
   if (log) {
     if (!(min > 0)) throw_runtime("a log axis needs positive values");
-    double lo = std::floor(std::log10(min) + 1e-9), hi = std::ceil(std::log10(max) - 1e-9);
+    // Decades whose powers of ten are normal doubles (10^-307..10^308: 10^-324
+    // is 0 and 10^309 infinite, which left the panel empty); a value beyond
+    // them is drawn past the edge, clipped.
+    double lo = std::clamp(std::floor(std::log10(min) + 1e-9), -307.0, 307.0);
+    double hi = std::clamp(std::ceil(std::log10(max) - 1e-9), -307.0, 308.0);
     if (hi <= lo) hi = lo + 1;
     a.lo = std::pow(10.0, lo);
     a.hi = std::pow(10.0, hi);
-    // Decades; over one or two decades also 2x and 5x, so the axis is readable.
-    for (double e = lo; e <= hi + 1e-9; ++e)
+    // Decades (every k-th over many, at most about a dozen ticks); over one
+    // or two decades also 2x and 5x, so the axis is readable.
+    const double stride = std::max(1.0, std::ceil((hi - lo) / 12));
+    for (double e = lo; e <= hi + 1e-9; e += stride)
       for (double m : {1.0, 2.0, 5.0})
         if ((m == 1 || hi - lo <= 2) && m * std::pow(10.0, e) <= a.hi * (1 + 1e-9)) a.ticks.push_back(m * std::pow(10.0, e));
     return a;
   }
   if (std::abs(min) > 1e307 || std::abs(max) > 1e307) return huge_axis(min, max);
-  if (max - min <= std::abs(min) * 1e-12 || max == min) {
-    const double pad = min != 0 ? std::abs(min) * 0.1 : 1;
-    min -= pad;
-    max += pad;
+  // Values this close together (or this near 0: a span under 1e-290, where
+  // a 1-2-5 step underflowed to 0 and the panel stayed empty) are drawn as
+  // a constant.
+  if (max - min <= std::abs(min) * 1e-12 || max == min || max - min < 1e-290) {
+    double pad = std::max(std::abs(min), std::abs(max)) * 0.1;
+    if (pad < 1e-290) pad = 1;
+    const double mid = min * 0.5 + max * 0.5;
+    min = mid - pad;
+    max = mid + pad;
   }
   const double step = nice_step(max - min, 5);
   a.lo = std::floor(min / step + 1e-9) * step;
