@@ -180,6 +180,12 @@ printf 'couch\n' > "$T/voc1.txt"
 expect_exit 2 "build-table -o over the WordNet data (--wordnet)" -- "$C" build-table "$T/voc1.txt" -o "$T/wn/data.noun" --classes "$T/classes.txt" --wordnet "$T/wn"
 RASS_WORDNET_DIR=$T/wn expect_exit 2 "build-table -o over the WordNet data (RASS_WORDNET_DIR)" -- "$C" build-table "$T/voc1.txt" -o "$T/wn/data.noun" --classes "$T/classes.txt"
 expect_exit 2 "build-table -o over --classes" -- "$C" build-table "$T/voc1.txt" -o "$T/classes.txt" --classes "$T/classes.txt" --wordnet "$T/wn"
+# Caption-map flags build-table would ignore: refused (exit 0 before).
+for f in "--threshold 0.9" "--tokenizer $TOK" "-O $T/unused" "--prompt-style rass"; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "build-table $f" -- "$C" build-table "$T/voc1.txt" -o "$T/ignored.tsv" --classes "$T/classes.txt" $f
+  stderr_has "does not apply to build-table"
+done
 [ "$(cat "$T/wn/data.noun")" = "not a real database" ] || fail "the WordNet copy was changed"
 expect_exit 2 "batch -O inside the tokenizer folder" -- "$C" "${COMMON[@]}" "$T/maps" --tokenizer "$T/tk" -O "$T/tk/packs"
 [ -e "$T/tk/packs" ] && fail "no folder inside the tokenizer"

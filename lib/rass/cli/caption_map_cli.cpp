@@ -79,11 +79,18 @@ text::CaptionMapJob CaptionMapCli::job() const {
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
   if (j.build_table && (!j.inputs.empty() || !j.manifest.empty()))
     throw_usage("build-table takes a vocabulary file, not label maps");
+  auto given = [&](const char* flag) { return app_->get_option(flag)->count() > 0; };
+  // Flags of the caption map that build-table does not use: refused, not
+  // ignored (a --threshold there would not filter the table).
+  if (j.build_table)
+    for (const char* flag : {"--tags", "--key", "--threshold", "--prompt-style", "--tokenizer", "--output-dir", "--resume",
+                             "--reduce-zero-label"})
+      if (flag != std::string("--tokenizer") ? given(flag) : given_on_command_line("--tokenizer"))
+        throw_usage(std::string(flag) + " does not apply to build-table (it scores the vocabulary against the classes)");
   // A flag of the similarity that does not run would do nothing: refused, so
   // a script meant for one similarity does not silently get the other.
   const bool table = !j.table.empty() && !j.build_table;
   const std::string runs = table ? "--table (which replaces --similarity)" : "--similarity " + j.similarity;
-  auto given = [&](const char* flag) { return app_->get_option(flag)->count() > 0; };
   if (given("--senses") && (table || j.similarity != "wordnet"))
     throw_usage("--senses applies to --similarity wordnet, not to " + runs);
   for (const char* flag : {"--text-model", "--device"})

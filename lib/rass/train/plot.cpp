@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -74,6 +75,10 @@ std::vector<std::string> log_labels(const std::vector<TrainingLog>& logs) {
   }
   if (clash)
     for (size_t i = 0; i < logs.size(); ++i) names[i] = logs[i].path;
+  // The same log given twice: numbered, so the legend tells the curves apart.
+  std::map<std::string, int> count;
+  for (std::string& n : names)
+    if (++count[n] > 1) n += " (" + std::to_string(count[n]) + ")";
   return names;
 }
 
