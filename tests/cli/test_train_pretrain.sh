@@ -25,7 +25,20 @@ stderr_has "loss must be"
 [ ! -e "$T/bad/final" ] || fail "a refused run left an export"
 
 expect_exit 0 "vae: 2 steps" -- "$R" vae -q -o "$T/vae" --steps 2 --batch 2 --set vae.sd="$T/tiny" \
-  --set vae.images="$T/scenes/images" --set vae.crop_size=64
+  --set vae.images="$T/scenes/images" --set vae.crop_size=64 --log-every 1
+# Gradient checkpointing (the encoder's and decoder's units replayed in the
+# backward pass): the same losses and gradient norms step by step.
+expect_exit 0 "vae: 2 steps with gradient checkpointing" -- "$R" vae -q -o "$T/vae-gc" --steps 2 --batch 2 \
+  --set vae.sd="$T/tiny" --set vae.images="$T/scenes/images" --set vae.crop_size=64 --log-every 1 \
+  --set loop.gradient_checkpointing=true
+python3 - "$T/vae/log.jsonl" "$T/vae-gc/log.jsonl" <<'PY' || fail "vae: checkpointing changed the losses"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+assert len(a) == len(b) == 2, (len(a), len(b))
+for x, y in zip(a, b):
+    for k in ("loss", "grad_norm"):
+        assert abs(x[k] - y[k]) <= 1e-5 * abs(x[k]), (k, x[k], y[k])
+PY
 [ -f "$T/vae/final/vae/diffusion_pytorch_model.safetensors" ] || fail "no exported vae"
 cmp -s "$T/vae/final/unet/diffusion_pytorch_model.safetensors" "$T/tiny/unet/diffusion_pytorch_model.safetensors" ||
   fail "the export's unet is not the source's"

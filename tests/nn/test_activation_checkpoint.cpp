@@ -19,6 +19,8 @@
 #include "rass/nn/activation_checkpoint.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/nn/unet.hpp"
+#include "rass/nn/upsample_conv.hpp"
+#include "rass/nn/vae.hpp"
 
 using namespace rass;
 
@@ -158,6 +160,74 @@ TEST_CASE("gradient checkpointing: captured attention maps keep their graph; sav
   CHECK(nodes_ck * 4 < nodes_plain);
   CHECK(nodes_ck_cap * 4 < nodes_plain_cap);
   CHECK(nodes_ck_cap == nodes_ck);  // the maps add outputs to the blocks' nodes, no nodes
+}
+
+TEST_CASE("gradient checkpointing: the VAE's encoder and decoder, trained or only passed through") {
+  nn::AutoencoderKL vae(model::read_vae_config(kCkDir + "/vae_tiny/config.json"));
+  model::load_state_dict(*vae, *SafeTensorsFile::open(kCkDir + "/vae_tiny/diffusion_pytorch_model.safetensors"));
+  auto io = SafeTensorsFile::open(kCkDir + "/vae_tiny_io.safetensors");
+  const torch::Tensor x0 = model::to_tensor(*io->find("x"), io->path());
+  // loss = sum(decode(encode(x).mean) * w); the gradients of every VAE tensor
+  // (the vae stage) or, frozen, of the latent alone (scr's image-space losses).
+  struct VaeRun {
+    torch::Tensor out, z_grad;
+    std::map<std::string, torch::Tensor> grads;
+    size_t nodes = 0;
+  };
+  auto run_vae = [&](bool ckpt, bool train) {
+    vae->set_gradient_checkpointing(ckpt);
+    for (auto& p : vae->parameters()) {
+      p.requires_grad_(train);
+      p.mutable_grad() = torch::Tensor();
+    }
+    VaeRun r;
+    torch::Tensor z = vae->encode(x0).mean;
+    if (!train) z = z.detach().requires_grad_(true);
+    r.out = vae->decode(z);
+    std::vector<torch::autograd::Node*> stack{r.out.grad_fn().get()};
+    std::set<torch::autograd::Node*> seen;
+    while (!stack.empty()) {
+      auto* n = stack.back();
+      stack.pop_back();
+      if (!n || !seen.insert(n).second) continue;
+      for (const auto& e : n->next_edges()) stack.push_back(e.function.get());
+    }
+    r.nodes = seen.size();
+    torch::manual_seed(3);
+    (r.out * torch::randn_like(r.out)).sum().backward();
+    if (!train) r.z_grad = z.grad().clone();
+    for (const auto& p : vae->named_parameters())
+      if (p.value().grad().defined()) r.grads[p.key()] = p.value().grad().clone();
+    return r;
+  };
+  // The upsampler's inference kernel (the phase convolution) forced at this
+  // tiny size: its sums differ from the training path's at float rounding,
+  // and a checkpointed forward must take the training path (the replay's).
+  const nn::UpsamplePhases phases_were = nn::upsample_phases();
+  nn::set_upsample_phases(nn::UpsamplePhases::force);
+  for (bool train : {true, false}) {
+    CAPTURE(train);
+    const VaeRun plain = run_vae(false, train), ck = run_vae(true, train);
+    {
+      torch::NoGradGuard ng;  // the premise: inference takes another kernel here
+      CHECK(!torch::equal(vae->decode(vae->encode(x0).mean), plain.out));
+    }
+    CHECK(torch::equal(plain.out, ck.out));  // the forward takes the replay's (training) kernels
+    REQUIRE(plain.grads.size() == ck.grads.size());
+    CHECK(plain.grads.size() == (train ? vae->parameters().size() : 0));
+    for (const auto& [name, g] : plain.grads) {
+      CAPTURE(name);
+      CHECK((g - ck.grads.at(name)).abs().max().item<double>() <= 1e-5 * (1 + g.abs().max().item<double>()));
+    }
+    if (!train) {
+      CHECK(plain.z_grad.abs().max().item<double>() > 0);
+      CHECK((plain.z_grad - ck.z_grad).abs().max().item<double>() <= 1e-5 * (1 + plain.z_grad.abs().max().item<double>()));
+    }
+    MESSAGE("VAE autograd nodes (train " << train << "): plain " << plain.nodes << ", checkpointed " << ck.nodes);
+    CHECK(ck.nodes * 3 < plain.nodes);
+  }
+  vae->set_gradient_checkpointing(false);
+  nn::set_upsample_phases(phases_were);
 }
 
 TEST_CASE("checkpoint(): a block without trainable parameters and inputs without gradients is a plain call") {

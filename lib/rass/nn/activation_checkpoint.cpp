@@ -104,25 +104,23 @@ std::vector<torch::Tensor> checkpoint_outputs(const CheckpointFnN& fn, const std
   node->set_next_edges(torch::autograd::collect_next_edges(inputs));
   std::vector<torch::Tensor> y;
   {
-    torch::NoGradGuard no_grad;
+    // The forward runs as the replay will, with grad mode on, and its graph
+    // is dropped when the block ends (as PyTorch's non-reentrant checkpoint
+    // discards what the forward saves): the same kernels, so the same
+    // values. Under no_grad the inference kernels (the fused GroupNorm, the
+    // upsampler's phase convolution) gave the loss activations that differed
+    // at float rounding from those the replay's gradient belongs to. One
+    // block's activations live at a time, as in the replay.
+    torch::AutoGradMode grad_on(true);
     y = fn(inputs);
   }
-  // The node becomes each output's history: an output must be a tensor of
-  // its own, not an input, another output, or a view of one of them (whose
-  // history it would overwrite).
-  auto shares = [](const torch::Tensor& a, const torch::Tensor& b) {
-    if (!a.defined() || !b.defined()) return false;
-    const auto& base_a = a.is_view() ? a._base() : a;
-    const auto& base_b = b.is_view() ? b._base() : b;
-    return a.is_same(b) || base_a.is_same(b) || base_b.is_same(a) || base_a.is_same(base_b);
-  };
   for (size_t i = 0; i < y.size(); ++i) {
     if (!y[i].defined())
       throw std::runtime_error("activation checkpoint: output " + std::to_string(i) + " of the block is undefined");
-    bool clone = y[i].is_view();
-    for (const auto& t : inputs) clone = clone || shares(y[i], t);
-    for (size_t j = 0; j < i; ++j) clone = clone || shares(y[i], y[j]);
-    if (clone) y[i] = y[i].clone();
+    // A tensor of its own, without the block's history (an output that is
+    // an input or a view of one must not have that tensor's history replaced).
+    y[i] = y[i].detach();
+    if (y[i].is_view()) y[i] = y[i].clone();
   }
   torch::autograd::set_history(y, node);
   return y;

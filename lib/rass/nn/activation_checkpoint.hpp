@@ -28,9 +28,12 @@ using CheckpointFnN = std::function<std::vector<torch::Tensor>(const std::vector
 // them: they get their gradients by accumulation, as in PyTorch's reentrant
 // form, which has the same limit). `fn` must not capture non-leaf tensors
 // that require a gradient; inputs must not change in place before the
-// backward. The replay runs with grad mode on, so a kernel chosen only for
-// inference (e.g. a fused GroupNorm) is not taken there: on CUDA the
-// gradients belong to activations equal to the forward's to float rounding.
+// backward. The first forward runs with grad mode on too (its graph
+// dropped when the block ends, as PyTorch's non-reentrant checkpoint drops
+// what it would save), so it takes the kernels the replay takes, not the
+// inference ones (the fused GroupNorm, the upsampler's phase convolution):
+// the loss sees the activations the gradient belongs to. One block's
+// activations live at a time, in the forward as in the replay.
 torch::Tensor checkpoint(const CheckpointFn& fn, const std::vector<torch::Tensor>& inputs, bool trainable);
 
 // The same for a block with several outputs (a block and the attention maps

@@ -2,6 +2,7 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "rass/nn/activation_checkpoint.hpp"
 #include "rass/nn/group_norm.hpp"
 
 namespace F = torch::nn::functional;
@@ -10,6 +11,15 @@ namespace rass::nn {
 
 namespace {
 constexpr double kEps = 1e-6;  // every norm of the VAE
+
+// m->forward(x), recomputed in the backward pass when `ckpt` (the module
+// outlives the backward pass that replays it).
+template <class M>
+torch::Tensor run_unit(M* m, torch::Tensor x, bool ckpt) {
+  if (!ckpt) return m->forward(std::move(x));
+  return checkpoint([m](const std::vector<torch::Tensor>& v) { return m->forward(v[0]); }, {x},
+                    has_trainable_parameters(*m));
+}
 
 // DownEncoderBlock2D / UpDecoderBlock2D: a module with "resnets" and an optional
 // "downsamplers" / "upsamplers" list of one.
@@ -26,11 +36,11 @@ struct SamplerBlockImpl : torch::nn::Module {
       else samplers->push_back(Upsample2D(out, out));
     }
   }
-  torch::Tensor forward(torch::Tensor x) {
-    for (auto& r : *resnets) x = r->as<ResnetBlock2D>()->forward(x);
+  torch::Tensor forward(torch::Tensor x, bool ckpt = false) {
+    for (auto& r : *resnets) x = run_unit(r->as<ResnetBlock2D>(), std::move(x), ckpt);
     if (samplers) {
-      if (down) x = samplers[0]->as<Downsample2D>()->forward(x);
-      else x = samplers[0]->as<Upsample2D>()->forward(x);
+      if (down) x = run_unit(samplers[0]->as<Downsample2D>(), std::move(x), ckpt);
+      else x = run_unit(samplers[0]->as<Upsample2D>(), std::move(x), ckpt);
     }
     return x;
   }
@@ -47,10 +57,10 @@ VaeMidBlockImpl::VaeMidBlockImpl(int64_t ch, int64_t groups, bool attention) {
   resnets->push_back(ResnetBlock2D(ch, ch, 0, groups, kEps));
 }
 
-torch::Tensor VaeMidBlockImpl::forward(torch::Tensor x) {
-  x = resnets[0]->as<ResnetBlock2D>()->forward(x);
-  if (!attentions->is_empty()) x = attentions[0]->as<Attention>()->forward(x);
-  return resnets[1]->as<ResnetBlock2D>()->forward(x);
+torch::Tensor VaeMidBlockImpl::forward(torch::Tensor x, bool ckpt) {
+  x = run_unit(resnets[0]->as<ResnetBlock2D>(), std::move(x), ckpt);
+  if (!attentions->is_empty()) x = run_unit(attentions[0]->as<Attention>(), std::move(x), ckpt);
+  return run_unit(resnets[1]->as<ResnetBlock2D>(), std::move(x), ckpt);
 }
 
 VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& c) {
@@ -77,10 +87,10 @@ torch::Tensor VaeEncoderImpl::forward(torch::Tensor x, std::vector<torch::Tensor
     // Moved: a block's input is freed as its first resnet is done, not held
     // here through the whole block (the tiled VAE's waiting tiles held it on
     // the device, 2.5 GB at a 2048 px decoder's last level).
-    x = b->as<SamplerBlock>()->forward(down_outputs ? x : std::move(x));
+    x = b->as<SamplerBlock>()->forward(down_outputs ? x : std::move(x), gradient_checkpointing);
     if (down_outputs) down_outputs->push_back(x);
   }
-  x = mid_block(std::move(x));
+  x = mid_block->forward(std::move(x), gradient_checkpointing);
   return conv_out(group_norm_silu(conv_norm_out, x));
 }
 
@@ -102,8 +112,8 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& c) {
 
 torch::Tensor VaeDecoderImpl::forward(torch::Tensor z) {
   z = conv_in(z);
-  z = mid_block(std::move(z));
-  for (auto& b : *up_blocks) z = b->as<SamplerBlock>()->forward(std::move(z));  // see the encoder
+  z = mid_block->forward(std::move(z), gradient_checkpointing);
+  for (auto& b : *up_blocks) z = b->as<SamplerBlock>()->forward(std::move(z), gradient_checkpointing);  // see the encoder
   return conv_out(group_norm_silu(conv_norm_out, z));
 }
 
@@ -130,5 +140,10 @@ LatentDistribution AutoencoderKLImpl::encode(const torch::Tensor& x, std::vector
 }
 
 torch::Tensor AutoencoderKLImpl::decode(const torch::Tensor& z) { return decoder(post_quant_conv(z)); }
+
+void AutoencoderKLImpl::set_gradient_checkpointing(bool on) {
+  encoder->gradient_checkpointing = on;
+  decoder->gradient_checkpointing = on;
+}
 
 }  // namespace rass::nn

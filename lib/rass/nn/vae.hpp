@@ -28,7 +28,9 @@ struct VaeConfig {
 // UNetMidBlock2D as used by the VAE: resnet, then (attention, resnet) pairs.
 struct VaeMidBlockImpl : torch::nn::Module {
   VaeMidBlockImpl(int64_t channels, int64_t groups, bool attention);
-  torch::Tensor forward(torch::Tensor x);
+  // `checkpointing`: each resnet and the attention recomputed in the backward
+  // pass (nn/activation_checkpoint.hpp).
+  torch::Tensor forward(torch::Tensor x, bool checkpointing = false);
   torch::nn::ModuleList resnets, attentions;
 };
 TORCH_MODULE(VaeMidBlock);
@@ -42,6 +44,7 @@ struct VaeEncoderImpl : torch::nn::Module {
   torch::nn::ModuleList down_blocks;
   VaeMidBlock mid_block{nullptr};
   rass::nn::GroupNorm conv_norm_out{nullptr};
+  bool gradient_checkpointing = false;  // AutoencoderKLImpl::set_gradient_checkpointing
 };
 TORCH_MODULE(VaeEncoder);
 
@@ -52,6 +55,7 @@ struct VaeDecoderImpl : torch::nn::Module {
   torch::nn::ModuleList up_blocks;
   VaeMidBlock mid_block{nullptr};
   rass::nn::GroupNorm conv_norm_out{nullptr};
+  bool gradient_checkpointing = false;  // AutoencoderKLImpl::set_gradient_checkpointing
 };
 TORCH_MODULE(VaeDecoder);
 
@@ -66,6 +70,12 @@ struct AutoencoderKLImpl : torch::nn::Module {
   // `down_outputs`: see VaeEncoderImpl::forward.
   LatentDistribution encode(const torch::Tensor& x, std::vector<torch::Tensor>* down_outputs = nullptr);
   torch::Tensor decode(const torch::Tensor& z);
+  // diffusers' enable_gradient_checkpointing of AutoencoderKL, finer: every
+  // resnet, the mid block's attention and every down/upsampler of the
+  // encoder and the decoder recomputed in the backward pass while grad mode
+  // is on (diffusers recomputes whole blocks: here the replay of the
+  // decoder's last level holds one resnet's activations at a time, not three).
+  void set_gradient_checkpointing(bool on);
   VaeConfig config;
   VaeEncoder encoder{nullptr};
   VaeDecoder decoder{nullptr};

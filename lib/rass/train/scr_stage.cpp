@@ -264,7 +264,10 @@ ScrStage::ScrStage(const json& settings, const StageEnv& env) : impl_(std::make_
   for (auto& p : m.sd->vae->parameters()) p.set_requires_grad(false);
   for (auto& p : m.sd->text_encoder->parameters()) p.set_requires_grad(false);
   m.sd->unet->train();  // no dropout or batch statistics in the SD UNet: train() changes nothing numerically
-  m.sd->unet->set_gradient_checkpointing(env.gradient_checkpointing);  // the SCL's attention blocks excepted
+  // The UNet's blocks (the SCL's maps outputs of theirs) and the VAE
+  // decoder's units, which the image-space losses backpropagate through.
+  m.sd->unet->set_gradient_checkpointing(env.gradient_checkpointing);
+  m.sd->vae->set_gradient_checkpointing(env.gradient_checkpointing);
 
   if (m.w_lpips > 0 && !lpips_path.empty()) {
     const nn::LpipsTrunk vgg = nn::LpipsTrunk::vgg;

@@ -33,9 +33,9 @@ struct StageEnv {
   bool quiet = false;
   std::string prog = "rass-train";           // prefix of stderr notes (only rank 0 prints)
   uint64_t seed = 0;
-  // loop.gradient_checkpointing: the stage's diffusers UNet recomputes its
-  // blocks' activations in the backward pass (stages with
-  // StageInfo::gradient_checkpointing only).
+  // loop.gradient_checkpointing: the stage's diffusers UNet (and VAE, where
+  // gradients pass through it) recomputes its blocks' activations in the
+  // backward pass (stages with StageInfo::gradient_checkpointing only).
   bool gradient_checkpointing = false;
 };
 

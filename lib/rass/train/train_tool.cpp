@@ -103,7 +103,7 @@ int run_train_tool(const TrainJob& job) {
   env.gradient_checkpointing = loop.at("gradient_checkpointing").get<bool>();
   if (env.gradient_checkpointing && !info->gradient_checkpointing)
     throw_usage("loop.gradient_checkpointing: " + info->name +
-                " has no diffusers UNet to checkpoint (scr, ras, unet and sam-enhancer do)");
+                " has no diffusers UNet or VAE to checkpoint (scr, ras, unet, vae and sam-enhancer do)");
   if (env.threads > 1024) throw_usage("loop.threads must be at most 1024");
   torch::set_num_threads(env.threads);
 

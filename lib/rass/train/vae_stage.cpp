@@ -96,6 +96,7 @@ VaeStage::VaeStage(const json& settings, const StageEnv& env) : impl_(std::make_
   for (auto& p : m.sd->text_encoder->parameters()) p.set_requires_grad(false);
   for (auto& p : m.sd->vae->parameters()) p.set_requires_grad(true);
   m.sd->vae->train();
+  m.sd->vae->set_gradient_checkpointing(env.gradient_checkpointing);
   if (m.w_lpips > 0 && !lpips_path.empty()) {
     m.lpips = model::load_lpips(lpips_path, env.device);
     for (auto& p : m.lpips->parameters()) p.set_requires_grad(false);
@@ -188,6 +189,7 @@ StageInfo vae_stage_info() {
   i.summary = "pretraining: the VAE (AutoencoderKL) of a diffusers folder on clean images (reconstruction + KL, optional LPIPS)";
   i.defaults = vae_defaults;
   i.loop_defaults = vae_loop_defaults;
+  i.gradient_checkpointing = true;
   i.make = [](const json& cfg, const StageEnv& env) -> std::unique_ptr<Stage> {
     return std::make_unique<VaeStage>(cfg, env);
   };
