@@ -181,7 +181,7 @@ expect_exit 2 "build-table -o over the WordNet data (--wordnet)" -- "$C" build-t
 RASS_WORDNET_DIR=$T/wn expect_exit 2 "build-table -o over the WordNet data (RASS_WORDNET_DIR)" -- "$C" build-table "$T/voc1.txt" -o "$T/wn/data.noun" --classes "$T/classes.txt"
 expect_exit 2 "build-table -o over --classes" -- "$C" build-table "$T/voc1.txt" -o "$T/classes.txt" --classes "$T/classes.txt" --wordnet "$T/wn"
 # Caption-map flags build-table would ignore: refused (exit 0 before).
-for f in "--threshold 0.9" "--tokenizer $TOK" "-O $T/unused" "--prompt-style rass"; do
+for f in "--threshold 0.9" "--tokenizer $TOK" "-O $T/unused" "--prompt-style rass" "--json" "--shard 0/2"; do
   # shellcheck disable=SC2086
   expect_exit 2 "build-table $f" -- "$C" build-table "$T/voc1.txt" -o "$T/ignored.tsv" --classes "$T/classes.txt" $f
   stderr_has "does not apply to build-table"

@@ -43,6 +43,10 @@ expect_exit 3 "merge -O from a folder with a dangling link" -- "$M" merge --mode
   -O "$T/m4" -q
 stderr_has "sd-dangling/stale" "the link is named"
 [ -e "$T/m4" ] && fail "a refused merge left its folder"
+# One inside the merged component, which is written anew, not linked: no matter.
+cp -r "$T/sd" "$T/sd-dangling2" && ln -s nowhere "$T/sd-dangling2/unet/stale.bin"
+expect_exit 0 "merge -O with a dangling link in the merged component" -- "$M" merge --model "$T/sd-dangling2" \
+  --lora "$PEFT" -O "$T/m5" -q
 expect_exit 0 "merge --dtype bf16 --json" -- "$M" merge --model "$T/sd" --component unet --lora "$PEFT" --dtype bf16 -o "$T/bf16.safetensors" --json
 grep -q '"layers_merged": 64' "$T/.out" || fail "merge --json report"
 "$B/rass-model" --json info "$T/bf16.safetensors" >"$T/info.json" 2>/dev/null && { grep -q '"BF16"' "$T/info.json" || fail "--dtype bf16 written"; }

@@ -33,7 +33,7 @@ done
 # SCL's attention maps outputs of their blocks' checkpoints): the same
 # losses, l_region included, step by step.
 expect_exit 0 "scr with gradient checkpointing" -- "$B/rass-train" scr -o "$T/scr-ckpt" --steps 4 --batch 2 "${TH[@]}" \
-  --log-every 1 -q --set scr.sd="$T/sd" --set scr.hq_dir="$T/scenes/images" --set scr.pack_dir="$T/packs" \
+  --log-every 1 --set scr.sd="$T/sd" --set scr.hq_dir="$T/scenes/images" --set scr.pack_dir="$T/packs" \
   --set scr.crop_size=64 --set loop.gradient_checkpointing=true
 # same_losses TOL LOG_A LOG_B KEY...: the two logs hold the same steps with
 # the same values of KEY, to TOL relative (prints the largest difference).
@@ -50,6 +50,7 @@ for x, y in zip(a, b):
         assert abs(x[k] - y[k]) <= tol * (1 + abs(x[k])), (x["step"], k, x[k], y[k])
 PY
 }
+stderr_has "gradient checkpointing: UNet on, VAE decoder on" "scr's modules are set to recompute"
 same_losses 1e-5 "$T/scr/log.jsonl" "$T/scr-ckpt/log.jsonl" loss l_region grad_norm || fail "gradient checkpointing changed scr's losses"
 
 # --resume of the finished run: a no-op (log, checkpoints and export unchanged).

@@ -28,9 +28,10 @@ expect_exit 0 "vae: 2 steps" -- "$R" vae -q -o "$T/vae" --steps 2 --batch 2 --se
   --set vae.images="$T/scenes/images" --set vae.crop_size=64 --log-every 1
 # Gradient checkpointing (the encoder's and decoder's units replayed in the
 # backward pass): the same losses and gradient norms step by step.
-expect_exit 0 "vae: 2 steps with gradient checkpointing" -- "$R" vae -q -o "$T/vae-gc" --steps 2 --batch 2 \
+expect_exit 0 "vae: 2 steps with gradient checkpointing" -- "$R" vae -o "$T/vae-gc" --steps 2 --batch 2 \
   --set vae.sd="$T/tiny" --set vae.images="$T/scenes/images" --set vae.crop_size=64 --log-every 1 \
   --set loop.gradient_checkpointing=true
+stderr_has "gradient checkpointing: encoder on, decoder on" "the VAE's modules are set to recompute"
 python3 - "$T/vae/log.jsonl" "$T/vae-gc/log.jsonl" <<'PY' || fail "vae: checkpointing changed the losses"
 import json, sys
 a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])

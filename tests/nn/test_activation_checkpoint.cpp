@@ -130,7 +130,12 @@ TEST_CASE("gradient checkpointing: captured attention maps keep their graph; sav
   check_same(plain, ck);
   REQUIRE(cap_a.attention.size() == cap_b.attention.size());
   REQUIRE(!cap_b.attention.empty());
-  for (const auto& a : cap_b.attention) CHECK(a.probs.requires_grad());
+  for (size_t i = 0; i < cap_b.attention.size(); ++i) {
+    CAPTURE(cap_a.attention[i].path);
+    CHECK(cap_b.attention[i].probs.requires_grad());
+    CHECK(cap_a.attention[i].path == cap_b.attention[i].path);  // each map under its own layer's name
+    CHECK(torch::equal(cap_a.attention[i].probs, cap_b.attention[i].probs));
+  }
 
   // The graph the forward leaves for the backward (what holds the saved
   // activations): its nodes, walked from the output and, with a capture,
@@ -203,7 +208,10 @@ TEST_CASE("gradient checkpointing: the VAE's encoder and decoder, trained or onl
   // The upsampler's inference kernel (the phase convolution) forced at this
   // tiny size: its sums differ from the training path's at float rounding,
   // and a checkpointed forward must take the training path (the replay's).
-  const nn::UpsamplePhases phases_were = nn::upsample_phases();
+  struct PhasesGuard {
+    nn::UpsamplePhases was = nn::upsample_phases();
+    ~PhasesGuard() { nn::set_upsample_phases(was); }
+  } phases_guard;  // restored however the case ends
   nn::set_upsample_phases(nn::UpsamplePhases::force);
   for (bool train : {true, false}) {
     CAPTURE(train);
@@ -227,7 +235,6 @@ TEST_CASE("gradient checkpointing: the VAE's encoder and decoder, trained or onl
     CHECK(ck.nodes * 3 < plain.nodes);
   }
   vae->set_gradient_checkpointing(false);
-  nn::set_upsample_phases(phases_were);
 }
 
 TEST_CASE("checkpoint(): a block without trainable parameters and inputs without gradients is a plain call") {
@@ -267,6 +274,16 @@ TEST_CASE("checkpoint_outputs(): several outputs, a loss on some of them, views 
     const auto plain = grads_of(false, mask & 1, mask & 2), ck = grads_of(true, mask & 1, mask & 2);
     CHECK(torch::allclose(plain.first, ck.first, 1e-6, 1e-6));
     CHECK(torch::allclose(plain.second, ck.second, 1e-6, 1e-6));
+  }
+  {
+    // The input returned as an output and a view of the first output are
+    // tensors of their own (an in-place change of one must not reach the
+    // input the node keeps for its replay, nor another output).
+    torch::Tensor a = a0.clone().requires_grad_(true);
+    const auto y = nn::checkpoint_outputs(f, {a}, true);
+    CHECK(!y[2].is_alias_of(a));
+    CHECK(!y[3].is_alias_of(y[0]));
+    CHECK(!y[3].is_view());
   }
   // By hand, the second output alone: d/dw exp(a w) = a exp(a w); d/da = w exp(a w).
   w.mutable_grad() = torch::Tensor();

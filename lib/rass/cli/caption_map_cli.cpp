@@ -87,6 +87,9 @@ text::CaptionMapJob CaptionMapCli::job() const {
                              "--reduce-zero-label"})
       if (flag != std::string("--tokenizer") ? given(flag) : given_on_command_line("--tokenizer"))
         throw_usage(std::string(flag) + " does not apply to build-table (it scores the vocabulary against the classes)");
+  // The table is one file: shards would each write all of it to the one -o.
+  if (j.build_table && (common.json || given_on_command_line("--shard")))
+    throw_usage(std::string(common.json ? "--json" : "--shard") + " does not apply to build-table (it writes one TSV table)");
   // A flag of the similarity that does not run would do nothing: refused, so
   // a script meant for one similarity does not silently get the other.
   const bool table = !j.table.empty() && !j.build_table;

@@ -168,7 +168,8 @@ int merge(const MergeLoraJob& a) {
   LoadedComponent c = load_component_module({a.model, a.component, a.config});
   // The folder -O links whole: a dangling link or a loop in it is bad input
   // before the merge (it failed at the copy, after it, exit 1).
-  if (!a.output_dir.empty()) FolderWriter::check_tree(c.files.model_dir);
+  // The merged component is not linked (its weights are written anew).
+  if (!a.output_dir.empty()) FolderWriter::check_tree(c.files.model_dir, {fs::path(c.files.dir).filename().string()});
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "merge"}, {"base", c.files.weights}, {"component", c.files.kind}};
@@ -600,7 +601,8 @@ int expand_channels(const MergeLoraJob& a) {
   guard_outputs(a, {}, {{a.model, a.component, a.config}});
   const ComponentFiles f = find_component({a.model, a.component, a.config});
   if (f.kind != "unet") throw_bad_input(f.config_path, "expand-channels works on a UNet (UNet2DConditionModel config)");
-  if (!f.model_dir.empty()) FolderWriter::check_tree(f.model_dir);  // linked whole into -O (see merge)
+  if (!f.model_dir.empty())  // linked into -O but for the expanded component (see merge)
+    FolderWriter::check_tree(f.model_dir, {fs::path(f.dir).filename().string()});
   json cfg = read_json_file(f.config_path);
   auto channels = [&](const char* key) -> int64_t {
     if (!cfg.contains(key) || !cfg[key].is_number_integer() || cfg[key].get<int64_t>() < 1)

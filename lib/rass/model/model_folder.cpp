@@ -225,13 +225,15 @@ void FolderWriter::link_tree(const std::string& src, const std::string& rel, con
 }
 
 namespace {
-void check_tree_below(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& open) {
+void check_tree_below(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& open,
+                      const std::set<std::string>& skip = {}) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) throw_bad_input(dir, std::strerror(errno));
   if (!open.insert({st.st_dev, st.st_ino}).second)
     throw_bad_input(dir, "is a symbolic link loop: the folder holds itself");
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (skip.count(e.path().filename().string())) continue;
     const std::string p = e.path().string();
     struct stat es {};
     if (::stat(p.c_str(), &es) != 0) throw_bad_input(p, std::strerror(errno));
@@ -244,9 +246,9 @@ void check_tree_below(const std::string& dir, std::set<std::pair<dev_t, ino_t>>&
 }
 }  // namespace
 
-void FolderWriter::check_tree(const std::string& src) {
+void FolderWriter::check_tree(const std::string& src, const std::set<std::string>& skip) {
   std::set<std::pair<dev_t, ino_t>> open;
-  check_tree_below(src, open);
+  check_tree_below(src, open, skip);
 }
 
 void FolderWriter::copy_component_extras(const std::string& src, const std::string& rel) {

@@ -52,7 +52,8 @@ class FolderWriter {
   // What link_tree(src) will meet, checked before long work: every entry
   // (links followed) a folder or a readable regular file, and no folder that
   // holds itself through a symbolic link. Error(bad_input) naming the entry.
-  static void check_tree(const std::string& src);
+  // Top-level entries named in `skip` are not looked at (link_tree's skip).
+  static void check_tree(const std::string& src, const std::set<std::string>& skip = {});
   // Copies a component folder's files other than weights (config.json and
   // the like; not *.safetensors, *.bin or weight indexes) into tmp()/`rel`.
   void copy_component_extras(const std::string& src, const std::string& rel);

@@ -117,10 +117,14 @@ std::vector<torch::Tensor> checkpoint_outputs(const CheckpointFnN& fn, const std
   for (size_t i = 0; i < y.size(); ++i) {
     if (!y[i].defined())
       throw std::runtime_error("activation checkpoint: output " + std::to_string(i) + " of the block is undefined");
-    // A tensor of its own, without the block's history (an output that is
-    // an input or a view of one must not have that tensor's history replaced).
-    y[i] = y[i].detach();
-    if (y[i].is_view()) y[i] = y[i].clone();
+    // A tensor of its own: an output sharing memory with an input (which the
+    // node keeps for the replay) or with another output would let an
+    // in-place change of one alter the other behind autograd's back, and a
+    // view would keep its whole base alive. detach() drops the block's history.
+    bool alias = y[i].is_view();
+    for (const auto& t : inputs) alias = alias || (t.defined() && y[i].is_alias_of(t));
+    for (size_t j = 0; j < i; ++j) alias = alias || y[i].is_alias_of(y[j]);
+    y[i] = alias ? y[i].detach().clone() : y[i].detach();
   }
   torch::autograd::set_history(y, node);
   return y;

@@ -150,12 +150,12 @@ Axis nice_axis(double min, double max, bool log) {
     return a;
   }
   if (std::abs(min) > 1e307 || std::abs(max) > 1e307) return huge_axis(min, max);
-  // Values this close together (or this near 0: a span under 1e-290, where
-  // a 1-2-5 step underflowed to 0 and the panel stayed empty) are drawn as
-  // a constant.
-  if (max - min <= std::abs(min) * 1e-12 || max == min || max - min < 1e-290) {
+  // Values this close together (or this near 0: a span under 1e-305, where
+  // a 1-2-5 step leaves the normal doubles and underflowed to 0, leaving the
+  // panel empty) are drawn as a constant.
+  if (max - min <= std::abs(min) * 1e-12 || max == min || max - min < 1e-305) {
     double pad = std::max(std::abs(min), std::abs(max)) * 0.1;
-    if (pad < 1e-290) pad = 1;
+    if (pad < 1e-305) pad = 1;
     const double mid = min * 0.5 + max * 0.5;
     min = mid - pad;
     max = mid + pad;

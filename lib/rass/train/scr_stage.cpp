@@ -285,6 +285,11 @@ ScrStage::ScrStage(const json& settings, const StageEnv& env) : impl_(std::make_
     if (m.w_lpips > 0 && !m.lpips)
       std::fprintf(stderr, "%s: scr: no lpips_weights: the restoration loss is MSE only (w_lpips %g unused)\n",
                    env.prog.c_str(), m.w_lpips);
+    // From the modules themselves: what the backward will recompute.
+    if (m.sd->unet->gradient_checkpointing || m.sd->vae->decoder->gradient_checkpointing)
+      std::fprintf(stderr, "%s: scr: gradient checkpointing: UNet %s, VAE decoder %s\n", env.prog.c_str(),
+                   m.sd->unet->gradient_checkpointing ? "on" : "off",
+                   m.sd->vae->decoder->gradient_checkpointing ? "on" : "off");
   }
 }
 

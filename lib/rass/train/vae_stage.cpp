@@ -110,6 +110,11 @@ VaeStage::VaeStage(const json& settings, const StageEnv& env) : impl_(std::make_
     std::fprintf(stderr, "%s: vae: %zu items, crop %lld, %lld VAE parameters, loss %s + %g KL%s\n", env.prog.c_str(),
                  m.data->size(), (long long)dc.crop, (long long)n, loss.c_str(), m.kl_weight,
                  m.lpips ? (" + " + std::to_string(m.w_lpips) + " LPIPS").c_str() : " (no lpips_weights: no LPIPS term)");
+    // From the modules themselves: what the backward will recompute.
+    if (m.sd->vae->encoder->gradient_checkpointing || m.sd->vae->decoder->gradient_checkpointing)
+      std::fprintf(stderr, "%s: vae: gradient checkpointing: encoder %s, decoder %s\n", env.prog.c_str(),
+                   m.sd->vae->encoder->gradient_checkpointing ? "on" : "off",
+                   m.sd->vae->decoder->gradient_checkpointing ? "on" : "off");
   }
 }
 
