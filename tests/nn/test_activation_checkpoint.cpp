@@ -82,6 +82,19 @@ void check_same(const Run& a, const Run& b) {
   CHECK(nonzero > a.grads.size() / 2);  // the comparison is of real gradients
 }
 
+// The nodes of the autograd graph reachable from `roots` (what the forward
+// leaves for the backward: the saved activations hang on them).
+size_t graph_size(std::vector<torch::autograd::Node*> roots) {
+  std::set<torch::autograd::Node*> seen;
+  while (!roots.empty()) {
+    auto* n = roots.back();
+    roots.pop_back();
+    if (!n || !seen.insert(n).second) continue;
+    for (const auto& e : n->next_edges()) roots.push_back(e.function.get());
+  }
+  return seen.size();
+}
+
 }  // namespace
 
 TEST_CASE("gradient checkpointing: full fine-tuning gives the plain run's outputs and gradients") {
@@ -147,16 +160,9 @@ TEST_CASE("gradient checkpointing: captured attention maps keep their graph; sav
     nn::UNetCaptures cap;
     cap.cross_attention = capture;
     torch::Tensor out = unet->forward(x, in.t, in.ctx, capture ? &cap : nullptr);
-    std::vector<torch::autograd::Node*> stack{out.grad_fn().get()};
-    for (const auto& a : cap.attention) stack.push_back(a.probs.grad_fn().get());
-    std::set<torch::autograd::Node*> seen;
-    while (!stack.empty()) {
-      auto* n = stack.back();
-      stack.pop_back();
-      if (!n || !seen.insert(n).second) continue;
-      for (const auto& e : n->next_edges()) stack.push_back(e.function.get());
-    }
-    return seen.size();
+    std::vector<torch::autograd::Node*> roots{out.grad_fn().get()};
+    for (const auto& a : cap.attention) roots.push_back(a.probs.grad_fn().get());
+    return graph_size(roots);
   };
   const size_t nodes_plain = graph_nodes(false, false), nodes_ck = graph_nodes(true, false);
   const size_t nodes_plain_cap = graph_nodes(false, true), nodes_ck_cap = graph_nodes(true, true);
@@ -189,15 +195,7 @@ TEST_CASE("gradient checkpointing: the VAE's encoder and decoder, trained or onl
     torch::Tensor z = vae->encode(x0).mean;
     if (!train) z = z.detach().requires_grad_(true);
     r.out = vae->decode(z);
-    std::vector<torch::autograd::Node*> stack{r.out.grad_fn().get()};
-    std::set<torch::autograd::Node*> seen;
-    while (!stack.empty()) {
-      auto* n = stack.back();
-      stack.pop_back();
-      if (!n || !seen.insert(n).second) continue;
-      for (const auto& e : n->next_edges()) stack.push_back(e.function.get());
-    }
-    r.nodes = seen.size();
+    r.nodes = graph_size({r.out.grad_fn().get()});
     torch::manual_seed(3);
     (r.out * torch::randn_like(r.out)).sum().backward();
     if (!train) r.z_grad = z.grad().clone();
