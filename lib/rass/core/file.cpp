@@ -185,6 +185,8 @@ int descriptor_of(const std::string& path) {
 
 bool names_stdout(const std::string& path) { return path == "-" || descriptor_of(path) == STDOUT_FILENO; }
 
+bool names_descriptor(const std::string& path) { return path == "-" || descriptor_of(path) >= 0; }
+
 bool removable_output(const std::string& path) {
   return !path.empty() && path != "-" && descriptor_of(path) < 0 && !is_special_file(path);
 }

@@ -84,6 +84,10 @@ class AtomicFile {
 // run_main maps such arguments to "-", so every tool's stdout rules (one
 // report on stdout, tables to stderr) apply to them.
 bool names_stdout(const std::string& path);
+// "-" or a path that stands for an open descriptor (/dev/stdout, /dev/fd/N,
+// /proc/self/fd/N, or a link to one): written through it, with no file
+// name of its own (so no extension to tell a format by).
+bool names_descriptor(const std::string& path);
 
 // An output that clean-up after a failure may remove: a regular file (or
 // nothing yet) at a name the tool writes by rename. Not "-", a descriptor

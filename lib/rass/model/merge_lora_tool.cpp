@@ -166,10 +166,11 @@ int merge(const MergeLoraJob& a) {
   if (!a.output_dir.empty() && find_component({a.model, a.component, a.config}).model_dir.empty())
     throw_usage("-O writes a whole model folder: --model must be a diffusers folder (with -o, any base works)");
   LoadedComponent c = load_component_module({a.model, a.component, a.config});
-  // The folder -O links whole: a dangling link or a loop in it is bad input
-  // before the merge (it failed at the copy, after it, exit 1).
-  // The merged component is not linked (its weights are written anew).
-  if (!a.output_dir.empty()) FolderWriter::check_tree(c.files.model_dir, {fs::path(c.files.dir).filename().string()});
+  const std::string comp = fs::path(c.files.dir).filename().string();
+  // What -O links (the folder but the merged component, written anew): a
+  // dangling link or a loop there is bad input before the merge, not a
+  // failed copy after it (exit 1).
+  if (!a.output_dir.empty()) FolderWriter::check_tree(c.files.model_dir, {comp});
   torch::NoGradGuard ng;
   c.module->to(device);
   json rep = {{"command", "merge"}, {"base", c.files.weights}, {"component", c.files.kind}};
@@ -178,7 +179,6 @@ int merge(const MergeLoraJob& a) {
   const std::map<std::string, std::string> meta = {{"format", "pt"}, {"rass", "LoRA merged by rass-merge-lora"}};
   if (!a.output_dir.empty()) {
     FolderWriter w(a.output_dir);
-    const std::string comp = fs::path(c.files.dir).filename().string();
     w.link_tree(c.files.model_dir, "", {comp});
     w.copy_component_extras(c.files.dir, comp);
     write_component_weights(c, weights_in(w.tmp(), comp, c.files.kind), a.dtype, meta);

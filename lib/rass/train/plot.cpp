@@ -48,9 +48,7 @@ void text_at(cairo_t* cr, const std::string& s, double x, double y, double ax, d
 enum class Format { png, svg, pdf };
 
 Format output_format(const std::string& out) {
-  // Standard output and descriptors (`-o >(...)`, /dev/stdout) have no extension: PNG, as `-`.
-  if (out == "-" || out == "/dev/stdout" || out.rfind("/dev/fd/", 0) == 0 || out.rfind("/proc/self/fd/", 0) == 0)
-    return Format::png;
+  if (names_descriptor(out)) return Format::png;  // stdout, `-o >(...)`: no extension, PNG
   const std::string ext = path_extension_lower(out);
   if (ext == ".png") return Format::png;
   if (ext == ".svg") return Format::svg;
