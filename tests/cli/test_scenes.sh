@@ -121,6 +121,14 @@ touch "$T/file"
 expect_exit 2 "-o a file" -- "$S" -n 1 -o "$T/file"
 expect_exit 2 "bad kind" -- "$S" -n 1 -k forest -o "$T/x"
 expect_exit 2 "bad shard" -- "$S" -n 1 --shard 2/2 -o "$T/x"
+# Numbers are decimal for every tool's numeric options (CLI11 alone read
+# integers in base 0: "010" was 8 scenes, "0x3" 3; floats took "inf", "0x1p3").
+expect_exit 0 "zero-padded -n and --start" -- "$S" -n 010 --start 008 --size 64 -o "$T/pad" -q
+[ "$(ls "$T/pad/images" | wc -l)" = 10 ] || fail "-n 010 made $(ls "$T/pad/images" | wc -l) scenes, expected 10"
+[ -e "$T/pad/images/scene_000008.png" ] && [ -e "$T/pad/images/scene_000017.png" ] || fail "--start 008 is 8: $(ls "$T/pad/images" | head -3)"
+expect_exit 2 "hexadecimal -n" -- "$S" -n 0x3 -o "$T/x"
+stderr_has "--count: expected a decimal number, got '0x3'" "names the option and the value"
+expect_exit 2 "-n with a blank" -- "$S" -n " 3" -o "$T/x"
 # An output folder whose images/ is a file: refused before any work, as
 # other tools refuse an output path that cannot be made (it failed at the
 # first write, exit 1).

@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/file.hpp"
@@ -379,4 +381,30 @@ TEST_CASE("JSON nested past kMaxJsonDepth is refused while parsing, and excerpts
   CHECK(accents == "\"" + std::string(99, 'x') + "...");
   const std::string cut = json_excerpt(nlohmann::json("\xc3\xa9\xc3\xa9\xc3\xa9"), 7);
   CHECK(cut == "\"\xc3\xa9...");
+}
+
+TEST_CASE("parse_decimal: the numbers people type, nothing strtod takes besides") {
+  double v = -1;
+  const std::pair<const char*, double> good[] = {{"0", 0},       {"-0.5", -0.5}, {"+2", 2},     {".5", 0.5},
+                                                 {"5.", 5},       {"1e3", 1000},  {"1E-2", 0.01}, {"-3.25e+1", -32.5},
+                                                 {"007", 7},      {"1e-400", 0}};
+  for (const auto& [text, want] : good) {
+    CAPTURE(text);
+    CHECK(rass::parse_decimal(text, &v));
+    CHECK(v == want);
+  }
+  for (const char* bad : {"", " 1", "1 ", "0x10", "0x1p3", "inf", "-inf", "nan", "infinity", "1e400", "-1e400", ".",
+                          "+", "-", "e5", "1e", "1e+", "1.2.3", "1,5", "--1", "1f", "\t2"}) {
+    CAPTURE(bad);
+    v = 42;
+    CHECK_FALSE(rass::parse_decimal(bad, &v));
+    CHECK(v == 42);  // untouched
+  }
+  bool too_large = false;
+  CHECK_FALSE(rass::parse_decimal("-1e400", &v, &too_large));
+  CHECK(too_large);
+  CHECK_FALSE(rass::parse_decimal("0x10", &v, &too_large));
+  CHECK_FALSE(too_large);
+  CHECK(rass::parse_decimal("1e300", &v, &too_large));
+  CHECK_FALSE(too_large);
 }

@@ -1,9 +1,9 @@
 #include "rass/cli/caption_map_cli.hpp"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 
 namespace rass::cli {
@@ -62,10 +62,8 @@ CaptionMapCli::CaptionMapCli()
 
 text::CaptionMapJob CaptionMapCli::job() const {
   text::CaptionMapJob j = j_;
-  errno = 0;
-  char* end = nullptr;
-  const double t = std::strtod(threshold_.c_str(), &end);
-  if (threshold_.empty() || end != threshold_.c_str() + threshold_.size() || errno == ERANGE || !std::isfinite(t))
+  double t = 0;
+  if (!parse_decimal(threshold_, &t))
     throw_usage("--threshold '" + threshold_ + "' is not a number");
   j.threshold = t;
   j.build_table = build_table_->parsed();

@@ -1,11 +1,11 @@
 #include "rass/cli/model_cli.hpp"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <sys/stat.h>
 
 #include "rass/core/default_model.hpp"
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 
 namespace rass::cli {
@@ -24,10 +24,8 @@ model::LoraSpec parse_lora_spec(const std::string& spec) {
   const bool names_file = ::stat(file.c_str(), &st) == 0 ||
                           (file.size() >= 12 && file.compare(file.size() - 12, 12, ".safetensors") == 0);
   if (!names_file) return out;  // a ':' inside the file name
-  errno = 0;
-  char* end = nullptr;
-  const double v = num.empty() ? 0 : std::strtod(num.c_str(), &end);
-  if (num.empty() || end != num.c_str() + num.size() || errno == ERANGE || !std::isfinite(v))
+  double v = 0;
+  if (!parse_decimal(num, &v))
     throw_usage("--lora " + spec + ": the scale '" + num + "' is not a number (expected FILE[:SCALE], e.g. " + file +
                 ":0.8)");
   // Scales are near 1 in practice (0.5-2); far past that the merged weights

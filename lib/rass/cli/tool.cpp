@@ -12,6 +12,7 @@
 #include <iterator>
 
 #include "rass/core/alloc.hpp"
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
@@ -130,9 +131,8 @@ CLI::Validator integer_range(long long lo, long long hi) {
 CLI::Validator positive_number() {
   return CLI::Validator(
       [](std::string& v) -> std::string {
-        char* end = nullptr;
-        const double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
-        const bool ok = !v.empty() && end == v.c_str() + v.size() && std::isfinite(x) && x > 0;
+        double x = 0;
+        const bool ok = parse_decimal(v, &x) && x > 0;
         return ok ? std::string() : "expected a positive number, got '" + v + "'";
       },
       "");
@@ -141,9 +141,8 @@ CLI::Validator positive_number() {
 CLI::Validator number_range(double lo, double hi) {
   return CLI::Validator(
       [lo, hi](std::string& v) -> std::string {
-        char* end = nullptr;
-        const double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
-        const bool ok = !v.empty() && end == v.c_str() + v.size() && std::isfinite(x) && x >= lo && x <= hi;
+        double x = 0;
+        const bool ok = parse_decimal(v, &x) && x >= lo && x <= hi;
         char range[64];
         std::snprintf(range, sizeof range, "%g..%g", lo, hi);
         return ok ? std::string() : "expected a number in " + std::string(range) + ", got '" + v + "'";
@@ -316,10 +315,47 @@ namespace {
 // otherwise swallow the inputs after it (`rass-sam --box 1,2,3,4 img.png`
 // segmented nothing: the image was taken for a second box). Repeat the flag
 // for more values.
+// Numbers as people write them, for every numeric option (CLI11's type
+// names, and the placeholders the tools give integers instead): CLI11 reads
+// integers with strtoll's base 0, so "010" was 8 (octal) and "0x10" 16, and
+// floats with strtold, which takes "0x1p3", "inf", "nan" and leading blanks.
+// An integer's digits are read in base 10 (leading zeros dropped:
+// zero-padded numbers from `printf %03d` mean what they say); a value those
+// functions would take whole that is no decimal number is refused. Anything
+// else ("", "abc", "1.5" for an integer) goes on unchanged to the option's
+// own check or CLI11's conversion, whose messages say what is expected.
+CLI::Validator decimal_value(bool integer) {
+  return CLI::Validator(
+      [integer](std::string& v) -> std::string {
+        if (v.empty()) return {};
+        const size_t sign = v[0] == '+' || v[0] == '-' ? 1 : 0;
+        if (integer && v.size() > sign && v.find_first_not_of("0123456789", sign) == std::string::npos) {
+          const size_t first = v.find_first_not_of('0', sign);
+          v = (v[0] == '-' ? "-" : "") + (first == std::string::npos ? std::string("0") : v.substr(first));
+          return {};
+        }
+        double x = 0;
+        bool too_large = false;
+        if (parse_decimal(v, &x, &too_large)) return {};
+        if (too_large) return "out of range: '" + v + "'";
+        char* end = nullptr;
+        if (integer) (void)std::strtoll(v.c_str(), &end, 0);
+        else (void)std::strtold(v.c_str(), &end);
+        if (end == v.c_str() + v.size()) return "expected a decimal number, got '" + v + "'";
+        return {};
+      },
+      "");
+}
+
 void one_value_per_option(CLI::App& app) {
   for (CLI::Option* o : app.get_options()) {
     if (o->get_positional()) continue;
     o->allow_extra_args(false);
+    if (o->get_expected_max() > 0) {
+      const std::string t = o->get_type_name();
+      if (t == "FLOAT") o->transform(decimal_value(false));
+      else if (t == "INT" || t == "UINT" || t == "N" || t == "K" || t == "T" || t == "COLS") o->transform(decimal_value(true));
+    }
     // --help without CLI11's " ..." after a repeatable option's value, which
     // promised several values per flag.
     if (o->get_expected_max() == CLI::detail::expected_max_vector_size && o->get_option_text().empty() &&

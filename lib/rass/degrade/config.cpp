@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/degrade/ops.hpp"
 
@@ -18,9 +19,8 @@ std::vector<double> parse_doubles(const std::string& text, const std::string& fl
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    double v = std::strtod(item.c_str(), &end);
-    if (item.empty() || !end || *end != '\0' || !std::isfinite(v))
+    double v = 0;
+    if (!parse_decimal(item, &v))
       throw_usage(flag + " '" + text + "': '" + item + "' is not a (finite) number");
     out.push_back(v);
   }

@@ -6,6 +6,7 @@
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/io/safetensors.hpp"
@@ -52,12 +53,8 @@ std::string meta(const SafeTensorsFile& f, const std::string& key) {
 
 double meta_number(const SafeTensorsFile& f, const std::string& key) {
   const std::string s = meta(f, key);
-  try {
-    size_t used = 0;
-    const double v = std::stod(s, &used);
-    if (used == s.size() && std::isfinite(v) && v > 0) return v;
-  } catch (const std::exception&) {
-  }
+  double v = 0;
+  if (parse_decimal(s, &v) && v > 0) return v;
   throw_bad_input(f.path(), "metadata " + key + " = '" + s + "' is not a positive number");
 }
 

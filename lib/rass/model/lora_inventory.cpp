@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <regex>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/model/lora_io.hpp"
 
@@ -79,7 +80,10 @@ LoraInventory lora_inventory(const SafeTensorsFile& file) {
     else v = -1;  // f16/bf16 alphas: shown as unreadable here; load_lora reads them
   }
   double meta_alpha = 0;
-  if (auto it = file.metadata().find("lora_alpha"); it != file.metadata().end()) meta_alpha = std::strtod(it->second.c_str(), nullptr);
+  if (auto it = file.metadata().find("lora_alpha"); it != file.metadata().end()) {
+    // Not a decimal: load_lora refuses the file; listed here as no alpha (0).
+    if (!parse_decimal(it->second, &meta_alpha)) meta_alpha = 0;
+  }
   for (const auto& l : inv.layers) {
     if (l.a_shape.empty() || l.b_shape.empty())
       throw_bad_input(file.path(), "LoRA for '" + l.path + "' has only one of lora_A / lora_B");

@@ -1,6 +1,5 @@
 #include "rass/model/lora_io.hpp"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 
 #include <torch/torch.h>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -129,11 +129,8 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
   auto meta = file.metadata().find("lora_alpha");
   if (meta != file.metadata().end()) {
     const std::string& text = meta->second;
-    errno = 0;
-    char* end = nullptr;
-    const double v = text.empty() ? 0 : std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
-        text.find_first_of("xX") != std::string::npos)  // strtod reads hex ("0x10" = 16): not what PEFT writes
+    double v = 0;
+    if (!parse_decimal(text, &v))  // PEFT writes a decimal (strtod alone would take "0x10" = 16)
       throw_bad_input(file.path(), "metadata lora_alpha = '" + text + "' is not a number");
     file_alpha = checked_alpha(v, file.path(), "metadata lora_alpha");
   }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/rng.hpp"
 
@@ -19,13 +20,10 @@ std::vector<double> sam_numbers(const std::string& s, const std::string& what, s
   while (true) {
     const size_t b = s.find(',', a);
     const std::string part = s.substr(a, b == std::string::npos ? std::string::npos : b - a);
-    // Decimal only: strtod would also take hex ("0x10"), "inf" and leading blanks.
-    const bool decimal = !part.empty() && part.find_first_not_of("0123456789.eE+-") == std::string::npos;
-    char* end = nullptr;
-    const double x = decimal ? std::strtod(part.c_str(), &end) : NAN;
-    if (!decimal || end != part.c_str() + part.size())
-      throw_usage(what + " '" + s + "': '" + part + "' is not a decimal number");
-    if (!std::isfinite(x)) throw_usage(what + " '" + s + "': '" + part + "' is out of range");
+    double x = 0;
+    bool too_large = false;
+    if (!parse_decimal(part, &x, &too_large))
+      throw_usage(what + " '" + s + "': '" + part + (too_large ? "' is out of range" : "' is not a decimal number"));
     v.push_back(x);
     if (b == std::string::npos) break;
     a = b + 1;

@@ -1,14 +1,17 @@
 #include "rass/text/tag_similarity.hpp"
 
-#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <unordered_map>
 
+#include "rass/batch/inputs.hpp"  // valid_utf8
+#include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"  // utf8_bom_size
 #include "rass/core/strings.hpp"
 #include "rass/text/wordnet.hpp"
 
@@ -56,8 +59,12 @@ class TableSimilarity : public TagSimilarity {
     while (std::getline(in, line)) {
       ++n;
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (trim(line).empty() || line[0] == '#') continue;
+      if (n == 1) line.erase(0, utf8_bom_size(reinterpret_cast<const uint8_t*>(line.data()), line.size()));
       const std::string where = path + ":" + std::to_string(n);
+      // Tags are matched as text (and written to JSON reports): bytes that
+      // are not UTF-8 would never match a tag and could not be reported.
+      if (!batch::valid_utf8(line)) throw_bad_input(where, "is not UTF-8 text (--table)");
+      if (trim(line).empty() || line[0] == '#') continue;
       const size_t t1 = line.find('\t'), t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
       if (t2 == std::string::npos || line.find('\t', t2 + 1) != std::string::npos)
         throw_bad_input(where, "expected three tab-separated fields: tag, class, score");
@@ -66,10 +73,8 @@ class TableSimilarity : public TagSimilarity {
       if (tag.empty()) throw_bad_input(where, "empty tag");
       auto c = class_of.find(normalize_phrase(cls));
       if (c == class_of.end()) throw_bad_input(where, "class '" + cls + "' is not in the class list (see --classes)");
-      errno = 0;
-      char* end = nullptr;
-      const double v = std::strtod(num.c_str(), &end);
-      if (num.empty() || end != num.c_str() + num.size() || errno == ERANGE || !std::isfinite(v))
+      double v = 0;
+      if (!parse_decimal(num, &v))
         throw_bad_input(where, "score '" + num + "' is not a finite number");
       std::vector<double>& row = table_[tag];
       if (row.empty()) row.assign(count_, kNone);
