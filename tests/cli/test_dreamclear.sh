@@ -103,6 +103,16 @@ rm "$T/caps/two.npz"
 expect_exit 3 "a caption missing from the folder" -- run "$T/in" --caption "$T/caps" -O "$T/out3" -q
 stderr_has "two.npz" "the message names the missing caption"
 [ -s "$T/out3/one.png" ] || fail "the good items are written beside a bad one"
+# A FIFO found in the caption folder is a bad item (the batch blocked at its open).
+mkfifo "$T/caps/two.npz"
+expect_exit 3 "a FIFO in the caption folder" -- timeout 120 "$D" -m "$M" --min-size 128 --steps 2 --tile 16 --tile-overlap 4 \
+  "$T/in" --caption "$T/caps" -O "$T/out4" -q
+stderr_has "is not a regular file (a FIFO or device in --caption DIR)" "names what is there"
+[ -s "$T/out4/one.png" ] || fail "the good item is written beside the FIFO's"
+rm "$T/caps/two.npz"
+# --shard with one image is refused (it was ignored).
+expect_exit 2 "--shard with -o FILE" -- run "$L" --caption "$C" -o "$T/x.png" --shard 1/2
+stderr_has "--shard splits a batch" "the flag is named"
 [ -e "$T/out3/two.png" ] && fail "no output for the item without a caption"
 
 # Refusals, and nothing written.

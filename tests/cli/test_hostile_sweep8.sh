@@ -26,7 +26,7 @@ stderr_has "vocab.json: holds NUL bytes" "the vocabulary is named"
 cp -r "$T/m" "$T/dz2"
 ln -sf /dev/zero "$T/dz2/unet/config.json"
 expect_exit 3 "unet/config.json -> /dev/zero" -- timeout 60 "$M" info "$T/dz2"
-stderr_has "unet/config.json: holds NUL bytes" "the config is named"
+stderr_has "unet/config.json: is not a regular file but a device" "the config is named"
 expect_exit 3 "init --unet-config /dev/zero" -- timeout 60 "$M" init "$T/never" --unet-config /dev/zero -q
 [ -e "$T/never" ] && fail "no folder after the refusal"
 

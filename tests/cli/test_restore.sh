@@ -150,7 +150,7 @@ grep -qa '"tool":"rass-restore"' "$T/out/a.png" && grep -qa '"seed":0' "$T/out/a
 cp "$T/out/a.png" "$T/a_seed0.png"
 expect_exit 0 "--resume with another seed" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume
 stderr_has "2 restored, 0 already done" "outputs of another seed are made again"
-stderr_has "made with other settings were made again" "the redo is said"
+stderr_has "made with other settings not kept but made again" "the redo is said"
 stderr_has "other seed" "what differs is named"
 same_pixels "$T/out/a.png" "$T/a_seed0.png" && fail "the seed-5 output equals the seed-0 one"
 expect_exit 0 "--resume again" -- "$R" -m "$SD" --process-size 16 -s 5 "$T/in" -O "$T/out" --tags "$T/tags.tsv" --latent-out "$T/lat" --resume

@@ -80,6 +80,10 @@ expect_exit 0 "SAM 2: --everything without --m2m" -- "$S" -m "$S2" --everything 
 expect_exit 2 "--resume with -o (one image)" -- "$S" -m "$S2" --box 5,4,30,25 "$A" -o "$T/s2r.png" --resume
 expect_exit 2 "--m2m without --everything" -- "$S" -m "$S2" --m2m --box 5,4,30,25 "$A" -o "$T/s2x.png"
 stderr_has "--m2m goes with --everything" "the flag is named"
+for v in 0x1p-1 inf nan; do
+  expect_exit 2 "--pred-iou-thresh $v" -- "$S" -m "$S2" --everything --pred-iou-thresh "$v" "$SB" -o "$T/s2x.png"
+  stderr_has "expected a decimal number, got '$v'" "a float option takes decimals only"
+done
 expect_exit 2 "--m2m with SAM v1" -- "$S" -m "$M" --everything --m2m --points-per-side 4 "$SB" -o "$T/s1m.png"
 stderr_has "SAM v1" "SAM v1 has no m2m"
 expect_exit 2 "SAM 2: no HQ-SAM decoder" -- "$S" -m "$S2" --hq on --box 5,4,30,25 "$A" -o "$T/s2h.png"
@@ -298,11 +302,23 @@ expect_exit 2 "point label 2" -- "$S" -m "$M" "$A" --point 1,1,2 -o "$T/x.png"
 expect_exit 2 "box the wrong way round" -- "$S" -m "$M" "$A" --box 30,4,5,25 -o "$T/x.png"
 expect_exit 2 "two boxes" -- "$S" -m "$M" "$A" --box 1,1,5,5 --box 2,2,6,6 -o "$T/x.png"
 expect_exit 2 "bad --skip" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 1,x -o "$T/x.png"
-expect_exit 2 "--points 0" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --points 0 -o "$T/x.png"
+expect_exit 2 "--points 0" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --prompt-type points --points 0 -o "$T/x.png"
+stderr_has "--points" "the flag is named"
+# --points sets the drawn points: with --prompt-type box (the default) none
+# are drawn (it was accepted and unused). --seed is accepted there: scripts
+# (examples/eval-lqseg-sam.sh) pass theirs whatever the prompt type.
+expect_exit 2 "--points with boxes" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --points 2 -o "$T/x.png"
+stderr_has "the type is box" "says why"
+expect_exit 2 "--shard with -o FILE" -- "$S" -m "$M" "$A" --box 5,4,30,25 -o "$T/x.png" --shard 1/2
+stderr_has "--shard splits a batch" "the flag is named"
 expect_exit 2 "--fill 255 with the flags' object 255" -- "$S" -m "$M" "$A" --point 1,1 --fill 255 -o "$T/x.png"
 expect_exit 2 "--fill that an object may have" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip 0,255 --fill 1 -o "$T/x.png"
 expect_exit 2 "--skip none without --fill" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none -o "$T/x.png"
 expect_exit 0 "--skip none with a --fill no pixel has" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none --fill 7 -o "$T/sn.png" -q
+# --skip none and a --fill that a pixel has: that object and the uncovered
+# pixels would be one label (it was accepted, exit 0).
+expect_exit 3 "--skip none with a --fill a pixel has" -- "$S" -m "$M" "$A" --prompts-from "$T/lab.pgm" --skip none --fill 1 -o "$T/x.png"
+stderr_has "holds the value 1, an object here and the --fill value" "names the value"
 expect_exit 2 "a hex point" -- "$S" -m "$M" "$A" --point 0x10,5 -o "$T/x.png"
 expect_exit 2 "a point out of range" -- "$S" -m "$M" "$A" --point 1e309,5 -o "$T/x.png"
 stderr_has "out of range" "an overflowing number is called so"

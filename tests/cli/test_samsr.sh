@@ -111,5 +111,41 @@ expect_exit 3 "a weight holding infinity" -- "$S" -m "$T/inf" --noise gaussian "
 stderr_has "decoder.conv_out.bias' holds non-finite values" "the message names the file and the tensor"
 printf '{"architecture": "resshift", "method": "other"}' >"$T/misfit/samsr.json"
 expect_exit 3 "unknown method" -- "$S" -m "$T/misfit" "$L" -o "$T/x.png"
+# Found by a hostile pass (2026-12-07, nineteenth session):
+# --shard with one image is refused (it was ignored), as rass-degrade does.
+expect_exit 2 "--shard with -o FILE" -- "$S" -m "$M" --noise gaussian "$L" -o "$T/x.png" --shard 1/2
+stderr_has "--shard splits a batch" "the flag is named"
+# Slurm's array variables are not the flag: a job script's one-image command runs.
+expect_exit 0 "SLURM_ARRAY_* with -o FILE" -- env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 "$S" -m "$M" --noise gaussian "$L" -o "$T/slurm.png" -q
+# /dev/fd/N has no extension: PNG, as -o - (it was refused).
+expect_exit 0 "-o /dev/fd/3" -- bash -c "'$S' -m '$M' --noise gaussian -q '$L' -o /dev/fd/3 3>'$T/fd3.png'"
+same_pixels "$T/fd3.png" "$T/g.png" || fail "/dev/fd/3 holds the image -o FILE writes"
+# A .pgm is gray: colour bytes under that name were written (P6 in a .pgm).
+expect_exit 2 "-o x.pgm" -- "$S" -m "$M" --noise gaussian "$L" -o "$T/x.pgm"
+stderr_has "a .pgm holds a gray image" "says why"
+# --sam is read only for SAM noise (it was accepted and unused).
+expect_exit 2 "--sam with --noise gaussian" -- "$S" -m "$M" --noise gaussian --sam "$N/sam_tiny" "$L" -o "$T/x.png"
+stderr_has "reads no SAM folder" "says the folder would not be read"
+# Nothing is written into the --sam folder, as into the model folder.
+cp -r "$N/sam_tiny" "$T/samcopy"
+expect_exit 2 "-o inside the --sam folder" -- "$S" -m "$T/nosam" --sam "$T/samcopy" "$L" -o "$T/samcopy/x.png"
+stderr_has "inside the input folder" "names the folder"
+# stdout redirected to the output: --json's record would be lost under the image.
+: >"$T/same.png"
+expect_exit 2 "stdout is the -o file" -- bash -c "'$S' -m '$M' --noise gaussian '$L' -o '$T/same.png' --json >'$T/same.png'"
+stderr_has "is the file stdout is redirected to" "says what is wrong"
+# A name the system cannot take: refused before the work, no folders made.
+long=$(printf 'd%.0s' $(seq 1 300))
+expect_exit 2 "a 300-byte file name" -- "$S" -m "$M" --noise gaussian "$L" -o "$T/$long.png"
+stderr_has "longer than a file name may be" "says the limit"
+deep=$(for i in $(seq 1 22); do printf '%s/' "$(printf 'e%.0s' $(seq 1 200))"; done)
+expect_exit 2 "a path past PATH_MAX" -- "$S" -m "$M" --noise gaussian "$L" -o "$T/$deep/x.png"
+ls -d "$T"/eee* >/dev/null 2>&1 && fail "folders were made for a path that cannot be written"
+# A FIFO in a config's place: refused, not a hang.
+mkdir -p "$T/fifocfg"
+for f in unet.safetensors autoencoder.safetensors; do ln -s "$M/$f" "$T/fifocfg/$f"; done
+mkfifo "$T/fifocfg/samsr.json"
+expect_exit 3 "a FIFO as samsr.json" -- timeout 60 "$S" -m "$T/fifocfg" --noise gaussian "$L" -o "$T/x.png"
+stderr_has "is not a regular file but a FIFO" "names what is there"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"
 finish

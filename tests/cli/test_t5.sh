@@ -123,4 +123,19 @@ cp "$T/latin1.caption" "$T/mixed/"
 expect_exit 3 "a batch with one bad caption" -- run "$T/mixed" -O "$T/mo" -q
 [ -s "$T/mo/cat.npz" ] || fail "the good caption is written beside the bad one"
 [ -e "$T/mo/latin1.npz" ] && fail "no output for the bad caption"
+# A whole T5 (T5ForConditionalGeneration's file: the decoder and lm_head
+# beside the encoder) loads as its encoder, as transformers' T5EncoderModel
+# loads it (it was refused: "2 unexpected"); other stray tensors still are.
+mkdir -p "$T/whole"
+cp "$M/config.json" "$T/whole/"
+python3 "$SRC/tests/cli/add_tensors.py" "$M/model.safetensors" "$T/whole/model.safetensors" \
+  decoder.block.0.layer.0.SelfAttention.q.weight=4x4 decoder.final_layer_norm.weight=4 lm_head.weight=8x4
+expect_exit 0 "a whole T5 checkpoint" -- "$E" -m "$T/whole" --tokenizer "$TOK" "$CAPS/cat.caption" -o "$T/whole.npz" -q
+python3 "$CMP" "$T/whole.npz" "$GOLD/cat.npz" caption_feature 5e-5 >/dev/null || fail "the whole checkpoint gives other features"
+python3 "$SRC/tests/cli/add_tensors.py" "$M/model.safetensors" "$T/whole/model.safetensors" encoder.extra.weight=4
+expect_exit 3 "a stray encoder tensor" -- "$E" -m "$T/whole" --tokenizer "$TOK" "$CAPS/cat.caption" -o "$T/x.npz" -q
+stderr_has "encoder.extra.weight" "names the tensor"
+# --shard with one caption is refused (it was ignored).
+expect_exit 2 "--shard with -o FILE" -- run "$CAPS/cat.caption" -o "$T/x.npz" --shard 1/2
+stderr_has "--shard splits a batch" "the flag is named"
 finish

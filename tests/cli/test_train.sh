@@ -153,6 +153,8 @@ fi
 expect_exit 2 "plot without -o" -- "$R" plot "$T/run/log.jsonl"
 expect_exit 2 "plot --terms ''" -- "$R" plot "$T/run/log.jsonl" --terms '' -o "$T/empty-terms.png"
 stderr_has "--terms is empty"
+expect_exit 2 "plot - -" -- "$R" plot - - -o "$T/twice.png" </dev/null
+stderr_has "given more than once" "stdin holds one log"
 # A descriptor has no extension: PNG, as -o - (it was refused).
 "$R" plot "$T/run/log.jsonl" -q -o /dev/fd/3 3>"$T/fd.png" && head -c 8 "$T/fd.png" | od -An -c | grep -q 'P   N   G' &&
   ok "plot -o /dev/fd/3 writes a PNG" || fail "plot -o /dev/fd/3"

@@ -1,6 +1,7 @@
 // run_model_items (model/batching.hpp): the network tools' batch loop. With
 // `overlap` a lane reads group g+1 and writes group g-1 while its model runs
 // group g; every item still ends once, with its own error.
+#include <c10/util/Exception.h>
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -17,6 +18,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/core/error.hpp"
 #include "rass/model/batching.hpp"
+#include "rass/model/torch_error.hpp"
 
 using namespace rass;
 
@@ -221,4 +223,29 @@ TEST_CASE("run_model_items: an exception past the item handling stops every lane
     // more before it sees the stop. Without the stop: all 60.
     CHECK(read.load() < 30);
   }
+}
+
+TEST_CASE("without_backtrace: LibTorch's failed allocation reaches a batch item as one plain line") {
+  // What the CPU allocator throws (LibTorch 1.13 and 2.x word it so); a
+  // batch's items got it as it was, "[enforce fail at alloc_cpu.cpp:75] ...".
+  const std::string raw =
+      "[enforce fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+      "64 bytes. Error code 12 (Cannot allocate memory)";
+  std::string what;
+  try {
+    std::rethrow_exception(rass::model::without_backtrace(std::make_exception_ptr(c10::Error(raw, ""))));
+  } catch (const rass::Error& e) {
+    CHECK(e.code() == rass::ExitCode::runtime);
+    what = e.what();
+  }
+  CHECK(what ==
+        "out of memory (DefaultCPUAllocator: can't allocate memory: you tried to allocate 64 bytes. Error code 12 "
+        "(Cannot allocate memory)): a smaller input, batch or tile may fit");
+  // Other LibTorch errors keep their text, without the C++ stack.
+  try {
+    std::rethrow_exception(rass::model::without_backtrace(std::make_exception_ptr(c10::Error("shape mismatch", "frame #0"))));
+  } catch (const rass::Error& e) {
+    what = e.what();
+  }
+  CHECK(what == "shape mismatch");
 }

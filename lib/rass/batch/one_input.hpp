@@ -3,12 +3,15 @@
 #pragma once
 #include <string>
 
+#include "rass/core/shard.hpp"
+
 namespace rass::batch {
 
 // --resume: Error(usage) "--resume skips a batch's finished outputs; one
 // image (-o FILE) is always made" + `hint`. `one`: "one image (-o FILE)".
-// (--shard is not refused by the network tools: Slurm array jobs set it for
-// every run through the environment.)
-void refuse_resume_for_one(bool resume, const std::string& one, const std::string& hint = "");
+// --shard on the command line likewise (`shard.given`); the shard Slurm's
+// array variables give is not refused: a job script sets them for every
+// command it runs.
+void refuse_batch_flags_for_one(bool resume, const Shard& shard, const std::string& one, const std::string& hint = "");
 
 }  // namespace rass::batch

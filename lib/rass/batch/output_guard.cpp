@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 
@@ -52,6 +53,25 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
                   std::strerror(stat_errno) + ")");
     if (p == p.parent_path() || p.empty()) return;
     p = p.parent_path();
+  }
+}
+
+// A name the system cannot take fails only when the output is written,
+// after the work (and make_directories had made the folders before it):
+// refused now. Limits of Linux's filesystems: NAME_MAX bytes a component,
+// PATH_MAX bytes a path given to a system call.
+void check_name_lengths(const std::string& path, const std::string& what) {
+  if (path.size() >= PATH_MAX)
+    throw_usage(what + " " + path.substr(0, 80) + "...: the path is " + std::to_string(path.size()) +
+                " bytes, the system's limit " + std::to_string(PATH_MAX - 1));
+  size_t a = 0;
+  while (a < path.size()) {
+    size_t b = path.find('/', a);
+    if (b == std::string::npos) b = path.size();
+    if (b - a > NAME_MAX)
+      throw_usage(what + " " + path + ": the name " + path.substr(a, 40) + "... is " + std::to_string(b - a) +
+                  " bytes, longer than a file name may be (" + std::to_string(NAME_MAX) + ")");
+    a = b + 1;
   }
 }
 
@@ -123,6 +143,8 @@ void OutputGuard::add_input(const std::string& path) {
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what, bool per_item) const {
   if (path.empty() || path == "-") return;  // stdout: checked against each input by add_input
+  // A batch item's name too long is that item's problem (a bad item), not the run's.
+  if (!per_item) check_name_lengths(path, what);
   check_descriptor_output(path);  // /dev/fd/N: open for writing, and not the tool's own
   check_not_an_input(path, what);
   if (per_item) return;
@@ -154,10 +176,18 @@ void OutputGuard::check_not_an_input(const std::string& path, const std::string&
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
+  struct stat out {};
+  const bool stdout_file = ::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode);
   for (const std::string& p : {path, normal}) {
     struct stat st {};
-    if (::stat(p.c_str(), &st) == 0 && files_.count({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino}))
+    if (::stat(p.c_str(), &st) != 0) continue;
+    if (files_.count({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino}))
       throw_usage(what + " " + path + " is one of the inputs: refusing to write over an input");
+    // `-o x.png --json > x.png`: the output renamed into place would replace
+    // the file stdout writes (the records went with the old inode, exit 0).
+    if (stdout_file && st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+      throw_usage(what + " " + path + " is the file stdout is redirected to: the output would replace what is " +
+                  "written there; redirect stdout elsewhere");
   }
   for (const std::string& in : dirs_)
     if (normal == in) throw_usage(what + " " + path + " is an input directory");
@@ -176,6 +206,7 @@ void OutputGuard::check_output_dir(const std::string& dir, const std::string& wh
                   ": outputs could replace or mix with the inputs; choose an output directory outside it");
   // The folder itself must be writable (or makeable), not its parent: an
   // existing -O in a read-only tree (/tmp under /) is fine.
+  check_name_lengths(dir, what);
   check_not_an_input(dir, what, false);
   check_can_make_dir(dir, what, dir);
 }

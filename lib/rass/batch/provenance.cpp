@@ -221,8 +221,10 @@ size_t ResumeTally::kept_count() const {
 void ResumeTally::report(const char* prog, const char* what) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (redone_ > 0)
-    std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings were made again, e.g. %s\n", prog,
-                 redone_, what, printable_message(first_).c_str());
+    // "Made again", not "were made": an item can still fail (then its old
+    // output stays, and the summary counts the failure).
+    std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings not kept but made again, e.g. %s\n",
+                 prog, redone_, what, printable_message(first_).c_str());
 }
 
 bool resume_skips(const std::string& output, const std::vector<std::string>& side, const nlohmann::ordered_json& settings,

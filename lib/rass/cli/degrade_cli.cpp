@@ -242,7 +242,6 @@ degrade::DegradeJob DegradeCli::job() const {
   job.resume = resume_;
   job.jobs = common.jobs;
   job.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);
-  job.shard_given = !common.shard.empty();
   job.quiet = common.quiet;
   job.json = common.json;
   job.drop_alpha = drop_alpha_;

@@ -93,6 +93,10 @@ model::SamJob SamCli::job() const {
   for (const char* f : {"--prompt-type", "--points", "--skip", "--seed"})
     if (j.prompts_from.empty() && given_on_command_line(f))
       throw_usage(std::string(f) + " goes with --prompts-from (prompts made from a label map)");
+  // The drawn points: --prompt-type box (the default) draws none. (--seed is
+  // let be: scripts pass their seed whatever the prompt type.)
+  if (!j.prompts_from.empty() && j.prompt_type == "box" && given_on_command_line("--points"))
+    throw_usage("--points sets the points drawn for --prompt-type points or box+points; the type is box");
   j.seed = parse_seed(seed_);
   if (fill_opt_->count()) j.fill = fill_;
   j.jobs = common.jobs > 0 ? common.jobs : 1;

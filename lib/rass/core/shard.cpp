@@ -24,7 +24,7 @@ Shard parse_shard(const std::string& text) {
   if (slash == std::string::npos || !parse_count(text.substr(0, slash), i) ||
       !parse_count(text.substr(slash + 1), n) || n < 1 || i >= n)
     throw_usage("--shard '" + text + "': expected i/n with 0 <= i < n <= 2147483647 (e.g. 0/4)");
-  return Shard{static_cast<int>(i), static_cast<int>(n)};
+  return Shard{static_cast<int>(i), static_cast<int>(n), true};
 }
 
 Shard shard_from_env() {

@@ -9,6 +9,10 @@ namespace rass {
 struct Shard {
   int index = 0;
   int count = 1;
+  // Set by parse_shard (--shard on the command line), not by shard_from_env:
+  // a tool given one input refuses the flag but not Slurm's variables, which
+  // an array job's script sets for every command it runs.
+  bool given = false;
   bool contains(size_t position) const { return static_cast<int>(position % count) == index; }
   std::string str() const { return std::to_string(index) + "/" + std::to_string(count); }
 };

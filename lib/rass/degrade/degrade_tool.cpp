@@ -106,7 +106,7 @@ void warn_unused_options(const DegradeJob& job, ImageFormat fmt) {
 ImageFormat output_format(const DegradeJob& job) {
   const ImageFormat by_name = job.output == "-" ? ImageFormat::unknown : format_from_extension(job.output);
   if (job.format == ImageFormat::unknown) {
-    if (job.output == "-") return ImageFormat::png;
+    if (names_descriptor(job.output)) return ImageFormat::png;  // "-", /dev/fd/N: no name to tell by
     if (by_name == ImageFormat::unknown)
       throw_usage("-o " + job.output + ": cannot tell the image format from the extension; pass --format");
     return by_name;
@@ -132,9 +132,7 @@ int run_single(const DegradeJob& job) {
   // Batch mode's flags do nothing here: refused, as --key and --record are in batch mode.
   if (!job.manifest_out.empty())
     throw_usage("--manifest-out lists a batch's outputs; one image (-o FILE) writes none (-o DIR/ for batch mode)");
-  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)", " (-o DIR/ for batch mode)");
-  if (job.shard_given)  // SLURM's array variables in a job script are left alone
-    throw_usage("--shard splits a batch; one image (-o FILE) is not split (-o DIR/ for batch mode)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one image (-o FILE)", " (-o DIR/ for batch mode)");
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--record -", job.record_path == "-"}});

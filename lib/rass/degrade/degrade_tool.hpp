@@ -28,7 +28,6 @@ struct DegradeJob {
   bool resume = false;
   int jobs = 0;  // 0 = all cores
   Shard shard;
-  bool shard_given = false;  // --shard on the command line (not SLURM's environment)
   bool quiet = false;
   bool json = false;  // print the record (single) or a summary (batch) as JSON on stdout
   bool drop_alpha = false;

@@ -107,6 +107,19 @@ ImageFormat format_from_extension(const std::string& path) {
   return ImageFormat::unknown;
 }
 
+ImageFormat output_image_format(const std::string& path) {
+  const ImageFormat by_name = path == "-" ? ImageFormat::unknown : format_from_extension(path);
+  if (by_name != ImageFormat::unknown) return by_name;
+  return names_descriptor(path) ? ImageFormat::png : ImageFormat::unknown;
+}
+
+void check_colour_image_output(const std::string& path) {
+  if (output_image_format(path) == ImageFormat::unknown)
+    throw_usage("-o " + path + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
+  if (path_extension_lower(path) == ".pgm")
+    throw_usage("-o " + path + ": a .pgm holds a gray image and this output is colour (use .ppm, .pnm, .png or .jpg)");
+}
+
 ImageFormat parse_format(const std::string& name) {
   std::string s = name;
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -194,13 +207,10 @@ std::vector<uint8_t> encode_image(const Image& img, ImageFormat fmt, const Encod
 
 void write_image(const std::string& path, const Image& img, ImageFormat fmt,
                  const EncodeOptions& opt) {
-  if (fmt == ImageFormat::unknown) fmt = format_from_extension(path);
-  if (fmt == ImageFormat::unknown) {
-    if (path != "-")
-      throw_usage(path + ": cannot tell the image format from the extension "
-                         "(use .png, .jpg, .ppm/.pgm or give the format)");
-    fmt = ImageFormat::png;
-  }
+  if (fmt == ImageFormat::unknown) fmt = output_image_format(path);
+  if (fmt == ImageFormat::unknown)
+    throw_usage(path + ": cannot tell the image format from the extension "
+                       "(use .png, .jpg, .ppm/.pgm or give the format)");
   write_file_atomic(path, encode_image(img, fmt, opt));
 }
 

@@ -19,6 +19,15 @@ const char* format_name(ImageFormat f);
 ImageFormat sniff_format(const uint8_t* bytes, size_t size);
 // From a path's extension (.png, .jpg/.jpeg, .ppm/.pgm/.pnm); unknown otherwise.
 ImageFormat format_from_extension(const std::string& path);
+// The format an output path asks for: its extension's, else PNG for "-" and
+// a descriptor path (/dev/fd/N, /dev/stdout: no name to tell a format by),
+// else unknown (a file name without a known extension).
+ImageFormat output_image_format(const std::string& path);
+// The -o of a tool whose output is a colour image (rass-restore, -samsr,
+// -dreamclear): Error(usage) when output_image_format cannot tell its format,
+// or when it is a .pgm (a gray format: the PPM bytes under that name fooled
+// readers that trust extensions).
+void check_colour_image_output(const std::string& path);
 // "png", "jpeg"/"jpg", "pnm"/"ppm"/"pgm"; throws Error(usage) otherwise.
 ImageFormat parse_format(const std::string& name);
 

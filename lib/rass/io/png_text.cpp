@@ -95,7 +95,7 @@ std::optional<std::string> read_png_text(const std::string& path, const std::str
 }
 
 void write_image_with_settings(const std::string& path, const Image& img, const std::string& settings) {
-  ImageFormat fmt = path == "-" ? ImageFormat::png : format_from_extension(path);
+  ImageFormat fmt = output_image_format(path);
   if (fmt == ImageFormat::unknown) fmt = ImageFormat::png;
   if (fmt == ImageFormat::png)
     write_file_atomic(path, png_add_text(encode_image(img, fmt), {{"rass", settings}}));

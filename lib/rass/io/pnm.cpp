@@ -29,7 +29,7 @@ class PnmParser {
     uint64_t v = 0;
     while (pos_ < size_ && std::isdigit(p_[pos_])) {
       v = v * 10 + static_cast<uint64_t>(p_[pos_++] - '0');
-      if (v > 0xFFFFFFFFu) fail(std::string("PNM ") + what + " out of range");
+      if (v > 0xFFFFFFFFu) fail(std::string("PNM header: ") + what + " is out of range");
     }
     return static_cast<uint32_t>(v);
   }

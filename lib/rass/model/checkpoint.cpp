@@ -107,6 +107,15 @@ torch::Tensor to_tensor(const TensorView& v, const std::string& file) {
   return torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(st)).clone();
 }
 
+namespace {
+// An ignorable entry ending in '*' names every key it begins ("decoder.*").
+bool ignored_by_pattern(const std::string& key, const std::set<std::string>& ignorable) {
+  for (const std::string& p : ignorable)
+    if (!p.empty() && p.back() == '*' && key.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0) return true;
+  return false;
+}
+}  // namespace
+
 LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& file, bool strict, const std::string& prefix,
                            const std::set<std::string>& ignorable) {
   std::map<std::string, torch::Tensor> targets;
@@ -117,7 +126,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& fil
   for (const TensorView& t : file.tensors()) {
     if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string key = t.name.substr(prefix.size());
-    if (ignorable.count(key)) continue;
+    if (ignorable.count(key) || ignored_by_pattern(key, ignorable)) continue;
     const std::string k = targets.count(key) ? key : modern_key(key);
     if (!targets.count(k)) r.unexpected.push_back(t.name);
     else source[k] = &t;

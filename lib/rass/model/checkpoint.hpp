@@ -27,7 +27,8 @@ struct LoadReport {
 // module's. With `strict`, any missing, unexpected or mis-shaped tensor throws
 // Error(bad_input) naming the file and the tensors, before anything is copied.
 // Keys in `ignorable` (e.g. the position_ids buffer older CLIP checkpoints
-// carry) are skipped without being reported.
+// carry) are skipped without being reported; an entry ending in '*' skips every
+// key it begins ("decoder.*": a whole T5 checkpoint read as its encoder).
 LoadReport load_state_dict(torch::nn::Module& module, const SafeTensorsFile& file, bool strict = true,
                            const std::string& prefix = "", const std::set<std::string>& ignorable = {});
 

@@ -1,5 +1,7 @@
 #include "rass/model/dreamclear_tool.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -109,6 +111,14 @@ ItemCaption load_caption(const DreamClearJob& job, const DreamClearModel& m, con
   }
   const std::string path = caption_path(job, key);
   if (!file_exists(path)) throw_bad_input(path, missing_caption(job, key));
+  // <dir>/<key>.npz is found, not named: a FIFO or device there would block
+  // the batch at its open (a FIFO named by --caption itself is read: <(...)).
+  if (path != job.caption) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      throw_bad_input(path, S_ISDIR(st.st_mode) ? "is a directory, expected a caption file"
+                                                : "is not a regular file (a FIFO or device in --caption DIR)");
+  }
   const std::vector<uint8_t> bytes = read_dreamclear_caption_bytes(path);
   c.hash = batch::bytes_hash(bytes);
   c.caption = parse_dreamclear_caption(bytes, path, m.config.dit.model_max_length, m.config.dit.caption_channels);
@@ -196,9 +206,8 @@ int run_single(const DreamClearJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
-  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
-  if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
-    throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one image (-o FILE)");
+  check_colour_image_output(job.output);
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   RunFiles files(job.model, {}, {job.caption, job.manifest});
   files.add_input(in);

@@ -247,7 +247,7 @@ void write_outputs(const RestoreResult& r, const std::string& image, const std::
       write_npy_tensor(attn, r.attention);
       if (removable_output(attn)) written.push_back(attn);
     }
-    ImageFormat fmt = image == "-" ? ImageFormat::png : format_from_extension(image);
+    ImageFormat fmt = output_image_format(image);
     if (fmt == ImageFormat::unknown) fmt = ImageFormat::png;
     if (fmt == ImageFormat::png) write_file_atomic(image, png_add_text(encode_image(r.image, fmt), {{"rass", provenance}}));
     else write_image(image, r.image, fmt);
@@ -288,11 +288,10 @@ int run_single(const RestoreJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
-  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one image (-o FILE)");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}, {"--latent-out -", job.latent_out == "-"},
                        {"--attn-out -", job.attn_out == "-"}});
-  if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
-    throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
+  check_colour_image_output(job.output);
   RunFiles files = run_files(job);
   files.add_input(in);
   files.check_output_file(job.output, "-o");

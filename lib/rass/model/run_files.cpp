@@ -12,19 +12,7 @@ using batch::OutputGuard;
 
 RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& loras,
                    const std::vector<std::string>& others) {
-  std::error_code ec;
-  if (!model.empty() && fs::is_directory(model, ec)) {
-    model_ = OutputGuard::normalised_path(model);
-    guard_.add_input(model);
-    // Its files by inode too: a cache snapshot's files are links to blobs outside it.
-    // A diffusers folder holds a few dozen files; the walk stops at a generous bound.
-    size_t n = 0;
-    for (auto it = fs::recursive_directory_iterator(model, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
-      if (it->is_regular_file(ec)) guard_.add_input(it->path().string());
-  } else if (!model.empty()) {
-    guard_.add_input(model);
-  }
+  add_folder_or_file(model, "model folder");
   for (const std::string& l : loras) {
     if (l.empty() || l == "-") continue;
     guard_.add_input(l);
@@ -32,14 +20,32 @@ RunFiles::RunFiles(const std::string& model, const std::vector<std::string>& lor
     if (fs::path(l).filename() == "adapter_model.safetensors")
       guard_.add_input((fs::path(l).parent_path() / "adapter_config.json").string());
   }
+  // Other inputs may be folders too (rass-samsr's --sam DIR): nothing is
+  // written inside them either.
   for (const std::string& f : others)
-    if (!f.empty() && f != "-") guard_.add_input(f);
+    if (f != "-") add_folder_or_file(f, "input folder");
+}
+
+void RunFiles::add_folder_or_file(const std::string& path, const char* kind) {
+  if (path.empty()) return;
+  guard_.add_input(path);
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return;
+  folders_.emplace_back(OutputGuard::normalised_path(path), kind);
+  // Its files by inode too: a cache snapshot's files are links to blobs outside it.
+  // A diffusers folder holds a few dozen files; the walk stops at a generous bound.
+  size_t n = 0;
+  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
+    if (it->is_regular_file(ec)) guard_.add_input(it->path().string());
 }
 
 void RunFiles::refuse_in_model(const std::string& path, const std::string& what) const {
-  if (!model_.empty() && OutputGuard::path_within(OutputGuard::normalised_path(path), model_))
-    throw_usage(what + " " + path + " is inside the model folder " + model_ +
-                ": refusing to write into an input; choose a path outside it");
+  const std::string p = OutputGuard::normalised_path(path);
+  for (const auto& [folder, kind] : folders_)
+    if (OutputGuard::path_within(p, folder))
+      throw_usage(what + " " + path + " is inside the " + kind + " " + folder +
+                  ": refusing to write into an input; choose a path outside it");
 }
 
 void RunFiles::check_output_file(const std::string& path, const std::string& what, bool per_item) {

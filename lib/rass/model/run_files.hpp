@@ -6,7 +6,8 @@
 // input files (--manifest, --tags, --prompt-file, --classes, --latent-in).
 // An output is refused (Error(usage), exit 2) when it is an input
 // (batch::OutputGuard, stdin's and stdout's files included), lies inside the
-// model folder, cannot be made (a path on the way is a file) or is the same
+// model folder or another input folder (rass-samsr's --sam DIR), cannot be
+// made (a path on the way is a file) or is the same
 // file as another output of the run (-o, --latent-out, every batch item's
 // files): by device and inode when it exists, else by its normalised path.
 #pragma once
@@ -38,9 +39,12 @@ class RunFiles {
   void check_output_dir(const std::string& dir, const std::string& what, bool own_folder = true);
 
  private:
+  // An input; a folder's files are added by inode, and nothing is written inside it.
+  void add_folder_or_file(const std::string& path, const char* kind);
+  // Refuses an output inside the model folder or another input folder.
   void refuse_in_model(const std::string& path, const std::string& what) const;
   batch::OutputGuard guard_;
-  std::string model_;                            // canonical, "" when not a folder
+  std::vector<std::pair<std::string, std::string>> folders_;  // {canonical folder, "model folder"/"input folder"}
   std::map<std::string, std::string> written_;   // identity -> "what path"
   std::map<std::string, std::string> out_dirs_;  // canonical dir -> "what dir"
 };

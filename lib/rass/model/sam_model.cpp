@@ -194,7 +194,7 @@ SamFolderConfig read_sam_config(const std::string& dir) {
     const JsonFields e(j["enhancer"], c.path + " (enhancer)");
     c.enhancer = true;
     c.feat_weight = e.number("feat_weight", c.feat_weight);
-    if (!(c.feat_weight > 0 && c.feat_weight < 1e6)) throw_bad_input(c.path, "enhancer.feat_weight must be positive");
+    if (!(c.feat_weight > 0 && c.feat_weight < 1e6)) throw_bad_input(c.path, "enhancer.feat_weight must be in (0, 1e6)");
     const int64_t t = e.integer("timestep", c.timestep);
     if (t < 0 || t > 1000000) throw_bad_input(c.path, "enhancer.timestep " + std::to_string(t) + " is out of range");
     c.timestep = int(t);

@@ -184,6 +184,12 @@ std::vector<SamObject> sam_item_objects(const SamPlan& pl, const std::string& ke
       throw_bad_input(label_name, "is " + std::to_string(lab.width) + "x" + std::to_string(lab.height) +
                                       "; its image is " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height));
     objs = sam_objects_from_labels(lab, pl.how, key, label_name);
+    // With --skip none every value is an object: one that is also the fill
+    // would make its mask and the uncovered pixels one label.
+    for (const SamObject& o : objs)
+      if (o.label == pl.fill)
+        throw_bad_input(label_name, "holds the value " + std::to_string(o.label) +
+                                        ", an object here and the --fill value: give --fill a value no pixel has");
   } else {
     objs = pl.flag_objects;
     check_sam_objects(objs, rgb.width, rgb.height, "--point/--box");
@@ -369,7 +375,7 @@ int run_sam_single(const SamJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
-  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one image (-o FILE)");
   if (job.output != "-" && format_from_extension(job.output) != ImageFormat::unknown &&
       format_from_extension(job.output) != ImageFormat::png)
     throw_usage("-o " + job.output + ": rass-sam writes PNG masks (with their settings in a text chunk); name it .png");

@@ -348,6 +348,9 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   if (opt.noise != "auto" && opt.noise != "sam" && opt.noise != "gaussian")
     throw_usage("--noise " + opt.noise + ": expected auto, sam or gaussian");
   sam_noise = opt.noise == "auto" ? config.sam_noise() : opt.noise == "sam";
+  if (!sam_noise && !opt.sam_dir.empty())
+    throw_usage("--sam " + opt.sam_dir + ": SAM makes SAMSR's noise; this run's noise is Gaussian (" +
+                (opt.noise == "auto" ? "the model's method" : "--noise gaussian") + ") and reads no SAM folder");
   steps = opt.steps > 0 ? opt.steps : config.default_steps();
   if (steps > config.steps)
     throw_usage("--steps " + std::to_string(steps) + ": the model's chain has " + std::to_string(config.steps) + " steps");

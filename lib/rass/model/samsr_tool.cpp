@@ -120,9 +120,8 @@ int run_samsr_single(const SamsrJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
-  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
-  if (job.output != "-" && format_from_extension(job.output) == ImageFormat::unknown)
-    throw_usage("-o " + job.output + ": cannot tell the image format from the extension (.png, .jpg, .ppm)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one image (-o FILE)");
+  check_colour_image_output(job.output);
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   const int stride = samsr_stride(job);
   RunFiles files(job.model, {}, {job.sam, job.manifest});

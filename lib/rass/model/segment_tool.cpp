@@ -243,7 +243,7 @@ int run_single(const SegmentJob& job) {
   const std::string in = job.inputs[0];
   const std::string name = in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE or -o - (one image), or -O DIR (batch)");
-  batch::refuse_resume_for_one(job.resume, "one image (-o FILE)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one image (-o FILE)");
   // The label map, colours and overlay are written as PNG: a .jpg or .ppm
   // name got PNG bytes (a label map must not be lossy anyway).
   for (const auto& [flag, v] : std::vector<std::pair<const char*, std::string>>{

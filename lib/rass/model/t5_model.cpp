@@ -135,8 +135,12 @@ T5TextEncoder::T5TextEncoder(const T5EncoderOptions& opt) : opt_(opt) {
     }
     c10::set_default_dtype(before);
   }
-  // The encoder's copy of the tied embedding, when a checkpoint keeps it, is the same tensor as shared.
-  load_component(*model_, opt.dir, "", {"encoder.embed_tokens.weight"});
+  // The encoder's copy of the tied embedding, when a checkpoint keeps it, is
+  // the same tensor as shared. A whole T5 (encoder and decoder, as
+  // T5ForConditionalGeneration saves it) loads too: transformers'
+  // T5EncoderModel passes over its decoder (_keys_to_ignore_on_load_unexpected)
+  // and its language-model head.
+  load_component(*model_, opt.dir, "", {"encoder.embed_tokens.weight", "decoder.*", "lm_head.weight"});
   check_finite_parameters(*model_, opt.dir);
   if (opt.dtype == "bf16") model_->to(torch::kBFloat16);
   model_->to(device_);

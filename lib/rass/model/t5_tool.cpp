@@ -128,7 +128,7 @@ int run_single(const T5Job& job) {
   const std::string in = from_text ? "" : job.inputs[0];
   const std::string name = from_text ? "--text" : in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE.npz or -o - (one caption), or -O DIR (batch)");
-  batch::refuse_resume_for_one(job.resume, "one caption (-o FILE)");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one caption (-o FILE)");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   RunFiles files(job.model, {}, {job.tokenizer, job.manifest});
   if (!from_text) files.add_input(in);

@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/oom_message.hpp"
 
 namespace rass::model {
 
@@ -10,7 +11,10 @@ std::exception_ptr without_backtrace(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const c10::Error& c) {
-    return std::make_exception_ptr(Error(ExitCode::runtime, c.what_without_backtrace()));
+    // LibTorch's failed allocations read as one line that says so (the CPU
+    // allocator's "[enforce fail at alloc_cpu.cpp:75]" reached a batch's
+    // items as it was; the single-input path already said it plainly).
+    return std::make_exception_ptr(Error(ExitCode::runtime, describe_allocation_failure(c.what_without_backtrace())));
   } catch (...) {
     return e;
   }

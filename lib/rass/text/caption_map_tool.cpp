@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/one_input.hpp"
 #include "rass/batch/ordered_lines.hpp"
 #include "rass/batch/output_guard.hpp"
 #include "rass/batch/output_lock.hpp"
@@ -237,7 +238,7 @@ bool is_batch(const CaptionMapJob& job) {
 int run_single(const CaptionMapJob& job) {
   if (!job.output_dir.empty()) throw_usage("-O DIR is for batch mode (directories, several files or --manifest); one label map writes -o FILE.h5");
   if (job.output == "-") throw_usage("-o -: the HDF5 pack needs a file name");
-  if (job.resume) throw_usage("--resume is for batch mode");
+  batch::refuse_batch_flags_for_one(job.resume, job.shard, "one label map (-o FILE.h5)");
   const std::string in = job.inputs[0];
   batch::OutputGuard guard;
   guard.add_input(in);

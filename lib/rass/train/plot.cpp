@@ -251,6 +251,8 @@ void draw_panel(cairo_t* cr, const PlotJob& job, const std::vector<TrainingLog>&
 
 void plot_training_log(const PlotJob& job) {
   if (job.logs.empty()) throw_usage("no training log to plot");
+  if (std::count(job.logs.begin(), job.logs.end(), std::string("-")) > 1)
+    throw_usage("- (standard input) is given more than once: stdin holds one log");
   if (job.output.empty()) throw_usage("no output: pass -o FILE.png (or .svg, .pdf, or - for PNG on stdout)");
   if (job.width < 200 || job.width > 20000) throw_usage("--width must be in 200..20000");
   if (job.height != 0 && (job.height < 100 || job.height > 20000)) throw_usage("--height must be 0 or in 100..20000");
