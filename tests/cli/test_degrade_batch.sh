@@ -88,7 +88,7 @@ cmp -s "$T/rp-own.png" "$T/var/chelsea_v0.png" || fail "the replay of a batch re
 # Endless inputs end at a bound, not when the memory runs out: a record at
 # 16 MiB; an image (stdin) at 8 bytes a pixel of --max-pixels plus 64 MiB.
 expect_exit 3 "--replay /dev/zero" -- "$D" "$IMG/chelsea.png" --replay /dev/zero -o "$T/z.png"
-stderr_has "/dev/zero: is not a regular file but a device" "refused before it is read"
+stderr_has "/dev/zero: holds NUL bytes" "refused from its first bytes"
 expect_exit 3 "--replay of an endless text" -- bash -c "'$D' '$IMG/chelsea.png' --replay <(yes) -o '$T/z.png'"
 stderr_has "larger than 16777216 bytes" "the bound is named"
 { printf 'P6\n64 64\n255\n'; cat /dev/zero; } 2>/dev/null | expect_exit 3 "an endless image on stdin" -- "$D" - -o "$T/z.png" --max-pixels 4096

@@ -99,6 +99,13 @@ expect_exit 2 "--replay with --seed" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.
 stderr_has "would be ignored" "replay conflict message"
 expect_exit 2 "--replay with --stages" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.json" -o "$T/rp2.png" --stages=-noise
 expect_exit 0 "--replay with output flags" -- "$D" "$IMG/chelsea.png" --replay "$T/rp.json" -o "$T/rp2.png" --png-level 6
+# A FIFO the user names for --replay is read (only files a tool finds, a
+# model folder's config, must be regular).
+mkfifo "$T/replay.fifo"
+( timeout 30 cat "$T/rp.json" >"$T/replay.fifo" ) &
+expect_exit 0 "--replay from a named FIFO" -- timeout 60 "$D" "$IMG/chelsea.png" --replay "$T/replay.fifo" -o "$T/rpf.png"
+wait
+same_pixels "$T/rpf.png" "$T/rp.png" || fail "the record read from a FIFO replays the image"
 # A FIFO or a device as the output is written in place, not replaced by a file.
 mkfifo "$T/fifo"
 ( timeout 30 cat "$T/fifo" >"$T/fifo.out" ) &

@@ -107,7 +107,7 @@ stderr_has "two.npz" "the message names the missing caption"
 mkfifo "$T/caps/two.npz"
 expect_exit 3 "a FIFO in the caption folder" -- timeout 120 "$D" -m "$M" --min-size 128 --steps 2 --tile 16 --tile-overlap 4 \
   "$T/in" --caption "$T/caps" -O "$T/out4" -q
-stderr_has "is not a regular file (a FIFO or device in --caption DIR)" "names what is there"
+stderr_has "two.npz: is not a regular file but a FIFO" "names what is there"
 [ -s "$T/out4/one.png" ] || fail "the good item is written beside the FIFO's"
 rm "$T/caps/two.npz"
 # --shard with one image is refused (it was ignored).

@@ -260,6 +260,12 @@ expect_exit 3 "batch, one label map missing" -- "$S" -m "$M" "$T/in" --prompts-f
 [ -f "$T/out2/one.png" ] || fail "the good item's mask is written"
 [ -f "$T/out2/two.png" ] && fail "the item without a label map has a mask"
 stderr_has "two.png" "the missing label map is named"
+# A FIFO where an item's label map is found: a bad item (the batch blocked at its open).
+mkfifo "$T/labs/two.png"
+expect_exit 3 "batch, a FIFO for a label map" -- timeout 120 "$S" -m "$M" "$T/in" --prompts-from "$T/labs" --skip 0,255 -O "$T/out5" -q
+stderr_has "two.png: is not a regular file but a FIFO" "names what is there"
+[ -f "$T/out5/one.png" ] || fail "the good item's mask is written beside the FIFO's"
+rm "$T/labs/two.png"
 
 # An output must not land on a label map: -O above both folders, key lab/a.
 mkdir -p "$T/cx/img/lab" "$T/cx/lab/lab"

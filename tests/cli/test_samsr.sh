@@ -140,12 +140,13 @@ expect_exit 2 "a 300-byte file name" -- "$S" -m "$M" --noise gaussian "$L" -o "$
 stderr_has "longer than a file name may be" "says the limit"
 deep=$(for i in $(seq 1 22); do printf '%s/' "$(printf 'e%.0s' $(seq 1 200))"; done)
 expect_exit 2 "a path past PATH_MAX" -- "$S" -m "$M" --noise gaussian "$L" -o "$T/$deep/x.png"
+stderr_has "the system's limit 4095" "says the limit"
 ls -d "$T"/eee* >/dev/null 2>&1 && fail "folders were made for a path that cannot be written"
 # A FIFO in a config's place: refused, not a hang.
 mkdir -p "$T/fifocfg"
 for f in unet.safetensors autoencoder.safetensors; do ln -s "$M/$f" "$T/fifocfg/$f"; done
 mkfifo "$T/fifocfg/samsr.json"
 expect_exit 3 "a FIFO as samsr.json" -- timeout 60 "$S" -m "$T/fifocfg" --noise gaussian "$L" -o "$T/x.png"
-stderr_has "is not a regular file but a FIFO" "names what is there"
+stderr_has "samsr.json: is not a regular file but a FIFO" "names what is there"
 [ -e "$T/x.png" ] && fail "a refused run wrote its output"
 finish

@@ -129,6 +129,7 @@ expect_exit 0 "zero-padded -n and --start" -- "$S" -n 010 --start 008 --size 64 
 expect_exit 2 "hexadecimal -n" -- "$S" -n 0x3 -o "$T/x"
 stderr_has "--count: expected a decimal number, got '0x3'" "names the option and the value"
 expect_exit 2 "-n with a blank" -- "$S" -n " 3" -o "$T/x"
+stderr_has "--count: expected a decimal number, got ' 3'" "the decimal check speaks first"
 # An output folder whose images/ is a file: refused before any work, as
 # other tools refuse an output path that cannot be made (it failed at the
 # first write, exit 1).

@@ -231,9 +231,13 @@ TEST_CASE("without_backtrace: LibTorch's failed allocation reaches a batch item 
   const std::string raw =
       "[enforce fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
       "64 bytes. Error code 12 (Cannot allocate memory)";
+  // The constructor both LibTorch 1.13 and 2.x have (the others differ).
+  auto torch_error = [](const std::string& msg) {
+    return std::make_exception_ptr(c10::Error(c10::SourceLocation{"test", __FILE__, uint32_t(__LINE__)}, msg));
+  };
   std::string what;
   try {
-    std::rethrow_exception(rass::model::without_backtrace(std::make_exception_ptr(c10::Error(raw, ""))));
+    std::rethrow_exception(rass::model::without_backtrace(torch_error(raw)));
   } catch (const rass::Error& e) {
     CHECK(e.code() == rass::ExitCode::runtime);
     what = e.what();
@@ -243,7 +247,7 @@ TEST_CASE("without_backtrace: LibTorch's failed allocation reaches a batch item 
         "(Cannot allocate memory)): a smaller input, batch or tile may fit");
   // Other LibTorch errors keep their text, without the C++ stack.
   try {
-    std::rethrow_exception(rass::model::without_backtrace(std::make_exception_ptr(c10::Error("shape mismatch", "frame #0"))));
+    std::rethrow_exception(rass::model::without_backtrace(torch_error("shape mismatch")));
   } catch (const rass::Error& e) {
     what = e.what();
   }

@@ -176,8 +176,10 @@ void OutputGuard::check_not_an_input(const std::string& path, const std::string&
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
+  // (Only an output renamed into place replaces stdout's file; /dev/fd/N or
+  // a device is written in place.)
   struct stat out {};
-  const bool stdout_file = ::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode);
+  const bool stdout_file = ::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode) && removable_output(path);
   for (const std::string& p : {path, normal}) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) continue;

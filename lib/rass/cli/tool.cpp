@@ -331,7 +331,7 @@ CLI::Validator decimal_value(bool integer) {
         const size_t sign = v[0] == '+' || v[0] == '-' ? 1 : 0;
         if (integer && v.size() > sign && v.find_first_not_of("0123456789", sign) == std::string::npos) {
           const size_t first = v.find_first_not_of('0', sign);
-          v = (v[0] == '-' ? "-" : "") + (first == std::string::npos ? std::string("0") : v.substr(first));
+          v = v.substr(0, sign) + (first == std::string::npos ? std::string("0") : v.substr(first));
           return {};
         }
         double x = 0;
@@ -352,7 +352,8 @@ void one_value_per_option(CLI::App& app) {
     if (o->get_positional()) continue;
     o->allow_extra_args(false);
     if (o->get_expected_max() > 0) {
-      const std::string t = o->get_type_name();
+      // CLI11 appends its validators' descriptions ("FLOAT:FLOAT in [0 - 1]").
+      const std::string full = o->get_type_name(), t = full.substr(0, full.find(':'));
       if (t == "FLOAT") o->transform(decimal_value(false));
       else if (t == "INT" || t == "UINT" || t == "N" || t == "K" || t == "T" || t == "COLS") o->transform(decimal_value(true));
     }

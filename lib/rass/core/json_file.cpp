@@ -1,21 +1,11 @@
 #include "rass/core/json_file.hpp"
 
-#include <sys/stat.h>
-
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
 
 namespace rass {
 
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes, Keys keys) {
-  // A named FIFO or a device in a JSON file's place (a model folder's
-  // sam.json) blocked the tool forever at the open; a descriptor
-  // (`--set @<(...)`, /dev/stdin) is read as given.
-  struct stat st {};
-  if (path != "-" && !names_descriptor(path) && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISDIR(st.st_mode))
-    throw_bad_input(path, std::string("is not a regular file but a ") + (S_ISFIFO(st.st_mode) ? "FIFO" : "device or socket") +
-                              ": a JSON file is read whole");
   const auto bytes = read_text_file_bytes(path, max_bytes > 0 ? max_bytes : kMaxJsonFileBytes);
   try {
     return parse_json_checked<nlohmann::ordered_json>(bytes, keys == Keys::unique);

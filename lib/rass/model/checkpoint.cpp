@@ -12,6 +12,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 
 namespace rass::model {
@@ -164,7 +165,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<std::string> index_shards(const std::string& dir, const std::string& index_path) {
-  const nlohmann::ordered_json index = read_json_file(index_path);
+  const nlohmann::ordered_json index = read_found_json(index_path);
   std::set<std::string> shards;
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     throw_bad_input(index_path, "not a safetensors index: no \"weight_map\" object");

@@ -7,6 +7,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
@@ -20,7 +21,7 @@ namespace rass::model {
 
 namespace {
 std::string kind_of(const std::string& config_path) {
-  const nlohmann::ordered_json j = read_json_file(config_path);
+  const nlohmann::ordered_json j = read_found_json(config_path);
   const std::string cls = j.is_object() ? j.value("_class_name", std::string()) : std::string();
   if (cls == "UNet2DConditionModel") return "unet";
   if (cls == "AutoencoderKL") return "vae";

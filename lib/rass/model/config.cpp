@@ -5,13 +5,14 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
 
 namespace rass::model {
 
 // The ordered reader is shared; plain json is what the parsers below index.
-static nlohmann::json read_json(const std::string& path) { return nlohmann::json(read_json_file(path)); }
+static nlohmann::json read_json(const std::string& path) { return nlohmann::json(read_found_json(path)); }
 
 // Values the modules cannot be built from are the file's fault (exit 3 naming
 // it), not a raw LibTorch error at construction.

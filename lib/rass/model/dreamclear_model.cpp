@@ -9,6 +9,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/degrade/pil_resize.hpp"
@@ -100,7 +101,7 @@ DreamClearFolderConfig read_dreamclear_config(const std::string& dir) {
   DreamClearFolderConfig c;
   c.path = dir + "/dreamclear.json";
   if (!file_exists(c.path)) throw_bad_input(dir, std::string("is not a DreamClear model folder (no dreamclear.json; ") + kConverter + ")");
-  const nlohmann::json j(read_json_file(c.path));
+  const nlohmann::json j(read_found_json(c.path));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   if (f.text("format", "") != "rass-dreamclear") throw_bad_input(c.path, "format is not \"rass-dreamclear\"");

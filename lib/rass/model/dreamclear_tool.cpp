@@ -1,7 +1,5 @@
 #include "rass/model/dreamclear_tool.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +18,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/oom_message.hpp"
@@ -111,14 +110,9 @@ ItemCaption load_caption(const DreamClearJob& job, const DreamClearModel& m, con
   }
   const std::string path = caption_path(job, key);
   if (!file_exists(path)) throw_bad_input(path, missing_caption(job, key));
-  // <dir>/<key>.npz is found, not named: a FIFO or device there would block
-  // the batch at its open (a FIFO named by --caption itself is read: <(...)).
-  if (path != job.caption) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-      throw_bad_input(path, S_ISDIR(st.st_mode) ? "is a directory, expected a caption file"
-                                                : "is not a regular file (a FIFO or device in --caption DIR)");
-  }
+  // <dir>/<key>.npz is found, not named: a FIFO there blocked the batch at
+  // its open (a FIFO named by --caption itself is read: <(...)).
+  if (path != job.caption) require_found_file(path, "a caption .npz of --caption DIR");
   const std::vector<uint8_t> bytes = read_dreamclear_caption_bytes(path);
   c.hash = batch::bytes_hash(bytes);
   c.caption = parse_dreamclear_caption(bytes, path, m.config.dit.model_max_length, m.config.dit.caption_channels);

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -90,7 +91,7 @@ int info(const ModelJob& a, bool as_json) {
       // The scheduler's config has its own name in diffusers folders.
       const std::string cfg = dir + (std::string(comp) == "scheduler" ? "/scheduler_config.json" : "/config.json");
       if (file_exists(cfg)) {
-        const json j = read_json_file(cfg);
+        const json j = read_found_json(cfg);
         c["class"] = j.value("_class_name", j.contains("architectures") && j["architectures"].is_array()
                                                  ? j["architectures"][0].get<std::string>()
                                                  : std::string());

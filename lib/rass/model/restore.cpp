@@ -14,6 +14,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/folder_check.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/io/safetensors.hpp"
@@ -41,7 +42,7 @@ RecordedForm read_recorded_form(const std::string& model_dir) {
   const std::string path = model_dir + "/rass.json";
   if (!file_exists(path)) return r;
   r.path = path;
-  const json j = read_json_file(path);
+  const json j = read_found_json(path);
   if (!j.is_object()) throw_bad_input(path, "is not a JSON object");
   auto text = [&](const char* field, std::initializer_list<const char*> allowed) -> std::optional<std::string> {
     if (!j.contains(field) || j[field].is_null()) return std::nullopt;
@@ -124,7 +125,7 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   const std::string sched = opt.dir + "/scheduler/scheduler_config.json";
   if (!file_exists(sched)) throw_bad_input(sched, "missing (the model folder needs scheduler/scheduler_config.json)");
   schedule = nn::read_ddpm_schedule(sched);
-  const json sj = read_json_file(sched);
+  const json sj = read_found_json(sched);
   const int64_t steps = int64_t(schedule.alphas_cumprod.size());
   if (recorded.timestep && (*recorded.timestep < 0 || *recorded.timestep >= steps))
     throw_bad_input(recorded.path, "field timestep = " + std::to_string(*recorded.timestep) + " is outside 0.." +

@@ -9,6 +9,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/mask_regions.hpp"
@@ -129,7 +130,7 @@ SamFolderConfig read_sam_config(const std::string& dir) {
   c.path = dir + "/sam.json";
   if (!path_entry_exists(c.path))
     throw_bad_input(dir, "is not a SAM model folder (no sam.json; scripts/convert_sam.py writes one)");
-  const nlohmann::json j(read_json_file(c.path));
+  const nlohmann::json j(read_found_json(c.path));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   c.architecture = f.text("architecture", "");

@@ -20,6 +20,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/oom_message.hpp"
@@ -471,7 +472,10 @@ int run_sam_batch(const SamJob& job) {
     const batch::Item& it = mine[i];
     const std::vector<uint8_t> bytes = read_image_bytes(it.paths[0]);
     std::vector<uint8_t> label_bytes;
-    if (pl.from_labels) label_bytes = read_image_bytes(labels_of(it.key));
+    if (pl.from_labels) {
+      require_found_file(labels_of(it.key), "a label map of --prompts-from DIR");  // a FIFO blocked the batch
+      label_bytes = read_image_bytes(labels_of(it.key));
+    }
     const json settings = sam_settings(job, pl, m.enhancing, m.robust, m.hq, model_fp, it.key, batch::bytes_hash(bytes),
                                        pl.from_labels ? batch::bytes_hash(label_bytes) : "");
     if (job.resume && batch::resume_skips(out_of(it.key), {}, settings, it.key, i, resumed, lines)) {

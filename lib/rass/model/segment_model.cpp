@@ -10,6 +10,7 @@
 #include "rass/core/error.hpp"
 #include "rass/core/folder_check.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/metrics/class_names.hpp"
@@ -56,7 +57,7 @@ SegmentFolderConfig read_segment_config(const std::string& dir) {
   if (!file_exists(c.path))
     throw_bad_input(dir, "is not a segmentation model folder (no segment.json; scripts/convert_rass.py or "
                          "rass-model init --preset tiny-seg write one)");
-  const ojson j = read_json_file(c.path);
+  const ojson j = read_found_json(c.path);
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const std::string arch = j.value("architecture", std::string());
   if (arch != "rass")

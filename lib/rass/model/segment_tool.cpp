@@ -19,6 +19,7 @@
 #include "rass/batch/run.hpp"
 #include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
@@ -379,7 +380,10 @@ int run_batch(const SegmentJob& job) {
     // Read once: its hash goes into the settings, its bytes to the decoder.
     const std::vector<uint8_t> bytes = m.times->time_host("read", [&] { return read_image_bytes(it.paths[0]); });
     LatentIn latent;
-    if (!latent_name.empty()) latent = read_latent(latent_name);
+    if (!latent_name.empty()) {
+      require_found_file(latent_name, "a latent .npy of --latent-in DIR");  // a FIFO blocked the batch
+      latent = read_latent(latent_name);
+    }
     const json settings = item_settings(job, pl, model_fp, it.key, batch::bytes_hash(bytes), latent.hash, rd.prompt, o);
     if (job.resume && batch::resume_skips(o.labels, {o.color, o.overlay, o.logits, o.probs}, settings, it.key, i, resumed, lines)) {
       rd.skipped = true;

@@ -8,6 +8,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_fields.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
@@ -36,7 +37,7 @@ std::string clean_caption(const std::string& caption, CaptionClean how) {
 
 nn::T5Config read_t5_config(const std::string& path) {
   if (!file_exists(path)) throw_bad_input(path, "missing (a transformers T5 encoder folder has config.json)");
-  const nlohmann::json j(read_json_file(path));
+  const nlohmann::json j(read_found_json(path));
   if (!j.is_object()) throw_bad_input(path, "is not a JSON object");
   const JsonFields f(j, path);
   const std::string type = f.text("model_type", "t5");

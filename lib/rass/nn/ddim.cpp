@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 
 namespace rass::nn {
@@ -13,7 +14,7 @@ namespace rass::nn {
 DdimConfig read_ddim_config(const std::string& path) {
   DdimConfig c;
   c.schedule = read_ddpm_schedule(path);  // checks num_train_timesteps, betas
-  const nlohmann::ordered_json j = read_json_file(path);
+  const nlohmann::ordered_json j = read_found_json(path);
   try {
     auto flag = [&](const char* key, bool def) {
       if (!j.contains(key) || j[key].is_null()) return def;

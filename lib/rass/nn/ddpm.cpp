@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 
 namespace rass::nn {
@@ -46,7 +47,7 @@ DdpmSchedule make_ddpm_schedule(double beta_start, double beta_end, int steps, c
 }
 
 DdpmSchedule read_ddpm_schedule(const std::string& path) {
-  const nlohmann::ordered_json j = read_json_file(path);
+  const nlohmann::ordered_json j = read_found_json(path);
   try {
     // A missing key takes DDPMScheduler's default (1000); a present one must be an integer.
     // (Errors here are wrapped with the path below.)

@@ -1,0 +1,20 @@
+// Files a tool finds by itself (a model folder's config, DIR/<key>.npz of a
+// folder input) rather than files the user names. A FIFO or device in such
+// a place blocks the tool at its open, or reads forever: refused as bad
+// input. A FIFO the user names (`mkfifo f; --replay f`, `<(...)`) is read.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace rass {
+
+// Error(bad_input) naming `path` when it exists and is not a regular file
+// (`what`: what was expected there, e.g. "a caption file"). A missing path
+// passes: its reader says so.
+void require_found_file(const std::string& path, const std::string& what);
+
+// read_json_file (json_file.hpp) after require_found_file(path, "a JSON file").
+nlohmann::ordered_json read_found_json(const std::string& path);
+
+}  // namespace rass
