@@ -56,6 +56,10 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
   }
 }
 
+// The file stdout is redirected to, in *st; false when stdout is not a
+// regular file (a terminal, a pipe, /dev/null).
+bool stdout_regular_file(struct stat* st) { return ::fstat(STDOUT_FILENO, st) == 0 && S_ISREG(st->st_mode); }
+
 // A name the system cannot take fails only when the output is written,
 // after the work (and make_directories had made the folders before it):
 // refused now. Limits of Linux's filesystems: NAME_MAX bytes a component,
@@ -110,7 +114,7 @@ void OutputGuard::check_distinct(const std::vector<std::pair<std::string, std::s
     if (path.empty()) continue;
     struct stat st {};
     // "-": the file stdout is redirected to, if any (`--csv - --per-image x > x`).
-    if (path == "-" && !(::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode))) continue;
+    if (path == "-" && !stdout_regular_file(&st)) continue;
     const std::string id = path == "-" ? "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
                                        : output_identity(path);
     if (id.empty()) continue;
@@ -136,7 +140,7 @@ void OutputGuard::add_input(const std::string& path) {
   // `1<> a.png`): whatever the tool writes there (an image, records, a
   // summary) goes into the input. Checked here, once, for every tool and flag.
   struct stat out {};
-  if (::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
+  if (stdout_regular_file(&out) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
     throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
                 "): refusing to write over an input");
 }
@@ -176,10 +180,11 @@ void OutputGuard::check_not_an_input(const std::string& path, const std::string&
   // Also the lexically normal form: "out/../a.png" is a.png even while out/ does not exist yet.
   std::error_code ec;
   const std::string normal = fs::absolute(path, ec).lexically_normal().string();
-  // (Only an output renamed into place replaces stdout's file; /dev/fd/N or
-  // a device is written in place.)
+  // A device, FIFO or /dev/fd/N is written in place: it replaces no file
+  // (stdout's included), and its folder is not written.
+  const bool renamed = removable_output(path);
   struct stat out {};
-  const bool stdout_file = ::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode) && removable_output(path);
+  const bool stdout_file = renamed && stdout_regular_file(&out);
   for (const std::string& p : {path, normal}) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) continue;
@@ -193,7 +198,7 @@ void OutputGuard::check_not_an_input(const std::string& path, const std::string&
   }
   for (const std::string& in : dirs_)
     if (normal == in) throw_usage(what + " " + path + " is an input directory");
-  if (!check_folder || !removable_output(path)) return;  // a device, FIFO or /dev/fd/N is written in place: its folder is not written
+  if (!check_folder || !renamed) return;
   check_can_make_dir(fs::absolute(path, ec).parent_path(), what, path);
 }
 

@@ -108,7 +108,7 @@ ImageFormat format_from_extension(const std::string& path) {
 }
 
 ImageFormat output_image_format(const std::string& path) {
-  const ImageFormat by_name = path == "-" ? ImageFormat::unknown : format_from_extension(path);
+  const ImageFormat by_name = format_from_extension(path);  // "-" has no extension
   if (by_name != ImageFormat::unknown) return by_name;
   return names_descriptor(path) ? ImageFormat::png : ImageFormat::unknown;
 }

@@ -20,8 +20,8 @@
 #include "rass/batch/run.hpp"
 #include "rass/batch/summary.hpp"
 #include "rass/core/error.hpp"
-#include "rass/core/found_file.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/oom_message.hpp"
 #include "rass/core/sam_crops.hpp"
@@ -473,8 +473,9 @@ int run_sam_batch(const SamJob& job) {
     const std::vector<uint8_t> bytes = read_image_bytes(it.paths[0]);
     std::vector<uint8_t> label_bytes;
     if (pl.from_labels) {
-      require_found_file(labels_of(it.key), "a label map of --prompts-from DIR");  // a FIFO blocked the batch
-      label_bytes = read_image_bytes(labels_of(it.key));
+      const std::string labels = labels_of(it.key);
+      require_found_file(labels, "a label map of --prompts-from DIR");  // a FIFO blocked the batch
+      label_bytes = read_image_bytes(labels);
     }
     const json settings = sam_settings(job, pl, m.enhancing, m.robust, m.hq, model_fp, it.key, batch::bytes_hash(bytes),
                                        pl.from_labels ? batch::bytes_hash(label_bytes) : "");
