@@ -54,6 +54,17 @@ strip_rass_text() {
   fi
 }
 same_pixels() { cmp -s <(strip_rass_text "$1") <(strip_rass_text "$2"); }
+# Two images equal within float rounding: PSNR at least $3 dB (default 50;
+# identical images give 80, one pixel a level apart on a 64x64 image about
+# 80, a real difference such as tiled against whole 10-30). For outputs of
+# two numerically equivalent paths (another thread count, the attention
+# that captures maps against the fused one): LibTorch 2.x's CPU kernels on
+# some CPUs (Intel Xeon) round them apart where others (AMD EPYC) do not.
+close_pixels() {
+  local psnr
+  psnr=$("$B/rass-eval-iqa" -m psnr "$1" "$2" --json -q 2>/dev/null | tr -d ' \n' | sed -n 's/.*"mean":{"psnr":\([0-9.eE+-]*\)}.*/\1/p')
+  [ -n "$psnr" ] && awk -v p="$psnr" -v m="${3:-50}" 'BEGIN { exit !(p >= m) }'
+}
 
 finish() {
   if [ "$failures" -gt 0 ]; then

@@ -117,7 +117,9 @@ same_pixels "$T/def.png" "$T/tile.png" || fail "the default is not --tile"
 same_pixels "$T/def.png" "$T/whole.png" && fail "tiles changed nothing (the case shows nothing)"
 expect_exit 2 "restore --tile --no-tile" -- "$B/rass-restore" "${RT[@]}" --tile --no-tile "$IMG1" -o "$T/x.png"
 expect_exit 0 "restore --attn-out runs whole by default" -- "$B/rass-restore" "${RT[@]}" "$IMG1" -o "$T/att.png" --attn-out "$T/att.npy"
-same_pixels "$T/att.png" "$T/whole.png" || fail "--attn-out did not run the image whole"
+# (The map-capturing attention rounds apart from the fused one on some CPUs.)
+close_pixels "$T/att.png" "$T/whole.png" || fail "--attn-out did not run the image whole"
+close_pixels "$T/att.png" "$T/def.png" && fail "the tiled image is as close (the check shows nothing)"
 # Under the thresholds (the default 96-pixel latent tiles): an output made
 # with --no-tile is kept by a default --resume, it has the same pixels.
 mkdir -p "$T/small"; cp "$IMG1" "$T/small/"
