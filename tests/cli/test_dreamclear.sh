@@ -147,6 +147,12 @@ stderr_has "0 and 1 only" "the message says what a mask holds"
 python3 "$SRC/tests/cli/write_caption_npz.py" "$T/huge.npz" 8 32 3e38 1 1 1 0 0 0 0 0
 expect_exit 1 "a caption that overflows the sample" -- run "$L" --caption "$T/huge.npz" -o "$T/x.png"
 stderr_has "non-finite" "the message says the sample is not finite"
+# Integer features: T5's are floats (they were converted and used).
+FEATURE_DESCR="<i4" python3 "$SRC/tests/cli/write_caption_npz.py" "$T/int.npz" 8 32 1 1 1 1 0 0 0 0 0
+expect_exit 3 "integer caption features" -- run "$L" --caption "$T/int.npz" -o "$T/x.png"
+stderr_has "caption_feature holds <i4 values; T5 features are floating point" "the message names the dtype"
+FEATURE_DESCR="<f8" python3 "$SRC/tests/cli/write_caption_npz.py" "$T/f8.npz" 8 32 0 1 1 1 0 0 0 0 0
+expect_exit 0 "float64 caption features" -- run "$L" --caption "$T/f8.npz" -o "$T/f8.png"
 expect_exit 3 "a missing caption file" -- run "$L" --caption "$T/none.npz" -o "$T/x.png"
 stderr_has "none.npz" "the message names the file"
 printf 'GIF89a' >"$T/bad.gif"

@@ -4,7 +4,9 @@
 the standard library only (the CLI tests run without numpy).
 
     write_caption_npz.py OUT.npz L C VALUE MASK...   # every feature VALUE; the mask's L values
+    FEATURE_DESCR=<i4 write_caption_npz.py ...       # features of another dtype (i4, i8 or f8)
 """
+import os
 import struct
 import sys
 import zipfile
@@ -23,7 +25,10 @@ def main():
         sys.exit("write_caption_npz: give L mask values")
     n = tokens * channels
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr("caption_feature.npy", npy("<f4", (1, tokens, channels), struct.pack("<%df" % n, *([value] * n))))
+        descr = os.environ.get("FEATURE_DESCR", "<f4")
+        code = {"<f4": "f", "<f8": "d", "<i4": "i", "<i8": "q"}[descr]
+        item = int(value) if code in "iq" else value
+        z.writestr("caption_feature.npy", npy(descr, (1, tokens, channels), struct.pack("<%d%s" % (n, code), *([item] * n))))
         z.writestr("attention_mask.npy", npy("<i8", (1, tokens), struct.pack("<%dq" % tokens, *mask)))
 
 

@@ -172,6 +172,11 @@ int run_single(const DegradeJob& job) {
     rec = sample_record(job.cfg, job.seed, key, hq.width, hq.height, hq.channels);
   }
   Image lq = apply_record(hq, rec, name);
+  // The PNM writer picks P5 or P6 from the image: a colour LQ image under a
+  // .pgm name would be a file other tools read as gray.
+  if (path_extension_lower(job.output) == ".pgm" && lq.channels != 1)
+    throw_usage("-o " + job.output + ": a .pgm holds a gray image and the LQ image of " + name +
+                " is colour (use .ppm, .pnm, .png or .jpg)");
   const std::string text = record_text(record_to_json(rec), name);  // before any write: both or neither
   write_image(job.output, lq, fmt, job.encode);
   if (!job.record_path.empty()) {

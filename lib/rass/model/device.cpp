@@ -55,6 +55,9 @@ c10::Device parse_device(const std::string& s) {
     throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
   }
   if (!d->is_cpu() && !d->is_cuda()) throw_usage("--device " + s + ": expected cpu, cuda or cuda:N");
+  // LibTorch 1.13 takes cpu:1 (2.x does not); there is one CPU device.
+  if (d->is_cpu() && d->has_index() && d->index() != 0)
+    throw_usage("--device " + s + ": the CPU is one device: cpu (or cpu:0)");
   if (d->is_cuda() && !torch::cuda::is_available())
     throw_runtime("--device " + s + ": CUDA is not available in this LibTorch build or on this machine");
   if (d->is_cuda() && d->has_index() && d->index() >= int(torch::cuda::device_count()))

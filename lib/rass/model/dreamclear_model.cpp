@@ -219,6 +219,13 @@ DreamClearCaption parse_dreamclear_caption(const std::vector<uint8_t>& bytes, co
   };
   const NpyArray& f = get("caption_feature");
   const NpyArray& m = get("attention_mask");
+  // T5's features are floats (the released files hold float32); integers are
+  // another array under this name, which the reference's model cannot take.
+  if (!dtype_is_float(f.dtype))
+    throw_bad_input(path, std::string("caption_feature holds ") + dtype_descr(f.dtype) +
+                              " values; T5 features are floating point (float32 as extract_t5_features.py writes)");
+  // [tokens, channels] without the batch dimension is taken as [1, tokens,
+  // channels]: the shape leaves no doubt (the reference would refuse it).
   std::vector<int64_t> fs = f.shape, ms = m.shape;
   if (fs.size() == 3 && fs[0] == 1) fs.erase(fs.begin());
   if (ms.size() == 2 && ms[0] == 1) ms.erase(ms.begin());

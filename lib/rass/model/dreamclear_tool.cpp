@@ -29,6 +29,7 @@
 #include "rass/model/dreamclear_model.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/run_files.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -216,7 +217,7 @@ int run_single(const DreamClearJob& job) {
   const DreamClearModel m(model_options(job));
   set_threads(job, 1);
   const ItemCaption c = load_caption(job, m, key);
-  const Image out = restore_one(m, job, lq, c.caption, key);
+  const Image out = for_input(name, [&] { return restore_one(m, job, lq, c.caption, key); });
   const std::string settings = batch::provenance_text(
       kProg, settings_of(job, batch::files_fingerprint({job.model}), key, batch::bytes_hash(bytes), c.hash,
                          vae_tile_record(job, lq.width, lq.height)));

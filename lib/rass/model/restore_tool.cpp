@@ -31,6 +31,7 @@
 #include "rass/model/restore_size.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/tensor_npy.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -314,7 +315,7 @@ int run_single(const RestoreJob& job) {
   set_threads(job, 1);
   RestoreParams p = pl.params;
   p.key = key;
-  const RestoreResult r = restore(m, lq, prompt, p, name);
+  const RestoreResult r = for_input(name, [&] { return restore(m, lq, prompt, p, name); });
   warn_truncated(job, m, r, name);
   const std::string settings = batch::provenance_text(
       kProg, item_settings(job, pl, model_files(job), key, batch::bytes_hash(in_bytes), prompt,

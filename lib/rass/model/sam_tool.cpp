@@ -32,6 +32,7 @@
 #include "rass/model/run_files.hpp"
 #include "rass/model/sam_model.hpp"
 #include "rass/model/sam_prompts.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -401,7 +402,8 @@ int run_sam_single(const SamJob& job) {
   const SamModel m(sam_model_options(job));
   fit_sam_plan(m, job, pl);
   set_sam_threads(job, 1);
-  const SamPrediction p = run_sam(m, rgb, objs, pl, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr);
+  const SamPrediction p =
+      for_input(name, [&] { return run_sam(m, rgb, objs, pl, job.multimask, pl.fill, pl.from_labels ? &gt : nullptr); });
   const std::string settings = batch::provenance_text(
       kSamProg, sam_settings(job, pl, m.enhancing, m.robust, m.hq, batch::files_fingerprint({job.model}), key, batch::bytes_hash(in_bytes),
                              pl.from_labels ? batch::bytes_hash(label_bytes) : ""));

@@ -26,6 +26,7 @@
 #include "rass/model/restore_size.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/samsr_model.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -135,7 +136,7 @@ int run_samsr_single(const SamsrJob& job) {
   samsr_check_chop(job, m);
   set_samsr_threads(job, 1);
   SamsrExtras ex;
-  const Image out = m.restore(lq, job.seed, key, job.chop_size, stride, &ex);
+  const Image out = for_input(name, [&] { return m.restore(lq, job.seed, key, job.chop_size, stride, &ex); });
   const std::string settings = batch::provenance_text(
       kSamsrProg, samsr_settings(job, m, stride, batch::files_fingerprint({job.model, job.sam}), key, batch::bytes_hash(bytes)));
   write_image_with_settings(job.output, out, settings);

@@ -39,6 +39,7 @@
 #include "rass/model/segment.hpp"
 #include "rass/model/segment_model.hpp"
 #include "rass/model/tensor_npy.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
@@ -289,7 +290,7 @@ int run_single(const SegmentJob& job) {
   p.latent_name = job.latent_in;
   p.keep_scores = !job.logits_out.empty();
   p.keep_probs = !job.probs_out.empty();
-  const SegmentResult r = segment(m, rgb, context, p, name, job.batch);
+  const SegmentResult r = for_input(name, [&] { return segment(m, rgb, context, p, name, job.batch); });
   m.times->time_host("write", [&] {
     const Outputs o{job.output, job.color, job.overlay, job.logits_out, job.probs_out};
     const std::string settings = batch::provenance_text(

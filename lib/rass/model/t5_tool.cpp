@@ -22,6 +22,7 @@
 #include "rass/io/npy.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/t5_model.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/threads.hpp"
 #include "rass/text/pixart_caption.hpp"
 
@@ -139,7 +140,7 @@ int run_single(const T5Job& job) {
   check_caption(caption, name);
   const T5TextEncoder enc(encoder_options(job));
   nn::set_item_threads(job.threads, 1);
-  const T5Features f = enc.encode(clean_caption(caption, parse_caption_clean(job.clean)));
+  const T5Features f = for_input(name, [&] { return enc.encode(clean_caption(caption, parse_caption_clean(job.clean))); });
   const std::string fp = batch::files_fingerprint({job.model, t5_tokenizer_path(encoder_options(job))});
   write_file_atomic(job.output, npz_of(f, batch::provenance_text(kProg, settings_of(job, fp, key, caption))));
   if (job.json) batch::write_report("-", json_text(record_of(key, from_text ? "" : in, job.output, f)) + "\n");

@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <new>
+
 #include "rass/core/error.hpp"
 #include "rass/core/oom_message.hpp"
 
@@ -17,6 +19,16 @@ std::exception_ptr without_backtrace(std::exception_ptr e) {
     return std::make_exception_ptr(Error(ExitCode::runtime, describe_allocation_failure(c.what_without_backtrace())));
   } catch (...) {
     return e;
+  }
+}
+
+void rethrow_naming_input(const std::string& name) {
+  try {
+    throw;
+  } catch (const c10::Error& c) {
+    throw Error(ExitCode::runtime, name + ": " + describe_allocation_failure(c.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    throw Error(ExitCode::runtime, name + ": out of memory: a smaller input, batch or tile may fit");
   }
 }
 
