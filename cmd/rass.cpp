@@ -2,8 +2,11 @@
 // then on PATH (as git does for its subcommands).
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -11,6 +14,13 @@
 #include "rass/cli/tool.hpp"
 #include "rass/core/error.hpp"
 #include "rass/core/version.hpp"
+
+namespace {
+int cannot_run(const std::string& tool) {
+  std::fprintf(stderr, "rass: %s: cannot run it: %s\n", rass::printable_message(tool).c_str(), std::strerror(errno));
+  return 126;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
@@ -22,10 +32,19 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : rass::cli::check_stdout("rass", 0);
   }
   if (!std::strcmp(argv[1], "-V") || !std::strcmp(argv[1], "--version")) {
+    if (argc > 2) {
+      std::fprintf(stderr, "rass: %s takes no arguments\n", argv[1]);
+      return 2;
+    }
     std::printf("rass %s\n", rass::version());
     return rass::cli::check_stdout("rass", 0);
   }
   const std::string tool = std::string("rass-") + argv[1];
+  if (std::strchr(argv[1], '/')) {  // execvp would take it as a path
+    std::fprintf(stderr, "rass: '%s' is not a rass tool (a tool name holds no '/'); run 'rass --help'\n",
+                 rass::printable_message(argv[1]).c_str());
+    return 2;
+  }
   std::vector<char*> args{const_cast<char*>(tool.c_str())};
   for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
   args.push_back(nullptr);
@@ -36,9 +55,31 @@ int main(int argc, char** argv) {
     std::string dir(self);
     dir = dir.substr(0, dir.find_last_of('/'));
     std::string sibling = dir + "/" + tool;
-    if (::access(sibling.c_str(), X_OK) == 0) ::execv(sibling.c_str(), args.data());
+    if (::access(sibling.c_str(), X_OK) == 0) {
+      ::execv(sibling.c_str(), args.data());
+      return cannot_run(sibling);
+    }
   }
   ::execvp(tool.c_str(), args.data());
+  // Found but not runnable (not executable, a bad interpreter line): said as
+  // the shell says it (126), not as a missing tool.
+  if (errno != ENOENT && errno != ENOTDIR) return cannot_run(tool);
+  // ENOENT also for a script whose interpreter is missing: the file is there.
+  const int err = errno;
+  if (const char* path = std::getenv("PATH")) {
+    const std::string dirs = path;
+    for (size_t a = 0; a <= dirs.size();) {
+      const size_t b = std::min(dirs.find(':', a), dirs.size());
+      const std::string candidate = (b > a ? dirs.substr(a, b - a) : std::string(".")) + "/" + tool;
+      if (::access(candidate.c_str(), F_OK) == 0) {
+        errno = err;
+        std::fprintf(stderr, "rass: %s: cannot run it: %s (a script whose interpreter is missing?)\n",
+                     rass::printable_message(candidate).c_str(), std::strerror(err));
+        return 126;
+      }
+      a = b + 1;
+    }
+  }
   std::fprintf(stderr, "rass: '%s' is not a rass tool (no %s found); run 'rass --help'\n", rass::printable_message(argv[1]).c_str(),
                rass::printable_message(tool).c_str());
   return 2;

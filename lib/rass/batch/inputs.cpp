@@ -38,9 +38,15 @@ bool is_dir(const std::string& p) {
 
 std::string file_name(const std::string& p) { return fs::path(p).filename().string(); }
 
-// A role's files under `dir`, as (key, path) in path order.
-std::vector<std::pair<std::string, std::string>> list_tree(const InputSpec& spec, const std::string& dir,
-                                                           const Role& role) {
+// One file of a listed folder; `error` for a FIFO, socket or device under
+// an input's name (reading it would block or never end; it was left out
+// without a word).
+struct Listed {
+  std::string key, path, error;
+};
+
+// A role's files under `dir`, in path order.
+std::vector<Listed> list_tree(const InputSpec& spec, const std::string& dir, const Role& role) {
   std::function<bool(const std::string&)> keep;
   if (!role.suffix.empty()) {
     const std::string suf = role.suffix;
@@ -51,10 +57,17 @@ std::vector<std::pair<std::string, std::string>> list_tree(const InputSpec& spec
   } else {
     keep = spec.keep ? spec.keep : std::function<bool(const std::string&)>(has_image_extension);
   }
-  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<Listed> out;
   for (const std::string& p : list_files(dir, keep, spec.skip_dirs)) {
     const std::string rel = spec.match_stem ? file_name(p) : fs::path(p).lexically_relative(dir).string();
-    out.emplace_back(key_of_relative(rel, role.suffix), p);
+    std::error_code ec;
+    const fs::file_status st = fs::status(p, ec);  // links followed
+    const std::string error =
+        !ec && fs::exists(st) && !fs::is_regular_file(st)
+            ? p + ": is not a regular file but a " + (fs::is_fifo(st) ? "FIFO" : fs::is_socket(st) ? "socket" : "device") +
+                  " (in the input folder " + dir + ")"
+            : "";
+    out.push_back({key_of_relative(rel, role.suffix), p, error});
   }
   return out;
 }
@@ -116,7 +129,7 @@ std::vector<Item> from_single_role(const InputSpec& spec) {
     if (in == "-" && !spec.allow_stdin)
       throw_usage("'-' (stdin) reads one " + spec.noun + "; it cannot be part of a batch");
     if (is_dir(in)) {
-      for (auto& [key, p] : list_tree(spec, in, spec.roles[0])) items.push_back({key, {p}, ""});
+      for (auto& [key, p, error] : list_tree(spec, in, spec.roles[0])) items.push_back({key, {p}, error});
     } else {
       items.push_back({in == "-" ? "stdin" : path_stem(in), {in}, ""});  // a missing file is reported when read
     }
@@ -140,7 +153,13 @@ std::vector<Item> from_two_trees(const InputSpec& spec) {
   // Keys of each tree (a duplicate within one tree is a bad item of its own).
   std::vector<Item> items;
   auto index = [&](const std::string& dir, const Role& role, size_t slot, std::map<std::string, std::string>& by_key) {
-    for (auto& [key, p] : list_tree(spec, dir, role)) {
+    for (auto& [key, p, error] : list_tree(spec, dir, role)) {
+      if (!error.empty()) {
+        Item bad{key, {"", ""}, error};
+        bad.paths[slot] = p;
+        items.push_back(std::move(bad));
+        continue;
+      }
       auto [pos, fresh] = by_key.emplace(key, p);
       if (!fresh) {
         Item bad{key, {"", ""}, ""};
@@ -276,14 +295,40 @@ std::vector<Item> collect_items(const InputSpec& spec) {
         it.error = p + ": the file name is not valid UTF-8, so records, manifests and reports cannot name it: rename it";
   }
   // One key, one item: later duplicates are bad items naming the first.
+  // Keys are compared as the files they name: "./c" and "x//y" are "c" and
+  // "x/y" (two items under such keys wrote one output, exit 0).
   std::unordered_map<std::string, size_t> first;
   for (size_t i = 0; i < items.size(); ++i) {
     Item& it = items[i];
     if (!it.error.empty()) continue;
-    auto [pos, fresh] = first.emplace(it.key, i);
+    auto [pos, fresh] = first.emplace(fs::path(it.key).lexically_normal().generic_string(), i);
     if (!fresh)
       it.error = it.name() + ": has the same key '" + it.key + "' as " + items[pos->second].name() +
+                 (it.key == items[pos->second].key ? "" : " ('" + items[pos->second].key + "': the same file)") +
                  " (outputs and pairs are named by key): rename one of them";
+  }
+  // A key's folder that is another item's output file (keys "x" and
+  // "x.png/y": x.png is the first's image and the second's folder) or one of
+  // the run's own files (the lock, a manifest): a failed write after the
+  // work, and which item failed depended on the thread order.
+  for (Item& it : items) {
+    if (!it.error.empty()) continue;
+    const fs::path p = fs::path(it.key).lexically_normal();
+    fs::path folder;
+    for (auto part = p.begin(); it.error.empty() && std::next(part) != p.end(); ++part) {
+      folder /= *part;
+      const std::string name = part->string();
+      if (folder == *part && (name.rfind(".rass-lock", 0) == 0 ||
+                              (name.rfind("manifest", 0) == 0 && fs::path(name).extension() == ".jsonl")))
+        it.error = it.name() + ": key '" + it.key + "' puts its outputs in a folder " + name +
+                   ", the name of a file of the run itself: rename it";
+      if (!folder.has_extension() || !it.error.empty()) continue;
+      const auto other = first.find(fs::path(folder).replace_extension().generic_string());
+      if (other != first.end() && items[other->second].error.empty())
+        it.error = it.name() + ": key '" + it.key + "' puts its outputs in a folder " + folder.generic_string() +
+                   ", the name of an output file of " + items[other->second].name() + " (key '" + other->first +
+                   "'): rename one of them";
+    }
   }
   return items;
 }

@@ -1,5 +1,6 @@
 #include "rass/batch/output_guard.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -143,6 +144,18 @@ void OutputGuard::add_input(const std::string& path) {
   if (stdout_regular_file(&out) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
     throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
                 "): refusing to write over an input");
+  // stderr likewise (`2>> a.png`, `2<> a.png`): its notes and this very
+  // refusal went into the input. The refusal cannot be said there: stderr
+  // is pointed at /dev/null first, and the exit code (2) says it.
+  struct stat err {};
+  if (::fstat(STDERR_FILENO, &err) == 0 && S_ISREG(err.st_mode) && err.st_dev == st.st_dev && err.st_ino == st.st_ino) {
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, STDERR_FILENO);
+      ::close(null);
+    }
+    throw_usage("stderr is one of the inputs: refusing to write over an input");
+  }
 }
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what, bool per_item) const {

@@ -85,7 +85,7 @@ DegradeCli::DegradeCli()
       ->type_name("UINT")
       ->default_str("0");
   a.add_option("--key", key_, "item key of a single input (default: its file stem)");
-  a.add_option("--variants", variants_, "LQ images per HQ image (batch), keyed <key>#v<k>")->default_str("1");
+  a.add_option("--variants", variants_, "LQ images per HQ image (batch, 1 to 10000), keyed <key>#v<k>")->default_str("1");
   with_choices(a.add_option("-f,--format", format_, "output format png, jpeg or pnm (default: from -o, else png)"),
                {"png", "jpeg", "pnm"});
   a.add_option("--png-level", png_level_, "deflate level of PNG outputs, 0-9: 0 stored, 1 fastest, 9 smallest")->default_str("1")->check(integer_range(0, 9));

@@ -10,12 +10,14 @@
 #include <cstring>
 #include <iostream>
 #include <iterator>
+#include <limits>
+#include <set>
 
 #include "rass/core/alloc.hpp"
 #include "rass/core/decimal.hpp"
 #include "rass/core/error.hpp"
-#include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/oom_message.hpp"
 #include "rass/core/signals.hpp"
 #include "rass/core/version.hpp"
 #include "rass/io/image_io.hpp"
@@ -229,8 +231,13 @@ std::string empty_path(const CLI::App& app, const std::vector<std::string>& args
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_items_expected_max() == 0) continue;  // a flag
     const std::string t = o->get_type_name();
-    if (t != "FILE" && t != "DIR" && t != "PATH") continue;
-    if (!on_command_line(app, o, args)) continue;
+    // Positionals are paths (inputs, a model folder) but for a number
+    // (expand-channels' factor): `rass-model sample "$UNSET"` ran the
+    // embedded model, `run ""` looked in /.
+    const bool path = t == "FILE" || t == "DIR" || t == "PATH" ||
+                      (o->get_positional() && t.rfind("INT", 0) != 0 && t.rfind("UINT", 0) != 0 && t != "N");
+    if (!path) continue;
+    if (!o->get_positional() && !on_command_line(app, o, args)) continue;
     for (const std::string& r : o->results())
       if (r.empty()) return o->get_name() + ": expected a path, got an empty value";
   }
@@ -259,6 +266,30 @@ std::string empty_number(const CLI::App& app) {
   }
   for (const CLI::App* sub : app.get_subcommands())
     if (const std::string bad = empty_number(*sub); !bad.empty()) return bad;
+  return "";
+}
+
+// Names and lists whose empty value means nothing (`--key "$UNSET"`,
+// `--stages ''`, `-m psnr,`): read as "not given" or with the empty item
+// skipped, the default ran without a word. Options where "" is a value
+// (--prompt "": the empty prompt) are not here.
+std::string empty_text(const CLI::App& app, const std::vector<std::string>& args) {
+  static const std::set<std::string> names = {"key", "stages", "device", "metrics", "dtype"};
+  for (const CLI::Option* o : app.get_options()) {
+    const std::vector<std::string>& long_names = o->get_lnames();
+    if (o->get_items_expected_max() == 0 || long_names.empty() || !names.count(long_names.front()) ||
+        !on_command_line(app, o, args))
+      continue;
+    const std::string flag = "--" + long_names.front();
+    for (const std::string& r : o->results()) {
+      if (r.find_first_not_of(" \t") == std::string::npos) return flag + ": expected a value, got an empty one";
+      if ((flag == "--metrics" || flag == "--stages") &&
+          (r.front() == ',' || r.back() == ',' || r.find(",,") != std::string::npos))
+        return flag + " " + r + ": an empty item in the list (a stray comma?)";
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands())
+    if (const std::string bad = empty_text(*sub, args); !bad.empty()) return bad;
   return "";
 }
 
@@ -336,7 +367,13 @@ CLI::Validator decimal_value(bool integer) {
         }
         double x = 0;
         bool too_large = false;
-        if (parse_decimal(v, &x, &too_large)) return {};
+        if (parse_decimal(v, &x, &too_large)) {
+          // The networks compute in float32 (and LoRA alphas are stored so):
+          // a larger value failed deep in the work, naming no flag.
+          if (!integer && std::fabs(x) > double(std::numeric_limits<float>::max()))
+            return "out of range: '" + v + "' is past the float32 range (about 3.4e38)";
+          return {};
+        }
         if (too_large) return "out of range: '" + v + "'";
         char* end = nullptr;
         if (integer) (void)std::strtoll(v.c_str(), &end, 0);
@@ -414,6 +451,7 @@ int run_main(ToolCli& cli, int argc, char** argv_in, const std::function<int()>&
   }
   std::string bad_value = empty_number(cli.app());
   if (bad_value.empty()) bad_value = empty_path(cli.app(), args);
+  if (bad_value.empty()) bad_value = empty_text(cli.app(), args);
   if (const std::string bad = bad_value; !bad.empty()) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", prog.c_str(), printable_message(bad).c_str(), prog.c_str());
     return int(ExitCode::usage);

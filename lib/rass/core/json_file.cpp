@@ -6,11 +6,14 @@
 namespace rass {
 
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes, Keys keys) {
-  const auto bytes = read_text_file_bytes(path, max_bytes > 0 ? max_bytes : kMaxJsonFileBytes);
+  return parse_json_file_text(read_text_file_bytes(path, max_bytes > 0 ? max_bytes : kMaxJsonFileBytes), path, keys);
+}
+
+nlohmann::ordered_json parse_json_file_text(const std::vector<uint8_t>& bytes, const std::string& name, Keys keys) {
   try {
     return parse_json_checked<nlohmann::ordered_json>(bytes, keys == Keys::unique);
   } catch (const std::exception& e) {
-    throw_bad_input(path, std::string("invalid JSON: ") + e.what());
+    throw_bad_input(name, std::string("invalid JSON: ") + e.what());
   }
 }
 

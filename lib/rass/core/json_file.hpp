@@ -1,6 +1,7 @@
 // A JSON file (config.json, records, indexes) read whole and parsed; errors
 // name the file (exit code 3).
 #pragma once
+#include <cstdint>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -71,6 +72,9 @@ std::string json_excerpt(const Json& j, size_t max_bytes = 60) {
 constexpr size_t kMaxJsonFileBytes = size_t(64) << 20;
 enum class Keys { last_wins, unique };
 nlohmann::ordered_json read_json_file(const std::string& path, size_t max_bytes = 0, Keys keys = Keys::last_wins);
+// The text of a file already read (`name` in messages), parsed as read_json_file does.
+nlohmann::ordered_json parse_json_file_text(const std::vector<uint8_t>& bytes, const std::string& name,
+                                            Keys keys = Keys::last_wins);
 
 // DEL and the C1 controls (U+0080-U+009F: U+009B is CSI to many
 // terminals) written as \u escapes in JSON text, which nlohmann writes raw;

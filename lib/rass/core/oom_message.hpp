@@ -12,4 +12,9 @@ namespace rass {
 // allocation; otherwise `what` unchanged.
 std::string describe_allocation_failure(const std::string& what);
 
+// The allocator's own line of `what` ("DefaultCPUAllocator: can't allocate
+// memory: you tried to allocate ... bytes. ..."), without the enforce prefix,
+// when it reports a failed allocation; "" otherwise.
+std::string allocation_failure_line(const std::string& what);
+
 }  // namespace rass

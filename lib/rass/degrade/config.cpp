@@ -163,6 +163,8 @@ static void check_weights(const std::vector<double>& w, size_t n, const std::str
     s += v;
   }
   if (!(s > 0)) throw_usage(name + " weights sum to zero");
+  // 1e308,1e308,0 summed to infinity: the draw then took the zero-weight choice.
+  if (!std::isfinite(s)) throw_usage(name + " weights sum past the double range (they are relative: scale them down)");
 }
 static void check_positive(const Range& r, const std::string& name, double max, double min = 0) {
   if (!(r.lo > 0) || r.lo > r.hi) throw_usage(name + " must satisfy 0 < lo <= hi");
@@ -171,7 +173,11 @@ static void check_positive(const Range& r, const std::string& name, double max, 
     std::snprintf(b, sizeof b, ": lo must be at least %g (got %g)", min, r.lo);
     throw_usage(name + b);
   }
-  if (!(r.hi <= max)) throw_usage(name + ": hi must be at most " + std::to_string(max) + " (got " + std::to_string(r.hi) + ")");
+  if (!(r.hi <= max)) {
+    char b[96];  // %g: 1e300 was written out in 300 digits
+    std::snprintf(b, sizeof b, ": hi must be at most %g (got %g)", max, r.hi);
+    throw_usage(name + b);
+  }
 }
 
 void validate(const PipelineConfig& cfg) {

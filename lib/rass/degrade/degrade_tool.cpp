@@ -56,6 +56,10 @@ Image prepare_input(Image img, const std::string& name, const PipelineConfig* cf
   return img;
 }
 
+// A dataset builder's LQ images per HQ image: RealESRGAN-style sets use a
+// handful; past this the plan alone is gigabytes.
+constexpr int kMaxVariants = 10000;
+
 namespace {
 
 constexpr char kProg[] = "rass-degrade";
@@ -290,7 +294,10 @@ static int run_batch(const DegradeJob& job) {
     throw_usage("-o " + job.output + " names an image file, but this run writes a folder of images (" +
                 (job.variants > 1 ? "--variants " + std::to_string(job.variants) : std::string("several inputs")) +
                 "): give a folder");
-  if (job.variants < 1) throw_usage("--variants must be >= 1");
+  // Every item's variants are planned before the first is made: a million
+  // per image grew the memory by gigabytes with no file written.
+  if (job.variants < 1 || job.variants > kMaxVariants)
+    throw_usage("--variants must be 1 to " + std::to_string(kMaxVariants));
   if (!job.key.empty()) throw_usage("--key names the one image of single mode; in batch mode keys come from the inputs");
   const std::string manifest = manifest_path(job);
   if (fs::is_directory(manifest, ec)) throw_usage("--manifest-out " + manifest + " is a directory");

@@ -59,6 +59,8 @@ void walk(const std::string& dir, const std::function<bool(const std::string&)>&
       found.push_back(p);
     } else if (it->is_symlink(ie) && !it->exists(ie) && keep(p)) {
       found.push_back(p);  // a dangling link: listed, so reading it reports the file instead of skipping it silently
+    } else if (keep(p) && it->exists(ie)) {
+      found.push_back(p);  // a FIFO, socket or device under a kept name: listed, for the caller to name it
     }
   }
   if (ec) throw_bad_input(dir, "cannot list directory: " + ec.message());

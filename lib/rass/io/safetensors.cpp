@@ -32,6 +32,16 @@ SafeTensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
   if (size < 8) bad("too short for a safetensors file (" + std::to_string(size) + " bytes)");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  // Another kind of file read as a length gives a nonsense one: said as what it is.
+  if ((n > kMaxHeader || n > size - 8) && (size < 9 || bytes[8] != '{')) {
+    const char* kind = size >= 8 && std::memcmp(bytes, "\x89PNG", 4) == 0                ? "a PNG image"
+                       : size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF ? "a JPEG image"
+                       : size >= 4 && std::memcmp(bytes, "PK\x03\x04", 4) == 0        ? "a ZIP archive (a PyTorch .pth/.bin checkpoint? convert it to safetensors)"
+                       : size >= 2 && bytes[0] == 0x80 && bytes[1] <= 5                 ? "a Python pickle (a PyTorch checkpoint? convert it to safetensors)"
+                       : size >= 4 && std::memcmp(bytes, "GGUF", 4) == 0                ? "a GGUF file"
+                                                                                        : nullptr;
+    if (kind) bad(std::string("is not a safetensors file but ") + kind);
+  }
   if (n > kMaxHeader) bad("header length " + std::to_string(n) + " is larger than the 100 MB limit");
   if (n > size - 8) bad("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes): truncated?");
   if (n < 2 || bytes[8] != '{') bad("header does not start with a JSON object");

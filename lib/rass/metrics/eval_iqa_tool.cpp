@@ -261,7 +261,10 @@ int run_eval_iqa(const IqaJob& job) {
       if (s.nan_count[m])
         std::fprintf(stderr, "%s: %s is NaN for %zu image(s), left out of the mean (see the --json reasons)\n", kProg,
                      columns[m].name.c_str(), s.nan_count[m]);
-    if (s.failed) std::fprintf(stderr, "%s: %zu of %zu input(s) failed\n", kProg, s.failed, items.size());
+    // Bad input (exit 3) and failures (exit 1) said apart, as the other batch tools say them.
+    if (s.failed)
+      std::fprintf(stderr, "%s: %zu of %zu input(s) not scored: %zu bad, %zu failed\n", kProg, s.failed, items.size(),
+                   tally.bad, tally.failed);
   }
   return tally.exit_code();
 }

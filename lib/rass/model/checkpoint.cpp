@@ -183,6 +183,28 @@ std::vector<std::string> index_shards(const std::string& dir, const std::string&
     if (!file_exists(p)) throw_bad_input(index_path, "names shard " + s + ", which is not in " + dir);
     out.push_back(p);
   }
+  // Each shard is read whole (here as by diffusers and transformers): a
+  // tensor in two shards loaded from whichever came last, without a word.
+  // The index and the shards must tell one story.
+  const auto& map = index["weight_map"];
+  std::map<std::string, std::string> holder;  // tensor -> the shard holding it
+  for (const auto& s : shards) {
+    const auto file = SafeTensorsFile::open(dir + "/" + s);  // alive while its tensors are read
+    for (const TensorView& t : file->tensors()) {
+      const auto [it, fresh] = holder.emplace(t.name, s);
+      if (!fresh)
+        throw_bad_input(index_path, "tensor '" + t.name + "' is in two shards, " + it->second + " and " + s +
+                                        " (which one would load is a matter of order)");
+      const auto w = map.find(t.name);
+      if (w != map.end() && w->get<std::string>() != s)
+        throw_bad_input(index_path, "weight_map places '" + t.name + "' in " + w->get<std::string>() + ", but " + s +
+                                        " holds it (a damaged folder?)");
+    }
+  }
+  for (const auto& [key, v] : map.items())
+    if (!holder.count(key))
+      throw_bad_input(index_path, "weight_map places '" + key + "' in " + v.get<std::string>() +
+                                      ", which does not hold it (a damaged folder?)");
   return out;
 }
 }  // namespace

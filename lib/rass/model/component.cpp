@@ -11,6 +11,7 @@
 #include "rass/core/json_file.hpp"
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -20,8 +21,7 @@ namespace fs = std::filesystem;
 namespace rass::model {
 
 namespace {
-std::string kind_of(const std::string& config_path) {
-  const nlohmann::ordered_json j = read_found_json(config_path);
+std::string kind_of(const nlohmann::ordered_json& j, const std::string& config_path) {
   const std::string cls = j.is_object() ? j.value("_class_name", std::string()) : std::string();
   if (cls == "UNet2DConditionModel") return "unet";
   if (cls == "AutoencoderKL") return "vae";
@@ -65,7 +65,10 @@ ComponentFiles find_component(const ComponentSource& src) {
       f.config_path = sibling;
     }
   }
-  f.kind = kind_of(f.config_path);
+  // The config a folder holds is found (a FIFO there would block: refused);
+  // one the user names (--config) is read as given.
+  f.config = src.config.empty() ? read_found_json(f.config_path) : read_json_file(f.config_path);
+  f.kind = kind_of(f.config, f.config_path);
   return f;
 }
 
@@ -73,10 +76,11 @@ LoadedComponent load_component_module(const ComponentSource& src) {
   LoadedComponent c;
   c.files = find_component(src);
   const std::string& cfg = c.files.config_path;
-  if (c.files.kind == "unet") c.module = nn::UNet2DCondition(read_unet_config(cfg)).ptr();
-  else if (c.files.kind == "vae") c.module = nn::AutoencoderKL(read_vae_config(cfg)).ptr();
+  const nlohmann::json j(c.files.config);
+  if (c.files.kind == "unet") c.module = for_config(cfg, [&] { return nn::UNet2DCondition(read_unet_config(j, cfg)).ptr(); });
+  else if (c.files.kind == "vae") c.module = for_config(cfg, [&] { return nn::AutoencoderKL(read_vae_config(j, cfg)).ptr(); });
   else {
-    c.module = nn::ClipTextModel(read_clip_text_config(cfg)).ptr();
+    c.module = for_config(cfg, [&] { return nn::ClipTextModel(read_clip_text_config(j, cfg)).ptr(); });
     c.ignorable = {"text_model.embeddings.position_ids"};  // a buffer older transformers saved
   }
   // Every parameter from some file, nothing unexpected (the checks of load_component).

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 
 #include "rass/io/safetensors.hpp"
@@ -28,6 +29,7 @@ struct ComponentSource {
 struct ComponentFiles {
   std::string kind;         // unet, vae, text_encoder (from the config's class)
   std::string config_path;
+  nlohmann::ordered_json config;  // read once: a config the user names may be a FIFO (`--config <(...)`)
   std::string dir;          // the component folder; "" for a lone file
   std::string model_dir;    // the model folder holding `dir`; "" when not given one
   std::vector<std::string> weights;  // the files diffusers would load

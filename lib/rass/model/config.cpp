@@ -36,8 +36,7 @@ static void require_groups(const std::string& path, int64_t groups, const std::v
   }
 }
 
-nn::VaeConfig read_vae_config(const std::string& path) {
-  const nlohmann::json j = read_json(path);
+nn::VaeConfig read_vae_config(const nlohmann::json& j, const std::string& path) {
   nn::VaeConfig c;
   const JsonFields f(j, path);
   c.in_channels = f.integer("in_channels", c.in_channels);
@@ -86,8 +85,7 @@ static std::vector<int64_t> per_block(const JsonFields& f, const nlohmann::json&
   return list;
 }
 
-nn::UNetConfig read_unet_config(const std::string& path) {
-  const nlohmann::json j = read_json(path);
+nn::UNetConfig read_unet_config(const nlohmann::json& j, const std::string& path) {
   nn::UNetConfig c;
   const JsonFields f(j, path);
   try {
@@ -175,8 +173,7 @@ nn::UNetConfig read_unet_config(const std::string& path) {
   return c;
 }
 
-nn::ClipTextConfig read_clip_text_config(const std::string& path) {
-  const nlohmann::json j = read_json(path);
+nn::ClipTextConfig read_clip_text_config(const nlohmann::json& j, const std::string& path) {
   nn::ClipTextConfig c;
   const JsonFields f(j, path);
   try {
@@ -206,5 +203,9 @@ nn::ClipTextConfig read_clip_text_config(const std::string& path) {
   if (!(c.layer_norm_eps >= 0)) throw_bad_input(path, "layer_norm_eps must not be negative");
   return c;
 }
+
+nn::VaeConfig read_vae_config(const std::string& path) { return read_vae_config(read_json(path), path); }
+nn::UNetConfig read_unet_config(const std::string& path) { return read_unet_config(read_json(path), path); }
+nn::ClipTextConfig read_clip_text_config(const std::string& path) { return read_clip_text_config(read_json(path), path); }
 
 }  // namespace rass::model

@@ -2,6 +2,8 @@
 #pragma once
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -17,5 +19,10 @@ nn::VaeConfig read_vae_config(const std::string& path);
 nn::UNetConfig read_unet_config(const std::string& path);
 // Reads a transformers CLIPTextModel config.json (text_encoder/config.json).
 nn::ClipTextConfig read_clip_text_config(const std::string& path);
+// The same from a file's JSON already read (a FIFO the user names is read
+// once); `path` names it in messages.
+nn::VaeConfig read_vae_config(const nlohmann::json& j, const std::string& path);
+nn::UNetConfig read_unet_config(const nlohmann::json& j, const std::string& path);
+nn::ClipTextConfig read_clip_text_config(const nlohmann::json& j, const std::string& path);
 
 }  // namespace rass::model

@@ -37,7 +37,7 @@ LoraInventory lora_inventory(const SafeTensorsFile& file) {
   std::set<std::string> layouts;
   auto layer = [&](const std::string& path, const std::string& adapter) -> LoraInventory::Layer& {
     auto [it, fresh] = index.emplace(std::make_pair(path, adapter), inv.layers.size());
-    if (fresh) inv.layers.push_back({path, adapter, {}, {}});
+    if (fresh) inv.layers.push_back({path, adapter, {}, {}, {}, {}});
     return inv.layers[it->second];
   };
   for (const TensorView& t : file.tensors()) {
@@ -52,14 +52,17 @@ LoraInventory lora_inventory(const SafeTensorsFile& file) {
       layouts.insert(m[3].matched ? "PEFT (adapter names)" : "PEFT save_pretrained (no adapter names)");
       auto& l = layer(m[1], m[3].matched ? m[3].str() : "default");
       (m[2] == "A" ? l.a_shape : l.b_shape) = t.shape;
+      (m[2] == "A" ? l.a_name : l.b_name) = t.name;
     } else if (std::regex_match(key, m, legacy)) {
       layouts.insert("diffusers legacy (lora.down/lora.up)");
       auto& l = layer(m[1], "default");
       (m[2] == "down" ? l.a_shape : l.b_shape) = t.shape;
+      (m[2] == "down" ? l.a_name : l.b_name) = t.name;
     } else if (std::regex_match(key, m, processor)) {
       layouts.insert("diffusers attention processors");
       auto& l = layer(m[1].str() + "." + (m[2] == "to_out" ? std::string("to_out.0") : m[2].str()), "default");
       (m[3] == "down" ? l.a_shape : l.b_shape) = t.shape;
+      (m[3] == "down" ? l.a_name : l.b_name) = t.name;
     } else if (bl == std::string::npos && std::regex_match(key, m, alpha_key) && t.numel() == 1) {
       layer_alpha[m[1]] = 0;  // read below, once the value is needed
     } else if (bl != std::string::npos || key.find("lora") == std::string::npos) {
@@ -85,8 +88,9 @@ LoraInventory lora_inventory(const SafeTensorsFile& file) {
     if (!parse_decimal(it->second, &meta_alpha)) meta_alpha = 0;
   }
   for (const auto& l : inv.layers) {
-    if (l.a_shape.empty() || l.b_shape.empty())
+    if (l.a_name.empty() || l.b_name.empty())
       throw_bad_input(file.path(), "LoRA for '" + l.path + "' has only one of lora_A / lora_B");
+    check_lora_pair_shapes(file.path(), l.path, l.a_name, l.a_shape, l.b_name, l.b_shape);  // as load_lora refuses
     auto& a = inv.adapters[l.adapter];
     const int64_t r = l.a_shape[0];
     a.ranks.insert(r);

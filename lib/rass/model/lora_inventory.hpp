@@ -19,7 +19,8 @@ namespace rass::model {
 struct LoraInventory {
   struct Layer {
     std::string path, adapter;
-    std::vector<int64_t> a_shape, b_shape;  // empty when the file lacks that half
+    std::vector<int64_t> a_shape, b_shape;
+    std::string a_name, b_name;  // the tensors; empty when the file lacks that half
   };
   struct Adapter {
     std::set<int64_t> ranks;

@@ -45,6 +45,19 @@ torch::Tensor finite_tensor(const TensorView& t, const std::string& file) {
 }
 }  // namespace
 
+void check_lora_pair_shapes(const std::string& file, const std::string& layer, const std::string& a_name,
+                            const std::vector<int64_t>& a_shape, const std::string& b_name,
+                            const std::vector<int64_t>& b_shape) {
+  for (const auto& [name, shape] : {std::pair{&a_name, &a_shape}, std::pair{&b_name, &b_shape}})
+    if (shape->size() < 2)
+      throw_bad_input(file, "LoRA for '" + layer + "': " + *name + " is a " + std::to_string(shape->size()) +
+                                "-d tensor (a matrix or a convolution kernel is expected)");
+  if (a_shape[0] == 0) throw_bad_input(file, "LoRA for '" + layer + "' has rank 0 (" + a_name + " is empty)");
+  if (b_shape[1] != a_shape[0])
+    throw_bad_input(file, "LoRA for '" + layer + "': " + b_name + " has " + std::to_string(b_shape[1]) +
+                              " input columns for the rank " + std::to_string(a_shape[0]) + " of " + a_name);
+}
+
 void detect_lora_layout(const SafeTensorsFile& file, LoraLoadOptions& options) {
   if (options.prefix.empty())
     for (const std::string p : {"unet.", "base_model.model.unet.", "base_model.model."}) {
@@ -146,8 +159,8 @@ LoraLoadReport load_lora(torch::nn::Module& root, const SafeTensorsFile& file, c
     if (it == layers.end()) throw_bad_input(file.path(), "LoRA for '" + path + "': no such LoRA-capable layer in the model");
     if (!pr.a || !pr.b) throw_bad_input(file.path(), "LoRA for '" + path + "' has only one of lora_A / lora_B");
     nn::LoraLayer* layer = it->second;
-    const int64_t r = pr.a->shape.empty() ? 0 : pr.a->shape[0];
-    if (r == 0) throw_bad_input(file.path(), "LoRA for '" + path + "' has rank 0 (lora_A " + pr.a->name + " is empty)");
+    check_lora_pair_shapes(file.path(), path, pr.a->name, pr.a->shape, pr.b->name, pr.b->shape);
+    const int64_t r = pr.a->shape[0];
     if (c10::IntArrayRef(pr.a->shape) != c10::IntArrayRef(layer->a_shape(r)) ||
         c10::IntArrayRef(pr.b->shape) != c10::IntArrayRef(layer->b_shape(r)))
       throw_bad_input(file.path(), "LoRA for '" + path + "': lora_A/lora_B shapes do not fit the layer");

@@ -52,6 +52,15 @@ double peft_config_alpha(const std::string& adapter_config_json);
 // beside a PEFT adapter_model.safetensors when `alpha` is 0.
 void detect_lora_layout(const SafeTensorsFile& file, LoraLoadOptions& options);
 
+// One layer's lora_A / lora_B pair (`layer` as the file names it): both are
+// matrices or convolution kernels (a 0-d or 1-d tensor is refused), lora_A's
+// rank (its first dimension) is at least 1 and is lora_B's second.
+// Error(bad_input) naming `file`. load_lora and the inventory (merge-lora
+// list) both call it, so they refuse the same files.
+void check_lora_pair_shapes(const std::string& file, const std::string& layer, const std::string& a_name,
+                            const std::vector<int64_t>& a_shape, const std::string& b_name,
+                            const std::vector<int64_t>& b_shape);
+
 // One `--lora FILE[:SCALE]` applied to `root` the way every tool applies it:
 // a folder is refused; the file's layout is detected (detect_lora_layout);
 // keys without an adapter name get "lora<index>"; tensors that fit nothing,

@@ -453,7 +453,7 @@ SegHeadChoice choose_seg_head(const MergeLoraJob& a, const std::string& unet_con
     c.head = tiny_head_config();
   } else {
     std::error_code ec;
-    if (!fs::is_regular_file(a.head, ec))
+    if (!fs::exists(a.head, ec) || fs::is_directory(a.head, ec))  // a file or a pipe (`--head <(...)`)
       throw_usage("--head " + a.head + ": expected released, tiny, none or a head-config JSON file");
     const json j = read_json_file(a.head);
     if (!j.is_object()) throw_bad_input(a.head, "is not a JSON object (a Mask2Former head config, the \"head\" of segment.json)");
@@ -603,7 +603,7 @@ int expand_channels(const MergeLoraJob& a) {
   if (f.kind != "unet") throw_bad_input(f.config_path, "expand-channels works on a UNet (UNet2DConditionModel config)");
   if (!f.model_dir.empty())  // linked into -O but for the expanded component (see merge)
     FolderWriter::check_tree(f.model_dir, {fs::path(f.dir).filename().string()});
-  json cfg = read_json_file(f.config_path);
+  json cfg = f.config;
   auto channels = [&](const char* key) -> int64_t {
     if (!cfg.contains(key) || !cfg[key].is_number_integer() || cfg[key].get<int64_t>() < 1)
       throw_bad_input(f.config_path, std::string("no positive integer ") + key);

@@ -263,31 +263,42 @@ void build(const InitJob& a, const std::string& dir) {
 
   // Configs: the preset's, or the files given (validated by this project's
   // readers, copied verbatim so diffusers/transformers read what the user wrote).
+  // A given file is read once: `--unet-config <(...)` is a pipe.
+  struct Placed {
+    nlohmann::json j;
+    std::string name;  // the file as messages name it
+  };
   make_directories(dir + "/unet");
   make_directories(dir + "/vae");
   make_directories(dir + "/text_encoder");
   make_directories(dir + "/scheduler");
-  auto place = [&](const std::string& given, const json& preset, const std::string& to) {
-    if (given.empty()) write_json(to, preset);
-    else write_file_atomic(to, read_text_file_bytes(given, kMaxJsonFileBytes));  // /dev/zero: refused at once
+  auto place = [&](const std::string& given, const json& preset, const std::string& to) -> Placed {
+    if (given.empty()) {
+      write_json(to, preset);
+      return {nlohmann::json(preset), to};
+    }
+    const std::vector<uint8_t> bytes = read_text_file_bytes(given, kMaxJsonFileBytes);  // /dev/zero: refused at once
+    Placed p{nlohmann::json(parse_json_file_text(bytes, given)), given};
+    write_file_atomic(to, bytes);
+    return p;
   };
   const std::string sd = sd_preset_of(a.preset);  // segmentation presets: the SD preset under them
   // tiny4: the tiny SD folder with tiny-seg's 4-level UNet, where the SCR ->
   // init-seg -> RAS chain starts (RAS taps four up blocks).
   const bool four_levels = is_seg_preset(a.preset) || a.preset == "tiny4";
-  place(a.unet_config, four_levels ? seg_unet_preset(a.preset, unet_preset(sd)) : unet_preset(sd),
+  const Placed unet_cfg = place(a.unet_config, four_levels ? seg_unet_preset(a.preset, unet_preset(sd)) : unet_preset(sd),
         dir + "/unet/config.json");
-  place(a.vae_config, vae_preset(sd), dir + "/vae/config.json");
+  const Placed vae_cfg = place(a.vae_config, vae_preset(sd), dir + "/vae/config.json");
   const int64_t te_vocab = sd == "sd21-base" ? std::max<int64_t>(49408, vocab) : vocab;
-  place(a.text_encoder_config, text_encoder_preset(sd, te_vocab, tok.bos(), tok.eos(), tok.pad()),
+  const Placed te_cfg = place(a.text_encoder_config, text_encoder_preset(sd, te_vocab, tok.bos(), tok.eos(), tok.pad()),
         dir + "/text_encoder/config.json");
   write_json(dir + "/scheduler/scheduler_config.json", scheduler_config());
   write_json(dir + "/model_index.json", model_index());
 
-  const std::string te_cfg_src = a.text_encoder_config.empty() ? dir + "/text_encoder/config.json" : a.text_encoder_config;
-  const nn::UNetConfig ucfg = read_unet_config(a.unet_config.empty() ? dir + "/unet/config.json" : a.unet_config);
-  const nn::VaeConfig vcfg = read_vae_config(a.vae_config.empty() ? dir + "/vae/config.json" : a.vae_config);
-  const nn::ClipTextConfig ccfg = read_clip_text_config(te_cfg_src);
+  const std::string& te_cfg_src = te_cfg.name;
+  const nn::UNetConfig ucfg = read_unet_config(unet_cfg.j, unet_cfg.name);
+  const nn::VaeConfig vcfg = read_vae_config(vae_cfg.j, vae_cfg.name);
+  const nn::ClipTextConfig ccfg = read_clip_text_config(te_cfg.j, te_cfg.name);
   if (ccfg.vocab_size < vocab)
     throw_bad_input(te_cfg_src, "vocab_size " + std::to_string(ccfg.vocab_size) + " is smaller than the tokenizer's " +
                                     std::to_string(vocab) + " tokens");
@@ -320,8 +331,7 @@ void build(const InitJob& a, const std::string& dir) {
   {
     torch::manual_seed(a.seed + 2);
     nn::ClipTextModel clip(ccfg);
-    const json te = read_json_file(te_cfg_src);
-    init_clip(*clip, ccfg, te.value("initializer_factor", 1.0));
+    init_clip(*clip, ccfg, te_cfg.j.is_object() ? te_cfg.j.value("initializer_factor", 1.0) : 1.0);
     save_module(*clip, dtype, dir + "/text_encoder/model.safetensors");
     note("text_encoder written");
   }

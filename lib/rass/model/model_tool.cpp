@@ -1,41 +1,45 @@
 #include "rass/model/model_tool.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
-#include <functional>
 #include <filesystem>
-#include <algorithm>
+#include <functional>
 #include <iterator>
 #include <map>
-#include <set>
+#include <memory>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "rass/core/error.hpp"
-#include "rass/core/found_file.hpp"
-#include "rass/core/oom_message.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
+#include "rass/core/oom_message.hpp"
+#include "rass/core/signals.hpp"
 #include "rass/io/npy.hpp"
 #include "rass/io/safetensors.hpp"
 #include "rass/model/checkpoint.hpp"
-#include "rass/model/device.hpp"
 #include "rass/model/config.hpp"
+#include "rass/model/device.hpp"
 #include "rass/model/lora_io.hpp"
 #include "rass/model/model_init.hpp"
 #include "rass/model/run_files.hpp"
 #include "rass/model/sample_tool.hpp"
 #include "rass/model/tensor_npy.hpp"
 #include "rass/nn/clip_text.hpp"
+#include "rass/nn/threads.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
 #include "rass/text/clip_tokenizer.hpp"
-#include "rass/nn/threads.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -430,12 +434,32 @@ int convert(const ModelJob& a, bool quiet) {
     }
     if (parts.empty()) throw_bad_input(a.path, "no tensors under unet., vae. or text_encoder. (not a merged file)");
     check_overflow(overflow, a);
-    for (auto& [comp, out] : parts) {
-      make_directories(a.output + "/" + comp);
-      const std::string name = comp == "text_encoder" ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
-      write_safetensors(a.output + "/" + comp + "/" + name, out, {{"format", "pt"}});
-      if (!quiet) std::fprintf(stderr, "rass-model: wrote %s/%s/%s (configs are not part of a merged file; copy them)\n", printable_message(a.output).c_str(), comp.c_str(), printable_message(name).c_str());
+    // All the components or none: a full disk at the second left the first's
+    // weights, and the rerun was refused for them. Each written file is
+    // removed on a failure or a signal until the last is in place; folders
+    // this run made go too when empty.
+    std::vector<std::string> written, made;
+    std::vector<std::unique_ptr<SignalCleanup>> until_done;
+    try {
+      for (auto& [comp, out] : parts) {
+        const std::string dir = a.output + "/" + comp;
+        for (const std::string& d : {a.output, dir})
+          if (!fs::exists(d, ec)) made.push_back(d);
+        make_directories(dir);
+        const std::string name = comp == "text_encoder" ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+        write_safetensors(dir + "/" + name, out, {{"format", "pt"}});
+        written.push_back(dir + "/" + name);
+        until_done.push_back(std::make_unique<SignalCleanup>(written.back().c_str()));
+      }
+    } catch (...) {
+      for (const std::string& w : written) std::remove(w.c_str());
+      for (auto d = made.rbegin(); d != made.rend(); ++d) ::rmdir(d->c_str());  // only when empty
+      throw;
     }
+    if (!quiet)
+      for (const std::string& w : written)
+        std::fprintf(stderr, "rass-model: wrote %s (configs are not part of a merged file; copy them)\n",
+                     printable_message(w).c_str());
   } else {
     if (fs::is_directory(a.path, ec)) throw_bad_input(a.path, "is a folder; convert takes a .safetensors file (or --merge)");
     auto f = SafeTensorsFile::open(a.path);

@@ -27,6 +27,7 @@
 #include "rass/model/latent_tiles.hpp"
 #include "rass/model/restore_size.hpp"
 #include "rass/model/lora_io.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/attention_maps.hpp"
 #include "rass/nn/group_norm.hpp"
 #include "rass/nn/lora.hpp"
@@ -155,11 +156,11 @@ RestoreModel::RestoreModel(const RestoreModelOptions& opt) : dir(opt.dir), loras
   max_tokens = std::min<int64_t>(77, ccfg.max_position_embeddings);
   vae_factor = int64_t(1) << (vcfg.block_out_channels.size() - 1);
 
-  unet = nn::UNet2DCondition(ucfg);
+  unet = for_config(opt.dir + "/unet/config.json", [&] { return nn::UNet2DCondition(ucfg); });
   load_component(*unet, opt.dir + "/unet");
-  vae = nn::AutoencoderKL(vcfg);
+  vae = for_config(opt.dir + "/vae/config.json", [&] { return nn::AutoencoderKL(vcfg); });
   load_component(*vae, opt.dir + "/vae");
-  text_encoder = nn::ClipTextModel(ccfg);
+  text_encoder = for_config(opt.dir + "/text_encoder/config.json", [&] { return nn::ClipTextModel(ccfg); });
   load_component(*text_encoder, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
   check_finite_parameters(*unet, opt.dir + "/unet");
   check_finite_parameters(*vae, opt.dir + "/vae");

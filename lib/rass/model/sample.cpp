@@ -1,6 +1,7 @@
 #include "rass/model/sample.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -16,6 +17,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/torch_error.hpp"
 
 namespace fs = std::filesystem;
 
@@ -53,11 +55,11 @@ SampleModel load_sample_model(const std::string& dir, const std::string& device,
   m.tokenizer = std::make_shared<text::ClipTokenizer>(text::ClipTokenizer::load(dir + "/tokenizer"));
   m.max_tokens = std::min<int64_t>(77, ccfg.max_position_embeddings);
 
-  m.unet = nn::UNet2DCondition(ucfg);
+  m.unet = for_config(ucfg_path, [&] { return nn::UNet2DCondition(ucfg); });
   load_component(*m.unet, dir + "/unet");
-  m.vae = nn::AutoencoderKL(vcfg);
+  m.vae = for_config(dir + "/vae/config.json", [&] { return nn::AutoencoderKL(vcfg); });
   load_component(*m.vae, dir + "/vae");
-  m.text_encoder = nn::ClipTextModel(ccfg);
+  m.text_encoder = for_config(dir + "/text_encoder/config.json", [&] { return nn::ClipTextModel(ccfg); });
   load_component(*m.text_encoder, dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
   check_finite_parameters(*m.unet, dir + "/unet");
   check_finite_parameters(*m.vae, dir + "/vae");
@@ -125,7 +127,10 @@ SampleResult sample_image(const SampleModel& m, const SampleParams& p, int64_t i
     latents = nn::ddim_step(m.scheduler, p.steps, out, t, latents, p.eta, noise);
     if (!torch::isfinite(latents).all().item<bool>())
       throw_runtime("sample " + std::to_string(index) + ": the latents became non-finite at timestep " + std::to_string(t) +
-                    (m.dtype == torch::kFloat ? " (check the model's weights)" : " (overflow): rerun with --dtype fp32"));
+                    (m.dtype != torch::kFloat ? std::string(" (overflow): rerun with --dtype fp32")
+                     : cfg && std::fabs(p.guidance) > 1000
+                         ? std::string(" (a --guidance this large scales the prediction past what float32 holds)")
+                         : std::string(" (check the model's weights)")));
     if (p.on_step) p.on_step(int64_t(i), latents.to(torch::kCPU));
   }
   SampleResult r;

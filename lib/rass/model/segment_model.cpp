@@ -19,6 +19,7 @@
 #include "rass/model/cpu_tensor_bytes.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/lora_io.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/group_norm.hpp"
 #include "rass/nn/lora.hpp"
 #include "rass/nn/upsample_conv.hpp"
@@ -126,6 +127,9 @@ SegmentFolderConfig read_segment_config(const std::string& dir) {
     c.min_size_test = positive(in, "min_size_test", c.min_size_test, c.path, "input.");
     c.max_size_test = positive(in, "max_size_test", c.max_size_test, c.path, "input.");
     c.size_divisibility = positive(in, "size_divisibility", c.size_divisibility, c.path, "input.");
+    // Released: 32. Each side is padded up to a multiple: 1000000 asked for
+    // terabytes, named as the image's out of memory.
+    if (c.size_divisibility > 1024) throw_bad_input(c.path, "input.size_divisibility must be at most 1024");
   }
   return c;
 }
@@ -187,7 +191,7 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
   max_tokens = std::min<int64_t>(77, ccfg.max_position_embeddings);
   vae_factor = int64_t(1) << (vcfg.block_out_channels.size() - 1);
 
-  unet = nn::UNet2DCondition(ucfg);
+  unet = for_config(unet_dir + "/config.json", [&] { return nn::UNet2DCondition(ucfg); });
   load_component(*unet, unet_dir);
   check_finite_parameters(*unet, unet_dir);
   const std::string lora = opt.dir + "/seg_lora.safetensors";
@@ -198,13 +202,13 @@ SegmentModel::SegmentModel(const SegmentModelOptions& opt) : backbone(opt.backbo
       if (opt.merge_seg_lora) nn::merge_lora(*unet, name);
     }
   }
-  vae = nn::AutoencoderKL(vcfg);
+  vae = for_config(opt.dir + "/vae/config.json", [&] { return nn::AutoencoderKL(vcfg); });
   load_component(*vae, opt.dir + "/vae");
-  text_encoder = nn::ClipTextModel(ccfg);
+  text_encoder = for_config(opt.dir + "/text_encoder/config.json", [&] { return nn::ClipTextModel(ccfg); });
   load_component(*text_encoder, opt.dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
   check_finite_parameters(*vae, opt.dir + "/vae");
   check_finite_parameters(*text_encoder, opt.dir + "/text_encoder");
-  heads = SegHeads(config.projection, config.head);
+  heads = for_config(config.path, [&] { return SegHeads(config.projection, config.head); });
   const std::string weights = opt.dir + "/seg_head.safetensors";
   if (!file_exists(weights)) throw_bad_input(weights, "missing (the projection and head weights)");
   {

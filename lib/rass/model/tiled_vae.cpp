@@ -293,7 +293,11 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
     for (const Span& s : xs) tiles.emplace_back(y, s);
   Rendezvous r(tiles.size());
   std::vector<torch::Tensor> outs(tiles.size());
-  std::vector<std::exception_ptr> errors(tiles.size());
+  // The first failure is the cause; the tiles waiting for it then fail with
+  // "another tile failed" (rethrowing in tile order reported that instead
+  // of an out-of-memory).
+  std::exception_ptr first_error;
+  std::mutex error_lock;
   const bool grad = torch::GradMode::is_enabled();
   const bool inference = c10::InferenceMode::is_enabled();
   // The tile threads queue their work on the caller's stream (a -j worker's
@@ -320,13 +324,15 @@ torch::Tensor run_tiled(const torch::Tensor& x, int64_t tile, int64_t pad, int64
         outs[i] = out.index({Slice(), Slice(), Slice(o(y.core0 - y.in0), o(y.core1 - y.in0)),
                              Slice(o(s.core0 - s.in0), o(s.core1 - s.in0))});
       } catch (...) {
-        errors[i] = std::current_exception();
+        {
+          const std::lock_guard<std::mutex> g(error_lock);
+          if (!first_error) first_error = std::current_exception();
+        }
         r.fail();
       }
     });
   for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  if (first_error) std::rethrow_exception(first_error);
   // Stitch rows of tiles.
   std::vector<torch::Tensor> rows;
   for (size_t yi = 0; yi < ys.size(); ++yi)

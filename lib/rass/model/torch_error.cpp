@@ -32,4 +32,17 @@ void rethrow_naming_input(const std::string& name) {
   }
 }
 
+void rethrow_naming_config(const std::string& config) {
+  const std::string what = "the network it describes does not fit in memory";
+  try {
+    throw;
+  } catch (const c10::Error& c) {
+    const std::string line = allocation_failure_line(c.what_without_backtrace());
+    if (line.empty()) throw;
+    throw Error(ExitCode::runtime, config + ": " + what + " (" + line + "); check its sizes");
+  } catch (const std::bad_alloc&) {
+    throw Error(ExitCode::runtime, config + ": " + what + "; check its sizes");
+  }
+}
+
 }  // namespace rass::model

@@ -26,4 +26,20 @@ decltype(auto) for_input(const std::string& name, F&& f) {
   }
 }
 
+// Called inside a catch block: a failed allocation becomes Error(runtime,
+// "<config>: the network it describes does not fit in memory (...)");
+// anything else is rethrown as it is.
+[[noreturn]] void rethrow_naming_config(const std::string& config);
+
+// f() building a network from the config file `config`: sizes a typo made
+// huge ("block_out_channels": [65536, 65536]) name that file, not the image.
+template <class F>
+decltype(auto) for_config(const std::string& config, F&& f) {
+  try {
+    return f();
+  } catch (...) {
+    rethrow_naming_config(config);
+  }
+}
+
 }  // namespace rass::model

@@ -21,7 +21,9 @@ struct Reader {
 
   // Counts of layers, heads and points build modules before any weight is
   // checked: a config asking for a million layers must fail at once, not
-  // after minutes of allocation.
+  // after minutes of allocation. Widths stop at kMaxWidth, points at 64 and
+  // levels at 16 (the released head: 256 wide, 4 points, 3 levels): a
+  // conv_dim of 1000000 asked for terabytes, then failed as "out of memory".
   void integer(const char* key, int& v, int min, int64_t max = 1'000'000) const {
     if (!j.contains(key)) return;
     const auto& x = j.at(key);
@@ -49,6 +51,8 @@ struct Reader {
   }
 };
 
+constexpr int64_t kMaxWidth = 65536;  // as a diffusers config's widths (model/config.cpp)
+
 bool power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
 void check_divides(const std::string& source, const char* what, int d, const char* of, int v) {
@@ -70,25 +74,25 @@ MaskFormerHeadConfig read_mask_former_head_config(const nlohmann::json& j, const
       throw_bad_input(source, "unknown key '" + item.key() + "' in the head config");
   MaskFormerHeadConfig c;
   const Reader r{j, source};
-  r.integer("num_classes", c.num_classes, 1);
-  r.integer("num_queries", c.num_queries, 1);
-  r.integer("hidden_dim", c.hidden_dim, 2);
+  r.integer("num_classes", c.num_classes, 1, kMaxWidth);
+  r.integer("num_queries", c.num_queries, 1, 100000);
+  r.integer("hidden_dim", c.hidden_dim, 2, kMaxWidth);
   r.integer("nheads", c.nheads, 1, 1024);
-  r.integer("dim_feedforward", c.dim_feedforward, 1);
+  r.integer("dim_feedforward", c.dim_feedforward, 1, kMaxWidth);
   r.integer("dec_layers", c.dec_layers, 1, 100);
   r.boolean("pre_norm", c.pre_norm);
   r.boolean("enforce_input_project", c.enforce_input_project);
-  r.integer("mask_dim", c.mask_dim, 1);
-  r.integer("conv_dim", c.conv_dim, 2);
-  r.integer("norm_groups", c.norm_groups, 1);
-  r.integer("common_stride", c.common_stride, 1);
+  r.integer("mask_dim", c.mask_dim, 1, kMaxWidth);
+  r.integer("conv_dim", c.conv_dim, 2, kMaxWidth);
+  r.integer("norm_groups", c.norm_groups, 1, kMaxWidth);
+  r.integer("common_stride", c.common_stride, 1, 1024);
   r.integer("enc_layers", c.enc_layers, 1, 100);
-  r.integer("enc_dim_feedforward", c.enc_dim_feedforward, 1);
+  r.integer("enc_dim_feedforward", c.enc_dim_feedforward, 1, kMaxWidth);
   r.integer("enc_nheads", c.enc_nheads, 1, 1024);
-  r.integer("enc_n_points", c.enc_n_points, 1);
+  r.integer("enc_n_points", c.enc_n_points, 1, 64);
   r.list("in_channels", c.in_channels);
   r.list("in_strides", c.in_strides);
-  r.integer("deformable_levels", c.deformable_levels, 1);
+  r.integer("deformable_levels", c.deformable_levels, 1, 16);
 
   // Shapes the modules cannot be built from (heads splitting the width, the
   // sine embedding's two halves, GroupNorm groups) are the file's fault.

@@ -324,8 +324,16 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
   canvas.light(x.u(0.6, 1.15), x.u(0, 0.35), x.u(0, 2 * M_PI), x.u(0.8, 1.25));
   s.image = canvas.image(0.012, stream_seed(seed, key, "grain"));
   s.labels = canvas.labels();
+  std::vector<uint64_t> count;
+  s.tags = visible_classes(s.labels, &count);
+  for (Cls c : s.tags) s.pixels.push_back(count[class_label(c)]);
+  s.caption = caption_of(s);
+  return s;
+}
+
+std::vector<Cls> visible_classes(const Image& labels, std::vector<uint64_t>* count_out) {
   std::vector<uint64_t> count(256, 0);
-  for (uint8_t v : s.labels.data) ++count[v];
+  for (uint8_t v : labels.data) ++count[v];
   std::vector<Cls> vis;
   for (Cls c : all_classes())
     if (count[class_label(c)] > 0) vis.push_back(c);
@@ -334,16 +342,16 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
     const uint64_t na = count[class_label(a)], nb = count[class_label(b)];
     return na != nb ? na > nb : class_label(a) < class_label(b);
   });
-  s.tags = vis;
-  for (Cls c : vis) s.pixels.push_back(count[class_label(c)]);
-  s.caption = caption_of(s);
-  return s;
+  if (count_out) *count_out = std::move(count);
+  return vis;
 }
 
-std::string tags_line(const Scene& s) {
+std::string tags_line(const std::vector<Cls>& tags) {
   std::string line;
-  for (Cls c : s.tags) line += (line.empty() ? "" : ", ") + class_name(c);
+  for (Cls c : tags) line += (line.empty() ? "" : ", ") + class_name(c);
   return line;
 }
+
+std::string tags_line(const Scene& s) { return tags_line(s.tags); }
 
 }  // namespace rass::scenes

@@ -39,6 +39,11 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
 
 // "sky, building, road": the tag line rass-caption-map --tags reads.
 std::string tags_line(const Scene& s);
+// The classes a label map shows, largest area first (ties by label value),
+// with each label value's pixel count in `count` (256 entries) if given;
+// and their tags line. --resume checks a kept scene's tags against its label map.
+std::vector<Cls> visible_classes(const Image& labels, std::vector<uint64_t>* count = nullptr);
+std::string tags_line(const std::vector<Cls>& tags);
 
 // Every word a tag line or caption can contain (class names and the caption's
 // own words), sorted: the mini world's tokenizer makes each one token

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rass/batch/inputs.hpp"
+#include "rass/batch/output_guard.hpp"
 #include "rass/batch/output_lock.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/batch/run.hpp"
@@ -77,7 +78,8 @@ bool finished(const ScenesJob& job, const Paths& p, Row& row) {
   try {
     const Image img = read_image(p.image), lab = read_label_image(p.label);
     return img.width == job.scene.width && img.height == job.scene.height && img.channels == 3 &&
-           lab.width == job.scene.width && lab.height == job.scene.height && lab.channels == 1 && lab.depth == 8;
+           lab.width == job.scene.width && lab.height == job.scene.height && lab.channels == 1 && lab.depth == 8 &&
+           row.tags == scenes::tags_line(scenes::visible_classes(lab));  // an edited tags file went into tags.tsv
   } catch (const std::exception&) {
     return false;
   }
@@ -223,6 +225,9 @@ int run_scenes(const ScenesJob& job) {
       const std::string key = scene_key(job.start + i);
       mine.push_back({key, {key}, ""});
     }
+  // A folder that cannot be made or written is a usage error before the
+  // work (exit 2, as in the other batch tools; it was exit 1 at the lock).
+  batch::OutputGuard().check_output_dir(job.output, "-o");
   // Locked before the settings are compared or replaced.
   const auto locks = batch::lock_output_dirs({job.output}, job.shard, kProg);
   for (const char* sub : {"images", "labels", "tags", "captions"}) {

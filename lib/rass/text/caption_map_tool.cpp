@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -216,7 +217,14 @@ std::string process(const CaptionMapJob& job, const Setup& s, const std::string&
   const LabelMap map = read_label_map(path, s.classes.size(), job.reduce_zero_label);
   std::vector<TagMatch> matches;
   if (!tags.empty() && !s.sim) throw_runtime("caption-map: tags without a similarity backend");
-  for (const std::string& t : tags) matches.push_back(match_tag(*s.sim, t, job.threshold));
+  // A tag said again is scored once (a line of 200000 "a" took minutes: a
+  // WordNet comparison per tag, about 0.7 ms).
+  std::unordered_map<std::string, TagMatch> scored;
+  for (const std::string& t : tags) {
+    auto it = scored.find(t);
+    if (it == scored.end()) it = scored.emplace(t, match_tag(*s.sim, t, job.threshold)).first;
+    matches.push_back(it->second);
+  }
   const CaptionMap cm = build_caption_map(map, s.classes, matches, s.style, s.tokenizer.get());
   if (!out.empty()) {
     const PackInfo info{key, path, job.prompt_style, s.sim_name, job.threshold};
