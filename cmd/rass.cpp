@@ -16,8 +16,11 @@
 #include "rass/core/version.hpp"
 
 namespace {
-int cannot_run(const std::string& tool) {
-  std::fprintf(stderr, "rass: %s: cannot run it: %s\n", rass::printable_message(tool).c_str(), std::strerror(errno));
+// Exit 126, as a shell says a command it found cannot run. ENOENT for a
+// file that is there: a script whose interpreter is missing.
+int cannot_run(const std::string& tool, int err) {
+  std::fprintf(stderr, "rass: %s: cannot run it: %s%s\n", rass::printable_message(tool).c_str(), std::strerror(err),
+               err == ENOENT ? " (a script whose interpreter is missing?)" : "");
   return 126;
 }
 }  // namespace
@@ -57,26 +60,21 @@ int main(int argc, char** argv) {
     std::string sibling = dir + "/" + tool;
     if (::access(sibling.c_str(), X_OK) == 0) {
       ::execv(sibling.c_str(), args.data());
-      return cannot_run(sibling);
+      return cannot_run(sibling, errno);
     }
   }
   ::execvp(tool.c_str(), args.data());
   // Found but not runnable (not executable, a bad interpreter line): said as
   // the shell says it (126), not as a missing tool.
-  if (errno != ENOENT && errno != ENOTDIR) return cannot_run(tool);
-  // ENOENT also for a script whose interpreter is missing: the file is there.
   const int err = errno;
+  if (err != ENOENT && err != ENOTDIR) return cannot_run(tool, err);
+  // ENOENT also for a script whose interpreter is missing: the file is there.
   if (const char* path = std::getenv("PATH")) {
     const std::string dirs = path;
     for (size_t a = 0; a <= dirs.size();) {
       const size_t b = std::min(dirs.find(':', a), dirs.size());
       const std::string candidate = (b > a ? dirs.substr(a, b - a) : std::string(".")) + "/" + tool;
-      if (::access(candidate.c_str(), F_OK) == 0) {
-        errno = err;
-        std::fprintf(stderr, "rass: %s: cannot run it: %s (a script whose interpreter is missing?)\n",
-                     rass::printable_message(candidate).c_str(), std::strerror(err));
-        return 126;
-      }
+      if (::access(candidate.c_str(), F_OK) == 0) return cannot_run(candidate, err);
       a = b + 1;
     }
   }

@@ -73,13 +73,21 @@ if [ -x "$B/rass-model" ]; then
   expect_exit 3 "model info on an image" -- "$M" info "$N/restore_lq.png"
   stderr_has "is not a safetensors file but a PNG image" "the kind of file is said"
   expect_exit 0 "merge a folder" -- "$M" convert "$N/sd_tiny" --merge -o "$T/merged.safetensors" -q
-  # A file-size limit (SIGXFSZ, 128 + 25) stops a later component's write
-  # as a full disk would, after the UNet's file is in place.
-  expect_exit 153 "split past a file-size limit" -- \
-    bash -c "ulimit -f 250; exec '$M' convert '$T/merged.safetensors' --split -o '$T/split' -q 2>/dev/null"
-  [ -n "$(find "$T/split" -type f 2>/dev/null)" ] && fail "split: files left after the failure: $(find "$T/split" -type f)"
-  expect_exit 0 "split again" -- "$M" convert "$T/merged.safetensors" --split -o "$T/split" -q
-  [ "$(find "$T/split" -type f | wc -l)" = 3 ] || fail "split: three weight files expected"
+  # A file-size limit that the UNet's file (written first) fits and the
+  # VAE's does not stops the split after one file is in place, as a full
+  # disk would (SIGXFSZ, 153; or EFBIG, exit 1, where the signal is ignored).
+  expect_exit 0 "split" -- "$M" convert "$T/merged.safetensors" --split -o "$T/split0" -q
+  unet_kb=$(( ($(stat -c %s "$T/split0/unet/diffusion_pytorch_model.safetensors") + 1023) / 1024 ))
+  vae_kb=$(( $(stat -c %s "$T/split0/vae/diffusion_pytorch_model.safetensors") / 1024 ))
+  if [ "$vae_kb" -gt "$unet_kb" ]; then
+    expect_exit 0 "split past a file-size limit fails" -- bash -c "ulimit -f $unet_kb; '$M' convert '$T/merged.safetensors' \
+      --split -o '$T/split' -q 2>/dev/null; rc=\$?; [ \$rc = 153 ] || [ \$rc = 1 ]"
+    [ -n "$(find "$T/split" -type f 2>/dev/null)" ] && fail "split: files left after the failure: $(find "$T/split" -type f)"
+    expect_exit 0 "split again" -- "$M" convert "$T/merged.safetensors" --split -o "$T/split" -q
+    [ "$(find "$T/split" -type f | wc -l)" = 3 ] || fail "split: three weight files expected"
+  else
+    echo "skipped: the fixture's VAE file is not larger than its UNet's"
+  fi
 fi
 
 # 5. Shards that disagree with each other or with their index.
@@ -109,6 +117,10 @@ if [ -x "$B/rass-model" ]; then
   stderr_has "/dev/fd/" "the pipe is named"
   expect_exit 0 "merge-lora list --config from a pipe" -- bash -c "'$B/rass-merge-lora' list '$N/sd_tiny_lora.safetensors' \
     --model '$N/sd_tiny/unet/diffusion_pytorch_model.safetensors' --config <(cat '$N/sd_tiny/unet/config.json')"
+  # merge resolves its base twice (its outputs guarded, then loaded): read once.
+  expect_exit 0 "merge-lora merge --config from a pipe" -- bash -c "'$B/rass-merge-lora' merge \
+    --model '$N/sd_tiny/unet/diffusion_pytorch_model.safetensors' --config <(cat '$N/sd_tiny/unet/config.json') \
+    --lora '$N/sd_tiny_lora.safetensors' -o '$T/merged_unet.safetensors' -q"
 fi
 
 # 7. Huge configs and float flags past float32.
@@ -129,6 +141,7 @@ if [ -x "$B/rass-model" ]; then
   expect_exit 2 "--timestep 1e39" -- "$B/rass-model" run "$N/sd_tiny" -c unet --timestep 1e39 -o "$T/e.npy"
   stderr_has "past the float32 range" "the flag and the range are said"
   expect_exit 2 "init-seg --alpha 1e39" -- "$B/rass-merge-lora" init-seg --model "$N/sd_tiny" --no-scr --head tiny -O "$T/is" --alpha 1e39
+  stderr_has "--alpha: out of range: '1e39' is past the float32 range" "the flag is named"
 fi
 if [ -x "$B/rass-segment" ]; then
   rm -rf "$T/ras" && cp -r "$N/ras_tiny" "$T/ras"
@@ -232,10 +245,12 @@ if [ -x "$B/rass-degrade" ] && [ -x "$B/rass-eval-iqa" ]; then
   stderr_has "an empty item in the list" "the stray comma is said"
   expect_exit 2 "-m psnr,,ssim" -- "$B/rass-eval-iqa" -m psnr,,ssim "$I" "$I"
   expect_exit 2 "--device ''" -- "$B/rass-eval-iqa" --device "" -m psnr "$I" "$I"
-  expect_exit 0 "RASS_DEVICE empty is unset" -- env RASS_DEVICE= "$B/rass-eval-iqa" -m psnr "$I" "$I"
   cp "$I" "$T/in.png" && before=$(cksum <"$T/in.png")
   expect_exit 2 "stderr appending to the input" -- bash -c "'$B/rass-degrade' '$T/in.png' -o '$T/o.png' -p blur --severity 1 2>>'$T/in.png'"
   [ "$(cksum <"$T/in.png")" = "$before" ] || fail "the input changed"
+  expect_exit 2 "stdout and stderr appending to the input" -- \
+    bash -c "'$B/rass-degrade' '$T/in.png' -o '$T/o.png' -p blur --severity 1 >>'$T/in.png' 2>&1"
+  [ "$(cksum <"$T/in.png")" = "$before" ] || fail "the input changed (>> in 2>&1)"
 fi
 
 finish

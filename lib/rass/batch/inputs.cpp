@@ -1,10 +1,10 @@
 #include "rass/batch/inputs.hpp"
 
 #include <algorithm>
-
 #include <filesystem>
 #include <iterator>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "rass/core/error.hpp"
@@ -152,12 +152,14 @@ std::vector<Item> from_two_trees(const InputSpec& spec) {
   }
   // Keys of each tree (a duplicate within one tree is a bad item of its own).
   std::vector<Item> items;
+  std::set<std::string> named_bad;  // keys of a FIFO or device: its partner is not reported again as alone
   auto index = [&](const std::string& dir, const Role& role, size_t slot, std::map<std::string, std::string>& by_key) {
     for (auto& [key, p, error] : list_tree(spec, dir, role)) {
       if (!error.empty()) {
         Item bad{key, {"", ""}, error};
         bad.paths[slot] = p;
         items.push_back(std::move(bad));
+        named_bad.insert(key);
         continue;
       }
       auto [pos, fresh] = by_key.emplace(key, p);
@@ -178,12 +180,14 @@ std::vector<Item> from_two_trees(const InputSpec& spec) {
   auto ib = kb.begin();
   while (ia != ka.end() || ib != kb.end()) {
     if (ib == kb.end() || (ia != ka.end() && ia->first < ib->first)) {
-      items.push_back({ia->first, {ia->second, ""},
-                       ia->second + ": no " + rb.name + " with key '" + ia->first + "' in " + b + hint});
+      if (!named_bad.count(ia->first))
+        items.push_back({ia->first, {ia->second, ""},
+                         ia->second + ": no " + rb.name + " with key '" + ia->first + "' in " + b + hint});
       ++ia;
     } else if (ia == ka.end() || ib->first < ia->first) {
-      items.push_back({ib->first, {"", ib->second},
-                       ib->second + ": no " + ra.name + " with key '" + ib->first + "' in " + a + hint});
+      if (!named_bad.count(ib->first))
+        items.push_back({ib->first, {"", ib->second},
+                         ib->second + ": no " + ra.name + " with key '" + ib->first + "' in " + a + hint});
       ++ib;
     } else {
       items.push_back({ia->first, {ia->second, ib->second}, ""});
@@ -310,9 +314,13 @@ std::vector<Item> collect_items(const InputSpec& spec) {
   // A key's folder that is another item's output file (keys "x" and
   // "x.png/y": x.png is the first's image and the second's folder) or one of
   // the run's own files (the lock, a manifest): a failed write after the
-  // work, and which item failed depended on the thread order.
+  // work, and which item failed depended on the thread order. Only for tools
+  // that name files by key (name_room), and only folders under an extension
+  // some tool writes (a folder "a.v2" beside a key "a" is no output of it).
+  static const std::set<std::string> written = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".json",
+                                                ".npy", ".npz", ".h5", ".txt", ".safetensors"};
   for (Item& it : items) {
-    if (!it.error.empty()) continue;
+    if (!it.error.empty() || spec.name_room == 0) continue;
     const fs::path p = fs::path(it.key).lexically_normal();
     fs::path folder;
     for (auto part = p.begin(); it.error.empty() && std::next(part) != p.end(); ++part) {
@@ -322,7 +330,7 @@ std::vector<Item> collect_items(const InputSpec& spec) {
                               (name.rfind("manifest", 0) == 0 && fs::path(name).extension() == ".jsonl")))
         it.error = it.name() + ": key '" + it.key + "' puts its outputs in a folder " + name +
                    ", the name of a file of the run itself: rename it";
-      if (!folder.has_extension() || !it.error.empty()) continue;
+      if (!it.error.empty() || !written.count(path_extension_lower(folder.string()))) continue;
       const auto other = first.find(fs::path(folder).replace_extension().generic_string());
       if (other != first.end() && items[other->second].error.empty())
         it.error = it.name() + ": key '" + it.key + "' puts its outputs in a folder " + folder.generic_string() +

@@ -137,16 +137,10 @@ void OutputGuard::add_input(const std::string& path) {
     return;
   }
   files_.insert({(unsigned long long)st.st_dev, (unsigned long long)st.st_ino});
-  // stdout appending to or opened read-write on an input (`>> a.png`,
-  // `1<> a.png`): whatever the tool writes there (an image, records, a
-  // summary) goes into the input. Checked here, once, for every tool and flag.
-  struct stat out {};
-  if (stdout_regular_file(&out) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
-    throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
-                "): refusing to write over an input");
-  // stderr likewise (`2>> a.png`, `2<> a.png`): its notes and this very
-  // refusal went into the input. The refusal cannot be said there: stderr
-  // is pointed at /dev/null first, and the exit code (2) says it.
+  // stderr on an input (`2>> a.png`, `2<> a.png`, `>> a.png 2>&1`): its
+  // notes and any refusal went into the input. Checked first, so that the
+  // stdout refusal below is not written there either. The refusal cannot be
+  // said: stderr is pointed at /dev/null first, and the exit code (2) says it.
   struct stat err {};
   if (::fstat(STDERR_FILENO, &err) == 0 && S_ISREG(err.st_mode) && err.st_dev == st.st_dev && err.st_ino == st.st_ino) {
     const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -156,6 +150,13 @@ void OutputGuard::add_input(const std::string& path) {
     }
     throw_usage("stderr is one of the inputs: refusing to write over an input");
   }
+  // stdout appending to or opened read-write on an input (`>> a.png`,
+  // `1<> a.png`): whatever the tool writes there (an image, records, a
+  // summary) goes into the input. Checked here, once, for every tool and flag.
+  struct stat out {};
+  if (stdout_regular_file(&out) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
+    throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
+                "): refusing to write over an input");
 }
 
 void OutputGuard::check_output_file(const std::string& path, const std::string& what, bool per_item) const {

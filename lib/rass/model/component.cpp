@@ -1,6 +1,8 @@
 #include "rass/model/component.hpp"
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -21,6 +23,15 @@ namespace fs = std::filesystem;
 namespace rass::model {
 
 namespace {
+const nlohmann::ordered_json& user_config(const std::string& path) {
+  static std::mutex lock;
+  static std::map<std::string, nlohmann::ordered_json> read;
+  const std::lock_guard<std::mutex> g(lock);
+  auto it = read.find(path);
+  if (it == read.end()) it = read.emplace(path, read_json_file(path)).first;
+  return it->second;
+}
+
 std::string kind_of(const nlohmann::ordered_json& j, const std::string& config_path) {
   const std::string cls = j.is_object() ? j.value("_class_name", std::string()) : std::string();
   if (cls == "UNet2DConditionModel") return "unet";
@@ -66,8 +77,10 @@ ComponentFiles find_component(const ComponentSource& src) {
     }
   }
   // The config a folder holds is found (a FIFO there would block: refused);
-  // one the user names (--config) is read as given.
-  f.config = src.config.empty() ? read_found_json(f.config_path) : read_json_file(f.config_path);
+  // one the user names (--config) is read as given, once per run: a tool
+  // resolves its base more than once (guarding its outputs, then loading),
+  // and `--config <(...)` is a pipe.
+  f.config = src.config.empty() ? read_found_json(f.config_path) : user_config(f.config_path);
   f.kind = kind_of(f.config, f.config_path);
   return f;
 }

@@ -20,6 +20,7 @@
 #include "rass/model/config.hpp"
 #include "rass/model/device.hpp"
 #include "rass/model/restore.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/autocast.hpp"
 
 namespace rass::model {
@@ -325,7 +326,7 @@ DreamClearModel::DreamClearModel(const DreamClearModelOptions& opt) {
   const nn::VaeConfig vcfg = read_vae_config(opt.dir + "/vae/config.json");
   if (vcfg.latent_channels != config.dit.in_channels || vcfg.block_out_channels.size() != 4)
     throw_bad_input(opt.dir + "/vae/config.json", "is not an SD VAE with 4 latent channels and 8x downsampling");
-  vae = nn::AutoencoderKL(vcfg);
+  vae = for_config(opt.dir + "/vae/config.json", [&] { return nn::AutoencoderKL(vcfg); });
   load_component(*vae, opt.dir + "/vae");
   check_finite_parameters(*dit, opt.dir + "/dit.safetensors");
   check_finite_parameters(*swinir, opt.dir + "/swinir.safetensors");

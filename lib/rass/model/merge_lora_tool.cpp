@@ -70,8 +70,13 @@ void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& files,
     if (b.path.empty() || !fs::exists(b.path, ec)) continue;  // reported when it is loaded
     g.add_input(b.path);
     g.add_input(b.config);
+    ComponentFiles f;
     try {
-      const ComponentFiles f = find_component(b);
+      f = find_component(b);
+    } catch (const std::exception&) {
+      continue;  // a broken base is reported, naming what is wrong, when it is loaded
+    }
+    {  // outside the try: a refusal here (stderr on an input) is not a broken base
       for (const auto& w : f.weights) g.add_input(w);
       g.add_input(f.config_path);
       g.add_input(f.dir);
@@ -83,8 +88,6 @@ void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& files,
         for (const auto& e : fs::directory_iterator(d.empty() ? fs::path(".") : d, ec))
           if (e.path().filename().string().find(".index.json") != std::string::npos) g.add_input(e.path().string());
       }
-    } catch (const std::exception&) {
-      // A broken base is reported, naming what is wrong, when it is loaded.
     }
   }
   if (!a.output.empty()) g.check_output_file_outside_dirs(a.output, "-o");

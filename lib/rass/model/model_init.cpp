@@ -21,6 +21,7 @@
 #include "rass/model/device.hpp"
 #include "rass/model/model_folder.hpp"
 #include "rass/model/seg_init.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/unet.hpp"
 #include "rass/nn/vae.hpp"
@@ -318,19 +319,19 @@ void build(const InitJob& a, const std::string& dir) {
   // SD 2.1-base UNet: 3.5 GB in fp32).
   {
     torch::manual_seed(a.seed);
-    nn::UNet2DCondition unet(ucfg);
+    nn::UNet2DCondition unet = for_config(unet_cfg.name, [&] { return nn::UNet2DCondition(ucfg); });
     save_module(*unet, dtype, dir + "/unet/diffusion_pytorch_model.safetensors");
     note("unet: " + std::to_string(ucfg.block_out_channels.size()) + " blocks, written");
   }
   {
     torch::manual_seed(a.seed + 1);
-    nn::AutoencoderKL vae(vcfg);
+    nn::AutoencoderKL vae = for_config(vae_cfg.name, [&] { return nn::AutoencoderKL(vcfg); });
     save_module(*vae, dtype, dir + "/vae/diffusion_pytorch_model.safetensors");
     note("vae written");
   }
   {
     torch::manual_seed(a.seed + 2);
-    nn::ClipTextModel clip(ccfg);
+    nn::ClipTextModel clip = for_config(te_cfg.name, [&] { return nn::ClipTextModel(ccfg); });
     init_clip(*clip, ccfg, te_cfg.j.is_object() ? te_cfg.j.value("initializer_factor", 1.0) : 1.0);
     save_module(*clip, dtype, dir + "/text_encoder/model.safetensors");
     note("text_encoder written");

@@ -35,6 +35,7 @@
 #include "rass/model/run_files.hpp"
 #include "rass/model/sample_tool.hpp"
 #include "rass/model/tensor_npy.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/threads.hpp"
 #include "rass/nn/unet.hpp"
@@ -268,7 +269,7 @@ int run(const ModelJob& a, bool quiet) {
     expect_shape(a.sample, x, {-1, cfg.in_channels, -1, -1}, "BCHW");
     expect_shape(a.context, ctx, {-1, -1, cfg.cross_attention_dim}, "BLD");
     same_batch(a.sample, x, a.context, ctx);
-    nn::UNet2DCondition unet(cfg);
+    nn::UNet2DCondition unet = for_config(a.path + "/unet/config.json", [&] { return nn::UNet2DCondition(cfg); });
     load_component(*unet, a.path + "/unet", a.variant);
     apply_loras(*unet, a.loras, quiet);
     unet->eval();
@@ -289,7 +290,7 @@ int run(const ModelJob& a, bool quiet) {
     } else {
       expect_shape(a.sample, x, {-1, cfg.latent_channels, -1, -1}, "BChw");
     }
-    nn::AutoencoderKL vae(cfg);
+    nn::AutoencoderKL vae = for_config(a.path + "/vae/config.json", [&] { return nn::AutoencoderKL(cfg); });
     load_component(*vae, a.path + "/vae", a.variant);
     apply_loras(*vae, a.loras, quiet);
     vae->eval();
@@ -337,7 +338,7 @@ int run(const ModelJob& a, bool quiet) {
     if (lo < 0 || hi >= cfg.vocab_size)
       throw_bad_input(from, "token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the text encoder's vocabulary of " +
                                 std::to_string(cfg.vocab_size) + " (tokenizer and text encoder do not match)");
-    nn::ClipTextModel clip(cfg);
+    nn::ClipTextModel clip = for_config(a.path + "/text_encoder/config.json", [&] { return nn::ClipTextModel(cfg); });
     load_component(*clip, a.path + "/text_encoder", a.variant, {"text_model.embeddings.position_ids"});
     clip->eval();
     clip->to(device, dtype);

@@ -19,6 +19,7 @@
 #include "rass/model/checkpoint.hpp"
 #include "rass/model/config.hpp"
 #include "rass/model/device.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/clip_text.hpp"
 #include "rass/nn/ddpm.hpp"
 #include "rass/text/clip_tokenizer.hpp"
@@ -396,7 +397,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
     alpha_bar = double(sched.alpha_bar(config.timestep));
     // The prompt's embedding, once: the text encoder is not kept.
     context = glesam_prompt_context(opt.dir, config.prompt).to(device, dtype);
-    unet = nn::UNet2DCondition(ucfg);
+    unet = for_config(opt.dir + "/unet/config.json", [&] { return nn::UNet2DCondition(ucfg); });
     load_component(*unet, opt.dir + "/unet");
     check_finite_parameters(*unet, opt.dir + "/unet");
     unet->eval();
@@ -407,7 +408,7 @@ SamModel::SamModel(const SamModelOptions& opt) {
 torch::Tensor glesam_prompt_context(const std::string& dir, const std::string& prompt) {
   const nn::ClipTextConfig ccfg = read_clip_text_config(dir + "/text_encoder/config.json");
   const text::ClipTokenizer tok = text::ClipTokenizer::load(dir + "/tokenizer");
-  nn::ClipTextModel te(ccfg);
+  nn::ClipTextModel te = for_config(dir + "/text_encoder/config.json", [&] { return nn::ClipTextModel(ccfg); });
   load_component(*te, dir + "/text_encoder", "", {"text_model.embeddings.position_ids"});
   check_finite_parameters(*te, dir + "/text_encoder");
   te->eval();

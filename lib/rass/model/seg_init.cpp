@@ -14,6 +14,7 @@
 #include "rass/model/config.hpp"
 #include "rass/model/lora_surgery.hpp"
 #include "rass/model/segment_model.hpp"
+#include "rass/model/torch_error.hpp"
 #include "rass/nn/lora.hpp"
 
 namespace fs = std::filesystem;
@@ -150,7 +151,7 @@ void write_seg_parts(const std::string& dir, const std::string& preset, uint64_t
   make_directories(dir + "/unet");
   write_file_atomic(dir + "/unet/config.json", read_file_bytes(dir + "/unet_plain/config.json"));
   const nn::UNetConfig ucfg = read_unet_config(dir + "/unet/config.json");
-  nn::UNet2DCondition unet(ucfg);
+  nn::UNet2DCondition unet = for_config(dir + "/unet/config.json", [&] { return nn::UNet2DCondition(ucfg); });
   load_component(*unet, dir + "/unet_plain");
   unet->to(torch::kFloat);
   torch::manual_seed(seed + 10);
