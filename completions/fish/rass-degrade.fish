@@ -10,7 +10,7 @@ complete -c rass-degrade -s p -l preset -x -a 'realesrgan-x4 rass lqseg-1 lqseg-
 complete -c rass-degrade -l severity -x -d 'severity 1-5 of a single-degradation preset (blur, noise, jpeg, downsample, motion-blur, defocus-blur, zoom-blur, glass-blur, shot-noise, impulse-noise, speckle-noise, contrast, brightness, saturate, pixelate, elastic, fog, snow, spatter, frost, rain, low-light)'
 complete -c rass-degrade -s s -l seed -x -d 'global seed, 0..2^64-1; with the item key it determines every random draw'
 complete -c rass-degrade -l key -x -d 'item key of a single input (default: its file stem)'
-complete -c rass-degrade -l variants -x -d 'LQ images per HQ image (batch), keyed <key>#v<k>'
+complete -c rass-degrade -l variants -x -d 'LQ images per HQ image (batch, 1 to 10000), keyed <key>#v<k>'
 complete -c rass-degrade -s f -l format -x -a 'png jpeg pnm' -d 'output format png, jpeg or pnm (default: from -o, else png)'
 complete -c rass-degrade -l png-level -x -d 'deflate level of PNG outputs, 0-9: 0 stored, 1 fastest, 9 smallest'
 complete -c rass-degrade -l out-quality -x -d 'quality of JPEG outputs, 1-100'
