@@ -1,5 +1,9 @@
 #include "rass/nn/blocks.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/functional/upsampling.h>
@@ -163,8 +167,27 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input, const torch::Te
   return out;
 }
 
+namespace {
+std::atomic<int64_t> g_scores_budget{int64_t(256) << 20};
+}  // namespace
+
+int64_t attention_scores_budget() { return g_scores_budget.load(); }
+void set_attention_scores_budget(int64_t bytes) { g_scores_budget.store(std::max<int64_t>(1, bytes)); }
+
 torch::Tensor AttentionImpl::attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                             torch::Tensor* probs_out) const {
+  // All queries' scores at once are [b*h, n_q, n_k] floats, quadratic in the
+  // tokens: the VAE's mid-block attention over a whole 25600x128 image (51200
+  // tokens) asked for 10 GB, and as much again for the softmax, and the
+  // kernel killed the tool. Each query's softmax is its own, so the queries
+  // go in chunks whose scores stay within the budget; the rows are the same.
+  const int64_t nq = q.size(1), row_bytes = q.size(0) * k.size(1) * int64_t(sizeof(float));
+  if (!probs_out && nq > 1 && nq * row_bytes > attention_scores_budget()) {
+    const int64_t rows = std::max<int64_t>(1, attention_scores_budget() / row_bytes);
+    std::vector<torch::Tensor> parts;
+    for (int64_t s = 0; s < nq; s += rows) parts.push_back(attention_math(q.slice(1, s, std::min(nq, s + rows)), k, v, nullptr));
+    return torch::cat(parts, 1);
+  }
   const double scale = 1.0 / std::sqrt(double(dim_head));
   const auto dtype = q.scalar_type();
   torch::Tensor scores = upcast_attention ? torch::bmm(q.to(torch::kFloat), k.to(torch::kFloat).transpose(1, 2)) * scale

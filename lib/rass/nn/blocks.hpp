@@ -122,4 +122,10 @@ struct AttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
+// The most bytes of float32 scores the math path (LibTorch 1.13, or captured
+// probabilities) holds at once: above it, without probabilities to return,
+// the queries go in chunks. Default 256 MiB. Tests set a small one.
+int64_t attention_scores_budget();
+void set_attention_scores_budget(int64_t bytes);
+
 }  // namespace rass::nn
