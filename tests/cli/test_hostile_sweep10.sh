@@ -27,6 +27,12 @@
 # 12. rass: a tool found but not runnable was "not a rass tool".
 # 13. Empty values of names and lists (--key '', --stages '', -m psnr,) ran
 #    the default; stderr on an input (2>> in.png) wrote into it.
+# 14. rass-train: --resume-from into another run's folder cut its log and
+#    mixed the checkpoints (exit 0); loop.lr 1e39 by --set failed at the
+#    first step naming nothing; a negative warmup_factor or poly_power ran;
+#    a FIFO as the run's log or id file hung it; -o /dev/stdout trained into
+#    ./-; an export name past 255 bytes failed after the last step; pruning
+#    after a resume past a damaged checkpoint removed the good one.
 . "$(dirname "$0")/lib.sh"
 N=$FIX/nn
 
@@ -251,6 +257,35 @@ if [ -x "$B/rass-degrade" ] && [ -x "$B/rass-eval-iqa" ]; then
   expect_exit 2 "stdout and stderr appending to the input" -- \
     bash -c "'$B/rass-degrade' '$T/in.png' -o '$T/o.png' -p blur --severity 1 >>'$T/in.png' 2>&1"
   [ "$(cksum <"$T/in.png")" = "$before" ] || fail "the input changed (>> in 2>&1)"
+fi
+
+# 14. rass-train.
+if [ -x "$B/rass-train" ]; then
+  R=$B/rass-train
+  expect_exit 0 "train run A" -- "$R" selftest --steps 8 -o "$T/runA" --lr 0.01 -q --threads 1
+  expect_exit 0 "train run B" -- "$R" selftest --steps 3 -o "$T/runB" --lr 0.2 -q --threads 1
+  expect_exit 2 "--resume-from B into A's folder" -- "$R" selftest --steps 5 -o "$T/runA" --lr 0.2 -q --threads 1 \
+    --resume-from "$T/runB/checkpoints/step_3.safetensors"
+  [ "$(wc -l <"$T/runA/log.jsonl")" = 8 ] || fail "run A's log was cut"
+  expect_exit 0 "--resume-from A's own checkpoint" -- "$R" selftest --steps 8 -o "$T/runA" --lr 0.01 -q --threads 1 \
+    --resume-from "$T/runA/checkpoints/step_8.safetensors"
+  expect_exit 2 "--set loop.lr=1e39" -- "$R" selftest --steps 3 --set loop.lr=1e39 -o "$T/r1" -q
+  stderr_has "'loop.lr' = 1e+39 is past the float32 range" "the setting is named"
+  [ -e "$T/r1" ] && fail "a run folder was left"
+  expect_exit 2 "warmup_factor -1" -- "$R" selftest --steps 4 -o "$T/r2" --set loop.warmup_steps=3 --set loop.warmup_factor=-1 -q
+  expect_exit 2 "poly_power -1" -- "$R" selftest --steps 3 -o "$T/r3" --set loop.schedule=poly --set loop.poly_power=-1 -q
+  mkdir -p "$T/f1" "$T/f2" && mkfifo "$T/f1/log.jsonl" "$T/f2/.rass-run-id"
+  expect_exit 3 "a FIFO as the run's log" -- timeout 60 "$R" selftest --steps 2 -o "$T/f1" -q
+  expect_exit 3 "a FIFO as the run's id file" -- timeout 60 "$R" selftest --steps 2 -o "$T/f2" -q
+  expect_exit 2 "-o /dev/stdout" -- bash -c "cd '$T' && '$R' selftest --steps 2 -o /dev/stdout -q"
+  [ -e "$T/-" ] && fail "a run folder named - was made"
+  expect_exit 2 "an export name of 300 bytes" -- "$R" selftest --steps 2 -o "$T/r4" -q \
+    --set "loop.export_dir=$T/$(printf 'a%.0s' $(seq 300))"
+  expect_exit 0 "train with checkpoints" -- "$R" selftest --steps 6 --checkpoint-every 3 -o "$T/d1" -q
+  truncate -s 100 "$T/d1/checkpoints/step_6.safetensors"
+  expect_exit 0 "resume past a damaged checkpoint" -- "$R" selftest --steps 8 -o "$T/d1" --resume -q
+  [ -f "$T/d1/checkpoints/step_3.safetensors" ] || fail "the good checkpoint resumed from was pruned"
+  [ -f "$T/d1/checkpoints/step_6.safetensors.damaged" ] || fail "the damaged checkpoint is not set aside"
 fi
 
 finish

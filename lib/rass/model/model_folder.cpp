@@ -16,6 +16,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -156,6 +157,9 @@ std::string FolderWriter::check_destination(const std::string& dst, Existing exi
 void FolderWriter::set_export_run(const std::string& run) { export_run() = run; }
 
 std::string FolderWriter::export_owner(const std::string& dir) {
+  // Files of this tool's own making, found: a FIFO there blocked the run at
+  // its export, after all the training.
+  require_found_file(path_join(dir, kExportMark), "an export's mark file");
   std::ifstream f(path_join(dir, kExportMark));
   std::string line, run, relative, id;
   while (std::getline(f, line)) {
@@ -171,6 +175,7 @@ std::string FolderWriter::export_owner(const std::string& dir) {
   // caller's to resolve (normalised_path), as the kernel does.
   if (!relative.empty() && !id.empty()) {
     const std::string up = (fs::path(dir) / relative).string();
+    require_found_file(path_join(up, kRunId), "a run's id file");
     std::ifstream idf(path_join(up, kRunId));
     std::string there;
     if (std::getline(idf, there) && there == id) return up;
@@ -286,6 +291,7 @@ void FolderWriter::commit() {
       if (!ec && only_up) {
         // The run's id, made at its first export, travels with its folder.
         const std::string id_file = path_join(export_run(), kRunId);
+        require_found_file(id_file, "a run's id file");
         std::string id;
         std::ifstream idf(id_file);
         if (!std::getline(idf, id) || id.size() != 16) {

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -17,6 +19,7 @@
 #include <torch/torch.h>
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/progress.hpp"
 #include "rass/core/signals.hpp"
@@ -27,6 +30,8 @@
 #include "rass/train/loss_scaler.hpp"
 #include "rass/train/run_dir.hpp"
 #include "rass/train/train_checkpoint.hpp"
+
+namespace fs = std::filesystem;
 
 namespace rass::train {
 
@@ -131,6 +136,17 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.optimizer != "adamw" && c.optimizer != "adam")
     throw_usage("loop.optimizer must be adamw or adam, got '" + c.optimizer + "'");
   if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
+  // The optimizer's state and the model are float32: a larger lr failed at
+  // the first step ("cannot be converted to type float without overflow"),
+  // naming nothing, and left the run folder behind.
+  if (c.lr > double(std::numeric_limits<float>::max()) || c.lr_min > double(std::numeric_limits<float>::max()))
+    throw_usage("loop.lr and loop.lr_min must be within the float32 range (about 3.4e38)");
+  // A negative warmup factor or poly power made the learning rate negative
+  // (gradient ascent) or grow during the run.
+  if (!(c.warmup_factor >= 0 && c.warmup_factor <= 1))
+    throw_usage("loop.warmup_factor must be in [0, 1] (the warmup starts at lr times it), got " + fmt_double(c.warmup_factor));
+  if (!(c.poly_power >= 0) || !std::isfinite(c.poly_power))
+    throw_usage("loop.poly_power must be a finite number >= 0, got " + fmt_double(c.poly_power));
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw_usage("loop.beta1 and loop.beta2 must be in [0, 1)");
   if (!(c.eps > 0) || !std::isfinite(c.eps)) throw_usage("loop.eps must be a finite number > 0");
   if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
@@ -402,13 +418,27 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
           break;
         } catch (const Error& e) {
           if (std::next(it) == all.rend() || checkpoint_damage(it->second).empty()) throw;
+          // Renamed aside (kept for a look, no longer a checkpoint): pruning
+          // counted it as the newest and removed the good one this resumed from.
+          const std::string aside = it->second + ".damaged";
+          if (writer && std::rename(it->second.c_str(), aside.c_str()) != 0)
+            throw_runtime(it->second + ": cannot rename the damaged checkpoint aside: " + std::strerror(errno));
           if (rank == 0)  // a warning: shown with -q too
-            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it\n", e.what());
+            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it (renamed %s)\n",
+                         e.what(), printable_message(aside).c_str());
         }
       }
     }
-    if (from.empty() && !c.resume && writer && !list_checkpoints(ckdir).empty())
-      throw_usage(c.out_dir + " already holds checkpoints of a run: --resume to continue it, or another --out-dir");
+    // --resume-from of another run's checkpoint into a folder holding a run
+    // cut that run's log and mixed the two runs' checkpoints (exit 0); one of
+    // this folder's own checkpoints (an older step) continues its run.
+    std::error_code eq;
+    const fs::path from_dir = fs::path(c.resume_from).parent_path();
+    const bool own = !c.resume_from.empty() && fs::equivalent(from_dir.empty() ? fs::path(".") : from_dir, ckdir, eq);
+    if (!c.resume && !own && writer && !list_checkpoints(ckdir).empty())
+      throw_usage(c.out_dir + " already holds checkpoints of a run: " +
+                  (c.resume_from.empty() ? std::string("--resume to continue it, or another --out-dir")
+                                         : std::string("--resume-from starts a run in a folder of its own: another --out-dir")));
     if (!from.empty()) {
       start = load_state(params, scaler, ck, from, c, world, note);
       s.last_checkpoint = from;
@@ -434,6 +464,8 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     if (writer) {
       make_directories(ckdir);
       log_path = path_join(c.out_dir, "log.jsonl");
+      require_found_file(log_path, "the run's log");  // a FIFO there blocked the run
+      require_found_file(path_join(c.out_dir, ".rass-run-id"), "a run's id file");  // read at the export
       if (start > 0) truncate_log(log_path, start);
       else write_file_atomic(log_path, std::string());
     }

@@ -1,6 +1,8 @@
 #include "rass/train/train_config.hpp"
 
+#include <cmath>
 #include <functional>
+#include <limits>
 
 #include "rass/batch/inputs.hpp"
 #include "rass/core/error.hpp"
@@ -98,6 +100,10 @@ void assign(json& dst, const json& src, const std::string& key, const std::strin
       fail(origin, file, "'" + key + "' must not be negative, got " + src.dump());
   } else if (dst.is_number_float()) {
     if (!src.is_number()) wrong("a number");
+    // Settings are used in float32 (weights, rates, loss weights): a larger
+    // value failed in the work, naming no setting.
+    if (std::fabs(src.get<double>()) > double(std::numeric_limits<float>::max()))
+      fail(origin, file, "'" + key + "' = " + src.dump() + " is past the float32 range (about 3.4e38)");
     dst = src.get<double>();  // an integer given for a float setting stays a float
     return;
   } else if (dst.is_string()) {

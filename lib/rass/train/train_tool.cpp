@@ -71,6 +71,10 @@ int run_train_tool(const TrainJob& job) {
     // folders the stage reads, and an export folder that cannot be one is
     // refused now, not after the last step.
     const std::vector<std::string> inputs = input_directories(config.at(info->name), info->name);
+    // '-' (also -o /dev/stdout) is no folder (a run went into ./-); names past
+    // the system's limits and folders that cannot be made failed after the
+    // last step (exit 1).
+    batch::OutputGuard().check_output_dir(c.out_dir, "loop.out_dir");
     check_output_outside_inputs("loop.out_dir", c.out_dir, inputs);
     std::error_code ec;
     if (std::filesystem::exists(c.out_dir, ec) && !std::filesystem::is_directory(c.out_dir, ec))
@@ -86,6 +90,7 @@ int run_train_tool(const TrainJob& job) {
     check_export_dir(export_dir, c.out_dir, input_directories(config.at(info->name), info->name, /*listed=*/true),
                      input_file_folders(config.at(info->name), info->name));
     check_export_writable(export_dir);
+    batch::OutputGuard().check_output_dir(export_dir, "loop.export_dir");
     // This run's exports name it in their mark: another run does not replace them.
     model::FolderWriter::set_export_run(batch::OutputGuard::normalised_path(c.out_dir));
   }
