@@ -32,7 +32,8 @@
 #    first step naming nothing; a negative warmup_factor or poly_power ran;
 #    a FIFO as the run's log or id file hung it; -o /dev/stdout trained into
 #    ./-; an export name past 255 bytes failed after the last step; pruning
-#    after a resume past a damaged checkpoint removed the good one.
+#    after a resume past a damaged checkpoint removed the good one;
+#    --set loop.threads=01 was refused; loop.device was named --device.
 . "$(dirname "$0")/lib.sh"
 N=$FIX/nn
 
@@ -286,6 +287,9 @@ if [ -x "$B/rass-train" ]; then
   expect_exit 0 "resume past a damaged checkpoint" -- "$R" selftest --steps 8 -o "$T/d1" --resume -q
   [ -f "$T/d1/checkpoints/step_3.safetensors" ] || fail "the good checkpoint resumed from was pruned"
   [ -f "$T/d1/checkpoints/step_6.safetensors.damaged" ] || fail "the damaged checkpoint is not set aside"
+  expect_exit 0 "--set loop.threads=01" -- "$R" selftest --steps 2 -o "$T/r5" --set loop.threads=01 -q
+  expect_exit 2 "--set loop.device=CPU" -- "$R" selftest --steps 2 -o "$T/r6" --set loop.device=CPU -q
+  stderr_has "loop.device CPU" "the setting is named, not a flag never given"
 fi
 
 finish

@@ -28,8 +28,12 @@ std::vector<ImagePair> list_image_pairs(const ImagePairSource& s, const std::str
       // tools' --match-stem flag: here it is the stage's match_stem setting.
       std::string e = it.error;
       const std::string prefix = it.name() + ": ";
-      if (e.rfind(prefix, 0) == 0) e.erase(0, prefix.size());
+      const bool named = e.rfind(prefix, 0) == 0;
+      if (named) e.erase(0, prefix.size());
       for (size_t at; (at = e.find("--match-stem")) != std::string::npos;) e.replace(at, 12, "the match_stem setting");
+      // A manifest row's message names the manifest and line itself (the
+      // item's own name is then "line1", which only repeated it).
+      if (!named) throw Error(ExitCode::bad_input, e);
       throw_bad_input(it.name(), e);
     }
     out.push_back({it.key, it.paths.at(0), it.paths.at(1)});

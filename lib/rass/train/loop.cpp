@@ -253,8 +253,8 @@ int64_t load_state(std::vector<Param>& params, LossScaler& scaler, const TrainCh
     std::string keys;
     for (size_t i = 0; i < diffs.size() && i < 12; ++i) keys += (i ? ", " : "") + diffs[i];
     if (diffs.size() > 12) keys += ", ...";
-    throw_bad_input(from, "checkpoint of another configuration: " + keys +
-                              " differ (only loop.steps, loop.micro_batch, loop.gradient_checkpointing and the output "
+    throw_bad_input(from, "checkpoint of another configuration: " + keys + (diffs.size() == 1 ? " differs" : " differ") +
+                              " (only loop.steps, loop.micro_batch, loop.gradient_checkpointing and the output "
                               "settings may change on --resume)");
   }
   if (ck.step > c.steps)

@@ -152,8 +152,18 @@ void set_config_value(json& config, const std::string& key, const std::string& v
   }
   if (key == "stage") throw_usage(origin + ": 'stage' is the subcommand, not a setting");
   json v;
+  // An integer's leading zeros are dropped, as on every command line
+  // (`--set loop.threads=01`; JSON refuses them).
+  std::string text = value;
+  if ((node->is_number_integer() || node->is_number_unsigned()) && text.size() > 1) {
+    const size_t sign = text[0] == '-' ? 1 : 0;
+    if (text.size() > sign + 1 && text[sign] == '0' && text.find_first_not_of("0123456789", sign) == std::string::npos) {
+      const size_t first = text.find_first_not_of('0', sign);
+      text = text.substr(0, sign) + (first == std::string::npos ? std::string("0") : text.substr(first));
+    }
+  }
   try {
-    v = parse_json_unique_keys<json>(value);
+    v = parse_json_unique_keys<json>(text);
   } catch (const std::exception&) {
     // Plain text for a string setting (--set scr.sd=models/sd21 needs no quotes).
     if (!node->is_string() && !node->is_null())

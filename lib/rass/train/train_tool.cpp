@@ -98,7 +98,15 @@ int run_train_tool(const TrainJob& job) {
   StageEnv env;
   std::string dev = loop.at("device").get<std::string>();
   if (dev == "cuda" && de.world > 1) dev = "cuda:" + std::to_string(de.local_rank);  // one GPU per local process
-  env.device = model::parse_device(dev);
+  try {
+    env.device = model::parse_device(dev);
+  } catch (const Error& e) {
+    // The setting is loop.device (--device is its flag): a config or --set
+    // value was named as a flag never given.
+    std::string m = e.what();
+    if (m.rfind("--device ", 0) == 0) m = "loop.device " + m.substr(9);
+    throw Error(e.code(), m);
+  }
   env.dtype = model::parse_dtype(loop.at("dtype").get<std::string>());
   env.threads = threads_for(loop.at("threads").get<int>());
   env.rank = de.rank;
