@@ -268,6 +268,9 @@ if [ -x "$B/rass-train" ]; then
   expect_exit 2 "--resume-from B into A's folder" -- "$R" selftest --steps 5 -o "$T/runA" --lr 0.2 -q --threads 1 \
     --resume-from "$T/runB/checkpoints/step_3.safetensors"
   [ "$(wc -l <"$T/runA/log.jsonl")" = 8 ] || fail "run A's log was cut"
+  expect_exit 2 "--resume-from B into A's folder with loop.resume set" -- "$R" selftest --steps 5 -o "$T/runA" --lr 0.2 -q \
+    --threads 1 --set loop.resume=true --resume-from "$T/runB/checkpoints/step_3.safetensors"
+  [ "$(wc -l <"$T/runA/log.jsonl")" = 8 ] || fail "run A's log was cut (loop.resume set)"
   expect_exit 0 "--resume-from A's own checkpoint" -- "$R" selftest --steps 8 -o "$T/runA" --lr 0.01 -q --threads 1 \
     --resume-from "$T/runA/checkpoints/step_8.safetensors"
   expect_exit 2 "--set loop.lr=1e39" -- "$R" selftest --steps 3 --set loop.lr=1e39 -o "$T/r1" -q

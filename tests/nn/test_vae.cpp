@@ -62,10 +62,13 @@ TEST_CASE("VAE decode equals diffusers with the attention's queries in chunks") 
   const torch::Tensor z = get(*io, "z");
   const int64_t tokens = z.size(2) * z.size(3);
   REQUIRE(tokens > 3);
-  const int64_t saved = nn::attention_scores_budget();
+  struct Budget {  // restored however the case ends
+    int64_t saved = nn::attention_scores_budget();
+    ~Budget() { nn::set_attention_scores_budget(saved); }
+  } restore_budget;
   nn::set_attention_scores_budget(3 * tokens * int64_t(sizeof(float)) * z.size(0));  // three query rows a chunk
   const torch::Tensor dec = vae->decode(z);
-  nn::set_attention_scores_budget(saved);
+  nn::set_attention_scores_budget(restore_budget.saved);
   CHECK(max_abs(dec, get(*io, "decoded")) < TOL_VAE_DEC);
   CHECK(max_abs(dec, vae->decode(z)) < 1e-6);
 }

@@ -417,15 +417,23 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
           from = it->second;
           break;
         } catch (const Error& e) {
-          if (std::next(it) == all.rend() || checkpoint_damage(it->second).empty()) throw;
-          // Renamed aside (kept for a look, no longer a checkpoint): pruning
-          // counted it as the newest and removed the good one this resumed from.
+          const std::string damage = checkpoint_damage(it->second);
+          if (std::next(it) == all.rend() || damage.empty()) throw;
+          // Damaged contents are renamed aside (kept for a look, no longer a
+          // checkpoint): pruning counted the file as the newest and removed
+          // the good one this run resumed from. A file that could not be
+          // opened or mapped (permissions, I/O, memory) may be good: left.
+          const bool contents = damage.find(": cannot open: ") == std::string::npos &&
+                                damage.find(": cannot map: ") == std::string::npos;
           const std::string aside = it->second + ".damaged";
-          if (writer && std::rename(it->second.c_str(), aside.c_str()) != 0)
-            throw_runtime(it->second + ": cannot rename the damaged checkpoint aside: " + std::strerror(errno));
+          std::string renamed;
+          if (writer && contents) {
+            if (std::rename(it->second.c_str(), aside.c_str()) == 0) renamed = " (renamed " + printable_message(aside) + ")";
+            else renamed = " (it could not be renamed aside: " + std::string(std::strerror(errno)) + ")";
+          }
           if (rank == 0)  // a warning: shown with -q too
-            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it (renamed %s)\n",
-                         e.what(), printable_message(aside).c_str());
+            std::fprintf(stderr, "rass-train: warning: %s; passed over for the checkpoint before it%s\n", e.what(),
+                         renamed.c_str());
         }
       }
     }
@@ -435,10 +443,14 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     std::error_code eq;
     const fs::path from_dir = fs::path(c.resume_from).parent_path();
     const bool own = !c.resume_from.empty() && fs::equivalent(from_dir.empty() ? fs::path(".") : from_dir, ckdir, eq);
-    if (!c.resume && !own && writer && !list_checkpoints(ckdir).empty())
+    // loop.resume set beside --resume-from (a config's "resume": true) does
+    // not make another run's checkpoint this folder's: resume_from is what loads.
+    const bool continues = c.resume_from.empty() ? c.resume : own;
+    if (!continues && writer && !list_checkpoints(ckdir).empty())
       throw_usage(c.out_dir + " already holds checkpoints of a run: " +
                   (c.resume_from.empty() ? std::string("--resume to continue it, or another --out-dir")
-                                         : std::string("--resume-from starts a run in a folder of its own: another --out-dir")));
+                                         : "--resume-from starts a run in a folder of its own: another --out-dir (a "
+                                           "checkpoint of this run kept elsewhere continues it from " + ckdir + ")"));
     if (!from.empty()) {
       start = load_state(params, scaler, ck, from, c, world, note);
       s.last_checkpoint = from;
