@@ -9,6 +9,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/io/image_files.hpp"
 #include "rass/io/manifest.hpp"
 
@@ -58,16 +59,11 @@ std::vector<Listed> list_tree(const InputSpec& spec, const std::string& dir, con
     keep = spec.keep ? spec.keep : std::function<bool(const std::string&)>(has_image_extension);
   }
   std::vector<Listed> out;
-  for (const std::string& p : list_files(dir, keep, spec.skip_dirs)) {
+  std::set<std::string> not_regular;  // told by the listing: no second stat per file
+  for (const std::string& p : list_files(dir, keep, spec.skip_dirs, &not_regular)) {
     const std::string rel = spec.match_stem ? file_name(p) : fs::path(p).lexically_relative(dir).string();
-    std::error_code ec;
-    const fs::file_status st = fs::status(p, ec);  // links followed
-    const std::string error =
-        !ec && fs::exists(st) && !fs::is_regular_file(st)
-            ? p + ": is not a regular file but a " + (fs::is_fifo(st) ? "FIFO" : fs::is_socket(st) ? "socket" : "device") +
-                  " (in the input folder " + dir + ")"
-            : "";
-    out.push_back({key_of_relative(rel, role.suffix), p, error});
+    const std::string why = not_regular.count(p) ? found_file_problem(p, "an input of the folder " + dir) : "";
+    out.push_back({key_of_relative(rel, role.suffix), p, why.empty() ? "" : p + ": " + why});
   }
   return out;
 }

@@ -7,12 +7,16 @@
 
 namespace rass {
 
-void require_found_file(const std::string& path, const std::string& what) {
+std::string found_file_problem(const std::string& path, const std::string& what) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return;
-  throw_bad_input(path, std::string("is not a regular file but a ") +
-                            (S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO" : "device or socket") +
-                            " (" + what + " is expected there)");
+  if (::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return "";
+  return std::string("is not a regular file but a ") +
+         (S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO" : "device or socket") + " (" + what +
+         " is expected there)";
+}
+
+void require_found_file(const std::string& path, const std::string& what) {
+  if (const std::string why = found_file_problem(path, what); !why.empty()) throw_bad_input(path, why);
 }
 
 nlohmann::ordered_json read_found_json(const std::string& path) {

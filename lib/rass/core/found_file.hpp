@@ -13,6 +13,10 @@ namespace rass {
 // (`what`: what was expected there, e.g. "a caption file"). A missing path
 // passes: its reader says so.
 void require_found_file(const std::string& path, const std::string& what);
+// The same as a message without the path ("is not a regular file but a
+// FIFO (... is expected there)"), "" when nothing is wrong: for callers that
+// make a bad item of it rather than throw.
+std::string found_file_problem(const std::string& path, const std::string& what);
 
 // read_json_file (json_file.hpp) after require_found_file(path, "a JSON file").
 nlohmann::ordered_json read_found_json(const std::string& path);

@@ -42,7 +42,7 @@ bool dir_id(const std::string& path, DirId* id) {
 // links), but a directory already entered, by any path, is not entered again:
 // a link loop or two links to one folder list each file once.
 void walk(const std::string& dir, const std::function<bool(const std::string&)>& keep, const std::set<DirId>& skip,
-          std::set<DirId>& seen, std::vector<std::string>& found, bool top) {
+          std::set<DirId>& seen, std::vector<std::string>& found, std::set<std::string>* not_regular, bool top) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec), end;
   if (ec) {
@@ -61,6 +61,7 @@ void walk(const std::string& dir, const std::function<bool(const std::string&)>&
       found.push_back(p);  // a dangling link: listed, so reading it reports the file instead of skipping it silently
     } else if (keep(p) && it->exists(ie)) {
       found.push_back(p);  // a FIFO, socket or device under a kept name: listed, for the caller to name it
+      if (not_regular) not_regular->insert(p);
     }
   }
   if (ec) throw_bad_input(dir, "cannot list directory: " + ec.message());
@@ -74,14 +75,14 @@ void walk(const std::string& dir, const std::function<bool(const std::string&)>&
       throw_bad_input(s, std::string("cannot enter directory (inside an input): ") + std::strerror(errno));
     }
     if (skip.count(id) || !seen.insert(id).second) continue;
-    walk(s, keep, skip, seen, found, false);
+    walk(s, keep, skip, seen, found, not_regular, false);
   }
 }
 
 }  // namespace
 
 std::vector<std::string> list_files(const std::string& dir, const std::function<bool(const std::string&)>& keep,
-                                    const std::vector<std::string>& skip_dirs) {
+                                    const std::vector<std::string>& skip_dirs, std::set<std::string>* not_regular) {
   std::set<DirId> skip, seen;
   for (const std::string& s : skip_dirs) {
     DirId id;
@@ -91,7 +92,7 @@ std::vector<std::string> list_files(const std::string& dir, const std::function<
   if (!dir_id(dir, &root)) throw_bad_input(dir, "cannot list directory: not a readable directory");
   seen.insert(root);
   std::vector<std::string> found;
-  walk(dir, keep, skip, seen, found, true);
+  walk(dir, keep, skip, seen, found, not_regular, true);
   std::sort(found.begin(), found.end());
   return found;
 }

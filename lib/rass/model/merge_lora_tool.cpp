@@ -76,18 +76,17 @@ void guard_outputs(const MergeLoraJob& a, const std::vector<std::string>& files,
     } catch (const std::exception&) {
       continue;  // a broken base is reported, naming what is wrong, when it is loaded
     }
-    {  // outside the try: a refusal here (stderr on an input) is not a broken base
-      for (const auto& w : f.weights) g.add_input(w);
-      g.add_input(f.config_path);
-      g.add_input(f.dir);
-      g.add_input(f.model_dir);
-      for (const auto& w : f.weights) g.add_input(w + ".index.json");
-      if (!f.weights.empty()) {
-        // A sharded base: its index names the shards.
-        const fs::path d = fs::path(f.weights.front()).parent_path();
-        for (const auto& e : fs::directory_iterator(d.empty() ? fs::path(".") : d, ec))
-          if (e.path().filename().string().find(".index.json") != std::string::npos) g.add_input(e.path().string());
-      }
+    // Outside the try: a refusal here (stderr on an input) is not a broken base.
+    for (const auto& w : f.weights) g.add_input(w);
+    g.add_input(f.config_path);
+    g.add_input(f.dir);
+    g.add_input(f.model_dir);
+    for (const auto& w : f.weights) g.add_input(w + ".index.json");
+    if (!f.weights.empty()) {
+      // A sharded base: its index names the shards.
+      const fs::path d = fs::path(f.weights.front()).parent_path();
+      for (const auto& e : fs::directory_iterator(d.empty() ? fs::path(".") : d, ec))
+        if (e.path().filename().string().find(".index.json") != std::string::npos) g.add_input(e.path().string());
     }
   }
   if (!a.output.empty()) g.check_output_file_outside_dirs(a.output, "-o");

@@ -296,18 +296,17 @@ void build(const InitJob& a, const std::string& dir) {
   write_json(dir + "/scheduler/scheduler_config.json", scheduler_config());
   write_json(dir + "/model_index.json", model_index());
 
-  const std::string& te_cfg_src = te_cfg.name;
   const nn::UNetConfig ucfg = read_unet_config(unet_cfg.j, unet_cfg.name);
   const nn::VaeConfig vcfg = read_vae_config(vae_cfg.j, vae_cfg.name);
   const nn::ClipTextConfig ccfg = read_clip_text_config(te_cfg.j, te_cfg.name);
   if (ccfg.vocab_size < vocab)
-    throw_bad_input(te_cfg_src, "vocab_size " + std::to_string(ccfg.vocab_size) + " is smaller than the tokenizer's " +
+    throw_bad_input(te_cfg.name, "vocab_size " + std::to_string(ccfg.vocab_size) + " is smaller than the tokenizer's " +
                                     std::to_string(vocab) + " tokens");
   if (ccfg.max_position_embeddings < 77)
-    throw_bad_input(te_cfg_src, "max_position_embeddings " + std::to_string(ccfg.max_position_embeddings) +
+    throw_bad_input(te_cfg.name, "max_position_embeddings " + std::to_string(ccfg.max_position_embeddings) +
                                     " is under the 77 tokens of a Stable Diffusion prompt");
   if (ucfg.cross_attention_dim != ccfg.hidden_size)
-    throw_bad_input(a.unet_config.empty() ? te_cfg_src : a.unet_config,
+    throw_bad_input(a.unet_config.empty() ? te_cfg.name : a.unet_config,
                     "the UNet's cross_attention_dim " + std::to_string(ucfg.cross_attention_dim) +
                         " differs from the text encoder's hidden_size " + std::to_string(ccfg.hidden_size));
   if (ucfg.in_channels != vcfg.latent_channels || ucfg.out_channels != vcfg.latent_channels)
@@ -332,7 +331,7 @@ void build(const InitJob& a, const std::string& dir) {
   {
     torch::manual_seed(a.seed + 2);
     nn::ClipTextModel clip = for_config(te_cfg.name, [&] { return nn::ClipTextModel(ccfg); });
-    init_clip(*clip, ccfg, te_cfg.j.is_object() ? te_cfg.j.value("initializer_factor", 1.0) : 1.0);
+    init_clip(*clip, ccfg, te_cfg.j.value("initializer_factor", 1.0));  // an object: read_clip_text_config checked
     save_module(*clip, dtype, dir + "/text_encoder/model.safetensors");
     note("text_encoder written");
   }

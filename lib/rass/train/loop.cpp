@@ -10,7 +10,6 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
-#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -136,11 +135,6 @@ void check_loop_config(const LoopConfig& c, int world) {
   if (c.optimizer != "adamw" && c.optimizer != "adam")
     throw_usage("loop.optimizer must be adamw or adam, got '" + c.optimizer + "'");
   if (!(c.lr >= 0) || !std::isfinite(c.lr)) throw_usage("loop.lr must be a finite number >= 0");
-  // The optimizer's state and the model are float32: a larger lr failed at
-  // the first step ("cannot be converted to type float without overflow"),
-  // naming nothing, and left the run folder behind.
-  if (c.lr > double(std::numeric_limits<float>::max()) || c.lr_min > double(std::numeric_limits<float>::max()))
-    throw_usage("loop.lr and loop.lr_min must be within the float32 range (about 3.4e38)");
   // A negative warmup factor or poly power made the learning rate negative
   // (gradient ascent) or grow during the run.
   if (!(c.warmup_factor >= 0 && c.warmup_factor <= 1))
