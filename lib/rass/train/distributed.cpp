@@ -208,6 +208,20 @@ void Distributed::agree(const std::exception_ptr& error) {
 }
 
 void Distributed::allreduce_mean_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) {
+  allreduce_sum_(tensors, bucket_bytes, double(env_.world));
+}
+
+void Distributed::broadcast_from_rank0_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) {
+  if (env_.world == 1) return;
+  if (env_.rank != 0) {
+    torch::NoGradGuard ng;
+    for (const auto& t : tensors)
+      if (t.defined()) t.zero_();
+  }
+  allreduce_sum_(tensors, bucket_bytes, 1.0);
+}
+
+void Distributed::allreduce_sum_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes, double divisor) {
   if (env_.world == 1) return;
   // Buckets: consecutive tensors of one dtype and device, up to bucket_bytes
   // (a tensor larger than that is a bucket of its own).
@@ -241,7 +255,7 @@ void Distributed::allreduce_mean_(const std::vector<torch::Tensor>& tensors, int
   for (size_t i = 0; i < buckets.size(); ++i) {
     waits[i]();
     torch::NoGradGuard ng;
-    flats[i][0].div_(double(env_.world));
+    if (divisor != 1.0) flats[i][0].div_(divisor);
     int64_t off = 0;
     for (auto& p : buckets[i].parts) {
       p.copy_(flats[i][0].narrow(0, off, p.numel()).view(p.sizes()));
@@ -250,7 +264,7 @@ void Distributed::allreduce_mean_(const std::vector<torch::Tensor>& tensors, int
   }
 }
 
-void Distributed::check_same(const std::string& what, const std::string& value) {
+void Distributed::check_same(const std::string& what, const std::string& value, const std::string& hint) {
   if (env_.world == 1) return;
   std::ostringstream h;
   h << std::hex << fnv1a64(value) << ":" << value.size();
@@ -268,8 +282,7 @@ void Distributed::check_same(const std::string& what, const std::string& value) 
   if (!differ.empty()) {
     std::string ranks;
     for (int r : differ) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-    throw_usage("the " + what + " of rank(s) " + ranks + " differs from rank 0's: every process must be started "
-                "with the same configuration");
+    throw_usage("the " + what + " of rank(s) " + ranks + " differs from rank 0's: " + hint);
   }
 }
 

@@ -66,8 +66,14 @@ class Distributed {
   void allreduce_mean_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes);
   // Every process must pass the same `value` (e.g. the merged configuration):
   // its hash goes through the store; a process that differs from rank 0 makes
-  // every process throw Error(usage) naming `what` and the ranks that differ.
-  void check_same(const std::string& what, const std::string& value);
+  // every process throw Error(usage) naming `what` and the ranks that differ,
+  // followed by `hint` (what the user must do).
+  void check_same(const std::string& what, const std::string& value,
+                  const std::string& hint = "every process must be started with the same configuration");
+  // Replaces every tensor by rank 0's (as DistributedDataParallel does with
+  // the module's state at its construction): an all-reduce of rank 0's values
+  // and zeros elsewhere, exact for finite values. Undefined tensors are skipped.
+  void broadcast_from_rank0_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes);
   void barrier();
   // Call with what this process caught before the first step (nullptr when
   // nothing failed): if any process failed, every process throws -- its own
@@ -78,6 +84,8 @@ class Distributed {
  private:
   struct Impl;
   explicit Distributed(DistEnv env);
+  // Sums every tensor over processes in place, then divides it by `divisor`.
+  void allreduce_sum_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes, double divisor);
   DistEnv env_;
   std::unique_ptr<Impl> impl_;
 };

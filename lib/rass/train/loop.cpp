@@ -481,6 +481,27 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   try {
     if (dist) dist->agree(early);  // throws in every process when one failed
     else if (early) std::rethrow_exception(early);
+    if (dist && world > 1) {
+      // Each process found its own checkpoint: with node-local folders (or a
+      // checkpoint written between two listings) they could resume at
+      // different steps, run different step counts and leave the last ones
+      // waiting in a collective.
+      int64_t adam_steps = 0;
+      for (const Param& q : params) adam_steps += q.step;
+      dist->check_same("step this process resumes from (here " + std::to_string(start) + ")",
+                       std::to_string(start) + " " + std::to_string(adam_steps) + " " + std::to_string(scaler.scale()) +
+                           " " + std::to_string(scaler.growth_tracker()),
+                       "every process must resume from the same checkpoint (the same --resume-from, or -o on a file "
+                       "system every process sees)");
+      // And from the same state: start weights read on each node (or a
+      // checkpoint of another run at the same step) could differ, and the
+      // processes would average gradients of different models. Rank 0's
+      // state is everyone's, as DistributedDataParallel does.
+      std::vector<torch::Tensor> state;
+      for (const Param& q : params)
+        for (const torch::Tensor* t : {&q.p, &q.ema, &q.exp_avg, &q.exp_avg_sq}) state.push_back(*t);
+      dist->broadcast_from_rank0_(state, c.bucket_mb << 20);
+    }
   } catch (...) {
     if (lock) lock->abandon();
     throw;

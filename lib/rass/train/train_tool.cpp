@@ -66,7 +66,11 @@ int run_train_tool(const TrainJob& job) {
   check_loop_config(c, de.world);
   // The tool always writes a run (an empty out_dir would train and keep nothing).
   if (c.out_dir.empty()) throw_usage("loop.out_dir is empty: give the run's output directory with -o DIR");
-  {
+  // A failure in one process before the first step stops every process at
+  // the rendezvous's agreement (below), not after the others waited
+  // loop.timeout_s for it.
+  std::exception_ptr early;
+  if (de.rank == 0) try {  // the other processes write nothing
     // Checked before any process joins or trains: outputs never go into the
     // folders the stage reads, and an export folder that cannot be one is
     // refused now, not after the last step.
@@ -91,9 +95,11 @@ int run_train_tool(const TrainJob& job) {
                      input_file_folders(config.at(info->name), info->name));
     check_export_writable(export_dir);
     batch::OutputGuard().check_output_dir(export_dir, "loop.export_dir");
-    // This run's exports name it in their mark: another run does not replace them.
-    model::FolderWriter::set_export_run(batch::OutputGuard::normalised_path(c.out_dir));
+  } catch (...) {
+    early = std::current_exception();
   }
+  // This run's exports name it in their mark: another run does not replace them.
+  model::FolderWriter::set_export_run(batch::OutputGuard::normalised_path(c.out_dir));
 
   StageEnv env;
   std::string dev = loop.at("device").get<std::string>();
@@ -130,7 +136,13 @@ int run_train_tool(const TrainJob& job) {
   // (an initialisation without a keyed generator) follows the run's seed, so
   // two fresh runs of one config start from the same weights.
   torch::manual_seed(c.seed);
-  auto stage = info->make(config.at(info->name), env);
+  std::unique_ptr<Stage> stage;
+  if (!early) try {
+      stage = info->make(config.at(info->name), env);  // reads the data and start weights: may fail in one process
+    } catch (...) {
+      early = std::current_exception();
+    }
+  dist->agree(early);  // rethrows this process's error, or says that another one stopped
   const TrainSummary s = run_training(*stage, c, dist.get());
 
   if (de.rank != 0) return 0;
