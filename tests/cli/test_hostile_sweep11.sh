@@ -6,6 +6,9 @@
 #    processes whose start state differed trained on.
 # 2. rass-train: a process that failed before the rendezvous (rank 0's
 #    output checks) left the others waiting loop.timeout_s.
+# 3. rass-train: a step that failed in rank 1 (a damaged sample) ended
+#    rank 0 with Gloo's "Connection reset by peer" (exit 1) and no
+#    checkpoint of the steps done.
 . "$(dirname "$0")/lib.sh"
 R=$B/rass-train
 
@@ -78,4 +81,21 @@ grep -qF "not a directory" "$T/r0.err" || fail "rank 0's message: $(head -c 300 
 grep -qF "another process stopped" "$T/r1.err" || fail "rank 1's message: $(head -c 300 "$T/r1.err")"
 [ $(( $(date +%s) - start )) -le 40 ] || fail "rank 1 took $(( $(date +%s) - start )) s to stop"
 [ -e "$T/f/out" ] && fail "rank 1 made its own -o folder"
+
+# 3. Item 3 fails in rank 1 at step 5 (selftest.bad_item): both stop with
+#    its message and exit 3, rank 0 keeps steps 0..4; once "mended", the
+#    --resume ends where an unbroken run does.
+mkdir -p "$T/h"
+two_ranks "$T/h" "$T/h" selftest -o run --steps 12 --threads 1 --set selftest.bad_item=3 --set loop.timeout_s=60 -q
+[ "$c0" -eq 3 ] && [ "$c1" -eq 3 ] && ok "a damaged sample in rank 1: both exit 3" ||
+  fail "a damaged sample in rank 1: exits $c0 and $c1; $(head -c 300 "$T/r0.err") / $(head -c 300 "$T/r1.err")"
+grep -qF "another process failed at step 5: rank 1: selftest item 3" "$T/r0.err" || fail "rank 0's message: $(head -c 300 "$T/r0.err")"
+grep -qF "steps 0..4 are kept in run/checkpoints/step_5.safetensors" "$T/r0.err" || fail "rank 0 names no checkpoint"
+[ -s "$T/h/run/checkpoints/step_5.safetensors" ] || fail "no checkpoint of the steps done: $(ls "$T/h/run/checkpoints")"
+two_ranks "$T/h" "$T/h" selftest -o run --steps 12 --threads 1 --resume --set loop.timeout_s=60 -q
+[ "$c0" -eq 0 ] && [ "$c1" -eq 0 ] || fail "the --resume: exits $c0 and $c1; $(head -c 300 "$T/r0.err")"
+mkdir -p "$T/i"
+two_ranks "$T/i" "$T/i" selftest -o run --steps 12 --threads 1 --set loop.timeout_s=60 -q
+cmp -s "$T/h/run/final/selftest.safetensors" "$T/i/run/final/selftest.safetensors" &&
+  ok "the resumed run equals an unbroken one" || fail "the resumed run differs from an unbroken one"
 finish

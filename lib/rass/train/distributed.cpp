@@ -157,6 +157,9 @@ std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, const torch::
   if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
     auto opts = c10d::ProcessGroupNCCL::Options::create();
+    // loop.timeout_s bounds a collective too: NCCL notices a peer that ended
+    // (a failed step) only when it runs out.
+    opts->timeout = timeout;
     auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(d->impl_->store, env.rank, env.world, opts);
     d->impl_->allreduce = allreduce_of(pg);
 #else
@@ -190,8 +193,13 @@ std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, const torch::
 std::vector<double> Distributed::allreduce_sum(const std::vector<double>& xs) {
   if (env_.world == 1 || xs.empty()) return xs;
   std::vector<at::Tensor> t{torch::tensor(xs, torch::kDouble).to(impl_->device)};
-  impl_->allreduce(t)();
-  t[0] = t[0].cpu();
+  try {
+    impl_->allreduce(t)();
+    t[0] = t[0].cpu();
+  } catch (...) {
+    collective_failed_ = true;
+    throw;
+  }
   return std::vector<double>(t[0].data_ptr<double>(), t[0].data_ptr<double>() + xs.size());
 }
 
@@ -225,10 +233,6 @@ void Distributed::allreduce_sum_(const std::vector<torch::Tensor>& tensors, int6
   if (env_.world == 1) return;
   // Buckets: consecutive tensors of one dtype and device, up to bucket_bytes
   // (a tensor larger than that is a bucket of its own).
-  struct Bucket {
-    std::vector<torch::Tensor> parts;
-    int64_t bytes = 0;
-  };
   std::vector<Bucket> buckets;
   std::map<std::pair<int, std::string>, size_t> open;  // (dtype, device) -> bucket being filled
   for (const auto& t : tensors) {
@@ -244,6 +248,15 @@ void Distributed::allreduce_sum_(const std::vector<torch::Tensor>& tensors, int6
     buckets[it->second].parts.push_back(t);
     buckets[it->second].bytes += b;
   }
+  try {
+    allreduce_buckets(buckets, divisor);
+  } catch (...) {
+    collective_failed_ = true;
+    throw;
+  }
+}
+
+void Distributed::allreduce_buckets(std::vector<Bucket>& buckets, double divisor) {
   std::vector<std::vector<at::Tensor>> flats(buckets.size());
   std::vector<std::function<void()>> waits;
   for (size_t i = 0; i < buckets.size(); ++i) {
@@ -262,6 +275,37 @@ void Distributed::allreduce_sum_(const std::vector<torch::Tensor>& tensors, int6
       off += p.numel();
     }
   }
+}
+
+void Distributed::tell_failure(int code, const std::string& message) {
+  if (env_.world == 1) return;
+  const std::string v = std::to_string(code) + "\t" + message;
+  try {
+    impl_->store->set("rass/failed/" + std::to_string(env_.rank), std::vector<uint8_t>(v.begin(), v.end()));
+  } catch (...) {
+    // The store is gone (rank 0 ended): the others learn of it as a failed collective.
+  }
+}
+
+std::pair<int, std::string> Distributed::peer_failure() {
+  if (env_.world == 1) return {0, ""};
+  try {
+    for (int r = 0; r < env_.world; ++r) {
+      const std::string key = "rass/failed/" + std::to_string(r);
+      if (r == env_.rank || !impl_->store->check({key})) continue;
+      const auto b = impl_->store->get(key);
+      const std::string v(b.begin(), b.end());
+      const size_t tab = v.find('\t');
+      int code = int(ExitCode::runtime);
+      try {
+        code = std::stoi(v.substr(0, tab));
+      } catch (const std::exception&) {
+      }
+      return {code, "rank " + std::to_string(r) + ": " + (tab == std::string::npos ? v : v.substr(tab + 1))};
+    }
+  } catch (...) {
+  }
+  return {0, ""};
 }
 
 void Distributed::check_same(const std::string& what, const std::string& value, const std::string& hint) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -75,6 +76,15 @@ class Distributed {
   // and zeros elsewhere, exact for finite values. Undefined tensors are skipped.
   void broadcast_from_rank0_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes);
   void barrier();
+  // A process that fails inside a step leaves the others in a collective,
+  // which fails when its connections close. Before it ends it tells the
+  // store why (`code`: its exit code); the others, whose collective failed
+  // (collective_failed), read it with peer_failure: "" when no process told
+  // (or the store, which rank 0 holds, is gone), else "rank R: message" and
+  // that process's code.
+  void tell_failure(int code, const std::string& message);
+  std::pair<int, std::string> peer_failure();
+  bool collective_failed() const { return collective_failed_; }
   // Call with what this process caught before the first step (nullptr when
   // nothing failed): if any process failed, every process throws -- its own
   // error, or Error(runtime) saying that another process stopped -- so no
@@ -86,8 +96,15 @@ class Distributed {
   explicit Distributed(DistEnv env);
   // Sums every tensor over processes in place, then divides it by `divisor`.
   void allreduce_sum_(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes, double divisor);
+  // Consecutive tensors of one dtype and device, flattened into one all-reduce.
+  struct Bucket {
+    std::vector<torch::Tensor> parts;
+    int64_t bytes = 0;
+  };
+  void allreduce_buckets(std::vector<Bucket>& buckets, double divisor);
   DistEnv env_;
   std::unique_ptr<Impl> impl_;
+  bool collective_failed_ = false;
 };
 
 }  // namespace rass::train

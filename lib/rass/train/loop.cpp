@@ -64,7 +64,9 @@ const std::set<std::string>& resume_free_keys() {
       "loop.micro_batch", "loop.gradient_checkpointing",
       // Whether the data is read once before the first step changes no weight.
       "ras.check_labels", "sam-decoder.check_data", "sinsr.check_data",
-      "resshift.check_data", "sam-enhancer.check_data"};
+      "resshift.check_data", "sam-enhancer.check_data",
+      // The rehearsed damaged sample, "mended" for the --resume.
+      "selftest.bad_item"};
   return k;
 }
 
@@ -520,6 +522,44 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     checkpoint_step = steps_done;
   };
 
+  // A step that fails in one of several processes: that process tells the
+  // store why before it ends; the others, whose collective then fails, stop
+  // with its message and exit code, and rank 0 keeps the steps done (their
+  // weights are as the step found them: updates follow the collectives).
+  auto step_failed = [&](const std::exception_ptr& e, int64_t step, const torch::Tensor& rng_before) {
+    if (!dist || world == 1) std::rethrow_exception(e);
+    if (!dist->collective_failed()) {  // this process's own failure
+      try {
+        std::rethrow_exception(e);
+      } catch (const Error& err) {
+        dist->tell_failure(err.exit_code(), err.what());
+      } catch (const c10::Error& err) {
+        dist->tell_failure(int(ExitCode::runtime), err.what_without_backtrace());
+      } catch (const std::exception& err) {
+        dist->tell_failure(int(ExitCode::runtime), err.what());
+      } catch (...) {
+        dist->tell_failure(int(ExitCode::runtime), "an unknown error");
+      }
+      std::rethrow_exception(e);
+    }
+    const auto [code, peer] = dist->peer_failure();
+    if (peer.empty()) std::rethrow_exception(e);
+    std::string kept;
+    if (writer && step > checkpoint_step) {
+      try {
+        write_checkpoint(step, rng_before, /*prune=*/false);
+        kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
+               (code == int(ExitCode::bad_input) ? ": mend the data and --resume" : "");
+      } catch (const std::exception& w) {
+        kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
+      }
+    } else if (!s.last_checkpoint.empty()) {
+      kept = "; the last checkpoint is " + s.last_checkpoint;
+    }
+    throw Error(ExitCode(code >= 1 && code <= 3 ? code : 1), "another process failed at step " + std::to_string(step) +
+                                                                   ": " + peer + kept);
+  };
+
   // From here a SIGINT, SIGTERM or SIGUSR1 (a batch system's notice before
   // its time limit) ends the run after the step in progress, with a
   // checkpoint for --resume; a second one ends it at once (signals.hpp).
@@ -562,48 +602,52 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     // ResShift's trainer accumulates its microbatches.
     StepLoss l;
     const float scale_used = scaler.scale();
-    for (int64_t part = 0; part < parts; ++part) {
-      ctx.local_batch = micro;
-      ctx.sample_offset = int64_t(rank) * local + part * micro;
-      StepLoss m;
-      {
-        const nn::AutocastScope autocast(amp, amp_type);
-        try {
-          m = stage.compute_loss(ctx);
-        } catch (const Error& e) {
-          std::string kept;
-          if (writer && step > checkpoint_step) {
-            try {
-              write_checkpoint(step, rng_before, /*prune=*/false);
-              kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
-                     ": mend the data and --resume";
-            } catch (const std::exception& w) {
-              kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
+    try {
+      for (int64_t part = 0; part < parts; ++part) {
+        ctx.local_batch = micro;
+        ctx.sample_offset = int64_t(rank) * local + part * micro;
+        StepLoss m;
+        {
+          const nn::AutocastScope autocast(amp, amp_type);
+          try {
+            m = stage.compute_loss(ctx);
+          } catch (const Error& e) {
+            std::string kept;
+            if (writer && step > checkpoint_step) {
+              try {
+                write_checkpoint(step, rng_before, /*prune=*/false);
+                kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
+                       ": mend the data and --resume";
+              } catch (const std::exception& w) {
+                kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
+              }
+            } else if (!s.last_checkpoint.empty()) {
+              kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
             }
-          } else if (!s.last_checkpoint.empty()) {
-            kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
+            throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
           }
-          throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
         }
-      }
-      if (!m.loss.defined() || m.loss.numel() != 1 || !m.loss.requires_grad())
-        throw_runtime(stage.name() + ": the stage's loss at step " + std::to_string(step) +
-                      " is not a scalar with a gradient");
-      scaler.scale_loss(parts > 1 ? m.loss / double(parts) : m.loss).backward();
-      // The log's numbers: the mean of the micro-batches' loss and terms.
-      // (on the loss's device: one synchronisation per step, below)
-      const torch::Tensor mean_part = m.loss.detach().to(torch::kDouble).reshape({}) / double(parts);
-      l.loss = l.loss.defined() ? l.loss + mean_part : mean_part;
-      if (part == 0) {
-        for (auto& t : m.terms) l.terms.emplace_back(t.first, t.second / double(parts));
-      } else {
-        for (size_t i = 0; i < m.terms.size() || i < l.terms.size(); ++i) {
-          if (i >= m.terms.size() || i >= l.terms.size() || m.terms[i].first != l.terms[i].first)
-            throw_runtime(stage.name() + ": its micro-batches of step " + std::to_string(step) + " logged different terms");
-          l.terms[i].second += m.terms[i].second / double(parts);
+        if (!m.loss.defined() || m.loss.numel() != 1 || !m.loss.requires_grad())
+          throw_runtime(stage.name() + ": the stage's loss at step " + std::to_string(step) +
+                        " is not a scalar with a gradient");
+        scaler.scale_loss(parts > 1 ? m.loss / double(parts) : m.loss).backward();
+        // The log's numbers: the mean of the micro-batches' loss and terms.
+        // (on the loss's device: one synchronisation per step, below)
+        const torch::Tensor mean_part = m.loss.detach().to(torch::kDouble).reshape({}) / double(parts);
+        l.loss = l.loss.defined() ? l.loss + mean_part : mean_part;
+        if (part == 0) {
+          for (auto& t : m.terms) l.terms.emplace_back(t.first, t.second / double(parts));
+        } else {
+          for (size_t i = 0; i < m.terms.size() || i < l.terms.size(); ++i) {
+            if (i >= m.terms.size() || i >= l.terms.size() || m.terms[i].first != l.terms[i].first)
+              throw_runtime(stage.name() + ": its micro-batches of step " + std::to_string(step) + " logged different terms");
+            l.terms[i].second += m.terms[i].second / double(parts);
+          }
         }
+        l.images += m.images;
       }
-      l.images += m.images;
+    } catch (...) {
+      step_failed(std::current_exception(), step, rng_before);
     }
 
     // Every process all-reduces the same tensors in the same order: a
@@ -613,7 +657,11 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       if (!q.p.grad().defined()) q.p.mutable_grad() = torch::zeros_like(q.p);
       grads.push_back(q.p.grad());
     }
-    if (dist) dist->allreduce_mean_(grads, c.bucket_mb << 20);
+    if (dist) try {
+        dist->allreduce_mean_(grads, c.bucket_mb << 20);
+      } catch (...) {
+        step_failed(std::current_exception(), step, rng_before);
+      }
     // As GradScaler.unscale_ before clipping: of the all-reduced gradients,
     // so every process finds the same non-finite ones and skips alike.
     scaler.unscale(grads);
@@ -629,7 +677,11 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     nums.push_back(local_stop ? 1.0 : 0.0);
     nums.push_back(double(local_stop));
     nums.push_back(double(local_stop) * local_stop);
-    if (dist) nums = dist->allreduce_sum(nums);
+    if (dist) try {
+        nums = dist->allreduce_sum(nums);
+      } catch (...) {
+        step_failed(std::current_exception(), step, rng_before);
+      }
     const double stopped_processes = nums[nums.size() - 3], sig_sum = nums[nums.size() - 2], sig_sq = nums.back();
     const bool stop_now = stopped_processes > 0;
     const bool one_signal = stop_now && std::abs(sig_sum * sig_sum - stopped_processes * sig_sq) < 0.5;

@@ -27,6 +27,7 @@ class SelftestStage : public Stage {
         inputs_(s.at("inputs").get<int64_t>()),
         outputs_(s.at("outputs").get<int64_t>()),
         noise_(s.at("noise").get<double>()),
+        bad_item_(s.at("bad_item").get<int64_t>()),
         order_(size_t(s.at("items").get<int64_t>()), env.seed) {
     const int64_t items = s.at("items").get<int64_t>();
     Rng truth(env.seed, "selftest", "truth");
@@ -52,6 +53,9 @@ class SelftestStage : public Stage {
     for (int64_t k = 0; k < ctx.local_batch; ++k) {
       const int64_t g = ctx.sample_offset + k;
       const int64_t item = int64_t(order_.item(ctx.step, ctx.global_batch, g));
+      if (item == bad_item_)
+        throw_bad_input("selftest item " + std::to_string(item),
+                        "a damaged sample (selftest.bad_item: what a damaged data file does to a run)");
       Rng r(env_.seed, "step " + std::to_string(ctx.step) + " sample " + std::to_string(g), "noise");
       x[k].copy_(x_[item]);
       y[k].copy_(torch::mv(a_, x_[item]) + bstar_ + noise_ * normal_tensor(r, {outputs_}));
@@ -81,6 +85,7 @@ class SelftestStage : public Stage {
   StageEnv env_;
   int64_t inputs_, outputs_;
   double noise_;
+  int64_t bad_item_;
   DataOrder order_;
   torch::Tensor a_, bstar_, x_, w_, b_;
 };
@@ -92,7 +97,8 @@ StageInfo selftest_stage_info() {
   i.name = "selftest";
   i.summary = "a small linear model on generated data: checks a launch (processes, checkpoints, --resume) without data or weights";
   i.defaults = [] {
-    return nlohmann::ordered_json{{"inputs", 16}, {"outputs", 4}, {"items", 64}, {"noise", 0.1}, {"init_seed", uint64_t{1}}};
+    return nlohmann::ordered_json{{"inputs", 16}, {"outputs", 4}, {"items", 64}, {"noise", 0.1}, {"init_seed", uint64_t{1}},
+                                  {"bad_item", -1}};
   };
   i.loop_defaults = [] {
     return nlohmann::ordered_json{{"steps", 100}, {"batch", 8}, {"lr", 0.05}, {"weight_decay", 0.0}, {"checkpoint_every", 50}};
@@ -102,6 +108,8 @@ StageInfo selftest_stage_info() {
       if (s.at(k).get<int64_t>() <= 0 || s.at(k).get<int64_t>() > (1 << 20))
         throw_usage(std::string("selftest.") + k + " must be in 1..1048576");
     if (!(s.at("noise").get<double>() >= 0)) throw_usage("selftest.noise must be >= 0");
+    if (s.at("bad_item").get<int64_t>() < -1 || s.at("bad_item").get<int64_t>() >= s.at("items").get<int64_t>())
+      throw_usage("selftest.bad_item must be -1 (none) or an item in 0..selftest.items-1");
     return std::make_unique<SelftestStage>(s, env);
   };
   return i;
