@@ -9,8 +9,22 @@
 # 3. rass-train: a step that failed in rank 1 (a damaged sample) ended
 #    rank 0 with Gloo's "Connection reset by peer" (exit 1) and no
 #    checkpoint of the steps done.
+# 4. rass-scenes --resume kept an edited caption file and put its text in
+#    the manifest.
 . "$(dirname "$0")/lib.sh"
 R=$B/rass-train
+
+# 4. (first: the 2-process checks may skip the rest)
+"$B/rass-scenes" -n 3 -o "$T/sc" -s 0 --size 64 -q || fail "scenes: the first run"
+cp "$T/sc/captions/scene_000001.txt" "$T/cap1" && echo "a photo of junk" >"$T/sc/captions/scene_000001.txt"
+expect_exit 0 "scenes --resume after a caption file was edited" -- "$B/rass-scenes" -n 3 -o "$T/sc" -s 0 --size 64 -q --resume
+cmp -s "$T/sc/captions/scene_000001.txt" "$T/cap1" || fail "scenes: the edited caption file is kept"
+grep -q junk "$T/sc/manifest.jsonl" && fail "scenes: the edited caption went into the manifest"
+for k in mixed street landscape room; do
+  "$B/rass-scenes" -n 6 -o "$T/k-$k" -s 3 --size 64 --kind $k -q &&
+    "$B/rass-scenes" -n 6 -o "$T/k-$k" -s 3 --size 64 --kind $k --resume --json -q >"$T/k.json" &&
+    grep -qF '"written":0' "$T/k.json" || fail "scenes --kind $k: unedited scenes were made again: $(cat "$T/k.json")"
+done
 
 # two_ranks DIR0 DIR1 ARGS...: rank 0 runs in DIR0, rank 1 in DIR1 (the same
 # relative -o names two folders, as node-local disks do); sets c0, c1.

@@ -265,25 +265,25 @@ void room(Ctx& x) {
   if (x.chance(0.5)) x.canvas.shade(ellipse({x.u(0, W), x.u(0, H)}, W * 0.5, H * 0.5), x.u(1.1, 1.3), W * 0.4);
 }
 
-std::string caption_of(const Scene& s) {
+}  // namespace
+
+std::string caption_of(Kind kind, const std::vector<Cls>& tags) {
   std::string phrase;
-  auto has = [&](Cls c) { return std::find(s.tags.begin(), s.tags.end(), c) != s.tags.end(); };
-  switch (s.kind) {
+  auto has = [&](Cls c) { return std::find(tags.begin(), tags.end(), c) != tags.end(); };
+  switch (kind) {
     case Kind::street: phrase = "a city street"; break;
     case Kind::landscape: phrase = has(Cls::water) ? "a lake landscape" : has(Cls::mountain) ? "a mountain landscape" : "a meadow"; break;
     case Kind::room: phrase = "a room"; break;
     case Kind::mixed: phrase = "a scene"; break;
   }
   std::string text = "a photo of " + phrase + " with ";
-  const size_t n = std::min<size_t>(s.tags.size(), 6);
+  const size_t n = std::min<size_t>(tags.size(), 6);
   for (size_t i = 0; i < n; ++i) {
     if (i > 0) text += i + 1 == n ? " and " : ", ";
-    text += class_name(s.tags[i]);
+    text += class_name(tags[i]);
   }
   return text;
 }
-
-}  // namespace
 
 std::vector<std::string> scene_words() {
   // caption_of's fixed words; keep in step with it (tests/scenes checks that
@@ -327,7 +327,7 @@ Scene generate_scene(uint64_t seed, const std::string& key, const SceneOptions& 
   std::vector<uint64_t> count;
   s.tags = visible_classes(s.labels, &count);
   for (Cls c : s.tags) s.pixels.push_back(count[class_label(c)]);
-  s.caption = caption_of(s);
+  s.caption = caption_of(s.kind, s.tags);
   return s;
 }
 

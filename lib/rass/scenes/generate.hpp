@@ -44,6 +44,9 @@ std::string tags_line(const Scene& s);
 // and their tags line. --resume checks a kept scene's tags against its label map.
 std::vector<Cls> visible_classes(const Image& labels, std::vector<uint64_t>* count = nullptr);
 std::string tags_line(const std::vector<Cls>& tags);
+// A scene's caption from its family (one drawn: not `mixed`) and tags;
+// --resume checks a kept scene's caption with it.
+std::string caption_of(Kind kind, const std::vector<Cls>& tags);
 
 // Every word a tag line or caption can contain (class names and the caption's
 // own words), sorted: the mini world's tokenizer makes each one token

@@ -77,9 +77,16 @@ bool finished(const ScenesJob& job, const Paths& p, Row& row) {
   row.tags = std::move(*tags);
   try {
     const Image img = read_image(p.image), lab = read_label_image(p.label);
-    return img.width == job.scene.width && img.height == job.scene.height && img.channels == 3 &&
-           lab.width == job.scene.width && lab.height == job.scene.height && lab.channels == 1 && lab.depth == 8 &&
-           row.tags == scenes::tags_line(scenes::visible_classes(lab));  // an edited tags file went into tags.tsv
+    if (img.width != job.scene.width || img.height != job.scene.height || img.channels != 3 ||
+        lab.width != job.scene.width || lab.height != job.scene.height || lab.channels != 1 || lab.depth != 8)
+      return false;
+    // Edited tags or caption files went into tags.tsv and the manifest.
+    const std::vector<scenes::Cls> visible = scenes::visible_classes(lab);
+    if (row.tags != scenes::tags_line(visible)) return false;
+    for (scenes::Kind k : {scenes::Kind::street, scenes::Kind::landscape, scenes::Kind::room})
+      if ((job.scene.kind == scenes::Kind::mixed || job.scene.kind == k) && row.caption == scenes::caption_of(k, visible))
+        return true;
+    return false;
   } catch (const std::exception&) {
     return false;
   }
