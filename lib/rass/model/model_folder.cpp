@@ -42,6 +42,12 @@ constexpr char kExportMark[] = ".rass-export";
 // In a training run's folder: the run's random id, named by its exports' marks.
 constexpr char kRunId[] = ".rass-run-id";
 
+}  // namespace
+
+const char* FolderWriter::run_id_file() { return kRunId; }
+
+namespace {
+
 // set_export_run's value (one training run per process).
 std::string& export_run() {
   static std::string run;

@@ -41,6 +41,8 @@ class FolderWriter {
   // still owns its export, while an export moved on its own stays the
   // first run's.
   static std::string export_owner(const std::string& dir);
+  // The run's id file's name in its folder (".rass-run-id").
+  static const char* run_id_file();
   ~FolderWriter();  // removes the temporary folder unless committed
   FolderWriter(const FolderWriter&) = delete;
   FolderWriter& operator=(const FolderWriter&) = delete;

@@ -22,6 +22,7 @@
 #include "rass/core/json_file.hpp"
 #include "rass/core/progress.hpp"
 #include "rass/core/signals.hpp"
+#include "rass/model/model_folder.hpp"
 #include "rass/model/peak_memory.hpp"
 #include "rass/train/adam.hpp"
 #include "rass/nn/autocast.hpp"
@@ -473,7 +474,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       make_directories(ckdir);
       log_path = path_join(c.out_dir, "log.jsonl");
       require_found_file(log_path, "the run's log");  // a FIFO there blocked the run
-      require_found_file(path_join(c.out_dir, ".rass-run-id"), "a run's id file");  // read at the export
+      require_found_file(path_join(c.out_dir, model::FolderWriter::run_id_file()), "a run's id file");  // read at the export
       if (start > 0) truncate_log(log_path, start);
       else write_file_atomic(log_path, std::string());
     }
