@@ -11,8 +11,139 @@
 #    checkpoint of the steps done.
 # 4. rass-scenes --resume kept an edited caption file and put its text in
 #    the manifest.
+# 5. A run of one input (-o FILE) wrote into a folder a batch run held
+#    (both exit 0, the batch's --resume then took the file for its own).
+# 6. A batch run that failed after making -O new/x/y left new/x.
+# 7. rass-dreamclear took --cfg with --null-caption and --tile-overlap with
+#    --tile 0 (neither changes anything); its record's caption was "null"
+#    for --null-caption, as for a caption file named null.
+# 8. -o FILE: a non-finite result did not name the input; -j 1000000 ran
+#    the whole batch at once; rass-samsr named a --steps never given and
+#    called kappa 1e300 not positive; its --sam took an HQ-SAM folder's HQ
+#    token (masks other than SAM's).
+# 9. stderr or stdout truncated onto a new file in a model folder
+#    (2> model/run.log) was refused, silently (exit 2).
+# 10. A FIFO as a tokenizer file the tool finds (T5's spiece.model, a
+#    GleSAM folder's vocab.json) hung the run.
+# 11. rass-sam: weights that overflow gave an empty mask with exit 0 and a
+#    record of nulls.
 . "$(dirname "$0")/lib.sh"
 R=$B/rass-train
+N=$FIX/nn
+DG=$B/rass-degrade
+SR=$B/rass-samsr
+LQ=$N/samsr_lq.png
+
+# 5. A lock held as a batch holds it (flock(1) stands in for the batch).
+mkdir -p "$T/lk/out/sub"
+if command -v flock >/dev/null; then
+  # until_released: what a holder runs (flock(1) waits for it, then unlocks).
+  until_released=(sh -c 'while [ ! -e "$1" ]; do sleep 0.05; done' sh "$T/release")
+  : >"$T/lk/out/.rass-lock"
+  flock -x "$T/lk/out/.rass-lock" "${until_released[@]}" &
+  holder=$!
+  sleep 0.3
+  expect_exit 2 "-o into a folder a batch holds" -- "$DG" "$LQ" -o "$T/lk/out/sub/x.png" -p blur --severity 1 -q
+  stderr_has "a batch run is writing the folder" "the refusal says why"
+  [ -e "$T/lk/out/sub/x.png" ] && fail "the refused run wrote its output"
+  expect_exit 2 "rass-samsr -o into a folder a batch holds" -- "$SR" -m "$N/samsr_tiny" --noise gaussian "$LQ" -o "$T/lk/out/y.png" -q
+  touch "$T/release"; wait $holder; rm "$T/release"
+  # A shard's lock: the whole-set lock is shared then.
+  : >"$T/lk/out/.rass-lock.0-of-2"
+  flock -s "$T/lk/out/.rass-lock" flock -x "$T/lk/out/.rass-lock.0-of-2" "${until_released[@]}" &
+  holder=$!
+  sleep 0.3
+  expect_exit 2 "-o into a folder a shard holds" -- "$DG" "$LQ" -o "$T/lk/out/x.png" -p blur --severity 1 -q
+  touch "$T/release"; wait $holder; rm "$T/release"
+  expect_exit 0 "-o into a folder whose batch has ended" -- "$DG" "$LQ" -o "$T/lk/out/x.png" -p blur --severity 1 -q
+  # While a run of one input writes, a batch on the folder is refused.
+  # (its input comes late through a pipe: the run holds the folder meanwhile)
+  mkdir -p "$T/lk/in" && cp "$LQ" "$T/lk/in/"
+  (sleep 2; cat "$LQ") | "$DG" - -o "$T/lk/out/z.png" -p blur --severity 1 -q &
+  one=$!
+  sleep 0.7
+  expect_exit 2 "a batch beside a run of one input" -- "$DG" "$T/lk/in" -o "$T/lk/out/" -p blur --severity 1 -q
+  stderr_has "another run is writing this output folder" "the refusal says why"
+  wait $one || fail "the run of one input failed"
+  [ -s "$T/lk/out/z.png" ] || fail "the run of one input wrote nothing"
+fi
+
+# 6. A batch whose model fails to load after its -O folders were made.
+mkdir -p "$T/badm" "$T/one" && echo '{"architecture": "resshift"}' >"$T/badm/samsr.json" && cp "$LQ" "$T/one/a.png"
+(cd "$T" && "$SR" -m badm one -O nfa/x/y -q 2>/dev/null)
+[ -e "$T/nfa" ] && fail "a failed batch left $(find "$T/nfa" | tr '\n' ' ')"
+
+# 7. rass-dreamclear's flags that change nothing.
+DC=$B/rass-dreamclear
+expect_exit 2 "--cfg with --null-caption" -- "$DC" -m "$N/dreamclear_tiny" --null-caption --cfg 2 "$N/dreamclear_lq.png" -o "$T/dc.png"
+stderr_has "would change nothing" "the refusal says why"
+expect_exit 2 "--tile-overlap with --tile 0" -- "$DC" -m "$N/dreamclear_tiny" --null-caption --tile 0 --tile-overlap 8 "$N/dreamclear_lq.png" -o "$T/dc.png"
+expect_exit 0 "dreamclear --null-caption --json" -- timeout 300 "$DC" -m "$N/dreamclear_tiny" --min-size 128 --steps 1 --null-caption "$N/dreamclear_lq.png" -o "$T/dc.png" --json -q
+grep -qF '"caption":null' "$T/.out" || fail "the record's caption: $(head -c 300 "$T/.out")"
+
+# 8. Names in messages; -j's bound; SAMSR's --sam with an HQ-SAM folder.
+mkdir -p "$T/pm" && ln -s "$N/samsr_tiny/samsr.json" "$N/samsr_tiny/autoencoder.safetensors" "$T/pm/"
+python3 "$SRC/tests/cli/poison_tensor.py" "$N/samsr_tiny/unet.safetensors" "$T/pm/unet.safetensors" input_blocks.0.0.weight 3e38
+expect_exit 1 "-o FILE with weights that overflow" -- "$SR" -m "$T/pm" --noise gaussian "$LQ" -o "$T/pm.png"
+grep -qF "rass-samsr: $LQ: the network's prediction holds non-finite" "$T/.err" || fail "the input is not named: $(head -c 300 "$T/.err")"
+expect_exit 2 "-j 1000000" -- "$DG" "$N" -O "$T/j" -p blur --severity 1 -j 1000000 -q
+mkdir -p "$T/rs" && ln -s "$N/samsr_tiny/unet.safetensors" "$N/samsr_tiny/autoencoder.safetensors" "$T/rs/" &&
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['method']='resshift'; d.setdefault('diffusion',{})['steps']=15; json.dump(d,open(sys.argv[2],'w'))" \
+    "$N/samsr_tiny/samsr.json" "$T/rs/samsr.json"
+expect_exit 2 "SAM noise with a resshift model's steps" -- "$SR" -m "$T/rs" --noise sam --sam "$N/samsr_tiny/sam" "$LQ" -o "$T/rs.png"
+stderr_has "the model's 15 steps" "the message names the model's steps, not a flag never given"
+mkdir -p "$T/kp" && ln -s "$N/samsr_tiny/unet.safetensors" "$N/samsr_tiny/autoencoder.safetensors" "$T/kp/" &&
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d.setdefault('diffusion',{})['kappa']=1e300; json.dump(d,open(sys.argv[2],'w'))" \
+    "$N/samsr_tiny/samsr.json" "$T/kp/samsr.json"
+expect_exit 3 "kappa 1e300" -- "$SR" -m "$T/kp" --noise gaussian "$LQ" -o "$T/kp.png"
+stderr_has "diffusion.kappa must be in (0, 1000)" "the range is given"
+# An HQ-SAM folder without its HQ parts is SAM: SAMSR's noise from either is one.
+mkdir -p "$T/plain"
+python3 - "$N/hq_sam_tiny" "$T/plain" <<'PY' || fail "could not strip the HQ-SAM folder"
+import json, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+cfg = json.load(open(src + "/sam.json")); cfg.pop("hq", None)
+json.dump(cfg, open(dst + "/sam.json", "w"))
+b = open(src + "/sam.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); meta = h.pop("__metadata__", None)
+hq = ("mask_decoder.compress_vit_feat", "mask_decoder.embedding_maskfeature", "mask_decoder.embedding_encoder",
+      "mask_decoder.hf_")
+out, data = {}, b""
+for k, v in h.items():
+    if k.startswith(hq): continue
+    t = b[8 + n + v["data_offsets"][0]: 8 + n + v["data_offsets"][1]]
+    out[k] = dict(v, data_offsets=[len(data), len(data) + len(t)]); data += t
+if meta is not None: out["__metadata__"] = meta
+head = json.dumps(out).encode(); head += b" " * (-len(head) % 8)
+open(dst + "/sam.safetensors", "wb").write(struct.pack("<Q", len(head)) + head + data)
+PY
+SM=$N/samsr_tiny
+expect_exit 0 "SAMSR with an HQ-SAM folder" -- "$SR" -m "$SM" --sam "$N/hq_sam_tiny" "$LQ" -o "$T/hq.png" -q
+expect_exit 0 "SAMSR with the same SAM without HQ parts" -- "$SR" -m "$SM" --sam "$T/plain" "$LQ" -o "$T/plain.png" -q
+same_pixels "$T/hq.png" "$T/plain.png" && ok "an HQ-SAM folder gives SAM's noise" || fail "an HQ-SAM folder's noise is not SAM's"
+
+# 9. A log beside the model's files.
+cp -r "$N/t5_tiny" "$T/t5m"
+expect_exit 0 "stderr truncated onto a new file in the model folder" -- bash -c \
+  "'$B/rass-t5' -m '$T/t5m' --tokenizer '$FIX/text/t5_tiny_spiece.model' --text 'a cat' -o '$T/t5.npz' 2>'$T/t5m/run.log'"
+[ -s "$T/t5.npz" ] || fail "no features written"
+expect_exit 2 "stderr appended to a model file" -- bash -c \
+  "'$B/rass-t5' -m '$T/t5m' --tokenizer '$FIX/text/t5_tiny_spiece.model' --text 'a cat' -o '$T/t5b.npz' 2>>'$T/t5m/config.json'"
+
+# 10. FIFOs where the tools find their tokenizers.
+cp -r "$N/t5_tiny" "$T/t5f" && rm -f "$T/t5f/spiece.model" && mkfifo "$T/t5f/spiece.model"
+expect_exit 3 "T5's spiece.model a FIFO" -- timeout 20 "$B/rass-t5" -m "$T/t5f" --text "a cat" -o "$T/f.npz"
+stderr_has "spiece.model: is not a regular file but a FIFO" "the FIFO is named"
+cp -r "$N/sam_tiny_gle" "$T/glef" && rm "$T/glef/tokenizer/merges.txt" && mkfifo "$T/glef/tokenizer/merges.txt"
+expect_exit 3 "a GleSAM folder's merges.txt a FIFO" -- timeout 20 "$B/rass-sam" -m "$T/glef" "$N/sam_a.png" --box 5,4,30,25 -o "$T/gf.png"
+
+# 11. rass-sam with an enhancer whose feat_weight overflows.
+cp -r "$N/sam_tiny_gle" "$T/gle1"
+python3 -c "import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['enhancer']['feat_weight']=1e-30; json.dump(d,open(p,'w'))" "$T/gle1/sam.json"
+expect_exit 1 "rass-sam with overflowing weights" -- "$B/rass-sam" -m "$T/gle1" "$N/sam_a.png" --box 5,4,30,25 -o "$T/g1.png" --json
+stderr_has "non-finite values" "the failure says why"
+[ -e "$T/g1.png" ] && fail "an empty mask was written"
 
 # 4. (first: the 2-process checks may skip the rest)
 "$B/rass-scenes" -n 3 -o "$T/sc" -s 0 --size 64 -q || fail "scenes: the first run"

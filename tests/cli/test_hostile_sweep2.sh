@@ -56,12 +56,14 @@ expect_exit 0 "non-UTF-8 prompt, rass-segment --json" -- "$S" -m "$RAS" --no-res
   --prompt "$(printf 'a\377b')" --json
 grep -q '"prompt"' "$T/.out" || fail "rass-segment prints its record"
 
-# 3. -j far above the work: capped (no abort, no 100000 threads).
+# 3. -j far above the work: capped (no abort, no 1024 threads); past 1024,
+#    as --threads, refused (every item of a large batch in flight at once).
 mkdir -p "$T/two"
 cp "$LQ" "$T/two/x.png"
 cp "$LQ" "$T/two/y.png"
-expect_exit 0 "rass-restore -j 100000" -- "$R" -m "$N/sd_tiny" --process-size 16 "$T/two" -O "$T/j1" -j 100000 -q
-expect_exit 0 "rass-segment -j 2147483647" -- "$S" -m "$RAS" --no-resize "$T/two" -O "$T/j2" -j 2147483647 -q
+expect_exit 0 "rass-restore -j 1024" -- "$R" -m "$N/sd_tiny" --process-size 16 "$T/two" -O "$T/j1" -j 1024 -q
+expect_exit 0 "rass-segment -j 1024" -- "$S" -m "$RAS" --no-resize "$T/two" -O "$T/j2" -j 1024 -q
+expect_exit 2 "rass-segment -j 2147483647" -- "$S" -m "$RAS" --no-resize "$T/two" -O "$T/j3" -j 2147483647 -q
 
 # 4. Duplicate keys (a.png and a.ppm): the later one is a bad item, the rest run.
 mkdir -p "$T/dup"

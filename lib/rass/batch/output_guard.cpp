@@ -61,6 +61,18 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
 // regular file (a terminal, a pipe, /dev/null).
 bool stdout_regular_file(struct stat* st) { return ::fstat(STDOUT_FILENO, st) == 0 && S_ISREG(st->st_mode); }
 
+// Whether descriptor `fd` writes into the file `in` holds and could harm it:
+// appending or read-write (`>> in`, `1<> in`), or a file that holds bytes.
+// A file the shell truncated (`2> log`) holds nothing left to harm: it is
+// a new file (a log beside the model's files, which were listed as inputs)
+// or an input the redirection already emptied.
+bool writes_over(int fd, const struct stat& in) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != in.st_dev || st.st_ino != in.st_ino) return false;
+  const int fl = ::fcntl(fd, F_GETFL);
+  return fl < 0 || (fl & O_APPEND) || (fl & O_ACCMODE) == O_RDWR || st.st_size > 0;
+}
+
 // A name the system cannot take fails only when the output is written,
 // after the work (and make_directories had made the folders before it):
 // refused now. Limits of Linux's filesystems: NAME_MAX bytes a component,
@@ -141,8 +153,7 @@ void OutputGuard::add_input(const std::string& path) {
   // notes and any refusal went into the input. Checked first, so that the
   // stdout refusal below is not written there either. The refusal cannot be
   // said: stderr is pointed at /dev/null first, and the exit code (2) says it.
-  struct stat err {};
-  if (::fstat(STDERR_FILENO, &err) == 0 && S_ISREG(err.st_mode) && err.st_dev == st.st_dev && err.st_ino == st.st_ino) {
+  if (writes_over(STDERR_FILENO, st)) {
     const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null >= 0) {
       ::dup2(null, STDERR_FILENO);
@@ -153,8 +164,7 @@ void OutputGuard::add_input(const std::string& path) {
   // stdout appending to or opened read-write on an input (`>> a.png`,
   // `1<> a.png`): whatever the tool writes there (an image, records, a
   // summary) goes into the input. Checked here, once, for every tool and flag.
-  struct stat out {};
-  if (stdout_regular_file(&out) && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
+  if (writes_over(STDOUT_FILENO, st))
     throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
                 "): refusing to write over an input");
 }

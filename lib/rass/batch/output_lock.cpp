@@ -90,8 +90,9 @@ int claim_shard_count(const std::string& dir, const Shard& shard) {
 
 }  // namespace
 
-OutputLock::OutputLock(const std::string& dir, const Shard& shard, const std::string& prog, bool created)
-    : dir_(dir), created_(created), uncaught_(std::uncaught_exceptions()) {
+OutputLock::OutputLock(const std::string& dir, const Shard& shard, const std::string& prog, bool created,
+                       const std::string& made_top)
+    : dir_(dir), made_top_(made_top), created_(created), uncaught_(std::uncaught_exceptions()) {
   const bool sharded = shard.count > 1;
   try {
     folder_fd_ = lock_file(path_join(dir, ".rass-lock"), sharded ? LOCK_SH : LOCK_EX, dir,
@@ -127,7 +128,18 @@ bool OutputLock::remove_if_unused() {
   if (count_fd_ >= 0) ::unlink(path_join(dir_, ".rass-lock.counts").c_str());
   ::unlink(path_join(dir_, ".rass-lock").c_str());
   fs::remove_all(dir_, ec);  // only empty folders are left in it
-  return !ec;
+  if (ec) return false;
+  // The empty folders this run made above it, up to the highest.
+  if (!made_top_.empty()) {
+    const fs::path top = fs::path(made_top_).lexically_normal();
+    for (fs::path p = fs::path(dir_).lexically_normal().parent_path(); !p.empty(); p = p.parent_path()) {
+      const auto rel = p.lexically_relative(top);
+      if (rel.empty() || *rel.begin() == "..") break;  // not at or under the highest made
+      if (::rmdir(p.c_str()) != 0) break;  // not empty (another run's files): kept
+      if (p == top) break;
+    }
+  }
+  return true;
 }
 
 OutputLock::~OutputLock() {
@@ -140,6 +152,62 @@ OutputLock::~OutputLock() {
   if (folder_fd_ >= 0) ::close(folder_fd_);
 }
 
+namespace {
+
+// An existing lock file taken shared (never made, never through a link):
+// its descriptor, -1 where there is none or no locks. Throws Error(usage)
+// when a batch holds it exclusively.
+int share_existing_lock(const std::string& file, const std::string& dir, const std::string& out, bool keep) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return ::close(fd), -1;
+  const int err = try_flock(fd, LOCK_SH);
+  if (err == EWOULDBLOCK) {
+    ::close(fd);
+    throw_usage(out + ": a batch run is writing the folder " + dir + "; an output of one input written there "
+                "beside it would mix with the batch's (its --resume would take the file for its own): wait for it "
+                "to end, or write elsewhere");
+  }
+  if (err != 0 || !keep) return ::close(fd), -1;
+  return fd;
+}
+
+}  // namespace
+
+OneOutputHold::OneOutputHold(const std::vector<std::string>& outputs) {
+  std::set<std::string> seen;
+  try {
+    for (const std::string& out : outputs) {
+      if (out.empty() || out == "-") continue;
+      std::error_code ec;
+      fs::path dir = fs::absolute(fs::path(out), ec).lexically_normal().parent_path();
+      if (ec) continue;
+      for (;; dir = dir.parent_path()) {
+        if (!seen.insert(dir.string()).second) break;  // this folder and those above it were asked
+        const std::string d = dir.string();
+        const int fd = share_existing_lock(path_join(d, ".rass-lock"), d, out, true);
+        if (fd >= 0) {
+          fds_.push_back(fd);
+          for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+            const std::string n = it->path().filename().string();
+            if (n.size() > 11 && n.compare(0, 11, ".rass-lock.") == 0 && n.find("-of-") != std::string::npos)
+              share_existing_lock(it->path().string(), d, out, false);
+          }
+        }
+        if (dir == dir.root_path() || dir.parent_path() == dir) break;
+      }
+    }
+  } catch (...) {
+    for (int fd : fds_) ::close(fd);
+    throw;
+  }
+}
+
+OneOutputHold::~OneOutputHold() {
+  for (int fd : fds_) ::close(fd);
+}
+
 bool is_lock_file_name(const std::string& name) { return name.compare(0, 10, ".rass-lock") == 0; }
 
 std::list<OutputLock> lock_output_dirs(const std::vector<std::string>& dirs, const Shard& shard, const std::string& prog) {
@@ -149,10 +217,19 @@ std::list<OutputLock> lock_output_dirs(const std::vector<std::string>& dirs, con
     if (d.empty() || d == "-") continue;
     std::error_code ec;
     const bool created = !fs::exists(d, ec);
+    // The highest folder this run makes: a failed run removes it too
+    // (-O new/x/y left an empty new/x).
+    std::string top;
+    if (created)
+      for (fs::path p = fs::path(d).lexically_normal(); !p.empty() && !fs::exists(p, ec) && !ec; p = p.parent_path()) {
+        if (p.filename().empty() || p.filename() == "." || p.filename() == "..") break;
+        top = p.string();
+        if (p.parent_path() == p) break;
+      }
     make_directories(d);
     struct stat st {};
     if (::stat(d.c_str(), &st) != 0) throw_runtime(d + ": cannot read the output folder: " + std::strerror(errno));
-    if (seen.insert({st.st_dev, st.st_ino}).second) locks.emplace_back(d, shard, prog, created);
+    if (seen.insert({st.st_dev, st.st_ino}).second) locks.emplace_back(d, shard, prog, created, top);
   }
   return locks;
 }

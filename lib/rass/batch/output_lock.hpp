@@ -28,7 +28,10 @@ class OutputLock {
   // model that does not load, a refused option) while DIR holds nothing but
   // lock files and no other run holds it, DIR is removed: a failed run
   // leaves no folder.
-  OutputLock(const std::string& dir, const Shard& shard, const std::string& prog, bool created = false);
+  // `made_top`: the highest of the folders this run made for DIR (DIR or
+  // one above it), removed with DIR when empty.
+  OutputLock(const std::string& dir, const Shard& shard, const std::string& prog, bool created = false,
+             const std::string& made_top = "");
   ~OutputLock();
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;
@@ -38,11 +41,31 @@ class OutputLock {
   bool remove_if_unused();
 
  private:
-  std::string dir_, shard_file_;
+  std::string dir_, made_top_, shard_file_;
   int folder_fd_ = -1, shard_fd_ = -1;
   int count_fd_ = -1;  // .rass-lock.counts: a read lock on the byte of this shard count
   bool created_ = false;
   int uncaught_ = 0;  // std::uncaught_exceptions() when made
+};
+
+// A run of one input (-o FILE) writing into a batch's output folder (the
+// folder, or one under it) beside that batch: both exited 0 over a mix of
+// their outputs, and a --resume of the batch took the stranger's file for
+// its own. For each folder above each output that holds a lock file (this
+// never makes one), a run of one input takes the whole-set lock shared,
+// which a batch holding it exclusively refuses and a batch starting later
+// is refused by, and asks each shard's lock the same (released at once:
+// shards share the whole-set lock). Error(usage) naming the folder when a
+// batch holds it. Runs of one input do not exclude each other.
+class OneOutputHold {
+ public:
+  explicit OneOutputHold(const std::vector<std::string>& outputs);
+  ~OneOutputHold();
+  OneOutputHold(const OneOutputHold&) = delete;
+  OneOutputHold& operator=(const OneOutputHold&) = delete;
+
+ private:
+  std::vector<int> fds_;
 };
 
 // Whether a file name is one of the lock files above (a folder holding only

@@ -2,6 +2,8 @@
 
 #include <tuple>
 
+#include "rass/core/error.hpp"
+
 namespace rass::cli {
 
 DreamClearCli::DreamClearCli()
@@ -63,6 +65,12 @@ DreamClearCli::DreamClearCli()
 model::DreamClearJob DreamClearCli::job() const {
   model::DreamClearJob j = j_;
   j.seed = parse_seed(seed_);
+  // Flags that would change nothing are refused, as elsewhere.
+  if (j.null_caption && app_->get_option("--cfg")->count() > 0)
+    throw_usage("--cfg weighs the caption against the null caption; with --null-caption both sides of the guidance "
+                "are the null caption, so it would change nothing");
+  if (j.tile == 0 && app_->get_option("--tile-overlap")->count() > 0)
+    throw_usage("--tile-overlap needs tiles: --tile 0 denoises the latent whole");
   if (app_->get_option("--vae-tile")->count() > 0) std::tie(j.vae_encoder_tile, j.vae_decoder_tile) = parse_vae_tile(vae_tile_);
   j.jobs = common.jobs > 0 ? common.jobs : 1;
   j.shard = common.shard.empty() ? shard_from_env() : parse_shard(common.shard);

@@ -159,7 +159,9 @@ CLI::Option* ToolCli::with_choices(CLI::Option* opt, const std::vector<std::stri
 
 void ToolCli::add_jobs_option() {
   const auto& j = shared("-j,--jobs");
-  app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(non_negative_integer());
+  // As many items in flight as threads at most: -j 1000000 ran a whole
+  // batch at once (each item its own image, model activations and output).
+  app_->add_option(j.flags, common.jobs, j.help)->envname(j.env)->check(non_negative_integer(kMaxThreads));
 }
 
 void ToolCli::add_speed_options(bool& channels_last, bool& cudnn_benchmark, bool& cuda_graphs) {

@@ -147,6 +147,7 @@ int run_single(const DegradeJob& job) {
   guard.add_input(job.replay_path);
   guard.check_output_file(job.output, "-o");
   guard.check_output_file(job.record_path, "--record");
+  const batch::OneOutputHold held({job.output, job.record_path});
   if (!job.record_path.empty() && job.record_path != "-" && job.record_path == job.output)
     throw_usage("--record and -o name the same file");
 

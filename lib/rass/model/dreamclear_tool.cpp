@@ -166,7 +166,7 @@ json record_of(const DreamClearJob& job, const std::string& key, const std::stri
           {"input", input},
           {"output", output},
           {"model", job.model},
-          {"caption", job.null_caption ? json("null") : json(caption)},
+          {"caption", job.null_caption ? json(nullptr) : json(caption)},  // a caption file may be named "null"
           {"steps", job.steps},
           {"cfg_scale", job.cfg_scale},
           {"lre_start", job.lre_start},
@@ -207,6 +207,7 @@ int run_single(const DreamClearJob& job) {
   RunFiles files(job.model, {}, {job.caption, job.manifest});
   files.add_input(in);
   files.check_output_file(job.output, "-o");
+  const batch::OneOutputHold held({job.output});
   const std::string key = in == "-" ? "stdin" : path_stem(in);
   const std::vector<uint8_t> bytes = read_image_bytes(in);
   const Image lq = to_rgb8(decode_image(bytes, name), name);  // bad images fail before the model is loaded

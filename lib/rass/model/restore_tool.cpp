@@ -298,6 +298,7 @@ int run_single(const RestoreJob& job) {
   files.check_output_file(job.output, "-o");
   files.check_output_file(job.latent_out, "--latent-out");
   files.check_output_file(job.attn_out, "--attn-out");
+  const batch::OneOutputHold held({job.output, job.latent_out, job.attn_out});
   const std::string key = in == "-" ? "stdin" : path_stem(in);
 
   // Read once: its hash goes into the settings, its bytes to the decoder (a

@@ -30,6 +30,19 @@ namespace rass::model {
 
 namespace {
 
+// Huge or damaged weights (or a config value that passes its range check
+// but overflows, such as a tiny enhancer feat_weight) give NaN logits, which
+// compare false everywhere: an empty mask, exit 0, a record of nulls.
+void require_finite(const torch::Tensor& t, const std::string& what) {
+  if (t.defined() && t.numel() > 0 && !torch::isfinite(t).all().item<bool>())
+    throw_runtime(what + " hold non-finite values (NaN or infinity): the model's weights or config overflow "
+                         "(damaged weights? with --dtype fp16 or bf16 try fp32)");
+}
+
+}  // namespace
+
+namespace {
+
 // A sam.json's variant or its sizes: `preset` of the variant (or of
 // `fallback` when every size field is given instead); "custom" when any
 // size field overrides it. Error(bad_input) naming the file otherwise.
@@ -505,18 +518,24 @@ torch::Tensor SamModel::enhance(const torch::Tensor& z) const {
 torch::Tensor SamModel::embed(const SamInput& in, SamDecoderFeatures* decoder_features) const {
   if (is_sam2()) {
     const nn::Sam2Features f = sam2.ptr()->encode(in.pixels);
+    require_finite(f.embedding, "SAM 2's image embedding");
     if (decoder_features) decoder_features->s0 = f.s0, decoder_features->s1 = f.s1;
     return f.embedding;
   }
   if ((robust || hq) && decoder_features) {
     auto [z, early] = sam->image_encoder.ptr()->forward_with_early(in.pixels);
+    require_finite(z, "SAM's image embedding");
     auto& dec = *sam->mask_decoder.ptr();
     decoder_features->extra = robust ? dec.robust_features(z.to(decoder_dtype), early.to(decoder_dtype))
                                      : dec.hq_features(z.to(decoder_dtype), early.to(decoder_dtype));
     return z;
   }
   const torch::Tensor z = sam->image_encoder.ptr()->forward(in.pixels);
-  return enhancing ? enhance(z) : z;
+  require_finite(z, "SAM's image embedding");
+  if (!enhancing) return z;
+  const torch::Tensor e = enhance(z);
+  require_finite(e, "GleSAM's enhanced embedding");
+  return e;
 }
 
 nn::SamPrompts SamModel::prompt_tensors(const std::vector<SamObject>& objects, size_t a, size_t b,
@@ -592,6 +611,7 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
       const nn::Sam2Decoded d = sam2->decode({embedding, decoder_features.s0, decoder_features.s1}, p, multimask);
       logits = d.masks, iou = d.iou, tokens = d.tokens;
       const torch::Tensor score = d.object_score.to(torch::kFloat).cpu();
+      require_finite(score, "SAM 2's object scores");
       for (int64_t i = 0; i < n; ++i) out.object_score.push_back(score[i][0].item<double>());
     } else {
       std::tie(logits, iou) = sam->decode(embedding.to(decoder_dtype), p, multimask, decoder_features.extra);
@@ -601,6 +621,8 @@ SamPrediction SamModel::predict(const torch::Tensor& embedding, const std::vecto
                    .expand({n, -1});
     }
     logits = logits.to(torch::kFloat), iou = iou.to(torch::kFloat);
+    require_finite(logits, "the mask decoder's logits");
+    require_finite(iou, "the mask decoder's IoU predictions");
     torch::Tensor pick = torch::zeros({n}, torch::kLong).to(device);
     if (multimask) pick = iou.argmax(1);
     const torch::Tensor chosen = logits.gather(1, pick.view({n, 1, 1, 1}).expand({n, 1, logits.size(2), logits.size(3)}));
@@ -801,6 +823,8 @@ std::vector<SamMask> SamModel::everything_crop(const torch::Tensor& embedding, c
     }
     low = low.to(torch::kFloat);
     iou = iou.to(torch::kFloat).cpu();
+    require_finite(low, "the mask decoder's logits");
+    require_finite(iou, "the mask decoder's IoU predictions");
     const int64_t k = low.size(1);
     // HQ-SAM's decoder keeps one mask per point in multimask mode: SAM's with
     // the highest predicted IoU (its first on a tie), plus the HQ mask.

@@ -387,6 +387,7 @@ int run_sam_single(const SamJob& job) {
   files.add_input(in);
   if (job.prompts_from == "-") files.add_input("-");  // the file stdin is must not be -o
   files.check_output_file(job.output, "-o");
+  const batch::OneOutputHold held({job.output});
   const std::string key = in == "-" ? "stdin" : path_stem(in);
   const std::vector<uint8_t> in_bytes = read_image_bytes(in);
   const Image rgb = to_rgb8(decode_image(in_bytes, name), name);  // bad images fail before the model is loaded

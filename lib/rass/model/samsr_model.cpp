@@ -161,11 +161,11 @@ SamsrFolderConfig read_samsr_config(const std::string& dir) {
   }
   samsr_range(c.path, "diffusion.steps", c.steps, 2, 10000);
   if (c.sf != 4) throw_bad_input(c.path, "diffusion.sf = " + std::to_string(c.sf) + ": rass-samsr runs x4 models");
-  if (!(c.kappa > 0 && c.kappa < 1e3)) throw_bad_input(c.path, "diffusion.kappa must be positive");
+  if (!(c.kappa > 0 && c.kappa < 1e3)) throw_bad_input(c.path, "diffusion.kappa must be in (0, 1000)");
   if (!(c.etas_end > 0 && c.etas_end <= 1)) throw_bad_input(c.path, "diffusion.etas_end must be in (0, 1]");
   if (!(c.min_noise_level > 0 && c.min_noise_level < 1)) throw_bad_input(c.path, "diffusion.min_noise_level must be in (0, 1)");
-  if (!(c.power > 0 && c.power < 100)) throw_bad_input(c.path, "diffusion.power must be positive");
-  if (!(c.scale_factor > 0 && c.scale_factor < 1e6)) throw_bad_input(c.path, "diffusion.scale_factor must be positive");
+  if (!(c.power > 0 && c.power < 100)) throw_bad_input(c.path, "diffusion.power must be in (0, 100)");
+  if (!(c.scale_factor > 0 && c.scale_factor < 1e6)) throw_bad_input(c.path, "diffusion.scale_factor must be in (0, 1e6)");
   if (!(c.weight_divisor > 1)) throw_bad_input(c.path, "diffusion.weight_divisor must be above 1 (kappa' = kappa (1 - W / d))");
   if (c.unet.in_channels != 6 || c.unet.out_channels != 3)
     throw_bad_input(c.path, "unet: in_channels must be 6 (latent + image) and out_channels 3");
@@ -356,8 +356,10 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
   if (steps > config.steps)
     throw_usage("--steps " + std::to_string(steps) + ": the model's chain has " + std::to_string(config.steps) + " steps");
   if (sam_noise && steps != 1)
-    throw_usage("--steps " + std::to_string(steps) + " with SAM noise: SAMSR's weighted noise is defined for its one "
-                "step (its released sampler restarts every step from the prior); use --noise gaussian for ResShift's chain");
+    throw_usage((opt.steps > 0 ? "--steps " + std::to_string(steps) : "the model's " + std::to_string(steps) + " steps (a " +
+                                 config.method + " model)") +
+                " with SAM noise: SAMSR's weighted noise is defined for its one step (its released sampler restarts "
+                "every step from the prior); use --noise gaussian for ResShift's chain, or --steps 1");
   sqrt_etas = resshift_sqrt_etas(config);
   torch::NoGradGuard no_grad;
   const std::string ae_file = opt.dir + "/autoencoder.safetensors";
@@ -398,7 +400,11 @@ SamsrModel::SamsrModel(const SamsrModelOptions& opt) {
     // SAM runs float32 whatever --dtype: the reference loads it so (only its
     // UNet and autoencoder are fp16), and its masks pass sharp thresholds.
     so.dtype = "fp32";
-    so.robust = "off";  // SAMSR's generator is SAM's (a RobustSAM folder runs its SAM tokens)
+    // SAMSR's generator is SAM's: a RobustSAM or HQ-SAM folder (SAM's own
+    // weights, frozen, beside their additions) runs SAM's path, without
+    // the robust or HQ token.
+    so.robust = "off";
+    so.hq = "off";
     sam = std::make_unique<SamModel>(so);
     if (sam->is_sam2())
       throw_bad_input(so.dir, "is a SAM 2 folder; SAMSR's noise comes from SAM v1's automatic mask generator "

@@ -128,6 +128,7 @@ int run_samsr_single(const SamsrJob& job) {
   RunFiles files(job.model, {}, {job.sam, job.manifest});
   files.add_input(in);
   files.check_output_file(job.output, "-o");
+  const batch::OneOutputHold held({job.output});
   const std::string key = in == "-" ? "stdin" : path_stem(in);
   const std::vector<uint8_t> bytes = read_image_bytes(in);
   const Image lq = to_rgb8(decode_image(bytes, name), name);  // bad images fail before the model is loaded

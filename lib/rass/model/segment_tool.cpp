@@ -262,6 +262,7 @@ int run_single(const SegmentJob& job) {
   files.check_output_file(job.overlay, "--overlay");
   files.check_output_file(job.logits_out, "--logits-out");
   files.check_output_file(job.probs_out, "--probs-out");
+  const batch::OneOutputHold held({job.output, job.color, job.overlay, job.logits_out, job.probs_out});
   const std::string key = in == "-" ? "stdin" : path_stem(in);
   // Read once: the hashes in the settings are of the bytes decoded (a second
   // read could see another file, and stdin can be read only once).

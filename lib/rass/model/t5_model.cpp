@@ -87,9 +87,12 @@ std::string t5_tokenizer_path(const T5EncoderOptions& opt) {
     if (!file_exists(opt.tokenizer)) throw_bad_input(opt.tokenizer, "no such tokenizer file (T5's spiece.model)");
     return opt.tokenizer;
   }
+  // Found here, not named: a FIFO or device in its place would block the run.
   const std::string here = path_join(opt.dir, "spiece.model");
+  require_found_file(here, "T5's tokenizer (spiece.model)");
   if (file_exists(here)) return here;
   const std::string beside = path_join(path_join(opt.dir, ".."), "tokenizer/spiece.model");
+  require_found_file(beside, "T5's tokenizer (spiece.model)");
   if (file_exists(beside)) return beside;
   throw_bad_input(opt.dir, "no spiece.model in the folder nor in ../tokenizer/ (pass --tokenizer FILE)");
 }

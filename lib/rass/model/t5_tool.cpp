@@ -134,6 +134,7 @@ int run_single(const T5Job& job) {
   RunFiles files(job.model, {}, {job.tokenizer, job.manifest});
   if (!from_text) files.add_input(in);
   files.check_output_file(job.output, "-o");
+  const batch::OneOutputHold held({job.output});
   const std::string key = from_text ? "text" : in == "-" ? "stdin" : path_stem(in);
   const std::string caption = from_text ? *job.text : read_caption(in);  // a bad file fails before the model loads
   if (from_text && !batch::valid_utf8(caption)) throw_bad_input("--text", "is not UTF-8 text");

@@ -29,6 +29,12 @@ void rethrow_naming_input(const std::string& name) {
     throw Error(ExitCode::runtime, name + ": " + describe_allocation_failure(c.what_without_backtrace()));
   } catch (const std::bad_alloc&) {
     throw Error(ExitCode::runtime, name + ": out of memory: a smaller input, batch or tile may fit");
+  } catch (const Error& e) {
+    // The model's own failures on this input ("non-finite values") name it
+    // with -o FILE too, as a batch item's do.
+    const std::string m = e.what();
+    if (e.code() != ExitCode::runtime || m.compare(0, name.size() + 1, name + ":") == 0) throw;
+    throw Error(ExitCode::runtime, name + ": " + m);
   }
 }
 

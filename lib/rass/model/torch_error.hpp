@@ -10,9 +10,10 @@ namespace rass::model {
 // any other exception is returned as it is.
 std::exception_ptr without_backtrace(std::exception_ptr e);
 
-// Called inside a catch block: a LibTorch error or a failed allocation
-// becomes Error(runtime, "<name>: <message>"), the way a batch item's
-// failure is named (run.cpp); anything else is rethrown as it is.
+// Called inside a catch block: a LibTorch error, a failed allocation or an
+// Error(runtime) not naming `name` yet becomes Error(runtime, "<name>:
+// <message>"), the way a batch item's failure is named (run.cpp); anything
+// else is rethrown as it is.
 [[noreturn]] void rethrow_naming_input(const std::string& name);
 
 // f() for one input (`name` as messages show it, "<stdin>" for '-'): an out

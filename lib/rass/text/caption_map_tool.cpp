@@ -252,6 +252,7 @@ int run_single(const CaptionMapJob& job) {
   guard.add_input(in);
   add_setup_inputs(guard, job);
   guard.check_output_file_outside_dirs(job.output, "-o");
+  const batch::OneOutputHold held({job.output});
   const Setup s = make_setup(job, !job.output.empty());
   const TagSource tags = read_tags(job.tags, false);
   const std::string key = !job.key.empty() ? job.key : in == "-" ? "stdin" : path_stem(in);
@@ -348,6 +349,7 @@ int run_build_table(const CaptionMapJob& job) {
   guard.add_input(job.vocabulary);
   add_setup_inputs(guard, job);
   guard.check_output_file_outside_dirs(job.table_out, "-o");
+  const batch::OneOutputHold held({job.table_out});
   CaptionMapJob j = job;
   j.tokenizer.clear();
   j.build_table = true;

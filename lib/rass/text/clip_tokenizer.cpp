@@ -15,6 +15,7 @@
 
 #include "rass/batch/inputs.hpp"  // valid_utf8
 #include "rass/core/error.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/text/unicode.hpp"
@@ -617,6 +618,7 @@ ClipTokenizer ClipTokenizer::load(const std::string& tokenizer_dir_or_vocab, con
     dir = tokenizer_dir_or_vocab;
     vocab_path = dir + "/vocab.json";
     merges_path = merges_arg.empty() ? dir + "/merges.txt" : merges_arg;
+    require_found_file(vocab_path, "the tokenizer's vocab.json");  // found here, not named: a FIFO would block
   } else {
     vocab_path = tokenizer_dir_or_vocab;
     if (!merges_arg.empty()) {
@@ -626,6 +628,7 @@ ClipTokenizer ClipTokenizer::load(const std::string& tokenizer_dir_or_vocab, con
       merges_path = (slash == std::string::npos ? std::string() : vocab_path.substr(0, slash + 1)) + "merges.txt";
     }
   }
+  if (merges_arg.empty()) require_found_file(merges_path, "the tokenizer's merges.txt");
 
   // vocab.json: {token: id}, read in file order (a repeated token keeps its
   // first place and its last id, as a Python dict); decoder = {id: token} over
