@@ -27,6 +27,10 @@
 #    GleSAM folder's vocab.json) hung the run.
 # 11. rass-sam: weights that overflow gave an empty mask with exit 0 and a
 #    record of nulls.
+# 12. Messages and names: samsr.json with "kappa" twice ran the last;
+#    rass-t5 -o x.png wrote an .npz under an image's name; rass-sam -m of a
+#    missing path said "no sam.json"; "embed_dim": 1e10 was "not a whole
+#    number".
 . "$(dirname "$0")/lib.sh"
 R=$B/rass-train
 N=$FIX/nn
@@ -137,6 +141,23 @@ expect_exit 3 "T5's spiece.model a FIFO" -- timeout 20 "$B/rass-t5" -m "$T/t5f" 
 stderr_has "spiece.model: is not a regular file but a FIFO" "the FIFO is named"
 cp -r "$N/sam_tiny_gle" "$T/glef" && rm "$T/glef/tokenizer/merges.txt" && mkfifo "$T/glef/tokenizer/merges.txt"
 expect_exit 3 "a GleSAM folder's merges.txt a FIFO" -- timeout 20 "$B/rass-sam" -m "$T/glef" "$N/sam_a.png" --box 5,4,30,25 -o "$T/gf.png"
+
+# 12.
+mkdir -p "$T/dup" && ln -s "$N/samsr_tiny/unet.safetensors" "$N/samsr_tiny/autoencoder.safetensors" "$T/dup/" &&
+  sed 's/"kappa": 2.0/"kappa": 9.0, "kappa": 2.0/' "$N/samsr_tiny/samsr.json" >"$T/dup/samsr.json"
+grep -q '"kappa": 9.0, "kappa": 2.0' "$T/dup/samsr.json" || fail "the duplicate was not written"
+expect_exit 3 "samsr.json with a key twice" -- "$SR" -m "$T/dup" --noise gaussian "$LQ" -o "$T/dup.png"
+stderr_has "the key \"kappa\" appears twice" "the key is named"
+expect_exit 2 "rass-t5 -o x.png" -- "$B/rass-t5" -m "$N/t5_tiny" --tokenizer "$FIX/text/t5_tiny_spiece.model" --text "a cat" -o "$T/x.png"
+stderr_has "name it .npz" "the refusal says why"
+expect_exit 3 "rass-sam -m a missing folder" -- "$B/rass-sam" -m "$T/nowhere" "$N/sam_a.png" --point 1,1 -o "$T/nw.png"
+stderr_has "cannot open the model folder: No such file or directory" "the reason is the real one"
+ln -s loop1 "$T/loop2" && ln -s loop2 "$T/loop1"
+expect_exit 3 "rass-sam -m a link loop" -- "$B/rass-sam" -m "$T/loop1" "$N/sam_a.png" --point 1,1 -o "$T/nw.png"
+stderr_has "Too many levels of symbolic links" "the loop is said"
+cp -r "$N/sam_tiny" "$T/e10" && sed -i 's/"embed_dim": [0-9]*/"embed_dim": 1e10/' "$T/e10/sam.json"
+expect_exit 3 "embed_dim 1e10" -- "$B/rass-sam" -m "$T/e10" "$N/sam_a.png" --point 1,1 -o "$T/e10.png"
+stderr_has "is not a whole number written as one" "the message says why 1e10 is refused"
 
 # 11. rass-sam with an enhancer whose feat_weight overflows.
 cp -r "$N/sam_tiny_gle" "$T/gle1"

@@ -47,7 +47,9 @@ TEST_CASE("JsonFields reads typed fields and names the key of a wrong one") {
   CHECK(!f.has("missing"));
   // nlohmann's value() made 1 of these two: diffusers' range() refuses them.
   CHECK(thrown([&] { f.integer("half", 0); }) == "cfg.json: half = 1.5 is not a whole number");
-  CHECK(thrown([&] { f.integer("whole_float", 0); }) == "cfg.json: whole_float = 1.0 is not a whole number");
+  CHECK(thrown([&] { f.integer("whole_float", 0); }) ==
+        "cfg.json: whole_float = 1.0 is not a whole number written as one (JSON reads an exponent or a decimal point "
+        "as a float: write the digits alone)");
   CHECK(thrown([&] { f.integer("s", 0); }) == "cfg.json: s = \"1\" is not a whole number");
   CHECK(thrown([&] { f.integer("nul", 0); }) == "cfg.json: nul = null is not a whole number");
   CHECK(thrown([&] { f.integer("big", 0); }) == "cfg.json: big = 18446744073709551615 is not a 64-bit whole number");

@@ -223,7 +223,7 @@ void ResumeTally::report(const char* prog, const char* what) const {
   if (redone_ > 0)
     // "Made again", not "were made": an item can still fail (then its old
     // output stays, and the summary counts the failure).
-    std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings not kept but made again, e.g. %s\n",
+    std::fprintf(stderr, "%s: --resume: %zu existing %s made with other settings not kept but made again (one whose item fails this time stays as it was), e.g. %s\n",
                  prog, redone_, what, printable_message(first_).c_str());
 }
 

@@ -19,9 +19,9 @@ void require_found_file(const std::string& path, const std::string& what) {
   if (const std::string why = found_file_problem(path, what); !why.empty()) throw_bad_input(path, why);
 }
 
-nlohmann::ordered_json read_found_json(const std::string& path) {
+nlohmann::ordered_json read_found_json(const std::string& path, bool unique_keys) {
   require_found_file(path, "a JSON file");
-  return read_json_file(path);
+  return read_json_file(path, 0, unique_keys ? Keys::unique : Keys::last_wins);
 }
 
 }  // namespace rass

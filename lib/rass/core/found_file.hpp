@@ -19,6 +19,9 @@ void require_found_file(const std::string& path, const std::string& what);
 std::string found_file_problem(const std::string& path, const std::string& what);
 
 // read_json_file (json_file.hpp) after require_found_file(path, "a JSON file").
-nlohmann::ordered_json read_found_json(const std::string& path);
+// `unique_keys`: a key given twice in one object is refused (this project's
+// own formats: sam.json, samsr.json, dreamclear.json, segment.json), where
+// other programs' files keep the last, as Python reads them.
+nlohmann::ordered_json read_found_json(const std::string& path, bool unique_keys = false);
 
 }  // namespace rass

@@ -1,5 +1,7 @@
 #include "rass/core/json_fields.hpp"
 
+#include <cmath>
+
 #include "rass/core/error.hpp"
 #include "rass/core/json_file.hpp"
 
@@ -21,6 +23,10 @@ void JsonFields::wrong_type(const std::string& key, const nlohmann::json& v, con
 int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {
   const auto it = j_.find(key);
   if (it == j_.end()) return fallback;
+  // 1e10 or 64.0: "is not a whole number" would read as nonsense.
+  if (it->is_number_float() && std::isfinite(it->get<double>()) && std::floor(it->get<double>()) == it->get<double>())
+    wrong_type(key, *it, "a whole number written as one (JSON reads an exponent or a decimal point as a float: "
+                         "write the digits alone)");
   if (!it->is_number_integer()) wrong_type(key, *it, "a whole number");
   if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(INT64_MAX)) wrong_type(key, *it, "a 64-bit whole number");
   return it->get<int64_t>();

@@ -102,7 +102,7 @@ DreamClearFolderConfig read_dreamclear_config(const std::string& dir) {
   DreamClearFolderConfig c;
   c.path = dir + "/dreamclear.json";
   if (!file_exists(c.path)) throw_bad_input(dir, std::string("is not a DreamClear model folder (no dreamclear.json; ") + kConverter + ")");
-  const nlohmann::json j(read_found_json(c.path));
+  const nlohmann::json j(read_found_json(c.path, /*unique_keys=*/true));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   if (f.text("format", "") != "rass-dreamclear") throw_bad_input(c.path, "format is not \"rass-dreamclear\"");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <filesystem>
 
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
@@ -142,9 +143,17 @@ void read_sam2_fields(const nlohmann::json& j, const JsonFields& f, SamFolderCon
 SamFolderConfig read_sam_config(const std::string& dir) {
   SamFolderConfig c;
   c.path = dir + "/sam.json";
-  if (!path_entry_exists(c.path))
+  if (!path_entry_exists(c.path)) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(dir, ec);  // a missing path or a link loop: say so
+    if (ec || st.type() == std::filesystem::file_type::not_found)
+      throw_bad_input(dir, std::string("cannot open the model folder: ") +
+                               (ec ? ec.message() : std::string("No such file or directory")));
+    if (st.type() != std::filesystem::file_type::directory)
+      throw_bad_input(dir, "is not a folder (a SAM model folder holds sam.json and sam.safetensors)");
     throw_bad_input(dir, "is not a SAM model folder (no sam.json; scripts/convert_sam.py writes one)");
-  const nlohmann::json j(read_found_json(c.path));
+  }
+  const nlohmann::json j(read_found_json(c.path, /*unique_keys=*/true));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   c.architecture = f.text("architecture", "");

@@ -109,7 +109,7 @@ SamsrFolderConfig read_samsr_config(const std::string& dir) {
   c.path = dir + "/samsr.json";
   if (!file_exists(c.path))
     throw_bad_input(dir, "is not a SAMSR/SinSR/ResShift model folder (no samsr.json; scripts/convert_samsr.py writes one)");
-  const nlohmann::json j(read_found_json(c.path));
+  const nlohmann::json j(read_found_json(c.path, /*unique_keys=*/true));
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const JsonFields f(j, c.path);
   if (f.text("architecture", "") != "resshift")

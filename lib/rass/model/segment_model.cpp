@@ -58,7 +58,7 @@ SegmentFolderConfig read_segment_config(const std::string& dir) {
   if (!file_exists(c.path))
     throw_bad_input(dir, "is not a segmentation model folder (no segment.json; scripts/convert_rass.py or "
                          "rass-model init --preset tiny-seg write one)");
-  const ojson j = read_found_json(c.path);
+  const ojson j = read_found_json(c.path, /*unique_keys=*/true);
   if (!j.is_object()) throw_bad_input(c.path, "is not a JSON object");
   const std::string arch = j.value("architecture", std::string());
   if (arch != "rass")

@@ -130,6 +130,10 @@ int run_single(const T5Job& job) {
   const std::string name = from_text ? "--text" : in == "-" ? "<stdin>" : in;
   if (job.output.empty()) throw_usage("no output: pass -o FILE.npz or -o - (one caption), or -O DIR (batch)");
   batch::refuse_batch_flags_for_one(job.resume, job.shard, "one caption (-o FILE)");
+  // -o x.png wrote an .npz under an image's name (a name without an
+  // extension, such as /dev/fd/3, is taken).
+  if (job.output != "-" && !path_extension_lower(job.output).empty() && path_extension_lower(job.output) != ".npz")
+    throw_usage("-o " + job.output + ": rass-t5 writes NumPy .npz features (caption_feature, attention_mask); name it .npz");
   batch::claim_stdout({{"-o -", job.output == "-"}, {"--json", job.json}});
   RunFiles files(job.model, {}, {job.tokenizer, job.manifest});
   if (!from_text) files.add_input(in);
