@@ -53,14 +53,15 @@ if command -v flock >/dev/null; then
   expect_exit 2 "rass-samsr -o into a folder a batch holds" -- "$SR" -m "$N/samsr_tiny" --noise gaussian "$LQ" -o "$T/lk/out/y.png" -q
   touch "$T/release"; wait $holder; rm "$T/release"
   # A shard's lock: the whole-set lock is shared then.
-  : >"$T/lk/out/.rass-lock.0-of-2"
+  : >"$T/lk/out/.rass-lock.0-of-2" && : >"$T/lk/out/.rass-lock.counts"  # as shards leave them
   flock -s "$T/lk/out/.rass-lock" flock -x "$T/lk/out/.rass-lock.0-of-2" "${until_released[@]}" &
   holder=$!
   sleep 0.3
   expect_exit 2 "-o into a folder a shard holds" -- "$DG" "$LQ" -o "$T/lk/out/x.png" -p blur --severity 1 -q
   touch "$T/release"; wait $holder; rm "$T/release"
   expect_exit 0 "-o into a folder whose batch has ended" -- "$DG" "$LQ" -o "$T/lk/out/x.png" -p blur --severity 1 -q
-  # While a run of one input writes, a batch on the folder is refused.
+  # While a run of one input writes, a batch on the folder is refused (the
+  # folder has held a batch: its lock file is there to take).
   # (its input comes late through a pipe: the run holds the folder meanwhile)
   mkdir -p "$T/lk/in" && cp "$LQ" "$T/lk/in/"
   (sleep 2; cat "$LQ") | "$DG" - -o "$T/lk/out/z.png" -p blur --severity 1 -q &
@@ -76,6 +77,13 @@ fi
 mkdir -p "$T/badm" "$T/one" && echo '{"architecture": "resshift"}' >"$T/badm/samsr.json" && cp "$LQ" "$T/one/a.png"
 (cd "$T" && "$SR" -m badm one -O nfa/x/y -q 2>/dev/null)
 [ -e "$T/nfa" ] && fail "a failed batch left $(find "$T/nfa" | tr '\n' ' ')"
+(cd "$T" && "$SR" -m badm one -O nfb/x/y/ -q 2>/dev/null)
+[ -e "$T/nfb" ] && fail "a failed batch (-O with a slash) left $(find "$T/nfb" | tr '\n' ' ')"
+# An input named by the user and emptied by the shell's > is still refused
+# (read empty, it ran with exit 0).
+echo "a cat on a mat" >"$T/cap.txt"
+expect_exit 2 "--json > the caption it reads" -- bash -c \
+  "'$B/rass-t5' -m '$N/t5_tiny' --tokenizer '$FIX/text/t5_tiny_spiece.model' '$T/cap.txt' -o '$T/cap.npz' --json >'$T/cap.txt'"
 
 # 7. rass-dreamclear's flags that change nothing.
 DC=$B/rass-dreamclear
@@ -260,6 +268,14 @@ grep -qF "steps 0..4 are kept in run/checkpoints/step_5.safetensors" "$T/r0.err"
 [ -s "$T/h/run/checkpoints/step_5.safetensors" ] || fail "no checkpoint of the steps done: $(ls "$T/h/run/checkpoints")"
 two_ranks "$T/h" "$T/h" selftest -o run --steps 12 --threads 1 --resume --set loop.timeout_s=60 -q
 [ "$c0" -eq 0 ] && [ "$c1" -eq 0 ] || fail "the --resume: exits $c0 and $c1; $(head -c 300 "$T/r0.err")"
+# Resumed at step 2, then item 3 fails in rank 1 at step 5: rank 1's
+# message named step_2 as "the last checkpoint" (only rank 0 writes them).
+mkdir -p "$T/g"
+two_ranks "$T/g" "$T/g" selftest -o run --steps 12 --threads 1 --set loop.stop_after=2 --set loop.timeout_s=60 -q
+two_ranks "$T/g" "$T/g" selftest -o run --steps 12 --threads 1 --resume --set selftest.bad_item=3 --set loop.timeout_s=60 -q
+[ "$c0" -eq 3 ] && [ "$c1" -eq 3 ] || fail "resumed, then a damaged sample: exits $c0 and $c1"
+grep -q "step_2" "$T/r1.err" "$T/r0.err" && fail "a message names the stale checkpoint: $(cat "$T/r0.err" "$T/r1.err")"
+grep -qF "kept in run/checkpoints/step_5.safetensors" "$T/r0.err" || fail "rank 0's message: $(head -c 300 "$T/r0.err")"
 mkdir -p "$T/i"
 two_ranks "$T/i" "$T/i" selftest -o run --steps 12 --threads 1 --set loop.timeout_s=60 -q
 cmp -s "$T/h/run/final/selftest.safetensors" "$T/i/run/final/selftest.safetensors" &&

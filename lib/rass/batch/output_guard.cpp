@@ -61,14 +61,17 @@ void check_can_make_dir(const fs::path& dir, const std::string& what, const std:
 // regular file (a terminal, a pipe, /dev/null).
 bool stdout_regular_file(struct stat* st) { return ::fstat(STDOUT_FILENO, st) == 0 && S_ISREG(st->st_mode); }
 
-// Whether descriptor `fd` writes into the file `in` holds and could harm it:
-// appending or read-write (`>> in`, `1<> in`), or a file that holds bytes.
-// A file the shell truncated (`2> log`) holds nothing left to harm: it is
-// a new file (a log beside the model's files, which were listed as inputs)
-// or an input the redirection already emptied.
-bool writes_over(int fd, const struct stat& in) {
+// Whether descriptor `fd` writes into the file `in` holds. For a file
+// found by listing a folder the tool reads (a model folder's files), only
+// when it could harm it: appending or read-write (`>> f`, `1<> f`), or a
+// file that holds bytes; a file the shell truncated (`2> model/run.log`)
+// is a new log beside the model's files, nothing the tool reads. An input
+// the user named is refused whatever the redirection: truncated by `>
+// cap.txt`, it would be read empty and the run would exit 0.
+bool writes_over(int fd, const struct stat& in, bool listed) {
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != in.st_dev || st.st_ino != in.st_ino) return false;
+  if (!listed) return true;
   const int fl = ::fcntl(fd, F_GETFL);
   return fl < 0 || (fl & O_APPEND) || (fl & O_ACCMODE) == O_RDWR || st.st_size > 0;
 }
@@ -137,7 +140,7 @@ void OutputGuard::check_distinct(const std::vector<std::pair<std::string, std::s
   }
 }
 
-void OutputGuard::add_input(const std::string& path) {
+void OutputGuard::add_input(const std::string& path, bool listed) {
   if (path.empty()) return;
   struct stat st {};
   if (path == "-") {  // stdin redirected from a file (`- < a.png`): that file is an input
@@ -153,7 +156,7 @@ void OutputGuard::add_input(const std::string& path) {
   // notes and any refusal went into the input. Checked first, so that the
   // stdout refusal below is not written there either. The refusal cannot be
   // said: stderr is pointed at /dev/null first, and the exit code (2) says it.
-  if (writes_over(STDERR_FILENO, st)) {
+  if (writes_over(STDERR_FILENO, st, listed)) {
     const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null >= 0) {
       ::dup2(null, STDERR_FILENO);
@@ -164,7 +167,7 @@ void OutputGuard::add_input(const std::string& path) {
   // stdout appending to or opened read-write on an input (`>> a.png`,
   // `1<> a.png`): whatever the tool writes there (an image, records, a
   // summary) goes into the input. Checked here, once, for every tool and flag.
-  if (writes_over(STDOUT_FILENO, st))
+  if (writes_over(STDOUT_FILENO, st, listed))
     throw_usage("stdout is one of the inputs (" + (path == "-" ? std::string("stdin's file") : path) +
                 "): refusing to write over an input");
 }

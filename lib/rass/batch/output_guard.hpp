@@ -15,8 +15,10 @@ namespace rass::batch {
 class OutputGuard {
  public:
   // A file or a directory; "-": the file stdin is redirected from, if any;
-  // missing paths are ignored.
-  void add_input(const std::string& path);
+  // missing paths are ignored. `listed`: a file found by walking a folder
+  // the tool reads (a model folder), not named by the user: stdout or
+  // stderr truncated onto it (a new log there) is not refused.
+  void add_input(const std::string& path, bool listed = false);
   // what: "-o", "--csv", ... Also refuses an existing directory, unless
   // `per_item` (one of a batch's outputs: see item_output_problem). "-" is
   // not checked here: stdout's file is checked against every input by add_input.

@@ -132,7 +132,9 @@ bool OutputLock::remove_if_unused() {
   // The empty folders this run made above it, up to the highest.
   if (!made_top_.empty()) {
     const fs::path top = fs::path(made_top_).lexically_normal();
-    for (fs::path p = fs::path(dir_).lexically_normal().parent_path(); !p.empty(); p = p.parent_path()) {
+    fs::path d = fs::path(dir_).lexically_normal();
+    if (d.filename().empty()) d = d.parent_path();  // "new/x/y/": its parent is new/x/y itself
+    for (fs::path p = d.parent_path(); !p.empty(); p = p.parent_path()) {
       const auto rel = p.lexically_relative(top);
       if (rel.empty() || *rel.begin() == "..") break;  // not at or under the highest made
       if (::rmdir(p.c_str()) != 0) break;  // not empty (another run's files): kept
@@ -187,8 +189,11 @@ OneOutputHold::OneOutputHold(const std::vector<std::string>& outputs) {
         if (!seen.insert(dir.string()).second) break;  // this folder and those above it were asked
         const std::string d = dir.string();
         const int fd = share_existing_lock(path_join(d, ".rass-lock"), d, out, true);
+        // Shards leave .rass-lock.counts (output_lock's claim_shard_count):
+        // only then is the folder (perhaps 100k outputs) listed for them.
         if (fd >= 0) {
           fds_.push_back(fd);
+          if (!fs::exists(dir / ".rass-lock.counts", ec)) continue;
           for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
             const std::string n = it->path().filename().string();
             if (n.size() > 11 && n.compare(0, 11, ".rass-lock.") == 0 && n.find("-of-") != std::string::npos)
@@ -222,6 +227,7 @@ std::list<OutputLock> lock_output_dirs(const std::vector<std::string>& dirs, con
     std::string top;
     if (created)
       for (fs::path p = fs::path(d).lexically_normal(); !p.empty() && !fs::exists(p, ec) && !ec; p = p.parent_path()) {
+        if (p.filename().empty() && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();  // "new/x/y/"
         if (p.filename().empty() || p.filename() == "." || p.filename() == "..") break;
         top = p.string();
         if (p.parent_path() == p) break;

@@ -37,7 +37,7 @@ void RunFiles::add_folder_or_file(const std::string& path, const char* kind) {
   size_t n = 0;
   for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
-    if (it->is_regular_file(ec)) guard_.add_input(it->path().string());
+    if (it->is_regular_file(ec)) guard_.add_input(it->path().string(), /*listed=*/true);
 }
 
 void RunFiles::refuse_in_model(const std::string& path, const std::string& what) const {

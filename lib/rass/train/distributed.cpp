@@ -208,7 +208,15 @@ double Distributed::allreduce_sum(double x) { return allreduce_sum(std::vector<d
 void Distributed::barrier() { allreduce_sum(0.0); }
 
 void Distributed::agree(const std::exception_ptr& error) {
-  const double failed = allreduce_sum(error ? 1.0 : 0.0);
+  double failed = 0;
+  try {
+    failed = allreduce_sum(error ? 1.0 : 0.0);
+  } catch (...) {
+    // A peer that crashed, or loop.timeout_s run out: this process's own
+    // error (a refused output folder) is still the one to tell.
+    if (error) std::rethrow_exception(error);
+    throw;
+  }
   if (error) std::rethrow_exception(error);
   if (failed > 0)
     throw_runtime("rank " + std::to_string(env_.rank) + ": another process stopped before the first step (its "
@@ -281,7 +289,9 @@ void Distributed::tell_failure(int code, const std::string& message) {
   if (env_.world == 1) return;
   const std::string v = std::to_string(code) + "\t" + message;
   try {
-    impl_->store->set("rass/failed/" + std::to_string(env_.rank), std::vector<uint8_t>(v.begin(), v.end()));
+    const std::string key = "rass/failed/" + std::to_string(env_.rank);
+    impl_->store->set(key, std::vector<uint8_t>(v.begin(), v.end()));
+    impl_->store->check({key});  // a round trip: the server holds it before this process ends
   } catch (...) {
     // The store is gone (rank 0 ended): the others learn of it as a failed collective.
   }

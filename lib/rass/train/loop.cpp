@@ -554,7 +554,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       } catch (const std::exception& w) {
         kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
       }
-    } else if (!s.last_checkpoint.empty()) {
+    } else if (writer && !s.last_checkpoint.empty()) {  // the others hold the one they resumed from
       kept = "; the last checkpoint is " + s.last_checkpoint;
     }
     throw Error(ExitCode(code >= 1 && code <= 3 ? code : 1), "another process failed at step " + std::to_string(step) +
@@ -622,7 +622,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
               } catch (const std::exception& w) {
                 kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
               }
-            } else if (!s.last_checkpoint.empty()) {
+            } else if (writer && !s.last_checkpoint.empty()) {  // only rank 0 knows the newest
               kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
             }
             throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
@@ -714,8 +714,9 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
       throw_runtime(stage.name() + ": non-finite " + (std::isfinite(loss) ? "gradient (norm " + fmt_double(grad_norm) + ")"
                                                                          : "loss") +
                     " at step " + std::to_string(step) + " (loss=" + fmt_double(loss) + terms + "); stopped" +
-                    (s.last_checkpoint.empty() ? " with no checkpoint written"
-                                               : ", the last checkpoint is " + s.last_checkpoint) +
+                    (!writer                   ? std::string()  // rank 0 names the newest checkpoint
+                     : s.last_checkpoint.empty() ? " with no checkpoint written"
+                                                 : ", the last checkpoint is " + s.last_checkpoint) +
                     " (a lower loop.lr or loop.clip_grad_norm may help)" +
                     (skipped ? "; fp16 loss scaling skipped " +
                                    (skips_in_a_row > 1 ? "this and the " + std::to_string(skips_in_a_row - 1) +

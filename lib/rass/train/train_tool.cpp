@@ -135,13 +135,17 @@ int run_train_tool(const TrainJob& job) {
   // Whatever a stage draws from torch's global generator while it is built
   // (an initialisation without a keyed generator) follows the run's seed, so
   // two fresh runs of one config start from the same weights.
+  // Rank 0's refused output folder (or a configuration that differs) stops
+  // every process now, before the others read their data and weights.
+  dist->agree(early);
+  dist->check_same("configuration", config.dump());
   torch::manual_seed(c.seed);
   std::unique_ptr<Stage> stage;
-  if (!early) try {
-      stage = info->make(config.at(info->name), env);  // reads the data and start weights: may fail in one process
-    } catch (...) {
-      early = std::current_exception();
-    }
+  try {
+    stage = info->make(config.at(info->name), env);  // reads the data and start weights: may fail in one process
+  } catch (...) {
+    early = std::current_exception();
+  }
   dist->agree(early);  // rethrows this process's error, or says that another one stopped
   const TrainSummary s = run_training(*stage, c, dist.get());
 
