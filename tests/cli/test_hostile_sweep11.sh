@@ -31,6 +31,14 @@
 #    rass-t5 -o x.png wrote an .npz under an image's name; rass-sam -m of a
 #    missing path said "no sam.json"; "embed_dim": 1e10 was "not a whole
 #    number".
+# 13. rass-eval-iqa wrote --csv over its weights folder's tokenizer (exit 0);
+#    no-reference metrics given two folders scored the second folder too;
+#    a network's NaN score (weights that overflow, MANIQA's scale 1e39)
+#    was null with exit 0; MANIQA's bad vit_heads and CLIPIQA's text_act
+#    were not named in their file. rass-caption-map read --table /dev/zero
+#    (and WordNet's data.noun as /dev/zero or a FIFO) until the memory ran
+#    out or forever; build-table of an empty vocabulary gave exit 0; a
+#    table score " 0.8" was taken.
 . "$(dirname "$0")/lib.sh"
 R=$B/rass-train
 N=$FIX/nn
@@ -166,6 +174,58 @@ stderr_has "Too many levels of symbolic links" "the loop is said"
 cp -r "$N/sam_tiny" "$T/e10" && sed -i 's/"embed_dim": [0-9]*/"embed_dim": 1e10/' "$T/e10/sam.json"
 expect_exit 3 "embed_dim 1e10" -- "$B/rass-sam" -m "$T/e10" "$N/sam_a.png" --point 1,1 -o "$T/e10.png"
 stderr_has "is not a whole number written as one" "the message says why 1e10 is refused"
+
+# 13. rass-eval-iqa and rass-caption-map.
+EQ=$B/rass-eval-iqa
+cp -r "$N/clipiqa" "$T/ciq"
+cp "$T/ciq/clipiqa_rn50_tokenizer/vocab.json" "$T/vocab.orig"
+expect_exit 2 "--csv onto the CLIPIQA tokenizer" -- "$EQ" -m clipiqa --weights "$T/ciq" "$T/ciq/img_b0.png" --csv "$T/ciq/clipiqa_rn50_tokenizer/vocab.json"
+expect_exit 2 "stdout appended to the tokenizer's merges" -- bash -c \
+  "'$EQ' -m clipiqa --weights '$T/ciq' '$T/ciq/img_b0.png' >>'$T/ciq/clipiqa_rn50_tokenizer/merges.txt'"
+expect_exit 2 "--csv inside the weights folder" -- "$EQ" -m clipiqa --weights "$T/ciq" "$T/ciq/img_b0.png" --csv "$T/ciq/out.csv"
+cmp -s "$T/ciq/clipiqa_rn50_tokenizer/vocab.json" "$T/vocab.orig" || fail "the tokenizer was written over"
+mkdir -p "$T/nr/pred" "$T/nr/gt" "$T/nr/w"
+cp "$FIX/iqa/musiq_2.png" "$T/nr/pred/a.png" && cp "$FIX/iqa/musiq_2.png" "$T/nr/gt/a.png" && cp "$FIX/iqa/musiq_6.png" "$T/nr/gt/b.png"
+cp "$N/musiq_tiny.safetensors" "$T/nr/w/musiq_koniq.safetensors"
+expect_exit 3 "musiq over two folders (b has no prediction)" -- "$EQ" -m musiq --weights "$T/nr/w" "$T/nr/pred" "$T/nr/gt" --json
+grep -qF '"count": 1' "$T/.out" || fail "more than the prediction was scored: $(head -c 400 "$T/.out")"
+"$EQ" -m musiq --weights "$T/nr/w" "$T/nr/pred/a.png" --json >"$T/one.json" 2>/dev/null
+m1=$(sed -n 's/.*"musiq": *\([0-9.e+-]*\).*/\1/p' "$T/one.json" | head -1)
+grep -qF "$m1" "$T/.out" || fail "the pair's score is not the prediction's ($m1): $(head -c 400 "$T/.out")"
+mkdir -p "$T/mq"
+python3 - "$N/maniqa/maniqa_koniq.safetensors" "$T/mq/maniqa_koniq.safetensors" 1e39 <<'PY'
+import json, struct, sys
+d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+h["__metadata__"]["scale"] = sys.argv[3]; b = json.dumps(h).encode(); b += b" " * (-len(b) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
+PY
+expect_exit 3 "MANIQA scale 1e39" -- "$EQ" -m maniqa --weights "$T/mq" "$N/maniqa/img_a0.png"
+stderr_has "maniqa_koniq.safetensors: metadata scale = '1e39'" "the file and value are named"
+mkdir -p "$T/mq3"
+python3 - "$N/maniqa/maniqa_koniq.safetensors" "$T/mq3/maniqa_koniq.safetensors" <<'PY'
+import json, struct, sys
+d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+h["__metadata__"]["vit_heads"] = "3"; b = json.dumps(h).encode(); b += b" " * (-len(b) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
+PY
+expect_exit 3 "MANIQA vit_heads 3" -- "$EQ" -m maniqa --weights "$T/mq3" "$N/maniqa/img_a0.png"
+stderr_has "maniqa_koniq.safetensors: metadata vit_heads = 3" "the file is named"
+mkdir -p "$T/mqn"
+python3 "$SRC/tests/cli/poison_tensor.py" "$N/maniqa/maniqa_koniq.safetensors" "$T/mqn/maniqa_koniq.safetensors" conv1.weight 3e38
+expect_exit 1 "MANIQA with weights that overflow" -- "$EQ" -m maniqa --weights "$T/mqn" "$N/maniqa/img_a0.png" --json
+stderr_has "non-finite score" "the failure says why"
+CM=$B/rass-caption-map
+printf 'wall\nbuilding\n' >"$T/c.txt"; printf 'P5\n2 1\n255\n\000\001' >"$T/lm.pgm"
+expect_exit 3 "--table /dev/zero" -- bash -c "ulimit -v 4000000; timeout 60 '$CM' --classes '$T/c.txt' --table /dev/zero '$T/lm.pgm'"
+stderr_has "/dev/zero" "the table is named"
+mkdir -p "$T/wnf" && mkfifo "$T/wnf/data.noun" && : >"$T/wnf/index.noun" && : >"$T/wnf/noun.exc"
+printf 'wall, pond\n' >"$T/tags.txt"
+expect_exit 3 "WordNet's data.noun a FIFO" -- timeout 60 "$CM" --classes "$T/c.txt" --wordnet "$T/wnf" "$T/lm.pgm" --tags "$T/tags.txt"
+: >"$T/empty-vocab.txt"
+expect_exit 3 "build-table of an empty vocabulary" -- "$CM" build-table "$T/empty-vocab.txt" --classes "$T/c.txt" --similarity wordnet -o "$T/t.tsv"
+[ -e "$T/t.tsv" ] && fail "a table of nothing was written"
+printf 'church\tbuilding\t 0.8\n' >"$T/blank.tsv"
+expect_exit 3 "a table score with a leading blank" -- "$CM" --classes "$T/c.txt" --table "$T/blank.tsv" "$T/lm.pgm" --tags "$T/tags.txt"
 
 # 11. rass-sam with an enhancer whose feat_weight overflows.
 cp -r "$N/sam_tiny_gle" "$T/gle1"

@@ -312,8 +312,9 @@ TEST_CASE("similarity tables: malformed lines are named with their line number")
   CHECK(err("a\twall\tnan\n").find(p + ":1: score 'nan'") == 0);
   CHECK(err("a\twall\t1\nA\twall\t0.5\n").find(p + ":2: the pair (a, wall) is given twice") == 0);
   CHECK(err("\ta\twall\n").find(p + ":1: empty tag") == 0);
-  CHECK_THROWS_WITH_AS(make_table_similarity(tmp.path + "/none.tsv", kClasses), doctest::Contains("cannot be opened"),
-                       rass::Error);
+  CHECK_THROWS_WITH_AS(make_table_similarity(tmp.path + "/none.tsv", kClasses),
+                       doctest::Contains("none.tsv: cannot open: No such file or directory"), rass::Error);
+  CHECK(err("a\twall\t 0.5\n").find(p + ":1: score ' 0.5'") == 0);  // blanks refused, as in the flags
 }
 
 TEST_CASE("class names: synonyms and prompt names") {

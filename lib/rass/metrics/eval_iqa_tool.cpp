@@ -1,9 +1,11 @@
 #include "rass/metrics/eval_iqa_tool.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -89,7 +91,14 @@ std::string weights_path(const std::string& dir, const std::string& file) {
 batch::InputSpec input_spec(const IqaJob& job, bool fr) {
   batch::InputSpec spec;
   spec.roles = {{"prediction", {"pred", "lq"}, true, ""}};
-  if (fr || !job.manifest.empty()) spec.roles.push_back({"ground truth", {"gt", "hq"}, fr, ""});
+  // Two folders (`restored/ gt/`) are pairs by key whatever the metrics:
+  // no-reference ones score the first of each pair (the README's table
+  // runs all metrics so). Listed as one set, the second folder's images
+  // were scored too, and each key in both was a duplicate.
+  std::error_code ec;
+  const bool two_folders = job.inputs.size() == 2 && std::filesystem::is_directory(job.inputs[0], ec) &&
+                           std::filesystem::is_directory(job.inputs[1], ec);
+  if (fr || !job.manifest.empty() || two_folders) spec.roles.push_back({"ground truth", {"gt", "hq"}, fr, ""});
   spec.inputs = job.inputs;
   spec.manifest = job.manifest;
   spec.match_stem = job.match_stem;
@@ -156,9 +165,25 @@ int run_eval_iqa(const IqaJob& job) {
   guard.add_input(job.manifest);
   guard.add_input(job.niqe_params);
   for (size_t m : deep) guard.add_input(weights_path(job.weights_dir, metrics[m].deep->weights_file));
+  // The weights folder's other files too (CLIPIQA's tokenizer folder, a
+  // file hard-linked there): --csv onto vocab.json, or stdout appended to
+  // merges.txt, wrote over them with exit 0.
+  if (!deep.empty()) {
+    std::error_code ec;
+    size_t n = 0;
+    for (auto it = std::filesystem::recursive_directory_iterator(
+             job.weights_dir, std::filesystem::directory_options::skip_permission_denied, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
+      if (it->is_regular_file(ec)) guard.add_input(it->path().string(), /*listed=*/true);
+  }
   for (const batch::Item& it : items)
     for (const std::string& p : it.paths) guard.add_input(p);
   guard.check_output_file(job.csv, "--csv");
+  if (!deep.empty() && !job.csv.empty() && job.csv != "-" &&
+      batch::OutputGuard::path_within(batch::OutputGuard::normalised_path(job.csv),
+                                      batch::OutputGuard::normalised_path(job.weights_dir)))
+    throw_usage("--csv " + job.csv + " is inside the weights folder " + job.weights_dir +
+                ": refusing to write into an input; choose a path outside it");
 
   // Networks are loaded once; every worker calls the same const scorers.
   const size_t group = deep.empty() ? 1 : size_t(job.batch);
@@ -221,6 +246,13 @@ int run_eval_iqa(const IqaJob& job) {
               }
               const std::vector<IqaValue> v = scorers[m]->score(p, g, keys);
               if (v.size() != ks.size()) throw_runtime(metrics[m].name() + ": the network returned a wrong count");
+              // A network's NaN is no property of the image (NIQE's of a flat
+              // image is): weights or settings that overflow. It failed
+              // nothing and wrote null with exit 0.
+              for (size_t j = 0; j < ks.size(); ++j)
+                if (!std::isfinite(v[j].value))
+                  throw_runtime(metrics[m].name() + ": the network gave a non-finite score (NaN or infinity): its "
+                                "weights in " + job.weights_dir + " overflow (damaged weights?)");
               for (size_t j = 0; j < ks.size(); ++j) values[ks[j]][m] = v[j];
             };
             std::vector<size_t> live;

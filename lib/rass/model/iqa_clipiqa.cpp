@@ -139,6 +139,9 @@ ClipIqa::ClipIqa(const std::string& weights, const std::string& tokenizer_dir, c
                                  " (write it with " + kClipIqaConverter + " --text-heads N)");
   auto act = f.metadata().find("text_act");
   tc.hidden_act = act == f.metadata().end() ? "quick_gelu" : act->second;
+  if (tc.hidden_act != "gelu" && tc.hidden_act != "quick_gelu")
+    throw_bad_input(weights, "metadata text_act = '" + tc.hidden_act + "' is not an activation CLIP's text encoder "
+                             "has (gelu, quick_gelu)");
   const int64_t embed = dim(f, "text_projection.weight", 2, 0);
 
   const text::ClipTokenizer tok = text::ClipTokenizer::load(tokenizer_dir);

@@ -1,5 +1,6 @@
 #include "rass/model/iqa_maniqa.hpp"
 
+#include <cfloat>
 #include <cmath>
 #include <set>
 
@@ -54,8 +55,10 @@ std::string meta(const SafeTensorsFile& f, const std::string& key) {
 double meta_number(const SafeTensorsFile& f, const std::string& key) {
   const std::string s = meta(f, key);
   double v = 0;
-  if (parse_decimal(s, &v) && v > 0) return v;
-  throw_bad_input(f.path(), "metadata " + key + " = '" + s + "' is not a positive number");
+  // Within float32's normal range: 1e39 became infinity there and every
+  // score NaN (exit 0).
+  if (parse_decimal(s, &v) && v >= double(FLT_MIN) && v <= double(FLT_MAX)) return v;
+  throw_bad_input(f.path(), "metadata " + key + " = '" + s + "' is not a positive number in float32's range");
 }
 
 torch::Tensor scores_weighted(const nn::ManiqaPatches& p) { return p.score * p.weight; }
@@ -92,7 +95,17 @@ nn::Maniqa load_maniqa(const std::string& weights, torch::Device device) {
   }
   c.dim_mlp = need(f, "swintransformer1.layers.0.blocks.0.mlp.fc1.weight", 2).shape[0];
   c.scale = meta_number(f, "scale");
-  nn::Maniqa net(c);
+  // The network's own check says what is inconsistent but not where.
+  if (c.vit_heads < 1 || c.vit_dim % c.vit_heads != 0)
+    throw_bad_input(f.path(), "metadata vit_heads = " + std::to_string(c.vit_heads) + " does not divide the ViT width " +
+                                  std::to_string(c.vit_dim));
+  nn::Maniqa net(nullptr);
+  try {
+    net = nn::Maniqa(c);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::bad_input) throw;
+    throw_bad_input(f.path(), e.what());
+  }
   load_state_dict(*net, f, true);
   check_finite_weights(*net, f);
   net->eval();

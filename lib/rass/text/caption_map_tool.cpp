@@ -390,6 +390,9 @@ int run_build_table(const CaptionMapJob& job) {
       out += tag + "\t" + class_prompt_name(s.classes[m.class_index]) + "\t" + batch::format_number(m.score) + "\n";
     }
   }
+  // Empty input is an error (as for every tool): a header-only table with
+  // exit 0 looked like a table of nothing found.
+  if (tags == 0) throw_bad_input(name, "holds no tag (one per line; # starts a comment)");
   batch::write_report(job.table_out, out);
   if (!job.quiet)
     std::fprintf(stderr, "%s: %zu tag(s), %zu without any score (not in the table)\n", kProg, tags, unscored);

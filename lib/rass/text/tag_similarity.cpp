@@ -1,5 +1,6 @@
 #include "rass/text/tag_similarity.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -52,11 +53,17 @@ class TableSimilarity : public TagSimilarity {
       class_of.emplace(normalize_phrase(classes[c]), c);
       for (const std::string& s : class_synonyms(classes[c])) class_of.emplace(normalize_phrase(s), c);
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw_bad_input(path, "cannot be opened (--table)");
+    // Read through the text reader: /dev/zero (or a binary file) is refused
+    // at its first block; a stream read grew one endless line until the
+    // memory ran out.
+    const std::vector<uint8_t> bytes = read_text_file_bytes(path, size_t(4) << 30);
+    const std::string text(bytes.begin(), bytes.end());
     std::string line;
-    size_t n = 0;
-    while (std::getline(in, line)) {
+    size_t n = 0, at = 0;
+    while (at < text.size()) {
+      const size_t end = std::min(text.find('\n', at), text.size());
+      line.assign(text, at, end - at);
+      at = end + 1;
       ++n;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (n == 1) line.erase(0, utf8_bom_size(reinterpret_cast<const uint8_t*>(line.data()), line.size()));
@@ -69,7 +76,8 @@ class TableSimilarity : public TagSimilarity {
       if (t2 == std::string::npos || line.find('\t', t2 + 1) != std::string::npos)
         throw_bad_input(where, "expected three tab-separated fields: tag, class, score");
       const std::string tag = normalize_phrase(line.substr(0, t1));
-      const std::string cls = line.substr(t1 + 1, t2 - t1 - 1), num = trim(line.substr(t2 + 1));
+      // The score as the flags take numbers: " 0.8" is refused (as --threshold ' 0.5').
+      const std::string cls = line.substr(t1 + 1, t2 - t1 - 1), num = line.substr(t2 + 1);
       if (tag.empty()) throw_bad_input(where, "empty tag");
       auto c = class_of.find(normalize_phrase(cls));
       if (c == class_of.end()) throw_bad_input(where, "class '" + cls + "' is not in the class list (see --classes)");
@@ -82,7 +90,6 @@ class TableSimilarity : public TagSimilarity {
         throw_bad_input(where, "the pair (" + tag + ", " + classes[c->second] + ") is given twice");
       row[c->second] = v;
     }
-    if (in.bad()) throw_bad_input(path, "read error");
   }
   std::vector<double> scores(const std::string& tag) const override {
     auto it = table_.find(normalize_phrase(tag));

@@ -11,6 +11,7 @@
 
 #include "rass/core/error.hpp"
 #include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 
 namespace rass::text {
 
@@ -24,16 +25,23 @@ std::string lower_ascii(std::string s) {
 // The lines of a database file; license lines start with two spaces and are skipped.
 template <class F>
 void for_each_line(const std::string& path, F&& f) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_bad_input(path, "cannot be opened (WordNet data: install wordnet-base, or set RASS_WORDNET_DIR)");
+  // Files this tool finds in the WordNet folder: a FIFO there blocked the
+  // run, /dev/zero grew one endless line until the memory ran out.
+  require_found_file(path, "WordNet data");
+  if (!std::ifstream(path, std::ios::binary))
+    throw_bad_input(path, "cannot be opened (WordNet data: install wordnet-base, or set RASS_WORDNET_DIR)");
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path, size_t(256) << 20);  // data.noun is 15 MB
+  const std::string text(bytes.begin(), bytes.end());
   std::string line;
-  size_t n = 0;
-  while (std::getline(in, line)) {
+  size_t n = 0, at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    line.assign(text, at, end - at);
+    at = end + 1;
     ++n;
     if (line.empty() || line[0] == ' ') continue;
     f(line, n);
   }
-  if (in.bad()) throw_bad_input(path, "read error");
 }
 
 [[noreturn]] void malformed(const std::string& path, size_t line, const std::string& what) {
@@ -180,7 +188,7 @@ WordNet WordNet::load(const std::string& dir) {
     auto pos = ids ? std::find(ids->begin(), ids->end(), static_cast<int>(i)) : std::vector<int>::const_iterator();
     if (!ids || pos == ids->end())
       throw_bad_input(index_path, "lacks the synset of '" + first_lemma[i] + "' that data.noun lists");
-    char num[8];
+    char num[16];
     std::snprintf(num, sizeof num, "%02d", static_cast<int>(pos - ids->begin()) + 1);
     wn.synsets_[i].name = first_lemma[i] + ".n." + num;
   }
