@@ -39,6 +39,11 @@
 #    (and WordNet's data.noun as /dev/zero or a FIFO) until the memory ran
 #    out or forever; build-table of an empty vocabulary gave exit 0; a
 #    table score " 0.8" was taken.
+# 14. rass-train: scr whose run diverged ended with LibTorch's stack trace
+#    and no checkpoint; unet read a tags file of /dev/zero until the memory
+#    ran out and trained on a binary one; an empty ras.preset or
+#    sam-decoder.preset trained on clean images; unet's default text folder
+#    (images/../tags) took the run's outputs.
 . "$(dirname "$0")/lib.sh"
 R=$B/rass-train
 N=$FIX/nn
@@ -226,6 +231,34 @@ expect_exit 3 "build-table of an empty vocabulary" -- "$CM" build-table "$T/empt
 [ -e "$T/t.tsv" ] && fail "a table of nothing was written"
 printf 'church\tbuilding\t 0.8\n' >"$T/blank.tsv"
 expect_exit 3 "a table score with a leading blank" -- "$CM" --classes "$T/c.txt" --table "$T/blank.tsv" "$T/lm.pgm" --tags "$T/tags.txt"
+
+# 14. rass-train's data stages.
+mkdir -p "$T/tr" && (
+  cd "$T/tr" &&
+  "$B/rass-scenes" -n 4 --size 64 -s 3 -o scenes -q &&
+  "$B/rass-model" init --preset tiny4 --seed 2 -q sd &&
+  "$B/rass-model" init --preset tiny -q tiny &&
+  "$B/rass-caption-map" --tags scenes/tags.tsv --tokenizer sd -O packs -q scenes/labels >/dev/null
+) || fail "the training data could not be made"
+SCR=(--set scr.sd="$T/tr/sd" --set scr.pack_dir="$T/tr/packs" --set scr.hq_dir="$T/tr/scenes/images" --set scr.crop_size=64 --threads 1 --batch 2 -q)
+expect_exit 1 "scr diverging" -- "$R" scr -o "$T/tr/s1" --steps 6 "${SCR[@]}" --lr 1
+stderr_has "non-finite" "the failure says why"
+grep -q "frame #" "$T/.err" && fail "a stack trace: $(head -c 300 "$T/.err")"
+U=(--set unet.sd="$T/tr/tiny" --set unet.text=tags --set unet.crop_size=64 --steps 1 --batch 2 --threads 1 -q)
+mkdir -p "$T/tr/u4/images" "$T/tr/u4/tags" && cp "$T/tr/scenes/images/"*.png "$T/tr/u4/images/" && cp "$T/tr/scenes/tags/"*.txt "$T/tr/u4/tags/"
+head -c 200 "$R" >"$T/tr/u4/tags/scene_000001.txt"
+expect_exit 3 "unet with a binary tags file" -- "$R" unet -o "$T/tr/o4" --set unet.images="$T/tr/u4/images" "${U[@]}"
+stderr_has "scene_000001.txt" "the file is named"
+ln -sf /dev/zero "$T/tr/u4/tags/scene_000001.txt"
+expect_exit 3 "unet with a tags file of /dev/zero" -- bash -c "ulimit -v 4000000; '$R' unet -o '$T/tr/o5' --set unet.images='$T/tr/u4/images' ${U[*]}"
+expect_exit 2 "unet's -o inside its default tags folder" -- "$R" unet -o "$T/tr/scenes/tags/run" --set unet.images="$T/tr/scenes/images" "${U[@]}"
+stderr_has "input folder" "the refusal says why"
+[ -e "$T/tr/scenes/tags/run" ] && fail "the run wrote into the tags folder"
+expect_exit 2 "an empty ras.preset" -- "$R" ras -o "$T/tr/r0" --steps 1 --set=ras.preset= --set ras.model="$T/tr/nowhere" -q
+stderr_has "ras.preset is empty" "the setting is named"
+expect_exit 2 "an empty sam-decoder.preset" -- "$R" sam-decoder -o "$T/tr/d0" --steps 1 --set=sam-decoder.preset= \
+  --set sam-decoder.model="$N/sam_tiny" -q
+stderr_has "sam-decoder.preset is empty" "the setting is named"
 
 # 11. rass-sam with an enhancer whose feat_weight overflows.
 cp -r "$N/sam_tiny_gle" "$T/gle1"

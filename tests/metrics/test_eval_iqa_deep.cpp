@@ -89,7 +89,7 @@ TEST_CASE("eval-iqa deep metrics: no network layer, then batching with a registe
   job.metrics = {"psnr", "meandiff"};
   job.quiet = true;
   job.no_table = true;
-  job.weights_dir = t.path;
+  job.weights_dir = t / "weights";  // (the reports below go beside it, not into it: it is an input)
 
   REQUIRE(deep_iqa_metrics().empty());  // this binary has no network layer
   try {

@@ -92,7 +92,7 @@ Pairs linear_sum_assignment(const std::vector<double>& cost, int64_t rows, int64
     if (!std::isfinite(cost[k]))
       throw_runtime(what + ": cost[" + std::to_string(int64_t(k) / cols) + "][" + std::to_string(int64_t(k) % cols) +
                     "] is " + (std::isnan(cost[k]) ? "nan" : cost[k] > 0 ? "inf" : "-inf") +
-                    " (non-finite predictions?)");
+                    " (non-finite predictions: the run diverged; a lower loop.lr or loop.clip_grad_norm may help)");
   if (rows == 0 || cols == 0) return {};
   if (rows <= cols) return solve_wide(cost, rows, cols);
   // More rows than columns: solve the transpose, then swap back.

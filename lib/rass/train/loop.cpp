@@ -613,17 +613,19 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
           try {
             m = stage.compute_loss(ctx);
           } catch (const Error& e) {
+            // "Mend the data" only where the data failed: a run that diverged
+            // (NaN predictions) resumes into the same failure.
+            const std::string mend = e.code() == ExitCode::bad_input ? ": mend the data and --resume" : "";
             std::string kept;
             if (writer && step > checkpoint_step) {
               try {
                 write_checkpoint(step, rng_before, /*prune=*/false);
-                kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
-                       ": mend the data and --resume";
+                kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint + mend;
               } catch (const std::exception& w) {
                 kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
               }
             } else if (writer && !s.last_checkpoint.empty()) {  // only rank 0 knows the newest
-              kept = "; the last checkpoint is " + s.last_checkpoint + ": mend the data and --resume";
+              kept = "; the last checkpoint is " + s.last_checkpoint + mend;
             }
             throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
           }

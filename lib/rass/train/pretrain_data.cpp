@@ -12,6 +12,8 @@
 #include "rass/batch/inputs.hpp"
 #include "rass/batch/report.hpp"
 #include "rass/core/error.hpp"
+#include "rass/core/file.hpp"
+#include "rass/core/found_file.hpp"
 #include "rass/core/json_file.hpp"
 #include "rass/core/rng.hpp"
 #include "rass/io/image_io.hpp"
@@ -27,10 +29,14 @@ namespace {
 
 // The first line of a text file, trimmed (rass-scenes writes one line).
 std::string read_text_line(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw_bad_input(path, "cannot be read (the item's text)");
-  std::string line;
-  std::getline(f, line);
+  // Through the text reader: /dev/zero filled the memory (one endless
+  // line), a binary file became the prompt, a FIFO blocked the run.
+  require_found_file(path, "the item's text");
+  const std::vector<uint8_t> bytes = read_text_file_bytes(path, size_t(1) << 20);
+  if (!batch::valid_utf8(std::string(bytes.begin(), bytes.end())))
+    throw_bad_input(path, "is not UTF-8 text (the item's text)");
+  const std::string all(bytes.begin(), bytes.end());
+  std::string line = all.substr(0, all.find('\n'));
   while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
   size_t b = 0;
   while (b < line.size() && std::isspace(static_cast<unsigned char>(line[b]))) ++b;

@@ -101,7 +101,10 @@ RasData::RasData(const RasDataConfig& c, uint64_t seed) : c_(c), seed_(seed) {
   for (int s : c_.min_sizes)
     if (s < 1 || s > 65535) throw_usage("ras.min_sizes must hold integers 1..65535");
   if (c_.ignore < 0) throw_usage("ras data: the ignore label must be >= 0");
-  degrade_on_ = !(c_.preset.empty() || c_.preset == "none");
+  // An empty name is no preset: it trained on clean crops without a word
+  // (the other stages refuse it too).
+  if (c_.preset.empty()) throw_usage("ras.preset is empty: name a preset (rass, the default), or none for clean crops");
+  degrade_on_ = c_.preset != "none";
   if (degrade_on_) {
     degrade_ = degrade::make_preset(c_.preset);
     if (degrade_.scale != 1)

@@ -126,6 +126,8 @@ RasSettings parse_ras_settings(const ojson& in) {
   s.data.color_aug = boolean(j, "color_aug");
   s.data.flip = boolean(j, "flip");
   s.data.preset = str(j, "preset");
+  if (s.data.preset.empty())  // (before the model is read; RasData says the same)
+    throw_usage("ras.preset is empty: name a preset (rass, the default), or none for clean crops");
   s.prompt = str(j, "prompt");
   s.criterion.class_weight = number(j, "class_weight", 0, 1e6);
   s.criterion.mask_weight = number(j, "mask_weight", 0, 1e6);

@@ -100,6 +100,22 @@ std::vector<std::string> input_directories(const nlohmann::ordered_json& stage_s
     } catch (const Error&) {
     }
   }
+  // unet's texts default to <images>/../captions or ../tags (the
+  // rass-scenes layout; pretrain_data.cpp): a folder it reads that no
+  // setting names (a run was written into it, exit 0).
+  const auto images = stage_section.find("images"), text = stage_section.find("text"),
+             text_dir = stage_section.find("text_dir");
+  if (images != stage_section.end() && images->is_string() && text != stage_section.end() && text->is_string() &&
+      (*text == "caption" || *text == "tags") && text_dir != stage_section.end() && text_dir->is_string() &&
+      text_dir->get<std::string>().empty()) {
+    fs::path img = fs::path(images->get<std::string>()).lexically_normal();
+    if (img.filename().empty()) img = img.parent_path();
+    const std::string d = (img.parent_path() / (*text == "caption" ? "captions" : "tags")).string();
+    std::error_code ec;
+    if (!images->get<std::string>().empty() && fs::is_directory(d, ec))
+      out.push_back(stage + ".text_dir (" + images->get<std::string>() + "/../" +
+                    (*text == "caption" ? "captions" : "tags") + ")=" + d);
+  }
   return out;
 }
 

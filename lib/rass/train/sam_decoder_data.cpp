@@ -60,7 +60,9 @@ SamDecoderData::SamDecoderData(const SamDecoderDataConfig& c, uint64_t seed) : c
   if (c_.severity < 1 || c_.severity > 5) throw_usage("sam-decoder.severity must be 1..5");
   want_points_ = c_.prompt != "box";
   want_box_ = c_.prompt != "points";
-  if (!c_.preset.empty() && c_.preset != "none")
+  if (c_.preset.empty())  // it trained on clean images without a word
+    throw_usage("sam-decoder.preset is empty: name a preset (glesam, the default), or none for clean images");
+  if (c_.preset != "none")
     degrade_.push_back(same_size_lq_preset("sam-decoder", c_.preset, c_.severity, c_.size));
   items_ = list_image_pairs(c_, "image/mask pairs");
 }

@@ -87,8 +87,15 @@ SclResult scl_loss(const std::vector<nn::CapturedAttention>& captured, const std
           it = resized.emplace(key, resize_mask(tg.mask, hh, ww).reshape({1, hh * ww}).to(p.device())).first;
         const torch::Tensor M = it->second.expand_as(A);
         const torch::Tensor region = 1 - (A * M).sum(1) / (A.sum(1) + kEps);                             // [n]
-        const torch::Tensor pixel =
-            torch::binary_cross_entropy(A.clamp(kClamp, 1 - kClamp), M, {}, at::Reduction::None).mean(1);                          // [n]
+        // F.binary_cross_entropy written out: the same values and gradient
+        // on the clamped range (its log clamp at -100 and its 1e-12 in the
+        // gradient never act there), but a NaN map (a run diverging, an
+        // fp16 overflow) gives a NaN loss, which the loop reports as a
+        // non-finite loss naming the step, or fp16 loss scaling skips;
+        // LibTorch's kernel threw "all elements of input should be between
+        // 0 and 1" with a stack trace instead.
+        const torch::Tensor Ac = A.clamp(kClamp, 1 - kClamp);
+        const torch::Tensor pixel = (-(M * Ac.log() + (1 - M) * (1 - Ac).log())).mean(1);  // [n]
         region_sum[b] = region_sum[b].defined() ? region_sum[b] + region.sum() : region.sum();
         pixel_sum[b] = pixel_sum[b].defined() ? pixel_sum[b] + pixel.sum() : pixel.sum();
         count[b] += a.size(0);

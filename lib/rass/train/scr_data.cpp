@@ -40,6 +40,15 @@ Image crop_image(const Image& img, int x0, int y0, int w, int h, bool flip) {
 
 }  // namespace
 
+// An id past the tokenizer's vocabulary failed at the step as the text
+// encoder's ("tokenizer and text encoder do not match"), naming no file.
+void ScrData::check_token_ids(const text::CaptionPack& p, const std::string& path) const {
+  for (const auto id : p.token_ids)
+    if (int64_t(id) >= vocab_)
+      throw_bad_input(path, "token id " + std::to_string(int64_t(id)) + " is outside the tokenizer's vocabulary of " +
+                                std::to_string(vocab_) + " (a pack made with another tokenizer, or damaged?)");
+}
+
 ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer, int64_t max_tokens) : cfg_(cfg) {
   if (cfg.crop < 8 || cfg.crop > 8192) throw_usage("crop_size " + std::to_string(cfg.crop) + ": expected 8..8192");
   degrade_ = degrade::make_preset(cfg.preset);
@@ -52,6 +61,7 @@ ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer,
                 std::to_string(degrade::min_input_side(degrade_)));
   default_ids_.clear();
   for (int id : tokenizer.encode_padded(cfg.prompt, int(max_tokens))) default_ids_.push_back(id);
+  vocab_ = tokenizer.vocab_size();
 
   batch::InputSpec spec;
   spec.allow_stdin = false;
@@ -96,6 +106,7 @@ ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer,
       if (int64_t(p.token_ids.size()) != max_tokens)
         throw_bad_input(s.pack, "token_ids hold " + std::to_string(p.token_ids.size()) + " ids; the text encoder takes " +
                                     std::to_string(max_tokens));
+      check_token_ids(p, s.pack);
       if (p.width < cfg.crop || p.height < cfg.crop)
         throw_bad_input(s.pack, "the image is " + std::to_string(p.width) + "x" + std::to_string(p.height) +
                                     ", smaller than crop_size " + std::to_string(cfg.crop) + " (images are not padded)");
@@ -153,6 +164,7 @@ ScrSample ScrData::sample(size_t index, int64_t step, int64_t global_index) cons
   if (p.width != hq.width || p.height != hq.height)
     throw_bad_input(item.pack, "is for a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image but " +
                                    item.hq + " is " + std::to_string(hq.width) + "x" + std::to_string(hq.height));
+  check_token_ids(p, item.pack);  // (the file may have changed since the run began)
   s.ids.assign(p.token_ids.begin(), p.token_ids.end());
   if (!cfg_.scl) return s;
   using torch::indexing::Slice;

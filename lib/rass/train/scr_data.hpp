@@ -26,6 +26,7 @@
 #include <torch/types.h>
 
 #include "rass/degrade/config.hpp"
+#include "rass/text/caption_pack.hpp"
 #include "rass/text/clip_tokenizer.hpp"
 #include "rass/train/scl_loss.hpp"
 
@@ -72,7 +73,9 @@ class ScrData {
   ScrDataConfig cfg_;
   degrade::PipelineConfig degrade_;
   std::vector<ScrItem> items_;
+  void check_token_ids(const text::CaptionPack& p, const std::string& path) const;
   std::vector<int64_t> default_ids_;
+  int64_t vocab_ = 0;  // the tokenizer's ids: a pack's token ids are below it
 };
 
 // [3, H, W] float in [-1, 1] of an 8-bit RGB image.
