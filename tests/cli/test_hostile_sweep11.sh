@@ -244,6 +244,13 @@ SCR=(--set scr.sd="$T/tr/sd" --set scr.pack_dir="$T/tr/packs" --set scr.hq_dir="
 expect_exit 1 "scr diverging" -- "$R" scr -o "$T/tr/s1" --steps 6 "${SCR[@]}" --lr 1
 stderr_has "non-finite" "the failure says why"
 grep -q "frame #" "$T/.err" && fail "a stack trace: $(head -c 300 "$T/.err")"
+if command -v h5dump >/dev/null; then  # a token id past the vocabulary, written into a pack
+  mkdir -p "$T/tr/p1" && cp "$T/tr/packs/"*.h5 "$T/tr/p1/"
+  off=$(h5dump -p -d token_ids "$T/tr/p1/scene_000001.h5" | awk '/OFFSET/{print $2}')
+  printf '\xa0\x86\x01\x00' | dd of="$T/tr/p1/scene_000001.h5" bs=1 seek=$((off + 4)) conv=notrunc 2>/dev/null
+  expect_exit 3 "scr with a token id past the vocabulary" -- "$R" scr -o "$T/tr/op1" --steps 4 "${SCR[@]}" --set scr.pack_dir="$T/tr/p1"
+  stderr_has "scene_000001.h5: token id 100000 is outside the tokenizer's vocabulary" "the pack is named"
+fi
 U=(--set unet.sd="$T/tr/tiny" --set unet.text=tags --set unet.crop_size=64 --steps 1 --batch 2 --threads 1 -q)
 mkdir -p "$T/tr/u4/images" "$T/tr/u4/tags" && cp "$T/tr/scenes/images/"*.png "$T/tr/u4/images/" && cp "$T/tr/scenes/tags/"*.txt "$T/tr/u4/tags/"
 head -c 200 "$R" >"$T/tr/u4/tags/scene_000001.txt"
