@@ -197,6 +197,10 @@ grep -qF '"count": 1' "$T/.out" || fail "more than the prediction was scored: $(
 "$EQ" -m musiq --weights "$T/nr/w" "$T/nr/pred/a.png" --json >"$T/one.json" 2>/dev/null
 m1=$(sed -n 's/.*"musiq": *\([0-9.e+-]*\).*/\1/p' "$T/one.json" | head -1)
 grep -qF "$m1" "$T/.out" || fail "the pair's score is not the prediction's ($m1): $(head -c 400 "$T/.out")"
+# A prediction without a ground truth is still scored by a no-reference metric.
+cp "$FIX/iqa/musiq_6.png" "$T/nr/pred/c.png"
+expect_exit 3 "musiq over two folders, c without a partner" -- "$EQ" -m musiq --weights "$T/nr/w" "$T/nr/pred" "$T/nr/gt" --json
+grep -qF '"count": 2' "$T/.out" || fail "c was not scored: $(head -c 600 "$T/.out")"
 mkdir -p "$T/mq"
 python3 - "$N/maniqa/maniqa_koniq.safetensors" "$T/mq/maniqa_koniq.safetensors" 1e39 <<'PY'
 import json, struct, sys
@@ -249,7 +253,7 @@ if command -v h5dump >/dev/null; then  # a token id past the vocabulary, written
   off=$(h5dump -p -d token_ids "$T/tr/p1/scene_000001.h5" | awk '/OFFSET/{print $2}')
   printf '\xa0\x86\x01\x00' | dd of="$T/tr/p1/scene_000001.h5" bs=1 seek=$((off + 4)) conv=notrunc 2>/dev/null
   expect_exit 3 "scr with a token id past the vocabulary" -- "$R" scr -o "$T/tr/op1" --steps 4 "${SCR[@]}" --set scr.pack_dir="$T/tr/p1"
-  stderr_has "scene_000001.h5: token id 100000 is outside the tokenizer's vocabulary" "the pack is named"
+  stderr_has "scene_000001.h5: token id 100000 is outside the text encoder's vocabulary" "the pack is named"
 fi
 U=(--set unet.sd="$T/tr/tiny" --set unet.text=tags --set unet.crop_size=64 --steps 1 --batch 2 --threads 1 -q)
 mkdir -p "$T/tr/u4/images" "$T/tr/u4/tags" && cp "$T/tr/scenes/images/"*.png "$T/tr/u4/images/" && cp "$T/tr/scenes/tags/"*.txt "$T/tr/u4/tags/"

@@ -314,7 +314,7 @@ TEST_CASE("similarity tables: malformed lines are named with their line number")
   CHECK(err("\ta\twall\n").find(p + ":1: empty tag") == 0);
   CHECK_THROWS_WITH_AS(make_table_similarity(tmp.path + "/none.tsv", kClasses),
                        doctest::Contains("none.tsv: cannot open: No such file or directory"), rass::Error);
-  CHECK(err("a\twall\t 0.5\n").find(p + ":1: score ' 0.5'") == 0);  // blanks refused, as in the flags
+  CHECK(err("a\twall\t 0.5\n").find(p + ":1: score ' 0.5' has blanks around it") == 0);  // as the flags refuse them
 }
 
 TEST_CASE("class names: synonyms and prompt names") {

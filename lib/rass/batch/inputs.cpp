@@ -176,9 +176,12 @@ std::vector<Item> from_two_trees(const InputSpec& spec) {
   auto ib = kb.begin();
   while (ia != ka.end() || ib != kb.end()) {
     if (ib == kb.end() || (ia != ka.end() && ia->first < ib->first)) {
+      // A partner the role does not require (eval-iqa's ground truth for
+      // no-reference metrics): the item without it.
       if (!named_bad.count(ia->first))
         items.push_back({ia->first, {ia->second, ""},
-                         ia->second + ": no " + rb.name + " with key '" + ia->first + "' in " + b + hint});
+                         rb.required ? ia->second + ": no " + rb.name + " with key '" + ia->first + "' in " + b + hint
+                                     : std::string()});
       ++ia;
     } else if (ia == ka.end() || ib->first < ia->first) {
       if (!named_bad.count(ib->first))

@@ -12,7 +12,7 @@ EvalIqaCli::EvalIqaCli()
     : ToolCli("eval-iqa", "Image quality metrics with the conventions papers use: PSNR and SSIM (pyiqa and BasicSR), "
                           "NIQE (MATLAB/BasicSR); LPIPS, DISTS, MUSIQ, MANIQA, CLIPIQA with user-supplied weights.") {
   CLI::App& a = *app_;
-  a.add_option("inputs", inputs_, "PRED GT (directories matched by item key: relative path without extension; or two files); images or directories for NIQE")
+  a.add_option("inputs", inputs_, "PRED GT (directories matched by item key: relative path without extension; or two files); for no-reference metrics alone, images or directories (two directories are still PRED GT)")
       ->type_name("INPUT");
   a.add_option("-m,--metrics", metrics_,
                "comma-separated: psnr, psnry, ssim, ssimc (pyiqa), psnr@basicsr, ssim@basicsr, niqe; with the network "

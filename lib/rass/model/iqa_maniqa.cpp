@@ -76,7 +76,13 @@ nn::Maniqa load_maniqa(const std::string& weights, torch::Device device) {
   if (grid * grid != tokens) throw_bad_input(f.path(), "vit.pos_embed is not a square grid plus a class token");
   c.img_size = grid * c.patch_size;
   c.vit_mlp = need(f, "vit.blocks.0.mlp.fc1.weight", 2).shape[0];
-  c.vit_heads = int64_t(meta_number(f, "vit_heads"));
+  {
+    const std::string h = meta(f, "vit_heads");
+    double v = 0;  // a whole number ("1.5" was cast to 1, 1e30 past int64)
+    if (!parse_decimal(h, &v) || v < 1 || v > 4096 || v != std::floor(v))
+      throw_bad_input(f.path(), "metadata vit_heads = '" + h + "' is not a whole number in 1..4096");
+    c.vit_heads = int64_t(v);
+  }
   if (count_numbered_blocks(f, "vit.blocks.") != 10)
     throw_bad_input(f.path(), "expected ViT blocks 0..9 (the converter keeps those the score uses)");
   c.embed_dim = need(f, "conv1.weight", 4).shape[0];

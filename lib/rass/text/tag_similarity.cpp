@@ -82,6 +82,7 @@ class TableSimilarity : public TagSimilarity {
       auto c = class_of.find(normalize_phrase(cls));
       if (c == class_of.end()) throw_bad_input(where, "class '" + cls + "' is not in the class list (see --classes)");
       double v = 0;
+      if (num != trim(num)) throw_bad_input(where, "score '" + num + "' has blanks around it");
       if (!parse_decimal(num, &v))
         throw_bad_input(where, "score '" + num + "' is not a finite number");
       std::vector<double>& row = table_[tag];

@@ -44,12 +44,13 @@ Image crop_image(const Image& img, int x0, int y0, int w, int h, bool flip) {
 // encoder's ("tokenizer and text encoder do not match"), naming no file.
 void ScrData::check_token_ids(const text::CaptionPack& p, const std::string& path) const {
   for (const auto id : p.token_ids)
-    if (int64_t(id) >= vocab_)
-      throw_bad_input(path, "token id " + std::to_string(int64_t(id)) + " is outside the tokenizer's vocabulary of " +
+    if (id < 0 || int64_t(id) >= vocab_)
+      throw_bad_input(path, "token id " + std::to_string(int64_t(id)) + " is outside the text encoder's vocabulary of " +
                                 std::to_string(vocab_) + " (a pack made with another tokenizer, or damaged?)");
 }
 
-ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer, int64_t max_tokens) : cfg_(cfg) {
+ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer, int64_t max_tokens, int64_t vocab)
+    : cfg_(cfg) {
   if (cfg.crop < 8 || cfg.crop > 8192) throw_usage("crop_size " + std::to_string(cfg.crop) + ": expected 8..8192");
   degrade_ = degrade::make_preset(cfg.preset);
   const degrade::Record probe = degrade::sample_record(degrade_, cfg.seed, "probe", int(cfg.crop), int(cfg.crop), 3);
@@ -61,7 +62,7 @@ ScrData::ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer,
                 std::to_string(degrade::min_input_side(degrade_)));
   default_ids_.clear();
   for (int id : tokenizer.encode_padded(cfg.prompt, int(max_tokens))) default_ids_.push_back(id);
-  vocab_ = tokenizer.vocab_size();
+  vocab_ = vocab > 0 ? vocab : tokenizer.vocab_size();
 
   batch::InputSpec spec;
   spec.allow_stdin = false;

@@ -63,7 +63,9 @@ class ScrData {
   // `max_tokens`, packs at least crop x crop, and with SCL at least one term
   // with a mask in some pack. Errors: Error(usage) for settings,
   // Error(bad_input) naming the file.
-  ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer, int64_t max_tokens);
+  // `vocab`: the text encoder's token count (its embedding rows: added
+  // tokens included); 0 takes the tokenizer's vocab.json size.
+  ScrData(const ScrDataConfig& cfg, const text::ClipTokenizer& tokenizer, int64_t max_tokens, int64_t vocab = 0);
   size_t size() const { return items_.size(); }
   const std::vector<ScrItem>& items() const { return items_; }
   // Sample `global_index` of `step`, made from item `item`.
@@ -75,7 +77,7 @@ class ScrData {
   std::vector<ScrItem> items_;
   void check_token_ids(const text::CaptionPack& p, const std::string& path) const;
   std::vector<int64_t> default_ids_;
-  int64_t vocab_ = 0;  // the tokenizer's ids: a pack's token ids are below it
+  int64_t vocab_ = 0;  // a pack's token ids are in 0..vocab_-1
 };
 
 // [3, H, W] float in [-1, 1] of an 8-bit RGB image.

@@ -205,7 +205,7 @@ ScrStage::ScrStage(const json& settings, const StageEnv& env) : impl_(std::make_
   dc.scl = m.scl;
   dc.prompt = s.str("prompt");
   dc.seed = env.seed;
-  m.data = std::make_unique<ScrData>(dc, *m.sd->tokenizer, m.sd->max_tokens);
+  m.data = std::make_unique<ScrData>(dc, *m.sd->tokenizer, m.sd->max_tokens, m.sd->text_encoder->config.vocab_size);
   m.order = std::make_unique<DataOrder>(m.data->size(), env.seed);
   if (m.prompt_style.empty()) {
     std::set<std::string> styles;
