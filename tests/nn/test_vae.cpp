@@ -29,6 +29,14 @@ static double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
 
+// The fixture's tiny VAE with its weights, in eval mode.
+static nn::AutoencoderKL tiny_vae() {
+  nn::AutoencoderKL vae(model::read_vae_config(kDir + "/vae_tiny/config.json"));
+  model::load_state_dict(*vae, *SafeTensorsFile::open(kDir + "/vae_tiny/diffusion_pytorch_model.safetensors"));
+  vae->eval();
+  return vae;
+}
+
 TEST_CASE("VAE encode and decode equal diffusers to 3e-6 and 5e-6 (fp32)") {
   torch::NoGradGuard no_grad;
   nn::VaeConfig cfg = model::read_vae_config(kDir + "/vae_tiny/config.json");
@@ -55,9 +63,7 @@ TEST_CASE("VAE encode and decode equal diffusers to 3e-6 and 5e-6 (fp32)") {
 // the fused kernel here, and the case checks that one.)
 TEST_CASE("VAE decode equals diffusers with the attention's queries in chunks") {
   torch::NoGradGuard no_grad;
-  nn::AutoencoderKL vae(model::read_vae_config(kDir + "/vae_tiny/config.json"));
-  model::load_state_dict(*vae, *SafeTensorsFile::open(kDir + "/vae_tiny/diffusion_pytorch_model.safetensors"));
-  vae->eval();
+  nn::AutoencoderKL vae = tiny_vae();
   auto io = SafeTensorsFile::open(kDir + "/vae_tiny_io.safetensors");
   const torch::Tensor z = get(*io, "z");
   const int64_t tokens = z.size(2) * z.size(3);
@@ -96,9 +102,7 @@ TEST_CASE("loading refuses a missing or mis-shaped tensor, naming it") {
 
 TEST_CASE("bf16 on CPU runs and stays close to fp32") {
   torch::NoGradGuard no_grad;
-  nn::AutoencoderKL vae(model::read_vae_config(kDir + "/vae_tiny/config.json"));
-  model::load_state_dict(*vae, *SafeTensorsFile::open(kDir + "/vae_tiny/diffusion_pytorch_model.safetensors"));
-  vae->eval();
+  nn::AutoencoderKL vae = tiny_vae();
   auto io = SafeTensorsFile::open(kDir + "/vae_tiny_io.safetensors");
   torch::Tensor z = get(*io, "z"), want = get(*io, "decoded");
   vae->to(torch::kBFloat16);

@@ -172,6 +172,14 @@ void OutputGuard::add_input(const std::string& path, bool listed) {
                 "): refusing to write over an input");
 }
 
+void OutputGuard::add_folder_files(const std::string& dir) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
+    if (it->is_regular_file(ec)) add_input(it->path().string(), /*listed=*/true);
+}
+
 void OutputGuard::check_output_file(const std::string& path, const std::string& what, bool per_item) const {
   if (path.empty() || path == "-") return;  // stdout: checked against each input by add_input
   // A batch item's name too long is that item's problem (a bad item), not the run's.

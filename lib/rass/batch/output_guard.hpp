@@ -19,6 +19,11 @@ class OutputGuard {
   // the tool reads (a model folder), not named by the user: stdout or
   // stderr truncated onto it (a new log there) is not refused.
   void add_input(const std::string& path, bool listed = false);
+  // The regular files under a folder the tool reads (a model or weights
+  // folder), by inode (a cache snapshot's files are links to blobs outside
+  // it), as listed inputs. A model folder holds a few dozen files: the walk
+  // stops at a generous bound.
+  void add_folder_files(const std::string& dir);
   // what: "-o", "--csv", ... Also refuses an existing directory, unless
   // `per_item` (one of a batch's outputs: see item_output_problem). "-" is
   // not checked here: stdout's file is checked against every input by add_input.

@@ -168,14 +168,7 @@ int run_eval_iqa(const IqaJob& job) {
   // The weights folder's other files too (CLIPIQA's tokenizer folder, a
   // file hard-linked there): --csv onto vocab.json, or stdout appended to
   // merges.txt, wrote over them with exit 0.
-  if (!deep.empty()) {
-    std::error_code ec;
-    size_t n = 0;
-    for (auto it = std::filesystem::recursive_directory_iterator(
-             job.weights_dir, std::filesystem::directory_options::skip_permission_denied, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
-      if (it->is_regular_file(ec)) guard.add_input(it->path().string(), /*listed=*/true);
-  }
+  if (!deep.empty()) guard.add_folder_files(job.weights_dir);
   for (const batch::Item& it : items)
     for (const std::string& p : it.paths) guard.add_input(p);
   guard.check_output_file(job.csv, "--csv");

@@ -32,12 +32,7 @@ void RunFiles::add_folder_or_file(const std::string& path, const char* kind) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) return;
   folders_.emplace_back(OutputGuard::normalised_path(path), kind);
-  // Its files by inode too: a cache snapshot's files are links to blobs outside it.
-  // A diffusers folder holds a few dozen files; the walk stops at a generous bound.
-  size_t n = 0;
-  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n)
-    if (it->is_regular_file(ec)) guard_.add_input(it->path().string(), /*listed=*/true);
+  guard_.add_folder_files(path);
 }
 
 void RunFiles::refuse_in_model(const std::string& path, const std::string& what) const {

@@ -285,8 +285,18 @@ void Distributed::allreduce_buckets(std::vector<Bucket>& buckets, double divisor
   }
 }
 
-void Distributed::tell_failure(int code, const std::string& message) {
-  if (env_.world == 1) return;
+void Distributed::tell_failure(const std::exception_ptr& error) {
+  if (env_.world == 1 || !error) return;
+  int code = int(ExitCode::runtime);
+  std::string message = "an unknown error";
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    code = e.exit_code(), message = e.what();
+  } catch (const std::exception& e) {
+    message = message_of(e);
+  } catch (...) {
+  }
   const std::string v = std::to_string(code) + "\t" + message;
   try {
     const std::string key = "rass/failed/" + std::to_string(env_.rank);

@@ -78,11 +78,11 @@ class Distributed {
   void barrier();
   // A process that fails inside a step leaves the others in a collective,
   // which fails when its connections close. Before it ends it tells the
-  // store why (`code`: its exit code); the others, whose collective failed
-  // (collective_failed), read it with peer_failure: "" when no process told
-  // (or the store, which rank 0 holds, is gone), else "rank R: message" and
-  // that process's code.
-  void tell_failure(int code, const std::string& message);
+  // store why (its message and exit code: an Error's, else 1); the others,
+  // whose collective failed (collective_failed), read it with peer_failure:
+  // "" when no process told (or the store, which rank 0 holds, is gone),
+  // else "rank R: message" and that process's code.
+  void tell_failure(const std::exception_ptr& error);
   std::pair<int, std::string> peer_failure();
   bool collective_failed() const { return collective_failed_; }
   // Call with what this process caught before the first step (nullptr when

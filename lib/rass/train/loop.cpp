@@ -523,6 +523,26 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
     checkpoint_step = steps_done;
   };
 
+  // The steps before a failed step, kept for --resume as they stood when
+  // it began (the generator too): rank 0 writes them unless a checkpoint
+  // holds them already. The message's tail names the file; "mend the data"
+  // only where the data failed (a run that diverged resumes into the same
+  // failure).
+  auto keep_steps_done = [&](int64_t step, const torch::Tensor& rng_before, bool data_failed) -> std::string {
+    const std::string mend = data_failed ? ": mend the data and --resume" : "";
+    if (writer && step > checkpoint_step) {
+      try {
+        write_checkpoint(step, rng_before, /*prune=*/false);
+        return "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint + mend;
+      } catch (const std::exception& w) {
+        return std::string("; the checkpoint of the steps done could not be written: ") + w.what();
+      }
+    }
+    // Only rank 0 knows the newest (the others hold the one they resumed from).
+    if (writer && !s.last_checkpoint.empty()) return "; the last checkpoint is " + s.last_checkpoint + mend;
+    return "";
+  };
+
   // A step that fails in one of several processes: that process tells the
   // store why before it ends; the others, whose collective then fails, stop
   // with its message and exit code, and rank 0 keeps the steps done (their
@@ -530,33 +550,12 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
   auto step_failed = [&](const std::exception_ptr& e, int64_t step, const torch::Tensor& rng_before) {
     if (!dist || world == 1) std::rethrow_exception(e);
     if (!dist->collective_failed()) {  // this process's own failure
-      try {
-        std::rethrow_exception(e);
-      } catch (const Error& err) {
-        dist->tell_failure(err.exit_code(), err.what());
-      } catch (const c10::Error& err) {
-        dist->tell_failure(int(ExitCode::runtime), err.what_without_backtrace());
-      } catch (const std::exception& err) {
-        dist->tell_failure(int(ExitCode::runtime), err.what());
-      } catch (...) {
-        dist->tell_failure(int(ExitCode::runtime), "an unknown error");
-      }
+      dist->tell_failure(e);
       std::rethrow_exception(e);
     }
     const auto [code, peer] = dist->peer_failure();
     if (peer.empty()) std::rethrow_exception(e);
-    std::string kept;
-    if (writer && step > checkpoint_step) {
-      try {
-        write_checkpoint(step, rng_before, /*prune=*/false);
-        kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint +
-               (code == int(ExitCode::bad_input) ? ": mend the data and --resume" : "");
-      } catch (const std::exception& w) {
-        kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
-      }
-    } else if (writer && !s.last_checkpoint.empty()) {  // the others hold the one they resumed from
-      kept = "; the last checkpoint is " + s.last_checkpoint;
-    }
+    const std::string kept = keep_steps_done(step, rng_before, code == int(ExitCode::bad_input));
     throw Error(ExitCode(code >= 1 && code <= 3 ? code : 1), "another process failed at step " + std::to_string(step) +
                                                                    ": " + peer + kept);
   };
@@ -613,20 +612,7 @@ TrainSummary run_training(Stage& stage, const LoopConfig& c, Distributed* dist) 
           try {
             m = stage.compute_loss(ctx);
           } catch (const Error& e) {
-            // "Mend the data" only where the data failed: a run that diverged
-            // (NaN predictions) resumes into the same failure.
-            const std::string mend = e.code() == ExitCode::bad_input ? ": mend the data and --resume" : "";
-            std::string kept;
-            if (writer && step > checkpoint_step) {
-              try {
-                write_checkpoint(step, rng_before, /*prune=*/false);
-                kept = "; steps 0.." + std::to_string(step - 1) + " are kept in " + s.last_checkpoint + mend;
-              } catch (const std::exception& w) {
-                kept = std::string("; the checkpoint of the steps done could not be written: ") + w.what();
-              }
-            } else if (writer && !s.last_checkpoint.empty()) {  // only rank 0 knows the newest
-              kept = "; the last checkpoint is " + s.last_checkpoint + mend;
-            }
+            const std::string kept = keep_steps_done(step, rng_before, e.code() == ExitCode::bad_input);
             throw Error(e.code(), std::string(e.what()) + " (" + stage.name() + " step " + std::to_string(step) + kept + ")");
           }
         }
